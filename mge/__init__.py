@@ -1,0 +1,35 @@
+"""mge: MegEngine's model-deployment stack rebuilt in Python.
+
+Eager tensors and modules (``mge.Tensor``, ``mge.functional``, ``mge.module``),
+static graphs in MegEngine's own ``.mge`` format (``mge.jit``), TracedModule
+(``mge.traced_module``) and the Lite runtime (``mge.lite``).
+
+Example:
+    >>> import mge
+    >>> import mge.functional as F
+    >>> F.relu(mge.tensor([-1.0, 1.0])).numpy()
+    array([0., 1.], dtype=float32)
+"""
+
+from . import ops  # noqa: F401  (registers the op vocabulary)
+from .backends import available_backends, get_default_backend, set_default_backend
+from .device import get_default_device, is_cuda_available, set_default_device
+from .tensor import Parameter, Tensor, tensor
+
+__version__ = "0.1.0"
+
+from . import functional  # noqa: E402,F401
+
+__all__ = [
+    "Parameter",
+    "Tensor",
+    "__version__",
+    "available_backends",
+    "functional",
+    "get_default_backend",
+    "get_default_device",
+    "is_cuda_available",
+    "set_default_backend",
+    "set_default_device",
+    "tensor",
+]

@@ -1,0 +1,3 @@
+"""numpy kernels: Convolution ops: ConvolutionForward, ConvBiasForward (MegEngine Convolution/ConvBias params)."""
+
+from __future__ import annotations

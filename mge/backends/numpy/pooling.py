@@ -1,0 +1,3 @@
+"""numpy kernels: Pooling ops: PoolingForward, AdaptivePoolingForward."""
+
+from __future__ import annotations

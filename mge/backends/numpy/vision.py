@@ -1,0 +1,3 @@
+"""numpy kernels: Vision ops: WarpPerspectiveForward, ResizeForward."""
+
+from __future__ import annotations

@@ -1,0 +1,68 @@
+"""torch kernels for ``Elemwise`` and ``TypeCvt`` (MegEngine's C semantics, like numpy's)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as tF
+
+from ...ops.elemwise import Elemwise, TypeCvt
+from . import BACKEND, torch_dtype
+
+
+def _round(x: torch.Tensor) -> torch.Tensor:
+    if not x.is_floating_point():
+        return x
+    return torch.sign(x) * torch.floor(torch.abs(x) + 0.5)
+
+
+def _floor_div(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return torch.div(x, y, rounding_mode="floor")
+
+
+def _where0(cond: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    return torch.where(cond, z, torch.zeros((), dtype=z.dtype, device=z.device))
+
+
+ELEMWISE = {
+    "RELU": torch.relu, "ABS": torch.abs, "NEGATE": torch.neg,
+    "ACOS": torch.acos, "ASIN": torch.asin, "COS": torch.cos, "SIN": torch.sin,
+    "TAN": torch.tan, "CEIL": torch.ceil, "FLOOR": torch.floor, "ROUND": _round,
+    "EXP": torch.exp, "EXPM1": torch.expm1, "LOG": torch.log, "LOG1P": torch.log1p,
+    "SIGMOID": torch.sigmoid, "TANH": torch.tanh, "FAST_TANH": torch.tanh,
+    "ERF": torch.erf, "ERFC": torch.erfc, "ERFINV": torch.erfinv,
+    "ERFCINV": lambda x: torch.erfinv(1 - x),
+    "H_SWISH": tF.hardswish, "HSIGMOID": tF.hardsigmoid, "NOT": torch.logical_not,
+    "SILU": tF.silu, "GELU": tF.gelu, "SINH": torch.sinh, "COSH": torch.cosh,
+    "ASINH": torch.asinh, "ACOSH": torch.acosh, "ATANH": torch.atanh,
+    "SOFTPLUS": tF.softplus, "LOGSIGMOID": tF.logsigmoid,
+    "RELU6": lambda x: torch.clamp(x, 0, 6), "SQRT": torch.sqrt, "SQUARE": torch.square,
+    "SIGN": torch.sign, "ISNAN": torch.isnan, "ISINF": torch.isinf,
+    "ADD": torch.add, "SUB": torch.sub, "MUL": torch.mul, "TRUE_DIV": torch.div,
+    "FLOOR_DIV": _floor_div, "MOD": torch.fmod, "MAX": torch.maximum, "MIN": torch.minimum,
+    "POW": torch.pow, "ATAN2": torch.atan2,
+    "LT": torch.lt, "LEQ": torch.le, "EQ": torch.eq, "NEQ": torch.ne,
+    "AND": torch.logical_and, "OR": torch.logical_or, "XOR": torch.logical_xor,
+    "SHL": torch.bitwise_left_shift, "SHR": torch.bitwise_right_shift,
+    "FUSE_ADD_RELU": lambda x, y: torch.relu(x + y),
+    "FUSE_ADD_SIGMOID": lambda x, y: torch.sigmoid(x + y),
+    "FUSE_ADD_TANH": lambda x, y: torch.tanh(x + y),
+    "FUSE_ADD_H_SWISH": lambda x, y: tF.hardswish(x + y),
+    "SWITCH_GT0": lambda x, y: _where0(x > 0, y),
+    "PRELU": lambda x, w: torch.where(x > 0, x, x * w),
+    "LOG_SUM_EXP": torch.logaddexp,
+    "FUSE_MUL_ADD3": lambda x, y, z: torch.addcmul(z, x, y),
+    "FUSE_MUL_ADD4": lambda a, b, c, d: a * b + c * d,
+    "COND_LEQ_MOV": lambda x, y, z: _where0(x <= y, z),
+    "COND_LT_MOV": lambda x, y, z: _where0(x < y, z),
+    "CLIP": lambda x, lo, hi: torch.minimum(torch.maximum(x, lo), hi),
+}
+
+
+@BACKEND.kernel(Elemwise.type_name)
+def elemwise(op: Elemwise, *xs: torch.Tensor) -> torch.Tensor:
+    return ELEMWISE[op.mode](*xs)
+
+
+@BACKEND.kernel(TypeCvt.type_name)
+def type_cvt(op: TypeCvt, x: torch.Tensor) -> torch.Tensor:
+    return x.to(torch_dtype(op.dtype))

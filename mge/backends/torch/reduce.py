@@ -1,0 +1,3 @@
+"""torch kernels: Reductions and sorting: Reduce, Argmax, Argmin, TopK, ArgsortForward."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""torch kernels: Vision ops: WarpPerspectiveForward, ResizeForward."""
+
+from __future__ import annotations

@@ -1,0 +1,6 @@
+"""The core: one op vocabulary (``OpDef`` registry) and one interception point (``apply``)."""
+
+from .apply import apply
+from .opdef import REGISTRY, OpDef, OpError, TensorInfo, get_op_class, register_op
+
+__all__ = ["REGISTRY", "OpDef", "OpError", "TensorInfo", "apply", "get_op_class", "register_op"]

@@ -1,0 +1,73 @@
+"""``apply(op, *inputs)``: the one place where every eager op runs and is observed.
+
+It validates the inputs with the op's ``infer`` rule (before any kernel runs), runs
+the current backend's kernel, wraps the results as Tensors, and reports the call to
+the active observers (``jit.trace`` records graphs this way; no monkeypatching).
+
+Example:
+    >>> import mge
+    >>> from mge.ops import Elemwise
+    >>> (y,) = apply(Elemwise(mode="RELU"), mge.tensor([-1.0, 2.0]))
+    >>> y.numpy()
+    array([0., 2.], dtype=float32)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .opdef import OpDef, TensorInfo
+
+if TYPE_CHECKING:
+    from ..tensor import Tensor
+
+ApplyObserver = Callable[[OpDef, tuple, tuple], None]
+_observers: list[ApplyObserver] = []
+
+
+def apply(op: OpDef, *inputs: Tensor) -> tuple[Tensor, ...]:
+    """Run ``op`` on ``inputs`` with the default backend; returns one Tensor per output."""
+    from ..backends import get_backend
+    from ..tensor import Tensor
+
+    out_infos = op.check_inputs([TensorInfo(t._shape, t._dtype) for t in inputs])
+    backend = get_backend()
+    arrays = [t._array_on(backend) for t in inputs]
+    result = backend.run(op, arrays)
+    if len(out_infos) == 1:
+        result = (result,)
+    device = inputs[0]._device if inputs else None
+    outputs = tuple(
+        Tensor._wrap(arr, info.shape, info.dtype, backend, device)
+        for arr, info in zip(result, out_infos)
+    )
+    for observe in _observers:
+        observe(op, inputs, outputs)
+    return outputs
+
+
+def add_observer(fn: ApplyObserver) -> None:
+    """Call ``fn(op, inputs, outputs)`` after every ``apply`` until removed."""
+    _observers.append(fn)
+
+
+def remove_observer(fn: ApplyObserver) -> None:
+    """Stop calling ``fn``; a no-op if it was not registered."""
+    if fn in _observers:
+        _observers.remove(fn)
+
+
+def observing() -> bool:
+    """True while some observer (a tracer) is active."""
+    return bool(_observers)
+
+
+def run_op(op: OpDef, *arrays: Any, backend: Any = None) -> Any:
+    """Run a kernel on raw backend arrays (no Tensor wrapping, no observers)."""
+    from ..backends import get_backend
+
+    return (backend or get_backend()).run(op, list(arrays))
+
+
+__all__ = ["add_observer", "apply", "observing", "remove_observer", "run_op"]

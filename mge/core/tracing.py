@@ -1,0 +1,62 @@
+"""Hooks for module-level tracers (TracedModule) at the functional and method layer.
+
+``apply`` sees ops; a TracedModule tracer wants to see *calls*: ``F.relu(x)``,
+``x.reshape(...)``, ``conv(x)``. Public functions and Tensor methods are wrapped
+with :func:`traceable`; when a call tracer is active it is given the call first and
+decides whether to record it (and runs the real function with itself paused).
+Outside tracing the wrapper costs one global lookup.
+
+Example:
+    >>> @traceable
+    ... def double(x):
+    ...     return x * 2
+    >>> double(3)
+    6
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+
+class CallTracer(Protocol):
+    """What a module-level tracer implements."""
+
+    def call(self, fn: Callable, public: Callable, args: tuple, kwargs: dict) -> Any:
+        """Record and run ``fn(*args, **kwargs)``; ``public`` is the wrapped name users see."""
+
+
+_active: list[CallTracer | None] = [None]
+
+
+def active_call_tracer() -> CallTracer | None:
+    """The current call tracer, or None."""
+    return _active[0]
+
+
+@contextlib.contextmanager
+def call_tracer(tracer: CallTracer | None) -> Iterator[None]:
+    """Install ``tracer`` (or pause tracing with None) for the duration of the block."""
+    previous = _active[0]
+    _active[0] = tracer
+    try:
+        yield
+    finally:
+        _active[0] = previous
+
+
+def traceable(fn: Callable) -> Callable:
+    """Wrap a public function or method so that an active call tracer sees its calls."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        tracer = _active[0]
+        if tracer is None:
+            return fn(*args, **kwargs)
+        return tracer.call(fn, wrapper, args, kwargs)
+
+    wrapper.__mge_traceable__ = fn  # type: ignore[attr-defined]
+    return wrapper

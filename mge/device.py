@@ -1,0 +1,61 @@
+"""Devices in MegEngine's naming: ``cpu0``, ``gpu0``, ``xpux`` (any).
+
+Example:
+    >>> get_default_device()
+    'xpux'
+    >>> parse_device("gpu1")
+    ('gpu', 1)
+"""
+
+from __future__ import annotations
+
+import re
+
+_DEVICE_RE = re.compile(r"^(cpu|gpu|xpu|cuda)(\d+|x)?(?::\d+)?$")
+_default_device = "xpux"
+
+
+def parse_device(name: str) -> tuple[str, int]:
+    """Split a device name into (kind, index); index -1 means "any" (``x``).
+
+    Raises:
+        ValueError: if the name is not a MegEngine device name.
+    """
+    m = _DEVICE_RE.match(str(name).strip().lower())
+    if m is None:
+        raise ValueError(f"invalid device name {name!r}: expected cpu0, gpu0, xpux, ...")
+    kind = "gpu" if m.group(1) == "cuda" else m.group(1)
+    idx = m.group(2)
+    return kind, (-1 if idx in (None, "x") else int(idx))
+
+
+def get_default_device() -> str:
+    """The device new tensors are placed on."""
+    return _default_device
+
+
+def set_default_device(device: str = "xpux") -> None:
+    """Set the device new tensors are placed on (validated)."""
+    global _default_device
+    parse_device(device)
+    _default_device = device
+
+
+def is_cuda_available() -> bool:
+    """True when the torch backend can see a CUDA GPU."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def get_device_count(device_type: str = "gpu") -> int:
+    """Number of devices of a kind (cpu counts as 1)."""
+    if device_type.startswith("cpu"):
+        return 1
+    if not is_cuda_available():
+        return 0
+    import torch
+
+    return int(torch.cuda.device_count())

@@ -1,0 +1,3 @@
+"""Pooling ops: PoolingForward, AdaptivePoolingForward."""
+
+from __future__ import annotations

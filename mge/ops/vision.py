@@ -1,0 +1,3 @@
+"""Vision ops: WarpPerspectiveForward, ResizeForward."""
+
+from __future__ import annotations

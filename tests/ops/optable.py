@@ -1,0 +1,42 @@
+"""The op-table test's case type. Each ``cases_<kind>.py`` module defines ``CASES``.
+
+A case is one op with concrete numpy inputs; the table test runs it on every backend
+(contiguous and non-contiguous inputs) and compares with the numpy backend, and checks
+the outputs against the op's ``infer`` rule.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+from mge.core.opdef import OpDef
+
+
+@dataclasses.dataclass
+class OpCase:
+    """One op applied to concrete inputs."""
+
+    op: OpDef
+    inputs: Sequence[np.ndarray]
+    id: str = ""
+    atol: float = 1e-5
+    rtol: float = 1e-5
+
+    def __post_init__(self) -> None:
+        self.inputs = [np.asarray(i) for i in self.inputs]
+        if not self.id:
+            shapes = "x".join(str(list(i.shape)) for i in self.inputs)
+            self.id = f"{self.op.type_name}-{shapes}"
+
+
+def rand(*shape: int, dtype: str = "float32", seed: int = 0, low: float = -2, high: float = 2):
+    """Deterministic random array for test cases."""
+    rng = np.random.default_rng(seed + sum(shape) * 7 + len(shape))
+    if np.dtype(dtype).kind == "b":
+        return rng.random(shape) > 0.5
+    if np.dtype(dtype).kind in "iu":
+        return rng.integers(int(low), int(high) + 1, size=shape).astype(dtype)
+    return rng.uniform(low, high, size=shape).astype(dtype)
