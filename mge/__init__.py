@@ -18,7 +18,8 @@ from .tensor import Parameter, Tensor, tensor
 
 __version__ = "0.1.0"
 
-from . import functional  # noqa: E402,F401
+from . import functional, module, random  # noqa: E402,F401
+from .serialization import load, save  # noqa: E402
 
 __all__ = [
     "Parameter",
@@ -29,6 +30,10 @@ __all__ = [
     "get_default_backend",
     "get_default_device",
     "is_cuda_available",
+    "load",
+    "module",
+    "random",
+    "save",
     "set_default_backend",
     "set_default_device",
     "tensor",

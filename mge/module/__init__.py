@@ -1,0 +1,49 @@
+"""``mge.module`` (``M``): MegEngine 1.13's layers and the ``Module`` base class.
+
+Example:
+    >>> import mge.module as M
+    >>> net = M.Sequential(M.Conv2d(3, 8, 3), M.BatchNorm2d(8), M.ReLU())
+    >>> sorted(net.state_dict())[:3]
+    ['0.bias', '0.weight', '1.bias']
+"""
+
+from . import init
+from .activation import GELU, LeakyReLU, PReLU, ReLU, Sigmoid, SiLU, Softmax
+from .batchnorm import BatchNorm1d, BatchNorm2d
+from .conv import Conv2d, ConvBn2d, ConvBnRelu2d, ConvRelu2d
+from .linear import Linear, LinearRelu
+from .module import HookHandler, Module
+from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
+from .sequential import Sequential
+from .wrappers import Concat, Dropout, Elemwise, Identity, Pad
+
+__all__ = [
+    "GELU",
+    "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool2d",
+    "AvgPool2d",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "Concat",
+    "Conv2d",
+    "ConvBn2d",
+    "ConvBnRelu2d",
+    "ConvRelu2d",
+    "Dropout",
+    "Elemwise",
+    "HookHandler",
+    "Identity",
+    "LeakyReLU",
+    "Linear",
+    "LinearRelu",
+    "MaxPool2d",
+    "Module",
+    "PReLU",
+    "Pad",
+    "ReLU",
+    "Sequential",
+    "SiLU",
+    "Sigmoid",
+    "Softmax",
+    "init",
+]

@@ -1,0 +1,152 @@
+"""``mge.save`` / ``mge.load``: pickle modules, state dicts and tensors to files.
+
+Tensors pickle as data (a numpy array, the dtype and the device name), never as
+backend objects, so a file saved under the torch backend loads under numpy and the
+other way round. ``load`` can move tensors to other devices (``map_location``) and
+also reads pickles written by real MegEngine whose tensors are
+``megengine.tensor.Tensor``/``Parameter`` (they load as mge Tensors/Parameters).
+
+Example:
+    >>> import io, mge
+    >>> buf = io.BytesIO()
+    >>> mge.save({"w": mge.tensor([1.0, 2.0])}, buf)
+    >>> _ = buf.seek(0)
+    >>> mge.load(buf, map_location="cpu0")["w"].device
+    'cpu0'
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Callable
+from types import ModuleType
+from typing import IO, Any
+
+import numpy as np
+
+from ..device import parse_device
+from ..tensor import Parameter, Tensor
+
+MapLocation = str | dict[str, str] | Callable[[str], str] | None
+PathOrFile = str | os.PathLike | IO[bytes]
+
+
+def save(
+    obj: Any,
+    f: PathOrFile,
+    pickle_module: ModuleType = pickle,
+    pickle_protocol: int = pickle.DEFAULT_PROTOCOL,
+) -> None:
+    """Pickle ``obj`` (a Module, a ``state_dict()``, tensors, ...) to a path or binary file.
+
+    Example:
+        >>> import mge, mge.module as M, tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "fc.pkl")
+        >>> mge.save(M.Linear(2, 3).state_dict(), path)
+        >>> sorted(mge.load(path))
+        ['bias', 'weight']
+
+    Raises:
+        TypeError: when ``f`` is neither a path nor a writable binary file.
+    """
+    if isinstance(f, (str, os.PathLike)):
+        with open(f, "wb") as fout:
+            save(obj, fout, pickle_module, pickle_protocol)
+        return
+    if not hasattr(f, "write"):
+        raise TypeError(f"mge.save: {f!r} is neither a path nor a writable file")
+    pickle_module.dump(obj, f, pickle_protocol)
+
+
+def _device_mapper(map_location: MapLocation) -> Callable[[str], str]:
+    """Turn ``map_location`` (None, a device, a dict or a callable) into ``device -> device``."""
+    if map_location is None:
+        return lambda device: device
+    if isinstance(map_location, str):
+        parse_device(map_location)
+        return lambda _device: map_location
+    if isinstance(map_location, dict):
+        for key, value in map_location.items():
+            parse_device(key)
+            parse_device(value)
+        table = dict(map_location)
+        # MegEngine matches the first four characters: "gpu0" also covers "gpu0:1"
+        return lambda device: table.get(device[:4], table.get(device, device))
+    if callable(map_location):
+        return map_location
+    raise TypeError(
+        "mge.load: map_location should be None, a device name, a dict or a function, "
+        f"got {type(map_location).__name__}"
+    )
+
+
+def _make_tensor(cls: type[Tensor], value: np.ndarray, device: str, name: str | None) -> Tensor:
+    tensor = cls(value, dtype=value.dtype, device=device)
+    tensor.name = name
+    return tensor
+
+
+def _megengine_tensor_class(cls: type[Tensor], mapper: Callable[[str], str]) -> type:
+    """A stand-in for ``megengine.tensor.<cls>``: real MegEngine pickles tensors as
+    ``cls.__new__(cls, array, dtype, device, ...)``; building it yields an mge tensor."""
+
+    class _FromMegEngine:
+        def __new__(_cls, data: Any = None, dtype: Any = None, device: Any = None, *_: Any):
+            value = np.asarray(data, dtype=dtype)
+            return _make_tensor(cls, value, mapper(str(device or "xpux")), None)
+
+    return _FromMegEngine
+
+
+def load(
+    f: PathOrFile,
+    map_location: MapLocation = None,
+    pickle_module: ModuleType = pickle,
+) -> Any:
+    """Unpickle an object saved by :func:`save` (or by MegEngine's ``megengine.save``).
+
+    Args:
+        f: a path or a binary file object.
+        map_location: where tensors go: None (their saved device), a device name for
+            all (``"cpu0"``), a dict ``{"gpu0": "cpu0"}`` matched on the saved device's
+            first four characters, or a function ``saved_device -> device``.
+        pickle_module: a module with ``Unpickler`` (default :mod:`pickle`).
+
+    Example:
+        >>> import io, mge
+        >>> buf = io.BytesIO()
+        >>> mge.save(mge.tensor([1.0], device="cpu0"), buf)
+        >>> _ = buf.seek(0)
+        >>> mge.load(buf, map_location={"cpu0": "cpu1"}).device
+        'cpu1'
+
+    Raises:
+        FileNotFoundError: for a missing path (the message names it).
+        ValueError / TypeError: for an invalid ``map_location``.
+    """
+    if isinstance(f, (str, os.PathLike)):
+        if not os.path.exists(f):
+            raise FileNotFoundError(f"mge.load: no such file: {os.fspath(f)!r}")
+        with open(f, "rb") as fin:
+            return load(fin, map_location, pickle_module)
+    mapper = _device_mapper(map_location)
+
+    def rebuild(cls: type, value: np.ndarray, device: str, name: str | None) -> Tensor:
+        return _make_tensor(cls, value, mapper(device), name)
+
+    replacements: dict[tuple[str, str], Any] = {
+        ("mge.tensor", "_rebuild_tensor"): rebuild,
+        ("megengine.tensor", "Tensor"): _megengine_tensor_class(Tensor, mapper),
+        ("megengine.tensor", "Parameter"): _megengine_tensor_class(Parameter, mapper),
+    }
+
+    class Unpickler(pickle_module.Unpickler):  # type: ignore[name-defined,misc]
+        def find_class(self, module: str, name: str) -> Any:
+            found = replacements.get((module, name))
+            return found if found is not None else super().find_class(module, name)
+
+    return Unpickler(f).load()
+
+
+__all__ = ["load", "save"]
