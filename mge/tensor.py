@@ -210,6 +210,10 @@ class Tensor:
     def __reduce__(self) -> Any:
         return (_rebuild_tensor, (type(self), self.numpy(), self._device, self._name))
 
+    def __setstate__(self, state: Any) -> None:
+        """Unpickling hook for MegEngine's pickles, which follow each Tensor with a state
+        dict (quantization params); mge tensors keep no such state, so it is dropped."""
+
     # ----------------------------------------------------------------- methods
     @traceable
     def astype(self, dtype: Any) -> Tensor:
