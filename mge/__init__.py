@@ -19,6 +19,7 @@ from .tensor import Parameter, Tensor, tensor
 __version__ = "0.1.0"
 
 from . import functional, module, random  # noqa: E402,F401
+from . import jit  # noqa: E402
 from .serialization import load, save  # noqa: E402
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "get_default_backend",
     "get_default_device",
     "is_cuda_available",
+    "jit",
     "load",
     "module",
     "random",
