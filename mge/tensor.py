@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .backends import Backend, get_backend
-from .core.tracing import traceable
+from .core.tracing import active_call_tracer, traceable
 from .device import get_default_device, parse_device
 from .dtype import canonical_dtype, scalar_dtype
 
@@ -140,8 +140,15 @@ class Tensor:
         return self.transpose()
 
     # ----------------------------------------------------------------- conversion
+    def _value_access(self, what: str) -> None:
+        """Let an active module tracer refuse Python use of a traced value."""
+        hook = getattr(active_call_tracer(), "on_value_access", None)
+        if hook is not None:
+            hook(self, what)
+
     def numpy(self) -> np.ndarray:
         """A numpy copy of the data."""
+        self._value_access("numpy()")
         return np.array(self._backend.to_numpy(self._data), dtype=self._dtype, copy=True)
 
     def item(self) -> Any:
@@ -183,6 +190,7 @@ class Tensor:
             yield self[i]
 
     def __bool__(self) -> bool:
+        self._value_access("bool()")
         if self.size != 1:
             raise ValueError(
                 f"the truth value of a tensor of shape {self._shape} is ambiguous"

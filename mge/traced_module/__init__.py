@@ -1,0 +1,21 @@
+"""``mge.traced_module`` (``tm``): trace a Module into an editable, picklable graph.
+
+Example:
+    >>> import mge.traced_module as tm
+    >>> traced = tm.trace_module(net, data)  # doctest: +SKIP
+    >>> print(traced.graph)  # doctest: +SKIP
+    >>> fused = tm.optimize(traced, enabled_pass=["FuseConvBn"])  # doctest: +SKIP
+"""
+
+from .expr import Apply, CallFunction, CallMethod, Constant, Expr, GetAttr, Input
+from .graph import GraphError, InternalGraph
+from .node import ModuleNode, Node, TensorNode
+from .passes import optimize
+from .traced_module import TracedModule, trace_module
+from .tracer import TraceError, register_as_builtin
+
+__all__ = [
+    "Apply", "CallFunction", "CallMethod", "Constant", "Expr", "GetAttr", "GraphError",
+    "Input", "InternalGraph", "ModuleNode", "Node", "TensorNode", "TraceError", "TracedModule",
+    "optimize", "register_as_builtin", "trace_module",
+]

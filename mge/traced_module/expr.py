@@ -1,0 +1,279 @@
+"""Exprs of a TracedModule graph: one recorded call each.
+
+``Input`` (a graph argument), ``GetAttr`` (``self.layer1.0``), ``CallMethod`` (a module
+call or a Tensor method), ``CallFunction`` (an ``F.*`` call), ``Apply`` (a raw op) and
+``Constant`` (a captured value). Arguments keep their Python structure: node leaves are
+the expr's ``inputs``, everything else is stored as plain data.
+
+Example:
+    >>> print(graph)  # doctest: +SKIP
+    %0: x = Input()
+    %1: conv1 = getattr(self, "conv1") -> (Conv2d)
+    %2: conv1_out = conv1(x)
+    %3: relu_out = F.relu(conv1_out)
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .node import ModuleNode, Node, TensorNode
+from .pytree import LEAF, TreeDef, tree_flatten
+
+if TYPE_CHECKING:
+    from .graph import InternalGraph
+
+_ids = itertools.count()
+
+
+class _NodeSlot:
+    """Marks where a node goes among an expr's argument leaves (survives copy and pickle)."""
+
+    def __repr__(self) -> str:
+        return "<node>"
+
+    def __reduce__(self) -> str:
+        return "_NODE"
+
+    def __copy__(self) -> _NodeSlot:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> _NodeSlot:
+        return self
+
+
+_NODE = _NodeSlot()
+
+
+def _format_value(v: Any) -> str:
+    if isinstance(v, Node):
+        return str(v)
+    if isinstance(v, (list, tuple)):
+        inner = ", ".join(_format_value(x) for x in v)
+        return f"[{inner}]" if isinstance(v, list) else f"({inner}{',' if len(v) == 1 else ''})"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k!r}: {_format_value(x)}" for k, x in v.items()) + "}"
+    if hasattr(v, "shape") and hasattr(v, "dtype"):
+        return f"Tensor{list(v.shape)}"
+    return repr(v)
+
+
+class Expr:
+    """Base expr: ``inputs`` (Nodes), ``outputs`` (Nodes) and the call's argument structure."""
+
+    def __init__(self) -> None:
+        self._id = next(_ids)
+        self.inputs: list[Node] = []
+        self.outputs: list[Node] = []
+        self.graph: InternalGraph | None = None
+        self.arg_def: TreeDef | None = None
+        self.const_val: list[Any] = []
+        self.out_def: TreeDef = LEAF
+        self.out_const: list[Any] = []
+
+    # ------------------------------------------------------------ arguments
+    def set_args(self, args: Sequence[Any], kwargs: dict[str, Any]) -> None:
+        """Record the call's arguments; Node leaves become inputs (and this expr their user)."""
+        leaves, self.arg_def = tree_flatten((tuple(args), dict(kwargs)))
+        self.const_val = []
+        for leaf in leaves:
+            if isinstance(leaf, Node):
+                self.add_input(leaf)
+                self.const_val.append(_NODE)
+            else:
+                self.const_val.append(leaf)
+
+    def add_input(self, node: Node) -> None:
+        self.inputs.append(node)
+        if self not in node.users:
+            node.users.append(self)
+
+    def args_from(self, values: Sequence[Any]) -> tuple[tuple, dict]:
+        """Rebuild ``(args, kwargs)`` with input values substituted for the node leaves."""
+        it = iter(values)
+        leaves = [next(it) if v is _NODE else v for v in self.const_val]
+        args, kwargs = self.arg_def.unflatten(leaves)
+        return args, kwargs
+
+    @property
+    def args(self) -> tuple:
+        return self.args_from(self._arg_nodes())[0]
+
+    @property
+    def kwargs(self) -> dict:
+        return self.args_from(self._arg_nodes())[1]
+
+    def _arg_nodes(self) -> list[Node]:
+        return list(self.inputs)
+
+    def replace_input(self, old: Node, new: Node) -> None:
+        """Use ``new`` wherever this expr used ``old``."""
+        self.inputs = [new if n is old else n for n in self.inputs]
+        if self in old.users:
+            old.users.remove(self)
+        if self not in new.users:
+            new.users.append(self)
+
+    # ------------------------------------------------------------ outputs
+    def set_outputs(self, value: Any, make_node: Callable[[Any], Node | None]) -> Any:
+        """Create output nodes for the tensors in ``value`` (others kept as data); returns
+        ``value`` with nodes in place of tensors."""
+        leaves, self.out_def = tree_flatten(value)
+        self.out_const = []
+        node_leaves = []
+        for leaf in leaves:
+            node = make_node(leaf)
+            if node is None:
+                self.out_const.append(leaf)
+                node_leaves.append(leaf)
+            else:
+                node.expr = self
+                self.outputs.append(node)
+                self.out_const.append(_NODE)
+                node_leaves.append(node)
+        return self.out_def.unflatten(node_leaves)
+
+    def split_outputs(self, value: Any) -> list[Any]:
+        """The output-node values from a call's return value."""
+        leaves, _ = tree_flatten(value)
+        return [v for v, c in zip(leaves, self.out_const) if c is _NODE]
+
+    # ------------------------------------------------------------ execution / printing
+    def interpret(self, *values: Any) -> list[Any]:
+        """Run this expr on input values; returns one value per output node."""
+        raise NotImplementedError
+
+    def _outs_str(self) -> str:
+        return ", ".join(str(o) for o in self.outputs) or "None"
+
+    def _call_str(self, callee: str, skip_first: bool = False) -> str:
+        args, kwargs = self.args_from(self.inputs)
+        if skip_first:
+            args = args[1:]
+        parts = [_format_value(a) for a in args] + [f"{k}={_format_value(v)}"
+                                                   for k, v in kwargs.items()]
+        return f"{callee}({', '.join(parts)})"
+
+    def __repr__(self) -> str:
+        return f"%{self._id}:\t{self._outs_str()} = {self._body()}"
+
+    def _body(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def top_graph(self) -> InternalGraph | None:
+        return self.graph
+
+
+class Input(Expr):
+    """A graph argument."""
+
+    def __init__(self, node: Node) -> None:
+        super().__init__()
+        self.outputs = [node]
+        node.expr = self
+
+    def _body(self) -> str:
+        return "Input()"
+
+
+class GetAttr(Expr):
+    """``module.name`` (``name`` may be a dotted path such as ``layer1.0.conv1``)."""
+
+    def __init__(self, module: ModuleNode, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.set_args((module,), {})
+
+    def interpret(self, *values: Any) -> list[Any]:
+        return [get_attr_path(values[0], self.name)]
+
+    def _body(self) -> str:
+        kind = getattr(self.outputs[0], "module_type", None) if self.outputs else None
+        kind = getattr(kind, "__name__", kind) or "Tensor"
+        return f'getattr({self.inputs[0]}, "{self.name}") -> ({kind})'
+
+
+class CallMethod(Expr):
+    """``obj.method(*args, **kwargs)``: a module's ``__call__`` or a Tensor method."""
+
+    def __init__(self, method: str, args: Sequence[Any], kwargs: dict[str, Any]) -> None:
+        super().__init__()
+        self.method = method
+        self.set_args(args, kwargs)
+
+    def interpret(self, *values: Any) -> list[Any]:
+        args, kwargs = self.args_from(values)
+        obj = args[0]
+        return self.split_outputs(getattr(obj, self.method)(*args[1:], **kwargs))
+
+    def _body(self) -> str:
+        target = self.args[0]
+        if self.method == "__call__":
+            return self._call_str(str(target), skip_first=True)
+        return self._call_str(f"{target}.{self.method}", skip_first=True)
+
+
+class CallFunction(Expr):
+    """``func(*args, **kwargs)`` for a public function such as ``F.relu``."""
+
+    def __init__(self, func: Callable, args: Sequence[Any], kwargs: dict[str, Any]) -> None:
+        super().__init__()
+        self.func = func
+        self.set_args(args, kwargs)
+
+    def interpret(self, *values: Any) -> list[Any]:
+        args, kwargs = self.args_from(values)
+        return self.split_outputs(self.func(*args, **kwargs))
+
+    def _body(self) -> str:
+        module = getattr(self.func, "__module__", "") or ""
+        short = module.replace("mge.functional.", "F.") if module.startswith("mge.functional") \
+            else module
+        short = "F" if short.startswith("F.") else short
+        return self._call_str(f"{short}.{self.func.__name__}")
+
+
+class Apply(Expr):
+    """A raw ``apply(opdef, *inputs)`` made directly by user code."""
+
+    def __init__(self, opdef: Any, inputs: Sequence[Node]) -> None:
+        super().__init__()
+        self.opdef = opdef
+        self.set_args(tuple(inputs), {})
+
+    def interpret(self, *values: Any) -> list[Any]:
+        from ..core.apply import apply
+
+        return list(apply(self.opdef, *values))
+
+    def _body(self) -> str:
+        return self._call_str(str(self.opdef))
+
+
+class Constant(Expr):
+    """A value captured while tracing (a Tensor or Python data)."""
+
+    def __init__(self, value: Any, node: TensorNode) -> None:
+        super().__init__()
+        self.value = value
+        self.outputs = [node]
+        node.expr = self
+
+    def interpret(self, *values: Any) -> list[Any]:
+        return [self.value]
+
+    def _body(self) -> str:
+        return f"Constant({_format_value(self.value)})"
+
+
+def get_attr_path(obj: Any, path: str) -> Any:
+    """Follow a dotted attribute path; numeric parts index into lists and containers."""
+    for part in path.split("."):
+        if part.isdigit() and not hasattr(obj, part):
+            obj = obj[int(part)]
+        else:
+            obj = getattr(obj, part)
+    return obj

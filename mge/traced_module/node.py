@@ -1,0 +1,129 @@
+"""Nodes of a TracedModule graph: values flowing between exprs.
+
+A ``ModuleNode`` stands for a module (``self`` or a submodule reached by ``getattr``);
+a ``TensorNode`` stands for a tensor and carries its traced shape and dtype. Inside
+``graph.insert_exprs()`` TensorNodes accept the same operators and methods as Tensors,
+which record new exprs.
+
+Example:
+    >>> node = TensorNode(None, "x", shape=(1, 3), dtype=np.dtype("float32"))
+    >>> str(node), node.shape
+    ('%x', (1, 3))
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .expr import Expr
+    from .graph import InternalGraph
+
+_ids = itertools.count()
+
+
+class Node:
+    """A value in an InternalGraph: produced by one expr (``expr``), used by ``users``."""
+
+    def __init__(self, expr: Expr | None, name: str) -> None:
+        self._id = next(_ids)
+        self._name = name
+        self.expr = expr
+        self.users: list[Expr] = []
+        self.graph: InternalGraph | None = None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @name.setter
+    def name(self, new_name: str) -> None:
+        """Rename; the name must be unique in the node's graph."""
+        if self.graph is not None:
+            self.graph._namespace.rename(self, new_name)
+        else:
+            self._name = new_name
+
+    @property
+    def qualname(self) -> str:
+        prefix = self.graph.qualname if self.graph is not None else ""
+        return f"{prefix}.{self._name}" if prefix else self._name
+
+    @property
+    def top_graph(self) -> InternalGraph | None:
+        return self.graph
+
+    def __repr__(self) -> str:
+        return f"%{self._name}"
+
+    def __getstate__(self) -> dict:
+        return dict(self.__dict__)
+
+
+class ModuleNode(Node):
+    """A module value; ``module_type`` is the module's class (or class name for traced ones)."""
+
+    def __init__(self, expr: Expr | None, name: str, module_type: Any = None) -> None:
+        super().__init__(expr, name)
+        self.module_type = module_type
+
+    @property
+    def owner(self) -> Any:
+        """The module object this node stands for (resolved through the owning graph)."""
+        if self.graph is None:
+            raise AttributeError(f"{self} is not attached to a graph")
+        return self.graph._resolve_module(self)
+
+
+class TensorNode(Node):
+    """A tensor value with the shape, dtype and device seen while tracing."""
+
+    def __init__(
+        self,
+        expr: Expr | None,
+        name: str,
+        shape: tuple[int, ...] | None = None,
+        dtype: np.dtype | None = None,
+        device: str | None = None,
+    ) -> None:
+        super().__init__(expr, name)
+        self.shape = tuple(shape) if shape is not None else None
+        self.dtype = np.dtype(dtype) if dtype is not None else None
+        self.device = device
+        self.qparams = None
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape) if self.shape is not None else 0
+
+    __hash__ = Node.__hash__
+
+
+def _node_method(name: str):  # noqa: ANN202
+    def method(self: TensorNode, *args: Any, **kwargs: Any) -> Any:
+        from ..core.tracing import active_call_tracer
+        from ..tensor import Tensor
+
+        if active_call_tracer() is None:
+            raise RuntimeError(
+                f"{self}.{name}(...): TensorNode operations are only recorded inside "
+                "`with graph.insert_exprs():`"
+            )
+        return getattr(Tensor, name)(self, *args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+NODE_METHODS = (
+    "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
+    "__rtruediv__", "__floordiv__", "__rfloordiv__", "__mod__", "__rmod__", "__pow__",
+    "__rpow__", "__neg__", "__abs__", "__lt__", "__le__", "__gt__", "__ge__", "__matmul__",
+    "__rmatmul__", "__getitem__", "astype", "reshape", "transpose", "flatten", "sum", "mean",
+    "max", "min", "prod", "broadcast",
+)
+for _name in NODE_METHODS:
+    setattr(TensorNode, _name, _node_method(_name))

@@ -1,0 +1,170 @@
+"""FuseConvBn: fold an inference-mode BatchNorm into the convolution that feeds it.
+
+Handles ``Conv2d`` followed by ``BatchNorm2d`` modules, ``F.conv2d`` followed by
+``F.batch_norm`` and the fused builtin modules ``ConvBn2d``/``ConvBnRelu2d``:
+``w' = w * g / sqrt(var + eps)`` per output channel and
+``b' = (b - mean) * g / sqrt(var + eps) + beta``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Any
+
+import numpy as np
+
+from ... import functional as F
+from ... import module as M
+from ...tensor import Parameter
+from ..expr import CallFunction
+from ..graph import InternalGraph
+from .optimization import register_pass
+from .utils import (
+    all_graphs,
+    attr_value,
+    drop_output,
+    function_call,
+    module_call,
+    new_constant,
+    replace_expr,
+    single_user,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def fold_bn(weight: np.ndarray, bias: np.ndarray | None, mean: np.ndarray, var: np.ndarray,
+            gamma: np.ndarray | None, beta: np.ndarray | None,
+            eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Conv weight (dense ``[oc,ic,kh,kw]`` or group ``[g,oc/g,ic/g,kh,kw]``) and bias with BN."""
+    oc = weight.shape[0] * (weight.shape[1] if weight.ndim == 5 else 1)
+    scale = 1.0 / np.sqrt(var.reshape(oc).astype(np.float64) + eps)
+    if gamma is not None:
+        scale = scale * gamma.reshape(oc)
+    shape = (weight.shape[0], weight.shape[1], 1, 1, 1) if weight.ndim == 5 else (oc, 1, 1, 1)
+    new_w = weight * scale.reshape(shape)
+    b0 = bias.reshape(oc) if bias is not None else 0.0
+    new_b = (b0 - mean.reshape(oc)) * scale + (beta.reshape(oc) if beta is not None else 0.0)
+    return new_w.astype(weight.dtype), new_b.reshape(1, oc, 1, 1).astype(np.float32)
+
+
+def _np(t: Any) -> np.ndarray | None:
+    return None if t is None else t.numpy()
+
+
+def _bn_foldable(bn: M.BatchNorm2d) -> bool:
+    return not bn.training and bn.running_mean is not None
+
+
+def _fused_conv(conv: M.Conv2d, bn: M.BatchNorm2d, cls: type = M.Conv2d) -> M.Conv2d:
+    """A new ``cls`` module with ``conv``'s geometry and the BN-folded weight and bias."""
+    w, b = fold_bn(conv.weight.numpy(), _np(conv.bias), bn.running_mean.numpy(),
+                   bn.running_var.numpy(), _np(bn.weight), _np(bn.bias), bn.eps)
+    return with_weights(conv, w, b, cls)
+
+
+def with_weights(conv: M.Conv2d, weight: np.ndarray, bias: np.ndarray,
+                 cls: type = M.Conv2d) -> M.Conv2d:
+    """A copy of ``conv`` (as ``cls``) holding ``weight`` and ``bias``."""
+    new = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+              conv.dilation, conv.groups, bias=True, conv_mode=conv.conv_mode,
+              compute_mode=conv.compute_mode)
+    new.weight = Parameter(weight)
+    new.bias = Parameter(bias)
+    new.training = conv.training
+    return new
+
+
+def _set_module(graph: InternalGraph, mnode: Any, module: Any) -> None:
+    """Rebind the attribute a ModuleNode reads to ``module``."""
+    from ..expr import get_attr_path
+
+    expr = mnode.expr
+    parent = graph._resolve_module(expr.inputs[0])
+    *head, last = expr.name.split(".")
+    holder = get_attr_path(parent, ".".join(head)) if head else parent
+    if last.isdigit() and not hasattr(holder, last):
+        holder[int(last)] = module
+    else:
+        setattr(holder, last, module)
+    mnode.module_type = type(module)
+
+
+def _call_count(root: Any, module: Any) -> int:
+    return sum(1 for g in all_graphs(root) for e in g._exprs
+               if module_call(e, M.Module) is module)
+
+
+def _fold_module_pair(root: Any, graph: InternalGraph, bn_expr: Any) -> bool:
+    bn = module_call(bn_expr, M.BatchNorm2d)
+    src = bn_expr.inputs[1] if len(bn_expr.inputs) > 1 else None
+    conv_expr = src.expr if src is not None else None
+    conv = module_call(conv_expr, M.Conv2d) if conv_expr is not None else None
+    if bn is None or conv is None or not single_user(src, graph) or not _bn_foldable(bn):
+        return False
+    if _call_count(root, conv) != 1:
+        logger.info("FuseConvBn: %s is called more than once, not fused", conv_expr)
+        return False
+    _set_module(graph, conv_expr.inputs[0], _fused_conv(conv, bn))
+    drop_output(graph, bn_expr.outputs[0], src)
+    return True
+
+
+def _fold_fused_module(graph: InternalGraph, expr: Any) -> bool:
+    fused = module_call(expr, (M.ConvBn2d, M.ConvBnRelu2d))
+    if fused is None or not _bn_foldable(fused.bn):
+        return False
+    cls = M.ConvRelu2d if isinstance(fused, M.ConvBnRelu2d) else M.Conv2d
+    conv = _fused_conv(fused.conv, fused.bn, cls)
+    _set_module(graph, expr.inputs[0], conv)
+    return True
+
+
+def _bind(func: Any, expr: CallFunction) -> inspect.BoundArguments:
+    bound = inspect.signature(func).bind(*expr.args, **expr.kwargs)
+    bound.apply_defaults()
+    return bound
+
+
+def _fold_function_pair(graph: InternalGraph, bn_expr: Any) -> bool:
+    if not function_call(bn_expr, F.batch_norm):
+        return False
+    bn = _bind(F.batch_norm, bn_expr).arguments
+    src = bn["inp"]
+    conv_expr = getattr(src, "expr", None)
+    if not function_call(conv_expr, F.conv2d) or not single_user(src, graph) or bn["training"]:
+        return False
+    conv = _bind(F.conv2d, conv_expr)
+    weight, bias = attr_value(conv.arguments["weight"]), conv.arguments["bias"]
+    bias = attr_value(bias) if bias is not None else None
+    stats = [attr_value(bn[k]) for k in ("running_mean", "running_var")]
+    affine = [attr_value(bn[k]) if bn[k] is not None else None for k in ("weight", "bias")]
+    if weight is None or None in stats or (conv.arguments["bias"] is not None and bias is None) \
+            or any(a is None and bn[k] is not None for a, k in zip(affine, ("weight", "bias"))):
+        return False
+    w, b = fold_bn(weight.numpy(), _np(bias), stats[0].numpy(), stats[1].numpy(),
+                   _np(affine[0]), _np(affine[1]), bn["eps"])
+    conv.arguments["weight"] = new_constant(graph, w, conv_expr, "fused_weight")
+    conv.arguments["bias"] = new_constant(graph, b, conv_expr, "fused_bias")
+    replace_expr(graph, conv_expr, CallFunction(F.conv2d, conv.args, conv.kwargs))
+    drop_output(graph, bn_expr.outputs[0], src)
+    return True
+
+
+@register_pass("FuseConvBn")
+def fuse_conv_bn(module: Any) -> bool:
+    """Fold every foldable conv+BN pair in ``module`` (in place); True if anything changed."""
+    changed = False
+    for graph in list(all_graphs(module)):
+        progress = True
+        while progress:
+            progress = False
+            for expr in list(graph._exprs):
+                if expr.graph is not graph:
+                    continue
+                if _fold_module_pair(module, graph, expr) or _fold_function_pair(graph, expr) \
+                        or _fold_fused_module(graph, expr):
+                    progress = changed = True
+                    break
+    return changed

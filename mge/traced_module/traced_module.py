@@ -1,0 +1,221 @@
+"""``TracedModule`` and ``trace_module``: a Module whose forward is a recorded graph.
+
+Example:
+    >>> import mge, mge.module as M, mge.traced_module as tm
+    >>> net = M.Sequential(M.Conv2d(3, 4, 3), M.ReLU())
+    >>> traced = tm.trace_module(net, mge.tensor(np.zeros((1, 3, 8, 8), "float32")))
+    >>> isinstance(traced, M.Module), traced.graph.get_module_by_type(M.Conv2d).as_count()
+    (True, 1)
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ..module import Module
+from .expr import CallMethod, GetAttr, Input
+from .graph import GraphError, InternalGraph
+from .node import ModuleNode
+from .pytree import TreeDef
+from .tracer import ArgDef, TraceError, Tracer, is_builtin
+
+
+class TracedModule(Module):
+    """A Module whose ``forward`` interprets recorded graphs (one per argument structure).
+
+    Attributes:
+        argdef_graph_map: argument-structure key -> InternalGraph.
+        argdef_outdef_map: argument-structure key -> output structure.
+        is_top: True for the module ``trace_module`` returned.
+    """
+
+    def __init__(self, is_top: bool, argdef_graph_map: dict, argdef_outdef_map: dict,
+                 origin_class: str = "") -> None:
+        super().__init__()
+        self.argdef_graph_map = argdef_graph_map
+        self.argdef_outdef_map = argdef_outdef_map
+        self.is_top = is_top
+        self.origin_class = origin_class
+        for graph in argdef_graph_map.values():
+            graph._owner = self
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        argdef = ArgDef(args, kwargs)
+        key = argdef.key()
+        graph = self.argdef_graph_map.get(key)
+        if graph is None:
+            if len(self.argdef_graph_map) != 1:
+                raise TypeError(
+                    f"{self.origin_class or 'TracedModule'}: no graph was traced for arguments "
+                    f"{argdef.tree!r}; traced: {[k[0] for k in self.argdef_graph_map]}"
+                )
+            (key, graph), = self.argdef_graph_map.items()
+        tensors = argdef.tensor_leaves
+        if len(tensors) != len(graph._inputs) - 1:
+            raise TypeError(f"{graph.name}: expected {len(graph._inputs) - 1} tensor inputs, "
+                            f"got {len(tensors)}")
+        outs = graph.interpret(self, *tensors)
+        out_def: TreeDef = graph._out_def or self.argdef_outdef_map[key]
+        return out_def.unflatten(outs)
+
+    @property
+    def graph(self) -> InternalGraph:
+        """The graph (``ValueError`` if several argument structures were traced)."""
+        if len(self.argdef_graph_map) != 1:
+            raise ValueError(f"{len(self.argdef_graph_map)} graphs were traced; "
+                             "use argdef_graph_map")
+        return next(iter(self.argdef_graph_map.values()))
+
+    def _rebind_graph(self, graph: InternalGraph) -> None:
+        """After add_input_node/reset_outputs: refresh the recorded output structure."""
+        for key, g in self.argdef_graph_map.items():
+            if g is graph:
+                self.argdef_outdef_map[key] = graph._out_def
+
+    def flatten(self) -> TracedModule:
+        """A copy whose single graph has every traced submodule call inlined."""
+        new = copy.deepcopy(self)
+        for graph in new.argdef_graph_map.values():
+            _inline_calls(graph)
+            graph.compile()
+        return new
+
+    def __repr__(self) -> str:
+        graphs = "\n".join(repr(g) for g in self.argdef_graph_map.values())
+        return f"{self.origin_class or 'TracedModule'}(\n{graphs}\n)"
+
+
+def _inline_calls(graph: InternalGraph) -> None:
+    """Replace each call of a traced submodule by that submodule's exprs."""
+    changed = True
+    while changed:
+        changed = False
+        for expr in list(graph._exprs):
+            if not (isinstance(expr, CallMethod) and expr.method == "__call__"):
+                continue
+            target = expr.inputs[0]
+            if not isinstance(target, ModuleNode):
+                continue
+            module = target.owner
+            if not isinstance(module, TracedModule):
+                continue
+            _inline_one(graph, expr, target, module)
+            changed = True
+            break
+
+
+def _inline_one(graph: InternalGraph, call: CallMethod, target: ModuleNode,
+                module: TracedModule) -> None:
+    sub = copy.deepcopy(module.graph)
+    prefix = _attr_path(graph, target)
+    sub_self = sub._inputs[0]
+    mapping: dict[int, Any] = {id(sub_self): target}
+    for sub_in, outer in zip(sub._inputs[1:], call.inputs[1:]):
+        mapping[id(sub_in)] = outer
+    new_exprs = []
+    for e in sub._exprs:
+        if isinstance(e, Input):
+            continue
+        if isinstance(e, GetAttr) and e.inputs[0] is sub_self:
+            e.name = f"{prefix}.{e.name}"
+            e.inputs = [graph._inputs[0]]
+        else:
+            e.inputs = [mapping.get(id(n), n) for n in e.inputs]
+        for n in e.inputs:
+            if e not in n.users:
+                n.users.append(e)
+        for out in e.outputs:
+            graph._add_node(out, out._name)
+        e.graph = graph
+        new_exprs.append(e)
+    results = [mapping.get(id(o), o) for o in sub._outputs]
+    index = graph._exprs.index(call)
+    graph._exprs[index:index + 1] = new_exprs
+    for node in call.inputs:
+        if call in node.users:
+            node.users.remove(call)
+    for old, new in zip(call.outputs, results):
+        for user in list(old.users):
+            user.replace_input(old, new)
+        graph._outputs = [new if o is old else o for o in graph._outputs]
+
+
+def _attr_path(graph: InternalGraph, node: ModuleNode) -> str:
+    parts = []
+    while node is not graph._inputs[0]:
+        expr = node.expr
+        if not isinstance(expr, GetAttr):
+            raise GraphError(f"cannot find the attribute path of {node}")
+        parts.append(expr.name)
+        node = expr.inputs[0]
+    return ".".join(reversed(parts))
+
+
+def trace_module(mod: Module, *args: Any, **kwargs: Any) -> TracedModule:
+    """Trace ``mod(*args, **kwargs)`` into a TracedModule that keeps the module hierarchy.
+
+    Builtin modules (``mge.module`` layers) stay calls; user modules become traced
+    submodules with graphs of their own. The result computes what ``mod`` computes.
+
+    Raises:
+        TraceError: for tensor-valued Python control flow or unsupported objects.
+    """
+    if not isinstance(mod, Module):
+        raise TypeError(f"trace_module needs a Module, got {type(mod).__name__}")
+    if is_builtin(mod):
+        raise TraceError(f"{type(mod).__name__} is a builtin module: wrap it in a Module "
+                         "or Sequential to trace it")
+    tracer = Tracer()
+    tracer.trace(mod, args, kwargs)
+    built: dict[int, TracedModule] = {}
+    top = _build(mod, tracer, built, is_top=True)
+    _renumber(top)
+    return top
+
+
+def _build(module: Module, tracer: Tracer, built: dict[int, TracedModule],
+           is_top: bool = False) -> Any:
+    if id(module) in built:
+        return built[id(module)]
+    entry = tracer.traced.get(id(module))
+    if entry is None:
+        return module
+    _, graphs, outdefs = entry
+    origin = module.origin_class if isinstance(module, TracedModule) \
+        else type(module).__qualname__
+    tm = TracedModule(is_top, dict(graphs), dict(outdefs), origin_class=origin)
+    built[id(module)] = tm
+    skip = set(vars(tm))
+    for name, value in vars(module).items():
+        if name in skip:
+            continue
+        setattr(tm, name, _map_modules(value, tracer, built))
+    tm.training = module.training
+    return tm
+
+
+def _map_modules(value: Any, tracer: Tracer, built: dict[int, TracedModule]) -> Any:
+    if isinstance(value, Module):
+        return value if is_builtin(value) else _build(value, tracer, built)
+    if isinstance(value, (list, tuple)):
+        mapped = [_map_modules(v, tracer, built) for v in value]
+        return type(value)(mapped) if isinstance(value, tuple) else mapped
+    if isinstance(value, dict):
+        return type(value)((k, _map_modules(v, tracer, built)) for k, v in value.items())
+    return value
+
+
+def _renumber(top: TracedModule) -> None:
+    """Give exprs and nodes small sequential ids in graph order (for get_*_by_id)."""
+    expr_id = node_id = 0
+    for graph in top.argdef_graph_map.values():
+        for node in graph._inputs:
+            node._id, node_id = node_id, node_id + 1
+        for expr in graph.exprs(recursive=True):
+            expr._id, expr_id = expr_id, expr_id + 1
+            for node in expr.outputs:
+                node._id, node_id = node_id, node_id + 1
+
+
+__all__ = ["TraceError", "TracedModule", "trace_module"]

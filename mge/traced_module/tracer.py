@@ -1,0 +1,419 @@
+"""Recording calls into InternalGraphs: ``Tracer`` (trace_module) and ``InsertTracer``.
+
+Both are call tracers (``mge.core.tracing``): public ``F.*`` functions and Tensor methods
+hand them each call, ``Module.__call__`` hands them module calls. Builtin modules
+(``mge.module`` leaves and registered classes) are recorded as calls; user modules
+are traced into and get graphs of their own. Raw ``apply`` calls made by user code are
+recorded as ``Apply`` exprs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..core.apply import add_observer, remove_observer
+from ..core.tracing import active_call_tracer, call_tracer
+from ..tensor import Tensor
+from .expr import Apply, CallFunction, CallMethod, Constant, Expr, GetAttr
+from .graph import InternalGraph
+from .node import ModuleNode, Node, TensorNode
+from .pytree import tree_flatten
+
+_BUILTIN: set[type] = set()
+_PLAIN = (type(None), bool, int, float, complex, str, bytes, slice, type(Ellipsis),
+          np.dtype, np.generic, np.ndarray, type)
+
+
+class TraceError(RuntimeError):
+    """A forward that cannot be recorded (tensor-valued control flow, unsupported objects)."""
+
+
+def register_as_builtin(mod_cls: type) -> type:
+    """Treat ``mod_cls`` like a builtin module: record its calls, do not trace into it."""
+    _BUILTIN.add(mod_cls)
+    return mod_cls
+
+
+def is_builtin(module: Any) -> bool:
+    """Builtin modules are leaves: mge.module classes (but containers) and registered ones."""
+    from ..module import Sequential
+
+    cls = type(module)
+    if cls in _BUILTIN or any(issubclass(cls, b) for b in _BUILTIN):
+        return True
+    return cls.__module__.startswith("mge.module") and not isinstance(module, Sequential)
+
+
+def class_name(module: Any) -> str:
+    """The user-facing class name (a TracedModule reports the class it was traced from)."""
+    return getattr(module, "origin_class", "") or type(module).__qualname__
+
+
+def _is_tensor_method(public: Callable, args: tuple) -> bool:
+    return bool(args) and isinstance(args[0], (Tensor, TensorNode)) and \
+        getattr(Tensor, public.__name__, None) is public
+
+
+def _out_base(public: Callable, args: tuple) -> str:
+    name = public.__name__.strip("_")
+    return f"{name}_out"
+
+
+@dataclasses.dataclass
+class _Frame:
+    """Tracing state for one module's forward."""
+
+    module: Any
+    graph: InternalGraph
+    self_node: ModuleNode
+    nodes: dict[int, Node] = dataclasses.field(default_factory=dict)
+    keep: list[Any] = dataclasses.field(default_factory=list)
+    paths: dict[int, str] = dataclasses.field(default_factory=dict)
+    attr_nodes: dict[str, Node] = dataclasses.field(default_factory=dict)
+
+
+class ArgDef:
+    """The structure of a call's arguments plus its non-tensor values (selects a graph)."""
+
+    def __init__(self, args: tuple, kwargs: dict) -> None:
+        leaves, self.tree = tree_flatten((tuple(args), dict(kwargs)))
+        self.consts = tuple(None if isinstance(v, (Tensor, Node)) else _hashable(v)
+                            for v in leaves)
+        self.tensor_leaves = [v for v in leaves if isinstance(v, (Tensor, Node))]
+
+    def key(self) -> tuple:
+        return (self.tree, self.consts)
+
+
+def _hashable(v: Any) -> Any:
+    try:
+        hash(v)
+        return v
+    except TypeError:
+        return repr(v)
+
+
+class _Recorder:
+    """Shared logic: turning call arguments into nodes and recording exprs."""
+
+    def _node_for(self, value: Any, where: str) -> Any:
+        raise NotImplementedError
+
+    def _args_to_nodes(self, args: tuple, kwargs: dict, where: str) -> tuple[tuple, dict]:
+        leaves, tree = tree_flatten((tuple(args), dict(kwargs)))
+        return tree.unflatten([self._node_for(v, where) for v in leaves])
+
+    def _check_plain(self, value: Any, where: str) -> Any:
+        if isinstance(value, _PLAIN) or callable(value) and hasattr(value, "__module__") and \
+                str(value.__module__).startswith(("mge.", "numpy")):
+            return value
+        raise TraceError(
+            f"{where}: unsupported Python object of type {type(value).__name__} ({value!r:.60}); "
+            "only Tensors, Modules, numbers, strings, dtypes and nested tuples/lists/dicts "
+            "of them can be recorded"
+        )
+
+
+class Tracer(_Recorder):
+    """Records a module's forward (and its user submodules') into InternalGraphs."""
+
+    def __init__(self) -> None:
+        self.frames: list[_Frame] = []
+        #: id(module) -> (module, {argdef key: graph}, {argdef key: out treedef})
+        self.traced: dict[int, tuple[Any, dict, dict]] = {}
+
+    # ------------------------------------------------------------ entry point
+    def trace(self, module: Any, args: tuple, kwargs: dict) -> Any:
+        """Run ``module(*args, **kwargs)`` while recording; returns its outputs."""
+        add_observer(self._on_apply)
+        try:
+            with call_tracer(self):
+                return module(*args, **kwargs)
+        finally:
+            remove_observer(self._on_apply)
+
+    @property
+    def frame(self) -> _Frame:
+        return self.frames[-1]
+
+    # ------------------------------------------------------------ tracer protocol
+    def call(self, fn: Callable, public: Callable, args: tuple, kwargs: dict) -> Any:
+        node_args, node_kwargs = self._args_to_nodes(args, kwargs, f"{public.__name__}()")
+        with call_tracer(None):
+            out = fn(*args, **kwargs)
+        if _is_tensor_method(public, args):
+            expr: Expr = CallMethod(public.__name__, node_args, node_kwargs)
+        else:
+            expr = CallFunction(public, node_args, node_kwargs)
+        self._record(expr, out, _out_base(public, args))
+        return out
+
+    def call_module(self, module: Any, run: Callable, args: tuple, kwargs: dict) -> Any:
+        if not self.frames:
+            return self._trace_into(module, run, args, kwargs, parent=None)
+        mnode = self._module_node(module)
+        node_args, node_kwargs = self._args_to_nodes(args, kwargs, f"{mnode.name}()")
+        if is_builtin(module):
+            with call_tracer(None):
+                out = run(*args, **kwargs)
+        else:
+            out = self._trace_into(module, run, args, kwargs, parent=mnode)
+        self._record(CallMethod("__call__", (mnode, *node_args), node_kwargs), out,
+                     f"{mnode.name}_out")
+        return out
+
+    def on_value_access(self, tensor: Tensor, what: str) -> None:
+        """Refuse Python control flow on traced tensor values."""
+        node = self.frame.nodes.get(id(tensor)) if self.frames else None
+        if node is not None and not isinstance(node.expr, Constant):
+            raise TraceError(
+                f"forward of {self.frame.graph.qualname} uses the value of {node} "
+                f"(from {node.expr!r}) in Python ({what}): tensor-dependent control flow "
+                "cannot be traced; compute it with F.* functions (e.g. F.where) instead"
+            )
+
+    # ------------------------------------------------------------ internals
+    def _on_apply(self, op: Any, inputs: tuple, outputs: tuple) -> None:
+        if active_call_tracer() is not self or not self.frames:
+            return
+        nodes = [self._node_for(t, str(op)) for t in inputs]
+        self._record(Apply(op, nodes), tuple(outputs), f"{op.type_name.lower()}_out")
+
+    def _record(self, expr: Expr, out: Any, base: str) -> None:
+        frame = self.frame
+        frame.graph._append(expr)
+        expr.set_outputs(out, lambda v: self._new_tensor_node(v, base))
+
+    def _new_tensor_node(self, value: Any, base: str) -> TensorNode | None:
+        if not isinstance(value, Tensor):
+            return None
+        frame = self.frame
+        node = TensorNode(None, base, value.shape, value.dtype, value.device)
+        frame.graph._add_node(node, base)
+        frame.nodes[id(value)] = node
+        frame.keep.append(value)
+        return node
+
+    def _node_for(self, value: Any, where: str) -> Any:
+        from ..module import Module
+
+        frame = self.frame
+        if isinstance(value, Tensor):
+            node = frame.nodes.get(id(value))
+            if node is not None:
+                return node
+            path = frame.paths.get(id(value))
+            if path is not None:
+                return self._getattr_node(path, value)
+            node = TensorNode(None, "const_tensor", value.shape, value.dtype, value.device)
+            frame.graph._add_node(node, "const_tensor")
+            frame.graph._append(Constant(value, node))
+            frame.nodes[id(value)] = node
+            frame.keep.append(value)
+            return node
+        if isinstance(value, Module):
+            return self._module_node(value)
+        if isinstance(value, Node):
+            raise TraceError(f"{where}: graph nodes cannot be passed while tracing a module")
+        return self._check_plain(value, where)
+
+    def _module_node(self, module: Any) -> ModuleNode:
+        frame = self.frame
+        if module is frame.module:
+            return frame.self_node
+        path = frame.paths.get(id(module))
+        if path is None:
+            raise TraceError(
+                f"{type(module).__name__} called in {frame.graph.qualname} is not an attribute "
+                "of the traced module; assign it in __init__ (self.name = module) first"
+            )
+        return self._getattr_node(path, module)
+
+    def _getattr_node(self, path: str, value: Any) -> Node:
+        frame = self.frame
+        node = frame.attr_nodes.get(path)
+        if node is not None:
+            return node
+        from ..module import Module
+
+        base = path.replace(".", "_")
+        if isinstance(value, Module):
+            mtype = type(value) if is_builtin(value) else class_name(value)
+            node = ModuleNode(None, base, mtype)
+        else:
+            node = TensorNode(None, base, value.shape, value.dtype, value.device)
+            frame.nodes[id(value)] = node
+        frame.graph._add_node(node, base)
+        expr = GetAttr(frame.self_node, path)
+        frame.graph._append(expr)
+        expr.outputs = [node]
+        node.expr = expr
+        frame.attr_nodes[path] = node
+        return node
+
+    def _trace_into(self, module: Any, run: Callable, args: tuple, kwargs: dict,
+                    parent: ModuleNode | None) -> Any:
+        argdef = ArgDef(args, kwargs)
+        qual = type(module).__name__ if parent is None else \
+            f"{self.frame.graph.qualname}.{parent.name}"
+        graph = InternalGraph(type(module).__name__ if parent is None else parent.name, qual)
+        self_node = ModuleNode(None, "self", class_name(module))
+        graph._add_input(self_node, "self")
+        frame = _Frame(module, graph, self_node, paths=_attr_paths(module))
+        self.frames.append(frame)
+        try:
+            for name, tensor in _named_tensor_args(module, args, kwargs):
+                node = TensorNode(None, name, tensor.shape, tensor.dtype, tensor.device)
+                graph._add_input(node, name)
+                frame.nodes[id(tensor)] = node
+                frame.keep.append(tensor)
+            graph._arg_def = argdef.tree
+            out = run(*args, **kwargs)
+            leaves, out_def = tree_flatten(out)
+            outs = []
+            for leaf in leaves:
+                if not isinstance(leaf, Tensor):
+                    raise TraceError(
+                        f"forward of {qual} returns {type(leaf).__name__}; only Tensors "
+                        "(in tuples, lists or dicts) can be graph outputs"
+                    )
+                outs.append(self._node_for(leaf, f"{qual} output"))
+            graph._outputs, graph._out_def = outs, out_def
+        finally:
+            self.frames.pop()
+        _, graphs, outdefs = self.traced.setdefault(id(module), (module, {}, {}))
+        graphs.setdefault(argdef.key(), graph)
+        outdefs.setdefault(argdef.key(), out_def)
+        return out
+
+
+def _attr_paths(module: Any) -> dict[int, str]:
+    paths: dict[int, str] = {}
+    for name, sub in module.named_modules():
+        if name:
+            paths.setdefault(id(sub), name)
+    for name, t in module.named_tensors():
+        paths.setdefault(id(t), name)
+    return paths
+
+
+def _named_tensor_args(module: Any, args: tuple, kwargs: dict) -> list[tuple[str, Tensor]]:
+    """(name, tensor) for every Tensor leaf of the call, named after forward's parameters."""
+    graphs = getattr(module, "argdef_graph_map", None)
+    if graphs and len(graphs) == 1 and not kwargs:
+        names = [n.name for n in next(iter(graphs.values()))._inputs[1:]]
+        tensors = [v for v in tree_flatten(args)[0] if isinstance(v, Tensor)]
+        if len(names) == len(tensors):
+            return list(zip(names, tensors))
+    try:
+        bound = inspect.signature(module.forward).bind(*args, **kwargs)
+        items = list(bound.arguments.items())
+    except (TypeError, ValueError):
+        items = [(f"arg_{k}", a) for k, a in enumerate(args)] + list(kwargs.items())
+    out = []
+    for name, value in items:
+        leaves, _ = tree_flatten(value)
+        tensors = [v for v in leaves if isinstance(v, Tensor)]
+        out += [(name if len(tensors) == 1 else f"{name}_{k}", t) for k, t in enumerate(tensors)]
+    return out
+
+
+class InsertTracer(_Recorder):
+    """Records calls on an existing graph's nodes (``graph.insert_exprs()``)."""
+
+    def __init__(self, graph: InternalGraph) -> None:
+        self.graph = graph
+        self.new_exprs: list[Expr] = []
+
+    def call(self, fn: Callable, public: Callable, args: tuple, kwargs: dict) -> Any:
+        where = f"{public.__name__}()"
+        node_args, node_kwargs = self._args_to_nodes(args, kwargs, where)
+        sample_args, sample_kwargs = self._samples(node_args, node_kwargs)
+        with call_tracer(None):
+            out = fn(*sample_args, **sample_kwargs)
+        if _is_tensor_method(public, args):
+            expr: Expr = CallMethod(public.__name__, node_args, node_kwargs)
+        else:
+            expr = CallFunction(public, node_args, node_kwargs)
+        return self._record(expr, out, _out_base(public, args))
+
+    def call_module(self, module: Any, run: Callable, args: tuple, kwargs: dict) -> Any:
+        mnode = self._module_node(module)
+        node_args, node_kwargs = self._args_to_nodes(args, kwargs, f"{mnode.name}()")
+        sample_args, sample_kwargs = self._samples(node_args, node_kwargs)
+        with call_tracer(None):
+            out = run(*sample_args, **sample_kwargs)
+        expr = CallMethod("__call__", (mnode, *node_args), node_kwargs)
+        return self._record(expr, out, f"{mnode.name}_out")
+
+    def _record(self, expr: Expr, out: Any, base: str) -> Any:
+        self.graph._append(expr)
+        self.new_exprs.append(expr)
+
+        def make(value: Any) -> TensorNode | None:
+            if not isinstance(value, Tensor):
+                return None
+            node = TensorNode(None, base, value.shape, value.dtype, value.device)
+            self.graph._add_node(node, base)
+            return node
+
+        return expr.set_outputs(out, make)
+
+    def _samples(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        leaves, tree = tree_flatten((args, kwargs))
+        return tree.unflatten([_sample(v) if isinstance(v, TensorNode) else
+                               (v.owner if isinstance(v, ModuleNode) else v) for v in leaves])
+
+    def _node_for(self, value: Any, where: str) -> Any:
+        from ..module import Module
+
+        if isinstance(value, Node):
+            if value.graph is not self.graph:
+                raise TraceError(f"{where}: {value} belongs to another graph")
+            return value
+        if isinstance(value, Tensor):
+            node = TensorNode(None, "const_tensor", value.shape, value.dtype, value.device)
+            self.graph._add_node(node, "const_tensor")
+            expr = Constant(value, node)
+            self.graph._append(expr)
+            self.new_exprs.append(expr)
+            return node
+        if isinstance(value, Module):
+            return self._module_node(value)
+        return self._check_plain(value, where)
+
+    def _module_node(self, module: Any) -> ModuleNode:
+        """A ModuleNode for ``module``, attaching it to the graph's owner if it is new."""
+        owner = self.graph._owner
+        for node in self.graph.nodes(recursive=False):
+            if isinstance(node, ModuleNode) and node.owner is module:
+                return node
+        paths = _attr_paths(owner)
+        path = paths.get(id(module))
+        if path is None:
+            base = type(module).__name__.lower()
+            path, k = base, 0
+            while hasattr(owner, path):
+                k += 1
+                path = f"{base}_{k}"
+            setattr(owner, path, module)
+        mtype = type(module) if is_builtin(module) else class_name(module)
+        node = ModuleNode(None, path.replace(".", "_"), mtype)
+        self.graph._add_node(node, node.name)
+        expr = GetAttr(self.graph._inputs[0], path)
+        expr.outputs = [node]
+        node.expr = expr
+        self.graph._append(expr)
+        self.new_exprs.append(expr)
+        return node
+
+
+def _sample(node: TensorNode) -> Tensor:
+    if node.shape is None or node.dtype is None:
+        raise TraceError(f"{node} has no known shape/dtype; cannot record calls on it")
+    return Tensor(np.zeros(node.shape, dtype=node.dtype), device=node.device)
