@@ -1,3 +1,536 @@
-"""Shape and data-movement ops: Reshape, Broadcast, Dimshuffle, AxisAddRemove, Concat, Subtensor, Fill, Linspace, ..."""
+"""Shape and data-movement ops: Reshape, Broadcast, Dimshuffle, AxisAddRemove, Concat,
+Padding, GetVarShape, the creation ops Fill, Linspace, Eye, and indexing: Subtensor,
+SetSubtensor, IndexingMultiAxisVec, IndexingSetMultiAxisVec.
+
+Where MegEngine passes a static value as an extra input var (Reshape's target shape,
+Broadcast's shape, Fill's shape, Linspace's start/stop/num, Eye's shape), it is a param
+here; the ``.mge`` writer/reader converts between the two forms. The indexing family
+(Subtensor, IndexingMultiAxisVec and their setters) comes last.
+
+Example:
+    >>> Reshape(shape=(2, -1)).infer([TensorInfo((2, 3, 4), np.dtype("float32"))])[0].shape
+    (2, 12)
+"""
 
 from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+
+from ..core.opdef import OpDef, TensorInfo, check_enum, normalize_axis, register_op
+from ..dtype import canonical_dtype
+
+#: ``OptionalAxisV1.INVALID_AXIS`` (== ``MAX_NDIM``): "no axis".
+INVALID_AXIS = 7
+MAX_NDIM = 7
+INT32 = np.dtype("int32")
+PADDING_MODES = ("REPLICATE", "REFLECT", "CONSTANT")
+
+
+def freeze(value: Any) -> Any:
+    """Lists (also nested) to tuples and numpy integers to ints, so params stay hashable."""
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+class StaticParamsOp(OpDef):
+    """Base for ops with sequence params: normalizes them to (nested) tuples on creation."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, freeze(getattr(self, f.name)))
+
+
+def numel(shape: Sequence[int]) -> int:
+    """Number of elements of ``shape``."""
+    return math.prod(shape)
+
+
+def check_shape_param(op: OpDef, shape: Sequence[int], allow_unspec: bool = False) -> None:
+    """Every entry a non-negative int (or -1 when ``allow_unspec``)."""
+    low = -1 if allow_unspec else 0
+    if any(not isinstance(d, int) or d < low for d in shape):
+        op.fail(f"invalid shape {shape}")
+
+
+@register_op
+class Reshape(StaticParamsOp):
+    """Reshape to ``shape``; at most one entry may be -1 (inferred from the size).
+
+    MegEngine passes the target shape as an input var and marks the unknown entry with
+    the ``OptionalAxisV1`` param ``axis``; here ``shape`` is static and ``axis`` (when not
+    ``INVALID_AXIS``) names the entry to infer, like a -1 at that position.
+    """
+
+    type_name = "Reshape"
+    nr_inputs = (1,)
+    shape: tuple[int, ...] = ()
+    axis: int = INVALID_AXIS
+
+    def target_shape(self, inputs: Sequence[TensorInfo]) -> tuple[int, ...]:
+        """The output shape for ``inputs[0]``, with the unknown entry filled in."""
+        check_shape_param(self, self.shape, allow_unspec=True)
+        unspec = [i for i, d in enumerate(self.shape) if d == -1]
+        if self.axis != INVALID_AXIS:
+            if not 0 <= self.axis < len(self.shape) or (unspec and unspec != [self.axis]):
+                self.fail(f"axis {self.axis} does not fit the target shape", inputs)
+            unspec = [self.axis]
+        if len(unspec) > 1:
+            self.fail("at most one -1 in the target shape", inputs)
+        size = numel(inputs[0].shape)
+        if not unspec:
+            if numel(self.shape) != size:
+                self.fail(f"cannot reshape {inputs[0].shape} to {self.shape}", inputs)
+            return self.shape
+        known = numel(d for i, d in enumerate(self.shape) if i != unspec[0])
+        if known == 0 or size % known:
+            self.fail(f"cannot reshape {inputs[0].shape} to {self.shape}", inputs)
+        out = list(self.shape)
+        out[unspec[0]] = size // known
+        return tuple(out)
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        return [TensorInfo(self.target_shape(inputs), inputs[0].dtype)]
+
+
+def broadcast_to_shape(op: OpDef, src: tuple[int, ...], dst: tuple[int, ...],
+                       inputs: Sequence[TensorInfo]) -> None:
+    """Fail unless ``src`` broadcasts to exactly ``dst`` (numpy rules)."""
+    if len(src) > len(dst) or any(
+        s not in (1, d) for s, d in zip(reversed(src), reversed(dst), strict=False)
+    ):
+        op.fail(f"cannot broadcast {src} to {dst}", inputs)
+
+
+@register_op
+class Broadcast(StaticParamsOp):
+    """Broadcast the input to ``shape`` (numpy rules; MegEngine takes the shape as a var)."""
+
+    type_name = "Broadcast"
+    nr_inputs = (1,)
+    shape: tuple[int, ...] = ()
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        check_shape_param(self, self.shape)
+        broadcast_to_shape(self, inputs[0].shape, self.shape, inputs)
+        return [TensorInfo(self.shape, inputs[0].dtype)]
+
+
+@register_op
+class Dimshuffle(StaticParamsOp):
+    """Permute axes by ``pattern``; -1 entries insert new axes of size 1.
+
+    Input axes left out of ``pattern`` must have size 1. ``ndim`` is the input's ndim
+    (MegEngine stores it; 0 means "take it from the input").
+    """
+
+    type_name = "Dimshuffle"
+    nr_inputs = (1,)
+    pattern: tuple[int, ...] = ()
+    ndim: int = 0
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        shape = inputs[0].shape
+        if self.ndim and self.ndim != len(shape):
+            self.fail(f"expects a {self.ndim}-d input", inputs)
+        used = [p for p in self.pattern if p != -1]
+        if len(self.pattern) > MAX_NDIM or len(set(used)) != len(used) or any(
+            not isinstance(p, int) or not 0 <= p < len(shape) for p in used
+        ):
+            self.fail(f"bad pattern {self.pattern}", inputs)
+        dropped = [i for i in range(len(shape)) if i not in used and shape[i] != 1]
+        if dropped:
+            self.fail(f"pattern drops non-1 axes {dropped}", inputs)
+        return [TensorInfo(tuple(1 if p == -1 else shape[p] for p in self.pattern),
+                           inputs[0].dtype)]
+
+
+@register_op
+class AxisAddRemove(StaticParamsOp):
+    """Add (``ADD_1``) or remove (``REMOVE``) size-1 axes, one ``(method, axis)`` at a time.
+
+    Each desc applies to the shape left by the previous one; negative axes count from
+    the end (for ``ADD_1``, of the shape after adding).
+    """
+
+    type_name = "AxisAddRemove"
+    nr_inputs = (1,)
+    desc: tuple[tuple[str, int], ...] = ()
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        shape = list(inputs[0].shape)
+        for method, axis in self.desc:
+            if method == "ADD_1":
+                shape.insert(normalize_axis(self, axis, len(shape) + 1, inputs), 1)
+            elif method == "REMOVE":
+                ax = normalize_axis(self, axis, len(shape), inputs)
+                if shape[ax] != 1:
+                    self.fail(f"cannot remove axis {axis} of size {shape[ax]}", inputs)
+                del shape[ax]
+            else:
+                self.fail(f"unknown method {method!r}; expected ADD_1 or REMOVE", inputs)
+        if len(shape) > MAX_NDIM:
+            self.fail(f"result has more than {MAX_NDIM} dims", inputs)
+        return [TensorInfo(tuple(shape), inputs[0].dtype)]
+
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The result shape for an input of ``shape`` (for kernels)."""
+        return self.infer([TensorInfo(shape, INT32)])[0].shape
+
+
+@register_op
+class Concat(OpDef):
+    """Concatenate the inputs along ``axis`` (same dtype; other dims equal)."""
+
+    type_name = "Concat"
+    axis: int = 0
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        if not inputs:
+            self.fail("needs at least one input")
+        first = inputs[0]
+        if first.ndim == 0:
+            self.fail("cannot concatenate 0-d tensors", inputs)
+        axis = normalize_axis(self, self.axis, first.ndim, inputs)
+        if len({i.dtype for i in inputs}) != 1:
+            self.fail("inputs must share one dtype", inputs)
+        for info in inputs[1:]:
+            if info.ndim != first.ndim or any(
+                info.shape[k] != first.shape[k] for k in range(first.ndim) if k != axis
+            ):
+                self.fail(f"shapes differ outside axis {self.axis}", inputs)
+        shape = list(first.shape)
+        shape[axis] = sum(i.shape[axis] for i in inputs)
+        return [TensorInfo(tuple(shape), first.dtype)]
+
+
+@register_op
+class Padding(OpDef):
+    """Pad each dim k by ``front_offset_dimk`` before and ``back_offset_dimk`` after.
+
+    ``padding_mode``: ``CONSTANT`` (fill ``padding_val``), ``REPLICATE`` (repeat the
+    edge) or ``REFLECT`` (mirror without the edge; offsets must be smaller than the dim).
+    """
+
+    type_name = "Padding"
+    nr_inputs = (1,)
+    front_offset_dim0: int = 0
+    front_offset_dim1: int = 0
+    front_offset_dim2: int = 0
+    front_offset_dim3: int = 0
+    front_offset_dim4: int = 0
+    front_offset_dim5: int = 0
+    front_offset_dim6: int = 0
+    back_offset_dim0: int = 0
+    back_offset_dim1: int = 0
+    back_offset_dim2: int = 0
+    back_offset_dim3: int = 0
+    back_offset_dim4: int = 0
+    back_offset_dim5: int = 0
+    back_offset_dim6: int = 0
+    padding_val: float = 0.0
+    padding_mode: str = "CONSTANT"
+
+    @classmethod
+    def from_pad_width(cls, pad_width: Sequence[tuple[int, int]], **kwargs: Any) -> Padding:
+        """Build from numpy-style ``((before, after), ...)`` pairs, one per leading dim."""
+        if len(pad_width) > MAX_NDIM:
+            raise ValueError(f"Padding supports at most {MAX_NDIM} dims, got {len(pad_width)}")
+        offsets = {}
+        for k, (front, back) in enumerate(pad_width):
+            offsets[f"front_offset_dim{k}"] = int(front)
+            offsets[f"back_offset_dim{k}"] = int(back)
+        return cls(**offsets, **kwargs)
+
+    def pad_width(self, ndim: int) -> list[tuple[int, int]]:
+        """The ``(front, back)`` offsets of the first ``ndim`` dims."""
+        return [(getattr(self, f"front_offset_dim{k}"), getattr(self, f"back_offset_dim{k}"))
+                for k in range(ndim)]
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        check_enum(self, "padding_mode", PADDING_MODES)
+        shape = inputs[0].shape
+        if len(shape) > MAX_NDIM:
+            self.fail(f"supports at most {MAX_NDIM} dims", inputs)
+        offsets = self.pad_width(MAX_NDIM)
+        if any(v < 0 for pair in offsets for v in pair):
+            self.fail("offsets must be non-negative", inputs)
+        if any(pair != (0, 0) for pair in offsets[len(shape):]):
+            self.fail("offsets given for dims the input does not have", inputs)
+        used = offsets[:len(shape)]
+        for dim, (front, back) in zip(shape, used, strict=True):
+            if self.padding_mode == "REFLECT" and max(front, back) >= max(dim, 1):
+                self.fail("REFLECT offsets must be smaller than the padded dim", inputs)
+            if self.padding_mode == "REPLICATE" and dim == 0 and front + back:
+                self.fail("cannot REPLICATE-pad an empty dim", inputs)
+        out = tuple(d + f + b for d, (f, b) in zip(shape, used, strict=True))
+        return [TensorInfo(out, inputs[0].dtype)]
+
+
+@register_op
+class GetVarShape(OpDef):
+    """The input's shape as an int32 vector (or one dim of it when ``axis`` is set)."""
+
+    type_name = "GetVarShape"
+    nr_inputs = (1,)
+    axis: int = INVALID_AXIS
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        shape = np.asarray(inputs[0].shape, dtype=INT32)
+        if self.axis != INVALID_AXIS:
+            shape = shape[normalize_axis(self, self.axis, len(shape), inputs)].reshape(1)
+        return [TensorInfo(shape.shape, INT32, shape)]
+
+
+@dataclasses.dataclass(frozen=True)
+class CreationOp(StaticParamsOp):
+    """Base of input-less ops that create a tensor of a static shape and ``dtype``."""
+
+    nr_inputs = (0,)
+    dtype: str = "float32"
+
+    def out_dtype(self) -> np.dtype:
+        try:
+            return canonical_dtype(self.dtype)
+        except TypeError as exc:
+            self.fail(str(exc))
+            raise
+
+
+@register_op
+class Fill(CreationOp):
+    """A tensor of ``shape`` and ``dtype`` filled with ``value`` (MegEngine: shape is a var)."""
+
+    type_name = "Fill"
+    value: float = 0.0
+    shape: tuple[int, ...] = ()
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        check_shape_param(self, self.shape)
+        return [TensorInfo(self.shape, self.out_dtype())]
+
+
+@register_op
+class Linspace(CreationOp):
+    """``num`` evenly spaced float32 values from ``start`` to ``stop`` (included when
+    ``endpoint``). MegEngine passes start, stop and num as input vars."""
+
+    type_name = "Linspace"
+    start: float = 0.0
+    stop: float = 1.0
+    num: int = 1
+    endpoint: bool = True
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        if not isinstance(self.num, int) or self.num < 0:
+            self.fail(f"num must be a non-negative int, got {self.num!r}")
+        if self.dtype != "float32":
+            self.fail("Linspace outputs float32 (cast afterwards)")
+        return [TensorInfo((self.num,), self.out_dtype())]
+
+
+@register_op
+class Eye(CreationOp):
+    """A 2-d ``shape`` tensor with ones on diagonal ``k`` (MegEngine: shape is a var)."""
+
+    type_name = "Eye"
+    k: int = 0
+    shape: tuple[int, ...] = (1, 1)
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        check_shape_param(self, self.shape)
+        if len(self.shape) != 2:
+            self.fail(f"shape must have 2 dims, got {self.shape}")
+        return [TensorInfo(self.shape, self.out_dtype())]
+
+
+
+class AxisSel(NamedTuple):
+    """What an index does on one input axis: ``kind`` is ``all``, ``slice`` (``count``
+    elements from ``start`` by ``step``), ``index`` (the element ``start``; the axis goes
+    away) or ``vec`` (an index-tensor input)."""
+
+    kind: str
+    start: int = 0
+    count: int = 0
+    step: int = 1
+
+    def as_slice(self) -> slice:
+        """The Python slice selecting the same elements (any step sign)."""
+        if self.count == 0:
+            return slice(0, 0)
+        stop = self.start + self.count * self.step
+        return slice(self.start, None if stop < 0 else stop, self.step)
+
+    def as_positive_slice(self) -> slice:
+        """A slice with positive step over the same elements (reversed if ``step < 0``)."""
+        if self.step > 0 or self.count == 0:
+            return self.as_slice()
+        first = self.start + (self.count - 1) * self.step
+        return slice(first, self.start + 1, -self.step)
+
+
+@dataclasses.dataclass(frozen=True)
+class IndexingOp(StaticParamsOp):
+    """Base of the indexing ops. ``items`` is a tuple of ``(axis, begin, end, step, idx)``
+    descriptors, MegEngine's ``(axis, begin, end, step, idx)`` index items with the values
+    static: ``None`` marks an absent field. An item either slices its axis like Python's
+    ``begin:end:step`` or picks ``idx``; for the MultiAxisVec ops ``idx`` is ``True``,
+    meaning "the next index-tensor input" (in item order)."""
+
+    items: tuple[tuple[int, Any, Any, Any, Any], ...] = ()
+    #: True for ops whose ``idx`` items take index tensors; set by subclasses
+    vector_index: ClassVar[bool] = False
+    #: number of leading inputs before the index tensors (data, value)
+    nr_data_inputs: ClassVar[int] = 1
+
+    def resolve(self, shape: Sequence[int], inputs: Sequence[TensorInfo] = ()) -> list[AxisSel]:
+        """One ``AxisSel`` per axis of ``shape``; ``OpError`` for invalid or out-of-range items."""
+        sels = [AxisSel("all", 0, d, 1) for d in shape]
+        seen = set()
+        for item in self.items:
+            if len(item) != 5:
+                self.fail(f"bad index item {item}", inputs)
+            axis, begin, end, step, idx = item
+            ax = normalize_axis(self, axis, len(shape), inputs)
+            if ax in seen:
+                self.fail(f"axis {axis} indexed twice", inputs)
+            seen.add(ax)
+            dim = shape[ax]
+            if idx is None:
+                if step == 0:
+                    self.fail(f"slice step cannot be zero (axis {axis})", inputs)
+                start, stop, stp = slice(begin, end, step).indices(dim)
+                sels[ax] = AxisSel("slice", start, len(range(start, stop, stp)), stp)
+            elif (begin, end, step) != (None, None, None):
+                self.fail(f"item {item} has both a slice and an index", inputs)
+            elif self.vector_index:
+                if idx is not True:
+                    self.fail(f"idx must be True (an index input), got {idx!r}", inputs)
+                sels[ax] = AxisSel("vec")
+            elif isinstance(idx, bool) or not isinstance(idx, int):
+                self.fail(f"idx must be an int, got {idx!r}", inputs)
+            elif not -dim <= idx < dim:
+                self.fail(f"index {idx} out of range for axis {axis} of size {dim}", inputs)
+            else:
+                sels[ax] = AxisSel("index", idx % dim, 1, 1)
+        return sels
+
+    def index_inputs(self) -> int:
+        """How many index-tensor inputs follow the data (and value) inputs."""
+        return sum(1 for item in self.items if len(item) == 5 and item[4] is True)
+
+    def check_inputs(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        want = self.nr_data_inputs + (self.index_inputs() if self.vector_index else 0)
+        if len(inputs) != want:
+            self.fail(f"expects {want} inputs, got {len(inputs)}", inputs)
+        return self.infer(inputs)
+
+    def result_layout(self, inputs: Sequence[TensorInfo]) -> tuple[tuple[int, ...], dict]:
+        """The indexing result's shape, and the result axis of each sliced/kept input axis."""
+        data = inputs[0]
+        sels = self.resolve(data.shape, inputs)
+        kept = [a for a, s in enumerate(sels) if s.kind in ("all", "slice")]
+        vec_axes = [a for a, s in enumerate(sels) if s.kind == "vec"]
+        vec_shape: tuple[int, ...] = ()
+        if vec_axes:
+            index_infos = inputs[self.nr_data_inputs:]
+            if any(i.dtype.kind not in "iu" for i in index_infos):
+                self.fail("index inputs must be integer tensors", inputs)
+            vec_shape = broadcast_index_shapes(self, index_infos, inputs)
+        if vec_axes and vec_axes == list(range(vec_axes[0], vec_axes[-1] + 1)):
+            insert_at = sum(1 for a in kept if a < vec_axes[0])
+        else:
+            insert_at = 0
+        shape: list[int] = []
+        out_axis = {}
+        for k, a in enumerate(kept):
+            if k == insert_at:
+                shape += vec_shape
+            out_axis[a] = len(shape)
+            shape.append(sels[a].count)
+        if insert_at == len(kept):
+            shape += vec_shape
+        return tuple(shape), out_axis
+
+
+def broadcast_index_shapes(op: OpDef, infos: Sequence[TensorInfo],
+                           inputs: Sequence[TensorInfo]) -> tuple[int, ...]:
+    """numpy broadcasting of the index tensors' shapes."""
+    ndim = max(i.ndim for i in infos)
+    out = [1] * ndim
+    for info in infos:
+        for k, d in enumerate(info.shape, start=ndim - info.ndim):
+            if d != out[k] and 1 not in (d, out[k]):
+                op.fail("index tensors do not broadcast together", inputs)
+            out[k] = d if out[k] == 1 else out[k]
+    return tuple(out)
+
+
+@register_op
+class Subtensor(IndexingOp):
+    """Basic indexing with static slices and integer indices (``x[1, ::2, -3:]``)."""
+
+    type_name = "Subtensor"
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        return [TensorInfo(self.result_layout(inputs)[0], inputs[0].dtype)]
+
+
+@register_op
+class IndexingMultiAxisVec(IndexingOp):
+    """Advanced indexing: integer index tensors (extra inputs) on some axes, static slices
+    on others; the result is laid out as numpy's (index dims in place when the indexed
+    axes are adjacent, first otherwise). Negative indices count from the end."""
+
+    type_name = "IndexingMultiAxisVec"
+    vector_index = True
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        if not self.index_inputs():
+            self.fail("needs at least one index item", inputs)
+        return [TensorInfo(self.result_layout(inputs)[0], inputs[0].dtype)]
+
+
+class SetIndexingOp(IndexingOp):
+    """Base of the setters: inputs ``(data, value, *indices)``; the output is ``data`` with
+    the indexed part replaced by ``value`` (whose shape must be the indexed part's)."""
+
+    nr_data_inputs = 2
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        data, value = inputs[0], inputs[1]
+        shape, _ = self.result_layout(inputs)
+        if value.shape != shape or value.dtype != data.dtype:
+            self.fail(f"value must be {data.dtype}{list(shape)}", inputs)
+        return [TensorInfo(data.shape, data.dtype)]
+
+
+@register_op
+class SetSubtensor(SetIndexingOp):
+    """``data`` with ``data[items] = value`` (basic indexing, like :class:`Subtensor`)."""
+
+    type_name = "SetSubtensor"
+
+
+@register_op
+class IndexingSetMultiAxisVec(SetIndexingOp):
+    """``data`` with ``data[items] = value`` (advanced, like :class:`IndexingMultiAxisVec`)."""
+
+    type_name = "IndexingSetMultiAxisVec"
+    vector_index = True
+
+
+__all__ = [
+    "INVALID_AXIS", "PADDING_MODES", "AxisAddRemove", "AxisSel", "Broadcast", "Concat",
+    "Dimshuffle", "Eye", "Fill", "GetVarShape", "IndexingMultiAxisVec", "IndexingOp",
+    "IndexingSetMultiAxisVec", "Linspace", "Padding", "Reshape", "SetSubtensor",
+    "StaticParamsOp", "Subtensor",
+]

@@ -1,3 +1,75 @@
-"""numpy kernels: Convolution ops: ConvolutionForward, ConvBiasForward (MegEngine Convolution/ConvBias params)."""
+"""numpy kernels: ``ConvolutionForward`` and ``ConvBiasForward`` (im2col + matmul).
+
+Every convolution is computed as a grouped matrix product over ``sliding_window_view``
+patches, in float32 (float16 inputs are widened and the result rounded once).
+"""
 
 from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ...ops.conv import ConvBase, ConvBiasForward, ConvolutionForward
+from . import BACKEND
+from .elemwise import ELEMWISE
+
+NONLINE = {"IDENTITY": lambda x: x, "RELU": ELEMWISE["RELU"], "SIGMOID": ELEMWISE["SIGMOID"],
+           "H_SWISH": ELEMWISE["H_SWISH"]}
+
+
+def windows(
+    x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], pad: tuple[int, int],
+    dilate: tuple[int, int] = (1, 1), fill: float = 0.0,
+) -> np.ndarray:
+    """Sliding windows of an NCHW array: a view ``(N, C, OH, OW, KH, KW)`` (pads first)."""
+    (ph, pw), (dh, dw) = pad, dilate
+    if ph or pw:
+        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
+    span = ((kernel[0] - 1) * dh + 1, (kernel[1] - 1) * dw + 1)
+    view = sliding_window_view(x, span, axis=(2, 3))
+    return view[:, :, :: stride[0], :: stride[1], ::dh, ::dw]
+
+
+def _nchw_filter(op: ConvBase, w: np.ndarray) -> np.ndarray:
+    """The filter as ``(groups, oc/g, ic/g, KH, KW)``, flipped for ``CONVOLUTION`` mode."""
+    if op.sparse == "DENSE":
+        w = w[None]
+    if op.format == "NHWC":
+        w = w.transpose(0, 1, 4, 2, 3)
+    if op.mode == "CONVOLUTION":
+        w = w[..., ::-1, ::-1]
+    return w
+
+
+def _conv(op: ConvBase, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The convolution in float32, in the op's format."""
+    if op.format == "NHWC":
+        x = x.transpose(0, 3, 1, 2)
+    w = _nchw_filter(op, w).astype(np.float32)
+    groups, ocpg, icpg, kh, kw = w.shape
+    n = x.shape[0]
+    win = windows(x.astype(np.float32, copy=False), (kh, kw), (op.stride_h, op.stride_w),
+                  (op.pad_h, op.pad_w), (op.dilate_h, op.dilate_w))
+    oh, ow = win.shape[2:4]
+    win = win.reshape(n, groups, icpg, oh, ow, kh, kw)
+    cols = win.transpose(1, 0, 3, 4, 2, 5, 6).reshape(groups, n * oh * ow, icpg * kh * kw)
+    out = cols @ w.reshape(groups, ocpg, icpg * kh * kw).transpose(0, 2, 1)
+    out = out.reshape(groups, n, oh, ow, ocpg)
+    if op.format == "NHWC":
+        return out.transpose(1, 2, 3, 0, 4).reshape(n, oh, ow, groups * ocpg)
+    return out.transpose(1, 0, 4, 2, 3).reshape(n, groups * ocpg, oh, ow)
+
+
+@BACKEND.kernel(ConvolutionForward.type_name)
+def convolution(op: ConvolutionForward, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(_conv(op, x, w), dtype=x.dtype)
+
+
+@BACKEND.kernel(ConvBiasForward.type_name)
+def conv_bias(op: ConvBiasForward, x: np.ndarray, w: np.ndarray, *extra: np.ndarray) -> np.ndarray:
+    out = _conv(op, x, w)
+    for term in extra:
+        out = out + term.astype(np.float32)
+    with np.errstate(over="ignore"):
+        out = NONLINE[op.nonlineMode](out)
+    return np.ascontiguousarray(out, dtype=x.dtype)

@@ -1,3 +1,53 @@
-"""torch kernels: Network ops: MatrixMul, BatchedMatrixMul, BatchNormForward, SoftmaxForward."""
+"""torch kernels: ``MatrixMul``, ``BatchedMatrixMul``, ``BatchNormForward``, ``SoftmaxForward``."""
 
 from __future__ import annotations
+
+import torch
+
+from ...ops.nn import BatchedMatrixMul, BatchNormForward, MatrixMul, SoftmaxForward, bn_reduce_axes
+from . import BACKEND
+
+
+@BACKEND.kernel(MatrixMul.type_name, BatchedMatrixMul.type_name)
+def matrix_mul(op: MatrixMul, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    if op.transposeA:
+        a = a.transpose(-1, -2)
+    if op.transposeB:
+        b = b.transpose(-1, -2)
+    return torch.matmul(a, b)
+
+
+@BACKEND.kernel(BatchNormForward.type_name)
+def batch_norm(
+    op: BatchNormForward, x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor,
+    *stats: torch.Tensor,
+) -> tuple[torch.Tensor, ...]:
+    pshape = tuple(scale.shape)
+    axes = bn_reduce_axes(pshape, x.ndim)
+    view = pshape[: x.ndim]
+    xf = x.float()
+    empty = scale.new_zeros((0,))
+    running = (empty, empty)
+    if op.fwd_mode == "INFERENCE":
+        mean = stats[0].float().reshape(view)
+        inv_std = torch.rsqrt(stats[1].float().reshape(view) + op.epsilon)
+    else:
+        var, mean = torch.var_mean(xf, dim=axes, correction=0, keepdim=True)
+        inv_std = torch.rsqrt(var + op.epsilon)
+        if op.needs_stats(3 + len(stats)):
+            count = x.numel() // max(mean.numel(), 1)
+            unbiased = var * count / (count - 1) if count > 1 else var * float("nan")
+            f = op.avg_factor
+            running = tuple(
+                ((1 - f) * s.float() + f * new.reshape(pshape)).to(scale.dtype)
+                for s, new in zip(stats, (mean, unbiased), strict=True)
+            )
+    y = (xf - mean) * inv_std * scale.reshape(view).float() + bias.reshape(view).float()
+    save = (mean.reshape(pshape).to(scale.dtype), inv_std.reshape(pshape).to(scale.dtype))
+    reserve = torch.zeros((0,), dtype=torch.uint8, device=x.device)
+    return (*running, *save, reserve, y.to(x.dtype))
+
+
+@BACKEND.kernel(SoftmaxForward.type_name)
+def softmax(op: SoftmaxForward, x: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(x, op.axis)
