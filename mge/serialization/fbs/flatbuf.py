@@ -1,0 +1,237 @@
+"""A bounds-checked FlatBuffers reader and small helpers over ``flatbuffers.Builder``.
+
+The reader never trusts the buffer: every offset, vtable, vector length and string is
+validated before use, so malformed input raises :class:`MgeFormatError` (never
+``IndexError`` or ``struct.error``).  A work budget proportional to the buffer size
+bounds the total bytes decoded, so a small file whose offsets all point at the same
+large object cannot make the reader loop or allocate without bound.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from typing import NoReturn
+
+import flatbuffers
+import numpy as np
+
+from .errors import MgeFormatError
+
+_U16 = struct.Struct("<H")
+_I32 = struct.Struct("<i")
+_U32 = struct.Struct("<I")
+_VTABLE_HEAD = struct.Struct("<HH")
+
+#: bytes the reader may decode per byte of input (plus a fixed allowance)
+_BUDGET_FACTOR = 4
+_BUDGET_BASE = 1 << 20
+
+
+class FbReader:
+    """Checked access to a FlatBuffers buffer; ``what`` strings describe the location."""
+
+    def __init__(self, buf: bytes, source: str) -> None:
+        self.buf = buf
+        self.size = len(buf)
+        self.source = source
+        self._budget = _BUDGET_FACTOR * self.size + _BUDGET_BASE
+
+    def fail(self, problem: str) -> NoReturn:
+        raise MgeFormatError(self.source, problem)
+
+    def charge(self, nbytes: int, what: str) -> None:
+        """Account for ``nbytes`` decoded; fail once the budget is exhausted."""
+        self._budget -= nbytes
+        if self._budget < 0:
+            self.fail(
+                f"{what}: decoded data exceeds the file size many times over "
+                "(objects referenced repeatedly?)"
+            )
+
+    def check(self, pos: int, length: int, what: str) -> None:
+        if pos < 0 or length < 0 or pos + length > self.size:
+            self.fail(
+                f"{what}: {length} bytes at offset {pos} lie outside the "
+                f"{self.size}-byte buffer (truncated or corrupted)"
+            )
+
+    def unpack(self, fmt: struct.Struct, pos: int, what: str) -> tuple:
+        self.check(pos, fmt.size, what)
+        return fmt.unpack_from(self.buf, pos)
+
+    def u32(self, pos: int, what: str) -> int:
+        return self.unpack(_U32, pos, what)[0]
+
+    def deref(self, pos: int, what: str) -> int:
+        """Follow the uoffset stored at ``pos``; the target must be 4-byte aligned."""
+        target = pos + self.u32(pos, what)
+        if target % 4 or target >= self.size:
+            self.fail(f"{what}: offset points to {target}, outside or misaligned")
+        return target
+
+    def table(self, pos: int, what: str) -> Table:
+        """The table starting at ``pos`` (its vtable is validated here)."""
+        (soff,) = self.unpack(_I32, pos, what)
+        vt = pos - soff
+        if vt % 2 or vt < 0:
+            self.fail(f"{what}: bad vtable position {vt}")
+        vt_len, obj_len = self.unpack(_VTABLE_HEAD, vt, what)
+        if vt_len < 4 or vt_len % 2 or obj_len < 4:
+            self.fail(f"{what}: bad vtable (size {vt_len}, object size {obj_len})")
+        self.check(vt, vt_len, what)
+        self.check(pos, obj_len, what)
+        self.charge(vt_len + obj_len, what)
+        return Table(self, pos, vt, vt_len, obj_len, what)
+
+    def root(self, pos: int, what: str) -> Table:
+        return self.table(self.deref(pos, what), what)
+
+
+class Table:
+    """A validated table; field accessors take the vtable ``slot`` (0-based)."""
+
+    __slots__ = ("r", "pos", "vt", "vt_len", "obj_len", "what")
+
+    def __init__(self, r: FbReader, pos: int, vt: int, vt_len: int, obj_len: int, what: str):
+        self.r, self.pos, self.vt, self.vt_len, self.obj_len, self.what = (
+            r,
+            pos,
+            vt,
+            vt_len,
+            obj_len,
+            what,
+        )
+
+    def _field(self, slot: int, size: int, name: str) -> int:
+        """Absolute position of field ``slot`` (0 if absent), checked to fit the object."""
+        entry = 4 + 2 * slot
+        if entry + 2 > self.vt_len:
+            return 0
+        (off,) = _U16.unpack_from(self.r.buf, self.vt + entry)
+        if off == 0:
+            return 0
+        if off < 4 or off + size > self.obj_len:
+            self.r.fail(f"{self.what}.{name}: field lies outside its table")
+        return self.pos + off
+
+    def has(self, slot: int) -> bool:
+        return self._field(slot, 0, "?") != 0
+
+    def scalar(self, slot: int, code: str, default: object, name: str) -> object:
+        fmt = struct.Struct("<" + code)
+        pos = self._field(slot, fmt.size, name)
+        return fmt.unpack_from(self.r.buf, pos)[0] if pos else default
+
+    def raw(self, slot: int, size: int, name: str) -> bytes | None:
+        """Bytes of an inline struct field, or None if absent."""
+        pos = self._field(slot, size, name)
+        return bytes(self.r.buf[pos : pos + size]) if pos else None
+
+    def _target(self, slot: int, name: str) -> int:
+        pos = self._field(slot, 4, name)
+        return self.r.deref(pos, f"{self.what}.{name}") if pos else 0
+
+    def table(self, slot: int, name: str) -> Table | None:
+        target = self._target(slot, name)
+        return self.r.table(target, f"{self.what}.{name}") if target else None
+
+    def string(self, slot: int, name: str) -> bytes | None:
+        start, n = self._vector(slot, 1, name)
+        if start < 0:
+            return None
+        self.r.check(start + n, 1, f"{self.what}.{name}")
+        if self.r.buf[start + n] != 0:
+            self.r.fail(f"{self.what}.{name}: string is not NUL-terminated")
+        return bytes(self.r.buf[start : start + n])
+
+    def _vector(self, slot: int, elem_size: int, name: str) -> tuple[int, int]:
+        """(start, count) of a vector field, or (-1, 0) if absent."""
+        target = self._target(slot, name)
+        if not target:
+            return -1, 0
+        what = f"{self.what}.{name}"
+        n = self.r.u32(target, what)
+        self.r.check(target + 4, n * elem_size, what)
+        self.r.charge(n * elem_size, what)
+        return target + 4, n
+
+    def scalars(self, slot: int, code: str, name: str) -> tuple | None:
+        """A vector of scalars as a tuple, or None if absent."""
+        fmt = struct.Struct("<" + code)
+        start, n = self._vector(slot, fmt.size, name)
+        if start < 0:
+            return None
+        return struct.unpack_from(f"<{n}{code}", self.r.buf, start)
+
+    def structs(self, slot: int, fmt: struct.Struct, name: str) -> list[tuple] | None:
+        """A vector of structs of layout ``fmt``, or None if absent."""
+        start, n = self._vector(slot, fmt.size, name)
+        if start < 0:
+            return None
+        return [fmt.unpack_from(self.r.buf, start + i * fmt.size) for i in range(n)]
+
+    def array(self, slot: int, name: str) -> np.ndarray | None:
+        """A ``[ubyte]`` vector as a fresh uint8 array, or None if absent."""
+        start, n = self._vector(slot, 1, name)
+        if start < 0:
+            return None
+        return np.frombuffer(self.r.buf, np.uint8, n, start).copy()
+
+    def tables(self, slot: int, name: str) -> list[Table]:
+        """A vector of tables ([] if absent)."""
+        start, n = self._vector(slot, 4, name)
+        return [
+            self.r.table(
+                self.r.deref(start + 4 * i, f"{self.what}.{name}[{i}]"), f"{self.what}.{name}[{i}]"
+            )
+            for i in range(n)
+        ]
+
+    def union_tables(self, slot: int, name: str) -> list[int]:
+        """Positions of the tables in a vector-of-unions value field ([] if absent)."""
+        start, n = self._vector(slot, 4, name)
+        return [self.r.deref(start + 4 * i, f"{self.what}.{name}[{i}]") for i in range(n)]
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+class FbWriter:
+    """Thin conveniences over ``flatbuffers.Builder`` (which writes back to front)."""
+
+    def __init__(self, size_hint: int = 1024) -> None:
+        self.b = flatbuffers.Builder(max(1024, size_hint))
+
+    def string(self, text: str | bytes) -> int:
+        data = text if isinstance(text, bytes) else text.encode("utf-8", "surrogateescape")
+        return self.b.CreateSharedString(data)
+
+    def scalars(self, code: str, values: Sequence[int | float]) -> int:
+        fmt = struct.Struct("<" + code)
+        return self.raw_vector(
+            struct.pack(f"<{len(values)}{code}", *values), fmt.size, len(values), fmt.size
+        )
+
+    def raw_vector(self, payload: bytes, elem_size: int, count: int, align: int) -> int:
+        """A vector of ``count`` elements whose bytes are ``payload``, ``align``-aligned."""
+        b = self.b
+        b.StartVector(elem_size, count, max(align, 1))
+        b.head = b.head - len(payload)
+        b.Bytes[b.head : b.head + len(payload)] = payload
+        return b.EndVector()
+
+    def table_vector(self, offsets: Sequence[int]) -> int:
+        b = self.b
+        b.StartVector(4, len(offsets), 4)
+        for off in reversed(offsets):
+            b.PrependUOffsetTRelative(off)
+        return b.EndVector()
+
+    def inline_struct(self, payload: bytes, align: int) -> int:
+        """Place a struct just before the table being built; returns its offset."""
+        b = self.b
+        b.Prep(align, len(payload))
+        b.head = b.head - len(payload)
+        b.Bytes[b.head : b.head + len(payload)] = payload
+        return b.Offset()
