@@ -1,0 +1,49 @@
+"""Op-table cases for MatrixMul, BatchedMatrixMul, BatchNormForward and SoftmaxForward."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mge.ops.nn import BatchedMatrixMul, BatchNormForward, MatrixMul, SoftmaxForward
+
+from .optable import OpCase, rand
+
+_TOL = {"atol": 1e-4, "rtol": 1e-4}
+
+
+def _bn_inputs(shape: tuple[int, ...], pshape: tuple[int, ...], dtype: str = "float32"):  # noqa: ANN202
+    var = rand(*pshape, low=0.5, high=2.0, seed=4)
+    params = [rand(*pshape, seed=k) for k in (1, 2, 3)] + [var]
+    return [rand(*shape, dtype=dtype)] + params
+
+
+CASES = [
+    OpCase(MatrixMul(), [rand(3, 4), rand(4, 5, seed=1)], **_TOL),
+    OpCase(MatrixMul(transposeA=True, transposeB=True), [rand(4, 3), rand(5, 4, seed=1)],
+           id="MatrixMul-tt", **_TOL),
+    OpCase(MatrixMul(transposeB=True), [rand(0, 4), rand(5, 4, seed=1)], id="MatrixMul-empty"),
+    OpCase(MatrixMul(), [rand(3, 8, dtype="float16"), rand(8, 2, dtype="float16", seed=1)],
+           id="MatrixMul-float16", atol=1e-2, rtol=1e-2),
+    OpCase(BatchedMatrixMul(), [rand(2, 3, 4), rand(2, 4, 5, seed=1)], **_TOL),
+    OpCase(BatchedMatrixMul(transposeA=True), [rand(3, 4, 2), rand(3, 4, 6, seed=1)],
+           id="BatchedMatrixMul-tA", **_TOL),
+    OpCase(BatchNormForward(param_dim="DIM_1C11", fwd_mode="INFERENCE", epsilon=1e-5),
+           _bn_inputs((2, 3, 4, 5), (1, 3, 1, 1)), id="BN-inference", **_TOL),
+    OpCase(BatchNormForward(param_dim="DIM_1C11", avg_factor=0.1),
+           _bn_inputs((2, 3, 4, 5), (1, 3, 1, 1)), id="BN-training-stats", **_TOL),
+    OpCase(BatchNormForward(param_dim="DIM_1C11"), _bn_inputs((2, 3, 4, 5), (1, 3, 1, 1))[:3],
+           id="BN-training-no-stats", **_TOL),
+    OpCase(BatchNormForward(param_dim="DIM_1C11", fwd_mode="INFERENCE"),
+           _bn_inputs((4, 3), (1, 3, 1, 1)), id="BN-inference-2d", **_TOL),
+    OpCase(BatchNormForward(param_dim="DIM_111C", avg_factor=0.5),
+           _bn_inputs((2, 3, 3, 4), (1, 1, 1, 4)), id="BN-training-NHWC", **_TOL),
+    OpCase(BatchNormForward(param_dim="DIM_1C11", fwd_mode="INFERENCE"),
+           _bn_inputs((1, 2, 3, 3), (1, 2, 1, 1), "float16"), id="BN-float16",
+           atol=1e-2, rtol=1e-2),
+    OpCase(SoftmaxForward(axis=1), [rand(2, 5, 3, low=-10, high=10)], **_TOL),
+    OpCase(SoftmaxForward(), [rand(4, 7)], id="Softmax-last"),
+    OpCase(SoftmaxForward(axis=0), [np.array([1000.0, 1001.0, -5.0], np.float32)],
+           id="Softmax-large"),
+    OpCase(SoftmaxForward(axis=-1), [rand(2, 6, dtype="float16")], id="Softmax-float16",
+           atol=1e-3, rtol=1e-3),
+]
