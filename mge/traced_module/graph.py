@@ -227,8 +227,13 @@ class InternalGraph:
             born = order.get(id(new.expr), -1)
             deps = {id(e) for e in self.get_dep_exprs(new)}
             for user in list(old.users):
-                if id(user) in deps or order.get(id(user), -1) <= born:
+                if id(user) in deps:
                     continue
+                if order.get(id(user), -1) <= born:
+                    raise GraphError(
+                        f"replace_node: {user!r} uses {old} before {new} is computed; "
+                        "rewiring it would leave a dangling node"
+                    )
                 user.replace_input(old, new)
             self._outputs = [new if o is old else o for o in self._outputs]
 

@@ -259,9 +259,9 @@ class Tracer(_Recorder):
     def _trace_into(self, module: Any, run: Callable, args: tuple, kwargs: dict,
                     parent: ModuleNode | None) -> Any:
         argdef = ArgDef(args, kwargs)
-        qual = type(module).__name__ if parent is None else \
+        qual = class_name(module) if parent is None else \
             f"{self.frame.graph.qualname}.{parent.name}"
-        graph = InternalGraph(type(module).__name__ if parent is None else parent.name, qual)
+        graph = InternalGraph(class_name(module) if parent is None else parent.name, qual)
         self_node = ModuleNode(None, "self", class_name(module))
         graph._add_input(self_node, "self")
         frame = _Frame(module, graph, self_node, paths=_attr_paths(module))
