@@ -9,7 +9,6 @@ import sys
 import numpy as np
 import pytest
 
-import mge
 import mge.functional as F
 import mge.module as M
 import mge.traced_module as tm
