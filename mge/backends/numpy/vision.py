@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from ...core.opdef import TensorInfo
 from ...ops.vision import (
     ResizeForward,
-    TensorInfo,
     WarpPerspectiveForward,
     resize_uses_cv_kernel,
     warp_uses_cv_kernel,
@@ -51,6 +51,7 @@ class ArrayOps:
     int64: Any = np.int64
 
     def cast(self, x: Any, dtype: Any) -> Any:
+        """``x`` as ``dtype`` (this library's dtype or a numpy dtype)."""
         return x.astype(dtype)
 
     def from_numpy(self, value: np.ndarray, like: Any) -> Any:
@@ -89,13 +90,9 @@ class ArrayOps:
         """The numpy dtype of an array of this library."""
         return x.dtype
 
-    def to_dtype(self, dtype: np.dtype) -> Any:
-        """This library's dtype for a numpy dtype."""
-        return dtype
-
     def check_index(self, idx: Any, n_src: int) -> None:
         """Reject ``mat_idx`` values outside ``[0, n_src)`` (MegEngine asserts)."""
-        if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n_src):
+        if len(idx) and (int(idx.min()) < 0 or int(idx.max()) >= n_src):
             raise IndexError(f"WarpPerspectiveForward: mat_idx values {idx.tolist()} out of "
                              f"range for a src batch of {n_src}")
 
@@ -131,14 +128,14 @@ def _from_nhwc(ops: ArrayOps, x: Any, fmt: str) -> Any:
 def _round_to(ops: ArrayOps, val: Any, dtype: np.dtype) -> Any:
     """MegEngine's ``RoundingConverter``: float -> dtype (integers: round half away from 0)."""
     if dtype.kind == "f":
-        return ops.cast(val, ops.to_dtype(dtype))
+        return ops.cast(val, dtype)
     lo, hi = (0.0, 255.0) if dtype == np.uint8 else (-128.0, 127.0)
     val = ops.where(val > lo, val, lo)  # NaN -> lo, as std::max(0.f, NaN)
     val = ops.where(val < hi, val, hi)
     mag = ops.where(val < 0, -val, val)
     fl = ops.floor(mag)
     mag = ops.where(mag - fl >= 0.5, fl + 1, fl)
-    return ops.cast(ops.where(val < 0, -mag, mag), ops.to_dtype(dtype))
+    return ops.cast(ops.where(val < 0, -mag, mag), dtype)
 
 
 def _to_int(ops: ArrayOps, x: Any, nan_value: int) -> Any:
@@ -195,7 +192,7 @@ def _warp_dnn(ops: ArrayOps, op: WarpPerspectiveForward, src: Any, mat: Any, bat
     iw0, iw1 = corners(fw, width)
     ih0, ih1 = corners(fh, height)
     aw, ah = (aw - fw)[..., None], (ah - fh)[..., None]
-    bval = ops.cast(ops.from_numpy(np.array(op.border_val, np.float32), src), ops.float32)
+    bval = ops.from_numpy(np.array(op.border_val, np.float32), src)
     sample = _Sampler(ops, src, batch, bval if op.bmode == "CONSTANT" else None)
     val = (sample(ih0, iw0, ops.float32) * (1 - aw) * (1 - ah)
            + sample(ih0, iw1, ops.float32) * aw * (1 - ah)
@@ -358,7 +355,7 @@ def _resize_linear(ops: ArrayOps, src: Any, op: ResizeForward, cv: bool) -> Any:
     c1 = g.take(h1, w1, ops.int32) * g.weight(ry, 2) + g.take(h1, w0, ops.int32) * g.weight(
         one - ry, 2)
     val = (g.weight(rx, 1) * c1 + g.weight(one - rx, 1) * c0) >> (2 * RESIZE_BITS)
-    return ops.cast(val, ops.to_dtype(dtype))
+    return ops.cast(val, dtype)
 
 
 def _resize_cubic(ops: ArrayOps, src: Any, op: ResizeForward) -> Any:
@@ -379,7 +376,7 @@ def resize(ops: ArrayOps, op: ResizeForward, src: Any) -> Any:
     nhwc = _to_nhwc(ops, src, op.format)
     if op.imode == "NEAREST":
         rows, cols = (_nearest_table(nhwc.shape[k], op.dsize[k - 1], cv) for k in (1, 2))
-        out = _Rows(ops, nhwc).take(rows, cols, ops.to_dtype(ops.dtype_of(src)))
+        out = _Rows(ops, nhwc).take(rows, cols, ops.dtype_of(src))
     elif op.imode == "CUBIC":
         out = _resize_cubic(ops, nhwc, op)
     else:
