@@ -1,0 +1,20 @@
+"""``mge.convert``: model conversion between mge and other formats.
+
+Import: :func:`from_onnx` turns an ONNX model into an mge module (a TracedModule once
+traced) whose forward runs ``mge.functional`` calls. The command line lives in
+``python -m mge.convert`` (see :mod:`mge.convert.cli`).
+
+Example:
+    >>> import mge.convert
+    >>> net = mge.convert.from_onnx("resnet18.onnx")  # doctest: +SKIP
+"""
+
+from .onnx_import import (
+    OnnxImportError,
+    OnnxModule,
+    Problem,
+    UnsupportedOnnxError,
+    from_onnx,
+)
+
+__all__ = ["OnnxImportError", "OnnxModule", "Problem", "UnsupportedOnnxError", "from_onnx"]

@@ -1,0 +1,391 @@
+"""ONNX import: turn an ONNX graph into an mge Module whose forward calls ``mge.functional``.
+
+:func:`from_onnx` reads a model (path, bytes or ``onnx.ModelProto``), converts every node
+with the table in :mod:`mge.convert.onnx_ops`, and returns an :class:`OnnxModule`:
+
+- initializers become attributes with sanitized names: weights are ``Parameter``\\ s (laid
+  out the way MegEngine's modules keep them, e.g. grouped conv weights as
+  ``[groups, out/groups, in/groups, kh, kw]``), other tensors used at run time are buffers;
+- values that only steer an op (shapes, axes, pads, clip bounds, ``Shape``/``Gather``/
+  ``Unsqueeze``/``Concat`` chains over static shapes) are folded at import time;
+- ``forward(*inputs)`` runs the remaining nodes in graph order through ``F.*`` calls and
+  returns the graph outputs in ONNX order (one Tensor when there is a single output).
+
+Every node is checked before anything runs: if some are not supported the import fails
+once with :class:`UnsupportedOnnxError`, listing every offending node.
+
+Example:
+    >>> import onnx, numpy as np, mge
+    >>> from onnx import helper, TensorProto
+    >>> g = helper.make_graph(
+    ...     [helper.make_node("Relu", ["x"], ["y"])], "g",
+    ...     [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+    ...     [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    >>> net = from_onnx(helper.make_model(g), trace=False)
+    >>> net.input_names, net.output_names
+    (('x',), ('y',))
+    >>> net(mge.tensor([-1.0, 2.0])).numpy()
+    array([0., 2.], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import keyword
+import os
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..module.module import Module
+from ..tensor import Parameter, Tensor
+from . import onnx_ops_nn, onnx_ops_tensor  # noqa: F401  (register the converters)
+from .onnx_node import CONVERTERS, Node, OnnxOp, Unsupported
+
+
+class OnnxImportError(ValueError):
+    """The ONNX model cannot be read or is malformed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """One node that cannot be imported."""
+
+    op_type: str
+    node_name: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.op_type} (node {self.node_name!r}): {self.reason}"
+
+
+class UnsupportedOnnxError(OnnxImportError):
+    """Some nodes of the model cannot be imported; ``problems`` lists every one of them."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        types = sorted({p.op_type for p in self.problems})
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(
+            f"cannot import the ONNX model: {len(self.problems)} unsupported node(s) "
+            f"of type {', '.join(types)}:\n{lines}"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One converted node: ``op(module, *inputs)`` with inputs read from the value table or
+    from module attributes (``(True, attr)``), writing ``outputs`` and then dropping
+    ``release`` (values no later step needs)."""
+
+    op: OnnxOp
+    sources: tuple[tuple[bool, str], ...]
+    outputs: tuple[str, ...]
+    node_name: str
+    release: tuple[str, ...] = ()
+
+
+class OnnxModule(Module):
+    """An imported ONNX graph; built by :func:`from_onnx`, not directly.
+
+    Attributes:
+        input_names: graph input names, in the order ``forward`` takes them.
+        output_names: graph output names, in the order ``forward`` returns them.
+        input_specs: ``(shape, dtype)`` per input; symbolic dimensions are ``None``.
+    """
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(name)
+        self.input_names: tuple[str, ...] = ()
+        self.output_names: tuple[str, ...] = ()
+        self.input_specs: tuple[tuple[tuple[int | None, ...], np.dtype], ...] = ()
+        self._steps: tuple[Step, ...] = ()
+        self._results: tuple[tuple[bool, str], ...] = ()
+
+    def forward(self, *inputs: Any) -> Tensor | tuple[Tensor, ...]:
+        if len(inputs) != len(self.input_names):
+            raise TypeError(
+                f"OnnxModule.forward takes {len(self.input_names)} input(s) "
+                f"{list(self.input_names)}, got {len(inputs)}"
+            )
+        env = {
+            name: x if isinstance(x, Tensor) else Tensor(x)
+            for name, x in zip(self.input_names, inputs)
+        }
+        for step in self._steps:
+            out = step.op(self, *(self._read(env, ref) for ref in step.sources))
+            env.update(zip(step.outputs, out if isinstance(out, tuple) else (out,)))
+            for name in step.release:
+                del env[name]
+        results = tuple(self._read(env, ref) for ref in self._results)
+        return results[0] if len(results) == 1 else results
+
+    def _read(self, env: dict[str, Tensor], ref: tuple[bool, str]) -> Tensor:
+        is_attr, key = ref
+        return getattr(self, key) if is_attr else env[key]
+
+    def example_inputs(self) -> tuple[Tensor, ...]:
+        """Zero tensors matching ``input_specs`` (symbolic dimensions set to 1)."""
+        return tuple(
+            Tensor(np.zeros([1 if d is None else d for d in shape], dtype=dtype))
+            for shape, dtype in self.input_specs
+        )
+
+    def _module_info_string(self) -> str:
+        return (
+            f"inputs={list(self.input_names)}, outputs={list(self.output_names)}, "
+            f"nodes={len(self._steps)}"
+        )
+
+
+def sanitize_name(name: str) -> str:
+    """A Python identifier for an ONNX value name (``"a/b:0"`` -> ``"a_b_0"``)."""
+    ident = re.sub(r"\W", "_", name, flags=re.ASCII).strip("_") or "value"
+    if ident[0].isdigit() or keyword.iskeyword(ident):
+        ident = "v_" + ident
+    return ident
+
+
+class ImportContext:
+    """What converters see: constants, static shapes, opset, and attribute registration."""
+
+    def __init__(self, model: Any, module: OnnxModule) -> None:
+        from onnx import numpy_helper
+
+        self.module = module
+        self.opset = next(
+            (o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1
+        )
+        graph = model.graph
+        self.consts: dict[str, np.ndarray] = {
+            t.name: numpy_helper.to_array(t) for t in graph.initializer
+        }
+        self.shapes: dict[str, tuple[int | None, ...]] = {}
+        self.dtypes: dict[str, np.dtype] = {}
+        for info in (*graph.input, *graph.value_info, *graph.output):
+            self._record_type(info)
+        self.used: set[str] = {i for n in graph.node for i in n.input}
+        self.used.update(o.name for o in graph.output)
+        self._attrs: dict[tuple[str, str], str] = {}
+        self._taken: set[str] = set(dir(module))
+        self.new_attrs: list[str] = []
+
+    def _record_type(self, info: Any) -> None:
+        from onnx.helper import tensor_dtype_to_np_dtype
+
+        ttype = info.type.tensor_type
+        if not info.type.HasField("tensor_type") or not ttype.HasField("shape"):
+            return
+        self.shapes[info.name] = tuple(
+            d.dim_value if d.HasField("dim_value") else None for d in ttype.shape.dim
+        )
+        if ttype.elem_type:
+            self.dtypes[info.name] = np.dtype(tensor_dtype_to_np_dtype(ttype.elem_type))
+
+    # ----------------------------------------------------------------- constants
+    def is_const(self, name: str) -> bool:
+        return name in self.consts
+
+    def const(self, name: str, what: str) -> np.ndarray:
+        """The constant value of ``name``; ``Unsupported`` naming ``what`` if not constant."""
+        if name not in self.consts:
+            raise Unsupported(f"{what} ({name!r}) must be a constant")
+        return self.consts[name]
+
+    def static_shape(self, name: str) -> tuple[int, ...] | None:
+        """The fully known shape of a value, or None."""
+        if name in self.consts:
+            return tuple(self.consts[name].shape)
+        shape = self.shapes.get(name)
+        if shape is None or any(d is None for d in shape):
+            return None
+        return tuple(int(d) for d in shape)
+
+    # ----------------------------------------------------------------- module state
+    def attribute(self, onnx_name: str, value: np.ndarray, kind: str = "param") -> str:
+        """Store ``value`` on the module as a Parameter (``kind="param"``) or a buffer and
+        return its attribute name (one attribute per ONNX name and kind)."""
+        key = (onnx_name, kind)
+        if key in self._attrs:
+            return self._attrs[key]
+        base = sanitize_name(onnx_name)
+        attr, n = base, 1
+        while attr in self._taken:
+            attr, n = f"{base}_{n}", n + 1
+        self._taken.add(attr)
+        self._attrs[key] = attr
+        self.new_attrs.append(attr)
+        cls = Parameter if kind == "param" else Tensor
+        setattr(self.module, attr, cls(np.ascontiguousarray(value)))
+        return attr
+
+    def forget_attribute(self, attr: str) -> None:
+        """Remove an attribute that no run-time step uses (its node was folded)."""
+        delattr(self.module, attr)
+        self._attrs = {k: v for k, v in self._attrs.items() if v != attr}
+
+
+def _load(model: Any) -> Any:
+    import onnx
+
+    if isinstance(model, onnx.ModelProto):
+        return model
+    if isinstance(model, (bytes, bytearray)):
+        return onnx.load_from_string(bytes(model))
+    if isinstance(model, (str, os.PathLike)):
+        if not os.path.exists(model):
+            raise OnnxImportError(f"from_onnx: no such file {os.fspath(model)!r}")
+        return onnx.load(os.fspath(model))
+    raise TypeError(
+        f"from_onnx expects a path, bytes or onnx.ModelProto, got {type(model).__name__}"
+    )
+
+
+def _unknown_op(node: Node) -> str | None:
+    """Why ``node`` has no converter at all (foreign domain, unknown type), or None."""
+    if node.domain not in ("", "ai.onnx"):
+        return f"domain {node.domain!r} is not supported"
+    if node.op_type not in CONVERTERS:
+        return "op type not supported"
+    return None
+
+
+def _fold(op: OnnxOp, ctx: ImportContext, inputs: Sequence[str], outputs: Sequence[str]) -> None:
+    """Run a node whose inputs are all constants now and keep its outputs as constants."""
+    out = op(ctx.module, *(Tensor(ctx.consts[i]) for i in inputs))
+    values = out if isinstance(out, tuple) else (out,)
+    ctx.consts.update((name, value.numpy()) for name, value in zip(outputs, values))
+    for attr in ctx.new_attrs:
+        ctx.forget_attribute(attr)
+
+
+def _convert_nodes(graph: Any, ctx: ImportContext) -> list[Step]:
+    """Convert (or fold) every node; ``UnsupportedOnnxError`` lists all failures."""
+    problems = []
+    runtime = {i.name for i in graph.input if i.name not in ctx.consts}
+    broken: set[str] = set()  # outputs of failed nodes: their consumers are not judged
+    steps = []
+    for index, proto in enumerate(graph.node):
+        node = Node(proto, index)
+        reason = _unknown_op(node)
+        if reason is None and broken.intersection(node.inputs):
+            broken.update(o for o in node.outputs if o)
+            continue
+        ctx.new_attrs = []
+        try:
+            if reason is not None:
+                raise Unsupported(reason)
+            converted = CONVERTERS[node.op_type](node, ctx)
+        except Unsupported as exc:
+            problems.append(Problem(node.op_type, node.name, str(exc)))
+            broken.update(o for o in node.outputs if o)
+            continue
+        if converted is None:  # the converter folded the node itself
+            continue
+        op, inputs, outputs = converted
+        if inputs and all(ctx.is_const(i) for i in inputs):
+            _fold(op, ctx, inputs, outputs)
+            continue
+        missing = [i for i in inputs if i not in runtime and not ctx.is_const(i)]
+        if missing:
+            raise OnnxImportError(f"node {node.name!r} reads {missing}, which no earlier node "
+                                  "produces (the graph is not topologically sorted?)")
+        sources = tuple(
+            (False, i) if i in runtime else (True, ctx.attribute(i, ctx.consts[i], "buffer"))
+            for i in inputs
+        )
+        runtime.update(outputs)
+        steps.append(Step(op, sources, tuple(outputs), node.name))
+    if problems:
+        raise UnsupportedOnnxError(problems)
+    return steps
+
+
+def _build(model: Any, module: OnnxModule) -> None:
+    import onnx
+
+    try:
+        model = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - inferred shapes help (Shape, auto_pad) but are optional
+        pass
+    graph = model.graph
+    ctx = ImportContext(model, module)
+    steps = _convert_nodes(graph, ctx)
+    produced = {name for step in steps for name in step.outputs}
+    inputs = tuple(i.name for i in graph.input if i.name not in ctx.consts)
+    results = []
+    for out in graph.output:
+        if out.name in produced or out.name in inputs:
+            results.append((False, out.name))
+        elif out.name in ctx.consts:
+            results.append((True, ctx.attribute(out.name, ctx.consts[out.name], "buffer")))
+        else:
+            raise OnnxImportError(f"graph output {out.name!r} is produced by no node")
+    module.input_names = inputs
+    module.output_names = tuple(o.name for o in graph.output)
+    module.input_specs = tuple(
+        (ctx.shapes.get(n, ()), ctx.dtypes.get(n, np.dtype("float32"))) for n in inputs
+    )
+    module._steps = _with_releases(steps, set(module.output_names))
+    module._results = tuple(results)
+
+
+def _with_releases(steps: Sequence[Step], keep: set[str]) -> tuple[Step, ...]:
+    """Attach to every step the run-time values read for the last time there."""
+    last_use: dict[str, int] = {}
+    for index, step in enumerate(steps):
+        for is_attr, key in step.sources:
+            if not is_attr:
+                last_use[key] = index
+    releases: dict[int, list[str]] = {}
+    for name, index in last_use.items():
+        if name not in keep:
+            releases.setdefault(index, []).append(name)
+    return tuple(
+        dataclasses.replace(step, release=tuple(sorted(releases.get(i, ()))))
+        for i, step in enumerate(steps)
+    )
+
+
+def from_onnx(model: Any, trace: bool = True) -> Module:
+    """Import an ONNX model (path, bytes or ``onnx.ModelProto``) as an mge module.
+
+    Args:
+        model: the ONNX model.
+        trace: return ``mge.traced_module.trace_module(module, *example_inputs)``. Until
+            ``mge.traced_module`` provides ``trace_module`` the plain :class:`OnnxModule`
+            is returned.
+
+    Raises:
+        UnsupportedOnnxError: listing every node that cannot be imported.
+        OnnxImportError: the model cannot be read.
+
+    Example:
+        >>> net = from_onnx("mobilenet_v2.onnx", trace=False)  # doctest: +SKIP
+        >>> probs, logits = net(mge.tensor(image))  # doctest: +SKIP
+    """
+    proto = _load(model)
+    module = OnnxModule()
+    _build(proto, module)
+    module.eval()
+    if not trace:
+        return module
+    try:
+        from ..traced_module import trace_module
+    except ImportError as exc:
+        if exc.name != "mge.traced_module":
+            raise
+        return module
+    return trace_module(module, *module.example_inputs())
+
+
+__all__ = [
+    "OnnxImportError",
+    "OnnxModule",
+    "Problem",
+    "UnsupportedOnnxError",
+    "from_onnx",
+    "sanitize_name",
+]

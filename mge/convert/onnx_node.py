@@ -1,0 +1,168 @@
+"""Building blocks of the ONNX importer: node views, the converter table, run-time ops.
+
+A converter is registered per ONNX op type with :func:`converter`. It reads the node's
+attributes and constant inputs (at import time, through the ``ImportContext``) and
+returns ``(op, runtime_inputs, outputs)``: ``op`` is a small frozen dataclass
+(:class:`OnnxOp`) whose ``__call__(module, *tensors)`` runs the node with
+``mge.functional`` calls only. A converter that folds its node entirely (``Constant``,
+``Shape``) stores the values in ``ctx.consts`` and returns None. It raises
+:class:`Unsupported` with a reason when an attribute combination cannot be imported.
+
+Example:
+    >>> @converter("Relu")  # doctest: +SKIP
+    ... def _relu(node, ctx):
+    ...     return Call("relu"), node.inputs[:1], node.outputs
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .. import functional as F
+from ..tensor import Tensor
+
+if TYPE_CHECKING:
+    from .onnx_import import ImportContext
+
+Converted = tuple["OnnxOp", Sequence[str], Sequence[str]] | None
+ConverterFn = Callable[["Node", "ImportContext"], Converted]
+
+CONVERTERS: dict[str, ConverterFn] = {}
+
+
+class Unsupported(Exception):  # noqa: N818 - reason for one node, collected by the importer
+    """Raised by a converter: this node cannot be imported (the message says why)."""
+
+
+def converter(*op_types: str) -> Callable[[ConverterFn], ConverterFn]:
+    """Register a converter for one or more ONNX op types."""
+
+    def deco(fn: ConverterFn) -> ConverterFn:
+        for op_type in op_types:
+            CONVERTERS[op_type] = fn
+        return fn
+
+    return deco
+
+
+class Node:
+    """A read-only view of an ``onnx.NodeProto`` with decoded attributes."""
+
+    def __init__(self, proto: Any, index: int) -> None:
+        from onnx import helper, numpy_helper
+
+        self.op_type: str = proto.op_type
+        self.domain: str = proto.domain
+        self.index = index
+        self.name: str = proto.name or f"{proto.op_type}_{index}"
+        self.inputs: list[str] = list(proto.input)
+        self.outputs: list[str] = list(proto.output)
+        self.attrs: dict[str, Any] = {}
+        for attr in proto.attribute:
+            value = helper.get_attribute_value(attr)
+            if isinstance(value, bytes):
+                value = value.decode()
+            elif hasattr(value, "dims") and hasattr(value, "data_type"):
+                value = numpy_helper.to_array(value)
+            self.attrs[attr.name] = value
+
+    def attr(self, name: str, default: Any = None) -> Any:
+        return self.attrs.get(name, default)
+
+    def input(self, index: int) -> str:
+        """The name of input ``index`` ("" when absent or omitted)."""
+        return self.inputs[index] if index < len(self.inputs) else ""
+
+    def reject_attrs(self, **unsupported: Any) -> None:
+        """``Unsupported`` if an attribute is set to anything but the given default."""
+        for name, default in unsupported.items():
+            value = self.attrs.get(name, default)
+            if isinstance(value, (list, tuple)) and not isinstance(default, (list, tuple)):
+                bad = any(v != default for v in value)
+            else:
+                bad = value != default
+            if bad:
+                raise Unsupported(f"attribute {name}={value!r} is not supported")
+
+
+def static_ints(node: Node, ctx: ImportContext, attr: str, index: int, what: str) -> Any:
+    """An int-list parameter given as attribute ``attr`` (older opsets) or as constant
+    input ``index`` (newer ones); None when absent in both."""
+    if attr in node.attrs:
+        return [int(v) for v in node.attrs[attr]]
+    name = node.input(index)
+    if not name:
+        return None
+    return [int(v) for v in np.asarray(ctx.const(name, what)).reshape(-1)]
+
+
+def normalize_axis(axis: int, ndim: int) -> int:
+    """Python-style axis into ``0..ndim-1`` (the op's F function checks the range)."""
+    return axis + ndim if axis < 0 else axis
+
+
+def functional(path: str) -> Callable:
+    """``mge.functional`` function by dotted path (``"nn.conv2d"``)."""
+    return functools.reduce(getattr, path.split("."), F)
+
+
+class OnnxOp:
+    """A converted node's run-time behaviour: ``op(module, *inputs) -> Tensor | tuple``."""
+
+    def __call__(self, mod: Any, *inputs: Tensor) -> Any:
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True)
+class Call(OnnxOp):
+    """``F.<fn>(*inputs, **kwargs)`` (``fn`` is a dotted path inside ``mge.functional``)."""
+
+    fn: str
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+    def __call__(self, mod: Any, *inputs: Tensor) -> Any:
+        return functional(self.fn)(*inputs, **dict(self.kwargs))
+
+
+def call(fn: str, **kwargs: Any) -> Call:
+    """A :class:`Call` op with keyword arguments (stored hashable)."""
+    return Call(fn, tuple(sorted(kwargs.items())))
+
+
+@dataclasses.dataclass(frozen=True)
+class Identity(OnnxOp):
+    """Passes its input through (Identity, inference-mode Dropout)."""
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        return x
+
+
+@dataclasses.dataclass(frozen=True)
+class Chain(OnnxOp):
+    """Binary ``F.<fn>`` folded over all inputs (variadic Sum/Max/Min)."""
+
+    fn: str
+
+    def __call__(self, mod: Any, *inputs: Tensor) -> Tensor:
+        return functools.reduce(functional(self.fn), inputs)
+
+
+__all__ = [
+    "CONVERTERS",
+    "Call",
+    "Chain",
+    "Identity",
+    "Node",
+    "OnnxOp",
+    "Unsupported",
+    "call",
+    "converter",
+    "functional",
+    "normalize_axis",
+    "static_ints",
+]

@@ -1,0 +1,454 @@
+"""ONNX converters for neural-network ops: Conv, pooling, BatchNormalization, Gemm,
+MatMul, Softmax, Resize, Pad, PRelu (see :mod:`.onnx_node`).
+
+Weights are rearranged once, at import time, into the layouts MegEngine's functions
+take (grouped conv weights ``[groups, out/groups, in/groups, kh, kw]``, biases and
+batch-norm statistics ``[1, C, 1, 1]``, Gemm weights ``[out, in]``). Asymmetric pads
+become an ``F.nn.pad`` before the conv or pooling.
+
+Example:
+    >>> "Conv" in CONVERTERS and "Resize" in CONVERTERS  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import functional as F
+from ..tensor import Tensor
+from .onnx_node import Converted, Node, OnnxOp, Unsupported, call, converter, normalize_axis
+
+PadWidth = tuple[tuple[int, int], ...]
+
+
+def _spatial_pads(node: Node, ctx: Any, kernel: list[int], strides: list[int],
+                  dilations: list[int]) -> list[int]:
+    """ONNX ``pads`` ``[begin..., end...]`` from ``pads`` or ``auto_pad``."""
+    auto_pad = node.attr("auto_pad", "NOTSET")
+    if auto_pad in ("NOTSET", "VALID"):
+        return list(node.attr("pads", [0] * 2 * len(kernel))) if auto_pad == "NOTSET" \
+            else [0] * 2 * len(kernel)
+    shape = ctx.static_shape(node.input(0))
+    if shape is None:
+        raise Unsupported(f"auto_pad={auto_pad} needs a static input shape")
+    begins, ends = [], []
+    for size, k, s, d in zip(shape[2:], kernel, strides, dilations):
+        total = max(0, (-(-size // s) - 1) * s + (k - 1) * d + 1 - size)
+        small = total // 2
+        begins.append(small if auto_pad == "SAME_UPPER" else total - small)
+        ends.append(total - begins[-1])
+    return begins + ends
+
+
+def _split_pads(pads: list[int]) -> tuple[tuple[int, int], PadWidth | None]:
+    """Symmetric ``(pad_h, pad_w)`` for the op plus the remainder as an explicit pad width."""
+    top, left, bottom, right = pads
+    sym = (min(top, bottom), min(left, right))
+    extra = ((0, 0), (0, 0), (top - sym[0], bottom - sym[0]), (left - sym[1], right - sym[1]))
+    return sym, (extra if any(a or b for a, b in extra) else None)
+
+
+def _window_attrs(
+    node: Node, ctx: Any, kernel: list[int]
+) -> tuple[list[int], list[int], list[int]]:
+    if len(kernel) != 2:
+        raise Unsupported(f"only 2-d windows are supported, got kernel {list(kernel)}")
+    strides = list(node.attr("strides", [1, 1]))
+    dilations = list(node.attr("dilations", [1, 1]))
+    return strides, dilations, _spatial_pads(node, ctx, kernel, strides, dilations)
+
+
+def _optional_attr(mod: Any, name: str | None) -> Tensor | None:
+    return None if name is None else getattr(mod, name)
+
+
+# ------------------------------------------------------------------ convolution
+@dataclasses.dataclass(frozen=True)
+class Conv2d(OnnxOp):
+    """``F.nn.conv2d`` on the module's weight and bias, after an optional asymmetric pad."""
+
+    weight: str
+    bias: str | None
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    groups: int
+    pad_width: PadWidth | None
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        if self.pad_width is not None:
+            x = F.nn.pad(x, self.pad_width)
+        return F.nn.conv2d(x, getattr(mod, self.weight), _optional_attr(mod, self.bias),
+                           self.stride, self.padding, self.dilation, self.groups)
+
+
+@converter("Conv")
+def _conv(node: Node, ctx: Any) -> Converted:
+    weight = ctx.const(node.input(1), "Conv weight")
+    if weight.ndim != 4:
+        raise Unsupported(f"only 2-d convolution is supported (weight shape {weight.shape})")
+    kernel = list(node.attr("kernel_shape", weight.shape[2:]))
+    strides, dilations, pads = _window_attrs(node, ctx, kernel)
+    groups = int(node.attr("group", 1))
+    out_ch = weight.shape[0]
+    if groups > 1:
+        weight = weight.reshape(groups, out_ch // groups, *weight.shape[1:])
+    w_attr = ctx.attribute(node.input(1), weight)
+    b_attr = None
+    if node.input(2):
+        bias = ctx.const(node.input(2), "Conv bias")
+        b_attr = ctx.attribute(node.input(2), bias.reshape(1, out_ch, 1, 1))
+    padding, pad_width = _split_pads(pads)
+    op = Conv2d(w_attr, b_attr, tuple(strides), padding, tuple(dilations), groups, pad_width)
+    return op, node.inputs[:1], node.outputs[:1]
+
+
+# ------------------------------------------------------------------ pooling
+@dataclasses.dataclass(frozen=True)
+class Pool2d(OnnxOp):
+    """Max or average pooling with ONNX pads and ``ceil_mode``.
+
+    Symmetric pads map straight onto ``F.nn.max_pool2d``/``avg_pool2d``. Otherwise the
+    input is padded explicitly (with ``-inf`` for max); an average then divides the window
+    sums by the pooled count of positions ONNX counts (a padded mask of ones).
+    """
+
+    mode: str  # "max", "average" (padding counted) or "average_count_exclude_padding"
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    pads: tuple[int, int, int, int]
+    ceil_mode: bool
+
+    def _ceil_extra(self, size: int, axis: int) -> int:
+        k, s = self.kernel[axis], self.stride[axis]
+        begin, end = self.pads[axis], self.pads[axis + 2]
+        out = -(-(size + begin + end - k) // s) + 1
+        if (out - 1) * s >= size + begin:
+            out -= 1
+        return max(0, (out - 1) * s + k - (size + begin + end))
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        top, left, bottom, right = self.pads
+        extra_h = extra_w = 0
+        if self.ceil_mode:
+            extra_h, extra_w = self._ceil_extra(x.shape[2], 0), self._ceil_extra(x.shape[3], 1)
+        if top == bottom and left == right and not (extra_h or extra_w):
+            if self.mode == "max":
+                return F.nn.max_pool2d(x, self.kernel, self.stride, (top, left))
+            return F.nn.avg_pool2d(x, self.kernel, self.stride, (top, left), mode=self.mode)
+        width = ((0, 0), (0, 0), (top, bottom + extra_h), (left, right + extra_w))
+        if self.mode == "max":
+            padded = F.nn.pad(x, width, constant_value=float("-inf"))
+            return F.nn.max_pool2d(padded, self.kernel, self.stride)
+        sums = F.nn.avg_pool2d(F.nn.pad(x, width), self.kernel, self.stride, mode="average")
+        height, wide = x.shape[2], x.shape[3]
+        if self.mode == "average":  # padding counts, the ceil overhang does not
+            ones = F.ones((1, 1, height + top + bottom, wide + left + right), dtype=x.dtype)
+            mask = F.nn.pad(ones, ((0, 0), (0, 0), (0, extra_h), (0, extra_w)))
+        else:
+            mask = F.nn.pad(F.ones((1, 1, height, wide), dtype=x.dtype), width)
+        counts = F.nn.avg_pool2d(mask, self.kernel, self.stride, mode="average")
+        return F.div(sums, counts)
+
+
+@converter("MaxPool", "AveragePool")
+def _pool(node: Node, ctx: Any) -> Converted:
+    kernel = list(node.attr("kernel_shape", []))
+    strides, dilations, pads = _window_attrs(node, ctx, kernel)
+    if dilations != [1, 1]:
+        raise Unsupported(f"pooling dilations {dilations} are not supported")
+    if node.op_type == "MaxPool":
+        if len(node.outputs) > 1 and node.outputs[1]:
+            raise Unsupported("the Indices output of MaxPool is not supported")
+        node.reject_attrs(storage_order=0)
+        mode = "max"
+    else:
+        mode = "average" if node.attr("count_include_pad", 0) else \
+            "average_count_exclude_padding"
+    op = Pool2d(mode, tuple(kernel), tuple(strides), tuple(pads),
+                bool(node.attr("ceil_mode", 0)))
+    return op, node.inputs[:1], node.outputs[:1]
+
+
+@dataclasses.dataclass(frozen=True)
+class GlobalPool(OnnxOp):
+    """``F.mean``/``F.max`` over all spatial axes, keeping them as size 1."""
+
+    fn: str
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        return getattr(F, self.fn)(x, axis=tuple(range(2, x.ndim)), keepdims=True)
+
+
+@converter("GlobalAveragePool", "GlobalMaxPool")
+def _global_pool(node: Node, ctx: Any) -> Converted:
+    fn = "mean" if node.op_type == "GlobalAveragePool" else "max"
+    return GlobalPool(fn), node.inputs[:1], node.outputs[:1]
+
+
+# ------------------------------------------------------------------ normalization
+@dataclasses.dataclass(frozen=True)
+class BatchNorm(OnnxOp):
+    """Inference ``F.nn.batch_norm`` (inputs of other ranks viewed as ``[N, C, -1, 1]``)."""
+
+    mean: str
+    var: str
+    weight: str
+    bias: str
+    eps: float
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        shape = x.shape
+        y = x if x.ndim == 4 else F.reshape(x, (shape[0], shape[1], -1, 1))
+        y = F.nn.batch_norm(y, getattr(mod, self.mean), getattr(mod, self.var),
+                            getattr(mod, self.weight), getattr(mod, self.bias),
+                            training=False, eps=self.eps)
+        return y if x.ndim == 4 else F.reshape(y, shape)
+
+
+@converter("BatchNormalization")
+def _batch_norm(node: Node, ctx: Any) -> Converted:
+    node.reject_attrs(training_mode=0)
+    if len([o for o in node.outputs if o]) > 1:
+        raise Unsupported("training outputs (running mean/var) are not supported")
+    names = ("scale", "bias", "mean", "var")
+    values = [ctx.const(node.input(i + 1), f"BatchNormalization {w}") for i, w in enumerate(names)]
+    attrs = [
+        ctx.attribute(node.input(i + 1), v.reshape(1, -1, 1, 1), "param" if i < 2 else "buffer")
+        for i, v in enumerate(values)
+    ]
+    op = BatchNorm(attrs[2], attrs[3], attrs[0], attrs[1], float(node.attr("epsilon", 1e-5)))
+    return op, node.inputs[:1], node.outputs[:1]
+
+
+# ------------------------------------------------------------------ dense
+@dataclasses.dataclass(frozen=True)
+class Gemm(OnnxOp):
+    """``alpha * A' @ B' + beta * C``: ``F.nn.linear`` when B is a weight (alpha folded in),
+    ``F.matmul`` otherwise; a constant C is the stored ``bias`` (beta folded in)."""
+
+    weight: str | None
+    bias: str | None
+    transpose_a: bool
+    transpose_b: bool
+    alpha: float
+    beta: float
+
+    def __call__(self, mod: Any, a: Tensor, *rest: Tensor) -> Tensor:
+        runtime = list(rest)
+        if self.weight is not None:
+            if self.transpose_a:
+                a = F.transpose(a, (1, 0))
+            y = F.nn.linear(a, getattr(mod, self.weight), _optional_attr(mod, self.bias))
+        else:
+            y = F.matmul(a, runtime.pop(0), self.transpose_a, self.transpose_b)
+            if self.alpha != 1.0:
+                y = F.mul(y, self.alpha)
+            if self.bias is not None:
+                y = F.add(y, getattr(mod, self.bias))
+        if runtime:
+            c = runtime[0]
+            y = F.add(y, c if self.beta == 1.0 else F.mul(c, self.beta))
+        return y
+
+
+@converter("Gemm")
+def _gemm(node: Node, ctx: Any) -> Converted:
+    alpha, beta = float(node.attr("alpha", 1.0)), float(node.attr("beta", 1.0))
+    trans_a, trans_b = bool(node.attr("transA", 0)), bool(node.attr("transB", 0))
+    a, b, c = node.input(0), node.input(1), node.input(2)
+    inputs = [a]
+    weight = bias = None
+    if ctx.is_const(b):
+        w = ctx.consts[b] if trans_b else ctx.consts[b].T
+        weight = ctx.attribute(b, (w * alpha if alpha != 1.0 else w).astype(w.dtype))
+    else:
+        inputs.append(b)
+    if c and ctx.is_const(c):
+        value = ctx.consts[c]
+        bias = ctx.attribute(c, (value * beta if beta != 1.0 else value).astype(value.dtype))
+    elif c:
+        inputs.append(c)
+    op = Gemm(weight, bias, trans_a, trans_b, alpha, beta)
+    return op, inputs, node.outputs[:1]
+
+
+@dataclasses.dataclass(frozen=True)
+class MatMulWeight(OnnxOp):
+    """``F.matmul(x, weight)`` with a stored right-hand weight."""
+
+    weight: str
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        return F.matmul(x, getattr(mod, self.weight))
+
+
+@converter("MatMul")
+def _matmul(node: Node, ctx: Any) -> Converted:
+    a, b = node.input(0), node.input(1)
+    if ctx.is_const(b) and not ctx.is_const(a):
+        return MatMulWeight(ctx.attribute(b, ctx.consts[b])), [a], node.outputs[:1]
+    return call("matmul"), [a, b], node.outputs[:1]
+
+
+@dataclasses.dataclass(frozen=True)
+class PRelu(OnnxOp):
+    """``F.prelu`` with a stored slope."""
+
+    slope: str
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        return F.prelu(x, getattr(mod, self.slope))
+
+
+@converter("PRelu")
+def _prelu(node: Node, ctx: Any) -> Converted:
+    slope = ctx.const(node.input(1), "PRelu slope")
+    return PRelu(ctx.attribute(node.input(1), slope)), node.inputs[:1], node.outputs[:1]
+
+
+# ------------------------------------------------------------------ softmax
+@dataclasses.dataclass(frozen=True)
+class Softmax(OnnxOp):
+    """``F.nn.softmax``/``logsoftmax`` along ``axis``; before opset 13 ONNX flattens the
+    input to 2-d at ``axis`` first."""
+
+    fn: str
+    axis: int
+    coerce_2d: bool
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        fn = getattr(F.nn, self.fn)
+        axis = normalize_axis(self.axis, x.ndim)
+        if not self.coerce_2d or axis == x.ndim - 1:
+            return fn(x, axis=axis)
+        flat = F.reshape(x, (math.prod(x.shape[:axis]), -1))
+        return F.reshape(fn(flat, axis=1), x.shape)
+
+
+@converter("Softmax", "LogSoftmax")
+def _softmax(node: Node, ctx: Any) -> Converted:
+    old = ctx.opset < 13
+    fn = "softmax" if node.op_type == "Softmax" else "logsoftmax"
+    op = Softmax(fn, int(node.attr("axis", 1 if old else -1)), old)
+    return op, node.inputs[:1], node.outputs[:1]
+
+
+# ------------------------------------------------------------------ resize
+@dataclasses.dataclass(frozen=True)
+class Resize(OnnxOp):
+    """``F.vision.interpolate`` to ``sizes`` or ``floor(in * scales)`` on the last two axes.
+
+    MegEngine resamples with ratio ``out / in``; ONNX uses the given scale. The two agree
+    only when ``in * scale`` is whole (``exact``), which is checked on the actual input.
+    """
+
+    mode: str
+    align_corners: bool | None
+    sizes: tuple[int, int] | None
+    scales: tuple[float, float] | None
+    integer_upscale: bool
+
+    def _out_size(self, x: Tensor) -> tuple[int, int]:
+        if self.sizes is not None:
+            out = self.sizes
+        else:
+            out = tuple(int(math.floor(n * s)) for n, s in zip(x.shape[2:], self.scales))
+            if any(o != n * s for o, n, s in zip(out, x.shape[2:], self.scales)):
+                raise ValueError(
+                    f"Resize: scales {self.scales} on input {tuple(x.shape)} give a "
+                    f"fractional size; MegEngine resamples by out/in, so they differ"
+                )
+        if self.integer_upscale and any(o % n for o, n in zip(out, x.shape[2:])):
+            raise ValueError(
+                f"Resize: nearest with half-pixel coordinates is imported only for "
+                f"integer upscaling, got {tuple(x.shape[2:])} -> {out}"
+            )
+        return out
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        return F.vision.interpolate(x, self._out_size(x), mode=self.mode,
+                                    align_corners=self.align_corners)
+
+
+def _resize_mode(node: Node, ctx: Any) -> tuple[str, bool | None, bool]:
+    """``(mode, align_corners, integer_upscale_only)`` for ``F.vision.interpolate``."""
+    mode = node.attr("mode", "nearest")
+    coords = node.attr("coordinate_transformation_mode",
+                       "asymmetric" if ctx.opset < 11 else "half_pixel")
+    half_pixel = coords in ("half_pixel", "pytorch_half_pixel")
+    if mode == "linear" and (half_pixel or coords == "align_corners"):
+        return "bilinear", coords == "align_corners", False
+    if mode == "cubic" and half_pixel and node.attr("cubic_coeff_a", -0.75) == -0.75 \
+            and not node.attr("exclude_outside", 0):
+        return "bicubic", None, False
+    if mode == "nearest":
+        rounding = node.attr("nearest_mode", "round_prefer_floor")
+        if coords == "asymmetric" and (ctx.opset < 11 or rounding == "floor"):
+            return "nearest", None, False
+        if half_pixel and rounding == "round_prefer_floor":
+            return "nearest", None, True
+    raise Unsupported(
+        f"mode={mode!r} with coordinate_transformation_mode={coords!r} is not supported"
+    )
+
+
+@converter("Resize")
+def _resize(node: Node, ctx: Any) -> Converted:
+    node.reject_attrs(antialias=0, keep_aspect_ratio_policy="stretch")
+    if node.attr("axes") is not None:
+        raise Unsupported("the axes attribute is not supported")
+    mode, align_corners, integer_upscale = _resize_mode(node, ctx)
+    scales_at, sizes_at = (1, None) if ctx.opset < 11 else (2, 3)
+    sizes = scales = None
+    if sizes_at is not None and node.input(sizes_at):
+        sizes = [int(v) for v in ctx.const(node.input(sizes_at), "Resize sizes")]
+        lead = sizes[:2]
+        shape = ctx.static_shape(node.input(0))
+        if shape is None or lead != list(shape[:2]):
+            raise Unsupported("Resize sizes must keep N and C (static input shape needed)")
+    else:
+        scales = [float(v) for v in ctx.const(node.input(scales_at), "Resize scales")]
+        lead = scales[:2]
+        if lead != [1.0, 1.0]:
+            raise Unsupported(f"Resize scales must keep N and C, got {scales}")
+    values = sizes if sizes is not None else scales
+    if len(values) != 4:
+        raise Unsupported(f"only 4-d Resize is supported, got {values}")
+    op = Resize(mode, align_corners, None if sizes is None else tuple(sizes[2:]),
+                None if scales is None else tuple(scales[2:]), integer_upscale)
+    return op, node.inputs[:1], node.outputs[:1]
+
+
+# ------------------------------------------------------------------ pad
+_PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}
+
+
+@converter("Pad")
+def _pad(node: Node, ctx: Any) -> Converted:
+    mode = node.attr("mode", "constant")
+    if mode not in _PAD_MODES:
+        raise Unsupported(f"Pad mode {mode!r} is not supported")
+    if ctx.opset < 11:
+        pads, value = list(node.attr("pads")), float(node.attr("value", 0.0))
+    else:
+        pads = [int(p) for p in ctx.const(node.input(1), "Pad pads")]
+        value_name = node.input(2)
+        value = float(np.asarray(ctx.const(value_name, "Pad value")).reshape(())) \
+            if value_name else 0.0
+        if node.input(3):
+            raise Unsupported("the axes input of Pad is not supported")
+    if any(p < 0 for p in pads):
+        raise Unsupported(f"negative pads {pads} are not supported")
+    half = len(pads) // 2
+    width = tuple((pads[i], pads[i + half]) for i in range(half))
+    op = call("nn.pad", pad_width=width, mode=_PAD_MODES[mode], constant_value=value)
+    return op, node.inputs[:1], node.outputs[:1]
+
+
+__all__: list[str] = []

@@ -1,0 +1,439 @@
+"""ONNX converters for elementwise, shape and constant ops (see :mod:`.onnx_node`).
+
+Shape arithmetic on static shapes (``Shape``, ``Gather``, ``Unsqueeze``, ``Concat`` ...
+chains) folds at import time: the importer runs a node whose inputs are all constants
+once, eagerly, through the same ops, and keeps the results as constants.
+
+Example:
+    >>> sorted(op for op in CONVERTERS if op.startswith("Re"))  # doctest: +SKIP
+    ['ReduceMax', 'ReduceMean', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Relu', 'Reshape']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from .. import functional as F
+from ..tensor import Tensor
+from .onnx_node import (
+    CONVERTERS,
+    Call,
+    Chain,
+    Converted,
+    Identity,
+    Node,
+    OnnxOp,
+    Unsupported,
+    call,
+    converter,
+    normalize_axis,
+    static_ints,
+)
+
+_UNARY = {
+    "Relu": "relu",
+    "Sigmoid": "sigmoid",
+    "HardSwish": "hswish",
+    "Tanh": "tanh",
+    "Exp": "exp",
+    "Log": "log",
+    "Sqrt": "sqrt",
+    "Abs": "abs",
+    "Neg": "neg",
+    "Floor": "floor",
+    "Ceil": "ceil",
+    "Erf": "erf",
+    "Softplus": "softplus",
+}
+_BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow"}
+_VARIADIC = {"Sum": "add", "Max": "maximum", "Min": "minimum"}
+
+
+def _unary(node: Node, ctx: Any) -> Converted:
+    return Call(_UNARY[node.op_type]), node.inputs[:1], node.outputs[:1]
+
+
+def _binary(node: Node, ctx: Any) -> Converted:
+    if "axis" in node.attrs:
+        raise Unsupported("legacy broadcasting with an axis attribute is not supported")
+    fn = _BINARY[node.op_type]
+    if fn == "div":
+        first = node.input(0)
+        dtype = ctx.consts[first].dtype if ctx.is_const(first) else ctx.dtypes.get(first)
+        if dtype is not None and dtype.kind in "iu":
+            fn = "floor_div"  # ONNX integer Div (shape arithmetic: non-negative operands)
+    return Call(fn), node.inputs[:2], node.outputs[:1]
+
+
+def _variadic(node: Node, ctx: Any) -> Converted:
+    inputs = [i for i in node.inputs if i]
+    op: OnnxOp = Chain(_VARIADIC[node.op_type]) if len(inputs) > 1 else Identity()
+    return op, inputs, node.outputs[:1]
+
+
+for _name in _UNARY:
+    CONVERTERS[_name] = _unary
+for _name in _BINARY:
+    CONVERTERS[_name] = _binary
+for _name in _VARIADIC:
+    CONVERTERS[_name] = _variadic
+
+
+@converter("LeakyRelu")
+def _leaky_relu(node: Node, ctx: Any) -> Converted:
+    return call("leaky_relu", negative_slope=float(node.attr("alpha", 0.01))), node.inputs[:1], \
+        node.outputs[:1]
+
+
+@dataclasses.dataclass(frozen=True)
+class HardSigmoid(OnnxOp):
+    """``clip(alpha * x + beta, 0, 1)`` (``F.hsigmoid`` for the default 1/6, 1/2)."""
+
+    alpha: float
+    beta: float
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        return F.clip(F.add(F.mul(x, self.alpha), self.beta), 0.0, 1.0)
+
+
+@converter("HardSigmoid")
+def _hard_sigmoid(node: Node, ctx: Any) -> Converted:
+    alpha, beta = float(node.attr("alpha", 0.2)), float(node.attr("beta", 0.5))
+    op: OnnxOp = Call("hsigmoid") if np.isclose([alpha, beta], [1 / 6, 0.5]).all() \
+        else HardSigmoid(alpha, beta)
+    return op, node.inputs[:1], node.outputs[:1]
+
+
+@converter("Clip")
+def _clip(node: Node, ctx: Any) -> Converted:
+    if ctx.opset < 11:
+        lower, upper = node.attr("min"), node.attr("max")
+    else:
+        bounds = [node.input(1), node.input(2)]
+        lower, upper = (
+            float(np.asarray(ctx.const(b, f"Clip {w}")).reshape(())) if b else None
+            for b, w in zip(bounds, ("min", "max"))
+        )
+    if lower == 0.0 and upper == 6.0:
+        op = Call("relu6")
+    elif lower == 0.0 and upper is None:
+        op = Call("relu")
+    elif lower is None and upper is None:
+        op = Identity()
+    else:
+        op = call("clip", lower=lower, upper=upper)
+    return op, node.inputs[:1], node.outputs[:1]
+
+
+@converter("Identity")
+def _identity(node: Node, ctx: Any) -> Converted:
+    return Identity(), node.inputs[:1], node.outputs[:1]
+
+
+@converter("Dropout")
+def _dropout(node: Node, ctx: Any) -> Converted:
+    if len(node.outputs) > 1 and node.outputs[1] in ctx.used:
+        raise Unsupported("the mask output of Dropout is not supported")
+    return Identity(), node.inputs[:1], node.outputs[:1]
+
+
+# ------------------------------------------------------------------ constants
+@converter("Constant")
+def _constant(node: Node, ctx: Any) -> Converted:
+    attrs = node.attrs
+    if "value" in attrs:
+        value = attrs["value"]
+    elif "value_float" in attrs or "value_floats" in attrs:
+        value = np.asarray(attrs.get("value_float", attrs.get("value_floats")), np.float32)
+    elif "value_int" in attrs or "value_ints" in attrs:
+        value = np.asarray(attrs.get("value_int", attrs.get("value_ints")), np.int64)
+    else:
+        raise Unsupported(f"Constant with attribute(s) {sorted(attrs)} is not supported")
+    ctx.consts[node.outputs[0]] = np.asarray(value)
+    return None
+
+
+@converter("ConstantOfShape")
+def _constant_of_shape(node: Node, ctx: Any) -> Converted:
+    shape = [int(d) for d in ctx.const(node.input(0), "ConstantOfShape shape")]
+    value = node.attr("value", np.zeros(1, np.float32))
+    ctx.consts[node.outputs[0]] = np.full(shape, value.reshape(()), dtype=value.dtype)
+    return None
+
+
+@converter("Shape")
+def _shape(node: Node, ctx: Any) -> Converted:
+    shape = ctx.static_shape(node.input(0))
+    if shape is None:
+        raise Unsupported(f"the shape of {node.input(0)!r} is not static")
+    start, end = node.attr("start", 0), node.attr("end", len(shape))
+    ctx.consts[node.outputs[0]] = np.asarray(shape[start:end], dtype=np.int64)
+    return None
+
+
+@converter("Cast")
+def _cast(node: Node, ctx: Any) -> Converted:
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    dtype = np.dtype(tensor_dtype_to_np_dtype(node.attr("to")))
+    return call("astype", dtype=dtype.name), node.inputs[:1], node.outputs[:1]
+
+
+# ------------------------------------------------------------------ shapes
+@dataclasses.dataclass(frozen=True)
+class Reshape(OnnxOp):
+    """``F.reshape`` with ONNX's 0 ("copy this dimension") resolved from the input."""
+
+    shape: tuple[int, ...]
+    allowzero: bool
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        target = self.shape
+        if not self.allowzero:
+            target = tuple(x.shape[i] if d == 0 else d for i, d in enumerate(target))
+        return F.reshape(x, target)
+
+
+@converter("Reshape")
+def _reshape(node: Node, ctx: Any) -> Converted:
+    if ctx.opset < 5:
+        shape = node.attr("shape")
+    else:
+        shape = ctx.const(node.input(1), "Reshape shape").reshape(-1)
+    op = Reshape(tuple(int(d) for d in shape), bool(node.attr("allowzero", 0)))
+    return op, node.inputs[:1], node.outputs[:1]
+
+
+@dataclasses.dataclass(frozen=True)
+class Flatten(OnnxOp):
+    """ONNX Flatten: 2-d ``[prod(shape[:axis]), prod(shape[axis:])]``."""
+
+    axis: int
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        axis = normalize_axis(self.axis, x.ndim)
+        if axis == 0:
+            return F.reshape(x, (1, -1))
+        if axis == 1:
+            return F.flatten(x, 1)
+        return F.flatten(F.flatten(x, axis), 0, axis - 1)
+
+
+@converter("Flatten")
+def _flatten(node: Node, ctx: Any) -> Converted:
+    return Flatten(int(node.attr("axis", 1))), node.inputs[:1], node.outputs[:1]
+
+
+@dataclasses.dataclass(frozen=True)
+class Transpose(OnnxOp):
+    """``F.transpose``; no permutation reverses the axes."""
+
+    perm: tuple[int, ...] | None
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        perm = self.perm if self.perm is not None else tuple(reversed(range(x.ndim)))
+        return F.transpose(x, perm)
+
+
+@converter("Transpose")
+def _transpose(node: Node, ctx: Any) -> Converted:
+    perm = node.attr("perm")
+    return Transpose(None if perm is None else tuple(perm)), node.inputs[:1], node.outputs[:1]
+
+
+@dataclasses.dataclass(frozen=True)
+class ExpandDims(OnnxOp):
+    """ONNX Unsqueeze: ``F.expand_dims`` at positions of the output."""
+
+    axes: tuple[int, ...]
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        ndim = x.ndim + len(self.axes)
+        return F.expand_dims(x, sorted(normalize_axis(a, ndim) for a in self.axes))
+
+
+@converter("Unsqueeze")
+def _unsqueeze(node: Node, ctx: Any) -> Converted:
+    axes = static_ints(node, ctx, "axes", 1, "Unsqueeze axes")
+    if not axes:
+        raise Unsupported("Unsqueeze needs axes")
+    return ExpandDims(tuple(axes)), node.inputs[:1], node.outputs[:1]
+
+
+@dataclasses.dataclass(frozen=True)
+class Squeeze(OnnxOp):
+    """``F.squeeze`` of the given axes (all size-1 axes when None)."""
+
+    axes: tuple[int, ...] | None
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        if self.axes is None:
+            return F.squeeze(x)
+        return F.squeeze(x, [normalize_axis(a, x.ndim) for a in self.axes])
+
+
+@converter("Squeeze")
+def _squeeze(node: Node, ctx: Any) -> Converted:
+    axes = static_ints(node, ctx, "axes", 1, "Squeeze axes")
+    return Squeeze(None if axes is None else tuple(axes)), node.inputs[:1], node.outputs[:1]
+
+
+@dataclasses.dataclass(frozen=True)
+class Concat(OnnxOp):
+    """``F.concat`` of all inputs along ``axis``."""
+
+    axis: int
+
+    def __call__(self, mod: Any, *xs: Tensor) -> Tensor:
+        return F.concat(list(xs), axis=normalize_axis(self.axis, xs[0].ndim))
+
+
+@converter("Concat")
+def _concat(node: Node, ctx: Any) -> Converted:
+    return Concat(int(node.attr("axis"))), [i for i in node.inputs if i], node.outputs[:1]
+
+
+@dataclasses.dataclass(frozen=True)
+class Split(OnnxOp):
+    """``F.split`` into ``sizes`` (None: ``parts`` near-equal parts, the last smaller)."""
+
+    axis: int
+    sizes: tuple[int, ...] | None
+    parts: int
+
+    def __call__(self, mod: Any, x: Tensor) -> tuple[Tensor, ...]:
+        axis = normalize_axis(self.axis, x.ndim)
+        sizes = self.sizes
+        if sizes is None:
+            chunk = -(-x.shape[axis] // self.parts)
+            sizes = tuple(min(chunk, x.shape[axis] - k * chunk) for k in range(self.parts))
+        if len(sizes) == 1:
+            return (x,)
+        points = np.cumsum(sizes[:-1]).tolist()
+        return tuple(F.split(x, points, axis=axis))
+
+
+@converter("Split")
+def _split(node: Node, ctx: Any) -> Converted:
+    sizes = static_ints(node, ctx, "split", 1, "Split sizes")
+    parts = int(node.attr("num_outputs", len(node.outputs)))
+    op = Split(int(node.attr("axis", 0)), None if sizes is None else tuple(sizes), parts)
+    return op, node.inputs[:1], node.outputs
+
+
+@dataclasses.dataclass(frozen=True)
+class Slice(OnnxOp):
+    """ONNX Slice as Tensor indexing (bounds clamped like ONNX/Python slices)."""
+
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
+    axes: tuple[int, ...]
+    steps: tuple[int, ...]
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        index: list[Any] = [slice(None)] * x.ndim
+        for start, end, axis, step in zip(self.starts, self.ends, self.axes, self.steps):
+            axis = normalize_axis(axis, x.ndim)
+            begin, stop, step = slice(start, end, step).indices(x.shape[axis])
+            index[axis] = slice(begin, None if stop < 0 else stop, step)
+        return x[tuple(index)]
+
+
+@converter("Slice")
+def _slice(node: Node, ctx: Any) -> Converted:
+    starts = static_ints(node, ctx, "starts", 1, "Slice starts")
+    ends = static_ints(node, ctx, "ends", 2, "Slice ends")
+    axes = static_ints(node, ctx, "axes", 3, "Slice axes") or list(range(len(starts)))
+    steps = static_ints(node, ctx, "steps", 4, "Slice steps") or [1] * len(starts)
+    if 0 in steps:
+        raise Unsupported("Slice step 0")
+    op = Slice(tuple(starts), tuple(ends), tuple(axes), tuple(steps))
+    return op, node.inputs[:1], node.outputs[:1]
+
+
+@dataclasses.dataclass(frozen=True)
+class Gather(OnnxOp):
+    """ONNX Gather with constant indices (a scalar drops the axis), as Tensor indexing."""
+
+    axis: int
+    indices: int | tuple[int, ...]
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        axis = normalize_axis(self.axis, x.ndim)
+        size = x.shape[axis]
+        if isinstance(self.indices, int):
+            picked: Any = self.indices % size
+        else:
+            picked = [i % size for i in self.indices]
+        return x[(slice(None),) * axis + (picked,)]
+
+
+@converter("Gather")
+def _gather(node: Node, ctx: Any) -> Converted:
+    indices = np.asarray(ctx.const(node.input(1), "Gather indices"))
+    if indices.ndim > 1:
+        raise Unsupported("Gather with multi-dimensional indices")
+    picked = int(indices) if indices.ndim == 0 else tuple(int(i) for i in indices)
+    return Gather(int(node.attr("axis", 0)), picked), node.inputs[:1], node.outputs[:1]
+
+
+@dataclasses.dataclass(frozen=True)
+class Expand(OnnxOp):
+    """ONNX Expand: ``F.broadcast_to`` the two-way broadcast of input and target shapes."""
+
+    shape: tuple[int, ...]
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        return F.broadcast_to(x, np.broadcast_shapes(tuple(x.shape), self.shape))
+
+
+@converter("Expand")
+def _expand(node: Node, ctx: Any) -> Converted:
+    shape = tuple(int(d) for d in ctx.const(node.input(1), "Expand shape"))
+    return Expand(shape), node.inputs[:1], node.outputs[:1]
+
+
+@converter("Tile")
+def _tile(node: Node, ctx: Any) -> Converted:
+    reps = [int(r) for r in ctx.const(node.input(1), "Tile repeats")]
+    return call("tile", reps=tuple(reps)), node.inputs[:1], node.outputs[:1]
+
+
+# ------------------------------------------------------------------ reductions
+_REDUCE = {
+    "ReduceMean": "mean",
+    "ReduceSum": "sum",
+    "ReduceMax": "max",
+    "ReduceMin": "min",
+    "ReduceProd": "prod",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Reduce(OnnxOp):
+    """``F.<fn>(x, axis, keepdims)``; no axes reduces every axis."""
+
+    fn: str
+    axes: tuple[int, ...] | None
+    keepdims: bool
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        axes = range(x.ndim) if self.axes is None else self.axes
+        axis = tuple(sorted(normalize_axis(a, x.ndim) for a in axes))
+        return getattr(F, self.fn)(x, axis=axis, keepdims=self.keepdims)
+
+
+@converter(*_REDUCE)
+def _reduce(node: Node, ctx: Any) -> Converted:
+    axes = static_ints(node, ctx, "axes", 1, f"{node.op_type} axes")
+    if not axes and node.attr("noop_with_empty_axes", 0):
+        return Identity(), node.inputs[:1], node.outputs[:1]
+    op = Reduce(_REDUCE[node.op_type], tuple(axes) if axes else None,
+                bool(node.attr("keepdims", 1)))
+    return op, node.inputs[:1], node.outputs[:1]
+
+
+__all__: list[str] = []
