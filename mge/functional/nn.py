@@ -1,5 +1,564 @@
-"""Neural-network functions (MegEngine F.nn): conv2d, linear, pooling, batch_norm, softmax, ..."""
+"""Neural-network functions (MegEngine ``F.nn``): convolution, pooling, matmul, normalization.
+
+Every function checks its arguments first (``TypeError``/``ValueError`` naming the
+function and the offending shapes), then builds MegEngine ops and calls ``apply``.
+MegEngine's activation functions are re-exported here from ``F.elemwise``.
+
+Example:
+    >>> import numpy as np, mge, mge.functional as F
+    >>> x = mge.tensor(np.ones((1, 2, 4, 4), np.float32))
+    >>> F.conv2d(x, mge.tensor(np.ones((3, 2, 3, 3), np.float32)), padding=1).shape
+    (1, 3, 4, 4)
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import random as _random
+from ..core.apply import apply
+from ..core.tracing import traceable
+from ..dtype import result_dtype
+from ..ops.conv import ConvolutionForward, conv_out_size
+from ..ops.nn import BatchedMatrixMul, BatchNormForward, MatrixMul, SoftmaxForward
+from ..ops.pooling import AdaptivePoolingForward, PoolingForward
+from ..ops.shape import Broadcast, Padding, Reshape
+from ..tensor import Tensor
+from . import math as _math
+from .elemwise import (
+    add,
+    as_tensor,
+    astype,
+    div,
+    exp,
+    gelu,
+    hsigmoid,
+    hswish,
+    leaky_relu,
+    log,
+    logsigmoid,
+    mul,
+    prelu,
+    relu,
+    relu6,
+    sigmoid,
+    silu,
+    softplus,
+    sub,
+)
+
+Pair = int | Sequence[int]
+_FLOATS = (np.dtype("float32"), np.dtype("float16"))
+
+
+# ----------------------------------------------------------------------------- checks
+def _float_tensor(fn: str, arg: str, value: Any, ndims: Sequence[int] | None = None) -> Tensor:
+    """``value`` as a float Tensor, with its rank checked against ``ndims``."""
+    t = as_tensor(value)
+    if t.dtype not in _FLOATS:
+        raise TypeError(f"{fn}: {arg} must be float32 or float16, got {t.dtype} {t.shape}")
+    if ndims is not None and t.ndim not in ndims:
+        want = " or ".join(f"{d}-d" for d in ndims)
+        raise ValueError(f"{fn}: {arg} must be {want}, got shape {t.shape}")
+    return t
+
+
+def _pair(fn: str, arg: str, value: Any, low: int) -> tuple[int, int]:
+    """An int or a pair of ints, each at least ``low``, as a pair."""
+    pair = (value, value) if not isinstance(value, (Sequence, np.ndarray)) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
+        raise TypeError(f"{fn}: {arg} must be an int or a pair of ints, got {value!r}")
+    if min(pair) < low:
+        raise ValueError(f"{fn}: {arg} must be >= {low}, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _option(fn: str, arg: str, value: Any, allowed: Sequence[str]) -> str:
+    """A mode string (or an enum member with ``.name``), upper-cased and checked."""
+    name = getattr(value, "name", value)
+    if not isinstance(name, str) or name.upper() not in allowed:
+        choices = ", ".join(repr(a.lower()) for a in allowed)
+        raise ValueError(f"{fn}: unknown {arg} {value!r}; expected one of {choices}")
+    return name.upper()
+
+
+def _same_dtype(fn: str, **tensors: Tensor) -> None:
+    if len({t.dtype for t in tensors.values()}) > 1:
+        desc = ", ".join(f"{k} {t.dtype}{list(t.shape)}" for k, t in tensors.items())
+        raise TypeError(f"{fn}: dtypes differ ({desc})")
+
+
+def _reshape(x: Tensor, shape: Sequence[int]) -> Tensor:
+    return apply(Reshape(shape=tuple(int(s) for s in shape)), x)[0]
+
+
+# ----------------------------------------------------------------------------- convolution
+@traceable
+def conv2d(
+    inp: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Pair = 1,
+    padding: Pair = 0,
+    dilation: Pair = 1,
+    groups: int = 1,
+    conv_mode: str = "cross_correlation",
+    compute_mode: str = "default",
+) -> Tensor:
+    """2-d convolution of an NCHW ``inp`` (``ConvolutionForward``, then ``+ bias``).
+
+    Args:
+        inp: ``(N, C, H, W)`` input.
+        weight: ``(OC, C, KH, KW)``, or ``(groups, OC/groups, C/groups, KH, KW)`` when
+            ``groups > 1``.
+        bias: optional, broadcast to the output (usually ``(1, OC, 1, 1)``).
+        stride, padding, dilation: an int or an ``(h, w)`` pair; padding is symmetric
+            (pad with :func:`pad` first for asymmetric padding).
+        groups: number of channel groups.
+        conv_mode: ``"cross_correlation"`` (or ``"convolution"``: flipped kernel).
+        compute_mode: ``"default"`` or ``"float32"`` (float32 accumulation for float16).
+
+    Raises:
+        TypeError: non-float tensors, mismatched dtypes, non-int sizes.
+        ValueError: wrong ranks, channel counts that do not match ``weight`` and
+            ``groups``, a kernel larger than the padded input, unknown modes.
+
+    Example:
+        >>> x = mge.tensor(np.ones((1, 4, 5, 5), np.float32))
+        >>> F.conv2d(x, mge.tensor(np.ones((2, 3, 2, 3, 3), np.float32)), groups=2).shape
+        (1, 6, 3, 3)
+    """
+    fn = "conv2d"
+    inp = _float_tensor(fn, "inp", inp, (4,))
+    if not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{fn}: groups must be a positive int, got {groups!r}")
+    weight = _float_tensor(fn, "weight", weight, (4,) if groups == 1 else (5,))
+    _same_dtype(fn, inp=inp, weight=weight)
+    sh, sw = _pair(fn, "stride", stride, 1)
+    ph, pw = _pair(fn, "padding", padding, 0)
+    dh, dw = _pair(fn, "dilation", dilation, 1)
+    if groups > 1 and weight.shape[0] != groups:
+        raise ValueError(f"{fn}: weight {weight.shape} must start with groups={groups}")
+    ic, kh, kw = weight.shape[-3:]
+    if inp.shape[1] != ic * groups:
+        raise ValueError(
+            f"{fn}: input {inp.shape} has {inp.shape[1]} channels but weight {weight.shape} "
+            f"with groups={groups} expects {ic * groups}"
+        )
+    h, w = inp.shape[2:]
+    if conv_out_size(h, kh, sh, ph, dh) < 1 or conv_out_size(w, kw, sw, pw, dw) < 1:
+        raise ValueError(
+            f"{fn}: kernel {(kh, kw)} (dilation {(dh, dw)}) is larger than input {inp.shape} "
+            f"padded by {(ph, pw)}"
+        )
+    op = ConvolutionForward(
+        mode=_option(fn, "conv_mode", conv_mode, ("CROSS_CORRELATION", "CONVOLUTION")),
+        pad_h=ph, pad_w=pw, stride_h=sh, stride_w=sw, dilate_h=dh, dilate_w=dw,
+        sparse="DENSE" if groups == 1 else "GROUP",
+        compute_mode=_option(fn, "compute_mode", compute_mode, ("DEFAULT", "FLOAT32")),
+    )
+    out = apply(op, inp, weight)[0]
+    return out if bias is None else add(out, bias)
+
+
+# ----------------------------------------------------------------------------- matmul
+def _matmul2(a: Tensor, b: Tensor, op_cls: type[MatrixMul], **params: Any) -> Tensor:
+    return apply(op_cls(**params), a, b)[0]
+
+
+@traceable
+def matmul(
+    inp1: Tensor,
+    inp2: Tensor,
+    transpose_a: bool = False,
+    transpose_b: bool = False,
+    compute_mode: str = "default",
+) -> Tensor:
+    """Matrix product with MegEngine's rules for 1-d, 2-d and batched (n-d) operands.
+
+    1-d operands become a row (left) or column (right) vector whose axis is removed from
+    the result. If the right operand is at most 2-d (and ``transpose_a`` is False) the
+    left one's leading dims are flattened into one ``MatrixMul``; otherwise the
+    lower-rank operand is broadcast with the other's batch dims and a
+    ``BatchedMatrixMul`` runs. Operands of equal rank must have equal batch dims.
+
+    Raises:
+        TypeError: non-float operands.
+        ValueError: 0-d operands, inner sizes or batch dims that do not match.
+
+    Example:
+        >>> a = mge.tensor(np.ones((2, 3, 4), np.float32))
+        >>> F.matmul(a, mge.tensor(np.ones((4, 5), np.float32))).shape
+        (2, 3, 5)
+    """
+    fn = "matmul"
+    a, b = _float_tensor(fn, "inp1", inp1), _float_tensor(fn, "inp2", inp2)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"{fn}: operands must be at least 1-d, got {a.shape} and {b.shape}")
+    dt = result_dtype(a.dtype, b.dtype)
+    a, b = astype(a, dt), astype(b, dt)
+    dim1, dim2 = a.ndim, b.ndim
+    if dim1 == 1:
+        a = _reshape(a, (1, a.shape[0]))
+    if dim2 == 1:
+        b = _reshape(b, (b.shape[0], 1))
+    ka = a.shape[-2] if transpose_a else a.shape[-1]
+    kb = b.shape[-1] if transpose_b else b.shape[-2]
+    if ka != kb:
+        raise ValueError(
+            f"{fn}: inner sizes differ ({ka} vs {kb}) for shapes {inp1.shape} and {inp2.shape} "
+            f"(transpose_a={transpose_a}, transpose_b={transpose_b})"
+        )
+    params = {"transposeA": bool(transpose_a), "transposeB": bool(transpose_b),
+              "compute_mode": _option(fn, "compute_mode", compute_mode, ("DEFAULT", "FLOAT32"))}
+    if max(dim1, dim2) <= 2 or (dim2 <= 2 and not transpose_a):
+        head = a.shape[:-1]
+        flat = a if a.ndim == 2 else _reshape(a, (math.prod(head), a.shape[-1]))
+        out = _matmul2(flat, b, MatrixMul, **params)
+        if a.ndim > 2:
+            out = _reshape(out, (*head, out.shape[-1]))
+    else:
+        if a.ndim < b.ndim:
+            a = apply(Broadcast(shape=b.shape[: b.ndim - a.ndim] + a.shape), a)[0]
+        elif b.ndim < a.ndim:
+            b = apply(Broadcast(shape=a.shape[: a.ndim - b.ndim] + b.shape), b)[0]
+        batch = a.shape[:-2]
+        if b.shape[:-2] != batch:
+            raise ValueError(f"{fn}: batch dims differ for shapes {inp1.shape} and {inp2.shape}")
+        if len(batch) > 1:
+            a = _reshape(a, (math.prod(batch), *a.shape[-2:]))
+            b = _reshape(b, (math.prod(batch), *b.shape[-2:]))
+        out = _matmul2(a, b, BatchedMatrixMul, **params)
+        if len(batch) > 1:
+            out = _reshape(out, (*batch, *out.shape[-2:]))
+    if dim1 == 1 or dim2 == 1:
+        shape = out.shape[:-2] + out.shape[-2:][dim1 == 1: 2 - (dim2 == 1)]
+        out = _reshape(out, shape)
+    return out
+
+
+@traceable
+def linear(
+    inp: Tensor, weight: Tensor, bias: Tensor | None = None, compute_mode: str = "default"
+) -> Tensor:
+    """``inp @ weight.T + bias`` with ``weight`` of shape ``(out_features, in_features)``.
+
+    Raises:
+        ValueError: ``weight`` not 2-d or ``inp``'s last dim not ``in_features``.
+
+    Example:
+        >>> x = mge.tensor(np.ones((2, 3), np.float32))
+        >>> F.linear(x, mge.tensor(np.ones((4, 3), np.float32))).shape
+        (2, 4)
+    """
+    fn = "linear"
+    inp = _float_tensor(fn, "inp", inp)
+    weight = _float_tensor(fn, "weight", weight, (2,))
+    if inp.ndim == 0 or inp.shape[-1] != weight.shape[1]:
+        raise ValueError(
+            f"{fn}: input {inp.shape} does not end with in_features={weight.shape[1]} "
+            f"of weight {weight.shape}"
+        )
+    out = matmul(inp, weight, transpose_b=True, compute_mode=compute_mode)
+    return out if bias is None else add(out, bias)
+
+
+# ----------------------------------------------------------------------------- pooling
+def _pool(
+    fn: str, inp: Tensor, kernel_size: Pair, stride: Pair | None, padding: Pair, mode: str
+) -> Tensor:
+    inp = _float_tensor(fn, "inp", inp, (4,))
+    wh, ww = _pair(fn, "kernel_size", kernel_size, 1)
+    sh, sw = _pair(fn, "stride", kernel_size if stride is None else stride, 1)
+    ph, pw = _pair(fn, "padding", padding, 0)
+    if ph >= wh or pw >= ww:
+        raise ValueError(f"{fn}: padding {(ph, pw)} must be smaller than kernel {(wh, ww)}")
+    h, w = inp.shape[2:]
+    if conv_out_size(h, wh, sh, ph) < 1 or conv_out_size(w, ww, sw, pw) < 1:
+        raise ValueError(
+            f"{fn}: kernel {(wh, ww)} is larger than input {inp.shape} padded by {(ph, pw)}"
+        )
+    op = PoolingForward(mode=mode, pad_h=ph, pad_w=pw, stride_h=sh, stride_w=sw,
+                        window_h=wh, window_w=ww)
+    return apply(op, inp)[0]
+
+
+@traceable
+def max_pool2d(
+    inp: Tensor, kernel_size: Pair, stride: Pair | None = None, padding: Pair = 0
+) -> Tensor:
+    """2-d max pooling of NCHW ``inp`` (``stride`` defaults to ``kernel_size``).
+
+    Padding is symmetric and never wins the max; it must be smaller than the kernel.
+
+    Example:
+        >>> x = mge.tensor(np.arange(12, dtype=np.float32).reshape(1, 1, 3, 4))
+        >>> F.max_pool2d(x, 2, 1).numpy()[0, 0]
+        array([[ 5.,  6.,  7.],
+               [ 9., 10., 11.]], dtype=float32)
+    """
+    return _pool("max_pool2d", inp, kernel_size, stride, padding, "MAX")
+
+
+@traceable
+def avg_pool2d(
+    inp: Tensor,
+    kernel_size: Pair,
+    stride: Pair | None = None,
+    padding: Pair = 0,
+    mode: str = "average_count_exclude_padding",
+) -> Tensor:
+    """2-d average pooling of NCHW ``inp`` (``stride`` defaults to ``kernel_size``).
+
+    ``mode="average"`` counts padded cells (as zeros) in every window;
+    ``"average_count_exclude_padding"`` (the default) divides by the real cells only.
+
+    Example:
+        >>> x = mge.tensor(np.arange(12, dtype=np.float32).reshape(1, 1, 3, 4))
+        >>> F.avg_pool2d(x, 2, 2, padding=(1, 0), mode="average").numpy()[0, 0]
+        array([[0.25, 1.25],
+               [6.5 , 8.5 ]], dtype=float32)
+    """
+    fn = "avg_pool2d"
+    mode = _option(fn, "mode", mode, ("AVERAGE", "AVERAGE_COUNT_EXCLUDE_PADDING"))
+    return _pool(fn, inp, kernel_size, stride, padding, mode)
+
+
+def _adaptive(fn: str, inp: Tensor, oshp: Any, mode: str) -> Tensor:
+    inp = _float_tensor(fn, "inp", inp, (4,))
+    if isinstance(oshp, Tensor):
+        oshp = tuple(int(v) for v in oshp.numpy().reshape(-1))
+        oshp = oshp * 2 if len(oshp) == 1 else oshp
+    oh, ow = _pair(fn, "oshp", oshp, 1)
+    if oh > inp.shape[2] or ow > inp.shape[3]:
+        raise ValueError(f"{fn}: output size {(oh, ow)} exceeds the input {inp.shape}")
+    return apply(AdaptivePoolingForward(mode=mode, oshp=(oh, ow)), inp)[0]
+
+
+@traceable
+def adaptive_max_pool2d(inp: Tensor, oshp: int | tuple[int, int] | Tensor) -> Tensor:
+    """Max pooling of NCHW ``inp`` to the spatial size ``oshp`` (``(OH, OW)`` or an int).
+
+    As in MegEngine, windows are fixed: ``stride = H // OH``, ``window = H - (OH-1)*stride``.
+
+    Example:
+        >>> F.adaptive_max_pool2d(mge.tensor(np.ones((1, 2, 7, 7), np.float32)), 1).shape
+        (1, 2, 1, 1)
+    """
+    return _adaptive("adaptive_max_pool2d", inp, oshp, "MAX")
+
+
+@traceable
+def adaptive_avg_pool2d(inp: Tensor, oshp: int | tuple[int, int] | Tensor) -> Tensor:
+    """Average pooling of NCHW ``inp`` to the spatial size ``oshp`` (see adaptive_max_pool2d).
+
+    Example:
+        >>> F.adaptive_avg_pool2d(mge.tensor(np.ones((1, 2, 8, 6), np.float32)), (2, 3)).shape
+        (1, 2, 2, 3)
+    """
+    return _adaptive("adaptive_avg_pool2d", inp, oshp, "AVERAGE")
+
+
+# ----------------------------------------------------------------------------- normalization
+def _bn_param(fn: str, arg: str, value: Any, channels: int, fill: float, dtype: np.dtype) -> Tensor:
+    """A ``(1, C, 1, 1)`` param from None (``fill``), a ``(C,)`` or a ``(1, C, 1, 1)`` tensor."""
+    if value is None:
+        return Tensor(np.full((1, channels, 1, 1), fill, dtype))
+    t = _float_tensor(fn, arg, value)
+    if t.shape not in ((channels,), (1, channels, 1, 1)):
+        raise ValueError(f"{fn}: {arg} {t.shape} must be ({channels},) or (1, {channels}, 1, 1)")
+    return _reshape(t, (1, channels, 1, 1)) if t.ndim == 1 else t
+
+
+@traceable
+def batch_norm(
+    inp: Tensor,
+    running_mean: Tensor | None = None,
+    running_var: Tensor | None = None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    *,
+    training: bool = False,
+    momentum: float = 0.9,
+    eps: float = 1e-5,
+    inplace: bool = True,
+) -> Tensor | tuple[Tensor, Tensor | None, Tensor | None]:
+    """Batch normalization over axis 1 of a 2- to 4-d ``inp`` (``BatchNormForward``).
+
+    Inference normalizes with the running statistics (both required). Training uses the
+    batch statistics and, when running statistics are given, updates them as
+    ``momentum * running + (1 - momentum) * batch`` (unbiased variance): in place when
+    ``inplace`` (returns ``y``), else returned as ``(y, new_mean, new_var)``. Params are
+    ``(1, C, 1, 1)`` or ``(C,)`` tensors; a missing weight is 1 and a missing bias 0.
+
+    Raises:
+        ValueError: bad ranks or param shapes, missing statistics in inference.
+
+    Example:
+        >>> x = mge.tensor(np.ones((2, 3, 4, 4), np.float32))
+        >>> mean, var = mge.tensor(np.zeros((1, 3, 1, 1))), mge.tensor(np.ones((1, 3, 1, 1)))
+        >>> F.batch_norm(x, mean, var).shape
+        (2, 3, 4, 4)
+    """
+    fn = "batch_norm"
+    inp = _float_tensor(fn, "inp", inp, (2, 3, 4))
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError(f"{fn}: running_mean and running_var are required in inference")
+    given = [t for t in (weight, bias, running_mean, running_var) if t is not None]
+    dtype = as_tensor(given[0]).dtype if given else inp.dtype
+    c = inp.shape[1]
+    scale = _bn_param(fn, "weight", weight, c, 1.0, dtype)
+    shift = _bn_param(fn, "bias", bias, c, 0.0, dtype)
+    if not training:
+        stats = [_bn_param(fn, k, v, c, 0.0, dtype)
+                 for k, v in (("running_mean", running_mean), ("running_var", running_var))]
+        op = BatchNormForward(param_dim="DIM_1C11", fwd_mode="INFERENCE", epsilon=eps)
+        return apply(op, inp, scale, shift, *stats)[-1]
+    op = BatchNormForward(param_dim="DIM_1C11", epsilon=eps, avg_factor=1 - momentum)
+    if running_mean is None and running_var is None:
+        return apply(op, inp, scale, shift)[-1]
+    mean = _bn_param(fn, "running_mean", running_mean, c, 0.0, dtype)
+    var = _bn_param(fn, "running_var", running_var, c, 1.0, dtype)
+    new_mean, new_var, *_, y = apply(op, inp, scale, shift, mean, var)
+    updates = [(running_mean, new_mean), (running_var, new_var)]
+    if not inplace:
+        return (y, *(new if old is not None else None for old, new in updates))
+    for old, new in updates:
+        if old is not None:
+            old.set_value(_reshape(new, old.shape))
+    return y
+
+
+# ----------------------------------------------------------------------------- softmax
+def _softmax_axis(ndim: int) -> int:
+    """MegEngine's default softmax axis: 0 for 0-, 1- and 3-d inputs, else 1."""
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+@traceable
+def softmax(inp: Tensor, axis: int | Sequence[int] | None = None) -> Tensor:
+    """``exp(x) / sum(exp(x))`` along ``axis`` (default: MegEngine's rule, see below).
+
+    The default axis is 0 for 0-, 1- and 3-d inputs and 1 otherwise. A sequence of axes
+    normalizes over all of them.
+
+    Example:
+        >>> F.softmax(mge.tensor([[0.0, 0.0], [1.0, 1.0]])).numpy()
+        array([[0.5, 0.5],
+               [0.5, 0.5]], dtype=float32)
+    """
+    fn = "softmax"
+    inp = _float_tensor(fn, "inp", inp)
+    axis = _softmax_axis(inp.ndim) if axis is None else axis
+    if isinstance(axis, Sequence):
+        shifted = exp(sub(inp, _math.max(inp.detach(), axis=list(axis), keepdims=True)))
+        return div(shifted, _math.sum(shifted, axis=list(axis), keepdims=True))
+    if not -inp.ndim <= axis < max(inp.ndim, 1):
+        raise ValueError(f"{fn}: axis {axis} out of range for input {inp.shape}")
+    if inp.ndim == 0:
+        return _reshape(apply(SoftmaxForward(axis=0), _reshape(inp, (1,)))[0], ())
+    return apply(SoftmaxForward(axis=int(axis)), inp)[0]
+
+
+@traceable
+def logsumexp(inp: Tensor, axis: int | Sequence[int], keepdims: bool = False) -> Tensor:
+    """``log(sum(exp(x), axis))``, computed stably around the max.
+
+    Example:
+        >>> F.logsumexp(mge.tensor([[0.0, 0.0]]), axis=1).numpy().round(4)
+        array([0.6931], dtype=float32)
+    """
+    inp = _float_tensor("logsumexp", "inp", inp)
+    peak = _math.max(inp.detach(), axis=axis, keepdims=True)
+    total = log(_math.sum(exp(sub(inp, peak)), axis=axis, keepdims=keepdims))
+    return add(peak if keepdims else _reshape(peak, total.shape), total)
+
+
+@traceable
+def logsoftmax(inp: Tensor, axis: int | Sequence[int]) -> Tensor:
+    """``log(softmax(x))`` along ``axis``, computed as ``x - logsumexp(x)``.
+
+    Example:
+        >>> F.logsoftmax(mge.tensor([[0.0, 0.0]]), axis=1).numpy().round(4)
+        array([[-0.6931, -0.6931]], dtype=float32)
+    """
+    return sub(inp, logsumexp(inp, axis, keepdims=True))
+
+
+log_softmax = logsoftmax
+
+
+# ----------------------------------------------------------------------------- misc
+@traceable
+def dropout(inp: Tensor, drop_prob: float, training: bool = True) -> Tensor:
+    """Zero each element with probability ``drop_prob`` and scale the rest by ``1/(1-p)``.
+
+    The identity when not ``training`` (or ``drop_prob == 0``). The mask is drawn from
+    ``mge.random``'s generator, so ``mge.random.seed`` makes it reproducible.
+
+    Raises:
+        ValueError: ``drop_prob`` outside ``[0, 1)``.
+
+    Example:
+        >>> x = mge.tensor(np.ones(4, np.float32))
+        >>> F.dropout(x, 0.5, training=False).numpy()
+        array([1., 1., 1., 1.], dtype=float32)
+    """
+    if not 0 <= drop_prob < 1:
+        raise ValueError(f"dropout: drop_prob must be in [0, 1), got {drop_prob}")
+    inp = _float_tensor("dropout", "inp", inp)
+    if not training or drop_prob == 0:
+        return inp
+    keep = _random.uniform(size=inp.shape).numpy() >= drop_prob
+    mask = Tensor((keep / (1 - drop_prob)).astype(inp.dtype), device=inp.device)
+    return mul(inp, mask)
+
+
+_PAD_MODES = {"CONSTANT": "CONSTANT", "REFLECT": "REFLECT", "REPLICATE": "REPLICATE",
+              "EDGE": "REPLICATE"}
+
+
+@traceable
+def pad(
+    src: Tensor,
+    pad_width: Sequence[Sequence[int]],
+    mode: str = "constant",
+    constant_value: float = 0.0,
+) -> Tensor:
+    """Pad the leading ``len(pad_width)`` dims by ``(before, after)`` pairs (``Padding`` op).
+
+    ``mode``: ``"constant"`` (fill ``constant_value``), ``"reflect"`` (mirror without
+    the edge) or ``"replicate"``/``"edge"`` (repeat the edge).
+
+    Raises:
+        ValueError: more pairs than dims, negative sizes, unknown mode.
+
+    Example:
+        >>> F.nn.pad(mge.tensor([[1.0, 2.0]]), ((1, 0), (0, 1))).numpy()
+        array([[0., 0., 0.],
+               [1., 2., 0.]], dtype=float32)
+    """
+    fn = "pad"
+    src = as_tensor(src)
+    padding_mode = _PAD_MODES[_option(fn, "mode", mode, tuple(_PAD_MODES))]
+    pairs = [tuple(p) for p in pad_width]
+    if len(pairs) > src.ndim or any(len(p) != 2 or min(p) < 0 for p in pairs):
+        raise ValueError(
+            f"{fn}: pad_width {pad_width!r} must be at most {src.ndim} non-negative "
+            f"(before, after) pairs for input {src.shape}"
+        )
+    op = Padding.from_pad_width(pairs, padding_val=float(constant_value),
+                                padding_mode=padding_mode)
+    return apply(op, src)[0]
+
+
+__all__ = [
+    "adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool2d", "batch_norm", "conv2d",
+    "dropout", "gelu", "hsigmoid", "hswish", "leaky_relu", "linear", "log_softmax",
+    "logsigmoid", "logsoftmax", "logsumexp", "matmul", "max_pool2d", "pad", "prelu", "relu",
+    "relu6", "sigmoid", "silu", "softmax", "softplus",
+]
