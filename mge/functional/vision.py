@@ -1,5 +1,211 @@
-"""Vision functions (MegEngine F.vision): warp_perspective, interpolate."""
+"""Vision functions (MegEngine ``F.vision``): ``warp_perspective`` and ``interpolate``.
+
+Both build the ops of :mod:`mge.ops.vision` exactly as MegEngine 1.13 does, so traced
+and dumped graphs hold the same operators: ``warp_perspective`` is one
+``WarpPerspectiveForward``; ``interpolate`` is one ``ResizeForward`` (NCHW) unless
+``align_corners=True``, which MegEngine implements as a ``WarpPerspectiveForward`` with a
+scale matrix (here a single constant; MegEngine assembles it from concat/broadcast ops
+of constants). The output size, a var input in MegEngine, is the ops' ``dsize`` param.
+
+Example:
+    >>> import numpy as np, mge, mge.functional as F
+    >>> x = mge.tensor(np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4))
+    >>> M = mge.tensor([[[1.0, 0, 1], [0, 1, 1], [0, 0, 1]]])
+    >>> F.vision.warp_perspective(x, M, (2, 2)).numpy()
+    array([[[[ 5.,  6.],
+             [ 9., 10.]]]], dtype=float32)
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..core.apply import apply
+from ..core.tracing import traceable
+from ..ops.shape import AxisAddRemove, Reshape
+from ..ops.vision import BORDER_MODES, FORMATS, INTERP_MODES, ResizeForward, WarpPerspectiveForward
+from ..tensor import Tensor
+from .elemwise import as_tensor, astype
+
+__all__ = ["interpolate", "warp_perspective"]
+
+_INTERPOLATE_MODES = ("bilinear", "linear", "trilinear", "bicubic", "nearest")
+_RESIZE_IMODE = {"linear": "LINEAR", "bilinear": "LINEAR", "nearest": "NEAREST",
+                 "bicubic": "CUBIC"}
+
+
+def _enum(fn: str, arg: str, value: Any, allowed: Sequence[str]) -> str:
+    name = str(value).upper()
+    if name not in allowed:
+        choices = ", ".join(a.lower() for a in allowed)
+        raise ValueError(f"{fn}: unknown {arg} {value!r}; expected one of {choices}")
+    return name
+
+
+def _dsize(fn: str, size: Any) -> tuple[int, int]:
+    """``(height, width)`` from a pair of ints or a 2-element Tensor."""
+    if isinstance(size, Tensor):
+        size = size.numpy().tolist()
+    try:
+        h, w = (int(d) for d in size)
+    except (TypeError, ValueError):
+        raise TypeError(f"{fn}: output size must be (height, width), got {size!r}") from None
+    if h <= 0 or w <= 0:
+        raise ValueError(f"{fn}: output size must be positive, got {(h, w)}")
+    return h, w
+
+
+@traceable
+def warp_perspective(
+    inp: Tensor,
+    mat: Tensor,
+    out_shape: tuple[int, int] | Tensor,
+    mat_idx: Iterable[int] | Tensor | None = None,
+    border_mode: str = "replicate",
+    border_val: float = 0.0,
+    format: str = "NCHW",
+    interp_mode: str = "linear",
+) -> Tensor:
+    r"""Perspective transformation of a batch of images.
+
+    ``output(n, c, h, w) = input(n, c, (M00 w + M01 h + M02) / d, (M10 w + M11 h + M12) / d)``
+    with ``d = M20 w + M21 h + M22``: ``mat`` maps output pixels to input positions (the
+    inverse of the matrix ``cv2.warpPerspective`` takes).
+
+    Args:
+        inp: images, ``(n, c, h, w)`` (``format="NCHW"``) or ``(n, h, w, c)`` (``"NHWC"``).
+        mat: ``(batch, 3, 3)`` matrices.
+        out_shape: ``(h, w)`` of the output.
+        mat_idx: for each matrix, the index of the image it samples (default: one matrix
+            per image).
+        border_mode: "replicate", "reflect", "reflect_101", "wrap" or "constant".
+        border_val: the value outside the image for "constant".
+        format: "NCHW" or "NHWC".
+        interp_mode: "linear"; "nearest" only for NHWC images with 1-3 channels.
+
+    Returns:
+        the warped images with ``inp``'s dtype, ``(batch, c, *out_shape)`` (NCHW) or
+        ``(batch, *out_shape, c)`` (NHWC).
+
+    Example:
+        >>> import numpy as np, mge, mge.functional as F
+        >>> img = mge.tensor(np.zeros((1, 480, 640, 3), np.uint8))
+        >>> scale = mge.tensor([[[640 / 224, 0, 0], [0, 480 / 224, 0], [0, 0, 1]]])
+        >>> F.vision.warp_perspective(img, scale, (224, 224), format="NHWC").shape
+        (1, 224, 224, 3)
+    """
+    fn = "warp_perspective"
+    inp, mat = as_tensor(inp), as_tensor(mat)
+    fmt = _enum(fn, "format", format, FORMATS)
+    bmode = _enum(fn, "border_mode", border_mode, BORDER_MODES)
+    imode = _enum(fn, "interp_mode", interp_mode, INTERP_MODES)
+    if inp.ndim != 4:
+        raise ValueError(f"{fn}: inp must be a 4-d {fmt} tensor, got shape {inp.shape}")
+    if mat.ndim != 3 or mat.shape[1:] != (3, 3):
+        raise ValueError(f"{fn}: mat must have shape (batch, 3, 3), got {mat.shape}")
+    inputs = [inp, mat]
+    if mat_idx is not None:
+        idx = as_tensor(mat_idx if isinstance(mat_idx, Tensor) else np.asarray(mat_idx, np.int32))
+        if idx.shape != (mat.shape[0],):
+            raise ValueError(f"{fn}: mat_idx must have shape ({mat.shape[0]},) to match mat "
+                             f"{mat.shape}, got {idx.shape}")
+        inputs.append(astype(idx, "int32"))
+    elif inp.shape[0] != mat.shape[0]:
+        raise ValueError(f"{fn}: inp {inp.shape} and mat {mat.shape} differ in batch size; "
+                         "pass mat_idx to map matrices to images")
+    if inp.dtype == np.float16:
+        inp = inputs[0] = astype(inp, "float32")
+    inputs[1] = astype(mat, "float32")
+    op = WarpPerspectiveForward(imode=imode, bmode=bmode, format=fmt,
+                                border_val=float(border_val), dsize=_dsize(fn, out_shape))
+    return apply(op, *inputs)[0]
+
+
+def _interpolate_size(fn: str, shape: tuple[int, ...], size: Any, scale_factor: Any,
+                      mode: str) -> tuple[int, int]:
+    if size is None:
+        if scale_factor is None:
+            raise ValueError(f"{fn}: scale_factor must not be None when size is None")
+        if isinstance(scale_factor, (int, float)):
+            scale_factor = (float(scale_factor), 1.0 if mode == "linear" else float(scale_factor))
+        elif mode == "linear":
+            raise ValueError(f"{fn}: under linear mode, scale_factor can only be single value")
+        if len(scale_factor) != 2 or not all(isinstance(s, (int, float)) for s in scale_factor):
+            raise ValueError(f"{fn}: scale_factor must be a number or 2 numbers, "
+                             f"got {scale_factor!r}")
+        # MegEngine: floor(float32(size * scale))
+        return tuple(int(np.floor(np.float32(shape[k + 2] * float(s))))  # type: ignore
+                     for k, s in enumerate(scale_factor))
+    if scale_factor is not None:
+        raise ValueError(f"{fn}: scale_factor must be None when size is provided")
+    if isinstance(size, int):
+        return size, 1
+    if mode == "linear":
+        raise ValueError(f"{fn}: under linear mode, size can only be single value")
+    return _dsize(fn, size)
+
+
+@traceable
+def interpolate(
+    inp: Tensor,
+    size: int | tuple[int, int] | None = None,
+    scale_factor: float | tuple[float, float] | None = None,
+    mode: str = "bilinear",
+    align_corners: bool | None = None,
+) -> Tensor:
+    """Resize a batch of NCHW images to ``size`` or by ``scale_factor`` (one of the two).
+
+    Args:
+        inp: ``(n, c, h, w)`` images (``(n, c, w)`` for ``mode="linear"``).
+        size: output ``(h, w)`` (an int ``s`` means ``(s, 1)``; for "linear", the width).
+        scale_factor: output size = floor(input size * factor), per axis or for both.
+        mode: "bilinear", "linear", "bicubic" or "nearest" ("trilinear" is not implemented).
+        align_corners: bilinear/linear only. False (default): pixel centers aligned
+            (``ResizeForward``); True: corner pixels aligned (a ``WarpPerspectiveForward``).
+
+    Returns:
+        the resized images.
+
+    Example:
+        >>> import numpy as np, mge, mge.functional as F
+        >>> x = mge.tensor(np.arange(1, 5, dtype=np.float32).reshape(1, 1, 2, 2))
+        >>> F.vision.interpolate(x, [4, 4], align_corners=False).numpy()[0, 0, 0]
+        array([1.  , 1.25, 1.75, 2.  ], dtype=float32)
+    """
+    fn = "interpolate"
+    inp = as_tensor(inp)
+    mode = str(mode).lower()
+    if mode not in _INTERPOLATE_MODES:
+        raise ValueError(f"{fn}: unsupported interpolate mode {mode!r}; expected one of "
+                         f"{', '.join(_INTERPOLATE_MODES)}")
+    if mode == "trilinear":
+        raise NotImplementedError(f"{fn}: trilinear mode (Resize3D) is not implemented in mge")
+    if mode not in ("bilinear", "linear") and align_corners is not None:
+        raise ValueError(f"{fn}: align_corners option can only be set in the bilinear/linear "
+                         "interpolating mode")
+    want = 3 if mode == "linear" else 4
+    if inp.ndim != want:
+        raise ValueError(f"{fn}: mode {mode!r} needs a {want}-d input, got shape {inp.shape}")
+    if mode == "linear":
+        inp = apply(AxisAddRemove(desc=(("ADD_1", 3),)), inp)[0]
+    oh, ow = _interpolate_size(fn, inp.shape, size, scale_factor, mode)
+    if not align_corners:
+        if inp.dtype == np.float16:
+            inp = astype(inp, "float32")
+        op = ResizeForward(imode=_RESIZE_IMODE[mode], format="NCHW", dsize=(oh, ow))
+        out = apply(op, inp)[0]
+    else:
+        ih, iw = inp.shape[2:]
+        if oh == 1 or (ow == 1 and mode != "linear"):
+            raise ValueError(f"{fn}: align_corners=True needs an output size > 1 "
+                             f"(got {(oh, ow)})")
+        wscale = iw / ow if mode == "linear" else (iw - 1.0) / (ow - 1.0)
+        mat = np.array([[wscale, 0, 0], [0, (ih - 1.0) / (oh - 1.0), 0], [0, 0, 1]], np.float32)
+        mat = Tensor(np.broadcast_to(mat, (inp.shape[0], 3, 3)), device=inp.device)
+        out = warp_perspective(inp, mat, (oh, ow), interp_mode="linear")
+    if mode == "linear":
+        out = apply(Reshape(shape=out.shape[:3]), out)[0]
+    return out
