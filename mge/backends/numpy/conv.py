@@ -17,14 +17,14 @@ NONLINE = {"IDENTITY": lambda x: x, "RELU": ELEMWISE["RELU"], "SIGMOID": ELEMWIS
            "H_SWISH": ELEMWISE["H_SWISH"]}
 
 
-def windows(
+def _windows(
     x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], pad: tuple[int, int],
-    dilate: tuple[int, int] = (1, 1), fill: float = 0.0,
+    dilate: tuple[int, int],
 ) -> np.ndarray:
-    """Sliding windows of an NCHW array: a view ``(N, C, OH, OW, KH, KW)`` (pads first)."""
+    """Sliding windows of an NCHW array: a view ``(N, C, OH, OW, KH, KW)`` (zero-pads first)."""
     (ph, pw), (dh, dw) = pad, dilate
     if ph or pw:
-        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
+        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     span = ((kernel[0] - 1) * dh + 1, (kernel[1] - 1) * dw + 1)
     view = sliding_window_view(x, span, axis=(2, 3))
     return view[:, :, :: stride[0], :: stride[1], ::dh, ::dw]
@@ -48,7 +48,7 @@ def _conv(op: ConvBase, x: np.ndarray, w: np.ndarray) -> np.ndarray:
     w = _nchw_filter(op, w).astype(np.float32)
     groups, ocpg, icpg, kh, kw = w.shape
     n = x.shape[0]
-    win = windows(x.astype(np.float32, copy=False), (kh, kw), (op.stride_h, op.stride_w),
+    win = _windows(x.astype(np.float32, copy=False), (kh, kw), (op.stride_h, op.stride_w),
                   (op.pad_h, op.pad_w), (op.dilate_h, op.dilate_w))
     oh, ow = win.shape[2:4]
     win = win.reshape(n, groups, icpg, oh, ow, kh, kw)
