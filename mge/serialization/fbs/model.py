@@ -221,10 +221,12 @@ class ModelFile:
         return None if self.vars is None else self.vars[var_id].name
 
     def resolved_outputs(self) -> list[tuple[int, str | None]]:
-        """(var id, name) of the outputs as MegEngine presents them after loading.
+        """(var id, name) of the output list MegEngine returns after loading.
 
-        Without aliases these are ``outputs`` named by their variables; with aliases
-        MegEngine replaces the list by one entry per alias, in alias order.
+        Without aliases: every output, named by its variable.  With aliases MegEngine
+        replaces the list by one entry per alias, in alias order, named by the alias
+        (outputs without an alias then drop out of the list; its name->var map keeps
+        both the variables' names and the aliases).
         """
         if not self.output_aliases:
             return [(o.var_id, self.var_name(o.var_id)) for o in self.outputs]
