@@ -47,21 +47,6 @@ DTYPES = (F32, F16, U8, I8)
 CV_DTYPES = (F32, U8)
 
 
-def _check_common(op: OpDef, src: TensorInfo, inputs: Sequence[TensorInfo]) -> None:
-    check_enum(op, "imode", INTERP_MODES)
-    check_enum(op, "format", FORMATS)
-    dsize = op.dsize  # type: ignore[attr-defined]
-    if (len(dsize) != 2 or not all(isinstance(d, (int, np.integer)) and d > 0 for d in dsize)):
-        op.fail(f"dsize must be (height, width) with positive ints, got {dsize!r}", inputs)
-    if src.ndim != 4:
-        op.fail(f"src must be 4-d {op.format}, got {src.ndim}-d", inputs)  # type: ignore
-    if 0 in src.shape:
-        op.fail("src must not be empty", inputs)
-    if src.dtype not in DTYPES:
-        op.fail(f"src dtype {src.dtype} not supported "
-                f"(expected one of {', '.join(map(str, DTYPES))})", inputs)
-
-
 def _out_shape(fmt: str, n: int, src: tuple[int, ...], dsize: tuple[int, int]) -> tuple:
     if fmt == "NCHW":
         return (n, src[1], dsize[0], dsize[1])
@@ -79,8 +64,29 @@ def resize_uses_cv_kernel(op: ResizeForward, src: TensorInfo) -> bool:
     return op.format == "NHWC" and src.shape[3] in (1, 3) and src.dtype in CV_DTYPES
 
 
+class _ImageOp(OpDef):
+    """Shared checks of the two ops: enums, ``dsize`` and the 4-d ``src``."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dsize", tuple(self.dsize))  # type: ignore[attr-defined]
+
+    def check_src(self, src: TensorInfo, inputs: Sequence[TensorInfo]) -> None:
+        check_enum(self, "imode", INTERP_MODES)
+        check_enum(self, "format", FORMATS)
+        dsize = self.dsize  # type: ignore[attr-defined]
+        if len(dsize) != 2 or not all(isinstance(d, (int, np.integer)) and d > 0 for d in dsize):
+            self.fail(f"dsize must be (height, width) with positive ints, got {dsize!r}", inputs)
+        if src.ndim != 4:
+            self.fail(f"src must be 4-d {self.format}, got {src.ndim}-d", inputs)  # type: ignore
+        if 0 in src.shape:
+            self.fail("src must not be empty", inputs)
+        if src.dtype not in DTYPES:
+            self.fail(f"src dtype {src.dtype} not supported "
+                      f"(expected one of {', '.join(map(str, DTYPES))})", inputs)
+
+
 @register_op
-class WarpPerspectiveForward(OpDef):
+class WarpPerspectiveForward(_ImageOp):
     """Perspective warp of a batch of images (MegEngine ``WarpPerspective`` param v2).
 
     Inputs: ``src`` (4-d, ``format``), ``mat`` (``N, 3, 3`` float32) and optionally
@@ -98,7 +104,7 @@ class WarpPerspectiveForward(OpDef):
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
         src, mat = inputs[0], inputs[1]
-        _check_common(self, src, inputs)
+        self.check_src(src, inputs)
         check_enum(self, "bmode", BORDER_MODES)
         if mat.ndim != 3 or mat.shape[1:] != (3, 3):
             self.fail(f"mat must have shape (N, 3, 3), got {mat.shape}", inputs)
@@ -118,14 +124,14 @@ class WarpPerspectiveForward(OpDef):
             if self.imode not in ("NEAREST", "LINEAR"):
                 self.fail(f"imode {self.imode} is not implemented in mge", inputs)
         elif self.imode != "LINEAR":
-            self.fail(f"imode {self.imode} needs format NHWC with 1-3 channels of float32 "
-                      "or uint8 (MegEngine supports only LINEAR otherwise)", inputs)
+            self.fail(f"imode {self.imode} is not supported for this src: only LINEAR is, "
+                      "and NEAREST for NHWC float32/uint8 with 1-3 channels", inputs)
         return [TensorInfo(_out_shape(self.format, mat.shape[0], src.shape, self.dsize),
                            src.dtype)]
 
 
 @register_op
-class ResizeForward(OpDef):
+class ResizeForward(_ImageOp):
     """Resize a batch of images (MegEngine ``Resize`` param v2; pixel centers aligned).
 
     ``dsize`` is the output ``(height, width)``; MegEngine passes it as an input var.
@@ -139,7 +145,7 @@ class ResizeForward(OpDef):
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
         (src,) = inputs
-        _check_common(self, src, inputs)
+        self.check_src(src, inputs)
         cv = resize_uses_cv_kernel(self, src)
         supported = ("NEAREST", "LINEAR") if cv or self.format == "NHWC" else (
             "NEAREST", "LINEAR", "CUBIC")

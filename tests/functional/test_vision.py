@@ -21,9 +21,9 @@ import mge
 import mge.functional as F
 from mge.backends import available_backends, get_backend, get_default_backend
 from mge.core.apply import apply
-from mge.core.opdef import OpError
+from mge.core.opdef import OpDef, OpError, TensorInfo
 from mge.jit import trace
-from mge.ops.vision import ResizeForward
+from mge.ops.vision import ResizeForward, WarpPerspectiveForward
 
 BORDERS = ("replicate", "reflect", "reflect_101", "wrap", "constant")
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "vision" / "oracle.npz"
@@ -340,7 +340,7 @@ def no_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
     ({"format": "NCHW4"}, ValueError, "unknown format"),
     ({"out_shape": (3,)}, TypeError, r"output size must be \(height, width\)"),
     ({"mat_idx": [0, 1, 1]}, ValueError, r"mat_idx must have shape \(2,\)"),
-    ({"interp_mode": "nearest"}, OpError, "NEAREST needs format NHWC"),
+    ({"interp_mode": "nearest"}, OpError, "NEAREST is not supported for this src"),
     ({"border_mode": "transparent"}, OpError, "TRANSPARENT is not supported"),
 ])
 def test_warp_perspective_errors(kwargs: dict, error: type, match: str) -> None:
@@ -369,3 +369,26 @@ def test_mat_idx_out_of_range() -> None:
     src = mge.tensor(np.zeros((2, 3, 5, 6), f32))
     with pytest.raises(IndexError, match=r"mat_idx values \[0, 2\] out of range"):
         F.vision.warp_perspective(src, np.zeros((2, 3, 3), f32), (4, 4), mat_idx=[0, 2])
+
+
+def _info(shape: tuple, dtype: str = "float32") -> TensorInfo:
+    return TensorInfo(shape, np.dtype(dtype))
+
+
+@pytest.mark.parametrize("op, inputs, match", [
+    (ResizeForward(dsize=(0, 3)), [_info((1, 4, 4, 3))], "dsize must be"),
+    (ResizeForward(dsize=(3, 3)), [_info((1, 4, 4, 3), "int32")], "dtype int32 not supported"),
+    (ResizeForward(dsize=(1, 3)), [_info((1, 4, 4, 3))], "height and width >= 2"),
+    (ResizeForward(imode="CUBIC", dsize=(3, 3)), [_info((1, 4, 4, 3))], "CUBIC is not impl"),
+    (ResizeForward(format="NCHW4", dsize=(3, 3)), [_info((1, 4, 4, 3))], "unknown format"),
+    (ResizeForward(format="NCHW", dsize=(3, 3)), [_info((4, 4, 3))], "src must be 4-d NCHW"),
+    (WarpPerspectiveForward(dsize=(3, 3)), [_info((1, 2, 4, 4)), _info((1, 3, 3), "float16")],
+     "mat must be float32"),
+    (WarpPerspectiveForward(dsize=(3, 3)),
+     [_info((1, 2, 4, 4)), _info((2, 3, 3)), _info((2,), "int64")], "mat_idx must be int32"),
+    (WarpPerspectiveForward(imode="AREA", format="NHWC", dsize=(3, 3)),
+     [_info((1, 4, 4, 3)), _info((1, 3, 3))], "AREA is not supported"),
+])
+def test_infer_errors(op: OpDef, inputs: list, match: str) -> None:
+    with pytest.raises(OpError, match=match):
+        op.check_inputs(inputs)
