@@ -1,5 +1,283 @@
-"""Reductions, matmul, sorting: sum/mean/max/min/prod/argmax/argmin/topk/argsort/matmul/norm (MegEngine F.math)."""
+"""Reductions, searching and sorting (MegEngine ``F.math``): sum, mean, max, min, prod,
+argmax, argmin, topk, argsort, sort, norm, var, std, normalize, dot; ``matmul`` comes
+from ``F.nn``.
+
+Reductions build MegEngine's graphs: one ``Reduce`` per axis (which keeps the axis as
+size 1), followed by ``AxisAddRemove`` unless ``keepdims``; several axes are reduced
+from the last one down. ``mean`` of a non-float32 tensor first converts it to float32,
+and bool tensors are summed as int32, as in MegEngine.
+
+Example:
+    >>> import mge, mge.functional as F
+    >>> x = mge.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> F.sum(x, axis=0).numpy()
+    array([4., 6.], dtype=float32)
+    >>> F.argmax(x, axis=1).numpy()
+    array([1, 1], dtype=int32)
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import math as _pymath
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..core.apply import apply
+from ..core.tracing import traceable
+from ..dtype import float32, int32
+from ..ops.reduce import Argmax, Argmin, ArgsortForward, Reduce, TopK
+from ..ops.shape import Reshape, Subtensor
+from ..tensor import Tensor
+from ._args import add_axes, check_axes, check_axis, one, remove_axes, to_tensor
+from .elemwise import abs as _abs
+from .elemwise import astype, clip, div, equal, mul, not_equal
+from .elemwise import pow as _pow
+
+Axis = int | Sequence[int] | None
+
+
+def _reduce(fn: str, mode: str, inp: Any, axis: Axis, keepdims: bool) -> Tensor:
+    x = to_tensor(fn, inp)
+    if mode == "MEAN" and x.dtype != float32:
+        x = astype(x, float32)
+    elif x.dtype == np.bool_:
+        x = astype(x, int32)
+    if axis is None:
+        if mode in ("MIN", "MAX") and x.size == 0:
+            raise ValueError(f"{fn}: cannot reduce the empty tensor of shape {x.shape}")
+        out = one(Reduce(mode=mode, data_type="DEFAULT"), x)
+        return one(Reshape(shape=(1,) * x.ndim), out) if keepdims else out
+    axes = check_axes(fn, axis, x.ndim, x.shape)
+    if mode in ("MIN", "MAX") and any(x.shape[a] == 0 for a in axes):
+        raise ValueError(f"{fn}: cannot reduce an empty axis of shape {x.shape} ({axis=})")
+    if isinstance(axis, int):
+        axes = [axis]
+    for a in sorted(axes, reverse=True):
+        x = one(Reduce(mode=mode, axis=a), x)
+        if not keepdims:
+            x = remove_axes(x, [a])
+    return x
+
+
+def _reduction(mode: str, name: str, what: str):  # noqa: ANN202
+    def fn(inp: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return _reduce(name, mode, inp, axis, keepdims)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"""The {what} of the elements over ``axis`` (an int, a sequence, or None: all).
+
+    ``keepdims`` keeps the reduced axes with size 1.
+
+    Example:
+        >>> F.{name}(mge.tensor([[1.0, 2.0], [3.0, 4.0]]), axis=-1).shape
+        (2,)
+    """
+    return traceable(fn)
+
+
+sum = _reduction("SUM", "sum", "sum")  # noqa: A001 - MegEngine name
+mean = _reduction("MEAN", "mean", "mean (float32)")
+prod = _reduction("PRODUCT", "prod", "product")
+max = _reduction("MAX", "max", "maximum")  # noqa: A001 - MegEngine name
+min = _reduction("MIN", "min", "minimum")  # noqa: A001 - MegEngine name
+
+
+def _arg_reduce(fn: str, op_cls: type, inp: Any, axis: Axis, keepdims: bool) -> Tensor:
+    x = to_tensor(fn, inp)
+    if x.dtype == np.bool_:
+        x = astype(x, int32)
+    if axis is None:
+        if x.size == 0:
+            raise ValueError(f"{fn}: cannot search the empty tensor of shape {x.shape}")
+        out = one(op_cls(axis=0), one(Reshape(shape=(-1,)), x))
+        return one(Reshape(shape=(1,) * x.ndim if keepdims else ()), out)
+    axes = check_axes(fn, axis, x.ndim, x.shape)
+    if any(x.shape[a] == 0 for a in axes):
+        raise ValueError(f"{fn}: cannot search an empty axis of shape {x.shape} ({axis=})")
+    for a in sorted(axes, reverse=True) if not isinstance(axis, int) else [axis]:
+        x = one(op_cls(axis=a), x)
+        if not keepdims:
+            x = remove_axes(x, [a])
+    return x
+
+
+@traceable
+def argmax(inp: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Index (int32) of the first maximum along ``axis`` (of the flattened tensor if None).
+
+    Example:
+        >>> F.argmax(mge.tensor([[1, 5], [7, 2]])).item()
+        2
+    """
+    return _arg_reduce("argmax", Argmax, inp, axis, keepdims)
+
+
+@traceable
+def argmin(inp: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Index (int32) of the first minimum along ``axis`` (of the flattened tensor if None).
+
+    Example:
+        >>> F.argmin(mge.tensor([[1, 5], [7, 2]]), axis=0).numpy()
+        array([0, 1], dtype=int32)
+    """
+    return _arg_reduce("argmin", Argmin, inp, axis, keepdims)
+
+
+def _rows(fn: str, inp: Any) -> Tensor:
+    x = to_tensor(fn, inp)
+    if x.ndim not in (1, 2):
+        raise ValueError(f"{fn}: input must be 1-d or 2-d, got shape {x.shape}")
+    if x.dtype == np.bool_:
+        raise TypeError(f"{fn}: cannot sort a bool tensor")
+    return x
+
+
+@traceable
+def topk(inp: Tensor, k: int, descending: bool = True, kth_only: bool = False,
+         no_sort: bool = False) -> tuple[Tensor, Tensor]:
+    """The ``k`` largest (``descending``, the default) or smallest values of each row of a
+    1-d or 2-d tensor, and their int32 indices.
+
+    ``kth_only`` returns only the k-th value (and its index); ``no_sort`` allows any order.
+
+    Example:
+        >>> v, i = F.topk(mge.tensor([2.0, 8.0, 6.0, 1.0]), 2)
+        >>> v.numpy(), i.numpy()
+        (array([8., 6.], dtype=float32), array([1, 2], dtype=int32))
+    """
+    x = _rows("topk", inp)
+    n = x.shape[-1]
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 < k <= n:
+        raise ValueError(f"topk: k must be an int in [1, {n}] for shape {x.shape}, got {k!r}")
+    mode = "KTH_ONLY" if kth_only else "VALUE_IDX_NOSORT" if no_sort else "VALUE_IDX_SORTED"
+    op = TopK(mode=mode, k=-int(k) if descending else int(k))
+    rows = add_axes(x, [0]) if x.ndim == 1 else x
+    if kth_only:
+        values = one(op, rows)
+        hits = astype(equal(add_axes(values, [1]), rows), "int8")
+        index = remove_axes(one(Argmax(axis=1), hits), [1])
+    else:
+        values, index = apply(op, rows)
+    if x.ndim == 1:
+        values, index = remove_axes(values, [0]), remove_axes(index, [0])
+    return values, index
+
+
+def _sort(fn: str, inp: Any, descending: bool) -> tuple[Tensor, Tensor]:
+    x = _rows(fn, inp)
+    op = ArgsortForward(order="DESCENDING" if descending else "ASCENDING")
+    if x.ndim == 2:
+        values, index = apply(op, x)
+        return values, index
+    pick = Subtensor(items=((0, None, None, None, 0),))
+    values, index = apply(op, one(Reshape(shape=(1, -1)), x))
+    return one(pick, values), one(pick, index)
+
+
+@traceable
+def argsort(inp: Tensor, descending: bool = False) -> Tensor:
+    """Indices (int32) that sort a 1-d tensor, or each row of a 2-d one (stable).
+
+    Example:
+        >>> F.argsort(mge.tensor([3.0, 1.0, 2.0])).numpy()
+        array([1, 2, 0], dtype=int32)
+    """
+    return _sort("argsort", inp, descending)[1]
+
+
+@traceable
+def sort(inp: Tensor, descending: bool = False) -> tuple[Tensor, Tensor]:
+    """Sorted values and their int32 indices, for a 1-d tensor or each row of a 2-d one.
+
+    Example:
+        >>> F.sort(mge.tensor([3.0, 1.0, 2.0]))[0].numpy()
+        array([1., 2., 3.], dtype=float32)
+    """
+    return _sort("sort", inp, descending)
+
+
+@traceable
+def norm(inp: Tensor, ord: float | None = None, axis: int | None = None,  # noqa: A002
+         keepdims: bool = False) -> Tensor:
+    """The vector ``ord``-norm along ``axis`` (2 by default; ``inf``/``-inf``: max/min of
+    ``|x|``; 0: count of non-zeros). ``axis`` may be None only for 1-d input.
+
+    Example:
+        >>> F.norm(mge.tensor([3.0, 4.0])).item()
+        5.0
+    """
+    x = to_tensor("norm", inp)
+    if axis is None and x.ndim != 1:
+        raise TypeError(f"norm: axis is required unless the input is a vector (shape {x.shape})")
+    if axis is not None:
+        check_axis("norm", axis, x.ndim, x.shape)
+    p = 2 if ord is None else ord
+    if p == 0:
+        return sum(not_equal(x, 0), axis=axis, keepdims=keepdims)
+    if p in (_pymath.inf, -_pymath.inf):
+        return (max if p > 0 else min)(_abs(x), axis=axis, keepdims=keepdims)
+    if p == 2:
+        total = _reduce("norm", "SUM_SQR", _abs(x), axis, keepdims)
+    else:
+        total = sum(_pow(_abs(x), p), axis=axis, keepdims=keepdims)
+    return _pow(total, 1.0 / p)
+
+
+@traceable
+def normalize(inp: Tensor, ord: float | None = None, axis: int | None = None,  # noqa: A002
+              eps: float = 1e-12) -> Tensor:
+    """``inp / max(norm(inp, ord, axis), eps)``.
+
+    Example:
+        >>> F.normalize(mge.tensor([3.0, 4.0])).numpy()
+        array([0.6, 0.8], dtype=float32)
+    """
+    return div(inp, clip(norm(inp, ord, axis, keepdims=axis is not None), lower=eps))
+
+
+@traceable
+def var(inp: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Variance (mean of squared deviations) over ``axis``.
+
+    Example:
+        >>> F.var(mge.tensor([1.0, 2.0, 3.0, 4.0])).item()
+        1.25
+    """
+    m = mean(inp, axis=axis, keepdims=axis is not None)
+    dev = to_tensor("var", inp) - m
+    return mean(dev * dev, axis=axis, keepdims=keepdims)
+
+
+@traceable
+def std(inp: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Standard deviation over ``axis``.
+
+    Example:
+        >>> round(F.std(mge.tensor([1.0, 2.0, 3.0, 4.0])).item(), 4)
+        1.118
+    """
+    return _pow(var(inp, axis=axis, keepdims=keepdims), 0.5)
+
+
+@traceable
+def dot(inp1: Tensor, inp2: Tensor) -> Tensor:
+    """Dot product of two vectors (a 0-d or 1-element input broadcasts).
+
+    Example:
+        >>> F.dot(mge.tensor([1.0, 2.0]), mge.tensor([3.0, 4.0])).item()
+        11.0
+    """
+    a, b = to_tensor("dot", inp1, "inp1"), to_tensor("dot", inp2, "inp2")
+    if a.ndim > 1 or b.ndim > 1 or (a.size != b.size and 1 not in (a.size, b.size)):
+        raise ValueError(f"dot: needs two vectors of one length, got {a.shape} and {b.shape}")
+    return sum(mul(a, b))
+
+
+from .nn import matmul  # noqa: E402 - F.nn imports this module
+
+__all__ = [
+    "argmax", "argmin", "argsort", "dot", "matmul", "max", "mean", "min", "norm", "normalize",
+    "prod", "sort", "std", "sum", "topk", "var",
+]

@@ -1,5 +1,533 @@
-"""Tensor creation and shape functions (MegEngine F.tensor): reshape, transpose, concat, stack, split, ..."""
+"""Tensor creation and manipulation (MegEngine ``F.tensor``): reshape, transpose, concat, ...
+
+Every function checks its arguments first (``TypeError``/``ValueError`` naming the
+function and the shapes involved), then builds the ops MegEngine's own functions
+produce (``Reshape``, ``Dimshuffle``, ``AxisAddRemove``, ``Concat``, ``Fill``, ...).
+
+Example:
+    >>> import mge, mge.functional as F
+    >>> x = F.arange(6).reshape(2, 3)
+    >>> F.concat([x, F.zeros((1, 3))]).shape
+    (3, 3)
+    >>> F.expand_dims(x, (0, -1)).shape
+    (1, 2, 3, 1)
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..core.tracing import traceable
+from ..dtype import canonical_dtype, float32, result_dtype, scalar_dtype
+from ..ops.shape import Broadcast, Concat, Dimshuffle, Eye, Fill, Linspace, Reshape
+from ..tensor import Tensor
+from ._args import (
+    add_axes,
+    check_axes,
+    check_axis,
+    on_device,
+    one,
+    remove_axes,
+    shape_tuple,
+    slice_axis,
+    to_tensor,
+)
+from .elemwise import astype, elemwise, logical_and, logical_not, logical_or, sub
+
+
+# ----------------------------------------------------------------------------- shape
+@traceable
+def reshape(inp: Tensor, target_shape: Iterable[int]) -> Tensor:
+    """Reshape ``inp`` to ``target_shape``; one entry may be -1 (inferred).
+
+    Example:
+        >>> F.reshape(F.arange(12), (3, -1)).shape
+        (3, 4)
+    """
+    x = to_tensor("reshape", inp)
+    shape = shape_tuple("reshape", target_shape, "target_shape")
+    if any(d < -1 for d in shape) or shape.count(-1) > 1:
+        raise ValueError(f"reshape: invalid target shape {shape} (at most one -1)")
+    known = math.prod(d for d in shape if d != -1)
+    bad = known != x.size if -1 not in shape else known == 0 or x.size % known
+    if bad:
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} "
+                         f"elements) to {shape}")
+    return one(Reshape(shape=shape), x)
+
+
+@traceable
+def transpose(inp: Tensor, pattern: Iterable[int | str]) -> Tensor:
+    """Permute the axes by ``pattern``; ``'x'`` entries insert new axes of size 1.
+
+    Example:
+        >>> F.transpose(F.zeros((2, 3)), (1, "x", 0)).shape
+        (3, 1, 2)
+    """
+    x = to_tensor("transpose", inp)
+    pat = []
+    for p in pattern:
+        if p == "x":
+            pat.append(-1)
+        else:
+            pat.append(check_axis("transpose", p, x.ndim, x.shape))
+    used = [p for p in pat if p != -1]
+    dropped = [i for i in range(x.ndim) if i not in used]
+    if len(set(used)) != len(used) or any(x.shape[i] != 1 for i in dropped):
+        raise ValueError(f"transpose: pattern {tuple(pattern)} is not a permutation of the "
+                         f"axes of shape {x.shape} (only size-1 axes may be dropped)")
+    return one(Dimshuffle(pattern=tuple(pat), ndim=x.ndim), x)
+
+
+@traceable
+def swapaxes(inp: Tensor, axis1: int, axis2: int) -> Tensor:
+    """Interchange two axes.
+
+    Example:
+        >>> F.swapaxes(F.zeros((2, 3, 4)), 0, -1).shape
+        (4, 3, 2)
+    """
+    x = to_tensor("swapaxes", inp)
+    a, b = (check_axis("swapaxes", ax, x.ndim, x.shape) for ax in (axis1, axis2))
+    pattern = list(range(x.ndim))
+    pattern[a], pattern[b] = b, a
+    return transpose(x, pattern)
+
+
+@traceable
+def flatten(inp: Tensor, start_axis: int = 0, end_axis: int = -1) -> Tensor:
+    """Merge axes ``start_axis..end_axis`` into one.
+
+    The leading dim is left as -1 in the ``Reshape`` so a traced graph keeps working
+    for other batch sizes.
+
+    Example:
+        >>> F.flatten(F.zeros((2, 3, 4, 5)), 1).shape
+        (2, 60)
+    """
+    x = to_tensor("flatten", inp)
+    ndim = max(x.ndim, 1)
+    start, end = (check_axis("flatten", a, ndim, x.shape) for a in (start_axis, end_axis))
+    if start > end:
+        raise ValueError(f"flatten: start_axis {start_axis} is after end_axis {end_axis} "
+                         f"for shape {x.shape}")
+    shape = x.shape or (1,)
+    target = shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:]
+    if x.size:
+        target = (-1,) + target[1:]
+    return one(Reshape(shape=target), x)
+
+
+@traceable
+def broadcast_to(inp: Tensor, shape: int | Iterable[int | None]) -> Tensor:
+    """Broadcast to ``shape`` (numpy rules); ``None`` entries keep the input's dim.
+
+    Example:
+        >>> F.broadcast_to(F.ones(3), (2, 3)).shape
+        (2, 3)
+    """
+    x = to_tensor("broadcast_to", inp)
+    target = list(shape_tuple("broadcast_to", shape, allow_none=True))
+    for i, d in enumerate(target):
+        k = x.ndim - len(target) + i
+        if d is None:
+            if k < 0:
+                raise ValueError(f"broadcast_to: None at {i} has no input dim ({x.shape} "
+                                 f"to {tuple(target)})")
+            target[i] = x.shape[k]
+        elif d < 0:
+            raise ValueError(f"broadcast_to: negative size in {tuple(target)}")
+    out = tuple(target)
+    if len(x.shape) > len(out) or any(
+        s not in (1, d) for s, d in zip(reversed(x.shape), reversed(out), strict=False)
+    ):
+        raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {out}")
+    return one(Broadcast(shape=out), x)
+
+
+@traceable
+def expand_dims(inp: Tensor, axis: int | Sequence[int]) -> Tensor:
+    """Insert size-1 axes at ``axis`` (positions in the result; negative from its end).
+
+    Example:
+        >>> F.expand_dims(F.zeros((2, 3)), (1, -1)).shape
+        (2, 1, 3, 1)
+    """
+    x = to_tensor("expand_dims", inp)
+    n = 1 if not isinstance(axis, (Sequence, np.ndarray)) else len(axis)
+    axes = sorted(check_axes("expand_dims", axis, x.ndim + n, x.shape))
+    return add_axes(x, axes)
+
+
+@traceable
+def squeeze(inp: Tensor, axis: int | Sequence[int] | None = None) -> Tensor:
+    """Remove size-1 axes (all of them when ``axis`` is None).
+
+    Example:
+        >>> F.squeeze(F.zeros((1, 2, 1)), 0).shape
+        (2, 1)
+    """
+    x = to_tensor("squeeze", inp)
+    if axis is None:
+        axes = [i for i, d in enumerate(x.shape) if d == 1]
+    else:
+        axes = check_axes("squeeze", axis, x.ndim, x.shape)
+        bad = [a for a in axes if x.shape[a] != 1]
+        if bad:
+            raise ValueError(f"squeeze: axis {bad} of shape {x.shape} is not of size 1")
+    return remove_axes(x, sorted(axes, reverse=True)) if axes else x
+
+
+def _same_ndim(fn: str, xs: Sequence[Tensor]) -> None:
+    if len({x.ndim for x in xs}) != 1:
+        raise ValueError(f"{fn}: tensors differ in ndim: {[x.shape for x in xs]}")
+
+
+def _promote(xs: Sequence[Tensor]) -> list[Tensor]:
+    dt = result_dtype(*(x.dtype for x in xs))
+    return [astype(x, dt) for x in xs]
+
+
+def _tensor_list(fn: str, inps: Any) -> list[Tensor]:
+    if isinstance(inps, Tensor) or not isinstance(inps, Iterable):
+        raise TypeError(f"{fn}: expects a sequence of Tensors, got {type(inps).__name__}")
+    xs = [to_tensor(fn, x, "inps") for x in inps]
+    if not xs:
+        raise ValueError(f"{fn}: needs at least one tensor")
+    return xs
+
+
+@traceable
+def concat(inps: Iterable[Tensor], axis: int = 0, device: str | None = None) -> Tensor:
+    """Concatenate along ``axis`` (dtypes are promoted; other dims must match).
+
+    Example:
+        >>> F.concat([F.zeros((2, 3)), F.ones((1, 3))]).shape
+        (3, 3)
+    """
+    xs = _tensor_list("concat", inps)
+    _same_ndim("concat", xs)
+    ax = check_axis("concat", axis, max(xs[0].ndim, 1), xs[0].shape)
+    if xs[0].ndim == 0 or any(
+        x.shape[:ax] + x.shape[ax + 1:] != xs[0].shape[:ax] + xs[0].shape[ax + 1:] for x in xs
+    ):
+        raise ValueError(f"concat: shapes {[x.shape for x in xs]} differ outside axis {axis}")
+    return on_device(one(Concat(axis=ax), *_promote(xs)), device)
+
+
+@traceable
+def stack(inps: Iterable[Tensor], axis: int = 0, device: str | None = None) -> Tensor:
+    """Join same-shape tensors along a new axis.
+
+    Example:
+        >>> F.stack([F.zeros(3), F.ones(3)], axis=1).shape
+        (3, 2)
+    """
+    xs = _tensor_list("stack", inps)
+    if len({x.shape for x in xs}) != 1:
+        raise ValueError(f"stack: tensors must share one shape, got {[x.shape for x in xs]}")
+    ax = check_axis("stack", axis, xs[0].ndim + 1, xs[0].shape)
+    return concat([add_axes(x, [ax]) for x in xs], ax, device)
+
+
+@traceable
+def split(inp: Tensor, nsplits_or_sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
+    """Split into ``n`` near-equal parts (the first ones larger) or at the given indices.
+
+    Example:
+        >>> [t.shape for t in F.split(F.zeros(10), 3)]
+        [(4,), (3,), (3,)]
+        >>> [t.shape for t in F.split(F.zeros((2, 10)), [2, 5], axis=1)]
+        [(2, 2), (2, 3), (2, 5)]
+    """
+    x = to_tensor("split", inp)
+    ax = check_axis("split", axis, x.ndim, x.shape)
+    total = x.shape[ax]
+    if isinstance(nsplits_or_sections, (Sequence, np.ndarray)):
+        points = list(shape_tuple("split", nsplits_or_sections, "sections"))
+        if points != sorted(points) or any(not 0 <= p <= total for p in points):
+            raise ValueError(f"split: sections {points} must be ascending in [0, {total}] "
+                             f"for shape {x.shape} axis {axis}")
+        bounds = [0, *points, total]
+    else:
+        n = shape_tuple("split", nsplits_or_sections, "nsplits")[0]
+        if not 0 < n <= max(total, 1):
+            raise ValueError(f"split: cannot split axis {axis} of shape {x.shape} into {n}")
+        size, extra = divmod(total, n)
+        bounds = [k * size + min(k, extra) for k in range(n + 1)]
+    return [slice_axis(x, ax, b, e) for b, e in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+@traceable
+def repeat(inp: Tensor, repeats: int, axis: int | None = None) -> Tensor:
+    """Repeat each element ``repeats`` times along ``axis`` (flattened when None).
+
+    Example:
+        >>> F.repeat(mge.tensor([[1, 2], [3, 4]]), 2, axis=1).numpy()
+        array([[1, 1, 2, 2],
+               [3, 3, 4, 4]], dtype=int32)
+    """
+    x = to_tensor("repeat", inp)
+    if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 0:
+        raise ValueError(f"repeat: repeats must be a non-negative int, got {repeats!r}")
+    if axis is None:
+        x, ax = reshape(x, (-1,)), 0
+    else:
+        ax = check_axis("repeat", axis, x.ndim, x.shape)
+    s = x.shape
+    expanded = reshape(x, s[:ax + 1] + (1,) + s[ax + 1:])
+    wide = broadcast_to(expanded, s[:ax + 1] + (int(repeats),) + s[ax + 1:])
+    return reshape(wide, s[:ax] + (s[ax] * int(repeats),) + s[ax + 1:])
+
+
+@traceable
+def tile(inp: Tensor, reps: Iterable[int]) -> Tensor:
+    """Repeat the whole tensor ``reps[i]`` times along each axis (numpy's ``tile``).
+
+    Example:
+        >>> F.tile(F.zeros((2, 3)), (2, 1, 2)).shape
+        (2, 2, 6)
+    """
+    x = to_tensor("tile", inp)
+    r = shape_tuple("tile", reps, "reps")
+    if any(v < 0 for v in r):
+        raise ValueError(f"tile: reps must be non-negative, got {r}")
+    ndim = max(len(r), x.ndim)
+    r = (1,) * (ndim - len(r)) + r
+    s = (1,) * (ndim - x.ndim) + x.shape
+    interleaved = reshape(x, tuple(v for d in s for v in (1, d)))
+    wide = broadcast_to(interleaved, tuple(v for pair in zip(r, s, strict=True) for v in pair))
+    return reshape(wide, tuple(a * b for a, b in zip(r, s, strict=True)))
+
+
+@traceable
+def roll(inp: Tensor, shift: int | Iterable[int], axis: int | Iterable[int] | None = None
+         ) -> Tensor:
+    """Roll elements along ``axis`` (the flattened tensor when None) by ``shift``.
+
+    Example:
+        >>> F.roll(mge.tensor([1, 2, 3, 4]), 1).numpy()
+        array([4, 1, 2, 3], dtype=int32)
+    """
+    x = to_tensor("roll", inp)
+    out = reshape(x, (-1,)) if axis is None else x
+    shifts = shape_tuple("roll", shift, "shift")
+    axes = [0] * len(shifts) if axis is None else list(shape_tuple("roll", axis, "axis"))
+    if len(shifts) != len(axes):
+        raise ValueError(f"roll: shift {shift!r} and axis {axis!r} differ in length")
+    for s, a in zip(shifts, axes, strict=True):
+        ax = check_axis("roll", a, out.ndim, out.shape)
+        size = out.shape[ax]
+        k = s % size if size else 0
+        if k:
+            out = concat([slice_axis(out, ax, size - k, size), slice_axis(out, ax, 0, size - k)],
+                         ax)
+    return reshape(out, x.shape) if axis is None else out
+
+
+@traceable
+def copy(inp: Tensor, device: str | None = None) -> Tensor:
+    """A copy of ``inp`` (on ``device`` when given).
+
+    Example:
+        >>> F.copy(mge.tensor([1, 2])).numpy()
+        array([1, 2], dtype=int32)
+    """
+    x = to_tensor("copy", inp)
+    return on_device(one(Reshape(shape=x.shape), x), device)
+
+
+# ----------------------------------------------------------------------------- selection
+@traceable
+def where(mask: Tensor, x: Any, y: Any) -> Tensor:
+    """``x`` where ``mask`` is true, else ``y`` (broadcast together; dtypes promoted).
+
+    Built like MegEngine's: ``SWITCH_GT0(m, x) + SWITCH_GT0(1 - m, y)`` with ``m`` the
+    mask converted to the result dtype, so values not selected never leak (no ``inf*0``).
+
+    Example:
+        >>> m = mge.tensor([True, False])
+        >>> F.where(m, mge.tensor([1.0, 2.0]), mge.tensor([5.0, 6.0])).numpy()
+        array([1., 6.], dtype=float32)
+    """
+    m = to_tensor("where", mask, "mask")
+    if m.dtype != np.bool_:
+        raise ValueError(f"where: mask must be bool, got {m.dtype}")
+    a = to_tensor("where", x, "x") if not isinstance(x, (int, float, bool)) else x
+    b = to_tensor("where", y, "y") if not isinstance(y, (int, float, bool)) else y
+    shapes = [t.shape for t in (m, a, b) if isinstance(t, Tensor)]
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(f"where: shapes {shapes} (mask, x, y) do not broadcast") from None
+    dt = result_dtype(*(t.dtype if isinstance(t, Tensor) else t for t in (a, b)))
+    if dt == np.bool_:
+        return logical_or(logical_and(m, a), logical_and(logical_not(m), b))
+    mc = astype(m, dt)
+    return elemwise("ADD", elemwise("SWITCH_GT0", mc, a), elemwise("SWITCH_GT0", sub(1, mc), b))
+
+
+# ----------------------------------------------------------------------------- creation
+def _creation_dtype(fn: str, dtype: Any) -> np.dtype:
+    try:
+        return canonical_dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"{fn}: {exc}") from None
+
+
+def _filled(fn: str, shape: Any, value: Any, dtype: Any, device: str | None) -> Tensor:
+    dims = shape_tuple(fn, shape)
+    if any(d < 0 for d in dims):
+        raise ValueError(f"{fn}: negative dimension in shape {dims}")
+    if isinstance(value, Tensor):
+        value = value.item()
+    if not isinstance(value, (int, float, bool, np.number, np.bool_)):
+        raise TypeError(f"{fn}: value must be a number, got {type(value).__name__}")
+    dt = _creation_dtype(fn, scalar_dtype(value) if dtype is None else dtype)
+    return on_device(one(Fill(value=float(value), shape=dims, dtype=dt.name)), device)
+
+
+@traceable
+def full(shape: int | tuple[int, ...], value: bool | int | float, *, dtype: Any = None,
+         device: str | None = None) -> Tensor:
+    """A tensor of ``shape`` filled with ``value``; the dtype follows the value by default
+    (bool, int32 or float32).
+
+    Example:
+        >>> F.full((2,), 6).numpy()
+        array([6, 6], dtype=int32)
+    """
+    return _filled("full", shape, value, dtype, device)
+
+
+@traceable
+def zeros(shape: int | tuple[int, ...], *, dtype: Any = "float32", device: str | None = None
+          ) -> Tensor:
+    """A tensor of zeros.
+
+    Example:
+        >>> F.zeros((2, 3)).shape
+        (2, 3)
+    """
+    return _filled("zeros", shape, 0, dtype, device)
+
+
+@traceable
+def ones(shape: int | tuple[int, ...], *, dtype: Any = "float32", device: str | None = None
+         ) -> Tensor:
+    """A tensor of ones.
+
+    Example:
+        >>> F.ones(3).numpy()
+        array([1., 1., 1.], dtype=float32)
+    """
+    return _filled("ones", shape, 1, dtype, device)
+
+
+@traceable
+def full_like(inp: Tensor, value: int | float) -> Tensor:
+    """A tensor like ``inp`` (shape, dtype, device) filled with ``value``.
+
+    Example:
+        >>> F.full_like(mge.tensor([1, 2]), 2.5).numpy()
+        array([2, 2], dtype=int32)
+    """
+    x = to_tensor("full_like", inp)
+    return _filled("full_like", x.shape, value, x.dtype, x.device)
+
+
+@traceable
+def zeros_like(inp: Tensor) -> Tensor:
+    """Zeros like ``inp``.
+
+    Example:
+        >>> F.zeros_like(F.ones((2, 2))).numpy().sum()
+        0.0
+    """
+    return full_like(inp, 0)
+
+
+@traceable
+def ones_like(inp: Tensor) -> Tensor:
+    """Ones like ``inp``.
+
+    Example:
+        >>> F.ones_like(mge.tensor([3, 4])).numpy()
+        array([1, 1], dtype=int32)
+    """
+    return full_like(inp, 1)
+
+
+def _number(fn: str, arg: str, value: Any) -> float:
+    if isinstance(value, Tensor):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"{fn}: {arg} must be a number, got {value!r}")
+    return float(value)
+
+
+@traceable
+def linspace(start: int | float, stop: int | float, num: int, *, dtype: Any = "float32",
+             device: str | None = None) -> Tensor:
+    """``num`` evenly spaced values over ``[start, stop]`` (computed in float32).
+
+    Example:
+        >>> F.linspace(2.0, 3.0, 5).numpy()
+        array([2.  , 2.25, 2.5 , 2.75, 3.  ], dtype=float32)
+    """
+    a, b = _number("linspace", "start", start), _number("linspace", "stop", stop)
+    n = shape_tuple("linspace", num, "num")[0]
+    if n < 0:
+        raise ValueError(f"linspace: num must be non-negative, got {num}")
+    dt = _creation_dtype("linspace", dtype)
+    out = one(Linspace(start=a, stop=b, num=n))
+    return on_device(out if dt == float32 else astype(out, dt), device)
+
+
+@traceable
+def arange(start: int | float = 0, stop: int | float | None = None, step: int | float = 1, *,
+           dtype: Any = "float32", device: str | None = None) -> Tensor:
+    """Values ``start, start + step, ...`` below ``stop`` (one ``Linspace``, as MegEngine:
+    the count is ``ceil((stop - start) / step)`` in float32).
+
+    Example:
+        >>> F.arange(1, 4).numpy()
+        array([1., 2., 3.], dtype=float32)
+    """
+    if stop is None:
+        start, stop = 0, start
+    a, b, s = (np.float32(_number("arange", n, v))
+               for n, v in (("start", start), ("stop", stop), ("step", step)))
+    if s == 0:
+        raise ValueError("arange: step must not be zero")
+    num = max(int(np.ceil((b - a) / s)), 0)
+    last = np.float32(a + s * np.float32(num - 1))
+    return linspace(float(a), float(last), num, dtype=dtype, device=device)
+
+
+@traceable
+def eye(N: int, M: int | None = None, *, dtype: Any = "float32",  # noqa: N803 - MegEngine names
+        device: str | None = None) -> Tensor:
+    """A 2-d tensor with ones on the diagonal.
+
+    Example:
+        >>> F.eye(2, 3).numpy()
+        array([[1., 0., 0.],
+               [0., 1., 0.]], dtype=float32)
+    """
+    shape = shape_tuple("eye", (N, N if M is None else M), "N, M")
+    if min(shape) < 0:
+        raise ValueError(f"eye: negative size {shape}")
+    dt = _creation_dtype("eye", dtype)
+    return on_device(one(Eye(shape=shape, dtype=dt.name)), device)
+
+
+__all__ = [
+    "arange", "broadcast_to", "concat", "copy", "expand_dims", "eye", "flatten", "full",
+    "full_like", "linspace", "ones", "ones_like", "repeat", "reshape", "roll", "split",
+    "squeeze", "stack", "swapaxes", "tile", "transpose", "where", "zeros", "zeros_like",
+]

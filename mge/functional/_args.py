@@ -1,0 +1,100 @@
+"""Argument checks and small op builders shared by ``F.tensor``, ``F.math`` and indexing.
+
+Checks raise ``TypeError``/``ValueError`` naming the calling function and the shapes
+involved, before any op runs.
+
+Example:
+    >>> check_axis("sum", -1, 3, (2, 3, 4))
+    2
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..core.apply import apply
+from ..device import parse_device
+from ..ops.shape import AxisAddRemove, Subtensor
+from ..tensor import Tensor
+
+_ARRAY_LIKE = (np.ndarray, np.generic, list, tuple, int, float, bool)
+
+
+def to_tensor(fn: str, value: Any, arg: str = "inp") -> Tensor:
+    """``value`` as a Tensor (array-likes are converted); ``TypeError`` otherwise."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, _ARRAY_LIKE):
+        return Tensor(value)
+    raise TypeError(f"{fn}: {arg} must be a Tensor, got {type(value).__name__}")
+
+
+def check_axis(fn: str, axis: Any, ndim: int, shape: tuple[int, ...] = ()) -> int:
+    """A possibly negative axis as 0..ndim-1; ``TypeError``/``ValueError`` naming ``fn``."""
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{fn}: axis must be an int, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{fn}: axis {axis} is out of range for shape {shape or ndim}"
+                         f" ({ndim} dims)")
+    return int(axis) % ndim
+
+
+def check_axes(fn: str, axis: Any, ndim: int, shape: tuple[int, ...] = ()) -> list[int]:
+    """An int or a sequence of distinct ints, normalized against ``ndim``."""
+    axes = [axis] if not isinstance(axis, (Sequence, np.ndarray)) else list(axis)
+    out = [check_axis(fn, a, ndim, shape) for a in axes]
+    if len(set(out)) != len(out):
+        raise ValueError(f"{fn}: repeated axis in {axis!r}")
+    return out
+
+
+def shape_tuple(fn: str, shape: Any, arg: str = "shape", allow_none: bool = False) -> tuple:
+    """An int, a sequence of ints or a 1-d int Tensor as a tuple of ints."""
+    if isinstance(shape, Tensor):
+        shape = shape.numpy().tolist()
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        return (int(shape),)
+    if not isinstance(shape, (Sequence, np.ndarray)) or isinstance(shape, str):
+        raise TypeError(f"{fn}: {arg} must be an int or a sequence of ints, got {shape!r}")
+    out = []
+    for d in shape:
+        if isinstance(d, Tensor) and d.size == 1:
+            d = d.item()
+        if d is None and allow_none:
+            out.append(None)
+        elif isinstance(d, (int, np.integer)) and not isinstance(d, bool):
+            out.append(int(d))
+        else:
+            raise TypeError(f"{fn}: {arg} entries must be ints, got {shape!r}")
+    return tuple(out)
+
+
+def one(op: Any, *inputs: Tensor) -> Tensor:
+    """The single output of ``apply(op, *inputs)``."""
+    return apply(op, *inputs)[0]
+
+
+def on_device(x: Tensor, device: str | None) -> Tensor:
+    """``x`` moved (copied) to ``device`` unless that is None or already its device."""
+    if device is None or device == x.device:
+        return x
+    parse_device(device)
+    return x.to(device)
+
+
+def add_axes(x: Tensor, axes: Sequence[int]) -> Tensor:
+    """``AxisAddRemove`` adding size-1 axes at ``axes`` (positions in the result, ascending)."""
+    return one(AxisAddRemove(desc=tuple(("ADD_1", a) for a in axes)), x)
+
+
+def remove_axes(x: Tensor, axes: Sequence[int]) -> Tensor:
+    """``AxisAddRemove`` removing the size-1 ``axes`` (given in removal order)."""
+    return one(AxisAddRemove(desc=tuple(("REMOVE", a) for a in axes)), x)
+
+
+def slice_axis(x: Tensor, axis: int, begin: int, end: int) -> Tensor:
+    """``x`` restricted to ``begin:end`` on ``axis`` (one ``Subtensor``)."""
+    return one(Subtensor(items=((axis, begin, end, None, None),)), x)
