@@ -43,7 +43,7 @@ class TorchBackend(Backend):
         if value.dtype == np.uint16:
             out = torch.from_numpy(value.astype(np.int32)).to(torch.uint16)
         else:
-            out = torch.from_numpy(np.ascontiguousarray(value))
+            out = torch.from_numpy(np.ascontiguousarray(value).reshape(value.shape))
         return out if dev.type == "cpu" else out.to(dev)
 
     def to_numpy(self, array: Any) -> np.ndarray:
