@@ -21,12 +21,13 @@ import numpy as np
 
 from .. import random as _random
 from ..core.apply import apply
+from ..core.opdef import OpError
 from ..core.tracing import traceable
 from ..dtype import result_dtype
-from ..ops.conv import ConvolutionForward, conv_out_size
+from ..ops.conv import ConvolutionBackwardData, ConvolutionForward, conv_out_size
 from ..ops.nn import BatchedMatrixMul, BatchNormForward, MatrixMul, SoftmaxForward
 from ..ops.pooling import AdaptivePoolingForward, PoolingForward
-from ..ops.shape import Broadcast, Padding, Reshape
+from ..ops.shape import Padding
 from ..tensor import Tensor
 from . import math as _math
 from .elemwise import (
@@ -50,6 +51,8 @@ from .elemwise import (
     softplus,
     sub,
 )
+from .tensor import broadcast_to, reshape
+from .vision import interpolate, warp_perspective  # noqa: F401 - MegEngine's F.nn has them
 
 Pair = int | Sequence[int]
 _FLOATS = (np.dtype("float32"), np.dtype("float16"))
@@ -92,11 +95,38 @@ def _same_dtype(fn: str, **tensors: Tensor) -> None:
         raise TypeError(f"{fn}: dtypes differ ({desc})")
 
 
-def _reshape(x: Tensor, shape: Sequence[int]) -> Tensor:
-    return apply(Reshape(shape=tuple(int(s) for s in shape)), x)[0]
-
-
 # ----------------------------------------------------------------------------- convolution
+def _conv_args(
+    fn: str, inp: Any, weight: Any, stride: Pair, padding: Pair, dilation: Pair, groups: int,
+    conv_mode: str, compute_mode: str,
+) -> tuple[Tensor, Tensor, dict[str, Any]]:
+    """Checked ``inp``, ``weight`` and the ``Convolution`` params shared by conv ops."""
+    inp = _float_tensor(fn, "inp", inp, (4,))
+    if not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{fn}: groups must be a positive int, got {groups!r}")
+    weight = _float_tensor(fn, "weight", weight, (4,) if groups == 1 else (5,))
+    _same_dtype(fn, inp=inp, weight=weight)
+    if groups > 1 and weight.shape[0] != groups:
+        raise ValueError(f"{fn}: weight {weight.shape} must start with groups={groups}")
+    (sh, sw), (ph, pw) = _pair(fn, "stride", stride, 1), _pair(fn, "padding", padding, 0)
+    dh, dw = _pair(fn, "dilation", dilation, 1)
+    params = {
+        "mode": _option(fn, "conv_mode", conv_mode, ("CROSS_CORRELATION", "CONVOLUTION")),
+        "pad_h": ph, "pad_w": pw, "stride_h": sh, "stride_w": sw, "dilate_h": dh,
+        "dilate_w": dw, "sparse": "DENSE" if groups == 1 else "GROUP",
+        "compute_mode": _option(fn, "compute_mode", compute_mode, ("DEFAULT", "FLOAT32")),
+    }
+    return inp, weight, params
+
+
+def _check_channels(fn: str, inp: Tensor, weight: Tensor, per_group: int, groups: int) -> None:
+    if inp.shape[1] != per_group * groups:
+        raise ValueError(
+            f"{fn}: input {inp.shape} has {inp.shape[1]} channels but weight {weight.shape} "
+            f"with groups={groups} expects {per_group * groups}"
+        )
+
+
 @traceable
 def conv2d(
     inp: Tensor,
@@ -133,43 +163,71 @@ def conv2d(
         (1, 6, 3, 3)
     """
     fn = "conv2d"
-    inp = _float_tensor(fn, "inp", inp, (4,))
-    if not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"{fn}: groups must be a positive int, got {groups!r}")
-    weight = _float_tensor(fn, "weight", weight, (4,) if groups == 1 else (5,))
-    _same_dtype(fn, inp=inp, weight=weight)
-    sh, sw = _pair(fn, "stride", stride, 1)
-    ph, pw = _pair(fn, "padding", padding, 0)
-    dh, dw = _pair(fn, "dilation", dilation, 1)
-    if groups > 1 and weight.shape[0] != groups:
-        raise ValueError(f"{fn}: weight {weight.shape} must start with groups={groups}")
-    ic, kh, kw = weight.shape[-3:]
-    if inp.shape[1] != ic * groups:
+    inp, weight, params = _conv_args(fn, inp, weight, stride, padding, dilation, groups,
+                                     conv_mode, compute_mode)
+    _check_channels(fn, inp, weight, weight.shape[-3], groups)
+    op = ConvolutionForward(**params)
+    (kh, kw), (h, w) = weight.shape[-2:], inp.shape[2:]
+    if min(conv_out_size(h, kh, op.stride_h, op.pad_h, op.dilate_h),
+           conv_out_size(w, kw, op.stride_w, op.pad_w, op.dilate_w)) < 1:
         raise ValueError(
-            f"{fn}: input {inp.shape} has {inp.shape[1]} channels but weight {weight.shape} "
-            f"with groups={groups} expects {ic * groups}"
+            f"{fn}: kernel {(kh, kw)} (dilation {(op.dilate_h, op.dilate_w)}) is larger than "
+            f"input {inp.shape} padded by {(op.pad_h, op.pad_w)}"
         )
-    h, w = inp.shape[2:]
-    if conv_out_size(h, kh, sh, ph, dh) < 1 or conv_out_size(w, kw, sw, pw, dw) < 1:
-        raise ValueError(
-            f"{fn}: kernel {(kh, kw)} (dilation {(dh, dw)}) is larger than input {inp.shape} "
-            f"padded by {(ph, pw)}"
-        )
-    op = ConvolutionForward(
-        mode=_option(fn, "conv_mode", conv_mode, ("CROSS_CORRELATION", "CONVOLUTION")),
-        pad_h=ph, pad_w=pw, stride_h=sh, stride_w=sw, dilate_h=dh, dilate_w=dw,
-        sparse="DENSE" if groups == 1 else "GROUP",
-        compute_mode=_option(fn, "compute_mode", compute_mode, ("DEFAULT", "FLOAT32")),
-    )
     out = apply(op, inp, weight)[0]
     return out if bias is None else add(out, bias)
 
 
+@traceable
+def conv_transpose2d(
+    inp: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Pair = 1,
+    padding: Pair = 0,
+    output_padding: Pair = 0,
+    dilation: Pair = 1,
+    groups: int = 1,
+    conv_mode: str = "cross_correlation",
+    compute_mode: str = "default",
+) -> Tensor:
+    """2-d transposed convolution (``ConvolutionBackwardData``, then ``+ bias``).
+
+    ``weight`` is ``(C, OC, KH, KW)`` (``(groups, C/groups, OC/groups, KH, KW)`` when
+    grouped) for a ``C``-channel ``inp``; each output side is
+    ``(in - 1) * stride - 2 * padding + dilation * (k - 1) + 1 + output_padding``,
+    with ``output_padding`` smaller than ``stride``. Other arguments as :func:`conv2d`.
+
+    Example:
+        >>> x = mge.tensor(np.ones((1, 4, 3, 3), np.float32))
+        >>> w = mge.tensor(np.ones((4, 2, 3, 3), np.float32))
+        >>> F.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1).shape
+        (1, 2, 6, 6)
+    """
+    fn = "conv_transpose2d"
+    inp, weight, params = _conv_args(fn, inp, weight, stride, padding, dilation, groups,
+                                     conv_mode, compute_mode)
+    _check_channels(fn, inp, weight, weight.shape[-4], groups)
+    extra = _pair(fn, "output_padding", output_padding, 0)
+    strides = (params["stride_h"], params["stride_w"])
+    if any(e >= s for e, s in zip(extra, strides, strict=True)):
+        raise ValueError(f"{fn}: output_padding {extra} must be smaller than stride {strides}")
+    op = ConvolutionBackwardData(**params)
+    try:
+        out_hw = op.out_hw(inp.shape[2:], weight.shape[-2:])
+    except OpError:
+        raise ValueError(
+            f"{fn}: padding {(op.pad_h, op.pad_w)} leaves no output for input {inp.shape} "
+            f"and weight {weight.shape}"
+        ) from None
+    if any(extra):
+        hw = tuple(o + e for o, e in zip(out_hw, extra, strict=True))
+        op = ConvolutionBackwardData(**params, output_hw=hw)
+    out = apply(op, weight, inp)[0]
+    return out if bias is None else add(out, bias)
+
+
 # ----------------------------------------------------------------------------- matmul
-def _matmul2(a: Tensor, b: Tensor, op_cls: type[MatrixMul], **params: Any) -> Tensor:
-    return apply(op_cls(**params), a, b)[0]
-
-
 @traceable
 def matmul(
     inp1: Tensor,
@@ -203,9 +261,9 @@ def matmul(
     a, b = astype(a, dt), astype(b, dt)
     dim1, dim2 = a.ndim, b.ndim
     if dim1 == 1:
-        a = _reshape(a, (1, a.shape[0]))
+        a = reshape(a, (1, a.shape[0]))
     if dim2 == 1:
-        b = _reshape(b, (b.shape[0], 1))
+        b = reshape(b, (b.shape[0], 1))
     ka = a.shape[-2] if transpose_a else a.shape[-1]
     kb = b.shape[-1] if transpose_b else b.shape[-2]
     if ka != kb:
@@ -217,27 +275,27 @@ def matmul(
               "compute_mode": _option(fn, "compute_mode", compute_mode, ("DEFAULT", "FLOAT32"))}
     if max(dim1, dim2) <= 2 or (dim2 <= 2 and not transpose_a):
         head = a.shape[:-1]
-        flat = a if a.ndim == 2 else _reshape(a, (math.prod(head), a.shape[-1]))
-        out = _matmul2(flat, b, MatrixMul, **params)
+        flat = a if a.ndim == 2 else reshape(a, (math.prod(head), a.shape[-1]))
+        out = apply(MatrixMul(**params), flat, b)[0]
         if a.ndim > 2:
-            out = _reshape(out, (*head, out.shape[-1]))
+            out = reshape(out, (*head, out.shape[-1]))
     else:
         if a.ndim < b.ndim:
-            a = apply(Broadcast(shape=b.shape[: b.ndim - a.ndim] + a.shape), a)[0]
+            a = broadcast_to(a, b.shape[: b.ndim - a.ndim] + a.shape)
         elif b.ndim < a.ndim:
-            b = apply(Broadcast(shape=a.shape[: a.ndim - b.ndim] + b.shape), b)[0]
+            b = broadcast_to(b, a.shape[: a.ndim - b.ndim] + b.shape)
         batch = a.shape[:-2]
         if b.shape[:-2] != batch:
             raise ValueError(f"{fn}: batch dims differ for shapes {inp1.shape} and {inp2.shape}")
         if len(batch) > 1:
-            a = _reshape(a, (math.prod(batch), *a.shape[-2:]))
-            b = _reshape(b, (math.prod(batch), *b.shape[-2:]))
-        out = _matmul2(a, b, BatchedMatrixMul, **params)
+            a = reshape(a, (math.prod(batch), *a.shape[-2:]))
+            b = reshape(b, (math.prod(batch), *b.shape[-2:]))
+        out = apply(BatchedMatrixMul(**params), a, b)[0]
         if len(batch) > 1:
-            out = _reshape(out, (*batch, *out.shape[-2:]))
+            out = reshape(out, (*batch, *out.shape[-2:]))
     if dim1 == 1 or dim2 == 1:
         shape = out.shape[:-2] + out.shape[-2:][dim1 == 1: 2 - (dim2 == 1)]
-        out = _reshape(out, shape)
+        out = reshape(out, shape)
     return out
 
 
@@ -371,7 +429,7 @@ def _bn_param(fn: str, arg: str, value: Any, channels: int, fill: float, dtype: 
     t = _float_tensor(fn, arg, value)
     if t.shape not in ((channels,), (1, channels, 1, 1)):
         raise ValueError(f"{fn}: {arg} {t.shape} must be ({channels},) or (1, {channels}, 1, 1)")
-    return _reshape(t, (1, channels, 1, 1)) if t.ndim == 1 else t
+    return reshape(t, (1, channels, 1, 1)) if t.ndim == 1 else t
 
 
 @traceable
@@ -429,7 +487,7 @@ def batch_norm(
         return (y, *(new if old is not None else None for old, new in updates))
     for old, new in updates:
         if old is not None:
-            old.set_value(_reshape(new, old.shape))
+            old.set_value(reshape(new, old.shape))
     return y
 
 
@@ -460,7 +518,7 @@ def softmax(inp: Tensor, axis: int | Sequence[int] | None = None) -> Tensor:
     if not -inp.ndim <= axis < max(inp.ndim, 1):
         raise ValueError(f"{fn}: axis {axis} out of range for input {inp.shape}")
     if inp.ndim == 0:
-        return _reshape(apply(SoftmaxForward(axis=0), _reshape(inp, (1,)))[0], ())
+        return reshape(apply(SoftmaxForward(axis=0), reshape(inp, (1,)))[0], ())
     return apply(SoftmaxForward(axis=int(axis)), inp)[0]
 
 
@@ -475,7 +533,7 @@ def logsumexp(inp: Tensor, axis: int | Sequence[int], keepdims: bool = False) ->
     inp = _float_tensor("logsumexp", "inp", inp)
     peak = _math.max(inp.detach(), axis=axis, keepdims=True)
     total = log(_math.sum(exp(sub(inp, peak)), axis=axis, keepdims=keepdims))
-    return add(peak if keepdims else _reshape(peak, total.shape), total)
+    return add(peak if keepdims else reshape(peak, total.shape), total)
 
 
 @traceable
@@ -489,7 +547,7 @@ def logsoftmax(inp: Tensor, axis: int | Sequence[int]) -> Tensor:
     return sub(inp, logsumexp(inp, axis, keepdims=True))
 
 
-log_softmax = logsoftmax
+log_softmax = logsoftmax  # torch-style name (MegEngine has only logsoftmax)
 
 
 # ----------------------------------------------------------------------------- misc
@@ -556,9 +614,10 @@ def pad(
     return apply(op, src)[0]
 
 
+# MegEngine's F.nn also carries the vision functions (F.nn.interpolate, F.warp_perspective).
 __all__ = [
     "adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool2d", "batch_norm", "conv2d",
-    "dropout", "gelu", "hsigmoid", "hswish", "leaky_relu", "linear", "log_softmax",
+    "conv_transpose2d", "dropout", "gelu", "hsigmoid", "hswish", "leaky_relu", "linear",
     "logsigmoid", "logsoftmax", "logsumexp", "matmul", "max_pool2d", "pad", "prelu", "relu",
-    "relu6", "sigmoid", "silu", "softmax", "softplus",
+    "relu6", "sigmoid", "silu", "softmax", "softplus", "warp_perspective",
 ]

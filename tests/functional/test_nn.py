@@ -159,6 +159,37 @@ def test_conv2d_errors(args, kwargs, exc, match) -> None:  # noqa: ANN001
         F.conv2d(x, w, **kwargs)
 
 
+@pytest.mark.parametrize(
+    ("xshape", "wshape", "kwargs"),
+    [
+        ((2, 4, 5, 4), (4, 3, 3, 3), {"stride": 2, "padding": 1}),
+        ((1, 3, 4, 4), (3, 2, 3, 2), {"stride": (2, 3), "padding": (1, 0),
+                                      "output_padding": (1, 2)}),
+        ((1, 6, 4, 5), (3, 2, 2, 3, 2), {"groups": 3, "dilation": (2, 1), "stride": 2}),
+        ((0, 4, 3, 3), (4, 2, 2, 2), {"stride": 2}),
+    ],
+    ids=["stride-pad", "output-padding", "group-dilation", "zero-batch"],
+)
+def test_conv_transpose2d_matches_torch(xshape, wshape, kwargs) -> None:  # noqa: ANN001
+    x, w = _rand(*xshape), _rand(*wshape, seed=1)
+    groups = kwargs.get("groups", 1)
+    got = F.conv_transpose2d(mge.tensor(x), mge.tensor(w), **kwargs)
+    tw = _t(w.reshape(-1, *w.shape[-3:]))
+    want = tF.conv_transpose2d(_t(x), tw, None, kwargs.get("stride", 1), kwargs.get("padding", 0),
+                               kwargs.get("output_padding", 0), groups, kwargs.get("dilation", 1))
+    _close(got, want)
+
+
+def test_conv_transpose2d_errors() -> None:
+    x = mge.tensor(_rand(1, 4, 3, 3))
+    with _raises_before_ops(ValueError, r"conv_transpose2d: input \(1, 4, 3, 3\) has 4 chan"):
+        F.conv_transpose2d(x, mge.tensor(_rand(3, 2, 3, 3)))
+    with _raises_before_ops(ValueError, r"output_padding \(2, 2\) must be smaller than str"):
+        F.conv_transpose2d(x, mge.tensor(_rand(4, 2, 3, 3)), stride=2, output_padding=2)
+    with _raises_before_ops(ValueError, r"conv_transpose2d: padding \(3, 3\) leaves no output"):
+        F.conv_transpose2d(x, mge.tensor(_rand(4, 2, 1, 1)), padding=3)
+
+
 def test_conv2d_dtype_errors() -> None:
     with _raises_before_ops(TypeError, r"conv2d: inp must be float32 or float16, got int32"):
         F.conv2d(mge.tensor(np.ones((1, 1, 3, 3), np.int32)), mge.tensor(_rand(1, 1, 1, 1)))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mge.ops.conv import ConvBiasForward, ConvolutionForward
+from mge.ops.conv import ConvBiasForward, ConvolutionBackwardData, ConvolutionForward
 
 from .optable import OpCase, rand
 
@@ -50,4 +50,20 @@ CASES = [
            [rand(1, 3, 5, 5, dtype="float16"), rand(4, 3, 3, 3, dtype="float16", seed=1),
             rand(1, 4, 1, 1, dtype="float16", seed=2)], id="ConvBias-float16",
            atol=2e-2, rtol=1e-2),
+]
+
+CASES += [
+    OpCase(ConvolutionBackwardData(), [rand(3, 4, 3, 3, seed=1), rand(2, 3, 5, 4)], **_TOL),
+    OpCase(ConvolutionBackwardData(stride_h=2, stride_w=3, pad_h=1, pad_w=2, dilate_h=2),
+           [rand(4, 2, 3, 2, seed=1), rand(2, 4, 5, 6)], id="ConvBwdData-stride-pad-dilate",
+           **_TOL),
+    OpCase(ConvolutionBackwardData(stride_h=2, stride_w=2, pad_h=1, pad_w=1, output_hw=(10, 8)),
+           [rand(3, 2, 3, 3, seed=1), rand(1, 3, 5, 4)], id="ConvBwdData-output-hw", **_TOL),
+    OpCase(ConvolutionBackwardData(sparse="GROUP", stride_h=2, stride_w=2, mode="CONVOLUTION"),
+           [rand(2, 3, 2, 3, 2, seed=1), rand(1, 6, 4, 4)], id="ConvBwdData-group-flip", **_TOL),
+    OpCase(ConvolutionBackwardData(format="NHWC", stride_h=2),
+           [rand(3, 3, 3, 2, seed=1), rand(2, 4, 4, 3)], id="ConvBwdData-NHWC", **_TOL),
+    OpCase(ConvolutionBackwardData(stride_h=2, stride_w=2),
+           [rand(3, 2, 2, 2, dtype="float16", seed=1), rand(1, 3, 4, 4, dtype="float16")],
+           id="ConvBwdData-float16", atol=2e-2, rtol=1e-2),
 ]

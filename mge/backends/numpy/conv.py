@@ -1,7 +1,7 @@
-"""numpy kernels: ``ConvolutionForward`` and ``ConvBiasForward`` (im2col + matmul).
+"""numpy kernels: ``ConvolutionForward``, ``ConvBiasForward`` (im2col + matmul) and
+``ConvolutionBackwardData`` (one scatter-add per kernel offset).
 
-Every convolution is computed as a grouped matrix product over ``sliding_window_view``
-patches, in float32 (float16 inputs are widened and the result rounded once).
+Everything is computed in float32 (float16 inputs are widened and the result rounded once).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ...ops.conv import ConvBase, ConvBiasForward, ConvolutionForward
+from ...ops.conv import ConvBase, ConvBiasForward, ConvolutionBackwardData, ConvolutionForward
 from . import BACKEND
 from .elemwise import ELEMWISE
 
@@ -73,3 +73,30 @@ def conv_bias(op: ConvBiasForward, x: np.ndarray, w: np.ndarray, *extra: np.ndar
     with np.errstate(over="ignore"):
         out = NONLINE[op.nonlineMode](out)
     return np.ascontiguousarray(out, dtype=x.dtype)
+
+
+@BACKEND.kernel(ConvolutionBackwardData.type_name)
+def convolution_backward_data(
+    op: ConvolutionBackwardData, w: np.ndarray, diff: np.ndarray
+) -> np.ndarray:
+    if op.format == "NHWC":
+        diff = diff.transpose(0, 3, 1, 2)
+    w = _nchw_filter(op, w).astype(np.float32)
+    groups, ocpg, icpg, kh, kw = w.shape
+    n, _, h, wd = diff.shape
+    (sh, sw), (dh, dw) = (op.stride_h, op.stride_w), (op.dilate_h, op.dilate_w)
+    oh, ow = op.out_hw((h, wd), (kh, kw))
+    full = (max((h - 1) * sh + (kh - 1) * dh + 1, oh + 2 * op.pad_h),
+            max((wd - 1) * sw + (kw - 1) * dw + 1, ow + 2 * op.pad_w))
+    buf = np.zeros((n, groups, icpg, *full), np.float32)
+    d = diff.astype(np.float32).reshape(n, groups, ocpg, h * wd)
+    for i in range(kh):
+        for j in range(kw):
+            part = (w[:, :, :, i, j].transpose(0, 2, 1) @ d).reshape(n, groups, icpg, h, wd)
+            buf[..., i * dh: i * dh + sh * (h - 1) + 1: sh,
+                j * dw: j * dw + sw * (wd - 1) + 1: sw] += part
+    out = buf[..., op.pad_h: op.pad_h + oh, op.pad_w: op.pad_w + ow]
+    out = out.reshape(n, groups * icpg, oh, ow)
+    if op.format == "NHWC":
+        out = out.transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(out, dtype=diff.dtype)

@@ -1,11 +1,11 @@
-"""torch kernels: ``ConvolutionForward`` and ``ConvBiasForward`` via ``torch.nn.functional``."""
+"""torch kernels: the convolution ops via ``torch.nn.functional`` (conv2d, conv_transpose2d)."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as tF
 
-from ...ops.conv import ConvBase, ConvBiasForward, ConvolutionForward
+from ...ops.conv import ConvBase, ConvBiasForward, ConvolutionBackwardData, ConvolutionForward
 from . import BACKEND
 from .elemwise import ELEMWISE
 
@@ -13,16 +13,20 @@ NONLINE = {"IDENTITY": lambda x: x, "RELU": ELEMWISE["RELU"], "SIGMOID": ELEMWIS
            "H_SWISH": ELEMWISE["H_SWISH"]}
 
 
-def _conv_nchw(op: ConvBase, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """The convolution of NCHW ``x`` (any format's filter), without bias."""
+def _nchw_filter(op: ConvBase, w: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """The filter as ``(groups * oc/g, ic/g, KH, KW)`` (flipped for ``CONVOLUTION``), groups."""
     if op.sparse == "DENSE":
         w = w.unsqueeze(0)
     if op.format == "NHWC":
         w = w.permute(0, 1, 4, 2, 3)
     groups, ocpg, icpg, kh, kw = w.shape
     w = w.reshape(groups * ocpg, icpg, kh, kw)
-    if op.mode == "CONVOLUTION":
-        w = w.flip((-2, -1))
+    return (w.flip((-2, -1)) if op.mode == "CONVOLUTION" else w), groups
+
+
+def _conv_nchw(op: ConvBase, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """The convolution of NCHW ``x`` (any format's filter), without bias."""
+    w, groups = _nchw_filter(op, w)
     return tF.conv2d(x, w, None, (op.stride_h, op.stride_w), (op.pad_h, op.pad_w),
                      (op.dilate_h, op.dilate_w), groups)
 
@@ -48,3 +52,18 @@ def conv_bias(
     for term in extra:
         out = out + _to_nchw(op, term)
     return _from_nchw(op, NONLINE[op.nonlineMode](out))
+
+
+@BACKEND.kernel(ConvolutionBackwardData.type_name)
+def convolution_backward_data(
+    op: ConvolutionBackwardData, w: torch.Tensor, diff: torch.Tensor
+) -> torch.Tensor:
+    w, groups = _nchw_filter(op, w)
+    diff = _to_nchw(op, diff)
+    stride, dilate = (op.stride_h, op.stride_w), (op.dilate_h, op.dilate_w)
+    pad = (op.pad_h, op.pad_w)
+    out_hw = op.out_hw(diff.shape[2:], w.shape[2:])
+    extra = tuple(o - ((d - 1) * s + (k - 1) * dl + 1 - 2 * p) for o, d, k, s, dl, p in zip(
+        out_hw, diff.shape[2:], w.shape[2:], stride, dilate, pad, strict=True))
+    out = tF.conv_transpose2d(diff, w, None, stride, pad, extra, groups, dilate)
+    return _from_nchw(op, out)
