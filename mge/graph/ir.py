@@ -128,6 +128,10 @@ class VarNode:
         return op.value if isinstance(op, ConstOp) else None
 
     @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
     def is_input(self) -> bool:
         return isinstance(self.owner.op, Host2DeviceCopy)
 

@@ -1,0 +1,104 @@
+"""``float16`` / ``float16_io``: run a float32 graph in float16 (``enable_ioc16`` /
+``enable_io16xc32``).
+
+Like MegEngine's ``ConvertF32ToF16Pass``: float32 inputs stay float32 and are followed
+by a ``TypeCvt`` to float16; float32 constants become float16 constants; ops are
+rebuilt on float16 inputs (``TypeCvt`` to float32 becomes one to float16;
+WarpPerspective keeps a float32 matrix); float32 outputs get a final ``TypeCvt`` back
+to float32. ``float16_io`` also sets ``compute_mode=FLOAT32`` on convolutions and
+matrix products and ``data_type=FLOAT_O16xC32`` on float reductions, so they compute
+in float32. An op that has no float16 form computes in float32 between casts.
+
+Example:
+    >>> run_passes(graph, ["float16_io"])   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ...core.opdef import OpDef, OpError
+from ...ops import TypeCvt
+from ..ir import ConstOp, Graph, Host2DeviceCopy, OpNode, VarNode
+from . import register_pass
+
+F32, F16 = np.dtype("float32"), np.dtype("float16")
+_COMPUTE_MODE_OPS = ("ConvolutionForward", "ConvBiasForward", "MatrixMul", "BatchedMatrixMul")
+
+
+class _Converter:
+    def __init__(self, graph: Graph, compute_f32: bool) -> None:
+        self.graph = graph
+        self.compute_f32 = compute_f32
+        self.casts: dict[int, VarNode] = {}  # our cast's output id -> its input
+        self.new: dict[int, VarNode] = {}  # old var id -> its float16 replacement
+
+    def cast(self, var: VarNode, dtype: np.dtype) -> VarNode:
+        if var.dtype == dtype:
+            return var
+        source = self.casts.get(var.id)
+        if source is not None and source.dtype == dtype:
+            return source  # undo a cast this pass made
+        (out,) = self.graph.add_op(TypeCvt(dtype=str(dtype)), [var])
+        self.casts[out.id] = var
+        return out
+
+    def half_op(self, node: OpNode, inputs: list[VarNode]) -> OpDef:
+        op, params = node.op, node.op.params()
+        if node.type == "TypeCvt" and np.dtype(params["dtype"]) == F32:
+            return TypeCvt(dtype="float16")
+        if self.compute_f32 and node.type in _COMPUTE_MODE_OPS:
+            return dataclasses.replace(op, compute_mode="FLOAT32")
+        if self.compute_f32 and node.type == "Reduce" and inputs[0].dtype.kind == "f" \
+                and params["data_type"] == "DEFAULT":
+            return dataclasses.replace(op, data_type="FLOAT_O16xC32")
+        return op
+
+    def op(self, node: OpNode) -> list[VarNode]:
+        if isinstance(node.op, Host2DeviceCopy):
+            return [self.cast(node.outputs[0], F16) if node.outputs[0].dtype == F32
+                    else node.outputs[0]]
+        if isinstance(node.op, ConstOp):
+            var = node.outputs[0]
+            return [self.graph.add_const(var.value.astype(F16)) if var.dtype == F32 else var]
+        inputs = [self.new[v.id] for v in node.inputs]
+        if node.type == "WarpPerspectiveForward":
+            inputs[1] = self.cast(inputs[1], F32)
+        try:
+            outs = self.graph.add_op(self.half_op(node, inputs), inputs, name=node.name)
+        except OpError:  # no float16 form: compute as before, between casts
+            orig = [self.cast(v, old.dtype) for v, old in zip(inputs, node.inputs, strict=True)]
+            outs = self.graph.add_op(node.op, orig, name=node.name)
+        return [self.cast(v, F16) if v.dtype == F32 else v for v in outs]
+
+    def run(self) -> bool:
+        graph = self.graph
+        if not any(v.dtype == F32 for v in graph.vars()):
+            return False
+        for node in graph.ops():
+            for old, var in zip(node.outputs, self.op(node), strict=True):
+                if var is not old and old.name and not var.name:
+                    var.name = old.name
+                self.new[old.id] = var
+        outputs = []
+        for old in graph.outputs:
+            var = self.cast(self.new[old.id], old.dtype)
+            if var is not old:
+                var.name = old.name
+            outputs.append(var)
+        graph.outputs = outputs
+        return True
+
+
+@register_pass("float16_io")
+def float16_io(graph: Graph) -> bool:
+    """float16 tensors, float32 computation (MegEngine's ``enable_io16xc32``)."""
+    return _Converter(graph, compute_f32=True).run()
+
+
+@register_pass("float16")
+def float16(graph: Graph) -> bool:
+    """float16 tensors and computation (MegEngine's ``enable_ioc16``)."""
+    return _Converter(graph, compute_f32=False).run()

@@ -1,0 +1,145 @@
+"""``trace.dump``: write a traced function as a MegEngine ``.mge`` file (FBS_V2).
+
+The rules are MegEngine 1.13's: the trace must use ``capture_as_const=True`` and return
+tensors; inputs are named ``arg_0, arg_1, ...`` (keyword tensors by their keyword)
+unless ``arg_names`` is given; dict outputs are named by their sorted keys; options
+are the ``enable_*`` keywords of :func:`mge.graph.passes.optimize_for_inference`
+(unknown ones raise ``ValueError``; with ``optimize_for_inference=False`` they are
+ignored with a warning); metadata records ``user_info`` (pickled) and the optimize
+options as ``GraphOptimizeOptions`` bits.
+
+Example:
+    >>> @trace(symbolic=True, capture_as_const=True)      # doctest: +SKIP
+    ... def pred(data, *, net):
+    ...     return net(data)
+    >>> pred(data, net=net)                               # doctest: +SKIP
+    >>> pred.dump("model.mge", arg_names=["data"], enable_fuse_conv_bias_nonlinearity=True)
+"""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+from collections.abc import Sequence
+from typing import IO, TYPE_CHECKING, Any
+
+from ..graph import passes
+from ..serialization.fbs import Metadata
+from ..serialization.mge_graph import CompGraphDumpResult, dump_graph
+
+if TYPE_CHECKING:
+    from .trace import trace
+
+
+def _names(given: str | Sequence[str | None] | None, count: int, what: str) -> list[str] | None:
+    if given is None:
+        return None
+    names = [given] if isinstance(given, str) else [n if n is not None else "" for n in given]
+    if len(names) != count:
+        raise ValueError(f"wrong number of {what}, should be {count} values")
+    return names
+
+
+def _check_inference_only(traced: trace) -> None:
+    for node in traced.graph.ops():
+        if node.type == "BatchNormForward" and node.op.params().get("fwd_mode") != "INFERENCE":
+            raise ValueError(
+                "cannot dump BatchNorm in training mode: call net.eval() before tracing")
+
+
+def dump_trace(
+    traced: trace,
+    file: str | IO[bytes],
+    *,
+    arg_names: str | Sequence[str | None] | None = None,
+    output_names: str | Sequence[str] | None = None,
+    append: bool = False,
+    keep_var_name: int = 1,
+    keep_opr_name: bool = False,
+    keep_param_name: bool = False,
+    keep_opr_priority: bool = False,
+    no_change_graph: bool = False,
+    optimize_for_inference: bool = True,
+    user_info: Any = None,
+    enable_metadata: bool = True,
+    dump_format: str | None = None,
+    model_version: int = 2,
+    **kwargs: Any,
+) -> CompGraphDumpResult:
+    """Serialize ``traced`` to ``file`` (a path or a binary file object).
+
+    Args:
+        arg_names: names of the tensor arguments (default ``arg_0``... and keywords).
+        output_names: names of the outputs (not allowed when the function returns a dict).
+        append: append to ``file`` when it is a path.
+        keep_var_name: 0: no var names, 1: names of inputs, outputs and constants,
+            2: all names.
+        keep_opr_name: keep operator names.
+        keep_param_name: keep names of ``SharedDeviceTensor`` parameters.
+        keep_opr_priority, no_change_graph: accepted for compatibility (mge keeps no
+            priorities and never rewrites ops for compatibility).
+        optimize_for_inference: run the inference passes with the ``enable_*`` options.
+        user_info: any picklable object stored (pickled) in the metadata.
+        enable_metadata: write metadata.
+        dump_format: ``None`` or ``"FBS_V2"`` (the only format mge writes).
+        model_version: FBS_V2 model version (2).
+        **kwargs: ``enable_*`` optimize options.
+
+    Returns:
+        ``CompGraphDumpResult(nr_opr, tot_bytes, tensor_value_bytes, content_hash,
+        inputs, outputs, params)``.
+    """
+    if not traced._capture_as_const:
+        raise ValueError("you must specify capture_as_const=True at __init__ to use dump")
+    if not traced.traced or not traced.graph.outputs:
+        raise ValueError(
+            "the traced function without return values cannot be dumped, the traced "
+            "function should return List[Tensor] or Dict[str, Tensor]")
+    if dump_format not in (None, "FBS_V2"):
+        raise ValueError(f"mge writes only the FBS_V2 format, not {dump_format!r}")
+    unknown = sorted(set(kwargs) - set(passes.OPTION_NAMES))
+    if unknown:
+        raise ValueError(f"unknown options: {unknown}")
+    if not optimize_for_inference:
+        ignored = sorted(k for k, v in kwargs.items() if v)
+        if ignored:
+            warnings.warn(f"optimize_for_inference=False: options {ignored} are ignored",
+                          stacklevel=3)
+        kwargs = {}
+    if traced.output_names and output_names:
+        raise TypeError("cannot specify output_names when output is already in dict format")
+    _check_inference_only(traced)
+
+    graph = traced.graph.copy()
+    bindings = traced.input_bindings
+    names = _names(arg_names, len([b for b in bindings if isinstance(b[0], int)]), "arg_names")
+    positional = [v for (where, _), v in zip(bindings, graph.inputs, strict=True)
+                  if isinstance(where, int)]
+    for var, name in zip(positional, names or [], strict=False):
+        var.name = name
+    outs = _names(output_names, len(graph.outputs), "output_names") or traced.output_names
+    for k, var in enumerate(graph.outputs):
+        if outs and outs[k]:
+            var.name = outs[k]
+        elif not var.name:
+            var.name = f"output_{k}"
+
+    options = 0
+    if optimize_for_inference:
+        graph, options = passes.optimize_for_inference(graph, **kwargs)
+    metadata = None
+    if enable_metadata:
+        metadata = Metadata(is_valid=True, graph_modified=False, optimize_options=options,
+                            user_info=pickle.dumps(user_info))
+    data, info = dump_graph(graph, keep_var_name=keep_var_name, keep_opr_name=keep_opr_name,
+                            keep_param_name=keep_param_name, metadata=metadata,
+                            model_version=model_version)
+    if isinstance(file, str):
+        with open(file, "ab" if append else "wb") as f:
+            f.write(data)
+    else:
+        file.write(data)
+    return info
+
+
+__all__ = ["dump_trace"]

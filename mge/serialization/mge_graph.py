@@ -1,0 +1,383 @@
+"""``.mge`` files <-> graph IR: ``load_graph``, ``dump_graph`` and the mapping between them.
+
+The FBS_V2 codec (:mod:`mge.serialization.fbs`) reads and writes a plain ``ModelFile``;
+this module turns one into a :class:`~mge.graph.Graph` and back:
+
+* ``Host2DeviceCopy`` operators become graph inputs; ``ImmutableTensor``,
+  ``SharedDeviceTensor`` and ``MultipleDeviceTensorHolder`` tensors become constants;
+* every other operator maps to an mge op (:mod:`.mge_oprs`); MegEngine's static input
+  vars (target shapes, ``dsize``, indices) become params. Their values are computed
+  while loading (constants, static shapes, and small ops folded from both), so the
+  shape-computing ``GetVarShape``/``Subtensor``/``Concat`` chains MegEngine writes end
+  up unused and are left out of ``graph.ops()``.
+
+Loading checks everything against mge's own shape rules and never executes code from
+the file; any problem raises :class:`MgeFormatError` naming the file and the operator.
+
+Example:
+    >>> loaded = load_graph("model.mge")                       # doctest: +SKIP
+    >>> var = loaded.output_vars_list[0]                       # doctest: +SKIP
+    >>> var.owner.type, var.owner.inputs[0].dtype              # doctest: +SKIP
+    ('TypeCvt', dtype('float16'))
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import IO, Any, NamedTuple
+
+import numpy as np
+
+from ..backends import get_backend
+from ..core.apply import run_op
+from ..core.opdef import OpError, TensorInfo
+from ..graph.ir import ConstOp, Graph, GraphError, Host2DeviceCopy, VarNode, make_const_op
+from ..ops.shape import AxisAddRemove
+from .fbs import (
+    DType,
+    Metadata,
+    MgeFormatError,
+    ModelFile,
+    Operator,
+    OutputVar,
+    Param,
+    TensorValue,
+    VarInfo,
+    default_fields,
+    read_model,
+    write_model,
+)
+from .mge_oprs import INVALID_AXIS, ConvertError, numpy_dtype_name, read_op, write_op
+
+#: largest tensor a loaded graph may declare (bytes); beyond it the file is rejected
+MAX_TENSOR_BYTES = 1 << 34
+#: vars up to this many elements whose inputs are known get their value while loading
+STATIC_EVAL_LIMIT = 4096
+_CONST_TYPES = ("ImmutableTensor", "SharedDeviceTensor", "VolatileSharedDeviceTensor",
+                "SharedDeviceTensorWithFormat")
+_HOLDER_TYPES = ("MultipleDeviceTensorHolder", "MultipleDeviceTensorWithFormatHolder")
+
+
+class CompGraphLoadResult(NamedTuple):
+    """What :func:`load_graph` returns (MegEngine's field names)."""
+
+    graph: Graph
+    output_vars_dict: dict[str, VarNode]
+    output_vars_list: list[VarNode]
+    metadata: Metadata
+
+
+class CompGraphDumpResult(NamedTuple):
+    """What :func:`dump_graph` reports (MegEngine's field names)."""
+
+    nr_opr: int
+    tot_bytes: int
+    tensor_value_bytes: int
+    content_hash: int
+    inputs: list[str]
+    outputs: list[str]
+    params: list[str]
+
+
+# ------------------------------------------------------------------------------ reading
+class _Reader:
+    def __init__(self, model: ModelFile, source: str) -> None:
+        self.model = model
+        self.source = source
+        self.graph = Graph()
+        self.vars: dict[int, VarNode] = {}
+        self.static: dict[int, np.ndarray] = {}  # mge var id -> value known at load time
+        self.numpy = get_backend("numpy")
+
+    def fail(self, problem: str) -> MgeFormatError:
+        return MgeFormatError(self.source, problem)
+
+    def var(self, file_id: int) -> VarNode:
+        var = self.vars.get(file_id)
+        if var is None:
+            raise ConvertError(f"input var {file_id} is not available in mge (an omitted output)")
+        return var
+
+    def tensor_value(self, t: TensorValue, what: str) -> np.ndarray:
+        if t.data is None or t.dtype is None:
+            raise ConvertError(f"{what} has no data")
+        if t.format is not None and t.format.kind != "DEFAULT":
+            raise ConvertError(f"{what} has tensor format {t.format.kind} (not supported)")
+        dtype = np.dtype(numpy_dtype_name(t.dtype))
+        if t.data.shape != tuple(t.shape):
+            raise ConvertError(f"{what}: data shape {t.data.shape} differs from {t.shape}")
+        return t.data.astype(dtype, copy=False)
+
+    def source_op(self, fop: Operator) -> list[VarNode]:
+        if fop.type == "Host2DeviceCopy":
+            if len(fop.tensors) != 1 or fop.tensors[0].dtype is None:
+                raise ConvertError("Host2DeviceCopy needs one tensor description")
+            t = fop.tensors[0]
+            var_name = self.model.var_name(fop.outputs[0]) if fop.outputs else None
+            name = t.name or var_name or f"input_{len(self.graph.inputs)}"
+            self.check_shape(tuple(t.shape), np.dtype(numpy_dtype_name(t.dtype)))
+            try:
+                return [self.graph.add_input(name, t.shape or (1,), numpy_dtype_name(t.dtype))]
+            except GraphError as exc:
+                raise ConvertError(str(exc)) from exc
+        kind = "ImmutableTensor" if fop.type == "ImmutableTensor" else "SharedDeviceTensor"
+        outs = []
+        for k, t in enumerate(fop.tensors):
+            value = self.tensor_value(t, f"tensor {k}").reshape(t.shape or (1,))
+            outs.append(self.graph.add_const(make_const_op(value, kind), name=t.name))
+        return outs
+
+    def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        if len(shape) > 7 or int(np.prod(shape, dtype=np.float64)) * dtype.itemsize > \
+                MAX_TENSOR_BYTES:
+            raise ConvertError(f"absurd tensor shape {shape} ({dtype})")
+
+    def fold(self, outs: Sequence[VarNode]) -> None:
+        """Record the values of ``outs`` when they can be known while loading."""
+        node = outs[0].owner
+        infos = node.op.check_inputs([
+            TensorInfo(v.shape, v.dtype, self.static_value(v)) for v in node.inputs])
+        for v, info in zip(outs, infos, strict=True):
+            if info.value is not None:
+                self.static[v.id] = np.asarray(info.value)
+        known = [self.static_value(v) for v in node.inputs]
+        if any(v.id in self.static for v in outs) or any(k is None for k in known):
+            return
+        if any(int(np.prod(v.shape)) > STATIC_EVAL_LIMIT for v in (*node.inputs, *outs)):
+            return
+        try:
+            result = run_op(node.op, *known, backend=self.numpy)
+        except (ArithmeticError, LookupError, TypeError, ValueError, NotImplementedError):
+            return
+        for v, value in zip(outs, result if len(outs) > 1 else (result,), strict=True):
+            self.static[v.id] = np.asarray(value)
+
+    def at_least_1d(self, var: VarNode) -> VarNode:
+        """MegEngine graphs have no 0-d vars (a scalar is 1-d): give ``var`` shape (1,)."""
+        if var.shape:
+            return var
+        (out,) = self.graph.add_op(AxisAddRemove(desc=(("ADD_1", 0),)), [var])
+        self.fold([out])
+        return out
+
+    def static_value(self, var: VarNode) -> np.ndarray | None:
+        return var.value if var.is_const else self.static.get(var.id)
+
+    def shape_of(self, fop: Operator) -> list[VarNode]:
+        """``GetVarShape`` of static shapes is a constant (of the broadcast shape)."""
+        inputs = [self.var(i) for i in fop.inputs]
+        if not inputs:
+            raise ConvertError("GetVarShape needs inputs")
+        try:
+            shape = np.broadcast_shapes(*[v.shape or (1,) for v in inputs])
+        except ValueError as exc:
+            raise ConvertError(f"input shapes do not broadcast: {exc}") from None
+        axis = fop.param("OptionalAxisV1")["axis"] if fop.params else INVALID_AXIS
+        value = np.array(shape, np.int32)
+        if axis != INVALID_AXIS:
+            if not -len(shape) <= axis < len(shape):
+                raise ConvertError(f"axis {axis} out of range for shape {shape}")
+            value = value[axis:axis + 1] if axis >= 0 else value[axis:][:1]
+        return [self.graph.add_const(value)]
+
+    def op(self, fop: Operator) -> list[VarNode]:
+        if fop.type == "Host2DeviceCopy" or fop.type in _CONST_TYPES + _HOLDER_TYPES:
+            outs = self.source_op(fop)
+        elif fop.type == "GetVarShapeV1":
+            outs = self.shape_of(fop)
+        else:
+            inputs = [self.var(i) for i in fop.inputs]
+            op, inputs, listed = read_op(fop, inputs, self.static_value)
+            all_outs = self.graph.add_op(op, inputs, name=fop.name)
+            for v in all_outs:
+                self.check_shape(v.shape, v.dtype)
+            self.fold(all_outs)
+            outs = [self.at_least_1d(v) for v in all_outs]
+            outs = outs if listed is None else outs[listed[0]:listed[1]]
+        if len(outs) != len(fop.outputs):
+            raise ConvertError(f"the file lists {len(fop.outputs)} outputs, mge makes {len(outs)}")
+        return outs
+
+    def read(self) -> CompGraphLoadResult:
+        model = self.model
+        for k, fop in enumerate(model.operators):
+            where = f"operator #{k} ({fop.type})"
+            try:
+                outs = self.op(fop)
+            except (ConvertError, OpError, GraphError) as exc:
+                raise self.fail(f"{where}: {exc}") from None
+            for file_id, var in zip(fop.outputs, outs, strict=True):
+                info = model.vars[file_id] if model.vars is not None else None
+                if info is not None and info.shape is not None and info.shape != var.shape:
+                    raise self.fail(f"{where}: the file says output {file_id} has shape "
+                                    f"{info.shape}, mge infers {var.shape}")
+                if info is not None and info.name and not var.is_input:
+                    var.name = info.name
+                self.vars[file_id] = var
+        outputs: list[VarNode] = []
+        named: dict[str, VarNode] = {}
+        for file_id, name in model.resolved_outputs():
+            try:
+                var = self.var(file_id)
+            except ConvertError as exc:
+                raise self.fail(f"output var {file_id}: {exc}") from None
+            if name and not var.is_input:
+                var.name = name
+            outputs.append(var)
+            named[name or var.name or f"output_{len(named)}"] = var
+        if not outputs:
+            raise self.fail("the model has no outputs")
+        self.graph.outputs = outputs
+        meta = model.metadata or Metadata(is_valid=False)
+        return CompGraphLoadResult(self.graph, named, outputs, meta)
+
+
+def graph_from_bytes(data: bytes, source_name: str = "<bytes>") -> CompGraphLoadResult:
+    """Load a model from bytes (see :func:`load_graph`)."""
+    return _Reader(read_model(data, source_name), source_name).read()
+
+
+def load_graph(fpath: str | os.PathLike | IO[bytes]) -> CompGraphLoadResult:
+    """Load a ``.mge`` file (path or binary file object) as a graph.
+
+    Returns ``(graph, output_vars_dict, output_vars_list, metadata)`` like MegEngine's
+    ``megbrain_graph.load_graph``; vars have ``owner``, ``name``, ``dtype``, ``shape``.
+
+    Raises:
+        MgeFormatError: the file is malformed or uses something mge does not support;
+            the message names the file and the problem.
+    """
+    if isinstance(fpath, (str, os.PathLike)):
+        with open(fpath, "rb") as f:
+            return graph_from_bytes(f.read(), os.fspath(fpath))
+    name = getattr(fpath, "name", None)
+    return graph_from_bytes(fpath.read(), name if isinstance(name, str) else "<file>")
+
+
+# ------------------------------------------------------------------------------ writing
+class _Writer:
+    def __init__(self, keep_var_name: int, keep_opr_name: bool, keep_param_name: bool,
+                 output_ids: set[int]) -> None:
+        self.keep_var_name = keep_var_name
+        self.keep_opr_name = keep_opr_name
+        self.keep_param_name = keep_param_name
+        self.output_ids = output_ids
+        self.operators: list[Operator] = []
+        self.vars: list[VarInfo] = []
+        self.ids: dict[int, int] = {}
+        self.inputs: list[str] = []
+        self.params: list[str] = []
+        self.value_bytes = 0
+
+    def emit(self, fop: Operator, outs: Sequence[tuple[VarNode | None, tuple[int, ...]]],
+             ) -> list[int]:
+        fop.outputs = list(range(len(self.vars), len(self.vars) + len(outs)))
+        self.operators.append(fop)
+        for file_id, (var, shape) in zip(fop.outputs, outs, strict=True):
+            self.vars.append(VarInfo(name=self.var_name(var), shape=shape or (1,)))
+            if var is not None:
+                self.ids[var.id] = file_id
+        return fop.outputs
+
+    def var_name(self, var: VarNode | None) -> str:
+        if var is None or not var.name:
+            return ""
+        if self.keep_var_name >= 2 or var.id in self.output_ids or var.is_input or var.is_const:
+            return var.name
+        return ""
+
+    def const(self, value: np.ndarray, var: VarNode | None = None) -> int:
+        value = value.reshape(value.shape or (1,))  # MegEngine has no 0-d tensors
+        dtype = DType.from_numpy(value.dtype)
+        shared = isinstance(var.owner.op, ConstOp) and var.owner.type == "SharedDeviceTensor" \
+            if var is not None else False
+        name = var.name if shared and self.keep_param_name and var is not None else None
+        if shared and var is not None and var.name:
+            self.params.append(var.name)
+        fop = Operator(type="SharedDeviceTensor" if shared else "ImmutableTensor",
+                       tensors=[TensorValue(tuple(value.shape), dtype, value, name=name)])
+        self.value_bytes += value.nbytes
+        return self.emit(fop, [(var, tuple(value.shape))])[0]
+
+    def file_var(self, var: VarNode) -> int:
+        try:
+            return self.ids[var.id]
+        except KeyError:
+            raise ValueError(f"{var!r} (output of {var.owner.type}) is not stored in .mge "
+                             "files") from None
+
+    def input(self, var: VarNode) -> None:
+        shape = var.shape or (1,)  # MegEngine has no 0-d tensors
+        fop = Operator(type="Host2DeviceCopy", params=[
+            Param("Host2DeviceCopy", default_fields("Host2DeviceCopy"))], tensors=[
+            TensorValue(shape, DType.from_numpy(var.dtype), None, name=var.name)])
+        self.inputs.append(var.name or "")
+        self.emit(fop, [(var, shape)])
+
+    def node(self, node: Any) -> None:
+        op = node.op
+        if isinstance(op, Host2DeviceCopy):
+            self.input(node.outputs[0])
+            return
+        if isinstance(op, ConstOp):
+            self.const(np.ascontiguousarray(op.value), node.outputs[0])
+            return
+        inputs = [self.file_var(v) for v in node.inputs]
+        fop, skip = write_op(op, inputs, lambda value: self.const(value))
+        if self.keep_opr_name and node.name:
+            fop.name = node.name
+        outs = node.outputs[skip or 0:]
+        self.emit(fop, [(v, v.shape) for v in outs])
+
+
+def model_from_graph(graph: Graph, *, keep_var_name: int = 1, keep_opr_name: bool = False,
+                     keep_param_name: bool = False, metadata: Metadata | None = None,
+                     model_version: int = 2) -> tuple[ModelFile, _Writer]:
+    """The ``ModelFile`` for ``graph`` (what :func:`dump_graph` writes)."""
+    names: dict[int, str | None] = {}
+    for var in graph.outputs:
+        if names.setdefault(var.id, var.name) != var.name:
+            raise ValueError(f"{var!r} is output twice under different names")
+    writer = _Writer(keep_var_name, keep_opr_name, keep_param_name, set(names))
+    for node in graph.ops():
+        try:
+            writer.node(node)
+        except ConvertError as exc:
+            raise ValueError(f"cannot dump {node.type} #{node.id}: {exc}") from None
+    outputs = [OutputVar(writer.file_var(v), v.id) for v in graph.outputs]
+    model = ModelFile(operators=writer.operators, outputs=outputs,
+                      vars=writer.vars if keep_var_name > 0 else None, metadata=metadata,
+                      model_version=model_version)
+    return model, writer
+
+
+def dump_graph(graph: Graph, *, keep_var_name: int = 1, keep_opr_name: bool = False,
+               keep_param_name: bool = False, metadata: Metadata | None = None,
+               model_version: int = 2) -> tuple[bytes, CompGraphDumpResult]:
+    """Serialize ``graph`` (FBS_V2); returns the bytes and a :class:`CompGraphDumpResult`.
+
+    Example:
+        >>> data, info = dump_graph(graph)   # doctest: +SKIP
+        >>> info.nr_opr, info.inputs         # doctest: +SKIP
+        (21, ['data'])
+    """
+    if model_version != 2:
+        raise ValueError(f"only FBS_V2 model_version 2 is supported, got {model_version}")
+    graph.lint()
+    model, writer = model_from_graph(graph, keep_var_name=keep_var_name,
+                                     keep_opr_name=keep_opr_name,
+                                     keep_param_name=keep_param_name, metadata=metadata,
+                                     model_version=model_version)
+    data = write_model(model)
+    info = CompGraphDumpResult(
+        nr_opr=len(model.operators), tot_bytes=len(data),
+        tensor_value_bytes=writer.value_bytes, content_hash=0, inputs=writer.inputs,
+        outputs=[v.name or "" for v in graph.outputs], params=writer.params)
+    return data, info
+
+
+__all__ = [
+    "MAX_TENSOR_BYTES", "CompGraphDumpResult", "CompGraphLoadResult", "MgeFormatError",
+    "dump_graph", "graph_from_bytes", "load_graph", "model_from_graph",
+]
