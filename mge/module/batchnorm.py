@@ -128,8 +128,8 @@ class BatchNorm2d(_BatchNorm):
         >>> import numpy as np, mge, mge.module as M
         >>> bn = M.BatchNorm2d(2)
         >>> bn.eval()
-        >>> bn(mge.tensor(np.ones((1, 2, 2, 2), "float32"))).numpy().max() < 1.0
-        True
+        >>> round(float(bn(mge.tensor(np.ones((1, 2, 2, 2), "float32"))).numpy().max()), 4)
+        1.0
     """
 
     _ranks = (4,)

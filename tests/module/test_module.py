@@ -143,6 +143,17 @@ def test_state_dict_is_a_copy_and_keep_var_returns_tensors():
     assert not np.any(fc.weight.numpy() == 100)
     kv = fc.state_dict(keep_var=True)
     assert kv["weight"] is fc.weight and kv["bias"] is fc.bias
+    bn_vars = M.BatchNorm2d(3).state_dict(keep_var=True)
+    assert all(isinstance(v, mge.Tensor) and v.shape == (3,) for v in bn_vars.values())
+
+
+def test_deepcopy_copies_parameters():
+    import copy
+
+    net = M.Sequential(M.Linear(2, 2))
+    clone = copy.deepcopy(net)
+    assert clone[0].weight is not net[0].weight
+    np.testing.assert_array_equal(clone[0].weight.numpy(), net[0].weight.numpy())
 
 
 def test_load_state_dict_round_trip_and_tensor_values():
