@@ -140,7 +140,8 @@ def _fold_function_pair(graph: InternalGraph, bn_expr: Any) -> bool:
     bias = attr_value(bias) if bias is not None else None
     stats = [attr_value(bn[k]) for k in ("running_mean", "running_var")]
     affine = [attr_value(bn[k]) if bn[k] is not None else None for k in ("weight", "bias")]
-    if weight is None or None in stats or (conv.arguments["bias"] is not None and bias is None) \
+    if weight is None or any(v is None for v in stats) \
+            or (conv.arguments["bias"] is not None and bias is None) \
             or any(a is None and bn[k] is not None for a, k in zip(affine, ("weight", "bias"))):
         return False
     w, b = fold_bn(weight.numpy(), _np(bias), stats[0].numpy(), stats[1].numpy(),

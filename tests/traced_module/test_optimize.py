@@ -1,0 +1,94 @@
+"""tm.optimize: FuseConvBn, FuseAddMul, BackwardFoldScale and the const passes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mge.functional as F
+import mge.module as M
+import mge.traced_module as tm
+
+from .nets import ConvBnNet, data
+
+
+def _traced() -> tuple[tm.TracedModule, object]:
+    net = ConvBnNet()
+    net.eval()
+    x = data(2, 3, 8, 8)
+    return tm.trace_module(net, x), x
+
+
+def _count_bn(traced: tm.TracedModule) -> int:
+    graph = traced.graph
+    return (graph.get_module_by_type(M.BatchNorm2d).as_count()
+            + graph.get_module_by_type(M.ConvBn2d).as_count()
+            + graph.get_module_by_type(M.ConvBnRelu2d).as_count()
+            + graph.get_function_by_type(F.batch_norm).as_count())
+
+
+def test_fuse_conv_bn_removes_every_batchnorm() -> None:
+    traced, x = _traced()
+    assert _count_bn(traced) == 3
+    fused = tm.optimize(traced, enabled_pass=["FuseConvBn"])
+    fused.graph.lint()
+    assert _count_bn(fused) == 0
+    assert _count_bn(traced) == 3, "optimize must not modify its input"
+    np.testing.assert_allclose(fused(x).numpy(), traced(x).numpy(), atol=1e-4)
+    assert isinstance(fused.convbn, M.ConvRelu2d)
+
+
+def test_fuse_add_mul_folds_constant_chains() -> None:
+    traced, x = _traced()
+    fused = tm.optimize(traced, enabled_pass=["FuseAddMul"])
+    fused.graph.lint()
+    before = traced.graph.get_method_by_type("__mul__").as_count()
+    assert before == 2
+    assert fused.graph.get_function_by_type(F.mul).as_count() + \
+        fused.graph.get_method_by_type("__mul__").as_count() == 1
+    assert fused.graph.get_function_by_type(F.add).as_count() + \
+        fused.graph.get_method_by_type("__add__").as_count() == 1
+    np.testing.assert_allclose(fused(x).numpy(), traced(x).numpy(), atol=1e-5)
+
+
+def test_backward_fold_scale_folds_into_conv() -> None:
+    traced, x = _traced()
+    opt = tm.optimize(traced, enabled_pass=["FuseConvBn", "FuseAddMul", "BackwardFoldScale"])
+    opt.graph.lint()
+    assert _count_bn(opt) == 0
+    assert opt.graph.get_method_by_type("__mul__").as_count() == 0
+    assert opt.graph.get_function_by_type(F.mul).as_count() == 0
+    np.testing.assert_allclose(opt(x).numpy(), traced(x).numpy(), atol=1e-4)
+
+
+def test_backward_fold_scale_enables_fuse_conv_bn(caplog: pytest.LogCaptureFixture) -> None:
+    traced, x = _traced()
+    opt = tm.optimize(traced, enabled_pass=["BackwardFoldScale"])
+    assert "requires FuseConvBn" in caplog.text
+    assert _count_bn(opt) == 0
+    np.testing.assert_allclose(opt(x).numpy(), traced(x).numpy(), atol=1e-4)
+
+
+def test_training_mode_batchnorm_is_not_fused() -> None:
+    net = ConvBnNet()
+    x = data(2, 3, 8, 8)
+    net.eval()
+    traced = tm.trace_module(net, x)
+    traced.bn1.training = True
+    fused = tm.optimize(traced, enabled_pass=["FuseConvBn"])
+    assert fused.graph.get_module_by_type(M.BatchNorm2d).as_count() == 1
+
+
+def test_const_passes() -> None:
+    traced, x = _traced()
+    opt = tm.optimize(traced, enabled_pass=["AttrToConstant", "FlodConstant", "FuseConvBn"])
+    opt.graph.lint()
+    text = str(opt.graph)
+    assert 'getattr(%self, "w")' not in text and "Constant(" in text
+    np.testing.assert_allclose(opt(x).numpy(), traced(x).numpy(), atol=1e-4)
+
+
+def test_unknown_pass_is_named() -> None:
+    traced, _ = _traced()
+    with pytest.raises(ValueError, match="FuseEverything"):
+        tm.optimize(traced, enabled_pass=["FuseEverything"])
