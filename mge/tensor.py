@@ -151,8 +151,10 @@ class Tensor:
         self._value_access("numpy()")
         return np.array(self._backend.to_numpy(self._data), dtype=self._dtype, copy=True)
 
-    def item(self) -> Any:
-        """The single element as a Python scalar."""
+    def item(self, *index: Any) -> Any:
+        """The single element (or the element at ``index``) as a Python scalar."""
+        if index:
+            return self[index].item()
         if self.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self._shape}")
         return self.numpy().reshape(()).item()
@@ -247,10 +249,10 @@ class Tensor:
         return transpose(self, pattern)
 
     @traceable
-    def flatten(self) -> Tensor:
+    def flatten(self, start_axis: int = 0, end_axis: int = -1) -> Tensor:
         from .functional.tensor import flatten
 
-        return flatten(self)
+        return flatten(self, start_axis, end_axis)
 
     @traceable
     def broadcast(self, *shape: Any) -> Tensor:
@@ -303,6 +305,15 @@ def _unary(fname: str, dunder: str):  # noqa: ANN202
     return traceable(method)
 
 
+def _inplace(dunder: str):  # noqa: ANN202
+    def method(self: Tensor, other: Any) -> Tensor:
+        self.set_value(getattr(self, dunder)(other))
+        return self
+
+    method.__name__ = dunder.replace("__", "__i", 1)
+    return traceable(method)
+
+
 _BINARY = {
     "add": "add", "sub": "sub", "mul": "mul", "truediv": "div", "floordiv": "floor_div",
     "mod": "mod", "pow": "pow", "and": "logical_and", "or": "logical_or", "xor": "logical_xor",
@@ -314,6 +325,8 @@ _COMPARE = {
 for _op, _fn in _BINARY.items():
     setattr(Tensor, f"__{_op}__", _binary(_fn, f"__{_op}__"))
     setattr(Tensor, f"__r{_op}__", _binary(_fn, f"__r{_op}__", reverse=True))
+for _op in (*_BINARY, "matmul"):
+    setattr(Tensor, f"__i{_op}__", _inplace(f"__{_op}__"))
 for _op, _fn in _COMPARE.items():
     setattr(Tensor, f"__{_op}__", _binary(_fn, f"__{_op}__"))
 for _op, _fn in {"neg": "neg", "abs": "abs", "invert": "logical_not"}.items():

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..core.apply import apply
 from ..device import parse_device
+from ..dtype import canonical_dtype
 from ..ops.shape import AxisAddRemove, Subtensor
 from ..tensor import Tensor
 
@@ -98,3 +99,20 @@ def remove_axes(x: Tensor, axes: Sequence[int]) -> Tensor:
 def slice_axis(x: Tensor, axis: int, begin: int, end: int) -> Tensor:
     """``x`` restricted to ``begin:end`` on ``axis`` (one ``Subtensor``)."""
     return one(Subtensor(items=((axis, begin, end, None, None),)), x)
+
+
+def dtype_arg(fn: str, dtype: Any) -> np.dtype:
+    """``dtype`` as the dtype mge stores; ``TypeError`` naming ``fn`` if unsupported."""
+    try:
+        return canonical_dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"{fn}: {exc}") from None
+
+
+def number_arg(fn: str, arg: str, value: Any) -> float:
+    """A Python/numpy number (or a one-element Tensor) as a float."""
+    if isinstance(value, Tensor):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"{fn}: {arg} must be a number, got {value!r}")
+    return float(value)

@@ -22,13 +22,25 @@ from typing import Any
 import numpy as np
 
 from ..core.tracing import traceable
-from ..dtype import canonical_dtype, float32, result_dtype, scalar_dtype
-from ..ops.shape import Broadcast, Concat, Dimshuffle, Eye, Fill, Linspace, Reshape
+from ..dtype import float32, result_dtype, scalar_dtype
+from ..ops.shape import (
+    Broadcast,
+    Concat,
+    Dimshuffle,
+    Eye,
+    Fill,
+    IndexingMultiAxisVec,
+    IndexingSetMultiAxisVec,
+    Linspace,
+    Reshape,
+)
 from ..tensor import Tensor
 from ._args import (
     add_axes,
     check_axes,
     check_axis,
+    dtype_arg,
+    number_arg,
     on_device,
     one,
     remove_axes,
@@ -371,14 +383,70 @@ def where(mask: Tensor, x: Any, y: Any) -> Tensor:
     return elemwise("ADD", elemwise("SWITCH_GT0", mc, a), elemwise("SWITCH_GT0", sub(1, mc), b))
 
 
+def _gather_indices(fn: str, x: Tensor, axis: int, index: Any) -> tuple[tuple, list[Tensor]]:
+    """Check ``index`` against ``x`` and build one index tensor per axis (for gather/scatter)."""
+    idx = to_tensor(fn, index, "index")
+    if idx.dtype.kind not in "iu" or idx.ndim != x.ndim:
+        raise ValueError(f"{fn}: index must be an integer tensor with the input's ndim, got "
+                         f"{idx.dtype}{list(idx.shape)} for input shape {x.shape}")
+    ax = check_axis(fn, axis, x.ndim, x.shape)
+    if any(i != ax and n > d for i, (n, d) in enumerate(zip(idx.shape, x.shape, strict=True))):
+        raise ValueError(f"{fn}: index shape {idx.shape} exceeds input shape {x.shape} "
+                         f"outside axis {axis}")
+    values = idx.numpy()
+    if values.size and not (-x.shape[ax] <= values.min() and values.max() < x.shape[ax]):
+        raise IndexError(f"{fn}: index values must be in [0, {x.shape[ax]}) for axis {axis} "
+                         f"of shape {x.shape}")
+    grids = []
+    for i, n in enumerate(idx.shape):
+        shape = [1] * idx.ndim
+        shape[i] = n
+        grids.append(astype(idx, "int32") if i == ax
+                     else Tensor(np.arange(n, dtype=np.int32).reshape(shape)))
+    return idx.shape, grids
+
+
+def _all_axes(ndim: int) -> tuple:
+    return tuple((i, None, None, None, True) for i in range(ndim))
+
+
+@traceable
+def gather(inp: Tensor, axis: int, index: Tensor) -> Tensor:
+    """``out[i][j] = inp[index[i][j]][j]`` for ``axis == 0`` (and so on for other axes).
+
+    Example:
+        >>> F.gather(mge.tensor([[1, 2], [3, 4]]), 1, mge.tensor([[1], [0]])).numpy()
+        array([[2],
+               [3]], dtype=int32)
+    """
+    x = to_tensor("gather", inp)
+    _, grids = _gather_indices("gather", x, axis, index)
+    return one(IndexingMultiAxisVec(items=_all_axes(x.ndim)), x, *grids)
+
+
+@traceable
+def scatter(inp: Tensor, axis: int, index: Tensor, source: Tensor) -> Tensor:
+    """Write ``source`` into ``inp`` at ``index`` along ``axis`` (the inverse of gather).
+
+    Like MegEngine's, ``inp`` itself is updated, and returned.
+
+    Example:
+        >>> x = F.zeros((2, 2))
+        >>> F.scatter(x, 1, mge.tensor([[1], [0]]), mge.tensor([[5.0], [6.0]])).numpy()
+        array([[0., 5.],
+               [6., 0.]], dtype=float32)
+    """
+    x = to_tensor("scatter", inp)
+    src = to_tensor("scatter", source, "source")
+    shape, grids = _gather_indices("scatter", x, axis, index)
+    if src.shape != shape:
+        raise ValueError(f"scatter: source shape {src.shape} must equal index shape {shape}")
+    out = one(IndexingSetMultiAxisVec(items=_all_axes(x.ndim)), x, astype(src, x.dtype), *grids)
+    x.set_value(out)
+    return x
+
+
 # ----------------------------------------------------------------------------- creation
-def _creation_dtype(fn: str, dtype: Any) -> np.dtype:
-    try:
-        return canonical_dtype(dtype)
-    except TypeError as exc:
-        raise TypeError(f"{fn}: {exc}") from None
-
-
 def _filled(fn: str, shape: Any, value: Any, dtype: Any, device: str | None) -> Tensor:
     dims = shape_tuple(fn, shape)
     if any(d < 0 for d in dims):
@@ -387,7 +455,7 @@ def _filled(fn: str, shape: Any, value: Any, dtype: Any, device: str | None) -> 
         value = value.item()
     if not isinstance(value, (int, float, bool, np.number, np.bool_)):
         raise TypeError(f"{fn}: value must be a number, got {type(value).__name__}")
-    dt = _creation_dtype(fn, scalar_dtype(value) if dtype is None else dtype)
+    dt = dtype_arg(fn, scalar_dtype(value) if dtype is None else dtype)
     return on_device(one(Fill(value=float(value), shape=dims, dtype=dt.name)), device)
 
 
@@ -462,14 +530,6 @@ def ones_like(inp: Tensor) -> Tensor:
     return full_like(inp, 1)
 
 
-def _number(fn: str, arg: str, value: Any) -> float:
-    if isinstance(value, Tensor):
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-        raise TypeError(f"{fn}: {arg} must be a number, got {value!r}")
-    return float(value)
-
-
 @traceable
 def linspace(start: int | float, stop: int | float, num: int, *, dtype: Any = "float32",
              device: str | None = None) -> Tensor:
@@ -479,11 +539,11 @@ def linspace(start: int | float, stop: int | float, num: int, *, dtype: Any = "f
         >>> F.linspace(2.0, 3.0, 5).numpy()
         array([2.  , 2.25, 2.5 , 2.75, 3.  ], dtype=float32)
     """
-    a, b = _number("linspace", "start", start), _number("linspace", "stop", stop)
+    a, b = number_arg("linspace", "start", start), number_arg("linspace", "stop", stop)
     n = shape_tuple("linspace", num, "num")[0]
     if n < 0:
         raise ValueError(f"linspace: num must be non-negative, got {num}")
-    dt = _creation_dtype("linspace", dtype)
+    dt = dtype_arg("linspace", dtype)
     out = one(Linspace(start=a, stop=b, num=n))
     return on_device(out if dt == float32 else astype(out, dt), device)
 
@@ -500,7 +560,7 @@ def arange(start: int | float = 0, stop: int | float | None = None, step: int | 
     """
     if stop is None:
         start, stop = 0, start
-    a, b, s = (np.float32(_number("arange", n, v))
+    a, b, s = (np.float32(number_arg("arange", n, v))
                for n, v in (("start", start), ("stop", stop), ("step", step)))
     if s == 0:
         raise ValueError("arange: step must not be zero")
@@ -522,12 +582,13 @@ def eye(N: int, M: int | None = None, *, dtype: Any = "float32",  # noqa: N803 -
     shape = shape_tuple("eye", (N, N if M is None else M), "N, M")
     if min(shape) < 0:
         raise ValueError(f"eye: negative size {shape}")
-    dt = _creation_dtype("eye", dtype)
+    dt = dtype_arg("eye", dtype)
     return on_device(one(Eye(shape=shape, dtype=dt.name)), device)
 
 
 __all__ = [
     "arange", "broadcast_to", "concat", "copy", "expand_dims", "eye", "flatten", "full",
-    "full_like", "linspace", "ones", "ones_like", "repeat", "reshape", "roll", "split",
-    "squeeze", "stack", "swapaxes", "tile", "transpose", "where", "zeros", "zeros_like",
+    "full_like", "gather", "linspace", "ones", "ones_like", "repeat", "reshape", "roll",
+    "scatter", "split", "squeeze", "stack", "swapaxes", "tile", "transpose", "where", "zeros",
+    "zeros_like",
 ]
