@@ -168,7 +168,7 @@ class ImportContext:
             self._record_type(info)
         self.used: set[str] = {i for n in graph.node for i in n.input}
         self.used.update(o.name for o in graph.output)
-        self._attrs: dict[tuple[str, str], str] = {}
+        self._attrs: dict[tuple[str, str], list[tuple[str, np.ndarray]]] = {}
         self._taken: set[str] = set(dir(module))
         self.new_attrs: list[str] = []
 
@@ -206,25 +206,26 @@ class ImportContext:
     # ----------------------------------------------------------------- module state
     def attribute(self, onnx_name: str, value: np.ndarray, kind: str = "param") -> str:
         """Store ``value`` on the module as a Parameter (``kind="param"``) or a buffer and
-        return its attribute name (one attribute per ONNX name and kind)."""
-        key = (onnx_name, kind)
-        if key in self._attrs:
-            return self._attrs[key]
+        return its attribute name; the same name, kind and value share one attribute."""
+        value = np.ascontiguousarray(value)
+        for attr, stored in self._attrs.get((onnx_name, kind), []):
+            if stored.shape == value.shape and np.array_equal(stored, value):
+                return attr
         base = sanitize_name(onnx_name)
         attr, n = base, 1
         while attr in self._taken:
             attr, n = f"{base}_{n}", n + 1
         self._taken.add(attr)
-        self._attrs[key] = attr
+        self._attrs.setdefault((onnx_name, kind), []).append((attr, value))
         self.new_attrs.append(attr)
-        cls = Parameter if kind == "param" else Tensor
-        setattr(self.module, attr, cls(np.ascontiguousarray(value)))
+        setattr(self.module, attr, (Parameter if kind == "param" else Tensor)(value))
         return attr
 
     def forget_attribute(self, attr: str) -> None:
         """Remove an attribute that no run-time step uses (its node was folded)."""
         delattr(self.module, attr)
-        self._attrs = {k: v for k, v in self._attrs.items() if v != attr}
+        for entries in self._attrs.values():
+            entries[:] = [(a, v) for a, v in entries if a != attr]
 
 
 def _load(model: Any) -> Any:

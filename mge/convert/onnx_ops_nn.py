@@ -108,6 +108,87 @@ def _conv(node: Node, ctx: Any) -> Converted:
     return op, node.inputs[:1], node.outputs[:1]
 
 
+@dataclasses.dataclass(frozen=True)
+class ConvTranspose2d(OnnxOp):
+    """``F.nn.conv_transpose2d`` with symmetric padding, then a crop for the asymmetric
+    remainder ``(top, left, bottom, right)``."""
+
+    weight: str
+    bias: str | None
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    output_padding: tuple[int, int]
+    dilation: tuple[int, int]
+    groups: int
+    crop: tuple[int, int, int, int]
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        y = F.nn.conv_transpose2d(x, getattr(mod, self.weight), _optional_attr(mod, self.bias),
+                                  self.stride, self.padding, self.output_padding,
+                                  self.dilation, self.groups)
+        top, left, bottom, right = self.crop
+        if not any(self.crop):
+            return y
+        height, width = y.shape[2], y.shape[3]
+        return y[:, :, top:height - bottom, left:width - right]
+
+
+def _transposed_pads(node: Node, ctx: Any, kernel: list[int], strides: list[int],
+                     dilations: list[int], extra: list[int]) -> list[int]:
+    """ONNX ConvTranspose pads, derived from ``output_shape`` or SAME ``auto_pad`` if set."""
+    auto_pad = node.attr("auto_pad", "NOTSET")
+    out_shape = node.attr("output_shape")
+    if out_shape is None and auto_pad in ("NOTSET", "VALID"):
+        return list(node.attr("pads", [0] * 4)) if auto_pad == "NOTSET" else [0] * 4
+    shape = ctx.static_shape(node.input(0))
+    if shape is None:
+        raise Unsupported("output_shape/auto_pad need a static input shape")
+    targets = list(out_shape)[-2:] if out_shape is not None else [n * s for n, s in
+                                                                  zip(shape[2:], strides)]
+    begins, ends = [], []
+    for size, k, s, d, e, t in zip(shape[2:], kernel, strides, dilations, extra, targets):
+        total = s * (size - 1) + e + (k - 1) * d + 1 - t
+        if total < 0:
+            raise Unsupported(f"output_shape {out_shape} is larger than the full output")
+        small = total // 2
+        begins.append(small if auto_pad == "SAME_UPPER" else total - small)
+        ends.append(total - begins[-1])
+    return begins + ends
+
+
+@converter("ConvTranspose")
+def _conv_transpose(node: Node, ctx: Any) -> Converted:
+    weight = ctx.const(node.input(1), "ConvTranspose weight")
+    if weight.ndim != 4:
+        raise Unsupported(f"only 2-d ConvTranspose is supported (weight shape {weight.shape})")
+    kernel = list(node.attr("kernel_shape", weight.shape[2:]))
+    strides = list(node.attr("strides", [1, 1]))
+    dilations = list(node.attr("dilations", [1, 1]))
+    extra = list(node.attr("output_padding", [0, 0]))
+    pads = _transposed_pads(node, ctx, kernel, strides, dilations, extra)
+    groups = int(node.attr("group", 1))
+    out_ch = weight.shape[1] * groups
+    if groups > 1:
+        weight = weight.reshape(groups, weight.shape[0] // groups, *weight.shape[1:])
+    w_attr = ctx.attribute(node.input(1), weight)
+    b_attr = None
+    if node.input(2):
+        bias = ctx.const(node.input(2), "ConvTranspose bias")
+        b_attr = ctx.attribute(node.input(2), bias.reshape(1, out_ch, 1, 1))
+    padding, crop, out_pad = [], [0, 0, 0, 0], []
+    for axis in range(2):
+        begin, end = pads[axis], pads[axis + 2]
+        sym = min(begin, end)
+        padding.append(sym)
+        crop[axis] = begin - sym
+        # output_padding first eats into the end crop; the rest is real extra output
+        crop[axis + 2] = max(0, end - sym - extra[axis])
+        out_pad.append(max(0, extra[axis] - (end - sym)))
+    op = ConvTranspose2d(w_attr, b_attr, tuple(strides), tuple(padding), tuple(out_pad),
+                         tuple(dilations), groups, tuple(crop))
+    return op, node.inputs[:1], node.outputs[:1]
+
+
 # ------------------------------------------------------------------ pooling
 @dataclasses.dataclass(frozen=True)
 class Pool2d(OnnxOp):
@@ -213,7 +294,7 @@ class BatchNorm(OnnxOp):
 
 @converter("BatchNormalization")
 def _batch_norm(node: Node, ctx: Any) -> Converted:
-    node.reject_attrs(training_mode=0)
+    node.reject_attrs(training_mode=0, spatial=1)
     if len([o for o in node.outputs if o]) > 1:
         raise Unsupported("training outputs (running mean/var) are not supported")
     names = ("scale", "bias", "mean", "var")
@@ -359,7 +440,8 @@ class Resize(OnnxOp):
             out = self.sizes
         else:
             out = tuple(int(math.floor(n * s)) for n, s in zip(x.shape[2:], self.scales))
-            if any(o != n * s for o, n, s in zip(out, x.shape[2:], self.scales)):
+            if not all(math.isclose(o, n * s, rel_tol=1e-5)
+                       for o, n, s in zip(out, x.shape[2:], self.scales)):
                 raise ValueError(
                     f"Resize: scales {self.scales} on input {tuple(x.shape)} give a "
                     f"fractional size; MegEngine resamples by out/in, so they differ"

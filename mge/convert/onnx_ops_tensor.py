@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from typing import Any
 
 import numpy as np
@@ -312,7 +313,7 @@ class Split(OnnxOp):
             sizes = tuple(min(chunk, x.shape[axis] - k * chunk) for k in range(self.parts))
         if len(sizes) == 1:
             return (x,)
-        points = np.cumsum(sizes[:-1]).tolist()
+        points = list(itertools.accumulate(sizes[:-1]))
         return tuple(F.split(x, points, axis=axis))
 
 

@@ -146,13 +146,23 @@ def _conv_cases() -> list[Case]:
         one("Conv", x, {"w": W_CONV, "b": B6}, strides=[2, 2], auto_pad="SAME_UPPER",
             id="Conv-same-upper"),
         one("Conv", x, {"w": W_CONV}, strides=[2, 1], auto_pad="SAME_LOWER", id="Conv-same-lower"),
+        one("ConvTranspose", x, {"w": _rand(4, 3, 3, 3), "b": _rand(3)}, strides=[2, 2],
+            pads=[1, 1, 1, 1], id="ConvTranspose-s2"),
+        one("ConvTranspose", x, {"w": _rand(4, 2, 3, 2)}, group=2, strides=[2, 3],
+            pads=[0, 1, 2, 0], output_padding=[1, 2], dilations=[2, 1],
+            id="ConvTranspose-group-asym-outpad"),
+        one("ConvTranspose", x, {"w": _rand(4, 3, 4, 4)}, strides=[2, 2], output_shape=[15, 18],
+            id="ConvTranspose-output-shape"),
+        one("ConvTranspose", x, {"w": _rand(4, 3, 3, 3)}, strides=[2, 2], auto_pad="SAME_UPPER",
+            id="ConvTranspose-same-upper"),
     ]
 
 
 def _elementwise_cases() -> list[Case]:
     x = {"x": X4}
-    cases = [one(op, x) for op in (
-        "Relu", "Sigmoid", "HardSwish", "Tanh", "Exp", "Abs", "Neg", "Floor", "Ceil", "Erf",
+    cases = [one("HardSwish", x, opset=14)]
+    cases += [one(op, x) for op in (
+        "Relu", "Sigmoid", "Tanh", "Exp", "Abs", "Neg", "Floor", "Ceil", "Erf",
         "Softplus", "Identity", "Dropout")]
     pos = {"x": _rand(2, 3, 4, low=0.1, high=3.0)}
     cases += [one(op, pos) for op in ("Log", "Sqrt")]
@@ -348,7 +358,7 @@ def test_names_are_sanitized_and_kept() -> None:
     nodes = [
         mk("Conv", ["image:0", "stem/conv.weight"], ["feat/1"]),
         mk("Add", ["feat/1", "forward"], ["out:0"]),
-        mk("Relu", ["feat/1"], ["aux"]),
+        mk("Identity", ["feat/1"], ["aux"]),
     ]
     case = Case("names", nodes, {"image:0": X4}, ["aux", "out:0"],
                 {"stem/conv.weight": W_CONV, "forward": _f32(0.5)})
@@ -359,6 +369,18 @@ def test_names_are_sanitized_and_kept() -> None:
     assert [k for k, _ in net.named_buffers()] == ["forward_1"]
     aux, out = net(mge.tensor(X4))
     np.testing.assert_allclose(out.numpy(), aux.numpy() + 0.5, rtol=1e-6, atol=1e-6)
+
+
+def test_shared_initializer_with_two_layouts() -> None:
+    mk = helper.make_node
+    nodes = [mk("Gemm", ["a", "w"], ["y0"]), mk("Gemm", ["a", "w"], ["y1"], transB=1),
+             mk("Gemm", ["a", "w"], ["y2"], transB=1)]
+    case = Case("shared", nodes, {"a": _rand(2, 4)}, ["y0", "y1", "y2"], {"w": _rand(4, 4)})
+    net = from_onnx(_model_proto(case), trace=False)
+    assert [k for k, _ in net.named_parameters()] == ["w", "w_1"]
+    want = ort.InferenceSession(_model_proto(case).SerializeToString()).run(None, case.inputs)
+    for g, w in zip(net(mge.tensor(case.inputs["a"])), want):
+        np.testing.assert_allclose(g.numpy(), w, rtol=1e-5, atol=1e-5)
 
 
 def test_bad_inputs() -> None:
@@ -389,3 +411,37 @@ def test_save_load_roundtrip(tmp_path: Path) -> None:
     again = mge.load(tmp_path / "net.pkl")
     x = mge.tensor(_rand(2, 3, 9, 10))
     np.testing.assert_array_equal(again(x).numpy(), net(x).numpy())
+
+
+def test_pretrained_traced_module_matches_reference() -> None:
+    if not MODELS_DIR.is_dir():
+        pytest.skip(f"shared models folder {MODELS_DIR} is absent")
+    from mge.traced_module import TracedModule
+
+    traced = from_onnx(MODELS_DIR / "mobilenet_v3_small_1.0_224_dq.onnx")
+    assert isinstance(traced, TracedModule)
+    x = np.load(MODELS_DIR / "reference" / "cat_224.npy")
+    _, logits = traced(mge.tensor(x))
+    want = np.load(MODELS_DIR / "reference" / "mobilenet_v3_small_1.0_224_dq__cat_logits.npy")
+    np.testing.assert_allclose(logits.numpy(), want, rtol=0, atol=1e-4)
+
+
+def test_cli_onnx_to_tracedmodule(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from mge.convert.cli import main
+
+    path = tmp_path / "m.onnx"
+    onnx.save(_model_proto(_conv_cases()[1]), path)
+    out = tmp_path / "m.tm"
+    assert main(["onnx_to_tracedmodule", "-i", str(path), "-o", str(out), "--check"]) == 0
+    text = capsys.readouterr().out
+    error = float(text.split("onnxruntime: ")[1].split()[0])
+    assert error < 1e-5 and "TracedModule" in text
+    net = mge.load(out)
+    x = mge.tensor(X4)
+    np.testing.assert_allclose(net(x).numpy(), from_onnx(path, trace=False)(x).numpy(),
+                               rtol=1e-6, atol=1e-6)
+
+    bad = tmp_path / "bad.onnx"
+    onnx.save(_model_proto(one("NonMaxSuppression", {"x": X4})), bad)
+    assert main(["onnx_to_tracedmodule", "-i", str(bad), "-o", str(out)]) == 2
+    assert "NonMaxSuppression" in capsys.readouterr().err
