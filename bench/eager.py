@@ -24,10 +24,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     import torch
+    from torch_twins import ResNet18, load_from_mge
 
     import mge
     from mge.models import resnet18
-    from torch_twins import ResNet18, load_from_mge
 
     mge.random.seed(0)
     net = resnet18()
