@@ -112,9 +112,7 @@ def describe_graph(model: bytes) -> dict[str, Any]:
     else:
         metadata = {"is_valid": False}
     return {
-        "inputs": [
-            {"name": v.name, "dtype": var_dtype(v), "shape": var_shape(v)} for v in inputs
-        ],
+        "inputs": [{"name": v.name, "dtype": var_dtype(v), "shape": var_shape(v)} for v in inputs],
         "outputs": [
             {"name": v.name, "dtype": var_dtype(v), "shape": var_shape(v)} for v in outputs
         ],
@@ -200,7 +198,9 @@ def run_lite(model: bytes, feeds: dict[str, np.ndarray]) -> list[tuple[str, np.n
         staging.append(host)
     network.forward()
     network.wait()
-    return [(name, network.get_io_tensor(name).to_numpy()) for name in network.get_all_output_name()]
+    return [
+        (name, network.get_io_tensor(name).to_numpy()) for name in network.get_all_output_name()
+    ]
 
 
 def as_npz_dict(results: list[tuple[str, np.ndarray]]) -> dict[str, np.ndarray]:
