@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import IO, Any
@@ -101,6 +102,25 @@ class _Recorder:
                 var.name = t.name
 
 
+@dataclasses.dataclass
+class _Recording:
+    """One recorded graph and how calls map onto it."""
+
+    graph: Graph
+    args: list[tuple[str | int, VarNode]]  # (position or keyword, input var)
+    static_args: list[Any]  # non-tensor positional args (None where a Tensor was)
+    externals: list[tuple[VarNode, Tensor]]
+    rebuild: Callable[[list[Any]], Any]
+    output_names: tuple[str, ...] | None
+    executors: dict[str, Executor] = dataclasses.field(default_factory=dict)
+
+
+def _signature(args: tuple, kwargs: dict) -> tuple:
+    """What a recording is specific to: where the tensors are, their shapes and dtypes."""
+    items = [*enumerate(args), *kwargs.items()]
+    return tuple((k, v.shape, v.dtype) for k, v in items if isinstance(v, Tensor))
+
+
 class trace:  # noqa: N801 - MegEngine's name
     """Wrap ``function`` for tracing; usable as ``@trace`` or ``@trace(symbolic=True, ...)``.
 
@@ -108,7 +128,9 @@ class trace:  # noqa: N801 - MegEngine's name
         function: the function to trace; it takes Tensors (positional or keyword) and
             any other keyword values (modules, options), and returns a Tensor, a
             sequence of Tensors or a dict ``name -> Tensor``.
-        symbolic: later calls replay the recorded graph instead of running Python.
+        symbolic: later calls replay the recorded graph instead of running Python
+            (a call with other input shapes or dtypes records a graph of its own;
+            ``graph`` and :meth:`dump` keep using the first one).
         capture_as_const: snapshot parameters and other captured tensors as constants
             (needed by :meth:`dump`).
         record_only: implies ``symbolic`` and ``capture_as_const``.
@@ -147,47 +169,49 @@ class trace:  # noqa: N801 - MegEngine's name
     ) -> None:
         if not callable(function):
             raise TypeError(f"trace needs a callable, got {type(function).__name__}")
-        self.__wrapped__ = function
         functools.update_wrapper(self, function)
+        self.__wrapped__ = function
         self._symbolic = symbolic or record_only
         self._capture_as_const = capture_as_const or record_only
-        self._graph: Graph | None = None
-        self._args: list[tuple[str | int, VarNode]] = []  # (position or keyword, input var)
-        self._static_args: list[Any] = []  # non-tensor positional args seen when tracing
-        self._externals: list[tuple[VarNode, Tensor]] = []
-        self._rebuild: Callable[[list[Any]], Any] | None = None
-        self._output_names: tuple[str, ...] | None = None
-        self._executors: dict[str, Executor] = {}
+        self._first: _Recording | None = None
+        self._recordings: dict[tuple, _Recording] = {}
 
     # ---------------------------------------------------------------- properties
     @property
-    def graph(self) -> Graph:
-        """The recorded graph (inputs: the tensor arguments); ``TraceError`` before a call."""
-        if self._graph is None:
+    def _recording(self) -> _Recording:
+        if self._first is None:
             raise TraceError(f"{self.__wrapped__.__name__} has not been traced yet; call it")
-        return self._graph
+        return self._first
+
+    @property
+    def graph(self) -> Graph:
+        """The first recorded graph (inputs: the tensor arguments); ``TraceError`` before."""
+        return self._recording.graph
 
     @property
     def traced(self) -> bool:
-        return self._graph is not None
+        return self._first is not None
 
     @property
     def input_bindings(self) -> list[tuple[str | int, VarNode]]:
         """``(position or keyword, input var)`` for each tensor argument, in call order."""
-        return list(self._args)
+        return list(self._recording.args)
 
     @property
     def output_names(self) -> tuple[str, ...] | None:
         """Output names when the function returned a dict (sorted keys), else None."""
-        return self._output_names
+        return self._recording.output_names
 
     # ---------------------------------------------------------------- calling
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self._graph is None:
+        if self._first is None:
             return self._record(args, kwargs)
-        if self._symbolic and not observing():
-            return self._replay(args, kwargs)
-        return self.__wrapped__(*args, **kwargs)
+        if not self._symbolic or observing():
+            return self.__wrapped__(*args, **kwargs)
+        recording = self._recordings.get(_signature(args, kwargs))
+        if recording is None:
+            return self._record(args, kwargs)
+        return self._replay(recording, args, kwargs)
 
     def _record(self, args: tuple, kwargs: dict) -> Any:
         recorder = _Recorder(self._capture_as_const)
@@ -219,52 +243,49 @@ class trace:  # noqa: N801 - MegEngine's name
         rebuild = _flatten(result, leaves)
         graph.outputs = [recorder.var_of(t) for t in leaves]
         recorder.name_vars()
-        self._rebuild = rebuild
+        output_names = None
         if isinstance(result, dict) and all(isinstance(v, Tensor) for v in result.values()):
             keys = list(result)
-            self._output_names = tuple(sorted(keys))  # MegEngine: dict outputs by sorted key
-            perm = [keys.index(k) for k in self._output_names]
+            output_names = tuple(sorted(keys))  # MegEngine: dict outputs by sorted key
+            perm = [keys.index(k) for k in output_names]
             graph.outputs = [graph.outputs[p] for p in perm]
-            self._rebuild = lambda values: rebuild([values[perm.index(i)]
-                                                    for i in range(len(perm))])
-        self._graph, self._args, self._static_args = graph, bindings, static_args
-        self._externals = recorder.externals
+            by_leaf = rebuild
+            rebuild = lambda values: by_leaf(  # noqa: E731
+                [values[perm.index(i)] for i in range(len(perm))])
+        recording = _Recording(graph, bindings, static_args, recorder.externals, rebuild,
+                               output_names)
+        self._recordings[_signature(args, kwargs)] = recording
+        if self._first is None:
+            self._first = recording
         return result
 
-    def _replay(self, args: tuple, kwargs: dict) -> Any:
+    def _replay(self, rec: _Recording, args: tuple, kwargs: dict) -> Any:
         name = self.__wrapped__.__name__
-        if len(args) != len(self._static_args):
+        if len(args) != len(rec.static_args):
             raise TraceError(
-                f"{name} was traced with {len(self._static_args)} positional arguments, "
+                f"{name} was traced with {len(rec.static_args)} positional arguments, "
                 f"called with {len(args)}")
-        backend = get_backend()
-        feeds: dict[int, Any] = {}
-        for where, var in self._args:
-            value = args[where] if isinstance(where, int) else kwargs.get(where)
-            if not isinstance(value, Tensor):
-                raise TraceError(f"{name}: argument {where!r} must be a Tensor as when traced")
-            if value.shape != var.shape or value.dtype != var.dtype:
-                raise TraceError(
-                    f"{name}: argument {where!r} is {value.dtype}{list(value.shape)} but was "
-                    f"traced as {var.dtype}{list(var.shape)}; retrace for new shapes")
-            feeds[var.id] = value._array_on(backend)
-        for i, (a, traced_value) in enumerate(zip(args, self._static_args, strict=True)):
+        for i, (a, traced_value) in enumerate(zip(args, rec.static_args, strict=True)):
             if not isinstance(a, Tensor) and not _same(a, traced_value):
                 raise TraceError(f"{name}: argument {i} differs from the traced value")
-        for var, t in self._externals:
+        backend = get_backend()
+        feeds: dict[int, Any] = {}
+        for where, var in rec.args:
+            value = args[where] if isinstance(where, int) else kwargs[where]
+            feeds[var.id] = value._array_on(backend)
+        for var, t in rec.externals:
             if t.shape != var.shape or t.dtype != var.dtype:
                 raise TraceError(
                     f"{name}: captured tensor {var.name} changed shape or dtype since tracing")
             feeds[var.id] = t._array_on(backend)
-        executor = self._executors.get(backend.name)
+        executor = rec.executors.get(backend.name)
         if executor is None:
-            executor = self._executors[backend.name] = Executor(self.graph, backend)
+            executor = rec.executors[backend.name] = Executor(rec.graph, backend)
         arrays = executor.run_arrays(feeds)
         device = next((t.device for t in args if isinstance(t, Tensor)), None)
         outs = [Tensor._wrap(a, v.shape, v.dtype, backend, device)
-                for a, v in zip(arrays, self.graph.outputs, strict=True)]
-        assert self._rebuild is not None
-        return self._rebuild(outs)
+                for a, v in zip(arrays, rec.graph.outputs, strict=True)]
+        return rec.rebuild(outs)
 
     # ---------------------------------------------------------------- dumping
     def dump(self, file: str | IO[bytes], **kwargs: Any) -> Any:

@@ -48,7 +48,14 @@ from .fbs import (
     read_model,
     write_model,
 )
-from .mge_oprs import INVALID_AXIS, ConvertError, numpy_dtype_name, read_op, write_op
+from .mge_oprs import (
+    INVALID_AXIS,
+    SPECS_BY_OURS,
+    ConvertError,
+    numpy_dtype_name,
+    read_op,
+    write_op,
+)
 
 #: largest tensor a loaded graph may declare (bytes); beyond it the file is rejected
 MAX_TENSOR_BYTES = 1 << 34
@@ -300,6 +307,13 @@ class _Writer:
         self.value_bytes += value.nbytes
         return self.emit(fop, [(var, tuple(value.shape))])[0]
 
+    def like(self, var: VarNode) -> int:
+        """A var of ``var``'s shape and dtype, cheap to store: a broadcast zero."""
+        zero = self.const(np.zeros(1, var.dtype))
+        shape = self.const(np.array(var.shape, np.int32))
+        fop = Operator(type="Broadcast", inputs=[zero, shape], params=[Param("Empty", {})])
+        return self.emit(fop, [(None, var.shape)])[0]
+
     def file_var(self, var: VarNode) -> int:
         try:
             return self.ids[var.id]
@@ -323,8 +337,15 @@ class _Writer:
         if isinstance(op, ConstOp):
             self.const(np.ascontiguousarray(op.value), node.outputs[0])
             return
+        if op.type_name not in SPECS_BY_OURS and all(v.is_const for v in node.inputs):
+            # creation ops (Fill, Linspace, Eye...) have no serializer: store their values
+            result = run_op(op, *[v.value for v in node.inputs], backend=get_backend("numpy"))
+            for var, value in zip(node.outputs, result if len(node.outputs) > 1 else (result,),
+                                  strict=True):
+                self.const(np.asarray(value, var.dtype).reshape(var.shape), var)
+            return
         inputs = [self.file_var(v) for v in node.inputs]
-        fop, skip = write_op(op, inputs, lambda value: self.const(value))
+        fop, skip = write_op(op, inputs, self.const, lambda: self.like(node.outputs[0]))
         if self.keep_opr_name and node.name:
             fop.name = node.name
         outs = node.outputs[skip or 0:]

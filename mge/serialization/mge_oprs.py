@@ -63,6 +63,8 @@ SPECS: tuple[OprSpec, ...] = (
     OprSpec("PowC", "PowC", ("PowC",)),
     OprSpec("ConvolutionForward", "Convolution", ("Convolution", _EP)),
     OprSpec("ConvBiasForward", "ConvBiasForward", ("ConvBias", _EP)),
+    OprSpec("ConvolutionBackwardData", "ConvolutionBackwardData", ("Convolution", _EP),
+            static=(("output_hw", "like"),)),
     OprSpec("MatrixMul", "MatrixMulV2", ("MatrixMul",)),
     OprSpec("BatchedMatrixMul", "BatchedMatrixMulV2", ("MatrixMul",)),
     OprSpec("BatchNormForward", "BatchNormV1", ("BN",), outputs=(2, None)),
@@ -97,7 +99,8 @@ SPECS_BY_OURS: dict[str, OprSpec] = {s.ours: s for s in SPECS}
 SPECS_BY_FILE: dict[str, OprSpec] = {s.file: s for s in SPECS}
 #: serializer names of older versions that load like the current one
 SPECS_BY_FILE.update({"ConvolutionV2": SPECS_BY_OURS["ConvolutionForward"],
-                      "ConvBiasForwardV4": SPECS_BY_OURS["ConvBiasForward"]})
+                      "ConvBiasForwardV4": SPECS_BY_OURS["ConvBiasForward"],
+                      "ConvolutionBackwardDataV2": SPECS_BY_OURS["ConvolutionBackwardData"]})
 _INDEXING = {"Subtensor", "SetSubtensor", "IndexingMultiAxisVec", "IndexingSetMultiAxisVec"}
 
 
@@ -145,6 +148,12 @@ def _static_param(kind: str, value: np.ndarray | None, what: str) -> Any:
     if kind == "pair" and len(ints) != 2:
         raise ConvertError(f"{what} must have 2 entries, got {len(ints)}")
     return ints
+
+
+def _spatial(shape: Sequence[int], fmt: str) -> tuple[int, ...]:
+    if len(shape) != 4:
+        raise ConvertError(f"the output-shape var must be 4-d, got {tuple(shape)}")
+    return tuple(shape[1:3]) if fmt == "NHWC" else tuple(shape[2:4])
 
 
 def _read_indexing(fields: dict[str, Any], inputs: Sequence[Any], nr_data: int,
@@ -195,13 +204,18 @@ def read_op(fop: Operator, inputs: Sequence[Any], static: StaticFn
         nr_data = 2 if spec.ours.startswith(("Set", "IndexingSet")) else 1
         kwargs["items"], inputs = _read_indexing(
             fields, inputs, nr_data, static, vector="MultiAxisVec" in spec.ours)
-    if spec.static:
+    if spec.static == (("output_hw", "like"),) and len(inputs) == 2:
+        pass  # deconvolution without an output-shape var
+    elif spec.static:
         if len(inputs) < len(spec.static):
             raise ConvertError(f"{fop.type} needs {len(spec.static)} static inputs")
         tail = inputs[len(inputs) - len(spec.static):]
         inputs = inputs[:len(inputs) - len(spec.static)]
         for (name, kind), var in zip(spec.static, tail, strict=True):
-            kwargs[name] = _static_param(kind, static(var), f"{fop.type} input {name!r}")
+            if kind == "like":
+                kwargs[name] = _spatial(var.shape, kwargs.get("format", "NCHW"))
+            else:
+                kwargs[name] = _static_param(kind, static(var), f"{fop.type} input {name!r}")
     if spec.ours == "Reshape" and kwargs.get("axis", INVALID_AXIS) != INVALID_AXIS:
         shape = list(kwargs["shape"])
         if 0 <= kwargs["axis"] < len(shape):
@@ -216,6 +230,7 @@ def read_op(fop: Operator, inputs: Sequence[Any], static: StaticFn
 
 # ------------------------------------------------------------------------------ writing
 ConstFn = Callable[[np.ndarray], int]
+LikeFn = Callable[[], int]
 
 
 def _index_flags_and_inputs(op: OpDef, inputs: list[int], const: ConstFn
@@ -235,8 +250,12 @@ def _index_flags_and_inputs(op: OpDef, inputs: list[int], const: ConstFn
     return items, data + extra
 
 
-def write_op(op: OpDef, inputs: list[int], const: ConstFn) -> tuple[Operator, int | None]:
-    """File operator for ``op`` on file vars ``inputs`` (``const`` adds int32 constants).
+def write_op(op: OpDef, inputs: list[int], const: ConstFn, like: LikeFn
+             ) -> tuple[Operator, int | None]:
+    """File operator for ``op`` on file vars ``inputs``.
+
+    ``const(value)`` adds an int32 constant and ``like()`` a var of the op's output shape
+    (both return the new file var id).
 
     Returns the operator (outputs not yet assigned) and how many of ``op``'s leading
     outputs the file omits (None: it lists them all).
@@ -267,6 +286,10 @@ def write_op(op: OpDef, inputs: list[int], const: ConstFn) -> tuple[Operator, in
             shape[axis] = -1
         params[0].fields["axis"] = axis
     for name, kind in spec.static:
+        if kind == "like":
+            if ours[name]:
+                inputs.append(like())
+            continue
         value = shape if spec.ours == "Reshape" else ours[name]
         if kind == "shape" and not value:
             value = [1]  # MegEngine has no 0-d tensors: a scalar is (1,)

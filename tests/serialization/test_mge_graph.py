@@ -1,0 +1,154 @@
+"""``.mge`` <-> graph mapping: every op round-trips, names, metadata, MegEngine's quirks."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mge.graph import Graph
+from mge.ops import Elemwise, TypeCvt
+from mge.ops.shape import AxisAddRemove, Reshape, Subtensor
+from mge.runtime.executor import Executor
+from mge.serialization.fbs import Metadata, read_model
+from mge.serialization.mge_graph import MgeFormatError, dump_graph, load_graph
+
+sys.path.insert(0, str(Path(__file__).parents[1]))  # the op-table cases live in tests/ops
+from ops.test_op_table import CASES  # noqa: E402
+
+
+def _case_graph(case) -> tuple[Graph, dict[str, np.ndarray]]:  # noqa: ANN001
+    g = Graph()
+    feeds = {f"in{k}": x for k, x in enumerate(case.inputs)}
+    inputs = [g.add_input(name, x.shape, x.dtype) for name, x in feeds.items()]
+    outs = g.add_op(case.op, inputs)
+    if case.op.type_name == "BatchNormForward":
+        outs = outs[5:]  # MegEngine files store only what inference uses
+    for k, v in enumerate(outs):
+        v.name = f"out{k}"
+    g.outputs = outs
+    return g, feeds
+
+
+def _run(g: Graph, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    # a loaded scalar input is a 1-element vector
+    return Executor(g, "numpy").run(**{v.name: feeds[v.name].reshape(v.shape) for v in g.inputs})
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_every_op_round_trips(case) -> None:  # noqa: ANN001
+    g, feeds = _case_graph(case)
+    data, info = dump_graph(g)
+    assert info.tot_bytes == len(data) and info.outputs == [v.name for v in g.outputs]
+    loaded = load_graph(io.BytesIO(data))
+    loaded.graph.lint()
+    assert list(loaded.output_vars_dict) == [v.name for v in g.outputs]
+    for want, got in zip(_run(g, feeds), _run(loaded.graph, feeds), strict=True):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got.reshape(want.shape), want)
+
+
+def _small_graph() -> Graph:
+    g = Graph()
+    x = g.add_input("data", (2, 3), "float32")
+    c = g.add_const(np.arange(3, dtype=np.float32), name="bias")
+    (s,) = g.add_op(Elemwise(mode="ADD"), [x, c])
+    (r,) = g.add_op(Reshape(shape=(3, -1)), [s])
+    (y,) = g.add_op(Elemwise(mode="RELU"), [r])
+    y.name = "prob"
+    r.name = "hidden"
+    g.outputs = [y]
+    return g
+
+
+def test_load_result_fields_and_names(tmp_path: Path) -> None:
+    path = tmp_path / "m.mge"
+    data, info = dump_graph(_small_graph(), metadata=Metadata(user_info=b"hi"))
+    path.write_bytes(data)
+    res = load_graph(str(path))
+    assert res.output_vars_list == [res.output_vars_dict["prob"]]
+    out = res.output_vars_list[0]
+    assert (out.name, out.dtype, out.shape, out.owner.type) == (
+        "prob", np.float32, (3, 2), "Elemwise")
+    assert out.owner.inputs[0].owner.type == "Reshape"
+    assert out.owner.inputs[0].owner.params == {"shape": (3, -1), "axis": 1}
+    assert [v.name for v in res.graph.inputs] == ["data"] and info.inputs == ["data"]
+    assert res.metadata.is_valid and res.metadata.user_info == b"hi"
+    with open(path, "rb") as f:
+        assert load_graph(f).output_vars_list[0].shape == (3, 2)
+
+
+@pytest.mark.parametrize(("level", "names"), [
+    (0, None), (1, {"data", "bias", "prob"}), (2, {"data", "bias", "prob", "hidden"})])
+def test_keep_var_name_levels(level: int, names: set[str] | None) -> None:
+    data, _ = dump_graph(_small_graph(), keep_var_name=level)
+    model = read_model(data, "m")
+    if names is None:
+        assert model.vars is None
+    else:
+        assert {v.name for v in model.vars} - {""} == names
+
+
+def test_reshape_writes_megengine_var_input_form() -> None:
+    data, _ = dump_graph(_small_graph())
+    model = read_model(data, "m")
+    (reshape,) = [op for op in model.operators if op.type == "ReshapeV1"]
+    shape_op = model.operators[reshape.inputs[1]]
+    assert shape_op.type == "ImmutableTensor" and shape_op.tensors[0].data.tolist() == [3, -1]
+    assert reshape.params[0].fields == {"axis": 1}
+
+
+def test_scalars_are_one_element_vectors_in_files() -> None:
+    g = Graph()
+    x = g.add_input("x", (), "float32")
+    (y,) = g.add_op(Elemwise(mode="NEGATE"), [x])
+    (z,) = g.add_op(Subtensor(items=((0, None, None, None, 1),)), [g.add_const([1, 2, 3])])
+    g.outputs = [y, z]
+    loaded = load_graph(io.BytesIO(dump_graph(g)[0])).graph
+    assert [v.shape for v in loaded.inputs] == [(1,)]
+    assert [v.shape for v in loaded.outputs] == [(1,), (1,)]
+    assert Executor(loaded).run(np.array([2.0], np.float32))[1].tolist() == [2]
+
+
+def test_distinct_equal_constants_stay_distinct() -> None:
+    g = Graph()
+    x = g.add_input("x", (3,), "float32")
+    lo, hi = g.add_const(np.float32(0)), g.add_const(np.float32(0))
+    (a,) = g.add_op(Elemwise(mode="MAX"), [x, lo])
+    (b,) = g.add_op(Elemwise(mode="MIN"), [a, hi])
+    g.outputs = [b]
+    model = read_model(dump_graph(g)[0], "m")
+    assert sum(op.type == "ImmutableTensor" for op in model.operators) == 2
+
+
+def test_same_var_output_twice_needs_one_name() -> None:
+    g = _small_graph()
+    g.outputs = [g.outputs[0], g.outputs[0]]
+    dump_graph(g)
+    other = g.outputs[0].owner.inputs[0]
+    g.outputs = [g.outputs[0], other]
+    other.name = g.outputs[0].name
+    dump_graph(g)  # two vars may share a name
+
+
+def test_float16_and_casts_round_trip() -> None:
+    g = Graph()
+    x = g.add_input("x", (4,), "uint8")
+    (f,) = g.add_op(TypeCvt(dtype="float16"), [x])
+    (h,) = g.add_op(AxisAddRemove(desc=(("ADD_1", 0),)), [f])
+    g.outputs = [h]
+    loaded = load_graph(io.BytesIO(dump_graph(g)[0])).graph
+    out = Executor(loaded).run(np.arange(4, dtype=np.uint8))[0]
+    assert out.dtype == np.float16 and out.tolist() == [[0, 1, 2, 3]]
+
+
+def test_unsupported_things_give_clear_errors() -> None:
+    g = _small_graph()
+    with pytest.raises(ValueError, match="model_version 2"):
+        dump_graph(g, model_version=1)
+    data = bytearray(dump_graph(g)[0])
+    with pytest.raises(MgeFormatError, match="^<bytes>|truncated"):
+        load_graph(io.BytesIO(bytes(data[:20])))
