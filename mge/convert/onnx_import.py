@@ -1,7 +1,8 @@
 """ONNX import: turn an ONNX graph into an mge Module whose forward calls ``mge.functional``.
 
 :func:`from_onnx` reads a model (path, bytes or ``onnx.ModelProto``), converts every node
-with the table in :mod:`mge.convert.onnx_ops`, and returns an :class:`OnnxModule`:
+with the converter table (:mod:`.onnx_node`, :mod:`.onnx_ops_nn`, :mod:`.onnx_ops_tensor`)
+and returns an :class:`OnnxModule`, traced into a TracedModule unless ``trace=False``:
 
 - initializers become attributes with sanitized names: weights are ``Parameter``\\ s (laid
   out the way MegEngine's modules keep them, e.g. grouped conv weights as
@@ -83,7 +84,7 @@ class Step:
     op: OnnxOp
     sources: tuple[tuple[bool, str], ...]
     outputs: tuple[str, ...]
-    node_name: str
+    node: str  # "OpType 'node name'", for error messages
     release: tuple[str, ...] = ()
 
 
@@ -115,7 +116,12 @@ class OnnxModule(Module):
             for name, x in zip(self.input_names, inputs)
         }
         for step in self._steps:
-            out = step.op(self, *(self._read(env, ref) for ref in step.sources))
+            try:
+                out = step.op(self, *(self._read(env, ref) for ref in step.sources))
+            except (ValueError, TypeError) as exc:
+                if hasattr(exc, "add_note"):  # Python >= 3.11
+                    exc.add_note(f"while running ONNX node {step.node}")
+                raise
             env.update(zip(step.outputs, out if isinstance(out, tuple) else (out,)))
             for name in step.release:
                 del env[name]
@@ -298,7 +304,7 @@ def _convert_nodes(graph: Any, ctx: ImportContext) -> list[Step]:
             for i in inputs
         )
         runtime.update(outputs)
-        steps.append(Step(op, sources, tuple(outputs), node.name))
+        steps.append(Step(op, sources, tuple(outputs), f"{node.op_type} {node.name!r}"))
     if problems:
         raise UnsupportedOnnxError(problems)
     return steps
@@ -355,9 +361,10 @@ def from_onnx(model: Any, trace: bool = True) -> Module:
 
     Args:
         model: the ONNX model.
-        trace: return ``mge.traced_module.trace_module(module, *example_inputs)``. Until
-            ``mge.traced_module`` provides ``trace_module`` the plain :class:`OnnxModule`
-            is returned.
+        trace: return ``mge.traced_module.trace_module(module, *module.example_inputs())``
+            (a TracedModule) rather than the eager :class:`OnnxModule`. Shapes read while
+            tracing (``Reshape`` zeros, ``ceil_mode`` pooling) are fixed to the example
+            inputs, whose symbolic dimensions are 1.
 
     Raises:
         UnsupportedOnnxError: listing every node that cannot be imported.
@@ -373,12 +380,8 @@ def from_onnx(model: Any, trace: bool = True) -> Module:
     module.eval()
     if not trace:
         return module
-    try:
-        from ..traced_module import trace_module
-    except ImportError as exc:
-        if exc.name != "mge.traced_module":
-            raise
-        return module
+    from ..traced_module import trace_module
+
     return trace_module(module, *module.example_inputs())
 
 

@@ -9,9 +9,10 @@ returns ``(op, runtime_inputs, outputs)``: ``op`` is a small frozen dataclass
 :class:`Unsupported` with a reason when an attribute combination cannot be imported.
 
 Example:
-    >>> @converter("Relu")  # doctest: +SKIP
-    ... def _relu(node, ctx):
-    ...     return Call("relu"), node.inputs[:1], node.outputs
+    >>> import mge
+    >>> op = call("clip", lower=0.0, upper=1.0)  # run-time behaviour of a Clip node
+    >>> op(None, mge.tensor([-1.0, 0.5, 2.0])).numpy()
+    array([0. , 0.5, 1. ], dtype=float32)
 """
 
 from __future__ import annotations

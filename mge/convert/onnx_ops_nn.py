@@ -7,8 +7,11 @@ batch-norm statistics ``[1, C, 1, 1]``, Gemm weights ``[out, in]``). Asymmetric 
 become an ``F.nn.pad`` before the conv or pooling.
 
 Example:
-    >>> "Conv" in CONVERTERS and "Resize" in CONVERTERS  # doctest: +SKIP
-    True
+    >>> import mge
+    >>> pool = Pool2d("max", (2, 2), (2, 2), (0, 0, 1, 1), ceil_mode=False)
+    >>> pool(None, mge.tensor(np.arange(9.0).reshape(1, 1, 3, 3))).numpy()
+    array([[[[4., 5.],
+             [7., 8.]]]], dtype=float32)
 """
 
 from __future__ import annotations
@@ -26,23 +29,40 @@ from .onnx_node import Converted, Node, OnnxOp, Unsupported, call, converter, no
 PadWidth = tuple[tuple[int, int], ...]
 
 
-def _spatial_pads(node: Node, ctx: Any, kernel: list[int], strides: list[int],
-                  dilations: list[int]) -> list[int]:
-    """ONNX ``pads`` ``[begin..., end...]`` from ``pads`` or ``auto_pad``."""
+def _explicit_pads(node: Node) -> list[int] | None:
+    """The ``pads`` attribute when ``auto_pad`` does not override it (VALID: zeros)."""
     auto_pad = node.attr("auto_pad", "NOTSET")
-    if auto_pad in ("NOTSET", "VALID"):
-        return list(node.attr("pads", [0] * 2 * len(kernel))) if auto_pad == "NOTSET" \
-            else [0] * 2 * len(kernel)
+    if auto_pad == "VALID":
+        return [0, 0, 0, 0]
+    return list(node.attr("pads", [0, 0, 0, 0])) if auto_pad == "NOTSET" else None
+
+
+def _spread(node: Node, totals: list[int]) -> list[int]:
+    """ONNX ``[begins..., ends...]`` sharing each total padding: the odd pixel goes to the
+    end for ``SAME_UPPER``, to the beginning otherwise."""
+    upper = node.attr("auto_pad", "NOTSET") == "SAME_UPPER"
+    begins = [t // 2 if upper else t - t // 2 for t in totals]
+    return begins + [t - b for t, b in zip(totals, begins)]
+
+
+def _static_input_shape(node: Node, ctx: Any) -> tuple[int, ...]:
     shape = ctx.static_shape(node.input(0))
     if shape is None:
-        raise Unsupported(f"auto_pad={auto_pad} needs a static input shape")
-    begins, ends = [], []
-    for size, k, s, d in zip(shape[2:], kernel, strides, dilations):
-        total = max(0, (-(-size // s) - 1) * s + (k - 1) * d + 1 - size)
-        small = total // 2
-        begins.append(small if auto_pad == "SAME_UPPER" else total - small)
-        ends.append(total - begins[-1])
-    return begins + ends
+        raise Unsupported("auto_pad/output_shape need a static input shape")
+    return shape
+
+
+def _spatial_pads(node: Node, ctx: Any, kernel: list[int], strides: list[int],
+                  dilations: list[int]) -> list[int]:
+    """ONNX ``pads`` ``[begin..., end...]`` from ``pads`` or SAME ``auto_pad``."""
+    pads = _explicit_pads(node)
+    if pads is not None:
+        return pads
+    sizes = _static_input_shape(node, ctx)[2:]
+    return _spread(node, [
+        max(0, (-(-n // s) - 1) * s + (k - 1) * d + 1 - n)
+        for n, k, s, d in zip(sizes, kernel, strides, dilations)
+    ])
 
 
 def _split_pads(pads: list[int]) -> tuple[tuple[int, int], PadWidth | None]:
@@ -136,24 +156,18 @@ class ConvTranspose2d(OnnxOp):
 def _transposed_pads(node: Node, ctx: Any, kernel: list[int], strides: list[int],
                      dilations: list[int], extra: list[int]) -> list[int]:
     """ONNX ConvTranspose pads, derived from ``output_shape`` or SAME ``auto_pad`` if set."""
-    auto_pad = node.attr("auto_pad", "NOTSET")
     out_shape = node.attr("output_shape")
-    if out_shape is None and auto_pad in ("NOTSET", "VALID"):
-        return list(node.attr("pads", [0] * 4)) if auto_pad == "NOTSET" else [0] * 4
-    shape = ctx.static_shape(node.input(0))
-    if shape is None:
-        raise Unsupported("output_shape/auto_pad need a static input shape")
-    targets = list(out_shape)[-2:] if out_shape is not None else [n * s for n, s in
-                                                                  zip(shape[2:], strides)]
-    begins, ends = [], []
-    for size, k, s, d, e, t in zip(shape[2:], kernel, strides, dilations, extra, targets):
-        total = s * (size - 1) + e + (k - 1) * d + 1 - t
-        if total < 0:
-            raise Unsupported(f"output_shape {out_shape} is larger than the full output")
-        small = total // 2
-        begins.append(small if auto_pad == "SAME_UPPER" else total - small)
-        ends.append(total - begins[-1])
-    return begins + ends
+    pads = _explicit_pads(node)
+    if out_shape is None and pads is not None:
+        return pads
+    sizes = _static_input_shape(node, ctx)[2:]
+    targets = list(out_shape)[-2:] if out_shape is not None else \
+        [n * s for n, s in zip(sizes, strides)]
+    totals = [s * (n - 1) + e + (k - 1) * d + 1 - t
+              for n, k, s, d, e, t in zip(sizes, kernel, strides, dilations, extra, targets)]
+    if min(totals) < 0:
+        raise Unsupported(f"output_shape {out_shape} is larger than the full output")
+    return _spread(node, totals)
 
 
 @converter("ConvTranspose")

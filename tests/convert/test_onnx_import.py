@@ -393,6 +393,14 @@ def test_bad_inputs() -> None:
         net(mge.tensor(X4), mge.tensor(X4))
 
 
+def test_runtime_error_names_the_node() -> None:
+    net = from_onnx(_model_proto(one("Reshape", {"x": X4}, {"s": _i64(4, -1)})), trace=False)
+    with pytest.raises(ValueError) as info:
+        net(mge.tensor(np.ones(7, np.float32)))
+    if hasattr(info.value, "__notes__"):
+        assert info.value.__notes__ == ["while running ONNX node Reshape 'reshape_node'"]
+
+
 def test_trace_returns_traced_module() -> None:
     case = _conv_cases()[2]
     model = _model_proto(case)
