@@ -33,6 +33,7 @@ from ..ops.shape import (
     IndexingSetMultiAxisVec,
     Linspace,
     Reshape,
+    Subtensor,
 )
 from ..tensor import Tensor
 from ._args import (
@@ -343,14 +344,15 @@ def roll(inp: Tensor, shift: int | Iterable[int], axis: int | Iterable[int] | No
 
 @traceable
 def copy(inp: Tensor, device: str | None = None) -> Tensor:
-    """A copy of ``inp`` (on ``device`` when given).
+    """A copy of ``inp`` (on ``device`` when given): an index-free ``Subtensor``, which
+    keeps no shape in a traced graph.
 
     Example:
         >>> F.copy(mge.tensor([1, 2])).numpy()
         array([1, 2], dtype=int32)
     """
     x = to_tensor("copy", inp)
-    return on_device(one(Reshape(shape=x.shape), x), device)
+    return on_device(one(Subtensor(items=()), x), device)
 
 
 # ----------------------------------------------------------------------------- selection
