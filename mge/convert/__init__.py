@@ -1,8 +1,8 @@
 """``mge.convert``: model conversion between mge and other formats.
 
-Import: :func:`from_onnx` turns an ONNX model into an mge module (a TracedModule once
-traced) whose forward runs ``mge.functional`` calls. The command line lives in
-``python -m mge.convert`` (see :mod:`mge.convert.cli`).
+Import: :func:`from_onnx` turns an ONNX model into a TracedModule (or, with
+``trace=False``, the eager :class:`OnnxModule`) that runs ``mge.functional`` calls.
+The command line is ``python -m mge.convert`` (see :mod:`mge.convert.cli`).
 
 Example:
     >>> import mge.convert
