@@ -143,7 +143,8 @@ def test_concat_stack_errors() -> None:
         F.stack([_t(np.zeros(2)), _t(np.zeros(3))])
 
 
-@pytest.mark.parametrize("spec, axis", [(3, 1), (2, -1), ([1, 3], 2), ([0, 2, 2], 1), (1, 1), (4, 2)])
+@pytest.mark.parametrize("spec, axis",
+                         [(3, 1), (2, -1), ([1, 3], 2), ([0, 2, 2], 1), (1, 1), (4, 2)])
 def test_split(spec: object, axis: int) -> None:
     got = F.split(_t(X), spec, axis)
     want = np.array_split(X, spec, axis) if isinstance(spec, int) else np.split(X, spec, axis)
