@@ -515,8 +515,9 @@ def zeros_like(inp: Tensor) -> Tensor:
     """Zeros like ``inp``.
 
     Example:
-        >>> F.zeros_like(F.ones((2, 2))).numpy().sum()
-        0.0
+        >>> F.zeros_like(F.ones((2, 2))).numpy()
+        array([[0., 0.],
+               [0., 0.]], dtype=float32)
     """
     return full_like(inp, 0)
 
