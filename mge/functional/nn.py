@@ -422,10 +422,11 @@ def adaptive_avg_pool2d(inp: Tensor, oshp: int | tuple[int, int] | Tensor) -> Te
 
 
 # ----------------------------------------------------------------------------- normalization
-def _bn_param(fn: str, arg: str, value: Any, channels: int, fill: float, dtype: np.dtype) -> Tensor:
+def _bn_param(fn: str, arg: str, value: Any, inp: Tensor, fill: float, dtype: np.dtype) -> Tensor:
     """A ``(1, C, 1, 1)`` param from None (``fill``), a ``(C,)`` or a ``(1, C, 1, 1)`` tensor."""
+    channels = inp.shape[1]
     if value is None:
-        return Tensor(np.full((1, channels, 1, 1), fill, dtype))
+        return Tensor(np.full((1, channels, 1, 1), fill, dtype), device=inp.device)
     t = _float_tensor(fn, arg, value)
     if t.shape not in ((channels,), (1, channels, 1, 1)):
         raise ValueError(f"{fn}: {arg} {t.shape} must be ({channels},) or (1, {channels}, 1, 1)")
@@ -468,19 +469,18 @@ def batch_norm(
         raise ValueError(f"{fn}: running_mean and running_var are required in inference")
     given = [t for t in (weight, bias, running_mean, running_var) if t is not None]
     dtype = as_tensor(given[0]).dtype if given else inp.dtype
-    c = inp.shape[1]
-    scale = _bn_param(fn, "weight", weight, c, 1.0, dtype)
-    shift = _bn_param(fn, "bias", bias, c, 0.0, dtype)
+    scale = _bn_param(fn, "weight", weight, inp, 1.0, dtype)
+    shift = _bn_param(fn, "bias", bias, inp, 0.0, dtype)
     if not training:
-        stats = [_bn_param(fn, k, v, c, 0.0, dtype)
+        stats = [_bn_param(fn, k, v, inp, 0.0, dtype)
                  for k, v in (("running_mean", running_mean), ("running_var", running_var))]
         op = BatchNormForward(param_dim="DIM_1C11", fwd_mode="INFERENCE", epsilon=eps)
         return apply(op, inp, scale, shift, *stats)[-1]
     op = BatchNormForward(param_dim="DIM_1C11", epsilon=eps, avg_factor=1 - momentum)
     if running_mean is None and running_var is None:
         return apply(op, inp, scale, shift)[-1]
-    mean = _bn_param(fn, "running_mean", running_mean, c, 0.0, dtype)
-    var = _bn_param(fn, "running_var", running_var, c, 1.0, dtype)
+    mean = _bn_param(fn, "running_mean", running_mean, inp, 0.0, dtype)
+    var = _bn_param(fn, "running_var", running_var, inp, 1.0, dtype)
     new_mean, new_var, *_, y = apply(op, inp, scale, shift, mean, var)
     updates = [(running_mean, new_mean), (running_var, new_var)]
     if not inplace:

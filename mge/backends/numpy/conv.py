@@ -41,23 +41,52 @@ def _nchw_filter(op: ConvBase, w: np.ndarray) -> np.ndarray:
     return w
 
 
+def _depthwise(op: ConvBase, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Groups of one input channel: one broadcast multiply-add per kernel offset.
+
+    Returns ``(N, groups, ocpg, OH, OW)``.
+    """
+    groups, ocpg, _, kh, kw = w.shape
+    (sh, sw), (dh, dw) = (op.stride_h, op.stride_w), (op.dilate_h, op.dilate_w)
+    x = np.pad(x, ((0, 0), (0, 0), (op.pad_h, op.pad_h), (op.pad_w, op.pad_w)))
+    oh = (x.shape[2] - (kh - 1) * dh - 1) // sh + 1
+    ow = (x.shape[3] - (kw - 1) * dw - 1) // sw + 1
+    out = np.zeros((x.shape[0], groups, ocpg, oh, ow), np.float32)
+    for i in range(kh):
+        for j in range(kw):
+            part = x[:, :, i * dh: i * dh + sh * (oh - 1) + 1: sh,
+                     j * dw: j * dw + sw * (ow - 1) + 1: sw]
+            out += part[:, :, None] * w[None, :, :, 0, i, j, None, None]
+    return out
+
+
+def _im2col(op: ConvBase, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Any grouping: one matrix product per group over all patches.
+
+    Returns ``(N, groups, ocpg, OH, OW)``.
+    """
+    groups, ocpg, icpg, kh, kw = w.shape
+    n = x.shape[0]
+    win = _windows(x, (kh, kw), (op.stride_h, op.stride_w), (op.pad_h, op.pad_w),
+                   (op.dilate_h, op.dilate_w))
+    oh, ow = win.shape[2:4]
+    win = win.reshape(n, groups, icpg, oh, ow, kh, kw)
+    cols = win.transpose(1, 0, 3, 4, 2, 5, 6).reshape(groups, n * oh * ow, icpg * kh * kw)
+    out = cols @ w.reshape(groups, ocpg, icpg * kh * kw).transpose(0, 2, 1)
+    return out.reshape(groups, n, oh, ow, ocpg).transpose(1, 0, 4, 2, 3)
+
+
 def _conv(op: ConvBase, x: np.ndarray, w: np.ndarray) -> np.ndarray:
     """The convolution in float32, in the op's format."""
     if op.format == "NHWC":
         x = x.transpose(0, 3, 1, 2)
     w = _nchw_filter(op, w).astype(np.float32)
-    groups, ocpg, icpg, kh, kw = w.shape
-    n = x.shape[0]
-    win = _windows(x.astype(np.float32, copy=False), (kh, kw), (op.stride_h, op.stride_w),
-                  (op.pad_h, op.pad_w), (op.dilate_h, op.dilate_w))
-    oh, ow = win.shape[2:4]
-    win = win.reshape(n, groups, icpg, oh, ow, kh, kw)
-    cols = win.transpose(1, 0, 3, 4, 2, 5, 6).reshape(groups, n * oh * ow, icpg * kh * kw)
-    out = cols @ w.reshape(groups, ocpg, icpg * kh * kw).transpose(0, 2, 1)
-    out = out.reshape(groups, n, oh, ow, ocpg)
+    x = x.astype(np.float32, copy=False)
+    out = _depthwise(op, x, w) if w.shape[2] == 1 and w.shape[0] > 1 else _im2col(op, x, w)
+    n, groups, ocpg, oh, ow = out.shape
     if op.format == "NHWC":
-        return out.transpose(1, 2, 3, 0, 4).reshape(n, oh, ow, groups * ocpg)
-    return out.transpose(1, 0, 4, 2, 3).reshape(n, groups * ocpg, oh, ow)
+        return out.transpose(0, 3, 4, 1, 2).reshape(n, oh, ow, groups * ocpg)
+    return out.reshape(n, groups * ocpg, oh, ow)
 
 
 @BACKEND.kernel(ConvolutionForward.type_name)
