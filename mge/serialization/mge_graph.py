@@ -33,7 +33,7 @@ from ..backends import get_backend
 from ..core.apply import run_op
 from ..core.opdef import OpError, TensorInfo
 from ..graph.ir import ConstOp, Graph, GraphError, Host2DeviceCopy, VarNode, make_const_op
-from ..ops.shape import AxisAddRemove
+from ..ops.shape import AxisAddRemove, Subtensor
 from .fbs import (
     DType,
     Metadata,
@@ -188,11 +188,34 @@ class _Reader:
             value = value[axis:axis + 1] if axis >= 0 else value[axis:][:1]
         return [self.graph.add_const(value)]
 
+    def split(self, fop: Operator) -> list[VarNode]:
+        """MegEngine's ``Split`` (sizes as static input vars) as one Subtensor per part."""
+        if not fop.inputs:
+            raise ConvertError("Split needs inputs")
+        x, *sizes = [self.var(i) for i in fop.inputs]
+        axis = fop.param("Axis")["axis"] if fop.params else 0
+        if not -x.ndim <= axis < x.ndim:
+            raise ConvertError(f"axis {axis} out of range for shape {x.shape}")
+        values = [self.static_value(v) for v in sizes]
+        if any(v is None or v.size != 1 or v.dtype.kind not in "iu" for v in values):
+            raise ConvertError("Split sizes must be integers known when loading")
+        bounds = np.cumsum([0] + [int(v.reshape(-1)[0]) for v in values])
+        if bounds[-1] != x.shape[axis] or np.any(np.diff(bounds) < 0):
+            raise ConvertError(f"Split sizes {np.diff(bounds).tolist()} do not add up to "
+                               f"{x.shape[axis]}")
+        outs = []
+        for begin, end in zip(bounds[:-1], bounds[1:], strict=True):
+            op = Subtensor(items=((axis % x.ndim, int(begin), int(end), None, None),))
+            outs += self.graph.add_op(op, [x], name=fop.name)
+        return outs
+
     def op(self, fop: Operator) -> list[VarNode]:
         if fop.type == "Host2DeviceCopy" or fop.type in _CONST_TYPES + _HOLDER_TYPES:
             outs = self.source_op(fop)
         elif fop.type == "GetVarShapeV1":
             outs = self.shape_of(fop)
+        elif fop.type == "Split":
+            outs = self.split(fop)
         else:
             inputs = [self.var(i) for i in fop.inputs]
             op, inputs, listed = read_op(fop, inputs, self.static_value)

@@ -3,7 +3,10 @@
 * ``x - c`` becomes ``x + (-c)`` and ``x / c`` (float) becomes ``x * (1/c)``;
 * ``(x + c1) + c2`` becomes ``x + (c1 + c2)`` and ``(x * c1) * c2`` becomes
   ``x * (c1 * c2)``;
-* ``(x + c1) * c2`` becomes ``x * c2 + (c1 * c2)`` (so scales reach convolutions).
+* ``(x + c1) * c2`` becomes ``x * c2 + (c1 * c2)`` (so scales reach convolutions);
+* a chain of adds with constant terms, like ``(a + c1) + (b + c2)``, becomes
+  ``(a + b) + (c1 + c2)``: one constant, last (MegEngine's ``ReorderArithChainPass``
+  order, which lets a residual become a convolution's full-shape bias).
 
 Each rewrite needs the inner result to have no other reader and keeps every shape
 (a part of MegEngine's ``NormalizeArithChainPass``/``ReorderArithChainPass``).
@@ -17,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...ops import Elemwise
-from ..ir import Graph, OpNode
+from ..ir import Graph, OpNode, VarNode
 from . import register_pass
 from .util import Users, elemwise_mode, replace_with, rewrite_all, sole_reader, split_const
 
@@ -45,8 +48,54 @@ def _normalize(graph: Graph, node: OpNode) -> bool:
     return True
 
 
+def _add_terms(graph: Graph, users: Users, var: VarNode, root: OpNode) -> list[VarNode]:
+    """The terms of the add chain ending in ``var`` (inner adds read only by the chain)."""
+    node = var.owner
+    if elemwise_mode(node) != "ADD" or (node is not root and sole_reader(graph, users, var)
+                                        is None):
+        return [var]
+    return [t for v in node.inputs for t in _add_terms(graph, users, v, root)]
+
+
+def _is_canonical(node: OpNode, nr_terms: int) -> bool:
+    """``((t0 + t1) + ...) + c``: left-deep with the one constant last."""
+    if not node.inputs[1].is_const:
+        return False
+    for _ in range(nr_terms - 2):
+        node = node.inputs[0].owner
+        if elemwise_mode(node) != "ADD" or node.inputs[1].is_const:
+            return False
+    return not node.inputs[0].is_const
+
+
+def _add_chain(graph: Graph, node: OpNode, users: Users) -> bool:
+    out = node.outputs[0]
+    readers = users.get(out, [])
+    if elemwise_mode(node) != "ADD" or (len(readers) == 1 and out not in graph.outputs
+                                        and elemwise_mode(readers[0]) == "ADD"):
+        return False  # not the end of a chain
+    terms = _add_terms(graph, users, out, node)
+    consts = [t for t in terms if t.is_const]
+    others = [t for t in terms if not t.is_const]
+    if not consts or not others or (len(consts) == 1 and _is_canonical(node, len(terms))):
+        return False
+    wide = np.float64 if out.dtype.kind == "f" else out.dtype
+    total = sum(c.value.astype(wide) for c in consts)
+    acc = others[0]
+    for t in others[1:]:
+        acc = _ew(graph, "ADD", acc, t)
+    acc = _ew(graph, "ADD", acc, _const(graph, total, out.dtype))
+    graph.replace_var(out, acc)
+    acc.name = out.name
+    return True
+
+
+def _ew(graph: Graph, mode: str, a: VarNode, b: VarNode) -> VarNode:
+    return graph.add_op(Elemwise(mode=mode), [a, b])[0]
+
+
 def _rewrite(graph: Graph, node: OpNode, users: Users) -> bool:
-    if _normalize(graph, node):
+    if _normalize(graph, node) or _add_chain(graph, node, users):
         return True
     mode = elemwise_mode(node)
     split = split_const(node) if mode in ("ADD", "MUL") else None
