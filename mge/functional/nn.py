@@ -129,15 +129,9 @@ def _check_channels(fn: str, inp: Tensor, weight: Tensor, per_group: int, groups
 
 @traceable
 def conv2d(
-    inp: Tensor,
-    weight: Tensor,
-    bias: Tensor | None = None,
-    stride: Pair = 1,
-    padding: Pair = 0,
-    dilation: Pair = 1,
-    groups: int = 1,
-    conv_mode: str = "cross_correlation",
-    compute_mode: str = "default",
+    inp: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Pair = 1,
+    padding: Pair = 0, dilation: Pair = 1, groups: int = 1,
+    conv_mode: str = "cross_correlation", compute_mode: str = "default",
 ) -> Tensor:
     """2-d convolution of an NCHW ``inp`` (``ConvolutionForward``, then ``+ bias``).
 
@@ -180,16 +174,9 @@ def conv2d(
 
 @traceable
 def conv_transpose2d(
-    inp: Tensor,
-    weight: Tensor,
-    bias: Tensor | None = None,
-    stride: Pair = 1,
-    padding: Pair = 0,
-    output_padding: Pair = 0,
-    dilation: Pair = 1,
-    groups: int = 1,
-    conv_mode: str = "cross_correlation",
-    compute_mode: str = "default",
+    inp: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Pair = 1,
+    padding: Pair = 0, output_padding: Pair = 0, dilation: Pair = 1, groups: int = 1,
+    conv_mode: str = "cross_correlation", compute_mode: str = "default",
 ) -> Tensor:
     """2-d transposed convolution (``ConvolutionBackwardData``, then ``+ bias``).
 
@@ -230,10 +217,7 @@ def conv_transpose2d(
 # ----------------------------------------------------------------------------- matmul
 @traceable
 def matmul(
-    inp1: Tensor,
-    inp2: Tensor,
-    transpose_a: bool = False,
-    transpose_b: bool = False,
+    inp1: Tensor, inp2: Tensor, transpose_a: bool = False, transpose_b: bool = False,
     compute_mode: str = "default",
 ) -> Tensor:
     """Matrix product with MegEngine's rules for 1-d, 2-d and batched (n-d) operands.
@@ -364,10 +348,7 @@ def max_pool2d(
 
 @traceable
 def avg_pool2d(
-    inp: Tensor,
-    kernel_size: Pair,
-    stride: Pair | None = None,
-    padding: Pair = 0,
+    inp: Tensor, kernel_size: Pair, stride: Pair | None = None, padding: Pair = 0,
     mode: str = "average_count_exclude_padding",
 ) -> Tensor:
     """2-d average pooling of NCHW ``inp`` (``stride`` defaults to ``kernel_size``).
@@ -582,9 +563,7 @@ _PAD_MODES = {"CONSTANT": "CONSTANT", "REFLECT": "REFLECT", "REPLICATE": "REPLIC
 
 @traceable
 def pad(
-    src: Tensor,
-    pad_width: Sequence[Sequence[int]],
-    mode: str = "constant",
+    src: Tensor, pad_width: Sequence[Sequence[int]], mode: str = "constant",
     constant_value: float = 0.0,
 ) -> Tensor:
     """Pad the leading ``len(pad_width)`` dims by ``(before, after)`` pairs (``Padding`` op).

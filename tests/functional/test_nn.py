@@ -356,6 +356,8 @@ def test_softmax_default_axis_is_megengines(ndim, axis) -> None:  # noqa: ANN001
 def test_softmax_explicit_axis_and_errors() -> None:
     x = _rand(2, 5, 3) * 30
     _close(F.softmax(mge.tensor(x), axis=-1), torch.softmax(_t(x), -1))
+    want = torch.softmax(_t(x).reshape(2, -1), 1).reshape(2, 5, 3)
+    _close(F.softmax(mge.tensor(x), axis=[1, 2]), want)
     with _raises_before_ops(ValueError, r"softmax: axis 3 out of range for input \(2, 5, 3\)"):
         F.softmax(mge.tensor(x), axis=3)
     with _raises_before_ops(TypeError, r"softmax: inp must be float"):
