@@ -90,6 +90,7 @@ SPECS: tuple[OprSpec, ...] = (
             static=(("dsize", "pair"),)),
     OprSpec("ResizeForward", "ResizeV2", ("Resize",), static=(("dsize", "pair"),)),
     OprSpec("TypeCvt", "TypeCvtV2", ("FullDType",)),
+    OprSpec("AssertEqual", "AssertEqual", ("AssertEqual",)),
     OprSpec("Subtensor", "Subtensor", ("IndexDescMaskDump",)),
     OprSpec("SetSubtensor", "SetSubtensor", ("IndexDescMaskDump",)),
     OprSpec("IndexingMultiAxisVec", "IndexingMultiAxisVec", ("IndexDescMaskDump",)),

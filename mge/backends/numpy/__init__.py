@@ -24,4 +24,4 @@ class NumpyBackend(Backend):
 
 BACKEND = NumpyBackend()
 
-from . import conv, elemwise, nn, pooling, reduce, shape, vision  # noqa: E402,F401
+from . import conv, elemwise, nn, pooling, reduce, shape, utility, vision  # noqa: E402,F401

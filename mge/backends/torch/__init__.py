@@ -57,4 +57,4 @@ class TorchBackend(Backend):
 
 BACKEND = TorchBackend()
 
-from . import conv, elemwise, nn, pooling, reduce, shape, vision  # noqa: E402,F401
+from . import conv, elemwise, nn, pooling, reduce, shape, utility, vision  # noqa: E402,F401

@@ -1,0 +1,20 @@
+"""torch kernel for ``AssertEqual`` (:mod:`mge.ops.utility`): the error is computed on the
+device; only the scalar (and the tensors, for the message of a failed check) come back."""
+
+from __future__ import annotations
+
+import torch
+
+from ...ops.utility import AssertEqual
+from . import BACKEND
+
+
+@BACKEND.kernel(AssertEqual.type_name)
+def assert_equal(op: AssertEqual, expect: torch.Tensor, get: torch.Tensor) -> torch.Tensor:
+    err = 0.0
+    if expect.numel():
+        e, g = expect.double(), get.double()
+        err = float((e - g).abs().div(torch.minimum(e.abs(), g.abs()).clamp(min=1.0)).max())
+    if not op.report(err):
+        raise op.error(BACKEND.to_numpy(expect), BACKEND.to_numpy(get))
+    return expect

@@ -1,0 +1,16 @@
+"""Op-table cases for AssertEqual (checks that pass; failing checks are in tests/jit)."""
+
+from __future__ import annotations
+
+from mge.ops.utility import AssertEqual
+
+from .optable import OpCase, rand
+
+_X = rand(2, 3, 4)
+
+CASES = [
+    OpCase(AssertEqual(), [_X, _X.copy()]),
+    OpCase(AssertEqual(maxerr=1e-2), [_X, _X * 1.001], id="AssertEqual-within-maxerr"),
+    OpCase(AssertEqual(), [rand(0, 3), rand(0, 3)], id="AssertEqual-empty"),
+    OpCase(AssertEqual(), [rand(5, dtype="int32"), rand(5, dtype="int32")], id="AssertEqual-int"),
+]
