@@ -1,0 +1,482 @@
+"""Compiled execution plans: a graph for fixed input shapes, bound to one backend.
+
+A :class:`Plan` is built once per (graph, input shapes) and then run many times:
+
+* the ops are put in topological order; ops whose inputs are all constants are
+  evaluated once while building (constant folding);
+* every op is bound once to a kernel closure of the plan backend, with its params and
+  prepared constants (weights converted, reshaped, laid out once, in a
+  :class:`WeightCache` that plans and networks can share);
+* buffer lifetimes are analysed: each intermediate is dropped right after its last
+  reader (so the allocator reuses its memory) and a kernel may write its result into
+  an input that nothing reads afterwards (in place). :attr:`Plan.memory` reports the
+  peak activation bytes this gives.
+
+:class:`PlanCache` keeps the plans of one graph by input shapes: it runs the inference
+passes the backend gains from once, and builds a new plan when an input shape changes.
+
+Plan backends (:class:`PlanBackend`) are registered by name with
+:func:`register_plan_backend`; ``"auto"`` picks the available one with the highest
+priority for the device.
+
+Example:
+    >>> import numpy as np
+    >>> from mge.graph import Graph
+    >>> from mge.ops import Elemwise
+    >>> g = Graph()
+    >>> x = g.add_input("x", (3,), "float32")
+    >>> g.outputs = g.add_op(Elemwise(mode="RELU"), [x])
+    >>> plan = Plan(g, PlanOptions(backend="numpy"))
+    >>> plan.run(np.array([-1.0, 0.0, 2.0], np.float32))
+    [array([0., 0., 2.], dtype=float32)]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+
+from ..backends import get_backend
+from ..core.apply import run_op
+from ..device import parse_device
+from ..graph.ir import ConstOp, Graph, Host2DeviceCopy, OpNode, VarNode
+from .liveness import Liveness, MemoryReport
+from .specialize import specialize
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanOptions:
+    """How to build a plan.
+
+    Attributes:
+        backend: plan backend name, or ``"auto"`` (the fastest available for ``device``).
+        device: MegEngine device name: ``"cpu0"``, ``"gpu0"``...
+        threads: CPU threads for the kernels (``None``: leave the library's setting).
+        compute_dtype: ``None`` (compute in the graph's dtypes), ``"float32"``,
+            ``"bfloat16"`` or ``"float16"``: float tensors are held and computed in it
+            (inputs are cast on entry, outputs back to their dtypes on exit).
+        channels_last: lay 4-d activations out channels-last (``None``: the backend's
+            choice).
+        optimize: run the inference passes the backend gains from (BatchNorm and
+            constant folding, conv+bias+nonlinearity fusion) before planning.
+    """
+
+    backend: str = "auto"
+    device: str = "cpu0"
+    threads: int | None = None
+    compute_dtype: str | None = None
+    channels_last: bool | None = None
+    optimize: bool = True
+
+    @property
+    def device_kind(self) -> str:
+        """``"cpu"`` or ``"gpu"``."""
+        kind = parse_device(self.device)[0]
+        return "cpu" if kind in ("cpu", "xpu") else kind
+
+    @property
+    def device_index(self) -> int:
+        return max(parse_device(self.device)[1], 0)
+
+
+class WeightCache:
+    """Backend copies of constants, made once and shared by plans (and networks).
+
+    Entries are keyed by the identity of the constant's numpy array plus a key naming
+    the transformation; the array is kept alive with its entry.
+    """
+
+    def __init__(self) -> None:
+        self._items: dict[tuple, tuple[np.ndarray, Any]] = {}
+
+    def get(self, value: np.ndarray, key: tuple, make: Callable[[np.ndarray], Any]) -> Any:
+        """The cached ``make(value)`` for ``(value, key)``; computed on first use."""
+        k = (id(value), *key)
+        hit = self._items.get(k)
+        if hit is None or hit[0] is not value:
+            hit = (value, make(value))
+            self._items[k] = hit
+        return hit[1]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class BoundOp(NamedTuple):
+    """A bound kernel: ``fn(*arrays)`` on the node inputs listed in ``args``.
+
+    ``inplace`` is the index of the node input the result is written into, if any.
+    """
+
+    fn: Callable[..., Any]
+    args: tuple[int, ...]
+    inplace: int | None = None
+
+
+@dataclasses.dataclass
+class BindSite:
+    """What a backend knows when binding one op.
+
+    Attributes:
+        node: the op node.
+        consts: for each input, its constant value (numpy) or ``None``.
+        donated: for each input, whether the kernel may overwrite it (nothing reads it
+            afterwards and it is not a user or constant buffer).
+        weights: the shared weight cache.
+    """
+
+    node: OpNode
+    consts: tuple[np.ndarray | None, ...]
+    donated: tuple[bool, ...]
+    weights: WeightCache
+
+    def all_args(self) -> tuple[int, ...]:
+        return tuple(range(len(self.node.inputs)))
+
+
+class PlanBackend:
+    """Base of plan backends: constant/feed/fetch conversion and kernel binding.
+
+    Subclasses set ``name``, ``priority`` (``"auto"`` picks the highest available) and
+    ``devices``, and override what they do better than the generic binding (which
+    calls the eager backend's kernel for the op).
+    """
+
+    name: ClassVar[str] = ""
+    priority: ClassVar[int] = 0
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    #: the eager backend whose kernels the generic binding calls
+    eager: ClassVar[str] = ""
+    #: graph passes run before planning when ``options.optimize``
+    passes: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, options: PlanOptions, weights: WeightCache) -> None:
+        self.options = options
+        self.weights = weights
+        self.kernels = get_backend(self.eager)
+        #: what prepared constants depend on besides the value (device, dtype, layout)
+        self.key: tuple = (self.name,)
+
+    @classmethod
+    def unavailable(cls, options: PlanOptions) -> str | None:
+        """Why this backend cannot run with ``options`` (``None`` when it can)."""
+        if options.device_kind not in cls.devices:
+            return f"plan backend {cls.name!r} runs on {'/'.join(cls.devices)} only"
+        return None
+
+    def const(self, value: np.ndarray) -> Any:
+        """The backend array for a constant (cached)."""
+        return self.prepared(value, "const", self.asarray)
+
+    def prepared(self, value: np.ndarray, what: str, make: Callable[[np.ndarray], Any]) -> Any:
+        """A constant transformed by ``make``, cached under ``what`` and this backend's key."""
+        return self.weights.get(value, (*self.key, what), make)
+
+    def asarray(self, value: np.ndarray) -> Any:
+        return self.kernels.asarray(value)
+
+    def feed(self, value: np.ndarray, var: VarNode) -> Any:
+        """The backend array for an input value (zero-copy when possible)."""
+        return self.kernels.asarray(value)
+
+    def fetch(self, array: Any, var: VarNode) -> np.ndarray:
+        """A C-contiguous numpy array of ``var``'s dtype for a result."""
+        return np.ascontiguousarray(self.kernels.to_numpy(array), dtype=var.dtype)
+
+    def bind(self, site: BindSite) -> BoundOp:
+        """Bind one op; the default calls the eager kernel with the op's params."""
+        op = site.node.op
+        kernel = self.kernels.kernels.get(op.type_name)
+        if kernel is None:
+            raise NotImplementedError(f"plan backend {self.name!r} has no kernel for "
+                                      f"{op.type_name}")
+        return BoundOp(lambda *xs: kernel(op, *xs), site.all_args())
+
+    def session(self) -> AbstractContextManager:
+        """Context entered around every run (threads, no-grad modes...)."""
+        raise NotImplementedError
+
+    def synchronize(self) -> None:
+        """Wait for queued device work (for timing); CPU backends have none."""
+
+
+PLAN_BACKENDS: dict[str, type[PlanBackend]] = {}
+
+
+def register_plan_backend(cls: type[PlanBackend]) -> type[PlanBackend]:
+    """Class decorator registering a plan backend under ``cls.name``."""
+    if not cls.name or cls.name in PLAN_BACKENDS:
+        raise ValueError(f"plan backend name {cls.name!r} is empty or taken")
+    PLAN_BACKENDS[cls.name] = cls
+    return cls
+
+
+#: plan backends that ship with mge, imported on first use
+_BUILTIN = {"numpy": "mge.runtime.plan_numpy", "torch": "mge.runtime.plan_torch"}
+
+
+def _load_builtin_backends(name: str | None = None) -> None:
+    """Import the built-in backend ``name`` (all of them when ``None``) if installed."""
+    for key, module in _BUILTIN.items():
+        if (name is None or key == name) and key not in PLAN_BACKENDS:
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                if name is not None:
+                    raise
+
+
+def available_plan_backends(options: PlanOptions | None = None) -> list[str]:
+    """Names of the plan backends that can run with ``options``, fastest first."""
+    _load_builtin_backends()
+    options = options or PlanOptions()
+    usable = [c for c in PLAN_BACKENDS.values() if c.unavailable(options) is None]
+    return [c.name for c in sorted(usable, key=lambda c: -c.priority)]
+
+
+def plan_backend_class(options: PlanOptions) -> type[PlanBackend]:
+    """The backend class ``options`` asks for; clear errors when it cannot run."""
+    if options.backend == "auto":
+        names = available_plan_backends(options)
+        if not names:
+            raise RuntimeError(f"no plan backend can run on device {options.device!r}")
+        return PLAN_BACKENDS[names[0]]
+    try:
+        _load_builtin_backends(options.backend)
+    except ImportError as exc:
+        raise RuntimeError(f"plan backend {options.backend!r} needs {exc.name}") from exc
+    cls = PLAN_BACKENDS.get(options.backend)
+    if cls is None:
+        known = ", ".join(sorted(PLAN_BACKENDS))
+        raise ValueError(f"unknown plan backend {options.backend!r}; known: {known}, auto")
+    reason = cls.unavailable(options)
+    if reason is not None:
+        raise RuntimeError(reason)
+    return cls
+
+
+class StepInfo(NamedTuple):
+    """One planned op, for profiles and dumps."""
+
+    index: int
+    node: OpNode
+    inplace: int | None
+
+    @property
+    def name(self) -> str:
+        out = self.node.outputs[0]
+        return self.node.name or out.name or f"{self.node.type}#{self.node.id}"
+
+
+#: ``observer(step, outputs, seconds)`` after each op of an observed run
+Observer = Callable[[StepInfo, Sequence[Any], float], None]
+
+
+class Plan:
+    """``graph`` (static shapes) compiled for one backend; :meth:`run` executes it.
+
+    Args:
+        graph: the graph, specialized to its input shapes (see :class:`PlanCache` for
+            shape changes). It is not modified.
+        options: backend, device, threads, compute dtype, layout.
+        weights: cache of prepared constants to share with other plans.
+    """
+
+    def __init__(self, graph: Graph, options: PlanOptions | None = None,
+                 weights: WeightCache | None = None) -> None:
+        self.options = options or PlanOptions()
+        self.graph = graph
+        self.backend = plan_backend_class(self.options)(self.options, weights or WeightCache())
+        self.inputs = list(graph.inputs)
+        self.outputs = list(graph.outputs)
+        order = graph.ops(self.inputs + self.outputs)
+        slots = {v.id: k for k, v in enumerate(v for n in order for v in n.outputs)}
+        self._slot = slots
+        consts = self._fold(order)
+        nodes = [n for n in order if not isinstance(n.op, (Host2DeviceCopy, ConstOp))
+                 and n.outputs[0].id not in consts]
+        self.liveness = Liveness(nodes, self.inputs, self.outputs, consts)
+        self.steps: list[StepInfo] = []
+        self._program: list[tuple[Callable, tuple[int, ...], Any, tuple[int, ...]]] = []
+        template: list[Any] = [None] * len(slots)
+        for k, node in enumerate(nodes):
+            site = BindSite(node, tuple(consts.get(v.id) for v in node.inputs),
+                            self.liveness.donated(k), self.backend.weights)
+            bound = self.backend.bind(site)
+            for a in bound.args:
+                value = consts.get(node.inputs[a].id)
+                if value is not None:
+                    template[slots[node.inputs[a].id]] = self.backend.const(value)
+            self.steps.append(StepInfo(k, node, bound.inplace))
+            outs = [slots[v.id] for v in node.outputs]
+            self._program.append((bound.fn, tuple(slots[node.inputs[a].id] for a in bound.args),
+                                  outs[0] if len(outs) == 1 else tuple(outs),
+                                  tuple(slots[i] for i in self.liveness.frees[k])))
+        self._const_outputs = {v.id: consts[v.id] for v in self.outputs if v.id in consts}
+        self._template = template
+        self.memory: MemoryReport = self.liveness.report([s.inplace for s in self.steps])
+
+    def _fold(self, order: list[OpNode]) -> dict[int, np.ndarray]:
+        """Values of constants and of ops computable from constants alone (numpy)."""
+        numpy = get_backend("numpy")
+        values: dict[int, np.ndarray] = {}
+        for node in order:
+            if isinstance(node.op, ConstOp):
+                values[node.outputs[0].id] = node.op.value
+            elif not isinstance(node.op, Host2DeviceCopy) and \
+                    all(v.id in values for v in node.inputs):
+                try:
+                    result = run_op(node.op, *[values[v.id] for v in node.inputs],
+                                    backend=numpy)
+                except NotImplementedError:
+                    continue
+                for v, r in zip(node.outputs, result if len(node.outputs) > 1 else (result,),
+                                strict=True):
+                    r = np.asarray(r, v.dtype)
+                    r.setflags(write=False)
+                    values[v.id] = r
+        return values
+
+    # ------------------------------------------------------------------ running
+    def check_feed(self, var: VarNode, value: Any) -> np.ndarray:
+        """``value`` as a numpy array for input ``var``: same shape, same dtype."""
+        arr = np.asarray(value)
+        if tuple(arr.shape) != var.shape:
+            raise ValueError(f"input {var.name!r}: the plan takes shape {var.shape}, "
+                             f"got {tuple(arr.shape)}")
+        if arr.dtype != var.dtype:
+            raise TypeError(f"input {var.name!r}: the plan takes dtype {var.dtype}, "
+                            f"got {arr.dtype} (shape {tuple(arr.shape)})")
+        return arr
+
+    def run_feeds(self, feeds: Sequence[Any], observer: Observer | None = None
+                  ) -> list[np.ndarray]:
+        """Run on one array per graph input (in order); numpy results, one per output.
+
+        With ``observer``, it is called after every op with the step, the op's outputs
+        (backend arrays) and the op's seconds (device work waited for).
+        """
+        backend = self.backend
+        env = list(self._template)
+        for var, value in zip(self.inputs, feeds, strict=True):
+            env[self._slot[var.id]] = backend.feed(self.check_feed(var, value), var)
+        with backend.session():
+            if observer is None:
+                for fn, args, out, frees in self._program:
+                    result = fn(*[env[i] for i in args])
+                    if type(out) is int:
+                        env[out] = result
+                    else:
+                        for i, r in zip(out, result, strict=True):
+                            env[i] = r
+                    for i in frees:
+                        env[i] = None
+            else:
+                self._run_observed(env, observer)
+            return [self._fetch(env, v) for v in self.outputs]
+
+    def _run_observed(self, env: list[Any], observer: Observer) -> None:
+        backend = self.backend
+        for step, (fn, args, out, frees) in zip(self.steps, self._program, strict=True):
+            backend.synchronize()
+            start = time.perf_counter()
+            result = fn(*[env[i] for i in args])
+            backend.synchronize()
+            seconds = time.perf_counter() - start
+            outs = (out,) if type(out) is int else out
+            results = (result,) if type(out) is int else result
+            for i, r in zip(outs, results, strict=True):
+                env[i] = r
+            observer(step, results, seconds)
+            for i in frees:
+                env[i] = None
+
+    def _fetch(self, env: list[Any], var: VarNode) -> np.ndarray:
+        if var.id in self._const_outputs:
+            return np.array(self._const_outputs[var.id])
+        return self.backend.fetch(env[self._slot[var.id]], var)
+
+    def run(self, *args: Any, **named: Any) -> list[np.ndarray]:
+        """Run on numpy inputs, positional (graph input order) and/or by name."""
+        names = [v.name for v in self.inputs]
+        given = dict(zip(names, args, strict=False))
+        if len(args) > len(names) or set(given) & set(named):
+            raise TypeError(f"plan takes inputs {names}; got {len(args)} positional "
+                            f"and {sorted(named)}")
+        given.update(named)
+        if set(given) != set(names):
+            raise TypeError(f"plan takes inputs {names}, got {sorted(given)}")
+        return self.run_feeds([given[n] for n in names])
+
+    def __repr__(self) -> str:
+        return (f"<Plan {self.backend.name}: {len(self.steps)} ops, peak activations "
+                f"{self.memory.peak_activation_bytes} bytes>")
+
+
+class PlanCache:
+    """The plans of one graph, by input shapes: built on first use, rebuilt when an
+    input shape changes (up to ``max_plans`` kept, least recently used dropped).
+
+    ``options.optimize`` runs the backend's inference passes once, on a copy.
+
+    Example:
+        >>> cache = PlanCache(graph, PlanOptions(backend="torch"))      # doctest: +SKIP
+        >>> cache.plan({"data": (8, 3, 224, 224)}).run(batch)         # doctest: +SKIP
+    """
+
+    def __init__(self, graph: Graph, options: PlanOptions | None = None,
+                 weights: WeightCache | None = None, max_plans: int = 4) -> None:
+        self.options = options or PlanOptions()
+        self.backend_class = plan_backend_class(self.options)
+        self.weights = weights or WeightCache()
+        self.max_plans = max_plans
+        self.graph = self._optimized(graph) if self.options.optimize else graph
+        self._plans: OrderedDict[tuple, Plan] = OrderedDict()
+
+    def _optimized(self, graph: Graph) -> Graph:
+        from ..graph.passes import PASSES
+
+        g = graph.copy()
+        for name in self.backend_class.passes:
+            PASSES[name].run(g)
+        g.lint()
+        return g
+
+    def plan(self, shapes: Mapping[str, Sequence[int]] | None = None) -> Plan:
+        """The plan for these input shapes (inputs not named keep the graph's)."""
+        shapes = {n: tuple(int(d) for d in s) for n, s in (shapes or {}).items()}
+        key = tuple(shapes.get(v.name, v.shape) for v in self.graph.inputs)
+        plan = self._plans.get(key)
+        if plan is None:
+            same = all(shapes.get(v.name, v.shape) == v.shape for v in self.graph.inputs)
+            graph = self.graph if same else specialize(self.graph, shapes)
+            plan = Plan(graph, self.options, self.weights)
+            self._plans[key] = plan
+            while len(self._plans) > self.max_plans:
+                self._plans.popitem(last=False)
+        self._plans.move_to_end(key)
+        return plan
+
+
+__all__ = [
+    "PLAN_BACKENDS",
+    "BindSite",
+    "BoundOp",
+    "Observer",
+    "Plan",
+    "PlanBackend",
+    "PlanCache",
+    "PlanOptions",
+    "StepInfo",
+    "WeightCache",
+    "available_plan_backends",
+    "plan_backend_class",
+    "register_plan_backend",
+]

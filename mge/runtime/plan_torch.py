@@ -1,0 +1,242 @@
+"""The torch plan backend: PyTorch kernels on CPU or CUDA, bound once per op.
+
+* Constants become torch tensors once (in the compute dtype, on the device); filters
+  are reshaped (and flipped, for ``CONVOLUTION`` mode) once, and laid out
+  channels-last when the plan is; per-channel biases become vectors, so
+  ``ConvBias`` is one ``conv2d`` with bias followed by an in-place nonlinearity.
+* ``MatrixMul`` by a constant is ``linear``; global average pooling is
+  ``adaptive_avg_pool2d``; elementwise ops write into dead inputs (``add_``, ``relu_``).
+* Runs under ``torch.inference_mode()`` with the plan's thread count.
+* ``compute_dtype`` (``"bfloat16"``/``"float16"``) holds and computes every float tensor
+  in that type; inputs are cast on entry and outputs back to their dtypes.
+
+Everything else calls the eager torch backend's kernel.
+
+Example:
+    >>> plan = Plan(graph, PlanOptions(backend="torch", compute_dtype="bfloat16",
+    ...                                channels_last=True))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as tF
+
+from ..backends.torch import torch_dtype
+from ..backends.torch.elemwise import ELEMWISE
+from ..graph.ir import VarNode
+from .plan import BindSite, BoundOp, PlanBackend, PlanOptions, register_plan_backend
+
+_COMPUTE = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+_INPLACE_UNARY: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "IDENTITY": lambda x: x, "RELU": torch.relu_, "SIGMOID": torch.sigmoid_,
+    "H_SWISH": lambda x: tF.hardswish(x, inplace=True),
+    "RELU6": lambda x: x.clamp_(0, 6), "TANH": torch.tanh_,
+}
+#: binary elementwise modes as (in-place method name, nonlinearity after it)
+_INPLACE_BINARY: dict[str, tuple[str, str]] = {
+    "ADD": ("add_", "IDENTITY"), "MUL": ("mul_", "IDENTITY"), "SUB": ("sub_", "IDENTITY"),
+    "FUSE_ADD_RELU": ("add_", "RELU"), "FUSE_ADD_SIGMOID": ("add_", "SIGMOID"),
+    "FUSE_ADD_H_SWISH": ("add_", "H_SWISH"), "FUSE_ADD_TANH": ("add_", "TANH"),
+}
+_SYMMETRIC = ("ADD", "MUL", "FUSE_ADD_RELU", "FUSE_ADD_SIGMOID", "FUSE_ADD_H_SWISH",
+              "FUSE_ADD_TANH")
+
+
+class _Session(AbstractContextManager):
+    """``inference_mode`` and the plan's thread count (restored after), around a run."""
+
+    def __init__(self, threads: int | None) -> None:
+        self.threads = threads
+        self.before = 0
+        self.mode = torch.inference_mode()
+
+    def __enter__(self) -> None:
+        self.before = torch.get_num_threads()
+        if self.threads is not None and self.before != self.threads:
+            torch.set_num_threads(self.threads)
+        self.mode.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self.mode.__exit__(*exc)
+        if torch.get_num_threads() != self.before:
+            torch.set_num_threads(self.before)
+
+
+@register_plan_backend
+class TorchPlanBackend(PlanBackend):
+    """PyTorch kernels with prepared weights; CPU, or CUDA when torch sees a GPU."""
+
+    name = "torch"
+    priority = 20
+    devices = ("cpu", "gpu")
+    eager = "torch"
+    passes = ("remove_noop", "bn_to_elemwise", "fold_constants", "arith_reorder",
+              "fold_conv_scale", "fold_constants", "arith_fuse", "fuse_conv_bias")
+
+    def __init__(self, options: PlanOptions, weights: Any) -> None:
+        super().__init__(options, weights)
+        gpu = options.device_kind == "gpu"
+        self.device = torch.device("cuda", options.device_index) if gpu else torch.device("cpu")
+        self.compute = _COMPUTE[options.compute_dtype] if options.compute_dtype else None
+        self.channels_last = bool(options.channels_last)
+        self.key = (self.name, str(self.device), str(self.compute), self.channels_last)
+
+    @classmethod
+    def unavailable(cls, options: PlanOptions) -> str | None:
+        if options.compute_dtype not in (None, *_COMPUTE):
+            return f"unknown compute dtype {options.compute_dtype!r}; choose one of " \
+                   f"{', '.join(_COMPUTE)}"
+        if options.device_kind == "gpu" and not torch.cuda.is_available():
+            return f"device {options.device!r}: torch sees no CUDA GPU"
+        return super().unavailable(options)
+
+    # ------------------------------------------------------------ conversions
+    def dtype_of(self, dtype: np.dtype) -> torch.dtype:
+        """The torch dtype holding a tensor of numpy ``dtype`` in this plan."""
+        if self.compute is not None and dtype.kind == "f":
+            return self.compute
+        return torch_dtype(dtype)
+
+    def _to_device(self, t: torch.Tensor, dtype: np.dtype) -> torch.Tensor:
+        t = t.to(self.device, self.dtype_of(dtype))
+        if self.channels_last and t.ndim == 4 and t.is_floating_point():
+            t = t.contiguous(memory_format=torch.channels_last)
+        return t
+
+    def asarray(self, value: np.ndarray) -> torch.Tensor:
+        return self._to_device(self.kernels.asarray(np.array(value)), value.dtype)
+
+    def feed(self, value: np.ndarray, var: VarNode) -> torch.Tensor:
+        if value.dtype == np.uint16:
+            return self._to_device(self.kernels.asarray(value), value.dtype)
+        if not value.flags.writeable:  # read only to us: torch just warns about it
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                return self._to_device(torch.from_numpy(value), value.dtype)
+        return self._to_device(torch.from_numpy(value), value.dtype)
+
+    def fetch(self, array: Any, var: VarNode) -> np.ndarray:
+        want = torch_dtype(var.dtype)
+        t = array.to("cpu", want if want != torch.uint16 else array.dtype)
+        return np.ascontiguousarray(self.kernels.to_numpy(t), dtype=var.dtype)
+
+    def session(self) -> AbstractContextManager:
+        return _Session(self.options.threads)
+
+    def synchronize(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def bind(self, site: BindSite) -> BoundOp:
+        binder = _BINDERS.get(site.node.type)
+        bound = binder(self, site) if binder is not None else None
+        return bound if bound is not None else super().bind(site)
+
+
+# ------------------------------------------------------------------ binders
+def _conv_bind(backend: TorchPlanBackend, site: BindSite) -> BoundOp | None:
+    node, op = site.node, site.node.op
+    filt = site.consts[1]
+    out = node.outputs[0]
+    if op.format != "NCHW" or filt is None:
+        return None
+    bias_value = site.consts[2] if len(node.inputs) > 2 else None
+    if len(node.inputs) > 2 and (bias_value is None or
+                                 bias_value.shape != (1, out.shape[1], 1, 1)):
+        return None
+    act = _INPLACE_UNARY[getattr(op, "nonlineMode", "IDENTITY")]
+    has_z = len(node.inputs) > 3
+    groups = 1 if op.sparse == "DENSE" else filt.shape[0]
+    flip = op.mode == "CONVOLUTION"
+
+    def make_filter(value: np.ndarray) -> torch.Tensor:
+        w = value.reshape(-1, *value.shape[-3:])
+        return backend.asarray(np.ascontiguousarray(w[..., ::-1, ::-1] if flip else w))
+
+    weight = backend.prepared(filt, f"conv-filter-{flip}", make_filter)
+    bias = None if bias_value is None else backend.prepared(
+        bias_value, "vector", lambda v: backend.asarray(v.reshape(-1)))
+    stride, pad = (op.stride_h, op.stride_w), (op.pad_h, op.pad_w)
+    dilate, wdtype = (op.dilate_h, op.dilate_w), weight.dtype
+    conv2d = torch.conv2d
+
+    def run(x: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
+        if x.dtype != wdtype:
+            x = x.to(wdtype)
+        y = conv2d(x, weight, bias, stride, pad, dilate, groups)
+        if has_z:
+            y.add_(rest[-1])
+        return act(y)
+
+    return BoundOp(run, (0, 3) if has_z else (0,))
+
+
+def _matmul_bind(backend: TorchPlanBackend, site: BindSite) -> BoundOp | None:
+    node, op = site.node, site.node.op
+    b = site.consts[1]
+    if b is None or b.ndim != 2 or op.transposeA or node.inputs[0].ndim != 2:
+        return None
+    weight = backend.prepared(b, f"linear-{op.transposeB}", lambda v: backend.asarray(
+        np.ascontiguousarray(v if op.transposeB else v.T)))
+    linear = tF.linear
+    return BoundOp(lambda a: linear(a, weight), (0,))
+
+
+def _pool_bind(backend: TorchPlanBackend, site: BindSite) -> BoundOp | None:
+    node, op = site.node, site.node.op
+    shape = node.inputs[0].shape
+    if op.format != "NCHW" or op.mode == "MAX" or (op.pad_h, op.pad_w) != (0, 0) or \
+            (op.window_h, op.window_w) != shape[2:]:
+        return None
+    pool = tF.adaptive_avg_pool2d
+    return BoundOp(lambda x: pool(x, 1), (0,))
+
+
+def _type_cvt_bind(backend: TorchPlanBackend, site: BindSite) -> BoundOp | None:
+    target = backend.dtype_of(np.dtype(site.node.op.dtype))
+    return BoundOp(lambda x: x.to(target), (0,))
+
+
+def _elemwise_bind(backend: TorchPlanBackend, site: BindSite) -> BoundOp | None:
+    node, mode = site.node, site.node.op.mode
+    out = node.outputs[0]
+    if out.dtype.kind != "f" or any(v.dtype != out.dtype for v in node.inputs):
+        return None
+    target = next((k for k, v in enumerate(node.inputs)
+                   if site.donated[k] and v.shape == out.shape), None)
+    if mode in _INPLACE_UNARY and len(node.inputs) == 1:
+        act = _INPLACE_UNARY[mode]
+        if target == 0:
+            return BoundOp(act, (0,), 0)
+        fn = ELEMWISE[mode]
+        return BoundOp(fn, (0,))
+    if mode not in _INPLACE_BINARY or len(node.inputs) != 2:
+        return None
+    method, act_name = _INPLACE_BINARY[mode]
+    act = _INPLACE_UNARY[act_name]
+    if target == 0 or (target == 1 and mode in _SYMMETRIC):
+        other = 1 - target
+        call = getattr(torch.Tensor, method)
+
+        def inplace(*xs: torch.Tensor) -> torch.Tensor:
+            return act(call(xs[target], xs[other]))
+
+        return BoundOp(inplace, (0, 1), target)
+    plain = getattr(torch, method.rstrip("_"))
+    return BoundOp(lambda a, b: act(plain(a, b)), (0, 1))
+
+
+_BINDERS: dict[str, Callable[[TorchPlanBackend, BindSite], BoundOp | None]] = {
+    "ConvolutionForward": _conv_bind, "ConvBiasForward": _conv_bind,
+    "MatrixMul": _matmul_bind, "PoolingForward": _pool_bind, "TypeCvt": _type_cvt_bind,
+    "Elemwise": _elemwise_bind,
+}
+
+__all__ = ["TorchPlanBackend"]

@@ -1,0 +1,144 @@
+"""Rebuild a graph for new input shapes, or with float16 inputs and outputs.
+
+A loaded graph has static shapes: the ones it was dumped with. :func:`specialize` replays
+it for other input shapes, re-running every op's ``infer`` rule. Static shape params
+that follow the batch (a ``Reshape`` or ``Broadcast`` whose target starts with the old
+batch size while the input's batch changed) are rewritten to the new batch; any other
+mismatch raises :class:`ShapeError` naming the input, both shapes and the op that fails.
+
+:func:`expose_float16_io` is what ``enable_io16xc32``/``enable_ioc16`` promise: a float32
+input read only through casts to float16 becomes a float16 input, and a float32 output
+cast from float16 becomes that float16 value.
+
+Constants are shared with the source graph (same ``ConstOp`` objects and arrays), so
+prepared weights stay valid across rebuilt graphs.
+
+Example:
+    >>> from mge.graph import Graph
+    >>> from mge.ops import Elemwise, Reshape
+    >>> g = Graph()
+    >>> x = g.add_input("x", (1, 4), "float32")
+    >>> (r,) = g.add_op(Reshape(shape=(1, 2, 2)), [x])
+    >>> g.outputs = g.add_op(Elemwise(mode="RELU"), [r])
+    >>> specialize(g, {"x": (3, 4)}).outputs[0].shape
+    (3, 2, 2)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ..core.opdef import OpDef, OpError
+from ..graph.ir import ConstOp, Graph, GraphError, Host2DeviceCopy, VarNode
+
+F16, F32 = np.dtype("float16"), np.dtype("float32")
+#: ops whose ``shape`` param is a full target shape that follows the batch
+_BATCHED_SHAPE_OPS = ("Reshape", "Broadcast")
+
+
+class ShapeError(ValueError):
+    """The graph cannot run with the given input shapes; names the input and the op."""
+
+
+def _follow_batch(op: OpDef, old: Sequence[VarNode], new: Sequence[VarNode]) -> OpDef:
+    """``op`` with its target shape's batch rewritten when its input's batch changed."""
+    if op.type_name not in _BATCHED_SHAPE_OPS or not old or not old[0].shape or \
+            not new[0].shape:
+        return op
+    shape = tuple(getattr(op, "shape", ()))
+    b_old, b_new = old[0].shape[0], new[0].shape[0]
+    if not shape or b_old == b_new or shape[0] != b_old:
+        return op
+    return dataclasses.replace(op, shape=(b_new, *shape[1:]))
+
+
+def _is_cast(node_op: OpDef, dtype: np.dtype) -> bool:
+    return node_op.type_name == "TypeCvt" and np.dtype(node_op.params()["dtype"]) == dtype
+
+
+def _replay(graph: Graph, input_types: Mapping[str, tuple[tuple[int, ...], np.dtype]],
+            float16_io: bool) -> Graph:
+    new = Graph()
+    vmap: dict[int, VarNode] = {}
+    for var in graph.inputs:
+        shape, dtype = input_types.get(var.name, (var.shape, var.dtype))
+        vmap[var.id] = new.add_input(var.name, shape, dtype)
+    changed = {n: t for n, t in input_types.items()
+               if t != (graph_input(graph, n).shape, graph_input(graph, n).dtype)}
+    for node in graph.ops(list(graph.inputs) + list(graph.outputs)):
+        if isinstance(node.op, Host2DeviceCopy):
+            continue
+        if isinstance(node.op, ConstOp):
+            vmap[node.outputs[0].id] = new.add_const(node.op, name=node.outputs[0].name)
+            continue
+        inputs = [vmap[v.id] for v in node.inputs]
+        if float16_io and _is_cast(node.op, inputs[0].dtype):
+            vmap[node.outputs[0].id] = inputs[0]  # the input is float16 already
+            continue
+        op = _follow_batch(node.op, node.inputs, inputs)
+        try:
+            outs = new.add_op(op, inputs, name=node.name)
+        except (OpError, GraphError) as exc:
+            what = ", ".join(f"input {n!r}: expected shape {graph_input(graph, n).shape}, "
+                             f"got {tuple(s)}" for n, (s, _) in changed.items())
+            raise ShapeError(f"{what or 'the graph'}: {node.type} cannot take it: {exc}") \
+                from None
+        for old, var in zip(node.outputs, outs, strict=True):
+            var.name = old.name
+            vmap[old.id] = var
+    outputs = []
+    for old in graph.outputs:
+        var = vmap[old.id]
+        if float16_io and old.dtype == F32 and _is_cast(var.owner.op, F32) and \
+                var.owner.inputs[0].dtype == F16:
+            source = var.owner.inputs[0]
+            source.name = old.name
+            var = source
+        outputs.append(var)
+    new.outputs = outputs
+    return new
+
+
+def graph_input(graph: Graph, name: str) -> VarNode:
+    """The input var called ``name``; ``KeyError`` listing the input names otherwise."""
+    for var in graph.inputs:
+        if var.name == name:
+            return var
+    names = [v.name for v in graph.inputs]
+    raise KeyError(f"the graph has no input {name!r}; its inputs are {names}")
+
+
+def specialize(graph: Graph, shapes: Mapping[str, Sequence[int]]) -> Graph:
+    """A copy of ``graph`` for the given input shapes (inputs not named keep theirs).
+
+    Raises:
+        KeyError: a name that is not a graph input.
+        ShapeError: some op cannot take the new shapes (names the input, both shapes
+            and the op).
+    """
+    types = {}
+    for name, shape in shapes.items():
+        var = graph_input(graph, name)
+        types[name] = (tuple(int(d) for d in shape), var.dtype)
+    return _replay(graph, types, float16_io=False)
+
+
+def expose_float16_io(graph: Graph) -> Graph:
+    """A copy of ``graph`` whose float32 inputs and outputs that are only cast from/to
+    float16 are float16 (what ``enable_io16xc32``/``enable_ioc16`` dumps promise).
+
+    Inputs with any other reader stay float32.
+    """
+    users = graph.users()
+    types = {}
+    for var in graph.inputs:
+        readers = users.get(var, [])
+        if var.dtype == F32 and readers and all(_is_cast(n.op, F16) for n in readers):
+            types[var.name] = (var.shape, F16)
+    return _replay(graph, types, float16_io=True)
+
+
+__all__ = ["ShapeError", "expose_float16_io", "graph_input", "specialize"]
