@@ -116,7 +116,8 @@ class Table:
         return self.pos + off
 
     def has(self, slot: int) -> bool:
-        return self._field(slot, 0, "?") != 0
+        """True if field ``slot`` is present."""
+        return self._field(slot, 0, f"field {slot}") != 0
 
     def scalar(self, slot: int, code: str, default: object, name: str) -> object:
         fmt = struct.Struct("<" + code)

@@ -9,6 +9,23 @@ The classes mirror what the file holds, nothing more:
   graph-input descriptions).
 * Variable ids are positions in the file's variable list: operator ``k``'s outputs get
   the next free ids, in order, so every id names exactly one operator output.
+
+How MegEngine 1.13 lays out common operators (what a graph mapper needs):
+
+* Graph input: ``Host2DeviceCopy`` (param ``Host2DeviceCopy``), one tensor holding the
+  input's name, shape and dtype but no data.
+* Constant: ``ImmutableTensor``, no param, one anonymous tensor with the value; its
+  variable (``vars[id].name``) carries the readable name (``fc.weight``, ``const<6>[12]``).
+  Shared parameters: ``SharedDeviceTensor`` (v1) or ``MultipleDeviceTensorHolder`` (v2,
+  one output per tensor), tensors named only with ``keep_param_name``.
+* ``ReshapeV1(x, shape)``: ``shape`` is an int32 variable; ``OptionalAxisV1.axis`` is the
+  axis to infer (7 = none), whose entry in ``shape`` is a placeholder (-1).
+* ``Subtensor(x, *index)`` (also ``SetSubtensor(x, value, *index)`` ...): the
+  ``IndexDescMaskDump`` items say, per indexed axis, which of begin/end/step/idx are
+  given; the index variables follow the data input(s) in item order, begin, end,
+  step, idx.  ``idx`` removes the axis.
+* Convolution-like v2 operators carry their param plus an ``ExecutionPolicy``.
+* Some operators have outputs MegEngine does not store (workspaces); they take no id.
 """
 
 from __future__ import annotations

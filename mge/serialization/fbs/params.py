@@ -14,6 +14,7 @@ stored inline).  Omitted defaults are zero.  Adding a param is one line here.
 
 from __future__ import annotations
 
+import copy
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -275,4 +276,4 @@ def default_fields(name: str) -> dict[str, Any]:
     """All fields of param ``name`` with their default values."""
     if name == FULL_DTYPE:
         raise ValueError(f"{FULL_DTYPE} has no defaults; it holds one DType")
-    return {f.name: f.default for f in PARAMS_BY_NAME[name].fields}
+    return {f.name: copy.copy(f.default) for f in PARAMS_BY_NAME[name].fields}

@@ -61,7 +61,12 @@ def test_exotic_model_details() -> None:
 
 @pytest.mark.parametrize("path", mge_files(), ids=lambda p: p.name)
 def test_megengine_files_round_trip_losslessly(path: Path) -> None:
-    model = read_model(path.read_bytes(), str(path))
+    data = path.read_bytes()
+    if detect_format(data) != "FBS_V2":  # e.g. a test-case container among the fixtures
+        with pytest.raises(MgeFormatError, match="not supported"):
+            read_model(data, str(path))
+        return
+    model = read_model(data, str(path))
     rewritten = write_model(model)
     again = read_model(rewritten, "rewritten")
     assert again == model

@@ -55,6 +55,10 @@ def test_xxh64_reference_vectors() -> None:
     assert xxh64(b"") == 0xEF46DB3751D8E999
     assert xxh64(b"a") == 0xD24EC4F1A98C6E5B
     assert xxh64(b"abc") == 0x44BC2CF5AD770999
+    assert xxh64(b"Nobody inspects the spammish repetition") == 0xFBCEA83C8A378BF1
+
+
+def test_xxh64_matches_the_xxhash_package() -> None:
     xxhash = pytest.importorskip("xxhash")
     rng = np.random.RandomState(1)
     for n in [*range(70), 1000]:
