@@ -2,8 +2,9 @@
 
 MegEngine keeps tensors in 32-bit types: Python floats and float64 arrays become
 float32, Python ints and int64 arrays become int32. Binary operators promote like
-MegEngine: a Python scalar never widens a tensor's float dtype; float beats int;
-the wider float wins.
+MegEngine 1.13 (checked against it): operands of one category (bool, integer, float)
+promote to the wider type; mixing categories gives float32 (``bool + 1``,
+``int32 + float16``); a Python scalar never widens a tensor's dtype within its category.
 
 Example:
     >>> import numpy as np
@@ -82,9 +83,8 @@ def result_dtype(*operands: Any) -> np.dtype:
     for other in tensor_dts[1:]:
         dt = _promote_pair(dt, other)
     for s in scalars:
-        sdt = scalar_dtype(s)
-        if _category(sdt) > _category(dt):
-            dt = float32 if sdt == float32 else int32
+        if _category(scalar_dtype(s)) > _category(dt):
+            dt = float32
     return dt
 
 
@@ -95,8 +95,6 @@ def _category(dt: np.dtype) -> int:
 def _promote_pair(a: np.dtype, b: np.dtype) -> np.dtype:
     if a == b:
         return a
-    ca, cb = _category(a), _category(b)
-    if ca != cb:
-        hi = a if ca > cb else b
-        return hi
+    if _category(a) != _category(b):
+        return float32
     return canonical_dtype(np.promote_types(a, b))

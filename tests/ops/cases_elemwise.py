@@ -43,7 +43,7 @@ CASES += [
     OpCase(Elemwise(mode="FLOOR_DIV"), [np.array([7, -7, 7, -7], np.int32),
                                         np.array([2, 2, -2, -2], np.int32)], id="FLOOR_DIV-int"),
     OpCase(Elemwise(mode="MOD"), [np.array([7, -7, 7, -7], np.int32),
-                                  np.array([2, 2, -2, -2], np.int32)], id="MOD-int"),
+                                  np.array([3, 3, -3, -3], np.int32)], id="MOD-int"),
     OpCase(Elemwise(mode="ROUND"), [np.array([0.5, 1.5, -0.5, -2.5, 2.4], np.float32)],
            id="ROUND-half-away"),
     OpCase(Elemwise(mode="ADD"), [rand(2, 3, dtype="float16"), rand(2, 3, dtype="float16")],

@@ -39,6 +39,12 @@ def _floor_div(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.floor_divide(x, y)
 
 
+def _mod(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """C fmod for floats, floor-mod (sign of the divisor) for integers, as MegEngine."""
+    with np.errstate(divide="ignore"):
+        return np.fmod(x, y) if x.dtype.kind == "f" else np.mod(x, y)
+
+
 ELEMWISE = {
     "RELU": lambda x: np.maximum(x, 0),
     "ABS": np.abs,
@@ -56,7 +62,7 @@ ELEMWISE = {
     "RELU6": lambda x: np.clip(x, 0, 6), "SQRT": np.sqrt, "SQUARE": np.square,
     "SIGN": np.sign, "ISNAN": np.isnan, "ISINF": np.isinf,
     "ADD": np.add, "SUB": np.subtract, "MUL": np.multiply, "TRUE_DIV": np.true_divide,
-    "FLOOR_DIV": _floor_div, "MOD": np.fmod, "MAX": np.maximum, "MIN": np.minimum,
+    "FLOOR_DIV": _floor_div, "MOD": _mod, "MAX": np.maximum, "MIN": np.minimum,
     "POW": np.power, "ATAN2": np.arctan2,
     "LT": np.less, "LEQ": np.less_equal, "EQ": np.equal, "NEQ": np.not_equal,
     "AND": np.logical_and, "OR": np.logical_or, "XOR": np.logical_xor,

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import Backend
 from ...device import parse_device
+from .. import Backend
 
 TORCH_DTYPES = {
     np.dtype("float32"): torch.float32, np.dtype("float16"): torch.float16,

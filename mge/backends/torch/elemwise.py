@@ -23,6 +23,11 @@ def _where0(cond: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     return torch.where(cond, z, torch.zeros((), dtype=z.dtype, device=z.device))
 
 
+def _mod(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """C fmod for floats, floor-mod (sign of the divisor) for integers, as MegEngine."""
+    return torch.fmod(x, y) if x.is_floating_point() else torch.remainder(x, y)
+
+
 ELEMWISE = {
     "RELU": torch.relu, "ABS": torch.abs, "NEGATE": torch.neg,
     "ACOS": torch.acos, "ASIN": torch.asin, "COS": torch.cos, "SIN": torch.sin,
@@ -38,7 +43,7 @@ ELEMWISE = {
     "RELU6": lambda x: torch.clamp(x, 0, 6), "SQRT": torch.sqrt, "SQUARE": torch.square,
     "SIGN": torch.sign, "ISNAN": torch.isnan, "ISINF": torch.isinf,
     "ADD": torch.add, "SUB": torch.sub, "MUL": torch.mul, "TRUE_DIV": torch.div,
-    "FLOOR_DIV": _floor_div, "MOD": torch.fmod, "MAX": torch.maximum, "MIN": torch.minimum,
+    "FLOOR_DIV": _floor_div, "MOD": _mod, "MAX": torch.maximum, "MIN": torch.minimum,
     "POW": torch.pow, "ATAN2": torch.atan2,
     "LT": torch.lt, "LEQ": torch.le, "EQ": torch.eq, "NEQ": torch.ne,
     "AND": torch.logical_and, "OR": torch.logical_or, "XOR": torch.logical_xor,
