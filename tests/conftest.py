@@ -1,0 +1,16 @@
+"""Test-session setup shared by every test module."""
+
+from __future__ import annotations
+
+import os
+
+# pytest-xdist runs one worker per core: one intra-op thread per worker avoids
+# oversubscribing the cores (torch's spinning OpenMP threads slow down 10-100x otherwise).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+try:
+    import torch
+
+    torch.set_num_threads(1)
+except ImportError:  # the torch extra is optional
+    pass
