@@ -71,7 +71,7 @@ def _decode_enum(r: FbReader, what: str, kind: str, value: int) -> str:
             r.fail(f"{what}: value {value:#x} has bits outside {kind}")
         return text
     members = ENUMS[kind]
-    if value >= len(members):
+    if not 0 <= value < len(members):
         r.fail(f"{what}: enum value {value} is out of range for {kind} ({len(members)} members)")
     return members[value]
 

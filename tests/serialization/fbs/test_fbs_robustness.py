@@ -12,7 +12,17 @@ from fbs_samples import exotic, small_cnn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mge.serialization.fbs import DType, MgeFormatError, ModelFile, detect_format, read_model
+from mge.serialization.fbs import (
+    DType,
+    MgeFormatError,
+    ModelFile,
+    Operator,
+    OutputVar,
+    Param,
+    TensorValue,
+    detect_format,
+    read_model,
+)
 from mge.serialization.fbs.flatbuf import FbWriter
 from mge.serialization.fbs.param_codec import encode_dtype
 from mge.serialization.fbs.writer import write_model
@@ -171,3 +181,21 @@ def test_absurd_shapes_are_rejected() -> None:
     with pytest.raises(MgeFormatError, match="data has 432 bytes"):
         read_model(bytes(data), SOURCE)
     assert w.nbytes == 432
+
+
+@pytest.mark.parametrize("method", [-1, -128, 2, 127])
+def test_bad_struct_enum_values_raise(method: int) -> None:
+    desc = [{"method": "REMOVE", "axis": 0x5A5A5A5A}]
+    op = Operator("AxisAddRemove", [0], [1], [Param("AxisAddRemove", {"desc": desc})])
+    model = ModelFile(operators=[_input(), op], outputs=[OutputVar(1, 1)])
+    data = bytearray(write_model(model))
+    pos = data.find(struct.pack("<bxxxi", 1, 0x5A5A5A5A))
+    data[pos] = method & 0xFF
+    with pytest.raises(MgeFormatError, match="out of range for AxisDescMethod"):
+        read_model(bytes(data), SOURCE)
+
+
+def _input() -> Operator:
+    t = TensorValue(shape=(1, 2), dtype=DType("Float32"), name="x")
+    return Operator("Host2DeviceCopy", outputs=[0], tensors=[t],
+                    params=[Param("Host2DeviceCopy", {})])  # fmt: skip
