@@ -1,0 +1,163 @@
+"""ONNX converters for convolutions and pooling (NCHW or NHWC, dense or grouped).
+
+ONNX's ``Conv``/``ConvTranspose`` want NCHW data and ``[oc, ic/g, kh, kw]`` filters:
+NHWC data is transposed around the op, and filters are regrouped, transposed and (for
+``mode=CONVOLUTION``) flipped, once at export time when they are constants.
+
+Example:
+    >>> EXPORTERS["ConvBiasForward"]                           # doctest: +SKIP
+    <function _conv_bias ...>
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..graph.ir import OpNode
+from ..ops.conv import ConvBase
+from ..ops.pooling import PoolingForward
+from .onnx_export_graph import ExportContext, exporter
+from .onnx_export_ops import ELEMWISE
+from .onnx_export_sym import Sym
+
+F32 = np.dtype("float32")
+TO_NCHW, TO_NHWC = (0, 3, 1, 2), (0, 2, 3, 1)
+
+
+def _onnx_filter(op: ConvBase, w: Any) -> Any:
+    """A MegEngine filter (numpy array or Sym) as ONNX's ``[g * ocpg, icpg, kh, kw]``."""
+    if op.sparse == "DENSE":
+        w = w[None]
+    if op.format == "NHWC":
+        w = w.transpose((0, 1, 4, 2, 3))
+    if op.mode == "CONVOLUTION":
+        w = w[..., ::-1, ::-1]
+    g, ocpg, icpg, kh, kw = w.shape
+    return w.reshape((g * ocpg, icpg, kh, kw))
+
+
+def _filter(ctx: ExportContext, node: OpNode, k: int, w: Sym, dtype: np.dtype) -> Sym:
+    """Input ``k`` (the filter) in ONNX's layout and the compute ``dtype``."""
+    op = node.op
+    if (op.sparse, op.format, op.mode) == ("DENSE", "NCHW", "CROSS_CORRELATION"):
+        return w.cast(dtype)
+    value = ctx.const_value(node.inputs[k])
+    if value is None:
+        return _onnx_filter(op, w).cast(dtype)
+    return ctx.derived_const(w, np.ascontiguousarray(_onnx_filter(op, value), dtype))
+
+
+def _attrs(op: ConvBase, w: Sym, groups: int) -> dict[str, Any]:
+    return {"kernel_shape": list(w.shape[2:]), "pads": [op.pad_h, op.pad_w] * 2,
+            "strides": [op.stride_h, op.stride_w], "dilations": [op.dilate_h, op.dilate_w],
+            "group": groups}
+
+
+def _groups(op: ConvBase, filter_shape: tuple[int, ...]) -> int:
+    return filter_shape[0] if op.sparse == "GROUP" else 1
+
+
+def _compute_dtype(node: OpNode) -> np.dtype:
+    """float32 when the op computes in float32 (``compute_mode``), else its dtype."""
+    dtype = node.outputs[0].dtype
+    return F32 if node.op.compute_mode == "FLOAT32" else dtype
+
+
+def _nchw(op: ConvBase, x: Sym) -> Sym:
+    return x.transpose(TO_NCHW) if op.format == "NHWC" else x
+
+
+def _out_shape(op: ConvBase, shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(shape[p] for p in TO_NCHW) if op.format == "NHWC" else shape
+
+
+def _conv(ctx: ExportContext, node: OpNode, x: Sym, w: Sym, bias: Sym | None,
+          dtype: np.dtype) -> Sym:
+    """``Conv`` in NCHW; the result back in the op's format."""
+    op = node.op
+    filt = _filter(ctx, node, 1, w, dtype)
+    shape = _out_shape(op, node.outputs[0].shape)
+    inputs = [_nchw(op, x.cast(dtype)), filt] + ([bias] if bias is not None else [])
+    y = ctx.emit("Conv", inputs, shape, dtype,
+                 **_attrs(op, filt, _groups(op, node.inputs[1].shape)))
+    return y.transpose(TO_NHWC) if op.format == "NHWC" else y
+
+
+@exporter("ConvolutionForward")
+def _convolution(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
+    y = _conv(ctx, node, xs[0], xs[1], None, _compute_dtype(node))
+    return [y.cast(node.outputs[0].dtype)]
+
+
+@exporter("ConvBiasForward")
+def _conv_bias(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
+    op, out = node.op, node.outputs[0]
+    dtype = _compute_dtype(node)
+    oc = out.shape[1] if op.format == "NCHW" else out.shape[3]
+    channel = (1, oc, 1, 1) if op.format == "NCHW" else (1, 1, 1, oc)
+    bias = xs[2] if len(xs) > 2 else None
+    inner = None
+    if bias is not None and bias.shape == channel:
+        value = ctx.const_value(node.inputs[2])
+        inner = bias.reshape((oc,)).cast(dtype) if value is None else ctx.derived_const(
+            bias, value.reshape(oc).astype(dtype))
+        bias = None
+    y = _conv(ctx, node, xs[0], xs[1], inner, dtype)
+    for extra in (bias, xs[3] if len(xs) > 3 else None):
+        if extra is not None:
+            y = y + extra.cast(dtype)
+    if op.nonlineMode != "IDENTITY":
+        y = ELEMWISE[op.nonlineMode](y)
+    return [y.cast(out.dtype)]
+
+
+@exporter("ConvolutionBackwardData")
+def _conv_transpose(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
+    op, out = node.op, node.outputs[0]
+    dtype = _compute_dtype(node)
+    filt = _filter(ctx, node, 0, xs[0], dtype)
+    shape = _out_shape(op, out.shape)
+    d_hw = _out_shape(op, node.inputs[1].shape)[2:]
+    geometry = zip(d_hw, filt.shape[2:], (op.stride_h, op.stride_w), (op.pad_h, op.pad_w),
+                   (op.dilate_h, op.dilate_w), shape[2:], strict=True)
+    extra = [o - ((d - 1) * s + (k - 1) * dl + 1 - 2 * p) for d, k, s, p, dl, o in geometry]
+    y = ctx.emit("ConvTranspose", [_nchw(op, xs[1].cast(dtype)), filt], shape, dtype,
+                 output_padding=extra, **_attrs(op, filt, _groups(op, node.inputs[0].shape)))
+    y = y.transpose(TO_NHWC) if op.format == "NHWC" else y
+    return [y.cast(out.dtype)]
+
+
+def _pool(ctx: ExportContext, node: OpNode, x: Sym, op: PoolingForward) -> Sym:
+    out = node.outputs[0]
+    shape = _out_shape(op, out.shape)
+    xn = _nchw(op, x)
+    whole = (op.window_h, op.window_w) == xn.shape[2:] and (op.pad_h, op.pad_w) == (0, 0)
+    if whole:
+        onnx_op = "GlobalMaxPool" if op.mode == "MAX" else "GlobalAveragePool"
+        y = xn.op(onnx_op, shape=shape)
+    else:
+        attrs: dict[str, Any] = {"kernel_shape": [op.window_h, op.window_w],
+                                 "pads": [op.pad_h, op.pad_w] * 2,
+                                 "strides": [op.stride_h, op.stride_w]}
+        if op.mode != "MAX":
+            attrs["count_include_pad"] = int(op.mode == "AVERAGE")
+        y = xn.op("MaxPool" if op.mode == "MAX" else "AveragePool", shape=shape, **attrs)
+    return y.transpose(TO_NHWC) if op.format == "NHWC" else y
+
+
+@exporter("PoolingForward")
+def _pooling(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
+    return [_pool(ctx, node, xs[0], node.op)]
+
+
+@exporter("AdaptivePoolingForward")
+def _adaptive_pooling(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
+    op = node.op
+    shape = node.inputs[0].shape
+    hw = shape[2:] if op.format == "NCHW" else shape[1:3]
+    return [_pool(ctx, node, xs[0], op.as_pooling(tuple(hw)))]
+
+
+__all__: list[str] = []

@@ -1,0 +1,335 @@
+"""Graph IR -> ONNX: the converter table, the conversion loop and the model assembly.
+
+Every mge op type maps to one converter ``convert(ctx, node, inputs) -> outputs``
+registered with :func:`exporter`; it receives the op node and one :class:`Sym` per input
+and returns one Sym per output (``None`` for an output it cannot produce). A converter
+that cannot express its op raises :class:`Unsupported`; the conversion goes on with
+placeholders, so that one run lists every problem, and then fails with
+:class:`UnsupportedOpError`.
+
+Before converting, ops whose inputs are all constants are evaluated with the numpy
+backend (``fold=True``), so weight transformations and shape arithmetic become plain
+initializers. Value names follow the graph: inputs and outputs keep their names (or the
+ones given), named vars keep theirs, constants are initializers named after their var.
+
+Example:
+    >>> model = export_graph(graph, opset=13)                   # doctest: +SKIP
+    >>> [i.name for i in model.graph.input]                     # doctest: +SKIP
+    ['data']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..backends import get_backend
+from ..core.apply import run_op
+from ..graph.ir import ConstOp, Graph, Host2DeviceCopy, OpNode, VarNode
+from .onnx_export_batch import BatchDim, batch_axes
+from .onnx_export_sym import OnnxBuilder, Sym, onnx_dtype
+
+#: the opsets the exporter writes (the newest one is onnx's)
+MIN_OPSET = 13
+#: results of constant folding larger than this (bytes) are kept as ops when they are
+#: also larger than their inputs (a Broadcast of a scalar stays a Broadcast)
+FOLD_LIMIT = 1 << 20
+
+
+class OnnxExportError(ValueError):
+    """The model cannot be exported (bad arguments, or an unwritable output)."""
+
+
+class Unsupported(Exception):
+    """Raised by a converter: the op (with these params or inputs) has no ONNX form."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """One op that cannot be exported, and where it is."""
+
+    op_type: str
+    op_name: str
+    output: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.op_type} (op {self.op_name!r} -> {self.output}): {self.reason}"
+
+
+class UnsupportedOpError(OnnxExportError):
+    """Some ops have no ONNX form; ``problems`` lists every one of them."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        types = sorted({p.op_type for p in self.problems})
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(f"cannot export to ONNX: {len(self.problems)} unsupported op(s) "
+                         f"of type {', '.join(types)}:\n{lines}")
+
+
+Converter = Callable[["ExportContext", OpNode, list[Sym]], Sequence[Sym | None]]
+EXPORTERS: dict[str, Converter] = {}
+_CONVERTER_MODULES = ("onnx_export_ops", "onnx_export_conv", "onnx_export_shape",
+                      "onnx_export_vision")
+
+
+def load_converters() -> dict[str, Converter]:
+    """Import the converter modules (once); returns the table."""
+    for module in _CONVERTER_MODULES:
+        importlib.import_module(f"{__package__}.{module}")
+    return EXPORTERS
+
+
+def exporter(*type_names: str) -> Callable[[Converter], Converter]:
+    """Decorator registering an ONNX converter for mge op types."""
+
+    def deco(fn: Converter) -> Converter:
+        for name in type_names:
+            if name in EXPORTERS:
+                raise ValueError(f"ONNX exporter for {name} registered twice")
+            EXPORTERS[name] = fn
+        return fn
+
+    return deco
+
+
+class ExportContext(OnnxBuilder):
+    """What converters see: the builder, constant values and batch axes."""
+
+    def __init__(self, opset: int, consts: dict[int, np.ndarray],
+                 batch: dict[int, BatchDim | None] | None) -> None:
+        super().__init__(opset)
+        self.consts = consts
+        self.batch = batch
+        self.read: set[int] = set()  # ids of the vars some op or the graph output reads
+
+    @property
+    def dynamic_batch(self) -> bool:
+        return self.batch is not None
+
+    def needed(self, var: VarNode) -> bool:
+        """Whether anything reads ``var`` (converters may skip unread outputs)."""
+        return var.id in self.read
+
+    def const_value(self, var: VarNode) -> np.ndarray | None:
+        """The value of a constant (or folded) var, else ``None``."""
+        return self.consts.get(var.id)
+
+    def batch_axis(self, var: VarNode) -> int | None:
+        """The axis of ``var`` that holds the (dynamic) batch, if any."""
+        dim = None if self.batch is None else self.batch.get(var.id)
+        return None if dim is None else dim[0]
+
+    def static_only(self, node: OpNode, what: str) -> None:
+        """Fail under ``dynamic_batch`` when a batch-carrying input would be baked in."""
+        if self.dynamic_batch and any(self.batch_axis(v) is not None for v in node.inputs):
+            raise Unsupported(f"with dynamic_batch: {what} bakes the batch size")
+
+
+def _fold(order: Sequence[OpNode], fold: bool) -> dict[int, np.ndarray]:
+    numpy = get_backend("numpy")
+    values: dict[int, np.ndarray] = {}
+    for node in order:
+        if isinstance(node.op, ConstOp):
+            values[node.outputs[0].id] = node.op.value
+        elif fold and not isinstance(node.op, Host2DeviceCopy) and all(
+                v.id in values for v in node.inputs):
+            size = sum(v.dtype.itemsize * int(np.prod(v.shape)) for v in node.outputs)
+            if size > max(FOLD_LIMIT, sum(values[v.id].nbytes for v in node.inputs)):
+                continue
+            result = run_op(node.op, *[values[v.id] for v in node.inputs], backend=numpy)
+            results = result if len(node.outputs) > 1 else (result,)
+            for v, r in zip(node.outputs, results, strict=True):
+                values[v.id] = np.asarray(r, v.dtype)
+    return values
+
+
+def _names(given: Sequence[str] | None, vars_: Sequence[VarNode], what: str,
+           default: Callable[[int, VarNode], str]) -> list[str]:
+    if given is None:
+        names = [v.name or default(k, v) for k, v in enumerate(vars_)]
+    else:
+        names = [str(n) for n in given]
+        if len(names) != len(vars_):
+            raise OnnxExportError(f"{len(names)} {what} given for {len(vars_)} graph {what}: "
+                                  f"{names}")
+    if len(set(names)) != len(names):
+        raise OnnxExportError(f"{what} must be unique: {names}")
+    return names
+
+
+class _Converter:
+    """One run of the conversion loop over a graph."""
+
+    def __init__(self, graph: Graph, ctx: ExportContext, input_names: list[str],
+                 output_names: list[str], blocked: dict[int, str]) -> None:
+        self.graph = graph
+        self.blocked = blocked
+        self.ctx = ctx
+        self.values: dict[int, Sym] = {}
+        self.problems: list[Problem] = []
+        self.output_names = output_names
+        for var, name in zip(graph.inputs, input_names, strict=True):
+            self.values[var.id] = ctx.input(name, var.shape, var.dtype)
+        clash = set(input_names) & set(output_names)
+        outputs_are_inputs = {v.name for v in graph.outputs if v.is_input}
+        if clash - outputs_are_inputs:
+            raise OnnxExportError(f"output names {sorted(clash)} are also input names")
+        self.reserved: dict[int, str] = {}
+        for var, name in zip(graph.outputs, output_names, strict=True):
+            if not ctx.taken(name):
+                ctx.unique(name)
+                self.reserved.setdefault(var.id, name)
+
+    def sym(self, var: VarNode) -> Sym:
+        sym = self.values.get(var.id)
+        if sym is None:  # a constant, made an initializer on first use
+            value = self.ctx.const_value(var)
+            assert value is not None, f"{var!r} has no value"
+            sym = self.ctx.lazy_const(value, var.name or "const")
+            self.values[var.id] = sym
+        return sym
+
+    def run(self, order: Sequence[OpNode]) -> None:
+        for node in order:
+            if isinstance(node.op, (Host2DeviceCopy, ConstOp)) or all(
+                    self.ctx.const_value(v) is not None for v in node.outputs):
+                continue
+            self.convert(node)
+
+    def convert(self, node: OpNode) -> None:
+        ctx = self.ctx
+        where = node.name or f"{node.type}_{node.id}"
+        ctx.scope = where
+        start = len(ctx.nodes)
+        inputs = [self.sym(v) for v in node.inputs]
+        try:
+            fn = EXPORTERS.get(node.type)
+            if node.id in self.blocked:
+                raise Unsupported(f"with dynamic_batch: {self.blocked[node.id]}")
+            if fn is None:
+                raise Unsupported("no ONNX converter for this op type")
+            if any(s.name.startswith("<") for s in inputs):
+                outs: Sequence[Sym | None] = [None] * len(node.outputs)
+                fn(ctx, node, inputs)  # judged on its own, its inputs are placeholders
+            else:
+                outs = fn(ctx, node, inputs)
+        except (Unsupported, NotImplementedError) as exc:
+            out = node.outputs[0]
+            self.problems.append(Problem(node.type, where, out.ref, str(exc)))
+            del ctx.nodes[start:]
+            outs = [None] * len(node.outputs)
+        made = {o for n in ctx.nodes[start:] for o in n.output}
+        for var, sym in zip(node.outputs, outs, strict=True):
+            if sym is None:
+                sym = Sym(ctx, f"<{node.type} output {var.ref}>", var.shape, var.dtype)
+            elif (sym.shape, sym.dtype) != (var.shape, var.dtype):
+                raise AssertionError(
+                    f"ONNX converter for {node.type} made {sym.dtype}{list(sym.shape)} for "
+                    f"{var!r}")
+            elif sym.name in made:
+                self.rename(sym, self.var_name(var), start)
+            self.values[var.id] = sym
+
+    def var_name(self, var: VarNode) -> str:
+        reserved = self.reserved.pop(var.id, None)
+        return reserved or self.ctx.unique(var.name or f"{var.owner.type}_{var.id}")
+
+    def rename(self, sym: Sym, new: str, start: int) -> None:
+        old = sym.name
+        for n in self.ctx.nodes[start:]:
+            n.input[:] = [new if i == old else i for i in n.input]
+            n.output[:] = [new if o == old else o for o in n.output]
+        self.ctx.release(old)
+        sym.name = new
+
+    def finish_outputs(self) -> list[Sym]:
+        """One Sym per graph output, named as asked (Identity where a value is reused)."""
+        result = []
+        for var, name in zip(self.graph.outputs, self.output_names, strict=True):
+            sym = self.sym(var)
+            if sym.name != name:
+                ident = self.ctx.emit("Identity", [sym], sym.shape, sym.dtype)
+                self.rename(ident, name, len(self.ctx.nodes) - 1)
+                sym = ident
+            result.append(sym)
+        return result
+
+
+def _value_info(sym: Sym, batch_axis: int | None) -> Any:
+    from onnx import helper
+
+    dims: list[Any] = list(sym.shape)
+    if batch_axis is not None:
+        dims[batch_axis] = "batch"
+    return helper.make_tensor_value_info(sym.name, onnx_dtype(sym.dtype), dims)
+
+
+def export_graph(graph: Graph, *, opset: int = MIN_OPSET,
+                 input_names: Sequence[str] | None = None,
+                 output_names: Sequence[str] | None = None, dynamic_batch: bool = False,
+                 fold: bool = True, name: str = "mge") -> Any:
+    """Convert ``graph`` to an ``onnx.ModelProto`` that passes ``onnx.checker``.
+
+    Raises:
+        UnsupportedOpError: listing every op that has no ONNX form.
+        OnnxExportError: bad names, or (a bug) a model the checker rejects.
+    """
+    import onnx
+    from onnx import helper
+
+    load_converters()
+    check_opset(opset)
+    order = graph.ops(list(graph.inputs) + list(graph.outputs))
+    consts = _fold(order, fold)
+    batch, blocked = batch_axes(graph, order, consts) if dynamic_batch else (None, {})
+    ctx = ExportContext(opset, consts, batch)
+    ctx.read = {v.id for n in order for v in n.inputs} | {v.id for v in graph.outputs}
+    ins = _names(input_names, graph.inputs, "input names", lambda k, v: f"input_{k}")
+    outs = _names(output_names, graph.outputs, "output names", lambda k, v: f"output_{k}")
+    conv = _Converter(graph, ctx, ins, outs, blocked)
+    conv.run(order)
+    if conv.problems:
+        raise UnsupportedOpError(conv.problems)
+    results = conv.finish_outputs()
+    used = {i for n in ctx.nodes for i in n.input} | {s.name for s in results}
+    inits = [t for n, t in ctx.initializers.items() if n in used]
+    g = helper.make_graph(
+        ctx.nodes, name,
+        [_value_info(conv.values[v.id], ctx.batch_axis(v)) for v in graph.inputs],
+        [_value_info(s, ctx.batch_axis(v)) for s, v in zip(results, graph.outputs, strict=True)],
+        inits)
+    opsets = [helper.make_opsetid("", opset)]
+    from .. import __version__
+
+    model = helper.make_model(g, opset_imports=opsets, producer_name="mge",
+                              producer_version=__version__,
+                              ir_version=helper.find_min_ir_version_for(opsets))
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except Exception as exc:  # noqa: BLE001 - any checker failure is an exporter bug
+        raise OnnxExportError(f"internal error: the exported model fails onnx.checker: {exc}") \
+            from exc
+    return model
+
+
+def check_opset(opset: Any) -> None:
+    """``OnnxExportError`` unless ``opset`` is one the exporter writes."""
+    import onnx
+
+    newest = onnx.defs.onnx_opset_version()
+    if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or \
+            not MIN_OPSET <= opset <= newest:
+        raise OnnxExportError(
+            f"opset must be an int from {MIN_OPSET} to {newest} (onnx {onnx.__version__}), "
+            f"got {opset!r}")
+
+
+__all__ = ["EXPORTERS", "MIN_OPSET", "ExportContext", "OnnxExportError", "Problem",
+           "Unsupported", "UnsupportedOpError", "check_opset", "export_graph", "exporter",
+           "load_converters"]
