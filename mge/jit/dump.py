@@ -26,6 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 from ..graph import passes
 from ..serialization.fbs import Metadata
 from ..serialization.mge_graph import CompGraphDumpResult, dump_graph
+from .testcase import TestcaseBuilder
 
 if TYPE_CHECKING:
     from .trace import trace
@@ -64,6 +65,13 @@ def dump_trace(
     enable_metadata: bool = True,
     dump_format: str | None = None,
     model_version: int = 2,
+    input_data: str | Sequence[str] | None = None,
+    repeat: int = 1,
+    silent: bool = False,
+    no_assert: bool = False,
+    maxerr: float = 1e-4,
+    resize_input: bool = False,
+    input_transform: str | None = None,
     **kwargs: Any,
 ) -> CompGraphDumpResult:
     """Serialize ``traced`` to ``file`` (a path or a binary file object).
@@ -83,6 +91,9 @@ def dump_trace(
         enable_metadata: write metadata.
         dump_format: ``None`` or ``"FBS_V2"`` (the only format mge writes).
         model_version: FBS_V2 model version (2).
+        input_data, repeat, silent, no_assert, maxerr, resize_input, input_transform:
+            write a test-case container (``mgbtest0``) with one case per ``input_data``
+            spec; see :class:`mge.jit.testcase.TestcaseBuilder`.
         **kwargs: ``enable_*`` optimize options.
 
     Returns:
@@ -124,9 +135,13 @@ def dump_trace(
         elif not var.name:
             var.name = f"output_{k}"
 
+    cases = None if input_data is None else TestcaseBuilder(
+        graph, input_data, repeat=repeat, silent=silent, no_assert=no_assert, maxerr=maxerr,
+        resize_input=resize_input, input_transform=input_transform)
     options = 0
     if optimize_for_inference:
         graph, options = passes.optimize_for_inference(graph, **kwargs)
+    graph = graph if cases is None else cases.finish(graph)
     metadata = None
     if enable_metadata:
         metadata = Metadata(is_valid=True, graph_modified=False, optimize_options=options,
@@ -134,6 +149,7 @@ def dump_trace(
     data, info = dump_graph(graph, keep_var_name=keep_var_name, keep_opr_name=keep_opr_name,
                             keep_param_name=keep_param_name, metadata=metadata,
                             model_version=model_version)
+    data = data if cases is None else cases.pack(data, graph)
     if isinstance(file, str):
         with open(file, "ab" if append else "wb") as f:
             f.write(data)

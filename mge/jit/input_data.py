@@ -1,0 +1,240 @@
+"""Test-case input data as MegEngine's ``dump(input_data=...)`` and ``dump_with_testcase`` read it.
+
+A *case spec* gives data for every model input: ``"name:source;name2:source2"``. The
+name may be left out when the model has one input, and a lone ``#rand(...)`` spec feeds
+every input. A *source* is:
+
+* ``#rand(min,max)``: uniform random data of the input's shape (``np.random``, so
+  ``np.random.seed`` makes it reproducible); ``#rand(min,max,1,3,224,224)`` gives the
+  shape, ``#rand(min,max,1,...)`` its leading dims (``...``: the rest of the input's);
+* an image file (png, jpg, bmp, ppm, ...): read like ``cv2.imread(path, IMREAD_COLOR)``
+  (8-bit BGR, EXIF orientation applied), optionally resized (bilinear, MegEngine's
+  ``Resize``; within 1 of ``cv2.resize``) to the input's height and width, converted to
+  gray for 1-channel inputs (exactly as ``cv2.cvtColor``),
+  laid out NCHW or NHWC to match the input's shape;
+* a ``.npy`` file (never unpickled).
+
+File data can be repeated along the batch axis (``repeat``) and transformed by a Python
+expression of ``data`` and ``np`` (``input_transform``, e.g. ``"data / 255"``); both are
+MegEngine's options and do not apply to random data. The result is cast to the input's
+dtype and must have exactly the input's shape (mge graphs have static shapes).
+Items starting with ``@`` name a text file with one case spec per line.
+
+Every problem raises :class:`InputDataError` with a one-line message.
+
+Example:
+    >>> np.random.seed(0)
+    >>> data = read_case("#rand(0,1)", {"x": ((2, 3), np.dtype("float32"))})
+    >>> data["x"].shape, data["x"].dtype
+    ((2, 3), dtype('float32'))
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..backends import get_backend
+from ..core.apply import run_op
+from ..ops.vision import ResizeForward
+
+InputSpecs = Mapping[str, tuple[Sequence[int], Any]]
+
+_RAND = re.compile(r"^#rand\(\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)\s*(,[^)]+)?\)$")
+
+
+class InputDataError(ValueError):
+    """A bad input-data spec, an unreadable data file, or data that does not fit the model."""
+
+
+class ReadOptions(NamedTuple):
+    """How file data is prepared (MegEngine's ``repeat``, ``resize_input``, ``input_transform``)."""
+
+    repeat: int = 1
+    resize_input: bool = False
+    input_transform: str | None = None
+
+
+def expand_specs(items: Iterable[str]) -> list[str]:
+    """Case specs from ``items``; ``@file`` is replaced by the non-empty lines of ``file``."""
+    specs: list[str] = []
+    for item in items:
+        if not item.startswith("@"):
+            specs.append(item)
+            continue
+        try:
+            with open(item[1:], encoding="utf-8") as f:
+                specs += [line.rstrip() for line in f if line.strip()]
+        except OSError as exc:
+            raise InputDataError(f"cannot read spec file {item[1:]!r}: {exc.strerror}") from None
+    return specs
+
+
+def split_case(spec: str, names: Sequence[str]) -> dict[str, str]:
+    """Map every input name to its source in case spec ``spec``."""
+    parts = [p.strip() for p in spec.split(";") if p.strip()]
+    if len(parts) == 1 and parts[0].startswith("#") and len(names) != 1:
+        return dict.fromkeys(names, parts[0])
+    if len(parts) == 1 and ":" not in parts[0]:
+        if len(names) != 1:
+            raise InputDataError(f"data spec {spec!r} has no input name but the model has "
+                                 f"{len(names)} inputs ({', '.join(names)}): use name:source")
+        return {names[0]: parts[0]}
+    sources: dict[str, str] = {}
+    for part in parts:
+        name, sep, source = part.partition(":")
+        if not sep or not name or not source:
+            raise InputDataError(f"bad data spec {part!r}: expected name:source")
+        if name not in names:
+            raise InputDataError(f"data spec names unknown input {name!r} "
+                                 f"(model inputs: {', '.join(names)})")
+        if name in sources:
+            raise InputDataError(f"data spec gives input {name!r} twice")
+        sources[name] = source
+    missing = [n for n in names if n not in sources]
+    if missing:
+        raise InputDataError(f"data spec {spec!r} gives no data for input(s) {', '.join(missing)}")
+    return sources
+
+
+def rand_data(source: str, shape: Sequence[int]) -> np.ndarray:
+    """Uniform random float64 data for a ``#rand(min,max[,shape])`` source."""
+    m = _RAND.match(source.replace(" ", ""))
+    if m is None:
+        raise InputDataError(f"bad random spec {source!r}: expected #rand(min,max[,dims])")
+    low, high = float(m.group(1)), float(m.group(2))
+    dims = list(shape)
+    if m.group(3):
+        given = m.group(3)[1:].split(",")
+        ellipsis = given[-1] == "..."
+        try:
+            dims = [int(d) for d in (given[:-1] if ellipsis else given)]
+        except ValueError:
+            raise InputDataError(f"bad random spec {source!r}: dims must be integers") from None
+        if ellipsis:
+            dims += list(shape)[len(dims):]
+    if any(d < 0 for d in dims):
+        raise InputDataError(f"bad random spec {source!r}: negative dimension")
+    return np.random.uniform(low, high, dims)
+
+
+def read_image(path: str) -> np.ndarray | None:
+    """``cv2.imread(path, IMREAD_COLOR)``: ``(H, W, 3)`` uint8 BGR, None if not an image."""
+    try:
+        from PIL import Image, ImageOps, UnidentifiedImageError
+    except ImportError:
+        raise InputDataError(f"reading image {path!r} needs Pillow: pip install pillow") from None
+    try:
+        with Image.open(path) as img:
+            img = ImageOps.exif_transpose(img)
+            if img.mode in ("I", "I;16", "I;16B", "I;16L"):  # 16-bit: keep the high byte
+                gray = (np.asarray(img).astype(np.uint32) >> 8).astype(np.uint8)
+                return np.repeat(gray[:, :, None], 3, axis=2)
+            rgb = np.asarray(img.convert("RGB"))
+    except UnidentifiedImageError:
+        return None
+    except OSError as exc:
+        raise InputDataError(f"cannot read image {path!r}: {exc}") from None
+    return np.ascontiguousarray(rgb[:, :, ::-1])
+
+
+def bgr_to_gray(bgr: np.ndarray) -> np.ndarray:
+    """``cv2.cvtColor(bgr, COLOR_BGR2GRAY)`` for uint8 (OpenCV's 15-bit fixed point)."""
+    weights = np.array([3735, 19235, 9798], np.uint32)  # B, G, R
+    return ((bgr.astype(np.uint32) @ weights + (1 << 14)) >> 15).astype(np.uint8)
+
+
+def image_to_input(image: np.ndarray, shape: Sequence[int], resize: bool, what: str
+                   ) -> np.ndarray:
+    """An ``(H, W, 3)`` BGR image laid out for an input of ``shape`` (NCHW or NHWC, 3-d or 4-d)."""
+    dst = tuple(shape)
+    batchless = len(dst) == 3
+    if batchless:
+        dst = (1, *dst)
+    if len(dst) != 4:
+        raise InputDataError(f"{what}: an image cannot feed an input of shape {tuple(shape)}")
+    nchw = dst[1] in (1, 3)
+    if not nchw and dst[3] not in (1, 3):
+        raise InputDataError(f"{what}: cannot tell the image layout from input shape "
+                             f"{tuple(shape)} (needs 1 or 3 channels, NCHW or NHWC)")
+    channels, height, width = (dst[1], dst[2], dst[3]) if nchw else (dst[3], dst[1], dst[2])
+    if resize and image.shape[:2] != (height, width):
+        op = ResizeForward(imode="LINEAR", format="NHWC", dsize=(height, width))
+        image = run_op(op, image[None], backend=get_backend("numpy"))[0]
+    if channels == 1:
+        image = bgr_to_gray(image)[:, :, None]
+    data = image[None]
+    if nchw:
+        data = data.transpose(0, 3, 1, 2)
+    return data[0] if batchless else data
+
+
+def read_file(path: str, shape: Sequence[int], resize: bool, what: str) -> np.ndarray:
+    """Data from an image or ``.npy`` file (images laid out for ``shape``)."""
+    if not os.path.isfile(path):
+        raise InputDataError(f"{what}: no such file {path!r}")
+    image = None if path.lower().endswith(".npy") else read_image(path)
+    if image is not None:
+        return image_to_input(image, shape, resize, what)
+    if resize:
+        raise InputDataError(f"{what}: resize_input only applies to images, {path!r} is not one")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InputDataError(f"{what}: {path!r} is neither an image nor a .npy file "
+                             f"({exc})") from None
+    if not isinstance(data, np.ndarray):
+        raise InputDataError(f"{what}: {path!r} holds no single array")
+    return data
+
+
+def transform(data: np.ndarray, expression: str, what: str) -> np.ndarray:
+    """Evaluate ``expression`` with ``data`` and ``np`` (no builtins) and return an array."""
+    try:
+        result = eval(expression, {"__builtins__": {}, "np": np, "data": data})  # noqa: S307
+    except Exception as exc:  # noqa: BLE001 - any failure of the user's expression
+        raise InputDataError(f"{what}: input_transform {expression!r} failed: "
+                             f"{type(exc).__name__}: {exc}") from None
+    return np.asarray(result)
+
+
+def read_source(source: str, shape: Sequence[int], dtype: Any, options: ReadOptions,
+                what: str) -> np.ndarray:
+    """One input's data from ``source``, cast to ``dtype``; its shape must be ``shape``."""
+    if source.startswith("#"):
+        data = rand_data(source, shape)
+        origin = source
+    else:
+        data = read_file(source, shape, options.resize_input, what)
+        if options.repeat > 1:
+            data = np.repeat(data, options.repeat, axis=0)
+        if options.input_transform:
+            data = transform(data, options.input_transform, what)
+        origin = repr(source)
+    if tuple(data.shape) != tuple(shape):
+        hint = "; resize_input fits images" if not source.startswith("#") else ""
+        raise InputDataError(f"{what}: data from {origin} has shape {tuple(data.shape)}, the "
+                             f"model takes {tuple(shape)}{hint}")
+    return data.astype(np.dtype(dtype), copy=False)
+
+
+def read_case(spec: str, inputs: InputSpecs, options: ReadOptions | None = None
+              ) -> dict[str, np.ndarray]:
+    """The arrays of one case spec for ``inputs`` (name -> (shape, dtype))."""
+    options = options or ReadOptions()
+    if options.repeat < 1:
+        raise InputDataError(f"repeat must be >= 1, got {options.repeat}")
+    sources = split_case(spec, list(inputs))
+    return {name: read_source(sources[name], shape, dtype, options, f"input {name!r}")
+            for name, (shape, dtype) in inputs.items()}
+
+
+__all__ = [
+    "InputDataError", "ReadOptions", "bgr_to_gray", "expand_specs", "image_to_input",
+    "rand_data", "read_case", "read_file", "read_image", "read_source", "split_case",
+    "transform",
+]
