@@ -2,6 +2,7 @@
 
 Import: :func:`from_onnx` turns an ONNX model into a TracedModule (or, with
 ``trace=False``, the eager :class:`OnnxModule`) that runs ``mge.functional`` calls.
+Export: :func:`to_onnx` writes a TracedModule or a ``.mge`` file as ONNX.
 The command line is ``python -m mge.convert`` (see :mod:`mge.convert.cli`).
 
 Example:
@@ -9,6 +10,7 @@ Example:
     >>> net = mge.convert.from_onnx("resnet18.onnx")  # doctest: +SKIP
 """
 
+from .onnx_export import OnnxExportError, UnsupportedOpError, to_onnx
 from .onnx_import import (
     OnnxImportError,
     OnnxModule,
@@ -17,4 +19,5 @@ from .onnx_import import (
     from_onnx,
 )
 
-__all__ = ["OnnxImportError", "OnnxModule", "Problem", "UnsupportedOnnxError", "from_onnx"]
+__all__ = ["OnnxExportError", "OnnxImportError", "OnnxModule", "Problem", "UnsupportedOnnxError",
+           "UnsupportedOpError", "from_onnx", "to_onnx"]

@@ -73,15 +73,32 @@ def _out_shape(op: ConvBase, shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(shape[p] for p in TO_NCHW) if op.format == "NHWC" else shape
 
 
+def _padded_input(ctx: ExportContext, node: OpNode, x: Sym) -> tuple[Sym, list[int]]:
+    """The data input and ONNX pads, taking in an explicit zero ``Padding`` of the
+    spatial dims before the convolution (asymmetric "SAME" padding)."""
+    op, src = node.op, node.inputs[0]
+    pads = [op.pad_h, op.pad_w] * 2
+    pad = src.owner
+    spatial = (2, 3) if op.format == "NCHW" else (1, 2)
+    if pad.type != "Padding" or pad.op.padding_mode != "CONSTANT" or pad.op.padding_val != 0:
+        return x, pads
+    widths = pad.op.pad_width(src.ndim)
+    if any(widths[k] != (0, 0) for k in range(src.ndim) if k not in spatial):
+        return x, pads
+    (t, b), (left, r) = (widths[k] for k in spatial)
+    return ctx.value_of(pad.inputs[0]), [pads[0] + t, pads[1] + left, pads[2] + b, pads[3] + r]
+
+
 def _conv(ctx: ExportContext, node: OpNode, x: Sym, w: Sym, bias: Sym | None,
           dtype: np.dtype) -> Sym:
     """``Conv`` in NCHW; the result back in the op's format."""
     op = node.op
     filt = _filter(ctx, node, 1, w, dtype)
     shape = _out_shape(op, node.outputs[0].shape)
+    x, pads = _padded_input(ctx, node, x)
     inputs = [_nchw(op, x.cast(dtype)), filt] + ([bias] if bias is not None else [])
-    y = ctx.emit("Conv", inputs, shape, dtype,
-                 **_attrs(op, filt, _groups(op, node.inputs[1].shape)))
+    attrs = _attrs(op, filt, _groups(op, node.inputs[1].shape))
+    y = ctx.emit("Conv", inputs, shape, dtype, **{**attrs, "pads": pads})
     return y.transpose(TO_NHWC) if op.format == "NHWC" else y
 
 

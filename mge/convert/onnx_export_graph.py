@@ -107,6 +107,7 @@ class ExportContext(OnnxBuilder):
         self.consts = consts
         self.batch = batch
         self.read: set[int] = set()  # ids of the vars some op or the graph output reads
+        self.value_of: Callable[[VarNode], Sym] = lambda var: NotImplemented
 
     @property
     def dynamic_batch(self) -> bool:
@@ -176,6 +177,7 @@ class _Converter:
         self.output_names = output_names
         for var, name in zip(graph.inputs, input_names, strict=True):
             self.values[var.id] = ctx.input(name, var.shape, var.dtype)
+        ctx.value_of = self.sym
         clash = set(input_names) & set(output_names)
         outputs_are_inputs = {v.name for v in graph.outputs if v.is_input}
         if clash - outputs_are_inputs:
@@ -261,6 +263,16 @@ class _Converter:
         return result
 
 
+def _live_nodes(nodes: Sequence[Any], outputs: set[str]) -> list[Any]:
+    """The nodes the outputs depend on (peepholes leave some unread)."""
+    needed, live = set(outputs), []
+    for node in reversed(nodes):
+        if needed.intersection(node.output):
+            live.append(node)
+            needed.update(node.input)
+    return live[::-1]
+
+
 def _value_info(sym: Sym, batch_axis: int | None) -> Any:
     from onnx import helper
 
@@ -297,10 +309,11 @@ def export_graph(graph: Graph, *, opset: int = MIN_OPSET,
     if conv.problems:
         raise UnsupportedOpError(conv.problems)
     results = conv.finish_outputs()
-    used = {i for n in ctx.nodes for i in n.input} | {s.name for s in results}
+    nodes = _live_nodes(ctx.nodes, {s.name for s in results})
+    used = {i for n in nodes for i in n.input} | {s.name for s in results}
     inits = [t for n, t in ctx.initializers.items() if n in used]
     g = helper.make_graph(
-        ctx.nodes, name,
+        nodes, name,
         [_value_info(conv.values[v.id], ctx.batch_axis(v)) for v in graph.inputs],
         [_value_info(s, ctx.batch_axis(v)) for s, v in zip(results, graph.outputs, strict=True)],
         inits)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..graph.ir import OpNode
+from ..graph.ir import OpNode, VarNode
 from ..ops.nn import bn_reduce_axes
 from ..ops.reduce import REDUCE_ALL
 from .onnx_export_graph import ExportContext, Unsupported, exporter
@@ -151,12 +151,51 @@ ELEMWISE: dict[str, Callable[..., Sym]] = {
 }
 
 
+def _scalar(ctx: ExportContext, var: VarNode) -> float | None:
+    value = ctx.const_value(var)
+    return float(value.reshape(-1)[0]) if value is not None and value.size == 1 else None
+
+
+def _min_of_max(ctx: ExportContext, node: OpNode) -> tuple[VarNode, float, float] | None:
+    """``MIN(MAX(x, lo), hi)`` with scalar constant bounds (how MegEngine dumps relu6)."""
+    for k in (0, 1):
+        hi, inner = _scalar(ctx, node.inputs[k]), node.inputs[1 - k].owner
+        if hi is None or inner.type != "Elemwise" or inner.op.mode != "MAX":
+            continue
+        for j in (0, 1):
+            lo = _scalar(ctx, inner.inputs[j])
+            if lo is not None and ctx.const_value(inner.inputs[1 - j]) is None:
+                return inner.inputs[1 - j], lo, hi
+    return None
+
+
+def _clip_op(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> Sym | None:
+    """ONNX ``Clip`` (which runtimes fuse into convolutions) for RELU6, constant CLIP and
+    ``MIN(MAX(x, lo), hi)``."""
+    mode, out = node.op.mode, node.outputs[0]
+    if out.dtype.kind != "f":
+        return None
+    x = xs[0]
+    if mode == "RELU6":
+        lo, hi = 0.0, 6.0
+    elif mode == "CLIP":
+        lo, hi = (_scalar(ctx, v) for v in node.inputs[1:])
+    elif mode == "MIN" and (found := _min_of_max(ctx, node)) is not None:
+        var, lo, hi = found
+        x = ctx.value_of(var)
+    else:
+        return None
+    if lo is None or hi is None or out.shape != x.shape:
+        return None
+    return x.op("Clip", ctx.const(np.array(lo, x.dtype)), ctx.const(np.array(hi, x.dtype)))
+
+
 @exporter("Elemwise")
 def _elemwise(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
     fn = ELEMWISE.get(node.op.mode)
     if fn is None:
         raise Unsupported(f"Elemwise mode {node.op.mode} has no ONNX form")
-    out = fn(*xs)
+    out = _clip_op(ctx, node, xs) or fn(*xs)
     var = node.outputs[0]
     return [out.expand(var.shape).cast(var.dtype)]
 
@@ -241,14 +280,31 @@ _REDUCE = {"SUM": "ReduceSum", "SUM_SQR": "ReduceSumSquare", "PRODUCT": "ReduceP
            "MIN": "ReduceMin", "MAX": "ReduceMax", "MEAN": "ReduceSum"}
 
 
+def _global_average(ctx: ExportContext, node: OpNode) -> Sym | None:
+    """``GlobalAveragePool`` for a mean over W then H of an NCHW float tensor."""
+    src = node.inputs[0].owner
+    if not (node.op.mode == "MEAN" and node.op.axis == 2 and src.type == "Reduce"
+            and src.op.mode == "MEAN" and src.op.axis == 3 and src.inputs[0].ndim == 4
+            and src.inputs[0].dtype.kind == "f" and 0 not in src.inputs[0].shape):
+        return None
+    x = ctx.value_of(src.inputs[0])
+    return x.op("GlobalAveragePool", shape=node.outputs[0].shape)
+
+
 @exporter("Reduce")
 def _reduce(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
     op, x, out = node.op, xs[0], node.outputs[0]
+    pooled = _global_average(ctx, node)
+    if pooled is not None:
+        return [pooled]
     axes = None if op.axis == REDUCE_ALL else [op.axis % x.ndim]
     work = x.cast(F32 if x.dtype.kind == "f" else INT64)
+    count = x.shape[axes[0]] if axes else int(np.prod(x.shape))
+    if op.mode == "MEAN" and work.dtype == F32 and count:
+        return [ctx.reduce("ReduceMean", work, axes, axes is not None).cast(out.dtype)]
     result = ctx.reduce(_REDUCE[op.mode], work, axes, keepdims=axes is not None)
-    if op.mode == "MEAN":  # a sum divided by the count: NaN for an empty float mean
-        result = result.binary("Div", x.shape[axes[0]] if axes else int(np.prod(x.shape)))
+    if op.mode == "MEAN":  # a sum divided by the count (NaN for an empty float mean)
+        result = result.binary("Div", count)
     return [result.cast(out.dtype)]
 
 

@@ -1,0 +1,256 @@
+"""ONNX export: :func:`to_onnx` turns a TracedModule or a ``.mge`` file into an ONNX model.
+
+This is the road MegEngine's docs send deployments on other platforms down
+(mgeconvert's ``tracedmodule_to_onnx`` / ``mge_to_onnx``): ONNX is what onnxruntime,
+TensorRT, OpenVINO, ncnn and MNN read. The source is lowered to mge's static graph IR
+(a TracedModule through :class:`mge.jit.trace` on example inputs of its traced shapes,
+a ``.mge`` file through :func:`mge.serialization.mge_graph.load_graph`), every op is
+converted by the table in :mod:`.onnx_export_graph`, and the model is checked with
+``onnx.checker`` before it is written, atomically (a temporary file renamed into place):
+an export that fails leaves no file behind.
+
+Example:
+    >>> import mge.convert
+    >>> model = mge.convert.to_onnx("resnet18.mge", "resnet18.onnx")     # doctest: +SKIP
+    >>> [i.name for i in model.graph.input]                              # doctest: +SKIP
+    ['data']
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..graph.ir import Graph
+from .onnx_export_graph import (
+    MIN_OPSET,
+    OnnxExportError,
+    Problem,
+    UnsupportedOpError,
+    check_opset,
+    export_graph,
+)
+
+PathLike = str | os.PathLike
+
+
+def _example(node: Any) -> Any:
+    from ..tensor import Tensor
+
+    if node.shape is None or node.dtype is None:
+        raise OnnxExportError(f"TracedModule input {node.name!r} has no traced shape/dtype")
+    return Tensor(np.zeros(node.shape, node.dtype))
+
+
+def traced_module_graph(tm: Any) -> tuple[Graph, list[str], list[str]]:
+    """Lower a TracedModule to a graph (``jit.trace`` on zeros of its traced input shapes).
+
+    Returns the graph and default input and output names: the module's ``input_names`` /
+    ``output_names`` when it has them (ONNX-imported modules do), else the names of its
+    graph's input and output nodes.
+    """
+    from ..jit.trace import trace
+
+    try:
+        graph = tm.graph
+    except ValueError as exc:
+        raise OnnxExportError(f"cannot export a TracedModule with several graphs: {exc}") \
+            from None
+    (tree, consts), = [k for k, g in tm.argdef_graph_map.items() if g is graph]
+    nodes = graph.inputs[1:]
+
+    def call(*tensors: Any) -> Any:
+        it = iter(tensors)
+        args, kwargs = tree.unflatten([next(it) if c is None else c for c in consts])
+        return tm(*args, **kwargs)
+
+    call.__name__ = tm.origin_class or "TracedModule"
+    traced = trace(call, capture_as_const=True)
+    traced(*[_example(n) for n in nodes])
+    g = traced.graph
+    _check_inference(g)
+    _name_constants(g, tm)
+    ins = _attr_names(tm, "input_names", len(g.inputs)) or [n.name for n in nodes]
+    outs = _attr_names(tm, "output_names", len(g.outputs)) or \
+        list(traced.output_names or [n.name for n in graph.outputs])
+    return g, ins, outs
+
+
+def _name_constants(graph: Graph, module: Any) -> None:
+    """Name the graph's unnamed constants after the module parameters/buffers they hold."""
+    def key(value: np.ndarray) -> tuple:
+        return value.shape, value.dtype.str, hash(value.tobytes())
+
+    owners: dict[tuple, str] = {}
+    for name, t in [*module.named_parameters(), *module.named_buffers()]:
+        owners.setdefault(key(t.numpy()), name)
+    for var in graph.params():
+        if not var.name:
+            var.name = owners.get(key(var.value))
+
+
+def _attr_names(tm: Any, attr: str, count: int) -> list[str] | None:
+    names = getattr(tm, attr, None)
+    if isinstance(names, (list, tuple)) and len(names) == count and \
+            all(isinstance(n, str) for n in names):
+        return list(names)
+    return None
+
+
+def _check_inference(graph: Graph) -> None:
+    for node in graph.ops():
+        if node.type == "BatchNormForward" and node.op.fwd_mode != "INFERENCE":
+            raise OnnxExportError("cannot export BatchNorm in training mode: call .eval() "
+                                  "on the module before tracing it")
+
+
+def mge_file_graph(path: PathLike) -> tuple[Graph, list[str], list[str]]:
+    """Load a ``.mge`` file (or a pickled TracedModule) as a graph with its names."""
+    from ..serialization.mge_graph import graph_from_bytes
+
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:1] == b"\x80":  # a pickle: mge.save of a TracedModule
+        from ..serialization.pickle import load
+
+        with open(path, "rb") as f:
+            obj = load(f)
+        return source_graph(obj)
+    loaded = graph_from_bytes(data, os.fspath(path))
+    graph = loaded.graph
+    return graph, [v.name for v in graph.inputs], \
+        [v.name or f"output_{k}" for k, v in enumerate(graph.outputs)]
+
+
+def source_graph(model: Any) -> tuple[Graph, list[str], list[str]]:
+    """The graph and default input/output names of any source :func:`to_onnx` takes."""
+    from ..jit.trace import trace
+    from ..serialization.mge_graph import CompGraphLoadResult
+    from ..traced_module import TracedModule
+
+    if isinstance(model, TracedModule):
+        return traced_module_graph(model)
+    if isinstance(model, (str, os.PathLike)):
+        if not os.path.isfile(model):
+            raise OnnxExportError(f"to_onnx: no such file {os.fspath(model)!r}")
+        return mge_file_graph(model)
+    if isinstance(model, CompGraphLoadResult):
+        model = model.graph
+    if isinstance(model, trace):
+        names = model.output_names
+        model = model.graph
+        return model, [v.name for v in model.inputs], list(names or [
+            v.name or f"output_{k}" for k, v in enumerate(model.outputs)])
+    if isinstance(model, Graph):
+        return model, [v.name for v in model.inputs], \
+            [v.name or f"output_{k}" for k, v in enumerate(model.outputs)]
+    kind = type(model).__name__
+    hint = " (trace it first: mge.traced_module.trace_module(net, *example_inputs))" \
+        if hasattr(model, "forward") else ""
+    raise TypeError(f"to_onnx takes a TracedModule, a .mge path, a traced function or a "
+                    f"graph, got {kind}{hint}")
+
+
+def _destination(output: PathLike) -> str:
+    path = os.path.abspath(os.fspath(output))
+    folder = os.path.dirname(path)
+    if os.path.isdir(path):
+        raise OnnxExportError(f"cannot write the ONNX model to {os.fspath(output)!r}: "
+                              "it is a directory")
+    if not os.path.isdir(folder):
+        raise OnnxExportError(f"cannot write the ONNX model to {os.fspath(output)!r}: "
+                              f"directory {folder!r} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OnnxExportError(f"cannot write the ONNX model to {os.fspath(output)!r}: "
+                              f"directory {folder!r} is not writable")
+    return path
+
+
+def write_atomic(data: bytes, path: str) -> None:
+    """Write ``data`` to a temporary file next to ``path``, then rename it into place."""
+    folder, base = os.path.split(path)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{base}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise OnnxExportError(f"cannot write the ONNX model to {path!r}: {exc}") from exc
+        raise
+
+
+def to_onnx(
+    model: Any,
+    output: PathLike | None = None,
+    *,
+    opset: int = MIN_OPSET,
+    input_names: Sequence[str] | None = None,
+    output_names: Sequence[str] | None = None,
+    dynamic_batch: bool = False,
+    fp16: bool = False,
+    optimize: bool = True,
+) -> Any:
+    """Export a model to ONNX; returns the ``onnx.ModelProto`` and writes it to ``output``.
+
+    Args:
+        model: a TracedModule (traced with example inputs; exported for those shapes), a
+            path to a ``.mge`` file or to a pickled TracedModule (``mge.save``), a traced
+            function (:class:`mge.jit.trace`, after its first call) or a graph.
+        output: where to write the ``.onnx`` file (``None``: only return the model).
+        opset: the ONNX opset, from 13 to the newest one the installed onnx knows.
+        input_names, output_names: ONNX names of the graph inputs and outputs (default:
+            the model's own names).
+        dynamic_batch: make the batch dimension (axis 0 of every input) symbolic.
+        fp16: compute in float16: float32 weights are stored as float16 and float32
+            inputs and outputs are cast at the graph's edges (their types are unchanged).
+        optimize: run MegEngine's inference passes first (BatchNorm folding, constant
+            folding, convolution + bias + nonlinearity fusion).
+
+    Raises:
+        UnsupportedOpError: listing every op (type, name, output) that has no ONNX form;
+            nothing is written.
+        OnnxExportError: a bad opset or names, an unwritable ``output``, or a
+            TracedModule with BatchNorm in training mode.
+
+    Example:
+        >>> tm = mge.traced_module.trace_module(net.eval(), x)         # doctest: +SKIP
+        >>> to_onnx(tm, "net.onnx", input_names=["data"], dynamic_batch=True)  # doctest: +SKIP
+    """
+    check_opset(opset)
+    dest = _destination(output) if output is not None else None
+    graph, ins, outs = source_graph(model)
+    graph.lint()
+    if optimize:
+        from ..graph.passes import optimize_for_inference
+
+        graph, _ = optimize_for_inference(graph, enable_fuse_conv_bias_nonlinearity=True)
+    if fp16:
+        from ..graph.passes import run_passes
+
+        graph = graph.copy()
+        run_passes(graph, ["float16"])
+    try:
+        proto = export_graph(graph, opset=opset, input_names=input_names or ins,
+                             output_names=output_names or outs, dynamic_batch=dynamic_batch)
+    except ValueError as exc:
+        if isinstance(exc, OnnxExportError):
+            raise
+        raise OnnxExportError(str(exc)) from exc
+    if dest is not None:
+        try:
+            data = proto.SerializeToString()
+        except ValueError as exc:  # protobuf's 2 GiB limit
+            raise OnnxExportError(f"the ONNX model is too large to serialize: {exc}") from exc
+        write_atomic(data, dest)
+    return proto
+
+
+__all__ = ["OnnxExportError", "Problem", "UnsupportedOpError", "mge_file_graph", "source_graph",
+           "to_onnx", "traced_module_graph", "write_atomic"]
