@@ -27,7 +27,8 @@ from ..core.opdef import OpDef, OpError
 
 Kernel = Callable[..., Any]
 
-_MODULES = {"numpy": "mge.backends.numpy", "torch": "mge.backends.torch"}
+_MODULES = {"numpy": "mge.backends.numpy", "torch": "mge.backends.torch",
+            "onnxruntime": "mge.backends.onnxruntime"}
 
 
 class Backend:
@@ -39,6 +40,9 @@ class Backend:
 
     name: str = ""
     array_type: type = object
+    #: False for backends too slow for eager test suites (``available_backends`` skips
+    #: them unless asked for every backend)
+    eager: bool = True
 
     def __init__(self) -> None:
         self.kernels: dict[str, Kernel] = {}
@@ -77,15 +81,17 @@ _loaded: dict[str, Backend] = {}
 _default: list[str] = [os.environ.get("MGE_BACKEND", "numpy")]
 
 
-def available_backends() -> list[str]:
-    """Names of the backends that can be loaded in this environment."""
+def available_backends(every: bool = False) -> list[str]:
+    """Names of the backends that can be loaded in this environment (the eager ones
+    unless ``every``)."""
     names = []
     for name in _MODULES:
         try:
-            load_backend(name)
+            backend = load_backend(name)
         except ImportError:
             continue
-        names.append(name)
+        if every or backend.eager:
+            names.append(name)
     return names
 
 

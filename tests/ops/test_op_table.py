@@ -25,7 +25,12 @@ for _mod in sorted(m.name for m in pkgutil.iter_modules(_pkg_path)):
     if _mod.startswith("cases_"):
         CASES += importlib.import_module(f"{__package__}.{_mod}").CASES
 
-BACKENDS = available_backends()
+BACKENDS = available_backends(every=True)
+#: (backend, op type) -> why that backend cannot run the op; the test checks that it
+#: refuses with NotImplementedError (so the entry goes once the gap is closed)
+KNOWN_GAPS = {
+    ("onnxruntime", "AssertEqual"): "ONNX has no assertion op: a graph cannot fail a run",
+}
 
 
 def _noncontiguous(backend, arr: np.ndarray):  # noqa: ANN001, ANN202
@@ -56,6 +61,10 @@ def test_op_matches_numpy(case: OpCase, backend_name: str) -> None:
     infos = case.op.infer([TensorInfo(x.shape, x.dtype) for x in case.inputs])
     ref = _reference(case)
     backend = load_backend(backend_name)
+    if (backend_name, case.op.type_name) in KNOWN_GAPS:
+        with pytest.raises(NotImplementedError):
+            _run(backend, case, noncontig=False)
+        return
     for noncontig in (False, True):
         got = _run(backend, case, noncontig)
         assert len(got) == len(infos)

@@ -1,0 +1,96 @@
+"""The onnxruntime backend: every op runs as a one-op ONNX graph in onnxruntime.
+
+A kernel call exports the op (with its input shapes and dtypes) through mge's ONNX
+exporter and runs it with onnxruntime's CPU provider; sessions are cached per op and
+input signature. It exists to check the exporter op by op against the numpy reference
+(the op-table test runs it like any backend) and to run ops eagerly through
+onnxruntime; whole graphs run much faster as one session, in the ``onnxruntime`` plan
+backend of :mod:`mge.runtime.ort_plan`.
+
+It is loadable by name but not listed by ``available_backends()`` (``every=True``
+lists it), since building a session per op signature is too slow for eager test suites.
+An op ONNX cannot express raises ``NotImplementedError`` naming the reason.
+
+Example:
+    >>> import numpy as np
+    >>> from mge.ops import Elemwise
+    >>> BACKEND.run(Elemwise(mode="RELU"), [np.array([-1.0, 2.0], np.float32)])
+    array([0., 2.], dtype=float32)
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import onnxruntime
+
+from ...core.opdef import REGISTRY, OpDef
+from .. import Backend
+
+#: sessions kept (least recently used dropped)
+MAX_SESSIONS = 512
+
+
+def c_contiguous(array: Any) -> np.ndarray:
+    """A C-contiguous numpy array with the same values (0-d arrays stay 0-d)."""
+    return np.require(np.asarray(array), requirements="C")
+
+
+class OnnxRuntimeBackend(Backend):
+    """Kernels that export one op to ONNX and run it in onnxruntime (CPU)."""
+
+    name = "onnxruntime"
+    array_type = np.ndarray
+    eager = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kernels = {name: self._kernel for name in REGISTRY}
+        self._sessions: OrderedDict[tuple, Any] = OrderedDict()
+
+    def _kernel(self, op: OpDef, *arrays: Any) -> Any:
+        return self.run(op, list(arrays))
+
+    def run(self, op: OpDef, arrays: list[Any]) -> Any:
+        """Run ``op`` on numpy ``arrays`` through a (cached) one-op onnxruntime session."""
+        arrays = [c_contiguous(a) for a in arrays]
+        key = (op, tuple((a.shape, a.dtype.str) for a in arrays))
+        session = self._sessions.get(key)
+        if session is None:
+            session = self._sessions[key] = self._compile(op, arrays)
+            while len(self._sessions) > MAX_SESSIONS:
+                self._sessions.popitem(last=False)
+        self._sessions.move_to_end(key)
+        outs = session.run(None, {f"x{k}": a for k, a in enumerate(arrays)})
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+    def _compile(self, op: OpDef, arrays: list[np.ndarray]) -> Any:
+        from ...convert.onnx_export_graph import UnsupportedOpError, export_graph
+        from ...graph.ir import Graph
+
+        graph = Graph()
+        inputs = [graph.add_input(f"x{k}", a.shape, a.dtype) for k, a in enumerate(arrays)]
+        graph.outputs = graph.add_op(op, inputs)
+        try:
+            model = export_graph(graph, fold=False)
+        except UnsupportedOpError as exc:
+            reasons = "; ".join(p.reason for p in exc.problems)
+            raise NotImplementedError(
+                f"backend 'onnxruntime' cannot run {op.type_name}: {reasons}") from None
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        options.intra_op_num_threads = 1  # one op: a thread pool per session costs more
+        options.inter_op_num_threads = 1
+        return onnxruntime.InferenceSession(model.SerializeToString(), options,
+                                            providers=["CPUExecutionProvider"])
+
+    def asarray(self, value: np.ndarray, device: str | None = None) -> np.ndarray:
+        return np.asarray(value)
+
+    def to_numpy(self, array: Any) -> np.ndarray:
+        return np.asarray(array)
+
+
+BACKEND = OnnxRuntimeBackend()
