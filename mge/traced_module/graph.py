@@ -337,9 +337,21 @@ class InternalGraph:
         memo.setdefault(id(self._owner), self._owner)
         new = InternalGraph.__new__(InternalGraph)
         memo[id(self)] = new
-        for key, value in self.__dict__.items():
-            setattr(new, key, copy.deepcopy(value, memo))
+        new.__setstate__({k: copy.deepcopy(v, memo) for k, v in self.__dict__.items()})
         return new
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._relink()
+
+    def _relink(self) -> None:
+        """Rebuild each node's producer and users from the exprs (not stored in nodes)."""
+        for expr in self._exprs:
+            for node in expr.outputs:
+                node.expr = expr
+            for node in expr.inputs:
+                if expr not in node.users:
+                    node.users.append(expr)
 
     def __repr__(self) -> str:
         body = "\n\t".join(repr(e) for e in self._exprs if not isinstance(e, Input))

@@ -60,7 +60,11 @@ class Node:
         return f"%{self._name}"
 
     def __getstate__(self) -> dict:
-        return dict(self.__dict__)
+        # Producer and users are rebuilt from the graph's exprs (InternalGraph._relink),
+        # which keeps pickling and deepcopy from recursing along the whole graph.
+        state = dict(self.__dict__)
+        state["expr"], state["users"] = None, []
+        return state
 
 
 class ModuleNode(Node):
