@@ -184,9 +184,8 @@ def read_file(path: str, shape: Sequence[int], resize: bool, what: str) -> np.nd
         raise InputDataError(f"{what}: resize_input only applies to images, {path!r} is not one")
     try:
         data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise InputDataError(f"{what}: {path!r} is neither an image nor a .npy file "
-                             f"({exc})") from None
+    except (OSError, ValueError):
+        raise InputDataError(f"{what}: {path!r} is neither an image nor a .npy file") from None
     if not isinstance(data, np.ndarray):
         raise InputDataError(f"{what}: {path!r} holds no single array")
     return data
