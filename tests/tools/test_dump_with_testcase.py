@@ -196,3 +196,12 @@ def test_module_and_console_script(small_model: Path, tmp_path: Path) -> None:
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert load_testcase_model(out).cases
+
+
+def test_help_lists_every_option(capsys) -> None:  # noqa: ANN001
+    status, out, _ = _run(capsys, "--help")
+    assert status == 0
+    for name in ("repeat", "silent", "optimize-for-inference", "no-assert", "maxerr",
+                 "resize-input", "input-transform", "discard-var-name", "output-strip-info",
+                 *(k.replace("_", "-") for k in passes.OPTION_NAMES)):
+        assert f"--{name}" in out

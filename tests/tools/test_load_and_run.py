@@ -265,3 +265,11 @@ def test_resnet18_with_two_test_cases(image: Path, tmp_path: Path, capsys) -> No
     assert status == 1 and "load_and_run: 2 check(s) failed" in err
     assert re.search(r"FAIL testcase #1 output 'logits': max error 0\.\d+ exceeds maxerr 0.0001 "
                      r"\(at index \(0, 0\)", out)
+
+
+def test_help_lists_both_spellings(capsys) -> None:  # noqa: ANN001
+    status, out, _ = _run(capsys, "--help")
+    assert status == 0
+    for option in ("--warmup-iter", "--warmup_iter", "--io-dump", "--model-info", "--profile",
+                   "--thread", "--cpu", "--cuda", "--backend", "--verbose", "--input"):
+        assert option in out
