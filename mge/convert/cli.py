@@ -6,6 +6,8 @@ its own subcommand. Names follow mgeconvert (``onnx_to_tracedmodule``, ...).
 
 Example:
     $ python -m mge.convert onnx_to_tracedmodule -i model.onnx -o model.tm --check
+    $ python -m mge.convert mge_to_onnx -i model.mge -o model.onnx --opset 13
+    $ mge convert model.mge -o model.onnx        # the direction follows the file names
 """
 
 from __future__ import annotations
@@ -111,4 +113,171 @@ def _onnx_to_tracedmodule(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["COMMANDS", "Command", "build_parser", "main", "register_command"]
+# ------------------------------------------------------------------ mge -> onnx
+def _names(text: str | None) -> list[str] | None:
+    return None if text is None else [n.strip() for n in text.split(",") if n.strip()]
+
+
+def _configure_export(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-i", "--input", required=True, help="the model to export")
+    parser.add_argument("-o", "--output", required=True, help="where to write the .onnx file")
+    _export_options(parser)
+
+
+def _export_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--opset", type=int, default=13, help="ONNX opset (13 and up)")
+    parser.add_argument("--input-names", help="comma-separated ONNX input names")
+    parser.add_argument("--output-names", help="comma-separated ONNX output names")
+    parser.add_argument("--dynamic-batch", action="store_true",
+                        help="make the batch dimension symbolic")
+    parser.add_argument("--fp16", action="store_true", help="compute in float16")
+    parser.add_argument("--no-optimize", action="store_true",
+                        help="skip the inference passes (BatchNorm folding, fusion)")
+    parser.add_argument("--check", action="store_true",
+                        help="run the ONNX file in onnxruntime on random inputs and report "
+                             "the largest difference from mge")
+
+
+def _check_export(source: object, path: str) -> float:
+    """Max abs difference between onnxruntime on ``path`` and mge on seeded inputs."""
+    import onnxruntime
+
+    from ..runtime.executor import Executor
+    from .onnx_export import source_graph
+
+    graph, _, _ = source_graph(source)
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    feeds = []
+    for var in graph.inputs:
+        if var.dtype.kind == "f":
+            feeds.append(rng.standard_normal(var.shape).astype(var.dtype))
+        else:
+            feeds.append(rng.integers(0, 100, var.shape).astype(var.dtype))
+    want = Executor(graph).run(*feeds)
+    names = [i.name for i in session.get_inputs()]
+    got = session.run(None, dict(zip(names, feeds)))
+    return max(float(np.max(np.abs(g.astype(np.float64) - w), initial=0.0))
+               for g, w in zip(got, want))
+
+
+def _export(source: object, args: argparse.Namespace) -> int:
+    from .onnx_export import OnnxExportError, to_onnx
+
+    try:
+        model = to_onnx(source, args.output, opset=args.opset,
+                        input_names=_names(args.input_names),
+                        output_names=_names(args.output_names),
+                        dynamic_batch=args.dynamic_batch, fp16=args.fp16,
+                        optimize=not args.no_optimize)
+    except (OnnxExportError, TypeError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"wrote {args.output}: opset {args.opset}, {len(model.graph.node)} nodes, inputs "
+          f"{[i.name for i in model.graph.input]}, outputs {[o.name for o in model.graph.output]}")
+    if args.check:
+        print(f"max abs difference vs mge: {_check_export(source, args.output):.3g}")
+    return 0
+
+
+@register_command("mge_to_onnx", "export a .mge model to ONNX", _configure_export)
+def _mge_to_onnx(args: argparse.Namespace) -> int:
+    return _export(args.input, args)
+
+
+@register_command("tracedmodule_to_onnx",
+                  "export a TracedModule saved with mge.save (.tm, .pkl) to ONNX",
+                  _configure_export)
+def _tracedmodule_to_onnx(args: argparse.Namespace) -> int:
+    import mge
+    from mge.traced_module import TracedModule
+
+    try:
+        module = mge.load(args.input)
+    except (OSError, ValueError) as exc:
+        print(f"cannot read {args.input}: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(module, TracedModule):
+        print(f"{args.input} holds a {type(module).__name__}, not a TracedModule",
+              file=sys.stderr)
+        return 2
+    return _export(module, args)
+
+
+# ------------------------------------------------------------------ onnx -> .mge
+def _configure_onnx_to_mge(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-i", "--input", required=True, help="the .onnx model to import")
+    parser.add_argument("-o", "--output", required=True, help="where to write the .mge file")
+
+
+def onnx_to_mge(source: str, output: str) -> None:
+    """Import an ONNX model and dump it as a ``.mge`` file (inputs and outputs keep their
+    ONNX names)."""
+    from ..jit.trace import trace
+    from .onnx_import import from_onnx
+
+    module = from_onnx(source, trace=False)
+
+    @trace(symbolic=True, capture_as_const=True)
+    def run(*inputs: object) -> object:
+        return module(*inputs)
+
+    run(*module.example_inputs())
+    run.dump(output, arg_names=list(module.input_names),
+             output_names=list(module.output_names))
+
+
+@register_command("onnx_to_mge", "import an ONNX model and dump it as a .mge file",
+                  _configure_onnx_to_mge)
+def _onnx_to_mge(args: argparse.Namespace) -> int:
+    from .onnx_import import OnnxImportError
+
+    try:
+        onnx_to_mge(args.input, args.output)
+    except OnnxImportError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"wrote {args.output}")
+    return 0
+
+
+# ------------------------------------------------------------------ by file type
+def _configure_auto(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", help="a .mge file or pickled TracedModule (-> .onnx), or "
+                                      "an .onnx file (-> .mge, or a TracedModule pickle)")
+    parser.add_argument("-o", "--output", required=True, help="the file to write")
+    _export_options(parser)
+
+
+@register_command("convert", "convert by file type: .mge or a pickled TracedModule to "
+                             ".onnx; .onnx to .mge (or to a TracedModule with .tm/.pkl)",
+                  _configure_auto)
+def _auto(args: argparse.Namespace) -> int:
+    if args.output.endswith(".onnx"):
+        return _export(args.input, args)
+    if not args.input.endswith(".onnx"):
+        print(f"cannot tell how to convert {args.input} to {args.output}: one of them must "
+              "be an .onnx file", file=sys.stderr)
+        return 2
+    if args.output.endswith(".mge"):
+        return _onnx_to_mge(args)
+    return _onnx_to_tracedmodule(argparse.Namespace(
+        input=args.input, output=args.output, check=args.check, no_trace=False))
+
+
+def mge_main(argv: Sequence[str] | None = None) -> int:
+    """The ``mge`` console script: ``mge convert INPUT -o OUTPUT [options]`` (or
+    ``mge convert <command> ...`` with any command of ``python -m mge.convert``)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] != "convert":
+        print("usage: mge convert INPUT -o OUTPUT [options]   (mge convert --help)",
+              file=sys.stderr)
+        return 2
+    rest = args[1:]
+    if rest and rest[0] in COMMANDS:
+        return main(rest)
+    return main(["convert", *rest])
+
+
+__all__ = ["COMMANDS", "Command", "build_parser", "main", "mge_main", "onnx_to_mge",
+           "register_command"]
