@@ -109,6 +109,10 @@ class WeightCache:
         return len(self._items)
 
 
+#: ``run(feeds) -> outputs``: a whole graph compiled by a backend (numpy in and out)
+GraphRunner = Callable[[Sequence[np.ndarray]], list[np.ndarray]]
+
+
 class BoundOp(NamedTuple):
     """A bound kernel: ``fn(*arrays)`` on the node inputs listed in ``args``.
 
@@ -139,6 +143,15 @@ class BindSite:
 
     def all_args(self) -> tuple[int, ...]:
         return tuple(range(len(self.node.inputs)))
+
+    def split_conv_bias(self) -> tuple[np.ndarray | None, tuple[int, ...]]:
+        """For a convolution node: its constant per-channel NCHW bias (or ``None``) and
+        the inputs to add to the convolution's result (a full-shape bias, ``z``)."""
+        inputs = self.node.inputs
+        bias = self.consts[2] if len(inputs) > 2 else None
+        if bias is not None and bias.shape == (1, self.node.outputs[0].shape[1], 1, 1):
+            return bias, tuple(range(3, len(inputs)))
+        return None, tuple(range(2, len(inputs)))
 
 
 class PlanBackend:
@@ -190,6 +203,11 @@ class PlanBackend:
         """A C-contiguous numpy array of ``var``'s dtype for a result."""
         return np.ascontiguousarray(self.kernels.to_numpy(array), dtype=var.dtype)
 
+    def compile_graph(self, graph: Graph) -> GraphRunner | None:
+        """A runner for the whole graph, for backends that compile graphs themselves
+        (``None``: the plan binds op by op)."""
+        return None
+
     def bind(self, site: BindSite) -> BoundOp:
         """Bind one op; the default calls the eager kernel with the op's params."""
         op = site.node.op
@@ -208,6 +226,12 @@ class PlanBackend:
 
 
 PLAN_BACKENDS: dict[str, type[PlanBackend]] = {}
+#: the passes the built-in backends run before planning: MegEngine's inference passes
+#: (BatchNorm and constant folding, arithmetic fusion, conv+bias+nonlinearity), then the
+#: plan-only convolution epilogues (:mod:`.plan_passes`)
+INFERENCE_PASSES = ("remove_noop", "bn_to_elemwise", "fold_constants", "arith_reorder",
+                    "fold_conv_scale", "fold_constants", "arith_fuse", "fuse_conv_bias",
+                    "conv_epilogue")
 
 
 def register_plan_backend(cls: type[PlanBackend]) -> type[PlanBackend]:
@@ -219,7 +243,8 @@ def register_plan_backend(cls: type[PlanBackend]) -> type[PlanBackend]:
 
 
 #: plan backends that ship with mge, imported on first use
-_BUILTIN = {"numpy": "mge.runtime.plan_numpy", "torch": "mge.runtime.plan_torch"}
+_BUILTIN = {"numpy": "mge.runtime.plan_numpy", "torch": "mge.runtime.plan_torch",
+            "onnxruntime": "mge.runtime.ort_plan"}
 
 
 def _load_builtin_backends(name: str | None = None) -> None:
@@ -299,13 +324,27 @@ class Plan:
         order = graph.ops(self.inputs + self.outputs)
         slots = {v.id: k for k, v in enumerate(v for n in order for v in n.outputs)}
         self._slot = slots
-        consts = self._fold(order)
+        self._runner = self.backend.compile_graph(graph)
+        consts = self._fold(order) if self._runner is None else {
+            n.outputs[0].id: n.op.value for n in order if isinstance(n.op, ConstOp)}
         nodes = [n for n in order if not isinstance(n.op, (Host2DeviceCopy, ConstOp))
                  and n.outputs[0].id not in consts]
         self.liveness = Liveness(nodes, self.inputs, self.outputs, consts)
         self.steps: list[StepInfo] = []
         self._program: list[tuple[Callable, tuple[int, ...], Any, tuple[int, ...]]] = []
         template: list[Any] = [None] * len(slots)
+        if self._runner is None:
+            with self.backend.session():  # kernels may tune to the thread count when bound
+                self._bind(nodes, consts, template)
+        self._const_outputs = {v.id: consts[v.id] for v in self.outputs if v.id in consts}
+        self._template = template
+        inplace = [s.inplace for s in self.steps] if self._runner is None else [None] * len(nodes)
+        #: the plan's activation memory (for whole-graph backends: as analysed, not measured)
+        self.memory: MemoryReport = self.liveness.report(inplace)
+
+    def _bind(self, nodes: list[OpNode], consts: dict[int, np.ndarray],
+              template: list[Any]) -> None:
+        slots = self._slot
         for k, node in enumerate(nodes):
             site = BindSite(node, tuple(consts.get(v.id) for v in node.inputs),
                             self.liveness.donated(k), self.backend.weights)
@@ -319,9 +358,6 @@ class Plan:
             self._program.append((bound.fn, tuple(slots[node.inputs[a].id] for a in bound.args),
                                   outs[0] if len(outs) == 1 else tuple(outs),
                                   tuple(slots[i] for i in self.liveness.frees[k])))
-        self._const_outputs = {v.id: consts[v.id] for v in self.outputs if v.id in consts}
-        self._template = template
-        self.memory: MemoryReport = self.liveness.report([s.inplace for s in self.steps])
 
     def _fold(self, order: list[OpNode]) -> dict[int, np.ndarray]:
         """Values of constants and of ops computable from constants alone (numpy)."""
@@ -361,9 +397,16 @@ class Plan:
         """Run on one array per graph input (in order); numpy results, one per output.
 
         With ``observer``, it is called after every op with the step, the op's outputs
-        (backend arrays) and the op's seconds (device work waited for).
+        (backend arrays) and the op's seconds (device work waited for); plans whose
+        backend compiled the whole graph have no ops to observe.
         """
         backend = self.backend
+        if self._runner is not None:
+            arrays = [self.check_feed(v, x) for v, x in zip(self.inputs, feeds, strict=True)]
+            with backend.session():
+                results = self._runner(arrays)
+            return [np.ascontiguousarray(r, dtype=v.dtype)
+                    for r, v in zip(results, self.outputs, strict=True)]
         env = list(self._template)
         for var, value in zip(self.inputs, feeds, strict=True):
             env[self._slot[var.id]] = backend.feed(self.check_feed(var, value), var)
@@ -442,6 +485,7 @@ class PlanCache:
 
     def _optimized(self, graph: Graph) -> Graph:
         from ..graph.passes import PASSES
+        from . import plan_passes  # noqa: F401  (registers the plan-only passes)
 
         g = graph.copy()
         for name in self.backend_class.passes:
@@ -466,9 +510,11 @@ class PlanCache:
 
 
 __all__ = [
+    "INFERENCE_PASSES",
     "PLAN_BACKENDS",
     "BindSite",
     "BoundOp",
+    "GraphRunner",
     "Observer",
     "Plan",
     "PlanBackend",

@@ -24,7 +24,14 @@ from typing import Any
 import numpy as np
 
 from .cpu import blas_threads
-from .plan import BindSite, BoundOp, PlanBackend, PlanOptions, register_plan_backend
+from .plan import (
+    INFERENCE_PASSES,
+    BindSite,
+    BoundOp,
+    PlanBackend,
+    PlanOptions,
+    register_plan_backend,
+)
 
 F32 = np.dtype("float32")
 
@@ -91,8 +98,7 @@ class NumpyPlanBackend(PlanBackend):
     name = "numpy"
     priority = 10
     eager = "numpy"
-    passes = ("remove_noop", "bn_to_elemwise", "fold_constants", "arith_reorder",
-              "fold_conv_scale", "fold_constants", "arith_fuse", "fuse_conv_bias")
+    passes = INFERENCE_PASSES
 
     def __init__(self, options: PlanOptions, weights: Any) -> None:
         super().__init__(options, weights)
@@ -121,34 +127,28 @@ class NumpyPlanBackend(PlanBackend):
 # ------------------------------------------------------------------ convolution
 def _conv_bind(backend: NumpyPlanBackend, site: BindSite) -> BoundOp | None:
     node, op = site.node, site.node.op
-    x = node.inputs[0]
     filt = site.consts[1]
-    out = node.outputs[0]
-    if op.format != "NCHW" or filt is None or x.dtype != F32:
+    if op.format != "NCHW" or filt is None:
         return None
-    bias = site.consts[2] if len(node.inputs) > 2 else None
-    if len(node.inputs) > 2 and (bias is None or bias.shape != (1, out.shape[1], 1, 1)):
-        return None
-    has_z = len(node.inputs) > 3
-    act = INPLACE_UNARY.get(getattr(op, "nonlineMode", "IDENTITY"))
-    if act is None:
-        return None
+    bias, extra = site.split_conv_bias()
+    act = INPLACE_UNARY[getattr(op, "nonlineMode", "IDENTITY")]
     g5 = filt[None] if op.sparse == "DENSE" else filt
     if op.mode == "CONVOLUTION":
         g5 = g5[..., ::-1, ::-1]
-    groups, ocpg, icpg, kh, kw = g5.shape
-    conv = _make_conv(backend.scratch, x.shape, out.shape, g5.astype(F32), op)
+    conv = _make_conv(backend.scratch, node.inputs[0].shape, node.outputs[0].shape,
+                      g5.astype(F32), op)
     bias = None if bias is None else bias.astype(F32)
+    dtype = node.outputs[0].dtype
 
-    def run(xv: np.ndarray, *rest: np.ndarray) -> np.ndarray:
-        y = conv(xv)
+    def run(xv: np.ndarray, *terms: np.ndarray) -> np.ndarray:
+        y = conv(xv.astype(F32, copy=False))
         if bias is not None:
             y += bias
-        if has_z:
-            y += rest[-1]
-        return act(y)
+        for term in terms:
+            y += term
+        return act(y).astype(dtype, copy=False)
 
-    return BoundOp(run, (0, 3) if has_z else (0,))
+    return BoundOp(run, (0, *extra))
 
 
 def _make_conv(scratch: Scratch, xshape: tuple[int, ...], oshape: tuple[int, ...],

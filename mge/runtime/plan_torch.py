@@ -6,7 +6,8 @@
   ``ConvBias`` is one ``conv2d`` with bias followed by an in-place nonlinearity.
 * ``MatrixMul`` by a constant is ``linear``; global average pooling is
   ``adaptive_avg_pool2d``; elementwise ops write into dead inputs (``add_``, ``relu_``).
-* Runs under ``torch.inference_mode()`` with the plan's thread count.
+* Runs under ``torch.inference_mode()`` with the plan's thread count (torch's
+  process-wide setting is left at it: switching costs milliseconds).
 * ``compute_dtype`` (``"bfloat16"``/``"float16"``) holds and computes every float tensor
   in that type; inputs are cast on entry and outputs back to their dtypes.
 
@@ -31,7 +32,14 @@ import torch.nn.functional as tF
 from ..backends.torch import torch_dtype
 from ..backends.torch.elemwise import ELEMWISE
 from ..graph.ir import VarNode
-from .plan import BindSite, BoundOp, PlanBackend, PlanOptions, register_plan_backend
+from .plan import (
+    INFERENCE_PASSES,
+    BindSite,
+    BoundOp,
+    PlanBackend,
+    PlanOptions,
+    register_plan_backend,
+)
 
 _COMPUTE = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 _INPLACE_UNARY: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -50,23 +58,23 @@ _SYMMETRIC = ("ADD", "MUL", "FUSE_ADD_RELU", "FUSE_ADD_SIGMOID", "FUSE_ADD_H_SWI
 
 
 class _Session(AbstractContextManager):
-    """``inference_mode`` and the plan's thread count (restored after), around a run."""
+    """``inference_mode`` and the plan's thread count, around a run.
+
+    torch's thread count is process-wide and changing it is expensive (a few ms on the
+    next parallel region), so it is set when it differs and left so.
+    """
 
     def __init__(self, threads: int | None) -> None:
         self.threads = threads
-        self.before = 0
         self.mode = torch.inference_mode()
 
     def __enter__(self) -> None:
-        self.before = torch.get_num_threads()
-        if self.threads is not None and self.before != self.threads:
+        if self.threads is not None and torch.get_num_threads() != self.threads:
             torch.set_num_threads(self.threads)
         self.mode.__enter__()
 
     def __exit__(self, *exc: object) -> None:
         self.mode.__exit__(*exc)
-        if torch.get_num_threads() != self.before:
-            torch.set_num_threads(self.before)
 
 
 @register_plan_backend
@@ -77,16 +85,18 @@ class TorchPlanBackend(PlanBackend):
     priority = 20
     devices = ("cpu", "gpu")
     eager = "torch"
-    passes = ("remove_noop", "bn_to_elemwise", "fold_constants", "arith_reorder",
-              "fold_conv_scale", "fold_constants", "arith_fuse", "fuse_conv_bias")
+    passes = INFERENCE_PASSES
 
     def __init__(self, options: PlanOptions, weights: Any) -> None:
         super().__init__(options, weights)
         gpu = options.device_kind == "gpu"
         self.device = torch.device("cuda", options.device_index) if gpu else torch.device("cpu")
         self.compute = _COMPUTE[options.compute_dtype] if options.compute_dtype else None
-        self.channels_last = bool(options.channels_last)
+        self.channels_last = options.channels_last if options.channels_last is not None \
+            else not gpu or self.compute in (torch.float16, torch.bfloat16)
         self.key = (self.name, str(self.device), str(self.compute), self.channels_last)
+        #: oneDNN fused convolutions with packed filters (CPU, channels-last)
+        self.mkldnn = not gpu and self.channels_last and torch.backends.mkldnn.is_available()
 
     @classmethod
     def unavailable(cls, options: PlanOptions) -> str | None:
@@ -142,17 +152,10 @@ class TorchPlanBackend(PlanBackend):
 
 # ------------------------------------------------------------------ binders
 def _conv_bind(backend: TorchPlanBackend, site: BindSite) -> BoundOp | None:
-    node, op = site.node, site.node.op
+    op = site.node.op
     filt = site.consts[1]
-    out = node.outputs[0]
     if op.format != "NCHW" or filt is None:
         return None
-    bias_value = site.consts[2] if len(node.inputs) > 2 else None
-    if len(node.inputs) > 2 and (bias_value is None or
-                                 bias_value.shape != (1, out.shape[1], 1, 1)):
-        return None
-    act = _INPLACE_UNARY[getattr(op, "nonlineMode", "IDENTITY")]
-    has_z = len(node.inputs) > 3
     groups = 1 if op.sparse == "DENSE" else filt.shape[0]
     flip = op.mode == "CONVOLUTION"
 
@@ -160,6 +163,12 @@ def _conv_bind(backend: TorchPlanBackend, site: BindSite) -> BoundOp | None:
         w = value.reshape(-1, *value.shape[-3:])
         return backend.asarray(np.ascontiguousarray(w[..., ::-1, ::-1] if flip else w))
 
+    if backend.mkldnn:
+        bound = _mkldnn_conv_bind(backend, site, groups, make_filter)
+        if bound is not None:
+            return bound
+    bias_value, extra = site.split_conv_bias()
+    act = _INPLACE_UNARY[op.nonlineMode if op.type_name == "ConvBiasForward" else "IDENTITY"]
     weight = backend.prepared(filt, f"conv-filter-{flip}", make_filter)
     bias = None if bias_value is None else backend.prepared(
         bias_value, "vector", lambda v: backend.asarray(v.reshape(-1)))
@@ -167,15 +176,82 @@ def _conv_bind(backend: TorchPlanBackend, site: BindSite) -> BoundOp | None:
     dilate, wdtype = (op.dilate_h, op.dilate_w), weight.dtype
     conv2d = torch.conv2d
 
-    def run(x: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
+    def run(x: torch.Tensor, *terms: torch.Tensor) -> torch.Tensor:
         if x.dtype != wdtype:
             x = x.to(wdtype)
         y = conv2d(x, weight, bias, stride, pad, dilate, groups)
-        if has_z:
-            y.add_(rest[-1])
+        for term in terms:
+            y.add_(term)
         return act(y)
 
-    return BoundOp(run, (0, 3) if has_z else (0,))
+    return BoundOp(run, (0, *extra))
+
+
+#: ConvBias nonlinearities as oneDNN post-ops (attr, scalars)
+_MKLDNN_UNARY = {"IDENTITY": ("none", []), "RELU": ("relu", []), "SIGMOID": ("sigmoid", []),
+                 "H_SWISH": ("hardswish", []), "RELU6": ("hardtanh", [0.0, 6.0])}
+
+
+def _mkldnn_conv_bind(backend: TorchPlanBackend, site: BindSite, groups: int,
+                      make_filter: Callable[[np.ndarray], torch.Tensor]) -> BoundOp | None:
+    """oneDNN's fused convolution with a filter packed once (CPU): bias, residual and
+    nonlinearity in one kernel, the residual overwritten in place when it is dead."""
+    node, op = site.node, site.node.op
+    nonline = op.nonlineMode if op.type_name == "ConvBiasForward" else "IDENTITY"
+    bias_value, extra = site.split_conv_bias()
+    if len(extra) > 1:
+        return None
+    pad, stride = [op.pad_h, op.pad_w], [op.stride_h, op.stride_w]
+    dilate = [op.dilate_h, op.dilate_w]
+    shape = list(node.inputs[0].shape)
+    mkldnn = torch.ops.mkldnn
+
+    def pack(value: np.ndarray) -> torch.Tensor:
+        return mkldnn._reorder_convolution_weight(make_filter(value), pad, stride, dilate,
+                                                  groups, shape)
+
+    try:
+        # oneDNN tunes packed filters to the thread count (not much to the batch size)
+        weight = backend.prepared(site.consts[1], f"mkldnn-conv-{op.mode}-{pad}-{stride}-"
+                                  f"{dilate}-{groups}-{backend.options.threads}", pack)
+    except RuntimeError:  # no oneDNN kernel for this dtype on this CPU
+        return None
+    bias = None if bias_value is None else backend.prepared(
+        bias_value, "vector", lambda v: backend.asarray(v.reshape(-1)))
+    wdtype = backend.dtype_of(node.inputs[0].dtype)
+    attr, scalars = _MKLDNN_UNARY[nonline]
+    if not extra:
+        conv = mkldnn._convolution_pointwise
+
+        def run(x: torch.Tensor) -> torch.Tensor:
+            if x.dtype != wdtype:
+                x = x.to(wdtype)
+            return conv(x, weight, bias, pad, stride, dilate, groups, attr, scalars, "")
+
+        return BoundOp(run, (0,))
+    fused = nonline in ("IDENTITY", "RELU")
+    unary = "relu" if nonline == "RELU" else None
+    act = (lambda y: y) if fused else _INPLACE_UNARY[nonline]
+    (z,) = extra
+    if site.donated[z]:
+        into = mkldnn._convolution_pointwise_.binary
+
+        def run_into(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+            if x.dtype != wdtype:
+                x = x.to(wdtype)
+            return act(into(r, x, weight, bias, pad, stride, dilate, groups, "add", None,
+                            unary, [], ""))
+
+        return BoundOp(run_into, (0, z), z)
+    binary = mkldnn._convolution_pointwise.binary
+
+    def run_binary(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        if x.dtype != wdtype:
+            x = x.to(wdtype)
+        return act(binary(x, r, weight, bias, pad, stride, dilate, groups, "add", None,
+                          unary, [], ""))
+
+    return BoundOp(run_binary, (0, z))
 
 
 def _matmul_bind(backend: TorchPlanBackend, site: BindSite) -> BoundOp | None:

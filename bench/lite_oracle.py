@@ -1,0 +1,88 @@
+"""Real MegEngine Lite 1.13, driven by ``bench/lite.py`` (runs under the oracle's Python).
+
+Worker mode (default) reads one JSON command per line on stdin and answers one JSON
+line on stdout:
+
+* ``{"cmd": "load", "key": k, "path": p, "threads": n}`` -> ``{"load_ms": ...}``
+* ``{"cmd": "time", "key": k, "input": npy, "iters": n}`` -> ``{"ms": [...]}``
+* ``{"cmd": "run", "key": k, "input": npy, "output": npy}`` -> ``{}`` (first output saved)
+* ``{"cmd": "drop", "key": k}`` -> ``{}``
+
+``--probe PATH INPUT THREADS`` loads, runs three times and prints the peak resident
+memory added (MiB) as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+
+import numpy as np
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def _load(path: str, threads: int):  # noqa: ANN202
+    from megenginelite import LiteNetwork
+
+    net = LiteNetwork()
+    net.threads_number = threads
+    net.load(path)
+    return net
+
+
+def _run(net, x: np.ndarray) -> np.ndarray:  # noqa: ANN001
+    net.get_io_tensor(net.get_input_name(0)).set_data_by_copy(x)
+    net.forward()
+    net.wait()
+    return net.get_io_tensor(net.get_output_name(0)).to_numpy()
+
+
+def probe(path: str, input_path: str, threads: int) -> None:
+    x = np.load(input_path)
+    import megenginelite  # noqa: F401
+
+    base = _rss_mib()
+    net = _load(path, threads)
+    for _ in range(3):
+        _run(net, x)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"peak_mib": peak - base}))
+
+
+def worker() -> None:
+    nets = {}
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        reply: dict = {}
+        if cmd["cmd"] == "load":
+            start = time.perf_counter()
+            nets[cmd["key"]] = _load(cmd["path"], cmd["threads"])
+            reply["load_ms"] = (time.perf_counter() - start) * 1e3
+        elif cmd["cmd"] == "time":
+            net, x = nets[cmd["key"]], np.load(cmd["input"])
+            _run(net, x)
+            times = []
+            for _ in range(cmd["iters"]):
+                start = time.perf_counter()
+                net.forward()
+                net.wait()
+                times.append((time.perf_counter() - start) * 1e3)
+            reply["ms"] = times
+        elif cmd["cmd"] == "run":
+            np.save(cmd["output"], _run(nets[cmd["key"]], np.load(cmd["input"])))
+        elif cmd["cmd"] == "drop":
+            nets.pop(cmd["key"], None)
+        print(json.dumps(reply), flush=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--probe":
+        probe(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    else:
+        worker()
