@@ -220,7 +220,7 @@ def to_onnx(
             TracedModule with BatchNorm in training mode.
 
     Example:
-        >>> tm = mge.traced_module.trace_module(net.eval(), x)         # doctest: +SKIP
+        >>> tm = mge.traced_module.trace_module(net, x)                # doctest: +SKIP
         >>> to_onnx(tm, "net.onnx", input_names=["data"], dynamic_batch=True)  # doctest: +SKIP
     """
     check_opset(opset)

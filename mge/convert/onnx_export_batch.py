@@ -26,6 +26,7 @@ from ..graph.ir import ConstOp, Graph, Host2DeviceCopy, OpNode
 
 #: ``(axis, mult)``: the var's size along ``axis`` is ``batch * mult``
 BatchDim = tuple[int, int]
+Rule = Callable[[OpNode, list[BatchDim | None]], list[BatchDim | None]]
 
 
 class Blocked(Exception):
@@ -34,30 +35,33 @@ class Blocked(Exception):
 
 def _aligned(node: OpNode, dims: list[BatchDim | None], sources: Sequence[int] | None = None
              ) -> list[BatchDim | None]:
-    """Every output keeps the batch dim of its inputs, aligned from the right."""
-    found = set()
-    for k, dim in enumerate(dims):
-        if dim is None or (sources is not None and k not in sources):
-            continue
-        src = node.inputs[k]
-        for out in node.outputs:
-            axis = dim[0] + out.ndim - src.ndim
-            if axis < 0 or out.shape[axis] != src.shape[dim[0]]:
-                raise Blocked(f"the batch axis {dim[0]} of input {k} does not reach the output")
-        found.add(dim[0] - src.ndim)
+    """The outputs keep the batch dim of the ``sources`` inputs (default: all), which
+    broadcast with the outputs (aligned from the right); other inputs carry no batch."""
+    sources = range(len(dims)) if sources is None else [k for k in sources if k < len(dims)]
+    if any(d is not None for k, d in enumerate(dims) if k not in sources):
+        raise Blocked("only the data inputs may carry the batch")
+    found = {dims[k][0] - node.inputs[k].ndim for k in sources if dims[k] is not None}
     if len(found) > 1:
         raise Blocked("the inputs carry the batch on different axes")
     if not found:
         return [None] * len(node.outputs)
     (neg,) = found
+    for k in sources:
+        src = node.inputs[k]
+        if src.ndim + neg < 0:
+            continue
+        size = src.shape[src.ndim + neg]
+        if dims[k] is None and size != 1:
+            raise Blocked(f"input {k} has the batch size {size} baked in")
+        for out in node.outputs:
+            if out.ndim + neg < 0 or (dims[k] is not None and out.shape[out.ndim + neg] != size):
+                raise Blocked(f"the batch axis of input {k} does not reach the output")
     mult = next(d[1] for d in dims if d is not None)
     return [(out.ndim + neg, mult) for out in node.outputs]
 
 
-def _first_input(node: OpNode, dims: list[BatchDim | None]) -> list[BatchDim | None]:
-    if any(d is not None for d in dims[1:]):
-        raise Blocked("only the data input may carry the batch")
-    return _aligned(node, dims)
+def _data(*sources: int) -> Rule:
+    return lambda node, dims: _aligned(node, dims, sources)
 
 
 def _reshape(node: OpNode, dims: list[BatchDim | None]) -> list[BatchDim | None]:
@@ -164,15 +168,14 @@ def _not_batched(node: OpNode, dims: list[BatchDim | None]) -> list[BatchDim | N
     return [None] * len(node.outputs)
 
 
-Rule = Callable[[OpNode, list[BatchDim | None]], list[BatchDim | None]]
 RULES: dict[str, Rule] = {
     "Elemwise": _aligned, "TypeCvt": _aligned, "SoftmaxForward": _aligned,
-    "Padding": _aligned, "Broadcast": _aligned, "SetSubtensor": _first_input,
-    "IndexingSetMultiAxisVec": _first_input,
-    "ConvolutionForward": _first_input, "ConvBiasForward": _aligned,
-    "PoolingForward": _aligned, "AdaptivePoolingForward": _aligned,
-    "ResizeForward": _aligned, "WarpPerspectiveForward": lambda n, d: [(0, 1)],
-    "ConvolutionBackwardData": lambda n, d: _aligned(n, d, sources=(1,)),
+    "Padding": _aligned, "Broadcast": _aligned, "SetSubtensor": _data(0),
+    "IndexingSetMultiAxisVec": _data(0),
+    "ConvolutionForward": _data(0), "ConvBiasForward": _data(0, 2, 3),
+    "PoolingForward": _data(0), "AdaptivePoolingForward": _data(0),
+    "ResizeForward": _data(0), "WarpPerspectiveForward": lambda n, d: [(0, 1)],
+    "ConvolutionBackwardData": _data(1),
     "Reshape": _reshape, "Dimshuffle": _dimshuffle, "AxisAddRemove": _axis_add_remove,
     "Subtensor": _indexing, "IndexingMultiAxisVec": _indexing, "Concat": _concat,
     "Reduce": _reduce, "Argmax": _reduce, "Argmin": _reduce, "TopK": _rows,
