@@ -18,8 +18,7 @@ from .tensor import Parameter, Tensor, tensor
 
 __version__ = "0.1.0"
 
-from . import functional, module, random  # noqa: E402,F401
-from . import jit  # noqa: E402
+from . import functional, hub, jit, module, random  # noqa: E402,F401
 from .serialization import load, save  # noqa: E402
 
 __all__ = [
@@ -30,6 +29,7 @@ __all__ = [
     "functional",
     "get_default_backend",
     "get_default_device",
+    "hub",
     "is_cuda_available",
     "jit",
     "load",
