@@ -70,6 +70,17 @@ def insert_asserts(graph: Graph, *, maxerr: float = 1e-4, verbose: bool = True) 
 
     Output ``out`` gets an input ``out:expect`` of its shape and dtype; the new output is
     named ``assert_eq(out:expect,out)`` as MegEngine names it.
+
+    Example:
+        >>> from mge.ops import Elemwise
+        >>> g = Graph()
+        >>> (y,) = g.add_op(Elemwise(mode="RELU"), [g.add_input("x", (2,), "float32")])
+        >>> y.name = "y"
+        >>> g.outputs = [y]
+        >>> [v.name for v in insert_asserts(g).inputs]
+        ['x', 'y:expect']
+        >>> split_asserts(insert_asserts(g))[1]
+        [AssertCheck(output='y', expect='y:expect', maxerr=0.0001, verbose=True)]
     """
     g = graph.copy()
     names = [v.name for v in g.outputs]
@@ -241,6 +252,11 @@ class TestcaseModel:
 def load_testcase_model(file: str | os.PathLike | IO[bytes]) -> TestcaseModel:
     """Read a test-case container (or a plain ``.mge`` file) written by MegEngine or mge.
 
+    Example:
+        >>> model = load_testcase_model("resnet18.mgbtest")     # doctest: +SKIP
+        >>> model.checks[0].output, sorted(model.cases[0])      # doctest: +SKIP
+        ('logits', ['data', 'logits:expect'])
+
     Raises:
         MgeFormatError: the file is malformed; the message names the file and the problem.
     """
@@ -285,6 +301,11 @@ class TestcaseBuilder:
         no_assert: store inputs only; add no checks.
         maxerr: largest error a check accepts.
         backend: backend that computes the expected outputs (default: the process's).
+
+    Example:
+        >>> builder = TestcaseBuilder(graph, ["#rand(0,1)", "data:x.npy"])  # doctest: +SKIP
+        >>> sorted(builder.cases[1])                                        # doctest: +SKIP
+        ['data', 'out:expect']
     """
 
     __test__ = False  # not a pytest class

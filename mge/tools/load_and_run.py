@@ -38,7 +38,7 @@ from ..graph.ir import ConstOp, Host2DeviceCopy
 from ..jit.testcase import AssertCheck, TestcaseModel, load_testcase_model
 from ..lite import LiteConfig, LiteDeviceType, LiteError, LiteNetwork
 from ..ops.utility import describe_mismatch, max_error, passes
-from ..runtime.plan import PlanOptions, available_plan_backends
+from ..runtime.plan import PLAN_BACKENDS, PlanBackend, PlanOptions, available_plan_backends
 from ..serialization.mge_graph import dump_graph
 from .cli import Parser, ToolError, add_option, run_tool
 from .inputs import fit, parse_inputs
@@ -67,7 +67,8 @@ def build_parser() -> Parser:
     device.add_argument("--cpu", action="store_true", help="run on the CPU")
     device.add_argument("--cuda", action="store_true", help="run on CUDA")
     parser.add_argument("--backend", default="auto",
-                        help="plan backend: auto (the fastest), torch or numpy")
+                        help="plan backend (mge.runtime.plan): auto picks the fastest, or "
+                        "with --profile/--io-dump the fastest that runs op by op")
     parser.add_argument("--profile", metavar="FILE",
                         help="write per-op times as JSON to FILE (and a .txt summary)")
     add_option(parser, "--model-info", action="store_true",
@@ -96,12 +97,15 @@ def _check_args(args: argparse.Namespace) -> LiteConfig:
             raise ToolError("--cuda: no CUDA device is available")
     # imports the backends' libraries now, so that they do not count as load time
     usable = available_plan_backends(PlanOptions(device="gpu0" if args.cuda else "cpu0"))
-    if args.backend != "auto":
-        if args.backend not in usable:
-            raise ToolError(f"--backend {args.backend!r} is not available here "
-                            f"(available: auto, {', '.join(usable)})")
+    if args.backend != "auto" and args.backend not in usable:
+        raise ToolError(f"--backend {args.backend!r} is not available here "
+                        f"(available: auto, {', '.join(usable)})")
     config = LiteConfig(kind)
     config.plan_backend = args.backend
+    per_op = [n for n in usable
+              if PLAN_BACKENDS[n].compile_graph is PlanBackend.compile_graph]
+    if args.backend == "auto" and (args.profile or args.io_dump) and per_op:
+        config.plan_backend = per_op[0]  # whole-graph backends have no ops to observe
     return config
 
 
@@ -258,6 +262,9 @@ class Job:
         start = time.perf_counter()
         model, network = self.load()
         self.log(f"load model: {(time.perf_counter() - start) * 1e3:.3f}ms")
+        plan = network.plan
+        self.log(f"running on {plan.options.device} with the {plan.backend.name} backend, "
+                 f"{network.threads_number} kernel thread(s)")
         if self.args.model_info:
             self.log(model_info(self.args.model, model))
         cases = self.cases(model)
@@ -305,8 +312,7 @@ def _run_threads(args: argparse.Namespace, config: LiteConfig) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     config = _check_args(args)
-    print(f"mge load_and_run: {args.model} (device {config.device_type.name}, "
-          f"backend {args.backend})", flush=True)
+    print(f"mge load_and_run: {args.model}", flush=True)
     if args.thread == 1:
         failed = Job(args, config, lambda line: print(line, flush=True)).run()
     else:
