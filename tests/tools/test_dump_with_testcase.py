@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from oracle import requires_oracle
 
 from mge.graph import passes
 from mge.jit.testcase import AssertCheck, load_testcase_model
@@ -205,3 +206,19 @@ def test_help_lists_every_option(capsys) -> None:  # noqa: ANN001
                  "resize-input", "input-transform", "discard-var-name", "output-strip-info",
                  *(k.replace("_", "-") for k in passes.OPTION_NAMES)):
         assert f"--{name}" in out
+
+
+@requires_oracle
+def test_megengine_runs_the_checks_we_write(small_model: Path, tmp_path: Path,
+                                            capsys) -> None:  # noqa: ANN001
+    from oracle import OracleError, run_in_megengine
+
+    from .conftest import corrupt
+
+    out = tmp_path / "o.mgbtest"
+    assert _run(capsys, small_model, "-o", out, "-d", "#rand(0,1)", "--optimize-for-inference",
+                "--enable-fuse-conv-bias-nonlinearity")[0] == 0
+    run_in_megengine(out, {})  # MegEngine's AssertEqual checks the embedded case
+    corrupt(out, tmp_path / "bad.mgbtest", "out", delta=0.5)
+    with pytest.raises(OracleError, match="AssertEqual|Unequal"):
+        run_in_megengine(tmp_path / "bad.mgbtest", {})
