@@ -45,8 +45,9 @@ def test_pretrained_from_a_mirror(file_server: FileServer,
     file_server.files["/mirror/snetv2_x1_0_69369_daf9dba0.pkl"] = buf.getvalue()
     monkeypatch.setenv("MGE_WEIGHTS_URL", file_server.url("/mirror/"))
     net = hub.load(str(REPO), "shufflenet_v2_x1_0", pretrained=True, num_classes=10)
+    loaded = net.state_dict()
     for key, value in reference.state_dict().items():
-        np.testing.assert_array_equal(net.state_dict()[key], value, err_msg=key)
+        np.testing.assert_array_equal(loaded[key], value, err_msg=key)
 
 
 def test_offline_pretrained_names_url_and_cache_path(mge_home: Path,
