@@ -41,7 +41,7 @@ from ..ops.utility import describe_mismatch, max_error, passes
 from ..runtime.plan import PLAN_BACKENDS, PlanBackend, PlanOptions, available_plan_backends
 from ..serialization.mge_graph import dump_graph
 from .cli import Parser, ToolError, add_option, run_tool
-from .inputs import fit, parse_inputs
+from .inputs import parse_inputs
 
 PROG = "load_and_run"
 #: runs longer than this many iterations show a progress bar instead of one line each
@@ -197,7 +197,7 @@ class Job:
             if name not in case:
                 raise ToolError(f"no data for input {name!r}")
             tensor = network.get_io_tensor(name)
-            value = fit(case[name], case[name].shape, tensor.layout.np_dtype, f"input {name!r}")
+            value = case[name].astype(tensor.layout.np_dtype, copy=False)  # as MegEngine does
             tensor.set_data_by_copy(value)
             if self.args.verbose:
                 self.log(_stats(name, value))
