@@ -37,11 +37,14 @@ def lite_data_type(dtype: Any) -> LiteDataType:
     if isinstance(dtype, LiteDataType):
         return dtype
     try:
-        return _FROM_NUMPY[np.dtype(dtype)]
-    except (KeyError, TypeError):
+        np_dtype = np.dtype(dtype)
+    except TypeError:
+        np_dtype = None
+    if np_dtype not in _FROM_NUMPY:
         supported = ", ".join(str(d) for d in _FROM_NUMPY)
-        raise LiteTypeError(f"Lite tensors cannot hold {dtype!r}; supported: {supported}") \
-            from None
+        what = np_dtype.name if np_dtype is not None else repr(dtype)
+        raise LiteTypeError(f"Lite tensors cannot hold {what}; supported: {supported}")
+    return _FROM_NUMPY[np_dtype]
 
 
 def lite_dtype_2_numpy(dtype: LiteDataType) -> type:
@@ -189,8 +192,10 @@ class LiteTensor:
                 "np.ascontiguousarray(data) first (or use set_data_by_copy)")
         if layout is not None:
             data = data.reshape(layout.shapes)
+        if self._check is not None:
+            data = self._check(self, data, True)
         lite_data_type(data.dtype)
-        self._set(self._check(self, data, True) if self._check else data)
+        self._set(data)
 
     def set_data_by_copy(self, data: Any, data_length: int = 0,
                          layout: LiteLayout | None = None) -> None:

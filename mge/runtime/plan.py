@@ -318,7 +318,8 @@ class Plan:
                  weights: WeightCache | None = None) -> None:
         self.options = options or PlanOptions()
         self.graph = graph
-        self.backend = plan_backend_class(self.options)(self.options, weights or WeightCache())
+        weights = weights if weights is not None else WeightCache()
+        self.backend = plan_backend_class(self.options)(self.options, weights)
         self.inputs = list(graph.inputs)
         self.outputs = list(graph.outputs)
         order = graph.ops(self.inputs + self.outputs)
@@ -478,7 +479,7 @@ class PlanCache:
                  weights: WeightCache | None = None, max_plans: int = 4) -> None:
         self.options = options or PlanOptions()
         self.backend_class = plan_backend_class(self.options)
-        self.weights = weights or WeightCache()
+        self.weights = weights if weights is not None else WeightCache()
         self.max_plans = max_plans
         self.graph = self._optimized(graph) if self.options.optimize else graph
         self._plans: OrderedDict[tuple, Plan] = OrderedDict()

@@ -147,7 +147,30 @@ class TorchPlanBackend(PlanBackend):
     def bind(self, site: BindSite) -> BoundOp:
         binder = _BINDERS.get(site.node.type)
         bound = binder(self, site) if binder is not None else None
-        return bound if bound is not None else super().bind(site)
+        if bound is not None:
+            return bound
+        bound = super().bind(site)
+        return bound if self.compute is None else self._in_compute_dtype(bound)
+
+    def _in_compute_dtype(self, bound: BoundOp) -> BoundOp:
+        """An eager kernel in a plan that holds floats in ``compute``: bfloat16 inputs are
+        widened to float32 (the eager kernels know numpy's dtypes only) and float
+        results are held in ``compute``."""
+        compute, fn = self.compute, bound.fn
+        widen = compute == torch.bfloat16
+
+        def hold(t: Any) -> Any:
+            if isinstance(t, torch.Tensor) and t.is_floating_point() and t.dtype != compute:
+                return t.to(compute)
+            return t
+
+        def run(*xs: Any) -> Any:
+            if widen:
+                xs = tuple(x.float() if x.dtype == compute else x for x in xs)
+            out = fn(*xs)
+            return tuple(hold(o) for o in out) if isinstance(out, tuple) else hold(out)
+
+        return BoundOp(run, bound.args)
 
 
 # ------------------------------------------------------------------ binders
@@ -261,8 +284,8 @@ def _matmul_bind(backend: TorchPlanBackend, site: BindSite) -> BoundOp | None:
         return None
     weight = backend.prepared(b, f"linear-{op.transposeB}", lambda v: backend.asarray(
         np.ascontiguousarray(v if op.transposeB else v.T)))
-    linear = tF.linear
-    return BoundOp(lambda a: linear(a, weight), (0,))
+    linear, wdtype = tF.linear, weight.dtype
+    return BoundOp(lambda a: linear(a if a.dtype == wdtype else a.to(wdtype), weight), (0,))
 
 
 def _pool_bind(backend: TorchPlanBackend, site: BindSite) -> BoundOp | None:
