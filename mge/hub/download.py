@@ -173,27 +173,22 @@ def _fetch(url: str, dst: str, partial: str, progress: bool, timeout: float) -> 
     import urllib.error
     import urllib.request
 
-    source = _source_url(url)
-    for _attempt in range(2):
-        offset = os.path.getsize(partial) if os.path.exists(partial) else 0
-        request = urllib.request.Request(source, headers={"User-Agent": "mge-hub"})
-        if offset:
-            request.add_header("Range", f"bytes={offset}-")
-        try:
-            response = urllib.request.urlopen(request, timeout=timeout)
-        except urllib.error.HTTPError as error:
-            if error.code == 416 and offset:  # the partial file is no prefix: start over
-                os.remove(partial)
-                continue
-            raise _unreachable(url, dst, f"HTTP {error.code} {error.reason}") from error
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
-            reason = getattr(error, "reason", error)
-            raise _unreachable(url, dst, reason) from error
-        with response:
-            start, total = _resume_point(response, offset, url)
-            _stream(response, url, partial, start, total, progress)
-        return
-    raise _unreachable(url, dst, "the server refused to resume or restart the download")
+    offset = os.path.getsize(partial) if os.path.exists(partial) else 0
+    request = urllib.request.Request(_source_url(url), headers={"User-Agent": "mge-hub"})
+    if offset:
+        request.add_header("Range", f"bytes={offset}-")
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as error:
+        if error.code == 416 and offset:  # the partial file is no prefix: start over
+            os.remove(partial)
+            return _fetch(url, dst, partial, progress, timeout)
+        raise _unreachable(url, dst, f"HTTP {error.code} {error.reason}") from error
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
+        raise _unreachable(url, dst, getattr(error, "reason", error)) from error
+    with response:
+        start, total = _resume_point(response, offset, url)
+        _stream(response, url, partial, start, total, progress)
 
 
 def download_url_to_file(url: str, dst: str | os.PathLike, *, sha256: str | None = None,

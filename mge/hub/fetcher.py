@@ -34,7 +34,14 @@ from urllib.parse import unquote, urlparse
 
 from .const import DEFAULT_BRANCH_NAME, GIT_TIMEOUT
 from .download import download_url_to_file, file_lock
-from .exceptions import GitCheckoutError, GitPullError, InvalidGitHost, InvalidProtocol, InvalidRepo
+from .exceptions import (
+    GitCheckoutError,
+    GitPullError,
+    HTTPDownloadError,
+    InvalidGitHost,
+    InvalidProtocol,
+    InvalidRepo,
+)
 
 PROTOCOLS = ("HTTPS", "SSH")
 _DOMAIN = re.compile(
@@ -80,7 +87,8 @@ def _check_host(git_host: str) -> None:
 
 
 def _git(args: list[str], error: type[Exception], cwd: str | None = None) -> None:
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    # never wait for a password or a host-key answer
+    env = {"GIT_SSH_COMMAND": "ssh -o BatchMode=yes", **os.environ, "GIT_TERMINAL_PROMPT": "0"}
     command = "git " + " ".join(args)
     try:
         done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True,
@@ -113,7 +121,14 @@ def _local_repo_url(root: Path, owner: str, name: str) -> str:
 def _download_archive(url: str, dest: str) -> None:
     """Download a zip archive of a repository and unpack its top directory as ``dest``."""
     archive = dest + ".zip"
-    download_url_to_file(url, archive)
+    try:
+        download_url_to_file(url, archive)
+    except HTTPDownloadError as exc:
+        raise GitPullError(
+            f"mge.hub: cannot download the repository archive {url} ({exc.__cause__ or exc}). "
+            "Offline, put a copy of the repository in a local directory and pass that "
+            "directory as repo_info."
+        ) from exc
     unpacked = dest + ".unpacked"
     try:
         with zipfile.ZipFile(archive) as zipped:

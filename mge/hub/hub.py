@@ -221,7 +221,8 @@ def load_serialized_obj_from_url(url: str, model_dir: str | None = None, *,
     """Load an object saved with ``mge.save``/``megengine.save`` from a URL, through a cache.
 
     The file is kept as ``<model_dir>/<sha256(url)[:6]>_<file name>`` (default
-    ``model_dir``: ``$MGE_HOME/serialized``) and downloaded only when missing.
+    ``model_dir``: ``$MGE_HOME/serialized``) and downloaded only when missing; a file
+    found there is used as is (downloads land there only once complete and verified).
 
     Args:
         url: ``http(s)://``, ``file://`` or a local path.
@@ -242,7 +243,7 @@ def load_serialized_obj_from_url(url: str, model_dir: str | None = None, *,
     """
     cached = _cache_path(url, model_dir)
     if sha256 is None and check_hash:
-        found = _NAME_HASH.search(os.path.basename(cached))
+        found = _NAME_HASH.search(os.path.basename(urlparse(url).path))
         sha256 = found.group(1) if found else None
     if not os.path.exists(cached):
         download_url_to_file(url, cached, sha256=sha256, progress=progress)

@@ -92,7 +92,10 @@ def test_hash_in_file_name(file_server: FileServer, tmp_path: Path) -> None:
                                             check_hash=True) == "ok"
     # the name's hash is ignored by default (MegEngine's behaviour) ...
     assert hub.load_serialized_obj_from_url(file_server.url(bad), str(tmp_path / "a")) == "ok"
-    # ... and checked on request
+    # ... and checked on request (a name without a separated hex suffix has nothing to check)
+    file_server.files["/abcdef.pkl"] = data
+    assert hub.load_serialized_obj_from_url(file_server.url("/abcdef.pkl"), str(tmp_path / "c"),
+                                            check_hash=True) == "ok"
     with pytest.raises(ChecksumMismatchError, match="expected sha256 abcdef12"):
         hub.load_serialized_obj_from_url(file_server.url(bad), str(tmp_path / "b"),
                                          check_hash=True)

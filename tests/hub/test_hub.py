@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import subprocess
 import textwrap
 import zipfile
 from pathlib import Path
@@ -15,7 +16,6 @@ from mge import hub
 from mge.hub import (
     GitCheckoutError,
     GitPullError,
-    HTTPDownloadError,
     InvalidGitHost,
     InvalidProtocol,
     InvalidRepo,
@@ -165,7 +165,7 @@ def test_https_style_archives(file_server: FileServer) -> None:
     assert hub.load("me/nets", "version", git_host=host) == 2
     assert hub.load("me/nets:v1", "version", git_host=host) == 1
     assert hub.load("me/nets", "version", git_host=host, commit="v1") == 1
-    with pytest.raises(HTTPDownloadError, match="HTTP 404"):
+    with pytest.raises(GitPullError, match=r"/me/nets/archive/nope\.zip \(HTTP Error 404"):
         hub.list("me/nets:nope", git_host=host)
     with pytest.raises(InvalidGitHost, match="SSH needs a host name"):
         hub.list("me/nets", git_host=host, protocol="SSH")
@@ -193,3 +193,20 @@ def test_git_missing_is_reported(git_root: tuple[Path, dict[str, str]],
     monkeypatch.setenv("PATH", "")
     with pytest.raises(GitPullError, match="git is not installed"):
         hub.list("me/nets", git_host=str(root))
+
+
+def test_ssh_clones_with_git_and_never_prompts(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+
+    def fake_run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        calls.append((args, kwargs["env"]))
+        return subprocess.CompletedProcess(args, 128, "", "ssh: connect to host: no network")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    monkeypatch.delenv("GIT_SSH_COMMAND", raising=False)
+    with pytest.raises(GitPullError, match="no network"):
+        hub.list("me/nets:v2", git_host="git.example.com", protocol="SSH")
+    (args, env), = calls
+    assert args[:2] == ["git", "clone"] and args[-2] == "git@git.example.com:me/nets.git"
+    assert "-b" in args and args[args.index("-b") + 1] == "v2"
+    assert env["GIT_TERMINAL_PROMPT"] == "0" and "BatchMode=yes" in env["GIT_SSH_COMMAND"]
