@@ -198,3 +198,17 @@ def test_apply_calls_are_recorded() -> None:
     traced = tm.trace_module(Raw(), x)
     assert "Elemwise(mode='EXP')" in str(traced.graph)
     _close(traced(x), F.exp(x))
+
+
+def test_get_dep_exprs_and_eval() -> None:
+    x = data(2, 3)
+    traced = tm.trace_module(Net(), x)
+    graph = traced.graph
+    out = graph.outputs[0]
+    deps = graph.get_dep_exprs(out)
+    assert deps[-1] is out.expr
+    assert [e.method for e in deps if isinstance(e, tm.CallMethod)][-1] == "__call__"
+    sub_out = graph.outputs[1]
+    assert out.expr not in graph.get_dep_exprs(sub_out)
+    evaluated = graph.eval(x)
+    _close(evaluated, traced(x))
