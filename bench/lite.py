@@ -21,6 +21,7 @@ Run: ``python bench/lite.py [--models resnet18 ...] [--batches 1 8] [--threads 1
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -100,6 +101,18 @@ def onnxruntime_engine(model: BenchModel, batch: int, threads: int, x: np.ndarra
     return _timed(make)
 
 
+def onnxruntime_mge_engine(model: BenchModel, batch: int, threads: int, x: np.ndarray
+                           ) -> Loaded:
+    """onnxruntime run directly on the ONNX file mge exports from the same ``.mge`` (the
+    model the ``mge-onnxruntime`` plan runs): what that plan backend adds is its overhead."""
+    from mge.convert import to_onnx
+
+    path = os.path.splitext(model.mge[batch])[0] + ".mge.onnx"
+    if not os.path.exists(path):
+        to_onnx(model.mge[batch], path)
+    return onnxruntime_engine(dataclasses.replace(model, onnx=path), batch, threads, x)
+
+
 def pytorch_engine(model: BenchModel, batch: int, threads: int, x: np.ndarray) -> Loaded:
     import torch
 
@@ -173,6 +186,7 @@ def engines(workdir: str, wanted: list[str] | None) -> dict[str, Callable]:
     if torch.cuda.is_available():
         table["mge-cuda"] = mge_engine("torch", device="cuda")
     table["onnxruntime"] = onnxruntime_engine
+    table["onnxruntime-mge-onnx"] = onnxruntime_mge_engine
     table["pytorch"] = pytorch_engine
     if ORACLE.exists() and (wanted is None or "megengine-lite" in wanted):
         table["megengine-lite"] = OracleWorker(workdir)
@@ -221,9 +235,23 @@ def probe_memory(engine: str, model: str, batch: int, threads: int, workdir: str
         return float("nan")
 
 
-def _probe(args: argparse.Namespace) -> None:
-    import resource
+def _vm_mib(field: str) -> float:
+    """``VmRSS``/``VmHWM`` of this process in MiB (``/proc/self/status``)."""
+    with open("/proc/self/status", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise KeyError(field)
 
+
+def reset_peak_rss() -> float:
+    """Reset the peak-RSS counter (Linux ``clear_refs``); returns the current RSS, MiB."""
+    with open("/proc/self/clear_refs", "w", encoding="utf-8") as f:
+        f.write("5")
+    return _vm_mib("VmRSS")
+
+
+def _probe(args: argparse.Namespace) -> None:
     engine, model_name, batch, threads = args.probe
     batch, threads = int(batch), int(threads)
     model = prepare(model_name, args.workdir, [batch])
@@ -232,13 +260,11 @@ def _probe(args: argparse.Namespace) -> None:
     import onnxruntime  # noqa: F401  (every probe pays the same imports)
     import torch  # noqa: F401
 
-    with open("/proc/self/statm") as f:
-        base = int(f.read().split()[1]) * resource.getpagesize() / 2**20
+    base = reset_peak_rss()
     loaded = load(model, batch, threads, x)
     for _ in range(3):
         loaded.run()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"peak_mib": peak - base}))
+    print(json.dumps({"peak_mib": _vm_mib("VmHWM") - base}))
 
 
 def top1_check(model: BenchModel, table: dict[str, Callable], threads: int) -> list[list]:
@@ -275,6 +301,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     table = engines(args.workdir, args.engines)
     print(f"engines: {', '.join(table)}; workdir {args.workdir}")
+    if os.environ.get("OPENBLAS_CORETYPE"):
+        print(f"note: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} picks numpy's BLAS "
+              "kernels (the mge-numpy engine)")
     header = ["model", "batch", "thr", "engine", "median ms", "x fastest peer", "load ms",
               "peak MiB", "rel.err"]
     rows = []
