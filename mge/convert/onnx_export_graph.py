@@ -143,7 +143,10 @@ def _fold(order: Sequence[OpNode], fold: bool) -> dict[int, np.ndarray]:
             size = sum(v.dtype.itemsize * int(np.prod(v.shape)) for v in node.outputs)
             if size > max(FOLD_LIMIT, sum(values[v.id].nbytes for v in node.inputs)):
                 continue
-            result = run_op(node.op, *[values[v.id] for v in node.inputs], backend=numpy)
+            try:
+                result = run_op(node.op, *[values[v.id] for v in node.inputs], backend=numpy)
+            except Exception:  # noqa: BLE001 - folding is optional: the op is converted instead
+                continue
             results = result if len(node.outputs) > 1 else (result,)
             for v, r in zip(node.outputs, results, strict=True):
                 values[v.id] = np.asarray(r, v.dtype)
@@ -216,11 +219,10 @@ class _Converter:
                 raise Unsupported(f"with dynamic_batch: {self.blocked[node.id]}")
             if fn is None:
                 raise Unsupported("no ONNX converter for this op type")
-            if any(s.name.startswith("<") for s in inputs):
-                outs: Sequence[Sym | None] = [None] * len(node.outputs)
-                fn(ctx, node, inputs)  # judged on its own, its inputs are placeholders
-            else:
-                outs = fn(ctx, node, inputs)
+            outs: Sequence[Sym | None] = fn(ctx, node, inputs)
+            if any(s.name.startswith("<") for s in inputs):  # judged on its own
+                del ctx.nodes[start:]
+                outs = [None] * len(node.outputs)
         except (Unsupported, NotImplementedError) as exc:
             out = node.outputs[0]
             self.problems.append(Problem(node.type, where, out.ref, str(exc)))
