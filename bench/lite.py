@@ -8,7 +8,8 @@ MobileNetV2 (mge.models, seeded weights) and the real MobileNetV2 of ../shared/m
 
 For every (model, batch, threads) the engines are timed in rounds, in rotating order,
 so that load on the machine hits them alike; the table gives each engine's median
-forward time, its ratio to the fastest peer (onnxruntime, PyTorch, MegEngine Lite),
+forward time (wall clock, and the process's CPU time, which other load on the machine
+barely moves), its ratio to the fastest peer (onnxruntime, PyTorch, MegEngine Lite),
 its load time, the peak memory a fresh process adds to load it and run it three
 times (``--no-memory`` skips), and its largest difference from onnxruntime's output
 (relative to the largest output). The reduced-precision mode's top-1 on the real
@@ -161,7 +162,7 @@ class OracleWorker:
         self.ask(cmd="run", key=key, input=inp, output=out)
         loaded = Loaded(lambda: None, lambda: np.load(out), load_ms,
                         close=lambda: self.ask(cmd="drop", key=key))
-        loaded.times = lambda n: self.ask(cmd="time", key=key, input=inp, iters=n)["ms"]
+        loaded.times = lambda n: self.ask(cmd="time", key=key, input=inp, iters=n)
         return loaded
 
     def close(self) -> None:
@@ -201,21 +202,28 @@ def batch_input(batch: int) -> np.ndarray:
                                                 for k in range(batch)]))
 
 
-def time_engines(loaded: dict[str, Loaded], rounds: int, iters: int) -> dict[str, float]:
-    """Median ms per engine over ``rounds`` rounds of ``iters`` runs, rotating the order."""
-    samples: dict[str, list[float]] = {k: [] for k in loaded}
+def time_engines(loaded: dict[str, Loaded], rounds: int, iters: int
+                 ) -> dict[str, tuple[float, float]]:
+    """(median wall ms, median CPU ms) per engine over ``rounds`` rounds of ``iters``
+    runs, rotating the order. CPU time is the process's (all its threads), so it shows
+    the work done whatever else the machine runs."""
+    wall: dict[str, list[float]] = {k: [] for k in loaded}
+    cpu: dict[str, list[float]] = {k: [] for k in loaded}
     names = list(loaded)
     for r in range(rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:
             item = loaded[name]
             if hasattr(item, "times"):
-                samples[name] += item.times(iters)
+                reply = item.times(iters)
+                wall[name] += reply["ms"]
+                cpu[name] += reply["cpu_ms"]
                 continue
             for _ in range(iters):
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 item.run()
-                samples[name].append((time.perf_counter() - start) * 1e3)
-    return {k: statistics.median(v) for k, v in samples.items()}
+                wall[name].append((time.perf_counter() - start) * 1e3)
+                cpu[name].append((time.process_time() - start_cpu) * 1e3)
+    return {k: (statistics.median(wall[k]), statistics.median(cpu[k])) for k in loaded}
 
 
 def probe_memory(engine: str, model: str, batch: int, threads: int, workdir: str) -> float:
@@ -304,8 +312,8 @@ def main(argv: list[str] | None = None) -> None:
     if os.environ.get("OPENBLAS_CORETYPE"):
         print(f"note: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} picks numpy's BLAS "
               "kernels (the mge-numpy engine)")
-    header = ["model", "batch", "thr", "engine", "median ms", "x fastest peer", "load ms",
-              "peak MiB", "rel.err"]
+    header = ["model", "batch", "thr", "engine", "median ms", "x fastest peer", "cpu ms",
+              "cpu x peer", "load ms", "peak MiB", "rel.err"]
     rows = []
     top1 = []
     for name in args.models:
@@ -316,14 +324,17 @@ def main(argv: list[str] | None = None) -> None:
                 loaded = {k: load(model, batch, threads, x) for k, load in table.items()}
                 ref = loaded["onnxruntime"].output() if "onnxruntime" in loaded else None
                 medians = time_engines(loaded, args.rounds, args.iters)
-                peer = min((v for k, v in medians.items() if k in PEERS), default=float("nan"))
+                peer = min((v[0] for k, v in medians.items() if k in PEERS), default=float("nan"))
+                peer_cpu = min((v[1] for k, v in medians.items() if k in PEERS),
+                               default=float("nan"))
                 for k, item in loaded.items():
                     err = float("nan") if ref is None else \
                         float(np.abs(item.output() - ref).max() / np.abs(ref).max())
                     mem = float("nan") if args.no_memory else \
                         probe_memory(k, name, batch, threads, args.workdir)
-                    rows.append([name, batch, threads, k, medians[k], medians[k] / peer,
-                                 item.load_ms, mem, f"{err:.1e}"])
+                    (ms, cpu_ms) = medians[k]
+                    rows.append([name, batch, threads, k, ms, ms / peer, cpu_ms,
+                                 cpu_ms / peer_cpu, item.load_ms, mem, f"{err:.1e}"])
                     item.close()
                 print_table(f"{name} batch {batch}, {threads} thread(s)", header,
                             [r for r in rows if r[:3] == [name, batch, threads]])

@@ -4,7 +4,8 @@ Worker mode (default) reads one JSON command per line on stdin and answers one J
 line on stdout:
 
 * ``{"cmd": "load", "key": k, "path": p, "threads": n}`` -> ``{"load_ms": ...}``
-* ``{"cmd": "time", "key": k, "input": npy, "iters": n}`` -> ``{"ms": [...]}``
+* ``{"cmd": "time", "key": k, "input": npy, "iters": n}`` -> ``{"ms": [...],
+  "cpu_ms": [...]}`` (wall and process CPU time per forward)
 * ``{"cmd": "run", "key": k, "input": npy, "output": npy}`` -> ``{}`` (first output saved)
 * ``{"cmd": "drop", "key": k}`` -> ``{}``
 
@@ -70,13 +71,14 @@ def worker() -> None:
         elif cmd["cmd"] == "time":
             net, x = nets[cmd["key"]], np.load(cmd["input"])
             _run(net, x)
-            times = []
+            times, cpu = [], []
             for _ in range(cmd["iters"]):
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 net.forward()
                 net.wait()
                 times.append((time.perf_counter() - start) * 1e3)
-            reply["ms"] = times
+                cpu.append((time.process_time() - start_cpu) * 1e3)
+            reply["ms"], reply["cpu_ms"] = times, cpu
         elif cmd["cmd"] == "run":
             np.save(cmd["output"], _run(nets[cmd["key"]], np.load(cmd["input"])))
         elif cmd["cmd"] == "drop":

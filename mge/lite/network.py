@@ -270,6 +270,7 @@ class LiteNetwork:
         for k, value in enumerate(results):
             self._outputs[self.get_output_name(k)]._set(value)
         if self._profiler is not None:
+            self._profiler.finish()
             self._profiler.write()
         if self._finish is not None:
             self._finish({self._ios[n]: t for n, t in self._outputs.items()})

@@ -227,6 +227,7 @@ def test_profile_and_io_dumps(small_model: Path, tmp_path: Path, backend: str) -
     assert len(profile["ops"]) == len(network.plan.steps)
     assert {"ConvBiasForward", "MatrixMul"} <= {t["type"] for t in profile["by_type"]}
     assert abs(sum(op["time_ms"] for op in profile["ops"]) - profile["total_ms"]) < 1e-2
+    assert profile["forward_ms"] >= profile["total_ms"] > 0
     summary = (tmp_path / "profile.txt").read_text()
     assert "op type" in summary and "slowest" in summary and backend in summary
     text = (tmp_path / "io.txt").read_text()
