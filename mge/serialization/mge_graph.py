@@ -48,6 +48,7 @@ from .fbs import (
     read_model,
     write_model,
 )
+from .mge_blocked import BlockedError, Unpacker, blocked_format
 from .mge_oprs import (
     INVALID_AXIS,
     SPECS_BY_OURS,
@@ -209,6 +210,16 @@ class _Reader:
             outs += self.graph.add_op(op, [x], name=fop.name)
         return outs
 
+    def mapped_op(self, fop: Operator, inputs: list[VarNode]) -> list[VarNode]:
+        """The mge op for ``fop`` (see :mod:`.mge_oprs`); the outputs the file lists."""
+        op, inputs, listed = read_op(fop, inputs, self.static_value)
+        all_outs = self.graph.add_op(op, inputs, name=fop.name)
+        for v in all_outs:
+            self.check_shape(v.shape, v.dtype)
+        self.fold(all_outs)
+        outs = [self.at_least_1d(v) for v in all_outs]
+        return outs if listed is None else outs[listed[0]:listed[1]]
+
     def op(self, fop: Operator) -> list[VarNode]:
         if fop.type == "Host2DeviceCopy" or fop.type in _CONST_TYPES + _HOLDER_TYPES:
             outs = self.source_op(fop)
@@ -216,15 +227,11 @@ class _Reader:
             outs = self.shape_of(fop)
         elif fop.type == "Split":
             outs = self.split(fop)
+        elif blocked_format(fop):
+            outs = Unpacker(self.graph).convert(fop, [self.var(i) for i in fop.inputs],
+                                                self.mapped_op)
         else:
-            inputs = [self.var(i) for i in fop.inputs]
-            op, inputs, listed = read_op(fop, inputs, self.static_value)
-            all_outs = self.graph.add_op(op, inputs, name=fop.name)
-            for v in all_outs:
-                self.check_shape(v.shape, v.dtype)
-            self.fold(all_outs)
-            outs = [self.at_least_1d(v) for v in all_outs]
-            outs = outs if listed is None else outs[listed[0]:listed[1]]
+            outs = self.mapped_op(fop, [self.var(i) for i in fop.inputs])
         if len(outs) != len(fop.outputs):
             raise ConvertError(f"the file lists {len(fop.outputs)} outputs, mge makes {len(outs)}")
         return outs
@@ -235,8 +242,11 @@ class _Reader:
             where = f"operator #{k} ({fop.type})"
             try:
                 outs = self.op(fop)
-            except (ConvertError, OpError, GraphError) as exc:
+            except (ConvertError, OpError, GraphError, BlockedError) as exc:
                 raise self.fail(f"{where}: {exc}") from None
+            except (LookupError, TypeError, ValueError, ArithmeticError) as exc:
+                raise self.fail(f"{where}: malformed operator ({type(exc).__name__}: {exc})"
+                                ) from None
             for file_id, var in zip(fop.outputs, outs, strict=True):
                 info = model.vars[file_id] if model.vars is not None else None
                 if info is not None and info.shape is not None and info.shape != var.shape:
