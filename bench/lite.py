@@ -34,7 +34,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+# torch's OpenMP threads spin while waiting; on a machine busy with other work (more
+# runnable threads than cores) that makes 2-thread runs 5-20x slower. Waiting passively
+# costs little when the cores are free. Set before torch starts its thread pool.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
@@ -309,6 +314,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     table = engines(args.workdir, args.engines)
     print(f"engines: {', '.join(table)}; workdir {args.workdir}")
+    print(f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']} (torch's threads)")
     if os.environ.get("OPENBLAS_CORETYPE"):
         print(f"note: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} picks numpy's BLAS "
               "kernels (the mge-numpy engine)")
