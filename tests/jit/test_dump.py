@@ -199,3 +199,39 @@ def test_scalar_input_and_constants() -> None:
     f.dump(buf, optimize_for_inference=False)
     run = GraphInference(io.BytesIO(buf.getvalue())).run
     assert [run(np.array([v], np.float32))["output_0"].item() for v in (-1, 3, 9)] == [0, 3, 6]
+
+
+def preprocess_trace() -> tuple[trace, np.ndarray, np.ndarray]:
+    """The docs' preprocessing: uint8 NHWC image, resize by warp_perspective, normalize, NCHW."""
+    mat = mge.tensor(np.array([[[2.0, 0, 0.5], [0, 1.5, 0.25], [0, 0, 1]]], np.float32))
+    mean = mge.tensor(np.array([103.5, 116.3, 123.7], np.float32).reshape(1, 1, 1, 3))
+    std = mge.tensor(np.array([57.4, 57.1, 58.4], np.float32).reshape(1, 1, 1, 3))
+
+    @trace(symbolic=True, capture_as_const=True)
+    def pre(img):
+        x = img.astype("float32")
+        x = F.vision.warp_perspective(x, mat, (8, 10), format="NHWC")
+        x = (x - mean) / std
+        return F.transpose(x, (0, 3, 1, 2))
+
+    img = np.random.default_rng(0).integers(0, 256, (1, 12, 16, 3)).astype(np.uint8)
+    return pre, img, pre(mge.tensor(img)).numpy()
+
+
+@pytest.mark.parametrize("options", [{"optimize_for_inference": False}, {},
+                                     {"enable_io16xc32": True}])
+def test_preprocessing_ops(options: dict) -> None:
+    pre, img, expect = preprocess_trace()
+    buf = io.BytesIO()
+    pre.dump(buf, arg_names=["data"], **options)
+    loaded = G.load_graph(io.BytesIO(buf.getvalue()))
+    types = {n.type for n in loaded.graph.ops()}
+    assert {"TypeCvt", "WarpPerspectiveForward", "Elemwise", "Dimshuffle"} <= types
+    assert loaded.graph.inputs[0].dtype == np.uint8
+    out = GraphInference(io.BytesIO(buf.getvalue())).run(img)["output_0"]
+    tol = 0.02 if options.get("enable_io16xc32") else 1e-4
+    np.testing.assert_allclose(out, expect, atol=tol, rtol=0)
+    if options.get("enable_io16xc32"):
+        (warp,) = [n for n in loaded.graph.ops() if n.type == "WarpPerspectiveForward"]
+        assert warp.inputs[0].dtype == np.float16 and warp.inputs[1].dtype == np.float32
+    assert "WarpPerspectiveForward(%" in str(loaded.graph)  # the readable text form

@@ -18,6 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))  # tests/: oracle helpers, shared models
 from jit.model_dumps import MODELS, OPTIONS, dump_and_load, make_traced  # noqa: E402
+from jit.test_dump import preprocess_trace  # noqa: E402
 from oracle import oracle_python, requires_oracle, run_in_megengine  # noqa: E402
 
 from mge.runtime.executor import Executor  # noqa: E402
@@ -50,6 +51,16 @@ def _check_megengine_runs(traced, option: str, runners: tuple[str, ...], tmp_pat
 @requires_oracle
 def test_megengine_runs_our_resnet18_dump(tmp_path) -> None:  # noqa: ANN001
     _check_megengine_runs(make_traced("resnet18"), "default", ("lite", "graph"), tmp_path)
+
+
+@requires_oracle
+def test_megengine_runs_our_preprocessing_dump(tmp_path) -> None:  # noqa: ANN001
+    pre, img, expect = preprocess_trace()
+    path = tmp_path / "pre.mge"
+    pre.dump(str(path), arg_names=["data"])
+    for runner in ("lite", "graph"):
+        (out,) = run_in_megengine(path, {"data": img}, runner=runner).values()
+        np.testing.assert_allclose(out, expect, atol=1e-4, rtol=0, err_msg=runner)
 
 
 @requires_oracle

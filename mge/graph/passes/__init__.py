@@ -100,6 +100,8 @@ FLAG_OPTIONS: dict[str, int] = {
     "enable_fuse_conv_bias_with_z": 3, "enable_fuse_preprocess": 5, "enable_fuse_grain": 6,
 }
 OPTION_NAMES: tuple[str, ...] = tuple(LAYOUT_OPTIONS) + tuple(FLAG_OPTIONS)
+#: layouts whose MegEngine pass list also fuses ConvBias with z (NCHW4, NCHW32, CHWN4, NCHW64)
+_Z_LAYOUTS = (1, 6, 7, 8)
 #: what always runs, in order
 BASE_PASSES = ("remove_noop", "bn_to_elemwise", "fold_constants", "arith_reorder",
                "fold_conv_scale", "fold_constants", "arith_fuse")
@@ -139,7 +141,7 @@ def optimize_for_inference(graph: Graph, **options: Any) -> tuple[Graph, int]:
     layout = bits >> 32
     if layout or options.get("enable_fuse_conv_bias_nonlinearity"):
         names.append("fuse_conv_bias")
-    if options.get("enable_fuse_conv_bias_with_z"):
+    if options.get("enable_fuse_conv_bias_with_z") or layout in _Z_LAYOUTS:
         names += ["fuse_conv_bias", "fuse_conv_bias_z"]
     for name in names:  # run in this order (repeats allowed), linting after each
         PASSES[name].run(g)

@@ -32,7 +32,7 @@ class _Converter:
     def __init__(self, graph: Graph, compute_f32: bool) -> None:
         self.graph = graph
         self.compute_f32 = compute_f32
-        self.casts: dict[int, VarNode] = {}  # our cast's output id -> its input
+        self.casts: dict[int, VarNode] = {}  # our float16 var's id -> its float32 source
         self.new: dict[int, VarNode] = {}  # old var id -> its float16 replacement
 
     def cast(self, var: VarNode, dtype: np.dtype) -> VarNode:
@@ -62,7 +62,11 @@ class _Converter:
                     else node.outputs[0]]
         if isinstance(node.op, ConstOp):
             var = node.outputs[0]
-            return [self.graph.add_const(var.value.astype(F16)) if var.dtype == F32 else var]
+            if var.dtype != F32:
+                return [var]
+            half = self.graph.add_const(var.value.astype(F16))
+            self.casts[half.id] = var  # an op that needs float32 takes the original
+            return [half]
         inputs = [self.new[v.id] for v in node.inputs]
         if node.type == "WarpPerspectiveForward":
             inputs[1] = self.cast(inputs[1], F32)
