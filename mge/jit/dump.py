@@ -13,7 +13,8 @@ Example:
     ... def pred(data, *, net):
     ...     return net(data)
     >>> pred(data, net=net)                               # doctest: +SKIP
-    >>> pred.dump("model.mge", arg_names=["data"], enable_fuse_conv_bias_nonlinearity=True)
+    >>> pred.dump("model.mge", arg_names=["data"],      # doctest: +SKIP
+    ...           enable_fuse_conv_bias_nonlinearity=True)
 """
 
 from __future__ import annotations
