@@ -1,4 +1,4 @@
-"""``mge.functional`` (``F``): MegEngine's functional API; every function is a thin layer over ``apply``.
+"""``mge.functional`` (``F``): MegEngine's functional API, thin layers over ``apply``.
 
 Example:
     >>> import mge, mge.functional as F

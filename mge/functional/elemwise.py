@@ -24,7 +24,7 @@ from ..tensor import Tensor
 
 
 def as_tensor(value: Any, like: Tensor | None = None) -> Tensor:
-    """``value`` as a Tensor (Tensors pass through; others become constants on ``like``'s device)."""
+    """``value`` as a Tensor (others become constants on ``like``'s device)."""
     if isinstance(value, Tensor):
         return value
     return Tensor(value, device=like.device if like is not None else None)
@@ -38,12 +38,13 @@ def _operands(args: tuple, float_only: bool) -> list[Tensor]:
     dt = result_dtype(*(a.dtype if isinstance(a, Tensor) else a for a in args))
     if float_only and dt.kind != "f":
         dt = float32
+    device = first.device if first is not None else None
     out = []
     for a in args:
         if isinstance(a, Tensor):
             out.append(a if a.dtype == dt else astype(a, dt))
         else:
-            out.append(Tensor(np.asarray(a, dtype=dt), device=first.device if first is not None else None))
+            out.append(Tensor(np.asarray(a, dtype=dt), device=device))
     return out
 
 
