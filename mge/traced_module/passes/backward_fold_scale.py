@@ -6,23 +6,21 @@ from typing import Any
 
 import numpy as np
 
-from ... import functional as F
 from ... import module as M
-from ..expr import CallFunction
 from ..graph import InternalGraph
 from .arith import as_const_binary
-from .fuse_conv_bn import _bind, _call_count, _np, _set_module, with_weights
-from .optimization import register_pass
-from .utils import (
-    all_graphs,
-    attr_value,
-    drop_output,
-    function_call,
-    module_call,
-    new_constant,
-    replace_expr,
-    single_user,
+from .conv_weights import (
+    call_count,
+    functional_conv,
+    out_channels,
+    per_channel,
+    set_functional_conv,
+    set_module,
+    to_numpy,
+    with_weights,
 )
+from .optimization import register_pass
+from .utils import all_graphs, drop_output, module_call, single_user
 
 
 def _channel_scale(value: np.ndarray, oc: int) -> np.ndarray | None:
@@ -38,9 +36,8 @@ def _channel_scale(value: np.ndarray, oc: int) -> np.ndarray | None:
 def _scaled(weight: np.ndarray, bias: np.ndarray | None,
             scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     oc = scale.shape[0]
-    shape = (weight.shape[0], weight.shape[1], 1, 1, 1) if weight.ndim == 5 else (oc, 1, 1, 1)
     b = bias.reshape(oc) if bias is not None else np.zeros(oc, np.float32)
-    return (weight * scale.reshape(shape)).astype(weight.dtype), (b * scale).reshape(1, oc, 1, 1)
+    return per_channel(weight, scale), (b * scale).reshape(1, oc, 1, 1)
 
 
 def _fold(root: Any, graph: InternalGraph, expr: Any) -> bool:
@@ -52,28 +49,19 @@ def _fold(root: Any, graph: InternalGraph, expr: Any) -> bool:
     if producer is None or not single_user(src, graph):
         return False
     conv = module_call(producer, M.Conv2d)
-    if conv is not None and type(conv) is M.Conv2d and _call_count(root, conv) == 1:
+    functional = functional_conv(producer)
+    if conv is not None and type(conv) is M.Conv2d and call_count(root, conv) == 1:
         scale = _channel_scale(value, conv.out_channels)
         if scale is None:
             return False
-        w, b = _scaled(conv.weight.numpy(), _np(conv.bias), scale)
-        _set_module(graph, producer.inputs[0], with_weights(conv, w, b))
-    elif function_call(producer, F.conv2d):
-        bound = _bind(F.conv2d, producer)
-        weight = attr_value(bound.arguments["weight"])
-        bias_node = bound.arguments["bias"]
-        bias = attr_value(bias_node) if bias_node is not None else None
-        if weight is None or (bias_node is not None and bias is None):
-            return False
-        w_np = weight.numpy()
-        oc = w_np.shape[0] * (w_np.shape[1] if w_np.ndim == 5 else 1)
-        scale = _channel_scale(value, oc)
+        w, b = _scaled(conv.weight.numpy(), to_numpy(conv.bias), scale)
+        set_module(graph, producer.inputs[0], with_weights(conv, w, b))
+    elif functional is not None:
+        bound, weight, bias = functional
+        scale = _channel_scale(value, out_channels(weight))
         if scale is None:
             return False
-        w, b = _scaled(w_np, _np(bias), scale)
-        bound.arguments["weight"] = new_constant(graph, w, producer, "scaled_weight")
-        bound.arguments["bias"] = new_constant(graph, b, producer, "scaled_bias")
-        replace_expr(graph, producer, CallFunction(F.conv2d, bound.args, bound.kwargs))
+        set_functional_conv(graph, producer, bound, *_scaled(weight, bias, scale), "scaled")
     else:
         return False
     drop_output(graph, expr.outputs[0], src)

@@ -8,7 +8,6 @@ Handles ``Conv2d`` followed by ``BatchNorm2d`` modules, ``F.conv2d`` followed by
 
 from __future__ import annotations
 
-import inspect
 import logging
 from typing import Any
 
@@ -16,20 +15,20 @@ import numpy as np
 
 from ... import functional as F
 from ... import module as M
-from ...tensor import Parameter
-from ..expr import CallFunction
 from ..graph import InternalGraph
-from .optimization import register_pass
-from .utils import (
-    all_graphs,
-    attr_value,
-    drop_output,
-    function_call,
-    module_call,
-    new_constant,
-    replace_expr,
-    single_user,
+from .conv_weights import (
+    bind,
+    call_count,
+    functional_conv,
+    out_channels,
+    per_channel,
+    set_functional_conv,
+    set_module,
+    to_numpy,
+    with_weights,
 )
+from .optimization import register_pass
+from .utils import all_graphs, attr_value, drop_output, function_call, module_call, single_user
 
 logger = logging.getLogger(__name__)
 
@@ -38,19 +37,13 @@ def fold_bn(weight: np.ndarray, bias: np.ndarray | None, mean: np.ndarray, var: 
             gamma: np.ndarray | None, beta: np.ndarray | None,
             eps: float) -> tuple[np.ndarray, np.ndarray]:
     """Conv weight (dense ``[oc,ic,kh,kw]`` or group ``[g,oc/g,ic/g,kh,kw]``) and bias with BN."""
-    oc = weight.shape[0] * (weight.shape[1] if weight.ndim == 5 else 1)
+    oc = out_channels(weight)
     scale = 1.0 / np.sqrt(var.reshape(oc).astype(np.float64) + eps)
     if gamma is not None:
         scale = scale * gamma.reshape(oc)
-    shape = (weight.shape[0], weight.shape[1], 1, 1, 1) if weight.ndim == 5 else (oc, 1, 1, 1)
-    new_w = weight * scale.reshape(shape)
     b0 = bias.reshape(oc) if bias is not None else 0.0
     new_b = (b0 - mean.reshape(oc)) * scale + (beta.reshape(oc) if beta is not None else 0.0)
-    return new_w.astype(weight.dtype), new_b.reshape(1, oc, 1, 1).astype(np.float32)
-
-
-def _np(t: Any) -> np.ndarray | None:
-    return None if t is None else t.numpy()
+    return per_channel(weight, scale), new_b.reshape(1, oc, 1, 1).astype(np.float32)
 
 
 def _bn_foldable(bn: M.BatchNorm2d) -> bool:
@@ -59,41 +52,9 @@ def _bn_foldable(bn: M.BatchNorm2d) -> bool:
 
 def _fused_conv(conv: M.Conv2d, bn: M.BatchNorm2d, cls: type = M.Conv2d) -> M.Conv2d:
     """A new ``cls`` module with ``conv``'s geometry and the BN-folded weight and bias."""
-    w, b = fold_bn(conv.weight.numpy(), _np(conv.bias), bn.running_mean.numpy(),
-                   bn.running_var.numpy(), _np(bn.weight), _np(bn.bias), bn.eps)
+    w, b = fold_bn(conv.weight.numpy(), to_numpy(conv.bias), bn.running_mean.numpy(),
+                   bn.running_var.numpy(), to_numpy(bn.weight), to_numpy(bn.bias), bn.eps)
     return with_weights(conv, w, b, cls)
-
-
-def with_weights(conv: M.Conv2d, weight: np.ndarray, bias: np.ndarray,
-                 cls: type = M.Conv2d) -> M.Conv2d:
-    """A copy of ``conv`` (as ``cls``) holding ``weight`` and ``bias``."""
-    new = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-              conv.dilation, conv.groups, bias=True, conv_mode=conv.conv_mode,
-              compute_mode=conv.compute_mode)
-    new.weight = Parameter(weight)
-    new.bias = Parameter(bias)
-    new.training = conv.training
-    return new
-
-
-def _set_module(graph: InternalGraph, mnode: Any, module: Any) -> None:
-    """Rebind the attribute a ModuleNode reads to ``module``."""
-    from ..expr import get_attr_path
-
-    expr = mnode.expr
-    parent = graph._resolve_module(expr.inputs[0])
-    *head, last = expr.name.split(".")
-    holder = get_attr_path(parent, ".".join(head)) if head else parent
-    if last.isdigit() and not hasattr(holder, last):
-        holder[int(last)] = module
-    else:
-        setattr(holder, last, module)
-    mnode.module_type = type(module)
-
-
-def _call_count(root: Any, module: Any) -> int:
-    return sum(1 for g in all_graphs(root) for e in g._exprs
-               if module_call(e, M.Module) is module)
 
 
 def _fold_module_pair(root: Any, graph: InternalGraph, bn_expr: Any) -> bool:
@@ -103,10 +64,10 @@ def _fold_module_pair(root: Any, graph: InternalGraph, bn_expr: Any) -> bool:
     conv = module_call(conv_expr, M.Conv2d) if conv_expr is not None else None
     if bn is None or conv is None or not single_user(src, graph) or not _bn_foldable(bn):
         return False
-    if _call_count(root, conv) != 1:
+    if call_count(root, conv) != 1:
         logger.info("FuseConvBn: %s is called more than once, not fused", conv_expr)
         return False
-    _set_module(graph, conv_expr.inputs[0], _fused_conv(conv, bn))
+    set_module(graph, conv_expr.inputs[0], _fused_conv(conv, bn))
     drop_output(graph, bn_expr.outputs[0], src)
     return True
 
@@ -117,38 +78,28 @@ def _fold_fused_module(graph: InternalGraph, expr: Any) -> bool:
         return False
     cls = M.ConvRelu2d if isinstance(fused, M.ConvBnRelu2d) else M.Conv2d
     conv = _fused_conv(fused.conv, fused.bn, cls)
-    _set_module(graph, expr.inputs[0], conv)
+    set_module(graph, expr.inputs[0], conv)
     return True
-
-
-def _bind(func: Any, expr: CallFunction) -> inspect.BoundArguments:
-    bound = inspect.signature(func).bind(*expr.args, **expr.kwargs)
-    bound.apply_defaults()
-    return bound
 
 
 def _fold_function_pair(graph: InternalGraph, bn_expr: Any) -> bool:
     if not function_call(bn_expr, F.batch_norm):
         return False
-    bn = _bind(F.batch_norm, bn_expr).arguments
+    bn = bind(F.batch_norm, bn_expr).arguments
     src = bn["inp"]
     conv_expr = getattr(src, "expr", None)
-    if not function_call(conv_expr, F.conv2d) or not single_user(src, graph) or bn["training"]:
+    conv = functional_conv(conv_expr)
+    if conv is None or not single_user(src, graph) or bn["training"]:
         return False
-    conv = _bind(F.conv2d, conv_expr)
-    weight, bias = attr_value(conv.arguments["weight"]), conv.arguments["bias"]
-    bias = attr_value(bias) if bias is not None else None
+    bound, weight, bias = conv
     stats = [attr_value(bn[k]) for k in ("running_mean", "running_var")]
     affine = [attr_value(bn[k]) if bn[k] is not None else None for k in ("weight", "bias")]
-    if weight is None or any(v is None for v in stats) \
-            or (conv.arguments["bias"] is not None and bias is None) \
+    if any(v is None for v in stats) \
             or any(a is None and bn[k] is not None for a, k in zip(affine, ("weight", "bias"))):
         return False
-    w, b = fold_bn(weight.numpy(), _np(bias), stats[0].numpy(), stats[1].numpy(),
-                   _np(affine[0]), _np(affine[1]), bn["eps"])
-    conv.arguments["weight"] = new_constant(graph, w, conv_expr, "fused_weight")
-    conv.arguments["bias"] = new_constant(graph, b, conv_expr, "fused_bias")
-    replace_expr(graph, conv_expr, CallFunction(F.conv2d, conv.args, conv.kwargs))
+    w, b = fold_bn(weight, bias, stats[0].numpy(), stats[1].numpy(),
+                   to_numpy(affine[0]), to_numpy(affine[1]), bn["eps"])
+    set_functional_conv(graph, conv_expr, bound, w, b, "fused")
     drop_output(graph, bn_expr.outputs[0], src)
     return True
 
