@@ -287,8 +287,9 @@ def _value_info(sym: Sym, batch_axis: int | None) -> Any:
 def export_graph(graph: Graph, *, opset: int = MIN_OPSET,
                  input_names: Sequence[str] | None = None,
                  output_names: Sequence[str] | None = None, dynamic_batch: bool = False,
-                 fold: bool = True, name: str = "mge") -> Any:
-    """Convert ``graph`` to an ``onnx.ModelProto`` that passes ``onnx.checker``.
+                 fold: bool = True, check: bool = True, name: str = "mge") -> Any:
+    """Convert ``graph`` to an ``onnx.ModelProto`` that passes ``onnx.checker``
+    (checked unless ``check=False``, for callers that hand it to a runtime at once).
 
     Raises:
         UnsupportedOpError: listing every op that has no ONNX form.
@@ -326,7 +327,8 @@ def export_graph(graph: Graph, *, opset: int = MIN_OPSET,
                               producer_version=__version__,
                               ir_version=helper.find_min_ir_version_for(opsets))
     try:
-        onnx.checker.check_model(model, full_check=True)
+        if check:
+            onnx.checker.check_model(model, full_check=True)
     except Exception as exc:  # noqa: BLE001 - any checker failure is an exporter bug
         raise OnnxExportError(f"internal error: the exported model fails onnx.checker: {exc}") \
             from exc

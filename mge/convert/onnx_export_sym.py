@@ -16,7 +16,7 @@ Example:
     >>> x = b.input("x", (2, 3), np.float32)
     >>> y = ((x + 1) * 2)[:, 1]
     >>> y.shape, y.dtype, [n.op_type for n in b.nodes]
-    ((2,), dtype('float32'), ['Add', 'Mul', 'Gather'])
+    ((2,), dtype('float32'), ['Add', 'Mul', 'Slice', 'Squeeze'])
 """
 
 from __future__ import annotations
