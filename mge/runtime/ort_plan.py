@@ -81,8 +81,8 @@ def export_for_plan(graph: Graph, compute_dtype: str | None) -> Any:
 
 
 def c_contiguous(array: np.ndarray) -> np.ndarray:
-    """``array`` itself when C-contiguous, else a contiguous copy (0-d stays 0-d)."""
-    return np.require(array, requirements="C")
+    """``array`` itself when C-contiguous, else a contiguous copy (0-d arrays always are)."""
+    return array if array.flags.c_contiguous else np.ascontiguousarray(array)
 
 
 @register_plan_backend
