@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from mge.graph import Graph
 from mge.ops import Elemwise, TypeCvt
 from mge.ops.shape import AxisAddRemove, Reshape, Subtensor
 from mge.runtime.executor import Executor
-from mge.serialization.fbs import Metadata, read_model
+from mge.serialization.fbs import Metadata, OutputVar, read_model, write_model
 from mge.serialization.mge_graph import MgeFormatError, dump_graph, load_graph
 
 sys.path.insert(0, str(Path(__file__).parents[1]))  # the op-table cases live in tests/ops
@@ -152,3 +153,32 @@ def test_unsupported_things_give_clear_errors() -> None:
     data = bytearray(dump_graph(g)[0])
     with pytest.raises(MgeFormatError, match="^<bytes>|truncated"):
         load_graph(io.BytesIO(bytes(data[:20])))
+
+
+def test_shared_tensors_and_holders() -> None:
+    """SharedDeviceTensor / MultipleDeviceTensorHolder params become constants."""
+    g = Graph()
+    x = g.add_input("x", (2,), "float32")
+    w = g.add_const(np.array([1.0, 2.0], np.float32), name="w", kind="SharedDeviceTensor")
+    (y,) = g.add_op(Elemwise(mode="MUL"), [x, w])
+    g.outputs = [y]
+    data, info = dump_graph(g, keep_param_name=True)
+    assert info.params == ["w"]
+    model = read_model(data, "m")
+    (sdt,) = [op for op in model.operators if op.type == "SharedDeviceTensor"]
+    assert sdt.tensors[0].name == "w"
+    # the same two tensors in one holder, as MegEngine's ParamMergePass writes them
+    holder = dataclasses.replace(sdt, type="MultipleDeviceTensorHolder", type_id=None,
+                                 version=None, tensors=[sdt.tensors[0], sdt.tensors[0]],
+                                 outputs=[sdt.outputs[0], sdt.outputs[0] + 1])
+    ops = model.operators
+    k = ops.index(sdt)
+    shifted = [dataclasses.replace(op, inputs=[i + (i > sdt.outputs[0]) for i in op.inputs],
+                                   outputs=[o + 1 for o in op.outputs]) for op in ops[k + 1:]]
+    model.operators = [*ops[:k], holder, *shifted]
+    model.vars = None
+    model.outputs = [OutputVar(model.outputs[0].var_id + 1, model.outputs[0].original_id)]
+    loaded = load_graph(io.BytesIO(write_model(model)))
+    assert [v.name for v in loaded.graph.params()] == ["w"]
+    assert loaded.graph.params()[0].owner.type == "SharedDeviceTensor"
+    assert Executor(loaded.graph).run(np.array([3.0, 4.0], np.float32))[0].tolist() == [3, 8]
