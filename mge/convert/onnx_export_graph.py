@@ -213,6 +213,7 @@ class _Converter:
         ctx.scope = where
         start = len(ctx.nodes)
         inputs = [self.sym(v) for v in node.inputs]
+        judged = True  # the converter ran on real inputs and did not fail
         try:
             fn = EXPORTERS.get(node.type)
             if node.id in self.blocked:
@@ -222,14 +223,17 @@ class _Converter:
             outs: Sequence[Sym | None] = fn(ctx, node, inputs)
             if any(s.name.startswith("<") for s in inputs):  # judged on its own
                 del ctx.nodes[start:]
-                outs = [None] * len(node.outputs)
+                outs, judged = [None] * len(node.outputs), False
         except (Unsupported, NotImplementedError) as exc:
             out = node.outputs[0]
             self.problems.append(Problem(node.type, where, out.ref, str(exc)))
             del ctx.nodes[start:]
-            outs = [None] * len(node.outputs)
+            outs, judged = [None] * len(node.outputs), False
         made = {o for n in ctx.nodes[start:] for o in n.output}
-        for var, sym in zip(node.outputs, outs, strict=True):
+        for k, (var, sym) in enumerate(zip(node.outputs, outs, strict=True)):
+            if sym is None and ctx.needed(var) and judged:
+                self.problems.append(Problem(node.type, where, var.ref,
+                                             f"output {k} has no ONNX form"))
             if sym is None:
                 sym = Sym(ctx, f"<{node.type} output {var.ref}>", var.shape, var.dtype)
             elif (sym.shape, sym.dtype) != (var.shape, var.dtype):
