@@ -63,9 +63,11 @@ def _flatten(obj: Any, leaves: list[Any]) -> Callable[[list[Any]], Any]:
 class _Recorder:
     """The ``apply`` observer that builds the graph during the first call."""
 
-    def __init__(self, capture_as_const: bool) -> None:
+    def __init__(self, capture_as_const: bool, modules: list[Any]) -> None:
         self.graph = Graph()
         self.capture_as_const = capture_as_const
+        # parameters and buffers of the modules passed in get their attribute paths as names
+        self.param_names = {id(t): name for m in modules for name, t in m.named_tensors()}
         self.externals: list[tuple[VarNode, Tensor]] = []
         self._by_tensor: dict[int, tuple[Tensor, Any, Any, VarNode]] = {}
         self._by_data: dict[int, tuple[Any, VarNode]] = {}
@@ -83,7 +85,7 @@ class _Recorder:
         if data_entry is not None and data_entry[0] is t._data:
             return data_entry[1]  # t was set_value'd to a recorded result
         if self.capture_as_const:
-            var = self.graph.add_const(t.numpy(), name=t.name)
+            var = self.graph.add_const(t.numpy(), name=t.name or self.param_names.get(id(t)))
         else:
             var = self.graph.add_input(f"__external_{len(self.externals)}", t.shape, t.dtype)
             self.externals.append((var, t))
@@ -214,7 +216,8 @@ class trace:  # noqa: N801 - MegEngine's name
         return self._replay(recording, args, kwargs)
 
     def _record(self, args: tuple, kwargs: dict) -> Any:
-        recorder = _Recorder(self._capture_as_const)
+        modules = [a for a in (*args, *kwargs.values()) if hasattr(a, "named_tensors")]
+        recorder = _Recorder(self._capture_as_const, modules)
         graph = recorder.graph
         bindings: list[tuple[str | int, VarNode]] = []
         static_args = []

@@ -173,3 +173,17 @@ def test_graph_before_tracing_is_an_error() -> None:
 
     with pytest.raises(TraceError, match="not been traced"):
         f.graph  # noqa: B018
+
+
+def test_module_parameters_are_named_by_their_paths() -> None:
+    import mge.module as M
+
+    net = M.Sequential(M.Conv2d(3, 4, 3), M.ReLU())
+    net.eval()
+
+    @trace(symbolic=True, capture_as_const=True)
+    def f(x, *, net):
+        return net(x)
+
+    f(mge.tensor(np.ones((1, 3, 5, 5), np.float32)), net=net)
+    assert sorted(v.name for v in f.graph.params()) == ["0.bias", "0.weight"]
