@@ -164,6 +164,14 @@ def _batch_norm(node: OpNode, dims: list[BatchDim | None]) -> list[BatchDim | No
     return [None] * 5 + [dims[0]]
 
 
+def _warp(node: OpNode, dims: list[BatchDim | None]) -> list[BatchDim | None]:
+    if len(dims) == 2 and (dims[0] != (0, 1) or dims[1] != (0, 1)):
+        raise Blocked("src and mat must both carry the batch (one matrix per image)")
+    if dims[1] != (0, 1):
+        raise Blocked("mat must carry the batch")
+    return [(0, 1)]
+
+
 def _not_batched(node: OpNode, dims: list[BatchDim | None]) -> list[BatchDim | None]:
     return [None] * len(node.outputs)
 
@@ -174,7 +182,7 @@ RULES: dict[str, Rule] = {
     "IndexingSetMultiAxisVec": _data(0),
     "ConvolutionForward": _data(0), "ConvBiasForward": _data(0, 2, 3),
     "PoolingForward": _data(0), "AdaptivePoolingForward": _data(0),
-    "ResizeForward": _data(0), "WarpPerspectiveForward": lambda n, d: [(0, 1)],
+    "ResizeForward": _data(0), "WarpPerspectiveForward": _warp,
     "ConvolutionBackwardData": _data(1),
     "Reshape": _reshape, "Dimshuffle": _dimshuffle, "AxisAddRemove": _axis_add_remove,
     "Subtensor": _indexing, "IndexingMultiAxisVec": _indexing, "Concat": _concat,

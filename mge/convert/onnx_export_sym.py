@@ -427,6 +427,12 @@ class Sym:
         if len(arrays) != len(idx):
             raise NotImplementedError("Sym indexing: mixed index arrays and slices")
         common = np.broadcast_shapes(*(a.shape for a in arrays))
+        if len(arrays) > 1 and getattr(arrays[0], "batch_range", False):
+            # x[arange(N)[:, None...], i, j]: gather per batch item, N stays free
+            parts = [a.cast(INT64).expand(common).unsqueeze([-1]) for a in arrays[1:]]
+            stacked = b.emit("Concat", parts, (*common, len(parts)), INT64, axis=-1)
+            return self.op("GatherND", stacked, shape=common + self.shape[len(arrays):],
+                           batch_dims=1)
         parts = [a.cast(INT64).expand(common).unsqueeze([-1]) for a in arrays]
         stacked = b.emit("Concat", parts, (*common, len(parts)), INT64, axis=-1)
         return self.op("GatherND", stacked, shape=common + self.shape[len(parts):])

@@ -29,6 +29,25 @@ from .onnx_export_sym import isnan as sym_isnan
 from .onnx_export_sym import where as sym_where
 
 
+class BatchRange(Sym):
+    """``arange(N)`` over the batch of a tensor, used as an index: ``x[r, i, j]`` becomes a
+    ``GatherND`` with ``batch_dims=1``, so the batch size is not baked into the graph. Its
+    values are written only if some node reads them."""
+
+    batch_range = True
+
+    @classmethod
+    def make(cls, builder: OnnxBuilder, value: np.ndarray) -> BatchRange:
+        sym = builder.lazy_const(value, "batch_range")
+        sym.__class__ = cls
+        return sym  # type: ignore[return-value]
+
+    def __getitem__(self, key: Any) -> Sym:
+        if self.pending is None:
+            return super().__getitem__(key)
+        return BatchRange.make(self.builder, self.pending[key])
+
+
 class OnnxOps(ArrayOps):
     """The vision kernels' array primitives, emitting ONNX nodes."""
 
@@ -42,7 +61,10 @@ class OnnxOps(ArrayOps):
         return self.builder.const(value)
 
     def arange(self, n: int, dtype: Any, like: Any) -> Any:
-        return self.builder.const(np.arange(n, dtype=dtype))
+        value = np.arange(n, dtype=dtype)
+        if isinstance(like, Sym) and like.ndim and like.shape[0] == n:
+            return BatchRange.make(self.builder, value)
+        return self.builder.const(value)
 
     def floor(self, x: Any) -> Any:
         return sym_floor(x)
@@ -77,7 +99,8 @@ class OnnxOps(ArrayOps):
 
 @exporter("WarpPerspectiveForward")
 def _warp(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
-    ctx.static_only(node, "WarpPerspective's batch index")
+    if len(xs) == 3:
+        ctx.static_only(node, "WarpPerspective's mat_idx")
     return [warp_perspective(OnnxOps(ctx), node.op, *xs)]
 
 
@@ -86,4 +109,4 @@ def _resize(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
     return [resize(OnnxOps(ctx), node.op, xs[0])]
 
 
-__all__ = ["OnnxOps"]
+__all__ = ["BatchRange", "OnnxOps"]

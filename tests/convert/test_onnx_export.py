@@ -164,6 +164,24 @@ def test_dynamic_batch_runs_other_batch_sizes() -> None:
     np.testing.assert_allclose(got, net(mge.tensor(x)).numpy(), atol=1e-5)
 
 
+@pytest.mark.parametrize("fmt, dtype", [("NHWC", "uint8"), ("NCHW", "float32")])
+def test_dynamic_batch_warp_with_one_matrix_per_image(fmt: str, dtype: str) -> None:
+    from mge.backends import get_backend
+    from mge.ops.vision import WarpPerspectiveForward
+
+    shape = (1, 12, 14, 3) if fmt == "NHWC" else (1, 3, 12, 14)
+    g = Graph()
+    src, mat = g.add_input("img", shape, dtype), g.add_input("mat", (1, 3, 3), "float32")
+    op = WarpPerspectiveForward(format=fmt, dsize=(8, 9), bmode="REFLECT")
+    g.outputs = g.add_op(op, [src, mat])
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (3, *shape[1:])).astype(dtype)
+    mats = np.tile(np.eye(3, dtype=np.float32), (3, 1, 1))
+    mats[:, :2, :] += rng.uniform(-0.2, 0.2, (3, 2, 3)).astype(np.float32) * [1, 1, 10]
+    (got,) = run_onnx(to_onnx(g, dynamic_batch=True), images, mats)
+    np.testing.assert_array_equal(got, get_backend("numpy").run(op, [images, mats]))
+
+
 def test_dynamic_batch_reports_what_bakes_the_batch() -> None:
     g = Graph()
     x = g.add_input("x", (2, 3), "float32")
@@ -171,6 +189,8 @@ def test_dynamic_batch_reports_what_bakes_the_batch() -> None:
     g.outputs = g.add_op(Elemwise(mode="ADD"), [y, g.add_const(np.ones((2, 1), np.float32))])
     with pytest.raises(UnsupportedOpError, match="dynamic_batch"):
         to_onnx(g, dynamic_batch=True)
+    with pytest.raises(UnsupportedOpError, match="src and mat must both carry the batch"):
+        to_onnx(str(FIXTURES / "preprocess.mge"), dynamic_batch=True)  # a constant matrix
 
 
 def test_fp16_keeps_float32_io(net_and_input) -> None:
