@@ -19,6 +19,21 @@ def median_ms(fn: Callable[[], object], warmup: int = 3, iters: int = 20) -> flo
     return statistics.median(times)
 
 
+def interleaved_ms(fns: dict[str, Callable[[], object]], warmup: int = 3,
+                   iters: int = 20) -> dict[str, float]:
+    """Median ms of each function, timed round-robin so that machine load hits all alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(iters):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - t0) * 1e3)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
 def set_threads(n: int) -> None:
     """Limit torch's intra-op threads (numpy's BLAS threads follow OMP/OPENBLAS env vars)."""
     try:

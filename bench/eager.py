@@ -14,7 +14,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import median_ms, print_table, set_threads  # noqa: E402
+from common import interleaved_ms, median_ms, print_table, set_threads  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -36,20 +36,24 @@ def main(argv: list[str] | None = None) -> None:
     x_np = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
     x_torch = torch.from_numpy(x_np)
 
+    x = mge.tensor(x_np)
+
     def run_mge(backend: str):  # noqa: ANN202
-        mge.set_default_backend(backend)
-        x = mge.tensor(x_np)
-        return lambda: net(x)
+        def fn() -> object:
+            mge.set_default_backend(backend)
+            return net(x)
+
+        return fn
 
     rows = []
     for threads in args.threads:
         set_threads(threads)
         with torch.no_grad():
-            t_torch = median_ms(lambda: twin(x_torch), iters=args.iters)
-            t_mge_torch = median_ms(run_mge("torch"), iters=args.iters)
+            t = interleaved_ms({"pytorch": lambda: twin(x_torch), "mge-torch": run_mge("torch")},
+                               iters=args.iters)
         t_mge_numpy = median_ms(run_mge("numpy"), warmup=1, iters=max(3, args.iters // 4))
-        rows.append([threads, t_torch, t_mge_torch, t_mge_numpy,
-                     t_mge_torch / t_torch, t_mge_numpy / t_torch])
+        rows.append([threads, t["pytorch"], t["mge-torch"], t_mge_numpy,
+                     t["mge-torch"] / t["pytorch"], t_mge_numpy / t["pytorch"]])
     mge.set_default_backend("torch")
     with torch.no_grad():
         ref = twin(x_torch).numpy()

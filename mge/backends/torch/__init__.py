@@ -44,6 +44,8 @@ class TorchBackend(Backend):
             out = torch.from_numpy(value.astype(np.int32)).to(torch.uint16)
         else:
             out = torch.from_numpy(np.ascontiguousarray(value).reshape(value.shape))
+            if out.data_ptr() % 64:  # oneDNN kernels are slower on unaligned buffers
+                out = out.clone()
         return out if dev.type == "cpu" else out.to(dev)
 
     def to_numpy(self, array: Any) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as tF
 
 from ...ops.nn import BatchedMatrixMul, BatchNormForward, MatrixMul, SoftmaxForward, bn_reduce_axes
 from . import BACKEND
@@ -25,9 +26,15 @@ def batch_norm(
     pshape = tuple(scale.shape)
     axes = bn_reduce_axes(pshape, x.ndim)
     view = pshape[: x.ndim]
-    xf = x.float()
     empty = scale.new_zeros((0,))
     running = (empty, empty)
+    reserve = torch.zeros((0,), dtype=torch.uint8, device=x.device)
+    if op.fwd_mode == "INFERENCE" and axes == (0, *range(2, x.ndim)) and x.dtype == scale.dtype:
+        # per-channel statistics over axis 1: torch's fused kernel
+        y = tF.batch_norm(x, stats[0].reshape(-1), stats[1].reshape(-1), scale.reshape(-1),
+                          bias.reshape(-1), False, 0.0, op.epsilon)
+        return (*running, stats[0], torch.rsqrt(stats[1] + op.epsilon), reserve, y)
+    xf = x.float()
     if op.fwd_mode == "INFERENCE":
         mean = stats[0].float().reshape(view)
         inv_std = torch.rsqrt(stats[1].float().reshape(view) + op.epsilon)
@@ -44,7 +51,6 @@ def batch_norm(
             )
     y = (xf - mean) * inv_std * scale.reshape(view).float() + bias.reshape(view).float()
     save = (mean.reshape(pshape).to(scale.dtype), inv_std.reshape(pshape).to(scale.dtype))
-    reserve = torch.zeros((0,), dtype=torch.uint8, device=x.device)
     return (*running, *save, reserve, y.to(x.dtype))
 
 
