@@ -163,7 +163,8 @@ class OracleWorker:
         inp = os.path.join(self.workdir, f"oracle_in_{key}.npy")
         out = os.path.join(self.workdir, f"oracle_out_{key}.npy")
         np.save(inp, x)
-        load_ms = self.ask(cmd="load", key=key, path=model.mge[batch], threads=threads)["load_ms"]
+        load_ms = self.ask(cmd="load", key=key, path=model.megengine[batch],
+                           threads=threads)["load_ms"]
         self.ask(cmd="run", key=key, input=inp, output=out)
         loaded = Loaded(lambda: None, lambda: np.load(out), load_ms,
                         close=lambda: self.ask(cmd="drop", key=key))
@@ -236,7 +237,7 @@ def probe_memory(engine: str, model: str, batch: int, threads: int, workdir: str
     if engine == "megengine-lite":
         inp = os.path.join(workdir, f"probe_{model}_{batch}.npy")
         np.save(inp, batch_input(batch))
-        path = os.path.join(workdir, f"{model}_b{batch}.mge")
+        path = prepare(model, workdir, [batch]).megengine[batch]
         cmd = [str(ORACLE), str(BENCH / "lite_oracle.py"), "--probe", path, inp, str(threads)]
     else:
         cmd = [sys.executable, __file__, "--probe", engine, model, str(batch), str(threads),

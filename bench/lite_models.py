@@ -3,7 +3,9 @@ for every engine: a ``.mge`` per batch size (mge dumps, read by mge.lite and by 
 MegEngine Lite), an ONNX file (onnxruntime) and a PyTorch twin.
 
 * ``resnet18``, ``shufflenet_v2``, ``mobilenet_v2``: ``mge.models`` with seeded random
-  weights; the twins of ``torch_twins`` get the same state dict and export the ONNX file.
+  weights; the twins of ``torch_twins`` get the same state dict and export the ONNX file;
+  where the oracle venv exists, MegEngine 1.13 dumps the same model file with the same
+  weights itself, for the MegEngine Lite peer.
 * ``mobilenet_v2_real``: ``../shared/models/mobilenet_v2_1.0_224_dq.onnx`` (real weights)
   with its batch dimension made symbolic (input and outputs ``N``, the final Reshape to
   ``[-1, 1001]``); mge imports it with ``mge.convert.from_onnx``; the PyTorch peer runs its
@@ -14,12 +16,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+BENCH = Path(__file__).resolve().parent
+ORACLE = BENCH.parent / ".oracle" / "bin" / "python"
+MODEL_SOURCES = BENCH.parent / "mge" / "models"
+SHARED = BENCH.parents[1] / "shared"
 REAL_ONNX = SHARED / "models" / "mobilenet_v2_1.0_224_dq.onnx"
 MODELS = ("resnet18", "shufflenet_v2", "mobilenet_v2", "mobilenet_v2_real")
 DUMP_OPTIONS = {"enable_fuse_conv_bias_nonlinearity": True}
@@ -27,13 +33,16 @@ DUMP_OPTIONS = {"enable_fuse_conv_bias_nonlinearity": True}
 
 @dataclasses.dataclass
 class BenchModel:
-    """Files of one model: ``mge[batch]`` paths, the ONNX path, the twin's factory."""
+    """Files of one model: ``mge[batch]`` paths, the ONNX path, the twin's factory, and
+    ``megengine[batch]``: the ``.mge`` real MegEngine Lite runs (MegEngine's own dump of the
+    same model and weights where it can make one, else mge's)."""
 
     name: str
     mge: dict[int, str]
     onnx: str
     twin: Callable[[], object]
     output: str
+    megengine: dict[int, str]
 
 
 def _dump(net: object, batch: int, path: str, output_names: list[str]) -> None:
@@ -56,13 +65,15 @@ def _zoo_model(name: str, workdir: str, batches: list[int]) -> BenchModel:
     import mge
     from mge import models
 
-    ctor, twin_cls = {"resnet18": (models.resnet18, ResNet18),
-                      "shufflenet_v2": (models.shufflenet_v2_x1_0, ShuffleNetV2),
-                      "mobilenet_v2": (models.mobilenet_v2, MobileNetV2)}[name]
+    ctor, twin_cls, source = {
+        "resnet18": (models.resnet18, ResNet18, "resnet"),
+        "shufflenet_v2": (models.shufflenet_v2_x1_0, ShuffleNetV2, "shufflenet_v2"),
+        "mobilenet_v2": (models.mobilenet_v2, MobileNetV2, "mobilenet_v2")}[name]
     weights = os.path.join(workdir, f"{name}.pt")
     onnx_path = os.path.join(workdir, f"{name}.onnx")
+    state = os.path.join(workdir, f"{name}_state.npz")
     paths = {b: os.path.join(workdir, f"{name}_b{b}.mge") for b in batches}
-    if not all(os.path.exists(p) for p in [weights, onnx_path, *paths.values()]):
+    if not all(os.path.exists(p) for p in [weights, onnx_path, state, *paths.values()]):
         mge.random.seed(0)
         net = ctor()
         net.eval()
@@ -73,13 +84,22 @@ def _zoo_model(name: str, workdir: str, batches: list[int]) -> BenchModel:
                           dynamic_axes={"data": {0: "N"}, "logits": {0: "N"}})
         for b, path in paths.items():
             _dump(net, b, path, ["logits"])
+        np.savez(state, **{k: np.asarray(v) for k, v in net.state_dict().items()})
+    theirs = {b: os.path.join(workdir, f"{name}_b{b}.megengine.mge") for b in batches}
+    for b, path in theirs.items():
+        if ORACLE.exists() and not os.path.exists(path):
+            subprocess.run([str(ORACLE), str(BENCH / "lite_oracle.py"), "--dump",
+                            str(MODEL_SOURCES / f"{source}.py"), ctor.__name__, state, str(b),
+                            path],
+                           check=True, capture_output=True)
 
     def make_twin() -> object:
         twin = twin_cls()
         twin.load_state_dict(torch.load(weights))
         return twin.eval()
 
-    return BenchModel(name, paths, onnx_path, make_twin, "logits")
+    megengine = {b: p if os.path.exists(p) else paths[b] for b, p in theirs.items()}
+    return BenchModel(name, paths, onnx_path, make_twin, "logits", megengine)
 
 
 def _real_model(workdir: str, batches: list[int]) -> BenchModel:
@@ -112,7 +132,7 @@ def _real_model(workdir: str, batches: list[int]) -> BenchModel:
 
         return OnnxTwin(onnx_path).eval()
 
-    return BenchModel("mobilenet_v2_real", paths, onnx_path, make_twin, "logits")
+    return BenchModel("mobilenet_v2_real", paths, onnx_path, make_twin, "logits", paths)
 
 
 def prepare(name: str, workdir: str, batches: list[int]) -> BenchModel:

@@ -9,6 +9,9 @@ line on stdout:
 * ``{"cmd": "run", "key": k, "input": npy, "output": npy}`` -> ``{}`` (first output saved)
 * ``{"cmd": "drop", "key": k}`` -> ``{}``
 
+``--dump MODEL_FILE FACTORY STATE_NPZ BATCH PATH`` writes MegEngine's own dump of a model
+of mge/models (the file runs under MegEngine unchanged) with the given weights.
+
 ``--probe PATH INPUT THREADS`` loads, runs three times and prints the peak resident
 memory added (MiB, from the kernel's peak-RSS counter reset after the imports) as JSON.
 """
@@ -86,8 +89,40 @@ def worker() -> None:
         print(json.dumps(reply), flush=True)
 
 
+def dump(model_file: str, factory: str, state_npz: str, batch: int, path: str) -> None:
+    """Build ``factory()`` from one of mge/models/*.py with MegEngine's modules (the file
+    runs unchanged), load the weights, and dump it with MegEngine's own ``trace.dump``."""
+    import importlib.util
+
+    import megengine
+    import megengine.functional
+    import megengine.module
+    from megengine.jit import trace
+
+    sys.modules["mge"] = megengine
+    sys.modules["mge.functional"] = megengine.functional
+    sys.modules["mge.module"] = megengine.module
+    spec = importlib.util.spec_from_file_location("bench_model", model_file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    net = getattr(module, factory)()
+    with np.load(state_npz) as state:
+        net.load_state_dict({k: state[k] for k in state.files}, strict=True)
+    net.eval()
+
+    @trace(symbolic=True, capture_as_const=True)
+    def pred(data):  # noqa: ANN001, ANN202
+        return net(data)
+
+    pred(megengine.tensor(np.zeros((batch, 3, 224, 224), np.float32)))
+    pred.dump(path, arg_names=["data"], output_names=["logits"],
+              enable_fuse_conv_bias_nonlinearity=True)
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "--probe":
         probe(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif len(sys.argv) == 7 and sys.argv[1] == "--dump":
+        dump(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6])
     else:
         worker()
