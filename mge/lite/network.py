@@ -211,8 +211,9 @@ class LiteNetwork:
                 return array.astype(want)
             how = "set_data_by_copy converts other float widths" if want.kind == "f" and \
                 share else f"give {want} data"
-            raise LiteTypeError(f"input {var.name!r}: expected dtype {want}, got "
-                                f"{array.dtype} (shape {list(array.shape)}); {how}")
+            raise LiteTypeError(f"input {var.name!r}: expected dtype {want} (shape "
+                                f"{list(var.shape)}), got {array.dtype} (shape "
+                                f"{list(array.shape)}); {how}")
 
         return check
 
