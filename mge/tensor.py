@@ -356,3 +356,8 @@ def tensor(data: Any = None, dtype: Any = None, device: str | None = None, **kwa
 
 
 __all__ = ["Parameter", "Tensor", "tensor"]
+
+
+from .core.apply import _bind_late_imports  # noqa: E402  (apply needs Tensor, defined above)
+
+_bind_late_imports()

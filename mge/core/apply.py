@@ -28,23 +28,40 @@ _observers: list[ApplyObserver] = []
 
 def apply(op: OpDef, *inputs: Tensor) -> tuple[Tensor, ...]:
     """Run ``op`` on ``inputs`` with the default backend; returns one Tensor per output."""
-    from ..backends import get_backend
-    from ..tensor import Tensor
-
     out_infos = op.check_inputs([TensorInfo(t._shape, t._dtype) for t in inputs])
-    backend = get_backend()
-    arrays = [t._array_on(backend) for t in inputs]
+    backend = _get_backend()
+    arrays = [t._data if t._backend is backend else t._array_on(backend) for t in inputs]
     result = backend.run(op, arrays)
     if len(out_infos) == 1:
         result = (result,)
     device = inputs[0]._device if inputs else None
-    outputs = tuple(
-        Tensor._wrap(arr, info.shape, info.dtype, backend, device)
-        for arr, info in zip(result, out_infos)
-    )
+    wrap = _tensor_wrap
+    outputs = tuple(wrap(arr, info.shape, info.dtype, backend, device)
+                    for arr, info in zip(result, out_infos))
     for observe in _observers:
         observe(op, inputs, outputs)
     return outputs
+
+
+def _get_backend() -> Any:
+    from ..backends import get_backend
+
+    return get_backend()
+
+
+def _tensor_wrap(*args: Any) -> Tensor:
+    from ..tensor import Tensor
+
+    return Tensor._wrap(*args)
+
+
+def _bind_late_imports() -> None:
+    """Replace the import-time stand-ins above with the real functions (after mge loads)."""
+    global _get_backend, _tensor_wrap
+    from ..backends import get_backend
+    from ..tensor import Tensor
+
+    _get_backend, _tensor_wrap = get_backend, Tensor._wrap
 
 
 def add_observer(fn: ApplyObserver) -> None:

@@ -146,13 +146,16 @@ class Module(metaclass=ABCMeta):
 
     def __call__(self, *inputs: Any, **kwargs: Any) -> Any:
         tracer = active_call_tracer()
-        call_module = getattr(tracer, "call_module", None)
-        if call_module is not None:
-            return call_module(self, self._run, inputs, kwargs)
+        if tracer is not None:
+            call_module = getattr(tracer, "call_module", None)
+            if call_module is not None:
+                return call_module(self, self._run, inputs, kwargs)
         return self._run(*inputs, **kwargs)
 
     def _run(self, *inputs: Any, **kwargs: Any) -> Any:
         """Pre-hooks, ``forward``, hooks (what ``__call__`` does when no tracer intercepts)."""
+        if not self._forward_pre_hooks and not self._forward_hooks:
+            return self.forward(*inputs, **kwargs)
         for hook in list(self._forward_pre_hooks.values()):
             replaced = hook(self, inputs)
             if replaced is not None:

@@ -18,6 +18,17 @@ def matrix_mul(op: MatrixMul, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.matmul(a, b)
 
 
+_EMPTIES: dict[tuple, torch.Tensor] = {}
+
+
+def _empty(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A shared size-0 tensor (BatchNorm's unused outputs), allocated once per dtype/device."""
+    key = (dtype, device)
+    if key not in _EMPTIES:
+        _EMPTIES[key] = torch.empty((0,), dtype=dtype, device=device)
+    return _EMPTIES[key]
+
+
 @BACKEND.kernel(BatchNormForward.type_name)
 def batch_norm(
     op: BatchNormForward, x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor,
@@ -26,9 +37,9 @@ def batch_norm(
     pshape = tuple(scale.shape)
     axes = bn_reduce_axes(pshape, x.ndim)
     view = pshape[: x.ndim]
-    empty = scale.new_zeros((0,))
+    empty = _empty(scale.dtype, scale.device)
     running = (empty, empty)
-    reserve = torch.zeros((0,), dtype=torch.uint8, device=x.device)
+    reserve = _empty(torch.uint8, x.device)
     if op.fwd_mode == "INFERENCE" and axes == (0, *range(2, x.ndim)) and x.dtype == scale.dtype:
         # per-channel statistics over axis 1: torch's fused kernel
         y = tF.batch_norm(x, stats[0].reshape(-1), stats[1].reshape(-1), scale.reshape(-1),
