@@ -5,7 +5,8 @@
   channels-last when the plan is; per-channel biases become vectors, so
   ``ConvBias`` is one ``conv2d`` with bias followed by an in-place nonlinearity.
 * ``MatrixMul`` by a constant is ``linear``; global average pooling is
-  ``adaptive_avg_pool2d``; elementwise ops write into dead inputs (``add_``, ``relu_``).
+  ``adaptive_avg_pool2d``; constant padding keeps channels-last; elementwise ops write
+  into dead inputs (``add_``, ``relu_``).
 * Runs under ``torch.inference_mode()`` with the plan's thread count (torch's
   process-wide setting is left at it: switching costs milliseconds).
 * ``compute_dtype`` (``"bfloat16"``/``"float16"``) holds and computes every float tensor
@@ -332,7 +333,35 @@ def _elemwise_bind(backend: TorchPlanBackend, site: BindSite) -> BoundOp | None:
     return BoundOp(lambda a, b: act(plain(a, b)), (0, 1))
 
 
+def _padding_bind(backend: TorchPlanBackend, site: BindSite) -> BoundOp | None:
+    """Constant padding that keeps the input's memory format (channels-last stays so)."""
+    node, op = site.node, site.node.op
+    if op.padding_mode != "CONSTANT":
+        return None
+    x, out = node.inputs[0], node.outputs[0]
+    widths = op.pad_width(x.ndim)
+    inner = tuple(slice(f, f + d) for d, (f, _) in zip(x.shape, widths, strict=True))
+    borders = []  # the padded slabs, one per side of each padded axis
+    for axis, (front, back) in enumerate(widths):
+        lead = (slice(None),) * axis
+        borders += [lead + (slice(0, front),)] if front else []
+        borders += [lead + (slice(front + x.shape[axis], None),)] if back else []
+    value = float(op.padding_val)
+    cl = torch.channels_last
+
+    def run(t: torch.Tensor) -> torch.Tensor:
+        fmt = cl if t.ndim == 4 and t.is_contiguous(memory_format=cl) else torch.contiguous_format
+        y = torch.empty(out.shape, dtype=t.dtype, device=t.device, memory_format=fmt)
+        y[inner] = t
+        for border in borders:
+            y[border] = value
+        return y
+
+    return BoundOp(run, (0,))
+
+
 _BINDERS: dict[str, Callable[[TorchPlanBackend, BindSite], BoundOp | None]] = {
+    "Padding": _padding_bind,
     "ConvolutionForward": _conv_bind, "ConvBiasForward": _conv_bind,
     "MatrixMul": _matmul_bind, "PoolingForward": _pool_bind, "TypeCvt": _type_cvt_bind,
     "Elemwise": _elemwise_bind,

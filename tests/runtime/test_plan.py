@@ -15,7 +15,7 @@ from mge.graph import Graph
 from mge.jit import trace
 from mge.ops import Elemwise, TypeCvt
 from mge.ops.conv import ConvBiasForward
-from mge.ops.shape import Broadcast, Reshape
+from mge.ops.shape import Broadcast, Padding, Reshape
 from mge.runtime.executor import Executor
 from mge.runtime.plan import (
     PLAN_BACKENDS,
@@ -295,6 +295,23 @@ def test_conv_epilogue_pass(backend: str) -> None:
     assert types == [("ConvBiasForward", "RELU"), ("ConvBiasForward", "RELU6")]
     assert isinstance(cache.graph.outputs[0].owner.op, PlanConvBias)
     np.testing.assert_allclose(cache.plan().run(**feeds)[0], ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_padding_then_conv(backend: str) -> None:
+    """Asymmetric constant padding (as ONNX imports give) before a strided depthwise conv."""
+    g = Graph()
+    x = g.add_input("x", (1, 4, 7, 7), "float32")
+    (p,) = g.add_op(Padding(front_offset_dim2=0, back_offset_dim2=1, front_offset_dim3=2,
+                            back_offset_dim3=1, padding_val=0.5), [x])
+    (y,) = g.add_op(ConvBiasForward(stride_h=2, stride_w=2, sparse="GROUP"),
+                    [p, g.add_const(_x((4, 1, 1, 3, 3), 6))])
+    g.outputs = [y]
+    xv = _x((1, 4, 7, 7), 7)
+    (ref,) = Executor(g, "numpy").run(xv)
+    for cl in (False, True) if backend == "torch" else (None,):
+        (out,) = Plan(g, PlanOptions(backend=backend, channels_last=cl)).run(xv)
+        np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
 
 
 def test_blas_threads_restores() -> None:
