@@ -167,3 +167,20 @@ def test_same_file_under_megengine_gives_same_output(name, oracle_python, tmp_pa
     assert done.returncode == 0, done.stderr[-3000:]
     expected = np.load(tmp_path / "out.npy")
     np.testing.assert_allclose(net(mge.tensor(x)).numpy(), expected, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "shufflenet_v2_x1_0", "mobilenet_v2"])
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_matches_recorded_megengine_outputs(name, backend):
+    """Real MegEngine 1.13's outputs on the same weights, recorded by make_oracle_outputs.py."""
+    from tests.models.make_oracle_outputs import state_fingerprint
+
+    record = np.load(HERE / "data" / "oracle_outputs.npz")
+    net = _build(name, SMALL)
+    got, want = state_fingerprint(net.state_dict()), record[f"{name}:state"]
+    # BatchNorm statistics are calibrated by a forward pass: allow its float rounding
+    assert (np.abs(got - want) <= 1e-4 * want[:, 1:2] + 1e-6).all(), (
+        "the seeded weights changed: re-run tests/models/make_oracle_outputs.py"
+    )
+    got = _forward(net, record["input"], backend)
+    np.testing.assert_allclose(got, record[f"{name}:output"], rtol=0, atol=1e-4)
