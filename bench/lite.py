@@ -73,7 +73,7 @@ def _timed(load: Callable[[], Loaded]) -> Loaded:
 def mge_engine(backend: str, compute: str | None = None, device: str = "cpu"
                ) -> Callable[[BenchModel, int, int, np.ndarray], Loaded]:
     def load(model: BenchModel, batch: int, threads: int, x: np.ndarray) -> Loaded:
-        from megenginelite import LiteConfig, LiteDeviceType, LiteNetwork
+        from mge.lite import LiteConfig, LiteDeviceType, LiteNetwork
 
         def make() -> Loaded:
             kind = LiteDeviceType.LITE_CUDA if device == "cuda" else LiteDeviceType.LITE_CPU

@@ -131,14 +131,8 @@ def _is_aliased_name(name: str) -> bool:
 
 def _foreign_megengine() -> str | None:
     """The first real MegEngine module imported in this process, if any."""
-    mge_lite = sys.modules.get("mge.lite")
     for name, module in list(sys.modules.items()):
         if not _is_aliased_name(name) or isinstance(module, AliasModule):
-            continue
-        # mge ships a `megenginelite` package of its own that re-exports mge.lite
-        if name == "megenginelite" and mge_lite is not None and getattr(
-            module, "LiteNetwork", None
-        ) is getattr(mge_lite, "LiteNetwork", None):
             continue
         return f"{name} ({getattr(module, '__file__', None) or 'built in'})"
     return None

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import megenginelite
 from mge.lite import (
     LiteConfig,
     LiteDataType,
@@ -266,8 +265,16 @@ def test_share_weights_and_network_io(small_model: Path) -> None:
 
 
 def test_megenginelite_alias() -> None:
-    assert megenginelite.LiteNetwork is LiteNetwork
-    assert megenginelite.version == "1.13.0"
-    assert int(megenginelite.LiteDeviceType.LITE_CUDA) == 1
-    assert megenginelite.LiteDeviceType.CUDA is megenginelite.LiteDeviceType.LITE_CUDA
-    assert [int(m) for m in megenginelite.LiteAlgoSelectStrategy] == [1, 2, 4, 8]
+    from mge.compat import install_megengine_alias, uninstall_megengine_alias
+
+    install_megengine_alias()
+    try:
+        import megenginelite
+
+        assert megenginelite.LiteNetwork is LiteNetwork
+        assert megenginelite.version == "1.13.0"
+        assert int(megenginelite.LiteDeviceType.LITE_CUDA) == 1
+        assert megenginelite.LiteDeviceType.CUDA is megenginelite.LiteDeviceType.LITE_CUDA
+        assert [int(m) for m in megenginelite.LiteAlgoSelectStrategy] == [1, 2, 4, 8]
+    finally:
+        uninstall_megengine_alias()
