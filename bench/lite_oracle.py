@@ -46,7 +46,8 @@ def _run(net, x: np.ndarray) -> np.ndarray:  # noqa: ANN001
     net.get_io_tensor(net.get_input_name(0)).set_data_by_copy(x)
     net.forward()
     net.wait()
-    return net.get_io_tensor(net.get_output_name(0)).to_numpy()
+    names = net.get_all_output_name()
+    return net.get_io_tensor("logits" if "logits" in names else names[0]).to_numpy()
 
 
 def probe(path: str, input_path: str, threads: int) -> None:
