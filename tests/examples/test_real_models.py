@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from oracle import requires_oracle, run_in_megengine
 
 import mge
 from mge import jit
@@ -78,3 +79,24 @@ def test_every_image_keeps_the_reference_top5(dumped: tuple) -> None:
     for image in sorted(IMAGES.iterdir()):
         logits = _run(path, preprocess(str(image), size), "auto")
         _check_top5(stem, logits, reference_top5(stem, image.stem))
+
+
+@requires_oracle
+def test_real_megengine_runs_our_dump_of_an_imported_model(tmp_path: Path) -> None:
+    """Real MegEngine 1.13 (Lite and load_graph) on mge's dump of a real ONNX model with two
+    named outputs: both match mge."""
+    net = from_onnx(str(MODELS / "mobilenet_v1_0.25_128.onnx"))
+    x = np.load(REFERENCE / "cat_128.npy")
+
+    @jit.trace(symbolic=True, capture_as_const=True)
+    def infer(data, *, net):  # noqa: ANN001, ANN202
+        return net(data)
+
+    probs, logits = (t.numpy() for t in infer(mge.tensor(x), net=net))
+    path = tmp_path / "v1.mge"
+    infer.dump(str(path), arg_names=["data"], output_names=["probs", "logits"],
+               enable_fuse_conv_bias_nonlinearity=True)
+    for runner in ("lite", "graph"):
+        out = run_in_megengine(str(path), {"data": x}, runner=runner)
+        np.testing.assert_allclose(out["probs"], probs, atol=1e-5)
+        np.testing.assert_allclose(out["logits"], logits, atol=1e-4)
