@@ -8,7 +8,18 @@ Example:
 """
 
 from . import init
-from .activation import GELU, LeakyReLU, PReLU, ReLU, Sigmoid, SiLU, Softmax
+from .activation import (
+    GELU,
+    Hardsigmoid,
+    Hardswish,
+    LeakyReLU,
+    PReLU,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    SiLU,
+    Softmax,
+)
 from .batchnorm import BatchNorm1d, BatchNorm2d
 from .conv import Conv2d, ConvBn2d, ConvBnRelu2d, ConvRelu2d
 from .linear import Linear, LinearRelu
@@ -41,6 +52,9 @@ __all__ = [
     "PReLU",
     "Pad",
     "ReLU",
+    "ReLU6",
+    "Hardswish",
+    "Hardsigmoid",
     "Sequential",
     "SiLU",
     "Sigmoid",

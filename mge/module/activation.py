@@ -65,6 +65,28 @@ class ReLU(Module):
         return F.relu(x)
 
 
+class ReLU6(Module):
+    """``F.relu6(x) = min(max(x, 0), 6)`` (not in MegEngine 1.13's ``M``; added for models
+    that use it as a module)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu6(x)
+
+
+class Hardswish(Module):
+    """``F.hswish(x) = x * relu6(x + 3) / 6`` (not in MegEngine 1.13's ``M``)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hswish(x)
+
+
+class Hardsigmoid(Module):
+    """``F.hsigmoid(x) = relu6(x + 3) / 6`` (not in MegEngine 1.13's ``M``)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hsigmoid(x)
+
+
 class PReLU(Module):
     """``max(x, 0) + a * min(x, 0)`` with a learnable ``a`` (``weight``).
 

@@ -310,3 +310,11 @@ def test_tracer_without_call_module_sees_inner_calls_only():
     with call_tracer(tracer):
         M.ReLU()(mge.tensor([1.0]))
     assert tracer.names == ["relu"]
+
+
+def test_hard_activation_modules() -> None:
+    x = mge.tensor(np.linspace(-5, 8, 27, dtype=np.float32))
+    r = np.clip(x.numpy() + 3, 0, 6) / 6
+    np.testing.assert_allclose(M.ReLU6()(x).numpy(), np.clip(x.numpy(), 0, 6))
+    np.testing.assert_allclose(M.Hardsigmoid()(x).numpy(), r, atol=1e-6)
+    np.testing.assert_allclose(M.Hardswish()(x).numpy(), x.numpy() * r, atol=1e-6)
