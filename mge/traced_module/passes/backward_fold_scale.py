@@ -20,7 +20,7 @@ from .conv_weights import (
     with_weights,
 )
 from .optimization import register_pass
-from .utils import all_graphs, drop_output, module_call, single_user
+from .utils import drop_output, module_call, rewrite_until_stable, single_user
 
 
 def _channel_scale(value: np.ndarray, oc: int) -> np.ndarray | None:
@@ -71,10 +71,4 @@ def _fold(root: Any, graph: InternalGraph, expr: Any) -> bool:
 @register_pass("BackwardFoldScale")
 def backward_fold_scale(module: Any) -> bool:
     """Fold constant scales that follow convolutions into their weights (in place)."""
-    changed = False
-    for graph in list(all_graphs(module)):
-        progress = True
-        while progress:
-            progress = any(_fold(module, graph, e) for e in list(graph._exprs))
-            changed |= progress
-    return changed
+    return rewrite_until_stable(module, lambda graph, expr: _fold(module, graph, expr))

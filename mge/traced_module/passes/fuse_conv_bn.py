@@ -28,7 +28,14 @@ from .conv_weights import (
     with_weights,
 )
 from .optimization import register_pass
-from .utils import all_graphs, attr_value, drop_output, function_call, module_call, single_user
+from .utils import (
+    attr_value,
+    drop_output,
+    function_call,
+    module_call,
+    rewrite_until_stable,
+    single_user,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -107,16 +114,6 @@ def _fold_function_pair(graph: InternalGraph, bn_expr: Any) -> bool:
 @register_pass("FuseConvBn")
 def fuse_conv_bn(module: Any) -> bool:
     """Fold every foldable conv+BN pair in ``module`` (in place); True if anything changed."""
-    changed = False
-    for graph in list(all_graphs(module)):
-        progress = True
-        while progress:
-            progress = False
-            for expr in list(graph._exprs):
-                if expr.graph is not graph:
-                    continue
-                if _fold_module_pair(module, graph, expr) or _fold_function_pair(graph, expr) \
-                        or _fold_fused_module(graph, expr):
-                    progress = changed = True
-                    break
-    return changed
+    return rewrite_until_stable(
+        module, lambda graph, expr: _fold_module_pair(module, graph, expr)
+        or _fold_function_pair(graph, expr) or _fold_fused_module(graph, expr))

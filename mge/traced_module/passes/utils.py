@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,16 @@ def all_graphs(module: Any) -> Iterator[InternalGraph]:
                 if id(graph) not in seen:
                     seen.add(id(graph))
                     yield graph
+
+
+def rewrite_until_stable(module: Any, rewrite: Callable[[InternalGraph, Expr], bool]) -> bool:
+    """Apply ``rewrite(graph, expr)`` to every expr of every graph of ``module``, starting over
+    after each change, until none applies; True if anything changed."""
+    changed = False
+    for graph in list(all_graphs(module)):
+        while any(rewrite(graph, e) for e in list(graph._exprs) if e.graph is graph):
+            changed = True
+    return changed
 
 
 def const_value(node: Any) -> np.ndarray | None:
