@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import threading
 from collections.abc import Callable
@@ -26,10 +27,11 @@ from typing import IO, Any
 import numpy as np
 
 from ..graph.ir import Graph, VarNode
+from ..jit.testcase import is_testcase_file, load_testcase_model
 from ..runtime.cpu import reduced_precision_dtype
 from ..runtime.plan import Plan, PlanCache, PlanOptions, StepInfo, plan_backend_class
 from ..runtime.specialize import ShapeError, expose_float16_io
-from ..serialization.fbs import MgeFormatError
+from ..serialization.fbs import Metadata, MgeFormatError
 from ..serialization.mge_graph import graph_from_bytes
 from .config import LiteConfig, LiteIO, LiteNetworkIO
 from .profile import IODumper, Profiler
@@ -141,6 +143,9 @@ class LiteNetwork:
     def load(self, file: str | os.PathLike | bytes | IO[bytes]) -> None:
         """Load a ``.mge`` model from a path, bytes or a binary file object.
 
+        A test-case container (``mgbtest0``, from ``dump(input_data=...)``) loads too: its
+        model runs with the checks taken off (real MegEngine Lite refuses such files).
+
         Raises:
             LiteValueError: the data is not a model mge can read (the message says why).
             LiteError: the network is already loaded.
@@ -148,11 +153,27 @@ class LiteNetwork:
         self._check_unloaded("load")
         data, source = read_model_bytes(file)
         try:
-            loaded = graph_from_bytes(data, source)
+            if is_testcase_file(data):
+                blob = io.BytesIO(data)
+                blob.name = source
+                model = load_testcase_model(blob)
+                graph, metadata = model.graph, model.metadata
+            else:
+                loaded = graph_from_bytes(data, source)
+                graph, metadata = loaded.graph, loaded.metadata
         except MgeFormatError as exc:
             raise LiteValueError(f"cannot load {source} as a MegEngine model: {exc}") from None
-        bits = loaded.metadata.optimize_options if loaded.metadata.is_valid else 0
-        graph = expose_float16_io(loaded.graph) if bits & _IO16_BITS else loaded.graph
+        self.load_from_graph(graph, metadata)
+
+    def load_from_graph(self, graph: Graph, metadata: Metadata | None = None) -> None:
+        """Load an in-memory graph (mge's IR, e.g. from ``load_graph``) with its metadata.
+
+        Example:
+            >>> network.load_from_graph(load_graph("model.mge").graph)  # doctest: +SKIP
+        """
+        self._check_unloaded("load")
+        bits = metadata.optimize_options if metadata is not None and metadata.is_valid else 0
+        graph = expose_float16_io(graph) if bits & _IO16_BITS else graph
         graph = self._select_outputs(graph)
         options = plan_options(self.config, self._threads, self._device_id, bits)
         self._install(PlanCache(graph, options))

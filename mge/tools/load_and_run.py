@@ -39,7 +39,6 @@ from ..jit.testcase import AssertCheck, TestcaseModel, load_testcase_model
 from ..lite import LiteConfig, LiteDeviceType, LiteError, LiteNetwork
 from ..ops.utility import describe_mismatch, max_error, passes
 from ..runtime.plan import PLAN_BACKENDS, PlanBackend, PlanOptions, available_plan_backends
-from ..serialization.mge_graph import dump_graph
 from .cli import Parser, ToolError, add_option, run_tool
 from .inputs import parse_inputs
 
@@ -167,11 +166,8 @@ class Job:
             network.enable_profile_performance(args.profile)
         if args.io_dump:
             network.io_bin_dump(args.io_dump)
-        blob = model.model
-        if any(c is not None for c in model.checks):  # run the model without its checks
-            blob = dump_graph(model.graph, keep_var_name=2, metadata=model.metadata)[0]
         try:
-            network.load(blob)
+            network.load_from_graph(model.graph, model.metadata)
         except LiteError as exc:
             raise ToolError(f"cannot load {args.model}: {exc}") from None
         return model, network

@@ -278,3 +278,31 @@ def test_megenginelite_alias() -> None:
         assert [int(m) for m in megenginelite.LiteAlgoSelectStrategy] == [1, 2, 4, 8]
     finally:
         uninstall_megengine_alias()
+
+
+def test_loads_test_case_containers(tmp_path) -> None:  # noqa: ANN001
+    """Files with embedded test cases load (the checks are taken off); MegEngine Lite
+    refuses them."""
+    import mge
+    import mge.functional as F
+    from mge import jit
+
+    x = np.random.default_rng(0).random((1, 3, 4, 4), dtype=np.float32)
+    np.save(tmp_path / "x.npy", x)
+
+    @jit.trace(symbolic=True, capture_as_const=True)
+    def fun(data):  # noqa: ANN001, ANN202
+        return F.relu(data - 0.5) * 2
+
+    fun(mge.tensor(x))
+    path = tmp_path / "cases.mge"
+    fun.dump(str(path), arg_names=["data"], input_data=[f"data:{tmp_path / 'x.npy'}"],
+             silent=True)
+    network = LiteNetwork()
+    network.load(str(path))
+    assert network.get_all_input_name() == ["data"]
+    network.get_io_tensor("data").set_data_by_copy(x)
+    network.forward()
+    network.wait()
+    out = network.get_io_tensor(network.get_all_output_name()[0]).to_numpy()
+    np.testing.assert_allclose(out, np.maximum(x - 0.5, 0) * 2, atol=1e-6)
