@@ -59,9 +59,15 @@ def _is_tensor_method(public: Callable, args: tuple) -> bool:
         getattr(Tensor, public.__name__, None) is public
 
 
-def _out_base(public: Callable, args: tuple) -> str:
-    name = public.__name__.strip("_")
-    return f"{name}_out"
+def _out_base(public: Callable) -> str:
+    return f"{public.__name__.strip('_')}_out"
+
+
+def _call_expr(public: Callable, args: tuple, node_args: tuple, node_kwargs: dict) -> Expr:
+    """A CallMethod for a Tensor method, else a CallFunction, over the node arguments."""
+    if _is_tensor_method(public, args):
+        return CallMethod(public.__name__, node_args, node_kwargs)
+    return CallFunction(public, node_args, node_kwargs)
 
 
 @dataclasses.dataclass
@@ -146,11 +152,7 @@ class Tracer(_Recorder):
         node_args, node_kwargs = self._args_to_nodes(args, kwargs, f"{public.__name__}()")
         with call_tracer(None):
             out = fn(*args, **kwargs)
-        if _is_tensor_method(public, args):
-            expr: Expr = CallMethod(public.__name__, node_args, node_kwargs)
-        else:
-            expr = CallFunction(public, node_args, node_kwargs)
-        self._record(expr, out, _out_base(public, args))
+        self._record(_call_expr(public, args, node_args, node_kwargs), out, _out_base(public))
         return out
 
     def call_module(self, module: Any, run: Callable, args: tuple, kwargs: dict) -> Any:
@@ -336,11 +338,8 @@ class InsertTracer(_Recorder):
         sample_args, sample_kwargs = self._samples(node_args, node_kwargs)
         with call_tracer(None):
             out = fn(*sample_args, **sample_kwargs)
-        if _is_tensor_method(public, args):
-            expr: Expr = CallMethod(public.__name__, node_args, node_kwargs)
-        else:
-            expr = CallFunction(public, node_args, node_kwargs)
-        return self._record(expr, out, _out_base(public, args))
+        return self._record(_call_expr(public, args, node_args, node_kwargs), out,
+                            _out_base(public))
 
     def call_module(self, module: Any, run: Callable, args: tuple, kwargs: dict) -> Any:
         mnode = self._module_node(module)
