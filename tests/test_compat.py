@@ -191,8 +191,15 @@ def test_alias_writes_reach_mge(monkeypatch: pytest.MonkeyPatch) -> None:
     def fake_relu(x: object) -> str:
         return "patched"
 
-    monkeypatch.setattr(F, "relu", fake_relu)
-    assert mge.functional.relu is fake_relu
+    original = mge.functional.relu
+    with monkeypatch.context() as patch:
+        patch.setattr(F, "relu", fake_relu)
+        assert mge.functional.relu is fake_relu
+        patch.setattr(F, "not_in_mge", 1, raising=False)
+        assert mge.functional.not_in_mge == 1
+    assert mge.functional.relu is original  # undone on mge, whatever pytest version
+    assert not hasattr(mge.functional, "not_in_mge")
+    assert vars(F) is vars(mge.functional)
 
 
 def test_alias_is_opt_in_and_refuses_real_megengine(monkeypatch: pytest.MonkeyPatch) -> None:

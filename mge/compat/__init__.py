@@ -46,23 +46,38 @@ def _target_name(fullname: str) -> str | None:
     return None if base is None else base + dot + rest
 
 
+_MODULE_NAMESPACE = types.ModuleType.__dict__["__dict__"]  # a module's own namespace
+
+
+def _own(module: types.ModuleType) -> dict[str, Any]:
+    """The view's own namespace (dunders, bound submodules), not the target's."""
+    return _MODULE_NAMESPACE.__get__(module)
+
+
 class AliasModule(types.ModuleType):
     """``sys.modules[<megengine name>]``: a view of an mge module.
 
     Reads go to the mge module; writes go to it too (monkeypatching
     ``megengine.functional.relu`` patches ``mge.functional.relu``), except dunder names and
     the import system binding a submodule, which stay on the view so that mge's own
-    attributes are never shadowed (``megengine.tensor`` stays the function).
+    attributes are never shadowed (``megengine.tensor`` stays the function). ``__dict__``
+    (so ``vars()``) is the mge module's namespace: tools that save and restore attributes
+    through it (pytest's ``monkeypatch``) restore the mge module.
     """
 
     def __init__(self, name: str, target: types.ModuleType) -> None:
         super().__init__(name, target.__doc__)
-        self.__dict__["__mge_target__"] = target
+        own = _own(self)
+        own["__mge_target__"] = target
         if not hasattr(target, "__all__"):  # so that `from megengine.x import *` works
-            self.__dict__["__all__"] = [n for n in vars(target) if not n.startswith("_")]
+            own["__all__"] = [n for n in vars(target) if not n.startswith("_")]
+
+    @property
+    def __dict__(self) -> dict[str, Any]:  # type: ignore[override]
+        return vars(_own(self)["__mge_target__"])
 
     def __getattr__(self, name: str) -> Any:
-        target = self.__dict__["__mge_target__"]
+        target = _own(self)["__mge_target__"]
         try:
             return getattr(target, name)
         except AttributeError:
@@ -72,21 +87,30 @@ class AliasModule(types.ModuleType):
             ) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
-        target = self.__dict__["__mge_target__"]
+        own = _own(self)
+        target = own["__mge_target__"]
         if name.startswith("__") and name.endswith("__"):
-            self.__dict__[name] = value
+            own[name] = value
         elif isinstance(value, AliasModule) and value.__name__ == f"{self.__name__}.{name}":
-            submodule = value.__dict__["__mge_target__"]
+            submodule = _own(value)["__mge_target__"]
             if getattr(target, name, submodule) is submodule:
-                self.__dict__[name] = value
+                own[name] = value
         else:
             setattr(target, name, value)
 
+    def __delattr__(self, name: str) -> None:
+        own = _own(self)
+        if name in own:
+            del own[name]
+        else:
+            delattr(own["__mge_target__"], name)
+
     def __dir__(self) -> list[str]:
-        return sorted(set(dir(self.__dict__["__mge_target__"])) | set(self.__dict__))
+        own = _own(self)
+        return sorted(set(dir(own["__mge_target__"])) | set(own))
 
     def __repr__(self) -> str:
-        return f"<module {self.__name__!r} (mge's {self.__dict__['__mge_target__'].__name__!r})>"
+        return f"<module {self.__name__!r} (mge's {_own(self)['__mge_target__'].__name__!r})>"
 
 
 class _AliasLoader(importlib.abc.Loader):
