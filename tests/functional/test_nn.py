@@ -11,13 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as tF
 
 import mge
 import mge.functional as F
 from mge.core.apply import add_observer, apply, remove_observer
 from mge.ops.conv import ConvBiasForward
+
+torch = pytest.importorskip("torch", reason="compares against torch.nn.functional")
+tF = torch.nn.functional
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "nn" / "oracle.npz"
 

@@ -173,6 +173,8 @@ def test_same_file_under_megengine_gives_same_output(name, oracle_python, tmp_pa
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 def test_matches_recorded_megengine_outputs(name, backend):
     """Real MegEngine 1.13's outputs on the same weights, recorded by make_oracle_outputs.py."""
+    if backend not in mge.available_backends():
+        pytest.skip(f"{backend} backend not installed")
     from tests.models.make_oracle_outputs import state_fingerprint
 
     record = np.load(HERE / "data" / "oracle_outputs.npz")
