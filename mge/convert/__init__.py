@@ -10,14 +10,17 @@ Example:
     >>> net = mge.convert.from_onnx("resnet18.onnx")  # doctest: +SKIP
 """
 
-from .onnx_export import OnnxExportError, UnsupportedOpError, to_onnx
-from .onnx_import import (
+from .onnx import (
+    OnnxError,
+    OnnxExportError,
     OnnxImportError,
     OnnxModule,
     Problem,
     UnsupportedOnnxError,
+    UnsupportedOpError,
     from_onnx,
+    to_onnx,
 )
 
-__all__ = ["OnnxExportError", "OnnxImportError", "OnnxModule", "Problem", "UnsupportedOnnxError",
-           "UnsupportedOpError", "from_onnx", "to_onnx"]
+__all__ = ["OnnxError", "OnnxExportError", "OnnxImportError", "OnnxModule", "Problem",
+           "UnsupportedOnnxError", "UnsupportedOpError", "from_onnx", "to_onnx"]

@@ -98,7 +98,7 @@ def _check_against_onnxruntime(path: str, net: Callable) -> float:
 def _onnx_to_tracedmodule(args: argparse.Namespace) -> int:
     import mge
 
-    from .onnx_import import UnsupportedOnnxError, from_onnx
+    from .onnx import UnsupportedOnnxError, from_onnx
 
     try:
         net = from_onnx(args.input, trace=not args.no_trace)
@@ -143,7 +143,7 @@ def _check_export(source: object, path: str) -> float:
     import onnxruntime
 
     from ..runtime.executor import Executor
-    from .onnx_export import source_graph
+    from .onnx.exporter import source_graph
 
     graph, _, _ = source_graph(source)
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
@@ -162,7 +162,7 @@ def _check_export(source: object, path: str) -> float:
 
 
 def _export(source: object, args: argparse.Namespace) -> int:
-    from .onnx_export import OnnxExportError, to_onnx
+    from .onnx import OnnxExportError, to_onnx
 
     try:
         model = to_onnx(source, args.output, opset=args.opset,
@@ -214,7 +214,7 @@ def onnx_to_mge(source: str, output: str) -> None:
     """Import an ONNX model and dump it as a ``.mge`` file (inputs and outputs keep their
     ONNX names)."""
     from ..jit.trace import trace
-    from .onnx_import import from_onnx
+    from .onnx import from_onnx
 
     module = from_onnx(source, trace=False)
 
@@ -230,7 +230,7 @@ def onnx_to_mge(source: str, output: str) -> None:
 @register_command("onnx_to_mge", "import an ONNX model and dump it as a .mge file",
                   _configure_onnx_to_mge)
 def _onnx_to_mge(args: argparse.Namespace) -> int:
-    from .onnx_import import OnnxImportError
+    from .onnx import OnnxImportError
 
     try:
         onnx_to_mge(args.input, args.output)

@@ -1,7 +1,7 @@
 """The ``onnxruntime`` plan backend: a whole graph as one onnxruntime session.
 
 The plan's graph (after the inference passes) is exported to ONNX in memory with
-:func:`mge.convert.onnx_export_graph.export_graph` and run by a single
+:func:`mge.convert.onnx.exporter.export_graph` and run by a single
 ``InferenceSession``: the CPU provider with ``intra_op_num_threads`` set to the plan's
 threads, or the CUDA provider for ``gpu`` devices when onnxruntime has it. With
 ``compute_dtype="float16"`` the graph is converted to float16 first (inputs and outputs
@@ -68,7 +68,7 @@ def session_options(threads: int | None) -> Any:
 
 def export_for_plan(graph: Graph, compute_dtype: str | None) -> Any:
     """The ONNX model of a plan's graph (inputs ``in0...``, outputs ``out0...``)."""
-    from ..convert.onnx_export_graph import export_graph
+    from ..convert.onnx.exporter import export_graph
 
     if compute_dtype == "float16":
         from ..graph.passes import run_passes
@@ -114,7 +114,7 @@ class OrtPlanBackend(PlanBackend):
     def compile_graph(self, graph: Graph) -> GraphRunner | None:
         """One session for the whole graph; ``None`` (after a warning) when some op has
         no ONNX form, and the ops are then bound to another backend's kernels."""
-        from ..convert.onnx_export_graph import UnsupportedOpError
+        from ..convert.onnx import UnsupportedOpError
 
         try:
             model = export_for_plan(graph, self.options.compute_dtype)

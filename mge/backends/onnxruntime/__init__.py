@@ -67,7 +67,8 @@ class OnnxRuntimeBackend(Backend):
         return outs[0] if len(outs) == 1 else tuple(outs)
 
     def _compile(self, op: OpDef, arrays: list[np.ndarray]) -> Any:
-        from ...convert.onnx_export_graph import UnsupportedOpError, export_graph
+        from ...convert.onnx import UnsupportedOpError
+        from ...convert.onnx.exporter import export_graph
         from ...graph.ir import Graph
 
         graph = Graph()

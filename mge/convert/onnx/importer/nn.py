@@ -1,5 +1,5 @@
 """ONNX converters for neural-network ops: Conv, pooling, BatchNormalization, Gemm,
-MatMul, Softmax, Resize, Pad, PRelu (see :mod:`.onnx_node`).
+MatMul, Softmax, Resize, Pad, PRelu (see :mod:`.node`).
 
 Weights are rearranged once, at import time, into the layouts MegEngine's functions
 take (grouped conv weights ``[groups, out/groups, in/groups, kh, kw]``, biases and
@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import functional as F
-from ..tensor import Tensor
-from .onnx_node import Converted, Node, OnnxOp, Unsupported, call, converter, normalize_axis
+from .... import functional as F
+from ....tensor import Tensor
+from .node import Converted, Node, OnnxOp, Unsupported, call, converter, normalize_axis
 
 PadWidth = tuple[tuple[int, int], ...]
 

@@ -1,4 +1,4 @@
-"""ONNX converters for elementwise, shape and constant ops (see :mod:`.onnx_node`).
+"""ONNX converters for elementwise, shape and constant ops (see :mod:`.node`).
 
 Shape arithmetic on static shapes (``Shape``, ``Gather``, ``Unsqueeze``, ``Concat`` ...
 chains) folds at import time: the importer runs a node whose inputs are all constants
@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import functional as F
-from ..tensor import Tensor
-from .onnx_node import (
+from .... import functional as F
+from ....tensor import Tensor
+from .node import (
     Call,
     Chain,
     Converted,

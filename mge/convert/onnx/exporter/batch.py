@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..graph.ir import ConstOp, Graph, Host2DeviceCopy, OpNode
+from ....graph.ir import ConstOp, Graph, Host2DeviceCopy, OpNode
 
 #: ``(axis, mult)``: the var's size along ``axis`` is ``batch * mult``
 BatchDim = tuple[int, int]

@@ -5,7 +5,7 @@ This is the road MegEngine's docs send deployments on other platforms down
 TensorRT, OpenVINO, ncnn and MNN read. The source is lowered to mge's static graph IR
 (a TracedModule through :class:`mge.jit.trace` on example inputs of its traced shapes,
 a ``.mge`` file through :func:`mge.serialization.mge_graph.load_graph`), every op is
-converted by the table in :mod:`.onnx_export_graph`, and the model is checked with
+converted by the table in :mod:`.graph`, and the model is checked with
 ``onnx.checker`` before it is written, atomically (a temporary file renamed into place):
 an export that fails leaves no file behind.
 
@@ -25,21 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from ..graph.ir import Graph
-from .onnx_export_graph import (
-    MIN_OPSET,
-    OnnxExportError,
-    Problem,
-    UnsupportedOpError,
-    check_opset,
-    export_graph,
-)
+from ....graph.ir import Graph
+from ..errors import OnnxExportError
+from .graph import MIN_OPSET, check_opset, export_graph
 
 PathLike = str | os.PathLike
 
 
 def _example(node: Any) -> Any:
-    from ..tensor import Tensor
+    from ....tensor import Tensor
 
     if node.shape is None or node.dtype is None:
         raise OnnxExportError(f"TracedModule input {node.name!r} has no traced shape/dtype")
@@ -53,7 +47,7 @@ def traced_module_graph(tm: Any) -> tuple[Graph, list[str], list[str]]:
     ``output_names`` when it has them (ONNX-imported modules do), else the names of its
     graph's input and output nodes.
     """
-    from ..jit.trace import trace
+    from ....jit.trace import trace
 
     try:
         graph = tm.graph
@@ -110,12 +104,12 @@ def _check_inference(graph: Graph) -> None:
 
 def mge_file_graph(path: PathLike) -> tuple[Graph, list[str], list[str]]:
     """Load a ``.mge`` file (or a pickled TracedModule) as a graph with its names."""
-    from ..serialization.mge_graph import graph_from_bytes
+    from ....serialization.mge_graph import graph_from_bytes
 
     with open(path, "rb") as f:
         data = f.read()
     if data[:1] == b"\x80":  # a pickle: mge.save of a TracedModule
-        from ..serialization.pickle import load
+        from ....serialization.pickle import load
 
         with open(path, "rb") as f:
             obj = load(f)
@@ -128,9 +122,9 @@ def mge_file_graph(path: PathLike) -> tuple[Graph, list[str], list[str]]:
 
 def source_graph(model: Any) -> tuple[Graph, list[str], list[str]]:
     """The graph and default input/output names of any source :func:`to_onnx` takes."""
-    from ..jit.trace import trace
-    from ..serialization.mge_graph import CompGraphLoadResult
-    from ..traced_module import TracedModule
+    from ....jit.trace import trace
+    from ....serialization.mge_graph import CompGraphLoadResult
+    from ....traced_module import TracedModule
 
     if isinstance(model, TracedModule):
         return traced_module_graph(model)
@@ -228,11 +222,11 @@ def to_onnx(
     graph, ins, outs = source_graph(model)
     graph.lint()
     if optimize:
-        from ..graph.passes import optimize_for_inference
+        from ....graph.passes import optimize_for_inference
 
         graph, _ = optimize_for_inference(graph, enable_fuse_conv_bias_nonlinearity=True)
     if fp16:
-        from ..graph.passes import run_passes
+        from ....graph.passes import run_passes
 
         graph = graph.copy()
         run_passes(graph, ["float16"])
@@ -252,5 +246,5 @@ def to_onnx(
     return proto
 
 
-__all__ = ["OnnxExportError", "Problem", "UnsupportedOpError", "mge_file_graph", "source_graph",
-           "to_onnx", "traced_module_graph", "write_atomic"]
+__all__ = ["mge_file_graph", "source_graph", "to_onnx", "traced_module_graph",
+           "write_atomic"]

@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from ..graph.ir import OpNode
-from ..ops.conv import ConvBase
-from ..ops.pooling import PoolingForward
-from .onnx_export_graph import ExportContext, exporter
-from .onnx_export_ops import ELEMWISE
-from .onnx_export_sym import Sym
+from ....graph.ir import OpNode
+from ....ops.conv import ConvBase
+from ....ops.pooling import PoolingForward
+from .graph import ExportContext, exporter
+from .ops import ELEMWISE
+from .sym import Sym
 
 F32 = np.dtype("float32")
 TO_NCHW, TO_NHWC = (0, 3, 1, 2), (0, 2, 3, 1)

@@ -17,11 +17,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..graph.ir import OpNode, VarNode
-from ..ops.nn import bn_reduce_axes
-from ..ops.reduce import REDUCE_ALL
-from .onnx_export_graph import ExportContext, Unsupported, exporter
-from .onnx_export_sym import INT32, INT64, Sym, clip, floor, maximum, minimum, where
+from ....graph.ir import OpNode, VarNode
+from ....ops.nn import bn_reduce_axes
+from ....ops.reduce import REDUCE_ALL
+from .graph import ExportContext, Unsupported, exporter
+from .sym import INT32, INT64, Sym, clip, floor, maximum, minimum, where
 
 F32 = np.dtype("float32")
 

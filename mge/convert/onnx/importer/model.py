@@ -1,7 +1,7 @@
 """ONNX import: turn an ONNX graph into an mge Module whose forward calls ``mge.functional``.
 
 :func:`from_onnx` reads a model (path, bytes or ``onnx.ModelProto``), converts every node
-with the converter table (:mod:`.onnx_node`, :mod:`.onnx_ops_nn`, :mod:`.onnx_ops_tensor`)
+with the converter table (:mod:`.node`, :mod:`.nn`, :mod:`.tensor`)
 and returns an :class:`OnnxModule`, traced into a TracedModule unless ``trace=False``:
 
 - initializers become attributes with sanitized names: weights are ``Parameter``\\ s (laid
@@ -40,39 +40,11 @@ from typing import Any
 
 import numpy as np
 
-from ..module.module import Module
-from ..tensor import Parameter, Tensor
-from . import onnx_ops_nn, onnx_ops_tensor  # noqa: F401  (register the converters)
-from .onnx_node import CONVERTERS, Node, OnnxOp, Unsupported
-
-
-class OnnxImportError(ValueError):
-    """The ONNX model cannot be read or is malformed."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Problem:
-    """One node that cannot be imported."""
-
-    op_type: str
-    node_name: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.op_type} (node {self.node_name!r}): {self.reason}"
-
-
-class UnsupportedOnnxError(OnnxImportError):
-    """Some nodes of the model cannot be imported; ``problems`` lists every one of them."""
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = list(problems)
-        types = sorted({p.op_type for p in self.problems})
-        lines = "\n".join(f"  {p}" for p in self.problems)
-        super().__init__(
-            f"cannot import the ONNX model: {len(self.problems)} unsupported node(s) "
-            f"of type {', '.join(types)}:\n{lines}"
-        )
+from ....module.module import Module
+from ....tensor import Parameter, Tensor
+from ..errors import OnnxImportError, Problem, UnsupportedOnnxError
+from . import nn, tensor  # noqa: F401  (register the converters)
+from .node import CONVERTERS, Node, OnnxOp, Unsupported
 
 
 @dataclasses.dataclass(frozen=True)
@@ -380,16 +352,13 @@ def from_onnx(model: Any, trace: bool = True) -> Module:
     module.eval()
     if not trace:
         return module
-    from ..traced_module import trace_module
+    from ....traced_module import trace_module
 
     return trace_module(module, *module.example_inputs())
 
 
 __all__ = [
-    "OnnxImportError",
     "OnnxModule",
-    "Problem",
-    "UnsupportedOnnxError",
     "from_onnx",
     "sanitize_name",
 ]

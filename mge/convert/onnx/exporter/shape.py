@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph.ir import OpNode
-from ..ops.shape import INVALID_AXIS, IndexingOp
-from .onnx_export_graph import ExportContext, Unsupported, exporter
-from .onnx_export_sym import INT32, INT64, Sym, concat, onnx_dtype, where
+from ....graph.ir import OpNode
+from ....ops.shape import INVALID_AXIS, IndexingOp
+from .graph import ExportContext, Unsupported, exporter
+from .sym import INT32, INT64, Sym, concat, onnx_dtype, where
 
 F32 = np.dtype("float32")
 _PAD_MODES = {"CONSTANT": "constant", "REPLICATE": "edge", "REFLECT": "reflect"}

@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .. import functional as F
-from ..tensor import Tensor
+from .... import functional as F
+from ....tensor import Tensor
 
 if TYPE_CHECKING:
-    from .onnx_import import ImportContext
+    from .model import ImportContext
 
 Converted = tuple["OnnxOp", Sequence[str], Sequence[str]] | None
 ConverterFn = Callable[["Node", "ImportContext"], Converted]

@@ -20,18 +20,18 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from ..backends import get_backend
-from ..core.apply import run_op
-from ..graph.ir import ConstOp, Graph, Host2DeviceCopy, OpNode, VarNode
-from .onnx_export_batch import BatchDim, batch_axes
-from .onnx_export_sym import OnnxBuilder, Sym, onnx_dtype
+from ....backends import get_backend
+from ....core.apply import run_op
+from ....graph.ir import ConstOp, Graph, Host2DeviceCopy, OpNode, VarNode
+from ..errors import OnnxExportError, Problem, UnsupportedOpError
+from .batch import BatchDim, batch_axes
+from .sym import OnnxBuilder, Sym, onnx_dtype
 
 #: the opsets the exporter writes (the newest one is onnx's)
 MIN_OPSET = 13
@@ -40,42 +40,13 @@ MIN_OPSET = 13
 FOLD_LIMIT = 1 << 20
 
 
-class OnnxExportError(ValueError):
-    """The model cannot be exported (bad arguments, or an unwritable output)."""
-
-
 class Unsupported(Exception):
     """Raised by a converter: the op (with these params or inputs) has no ONNX form."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Problem:
-    """One op that cannot be exported, and where it is."""
-
-    op_type: str
-    op_name: str
-    output: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.op_type} (op {self.op_name!r} -> {self.output}): {self.reason}"
-
-
-class UnsupportedOpError(OnnxExportError):
-    """Some ops have no ONNX form; ``problems`` lists every one of them."""
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = list(problems)
-        types = sorted({p.op_type for p in self.problems})
-        lines = "\n".join(f"  {p}" for p in self.problems)
-        super().__init__(f"cannot export to ONNX: {len(self.problems)} unsupported op(s) "
-                         f"of type {', '.join(types)}:\n{lines}")
-
-
 Converter = Callable[["ExportContext", OpNode, list[Sym]], Sequence[Sym | None]]
 EXPORTERS: dict[str, Converter] = {}
-_CONVERTER_MODULES = ("onnx_export_ops", "onnx_export_conv", "onnx_export_shape",
-                      "onnx_export_vision")
+_CONVERTER_MODULES = ("ops", "conv", "shape", "vision")
 
 
 def load_converters() -> dict[str, Converter]:
@@ -226,14 +197,14 @@ class _Converter:
                 outs, judged = [None] * len(node.outputs), False
         except (Unsupported, NotImplementedError) as exc:
             out = node.outputs[0]
-            self.problems.append(Problem(node.type, where, out.ref, str(exc)))
+            self.problems.append(Problem(node.type, where, str(exc), out.ref))
             del ctx.nodes[start:]
             outs, judged = [None] * len(node.outputs), False
         made = {o for n in ctx.nodes[start:] for o in n.output}
         for k, (var, sym) in enumerate(zip(node.outputs, outs, strict=True)):
             if sym is None and ctx.needed(var) and judged:
-                self.problems.append(Problem(node.type, where, var.ref,
-                                             f"output {k} has no ONNX form"))
+                self.problems.append(Problem(node.type, where,
+                                             f"output {k} has no ONNX form", var.ref))
             if sym is None:
                 sym = Sym(ctx, f"<{node.type} output {var.ref}>", var.shape, var.dtype)
             elif (sym.shape, sym.dtype) != (var.shape, var.dtype):
@@ -314,7 +285,7 @@ def export_graph(graph: Graph, *, opset: int = MIN_OPSET,
     conv = _Converter(graph, ctx, ins, outs, blocked)
     conv.run(order)
     if conv.problems:
-        raise UnsupportedOpError(conv.problems)
+        raise UnsupportedOpError(conv.problems, "export to ONNX", "op")
     results = conv.finish_outputs()
     nodes = _live_nodes(ctx.nodes, {s.name for s in results})
     used = {i for n in nodes for i in n.input} | {s.name for s in results}
@@ -325,7 +296,7 @@ def export_graph(graph: Graph, *, opset: int = MIN_OPSET,
         [_value_info(s, ctx.batch_axis(v)) for s, v in zip(results, graph.outputs, strict=True)],
         inits)
     opsets = [helper.make_opsetid("", opset)]
-    from .. import __version__
+    from .... import __version__
 
     model = helper.make_model(g, opset_imports=opsets, producer_name="mge",
                               producer_version=__version__,
@@ -351,6 +322,5 @@ def check_opset(opset: Any) -> None:
             f"got {opset!r}")
 
 
-__all__ = ["EXPORTERS", "MIN_OPSET", "ExportContext", "OnnxExportError", "Problem",
-           "Unsupported", "UnsupportedOpError", "check_opset", "export_graph", "exporter",
-           "load_converters"]
+__all__ = ["EXPORTERS", "MIN_OPSET", "ExportContext", "Unsupported", "check_opset",
+           "export_graph", "exporter", "load_converters"]

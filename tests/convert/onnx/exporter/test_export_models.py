@@ -22,7 +22,7 @@ from mge.lite import LiteConfig, LiteNetwork
 from mge.models import mobilenet_v2, resnet18, shufflenet_v2_x0_5, shufflenet_v2_x1_0
 from mge.runtime.plan import available_plan_backends
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "models"
+SHARED = Path(__file__).resolve().parents[5] / "shared" / "models"
 LITE_BACKEND = "torch" if "torch" in available_plan_backends() else "numpy"
 
 

@@ -2,7 +2,7 @@
 
 The numpy backend's vision kernels are written against a small array interface
 (:class:`~mge.backends.numpy.vision.ArrayOps`); :class:`OnnxOps` implements it on
-:class:`~mge.convert.onnx_export_sym.Sym` values, so the very same algorithms (both of
+:class:`~mge.convert.onnx.exporter.sym.Sym` values, so the very same algorithms (both of
 MegEngine's kernel families, every border mode, fixed-point uint8 arithmetic) are
 written out as ONNX ``Gather``/``GatherND`` and elementwise nodes. The exported ops
 compute what mge computes, not an approximation through ONNX's ``GridSample``/``Resize``.
@@ -18,15 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from ..backends.numpy.vision import ArrayOps, resize, warp_perspective
-from ..graph.ir import OpNode
-from .onnx_export_graph import ExportContext, exporter
-from .onnx_export_sym import OnnxBuilder, Sym
-from .onnx_export_sym import clip as sym_clip
-from .onnx_export_sym import floor as sym_floor
-from .onnx_export_sym import isfinite as sym_isfinite
-from .onnx_export_sym import isnan as sym_isnan
-from .onnx_export_sym import where as sym_where
+from ....backends.numpy.vision import ArrayOps, resize, warp_perspective
+from ....graph.ir import OpNode
+from .graph import ExportContext, exporter
+from .sym import OnnxBuilder, Sym
+from .sym import clip as sym_clip
+from .sym import floor as sym_floor
+from .sym import isfinite as sym_isfinite
+from .sym import isnan as sym_isnan
+from .sym import where as sym_where
 
 
 class BatchRange(Sym):
