@@ -211,9 +211,11 @@ def _conv_bind(backend: TorchPlanBackend, site: BindSite) -> BoundOp | None:
     return BoundOp(run, (0, *extra))
 
 
-#: ConvBias nonlinearities as oneDNN post-ops (attr, scalars)
-_MKLDNN_UNARY = {"IDENTITY": ("none", []), "RELU": ("relu", []), "SIGMOID": ("sigmoid", []),
-                 "H_SWISH": ("hardswish", []), "RELU6": ("hardtanh", [0.0, 6.0])}
+#: ConvBias nonlinearities that oneDNN fuses as post-ops (attr, scalars). Its relu and
+#: hardtanh post-ops are ``max``/``clamp`` that turn NaN into 0: RELU and RELU6 run in
+#: place after the convolution instead, so NaN propagates as in numpy.
+_MKLDNN_UNARY = {"IDENTITY": ("none", []), "SIGMOID": ("sigmoid", []),
+                 "H_SWISH": ("hardswish", [])}
 
 
 def _mkldnn_conv_bind(backend: TorchPlanBackend, site: BindSite, groups: int,
@@ -243,19 +245,19 @@ def _mkldnn_conv_bind(backend: TorchPlanBackend, site: BindSite, groups: int,
     bias = None if bias_value is None else backend.prepared(
         bias_value, "vector", lambda v: backend.asarray(v.reshape(-1)))
     wdtype = backend.dtype_of(node.inputs[0].dtype)
-    attr, scalars = _MKLDNN_UNARY[nonline]
     if not extra:
         conv = mkldnn._convolution_pointwise
+        attr, scalars = _MKLDNN_UNARY.get(nonline, ("none", []))
+        after = _INPLACE_UNARY["IDENTITY" if nonline in _MKLDNN_UNARY else nonline]
 
         def run(x: torch.Tensor) -> torch.Tensor:
             if x.dtype != wdtype:
                 x = x.to(wdtype)
-            return conv(x, weight, bias, pad, stride, dilate, groups, attr, scalars, "")
+            return after(conv(x, weight, bias, pad, stride, dilate, groups, attr, scalars, ""))
 
         return BoundOp(run, (0,))
-    fused = nonline in ("IDENTITY", "RELU")
-    unary = "relu" if nonline == "RELU" else None
-    act = (lambda y: y) if fused else _INPLACE_UNARY[nonline]
+    unary = None  # the binary form fuses only relu, which loses NaN (see _MKLDNN_UNARY)
+    act = _INPLACE_UNARY[nonline]
     (z,) = extra
     if site.donated[z]:
         into = mkldnn._convolution_pointwise_.binary

@@ -33,7 +33,8 @@ def _inputs(mode: str, arity: int, kind: str) -> list[np.ndarray]:
 
 
 CASES = [
-    OpCase(Elemwise(mode=mode), _inputs(mode, arity, kind), atol=2e-5, rtol=2e-5)
+    OpCase(Elemwise(mode=mode), _inputs(mode, arity, kind), id=f"Elemwise-{mode}", atol=2e-5,
+           rtol=2e-5)
     for mode, (arity, kind) in ELEMWISE_MODES.items()
 ]
 CASES += [

@@ -40,3 +40,17 @@ def rand(*shape: int, dtype: str = "float32", seed: int = 0, low: float = -2, hi
     if np.dtype(dtype).kind in "iu":
         return rng.integers(int(low), int(high) + 1, size=shape).astype(dtype)
     return rng.uniform(low, high, size=shape).astype(dtype)
+
+
+def with_nonfinite(case: OpCase) -> OpCase | None:
+    """``case`` with NaN, +Inf and -Inf in its first float input (``None`` when it has no
+    float input with at least 3 elements)."""
+    for k, x in enumerate(case.inputs):
+        if x.dtype.kind == "f" and x.size >= 3:
+            bad = x.copy()
+            flat = bad.reshape(-1)
+            step = max(flat.size // 3, 1)
+            flat[0], flat[step], flat[min(2 * step, flat.size - 1)] = np.nan, np.inf, -np.inf
+            inputs = [*case.inputs[:k], bad, *case.inputs[k + 1:]]
+            return dataclasses.replace(case, inputs=inputs, id=f"{case.id}-nonfinite")
+    return None

@@ -39,4 +39,5 @@ def erfinv(y: np.ndarray) -> np.ndarray:
             err = erf(x) - y64
             x = x - err / (2.0 / np.sqrt(np.pi) * np.exp(-x * x))
     x = np.where(np.abs(y64) == 1.0, np.sign(y64) * np.inf, x)
+    x = np.where(np.abs(np.asarray(y, dtype=np.float64)) > 1.0, np.nan, x)  # outside [-1, 1]
     return x.astype(np.asarray(y).dtype)

@@ -16,7 +16,22 @@ def _round(x: torch.Tensor) -> torch.Tensor:
 
 
 def _floor_div(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``floor(x / y)`` for floats (infinities stay infinite, as numpy's), floor division
+    for integers."""
+    if x.is_floating_point():
+        return torch.floor(x / y)
     return torch.div(x, y, rounding_mode="floor")
+
+
+def _sign(x: torch.Tensor) -> torch.Tensor:
+    """``sign`` that keeps NaN (torch's gives 0)."""
+    out = torch.sign(x)
+    return torch.where(x.isnan(), x, out) if x.is_floating_point() else out
+
+
+def _gelu(x: torch.Tensor) -> torch.Tensor:
+    """The exact GELU, written out as numpy's so that ``gelu(inf)`` is ``inf``."""
+    return x * 0.5 * (1.0 + torch.erf(x * 0.7071067811865476))
 
 
 def _where0(cond: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -37,11 +52,11 @@ ELEMWISE = {
     "ERF": torch.erf, "ERFC": torch.erfc, "ERFINV": torch.erfinv,
     "ERFCINV": lambda x: torch.erfinv(1 - x),
     "H_SWISH": tF.hardswish, "HSIGMOID": tF.hardsigmoid, "NOT": torch.logical_not,
-    "SILU": tF.silu, "GELU": tF.gelu, "SINH": torch.sinh, "COSH": torch.cosh,
+    "SILU": tF.silu, "GELU": _gelu, "SINH": torch.sinh, "COSH": torch.cosh,
     "ASINH": torch.asinh, "ACOSH": torch.acosh, "ATANH": torch.atanh,
     "SOFTPLUS": tF.softplus, "LOGSIGMOID": tF.logsigmoid,
     "RELU6": lambda x: torch.clamp(x, 0, 6), "SQRT": torch.sqrt, "SQUARE": torch.square,
-    "SIGN": torch.sign, "ISNAN": torch.isnan, "ISINF": torch.isinf,
+    "SIGN": _sign, "ISNAN": torch.isnan, "ISINF": torch.isinf,
     "ADD": torch.add, "SUB": torch.sub, "MUL": torch.mul, "TRUE_DIV": torch.div,
     "FLOOR_DIV": _floor_div, "MOD": _mod, "MAX": torch.maximum, "MIN": torch.minimum,
     "POW": torch.pow, "ATAN2": torch.atan2,

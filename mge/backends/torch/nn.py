@@ -50,7 +50,9 @@ def batch_norm(
         mean = stats[0].float().reshape(view)
         inv_std = torch.rsqrt(stats[1].float().reshape(view) + op.epsilon)
     else:
-        var, mean = torch.var_mean(xf, dim=axes, correction=0, keepdim=True)
+        # two passes as numpy's (torch.var_mean's one-pass update turns an Inf into NaN)
+        mean = xf.mean(dim=axes, keepdim=True)
+        var = torch.square(xf - mean).mean(dim=axes, keepdim=True)
         inv_std = torch.rsqrt(var + op.epsilon)
         if op.needs_stats(3 + len(stats)):
             count = x.numel() // max(mean.numel(), 1)
