@@ -1,11 +1,19 @@
-"""Backends: tables of kernels keyed by op type name, one table per array library.
+"""Backends: array libraries that run ops, each kernel registered on its op class.
 
 ``numpy`` is the reference semantics; ``torch`` is the fast CPU/CUDA backend. A
 backend is chosen per process with :func:`set_default_backend` or the ``MGE_BACKEND``
 environment variable (default: numpy), and per Lite network by its config.
 
 A kernel is ``kernel(op, *arrays) -> array | tuple[array, ...]``: it receives the
-``OpDef`` (params) and the backend's arrays, and returns one array per output.
+``OpDef`` (params) and the backend's arrays, and returns one array per output. It is
+kept on the op class (``op.kernels[backend name]``), so the op is the one place that
+knows how every backend runs it.
+
+Kernels are *prepared once* per op and input signature: :meth:`Backend.prepare` turns
+``(op, PrepareSite)`` into a :class:`Prepared` run function. Eager execution caches it
+per op and signature (:mod:`mge.core.apply`); compiled plans prepare each op once with
+the constants they know (packed filters, fused epilogues, buffers to write into). An
+op with a *preparer* for a backend specialises there; any other op runs its kernel.
 
 Example:
     >>> import mge
@@ -16,16 +24,58 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import importlib
 import os
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..core.opdef import OpDef, OpError
+from ..core.opdef import REGISTRY, Kernel, OpDef, OpError, TensorInfo
 
-Kernel = Callable[..., Any]
+
+class Prepared(NamedTuple):
+    """A prepared kernel: ``fn(*arrays)`` on the op inputs listed in ``args``.
+
+    ``inplace`` is the index of the op input the result is written into, if any.
+    """
+
+    fn: Callable[..., Any]
+    args: tuple[int, ...]
+    inplace: int | None = None
+
+
+@dataclasses.dataclass
+class PrepareSite:
+    """What is known when an op's kernel is prepared.
+
+    Attributes:
+        inputs, outputs: infos of the op's inputs and outputs.
+        consts: for each input, its constant value (numpy) or ``None``.
+        donated: for each input, whether the kernel may overwrite it (nothing reads it
+            afterwards and it is not a user or constant buffer).
+        host: the plan backend preparing it (device, dtype and layout conversions, the
+            shared weight cache, scratch buffers), or ``None`` in eager execution.
+    """
+
+    inputs: Sequence[TensorInfo]
+    outputs: Sequence[TensorInfo]
+    consts: tuple[np.ndarray | None, ...] = ()
+    donated: tuple[bool, ...] = ()
+    host: Any = None
+
+    def __post_init__(self) -> None:
+        self.consts = self.consts or (None,) * len(self.inputs)
+        self.donated = self.donated or (False,) * len(self.inputs)
+
+    def all_args(self) -> tuple[int, ...]:
+        return tuple(range(len(self.inputs)))
+
+
+#: ``preparer(op, site) -> Prepared | None`` (``None``: run the plain kernel)
+Preparer = Callable[[OpDef, PrepareSite], "Prepared | None"]
 
 _MODULES = {"numpy": "mge.backends.numpy", "torch": "mge.backends.torch",
             "onnxruntime": "mge.backends.onnxruntime"}
@@ -44,28 +94,55 @@ class Backend:
     #: them unless asked for every backend)
     eager: bool = True
 
-    def __init__(self) -> None:
-        self.kernels: dict[str, Kernel] = {}
-
-    def kernel(self, *type_names: str) -> Callable[[Kernel], Kernel]:
-        """Decorator registering a kernel for one or more op type names."""
+    def kernel(self, *ops: type[OpDef]) -> Callable[[Kernel], Kernel]:
+        """Decorator registering ``fn`` as this backend's kernel of the op classes."""
 
         def deco(fn: Kernel) -> Kernel:
-            for name in type_names:
-                self.kernels[name] = fn
+            for cls in ops:
+                cls.kernels[self.name] = fn
             return fn
 
         return deco
 
+    def preparer(self, *ops: type[OpDef]) -> Callable[[Preparer], Preparer]:
+        """Decorator registering ``fn(op, site)`` as this backend's preparation of the ops."""
+
+        def deco(fn: Preparer) -> Preparer:
+            for cls in ops:
+                cls.preparers[self.name] = fn
+            return fn
+
+        return deco
+
+    @property
+    def kernels(self) -> dict[type[OpDef], Kernel]:
+        """The registered op classes this backend has a kernel for."""
+        return {cls: self.kernel_for(cls) for cls in REGISTRY.values()
+                if self.kernel_for(cls) is not None}
+
+    def kernel_for(self, cls: type[OpDef]) -> Kernel | None:
+        """This backend's kernel of op class ``cls`` (``None`` when it has none)."""
+        return cls.kernels.get(self.name)
+
     def run(self, op: OpDef, arrays: list[Any]) -> Any:
         """Run the kernel for ``op``; ``NotImplementedError`` naming op and backend if absent."""
-        try:
-            fn = self.kernels[op.type_name]
-        except KeyError:
-            raise NotImplementedError(
-                f"backend {self.name!r} has no kernel for {op.type_name}"
-            ) from None
+        fn = self.kernel_for(type(op))
+        if fn is None:
+            raise NotImplementedError(f"backend {self.name!r} has no kernel for {op.type_name}")
         return fn(op, *arrays)
+
+    def prepare(self, op: OpDef, site: PrepareSite) -> Prepared:
+        """``op``'s kernel prepared once for ``site``: the op's preparer for this backend
+        when it has one that applies, else the plain kernel with ``op`` bound."""
+        preparer = type(op).preparers.get(self.name)
+        if preparer is not None:
+            prepared = preparer(op, site)
+            if prepared is not None:
+                return prepared
+        fn = self.kernel_for(type(op))
+        if fn is None:
+            raise NotImplementedError(f"backend {self.name!r} has no kernel for {op.type_name}")
+        return Prepared(functools.partial(fn, op), site.all_args())
 
     def asarray(self, value: np.ndarray, device: str | None = None) -> Any:
         raise NotImplementedError
@@ -135,6 +212,9 @@ def get_default_backend() -> str:
 __all__ = [
     "Backend",
     "OpError",
+    "PrepareSite",
+    "Prepared",
+    "Preparer",
     "available_backends",
     "get_backend",
     "get_default_backend",

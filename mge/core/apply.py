@@ -4,6 +4,10 @@ It validates the inputs with the op's ``infer`` rule (before any kernel runs), r
 the current backend's kernel, wraps the results as Tensors, and reports the call to
 the active observers (``jit.trace`` records graphs this way; no monkeypatching).
 
+An op with a preparation for the backend (``Backend.prepare``) is prepared once per
+op, backend and input signature and the prepared kernel is cached (up to
+``MAX_PREPARED`` entries); other ops call their kernel directly.
+
 Example:
     >>> import mge
     >>> from mge.ops import Elemwise
@@ -24,14 +28,21 @@ if TYPE_CHECKING:
 
 ApplyObserver = Callable[[OpDef, tuple, tuple], None]
 _observers: list[ApplyObserver] = []
+#: prepared eager kernels kept (the cache is emptied when it grows past this)
+MAX_PREPARED = 4096
+_prepared: dict[tuple, Callable[..., Any]] = {}
 
 
 def apply(op: OpDef, *inputs: Tensor) -> tuple[Tensor, ...]:
     """Run ``op`` on ``inputs`` with the default backend; returns one Tensor per output."""
-    out_infos = op.check_inputs([TensorInfo(t._shape, t._dtype) for t in inputs])
+    in_infos = [TensorInfo(t._shape, t._dtype) for t in inputs]
+    out_infos = op.check_inputs(in_infos)
     backend = _get_backend()
     arrays = [t._data if t._backend is backend else t._array_on(backend) for t in inputs]
-    result = backend.run(op, arrays)
+    if backend.name in type(op).preparers:
+        result = _prepared_kernel(backend, op, in_infos, out_infos)(*arrays)
+    else:
+        result = backend.run(op, arrays)
     if len(out_infos) == 1:
         result = (result,)
     device = inputs[0]._device if inputs else None
@@ -41,6 +52,28 @@ def apply(op: OpDef, *inputs: Tensor) -> tuple[Tensor, ...]:
     for observe in _observers:
         observe(op, inputs, outputs)
     return outputs
+
+
+def _prepared_kernel(backend: Any, op: OpDef, in_infos: list[TensorInfo],
+                     out_infos: list[TensorInfo]) -> Callable[..., Any]:
+    """``op``'s kernel prepared by ``backend`` for these inputs (cached)."""
+    key = (backend.name, op, *in_infos)
+    fn = _prepared.get(key)
+    if fn is None:
+        from ..backends import PrepareSite
+
+        prepared = backend.prepare(op, PrepareSite(in_infos, out_infos))
+        fn = prepared.fn
+        if prepared.args != tuple(range(len(in_infos))):
+            fn = _select(fn, prepared.args)
+        if len(_prepared) >= MAX_PREPARED:
+            _prepared.clear()
+        _prepared[key] = fn
+    return fn
+
+
+def _select(fn: Callable[..., Any], args: tuple[int, ...]) -> Callable[..., Any]:
+    return lambda *xs: fn(*[xs[i] for i in args])
 
 
 def _get_backend() -> Any:

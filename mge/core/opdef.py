@@ -6,6 +6,25 @@ names), plus an ``infer`` rule giving output shapes and dtypes from input shapes
 dtypes. Eager execution runs a backend kernel for it, tracing records it, the ``.mge``
 writer serializes it, and the runtime replays it.
 
+An op class is the home of every backend-independent fact about its op; consumers ask
+the op instead of keeping tables keyed by type names:
+
+===================  =====================================  ===========================
+fact                 where                                  asked by
+===================  =====================================  ===========================
+shapes and dtypes    ``infer``                              apply, graphs, passes
+kernels              ``kernels[backend]``, ``preparers``    backends, plans
+``.mge`` form        ``mge_form`` (:class:`MgeForm`)        ``.mge`` reader and writer
+memory behaviour     ``memory`` / ``output_memory``         plan liveness
+batch-axis rule      ``with_batch``                         plan specialization
+float16 policy       ``in_float16``, ``float32_inputs``     ``float16`` passes
+no-op identities     ``is_noop``                            ``remove_noop`` pass
+gradient rule        ``grad_rule`` (empty slot)             autodiff (to come)
+===================  =====================================  ===========================
+
+``memory`` and ``mge_form`` have no default: :func:`register_op` refuses an op class
+that does not declare them, so a new op cannot silently degrade a consumer.
+
 Example:
     >>> from mge.ops import Elemwise
     >>> op = Elemwise(mode="ADD")
@@ -16,12 +35,15 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import enum
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
 REGISTRY: dict[str, type[OpDef]] = {}
+#: ``kernel(op, *arrays) -> array | tuple``: one backend's implementation of an op
+Kernel = Callable[..., Any]
 
 
 class OpError(ValueError):
@@ -43,6 +65,47 @@ class TensorInfo(NamedTuple):
         return f"{self.dtype}{list(self.shape)}"
 
 
+class Memory(enum.Enum):
+    """How an op's outputs share memory with its inputs (what plan liveness needs)."""
+
+    #: new buffers, in every backend (the kernel may be given dead inputs to write into)
+    FRESH = "fresh"
+    #: a view covering input 0's buffer exactly once (writing through it is safe)
+    WHOLE_VIEW = "whole view"
+    #: a view of input 0 that may repeat elements (no memory of its own)
+    VIEW = "view"
+    #: may return an input or a view of one, depending on the backend
+    MAY_ALIAS = "may alias"
+
+
+@dataclasses.dataclass(frozen=True)
+class MgeForm:
+    """How an op is written to and read from ``.mge`` files.
+
+    Attributes:
+        file: serializer name MegEngine writes (and reads) for it.
+        params: param tables in file order (fields are matched by name).
+        outputs: ``(start, stop)`` of the op's outputs the file lists (None: all).
+        static: params MegEngine passes as trailing static input vars, in order, with
+            their kind: ``"shape"`` (int vector), ``"pair"`` (2 ints), ``"int"`` (a
+            scalar), ``"like"`` (a var whose spatial shape is the value).
+        legacy: serializer names of older versions that load like ``file``.
+    """
+
+    file: str
+    params: tuple[str, ...] = ()
+    outputs: tuple[int, int | None] | None = None
+    static: tuple[tuple[str, str], ...] = ()
+    legacy: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class NoMgeForm:
+    """An op that ``.mge`` files do not hold as an operator, and why."""
+
+    reason: str
+
+
 @dataclasses.dataclass(frozen=True)
 class OpDef:
     """Base class of all ops. Subclasses are frozen dataclasses of MegEngine params.
@@ -51,11 +114,24 @@ class OpDef:
         type_name: MegEngine operator type name (``ConvolutionForward``, ``Elemwise``...).
         version: op version, stored in serialized graphs.
         nr_inputs: accepted input counts (``None``: any number).
+        memory: how the outputs share memory with the inputs (required).
+        mge_form: its ``.mge`` operator (:class:`MgeForm`), or :class:`NoMgeForm` with
+            the reason it has none (required).
+        float32_inputs: inputs that stay float32 when a graph runs in float16.
+        grad_rule: the gradient rule; ``None`` until autodiff fills the slot.
+        kernels: backend name -> kernel (``Backend.kernel`` fills it; per class).
+        preparers: backend name -> preparation (see ``mge.backends.Backend.prepare``).
     """
 
     type_name: ClassVar[str] = ""
     version: ClassVar[int] = 1
     nr_inputs: ClassVar[tuple[int, ...] | None] = None
+    memory: ClassVar[Memory]
+    mge_form: ClassVar[MgeForm | NoMgeForm]
+    float32_inputs: ClassVar[tuple[int, ...]] = ()
+    grad_rule: ClassVar[Callable[..., Any] | None] = None
+    kernels: ClassVar[dict[str, Kernel]] = {}
+    preparers: ClassVar[dict[str, Callable[..., Any]]] = {}
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
         """Output infos from input infos; raises ``OpError`` on invalid input."""
@@ -72,6 +148,30 @@ class OpDef:
         """The op's params as a plain dict (MegEngine field names)."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
+    def output_memory(self, outputs: Sequence[TensorInfo]) -> Memory:
+        """How these outputs share memory with the inputs (``memory`` unless it depends
+        on the dtypes)."""
+        return self.memory
+
+    def with_batch(self, old: Sequence[TensorInfo], new: Sequence[TensorInfo]) -> OpDef:
+        """This op for inputs ``new`` whose batch (axis 0) may differ from ``old``'s: ops
+        with a static shape param that follows the batch rewrite it; others are kept."""
+        return self
+
+    def in_float16(self, inputs: Sequence[TensorInfo], compute_f32: bool) -> OpDef:
+        """This op rebuilt on float16 ``inputs`` (``compute_f32``: keep float32 compute
+        where the op has a param for it)."""
+        return self
+
+    def is_noop(self, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]) -> bool:
+        """True when the op returns its only input unchanged for these infos."""
+        return False
+
+    def unwritable(self) -> str | None:
+        """Why this op instance has no ``.mge`` form although its class has one (an
+        in-memory-only param value), or ``None``."""
+        return None
+
     def fail(self, message: str, inputs: Sequence[TensorInfo] = ()) -> None:
         """Raise an ``OpError`` naming this op, its params and the input shapes."""
         shapes = ", ".join(str(i) for i in inputs)
@@ -83,8 +183,15 @@ class OpDef:
         return f"{self.type_name}({args})"
 
 
+#: facts every op class must declare (no default could be right for every op)
+REQUIRED_FACTS = ("memory", "mge_form")
+
+
 def register_op(cls: type[OpDef]) -> type[OpDef]:
-    """Class decorator: make ``cls`` a frozen dataclass and register it by ``type_name``."""
+    """Class decorator: make ``cls`` a frozen dataclass and register it by ``type_name``.
+
+    Raises ``TypeError`` when the class lacks a type name or a required fact.
+    """
     if not dataclasses.is_dataclass(cls) or "__dataclass_fields__" not in cls.__dict__:
         cls = dataclasses.dataclass(frozen=True)(cls)
     name = cls.type_name
@@ -92,6 +199,10 @@ def register_op(cls: type[OpDef]) -> type[OpDef]:
         raise TypeError(f"{cls.__name__} has no type_name")
     if name in REGISTRY and REGISTRY[name] is not cls:
         raise TypeError(f"op {name} registered twice ({REGISTRY[name].__name__}, {cls.__name__})")
+    missing = [fact for fact in REQUIRED_FACTS if not hasattr(cls, fact)]
+    if missing:
+        raise TypeError(f"op {name} does not declare {', '.join(missing)} (see OpDef)")
+    cls.kernels, cls.preparers = {}, {}
     REGISTRY[name] = cls
     return cls
 

@@ -27,15 +27,48 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..core.opdef import OpDef, TensorInfo, check_enum, register_op
+from ..core.opdef import Memory, MgeForm, OpDef, TensorInfo, check_enum, register_op
 
 F32 = np.dtype("float32")
+_EP = "ExecutionPolicy"  # the param table MegEngine writes after a convolution's
 CONV_MODES = ("CROSS_CORRELATION", "CONVOLUTION")
 SPARSE_MODES = ("DENSE", "GROUP")
 CONV_FORMATS = ("NCHW", "NHWC")
 COMPUTE_MODES = ("DEFAULT", "FLOAT32")
+#: ConvBias nonlinearities: ``IDENTITY`` or the ``Elemwise`` mode of that name, applied
+#: to the biased result. ``RELU6`` is in-memory only: MegEngine's ConvBias has no such
+#: mode, mge's plans fuse a ReLU6 after an IDENTITY ConvBias into it, and the ``.mge``
+#: writer refuses it (:meth:`ConvBiasForward.unwritable`).
 NONLINE_MODES = ("IDENTITY", "RELU", "SIGMOID", "H_SWISH")
+IN_MEMORY_NONLINE_MODES = ("RELU6",)
 FLOAT_DTYPES = (np.dtype("float32"), np.dtype("float16"))
+
+
+class FilterLayout(NamedTuple):
+    """The filter canonicalisation of one convolution (see :meth:`ConvBase.filter_layout`):
+    add a leading group axis, permute the five axes, flip the kernel spatially."""
+
+    add_group_axis: bool
+    permutation: tuple[int, int, int, int, int]
+    flip: bool
+
+
+def canonical_filter(op: ConvBase, w: np.ndarray) -> np.ndarray:
+    """A numpy filter as ``(groups, oc/g, ic/g, KH, KW)``, flipped for ``CONVOLUTION``."""
+    add_group, perm, flip = op.filter_layout()
+    w = w[None] if add_group else w
+    w = w.transpose(perm)
+    return w[..., ::-1, ::-1] if flip else w
+
+
+def split_bias(op: ConvBase, consts: Sequence[np.ndarray | None], out: TensorInfo
+               ) -> tuple[np.ndarray | None, tuple[int, ...]]:
+    """For an NCHW convolution with ``consts`` known: its constant per-channel bias (or
+    ``None``) and the inputs to add to the convolution's result (a full-shape bias, z)."""
+    bias = consts[2] if len(consts) > 2 else None
+    if bias is not None and bias.shape == (1, out.shape[1], 1, 1):
+        return bias, tuple(range(3, len(consts)))
+    return None, tuple(range(2, len(consts)))
 
 
 class ConvGeometry(NamedTuple):
@@ -118,6 +151,23 @@ class ConvBase(OpDef):
             self.fail("the (dilated) kernel is larger than the padded input", inputs)
         return ConvGeometry(n, ic, (ih, iw), groups, ocpg * groups, (kh, kw), (oh, ow))
 
+    def in_float16(self, inputs: Sequence[TensorInfo], compute_f32: bool) -> OpDef:
+        """Forward convolutions keep float32 compute when asked (MegEngine's
+        ``ConvertF32ToF16Pass``); the transposed one has no such rule there."""
+        forward = not isinstance(self, ConvolutionBackwardData)
+        return dataclasses.replace(self, compute_mode="FLOAT32") if compute_f32 and forward \
+            else self
+
+    def epilogue(self) -> str:
+        """The nonlinearity applied to the result (``IDENTITY`` or an Elemwise mode)."""
+        return getattr(self, "nonlineMode", "IDENTITY")
+
+    def filter_layout(self) -> FilterLayout:
+        """How to bring this op's filter to ``(groups, oc/g, ic/g, KH, KW)`` (dense
+        filters get a group axis, NHWC ones are permuted, CONVOLUTION mode flips)."""
+        perm = (0, 1, 4, 2, 3) if self.format == "NHWC" else (0, 1, 2, 3, 4)
+        return FilterLayout(self.sparse == "DENSE", perm, self.mode == "CONVOLUTION")
+
     def layout(self, batch: int, channels: int, hw: tuple[int, int]) -> tuple[int, ...]:
         """A data shape in this op's format."""
         if self.format == "NCHW":
@@ -130,6 +180,8 @@ class ConvolutionForward(ConvBase):
     """2-d convolution ``dst = conv(src, filter)`` (MegEngine ``Convolution`` param v2)."""
 
     type_name = "ConvolutionForward"
+    memory = Memory.FRESH
+    mge_form = MgeForm("Convolution", ("Convolution", _EP), legacy=("ConvolutionV2",))
     nr_inputs = (2,)
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
@@ -146,11 +198,18 @@ class ConvBiasForward(ConvBase):
     """
 
     type_name = "ConvBiasForward"
+    memory = Memory.FRESH
+    mge_form = MgeForm("ConvBiasForward", ("ConvBias", _EP), legacy=("ConvBiasForwardV4",))
     nr_inputs = (2, 3, 4)
     nonlineMode: str = "IDENTITY"  # noqa: N815 - MegEngine field name
 
+    def unwritable(self) -> str | None:
+        if self.nonlineMode in IN_MEMORY_NONLINE_MODES:
+            return f"nonlineMode {self.nonlineMode} exists in memory only (a fused plan epilogue)"
+        return None
+
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
-        check_enum(self, "nonlineMode", NONLINE_MODES)
+        check_enum(self, "nonlineMode", NONLINE_MODES + IN_MEMORY_NONLINE_MODES)
         geo = self.geometry(inputs)
         dst = self.layout(geo.batch, geo.out_channels, geo.out_hw)
         dtype = inputs[0].dtype
@@ -180,6 +239,9 @@ class ConvolutionBackwardData(ConvBase):
     """
 
     type_name = "ConvolutionBackwardData"
+    memory = Memory.FRESH
+    mge_form = MgeForm("ConvolutionBackwardData", ("Convolution", _EP),
+                       static=(("output_hw", "like"),), legacy=("ConvolutionBackwardDataV2",))
     nr_inputs = (2,)
     output_hw: tuple[int, ...] = ()
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..core.opdef import OpDef, TensorInfo, broadcast_shapes, register_op
+from ..core.opdef import Memory, MgeForm, OpDef, TensorInfo, broadcast_shapes, register_op
 from ..dtype import canonical_dtype
 
 F32 = np.dtype("float32")
@@ -55,6 +55,8 @@ class Elemwise(OpDef):
     """Elementwise op; ``mode`` is a MegEngine ``Elemwise.Mode`` member name."""
 
     type_name = "Elemwise"
+    memory = Memory.FRESH
+    mge_form = MgeForm("Elemwise", ("Elemwise",))
     mode: str = "RELU"
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
@@ -77,12 +79,18 @@ class Elemwise(OpDef):
         out_dtype = BOOL if kind == "cmp" else dtype
         return [TensorInfo(broadcast_shapes(self, inputs), out_dtype)]
 
+    def output_memory(self, outputs: Sequence[TensorInfo]) -> Memory:
+        # integer and bool results may be returned as (views of) inputs by some backends
+        return Memory.FRESH if all(o.dtype.kind == "f" for o in outputs) else Memory.MAY_ALIAS
+
 
 @register_op
 class TypeCvt(OpDef):
     """Convert to ``dtype`` (a numpy dtype name such as ``"float16"``)."""
 
     type_name = "TypeCvt"
+    memory = Memory.MAY_ALIAS
+    mge_form = MgeForm("TypeCvtV2", ("FullDType",))
     nr_inputs = (1,)
     dtype: str = "float32"
 
@@ -92,3 +100,9 @@ class TypeCvt(OpDef):
         except TypeError as exc:
             self.fail(str(exc), inputs)
         return [TensorInfo(inputs[0].shape, dt)]
+
+    def in_float16(self, inputs: Sequence[TensorInfo], compute_f32: bool) -> OpDef:
+        return TypeCvt(dtype="float16") if np.dtype(self.dtype) == np.float32 else self
+
+    def is_noop(self, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]) -> bool:
+        return True  # to its input's own dtype (remove_noop checks the infos match)

@@ -20,11 +20,20 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
 
-from ..core.opdef import OpDef, TensorInfo, check_enum, normalize_axis, register_op
+from ..core.opdef import (
+    Memory,
+    MgeForm,
+    OpDef,
+    TensorInfo,
+    check_enum,
+    normalize_axis,
+    register_op,
+)
 from .conv import COMPUTE_MODES, FLOAT_DTYPES
 
 F32 = np.dtype("float32")
@@ -56,6 +65,8 @@ class MatrixMul(OpDef):
     """``op(A) @ op(B)`` for 2-d A, B; ``op`` transposes when ``transposeA``/``transposeB``."""
 
     type_name = "MatrixMul"
+    memory = Memory.FRESH
+    mge_form = MgeForm("MatrixMulV2", ("MatrixMul",))
     nr_inputs = (2,)
     transposeA: bool = False  # noqa: N815 - MegEngine field name
     transposeB: bool = False  # noqa: N815 - MegEngine field name
@@ -65,12 +76,17 @@ class MatrixMul(OpDef):
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
         return [TensorInfo(_matmul_shape(self, inputs, 2), inputs[0].dtype)]
 
+    def in_float16(self, inputs: Sequence[TensorInfo], compute_f32: bool) -> OpDef:
+        return dataclasses.replace(self, compute_mode="FLOAT32") if compute_f32 else self
+
 
 @register_op
 class BatchedMatrixMul(MatrixMul):
     """``MatrixMul`` over 3-d inputs ``(batch, ., .)`` with equal batch sizes."""
 
     type_name = "BatchedMatrixMul"
+    memory = Memory.FRESH
+    mge_form = MgeForm("BatchedMatrixMulV2", ("MatrixMul",))
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
         return [TensorInfo(_matmul_shape(self, inputs, 3), inputs[0].dtype)]
@@ -95,6 +111,8 @@ class BatchNormForward(OpDef):
     """
 
     type_name = "BatchNormForward"
+    memory = Memory.MAY_ALIAS
+    mge_form = MgeForm("BatchNormV1", ("BN",), outputs=(2, None))
     nr_inputs = (3, 5)
     param_dim: str = "DIM_11HW"
     fwd_mode: str = "TRAINING"
@@ -136,6 +154,8 @@ class SoftmaxForward(OpDef):
     """Softmax along ``axis`` (MegEngine ``Softmax`` param)."""
 
     type_name = "SoftmaxForward"
+    memory = Memory.FRESH
+    mge_form = MgeForm("Softmax", ("Softmax",))
     nr_inputs = (1,)
     axis: int = -1
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..core.opdef import OpDef, TensorInfo, check_enum, register_op
+from ..core.opdef import Memory, MgeForm, OpDef, TensorInfo, check_enum, register_op
 from .conv import CONV_FORMATS, FLOAT_DTYPES, conv_out_size
 
 POOLING_MODES = ("MAX", "AVERAGE", "AVERAGE_COUNT_EXCLUDE_PADDING")
@@ -56,6 +56,8 @@ class PoolingForward(OpDef):
     """Max or average pooling over ``window_h x window_w`` windows (MegEngine ``Pooling`` v1)."""
 
     type_name = "PoolingForward"
+    memory = Memory.FRESH
+    mge_form = MgeForm("PoolingV1", ("Pooling",))
     nr_inputs = (1,)
     mode: str = "MAX"
     pad_h: int = 0
@@ -84,6 +86,9 @@ class AdaptivePoolingForward(OpDef):
     """Pool to a fixed output size ``oshp = (OH, OW)`` (MegEngine ``AdaptivePooling``)."""
 
     type_name = "AdaptivePoolingForward"
+    memory = Memory.FRESH
+    mge_form = MgeForm("AdaptivePoolingV1", ("AdaptivePooling",),
+                       static=(("oshp", "pair"),))
     nr_inputs = (1,)
     mode: str = "MAX"
     format: str = "NCHW"

@@ -16,7 +16,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..core.opdef import OpDef, TensorInfo, check_enum, normalize_axis, register_op
+from ..core.opdef import (
+    Memory,
+    MgeForm,
+    OpDef,
+    TensorInfo,
+    check_enum,
+    normalize_axis,
+    register_op,
+)
 
 REDUCE_MODES = ("SUM", "SUM_SQR", "PRODUCT", "MIN", "MAX", "MEAN")
 #: Reduce's ``data_type`` members mge computes (quantized ones are not supported).
@@ -59,6 +67,8 @@ class Reduce(OpDef):
     """
 
     type_name = "Reduce"
+    memory = Memory.MAY_ALIAS
+    mge_form = MgeForm("ReduceV2", ("Reduce",))
     version = 2
     nr_inputs = (1,)
     mode: str = "SUM"
@@ -80,6 +90,11 @@ class Reduce(OpDef):
         shape = _reduce_shape(self, self.axis, inputs, self.mode in ("MIN", "MAX"))
         return [TensorInfo(shape, self.output_dtype(inputs))]
 
+    def in_float16(self, inputs: Sequence[TensorInfo], compute_f32: bool) -> OpDef:
+        if compute_f32 and inputs[0].dtype.kind == "f" and self.data_type == "DEFAULT":
+            return dataclasses.replace(self, data_type="FLOAT_O16xC32")
+        return self
+
 
 @dataclasses.dataclass(frozen=True)
 class _ArgReduce(OpDef):
@@ -100,6 +115,8 @@ class Argmax(_ArgReduce):
     """Index of the first maximum along ``axis`` (kept as size 1), int32."""
 
     type_name = "Argmax"
+    memory = Memory.MAY_ALIAS
+    mge_form = MgeForm("Argmax", ("Axis",))
 
 
 @register_op
@@ -107,6 +124,8 @@ class Argmin(_ArgReduce):
     """Index of the first minimum along ``axis`` (kept as size 1), int32."""
 
     type_name = "Argmin"
+    memory = Memory.MAY_ALIAS
+    mge_form = MgeForm("Argmin", ("Axis",))
 
 
 def _check_rows(op: OpDef, inputs: Sequence[TensorInfo]) -> tuple[int, int]:
@@ -126,6 +145,8 @@ class TopK(OpDef):
     """
 
     type_name = "TopK"
+    memory = Memory.MAY_ALIAS
+    mge_form = MgeForm("TopK", ("TopK",), static=(("k", "int"),))
     nr_inputs = (1,)
     mode: str = "VALUE_IDX_SORTED"
     k: int = 1
@@ -147,6 +168,8 @@ class ArgsortForward(OpDef):
     """Sort each row of a 2-d input (stable); outputs the sorted values and int32 indices."""
 
     type_name = "ArgsortForward"
+    memory = Memory.MAY_ALIAS
+    mge_form = MgeForm("Argsort", ("Argsort",))
     nr_inputs = (1,)
     order: str = "ASCENDING"
 

@@ -21,7 +21,16 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from ..core.opdef import OpDef, TensorInfo, check_enum, normalize_axis, register_op
+from ..core.opdef import (
+    Memory,
+    MgeForm,
+    NoMgeForm,
+    OpDef,
+    TensorInfo,
+    check_enum,
+    normalize_axis,
+    register_op,
+)
 from ..dtype import canonical_dtype
 
 #: ``OptionalAxisV1.INVALID_AXIS`` (== ``MAX_NDIM``): "no axis".
@@ -70,6 +79,8 @@ class Reshape(StaticParamsOp):
     """
 
     type_name = "Reshape"
+    memory = Memory.WHOLE_VIEW
+    mge_form = MgeForm("ReshapeV1", ("OptionalAxisV1",), static=(("shape", "shape"),))
     nr_inputs = (1,)
     shape: tuple[int, ...] = ()
     axis: int = INVALID_AXIS
@@ -99,6 +110,24 @@ class Reshape(StaticParamsOp):
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
         return [TensorInfo(self.target_shape(inputs), inputs[0].dtype)]
 
+    def with_batch(self, old: Sequence[TensorInfo], new: Sequence[TensorInfo]) -> OpDef:
+        return follow_batch(self, old, new)
+
+    def is_noop(self, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]) -> bool:
+        return True  # to its input's own shape (remove_noop checks the infos match)
+
+
+def follow_batch(op: Reshape | Broadcast, old: Sequence[TensorInfo],
+                 new: Sequence[TensorInfo]) -> OpDef:
+    """``op`` with its target shape's batch rewritten when its input's batch changed (a
+    target starting with the old batch size follows the new one)."""
+    if not old or not old[0].shape or not new[0].shape or not op.shape:
+        return op
+    b_old, b_new = old[0].shape[0], new[0].shape[0]
+    if b_old == b_new or op.shape[0] != b_old:
+        return op
+    return dataclasses.replace(op, shape=(b_new, *op.shape[1:]))
+
 
 def broadcast_to_shape(op: OpDef, src: tuple[int, ...], dst: tuple[int, ...],
                        inputs: Sequence[TensorInfo]) -> None:
@@ -114,6 +143,8 @@ class Broadcast(StaticParamsOp):
     """Broadcast the input to ``shape`` (numpy rules; MegEngine takes the shape as a var)."""
 
     type_name = "Broadcast"
+    memory = Memory.VIEW
+    mge_form = MgeForm("Broadcast", ("Empty",), static=(("shape", "shape"),))
     nr_inputs = (1,)
     shape: tuple[int, ...] = ()
 
@@ -121,6 +152,12 @@ class Broadcast(StaticParamsOp):
         check_shape_param(self, self.shape)
         broadcast_to_shape(self, inputs[0].shape, self.shape, inputs)
         return [TensorInfo(self.shape, inputs[0].dtype)]
+
+    def with_batch(self, old: Sequence[TensorInfo], new: Sequence[TensorInfo]) -> OpDef:
+        return follow_batch(self, old, new)
+
+    def is_noop(self, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]) -> bool:
+        return True  # to its input's own shape (remove_noop checks the infos match)
 
 
 @register_op
@@ -132,6 +169,8 @@ class Dimshuffle(StaticParamsOp):
     """
 
     type_name = "Dimshuffle"
+    memory = Memory.MAY_ALIAS
+    mge_form = MgeForm("Dimshuffle", ("Dimshuffle",))
     nr_inputs = (1,)
     pattern: tuple[int, ...] = ()
     ndim: int = 0
@@ -151,6 +190,9 @@ class Dimshuffle(StaticParamsOp):
         return [TensorInfo(tuple(1 if p == -1 else shape[p] for p in self.pattern),
                            inputs[0].dtype)]
 
+    def is_noop(self, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]) -> bool:
+        return tuple(self.pattern) == tuple(range(inputs[0].ndim))
+
 
 @register_op
 class AxisAddRemove(StaticParamsOp):
@@ -161,6 +203,8 @@ class AxisAddRemove(StaticParamsOp):
     """
 
     type_name = "AxisAddRemove"
+    memory = Memory.WHOLE_VIEW
+    mge_form = MgeForm("AxisAddRemove", ("AxisAddRemove",))
     nr_inputs = (1,)
     desc: tuple[tuple[str, int], ...] = ()
 
@@ -180,6 +224,9 @@ class AxisAddRemove(StaticParamsOp):
             self.fail(f"result has more than {MAX_NDIM} dims", inputs)
         return [TensorInfo(tuple(shape), inputs[0].dtype)]
 
+    def is_noop(self, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]) -> bool:
+        return True  # adds and removes the same axes (remove_noop checks the infos match)
+
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         """The result shape for an input of ``shape`` (for kernels)."""
         return self.infer([TensorInfo(shape, INT32)])[0].shape
@@ -190,6 +237,8 @@ class Concat(OpDef):
     """Concatenate the inputs along ``axis`` (same dtype; other dims equal)."""
 
     type_name = "Concat"
+    memory = Memory.FRESH
+    mge_form = MgeForm("Concat", ("Axis",))
     axis: int = 0
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
@@ -220,6 +269,8 @@ class Padding(OpDef):
     """
 
     type_name = "Padding"
+    memory = Memory.MAY_ALIAS
+    mge_form = MgeForm("Padding", ("Padding",))
     nr_inputs = (1,)
     front_offset_dim0: int = 0
     front_offset_dim1: int = 0
@@ -279,6 +330,8 @@ class GetVarShape(OpDef):
     """The input's shape as an int32 vector (or one dim of it when ``axis`` is set)."""
 
     type_name = "GetVarShape"
+    memory = Memory.MAY_ALIAS
+    mge_form = MgeForm("GetVarShapeV1", ("OptionalAxisV1",))
     nr_inputs = (1,)
     axis: int = INVALID_AXIS
 
@@ -287,6 +340,10 @@ class GetVarShape(OpDef):
         if self.axis != INVALID_AXIS:
             shape = shape[normalize_axis(self, self.axis, len(shape), inputs)].reshape(1)
         return [TensorInfo(shape.shape, INT32, shape)]
+
+
+#: creation ops have no serializer: the .mge writer stores their values as constants
+CREATED_AS_VALUE = NoMgeForm("a creation op: .mge files hold its value as a constant")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -309,6 +366,8 @@ class Fill(CreationOp):
     """A tensor of ``shape`` and ``dtype`` filled with ``value`` (MegEngine: shape is a var)."""
 
     type_name = "Fill"
+    memory = Memory.MAY_ALIAS
+    mge_form = CREATED_AS_VALUE
     value: float = 0.0
     shape: tuple[int, ...] = ()
 
@@ -323,6 +382,8 @@ class Linspace(CreationOp):
     ``endpoint``). MegEngine passes start, stop and num as input vars."""
 
     type_name = "Linspace"
+    memory = Memory.MAY_ALIAS
+    mge_form = CREATED_AS_VALUE
     start: float = 0.0
     stop: float = 1.0
     num: int = 1
@@ -341,6 +402,8 @@ class Eye(CreationOp):
     """A 2-d ``shape`` tensor with ones on diagonal ``k`` (MegEngine: shape is a var)."""
 
     type_name = "Eye"
+    memory = Memory.MAY_ALIAS
+    mge_form = CREATED_AS_VALUE
     k: int = 0
     shape: tuple[int, ...] = (1, 1)
 
@@ -479,9 +542,14 @@ class Subtensor(IndexingOp):
     """Basic indexing with static slices and integer indices (``x[1, ::2, -3:]``)."""
 
     type_name = "Subtensor"
+    memory = Memory.MAY_ALIAS
+    mge_form = MgeForm("Subtensor", ("IndexDescMaskDump",))
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
         return [TensorInfo(self.result_layout(inputs)[0], inputs[0].dtype)]
+
+    def is_noop(self, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]) -> bool:
+        return not self.items
 
 
 @register_op
@@ -491,6 +559,8 @@ class IndexingMultiAxisVec(IndexingOp):
     axes are adjacent, first otherwise). Negative indices count from the end."""
 
     type_name = "IndexingMultiAxisVec"
+    memory = Memory.MAY_ALIAS
+    mge_form = MgeForm("IndexingMultiAxisVec", ("IndexDescMaskDump",))
     vector_index = True
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
@@ -518,6 +588,8 @@ class SetSubtensor(SetIndexingOp):
     """``data`` with ``data[items] = value`` (basic indexing, like :class:`Subtensor`)."""
 
     type_name = "SetSubtensor"
+    memory = Memory.MAY_ALIAS
+    mge_form = MgeForm("SetSubtensor", ("IndexDescMaskDump",))
 
 
 @register_op
@@ -525,6 +597,8 @@ class IndexingSetMultiAxisVec(SetIndexingOp):
     """``data`` with ``data[items] = value`` (advanced, like :class:`IndexingMultiAxisVec`)."""
 
     type_name = "IndexingSetMultiAxisVec"
+    memory = Memory.MAY_ALIAS
+    mge_form = MgeForm("IndexingSetMultiAxisVec", ("IndexDescMaskDump",))
     vector_index = True
 
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..core.opdef import OpDef, TensorInfo, register_op
+from ..core.opdef import Memory, MgeForm, OpDef, TensorInfo, register_op
 
 
 class UnequalError(RuntimeError):
@@ -72,6 +72,8 @@ class AssertEqual(OpDef):
     """
 
     type_name = "AssertEqual"
+    memory = Memory.MAY_ALIAS
+    mge_form = MgeForm("AssertEqual", ("AssertEqual",))
     nr_inputs = (2,)
     maxerr: float = 1e-4
     verbose: bool = False

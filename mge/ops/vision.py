@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..core.opdef import OpDef, TensorInfo, check_enum, register_op
+from ..core.opdef import Memory, MgeForm, OpDef, TensorInfo, check_enum, register_op
 
 F32 = np.dtype("float32")
 F16 = np.dtype("float16")
@@ -95,6 +95,10 @@ class WarpPerspectiveForward(_ImageOp):
     """
 
     type_name = "WarpPerspectiveForward"
+    float32_inputs = (1,)  # the matrix stays float32 in float16 graphs, as in MegEngine
+    memory = Memory.FRESH
+    mge_form = MgeForm("WarpPerspectiveV2", ("WarpPerspective",),
+                       static=(("dsize", "pair"),))
     nr_inputs = (2, 3)
     imode: str = "LINEAR"
     bmode: str = "REPLICATE"
@@ -138,6 +142,8 @@ class ResizeForward(_ImageOp):
     """
 
     type_name = "ResizeForward"
+    memory = Memory.FRESH
+    mge_form = MgeForm("ResizeV2", ("Resize",), static=(("dsize", "pair"),))
     nr_inputs = (1,)
     imode: str = "LINEAR"
     format: str = "NHWC"

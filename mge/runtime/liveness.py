@@ -1,9 +1,9 @@
 """Buffer lifetimes of a plan: when each intermediate dies, which inputs an op may
 overwrite, and the peak activation memory that gives.
 
-Vars that may share memory form one *storage group*: an op that is not known to make a
-fresh buffer (``Reshape``, ``Dimshuffle``, ``Subtensor``, casts...) may return a view of
-its inputs, so its outputs join its inputs' group. A group is *protected* when it holds
+Vars that may share memory form one *storage group*: an op whose ``output_memory`` is not
+``Memory.FRESH`` (reshapes, shuffles, subtensors, casts...) may return a view of its
+inputs, so its outputs join its inputs' group. A group is *protected* when it holds
 a graph input (the caller's memory), a constant or a graph output.
 
 * ``frees[k]``: the slots whose last reader is step ``k`` (dropped right after it);
@@ -26,18 +26,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..core.opdef import Memory, TensorInfo
 from ..graph.ir import OpNode, VarNode
-
-#: ops whose outputs are always new buffers, in every backend
-FRESH_OPS = frozenset({
-    "ConvolutionForward", "ConvBiasForward", "ConvolutionBackwardData", "PoolingForward",
-    "AdaptivePoolingForward", "MatrixMul", "BatchedMatrixMul", "Concat", "SoftmaxForward",
-    "ResizeForward", "WarpPerspectiveForward",
-})
-#: ops whose outputs are views (no memory of their own)
-VIEW_OPS = frozenset({"Reshape", "AxisAddRemove", "Broadcast"})
-#: views that cover their input's buffer exactly once (safe to write through)
-_WHOLE_VIEWS = frozenset({"Reshape", "AxisAddRemove"})
 
 
 class MemoryReport(NamedTuple):
@@ -60,10 +50,12 @@ def _nbytes(var: VarNode) -> int:
     return math.prod(var.shape) * var.dtype.itemsize
 
 
+def _memory(node: OpNode) -> Memory:
+    return node.op.output_memory([TensorInfo(v.shape, v.dtype) for v in node.outputs])
+
+
 def _is_fresh(node: OpNode) -> bool:
-    if node.type == "Elemwise":
-        return all(v.dtype.kind == "f" for v in node.outputs)
-    return node.type in FRESH_OPS
+    return _memory(node) is Memory.FRESH
 
 
 class _Groups:
@@ -116,7 +108,7 @@ class Liveness:
         self.group_last = self._group_last(self.groups)
         self.owns_buffer: set[int] = set()
         for node in self.nodes:
-            if _is_fresh(node) or (node.type in _WHOLE_VIEWS
+            if _is_fresh(node) or (_memory(node) is Memory.WHOLE_VIEW
                                    and node.inputs[0].id in self.owns_buffer):
                 self.owns_buffer.update(v.id for v in node.outputs)
 
@@ -156,7 +148,7 @@ class Liveness:
         alive: dict[int, int] = {}  # group -> bytes allocated in it
         peak = total = 0
         for k, node in enumerate(self.nodes):
-            if inplace[k] is None and node.type not in VIEW_OPS:
+            if inplace[k] is None and _memory(node) not in (Memory.VIEW, Memory.WHOLE_VIEW):
                 for v in node.outputs:
                     g = groups.find(v.id)
                     alive[g] = alive.get(g, 0) + _nbytes(v)
@@ -169,4 +161,4 @@ class Liveness:
         return MemoryReport(peak, total, weight, sum(i is not None for i in inplace))
 
 
-__all__ = ["FRESH_OPS", "VIEW_OPS", "Liveness", "MemoryReport"]
+__all__ = ["Liveness", "MemoryReport"]

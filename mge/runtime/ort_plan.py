@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import warnings
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -145,7 +146,8 @@ class OrtPlanBackend(PlanBackend):
 
     # ------------------------------------------------------------ op by op (fallback)
     def bind(self, site: BindSite) -> BoundOp:
-        return self._fall_back("binds no single ops").bind(site)
+        delegate = self._fall_back("binds no single ops")
+        return delegate.bind(dataclasses.replace(site, host=delegate))
 
     def const(self, value: np.ndarray) -> Any:
         return self._delegate.const(value) if self._delegate else super().const(value)

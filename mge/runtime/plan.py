@@ -4,9 +4,10 @@ A :class:`Plan` is built once per (graph, input shapes) and then run many times:
 
 * the ops are put in topological order; ops whose inputs are all constants are
   evaluated once while building (constant folding);
-* every op is bound once to a kernel closure of the plan backend, with its params and
-  prepared constants (weights converted, reshaped, laid out once, in a
-  :class:`WeightCache` that plans and networks can share);
+* every op is prepared once by its own preparation for the plan backend's kernels
+  (``Backend.prepare``: constants converted, reshaped, laid out or packed once, in a
+  :class:`WeightCache` that plans and networks can share; fused epilogues; in-place
+  writes into dead inputs), or bound to its plain kernel;
 * buffer lifetimes are analysed: each intermediate is dropped right after its last
   reader (so the allocator reuses its memory) and a kernel may write its result into
   an input that nothing reads afterwards (in place). :attr:`Plan.memory` reports the
@@ -43,8 +44,9 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from ..backends import get_backend
+from ..backends import Prepared, PrepareSite, get_backend
 from ..core.apply import run_op
+from ..core.opdef import TensorInfo
 from ..device import parse_device
 from ..graph.ir import ConstOp, Graph, Host2DeviceCopy, OpNode, VarNode
 from .liveness import Liveness, MemoryReport
@@ -113,45 +115,23 @@ class WeightCache:
 GraphRunner = Callable[[Sequence[np.ndarray]], list[np.ndarray]]
 
 
-class BoundOp(NamedTuple):
-    """A bound kernel: ``fn(*arrays)`` on the node inputs listed in ``args``.
-
-    ``inplace`` is the index of the node input the result is written into, if any.
-    """
-
-    fn: Callable[..., Any]
-    args: tuple[int, ...]
-    inplace: int | None = None
+#: a bound op: the prepared kernel of one plan step
+BoundOp = Prepared
 
 
 @dataclasses.dataclass
-class BindSite:
-    """What a backend knows when binding one op.
+class BindSite(PrepareSite):
+    """A :class:`~mge.backends.PrepareSite` in a plan: plus the op node (``host`` is the
+    plan backend)."""
 
-    Attributes:
-        node: the op node.
-        consts: for each input, its constant value (numpy) or ``None``.
-        donated: for each input, whether the kernel may overwrite it (nothing reads it
-            afterwards and it is not a user or constant buffer).
-        weights: the shared weight cache.
-    """
+    node: OpNode | None = None
 
-    node: OpNode
-    consts: tuple[np.ndarray | None, ...]
-    donated: tuple[bool, ...]
-    weights: WeightCache
-
-    def all_args(self) -> tuple[int, ...]:
-        return tuple(range(len(self.node.inputs)))
-
-    def split_conv_bias(self) -> tuple[np.ndarray | None, tuple[int, ...]]:
-        """For a convolution node: its constant per-channel NCHW bias (or ``None``) and
-        the inputs to add to the convolution's result (a full-shape bias, ``z``)."""
-        inputs = self.node.inputs
-        bias = self.consts[2] if len(inputs) > 2 else None
-        if bias is not None and bias.shape == (1, self.node.outputs[0].shape[1], 1, 1):
-            return bias, tuple(range(3, len(inputs)))
-        return None, tuple(range(2, len(inputs)))
+    @classmethod
+    def of(cls, node: OpNode, consts: tuple[np.ndarray | None, ...],
+           donated: tuple[bool, ...], host: PlanBackend) -> BindSite:
+        return cls([TensorInfo(v.shape, v.dtype) for v in node.inputs],
+                   [TensorInfo(v.shape, v.dtype) for v in node.outputs],
+                   consts, donated, host, node)
 
 
 class PlanBackend:
@@ -209,13 +189,13 @@ class PlanBackend:
         return None
 
     def bind(self, site: BindSite) -> BoundOp:
-        """Bind one op; the default calls the eager kernel with the op's params."""
+        """Bind one op: its kernel prepared by the eager backend for this site."""
         op = site.node.op
-        kernel = self.kernels.kernels.get(op.type_name)
-        if kernel is None:
+        try:
+            return self.kernels.prepare(op, site)
+        except NotImplementedError:
             raise NotImplementedError(f"plan backend {self.name!r} has no kernel for "
-                                      f"{op.type_name}")
-        return BoundOp(lambda *xs: kernel(op, *xs), site.all_args())
+                                      f"{op.type_name}") from None
 
     def session(self) -> AbstractContextManager:
         """Context entered around every run (threads, no-grad modes...)."""
@@ -347,8 +327,8 @@ class Plan:
               template: list[Any]) -> None:
         slots = self._slot
         for k, node in enumerate(nodes):
-            site = BindSite(node, tuple(consts.get(v.id) for v in node.inputs),
-                            self.liveness.donated(k), self.backend.weights)
+            site = BindSite.of(node, tuple(consts.get(v.id) for v in node.inputs),
+                               self.liveness.donated(k), self.backend)
             bound = self.backend.bind(site)
             for a in bound.args:
                 value = consts.get(node.inputs[a].id)

@@ -6,9 +6,9 @@
   IDENTITY ``ConvBias(x, w, r)`` whose bias ``r`` has the output's full shape (how
   MegEngine fuses a residual) becomes ``ConvBias(x, w, k, z=r)`` with the nonlinearity:
   one convolution with bias, residual and activation;
-* ``RELU6`` of an IDENTITY ``ConvBias`` (constant NCHW filter) becomes a
-  :class:`PlanConvBias` with ``nonlineMode="RELU6"``, a plan-only op (MegEngine's
-  ``ConvBias`` has no RELU6) that the plan backends bind; it is never serialized.
+* ``RELU6`` of an IDENTITY ``ConvBias`` (constant NCHW filter) becomes a ``ConvBias``
+  with ``nonlineMode="RELU6"``, a mode that exists in memory only (MegEngine's
+  ``ConvBias`` has none; the ``.mge`` writer refuses it, every kernel runs it).
 
 Example:
     >>> run_passes(graph, ["conv_epilogue"])   # doctest: +SKIP
@@ -17,9 +17,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 
-from ..core.opdef import TensorInfo
 from ..graph.ir import Graph, OpNode
 from ..graph.passes import register_pass
 from ..graph.passes.fuse_conv_bias import conv_bias_op
@@ -30,19 +28,9 @@ _ADD_NONLINE = {"ADD": "IDENTITY", "FUSE_ADD_RELU": "RELU", "FUSE_ADD_SIGMOID": 
                 "FUSE_ADD_H_SWISH": "H_SWISH"}
 
 
-@dataclasses.dataclass(frozen=True)
-class PlanConvBias(ConvBiasForward):
-    """``ConvBiasForward`` that also takes ``nonlineMode="RELU6"`` (plans only)."""
-
-    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
-        if self.nonlineMode == "RELU6":
-            return dataclasses.replace(self, nonlineMode="IDENTITY").infer(inputs)
-        return super().infer(inputs)
-
-
 def _identity_conv_bias(graph: Graph, users: Users, node: OpNode, k: int) -> OpNode | None:
     conv = node.inputs[k].owner
-    if conv.type != "ConvBiasForward" or conv.op.params()["nonlineMode"] != "IDENTITY":
+    if not isinstance(conv.op, ConvBiasForward) or conv.op.nonlineMode != "IDENTITY":
         return None
     if sole_reader(graph, users, conv.outputs[0]) is not node:
         return None
@@ -69,9 +57,8 @@ def _rewrite(graph: Graph, node: OpNode, users: Users) -> bool:
         conv = _identity_conv_bias(graph, users, node, 0)
         if conv is None or not conv.inputs[1].is_const or conv.op.params()["format"] != "NCHW":
             return False
-        params = {k: v for k, v in conv.op.params().items() if k != "nonlineMode"}
-        replace_with(graph, node.outputs[0], PlanConvBias(nonlineMode="RELU6", **params),
-                     list(conv.inputs))
+        replace_with(graph, node.outputs[0],
+                     dataclasses.replace(conv.op, nonlineMode="RELU6"), list(conv.inputs))
         return True
     return False
 
@@ -82,4 +69,4 @@ def conv_epilogue(graph: Graph) -> bool:
     return rewrite_all(graph, _rewrite)
 
 
-__all__ = ["PlanConvBias", "conv_epilogue"]
+__all__ = ["conv_epilogue"]

@@ -2,8 +2,8 @@
 
 A loaded graph has static shapes: the ones it was dumped with. :func:`specialize` replays
 it for other input shapes, re-running every op's ``infer`` rule. Static shape params
-that follow the batch (a ``Reshape`` or ``Broadcast`` whose target starts with the old
-batch size while the input's batch changed) are rewritten to the new batch; any other
+that follow the batch are rewritten by the op's own ``with_batch`` rule (a ``Reshape``
+or ``Broadcast`` whose target starts with the old batch size); any other
 mismatch raises :class:`ShapeError` naming the input, both shapes and the op that fails.
 
 :func:`expose_float16_io` is what ``enable_io16xc32``/``enable_ioc16`` promise: a float32
@@ -26,37 +26,27 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..core.opdef import OpDef, OpError
+from ..core.opdef import OpDef, OpError, TensorInfo
 from ..graph.ir import ConstOp, Graph, GraphError, Host2DeviceCopy, VarNode
+from ..ops import TypeCvt
 
 F16, F32 = np.dtype("float16"), np.dtype("float32")
-#: ops whose ``shape`` param is a full target shape that follows the batch
-_BATCHED_SHAPE_OPS = ("Reshape", "Broadcast")
 
 
 class ShapeError(ValueError):
     """The graph cannot run with the given input shapes; names the input and the op."""
 
 
-def _follow_batch(op: OpDef, old: Sequence[VarNode], new: Sequence[VarNode]) -> OpDef:
-    """``op`` with its target shape's batch rewritten when its input's batch changed."""
-    if op.type_name not in _BATCHED_SHAPE_OPS or not old or not old[0].shape or \
-            not new[0].shape:
-        return op
-    shape = tuple(getattr(op, "shape", ()))
-    b_old, b_new = old[0].shape[0], new[0].shape[0]
-    if not shape or b_old == b_new or shape[0] != b_old:
-        return op
-    return dataclasses.replace(op, shape=(b_new, *shape[1:]))
+def _infos(vars_: Sequence[VarNode]) -> list[TensorInfo]:
+    return [TensorInfo(v.shape, v.dtype) for v in vars_]
 
 
 def _is_cast(node_op: OpDef, dtype: np.dtype) -> bool:
-    return node_op.type_name == "TypeCvt" and np.dtype(node_op.params()["dtype"]) == dtype
+    return isinstance(node_op, TypeCvt) and np.dtype(node_op.dtype) == dtype
 
 
 def _replay(graph: Graph, input_types: Mapping[str, tuple[tuple[int, ...], np.dtype]],
@@ -78,7 +68,7 @@ def _replay(graph: Graph, input_types: Mapping[str, tuple[tuple[int, ...], np.dt
         if float16_io and _is_cast(node.op, inputs[0].dtype):
             vmap[node.outputs[0].id] = inputs[0]  # the input is float16 already
             continue
-        op = _follow_batch(node.op, node.inputs, inputs)
+        op = node.op.with_batch(_infos(node.inputs), _infos(inputs))
         try:
             outs = new.add_op(op, inputs, name=node.name)
         except (OpError, GraphError) as exc:

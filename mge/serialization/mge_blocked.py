@@ -26,12 +26,15 @@ from collections.abc import Callable
 import numpy as np
 
 from ..graph.ir import Graph, VarNode
+from ..ops.conv import ConvBiasForward, ConvolutionForward
+from ..ops.pooling import AdaptivePoolingForward, PoolingForward
 from ..ops.shape import Dimshuffle, Reshape
 from .fbs import Operator, Param
 
 BLOCKED = {"NCHW44": 4, "NCHW44_DOT": 4, "NCHW88": 8}
-_CONVS = ("Convolution", "ConvolutionV2", "ConvBiasForward", "ConvBiasForwardV4")
-_POOLS = ("PoolingV1", "AdaptivePoolingV1")
+_CONVS = tuple(name for cls in (ConvolutionForward, ConvBiasForward)
+               for name in (cls.mge_form.file, *cls.mge_form.legacy))
+_POOLS = (PoolingForward.mge_form.file, AdaptivePoolingForward.mge_form.file)
 
 
 class BlockedError(ValueError):

@@ -33,7 +33,7 @@ from ..backends import get_backend
 from ..core.apply import run_op
 from ..core.opdef import OpError, TensorInfo
 from ..graph.ir import ConstOp, Graph, GraphError, Host2DeviceCopy, VarNode, make_const_op
-from ..ops.shape import AxisAddRemove, Subtensor
+from ..ops.shape import AxisAddRemove, Broadcast, Subtensor
 from .fbs import (
     DType,
     Metadata,
@@ -51,10 +51,10 @@ from .fbs import (
 from .mge_blocked import BlockedError, Unpacker, blocked_format
 from .mge_oprs import (
     INVALID_AXIS,
-    SPECS_BY_OURS,
     ConvertError,
     numpy_dtype_name,
     read_op,
+    writable,
     write_op,
 )
 
@@ -344,7 +344,9 @@ class _Writer:
         """A var of ``var``'s shape and dtype, cheap to store: a broadcast zero."""
         zero = self.const(np.zeros(1, var.dtype))
         shape = self.const(np.array(var.shape, np.int32))
-        fop = Operator(type="Broadcast", inputs=[zero, shape], params=[Param("Empty", {})])
+        form = Broadcast.mge_form
+        fop = Operator(type=form.file, inputs=[zero, shape],
+                       params=[Param(table, {}) for table in form.params])
         return self.emit(fop, [(None, var.shape)])[0]
 
     def file_var(self, var: VarNode) -> int:
@@ -370,8 +372,8 @@ class _Writer:
         if isinstance(op, ConstOp):
             self.const(np.ascontiguousarray(op.value), node.outputs[0])
             return
-        if op.type_name not in SPECS_BY_OURS and all(v.is_const for v in node.inputs):
-            # creation ops (Fill, Linspace, Eye...) have no serializer: store their values
+        if not writable(op) and all(v.is_const for v in node.inputs):
+            # ops without an .mge form (creation ops: Fill, Eye...) are stored as values
             result = run_op(op, *[v.value for v in node.inputs], backend=get_backend("numpy"))
             for var, value in zip(node.outputs, result if len(node.outputs) > 1 else (result,),
                                   strict=True):

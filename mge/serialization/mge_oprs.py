@@ -2,18 +2,20 @@
 
 A file operator is a registered serializer name (``Convolution``, ``PoolingV1``,
 ``ReshapeV1``...) with param tables and input vars; an mge op is a registered ``OpDef``
-(MegEngine's graph operator type name, MegEngine param field names). One
-:class:`OprSpec` per op says which serializer writes it, which param tables carry its
-fields, which of its outputs the file lists, and which of its params MegEngine passes
-as trailing *static input vars* (Reshape's shape, AdaptivePooling's output shape,
-WarpPerspective's and Resize's ``dsize``, ...). Indexing ops (``IndexDescMaskDump``)
-and ``TypeCvt`` (``FullDType``) have their own converters.
+(MegEngine's graph operator type name, MegEngine param field names). Each op class
+declares its :class:`~mge.core.opdef.MgeForm`: which serializer writes it (and which
+older names read like it), which param tables carry its fields, which of its outputs
+the file lists, and which of its params MegEngine passes as trailing *static input
+vars* (Reshape's shape, AdaptivePooling's output shape, WarpPerspective's and Resize's
+``dsize``, ...). Indexing ops (``IndexDescMaskDump``) and ``TypeCvt`` (``FullDType``)
+have their own converters here.
 
 Reading needs the *values* of static input vars; the caller passes a ``static(var)``
 function that returns them (constants, shapes, or values folded from both).
 
 Example:
-    >>> SPECS_BY_FILE["PoolingV1"].ours, SPECS_BY_OURS["Reshape"].file
+    >>> from mge.ops.shape import Reshape
+    >>> op_class_for_file("PoolingV1").__name__, Reshape.mge_form.file
     ('PoolingForward', 'ReshapeV1')
 """
 
@@ -25,7 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from ..core.opdef import OpDef, get_op_class
+from ..core.opdef import REGISTRY, MgeForm, OpDef
+from ..ops import TypeCvt
+from ..ops.shape import AxisAddRemove, IndexingOp, Reshape, SetIndexingOp
 from .fbs import DType, Operator, Param, default_fields
 
 #: value of ``OptionalAxisV1.axis`` meaning "no axis"
@@ -37,72 +41,26 @@ class ConvertError(ValueError):
     """An operator that cannot be converted (message without the file name)."""
 
 
-@dataclasses.dataclass(frozen=True)
-class OprSpec:
-    """How one mge op type maps to a file operator.
-
-    Attributes:
-        ours: mge ``OpDef`` type name.
-        file: serializer name MegEngine writes (and reads) for it.
-        params: param tables in file order (fields are matched by name).
-        outputs: ``(start, stop)`` of the mge outputs the file lists (None: all).
-        static: mge params passed as trailing static input vars, in order, with their
-            kind: ``"shape"`` (int vector), ``"pair"`` (2 ints), ``"int"`` (a scalar).
-    """
-
-    ours: str
-    file: str
-    params: tuple[str, ...] = ()
-    outputs: tuple[int, int | None] | None = None
-    static: tuple[tuple[str, str], ...] = ()
+_by_file: dict[str, type[OpDef]] = {}
+_indexed = [0]  # how many registered ops _by_file was built from
 
 
-_EP = "ExecutionPolicy"
-SPECS: tuple[OprSpec, ...] = (
-    OprSpec("Elemwise", "Elemwise", ("Elemwise",)),
-    OprSpec("PowC", "PowC", ("PowC",)),
-    OprSpec("ConvolutionForward", "Convolution", ("Convolution", _EP)),
-    OprSpec("ConvBiasForward", "ConvBiasForward", ("ConvBias", _EP)),
-    OprSpec("ConvolutionBackwardData", "ConvolutionBackwardData", ("Convolution", _EP),
-            static=(("output_hw", "like"),)),
-    OprSpec("MatrixMul", "MatrixMulV2", ("MatrixMul",)),
-    OprSpec("BatchedMatrixMul", "BatchedMatrixMulV2", ("MatrixMul",)),
-    OprSpec("BatchNormForward", "BatchNormV1", ("BN",), outputs=(2, None)),
-    OprSpec("SoftmaxForward", "Softmax", ("Softmax",)),
-    OprSpec("PoolingForward", "PoolingV1", ("Pooling",)),
-    OprSpec("AdaptivePoolingForward", "AdaptivePoolingV1", ("AdaptivePooling",),
-            static=(("oshp", "pair"),)),
-    OprSpec("Reduce", "ReduceV2", ("Reduce",)),
-    OprSpec("Argmax", "Argmax", ("Axis",)),
-    OprSpec("Argmin", "Argmin", ("Axis",)),
-    OprSpec("ArgsortForward", "Argsort", ("Argsort",)),
-    OprSpec("TopK", "TopK", ("TopK",), static=(("k", "int"),)),
-    OprSpec("CumsumForward", "CumsumV1", ("Cumsum",)),
-    OprSpec("IndexingOneHot", "IndexingOneHot", ("Axis",)),
-    OprSpec("Reshape", "ReshapeV1", ("OptionalAxisV1",), static=(("shape", "shape"),)),
-    OprSpec("Broadcast", "Broadcast", ("Empty",), static=(("shape", "shape"),)),
-    OprSpec("Dimshuffle", "Dimshuffle", ("Dimshuffle",)),
-    OprSpec("AxisAddRemove", "AxisAddRemove", ("AxisAddRemove",)),
-    OprSpec("Concat", "Concat", ("Axis",)),
-    OprSpec("Padding", "Padding", ("Padding",)),
-    OprSpec("GetVarShape", "GetVarShapeV1", ("OptionalAxisV1",)),
-    OprSpec("WarpPerspectiveForward", "WarpPerspectiveV2", ("WarpPerspective",),
-            static=(("dsize", "pair"),)),
-    OprSpec("ResizeForward", "ResizeV2", ("Resize",), static=(("dsize", "pair"),)),
-    OprSpec("TypeCvt", "TypeCvtV2", ("FullDType",)),
-    OprSpec("AssertEqual", "AssertEqual", ("AssertEqual",)),
-    OprSpec("Subtensor", "Subtensor", ("IndexDescMaskDump",)),
-    OprSpec("SetSubtensor", "SetSubtensor", ("IndexDescMaskDump",)),
-    OprSpec("IndexingMultiAxisVec", "IndexingMultiAxisVec", ("IndexDescMaskDump",)),
-    OprSpec("IndexingSetMultiAxisVec", "IndexingSetMultiAxisVec", ("IndexDescMaskDump",)),
-)
-SPECS_BY_OURS: dict[str, OprSpec] = {s.ours: s for s in SPECS}
-SPECS_BY_FILE: dict[str, OprSpec] = {s.file: s for s in SPECS}
-#: serializer names of older versions that load like the current one
-SPECS_BY_FILE.update({"ConvolutionV2": SPECS_BY_OURS["ConvolutionForward"],
-                      "ConvBiasForwardV4": SPECS_BY_OURS["ConvBiasForward"],
-                      "ConvolutionBackwardDataV2": SPECS_BY_OURS["ConvolutionBackwardData"]})
-_INDEXING = {"Subtensor", "SetSubtensor", "IndexingMultiAxisVec", "IndexingSetMultiAxisVec"}
+def op_class_for_file(file_type: str) -> type[OpDef] | None:
+    """The op class that reads file operators of serializer name ``file_type`` (current
+    or legacy name), from the ops' own ``mge_form``; ``None`` when no op reads it."""
+    if _indexed[0] != len(REGISTRY):  # (re)built when ops were registered since
+        _indexed[0] = len(REGISTRY)
+        for cls in REGISTRY.values():
+            form = cls.mge_form
+            if isinstance(form, MgeForm):
+                for name in (form.file, *form.legacy):
+                    _by_file[name] = cls
+    return _by_file.get(file_type)
+
+
+def writable(op: OpDef) -> bool:
+    """True when ``op`` has a ``.mge`` operator form."""
+    return isinstance(op.mge_form, MgeForm)
 
 
 # ------------------------------------------------------------------------------ values
@@ -115,9 +73,9 @@ def _to_param(value: Any) -> Any:
     return value
 
 
-def _to_field(table: str, name: str, value: Any) -> Any:
+def _to_field(op: OpDef, name: str, value: Any) -> Any:
     """An mge param value as a file field value."""
-    if table == "AxisAddRemove" and name == "desc":
+    if isinstance(op, AxisAddRemove) and name == "desc":
         return [{"method": m, "axis": int(a)} for m, a in value]
     if isinstance(value, tuple):
         return list(value)
@@ -186,25 +144,22 @@ def _read_indexing(fields: dict[str, Any], inputs: Sequence[Any], nr_data: int,
 def read_op(fop: Operator, inputs: Sequence[Any], static: StaticFn
             ) -> tuple[OpDef, list[Any], tuple[int, int | None] | None]:
     """The mge op for file operator ``fop``, its input vars, and its listed outputs."""
-    spec = SPECS_BY_FILE.get(fop.type)
-    if spec is None:
+    cls = op_class_for_file(fop.type)
+    if cls is None:
         raise ConvertError(f"operator type {fop.type!r} is not supported by mge")
-    try:
-        cls = get_op_class(spec.ours)
-    except KeyError:
-        raise ConvertError(f"operator type {fop.type!r} is not implemented in mge") from None
+    spec = cls.mge_form
     fields: dict[str, Any] = {}
     for p in fop.params:
         fields.update(p.fields)
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs = {k: _to_param(v) for k, v in fields.items() if k in names}
     inputs = list(inputs)
-    if spec.ours == "TypeCvt":
+    if cls is TypeCvt:
         kwargs["dtype"] = numpy_dtype_name(fields["dtype"])
-    elif spec.ours in _INDEXING:
-        nr_data = 2 if spec.ours.startswith(("Set", "IndexingSet")) else 1
+    elif issubclass(cls, IndexingOp):
+        nr_data = 2 if issubclass(cls, SetIndexingOp) else 1
         kwargs["items"], inputs = _read_indexing(
-            fields, inputs, nr_data, static, vector="MultiAxisVec" in spec.ours)
+            fields, inputs, nr_data, static, vector=cls.vector_index)
     if spec.static == (("output_hw", "like"),) and len(inputs) == 2:
         pass  # deconvolution without an output-shape var
     elif spec.static:
@@ -217,7 +172,7 @@ def read_op(fop: Operator, inputs: Sequence[Any], static: StaticFn
                 kwargs[name] = _spatial(var.shape, kwargs.get("format", "NCHW"))
             else:
                 kwargs[name] = _static_param(kind, static(var), f"{fop.type} input {name!r}")
-    if spec.ours == "Reshape" and kwargs.get("axis", INVALID_AXIS) != INVALID_AXIS:
+    if cls is Reshape and kwargs.get("axis", INVALID_AXIS) != INVALID_AXIS:
         shape = list(kwargs["shape"])
         if 0 <= kwargs["axis"] < len(shape):
             shape[kwargs["axis"]] = -1  # the file's value at the unknown axis is ignored
@@ -261,9 +216,10 @@ def write_op(op: OpDef, inputs: list[int], const: ConstFn, like: LikeFn
     Returns the operator (outputs not yet assigned) and how many of ``op``'s leading
     outputs the file omits (None: it lists them all).
     """
-    spec = SPECS_BY_OURS.get(op.type_name)
-    if spec is None:
-        raise ConvertError(f"op {op.type_name} cannot be written to a .mge file")
+    spec = op.mge_form
+    why = spec.reason if not isinstance(spec, MgeForm) else op.unwritable()
+    if why is not None:
+        raise ConvertError(f"op {op.type_name} cannot be written to a .mge file ({why})")
     ours = op.params()
     inputs = list(inputs)
     params = []
@@ -276,10 +232,10 @@ def write_op(op: OpDef, inputs: list[int], const: ConstFn, like: LikeFn
             fields["items"], inputs = _index_flags_and_inputs(op, inputs, const)
         for name in fields:
             if name in ours and table != "IndexDescMaskDump":
-                fields[name] = _to_field(table, name, ours[name])
+                fields[name] = _to_field(op, name, ours[name])
         params.append(Param(table, fields))
     shape: list[int] = []
-    if spec.ours == "Reshape":  # MegEngine marks the inferred entry by the axis param
+    if isinstance(op, Reshape):  # MegEngine marks the inferred entry by the axis param
         shape, axis = [int(d) for d in ours["shape"]], ours["axis"]
         if axis == INVALID_AXIS and -1 in shape:
             axis = shape.index(-1)
@@ -291,7 +247,7 @@ def write_op(op: OpDef, inputs: list[int], const: ConstFn, like: LikeFn
             if ours[name]:
                 inputs.append(like())
             continue
-        value = shape if spec.ours == "Reshape" else ours[name]
+        value = shape if isinstance(op, Reshape) else ours[name]
         if kind == "shape" and not value:
             value = [1]  # MegEngine has no 0-d tensors: a scalar is (1,)
         inputs.append(const(np.array(value, np.int32).reshape(-1)))
@@ -300,6 +256,6 @@ def write_op(op: OpDef, inputs: list[int], const: ConstFn, like: LikeFn
 
 
 __all__ = [
-    "INVALID_AXIS", "SPECS", "SPECS_BY_FILE", "SPECS_BY_OURS", "ConvertError", "OprSpec",
-    "numpy_dtype_name", "read_op", "write_op",
+    "INVALID_AXIS", "ConvertError", "numpy_dtype_name", "op_class_for_file", "read_op",
+    "write_op", "writable",
 ]

@@ -191,7 +191,8 @@ def test_every_op_has_a_nan_case() -> None:
 
 @pytest.mark.parametrize("backend_name", BACKENDS)
 def test_every_op_has_a_kernel(backend_name: str) -> None:
-    missing = sorted(set(REGISTRY) - set(load_backend(backend_name).kernels))
+    have = load_backend(backend_name).kernels
+    missing = sorted(name for name, cls in REGISTRY.items() if cls not in have)
     assert not missing, f"{backend_name} lacks kernels for {missing}"
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from ...ops.elemwise import Elemwise, TypeCvt
+from .. import Prepared, PrepareSite
 from . import BACKEND
 from .mathfn import erf, erfinv
 
@@ -82,7 +85,7 @@ ELEMWISE = {
 }
 
 
-@BACKEND.kernel(Elemwise.type_name)
+@BACKEND.kernel(Elemwise)
 def elemwise(op: Elemwise, *xs: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out = np.asarray(ELEMWISE[op.mode](*xs))
@@ -91,7 +94,76 @@ def elemwise(op: Elemwise, *xs: np.ndarray) -> np.ndarray:
     return out
 
 
-@BACKEND.kernel(TypeCvt.type_name)
+@BACKEND.kernel(TypeCvt)
 def type_cvt(op: TypeCvt, x: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", over="ignore"):
         return x.astype(op.dtype)
+
+
+# ------------------------------------------------------------------ plan preparation
+F32 = np.dtype("float32")
+
+
+def _relu(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, 0, out=x)
+
+
+def _relu6(x: np.ndarray) -> np.ndarray:
+    return np.clip(x, 0, 6, out=x)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        np.negative(x, out=x)
+        np.exp(x, out=x)
+        x += 1
+        return np.reciprocal(x, out=x)
+
+
+def _h_swish(x: np.ndarray) -> np.ndarray:
+    gate = np.clip(x + 3, 0, 6)
+    gate *= 1 / 6
+    x *= gate
+    return x
+
+
+#: nonlinearities applied in place on a fresh float array
+INPLACE_UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "IDENTITY": lambda x: x, "RELU": _relu, "RELU6": _relu6, "SIGMOID": _sigmoid,
+    "H_SWISH": _h_swish,
+}
+#: binary elementwise modes as (in-place binary ufunc, in-place nonlinearity after it)
+INPLACE_BINARY: dict[str, tuple[np.ufunc, str]] = {
+    "ADD": (np.add, "IDENTITY"), "MUL": (np.multiply, "IDENTITY"),
+    "SUB": (np.subtract, "IDENTITY"), "MAX": (np.maximum, "IDENTITY"),
+    "MIN": (np.minimum, "IDENTITY"), "FUSE_ADD_RELU": (np.add, "RELU"),
+    "FUSE_ADD_SIGMOID": (np.add, "SIGMOID"), "FUSE_ADD_H_SWISH": (np.add, "H_SWISH"),
+}
+_SYMMETRIC = ("ADD", "MUL", "MAX", "MIN", "FUSE_ADD_RELU", "FUSE_ADD_SIGMOID",
+              "FUSE_ADD_H_SWISH")
+
+
+@BACKEND.preparer(Elemwise)
+def prepare_elemwise(op: Elemwise, site: PrepareSite) -> Prepared | None:
+    """float32 elementwise ops written into a dead input (``out=``) where one is donated."""
+    mode, out = op.mode, site.outputs[0]
+    if out.dtype != F32 or any(v.dtype != F32 for v in site.inputs):
+        return None
+    target = next((k for k, v in enumerate(site.inputs)
+                   if site.donated[k] and v.shape == out.shape), None)
+    if mode in INPLACE_UNARY and target == 0:
+        return Prepared(INPLACE_UNARY[mode], (0,), 0)
+    if mode not in INPLACE_BINARY or len(site.inputs) != 2:
+        return None
+    ufunc, act_name = INPLACE_BINARY[mode]
+    act = INPLACE_UNARY[act_name]
+    if target == 0 or (target == 1 and mode in _SYMMETRIC):
+        other = 1 - target
+
+        def inplace(*xs: np.ndarray) -> np.ndarray:
+            return act(ufunc(xs[target], xs[other], out=xs[target]))
+
+        return Prepared(inplace, (0, 1), target)
+    if act_name == "IDENTITY":
+        return None
+    return Prepared(lambda a, b: act(ufunc(a, b)), (0, 1))

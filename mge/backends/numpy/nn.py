@@ -11,7 +11,7 @@ from ...ops.nn import BatchedMatrixMul, BatchNormForward, MatrixMul, SoftmaxForw
 from . import BACKEND
 
 
-@BACKEND.kernel(MatrixMul.type_name, BatchedMatrixMul.type_name)
+@BACKEND.kernel(MatrixMul, BatchedMatrixMul)
 def matrix_mul(op: MatrixMul, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a32, b32 = a.astype(np.float32, copy=False), b.astype(np.float32, copy=False)
     if op.transposeA:
@@ -21,7 +21,7 @@ def matrix_mul(op: MatrixMul, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a32 @ b32, dtype=a.dtype)
 
 
-@BACKEND.kernel(BatchNormForward.type_name)
+@BACKEND.kernel(BatchNormForward)
 def batch_norm(
     op: BatchNormForward, x: np.ndarray, scale: np.ndarray, bias: np.ndarray,
     *stats: np.ndarray,
@@ -53,7 +53,7 @@ def batch_norm(
     return (*running, *save, np.zeros((0,), np.uint8), np.ascontiguousarray(y, dtype=x.dtype))
 
 
-@BACKEND.kernel(SoftmaxForward.type_name)
+@BACKEND.kernel(SoftmaxForward)
 def softmax(op: SoftmaxForward, x: np.ndarray) -> np.ndarray:
     xf = x.astype(np.float32, copy=False)
     e = np.exp(xf - xf.max(axis=op.axis, keepdims=True))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...ops.pooling import AdaptivePoolingForward, PoolingForward
+from .. import Prepared, PrepareSite
 from . import BACKEND
 
 
@@ -27,7 +28,7 @@ def _reduce_windows(op: PoolingForward, x: np.ndarray, fill: float, reduce: np.u
     return out
 
 
-@BACKEND.kernel(PoolingForward.type_name)
+@BACKEND.kernel(PoolingForward)
 def pooling(op: PoolingForward, x: np.ndarray) -> np.ndarray:
     dtype = x.dtype
     if op.format == "NHWC":
@@ -46,7 +47,17 @@ def pooling(op: PoolingForward, x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(out, dtype=dtype)
 
 
-@BACKEND.kernel(AdaptivePoolingForward.type_name)
+@BACKEND.kernel(AdaptivePoolingForward)
 def adaptive_pooling(op: AdaptivePoolingForward, x: np.ndarray) -> np.ndarray:
     hw = x.shape[2:] if op.format == "NCHW" else x.shape[1:3]
     return pooling(op.as_pooling(hw), x)
+
+
+@BACKEND.preparer(PoolingForward)
+def prepare_pooling(op: PoolingForward, site: PrepareSite) -> Prepared | None:
+    """Global average pooling of float32 NCHW data: a mean."""
+    shape = site.inputs[0].shape
+    if op.format != "NCHW" or op.mode == "MAX" or (op.pad_h, op.pad_w) != (0, 0) or \
+            (op.window_h, op.window_w) != shape[2:] or site.inputs[0].dtype != np.float32:
+        return None
+    return Prepared(lambda x: x.mean(axis=(2, 3), keepdims=True), (0,))

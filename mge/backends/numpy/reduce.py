@@ -20,7 +20,7 @@ def _axis(op: R.Reduce | R.Argmax, x: np.ndarray) -> int | None:
     return None if op.axis == R.REDUCE_ALL else normalize_axis(op, op.axis, x.ndim)
 
 
-@BACKEND.kernel("Reduce")
+@BACKEND.kernel(R.Reduce)
 def reduce(op: R.Reduce, x: np.ndarray) -> np.ndarray:
     out_dtype = op.infer([TensorInfo(x.shape, x.dtype)])[0].dtype
     axis = _axis(op, x)
@@ -34,9 +34,9 @@ def reduce(op: R.Reduce, x: np.ndarray) -> np.ndarray:
     return np.asarray(out).astype(out_dtype)
 
 
-@BACKEND.kernel("Argmax", "Argmin")
+@BACKEND.kernel(R.Argmax, R.Argmin)
 def arg_reduce(op: R.Argmax, x: np.ndarray) -> np.ndarray:
-    fn = np.argmax if op.type_name == "Argmax" else np.argmin
+    fn = np.argmax if isinstance(op, R.Argmax) else np.argmin
     return fn(x, axis=_axis(op, x), keepdims=True).astype(np.int32)
 
 
@@ -53,7 +53,7 @@ def _sorted_rows(x: np.ndarray, descending: bool) -> tuple[np.ndarray, np.ndarra
     return np.take_along_axis(x, idx, axis=1), idx.astype(np.int32)
 
 
-@BACKEND.kernel("TopK")
+@BACKEND.kernel(R.TopK)
 def topk(op: R.TopK, x: np.ndarray) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     values, idx = _sorted_rows(x, descending=op.k < 0)
     k = abs(op.k)
@@ -62,6 +62,6 @@ def topk(op: R.TopK, x: np.ndarray) -> np.ndarray | tuple[np.ndarray, np.ndarray
     return np.ascontiguousarray(values[:, :k]), np.ascontiguousarray(idx[:, :k])
 
 
-@BACKEND.kernel("ArgsortForward")
+@BACKEND.kernel(R.ArgsortForward)
 def argsort(op: R.ArgsortForward, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _sorted_rows(x, descending=op.order == "DESCENDING")

@@ -11,17 +11,17 @@ from . import BACKEND
 _NP_PAD_MODES = {"CONSTANT": "constant", "REPLICATE": "edge", "REFLECT": "reflect"}
 
 
-@BACKEND.kernel("Reshape")
+@BACKEND.kernel(S.Reshape)
 def reshape(op: S.Reshape, x: np.ndarray) -> np.ndarray:
     return x.reshape(op.infer([TensorInfo(x.shape, x.dtype)])[0].shape)
 
 
-@BACKEND.kernel("Broadcast")
+@BACKEND.kernel(S.Broadcast)
 def broadcast(op: S.Broadcast, x: np.ndarray) -> np.ndarray:
     return np.broadcast_to(x, op.shape)
 
 
-@BACKEND.kernel("Dimshuffle")
+@BACKEND.kernel(S.Dimshuffle)
 def dimshuffle(op: S.Dimshuffle, x: np.ndarray) -> np.ndarray:
     used = [p for p in op.pattern if p != -1]
     dropped = [i for i in range(x.ndim) if i not in used]
@@ -29,39 +29,39 @@ def dimshuffle(op: S.Dimshuffle, x: np.ndarray) -> np.ndarray:
     return np.transpose(x, used + dropped).reshape(out_shape)
 
 
-@BACKEND.kernel("AxisAddRemove")
+@BACKEND.kernel(S.AxisAddRemove)
 def axis_add_remove(op: S.AxisAddRemove, x: np.ndarray) -> np.ndarray:
     return x.reshape(op.output_shape(x.shape))
 
 
-@BACKEND.kernel("Concat")
+@BACKEND.kernel(S.Concat)
 def concat(op: S.Concat, *xs: np.ndarray) -> np.ndarray:
     return np.concatenate(xs, axis=op.axis)
 
 
-@BACKEND.kernel("Padding")
+@BACKEND.kernel(S.Padding)
 def padding(op: S.Padding, x: np.ndarray) -> np.ndarray:
     mode = _NP_PAD_MODES[op.padding_mode]
     kwargs = {"constant_values": x.dtype.type(op.padding_val)} if mode == "constant" else {}
     return np.pad(x, op.pad_width(x.ndim), mode=mode, **kwargs)
 
 
-@BACKEND.kernel("GetVarShape")
+@BACKEND.kernel(S.GetVarShape)
 def get_var_shape(op: S.GetVarShape, x: np.ndarray) -> np.ndarray:
     return op.infer([TensorInfo(x.shape, x.dtype)])[0].value
 
 
-@BACKEND.kernel("Fill")
+@BACKEND.kernel(S.Fill)
 def fill(op: S.Fill) -> np.ndarray:
     return np.full(op.shape, op.value, dtype=op.out_dtype())
 
 
-@BACKEND.kernel("Linspace")
+@BACKEND.kernel(S.Linspace)
 def linspace(op: S.Linspace) -> np.ndarray:
     return np.linspace(op.start, op.stop, op.num, endpoint=op.endpoint, dtype=np.float32)
 
 
-@BACKEND.kernel("Eye")
+@BACKEND.kernel(S.Eye)
 def eye(op: S.Eye) -> np.ndarray:
     return np.eye(*op.shape, k=op.k, dtype=op.out_dtype())
 
@@ -82,12 +82,12 @@ def _index_tuple(op: S.IndexingOp, shape: tuple[int, ...], indices: tuple) -> tu
     return tuple(out)
 
 
-@BACKEND.kernel("Subtensor", "IndexingMultiAxisVec")
+@BACKEND.kernel(S.Subtensor, S.IndexingMultiAxisVec)
 def subtensor(op: S.IndexingOp, x: np.ndarray, *indices: np.ndarray) -> np.ndarray:
     return np.asarray(x[_index_tuple(op, x.shape, indices)])
 
 
-@BACKEND.kernel("SetSubtensor", "IndexingSetMultiAxisVec")
+@BACKEND.kernel(S.SetSubtensor, S.IndexingSetMultiAxisVec)
 def set_subtensor(op: S.IndexingOp, x: np.ndarray, value: np.ndarray,
                   *indices: np.ndarray) -> np.ndarray:
     out = x.copy()

@@ -8,7 +8,7 @@ from ...ops.utility import AssertEqual, max_error
 from . import BACKEND
 
 
-@BACKEND.kernel(AssertEqual.type_name)
+@BACKEND.kernel(AssertEqual)
 def assert_equal(op: AssertEqual, expect: np.ndarray, get: np.ndarray) -> np.ndarray:
     if not op.report(max_error(expect, get)):
         raise op.error(expect, get)

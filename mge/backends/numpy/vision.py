@@ -384,12 +384,12 @@ def resize(ops: ArrayOps, op: ResizeForward, src: Any) -> Any:
     return _from_nhwc(ops, out, op.format)
 
 
-@BACKEND.kernel(WarpPerspectiveForward.type_name)
+@BACKEND.kernel(WarpPerspectiveForward)
 def warp_perspective_kernel(op: WarpPerspectiveForward, src: np.ndarray, mat: np.ndarray,
                             mat_idx: np.ndarray | None = None) -> np.ndarray:
     return warp_perspective(NUMPY_OPS, op, src, mat, mat_idx)
 
 
-@BACKEND.kernel(ResizeForward.type_name)
+@BACKEND.kernel(ResizeForward)
 def resize_kernel(op: ResizeForward, src: np.ndarray) -> np.ndarray:
     return resize(NUMPY_OPS, op, src)

@@ -47,11 +47,14 @@ class OnnxRuntimeBackend(Backend):
 
     def __init__(self) -> None:
         super().__init__()
-        self.kernels = {name: self._kernel for name in REGISTRY}
         self._sessions: OrderedDict[tuple, Any] = OrderedDict()
 
     def _kernel(self, op: OpDef, *arrays: Any) -> Any:
         return self.run(op, list(arrays))
+
+    def kernel_for(self, cls: type[OpDef]) -> Any:
+        """Every registered op has the one exporting kernel (it may refuse the op)."""
+        return self._kernel if REGISTRY.get(cls.type_name) is cls else None
 
     def run(self, op: OpDef, arrays: list[Any]) -> Any:
         """Run ``op`` on numpy ``arrays`` through a (cached) one-op onnxruntime session."""

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import torch
 import torch.nn.functional as tF
 
 from ...ops.elemwise import Elemwise, TypeCvt
+from .. import Prepared, PrepareSite
 from . import BACKEND, torch_dtype
 
 
@@ -78,11 +82,68 @@ ELEMWISE = {
 }
 
 
-@BACKEND.kernel(Elemwise.type_name)
+@BACKEND.kernel(Elemwise)
 def elemwise(op: Elemwise, *xs: torch.Tensor) -> torch.Tensor:
     return ELEMWISE[op.mode](*xs)
 
 
-@BACKEND.kernel(TypeCvt.type_name)
+@BACKEND.kernel(TypeCvt)
 def type_cvt(op: TypeCvt, x: torch.Tensor) -> torch.Tensor:
     return x.to(torch_dtype(op.dtype))
+
+
+# ------------------------------------------------------------------ plan preparation
+#: in-place nonlinearities on a fresh float tensor
+INPLACE_UNARY: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "IDENTITY": lambda x: x, "RELU": torch.relu_, "SIGMOID": torch.sigmoid_,
+    "H_SWISH": lambda x: tF.hardswish(x, inplace=True),
+    "RELU6": lambda x: x.clamp_(0, 6), "TANH": torch.tanh_,
+}
+#: binary elementwise modes as (in-place method name, nonlinearity after it)
+INPLACE_BINARY: dict[str, tuple[str, str]] = {
+    "ADD": ("add_", "IDENTITY"), "MUL": ("mul_", "IDENTITY"), "SUB": ("sub_", "IDENTITY"),
+    "FUSE_ADD_RELU": ("add_", "RELU"), "FUSE_ADD_SIGMOID": ("add_", "SIGMOID"),
+    "FUSE_ADD_H_SWISH": ("add_", "H_SWISH"), "FUSE_ADD_TANH": ("add_", "TANH"),
+}
+SYMMETRIC = ("ADD", "MUL", "FUSE_ADD_RELU", "FUSE_ADD_SIGMOID", "FUSE_ADD_H_SWISH",
+              "FUSE_ADD_TANH")
+
+
+@BACKEND.preparer(TypeCvt)
+def prepare_type_cvt(op: TypeCvt, site: PrepareSite) -> Prepared | None:
+    """A cast to the plan's dtype for the target (its compute dtype for floats)."""
+    if site.host is None:
+        return None
+    target = site.host.dtype_of(np.dtype(op.dtype))
+    return Prepared(lambda x: x.to(target), (0,))
+
+
+@BACKEND.preparer(Elemwise)
+def prepare_elemwise(op: Elemwise, site: PrepareSite) -> Prepared | None:
+    """Float elementwise ops written into a dead input (``add_``, ``relu_``) where one is
+    donated."""
+    mode, out = op.mode, site.outputs[0]
+    if out.dtype.kind != "f" or any(v.dtype != out.dtype for v in site.inputs):
+        return None
+    target = next((k for k, v in enumerate(site.inputs)
+                   if site.donated[k] and v.shape == out.shape), None)
+    if mode in INPLACE_UNARY and len(site.inputs) == 1:
+        act = INPLACE_UNARY[mode]
+        if target == 0:
+            return Prepared(act, (0,), 0)
+        fn = ELEMWISE[mode]
+        return Prepared(fn, (0,))
+    if mode not in INPLACE_BINARY or len(site.inputs) != 2:
+        return None
+    method, act_name = INPLACE_BINARY[mode]
+    act = INPLACE_UNARY[act_name]
+    if target == 0 or (target == 1 and mode in SYMMETRIC):
+        other = 1 - target
+        call = getattr(torch.Tensor, method)
+
+        def inplace(*xs: torch.Tensor) -> torch.Tensor:
+            return act(call(xs[target], xs[other]))
+
+        return Prepared(inplace, (0, 1), target)
+    plain = getattr(torch, method.rstrip("_"))
+    return Prepared(lambda a, b: act(plain(a, b)), (0, 1))

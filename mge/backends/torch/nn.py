@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as tF
 
 from ...ops.nn import BatchedMatrixMul, BatchNormForward, MatrixMul, SoftmaxForward, bn_reduce_axes
+from .. import Prepared, PrepareSite
 from . import BACKEND
 
 
-@BACKEND.kernel(MatrixMul.type_name, BatchedMatrixMul.type_name)
+@BACKEND.kernel(MatrixMul, BatchedMatrixMul)
 def matrix_mul(op: MatrixMul, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     if op.transposeA:
         a = a.transpose(-1, -2)
@@ -29,7 +31,7 @@ def _empty(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     return _EMPTIES[key]
 
 
-@BACKEND.kernel(BatchNormForward.type_name)
+@BACKEND.kernel(BatchNormForward)
 def batch_norm(
     op: BatchNormForward, x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor,
     *stats: torch.Tensor,
@@ -67,6 +69,19 @@ def batch_norm(
     return (*running, *save, reserve, y.to(x.dtype))
 
 
-@BACKEND.kernel(SoftmaxForward.type_name)
+@BACKEND.kernel(SoftmaxForward)
 def softmax(op: SoftmaxForward, x: torch.Tensor) -> torch.Tensor:
     return torch.softmax(x, op.axis)
+
+
+# ------------------------------------------------------------------ plan preparation
+@BACKEND.preparer(MatrixMul)
+def prepare_matmul(op: MatrixMul, site: PrepareSite) -> Prepared | None:
+    """``A @ constant B`` in a plan: ``linear`` with the weight laid out once."""
+    b, host = site.consts[1], site.host
+    if host is None or b is None or b.ndim != 2 or op.transposeA or site.inputs[0].ndim != 2:
+        return None
+    weight = host.prepared(b, f"linear-{op.transposeB}", lambda v: host.asarray(
+        np.ascontiguousarray(v if op.transposeB else v.T)))
+    linear, wdtype = tF.linear, weight.dtype
+    return Prepared(lambda a: linear(a if a.dtype == wdtype else a.to(wdtype), weight), (0,))

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as tF
 
 from ...ops.pooling import AdaptivePoolingForward, PoolingForward
+from .. import Prepared, PrepareSite
 from . import BACKEND
 
 
@@ -31,14 +32,26 @@ def _pool_nchw(op: PoolingForward, x: torch.Tensor) -> torch.Tensor:
     return tF.avg_pool2d(x, kernel, stride, pad, count_include_pad=not exclude)
 
 
-@BACKEND.kernel(PoolingForward.type_name)
+@BACKEND.kernel(PoolingForward)
 def pooling(op: PoolingForward, x: torch.Tensor) -> torch.Tensor:
     if op.format == "NHWC":
         return _pool_nchw(op, x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1).contiguous()
     return _pool_nchw(op, x)
 
 
-@BACKEND.kernel(AdaptivePoolingForward.type_name)
+@BACKEND.kernel(AdaptivePoolingForward)
 def adaptive_pooling(op: AdaptivePoolingForward, x: torch.Tensor) -> torch.Tensor:
     hw = tuple(x.shape[2:]) if op.format == "NCHW" else tuple(x.shape[1:3])
     return pooling(op.as_pooling(hw), x)
+
+
+# ------------------------------------------------------------------ plan preparation
+@BACKEND.preparer(PoolingForward)
+def prepare_pooling(op: PoolingForward, site: PrepareSite) -> Prepared | None:
+    """Global average pooling of NCHW data: ``adaptive_avg_pool2d``."""
+    shape = site.inputs[0].shape
+    if op.format != "NCHW" or op.mode == "MAX" or (op.pad_h, op.pad_w) != (0, 0) or \
+            (op.window_h, op.window_w) != shape[2:]:
+        return None
+    pool = tF.adaptive_avg_pool2d
+    return Prepared(lambda x: pool(x, 1), (0,))

@@ -30,7 +30,7 @@ def _reduce_axis(mode: str, x: torch.Tensor, axis: int) -> torch.Tensor:
     return fn(x, dim=axis, keepdim=True)
 
 
-@BACKEND.kernel("Reduce")
+@BACKEND.kernel(R.Reduce)
 def reduce(op: R.Reduce, x: torch.Tensor) -> torch.Tensor:
     out_dtype = op.infer([TensorInfo(tuple(x.shape), _np_dtype(x))])[0].dtype
     work = x.float() if x.is_floating_point() else x.long()
@@ -46,13 +46,13 @@ def reduce(op: R.Reduce, x: torch.Tensor) -> torch.Tensor:
     return out.to(torch_dtype(out_dtype))
 
 
-@BACKEND.kernel("Argmax", "Argmin")
+@BACKEND.kernel(R.Argmax, R.Argmin)
 def arg_reduce(op: R.Argmax, x: torch.Tensor) -> torch.Tensor:
-    fn = torch.argmax if op.type_name == "Argmax" else torch.argmin
+    fn = torch.argmax if isinstance(op, R.Argmax) else torch.argmin
     return fn(x, dim=normalize_axis(op, op.axis, x.ndim), keepdim=True).to(torch.int32)
 
 
-@BACKEND.kernel("TopK")
+@BACKEND.kernel(R.TopK)
 def topk(op: R.TopK, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     values, idx = torch.sort(x, dim=1, descending=op.k < 0, stable=True)
     k = abs(op.k)
@@ -61,7 +61,7 @@ def topk(op: R.TopK, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torc
     return values[:, :k].contiguous(), idx[:, :k].to(torch.int32)
 
 
-@BACKEND.kernel("ArgsortForward")
+@BACKEND.kernel(R.ArgsortForward)
 def argsort(op: R.ArgsortForward, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     values, idx = torch.sort(x, dim=1, descending=op.order == "DESCENDING", stable=True)
     return values, idx.to(torch.int32)

@@ -13,6 +13,7 @@ import torch
 from ...core.opdef import TensorInfo
 from ...device import get_default_device
 from ...ops import shape as S
+from .. import Prepared, PrepareSite
 from . import BACKEND, torch_device, torch_dtype
 
 
@@ -20,29 +21,29 @@ def _info(t: torch.Tensor) -> TensorInfo:
     return TensorInfo(tuple(t.shape), np.dtype("int32"))
 
 
-@BACKEND.kernel("Reshape")
+@BACKEND.kernel(S.Reshape)
 def reshape(op: S.Reshape, x: torch.Tensor) -> torch.Tensor:
     return x.reshape(op.target_shape([_info(x)]))
 
 
-@BACKEND.kernel("Broadcast")
+@BACKEND.kernel(S.Broadcast)
 def broadcast(op: S.Broadcast, x: torch.Tensor) -> torch.Tensor:
     return x.expand(op.shape)
 
 
-@BACKEND.kernel("Dimshuffle")
+@BACKEND.kernel(S.Dimshuffle)
 def dimshuffle(op: S.Dimshuffle, x: torch.Tensor) -> torch.Tensor:
     used = [p for p in op.pattern if p != -1]
     dropped = [i for i in range(x.ndim) if i not in used]
     return x.permute(used + dropped).reshape(op.infer([_info(x)])[0].shape)
 
 
-@BACKEND.kernel("AxisAddRemove")
+@BACKEND.kernel(S.AxisAddRemove)
 def axis_add_remove(op: S.AxisAddRemove, x: torch.Tensor) -> torch.Tensor:
     return x.reshape(op.output_shape(tuple(x.shape)))
 
 
-@BACKEND.kernel("Concat")
+@BACKEND.kernel(S.Concat)
 def concat(op: S.Concat, *xs: torch.Tensor) -> torch.Tensor:
     return torch.cat(xs, dim=op.axis)
 
@@ -56,7 +57,7 @@ def _pad_index(n: int, front: int, back: int, mode: str, device: torch.device) -
     return torch.where(pos >= n, 2 * (n - 1) - pos, pos)
 
 
-@BACKEND.kernel("Padding")
+@BACKEND.kernel(S.Padding)
 def padding(op: S.Padding, x: torch.Tensor) -> torch.Tensor:
     widths = op.pad_width(x.ndim)
     if op.padding_mode == "CONSTANT":
@@ -72,7 +73,7 @@ def padding(op: S.Padding, x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-@BACKEND.kernel("GetVarShape")
+@BACKEND.kernel(S.GetVarShape)
 def get_var_shape(op: S.GetVarShape, x: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(op.infer([_info(x)])[0].value).to(x.device)
 
@@ -81,21 +82,21 @@ def _device() -> torch.device:
     return torch_device(get_default_device())
 
 
-@BACKEND.kernel("Fill")
+@BACKEND.kernel(S.Fill)
 def fill(op: S.Fill) -> torch.Tensor:
     dt = op.out_dtype()
     return torch.full(op.shape, np.array(op.value).astype(dt).item(), dtype=torch_dtype(dt),
                       device=_device())
 
 
-@BACKEND.kernel("Linspace")
+@BACKEND.kernel(S.Linspace)
 def linspace(op: S.Linspace) -> torch.Tensor:
     n = op.num + (0 if op.endpoint else 1)
     out = torch.linspace(op.start, op.stop, n, dtype=torch.float64, device=_device())
     return out[:op.num].to(torch.float32)
 
 
-@BACKEND.kernel("Eye")
+@BACKEND.kernel(S.Eye)
 def eye(op: S.Eye) -> torch.Tensor:
     rows, cols = op.shape
     dev = _device()
@@ -132,7 +133,7 @@ def _infos(op: S.IndexingOp, x: torch.Tensor, indices: tuple) -> list[TensorInfo
     return [_info(x)] * op.nr_data_inputs + [_info(t) for t in indices]
 
 
-@BACKEND.kernel("Subtensor", "IndexingMultiAxisVec")
+@BACKEND.kernel(S.Subtensor, S.IndexingMultiAxisVec)
 def subtensor(op: S.IndexingOp, x: torch.Tensor, *indices: torch.Tensor) -> torch.Tensor:
     index, flips = _torch_index(op, x, indices)
     if not flips:
@@ -146,7 +147,7 @@ def subtensor(op: S.IndexingOp, x: torch.Tensor, *indices: torch.Tensor) -> torc
     return y
 
 
-@BACKEND.kernel("SetSubtensor", "IndexingSetMultiAxisVec")
+@BACKEND.kernel(S.SetSubtensor, S.IndexingSetMultiAxisVec)
 def set_subtensor(op: S.IndexingOp, x: torch.Tensor, value: torch.Tensor,
                   *indices: torch.Tensor) -> torch.Tensor:
     index, flips = _torch_index(op, x, indices)
@@ -156,3 +157,31 @@ def set_subtensor(op: S.IndexingOp, x: torch.Tensor, value: torch.Tensor,
     out = x.clone()
     out[index] = value
     return out
+
+
+# ------------------------------------------------------------------ plan preparation
+@BACKEND.preparer(S.Padding)
+def prepare_padding(op: S.Padding, site: PrepareSite) -> Prepared | None:
+    """Constant padding that keeps the input's memory format (channels-last stays so)."""
+    if op.padding_mode != "CONSTANT":
+        return None
+    x, out = site.inputs[0], site.outputs[0]
+    widths = op.pad_width(x.ndim)
+    inner = tuple(slice(f, f + d) for d, (f, _) in zip(x.shape, widths, strict=True))
+    borders = []  # the padded slabs, one per side of each padded axis
+    for axis, (front, back) in enumerate(widths):
+        lead = (slice(None),) * axis
+        borders += [lead + (slice(0, front),)] if front else []
+        borders += [lead + (slice(front + x.shape[axis], None),)] if back else []
+    value = float(op.padding_val)
+    cl = torch.channels_last
+
+    def run(t: torch.Tensor) -> torch.Tensor:
+        fmt = cl if t.ndim == 4 and t.is_contiguous(memory_format=cl) else torch.contiguous_format
+        y = torch.empty(out.shape, dtype=t.dtype, device=t.device, memory_format=fmt)
+        y[inner] = t
+        for border in borders:
+            y[border] = value
+        return y
+
+    return Prepared(run, (0,))

@@ -9,7 +9,7 @@ from ...ops.utility import AssertEqual
 from . import BACKEND
 
 
-@BACKEND.kernel(AssertEqual.type_name)
+@BACKEND.kernel(AssertEqual)
 def assert_equal(op: AssertEqual, expect: torch.Tensor, get: torch.Tensor) -> torch.Tensor:
     err = 0.0
     if expect.numel():

@@ -73,12 +73,12 @@ class TorchOps(ArrayOps):
 TORCH_OPS = TorchOps()
 
 
-@BACKEND.kernel(WarpPerspectiveForward.type_name)
+@BACKEND.kernel(WarpPerspectiveForward)
 def warp_perspective_kernel(op: WarpPerspectiveForward, src: torch.Tensor, mat: torch.Tensor,
                             mat_idx: torch.Tensor | None = None) -> torch.Tensor:
     return warp_perspective(TORCH_OPS, op, src, mat, mat_idx)
 
 
-@BACKEND.kernel(ResizeForward.type_name)
+@BACKEND.kernel(ResizeForward)
 def resize_kernel(op: ResizeForward, src: torch.Tensor) -> torch.Tensor:
     return resize(TORCH_OPS, op, src)

@@ -3,11 +3,13 @@
 
 Like MegEngine's ``ConvertF32ToF16Pass``: float32 inputs stay float32 and are followed
 by a ``TypeCvt`` to float16; float32 constants become float16 constants; ops are
-rebuilt on float16 inputs (``TypeCvt`` to float32 becomes one to float16;
-WarpPerspective keeps a float32 matrix); float32 outputs get a final ``TypeCvt`` back
-to float32. ``float16_io`` also sets ``compute_mode=FLOAT32`` on convolutions and
-matrix products and ``data_type=FLOAT_O16xC32`` on float reductions, so they compute
-in float32. An op that has no float16 form computes in float32 between casts.
+rebuilt on float16 inputs by their own ``in_float16`` rule (``TypeCvt`` to float32
+becomes one to float16; inputs an op lists in ``float32_inputs``, such as
+WarpPerspective's matrix, stay float32); float32 outputs get a final ``TypeCvt`` back
+to float32. ``float16_io`` asks ops to keep float32 compute where they have a param for
+it (``compute_mode=FLOAT32`` on convolutions and matrix products,
+``data_type=FLOAT_O16xC32`` on float reductions). An op that has no float16 form
+computes in float32 between casts.
 
 Example:
     >>> run_passes(graph, ["float16_io"])   # doctest: +SKIP
@@ -15,17 +17,14 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
-from ...core.opdef import OpDef, OpError
+from ...core.opdef import OpDef, OpError, TensorInfo
 from ...ops import TypeCvt
 from ..ir import ConstOp, Graph, Host2DeviceCopy, OpNode, VarNode
 from . import register_pass
 
 F32, F16 = np.dtype("float32"), np.dtype("float16")
-_COMPUTE_MODE_OPS = ("ConvolutionForward", "ConvBiasForward", "MatrixMul", "BatchedMatrixMul")
 
 
 class _Converter:
@@ -46,15 +45,8 @@ class _Converter:
         return out
 
     def half_op(self, node: OpNode, inputs: list[VarNode]) -> OpDef:
-        op, params = node.op, node.op.params()
-        if node.type == "TypeCvt" and np.dtype(params["dtype"]) == F32:
-            return TypeCvt(dtype="float16")
-        if self.compute_f32 and node.type in _COMPUTE_MODE_OPS:
-            return dataclasses.replace(op, compute_mode="FLOAT32")
-        if self.compute_f32 and node.type == "Reduce" and inputs[0].dtype.kind == "f" \
-                and params["data_type"] == "DEFAULT":
-            return dataclasses.replace(op, data_type="FLOAT_O16xC32")
-        return op
+        return node.op.in_float16([TensorInfo(v.shape, v.dtype) for v in inputs],
+                                  self.compute_f32)
 
     def op(self, node: OpNode) -> list[VarNode]:
         if isinstance(node.op, Host2DeviceCopy):
@@ -68,8 +60,8 @@ class _Converter:
             self.casts[half.id] = var  # an op that needs float32 takes the original
             return [half]
         inputs = [self.new[v.id] for v in node.inputs]
-        if node.type == "WarpPerspectiveForward":
-            inputs[1] = self.cast(inputs[1], F32)
+        for k in node.op.float32_inputs:
+            inputs[k] = self.cast(inputs[k], F32)
         try:
             outs = self.graph.add_op(self.half_op(node, inputs), inputs, name=node.name)
         except OpError:  # no float16 form: compute as before, between casts

@@ -1,8 +1,9 @@
 """``remove_noop``: drop ops that return their input unchanged.
 
-``Reshape``/``Broadcast`` to the input's own shape, ``TypeCvt`` to its own dtype, an
-identity ``Dimshuffle``, an empty ``AxisAddRemove`` and ``Subtensor`` without items
-are replaced by their input (MegEngine's ``RemoveNonComputingOprPass``).
+An op with one input and one output of the same shape and dtype is replaced by its
+input when the op says so (``OpDef.is_noop``: ``Reshape``/``Broadcast`` to the input's
+own shape, ``TypeCvt`` to its own dtype, an identity ``Dimshuffle``, ``AxisAddRemove``,
+``Subtensor`` without items), as MegEngine's ``RemoveNonComputingOprPass``.
 
 Example:
     >>> run_passes(graph, ["remove_noop"])   # doctest: +SKIP
@@ -10,10 +11,9 @@ Example:
 
 from __future__ import annotations
 
+from ...core.opdef import TensorInfo
 from ..ir import Graph, OpNode
 from . import register_pass
-
-_SHAPE_ONLY = ("Reshape", "Broadcast", "AxisAddRemove", "Subtensor")
 
 
 def _is_noop(node: OpNode) -> bool:
@@ -22,14 +22,7 @@ def _is_noop(node: OpNode) -> bool:
     x, y = node.inputs[0], node.outputs[0]
     if (x.shape, x.dtype) != (y.shape, y.dtype):
         return False
-    params = node.op.params()
-    if node.type in _SHAPE_ONLY:
-        return node.type != "Subtensor" or not params["items"]
-    if node.type == "TypeCvt":
-        return True
-    if node.type == "Dimshuffle":
-        return tuple(params["pattern"]) == tuple(range(x.ndim))
-    return False
+    return node.op.is_noop([TensorInfo(x.shape, x.dtype)], [TensorInfo(y.shape, y.dtype)])
 
 
 @register_pass("remove_noop")
