@@ -210,27 +210,11 @@ def _configure_onnx_to_mge(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, help="where to write the .mge file")
 
 
-def onnx_to_mge(source: str, output: str) -> None:
-    """Import an ONNX model and dump it as a ``.mge`` file (inputs and outputs keep their
-    ONNX names)."""
-    from ..jit.trace import trace
-    from .onnx import from_onnx
-
-    module = from_onnx(source, trace=False)
-
-    @trace(symbolic=True, capture_as_const=True)
-    def run(*inputs: object) -> object:
-        return module(*inputs)
-
-    run(*module.example_inputs())
-    run.dump(output, arg_names=list(module.input_names),
-             output_names=list(module.output_names))
-
-
 @register_command("onnx_to_mge", "import an ONNX model and dump it as a .mge file",
                   _configure_onnx_to_mge)
 def _onnx_to_mge(args: argparse.Namespace) -> int:
     from .onnx import OnnxImportError
+    from .onnx.importer.mge_file import onnx_to_mge
 
     try:
         onnx_to_mge(args.input, args.output)
@@ -279,5 +263,4 @@ def mge_main(argv: Sequence[str] | None = None) -> int:
     return main(["convert", *rest])
 
 
-__all__ = ["COMMANDS", "Command", "build_parser", "main", "mge_main", "onnx_to_mge",
-           "register_command"]
+__all__ = ["COMMANDS", "Command", "build_parser", "main", "mge_main", "register_command"]

@@ -19,7 +19,6 @@ Example:
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +26,7 @@ import numpy as np
 
 from ....graph.ir import Graph
 from ..errors import OnnxExportError
+from ..files import check_destination, write_file
 from .graph import MIN_OPSET, check_opset, export_graph
 
 PathLike = str | os.PathLike
@@ -149,37 +149,6 @@ def source_graph(model: Any) -> tuple[Graph, list[str], list[str]]:
                     f"graph, got {kind}{hint}")
 
 
-def _destination(output: PathLike) -> str:
-    path = os.path.abspath(os.fspath(output))
-    folder = os.path.dirname(path)
-    if os.path.isdir(path):
-        raise OnnxExportError(f"cannot write the ONNX model to {os.fspath(output)!r}: "
-                              "it is a directory")
-    if not os.path.isdir(folder):
-        raise OnnxExportError(f"cannot write the ONNX model to {os.fspath(output)!r}: "
-                              f"directory {folder!r} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise OnnxExportError(f"cannot write the ONNX model to {os.fspath(output)!r}: "
-                              f"directory {folder!r} is not writable")
-    return path
-
-
-def write_atomic(data: bytes, path: str) -> None:
-    """Write ``data`` to a temporary file next to ``path``, then rename it into place."""
-    folder, base = os.path.split(path)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{base}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise OnnxExportError(f"cannot write the ONNX model to {path!r}: {exc}") from exc
-        raise
-
-
 def to_onnx(
     model: Any,
     output: PathLike | None = None,
@@ -218,7 +187,7 @@ def to_onnx(
         >>> to_onnx(tm, "net.onnx", input_names=["data"], dynamic_batch=True)  # doctest: +SKIP
     """
     check_opset(opset)
-    dest = _destination(output) if output is not None else None
+    dest = check_destination(output, "the ONNX model") if output is not None else None
     graph, ins, outs = source_graph(model)
     graph.lint()
     if optimize:
@@ -242,9 +211,8 @@ def to_onnx(
             data = proto.SerializeToString()
         except ValueError as exc:  # protobuf's 2 GiB limit
             raise OnnxExportError(f"the ONNX model is too large to serialize: {exc}") from exc
-        write_atomic(data, dest)
+        write_file(dest, data, "the ONNX model")
     return proto
 
 
-__all__ = ["mge_file_graph", "source_graph", "to_onnx", "traced_module_graph",
-           "write_atomic"]
+__all__ = ["mge_file_graph", "source_graph", "to_onnx", "traced_module_graph"]
