@@ -35,7 +35,7 @@ import dataclasses
 import keyword
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -232,14 +232,28 @@ def _load(model: Any) -> Any:
     if isinstance(model, onnx.ModelProto):
         return model
     if isinstance(model, (bytes, bytearray)):
-        return onnx.load_from_string(bytes(model))
+        return _parse(lambda: onnx.load_from_string(bytes(model)), "the bytes given")
     if isinstance(model, (str, os.PathLike)):
-        if not os.path.exists(model):
-            raise OnnxImportError(f"from_onnx: no such file {os.fspath(model)!r}")
-        return onnx.load(os.fspath(model))
+        path = os.fspath(model)
+        if not os.path.exists(path):
+            raise OnnxImportError(f"from_onnx: no such file {path!r}")
+        return _parse(lambda: onnx.load(path), repr(path))
     raise TypeError(
         f"from_onnx expects a path, bytes or onnx.ModelProto, got {type(model).__name__}"
     )
+
+
+def _parse(read: Callable[[], Any], what: str) -> Any:
+    """``read()`` an ONNX model; any failure becomes one :class:`OnnxImportError`."""
+    try:
+        model = read()
+    except OSError as exc:
+        raise OnnxImportError(f"cannot read {what}: {exc.strerror or exc}") from None
+    except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and onnx's own errors
+        raise OnnxImportError(f"cannot read {what} as an ONNX model: {exc}") from None
+    if not model.graph.node and not model.graph.output:
+        raise OnnxImportError(f"{what} holds no ONNX graph (empty or not an ONNX file)")
+    return model
 
 
 def _unknown_op(node: Node) -> str | None:
