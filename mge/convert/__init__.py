@@ -2,7 +2,8 @@
 
 Import: :func:`from_onnx` turns an ONNX model into a TracedModule (or, with
 ``trace=False``, the eager :class:`OnnxModule`) that runs ``mge.functional`` calls.
-Export: :func:`to_onnx` writes a TracedModule or a ``.mge`` file as ONNX.
+Export: :func:`to_onnx` writes a TracedModule or a ``.mge`` file as ONNX;
+:func:`onnx_to_mge` writes an ONNX model as a ``.mge`` file.
 The command line is ``python -m mge.convert`` (see :mod:`mge.convert.cli`).
 
 Example:
@@ -19,8 +20,9 @@ from .onnx import (
     UnsupportedOnnxError,
     UnsupportedOpError,
     from_onnx,
+    onnx_to_mge,
     to_onnx,
 )
 
 __all__ = ["OnnxError", "OnnxExportError", "OnnxImportError", "OnnxModule", "Problem",
-           "UnsupportedOnnxError", "UnsupportedOpError", "from_onnx", "to_onnx"]
+           "UnsupportedOnnxError", "UnsupportedOpError", "from_onnx", "onnx_to_mge", "to_onnx"]

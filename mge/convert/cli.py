@@ -2,22 +2,38 @@
 
 Commands are registered with :func:`register_command` (name, help, an argument
 builder and a runner returning the exit status), so each direction of conversion adds
-its own subcommand. Names follow mgeconvert (``onnx_to_tracedmodule``, ...).
+its own subcommand. Names follow mgeconvert (``onnx_to_tracedmodule``, ...). Problems
+end in a one-line ``error:`` message on stderr and exit status 2.
+
+A ``.mge`` input is only ever parsed as a model. A pickled TracedModule (``mge.save``)
+is loaded, with ``mge.load``, only when asked for: ``tracedmodule_to_onnx`` or
+``convert --traced-module``.
 
 Example:
     $ python -m mge.convert onnx_to_tracedmodule -i model.onnx -o model.tm --check
     $ python -m mge.convert mge_to_onnx -i model.mge -o model.onnx --opset 13
     $ mge convert model.mge -o model.onnx        # the direction follows the file names
+    $ mge convert --traced-module model.tm -o model.onnx
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
+import pickle
 import sys
 from collections.abc import Callable, Sequence
 
 import numpy as np
+
+from ..runtime.executor import Executor
+from ..serialization import load, save
+from ..tensor import Tensor
+from ..traced_module import TracedModule
+from .onnx import OnnxError, from_onnx, onnx_to_mge, to_onnx
+from .onnx.exporter import source_graph
+from .onnx.files import check_destination, write_file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,10 +63,8 @@ def register_command(
     return deco
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m mge.convert", description="Convert models to and from mge."
-    )
+def build_parser(prog: str = "python -m mge.convert") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Convert models to and from mge.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     for command in COMMANDS.values():
         command.configure(sub.add_parser(command.name, help=command.help,
@@ -58,10 +72,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+class CommandError(Exception):
+    """A command-line problem reported as one line with exit status 2."""
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "python -m mge.convert") -> int:
     """Parse ``argv`` (default: ``sys.argv[1:]``) and run the chosen command."""
-    args = build_parser().parse_args(argv)
-    return COMMANDS[args.command].run(args)
+    args = build_parser(prog).parse_args(argv)
+    try:
+        return COMMANDS[args.command].run(args)
+    except (OnnxError, CommandError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 # ------------------------------------------------------------------ onnx -> mge
@@ -79,8 +101,6 @@ def _check_against_onnxruntime(path: str, net: Callable) -> float:
     """Max abs difference between onnxruntime and ``net`` on seeded random inputs."""
     import onnxruntime
 
-    import mge
-
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)
     feeds = {}
@@ -88,7 +108,7 @@ def _check_against_onnxruntime(path: str, net: Callable) -> float:
         shape = [d if isinstance(d, int) else 1 for d in arg.shape]
         feeds[arg.name] = rng.standard_normal(shape).astype(np.float32)
     want = session.run(None, feeds)
-    got = net(*(mge.tensor(v) for v in feeds.values()))
+    got = net(*(Tensor(v) for v in feeds.values()))
     got = got if isinstance(got, tuple) else (got,)
     return max(float(np.max(np.abs(g.numpy() - w), initial=0.0)) for g, w in zip(got, want))
 
@@ -96,19 +116,14 @@ def _check_against_onnxruntime(path: str, net: Callable) -> float:
 @register_command("onnx_to_tracedmodule", "import an ONNX model and save it with mge.save",
                   _configure_onnx_import)
 def _onnx_to_tracedmodule(args: argparse.Namespace) -> int:
-    import mge
-
-    from .onnx import UnsupportedOnnxError, from_onnx
-
-    try:
-        net = from_onnx(args.input, trace=not args.no_trace)
-    except UnsupportedOnnxError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    check_destination(args.output, "the TracedModule")
+    net = from_onnx(args.input, trace=not args.no_trace)
     if args.check:
         error = _check_against_onnxruntime(args.input, net)
         print(f"max abs difference vs onnxruntime: {error:.3g}")
-    mge.save(net, args.output)
+    buffer = io.BytesIO()
+    save(net, buffer)
+    write_file(args.output, buffer.getvalue(), "the TracedModule")
     print(f"wrote {type(net).__name__} to {args.output}")
     return 0
 
@@ -142,9 +157,6 @@ def _check_export(source: object, path: str) -> float:
     """Max abs difference between onnxruntime on ``path`` and mge on seeded inputs."""
     import onnxruntime
 
-    from ..runtime.executor import Executor
-    from .onnx.exporter import source_graph
-
     graph, _, _ = source_graph(source)
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)
@@ -162,22 +174,27 @@ def _check_export(source: object, path: str) -> float:
 
 
 def _export(source: object, args: argparse.Namespace) -> int:
-    from .onnx import OnnxExportError, to_onnx
-
-    try:
-        model = to_onnx(source, args.output, opset=args.opset,
-                        input_names=_names(args.input_names),
-                        output_names=_names(args.output_names),
-                        dynamic_batch=args.dynamic_batch, fp16=args.fp16,
-                        optimize=not args.no_optimize)
-    except (OnnxExportError, TypeError) as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    model = to_onnx(source, args.output, opset=args.opset,
+                    input_names=_names(args.input_names),
+                    output_names=_names(args.output_names),
+                    dynamic_batch=args.dynamic_batch, fp16=args.fp16,
+                    optimize=not args.no_optimize)
     print(f"wrote {args.output}: opset {args.opset}, {len(model.graph.node)} nodes, inputs "
           f"{[i.name for i in model.graph.input]}, outputs {[o.name for o in model.graph.output]}")
     if args.check:
         print(f"max abs difference vs mge: {_check_export(source, args.output):.3g}")
     return 0
+
+
+def _load_traced_module(path: str) -> TracedModule:
+    """``mge.load`` a TracedModule (asked for explicitly: a pickle can hold code)."""
+    try:
+        module = load(path)
+    except (OSError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+        raise CommandError(f"cannot load {path} with mge.load: {exc}") from None
+    if not isinstance(module, TracedModule):
+        raise CommandError(f"{path} holds a {type(module).__name__}, not a TracedModule")
+    return module
 
 
 @register_command("mge_to_onnx", "export a .mge model to ONNX", _configure_export)
@@ -186,22 +203,11 @@ def _mge_to_onnx(args: argparse.Namespace) -> int:
 
 
 @register_command("tracedmodule_to_onnx",
-                  "export a TracedModule saved with mge.save (.tm, .pkl) to ONNX",
+                  "export a TracedModule saved with mge.save (.tm, .pkl) to ONNX; it is "
+                  "loaded with mge.load",
                   _configure_export)
 def _tracedmodule_to_onnx(args: argparse.Namespace) -> int:
-    import mge
-    from mge.traced_module import TracedModule
-
-    try:
-        module = mge.load(args.input)
-    except (OSError, ValueError) as exc:
-        print(f"cannot read {args.input}: {exc}", file=sys.stderr)
-        return 2
-    if not isinstance(module, TracedModule):
-        print(f"{args.input} holds a {type(module).__name__}, not a TracedModule",
-              file=sys.stderr)
-        return 2
-    return _export(module, args)
+    return _export(_load_traced_module(args.input), args)
 
 
 # ------------------------------------------------------------------ onnx -> .mge
@@ -210,74 +216,76 @@ def _configure_onnx_to_mge(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, help="where to write the .mge file")
 
 
-def onnx_to_mge(source: str, output: str) -> None:
-    """Import an ONNX model and dump it as a ``.mge`` file (inputs and outputs keep their
-    ONNX names)."""
-    from ..jit.trace import trace
-    from .onnx import from_onnx
-
-    module = from_onnx(source, trace=False)
-
-    @trace(symbolic=True, capture_as_const=True)
-    def run(*inputs: object) -> object:
-        return module(*inputs)
-
-    run(*module.example_inputs())
-    run.dump(output, arg_names=list(module.input_names),
-             output_names=list(module.output_names))
-
-
 @register_command("onnx_to_mge", "import an ONNX model and dump it as a .mge file",
                   _configure_onnx_to_mge)
 def _onnx_to_mge(args: argparse.Namespace) -> int:
-    from .onnx import OnnxImportError
-
-    try:
-        onnx_to_mge(args.input, args.output)
-    except OnnxImportError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    onnx_to_mge(args.input, args.output)
     print(f"wrote {args.output}")
     return 0
 
 
 # ------------------------------------------------------------------ by file type
 def _configure_auto(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", help="a .mge file or pickled TracedModule (-> .onnx), or "
-                                      "an .onnx file (-> .mge, or a TracedModule pickle)")
+    parser.add_argument("input", help="a .mge file (-> .onnx), or an .onnx file (-> .mge, "
+                                      "or a TracedModule pickle with .tm/.pkl)")
     parser.add_argument("-o", "--output", required=True, help="the file to write")
+    parser.add_argument("--traced-module", action="store_true",
+                        help="the input is a TracedModule saved with mge.save; load it with "
+                             "mge.load (a pickle can run code: only for files you trust)")
     _export_options(parser)
 
 
-@register_command("convert", "convert by file type: .mge or a pickled TracedModule to "
-                             ".onnx; .onnx to .mge (or to a TracedModule with .tm/.pkl)",
+@register_command("convert", "convert by file type: .mge (or, with --traced-module, a "
+                             "pickled TracedModule) to .onnx; .onnx to .mge (or to a "
+                             "TracedModule with .tm/.pkl)",
                   _configure_auto)
 def _auto(args: argparse.Namespace) -> int:
     if args.output.endswith(".onnx"):
-        return _export(args.input, args)
+        source = _load_traced_module(args.input) if args.traced_module else args.input
+        return _export(source, args)
     if not args.input.endswith(".onnx"):
-        print(f"cannot tell how to convert {args.input} to {args.output}: one of them must "
-              "be an .onnx file", file=sys.stderr)
-        return 2
+        raise CommandError(f"cannot tell how to convert {args.input} to {args.output}: one "
+                           "of them must be an .onnx file")
     if args.output.endswith(".mge"):
         return _onnx_to_mge(args)
     return _onnx_to_tracedmodule(argparse.Namespace(
         input=args.input, output=args.output, check=args.check, no_trace=False))
 
 
+# ------------------------------------------------------------------ the mge script
+_MGE_HELP = """\
+usage: mge <command> [arguments]
+
+mge's command line.
+
+commands:
+  convert   convert models between ONNX and MegEngine formats:
+              mge convert INPUT -o OUTPUT [options]   (the direction follows the names:
+                                                       .mge -> .onnx, .onnx -> .mge/.tm)
+              mge convert <subcommand> ...
+            subcommands: {subcommands}
+
+Run "mge convert --help" or "mge convert <subcommand> --help" for the options.
+"""
+
+
 def mge_main(argv: Sequence[str] | None = None) -> int:
     """The ``mge`` console script: ``mge convert INPUT -o OUTPUT [options]`` (or
     ``mge convert <command> ...`` with any command of ``python -m mge.convert``)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    text = _MGE_HELP.format(subcommands=", ".join(c for c in COMMANDS if c != "convert"))
+    if args and args[0] in ("-h", "--help"):
+        print(text, end="")
+        return 0
     if not args or args[0] != "convert":
-        print("usage: mge convert INPUT -o OUTPUT [options]   (mge convert --help)",
-              file=sys.stderr)
+        problem = f"unknown command {args[0]!r}" if args else "no command given"
+        print(f"{text}\nmge: error: {problem}", file=sys.stderr)
         return 2
     rest = args[1:]
     if rest and rest[0] in COMMANDS:
-        return main(rest)
-    return main(["convert", *rest])
+        return main(rest, prog="mge convert")
+    return main(["convert", *rest], prog="mge")
 
 
-__all__ = ["COMMANDS", "Command", "build_parser", "main", "mge_main", "onnx_to_mge",
+__all__ = ["COMMANDS", "Command", "CommandError", "build_parser", "main", "mge_main",
            "register_command"]

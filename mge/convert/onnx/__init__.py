@@ -10,7 +10,7 @@ from .errors import (
     UnsupportedOpError,
 )
 from .exporter import to_onnx
-from .importer import OnnxModule, from_onnx
+from .importer import OnnxModule, from_onnx, onnx_to_mge
 
 __all__ = ["OnnxError", "OnnxExportError", "OnnxImportError", "OnnxModule", "Problem",
-           "UnsupportedOnnxError", "UnsupportedOpError", "from_onnx", "to_onnx"]
+           "UnsupportedOnnxError", "UnsupportedOpError", "from_onnx", "onnx_to_mge", "to_onnx"]

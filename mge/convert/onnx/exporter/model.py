@@ -19,22 +19,26 @@ Example:
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from ....graph.ir import Graph
+from ....graph.passes import optimize_for_inference, run_passes
+from ....jit.trace import trace
+from ....serialization.fbs.errors import MgeFormatError
+from ....serialization.mge_graph import CompGraphLoadResult, graph_from_bytes
+from ....tensor import Tensor
+from ....traced_module import TracedModule
 from ..errors import OnnxExportError
+from ..files import check_destination, write_file
 from .graph import MIN_OPSET, check_opset, export_graph
 
 PathLike = str | os.PathLike
 
 
 def _example(node: Any) -> Any:
-    from ....tensor import Tensor
-
     if node.shape is None or node.dtype is None:
         raise OnnxExportError(f"TracedModule input {node.name!r} has no traced shape/dtype")
     return Tensor(np.zeros(node.shape, node.dtype))
@@ -47,8 +51,6 @@ def traced_module_graph(tm: Any) -> tuple[Graph, list[str], list[str]]:
     ``output_names`` when it has them (ONNX-imported modules do), else the names of its
     graph's input and output nodes.
     """
-    from ....jit.trace import trace
-
     try:
         graph = tm.graph
     except ValueError as exc:
@@ -103,18 +105,25 @@ def _check_inference(graph: Graph) -> None:
 
 
 def mge_file_graph(path: PathLike) -> tuple[Graph, list[str], list[str]]:
-    """Load a ``.mge`` file (or a pickled TracedModule) as a graph with its names."""
-    from ....serialization.mge_graph import graph_from_bytes
-
-    with open(path, "rb") as f:
-        data = f.read()
-    if data[:1] == b"\x80":  # a pickle: mge.save of a TracedModule
-        from ....serialization.pickle import load
-
+    """Parse a ``.mge`` file as a graph with its names. It is only ever parsed as a model:
+    a pickle (a TracedModule saved with ``mge.save``) is refused, never unpickled."""
+    try:
         with open(path, "rb") as f:
-            obj = load(f)
-        return source_graph(obj)
-    loaded = graph_from_bytes(data, os.fspath(path))
+            data = f.read()
+    except OSError as exc:
+        raise OnnxExportError(f"cannot read {os.fspath(path)!r}: {exc.strerror or exc}") \
+            from None
+    if data[:1] == b"\x80":
+        raise OnnxExportError(
+            f"{os.fspath(path)!r} is a Python pickle, not a .mge model; a pickle can run code, "
+            "so a TracedModule saved with mge.save is loaded only when asked for: "
+            "to_onnx(mge.load(path)), `mge convert --traced-module`, or "
+            "`python -m mge.convert tracedmodule_to_onnx`")
+    try:
+        loaded = graph_from_bytes(data, os.fspath(path))
+    except MgeFormatError as exc:
+        raise OnnxExportError(f"cannot read {os.fspath(path)!r} as a .mge model: {exc}") \
+            from None
     graph = loaded.graph
     return graph, [v.name for v in graph.inputs], \
         [v.name or f"output_{k}" for k, v in enumerate(graph.outputs)]
@@ -122,10 +131,6 @@ def mge_file_graph(path: PathLike) -> tuple[Graph, list[str], list[str]]:
 
 def source_graph(model: Any) -> tuple[Graph, list[str], list[str]]:
     """The graph and default input/output names of any source :func:`to_onnx` takes."""
-    from ....jit.trace import trace
-    from ....serialization.mge_graph import CompGraphLoadResult
-    from ....traced_module import TracedModule
-
     if isinstance(model, TracedModule):
         return traced_module_graph(model)
     if isinstance(model, (str, os.PathLike)):
@@ -147,37 +152,6 @@ def source_graph(model: Any) -> tuple[Graph, list[str], list[str]]:
         if hasattr(model, "forward") else ""
     raise TypeError(f"to_onnx takes a TracedModule, a .mge path, a traced function or a "
                     f"graph, got {kind}{hint}")
-
-
-def _destination(output: PathLike) -> str:
-    path = os.path.abspath(os.fspath(output))
-    folder = os.path.dirname(path)
-    if os.path.isdir(path):
-        raise OnnxExportError(f"cannot write the ONNX model to {os.fspath(output)!r}: "
-                              "it is a directory")
-    if not os.path.isdir(folder):
-        raise OnnxExportError(f"cannot write the ONNX model to {os.fspath(output)!r}: "
-                              f"directory {folder!r} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise OnnxExportError(f"cannot write the ONNX model to {os.fspath(output)!r}: "
-                              f"directory {folder!r} is not writable")
-    return path
-
-
-def write_atomic(data: bytes, path: str) -> None:
-    """Write ``data`` to a temporary file next to ``path``, then rename it into place."""
-    folder, base = os.path.split(path)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{base}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise OnnxExportError(f"cannot write the ONNX model to {path!r}: {exc}") from exc
-        raise
 
 
 def to_onnx(
@@ -218,16 +192,12 @@ def to_onnx(
         >>> to_onnx(tm, "net.onnx", input_names=["data"], dynamic_batch=True)  # doctest: +SKIP
     """
     check_opset(opset)
-    dest = _destination(output) if output is not None else None
+    dest = check_destination(output, "the ONNX model") if output is not None else None
     graph, ins, outs = source_graph(model)
     graph.lint()
     if optimize:
-        from ....graph.passes import optimize_for_inference
-
         graph, _ = optimize_for_inference(graph, enable_fuse_conv_bias_nonlinearity=True)
     if fp16:
-        from ....graph.passes import run_passes
-
         graph = graph.copy()
         run_passes(graph, ["float16"])
     try:
@@ -242,9 +212,8 @@ def to_onnx(
             data = proto.SerializeToString()
         except ValueError as exc:  # protobuf's 2 GiB limit
             raise OnnxExportError(f"the ONNX model is too large to serialize: {exc}") from exc
-        write_atomic(data, dest)
+        write_file(dest, data, "the ONNX model")
     return proto
 
 
-__all__ = ["mge_file_graph", "source_graph", "to_onnx", "traced_module_graph",
-           "write_atomic"]
+__all__ = ["mge_file_graph", "source_graph", "to_onnx", "traced_module_graph"]

@@ -35,7 +35,7 @@ import dataclasses
 import keyword
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -44,7 +44,14 @@ from ....module.module import Module
 from ....tensor import Parameter, Tensor
 from ..errors import OnnxImportError, Problem, UnsupportedOnnxError
 from . import nn, tensor  # noqa: F401  (register the converters)
-from .node import CONVERTERS, Node, OnnxOp, Unsupported
+from .node import (
+    CONVERTERS,
+    SUPPORTED_ELEM_TYPES,
+    Node,
+    OnnxOp,
+    Unsupported,
+    unsupported_type_reason,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,6 +149,8 @@ class ImportContext:
         }
         self.shapes: dict[str, tuple[int | None, ...]] = {}
         self.dtypes: dict[str, np.dtype] = {}
+        self.elem_types: dict[str, int] = {}  # ONNX TensorProto element type per value
+        self.elem_types.update((t.name, t.data_type) for t in graph.initializer)
         for info in (*graph.input, *graph.value_info, *graph.output):
             self._record_type(info)
         self.used: set[str] = {i for n in graph.node for i in n.input}
@@ -160,7 +169,18 @@ class ImportContext:
             d.dim_value if d.HasField("dim_value") else None for d in ttype.shape.dim
         )
         if ttype.elem_type:
+            self.elem_types[info.name] = ttype.elem_type
+        if ttype.elem_type in SUPPORTED_ELEM_TYPES:
             self.dtypes[info.name] = np.dtype(tensor_dtype_to_np_dtype(ttype.elem_type))
+
+    def unsupported_type(self, names: Sequence[str]) -> str | None:
+        """Why one of the values ``names`` has an element type mge cannot compute in,
+        or None (values of unknown type pass)."""
+        for name in names:
+            elem = self.elem_types.get(name)
+            if elem is not None and elem not in SUPPORTED_ELEM_TYPES:
+                return unsupported_type_reason(repr(name), elem)
+        return None
 
     # ----------------------------------------------------------------- constants
     def is_const(self, name: str) -> bool:
@@ -212,14 +232,28 @@ def _load(model: Any) -> Any:
     if isinstance(model, onnx.ModelProto):
         return model
     if isinstance(model, (bytes, bytearray)):
-        return onnx.load_from_string(bytes(model))
+        return _parse(lambda: onnx.load_from_string(bytes(model)), "the bytes given")
     if isinstance(model, (str, os.PathLike)):
-        if not os.path.exists(model):
-            raise OnnxImportError(f"from_onnx: no such file {os.fspath(model)!r}")
-        return onnx.load(os.fspath(model))
+        path = os.fspath(model)
+        if not os.path.exists(path):
+            raise OnnxImportError(f"from_onnx: no such file {path!r}")
+        return _parse(lambda: onnx.load(path), repr(path))
     raise TypeError(
         f"from_onnx expects a path, bytes or onnx.ModelProto, got {type(model).__name__}"
     )
+
+
+def _parse(read: Callable[[], Any], what: str) -> Any:
+    """``read()`` an ONNX model; any failure becomes one :class:`OnnxImportError`."""
+    try:
+        model = read()
+    except OSError as exc:
+        raise OnnxImportError(f"cannot read {what}: {exc.strerror or exc}") from None
+    except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and onnx's own errors
+        raise OnnxImportError(f"cannot read {what} as an ONNX model: {exc}") from None
+    if not model.graph.node and not model.graph.output:
+        raise OnnxImportError(f"{what} holds no ONNX graph (empty or not an ONNX file)")
+    return model
 
 
 def _unknown_op(node: Node) -> str | None:
@@ -240,9 +274,27 @@ def _fold(op: OnnxOp, ctx: ImportContext, inputs: Sequence[str], outputs: Sequen
         ctx.forget_attribute(attr)
 
 
+def _input_problems(graph: Any, ctx: ImportContext) -> list[Problem]:
+    """Graph inputs and outputs that are not tensors of a type mge computes in."""
+    problems = []
+    for kind, values in (("graph input", graph.input), ("graph output", graph.output)):
+        for value in values:
+            if value.name in ctx.consts:
+                continue
+            which = value.type.WhichOneof("value")
+            if which not in (None, "tensor_type"):
+                reason = f"{which.removesuffix('_type')}-typed values are not supported " \
+                         "(mge imports tensors only)"
+            else:
+                reason = ctx.unsupported_type([value.name])
+            if reason is not None:
+                problems.append(Problem(kind, value.name, reason))
+    return problems
+
+
 def _convert_nodes(graph: Any, ctx: ImportContext) -> list[Step]:
     """Convert (or fold) every node; ``UnsupportedOnnxError`` lists all failures."""
-    problems = []
+    problems = _input_problems(graph, ctx)
     runtime = {i.name for i in graph.input if i.name not in ctx.consts}
     broken: set[str] = set()  # outputs of failed nodes: their consumers are not judged
     steps = []
@@ -266,6 +318,11 @@ def _convert_nodes(graph: Any, ctx: ImportContext) -> list[Step]:
         op, inputs, outputs = converted
         if inputs and all(ctx.is_const(i) for i in inputs):
             _fold(op, ctx, inputs, outputs)
+            continue
+        reason = ctx.unsupported_type([*node.inputs, *node.outputs])
+        if reason is not None:
+            problems.append(Problem(node.op_type, node.name, reason))
+            broken.update(o for o in node.outputs if o)
             continue
         missing = [i for i in inputs if i not in runtime and not ctx.is_const(i)]
         if missing:

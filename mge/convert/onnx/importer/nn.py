@@ -441,6 +441,8 @@ class Resize(OnnxOp):
 
     MegEngine resamples with ratio ``out / in``; ONNX uses the given scale. The two agree
     only when ``in * scale`` is whole (``exact``), which is checked on the actual input.
+    ``pytorch_half_pixel`` is ``half_pixel`` except that an output axis of length 1
+    samples input position 0: that axis is cut to its first element before resampling.
     """
 
     mode: str
@@ -448,6 +450,7 @@ class Resize(OnnxOp):
     sizes: tuple[int, int] | None
     scales: tuple[float, float] | None
     integer_upscale: bool
+    length_one_at_start: bool = False
 
     def _out_size(self, x: Tensor) -> tuple[int, int]:
         if self.sizes is not None:
@@ -468,8 +471,13 @@ class Resize(OnnxOp):
         return out
 
     def __call__(self, mod: Any, x: Tensor) -> Tensor:
-        return F.vision.interpolate(x, self._out_size(x), mode=self.mode,
-                                    align_corners=self.align_corners)
+        out = self._out_size(x)
+        if self.length_one_at_start:
+            if out[0] == 1:
+                x = x[:, :, :1]
+            if out[1] == 1:
+                x = x[:, :, :, :1]
+        return F.vision.interpolate(x, out, mode=self.mode, align_corners=self.align_corners)
 
 
 def _resize_mode(node: Node, ctx: Any) -> tuple[str, bool | None, bool]:
@@ -516,8 +524,10 @@ def _resize(node: Node, ctx: Any) -> Converted:
     values = sizes if sizes is not None else scales
     if len(values) != 4:
         raise Unsupported(f"only 4-d Resize is supported, got {values}")
+    coords = node.attr("coordinate_transformation_mode", "")
     op = Resize(mode, align_corners, None if sizes is None else tuple(sizes[2:]),
-                None if scales is None else tuple(scales[2:]), integer_upscale)
+                None if scales is None else tuple(scales[2:]), integer_upscale,
+                coords == "pytorch_half_pixel")
     return op, node.inputs[:1], node.outputs[:1]
 
 

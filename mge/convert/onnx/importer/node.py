@@ -35,6 +35,29 @@ ConverterFn = Callable[["Node", "ImportContext"], Converted]
 
 CONVERTERS: dict[str, ConverterFn] = {}
 
+#: ONNX element types mge computes in: FLOAT, UINT8, INT8, UINT16, INT16, INT32, INT64
+#: (held as int32, as MegEngine does), BOOL, FLOAT16
+SUPPORTED_ELEM_TYPES = frozenset({1, 2, 3, 4, 5, 6, 7, 9, 10})
+SUPPORTED_TYPES_TEXT = "float32, float16, 8 to 64 bit signed and 8/16 bit unsigned integers, bool"
+
+
+def unsupported_type_reason(what: str, elem_type: int) -> str:
+    """Why values of ``elem_type`` are refused (``what`` names the value or the op)."""
+    name = elem_type_name(elem_type)
+    why = " (no mge backend computes in float64)" if name == "DOUBLE" else ""
+    return f"{what} is {name}, which mge does not compute in{why}; " \
+           f"supported: {SUPPORTED_TYPES_TEXT}"
+
+
+def elem_type_name(elem_type: int) -> str:
+    """The ONNX name of an element type code (``11`` -> ``"DOUBLE"``)."""
+    from onnx import TensorProto
+
+    try:
+        return TensorProto.DataType.Name(elem_type)
+    except ValueError:
+        return f"element type {elem_type}"
+
 
 class Unsupported(Exception):  # noqa: N818 - reason for one node, collected by the importer
     """Raised by a converter: this node cannot be imported (the message says why)."""
@@ -155,6 +178,8 @@ class Chain(OnnxOp):
 
 __all__ = [
     "CONVERTERS",
+    "SUPPORTED_ELEM_TYPES",
+
     "Call",
     "Chain",
     "Identity",
@@ -163,7 +188,9 @@ __all__ = [
     "Unsupported",
     "call",
     "converter",
+    "elem_type_name",
     "functional",
     "normalize_axis",
     "static_ints",
+    "unsupported_type_reason",
 ]

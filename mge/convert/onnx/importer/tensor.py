@@ -21,6 +21,7 @@ import numpy as np
 from .... import functional as F
 from ....tensor import Tensor
 from .node import (
+    SUPPORTED_ELEM_TYPES,
     Call,
     Chain,
     Converted,
@@ -32,6 +33,7 @@ from .node import (
     converter,
     normalize_axis,
     static_ints,
+    unsupported_type_reason,
 )
 
 _UNARY = {
@@ -49,7 +51,7 @@ _UNARY = {
     "Erf": "erf",
     "Softplus": "softplus",
 }
-_BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow"}
+_BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul"}
 _VARIADIC = {"Sum": "add", "Max": "maximum", "Min": "minimum"}
 
 
@@ -62,13 +64,45 @@ def _unary(node: Node, ctx: Any) -> Converted:
 def _binary(node: Node, ctx: Any) -> Converted:
     if "axis" in node.attrs:
         raise Unsupported("legacy broadcasting with an axis attribute is not supported")
-    fn = _BINARY[node.op_type]
-    if fn == "div":
-        first = node.input(0)
-        dtype = ctx.consts[first].dtype if ctx.is_const(first) else ctx.dtypes.get(first)
-        if dtype is not None and dtype.kind in "iu":
-            fn = "floor_div"  # ONNX integer Div (shape arithmetic: non-negative operands)
-    return Call(fn), node.inputs[:2], node.outputs[:1]
+    return Call(_BINARY[node.op_type]), node.inputs[:2], node.outputs[:1]
+
+
+@dataclasses.dataclass(frozen=True)
+class Div(OnnxOp):
+    """ONNX Div: true division of floats; integers divide toward zero, as in C
+    (``-7 / 2 == -3``), which is ``sign(a) * sign(b) * (|a| // |b|)``."""
+
+    def __call__(self, mod: Any, a: Tensor, b: Tensor) -> Tensor:
+        if np.dtype(a.dtype).kind not in "iu":
+            return F.div(a, b)
+        return F.mul(F.mul(F.sign(a), F.sign(b)), F.floor_div(F.abs(a), F.abs(b)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Pow(OnnxOp):
+    """ONNX Pow: the result has the base's type. An integer base is raised in float32 and
+    converted back, rounded for integer exponents (exact powers) and truncated otherwise,
+    as ``np.power(x, y).astype(x.dtype)`` does."""
+
+    def __call__(self, mod: Any, x: Tensor, y: Tensor) -> Tensor:
+        if np.dtype(x.dtype).kind not in "iu":
+            return F.pow(x, F.astype(y, x.dtype))
+        power = F.pow(F.astype(x, "float32"), F.astype(y, "float32"))
+        if np.dtype(y.dtype).kind in "iu":
+            power = F.round(power)
+        return F.astype(power, x.dtype)
+
+
+@converter("Pow")
+def _pow(node: Node, ctx: Any) -> Converted:
+    return Pow(), node.inputs[:2], node.outputs[:1]
+
+
+@converter("Div")
+def _div(node: Node, ctx: Any) -> Converted:
+    if "axis" in node.attrs:
+        raise Unsupported("legacy broadcasting with an axis attribute is not supported")
+    return Div(), node.inputs[:2], node.outputs[:1]
 
 
 @converter(*_VARIADIC)
@@ -131,6 +165,16 @@ def _identity(node: Node, ctx: Any) -> Converted:
 
 @converter("Dropout")
 def _dropout(node: Node, ctx: Any) -> Converted:
+    """Inference Dropout is the identity; training mode (random drops) is refused."""
+    if ctx.opset < 7 and not node.attr("is_test", 0):
+        raise Unsupported("Dropout with is_test=0 drops at random (training mode)")
+    if node.input(2):
+        training = np.asarray(ctx.const(node.input(2), "Dropout training_mode"))
+        ratio = np.asarray(ctx.const(node.input(1), "Dropout ratio")) if node.input(1) \
+            else np.float32(0.5)
+        if bool(training.reshape(-1)[0]) and float(ratio.reshape(-1)[0]) != 0.0:
+            raise Unsupported("Dropout with training_mode=True drops at random; only "
+                              "inference (training_mode=False) is supported")
     if len(node.outputs) > 1 and node.outputs[1] in ctx.used:
         raise Unsupported("the mask output of Dropout is not supported")
     return Identity(), node.inputs[:1], node.outputs[:1]
@@ -174,7 +218,10 @@ def _shape(node: Node, ctx: Any) -> Converted:
 def _cast(node: Node, ctx: Any) -> Converted:
     from onnx.helper import tensor_dtype_to_np_dtype
 
-    dtype = np.dtype(tensor_dtype_to_np_dtype(node.attr("to")))
+    to = int(node.attr("to"))
+    if to not in SUPPORTED_ELEM_TYPES and not ctx.is_const(node.input(0)):
+        raise Unsupported(unsupported_type_reason("the target type", to))
+    dtype = np.dtype(tensor_dtype_to_np_dtype(to))
     return call("astype", dtype=dtype.name), node.inputs[:1], node.outputs[:1]
 
 

@@ -100,12 +100,15 @@ def test_traced_function_and_graph_sources(net_and_input) -> None:
     assert len(to_onnx(pred.graph).graph.output) == 1
 
 
-def test_mge_file_and_pickled_traced_module(net_and_input, tmp_path: Path) -> None:
+def test_pickled_traced_module_only_when_loaded_explicitly(net_and_input,
+                                                          tmp_path: Path) -> None:
     tm, x = net_and_input
     pickled = tmp_path / "net.tm"
     mge.save(tm, pickled)
-    np.testing.assert_allclose(run_onnx(to_onnx(str(pickled)), x)[0],
+    np.testing.assert_allclose(run_onnx(to_onnx(mge.load(pickled)), x)[0],
                                tm(mge.tensor(x)).numpy(), atol=1e-5)
+    with pytest.raises(OnnxExportError, match="is a Python pickle, not a .mge model"):
+        to_onnx(str(pickled))
 
 
 @pytest.mark.parametrize("name", ["preprocess", "resnet18_w4_fuse", "shufflenetv2_small",

@@ -15,8 +15,7 @@ import pytest
 import mge
 import mge.functional as F
 import mge.module as M
-from mge.convert import from_onnx, to_onnx
-from mge.convert.cli import onnx_to_mge
+from mge.convert import from_onnx, onnx_to_mge, to_onnx
 from mge.jit import trace
 from mge.lite import LiteConfig, LiteNetwork
 from mge.models import mobilenet_v2, resnet18, shufflenet_v2_x0_5, shufflenet_v2_x1_0
