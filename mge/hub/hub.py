@@ -7,9 +7,9 @@ repositories). Every public callable of ``hubconf.py`` whose name does not start
 importable before :func:`load` calls an entry.
 
 **Loading a hubconf runs that repository's Python code with your privileges; use only
-repositories you trust.** It is the one place where mge runs code it did not ship
-(``.mge`` files, by contrast, are data). Pickled weights are unpickled with
-:func:`mge.load`, which, like any pickle, can also run code: trust their source too.
+repositories you trust.** Weights are different: ``.mge`` files are data, and pickled
+weights load with :func:`mge.load`'s restricted unpickler (``weights_only=True``: tensors,
+arrays, containers, state dicts only; a pickle that would run code is refused).
 
 Caches live under ``$MGE_HOME`` (default ``$XDG_CACHE_HOME/mge``, else ``~/.cache/mge``):
 repositories in ``hub/``, weights in ``serialized/<sha256(url)[:6]>_<file name>``.
@@ -217,7 +217,7 @@ def _cache_path(url: str, model_dir: str | None) -> str:
 
 def load_serialized_obj_from_url(url: str, model_dir: str | None = None, *,
                                  sha256: str | None = None, check_hash: bool = False,
-                                 progress: bool = True) -> Any:
+                                 progress: bool = True, weights_only: bool = True) -> Any:
     """Load an object saved with ``mge.save``/``megengine.save`` from a URL, through a cache.
 
     The file is kept as ``<model_dir>/<sha256(url)[:6]>_<file name>`` (default
@@ -232,6 +232,8 @@ def load_serialized_obj_from_url(url: str, model_dir: str | None = None, *,
             separated part if that is 6+ hex digits (``resnet18-5c106cde.pkl``: torch's
             convention; MegEngine never checks its names' suffixes, so this is opt-in).
         progress: show a progress bar on a terminal.
+        weights_only: load with :func:`mge.load`'s restricted unpickler (data only, the
+            default); False unpickles anything and can run code from the file.
 
     Raises:
         HTTPDownloadError: offline or on HTTP errors; the message names the URL and the
@@ -247,7 +249,7 @@ def load_serialized_obj_from_url(url: str, model_dir: str | None = None, *,
         sha256 = found.group(1) if found else None
     if not os.path.exists(cached):
         download_url_to_file(url, cached, sha256=sha256, progress=progress)
-    return _load_pickle(cached)
+    return _load_pickle(cached, weights_only=weights_only)
 
 
 class pretrained:

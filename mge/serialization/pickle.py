@@ -5,6 +5,8 @@ backend objects, so a file saved under the torch backend loads under numpy and t
 other way round. ``load`` can move tensors to other devices (``map_location``) and
 also reads pickles written by real MegEngine whose tensors are
 ``megengine.tensor.Tensor``/``Parameter`` (they load as mge Tensors/Parameters).
+``load`` admits data only unless called with ``weights_only=False`` (see
+:mod:`mge.serialization.restricted_unpickler`).
 
 Example:
     >>> import io, mge
@@ -27,6 +29,7 @@ import numpy as np
 
 from ..device import parse_device
 from ..tensor import Parameter, Tensor
+from .restricted_unpickler import RestrictedUnpickler
 
 MapLocation = str | dict[str, str] | Callable[[str], str] | None
 PathOrFile = str | os.PathLike | IO[bytes]
@@ -103,15 +106,26 @@ def load(
     f: PathOrFile,
     map_location: MapLocation = None,
     pickle_module: ModuleType = pickle,
+    *,
+    weights_only: bool = True,
 ) -> Any:
-    """Unpickle an object saved by :func:`save` (or by MegEngine's ``megengine.save``).
+    """Load an object saved by :func:`save` (or by MegEngine's ``megengine.save``).
+
+    By default (``weights_only=True``) only data loads: tensors, numpy arrays, containers,
+    state dicts, mge modules and pickled TracedModules; a pickle that names anything else
+    (``os.system``, ``eval``, a class from your own code) is refused with
+    :class:`~mge.serialization.restricted_unpickler.WeightsOnlyUnpicklingError` (a
+    ``pickle.UnpicklingError``) before it runs. ``weights_only=False`` unpickles anything,
+    which **runs whatever code the file contains**: use it only for files you trust.
 
     Args:
         f: a path or a binary file object.
         map_location: where tensors go: None (their saved device), a device name for
             all (``"cpu0"``), a dict ``{"gpu0": "cpu0"}`` matched on the saved device's
             first four characters, or a function ``saved_device -> device``.
-        pickle_module: a module with ``Unpickler`` (default :mod:`pickle`).
+        pickle_module: a module with ``Unpickler`` (default :mod:`pickle`); another
+            module needs ``weights_only=False``.
+        weights_only: admit data only (the default); False is unsafe for untrusted files.
 
     Example:
         >>> import io, mge
@@ -123,16 +137,27 @@ def load(
 
     Raises:
         FileNotFoundError: for a missing path (the message names it).
-        ValueError / TypeError: for an invalid ``map_location``.
+        ValueError / TypeError: for an invalid ``map_location``, or a ``pickle_module``
+            other than :mod:`pickle` with ``weights_only=True``.
+        WeightsOnlyUnpicklingError: when ``weights_only=True`` refuses the file (the
+            message names the file and what was refused).
     """
+    if weights_only and pickle_module is not pickle:
+        raise ValueError(
+            "mge.load: weights_only=True loads with mge's restricted unpickler; a custom "
+            f"pickle_module ({getattr(pickle_module, '__name__', pickle_module)!r}) needs "
+            "weights_only=False, which can run code from the file"
+        )
     if isinstance(f, (str, os.PathLike)):
         if not os.path.exists(f):
             raise FileNotFoundError(f"mge.load: no such file: {os.fspath(f)!r}")
         with open(f, "rb") as fin:
-            return load(fin, map_location, pickle_module)
+            return load(fin, map_location, pickle_module, weights_only=weights_only)
     mapper = _device_mapper(map_location)
 
     def rebuild(cls: type, value: np.ndarray, device: str, name: str | None) -> Tensor:
+        if not (isinstance(cls, type) and issubclass(cls, Tensor)):
+            raise pickle.UnpicklingError(f"mge.load: {cls!r} is not a Tensor class")
         return _make_tensor(cls, value, mapper(device), name)
 
     replacements: dict[tuple[str, str], Any] = {
@@ -140,6 +165,9 @@ def load(
         ("megengine.tensor", "Tensor"): _megengine_tensor_class(Tensor, mapper),
         ("megengine.tensor", "Parameter"): _megengine_tensor_class(Parameter, mapper),
     }
+    if weights_only:
+        source = getattr(f, "name", None)
+        return RestrictedUnpickler(f, replacements, source=str(source or "<file>")).load()
 
     class Unpickler(pickle_module.Unpickler):  # type: ignore[name-defined,misc]
         def find_class(self, module: str, name: str) -> Any:

@@ -9,6 +9,7 @@ Example:
 
 from .expr import Apply, CallFunction, CallMethod, Constant, Expr, GetAttr, Input
 from .graph import GraphError, InternalGraph
+from .load_checks import check_graph  # noqa: F401 (registers mge.load's graph check)
 from .node import ModuleNode, Node, TensorNode
 from .passes import optimize
 from .traced_module import TracedModule, trace_module

@@ -411,7 +411,11 @@ def from_onnx(model: Any, trace: bool = True) -> Module:
         return module
     from ....traced_module import trace_module
 
-    return trace_module(module, *module.example_inputs())
+    traced = trace_module(module, *module.example_inputs())
+    # the eager interpreter's steps name functions to call: the graph replaces them, and a
+    # TracedModule without them is plain data that mge.load admits by default
+    del traced._steps, traced._results
+    return traced
 
 
 __all__ = [
