@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ...ops.elemwise import Elemwise, TypeCvt
+from ...ops.elemwise import Elemwise, PowC, TypeCvt
 from .. import Prepared, PrepareSite
 from . import BACKEND
 from .mathfn import erf, erfinv
@@ -98,6 +98,14 @@ def elemwise(op: Elemwise, *xs: np.ndarray) -> np.ndarray:
 def type_cvt(op: TypeCvt, x: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", over="ignore"):
         return x.astype(op.dtype)
+
+
+@BACKEND.kernel(PowC)
+def pow_c(op: PowC, x: np.ndarray) -> np.ndarray:
+    exp = op.integer_exp()
+    with np.errstate(all="ignore"):
+        out = np.power(x, x.dtype.type(op.exp if exp is None else exp))
+    return np.ascontiguousarray(out, dtype=x.dtype)
 
 
 # ------------------------------------------------------------------ plan preparation

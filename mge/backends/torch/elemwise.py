@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as tF
 
-from ...ops.elemwise import Elemwise, TypeCvt
+from ...ops.elemwise import Elemwise, PowC, TypeCvt
 from .. import Prepared, PrepareSite
 from . import BACKEND, torch_dtype
 
@@ -90,6 +90,12 @@ def elemwise(op: Elemwise, *xs: torch.Tensor) -> torch.Tensor:
 @BACKEND.kernel(TypeCvt)
 def type_cvt(op: TypeCvt, x: torch.Tensor) -> torch.Tensor:
     return x.to(torch_dtype(op.dtype))
+
+
+@BACKEND.kernel(PowC)
+def pow_c(op: PowC, x: torch.Tensor) -> torch.Tensor:
+    exp = op.integer_exp()
+    return torch.pow(x, op.exp if exp is None else exp)
 
 
 # ------------------------------------------------------------------ plan preparation
