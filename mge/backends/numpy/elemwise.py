@@ -155,7 +155,7 @@ _SYMMETRIC = ("ADD", "MUL", "MAX", "MIN", "FUSE_ADD_RELU", "FUSE_ADD_SIGMOID",
 def prepare_elemwise(op: Elemwise, site: PrepareSite) -> Prepared | None:
     """float32 elementwise ops written into a dead input (``out=``) where one is donated."""
     mode, out = op.mode, site.outputs[0]
-    if out.dtype != F32 or any(v.dtype != F32 for v in site.inputs):
+    if site.host is None or out.dtype != F32 or any(v.dtype != F32 for v in site.inputs):
         return None
     target = next((k for k, v in enumerate(site.inputs)
                    if site.donated[k] and v.shape == out.shape), None)

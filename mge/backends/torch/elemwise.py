@@ -129,7 +129,8 @@ def prepare_elemwise(op: Elemwise, site: PrepareSite) -> Prepared | None:
     """Float elementwise ops written into a dead input (``add_``, ``relu_``) where one is
     donated."""
     mode, out = op.mode, site.outputs[0]
-    if out.dtype.kind != "f" or any(v.dtype != out.dtype for v in site.inputs):
+    if site.host is None or out.dtype.kind != "f" or \
+            any(v.dtype != out.dtype for v in site.inputs):
         return None
     target = next((k for k, v in enumerate(site.inputs)
                    if site.donated[k] and v.shape == out.shape), None)
