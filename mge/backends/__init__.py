@@ -14,6 +14,8 @@ Kernels are *prepared once* per op and input signature: :meth:`Backend.prepare` 
 per op and signature (:mod:`mge.core.apply`); compiled plans prepare each op once with
 the constants they know (packed filters, fused epilogues, buffers to write into). An
 op with a *preparer* for a backend specialises there; any other op runs its kernel.
+The built-in preparations specialise for plans (``site.host``) and decline in eager
+execution, whose results stay exactly the kernels'.
 
 Example:
     >>> import mge

@@ -1,4 +1,4 @@
-"""Elementwise ops: ``Elemwise`` (MegEngine's mode enum) and ``TypeCvt``.
+"""Elementwise ops: ``Elemwise`` (MegEngine's mode enum), ``PowC`` and ``TypeCvt``.
 
 ``Elemwise`` inputs must share one dtype (the functional layer inserts ``TypeCvt``
 for promotion, as MegEngine does) and broadcast like numpy.
@@ -106,3 +106,39 @@ class TypeCvt(OpDef):
 
     def is_noop(self, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]) -> bool:
         return True  # to its input's own dtype (remove_noop checks the infos match)
+
+
+@register_op
+class PowC(OpDef):
+    """``x ** exp`` for a constant float exponent (MegEngine ``PowC``; real dumps hold it
+    where a graph raised a tensor to a constant power).
+
+    The input must be float; the output has its shape and dtype. An exponent within
+    float32 epsilon of an integer is that integer (negative bases then give real
+    results: ``(-2) ** 3 == -8``); any other exponent of a negative base gives NaN.
+
+    Example:
+        >>> PowC(exp=2.0).infer([TensorInfo((2, 3), F32)])[0].shape
+        (2, 3)
+    """
+
+    type_name = "PowC"
+    memory = Memory.FRESH
+    mge_form = MgeForm("PowC", ("PowC",))
+    nr_inputs = (1,)
+    exp: float = 0.0
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        if inputs[0].dtype.kind != "f":
+            self.fail("PowC needs a float input", inputs)
+        return [TensorInfo(inputs[0].shape, inputs[0].dtype)]
+
+    def integer_exp(self) -> int | None:
+        """The exponent as an int when it is one within float32 epsilon (MegEngine's
+        rule for taking the integer-power path), else ``None``."""
+        exp = float(np.float32(self.exp))
+        nearest = round(exp)
+        return nearest if abs(nearest - exp) < np.finfo(np.float32).eps else None
+
+    def is_noop(self, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]) -> bool:
+        return self.integer_exp() == 1

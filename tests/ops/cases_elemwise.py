@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mge.ops.elemwise import ELEMWISE_MODES, Elemwise, TypeCvt
+from mge.ops.elemwise import ELEMWISE_MODES, Elemwise, PowC, TypeCvt
 
 from .optable import OpCase, rand
 
@@ -49,6 +49,12 @@ CASES += [
            id="ROUND-half-away"),
     OpCase(Elemwise(mode="ADD"), [rand(2, 3, dtype="float16"), rand(2, 3, dtype="float16")],
            id="ADD-float16", atol=1e-3),
+    OpCase(PowC(exp=3.0), [rand(2, 3)], id="PowC-int-exp-negative-base"),
+    OpCase(PowC(exp=-2.0), [rand(3, 4, low=0.5, high=2)], id="PowC-negative-exp"),
+    OpCase(PowC(exp=0.5), [rand(2, 5)], id="PowC-sqrt-nan-for-negative"),
+    OpCase(PowC(exp=2.5), [rand(2, 3, dtype="float16", low=0.1, high=2)], id="PowC-float16",
+           atol=2e-3, rtol=2e-3),
+    OpCase(PowC(exp=1.0), [rand(0, 3)], id="PowC-zero-size"),
     OpCase(TypeCvt(dtype="float16"), [rand(2, 3)]),
     OpCase(TypeCvt(dtype="int32"), [rand(2, 3, low=-5, high=5)], id="TypeCvt-f2i"),
     OpCase(TypeCvt(dtype="float32"), [rand(2, 3, dtype="uint8", low=0, high=255)],

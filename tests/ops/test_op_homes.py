@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import importlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-import mge  # noqa: F401  (registers ops)
+import mge
+from mge.backends import Prepared, get_backend
 from mge.core.opdef import REGISTRY, Memory, MgeForm, NoMgeForm, OpDef, register_op
+from mge.ops import Elemwise
 from mge.serialization.fbs.params import PARAMS_BY_ID
 from mge.serialization.mge_oprs import op_class_for_file
 
@@ -86,3 +90,22 @@ def test_allow_list_is_current() -> None:
     stale = sorted(rel for rel in ALLOWED
                    if not (PACKAGE / rel).exists() or not _literals(PACKAGE / rel))
     assert not stale, f"drop from ALLOWED (no op type literal left): {stale}"
+
+
+def test_eager_apply_prepares_once_per_op_and_signature(monkeypatch: pytest.MonkeyPatch) -> None:
+    apply_module = importlib.import_module("mge.core.apply")
+
+    calls = []
+
+    def preparer(op: OpDef, site) -> Prepared:  # noqa: ANN001
+        calls.append(tuple(i.shape for i in site.inputs))
+        return Prepared(lambda x: -x, (0,))  # visibly not the kernel
+
+    backend = get_backend()
+    monkeypatch.setitem(Elemwise.preparers, backend.name, preparer)
+    monkeypatch.setattr(apply_module, "_prepared", {})
+    relu = Elemwise(mode="RELU")
+    for shape in ((2,), (2,), (3,)):
+        (y,) = apply_module.apply(relu, mge.tensor(np.ones(shape, np.float32)))
+        np.testing.assert_array_equal(y.numpy(), -np.ones(shape, np.float32))
+    assert calls == [((2,),), ((3,),)]

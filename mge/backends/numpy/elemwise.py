@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ...ops.elemwise import Elemwise, TypeCvt
+from ...ops.elemwise import Elemwise, PowC, TypeCvt
 from .. import Prepared, PrepareSite
 from . import BACKEND
 from .mathfn import erf, erfinv
@@ -100,6 +100,14 @@ def type_cvt(op: TypeCvt, x: np.ndarray) -> np.ndarray:
         return x.astype(op.dtype)
 
 
+@BACKEND.kernel(PowC)
+def pow_c(op: PowC, x: np.ndarray) -> np.ndarray:
+    exp = op.integer_exp()
+    with np.errstate(all="ignore"):
+        out = np.power(x, x.dtype.type(op.exp if exp is None else exp))
+    return np.ascontiguousarray(out, dtype=x.dtype)
+
+
 # ------------------------------------------------------------------ plan preparation
 F32 = np.dtype("float32")
 
@@ -147,7 +155,7 @@ _SYMMETRIC = ("ADD", "MUL", "MAX", "MIN", "FUSE_ADD_RELU", "FUSE_ADD_SIGMOID",
 def prepare_elemwise(op: Elemwise, site: PrepareSite) -> Prepared | None:
     """float32 elementwise ops written into a dead input (``out=``) where one is donated."""
     mode, out = op.mode, site.outputs[0]
-    if out.dtype != F32 or any(v.dtype != F32 for v in site.inputs):
+    if site.host is None or out.dtype != F32 or any(v.dtype != F32 for v in site.inputs):
         return None
     target = next((k for k, v in enumerate(site.inputs)
                    if site.donated[k] and v.shape == out.shape), None)

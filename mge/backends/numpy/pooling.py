@@ -57,7 +57,8 @@ def adaptive_pooling(op: AdaptivePoolingForward, x: np.ndarray) -> np.ndarray:
 def prepare_pooling(op: PoolingForward, site: PrepareSite) -> Prepared | None:
     """Global average pooling of float32 NCHW data: a mean."""
     shape = site.inputs[0].shape
-    if op.format != "NCHW" or op.mode == "MAX" or (op.pad_h, op.pad_w) != (0, 0) or \
+    if site.host is None or op.format != "NCHW" or op.mode == "MAX" or \
+            (op.pad_h, op.pad_w) != (0, 0) or \
             (op.window_h, op.window_w) != shape[2:] or site.inputs[0].dtype != np.float32:
         return None
     return Prepared(lambda x: x.mean(axis=(2, 3), keepdims=True), (0,))

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as tF
 
-from ...ops.elemwise import Elemwise, TypeCvt
+from ...ops.elemwise import Elemwise, PowC, TypeCvt
 from .. import Prepared, PrepareSite
 from . import BACKEND, torch_dtype
 
@@ -92,6 +92,12 @@ def type_cvt(op: TypeCvt, x: torch.Tensor) -> torch.Tensor:
     return x.to(torch_dtype(op.dtype))
 
 
+@BACKEND.kernel(PowC)
+def pow_c(op: PowC, x: torch.Tensor) -> torch.Tensor:
+    exp = op.integer_exp()
+    return torch.pow(x, op.exp if exp is None else exp)
+
+
 # ------------------------------------------------------------------ plan preparation
 #: in-place nonlinearities on a fresh float tensor
 INPLACE_UNARY: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -123,7 +129,8 @@ def prepare_elemwise(op: Elemwise, site: PrepareSite) -> Prepared | None:
     """Float elementwise ops written into a dead input (``add_``, ``relu_``) where one is
     donated."""
     mode, out = op.mode, site.outputs[0]
-    if out.dtype.kind != "f" or any(v.dtype != out.dtype for v in site.inputs):
+    if site.host is None or out.dtype.kind != "f" or \
+            any(v.dtype != out.dtype for v in site.inputs):
         return None
     target = next((k for k, v in enumerate(site.inputs)
                    if site.donated[k] and v.shape == out.shape), None)

@@ -50,7 +50,8 @@ def adaptive_pooling(op: AdaptivePoolingForward, x: torch.Tensor) -> torch.Tenso
 def prepare_pooling(op: PoolingForward, site: PrepareSite) -> Prepared | None:
     """Global average pooling of NCHW data: ``adaptive_avg_pool2d``."""
     shape = site.inputs[0].shape
-    if op.format != "NCHW" or op.mode == "MAX" or (op.pad_h, op.pad_w) != (0, 0) or \
+    if site.host is None or op.format != "NCHW" or op.mode == "MAX" or \
+            (op.pad_h, op.pad_w) != (0, 0) or \
             (op.window_h, op.window_w) != shape[2:]:
         return None
     pool = tF.adaptive_avg_pool2d

@@ -163,7 +163,7 @@ def set_subtensor(op: S.IndexingOp, x: torch.Tensor, value: torch.Tensor,
 @BACKEND.preparer(S.Padding)
 def prepare_padding(op: S.Padding, site: PrepareSite) -> Prepared | None:
     """Constant padding that keeps the input's memory format (channels-last stays so)."""
-    if op.padding_mode != "CONSTANT":
+    if site.host is None or op.padding_mode != "CONSTANT":
         return None
     x, out = site.inputs[0], site.outputs[0]
     widths = op.pad_width(x.ndim)
