@@ -82,6 +82,7 @@ class LiteConfig:
         self.backend = LiteBackend.LITE_DEFAULT
         self._bare_model_cryption_name = ""
         self.auto_optimize_inference = False
+        self.use_loader_dynamic_param = 0
         self._discrete_input_name = ""
         self.plan_backend = "auto"
         self.compute_dtype: str | None = None

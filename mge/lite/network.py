@@ -450,6 +450,11 @@ class LiteNetwork:
         self._check_unloaded("enable_cpu_inplace_mode")
         self._inplace_mode = True
 
+    def use_tensorrt(self) -> None:
+        """TensorRT is not available to mge (as a MegEngine build without TensorRT)."""
+        self._check_unloaded("use_tensorrt")
+        raise LiteError("TensorRT is disable at compile time.")
+
     def is_cpu_inplace_mode(self) -> bool:
         return self._inplace_mode
 
