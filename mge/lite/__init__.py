@@ -18,8 +18,13 @@ Example:
     >>> network.get_io_tensor(name).to_numpy().argmax()                  # doctest: +SKIP
 """
 
+from .callbacks import start_finish_callback, wrap_async_callback
 from .config import LiteConfig, LiteExtraConfig, LiteIO, LiteNetworkIO, LiteOptions
-from .network import LiteNetwork, get_model_io_info
+from .global_setting import LiteGlobal, decryption_func
+from .guard import LiteConcurrencyError
+from .loading import get_model_io_info
+from .network import LiteNetwork
+from .packed_model import pack_model
 from .struct import (
     LiteAlgoSelectStrategy,
     LiteBackend,
@@ -34,20 +39,32 @@ from .struct import (
     get_log_level,
     set_log_level,
 )
-from .tensor import LiteLayout, LiteTensor, LiteTensorConcat, lite_dtype_2_numpy
+from .tensor import (
+    MAX_DIM,
+    LiteContiguityError,
+    LiteLayout,
+    LiteTensor,
+    LiteTensorConcat,
+    lite_dtype_2_numpy,
+)
+from .utils import TensorBatchCollector
 
 #: the MegEngine Lite version whose API this mirrors
 version = "1.13.0"
 __version__ = version
 
 __all__ = [
+    "MAX_DIM",
     "LiteAlgoSelectStrategy",
     "LiteBackend",
+    "LiteConcurrencyError",
     "LiteConfig",
+    "LiteContiguityError",
     "LiteDataType",
     "LiteDeviceType",
     "LiteError",
     "LiteExtraConfig",
+    "LiteGlobal",
     "LiteIO",
     "LiteIOType",
     "LiteLayout",
@@ -60,9 +77,14 @@ __all__ = [
     "LiteTensorPhase",
     "LiteTypeError",
     "LiteValueError",
+    "TensorBatchCollector",
+    "decryption_func",
     "get_log_level",
     "get_model_io_info",
     "lite_dtype_2_numpy",
+    "pack_model",
     "set_log_level",
+    "start_finish_callback",
     "version",
+    "wrap_async_callback",
 ]

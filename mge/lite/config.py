@@ -19,7 +19,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from .struct import LiteBackend, LiteDeviceType, LiteIOType, LiteTypeError
 from .tensor import LiteLayout
@@ -82,7 +82,8 @@ class LiteConfig:
         self.backend = LiteBackend.LITE_DEFAULT
         self._bare_model_cryption_name = ""
         self.auto_optimize_inference = False
-        self.discrete_input_name = ""
+        self.use_loader_dynamic_param = 0
+        self._discrete_input_name = ""
         self.plan_backend = "auto"
         self.compute_dtype: str | None = None
         self.channels_last: bool | None = None
@@ -94,6 +95,15 @@ class LiteConfig:
     @bare_model_cryption_name.setter
     def bare_model_cryption_name(self, name: str | bytes) -> None:
         self._bare_model_cryption_name = _text(name)
+
+    @property
+    def discrete_input_name(self) -> str:
+        """The input given as separate batch-1 tensors (``get_discrete_tensor``)."""
+        return self._discrete_input_name
+
+    @discrete_input_name.setter
+    def discrete_input_name(self, name: str | bytes) -> None:
+        self._discrete_input_name = _text(name)
 
     def __repr__(self) -> str:
         data = {k.lstrip("_"): v for k, v in vars(self).items()}
@@ -184,8 +194,20 @@ class LiteNetworkIO:
         self.outputs.append(obj if isinstance(obj, LiteIO) else
                             LiteIO(obj, is_host, io_type, layout))
 
+    def _create_network_io(self) -> _NetworkIOView:
+        """megenginelite's C view of the lists (counts and items), for its tests."""
+        return _NetworkIOView(tuple(self.inputs), tuple(self.outputs), len(self.inputs),
+                              len(self.outputs))
+
     def __repr__(self) -> str:
         return repr({"inputs": self.inputs, "outputs": self.outputs})
+
+
+class _NetworkIOView(NamedTuple):
+    inputs: tuple[LiteIO, ...]
+    outputs: tuple[LiteIO, ...]
+    input_size: int
+    output_size: int
 
 
 __all__ = ["LiteConfig", "LiteExtraConfig", "LiteIO", "LiteNetworkIO", "LiteOptions"]

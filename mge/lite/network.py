@@ -17,27 +17,33 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-import io
+import json
 import os
 import threading
+import time
 from collections.abc import Callable
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
 from ..graph.ir import Graph, VarNode
-from ..jit.testcase import is_testcase_file, load_testcase_model
-from ..runtime.cpu import reduced_precision_dtype
 from ..runtime.plan import Plan, PlanCache, PlanOptions, StepInfo, plan_backend_class
-from ..runtime.specialize import ShapeError, expose_float16_io
-from ..serialization.fbs import Metadata, MgeFormatError
-from ..serialization.mge_graph import graph_from_bytes
-from .config import LiteConfig, LiteIO, LiteNetworkIO
+from ..runtime.specialize import ShapeError
+from ..serialization.fbs import Metadata
+from ..serialization.mge_graph import dump_graph
+from .callbacks import IOCallback, start_finish_callback, wrap_async_callback
+from .config import LiteConfig, LiteExtraConfig, LiteIO, LiteNetworkIO
+from .global_setting import sync_persistent_cache
+from .guard import UsageGuard
+from .input_order import lite_input_order
+from .loading import ModelSource, io_graph, model_bits, plan_options, read_model
+from .persistent_cache import PERSISTENT_CACHE
 from .profile import IODumper, Profiler
 from .struct import (
+    LOGGER,
     LiteAlgoSelectStrategy,
-    LiteDeviceType,
     LiteError,
     LiteTensorPhase,
     LiteTypeError,
@@ -45,71 +51,13 @@ from .struct import (
 )
 from .tensor import LiteLayout, LiteTensor
 
-IOCallback = Callable[[dict[LiteIO, LiteTensor]], Any]
-_IO16_BITS = 0b11  # GraphOptimizeOptions bits of enable_io16xc32 / enable_ioc16
-
-
-def read_model_bytes(file: str | os.PathLike | bytes | bytearray | memoryview | IO[bytes]
-                     ) -> tuple[bytes, str]:
-    """The bytes of a model given as a path, bytes or binary file object, and a name."""
-    if isinstance(file, (str, os.PathLike)):
-        with open(file, "rb") as f:
-            return f.read(), os.fspath(file)
-    if isinstance(file, (bytes, bytearray, memoryview)):
-        return bytes(file), "<bytes>"
-    if hasattr(file, "read"):
-        data = file.read()
-        if not isinstance(data, (bytes, bytearray)):
-            raise LiteTypeError("the model file object must be opened in binary mode")
-        name = getattr(file, "name", "<file>")
-        return bytes(data), name if isinstance(name, str) else "<file>"
-    raise LiteTypeError(f"load takes a path, bytes or a binary file object, got "
-                        f"{type(file).__name__}")
-
-
-def _device_name(config: LiteConfig, device_id: int) -> str:
-    kind = LiteDeviceType(config.device_type)
-    if kind == LiteDeviceType.LITE_DEVICE_DEFAULT:
-        from ..device import is_cuda_available
-
-        kind = LiteDeviceType.LITE_CUDA if is_cuda_available() else LiteDeviceType.LITE_CPU
-    if kind == LiteDeviceType.LITE_CPU:
-        return "cpu0"
-    if kind == LiteDeviceType.LITE_CUDA:
-        return f"gpu{device_id}"
-    raise LiteValueError(f"device type {kind.name} is not supported by mge.lite "
-                         "(use LITE_CPU or LITE_CUDA)")
-
-
-def plan_options(config: LiteConfig, threads: int, device_id: int, model_bits: int
-                 ) -> PlanOptions:
-    """The plan options a config gives for a model with ``model_bits`` optimize options.
-
-    With ``config.compute_dtype`` unset, float32 models compute in float32; an
-    ``enable_ioc16`` model computes in float16 on CUDA, and on CPU in the 16-bit type
-    the CPU has units for (else float32); an ``enable_io16xc32`` model computes in
-    float32 on CPU.
-    """
-    options = PlanOptions(backend=config.plan_backend or "auto",
-                          device=_device_name(config, device_id), threads=threads,
-                          compute_dtype=config.compute_dtype,
-                          channels_last=config.channels_last)
-    if config.compute_dtype is not None or not model_bits & _IO16_BITS:
-        return options
-    if options.device_kind == "gpu":
-        wanted = "float16" if model_bits & 0b10 else None
-    else:
-        wanted = (reduced_precision_dtype() or "float32") if model_bits & 0b10 else "float32"
-    candidate = dataclasses.replace(options, compute_dtype=wanted)
-    try:
-        plan_backend_class(candidate)
-    except (RuntimeError, ValueError):
-        return options
-    return candidate
-
 
 class LiteNetwork:
     """A model loaded for inference, with megenginelite's API.
+
+    Threading: one network per thread, as in MegEngine Lite; misuse from several
+    threads is serialized or raises ``LiteConcurrencyError``, never mixes results (see
+    :mod:`mge.lite.guard`).
 
     Args:
         config: device, plan backend, compute dtype, options.
@@ -123,9 +71,15 @@ class LiteNetwork:
         self.network_io = io if io is not None else LiteNetworkIO()
         self._threads = 1
         self._device_id = int(self.config.device_id)
+        self._stream_id = 0
         self._inplace_mode = False
+        self._extra = LiteExtraConfig()
+        self._layout_transform = False
         self._cache: PlanCache | None = None
+        self._model_graph = Graph()
+        self._input_names: list[str] = []
         self._inputs: dict[str, LiteTensor] = {}
+        self._discrete: dict[str, list[LiteTensor]] = {}
         self._outputs: dict[str, LiteTensor] = {}
         self._ios: dict[str, LiteIO] = {}
         self._async: Callable[[], Any] | None = None
@@ -138,10 +92,15 @@ class LiteNetwork:
         self._algo_policy: tuple[int, int, bool] = (LiteAlgoSelectStrategy.LITE_ALGO_HEURISTIC,
                                                     0, False)
         self._workspace_limit: int | None = None
+        self._guard = UsageGuard(hex(id(self)))
+        #: the packed model's ``extra_info`` (JSON text; empty for other models)
+        self.extra_info = ""
 
     # ------------------------------------------------------------ loading
-    def load(self, file: str | os.PathLike | bytes | IO[bytes]) -> None:
-        """Load a ``.mge`` model from a path, bytes or a binary file object.
+    def load(self, file: ModelSource) -> None:
+        """Load a model from a path, bytes or a binary file object: a ``.mge``, a bare
+        encrypted one (``config.bare_model_cryption_name``) or a Lite packed model (its
+        info configures the network unless ``extra_configure`` disabled that).
 
         A test-case container (``mgbtest0``, from ``dump(input_data=...)``) loads too: its
         model runs with the checks taken off (real MegEngine Lite refuses such files).
@@ -151,19 +110,22 @@ class LiteNetwork:
             LiteError: the network is already loaded.
         """
         self._check_unloaded("load")
-        data, source = read_model_bytes(file)
-        try:
-            if is_testcase_file(data):
-                blob = io.BytesIO(data)
-                blob.name = source
-                model = load_testcase_model(blob)
-                graph, metadata = model.graph, model.metadata
-            else:
-                loaded = graph_from_bytes(data, source)
-                graph, metadata = loaded.graph, loaded.metadata
-        except MgeFormatError as exc:
-            raise LiteValueError(f"cannot load {source} as a MegEngine model: {exc}") from None
-        self.load_from_graph(graph, metadata)
+        use_info = not self._extra.disable_configure_by_model_info
+        model = read_model(file, self.config, use_info)
+        packed = model.container
+        if packed.info is not None and use_info:
+            self.network_io = LiteNetworkIO([copy.copy(i) for i in self.network_io.inputs],
+                                            [copy.copy(o) for o in self.network_io.outputs])
+            packed.info.apply(self.config, self.network_io.inputs, self.network_io.outputs)
+            settings = packed.info.separate
+            self._threads = int(settings.get("number_threads", self._threads))
+            self._device_id = int(settings.get("device_id", self._device_id))
+            self._inplace_mode = bool(settings.get("enable_inplace_model", self._inplace_mode))
+            self.extra_info = packed.info.extra_info
+        if packed.cache is not None:
+            PERSISTENT_CACHE.merge(packed.cache)
+            sync_persistent_cache()
+        self.load_from_graph(model.graph, model.metadata)
 
     def load_from_graph(self, graph: Graph, metadata: Metadata | None = None) -> None:
         """Load an in-memory graph (mge's IR, e.g. from ``load_graph``) with its metadata.
@@ -172,10 +134,12 @@ class LiteNetwork:
             >>> network.load_from_graph(load_graph("model.mge").graph)  # doctest: +SKIP
         """
         self._check_unloaded("load")
-        bits = metadata.optimize_options if metadata is not None and metadata.is_valid else 0
-        graph = expose_float16_io(graph) if bits & _IO16_BITS else graph
-        graph = self._select_outputs(graph)
-        options = plan_options(self.config, self._threads, self._device_id, bits)
+        graph = self._select_outputs(io_graph(graph, metadata))
+        self._model_graph = graph
+        options = plan_options(self.config, self._threads, self._device_id,
+                               model_bits(metadata))
+        if self._layout_transform:
+            options = self._layout_choice(graph, options)
         self._install(PlanCache(graph, options))
 
     def share_weights_with(self, src_network: LiteNetwork) -> None:
@@ -184,8 +148,33 @@ class LiteNetwork:
             raise LiteValueError("share_weights_with needs a loaded LiteNetwork")
         self._check_unloaded("share_weights_with")
         src = src_network._cache
+        self._model_graph = src_network._model_graph
         options = dataclasses.replace(src.options, threads=self._threads, optimize=False)
         self._install(PlanCache(src.graph, options, weights=src.weights))
+
+    def share_runtime_memroy(self, src_network: LiteNetwork) -> None:  # MegEngine's spelling
+        """Share runtime memory with ``src_network`` (set before load): the two networks
+        must then never run at the same time, and mge serializes their forwards.
+
+        mge's plans hold no activation memory between forwards (each forward allocates
+        and frees its intermediates), so there is nothing more to share.
+        """
+        if not isinstance(src_network, LiteNetwork):
+            raise LiteTypeError(f"share_runtime_memroy takes a LiteNetwork, got "
+                                f"{type(src_network).__name__}")
+        self._check_unloaded("share_runtime_memroy")
+        self._guard.lock = src_network._guard.lock
+
+    share_runtime_memory = share_runtime_memroy
+
+    def extra_configure(self, extra_config: LiteExtraConfig) -> None:
+        """Extra configuration, before load: ``disable_configure_by_model_info`` makes a
+        packed model's info (device, options, IO, fast-run cache) not apply."""
+        if not isinstance(extra_config, LiteExtraConfig):
+            raise LiteTypeError(f"extra_configure takes a LiteExtraConfig, got "
+                                f"{type(extra_config).__name__}")
+        self._check_unloaded("extra_configure")
+        self._extra = extra_config
 
     def _select_outputs(self, graph: Graph) -> Graph:
         wanted = [o.name for o in self.network_io.outputs]
@@ -203,24 +192,51 @@ class LiteNetwork:
 
     def _install(self, cache: PlanCache) -> None:
         configured = {i.name: i for i in self.network_io.inputs}
+        discrete = self.config.discrete_input_name
         shapes = {}
         for var in cache.graph.inputs:
             io_cfg = configured.get(var.name)
             if io_cfg is not None and io_cfg.config_layout.ndim:
                 shapes[var.name] = tuple(io_cfg.config_layout.shapes)
+        if discrete and discrete not in {v.name for v in cache.graph.inputs}:
+            raise LiteValueError(f"discrete_input_name {discrete!r} is not an input of the "
+                                 f"model; inputs: {[v.name for v in cache.graph.inputs]}")
         plan = cache.plan(shapes)
         self._cache = cache
+        self._input_names = lite_input_order([v.name for v in plan.inputs])
         ios = {io_cfg.name: io_cfg for io_cfg in
                [*self.network_io.inputs, *self.network_io.outputs]}
         for var in plan.inputs:
-            tensor = LiteTensor(LiteLayout(var.shape, var.dtype))
-            tensor._check = self._input_check(var)
-            self._inputs[var.name] = tensor
             self._ios[var.name] = ios.get(var.name) or LiteIO(var.name)
+            if var.name == discrete:
+                self._discrete[var.name] = [self._input_tensor(var, (1, *var.shape[1:]))
+                                            for _ in range(var.shape[0])]
+            else:
+                self._inputs[var.name] = self._input_tensor(var, var.shape)
         for k, var in enumerate(plan.outputs):
             name = self.get_output_name(k)
-            self._outputs[name] = LiteTensor(LiteLayout(var.shape, var.dtype))
+            tensor = LiteTensor(LiteLayout(var.shape, var.dtype))
+            tensor._hook = self._output_hook(name)
+            self._outputs[name] = tensor
             self._ios.setdefault(name, ios.get(name) or LiteIO(name))
+
+    def _input_tensor(self, var: VarNode, shape: tuple[int, ...]) -> LiteTensor:
+        tensor = LiteTensor(LiteLayout(shape, var.dtype))
+        tensor._check = self._input_check(var)
+        tensor._hook = self._input_hook
+        tensor._lock = self._guard.lock
+        return tensor
+
+    def _input_hook(self, tensor: LiteTensor, writing: bool) -> None:
+        if writing:
+            self._guard.wrote_input()
+
+    def _output_hook(self, name: str) -> Callable[[LiteTensor, bool], None]:
+        def hook(tensor: LiteTensor, writing: bool) -> None:
+            if not writing:
+                self._guard.check_read(tensor, name)
+
+        return hook
 
     def _input_check(self, var: VarNode) -> Callable[[LiteTensor, np.ndarray, bool], np.ndarray]:
         want = var.dtype
@@ -257,26 +273,40 @@ class LiteNetwork:
             LiteError: no model loaded.
             LiteValueError: an input's shape does not fit the model (names the input,
                 the expected and the given shapes).
+            LiteConcurrencyError: another thread overwrote this thread's inputs.
         """
         cache = self._plan_cache("forward")
-        self.wait()
-        shapes = {n: tuple(t._layout.shapes) for n, t in self._inputs.items()}
+        lock = self._guard.lock
+        while True:  # wait for an async forward without holding the lock it runs under
+            self.wait()
+            lock.acquire()
+            if self._thread is None:
+                break
+            lock.release()
         try:
-            plan = cache.plan(shapes)
-        except ShapeError as exc:
-            raise LiteValueError(str(exc)) from None
-        feeds = [self._inputs[v.name]._array() for v in plan.inputs]
-        if self._start is not None:
-            self._start({self._ios[n]: t for n, t in self._inputs.items()})
-        if self._async is None:
-            self._run(plan, feeds)
-            return
-        self._error = None
-        self._thread = threading.Thread(target=self._run_async, args=(plan, feeds),
-                                        name="mge-lite-forward", daemon=True)
-        self._thread.start()
+            self._guard.before_forward()
+            feeds_by_name = {n: t._array() for n, t in self._inputs.items()}
+            for name, parts in self._discrete.items():
+                feeds_by_name[name] = np.concatenate([t._array() for t in parts], axis=0)
+            try:
+                plan = cache.plan({n: a.shape for n, a in feeds_by_name.items()})
+            except ShapeError as exc:
+                raise LiteValueError(str(exc)) from None
+            feeds = [feeds_by_name[v.name] for v in plan.inputs]
+            if self._start is not None:
+                self._start({self._ios[n]: t for n, t in self._inputs.items()})
+            ticket = (self._guard.after_forward(), threading.current_thread().name)
+            if self._async is None:
+                self._run(plan, feeds, ticket)
+                return
+            self._error = None
+            self._thread = threading.Thread(target=self._run_async, args=(plan, feeds, ticket),
+                                            name="mge-lite-forward", daemon=True)
+            self._thread.start()  # it runs once this forward releases the lock
+        finally:
+            lock.release()
 
-    def _run(self, plan: Plan, feeds: list[np.ndarray]) -> None:
+    def _run(self, plan: Plan, feeds: list[np.ndarray], ticket: tuple[int, str]) -> None:
         observers = [o for o in (self._profiler, *self._dumpers) if o is not None]
         for obs in observers:
             if isinstance(obs, Profiler):
@@ -289,17 +319,24 @@ class LiteNetwork:
                 obs.record(step, outputs, seconds)
 
         results = plan.run_feeds(feeds, observe if observers else None)
+        into_user_memory = bool(self.config.options.force_output_use_user_specified_memory)
         for k, value in enumerate(results):
-            self._outputs[self.get_output_name(k)]._set(value)
+            tensor = self._outputs[self.get_output_name(k)]
+            if into_user_memory:
+                tensor._store(value)  # into the memory the user shared, when it fits
+            else:
+                tensor._set(value)
+            self._guard.produced(tensor, *ticket)
         if self._profiler is not None:
             self._profiler.finish()
             self._profiler.write()
         if self._finish is not None:
             self._finish({self._ios[n]: t for n, t in self._outputs.items()})
 
-    def _run_async(self, plan: Plan, feeds: list[np.ndarray]) -> None:
+    def _run_async(self, plan: Plan, feeds: list[np.ndarray], ticket: tuple[int, str]) -> None:
         try:
-            self._run(plan, feeds)
+            with self._guard.lock:
+                self._run(plan, feeds, ticket)
             assert self._async is not None
             self._async()
         except BaseException as exc:  # reported by wait()
@@ -307,10 +344,13 @@ class LiteNetwork:
 
     def wait(self) -> None:
         """Wait for an async forward to finish; re-raises its error, if any."""
-        thread, self._thread = self._thread, None
+        thread = self._thread
         if thread is not None:
             thread.join()
-        error, self._error = self._error, None
+        with self._guard.lock:
+            if self._thread is thread:
+                self._thread = None
+            error, self._error = self._error, None
         if error is not None:
             raise error
 
@@ -321,15 +361,35 @@ class LiteNetwork:
         self._plan_cache("get_io_tensor")
         name = name.decode() if isinstance(name, bytes) else name
         phase = LiteTensorPhase(phase)
-        if phase != LiteTensorPhase.LITE_OUTPUT and name in self._inputs:
-            return self._inputs[name]
+        if phase != LiteTensorPhase.LITE_OUTPUT:
+            if name in self._inputs:
+                return self._inputs[name]
+            if name in self._discrete:
+                raise LiteError(f"{name} input tensor is in discrete mode, you can use "
+                                "get_discrete_tensor to get this input.")
         if phase != LiteTensorPhase.LITE_INPUT and name in self._outputs:
             return self._outputs[name]
         raise LiteValueError(f"no {phase.name[5:].lower()} tensor named {name!r}; inputs: "
-                             f"{list(self._inputs)}, outputs: {list(self._outputs)}")
+                             f"{self._input_names}, outputs: {list(self._outputs)}")
+
+    def get_discrete_tensor(self, name: str | bytes, n_idx: int,
+                            phase: LiteTensorPhase = LiteTensorPhase.LITE_INPUT) -> LiteTensor:
+        """Batch item ``n_idx`` of the input ``config.discrete_input_name`` (given as
+        separate tensors of batch 1; forward joins them)."""
+        self._plan_cache("get_discrete_tensor")
+        name = name.decode() if isinstance(name, bytes) else name
+        if LiteTensorPhase(phase) != LiteTensorPhase.LITE_INPUT or name not in self._discrete:
+            raise LiteValueError(f"tensor name must be {name} input tensor name: the "
+                                 f"discrete inputs are {list(self._discrete)}")
+        parts = self._discrete[name]
+        if not 0 <= n_idx < len(parts):
+            raise IndexError(f"discrete input {name!r} has {len(parts)} tensors, "
+                             f"got index {n_idx}")
+        return parts[n_idx]
 
     def get_input_name(self, index: int) -> str:
-        """The name of input ``index``."""
+        """The name of input ``index``, in MegEngine Lite's order (see
+        :mod:`mge.lite.input_order`)."""
         names = self.get_all_input_name()
         if not 0 <= index < len(names):
             raise IndexError(f"input index {index} out of range; the network has "
@@ -345,7 +405,9 @@ class LiteNetwork:
         return outputs[index].name or f"output_{index}"
 
     def get_all_input_name(self) -> list[str]:
-        return [v.name for v in self._plan_cache("get_all_input_name").graph.inputs]
+        """The input names, in MegEngine Lite's order."""
+        self._plan_cache("get_all_input_name")
+        return list(self._input_names)
 
     def get_all_output_name(self) -> list[str]:
         outputs = self._plan_cache("get_all_output_name").graph.outputs
@@ -365,6 +427,16 @@ class LiteNetwork:
         self._threads = int(nr_threads)
 
     @property
+    def stream_id(self) -> int:
+        """The device stream (recorded: mge's backends run on their default stream)."""
+        return self._stream_id
+
+    @stream_id.setter
+    def stream_id(self, stream_id: int) -> None:
+        self._check_unloaded("stream_id")
+        self._stream_id = int(stream_id)
+
+    @property
     def device_id(self) -> int:
         return self._device_id
 
@@ -377,6 +449,11 @@ class LiteNetwork:
         """Run forwards in the calling thread (mge always does unless async); set before load."""
         self._check_unloaded("enable_cpu_inplace_mode")
         self._inplace_mode = True
+
+    def use_tensorrt(self) -> None:
+        """TensorRT is not available to mge (as a MegEngine build without TensorRT)."""
+        self._check_unloaded("use_tensorrt")
+        raise LiteError("TensorRT is disable at compile time.")
 
     def is_cpu_inplace_mode(self) -> bool:
         return self._inplace_mode
@@ -393,15 +470,15 @@ class LiteNetwork:
 
     def async_with_callback(self, async_callback: Callable[[], Any]) -> None:
         """Make ``forward`` asynchronous; ``async_callback()`` runs when it finishes."""
-        self._async = async_callback
+        self._async = wrap_async_callback(async_callback)
 
     def set_start_callback(self, start_callback: IOCallback) -> None:
         """Call ``start_callback({LiteIO: LiteTensor})`` with the inputs before each forward."""
-        self._start = start_callback
+        self._start = start_finish_callback(start_callback)
 
     def set_finish_callback(self, finish_callback: IOCallback) -> None:
         """Call ``finish_callback({LiteIO: LiteTensor})`` with the outputs after each forward."""
-        self._finish = finish_callback
+        self._finish = start_finish_callback(finish_callback)
 
     def enable_profile_performance(self, profile_file: str) -> None:
         """Time every op; after each forward write ``profile_file`` (JSON) and a readable
@@ -416,6 +493,57 @@ class LiteNetwork:
         """Write every op's outputs as ``.npy`` files into ``bin_dir``."""
         self._dumpers.append(IODumper(os.fspath(bin_dir), binary=True))
 
+    def get_static_memory_alloc_info(self, log_dir: str = "logs/test") -> None:
+        """Write the plan's static memory figures to ``log_dir/StaticMemoryInfo.json``
+        (mge's plans: peak and total activation bytes, weight bytes, in-place ops; not
+        MegEngine's per-chunk visualisation)."""
+        report = self.plan.memory
+        os.makedirs(log_dir, exist_ok=True)
+        with open(os.path.join(log_dir, "StaticMemoryInfo.json"), "w") as f:
+            json.dump(report._asdict(), f, indent=1)
+
+    def enable_global_layout_transform(self) -> None:
+        """Choose the activation layout by profiling, set before load: with a plan
+        backend that can lay activations out channels-last (torch) and
+        ``config.channels_last`` unset, load times one forward in each layout and keeps
+        the faster; other backends choose their layouts themselves (logged)."""
+        self._check_unloaded("enable_global_layout_transform")
+        self._layout_transform = True
+
+    def _layout_choice(self, graph: Graph, options: PlanOptions) -> PlanOptions:
+        backend = plan_backend_class(options).name
+        if backend != "torch" or options.channels_last is not None:
+            LOGGER.info("global layout transform: the %s plan backend chooses its layouts "
+                        "itself (or config.channels_last is set); nothing to profile", backend)
+            return options
+        seconds = {}
+        for channels_last in (False, True):
+            candidate = dataclasses.replace(options, channels_last=channels_last)
+            plan = PlanCache(graph, candidate).plan()
+            feeds = [np.zeros(v.shape, v.dtype) for v in plan.inputs]
+            plan.run_feeds(feeds)  # warm-up: kernels prepare on first use
+            start = time.perf_counter()
+            plan.run_feeds(feeds)
+            seconds[channels_last] = time.perf_counter() - start
+        best = min(seconds, key=seconds.__getitem__)
+        LOGGER.info("global layout transform: NCHW %.4f s, channels-last %.4f s: using %s",
+                    seconds[False], seconds[True], "channels-last" if best else "NCHW")
+        return dataclasses.replace(options, channels_last=best)
+
+    def dump_layout_transform_model(self, model_file: str) -> None:
+        """Write the model as this network runs it (after the plan backend's inference
+        passes) to ``model_file`` as a ``.mge``; when the backend's fused ops have no
+        MegEngine encoding (e.g. conv+ReLU6), the model before those passes (logged)."""
+        cache = self._plan_cache("dump_layout_transform_model")
+        try:
+            data, _ = dump_graph(cache.graph)
+        except ValueError as exc:
+            LOGGER.info("dump_layout_transform_model: %s; writing the model before the %s "
+                        "backend's passes", exc, cache.backend_class.name)
+            data, _ = dump_graph(self._model_graph)
+        with open(model_file, "wb") as f:
+            f.write(data)
+
     # ------------------------------------------------------------ mge extras
     @property
     def plan(self) -> Plan:
@@ -427,22 +555,4 @@ class LiteNetwork:
         return repr({"config": self.config, "IOs": self.network_io})
 
 
-def get_model_io_info(model_path: str | os.PathLike | bytes | IO[bytes],
-                      config: LiteConfig | None = None) -> LiteNetworkIO:
-    """The inputs and outputs of a model (names and layouts), without compiling it."""
-    data, source = read_model_bytes(model_path)
-    try:
-        loaded = graph_from_bytes(data, source)
-    except MgeFormatError as exc:
-        raise LiteValueError(f"cannot load {source} as a MegEngine model: {exc}") from None
-    bits = loaded.metadata.optimize_options if loaded.metadata.is_valid else 0
-    graph = expose_float16_io(loaded.graph) if bits & _IO16_BITS else loaded.graph
-    ios = LiteNetworkIO()
-    for var in graph.inputs:
-        ios.add_input(var.name, layout=LiteLayout(var.shape, var.dtype))
-    for k, var in enumerate(graph.outputs):
-        ios.add_output(var.name or f"output_{k}", layout=LiteLayout(var.shape, var.dtype))
-    return ios
-
-
-__all__ = ["LiteNetwork", "get_model_io_info", "plan_options", "read_model_bytes"]
+__all__ = ["LiteNetwork"]

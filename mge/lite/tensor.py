@@ -15,6 +15,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -99,6 +101,49 @@ class LiteLayout:
 
 #: ``check(tensor, array, share) -> array``: validates/converts data given to an IO tensor
 DataCheck = Callable[["LiteTensor", np.ndarray, bool], np.ndarray]
+#: ``hook(tensor, writing)``: a network's guard, told before its IO tensor is read or written
+#: (writes also hold the tensor's ``_lock``, the network's, so they wait for a running forward)
+AccessHook = Callable[["LiteTensor", bool], None]
+#: a raw memory address, as an int or a ctypes pointer
+Address = int | ctypes.c_void_p
+
+
+class LiteContiguityError(LiteValueError, AssertionError):
+    """Data that is not C-contiguous (MegEngine's Lite raises ``AssertionError``)."""
+
+
+def address_of(data: Any) -> int | None:
+    """The address in ``data`` if it is a raw pointer (int, ``c_void_p``, ctypes
+    pointer or array), else None."""
+    if isinstance(data, bool):
+        return None
+    if isinstance(data, int):
+        return data
+    if isinstance(data, ctypes.c_void_p):
+        return data.value or 0
+    if isinstance(data, (ctypes._Pointer, ctypes.Array)):
+        return ctypes.cast(data, ctypes.c_void_p).value or 0
+    return None
+
+
+def array_at(address: int, nbytes: int, shape: Sequence[int], dtype: np.dtype) -> np.ndarray:
+    """A numpy view of ``nbytes`` at ``address`` as ``shape``/``dtype`` (no copy; the
+    caller keeps the memory alive)."""
+    if not address:
+        raise LiteValueError("a null pointer was given as tensor memory")
+    if nbytes != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
+        raise LiteValueError(f"the data length is not match: {nbytes} bytes for a tensor of "
+                             f"shape {list(shape)} and dtype {dtype}")
+    raw = (ctypes.c_uint8 * nbytes).from_address(address)
+    return np.frombuffer(raw, np.uint8).view(dtype).reshape(shape)
+
+
+def _require_contiguous(data: np.ndarray, what: str) -> None:
+    if not data.flags["C_CONTIGUOUS"]:
+        raise LiteContiguityError(
+            f"input numpy is not continuous: {what} needs a C-contiguous array, got one with "
+            f"shape {data.shape} and strides {data.strides}; call "
+            "np.ascontiguousarray(data) first")
 
 
 class LiteTensor:
@@ -122,6 +167,8 @@ class LiteTensor:
         self._is_pinned_host = bool(is_pinned_host)
         self._data: np.ndarray | None = None
         self._check: DataCheck | None = None
+        self._hook: AccessHook | None = None
+        self._lock: contextlib.AbstractContextManager | None = None  # held while written
 
     # ------------------------------------------------------------ properties
     @property
@@ -138,7 +185,9 @@ class LiteTensor:
 
     @property
     def nbytes(self) -> int:
-        """Size of the data in bytes."""
+        """Size of the data in bytes (0 for an empty layout)."""
+        if not self._layout.ndim:
+            return 0
         return int(np.prod(self._layout.shapes, dtype=np.int64)) * self._layout.np_dtype.itemsize
 
     @property
@@ -164,34 +213,71 @@ class LiteTensor:
     # ------------------------------------------------------------ data
     def _array(self) -> np.ndarray:
         if self._data is None:
-            self._data = np.zeros(self._layout.shapes, self._layout.np_dtype)
+            shape = self._layout.shapes if self._layout.ndim else [0]
+            self._data = np.zeros(shape, self._layout.np_dtype)
         return self._data
+
+    def _touch(self, writing: bool) -> None:
+        if self._hook is not None:
+            self._hook(self, writing)
 
     def _set(self, array: np.ndarray) -> None:
         self._layout = LiteLayout(array.shape, lite_data_type(array.dtype))
         self._data = array
 
-    def set_data_by_share(self, data: np.ndarray, length: int = 0,
-                          layout: LiteLayout | None = None) -> None:
-        """Use ``data`` (a C-contiguous numpy array) as this tensor's memory, no copy.
+    def _store(self, array: np.ndarray) -> None:
+        """Copy ``array`` into the tensor's memory (fresh memory if the size differs)."""
+        current = self._data
+        if current is None or current.nbytes != array.nbytes or not current.flags.writeable:
+            self._set(np.array(array, order="C", copy=True))
+            return
+        if not current.flags["C_CONTIGUOUS"]:
+            raise LiteContiguityError("set_data_by_copy can only apply in continue tensor "
+                                      f"(this one views shape {list(current.shape)} with "
+                                      f"strides {current.strides})")
+        flat = current.reshape(-1).view(np.uint8)
+        flat[...] = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+        self._set(flat.view(array.dtype).reshape(array.shape))
 
-        The tensor keeps a reference, so ``data`` stays valid while it is used.
+    def set_data_by_share(self, data: np.ndarray | Address, length: int = 0,
+                          layout: LiteLayout | None = None) -> None:
+        """Use ``data`` as this tensor's memory, no copy: a C-contiguous numpy array (kept
+        alive by the tensor; the layout becomes the array's), or a raw address of
+        ``length`` bytes (the caller keeps that memory alive) read with the tensor's
+        layout, or ``layout``.
 
         Raises:
-            LiteValueError: ``data`` is not C-contiguous.
-            LiteTypeError: ``data`` is not a numpy array, or has a dtype the tensor
-                cannot take.
+            LiteContiguityError: ``data`` is not C-contiguous (an ``AssertionError`` too,
+                as in MegEngine).
+            LiteValueError: ``length`` does not match the layout's size.
+            LiteTypeError: ``data`` is neither, or has a dtype the tensor cannot take.
         """
-        if not isinstance(data, np.ndarray):
-            raise LiteTypeError(f"set_data_by_share takes a numpy array, got "
-                                f"{type(data).__name__}; use set_data_by_copy for lists")
-        if not data.flags["C_CONTIGUOUS"]:
-            raise LiteValueError(
-                f"set_data_by_share needs a C-contiguous array, got one with shape "
-                f"{data.shape} and strides {data.strides}; call "
-                "np.ascontiguousarray(data) first (or use set_data_by_copy)")
-        if layout is not None:
-            data = data.reshape(layout.shapes)
+        with self._lock or contextlib.nullcontext():
+            self._touch(True)
+            self._share(data, length, layout)
+
+    def _share(self, data: np.ndarray | Address, length: int,
+               layout: LiteLayout | None) -> None:
+        address = address_of(data)
+        if address is not None:
+            if layout is not None:
+                self.layout = layout
+            nbytes = self.nbytes
+            if length and length != nbytes:
+                raise LiteValueError(f"the data length is not match: {length} bytes given, "
+                                     f"the tensor's layout {self._layout.shapes} "
+                                     f"({self._layout.np_dtype}) has {nbytes}")
+            data = array_at(address, nbytes, self._layout.shapes, self._layout.np_dtype)
+        elif not isinstance(data, np.ndarray):
+            raise LiteTypeError(f"set_data_by_share takes a numpy array or a memory address, "
+                                f"got {type(data).__name__}; use set_data_by_copy for lists")
+        else:
+            _require_contiguous(data, "set_data_by_share")
+            if layout is not None:
+                data = data.reshape(layout.shapes)
+            elif length and length != data.nbytes:
+                raise LiteValueError(f"the data length is not match: {length} bytes given "
+                                     f"with an array of {data.nbytes} bytes")
         if self._check is not None:
             data = self._check(self, data, True)
         lite_data_type(data.dtype)
@@ -199,13 +285,25 @@ class LiteTensor:
 
     def set_data_by_copy(self, data: Any, data_length: int = 0,
                          layout: LiteLayout | None = None) -> None:
-        """Copy ``data`` (numpy array or list) into this tensor.
+        """Copy ``data`` into this tensor's memory (arrays from ``get_data_by_share``
+        see the new values; memory is replaced only when the size changes).
 
-        A list fills the current layout in order; an array replaces the layout with its
-        own shape (and dtype, unless this is a network input, which converts it).
+        ``data`` is a list (fills the current layout in order), a C-contiguous numpy
+        array (the layout becomes its shape, and its dtype unless this is a network
+        input, which converts it), or a raw address of ``data_length`` bytes read with
+        the current layout (or ``layout``).
+
+        Raises:
+            LiteContiguityError: a non-contiguous array (an ``AssertionError`` too).
         """
+        with self._lock or contextlib.nullcontext():
+            self._touch(True)
+            self._copy(data, data_length, layout)
+
+    def _copy(self, data: Any, data_length: int, layout: LiteLayout | None) -> None:
         if layout is not None:
             self.layout = layout
+        address = address_of(data)
         if isinstance(data, (list, tuple)):
             flat = np.asarray(data, self._layout.np_dtype).reshape(-1)
             target = self._array().reshape(-1)
@@ -214,36 +312,46 @@ class LiteTensor:
                                      f"{self._layout.shapes}")
             target[:flat.size] = flat
             return
-        if not isinstance(data, np.ndarray):
-            raise LiteTypeError(f"set_data_by_copy takes a numpy array or a list, got "
-                                f"{type(data).__name__}")
+        if address is not None:
+            if data_length != self.nbytes and layout is None:
+                raise LiteValueError(f"when input data is a pointer, its length ({data_length} "
+                                     f"bytes) must be the tensor's ({self.nbytes}) or a "
+                                     "layout must be given")
+            data = array_at(address, self.nbytes, self._layout.shapes, self._layout.np_dtype)
+        elif not isinstance(data, np.ndarray):
+            raise LiteTypeError(f"set_data_by_copy takes a numpy array, a list or a memory "
+                                f"address, got {type(data).__name__}")
+        _require_contiguous(data, "set_data_by_copy")
         if self._check is not None:
-            array = self._check(self, data, False)
-            self._set(np.array(array, copy=True if array is data else None, order="C"))
-            return
+            data = self._check(self, data, False)
         lite_data_type(data.dtype)
-        self._set(np.array(data, order="C"))
+        self._store(data)
 
     def get_data_by_share(self) -> np.ndarray:
-        """The tensor's memory as a numpy array (no copy; valid until it is replaced,
-        e.g. by the next forward for an output)."""
+        """The tensor's memory as a numpy array (no copy). For a network output it stays
+        valid after the next forward, which gives the tensor new memory (unless the
+        output uses memory the user shared)."""
+        self._touch(False)
         return self._array()
 
     def to_numpy(self) -> np.ndarray:
-        """A copy of the data."""
+        """A copy of the data (an empty tensor gives shape ``(0,)``)."""
+        self._touch(False)
         return np.array(self._array(), order="C")
 
     def copy_from(self, src_tensor: LiteTensor) -> None:
         """Copy ``src_tensor``'s data (and layout) into this tensor."""
         if not isinstance(src_tensor, LiteTensor):
             raise LiteTypeError(f"copy_from takes a LiteTensor, got {type(src_tensor).__name__}")
-        self.set_data_by_copy(src_tensor._array())
+        src_tensor._touch(False)
+        self.set_data_by_copy(np.ascontiguousarray(src_tensor._array()))
 
     def share_memory_with(self, src_tensor: LiteTensor) -> None:
         """Use ``src_tensor``'s memory (writes through either tensor are seen by both)."""
         if not isinstance(src_tensor, LiteTensor):
             raise LiteTypeError(
                 f"share_memory_with takes a LiteTensor, got {type(src_tensor).__name__}")
+        src_tensor._touch(False)
         self.set_data_by_share(src_tensor._array())
 
     def reshape(self, shape: Sequence[int]) -> None:
@@ -272,9 +380,9 @@ class LiteTensor:
         """Set every element to zero."""
         self._array()[...] = 0
 
-    def get_ctypes_memory(self) -> int:
-        """The address of the data."""
-        return self._array().ctypes.data
+    def get_ctypes_memory(self) -> ctypes.c_void_p:
+        """The address of the data (a ``c_void_p``, as in MegEngine)."""
+        return ctypes.c_void_p(self._array().ctypes.data)
 
     def __repr__(self) -> str:
         return repr({"layout": self._layout, "device_type": self._device_type,

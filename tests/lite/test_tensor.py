@@ -45,7 +45,7 @@ def test_share_keeps_the_array_alive() -> None:
     assert tensor.to_numpy().tolist() == [[42, 1, 2], [3, 4, 5]]
     tensor.set_data_by_share(np.zeros(4, np.int8))
     assert tensor.layout == LiteLayout([4], LiteDataType.LITE_INT8) and tensor.nbytes == 4
-    with pytest.raises(LiteTypeError, match="takes a numpy array, got list"):
+    with pytest.raises(LiteTypeError, match="takes a numpy array or a memory address, got list"):
         tensor.set_data_by_share([1, 2])
     with pytest.raises(LiteValueError, match="C-contiguous"):
         tensor.set_data_by_share(np.zeros((4, 4), np.float32)[:, ::2])
@@ -67,7 +67,7 @@ def test_copy_and_to_numpy_are_copies() -> None:
     assert tensor.to_numpy()[1] == 1
     with pytest.raises(LiteTypeError, match="cannot hold"):
         tensor.set_data_by_copy(np.zeros(2, np.float64))
-    with pytest.raises(LiteTypeError, match="numpy array or a list"):
+    with pytest.raises(LiteTypeError, match="a numpy array, a list or a memory address"):
         tensor.set_data_by_copy("abc")
 
 
@@ -95,4 +95,60 @@ def test_reshape_slice_fill_share_copy_concat() -> None:
     assert both.layout.shapes == [6, 2] and both.to_numpy()[3, 0] == -1
     with pytest.raises(LiteTypeError, match="copy_from takes a LiteTensor"):
         c.copy_from(np.zeros(2))
-    assert "layout" in repr(a) and a.get_ctypes_memory() == a.get_data_by_share().ctypes.data
+    assert "layout" in repr(a) and a.get_ctypes_memory().value == a.get_data_by_share().ctypes.data
+
+
+def test_raw_memory_share_and_copy() -> None:
+    tensor = LiteTensor(LiteLayout([4, 8], "int16"))
+    arr = np.arange(32, dtype=np.int16).reshape(4, 8)
+    tensor.set_data_by_share(arr.ctypes.data, arr.nbytes)
+    arr[0, 0] = 77  # shared: no copy
+    assert tensor.to_numpy()[0, 0] == 77 and tensor.to_numpy()[3, 7] == 31
+    other = LiteTensor(LiteLayout([4, 8], "int16"))
+    other.set_data_by_share(tensor.get_ctypes_memory(), tensor.nbytes)  # a c_void_p
+    assert other.to_numpy()[0, 0] == 77
+    copied = LiteTensor(LiteLayout([4, 8], "int16"))
+    copied.set_data_by_copy(arr.ctypes.data, arr.nbytes)
+    arr[0, 0] = 1
+    assert copied.to_numpy()[0, 0] == 77
+    with pytest.raises(LiteValueError, match="data length is not match"):
+        tensor.set_data_by_share(arr.ctypes.data, 10)
+    with pytest.raises(LiteValueError, match="null pointer"):
+        tensor.set_data_by_share(0, 64)
+    with pytest.raises(LiteValueError, match="must be the tensor's"):
+        copied.set_data_by_copy(arr.ctypes.data, 3)
+
+
+def test_non_contiguous_arrays_raise_megengines_error_type() -> None:
+    arr = np.arange(6, dtype=np.int8).reshape(2, 3).T
+    tensor = LiteTensor(LiteLayout([3, 2], "int8"))
+    for method in (tensor.set_data_by_copy, tensor.set_data_by_share):
+        with pytest.raises(AssertionError, match="not continuous"):
+            method(arr)
+        with pytest.raises(LiteValueError):
+            method(arr)
+    tensor.set_data_by_copy(np.ascontiguousarray(arr))
+    assert tensor.to_numpy().tolist() == arr.tolist()
+
+
+def test_set_data_by_copy_writes_into_existing_memory() -> None:
+    tensor = LiteTensor(LiteLayout([2, 4], "int16"))
+    tensor.set_data_by_copy(np.ones([2, 4], np.int16))
+    view = tensor.get_data_by_share()
+    tensor.set_data_by_copy(np.full([2, 4], 5, np.int16))
+    assert view.tolist() == [[5] * 4] * 2  # the earlier view sees the copy
+    tensor.set_data_by_copy(np.full([4, 2], 6, np.int16))  # same size, new shape: same memory
+    assert view[0, 0] == 6 and tensor.layout.shapes == [4, 2]
+    tensor.set_data_by_copy(np.zeros([3], np.int16))  # another size: new memory
+    assert view[0, 0] == 6 and tensor.layout.shapes == [3]
+    user = np.zeros([3], np.int16)
+    tensor.set_data_by_share(user)
+    tensor.set_data_by_copy(np.array([1, 2, 3], np.int16))
+    assert user.tolist() == [1, 2, 3]  # as MegEngine: the copy lands in the shared memory
+
+
+def test_empty_tensor() -> None:
+    empty = LiteTensor()
+    assert empty.nbytes == 0 and empty.layout.ndim == 0
+    data = empty.to_numpy()
+    assert data.shape == (0,) and data.dtype == np.float32
