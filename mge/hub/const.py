@@ -10,6 +10,11 @@ ENV_XDG_CACHE_HOME = "XDG_CACHE_HOME"
 DEFAULT_CACHE_DIR = "~/.cache"
 #: seconds to wait for a connection or for the next bytes of a download
 HTTP_TIMEOUT = 30.0
+#: seconds a whole download may take
+DOWNLOAD_DEADLINE = 3600.0
+#: a fetched repository archive may unpack to at most this many files and bytes
+MAX_REPO_FILES = 20_000
+MAX_REPO_BYTES = 1 << 30
 #: seconds a ``git clone``/``git checkout`` may take
 GIT_TIMEOUT = 600.0
 CHUNK_SIZE = 1 << 20

@@ -1,11 +1,16 @@
 """Downloads into a cache: streamed, resumable, checksummed and atomic.
 
 A file is streamed to ``<dst>.partial`` and renamed to ``<dst>`` only once it is complete
-and, when a sha256 is expected, verified. An interrupted download leaves the partial file,
-and the next attempt resumes it with an HTTP ``Range`` request (a server that ignores
-``Range`` simply sends the whole file again). A checksum mismatch deletes the partial
-file, so nothing corrupt stays in the cache. Sources are ``http://``, ``https://`` and
-``file://`` URLs or local paths; a progress bar (tqdm) shows on a terminal.
+(as long as the server's ``Content-Length``/``Content-Range`` says) and, when a sha256 is
+expected, verified. An HTML page is never taken for the file, whatever its status. An
+interrupted download leaves the partial file and the server's validator (a strong
+``ETag``, else ``Last-Modified``) in ``<dst>.partial.validator``; the next attempt resumes
+with ``Range`` and ``If-Range``, so a server whose file changed meanwhile sends the new
+file whole and no download is ever spliced from two versions. A partial file without a
+validator is discarded. A checksum mismatch deletes the partial file, so nothing corrupt
+stays in the cache. Every download has an overall deadline besides the per-read timeout.
+Sources are ``http://``, ``https://`` and ``file://`` URLs or local paths; a progress bar
+(tqdm) shows on a terminal.
 
 Example:
     >>> import os, tempfile
@@ -25,12 +30,13 @@ import contextlib
 import hashlib
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from .const import CHUNK_SIZE, HTTP_TIMEOUT
+from .const import CHUNK_SIZE, DOWNLOAD_DEADLINE, HTTP_TIMEOUT
 from .exceptions import ChecksumMismatchError, HTTPDownloadError
 
 if TYPE_CHECKING:
@@ -48,7 +54,8 @@ _HEX = re.compile(r"[0-9a-f]{6,64}")
 @contextlib.contextmanager
 def file_lock(path: str) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (created if needed) so that concurrent processes
-    fill one cache entry one at a time; a no-op where ``fcntl`` is missing.
+    fill one cache entry one at a time; a no-op where ``fcntl`` is missing. The lock file
+    is removed on release (a waiter that then holds a removed file locks a fresh one).
 
     Example:
         >>> import os, tempfile
@@ -58,12 +65,21 @@ def file_lock(path: str) -> Iterator[None]:
     if fcntl is None:
         yield
         return
-    with open(path, "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    while True:
+        with open(path, "a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                current = os.stat(path)
+            except FileNotFoundError:
+                continue  # its holder removed it: lock the next one
+            if not os.path.samestat(current, os.fstat(handle.fileno())):
+                continue
+            try:
+                yield
+            finally:
+                os.remove(path)
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            return
 
 
 def file_sha256(path: str) -> str:
@@ -121,6 +137,28 @@ def _unreachable(url: str, dst: str, reason: object) -> HTTPDownloadError:
     )
 
 
+_HTML = re.compile(rb"\s*<(!doctype\s+html|html[\s>]|head[\s>]|body[\s>])", re.IGNORECASE)
+
+
+def _validator(response: http.client.HTTPResponse) -> str | None:
+    """What identifies this version of the file: a strong ETag, else Last-Modified."""
+    etag = response.headers.get("ETag", "").strip()
+    if etag and not etag.startswith("W/"):
+        return etag
+    return response.headers.get("Last-Modified", "").strip() or None
+
+
+def _check_not_html(response: http.client.HTTPResponse, first: bytes, url: str,
+                    dst: str) -> None:
+    kind = response.headers.get("Content-Type", "") or ""
+    if kind.split(";")[0].strip().lower() in ("text/html", "application/xhtml+xml") or (
+            _HTML.match(first[:512])):
+        raise HTTPDownloadError(
+            f"mge.hub: {url} answered with an HTML page (Content-Type {kind or 'none'!r}), "
+            f"not the file: a login, error or redirect page? Nothing was stored at {dst}."
+        )
+
+
 def _resume_point(response: http.client.HTTPResponse, offset: int, url: str
                   ) -> tuple[int, int | None]:
     """Where the response body starts in the file, and the file's full size if known."""
@@ -137,23 +175,35 @@ def _resume_point(response: http.client.HTTPResponse, offset: int, url: str
     return 0, int(length) if length and length.isdigit() else None
 
 
-def _stream(response: http.client.HTTPResponse, url: str, partial: str, start: int,
-            total: int | None, progress: bool) -> None:
-    """Append (from ``start``) the response body to ``partial``, with a progress bar."""
+def _stream(response: http.client.HTTPResponse, url: str, dst: str, start: int,
+            total: int | None, progress: bool, deadline: float) -> None:
+    """Append (from ``start``) the response body to ``<dst>.partial``, with a progress bar;
+    stop at the monotonic time ``deadline``."""
     import http.client  # network modules load on first use: they slow down `import mge`
 
     from tqdm import tqdm
 
+    partial = dst + ".partial"
     written = start
     bar = tqdm(total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
-               desc=os.path.basename(partial)[: -len(".partial")],
-               disable=None if progress else True)
-    try:
+               desc=os.path.basename(dst), disable=None if progress else True)
+    read = getattr(response, "read1", response.read)  # what has arrived: a slow server
+    try:                                                # cannot hold off the deadline
         with open(partial, "ab" if start else "wb") as out:
-            while block := response.read(CHUNK_SIZE):
+            while block := read(CHUNK_SIZE):
+                if written == 0:
+                    _check_not_html(response, block, url, dst)
                 out.write(block)
                 written += len(block)
                 bar.update(len(block))
+                if total is not None and written > total:
+                    raise HTTPDownloadError(f"mge.hub: {url} sent more than the {total} bytes "
+                                            f"it announced; nothing was stored at {dst}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the download's overall deadline passed")
+    except HTTPDownloadError:
+        _discard(partial)
+        raise
     except (OSError, http.client.HTTPException) as error:
         reason = error
     else:
@@ -168,31 +218,67 @@ def _stream(response: http.client.HTTPResponse, url: str, partial: str, start: i
     )
 
 
-def _fetch(url: str, dst: str, partial: str, progress: bool, timeout: float) -> None:
+def _discard(partial: str) -> None:
+    for path in (partial, partial + ".validator"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+
+
+def _saved_validator(partial: str) -> str | None:
+    """The validator saved with a partial download; without one the partial is discarded
+    (nothing proves it comes from the version the server has now)."""
+    try:
+        with open(partial + ".validator", encoding="utf-8") as handle:
+            return handle.read().strip() or None
+    except (OSError, UnicodeDecodeError):
+        _discard(partial)
+        return None
+
+
+def _fetch(url: str, dst: str, progress: bool, timeout: float, deadline: float) -> None:
     import http.client
     import urllib.error
     import urllib.request
 
+    partial = dst + ".partial"
     offset = os.path.getsize(partial) if os.path.exists(partial) else 0
+    saved = _saved_validator(partial) if offset else None
+    offset = offset if saved else 0
     request = urllib.request.Request(_source_url(url), headers={"User-Agent": "mge-hub"})
-    if offset:
+    if offset and saved:
         request.add_header("Range", f"bytes={offset}-")
+        request.add_header("If-Range", saved)
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise HTTPDownloadError(f"mge.hub: download of {url} passed its overall deadline")
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)
+        response = urllib.request.urlopen(request, timeout=min(timeout, left))
     except urllib.error.HTTPError as error:
         if error.code == 416 and offset:  # the partial file is no prefix: start over
-            os.remove(partial)
-            return _fetch(url, dst, partial, progress, timeout)
+            _discard(partial)
+            return _fetch(url, dst, progress, timeout, deadline)
         raise _unreachable(url, dst, f"HTTP {error.code} {error.reason}") from error
     except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
         raise _unreachable(url, dst, getattr(error, "reason", error)) from error
     with response:
         start, total = _resume_point(response, offset, url)
-        _stream(response, url, partial, start, total, progress)
+        validator = _validator(response)
+        if start and validator is not None and validator != saved:
+            _discard(partial)  # a 206 of another version: never splice
+            raise HTTPDownloadError(
+                f"mge.hub: {url} changed since the partial download (validator {saved!r}, "
+                f"now {validator!r}); the partial file was discarded, try again")
+        if not start:
+            _discard(partial)
+            if validator is not None:
+                with open(partial + ".validator", "w", encoding="utf-8") as handle:
+                    handle.write(validator)
+        _stream(response, url, dst, start, total, progress, deadline)
 
 
 def download_url_to_file(url: str, dst: str | os.PathLike, *, sha256: str | None = None,
-                         progress: bool = True, timeout: float = HTTP_TIMEOUT) -> str:
+                         progress: bool = True, timeout: float = HTTP_TIMEOUT,
+                         deadline: float = DOWNLOAD_DEADLINE) -> str:
     """Download ``url`` to ``dst`` atomically and return the file's sha256 hex digest.
 
     Args:
@@ -204,11 +290,14 @@ def download_url_to_file(url: str, dst: str | os.PathLike, *, sha256: str | None
             skips the check.
         progress: show a tqdm progress bar (only on a terminal).
         timeout: seconds to wait for the connection and for each read.
+        deadline: seconds the whole download may take (what is downloaded by then is
+            kept for the next attempt).
 
     Raises:
         HTTPDownloadError: when the source cannot be reached (the message names the URL
             and ``dst``, where the file can be put by hand) or the transfer breaks off
-            (the partial file is kept for the next attempt).
+            (the partial file is kept for the next attempt), or the server sends an HTML
+            page or a resume of a changed file (nothing is kept).
         ChecksumMismatchError: when the data does not match ``sha256``; the partial
             file is deleted and the message names the URL, both hashes and ``dst``.
 
@@ -220,18 +309,20 @@ def download_url_to_file(url: str, dst: str | os.PathLike, *, sha256: str | None
     dst = os.path.abspath(os.fspath(dst))
     os.makedirs(os.path.dirname(dst), exist_ok=True)
     partial = dst + ".partial"
+    end = time.monotonic() + deadline
     with file_lock(dst + ".lock"):
         if os.path.exists(dst):  # another process finished it meanwhile
             return file_sha256(dst)
-        _fetch(url, dst, partial, progress, timeout)
+        _fetch(url, dst, progress, timeout, end)
         actual = file_sha256(partial)
         if expected is not None and not actual.startswith(expected):
-            os.remove(partial)
+            _discard(partial)
             raise ChecksumMismatchError(
                 f"mge.hub: checksum mismatch for {url}: expected sha256 {expected}, got "
                 f"{actual}. The download was discarded; nothing was stored at {dst}."
             )
         os.replace(partial, dst)
+        _discard(partial)  # the validator
     return actual
 
 

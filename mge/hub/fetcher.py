@@ -13,7 +13,9 @@
 A git clone takes the branch or tag given, else the repository's default branch; with
 ``commit`` it clones everything and checks that commit out. Each fetch lands in a
 temporary directory and is renamed into ``<hub cache>/<version>_<hash>`` only when
-complete; ``.git`` is removed, as MegEngine does.
+complete and checked (a ``hubconf.py`` at its top, no symbolic links, at most
+``MAX_REPO_FILES`` files and ``MAX_REPO_BYTES`` bytes, checked on an archive's declared
+sizes before anything is unpacked); ``.git`` is removed, as MegEngine does.
 
 Example:
     >>> parse_repo_info("megengine/models:v1.0")
@@ -26,13 +28,14 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
 import zipfile
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from .const import DEFAULT_BRANCH_NAME, GIT_TIMEOUT
+from .const import DEFAULT_BRANCH_NAME, GIT_TIMEOUT, HUBCONF, MAX_REPO_BYTES, MAX_REPO_FILES
 from .download import download_url_to_file, file_lock
 from .exceptions import (
     GitCheckoutError,
@@ -118,6 +121,42 @@ def _local_repo_url(root: Path, owner: str, name: str) -> str:
     raise InvalidRepo(f"mge.hub: no git repository {root / owner / name}[.git]")
 
 
+def _check_archive(zipped: zipfile.ZipFile, url: str) -> None:
+    """Refuse an archive that is empty, holds symlinks, or unpacks past the limits
+    (checked on the sizes it declares; zipfile never writes more than those)."""
+    members = zipped.infolist()
+    if not any(not m.is_dir() for m in members):
+        raise GitPullError(f"mge.hub: the repository archive {url} is empty")
+    links = [m.filename for m in members if stat.S_ISLNK(m.external_attr >> 16)]
+    if links:
+        raise GitPullError(f"mge.hub: the repository archive {url} holds symbolic links "
+                           f"({', '.join(links[:3])}); mge refuses links in hub repositories")
+    size = sum(m.file_size for m in members)
+    if len(members) > MAX_REPO_FILES or size > MAX_REPO_BYTES:
+        raise GitPullError(
+            f"mge.hub: the repository archive {url} unpacks to {len(members)} files and "
+            f"{size} bytes, over the limits of {MAX_REPO_FILES} files and {MAX_REPO_BYTES} "
+            "bytes (mge.hub.const.MAX_REPO_FILES / MAX_REPO_BYTES)"
+        )
+
+
+def _check_tree(root: str, source: str) -> None:
+    """Refuse a fetched repository with symlinks or past the size limits."""
+    count = size = 0
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            if os.path.islink(path):
+                raise GitPullError(f"mge.hub: the repository {source} holds the symbolic link "
+                                   f"{os.path.relpath(path, root)}; mge refuses links in hub "
+                                   "repositories")
+        count += len(files)
+        size += sum(os.path.getsize(os.path.join(folder, f)) for f in files)
+        if count > MAX_REPO_FILES or size > MAX_REPO_BYTES:
+            raise GitPullError(f"mge.hub: the repository {source} is over the limits of "
+                               f"{MAX_REPO_FILES} files and {MAX_REPO_BYTES} bytes")
+
+
 def _download_archive(url: str, dest: str) -> None:
     """Download a zip archive of a repository and unpack its top directory as ``dest``."""
     archive = dest + ".zip"
@@ -132,9 +171,13 @@ def _download_archive(url: str, dest: str) -> None:
     unpacked = dest + ".unpacked"
     try:
         with zipfile.ZipFile(archive) as zipped:
+            _check_archive(zipped, url)
             zipped.extractall(unpacked)
-    except zipfile.BadZipFile as exc:
-        raise GitPullError(f"mge.hub: {url} is not a zip archive of a repository") from exc
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
+        raise GitPullError(f"mge.hub: {url} is not a zip archive of a repository ({exc})"
+                           ) from exc
+    finally:
+        os.remove(archive)
     entries = os.listdir(unpacked)
     top = os.path.join(unpacked, entries[0]) if len(entries) == 1 else unpacked
     os.replace(top if os.path.isdir(top) else unpacked, dest)
@@ -187,6 +230,10 @@ def fetch_repo(git_host: str, repo_info: str, cache_dir: str, use_cache: bool = 
                 base = git_host.rstrip("/") if web else f"https://{git_host}"
                 ref = commit or branch or DEFAULT_BRANCH_NAME
                 _download_archive(f"{base}/{owner}/{name}/archive/{ref}.zip", dest)
+            _check_tree(dest, f"{git_host}:{repo_info}")
+            if not os.path.isfile(os.path.join(dest, HUBCONF)):
+                raise InvalidRepo(f"mge.hub: the repository {repo_info} (from {git_host}) has "
+                                  f"no {HUBCONF} at its top; it was not kept in the cache")
             shutil.rmtree(target, ignore_errors=True)
             os.replace(dest, target)
         finally:

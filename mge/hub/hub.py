@@ -24,10 +24,12 @@ Example:
 from __future__ import annotations
 
 import builtins
+import contextlib
 import functools
 import hashlib
 import importlib.util
 import os
+import pickle
 import re
 import sys
 import types
@@ -36,6 +38,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ..serialization import load as _load_pickle
+from ..serialization.restricted_unpickler import WeightsOnlyUnpicklingError
 from .const import (
     DEFAULT_CACHE_DIR,
     DEFAULT_GIT_HOST,
@@ -239,6 +242,9 @@ def load_serialized_obj_from_url(url: str, model_dir: str | None = None, *,
         HTTPDownloadError: offline or on HTTP errors; the message names the URL and the
             cache path where the file can be placed by hand.
         ChecksumMismatchError: the downloaded data does not match; nothing is cached.
+        pickle.UnpicklingError: the file does not load (truncated, not a pickle, or
+            refused by ``weights_only``: ``WeightsOnlyUnpicklingError``); the message
+            names the cache path, and the file is removed from the cache.
 
     Example:
         >>> state = load_serialized_obj_from_url("https://host/w.pkl")  # doctest: +SKIP
@@ -249,7 +255,17 @@ def load_serialized_obj_from_url(url: str, model_dir: str | None = None, *,
         sha256 = found.group(1) if found else None
     if not os.path.exists(cached):
         download_url_to_file(url, cached, sha256=sha256, progress=progress)
-    return _load_pickle(cached, weights_only=weights_only)
+    try:
+        return _load_pickle(cached, weights_only=weights_only)
+    except Exception as exc:  # noqa: BLE001 - whatever broke, the file must not stay cached
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(cached)
+        error = WeightsOnlyUnpicklingError if isinstance(
+            exc, WeightsOnlyUnpicklingError) else pickle.UnpicklingError
+        raise error(
+            f"mge.hub: the file downloaded from {url} to {cached} does not load "
+            f"({type(exc).__name__}: {exc}); it was removed from the cache"
+        ) from exc
 
 
 class pretrained:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import subprocess
 import threading
@@ -17,15 +18,26 @@ class FileServer:
     """An HTTP server on 127.0.0.1 serving ``files`` (path -> bytes) from memory.
 
     ``ranges``: honour ``Range: bytes=N-`` with 206 answers (else always send 200 and the
-    whole file). ``cut_next``: the next answer announces the full length but sends only
-    that many bytes and closes the connection. ``delay``: seconds to wait before each body.
-    ``log`` holds ``(path, Range header, status)`` per request.
+    whole file); an ``If-Range`` that is not the file's current ETag gets the whole file
+    (200), as HTTP says. ``validators``: send ``ETag`` (a hash of the content) and
+    ``Last-Modified``; ``ignore_if_range``: answer 206 whatever ``If-Range`` says (a
+    broken server). ``cut_next``: the next answer announces the full length but sends
+    only that many bytes and closes the connection. ``no_length``: send no
+    ``Content-Length`` (the body ends when the connection closes). ``content_type``: the
+    ``Content-Type`` header. ``delay``: seconds to wait before each body; ``drip``: send
+    the body one byte per that many seconds. ``log`` holds ``(path, Range header,
+    status)`` per request.
     """
 
     files: dict[str, bytes] = field(default_factory=dict)
     ranges: bool = True
     cut_next: int | None = None
     delay: float = 0.0
+    validators: bool = True
+    ignore_if_range: bool = False
+    no_length: bool = False
+    content_type: str = "application/octet-stream"
+    drip: float = 0.0
     log: list[tuple[str, str | None, int]] = field(default_factory=list)
     port: int = 0
 
@@ -34,6 +46,9 @@ class FileServer:
 
     def gets(self, path: str) -> list[tuple[str | None, int]]:
         return [(rng, status) for p, rng, status in self.log if p == path]
+
+    def etag(self, path: str) -> str:
+        return '"' + hashlib.sha256(self.files[path]).hexdigest()[:16] + '"'
 
 
 def _handler(server: FileServer) -> type[http.server.BaseHTTPRequestHandler]:
@@ -51,7 +66,10 @@ def _handler(server: FileServer) -> type[http.server.BaseHTTPRequestHandler]:
                 self.send_error(404)
                 return
             start = 0
-            if rng and server.ranges:
+            if_range = self.headers.get("If-Range")
+            stale = if_range is not None and if_range != server.etag(self.path) and \
+                not server.ignore_if_range
+            if rng and server.ranges and not stale:
                 start = int(rng.removeprefix("bytes=").rstrip("-"))
                 if start >= len(data):
                     server.log.append((self.path, rng, 416))
@@ -60,7 +78,14 @@ def _handler(server: FileServer) -> type[http.server.BaseHTTPRequestHandler]:
             status = 206 if start else 200
             server.log.append((self.path, rng, status))
             self.send_response(status)
-            self.send_header("Content-Length", str(len(data) - start))
+            self.send_header("Content-Type", server.content_type)
+            if server.validators:
+                self.send_header("ETag", server.etag(self.path))
+                self.send_header("Last-Modified", "Sun, 06 Dec 2026 10:00:00 GMT")
+            if server.no_length:
+                self.close_connection = True
+            else:
+                self.send_header("Content-Length", str(len(data) - start))
             if start:
                 self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
             self.end_headers()
@@ -69,7 +94,13 @@ def _handler(server: FileServer) -> type[http.server.BaseHTTPRequestHandler]:
             if server.cut_next is not None:
                 body, server.cut_next = body[: server.cut_next], None
                 self.close_connection = True
-            self.wfile.write(body)
+            if server.drip:
+                for k in range(len(body)):
+                    self.wfile.write(body[k:k + 1])
+                    self.wfile.flush()
+                    time.sleep(server.drip)
+            else:
+                self.wfile.write(body)
 
     return Handler
 

@@ -78,7 +78,7 @@ def test_checksum_mismatch_leaves_nothing(file_server: FileServer, mge_home: Pat
     message = str(info.value)
     for part in (url, wrong, _sha(file_server.files["/w.pkl"]), str(cached)):
         assert part in message
-    assert sorted(p.name for p in cached.parent.iterdir()) == [f"{cached.name}.lock"]
+    assert list(cached.parent.iterdir()) == []  # no partial file, no validator, no lock
     # the next attempt downloads again (nothing corrupt was kept) and succeeds
     assert hub.load_serialized_obj_from_url(url) == {"a": 1}
     assert len(file_server.gets("/w.pkl")) == 2
@@ -152,9 +152,21 @@ def test_partial_longer_than_file_restarts(file_server: FileServer, tmp_path: Pa
     file_server.files["/w.bin"] = b"abc"
     dst = tmp_path / "w.bin"
     Path(f"{dst}.partial").write_bytes(b"something else")
+    Path(f"{dst}.partial.validator").write_bytes(file_server.etag("/w.bin").encode())
     download_url_to_file(file_server.url("/w.bin"), dst, progress=False)
     assert dst.read_bytes() == b"abc"
     assert file_server.gets("/w.bin") == [("bytes=14-", 416), (None, 200)]
+
+
+def test_partial_without_validator_is_never_resumed(file_server: FileServer,
+                                                    tmp_path: Path) -> None:
+    file_server.files["/w.bin"] = DATA
+    dst = tmp_path / "w.bin"
+    partial = Path(f"{dst}.partial")
+    partial.write_bytes(b"\xff" * 1000)  # not a prefix of DATA: resuming would splice
+    download_url_to_file(file_server.url("/w.bin"), dst, sha256=_sha(DATA))
+    assert dst.read_bytes() == DATA and not partial.exists()
+    assert file_server.gets("/w.bin") == [(None, 200)]
 
 
 def test_corrupt_partial_fails_checksum_and_is_removed(file_server: FileServer,
@@ -162,7 +174,8 @@ def test_corrupt_partial_fails_checksum_and_is_removed(file_server: FileServer,
     file_server.files["/w.bin"] = DATA
     dst = tmp_path / "w.bin"
     partial = Path(f"{dst}.partial")
-    partial.write_bytes(b"\xff" * 1000)  # not a prefix of DATA: resuming yields garbage
+    partial.write_bytes(b"\xff" * 1000)  # corrupted on disk, same server version
+    Path(f"{dst}.partial.validator").write_bytes(file_server.etag("/w.bin").encode())
     with pytest.raises(ChecksumMismatchError):
         download_url_to_file(file_server.url("/w.bin"), dst, sha256=_sha(DATA))
     assert not partial.exists() and not dst.exists()
