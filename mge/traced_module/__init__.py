@@ -11,8 +11,8 @@ from .expr import Apply, CallFunction, CallMethod, Constant, Expr, GetAttr, Inpu
 from .graph import GraphError, InternalGraph
 from .node import ModuleNode, Node, TensorNode
 from .passes import optimize
+from .recording import TraceError, register_as_builtin
 from .traced_module import TracedModule, trace_module
-from .tracer import TraceError, register_as_builtin
 
 __all__ = [
     "Apply", "CallFunction", "CallMethod", "Constant", "Expr", "GetAttr", "GraphError",
