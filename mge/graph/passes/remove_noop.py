@@ -11,7 +11,7 @@ Example:
 from __future__ import annotations
 
 from ..ir import Graph, OpNode
-from . import register_pass
+from .registry import register_pass
 
 _SHAPE_ONLY = ("Reshape", "Broadcast", "AxisAddRemove", "Subtensor")
 
