@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .tensor import Tensor
+from .core.tensor.base import Tensor
 
 _rng: list[np.random.Generator] = [np.random.default_rng()]
 

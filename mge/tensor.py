@@ -1,7 +1,9 @@
 """``Tensor`` and ``Parameter``: an array of the current backend with a dtype and device.
 
-All math goes through ``mge.functional`` (which goes through ``apply``): the
-operators and methods below are one-line delegations, written once.
+The class itself (data, shape, dtype, device, conversions) lives in the core
+(:mod:`mge.core.tensor.base`), where ``apply`` wraps op outputs in it. This module is
+its public home and gives it its math: the operators and methods below are one-line
+delegations to ``mge.functional`` (which goes through ``apply``), written once.
 
 Example:
     >>> import mge
@@ -15,339 +17,120 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
-from .backends import Backend, get_backend
-from .core.tracing import active_call_tracer, traceable
-from .device import get_default_device, parse_device
-from .dtype import canonical_dtype, scalar_dtype
-
-
-def _to_numpy_value(data: Any, dtype: Any) -> np.ndarray:
-    if isinstance(data, Tensor):
-        arr = data.numpy()
-    elif isinstance(data, np.ndarray):
-        arr = data
-    else:
-        arr = np.asarray(data)
-        if dtype is None and arr.dtype.kind in "iuf" and arr.dtype.itemsize == 8:
-            arr = arr.astype(scalar_dtype(arr.flat[0].item()) if arr.size else np.float32)
-    target = canonical_dtype(dtype if dtype is not None else arr.dtype)
-    return np.array(arr, dtype=target, order="C", copy=True)
+from . import functional as F
+from .core.tensor.base import (
+    Parameter,
+    Tensor,
+    _rebuild_tensor,  # noqa: F401  (pickles name it mge.tensor.*)
+)
+from .core.tracing import traceable
+from .functional.indexing import getitem, setitem
 
 
-class Tensor:
-    """A multi-dimensional array (MegEngine semantics: float32/int32 defaults).
-
-    Args:
-        data: array-like, scalar or Tensor.
-        dtype: target dtype (numpy-compatible); default from the data.
-        device: device name such as ``cpu0``, ``gpu0`` or ``xpux``.
-        is_const: kept for API compatibility.
-        no_cache: kept for API compatibility.
-        name: optional name (used for graph var names when tracing).
-    """
-
-    __slots__ = ("_data", "_backend", "_shape", "_dtype", "_device", "_name", "__weakref__")
-    __array_priority__ = 1000
-
-    def __init__(
-        self,
-        data: Any = None,
-        dtype: Any = None,
-        device: str | None = None,
-        is_const: bool = False,
-        no_cache: bool = False,
-        name: str | None = None,
-        format: str = "default",
-    ) -> None:
-        if data is None:
-            data = []
-        value = _to_numpy_value(data, dtype)
-        backend = get_backend()
-        self._device = device or (data._device if isinstance(data, Tensor) else None)
-        if self._device is None:
-            self._device = get_default_device()
-        else:
-            parse_device(self._device)
-        self._data = backend.asarray(value, self._device)
-        self._backend = backend
-        self._shape = tuple(value.shape)
-        self._dtype = value.dtype
-        self._name = name
-
-    @classmethod
-    def _wrap(
-        cls,
-        array: Any,
-        shape: tuple[int, ...],
-        dtype: np.dtype,
-        backend: Backend,
-        device: str | None = None,
-    ) -> Tensor:
-        """Wrap a backend array whose shape and dtype are already known (no copy)."""
-        t = cls.__new__(cls)
-        t._data = array
-        t._backend = backend
-        t._shape = shape
-        t._dtype = dtype
-        t._device = device or get_default_device()
-        t._name = None
-        return t
-
-    def _array_on(self, backend: Backend) -> Any:
-        """This tensor's array for ``backend``, converted (and cached) if it lives elsewhere."""
-        if self._backend is not backend:
-            self._data = backend.asarray(self._backend.to_numpy(self._data), self._device)
-            self._backend = backend
-        return self._data
-
-    # ----------------------------------------------------------------- properties
-    @property
-    def shape(self) -> tuple[int, ...]:
-        """The shape as a tuple of ints."""
-        return self._shape
-
-    @property
-    def ndim(self) -> int:
-        return len(self._shape)
-
-    @property
-    def size(self) -> int:
-        """Number of elements."""
-        return int(np.prod(self._shape, dtype=np.int64))
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self._dtype
-
-    @property
-    def device(self) -> str:
-        return self._device
-
-    @property
-    def name(self) -> str | None:
-        return self._name
-
-    @name.setter
-    def name(self, value: str | None) -> None:
-        self._name = value
-
-    @property
-    def T(self) -> Tensor:  # noqa: N802 - numpy/MegEngine name
-        return self.transpose()
-
-    # ----------------------------------------------------------------- conversion
-    def _value_access(self, what: str) -> None:
-        """Let an active module tracer refuse Python use of a traced value."""
-        hook = getattr(active_call_tracer(), "on_value_access", None)
-        if hook is not None:
-            hook(self, what)
-
-    def numpy(self) -> np.ndarray:
-        """A numpy copy of the data."""
-        self._value_access("numpy()")
-        return np.array(self._backend.to_numpy(self._data), dtype=self._dtype, copy=True)
-
-    def item(self, *index: Any) -> Any:
-        """The single element (or the element at ``index``) as a Python scalar."""
-        if index:
-            return self[index].item()
-        if self.size != 1:
-            raise ValueError(f"item() needs a tensor with one element, got shape {self._shape}")
-        return self.numpy().reshape(()).item()
-
-    def tolist(self) -> Any:
-        return self.numpy().tolist()
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        arr = self.numpy()
-        return arr if dtype is None else arr.astype(dtype)
-
-    def to(self, device: str) -> Tensor:
-        """A copy of this tensor on ``device``."""
-        parse_device(device)
-        return Tensor(self.numpy(), device=device)
-
-    def detach(self) -> Tensor:
-        return Tensor._wrap(self._data, self._shape, self._dtype, self._backend, self._device)
-
-    def set_value(self, value: Any) -> None:
-        """Replace the data in place (shape and dtype may change, as in MegEngine)."""
-        new = value if isinstance(value, Tensor) else Tensor(value, dtype=self._dtype)
-        self._data, self._backend = new._data, new._backend
-        self._shape, self._dtype = new._shape, new._dtype
-
-    _reset = set_value
-
-    def __len__(self) -> int:
-        if not self._shape:
-            raise TypeError("len() of a 0-d tensor")
-        return self._shape[0]
-
-    def __iter__(self):  # noqa: ANN204
-        for i in range(len(self)):
-            yield self[i]
-
-    def __bool__(self) -> bool:
-        self._value_access("bool()")
-        if self.size != 1:
-            raise ValueError(
-                f"the truth value of a tensor of shape {self._shape} is ambiguous"
-            )
-        return bool(self.item())
-
-    def __float__(self) -> float:
-        return float(self.item())
-
-    def __int__(self) -> int:
-        return int(self.item())
-
-    def __index__(self) -> int:
-        if self._dtype.kind not in "iub":
-            raise TypeError(f"only integer tensors can be used as an index, got {self._dtype}")
-        return int(self.item())
-
-    def __repr__(self) -> str:
-        body = np.array2string(self.numpy(), separator=" ", prefix="Tensor(")
-        dt = "" if self._dtype == np.float32 else f", dtype={self._dtype}"
-        return f"Tensor({body}{dt}, device={self._device})"
-
-    __hash__ = object.__hash__
-
-    def __reduce__(self) -> Any:
-        return (_rebuild_tensor, (type(self), self.numpy(), self._device, self._name))
-
-    def __setstate__(self, state: Any) -> None:
-        """Unpickling hook for MegEngine's pickles, which follow each Tensor with a state
-        dict (quantization params); mge tensors keep no such state, so it is dropped."""
-
-    # ----------------------------------------------------------------- methods
-    @traceable
-    def astype(self, dtype: Any) -> Tensor:
-        from .functional.elemwise import astype
-
-        return astype(self, dtype)
-
-    @traceable
-    def reshape(self, *shape: Any) -> Tensor:
-        from .functional.tensor import reshape
-
-        return reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int)
-                       else shape)
-
-    @traceable
-    def transpose(self, *pattern: Any) -> Tensor:
-        from .functional.tensor import transpose
-
-        if not pattern:
-            pattern = tuple(reversed(range(self.ndim)))
-        elif len(pattern) == 1 and not isinstance(pattern[0], int):
-            pattern = tuple(pattern[0])
-        return transpose(self, pattern)
-
-    @traceable
-    def flatten(self, start_axis: int = 0, end_axis: int = -1) -> Tensor:
-        from .functional.tensor import flatten
-
-        return flatten(self, start_axis, end_axis)
-
-    @traceable
-    def broadcast(self, *shape: Any) -> Tensor:
-        from .functional.tensor import broadcast_to
-
-        return broadcast_to(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int)
-                            else shape)
-
-    @traceable
-    def __getitem__(self, index: Any) -> Tensor:
-        from .functional.indexing import getitem
-
-        return getitem(self, index)
-
-    @traceable
-    def __setitem__(self, index: Any, value: Any) -> None:
-        from .functional.indexing import setitem
-
-        self.set_value(setitem(self, index, value))
+def _shape_args(shape: tuple) -> Any:
+    """``t.reshape(2, 3)`` and ``t.reshape((2, 3))`` both mean the shape ``(2, 3)``."""
+    return shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape
 
 
-def _reduction(name: str):  # noqa: ANN202
+def astype(self: Tensor, dtype: Any) -> Tensor:
+    return F.astype(self, dtype)
+
+
+def reshape(self: Tensor, *shape: Any) -> Tensor:
+    return F.reshape(self, _shape_args(shape))
+
+
+def transpose(self: Tensor, *pattern: Any) -> Tensor:
+    if not pattern:
+        pattern = tuple(reversed(range(self.ndim)))
+    elif len(pattern) == 1 and not isinstance(pattern[0], int):
+        pattern = tuple(pattern[0])
+    return F.transpose(self, pattern)
+
+
+def flatten(self: Tensor, start_axis: int = 0, end_axis: int = -1) -> Tensor:
+    return F.flatten(self, start_axis, end_axis)
+
+
+def broadcast(self: Tensor, *shape: Any) -> Tensor:
+    return F.broadcast_to(self, _shape_args(shape))
+
+
+def __getitem__(self: Tensor, index: Any) -> Tensor:  # noqa: N807 - installed as a dunder
+    return getitem(self, index)
+
+
+def __setitem__(self: Tensor, index: Any, value: Any) -> None:  # noqa: N807
+    self.set_value(setitem(self, index, value))
+
+
+def _reduction(fn: Callable) -> Callable:
     def method(self: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
-        from . import functional
+        return fn(self, axis=axis, keepdims=keepdims)
 
-        return getattr(functional, name)(self, axis=axis, keepdims=keepdims)
-
-    method.__name__ = name
-    return traceable(method)
+    method.__name__ = fn.__name__
+    return method
 
 
-def _binary(fname: str, dunder: str, reverse: bool = False):  # noqa: ANN202
+def _binary(fn: Callable, dunder: str, reverse: bool = False) -> Callable:
     def method(self: Tensor, other: Any) -> Tensor:
-        from . import functional
-
-        fn = getattr(functional, fname)
         return fn(other, self) if reverse else fn(self, other)
 
     method.__name__ = dunder
-    return traceable(method)
+    return method
 
 
-def _unary(fname: str, dunder: str):  # noqa: ANN202
+def _unary(fn: Callable, dunder: str) -> Callable:
     def method(self: Tensor) -> Tensor:
-        from . import functional
-
-        return getattr(functional, fname)(self)
+        return fn(self)
 
     method.__name__ = dunder
-    return traceable(method)
+    return method
 
 
-def _inplace(dunder: str):  # noqa: ANN202
+def _inplace(dunder: str) -> Callable:
     def method(self: Tensor, other: Any) -> Tensor:
         self.set_value(getattr(self, dunder)(other))
         return self
 
     method.__name__ = dunder.replace("__", "__i", 1)
-    return traceable(method)
+    return method
 
 
-_BINARY = {
-    "add": "add", "sub": "sub", "mul": "mul", "truediv": "div", "floordiv": "floor_div",
-    "mod": "mod", "pow": "pow", "and": "logical_and", "or": "logical_or", "xor": "logical_xor",
-}
-_COMPARE = {
-    "lt": "less", "le": "less_equal", "gt": "greater", "ge": "greater_equal",
-    "eq": "equal", "ne": "not_equal",
-}
-for _op, _fn in _BINARY.items():
-    setattr(Tensor, f"__{_op}__", _binary(_fn, f"__{_op}__"))
-    setattr(Tensor, f"__r{_op}__", _binary(_fn, f"__r{_op}__", reverse=True))
-for _op in (*_BINARY, "matmul"):
-    setattr(Tensor, f"__i{_op}__", _inplace(f"__{_op}__"))
-for _op, _fn in _COMPARE.items():
-    setattr(Tensor, f"__{_op}__", _binary(_fn, f"__{_op}__"))
-for _op, _fn in {"neg": "neg", "abs": "abs", "invert": "logical_not"}.items():
-    setattr(Tensor, f"__{_op}__", _unary(_fn, f"__{_op}__"))
-for _name in ("sum", "mean", "max", "min", "prod"):
-    setattr(Tensor, _name, _reduction(_name))
-Tensor.__pos__ = traceable(lambda self: self)  # type: ignore[method-assign]
-Tensor.__matmul__ = _binary("matmul", "__matmul__")  # type: ignore[attr-defined]
-Tensor.__rmatmul__ = _binary("matmul", "__rmatmul__", reverse=True)  # type: ignore[attr-defined]
+def _positive(self: Tensor) -> Tensor:
+    return self
 
 
-def _rebuild_tensor(cls: type, value: np.ndarray, device: str, name: str | None) -> Tensor:
-    t = cls(value, device=device)
-    t._name = name
-    return t
+def _methods() -> dict[str, Callable]:
+    """Every math method of ``Tensor``, by attribute name."""
+    binary = {"add": F.add, "sub": F.sub, "mul": F.mul, "truediv": F.div,
+              "floordiv": F.floor_div, "mod": F.mod, "pow": F.pow, "and": F.logical_and,
+              "or": F.logical_or, "xor": F.logical_xor, "matmul": F.matmul}
+    compare = {"lt": F.less, "le": F.less_equal, "gt": F.greater, "ge": F.greater_equal,
+               "eq": F.equal, "ne": F.not_equal}
+    methods: dict[str, Callable] = {
+        f.__name__: f for f in (astype, reshape, transpose, flatten, broadcast,
+                                __getitem__, __setitem__)}
+    for name, fn in binary.items():
+        methods[f"__{name}__"] = _binary(fn, f"__{name}__")
+        methods[f"__r{name}__"] = _binary(fn, f"__r{name}__", reverse=True)
+        methods[f"__i{name}__"] = _inplace(f"__{name}__")
+    for name, fn in compare.items():
+        methods[f"__{name}__"] = _binary(fn, f"__{name}__")
+    for name, fn in {"neg": F.neg, "abs": F.abs, "invert": F.logical_not}.items():
+        methods[f"__{name}__"] = _unary(fn, f"__{name}__")
+    for fn in (F.sum, F.mean, F.max, F.min, F.prod):
+        methods[fn.__name__] = _reduction(fn)
+    methods["__pos__"] = _positive
+    return methods
 
 
-class Parameter(Tensor):
-    """A Tensor that is a trainable parameter of a Module."""
-
-    __slots__ = ()
+for _name, _method in _methods().items():
+    setattr(Tensor, _name, traceable(_method))
+Tensor.T = property(lambda self: self.transpose(), doc="The transpose (all axes reversed).")
 
 
 def tensor(data: Any = None, dtype: Any = None, device: str | None = None, **kwargs: Any) -> Tensor:
@@ -356,8 +139,3 @@ def tensor(data: Any = None, dtype: Any = None, device: str | None = None, **kwa
 
 
 __all__ = ["Parameter", "Tensor", "tensor"]
-
-
-from .core.apply import _bind_late_imports  # noqa: E402  (apply needs Tensor, defined above)
-
-_bind_late_imports()

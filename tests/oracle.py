@@ -2,9 +2,10 @@
 
 MegEngine 1.13 only exists for Python <= 3.10, so it lives in its own venv
 (``.oracle/``, see ``tools/oracle/install.sh``) and is never imported here.
-``tests/`` is on ``sys.path`` under pytest, so tests use::
+``tests`` is a package (the repository root is on ``sys.path`` under pytest), so
+tests use::
 
-    from oracle import requires_oracle, run_in_megengine
+    from tests.oracle import requires_oracle, run_in_megengine
 
     @requires_oracle
     def test_megengine_reads_our_file(tmp_path):

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from oracle import oracle_python, requires_oracle
 
 import mge
 from mge.compat import AliasModule, install_megengine_alias, uninstall_megengine_alias
+from tests.oracle import oracle_python, requires_oracle
 
 # A MegEngine user script, as written for MegEngine 1.13: nothing in it knows about mge.
 USER_SCRIPT = textwrap.dedent('''

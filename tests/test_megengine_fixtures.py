@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from oracle import (
+
+from tests.oracle import (
     FIXTURES,
     TOOLS,
     OracleError,

@@ -19,12 +19,11 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..backends import PrepareSite, get_backend
 from .opdef import OpDef, TensorInfo
-
-if TYPE_CHECKING:
-    from ..tensor import Tensor
+from .tensor.base import Tensor
 
 ApplyObserver = Callable[[OpDef, tuple, tuple], None]
 _observers: list[ApplyObserver] = []
@@ -37,7 +36,7 @@ def apply(op: OpDef, *inputs: Tensor) -> tuple[Tensor, ...]:
     """Run ``op`` on ``inputs`` with the default backend; returns one Tensor per output."""
     in_infos = [TensorInfo(t._shape, t._dtype) for t in inputs]
     out_infos = op.check_inputs(in_infos)
-    backend = _get_backend()
+    backend = get_backend()
     arrays = [t._data if t._backend is backend else t._array_on(backend) for t in inputs]
     if backend.name in type(op).preparers:
         result = _prepared_kernel(backend, op, in_infos, out_infos)(*arrays)
@@ -46,7 +45,7 @@ def apply(op: OpDef, *inputs: Tensor) -> tuple[Tensor, ...]:
     if len(out_infos) == 1:
         result = (result,)
     device = inputs[0]._device if inputs else None
-    wrap = _tensor_wrap
+    wrap = Tensor._wrap
     outputs = tuple(wrap(arr, info.shape, info.dtype, backend, device)
                     for arr, info in zip(result, out_infos))
     for observe in _observers:
@@ -60,8 +59,6 @@ def _prepared_kernel(backend: Any, op: OpDef, in_infos: list[TensorInfo],
     key = (backend.name, op, *in_infos)
     fn = _prepared.get(key)
     if fn is None:
-        from ..backends import PrepareSite
-
         prepared = backend.prepare(op, PrepareSite(in_infos, out_infos))
         fn = prepared.fn
         if prepared.args != tuple(range(len(in_infos))):
@@ -74,27 +71,6 @@ def _prepared_kernel(backend: Any, op: OpDef, in_infos: list[TensorInfo],
 
 def _select(fn: Callable[..., Any], args: tuple[int, ...]) -> Callable[..., Any]:
     return lambda *xs: fn(*[xs[i] for i in args])
-
-
-def _get_backend() -> Any:
-    from ..backends import get_backend
-
-    return get_backend()
-
-
-def _tensor_wrap(*args: Any) -> Tensor:
-    from ..tensor import Tensor
-
-    return Tensor._wrap(*args)
-
-
-def _bind_late_imports() -> None:
-    """Replace the import-time stand-ins above with the real functions (after mge loads)."""
-    global _get_backend, _tensor_wrap
-    from ..backends import get_backend
-    from ..tensor import Tensor
-
-    _get_backend, _tensor_wrap = get_backend, Tensor._wrap
 
 
 def add_observer(fn: ApplyObserver) -> None:
@@ -115,8 +91,6 @@ def observing() -> bool:
 
 def run_op(op: OpDef, *arrays: Any, backend: Any = None) -> Any:
     """Run a kernel on raw backend arrays (no Tensor wrapping, no observers)."""
-    from ..backends import get_backend
-
     return (backend or get_backend()).run(op, list(arrays))
 
 

@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 
 from ..core.apply import apply
+from ..core.tensor.base import Tensor
 from ..device import parse_device
 from ..dtype import canonical_dtype
 from ..ops.shape import AxisAddRemove, Subtensor
-from ..tensor import Tensor
+from .elemwise import as_tensor
 
 _ARRAY_LIKE = (np.ndarray, np.generic, list, tuple, int, float, bool)
 
@@ -116,3 +117,27 @@ def number_arg(fn: str, arg: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
         raise TypeError(f"{fn}: {arg} must be a number, got {value!r}")
     return float(value)
+_FLOATS = (np.dtype("float32"), np.dtype("float16"))
+
+
+def float_tensor(fn: str, arg: str, value: Any, ndims: Sequence[int] | None = None) -> Tensor:
+    """``value`` as a float Tensor, with its rank checked against ``ndims``."""
+    t = as_tensor(value)
+    if t.dtype not in _FLOATS:
+        raise TypeError(f"{fn}: {arg} must be float32 or float16, got {t.dtype} {t.shape}")
+    if ndims is not None and t.ndim not in ndims:
+        want = " or ".join(f"{d}-d" for d in ndims)
+        raise ValueError(f"{fn}: {arg} must be {want}, got shape {t.shape}")
+    return t
+
+
+
+def option(fn: str, arg: str, value: Any, allowed: Sequence[str]) -> str:
+    """A mode string (or an enum member with ``.name``), upper-cased and checked."""
+    name = getattr(value, "name", value)
+    if not isinstance(name, str) or name.upper() not in allowed:
+        choices = ", ".join(repr(a.lower()) for a in allowed)
+        raise ValueError(f"{fn}: unknown {arg} {value!r}; expected one of {choices}")
+    return name.upper()
+
+

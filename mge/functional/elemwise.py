@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from ..core.apply import apply
+from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
 from ..dtype import canonical_dtype, float32, result_dtype
 from ..ops.elemwise import Elemwise, TypeCvt
-from ..tensor import Tensor
 
 
 def as_tensor(value: Any, like: Tensor | None = None) -> Tensor:

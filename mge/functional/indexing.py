@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 
 from ..core.opdef import TensorInfo
+from ..core.tensor.base import Tensor
 from ..dtype import int32
 from ..ops.shape import IndexingMultiAxisVec, IndexingSetMultiAxisVec, SetSubtensor, Subtensor
-from ..tensor import Tensor
 from ._args import add_axes, one, remove_axes, to_tensor
 from .elemwise import astype
 from .tensor import broadcast_to, reshape

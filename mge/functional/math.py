@@ -1,6 +1,6 @@
 """Reductions, searching and sorting (MegEngine ``F.math``): sum, mean, max, min, prod,
-argmax, argmin, topk, argsort, sort, norm, var, std, normalize, dot; ``matmul`` comes
-from ``F.nn``.
+argmax, argmin, topk, argsort, sort, norm, var, std, normalize, dot, and matmul (which
+``F.nn`` re-exports, as MegEngine's does).
 
 Reductions build MegEngine's graphs: one ``Reduce`` per axis (which keeps the axis as
 size 1), followed by ``AxisAddRemove`` unless ``keepdims``; several axes are reduced
@@ -25,15 +25,26 @@ from typing import Any
 import numpy as np
 
 from ..core.apply import apply
+from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
-from ..dtype import float32, int32
+from ..dtype import float32, int32, result_dtype
+from ..ops.nn import BatchedMatrixMul, MatrixMul
 from ..ops.reduce import Argmax, Argmin, ArgsortForward, Reduce, TopK
 from ..ops.shape import Reshape, Subtensor
-from ..tensor import Tensor
-from ._args import add_axes, check_axes, check_axis, one, remove_axes, to_tensor
+from ._args import (
+    add_axes,
+    check_axes,
+    check_axis,
+    float_tensor,
+    one,
+    option,
+    remove_axes,
+    to_tensor,
+)
 from .elemwise import abs as _abs
 from .elemwise import astype, clip, div, equal, mul, not_equal
 from .elemwise import pow as _pow
+from .tensor import broadcast_to, reshape
 
 Axis = int | Sequence[int] | None
 
@@ -275,7 +286,73 @@ def dot(inp1: Tensor, inp2: Tensor) -> Tensor:
     return sum(mul(a, b))
 
 
-from .nn import matmul  # noqa: E402 - F.nn imports this module
+@traceable
+def matmul(
+    inp1: Tensor, inp2: Tensor, transpose_a: bool = False, transpose_b: bool = False,
+    compute_mode: str = "default",
+) -> Tensor:
+    """Matrix product with MegEngine's rules for 1-d, 2-d and batched (n-d) operands.
+
+    1-d operands become a row (left) or column (right) vector whose axis is removed from
+    the result. If the right operand is at most 2-d (and ``transpose_a`` is False) the
+    left one's leading dims are flattened into one ``MatrixMul``; otherwise the
+    lower-rank operand is broadcast with the other's batch dims and a
+    ``BatchedMatrixMul`` runs. Operands of equal rank must have equal batch dims.
+
+    Raises:
+        TypeError: non-float operands.
+        ValueError: 0-d operands, inner sizes or batch dims that do not match.
+
+    Example:
+        >>> a = mge.tensor(np.ones((2, 3, 4), np.float32))
+        >>> F.matmul(a, mge.tensor(np.ones((4, 5), np.float32))).shape
+        (2, 3, 5)
+    """
+    fn = "matmul"
+    a, b = float_tensor(fn, "inp1", inp1), float_tensor(fn, "inp2", inp2)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"{fn}: operands must be at least 1-d, got {a.shape} and {b.shape}")
+    dt = result_dtype(a.dtype, b.dtype)
+    a, b = astype(a, dt), astype(b, dt)
+    dim1, dim2 = a.ndim, b.ndim
+    if dim1 == 1:
+        a = reshape(a, (1, a.shape[0]))
+    if dim2 == 1:
+        b = reshape(b, (b.shape[0], 1))
+    ka = a.shape[-2] if transpose_a else a.shape[-1]
+    kb = b.shape[-1] if transpose_b else b.shape[-2]
+    if ka != kb:
+        raise ValueError(
+            f"{fn}: inner sizes differ ({ka} vs {kb}) for shapes {inp1.shape} and {inp2.shape} "
+            f"(transpose_a={transpose_a}, transpose_b={transpose_b})"
+        )
+    params = {"transposeA": bool(transpose_a), "transposeB": bool(transpose_b),
+              "compute_mode": option(fn, "compute_mode", compute_mode, ("DEFAULT", "FLOAT32"))}
+    if (dim1 <= 2 and dim2 <= 2) or (dim2 <= 2 and not transpose_a):
+        head = a.shape[:-1]
+        flat = a if a.ndim == 2 else reshape(a, (_pymath.prod(head), a.shape[-1]))
+        out = apply(MatrixMul(**params), flat, b)[0]
+        if a.ndim > 2:
+            out = reshape(out, (*head, out.shape[-1]))
+    else:
+        if a.ndim < b.ndim:
+            a = broadcast_to(a, b.shape[: b.ndim - a.ndim] + a.shape)
+        elif b.ndim < a.ndim:
+            b = broadcast_to(b, a.shape[: a.ndim - b.ndim] + b.shape)
+        batch = a.shape[:-2]
+        if b.shape[:-2] != batch:
+            raise ValueError(f"{fn}: batch dims differ for shapes {inp1.shape} and {inp2.shape}")
+        if len(batch) > 1:
+            a = reshape(a, (_pymath.prod(batch), *a.shape[-2:]))
+            b = reshape(b, (_pymath.prod(batch), *b.shape[-2:]))
+        out = apply(BatchedMatrixMul(**params), a, b)[0]
+        if len(batch) > 1:
+            out = reshape(out, (*batch, *out.shape[-2:]))
+    if dim1 == 1 or dim2 == 1:
+        shape = out.shape[:-2] + out.shape[-2:][dim1 == 1: 2 - (dim2 == 1)]
+        out = reshape(out, shape)
+    return out
+
 
 __all__ = [
     "argmax", "argmin", "argsort", "dot", "matmul", "max", "mean", "min", "norm", "normalize",

@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,18 +21,17 @@ import numpy as np
 from .. import random as _random
 from ..core.apply import apply
 from ..core.opdef import OpError
+from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
-from ..dtype import result_dtype
 from ..ops.conv import ConvolutionBackwardData, ConvolutionForward, conv_out_size
-from ..ops.nn import BatchedMatrixMul, BatchNormForward, MatrixMul, SoftmaxForward
+from ..ops.nn import BatchNormForward, SoftmaxForward
 from ..ops.pooling import AdaptivePoolingForward, PoolingForward
 from ..ops.shape import Padding
-from ..tensor import Tensor
 from . import math as _math
+from ._args import float_tensor, option
 from .elemwise import (
     add,
     as_tensor,
-    astype,
     div,
     exp,
     gelu,
@@ -51,25 +49,14 @@ from .elemwise import (
     softplus,
     sub,
 )
-from .tensor import broadcast_to, reshape
+from .math import matmul
+from .tensor import reshape
 from .vision import interpolate, warp_perspective  # noqa: F401 - MegEngine's F.nn has them
 
 Pair = int | Sequence[int]
-_FLOATS = (np.dtype("float32"), np.dtype("float16"))
 
 
 # ----------------------------------------------------------------------------- checks
-def _float_tensor(fn: str, arg: str, value: Any, ndims: Sequence[int] | None = None) -> Tensor:
-    """``value`` as a float Tensor, with its rank checked against ``ndims``."""
-    t = as_tensor(value)
-    if t.dtype not in _FLOATS:
-        raise TypeError(f"{fn}: {arg} must be float32 or float16, got {t.dtype} {t.shape}")
-    if ndims is not None and t.ndim not in ndims:
-        want = " or ".join(f"{d}-d" for d in ndims)
-        raise ValueError(f"{fn}: {arg} must be {want}, got shape {t.shape}")
-    return t
-
-
 def _pair(fn: str, arg: str, value: Any, low: int) -> tuple[int, int]:
     """An int or a pair of ints, each at least ``low``, as a pair."""
     pair = (value, value) if not isinstance(value, (Sequence, np.ndarray)) else tuple(value)
@@ -78,15 +65,6 @@ def _pair(fn: str, arg: str, value: Any, low: int) -> tuple[int, int]:
     if min(pair) < low:
         raise ValueError(f"{fn}: {arg} must be >= {low}, got {value!r}")
     return int(pair[0]), int(pair[1])
-
-
-def _option(fn: str, arg: str, value: Any, allowed: Sequence[str]) -> str:
-    """A mode string (or an enum member with ``.name``), upper-cased and checked."""
-    name = getattr(value, "name", value)
-    if not isinstance(name, str) or name.upper() not in allowed:
-        choices = ", ".join(repr(a.lower()) for a in allowed)
-        raise ValueError(f"{fn}: unknown {arg} {value!r}; expected one of {choices}")
-    return name.upper()
 
 
 def _same_dtype(fn: str, **tensors: Tensor) -> None:
@@ -101,20 +79,20 @@ def _conv_args(
     conv_mode: str, compute_mode: str,
 ) -> tuple[Tensor, Tensor, dict[str, Any]]:
     """Checked ``inp``, ``weight`` and the ``Convolution`` params shared by conv ops."""
-    inp = _float_tensor(fn, "inp", inp, (4,))
+    inp = float_tensor(fn, "inp", inp, (4,))
     if not isinstance(groups, (int, np.integer)) or groups < 1:
         raise ValueError(f"{fn}: groups must be a positive int, got {groups!r}")
-    weight = _float_tensor(fn, "weight", weight, (4,) if groups == 1 else (5,))
+    weight = float_tensor(fn, "weight", weight, (4,) if groups == 1 else (5,))
     _same_dtype(fn, inp=inp, weight=weight)
     if groups > 1 and weight.shape[0] != groups:
         raise ValueError(f"{fn}: weight {weight.shape} must start with groups={groups}")
     (sh, sw), (ph, pw) = _pair(fn, "stride", stride, 1), _pair(fn, "padding", padding, 0)
     dh, dw = _pair(fn, "dilation", dilation, 1)
     params = {
-        "mode": _option(fn, "conv_mode", conv_mode, ("CROSS_CORRELATION", "CONVOLUTION")),
+        "mode": option(fn, "conv_mode", conv_mode, ("CROSS_CORRELATION", "CONVOLUTION")),
         "pad_h": ph, "pad_w": pw, "stride_h": sh, "stride_w": sw, "dilate_h": dh,
         "dilate_w": dw, "sparse": "DENSE" if groups == 1 else "GROUP",
-        "compute_mode": _option(fn, "compute_mode", compute_mode, ("DEFAULT", "FLOAT32")),
+        "compute_mode": option(fn, "compute_mode", compute_mode, ("DEFAULT", "FLOAT32")),
     }
     return inp, weight, params
 
@@ -214,75 +192,6 @@ def conv_transpose2d(
     return out if bias is None else add(out, bias)
 
 
-# ----------------------------------------------------------------------------- matmul
-@traceable
-def matmul(
-    inp1: Tensor, inp2: Tensor, transpose_a: bool = False, transpose_b: bool = False,
-    compute_mode: str = "default",
-) -> Tensor:
-    """Matrix product with MegEngine's rules for 1-d, 2-d and batched (n-d) operands.
-
-    1-d operands become a row (left) or column (right) vector whose axis is removed from
-    the result. If the right operand is at most 2-d (and ``transpose_a`` is False) the
-    left one's leading dims are flattened into one ``MatrixMul``; otherwise the
-    lower-rank operand is broadcast with the other's batch dims and a
-    ``BatchedMatrixMul`` runs. Operands of equal rank must have equal batch dims.
-
-    Raises:
-        TypeError: non-float operands.
-        ValueError: 0-d operands, inner sizes or batch dims that do not match.
-
-    Example:
-        >>> a = mge.tensor(np.ones((2, 3, 4), np.float32))
-        >>> F.matmul(a, mge.tensor(np.ones((4, 5), np.float32))).shape
-        (2, 3, 5)
-    """
-    fn = "matmul"
-    a, b = _float_tensor(fn, "inp1", inp1), _float_tensor(fn, "inp2", inp2)
-    if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"{fn}: operands must be at least 1-d, got {a.shape} and {b.shape}")
-    dt = result_dtype(a.dtype, b.dtype)
-    a, b = astype(a, dt), astype(b, dt)
-    dim1, dim2 = a.ndim, b.ndim
-    if dim1 == 1:
-        a = reshape(a, (1, a.shape[0]))
-    if dim2 == 1:
-        b = reshape(b, (b.shape[0], 1))
-    ka = a.shape[-2] if transpose_a else a.shape[-1]
-    kb = b.shape[-1] if transpose_b else b.shape[-2]
-    if ka != kb:
-        raise ValueError(
-            f"{fn}: inner sizes differ ({ka} vs {kb}) for shapes {inp1.shape} and {inp2.shape} "
-            f"(transpose_a={transpose_a}, transpose_b={transpose_b})"
-        )
-    params = {"transposeA": bool(transpose_a), "transposeB": bool(transpose_b),
-              "compute_mode": _option(fn, "compute_mode", compute_mode, ("DEFAULT", "FLOAT32"))}
-    if max(dim1, dim2) <= 2 or (dim2 <= 2 and not transpose_a):
-        head = a.shape[:-1]
-        flat = a if a.ndim == 2 else reshape(a, (math.prod(head), a.shape[-1]))
-        out = apply(MatrixMul(**params), flat, b)[0]
-        if a.ndim > 2:
-            out = reshape(out, (*head, out.shape[-1]))
-    else:
-        if a.ndim < b.ndim:
-            a = broadcast_to(a, b.shape[: b.ndim - a.ndim] + a.shape)
-        elif b.ndim < a.ndim:
-            b = broadcast_to(b, a.shape[: a.ndim - b.ndim] + b.shape)
-        batch = a.shape[:-2]
-        if b.shape[:-2] != batch:
-            raise ValueError(f"{fn}: batch dims differ for shapes {inp1.shape} and {inp2.shape}")
-        if len(batch) > 1:
-            a = reshape(a, (math.prod(batch), *a.shape[-2:]))
-            b = reshape(b, (math.prod(batch), *b.shape[-2:]))
-        out = apply(BatchedMatrixMul(**params), a, b)[0]
-        if len(batch) > 1:
-            out = reshape(out, (*batch, *out.shape[-2:]))
-    if dim1 == 1 or dim2 == 1:
-        shape = out.shape[:-2] + out.shape[-2:][dim1 == 1: 2 - (dim2 == 1)]
-        out = reshape(out, shape)
-    return out
-
-
 @traceable
 def linear(
     inp: Tensor, weight: Tensor, bias: Tensor | None = None, compute_mode: str = "default"
@@ -298,8 +207,8 @@ def linear(
         (2, 4)
     """
     fn = "linear"
-    inp = _float_tensor(fn, "inp", inp)
-    weight = _float_tensor(fn, "weight", weight, (2,))
+    inp = float_tensor(fn, "inp", inp)
+    weight = float_tensor(fn, "weight", weight, (2,))
     if inp.ndim == 0 or inp.shape[-1] != weight.shape[1]:
         raise ValueError(
             f"{fn}: input {inp.shape} does not end with in_features={weight.shape[1]} "
@@ -313,7 +222,7 @@ def linear(
 def _pool(
     fn: str, inp: Tensor, kernel_size: Pair, stride: Pair | None, padding: Pair, mode: str
 ) -> Tensor:
-    inp = _float_tensor(fn, "inp", inp, (4,))
+    inp = float_tensor(fn, "inp", inp, (4,))
     wh, ww = _pair(fn, "kernel_size", kernel_size, 1)
     sh, sw = _pair(fn, "stride", kernel_size if stride is None else stride, 1)
     ph, pw = _pair(fn, "padding", padding, 0)
@@ -363,12 +272,12 @@ def avg_pool2d(
                [6.5 , 8.5 ]], dtype=float32)
     """
     fn = "avg_pool2d"
-    mode = _option(fn, "mode", mode, ("AVERAGE", "AVERAGE_COUNT_EXCLUDE_PADDING"))
+    mode = option(fn, "mode", mode, ("AVERAGE", "AVERAGE_COUNT_EXCLUDE_PADDING"))
     return _pool(fn, inp, kernel_size, stride, padding, mode)
 
 
 def _adaptive(fn: str, inp: Tensor, oshp: Any, mode: str) -> Tensor:
-    inp = _float_tensor(fn, "inp", inp, (4,))
+    inp = float_tensor(fn, "inp", inp, (4,))
     if isinstance(oshp, Tensor):
         oshp = tuple(int(v) for v in oshp.numpy().reshape(-1))
         oshp = oshp * 2 if len(oshp) == 1 else oshp
@@ -408,7 +317,7 @@ def _bn_param(fn: str, arg: str, value: Any, inp: Tensor, fill: float, dtype: np
     channels = inp.shape[1]
     if value is None:
         return Tensor(np.full((1, channels, 1, 1), fill, dtype), device=inp.device)
-    t = _float_tensor(fn, arg, value)
+    t = float_tensor(fn, arg, value)
     if t.shape not in ((channels,), (1, channels, 1, 1)):
         raise ValueError(f"{fn}: {arg} {t.shape} must be ({channels},) or (1, {channels}, 1, 1)")
     return reshape(t, (1, channels, 1, 1)) if t.ndim == 1 else t
@@ -445,7 +354,7 @@ def batch_norm(
         (2, 3, 4, 4)
     """
     fn = "batch_norm"
-    inp = _float_tensor(fn, "inp", inp, (2, 3, 4))
+    inp = float_tensor(fn, "inp", inp, (2, 3, 4))
     if not training and (running_mean is None or running_var is None):
         raise ValueError(f"{fn}: running_mean and running_var are required in inference")
     given = [t for t in (weight, bias, running_mean, running_var) if t is not None]
@@ -491,7 +400,7 @@ def softmax(inp: Tensor, axis: int | Sequence[int] | None = None) -> Tensor:
                [0.5, 0.5]], dtype=float32)
     """
     fn = "softmax"
-    inp = _float_tensor(fn, "inp", inp)
+    inp = float_tensor(fn, "inp", inp)
     axis = _softmax_axis(inp.ndim) if axis is None else axis
     if isinstance(axis, Sequence):
         shifted = exp(sub(inp, _math.max(inp.detach(), axis=list(axis), keepdims=True)))
@@ -511,7 +420,7 @@ def logsumexp(inp: Tensor, axis: int | Sequence[int], keepdims: bool = False) ->
         >>> F.logsumexp(mge.tensor([[0.0, 0.0]]), axis=1).numpy().round(4)
         array([0.6931], dtype=float32)
     """
-    inp = _float_tensor("logsumexp", "inp", inp)
+    inp = float_tensor("logsumexp", "inp", inp)
     peak = _math.max(inp.detach(), axis=axis, keepdims=True)
     total = log(_math.sum(exp(sub(inp, peak)), axis=axis, keepdims=keepdims))
     return add(peak if keepdims else reshape(peak, total.shape), total)
@@ -549,7 +458,7 @@ def dropout(inp: Tensor, drop_prob: float, training: bool = True) -> Tensor:
     """
     if not 0 <= drop_prob < 1:
         raise ValueError(f"dropout: drop_prob must be in [0, 1), got {drop_prob}")
-    inp = _float_tensor("dropout", "inp", inp)
+    inp = float_tensor("dropout", "inp", inp)
     if not training or drop_prob == 0:
         return inp
     keep = _random.uniform(size=inp.shape).numpy() >= drop_prob
@@ -581,7 +490,7 @@ def pad(
     """
     fn = "pad"
     src = as_tensor(src)
-    padding_mode = _PAD_MODES[_option(fn, "mode", mode, tuple(_PAD_MODES))]
+    padding_mode = _PAD_MODES[option(fn, "mode", mode, tuple(_PAD_MODES))]
     pairs = [tuple(p) for p in pad_width]
     if len(pairs) > src.ndim or any(len(p) != 2 or min(p) < 0 for p in pairs):
         raise ValueError(

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
 from ..dtype import float32, result_dtype, scalar_dtype
 from ..ops.shape import (
@@ -35,7 +36,6 @@ from ..ops.shape import (
     Reshape,
     Subtensor,
 )
-from ..tensor import Tensor
 from ._args import (
     add_axes,
     check_axes,

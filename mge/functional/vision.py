@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 
 from ..core.apply import apply
+from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
 from ..ops.shape import AxisAddRemove, Reshape
 from ..ops.vision import BORDER_MODES, FORMATS, INTERP_MODES, ResizeForward, WarpPerspectiveForward
-from ..tensor import Tensor
 from .elemwise import as_tensor, astype
 
 __all__ = ["interpolate", "warp_perspective"]

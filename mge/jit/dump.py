@@ -22,15 +22,31 @@ from __future__ import annotations
 import pickle
 import warnings
 from collections.abc import Sequence
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any, Protocol
 
 from ..graph import passes
+from ..graph.ir import Graph, VarNode
 from ..serialization.fbs import Metadata
 from ..serialization.mge_graph import CompGraphDumpResult, dump_graph
 from .testcase import TestcaseBuilder
 
-if TYPE_CHECKING:
-    from .trace import trace
+
+class TracedFunction(Protocol):
+    """What :func:`dump_trace` reads from a :class:`~mge.jit.trace.trace` (which calls it)."""
+
+    _capture_as_const: bool
+
+    @property
+    def graph(self) -> Graph: ...
+
+    @property
+    def traced(self) -> bool: ...
+
+    @property
+    def input_bindings(self) -> list[tuple[str | int, VarNode]]: ...
+
+    @property
+    def output_names(self) -> tuple[str, ...] | None: ...
 
 
 def _names(given: str | Sequence[str | None] | None, count: int, what: str) -> list[str] | None:
@@ -42,7 +58,7 @@ def _names(given: str | Sequence[str | None] | None, count: int, what: str) -> l
     return names
 
 
-def _check_inference_only(traced: trace) -> None:
+def _check_inference_only(traced: TracedFunction) -> None:
     for node in traced.graph.ops():
         if node.type == "BatchNormForward" and node.op.params().get("fwd_mode") != "INFERENCE":
             raise ValueError(
@@ -50,7 +66,7 @@ def _check_inference_only(traced: trace) -> None:
 
 
 def dump_trace(
-    traced: trace,
+    traced: TracedFunction,
     file: str | IO[bytes],
     *,
     arg_names: str | Sequence[str | None] | None = None,

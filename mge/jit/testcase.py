@@ -28,9 +28,9 @@ from typing import IO, Any, NamedTuple
 
 import numpy as np
 
+from ..graph.interpreter import Executor
 from ..graph.ir import Graph, Host2DeviceCopy, VarNode
 from ..ops.utility import AssertEqual
-from ..runtime.executor import Executor
 from ..serialization.fbs import (
     DType,
     Metadata,

@@ -33,9 +33,10 @@ import numpy as np
 from ..backends import get_backend
 from ..core.apply import add_observer, observing, remove_observer
 from ..core.opdef import OpDef
+from ..graph.interpreter import Executor
 from ..graph.ir import Graph, VarNode
-from ..runtime.executor import Executor
 from ..tensor import Tensor
+from .dump import dump_trace
 
 
 class TraceError(RuntimeError):
@@ -296,8 +297,6 @@ class trace:  # noqa: N801 - MegEngine's name
 
         See :func:`mge.jit.dump.dump_trace` for the arguments and options.
         """
-        from .dump import dump_trace
-
         return dump_trace(self, file, **kwargs)
 
 

@@ -18,55 +18,56 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..graph.ir import Graph, OpNode
-from ..graph.passes import register_pass
+from ..graph.ir import Graph, VarNode
 from ..graph.passes.fuse_conv_bias import conv_bias_op
-from ..graph.passes.util import Users, elemwise_mode, replace_with, rewrite_all, sole_reader
+from ..graph.passes.registry import register_pass
+from ..graph.passes.util import GraphView, elemwise, elemwise_mode, is_op, rewrite
+from ..graph.rewrite import Pat, Rule, RuleSet, both_orders
 from ..ops.conv import ConvBiasForward
 
 _ADD_NONLINE = {"ADD": "IDENTITY", "FUSE_ADD_RELU": "RELU", "FUSE_ADD_SIGMOID": "SIGMOID",
                 "FUSE_ADD_H_SWISH": "H_SWISH"}
 
 
-def _identity_conv_bias(graph: Graph, users: Users, node: OpNode, k: int) -> OpNode | None:
-    conv = node.inputs[k].owner
-    if not isinstance(conv.op, ConvBiasForward) or conv.op.nonlineMode != "IDENTITY":
-        return None
-    if sole_reader(graph, users, conv.outputs[0]) is not node:
-        return None
-    return conv
+def _identity_conv_bias(name: str) -> Pat:
+    """An IDENTITY ConvBias output read only by the op one level up."""
+    return Pat(lambda node: is_op(ConvBiasForward)(node) and node.op.nonlineMode == "IDENTITY",
+               name=name, sole=True)
 
 
-def _rewrite(graph: Graph, node: OpNode, users: Users) -> bool:
-    mode = elemwise_mode(node)
-    if mode in _ADD_NONLINE and len(node.inputs) == 2:
-        for k in (0, 1):
-            conv, const = _identity_conv_bias(graph, users, node, k), node.inputs[1 - k]
-            if conv is None or len(conv.inputs) != 3 or not const.is_const:
-                continue
-            out = conv.outputs[0]
-            residual = conv.inputs[2]
-            if residual.shape != out.shape or const.shape != (1, out.shape[1], 1, 1) or \
-                    const.dtype != out.dtype or conv.op.params()["format"] != "NCHW":
-                continue
-            op = conv_bias_op(conv, _ADD_NONLINE[mode])
-            replace_with(graph, node.outputs[0], op, [*conv.inputs[:2], const, residual])
-            return True
+def _residual_epilogue(view: GraphView, root: VarNode, conv: VarNode, k: VarNode) -> bool:
+    node = conv.owner
+    if len(node.inputs) != 3:
         return False
-    if mode == "RELU6":
-        conv = _identity_conv_bias(graph, users, node, 0)
-        if conv is None or not conv.inputs[1].is_const or conv.op.params()["format"] != "NCHW":
-            return False
-        replace_with(graph, node.outputs[0],
-                     dataclasses.replace(conv.op, nonlineMode="RELU6"), list(conv.inputs))
-        return True
-    return False
+    residual = node.inputs[2]
+    if residual.shape != conv.shape or k.shape != (1, conv.shape[1], 1, 1) or \
+            k.dtype != conv.dtype or node.op.format != "NCHW":
+        return False
+    op = conv_bias_op(node, _ADD_NONLINE[elemwise_mode(root.owner)])
+    return view.replace_with(root, op, [*node.inputs[:2], k, residual])
+
+
+def _relu6_epilogue(view: GraphView, root: VarNode, conv: VarNode) -> bool:
+    node = conv.owner
+    if not node.inputs[1].is_const or node.op.format != "NCHW":
+        return False
+    return view.replace_with(root, dataclasses.replace(node.op, nonlineMode="RELU6"),
+                             list(node.inputs))
+
+
+RULES = RuleSet([
+    *both_orders("ConvBias(x, w, r) + k -> ConvBias(x, w, k, z=r)", Pat(
+        elemwise(*_ADD_NONLINE), inputs=(_identity_conv_bias("conv"), Pat.cvar("k"))),
+        _residual_epilogue),
+    Rule("RELU6(ConvBias) -> ConvBias[RELU6]", Pat(elemwise("RELU6"), inputs=(
+        _identity_conv_bias("conv"),)), _relu6_epilogue),
+])
 
 
 @register_pass("conv_epilogue", requires=("fuse_conv_bias",))
 def conv_epilogue(graph: Graph) -> bool:
     """Fuse residual adds with a per-channel bias, and RELU6, into ConvBias (plans only)."""
-    return rewrite_all(graph, _rewrite)
+    return rewrite(graph, RULES)
 
 
 __all__ = ["conv_epilogue"]

@@ -12,8 +12,8 @@ from .graph import GraphError, InternalGraph
 from .load_checks import check_graph  # noqa: F401 (registers mge.load's graph check)
 from .node import ModuleNode, Node, TensorNode
 from .passes import optimize
+from .recording import TraceError, register_as_builtin
 from .traced_module import TracedModule, trace_module
-from .tracer import TraceError, register_as_builtin
 
 __all__ = [
     "Apply", "CallFunction", "CallMethod", "Constant", "Expr", "GetAttr", "GraphError",

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..core.apply import apply
+from ..core.tracing import active_call_tracer
 from .node import ModuleNode, Node, TensorNode
 from .pytree import LEAF, TreeDef, tree_flatten
-
-if TYPE_CHECKING:
-    from .graph import InternalGraph
 
 _ids = itertools.count()
 
@@ -67,7 +66,7 @@ class Expr:
         self._id = next(_ids)
         self.inputs: list[Node] = []
         self.outputs: list[Node] = []
-        self.graph: InternalGraph | None = None
+        self.graph: Any = None  # the InternalGraph holding this expr
         self.arg_def: TreeDef | None = None
         self.const_val: list[Any] = []
         self.out_def: TreeDef = LEAF
@@ -163,7 +162,7 @@ class Expr:
         raise NotImplementedError
 
     @property
-    def top_graph(self) -> InternalGraph | None:
+    def top_graph(self) -> Any:
         return self.graph
 
 
@@ -245,8 +244,6 @@ class Apply(Expr):
         self.set_args(tuple(inputs), {})
 
     def interpret(self, *values: Any) -> list[Any]:
-        from ..core.apply import apply
-
         return list(apply(self.opdef, *values))
 
     def _body(self) -> str:
@@ -261,6 +258,20 @@ class Constant(Expr):
         self.value = value
         self.outputs = [node]
         node.expr = self
+
+    @classmethod
+    def make(cls, value: Any, name: str = "const_tensor") -> TensorNode:
+        """Inside ``graph.insert_exprs()``: record a Constant expr for the Tensor ``value``;
+        returns its node (MegEngine's ``Constant.make``).
+
+        Raises:
+            RuntimeError: outside ``insert_exprs``.
+        """
+        make = getattr(active_call_tracer(), "constant", None)
+        if make is None:
+            raise RuntimeError("Constant.make(...) records into a graph only inside "
+                               "`with graph.insert_exprs():`")
+        return make(value, name)
 
     def interpret(self, *values: Any) -> list[Any]:
         return [self.value]

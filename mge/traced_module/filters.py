@@ -7,8 +7,12 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import fnmatch
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
+
+from .expr import CallFunction, CallMethod
+from .node import ModuleNode
 
 
 class BaseFilter:
@@ -50,14 +54,10 @@ class ExprFilter(BaseFilter):
     """Filter over exprs."""
 
     def call_function(self, func: Callable | None) -> ExprFilter:
-        from .expr import CallFunction
-
         return self._where(lambda e: isinstance(e, CallFunction)
                            and (func is None or e.func is func))
 
     def call_method(self, method: str | None) -> ExprFilter:
-        from .expr import CallMethod
-
         return self._where(lambda e: isinstance(e, CallMethod)
                            and (method is None or e.method == method))
 
@@ -71,8 +71,6 @@ class NodeFilter(BaseFilter):
 
     def type(self, owner_type: type | str) -> NodeFilter:  # noqa: A003 - MegEngine name
         """ModuleNodes whose module is of ``owner_type`` (a class, or a traced class name)."""
-        from .node import ModuleNode
-
         def match(n: Any) -> bool:
             if not isinstance(n, ModuleNode):
                 return False
@@ -89,7 +87,13 @@ class NodeFilter(BaseFilter):
         return self._where(lambda n: wanted is None or n._id in wanted)
 
     def name(self, name: str | None, ignorecase: bool = True) -> NodeFilter:
-        from .graph import match_name
-
         return self._where(lambda n: name is None
                            or match_name(name, (n.name, n.qualname), ignorecase))
+
+
+def match_name(pattern: str, names: Iterable[str], ignorecase: bool) -> bool:
+    """Glob match against any of ``names``."""
+    if ignorecase:
+        pattern = pattern.lower()
+        names = [n.lower() for n in names]
+    return any(fnmatch.fnmatchcase(n, pattern) for n in names)

@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import fnmatch
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
+from ..core.tracing import call_tracer
 from .expr import CallFunction, CallMethod, Expr, GetAttr, Input, get_attr_path
 from .filters import ExprFilter, NodeFilter
+from .insert import InsertTracer
 from .node import ModuleNode, Node, TensorNode
-from .pytree import TreeDef
+from .pytree import TreeDef, tree_flatten
 
 
 class GraphError(ValueError):
@@ -194,9 +195,6 @@ class InternalGraph:
         The new exprs go right after ``expr`` if given, else right after the last expr
         that produces one of their inputs.
         """
-        from ..core.tracing import call_tracer
-        from .tracer import InsertTracer
-
         if expr is not None and expr not in self._exprs:
             raise GraphError(f"{expr!r} is not in graph {self._name}")
         tracer = InsertTracer(self)
@@ -270,8 +268,6 @@ class InternalGraph:
 
     def reset_outputs(self, outputs: Any) -> None:
         """Replace the outputs by ``outputs`` (a node or a nested structure of nodes)."""
-        from .pytree import tree_flatten
-
         leaves, out_def = tree_flatten(outputs)
         for leaf in leaves:
             if not isinstance(leaf, Node):
@@ -373,14 +369,6 @@ def _subgraphs(expr: Expr) -> list[InternalGraph]:
         return []
     graphs = getattr(module, "argdef_graph_map", None)
     return list(graphs.values()) if graphs else []
-
-
-def match_name(pattern: str, names: Iterable[str], ignorecase: bool) -> bool:
-    """Glob match against any of ``names``."""
-    if ignorecase:
-        pattern = pattern.lower()
-        names = [n.lower() for n in names]
-    return any(fnmatch.fnmatchcase(n, pattern) for n in names)
 
 
 __all__ = ["CallFunction", "GraphError", "InternalGraph"]

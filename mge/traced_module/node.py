@@ -14,26 +14,30 @@ Example:
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .expr import Expr
-    from .graph import InternalGraph
+from ..core.tracing import active_call_tracer
+from ..tensor import Tensor
 
 _ids = itertools.count()
 
 
 class Node:
-    """A value in an InternalGraph: produced by one expr (``expr``), used by ``users``."""
+    """A value in an InternalGraph: produced by one expr (``expr``), used by ``users``.
 
-    def __init__(self, expr: Expr | None, name: str) -> None:
+    Nodes sit below exprs and graphs (which import them): ``expr`` is an
+    :class:`~.expr.Expr` or None, ``users`` a list of them, ``graph`` the owning
+    :class:`~.graph.InternalGraph` or None.
+    """
+
+    def __init__(self, expr: Any, name: str) -> None:
         self._id = next(_ids)
         self._name = name
         self.expr = expr
-        self.users: list[Expr] = []
-        self.graph: InternalGraph | None = None
+        self.users: list[Any] = []
+        self.graph: Any = None
 
     @property
     def name(self) -> str:
@@ -53,7 +57,7 @@ class Node:
         return f"{prefix}.{self._name}" if prefix else self._name
 
     @property
-    def top_graph(self) -> InternalGraph | None:
+    def top_graph(self) -> Any:
         return self.graph
 
     def __repr__(self) -> str:
@@ -70,7 +74,7 @@ class Node:
 class ModuleNode(Node):
     """A module value; ``module_type`` is the module's class (or class name for traced ones)."""
 
-    def __init__(self, expr: Expr | None, name: str, module_type: Any = None) -> None:
+    def __init__(self, expr: Any, name: str, module_type: Any = None) -> None:
         super().__init__(expr, name)
         self.module_type = module_type
 
@@ -87,7 +91,7 @@ class TensorNode(Node):
 
     def __init__(
         self,
-        expr: Expr | None,
+        expr: Any,
         name: str,
         shape: tuple[int, ...] | None = None,
         dtype: np.dtype | None = None,
@@ -108,9 +112,6 @@ class TensorNode(Node):
 
 def _node_method(name: str):  # noqa: ANN202
     def method(self: TensorNode, *args: Any, **kwargs: Any) -> Any:
-        from ..core.tracing import active_call_tracer
-        from ..tensor import Tensor
-
         if active_call_tracer() is None:
             raise RuntimeError(
                 f"{self}.{name}(...): TensorNode operations are only recorded inside "

@@ -18,7 +18,8 @@ from .expr import CallMethod, GetAttr, Input
 from .graph import GraphError, InternalGraph
 from .node import ModuleNode
 from .pytree import TreeDef
-from .tracer import ArgDef, TraceError, Tracer, is_builtin
+from .recording import ArgDef, TraceError, is_builtin
+from .tracer import Tracer
 
 
 class TracedModule(Module):

@@ -1,10 +1,8 @@
-"""Recording calls into InternalGraphs: ``Tracer`` (trace_module) and ``InsertTracer``.
+"""``Tracer``: records a module's forward (and its user submodules') into InternalGraphs.
 
-Both are call tracers (``mge.core.tracing``): public ``F.*`` functions and Tensor methods
-hand them each call, ``Module.__call__`` hands them module calls. Builtin modules
-(``mge.module`` leaves and registered classes) are recorded as calls; user modules
-are traced into and get graphs of their own. Raw ``apply`` calls made by user code are
-recorded as ``Apply`` exprs.
+It is a call tracer (``mge.core.tracing``): public ``F.*`` functions and Tensor methods
+hand it each call, ``Module.__call__`` hands it module calls. Raw ``apply`` calls made by
+user code are recorded as ``Apply`` exprs.
 """
 
 from __future__ import annotations
@@ -14,60 +12,24 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from ..core.apply import add_observer, remove_observer
 from ..core.tracing import active_call_tracer, call_tracer
+from ..module import Module
 from ..tensor import Tensor
-from .expr import Apply, CallFunction, CallMethod, Constant, Expr, GetAttr
+from .expr import Apply, CallMethod, Constant, Expr, GetAttr
 from .graph import InternalGraph
 from .node import ModuleNode, Node, TensorNode
 from .pytree import tree_flatten
-
-_BUILTIN: set[type] = set()
-_PLAIN = (type(None), bool, int, float, complex, str, bytes, slice, type(Ellipsis),
-          np.dtype, np.generic, np.ndarray, type)
-
-
-class TraceError(RuntimeError):
-    """A forward that cannot be recorded (tensor-valued control flow, unsupported objects)."""
-
-
-def register_as_builtin(mod_cls: type) -> type:
-    """Treat ``mod_cls`` like a builtin module: record its calls, do not trace into it."""
-    _BUILTIN.add(mod_cls)
-    return mod_cls
-
-
-def is_builtin(module: Any) -> bool:
-    """Builtin modules are leaves: mge.module classes (but containers) and registered ones."""
-    from ..module import Sequential
-
-    cls = type(module)
-    if cls in _BUILTIN or any(issubclass(cls, b) for b in _BUILTIN):
-        return True
-    return cls.__module__.startswith("mge.module") and not isinstance(module, Sequential)
-
-
-def class_name(module: Any) -> str:
-    """The user-facing class name (a TracedModule reports the class it was traced from)."""
-    return getattr(module, "origin_class", "") or type(module).__qualname__
-
-
-def _is_tensor_method(public: Callable, args: tuple) -> bool:
-    return bool(args) and isinstance(args[0], (Tensor, TensorNode)) and \
-        getattr(Tensor, public.__name__, None) is public
-
-
-def _out_base(public: Callable) -> str:
-    return f"{public.__name__.strip('_')}_out"
-
-
-def _call_expr(public: Callable, args: tuple, node_args: tuple, node_kwargs: dict) -> Expr:
-    """A CallMethod for a Tensor method, else a CallFunction, over the node arguments."""
-    if _is_tensor_method(public, args):
-        return CallMethod(public.__name__, node_args, node_kwargs)
-    return CallFunction(public, node_args, node_kwargs)
+from .recording import (
+    ArgDef,
+    Recorder,
+    TraceError,
+    attr_paths,
+    call_expr,
+    class_name,
+    is_builtin,
+    out_base,
+)
 
 
 @dataclasses.dataclass
@@ -83,49 +45,7 @@ class _Frame:
     attr_nodes: dict[str, Node] = dataclasses.field(default_factory=dict)
 
 
-class ArgDef:
-    """The structure of a call's arguments plus its non-tensor values (selects a graph)."""
-
-    def __init__(self, args: tuple, kwargs: dict) -> None:
-        leaves, self.tree = tree_flatten((tuple(args), dict(kwargs)))
-        self.consts = tuple(None if isinstance(v, (Tensor, Node)) else _hashable(v)
-                            for v in leaves)
-        self.tensor_leaves = [v for v in leaves if isinstance(v, (Tensor, Node))]
-
-    def key(self) -> tuple:
-        return (self.tree, self.consts)
-
-
-def _hashable(v: Any) -> Any:
-    try:
-        hash(v)
-        return v
-    except TypeError:
-        return repr(v)
-
-
-class _Recorder:
-    """Shared logic: turning call arguments into nodes and recording exprs."""
-
-    def _node_for(self, value: Any, where: str) -> Any:
-        raise NotImplementedError
-
-    def _args_to_nodes(self, args: tuple, kwargs: dict, where: str) -> tuple[tuple, dict]:
-        leaves, tree = tree_flatten((tuple(args), dict(kwargs)))
-        return tree.unflatten([self._node_for(v, where) for v in leaves])
-
-    def _check_plain(self, value: Any, where: str) -> Any:
-        if isinstance(value, _PLAIN) or callable(value) and hasattr(value, "__module__") and \
-                str(value.__module__).startswith(("mge.", "numpy")):
-            return value
-        raise TraceError(
-            f"{where}: unsupported Python object of type {type(value).__name__} ({value!r:.60}); "
-            "only Tensors, Modules, numbers, strings, dtypes and nested tuples/lists/dicts "
-            "of them can be recorded"
-        )
-
-
-class Tracer(_Recorder):
+class Tracer(Recorder):
     """Records a module's forward (and its user submodules') into InternalGraphs."""
 
     def __init__(self) -> None:
@@ -152,7 +72,7 @@ class Tracer(_Recorder):
         node_args, node_kwargs = self._args_to_nodes(args, kwargs, f"{public.__name__}()")
         with call_tracer(None):
             out = fn(*args, **kwargs)
-        self._record(_call_expr(public, args, node_args, node_kwargs), out, _out_base(public))
+        self._record(call_expr(public, args, node_args, node_kwargs), out, out_base(public))
         return out
 
     def call_module(self, module: Any, run: Callable, args: tuple, kwargs: dict) -> Any:
@@ -202,8 +122,6 @@ class Tracer(_Recorder):
         return node
 
     def _node_for(self, value: Any, where: str) -> Any:
-        from ..module import Module
-
         frame = self.frame
         if isinstance(value, Tensor):
             node = frame.nodes.get(id(value))
@@ -241,8 +159,6 @@ class Tracer(_Recorder):
         node = frame.attr_nodes.get(path)
         if node is not None:
             return node
-        from ..module import Module
-
         base = path.replace(".", "_")
         if isinstance(value, Module):
             mtype = type(value) if is_builtin(value) else class_name(value)
@@ -266,7 +182,7 @@ class Tracer(_Recorder):
         graph = InternalGraph(class_name(module) if parent is None else parent.name, qual)
         self_node = ModuleNode(None, "self", class_name(module))
         graph._add_input(self_node, "self")
-        frame = _Frame(module, graph, self_node, paths=_attr_paths(module))
+        frame = _Frame(module, graph, self_node, paths=attr_paths(module))
         self.frames.append(frame)
         try:
             for name, tensor in _named_tensor_args(module, args, kwargs):
@@ -294,16 +210,6 @@ class Tracer(_Recorder):
         return out
 
 
-def _attr_paths(module: Any) -> dict[int, str]:
-    paths: dict[int, str] = {}
-    for name, sub in module.named_modules():
-        if name:
-            paths.setdefault(id(sub), name)
-    for name, t in module.named_tensors():
-        paths.setdefault(id(t), name)
-    return paths
-
-
 def _named_tensor_args(module: Any, args: tuple, kwargs: dict) -> list[tuple[str, Tensor]]:
     """(name, tensor) for every Tensor leaf of the call, named after forward's parameters."""
     graphs = getattr(module, "argdef_graph_map", None)
@@ -325,94 +231,4 @@ def _named_tensor_args(module: Any, args: tuple, kwargs: dict) -> list[tuple[str
     return out
 
 
-class InsertTracer(_Recorder):
-    """Records calls on an existing graph's nodes (``graph.insert_exprs()``)."""
-
-    def __init__(self, graph: InternalGraph) -> None:
-        self.graph = graph
-        self.new_exprs: list[Expr] = []
-
-    def call(self, fn: Callable, public: Callable, args: tuple, kwargs: dict) -> Any:
-        where = f"{public.__name__}()"
-        node_args, node_kwargs = self._args_to_nodes(args, kwargs, where)
-        sample_args, sample_kwargs = self._samples(node_args, node_kwargs)
-        with call_tracer(None):
-            out = fn(*sample_args, **sample_kwargs)
-        return self._record(_call_expr(public, args, node_args, node_kwargs), out,
-                            _out_base(public))
-
-    def call_module(self, module: Any, run: Callable, args: tuple, kwargs: dict) -> Any:
-        mnode = self._module_node(module)
-        node_args, node_kwargs = self._args_to_nodes(args, kwargs, f"{mnode.name}()")
-        sample_args, sample_kwargs = self._samples(node_args, node_kwargs)
-        with call_tracer(None):
-            out = run(*sample_args, **sample_kwargs)
-        expr = CallMethod("__call__", (mnode, *node_args), node_kwargs)
-        return self._record(expr, out, f"{mnode.name}_out")
-
-    def _record(self, expr: Expr, out: Any, base: str) -> Any:
-        self.graph._append(expr)
-        self.new_exprs.append(expr)
-
-        def make(value: Any) -> TensorNode | None:
-            if not isinstance(value, Tensor):
-                return None
-            node = TensorNode(None, base, value.shape, value.dtype, value.device)
-            self.graph._add_node(node, base)
-            return node
-
-        return expr.set_outputs(out, make)
-
-    def _samples(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
-        leaves, tree = tree_flatten((args, kwargs))
-        return tree.unflatten([_sample(v) if isinstance(v, TensorNode) else
-                               (v.owner if isinstance(v, ModuleNode) else v) for v in leaves])
-
-    def _node_for(self, value: Any, where: str) -> Any:
-        from ..module import Module
-
-        if isinstance(value, Node):
-            if value.graph is not self.graph:
-                raise TraceError(f"{where}: {value} belongs to another graph")
-            return value
-        if isinstance(value, Tensor):
-            node = TensorNode(None, "const_tensor", value.shape, value.dtype, value.device)
-            self.graph._add_node(node, "const_tensor")
-            expr = Constant(value, node)
-            self.graph._append(expr)
-            self.new_exprs.append(expr)
-            return node
-        if isinstance(value, Module):
-            return self._module_node(value)
-        return self._check_plain(value, where)
-
-    def _module_node(self, module: Any) -> ModuleNode:
-        """A ModuleNode for ``module``, attaching it to the graph's owner if it is new."""
-        owner = self.graph._owner
-        for node in self.graph.nodes(recursive=False):
-            if isinstance(node, ModuleNode) and node.owner is module:
-                return node
-        paths = _attr_paths(owner)
-        path = paths.get(id(module))
-        if path is None:
-            base = type(module).__name__.lower()
-            path, k = base, 0
-            while hasattr(owner, path):
-                k += 1
-                path = f"{base}_{k}"
-            setattr(owner, path, module)
-        mtype = type(module) if is_builtin(module) else class_name(module)
-        node = ModuleNode(None, path.replace(".", "_"), mtype)
-        self.graph._add_node(node, node.name)
-        expr = GetAttr(self.graph._inputs[0], path)
-        expr.outputs = [node]
-        node.expr = expr
-        self.graph._append(expr)
-        self.new_exprs.append(expr)
-        return node
-
-
-def _sample(node: TensorNode) -> Tensor:
-    if node.shape is None or node.dtype is None:
-        raise TraceError(f"{node} has no known shape/dtype; cannot record calls on it")
-    return Tensor(np.zeros(node.shape, dtype=node.dtype), device=node.device)
+__all__ = ["Tracer"]

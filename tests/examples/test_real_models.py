@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from oracle import requires_oracle, run_in_megengine
 
 import mge
 from mge import jit
@@ -19,6 +18,7 @@ from mge.convert import from_onnx
 from mge.demo import preprocess
 from mge.lite import LiteConfig, LiteNetwork
 from mge.runtime.plan import available_plan_backends
+from tests.oracle import requires_oracle, run_in_megengine
 
 from .shared_data import CATS, IMAGES, MODELS, REFERENCE, SIZES, reference_top5, requires_shared
 

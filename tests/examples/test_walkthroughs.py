@@ -10,6 +10,12 @@ import numpy as np
 import pytest
 
 import mge
+from examples import (
+    lite_inference,
+    preprocess_in_model,
+    resnet18_traced_module_dump,
+    shufflenet_direct_dump,
+)
 from mge.convert import from_onnx
 from mge.demo import preprocess as reference_preprocess
 from mge.lite import LiteNetwork
@@ -17,12 +23,6 @@ from mge.lite import LiteNetwork
 from .shared_data import CATS, IMAGES, MODELS, SIZES, requires_shared
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-sys.path.insert(0, str(EXAMPLES))
-
-import lite_inference  # noqa: E402
-import preprocess_in_model  # noqa: E402
-import resnet18_traced_module_dump  # noqa: E402
-import shufflenet_direct_dump  # noqa: E402
 
 
 def _lite(path: Path, data: np.ndarray) -> np.ndarray:
@@ -42,7 +42,7 @@ def test_dump_walkthroughs(example, tmp_path: Path) -> None:  # noqa: ANN001
 
 
 def test_walkthrough_scripts_have_help() -> None:
-    for script in sorted(EXAMPLES.glob("*.py")):
+    for script in sorted(EXAMPLES.glob("[!_]*.py")):  # the scripts, not the package file
         out = subprocess.run([sys.executable, str(script), "--help"], capture_output=True,
                              text=True, check=True)
         assert "usage:" in out.stdout, script.name

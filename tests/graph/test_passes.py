@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from mge.graph import Graph
+from mge.graph.interpreter import Executor
 from mge.graph.passes import PASSES, optimize_for_inference, register_pass, run_passes
 from mge.ops import Elemwise, TypeCvt
 from mge.ops.conv import ConvBiasForward, ConvolutionForward
 from mge.ops.nn import BatchNormForward, MatrixMul
 from mge.ops.shape import Reshape
-from mge.runtime.executor import Executor
 
 RNG = np.random.default_rng(0)
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from oracle import oracle_python, requires_oracle
 from PIL import Image
 
 from mge.jit.input_data import (
@@ -24,6 +23,7 @@ from mge.jit.input_data import (
     read_image,
     split_case,
 )
+from tests.oracle import oracle_python, requires_oracle
 
 F32 = np.dtype("float32")
 

@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from mge.runtime.executor import Executor
+from mge.graph.interpreter import Executor
 
 from .model_dumps import MODELS, OPTIONS, dump_and_load, make_traced
 

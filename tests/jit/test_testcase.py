@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import io
 import struct
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from oracle import FIXTURES, OracleError, requires_oracle, run_in_megengine
 
 import mge
 import mge.functional as F
 import mge.module as M
 from mge.backends import available_backends
+from mge.graph.interpreter import Executor
 from mge.graph.ir import Graph
 from mge.jit import trace
 from mge.jit.input_data import InputDataError
@@ -32,11 +31,9 @@ from mge.jit.testcase import (
 )
 from mge.ops import Elemwise
 from mge.ops.utility import AssertEqual, UnequalError
-from mge.runtime.executor import Executor
 from mge.serialization.fbs import MgeFormatError
-
-sys.path.insert(0, str(Path(__file__).parents[2] / "tools" / "oracle"))
-import fbs_peek  # noqa: E402
+from tests.oracle import FIXTURES, OracleError, requires_oracle, run_in_megengine
+from tools.oracle import fbs_peek
 
 
 def _npz(name: str) -> dict[str, np.ndarray]:
@@ -293,7 +290,7 @@ def test_megengine_runs_our_checks(traced, tmp_path: Path) -> None:  # noqa: ANN
 def test_megengine_reads_our_case_blobs(traced, tmp_path: Path) -> None:  # noqa: ANN001
     import subprocess
 
-    from oracle import RUN_MGE_FILE, oracle_python
+    from tests.oracle import RUN_MGE_FILE, oracle_python
 
     path, _ = _ours(traced, tmp_path)
     out = tmp_path / "cases.npz"

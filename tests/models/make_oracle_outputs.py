@@ -2,7 +2,7 @@
 
 Run from the repo root with the oracle installed (``bash tools/oracle/install.sh``):
 
-    python tests/models/make_oracle_outputs.py
+    python -m tests.models.make_oracle_outputs
 
 For each model it builds the seeded test variant (``test_models._build``, 64x64, batch 2),
 runs the same model file under real MegEngine on the same weights
@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[1]))
+from tests.models.test_models import MODELS, SMALL, _build, _input
 
-from tests.models.test_models import MODELS, SMALL, _build, _input  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 ORACLE_MODELS = ("resnet18", "shufflenet_v2_x1_0", "mobilenet_v2")
 OUT = HERE / "data" / "oracle_outputs.npz"

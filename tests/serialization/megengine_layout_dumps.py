@@ -3,7 +3,7 @@
 Dumps the oracle's reduced ResNet-18 (width 8), ShuffleNetV2 and MobileNetV2 with each
 blocked-layout option and records what MegEngine computes for one input:
 
-    megengine_layout_dumps.py OUT_DIR
+    python -m tests.serialization.megengine_layout_dumps OUT_DIR   (from the repository)
 
 writes ``<model>_<option>.mge`` and ``expected.npz`` (``<model>/input`` and
 ``<model>/output``: MegEngine's eager output, the reference for every layout).
@@ -14,13 +14,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import megengine as mge
 import numpy as np
+from megengine.jit import trace
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "oracle"))
-
-import make_golden as golden  # noqa: E402
-import megengine as mge  # noqa: E402
-from megengine.jit import trace  # noqa: E402
+from tools.oracle import make_golden as golden
 
 LAYOUTS = ("enable_nchw44", "enable_nchw44_dot", "enable_nchw88")
 MODELS = {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +15,7 @@ from mge.ops.shape import AxisAddRemove, Reshape, Subtensor
 from mge.runtime.executor import Executor
 from mge.serialization.fbs import Metadata, OutputVar, read_model, write_model
 from mge.serialization.mge_graph import MgeFormatError, dump_graph, load_graph
-
-sys.path.insert(0, str(Path(__file__).parents[1]))  # the op-table cases live in tests/ops
-from ops.test_op_table import CASES  # noqa: E402
+from tests.ops.test_op_table import CASES
 
 
 def _case_graph(case) -> tuple[Graph, dict[str, np.ndarray]]:  # noqa: ANN001

@@ -10,16 +10,16 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1]))  # tests/: oracle helpers, shared models
-from jit.model_dumps import MODELS, OPTIONS, dump_and_load, make_traced  # noqa: E402
-from jit.test_dump import preprocess_trace  # noqa: E402
-from oracle import oracle_python, requires_oracle, run_in_megengine  # noqa: E402
+from tests.jit.model_dumps import MODELS, OPTIONS, dump_and_load, make_traced
+from tests.jit.test_dump import preprocess_trace
+from tests.oracle import oracle_python, requires_oracle, run_in_megengine
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository (``tests`` is a package in it)
 
 from mge.runtime.executor import Executor  # noqa: E402
 from mge.serialization.mge_graph import MgeFormatError, load_graph  # noqa: E402
@@ -74,9 +74,8 @@ def test_megengine_runs_our_dumps(traced, option: str, tmp_path) -> None:  # noq
 @pytest.fixture(scope="module")
 def layout_dumps(tmp_path_factory) -> Path:  # noqa: ANN001
     out = tmp_path_factory.mktemp("layouts")
-    script = Path(__file__).with_name("megengine_layout_dumps.py")
-    subprocess.run([oracle_python(), str(script), str(out)], check=True, timeout=600,
-                   capture_output=True)
+    subprocess.run([oracle_python(), "-m", "tests.serialization.megengine_layout_dumps", str(out)],
+                   check=True, timeout=600, capture_output=True, cwd=ROOT)
     return out
 
 

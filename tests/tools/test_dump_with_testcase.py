@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from oracle import requires_oracle
 
 from mge.graph import passes
 from mge.jit.testcase import AssertCheck, load_testcase_model
 from mge.serialization.fbs import read_model
 from mge.tools.dump_with_testcase import main
+from tests.oracle import requires_oracle
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:  # noqa: ANN001
@@ -145,7 +145,7 @@ def test_output_strip_info(small_model: Path, tmp_path: Path, capsys) -> None:  
 
 
 def test_rewrites_a_test_case_file(tmp_path: Path, capsys) -> None:  # noqa: ANN001
-    from oracle import FIXTURES
+    from tests.oracle import FIXTURES
 
     out = tmp_path / "re.mgbtest"
     status, text, _ = _run(capsys, FIXTURES / "testcase_assert.mgbtest", "-o", out,
@@ -211,7 +211,7 @@ def test_help_lists_every_option(capsys) -> None:  # noqa: ANN001
 @requires_oracle
 def test_megengine_runs_the_checks_we_write(small_model: Path, tmp_path: Path,
                                             capsys) -> None:  # noqa: ANN001
-    from oracle import OracleError, run_in_megengine
+    from tests.oracle import OracleError, run_in_megengine
 
     from .conftest import corrupt
 

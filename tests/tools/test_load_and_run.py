@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from oracle import FIXTURES
 
 from mge.device import is_cuda_available
 from mge.tools import dump_with_testcase
 from mge.tools.load_and_run import LONG_RUN, main
+from tests.oracle import FIXTURES
 
 from .conftest import corrupt
 

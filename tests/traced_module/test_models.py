@@ -71,8 +71,7 @@ def test_resnet_pickle_without_source(tmp_path) -> None:  # noqa: ANN001
     x = np.random.default_rng(3).standard_normal((1, 3, 64, 64)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     make = (
-        "import sys, numpy as np, mge, mge.random, mge.traced_module as tm\n"
-        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "import numpy as np, mge, mge.random, mge.traced_module as tm\n"
         "import user_resnet\n"
         "mge.random.seed(0)\n"
         "net = user_resnet.resnet18(input_size=64); net.eval()\n"

@@ -1,13 +1,17 @@
-"""tm.optimize: FuseConvBn, FuseAddMul, BackwardFoldScale and the const passes."""
+"""tm.optimize: FuseConvBn, FuseAddMul, BackwardFoldScale and the const passes
+(AttrToConstant, FixInputShape, FlodConstant)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+import mge
 import mge.functional as F
 import mge.module as M
 import mge.traced_module as tm
+from mge.core.apply import apply
+from mge.ops.shape import GetVarShape
 
 from .nets import ConvBnNet, data
 
@@ -92,3 +96,25 @@ def test_unknown_pass_is_named() -> None:
     traced, _ = _traced()
     with pytest.raises(ValueError, match="FuseEverything"):
         tm.optimize(traced, enabled_pass=["FuseEverything"])
+
+
+class _ShapeNet(M.Module):
+    def forward(self, x: object) -> object:
+        (width,) = apply(GetVarShape(axis=1), x)
+        return x * width.astype("float32")
+
+
+def test_fix_input_shape_makes_traced_shapes_constants() -> None:
+    x = data(2, 3)
+    traced = tm.trace_module(_ShapeNet(), x)
+    assert any(isinstance(e, tm.Apply) for e in traced.graph.exprs())
+    fixed = tm.optimize(traced, enabled_pass=["FixInputShape"])
+    fixed.graph.lint()
+    assert not any(isinstance(e, tm.Apply) for e in fixed.graph.exprs())
+    assert "Constant(" in str(fixed.graph)
+    np.testing.assert_array_equal(fixed(x).numpy(), traced(x).numpy())
+
+
+def test_constant_make_needs_insert_exprs() -> None:
+    with pytest.raises(RuntimeError, match="insert_exprs"):
+        tm.Constant.make(mge.tensor([1.0]))

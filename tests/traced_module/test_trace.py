@@ -116,8 +116,7 @@ def test_pickle_loads_without_model_source(tmp_path) -> None:  # noqa: ANN001
     x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     make = (
-        "import sys, numpy as np, mge, mge.traced_module as tm\n"
-        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "import numpy as np, mge, mge.traced_module as tm\n"
         "from mymodel import Tiny\n"
         "net = Tiny()\n"
         f"x = mge.tensor(np.load({str(tmp_path / 'x.npy')!r}))\n"
@@ -125,7 +124,7 @@ def test_pickle_loads_without_model_source(tmp_path) -> None:  # noqa: ANN001
         f"mge.save(t, {str(tmp_path / 'tiny.pkl')!r})\n"
         f"np.save({str(tmp_path / 'ref.npy')!r}, net(x).numpy())\n"
     )
-    subprocess.run([sys.executable, "-c", make], check=True)
+    subprocess.run([sys.executable, "-c", make], check=True, cwd=tmp_path)  # imports mymodel
     src.unlink()
     use = (
         "import numpy as np, mge\n"

@@ -1,8 +1,9 @@
 """Graph passes, registered by name with prerequisites, and ``optimize_for_inference``.
 
 A pass is a function ``graph -> changed`` that rewrites a :class:`~mge.graph.Graph` in
-place (one pass per module in this package). :func:`run_passes` runs passes and their
-prerequisites in order and lints the graph after each one.
+place (one pass per module in this package), most of them a table of rules for the
+rewrite engine (:mod:`mge.graph.rewrite`). :func:`run_passes` runs passes and their
+prerequisites in order and lints the graph after each one (:mod:`.registry`).
 
 :func:`optimize_for_inference` is MegEngine's ``G.optimize_for_inference`` on mge graphs:
 BatchNorm to elementwise, constant folding, scale folding into convolutions, arithmetic
@@ -19,74 +20,22 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
 import warnings
-from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..ir import Graph
-
-PassFn = Callable[[Graph], bool]
-
-
-@dataclasses.dataclass(frozen=True)
-class GraphPass:
-    """A registered pass: ``run(graph) -> changed``, after the passes in ``requires``."""
-
-    name: str
-    run: PassFn
-    requires: tuple[str, ...] = ()
-
-
-PASSES: dict[str, GraphPass] = {}
-
-
-def register_pass(name: str, requires: Iterable[str] = ()) -> Callable[[PassFn], PassFn]:
-    """Decorator registering a pass function under ``name``."""
-
-    def deco(fn: PassFn) -> PassFn:
-        if name in PASSES:
-            raise ValueError(f"pass {name!r} registered twice")
-        PASSES[name] = GraphPass(name, fn, tuple(requires))
-        return fn
-
-    return deco
-
-
-def _expand(names: Iterable[str]) -> list[str]:
-    order: list[str] = []
-
-    def visit(name: str, chain: tuple[str, ...]) -> None:
-        if name in chain:
-            raise ValueError(f"pass prerequisites form a cycle: {' -> '.join(chain + (name,))}")
-        if name in order:
-            return
-        if name not in PASSES:
-            raise KeyError(f"unknown pass {name!r}; known: {', '.join(sorted(PASSES))}")
-        for dep in PASSES[name].requires:
-            visit(dep, chain + (name,))
-        order.append(name)
-
-    for n in names:
-        visit(n, ())
-    return order
-
-
-def run_passes(graph: Graph, names: Iterable[str], lint: bool = True) -> list[str]:
-    """Run passes ``names`` (prerequisites first, each once) on ``graph`` in place.
-
-    Returns the names of the passes that changed the graph. ``graph.lint()`` runs after
-    every pass when ``lint`` is true.
-    """
-    changed = []
-    for name in _expand(names):
-        if PASSES[name].run(graph):
-            changed.append(name)
-        if lint:
-            graph.lint()
-    return changed
-
+from . import (  # noqa: F401  (each module registers its pass)
+    arith_fuse,
+    arith_reorder,
+    bn_to_elemwise,
+    float16,
+    fold_constants,
+    fold_conv_scale,
+    fuse_conv_bias,
+    fuse_conv_bias_z,
+    remove_noop,
+)
+from .registry import PASSES, register_pass, run_passes
 
 # ------------------------------------------------------------------ optimize_for_inference
 #: layout options, in the order MegEngine's Python layer reads them (the last set wins)
@@ -143,9 +92,7 @@ def optimize_for_inference(graph: Graph, **options: Any) -> tuple[Graph, int]:
         names.append("fuse_conv_bias")
     if options.get("enable_fuse_conv_bias_with_z") or layout in _Z_LAYOUTS:
         names += ["fuse_conv_bias", "fuse_conv_bias_z"]
-    for name in names:  # run in this order (repeats allowed), linting after each
-        PASSES[name].run(g)
-        g.lint()
+    PASSES.run(g, names, expand=False)  # in this order (repeats allowed), linting after each
     skipped = [k for k in LAYOUT_OPTIONS if options.get(k)]
     skipped += ["enable_fuse_preprocess"] if options.get("enable_fuse_preprocess") else []
     if skipped:
@@ -156,11 +103,7 @@ def optimize_for_inference(graph: Graph, **options: Any) -> tuple[Graph, int]:
     return g, bits
 
 
-for _module in ("remove_noop", "bn_to_elemwise", "fold_constants", "arith_reorder",
-                "fold_conv_scale", "arith_fuse", "fuse_conv_bias", "fuse_conv_bias_z", "float16"):
-    importlib.import_module(f"{__name__}.{_module}")
-
 __all__ = [
-    "BASE_PASSES", "FLAG_OPTIONS", "LAYOUT_OPTIONS", "OPTION_NAMES", "PASSES", "GraphPass",
+    "BASE_PASSES", "FLAG_OPTIONS", "LAYOUT_OPTIONS", "OPTION_NAMES", "PASSES",
     "optimize_for_inference", "register_pass", "run_passes", "serialize_options",
 ]

@@ -15,42 +15,38 @@ from __future__ import annotations
 import numpy as np
 
 from ...ops import Elemwise
-from ..ir import Graph, OpNode
-from . import register_pass
-from .util import Users, elemwise_mode, replace_with, rewrite_all, sole_reader
+from ..ir import Graph, VarNode
+from ..rewrite import Pat, Rule, RuleSet, both_orders
+from .registry import register_pass
+from .util import GraphView, elemwise, elemwise_mode, rewrite
 
 FUSE_ADD = {"RELU": "FUSE_ADD_RELU", "SIGMOID": "FUSE_ADD_SIGMOID", "TANH": "FUSE_ADD_TANH",
             "H_SWISH": "FUSE_ADD_H_SWISH"}
 
 
-def _fma3(graph: Graph, node: OpNode, users: Users) -> bool:
-    if elemwise_mode(node) != "ADD" or len(node.inputs) != 2:
+def _fma3(view: GraphView, root: VarNode, a: VarNode, b: VarNode, bias: VarNode) -> bool:
+    if int(np.prod(a.shape)) > int(np.prod(b.shape)):
+        a, b = b, a
+    if bias.shape not in (a.shape, b.shape):
         return False
-    for k in (0, 1):
-        mul, bias = node.inputs[k], node.inputs[1 - k]
-        if elemwise_mode(mul.owner) != "MUL" or sole_reader(graph, users, mul) is not node:
-            continue
-        a, b = mul.owner.inputs
-        if int(np.prod(a.shape)) > int(np.prod(b.shape)):
-            a, b = b, a
-        if bias.shape in (a.shape, b.shape):
-            replace_with(graph, node.outputs[0], Elemwise(mode="FUSE_MUL_ADD3"), [a, b, bias])
-            return True
-    return False
+    return view.replace_with(root, Elemwise(mode="FUSE_MUL_ADD3"), [a, b, bias])
 
 
-def _add_nonlinear(graph: Graph, node: OpNode, users: Users) -> bool:
-    fused = FUSE_ADD.get(elemwise_mode(node) or "")
-    if fused is None:
-        return False
-    (x,) = node.inputs
-    if elemwise_mode(x.owner) != "ADD" or sole_reader(graph, users, x) is not node:
-        return False
-    replace_with(graph, node.outputs[0], Elemwise(mode=fused), list(x.owner.inputs))
-    return True
+def _add_nonlinear(view: GraphView, root: VarNode, total: VarNode) -> bool:
+    fused = FUSE_ADD[elemwise_mode(root.owner)]
+    return view.replace_with(root, Elemwise(mode=fused), list(total.owner.inputs))
+
+
+RULES = RuleSet([
+    *both_orders("a * b + c -> FUSE_MUL_ADD3", Pat(elemwise("ADD"), inputs=(
+        Pat(elemwise("MUL"), inputs=(Pat.var("a"), Pat.var("b")), sole=True),
+        Pat.var("bias"))), _fma3),
+    Rule("f(a + b) -> FUSE_ADD_f", Pat(elemwise(*FUSE_ADD), inputs=(
+        Pat(elemwise("ADD"), name="total", sole=True),)), _add_nonlinear),
+])
 
 
 @register_pass("arith_fuse")
 def arith_fuse(graph: Graph) -> bool:
     """Form FUSE_MUL_ADD3 and FUSE_ADD_{RELU,SIGMOID,TANH,H_SWISH}."""
-    return rewrite_all(graph, lambda g, n, u: _fma3(g, n, u) or _add_nonlinear(g, n, u))
+    return rewrite(graph, RULES)

@@ -20,41 +20,31 @@ from __future__ import annotations
 import numpy as np
 
 from ...ops import Elemwise
+from ..folding import combine_constants, const_operand
 from ..ir import Graph, OpNode, VarNode
-from . import register_pass
-from .util import Users, elemwise_mode, replace_with, rewrite_all, sole_reader, split_const
+from ..rewrite import Pat, Rule, RuleSet, both_orders
+from .registry import register_pass
+from .util import GraphView, elemwise, elemwise_mode, rewrite
+
+_KIND = {"ADD": "add", "MUL": "mul", "SUB": "sub", "TRUE_DIV": "div"}
 
 
-def _const(graph: Graph, value: np.ndarray, dtype: np.dtype):  # noqa: ANN202
-    return graph.add_const(np.asarray(value).astype(dtype))
-
-
-def _normalize(graph: Graph, node: OpNode) -> bool:
+def _normalize(view: GraphView, root: VarNode, x: VarNode, c: VarNode) -> bool:
     """``x - c`` -> ``x + (-c)``; float ``x / c`` -> ``x * (1/c)``."""
-    mode = elemwise_mode(node)
-    x, c = node.inputs if len(node.inputs) == 2 else (None, None)
-    if mode not in ("SUB", "TRUE_DIV") or c is None or not c.is_const or x.is_const:
+    mode = elemwise_mode(root.owner)
+    if root.dtype.kind not in ("fi" if mode == "SUB" else "f"):
         return False
-    out = node.outputs[0]
-    if mode == "SUB":
-        if out.dtype.kind not in "fi":
-            return False
-        replace_with(graph, out, Elemwise(mode="ADD"), [x, _const(graph, -c.value, c.dtype)])
-    else:
-        if out.dtype.kind != "f":
-            return False
-        inv = 1.0 / c.value.astype(np.float64)
-        replace_with(graph, out, Elemwise(mode="MUL"), [x, _const(graph, inv, c.dtype)])
-    return True
+    kind, value = const_operand(_KIND[mode], c.value)
+    new_mode = "ADD" if kind == "add" else "MUL"
+    return view.replace_with(root, Elemwise(mode=new_mode), [x, view.const(value, c.dtype)])
 
 
-def _add_terms(graph: Graph, users: Users, var: VarNode, root: OpNode) -> list[VarNode]:
+def _add_terms(view: GraphView, var: VarNode, root: OpNode) -> list[VarNode]:
     """The terms of the add chain ending in ``var`` (inner adds read only by the chain)."""
     node = var.owner
-    if elemwise_mode(node) != "ADD" or (node is not root and sole_reader(graph, users, var)
-                                        is None):
+    if elemwise_mode(node) != "ADD" or (node is not root and view.sole_reader(var) is None):
         return [var]
-    return [t for v in node.inputs for t in _add_terms(graph, users, v, root)]
+    return [t for v in node.inputs for t in _add_terms(view, v, root)]
 
 
 def _is_canonical(node: OpNode, nr_terms: int) -> bool:
@@ -68,66 +58,64 @@ def _is_canonical(node: OpNode, nr_terms: int) -> bool:
     return not node.inputs[0].is_const
 
 
-def _add_chain(graph: Graph, node: OpNode, users: Users) -> bool:
-    out = node.outputs[0]
-    readers = users.get(out, [])
-    if elemwise_mode(node) != "ADD" or (len(readers) == 1 and out not in graph.outputs
-                                        and elemwise_mode(readers[0]) == "ADD"):
+def _add_chain(view: GraphView, root: VarNode) -> bool:
+    node = root.owner
+    readers = view.readers(root)
+    if len(readers) == 1 and root not in view.graph.outputs \
+            and elemwise_mode(readers[0]) == "ADD":
         return False  # not the end of a chain
-    terms = _add_terms(graph, users, out, node)
+    terms = _add_terms(view, root, node)
     consts = [t for t in terms if t.is_const]
     others = [t for t in terms if not t.is_const]
     if not consts or not others or (len(consts) == 1 and _is_canonical(node, len(terms))):
         return False
-    wide = np.float64 if out.dtype.kind == "f" else out.dtype
+    wide = np.float64 if root.dtype.kind == "f" else root.dtype
     total = sum(c.value.astype(wide) for c in consts)
     acc = others[0]
     for t in others[1:]:
-        acc = _ew(graph, "ADD", acc, t)
-    acc = _ew(graph, "ADD", acc, _const(graph, total, out.dtype))
-    graph.replace_var(out, acc)
-    acc.name = out.name
-    return True
+        acc = view.add(Elemwise(mode="ADD"), [acc, t])
+    return view.replace(root, view.add(Elemwise(mode="ADD"), [acc, view.const(total, root.dtype)]))
 
 
-def _ew(graph: Graph, mode: str, a: VarNode, b: VarNode) -> VarNode:
-    return graph.add_op(Elemwise(mode=mode), [a, b])[0]
-
-
-def _rewrite(graph: Graph, node: OpNode, users: Users) -> bool:
-    if _normalize(graph, node) or _add_chain(graph, node, users):
-        return True
-    mode = elemwise_mode(node)
-    split = split_const(node) if mode in ("ADD", "MUL") else None
-    if split is None:
-        return False
-    x, c2 = split
-    inner = x.owner
-    inner_mode = elemwise_mode(inner)
-    inner_split = split_const(inner) if inner_mode in ("ADD", "MUL") else None
-    if inner_split is None or sole_reader(graph, users, x) is not node:
-        return False
-    y, c1 = inner_split
-    out = node.outputs[0]
-    wide = np.float64 if out.dtype.kind == "f" else out.dtype
-    a, b = c1.astype(wide), c2.astype(wide)
+def _combine(view: GraphView, root: VarNode, inner: VarNode, y: VarNode, c1: VarNode,
+             c2: VarNode) -> bool:
+    """``(y + c1) + c2``, ``(y * c1) * c2`` and ``(y + c1) * c2`` with one constant each."""
+    mode, inner_mode = elemwise_mode(root.owner), elemwise_mode(inner.owner)
+    wide = np.float64 if root.dtype.kind == "f" else root.dtype
+    a, b = c1.value.astype(wide), c2.value.astype(wide)
     if inner_mode == mode:
-        value = a + b if mode == "ADD" else a * b
-        if np.broadcast_shapes(y.shape, value.shape) != out.shape:
+        value = combine_constants(_KIND[mode], a, b)
+        if np.broadcast_shapes(y.shape, value.shape) != root.shape:
             return False
-        replace_with(graph, out, Elemwise(mode=mode), [y, _const(graph, value, out.dtype)])
-        return True
+        return view.replace_with(root, Elemwise(mode=mode), [y, view.const(value, root.dtype)])
     if inner_mode == "ADD" and mode == "MUL":
         shift = a * b
-        if np.broadcast_shapes(y.shape, b.shape, shift.shape) != out.shape:
+        if np.broadcast_shapes(y.shape, b.shape, shift.shape) != root.shape:
             return False
-        (scaled,) = graph.add_op(Elemwise(mode="MUL"), [y, _const(graph, b, out.dtype)])
-        replace_with(graph, out, Elemwise(mode="ADD"), [scaled, _const(graph, shift, out.dtype)])
-        return True
+        scaled = view.add(Elemwise(mode="MUL"), [y, view.const(b, root.dtype)])
+        return view.replace_with(root, Elemwise(mode="ADD"),
+                                 [scaled, view.const(shift, root.dtype)])
     return False
+
+
+def _combine_rules() -> list[Rule]:
+    """``inner op c2`` (either order) where ``inner = y op c1`` (either order)."""
+    inner = Pat(elemwise("ADD", "MUL"), inputs=(Pat.var("y", const=False), Pat.cvar("c1")),
+                name="inner", sole=True)
+    return [rule for pat in (inner, inner.commuted())
+            for rule in both_orders("combine constants", Pat(
+                elemwise("ADD", "MUL"), inputs=(pat, Pat.cvar("c2"))), _combine)]
+
+
+RULES = RuleSet([
+    Rule("x - c, x / c -> x + c', x * c'", Pat(elemwise("SUB", "TRUE_DIV"), inputs=(
+        Pat.var("x", const=False), Pat.cvar("c"))), _normalize),
+    Rule("add chain: constants last", Pat(elemwise("ADD")), _add_chain),
+    *_combine_rules(),
+])
 
 
 @register_pass("arith_reorder")
 def arith_reorder(graph: Graph) -> bool:
     """Combine constants in add/mul chains and move scales before shifts."""
-    return rewrite_all(graph, _rewrite)
+    return rewrite(graph, RULES)

@@ -22,7 +22,7 @@ import numpy as np
 from ...core.opdef import OpDef, OpError, TensorInfo
 from ...ops import TypeCvt
 from ..ir import ConstOp, Graph, Host2DeviceCopy, OpNode, VarNode
-from . import register_pass
+from .registry import register_pass
 
 F32, F16 = np.dtype("float32"), np.dtype("float16")
 

@@ -15,14 +15,17 @@ Example:
 
 from __future__ import annotations
 
-from ...ops.conv import ConvBiasForward
+from ...ops.conv import ConvBiasForward, ConvolutionForward
 from ..ir import Graph, OpNode, VarNode
-from . import register_pass
-from .util import Users, elemwise_mode, replace_with, rewrite_all, sole_reader
+from ..rewrite import Pat, Rule, RuleSet, both_orders
+from .registry import register_pass
+from .util import GraphView, elemwise, elemwise_mode, is_op, rewrite
 
 NONLINE = {"RELU": "RELU", "FUSE_ADD_RELU": "RELU", "SIGMOID": "SIGMOID",
            "FUSE_ADD_SIGMOID": "SIGMOID", "H_SWISH": "H_SWISH", "FUSE_ADD_H_SWISH": "H_SWISH",
            "ADD": "IDENTITY"}
+_BIAS_ADDS = ("ADD", "FUSE_ADD_RELU", "FUSE_ADD_SIGMOID", "FUSE_ADD_H_SWISH")
+_UNARY = ("RELU", "SIGMOID", "H_SWISH")
 _FORMATS = ("NCHW", "NHWC")
 
 
@@ -36,45 +39,48 @@ def _bias_ok(conv: OpNode, bias: VarNode) -> bool:
     out = conv.outputs[0]
     if bias.shape == out.shape and not bias.is_const:
         return True
-    channels = out.shape[1] if conv.op.params()["format"] == "NCHW" else out.shape[3]
-    want = (1, channels, 1, 1) if conv.op.params()["format"] == "NCHW" else (1, 1, 1, channels)
+    channels = out.shape[1] if conv.op.format == "NCHW" else out.shape[3]
+    want = (1, channels, 1, 1) if conv.op.format == "NCHW" else (1, 1, 1, channels)
     return bias.shape == want and bias.dtype == out.dtype
 
 
-def _rewrite(graph: Graph, node: OpNode, users: Users) -> bool:
-    mode = elemwise_mode(node)
-    nonline = NONLINE.get(mode or "")
-    if nonline is None:
+def _nonline(root: VarNode) -> str:
+    return NONLINE[elemwise_mode(root.owner)]
+
+
+def _add_bias(view: GraphView, root: VarNode, conv: VarNode, bias: VarNode) -> bool:
+    node = conv.owner
+    if node.op.format not in _FORMATS or not _bias_ok(node, bias):
         return False
-    out = node.outputs[0]
-    if len(node.inputs) == 2 and (mode == "ADD" or mode.startswith("FUSE_ADD")):
-        for k in (0, 1):
-            conv = node.inputs[k].owner
-            bias = node.inputs[1 - k]
-            if conv.type == "ConvolutionForward" and conv.op.params()["format"] in _FORMATS \
-                    and sole_reader(graph, users, conv.outputs[0]) is node \
-                    and _bias_ok(conv, bias):
-                replace_with(graph, out, conv_bias_op(conv, nonline), [*conv.inputs, bias])
-                return True
+    return view.replace_with(root, conv_bias_op(node, _nonline(root)), [*node.inputs, bias])
+
+
+def _activate_conv(view: GraphView, root: VarNode, conv: VarNode) -> bool:
+    node = conv.owner
+    if node.op.format not in _FORMATS:
         return False
-    if len(node.inputs) != 1 or mode == "ADD":
+    return view.replace_with(root, conv_bias_op(node, _nonline(root)), list(node.inputs))
+
+
+def _activate_conv_bias(view: GraphView, root: VarNode, conv: VarNode) -> bool:
+    node, nonline = conv.owner, _nonline(root)
+    if len(node.inputs) <= 2 or node.op.format not in _FORMATS or not (
+            node.op.nonlineMode == "IDENTITY" or node.op.nonlineMode == nonline == "RELU"):
         return False
-    conv = node.inputs[0].owner
-    if sole_reader(graph, users, conv.outputs[0]) is not node:
-        return False
-    params = conv.op.params()
-    if conv.type == "ConvolutionForward" and params["format"] in _FORMATS:
-        replace_with(graph, out, conv_bias_op(conv, nonline), list(conv.inputs))
-        return True
-    if conv.type == "ConvBiasForward" and len(conv.inputs) > 2 and params["format"] in _FORMATS \
-            and (params["nonlineMode"] == "IDENTITY"
-                 or params["nonlineMode"] == nonline == "RELU"):
-        replace_with(graph, out, conv_bias_op(conv, nonline), list(conv.inputs))
-        return True
-    return False
+    return view.replace_with(root, conv_bias_op(node, nonline), list(node.inputs))
+
+
+RULES = RuleSet([
+    *both_orders("conv + b -> ConvBias", Pat(elemwise(*_BIAS_ADDS), inputs=(
+        Pat(is_op(ConvolutionForward), name="conv", sole=True), Pat.var("bias"))), _add_bias),
+    Rule("f(conv) -> ConvBias", Pat(elemwise(*_UNARY), inputs=(
+        Pat(is_op(ConvolutionForward), name="conv", sole=True),)), _activate_conv),
+    Rule("f(ConvBias) -> ConvBias[f]", Pat(elemwise(*_UNARY), inputs=(
+        Pat(is_op(ConvBiasForward), name="conv", sole=True),)), _activate_conv_bias),
+])
 
 
 @register_pass("fuse_conv_bias")
 def fuse_conv_bias(graph: Graph) -> bool:
     """Fuse convolution, bias add and nonlinearity into ConvBiasForward."""
-    return rewrite_all(graph, _rewrite)
+    return rewrite(graph, RULES)

@@ -10,34 +10,30 @@ Example:
 
 from __future__ import annotations
 
-from ..ir import Graph, OpNode
-from . import register_pass
+from ...ops.conv import ConvBiasForward
+from ..ir import Graph, VarNode
+from ..rewrite import Pat, RuleSet, both_orders
 from .fuse_conv_bias import conv_bias_op
-from .util import Users, elemwise_mode, replace_with, rewrite_all, sole_reader
+from .registry import register_pass
+from .util import GraphView, elemwise, elemwise_mode, is_op, rewrite
 
 
-def _rewrite(graph: Graph, node: OpNode, users: Users) -> bool:
-    mode = elemwise_mode(node)
-    if mode not in ("ADD", "FUSE_ADD_RELU") or len(node.inputs) != 2:
+def _fuse_z(view: GraphView, root: VarNode, conv: VarNode, z: VarNode) -> bool:
+    node = conv.owner
+    if len(node.inputs) != 3 or node.op.nonlineMode != "IDENTITY" or z is conv:
         return False
-    for k in (0, 1):
-        conv, z = node.inputs[k].owner, node.inputs[1 - k]
-        out = conv.outputs[0] if conv.outputs else None
-        if conv.type != "ConvBiasForward" or len(conv.inputs) != 3 or out is None:
-            continue
-        if conv.op.params()["nonlineMode"] != "IDENTITY" or z is out:
-            continue
-        if sole_reader(graph, users, out) is not node or conv.inputs[2].shape == out.shape:
-            continue
-        if z.shape != out.shape or z.dtype != out.dtype:
-            continue
-        nonline = "RELU" if mode == "FUSE_ADD_RELU" else "IDENTITY"
-        replace_with(graph, node.outputs[0], conv_bias_op(conv, nonline), [*conv.inputs, z])
-        return True
-    return False
+    if node.inputs[2].shape == conv.shape or z.shape != conv.shape or z.dtype != conv.dtype:
+        return False
+    nonline = "RELU" if elemwise_mode(root.owner) == "FUSE_ADD_RELU" else "IDENTITY"
+    return view.replace_with(root, conv_bias_op(node, nonline), [*node.inputs, z])
+
+
+RULES = RuleSet(both_orders("ConvBias + z -> ConvBias(z)", Pat(
+    elemwise("ADD", "FUSE_ADD_RELU"), inputs=(
+        Pat(is_op(ConvBiasForward), name="conv", sole=True), Pat.var("z"))), _fuse_z))
 
 
 @register_pass("fuse_conv_bias_z", requires=("fuse_conv_bias",))
 def fuse_conv_bias_z(graph: Graph) -> bool:
     """Fuse a residual add (and RELU) into the preceding ConvBias."""
-    return rewrite_all(graph, _rewrite)
+    return rewrite(graph, RULES)

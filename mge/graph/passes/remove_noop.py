@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ...core.opdef import TensorInfo
 from ..ir import Graph, OpNode
-from . import register_pass
+from .registry import register_pass
 
 
 def _is_noop(node: OpNode) -> bool:

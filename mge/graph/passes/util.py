@@ -1,62 +1,124 @@
-"""Small matching and rewriting helpers shared by the passes."""
+"""The static graph as seen by the rewrite engine, and op predicates for its patterns.
+
+:class:`GraphView` is :class:`~mge.graph.rewrite.IRView` over a :class:`~mge.graph.Graph`
+(ops are :class:`~mge.graph.OpNode`, values :class:`~mge.graph.VarNode`); it also
+evaluates ops on constants for :func:`~mge.graph.rewrite.fold_constants`.
+
+Example:
+    >>> rules = RuleSet([Rule("relu", Pat(elemwise("RELU")), fn)])  # doctest: +SKIP
+    >>> rewrite_to_fixed_point(GraphView(graph), rules)            # doctest: +SKIP
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
+from ...backends import get_backend
+from ...core.apply import run_op
 from ...core.opdef import OpDef
+from ...ops import Elemwise
 from ..ir import Graph, OpNode, VarNode
+from ..rewrite import RuleSet, rewrite_to_fixed_point
 
-Users = dict[VarNode, list[OpNode]]
+#: constant folding leaves outputs larger than this many elements (and than their inputs)
+MAX_GROWTH = 1 << 16
+
+
+def elemwise(*modes: str) -> Callable[[OpNode], bool]:
+    """Predicate: an ``Elemwise`` op in one of ``modes``."""
+    return lambda node: isinstance(node.op, Elemwise) and node.op.mode in modes
+
+
+def is_op(*classes: type) -> Callable[[OpNode], bool]:
+    """Predicate: an op of one of the OpDef ``classes``."""
+    return lambda node: isinstance(node.op, classes)
 
 
 def elemwise_mode(node: OpNode) -> str | None:
     """The mode of an ``Elemwise`` node, None for other ops."""
-    return node.op.params()["mode"] if node.type == "Elemwise" else None
+    return node.op.mode if isinstance(node.op, Elemwise) else None
 
 
-def sole_reader(graph: Graph, users: Users, var: VarNode) -> OpNode | None:
-    """The one op reading ``var`` once, when ``var`` is read nowhere else (nor output)."""
-    readers = users.get(var, [])
-    if len(readers) != 1 or var in graph.outputs:
-        return None
-    return readers[0]
+class GraphView:
+    """The rewrite engine's view of ``graph`` (readers are re-read on ``refresh``)."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.users = self.graph.users()
+
+    def ops(self) -> list[OpNode]:
+        return self.graph.ops()
+
+    def inputs(self, op: OpNode) -> Sequence[VarNode]:
+        return op.inputs
+
+    def output(self, op: OpNode) -> VarNode | None:
+        return op.outputs[0] if op.outputs else None
+
+    def producer(self, value: VarNode) -> OpNode | None:
+        return value.owner
+
+    def readers(self, value: VarNode) -> list[OpNode]:
+        return self.users.get(value, [])
+
+    def sole_reader(self, value: VarNode) -> OpNode | None:
+        readers = self.users.get(value, [])
+        if len(readers) != 1 or value in self.graph.outputs:
+            return None
+        return readers[0]
+
+    def constant(self, value: VarNode) -> np.ndarray | None:
+        return value.value if value.is_const else None
+
+    def lint(self) -> None:
+        self.graph.lint()
+
+    # ------------------------------------------------------------ editing
+    def const(self, value: Any, dtype: np.dtype, name: str | None = None) -> VarNode:
+        """A new constant var holding ``value`` as ``dtype``."""
+        return self.graph.add_const(np.asarray(value).astype(dtype), name=name)
+
+    def add(self, op: OpDef, inputs: Sequence[VarNode], name: str | None = None) -> VarNode:
+        """A new op's (first) output."""
+        return self.graph.add_op(op, inputs, name=name)[0]
+
+    def replace(self, old: VarNode, new: VarNode) -> bool:
+        """Let every reader of ``old`` (and the outputs) read ``new``; an unnamed ``new``
+        (a var a rule just made) takes ``old``'s name."""
+        self.graph.replace_var(old, new)
+        if new.name is None:
+            new.name = old.name
+        return True
+
+    def replace_with(self, old: VarNode, op: OpDef, inputs: Sequence[VarNode]) -> bool:
+        """Compute ``old`` as ``op(inputs)`` instead (the new op takes the old op's name)."""
+        return self.replace(old, self.add(op, inputs, name=old.owner.name))
+
+    # ------------------------------------------------------------ constant folding
+    def evaluate(self, op: OpNode, constants: list[np.ndarray]) -> list[np.ndarray] | None:
+        size_in = sum(c.size for c in constants)
+        if any(int(np.prod(v.shape)) > max(size_in, MAX_GROWTH) for v in op.outputs):
+            return None  # folding would store a much larger constant than it saves
+        result = run_op(op.op, *constants, backend=get_backend("numpy"))
+        return list(result) if len(op.outputs) > 1 else [result]
+
+    def set_constants(self, op: OpNode, values: list[np.ndarray]) -> None:
+        # each output becomes its own constant: equal constants are never merged
+        for var, value in zip(op.outputs, values, strict=True):
+            const = self.graph.add_const(np.asarray(value).astype(var.dtype).reshape(var.shape),
+                                         name=var.name)
+            self.graph.replace_var(var, const)
 
 
-def split_const(node: OpNode) -> tuple[VarNode, np.ndarray] | None:
-    """For a binary op with one constant input: (the other input, the constant value)."""
-    if len(node.inputs) != 2:
-        return None
-    a, b = node.inputs
-    if b.is_const and not a.is_const:
-        return a, b.value
-    if a.is_const and not b.is_const:
-        return b, a.value
-    return None
+def rewrite(graph: Graph, rules: RuleSet) -> bool:
+    """Run ``rules`` on ``graph`` to a fixed point; True if anything changed."""
+    return rewrite_to_fixed_point(GraphView(graph), rules)
 
 
-def replace_with(graph: Graph, old: VarNode, op: OpDef, inputs: Sequence[VarNode]) -> VarNode:
-    """Compute ``old`` as ``op(inputs)`` instead; the new var takes ``old``'s name."""
-    (new,) = graph.add_op(op, inputs, name=old.owner.name)
-    graph.replace_var(old, new)
-    new.name = old.name
-    return new
-
-
-def rewrite_all(graph: Graph, rewrite: Callable[[Graph, OpNode, Users], bool]) -> bool:
-    """Apply ``rewrite(graph, node, users)`` in topological order until nothing changes."""
-    changed = False
-    progress = True
-    while progress:
-        progress = False
-        users = graph.users()
-        for node in graph.ops():
-            if rewrite(graph, node, users):
-                changed = progress = True
-                break
-    return changed
-
-
-__all__ = ["Users", "elemwise_mode", "replace_with", "rewrite_all", "sole_reader", "split_const"]
+__all__ = ["MAX_GROWTH", "GraphView", "elemwise", "elemwise_mode", "is_op", "rewrite"]

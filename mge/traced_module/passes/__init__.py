@@ -1,5 +1,6 @@
-"""``tm.optimize`` and its passes (registered by name)."""
+"""``tm.optimize`` and its passes (registered by name; rules for the rewrite engine)."""
 
-from .optimization import PASSES, optimize, register_pass
+from .optimization import optimize
+from .registry import PASSES, register_pass
 
 __all__ = ["PASSES", "optimize", "register_pass"]

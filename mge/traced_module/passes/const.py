@@ -1,16 +1,34 @@
-"""Const passes: AttrToConstant (module tensors become constants) and FlodConstant
-(exprs whose inputs are all constants are computed once)."""
+"""Const passes: AttrToConstant (module tensors become constants), FixInputShape (shapes
+read with ``GetVarShape`` become constants) and FlodConstant (exprs whose inputs are all
+constants are computed once: the rewrite engine's constant folding).
+
+MegEngine registers these three but its ``tm.optimize`` never runs them; mge runs the
+enabled ones first, in this order.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ...core.tracing import call_tracer
+from ...core.opdef import TensorInfo
+from ...graph import rewrite as engine
+from ...ops.shape import GetVarShape
 from ...tensor import Tensor
-from ..expr import Apply, CallFunction, CallMethod, Constant, GetAttr
+from ..expr import Apply, Constant, Expr, GetAttr
+from ..graph import InternalGraph
 from ..node import TensorNode
-from .optimization import register_pass
-from .utils import all_graphs, attr_value
+from .registry import register_pass
+from .view import TracedGraphView, all_graphs, attr_value
+
+
+def _to_constant(graph: InternalGraph, expr: Expr, value: Tensor) -> None:
+    """Replace ``expr``'s one output by a Constant expr holding ``value`` (same name)."""
+    old = expr.outputs[0]
+    with graph.insert_exprs(expr):
+        const = Constant.make(value)
+    graph.replace_node({old: const})
+    graph.compile()
+    const.name = old.name
 
 
 @register_pass("AttrToConstant")
@@ -18,14 +36,28 @@ def attr_to_constant(module: Any) -> bool:
     """Replace ``getattr(self, "w")`` tensor reads by Constant exprs holding a copy."""
     changed = False
     for graph in all_graphs(module):
-        for expr in list(graph._exprs):
+        for expr in graph.exprs(recursive=False).as_list():
             if isinstance(expr, GetAttr) and isinstance(expr.outputs[0], TensorNode):
-                value = attr_value(expr.outputs[0])
-                const = Constant(Tensor(value.numpy()), expr.outputs[0])
-                const.graph = graph
-                expr.inputs[0].users.remove(expr)
-                graph._exprs[graph._exprs.index(expr)] = const
+                _to_constant(graph, expr, Tensor(attr_value(expr.outputs[0]).numpy()))
                 changed = True
+    return changed
+
+
+@register_pass("FixInputShape")
+def fix_input_shape(module: Any) -> bool:
+    """Replace ``GetVarShape`` reads of tensors whose shape was traced by constant shapes
+    (int32), as MegEngine's pass of that name does."""
+    changed = False
+    for graph in all_graphs(module):
+        for expr in graph.exprs(recursive=False).as_list():
+            if not (isinstance(expr, Apply) and isinstance(expr.opdef, GetVarShape)):
+                continue
+            (node,) = expr.inputs
+            if not isinstance(node, TensorNode) or node.shape is None:
+                continue
+            (info,) = expr.opdef.infer([TensorInfo(node.shape, node.dtype)])
+            _to_constant(graph, expr, Tensor(info.value, dtype="int32"))
+            changed = True
     return changed
 
 
@@ -34,25 +66,5 @@ def fold_constant(module: Any) -> bool:
     """Evaluate function/method/apply exprs whose inputs are all constants (MegEngine's name)."""
     changed = False
     for graph in all_graphs(module):
-        for expr in list(graph._exprs):
-            if not isinstance(expr, (CallFunction, CallMethod, Apply)) or not expr.inputs:
-                continue
-            if not all(isinstance(n.expr, Constant) for n in expr.inputs):
-                continue
-            if not all(isinstance(n, TensorNode) for n in expr.inputs):
-                continue
-            with call_tracer(None):
-                values = expr.interpret(*[n.expr.value for n in expr.inputs])
-            index = graph._exprs.index(expr)
-            for node in expr.inputs:
-                node.users.remove(expr)
-            consts = []
-            for node, value in zip(expr.outputs, values):
-                const = Constant(value, node)
-                const.graph = graph
-                consts.append(const)
-            graph._exprs[index:index + 1] = consts
-            changed = True
-        if changed:
-            graph.compile()
+        changed |= engine.fold_constants(TracedGraphView(graph))
     return changed

@@ -2,7 +2,7 @@
 
 A conv appears either as a ``Conv2d`` module call or as ``F.conv2d`` with constant (or
 attribute) weight and bias; both are rewritten the same way: new per-output-channel
-weights, a ``(1, oc, 1, 1)`` bias.
+weights, a ``(1, oc, 1, 1)`` bias (the arithmetic is :mod:`mge.graph.folding`'s).
 """
 
 from __future__ import annotations
@@ -14,21 +14,11 @@ import numpy as np
 
 from ... import functional as F
 from ... import module as M
-from ...tensor import Parameter
-from ..expr import CallFunction, get_attr_path
+from ...tensor import Parameter, Tensor
+from ..expr import CallFunction, Constant, get_attr_path
 from ..graph import InternalGraph
-from .utils import all_graphs, attr_value, module_call, new_constant, replace_expr
-
-
-def out_channels(weight: np.ndarray) -> int:
-    """Output channels of a dense ``[oc,ic,kh,kw]`` or group ``[g,oc/g,ic/g,kh,kw]`` weight."""
-    return weight.shape[0] * (weight.shape[1] if weight.ndim == 5 else 1)
-
-
-def per_channel(weight: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """``weight`` with output channel ``k`` multiplied by ``scale[k]``."""
-    shape = (weight.shape[0], weight.shape[1], 1, 1, 1) if weight.ndim == 5 else (-1, 1, 1, 1)
-    return (weight * scale.reshape(shape)).astype(weight.dtype)
+from ..node import ModuleNode, Node
+from .view import attr_value, is_function
 
 
 def to_numpy(t: Any) -> np.ndarray | None:
@@ -46,7 +36,7 @@ def functional_conv(expr: Any) -> tuple[inspect.BoundArguments, np.ndarray,
                                         np.ndarray | None] | None:
     """``(arguments, weight, bias)`` of an ``F.conv2d`` expr whose weight and bias are
     constants or attributes; None otherwise."""
-    if not (isinstance(expr, CallFunction) and expr.func is F.conv2d):
+    if not is_function(F.conv2d)(expr):
         return None
     bound = bind(F.conv2d, expr)
     weight = attr_value(bound.arguments["weight"])
@@ -59,11 +49,18 @@ def functional_conv(expr: Any) -> tuple[inspect.BoundArguments, np.ndarray,
 
 def set_functional_conv(graph: InternalGraph, expr: CallFunction,
                         bound: inspect.BoundArguments, weight: np.ndarray,
-                        bias: np.ndarray, name: str) -> None:
-    """Replace an ``F.conv2d`` expr by one using new constant ``weight`` and ``bias``."""
-    bound.arguments["weight"] = new_constant(graph, weight, expr, f"{name}_weight")
-    bound.arguments["bias"] = new_constant(graph, bias, expr, f"{name}_bias")
-    replace_expr(graph, expr, CallFunction(F.conv2d, bound.args, bound.kwargs))
+                        bias: np.ndarray, name: str) -> Node:
+    """Record ``F.conv2d`` with new constant ``weight`` and ``bias`` after ``expr`` and let
+    the users of ``expr``'s output read it; returns the new output."""
+    old = expr.outputs[0]
+    with graph.insert_exprs(expr):
+        bound.arguments["weight"] = Constant.make(Tensor(weight), f"{name}_weight")
+        bound.arguments["bias"] = Constant.make(Tensor(bias), f"{name}_bias")
+        new = F.conv2d(*bound.args, **bound.kwargs)
+    graph.replace_node({old: new})
+    graph.compile()
+    new.name = old.name
+    return new
 
 
 def with_weights(conv: M.Conv2d, weight: np.ndarray, bias: np.ndarray,
@@ -78,10 +75,10 @@ def with_weights(conv: M.Conv2d, weight: np.ndarray, bias: np.ndarray,
     return new
 
 
-def set_module(graph: InternalGraph, mnode: Any, module: Any) -> None:
-    """Rebind the attribute a ModuleNode reads to ``module``."""
+def set_module(mnode: ModuleNode, module: Any) -> None:
+    """Rebind the attribute a ModuleNode reads (``getattr(parent, path)``) to ``module``."""
     expr = mnode.expr
-    parent = graph._resolve_module(expr.inputs[0])
+    parent = expr.inputs[0].owner
     *head, last = expr.name.split(".")
     holder = get_attr_path(parent, ".".join(head)) if head else parent
     if last.isdigit() and not hasattr(holder, last):
@@ -89,9 +86,3 @@ def set_module(graph: InternalGraph, mnode: Any, module: Any) -> None:
     else:
         setattr(holder, last, module)
     mnode.module_type = type(module)
-
-
-def call_count(root: Any, module: Any) -> int:
-    """How many module-call exprs in ``root``'s graphs call ``module``."""
-    return sum(1 for g in all_graphs(root) for e in g._exprs
-               if module_call(e, M.Module) is module)

@@ -8,24 +8,15 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable
 from typing import Any
+
+from . import backward_fold_scale, const, fuse_add_mul, fuse_conv_bn  # noqa: F401  (register)
+from .registry import PASSES
 
 logger = logging.getLogger(__name__)
 
-PassFn = Callable[[Any], bool]
-PASSES: dict[str, PassFn] = {}
+_CONST_ORDER = ["AttrToConstant", "FixInputShape", "FlodConstant"]
 _DEFAULT_ORDER = ["FuseConvBn", "FuseAddMul"]
-
-
-def register_pass(name: str) -> Callable[[PassFn], PassFn]:
-    """Register ``fn(traced_module) -> changed`` under ``name``."""
-
-    def deco(fn: PassFn) -> PassFn:
-        PASSES[name] = fn
-        return fn
-
-    return deco
 
 
 def optimize(module: Any, enabled_pass: list[str] | str = ("FuseConvBn",)) -> Any:
@@ -33,28 +24,26 @@ def optimize(module: Any, enabled_pass: list[str] | str = ("FuseConvBn",)) -> An
 
     Passes: FuseConvBn (fold BatchNorm into the conv before it), FuseAddMul (fold chains of
     constant add/mul), BackwardFoldScale (fold a constant scale after a conv into its
-    weights; enables FuseConvBn), plus the const passes AttrToConstant, FlodConstant and
-    FixInputShape. Order as MegEngine: FuseConvBn, FuseAddMul, then BackwardFoldScale and
-    FuseAddMul again when BackwardFoldScale is enabled; const passes run first.
+    weights; enables FuseConvBn), plus the const passes AttrToConstant, FixInputShape
+    (``GetVarShape`` of a traced shape becomes a constant) and FlodConstant. Order as
+    MegEngine: FuseConvBn, FuseAddMul, then BackwardFoldScale and FuseAddMul again when
+    BackwardFoldScale is enabled. MegEngine registers the const passes but never runs
+    them from ``optimize``; mge runs the enabled ones first. Every graph is linted after
+    each pass.
 
     Raises:
         ValueError: naming an unknown pass.
     """
-    from . import backward_fold_scale, const, fuse_add_mul, fuse_conv_bn  # noqa: F401
-
     enabled = [enabled_pass] if isinstance(enabled_pass, str) else list(enabled_pass)
     unknown = [p for p in enabled if p not in PASSES]
     if unknown:
-        raise ValueError(f"unknown passes {unknown}; registered: {sorted(PASSES)}")
-    order = [p for p in ("AttrToConstant", "FixInputShape", "FlodConstant") if p in enabled]
-    order += _DEFAULT_ORDER
+        raise ValueError(f"unknown passes {unknown}; registered: {list(PASSES)}")
+    order = _CONST_ORDER + _DEFAULT_ORDER
     if "BackwardFoldScale" in enabled:
         if "FuseConvBn" not in enabled:
             logger.warning("BackwardFoldScale requires FuseConvBn, FuseConvBn will be enabled.")
             enabled.append("FuseConvBn")
         order += ["BackwardFoldScale", "FuseAddMul"]
     module = copy.deepcopy(module)
-    for name in order:
-        if name in enabled:
-            PASSES[name](module)
+    PASSES.run(module, [name for name in order if name in enabled], expand=False)
     return module

@@ -1,0 +1,241 @@
+"""The ``Tensor`` class of the core: data, shape, dtype and device, and what needs no math.
+
+``apply`` wraps every op's outputs in this class. Its math methods (operators,
+``reshape``, indexing, reductions) delegate to ``mge.functional`` and are installed by
+:mod:`mge.tensor`, the layer above ``F``, which is the class's public home
+(``mge.Tensor`` is ``mge.tensor.Tensor`` is this class).
+
+Example:
+    >>> from mge.core.tensor.base import Tensor
+    >>> t = Tensor([[1, 2], [3, 4]], dtype="float32")
+    >>> t.shape, t.dtype, t.numpy().sum()
+    ((2, 2), dtype('float32'), np.float32(10.0))
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ...backends import Backend, get_backend
+from ...device import get_default_device, parse_device
+from ...dtype import canonical_dtype, scalar_dtype
+from ..tracing import active_call_tracer
+
+#: where users (and pickles) find these names: the public module ``mge.tensor``
+PUBLIC_MODULE = "mge.tensor"
+
+
+def _to_numpy_value(data: Any, dtype: Any) -> np.ndarray:
+    if isinstance(data, Tensor):
+        arr = data.numpy()
+    elif isinstance(data, np.ndarray):
+        arr = data
+    else:
+        arr = np.asarray(data)
+        if dtype is None and arr.dtype.kind in "iuf" and arr.dtype.itemsize == 8:
+            arr = arr.astype(scalar_dtype(arr.flat[0].item()) if arr.size else np.float32)
+    target = canonical_dtype(dtype if dtype is not None else arr.dtype)
+    return np.array(arr, dtype=target, order="C", copy=True)
+
+
+class Tensor:
+    """A multi-dimensional array (MegEngine semantics: float32/int32 defaults).
+
+    Args:
+        data: array-like, scalar or Tensor.
+        dtype: target dtype (numpy-compatible); default from the data.
+        device: device name such as ``cpu0``, ``gpu0`` or ``xpux``.
+        is_const: kept for API compatibility.
+        no_cache: kept for API compatibility.
+        name: optional name (used for graph var names when tracing).
+    """
+
+    __slots__ = ("_data", "_backend", "_shape", "_dtype", "_device", "_name", "__weakref__")
+    __array_priority__ = 1000
+
+    def __init__(
+        self,
+        data: Any = None,
+        dtype: Any = None,
+        device: str | None = None,
+        is_const: bool = False,
+        no_cache: bool = False,
+        name: str | None = None,
+        format: str = "default",
+    ) -> None:
+        if data is None:
+            data = []
+        value = _to_numpy_value(data, dtype)
+        backend = get_backend()
+        self._device = device or (data._device if isinstance(data, Tensor) else None)
+        if self._device is None:
+            self._device = get_default_device()
+        else:
+            parse_device(self._device)
+        self._data = backend.asarray(value, self._device)
+        self._backend = backend
+        self._shape = tuple(value.shape)
+        self._dtype = value.dtype
+        self._name = name
+
+    @classmethod
+    def _wrap(
+        cls,
+        array: Any,
+        shape: tuple[int, ...],
+        dtype: np.dtype,
+        backend: Backend,
+        device: str | None = None,
+    ) -> Tensor:
+        """Wrap a backend array whose shape and dtype are already known (no copy)."""
+        t = cls.__new__(cls)
+        t._data = array
+        t._backend = backend
+        t._shape = shape
+        t._dtype = dtype
+        t._device = device or get_default_device()
+        t._name = None
+        return t
+
+    def _array_on(self, backend: Backend) -> Any:
+        """This tensor's array for ``backend``, converted (and cached) if it lives elsewhere."""
+        if self._backend is not backend:
+            self._data = backend.asarray(self._backend.to_numpy(self._data), self._device)
+            self._backend = backend
+        return self._data
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The shape as a tuple of ints."""
+        return self._shape
+
+    @property
+    def ndim(self) -> int:
+        return len(self._shape)
+
+    @property
+    def size(self) -> int:
+        """Number of elements."""
+        return int(np.prod(self._shape, dtype=np.int64))
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
+
+    @property
+    def device(self) -> str:
+        return self._device
+
+    @property
+    def name(self) -> str | None:
+        return self._name
+
+    @name.setter
+    def name(self, value: str | None) -> None:
+        self._name = value
+
+    # ----------------------------------------------------------------- conversion
+    def _value_access(self, what: str) -> None:
+        """Let an active module tracer refuse Python use of a traced value."""
+        hook = getattr(active_call_tracer(), "on_value_access", None)
+        if hook is not None:
+            hook(self, what)
+
+    def numpy(self) -> np.ndarray:
+        """A numpy copy of the data."""
+        self._value_access("numpy()")
+        return np.array(self._backend.to_numpy(self._data), dtype=self._dtype, copy=True)
+
+    def item(self, *index: Any) -> Any:
+        """The single element (or the element at ``index``) as a Python scalar."""
+        if index:
+            return self[index].item()
+        if self.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self._shape}")
+        return self.numpy().reshape(()).item()
+
+    def tolist(self) -> Any:
+        return self.numpy().tolist()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        arr = self.numpy()
+        return arr if dtype is None else arr.astype(dtype)
+
+    def to(self, device: str) -> Tensor:
+        """A copy of this tensor on ``device``."""
+        parse_device(device)
+        return Tensor(self.numpy(), device=device)
+
+    def detach(self) -> Tensor:
+        return Tensor._wrap(self._data, self._shape, self._dtype, self._backend, self._device)
+
+    def set_value(self, value: Any) -> None:
+        """Replace the data in place (shape and dtype may change, as in MegEngine)."""
+        new = value if isinstance(value, Tensor) else Tensor(value, dtype=self._dtype)
+        self._data, self._backend = new._data, new._backend
+        self._shape, self._dtype = new._shape, new._dtype
+
+    _reset = set_value
+
+    def __len__(self) -> int:
+        if not self._shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self._shape[0]
+
+    def __iter__(self):  # noqa: ANN204
+        for i in range(len(self)):
+            yield self[i]
+
+    def __bool__(self) -> bool:
+        self._value_access("bool()")
+        if self.size != 1:
+            raise ValueError(
+                f"the truth value of a tensor of shape {self._shape} is ambiguous"
+            )
+        return bool(self.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self._dtype.kind not in "iub":
+            raise TypeError(f"only integer tensors can be used as an index, got {self._dtype}")
+        return int(self.item())
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.numpy(), separator=" ", prefix="Tensor(")
+        dt = "" if self._dtype == np.float32 else f", dtype={self._dtype}"
+        return f"Tensor({body}{dt}, device={self._device})"
+
+    __hash__ = object.__hash__
+
+    def __reduce__(self) -> Any:
+        return (_rebuild_tensor, (type(self), self.numpy(), self._device, self._name))
+
+    def __setstate__(self, state: Any) -> None:
+        """Unpickling hook for MegEngine's pickles, which follow each Tensor with a state
+        dict (quantization params); mge tensors keep no such state, so it is dropped."""
+
+
+def _rebuild_tensor(cls: type, value: np.ndarray, device: str, name: str | None) -> Tensor:
+    t = cls(value, device=device)
+    t._name = name
+    return t
+
+
+class Parameter(Tensor):
+    """A Tensor that is a trainable parameter of a Module."""
+
+    __slots__ = ()
+
+
+for _public in (Tensor, Parameter, _rebuild_tensor):
+    _public.__module__ = PUBLIC_MODULE
+
+__all__ = ["PUBLIC_MODULE", "Parameter", "Tensor"]

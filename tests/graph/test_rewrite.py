@@ -1,0 +1,100 @@
+"""The rewrite engine: patterns, rule tables, the fixed point and the pass registry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mge.graph import Graph
+from mge.graph.interpreter import Executor
+from mge.graph.passes.util import GraphView, elemwise, rewrite
+from mge.graph.rewrite import (
+    PassRegistry,
+    Pat,
+    Rule,
+    RuleSet,
+    both_orders,
+    rewrite_to_fixed_point,
+)
+from mge.ops import Elemwise
+
+
+def _neg_neg_plus_const() -> tuple[Graph, object]:
+    g = Graph()
+    x = g.add_input("x", (2, 3), "float32")
+    (n1,) = g.add_op(Elemwise(mode="NEGATE"), [x])
+    (n2,) = g.add_op(Elemwise(mode="NEGATE"), [n1])
+    (y,) = g.add_op(Elemwise(mode="ADD"), [g.add_const(np.float32(2.0).reshape(1, 1)), n2])
+    y.name = "y"
+    g.outputs = [y]
+    return g, x
+
+
+def _drop_double_negation(view: GraphView, root: object, x: object) -> bool:
+    return view.replace(root, x)
+
+
+NEG_NEG = Rule("-(-x) -> x", Pat(elemwise("NEGATE"), inputs=(
+    Pat(elemwise("NEGATE"), inputs=(Pat.var("x"),), sole=True),)), _drop_double_negation)
+
+
+def test_rule_table_rewrites_to_fixed_point_and_keeps_values() -> None:
+    g, _ = _neg_neg_plus_const()
+    data = np.arange(6, dtype=np.float32).reshape(2, 3)
+    expected = Executor(g).run(data)[0]
+    assert rewrite(g, RuleSet([NEG_NEG]))
+    g.lint()
+    assert [n.op.mode for n in g.ops() if isinstance(n.op, Elemwise)] == ["ADD"]
+    np.testing.assert_array_equal(Executor(g).run(data)[0], expected)
+    assert g.outputs[0].name == "y"
+    assert not rewrite(g, RuleSet([NEG_NEG])), "nothing left to rewrite"
+
+
+def test_sole_reader_blocks_a_match() -> None:
+    g, _ = _neg_neg_plus_const()
+    inner = next(n for n in g.ops() if isinstance(n.op, Elemwise)).outputs[0]
+    g.outputs = [*g.outputs, inner]  # the inner negation is also an output: keep it
+    assert not rewrite(g, RuleSet([NEG_NEG]))
+
+
+def test_captures_constants_and_both_orders() -> None:
+    g, _ = _neg_neg_plus_const()
+    seen = []
+
+    def record(view: GraphView, root: object, x: object, c: object) -> bool:
+        seen.append((view.constant(c).item(), view.constant(x)))
+        return False  # decline: the table moves on to the mirrored rule
+
+    rules = RuleSet(both_orders("x + c", Pat(elemwise("ADD"), inputs=(
+        Pat.var("x", const=False), Pat.cvar("c"))), record))
+    assert not rewrite(g, rules)
+    assert seen == [(2.0, None)], "only the mirrored order matches (the constant is first)"
+
+
+def test_a_rule_that_undoes_itself_is_stopped() -> None:
+    g, _ = _neg_neg_plus_const()
+
+    def flip(view: GraphView, root: object, a: object, b: object) -> bool:
+        return view.replace_with(root, Elemwise(mode="ADD"), [b, a])
+
+    rules = RuleSet([Rule("a + b -> b + a", Pat(elemwise("ADD"), inputs=(
+        Pat.var("a"), Pat.var("b"))), flip)])
+    with pytest.raises(RuntimeError, match="fixed point after 5 rewrites"):
+        rewrite_to_fixed_point(GraphView(g), rules, limit=5)
+
+
+def test_registry_orders_prerequisites_and_lints_after_each_pass() -> None:
+    linted: list[str] = []
+    registry: PassRegistry[list] = PassRegistry("test", lambda target: linted.append(target[-1]))
+    registry.register("b", requires=("a",))(lambda target: target.append("b") or True)
+    registry.register("a")(lambda target: target.append("a") or False)
+    target: list[str] = []
+    assert registry.run(target, ["b"]) == ["b"]
+    assert target == ["a", "b"] and linted == ["a", "b"]
+    assert registry.expand(["b", "a"]) == ["a", "b"]
+    registry.register("c", requires=("d",))(lambda target: False)
+    registry.register("d", requires=("c",))(lambda target: False)
+    with pytest.raises(ValueError, match="cycle"):
+        registry.run([], ["c"])
+    with pytest.raises(KeyError, match="unknown pass 'e'"):
+        registry.run([], ["e"])
