@@ -125,7 +125,7 @@ class LiteGlobal:
         if os.path.exists(path):
             with open(path, "rb") as f:
                 cache = PersistentCache.from_bytes(f.read(), path)
-        PERSISTENT_CACHE.categories = cache.categories
+        PERSISTENT_CACHE.replace(cache)
         LiteGlobal._cache_path = path if always_sync else None
 
     @staticmethod

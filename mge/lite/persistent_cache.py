@@ -75,6 +75,11 @@ class PersistentCache:
                     parts += [_U32.pack(len(key)), key, _U32.pack(len(value)), value]
         return b"".join(parts)
 
+    def replace(self, other: PersistentCache) -> None:
+        """Drop every entry and take ``other``'s."""
+        with self._lock:
+            self.categories = {k: dict(v) for k, v in other.categories.items()}
+
     def merge(self, other: PersistentCache) -> None:
         """Add ``other``'s entries (its values win)."""
         with self._lock:
