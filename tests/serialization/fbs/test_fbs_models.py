@@ -7,8 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import GOLDEN, mge_files
-from fbs_samples import exotic, small_cnn, with_ids
 
 from mge.serialization.fbs import (
     DType,
@@ -23,6 +21,9 @@ from mge.serialization.fbs import (
     read_model,
     write_model,
 )
+
+from .conftest import GOLDEN, mge_files
+from .fbs_samples import exotic, small_cnn, with_ids
 
 MANIFEST = {e["name"]: e for e in json.loads((GOLDEN / "manifest.json").read_text())}
 

@@ -13,8 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_models
-from fbs_samples import Builder, const, h2d, small_cnn
 
 from mge.serialization.fbs import (
     DType,
@@ -29,6 +27,9 @@ from mge.serialization.fbs import (
     read_model,
     write_model,
 )
+
+from .conftest import run_models
+from .fbs_samples import Builder, const, h2d, small_cnn
 
 pytestmark = pytest.mark.oracle
 

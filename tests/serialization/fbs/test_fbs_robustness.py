@@ -7,8 +7,6 @@ import time
 
 import numpy as np
 import pytest
-from conftest import GOLDEN
-from fbs_samples import exotic, small_cnn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +25,9 @@ from mge.serialization.fbs.flatbuf import FbWriter
 from mge.serialization.fbs.param_codec import encode_dtype
 from mge.serialization.fbs.writer import write_model
 from mge.serialization.fbs.xxh64 import opr_type_id
+
+from .conftest import GOLDEN
+from .fbs_samples import exotic, small_cnn
 
 SAMPLES = [
     write_model(small_cnn(np.random.RandomState(0))[0]),
