@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from oracle import oracle_python, requires_oracle
 
 from mge.lite import (
     LiteConfig,
@@ -31,6 +30,7 @@ from mge.lite.rc4 import (
     simple_fast_rc4_decrypt,
     simple_fast_rc4_encrypt,
 )
+from tests.oracle import oracle_python, requires_oracle
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "lite"
 SOURCE = FIXTURES.parent / "megengine" / "convnet_fuse_cbn.mge"

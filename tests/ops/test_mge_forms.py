@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from oracle import requires_oracle, run_in_megengine
 
 from mge.core.opdef import MgeForm
 from mge.graph.ir import Graph
 from mge.ops.elemwise import PowC
 from mge.runtime.plan import Plan, PlanOptions
 from mge.serialization.mge_graph import dump_graph, graph_from_bytes
+from tests.oracle import requires_oracle, run_in_megengine
 
 from .optable import OpCase, rand
 from .test_op_table import CASES

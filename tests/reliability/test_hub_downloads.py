@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hub.helpers import FileServer, serve
 
 import mge
 from mge import hub
 from mge.hub import GitPullError, HTTPDownloadError, InvalidRepo, download_url_to_file
+from tests.hub.helpers import FileServer, serve
 
 
 @pytest.fixture(autouse=True)
