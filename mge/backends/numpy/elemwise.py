@@ -112,15 +112,15 @@ def pow_c(op: PowC, x: np.ndarray) -> np.ndarray:
 F32 = np.dtype("float32")
 
 
-def _relu(x: np.ndarray) -> np.ndarray:
+def _relu_inplace(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0, out=x)
 
 
-def _relu6(x: np.ndarray) -> np.ndarray:
+def _relu6_inplace(x: np.ndarray) -> np.ndarray:
     return np.clip(x, 0, 6, out=x)
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
+def _sigmoid_inplace(x: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         np.negative(x, out=x)
         np.exp(x, out=x)
@@ -128,7 +128,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
         return np.reciprocal(x, out=x)
 
 
-def _h_swish(x: np.ndarray) -> np.ndarray:
+def _h_swish_inplace(x: np.ndarray) -> np.ndarray:
     gate = np.clip(x + 3, 0, 6)
     gate *= 1 / 6
     x *= gate
@@ -137,8 +137,8 @@ def _h_swish(x: np.ndarray) -> np.ndarray:
 
 #: nonlinearities applied in place on a fresh float array
 INPLACE_UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "IDENTITY": lambda x: x, "RELU": _relu, "RELU6": _relu6, "SIGMOID": _sigmoid,
-    "H_SWISH": _h_swish,
+    "IDENTITY": lambda x: x, "RELU": _relu_inplace, "RELU6": _relu6_inplace,
+    "SIGMOID": _sigmoid_inplace, "H_SWISH": _h_swish_inplace,
 }
 #: binary elementwise modes as (in-place binary ufunc, in-place nonlinearity after it)
 INPLACE_BINARY: dict[str, tuple[np.ufunc, str]] = {
