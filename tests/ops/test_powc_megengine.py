@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from tests.oracle import requires_oracle, run_in_megengine
 
 from mge.graph.ir import Graph
 from mge.ops.elemwise import PowC
 from mge.runtime.plan import Plan, PlanOptions
 from mge.serialization.mge_graph import dump_graph, graph_from_bytes
+from tests.oracle import requires_oracle, run_in_megengine
 
 from .optable import rand
 
