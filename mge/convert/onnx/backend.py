@@ -81,8 +81,10 @@ class MgeBackendRep(BackendRep):
         feeds = self._feeds(inputs)
         if self._network is not None:
             network = self._network
+            present = set(network.get_all_input_name())  # unread inputs are not in .mge
             for name, value in zip(self._input_names, feeds):
-                network.get_io_tensor(name).set_data_by_copy(value)
+                if name in present:
+                    network.get_io_tensor(name).set_data_by_copy(value)
             network.forward()
             network.wait()
             outputs = [network.get_io_tensor(name).to_numpy() for name in self._output_names]

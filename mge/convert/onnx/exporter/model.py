@@ -169,8 +169,9 @@ def to_onnx(
 
     Args:
         model: a TracedModule (traced with example inputs; exported for those shapes), a
-            path to a ``.mge`` file or to a pickled TracedModule (``mge.save``), a traced
-            function (:class:`mge.jit.trace`, after its first call) or a graph.
+            path to a ``.mge`` file (only ever parsed as a model: for a TracedModule saved
+            with ``mge.save``, pass ``mge.load(path)``), a traced function
+            (:class:`mge.jit.trace`, after its first call) or a graph.
         output: where to write the ``.onnx`` file (``None``: only return the model).
         opset: the ONNX opset, from 13 to the newest one the installed onnx knows.
         input_names, output_names: ONNX names of the graph inputs and outputs (default:

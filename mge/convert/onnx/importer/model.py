@@ -1,7 +1,8 @@
 """ONNX import: turn an ONNX graph into an mge Module whose forward calls ``mge.functional``.
 
 :func:`from_onnx` reads a model (path, bytes or ``onnx.ModelProto``), converts every node
-with the converter table (:mod:`.node`, :mod:`.nn`, :mod:`.tensor`)
+with the converter table (:mod:`.node`; converters in :mod:`.nn`, :mod:`.tensor`,
+:mod:`.elementwise`, :mod:`.reduce`, :mod:`.norm`, :mod:`.indexing`)
 and returns an :class:`OnnxModule`, traced into a TracedModule unless ``trace=False``:
 
 - initializers become attributes with sanitized names: weights are ``Parameter``\\ s (laid
@@ -43,7 +44,7 @@ import numpy as np
 from ....module.module import Module
 from ....tensor import Parameter, Tensor
 from ..errors import OnnxImportError, Problem, UnsupportedOnnxError
-from . import nn, tensor  # noqa: F401  (register the converters)
+from . import elementwise, indexing, nn, norm, reduce, tensor  # noqa: F401  (converters)
 from .node import (
     CONVERTERS,
     SUPPORTED_ELEM_TYPES,

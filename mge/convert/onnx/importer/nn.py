@@ -24,7 +24,16 @@ import numpy as np
 
 from .... import functional as F
 from ....tensor import Tensor
-from .node import Converted, Node, OnnxOp, Unsupported, call, converter, normalize_axis
+from .node import (
+    Converted,
+    Node,
+    OnnxOp,
+    Unsupported,
+    call,
+    converter,
+    float_input,
+    normalize_axis,
+)
 
 PadWidth = tuple[tuple[int, int], ...]
 
@@ -253,6 +262,7 @@ class Pool2d(OnnxOp):
 
 @converter("MaxPool", "AveragePool")
 def _pool(node: Node, ctx: Any) -> Converted:
+    float_input(node, ctx)
     kernel = list(node.attr("kernel_shape", []))
     strides, dilations, pads = _window_attrs(node, ctx, kernel)
     if dilations != [1, 1]:
@@ -383,12 +393,28 @@ class MatMulWeight(OnnxOp):
         return F.matmul(x, getattr(mod, self.weight))
 
 
+@dataclasses.dataclass(frozen=True)
+class MatMul(OnnxOp):
+    """``F.matmul`` with numpy's broadcasting of the batch dims (MegEngine needs them
+    equal, or one operand at most 2-d); float16 operands accumulate in float32."""
+
+    def __call__(self, mod: Any, a: Tensor, b: Tensor) -> Tensor:
+        if a.ndim > 2 and b.ndim > 2 and a.shape[:-2] != b.shape[:-2]:
+            batch = np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+            a = F.broadcast_to(a, (*batch, *a.shape[-2:]))
+            b = F.broadcast_to(b, (*batch, *b.shape[-2:]))
+        if np.dtype(a.dtype) == np.float16:  # accumulate in float32
+            product = F.matmul(F.astype(a, "float32"), F.astype(b, "float32"))
+            return F.astype(product, "float16")
+        return F.matmul(a, b)
+
+
 @converter("MatMul")
 def _matmul(node: Node, ctx: Any) -> Converted:
     a, b = node.input(0), node.input(1)
-    if ctx.is_const(b) and not ctx.is_const(a):
+    if ctx.is_const(b) and not ctx.is_const(a) and ctx.consts[b].ndim <= 2:
         return MatMulWeight(ctx.attribute(b, ctx.consts[b])), [a], node.outputs[:1]
-    return call("matmul"), [a, b], node.outputs[:1]
+    return MatMul(), [a, b], node.outputs[:1]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -418,12 +444,17 @@ class Softmax(OnnxOp):
     coerce_2d: bool
 
     def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        dtype = x.dtype
+        if np.dtype(dtype) == np.float16:  # exponentials and sums in float32
+            x = F.astype(x, "float32")
         fn = getattr(F.nn, self.fn)
         axis = normalize_axis(self.axis, x.ndim)
         if not self.coerce_2d or axis == x.ndim - 1:
-            return fn(x, axis=axis)
-        flat = F.reshape(x, (math.prod(x.shape[:axis]), -1))
-        return F.reshape(fn(flat, axis=1), x.shape)
+            y = fn(x, axis=axis)
+        else:
+            flat = F.reshape(x, (math.prod(x.shape[:axis]), -1))
+            y = F.reshape(fn(flat, axis=1), x.shape)
+        return F.astype(y, dtype) if y.dtype != dtype else y
 
 
 @converter("Softmax", "LogSoftmax")
@@ -452,26 +483,28 @@ class Resize(OnnxOp):
     integer_upscale: bool
     length_one_at_start: bool = False
 
-    def _out_size(self, x: Tensor) -> tuple[int, int]:
+    def out_size(self, shape: tuple[int, ...]) -> tuple[int, int]:
+        """The output height and width for an input of ``shape``; ``ValueError`` where
+        MegEngine's resampling would differ from ONNX's."""
         if self.sizes is not None:
             out = self.sizes
         else:
-            out = tuple(int(math.floor(n * s)) for n, s in zip(x.shape[2:], self.scales))
+            out = tuple(int(math.floor(n * s)) for n, s in zip(shape[2:], self.scales))
             if not all(math.isclose(o, n * s, rel_tol=1e-5)
-                       for o, n, s in zip(out, x.shape[2:], self.scales)):
+                       for o, n, s in zip(out, shape[2:], self.scales)):
                 raise ValueError(
-                    f"Resize: scales {self.scales} on input {tuple(x.shape)} give a "
+                    f"Resize: scales {self.scales} on input {tuple(shape)} give a "
                     f"fractional size; MegEngine resamples by out/in, so they differ"
                 )
-        if self.integer_upscale and any(o % n for o, n in zip(out, x.shape[2:])):
+        if self.integer_upscale and any(o % n for o, n in zip(out, shape[2:])):
             raise ValueError(
                 f"Resize: nearest with half-pixel coordinates is imported only for "
-                f"integer upscaling, got {tuple(x.shape[2:])} -> {out}"
+                f"integer upscaling, got {tuple(shape[2:])} -> {out}"
             )
         return out
 
     def __call__(self, mod: Any, x: Tensor) -> Tensor:
-        out = self._out_size(x)
+        out = self.out_size(tuple(x.shape))
         if self.length_one_at_start:
             if out[0] == 1:
                 x = x[:, :, :1]
@@ -528,6 +561,12 @@ def _resize(node: Node, ctx: Any) -> Converted:
     op = Resize(mode, align_corners, None if sizes is None else tuple(sizes[2:]),
                 None if scales is None else tuple(scales[2:]), integer_upscale,
                 coords == "pytorch_half_pixel")
+    shape = ctx.static_shape(node.input(0))
+    if shape is not None:
+        try:
+            op.out_size(shape)
+        except ValueError as exc:
+            raise Unsupported(str(exc)) from None
     return op, node.inputs[:1], node.outputs[:1]
 
 
@@ -547,12 +586,20 @@ def _pad(node: Node, ctx: Any) -> Converted:
         value_name = node.input(2)
         value = float(np.asarray(ctx.const(value_name, "Pad value")).reshape(())) \
             if value_name else 0.0
-        if node.input(3):
-            raise Unsupported("the axes input of Pad is not supported")
-    if any(p < 0 for p in pads):
-        raise Unsupported(f"negative pads {pads} are not supported")
     half = len(pads) // 2
-    width = tuple((pads[i], pads[i + half]) for i in range(half))
+    width = [(pads[i], pads[i + half]) for i in range(half)]
+    if ctx.opset >= 18 and node.input(3):
+        axes = [int(a) for a in np.asarray(ctx.const(node.input(3), "Pad axes")).reshape(-1)]
+        shape = ctx.static_shape(node.input(0))
+        if shape is None:
+            raise Unsupported("Pad with axes needs the input's rank")
+        full = [(0, 0)] * len(shape)
+        for axis, pair in zip(axes, width, strict=True):
+            full[normalize_axis(axis, len(shape))] = pair
+        width = full
+    if any(p < 0 for pair in width for p in pair):
+        raise Unsupported(f"negative pads {pads} are not supported")
+    width = tuple(width)
     op = call("nn.pad", pad_width=width, mode=_PAD_MODES[mode], constant_value=value)
     return op, node.inputs[:1], node.outputs[:1]
 

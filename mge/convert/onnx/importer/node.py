@@ -125,6 +125,15 @@ def static_ints(node: Node, ctx: ImportContext, attr: str, index: int, what: str
     return [int(v) for v in np.asarray(ctx.const(name, what)).reshape(-1)]
 
 
+def float_input(node: Node, ctx: Any) -> None:
+    """``Unsupported`` when the input is known not to be float32/float16 (MegEngine's
+    pooling and convolution kernels are float)."""
+    dtype = ctx.dtypes.get(node.input(0))
+    if dtype is not None and dtype.kind != "f":
+        raise Unsupported(f"{node.op_type} of {dtype} input {node.input(0)!r} (mge pools "
+                          "and convolves float32/float16 only)")
+
+
 def normalize_axis(axis: int, ndim: int) -> int:
     """Python-style axis into ``0..ndim-1`` (the op's F function checks the range)."""
     return axis + ndim if axis < 0 else axis
@@ -189,6 +198,7 @@ __all__ = [
     "call",
     "converter",
     "elem_type_name",
+    "float_input",
     "functional",
     "normalize_axis",
     "static_ints",

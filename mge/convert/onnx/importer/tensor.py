@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 from typing import Any
 
 import numpy as np
 
 from .... import functional as F
 from ....tensor import Tensor
+from .indexing import gather_indices
 from .node import (
     SUPPORTED_ELEM_TYPES,
     Call,
@@ -137,8 +139,26 @@ def _hard_sigmoid(node: Node, ctx: Any) -> Converted:
     return op, node.inputs[:1], node.outputs[:1]
 
 
+@dataclasses.dataclass(frozen=True)
+class ClipTensor(OnnxOp):
+    """Clip with run-time bounds: ``minimum(maximum(x, lower), upper)`` (absent: None)."""
+
+    has_lower: bool
+    has_upper: bool
+
+    def __call__(self, mod: Any, x: Tensor, *bounds: Tensor) -> Tensor:
+        rest = list(bounds)
+        if self.has_lower:
+            x = F.maximum(x, rest.pop(0))
+        return F.minimum(x, rest.pop(0)) if self.has_upper else x
+
+
 @converter("Clip")
 def _clip(node: Node, ctx: Any) -> Converted:
+    bound_names = [node.input(1), node.input(2)]
+    if ctx.opset >= 11 and not all(ctx.is_const(b) for b in bound_names if b):
+        op = ClipTensor(bool(bound_names[0]), bool(bound_names[1]))
+        return op, [node.input(0), *(b for b in bound_names if b)], node.outputs[:1]
     if ctx.opset < 11:
         lower, upper = node.attr("min"), node.attr("max")
     else:
@@ -147,15 +167,28 @@ def _clip(node: Node, ctx: Any) -> Converted:
             float(np.asarray(ctx.const(b, f"Clip {w}")).reshape(())) if b else None
             for b, w in zip(bounds, ("min", "max"))
         )
-    if lower == 0.0 and upper == 6.0:
-        op = Call("relu6")
-    elif lower == 0.0 and upper is None:
-        op = Call("relu")
-    elif lower is None and upper is None:
-        op = Identity()
-    else:
-        op = call("clip", lower=lower, upper=upper)
-    return op, node.inputs[:1], node.outputs[:1]
+    if lower is None and upper is None:
+        return Identity(), node.inputs[:1], node.outputs[:1]
+    return ClipValues(lower, upper), node.inputs[:1], node.outputs[:1]
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipValues(OnnxOp):
+    """Clip to constant bounds (None: open), given in the input's type: ``relu6``/``relu``
+    for float ``[0, 6]``/``[0, inf)``."""
+
+    lower: float | None
+    upper: float | None
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        if np.dtype(x.dtype).kind == "f":
+            if (self.lower, self.upper) == (0.0, 6.0):
+                return F.relu6(x)
+            if (self.lower, self.upper) == (0.0, None):
+                return F.relu(x)
+            return F.clip(x, self.lower, self.upper)
+        lower, upper = (None if b is None else int(b) for b in (self.lower, self.upper))
+        return F.clip(x, lower, upper)
 
 
 @converter("Identity")
@@ -219,7 +252,7 @@ def _cast(node: Node, ctx: Any) -> Converted:
     from onnx.helper import tensor_dtype_to_np_dtype
 
     to = int(node.attr("to"))
-    if to not in SUPPORTED_ELEM_TYPES and not ctx.is_const(node.input(0)):
+    if to not in SUPPORTED_ELEM_TYPES:
         raise Unsupported(unsupported_type_reason("the target type", to))
     dtype = np.dtype(tensor_dtype_to_np_dtype(to))
     return call("astype", dtype=dtype.name), node.inputs[:1], node.outputs[:1]
@@ -258,11 +291,7 @@ class Flatten(OnnxOp):
 
     def __call__(self, mod: Any, x: Tensor) -> Tensor:
         axis = normalize_axis(self.axis, x.ndim)
-        if axis == 0:
-            return F.reshape(x, (1, -1))
-        if axis == 1:
-            return F.flatten(x, 1)
-        return F.flatten(F.flatten(x, axis), 0, axis - 1)
+        return F.reshape(x, (math.prod(x.shape[:axis]), math.prod(x.shape[axis:])))
 
 
 @converter("Flatten")
@@ -416,9 +445,9 @@ class Gather(OnnxOp):
 
 @converter("Gather")
 def _gather(node: Node, ctx: Any) -> Converted:
-    indices = np.asarray(ctx.const(node.input(1), "Gather indices"))
-    if indices.ndim > 1:
-        raise Unsupported("Gather with multi-dimensional indices")
+    if not ctx.is_const(node.input(1)) or np.ndim(ctx.consts[node.input(1)]) > 1:
+        return gather_indices(node, ctx)
+    indices = np.asarray(ctx.consts[node.input(1)])
     picked = int(indices) if indices.ndim == 0 else tuple(int(i) for i in indices)
     return Gather(int(node.attr("axis", 0)), picked), node.inputs[:1], node.outputs[:1]
 
@@ -443,40 +472,6 @@ def _expand(node: Node, ctx: Any) -> Converted:
 def _tile(node: Node, ctx: Any) -> Converted:
     reps = [int(r) for r in ctx.const(node.input(1), "Tile repeats")]
     return call("tile", reps=tuple(reps)), node.inputs[:1], node.outputs[:1]
-
-
-# ------------------------------------------------------------------ reductions
-_REDUCE = {
-    "ReduceMean": "mean",
-    "ReduceSum": "sum",
-    "ReduceMax": "max",
-    "ReduceMin": "min",
-    "ReduceProd": "prod",
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class Reduce(OnnxOp):
-    """``F.<fn>(x, axis, keepdims)``; no axes reduces every axis."""
-
-    fn: str
-    axes: tuple[int, ...] | None
-    keepdims: bool
-
-    def __call__(self, mod: Any, x: Tensor) -> Tensor:
-        axes = range(x.ndim) if self.axes is None else self.axes
-        axis = tuple(sorted(normalize_axis(a, x.ndim) for a in axes))
-        return getattr(F, self.fn)(x, axis=axis, keepdims=self.keepdims)
-
-
-@converter(*_REDUCE)
-def _reduce(node: Node, ctx: Any) -> Converted:
-    axes = static_ints(node, ctx, "axes", 1, f"{node.op_type} axes")
-    if not axes and node.attr("noop_with_empty_axes", 0):
-        return Identity(), node.inputs[:1], node.outputs[:1]
-    op = Reduce(_REDUCE[node.op_type], tuple(axes) if axes else None,
-                bool(node.attr("keepdims", 1)))
-    return op, node.inputs[:1], node.outputs[:1]
 
 
 __all__: list[str] = []

@@ -136,3 +136,34 @@ def test_float64_graphs_are_refused() -> None:
                   {"a": (TensorProto.FLOAT, [1])}, {"y": (TensorProto.DOUBLE, [1])})
     with pytest.raises(UnsupportedOnnxError, match="Cast .*DOUBLE"):
         from_onnx(cast, trace=False)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gather_with_runtime_token_ids(backend: Any) -> None:
+    table = np.arange(20, dtype=np.float32).reshape(5, 4)
+    model = _model([helper.make_node("Gather", ["table", "ids"], ["y"], axis=0)],
+                   {"ids": (TensorProto.INT64, [2, 3])}, {"y": (TensorProto.FLOAT, [2, 3, 4])},
+                   initializers={"table": table})
+    (y,) = _check(backend, model, [np.array([[0, 4, -1], [2, 2, 1]], np.int64)])
+    np.testing.assert_array_equal(y[0, 1], table[4])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_matmul_broadcasts_batch_dims(backend: Any) -> None:
+    model = _model([helper.make_node("MatMul", ["a", "b"], ["y"])],
+                   {"a": (TensorProto.FLOAT, [3, 1, 2, 4]), "b": (TensorProto.FLOAT, [1, 2, 4, 5])},
+                   {"y": (TensorProto.FLOAT, [3, 2, 2, 5])})
+    rng = np.random.default_rng(0)
+    _check(backend, model, [rng.standard_normal((3, 1, 2, 4), np.float32),
+                            rng.standard_normal((1, 2, 4, 5), np.float32)])
+
+
+def test_mge_file_keeps_input_and_output_names_of_identity_graphs() -> None:
+    from mge.convert.onnx.importer.mge_file import onnx_to_mge_bytes
+    from mge.serialization.mge_graph import graph_from_bytes
+
+    model = _model([helper.make_node("Identity", ["x"], ["y"])],
+                   {"x": (TensorProto.FLOAT, [2])}, {"y": (TensorProto.FLOAT, [2])})
+    graph = graph_from_bytes(onnx_to_mge_bytes(model)).graph
+    assert [v.name for v in graph.inputs] == ["x"]
+    assert [v.name for v in graph.outputs] == ["y"]
