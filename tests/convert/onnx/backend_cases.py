@@ -28,6 +28,7 @@ import argparse
 import collections
 import contextlib
 import io
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,12 @@ def read_expected(path: Path = EXPECTED_FILE) -> dict[str, dict[str, str]]:
                              f"{'/'.join(FAILURES)} per mode {list(MODES)})")
         expected[case] = dict(zip(MODES, outcomes))
     return expected
+
+
+def expected_onnx_version(path: Path = EXPECTED_FILE) -> str:
+    """The onnx version the list was made with (its first line names it)."""
+    match = re.search(r"\(onnx ([^)]+)\)", path.read_text().splitlines()[0])
+    return match.group(1) if match else ""
 
 
 def write_expected(outcomes: dict[str, dict[str, str]], path: Path = EXPECTED_FILE) -> None:
