@@ -66,7 +66,11 @@ class OnnxBuilder:
 
     # ------------------------------------------------------------------ names
     def unique(self, hint: str) -> str:
-        """``hint`` if no value has that name yet, else ``hint_1``, ``hint_2``...; reserved."""
+        """``hint`` if no value has that name yet, else ``hint_1``, ``hint_2``...; reserved.
+
+        ONNX names are UTF-8: bytes a ``.mge`` name holds that are not (read as lone
+        surrogates) are written as backslash escapes."""
+        hint = hint.encode("utf-8", "backslashreplace").decode("utf-8")
         name = hint
         while name in self._names:
             name = f"{hint}_{next(self._ids)}"
