@@ -8,12 +8,12 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from traced_module.nets import ConvBnNet, Net
 
 import mge
 import mge.module as M
 import mge.traced_module as tm
 from mge.models import mobilenet_v2, resnet18, shufflenet_v2_x1_0
+from tests.traced_module.nets import ConvBnNet, Net
 
 
 def _image() -> mge.Tensor:
