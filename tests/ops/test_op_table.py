@@ -43,8 +43,6 @@ PLAN_BACKENDS = available_plan_backends()
 #: refuses with NotImplementedError (so the entry goes once the gap is closed)
 KNOWN_GAPS = {
     ("onnxruntime", "AssertEqual"): "ONNX has no assertion op: a graph cannot fail a run",
-    ("onnxruntime", "PowC"): "the ONNX exporter (mge/convert, being restructured for issue "
-    "12) has no PowC rule yet",
 }
 #: (backend, case id) -> why that backend loses NaN there; the test checks that the gap
 #: is still real (the entry goes once it is closed)

@@ -200,6 +200,14 @@ def _elemwise(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
     return [out.expand(var.shape).cast(var.dtype)]
 
 
+@exporter("PowC")
+def _pow_c(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
+    exp = node.op.integer_exp()  # MegEngine's integer path: an exact integer power
+    if exp is None and np.float32(node.op.exp) == 0.5:  # a square root: sqrt(-inf) is NaN
+        return [xs[0].op("Sqrt")]
+    return [xs[0].binary("Pow", ctx.const(node.op.exp if exp is None else exp, xs[0].dtype))]
+
+
 @exporter("TypeCvt")
 def _type_cvt(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
     return [xs[0].cast(node.outputs[0].dtype)]

@@ -30,8 +30,7 @@ from mge.traced_module import TracedModule, trace_module
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "megengine"
 SHARED = Path(__file__).resolve().parents[5] / "shared" / "models"
 #: registered ops the exporter refuses, and why
-EXPORT_GAPS = {"AssertEqual": "ONNX has no assertion op",
-               "PowC": "new op (issue 12); its ONNX rule (Pow by a constant) is still to write"}
+EXPORT_GAPS = {"AssertEqual": "ONNX has no assertion op"}
 
 
 def run_onnx(model: onnx.ModelProto | str, *inputs: np.ndarray) -> list[np.ndarray]:
