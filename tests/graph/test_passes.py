@@ -164,6 +164,21 @@ def test_fold_constants_and_remove_noop() -> None:
     assert _check(g, ["remove_noop", "fold_constants"]) == {"ADD": 1}
 
 
+def test_remove_noop_keeps_output_names() -> None:
+    g = Graph()
+    x = g.add_input("x", (2, 3), "float32")
+    copy = g.add_op(Reshape(shape=(2, 3)), [x])[0]
+    copy.name = "y"
+    inner = _ew(g, "EXP", x)
+    inner.name = "exp"
+    z = g.add_op(TypeCvt(dtype="float32"), [inner])[0]
+    z.name = "z"
+    g.outputs = [copy, z]
+    run_passes(g, ["remove_noop"])
+    assert [v.name for v in g.outputs] == ["y", "z"]
+    assert g.outputs[0] is not x and g.outputs[1] is inner
+
+
 def test_equal_constants_are_never_merged_by_folding() -> None:
     g = Graph()
     x = g.add_input("x", (3,), "float32")

@@ -3,7 +3,9 @@
 An op with one input and one output of the same shape and dtype is replaced by its
 input when the op says so (``OpDef.is_noop``: ``Reshape``/``Broadcast`` to the input's
 own shape, ``TypeCvt`` to its own dtype, an identity ``Dimshuffle``, ``AxisAddRemove``,
-``Subtensor`` without items), as MegEngine's ``RemoveNonComputingOprPass``.
+``Subtensor`` without items), as MegEngine's ``RemoveNonComputingOprPass``. Graph
+outputs keep their names: a no-op between an input (or another output) and an output
+stays.
 
 Example:
     >>> run_passes(graph, ["remove_noop"])   # doctest: +SKIP
@@ -30,10 +32,14 @@ def remove_noop(graph: Graph) -> bool:
     """Replace no-op reshapes, casts and shuffles by their inputs."""
     changed = False
     for node in graph.ops():
-        if _is_noop(node):
-            out, src = node.outputs[0], node.inputs[0]
-            graph.replace_var(out, src)
-            if out.name and not src.name and src in graph.outputs:
-                src.name = out.name
-            changed = True
+        if not _is_noop(node):
+            continue
+        out, src = node.outputs[0], node.inputs[0]
+        is_output = out in graph.outputs
+        if is_output and (src.is_input or src in graph.outputs):
+            continue  # the copy keeps the output's own name (an output that is an input)
+        graph.replace_var(out, src)
+        if is_output and out.name:
+            src.name = out.name  # an inner value becomes the output: it takes the name
+        changed = True
     return changed
