@@ -46,12 +46,7 @@ def _target_name(fullname: str) -> str | None:
     return None if base is None else base + dot + rest
 
 
-_MODULE_NAMESPACE = types.ModuleType.__dict__["__dict__"]  # a module's own namespace
-
-
-def _own(module: types.ModuleType) -> dict[str, Any]:
-    """The view's own namespace (dunders, bound submodules), not the target's."""
-    return _MODULE_NAMESPACE.__get__(module)
+_UNSET = object()
 
 
 class AliasModule(types.ModuleType):
@@ -60,24 +55,20 @@ class AliasModule(types.ModuleType):
     Reads go to the mge module; writes go to it too (monkeypatching
     ``megengine.functional.relu`` patches ``mge.functional.relu``), except dunder names and
     the import system binding a submodule, which stay on the view so that mge's own
-    attributes are never shadowed (``megengine.tensor`` stays the function). ``__dict__``
-    (so ``vars()``) is the mge module's namespace: tools that save and restore attributes
-    through it (pytest's ``monkeypatch``) restore the mge module.
+    attributes are never shadowed (``megengine.tensor`` stays the function). Deleting a
+    name written through the view undoes that write (the mge module gets its value back):
+    tools that restore a patch by deleting what they set (pytest's ``monkeypatch``, which
+    looks for the old value in the view's own namespace) restore mge.
     """
 
     def __init__(self, name: str, target: types.ModuleType) -> None:
         super().__init__(name, target.__doc__)
-        own = _own(self)
-        own["__mge_target__"] = target
+        self.__dict__["__mge_target__"] = target
         if not hasattr(target, "__all__"):  # so that `from megengine.x import *` works
-            own["__all__"] = [n for n in vars(target) if not n.startswith("_")]
-
-    @property
-    def __dict__(self) -> dict[str, Any]:  # type: ignore[override]
-        return vars(_own(self)["__mge_target__"])
+            self.__dict__["__all__"] = [n for n in vars(target) if not n.startswith("_")]
 
     def __getattr__(self, name: str) -> Any:
-        target = _own(self)["__mge_target__"]
+        target = self.__dict__["__mge_target__"]
         try:
             return getattr(target, name)
         except AttributeError:
@@ -87,30 +78,34 @@ class AliasModule(types.ModuleType):
             ) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
-        own = _own(self)
-        target = own["__mge_target__"]
+        target = self.__dict__["__mge_target__"]
         if name.startswith("__") and name.endswith("__"):
-            own[name] = value
+            self.__dict__[name] = value
         elif isinstance(value, AliasModule) and value.__name__ == f"{self.__name__}.{name}":
-            submodule = _own(value)["__mge_target__"]
+            submodule = value.__dict__["__mge_target__"]
             if getattr(target, name, submodule) is submodule:
-                own[name] = value
+                self.__dict__[name] = value
         else:
+            written = self.__dict__.setdefault("__mge_written__", {})
+            written.setdefault(name, getattr(target, name, _UNSET))
             setattr(target, name, value)
 
     def __delattr__(self, name: str) -> None:
-        own = _own(self)
-        if name in own:
-            del own[name]
+        if name in self.__dict__:
+            del self.__dict__[name]
+            return
+        target = self.__dict__["__mge_target__"]
+        original = self.__dict__.get("__mge_written__", {}).pop(name, _UNSET)
+        if original is _UNSET:
+            delattr(target, name)
         else:
-            delattr(own["__mge_target__"], name)
+            setattr(target, name, original)
 
     def __dir__(self) -> list[str]:
-        own = _own(self)
-        return sorted(set(dir(own["__mge_target__"])) | set(own))
+        return sorted(set(dir(self.__dict__["__mge_target__"])) | set(self.__dict__))
 
     def __repr__(self) -> str:
-        return f"<module {self.__name__!r} (mge's {_own(self)['__mge_target__'].__name__!r})>"
+        return f"<module {self.__name__!r} (mge's {self.__dict__['__mge_target__'].__name__!r})>"
 
 
 class _AliasLoader(importlib.abc.Loader):
