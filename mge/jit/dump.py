@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import pickle
 import warnings
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ from ..graph import passes
 from ..graph.ir import Graph, VarNode
 from ..serialization.fbs import Metadata
 from ..serialization.mge_graph import CompGraphDumpResult, dump_graph
+from ..utils.atomic_file import write_file
 from .testcase import TestcaseBuilder
 
 
@@ -92,6 +94,9 @@ def dump_trace(
     **kwargs: Any,
 ) -> CompGraphDumpResult:
     """Serialize ``traced`` to ``file`` (a path or a binary file object).
+
+    A path is written atomically (:mod:`mge.utils.atomic_file`): an interrupted dump
+    leaves the previous file, never a partial one.
 
     Args:
         arg_names: names of the tensor arguments (default ``arg_0``... and keywords).
@@ -167,9 +172,8 @@ def dump_trace(
                             keep_param_name=keep_param_name, metadata=metadata,
                             model_version=model_version)
     data = data if cases is None else cases.pack(data, graph)
-    if isinstance(file, str):
-        with open(file, "ab" if append else "wb") as f:
-            f.write(data)
+    if isinstance(file, (str, os.PathLike)):
+        write_file(file, data, append=append)
     else:
         file.write(data)
     return info

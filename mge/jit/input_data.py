@@ -31,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -41,10 +42,15 @@ import numpy as np
 from ..backends import get_backend
 from ..core.apply import run_op
 from ..ops.vision import ResizeForward
+from ..serialization.memory_budget import format_size, resolve_budget, tensor_bytes
 
 InputSpecs = Mapping[str, tuple[Sequence[int], Any]]
 
 _RAND = re.compile(r"^#rand\(\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)\s*(,[^)]+)?\)$")
+
+
+#: longest ``@file`` of case specs read (characters)
+MAX_SPEC_FILE_BYTES = 1 << 20
 
 
 class InputDataError(ValueError):
@@ -66,11 +72,20 @@ def expand_specs(items: Iterable[str]) -> list[str]:
         if not item.startswith("@"):
             specs.append(item)
             continue
+        path = item[1:]
         try:
-            with open(item[1:], encoding="utf-8") as f:
-                specs += [line.rstrip() for line in f if line.strip()]
+            if not os.path.isfile(path) and os.path.exists(path):
+                raise InputDataError(f"cannot read spec file {path!r}: not a regular file")
+            with open(path, encoding="utf-8") as f:
+                text = f.read(MAX_SPEC_FILE_BYTES + 1)
         except OSError as exc:
-            raise InputDataError(f"cannot read spec file {item[1:]!r}: {exc.strerror}") from None
+            raise InputDataError(f"cannot read spec file {path!r}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise InputDataError(f"cannot read spec file {path!r}: not UTF-8 text") from None
+        if len(text) > MAX_SPEC_FILE_BYTES:
+            raise InputDataError(f"spec file {path!r} is longer than "
+                                 f"{MAX_SPEC_FILE_BYTES} characters")
+        specs += [line.rstrip() for line in text.splitlines() if line.strip()]
     return specs
 
 
@@ -101,12 +116,18 @@ def split_case(spec: str, names: Sequence[str]) -> dict[str, str]:
     return sources
 
 
-def rand_data(source: str, shape: Sequence[int]) -> np.ndarray:
-    """Uniform random float64 data for a ``#rand(min,max[,shape])`` source."""
+def parse_rand(source: str, shape: Sequence[int]) -> tuple[float, float, tuple[int, ...]]:
+    """``(min, max, dims)`` of a ``#rand(min,max[,dims])`` source for an input of ``shape``."""
     m = _RAND.match(source.replace(" ", ""))
     if m is None:
         raise InputDataError(f"bad random spec {source!r}: expected #rand(min,max[,dims])")
-    low, high = float(m.group(1)), float(m.group(2))
+    try:
+        low, high = float(m.group(1)), float(m.group(2))
+    except ValueError:
+        raise InputDataError(f"bad random spec {source!r}: min and max must be numbers") from None
+    if not (math.isfinite(low) and math.isfinite(high) and math.isfinite(high - low)):
+        raise InputDataError(f"bad random spec {source!r}: min and max must be finite and "
+                             "less than 1e308 apart")
     dims = list(shape)
     if m.group(3):
         given = m.group(3)[1:].split(",")
@@ -119,6 +140,21 @@ def rand_data(source: str, shape: Sequence[int]) -> np.ndarray:
             dims += list(shape)[len(dims):]
     if any(d < 0 for d in dims):
         raise InputDataError(f"bad random spec {source!r}: negative dimension")
+    return low, high, tuple(dims)
+
+
+def rand_data(source: str, shape: Sequence[int]) -> np.ndarray:
+    """Uniform random float64 data for a ``#rand(min,max[,dims])`` source.
+
+    Dims needing more than the load memory budget
+    (:mod:`mge.serialization.memory_budget`) are refused before anything is allocated.
+    """
+    low, high, dims = parse_rand(source, shape)
+    size = tensor_bytes(dims, np.dtype(np.float64))
+    budget = resolve_budget()
+    if size > budget:
+        raise InputDataError(f"random spec {source!r}: shape {dims} needs {format_size(size)}, "
+                             f"more than the memory budget of {format_size(budget)}")
     return np.random.uniform(low, high, dims)
 
 
@@ -137,6 +173,8 @@ def read_image(path: str) -> np.ndarray | None:
             rgb = np.asarray(img.convert("RGB"))
     except UnidentifiedImageError:
         return None
+    except Image.DecompressionBombError as exc:
+        raise InputDataError(f"cannot read image {path!r}: {exc}") from None
     except OSError as exc:
         raise InputDataError(f"cannot read image {path!r}: {exc}") from None
     return np.ascontiguousarray(rgb[:, :, ::-1])
@@ -205,11 +243,21 @@ def read_source(source: str, shape: Sequence[int], dtype: Any, options: ReadOpti
                 what: str) -> np.ndarray:
     """One input's data from ``source``, cast to ``dtype``; its shape must be ``shape``."""
     if source.startswith("#"):
+        dims = parse_rand(source, shape)[2]
+        if dims != tuple(shape):  # checked before anything is allocated
+            raise InputDataError(f"{what}: data from {source} has shape {dims}, the model "
+                                 f"takes {tuple(shape)}")
         data = rand_data(source, shape)
         origin = source
     else:
         data = read_file(source, shape, options.resize_input, what)
         if options.repeat > 1:
+            budget = resolve_budget()
+            if data.nbytes * options.repeat > budget:  # checked before allocating
+                raise InputDataError(
+                    f"{what}: {source!r} repeated {options.repeat} times needs "
+                    f"{format_size(data.nbytes * options.repeat)}, more than the memory "
+                    f"budget of {format_size(budget)}")
             data = np.repeat(data, options.repeat, axis=0)
         if options.input_transform:
             data = transform(data, options.input_transform, what)
@@ -218,7 +266,25 @@ def read_source(source: str, shape: Sequence[int], dtype: Any, options: ReadOpti
         hint = "; resize_input fits images" if not source.startswith("#") else ""
         raise InputDataError(f"{what}: data from {origin} has shape {tuple(data.shape)}, the "
                              f"model takes {tuple(shape)}{hint}")
-    return data.astype(np.dtype(dtype), copy=False)
+    return cast_data(data, dtype, f"{what}: data from {origin}")
+
+
+def cast_data(data: np.ndarray, dtype: Any, what: str) -> np.ndarray:
+    """``data`` cast to ``dtype`` (as ``astype``), refusing data that is not numbers
+    (strings, complex, objects) and finite values that the dtype cannot hold."""
+    dtype = np.dtype(dtype)
+    if data.dtype.kind not in "biuf":
+        raise InputDataError(f"{what} has dtype {data.dtype}, not numbers {dtype} can hold")
+    if data.dtype.kind == "f" and dtype.kind in "iuf" and data.size:
+        limits = np.finfo(dtype) if dtype.kind == "f" else np.iinfo(dtype)
+        finite = data[np.isfinite(data)]
+        if dtype.kind in "iu" and finite.size != data.size:
+            raise InputDataError(f"{what} has NaN or infinite values, which {dtype} cannot "
+                                 "hold")
+        if finite.size and (finite.max() > limits.max or finite.min() < limits.min):
+            raise InputDataError(f"{what} has values from {finite.min():g} to "
+                                 f"{finite.max():g}, outside the range of {dtype}")
+    return data.astype(dtype, copy=False)
 
 
 def read_case(spec: str, inputs: InputSpecs, options: ReadOptions | None = None
@@ -233,7 +299,7 @@ def read_case(spec: str, inputs: InputSpecs, options: ReadOptions | None = None
 
 
 __all__ = [
-    "InputDataError", "ReadOptions", "bgr_to_gray", "expand_specs", "image_to_input",
-    "rand_data", "read_case", "read_file", "read_image", "read_source", "split_case",
+    "InputDataError", "ReadOptions", "bgr_to_gray", "cast_data", "expand_specs", "image_to_input",
+    "parse_rand", "rand_data", "read_case", "read_file", "read_image", "read_source", "split_case",
     "transform",
 ]

@@ -48,6 +48,7 @@ from .fbs import (
     read_model,
     write_model,
 )
+from .memory_budget import MemoryBudget, MemoryBudgetError, resolve_budget
 from .mge_blocked import BlockedError, Unpacker, blocked_format
 from .mge_oprs import (
     INVALID_AXIS,
@@ -58,8 +59,6 @@ from .mge_oprs import (
     write_op,
 )
 
-#: largest tensor a loaded graph may declare (bytes); beyond it the file is rejected
-MAX_TENSOR_BYTES = 1 << 34
 #: vars up to this many elements whose inputs are known get their value while loading
 STATIC_EVAL_LIMIT = 4096
 _CONST_TYPES = ("ImmutableTensor", "SharedDeviceTensor", "VolatileSharedDeviceTensor",
@@ -90,9 +89,10 @@ class CompGraphDumpResult(NamedTuple):
 
 # ------------------------------------------------------------------------------ reading
 class _Reader:
-    def __init__(self, model: ModelFile, source: str) -> None:
+    def __init__(self, model: ModelFile, source: str, budget: int) -> None:
         self.model = model
         self.source = source
+        self.budget = MemoryBudget(budget)
         self.graph = Graph()
         self.vars: dict[int, VarNode] = {}
         self.static: dict[int, np.ndarray] = {}  # mge var id -> value known at load time
@@ -124,7 +124,9 @@ class _Reader:
             t = fop.tensors[0]
             var_name = self.model.var_name(fop.outputs[0]) if fop.outputs else None
             name = t.name or var_name or f"input_{len(self.graph.inputs)}"
-            self.check_shape(tuple(t.shape), np.dtype(numpy_dtype_name(t.dtype)))
+            dtype = np.dtype(numpy_dtype_name(t.dtype))
+            self.check_ndim(tuple(t.shape), dtype)
+            self.budget.input(name, t.shape, dtype)
             try:
                 return [self.graph.add_input(name, t.shape or (1,), numpy_dtype_name(t.dtype))]
             except GraphError as exc:
@@ -133,13 +135,13 @@ class _Reader:
         outs = []
         for k, t in enumerate(fop.tensors):
             value = self.tensor_value(t, f"tensor {k}").reshape(t.shape or (1,))
+            self.budget.constant(t.name, value.shape, value.dtype)
             outs.append(self.graph.add_const(make_const_op(value, kind), name=t.name))
         return outs
 
-    def check_shape(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
-        if len(shape) > 7 or int(np.prod(shape, dtype=np.float64)) * dtype.itemsize > \
-                MAX_TENSOR_BYTES:
-            raise ConvertError(f"absurd tensor shape {shape} ({dtype})")
+    def check_ndim(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        if len(shape) > 7:
+            raise ConvertError(f"absurd tensor shape {shape} ({dtype}): more than 7 dims")
 
     def fold(self, outs: Sequence[VarNode]) -> None:
         """Record the values of ``outs`` when they can be known while loading."""
@@ -214,8 +216,10 @@ class _Reader:
         """The mge op for ``fop`` (see :mod:`.mge_oprs`); the outputs the file lists."""
         op, inputs, listed = read_op(fop, inputs, self.static_value)
         all_outs = self.graph.add_op(op, inputs, name=fop.name)
-        for v in all_outs:
-            self.check_shape(v.shape, v.dtype)
+        for k, v in enumerate(all_outs):
+            self.check_ndim(v.shape, v.dtype)
+            self.budget.result(f"output {k} of {fop.type}" + (f" {fop.name!r}" if fop.name
+                                                                 else ""), v.shape, v.dtype)
         self.fold(all_outs)
         outs = [self.at_least_1d(v) for v in all_outs]
         return outs if listed is None else outs[listed[0]:listed[1]]
@@ -242,7 +246,7 @@ class _Reader:
             where = f"operator #{k} ({fop.type})"
             try:
                 outs = self.op(fop)
-            except (ConvertError, OpError, GraphError, BlockedError) as exc:
+            except (ConvertError, OpError, GraphError, BlockedError, MemoryBudgetError) as exc:
                 raise self.fail(f"{where}: {exc}") from None
             except (LookupError, TypeError, ValueError, ArithmeticError) as exc:
                 raise self.fail(f"{where}: malformed operator ({type(exc).__name__}: {exc})"
@@ -273,26 +277,40 @@ class _Reader:
         return CompGraphLoadResult(self.graph, named, outputs, meta)
 
 
-def graph_from_bytes(data: bytes, source_name: str = "<bytes>") -> CompGraphLoadResult:
+def graph_from_bytes(data: bytes, source_name: str = "<bytes>", *,
+                     memory_budget: int | str | None = None) -> CompGraphLoadResult:
     """Load a model from bytes (see :func:`load_graph`)."""
-    return _Reader(read_model(data, source_name), source_name).read()
+    budget = resolve_budget(memory_budget)
+    return _Reader(read_model(data, source_name), source_name, budget).read()
 
 
-def load_graph(fpath: str | os.PathLike | IO[bytes]) -> CompGraphLoadResult:
+def load_graph(fpath: str | os.PathLike | IO[bytes], *,
+               memory_budget: int | str | None = None) -> CompGraphLoadResult:
     """Load a ``.mge`` file (path or binary file object) as a graph.
 
     Returns ``(graph, output_vars_dict, output_vars_list, metadata)`` like MegEngine's
     ``megbrain_graph.load_graph``; vars have ``owner``, ``name``, ``dtype``, ``shape``.
 
+    Args:
+        memory_budget: the most memory (bytes, or a size such as ``"8GiB"``) the model may
+            declare: every input, constant and operator output, and inputs plus constants
+            plus the largest intermediate. Default: ``$MGE_LOAD_MEMORY_BUDGET``, else half
+            of the machine's memory (:mod:`mge.serialization.memory_budget`).
+
     Raises:
-        MgeFormatError: the file is malformed or uses something mge does not support;
-            the message names the file and the problem.
+        MgeFormatError: the file is malformed, uses something mge does not support or
+            declares more memory than the budget; the message names the file and the
+            problem.
+
+    Example:
+        >>> load_graph("model.mge", memory_budget="2GiB")  # doctest: +SKIP
     """
     if isinstance(fpath, (str, os.PathLike)):
         with open(fpath, "rb") as f:
-            return graph_from_bytes(f.read(), os.fspath(fpath))
+            return graph_from_bytes(f.read(), os.fspath(fpath), memory_budget=memory_budget)
     name = getattr(fpath, "name", None)
-    return graph_from_bytes(fpath.read(), name if isinstance(name, str) else "<file>")
+    return graph_from_bytes(fpath.read(), name if isinstance(name, str) else "<file>",
+                            memory_budget=memory_budget)
 
 
 # ------------------------------------------------------------------------------ writing
@@ -434,6 +452,6 @@ def dump_graph(graph: Graph, *, keep_var_name: int = 1, keep_opr_name: bool = Fa
 
 
 __all__ = [
-    "MAX_TENSOR_BYTES", "CompGraphDumpResult", "CompGraphLoadResult", "MgeFormatError",
+    "CompGraphDumpResult", "CompGraphLoadResult", "MgeFormatError",
     "dump_graph", "graph_from_bytes", "load_graph", "model_from_graph",
 ]

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..device import parse_device
 from ..tensor import Parameter, Tensor
+from ..utils.atomic_file import atomic_write
 from .restricted_unpickler import RestrictedUnpickler
 
 MapLocation = str | dict[str, str] | Callable[[str], str] | None
@@ -43,6 +44,9 @@ def save(
 ) -> None:
     """Pickle ``obj`` (a Module, a ``state_dict()``, tensors, ...) to a path or binary file.
 
+    A path is written atomically (:mod:`mge.utils.atomic_file`): if pickling fails or the
+    process dies, the previous file stays as it was and no partial file is left.
+
     Example:
         >>> import mge, mge.module as M, tempfile, os
         >>> path = os.path.join(tempfile.mkdtemp(), "fc.pkl")
@@ -54,7 +58,7 @@ def save(
         TypeError: when ``f`` is neither a path nor a writable binary file.
     """
     if isinstance(f, (str, os.PathLike)):
-        with open(f, "wb") as fout:
+        with atomic_write(f) as fout:
             save(obj, fout, pickle_module, pickle_protocol)
         return
     if not hasattr(f, "write"):

@@ -1,5 +1,5 @@
 """What the command-line tools share: one-line errors with exit status 2, ``--a-b`` and
-``--a_b`` spellings of every option, writing output files whole or not at all.
+``--a_b`` spellings of every option.
 
 Example:
     >>> parser = Parser(prog="tool")
@@ -11,17 +11,21 @@ Example:
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from ..core.opdef import OpError
+from ..graph.ir import GraphError
 from ..jit.input_data import InputDataError
+from ..lite import LiteError
 from ..serialization.fbs import MgeFormatError
+from ..serialization.memory_budget import BUDGET_ENV, MemoryBudgetError
 
 #: exit status of a usage or input error (argparse's convention)
 USAGE_ERROR = 2
+#: exit status after Ctrl-C (128 + SIGINT, as shells report it)
+INTERRUPTED = 130
 
 
 class ToolError(Exception):
@@ -46,28 +50,28 @@ def add_option(parser: argparse.ArgumentParser | Any, name: str, *more: str,
     return parser.add_argument(*names, **kwargs)
 
 
-def write_whole(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file: a failure leaves no partial file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def run_tool(prog: str, body: Callable[[Sequence[str] | None], int],
              argv: Sequence[str] | None) -> int:
-    """Run ``body(argv)``; expected failures print ``prog: error: ...`` and return 2."""
+    """Run ``body(argv)``; expected failures print ``prog: error: ...`` and return 2.
+
+    Reported in one line: usage errors, unreadable or malformed files, data that do not
+    fit the model, mge's graph and op errors (``GraphError``, ``OpError``), Lite errors,
+    memory budget errors and running out of memory. Ctrl-C prints ``prog: interrupted``
+    and returns 130, as shells do.
+    """
     try:
         return body(argv)
     except SystemExit as exc:  # argparse's --help and usage errors (already printed)
         return exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-    except (ToolError, InputDataError, MgeFormatError) as exc:
+    except KeyboardInterrupt:
+        print(f"\n{prog}: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except (ToolError, InputDataError, MgeFormatError, MemoryBudgetError, GraphError, OpError,
+            LiteError) as exc:
         message = str(exc)
+    except MemoryError as exc:
+        message = (f"out of memory{': ' + str(exc) if str(exc) else ''} (a smaller "
+                   f"{BUDGET_ENV} makes loading refuse such models)")
     except OSError as exc:
         where = f" {exc.filename!r}" if exc.filename else ""
         message = f"{exc.strerror or exc}{where}"
@@ -75,4 +79,4 @@ def run_tool(prog: str, body: Callable[[Sequence[str] | None], int],
     return USAGE_ERROR
 
 
-__all__ = ["USAGE_ERROR", "Parser", "ToolError", "add_option", "run_tool", "write_whole"]
+__all__ = ["INTERRUPTED", "USAGE_ERROR", "Parser", "ToolError", "add_option", "run_tool"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import sys
 import warnings
 from collections.abc import Sequence
@@ -35,7 +36,8 @@ from ..jit.testcase import TestcaseBuilder, load_testcase_model
 from ..ops.elemwise import Elemwise
 from ..serialization.fbs import DType, Metadata
 from ..serialization.mge_graph import dump_graph
-from .cli import Parser, ToolError, add_option, run_tool, write_whole
+from ..utils.atomic_file import write_file
+from .cli import Parser, ToolError, add_option, run_tool
 
 PROG = "dump_with_testcase"
 
@@ -98,6 +100,8 @@ def _describe(name: str, value: np.ndarray) -> str:
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     options = {k: True for k in passes.OPTION_NAMES if getattr(args, k)}
+    if not (math.isfinite(args.maxerr) and args.maxerr >= 0):
+        raise ToolError(f"--maxerr must be a finite number >= 0, got {args.maxerr}")
     if options and not args.optimize_for_inference:
         raise ToolError(f"{', '.join('--' + k.replace('_', '-') for k in options)} "
                         "need --optimize-for-inference")
@@ -119,20 +123,23 @@ def _main(argv: Sequence[str] | None) -> int:
             print(f"{PROG}: warning: {w.message}", file=sys.stderr)
         meta = Metadata(is_valid=True, graph_modified=meta.graph_modified,
                         optimize_options=bits, user_info=meta.user_info)
-    graph = builder.finish(graph)
-    keep = 0 if args.discard_var_name else 2
-    model, info = dump_graph(graph, keep_var_name=keep, keep_param_name=keep > 0,
-                             metadata=meta)
-    data = builder.pack(model, graph)
+    try:
+        graph = builder.finish(graph)
+        keep = 0 if args.discard_var_name else 2
+        model, info = dump_graph(graph, keep_var_name=keep, keep_param_name=keep > 0,
+                                 metadata=meta)
+        data = builder.pack(model, graph)
+    except ValueError as exc:  # GraphError, OpError and the checks' own problems
+        raise ToolError(f"cannot pack {args.input} with its test cases: {exc}") from None
     for k, case in enumerate(builder.cases):
         print(f"add testcase {k}:")
         for name in sorted(case):
             print(_describe(name, case[name]))
-    write_whole(args.output, data)
+    write_file(args.output, data)
     if args.output_strip_info:
         dtypes = [v.dtype for case in builder.cases for v in case.values()]
         text = json.dumps(strip_info(graph, dtypes, model), sort_keys=True)
-        write_whole(args.output + ".json", text.encode())
+        write_file(args.output + ".json", text.encode())
     print(f"graph dump sizes: tot_size={info.tot_bytes / 1024:.3f}KiB "
           f"overhead={(info.tot_bytes - info.tensor_value_bytes) / 1024:.3f}KiB")
     print(f"wrote {args.output}: {len(builder.cases)} test cases, {len(data)} bytes")

@@ -45,6 +45,10 @@ from .inputs import parse_inputs
 PROG = "load_and_run"
 #: runs longer than this many iterations show a progress bar instead of one line each
 LONG_RUN = 20
+#: most runs ``--iter``/``--warmup-iter`` accept
+MAX_RUNS = 2**31 - 1
+#: most threads ``--thread``/``--multithread`` accept
+MAX_THREADS = 256
 Log = Callable[[str], None]
 
 
@@ -83,10 +87,13 @@ def build_parser() -> Parser:
 
 def _check_args(args: argparse.Namespace) -> LiteConfig:
     """Validate numbers and device; the Lite config to run with."""
-    for name, low in (("iter", 1), ("warmup_iter", 0), ("thread", 1), ("multithread", 1)):
-        if getattr(args, name) < low:
-            raise ToolError(f"--{name.replace('_', '-')} must be >= {low}, "
+    for name, low, high in (("iter", 1, MAX_RUNS), ("warmup_iter", 0, MAX_RUNS),
+                            ("thread", 1, MAX_THREADS), ("multithread", 1, MAX_THREADS)):
+        if not low <= getattr(args, name) <= high:
+            raise ToolError(f"--{name.replace('_', '-')} must be from {low} to {high}, "
                             f"got {getattr(args, name)}")
+    if args.io_dump and os.path.exists(args.io_dump) and not os.path.isdir(args.io_dump):
+        raise ToolError(f"--io-dump {args.io_dump!r} exists and is not a folder")
     kind = LiteDeviceType.LITE_CUDA if args.cuda else (
         LiteDeviceType.LITE_CPU if args.cpu else LiteDeviceType.LITE_DEVICE_DEFAULT)
     if args.cuda:
