@@ -3,8 +3,9 @@
 Every output of the package (``.onnx`` models, ``.mge`` models, pickled TracedModules)
 is serialized to bytes first and written here, so that how files are written (a
 temporary file in the same folder renamed into place: an interrupted or failed write
-leaves no partial file) is decided in one place. :func:`check_destination` checks an
-output path before any work is done, so a bad path fails fast with a clear error.
+leaves no partial file; see :mod:`mge.utils.atomic_file`) is decided in one place.
+:func:`check_destination` checks an output path before any work is done, so a bad path
+fails fast with a clear error.
 
 Example:
     >>> write_file("model.onnx", data, "the ONNX model")   # doctest: +SKIP
@@ -13,8 +14,8 @@ Example:
 from __future__ import annotations
 
 import os
-import tempfile
 
+from ...utils.atomic_file import write_file as atomic_write_file
 from .errors import OnnxError
 
 PathLike = str | os.PathLike
@@ -36,27 +37,15 @@ def check_destination(output: PathLike, what: str) -> str:
 
 
 def write_file(output: PathLike, data: bytes, what: str) -> None:
-    """Write ``data`` to ``output`` through a temporary file renamed into place; an
+    """Write ``data`` to ``output`` atomically (:func:`mge.utils.atomic_file.write_file`:
+    a temporary file renamed into place, the umask and an old file's mode kept); an
     ``OSError`` becomes :class:`OnnxError` naming ``output`` (never the temporary)."""
-    path = check_destination(output, what)
-    folder, base = os.path.split(path)
+    check_destination(output, what)
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{base}.", suffix=".tmp")
+        atomic_write_file(output, data)
     except OSError as exc:
-        raise OnnxError(f"cannot write {what} to {os.fspath(output)!r}: {exc}") from exc
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise OnnxError(f"cannot write {what} to {os.fspath(output)!r}: "
-                            f"{exc.strerror or exc}") from exc
-        raise
+        raise OnnxError(f"cannot write {what} to {os.fspath(output)!r}: "
+                        f"{exc.strerror or exc}") from exc
 
 
 __all__ = ["check_destination", "write_file"]
