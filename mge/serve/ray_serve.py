@@ -2,9 +2,11 @@
 
 :func:`deployment` wraps :func:`mge.serve.app.create_app` as a Ray Serve ingress deployment;
 each replica builds the app (loads the models, starts its own dynamic batcher) when it starts,
-so a replica that dies is replaced and loads again. With ``max_replicas`` above ``replicas``,
-Ray Serve adds replicas while requests queue (``target_ongoing_requests`` per replica: one
-full batch) and removes them when idle. Needs the ``ray`` extra (``pip install 'mge[ray]'``).
+so a replica that dies is replaced and loads again. Requests that no replica can take wait
+in Ray's own queue, bounded by the models' ``max_queue_size`` (503 when full). With
+``max_replicas`` above ``replicas``, Ray Serve adds replicas while requests queue
+(``target_ongoing_requests`` per replica: one full batch) and removes them when idle.
+Needs the ``ray`` extra (``pip install 'mge[ray]'``).
 
 Example:
     >>> from ray import serve
@@ -42,10 +44,13 @@ def deployment(specs: Sequence[ModelSpec], settings: ServerSettings | None = Non
     def build_app() -> Any:  # Ray Serve calls a plain function on each replica
         return create_app(specs, settings)
 
+    # a replica holds its own bounded queue; requests beyond what all replicas take wait in
+    # Ray's queue, which is bounded too (Ray answers 503 when it is full)
+    per_replica = max(s.max_queue_size + s.max_batch_size for s in specs)
     options: dict[str, Any] = {"name": DEPLOYMENT_NAME,
                                "ray_actor_options": {"num_cpus": num_cpus_per_replica},
-                               "max_ongoing_requests": max(
-                                   s.max_queue_size + s.max_batch_size for s in specs)}
+                               "max_ongoing_requests": per_replica,
+                               "max_queued_requests": max(s.max_queue_size for s in specs)}
     if max_replicas > replicas:
         options["autoscaling_config"] = {
             "min_replicas": replicas, "max_replicas": max_replicas,

@@ -122,6 +122,9 @@ ERRORS = [
      r"no outputs \['nope'\]"),
     ("post", f"/v2/models/{MODEL}/infer", {"json": _infer_json([9, 3, 224, 224])}, 400,
      "batches of 1 to 8, got 9"),
+    ("post", f"/v2/models/{MODEL}/infer",  # Triton's per-request timeout, in microseconds
+     {"json": {**_infer_json([1, 3, 224, 224]), "parameters": {"timeout": 1}}}, 504,
+     "timed out after 0 ms"),
     ("post", "/v2/models/resnet/infer", {"json": _infer_json([1])}, 404, "unknown model"),
     ("get", f"/v2/models/{MODEL}/versions/7", {}, 404, "has no version '7'"),
     ("get", "/v2/nothing/here", {}, 404, "Not Found"),
