@@ -57,7 +57,12 @@ def providers(options: PlanOptions) -> list[Any]:
 
 
 def session_options(threads: int | None) -> Any:
-    """Session options: ``threads`` intra-op threads (``None``: onnxruntime's default)."""
+    """Session options: ``threads`` intra-op threads (``None``: onnxruntime's default).
+
+    Everything else is what a default ``InferenceSession`` uses (all graph
+    optimizations, memory patterns and arena on, worker threads spinning briefly before
+    they sleep), so a plan is never slower than onnxruntime run directly on the model.
+    """
     opts = onnxruntime.SessionOptions()
     opts.intra_op_num_threads = threads or 0
     opts.inter_op_num_threads = 1
@@ -79,6 +84,38 @@ def export_for_plan(graph: Graph, compute_dtype: str | None) -> Any:
     return export_graph(graph, input_names=[f"in{k}" for k in range(len(graph.inputs))],
                         output_names=[f"out{k}" for k in range(len(graph.outputs))],
                         check=False)  # onnxruntime checks the model it loads
+
+
+#: initializers above this size go to onnxruntime as arrays, not inside the model bytes
+_EXTERNAL_BYTES = 1024
+
+
+def detach_weights(model: Any) -> tuple[list[str], list[Any]]:
+    """Take the large initializers' data out of ``model`` (in place): their names and
+    ``OrtValue``s, for ``SessionOptions.add_external_initializers``.
+
+    Serializing the weights into the model bytes and parsing them again in onnxruntime
+    was most of a plan's load time; the tensors stay in the model as declarations
+    (shape, dtype, external location) whose data onnxruntime takes from the arrays.
+    The ``OrtValue``s hold their arrays and must outlive the session.
+    """
+    from onnx import TensorProto, numpy_helper
+
+    names, values = [], []
+    for init in model.graph.initializer:
+        if len(init.raw_data) <= _EXTERNAL_BYTES:
+            continue
+        array = numpy_helper.to_array(init)
+        names.append(init.name)
+        values.append(onnxruntime.OrtValue.ortvalue_from_numpy(array))
+        init.ClearField("raw_data")
+        init.data_location = TensorProto.EXTERNAL
+        del init.external_data[:]
+        for key, value in (("location", "mge-plan-weights"), ("offset", "0"),
+                           ("length", str(array.nbytes))):
+            entry = init.external_data.add()
+            entry.key, entry.value = key, value
+    return names, values
 
 
 def c_contiguous(array: np.ndarray) -> np.ndarray:
@@ -122,15 +159,20 @@ class OrtPlanBackend(PlanBackend):
         except UnsupportedOpError as exc:
             self._fall_back(f"cannot export the graph to ONNX ({exc})")
             return None
-        session = onnxruntime.InferenceSession(
-            model.SerializeToString(), session_options(self.options.threads),
-            providers=providers(self.options))
+        opts = session_options(self.options.threads)
+        weight_names, weights = detach_weights(model)
+        if weight_names:
+            opts.add_external_initializers(weight_names, weights)
+        session = onnxruntime.InferenceSession(model.SerializeToString(), opts,
+                                               providers=providers(self.options))
         names = [f"in{k}" for k in range(len(graph.inputs))]
+        outputs = [f"out{k}" for k in range(len(graph.outputs))]
 
         def run(feeds: Sequence[np.ndarray]) -> list[np.ndarray]:
-            return session.run(None, {n: c_contiguous(x) for n, x in zip(names, feeds)})
+            return session.run(outputs, {n: c_contiguous(x) for n, x in zip(names, feeds)})
 
         run.session = session  # type: ignore[attr-defined]
+        run.weights = weights  # type: ignore[attr-defined]  (the session reads them)
         return run
 
     def _fall_back(self, why: str) -> PlanBackend:
@@ -171,4 +213,5 @@ class OrtPlanBackend(PlanBackend):
             self._delegate.synchronize()
 
 
-__all__ = ["ORT_PASSES", "OrtPlanBackend", "export_for_plan", "providers", "session_options"]
+__all__ = ["ORT_PASSES", "OrtPlanBackend", "detach_weights", "export_for_plan", "providers",
+           "session_options"]

@@ -45,6 +45,23 @@ def test_plan_matches_the_executor(name: str) -> None:
         np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-4)
 
 
+def test_weights_reach_the_session_outside_the_model_bytes() -> None:
+    from mge.runtime.ort_plan import detach_weights, export_for_plan
+
+    graph, feeds = _model()
+    graph = PlanCache(graph, PlanOptions(backend="onnxruntime")).graph
+    model = export_for_plan(graph, None)
+    size = model.ByteSize()
+    names, values = detach_weights(model)
+    assert names and len(names) == len(values)
+    assert model.ByteSize() < size // 10  # the weights' bytes are out of the model
+    assert all(len(i.raw_data) <= 1024 for i in model.graph.initializer)
+    plan = Plan(graph, PlanOptions(backend="onnxruntime", threads=1))
+    want = Plan(graph, PlanOptions(backend="numpy")).run_feeds(feeds)
+    for got, ref in zip(plan.run_feeds(feeds), want, strict=True):
+        np.testing.assert_allclose(got, ref, atol=1e-4, rtol=1e-4)
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_threads_are_honoured(threads: int) -> None:
     graph, _ = _model()
