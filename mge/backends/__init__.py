@@ -75,6 +75,13 @@ class PrepareSite:
     def all_args(self) -> tuple[int, ...]:
         return tuple(range(len(self.inputs)))
 
+    def donated_like_output(self) -> int | None:
+        """The first donated input with the first output's shape (a buffer the kernel can
+        write its result into), or ``None``."""
+        shape = self.outputs[0].shape
+        return next((k for k, v in enumerate(self.inputs)
+                     if self.donated[k] and v.shape == shape), None)
+
 
 #: ``preparer(op, site) -> Prepared | None`` (``None``: run the plain kernel)
 Preparer = Callable[[OpDef, PrepareSite], "Prepared | None"]

@@ -157,8 +157,7 @@ def prepare_elemwise(op: Elemwise, site: PrepareSite) -> Prepared | None:
     mode, out = op.mode, site.outputs[0]
     if site.host is None or out.dtype != F32 or any(v.dtype != F32 for v in site.inputs):
         return None
-    target = next((k for k, v in enumerate(site.inputs)
-                   if site.donated[k] and v.shape == out.shape), None)
+    target = site.donated_like_output()
     if mode in INPLACE_UNARY and target == 0:
         return Prepared(INPLACE_UNARY[mode], (0,), 0)
     if mode not in INPLACE_BINARY or len(site.inputs) != 2:

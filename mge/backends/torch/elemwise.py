@@ -132,8 +132,7 @@ def prepare_elemwise(op: Elemwise, site: PrepareSite) -> Prepared | None:
     if site.host is None or out.dtype.kind != "f" or \
             any(v.dtype != out.dtype for v in site.inputs):
         return None
-    target = next((k for k, v in enumerate(site.inputs)
-                   if site.donated[k] and v.shape == out.shape), None)
+    target = site.donated_like_output()
     if mode in INPLACE_UNARY and len(site.inputs) == 1:
         act = INPLACE_UNARY[mode]
         if target == 0:
