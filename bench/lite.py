@@ -1,22 +1,29 @@
 """mge.lite against its peers, interleaved in one script, on the same weights.
 
-Engines: mge.lite on each plan backend (``mge-numpy``, ``mge-torch``, the reduced
-precision mode ``mge-torch-bf16``/``-fp16`` where the CPU has the units, ``mge-cuda``
-with a GPU), onnxruntime, plain PyTorch eager and, where the oracle venv exists, real
-MegEngine Lite 1.13 (a worker process). Models: ResNet-18, ShuffleNetV2 1.0x,
-MobileNetV2 (mge.models, seeded weights) and the real MobileNetV2 of ../shared/models.
+Engines: mge.lite on each plan backend (``mge-numpy``, ``mge-torch``, ``mge-onnxruntime``,
+``mge-openvino``; ``mge-auto``, the backend mge.lite picks itself; the reduced precision
+modes ``mge-<backend>-bf16``/``-fp16`` where the CPU has the units, ``mge-cuda`` with a
+GPU), onnxruntime, OpenVINO in float32 and in the CPU's reduced precision (where
+installed), plain PyTorch eager and, where the oracle venv exists, real MegEngine Lite
+1.13 (a worker process). Models: ResNet-18, ShuffleNetV2 1.0x, MobileNetV2 (mge.models,
+seeded weights) and the three real models of ../shared/models.
 
-For every (model, batch, threads) the engines are timed in rounds, in rotating order,
-so that load on the machine hits them alike; the table gives each engine's median
+Every engine's thread settings are printed first. For every (model, batch, threads) real
+MegEngine Lite runs first, in its own phase, and its worker process is ended before the
+other engines load (its thread pool spins while idle: left running it would steal a core
+from whichever engine is timed next). The in-process engines are then timed in rounds,
+in rotating order, so that load on the machine hits them alike; the table gives each
+engine's median
 forward time (wall clock, and the process's CPU time, which other load on the machine
 barely moves), its ratio to the fastest peer (onnxruntime, PyTorch, MegEngine Lite),
 its load time, the peak memory a fresh process adds to load it and run it three
 times (``--no-memory`` skips), and its largest difference from onnxruntime's output
 (relative to the largest output). The reduced-precision mode's top-1 on the real
-photos is checked against float32.
+photos is checked against float32. ``--check`` lists every engine that was slower at 2
+threads than at 1 (and exits with status 1 if any was).
 
 Run: ``python bench/lite.py [--models resnet18 ...] [--batches 1 8] [--threads 1 2]
-[--rounds 5] [--iters 4] [--markdown]``.
+[--rounds 5] [--iters 4] [--markdown] [--check]``.
 """
 
 from __future__ import annotations
@@ -48,7 +55,9 @@ from common import print_table  # noqa: E402
 from lite_models import MODELS, BenchModel, prepare, real_images  # noqa: E402
 
 ORACLE = BENCH.parent / ".oracle" / "bin" / "python"
-PEERS = ("onnxruntime", "pytorch", "megengine-lite")
+PEERS = ("onnxruntime", "openvino", "pytorch", "megengine-lite")
+#: engines timed in a phase of their own, their process ended before the others load
+OWN_PHASE = ("megengine-lite",)
 
 
 @dataclass
@@ -85,6 +94,35 @@ def mge_engine(backend: str, compute: str | None = None, device: str = "cpu"
             net.get_io_tensor("data").set_data_by_share(x)
             return Loaded(lambda: (net.forward(), net.wait()),
                           lambda: net.get_io_tensor(model.output).to_numpy(), 0.0)
+
+        loaded = _timed(make)
+        loaded.run()
+        return loaded
+
+    return load
+
+
+def openvino_engine(precision: str) -> Callable[[BenchModel, int, int, np.ndarray], Loaded]:
+    """OpenVINO's CPU plugin on the ONNX file: one stream, ``threads`` threads, latency
+    mode, the given inference precision (``f32``, ``bf16``, ``f16``)."""
+
+    def load(model: BenchModel, batch: int, threads: int, x: np.ndarray) -> Loaded:
+        import openvino as ov
+
+        def make() -> Loaded:
+            core = ov.Core()
+            net = core.read_model(model.onnx)
+            net.reshape({net.inputs[0].get_any_name(): list(x.shape)})
+            compiled = core.compile_model(net, "CPU", {
+                "INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1,
+                "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision})
+            request = compiled.create_infer_request()
+            out = compiled.output(model.output)
+
+            def run() -> np.ndarray:
+                return request.infer({0: x}, share_inputs=True)[out]
+
+            return Loaded(run, run, 0.0)
 
         loaded = _timed(make)
         loaded.run()
@@ -139,7 +177,8 @@ def pytorch_engine(model: BenchModel, batch: int, threads: int, x: np.ndarray) -
 
 
 class OracleWorker:
-    """Real MegEngine Lite in a worker process (``bench/lite_oracle.py``)."""
+    """Real MegEngine Lite in a worker process (``bench/lite_oracle.py``); one process per
+    load, ended by the loaded model's ``close``."""
 
     def __init__(self, workdir: str) -> None:
         self.workdir = workdir
@@ -157,6 +196,16 @@ class OracleWorker:
             raise RuntimeError("the MegEngine Lite worker died")
         return json.loads(line)
 
+    @classmethod
+    def engine(cls, workdir: str) -> Callable[[BenchModel, int, int, np.ndarray], Loaded]:
+        def load(model: BenchModel, batch: int, threads: int, x: np.ndarray) -> Loaded:
+            worker = cls(workdir)
+            loaded = worker(model, batch, threads, x)
+            loaded.close = worker.close
+            return loaded
+
+        return load
+
     def __call__(self, model: BenchModel, batch: int, threads: int, x: np.ndarray) -> Loaded:
         self.count += 1
         key = f"{model.name}-{batch}-{threads}-{self.count}"
@@ -166,8 +215,7 @@ class OracleWorker:
         load_ms = self.ask(cmd="load", key=key, path=model.megengine[batch],
                            threads=threads)["load_ms"]
         self.ask(cmd="run", key=key, input=inp, output=out)
-        loaded = Loaded(lambda: None, lambda: np.load(out), load_ms,
-                        close=lambda: self.ask(cmd="drop", key=key))
+        loaded = Loaded(lambda: None, lambda: np.load(out), load_ms)
         loaded.times = lambda n: self.ask(cmd="time", key=key, input=inp, iters=n)
         return loaded
 
@@ -177,33 +225,76 @@ class OracleWorker:
         self.proc.wait(timeout=60)
 
 
+def _has_openvino() -> bool:
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def engines(workdir: str, wanted: list[str] | None) -> dict[str, Callable]:
     """The engines available here (optionally only those named in ``wanted``)."""
     from mge.runtime.cpu import reduced_precision_dtype
-    from mge.runtime.plan import available_plan_backends
+    from mge.runtime.plan import PLAN_BACKENDS, PlanOptions, available_plan_backends
 
-    table: dict[str, Callable] = {}
+    table: dict[str, Callable] = {"mge-auto": mge_engine("auto")}
     for name in available_plan_backends():
         table[f"mge-{name}"] = mge_engine(name)
     low = reduced_precision_dtype()
-    if low and "torch" in available_plan_backends():
-        table[f"mge-torch-{'bf16' if low == 'bfloat16' else 'fp16'}"] = mge_engine("torch", low)
+    suffix = "bf16" if low == "bfloat16" else "fp16"
+    for name in available_plan_backends(PlanOptions(compute_dtype=low)) if low else ():
+        if name != "numpy" and PLAN_BACKENDS[name].unavailable(
+                PlanOptions(backend=name, compute_dtype=low)) is None:
+            table[f"mge-{name}-{suffix}"] = mge_engine(name, low)
     import torch
 
     if torch.cuda.is_available():
         table["mge-cuda"] = mge_engine("torch", device="cuda")
     table["onnxruntime"] = onnxruntime_engine
     table["onnxruntime-mge-onnx"] = onnxruntime_mge_engine
+    if _has_openvino():
+        table["openvino"] = openvino_engine("f32")
+        if low:
+            table[f"openvino-{suffix}"] = openvino_engine(suffix)
     table["pytorch"] = pytorch_engine
     if ORACLE.exists() and (wanted is None or "megengine-lite" in wanted):
-        table["megengine-lite"] = OracleWorker(workdir)
+        table["megengine-lite"] = OracleWorker.engine(workdir)
     return {k: v for k, v in table.items() if wanted is None or k in wanted}
 
 
+def thread_settings(engine: str, threads: int) -> str:
+    """How ``engine`` is told to use ``threads`` threads (printed with the results)."""
+    if engine.startswith("mge-"):
+        return (f"LiteNetwork.threads_number={threads} (plan threads; torch: "
+                f"set_num_threads, OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}; "
+                "onnxruntime: intra_op_num_threads; openvino: INFERENCE_NUM_THREADS)")
+    if engine.startswith("onnxruntime"):
+        return (f"intra_op_num_threads={threads}, inter_op_num_threads=1, other session "
+                "options default (spinning on, ORT_ENABLE_ALL)")
+    if engine.startswith("openvino"):
+        return f"INFERENCE_NUM_THREADS={threads}, NUM_STREAMS=1, PERFORMANCE_HINT=LATENCY"
+    if engine == "pytorch":
+        return (f"torch.set_num_threads({threads}), "
+                f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}")
+    if engine == "megengine-lite":
+        return f"threads_number={threads}; own process, ended after its own timing phase"
+    return "?"
+
+
+def slower_with_more_threads(rows: list[list]) -> list[str]:
+    """Lines naming every (model, batch, engine) slower at 2 threads than at 1."""
+    ms = {(r[0], r[1], r[2], r[3]): r[4] for r in rows}
+    return [f"{model} batch {batch} {engine}: {two:.2f} ms at 2 threads > "
+            f"{ms[(model, batch, 1, engine)]:.2f} ms at 1"
+            for (model, batch, threads, engine), two in ms.items()
+            if threads == 2 and two > ms.get((model, batch, 1, engine), float("inf"))]
+
+
 # ------------------------------------------------------------------ measuring
-def batch_input(batch: int) -> np.ndarray:
+def batch_input(batch: int, size: int = 224) -> np.ndarray:
     """``batch`` real photos (repeated), preprocessed, as one NCHW float32 array."""
-    photos = list(real_images().values())
+    photos = list(real_images(size).values())
     return np.ascontiguousarray(np.concatenate([photos[k % len(photos)]
                                                 for k in range(batch)]))
 
@@ -236,8 +327,9 @@ def probe_memory(engine: str, model: str, batch: int, threads: int, workdir: str
     """Peak MiB a fresh process adds to load ``model`` with ``engine`` and run it 3 times."""
     if engine == "megengine-lite":
         inp = os.path.join(workdir, f"probe_{model}_{batch}.npy")
-        np.save(inp, batch_input(batch))
-        path = prepare(model, workdir, [batch]).megengine[batch]
+        bench_model = prepare(model, workdir, [batch])
+        np.save(inp, batch_input(batch, bench_model.size))
+        path = bench_model.megengine[batch]
         cmd = [str(ORACLE), str(BENCH / "lite_oracle.py"), "--probe", path, inp, str(threads)]
     else:
         cmd = [sys.executable, __file__, "--probe", engine, model, str(batch), str(threads),
@@ -269,7 +361,7 @@ def _probe(args: argparse.Namespace) -> None:
     engine, model_name, batch, threads = args.probe
     batch, threads = int(batch), int(threads)
     model = prepare(model_name, args.workdir, [batch])
-    x = batch_input(batch)
+    x = batch_input(batch, model.size)
     load = engines(args.workdir, [engine])[engine]
     import onnxruntime  # noqa: F401  (every probe pays the same imports)
     import torch  # noqa: F401
@@ -284,7 +376,7 @@ def _probe(args: argparse.Namespace) -> None:
 def top1_check(model: BenchModel, table: dict[str, Callable], threads: int) -> list[list]:
     """Top-1 of each engine on each real photo (batch 1)."""
     rows = []
-    photos = real_images()
+    photos = real_images(model.size)
     for name, load in table.items():
         tops = []
         for x in photos.values():
@@ -306,6 +398,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--iters", type=int, default=4)
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--markdown", action="store_true", help="also print markdown tables")
+    parser.add_argument("--check", action="store_true",
+                        help="list engines slower at 2 threads than at 1 (status 1 if any)")
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "mge_bench_lite"))
     parser.add_argument("--probe", nargs=4, metavar=("ENGINE", "MODEL", "BATCH", "THREADS"),
                         help=argparse.SUPPRESS)
@@ -316,6 +410,9 @@ def main(argv: list[str] | None = None) -> None:
     table = engines(args.workdir, args.engines)
     print(f"engines: {', '.join(table)}; workdir {args.workdir}")
     print(f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']} (torch's threads)")
+    for threads in args.threads:
+        for k in table:
+            print(f"  {threads} thread(s), {k}: {thread_settings(k, threads)}")
     if os.environ.get("OPENBLAS_CORETYPE"):
         print(f"note: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} picks numpy's BLAS "
               "kernels (the mge-numpy engine)")
@@ -326,29 +423,40 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.models:
         model = prepare(name, args.workdir, args.batches)
         for batch in args.batches:
-            x = batch_input(batch)
+            x = batch_input(batch, model.size)
             for threads in args.threads:
-                loaded = {k: load(model, batch, threads, x) for k, load in table.items()}
-                ref = loaded["onnxruntime"].output() if "onnxruntime" in loaded else None
-                medians = time_engines(loaded, args.rounds, args.iters)
+                medians: dict[str, tuple[float, float]] = {}
+                results: dict[str, tuple[np.ndarray, float]] = {}
+                for k in [k for k in table if k in OWN_PHASE]:
+                    item = table[k](model, batch, threads, x)
+                    medians.update(time_engines({k: item}, args.rounds, args.iters))
+                    results[k] = (item.output(), item.load_ms)
+                    item.close()
+                loaded = {k: load(model, batch, threads, x) for k, load in table.items()
+                          if k not in OWN_PHASE}
+                medians.update(time_engines(loaded, args.rounds, args.iters))
+                for k, item in loaded.items():
+                    results[k] = (item.output(), item.load_ms)
+                    item.close()
+                ref = results["onnxruntime"][0] if "onnxruntime" in results else None
                 peer = min((v[0] for k, v in medians.items() if k in PEERS), default=float("nan"))
                 peer_cpu = min((v[1] for k, v in medians.items() if k in PEERS),
                                default=float("nan"))
-                for k, item in loaded.items():
+                for k in table:
+                    out, load_ms = results[k]
                     err = float("nan") if ref is None else \
-                        float(np.abs(item.output() - ref).max() / np.abs(ref).max())
+                        float(np.abs(out - ref).max() / np.abs(ref).max())
                     mem = float("nan") if args.no_memory else \
                         probe_memory(k, name, batch, threads, args.workdir)
                     (ms, cpu_ms) = medians[k]
                     rows.append([name, batch, threads, k, ms, ms / peer, cpu_ms,
-                                 cpu_ms / peer_cpu, item.load_ms, mem, f"{err:.1e}"])
-                    item.close()
+                                 cpu_ms / peer_cpu, load_ms, mem, f"{err:.1e}"])
                 print_table(f"{name} batch {batch}, {threads} thread(s)", header,
                             [r for r in rows if r[:3] == [name, batch, threads]])
-        low = [k for k in table if k.startswith("mge-torch-")]
+        low = [k for k in table if k.endswith(("-bf16", "-fp16"))]
         if low:
             top1 += top1_check(model, {k: table[k] for k in
-                                       ("onnxruntime", "mge-torch", *low) if k in table},
+                                       ("onnxruntime", "mge-auto", *low) if k in table},
                                args.threads[0])
     if top1:
         names = list(real_images())
@@ -358,9 +466,12 @@ def main(argv: list[str] | None = None) -> None:
         for r in rows:
             print("| " + " | ".join(f"{c:.2f}" if isinstance(c, float) else str(c)
                                     for c in r) + " |")
-    oracle = table.get("megengine-lite")
-    if isinstance(oracle, OracleWorker):
-        oracle.close()
+    if args.check:
+        slow = slower_with_more_threads(rows)
+        print("\n--check: " + ("no engine slower at 2 threads than at 1" if not slow else
+                               "slower at 2 threads than at 1:\n  " + "\n  ".join(slow)))
+        if slow:
+            sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,12 @@ MegEngine Lite), an ONNX file (onnxruntime) and a PyTorch twin.
   weights; the twins of ``torch_twins`` get the same state dict and export the ONNX file;
   where the oracle venv exists, MegEngine 1.13 dumps the same model file with the same
   weights itself, for the MegEngine Lite peer.
-* ``mobilenet_v2_real``: ``../shared/models/mobilenet_v2_1.0_224_dq.onnx`` (real weights)
-  with its batch dimension made symbolic (input and outputs ``N``, the final Reshape to
-  ``[-1, 1001]``); mge imports it with ``mge.convert.from_onnx``; the PyTorch peer runs its
-  nodes eagerly (``torch_twins.OnnxTwin``).
+* ``mobilenet_v2_real``, ``mobilenet_v3_small_real``, ``mobilenet_v1_025_real``: the real
+  models of ``../shared/models`` (MobileNetV2 1.0 and MobileNetV3-Small at 224x224,
+  MobileNetV1 0.25 at 128x128) with their batch dimension made symbolic (input and outputs
+  ``N``, the final Reshape to ``[-1, 1001]``); mge imports them with
+  ``mge.convert.from_onnx``; the PyTorch peer runs their nodes eagerly
+  (``torch_twins.OnnxTwin``).
 """
 
 from __future__ import annotations
@@ -26,8 +28,11 @@ BENCH = Path(__file__).resolve().parent
 ORACLE = BENCH.parent / ".oracle" / "bin" / "python"
 MODEL_SOURCES = BENCH.parent / "mge" / "models"
 SHARED = BENCH.parents[1] / "shared"
-REAL_ONNX = SHARED / "models" / "mobilenet_v2_1.0_224_dq.onnx"
-MODELS = ("resnet18", "shufflenet_v2", "mobilenet_v2", "mobilenet_v2_real")
+#: the real models: name -> (file in ../shared/models, input side)
+REAL_MODELS = {"mobilenet_v2_real": ("mobilenet_v2_1.0_224_dq.onnx", 224),
+               "mobilenet_v3_small_real": ("mobilenet_v3_small_1.0_224_dq.onnx", 224),
+               "mobilenet_v1_025_real": ("mobilenet_v1_0.25_128.onnx", 128)}
+MODELS = ("resnet18", "shufflenet_v2", "mobilenet_v2", *REAL_MODELS)
 DUMP_OPTIONS = {"enable_fuse_conv_bias_nonlinearity": True}
 
 
@@ -43,9 +48,11 @@ class BenchModel:
     twin: Callable[[], object]
     output: str
     megengine: dict[int, str]
+    size: int = 224
 
 
-def _dump(net: object, batch: int, path: str, output_names: list[str]) -> None:
+def _dump(net: object, batch: int, path: str, output_names: list[str], size: int = 224
+          ) -> None:
     import mge
     from mge.jit import trace
 
@@ -53,7 +60,7 @@ def _dump(net: object, batch: int, path: str, output_names: list[str]) -> None:
     def pred(data: mge.Tensor, *, net: object) -> object:
         return net(data)
 
-    x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224)).astype(np.float32)
+    x = np.random.default_rng(0).standard_normal((batch, 3, size, size)).astype(np.float32)
     pred(mge.tensor(x), net=net)
     pred.dump(path, arg_names=["data"], output_names=output_names, **DUMP_OPTIONS)
 
@@ -102,14 +109,15 @@ def _zoo_model(name: str, workdir: str, batches: list[int]) -> BenchModel:
     return BenchModel(name, paths, onnx_path, make_twin, "logits", megengine)
 
 
-def _real_model(workdir: str, batches: list[int]) -> BenchModel:
+def _real_model(name: str, workdir: str, batches: list[int]) -> BenchModel:
     import onnx
     from onnx import numpy_helper
 
-    onnx_path = os.path.join(workdir, "mobilenet_v2_real.onnx")
-    paths = {b: os.path.join(workdir, f"mobilenet_v2_real_b{b}.mge") for b in batches}
+    source, size = REAL_MODELS[name]
+    onnx_path = os.path.join(workdir, f"{name}.onnx")
+    paths = {b: os.path.join(workdir, f"{name}_b{b}.mge") for b in batches}
     if not os.path.exists(onnx_path):
-        model = onnx.load(str(REAL_ONNX))
+        model = onnx.load(str(SHARED / "models" / source))
         for value in [*model.graph.input, *model.graph.output]:
             value.type.tensor_type.shape.dim[0].dim_param = "N"
         reshapes = {n.input[1] for n in model.graph.node if n.op_type == "Reshape"}
@@ -125,21 +133,21 @@ def _real_model(workdir: str, batches: list[int]) -> BenchModel:
 
         net = from_onnx(onnx_path)
         for b in missing:
-            _dump(net, b, paths[b], ["probs", "logits"])
+            _dump(net, b, paths[b], ["probs", "logits"], size)
 
     def make_twin() -> object:
         from torch_twins import OnnxTwin
 
         return OnnxTwin(onnx_path).eval()
 
-    return BenchModel("mobilenet_v2_real", paths, onnx_path, make_twin, "logits", paths)
+    return BenchModel(name, paths, onnx_path, make_twin, "logits", paths, size)
 
 
 def prepare(name: str, workdir: str, batches: list[int]) -> BenchModel:
     """Write (once) and describe the files of model ``name`` in ``workdir``."""
     os.makedirs(workdir, exist_ok=True)
-    if name == "mobilenet_v2_real":
-        return _real_model(workdir, batches)
+    if name in REAL_MODELS:
+        return _real_model(name, workdir, batches)
     return _zoo_model(name, workdir, batches)
 
 
@@ -162,4 +170,4 @@ def real_images(size: int = 224) -> dict[str, np.ndarray]:
     return out
 
 
-__all__ = ["MODELS", "BenchModel", "prepare", "real_images"]
+__all__ = ["MODELS", "REAL_MODELS", "BenchModel", "prepare", "real_images"]

@@ -1,7 +1,7 @@
 """The ``onnxruntime`` plan backend: a whole graph as one onnxruntime session.
 
-The plan's graph (after the inference passes) is exported to ONNX in memory with
-:func:`mge.convert.onnx.exporter.export_graph` and run by a single
+The plan's graph (after the inference passes) is exported to ONNX in memory
+(:mod:`.plan_onnx`) and run by a single
 ``InferenceSession``: the CPU provider with ``intra_op_num_threads`` set to the plan's
 threads, or the CUDA provider for ``gpu`` devices when onnxruntime has it. With
 ``compute_dtype="float16"`` the graph is converted to float16 first (inputs and outputs
@@ -18,35 +18,19 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import warnings
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import onnxruntime
 
-from ..graph.ir import Graph, VarNode
-from .plan import (
-    PLAN_BACKENDS,
-    BindSite,
-    BoundOp,
-    PlanBackend,
-    PlanOptions,
-    WeightCache,
-    available_plan_backends,
-    register_plan_backend,
-)
+from ..graph.ir import Graph
+from .plan import PlanOptions, register_plan_backend
+from .plan_onnx import ONNX_PASSES, GraphRunner, OnnxGraphBackend, c_contiguous, export_for_plan
 
 #: the graph passes run before export: MegEngine's inference passes and conv fusion
-ORT_PASSES = ("remove_noop", "bn_to_elemwise", "fold_constants", "arith_reorder",
-              "fold_conv_scale", "fold_constants", "arith_fuse", "fuse_conv_bias")
+ORT_PASSES = ONNX_PASSES
 _COMPUTE = (None, "float32", "float16")
-
-#: ``run(feeds) -> outputs``: a compiled graph, numpy arrays in and out
-GraphRunner = Callable[[Sequence[np.ndarray]], list[np.ndarray]]
 
 
 def providers(options: PlanOptions) -> list[Any]:
@@ -70,20 +54,6 @@ def session_options(threads: int | None) -> Any:
     opts.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
     return opts
-
-
-def export_for_plan(graph: Graph, compute_dtype: str | None) -> Any:
-    """The ONNX model of a plan's graph (inputs ``in0...``, outputs ``out0...``)."""
-    from ..convert.onnx.exporter import export_graph
-
-    if compute_dtype == "float16":
-        from ..graph.passes import run_passes
-
-        graph = graph.copy()
-        run_passes(graph, ["float16"])
-    return export_graph(graph, input_names=[f"in{k}" for k in range(len(graph.inputs))],
-                        output_names=[f"out{k}" for k in range(len(graph.outputs))],
-                        check=False)  # onnxruntime checks the model it loads
 
 
 #: initializers above this size go to onnxruntime as arrays, not inside the model bytes
@@ -118,25 +88,13 @@ def detach_weights(model: Any) -> tuple[list[str], list[Any]]:
     return names, values
 
 
-def c_contiguous(array: np.ndarray) -> np.ndarray:
-    """``array`` itself when C-contiguous, else a contiguous copy (0-d arrays always are)."""
-    return array if array.flags.c_contiguous else np.ascontiguousarray(array)
-
-
 @register_plan_backend
-class OrtPlanBackend(PlanBackend):
+class OrtPlanBackend(OnnxGraphBackend):
     """One onnxruntime session per plan (CPU provider, or CUDA where available)."""
 
     name = "onnxruntime"
     priority = 30
     devices = ("cpu", "gpu")
-    eager = "numpy"
-    passes = ORT_PASSES
-
-    def __init__(self, options: PlanOptions, weights: WeightCache) -> None:
-        super().__init__(options, weights)
-        self.key = (self.name, options.device, str(options.compute_dtype))
-        self._delegate: PlanBackend | None = None
 
     @classmethod
     def unavailable(cls, options: PlanOptions) -> str | None:
@@ -148,17 +106,8 @@ class OrtPlanBackend(PlanBackend):
             return f"device {options.device!r}: this onnxruntime has no CUDA provider"
         return super().unavailable(options)
 
-    # ------------------------------------------------------------ whole graph
-    def compile_graph(self, graph: Graph) -> GraphRunner | None:
-        """One session for the whole graph; ``None`` (after a warning) when some op has
-        no ONNX form, and the ops are then bound to another backend's kernels."""
-        from ..convert.onnx import UnsupportedOpError
-
-        try:
-            model = export_for_plan(graph, self.options.compute_dtype)
-        except UnsupportedOpError as exc:
-            self._fall_back(f"cannot export the graph to ONNX ({exc})")
-            return None
+    def compile_model(self, model: Any, graph: Graph) -> GraphRunner:
+        """One onnxruntime session for the model, the weights passed as arrays."""
         opts = session_options(self.options.threads)
         weight_names, weights = detach_weights(model)
         if weight_names:
@@ -174,43 +123,6 @@ class OrtPlanBackend(PlanBackend):
         run.session = session  # type: ignore[attr-defined]
         run.weights = weights  # type: ignore[attr-defined]  (the session reads them)
         return run
-
-    def _fall_back(self, why: str) -> PlanBackend:
-        if self._delegate is None:
-            others = [n for n in available_plan_backends(self.options) if n != self.name]
-            if not others:
-                raise RuntimeError(f"plan backend 'onnxruntime' {why}, and no other plan "
-                                   "backend can run the graph")
-            warnings.warn(f"plan backend 'onnxruntime' {why}; running the graph on "
-                          f"plan backend {others[0]!r}", stacklevel=4)
-            self._delegate = PLAN_BACKENDS[others[0]](self.options, self.weights)
-        return self._delegate
-
-    # ------------------------------------------------------------ op by op (fallback)
-    def bind(self, site: BindSite) -> BoundOp:
-        delegate = self._fall_back("binds no single ops")
-        return delegate.bind(dataclasses.replace(site, host=delegate))
-
-    def const(self, value: np.ndarray) -> Any:
-        return self._delegate.const(value) if self._delegate else super().const(value)
-
-    def asarray(self, value: np.ndarray) -> Any:
-        return self._delegate.asarray(value) if self._delegate else value
-
-    def feed(self, value: np.ndarray, var: VarNode) -> Any:
-        return self._delegate.feed(value, var) if self._delegate else value
-
-    def fetch(self, array: Any, var: VarNode) -> np.ndarray:
-        if self._delegate is not None:
-            return self._delegate.fetch(array, var)
-        return np.asarray(array, var.dtype)
-
-    def session(self) -> AbstractContextManager:
-        return self._delegate.session() if self._delegate else contextlib.nullcontext()
-
-    def synchronize(self) -> None:
-        if self._delegate is not None:
-            self._delegate.synchronize()
 
 
 __all__ = ["ORT_PASSES", "OrtPlanBackend", "detach_weights", "export_for_plan", "providers",

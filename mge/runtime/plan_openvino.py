@@ -1,0 +1,103 @@
+"""The ``openvino`` plan backend: a whole graph as one OpenVINO compiled model (CPU).
+
+The plan's graph is exported to ONNX in memory (:mod:`.plan_onnx`), read by OpenVINO's
+ONNX frontend and compiled for its CPU plugin once per plan (a new input shape makes a
+new plan, so a new compiled model). The plan options map to OpenVINO properties:
+
+* ``threads`` -> ``INFERENCE_NUM_THREADS`` (``None``: OpenVINO's default), one stream,
+  the latency performance hint;
+* ``compute_dtype`` -> ``INFERENCE_PRECISION_HINT``: ``None``/``"float32"`` -> ``f32``,
+  ``"bfloat16"`` -> ``bf16``, ``"float16"`` -> ``f16``, each available only where the
+  CPU plugin reports the capability (``OPTIMIZATION_CAPABILITIES``). Inputs and outputs
+  keep the graph's types; OpenVINO converts at the edges.
+
+OpenVINO is an optional dependency (``pip install "mge[openvino]"``).
+
+Example:
+    >>> plan = Plan(graph, PlanOptions(backend="openvino", threads=2,
+    ...                                compute_dtype="bfloat16"))  # doctest: +SKIP
+    >>> plan.run(data=x)                                           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import openvino
+
+from ..graph.ir import Graph
+from .plan import PlanOptions, register_plan_backend
+from .plan_onnx import GraphRunner, OnnxGraphBackend, c_contiguous
+
+#: compute dtype -> (OpenVINO inference precision, the CPU capability it needs)
+PRECISIONS = {None: ("f32", "FP32"), "float32": ("f32", "FP32"),
+              "bfloat16": ("bf16", "BF16"), "float16": ("f16", "FP16")}
+
+
+@functools.cache
+def core() -> Any:
+    """The process's ``openvino.Core`` (made once: creating one loads the plugins)."""
+    return openvino.Core()
+
+
+@functools.cache
+def cpu_capabilities() -> frozenset[str]:
+    """The CPU plugin's ``OPTIMIZATION_CAPABILITIES`` (``FP32``, ``BF16``, ``FP16``...)."""
+    return frozenset(core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+
+
+def compile_properties(options: PlanOptions) -> dict[str, Any]:
+    """The CPU plugin properties for a plan: threads, one stream, latency, precision."""
+    props: dict[str, Any] = {"NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
+                             "INFERENCE_PRECISION_HINT": PRECISIONS[options.compute_dtype][0]}
+    if options.threads:
+        props["INFERENCE_NUM_THREADS"] = options.threads
+    return props
+
+
+@register_plan_backend
+class OpenVinoPlanBackend(OnnxGraphBackend):
+    """One OpenVINO CPU compiled model per plan."""
+
+    name = "openvino"
+    priority = 25
+    devices = ("cpu",)
+
+    @classmethod
+    def unavailable(cls, options: PlanOptions) -> str | None:
+        reason = super().unavailable(options)
+        if reason is not None:
+            return reason
+        if options.compute_dtype not in PRECISIONS:
+            return (f"plan backend 'openvino' computes in float32, bfloat16 or float16, "
+                    f"not {options.compute_dtype}")
+        precision, capability = PRECISIONS[options.compute_dtype]
+        if capability not in cpu_capabilities():
+            return (f"plan backend 'openvino': this CPU has no {precision} inference "
+                    f"(capabilities {sorted(cpu_capabilities())})")
+        return None
+
+    def export_dtype(self) -> str | None:
+        return None  # exported in float32: the precision hint lowers it inside OpenVINO
+
+    def compile_model(self, model: Any, graph: Graph) -> GraphRunner:
+        """Read the ONNX bytes with OpenVINO's frontend and compile them for the CPU."""
+        network = core().read_model(model.SerializeToString(), b"")
+        compiled = core().compile_model(network, "CPU", compile_properties(self.options))
+        request = compiled.create_infer_request()
+        outputs = [compiled.output(f"out{k}") for k in range(len(graph.outputs))]
+
+        def run(feeds: Sequence[np.ndarray]) -> list[np.ndarray]:
+            request.infer({k: c_contiguous(x) for k, x in enumerate(feeds)},
+                          share_inputs=True)
+            return [np.array(request.get_tensor(out).data) for out in outputs]
+
+        run.compiled = compiled  # type: ignore[attr-defined]
+        return run
+
+
+__all__ = ["PRECISIONS", "OpenVinoPlanBackend", "compile_properties", "core",
+           "cpu_capabilities"]
