@@ -1,0 +1,10 @@
+"""Vision datasets read from local files (MegEngine's ``megengine.data.dataset.vision``)."""
+
+from .cifar import CIFAR10, CIFAR100
+from .coco import COCO
+from .folder import ImageFolder
+from .meta_vision import VisionDataset
+from .mnist import MNIST
+from .voc import PascalVOC
+
+__all__ = ["CIFAR10", "CIFAR100", "COCO", "MNIST", "ImageFolder", "PascalVOC", "VisionDataset"]
