@@ -103,6 +103,15 @@ def test_graph_without_onnx_form_falls_back() -> None:
     np.testing.assert_array_equal(plan.run(x=v)[0], np.maximum(v, 0))
 
 
+def test_graph_outside_the_compiled_ops_falls_back() -> None:
+    graph, feeds = _model("preprocess")  # WarpPerspective: GatherND, Where, Mod...
+    with pytest.warns(UserWarning, match="'openvino' does not compile ONNX ops"):
+        plan = PlanCache(graph, PlanOptions(backend="openvino")).plan()
+    assert plan._runner is None and plan.steps
+    for got, want in zip(plan.run_feeds(feeds), _numpy(graph, feeds), strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-4 * max(1, np.abs(want).max()))
+
+
 def test_lite_network_on_openvino() -> None:
     graph, (x,) = _model()
     outputs = []
