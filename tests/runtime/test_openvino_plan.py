@@ -15,7 +15,13 @@ from mge.graph.ir import Graph  # noqa: E402
 from mge.lite import LiteConfig, LiteNetwork  # noqa: E402
 from mge.ops import Elemwise  # noqa: E402
 from mge.ops.utility import AssertEqual  # noqa: E402
-from mge.runtime.plan import Plan, PlanCache, PlanOptions, plan_backend_class  # noqa: E402
+from mge.runtime.plan import (  # noqa: E402
+    Plan,
+    PlanCache,
+    PlanOptions,
+    available_plan_backends,
+    plan_backend_class,
+)
 from mge.runtime.plan_openvino import cpu_capabilities  # noqa: E402
 from mge.serialization.mge_graph import load_graph  # noqa: E402
 
@@ -82,6 +88,12 @@ def test_new_input_shapes_get_their_own_compiled_model() -> None:
     want = PlanCache(graph, PlanOptions(backend="numpy")).plan(
         {graph.inputs[0].name: batch.shape}).run_feeds([batch])[0]
     np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_opt_in_only() -> None:
+    assert "openvino" not in available_plan_backends()
+    assert plan_backend_class(PlanOptions()).name != "openvino"
+    assert "openvino" in available_plan_backends(PlanOptions(backend="openvino"))
 
 
 def test_unknown_compute_dtype_is_refused() -> None:
