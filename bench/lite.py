@@ -239,11 +239,14 @@ def engines(workdir: str, wanted: list[str] | None) -> dict[str, Callable]:
     from mge.runtime.plan import PLAN_BACKENDS, PlanOptions, available_plan_backends
 
     table: dict[str, Callable] = {"mge-auto": mge_engine("auto")}
-    for name in available_plan_backends():
+    backends = available_plan_backends()
+    if _has_openvino():
+        backends.append("openvino")  # opt-in: not among the automatic ones
+    for name in backends:
         table[f"mge-{name}"] = mge_engine(name)
     low = reduced_precision_dtype()
     suffix = "bf16" if low == "bfloat16" else "fp16"
-    for name in available_plan_backends(PlanOptions(compute_dtype=low)) if low else ():
+    for name in backends if low else ():
         if name != "numpy" and PLAN_BACKENDS[name].unavailable(
                 PlanOptions(backend=name, compute_dtype=low)) is None:
             table[f"mge-{name}-{suffix}"] = mge_engine(name, low)

@@ -149,6 +149,8 @@ class PlanBackend:
     eager: ClassVar[str] = ""
     #: graph passes run before planning when ``options.optimize``
     passes: ClassVar[tuple[str, ...]] = ()
+    #: only used when named (``"auto"`` and :func:`available_plan_backends` skip it)
+    opt_in: ClassVar[bool] = False
 
     def __init__(self, options: PlanOptions, weights: WeightCache) -> None:
         self.options = options
@@ -239,10 +241,12 @@ def _load_builtin_backends(name: str | None = None) -> None:
 
 
 def available_plan_backends(options: PlanOptions | None = None) -> list[str]:
-    """Names of the plan backends that can run with ``options``, fastest first."""
+    """Names of the plan backends that can run with ``options``, fastest first (opt-in
+    backends only when ``options.backend`` names them)."""
     _load_builtin_backends()
     options = options or PlanOptions()
-    usable = [c for c in PLAN_BACKENDS.values() if c.unavailable(options) is None]
+    usable = [c for c in PLAN_BACKENDS.values() if c.unavailable(options) is None
+              and (not c.opt_in or c.name == options.backend)]
     return [c.name for c in sorted(usable, key=lambda c: -c.priority)]
 
 

@@ -76,8 +76,9 @@ class OnnxGraphBackend(PlanBackend):
         """The compute dtype the graph is exported in (the engine may lower it further)."""
         return self.options.compute_dtype
 
-    def compile_model(self, model: Any, graph: Graph) -> GraphRunner:
-        """The engine's runner for ``model``, the ONNX form of ``graph``."""
+    def compile_model(self, model: Any, graph: Graph) -> GraphRunner | None:
+        """The engine's runner for ``model``, the ONNX form of ``graph`` (``None`` after
+        ``_fall_back`` when the engine should not take the model)."""
         raise NotImplementedError
 
     def compile_graph(self, graph: Graph) -> GraphRunner | None:

@@ -15,7 +15,13 @@ from mge.graph.ir import Graph  # noqa: E402
 from mge.lite import LiteConfig, LiteNetwork  # noqa: E402
 from mge.ops import Elemwise  # noqa: E402
 from mge.ops.utility import AssertEqual  # noqa: E402
-from mge.runtime.plan import Plan, PlanCache, PlanOptions, plan_backend_class  # noqa: E402
+from mge.runtime.plan import (  # noqa: E402
+    Plan,
+    PlanCache,
+    PlanOptions,
+    available_plan_backends,
+    plan_backend_class,
+)
 from mge.runtime.plan_openvino import cpu_capabilities  # noqa: E402
 from mge.serialization.mge_graph import load_graph  # noqa: E402
 
@@ -84,6 +90,12 @@ def test_new_input_shapes_get_their_own_compiled_model() -> None:
     np.testing.assert_allclose(got, want, atol=1e-4)
 
 
+def test_opt_in_only() -> None:
+    assert "openvino" not in available_plan_backends()
+    assert plan_backend_class(PlanOptions()).name != "openvino"
+    assert "openvino" in available_plan_backends(PlanOptions(backend="openvino"))
+
+
 def test_unknown_compute_dtype_is_refused() -> None:
     with pytest.raises(RuntimeError, match="openvino.*int8"):
         plan_backend_class(PlanOptions(backend="openvino", compute_dtype="int8"))
@@ -101,6 +113,15 @@ def test_graph_without_onnx_form_falls_back() -> None:
     assert plan._runner is None and plan.steps
     v = np.array([[-1, 2, 3], [4, -5, 6]], np.float32)
     np.testing.assert_array_equal(plan.run(x=v)[0], np.maximum(v, 0))
+
+
+def test_graph_outside_the_compiled_ops_falls_back() -> None:
+    graph, feeds = _model("preprocess")  # WarpPerspective: GatherND, Where, Mod...
+    with pytest.warns(UserWarning, match="'openvino' does not compile ONNX ops"):
+        plan = PlanCache(graph, PlanOptions(backend="openvino")).plan()
+    assert plan._runner is None and plan.steps
+    for got, want in zip(plan.run_feeds(feeds), _numpy(graph, feeds), strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-4 * max(1, np.abs(want).max()))
 
 
 def test_lite_network_on_openvino() -> None:
