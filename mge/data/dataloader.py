@@ -159,6 +159,7 @@ class _StreamReader:
     def __init__(self, dataset: StreamDataset, timeout: float) -> None:
         self.timeout = timeout
         self.position = 0
+        self._ended = False
         self._iterator = iter(dataset)
         if timeout > 0:
             self._items: queue.Queue = queue.Queue(maxsize=1)
@@ -174,6 +175,8 @@ class _StreamReader:
 
     def next(self) -> Any:
         """The next raw sample; ``StopIteration`` at the end of the stream."""
+        if self._ended:
+            raise StopIteration
         if self.timeout > 0:
             try:
                 ok, item = self._items.get(timeout=self.timeout)
@@ -182,9 +185,14 @@ class _StreamReader:
             if not ok:
                 raise item
             if item is self._END:
+                self._ended = True
                 raise StopIteration
         else:
-            item = next(self._iterator)
+            try:
+                item = next(self._iterator)
+            except StopIteration:
+                self._ended = True
+                raise
         self.position += 1
         return item
 
