@@ -96,17 +96,19 @@ class DataLoader:
         if isinstance(dataset, StreamDataset):
             self.sampler: Any = sampler if sampler else StreamSampler(batch_size=1)
             if not isinstance(self.sampler, StreamSampler):
-                raise TypeError(
-                    "a StreamDataset needs a StreamSampler, got " + type(self.sampler).__name__
+                raise AssertionError(
+                    "types of dataset and sampler do not match: a StreamDataset needs a "
+                    f"StreamSampler, got {type(self.sampler).__name__}"
                 )
             self.datakind = "stream"
         else:
             if not isinstance(dataset, Dataset):
-                raise TypeError(f"Can not recognize this kind of dataset: {type(dataset)}")
+                raise AssertionError(f"Can not recognize this kind of dataset: {type(dataset)}")
             self.sampler = sampler if sampler else SequentialSampler(dataset, batch_size=1)
             if not isinstance(self.sampler, MapSampler):
-                raise TypeError(
-                    "a map-style Dataset needs a MapSampler, got " + type(self.sampler).__name__
+                raise AssertionError(
+                    "types of dataset and sampler do not match: a map-style Dataset needs a "
+                    f"MapSampler, got {type(self.sampler).__name__}"
                 )
             self.datakind = "map"
         self.transform = PseudoTransform() if transform is None else transform

@@ -82,7 +82,7 @@ def test_boxes_and_masks_follow_the_image() -> None:
 
 
 def test_argument_errors() -> None:
-    with pytest.raises(ValueError, match="bigger than the image"):
+    with pytest.raises(AssertionError, match="bigger than the image"):
         T.CenterCrop(30).apply(np.zeros((10, 10, 3), np.uint8))
     with pytest.raises(ValueError, match="3 dims"):
         T.Resize(4).apply(np.zeros((8, 8), np.uint8))
