@@ -96,17 +96,19 @@ class DataLoader:
         if isinstance(dataset, StreamDataset):
             self.sampler: Any = sampler if sampler else StreamSampler(batch_size=1)
             if not isinstance(self.sampler, StreamSampler):
-                raise TypeError(
-                    "a StreamDataset needs a StreamSampler, got " + type(self.sampler).__name__
+                raise AssertionError(
+                    "types of dataset and sampler do not match: a StreamDataset needs a "
+                    f"StreamSampler, got {type(self.sampler).__name__}"
                 )
             self.datakind = "stream"
         else:
             if not isinstance(dataset, Dataset):
-                raise TypeError(f"Can not recognize this kind of dataset: {type(dataset)}")
+                raise AssertionError(f"Can not recognize this kind of dataset: {type(dataset)}")
             self.sampler = sampler if sampler else SequentialSampler(dataset, batch_size=1)
             if not isinstance(self.sampler, MapSampler):
-                raise TypeError(
-                    "a map-style Dataset needs a MapSampler, got " + type(self.sampler).__name__
+                raise AssertionError(
+                    "types of dataset and sampler do not match: a map-style Dataset needs a "
+                    f"MapSampler, got {type(self.sampler).__name__}"
                 )
             self.datakind = "map"
         self.transform = PseudoTransform() if transform is None else transform
@@ -159,6 +161,7 @@ class _StreamReader:
     def __init__(self, dataset: StreamDataset, timeout: float) -> None:
         self.timeout = timeout
         self.position = 0
+        self._ended = False
         self._iterator = iter(dataset)
         if timeout > 0:
             self._items: queue.Queue = queue.Queue(maxsize=1)
@@ -174,6 +177,8 @@ class _StreamReader:
 
     def next(self) -> Any:
         """The next raw sample; ``StopIteration`` at the end of the stream."""
+        if self._ended:
+            raise StopIteration
         if self.timeout > 0:
             try:
                 ok, item = self._items.get(timeout=self.timeout)
@@ -182,9 +187,14 @@ class _StreamReader:
             if not ok:
                 raise item
             if item is self._END:
+                self._ended = True
                 raise StopIteration
         else:
-            item = next(self._iterator)
+            try:
+                item = next(self._iterator)
+            except StopIteration:
+                self._ended = True
+                raise
         self.position += 1
         return item
 

@@ -102,10 +102,10 @@ class ConcatDataset(Dataset):
         super().__init__()
         self.datasets = list(datasets)
         if not self.datasets:
-            raise ValueError("datasets should not be an empty iterable")
+            raise AssertionError("datasets should not be an empty iterable")
         for dataset in self.datasets:
             if isinstance(dataset, StreamDataset):
-                raise TypeError("ConcatDataset does not support StreamDataset")
+                raise AssertionError("ConcatDataset does not support StreamDataset")
         self.cumulative_sizes: list[int] = []
         total = 0
         for dataset in self.datasets:

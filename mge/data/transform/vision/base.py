@@ -102,7 +102,7 @@ class ToMode(VisionTransform):
     def __init__(self, mode: str = "CHW", *, order: Sequence[str] | None = None) -> None:
         super().__init__(order)
         if mode != "CHW":
-            raise ValueError(f"ToMode: unsupported mode {mode!r} (MegEngine supports 'CHW')")
+            raise AssertionError(f"ToMode: unsupported mode: {mode!r} (only 'CHW')")
         self.mode = mode
 
     def _apply_image(self, image: np.ndarray) -> np.ndarray:

@@ -235,7 +235,7 @@ class CenterCrop(_Crop):
         th, tw = self.output_size
         h, w = self._get_image(input).shape[:2]
         if th > h or tw > w:
-            raise ValueError(
+            raise AssertionError(
                 f"CenterCrop: output size {(th, tw)} is bigger than the image size {(h, w)}"
             )
         self._x = int(round((w - tw) / 2.0))
@@ -313,9 +313,9 @@ class RandomResizedCrop(VisionTransform):
         super().__init__(order)
         self.output_size = _pair(output_size)
         if scale_range[0] > scale_range[1]:
-            raise ValueError(f"scale_range should be of kind (min, max), got {scale_range}")
+            raise AssertionError(f"scale_range should be of kind (min, max), got {scale_range}")
         if ratio_range[0] > ratio_range[1]:
-            raise ValueError(f"ratio_range should be of kind (min, max), got {ratio_range}")
+            raise AssertionError(f"ratio_range should be of kind (min, max), got {ratio_range}")
         self.scale_range = scale_range
         self.ratio_range = ratio_range
         self.interpolation = interpolation
