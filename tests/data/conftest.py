@@ -12,8 +12,11 @@ def child_pids() -> set[int]:
     """Live child processes of this process (Linux ``/proc``)."""
     children: set[int] = set()
     for task in os.listdir(f"/proc/{os.getpid()}/task"):
-        with open(f"/proc/{os.getpid()}/task/{task}/children") as f:
-            children.update(int(pid) for pid in f.read().split())
+        try:
+            with open(f"/proc/{os.getpid()}/task/{task}/children") as f:
+                children.update(int(pid) for pid in f.read().split())
+        except FileNotFoundError:  # the thread ended while we listed the others
+            continue
     return {pid for pid in children if _alive(pid)}
 
 
