@@ -61,7 +61,8 @@ def _erfinv(y: Sym) -> Sym:
     for _ in range(2):
         x = x - (x.op("Erf") - yc) / ((2.0 / math.sqrt(math.pi)) * (-(x * x)).op("Exp"))
     edge = yc.unary("Abs") == 1.0
-    return where(edge, yc.unary("Sign") * float("inf"), x)
+    x = where(edge, yc.unary("Sign") * float("inf"), x)
+    return where(y.unary("Abs") > 1.0, float("nan"), x)  # outside [-1, 1]: NaN, as numpy
 
 
 def _atan2(y: Sym, x: Sym) -> Sym:
@@ -81,9 +82,17 @@ def _shift(a: Sym, b: Sym, left: bool) -> Sym:
     if left:
         return a.cast(unsigned).binary("BitShift", b.cast(unsigned), direction="LEFT") \
             .cast(a.dtype)
-    power = a.builder.const(1, unsigned).binary("BitShift", b.cast(unsigned),
-                                                direction="LEFT").cast(INT64)
-    return _floor_div(a.cast(INT64), power).cast(a.dtype)
+    # numpy's arithmetic shift (ONNX's cases are made with it): a count outside
+    # [0, bits - 1) for signed types (bits for unsigned) shifts every bit out, leaving the
+    # sign fill; 1 << count would overflow there
+    bits = a.dtype.itemsize * 8
+    count, wide = b.cast(INT64), a.cast(INT64)
+    fill = where(wide < 0, -1, 0) if a.dtype.kind == "i" else wide * 0
+    out = (count < 0) | (count >= (bits - 1 if a.dtype.kind == "i" else bits))
+    count = where(out, 0, count)
+    power = a.builder.const(1, np.dtype(np.uint64)).binary(
+        "BitShift", count.cast(np.dtype(np.uint64)), direction="LEFT").cast(INT64)
+    return where(out, fill, _floor_div(wide, power)).cast(a.dtype)
 
 
 def _log_sum_exp(a: Sym, b: Sym) -> Sym:
