@@ -92,20 +92,16 @@ class KernelTable:
 
     def kernel(self, *ops: type[OpDef]) -> Callable[[Kernel], Kernel]:
         """Decorator registering ``fn`` as this backend's kernel of the op classes."""
-
-        def deco(fn: Kernel) -> Kernel:
-            for cls in ops:
-                cls.kernels[self.backend] = fn
-            return fn
-
-        return deco
+        return self._register("kernels", ops)
 
     def preparer(self, *ops: type[OpDef]) -> Callable[[Preparer], Preparer]:
         """Decorator registering ``fn(op, site)`` as this backend's preparation of the ops."""
+        return self._register("preparers", ops)
 
-        def deco(fn: Preparer) -> Preparer:
+    def _register(self, table: str, ops: Sequence[type[OpDef]]) -> Callable[[Any], Any]:
+        def deco(fn: Any) -> Any:
             for cls in ops:
-                cls.preparers[self.backend] = fn
+                getattr(cls, table)[self.backend] = fn
             return fn
 
         return deco

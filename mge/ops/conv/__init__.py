@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -53,8 +53,10 @@ class FilterLayout(NamedTuple):
     flip: bool
 
 
-def canonical_filter(op: ConvBase, w: np.ndarray) -> np.ndarray:
-    """A numpy filter as ``(groups, oc/g, ic/g, KH, KW)``, flipped for ``CONVOLUTION``."""
+def canonical_filter(op: ConvBase, w: Any) -> Any:
+    """A filter as ``(groups, oc/g, ic/g, KH, KW)``, flipped for ``CONVOLUTION``: a numpy
+    array, or any value with numpy's ``[None]``, ``transpose(perm)`` and reversed slices
+    (the ONNX exporter's values)."""
     add_group, perm, flip = op.filter_layout()
     w = w[None] if add_group else w
     w = w.transpose(perm)

@@ -20,7 +20,13 @@ from ..batching import data_inputs
 from ..elemwise.onnx_export import ELEMWISE
 from ..registry import batch_rule, onnx_rule
 from ..shape import Padding
-from . import ConvBase, ConvBiasForward, ConvolutionBackwardData, ConvolutionForward
+from . import (
+    ConvBase,
+    ConvBiasForward,
+    ConvolutionBackwardData,
+    ConvolutionForward,
+    canonical_filter,
+)
 
 if TYPE_CHECKING:
     from ...convert.onnx.exporter.graph import ExportContext
@@ -34,13 +40,7 @@ TO_NCHW, TO_NHWC = (0, 3, 1, 2), (0, 2, 3, 1)
 
 def _onnx_filter(op: ConvBase, w: Any) -> Any:
     """A MegEngine filter (numpy array or Sym) as ONNX's ``[g * ocpg, icpg, kh, kw]``."""
-    if op.sparse == "DENSE":
-        w = w[None]
-    if op.format == "NHWC":
-        w = w.transpose((0, 1, 4, 2, 3))
-    if op.mode == "CONVOLUTION":
-        w = w[..., ::-1, ::-1]
-    g, ocpg, icpg, kh, kw = w.shape
+    g, ocpg, icpg, kh, kw = (w := canonical_filter(op, w)).shape
     return w.reshape((g * ocpg, icpg, kh, kw))
 
 

@@ -168,22 +168,14 @@ def _prepare_mkldnn_conv(op: ConvBase, site: PrepareSite, groups: int,
     unary = None  # the binary form fuses only relu, which loses NaN (see MKLDNN_UNARY)
     act = INPLACE_UNARY[nonline]
     (z,) = extra
-    if site.donated[z]:
-        into = mkldnn._convolution_pointwise_.binary
-
-        def run_into(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-            if x.dtype != wdtype:
-                x = x.to(wdtype)
-            return act(into(r, x, weight, bias, pad, stride, dilate, groups, "add", None,
-                            unary, [], ""))
-
-        return Prepared(run_into, (0, z), z)
-    binary = mkldnn._convolution_pointwise.binary
+    donated = site.donated[z]
+    fused = (mkldnn._convolution_pointwise_ if donated else mkldnn._convolution_pointwise).binary
 
     def run_binary(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
         if x.dtype != wdtype:
             x = x.to(wdtype)
-        return act(binary(x, r, weight, bias, pad, stride, dilate, groups, "add", None,
-                          unary, [], ""))
+        first, other = (r, x) if donated else (x, r)  # the in-place form writes into r
+        return act(fused(first, other, weight, bias, pad, stride, dilate, groups, "add", None,
+                         unary, [], ""))
 
-    return Prepared(run_binary, (0, z))
+    return Prepared(run_binary, (0, z), z if donated else None)

@@ -216,6 +216,6 @@ def _type_cvt(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
     return [xs[0].cast(node.outputs[0].dtype)]
 
 
-batch_rule(Elemwise, TypeCvt)(aligned)
+batch_rule(Elemwise, TypeCvt, PowC)(aligned)
 
 __all__ = ["ELEMWISE"]

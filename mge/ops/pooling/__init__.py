@@ -33,7 +33,14 @@ def adaptive_window(in_size: int, out_size: int) -> tuple[int, int]:
     return in_size - (out_size - 1) * stride, stride
 
 
-def _check_src(op: OpDef, inputs: Sequence[TensorInfo]) -> tuple[int, int]:
+def spatial_size(op: PoolingForward | AdaptivePoolingForward, shape: Sequence[int]
+                 ) -> tuple[int, int]:
+    """``(H, W)`` of a 4-d ``shape`` in the op's format."""
+    return (shape[2], shape[3]) if op.format == "NCHW" else (shape[1], shape[2])
+
+
+def _check_src(op: PoolingForward | AdaptivePoolingForward, inputs: Sequence[TensorInfo]
+               ) -> tuple[int, int]:
     """Validate mode/format and the 4-d float src; return its spatial size."""
     check_enum(op, "mode", POOLING_MODES)
     check_enum(op, "format", CONV_FORMATS)
@@ -42,7 +49,7 @@ def _check_src(op: OpDef, inputs: Sequence[TensorInfo]) -> tuple[int, int]:
         op.fail(f"src must be 4-d ({op.format}), got {src.ndim}-d", inputs)
     if src.dtype not in FLOAT_DTYPES:
         op.fail("src must be float32 or float16", inputs)
-    return (src.shape[2], src.shape[3]) if op.format == "NCHW" else (src.shape[1], src.shape[2])
+    return spatial_size(op, src.shape)
 
 
 def _with_spatial(op: OpDef, src: TensorInfo, hw: tuple[int, int]) -> TensorInfo:
@@ -80,6 +87,12 @@ class PoolingForward(OpDef):
             self.fail("the window is larger than the padded input", inputs)
         return [_with_spatial(self, inputs[0], (oh, ow))]
 
+    def covers_input(self, shape: Sequence[int]) -> bool:
+        """Whether one unpadded window covers the whole spatial extent of ``shape`` (a
+        global pooling)."""
+        return (self.pad_h, self.pad_w) == (0, 0) and \
+            (self.window_h, self.window_w) == spatial_size(self, shape)
+
 
 @register_op
 class AdaptivePoolingForward(OpDef):
@@ -103,8 +116,9 @@ class AdaptivePoolingForward(OpDef):
             self.fail(f"output size {(oh, ow)} must be within 1..input size {(ih, iw)}", inputs)
         return [_with_spatial(self, inputs[0], (oh, ow))]
 
-    def as_pooling(self, in_hw: tuple[int, int]) -> PoolingForward:
-        """The equivalent ``PoolingForward`` for a given input spatial size."""
+    def as_pooling(self, shape: Sequence[int]) -> PoolingForward:
+        """The equivalent ``PoolingForward`` for an input of ``shape`` (in this format)."""
+        in_hw = spatial_size(self, shape)
         (wh, sh), (ww, sw) = (adaptive_window(i, o) for i, o in zip(in_hw, self.oshp, strict=True))
         return PoolingForward(mode=self.mode, stride_h=sh, stride_w=sw, window_h=wh,
                               window_w=ww, format=self.format)

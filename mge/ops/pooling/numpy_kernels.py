@@ -48,8 +48,7 @@ def pooling(op: PoolingForward, x: np.ndarray) -> np.ndarray:
 
 @NUMPY.kernel(AdaptivePoolingForward)
 def adaptive_pooling(op: AdaptivePoolingForward, x: np.ndarray) -> np.ndarray:
-    hw = x.shape[2:] if op.format == "NCHW" else x.shape[1:3]
-    return pooling(op.as_pooling(hw), x)
+    return pooling(op.as_pooling(x.shape), x)
 
 
 @NUMPY.preparer(PoolingForward)
@@ -57,7 +56,6 @@ def prepare_pooling(op: PoolingForward, site: PrepareSite) -> Prepared | None:
     """Global average pooling of float32 NCHW data: a mean."""
     shape = site.inputs[0].shape
     if site.host is None or op.format != "NCHW" or op.mode == "MAX" or \
-            (op.pad_h, op.pad_w) != (0, 0) or \
-            (op.window_h, op.window_w) != shape[2:] or site.inputs[0].dtype != np.float32:
+            not op.covers_input(shape) or site.inputs[0].dtype != np.float32:
         return None
     return Prepared(lambda x: x.mean(axis=(2, 3), keepdims=True), (0,))

@@ -24,8 +24,7 @@ def _pool(ctx: ExportContext, node: OpNode, x: Sym, op: PoolingForward) -> Sym:
     out = node.outputs[0]
     shape = nchw_shape(op, out.shape)
     xn = nchw(op, x)
-    whole = (op.window_h, op.window_w) == xn.shape[2:] and (op.pad_h, op.pad_w) == (0, 0)
-    if whole:
+    if op.covers_input(x.shape):
         onnx_op = "GlobalMaxPool" if op.mode == "MAX" else "GlobalAveragePool"
         y = xn.op(onnx_op, shape=shape)
     else:
@@ -45,10 +44,7 @@ def _pooling(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
 
 @onnx_rule(AdaptivePoolingForward)
 def _adaptive_pooling(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
-    op = node.op
-    shape = node.inputs[0].shape
-    hw = shape[2:] if op.format == "NCHW" else shape[1:3]
-    return [_pool(ctx, node, xs[0], op.as_pooling(tuple(hw)))]
+    return [_pool(ctx, node, xs[0], node.op.as_pooling(node.inputs[0].shape))]
 
 
 batch_rule(PoolingForward, AdaptivePoolingForward)(data_inputs(0))

@@ -40,8 +40,7 @@ def pooling(op: PoolingForward, x: torch.Tensor) -> torch.Tensor:
 
 @TORCH.kernel(AdaptivePoolingForward)
 def adaptive_pooling(op: AdaptivePoolingForward, x: torch.Tensor) -> torch.Tensor:
-    hw = tuple(x.shape[2:]) if op.format == "NCHW" else tuple(x.shape[1:3])
-    return pooling(op.as_pooling(hw), x)
+    return pooling(op.as_pooling(tuple(x.shape)), x)
 
 
 # ------------------------------------------------------------------ plan preparation
@@ -50,8 +49,7 @@ def prepare_pooling(op: PoolingForward, site: PrepareSite) -> Prepared | None:
     """Global average pooling of NCHW data: ``adaptive_avg_pool2d``."""
     shape = site.inputs[0].shape
     if site.host is None or op.format != "NCHW" or op.mode == "MAX" or \
-            (op.pad_h, op.pad_w) != (0, 0) or \
-            (op.window_h, op.window_w) != shape[2:]:
+            not op.covers_input(shape):
         return None
     pool = tF.adaptive_avg_pool2d
     return Prepared(lambda x: pool(x, 1), (0,))

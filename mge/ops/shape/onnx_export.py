@@ -42,7 +42,7 @@ from .shape import (
 if TYPE_CHECKING:
     from ...convert.onnx.exporter.graph import ExportContext
     from ...convert.onnx.exporter.sym import Sym
-    from ...graph.ir import OpNode
+    from ...graph.ir import OpNode, VarNode
 
 F32 = np.dtype("float32")
 INT32 = np.dtype("int32")
@@ -50,13 +50,19 @@ INT64 = np.dtype("int64")
 _PAD_MODES = {"CONSTANT": "constant", "REPLICATE": "edge", "REFLECT": "reflect"}
 
 
-@onnx_rule(Reshape)
-def _reshape(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
-    x, out = xs[0], node.outputs[0]
+def _target_shape(ctx: ExportContext, out: VarNode, at_batch: int) -> list[int]:
+    """``out``'s shape as an ONNX shape input: ``at_batch`` where it carries the batch."""
     target = list(out.shape)
     axis = ctx.batch_axis(out)
     if axis is not None:
-        target[axis] = -1
+        target[axis] = at_batch
+    return target
+
+
+@onnx_rule(Reshape)
+def _reshape(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
+    x, out = xs[0], node.outputs[0]
+    target = _target_shape(ctx, out, -1)
     if 0 in target:  # an empty result: no data to move (ONNX reads a 0 as "keep this dim")
         return [ctx.filled(out.shape, 0, out.dtype)]
     return [x.op("Reshape", ctx.ints(target), shape=out.shape)]
@@ -65,10 +71,7 @@ def _reshape(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
 @onnx_rule(Broadcast)
 def _broadcast(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
     x, out = xs[0], node.outputs[0]
-    target = list(out.shape)
-    axis = ctx.batch_axis(out)
-    if axis is not None:
-        target[axis] = 1  # Expand keeps the input's (batch) size there
+    target = _target_shape(ctx, out, 1)  # Expand keeps the input's (batch) size at a 1
     if target == list(x.shape):
         return [x]
     return [x.op("Expand", ctx.ints(target), shape=out.shape)]
