@@ -49,6 +49,18 @@ class _TextField:
         setattr(obj, self.slot, _text(value))
 
 
+#: LiteOptions' fields and MegEngine's defaults
+_OPTION_DEFAULTS: dict[str, bool | int] = {
+    "weight_preprocess": False, "fuse_preprocess": False, "fake_next_exec": False,
+    "var_sanity_check_first_run": True, "const_shape": False, "force_dynamic_alloc": False,
+    "force_output_dynamic_alloc": False, "force_output_use_user_specified_memory": False,
+    "no_profiling_on_shape_change": False, "jit_level": 0, "comp_node_seq_record_level": 0,
+    "graph_opt_level": 2, "async_exec_level": 1, "enable_nchw44": False,
+    "enable_nchw44_dot": False, "enable_nchw88": False, "enable_nhwcd4": False,
+    "enable_nchw4": False, "enable_nchw32": False, "enable_nchw64": False,
+}
+
+
 class LiteOptions:
     """Inference options (MegEngine's fields and defaults).
 
@@ -61,26 +73,8 @@ class LiteOptions:
     """
 
     def __init__(self) -> None:
-        self.weight_preprocess = False
-        self.fuse_preprocess = False
-        self.fake_next_exec = False
-        self.var_sanity_check_first_run = True
-        self.const_shape = False
-        self.force_dynamic_alloc = False
-        self.force_output_dynamic_alloc = False
-        self.force_output_use_user_specified_memory = False
-        self.no_profiling_on_shape_change = False
-        self.jit_level = 0
-        self.comp_node_seq_record_level = 0
-        self.graph_opt_level = 2
-        self.async_exec_level = 1
-        self.enable_nchw44 = False
-        self.enable_nchw44_dot = False
-        self.enable_nchw88 = False
-        self.enable_nhwcd4 = False
-        self.enable_nchw4 = False
-        self.enable_nchw32 = False
-        self.enable_nchw64 = False
+        for name, default in _OPTION_DEFAULTS.items():
+            setattr(self, name, default)
 
     def __repr__(self) -> str:
         return repr(dict(vars(self)))
