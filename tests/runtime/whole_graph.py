@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from mge.graph.ir import Graph
-from mge.lite import LiteConfig, LiteNetwork
 from mge.ops import Elemwise
 from mge.ops.utility import AssertEqual
 from mge.runtime.plan import Plan, PlanOptions
 from mge.serialization.mge_graph import load_graph
+
+from ..lite.running import lite_outputs
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "megengine"
 
@@ -44,15 +45,7 @@ def check_fallback_without_onnx_form(backend: str) -> None:
 def check_lite_network_matches_numpy(backend: str) -> None:
     """A LiteNetwork on ``backend`` gives the numpy plan's output for ResNet-18."""
     graph, (x,) = fixture_model()
-    outputs = []
-    for name in (backend, "numpy"):
-        config = LiteConfig()
-        config.plan_backend = name
-        net = LiteNetwork(config)
-        net.threads_number = 2
-        net.load(str(FIXTURES / "resnet18_w4_fuse.mge"))
-        net.get_io_tensor(graph.inputs[0].name).set_data_by_copy(x)
-        net.forward()
-        net.wait()
-        outputs.append(net.get_io_tensor(net.get_all_output_name()[0]).to_numpy())
-    np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-4)
+    path, feeds = FIXTURES / "resnet18_w4_fuse.mge", {graph.inputs[0].name: x}
+    (got,) = lite_outputs(path, feeds, backend, threads=2).values()
+    (want,) = lite_outputs(path, feeds, "numpy", threads=2).values()
+    np.testing.assert_allclose(got, want, atol=1e-4)
