@@ -7,46 +7,13 @@ analyses buffer lifetimes and runs them; :class:`PlanCache` keeps one graph's pl
 input shapes).
 
 Example:
-    >>> import numpy as np
-    >>> from mge.graph import Graph
-    >>> from mge.ops import Elemwise
-    >>> g = Graph()
-    >>> x = g.add_input("x", (3,), "float32")
-    >>> g.outputs = g.add_op(Elemwise(mode="RELU"), [x])
-    >>> plan = Plan(g, PlanOptions(backend="numpy"))
-    >>> plan.run(np.array([-1.0, 0.0, 2.0], np.float32))
-    [array([0., 0., 2.], dtype=float32)]
+    >>> from mge.runtime import plan
+    >>> plan.Plan is plan.engine.Plan and plan.PlanBackend is plan.protocol.PlanBackend
+    True
 """
 
-from .engine import Observer, Plan, PlanCache, StepInfo
-from .protocol import (
-    INFERENCE_PASSES,
-    PLAN_BACKENDS,
-    BindSite,
-    BoundOp,
-    GraphRunner,
-    PlanBackend,
-    PlanOptions,
-    WeightCache,
-    available_plan_backends,
-    plan_backend_class,
-    register_plan_backend,
-)
+from . import engine, protocol
+from .engine import *  # noqa: F403
+from .protocol import *  # noqa: F403
 
-__all__ = [
-    "INFERENCE_PASSES",
-    "PLAN_BACKENDS",
-    "BindSite",
-    "BoundOp",
-    "GraphRunner",
-    "Observer",
-    "Plan",
-    "PlanBackend",
-    "PlanCache",
-    "PlanOptions",
-    "StepInfo",
-    "WeightCache",
-    "available_plan_backends",
-    "plan_backend_class",
-    "register_plan_backend",
-]
+__all__ = [*engine.__all__, *protocol.__all__]
