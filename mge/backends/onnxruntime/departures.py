@@ -20,6 +20,10 @@ from collections.abc import Iterable
 
 import onnxruntime
 
+#: the op names this module's strings speak: ONNX's, not mge's registered op types
+#: (``tests/ops/test_op_homes.py`` checks each)
+OP_VOCABULARY = "onnx"
+
 
 @dataclasses.dataclass(frozen=True)
 class Departure:

@@ -27,6 +27,10 @@ from typing import Any
 
 import numpy as np
 
+#: the op names this module's strings speak: ONNX's, not mge's registered op types
+#: (``tests/ops/test_op_homes.py`` checks each)
+OP_VOCABULARY = "onnx"
+
 SMALL_INTS = tuple(np.dtype(t) for t in ("int8", "uint8", "int16", "uint16"))
 BOOL = np.dtype("bool")
 INT32, INT64 = np.dtype("int32"), np.dtype("int64")
