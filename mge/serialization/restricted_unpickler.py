@@ -13,7 +13,10 @@ that program with the dangerous steps guarded:
   tree structures). ``megengine.<x>`` names (MegEngine's own pickles, the
   :mod:`mge.compat` alias) are checked as ``mge.<x>``. Everything else (``os.system``,
   ``builtins.eval``/``getattr``, ``functools.partial``, ``mge.hub.import_module``,
-  numpy helpers that call functions) is refused with :class:`WeightsOnlyUnpicklingError`.
+  numpy helpers that call functions) is refused with :class:`WeightsOnlyUnpicklingError`,
+  whose message names ``module.name``. Objects the caller admitted with
+  :func:`mge.serialization.add_safe_globals` (or inside ``with safe_globals([...])``) are
+  admitted under the name a pickle gives them.
 * ``REDUCE`` calls only an admitted global, never another object (a Module built by the
   pickle is callable, but is not called); ``NEWOBJ`` builds only admitted classes;
   ``BUILD`` fills in only instances of admitted classes, with no ``__dunder__`` keys;
@@ -54,6 +57,7 @@ except ImportError:  # numpy 1
 from ..core.opdef import OpDef
 from ..module import Module
 from ..tensor import Tensor
+from .safe_globals import admitted_global
 
 
 class WeightsOnlyUnpicklingError(pickle.UnpicklingError):
@@ -181,7 +185,11 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
             mge_module = "mge" + dot + rest if root == "megengine" else module
             obj = _mge_object(mge_module, name)
         if obj is None:
-            raise self.refuse(f"the global '{module}.{name}'")
+            obj = admitted_global(module, name)
+        if obj is None:
+            raise self.refuse(
+                f"the global '{module}.{name}' (if you trust it, admit it with "
+                f"mge.serialization.add_safe_globals([{module}.{name}]))")
         self._admitted[id(obj)] = obj
         return obj
 
