@@ -18,7 +18,9 @@ destination ``<name>`` (``<name>`` cut to 100 characters, ``<host>`` 8 hex digit
 hash of the host name, ``<pid>`` the writer's process id). The next write to the same
 destination from the same host removes those whose process no longer exists; a live
 writer's temporary is never touched, and temporaries of other hosts (shared network
-folders) are left alone. Readers never look at these names.
+folders) are left alone. Writers that make a new name for every file (numbered parts)
+clean the whole folder with :func:`remove_stale_temporaries_in`. Readers never look at
+these names.
 
 Example:
     >>> import os, tempfile
@@ -58,6 +60,11 @@ def _temp_pattern(name: str) -> re.Pattern[str]:
                       + re.escape(TEMP_SUFFIX))
 
 
+#: this host's temporaries of any destination; group 1 is the pid
+_ANY_TEMP = re.compile(r"\..+\." + re.escape(_HOST) + r"-(\d+)-[0-9a-f]{16}"
+                       + re.escape(TEMP_SUFFIX), re.DOTALL)
+
+
 def _process_exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -79,10 +86,27 @@ def remove_stale_temporaries(path: StrPath) -> list[str]:
         >>> remove_stale_temporaries(os.path.join(tempfile.mkdtemp(), "model.mge"))
         []
     """
+    folder, name = os.path.split(os.path.abspath(path))
+    return _remove_stale(folder, _temp_pattern(name))
+
+
+def remove_stale_temporaries_in(folder: StrPath) -> list[str]:
+    """Remove the temporaries that killed writers left in ``folder``, whatever file they
+    were writing (for writers that make new names, e.g. numbered parts); their paths.
+
+    Example:
+        >>> import tempfile
+        >>> remove_stale_temporaries_in(tempfile.mkdtemp())
+        []
+    """
+    return _remove_stale(os.path.abspath(folder), _ANY_TEMP)
+
+
+def _remove_stale(folder: str, pattern: re.Pattern[str]) -> list[str]:
+    """Remove the entries of ``folder`` that ``pattern`` matches (group 1: the writer's pid)
+    and whose writer no longer exists."""
     if os.name != "posix":
         return []
-    folder, name = os.path.split(os.path.abspath(path))
-    pattern = _temp_pattern(name)
     removed = []
     try:
         entries = list(os.scandir(folder))
@@ -212,4 +236,26 @@ def write_file(path: StrPath, data: bytes | bytearray | memoryview, *,
         f.write(data)
 
 
-__all__ = ["TEMP_SUFFIX", "atomic_write", "remove_stale_temporaries", "write_file"]
+def replace_file(source: StrPath, destination: StrPath) -> None:
+    """Move the finished file ``source`` over ``destination`` durably: ``fsync`` it, rename
+    it (``os.replace``: readers see the old file or the new one) and ``fsync`` the folder.
+    For files written in place beforehand (a resumable download's ``.partial``); both
+    must be in the same folder.
+
+    Example:
+        >>> import os, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> done = os.path.join(folder, "w.bin.partial")
+        >>> _ = open(done, "wb").write(b"weights")
+        >>> replace_file(done, os.path.join(folder, "w.bin"))
+        >>> sorted(os.listdir(folder))
+        ['w.bin']
+    """
+    with open(source, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(source, destination)
+    _fsync_folder(os.path.dirname(os.path.abspath(destination)))
+
+
+__all__ = ["TEMP_SUFFIX", "atomic_write", "remove_stale_temporaries",
+           "remove_stale_temporaries_in", "replace_file", "write_file"]
