@@ -170,8 +170,9 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         return WeightsOnlyUnpicklingError(
             f"{self._source}: weights_only=True refuses {what}. Only data (tensors, numpy "
             "arrays, containers, state dicts, mge modules and TracedModules) loads by "
-            "default; if you trust this file, load it with weights_only=False, which can "
-            "run arbitrary code."
+            "default; admit a class you trust with mge.serialization.add_safe_globals([...]), "
+            "or, if you trust the whole file, load it with weights_only=False, which can run "
+            "arbitrary code."
         )
 
     # ------------------------------------------------------------------ globals
@@ -187,9 +188,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         if obj is None:
             obj = admitted_global(module, name)
         if obj is None:
-            raise self.refuse(
-                f"the global '{module}.{name}' (if you trust it, admit it with "
-                f"mge.serialization.add_safe_globals([{module}.{name}]))")
+            raise self.refuse(f"the global '{module}.{name}'")
         self._admitted[id(obj)] = obj
         return obj
 

@@ -75,7 +75,7 @@ def _saved(obj: object) -> io.BytesIO:
 def _refused(buf: io.BytesIO, name: str) -> None:
     buf.seek(0)
     with pytest.raises(WeightsOnlyUnpicklingError,
-                       match=rf"refuses the global '{name}'.*add_safe_globals\(\[{name}\]\)"):
+                       match=rf"refuses the global '{name}'.*add_safe_globals"):
         mge.load(buf)
 
 
