@@ -171,6 +171,18 @@ def test_stale_temporaries_of_any_file_in_a_folder(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in kept)
 
 
+@pytest.mark.parametrize("durable", [True, False])
+def test_durable_decides_the_disk_flushes(tmp_path: Path, durable: bool,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    (tmp_path / "p.json").write_bytes(b"old")
+    write_file(tmp_path / "p.json", b"new", durable=durable)
+    assert (tmp_path / "p.json").read_bytes() == b"new" and not _temporaries(tmp_path)
+    assert len(synced) == (2 if durable else 0)  # the file and its folder
+
+
 def test_replace_file_moves_a_finished_file_over_the_old_one(tmp_path: Path) -> None:
     (tmp_path / "w.bin").write_bytes(b"old")
     (tmp_path / "w.bin.partial").write_bytes(b"new")
