@@ -30,10 +30,11 @@ Example:
     >>> import io, pickle
     >>> RestrictedUnpickler(io.BytesIO(pickle.dumps({"w": [1.5]}))).load()
     {'w': [1.5]}
-    >>> RestrictedUnpickler(io.BytesIO(b"cos\\nsystem\\n(S'true'\\ntR.")).load()
+    >>> evil = b"cos\\nsystem\\n(S'true'\\ntR."
+    >>> RestrictedUnpickler(io.BytesIO(evil)).load()  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    mge.serialization.restricted_unpickler.WeightsOnlyUnpicklingError: ... 'os.system' ...
+    mge.serialization.restricted_unpickler.WeightsOnlyUnpicklingError: ...'os.system'...
 """
 
 from __future__ import annotations
