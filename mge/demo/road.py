@@ -26,6 +26,7 @@ from ..lite import LiteNetwork
 from ..module import Module
 from ..tensor import Tensor
 from ..tools import load_and_run
+from ..utils.atomic_file import atomic_write
 from .model import ImageClassifier
 
 #: the passes the demo runs (MegEngine's ``tm.optimize`` names)
@@ -109,7 +110,8 @@ def dump(traced: tm.TracedModule, image: np.ndarray, out_dir: Path, name: str) -
     model = out_dir / f"{name}.mge"
     result = infer.dump(str(model), **options)
     photo = out_dir / f"{name}_input.png"
-    Image.fromarray(image[0, :, :, ::-1]).save(photo)   # BGR -> RGB for the file
+    with atomic_write(photo) as f:
+        Image.fromarray(image[0, :, :, ::-1]).save(f, format="PNG")   # BGR -> RGB
     testcases = out_dir / f"{name}_testcases.mge"
     infer.dump(str(testcases), input_data=["#rand(0,255)", f"{INPUT_NAME}:{photo}"],
                silent=True, **options)

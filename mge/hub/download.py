@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+from ..utils.atomic_file import replace_file, write_file
 from .const import CHUNK_SIZE, DOWNLOAD_DEADLINE, HTTP_TIMEOUT
 from .exceptions import ChecksumMismatchError, HTTPDownloadError
 
@@ -271,8 +272,7 @@ def _fetch(url: str, dst: str, progress: bool, timeout: float, deadline: float) 
         if not start:
             _discard(partial)
             if validator is not None:
-                with open(partial + ".validator", "w", encoding="utf-8") as handle:
-                    handle.write(validator)
+                write_file(partial + ".validator", validator.encode("utf-8"))
         _stream(response, url, dst, start, total, progress, deadline)
 
 
@@ -321,7 +321,7 @@ def download_url_to_file(url: str, dst: str | os.PathLike, *, sha256: str | None
                 f"mge.hub: checksum mismatch for {url}: expected sha256 {expected}, got "
                 f"{actual}. The download was discarded; nothing was stored at {dst}."
             )
-        os.replace(partial, dst)
+        replace_file(partial, dst)
         _discard(partial)  # the validator
     return actual
 

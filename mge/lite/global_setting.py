@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..device import get_device_count
+from ..utils.atomic_file import write_file
 from .decryption import REGISTRY
 from .persistent_cache import PERSISTENT_CACHE, PersistentCache
 from .struct import LOGGER, LiteBackend, LiteDeviceType, LiteError, LiteTypeError
@@ -130,9 +131,8 @@ class LiteGlobal:
 
     @staticmethod
     def dump_persistent_cache(path: str) -> None:
-        """Write the process's fast-run cache to ``path`` (MegEngine's format)."""
-        with open(path, "wb") as f:
-            f.write(PERSISTENT_CACHE.to_bytes())
+        """Write the process's fast-run cache to ``path`` (MegEngine's format), atomically."""
+        write_file(path, PERSISTENT_CACHE.to_bytes())
 
     @staticmethod
     def set_tensorrt_cache(path: str) -> None:

@@ -33,6 +33,7 @@ from ..runtime.plan import Plan, PlanCache, PlanOptions, StepInfo, plan_backend_
 from ..runtime.specialize import ShapeError
 from ..serialization.fbs import Metadata
 from ..serialization.mge_graph import dump_graph
+from ..utils.atomic_file import write_file
 from .callbacks import IOCallback, start_finish_callback, wrap_async_callback
 from .config import LiteConfig, LiteExtraConfig, LiteIO, LiteNetworkIO
 from .global_setting import sync_persistent_cache
@@ -344,7 +345,11 @@ class LiteNetwork:
             for obs in observers:
                 obs.record(step, outputs, seconds)
 
-        results = plan.run_feeds(feeds, observe if observers else None)
+        try:
+            results = plan.run_feeds(feeds, observe if observers else None)
+        finally:
+            for dumper in self._dumpers:
+                dumper.finish()
         into_user_memory = bool(self.config.options.force_output_use_user_specified_memory)
         for k, value in enumerate(results):
             tensor = self._outputs[self.get_output_name(k)]
@@ -494,8 +499,8 @@ class LiteNetwork:
         MegEngine's per-chunk visualisation)."""
         report = self.plan.memory
         os.makedirs(log_dir, exist_ok=True)
-        with open(os.path.join(log_dir, "StaticMemoryInfo.json"), "w") as f:
-            json.dump(report._asdict(), f, indent=1)
+        write_file(os.path.join(log_dir, "StaticMemoryInfo.json"),
+                   json.dumps(report._asdict(), indent=1).encode())
 
     def enable_global_layout_transform(self) -> None:
         """Choose the activation layout by profiling, set before load: with a plan
@@ -536,8 +541,7 @@ class LiteNetwork:
             LOGGER.info("dump_layout_transform_model: %s; writing the model before the %s "
                         "backend's passes", exc, cache.backend_class.name)
             data, _ = dump_graph(self._model_graph)
-        with open(model_file, "wb") as f:
-            f.write(data)
+        write_file(model_file, data)
 
     # ------------------------------------------------------------ mge extras
     @property

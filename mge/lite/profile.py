@@ -7,6 +7,12 @@ forwards since the plan changed) and a readable summary next to it
 :class:`IODumper` writes every op's outputs: statistics and leading values as text,
 or one ``.npy`` file per var.
 
+Every file is written atomically (:mod:`mge.utils.atomic_file`): a reader, or a process
+killed mid-write, sees a whole earlier version or the new one (without the disk flushes
+that would make every forward tens of ms slower: after a power cut a dump may be empty).
+The text dump is written once per forward (the first forward replaces an older file,
+later ones append whole forwards; a forward that fails still writes the ops it ran).
+
 Example:
     >>> network.enable_profile_performance("profile.json")  # doctest: +SKIP
     >>> network.forward(); network.wait()                     # doctest: +SKIP
@@ -27,6 +33,7 @@ import numpy as np
 from ..graph.ir import format_type
 from ..ops.elemwise import Elemwise
 from ..runtime.plan import Plan, StepInfo
+from ..utils.atomic_file import atomic_write, write_file
 
 
 def summary_path(path: str) -> str:
@@ -111,10 +118,8 @@ class Profiler:
     def write(self) -> None:
         """Write the JSON profile and its summary."""
         rep = self.report()
-        with open(self.path, "w", encoding="utf-8") as f:
-            json.dump(rep, f, indent=1)
-        with open(summary_path(self.path), "w", encoding="utf-8") as f:
-            f.write(self.summary(rep))
+        write_file(self.path, json.dumps(rep, indent=1).encode(), durable=False)
+        write_file(summary_path(self.path), self.summary(rep).encode(), durable=False)
 
 
 def _op_label(step: StepInfo) -> str:
@@ -124,26 +129,24 @@ def _op_label(step: StepInfo) -> str:
 
 
 class IODumper:
-    """Writes every op's outputs on each forward: as text (``binary=False``, appended to
-    the file ``path``) or as ``.npy`` files in the directory ``path``."""
+    """Writes every op's outputs on each forward: as text (``binary=False``, the file
+    ``path``: one section per forward, written when the forward ends) or as ``.npy``
+    files in the directory ``path``."""
 
     def __init__(self, path: str, binary: bool) -> None:
         self.path = path
         self.binary = binary
         self.plan: Plan | None = None
         self.forward = 0
+        self._lines: list[str] = []  # the text of the forward under way
         if binary:
             os.makedirs(path, exist_ok=True)
-        else:
-            open(path, "w", encoding="utf-8").close()
 
     def start(self, plan: Plan, feeds: Sequence[np.ndarray]) -> None:
         """Begin a forward; records the graph inputs."""
         self.plan = plan
         self.forward += 1
-        if not self.binary:
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(f"==== forward {self.forward} ({plan.backend.name})\n")
+        self._lines = [f"==== forward {self.forward} ({plan.backend.name})\n"]
         for var, value in zip(plan.inputs, feeds, strict=True):
             self._write(f"input {var.name}", var.name or "input", np.asarray(value))
 
@@ -161,7 +164,8 @@ class IODumper:
         if self.binary:
             safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:80]
             fname = f"{self.forward:03d}_{index + 1:04d}_{safe}.npy"
-            np.save(os.path.join(self.path, fname), array)
+            with atomic_write(os.path.join(self.path, fname), durable=False) as f:
+                np.save(f, array)
             return
         flat = array.reshape(-1)
         stats = ""
@@ -169,9 +173,16 @@ class IODumper:
             f64 = flat.astype(np.float64)
             stats = f" min={f64.min():.6g} max={f64.max():.6g} mean={f64.mean():.6g}"
         head = np.array2string(flat[:8], precision=6, separator=", ")
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(f"{title}: {format_type(array.shape, array.dtype)}{stats} "
-                    f"first={head}\n")
+        self._lines.append(f"{title}: {format_type(array.shape, array.dtype)}{stats} "
+                           f"first={head}\n")
+
+    def finish(self) -> None:
+        """End the forward begun by :meth:`start` (also after an op failed): the text dump
+        gets this forward's section, replacing an older file on the first forward."""
+        if self.binary or not self._lines:
+            return
+        text, self._lines = "".join(self._lines), []
+        write_file(self.path, text.encode("utf-8"), append=self.forward > 1, durable=False)
 
 
 __all__ = ["IODumper", "Profiler", "summary_path"]

@@ -1,5 +1,8 @@
 """Serialization: ``save``/``load`` (pickle of eager objects); ``.mge`` files live in ``fbs``.
 
+``add_safe_globals``/``safe_globals`` admit classes of your own in ``load``'s default
+``weights_only=True`` mode (see :mod:`mge.serialization.safe_globals`).
+
 Example:
     >>> import io, mge
     >>> buf = io.BytesIO()
@@ -10,5 +13,7 @@ Example:
 """
 
 from .pickle import load, save
+from .safe_globals import add_safe_globals, clear_safe_globals, get_safe_globals, safe_globals
 
-__all__ = ["load", "save"]
+__all__ = ["add_safe_globals", "clear_safe_globals", "get_safe_globals", "load", "safe_globals",
+           "save"]

@@ -119,7 +119,8 @@ def load(
     state dicts, mge modules and pickled TracedModules; a pickle that names anything else
     (``os.system``, ``eval``, a class from your own code) is refused with
     :class:`~mge.serialization.restricted_unpickler.WeightsOnlyUnpicklingError` (a
-    ``pickle.UnpicklingError``) before it runs. ``weights_only=False`` unpickles anything,
+    ``pickle.UnpicklingError``) before it runs; classes of your own can be admitted one by
+    one with :func:`mge.serialization.add_safe_globals`. ``weights_only=False`` unpickles anything,
     which **runs whatever code the file contains**: use it only for files you trust.
 
     Args:

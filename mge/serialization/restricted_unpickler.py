@@ -13,7 +13,10 @@ that program with the dangerous steps guarded:
   tree structures). ``megengine.<x>`` names (MegEngine's own pickles, the
   :mod:`mge.compat` alias) are checked as ``mge.<x>``. Everything else (``os.system``,
   ``builtins.eval``/``getattr``, ``functools.partial``, ``mge.hub.import_module``,
-  numpy helpers that call functions) is refused with :class:`WeightsOnlyUnpicklingError`.
+  numpy helpers that call functions) is refused with :class:`WeightsOnlyUnpicklingError`,
+  whose message names ``module.name``. Objects the caller admitted with
+  :func:`mge.serialization.add_safe_globals` (or inside ``with safe_globals([...])``) are
+  admitted under the name a pickle gives them.
 * ``REDUCE`` calls only an admitted global, never another object (a Module built by the
   pickle is callable, but is not called); ``NEWOBJ`` builds only admitted classes;
   ``BUILD`` fills in only instances of admitted classes, with no ``__dunder__`` keys;
@@ -27,10 +30,11 @@ Example:
     >>> import io, pickle
     >>> RestrictedUnpickler(io.BytesIO(pickle.dumps({"w": [1.5]}))).load()
     {'w': [1.5]}
-    >>> RestrictedUnpickler(io.BytesIO(b"cos\\nsystem\\n(S'true'\\ntR.")).load()
+    >>> evil = b"cos\\nsystem\\n(S'true'\\ntR."
+    >>> RestrictedUnpickler(io.BytesIO(evil)).load()  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    mge.serialization.restricted_unpickler.WeightsOnlyUnpicklingError: ... 'os.system' ...
+    mge.serialization.restricted_unpickler.WeightsOnlyUnpicklingError: ...'os.system'...
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ except ImportError:  # numpy 1
 from ..core.opdef import OpDef
 from ..module import Module
 from ..tensor import Tensor
+from .safe_globals import admitted_global
 
 
 class WeightsOnlyUnpicklingError(pickle.UnpicklingError):
@@ -166,8 +171,9 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         return WeightsOnlyUnpicklingError(
             f"{self._source}: weights_only=True refuses {what}. Only data (tensors, numpy "
             "arrays, containers, state dicts, mge modules and TracedModules) loads by "
-            "default; if you trust this file, load it with weights_only=False, which can "
-            "run arbitrary code."
+            "default; admit a class you trust with mge.serialization.add_safe_globals([...]), "
+            "or, if you trust the whole file, load it with weights_only=False, which can run "
+            "arbitrary code."
         )
 
     # ------------------------------------------------------------------ globals
@@ -180,6 +186,8 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
             root, dot, rest = module.partition(".")
             mge_module = "mge" + dot + rest if root == "megengine" else module
             obj = _mge_object(mge_module, name)
+        if obj is None:
+            obj = admitted_global(module, name)
         if obj is None:
             raise self.refuse(f"the global '{module}.{name}'")
         self._admitted[id(obj)] = obj

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 import uuid
 from collections.abc import Sequence
@@ -34,6 +33,7 @@ import ray
 from tqdm import tqdm
 
 from ..lite import get_model_io_info
+from ..utils.atomic_file import atomic_write, remove_stale_temporaries_in
 from .image import image_input
 from .model import ServedModel
 from .repository import ModelSpec, RepositoryError, ServeDefaults, discover
@@ -143,16 +143,15 @@ def plan_work(source: Path, output: Path, input_name: str) -> Work:
 
 
 def write_part(output: Path, batch: dict[str, np.ndarray]) -> Path:
-    """Write one batch of results as a new part, atomically (temporary file, fsync, rename)."""
+    """Write one batch of results as a new part, atomically (:mod:`mge.utils.atomic_file`:
+    readers of the folder never see a partial part; the hidden temporaries of killed
+    writers are removed)."""
     output.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries_in(output)
     columns = {k: pa.array(list(v)) if v.ndim > 1 else pa.array(v) for k, v in batch.items()}
     path = output / f"part-{uuid.uuid4().hex}.parquet"
-    temporary = output / f".{path.name}.tmp"
-    with open(temporary, "wb") as file:
+    with atomic_write(path) as file:
         pq.write_table(pa.table(columns), file)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, path)
     return path
 
 

@@ -11,6 +11,14 @@ Example:
     b'data'
 """
 
-from .atomic_file import TEMP_SUFFIX, atomic_write, remove_stale_temporaries, write_file
+from .atomic_file import (
+    TEMP_SUFFIX,
+    atomic_write,
+    remove_stale_temporaries,
+    remove_stale_temporaries_in,
+    replace_file,
+    write_file,
+)
 
-__all__ = ["TEMP_SUFFIX", "atomic_write", "remove_stale_temporaries", "write_file"]
+__all__ = ["TEMP_SUFFIX", "atomic_write", "remove_stale_temporaries",
+           "remove_stale_temporaries_in", "replace_file", "write_file"]

@@ -18,7 +18,9 @@ destination ``<name>`` (``<name>`` cut to 100 characters, ``<host>`` 8 hex digit
 hash of the host name, ``<pid>`` the writer's process id). The next write to the same
 destination from the same host removes those whose process no longer exists; a live
 writer's temporary is never touched, and temporaries of other hosts (shared network
-folders) are left alone. Readers never look at these names.
+folders) are left alone. Writers that make a new name for every file (numbered parts)
+clean the whole folder with :func:`remove_stale_temporaries_in`. Readers never look at
+these names.
 
 Example:
     >>> import os, tempfile
@@ -52,10 +54,25 @@ _HOST = hashlib.blake2b(socket.gethostname().encode(), digest_size=4).hexdigest(
 StrPath = str | os.PathLike
 
 
-def _temp_pattern(name: str) -> re.Pattern[str]:
-    """Names of this host's temporaries for destination ``name``; group 1 is the pid."""
-    return re.compile(re.escape(f".{name[:_NAME_CHARS]}.{_HOST}-") + r"(\d+)-[0-9a-f]{16}"
-                      + re.escape(TEMP_SUFFIX))
+#: the end of this host's temporaries' names (after ``.<name>.``); group 1 is the pid
+_TAIL = re.compile(re.escape(_HOST) + r"-(\d+)-[0-9a-f]{16}" + re.escape(TEMP_SUFFIX))
+#: this host's temporaries of any destination; group 1 is the pid
+_ANY_TEMP = re.compile(r"\..+\." + _TAIL.pattern, re.DOTALL)
+
+
+def _temp_prefix(name: str) -> str:
+    """How the names of the temporaries for destination ``name`` begin."""
+    return f".{name[:_NAME_CHARS]}."
+
+
+def _writer_pid(entry: str, prefix: str | None) -> int | None:
+    """The pid in ``entry`` if it names this host's temporary for a destination whose
+    temporaries begin with ``prefix`` (any destination: None), else None."""
+    if prefix is None:
+        match = _ANY_TEMP.fullmatch(entry)
+    else:
+        match = _TAIL.fullmatch(entry, len(prefix)) if entry.startswith(prefix) else None
+    return None if match is None else int(match.group(1))
 
 
 def _process_exists(pid: int) -> bool:
@@ -79,18 +96,35 @@ def remove_stale_temporaries(path: StrPath) -> list[str]:
         >>> remove_stale_temporaries(os.path.join(tempfile.mkdtemp(), "model.mge"))
         []
     """
+    folder, name = os.path.split(os.path.abspath(path))
+    return _remove_stale(folder, _temp_prefix(name))
+
+
+def remove_stale_temporaries_in(folder: StrPath) -> list[str]:
+    """Remove the temporaries that killed writers left in ``folder``, whatever file they
+    were writing (for writers that make new names, e.g. numbered parts); their paths.
+
+    Example:
+        >>> import tempfile
+        >>> remove_stale_temporaries_in(tempfile.mkdtemp())
+        []
+    """
+    return _remove_stale(os.path.abspath(folder), None)
+
+
+def _remove_stale(folder: str, prefix: str | None) -> list[str]:
+    """Remove this host's temporaries in ``folder`` (of destinations whose temporaries
+    begin with ``prefix``; None: all) whose writer no longer exists."""
     if os.name != "posix":
         return []
-    folder, name = os.path.split(os.path.abspath(path))
-    pattern = _temp_pattern(name)
     removed = []
     try:
         entries = list(os.scandir(folder))
     except OSError:
         return []
     for entry in entries:
-        match = pattern.fullmatch(entry.name)
-        if match is None or _process_exists(int(match.group(1))):
+        pid = _writer_pid(entry.name, prefix)
+        if pid is None or _process_exists(pid):
             continue
         with contextlib.suppress(FileNotFoundError):  # another writer removed it first
             os.unlink(entry.path)
@@ -129,13 +163,19 @@ def _naming(exc: OSError, path: str, temp: str | None) -> OSError:
 
 
 @contextlib.contextmanager
-def atomic_write(path: StrPath, *, append: bool = False) -> Iterator[BinaryIO]:
+def atomic_write(path: StrPath, *, append: bool = False, durable: bool = True
+                 ) -> Iterator[BinaryIO]:
     """A binary file whose contents replace ``path`` when the block ends without error.
 
     Args:
         path: the destination file.
         append: start from the destination's current contents (which stay in place until
             the new file replaces them).
+        durable: ``fsync`` the file and its folder (the default), so that the new file
+            survives a power cut. False skips both (two disk flushes, often 5-20 ms): a
+            killed process still leaves the old file or the new one, but after a power
+            cut the file may be empty. For files rewritten all the time (Lite's profile
+            and IO dumps).
 
     Raises:
         IsADirectoryError: ``path`` is a folder.
@@ -166,7 +206,7 @@ def atomic_write(path: StrPath, *, append: bool = False) -> Iterator[BinaryIO]:
         return
     folder, name = os.path.split(target)
     remove_stale_temporaries(target)
-    temp = os.path.join(folder, f".{name[:_NAME_CHARS]}.{_HOST}-{os.getpid()}-"
+    temp = os.path.join(folder, f"{_temp_prefix(name)}{_HOST}-{os.getpid()}-"
                                 f"{secrets.token_hex(8)}{TEMP_SUFFIX}")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) \
         | getattr(os, "O_BINARY", 0)
@@ -183,7 +223,8 @@ def atomic_write(path: StrPath, *, append: bool = False) -> Iterator[BinaryIO]:
                         shutil.copyfileobj(old, f)
             yield f
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(temp, target)
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
@@ -191,6 +232,8 @@ def atomic_write(path: StrPath, *, append: bool = False) -> Iterator[BinaryIO]:
         if isinstance(exc, OSError) and _naming(exc, shown, temp) is not exc:
             raise _naming(exc, shown, temp) from None
         raise
+    if not durable:
+        return
     try:
         _fsync_folder(folder)
     except OSError as exc:
@@ -198,7 +241,7 @@ def atomic_write(path: StrPath, *, append: bool = False) -> Iterator[BinaryIO]:
 
 
 def write_file(path: StrPath, data: bytes | bytearray | memoryview, *,
-               append: bool = False) -> None:
+               append: bool = False, durable: bool = True) -> None:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_write`).
 
     Example:
@@ -208,8 +251,30 @@ def write_file(path: StrPath, data: bytes | bytearray | memoryview, *,
         >>> os.path.getsize(path)
         4
     """
-    with atomic_write(path, append=append) as f:
+    with atomic_write(path, append=append, durable=durable) as f:
         f.write(data)
 
 
-__all__ = ["TEMP_SUFFIX", "atomic_write", "remove_stale_temporaries", "write_file"]
+def replace_file(source: StrPath, destination: StrPath) -> None:
+    """Move the finished file ``source`` over ``destination`` durably: ``fsync`` it, rename
+    it (``os.replace``: readers see the old file or the new one) and ``fsync`` the folder.
+    For files written in place beforehand (a resumable download's ``.partial``); both
+    must be in the same folder.
+
+    Example:
+        >>> import os, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> done = os.path.join(folder, "w.bin.partial")
+        >>> _ = open(done, "wb").write(b"weights")
+        >>> replace_file(done, os.path.join(folder, "w.bin"))
+        >>> sorted(os.listdir(folder))
+        ['w.bin']
+    """
+    with open(source, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(source, destination)
+    _fsync_folder(os.path.dirname(os.path.abspath(destination)))
+
+
+__all__ = ["TEMP_SUFFIX", "atomic_write", "remove_stale_temporaries",
+           "remove_stale_temporaries_in", "replace_file", "write_file"]

@@ -231,6 +231,27 @@ def test_profile_and_io_dumps(small_model: Path, tmp_path: Path, backend: str) -
     np.testing.assert_allclose(prob, network.get_io_tensor("prob").to_numpy(), rtol=1e-6)
 
 
+def test_text_io_dump_replaces_an_old_file_whole_then_appends_forwards(
+        small_model: Path, tmp_path: Path) -> None:
+    """The dump is written once per forward (atomically): an old file stays until the
+    first forward replaces it, and every later forward adds its whole section."""
+    path = tmp_path / "io.txt"
+    path.write_text("an older dump\n")
+    network = _network(small_model)
+    network.io_txt_dump(str(path))
+    network.get_io_tensor("data").set_data_by_share(image())
+    assert path.read_text() == "an older dump\n"
+    sections = []
+    for forward in (1, 2):
+        network.forward()
+        network.wait()
+        text = path.read_text()
+        assert "older" not in text and text.count("==== forward") == forward
+        assert text.endswith("\n") and text.startswith("".join(sections))
+        sections.append(text[len("".join(sections)):])
+    assert sections[0].replace("forward 1", "forward 2") == sections[1]
+
+
 def test_share_weights_and_network_io(small_model: Path) -> None:
     src = lite_network(small_model, "torch" if "torch" in BACKENDS else "numpy")
     shared = LiteNetwork()

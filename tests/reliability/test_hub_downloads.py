@@ -157,9 +157,11 @@ def _zip(files: dict[str, bytes], links: tuple[str, ...] = ()) -> bytes:
     return buf.getvalue()
 
 
-def _zip_bomb(entries: int = 32, entry_size: int = 64 << 20) -> bytes:
+def _zip_bomb(entries: int = 32, entry_size: int = 64 << 20, declared: int | None = None
+              ) -> bytes:
     """``entries`` members of ``entry_size`` zeros (2 GiB by default) sharing one deflate
-    stream: about 2 MB, written by hand so that no test compresses 2 GiB."""
+    stream: about 2 MB, written by hand so that no test compresses 2 GiB. ``declared``:
+    the size the headers claim (a lying archive), ``entry_size`` unless given."""
     packer = zlib.compressobj(9, zlib.DEFLATED, -15)
     block = bytes(1 << 20)
     stream = b"".join(packer.compress(block) for _ in range(entry_size >> 20)) + packer.flush()
@@ -169,7 +171,7 @@ def _zip_bomb(entries: int = 32, entry_size: int = 64 << 20) -> bytes:
     local, central = bytearray(), bytearray()
     for k in range(entries):
         name = f"repo-master/zeros{k}.bin".encode()
-        fields = (20, 0, 8, 0, 0, crc, len(stream), entry_size, len(name))
+        fields = (20, 0, 8, 0, 0, crc, len(stream), declared or entry_size, len(name))
         central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, *fields, 0, 0, 0, 0, 0,
                                len(local)) + name
         local += struct.pack("<IHHHHHIIIHH", 0x04034B50, *fields, 0) + name + stream
@@ -193,6 +195,15 @@ def test_zip_bomb_is_refused_within_limits(server: FileServer, mge_home: Path) -
     with zipfile.ZipFile(io.BytesIO(bomb)) as zipped:  # a valid archive of 2 GiB
         assert sum(m.file_size for m in zipped.infolist()) == 2 << 30
     with pytest.raises(GitPullError, match="over the limits"):
+        _fetch(server, bomb)
+    assert _disk_usage(mge_home) == 0
+
+
+def test_zip_bomb_understating_its_sizes_is_refused(server: FileServer, mge_home: Path) -> None:
+    """Headers claiming 1 MiB per member for 64 MiB of data: within the limits, so it is
+    unpacked, but zipfile stops at the declared size and the CRC check fails."""
+    bomb = _zip_bomb(entries=4, declared=1 << 20)
+    with pytest.raises(GitPullError, match="not a zip archive of a repository.*CRC"):
         _fetch(server, bomb)
     assert _disk_usage(mge_home) == 0
 

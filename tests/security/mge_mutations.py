@@ -16,6 +16,7 @@ import io
 import signal
 import struct
 import traceback
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,21 +75,27 @@ def _alarm(_signum: int, _frame: object) -> None:
     raise Hang
 
 
-def load_case(data: bytes, seconds: float = 10.0) -> str | None:
+def load_case(data: bytes, seconds: float = 10.0,
+              tally: Counter[str] | None = None) -> str | None:
     """Load ``data`` both ways; ``None`` if it loaded or failed with mge's format error,
-    else a description (a raw exception with its traceback, or a hang)."""
+    else a description (a raw exception with its traceback, or a hang). ``tally`` counts
+    how each loader ended (``graph loaded``, ``graph refused``, ``lite loaded``, ...)."""
+    tally = Counter() if tally is None else tally
     previous = signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         try:
             load_graph(io.BytesIO(data)).graph.lint()
+            tally["graph loaded"] += 1
         except MgeFormatError:
-            pass
+            tally["graph refused"] += 1
         try:
             LiteNetwork().load(data)
+            tally["lite loaded"] += 1
         except LiteValueError as exc:
             if not str(exc).startswith("cannot load "):
                 return "LiteValueError not about the file: " + traceback.format_exc()
+            tally["lite refused"] += 1
     except Hang:
         return f"hang: more than {seconds} s"
     except Exception:  # noqa: BLE001 - any other exception is the finding

@@ -141,6 +141,25 @@ def test_hub_weights_refuse(name: str, tmp_path: Path, marker: Path,
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("name", ["os.system", "mge.hub.import_module", "nested in a state dict"])
+def test_traced_module_converters_refuse(name: str, tmp_path: Path, marker: Path,
+                                         capsys: pytest.CaptureFixture) -> None:
+    """``tracedmodule_to_onnx -i`` and ``mge convert --traced-module`` load with mge.load's
+    default: one error line, status 2, the payload never runs, no output written."""
+    pytest.importorskip("onnx", reason="the onnx extra is not installed")
+    from mge.cli import main as mge_main
+    from mge.convert.cli import main as convert_main
+
+    src, out = tmp_path / "net.tm", tmp_path / "net.onnx"
+    src.write_bytes(_payloads(marker)[name])
+    for run in (lambda: convert_main(["tracedmodule_to_onnx", "-i", str(src), "-o", str(out)]),
+                lambda: mge_main(["convert", "--traced-module", str(src), "-o", str(out)])):
+        assert run() == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "weights_only=True refuses" in err, err
+    assert not marker.exists() and not out.exists()
+
+
 # ------------------------------------------------------------------ admitted objects misused
 def _opcodes(*parts: bytes) -> bytes:
     return b"\x80\x02" + b"".join(parts) + b"."

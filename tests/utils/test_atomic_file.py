@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from mge.utils import TEMP_SUFFIX, atomic_write, remove_stale_temporaries, write_file
+from mge.utils import (
+    TEMP_SUFFIX,
+    atomic_write,
+    remove_stale_temporaries,
+    remove_stale_temporaries_in,
+    replace_file,
+    write_file,
+)
 from mge.utils.atomic_file import _HOST
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX modes and processes")
@@ -146,6 +153,42 @@ def test_stale_temporaries_of_dead_writers_are_removed(tmp_path: Path) -> None:
     assert remove_stale_temporaries(path) == [str(dead)]
     write_file(path, b"x")
     assert _temporaries(tmp_path) == sorted(p.name for p in (alive, other_host, other_file))
+
+
+@posix_only
+def test_stale_temporaries_of_any_file_in_a_folder(tmp_path: Path) -> None:
+    """For writers that never reuse a name (batch-predict parts)."""
+    if _HOST == "ffffffff":
+        pytest.skip("this host hashes like the made-up one")
+    dead = [tmp_path / f".part-{k}.parquet.{_HOST}-{_dead_pid()}-{'0' * 16}{TEMP_SUFFIX}"
+            for k in range(2)]
+    kept = [tmp_path / f".part-2.parquet.{_HOST}-{os.getpid()}-{'1' * 16}{TEMP_SUFFIX}",
+            tmp_path / f".part-3.parquet.ffffffff-{_dead_pid()}-{'2' * 16}{TEMP_SUFFIX}",
+            tmp_path / "part-4.parquet"]
+    for p in dead + kept:
+        p.write_bytes(b"partial")
+    assert sorted(remove_stale_temporaries_in(tmp_path)) == sorted(map(str, dead))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in kept)
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_durable_decides_the_disk_flushes(tmp_path: Path, durable: bool,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    (tmp_path / "p.json").write_bytes(b"old")
+    write_file(tmp_path / "p.json", b"new", durable=durable)
+    assert (tmp_path / "p.json").read_bytes() == b"new" and not _temporaries(tmp_path)
+    assert len(synced) == (2 if durable else 0)  # the file and its folder
+
+
+def test_replace_file_moves_a_finished_file_over_the_old_one(tmp_path: Path) -> None:
+    (tmp_path / "w.bin").write_bytes(b"old")
+    (tmp_path / "w.bin.partial").write_bytes(b"new")
+    replace_file(tmp_path / "w.bin.partial", tmp_path / "w.bin")
+    assert [p.name for p in tmp_path.iterdir()] == ["w.bin"]
+    assert (tmp_path / "w.bin").read_bytes() == b"new"
 
 
 def test_long_names_fit(tmp_path: Path) -> None:
