@@ -60,7 +60,7 @@ def _reduce(fn: str, mode: str, inp: Any, axis: Axis, keepdims: bool) -> Tensor:
             raise ValueError(f"{fn}: cannot reduce the empty tensor of shape {x.shape}")
         out = one(Reduce(mode=mode, data_type="DEFAULT"), x)
         return one(Reshape(shape=(1,) * x.ndim), out) if keepdims else out
-    axes = check_axes(fn, axis, x.ndim, x.shape)
+    axes = check_axes(fn, axis, x.ndim, x.shape, repeated=AssertionError)
     if mode in ("MIN", "MAX") and any(x.shape[a] == 0 for a in axes):
         raise ValueError(f"{fn}: cannot reduce an empty axis of shape {x.shape} ({axis=})")
     if isinstance(axis, int):

@@ -158,7 +158,7 @@ def broadcast_to(inp: Tensor, shape: int | Iterable[int | None]) -> Tensor:
     if len(x.shape) > len(out) or any(
         s not in (1, d) for s, d in zip(reversed(x.shape), reversed(out), strict=False)
     ):
-        raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {out}")
+        raise RuntimeError(f"broadcast_to: cannot broadcast shape {x.shape} to {out}")
     return one(Broadcast(shape=out), x)
 
 
@@ -263,8 +263,8 @@ def split(inp: Tensor, nsplits_or_sections: int | Sequence[int], axis: int = 0) 
     if isinstance(nsplits_or_sections, (Sequence, np.ndarray)):
         points = list(shape_tuple("split", nsplits_or_sections, "sections"))
         if points != sorted(points) or any(not 0 <= p <= total for p in points):
-            raise ValueError(f"split: sections {points} must be ascending in [0, {total}] "
-                             f"for shape {x.shape} axis {axis}")
+            # MegEngine's exact message (sections must ascend within the axis length)
+            raise ValueError(f"Invalid nsplits_or_secions: {points}")
         bounds = [0, *points, total]
     else:
         n = shape_tuple("split", nsplits_or_sections, "nsplits")[0]
@@ -582,6 +582,11 @@ def eye(N: int, M: int | None = None, *, dtype: Any = "float32",  # noqa: N803 -
         array([[1., 0., 0.],
                [0., 1., 0.]], dtype=float32)
     """
+    if M is None and isinstance(N, (Tensor, Sequence, np.ndarray)):
+        sizes = shape_tuple("eye", N, "N")  # MegEngine also takes a (N,) or (N, M) shape
+        if len(sizes) not in (1, 2):
+            raise ValueError(f"eye: a shape N must have 1 or 2 entries, got {sizes}")
+        N, M = sizes[0], sizes[-1]  # noqa: N806 - MegEngine names
     shape = shape_tuple("eye", (N, N if M is None else M), "N, M")
     if min(shape) < 0:
         raise ValueError(f"eye: negative size {shape}")

@@ -20,10 +20,18 @@ from .activation import (
     SiLU,
     Softmax,
 )
-from .batchnorm import BatchNorm1d, BatchNorm2d
-from .conv import Conv2d, ConvBn2d, ConvBnRelu2d, ConvRelu2d
+from .batchnorm import BatchNorm1d, BatchNorm2d, SyncBatchNorm
+from .conv import Conv1d, Conv2d, ConvBn2d, ConvBnRelu2d, ConvRelu2d
+from .conv_transpose import (
+    ConvTranspose2d,
+    ConvTransposeBn2d,
+    ConvTransposeBnRelu2d,
+    ConvTransposeRelu2d,
+)
+from .embedding import Embedding
 from .linear import Linear, LinearRelu
 from .module import HookHandler, Module
+from .pixel_shuffle import PixelShuffle
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 from .sequential import Sequential
 from .wrappers import Concat, Dropout, Elemwise, Identity, Pad
@@ -36,12 +44,18 @@ __all__ = [
     "BatchNorm1d",
     "BatchNorm2d",
     "Concat",
+    "Conv1d",
     "Conv2d",
     "ConvBn2d",
     "ConvBnRelu2d",
     "ConvRelu2d",
+    "ConvTranspose2d",
+    "ConvTransposeBn2d",
+    "ConvTransposeBnRelu2d",
+    "ConvTransposeRelu2d",
     "Dropout",
     "Elemwise",
+    "Embedding",
     "HookHandler",
     "Identity",
     "LeakyReLU",
@@ -51,6 +65,7 @@ __all__ = [
     "Module",
     "PReLU",
     "Pad",
+    "PixelShuffle",
     "ReLU",
     "ReLU6",
     "Hardswish",
@@ -59,5 +74,6 @@ __all__ = [
     "SiLU",
     "Sigmoid",
     "Softmax",
+    "SyncBatchNorm",
     "init",
 ]
