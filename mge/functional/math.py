@@ -152,6 +152,7 @@ def topk(inp: Tensor, k: int, descending: bool = True, kth_only: bool = False,
     1-d or 2-d tensor, and their int32 indices.
 
     ``kth_only`` returns only the k-th value (and its index); ``no_sort`` allows any order.
+    A ``k`` larger than a row is clamped to the row length, as in MegEngine.
 
     Example:
         >>> v, i = F.topk(mge.tensor([2.0, 8.0, 6.0, 1.0]), 2)
@@ -160,8 +161,9 @@ def topk(inp: Tensor, k: int, descending: bool = True, kth_only: bool = False,
     """
     x = _rows("topk", inp)
     n = x.shape[-1]
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 < k <= n:
-        raise ValueError(f"topk: k must be an int in [1, {n}] for shape {x.shape}, got {k!r}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 < k:
+        raise ValueError(f"topk: k must be a positive int for shape {x.shape}, got {k!r}")
+    k = n if k > n else int(k)
     mode = "KTH_ONLY" if kth_only else "VALUE_IDX_NOSORT" if no_sort else "VALUE_IDX_SORTED"
     op = TopK(mode=mode, k=-int(k) if descending else int(k))
     rows = add_axes(x, [0]) if x.ndim == 1 else x

@@ -19,10 +19,12 @@ from typing import Any
 import numpy as np
 
 from .. import random as _random
+from ..config import actual_compute_mode
 from ..core.apply import apply
 from ..core.opdef import OpError
 from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
+from ..dtype import result_dtype
 from ..ops.conv import ConvolutionBackwardData, ConvolutionForward, conv_out_size
 from ..ops.nn import BatchNormForward
 from ..ops.pooling import AdaptivePoolingForward, PoolingForward
@@ -34,6 +36,7 @@ from ._args import float_tensor, option
 from .elemwise import (
     add,
     as_tensor,
+    astype,
     gelu,
     hsigmoid,
     hswish,
@@ -69,10 +72,10 @@ def _pair(fn: str, arg: str, value: Any, low: int) -> tuple[int, int]:
     return int(pair[0]), int(pair[1])
 
 
-def _same_dtype(fn: str, **tensors: Tensor) -> None:
-    if len({t.dtype for t in tensors.values()}) > 1:
-        desc = ", ".join(f"{k} {t.dtype}{list(t.shape)}" for k, t in tensors.items())
-        raise TypeError(f"{fn}: dtypes differ ({desc})")
+def _promoted(inp: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
+    """``inp`` and ``weight`` in their common dtype (float16 with float32 is float32)."""
+    dt = result_dtype(inp.dtype, weight.dtype)
+    return astype(inp, dt), astype(weight, dt)
 
 
 # ----------------------------------------------------------------------------- convolution
@@ -85,7 +88,7 @@ def _conv_args(
     if not isinstance(groups, (int, np.integer)) or groups < 1:
         raise ValueError(f"{fn}: groups must be a positive int, got {groups!r}")
     weight = float_tensor(fn, "weight", weight, (4,) if groups == 1 else (5,))
-    _same_dtype(fn, inp=inp, weight=weight)
+    inp, weight = _promoted(inp, weight)
     if groups > 1 and weight.shape[0] != groups:
         raise ValueError(f"{fn}: weight {weight.shape} must start with groups={groups}")
     (sh, sw), (ph, pw) = _pair(fn, "stride", stride, 1), _pair(fn, "padding", padding, 0)
@@ -94,7 +97,8 @@ def _conv_args(
         "mode": option(fn, "conv_mode", conv_mode, ("CROSS_CORRELATION", "CONVOLUTION")),
         "pad_h": ph, "pad_w": pw, "stride_h": sh, "stride_w": sw, "dilate_h": dh,
         "dilate_w": dw, "sparse": "DENSE" if groups == 1 else "GROUP",
-        "compute_mode": option(fn, "compute_mode", compute_mode, ("DEFAULT", "FLOAT32")),
+        "compute_mode": option(fn, "compute_mode", actual_compute_mode(compute_mode),
+                               ("DEFAULT", "FLOAT32")),
     }
     return inp, weight, params
 

@@ -33,6 +33,7 @@ from .linear import Linear, LinearRelu
 from .module import HookHandler, Module
 from .pixel_shuffle import PixelShuffle
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
+from .rnn import LSTM, RNN, LSTMCell, RNNCell
 from .sequential import Sequential
 from .wrappers import Concat, Dropout, Elemwise, Identity, Pad
 
@@ -58,6 +59,8 @@ __all__ = [
     "Embedding",
     "HookHandler",
     "Identity",
+    "LSTM",
+    "LSTMCell",
     "LeakyReLU",
     "Linear",
     "LinearRelu",
@@ -66,6 +69,8 @@ __all__ = [
     "PReLU",
     "Pad",
     "PixelShuffle",
+    "RNN",
+    "RNNCell",
     "ReLU",
     "ReLU6",
     "Hardswish",

@@ -3,12 +3,46 @@ Embedding, PixelShuffle (MegEngine 1.13 shapes, init and numerics against the F 
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import mge
 import mge.functional as F
 import mge.module as M
+
+FIXTURE = Path(__file__).parent.parent / "fixtures" / "layers" / "oracle.npz"
+
+
+def _module_cases() -> list[dict]:
+    with np.load(FIXTURE) as z:
+        return [c for c in json.loads(str(z["__meta__"])) if c["fn"].startswith("M.")]
+
+
+def _flatten(value: object) -> list:
+    if isinstance(value, (tuple, list)):
+        return [leaf for item in value for leaf in _flatten(item)]
+    return [value]
+
+
+@pytest.mark.usefixtures("backend")
+@pytest.mark.parametrize("case", _module_cases(), ids=lambda c: c["id"])
+def test_recurrent_modules_match_megengine(case: dict) -> None:
+    """Same weights and inputs as MegEngine 1.13 (``tests/fixtures/layers``), same outputs."""
+    prefix = case["id"] + "__"
+    with np.load(FIXTURE) as z:
+        stored = {k[len(prefix):]: z[k] for k in z.files if k.startswith(prefix)}
+    module = getattr(M, case["fn"][2:])(*case["args"], **case["kwargs"])
+    module.load_state_dict({k[len("state__"):]: v for k, v in stored.items()
+                            if k.startswith("state__")})
+    inputs = [mge.tensor(stored[f"in{k}"]) for k in range(sum(k.startswith("in") for k in stored))]
+    outs = _flatten(module(inputs[0], tuple(inputs[1:])) if case["pair"] else module(*inputs))
+    assert len(outs) == sum(k.startswith("out") for k in stored)
+    for k, out in enumerate(outs):
+        np.testing.assert_allclose(out.numpy(), stored[f"out{k}"], rtol=1e-5, atol=1e-5,
+                                   err_msg=f"{case['id']} output {k}")
 
 
 def _rand(*shape: int, seed: int = 0) -> mge.Tensor:
