@@ -16,14 +16,34 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
 from . import math as _math
 from ._args import option
 from .elemwise import abs as _abs
-from .elemwise import as_tensor, log, logsigmoid, mul, neg, relu, square, sub
+from .elemwise import (
+    add,
+    as_tensor,
+    astype,
+    div,
+    equal,
+    log,
+    logaddexp,
+    logsigmoid,
+    maximum,
+    mul,
+    neg,
+    not_equal,
+    relu,
+    square,
+    sub,
+)
 from .embedding import indexing_one_hot
+from .math import cumsum
 from .softmax import logsumexp
+from .tensor import arange, broadcast_to, ones, reshape, transpose, zeros
 
 _REDUCTIONS = {"mean": _math.mean, "sum": _math.sum}
 
@@ -129,4 +149,94 @@ def hinge_loss(pred: Tensor, label: Tensor, norm: str = "L1") -> Tensor:
     return _math.sum(loss if mode == "L1" else square(loss), axis=1)
 
 
-__all__ = ["binary_cross_entropy", "cross_entropy", "hinge_loss", "l1_loss", "square_loss"]
+def _label_rows(lengths: Tensor) -> Tensor:
+    """The row of each element of the concatenated labels (MegEngine's cumsum trick)."""
+    marks = zeros(int(_math.sum(lengths).item()), dtype="int32")
+    marks[cumsum(lengths, axis=0)[:-1]] = 1
+    return cumsum(marks, axis=0)
+
+
+def _label_offsets(lengths: Tensor) -> Tensor:
+    """The position inside its row of each element of the concatenated labels."""
+    marks = ones(int(_math.sum(lengths).item()), dtype="int32")
+    marks[cumsum(lengths, axis=0)[:-1]] = neg(sub(lengths, 1))[:-1]
+    return sub(cumsum(marks, axis=0), 1)
+
+
+def _expand_label(label: Tensor, label_lengths: Tensor, blank: int) -> Tensor:
+    """``(N, 2 * S + 1)`` labels with ``blank`` before, between and after the symbols."""
+    n = label_lengths.shape[0]
+    if label.ndim == 1:  # concatenated labels: unpack into rows padded with blank
+        rows = add(zeros((n, int(_math.max(label_lengths).item())), dtype="int32"), blank)
+        rows[_label_rows(label_lengths), _label_offsets(label_lengths)] = label
+        label = rows
+    expanded = add(zeros((n, label.shape[1] * 2 + 1), dtype="int32"), blank)
+    expanded[:, 1::2] = label
+    return expanded
+
+
+def _safe_log(x: Tensor) -> Tensor:
+    return log(maximum(x, float(np.finfo(x.dtype).tiny)))
+
+
+@traceable
+def ctc_loss(pred: Tensor, pred_lengths: Tensor, label: Tensor, label_lengths: Tensor,
+             blank: int = 0, reduction: str = "mean") -> Tensor:
+    """Connectionist temporal classification loss of ``pred`` ``(T, N, C)`` probabilities.
+
+    ``label`` is ``(N, S)`` padded labels or the 1-d concatenation of all labels;
+    ``pred_lengths`` and ``label_lengths`` are ``(N,)``. The forward recursion runs in log
+    space over the blank-expanded labels, as in MegEngine. ``reduction="mean"`` averages
+    the per-sample losses divided by their label lengths.
+
+    Raises:
+        AssertionError: lengths or ``blank`` out of range (MegEngine's checks).
+        ValueError: an unknown ``reduction``.
+
+    Example:
+        >>> probs = F.softmax(mge.tensor(np.zeros((3, 1, 2), "float32")), axis=-1)
+        >>> F.nn.ctc_loss(probs, mge.tensor([3]), mge.tensor([[1]]), mge.tensor([1])).shape
+        ()
+    """
+    if reduction not in ("none", *_REDUCTIONS):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    pred, pred_lengths = as_tensor(pred), as_tensor(pred_lengths)
+    label, label_lengths = as_tensor(label), as_tensor(label_lengths)
+    t_len, n, c = pred.shape
+    assert pred_lengths.size == n, f"pred_lengths must be equal to batch_size {n}"
+    assert label_lengths.size == n, f"label_lengths must be equal to batch_size {n}"
+    assert 0 <= blank < c, f"blank must be in label range [0, {c}), but got {blank}"
+    assert 0 < _math.min(pred_lengths).item() and _math.max(pred_lengths).item() <= t_len, \
+        f"pred_lengths must be in range (0, {t_len}]"
+    longest = label.size if label.ndim == 1 else label.shape[1]
+    assert 0 < _math.min(label_lengths).item() and _math.max(label_lengths).item() <= longest, \
+        "label_lengths must be positive and fit the labels"
+    label = _expand_label(label, label_lengths, blank)
+    width = label.shape[1]
+    skip = astype(not_equal(label[:, 2:], label[:, :-2]), "float32")  # may skip a blank
+    probs = transpose(pred, (1, 0, 2))
+    rows = arange(n, dtype="int32")
+    match = reshape(probs[reshape(broadcast_to(reshape(rows, (n, 1)), (n, width)), (-1,)), :,
+                          reshape(label, (-1,))], (n, width, t_len))
+    alpha = zeros((n, width), dtype="float32")
+    alpha[:, :2] = match[:, :2, 0]
+    alpha = _safe_log(alpha)
+    last, before_last = mul(label_lengths, 2), sub(mul(label_lengths, 2), 1)
+    loss = mul(neg(logaddexp(alpha[rows, last], alpha[rows, before_last])),
+               equal(sub(pred_lengths, 1), 0))
+    for t in range(1, t_len):
+        two_back = alpha[:, :-2]
+        alpha[:, 1:] = logaddexp(alpha[:, 1:], alpha[:, :-1])
+        alpha[:, 2:] = add(mul(alpha[:, 2:], sub(1, skip)),
+                           mul(logaddexp(alpha[:, 2:], two_back), skip))
+        alpha = add(alpha, _safe_log(match[:, :, t]))
+        step = neg(logaddexp(alpha[rows, last], alpha[rows, before_last]))
+        loss = add(loss, mul(step, equal(sub(pred_lengths, 1), t)))
+    if reduction == "mean":
+        return _math.mean(div(loss, label_lengths))
+    return loss if reduction == "none" else _math.sum(loss)
+
+
+__all__ = [
+    "binary_cross_entropy", "cross_entropy", "ctc_loss", "hinge_loss", "l1_loss", "square_loss",
+]

@@ -29,8 +29,8 @@ from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
 from ..dtype import float32, int32, result_dtype
 from ..ops.nn import BatchedMatrixMul, MatrixMul
-from ..ops.reduce import Argmax, Argmin, ArgsortForward, Reduce, TopK
-from ..ops.shape import Reshape, Subtensor
+from ..ops.reduce import Argmax, Argmin, ArgsortForward, Cumsum, Reduce, TopK
+from ..ops.shape import Diag, Reshape, Subtensor
 from ._args import (
     add_axes,
     check_axes,
@@ -356,7 +356,37 @@ def matmul(
     return out
 
 
+@traceable
+def cumsum(inp: Tensor, axis: int) -> Tensor:
+    """Inclusive cumulative sum along ``axis`` (``Cumsum``); the dtype is kept.
+
+    Example:
+        >>> F.cumsum(mge.tensor([[1, 2, 3], [4, 5, 6]]), -1).numpy()
+        array([[ 1,  3,  6],
+               [ 4,  9, 15]], dtype=int32)
+    """
+    x = to_tensor("cumsum", inp)
+    ax = check_axis("cumsum", axis, x.ndim, x.shape)
+    return one(Cumsum(axis=ax, exclusive=False, reverse=False), x)
+
+
+@traceable
+def diag(inp: Tensor, k: int = 0) -> Tensor:
+    """The ``k``-th diagonal of a 2-d tensor, or the square matrix with a 1-d tensor on its
+    ``k``-th diagonal (``Diag``; as ``numpy.diag``).
+
+    Example:
+        >>> F.diag(mge.tensor([1, 2])).numpy()
+        array([[1, 0],
+               [0, 2]], dtype=int32)
+    """
+    x = to_tensor("diag", inp)
+    if x.ndim not in (1, 2):
+        raise ValueError(f"diag: input must be 1-d or 2-d, got shape {x.shape}")
+    return one(Diag(k=int(k)), x)
+
+
 __all__ = [
-    "argmax", "argmin", "argsort", "dot", "matmul", "max", "mean", "min", "norm", "normalize",
-    "prod", "sort", "std", "sum", "topk", "var",
+    "argmax", "argmin", "argsort", "cumsum", "diag", "dot", "matmul", "max", "mean", "min",
+    "norm", "normalize", "prod", "sort", "std", "sum", "topk", "var",
 ]

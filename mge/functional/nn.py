@@ -32,6 +32,7 @@ from ..ops.shape import Padding
 from . import embedding as _embedding
 from . import loss as _loss
 from . import metric as _metric
+from . import normalization as _normalization
 from ._args import float_tensor, option
 from .elemwise import (
     add,
@@ -54,6 +55,7 @@ from .embedding import *  # noqa: F403 - F.nn has them
 from .loss import *  # noqa: F403
 from .math import matmul
 from .metric import *  # noqa: F403
+from .normalization import *  # noqa: F403
 from .softmax import logsoftmax, logsumexp, softmax  # noqa: F401 - F.nn has them
 from .tensor import expand_dims, reshape, squeeze, transpose
 from .vision import interpolate, warp_perspective  # noqa: F401 - MegEngine's F.nn has them
@@ -525,5 +527,5 @@ __all__ = [
     "conv_transpose2d", "dropout", "gelu", "hsigmoid", "hswish", "leaky_relu", "linear",
     "logsigmoid", "logsoftmax", "logsumexp", "matmul", "max_pool2d", "pad", "pixel_shuffle",
     "prelu", "relu", "relu6", "sigmoid", "silu", "softmax", "softplus", "warp_perspective",
-    *_embedding.__all__, *_loss.__all__, *_metric.__all__,
+    *_embedding.__all__, *_loss.__all__, *_metric.__all__, *_normalization.__all__,
 ]

@@ -31,6 +31,7 @@ from .conv_transpose import (
 from .embedding import Embedding
 from .linear import Linear, LinearRelu
 from .module import HookHandler, Module
+from .normalization import GroupNorm, InstanceNorm, LayerNorm
 from .pixel_shuffle import PixelShuffle
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 from .rnn import LSTM, RNN, LSTMCell, RNNCell
@@ -39,6 +40,7 @@ from .wrappers import Concat, Dropout, Elemwise, Identity, Pad
 
 __all__ = [
     "GELU",
+    "GroupNorm",
     "AdaptiveAvgPool2d",
     "AdaptiveMaxPool2d",
     "AvgPool2d",
@@ -59,7 +61,9 @@ __all__ = [
     "Embedding",
     "HookHandler",
     "Identity",
+    "InstanceNorm",
     "LSTM",
+    "LayerNorm",
     "LSTMCell",
     "LeakyReLU",
     "Linear",

@@ -119,3 +119,29 @@ def test_megengine_conveniences() -> None:
     assert F.repeat(mge.tensor([1, 2]), mge.tensor(2)).numpy().tolist() == [1, 1, 2, 2]
     x = np.arange(20, dtype=np.float32).reshape(5, 4)
     np.testing.assert_array_equal(mge.tensor(x)[(0, 4, 2), :].numpy(), x[[0, 4, 2], :])
+
+
+def test_norm_argument_errors() -> None:
+    x = mge.tensor(np.ones((2, 4, 3, 3), np.float32))
+    with pytest.raises(AssertionError, match="weight must be provided if affine is True"):
+        F.nn.layer_norm(x, 3, True)
+    with pytest.raises(ValueError, match=r"layer_norm: normalized_shape \(4,\) must be"):
+        F.nn.layer_norm(x, 4, False)
+    with pytest.raises(mge.core.opdef.OpError, match="do not split into 3 groups"):
+        F.nn.group_norm(x, 3, False)
+    with pytest.raises(mge.core.opdef.OpError, match="data must be 4-d"):
+        F.nn.instance_norm(mge.tensor(np.ones((2, 4, 3), np.float32)), False)
+
+
+@pytest.mark.usefixtures("each_backend")
+def test_cumsum_and_diag_match_numpy() -> None:
+    x = np.arange(6, dtype=np.int32).reshape(2, 3)
+    got = F.cumsum(mge.tensor(x), -1)
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got.numpy(), np.cumsum(x, -1))
+    m = np.random.default_rng(0).random((6, 9)).astype(np.float32)
+    for k in range(-2, 3):
+        np.testing.assert_array_equal(F.diag(mge.tensor(m), k).numpy(), np.diag(m, k))
+        np.testing.assert_array_equal(F.diag(mge.tensor(m[0]), k).numpy(), np.diag(m[0], k))
+    with pytest.raises(ValueError, match="diag: input must be 1-d or 2-d"):
+        F.diag(mge.tensor(np.ones((2, 2, 2), np.float32)))

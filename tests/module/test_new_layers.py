@@ -1,5 +1,6 @@
 """Modules of issue 13: Conv1d, ConvTranspose2d and its fused forms, SyncBatchNorm,
-Embedding, PixelShuffle (MegEngine 1.13 shapes, init and numerics against the F forms)."""
+Embedding, PixelShuffle (MegEngine 1.13 shapes, init and numerics against the F forms);
+RNNs and normalizations against MegEngine 1.13's outputs."""
 
 from __future__ import annotations
 
@@ -29,8 +30,9 @@ def _flatten(value: object) -> list:
 
 @pytest.mark.usefixtures("backend")
 @pytest.mark.parametrize("case", _module_cases(), ids=lambda c: c["id"])
-def test_recurrent_modules_match_megengine(case: dict) -> None:
-    """Same weights and inputs as MegEngine 1.13 (``tests/fixtures/layers``), same outputs."""
+def test_modules_match_megengine(case: dict) -> None:
+    """Recurrent and normalization modules: same weights and inputs as MegEngine 1.13
+    (``tests/fixtures/layers``), same outputs."""
     prefix = case["id"] + "__"
     with np.load(FIXTURE) as z:
         stored = {k[len(prefix):]: z[k] for k in z.files if k.startswith(prefix)}
