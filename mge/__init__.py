@@ -18,7 +18,7 @@ from .tensor import Parameter, Tensor, tensor
 
 __version__ = "0.1.0"
 
-from . import data, functional, hub, jit, module, random  # noqa: E402,F401
+from . import config, data, functional, hub, jit, module, random  # noqa: E402,F401
 from .serialization import load, save  # noqa: E402
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "Tensor",
     "__version__",
     "available_backends",
+    "config",
     "data",
     "functional",
     "get_default_backend",

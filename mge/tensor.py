@@ -133,9 +133,9 @@ for _name, _method in _methods().items():
 Tensor.T = property(lambda self: self.transpose(), doc="The transpose (all axes reversed).")
 
 
-def tensor(data: Any = None, dtype: Any = None, device: str | None = None, **kwargs: Any) -> Tensor:
-    """Create a Tensor (``mge.tensor([1, 2])``); same arguments as :class:`Tensor`."""
-    return Tensor(data, dtype=dtype, device=device, **kwargs)
+#: MegEngine's lower-case name of the class itself: ``mge.tensor([1, 2])`` builds a Tensor
+#: and ``isinstance(x, mge.tensor)`` holds, as in MegEngine.
+tensor = Tensor
 
 
 __all__ = ["Parameter", "Tensor", "tensor"]

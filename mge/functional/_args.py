@@ -44,12 +44,16 @@ def check_axis(fn: str, axis: Any, ndim: int, shape: tuple[int, ...] = ()) -> in
     return int(axis) % ndim
 
 
-def check_axes(fn: str, axis: Any, ndim: int, shape: tuple[int, ...] = ()) -> list[int]:
-    """An int or a sequence of distinct ints, normalized against ``ndim``."""
+def check_axes(fn: str, axis: Any, ndim: int, shape: tuple[int, ...] = (),
+               repeated: type[Exception] = ValueError) -> list[int]:
+    """An int or a sequence of distinct ints, normalized against ``ndim``.
+
+    A repeated axis raises ``repeated`` (MegEngine's reductions raise ``AssertionError``).
+    """
     axes = [axis] if not isinstance(axis, (Sequence, np.ndarray)) else list(axis)
     out = [check_axis(fn, a, ndim, shape) for a in axes]
     if len(set(out)) != len(out):
-        raise ValueError(f"{fn}: repeated axis in {axis!r}")
+        raise repeated(f"{fn}: repeated axis in {axis!r}")
     return out
 
 

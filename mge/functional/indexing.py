@@ -79,7 +79,7 @@ def _entry(fn: str, k: Any) -> Any:
         return bool(k)
     if isinstance(k, (int, np.integer)):
         return int(k)
-    if isinstance(k, (Tensor, list, np.ndarray)):
+    if isinstance(k, (Tensor, list, tuple, np.ndarray)):  # a tuple entry is a list of indices
         arr = k.numpy() if isinstance(k, Tensor) else np.asarray(k)
         if arr.size == 0 and arr.dtype.kind == "f":
             arr = arr.astype(np.int32)

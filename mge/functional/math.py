@@ -29,8 +29,8 @@ from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
 from ..dtype import float32, int32, result_dtype
 from ..ops.nn import BatchedMatrixMul, MatrixMul
-from ..ops.reduce import Argmax, Argmin, ArgsortForward, Reduce, TopK
-from ..ops.shape import Reshape, Subtensor
+from ..ops.reduce import Argmax, Argmin, ArgsortForward, Cumsum, Reduce, TopK
+from ..ops.shape import Diag, Reshape, Subtensor
 from ._args import (
     add_axes,
     check_axes,
@@ -60,7 +60,7 @@ def _reduce(fn: str, mode: str, inp: Any, axis: Axis, keepdims: bool) -> Tensor:
             raise ValueError(f"{fn}: cannot reduce the empty tensor of shape {x.shape}")
         out = one(Reduce(mode=mode, data_type="DEFAULT"), x)
         return one(Reshape(shape=(1,) * x.ndim), out) if keepdims else out
-    axes = check_axes(fn, axis, x.ndim, x.shape)
+    axes = check_axes(fn, axis, x.ndim, x.shape, repeated=AssertionError)
     if mode in ("MIN", "MAX") and any(x.shape[a] == 0 for a in axes):
         raise ValueError(f"{fn}: cannot reduce an empty axis of shape {x.shape} ({axis=})")
     if isinstance(axis, int):
@@ -152,6 +152,7 @@ def topk(inp: Tensor, k: int, descending: bool = True, kth_only: bool = False,
     1-d or 2-d tensor, and their int32 indices.
 
     ``kth_only`` returns only the k-th value (and its index); ``no_sort`` allows any order.
+    A ``k`` larger than a row is clamped to the row length, as in MegEngine.
 
     Example:
         >>> v, i = F.topk(mge.tensor([2.0, 8.0, 6.0, 1.0]), 2)
@@ -160,8 +161,9 @@ def topk(inp: Tensor, k: int, descending: bool = True, kth_only: bool = False,
     """
     x = _rows("topk", inp)
     n = x.shape[-1]
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 < k <= n:
-        raise ValueError(f"topk: k must be an int in [1, {n}] for shape {x.shape}, got {k!r}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 < k:
+        raise ValueError(f"topk: k must be a positive int for shape {x.shape}, got {k!r}")
+    k = n if k > n else int(k)
     mode = "KTH_ONLY" if kth_only else "VALUE_IDX_NOSORT" if no_sort else "VALUE_IDX_SORTED"
     op = TopK(mode=mode, k=-int(k) if descending else int(k))
     rows = add_axes(x, [0]) if x.ndim == 1 else x
@@ -354,7 +356,37 @@ def matmul(
     return out
 
 
+@traceable
+def cumsum(inp: Tensor, axis: int) -> Tensor:
+    """Inclusive cumulative sum along ``axis`` (``Cumsum``); the dtype is kept.
+
+    Example:
+        >>> F.cumsum(mge.tensor([[1, 2, 3], [4, 5, 6]]), -1).numpy()
+        array([[ 1,  3,  6],
+               [ 4,  9, 15]], dtype=int32)
+    """
+    x = to_tensor("cumsum", inp)
+    ax = check_axis("cumsum", axis, x.ndim, x.shape)
+    return one(Cumsum(axis=ax, exclusive=False, reverse=False), x)
+
+
+@traceable
+def diag(inp: Tensor, k: int = 0) -> Tensor:
+    """The ``k``-th diagonal of a 2-d tensor, or the square matrix with a 1-d tensor on its
+    ``k``-th diagonal (``Diag``; as ``numpy.diag``).
+
+    Example:
+        >>> F.diag(mge.tensor([1, 2])).numpy()
+        array([[1, 0],
+               [0, 2]], dtype=int32)
+    """
+    x = to_tensor("diag", inp)
+    if x.ndim not in (1, 2):
+        raise ValueError(f"diag: input must be 1-d or 2-d, got shape {x.shape}")
+    return one(Diag(k=int(k)), x)
+
+
 __all__ = [
-    "argmax", "argmin", "argsort", "dot", "matmul", "max", "mean", "min", "norm", "normalize",
-    "prod", "sort", "std", "sum", "topk", "var",
+    "argmax", "argmin", "argsort", "cumsum", "diag", "dot", "matmul", "max", "mean", "min",
+    "norm", "normalize", "prod", "sort", "std", "sum", "topk", "var",
 ]

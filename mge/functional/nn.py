@@ -19,26 +19,29 @@ from typing import Any
 import numpy as np
 
 from .. import random as _random
+from ..config import actual_compute_mode
 from ..core.apply import apply
 from ..core.opdef import OpError
 from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
+from ..dtype import result_dtype
 from ..ops.conv import ConvolutionBackwardData, ConvolutionForward, conv_out_size
-from ..ops.nn import BatchNormForward, SoftmaxForward
+from ..ops.nn import BatchNormForward
 from ..ops.pooling import AdaptivePoolingForward, PoolingForward
 from ..ops.shape import Padding
-from . import math as _math
+from . import embedding as _embedding
+from . import loss as _loss
+from . import metric as _metric
+from . import normalization as _normalization
 from ._args import float_tensor, option
 from .elemwise import (
     add,
     as_tensor,
-    div,
-    exp,
+    astype,
     gelu,
     hsigmoid,
     hswish,
     leaky_relu,
-    log,
     logsigmoid,
     mul,
     prelu,
@@ -47,10 +50,14 @@ from .elemwise import (
     sigmoid,
     silu,
     softplus,
-    sub,
 )
+from .embedding import *  # noqa: F403 - F.nn has them
+from .loss import *  # noqa: F403
 from .math import matmul
-from .tensor import reshape
+from .metric import *  # noqa: F403
+from .normalization import *  # noqa: F403
+from .softmax import logsoftmax, logsumexp, softmax  # noqa: F401 - F.nn has them
+from .tensor import expand_dims, reshape, squeeze, transpose
 from .vision import interpolate, warp_perspective  # noqa: F401 - MegEngine's F.nn has them
 
 Pair = int | Sequence[int]
@@ -67,10 +74,10 @@ def _pair(fn: str, arg: str, value: Any, low: int) -> tuple[int, int]:
     return int(pair[0]), int(pair[1])
 
 
-def _same_dtype(fn: str, **tensors: Tensor) -> None:
-    if len({t.dtype for t in tensors.values()}) > 1:
-        desc = ", ".join(f"{k} {t.dtype}{list(t.shape)}" for k, t in tensors.items())
-        raise TypeError(f"{fn}: dtypes differ ({desc})")
+def _promoted(inp: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
+    """``inp`` and ``weight`` in their common dtype (float16 with float32 is float32)."""
+    dt = result_dtype(inp.dtype, weight.dtype)
+    return astype(inp, dt), astype(weight, dt)
 
 
 # ----------------------------------------------------------------------------- convolution
@@ -83,7 +90,7 @@ def _conv_args(
     if not isinstance(groups, (int, np.integer)) or groups < 1:
         raise ValueError(f"{fn}: groups must be a positive int, got {groups!r}")
     weight = float_tensor(fn, "weight", weight, (4,) if groups == 1 else (5,))
-    _same_dtype(fn, inp=inp, weight=weight)
+    inp, weight = _promoted(inp, weight)
     if groups > 1 and weight.shape[0] != groups:
         raise ValueError(f"{fn}: weight {weight.shape} must start with groups={groups}")
     (sh, sw), (ph, pw) = _pair(fn, "stride", stride, 1), _pair(fn, "padding", padding, 0)
@@ -92,7 +99,8 @@ def _conv_args(
         "mode": option(fn, "conv_mode", conv_mode, ("CROSS_CORRELATION", "CONVOLUTION")),
         "pad_h": ph, "pad_w": pw, "stride_h": sh, "stride_w": sw, "dilate_h": dh,
         "dilate_w": dw, "sparse": "DENSE" if groups == 1 else "GROUP",
-        "compute_mode": option(fn, "compute_mode", compute_mode, ("DEFAULT", "FLOAT32")),
+        "compute_mode": option(fn, "compute_mode", actual_compute_mode(compute_mode),
+                               ("DEFAULT", "FLOAT32")),
     }
     return inp, weight, params
 
@@ -189,6 +197,45 @@ def conv_transpose2d(
         hw = tuple(o + e for o, e in zip(out_hw, extra, strict=True))
         op = ConvolutionBackwardData(**params, output_hw=hw)
     out = apply(op, weight, inp)[0]
+    return out if bias is None else add(out, bias)
+
+
+@traceable
+def conv1d(
+    inp: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 1,
+    padding: int = 0, dilation: int = 1, groups: int = 1,
+    conv_mode: str = "cross_correlation", compute_mode: str = "default",
+) -> Tensor:
+    """1-d convolution of an NCL ``inp``: :func:`conv2d` over a width-1 second spatial axis.
+
+    Args:
+        inp: ``(N, C, L)`` input.
+        weight: ``(OC, C, K)``, or ``(groups, OC/groups, C/groups, K)`` when ``groups > 1``.
+        bias: optional ``(1, OC, 1)``.
+        stride, padding, dilation: ints. Other arguments as :func:`conv2d`.
+
+    Raises:
+        ValueError: an input or bias that is not 3-d, and everything :func:`conv2d` checks.
+
+    Example:
+        >>> x = mge.tensor(np.ones((2, 2, 4), np.float32))
+        >>> F.conv1d(x, mge.tensor(np.ones((3, 2, 2), np.float32)), stride=2).numpy()[0]
+        array([[4., 4.],
+               [4., 4.],
+               [4., 4.]], dtype=float32)
+    """
+    fn = "conv1d"
+    inp = float_tensor(fn, "inp", inp, (3,))
+    if bias is not None and as_tensor(bias).ndim != 3:
+        raise ValueError(f"{fn}: bias must be 3-d (1, OC, 1), got {as_tensor(bias).shape}")
+    params = {}
+    for name, value in (("stride", stride), ("padding", padding), ("dilation", dilation)):
+        if not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{fn}: {name} must be an int, got {value!r}")
+        params[name] = (int(value), 1 if name != "padding" else 0)
+    out = conv2d(expand_dims(inp, -1), expand_dims(float_tensor(fn, "weight", weight), -1),
+                 None, groups=groups, conv_mode=conv_mode, compute_mode=compute_mode, **params)
+    out = squeeze(out, -1)
     return out if bias is None else add(out, bias)
 
 
@@ -381,65 +428,6 @@ def batch_norm(
     return y
 
 
-# ----------------------------------------------------------------------------- softmax
-def _softmax_axis(ndim: int) -> int:
-    """MegEngine's default softmax axis: 0 for 0-, 1- and 3-d inputs, else 1."""
-    return 0 if ndim in (0, 1, 3) else 1
-
-
-@traceable
-def softmax(inp: Tensor, axis: int | Sequence[int] | None = None) -> Tensor:
-    """``exp(x) / sum(exp(x))`` along ``axis`` (default: MegEngine's rule, see below).
-
-    The default axis is 0 for 0-, 1- and 3-d inputs and 1 otherwise. A sequence of axes
-    normalizes over all of them.
-
-    Example:
-        >>> F.softmax(mge.tensor([[0.0, 0.0], [1.0, 1.0]])).numpy()
-        array([[0.5, 0.5],
-               [0.5, 0.5]], dtype=float32)
-    """
-    fn = "softmax"
-    inp = float_tensor(fn, "inp", inp)
-    axis = _softmax_axis(inp.ndim) if axis is None else axis
-    if isinstance(axis, Sequence):
-        shifted = exp(sub(inp, _math.max(inp.detach(), axis=list(axis), keepdims=True)))
-        return div(shifted, _math.sum(shifted, axis=list(axis), keepdims=True))
-    if not -inp.ndim <= axis < max(inp.ndim, 1):
-        raise ValueError(f"{fn}: axis {axis} out of range for input {inp.shape}")
-    if inp.ndim == 0:
-        return reshape(apply(SoftmaxForward(axis=0), reshape(inp, (1,)))[0], ())
-    return apply(SoftmaxForward(axis=int(axis)), inp)[0]
-
-
-@traceable
-def logsumexp(inp: Tensor, axis: int | Sequence[int], keepdims: bool = False) -> Tensor:
-    """``log(sum(exp(x), axis))``, computed stably around the max.
-
-    Example:
-        >>> F.logsumexp(mge.tensor([[0.0, 0.0]]), axis=1).numpy().round(4)
-        array([0.6931], dtype=float32)
-    """
-    inp = float_tensor("logsumexp", "inp", inp)
-    peak = _math.max(inp.detach(), axis=axis, keepdims=True)
-    total = log(_math.sum(exp(sub(inp, peak)), axis=axis, keepdims=keepdims))
-    return add(peak if keepdims else reshape(peak, total.shape), total)
-
-
-@traceable
-def logsoftmax(inp: Tensor, axis: int | Sequence[int]) -> Tensor:
-    """``log(softmax(x))`` along ``axis``, computed as ``x - logsumexp(x)``.
-
-    Example:
-        >>> F.logsoftmax(mge.tensor([[0.0, 0.0]]), axis=1).numpy().round(4)
-        array([[-0.6931, -0.6931]], dtype=float32)
-    """
-    return sub(inp, logsumexp(inp, axis, keepdims=True))
-
-
-log_softmax = logsoftmax  # torch-style name (MegEngine has only logsoftmax)
-
-
 # ----------------------------------------------------------------------------- misc
 @traceable
 def dropout(inp: Tensor, drop_prob: float, training: bool = True) -> Tensor:
@@ -464,6 +452,36 @@ def dropout(inp: Tensor, drop_prob: float, training: bool = True) -> Tensor:
     keep = _random.uniform(size=inp.shape).numpy() >= drop_prob
     mask = Tensor((keep / (1 - drop_prob)).astype(inp.dtype), device=inp.device)
     return mul(inp, mask)
+
+
+@traceable
+def pixel_shuffle(inp: Tensor, upscale_factor: int) -> Tensor:
+    """Rearrange ``(..., C * r * r, H, W)`` into ``(..., C, H * r, W * r)``, r = upscale_factor.
+
+    Each group of ``r * r`` channels fills an ``r x r`` block of the output; the leading
+    dims are kept (reshape, transpose, reshape).
+
+    Raises:
+        ValueError: ``upscale_factor < 1``, an input under 3-d, or channels (axis -3) that
+            ``r * r`` does not divide.
+
+    Example:
+        >>> F.pixel_shuffle(mge.tensor(np.arange(4).reshape(4, 1, 1)), 2).numpy()
+        array([[[0, 1],
+                [2, 3]]], dtype=int32)
+    """
+    fn = "pixel_shuffle"
+    x = as_tensor(inp)
+    r = int(upscale_factor)
+    if r < 1 or x.ndim < 3 or x.shape[-3] % (r * r):
+        raise ValueError(
+            f"{fn}: input {x.shape} needs at least 3 dims and channels (axis -3) divisible by "
+            f"upscale_factor**2 with upscale_factor >= 1, got upscale_factor={upscale_factor}"
+        )
+    *lead, c, h, w = x.shape
+    batch = int(np.prod(lead, dtype=np.int64))
+    blocks = reshape(x, (batch, c // (r * r), r, r, h, w))
+    return reshape(transpose(blocks, (0, 1, 4, 2, 5, 3)), (*lead, c // (r * r), h * r, w * r))
 
 
 _PAD_MODES = {"CONSTANT": "CONSTANT", "REFLECT": "REFLECT", "REPLICATE": "REPLICATE",
@@ -502,10 +520,12 @@ def pad(
     return apply(op, src)[0]
 
 
-# MegEngine's F.nn also carries the vision functions (F.nn.interpolate, F.warp_perspective).
+# MegEngine's F.nn also carries the vision functions (F.nn.interpolate, F.warp_perspective),
+# the losses, the metrics and the index lookups.
 __all__ = [
-    "adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool2d", "batch_norm", "conv2d",
+    "adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool2d", "batch_norm", "conv1d", "conv2d",
     "conv_transpose2d", "dropout", "gelu", "hsigmoid", "hswish", "leaky_relu", "linear",
-    "logsigmoid", "logsoftmax", "logsumexp", "matmul", "max_pool2d", "pad", "prelu", "relu",
-    "relu6", "sigmoid", "silu", "softmax", "softplus", "warp_perspective",
+    "logsigmoid", "logsoftmax", "logsumexp", "matmul", "max_pool2d", "pad", "pixel_shuffle",
+    "prelu", "relu", "relu6", "sigmoid", "silu", "softmax", "softplus", "warp_perspective",
+    *_embedding.__all__, *_loss.__all__, *_metric.__all__, *_normalization.__all__,
 ]

@@ -158,7 +158,7 @@ def broadcast_to(inp: Tensor, shape: int | Iterable[int | None]) -> Tensor:
     if len(x.shape) > len(out) or any(
         s not in (1, d) for s, d in zip(reversed(x.shape), reversed(out), strict=False)
     ):
-        raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {out}")
+        raise RuntimeError(f"broadcast_to: cannot broadcast shape {x.shape} to {out}")
     return one(Broadcast(shape=out), x)
 
 
@@ -218,11 +218,15 @@ def _tensor_list(fn: str, inps: Any) -> list[Tensor]:
 def concat(inps: Iterable[Tensor], axis: int = 0, device: str | None = None) -> Tensor:
     """Concatenate along ``axis`` (dtypes are promoted; other dims must match).
 
+    0-d tensors count as shape ``(1,)``, as in MegEngine.
+
     Example:
         >>> F.concat([F.zeros((2, 3)), F.ones((1, 3))]).shape
         (3, 3)
+        >>> F.concat([mge.tensor(1.0), mge.tensor(2.0)]).numpy()
+        array([1., 2.], dtype=float32)
     """
-    xs = _tensor_list("concat", inps)
+    xs = [reshape(x, (1,)) if x.ndim == 0 else x for x in _tensor_list("concat", inps)]
     _same_ndim("concat", xs)
     ax = check_axis("concat", axis, max(xs[0].ndim, 1), xs[0].shape)
     if xs[0].ndim == 0 or any(
@@ -263,8 +267,8 @@ def split(inp: Tensor, nsplits_or_sections: int | Sequence[int], axis: int = 0) 
     if isinstance(nsplits_or_sections, (Sequence, np.ndarray)):
         points = list(shape_tuple("split", nsplits_or_sections, "sections"))
         if points != sorted(points) or any(not 0 <= p <= total for p in points):
-            raise ValueError(f"split: sections {points} must be ascending in [0, {total}] "
-                             f"for shape {x.shape} axis {axis}")
+            # MegEngine's exact message (sections must ascend within the axis length)
+            raise ValueError(f"Invalid nsplits_or_secions: {points}")
         bounds = [0, *points, total]
     else:
         n = shape_tuple("split", nsplits_or_sections, "nsplits")[0]
@@ -277,7 +281,8 @@ def split(inp: Tensor, nsplits_or_sections: int | Sequence[int], axis: int = 0) 
 
 @traceable
 def repeat(inp: Tensor, repeats: int, axis: int | None = None) -> Tensor:
-    """Repeat each element ``repeats`` times along ``axis`` (flattened when None).
+    """Repeat each element ``repeats`` times along ``axis`` (flattened when None);
+    ``repeats`` may be a one-element integer Tensor, as in MegEngine.
 
     Example:
         >>> F.repeat(mge.tensor([[1, 2], [3, 4]]), 2, axis=1).numpy()
@@ -285,6 +290,8 @@ def repeat(inp: Tensor, repeats: int, axis: int | None = None) -> Tensor:
                [3, 3, 4, 4]], dtype=int32)
     """
     x = to_tensor("repeat", inp)
+    if isinstance(repeats, Tensor) and repeats.size == 1 and repeats.dtype.kind in "iu":
+        repeats = int(repeats.item())
     if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 0:
         raise ValueError(f"repeat: repeats must be a non-negative int, got {repeats!r}")
     if axis is None:
@@ -582,6 +589,11 @@ def eye(N: int, M: int | None = None, *, dtype: Any = "float32",  # noqa: N803 -
         array([[1., 0., 0.],
                [0., 1., 0.]], dtype=float32)
     """
+    if M is None and isinstance(N, (Tensor, Sequence, np.ndarray)):
+        sizes = shape_tuple("eye", N, "N")  # MegEngine also takes a (N,) or (N, M) shape
+        if len(sizes) not in (1, 2):
+            raise ValueError(f"eye: a shape N must have 1 or 2 entries, got {sizes}")
+        N, M = sizes[0], sizes[-1]  # noqa: N806 - MegEngine names
     shape = shape_tuple("eye", (N, N if M is None else M), "N, M")
     if min(shape) < 0:
         raise ValueError(f"eye: negative size {shape}")

@@ -20,30 +20,51 @@ from .activation import (
     SiLU,
     Softmax,
 )
-from .batchnorm import BatchNorm1d, BatchNorm2d
-from .conv import Conv2d, ConvBn2d, ConvBnRelu2d, ConvRelu2d
+from .batchnorm import BatchNorm1d, BatchNorm2d, SyncBatchNorm
+from .conv import Conv1d, Conv2d, ConvBn2d, ConvBnRelu2d, ConvRelu2d
+from .conv_transpose import (
+    ConvTranspose2d,
+    ConvTransposeBn2d,
+    ConvTransposeBnRelu2d,
+    ConvTransposeRelu2d,
+)
+from .embedding import Embedding
 from .linear import Linear, LinearRelu
 from .module import HookHandler, Module
+from .normalization import GroupNorm, InstanceNorm, LayerNorm
+from .pixel_shuffle import PixelShuffle
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
+from .rnn import LSTM, RNN, LSTMCell, RNNCell
 from .sequential import Sequential
 from .wrappers import Concat, Dropout, Elemwise, Identity, Pad
 
 __all__ = [
     "GELU",
+    "GroupNorm",
     "AdaptiveAvgPool2d",
     "AdaptiveMaxPool2d",
     "AvgPool2d",
     "BatchNorm1d",
     "BatchNorm2d",
     "Concat",
+    "Conv1d",
     "Conv2d",
     "ConvBn2d",
     "ConvBnRelu2d",
     "ConvRelu2d",
+    "ConvTranspose2d",
+    "ConvTransposeBn2d",
+    "ConvTransposeBnRelu2d",
+    "ConvTransposeRelu2d",
     "Dropout",
     "Elemwise",
+    "Embedding",
     "HookHandler",
     "Identity",
+    "InstanceNorm",
+    "LSTM",
+    "LayerNorm",
+    "LSTMCell",
     "LeakyReLU",
     "Linear",
     "LinearRelu",
@@ -51,6 +72,9 @@ __all__ = [
     "Module",
     "PReLU",
     "Pad",
+    "PixelShuffle",
+    "RNN",
+    "RNNCell",
     "ReLU",
     "ReLU6",
     "Hardswish",
@@ -59,5 +83,6 @@ __all__ = [
     "SiLU",
     "Sigmoid",
     "Softmax",
+    "SyncBatchNorm",
     "init",
 ]

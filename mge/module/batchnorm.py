@@ -135,4 +135,29 @@ class BatchNorm2d(_BatchNorm):
     _ranks = (4,)
 
 
-__all__ = ["BatchNorm1d", "BatchNorm2d"]
+class SyncBatchNorm(_BatchNorm):
+    """Batch normalisation whose statistics span every process of ``group``.
+
+    mge runs in one process, so the statistics are those of the local batch and the
+    result is :class:`BatchNorm2d`'s, for ``(N, C)``, ``(N, C, L)`` and ``(N, C, H, W)``
+    inputs. ``group`` is kept for MegEngine's signature.
+
+    Example:
+        >>> import numpy as np, mge, mge.module as M
+        >>> M.SyncBatchNorm(3)(mge.tensor(np.ones((2, 3, 4), "float32"))).shape
+        (2, 3, 4)
+    """
+
+    _ranks = (2, 3, 4)
+
+    def __init__(
+        self, num_features: int, eps: float = 1e-5, momentum: float = 0.9, affine: bool = True,
+        track_running_stats: bool = True, freeze: bool = False, group: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, freeze,
+                         **kwargs)
+        self.group = group
+
+
+__all__ = ["BatchNorm1d", "BatchNorm2d", "SyncBatchNorm"]

@@ -29,15 +29,152 @@ IntOrPair = int | tuple[int, int]
 _PADDING_MODES = {"zeros": None, "reflect": "reflect", "replicate": "replicate"}
 
 
-def _pair(value: IntOrPair, name: str, allow_zero: bool) -> tuple[int, int]:
-    pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(pair) != 2 or any(int(v) < (0 if allow_zero else 1) for v in pair):
+def _sizes(owner: str, value: Any, n: int, name: str, allow_zero: bool) -> tuple[int, ...]:
+    """An int or ``n`` ints (each >= 0, or >= 1 unless ``allow_zero``) as an ``n``-tuple."""
+    sizes = tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
+    if len(sizes) != n or any(int(v) < (0 if allow_zero else 1) for v in sizes):
         bound = ">= 0" if allow_zero else ">= 1"
-        raise ValueError(f"Conv2d: {name} must be an int or a pair of ints {bound}, got {value}")
-    return int(pair[0]), int(pair[1])
+        what = {1: "an int", 2: "an int or a pair of ints"}.get(n, f"an int or {n} ints")
+        raise ValueError(f"{owner}: {name} must be {what} {bound}, got {value}")
+    return tuple(int(v) for v in sizes)
 
 
-class Conv2d(Module):
+def _pair(value: IntOrPair, name: str, allow_zero: bool) -> tuple[int, int]:
+    return _sizes("Conv2d", value, 2, name, allow_zero)  # type: ignore[return-value]
+
+
+class _ConvNd(Module):
+    """Channels, sizes, weight and bias of a convolution (MegEngine's ``_ConvNd``).
+
+    Subclasses give the weight and bias shapes and the fan-in of the N(0, 1/fan_in) init.
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any,
+        padding: Any, dilation: Any, groups: int, bias: bool = True, **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if in_channels % groups != 0:
+            raise ValueError("in_channels must be divisible by groups")
+        if out_channels % groups != 0:
+            raise ValueError("out_channels must be divisible by groups")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+        self.groups = groups
+        self.weight = Parameter(np.zeros(self._infer_weight_shape(), dtype=np.float32))
+        self.bias = (
+            Parameter(np.zeros(self._infer_bias_shape(), dtype=np.float32)) if bias else None
+        )
+        self.reset_parameters()
+
+    def _infer_weight_shape(self) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def _infer_bias_shape(self) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def _get_fanin(self) -> int:
+        raise NotImplementedError
+
+    def reset_parameters(self) -> None:
+        """Weight ~ N(0, 1/fan_in); bias = 0."""
+        init.normal_(self.weight, 0.0, float(np.sqrt(1 / self._get_fanin())))
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def _check_input(self, inp: Tensor, ndim: int) -> None:
+        if inp.ndim != ndim or inp.shape[1] != self.in_channels:
+            spatial = {3: "L", 4: "H, W", 5: "D, H, W"}[ndim]
+            raise ValueError(
+                f"{self!r}: expected input of shape (N, {self.in_channels}, {spatial}), "
+                f"got {tuple(inp.shape)}"
+            )
+
+    def _module_info_string(self) -> str:
+        def plain(value: Any, fill: int) -> bool:
+            return all(v == fill for v in (value if isinstance(value, tuple) else (value,)))
+
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
+        if not plain(self.stride, 1):
+            s += f", stride={self.stride}"
+        if not plain(self.padding, 0):
+            s += f", padding={self.padding}"
+        if not plain(self.dilation, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+def _padding_mode(owner: str, padding_mode: str) -> str:
+    if padding_mode not in _PADDING_MODES:
+        raise ValueError(
+            f"{owner}: padding_mode must be one of {sorted(_PADDING_MODES)}, "
+            f"got {padding_mode!r}"
+        )
+    return padding_mode
+
+
+class Conv1d(_ConvNd):
+    """1D convolution over NCL input: ``F.conv1d(x, weight, bias, ...)``.
+
+    Weights are ``(out, in, k)`` (``(groups, out/groups, in/groups, k)`` when grouped) and
+    the bias ``(1, out, 1)``. ``kernel_size``, ``stride``, ``padding`` and ``dilation`` are
+    ints; the other arguments are those of :class:`Conv2d`.
+
+    Example:
+        >>> import numpy as np, mge, mge.module as M
+        >>> conv = M.Conv1d(2, 3, 5, padding=2)
+        >>> conv.weight.shape, conv(mge.tensor(np.zeros((1, 2, 8), "float32"))).shape
+        ((3, 2, 5), (1, 3, 8))
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+        padding: int = 0, dilation: int = 1, groups: int = 1, bias: bool = True,
+        conv_mode: str = "cross_correlation", compute_mode: str = "default",
+        padding_mode: str = "zeros", **kwargs: Any,
+    ) -> None:
+        for name, value, zero in (("kernel_size", kernel_size, False), ("stride", stride, False),
+                                  ("padding", padding, True), ("dilation", dilation, False)):
+            _sizes("Conv1d", value, 1, name, zero)
+        self.conv_mode = conv_mode
+        self.compute_mode = compute_mode
+        self.padding_mode = _padding_mode("Conv1d", padding_mode)
+        super().__init__(in_channels, out_channels, int(kernel_size), int(stride),
+                         int(padding), int(dilation), groups, bias, **kwargs)
+
+    def _get_fanin(self) -> int:
+        return self.kernel_size * self.in_channels
+
+    def _infer_weight_shape(self) -> tuple[int, ...]:
+        ic, oc, g, k = self.in_channels, self.out_channels, self.groups, self.kernel_size
+        return (oc, ic, k) if g == 1 else (g, oc // g, ic // g, k)
+
+    def _infer_bias_shape(self) -> tuple[int, ...]:
+        return (1, self.out_channels, 1)
+
+    def calc_conv(self, inp: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        """The convolution with the given weights."""
+        self._check_input(inp, 3)
+        padding, pad_mode = self.padding, _PADDING_MODES[self.padding_mode]
+        if pad_mode is not None:
+            inp = F.nn.pad(inp, ((0, 0), (0, 0), (padding, padding)), mode=pad_mode)
+            padding = 0
+        return F.conv1d(inp, weight, bias, self.stride, padding, self.dilation, self.groups,
+                        self.conv_mode, self.compute_mode)
+
+    def forward(self, inp: Tensor) -> Tensor:
+        return self.calc_conv(inp, self.weight, self.bias)
+
+
+class Conv2d(_ConvNd):
     """2D convolution over NCHW input: ``F.conv2d(x, weight, bias, ...)``.
 
     Args:
@@ -77,51 +214,30 @@ class Conv2d(Module):
         padding_mode: str = "zeros",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        if in_channels % groups != 0:
-            raise ValueError("in_channels must be divisible by groups")
-        if out_channels % groups != 0:
-            raise ValueError("out_channels must be divisible by groups")
-        if padding_mode not in _PADDING_MODES:
-            raise ValueError(
-                f"Conv2d: padding_mode must be one of {sorted(_PADDING_MODES)}, "
-                f"got {padding_mode!r}"
-            )
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.kernel_size = _pair(kernel_size, "kernel_size", False)
-        self.stride = _pair(stride, "stride", False)
-        self.padding = _pair(padding, "padding", True)
-        self.dilation = _pair(dilation, "dilation", False)
-        self.groups = groups
         self.conv_mode = conv_mode
         self.compute_mode = compute_mode
-        self.padding_mode = padding_mode
-        self.weight = Parameter(np.zeros(self._infer_weight_shape(), dtype=np.float32))
-        self.bias = (
-            Parameter(np.zeros((1, out_channels, 1, 1), dtype=np.float32)) if bias else None
+        self.padding_mode = _padding_mode("Conv2d", padding_mode)
+        super().__init__(
+            in_channels, out_channels, _pair(kernel_size, "kernel_size", False),
+            _pair(stride, "stride", False), _pair(padding, "padding", True),
+            _pair(dilation, "dilation", False), groups, bias, **kwargs,
         )
-        self.reset_parameters()
 
     def _infer_weight_shape(self) -> tuple[int, ...]:
         kh, kw = self.kernel_size
         ic, oc, g = self.in_channels, self.out_channels, self.groups
         return (oc, ic, kh, kw) if g == 1 else (g, oc // g, ic // g, kh, kw)
 
-    def reset_parameters(self) -> None:
-        """Weight ~ N(0, 1/fan_in) with fan_in = in_channels * kh * kw; bias = 0."""
+    def _infer_bias_shape(self) -> tuple[int, ...]:
+        return (1, self.out_channels, 1, 1)
+
+    def _get_fanin(self) -> int:
         kh, kw = self.kernel_size
-        init.normal_(self.weight, 0.0, float(np.sqrt(1 / (self.in_channels * kh * kw))))
-        if self.bias is not None:
-            init.zeros_(self.bias)
+        return self.in_channels * kh * kw
 
     def calc_conv(self, inp: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         """The convolution with the given weights (fused subclasses reuse it)."""
-        if inp.ndim != 4 or inp.shape[1] != self.in_channels:
-            raise ValueError(
-                f"{self!r}: expected input of shape (N, {self.in_channels}, H, W), "
-                f"got {tuple(inp.shape)}"
-            )
+        self._check_input(inp, 4)
         padding = self.padding
         pad_mode = _PADDING_MODES[self.padding_mode]
         if pad_mode is not None:
@@ -134,20 +250,6 @@ class Conv2d(Module):
 
     def forward(self, inp: Tensor) -> Tensor:
         return self.calc_conv(inp, self.weight, self.bias)
-
-    def _module_info_string(self) -> str:
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
-        if self.stride != (1, 1):
-            s += f", stride={self.stride}"
-        if self.padding != (0, 0):
-            s += f", padding={self.padding}"
-        if self.dilation != (1, 1):
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        return s
 
 
 class ConvRelu2d(Conv2d):
@@ -207,4 +309,4 @@ class ConvBnRelu2d(_ConvBnActivation2d):
         return F.relu(self.bn(self.conv(inp)))
 
 
-__all__ = ["Conv2d", "ConvBn2d", "ConvBnRelu2d", "ConvRelu2d"]
+__all__ = ["Conv1d", "Conv2d", "ConvBn2d", "ConvBnRelu2d", "ConvRelu2d"]

@@ -61,9 +61,10 @@ def _expand(prefix: str, obj: Any) -> list[tuple[str, Any]]:
     found = []
     for key, value in items:
         sub = _expand(str(key), value)
-        if sub and not isinstance(key, str):
-            raise TypeError(
-                f"keys of dicts holding Tensors or Modules must be str, got {key!r} in {prefix!r}"
+        if sub and not isinstance(key, str):  # MegEngine's exception type and words
+            raise AssertionError(
+                f"keys for Tensor and Module must be str, error key: {key} "
+                f"(a dict holding Tensors or Modules in {prefix!r})"
             )
         found += [(f"{prefix}.{k}", v) for k, v in sub]
     return found
@@ -173,6 +174,7 @@ class Module(metaclass=ABCMeta):
         *,
         recursive: bool = True,
         with_key: bool = False,
+        with_parent: bool = False,
         prefix: str | None = None,
         predicate: Callable[[Any], bool] = lambda _: True,
         seen: set[int] | None = None,
@@ -180,7 +182,8 @@ class Module(metaclass=ABCMeta):
         """Tensors and Modules reachable from this module's attributes, depth first.
 
         Attributes are visited in sorted order; each object is yielded once (shared
-        parameters and modules are not repeated). Yields ``(key, obj)`` with ``with_key``.
+        parameters and modules are not repeated). Yields ``(key, obj)`` with ``with_key``,
+        and the module holding the attribute last with ``with_parent``.
         """
         if seen is None:
             seen = {id(self)}
@@ -192,11 +195,14 @@ class Module(metaclass=ABCMeta):
                     continue
                 seen.add(id(leaf))
                 if predicate(leaf):
-                    yield (dot + key, leaf) if with_key else leaf
+                    item = ((dot + key,) if with_key else ()) + (leaf,)
+                    item += (self,) if with_parent else ()
+                    yield item if len(item) > 1 else leaf
                 if recursive and isinstance(leaf, Module):
                     yield from leaf._flatten(
                         recursive=True,
                         with_key=with_key,
+                        with_parent=with_parent,
                         prefix=dot + key,
                         predicate=predicate,
                         seen=seen,
@@ -246,15 +252,20 @@ class Module(metaclass=ABCMeta):
         """``(attribute key, submodule)`` for the direct submodules (``"layers.0"`` in lists)."""
         yield from self._flatten(recursive=False, with_key=True, predicate=_is_module)
 
-    def modules(self) -> Iterator[Module]:
-        """This module and every module inside it."""
-        yield self
-        yield from self._flatten(predicate=_is_module)
+    def modules(self, with_parent: bool = False) -> Iterator[Any]:
+        """This module and every module inside it (``(module, parent)`` with ``with_parent``;
+        this module's parent is None)."""
+        yield (self, None) if with_parent else self
+        yield from self._flatten(with_parent=with_parent, predicate=_is_module)
 
-    def named_modules(self, prefix: str | None = None) -> Iterator[tuple[str, Module]]:
-        """``(dotted path, module)``, starting with ``("", self)`` (or ``prefix``)."""
-        yield ("" if prefix is None else prefix), self
-        yield from self._flatten(with_key=True, prefix=prefix, predicate=_is_module)
+    def named_modules(self, prefix: str | None = None, with_parent: bool = False
+                      ) -> Iterator[tuple[Any, ...]]:
+        """``(dotted path, module)``, starting with ``("", self)`` (or ``prefix``); with
+        ``with_parent``, ``(path, module, parent)`` (None for this module)."""
+        top = "" if prefix is None else prefix
+        yield (top, self, None) if with_parent else (top, self)
+        yield from self._flatten(with_key=True, with_parent=with_parent, prefix=prefix,
+                                 predicate=_is_module)
 
     def apply(self, fn: Callable[[Module], Any]) -> None:
         """Call ``fn`` on every module (this one included)."""

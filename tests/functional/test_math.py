@@ -83,7 +83,7 @@ def test_reduce_graph_mirrors_megengine(recorded_ops: list) -> None:
 def test_reduction_errors() -> None:
     with pytest.raises(ValueError, match=r"sum: axis 3 is out of range for shape \(2, 3, 4\)"):
         F.sum(_t(X), 3)
-    with pytest.raises(ValueError, match="mean: repeated axis"):
+    with pytest.raises(AssertionError, match="mean: repeated axis"):
         F.mean(_t(X), (1, -2))
     with pytest.raises(TypeError, match="prod: axis must be an int"):
         F.prod(_t(X), 1.0)
@@ -129,8 +129,10 @@ def test_topk_defaults_to_largest_like_megengine() -> None:
 
 
 def test_topk_errors() -> None:
-    with pytest.raises(ValueError, match=r"topk: k must be an int in \[1, 6\]"):
-        F.topk(_t(ROWS), 7)
+    with pytest.raises(ValueError, match=r"topk: k must be a positive int"):
+        F.topk(_t(ROWS), 0)
+    values, _ = F.topk(_t(ROWS), 7)  # MegEngine clamps k to the row length
+    assert values.shape == (ROWS.shape[0], ROWS.shape[1])
     with pytest.raises(ValueError, match=r"topk: input must be 1-d or 2-d, got shape \(2, 3, 4\)"):
         F.topk(_t(X), 1)
 

@@ -189,8 +189,13 @@ def test_conv_transpose2d_errors() -> None:
 def test_conv2d_dtype_errors() -> None:
     with _raises_before_ops(TypeError, r"conv2d: inp must be float32 or float16, got int32"):
         F.conv2d(mge.tensor(np.ones((1, 1, 3, 3), np.int32)), mge.tensor(_rand(1, 1, 1, 1)))
-    with _raises_before_ops(TypeError, r"conv2d: dtypes differ"):
-        F.conv2d(mge.tensor(_rand(1, 1, 3, 3)), mge.tensor(_rand(1, 1, 1, 1, dtype="float16")))
+    # mixed float dtypes promote, as in MegEngine (float16 with float32 runs in float32)
+    x, w = _rand(1, 2, 3, 3), _rand(1, 2, 2, 2, dtype="float16")
+    mixed = F.conv2d(mge.tensor(x.astype("float16")), mge.tensor(w.astype("float32")))
+    assert mixed.dtype == np.float32
+    want = F.conv2d(mge.tensor(x.astype("float16").astype("float32")),
+                    mge.tensor(w.astype("float32")))
+    np.testing.assert_array_equal(mixed.numpy(), want.numpy())
 
 
 # ----------------------------------------------------------------------------- matmul

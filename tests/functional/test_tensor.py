@@ -90,7 +90,7 @@ def test_broadcast_to() -> None:
     _eq(F.broadcast_to(_t(X[:, :1]), (2, 3, 4)), np.broadcast_to(X[:, :1], (2, 3, 4)))
     _eq(F.broadcast_to(_t([1, 2]), (3, None)), np.broadcast_to(np.int32([1, 2]), (3, 2)))
     _eq(F.broadcast_to(_t(1.5), (2, 0)), np.zeros((2, 0), np.float32))
-    with pytest.raises(ValueError, match=r"broadcast_to: cannot broadcast shape \(2, 3, 4\) to"):
+    with pytest.raises(RuntimeError, match=r"broadcast_to: cannot broadcast shape \(2, 3, 4\) to"):
         F.broadcast_to(_t(X), (3, 3, 4))
     with pytest.raises(ValueError, match="negative size"):
         F.broadcast_to(_t(X), (2, -1, 4))
@@ -156,7 +156,7 @@ def test_split(spec: object, axis: int) -> None:
 def test_split_errors() -> None:
     with pytest.raises(ValueError, match=r"split: cannot split axis 0 of shape \(2, 3, 4\) into 3"):
         F.split(_t(X), 3)
-    with pytest.raises(ValueError, match="split: sections"):
+    with pytest.raises(ValueError, match=r"^Invalid nsplits_or_secions: \[3, 1\]$"):  # MegEngine
         F.split(_t(X), [3, 1], axis=2)
 
 

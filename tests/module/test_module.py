@@ -108,7 +108,7 @@ def test_dict_with_non_str_key_holding_tensors_is_rejected():
             super().__init__()
             self.table = {1: M.ReLU()}
 
-    with pytest.raises(TypeError, match="must be str"):
+    with pytest.raises(AssertionError, match="keys for Tensor and Module must be str"):
         list(Bad().named_modules())
 
 
@@ -318,3 +318,12 @@ def test_hard_activation_modules() -> None:
     np.testing.assert_allclose(M.ReLU6()(x).numpy(), np.clip(x.numpy(), 0, 6))
     np.testing.assert_allclose(M.Hardsigmoid()(x).numpy(), r, atol=1e-6)
     np.testing.assert_allclose(M.Hardswish()(x).numpy(), x.numpy() * r, atol=1e-6)
+
+
+def test_modules_with_parent() -> None:
+    inner = M.Sequential(M.ReLU())
+    net = M.Sequential(M.Linear(2, 2), inner)
+    assert list(net.named_modules(with_parent=True)) == [
+        ("", net, None), ("0", net[0], net), ("1", inner, net), ("1.0", inner[0], inner)]
+    assert list(net.modules(with_parent=True))[1:] == [
+        (net[0], net), (inner, net), (inner[0], inner)]

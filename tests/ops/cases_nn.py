@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from mge.ops.nn import BatchedMatrixMul, BatchNormForward, MatrixMul, SoftmaxForward
+from mge.ops.nn import (
+    BatchedMatrixMul,
+    BatchNormForward,
+    GroupNorm,
+    InstanceNorm,
+    LayerNorm,
+    MatrixMul,
+    SoftmaxForward,
+)
 
 from .optable import OpCase, rand
 
@@ -46,4 +54,17 @@ CASES = [
            id="Softmax-large"),
     OpCase(SoftmaxForward(axis=-1), [rand(2, 6, dtype="float16")], id="Softmax-float16",
            atol=1e-3, rtol=1e-3),
+    OpCase(LayerNorm(normalized_dim=1, normalized_size=6), [rand(2, 3, 6), rand(6, seed=1),
+           rand(6, seed=2)], **_TOL),
+    OpCase(LayerNorm(affine=False, normalized_dim=2, normalized_size=12, eps=1e-3),
+           [rand(2, 3, 4, low=-50, high=50)], id="LayerNorm-2d-no-affine", **_TOL),
+    OpCase(LayerNorm(normalized_dim=1, normalized_size=8), [rand(3, 8, dtype="float16"),
+           rand(8, seed=1, dtype="float16"), rand(8, seed=2, dtype="float16")],
+           id="LayerNorm-float16", atol=1e-2, rtol=1e-2),
+    OpCase(GroupNorm(group=2), [rand(2, 4, 3, 3), rand(4, seed=1), rand(4, seed=2)], **_TOL),
+    OpCase(GroupNorm(affine=False, group=3, eps=1e-2), [rand(1, 6, 2, 5)],
+           id="GroupNorm-no-affine", **_TOL),
+    OpCase(InstanceNorm(), [rand(2, 3, 4, 4), rand(3, seed=1), rand(3, seed=2)], **_TOL),
+    OpCase(InstanceNorm(affine=False), [rand(2, 3, 1, 5, dtype="float16")],
+           id="InstanceNorm-float16", atol=1e-2, rtol=1e-2),
 ]

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from mge.ops.reduce import REDUCE_ALL, REDUCE_MODES, Argmax, Argmin, ArgsortForward, Reduce, TopK
+from mge.ops.reduce import (
+    REDUCE_ALL,
+    REDUCE_MODES,
+    Argmax,
+    Argmin,
+    ArgsortForward,
+    Cumsum,
+    Reduce,
+    TopK,
+)
 
 from .optable import OpCase, rand
 
@@ -44,4 +53,12 @@ CASES += [
     OpCase(ArgsortForward(order="DESCENDING"), [np.array([[2, 7, 2, 7, 1]], np.float32)],
            id="Argsort-desc-ties"),
     OpCase(ArgsortForward(), [rand(3, 0)], id="Argsort-empty-rows"),
+]
+CASES += [
+    OpCase(Cumsum(axis=1, exclusive=False), [rand(3, 5, 2)], rtol=1e-5, atol=1e-5),
+    OpCase(Cumsum(axis=0, exclusive=True, reverse=True), [rand(4, 3)], id="Cumsum-excl-rev",
+           rtol=1e-5, atol=1e-5),
+    OpCase(Cumsum(axis=-1, exclusive=False, reverse=True),
+           [rand(2, 6, dtype="int32", low=-9, high=9)], id="Cumsum-int32"),
+    OpCase(Cumsum(axis=0, exclusive=True), [rand(0, 3)], id="Cumsum-empty"),
 ]

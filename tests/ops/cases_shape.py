@@ -83,3 +83,10 @@ CASES = [
     OpCase(S.IndexingSetMultiAxisVec(items=(_vec(0), (1, 2, None, -1, None), _vec(2))),
            [_X, rand(2, 3, seed=4), _idx(1, 0), _idx(0, -1)], id="ISMAV-split-neg-step"),
 ]
+CASES += [
+    OpCase(S.Diag(k=1), [rand(4, 6)], id="Diag-2d-above"),
+    OpCase(S.Diag(k=-2), [rand(5, 3)], id="Diag-2d-below"),
+    OpCase(S.Diag(), [rand(4, dtype=_I32, low=-9, high=9)], id="Diag-1d-int32"),
+    OpCase(S.Diag(k=-1), [rand(3)], id="Diag-1d-below"),
+    OpCase(S.Diag(k=7), [rand(3, 4)], id="Diag-2d-empty"),
+]

@@ -1,4 +1,5 @@
-"""Network ops: ``MatrixMul``, ``BatchedMatrixMul``, ``BatchNormForward``, ``SoftmaxForward``.
+"""Network ops: ``MatrixMul``, ``BatchedMatrixMul``, ``BatchNormForward``, ``SoftmaxForward``,
+and the feature normalizations ``LayerNorm``, ``GroupNorm``, ``InstanceNorm``.
 
 ``MatrixMul`` is 2-d and ``BatchedMatrixMul`` 3-d with equal batch sizes (the functional
 layer reshapes and broadcasts, as MegEngine does). ``BatchNormForward`` mirrors the
@@ -165,3 +166,95 @@ class SoftmaxForward(OpDef):
             self.fail("input must be float32 or float16", inputs)
         normalize_axis(self, self.axis, x.ndim, inputs)
         return [TensorInfo(x.shape, x.dtype)]
+
+
+@register_op
+class LayerNorm(OpDef):
+    """Normalization over the trailing ``normalized_dim`` dims (MegEngine ``LayerNorm``).
+
+    Inputs ``data`` (float) and, when ``affine``, ``weight`` and ``bias`` with
+    ``normalized_size`` elements. Outputs ``dst = (x - mean) * rstd * weight + bias`` (the
+    data's shape and dtype), ``mean`` and ``rstd = 1 / sqrt(var + eps)`` (float32, the
+    leading dims; ``var`` is the biased variance of each slice).
+    """
+
+    type_name = "LayerNorm"
+    memory = Memory.FRESH
+    mge_form = MgeForm("LayerNorm", ("LayerNorm",))
+    nr_inputs = (1, 3)
+    affine: bool = True
+    eps: float = 1e-5
+    normalized_dim: int = 1
+    normalized_size: int = 1
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        x = _norm_inputs(self, inputs, self.normalized_size)
+        if not 0 < self.normalized_dim <= x.ndim:
+            self.fail(f"normalized_dim {self.normalized_dim} must be in [1, {x.ndim}]", inputs)
+        lead = x.shape[: x.ndim - self.normalized_dim]
+        if int(np.prod(x.shape[len(lead):])) != self.normalized_size:
+            self.fail(f"the trailing {self.normalized_dim} dims do not hold normalized_size "
+                      f"{self.normalized_size} elements", inputs)
+        return [TensorInfo(x.shape, x.dtype), TensorInfo(lead, F32), TensorInfo(lead, F32)]
+
+
+@register_op
+class GroupNorm(OpDef):
+    """Normalization of each of ``group`` channel groups of an NCHW sample (MegEngine
+    ``GroupNorm``).
+
+    Inputs ``data`` ``(N, C, H, W)`` and, when ``affine``, per-channel ``weight`` and
+    ``bias`` ``(C,)``. Outputs ``dst`` and the float32 ``(N, group)`` statistics ``mean``
+    and ``var`` (MegEngine names it ``rstd`` but stores the biased variance).
+    """
+
+    type_name = "GroupNorm"
+    memory = Memory.FRESH
+    mge_form = MgeForm("GroupNorm", ("GroupNorm",))
+    nr_inputs = (1, 3)
+    affine: bool = True
+    eps: float = 1e-5
+    group: int = 1
+    format: str = "NCHW"
+
+    def groups(self, channels: int) -> int:
+        """The number of groups for ``channels`` channels."""
+        return self.group
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        check_enum(self, "format", ("NCHW",))
+        x = inputs[0]
+        if x.ndim != 4:
+            self.fail("data must be 4-d (NCHW)", inputs)
+        g = self.groups(x.shape[1])
+        if g < 1 or x.shape[1] % g:
+            self.fail(f"{x.shape[1]} channels do not split into {g} groups", inputs)
+        _norm_inputs(self, inputs, x.shape[1])
+        stat = TensorInfo((x.shape[0], g), F32)
+        return [TensorInfo(x.shape, x.dtype), stat, stat]
+
+
+@register_op
+class InstanceNorm(GroupNorm):
+    """``GroupNorm`` with one group per channel (MegEngine ``InstanceNorm``, whose param
+    is ``GroupNorm``'s; its ``group`` is ignored)."""
+
+    type_name = "InstanceNorm"
+    memory = Memory.FRESH
+    mge_form = MgeForm("InstanceNorm", ("GroupNorm",))
+
+    def groups(self, channels: int) -> int:
+        return channels
+
+
+def _norm_inputs(op: OpDef, inputs: Sequence[TensorInfo], param_size: int) -> TensorInfo:
+    """The data input, after checking its dtype and the affine ``weight``/``bias``."""
+    x = inputs[0]
+    if x.dtype not in FLOAT_DTYPES:
+        op.fail("data must be float32 or float16", inputs)
+    if len(inputs) != (3 if op.affine else 1):
+        op.fail("takes data, weight and bias when affine, else data alone", inputs)
+    for p in inputs[1:]:
+        if p.dtype != x.dtype or int(np.prod(p.shape)) != param_size:
+            op.fail(f"weight and bias must be {x.dtype} with {param_size} elements", inputs)
+    return x

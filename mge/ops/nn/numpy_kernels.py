@@ -8,7 +8,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..registry import NUMPY
-from . import BatchedMatrixMul, BatchNormForward, MatrixMul, SoftmaxForward, bn_reduce_axes
+from . import (
+    BatchedMatrixMul,
+    BatchNormForward,
+    GroupNorm,
+    InstanceNorm,
+    LayerNorm,
+    MatrixMul,
+    SoftmaxForward,
+    bn_reduce_axes,
+)
 
 
 @NUMPY.kernel(MatrixMul, BatchedMatrixMul)
@@ -58,3 +67,36 @@ def softmax(op: SoftmaxForward, x: np.ndarray) -> np.ndarray:
     xf = x.astype(np.float32, copy=False)
     e = np.exp(xf - xf.max(axis=op.axis, keepdims=True))
     return np.ascontiguousarray(e / e.sum(axis=op.axis, keepdims=True), dtype=x.dtype)
+
+
+def _standardize(x: np.ndarray, groups: tuple[int, ...], eps: float
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(x - mean) / sqrt(var + eps)`` over the last axis of ``x`` viewed as ``groups + (-1,)``
+    (float32), with ``mean`` and the biased ``var`` of each group."""
+    xf = x.astype(np.float32, copy=False).reshape(*groups, -1)
+    mean = xf.mean(axis=-1, keepdims=True)
+    var = np.square(xf - mean).mean(axis=-1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = (xf - mean) / np.sqrt(var + np.float32(eps))
+    return y.reshape(x.shape), mean.reshape(groups), var.reshape(groups)
+
+
+@NUMPY.kernel(LayerNorm)
+def layer_norm(op: LayerNorm, x: np.ndarray, *affine: np.ndarray) -> tuple[np.ndarray, ...]:
+    lead = x.shape[: x.ndim - op.normalized_dim]
+    y, mean, var = _standardize(x, lead, op.eps)
+    if affine:
+        view = x.shape[len(lead):]
+        y = y * affine[0].reshape(view) + affine[1].reshape(view)
+    with np.errstate(divide="ignore"):
+        rstd = (1.0 / np.sqrt(var + np.float32(op.eps))).astype(np.float32)
+    return np.ascontiguousarray(y, dtype=x.dtype), mean, rstd
+
+
+@NUMPY.kernel(GroupNorm, InstanceNorm)
+def group_norm(op: GroupNorm, x: np.ndarray, *affine: np.ndarray) -> tuple[np.ndarray, ...]:
+    n, c = x.shape[:2]
+    y, mean, var = _standardize(x, (n, op.groups(c)), op.eps)
+    if affine:
+        y = y * affine[0].reshape(1, c, 1, 1) + affine[1].reshape(1, c, 1, 1)
+    return np.ascontiguousarray(y, dtype=x.dtype), mean, var

@@ -14,7 +14,16 @@ import numpy as np
 
 from ..batching import BatchDim, Blocked, aligned
 from ..registry import batch_rule, onnx_rule
-from . import BatchedMatrixMul, BatchNormForward, MatrixMul, SoftmaxForward, bn_reduce_axes
+from . import (
+    BatchedMatrixMul,
+    BatchNormForward,
+    GroupNorm,
+    InstanceNorm,
+    LayerNorm,
+    MatrixMul,
+    SoftmaxForward,
+    bn_reduce_axes,
+)
 
 if TYPE_CHECKING:
     from ...convert.onnx.exporter.graph import ExportContext
@@ -93,6 +102,28 @@ def _batch_norm(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym | N
     return [o if u else None for o, u in zip(outs, used, strict=True)]
 
 
+@onnx_rule(LayerNorm, GroupNorm, InstanceNorm)
+def _norm(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
+    op, x = node.op, xs[0]
+    if isinstance(op, LayerNorm):
+        groups = x.shape[: x.ndim - op.normalized_dim]
+        view = x.shape[len(groups):]
+    else:
+        groups, view = (x.shape[0], op.groups(x.shape[1])), (1, x.shape[1], 1, 1)
+    size = int(np.prod(x.shape)) // max(int(np.prod(groups)), 1)
+    xf = x.cast(F32).reshape((*groups, size))
+    mean = ctx.reduce("ReduceMean", xf, [len(groups)], keepdims=True)
+    centered = xf - mean
+    var = ctx.reduce("ReduceMean", centered * centered, [len(groups)], keepdims=True)
+    rstd = 1.0 / (var + op.eps).op("Sqrt")
+    y = (centered * rstd).reshape(x.shape)
+    if op.affine:
+        y = y * _param_view(ctx, node, 1, xs[1], view).cast(F32) + \
+            _param_view(ctx, node, 2, xs[2], view).cast(F32)
+    stat = rstd if isinstance(op, LayerNorm) else var  # GroupNorm's third output is var
+    return [y.cast(x.dtype), mean.reshape(groups), stat.reshape(groups)]
+
+
 # ---------------------------------------------------------------------- batch rules
 @batch_rule(MatrixMul, BatchedMatrixMul)
 def _matmul_batch(node: OpNode, dims: list[BatchDim | None]) -> list[BatchDim | None]:
@@ -122,3 +153,16 @@ def _batch_norm_batch(node: OpNode, dims: list[BatchDim | None]) -> list[BatchDi
 
 
 batch_rule(SoftmaxForward)(aligned)
+
+
+@batch_rule(LayerNorm, GroupNorm, InstanceNorm)
+def _norm_batch(node: OpNode, dims: list[BatchDim | None]) -> list[BatchDim | None]:
+    if any(d is not None for d in dims[1:]):
+        raise Blocked("the affine parameters carry the batch")
+    dim, op = dims[0], node.op
+    if dim is None:
+        return [None] * 3
+    lead = node.inputs[0].ndim - op.normalized_dim if isinstance(op, LayerNorm) else 1
+    if dim[0] >= lead:
+        raise Blocked("the batch is a normalized axis")
+    return [dim] * 3

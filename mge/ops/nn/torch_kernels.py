@@ -7,7 +7,16 @@ import torch
 import torch.nn.functional as tF
 
 from ..registry import TORCH, Prepared, PrepareSite
-from . import BatchedMatrixMul, BatchNormForward, MatrixMul, SoftmaxForward, bn_reduce_axes
+from . import (
+    BatchedMatrixMul,
+    BatchNormForward,
+    GroupNorm,
+    InstanceNorm,
+    LayerNorm,
+    MatrixMul,
+    SoftmaxForward,
+    bn_reduce_axes,
+)
 
 
 @TORCH.kernel(MatrixMul, BatchedMatrixMul)
@@ -71,6 +80,37 @@ def batch_norm(
 @TORCH.kernel(SoftmaxForward)
 def softmax(op: SoftmaxForward, x: torch.Tensor) -> torch.Tensor:
     return torch.softmax(x, op.axis)
+
+
+def _standardize(x: torch.Tensor, groups: tuple[int, ...], eps: float
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """numpy's ``_standardize``: two passes in float32 over ``x`` viewed as ``groups + (-1,)``."""
+    xf = x.float().reshape(*groups, -1)
+    mean = xf.mean(dim=-1, keepdim=True)
+    var = torch.square(xf - mean).mean(dim=-1, keepdim=True)
+    y = (xf - mean) * torch.rsqrt(var + eps)
+    return y.reshape(x.shape), mean.reshape(groups), var.reshape(groups)
+
+
+@TORCH.kernel(LayerNorm)
+def layer_norm(op: LayerNorm, x: torch.Tensor, *affine: torch.Tensor
+               ) -> tuple[torch.Tensor, ...]:
+    lead = tuple(x.shape[: x.ndim - op.normalized_dim])
+    y, mean, var = _standardize(x, lead, op.eps)
+    if affine:
+        view = tuple(x.shape[len(lead):])
+        y = y * affine[0].reshape(view).float() + affine[1].reshape(view).float()
+    return y.to(x.dtype), mean, torch.rsqrt(var + op.eps)
+
+
+@TORCH.kernel(GroupNorm, InstanceNorm)
+def group_norm(op: GroupNorm, x: torch.Tensor, *affine: torch.Tensor
+               ) -> tuple[torch.Tensor, ...]:
+    n, c = x.shape[:2]
+    y, mean, var = _standardize(x, (n, op.groups(c)), op.eps)
+    if affine:
+        y = y * affine[0].reshape(1, c, 1, 1).float() + affine[1].reshape(1, c, 1, 1).float()
+    return y.to(x.dtype), mean, var
 
 
 # ------------------------------------------------------------------ plan preparation

@@ -179,7 +179,29 @@ class ArgsortForward(OpDef):
         return [TensorInfo(shape, inputs[0].dtype), TensorInfo(shape, INT32)]
 
 
+@register_op
+class Cumsum(OpDef):
+    """Cumulative sum along ``axis`` (MegEngine ``Cumsum``): inclusive unless ``exclusive``
+    (each element then sums only those before it), from the end when ``reverse``. The
+    output has the input's shape and dtype."""
+
+    type_name = "Cumsum"
+    memory = Memory.FRESH
+    mge_form = MgeForm("CumsumV1", ("Cumsum",))
+    nr_inputs = (1,)
+    axis: int = 2147483647
+    exclusive: bool = True
+    reverse: bool = False
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        x = inputs[0]
+        if x.dtype.kind not in "iuf":
+            self.fail("input must be an integer or float tensor", inputs)
+        normalize_axis(self, self.axis, x.ndim, inputs)
+        return [TensorInfo(x.shape, x.dtype)]
+
+
 __all__ = [
     "ARGSORT_ORDERS", "REDUCE_ALL", "REDUCE_MODES", "TOPK_MODES", "ArgsortForward", "Argmax",
-    "Argmin", "Reduce", "TopK",
+    "Argmin", "Cumsum", "Reduce", "TopK",
 ]

@@ -65,3 +65,18 @@ def topk(op: R.TopK, x: np.ndarray) -> np.ndarray | tuple[np.ndarray, np.ndarray
 @NUMPY.kernel(R.ArgsortForward)
 def argsort(op: R.ArgsortForward, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _sorted_rows(x, descending=op.order == "DESCENDING")
+
+
+@NUMPY.kernel(R.Cumsum)
+def cumsum(op: R.Cumsum, x: np.ndarray) -> np.ndarray:
+    """Sequential sums in the input's dtype (integers wrap), as MegEngine's kernel."""
+    axis = op.axis % x.ndim
+    src = np.flip(x, axis) if op.reverse else x
+    out = np.cumsum(src, axis=axis, dtype=x.dtype)
+    if op.exclusive:  # shift by one along the axis: each sum leaves out its own element
+        shifted = np.zeros_like(out)
+        head = tuple(slice(1, None) if k == axis else slice(None) for k in range(x.ndim))
+        tail = tuple(slice(None, -1) if k == axis else slice(None) for k in range(x.ndim))
+        shifted[head] = out[tail]
+        out = shifted
+    return np.ascontiguousarray(np.flip(out, axis) if op.reverse else out)

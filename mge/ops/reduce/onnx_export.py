@@ -15,7 +15,7 @@ import numpy as np
 
 from ..batching import BatchDim, Blocked
 from ..registry import batch_rule, onnx_rule
-from . import REDUCE_ALL, Argmax, Argmin, ArgsortForward, Reduce, TopK
+from . import REDUCE_ALL, Argmax, Argmin, ArgsortForward, Cumsum, Reduce, TopK
 
 if TYPE_CHECKING:
     from ...convert.onnx.exporter.graph import ExportContext
@@ -94,12 +94,26 @@ def _argsort(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
     return list(_sorted(ctx, xs[0], xs[0].shape[1], largest=node.op.order == "DESCENDING"))
 
 
+@onnx_rule(Cumsum)
+def _cumsum(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
+    op, x = node.op, xs[0]
+    axis = ctx.const(np.array(op.axis % x.ndim, np.int64))
+    return [x.op("CumSum", axis, exclusive=int(op.exclusive), reverse=int(op.reverse))]
+
+
 # ---------------------------------------------------------------------- batch rules
 @batch_rule(Reduce, Argmax, Argmin)
 def _reduce_batch(node: OpNode, dims: list[BatchDim | None]) -> list[BatchDim | None]:
     axis, mult = dims[0]
     reduced = node.op.axis % max(node.inputs[0].ndim, 1) if node.op.axis < 2**31 - 1 else axis
     return [None if reduced == axis else (axis, mult)]
+
+
+@batch_rule(Cumsum)
+def _cumsum_batch(node: OpNode, dims: list[BatchDim | None]) -> list[BatchDim | None]:
+    if node.op.axis % node.inputs[0].ndim == dims[0][0]:
+        raise Blocked("sums along the batch axis")
+    return [dims[0]]
 
 
 @batch_rule(TopK, ArgsortForward)

@@ -66,3 +66,14 @@ def topk(op: R.TopK, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torc
 def argsort(op: R.ArgsortForward, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     values, idx = torch.sort(x, dim=1, descending=op.order == "DESCENDING", stable=True)
     return values, idx.to(torch.int32)
+
+
+@TORCH.kernel(R.Cumsum)
+def cumsum(op: R.Cumsum, x: torch.Tensor) -> torch.Tensor:
+    axis = op.axis % x.ndim
+    src = torch.flip(x, (axis,)) if op.reverse else x
+    out = torch.cumsum(src, dim=axis, dtype=x.dtype)
+    if op.exclusive:
+        out = torch.cat([torch.zeros_like(out.narrow(axis, 0, min(1, x.shape[axis]))),
+                         out.narrow(axis, 0, max(x.shape[axis] - 1, 0))], dim=axis)
+    return torch.flip(out, (axis,)) if op.reverse else out

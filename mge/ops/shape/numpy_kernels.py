@@ -93,3 +93,8 @@ def set_subtensor(op: S.IndexingOp, x: np.ndarray, value: np.ndarray,
     out = x.copy()
     out[_index_tuple(op, x.shape, indices)] = value
     return out
+
+
+@NUMPY.kernel(S.Diag)
+def diag(op: S.Diag, x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.diag(x, op.k))

@@ -33,6 +33,7 @@ from .shape import (
     AxisAddRemove,
     Broadcast,
     Concat,
+    Diag,
     Dimshuffle,
     GetVarShape,
     Padding,
@@ -57,6 +58,29 @@ def _target_shape(ctx: ExportContext, out: VarNode, at_batch: int) -> list[int]:
     if axis is not None:
         target[axis] = at_batch
     return target
+
+
+def _diag_positions(op: Diag, shape: tuple[int, ...]) -> np.ndarray:
+    """Flat positions of diagonal ``op.k`` in the matrix of ``shape``."""
+    rows, cols = shape
+    r = np.arange(rows)
+    r = r[(r + op.k >= 0) & (r + op.k < cols)]
+    return (r * cols + r + op.k).astype(np.int64)
+
+
+@onnx_rule(Diag)
+def _diag(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
+    """A 2-d input: Gather of the diagonal's flat positions; a 1-d input: ScatterND of it
+    onto those positions of a flat zero matrix."""
+    x, out = xs[0], node.outputs[0]
+    if x.ndim == 2:
+        flat = x.reshape((int(np.prod(x.shape)),))
+        index = ctx.const(_diag_positions(node.op, x.shape))
+        return [flat.op("Gather", index, shape=out.shape, axis=0)]
+    n = out.shape[0]
+    zeros = ctx.const(np.zeros((n * n,), out.dtype))
+    index = ctx.const(_diag_positions(node.op, (n, n)).reshape(-1, 1))
+    return [zeros.op("ScatterND", index, x).reshape(out.shape)]
 
 
 @onnx_rule(Reshape)

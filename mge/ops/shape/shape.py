@@ -336,3 +336,27 @@ class GetVarShape(OpDef):
         if self.axis != INVALID_AXIS:
             shape = shape[normalize_axis(self, self.axis, len(shape), inputs)].reshape(1)
         return [TensorInfo(shape.shape, INT32, shape)]
+
+
+@register_op
+class Diag(OpDef):
+    """The ``k``-th diagonal (MegEngine ``Diag``): a 1-d input becomes the square matrix
+    with it on diagonal ``k`` (zeros elsewhere); a 2-d input gives its diagonal ``k`` as a
+    1-d tensor (``k > 0`` above the main diagonal, ``k < 0`` below)."""
+
+    type_name = "Diag"
+    memory = Memory.FRESH
+    mge_form = MgeForm("Diag", ("Diag",))
+    nr_inputs = (1,)
+    k: int = 0
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        x = inputs[0]
+        if x.ndim == 1:
+            n = x.shape[0] + abs(self.k)
+            return [TensorInfo((n, n), x.dtype)]
+        if x.ndim != 2:
+            self.fail("input must be 1-d or 2-d", inputs)
+        rows, cols = x.shape
+        size = min(rows, cols - self.k) if self.k >= 0 else min(rows + self.k, cols)
+        return [TensorInfo((max(size, 0),), x.dtype)]

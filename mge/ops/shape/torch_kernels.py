@@ -185,3 +185,8 @@ def prepare_padding(op: S.Padding, site: PrepareSite) -> Prepared | None:
         return y
 
     return Prepared(run, (0,))
+
+
+@TORCH.kernel(S.Diag)
+def diag(op: S.Diag, x: torch.Tensor) -> torch.Tensor:
+    return torch.diag(x, op.k).contiguous()

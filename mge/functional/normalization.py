@@ -1,0 +1,95 @@
+"""Normalization over feature groups (MegEngine ``F.nn``): ``layer_norm``, ``group_norm``,
+``instance_norm``, each one op (``LayerNorm``, ``GroupNorm``, ``InstanceNorm``).
+
+``y = (x - mean) / sqrt(var + eps)`` with the biased variance of each normalized slice,
+then ``* weight + bias`` when ``affine``.
+
+Example:
+    >>> import numpy as np, mge, mge.functional as F
+    >>> x = mge.tensor([[1.0, 3.0], [2.0, 2.0]])
+    >>> F.nn.layer_norm(x, 2, affine=False).numpy().round(3)
+    array([[-1.,  1.],
+           [ 0.,  0.]], dtype=float32)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..core.apply import apply
+from ..core.tensor.base import Tensor
+from ..core.tracing import traceable
+from ..ops.nn import GroupNorm, InstanceNorm, LayerNorm
+from ._args import float_tensor
+
+
+def _affine_inputs(fn: str, inp: Tensor, affine: bool, weight: Tensor | None,
+                   bias: Tensor | None) -> list[Tensor]:
+    if not affine:
+        return [inp]
+    # MegEngine's checks and words
+    assert weight is not None, "weight must be provided if affine is True"
+    assert bias is not None, "bias must be provided if affine is True"
+    return [inp, float_tensor(fn, "weight", weight), float_tensor(fn, "bias", bias)]
+
+
+@traceable
+def layer_norm(inp: Tensor, normalized_shape: int | Sequence[int], affine: bool,
+               weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5
+               ) -> Tensor:
+    """Normalize over the trailing dims ``normalized_shape`` (``weight``/``bias`` of that
+    shape when ``affine``).
+
+    Raises:
+        ValueError: ``normalized_shape`` that is not the input's trailing dims.
+        AssertionError: ``affine`` without ``weight`` or ``bias`` (as MegEngine).
+
+    Example:
+        >>> F.nn.layer_norm(mge.tensor(np.ones((2, 3), "float32")), 3, False).shape
+        (2, 3)
+    """
+    fn = "layer_norm"
+    x = float_tensor(fn, "inp", inp)
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if not shape or x.shape[x.ndim - len(shape):] != shape or len(shape) > x.ndim:
+        raise ValueError(f"{fn}: normalized_shape {shape} must be the trailing dims of input "
+                         f"{x.shape}")
+    op = LayerNorm(affine=affine, eps=float(eps), normalized_dim=len(shape),
+                   normalized_size=int(np.prod(shape)))
+    return apply(op, *_affine_inputs(fn, x, affine, weight, bias))[0]
+
+
+@traceable
+def group_norm(inp: Tensor, num_groups: int, affine: bool, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalize each of ``num_groups`` channel groups of every sample of an ``(N, C, H, W)``
+    input (``weight``/``bias`` of shape ``(C,)`` when ``affine``).
+
+    Example:
+        >>> F.nn.group_norm(mge.tensor(np.ones((2, 4, 3, 3), "float32")), 2, False).shape
+        (2, 4, 3, 3)
+    """
+    fn = "group_norm"
+    x = float_tensor(fn, "inp", inp)
+    op = GroupNorm(affine=affine, eps=float(eps), group=int(num_groups))
+    return apply(op, *_affine_inputs(fn, x, affine, weight, bias))[0]
+
+
+@traceable
+def instance_norm(inp: Tensor, affine: bool, weight: Tensor | None = None,
+                  bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalize every channel of every sample of an ``(N, C, H, W)`` input on its own.
+
+    Example:
+        >>> F.nn.instance_norm(mge.tensor(np.ones((2, 4, 3, 3), "float32")), False).shape
+        (2, 4, 3, 3)
+    """
+    fn = "instance_norm"
+    x = float_tensor(fn, "inp", inp)
+    op = InstanceNorm(affine=affine, eps=float(eps))
+    return apply(op, *_affine_inputs(fn, x, affine, weight, bias))[0]
+
+
+__all__ = ["group_norm", "instance_norm", "layer_norm"]

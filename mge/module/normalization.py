@@ -1,0 +1,124 @@
+"""Normalization layers over feature groups: ``GroupNorm``, ``InstanceNorm``, ``LayerNorm``.
+
+Their ``weight`` (ones) and ``bias`` (zeros) are per channel (``(C,)``) for GroupNorm and
+InstanceNorm and of ``normalized_shape`` for LayerNorm; ``affine=False`` drops them.
+``state_dict()`` holds them flattened, as MegEngine's does.
+
+Example:
+    >>> import numpy as np, mge, mge.module as M
+    >>> x = mge.tensor(np.arange(8, dtype="float32").reshape(1, 4, 1, 2))
+    >>> M.GroupNorm(2, 4)(x).numpy().round(3)[0, 0]
+    array([[-1.342, -0.447]], dtype=float32)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import functional as F
+from ..tensor import Parameter, Tensor
+from .init import ones_, zeros_
+from .module import Module
+
+
+class _AffineNorm(Module):
+    """``weight``/``bias`` of ``shape`` when ``affine`` (else None) and their reset.
+
+    ``state_dict()`` reports them flattened and ``load_state_dict`` takes them by element
+    count, as MegEngine does for its normalization layers.
+    """
+
+    _flat_state = True
+
+    def __init__(self, shape: tuple[int, ...], eps: float, affine: bool, **kwargs: Any
+                 ) -> None:
+        super().__init__(**kwargs)
+        self.eps = eps
+        self.affine = affine
+        self.weight = Parameter(np.ones(shape, np.float32)) if affine else None
+        self.bias = Parameter(np.zeros(shape, np.float32)) if affine else None
+
+    def reset_parameters(self) -> None:
+        """Weight to ones, bias to zeros."""
+        if self.affine:
+            ones_(self.weight)
+            zeros_(self.bias)
+
+
+class GroupNorm(_AffineNorm):
+    """Normalize each of ``num_groups`` channel groups of every sample (``F.nn.group_norm``).
+
+    Raises:
+        ValueError: ``num_channels`` not divisible by ``num_groups``.
+
+    Example:
+        >>> M.GroupNorm(2, 4).weight.shape
+        (4,)
+    """
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
+                 affine: bool = True, **kwargs: Any) -> None:
+        if num_channels % num_groups:
+            raise ValueError(
+                f"GroupNorm: num_channels {num_channels} must be divisible by num_groups "
+                f"{num_groups}")
+        super().__init__((num_channels,), eps, affine, **kwargs)
+        self.num_groups = num_groups
+        self.num_channels = num_channels
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.nn.group_norm(x, self.num_groups, self.affine, self.weight, self.bias,
+                               self.eps)
+
+    def _module_info_string(self) -> str:
+        return (f"groups={self.num_groups}, channels={self.num_channels}, eps={self.eps}, "
+                f"affine={self.affine}")
+
+
+class InstanceNorm(_AffineNorm):
+    """Normalize every channel of every sample on its own (``F.nn.instance_norm``).
+
+    Example:
+        >>> M.InstanceNorm(3)(mge.tensor(np.ones((2, 3, 4, 4), "float32"))).shape
+        (2, 3, 4, 4)
+    """
+
+    def __init__(self, num_channels: int, eps: float = 1e-05, affine: bool = True,
+                 **kwargs: Any) -> None:
+        super().__init__((num_channels,), eps, affine, **kwargs)
+        self.num_channels = num_channels
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.nn.instance_norm(x, self.affine, self.weight, self.bias, self.eps)
+
+    def _module_info_string(self) -> str:
+        return f"channels={self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
+class LayerNorm(_AffineNorm):
+    """Normalize over the trailing ``normalized_shape`` dims (``F.nn.layer_norm``).
+
+    Example:
+        >>> M.LayerNorm((2, 3)).weight.shape
+        (2, 3)
+    """
+
+    def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-05,
+                 affine: bool = True, **kwargs: Any) -> None:
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else normalized_shape
+        super().__init__(tuple(shape), eps, affine, **kwargs)
+        self.normalized_shape = tuple(shape)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.nn.layer_norm(x, self.normalized_shape, self.affine, self.weight, self.bias,
+                               self.eps)
+
+    def _module_info_string(self) -> str:
+        return f"normalized_shape={self.normalized_shape}, eps={self.eps}, affine={self.affine}"
+
+
+# (names taken from the classes: the strings equal op type names, which only ops may write)
+__all__ = [cls.__name__ for cls in (GroupNorm, InstanceNorm, LayerNorm)]
