@@ -237,7 +237,7 @@ def test_text_io_dump_replaces_an_old_file_whole_then_appends_forwards(
     first forward replaces it, and every later forward adds its whole section."""
     path = tmp_path / "io.txt"
     path.write_text("an older dump\n")
-    network = _network(small_model)
+    network = lite_network(small_model)
     network.io_txt_dump(str(path))
     network.get_io_tensor("data").set_data_by_share(image())
     assert path.read_text() == "an older dump\n"
