@@ -186,8 +186,10 @@ class DynamicBatcher:
             assert self._queue is not None
             while self.depth:
                 await asyncio.sleep(0.01)
-            while self._running:
-                await asyncio.gather(*list(self._running), return_exceptions=True)
+            # the finished tasks' discard callbacks may not have run yet (awaiting a
+            # gather of finished tasks does not yield to the loop on Python 3.13)
+            while pending := [task for task in self._running if not task.done()]:
+                await asyncio.gather(*pending, return_exceptions=True)
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
             self._loop_task = None
