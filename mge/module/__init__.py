@@ -20,11 +20,14 @@ from .activation import (
     SiLU,
     Softmax,
 )
+from .batch_matmul_activation import BatchMatMulActivation
 from .batchnorm import BatchNorm1d, BatchNorm2d
 from .conv import Conv2d, ConvBn2d, ConvBnRelu2d, ConvRelu2d
 from .linear import Linear, LinearRelu
+from .linear_bn import LinearBn1d, LinearBnRelu1d
 from .module import HookHandler, Module
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
+from .quant_dequant import DequantStub, QuantStub
 from .sequential import Sequential
 from .wrappers import Concat, Dropout, Elemwise, Identity, Pad
 
@@ -33,9 +36,11 @@ __all__ = [
     "AdaptiveAvgPool2d",
     "AdaptiveMaxPool2d",
     "AvgPool2d",
+    "BatchMatMulActivation",
     "BatchNorm1d",
     "BatchNorm2d",
     "Concat",
+    "DequantStub",
     "Conv2d",
     "ConvBn2d",
     "ConvBnRelu2d",
@@ -46,11 +51,14 @@ __all__ = [
     "Identity",
     "LeakyReLU",
     "Linear",
+    "LinearBn1d",
+    "LinearBnRelu1d",
     "LinearRelu",
     "MaxPool2d",
     "Module",
     "PReLU",
     "Pad",
+    "QuantStub",
     "ReLU",
     "ReLU6",
     "Hardswish",

@@ -35,6 +35,10 @@ ALLOWED = {
     "convert/onnx/exporter/vision.py", "convert/onnx/importer/tensor.py",
     "jit/dump.py", "jit/testcase.py", "lite/profile.py",
     "module/__init__.py", "module/wrappers.py",
+    # MegEngine's module class names Concat and Elemwise in the QAT and quantized forms
+    "module/qat/__init__.py", "module/qat/concat.py", "module/qat/elemwise.py",
+    "module/quantized/__init__.py", "module/quantized/concat.py",
+    "module/quantized/elemwise.py",
     "runtime/plan_openvino.py",  # ONNX's vocabulary (the op set OpenVINO compiles)
 }
 #: the .mge file format's own vocabulary: param table and enum names that happen to
