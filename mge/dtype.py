@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+from collections import namedtuple
 from typing import Any
 
 import numpy as np
@@ -98,3 +99,240 @@ def _promote_pair(a: np.dtype, b: np.dtype) -> np.dtype:
     if _category(a) != _category(b):
         return float32
     return canonical_dtype(np.promote_types(a, b))
+
+
+# ------------------------------------------------------------------ quantized dtypes
+# A quantized dtype is a numpy integer dtype whose metadata says how its integers map to
+# reals, exactly as MegEngine 1.13 represents them:
+# ``np.dtype("int8", metadata={"mgb_dtype": {"name": "QuantizedS8", "scale": 0.1}})``.
+# numpy compares dtypes without their metadata (``qint8(0.1) == np.int8``): compare
+# quantized dtypes with :func:`is_dtype_equal`.
+
+
+class QuantDtypeMeta(
+    namedtuple("QuantDtypeMeta", ["name", "cname", "np_dtype_str", "qmin", "qmax", "is_unsigned"])
+):
+    """What defines a family of quantized dtypes (MegEngine's ``QuantDtypeMeta``).
+
+    Args:
+        name: unique name (``"qint8"``).
+        cname: MegEngine's C++ dtype name written in ``.mge`` files (``"QuantizedS8"``);
+            None for dtypes that cannot be dumped.
+        np_dtype_str: the numpy storage dtype (``"int8"``).
+        qmin, qmax: the integer range.
+        is_unsigned: asymmetric (with a zero point); inferred from ``np_dtype_str``.
+
+    Example:
+        >>> QuantDtypeMeta("qint8_narrow", "QuantizedS8", "int8", -127, 127).is_unsigned
+        False
+    """
+
+    __slots__ = ()
+
+    def __new__(  # noqa: D102 - documented on the class
+        cls, name: str, cname: str | None, np_dtype_str: str, qmin: int, qmax: int,
+        is_unsigned: bool | None = None,
+    ) -> QuantDtypeMeta:
+        if not isinstance(np_dtype_str, str):
+            raise TypeError(f"QuantDtypeMeta: np_dtype_str must be a str, got {np_dtype_str!r}")
+        unsigned = np_dtype_str[0] == "u" if is_unsigned is None else is_unsigned
+        return super().__new__(cls, name, cname, np_dtype_str, qmin, qmax, unsigned)
+
+    def __copy__(self) -> QuantDtypeMeta:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> QuantDtypeMeta:
+        # a meta is a singleton: FakeQuantize checks ``qparams.dtype_meta is self.dtype``
+        return self
+
+
+_builtin_quant_dtypes: dict[str, QuantDtypeMeta] = {
+    "quint8": QuantDtypeMeta("quint8", "Quantized8Asymm", "uint8", 0, 255),
+    "qint8": QuantDtypeMeta("qint8", "QuantizedS8", "int8", -128, 127),
+    "qint8_narrow": QuantDtypeMeta("qint8_narrow", "QuantizedS8", "int8", -127, 127),
+    "quint4": QuantDtypeMeta("quint4", "Quantized4Asymm", "uint8", 0, 15),
+    "qint4": QuantDtypeMeta("qint4", "QuantizedS4", "int8", -8, 7),
+    "qint1": QuantDtypeMeta("qint1", "QuantizedS1", "int8", 0, 1),
+    "qint32": QuantDtypeMeta("qint32", "QuantizedS32", "int32", -(2**31), 2**31 - 1),
+    # no C++ dtype: usable for QAT, not for dumping
+    "quint2": QuantDtypeMeta("quint2", None, "uint8", 0, 3),
+    "qint2": QuantDtypeMeta("qint2", None, "int8", -2, 1),
+}
+
+#: the integer range of each C++ quantized dtype (what a conversion saturates to)
+_CNAME_RANGE = {
+    "Quantized8Asymm": (0, 255), "QuantizedS8": (-128, 127), "Quantized4Asymm": (0, 15),
+    "QuantizedS4": (-8, 7), "QuantizedS1": (0, 1), "QuantizedS32": (-(2**31), 2**31 - 1),
+    "QuantizedS16": (-(2**15), 2**15 - 1),
+}
+
+
+def create_quantized_dtype(
+    dtype_meta: QuantDtypeMeta, scale: float, zp: int | None
+) -> np.dtype:
+    """The quantized numpy dtype of ``dtype_meta`` with ``scale`` (and ``zp`` if unsigned).
+
+    Raises:
+        ValueError: a meta without ``cname``; a zero point given to a signed dtype, or
+            missing, non-integer or out of range for an unsigned one.
+
+    Example:
+        >>> dt = create_quantized_dtype(_builtin_quant_dtypes["quint8"], 0.5, 128)
+        >>> dt.metadata["mgb_dtype"]
+        {'name': 'Quantized8Asymm', 'scale': 0.5, 'zero_point': 128}
+    """
+    if dtype_meta.cname is None:
+        raise ValueError(f"dtype {dtype_meta.name} without cname attr is not supported.")
+    info: dict[str, Any] = {"name": dtype_meta.cname, "scale": float(scale)}
+    if dtype_meta.is_unsigned:
+        if zp is None or int(zp) != zp:
+            raise ValueError(f"zero_point should be an integer, got {zp!r} for {dtype_meta.name}")
+        if not dtype_meta.qmin <= int(zp) <= dtype_meta.qmax:
+            raise ValueError(
+                f"zero_point should be within [{dtype_meta.qmin}, {dtype_meta.qmax}] "
+                f"for {dtype_meta.name}"
+            )
+        info["zero_point"] = int(zp)
+    elif zp is not None:
+        raise ValueError(
+            f"'{dtype_meta.name}' only supports symmetric quantization, "
+            f"zero_point should be None, but actually got '{zp}'"
+        )
+    return np.dtype(dtype_meta.np_dtype_str, metadata={"mgb_dtype": info})
+
+
+def quint8(scale: float, zero_point: int) -> np.dtype:
+    """Unsigned 8-bit quantized dtype: ``real = scale * (uint8 - zero_point)``."""
+    return create_quantized_dtype(_builtin_quant_dtypes["quint8"], scale, zero_point)
+
+
+def qint8(scale: float) -> np.dtype:
+    """Signed 8-bit quantized dtype: ``real = scale * int8``.
+
+    Example:
+        >>> get_scale(qint8(0.25)), is_quantize(qint8(0.25)), is_quantize(np.int8)
+        (0.25, True, False)
+    """
+    return create_quantized_dtype(_builtin_quant_dtypes["qint8"], scale, None)
+
+
+def qint32(scale: float) -> np.dtype:
+    """Signed 32-bit quantized dtype (biases and accumulators): ``real = scale * int32``."""
+    return create_quantized_dtype(_builtin_quant_dtypes["qint32"], scale, None)
+
+
+def quint4(scale: float, zero_point: int) -> np.dtype:
+    """Unsigned 4-bit quantized dtype (stored in uint8): ``real = scale * (q - zero_point)``."""
+    return create_quantized_dtype(_builtin_quant_dtypes["quint4"], scale, zero_point)
+
+
+def qint4(scale: float) -> np.dtype:
+    """Signed 4-bit quantized dtype (stored in int8): ``real = scale * q``."""
+    return create_quantized_dtype(_builtin_quant_dtypes["qint4"], scale, None)
+
+
+def qint1(scale: float) -> np.dtype:
+    """1-bit quantized dtype (stored in int8, values 0 and 1): ``real = scale * q``."""
+    return create_quantized_dtype(_builtin_quant_dtypes["qint1"], scale, None)
+
+
+def _quant_info(dtype: Any) -> dict[str, Any] | None:
+    metadata = getattr(dtype, "metadata", None)
+    return None if not metadata else metadata.get("mgb_dtype")
+
+
+def is_quantize(dtype: Any) -> bool:
+    """True for a quantized dtype (one carrying MegEngine's ``mgb_dtype`` metadata)."""
+    info = _quant_info(dtype)
+    return info is not None and info.get("name", "").startswith("Quantized")
+
+
+def _require_quantized(dtype: Any, what: str) -> dict[str, Any]:
+    if not is_quantize(dtype):
+        raise ValueError(f"{what}: {dtype!r} is not a quantized dtype")
+    return _quant_info(dtype)
+
+
+def get_scale(dtype: Any) -> float:
+    """The scale of a quantized dtype.
+
+    Raises:
+        ValueError: for a dtype that is not quantized.
+    """
+    return float(_require_quantized(dtype, "get_scale")["scale"])
+
+
+def get_zero_point(dtype: Any) -> int:
+    """The zero point of an asymmetric (unsigned) quantized dtype.
+
+    Raises:
+        ValueError: for a dtype that is not quantized or has no zero point.
+    """
+    info = _require_quantized(dtype, "get_zero_point")
+    if "zero_point" not in info:
+        raise ValueError(f"get_zero_point: {info['name']} has no zero point (it is symmetric)")
+    return int(info["zero_point"])
+
+
+def quantized_cname(dtype: Any) -> str:
+    """MegEngine's C++ name of a quantized dtype (``"QuantizedS8"``)."""
+    return str(_require_quantized(dtype, "quantized_cname")["name"])
+
+
+def quantized_range(dtype: Any) -> tuple[int, int]:
+    """The integer range a conversion to this quantized dtype saturates to."""
+    return _CNAME_RANGE[quantized_cname(dtype)]
+
+
+def dtype_name(dtype: Any) -> str:
+    """A dtype's name for messages; quantized ones with their parameters.
+
+    Example:
+        >>> dtype_name(quint8(0.5, 3)), dtype_name(np.float32)
+        ('Quantized8Asymm(scale=0.5, zero_point=3)', 'float32')
+    """
+    info = _quant_info(dtype) if is_quantize(dtype) else None
+    if info is None:
+        return str(np.dtype(dtype))
+    zp = f", zero_point={info['zero_point']}" if "zero_point" in info else ""
+    return f"{info['name']}(scale={info['scale']:g}{zp})"
+
+
+def is_dtype_equal(a: Any, b: Any) -> bool:
+    """Dtype equality that, unlike numpy's, also compares quantization parameters.
+
+    Example:
+        >>> is_dtype_equal(qint8(0.1), qint8(0.1)), is_dtype_equal(qint8(0.1), np.int8)
+        (True, False)
+    """
+    a, b = np.dtype(a), np.dtype(b)
+    if a != b or is_quantize(a) != is_quantize(b):
+        return False
+    if not is_quantize(a):
+        return True
+    qa, qb = _quant_info(a), _quant_info(b)
+    return (
+        qa["name"] == qb["name"]
+        and np.float32(qa["scale"]) == np.float32(qb["scale"])
+        and qa.get("zero_point") == qb.get("zero_point")
+    )
+
+
+def quantize_array(arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``arr`` (reals) in the quantized ``dtype``: ``clip(round(x / scale) + zp)``.
+
+    float32 arithmetic with rounding half away from zero, as MegEngine's TypeCvt.
+    """
+    info = _require_quantized(dtype, "quantize_array")
+    qmin, qmax = quantized_range(dtype)
+    x = np.asarray(arr, dtype=np.float32) / np.float32(info["scale"])
+    x = np.sign(x) * np.floor(np.abs(x) + np.float32(0.5))
+    x = np.clip(x + np.float32(info.get("zero_point", 0)), qmin, qmax)
+    return np.nan_to_num(x, nan=0.0).astype(dtype)
+
+
+def dequantize_array(arr: np.ndarray, dtype: np.dtype | None = None) -> np.ndarray:
+    """The float32 reals of quantized ``arr``: ``(q - zp) * scale`` (dtype from ``arr``)."""
+    info = _require_quantized(arr.dtype if dtype is None else dtype, "dequantize_array")
+    q = np.asarray(arr).astype(np.int64) - info.get("zero_point", 0)
+    return q.astype(np.float32) * np.float32(info["scale"])

@@ -6,7 +6,7 @@ Example:
     array([3.], dtype=float32)
 """
 
-from . import elemwise, math, nn, tensor, vision  # noqa: F401
+from . import elemwise, math, nn, quantized, tensor, vision  # noqa: F401
 from .elemwise import *  # noqa: F403
 from .math import *  # noqa: F403
 from .nn import *  # noqa: F403

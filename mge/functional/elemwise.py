@@ -19,7 +19,15 @@ import numpy as np
 from ..core.apply import apply
 from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
-from ..dtype import canonical_dtype, float32, result_dtype
+from ..dtype import (
+    canonical_dtype,
+    dtype_name,
+    float32,
+    get_scale,
+    is_quantize,
+    quantized_range,
+    result_dtype,
+)
 from ..ops.elemwise import Elemwise, TypeCvt
 
 
@@ -55,12 +63,85 @@ def elemwise(mode: str, *args: Any, float_only: bool = False) -> Tensor:
 
 @traceable
 def astype(x: Tensor, dtype: Any) -> Tensor:
-    """Convert ``x`` to ``dtype`` (64-bit types narrow to 32-bit as in MegEngine)."""
+    """Convert ``x`` to ``dtype`` (64-bit types narrow to 32-bit as in MegEngine).
+
+    To a quantized dtype (``mge.dtype.qint8(scale)``...) the values are quantized
+    (``clip(round(x / scale) + zero_point)``); from one, they are dequantized first.
+
+    Example:
+        >>> import mge, mge.functional as F
+        >>> from mge.dtype import qint8
+        >>> q = F.astype(mge.tensor([0.26, -1.0]), qint8(0.1))
+        >>> q.numpy().tolist(), F.astype(q, "float32").numpy().tolist()
+        ([3, -10], [0.30000001192092896, -1.0])
+    """
     x = as_tensor(x)
     dt = canonical_dtype(dtype)
+    if is_quantize(dt) or is_quantize(x.dtype):
+        real = dequantize(x) if is_quantize(x.dtype) else x
+        return quantize(real, dt) if is_quantize(dt) else astype(real, dt)
     if x.dtype == dt:
         return x
     return apply(TypeCvt(dtype=dt.name), x)[0]
+
+
+def _zero_point(dt: np.dtype) -> int:
+    return int(dt.metadata["mgb_dtype"].get("zero_point", 0))
+
+
+def quantize(x: Tensor, dtype: np.dtype) -> Tensor:
+    """Real values ``x`` in the quantized ``dtype``: float32 ``round(x / scale)`` (half away
+    from zero), plus the zero point, saturated to the dtype's integer range (MegEngine's
+    TypeCvt to a quantized dtype)."""
+    real = astype(x, float32) if x.dtype != float32 else x
+    qmin, qmax = quantized_range(dtype)
+    q = round(div(real, np.float32(get_scale(dtype)))) + float(_zero_point(dtype))
+    q = clip(q, float(qmin), float(qmax))
+    stored = apply(TypeCvt(dtype=np.dtype(dtype).name), q)[0]
+    return Tensor._wrap(stored._data, stored.shape, dtype, stored._backend, stored.device)
+
+
+def dequantize(x: Tensor) -> Tensor:
+    """The float32 reals of a quantized tensor: ``(q - zero_point) * scale``.
+
+    Raises:
+        TypeError: ``x`` is not quantized.
+    """
+    if not is_quantize(x.dtype):
+        raise TypeError(f"dequantize: expected a quantized tensor, got dtype {x.dtype}")
+    real = apply(TypeCvt(dtype="float32"), x)[0]
+    zp = _zero_point(x.dtype)
+    if zp:
+        real = sub(real, float(zp))
+    return mul(real, np.float32(get_scale(x.dtype)))
+
+
+def _elwise(*args: Any, mode: str) -> Tensor:
+    """MegEngine's internal ``_elwise``: one ``Elemwise`` by (case-insensitive) mode name."""
+    return elemwise(mode.upper(), *args)
+
+
+def _elemwise_multi_type(*args: Tensor, mode: str, dtype: Any = None) -> Tensor:
+    """MegEngine's quantized elementwise ops (``ElemwiseMultiType``, modes ``"qadd"``,
+    ``"qfuse_add_relu"``, ``"qabs"``...): dequantize the inputs, apply the float mode, and
+    quantize the result to ``dtype``.
+
+    Raises:
+        ValueError: a mode without the ``q`` prefix, or a non-quantized input or ``dtype``.
+    """
+    if not mode.lower().startswith("q"):
+        raise ValueError(f"_elemwise_multi_type: mode must start with 'q', got {mode!r}")
+    dtype = np.dtype(dtype) if dtype is not None else None
+    if dtype is None or not is_quantize(dtype):
+        raise ValueError(f"_elemwise_multi_type({mode}): dtype must be quantized, got {dtype!r}")
+    for i, a in enumerate(args):
+        if not isinstance(a, Tensor) or not is_quantize(a.dtype):
+            got = dtype_name(a.dtype) if isinstance(a, Tensor) else type(a).__name__
+            raise ValueError(
+                f"_elemwise_multi_type({mode}): input {i} must be a quantized tensor, got {got}"
+            )
+    reals = [dequantize(a) for a in args]
+    return quantize(elemwise(mode[1:].upper(), *reals), dtype)
 
 
 def _unary(mode: str, name: str, float_only: bool = False, doc: str = ""):  # noqa: ANN202

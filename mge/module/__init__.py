@@ -20,6 +20,7 @@ from .activation import (
     SiLU,
     Softmax,
 )
+from .batch_matmul_activation import BatchMatMulActivation
 from .batchnorm import BatchNorm1d, BatchNorm2d, SyncBatchNorm
 from .conv import Conv1d, Conv2d, ConvBn2d, ConvBnRelu2d, ConvRelu2d
 from .conv_transpose import (
@@ -30,10 +31,12 @@ from .conv_transpose import (
 )
 from .embedding import Embedding
 from .linear import Linear, LinearRelu
+from .linear_bn import LinearBn1d, LinearBnRelu1d
 from .module import HookHandler, Module
 from .normalization import GroupNorm, InstanceNorm, LayerNorm
 from .pixel_shuffle import PixelShuffle
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
+from .quant_dequant import DequantStub, QuantStub
 from .rnn import LSTM, RNN, LSTMCell, RNNCell
 from .sequential import Sequential
 from .wrappers import Concat, Dropout, Elemwise, Identity, Pad
@@ -44,10 +47,12 @@ __all__ = [
     "AdaptiveAvgPool2d",
     "AdaptiveMaxPool2d",
     "AvgPool2d",
+    "BatchMatMulActivation",
     "BatchNorm1d",
     "BatchNorm2d",
     "Concat",
     "Conv1d",
+    "DequantStub",
     "Conv2d",
     "ConvBn2d",
     "ConvBnRelu2d",
@@ -67,6 +72,8 @@ __all__ = [
     "LSTMCell",
     "LeakyReLU",
     "Linear",
+    "LinearBn1d",
+    "LinearBnRelu1d",
     "LinearRelu",
     "MaxPool2d",
     "Module",
@@ -75,6 +82,7 @@ __all__ = [
     "PixelShuffle",
     "RNN",
     "RNNCell",
+    "QuantStub",
     "ReLU",
     "ReLU6",
     "Hardswish",

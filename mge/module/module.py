@@ -129,6 +129,7 @@ class Module(metaclass=ABCMeta):
             raise ValueError(f"a Module's name must be a non-empty string, got {name!r}")
         self.name = name
         self.training = True
+        self.quantize_disabled = False
         self._forward_pre_hooks: OrderedDict[int, Callable] = OrderedDict()
         self._forward_hooks: OrderedDict[int, Callable] = OrderedDict()
 
@@ -283,6 +284,12 @@ class Module(metaclass=ABCMeta):
     def eval(self) -> None:
         """Inference mode everywhere: ``train(False)``."""
         self.train(False)
+
+    def disable_quantize(self, value: bool = True) -> None:
+        """Set ``quantize_disabled`` on this module and every submodule: ``quantize_qat``
+        leaves them float."""
+        for module in self.modules():
+            module.quantize_disabled = value
 
     # ------------------------------------------------------------------ state
     def state_dict(

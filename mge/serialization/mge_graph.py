@@ -53,6 +53,7 @@ from .mge_blocked import BlockedError, Unpacker, blocked_format
 from .mge_oprs import (
     INVALID_AXIS,
     ConvertError,
+    numpy_dtype,
     numpy_dtype_name,
     read_op,
     writable,
@@ -112,10 +113,10 @@ class _Reader:
             raise ConvertError(f"{what} has no data")
         if t.format is not None and t.format.kind != "DEFAULT":
             raise ConvertError(f"{what} has tensor format {t.format.kind} (not supported)")
-        dtype = np.dtype(numpy_dtype_name(t.dtype))
+        dtype = numpy_dtype(t.dtype)
         if t.data.shape != tuple(t.shape):
             raise ConvertError(f"{what}: data shape {t.data.shape} differs from {t.shape}")
-        return t.data.astype(dtype, copy=False)
+        return t.data.astype(dtype, copy=False).view(dtype)
 
     def source_op(self, fop: Operator) -> list[VarNode]:
         if fop.type == "Host2DeviceCopy":

@@ -82,6 +82,15 @@ def _to_field(op: OpDef, name: str, value: Any) -> Any:
     return value
 
 
+def numpy_dtype(dtype: DType) -> np.dtype:
+    """The numpy dtype of values of a file dtype (quantized ones with their scale and zero
+    point); ``ConvertError`` for packed low-bit, ``Byte`` and ``BFloat16`` types."""
+    full = dtype.numpy_full
+    if full is None or dtype.name in ("Byte", "BFloat16"):
+        raise ConvertError(f"dtype {dtype.name} is not supported")
+    return full
+
+
 def numpy_dtype_name(dtype: DType) -> str:
     """The mge dtype name of a file dtype; ``ConvertError`` for quantized/low-bit ones."""
     if dtype.is_quantized or dtype.numpy is None or dtype.name in ("Byte", "BFloat16"):
@@ -256,6 +265,6 @@ def write_op(op: OpDef, inputs: list[int], const: ConstFn, like: LikeFn
 
 
 __all__ = [
-    "INVALID_AXIS", "ConvertError", "numpy_dtype_name", "op_class_for_file", "read_op",
-    "write_op", "writable",
+    "INVALID_AXIS", "ConvertError", "numpy_dtype", "numpy_dtype_name", "op_class_for_file",
+    "read_op", "write_op", "writable",
 ]

@@ -20,7 +20,8 @@ import numpy as np
 
 from ...backends import Backend, get_backend
 from ...device import get_default_device, parse_device
-from ...dtype import canonical_dtype, scalar_dtype
+from ...dtype import canonical_dtype, is_quantize, quantize_array, scalar_dtype
+from ..qparams import QParams, create_qparams
 from ..tracing import active_call_tracer
 
 #: where users (and pickles) find these names: the public module ``mge.tensor``
@@ -37,6 +38,8 @@ def _to_numpy_value(data: Any, dtype: Any) -> np.ndarray:
         if dtype is None and arr.dtype.kind in "iuf" and arr.dtype.itemsize == 8:
             arr = arr.astype(scalar_dtype(arr.flat[0].item()) if arr.size else np.float32)
     target = canonical_dtype(dtype if dtype is not None else arr.dtype)
+    if is_quantize(target) and not is_quantize(arr.dtype):
+        return np.ascontiguousarray(quantize_array(arr, target))
     return np.array(arr, dtype=target, order="C", copy=True)
 
 
@@ -52,7 +55,9 @@ class Tensor:
         name: optional name (used for graph var names when tracing).
     """
 
-    __slots__ = ("_data", "_backend", "_shape", "_dtype", "_device", "_name", "__weakref__")
+    __slots__ = (
+        "_data", "_backend", "_shape", "_dtype", "_device", "_name", "_qparams", "__weakref__",
+    )
     __array_priority__ = 1000
 
     def __init__(
@@ -79,6 +84,7 @@ class Tensor:
         self._shape = tuple(value.shape)
         self._dtype = value.dtype
         self._name = name
+        self._qparams = None
 
     @classmethod
     def _wrap(
@@ -97,6 +103,7 @@ class Tensor:
         t._dtype = dtype
         t._device = device or get_default_device()
         t._name = None
+        t._qparams = None
         return t
 
     def _array_on(self, backend: Backend) -> Any:
@@ -126,6 +133,28 @@ class Tensor:
         return self._dtype
 
     @property
+    def qparams(self) -> QParams:
+        """How this tensor is quantized (scale, zero point, dtype family; MegEngine's
+        ``Tensor.qparams``): set by observers and fake quantization, read by
+        ``fake_quant_bias``. A fresh tensor's has ``mode=SYMMERTIC`` and no scale.
+
+        Example:
+            >>> t = Tensor([1.0])
+            >>> t.qparams.scale = 0.5
+            >>> t.qparams.scale
+            0.5
+        """
+        if self._qparams is None:
+            self._qparams = create_qparams()
+        return self._qparams
+
+    @qparams.setter
+    def qparams(self, value: QParams) -> None:
+        if not isinstance(value, QParams):
+            raise TypeError(f"Tensor.qparams must be a QParams, got {type(value).__name__}")
+        self._qparams = value
+
+    @property
     def device(self) -> str:
         return self._device
 
@@ -147,7 +176,9 @@ class Tensor:
     def numpy(self) -> np.ndarray:
         """A numpy copy of the data."""
         self._value_access("numpy()")
-        return np.array(self._backend.to_numpy(self._data), dtype=self._dtype, copy=True)
+        out = np.array(self._backend.to_numpy(self._data), dtype=self._dtype, copy=True)
+        # numpy drops a quantized dtype's metadata when the storage dtype already matches
+        return out.view(self._dtype) if is_quantize(self._dtype) else out
 
     def item(self, *index: Any) -> Any:
         """The single element (or the element at ``index``) as a Python scalar."""
@@ -216,11 +247,15 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __reduce__(self) -> Any:
-        return (_rebuild_tensor, (type(self), self.numpy(), self._device, self._name))
+        args = (type(self), self.numpy(), self._device, self._name)
+        if self._qparams is None:
+            return (_rebuild_tensor, args)
+        return (_rebuild_tensor, args, {"qparams": self._qparams})
 
     def __setstate__(self, state: Any) -> None:
-        """Unpickling hook for MegEngine's pickles, which follow each Tensor with a state
-        dict (quantization params); mge tensors keep no such state, so it is dropped."""
+        """Restore the quantization params MegEngine (and mge) pickle after a Tensor."""
+        qparams = state.get("qparams", state.get("qdict")) if isinstance(state, dict) else None
+        self._qparams = qparams if isinstance(qparams, QParams) else None
 
 
 def _rebuild_tensor(cls: type, value: np.ndarray, device: str, name: str | None) -> Tensor:

@@ -14,6 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ...dtype import _quant_info, is_quantize
+
 
 class _Info(NamedTuple):
     storage: str | None  # numpy storage dtype; None for packed low-bit types
@@ -134,10 +136,28 @@ class DType:
         """Bytes that ``nr_elems`` elements occupy in a contiguous tensor."""
         return (nr_elems * self.bits + 7) // 8
 
+    @property
+    def numpy_full(self) -> np.dtype | None:
+        """The numpy dtype mge computes with: :attr:`numpy`, carrying scale and zero point
+        for quantized types (``mge.dtype.qint8(scale)``...); None for packed types."""
+        storage = self.numpy
+        if storage is None or not self.is_quantized:
+            return storage
+        info: dict = {"name": self.name, "scale": self.scale}
+        if is_asymmetric(self.name):
+            info["zero_point"] = self.zero_point
+        return np.dtype(storage.newbyteorder("="), metadata={"mgb_dtype": info})
+
     @classmethod
     def from_numpy(cls, dtype: np.dtype | type | str) -> DType:
-        """MegEngine dtype of a plain numpy dtype (float32 -> Float32, ...)."""
+        """MegEngine dtype of a numpy dtype (float32 -> Float32, ``qint8(s)`` ->
+        QuantizedS8 with scale ``s``, ...)."""
         dt = np.dtype(dtype)
+        if is_quantize(dt):
+            info = _quant_info(dt)
+            if info["name"] not in _INFO:
+                raise ValueError(f"quantized dtype {info['name']} has no MegEngine equivalent")
+            return cls(info["name"], info["scale"], info.get("zero_point"))
         name = _FROM_NUMPY.get(dt.newbyteorder("<") if dt.byteorder == ">" else dt)
         if name is None:
             raise ValueError(f"numpy dtype {dt} has no MegEngine equivalent")

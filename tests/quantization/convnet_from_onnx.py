@@ -1,0 +1,89 @@
+"""Build a quantizable ``M.Module`` from a plain convolutional ONNX classifier.
+
+The shared MobileNets are ``Conv`` (+ ``Clip(0, 6)``), ``Add``, ``GlobalAveragePool``,
+a 1x1 ``Conv`` classifier, ``Reshape`` and ``Softmax``. Each ``Conv`` becomes an
+``M.Conv2d`` (an ``M.Pad`` before it for TFLite's asymmetric "SAME" padding), each
+``Clip`` an ``M.Elemwise("relu6")`` and each ``Add`` an ``M.Elemwise("add")``, between a
+``QuantStub`` and a ``DequantStub``; pooling and the classifier stay float.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+import mge
+import mge.functional as F
+import mge.module as M
+
+
+class OnnxConvNet(M.Module):
+    """The network of ``path`` (an ONNX file); ``forward`` returns the logits."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        graph = onnx.load(path).graph
+        inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+        self.quant = M.QuantStub()
+        self.dequant = M.DequantStub()
+        self.layers: list[M.Module] = []
+        self.steps: list[tuple[str, int, tuple[str, ...], str]] = []
+        self.classifier: M.Conv2d | None = None
+        nodes = list(graph.node)
+        pooled = False
+        for node in nodes:
+            attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+            if node.op_type == "Conv":
+                w, b = inits[node.input[1]], inits[node.input[2]]
+                groups = attrs.get("group", 1)
+                top, left, bottom, right = attrs.get("pads", [0, 0, 0, 0])
+                conv = M.Conv2d(w.shape[1] * groups, w.shape[0], w.shape[2:], attrs["strides"],
+                                (top, left) if (top, left) == (bottom, right) else 0,
+                                groups=groups)
+                conv.weight[...] = mge.tensor(w.reshape(conv.weight.shape))
+                conv.bias[...] = mge.tensor(b.reshape(1, -1, 1, 1))
+                if pooled:
+                    conv.disable_quantize()
+                    self.classifier = conv
+                    continue
+                if (top, left) != (bottom, right):
+                    self._add(M.Pad(((0, 0), (0, 0), (top, bottom), (left, right))),
+                              node.input[:1], node.output[0] + "/pad")
+                    self._add(conv, (node.output[0] + "/pad",), node.output[0])
+                else:
+                    self._add(conv, node.input[:1], node.output[0])
+            elif node.op_type == "Clip":
+                self._add(M.Elemwise("relu6"), node.input[:1], node.output[0])
+            elif node.op_type == "Add":
+                self._add(M.Elemwise("add"), tuple(node.input), node.output[0])
+            elif node.op_type == "GlobalAveragePool":
+                self.features_out = node.input[0]
+                pooled = True
+            elif node.op_type not in ("Reshape", "Softmax"):
+                raise ValueError(f"OnnxConvNet: unsupported ONNX op {node.op_type}")
+        self.input_name = graph.input[0].name
+
+    def _add(self, module: M.Module, inputs: tuple[str, ...], output: str) -> None:
+        self.steps.append((type(module).__name__, len(self.layers), tuple(inputs), output))
+        self.layers.append(module)
+
+    def forward(self, x: Any) -> Any:
+        values = {self.input_name: self.quant(x)}
+        for _, index, inputs, output in self.steps:
+            values[output] = self.layers[index](*(values[i] for i in inputs))
+        features = self.dequant(values[self.features_out])
+        pooled = F.mean(features, axis=(2, 3), keepdims=True)
+        return F.flatten(self.classifier(pooled), 1)
+
+
+def preprocess(image: np.ndarray, size: int = 224) -> np.ndarray:
+    """An RGB ``uint8`` image ``(H, W, 3)`` already cropped square, as the models' input:
+    bilinear resize to ``size``, ``x / 127.5 - 1``, NCHW."""
+    from PIL import Image
+
+    img = Image.fromarray(image).resize((size, size), Image.BILINEAR)
+    arr = np.asarray(img, dtype=np.float32) / 127.5 - 1.0
+    return arr.transpose(2, 0, 1)[None]
