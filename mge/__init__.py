@@ -18,13 +18,14 @@ from .tensor import Parameter, Tensor, tensor
 
 __version__ = "0.1.0"
 
-from . import data, functional, hub, jit, module, random  # noqa: E402,F401
+from . import autodiff, data, functional, hub, jit, module, optimizer, random  # noqa: E402,F401
 from .serialization import load, save  # noqa: E402
 
 __all__ = [
     "Parameter",
     "Tensor",
     "__version__",
+    "autodiff",
     "available_backends",
     "data",
     "functional",
@@ -35,6 +36,7 @@ __all__ = [
     "jit",
     "load",
     "module",
+    "optimizer",
     "random",
     "save",
     "set_default_backend",

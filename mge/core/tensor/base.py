@@ -52,7 +52,8 @@ class Tensor:
         name: optional name (used for graph var names when tracing).
     """
 
-    __slots__ = ("_data", "_backend", "_shape", "_dtype", "_device", "_name", "__weakref__")
+    __slots__ = ("_data", "_backend", "_shape", "_dtype", "_device", "_name", "_grad", "_tape",
+                 "__weakref__")
     __array_priority__ = 1000
 
     def __init__(
@@ -79,6 +80,7 @@ class Tensor:
         self._shape = tuple(value.shape)
         self._dtype = value.dtype
         self._name = name
+        self._grad = self._tape = None
 
     @classmethod
     def _wrap(
@@ -97,6 +99,7 @@ class Tensor:
         t._dtype = dtype
         t._device = device or get_default_device()
         t._name = None
+        t._grad = t._tape = None
         return t
 
     def _array_on(self, backend: Backend) -> Any:
@@ -170,13 +173,29 @@ class Tensor:
         return Tensor(self.numpy(), device=device)
 
     def detach(self) -> Tensor:
+        """The same data, cut off from gradient tracking."""
         return Tensor._wrap(self._data, self._shape, self._dtype, self._backend, self._device)
 
+    @property
+    def grad(self) -> Tensor | None:
+        """The gradient ``GradManager.backward`` accumulated here (``None`` until then)."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        self._grad = value
+
+    def reset_zero(self) -> None:
+        """Fill with zeros in place (``Module.zero_grad`` does this to gradients)."""
+        self.set_value(np.zeros(self._shape, self._dtype))
+
     def set_value(self, value: Any) -> None:
-        """Replace the data in place (shape and dtype may change, as in MegEngine)."""
+        """Replace the data in place (shape and dtype may change, as in MegEngine); the
+        tensor then stands for ``value`` in gradient tracking too."""
         new = value if isinstance(value, Tensor) else Tensor(value, dtype=self._dtype)
         self._data, self._backend = new._data, new._backend
         self._shape, self._dtype = new._shape, new._dtype
+        self._tape = new._tape
 
     _reset = set_value
 
