@@ -134,11 +134,16 @@ class GradManager:
         tensor = spec.tensor()
         if tensor is None:
             return
+        # weak references only: the tensor holds this callback through its tape entry
+        selfref, key = weakref.ref(self), id(tensor)
 
-        def callback(grad: Tensor, callbacks: list[Callable] = spec.callbacks) -> None:
-            for cb in callbacks:
-                grad = cb(tensor, grad)
-            self._gradients[id(tensor)] = grad
+        def callback(grad: Tensor) -> None:
+            manager, target = selfref(), spec.tensor()
+            if manager is None or target is None:
+                return
+            for cb in spec.callbacks:
+                grad = cb(target, grad)
+            manager._gradients[key] = grad
 
         self._grad.wrt(tensor, callback=callback)
 

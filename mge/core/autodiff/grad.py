@@ -101,7 +101,8 @@ class Grad:
             var = self.var_of(t)
             if var is None:
                 var = Var()
-                t._tape = {**(t._tape or {}), self: var}
+                live = {g: v for g, v in (t._tape or {}).items() if g.level >= 0}
+                t._tape = {**live, self: var}
             var.callback = callback
         return self
 

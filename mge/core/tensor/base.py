@@ -249,9 +249,8 @@ def _rebuild_tensor(cls: type, value: np.ndarray, device: str, name: str | None)
 
 
 class Parameter(Tensor):
-    """A Tensor that is a trainable parameter of a Module."""
-
-    __slots__ = ()
+    """A Tensor that is a trainable parameter of a Module (it takes attributes of its own,
+    as MegEngine's do: training code keeps e.g. a gradient backup on it)."""
 
 
 for _public in (Tensor, Parameter, _rebuild_tensor):
