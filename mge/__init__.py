@@ -18,13 +18,14 @@ from .tensor import Parameter, Tensor, tensor
 
 __version__ = "0.1.0"
 
-from . import autodiff, data, functional, hub, jit, module, optimizer, random  # noqa: E402,F401
+from . import amp, autodiff, data, functional, hub, jit, module, optimizer, random  # noqa: E402,F401
 from .serialization import load, save  # noqa: E402
 
 __all__ = [
     "Parameter",
     "Tensor",
     "__version__",
+    "amp",
     "autodiff",
     "available_backends",
     "data",

@@ -21,6 +21,8 @@ import numpy as np
 from .. import random as _random
 from ..core.apply import apply
 from ..core.opdef import OpError
+from ..core.tensor import amp as amp_state
+from ..core.tensor.amp import autocast_inputs
 from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
 from ..ops.conv import ConvolutionBackwardData, ConvolutionForward, conv_out_size
@@ -135,8 +137,9 @@ def conv2d(
         (1, 6, 3, 3)
     """
     fn = "conv2d"
+    inp, weight, bias = autocast_inputs(inp, weight, bias)
     inp, weight, params = _conv_args(fn, inp, weight, stride, padding, dilation, groups,
-                                     conv_mode, compute_mode)
+                                     conv_mode, "float32" if amp_state._enabled else compute_mode)
     _check_channels(fn, inp, weight, weight.shape[-3], groups)
     op = ConvolutionForward(**params)
     (kh, kw), (h, w) = weight.shape[-2:], inp.shape[2:]
@@ -170,8 +173,9 @@ def conv_transpose2d(
         (1, 2, 6, 6)
     """
     fn = "conv_transpose2d"
+    inp, weight, bias = autocast_inputs(inp, weight, bias)
     inp, weight, params = _conv_args(fn, inp, weight, stride, padding, dilation, groups,
-                                     conv_mode, compute_mode)
+                                     conv_mode, "float32" if amp_state._enabled else compute_mode)
     _check_channels(fn, inp, weight, weight.shape[-4], groups)
     extra = _pair(fn, "output_padding", output_padding, 0)
     strides = (params["stride_h"], params["stride_w"])
@@ -215,7 +219,7 @@ def linear(
             f"of weight {weight.shape}"
         )
     out = matmul(inp, weight, transpose_b=True, compute_mode=compute_mode)
-    return out if bias is None else add(out, bias)
+    return out if bias is None else add(out, autocast_inputs(bias)[0])
 
 
 # ----------------------------------------------------------------------------- pooling

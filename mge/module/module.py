@@ -261,6 +261,12 @@ class Module(metaclass=ABCMeta):
         for module in self.modules():
             fn(module)
 
+    def zero_grad(self) -> None:
+        """Fill the gradients of all parameters with zeros (those without one stay ``None``)."""
+        for param in self.parameters():
+            if param.grad is not None:
+                param.grad.reset_zero()
+
     def train(self, mode: bool = True, recursive: bool = True) -> None:
         """Set ``training`` to ``mode`` on this module (and all submodules if ``recursive``)."""
         if not recursive:
