@@ -26,7 +26,6 @@ import numpy as np
 
 from ..core.apply import apply
 from ..core.tensor import amp as amp_state
-from ..core.tensor.amp import autocast_inputs
 from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
 from ..dtype import float32, int32, result_dtype
@@ -35,6 +34,7 @@ from ..ops.reduce import Argmax, Argmin, ArgsortForward, Reduce, TopK
 from ..ops.shape import Reshape, Subtensor
 from ._args import (
     add_axes,
+    autocast_inputs,
     check_axes,
     check_axis,
     float_tensor,

@@ -22,7 +22,6 @@ from .. import random as _random
 from ..core.apply import apply
 from ..core.opdef import OpError
 from ..core.tensor import amp as amp_state
-from ..core.tensor.amp import autocast_inputs
 from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
 from ..ops.conv import ConvolutionBackwardData, ConvolutionForward, conv_out_size
@@ -30,7 +29,7 @@ from ..ops.nn import BatchNormForward, SoftmaxForward
 from ..ops.pooling import AdaptivePoolingForward, PoolingForward
 from ..ops.shape import Padding
 from . import math as _math
-from ._args import float_tensor, option
+from ._args import autocast_inputs, float_tensor, option
 from .elemwise import (
     add,
     as_tensor,

@@ -2,7 +2,7 @@
 on and its low/high precision dtypes. ``mge.amp`` exposes them as module properties.
 
 While enabled, convolutions and matrix products cast their float inputs to the low
-precision dtype and accumulate in float32 (:func:`autocast_inputs`).
+precision dtype and accumulate in float32 (``mge.functional._args.autocast_inputs``).
 
 Example:
     >>> _enabled, _get_amp_low_prec_dtype()
@@ -10,10 +10,6 @@ Example:
 """
 
 from __future__ import annotations
-
-from ...ops.elemwise import TypeCvt
-from ..apply import apply
-from .base import Tensor
 
 _enabled = False
 _dtypes = {"low": "float16", "high": "float32"}
@@ -35,15 +31,4 @@ def _set_amp_low_prec_dtype(dtype: str) -> None:
     _dtypes["low"] = dtype
 
 
-def autocast_inputs(*tensors: Tensor | None) -> tuple[Tensor | None, ...]:
-    """The float tensors cast to the low precision dtype while autocast is on (others, and
-    all of them when it is off, unchanged)."""
-    if not _enabled:
-        return tensors
-    low = _dtypes["low"]
-    return tuple(apply(TypeCvt(dtype=low), t)[0]
-                 if isinstance(t, Tensor) and t.dtype.kind == "f" and t.dtype.name != low else t
-                 for t in tensors)
-
-
-__all__ = ["autocast_inputs"]
+__all__: list[str] = []
