@@ -146,3 +146,24 @@ def test_grad_scaler_and_autocast() -> None:
     w.grad = mge.tensor(np.full((4, 3), np.inf, np.float32))
     scaler.unscale([w]).update()
     assert w.grad is None and scaler.scale_factor == 4.0
+
+
+def test_symbolic_trace_of_a_training_step_keeps_training() -> None:
+    from mge import optimizer
+    from mge.jit import trace
+
+    w = mge.Parameter(1.0)
+    gm = GradManager().attach(w)
+    opt = optimizer.SGD([w], lr=0.1)
+
+    @trace(symbolic=True)
+    def step(x):
+        with gm:
+            loss = x * w
+            gm.backward(loss)
+        opt.step().clear_grad()
+        return loss
+
+    for _ in range(3):
+        step(mge.tensor(2.0))
+    assert w.item() == pytest.approx(1.0 - 3 * 0.2)

@@ -41,6 +41,7 @@ from .context import GradContext, add_grads
 #: sessions entered and not yet exited, outermost first
 _active: list[Grad] = []
 _names = itertools.count()
+_backward_passes = 0
 
 
 class Var:
@@ -146,6 +147,8 @@ class Grad:
             raise RuntimeError(f"{self.name}: backward needs an active (entered) session")
         if len(ys) != len(dys):
             raise ValueError(f"backward: {len(ys)} tensors but {len(dys)} gradients")
+        global _backward_passes
+        _backward_passes += 1
         inner = [g for g in _active if g.level >= self.level]
         for g in inner:
             g.suppress()
@@ -261,9 +264,15 @@ def record(op: OpDef | None, inputs: Sequence[Tensor], outputs: Sequence[Tensor]
                 t._tape = {**(t._tape or {}), g: Var(node, k)}
 
 
+def backward_passes() -> int:
+    """How many backward passes ran in this process (``jit.trace`` asks whether a traced
+    call trained)."""
+    return _backward_passes
+
+
 def active_sessions() -> list[Grad]:
     """The entered sessions, outermost first."""
     return list(_active)
 
 
-__all__ = ["Grad", "Node", "Var", "active_sessions", "record", "recording"]
+__all__ = ["Grad", "Node", "Var", "active_sessions", "backward_passes", "record", "recording"]

@@ -116,6 +116,11 @@ class Tensor:
         return self._shape
 
     @property
+    def _tuple_shape(self) -> tuple[int, ...]:
+        """The shape (MegEngine's internal name, used by its training tests)."""
+        return self._shape
+
+    @property
     def ndim(self) -> int:
         return len(self._shape)
 
