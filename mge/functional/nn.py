@@ -357,7 +357,7 @@ def batch_norm(
         (2, 3, 4, 4)
     """
     fn = "batch_norm"
-    inp = float_tensor(fn, "inp", inp, (2, 3, 4))
+    inp = float_tensor(fn, "inp", autocast_inputs(inp)[0], (2, 3, 4))
     if not training and (running_mean is None or running_var is None):
         raise ValueError(f"{fn}: running_mean and running_var are required in inference")
     given = [t for t in (weight, bias, running_mean, running_var) if t is not None]

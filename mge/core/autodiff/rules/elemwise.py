@@ -142,8 +142,13 @@ def _binary_rules() -> dict[str, Rule]:
         da = ew(c, "MUL", dy, ew(c, "MUL", b, ew(c, "POW", a, ew(c, "SUB", b, 1.0))))
         return [da, ew(c, "MUL", dy, ew(c, "MUL", _y(c), ew(c, "LOG", a)))]
 
-    def extreme(c: GradContext, dy: Tensor) -> Grads:
-        return [c.where(ew(c, "EQ", x, _y(c)), dy) for x in c.inputs]
+    def extreme(wins: str) -> Rule:
+        """MAX/MIN: the first input wins ties (MegEngine: ``maximum(x, x)`` has gradient 1)."""
+        def rule(c: GradContext, dy: Tensor) -> Grads:
+            a, b = c.inputs
+            first = ew(c, "LEQ", b, a) if wins == "MAX" else ew(c, "LEQ", a, b)
+            return [c.where(first, dy), c.where(ew(c, "NOT", first), dy)]
+        return rule
 
     def atan2(c: GradContext, dy: Tensor) -> Grads:
         a, b = c.inputs
@@ -165,8 +170,8 @@ def _binary_rules() -> dict[str, Rule]:
         "MUL": lambda c, dy: [ew(c, "MUL", dy, _x(c, 1)), ew(c, "MUL", dy, _x(c, 0))],
         "TRUE_DIV": div,
         "POW": pow_,
-        "MAX": extreme,
-        "MIN": extreme,
+        "MAX": extreme("MAX"),
+        "MIN": extreme("MIN"),
         "ATAN2": atan2,
         "PRELU": prelu,
         "LOG_SUM_EXP": lse,
