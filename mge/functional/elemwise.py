@@ -91,6 +91,7 @@ pow = _binary("POW", "pow", float_only=True)  # noqa: A001 - MegEngine name
 maximum = _binary("MAX", "maximum")
 minimum = _binary("MIN", "minimum")
 atan2 = _binary("ATAN2", "atan2", float_only=True)
+logaddexp = _binary("LOG_SUM_EXP", "logaddexp", float_only=True)
 equal = _binary("EQ", "equal")
 not_equal = _binary("NEQ", "not_equal")
 less = _binary("LT", "less")
@@ -180,8 +181,9 @@ __all__ = [
     "abs", "acos", "acosh", "add", "asin", "asinh", "astype", "atan", "atan2",
     "atanh", "ceil", "clip", "cos", "cosh", "div", "equal", "erf", "exp", "expm1",
     "floor", "floor_div", "gelu", "greater", "greater_equal", "hsigmoid", "hswish", "isinf",
-    "isnan", "leaky_relu", "left_shift", "less", "less_equal", "log", "log1p", "logical_and",
-    "logical_not", "logical_or", "logical_xor", "logsigmoid", "maximum", "minimum", "mod", "mul",
+    "isnan", "leaky_relu", "left_shift", "less", "less_equal", "log", "log1p", "logaddexp",
+    "logical_and", "logical_not", "logical_or", "logical_xor", "logsigmoid", "maximum",
+    "minimum", "mod", "mul",
     "neg", "not_equal", "pow", "prelu", "relu", "relu6", "right_shift", "round", "sigmoid",
     "sign", "silu", "sin", "sinh", "softplus", "sqrt", "square", "sub", "tan", "tanh",
 ]

@@ -20,9 +20,23 @@ import numpy as np
 from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
 from . import math as _math
-from .elemwise import abs, as_tensor, equal, log, logsigmoid, mul, relu, sub  # noqa: A004
+from .elemwise import (  # noqa: A004
+    abs,
+    add,
+    as_tensor,
+    div,
+    equal,
+    log,
+    logaddexp,
+    logsigmoid,
+    maximum,
+    mul,
+    relu,
+    sub,
+)
+from .math import matmul
 from .nn import logsumexp
-from .tensor import expand_dims
+from .tensor import concat, expand_dims, transpose
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -137,4 +151,106 @@ def hinge_loss(pred: Tensor, label: Tensor, norm: str = "L1") -> Tensor:
     return _math.sum(loss if norm == "L1" else mul(loss, loss), axis=1)
 
 
-__all__ = ["binary_cross_entropy", "cross_entropy", "hinge_loss", "l1_loss", "square_loss"]
+def _expand_labels(label: np.ndarray, lengths: np.ndarray, blank: int) -> np.ndarray:
+    """``(N, 2S+1)`` labels with a blank before, between and after the symbols."""
+    n = len(lengths)
+    if label.ndim == 1:  # concatenated
+        packed = np.full((n, int(lengths.max())), blank, np.int64)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        for k, (start, size) in enumerate(zip(starts, lengths)):
+            packed[k, :size] = label[start:start + size]
+        label = packed
+    expanded = np.full((n, 2 * label.shape[1] + 1), blank, np.int64)
+    expanded[:, 1::2] = label
+    return expanded
+
+
+def _check_ctc(pred: Tensor, pred_lengths: np.ndarray, label: np.ndarray,
+               label_lengths: np.ndarray, blank: int) -> None:
+    t, n, c = pred.shape
+    assert pred_lengths.size == n, \
+        f"pred_lengths must be equal to batch_size {n}, but got {pred_lengths.size}"
+    assert label_lengths.size == n, \
+        f"label_lengths must be euqal to batch_size {n}, but got {label_lengths.size}"
+    assert 0 <= blank < c, f"blank must be in label range [0, {c}), but got {blank}"
+    assert pred_lengths.min() > 0 and pred_lengths.max() <= t, (
+        f"pred_lengths must be in range (0, {t}], bug got min {pred_lengths.min()}, "
+        f"max {pred_lengths.max()}")
+    if label.ndim == 1:
+        assert label_lengths.min() > 0, "label lengths muse be positive"
+        assert label.size == label_lengths.sum(), \
+            "label size must be equal to sum(label_lengths)"
+    else:
+        s = label.shape[1]
+        assert label_lengths.min() > 0 and label_lengths.max() <= s, (
+            f"label_lengths must be in range (0, {s}], bug got min {label_lengths.min()}, "
+            f"max {label_lengths.max()}")
+
+
+@traceable
+def ctc_loss(pred: Tensor, pred_lengths: Tensor, label: Tensor, label_lengths: Tensor,
+             blank: int = 0, reduction: str = "mean") -> Tensor:
+    """Connectionist Temporal Classification loss of probabilities ``pred`` ``(T, N, C)``.
+
+    The forward (alpha) recursion in log space over the blank-expanded labels, made of
+    ``F`` ops (differentiable). ``label`` is ``(N, S)`` or the concatenation of the
+    sequences; lengths and labels are read on the host. ``"mean"`` divides each loss by
+    its label length before averaging.
+
+    Example:
+        >>> pred = mge.tensor([[[0.0614, 0.9386], [0.8812, 0.1188]],
+        ...                    [[0.699, 0.301], [0.2572, 0.7428]]])
+        >>> F.nn.ctc_loss(pred, mge.tensor([2, 2]), mge.tensor([1, 1]),
+        ...               mge.tensor([1, 1])).numpy().round(4)
+        array(0.1504, dtype=float32)
+    """
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    pred = as_tensor(pred)
+    lengths_in = np.asarray(as_tensor(pred_lengths).numpy(), np.int64).reshape(-1)
+    label_np = np.asarray(as_tensor(label).numpy(), np.int64)
+    lengths_out = np.asarray(as_tensor(label_lengths).numpy(), np.int64).reshape(-1)
+    _check_ctc(pred, lengths_in, label_np, lengths_out, blank)
+    steps, n, classes = pred.shape
+    expanded = _expand_labels(label_np, lengths_out, blank)
+    width = expanded.shape[1]
+    dtype, device = pred.dtype, pred.device
+
+    def const(value: np.ndarray) -> Tensor:
+        return Tensor(value.astype(dtype), device=device)
+
+    onehot = const(np.eye(classes)[expanded])  # (N, L, C)
+    tiny = float(np.finfo(dtype).tiny)
+    probs = matmul(onehot, transpose(pred, (1, 2, 0)))  # (N, L, T): p of each label at t
+    logp = log(maximum(probs, tiny))
+    skip = np.zeros((n, width))
+    skip[:, 2:] = expanded[:, 2:] != expanded[:, :-2]
+    skip = const(skip[:, 2:])
+    rows = np.arange(n)
+    last_blank, last_symbol = np.zeros((n, width)), np.zeros((n, width))
+    last_blank[rows, 2 * lengths_out] = 1
+    last_symbol[rows, 2 * lengths_out - 1] = 1
+    last_blank, last_symbol = const(last_blank), const(last_symbol)
+    alpha = concat([logp[:, :2, 0], const(np.full((n, width - 2), np.log(tiny)))], axis=1)
+    total = None
+    for t in range(steps):
+        if t:
+            step = concat([alpha[:, :1], logaddexp(alpha[:, 1:], alpha[:, :-1])], axis=1)
+            tail = step[:, 2:]
+            tail = add(mul(tail, sub(1.0, skip)), mul(logaddexp(tail, alpha[:, :-2]), skip))
+            alpha = add(concat([step[:, :2], tail], axis=1), logp[:, :, t])
+        ends = lengths_in - 1 == t
+        if ends.any():
+            end = logaddexp(_math.sum(mul(alpha, last_blank), axis=1),
+                            _math.sum(mul(alpha, last_symbol), axis=1))
+            part = mul(end, const(-ends.astype(np.float64)))
+            total = part if total is None else add(total, part)
+    if reduction == "none":
+        return total
+    if reduction == "sum":
+        return _math.sum(total)
+    return _math.mean(div(total, const(lengths_out.astype(np.float64))))
+
+
+__all__ = ["binary_cross_entropy", "cross_entropy", "ctc_loss", "hinge_loss", "l1_loss",
+           "square_loss"]
