@@ -380,7 +380,7 @@ def batch_norm(
         return (y, *(new if old is not None else None for old, new in updates))
     for old, new in updates:
         if old is not None:
-            old.set_value(reshape(new, old.shape))
+            old.set_value(reshape(new, old.shape).detach())  # statistics carry no gradient
     return y
 
 
