@@ -1,7 +1,6 @@
 """mge's reverse-mode autodiff core (MegEngine's ``core.autodiff``): the tape, ``Grad``
 sessions, rule contexts and ``Function``; ``mge.autodiff.GradManager`` is the public API."""
 
-from . import rules  # noqa: F401  (fills OpDef.grad_rule of the ops it covers)
 from .context import GradContext
 from .function import Function
 from .grad import Grad, recording

@@ -165,3 +165,7 @@ class SoftmaxForward(OpDef):
             self.fail("input must be float32 or float16", inputs)
         normalize_axis(self, self.axis, x.ndim, inputs)
         return [TensorInfo(x.shape, x.dtype)]
+
+
+# gradient rules (reverse-mode autodiff: mge.core.autodiff)
+from . import grad  # noqa: E402,F401

@@ -183,3 +183,7 @@ __all__ = [
     "ARGSORT_ORDERS", "REDUCE_ALL", "REDUCE_MODES", "TOPK_MODES", "ArgsortForward", "Argmax",
     "Argmin", "Reduce", "TopK",
 ]
+
+
+# gradient rules (reverse-mode autodiff: mge.core.autodiff)
+from . import grad  # noqa: E402,F401

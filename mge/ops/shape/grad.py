@@ -1,44 +1,41 @@
-"""Gradient rules of the shape, indexing and reduction families.
+"""Gradient rules of the shape family: reshapes, broadcasts, permutations, concatenation,
+constant padding and indexing (written with ops through ``ctx``, see ``mge.ops.registry``).
 
 Example:
-    >>> from mge.ops.shape import Reshape
     >>> Reshape.grad_rule is reshape_grad
     True
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from ....ops.reduce import REDUCE_ALL, Reduce
-from ....ops.shape import (
-    AxisAddRemove,
-    Broadcast,
-    Concat,
-    Dimshuffle,
-    IndexingMultiAxisVec,
-    IndexingSetMultiAxisVec,
-    Padding,
-    Reshape,
-    SetSubtensor,
-    Subtensor,
-)
-from ...tensor.base import Tensor
-from ..context import GradContext
+from ..registry import grad_rule
+from .indexing import IndexingMultiAxisVec, IndexingSetMultiAxisVec, SetSubtensor, Subtensor
+from .shape import AxisAddRemove, Broadcast, Concat, Dimshuffle, Padding, Reshape
+
+if TYPE_CHECKING:
+    from ...core.autodiff.context import GradContext
+    from ...core.tensor.base import Tensor
 
 Grads = list["Tensor | None"]
 
 
+@grad_rule(Reshape, AxisAddRemove)
 def reshape_grad(op: Reshape | AxisAddRemove, ctx: GradContext) -> Grads:
     """The gradient reshaped back to the input's shape."""
     return [ctx.reshape(ctx.grad(0), ctx.inputs[0].shape)]
 
 
+@grad_rule(Broadcast)
 def broadcast_grad(op: Broadcast, ctx: GradContext) -> Grads:
     """The gradient summed over the broadcast axes."""
     return [ctx.sum_to(ctx.grad(0), ctx.inputs[0].shape)]
 
 
+@grad_rule(Dimshuffle)
 def dimshuffle_grad(op: Dimshuffle, ctx: GradContext) -> Grads:
     """New axes dropped, then the inverse permutation (dropped size-1 axes come back)."""
     x, dy = ctx.inputs[0], ctx.grad(0)
@@ -48,6 +45,7 @@ def dimshuffle_grad(op: Dimshuffle, ctx: GradContext) -> Grads:
     return [ctx.one(Dimshuffle(pattern=back), dy)]
 
 
+@grad_rule(Concat)
 def concat_grad(op: Concat, ctx: GradContext) -> Grads:
     """The gradient sliced back into the inputs' parts."""
     dy, axis = ctx.grad(0), op.axis % ctx.inputs[0].ndim
@@ -59,6 +57,7 @@ def concat_grad(op: Concat, ctx: GradContext) -> Grads:
     return grads
 
 
+@grad_rule(Padding)
 def padding_grad(op: Padding, ctx: GradContext) -> Grads:
     """``CONSTANT`` padding: the gradient of the unpadded part (other modes have no rule)."""
     if op.padding_mode != "CONSTANT":
@@ -69,12 +68,14 @@ def padding_grad(op: Padding, ctx: GradContext) -> Grads:
     return [ctx.one(Subtensor(items=items), ctx.grad(0))]
 
 
+@grad_rule(Subtensor)
 def subtensor_grad(op: Subtensor, ctx: GradContext) -> Grads:
     """The gradient written into zeros at the selected places."""
     x = ctx.inputs[0]
     return [ctx.one(SetSubtensor(items=op.items), ctx.const(0.0, x, x.shape), ctx.grad(0))]
 
 
+@grad_rule(SetSubtensor, IndexingSetMultiAxisVec)
 def set_subtensor_grad(op: SetSubtensor | IndexingSetMultiAxisVec, ctx: GradContext) -> Grads:
     """Data: the gradient with the overwritten places zeroed; value: the gradient there."""
     data, value, *index = ctx.inputs
@@ -99,6 +100,7 @@ def _check_unique(op: IndexingMultiAxisVec | IndexingSetMultiAxisVec, ctx: GradC
                                   "(their gradients would need a scatter-add)")
 
 
+@grad_rule(IndexingMultiAxisVec)
 def indexing_grad(op: IndexingMultiAxisVec, ctx: GradContext) -> Grads:
     """The gradient written into zeros at the indexed places (indices must not repeat)."""
     data, *index = ctx.inputs
@@ -108,37 +110,5 @@ def indexing_grad(op: IndexingMultiAxisVec, ctx: GradContext) -> Grads:
             *([None] * len(index))]
 
 
-def reduce_grad(op: Reduce, ctx: GradContext) -> Grads:
-    """SUM/MEAN spread the gradient; SUM_SQR scales by ``2x``; MAX/MIN pass it to every
-    extreme element; PRODUCT multiplies by ``y / x``."""
-    x, y = ctx.inputs[0], ctx.outputs[0]
-    if x.dtype.kind != "f":
-        return [None]
-    kept = (1,) * x.ndim if op.axis == REDUCE_ALL else y.shape
-    dy = ctx.one(Broadcast(shape=x.shape), ctx.reshape(ctx.cast(ctx.grad(0), x), kept))
-    if op.mode == "SUM":
-        return [dy]
-    if op.mode == "MEAN":
-        return [ctx.ew("TRUE_DIV", dy, float(x.size // max(y.size, 1)))]
-    if op.mode == "SUM_SQR":
-        return [ctx.ew("MUL", dy, ctx.ew("MUL", x, 2.0))]
-    wide_y = ctx.one(Broadcast(shape=x.shape), ctx.reshape(ctx.cast(y, x), kept))
-    if op.mode in ("MAX", "MIN"):
-        return [ctx.where(ctx.ew("EQ", x, wide_y), dy)]
-    return [ctx.ew("MUL", dy, ctx.ew("TRUE_DIV", wide_y, x))]  # PRODUCT
-
-
-Reshape.grad_rule = reshape_grad
-AxisAddRemove.grad_rule = reshape_grad
-Broadcast.grad_rule = broadcast_grad
-Dimshuffle.grad_rule = dimshuffle_grad
-Concat.grad_rule = concat_grad
-Padding.grad_rule = padding_grad
-Subtensor.grad_rule = subtensor_grad
-SetSubtensor.grad_rule = set_subtensor_grad
-IndexingSetMultiAxisVec.grad_rule = set_subtensor_grad
-IndexingMultiAxisVec.grad_rule = indexing_grad
-Reduce.grad_rule = reduce_grad
-
 __all__ = ["broadcast_grad", "concat_grad", "dimshuffle_grad", "indexing_grad", "padding_grad",
-           "reduce_grad", "reshape_grad", "set_subtensor_grad", "subtensor_grad"]
+           "reshape_grad", "set_subtensor_grad", "subtensor_grad"]

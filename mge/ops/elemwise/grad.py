@@ -1,12 +1,14 @@
 """Gradient rules of the elementwise family: ``Elemwise`` (per mode), ``TypeCvt``, ``PowC``.
 
+Rules compute with ops through their ``ctx`` (``mge.core.autodiff.GradContext``), so
+they run on every backend and outer ``GradManager`` sessions record them (higher order).
+
 Each ``Elemwise`` mode's rule maps ``(ctx, dy)`` to the input gradients before
 broadcasting; the op's rule then sums each to its input's shape. Modes without a
 derivative (comparisons, rounding, integer ops) have none: rounding and sign give no
 gradient, the others raise naming the op and mode when differentiated.
 
 Example:
-    >>> from mge.ops.elemwise import Elemwise
     >>> "SIN" in ELEMWISE_GRADS and Elemwise.grad_rule is elemwise_grad
     True
 """
@@ -15,13 +17,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from ....ops.elemwise import Elemwise, PowC, TypeCvt
-from ...tensor.base import Tensor
-from ..context import GradContext
+from ..registry import grad_rule
+from . import Elemwise, PowC, TypeCvt
+
+if TYPE_CHECKING:
+    from ...core.autodiff.context import GradContext
+    from ...core.tensor.base import Tensor
 
 Grads = list["Tensor | None"]
-Rule = Callable[[GradContext, Tensor], Grads]
+#: ``(ctx, dy) -> input gradients`` of one Elemwise mode
+Rule = Callable[..., Grads]
 _SQRT_PI_2 = math.sqrt(math.pi) / 2
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 
@@ -43,8 +50,12 @@ def _sigmoid(ctx: GradContext, x: Tensor) -> Tensor:
     return ctx.ew("SIGMOID", x)
 
 
+def _ew(c: GradContext, mode: str, *xs: Tensor | float) -> Tensor:
+    return c.ew(mode, *xs)
+
+
 def _unary_rules() -> dict[str, Rule]:
-    ew = GradContext.ew
+    ew = _ew
     sq = lambda c, t: ew(c, "MUL", t, t)  # noqa: E731
     return {
         "NEGATE": lambda c, dy: [ew(c, "NEGATE", dy)],
@@ -123,14 +134,14 @@ def _fused(inner: str) -> Rule:
     """Rules of ``FUSE_ADD_<inner>``: the unary rule of ``inner`` at ``a + b``."""
     def rule(ctx: GradContext, dy: Tensor) -> Grads:
         s = ctx.ew("ADD", *ctx.inputs)
-        sub = GradContext((s,), (ctx.outputs[0],), [dy])
+        sub = type(ctx)((s,), (ctx.outputs[0],), [dy])
         (ds,) = UNARY[inner](sub, dy)
         return [ds, ds]
     return rule
 
 
 def _binary_rules() -> dict[str, Rule]:
-    ew = GradContext.ew
+    ew = _ew
 
     def div(c: GradContext, dy: Tensor) -> Grads:
         a, b = c.inputs
@@ -194,6 +205,7 @@ UNARY = _unary_rules()
 ELEMWISE_GRADS: dict[str, Rule] = {**UNARY, **_binary_rules()}
 
 
+@grad_rule(Elemwise)
 def elemwise_grad(op: Elemwise, ctx: GradContext) -> Grads:
     """``Elemwise.grad_rule``: the mode's rule, each gradient summed to its input's shape."""
     rule = ELEMWISE_GRADS.get(op.mode)
@@ -205,21 +217,19 @@ def elemwise_grad(op: Elemwise, ctx: GradContext) -> Grads:
             for g, x in zip(got, ctx.inputs)]
 
 
+@grad_rule(TypeCvt)
 def typecvt_grad(op: TypeCvt, ctx: GradContext) -> Grads:
     """The gradient converted back to the input's float dtype (none for other inputs)."""
     x = ctx.inputs[0]
     return [ctx.cast(ctx.grad(0), x) if x.dtype.kind == "f" else None]
 
 
+@grad_rule(PowC)
 def powc_grad(op: PowC, ctx: GradContext) -> Grads:
     """``dy * exp * x ** (exp - 1)``."""
     x = ctx.inputs[0]
     slope = ctx.ew("MUL", ctx.one(PowC(exp=op.exp - 1), x), op.exp)
     return [ctx.ew("MUL", ctx.grad(0), slope)]
 
-
-Elemwise.grad_rule = elemwise_grad
-TypeCvt.grad_rule = typecvt_grad
-PowC.grad_rule = powc_grad
 
 __all__ = ["ELEMWISE_GRADS", "elemwise_grad", "powc_grad", "typecvt_grad"]
