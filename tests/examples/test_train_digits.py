@@ -12,6 +12,7 @@ pytest.importorskip("sklearn", reason="the train extra (scikit-learn) is absent"
 from examples import train_digits  # noqa: E402
 
 
+@pytest.mark.slow
 def test_one_epoch_learns_and_lite_agrees(tmp_path: Path, capsys) -> None:  # noqa: ANN001
     out, plot = tmp_path / "digits.mge", tmp_path / "digits.png"
     accuracy = train_digits.main(["--epochs", "1", "--out", str(out), "--plot", str(plot)])
