@@ -18,13 +18,15 @@ from .tensor import Parameter, Tensor, tensor
 
 __version__ = "0.1.0"
 
-from . import config, data, functional, hub, jit, module, random  # noqa: E402,F401
+from . import amp, autodiff, config, data, functional, hub, jit, module, optimizer, random  # noqa: E402,F401,E501
 from .serialization import load, save  # noqa: E402
 
 __all__ = [
     "Parameter",
     "Tensor",
     "__version__",
+    "amp",
+    "autodiff",
     "available_backends",
     "config",
     "data",
@@ -36,6 +38,7 @@ __all__ = [
     "jit",
     "load",
     "module",
+    "optimizer",
     "random",
     "save",
     "set_default_backend",

@@ -27,6 +27,8 @@ from .tensor.base import Tensor
 
 ApplyObserver = Callable[[OpDef, tuple, tuple], None]
 _observers: list[ApplyObserver] = []
+#: autodiff tapes (``mge.core.autodiff``) recording while a session is entered
+_recorders: list[ApplyObserver] = []
 #: prepared eager kernels kept (the cache is emptied when it grows past this)
 MAX_PREPARED = 4096
 _prepared: dict[tuple, Callable[..., Any]] = {}
@@ -48,6 +50,8 @@ def apply(op: OpDef, *inputs: Tensor) -> tuple[Tensor, ...]:
     wrap = Tensor._wrap
     outputs = tuple(wrap(arr, info.shape, info.dtype, backend, device)
                     for arr, info in zip(result, out_infos))
+    for record in _recorders:
+        record(op, inputs, outputs)
     for observe in _observers:
         observe(op, inputs, outputs)
     return outputs
@@ -84,6 +88,19 @@ def remove_observer(fn: ApplyObserver) -> None:
         _observers.remove(fn)
 
 
+def add_recorder(fn: ApplyObserver) -> None:
+    """Call ``fn(op, inputs, outputs)`` after every ``apply`` (an autodiff tape; tracers
+    use :func:`add_observer`) until :func:`remove_recorder`."""
+    if fn not in _recorders:
+        _recorders.append(fn)
+
+
+def remove_recorder(fn: ApplyObserver) -> None:
+    """Stop calling the tape ``fn``; a no-op if it was not registered."""
+    if fn in _recorders:
+        _recorders.remove(fn)
+
+
 def observing() -> bool:
     """True while some observer (a tracer) is active."""
     return bool(_observers)
@@ -94,4 +111,5 @@ def run_op(op: OpDef, *arrays: Any, backend: Any = None) -> Any:
     return (backend or get_backend()).run(op, list(arrays))
 
 
-__all__ = ["add_observer", "apply", "observing", "remove_observer", "run_op"]
+__all__ = ["add_observer", "add_recorder", "apply", "observing", "remove_observer",
+           "remove_recorder", "run_op"]

@@ -20,7 +20,7 @@ batch-axis rule      ``with_batch``                         plan specialization
 ONNX export          ``onnx_rule``, ``batch_rule``          the ONNX exporter
 float16 policy       ``in_float16``, ``float32_inputs``     ``float16`` passes
 no-op identities     ``is_noop``                            ``remove_noop`` pass
-gradient rule        ``grad_rule`` (empty slot)             autodiff (to come)
+gradient rule        ``grad_rule``                          ``mge.core.autodiff`` tape
 ===================  =====================================  ===========================
 
 ``memory`` and ``mge_form`` have no default: :func:`register_op` refuses an op class
@@ -119,7 +119,8 @@ class OpDef:
         mge_form: its ``.mge`` operator (:class:`MgeForm`), or :class:`NoMgeForm` with
             the reason it has none (required).
         float32_inputs: inputs that stay float32 when a graph runs in float16.
-        grad_rule: the gradient rule; ``None`` until autodiff fills the slot.
+        grad_rule: ``rule(op, ctx) -> input gradients`` (``mge/ops/<family>/grad.py``);
+            ``None``: differentiating the op raises, naming it.
         onnx_rule: ``rule(ctx, node, inputs) -> outputs``, its ONNX export (``None``: it
             has none); ``mge.ops.registry.onnx_rule`` fills it.
         batch_rule: ``rule(node, dims) -> dims``, how it carries a dynamic batch axis

@@ -6,8 +6,14 @@ Example:
     array([3.], dtype=float32)
 """
 
-from . import elemwise, math, nn, quantized, tensor, vision  # noqa: F401
+from . import elemwise, loss, math, nn, quantized, tensor, vision  # noqa: F401
 from .elemwise import *  # noqa: F403
+from .loss import *  # noqa: F403
 from .math import *  # noqa: F403
 from .nn import *  # noqa: F403
 from .tensor import *  # noqa: F403
+
+# MegEngine's F.nn also carries the losses (F.nn.cross_entropy); loss.py builds on nn.py
+for _name in loss.__all__:
+    setattr(nn, _name, getattr(loss, _name))
+nn.__all__ = [*nn.__all__, *loss.__all__]

@@ -16,9 +16,11 @@ from typing import Any
 import numpy as np
 
 from ..core.apply import apply
+from ..core.tensor import amp as amp_state
 from ..core.tensor.base import Tensor
 from ..device import parse_device
 from ..dtype import canonical_dtype
+from ..ops.elemwise import TypeCvt
 from ..ops.shape import AxisAddRemove, Subtensor
 from .elemwise import as_tensor
 
@@ -145,3 +147,14 @@ def option(fn: str, arg: str, value: Any, allowed: Sequence[str]) -> str:
     return name.upper()
 
 
+
+
+def autocast_inputs(*tensors: Any) -> tuple[Any, ...]:
+    """The float Tensors cast to autocast's low precision dtype while ``mge.amp`` autocast
+    is on (others, and all of them when it is off, unchanged)."""
+    if not amp_state._enabled:
+        return tensors
+    low = amp_state._get_amp_low_prec_dtype()
+    return tuple(apply(TypeCvt(dtype=low), t)[0]
+                 if isinstance(t, Tensor) and t.dtype.kind == "f" and t.dtype.name != low else t
+                 for t in tensors)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..core.apply import apply
+from ..core.tensor import amp as amp_state
 from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
 from ..dtype import float32, int32, result_dtype
@@ -33,6 +34,7 @@ from ..ops.reduce import Argmax, Argmin, ArgsortForward, Cumsum, Reduce, TopK
 from ..ops.shape import Diag, Reshape, Subtensor
 from ._args import (
     add_axes,
+    autocast_inputs,
     check_axes,
     check_axis,
     float_tensor,
@@ -315,7 +317,9 @@ def matmul(
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"{fn}: operands must be at least 1-d, got {a.shape} and {b.shape}")
     dt = result_dtype(a.dtype, b.dtype)
-    a, b = astype(a, dt), astype(b, dt)
+    a, b = autocast_inputs(astype(a, dt), astype(b, dt))
+    if amp_state._enabled:
+        compute_mode = "float32"
     dim1, dim2 = a.ndim, b.ndim
     if dim1 == 1:
         a = reshape(a, (1, a.shape[0]))

@@ -22,6 +22,7 @@ from .. import random as _random
 from ..config import actual_compute_mode
 from ..core.apply import apply
 from ..core.opdef import OpError
+from ..core.tensor import amp as amp_state
 from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
 from ..dtype import result_dtype
@@ -33,7 +34,7 @@ from . import embedding as _embedding
 from . import loss as _loss
 from . import metric as _metric
 from . import normalization as _normalization
-from ._args import float_tensor, option
+from ._args import autocast_inputs, float_tensor, option
 from .elemwise import (
     add,
     as_tensor,
@@ -143,8 +144,9 @@ def conv2d(
         (1, 6, 3, 3)
     """
     fn = "conv2d"
+    inp, weight, bias = autocast_inputs(inp, weight, bias)
     inp, weight, params = _conv_args(fn, inp, weight, stride, padding, dilation, groups,
-                                     conv_mode, compute_mode)
+                                     conv_mode, "float32" if amp_state._enabled else compute_mode)
     _check_channels(fn, inp, weight, weight.shape[-3], groups)
     op = ConvolutionForward(**params)
     (kh, kw), (h, w) = weight.shape[-2:], inp.shape[2:]
@@ -178,8 +180,9 @@ def conv_transpose2d(
         (1, 2, 6, 6)
     """
     fn = "conv_transpose2d"
+    inp, weight, bias = autocast_inputs(inp, weight, bias)
     inp, weight, params = _conv_args(fn, inp, weight, stride, padding, dilation, groups,
-                                     conv_mode, compute_mode)
+                                     conv_mode, "float32" if amp_state._enabled else compute_mode)
     _check_channels(fn, inp, weight, weight.shape[-4], groups)
     extra = _pair(fn, "output_padding", output_padding, 0)
     strides = (params["stride_h"], params["stride_w"])
@@ -262,7 +265,7 @@ def linear(
             f"of weight {weight.shape}"
         )
     out = matmul(inp, weight, transpose_b=True, compute_mode=compute_mode)
-    return out if bias is None else add(out, bias)
+    return out if bias is None else add(out, autocast_inputs(bias)[0])
 
 
 # ----------------------------------------------------------------------------- pooling
@@ -401,7 +404,7 @@ def batch_norm(
         (2, 3, 4, 4)
     """
     fn = "batch_norm"
-    inp = float_tensor(fn, "inp", inp, (2, 3, 4))
+    inp = float_tensor(fn, "inp", autocast_inputs(inp)[0], (2, 3, 4))
     if not training and (running_mean is None or running_var is None):
         raise ValueError(f"{fn}: running_mean and running_var are required in inference")
     given = [t for t in (weight, bias, running_mean, running_var) if t is not None]
@@ -424,7 +427,7 @@ def batch_norm(
         return (y, *(new if old is not None else None for old, new in updates))
     for old, new in updates:
         if old is not None:
-            old.set_value(reshape(new, old.shape))
+            old.set_value(reshape(new, old.shape).detach())  # statistics carry no gradient
     return y
 
 

@@ -8,7 +8,9 @@ The function's tensor arguments become graph inputs; any other tensor an op read
 Distinct tensors always stay distinct constants (never merged).
 
 With ``symbolic=True`` later calls run the recorded graph (after checking the inputs'
-shapes and dtypes); with ``symbolic=False`` they run the function eagerly again.
+shapes and dtypes); with ``symbolic=False`` they run the function eagerly again, and so
+do later calls of a function whose traced call trained (ran ``GradManager.backward``):
+its in-place parameter updates are not part of the graph.
 
 Example:
     >>> import mge, mge.functional as F
@@ -32,6 +34,7 @@ import numpy as np
 
 from ..backends import get_backend
 from ..core.apply import add_observer, observing, remove_observer
+from ..core.autodiff.grad import backward_passes
 from ..core.opdef import OpDef
 from ..graph.interpreter import Executor
 from ..graph.ir import Graph, VarNode
@@ -178,6 +181,8 @@ class trace:  # noqa: N801 - MegEngine's name
         self._capture_as_const = capture_as_const or record_only
         self._first: _Recording | None = None
         self._recordings: dict[tuple, _Recording] = {}
+        #: a traced call ran a backward pass: the function trains, run it eagerly
+        self._trains = False
 
     # ---------------------------------------------------------------- properties
     @property
@@ -209,7 +214,7 @@ class trace:  # noqa: N801 - MegEngine's name
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self._first is None:
             return self._record(args, kwargs)
-        if not self._symbolic or observing():
+        if not self._symbolic or observing() or self._trains:
             return self.__wrapped__(*args, **kwargs)
         recording = self._recordings.get(_signature(args, kwargs))
         if recording is None:
@@ -238,11 +243,15 @@ class trace:  # noqa: N801 - MegEngine's name
                 var = graph.add_input(key, value.shape, value.dtype)
                 recorder.bind(value, var)
                 bindings.append((key, var))
+        passes = backward_passes()
         add_observer(recorder)
         try:
             result = self.__wrapped__(*args, **kwargs)
         finally:
             remove_observer(recorder)
+        # a training step (backward, then in-place updates) is not replayed as a graph:
+        # later calls run it eagerly, so its side effects on parameters happen
+        self._trains = self._trains or backward_passes() != passes
         leaves: list[Any] = []
         rebuild = _flatten(result, leaves)
         graph.outputs = [recorder.var_of(t) for t in leaves]

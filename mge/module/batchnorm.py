@@ -83,12 +83,15 @@ class _BatchNorm(Module):
         stats = self.running_mean is not None and self.track_running_stats
         # freeze: normalise with the running statistics and leave them untouched
         training = (self.training and not self.freeze) or not stats
+        weight, bias = self.weight, self.bias
+        if self.freeze and self.affine:  # frozen: no gradients for weight and bias either
+            weight, bias = weight.detach(), bias.detach()
         return F.batch_norm(
             inp,
             self.running_mean if stats else None,
             self.running_var if stats else None,
-            self.weight,
-            self.bias,
+            weight,
+            bias,
             training=training,
             momentum=self.momentum if self.training and stats else 0.0,
             eps=self.eps,

@@ -70,6 +70,12 @@ def _expand(prefix: str, obj: Any) -> list[tuple[str, Any]]:
     return found
 
 
+def _ignore_requires_grad(requires_grad: Any) -> None:
+    if requires_grad is not None:
+        logger.warning("Tensor currently has no requires_grad attribute so requires_grad "
+                       "argument is ignored here")
+
+
 def _is_parameter(obj: Any) -> bool:
     return isinstance(obj, Parameter)
 
@@ -209,14 +215,20 @@ class Module(metaclass=ABCMeta):
                         seen=seen,
                     )
 
-    def parameters(self, recursive: bool = True) -> Iterator[Parameter]:
-        """The Parameters of this module (and of its submodules when ``recursive``)."""
+    def parameters(self, recursive: bool = True, requires_grad: Any = None
+                   ) -> Iterator[Parameter]:
+        """The Parameters of this module (and of its submodules when ``recursive``).
+
+        ``requires_grad`` is ignored with a warning, as in MegEngine (tensors have no such
+        attribute: ``GradManager.attach`` chooses what is differentiated)."""
+        _ignore_requires_grad(requires_grad)
         yield from self._flatten(recursive=recursive, predicate=_is_parameter)
 
     def named_parameters(
-        self, prefix: str | None = None, recursive: bool = True
+        self, prefix: str | None = None, recursive: bool = True, requires_grad: Any = None
     ) -> Iterator[tuple[str, Parameter]]:
         """``(dotted name, Parameter)`` pairs, e.g. ``("layer1.0.conv1.weight", p)``."""
+        _ignore_requires_grad(requires_grad)
         yield from self._flatten(
             recursive=recursive, with_key=True, prefix=prefix, predicate=_is_parameter
         )
@@ -272,6 +284,12 @@ class Module(metaclass=ABCMeta):
         """Call ``fn`` on every module (this one included)."""
         for module in self.modules():
             fn(module)
+
+    def zero_grad(self) -> None:
+        """Fill the gradients of all parameters with zeros (those without one stay ``None``)."""
+        for param in self.parameters():
+            if param.grad is not None:
+                param.grad.reset_zero()
 
     def train(self, mode: bool = True, recursive: bool = True) -> None:
         """Set ``training`` to ``mode`` on this module (and all submodules if ``recursive``)."""

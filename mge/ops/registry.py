@@ -1,9 +1,10 @@
 """Where an op family's kernels and rules register, at the ops layer.
 
 A family home (``mge/ops/<family>/``) registers its numpy kernels with :data:`NUMPY`,
-its torch kernels with :data:`TORCH` and its export rules with :func:`onnx_rule` /
-:func:`batch_rule`; each stores the function on the op class (``cls.kernels``,
-``cls.preparers``, ``cls.onnx_rule``, ``cls.batch_rule``). The backends
+its torch kernels with :data:`TORCH`, its export rules with :func:`onnx_rule` /
+:func:`batch_rule` and its gradient rules with :func:`grad_rule`; each stores the
+function on the op class (``cls.kernels``, ``cls.preparers``, ``cls.onnx_rule``,
+``cls.batch_rule``, ``cls.grad_rule``). The backends
 (``mge/backends/<name>``) import the family kernel modules and read the op classes;
 the ONNX exporter (``mge/convert/onnx/exporter``) asks the op for its rules. Nothing
 here imports a backend or the exporter.
@@ -133,6 +134,9 @@ def _rule_decorator(slot: str) -> Callable[..., Callable[[Callable], Callable]]:
 onnx_rule = _rule_decorator("onnx_rule")
 #: ``batch_rule(node, dims) -> dims``: how the op carries a dynamic batch axis
 batch_rule = _rule_decorator("batch_rule")
+#: ``grad_rule(op, ctx) -> input gradients``: the op's reverse-mode rule, written with ops
+#: through ``ctx`` (``mge.core.autodiff.GradContext``) so every backend runs it
+grad_rule = _rule_decorator("grad_rule")
 
 __all__ = ["NUMPY", "TORCH", "KernelTable", "PrepareSite", "Prepared", "Preparer",
-           "Unsupported", "batch_rule", "onnx_rule"]
+           "Unsupported", "batch_rule", "grad_rule", "onnx_rule"]

@@ -56,7 +56,8 @@ class Tensor:
     """
 
     __slots__ = (
-        "_data", "_backend", "_shape", "_dtype", "_device", "_name", "_qparams", "__weakref__",
+        "_data", "_backend", "_shape", "_dtype", "_device", "_name", "_qparams", "_grad", "_tape",
+        "__weakref__",
     )
     __array_priority__ = 1000
 
@@ -85,6 +86,7 @@ class Tensor:
         self._dtype = value.dtype
         self._name = name
         self._qparams = None
+        self._grad = self._tape = None
 
     @classmethod
     def _wrap(
@@ -104,6 +106,7 @@ class Tensor:
         t._device = device or get_default_device()
         t._name = None
         t._qparams = None
+        t._grad = t._tape = None
         return t
 
     def _array_on(self, backend: Backend) -> Any:
@@ -117,6 +120,11 @@ class Tensor:
     @property
     def shape(self) -> tuple[int, ...]:
         """The shape as a tuple of ints."""
+        return self._shape
+
+    @property
+    def _tuple_shape(self) -> tuple[int, ...]:
+        """The shape (MegEngine's internal name, used by its training tests)."""
         return self._shape
 
     @property
@@ -201,13 +209,29 @@ class Tensor:
         return Tensor(self.numpy(), device=device)
 
     def detach(self) -> Tensor:
+        """The same data, cut off from gradient tracking."""
         return Tensor._wrap(self._data, self._shape, self._dtype, self._backend, self._device)
 
+    @property
+    def grad(self) -> Tensor | None:
+        """The gradient ``GradManager.backward`` accumulated here (``None`` until then)."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        self._grad = value
+
+    def reset_zero(self) -> None:
+        """Fill with zeros in place (``Module.zero_grad`` does this to gradients)."""
+        self.set_value(np.zeros(self._shape, self._dtype))
+
     def set_value(self, value: Any) -> None:
-        """Replace the data in place (shape and dtype may change, as in MegEngine)."""
+        """Replace the data in place (shape and dtype may change, as in MegEngine); the
+        tensor then stands for ``value`` in gradient tracking too."""
         new = value if isinstance(value, Tensor) else Tensor(value, dtype=self._dtype)
         self._data, self._backend = new._data, new._backend
         self._shape, self._dtype = new._shape, new._dtype
+        self._tape = new._tape
 
     _reset = set_value
 
@@ -265,9 +289,8 @@ def _rebuild_tensor(cls: type, value: np.ndarray, device: str, name: str | None)
 
 
 class Parameter(Tensor):
-    """A Tensor that is a trainable parameter of a Module."""
-
-    __slots__ = ()
+    """A Tensor that is a trainable parameter of a Module (it takes attributes of its own,
+    as MegEngine's do: training code keeps e.g. a gradient backup on it)."""
 
 
 for _public in (Tensor, Parameter, _rebuild_tensor):

@@ -272,3 +272,7 @@ class ConvolutionBackwardData(ConvBase):
             self.fail(f"diff has {oc} channels but the filter makes {ocpg * groups}", inputs)
         out = self.layout(n, groups * icpg, self.out_hw(hw, kernel, inputs))
         return [TensorInfo(out, diff.dtype)]
+
+
+# gradient rules (reverse-mode autodiff: mge.core.autodiff)
+from . import grad  # noqa: E402,F401

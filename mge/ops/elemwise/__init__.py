@@ -162,3 +162,7 @@ class PowC(OpDef):
 
     def is_noop(self, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]) -> bool:
         return self.integer_exp() == 1
+
+
+# gradient rules (reverse-mode autodiff: mge.core.autodiff)
+from . import grad  # noqa: E402,F401

@@ -258,3 +258,7 @@ def _norm_inputs(op: OpDef, inputs: Sequence[TensorInfo], param_size: int) -> Te
         if p.dtype != x.dtype or int(np.prod(p.shape)) != param_size:
             op.fail(f"weight and bias must be {x.dtype} with {param_size} elements", inputs)
     return x
+
+
+# gradient rules (reverse-mode autodiff: mge.core.autodiff)
+from . import grad  # noqa: E402,F401

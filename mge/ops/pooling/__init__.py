@@ -122,3 +122,7 @@ class AdaptivePoolingForward(OpDef):
         (wh, sh), (ww, sw) = (adaptive_window(i, o) for i, o in zip(in_hw, self.oshp, strict=True))
         return PoolingForward(mode=self.mode, stride_h=sh, stride_w=sw, window_h=wh,
                               window_w=ww, format=self.format)
+
+
+# gradient rules (reverse-mode autodiff: mge.core.autodiff)
+from . import grad  # noqa: E402,F401

@@ -205,3 +205,7 @@ __all__ = [
     "ARGSORT_ORDERS", "REDUCE_ALL", "REDUCE_MODES", "TOPK_MODES", "ArgsortForward", "Argmax",
     "Argmin", "Cumsum", "Reduce", "TopK",
 ]
+
+
+# gradient rules (reverse-mode autodiff: mge.core.autodiff)
+from . import grad  # noqa: E402,F401

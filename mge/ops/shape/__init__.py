@@ -78,3 +78,7 @@ __all__ = [
     "freeze",
     "numel",
 ]
+
+
+# gradient rules (reverse-mode autodiff: mge.core.autodiff)
+from . import grad  # noqa: E402,F401
