@@ -238,9 +238,9 @@ class LiteNetwork:
                 LOGGER.info("fast-run: plan_backend %r is named; nothing to choose",
                             options.backend)
             return None
-        store = PERSISTENT_CACHE.category(CACHE_CATEGORY)
-        if not profile and not store:
+        if not profile and not PERSISTENT_CACHE.categories.get(CACHE_CATEGORY):
             return None
+        store = PERSISTENT_CACHE.category(CACHE_CATEGORY)
         picked = select_plan_backend(graph, options, store, self._configured_shapes(graph),
                                      profile=profile)
         if picked is None:
