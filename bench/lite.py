@@ -1,7 +1,10 @@
 """mge.lite against its peers, interleaved in one script, on the same weights.
 
 Engines: mge.lite on each plan backend (``mge-numpy``, ``mge-torch``, ``mge-onnxruntime``,
-``mge-openvino``; ``mge-auto``, the backend mge.lite picks itself; the reduced precision
+``mge-openvino``; ``mge-auto``, the backend mge.lite picks itself; ``mge-fastrun``/
+``mge-fastrun-bf16``, the backend fast-run picks by timing (``LITE_ALGO_PROFILE``; its
+choice, selection time and candidate timings are printed after each timing; its load
+time includes the selection on the first load); the reduced precision
 modes ``mge-<backend>-bf16``/``-fp16`` where the CPU has the units, ``mge-cuda`` with a
 GPU), onnxruntime, OpenVINO in float32 and in the CPU's reduced precision (where
 installed), plain PyTorch eager and, where the oracle venv exists, real MegEngine Lite
@@ -79,10 +82,14 @@ def _timed(load: Callable[[], Loaded]) -> Loaded:
 
 
 # ------------------------------------------------------------------ engines
-def mge_engine(backend: str, compute: str | None = None, device: str = "cpu"
-               ) -> Callable[[BenchModel, int, int, np.ndarray], Loaded]:
+def mge_engine(backend: str, compute: str | None = None, device: str = "cpu",
+               fast_run: bool = False) -> Callable[[BenchModel, int, int, np.ndarray], Loaded]:
+    """mge.lite on plan ``backend``; with ``fast_run`` on ``"auto"`` with the
+    ``LITE_ALGO_PROFILE`` policy (the first load of a (model, batch, threads) in this
+    process times the candidates, later loads take the choice from the cache)."""
+
     def load(model: BenchModel, batch: int, threads: int, x: np.ndarray) -> Loaded:
-        from mge.lite import LiteConfig, LiteDeviceType, LiteNetwork
+        from mge.lite import LiteAlgoSelectStrategy, LiteConfig, LiteDeviceType, LiteNetwork
 
         def make() -> Loaded:
             kind = LiteDeviceType.LITE_CUDA if device == "cuda" else LiteDeviceType.LITE_CPU
@@ -90,10 +97,13 @@ def mge_engine(backend: str, compute: str | None = None, device: str = "cpu"
             config.plan_backend, config.compute_dtype = backend, compute
             net = LiteNetwork(config)
             net.threads_number = threads
+            if fast_run:
+                net.set_network_algo_policy(LiteAlgoSelectStrategy.LITE_ALGO_PROFILE)
             net.load(model.mge[batch])
             net.get_io_tensor("data").set_data_by_share(x)
+            note = net.fast_run.describe() if net.fast_run is not None else ""
             return Loaded(lambda: (net.forward(), net.wait()),
-                          lambda: net.get_io_tensor(model.output).to_numpy(), 0.0)
+                          lambda: net.get_io_tensor(model.output).to_numpy(), 0.0, note)
 
         loaded = _timed(make)
         loaded.run()
@@ -238,7 +248,8 @@ def engines(workdir: str, wanted: list[str] | None) -> dict[str, Callable]:
     from mge.runtime.cpu import reduced_precision_dtype
     from mge.runtime.plan import PLAN_BACKENDS, PlanOptions, available_plan_backends
 
-    table: dict[str, Callable] = {"mge-auto": mge_engine("auto")}
+    table: dict[str, Callable] = {"mge-auto": mge_engine("auto"),
+                                  "mge-fastrun": mge_engine("auto", fast_run=True)}
     backends = available_plan_backends()
     if _has_openvino():
         backends.append("openvino")  # opt-in: not among the automatic ones
@@ -246,6 +257,8 @@ def engines(workdir: str, wanted: list[str] | None) -> dict[str, Callable]:
         table[f"mge-{name}"] = mge_engine(name)
     low = reduced_precision_dtype()
     suffix = "bf16" if low == "bfloat16" else "fp16"
+    if low:
+        table[f"mge-fastrun-{suffix}"] = mge_engine("auto", low, fast_run=True)
     for name in backends if low else ():
         if name != "numpy" and PLAN_BACKENDS[name].unavailable(
                 PlanOptions(backend=name, compute_dtype=low)) is None:
@@ -268,6 +281,9 @@ def engines(workdir: str, wanted: list[str] | None) -> dict[str, Callable]:
 
 def thread_settings(engine: str, threads: int) -> str:
     """How ``engine`` is told to use ``threads`` threads (printed with the results)."""
+    if engine.startswith("mge-fastrun"):
+        return (f"LiteNetwork.threads_number={threads}, plan_backend auto, "
+                "set_network_algo_policy(LITE_ALGO_PROFILE): the chosen backend's settings")
     if engine.startswith("mge-"):
         return (f"LiteNetwork.threads_number={threads} (plan threads; torch: "
                 f"set_num_threads, OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}; "
@@ -440,6 +456,8 @@ def main(argv: list[str] | None = None) -> None:
                 medians.update(time_engines(loaded, args.rounds, args.iters))
                 for k, item in loaded.items():
                     results[k] = (item.output(), item.load_ms)
+                    if item.note:
+                        print(f"  {name} batch {batch}, {threads} thread(s), {k}: {item.note}")
                     item.close()
                 ref = results["onnxruntime"][0] if "onnxruntime" in results else None
                 peer = min((v[0] for k, v in medians.items() if k in PEERS), default=float("nan"))

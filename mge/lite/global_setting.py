@@ -118,10 +118,18 @@ class LiteGlobal:
 
     @staticmethod
     def set_persistent_cache(path: str, always_sync: bool = False) -> None:
-        """Use the fast-run cache in ``path`` (read if it exists). mge keeps its entries
-        and writes them back with :meth:`dump_persistent_cache` (with ``always_sync``
-        also after each load of a packed model with a cache); its plan backends choose
-        kernels themselves and do not consult them."""
+        """Use the fast-run cache in ``path`` (read if it exists), replacing the
+        process's cache: with ``always_sync`` it is written back after each change
+        (a fast-run selection, a packed model's cache).
+
+        mge's fast-run (``LiteNetwork.set_network_algo_policy(LITE_ALGO_PROFILE)``) keeps
+        its plan backend choices in it; MegEngine's kernel entries are kept and written
+        back unchanged.
+
+        Raises:
+            LiteValueError: the file is not a persistent cache (the message names it and
+                says where it is malformed); the process's cache is left as it was.
+        """
         cache = PersistentCache()
         if os.path.exists(path):
             with open(path, "rb") as f:
@@ -131,7 +139,8 @@ class LiteGlobal:
 
     @staticmethod
     def dump_persistent_cache(path: str) -> None:
-        """Write the process's fast-run cache to ``path`` (MegEngine's format), atomically."""
+        """Write the process's fast-run cache to ``path`` (MegEngine's format),
+        atomically: a reader sees the old file or the new one, never a part."""
         write_file(path, PERSISTENT_CACHE.to_bytes())
 
     @staticmethod

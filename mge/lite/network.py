@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..graph.ir import Graph, VarNode
+from ..runtime.fast_run import CACHE_CATEGORY, Selection, select_plan_backend
 from ..runtime.plan import Plan, PlanCache, PlanOptions, StepInfo, plan_backend_class
 from ..runtime.specialize import ShapeError
 from ..serialization.fbs import Metadata
@@ -103,6 +104,8 @@ class LiteNetwork:
         self._extra = LiteExtraConfig()
         self._layout_transform = False
         self._cache: PlanCache | None = None
+        self._options: PlanOptions | None = None
+        self._fast_run: Selection | None = None
         self._model_graph = Graph()
         self._input_names: list[str] = []
         self._inputs: dict[str, LiteTensor] = {}
@@ -167,7 +170,8 @@ class LiteNetwork:
                                model_bits(metadata))
         if self._layout_transform:
             options = self._layout_choice(graph, options)
-        self._install(PlanCache(graph, options))
+        self._options = options
+        self._install(self._fast_run_cache(graph, options) or PlanCache(graph, options))
 
     def share_weights_with(self, src_network: LiteNetwork) -> None:
         """Load the model ``src_network`` loaded, sharing its prepared weights."""
@@ -177,6 +181,7 @@ class LiteNetwork:
         src = src_network._cache
         self._model_graph = src_network._model_graph
         options = dataclasses.replace(src.options, threads=self._threads, optimize=False)
+        self._options = options
         self._install(PlanCache(src.graph, options, weights=src.weights))
 
     def share_runtime_memroy(self, src_network: LiteNetwork) -> None:  # MegEngine's spelling
@@ -217,14 +222,39 @@ class LiteNetwork:
         graph.outputs = [by_name[n] for n in wanted]
         return graph
 
-    def _install(self, cache: PlanCache) -> None:
+    def _configured_shapes(self, graph: Graph) -> dict[str, tuple[int, ...]]:
+        """The input shapes ``network_io`` sets for ``graph``'s inputs."""
         configured = {i.name: i for i in self.network_io.inputs}
+        return {v.name: tuple(c.config_layout.shapes) for v in graph.inputs
+                if (c := configured.get(v.name)) is not None and c.config_layout.ndim}
+
+    def _fast_run_cache(self, graph: Graph, options: PlanOptions) -> PlanCache | None:
+        """The plan cache fast-run chooses for ``plan_backend="auto"``: by timing with a
+        ``LITE_ALGO_PROFILE`` policy (when the persistent cache has no choice for this
+        model and setting), else the persistent cache's choice if it has one."""
+        self._fast_run = None
+        profile = bool(self._algo_policy[0] & LiteAlgoSelectStrategy.LITE_ALGO_PROFILE)
+        if options.backend != "auto":
+            if profile:
+                LOGGER.info("fast-run: plan_backend %r is named; nothing to choose",
+                            options.backend)
+            return None
+        if not profile and not PERSISTENT_CACHE.categories.get(CACHE_CATEGORY):
+            return None
+        store = PERSISTENT_CACHE.category(CACHE_CATEGORY)
+        picked = select_plan_backend(graph, options, store, self._configured_shapes(graph),
+                                     profile=profile)
+        if picked is None:
+            return None
+        self._fast_run, cache = picked
+        LOGGER.info("%s", self._fast_run.describe())
+        if not self._fast_run.from_cache:
+            sync_persistent_cache()
+        return cache
+
+    def _install(self, cache: PlanCache) -> None:
         discrete = self.config.discrete_input_name
-        shapes = {}
-        for var in cache.graph.inputs:
-            io_cfg = configured.get(var.name)
-            if io_cfg is not None and io_cfg.config_layout.ndim:
-                shapes[var.name] = tuple(io_cfg.config_layout.shapes)
+        shapes = self._configured_shapes(cache.graph)
         if discrete and discrete not in {v.name for v in cache.graph.inputs}:
             raise LiteValueError(f"discrete_input_name {discrete!r} is not an input of the "
                                  f"model; inputs: {[v.name for v in cache.graph.inputs]}")
@@ -460,9 +490,24 @@ class LiteNetwork:
 
     def set_network_algo_policy(self, policy: int, shared_batch_size: int = 0,
                                 binary_equal_between_batch: bool = False) -> None:
-        """Record the algorithm policy (mge's backends choose kernels themselves)."""
+        """Set the algorithm selection policy: with ``LITE_ALGO_PROFILE`` and
+        ``config.plan_backend == "auto"``, fast-run times the plan backends (and the
+        compute precisions ``config.compute_dtype`` allows) on the model at load and runs
+        the fastest, keeping the choice in the persistent cache (see
+        :mod:`mge.runtime.fast_run`); set after load, it chooses again now. The other
+        flags are recorded (mge's backends choose their kernels themselves).
+
+        Example:
+            >>> network.set_network_algo_policy(LiteAlgoSelectStrategy.LITE_ALGO_PROFILE)
+            >>> network.load("resnet18.mge")               # doctest: +SKIP
+            >>> network.fast_run.backend                   # doctest: +SKIP
+            'onnxruntime'
+        """
         self._algo_policy = (int(policy), int(shared_batch_size),
                              bool(binary_equal_between_batch))
+        if self._cache is not None and self._options is not None and \
+                policy & LiteAlgoSelectStrategy.LITE_ALGO_PROFILE:
+            self._cache = self._fast_run_cache(self._model_graph, self._options) or self._cache
 
     def set_network_algo_workspace_limit(self, size_limit: int) -> None:
         """Record the workspace limit (mge's plans need no workspace beyond scratch)."""
@@ -495,12 +540,15 @@ class LiteNetwork:
 
     def get_static_memory_alloc_info(self, log_dir: str = "logs/test") -> None:
         """Write the plan's static memory figures to ``log_dir/StaticMemoryInfo.json``
-        (mge's plans: peak and total activation bytes, weight bytes, in-place ops; not
+        (mge's plans: peak and total activation bytes, weight bytes, in-place ops, and
+        ``fast_run``: the fast-run choice and selection time when there is one; not
         MegEngine's per-chunk visualisation)."""
-        report = self.plan.memory
+        report = self.plan.memory._asdict()
+        if self._fast_run is not None:
+            report["fast_run"] = self._fast_run.as_dict()
         os.makedirs(log_dir, exist_ok=True)
         write_file(os.path.join(log_dir, "StaticMemoryInfo.json"),
-                   json.dumps(report._asdict(), indent=1).encode())
+                   json.dumps(report, indent=1).encode())
 
     def enable_global_layout_transform(self) -> None:
         """Choose the activation layout by profiling, set before load: with a plan
@@ -549,6 +597,12 @@ class LiteNetwork:
         """The compiled plan for the current input shapes (mge extra)."""
         cache = self._plan_cache("plan")
         return cache.plan({n: tuple(t._layout.shapes) for n, t in self._inputs.items()})
+
+    @property
+    def fast_run(self) -> Selection | None:
+        """What fast-run chose for this network (backend, precision, selection time,
+        each candidate's median ms), or ``None`` when it chose nothing (mge extra)."""
+        return self._fast_run
 
     def __repr__(self) -> str:
         return repr({"config": self.config, "IOs": self.network_io})

@@ -5,10 +5,11 @@ MegEngine records the kernel (algorithm) each operator chose by profiling in a
 category its name (``u32`` length + bytes) and its entries (``u32`` count, each a key
 and a value blob, ``u32`` length + bytes); little-endian.
 
-mge's plan backends choose their kernels themselves and do not consult these entries:
-the cache is kept so that a cache set with ``LiteGlobal.set_persistent_cache`` or
+mge's plan backends choose their kernels themselves and do not consult MegEngine's
+entries: they are kept so that a cache set with ``LiteGlobal.set_persistent_cache`` or
 carried by a packed model is validated and written back unchanged by
-``LiteGlobal.dump_persistent_cache``.
+``LiteGlobal.dump_persistent_cache``. mge's own fast-run (the plan backend chosen by
+timing, :mod:`mge.runtime.fast_run`) keeps its choices in a category of its own.
 
 Example:
     >>> cache = PersistentCache()
@@ -74,6 +75,11 @@ class PersistentCache:
                 for key, value in entries.items():
                     parts += [_U32.pack(len(key)), key, _U32.pack(len(value)), value]
         return b"".join(parts)
+
+    def category(self, name: bytes) -> dict[bytes, bytes]:
+        """The entries of category ``name`` (made empty when missing)."""
+        with self._lock:
+            return self.categories.setdefault(name, {})
 
     def replace(self, other: PersistentCache) -> None:
         """Drop every entry and take ``other``'s."""
