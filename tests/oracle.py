@@ -126,3 +126,17 @@ def describe_in_megengine(
     The dict is ``run_mge_file.py``'s JSON summary (see that script); nothing is executed.
     """
     return _run_tool(mge_path, None, "none", timeout)[0]
+
+
+def golden_cases(path: Path) -> list[dict]:
+    """The cases of a golden ``.npz`` the oracle wrote: the JSON list in ``__meta__``
+    (each case has an ``id``; its arrays are stored as ``<id>__<name>``)."""
+    with np.load(path) as z:
+        return json.loads(str(z["__meta__"]))
+
+
+def golden_arrays(path: Path, case_id: str) -> dict[str, np.ndarray]:
+    """The arrays of one case of a golden ``.npz``, by name (``<id>__<name>``)."""
+    prefix = f"{case_id}__"
+    with np.load(path) as z:
+        return {k[len(prefix):]: z[k] for k in z.files if k.startswith(prefix)}

@@ -6,8 +6,9 @@ environment variable (default: numpy), and per Lite network by its config.
 
 A kernel is ``kernel(op, *arrays) -> array | tuple[array, ...]``: it receives the
 ``OpDef`` (params) and the backend's arrays, and returns one array per output. It is
-kept on the op class (``op.kernels[backend name]``), so the op is the one place that
-knows how every backend runs it.
+kept on the op class (``op.kernels[backend name]``), registered by the op family's home
+(``mge/ops/<family>/numpy_kernels.py``, ``torch_kernels.py``; see :mod:`mge.ops.registry`);
+a backend imports those modules and keeps only its machinery (arrays, devices, preparing).
 
 Kernels are *prepared once* per op and input signature: :meth:`Backend.prepare` turns
 ``(op, PrepareSite)`` into a :class:`Prepared` run function. Eager execution caches it
@@ -26,65 +27,15 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import importlib
 import os
-from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
-from ..core.opdef import REGISTRY, Kernel, OpDef, OpError, TensorInfo
-
-
-class Prepared(NamedTuple):
-    """A prepared kernel: ``fn(*arrays)`` on the op inputs listed in ``args``.
-
-    ``inplace`` is the index of the op input the result is written into, if any.
-    """
-
-    fn: Callable[..., Any]
-    args: tuple[int, ...]
-    inplace: int | None = None
-
-
-@dataclasses.dataclass
-class PrepareSite:
-    """What is known when an op's kernel is prepared.
-
-    Attributes:
-        inputs, outputs: infos of the op's inputs and outputs.
-        consts: for each input, its constant value (numpy) or ``None``.
-        donated: for each input, whether the kernel may overwrite it (nothing reads it
-            afterwards and it is not a user or constant buffer).
-        host: the plan backend preparing it (device, dtype and layout conversions, the
-            shared weight cache, scratch buffers), or ``None`` in eager execution.
-    """
-
-    inputs: Sequence[TensorInfo]
-    outputs: Sequence[TensorInfo]
-    consts: tuple[np.ndarray | None, ...] = ()
-    donated: tuple[bool, ...] = ()
-    host: Any = None
-
-    def __post_init__(self) -> None:
-        self.consts = self.consts or (None,) * len(self.inputs)
-        self.donated = self.donated or (False,) * len(self.inputs)
-
-    def all_args(self) -> tuple[int, ...]:
-        return tuple(range(len(self.inputs)))
-
-    def donated_like_output(self) -> int | None:
-        """The first donated input with the first output's shape (a buffer the kernel can
-        write its result into), or ``None``."""
-        shape = self.outputs[0].shape
-        return next((k for k, v in enumerate(self.inputs)
-                     if self.donated[k] and v.shape == shape), None)
-
-
-#: ``preparer(op, site) -> Prepared | None`` (``None``: run the plain kernel)
-Preparer = Callable[[OpDef, PrepareSite], "Prepared | None"]
+from ..core.opdef import REGISTRY, Kernel, OpDef, OpError
+from ..ops.registry import Prepared, Preparer, PrepareSite
 
 _MODULES = {"numpy": "mge.backends.numpy", "torch": "mge.backends.torch",
             "onnxruntime": "mge.backends.onnxruntime"}
@@ -102,26 +53,6 @@ class Backend:
     #: False for backends too slow for eager test suites (``available_backends`` skips
     #: them unless asked for every backend)
     eager: bool = True
-
-    def kernel(self, *ops: type[OpDef]) -> Callable[[Kernel], Kernel]:
-        """Decorator registering ``fn`` as this backend's kernel of the op classes."""
-
-        def deco(fn: Kernel) -> Kernel:
-            for cls in ops:
-                cls.kernels[self.name] = fn
-            return fn
-
-        return deco
-
-    def preparer(self, *ops: type[OpDef]) -> Callable[[Preparer], Preparer]:
-        """Decorator registering ``fn(op, site)`` as this backend's preparation of the ops."""
-
-        def deco(fn: Preparer) -> Preparer:
-            for cls in ops:
-                cls.preparers[self.name] = fn
-            return fn
-
-        return deco
 
     @property
     def kernels(self) -> dict[type[OpDef], Kernel]:

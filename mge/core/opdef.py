@@ -17,6 +17,7 @@ kernels              ``kernels[backend]``, ``preparers``    backends, plans
 ``.mge`` form        ``mge_form`` (:class:`MgeForm`)        ``.mge`` reader and writer
 memory behaviour     ``memory`` / ``output_memory``         plan liveness
 batch-axis rule      ``with_batch``                         plan specialization
+ONNX export          ``onnx_rule``, ``batch_rule``          the ONNX exporter
 float16 policy       ``in_float16``, ``float32_inputs``     ``float16`` passes
 no-op identities     ``is_noop``                            ``remove_noop`` pass
 gradient rule        ``grad_rule`` (empty slot)             autodiff (to come)
@@ -119,6 +120,10 @@ class OpDef:
             the reason it has none (required).
         float32_inputs: inputs that stay float32 when a graph runs in float16.
         grad_rule: the gradient rule; ``None`` until autodiff fills the slot.
+        onnx_rule: ``rule(ctx, node, inputs) -> outputs``, its ONNX export (``None``: it
+            has none); ``mge.ops.registry.onnx_rule`` fills it.
+        batch_rule: ``rule(node, dims) -> dims``, how it carries a dynamic batch axis
+            (``None``: it blocks one); ``mge.ops.registry.batch_rule`` fills it.
         kernels: backend name -> kernel (``Backend.kernel`` fills it; per class).
         preparers: backend name -> preparation (see ``mge.backends.Backend.prepare``).
     """
@@ -130,6 +135,8 @@ class OpDef:
     mge_form: ClassVar[MgeForm | NoMgeForm]
     float32_inputs: ClassVar[tuple[int, ...]] = ()
     grad_rule: ClassVar[Callable[..., Any] | None] = None
+    onnx_rule: ClassVar[Callable[..., Any] | None] = None
+    batch_rule: ClassVar[Callable[..., Any] | None] = None
     kernels: ClassVar[dict[str, Kernel]] = {}
     preparers: ClassVar[dict[str, Callable[..., Any]]] = {}
 
@@ -203,6 +210,7 @@ def register_op(cls: type[OpDef]) -> type[OpDef]:
     if missing:
         raise TypeError(f"op {name} does not declare {', '.join(missing)} (see OpDef)")
     cls.kernels, cls.preparers = {}, {}
+    cls.onnx_rule = cls.batch_rule = None
     REGISTRY[name] = cls
     return cls
 

@@ -27,6 +27,7 @@ from typing import IO, Any, Protocol
 
 from ..graph import passes
 from ..graph.ir import Graph, VarNode
+from ..ops.nn import BatchNormForward
 from ..serialization.fbs import Metadata
 from ..serialization.mge_graph import CompGraphDumpResult, dump_graph
 from ..utils.atomic_file import write_file
@@ -62,7 +63,8 @@ def _names(given: str | Sequence[str | None] | None, count: int, what: str) -> l
 
 def _check_inference_only(traced: TracedFunction) -> None:
     for node in traced.graph.ops():
-        if node.type == "BatchNormForward" and node.op.params().get("fwd_mode") != "INFERENCE":
+        op = node.op
+        if isinstance(op, BatchNormForward) and op.params().get("fwd_mode") != "INFERENCE":
             raise ValueError(
                 "cannot dump BatchNorm in training mode: call net.eval() before tracing")
 

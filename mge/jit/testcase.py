@@ -134,7 +134,8 @@ def split_asserts(graph: Graph) -> tuple[Graph, list[AssertCheck | None]]:
 def _drop_error_vars(model: ModelFile) -> bool:
     """Drop the error input MegEngine passes to ``AssertEqual`` (mge recomputes it) and the
     operators that only computed it; False when there is nothing to drop."""
-    asserts = [op for op in model.operators if op.type == "AssertEqual" and len(op.inputs) == 3]
+    file_name = AssertEqual.mge_form.file
+    asserts = [op for op in model.operators if op.type == file_name and len(op.inputs) == 3]
     if not asserts:
         return False
     for op in asserts:

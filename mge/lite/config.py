@@ -33,6 +33,34 @@ def _text(value: str | bytes) -> str:
     return value
 
 
+class _TextField:
+    """A ``str`` attribute that also accepts UTF-8 ``bytes`` (kept in ``_<name>``)."""
+
+    def __init__(self, doc: str = "") -> None:
+        self.__doc__ = doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = f"_{name}"
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        return self if obj is None else getattr(obj, self.slot)
+
+    def __set__(self, obj: Any, value: str | bytes) -> None:
+        setattr(obj, self.slot, _text(value))
+
+
+#: LiteOptions' fields and MegEngine's defaults
+_OPTION_DEFAULTS: dict[str, bool | int] = {
+    "weight_preprocess": False, "fuse_preprocess": False, "fake_next_exec": False,
+    "var_sanity_check_first_run": True, "const_shape": False, "force_dynamic_alloc": False,
+    "force_output_dynamic_alloc": False, "force_output_use_user_specified_memory": False,
+    "no_profiling_on_shape_change": False, "jit_level": 0, "comp_node_seq_record_level": 0,
+    "graph_opt_level": 2, "async_exec_level": 1, "enable_nchw44": False,
+    "enable_nchw44_dot": False, "enable_nchw88": False, "enable_nhwcd4": False,
+    "enable_nchw4": False, "enable_nchw32": False, "enable_nchw64": False,
+}
+
+
 class LiteOptions:
     """Inference options (MegEngine's fields and defaults).
 
@@ -45,26 +73,8 @@ class LiteOptions:
     """
 
     def __init__(self) -> None:
-        self.weight_preprocess = False
-        self.fuse_preprocess = False
-        self.fake_next_exec = False
-        self.var_sanity_check_first_run = True
-        self.const_shape = False
-        self.force_dynamic_alloc = False
-        self.force_output_dynamic_alloc = False
-        self.force_output_use_user_specified_memory = False
-        self.no_profiling_on_shape_change = False
-        self.jit_level = 0
-        self.comp_node_seq_record_level = 0
-        self.graph_opt_level = 2
-        self.async_exec_level = 1
-        self.enable_nchw44 = False
-        self.enable_nchw44_dot = False
-        self.enable_nchw88 = False
-        self.enable_nhwcd4 = False
-        self.enable_nchw4 = False
-        self.enable_nchw32 = False
-        self.enable_nchw64 = False
+        for name, default in _OPTION_DEFAULTS.items():
+            setattr(self, name, default)
 
     def __repr__(self) -> str:
         return repr(dict(vars(self)))
@@ -73,6 +83,10 @@ class LiteOptions:
 class LiteConfig:
     """How to load and run a network (MegEngine's fields, plus mge's plan choices)."""
 
+    bare_model_cryption_name = _TextField("The decryption method's name.")
+    discrete_input_name = _TextField(
+        "The input given as separate batch-1 tensors (``get_discrete_tensor``).")
+
     def __init__(self, device_type: LiteDeviceType = LiteDeviceType.LITE_CPU,
                  option: LiteOptions | None = None) -> None:
         self.device_type = LiteDeviceType(device_type)
@@ -80,30 +94,13 @@ class LiteConfig:
         self.has_compression = False
         self.device_id = 0
         self.backend = LiteBackend.LITE_DEFAULT
-        self._bare_model_cryption_name = ""
+        self.bare_model_cryption_name = ""
         self.auto_optimize_inference = False
         self.use_loader_dynamic_param = 0
-        self._discrete_input_name = ""
+        self.discrete_input_name = ""
         self.plan_backend = "auto"
         self.compute_dtype: str | None = None
         self.channels_last: bool | None = None
-
-    @property
-    def bare_model_cryption_name(self) -> str:
-        return self._bare_model_cryption_name
-
-    @bare_model_cryption_name.setter
-    def bare_model_cryption_name(self, name: str | bytes) -> None:
-        self._bare_model_cryption_name = _text(name)
-
-    @property
-    def discrete_input_name(self) -> str:
-        """The input given as separate batch-1 tensors (``get_discrete_tensor``)."""
-        return self._discrete_input_name
-
-    @discrete_input_name.setter
-    def discrete_input_name(self, name: str | bytes) -> None:
-        self._discrete_input_name = _text(name)
 
     def __repr__(self) -> str:
         data = {k.lstrip("_"): v for k, v in vars(self).items()}
@@ -131,6 +128,8 @@ class LiteIO:
         'data'
     """
 
+    name = _TextField("The input's or output's name.")
+
     def __init__(self, name: str | bytes, is_host: bool = True,
                  io_type: LiteIOType = LiteIOType.LITE_IO_VALUE,
                  layout: LiteLayout | None = None) -> None:
@@ -138,14 +137,6 @@ class LiteIO:
         self.is_host = is_host
         self.io_type = LiteIOType(io_type)
         self.config_layout = layout if layout is not None else LiteLayout()
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @name.setter
-    def name(self, name: str | bytes) -> None:
-        self._name = _text(name)
 
     def __hash__(self) -> int:
         return hash(self.name)

@@ -52,6 +52,26 @@ from .struct import (
 from .tensor import LiteLayout, LiteTensor
 
 
+class _SetBeforeLoad:
+    """An int setting of a network that changes only before ``load`` (kept in ``slot``;
+    ``LiteValueError`` below ``minimum``)."""
+
+    def __init__(self, slot: str, doc: str, minimum: int | None = None) -> None:
+        self.slot, self.minimum, self.__doc__ = slot, minimum, doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, network: Any, owner: type | None = None) -> Any:
+        return self if network is None else getattr(network, self.slot)
+
+    def __set__(self, network: LiteNetwork, value: int) -> None:
+        network._check_unloaded(self.name)
+        if self.minimum is not None and int(value) < self.minimum:
+            raise LiteValueError(f"{self.name} must be >= {self.minimum}, got {value}")
+        setattr(network, self.slot, int(value))
+
+
 class LiteNetwork:
     """A model loaded for inference, with megenginelite's API.
 
@@ -64,6 +84,12 @@ class LiteNetwork:
         io: the inputs' initial layouts and the outputs to compute (default: the
             model's own outputs).
     """
+
+    threads_number = _SetBeforeLoad("_threads", "CPU threads the kernels use (default 1; set "
+                                     "before load).", minimum=1)
+    stream_id = _SetBeforeLoad("_stream_id", "The device stream (recorded: mge's backends "
+                               "run on their default stream).")
+    device_id = _SetBeforeLoad("_device_id", "The device index (set before load).")
 
     def __init__(self, config: LiteConfig | None = None, io: LiteNetworkIO | None = None
                  ) -> None:
@@ -414,37 +440,6 @@ class LiteNetwork:
         return [self.get_output_name(k) for k in range(len(outputs))]
 
     # ------------------------------------------------------------ settings
-    @property
-    def threads_number(self) -> int:
-        """CPU threads the kernels use (default 1; set before load)."""
-        return self._threads
-
-    @threads_number.setter
-    def threads_number(self, nr_threads: int) -> None:
-        self._check_unloaded("threads_number")
-        if int(nr_threads) < 1:
-            raise LiteValueError(f"threads_number must be >= 1, got {nr_threads}")
-        self._threads = int(nr_threads)
-
-    @property
-    def stream_id(self) -> int:
-        """The device stream (recorded: mge's backends run on their default stream)."""
-        return self._stream_id
-
-    @stream_id.setter
-    def stream_id(self, stream_id: int) -> None:
-        self._check_unloaded("stream_id")
-        self._stream_id = int(stream_id)
-
-    @property
-    def device_id(self) -> int:
-        return self._device_id
-
-    @device_id.setter
-    def device_id(self, device_id: int) -> None:
-        self._check_unloaded("device_id")
-        self._device_id = int(device_id)
-
     def enable_cpu_inplace_mode(self) -> None:
         """Run forwards in the calling thread (mge always does unless async); set before load."""
         self._check_unloaded("enable_cpu_inplace_mode")

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..graph.ir import format_type
+from ..ops.elemwise import Elemwise
 from ..runtime.plan import Plan, StepInfo
 
 
@@ -118,7 +119,7 @@ class Profiler:
 
 def _op_label(step: StepInfo) -> str:
     node = step.node
-    mode = node.op.params().get("mode") if node.type == "Elemwise" else None
+    mode = node.op.params().get("mode") if isinstance(node.op, Elemwise) else None
     return f"{node.type}:{mode}" if mode else node.type
 
 

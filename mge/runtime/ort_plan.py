@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import onnxruntime
 
+from ..backends.onnxruntime.departures import departures_in, describe
 from ..graph.ir import Graph
 from .plan import PlanOptions, register_plan_backend
 from .plan_onnx import ONNX_PASSES, GraphRunner, OnnxGraphBackend, c_contiguous, export_for_plan
@@ -106,8 +107,15 @@ class OrtPlanBackend(OnnxGraphBackend):
             return f"device {options.device!r}: this onnxruntime has no CUDA provider"
         return super().unavailable(options)
 
-    def compile_model(self, model: Any, graph: Graph) -> GraphRunner:
-        """One onnxruntime session for the model, the weights passed as arrays."""
+    def compile_model(self, model: Any, graph: Graph) -> GraphRunner | None:
+        """One onnxruntime session for the model, the weights passed as arrays; ``None``
+        (the graph runs on another backend, with a warning) when the installed
+        onnxruntime computes one of the model's ops wrongly."""
+        wrong = departures_in(node.op_type for node in model.graph.node)
+        if wrong:
+            self._fall_back(f"would compute wrong results: onnxruntime "
+                            f"{onnxruntime.__version__} {describe(wrong)}")
+            return None
         opts = session_options(self.options.threads)
         weight_names, weights = detach_weights(model)
         if weight_names:

@@ -34,6 +34,10 @@ from ..graph.ir import Graph
 from .plan import PlanOptions, register_plan_backend
 from .plan_onnx import GraphRunner, OnnxGraphBackend, c_contiguous
 
+#: the op names this module's strings speak: ONNX's (the op set OpenVINO compiles), not
+#: mge's registered op types (``tests/ops/test_op_homes.py`` checks each)
+OP_VOCABULARY = "onnx"
+
 #: compute dtype -> (OpenVINO inference precision, the CPU capability it needs)
 PRECISIONS = {None: ("f32", "FP32"), "float32": ("f32", "FP32"),
               "bfloat16": ("bf16", "BF16"), "float16": ("f16", "FP16")}

@@ -27,8 +27,8 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 from fastapi import FastAPI, Query, Request, Response
@@ -53,6 +53,9 @@ from .repository import ModelSpec, latest
 
 access_log = logging.getLogger("mge.serve.access")
 error_log = logging.getLogger("mge.serve")
+
+#: an endpoint function of the app
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 SERVER_NAME = "mge"
 EXTENSIONS = ["binary_tensor_data", "classification", "model_configuration"]
@@ -190,6 +193,18 @@ async def _upload(request: Request, limit: int) -> bytes:
     return await chosen.read()  # type: ignore[union-attr]
 
 
+def _model_route(register: Callable[[str], Callable[[Endpoint], Endpoint]],
+                 suffix: str = "") -> Callable[[Endpoint], Endpoint]:
+    """Register an endpoint under ``/v2/models/{name}<suffix>`` and under
+    ``/v2/models/{name}/versions/{version}<suffix>`` (``register``: ``app.get``...)."""
+
+    def decorate(endpoint: Endpoint) -> Endpoint:
+        register(f"/v2/models/{{name}}/versions/{{version}}{suffix}")(endpoint)
+        return register(f"/v2/models/{{name}}{suffix}")(endpoint)
+
+    return decorate
+
+
 def create_app(specs: Sequence[ModelSpec], settings: ServerSettings | None = None) -> ASGIApp:
     """Load ``specs`` and build the ASGI app serving them."""
     settings = settings or ServerSettings()
@@ -229,26 +244,22 @@ def create_app(specs: Sequence[ModelSpec], settings: ServerSettings | None = Non
     async def ready() -> Response:
         return Response(status_code=200 if table.ready else 503)
 
-    @app.get("/v2/models/{name}")
-    @app.get("/v2/models/{name}/versions/{version}")
+    @_model_route(app.get)
     async def model_metadata(name: str, version: str | None = None) -> dict[str, Any]:
         model, _ = table.get(name, version)
         return model.metadata()
 
-    @app.get("/v2/models/{name}/ready")
-    @app.get("/v2/models/{name}/versions/{version}/ready")
+    @_model_route(app.get, "/ready")
     async def model_ready(name: str, version: str | None = None) -> Response:
         table.get(name, version)
         return Response(status_code=200 if table.ready else 503)
 
-    @app.get("/v2/models/{name}/config")
-    @app.get("/v2/models/{name}/versions/{version}/config")
+    @_model_route(app.get, "/config")
     async def model_config(name: str, version: str | None = None) -> dict[str, Any]:
         model, _ = table.get(name, version)
         return model.config()
 
-    @app.post("/v2/models/{name}/infer")
-    @app.post("/v2/models/{name}/versions/{version}/infer")
+    @_model_route(app.post, "/infer")
     async def infer(name: str, request: Request, version: str | None = None) -> Response:
         model, batcher = table.get(name, version)
         body = await _read_body(request, settings.max_request_bytes)
@@ -275,8 +286,7 @@ def create_app(specs: Sequence[ModelSpec], settings: ServerSettings | None = Non
         content, headers = encode_infer_response(model.name, model.version, parsed.id, chosen)
         return Response(content, headers=headers)
 
-    @app.post("/v2/models/{name}/classify")
-    @app.post("/v2/models/{name}/versions/{version}/classify")
+    @_model_route(app.post, "/classify")
     async def classify_image(name: str, request: Request, version: str | None = None,
                              count: int = Query(5, alias="top_k")) -> dict[str, Any]:
         model, batcher = table.get(name, version)

@@ -16,10 +16,10 @@ import mge
 from mge import jit
 from mge.convert import from_onnx
 from mge.demo import preprocess
-from mge.lite import LiteConfig, LiteNetwork
 from mge.runtime.plan import available_plan_backends
 from tests.oracle import requires_oracle, run_in_megengine
 
+from ..lite.running import lite_outputs
 from .shared_data import CATS, IMAGES, MODELS, REFERENCE, SIZES, reference_top5, requires_shared
 
 pytestmark = requires_shared
@@ -44,14 +44,8 @@ def dumped(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 def _run(path: Path, data: np.ndarray, backend: str) -> np.ndarray:
-    config = LiteConfig()
-    config.plan_backend = backend
-    network = LiteNetwork(config)
-    network.load(str(path))
-    network.get_io_tensor("data").set_data_by_copy(data)
-    network.forward()
-    network.wait()
-    return network.get_io_tensor(network.get_all_output_name()[0]).to_numpy()
+    (logits,) = lite_outputs(path, {"data": data}, backend).values()
+    return logits
 
 
 def _check_top5(stem: str, logits: np.ndarray, expected: list[int]) -> None:

@@ -5,7 +5,6 @@ raised before any op runs."""
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,8 @@ import mge
 import mge.functional as F
 from mge.core.apply import add_observer, apply, remove_observer
 from mge.ops.conv import ConvBiasForward
+
+from ..oracle import golden_arrays, golden_cases
 
 torch = pytest.importorskip("torch", reason="compares against torch.nn.functional")
 tF = torch.nn.functional
@@ -64,16 +65,10 @@ def _raises_before_ops(exc: type[Exception], match: str) -> Iterator[None]:
 
 
 # ----------------------------------------------------------------------------- oracle
-def _oracle_cases() -> list[dict]:
-    with np.load(FIXTURE) as z:
-        return json.loads(str(z["__meta__"]))
-
-
-@pytest.mark.parametrize("case", _oracle_cases(), ids=lambda c: c["id"])
+@pytest.mark.parametrize("case", golden_cases(FIXTURE), ids=lambda c: c["id"])
 def test_matches_megengine(case: dict) -> None:
     """Outputs (and in-place updates) equal MegEngine 1.13's (``tests/fixtures/nn``)."""
-    with np.load(FIXTURE) as z:
-        got = {k.split("__")[1]: z[k] for k in z.files if k.startswith(case["id"] + "__")}
+    got = golden_arrays(FIXTURE, case["id"])
     inputs = [mge.tensor(got[f"in{k}"]) for k in range(sum(k.startswith("in") for k in got))]
     if case["fn"] == "ConvBias":
         outs = apply(ConvBiasForward(**case["kwargs"]), *inputs)

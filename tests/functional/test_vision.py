@@ -10,7 +10,6 @@ Checked three ways, on every backend:
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -24,6 +23,8 @@ from mge.core.apply import apply
 from mge.core.opdef import OpDef, OpError, TensorInfo
 from mge.jit import trace
 from mge.ops.vision import ResizeForward, WarpPerspectiveForward
+
+from ..oracle import golden_arrays, golden_cases
 
 BORDERS = ("replicate", "reflect", "reflect_101", "wrap", "constant")
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "vision" / "oracle.npz"
@@ -46,15 +47,9 @@ def assert_output(got: np.ndarray, want: np.ndarray, what: str) -> None:
 
 
 # ------------------------------------------------------------------------- oracle
-def _oracle_cases() -> list[dict]:
-    with np.load(FIXTURE) as z:
-        return json.loads(str(z["__meta__"]))
-
-
-@pytest.mark.parametrize("case", _oracle_cases(), ids=lambda c: c["id"])
+@pytest.mark.parametrize("case", golden_cases(FIXTURE), ids=lambda c: c["id"])
 def test_matches_megengine(case: dict) -> None:
-    with np.load(FIXTURE) as z:
-        arrays = {k.split("__")[1]: z[k] for k in z.files if k.startswith(case["id"] + "__")}
+    arrays = golden_arrays(FIXTURE, case["id"])
     params = {k: v for k, v in case.items() if k not in ("id", "kind")}
     src = mge.tensor(arrays["src"])
     if case["kind"] == "warp":

@@ -17,6 +17,7 @@ from mge.models import mobilenet_v2, resnet18, shufflenet_v2_x1_0
 from mge.runtime.plan import available_plan_backends
 
 from .conftest import FIXTURES, image
+from .running import lite_outputs
 
 BACKENDS = available_plan_backends()
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())["fixtures"]
@@ -25,17 +26,7 @@ PLAIN = sorted(k for k, v in MANIFEST.items() if v["container"] == "plain")
 
 def _run(path: Path, feeds: dict[str, np.ndarray], backend: str, **config: object
          ) -> list[np.ndarray]:
-    cfg = LiteConfig()
-    cfg.plan_backend = backend
-    for k, v in config.items():
-        setattr(cfg, k, v)
-    network = LiteNetwork(cfg)
-    network.load(str(path))
-    for name, value in feeds.items():
-        network.get_io_tensor(name).set_data_by_copy(value)
-    network.forward()
-    network.wait()
-    return [network.get_io_tensor(n).to_numpy() for n in network.get_all_output_name()]
+    return list(lite_outputs(path, feeds, backend, **config).values())
 
 
 def _rel(a: np.ndarray, b: np.ndarray) -> float:

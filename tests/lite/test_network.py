@@ -29,6 +29,7 @@ from mge.runtime.plan import available_plan_backends
 from mge.serialization.mge_graph import load_graph
 
 from .conftest import image
+from .running import lite_network
 
 BACKENDS = [b for b in available_plan_backends() if b in ("numpy", "torch")]
 
@@ -37,16 +38,6 @@ def _reference(path: Path, x: np.ndarray) -> dict[str, np.ndarray]:
     graph = load_graph(str(path)).graph
     return {v.name: out for v, out in zip(graph.outputs, Executor(graph, "numpy").run(x),
                                          strict=True)}
-
-
-def _network(path: Path, backend: str = "numpy", **config: object) -> LiteNetwork:
-    cfg = LiteConfig()
-    cfg.plan_backend = backend
-    for k, v in config.items():
-        setattr(cfg, k, v)
-    network = LiteNetwork(cfg)
-    network.load(str(path))
-    return network
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -89,7 +80,7 @@ def test_load_forms_and_model_info(small_model: Path) -> None:
 
 
 def test_io_tensors(small_model: Path) -> None:
-    network = _network(small_model)
+    network = lite_network(small_model)
     data = network.get_io_tensor("data", LiteTensorPhase.LITE_INPUT)
     assert data.layout.shapes == [1, 3, 8, 8] and data.layout.data_type == LiteDataType.LITE_FLOAT
     prob = network.get_io_tensor("prob", LiteTensorPhase.LITE_OUTPUT)
@@ -117,7 +108,7 @@ def test_bad_use_errors(small_model: Path, tmp_path: Path) -> None:
         network.load(str(junk))
     with pytest.raises(LiteTypeError, match="load takes a path, bytes or a binary file"):
         network.load(3)
-    network = _network(small_model)
+    network = lite_network(small_model)
     with pytest.raises(LiteError, match="already loaded"):
         network.load(str(small_model))
     data = network.get_io_tensor("data")
@@ -137,7 +128,7 @@ def test_bad_use_errors(small_model: Path, tmp_path: Path) -> None:
 
 
 def test_shape_change_replans(small_model: Path) -> None:
-    network = _network(small_model)
+    network = lite_network(small_model)
     batch = image((4, 3, 8, 8), 1)
     network.get_io_tensor("data").set_data_by_copy(batch.astype(np.float64))  # converted
     network.forward()
@@ -169,7 +160,7 @@ def test_settings_before_load(small_model: Path) -> None:
 
 
 def test_callbacks_and_async(small_model: Path) -> None:
-    network = _network(small_model)
+    network = lite_network(small_model)
     seen: dict[str, list] = {"start": [], "finish": []}
 
     def record(kind: str):  # noqa: ANN202
@@ -199,7 +190,7 @@ def test_callbacks_and_async(small_model: Path) -> None:
 
 
 def test_async_errors_surface_in_wait(small_model: Path) -> None:
-    network = _network(small_model)
+    network = lite_network(small_model)
 
     def boom(ios: dict) -> int:
         raise RuntimeError("callback failed")
@@ -214,7 +205,7 @@ def test_async_errors_surface_in_wait(small_model: Path) -> None:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_profile_and_io_dumps(small_model: Path, tmp_path: Path, backend: str) -> None:
-    network = _network(small_model, backend)
+    network = lite_network(small_model, backend)
     network.enable_profile_performance(str(tmp_path / "profile.json"))
     network.io_txt_dump(str(tmp_path / "io.txt"))
     network.io_bin_dump(str(tmp_path / "bin"))
@@ -241,7 +232,7 @@ def test_profile_and_io_dumps(small_model: Path, tmp_path: Path, backend: str) -
 
 
 def test_share_weights_and_network_io(small_model: Path) -> None:
-    src = _network(small_model, "torch" if "torch" in BACKENDS else "numpy")
+    src = lite_network(small_model, "torch" if "torch" in BACKENDS else "numpy")
     shared = LiteNetwork()
     shared.threads_number = 2
     shared.share_weights_with(src)

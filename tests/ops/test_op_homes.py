@@ -4,6 +4,10 @@
 * every ``.mge`` form names param tables the file format knows, and file names are unique;
 * no string literal of a registered op type name stands outside the op homes
   (``mge/ops/``) and tests, except the allow-listed files of other work in progress.
+  Names that are not op types though they are spelt alike do not count: ``__all__``
+  entries (Python names, e.g. ``M.Concat``) and the strings of a module that declares
+  another op vocabulary (``OP_VOCABULARY = "onnx"``: each such string must be an op of
+  that vocabulary).
 """
 
 from __future__ import annotations
@@ -24,19 +28,9 @@ from mge.serialization.fbs.params import PARAMS_BY_ID
 from mge.serialization.mge_oprs import op_class_for_file
 
 PACKAGE = Path(mge.__file__).parent
-#: files that still name op types by string, to ask the op instead in issue 12's next
-#: step: the ONNX exporter/importer rules (to move into the op homes), jit, lite and
-#: module. Each entry goes when its file asks the op instead (a test checks that every
-#: entry still has a literal).
-ALLOWED = {
-    "convert/onnx/exporter/batch.py", "convert/onnx/exporter/conv.py",
-    "convert/onnx/exporter/model.py", "convert/onnx/exporter/ops.py",
-    "convert/onnx/exporter/shape.py", "convert/onnx/exporter/sym.py",
-    "convert/onnx/exporter/vision.py", "convert/onnx/importer/tensor.py",
-    "jit/dump.py", "jit/testcase.py", "lite/profile.py",
-    "module/__init__.py", "module/wrappers.py",
-    "runtime/plan_openvino.py",  # ONNX's vocabulary (the op set OpenVINO compiles)
-}
+#: files allowed to name op types by string (none left: a module speaking another
+#: vocabulary declares ``OP_VOCABULARY``)
+ALLOWED: set[str] = set()
 #: the .mge file format's own vocabulary: param table and enum names that happen to
 #: equal op type names (``Elemwise``, ``MatrixMul``... are also param tables)
 FILE_FORMAT = "serialization/fbs/"
@@ -65,24 +59,93 @@ def test_op_declares_its_facts(name: str) -> None:
             assert op_class_for_file(file) is cls, f"{file} is read as another op"
 
 
+def _module_assignment(tree: ast.Module, name: str) -> ast.expr | None:
+    """The value a module-level ``name = ...`` (or ``name: T = ...``) assigns."""
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            return node.value
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                and node.target.id == name):
+            return node.value
+    return None
+
+
+def _vocabulary(tree: ast.Module) -> str | None:
+    """The op vocabulary a module declares its strings speak (``OP_VOCABULARY``)."""
+    value = _module_assignment(tree, "OP_VOCABULARY")
+    if value is None:
+        return None
+    assert isinstance(value, ast.Constant) and isinstance(value.value, str), \
+        "OP_VOCABULARY must be a string literal"
+    return value.value
+
+
 def _literals(path: Path) -> list[tuple[int, str]]:
+    """Op-type-like string literals of a file: not docstrings, not ``__all__`` entries."""
     tree = ast.parse(path.read_text())
-    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
-                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef))
-                  and node.body and isinstance(node.body[0], ast.Expr)}
+    skipped = {id(node.body[0].value) for node in ast.walk(tree)
+               if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef))
+               and node.body and isinstance(node.body[0], ast.Expr)}
+    exported = _module_assignment(tree, "__all__")
+    if exported is not None:
+        skipped |= {id(node) for node in ast.walk(exported)}
     return [(node.lineno, node.value) for node in ast.walk(tree)
             if isinstance(node, ast.Constant) and isinstance(node.value, str)
-            and id(node) not in docstrings and node.value in REGISTRY]
+            and id(node) not in skipped and node.value in REGISTRY]
+
+
+def _package_files() -> list[tuple[str, Path]]:
+    return [(path.relative_to(PACKAGE).as_posix(), path)
+            for path in sorted(PACKAGE.rglob("*.py"))]
+
+
+def _onnx_op_names() -> frozenset[str]:
+    defs = pytest.importorskip("onnx.defs")
+    return frozenset(schema.name for schema in defs.get_all_schemas_with_history())
+
+
+#: vocabulary -> its op names, for modules whose strings name another framework's ops
+VOCABULARIES = {"onnx": _onnx_op_names}
 
 
 def test_no_op_type_name_literals_outside_op_homes() -> None:
     found = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        rel = path.relative_to(PACKAGE).as_posix()
+    for rel, path in _package_files():
         if rel.startswith(("ops/", FILE_FORMAT)) or rel in ALLOWED:
             continue
+        if _vocabulary(ast.parse(path.read_text())) is not None:
+            continue  # test_other_vocabularies_name_their_ops checks these
         found += [f"mge/{rel}:{line}: {value!r}" for line, value in _literals(path)]
     assert not found, "ask the op class instead of naming its type:\n" + "\n".join(found)
+
+
+def _vocabulary_errors(files: list[tuple[str, Path]]) -> list[str]:
+    """The op-type-like strings of modules declaring another vocabulary that are not ops
+    of that vocabulary."""
+    declared = {rel: (vocab, path) for rel, path in files
+                if (vocab := _vocabulary(ast.parse(path.read_text()))) is not None}
+    unknown = sorted({v for v, _ in declared.values()} - set(VOCABULARIES))
+    assert not unknown, f"unknown OP_VOCABULARY {unknown}: known are {sorted(VOCABULARIES)}"
+    names = {vocab: VOCABULARIES[vocab]() for vocab in {v for v, _ in declared.values()}}
+    return [f"mge/{rel}:{line}: {value!r} is a registered mge op type, not an op of {vocab}"
+            for rel, (vocab, path) in declared.items()
+            for line, value in _literals(path) if value not in names[vocab]]
+
+
+def test_other_vocabularies_name_their_ops() -> None:
+    errors = _vocabulary_errors(_package_files())
+    assert not errors, "\n".join(errors)
+
+
+def test_literal_scan_tells_other_names_apart(tmp_path: Path) -> None:
+    mine = tmp_path / "mine.py"
+    mine.write_text('__all__ = ["Concat"]\nKIND = "Elemwise"\n')
+    assert _literals(mine) == [(2, "Elemwise")]  # __all__ names Python objects
+    onnx_module = tmp_path / "onnx_module.py"
+    onnx_module.write_text('OP_VOCABULARY = "onnx"\nOPS = {"Reshape", "Elemwise"}\n')
+    assert _vocabulary_errors([("onnx_module.py", onnx_module)]) == [
+        "mge/onnx_module.py:2: 'Elemwise' is a registered mge op type, not an op of onnx"]
 
 
 def test_allow_list_is_current() -> None:

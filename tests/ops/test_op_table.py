@@ -52,11 +52,6 @@ NAN_GAPS = {
     for case in ("Pooling-MAX-pad-nonfinite", "Pooling-MAX-wide-pad-nonfinite",
                  "PoolingForward-[1, 3, 8, 8]-nonfinite", "AdaptivePooling-global-max-nonfinite")
 }
-NAN_GAPS.update({
-    ("onnxruntime", f"Elemwise-{mode}-nonfinite"): "the ONNX exporter's erfinv formula gives "
-    "+-Inf outside [-1, 1] where numpy, torch and MegEngine 1.13 give NaN (mge/convert)"
-    for mode in ("ERFINV", "ERFCINV")
-})
 
 
 def _noncontiguous(backend, arr: np.ndarray):  # noqa: ANN001, ANN202

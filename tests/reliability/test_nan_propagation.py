@@ -15,9 +15,10 @@ import pytest
 
 import mge
 from mge.jit import trace
-from mge.lite import LiteConfig, LiteNetwork
 from mge.models import mobilenet_v2
 from mge.runtime.plan import available_plan_backends
+
+from ..lite.running import lite_outputs
 
 SHAPE = (2, 3, 32, 32)
 
@@ -39,15 +40,8 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _forward(path: Path, data: np.ndarray, backend: str) -> np.ndarray:
-    cfg = LiteConfig()
-    cfg.plan_backend = backend
-    network = LiteNetwork(cfg)
-    network.load(str(path))
-    network.get_io_tensor("data").set_data_by_copy(data)
-    network.forward()
-    network.wait()
-    (name,) = network.get_all_output_name()
-    return network.get_io_tensor(name).to_numpy()
+    (out,) = lite_outputs(path, {"data": data}, backend).values()
+    return out
 
 
 def _inputs() -> dict[str, np.ndarray]:

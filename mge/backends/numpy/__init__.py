@@ -24,4 +24,12 @@ class NumpyBackend(Backend):
 
 BACKEND = NumpyBackend()
 
-from . import conv, elemwise, nn, pooling, reduce, shape, utility, vision  # noqa: E402,F401
+# the numpy kernels of every op family register on the op classes
+from ...ops.conv import numpy_kernels as _conv  # noqa: E402,F401
+from ...ops.elemwise import numpy_kernels as _elemwise  # noqa: E402,F401
+from ...ops.nn import numpy_kernels as _nn  # noqa: E402,F401
+from ...ops.pooling import numpy_kernels as _pooling  # noqa: E402,F401
+from ...ops.reduce import numpy_kernels as _reduce  # noqa: E402,F401
+from ...ops.shape import numpy_kernels as _shape  # noqa: E402,F401
+from ...ops.utility import numpy_kernels as _utility  # noqa: E402,F401
+from ...ops.vision import numpy_kernels as _vision  # noqa: E402,F401

@@ -9,7 +9,9 @@ backend of :mod:`mge.runtime.ort_plan`.
 
 It is loadable by name but not listed by ``available_backends()`` (``every=True``
 lists it), since building a session per op signature is too slow for eager test suites.
-An op ONNX cannot express raises ``NotImplementedError`` naming the reason.
+An op ONNX cannot express raises ``NotImplementedError`` naming the reason. An op whose
+ONNX form the installed onnxruntime computes wrongly (:mod:`.departures`) runs on the
+numpy reference kernel instead.
 
 Example:
     >>> import numpy as np
@@ -27,7 +29,8 @@ import numpy as np
 import onnxruntime
 
 from ...core.opdef import REGISTRY, OpDef
-from .. import Backend
+from .. import Backend, get_backend
+from .departures import departures_in
 
 #: sessions kept (least recently used dropped)
 MAX_SESSIONS = 512
@@ -60,16 +63,19 @@ class OnnxRuntimeBackend(Backend):
         """Run ``op`` on numpy ``arrays`` through a (cached) one-op onnxruntime session."""
         arrays = [c_contiguous(a) for a in arrays]
         key = (op, tuple((a.shape, a.dtype.str) for a in arrays))
-        session = self._sessions.get(key)
-        if session is None:
+        if key in self._sessions:
+            session = self._sessions[key]
+        else:
             session = self._sessions[key] = self._compile(op, arrays)
             while len(self._sessions) > MAX_SESSIONS:
                 self._sessions.popitem(last=False)
         self._sessions.move_to_end(key)
+        if session is None:  # onnxruntime departs from the spec on this op's ONNX form
+            return get_backend("numpy").run(op, arrays)
         outs = session.run(None, {f"x{k}": a for k, a in enumerate(arrays)})
         return outs[0] if len(outs) == 1 else tuple(outs)
 
-    def _compile(self, op: OpDef, arrays: list[np.ndarray]) -> Any:
+    def _compile(self, op: OpDef, arrays: list[np.ndarray]) -> Any | None:
         from ...convert.onnx import UnsupportedOpError
         from ...convert.onnx.exporter import export_graph
         from ...graph.ir import Graph
@@ -83,6 +89,8 @@ class OnnxRuntimeBackend(Backend):
             reasons = "; ".join(p.reason for p in exc.problems)
             raise NotImplementedError(
                 f"backend 'onnxruntime' cannot run {op.type_name}: {reasons}") from None
+        if departures_in(node.op_type for node in model.graph.node):
+            return None
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
         options.intra_op_num_threads = 1  # one op: a thread pool per session costs more

@@ -7,29 +7,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...device import parse_device
+from ...ops.torch_arrays import TORCH_DTYPES, to_numpy, torch_device, torch_dtype
 from .. import Backend
-
-TORCH_DTYPES = {
-    np.dtype("float32"): torch.float32, np.dtype("float16"): torch.float16,
-    np.dtype("int32"): torch.int32, np.dtype("int16"): torch.int16,
-    np.dtype("int8"): torch.int8, np.dtype("uint8"): torch.uint8,
-    np.dtype("uint16"): torch.uint16, np.dtype("bool"): torch.bool,
-    np.dtype("int64"): torch.int64, np.dtype("float64"): torch.float64,
-}
-
-
-def torch_dtype(dtype: Any) -> torch.dtype:
-    """The torch dtype for a numpy dtype or dtype name."""
-    return TORCH_DTYPES[np.dtype(dtype)]
-
-
-def torch_device(device: str | None) -> torch.device:
-    """Map a MegEngine device name to a torch device (``xpux``: CUDA when available)."""
-    kind, index = parse_device(device or "xpux")
-    if kind in ("gpu", "xpu") and torch.cuda.is_available():
-        return torch.device("cuda", max(index, 0))
-    return torch.device("cpu")
 
 
 class TorchBackend(Backend):
@@ -49,14 +28,19 @@ class TorchBackend(Backend):
         return out if dev.type == "cpu" else out.to(dev)
 
     def to_numpy(self, array: Any) -> np.ndarray:
-        t = array.detach()
-        if t.device.type != "cpu":
-            t = t.cpu()
-        if t.dtype == torch.uint16:
-            return t.to(torch.int32).numpy().astype(np.uint16)
-        return t.numpy()
+        return to_numpy(array)
 
 
 BACKEND = TorchBackend()
 
-from . import conv, elemwise, nn, pooling, reduce, shape, utility, vision  # noqa: E402,F401
+# the torch kernels of every op family register on the op classes
+from ...ops.conv import torch_kernels as _conv  # noqa: E402,F401
+from ...ops.elemwise import torch_kernels as _elemwise  # noqa: E402,F401
+from ...ops.nn import torch_kernels as _nn  # noqa: E402,F401
+from ...ops.pooling import torch_kernels as _pooling  # noqa: E402,F401
+from ...ops.reduce import torch_kernels as _reduce  # noqa: E402,F401
+from ...ops.shape import torch_kernels as _shape  # noqa: E402,F401
+from ...ops.utility import torch_kernels as _utility  # noqa: E402,F401
+from ...ops.vision import torch_kernels as _vision  # noqa: E402,F401
+
+__all__ = ["BACKEND", "TORCH_DTYPES", "TorchBackend", "torch_device", "torch_dtype"]

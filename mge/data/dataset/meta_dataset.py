@@ -62,7 +62,20 @@ class StreamDataset(Dataset):
         raise AssertionError("StreamDataset does not have length")
 
 
-class ArrayDataset(Dataset):
+class ArraySamples:
+    """Samples are the rows of ``self.arrays`` (arrays of equal length): a mixin for
+    datasets held in memory."""
+
+    arrays: Sequence[Any]
+
+    def __getitem__(self, index: int) -> tuple[Any, ...]:
+        return tuple(array[index] for array in self.arrays)
+
+    def __len__(self) -> int:
+        return len(self.arrays[0])
+
+
+class ArrayDataset(ArraySamples, Dataset):
     """Samples are the rows of one or more arrays of equal length.
 
     Example:
@@ -80,12 +93,6 @@ class ArrayDataset(Dataset):
         if len(set(lengths)) != 1:
             raise ValueError(f"lengths of input arrays are inconsistent: {lengths}")
         self.arrays = arrays
-
-    def __getitem__(self, index: int) -> tuple[Any, ...]:
-        return tuple(array[index] for array in self.arrays)
-
-    def __len__(self) -> int:
-        return len(self.arrays[0])
 
 
 class ConcatDataset(Dataset):

@@ -10,7 +10,7 @@ large object cannot make the reader loop or allocate without bound.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import NoReturn
 
 import flatbuffers
@@ -228,6 +228,12 @@ class FbWriter:
         for off in reversed(offsets):
             b.PrependUOffsetTRelative(off)
         return b.EndVector()
+
+    def offset_slots(self, slots: Iterable[tuple[int, int]]) -> None:
+        """Put each ``(slot, offset)`` of the table being built; offset 0 leaves it unset."""
+        for slot, off in slots:
+            if off:
+                self.b.PrependUOffsetTRelativeSlot(slot, off, 0)
 
     def inline_struct(self, payload: bytes, align: int) -> int:
         """Place a struct just before the table being built; returns its offset."""

@@ -105,16 +105,14 @@ class _ModelWriter:
         fmt_type, fmt_off = self.tensor_format(fmt) if fmt is not None else (0, 0)
         data_off = w.raw_vector(data, 1, len(data), _DATA_ALIGN) if data is not None else 0
         b.StartObject(7)
-        for slot, off in (
+        w.offset_slots((
             (0, name_off),
             (1, shape_off),
             (2, cn_off),
             (3, dtype_off),
             (5, fmt_off),
             (6, data_off),
-        ):
-            if off:
-                b.PrependUOffsetTRelativeSlot(slot, off, 0)
+        ))
         b.PrependUint8Slot(4, fmt_type, 0)
         return b.EndObject()
 
@@ -166,7 +164,7 @@ class _ModelWriter:
         type_off = w.string(op.type)
         name_off = self.optional_string(op.name)
         b.StartObject(15)
-        for slot, off in (
+        w.offset_slots((
             (0, type_off),
             (2, name_off),
             (4, params[0][1] if params else 0),
@@ -178,9 +176,7 @@ class _ModelWriter:
             (10, out_dtype),
             (11, tensors_off),
             (14, blobs_off),
-        ):
-            if off:
-                b.PrependUOffsetTRelativeSlot(slot, off, 0)
+        ))
         b.PrependUint64Slot(1, type_id, 0)
         b.PrependUint8Slot(3, params[0][0] if params else 0, 0)
         b.PrependUint32Slot(12, version, 0)
@@ -246,9 +242,8 @@ class _ModelWriter:
         b.StartObject(8)
         b.PrependUint32Slot(0, m.mge_version, 0)
         b.PrependUint32Slot(1, m.model_version, 0)
-        for slot, off in ((2, oprs_off), (3, vars_off), (4, outs_off), (5, aliases_off), (7, meta)):
-            if off:
-                b.PrependUOffsetTRelativeSlot(slot, off, 0)
+        w.offset_slots(((2, oprs_off), (3, vars_off), (4, outs_off), (5, aliases_off),
+                        (7, meta)))
         b.PrependUint32Slot(6, nr_shared, 0)
         b.FinishSizePrefixed(b.EndObject(), FBS_V2_IDENTIFIER)
         return bytes(b.Output())

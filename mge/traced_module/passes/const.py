@@ -14,21 +14,10 @@ from ...core.opdef import TensorInfo
 from ...graph import rewrite as engine
 from ...ops.shape import GetVarShape
 from ...tensor import Tensor
-from ..expr import Apply, Constant, Expr, GetAttr
-from ..graph import InternalGraph
+from ..expr import Apply, GetAttr
 from ..node import TensorNode
 from .registry import register_pass
 from .view import TracedGraphView, all_graphs, attr_value
-
-
-def _to_constant(graph: InternalGraph, expr: Expr, value: Tensor) -> None:
-    """Replace ``expr``'s one output by a Constant expr holding ``value`` (same name)."""
-    old = expr.outputs[0]
-    with graph.insert_exprs(expr):
-        const = Constant.make(value)
-    graph.replace_node({old: const})
-    graph.compile()
-    const.name = old.name
 
 
 @register_pass("AttrToConstant")
@@ -36,9 +25,10 @@ def attr_to_constant(module: Any) -> bool:
     """Replace ``getattr(self, "w")`` tensor reads by Constant exprs holding a copy."""
     changed = False
     for graph in all_graphs(module):
+        view = TracedGraphView(graph)
         for expr in graph.exprs(recursive=False).as_list():
             if isinstance(expr, GetAttr) and isinstance(expr.outputs[0], TensorNode):
-                _to_constant(graph, expr, Tensor(attr_value(expr.outputs[0]).numpy()))
+                view.set_constants(expr, [Tensor(attr_value(expr.outputs[0]).numpy())])
                 changed = True
     return changed
 
@@ -49,6 +39,7 @@ def fix_input_shape(module: Any) -> bool:
     (int32), as MegEngine's pass of that name does."""
     changed = False
     for graph in all_graphs(module):
+        view = TracedGraphView(graph)
         for expr in graph.exprs(recursive=False).as_list():
             if not (isinstance(expr, Apply) and isinstance(expr.opdef, GetVarShape)):
                 continue
@@ -56,7 +47,7 @@ def fix_input_shape(module: Any) -> bool:
             if not isinstance(node, TensorNode) or node.shape is None:
                 continue
             (info,) = expr.opdef.infer([TensorInfo(node.shape, node.dtype)])
-            _to_constant(graph, expr, Tensor(info.value, dtype="int32"))
+            view.set_constants(expr, [Tensor(info.value, dtype="int32")])
             changed = True
     return changed
 

@@ -1,11 +1,11 @@
 """Graph IR -> ONNX: the converter table, the conversion loop and the model assembly.
 
-Every mge op type maps to one converter ``convert(ctx, node, inputs) -> outputs``
-registered with :func:`exporter`; it receives the op node and one :class:`Sym` per input
-and returns one Sym per output (``None`` for an output it cannot produce). A converter
-that cannot express its op raises :class:`Unsupported`; the conversion goes on with
-placeholders, so that one run lists every problem, and then fails with
-:class:`UnsupportedOpError`.
+Every op class carries its ONNX export rule ``rule(ctx, node, inputs) -> outputs``
+(``cls.onnx_rule``, registered in its family home ``mge/ops/<family>/onnx_export.py``);
+it receives the op node and one :class:`Sym` per input and returns one Sym per output
+(``None`` for an output it cannot produce). A rule that cannot express its op raises
+:class:`~mge.ops.registry.Unsupported`; the conversion goes on with placeholders, so that
+one run lists every problem, and then fails with :class:`UnsupportedOpError`.
 
 Before converting, ops whose inputs are all constants are evaluated with the numpy
 backend (``fold=True``), so weight transformations and shape arithmetic become plain
@@ -20,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,7 +27,17 @@ import numpy as np
 
 from ....backends import get_backend
 from ....core.apply import run_op
+from ....core.opdef import REGISTRY, OpDef
 from ....graph.ir import ConstOp, Graph, Host2DeviceCopy, OpNode, VarNode
+from ....ops.conv import onnx_export as _conv  # noqa: F401 - each family's export rules
+from ....ops.elemwise import onnx_export as _elemwise  # noqa: F401
+from ....ops.nn import onnx_export as _nn  # noqa: F401
+from ....ops.pooling import onnx_export as _pooling  # noqa: F401
+from ....ops.reduce import onnx_export as _reduce  # noqa: F401
+from ....ops.registry import Unsupported
+from ....ops.shape import onnx_export as _shape  # noqa: F401
+from ....ops.utility import onnx_export as _utility  # noqa: F401
+from ....ops.vision import onnx_export as _vision  # noqa: F401
 from ..errors import OnnxExportError, Problem, UnsupportedOpError
 from .batch import BatchDim, batch_axes
 from .sym import OnnxBuilder, Sym, onnx_dtype
@@ -40,33 +49,13 @@ MIN_OPSET = 13
 FOLD_LIMIT = 1 << 20
 
 
-class Unsupported(Exception):
-    """Raised by a converter: the op (with these params or inputs) has no ONNX form."""
-
-
 Converter = Callable[["ExportContext", OpNode, list[Sym]], Sequence[Sym | None]]
-EXPORTERS: dict[str, Converter] = {}
-_CONVERTER_MODULES = ("ops", "conv", "shape", "vision")
 
 
-def load_converters() -> dict[str, Converter]:
-    """Import the converter modules (once); returns the table."""
-    for module in _CONVERTER_MODULES:
-        importlib.import_module(f"{__package__}.{module}")
-    return EXPORTERS
-
-
-def exporter(*type_names: str) -> Callable[[Converter], Converter]:
-    """Decorator registering an ONNX converter for mge op types."""
-
-    def deco(fn: Converter) -> Converter:
-        for name in type_names:
-            if name in EXPORTERS:
-                raise ValueError(f"ONNX exporter for {name} registered twice")
-            EXPORTERS[name] = fn
-        return fn
-
-    return deco
+def load_converters() -> dict[type[OpDef], Converter]:
+    """The op classes with an ONNX export rule, and their rules (the families' export
+    modules are imported with the exporter)."""
+    return {cls: cls.onnx_rule for cls in REGISTRY.values() if cls.onnx_rule is not None}
 
 
 class ExportContext(OnnxBuilder):
@@ -186,7 +175,7 @@ class _Converter:
         inputs = [self.sym(v) for v in node.inputs]
         judged = True  # the converter ran on real inputs and did not fail
         try:
-            fn = EXPORTERS.get(node.type)
+            fn = type(node.op).onnx_rule
             if node.id in self.blocked:
                 raise Unsupported(f"with dynamic_batch: {self.blocked[node.id]}")
             if fn is None:
@@ -322,5 +311,5 @@ def check_opset(opset: Any) -> None:
             f"got {opset!r}")
 
 
-__all__ = ["EXPORTERS", "MIN_OPSET", "ExportContext", "Unsupported", "check_opset",
-           "export_graph", "exporter", "load_converters"]
+__all__ = ["MIN_OPSET", "ExportContext", "Unsupported", "check_opset", "export_graph",
+           "load_converters"]

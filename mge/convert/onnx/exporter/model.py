@@ -27,6 +27,7 @@ import numpy as np
 from ....graph.ir import Graph
 from ....graph.passes import optimize_for_inference, run_passes
 from ....jit.trace import trace
+from ....ops.nn import BatchNormForward
 from ....serialization.fbs.errors import MgeFormatError
 from ....serialization.mge_graph import CompGraphLoadResult, graph_from_bytes
 from ....tensor import Tensor
@@ -99,7 +100,7 @@ def _attr_names(tm: Any, attr: str, count: int) -> list[str] | None:
 
 def _check_inference(graph: Graph) -> None:
     for node in graph.ops():
-        if node.type == "BatchNormForward" and node.op.fwd_mode != "INFERENCE":
+        if isinstance(node.op, BatchNormForward) and node.op.fwd_mode != "INFERENCE":
             raise OnnxExportError("cannot export BatchNorm in training mode: call .eval() "
                                   "on the module before tracing it")
 

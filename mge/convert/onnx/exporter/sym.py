@@ -27,6 +27,10 @@ from typing import Any
 
 import numpy as np
 
+#: the op names this module's strings speak: ONNX's, not mge's registered op types
+#: (``tests/ops/test_op_homes.py`` checks each)
+OP_VOCABULARY = "onnx"
+
 SMALL_INTS = tuple(np.dtype(t) for t in ("int8", "uint8", "int16", "uint16"))
 BOOL = np.dtype("bool")
 INT32, INT64 = np.dtype("int32"), np.dtype("int64")
@@ -185,6 +189,29 @@ class OnnxBuilder:
                 attrs["axes"] = axes_n
         return self.emit(op_type, inputs, shape, dtype or x.dtype, **attrs)
 
+
+    def concat(self, parts: Sequence[Sym], axis: int) -> Sym:
+        """``np.concatenate`` of Syms of one dtype."""
+        shape = list(parts[0].shape)
+        shape[axis] = sum(p.shape[axis] for p in parts)
+        return self.emit("Concat", list(parts), shape, parts[0].dtype, axis=axis)
+
+    def filled(self, shape: Sequence[int], value: object, dtype: Any) -> Sym:
+        """A tensor of ``shape`` filled with ``value`` (``ConstantOfShape``)."""
+        from onnx import helper
+
+        tensor = helper.make_tensor("value", onnx_dtype(dtype), [1],
+                                    [np.array(value).astype(dtype).item()])
+        return self.emit("ConstantOfShape", [self.ints(shape)], shape, dtype, value=tensor)
+
+    def batch_range(self, value: np.ndarray) -> Sym:
+        """``value`` (an ``arange`` over a batch) as an index that keeps the batch free."""
+        return BatchRange.make(self, value)
+
+    @staticmethod
+    def is_sym(value: Any) -> bool:
+        """Whether ``value`` is a graph value (else a numpy value or Python scalar)."""
+        return isinstance(value, Sym)
 
 def _shape_of(value: Any) -> tuple[int, ...]:
     return tuple(value.shape) if isinstance(value, Sym) else np.shape(value)
@@ -366,13 +393,55 @@ class Sym:
         """numpy's ``%``: the result takes the divisor's sign."""
         a, b = self._coerce(o)
         if a.dtype.kind == "f":
-            return a - floor(a / b) * b
+            return a - (a / b).floor() * b
         return a.binary("Mod", b, fmod=0)
 
     def __rshift__(self, bits: int) -> Sym:
         """Arithmetic shift right by a constant: floor division by ``2**bits``."""
         step = 1 << int(bits)
         return (self - self % step).binary("Div", step)
+
+    # ------------------------------------------------------------------ numpy functions
+    def select(self, x: Any, y: Any) -> Sym:
+        """numpy's ``where(self, x, y)`` (x, y: Syms or scalars, promoted like numpy)."""
+        b = self.builder
+        xs = x if isinstance(x, Sym) else None
+        ys = y if isinstance(y, Sym) else None
+        if xs is None and ys is None:
+            dtype = np.result_type(x, y)
+            xs, ys = b.const(x, dtype), b.const(y, dtype)
+        elif xs is None:
+            ys, xs = ys._coerce(x)
+        elif ys is None:
+            xs, ys = xs._coerce(y)
+        else:
+            xs, ys = xs._coerce(ys)
+        shape = np.broadcast_shapes(self.shape, xs.shape, ys.shape)
+        if xs.dtype in SMALL_INTS:
+            out = b.emit("Where", [self, xs.cast(INT32), ys.cast(INT32)], shape, INT32)
+            return out.cast(xs.dtype)
+        return b.emit("Where", [self, xs, ys], shape, xs.dtype)
+
+    def floor(self) -> Sym:
+        return self.op("Floor")
+
+    def maximum(self, y: Any) -> Sym:
+        return self.binary("Max", y)
+
+    def minimum(self, y: Any) -> Sym:
+        return self.binary("Min", y)
+
+    def clip(self, lo: Any, hi: Any) -> Sym:
+        """numpy's ``clip`` with scalar bounds (Python scalars keep this dtype)."""
+        return self.maximum(lo).minimum(hi)
+
+    def isnan(self) -> Sym:
+        return self.op("IsNaN", dtype=BOOL)
+
+    def isfinite(self) -> Sym:
+        if self.dtype.kind != "f":
+            return self.builder.const(True).expand(self.shape)
+        return (self.isnan() | self.op("IsInf", dtype=BOOL)).op("Not")
 
     # ------------------------------------------------------------------ indexing
     def __getitem__(self, key: Any) -> Sym:
@@ -442,61 +511,23 @@ class Sym:
         return self.op("GatherND", stacked, shape=common + self.shape[len(parts):])
 
 
-# ---------------------------------------------------------------------- functions
-def where(cond: Sym, x: Any, y: Any) -> Sym:
-    """numpy's ``where`` (x, y: Syms or scalars, promoted like numpy)."""
-    b = cond.builder
-    xs = x if isinstance(x, Sym) else None
-    ys = y if isinstance(y, Sym) else None
-    if xs is None and ys is None:
-        dtype = np.result_type(x, y)
-        xs, ys = b.const(x, dtype), b.const(y, dtype)
-    elif xs is None:
-        ys, xs = ys._coerce(x)
-    elif ys is None:
-        xs, ys = xs._coerce(y)
-    else:
-        xs, ys = xs._coerce(ys)
-    shape = np.broadcast_shapes(cond.shape, xs.shape, ys.shape)
-    if xs.dtype in SMALL_INTS:
-        out = b.emit("Where", [cond, xs.cast(INT32), ys.cast(INT32)], shape, INT32)
-        return out.cast(xs.dtype)
-    return b.emit("Where", [cond, xs, ys], shape, xs.dtype)
+class BatchRange(Sym):
+    """``arange(N)`` over the batch of a tensor, used as an index: ``x[r, i, j]`` becomes a
+    ``GatherND`` with ``batch_dims=1``, so the batch size is not baked into the graph. Its
+    values are written only if some node reads them."""
+
+    batch_range = True
+
+    @classmethod
+    def make(cls, builder: OnnxBuilder, value: np.ndarray) -> BatchRange:
+        sym = builder.lazy_const(value, "batch_range")
+        sym.__class__ = cls
+        return sym  # type: ignore[return-value]
+
+    def __getitem__(self, key: Any) -> Sym:
+        if self.pending is None:
+            return super().__getitem__(key)
+        return BatchRange.make(self.builder, self.pending[key])
 
 
-def floor(x: Sym) -> Sym:
-    return x.op("Floor")
-
-
-def maximum(x: Sym, y: Any) -> Sym:
-    return x.binary("Max", y)
-
-
-def minimum(x: Sym, y: Any) -> Sym:
-    return x.binary("Min", y)
-
-
-def clip(x: Sym, lo: Any, hi: Any) -> Sym:
-    """numpy's ``clip`` with scalar bounds (Python scalars keep x's dtype)."""
-    return minimum(maximum(x, lo), hi)
-
-
-def isnan(x: Sym) -> Sym:
-    return x.op("IsNaN", dtype=BOOL)
-
-
-def isfinite(x: Sym) -> Sym:
-    if x.dtype.kind != "f":
-        return x.builder.const(True).expand(x.shape)
-    return (isnan(x) | x.op("IsInf", dtype=BOOL)).op("Not")
-
-
-def concat(parts: Sequence[Sym], axis: int) -> Sym:
-    """``np.concatenate`` of Syms of one dtype."""
-    shape = list(parts[0].shape)
-    shape[axis] = sum(p.shape[axis] for p in parts)
-    return parts[0].builder.emit("Concat", list(parts), shape, parts[0].dtype, axis=axis)
-
-
-__all__ = ["OnnxBuilder", "Sym", "clip", "concat", "floor", "isfinite", "isnan", "maximum",
-           "minimum", "onnx_dtype", "where"]
+__all__ = ["BatchRange", "OnnxBuilder", "Sym", "onnx_dtype"]

@@ -38,6 +38,10 @@ from .node import (
     unsupported_type_reason,
 )
 
+#: the op names this module's strings speak: ONNX's (``converter("Reshape")`` converts an
+#: ONNX node), not mge's registered op types (``tests/ops/test_op_homes.py`` checks each)
+OP_VOCABULARY = "onnx"
+
 _UNARY = {
     "Relu": "relu",
     "Sigmoid": "sigmoid",

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ....serialization.restricted_unpickler import RestrictedUnpickler
+from ..meta_dataset import ArraySamples
 from .meta_vision import VisionDataset, no_download
 from .mnist import _default_root
 
@@ -20,7 +21,7 @@ def _load_batch(path: str) -> dict[bytes, Any]:
         return unpickler.load()
 
 
-class CIFAR10(VisionDataset):
+class CIFAR10(ArraySamples, VisionDataset):
     """CIFAR-10: samples are ``(uint8 BGR image (32, 32, 3), int32 label)``.
 
     ``root`` (default ``~/.cache/megengine/CIFAR10``) must hold the extracted
@@ -75,12 +76,6 @@ class CIFAR10(VisionDataset):
     @property
     def meta(self) -> dict[bytes, Any]:
         return _load_batch(os.path.join(self.target_file, self.meta_info["name"]))
-
-    def __getitem__(self, index: int) -> tuple[Any, ...]:
-        return tuple(array[index] for array in self.arrays)
-
-    def __len__(self) -> int:
-        return len(self.arrays[0])
 
 
 class CIFAR100(CIFAR10):

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..meta_dataset import ArraySamples
 from .meta_vision import VisionDataset, no_download
 
 _IMAGE_MAGIC = 2051
@@ -47,7 +48,7 @@ def parse_idx1(path: str) -> tuple[dict[str, int], np.ndarray]:
     return {"magic": magic, "imgs": count}, labels.astype(int)
 
 
-class MNIST(VisionDataset):
+class MNIST(ArraySamples, VisionDataset):
     """MNIST digits: samples are ``(uint8 image (28, 28, 1), int32 label)``.
 
     ``root`` (default ``~/.cache/megengine/MNIST``) must hold the four files of
@@ -99,9 +100,3 @@ class MNIST(VisionDataset):
     @property
     def meta(self) -> dict[str, Any]:
         return self._meta_data
-
-    def __getitem__(self, index: int) -> tuple[Any, ...]:
-        return tuple(array[index] for array in self.arrays)
-
-    def __len__(self) -> int:
-        return len(self.arrays[0])

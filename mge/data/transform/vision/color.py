@@ -27,7 +27,18 @@ class _Photometric(VisionTransform):
         return mask
 
 
-class Normalize(_Photometric):
+class _MeanStd(_Photometric):
+    """A photometric transform with per-channel ``mean`` and ``std`` (float32)."""
+
+    def __init__(
+        self, mean: Any = 0.0, std: Any = 1.0, *, order: Sequence[str] | None = None
+    ) -> None:
+        super().__init__(order)
+        self.mean = np.array(mean, dtype=np.float32)
+        self.std = np.array(std, dtype=np.float32)
+
+
+class Normalize(_MeanStd):
     """``(image - mean) / std`` per channel, in float32.
 
     Example:
@@ -36,18 +47,11 @@ class Normalize(_Photometric):
         array([2. , 1.5, 1. ], dtype=float32)
     """
 
-    def __init__(
-        self, mean: Any = 0.0, std: Any = 1.0, *, order: Sequence[str] | None = None
-    ) -> None:
-        super().__init__(order)
-        self.mean = np.array(mean, dtype=np.float32)
-        self.std = np.array(std, dtype=np.float32)
-
     def _apply_image(self, image: np.ndarray) -> np.ndarray:
         return (image - self.mean) / self.std
 
 
-class GaussianNoise(_Photometric):
+class GaussianNoise(_MeanStd):
     """Add ``N(mean, std) * 255`` noise, clipped to ``[0, 255]`` in the input dtype.
 
     Example:
@@ -55,13 +59,6 @@ class GaussianNoise(_Photometric):
         >>> GaussianNoise(std=0.0).apply(np.full((1, 1, 3), 9, np.uint8))[0, 0]
         array([9, 9, 9], dtype=uint8)
     """
-
-    def __init__(
-        self, mean: Any = 0.0, std: Any = 1.0, *, order: Sequence[str] | None = None
-    ) -> None:
-        super().__init__(order)
-        self.mean = np.array(mean, dtype=np.float32)
-        self.std = np.array(std, dtype=np.float32)
 
     def _apply_image(self, image: np.ndarray) -> np.ndarray:
         noise = np.random.normal(self.mean, self.std, image.shape) * 255

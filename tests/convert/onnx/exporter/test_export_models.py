@@ -17,9 +17,10 @@ import mge.functional as F
 import mge.module as M
 from mge.convert import from_onnx, onnx_to_mge, to_onnx
 from mge.jit import trace
-from mge.lite import LiteConfig, LiteNetwork
 from mge.models import mobilenet_v2, resnet18, shufflenet_v2_x0_5, shufflenet_v2_x1_0
 from mge.runtime.plan import available_plan_backends
+
+from ....lite.running import lite_outputs
 
 SHARED = Path(__file__).resolve().parents[5] / "shared" / "models"
 LITE_BACKEND = "torch" if "torch" in available_plan_backends() else "numpy"
@@ -27,15 +28,7 @@ LITE_BACKEND = "torch" if "torch" in available_plan_backends() else "numpy"
 
 def lite_run(path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Run a ``.mge`` file in mge.lite (not on onnxruntime: that is what is compared)."""
-    config = LiteConfig()
-    config.plan_backend = LITE_BACKEND
-    net = LiteNetwork(config)
-    net.load(str(path))
-    for name, value in feeds.items():
-        net.get_io_tensor(name).set_data_by_copy(value)
-    net.forward()
-    net.wait()
-    return {n: net.get_io_tensor(n).to_numpy() for n in net.get_all_output_name()}
+    return lite_outputs(path, feeds, LITE_BACKEND)
 
 
 def ort_run(path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -17,6 +17,7 @@ from mge.convert import OnnxModule, UnsupportedOnnxError, from_onnx
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper  # noqa: E402
+from onnx.reference import ReferenceEvaluator  # noqa: E402
 
 MODELS_DIR = Path(__file__).resolve().parents[4] / ".." / "shared" / "models"
 BACKENDS = available_backends()
@@ -321,6 +322,15 @@ def test_op_matches_onnxruntime(case: Case, backend: str) -> None:
     got = net(*(mge.tensor(v) for v in case.inputs.values()))
     got = got if isinstance(got, tuple) else (got,)
     assert len(got) == len(want)
+    if not all(g.shape == w.shape and np.allclose(g.numpy(), w, rtol=1e-5, atol=1e-5)
+               for g, w in zip(got, want)):
+        # Where onnxruntime departs from ONNX's own reference evaluator (the spec), the
+        # spec decides: onnxruntime 1.23 (the newest for Python 3.10) counts the part of a
+        # ceil-mode AveragePool window beyond the padding, which the spec and 1.24+ do not.
+        spec = ReferenceEvaluator(model).run(None, case.inputs)
+        assert not all(np.allclose(s, w, rtol=1e-5, atol=1e-5) for s, w in zip(spec, want)), \
+            "mge differs from onnxruntime, which agrees with ONNX's reference evaluator"
+        want = spec
     for g, w in zip(got, want):
         assert g.shape == w.shape
         np.testing.assert_allclose(g.numpy(), w, rtol=1e-5, atol=1e-5)

@@ -27,7 +27,11 @@ def _model(nodes: list[Any], inputs: dict[str, tuple[int, list[int]]],
         [helper.make_tensor_value_info(n, t, s) for n, (t, s) in inputs.items()],
         [helper.make_tensor_value_info(n, t, s) for n, (t, s) in outputs.items()],
         [numpy_helper.from_array(v, n) for n, v in (initializers or {}).items()])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    opsets = [helper.make_opsetid("", opset)]
+    # the IR version of the opset, not the newest onnx knows: older onnxruntimes (the newest
+    # for Python 3.10 is 1.23) refuse IR versions newer than theirs
+    return helper.make_model(graph, opset_imports=opsets,
+                             ir_version=helper.find_min_ir_version_for(opsets))
 
 
 def _onnxruntime(model: Any, feeds: list[np.ndarray]) -> list[np.ndarray]:

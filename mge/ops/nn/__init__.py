@@ -1,0 +1,167 @@
+"""Network ops: ``MatrixMul``, ``BatchedMatrixMul``, ``BatchNormForward``, ``SoftmaxForward``.
+
+``MatrixMul`` is 2-d and ``BatchedMatrixMul`` 3-d with equal batch sizes (the functional
+layer reshapes and broadcasts, as MegEngine does). ``BatchNormForward`` mirrors the
+MegEngine graph operator's six outputs::
+
+    running_mean, running_var, save_mean, save_inv_variance, reserve, y
+
+``running_*`` are the updated statistics in ``TRAINING`` mode with five inputs
+(``avg_factor`` weighs the batch statistics, the variance update is unbiased) and empty
+(shape ``(0,)``) otherwise; ``save_mean``/``save_inv_variance`` are the statistics used
+for ``y`` (batch mean and ``1/sqrt(var + eps)`` when training, the given running ones
+in ``INFERENCE``); ``reserve`` is an empty uint8 buffer; ``y`` is
+``(x - mean) / sqrt(var + epsilon) * scale + bias``.
+
+Example:
+    >>> MatrixMul(transposeB=True).infer([TensorInfo((2, 3), F32), TensorInfo((4, 3), F32)])
+    [TensorInfo(shape=(2, 4), dtype=dtype('float32'), value=None)]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+from ...core.opdef import (
+    Memory,
+    MgeForm,
+    OpDef,
+    TensorInfo,
+    check_enum,
+    normalize_axis,
+    register_op,
+)
+from ..conv import COMPUTE_MODES, FLOAT_DTYPES
+
+F32 = np.dtype("float32")
+U8 = np.dtype("uint8")
+BN_PARAM_DIMS = ("DIM_11HW", "DIM_1CHW", "DIM_1C11", "DIM_111C")
+BN_FWD_MODES = ("TRAINING", "INFERENCE")
+
+
+def _matmul_shape(op: OpDef, inputs: Sequence[TensorInfo], ndim: int) -> tuple[int, ...]:
+    check_enum(op, "compute_mode", COMPUTE_MODES)
+    check_enum(op, "format", ("DEFAULT",))
+    a, b = inputs
+    if a.ndim != ndim or b.ndim != ndim:
+        op.fail(f"inputs must be {ndim}-d", inputs)
+    if a.dtype not in FLOAT_DTYPES or b.dtype != a.dtype:
+        op.fail("inputs must share one float dtype (float32 or float16)", inputs)
+    batch = a.shape[:-2]
+    if b.shape[:-2] != batch:
+        op.fail("batch sizes differ", inputs)
+    m, ka = a.shape[-2:][::-1] if op.transposeA else a.shape[-2:]
+    kb, n = b.shape[-2:][::-1] if op.transposeB else b.shape[-2:]
+    if ka != kb:
+        op.fail(f"inner dimensions differ ({ka} vs {kb})", inputs)
+    return (*batch, m, n)
+
+
+@register_op
+class MatrixMul(OpDef):
+    """``op(A) @ op(B)`` for 2-d A, B; ``op`` transposes when ``transposeA``/``transposeB``."""
+
+    type_name = "MatrixMul"
+    memory = Memory.FRESH
+    mge_form = MgeForm("MatrixMulV2", ("MatrixMul",))
+    nr_inputs = (2,)
+    transposeA: bool = False  # noqa: N815 - MegEngine field name
+    transposeB: bool = False  # noqa: N815 - MegEngine field name
+    compute_mode: str = "DEFAULT"
+    format: str = "DEFAULT"
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        return [TensorInfo(_matmul_shape(self, inputs, 2), inputs[0].dtype)]
+
+    def in_float16(self, inputs: Sequence[TensorInfo], compute_f32: bool) -> OpDef:
+        return dataclasses.replace(self, compute_mode="FLOAT32") if compute_f32 else self
+
+
+@register_op
+class BatchedMatrixMul(MatrixMul):
+    """``MatrixMul`` over 3-d inputs ``(batch, ., .)`` with equal batch sizes."""
+
+    type_name = "BatchedMatrixMul"
+    memory = Memory.FRESH
+    mge_form = MgeForm("BatchedMatrixMulV2", ("MatrixMul",))
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        return [TensorInfo(_matmul_shape(self, inputs, 3), inputs[0].dtype)]
+
+
+def bn_reduce_axes(param_shape: tuple[int, ...], ndim: int) -> tuple[int, ...]:
+    """Axes of an ``ndim``-d input that batch norm reduces over (where the param dim is 1)."""
+    return tuple(i for i in range(ndim) if param_shape[i] == 1)
+
+
+_BN_PATTERN = {"DIM_11HW": (0, 0, 1, 1), "DIM_1CHW": (0, 1, 1, 1),
+               "DIM_1C11": (0, 1, 0, 0), "DIM_111C": (0, 0, 0, 1)}
+
+
+@register_op
+class BatchNormForward(OpDef):
+    """Batch normalization (MegEngine ``BN`` param; inputs ``x, scale, bias[, mean, var]``).
+
+    ``x`` is 2- to 4-d (dims aligned from the left with the 4-d params, so a ``(N, C)``
+    input takes ``(1, C, 1, 1)`` params); params follow ``param_dim``. ``scale`` and
+    ``bias`` params are MegEngine fields the kernels do not use.
+    """
+
+    type_name = "BatchNormForward"
+    memory = Memory.MAY_ALIAS
+    mge_form = MgeForm("BatchNormV1", ("BN",), outputs=(2, None))
+    nr_inputs = (3, 5)
+    param_dim: str = "DIM_11HW"
+    fwd_mode: str = "TRAINING"
+    epsilon: float = 1e-4
+    avg_factor: float = 1.0
+    scale: float = 1.0
+    bias: float = 0.0
+
+    def needs_stats(self, nr_inputs: int) -> bool:
+        """True when the op updates and outputs running statistics."""
+        return nr_inputs == 5 and self.fwd_mode == "TRAINING"
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        check_enum(self, "param_dim", BN_PARAM_DIMS)
+        check_enum(self, "fwd_mode", BN_FWD_MODES)
+        x, params = inputs[0], inputs[1:]
+        if self.fwd_mode == "INFERENCE" and len(inputs) != 5:
+            self.fail("INFERENCE needs x, scale, bias, mean and variance", inputs)
+        if x.dtype not in FLOAT_DTYPES:
+            self.fail("x must be float32 or float16", inputs)
+        if not 2 <= x.ndim <= 4:
+            self.fail(f"x must be 2- to 4-d, got {x.ndim}-d", inputs)
+        full = x.shape + (1,) * (4 - x.ndim)
+        pattern = _BN_PATTERN[self.param_dim]
+        pshape = tuple(d if keep else 1 for d, keep in zip(full, pattern, strict=True))
+        if self.param_dim == "DIM_111C" and x.ndim != 4:
+            self.fail("DIM_111C needs a 4-d (NHWC) x", inputs)
+        for p in params:
+            if p.shape != pshape or p.dtype != params[0].dtype or p.dtype.kind != "f":
+                self.fail(f"params must share one float dtype and have shape {pshape}", inputs)
+        stat = params[0].shape if self.needs_stats(len(inputs)) else (0,)
+        pinfo = TensorInfo(params[0].shape, params[0].dtype)
+        return [TensorInfo(stat, params[0].dtype), TensorInfo(stat, params[0].dtype),
+                pinfo, pinfo, TensorInfo((0,), U8), TensorInfo(x.shape, x.dtype)]
+
+
+@register_op
+class SoftmaxForward(OpDef):
+    """Softmax along ``axis`` (MegEngine ``Softmax`` param)."""
+
+    type_name = "SoftmaxForward"
+    memory = Memory.FRESH
+    mge_form = MgeForm("Softmax", ("Softmax",))
+    nr_inputs = (1,)
+    axis: int = -1
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        x = inputs[0]
+        if x.dtype not in FLOAT_DTYPES:
+            self.fail("input must be float32 or float16", inputs)
+        normalize_axis(self, self.axis, x.ndim, inputs)
+        return [TensorInfo(x.shape, x.dtype)]

@@ -1,0 +1,124 @@
+"""ONNX export rules of the matrix, softmax and normalization ops (and their
+dynamic-batch rules).
+
+Example:
+    >>> MatrixMul.onnx_rule                                      # doctest: +SKIP
+    <function _matmul ...>
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..batching import BatchDim, Blocked, aligned
+from ..registry import batch_rule, onnx_rule
+from . import BatchedMatrixMul, BatchNormForward, MatrixMul, SoftmaxForward, bn_reduce_axes
+
+if TYPE_CHECKING:
+    from ...convert.onnx.exporter.graph import ExportContext
+    from ...convert.onnx.exporter.sym import Sym
+    from ...graph.ir import OpNode
+
+F32 = np.dtype("float32")
+
+
+def _transposed(ctx: ExportContext, node: OpNode, k: int, x: Sym, transpose: bool) -> Sym:
+    if not transpose:
+        return x
+    perm = list(range(x.ndim - 2)) + [x.ndim - 1, x.ndim - 2]
+    value = ctx.const_value(node.inputs[k])
+    if value is not None:
+        return ctx.derived_const(x, np.transpose(value, perm))
+    return x.transpose(perm)
+
+
+@onnx_rule(MatrixMul, BatchedMatrixMul)
+def _matmul(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
+    op, out = node.op, node.outputs[0]
+    a = _transposed(ctx, node, 0, xs[0], op.transposeA)
+    b = _transposed(ctx, node, 1, xs[1], op.transposeB)
+    if op.compute_mode == "FLOAT32" and out.dtype != F32:
+        return [ctx.emit("MatMul", [a.cast(F32), b.cast(F32)], out.shape, F32).cast(out.dtype)]
+    return [ctx.emit("MatMul", [a, b], out.shape, out.dtype)]
+
+
+@onnx_rule(SoftmaxForward)
+def _softmax(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
+    return [xs[0].op("Softmax", axis=node.op.axis % xs[0].ndim)]
+
+
+def _param_view(ctx: ExportContext, node: OpNode, k: int, x: Sym, shape: tuple) -> Sym:
+    value = ctx.const_value(node.inputs[k])
+    if value is not None and value.shape != shape:
+        return ctx.derived_const(x, value.reshape(shape))
+    return x.reshape(shape)
+
+
+@onnx_rule(BatchNormForward)
+def _batch_norm(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym | None]:
+    op, x, y_var = node.op, xs[0], node.outputs[5]
+    pshape, pdtype = xs[1].shape, xs[1].dtype
+    view = pshape[: x.ndim]
+    used = [ctx.needed(v) for v in node.outputs]
+    if op.fwd_mode == "INFERENCE" and x.ndim == 4 and op.param_dim == "DIM_1C11" and \
+            pdtype == x.dtype and not any(used[:5]):
+        channel = (pshape[1],)
+        params = [_param_view(ctx, node, k, xs[k], channel) for k in (1, 2, 3, 4)]
+        return [None] * 5 + [x.op("BatchNormalization", *params, epsilon=op.epsilon)]
+    xf = x.cast(F32)
+    if op.fwd_mode == "INFERENCE":
+        mean = _param_view(ctx, node, 3, xs[3], view).cast(F32)
+        var = _param_view(ctx, node, 4, xs[4], view).cast(F32)
+    else:
+        axes = bn_reduce_axes(pshape, x.ndim)
+        mean = ctx.reduce("ReduceMean", xf, axes, keepdims=True)
+        centered = xf - mean
+        var = ctx.reduce("ReduceMean", centered * centered, axes, keepdims=True)
+    inv_std = 1.0 / (var + op.epsilon).op("Sqrt")
+    scale = _param_view(ctx, node, 1, xs[1], view).cast(F32)
+    bias = _param_view(ctx, node, 2, xs[2], view).cast(F32)
+    y = ((xf - mean) * inv_std * scale + bias).cast(y_var.dtype)
+    empty = ctx.const(np.zeros((0,), pdtype))
+    running: list[Sym | None] = [empty, empty]
+    if op.needs_stats(len(xs)):
+        ctx.static_only(node, "BatchNorm's running statistics")
+        count = int(np.prod(x.shape)) // max(int(np.prod(view)), 1)
+        unbiased = var * (count / (count - 1))
+        running = [((1 - op.avg_factor) * s.cast(F32) + op.avg_factor * new.reshape(pshape))
+                   .cast(pdtype) for s, new in zip(xs[3:], (mean, unbiased), strict=True)]
+    save = [mean.reshape(pshape).cast(pdtype), inv_std.reshape(pshape).cast(pdtype)]
+    outs = [*running, *save, ctx.const(np.zeros((0,), np.uint8)), y]
+    return [o if u else None for o, u in zip(outs, used, strict=True)]
+
+
+# ---------------------------------------------------------------------- batch rules
+@batch_rule(MatrixMul, BatchedMatrixMul)
+def _matmul_batch(node: OpNode, dims: list[BatchDim | None]) -> list[BatchDim | None]:
+    nd = node.inputs[0].ndim
+    row = nd - 1 if node.op.transposeA else nd - 2  # the axis of A giving output rows
+    col = nd - 2 if node.op.transposeB else nd - 1  # the axis of B giving output columns
+    outs = set()
+    for dim, keep, to in ((dims[0], row, nd - 2), (dims[1], col, nd - 1)):
+        if dim is None:
+            continue
+        if nd == 3 and dim[0] == 0:
+            outs.add((0, dim[1]))
+        elif dim[0] == keep:
+            outs.add((to, dim[1]))
+        else:
+            raise Blocked("the batch is a contracted axis")
+    if len(outs) > 1:
+        raise Blocked("both factors carry the batch")
+    return [outs.pop() if outs else None]
+
+
+@batch_rule(BatchNormForward)
+def _batch_norm_batch(node: OpNode, dims: list[BatchDim | None]) -> list[BatchDim | None]:
+    if any(d is not None for d in dims[1:]):
+        raise Blocked("the statistics carry the batch")
+    return [None] * 5 + [dims[0]]
+
+
+batch_rule(SoftmaxForward)(aligned)

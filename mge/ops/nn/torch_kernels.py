@@ -1,0 +1,86 @@
+"""torch kernels: ``MatrixMul``, ``BatchedMatrixMul``, ``BatchNormForward``, ``SoftmaxForward``."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as tF
+
+from ..registry import TORCH, Prepared, PrepareSite
+from . import BatchedMatrixMul, BatchNormForward, MatrixMul, SoftmaxForward, bn_reduce_axes
+
+
+@TORCH.kernel(MatrixMul, BatchedMatrixMul)
+def matrix_mul(op: MatrixMul, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    if op.transposeA:
+        a = a.transpose(-1, -2)
+    if op.transposeB:
+        b = b.transpose(-1, -2)
+    return torch.matmul(a, b)
+
+
+_EMPTIES: dict[tuple, torch.Tensor] = {}
+
+
+def _empty(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A shared size-0 tensor (BatchNorm's unused outputs), allocated once per dtype/device."""
+    key = (dtype, device)
+    if key not in _EMPTIES:
+        _EMPTIES[key] = torch.empty((0,), dtype=dtype, device=device)
+    return _EMPTIES[key]
+
+
+@TORCH.kernel(BatchNormForward)
+def batch_norm(
+    op: BatchNormForward, x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor,
+    *stats: torch.Tensor,
+) -> tuple[torch.Tensor, ...]:
+    pshape = tuple(scale.shape)
+    axes = bn_reduce_axes(pshape, x.ndim)
+    view = pshape[: x.ndim]
+    empty = _empty(scale.dtype, scale.device)
+    running = (empty, empty)
+    reserve = _empty(torch.uint8, x.device)
+    if op.fwd_mode == "INFERENCE" and axes == (0, *range(2, x.ndim)) and x.dtype == scale.dtype:
+        # per-channel statistics over axis 1: torch's fused kernel
+        y = tF.batch_norm(x, stats[0].reshape(-1), stats[1].reshape(-1), scale.reshape(-1),
+                          bias.reshape(-1), False, 0.0, op.epsilon)
+        return (*running, stats[0], torch.rsqrt(stats[1] + op.epsilon), reserve, y)
+    xf = x.float()
+    if op.fwd_mode == "INFERENCE":
+        mean = stats[0].float().reshape(view)
+        inv_std = torch.rsqrt(stats[1].float().reshape(view) + op.epsilon)
+    else:
+        # two passes as numpy's (torch.var_mean's one-pass update turns an Inf into NaN)
+        mean = xf.mean(dim=axes, keepdim=True)
+        var = torch.square(xf - mean).mean(dim=axes, keepdim=True)
+        inv_std = torch.rsqrt(var + op.epsilon)
+        if op.needs_stats(3 + len(stats)):
+            count = x.numel() // max(mean.numel(), 1)
+            unbiased = var * count / (count - 1) if count > 1 else var * float("nan")
+            f = op.avg_factor
+            running = tuple(
+                ((1 - f) * s.float() + f * new.reshape(pshape)).to(scale.dtype)
+                for s, new in zip(stats, (mean, unbiased), strict=True)
+            )
+    y = (xf - mean) * inv_std * scale.reshape(view).float() + bias.reshape(view).float()
+    save = (mean.reshape(pshape).to(scale.dtype), inv_std.reshape(pshape).to(scale.dtype))
+    return (*running, *save, reserve, y.to(x.dtype))
+
+
+@TORCH.kernel(SoftmaxForward)
+def softmax(op: SoftmaxForward, x: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(x, op.axis)
+
+
+# ------------------------------------------------------------------ plan preparation
+@TORCH.preparer(MatrixMul)
+def prepare_matmul(op: MatrixMul, site: PrepareSite) -> Prepared | None:
+    """``A @ constant B`` in a plan: ``linear`` with the weight laid out once."""
+    b, host = site.consts[1], site.host
+    if host is None or b is None or b.ndim != 2 or op.transposeA or site.inputs[0].ndim != 2:
+        return None
+    weight = host.prepared(b, f"linear-{op.transposeB}", lambda v: host.asarray(
+        np.ascontiguousarray(v if op.transposeB else v.T)))
+    linear, wdtype = tF.linear, weight.dtype
+    return Prepared(lambda a: linear(a if a.dtype == wdtype else a.to(wdtype), weight), (0,))

@@ -1,0 +1,67 @@
+"""numpy kernels for Reduce, Argmax, Argmin, TopK and ArgsortForward.
+
+Floats are reduced in float32 (float16 too), integers in int64 and then wrapped to the
+output dtype; sorting is stable, also in descending order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...core.opdef import TensorInfo, normalize_axis
+from .. import reduce as R
+from ..registry import NUMPY
+
+_REDUCERS = {"SUM": np.sum, "SUM_SQR": np.sum, "MEAN": np.sum, "PRODUCT": np.prod,
+             "MIN": np.min, "MAX": np.max}
+
+
+def _axis(op: R.Reduce | R.Argmax, x: np.ndarray) -> int | None:
+    return None if op.axis == R.REDUCE_ALL else normalize_axis(op, op.axis, x.ndim)
+
+
+@NUMPY.kernel(R.Reduce)
+def reduce(op: R.Reduce, x: np.ndarray) -> np.ndarray:
+    out_dtype = op.infer([TensorInfo(x.shape, x.dtype)])[0].dtype
+    axis = _axis(op, x)
+    work = x.astype(np.float32 if x.dtype.kind == "f" else np.int64)
+    if op.mode == "SUM_SQR":
+        work = work * work
+    out = _REDUCERS[op.mode](work, axis=axis, keepdims=axis is not None)
+    if op.mode == "MEAN":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.true_divide(out, x.size if axis is None else x.shape[axis])
+    return np.asarray(out).astype(out_dtype)
+
+
+@NUMPY.kernel(R.Argmax, R.Argmin)
+def arg_reduce(op: R.Argmax, x: np.ndarray) -> np.ndarray:
+    fn = np.argmax if isinstance(op, R.Argmax) else np.argmin
+    return fn(x, axis=_axis(op, x), keepdims=True).astype(np.int32)
+
+
+def _argsort_rows(x: np.ndarray, descending: bool) -> np.ndarray:
+    """Stable argsort of each row; descending keeps equal values in their original order."""
+    if not descending:
+        return np.argsort(x, axis=1, kind="stable")
+    n = x.shape[1]
+    return (n - 1 - np.argsort(x[:, ::-1], axis=1, kind="stable"))[:, ::-1]
+
+
+def _sorted_rows(x: np.ndarray, descending: bool) -> tuple[np.ndarray, np.ndarray]:
+    idx = _argsort_rows(x, descending)
+    return np.take_along_axis(x, idx, axis=1), idx.astype(np.int32)
+
+
+@NUMPY.kernel(R.TopK)
+def topk(op: R.TopK, x: np.ndarray) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    values, idx = _sorted_rows(x, descending=op.k < 0)
+    k = abs(op.k)
+    if op.mode == "KTH_ONLY":
+        return np.ascontiguousarray(values[:, k - 1])
+    return np.ascontiguousarray(values[:, :k]), np.ascontiguousarray(idx[:, :k])
+
+
+@NUMPY.kernel(R.ArgsortForward)
+def argsort(op: R.ArgsortForward, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return _sorted_rows(x, descending=op.order == "DESCENDING")

@@ -1,0 +1,95 @@
+"""numpy kernels for the shape, creation and indexing ops of :mod:`mge.ops.shape`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...core.opdef import TensorInfo, normalize_axis
+from .. import shape as S
+from ..registry import NUMPY
+
+_NP_PAD_MODES = {"CONSTANT": "constant", "REPLICATE": "edge", "REFLECT": "reflect"}
+
+
+@NUMPY.kernel(S.Reshape)
+def reshape(op: S.Reshape, x: np.ndarray) -> np.ndarray:
+    return x.reshape(op.infer([TensorInfo(x.shape, x.dtype)])[0].shape)
+
+
+@NUMPY.kernel(S.Broadcast)
+def broadcast(op: S.Broadcast, x: np.ndarray) -> np.ndarray:
+    return np.broadcast_to(x, op.shape)
+
+
+@NUMPY.kernel(S.Dimshuffle)
+def dimshuffle(op: S.Dimshuffle, x: np.ndarray) -> np.ndarray:
+    used = [p for p in op.pattern if p != -1]
+    dropped = [i for i in range(x.ndim) if i not in used]
+    out_shape = op.infer([TensorInfo(x.shape, x.dtype)])[0].shape
+    return np.transpose(x, used + dropped).reshape(out_shape)
+
+
+@NUMPY.kernel(S.AxisAddRemove)
+def axis_add_remove(op: S.AxisAddRemove, x: np.ndarray) -> np.ndarray:
+    return x.reshape(op.output_shape(x.shape))
+
+
+@NUMPY.kernel(S.Concat)
+def concat(op: S.Concat, *xs: np.ndarray) -> np.ndarray:
+    return np.concatenate(xs, axis=op.axis)
+
+
+@NUMPY.kernel(S.Padding)
+def padding(op: S.Padding, x: np.ndarray) -> np.ndarray:
+    mode = _NP_PAD_MODES[op.padding_mode]
+    kwargs = {"constant_values": x.dtype.type(op.padding_val)} if mode == "constant" else {}
+    return np.pad(x, op.pad_width(x.ndim), mode=mode, **kwargs)
+
+
+@NUMPY.kernel(S.GetVarShape)
+def get_var_shape(op: S.GetVarShape, x: np.ndarray) -> np.ndarray:
+    return op.infer([TensorInfo(x.shape, x.dtype)])[0].value
+
+
+@NUMPY.kernel(S.Fill)
+def fill(op: S.Fill) -> np.ndarray:
+    return np.full(op.shape, op.value, dtype=op.out_dtype())
+
+
+@NUMPY.kernel(S.Linspace)
+def linspace(op: S.Linspace) -> np.ndarray:
+    return np.linspace(op.start, op.stop, op.num, endpoint=op.endpoint, dtype=np.float32)
+
+
+@NUMPY.kernel(S.Eye)
+def eye(op: S.Eye) -> np.ndarray:
+    return np.eye(*op.shape, k=op.k, dtype=op.out_dtype())
+
+
+def _index_tuple(op: S.IndexingOp, shape: tuple[int, ...], indices: tuple) -> tuple:
+    """The numpy index for ``op.items``: slices, ints and (for vec items) index arrays."""
+    vec = iter(indices)
+    order = [normalize_axis(op, item[0], len(shape)) for item in op.items if item[4] is True]
+    by_axis = dict(zip(order, vec, strict=True))
+    out = []
+    for axis, sel in enumerate(op.resolve(shape)):
+        if sel.kind == "vec":
+            out.append(by_axis[axis].astype(np.intp))
+        elif sel.kind == "index":
+            out.append(sel.start)
+        else:
+            out.append(sel.as_slice())
+    return tuple(out)
+
+
+@NUMPY.kernel(S.Subtensor, S.IndexingMultiAxisVec)
+def subtensor(op: S.IndexingOp, x: np.ndarray, *indices: np.ndarray) -> np.ndarray:
+    return np.asarray(x[_index_tuple(op, x.shape, indices)])
+
+
+@NUMPY.kernel(S.SetSubtensor, S.IndexingSetMultiAxisVec)
+def set_subtensor(op: S.IndexingOp, x: np.ndarray, value: np.ndarray,
+                  *indices: np.ndarray) -> np.ndarray:
+    out = x.copy()
+    out[_index_tuple(op, x.shape, indices)] = value
+    return out

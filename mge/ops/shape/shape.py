@@ -1,0 +1,338 @@
+"""Shape and data-movement ops: Reshape, Broadcast, Dimshuffle, AxisAddRemove, Concat,
+Padding, GetVarShape, and the helpers the creation and indexing ops share.
+
+Where MegEngine passes a static value as an extra input var (Reshape's target shape,
+Broadcast's shape), it is a param here; the ``.mge`` writer/reader converts between the
+two forms.
+
+Example:
+    >>> Reshape(shape=(2, -1)).infer([TensorInfo((2, 3, 4), np.dtype("float32"))])[0].shape
+    (2, 12)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ...core.opdef import (
+    Memory,
+    MgeForm,
+    OpDef,
+    TensorInfo,
+    check_enum,
+    normalize_axis,
+    register_op,
+)
+
+#: ``OptionalAxisV1.INVALID_AXIS`` (== ``MAX_NDIM``): "no axis".
+INVALID_AXIS = 7
+MAX_NDIM = 7
+INT32 = np.dtype("int32")
+PADDING_MODES = ("REPLICATE", "REFLECT", "CONSTANT")
+
+
+def freeze(value: Any) -> Any:
+    """Lists (also nested) to tuples and numpy integers to ints, so params stay hashable."""
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+class StaticParamsOp(OpDef):
+    """Base for ops with sequence params: normalizes them to (nested) tuples on creation."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, freeze(getattr(self, f.name)))
+
+
+def numel(shape: Sequence[int]) -> int:
+    """Number of elements of ``shape``."""
+    return math.prod(shape)
+
+
+def check_shape_param(op: OpDef, shape: Sequence[int], allow_unspec: bool = False) -> None:
+    """Every entry a non-negative int (or -1 when ``allow_unspec``)."""
+    low = -1 if allow_unspec else 0
+    if any(not isinstance(d, int) or d < low for d in shape):
+        op.fail(f"invalid shape {shape}")
+
+
+@register_op
+class Reshape(StaticParamsOp):
+    """Reshape to ``shape``; at most one entry may be -1 (inferred from the size).
+
+    MegEngine passes the target shape as an input var and marks the unknown entry with
+    the ``OptionalAxisV1`` param ``axis``; here ``shape`` is static and ``axis`` (when not
+    ``INVALID_AXIS``) names the entry to infer, like a -1 at that position.
+    """
+
+    type_name = "Reshape"
+    memory = Memory.WHOLE_VIEW
+    mge_form = MgeForm("ReshapeV1", ("OptionalAxisV1",), static=(("shape", "shape"),))
+    nr_inputs = (1,)
+    shape: tuple[int, ...] = ()
+    axis: int = INVALID_AXIS
+
+    def target_shape(self, inputs: Sequence[TensorInfo]) -> tuple[int, ...]:
+        """The output shape for ``inputs[0]``, with the unknown entry filled in."""
+        check_shape_param(self, self.shape, allow_unspec=True)
+        unspec = [i for i, d in enumerate(self.shape) if d == -1]
+        if self.axis != INVALID_AXIS:
+            if not 0 <= self.axis < len(self.shape) or (unspec and unspec != [self.axis]):
+                self.fail(f"axis {self.axis} does not fit the target shape", inputs)
+            unspec = [self.axis]
+        if len(unspec) > 1:
+            self.fail("at most one -1 in the target shape", inputs)
+        size = numel(inputs[0].shape)
+        if not unspec:
+            if numel(self.shape) != size:
+                self.fail(f"cannot reshape {inputs[0].shape} to {self.shape}", inputs)
+            return self.shape
+        known = numel(d for i, d in enumerate(self.shape) if i != unspec[0])
+        if known == 0 or size % known:
+            self.fail(f"cannot reshape {inputs[0].shape} to {self.shape}", inputs)
+        out = list(self.shape)
+        out[unspec[0]] = size // known
+        return tuple(out)
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        return [TensorInfo(self.target_shape(inputs), inputs[0].dtype)]
+
+    def with_batch(self, old: Sequence[TensorInfo], new: Sequence[TensorInfo]) -> OpDef:
+        return follow_batch(self, old, new)
+
+    def is_noop(self, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]) -> bool:
+        return True  # to its input's own shape (remove_noop checks the infos match)
+
+
+def follow_batch(op: Reshape | Broadcast, old: Sequence[TensorInfo],
+                 new: Sequence[TensorInfo]) -> OpDef:
+    """``op`` with its target shape's batch rewritten when its input's batch changed (a
+    target starting with the old batch size follows the new one)."""
+    if not old or not old[0].shape or not new[0].shape or not op.shape:
+        return op
+    b_old, b_new = old[0].shape[0], new[0].shape[0]
+    if b_old == b_new or op.shape[0] != b_old:
+        return op
+    return dataclasses.replace(op, shape=(b_new, *op.shape[1:]))
+
+
+def broadcast_to_shape(op: OpDef, src: tuple[int, ...], dst: tuple[int, ...],
+                       inputs: Sequence[TensorInfo]) -> None:
+    """Fail unless ``src`` broadcasts to exactly ``dst`` (numpy rules)."""
+    if len(src) > len(dst) or any(
+        s not in (1, d) for s, d in zip(reversed(src), reversed(dst), strict=False)
+    ):
+        op.fail(f"cannot broadcast {src} to {dst}", inputs)
+
+
+@register_op
+class Broadcast(StaticParamsOp):
+    """Broadcast the input to ``shape`` (numpy rules; MegEngine takes the shape as a var)."""
+
+    type_name = "Broadcast"
+    memory = Memory.VIEW
+    mge_form = MgeForm("Broadcast", ("Empty",), static=(("shape", "shape"),))
+    nr_inputs = (1,)
+    shape: tuple[int, ...] = ()
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        check_shape_param(self, self.shape)
+        broadcast_to_shape(self, inputs[0].shape, self.shape, inputs)
+        return [TensorInfo(self.shape, inputs[0].dtype)]
+
+    def with_batch(self, old: Sequence[TensorInfo], new: Sequence[TensorInfo]) -> OpDef:
+        return follow_batch(self, old, new)
+
+    def is_noop(self, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]) -> bool:
+        return True  # to its input's own shape (remove_noop checks the infos match)
+
+
+@register_op
+class Dimshuffle(StaticParamsOp):
+    """Permute axes by ``pattern``; -1 entries insert new axes of size 1.
+
+    Input axes left out of ``pattern`` must have size 1. ``ndim`` is the input's ndim
+    (MegEngine stores it; 0 means "take it from the input").
+    """
+
+    type_name = "Dimshuffle"
+    memory = Memory.MAY_ALIAS
+    mge_form = MgeForm("Dimshuffle", ("Dimshuffle",))
+    nr_inputs = (1,)
+    pattern: tuple[int, ...] = ()
+    ndim: int = 0
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        shape = inputs[0].shape
+        if self.ndim and self.ndim != len(shape):
+            self.fail(f"expects a {self.ndim}-d input", inputs)
+        used = [p for p in self.pattern if p != -1]
+        if len(self.pattern) > MAX_NDIM or len(set(used)) != len(used) or any(
+            not isinstance(p, int) or not 0 <= p < len(shape) for p in used
+        ):
+            self.fail(f"bad pattern {self.pattern}", inputs)
+        dropped = [i for i in range(len(shape)) if i not in used and shape[i] != 1]
+        if dropped:
+            self.fail(f"pattern drops non-1 axes {dropped}", inputs)
+        return [TensorInfo(tuple(1 if p == -1 else shape[p] for p in self.pattern),
+                           inputs[0].dtype)]
+
+    def is_noop(self, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]) -> bool:
+        return tuple(self.pattern) == tuple(range(inputs[0].ndim))
+
+
+@register_op
+class AxisAddRemove(StaticParamsOp):
+    """Add (``ADD_1``) or remove (``REMOVE``) size-1 axes, one ``(method, axis)`` at a time.
+
+    Each desc applies to the shape left by the previous one; negative axes count from
+    the end (for ``ADD_1``, of the shape after adding).
+    """
+
+    type_name = "AxisAddRemove"
+    memory = Memory.WHOLE_VIEW
+    mge_form = MgeForm("AxisAddRemove", ("AxisAddRemove",))
+    nr_inputs = (1,)
+    desc: tuple[tuple[str, int], ...] = ()
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        shape = list(inputs[0].shape)
+        for method, axis in self.desc:
+            if method == "ADD_1":
+                shape.insert(normalize_axis(self, axis, len(shape) + 1, inputs), 1)
+            elif method == "REMOVE":
+                ax = normalize_axis(self, axis, len(shape), inputs)
+                if shape[ax] != 1:
+                    self.fail(f"cannot remove axis {axis} of size {shape[ax]}", inputs)
+                del shape[ax]
+            else:
+                self.fail(f"unknown method {method!r}; expected ADD_1 or REMOVE", inputs)
+        if len(shape) > MAX_NDIM:
+            self.fail(f"result has more than {MAX_NDIM} dims", inputs)
+        return [TensorInfo(tuple(shape), inputs[0].dtype)]
+
+    def is_noop(self, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]) -> bool:
+        return True  # adds and removes the same axes (remove_noop checks the infos match)
+
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The result shape for an input of ``shape`` (for kernels)."""
+        return self.infer([TensorInfo(shape, INT32)])[0].shape
+
+
+@register_op
+class Concat(OpDef):
+    """Concatenate the inputs along ``axis`` (same dtype; other dims equal)."""
+
+    type_name = "Concat"
+    memory = Memory.FRESH
+    mge_form = MgeForm("Concat", ("Axis",))
+    axis: int = 0
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        if not inputs:
+            self.fail("needs at least one input")
+        first = inputs[0]
+        if first.ndim == 0:
+            self.fail("cannot concatenate 0-d tensors", inputs)
+        axis = normalize_axis(self, self.axis, first.ndim, inputs)
+        if len({i.dtype for i in inputs}) != 1:
+            self.fail("inputs must share one dtype", inputs)
+        for info in inputs[1:]:
+            if info.ndim != first.ndim or any(
+                info.shape[k] != first.shape[k] for k in range(first.ndim) if k != axis
+            ):
+                self.fail(f"shapes differ outside axis {self.axis}", inputs)
+        shape = list(first.shape)
+        shape[axis] = sum(i.shape[axis] for i in inputs)
+        return [TensorInfo(tuple(shape), first.dtype)]
+
+
+@register_op
+class Padding(OpDef):
+    """Pad each dim k by ``front_offset_dimk`` before and ``back_offset_dimk`` after.
+
+    ``padding_mode``: ``CONSTANT`` (fill ``padding_val``), ``REPLICATE`` (repeat the
+    edge) or ``REFLECT`` (mirror without the edge; offsets must be smaller than the dim).
+    """
+
+    type_name = "Padding"
+    memory = Memory.MAY_ALIAS
+    mge_form = MgeForm("Padding", ("Padding",))
+    nr_inputs = (1,)
+    front_offset_dim0: int = 0
+    front_offset_dim1: int = 0
+    front_offset_dim2: int = 0
+    front_offset_dim3: int = 0
+    front_offset_dim4: int = 0
+    front_offset_dim5: int = 0
+    front_offset_dim6: int = 0
+    back_offset_dim0: int = 0
+    back_offset_dim1: int = 0
+    back_offset_dim2: int = 0
+    back_offset_dim3: int = 0
+    back_offset_dim4: int = 0
+    back_offset_dim5: int = 0
+    back_offset_dim6: int = 0
+    padding_val: float = 0.0
+    padding_mode: str = "CONSTANT"
+
+    @classmethod
+    def from_pad_width(cls, pad_width: Sequence[tuple[int, int]], **kwargs: Any) -> Padding:
+        """Build from numpy-style ``((before, after), ...)`` pairs, one per leading dim."""
+        if len(pad_width) > MAX_NDIM:
+            raise ValueError(f"Padding supports at most {MAX_NDIM} dims, got {len(pad_width)}")
+        offsets = {}
+        for k, (front, back) in enumerate(pad_width):
+            offsets[f"front_offset_dim{k}"] = int(front)
+            offsets[f"back_offset_dim{k}"] = int(back)
+        return cls(**offsets, **kwargs)
+
+    def pad_width(self, ndim: int) -> list[tuple[int, int]]:
+        """The ``(front, back)`` offsets of the first ``ndim`` dims."""
+        return [(getattr(self, f"front_offset_dim{k}"), getattr(self, f"back_offset_dim{k}"))
+                for k in range(ndim)]
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        check_enum(self, "padding_mode", PADDING_MODES)
+        shape = inputs[0].shape
+        if len(shape) > MAX_NDIM:
+            self.fail(f"supports at most {MAX_NDIM} dims", inputs)
+        offsets = self.pad_width(MAX_NDIM)
+        if any(v < 0 for pair in offsets for v in pair):
+            self.fail("offsets must be non-negative", inputs)
+        if any(pair != (0, 0) for pair in offsets[len(shape):]):
+            self.fail("offsets given for dims the input does not have", inputs)
+        used = offsets[:len(shape)]
+        for dim, (front, back) in zip(shape, used, strict=True):
+            if self.padding_mode == "REFLECT" and max(front, back) >= max(dim, 1):
+                self.fail("REFLECT offsets must be smaller than the padded dim", inputs)
+            if self.padding_mode == "REPLICATE" and dim == 0 and front + back:
+                self.fail("cannot REPLICATE-pad an empty dim", inputs)
+        out = tuple(d + f + b for d, (f, b) in zip(shape, used, strict=True))
+        return [TensorInfo(out, inputs[0].dtype)]
+
+
+@register_op
+class GetVarShape(OpDef):
+    """The input's shape as an int32 vector (or one dim of it when ``axis`` is set)."""
+
+    type_name = "GetVarShape"
+    memory = Memory.MAY_ALIAS
+    mge_form = MgeForm("GetVarShapeV1", ("OptionalAxisV1",))
+    nr_inputs = (1,)
+    axis: int = INVALID_AXIS
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        shape = np.asarray(inputs[0].shape, dtype=INT32)
+        if self.axis != INVALID_AXIS:
+            shape = shape[normalize_axis(self, self.axis, len(shape), inputs)].reshape(1)
+        return [TensorInfo(shape.shape, INT32, shape)]

@@ -1,0 +1,101 @@
+"""Utility ops: ``AssertEqual`` (the check that test-case files insert on every output).
+
+``AssertEqual(expect, get)`` passes ``expect`` through and fails the run with
+:class:`UnequalError` when the largest relative error between the two,
+``|expect - get| / max(min(|expect|, |get|), 1)``, is above ``maxerr`` or not a number
+(MegEngine's rule). With ``verbose`` every run prints ``AssertEqual: err=<value>``.
+
+MegEngine's own files also pass the error as a third input var, computed in the graph;
+mge computes it in the kernel (MegEngine's loader accepts both forms).
+
+Example:
+    >>> import numpy as np
+    >>> relative_error(np.array([1.0, 200.0]), np.array([1.5, 202.0]))
+    array([0.5 , 0.01])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ...core.opdef import Memory, MgeForm, OpDef, TensorInfo, register_op
+
+
+class UnequalError(RuntimeError):
+    """An ``AssertEqual`` check failed: the values differ by more than ``maxerr``."""
+
+
+def relative_error(expect: np.ndarray, get: np.ndarray) -> np.ndarray:
+    """Per-element error ``|expect - get| / max(min(|expect|, |get|), 1)`` in float64."""
+    e = np.asarray(expect, np.float64)
+    g = np.asarray(get, np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.abs(e - g) / np.maximum(np.minimum(np.abs(e), np.abs(g)), 1.0)
+
+
+def max_error(expect: np.ndarray, get: np.ndarray) -> float:
+    """The largest :func:`relative_error` (NaN if any element is NaN, 0 when empty)."""
+    err = relative_error(expect, get)
+    return float(np.max(err)) if err.size else 0.0
+
+
+def passes(err: float, maxerr: float) -> bool:
+    """MegEngine's test: ``0 <= err <= maxerr`` (a NaN error fails)."""
+    return bool(0 <= err <= maxerr)
+
+
+def describe_mismatch(expect: np.ndarray, get: np.ndarray, maxerr: float,
+                      name: str = "output") -> str:
+    """One line naming ``name``, the max error and the worst element (values and index)."""
+    err = relative_error(expect, get)
+    if not err.size:
+        return f"{name}: no elements"
+    flat = np.where(np.isnan(err), np.inf, err).reshape(-1)
+    worst = int(np.argmax(flat))
+    index = np.unravel_index(worst, err.shape) if err.ndim else ()
+    actual = np.asarray(get).reshape(-1)[worst]
+    wanted = np.asarray(expect).reshape(-1)[worst]
+    return (f"{name}: max error {max_error(expect, get):.6g} exceeds maxerr {maxerr:g} "
+            f"(at index {tuple(int(i) for i in index)}: actual {actual:.6g}, "
+            f"expected {wanted:.6g})")
+
+
+@register_op
+class AssertEqual(OpDef):
+    """Check ``get`` against ``expect`` and pass ``expect`` through (MegEngine param names).
+
+    Example:
+        >>> AssertEqual(maxerr=1e-3).infer([TensorInfo((2,), np.dtype("float32"))] * 2)
+        [TensorInfo(shape=(2,), dtype=dtype('float32'), value=None)]
+    """
+
+    type_name = "AssertEqual"
+    memory = Memory.MAY_ALIAS
+    mge_form = MgeForm("AssertEqual", ("AssertEqual",))
+    nr_inputs = (2,)
+    maxerr: float = 1e-4
+    verbose: bool = False
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        expect, get = inputs
+        if expect.shape != get.shape or expect.dtype != get.dtype:
+            self.fail("expect and get must have the same shape and dtype", inputs)
+        return [TensorInfo(expect.shape, expect.dtype)]
+
+    def report(self, err: float) -> bool:
+        """Print the error when ``verbose``; whether it passes (see :func:`passes`)."""
+        if self.verbose:
+            print(f"AssertEqual: err={err:g}", flush=True)
+        return passes(err, self.maxerr)
+
+    def error(self, expect: np.ndarray, get: np.ndarray) -> UnequalError:
+        """The exception a failed check raises, naming the worst element."""
+        return UnequalError(describe_mismatch(expect, get, self.maxerr, "AssertEqual"))
+
+
+__all__ = [
+    "AssertEqual", "UnequalError", "describe_mismatch", "max_error", "passes",
+    "relative_error",
+]

@@ -1,0 +1,24 @@
+"""ONNX export rule of ``AssertEqual``: ONNX has no assertion op, so it refuses.
+
+Example:
+    >>> AssertEqual.onnx_rule                                    # doctest: +SKIP
+    <function _assert_equal ...>
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..registry import Unsupported, onnx_rule
+from . import AssertEqual
+
+if TYPE_CHECKING:
+    from ...convert.onnx.exporter.graph import ExportContext
+    from ...convert.onnx.exporter.sym import Sym
+    from ...graph.ir import OpNode
+
+
+@onnx_rule(AssertEqual)
+def _assert_equal(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
+    raise Unsupported("ONNX has no assertion op; export the graph without its test-case "
+                      "checks (AssertEqual)")
