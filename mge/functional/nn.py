@@ -29,6 +29,7 @@ from ..ops.pooling import AdaptivePoolingForward, PoolingForward
 from ..ops.shape import Padding
 from . import math as _math
 from ._args import float_tensor, option
+from ._detection import deformable_psroi_pooling
 from .elemwise import (
     add,
     as_tensor,
@@ -51,7 +52,17 @@ from .elemwise import (
 )
 from .math import matmul
 from .tensor import reshape
-from .vision import interpolate, warp_perspective  # noqa: F401 - MegEngine's F.nn has them
+from .vision import (  # noqa: F401 - MegEngine's F.nn has them
+    correlation,
+    cvt_color,
+    interpolate,
+    nms,
+    remap,
+    roi_align,
+    roi_pooling,
+    warp_affine,
+    warp_perspective,
+)
 
 Pair = int | Sequence[int]
 
@@ -505,7 +516,9 @@ def pad(
 # MegEngine's F.nn also carries the vision functions (F.nn.interpolate, F.warp_perspective).
 __all__ = [
     "adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool2d", "batch_norm", "conv2d",
-    "conv_transpose2d", "dropout", "gelu", "hsigmoid", "hswish", "leaky_relu", "linear",
+    "conv_transpose2d", "deformable_psroi_pooling", "dropout", "gelu", "hsigmoid", "hswish",
+    "leaky_relu", "linear",
     "logsigmoid", "logsoftmax", "logsumexp", "matmul", "max_pool2d", "pad", "prelu", "relu",
-    "relu6", "sigmoid", "silu", "softmax", "softplus", "warp_perspective",
+    "relu6", "remap", "sigmoid", "silu", "softmax", "softplus", "warp_affine",
+    "warp_perspective",
 ]
