@@ -86,14 +86,18 @@ CASES += [
     for fmt, shape, imodes in (("NHWC", (2, 6, 7, 3), ("LINEAR", "NEAREST")),
                                ("NHWC", (2, 6, 7, 4), ("LINEAR",)),
                                ("NCHW", (2, 2, 6, 7), ("LINEAR",)))
-    for dtype in ("float32", "uint8") for bmode in BORDERS for imode in imodes
+    for dtype in ("float32", "uint8")
+    for bmode in (BORDERS if dtype == "uint8" else ("REFLECT_101", "CONSTANT"))
+    for imode in imodes
 ]
 CASES += [
     OpCase(RemapForward(imode=imode, border_type=bmode, format=fmt, scalar=2.4),
            [_image(shape, dtype, seed=6), rand(2, 4, 5, 2, low=-3, high=10, seed=8)],
            id=f"Remap-{fmt}-{dtype}-{bmode}-{imode}")
     for fmt, shape in (("NCHW", (2, 3, 6, 7)), ("NHWC", (2, 6, 7, 3)))
-    for dtype in ("float32", "uint8") for bmode in BORDERS for imode in ("LINEAR", "NEAREST")
+    for dtype in ("float32", "uint8")
+    for bmode in (BORDERS if fmt == "NCHW" else ("WRAP", "CONSTANT"))
+    for imode in ("LINEAR", "NEAREST")
 ]
 CASES += [
     OpCase(CvtColorForward(mode=mode), [_image(shape, dtype, seed=9)],
