@@ -35,6 +35,7 @@ from . import loss as _loss
 from . import metric as _metric
 from . import normalization as _normalization
 from ._args import autocast_inputs, float_tensor, option
+from ._detection import deformable_psroi_pooling
 from .elemwise import (
     add,
     as_tensor,
@@ -59,7 +60,17 @@ from .metric import *  # noqa: F403
 from .normalization import *  # noqa: F403
 from .softmax import logsoftmax, logsumexp, softmax  # noqa: F401 - F.nn has them
 from .tensor import expand_dims, reshape, squeeze, transpose
-from .vision import interpolate, warp_perspective  # noqa: F401 - MegEngine's F.nn has them
+from .vision import (  # noqa: F401 - MegEngine's F.nn has them
+    correlation,
+    cvt_color,
+    interpolate,
+    nms,
+    remap,
+    roi_align,
+    roi_pooling,
+    warp_affine,
+    warp_perspective,
+)
 
 Pair = int | Sequence[int]
 
@@ -527,8 +538,10 @@ def pad(
 # the losses, the metrics and the index lookups.
 __all__ = [
     "adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool2d", "batch_norm", "conv1d", "conv2d",
-    "conv_transpose2d", "dropout", "gelu", "hsigmoid", "hswish", "leaky_relu", "linear",
+    "conv_transpose2d", "deformable_psroi_pooling", "dropout", "gelu", "hsigmoid", "hswish",
+    "leaky_relu", "linear",
     "logsigmoid", "logsoftmax", "logsumexp", "matmul", "max_pool2d", "pad", "pixel_shuffle",
-    "prelu", "relu", "relu6", "sigmoid", "silu", "softmax", "softplus", "warp_perspective",
+    "prelu", "relu", "relu6", "remap", "sigmoid", "silu", "softmax", "softplus", "warp_affine",
+    "warp_perspective",
     *_embedding.__all__, *_loss.__all__, *_metric.__all__, *_normalization.__all__,
 ]

@@ -1,6 +1,9 @@
-"""Vision functions (MegEngine ``F.vision``): ``warp_perspective`` and ``interpolate``.
+"""Vision functions (MegEngine ``F.vision``).
 
-Both build the ops of :mod:`mge.ops.vision` exactly as MegEngine 1.13 does, so traced
+``warp_perspective``, ``interpolate``, ``warp_affine``, ``remap`` and ``cvt_color`` are
+here; ``nms``, ``roi_align``, ``roi_pooling`` and ``correlation`` come from
+:mod:`mge.functional._detection`. Each builds the ops of :mod:`mge.ops.vision` exactly
+as MegEngine 1.13 does, so traced
 and dumped graphs hold the same operators: ``warp_perspective`` is one
 ``WarpPerspectiveForward``; ``interpolate`` is one ``ResizeForward`` (NCHW) unless
 ``align_corners=True``, which MegEngine implements as a ``WarpPerspectiveForward`` with a
@@ -28,9 +31,14 @@ from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
 from ..ops.shape import AxisAddRemove, Reshape
 from ..ops.vision import BORDER_MODES, FORMATS, INTERP_MODES, ResizeForward, WarpPerspectiveForward
+from ..ops.vision.color import MODES as CVT_MODES
+from ..ops.vision.color import CvtColorForward
+from ..ops.vision.remap import RemapForward, WarpAffineForward
+from ._detection import correlation, nms, roi_align, roi_pooling
 from .elemwise import as_tensor, astype
 
-__all__ = ["interpolate", "warp_perspective"]
+__all__ = ["correlation", "cvt_color", "interpolate", "nms", "remap", "roi_align", "roi_pooling",
+           "warp_affine", "warp_perspective"]
 
 _INTERPOLATE_MODES = ("bilinear", "linear", "trilinear", "bicubic", "nearest")
 _RESIZE_IMODE = {"linear": "LINEAR", "bilinear": "LINEAR", "nearest": "NEAREST",
@@ -209,3 +217,117 @@ def interpolate(
     if mode == "linear":
         out = apply(Reshape(shape=out.shape[:3]), out)[0]
     return out
+
+
+@traceable
+def warp_affine(
+    inp: Tensor,
+    mat: Tensor,
+    out_shape: tuple[int, int] | Tensor,
+    border_mode: str = "replicate",
+    border_val: float = 0.0,
+    format: str = "NHWC",
+    interp_mode: str = "linear",
+) -> Tensor:
+    """Batched affine warp: output pixel ``(x, y)`` samples the input at
+    ``(M[0, 0] x + M[0, 1] y + M[0, 2], M[1, 0] x + M[1, 1] y + M[1, 2])``.
+
+    Args:
+        inp: images, ``(n, h, w, c)`` (``format="NHWC"``, the default) or ``(n, c, h, w)``.
+        mat: ``(n, 2, 3)`` matrices.
+        out_shape: ``(h, w)`` of the output.
+        border_mode: "replicate", "reflect", "reflect_101", "wrap" or "constant".
+        border_val: the value outside the image for "constant".
+        format: "NHWC" or "NCHW".
+        interp_mode: "linear"; "nearest" for NHWC float32/uint8 images with 1-3 channels.
+
+    Returns:
+        the warped images with ``inp``'s dtype.
+
+    Example:
+        >>> import numpy as np, mge, mge.functional as F
+        >>> img = mge.tensor(np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1))
+        >>> shift = mge.tensor([[[1.0, 0, 1], [0, 1, 0]]])
+        >>> F.vision.warp_affine(img, shift, (1, 3)).numpy().ravel()
+        array([1., 2., 3.], dtype=float32)
+    """
+    fn = "warp_affine"
+    inp, mat = as_tensor(inp), as_tensor(mat)
+    fmt = _enum(fn, "format", format, FORMATS)
+    if inp.ndim != 4:
+        raise ValueError(f"{fn}: inp must be a 4-d {fmt} tensor, got shape {inp.shape}")
+    if mat.shape != (inp.shape[0], 2, 3):
+        raise ValueError(f"{fn}: mat must have shape ({inp.shape[0]}, 2, 3), got {mat.shape}")
+    op = WarpAffineForward(imode=_enum(fn, "interp_mode", interp_mode, INTERP_MODES),
+                           border_mode=_enum(fn, "border_mode", border_mode, BORDER_MODES),
+                           border_val=float(border_val), format=fmt,
+                           dsize=_dsize(fn, out_shape))
+    return apply(op, inp, astype(mat, "float32"))[0]
+
+
+@traceable
+def remap(
+    inp: Tensor,
+    map_xy: Tensor,
+    border_mode: str = "replicate",
+    scalar: float = 0.0,
+    interp_mode: str = "linear",
+) -> Tensor:
+    """Sample each output pixel of a batch of NCHW images at its own input position.
+
+    Args:
+        inp: ``(n, c, h, w)`` images.
+        map_xy: ``(n, oh, ow, 2)``: ``map_xy[..., 0]`` is the input column (x),
+            ``map_xy[..., 1]`` the row (y).
+        border_mode: "replicate", "reflect", "reflect_101", "wrap" or "constant".
+        scalar: the value outside the image for "constant".
+        interp_mode: "linear" or "nearest" (rounds half to even).
+
+    Returns:
+        ``(n, c, oh, ow)`` with ``inp``'s dtype.
+
+    Example:
+        >>> import numpy as np, mge, mge.functional as F
+        >>> x = mge.tensor(np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4))
+        >>> grid = mge.tensor([[[[1.0, 0.0], [0.0, 1.0]], [[0.0, 1.0], [0.0, 1.0]]]])
+        >>> F.vision.remap(x, grid).numpy()
+        array([[[[1., 4.],
+                 [4., 4.]]]], dtype=float32)
+    """
+    fn = "remap"
+    inp, map_xy = as_tensor(inp), as_tensor(map_xy)
+    if inp.ndim != 4 or map_xy.ndim != 4 or map_xy.shape[-1] != 2:
+        raise ValueError(f"{fn}: inp must be (n, c, h, w) and map_xy (n, oh, ow, 2), got "
+                         f"{inp.shape} and {map_xy.shape}")
+    op = RemapForward(imode=_enum(fn, "interp_mode", interp_mode, INTERP_MODES),
+                      border_type=_enum(fn, "border_mode", border_mode, BORDER_MODES),
+                      format="NCHW", scalar=float(scalar))
+    return apply(op, inp, astype(map_xy, "float32"))[0]
+
+
+@traceable
+def cvt_color(inp: Tensor, mode: str = "") -> Tensor:
+    """Convert NHWC images from one colour format to another.
+
+    Args:
+        inp: ``(n, h, w, c)`` uint8 or float32 images (YUV 4:2:0 modes: the planes
+            stacked as ``(n, h * 3 / 2, w, 1)``).
+        mode: one of MegEngine's ``CvtColor`` modes, e.g. "RGB2GRAY", "BGR2RGB",
+            "RGB2YUV", "YUV2RGB", "GRAY2RGB", "RGBA2BGR", "YUV2BGR_NV21",
+            "BT601_YUV2RGB_NV12". float32 takes RGB2GRAY, BGR2GRAY, RGB2YUV, YUV2RGB and
+            GRAY2RGB.
+
+    Returns:
+        the converted images with ``inp``'s dtype.
+
+    Example:
+        >>> import numpy as np, mge, mge.functional as F
+        >>> x = mge.tensor(np.array([[[[-0.58675045, 1.7526233, 0.10702174]]]], np.float32))
+        >>> F.vision.cvt_color(x, mode="RGB2GRAY").numpy()
+        array([[[[0.86555195]]]], dtype=float32)
+    """
+    name = str(mode) if "YCrCb" in str(mode) else str(mode).upper()
+    if name not in CVT_MODES:
+        raise ValueError(f"cvt_color: unsupported mode {mode!r}; expected one of "
+                         f"{', '.join(CVT_MODES)}")
+    return apply(CvtColorForward(mode=name), as_tensor(inp))[0]

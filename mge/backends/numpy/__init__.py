@@ -32,4 +32,7 @@ from ...ops.pooling import numpy_kernels as _pooling  # noqa: E402,F401
 from ...ops.reduce import numpy_kernels as _reduce  # noqa: E402,F401
 from ...ops.shape import numpy_kernels as _shape  # noqa: E402,F401
 from ...ops.utility import numpy_kernels as _utility  # noqa: E402,F401
+from ...ops.vision import numpy_color as _vision_color  # noqa: E402,F401
+from ...ops.vision import numpy_detection as _vision_detection  # noqa: E402,F401
 from ...ops.vision import numpy_kernels as _vision  # noqa: E402,F401
+from ...ops.vision import numpy_remap as _vision_remap  # noqa: E402,F401

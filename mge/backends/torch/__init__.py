@@ -41,6 +41,7 @@ from ...ops.pooling import torch_kernels as _pooling  # noqa: E402,F401
 from ...ops.reduce import torch_kernels as _reduce  # noqa: E402,F401
 from ...ops.shape import torch_kernels as _shape  # noqa: E402,F401
 from ...ops.utility import torch_kernels as _utility  # noqa: E402,F401
+from ...ops.vision import torch_detection as _vision_detection  # noqa: E402,F401
 from ...ops.vision import torch_kernels as _vision  # noqa: E402,F401
 
 __all__ = ["BACKEND", "TORCH_DTYPES", "TorchBackend", "torch_device", "torch_dtype"]

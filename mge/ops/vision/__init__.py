@@ -163,3 +163,7 @@ class ResizeForward(_ImageOp):
             self.fail("LINEAR resize of NHWC images with 1 or 3 channels needs input and "
                       "output height and width >= 2 (as in MegEngine)", inputs)
         return [TensorInfo(out, src.dtype)]
+
+
+# the detection, remap and colour ops of the family
+from . import color, detection, remap  # noqa: E402,F401

@@ -90,6 +90,54 @@ class ArrayOps:
         """The numpy dtype of an array of this library."""
         return x.dtype
 
+    def maximum(self, x: Any, y: Any) -> Any:
+        """Elementwise maximum (``y`` may be a Python number)."""
+        return np.maximum(x, y)
+
+    def minimum(self, x: Any, y: Any) -> Any:
+        """Elementwise minimum (``y`` may be a Python number)."""
+        return np.minimum(x, y)
+
+    def abs(self, x: Any) -> Any:
+        return np.abs(x)
+
+    def ceil(self, x: Any) -> Any:
+        return np.ceil(x)
+
+    def amax(self, x: Any, axis: int) -> Any:
+        return x.max(axis)
+
+    def argmax(self, x: Any, axis: int) -> Any:
+        """Index of the first maximum along ``axis`` (int64)."""
+        return x.argmax(axis)
+
+    def take_along(self, x: Any, idx: Any, axis: int) -> Any:
+        return np.take_along_axis(x, idx, axis)
+
+    def stack(self, xs: list[Any], axis: int) -> Any:
+        return np.stack(xs, axis)
+
+    def concat(self, xs: list[Any], axis: int) -> Any:
+        return np.concatenate(xs, axis)
+
+    def repeat(self, x: Any, n: int, axis: int) -> Any:
+        """Each element ``n`` times along ``axis``."""
+        return np.repeat(x, n, axis)
+
+    def zeros(self, shape: tuple[int, ...], dtype: Any, like: Any) -> Any:
+        return np.zeros(shape, dtype)
+
+    def scalar(self, value: float, dtype: Any, like: Any) -> Any:
+        """A 0-d array of ``dtype`` next to ``like``."""
+        return np.array(value, dtype)
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        return np.asarray(x)
+
+    def pad_center(self, x: Any, margin: int) -> Any:
+        """``x`` (NCHW) with ``margin`` zeros around its two spatial axes."""
+        return np.pad(x, ((0, 0), (0, 0), (margin, margin), (margin, margin)))
+
     def check_index(self, idx: Any, n_src: int) -> None:
         """Reject ``mat_idx`` values outside ``[0, n_src)`` (MegEngine asserts)."""
         if len(idx) and (int(idx.min()) < 0 or int(idx.max()) >= n_src):
@@ -226,7 +274,8 @@ def _cv_positions(ops: ArrayOps, op: WarpPerspectiveForward, mat: Any, like: Any
     return out[0], out[1]
 
 
-def _warp_cv(ops: ArrayOps, op: WarpPerspectiveForward, src: Any, mat: Any, batch: Any) -> Any:
+def _warp_cv(ops: ArrayOps, op: WarpPerspectiveForward, src: Any, mat: Any, batch: Any,
+             positions: Any = _cv_positions) -> Any:
     height, width = src.shape[1], src.shape[2]
     is_u8 = ops.dtype_of(src) == np.uint8
     bval = np.array(op.border_val, np.float32)
@@ -240,10 +289,10 @@ def _warp_cv(ops: ArrayOps, op: WarpPerspectiveForward, src: Any, mat: Any, batc
         return border_index(ops, ops.clip(p, -32768, 32767), length, op.bmode)
 
     if op.imode == "NEAREST":
-        px, py = _cv_positions(ops, op, mat, src, 1.0)
+        px, py = positions(ops, op, mat, src, 1.0)
         return ops.cast(sample(index(py, height), index(px, width), acc), ops.dtype_of(src))
 
-    px, py = _cv_positions(ops, op, mat, src, float(TAB_SIZE))
+    px, py = positions(ops, op, mat, src, float(TAB_SIZE))
     sx, sy = ops.clip(px >> TAB_BITS, -32768, 32767), ops.clip(py >> TAB_BITS, -32768, 32767)
     fx = ops.cast(px & (TAB_SIZE - 1), acc)[..., None]
     fy = ops.cast(py & (TAB_SIZE - 1), acc)[..., None]

@@ -70,6 +70,51 @@ class TorchOps(ArrayOps):
     def dtype_of(self, x: Any) -> np.dtype:
         return _NUMPY_DTYPES[x.dtype]
 
+    def maximum(self, x: Any, y: Any) -> Any:
+        return torch.clamp(x, min=y) if isinstance(y, (int, float)) else torch.maximum(x, y)
+
+    def minimum(self, x: Any, y: Any) -> Any:
+        return torch.clamp(x, max=y) if isinstance(y, (int, float)) else torch.minimum(x, y)
+
+    def abs(self, x: Any) -> Any:
+        return torch.abs(x)
+
+    def ceil(self, x: Any) -> Any:
+        return torch.ceil(x)
+
+    def amax(self, x: Any, axis: int) -> Any:
+        return torch.amax(x, dim=axis)
+
+    def argmax(self, x: Any, axis: int) -> Any:
+        return torch.argmax(x, dim=axis)  # the first maximum, as numpy
+
+    def take_along(self, x: Any, idx: Any, axis: int) -> Any:
+        return torch.take_along_dim(x, idx, dim=axis)
+
+    def stack(self, xs: list[Any], axis: int) -> Any:
+        return torch.stack(xs, dim=axis)
+
+    def concat(self, xs: list[Any], axis: int) -> Any:
+        return torch.cat(xs, dim=axis)
+
+    def repeat(self, x: Any, n: int, axis: int) -> Any:
+        return torch.repeat_interleave(x, n, dim=axis)
+
+    def zeros(self, shape: tuple[int, ...], dtype: Any, like: Any) -> Any:
+        return torch.zeros(shape, dtype=self._dtype(dtype), device=like.device)
+
+    def scalar(self, value: float, dtype: Any, like: Any) -> Any:
+        return torch.tensor(value, dtype=self._dtype(dtype), device=like.device)
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        return x.detach().cpu().numpy()
+
+    def pad_center(self, x: Any, margin: int) -> Any:
+        return torch.nn.functional.pad(x, (margin, margin, margin, margin))
+
+    def _dtype(self, dtype: Any) -> Any:
+        return torch_dtype(np.dtype(dtype)) if not isinstance(dtype, torch.dtype) else dtype
+
 
 TORCH_OPS = TorchOps()
 
