@@ -32,6 +32,10 @@ from .node import (
     static_ints,
 )
 
+#: the op names this module's strings speak: ONNX's (``converter("TopK")`` converts an ONNX
+#: node), not mge's registered op types (``tests/ops/test_op_homes.py`` checks each)
+OP_VOCABULARY = "onnx"
+
 _MODES = ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1",
           "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp")
 
