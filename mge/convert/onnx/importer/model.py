@@ -9,7 +9,9 @@ and returns an :class:`OnnxModule`, traced into a TracedModule unless ``trace=Fa
   out the way MegEngine's modules keep them, e.g. grouped conv weights as
   ``[groups, out/groups, in/groups, kh, kw]``), other tensors used at run time are buffers;
 - values that only steer an op (shapes, axes, pads, clip bounds, ``Shape``/``Gather``/
-  ``Unsqueeze``/``Concat`` chains over static shapes) are folded at import time;
+  ``Unsqueeze``/``Concat`` chains over static shapes) are folded at import time; when
+  they are computed at run time (symbolic dimensions, operands fed as inputs) the node is
+  converted again on every run with their current values (:mod:`.deferred`);
 - ``forward(*inputs)`` runs the remaining nodes in graph order through ``F.*`` calls and
   returns the graph outputs in ONNX order (one Tensor when there is a single output).
 
