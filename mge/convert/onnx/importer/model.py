@@ -9,7 +9,9 @@ and returns an :class:`OnnxModule`, traced into a TracedModule unless ``trace=Fa
   out the way MegEngine's modules keep them, e.g. grouped conv weights as
   ``[groups, out/groups, in/groups, kh, kw]``), other tensors used at run time are buffers;
 - values that only steer an op (shapes, axes, pads, clip bounds, ``Shape``/``Gather``/
-  ``Unsqueeze``/``Concat`` chains over static shapes) are folded at import time;
+  ``Unsqueeze``/``Concat`` chains over static shapes) are folded at import time; when
+  they are computed at run time (symbolic dimensions, operands fed as inputs) the node is
+  converted again on every run with their current values (:mod:`.deferred`);
 - ``forward(*inputs)`` runs the remaining nodes in graph order through ``F.*`` calls and
   returns the graph outputs in ONNX order (one Tensor when there is a single output).
 
@@ -45,14 +47,17 @@ from ....module.module import Module
 from ....tensor import Parameter, Tensor
 from ..errors import OnnxImportError, Problem, UnsupportedOnnxError
 from . import elementwise, indexing, nn, norm, reduce, tensor  # noqa: F401  (converters)
+from .deferred import defer
 from .node import (
     CONVERTERS,
     SUPPORTED_ELEM_TYPES,
     Node,
+    NotConstant,
     OnnxOp,
     Unsupported,
     unsupported_type_reason,
 )
+from .tensor import RuntimeShape
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,7 +195,7 @@ class ImportContext:
     def const(self, name: str, what: str) -> np.ndarray:
         """The constant value of ``name``; ``Unsupported`` naming ``what`` if not constant."""
         if name not in self.consts:
-            raise Unsupported(f"{what} ({name!r}) must be a constant")
+            raise NotConstant(f"{what} ({name!r}) must be a constant", name)
         return self.consts[name]
 
     def static_shape(self, name: str) -> tuple[int, ...] | None:
@@ -206,7 +211,7 @@ class ImportContext:
     def attribute(self, onnx_name: str, value: np.ndarray, kind: str = "param") -> str:
         """Store ``value`` on the module as a Parameter (``kind="param"``) or a buffer and
         return its attribute name; the same name, kind and value share one attribute."""
-        value = np.ascontiguousarray(value)
+        value = np.array(value, order="C")  # ascontiguousarray makes 0-d arrays 1-d
         for attr, stored in self._attrs.get((onnx_name, kind), []):
             if stored.shape == value.shape and np.array_equal(stored, value):
                 return attr
@@ -298,6 +303,7 @@ def _convert_nodes(graph: Any, ctx: ImportContext) -> list[Step]:
     problems = _input_problems(graph, ctx)
     runtime = {i.name for i in graph.input if i.name not in ctx.consts}
     broken: set[str] = set()  # outputs of failed nodes: their consumers are not judged
+    shape_only: set[str] = set()  # run-time values computed from shapes only
     steps = []
     for index, proto in enumerate(graph.node):
         node = Node(proto, index)
@@ -310,6 +316,17 @@ def _convert_nodes(graph: Any, ctx: ImportContext) -> list[Step]:
             if reason is not None:
                 raise Unsupported(reason)
             converted = CONVERTERS[node.op_type](node, ctx)
+        except NotConstant as exc:
+            if exc.name not in runtime:
+                problems.append(Problem(node.op_type, node.name, str(exc)))
+                broken.update(o for o in node.outputs if o)
+                continue
+            for attr in ctx.new_attrs:
+                ctx.forget_attribute(attr)
+            ctx.new_attrs = []
+            deferred = defer(node, ctx, runtime, runtime - shape_only)
+            converted = deferred, [*deferred.inputs, *(i for i, _ in deferred.consts)], \
+                deferred.outputs
         except Unsupported as exc:
             problems.append(Problem(node.op_type, node.name, str(exc)))
             broken.update(o for o in node.outputs if o)
@@ -333,6 +350,8 @@ def _convert_nodes(graph: Any, ctx: ImportContext) -> list[Step]:
             (False, i) if i in runtime else (True, ctx.attribute(i, ctx.consts[i], "buffer"))
             for i in inputs
         )
+        if isinstance(op, RuntimeShape) or all(i in shape_only for i in inputs if i in runtime):
+            shape_only.update(outputs)
         runtime.update(outputs)
         steps.append(Step(op, sources, tuple(outputs), f"{node.op_type} {node.name!r}"))
     if problems:

@@ -63,6 +63,15 @@ class Unsupported(Exception):  # noqa: N818 - reason for one node, collected by 
     """Raised by a converter: this node cannot be imported (the message says why)."""
 
 
+class NotConstant(Unsupported):
+    """Raised by ``ctx.const``: the converter needs the value ``name`` at import time, and
+    it is computed at run time (the importer may defer the node, see :mod:`.deferred`)."""
+
+    def __init__(self, message: str, name: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
 def converter(*op_types: str) -> Callable[[ConverterFn], ConverterFn]:
     """Register a converter for one or more ONNX op types."""
 
@@ -193,6 +202,7 @@ __all__ = [
     "Chain",
     "Identity",
     "Node",
+    "NotConstant",
     "OnnxOp",
     "Unsupported",
     "call",

@@ -2,8 +2,9 @@
 ``Reduce`` modes and elementwise ops (see :mod:`.node`).
 
 ``ReduceL1``/``L2``/``SumSquare``/``LogSum``/``LogSumExp`` are the sum mode around
-elementwise ops; ``ReduceMax``/``Min`` of booleans reduce 0/1 integers. Axes must be
-constants (MegEngine's ``Reduce`` takes its axis as a parameter).
+elementwise ops; ``ReduceMax``/``Min`` of booleans reduce 0/1 integers. Axes are
+parameters of MegEngine's ``Reduce``: run-time axes are read when the node runs
+(:mod:`.deferred`). ``TopK`` sorts each row with ``F.argsort``.
 
 Example:
     >>> import mge
@@ -25,10 +26,15 @@ from .node import (
     Identity,
     Node,
     OnnxOp,
+    Unsupported,
     converter,
     normalize_axis,
     static_ints,
 )
+
+#: the op names this module's strings speak: ONNX's (``converter("TopK")`` converts an ONNX
+#: node), not mge's registered op types (``tests/ops/test_op_homes.py`` checks each)
+OP_VOCABULARY = "onnx"
 
 _MODES = ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1",
           "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp")
@@ -75,6 +81,41 @@ def _reduce(node: Node, ctx: Any) -> Converted:
         return Identity(), node.inputs[:1], node.outputs[:1]
     op = Reduce(node.op_type, tuple(axes) if axes else None, bool(node.attr("keepdims", 1)))
     return op, node.inputs[:1], node.outputs[:1]
+
+
+@dataclasses.dataclass(frozen=True)
+class TopK(OnnxOp):
+    """ONNX TopK: the ``k`` largest (or smallest) values along ``axis``, sorted, with their
+    indices; of equal values the lower index comes first (a stable ``F.argsort`` of the
+    rows, the axis moved last)."""
+
+    k: int
+    axis: int
+    largest: bool
+
+    def __call__(self, mod: Any, x: Tensor) -> tuple[Tensor, Tensor]:
+        axis = normalize_axis(self.axis, x.ndim)
+        size = x.shape[axis]
+        if not 0 <= self.k <= size:
+            raise ValueError(f"TopK: k={self.k} is outside [0, {size}] for axis {axis} of "
+                             f"shape {x.shape}")
+        perm = [a for a in range(x.ndim) if a != axis] + [axis]
+        moved = F.transpose(x, perm)
+        rows = F.reshape(moved, (-1, size))
+        index = F.argsort(rows, descending=self.largest)[:, :self.k]
+        values = F.gather(rows, 1, index)
+        back = tuple(int(p) for p in np.argsort(perm))
+        shape = (*moved.shape[:-1], self.k)
+        return tuple(F.transpose(F.reshape(t, shape), back) for t in (values, index))
+
+
+@converter("TopK")
+def _top_k(node: Node, ctx: Any) -> Converted:
+    if not node.attr("sorted", 1):
+        raise Unsupported("TopK with sorted=0 is not supported (mge returns sorted values)")
+    k = static_ints(node, ctx, "k", 1, "TopK k")
+    op = TopK(int(k[0]), int(node.attr("axis", -1)), bool(node.attr("largest", 1)))
+    return op, node.inputs[:1], node.outputs[:2]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -241,12 +241,25 @@ def _constant_of_shape(node: Node, ctx: Any) -> Converted:
     return None
 
 
+@dataclasses.dataclass(frozen=True)
+class RuntimeShape(OnnxOp):
+    """ONNX Shape of a value whose shape is known at run time only: ``shape[start:end]``
+    as an int64 tensor (a constant in a traced graph, like every shape read there)."""
+
+    start: int
+    end: int | None
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        return Tensor(np.asarray(tuple(x.shape)[self.start:self.end], dtype=np.int64))
+
+
 @converter("Shape")
 def _shape(node: Node, ctx: Any) -> Converted:
+    start, end = int(node.attr("start", 0)), node.attr("end")
+    end = None if end is None else int(end)
     shape = ctx.static_shape(node.input(0))
     if shape is None:
-        raise Unsupported(f"the shape of {node.input(0)!r} is not static")
-    start, end = node.attr("start", 0), node.attr("end", len(shape))
+        return RuntimeShape(start, end), node.inputs[:1], node.outputs[:1]
     ctx.consts[node.outputs[0]] = np.asarray(shape[start:end], dtype=np.int64)
     return None
 

@@ -348,19 +348,19 @@ def test_unsupported_ops_are_all_listed() -> None:
         mk("Relu", ["x"], ["a"], name="ok"),
         mk("NonMaxSuppression", ["a"], ["b"], name="nms_1"),
         mk("Relu", ["b"], ["c"], name="after_nms"),
-        mk("TopK", ["a", "k"], ["d", "e"], name="topk_7"),
+        mk("Unique", ["a"], ["d", "e"], name="unique_7"),
         mk("Conv", ["a", "w"], ["f"], name="conv1d"),
         mk("Upsample", ["a"], ["g"], name="up", domain="com.example"),
     ]
     case = Case("bad", nodes, {"x": _rand(1, 2, 3)}, ["c", "d", "f", "g"],
-                {"k": _i64(1), "w": _rand(2, 2, 3)})
+                {"w": _rand(2, 2, 3)})
     with pytest.raises(UnsupportedOnnxError) as info:
         from_onnx(_model_proto(case), trace=False)
     message = str(info.value)
-    for name in ("nms_1", "topk_7", "conv1d", "up"):
+    for name in ("nms_1", "unique_7", "conv1d", "up"):
         assert repr(name) in message
-    assert "NonMaxSuppression" in message and "TopK" in message and "after_nms" not in message
-    assert [p.name for p in info.value.problems] == ["nms_1", "topk_7", "conv1d", "up"]
+    assert "NonMaxSuppression" in message and "Unique" in message and "after_nms" not in message
+    assert [p.name for p in info.value.problems] == ["nms_1", "unique_7", "conv1d", "up"]
 
 
 def test_names_are_sanitized_and_kept() -> None:

@@ -1,0 +1,109 @@
+"""Run-time operands and dynamic shapes in ONNX import: ``Shape`` of a dynamic value, and
+nodes whose steering operands (shapes, bounds, repeats, weights) are computed at run time."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper  # noqa: E402
+
+import mge  # noqa: E402
+from mge.convert import from_onnx  # noqa: E402
+from mge.convert.onnx.importer.mge_file import onnx_to_mge_bytes  # noqa: E402
+
+
+def _model(nodes: list, inputs: list, output: str) -> onnx.ModelProto:
+    graph = helper.make_graph(nodes, "g", inputs,
+                              [helper.make_tensor_value_info(output, TensorProto.FLOAT, None)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _check(model: onnx.ModelProto, feeds_per_run: list[dict[str, np.ndarray]]) -> None:
+    session = ort.InferenceSession(model.SerializeToString())
+    net = from_onnx(model, trace=False)
+    for feeds in feeds_per_run:
+        (ref,) = session.run(None, feeds)
+        out = net(*(mge.tensor(feeds[name]) for name in net.input_names)).numpy()
+        assert out.shape == ref.shape
+        np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_flatten_by_shape_chain_runs_at_any_batch() -> None:
+    """``x.view(x.size(0), -1)`` as exported: Shape -> Gather -> Unsqueeze -> Concat."""
+    i64 = helper.make_tensor
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+        helper.make_node("Unsqueeze", ["n", "axes"], ["n1"]),
+        helper.make_node("Concat", ["n1", "minus_one"], ["target"], axis=0),
+        helper.make_node("Reshape", ["x", "target"], ["y"]),
+    ]
+    model = _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", 3, 4])],
+                   "y")
+    model.graph.initializer.extend([
+        i64("zero", TensorProto.INT64, [], [0]),
+        i64("axes", TensorProto.INT64, [1], [0]),
+        i64("minus_one", TensorProto.INT64, [1], [-1]),
+    ])
+    rng = np.random.default_rng(0)
+    _check(model, [{"x": rng.standard_normal((b, 3, 4), dtype=np.float32)} for b in (2, 5)])
+
+
+def test_operands_fed_as_graph_inputs() -> None:
+    """Slice bounds and Tile repeats given at run time, changing between runs."""
+    nodes = [
+        helper.make_node("Slice", ["x", "starts", "ends"], ["s"]),
+        helper.make_node("Tile", ["s", "reps"], ["y"]),
+    ]
+    ints = [helper.make_tensor_value_info(n, TensorProto.INT64, [2])
+            for n in ("starts", "ends", "reps")]
+    model = _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 5]),
+                           *ints], "y")
+    x = np.arange(20, dtype=np.float32).reshape(4, 5)
+    runs = [(0, 1, 3, 4, 1, 2), (1, -3, 4, 5, 2, 1)]
+    _check(model, [{"x": x, "starts": np.array(r[:2]), "ends": np.array(r[2:4]),
+                    "reps": np.array(r[4:])} for r in runs])
+
+
+def test_data_operand_is_refused_in_a_traced_graph() -> None:
+    """A Reshape shape computed from tensor values cannot be frozen into a .mge file."""
+    nodes = [helper.make_node("Reshape", ["x", "shape"], ["y"])]
+    model = _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3]),
+                           helper.make_tensor_value_info("shape", TensorProto.INT64, [2])], "y")
+    with pytest.raises(ValueError, match="computed from tensor values"):
+        onnx_to_mge_bytes(model)
+
+
+def _exported(module: object, example: np.ndarray, axes: dict[int, str]) -> bytes:
+    torch = pytest.importorskip("torch")
+    buffer = io.BytesIO()
+    torch.onnx.export(module, torch.from_numpy(example), buffer, input_names=["x"],
+                      output_names=["y"], dynamic_axes={"x": axes}, opset_version=17,
+                      dynamo=False)
+    return buffer.getvalue()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["view", "resnet", "encoder"])
+def test_torch_exports_with_dynamic_axes(name: str) -> None:
+    """Issue 21: torch exports with dynamic batch (and spatial / sequence) axes run at two
+    sizes within 1e-4 of onnxruntime."""
+    pytest.importorskip("torch")
+    from .torch_models import dynamic_models
+
+    module, shapes, axes = dynamic_models()[name]
+    rng = np.random.default_rng(0)
+    data = _exported(module, rng.standard_normal(shapes[0], dtype=np.float32), axes)
+    session = ort.InferenceSession(data)
+    net = from_onnx(data, trace=False)
+    for shape in shapes:
+        x = rng.standard_normal(shape, dtype=np.float32)
+        (ref,) = session.run(None, {"x": x})
+        out = net(mge.tensor(x)).numpy()
+        assert out.shape == ref.shape
+        np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
