@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +31,8 @@ _observers: list[ApplyObserver] = []
 #: prepared eager kernels kept (the cache is emptied when it grows past this)
 MAX_PREPARED = 4096
 _prepared: dict[tuple, Callable[..., Any]] = {}
+#: tensors ``F.*`` made from Python values while observed (MegEngine's ``Const`` tensors)
+_constants: weakref.WeakValueDictionary[int, Tensor] = weakref.WeakValueDictionary()
 
 
 def apply(op: OpDef, *inputs: Tensor) -> tuple[Tensor, ...]:
@@ -89,9 +92,26 @@ def observing() -> bool:
     return bool(_observers)
 
 
+def mark_constant(t: Tensor) -> Tensor:
+    """Note that ``t`` was made from a Python value (``x + 1``); returns ``t``.
+
+    Observers (``jit.trace``) compare such constants by value on later calls; nothing is
+    noted while no observer is active.
+    """
+    if _observers:
+        _constants[id(t)] = t
+    return t
+
+
+def is_constant(t: Tensor) -> bool:
+    """Whether ``t`` was made from a Python value while observed (see ``mark_constant``)."""
+    return _constants.get(id(t)) is t
+
+
 def run_op(op: OpDef, *arrays: Any, backend: Any = None) -> Any:
     """Run a kernel on raw backend arrays (no Tensor wrapping, no observers)."""
     return (backend or get_backend()).run(op, list(arrays))
 
 
-__all__ = ["add_observer", "apply", "observing", "remove_observer", "run_op"]
+__all__ = ["add_observer", "apply", "is_constant", "mark_constant", "observing",
+           "remove_observer", "run_op"]
