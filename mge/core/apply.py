@@ -35,12 +35,25 @@ _prepared: dict[tuple, Callable[..., Any]] = {}
 _constants: weakref.WeakValueDictionary[int, Tensor] = weakref.WeakValueDictionary()
 
 
+class SymbolicValue(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by a symbolic tensor's ``_array_on`` (a var of a graph being edited, such as
+    ``mge.utils.network_node.VarNode``): ``apply`` then asks its class to build the op
+    into the graph (``apply_symbolic(op, inputs, out_infos)``) instead of running it."""
+
+    def __init__(self, tensor: Tensor) -> None:
+        super().__init__(type(tensor).__name__)
+        self.tensor = tensor
+
+
 def apply(op: OpDef, *inputs: Tensor) -> tuple[Tensor, ...]:
     """Run ``op`` on ``inputs`` with the default backend; returns one Tensor per output."""
     in_infos = [TensorInfo(t._shape, t._dtype) for t in inputs]
     out_infos = op.check_inputs(in_infos)
     backend = get_backend()
-    arrays = [t._data if t._backend is backend else t._array_on(backend) for t in inputs]
+    try:
+        arrays = [t._data if t._backend is backend else t._array_on(backend) for t in inputs]
+    except SymbolicValue as symbolic:
+        return type(symbolic.tensor).apply_symbolic(op, inputs, out_infos)
     if backend.name in type(op).preparers:
         result = _prepared_kernel(backend, op, in_infos, out_infos)(*arrays)
     else:
@@ -113,5 +126,5 @@ def run_op(op: OpDef, *arrays: Any, backend: Any = None) -> Any:
     return (backend or get_backend()).run(op, list(arrays))
 
 
-__all__ = ["add_observer", "apply", "is_constant", "mark_constant", "observing",
+__all__ = ["SymbolicValue", "add_observer", "apply", "is_constant", "mark_constant", "observing",
            "remove_observer", "run_op"]

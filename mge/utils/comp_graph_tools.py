@@ -27,6 +27,7 @@ import numpy as np
 
 from ..graph.interpreter import Executor
 from ..graph.ir import Graph, OpNode, VarNode
+from ..ops.shape import Reshape
 from ..serialization.mge_graph import load_graph
 
 __all__ = [
@@ -46,10 +47,15 @@ __all__ = [
 _DATA_PROVIDERS = ("ImmutableTensor", "Host2DeviceCopy")
 
 
+def _is_var(v: Any) -> bool:
+    """A graph var: an IR ``VarNode`` or a ``network_node.VarNode`` (it has an owner)."""
+    return isinstance(v, VarNode) or (hasattr(v, "owner") and hasattr(v, "dtype"))
+
+
 def _var_list(var: VarNode | Iterable[VarNode], what: str) -> list[VarNode]:
-    vars_ = [var] if isinstance(var, VarNode) else list(var)
+    vars_ = [var] if _is_var(var) else list(var)
     for v in vars_:
-        if not isinstance(v, VarNode):
+        if not _is_var(v):
             raise TypeError(f"{what}: expected VarNode, got {type(v).__name__}: {v!r}")
     return vars_
 
@@ -89,7 +95,7 @@ def get_owner_opr_type(var: VarNode) -> str:
 
 def get_opr_type(opr: OpNode) -> str:
     """The type of ``opr``."""
-    if not isinstance(opr, OpNode):
+    if _is_var(opr) or not hasattr(opr, "inputs"):
         raise TypeError(f"get_opr_type: expected OpNode, got {type(opr).__name__}")
     return opr.type
 
@@ -214,9 +220,9 @@ def _prune_reshape_shape_oprs(outputs: list[VarNode], oprs: list[OpNode],
                     visited.add((opr.id, cur.id))
                     prune(opr, cur)
 
-    for var in get_dep_vars(outputs, "Reshape"):
+    for var in get_dep_vars(outputs):
         reshape = var.owner
-        if len(reshape.inputs) > 1:
+        if isinstance(reshape.op, Reshape) and len(reshape.inputs) > 1:
             prune(reshape.inputs[1].owner, reshape)
     return [o for o in oprs if o.id not in marked]
 
