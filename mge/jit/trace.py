@@ -36,7 +36,17 @@ from ..core.opdef import OpDef
 from ..graph.ir import Graph, VarNode
 from ..tensor import Tensor
 from .dump import dump_trace
-from .trace_check import CallChecker, RecordedVar, Step, TensorVars, TraceError, VarKind
+from .trace_check import (
+    CallChecker,
+    OpProfile,
+    RecordedVar,
+    Step,
+    TensorVars,
+    TraceError,
+    VarKind,
+    excluded,
+    tracing_call,
+)
 
 
 def _flatten(obj: Any, leaves: list[Any]) -> Callable[[list[Any]], Any]:
@@ -66,6 +76,7 @@ class _Recorder:
         # parameters and buffers of the modules passed in get their attribute paths as names
         self.param_names = {id(t): name for m in modules for name, t in m.named_tensors()}
         self.tensors = TensorVars()
+        self.from_excluded = TensorVars()  # made inside exclude_from_trace
         self.steps: list[Step] = []
         self.variables: dict[int, RecordedVar] = {}
 
@@ -82,14 +93,21 @@ class _Recorder:
             value = t.numpy()
             var = self.graph.add_const(value, name=t.name or self.param_names.get(id(t)))
             kind = VarKind.CONSTANT if constant else VarKind.EXTERNAL
-            self.variables[var.id] = RecordedVar(kind, var.dtype, var.value)
+            live = self.from_excluded.get(t) is not None  # recomputed on every call
+            self.variables[var.id] = RecordedVar(kind, var.dtype, None if live else var.value,
+                                                 excluded=live)
         else:
             var = self.graph.add_input(f"__external_{len(self.graph.inputs)}", t.shape, t.dtype)
-            self.variables[var.id] = RecordedVar(VarKind.EXTERNAL, var.dtype)
+            self.variables[var.id] = RecordedVar(VarKind.EXTERNAL, var.dtype,
+                                                 excluded=self.from_excluded.get(t) is not None)
         self.tensors.bind(t, var)
         return var
 
     def __call__(self, op: OpDef, inputs: tuple, outputs: tuple) -> None:
+        if excluded():
+            for t in outputs:
+                self.from_excluded.bind(t, True)
+            return
         in_vars = [self.var_of(t) for t in inputs]
         out_vars = self.graph.add_op(op, in_vars)
         for t, var in zip(outputs, out_vars, strict=True):
@@ -113,6 +131,7 @@ class _Recording:
     steps: list[Step]
     variables: dict[int, RecordedVar]
     output_names: tuple[str, ...] | None
+    profile: OpProfile | None
 
 
 def _signature(args: tuple, kwargs: dict) -> tuple:
@@ -135,7 +154,8 @@ class trace:  # noqa: N801 - MegEngine's name
         capture_as_const: snapshot parameters and other captured tensors as constants
             (needed by :meth:`dump`); later calls raise ``TraceError`` when one changed.
         record_only: implies ``symbolic`` and ``capture_as_const``.
-        sublinear_memory_config, dtr_config, profiling, opt_level, graph_opt_config,
+        profiling: time the ops of every call after the recording (:meth:`get_profile`).
+        sublinear_memory_config, dtr_config, opt_level, graph_opt_config,
         symbolic_shape, without_host, imperative: MegEngine training/runtime options,
             accepted for compatibility; they do not change what is recorded.
 
@@ -172,6 +192,7 @@ class trace:  # noqa: N801 - MegEngine's name
         functools.update_wrapper(self, function)
         self.__wrapped__ = function
         self._capture_as_const = capture_as_const or record_only
+        self._profiling = profiling
         self._first: _Recording | None = None
         self._recordings: dict[tuple, _Recording] = {}
 
@@ -203,14 +224,27 @@ class trace:  # noqa: N801 - MegEngine's name
 
     # ---------------------------------------------------------------- calling
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self._first is None:
-            return self._record(args, kwargs)
-        if observing():  # inside another trace or a module tracer: just run the code
-            return self.__wrapped__(*args, **kwargs)
-        recording = self._recordings.get(_signature(args, kwargs))
-        if recording is None:
-            return self._record(args, kwargs)
-        return self._checked_call(recording, args, kwargs)
+        with tracing_call():
+            if self._first is None:
+                return self._record(args, kwargs)
+            if observing():  # inside another trace or a module tracer: just run the code
+                return self.__wrapped__(*args, **kwargs)
+            recording = self._recordings.get(_signature(args, kwargs))
+            if recording is None:
+                return self._record(args, kwargs)
+            return self._checked_call(recording, args, kwargs)
+
+    def get_profile(self) -> dict[str, Any]:
+        """Host time per recorded op over the calls after the recording (``profiling=True``).
+
+        Returns ``{"profiler": {"operator": [{"id", "type", "count", "host_time"}, ...],
+        "total_host_time": seconds}}`` for the first recording.
+        """
+        profile = self._recording.profile
+        if profile is None:
+            raise RuntimeError(f"{self.__wrapped__.__name__}: get_profile() needs "
+                               "trace(..., profiling=True)")
+        return profile.report()
 
     def _record(self, args: tuple, kwargs: dict) -> Any:
         modules = [a for a in (*args, *kwargs.values()) if hasattr(a, "named_tensors")]
@@ -222,11 +256,8 @@ class trace:  # noqa: N801 - MegEngine's name
                 var = graph.add_input(f"arg_{i}", a.shape, a.dtype)
                 recorder.bind_input(a, var)
                 bindings.append((i, var))
-            elif self._capture_as_const:
-                raise TypeError(
-                    f"{self.__wrapped__.__name__}: with capture_as_const=True positional "
-                    f"arguments must be Tensors, argument {i} is {type(a).__name__} "
-                    "(pass modules and options by keyword)")
+            elif self._capture_as_const:  # MegEngine's message (argument i is not a Tensor)
+                raise TypeError("Only support tensor type args when capture_as_const is enabled")
         for key, value in kwargs.items():
             if isinstance(value, Tensor):
                 var = graph.add_input(key, value.shape, value.dtype)
@@ -247,7 +278,8 @@ class trace:  # noqa: N801 - MegEngine's name
             output_names = tuple(sorted(keys))  # MegEngine: dict outputs by sorted key
             graph.outputs = [graph.outputs[keys.index(k)] for k in output_names]
         recording = _Recording(graph, bindings, recorder.steps, recorder.variables,
-                               output_names)
+                               output_names,
+                               OpProfile(recorder.steps) if self._profiling else None)
         self._recordings[_signature(args, kwargs)] = recording
         if self._first is None:
             self._first = recording
@@ -255,7 +287,8 @@ class trace:  # noqa: N801 - MegEngine's name
 
     def _checked_call(self, rec: _Recording, args: tuple, kwargs: dict) -> Any:
         """Run the function again, checking every op against the recording (MegEngine's way)."""
-        checker = CallChecker(rec.steps, rec.variables, {v.id for v in rec.graph.outputs})
+        checker = CallChecker(rec.steps, rec.variables, {v.id for v in rec.graph.outputs},
+                              rec.profile)
         add_observer(checker)
         try:
             result = self.__wrapped__(*args, **kwargs)

@@ -33,8 +33,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -52,6 +55,83 @@ def trace_error(reason: str) -> TraceError:
     return TraceError(f"trace error because {reason}")
 
 
+_state = {"active": 0, "excluded": False}
+
+
+def is_tracing() -> bool:
+    """True inside a traced function's call, except within :func:`exclude_from_trace`."""
+    return bool(_state["active"]) and not _state["excluded"]
+
+
+@contextlib.contextmanager
+def tracing_call() -> Iterator[None]:
+    """Mark a traced function's call (for :func:`is_tracing`)."""
+    _state["active"] += 1
+    try:
+        yield
+    finally:
+        _state["active"] -= 1
+
+
+@contextlib.contextmanager
+def exclude_from_trace() -> Iterator[None]:
+    """Run a block of a traced function eagerly on every call, outside the recording.
+
+    Its ops are neither recorded nor checked; tensors it makes are read by the rest of
+    the function like tensors from outside (their values may change between calls).
+
+    Example:
+        >>> import mge
+        >>> from mge.jit import trace
+        >>> @trace(symbolic=True)
+        ... def f(x, flip):
+        ...     with exclude_from_trace():
+        ...         x = -x if flip else x
+        ...     return x * 2
+        >>> f(mge.tensor([1.0]), flip=False).numpy(), f(mge.tensor([1.0]), flip=True).numpy()
+        (array([2.], dtype=float32), array([-2.], dtype=float32))
+    """
+    if _state["excluded"] or not _state["active"]:
+        yield
+        return
+    _state["excluded"] = True
+    try:
+        yield
+    finally:
+        _state["excluded"] = False
+
+
+def excluded() -> bool:
+    """Whether ops now run inside :func:`exclude_from_trace` (observers skip them)."""
+    return bool(_state["excluded"])
+
+
+class OpProfile:
+    """Host time between the ops of checked calls, per recorded step (``profiling=True``)."""
+
+    def __init__(self, steps: list[Step]) -> None:
+        self.steps = steps
+        self.count = [0] * len(steps)
+        self.seconds = [0.0] * len(steps)
+        self._last = 0.0
+
+    def start(self) -> None:
+        self._last = time.perf_counter()
+
+    def op_done(self, index: int) -> None:
+        now = time.perf_counter()
+        self.seconds[index] += now - self._last
+        self.count[index] += 1
+        self._last = now
+
+    def report(self) -> dict[str, Any]:
+        """MegEngine's ``get_profile()`` shape: ``{"profiler": {...}}``."""
+        ops = [{"id": k, "type": step.op.type_name, "count": self.count[k],
+                "host_time": self.seconds[k]} for k, step in enumerate(self.steps)]
+        return {"profiler": {"operator": ops,
+                             "total_host_time": sum(self.seconds)}}
+
+
 class VarKind(enum.Enum):
     INTERNAL = "internal"
     EXTERNAL = "external"
@@ -65,6 +145,7 @@ class RecordedVar:
     kind: VarKind
     dtype: np.dtype
     bound: np.ndarray | None = None  # the value compared on each call (None: not compared)
+    excluded: bool = False  # made inside exclude_from_trace: any tensor may stand here
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,14 +206,22 @@ class CallChecker:
     """The ``apply`` observer of a call after the recording: raises at the first difference."""
 
     def __init__(self, steps: list[Step], variables: dict[int, RecordedVar],
-                 output_ids: set[int]) -> None:
+                 output_ids: set[int], profile: OpProfile | None = None) -> None:
         self.steps = steps
         self.variables = variables
         self.output_ids = output_ids
         self.pc = 0
         self.internal = TensorVars()
+        self.from_excluded = TensorVars()
+        self.profile = profile
+        if profile is not None:
+            profile.start()
 
     def __call__(self, op: OpDef, inputs: tuple, outputs: tuple) -> None:
+        if excluded():
+            for t in outputs:
+                self.from_excluded.bind(t, True)
+            return
         if self.pc >= len(self.steps):
             raise trace_error("too many instructions")
         step = self.steps[self.pc]
@@ -145,10 +234,14 @@ class CallChecker:
             self._check_input(var_id, t)
         for var_id, t in zip(step.outputs, outputs, strict=True):
             self.internal.bind(t, var_id)
+        if self.profile is not None:
+            self.profile.op_done(self.pc - 1)
 
     def _check_input(self, var_id: int, t: Tensor) -> None:
         var = self.variables[var_id]
         got = self.internal.get(t)
+        if var.excluded or (got is None and self.from_excluded.get(t) is not None):
+            return  # computed outside the recording on every call
         if var.kind is VarKind.INTERNAL:
             if got is None:
                 raise trace_error("expect internal node, got external")
@@ -173,5 +266,6 @@ class CallChecker:
                 raise trace_error("data unreadable")
 
 
-__all__ = ["CallChecker", "RecordedVar", "Step", "TensorVars", "TraceError", "VarKind",
-           "same_op", "trace_error", "values_equal"]
+__all__ = ["CallChecker", "OpProfile", "RecordedVar", "Step", "TensorVars", "TraceError",
+           "VarKind", "exclude_from_trace", "excluded", "is_tracing", "same_op", "trace_error",
+           "tracing_call", "values_equal"]

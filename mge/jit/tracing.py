@@ -8,6 +8,6 @@ Example:
 """
 
 from .trace import trace
-from .trace_check import TraceError
+from .trace_check import TraceError, exclude_from_trace, is_tracing
 
-__all__ = ["TraceError", "trace"]
+__all__ = ["TraceError", "exclude_from_trace", "is_tracing", "trace"]

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core._trace_option import set_symbolic_shape, use_symbolic_shape
 from ..core.apply import SymbolicValue, apply
 from ..core.opdef import REGISTRY, OpDef, TensorInfo
 from ..core.tensor.base import Tensor
@@ -37,19 +38,6 @@ from ..ops import shape as shape_ops
 
 #: order of nodes made after loading (loaded nodes keep their file's operator ids)
 _new_order = itertools.count(1 << 40)
-_symbolic_shape = [False]
-
-
-def set_symbolic_shape(option: bool) -> bool:
-    """Make ``VarNode.shape`` a VarNode (``GetVarShape``) when True; returns the old setting."""
-    old = _symbolic_shape[0]
-    _symbolic_shape[0] = bool(option)
-    return old
-
-
-def use_symbolic_shape() -> bool:
-    """Whether ``VarNode.shape`` is symbolic (see :func:`set_symbolic_shape`)."""
-    return _symbolic_shape[0]
 
 
 class NetworkNode:

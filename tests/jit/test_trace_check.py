@@ -91,3 +91,63 @@ def test_live_external_tensors_are_read_on_every_call() -> None:
     assert f(x).numpy().tolist() == [2.0, 3.0]
     w.set_value([10.0, 20.0])  # not captured as a constant: the new value is used
     assert f(x).numpy().tolist() == [11.0, 21.0]
+
+
+@pytest.mark.parametrize("capture_as_const", [False, True])
+def test_excluded_blocks_run_on_every_call_unchecked(capture_as_const: bool) -> None:
+    from mge.jit import exclude_from_trace, is_tracing
+
+    flips = iter([False, True, False, True])
+    seen = []
+
+    @trace(symbolic=True, capture_as_const=capture_as_const)
+    def f(x):
+        seen.append(is_tracing())
+        x = -x
+        with exclude_from_trace():
+            seen.append(is_tracing())
+            if next(flips):
+                x = -x
+        return x * 2
+
+    x = mge.tensor([1.0])
+    assert [f(x).numpy().tolist() for _ in range(4)] == [[-2.0], [2.0], [-2.0], [2.0]]
+    assert seen[:2] == [True, False] and not is_tracing()
+    assert [s.op.params()["mode"] for s in f._recordings[next(iter(f._recordings))].steps] \
+        == ["NEGATE", "MUL"]
+
+
+def test_profiling_times_the_checked_calls() -> None:
+    @trace(symbolic=True, profiling=True)
+    def f(x):
+        return -x + 1
+
+    f(mge.tensor([1.0]))
+    f(mge.tensor([2.0]))
+    f(mge.tensor([3.0]))
+    ops = f.get_profile()["profiler"]["operator"]
+    assert [(op["type"], op["count"]) for op in ops] == [("Elemwise", 2), ("Elemwise", 2)]
+    assert all(op["host_time"] >= 0 for op in ops)
+
+    @trace
+    def g(x):
+        return x
+
+    g(mge.tensor([1.0]))
+    with pytest.raises(RuntimeError, match="needs trace"):
+        g.get_profile()
+
+
+def test_graph_optimization_config_is_accepted() -> None:
+    from mge.jit import GraphOptimizationConfig
+
+    config = GraphOptimizationConfig()
+    config.jit_fuse_reduce = False
+    assert repr(config) == ("GraphOptimizationConfig { jit_fuse_dimshuffle = UNSET, "
+                            "jit_fuse_reduce = OFF }")
+
+    @trace(symbolic=True, graph_opt_config=config)
+    def f(x):
+        return x + 1
+
+    assert f(mge.tensor([1.0])).numpy().tolist() == [2.0]
