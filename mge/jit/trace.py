@@ -33,9 +33,11 @@ from typing import IO, Any
 
 from ..core.apply import add_observer, is_constant, observing, remove_observer
 from ..core.opdef import OpDef
+from ..core.tracing import active_call_tracer, call_tracer
 from ..graph.ir import Graph, VarNode
 from ..tensor import Tensor
 from .dump import dump_trace
+from .naming import OpNamer
 from .trace_check import (
     CallChecker,
     OpProfile,
@@ -79,6 +81,7 @@ class _Recorder:
         self.from_excluded = TensorVars()  # made inside exclude_from_trace
         self.steps: list[Step] = []
         self.variables: dict[int, RecordedVar] = {}
+        self.namer = OpNamer(self.param_names)
 
     def bind_input(self, t: Tensor, var: VarNode) -> None:
         self.tensors.bind(t, var)
@@ -110,13 +113,16 @@ class _Recorder:
             return
         in_vars = [self.var_of(t) for t in inputs]
         out_vars = self.graph.add_op(op, in_vars)
+        self.namer.name(out_vars[0].owner)
         for t, var in zip(outputs, out_vars, strict=True):
             self.tensors.bind(t, var)
             self.variables[var.id] = RecordedVar(VarKind.INTERNAL, var.dtype)
         self.steps.append(Step(op, tuple(v.id for v in in_vars), tuple(v.id for v in out_vars)))
 
     def name_vars(self) -> None:
-        """Copy the names users gave tensors (``t.name = ...``) onto their vars."""
+        """Name ops and vars as MegEngine does, then copy the names users gave tensors
+        (``t.name = ...``) onto their vars."""
+        self.namer.finish()
         for t, var in self.tensors.bound():
             if t.name and not var.is_input:
                 var.name = t.name
@@ -252,8 +258,10 @@ class trace:  # noqa: N801 - MegEngine's name
         graph = recorder.graph
         bindings: list[tuple[str | int, VarNode]] = []
         for i, a in enumerate(args):
-            if isinstance(a, Tensor):
-                var = graph.add_input(f"arg_{i}", a.shape, a.dtype)
+            if isinstance(a, Tensor):  # MegEngine names an input after its tensor, if named
+                taken = {v.name for v in graph.inputs} | set(kwargs)
+                name = a.name if a.name and a.name not in taken else f"arg_{i}"
+                var = graph.add_input(name, a.shape, a.dtype)
                 recorder.bind_input(a, var)
                 bindings.append((i, var))
             elif self._capture_as_const:  # MegEngine's message (argument i is not a Tensor)
@@ -264,8 +272,11 @@ class trace:  # noqa: N801 - MegEngine's name
                 recorder.bind_input(value, var)
                 bindings.append((key, var))
         add_observer(recorder)
+        # module scopes name the ops, unless a module tracer (TracedModule) is active
+        namer = recorder.namer if active_call_tracer() is None else active_call_tracer()
         try:
-            result = self.__wrapped__(*args, **kwargs)
+            with call_tracer(namer):
+                result = self.__wrapped__(*args, **kwargs)
         finally:
             remove_observer(recorder)
         leaves: list[Any] = []
