@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +33,18 @@ _recorders: list[ApplyObserver] = []
 #: prepared eager kernels kept (the cache is emptied when it grows past this)
 MAX_PREPARED = 4096
 _prepared: dict[tuple, Callable[..., Any]] = {}
+#: tensors ``F.*`` made from Python values while observed (MegEngine's ``Const`` tensors)
+_constants: weakref.WeakValueDictionary[int, Tensor] = weakref.WeakValueDictionary()
+
+
+class SymbolicValue(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by a symbolic tensor's ``_array_on`` (a var of a graph being edited, such as
+    ``mge.utils.network_node.VarNode``): ``apply`` then asks its class to build the op
+    into the graph (``apply_symbolic(op, inputs, out_infos)``) instead of running it."""
+
+    def __init__(self, tensor: Tensor) -> None:
+        super().__init__(type(tensor).__name__)
+        self.tensor = tensor
 
 
 def apply(op: OpDef, *inputs: Tensor) -> tuple[Tensor, ...]:
@@ -39,7 +52,10 @@ def apply(op: OpDef, *inputs: Tensor) -> tuple[Tensor, ...]:
     in_infos = [TensorInfo(t._shape, t._dtype) for t in inputs]
     out_infos = op.check_inputs(in_infos)
     backend = get_backend()
-    arrays = [t._data if t._backend is backend else t._array_on(backend) for t in inputs]
+    try:
+        arrays = [t._data if t._backend is backend else t._array_on(backend) for t in inputs]
+    except SymbolicValue as symbolic:
+        return type(symbolic.tensor).apply_symbolic(op, inputs, out_infos)
     if backend.name in type(op).preparers:
         result = _prepared_kernel(backend, op, in_infos, out_infos)(*arrays)
     else:
@@ -106,10 +122,26 @@ def observing() -> bool:
     return bool(_observers)
 
 
+def mark_constant(t: Tensor) -> Tensor:
+    """Note that ``t`` was made from a Python value (``x + 1``); returns ``t``.
+
+    Observers (``jit.trace``) compare such constants by value on later calls; nothing is
+    noted while no observer is active.
+    """
+    if _observers:
+        _constants[id(t)] = t
+    return t
+
+
+def is_constant(t: Tensor) -> bool:
+    """Whether ``t`` was made from a Python value while observed (see ``mark_constant``)."""
+    return _constants.get(id(t)) is t
+
+
 def run_op(op: OpDef, *arrays: Any, backend: Any = None) -> Any:
     """Run a kernel on raw backend arrays (no Tensor wrapping, no observers)."""
     return (backend or get_backend()).run(op, list(arrays))
 
 
-__all__ = ["add_observer", "add_recorder", "apply", "observing", "remove_observer",
-           "remove_recorder", "run_op"]
+__all__ = ["SymbolicValue", "add_observer", "add_recorder", "apply", "is_constant", "mark_constant",
+           "observing", "remove_observer", "remove_recorder", "run_op"]

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.apply import apply
+from ..core.apply import apply, mark_constant
 from ..core.tensor import amp as amp_state
 from ..core.tensor.base import Tensor
 from ..device import parse_device
@@ -32,7 +32,7 @@ def to_tensor(fn: str, value: Any, arg: str = "inp") -> Tensor:
     if isinstance(value, Tensor):
         return value
     if isinstance(value, _ARRAY_LIKE):
-        return Tensor(value)
+        return mark_constant(Tensor(value))
     raise TypeError(f"{fn}: {arg} must be a Tensor, got {type(value).__name__}")
 
 

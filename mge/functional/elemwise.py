@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.apply import apply
+from ..core.apply import apply, mark_constant
 from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
 from ..dtype import (
@@ -35,12 +35,13 @@ def as_tensor(value: Any, like: Tensor | None = None) -> Tensor:
     """``value`` as a Tensor (others become constants on ``like``'s device)."""
     if isinstance(value, Tensor):
         return value
-    return Tensor(value, device=like.device if like is not None else None)
+    return mark_constant(Tensor(value, device=like.device if like is not None else None))
 
 
 def _operands(args: tuple, float_only: bool) -> list[Tensor]:
     args = tuple(
-        Tensor(a) if isinstance(a, (np.ndarray, list, tuple)) else a for a in args
+        mark_constant(Tensor(a)) if isinstance(a, (np.ndarray, list, tuple)) else a
+        for a in args
     )
     first = next((a for a in args if isinstance(a, Tensor)), None)
     dt = result_dtype(*(a.dtype if isinstance(a, Tensor) else a for a in args))
@@ -52,7 +53,7 @@ def _operands(args: tuple, float_only: bool) -> list[Tensor]:
         if isinstance(a, Tensor):
             out.append(a if a.dtype == dt else astype(a, dt))
         else:
-            out.append(Tensor(np.asarray(a, dtype=dt), device=device))
+            out.append(mark_constant(Tensor(np.asarray(a, dtype=dt), device=device)))
     return out
 
 

@@ -159,10 +159,12 @@ class VarNode:
 class OpNode:
     """One operator application: ``op`` (an ``OpDef``) on ``inputs`` giving ``outputs``.
 
-    ``type`` is the MegEngine operator type name and ``params`` its param dict.
+    ``type`` is the MegEngine operator type name and ``params`` its param dict;
+    ``priority`` is MegEngine's operator priority (0 unless set; lower runs first where
+    the order is free, see ``comp_graph_tools.get_oprs_seq``).
     """
 
-    __slots__ = ("id", "op", "inputs", "outputs", "name", "__weakref__")
+    __slots__ = ("id", "op", "inputs", "outputs", "name", "priority", "__weakref__")
 
     def __init__(self, id: int, op: OpDef, inputs: Sequence[VarNode], name: str | None = None):
         self.id = id
@@ -170,6 +172,7 @@ class OpNode:
         self.inputs: list[VarNode] = list(inputs)
         self.outputs: list[VarNode] = []
         self.name = name
+        self.priority = 0
 
     @property
     def type(self) -> str:
@@ -301,6 +304,7 @@ class Graph:
         vmap: dict[VarNode, VarNode] = {}
         for node in self.ops(list(self.inputs) + list(self.outputs)):
             clone = OpNode(node.id, node.op, [vmap[v] for v in node.inputs], node.name)
+            clone.priority = node.priority
             for v in node.outputs:
                 nv = VarNode(v.id, v.shape, v.dtype, v.name)
                 nv.owner = clone

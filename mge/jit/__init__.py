@@ -1,5 +1,7 @@
 """Static graphs from eager code: ``trace`` and ``.mge`` dumping (MegEngine's ``jit``)."""
 
-from .trace import TraceError, trace
+from .graph_opt_config import GraphOptimizationConfig
+from .trace import trace
+from .trace_check import TraceError, exclude_from_trace, is_tracing
 
-__all__ = ["TraceError", "trace"]
+__all__ = ["GraphOptimizationConfig", "TraceError", "exclude_from_trace", "is_tracing", "trace"]

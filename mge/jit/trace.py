@@ -2,15 +2,18 @@
 
 The first call runs the function eagerly while an ``apply`` observer records every op
 into a :class:`~mge.graph.Graph` (shapes are concrete, so the graph is fully static).
-The function's tensor arguments become graph inputs; any other tensor an op reads
-(parameters, constants created in the function) becomes a constant snapshot when
-``capture_as_const=True``, or a live reference read again on every replay otherwise.
-Distinct tensors always stay distinct constants (never merged).
+The function's tensor arguments become graph inputs; constants made from Python values
+(``x + 1``) become constants; any other tensor an op reads (parameters) becomes a
+constant snapshot when ``capture_as_const=True``, or a graph input ``__external_<k>``
+otherwise. Distinct tensors always stay distinct constants (never merged).
 
-With ``symbolic=True`` later calls run the recorded graph (after checking the inputs'
-shapes and dtypes); with ``symbolic=False`` they run the function eagerly again, and so
-do later calls of a function whose traced call trained (ran ``GradManager.backward``):
-its in-place parameter updates are not part of the graph.
+Every later call runs the Python function again, as MegEngine 1.13 does, and checks each
+op against the recorded steps (:mod:`mge.jit.trace_check`): where the function now takes
+another branch, uses another constant, or reads a captured value that changed,
+``TraceError`` is raised; an exception of the function itself propagates. A result is
+never a stale recording's.
+Later calls of a function whose traced call trained (ran ``GradManager.backward``)
+run eagerly without the check: its in-place parameter updates are not part of the graph.
 
 Example:
     >>> import mge, mge.functional as F
@@ -19,7 +22,7 @@ Example:
     ...     return F.relu(x) * 2
     >>> f(mge.tensor([-1.0, 3.0])).numpy()
     array([0., 6.], dtype=float32)
-    >>> f(mge.tensor([2.0, -5.0])).numpy()   # replays the graph
+    >>> f(mge.tensor([2.0, -5.0])).numpy()   # runs again, checked against the recording
     array([4., 0.], dtype=float32)
 """
 
@@ -30,20 +33,25 @@ import functools
 from collections.abc import Callable
 from typing import IO, Any
 
-import numpy as np
-
-from ..backends import get_backend
-from ..core.apply import add_observer, observing, remove_observer
+from ..core.apply import add_observer, is_constant, observing, remove_observer
 from ..core.autodiff.grad import backward_passes
 from ..core.opdef import OpDef
-from ..graph.interpreter import Executor
+from ..core.tracing import active_call_tracer, call_tracer
 from ..graph.ir import Graph, VarNode
 from ..tensor import Tensor
 from .dump import dump_trace
-
-
-class TraceError(RuntimeError):
-    """A traced function was called in a way its recorded graph cannot serve."""
+from .naming import OpNamer
+from .trace_check import (
+    CallChecker,
+    OpProfile,
+    RecordedVar,
+    Step,
+    TensorVars,
+    TraceError,
+    VarKind,
+    excluded,
+    tracing_call,
+)
 
 
 def _flatten(obj: Any, leaves: list[Any]) -> Callable[[list[Any]], Any]:
@@ -65,60 +73,74 @@ def _flatten(obj: Any, leaves: list[Any]) -> Callable[[list[Any]], Any]:
 
 
 class _Recorder:
-    """The ``apply`` observer that builds the graph during the first call."""
+    """The ``apply`` observer that builds the graph and the step list during the first call."""
 
     def __init__(self, capture_as_const: bool, modules: list[Any]) -> None:
         self.graph = Graph()
         self.capture_as_const = capture_as_const
         # parameters and buffers of the modules passed in get their attribute paths as names
         self.param_names = {id(t): name for m in modules for name, t in m.named_tensors()}
-        self.externals: list[tuple[VarNode, Tensor]] = []
-        self._by_tensor: dict[int, tuple[Tensor, Any, Any, VarNode]] = {}
-        self._by_data: dict[int, tuple[Any, VarNode]] = {}
+        self.tensors = TensorVars()
+        self.from_excluded = TensorVars()  # made inside exclude_from_trace
+        self.steps: list[Step] = []
+        self.variables: dict[int, RecordedVar] = {}
+        self.namer = OpNamer(self.param_names)
 
-    def bind(self, t: Tensor, var: VarNode) -> None:
-        self._by_tensor[id(t)] = (t, t._data, t._backend, var)
-        self._by_data[id(t._data)] = (t._data, var)
+    def bind_input(self, t: Tensor, var: VarNode) -> None:
+        self.tensors.bind(t, var)
+        self.variables[var.id] = RecordedVar(VarKind.EXTERNAL, var.dtype)
 
     def var_of(self, t: Tensor) -> VarNode:
-        entry = self._by_tensor.get(id(t))
-        if entry is not None and entry[0] is t and (
-                entry[1] is t._data or entry[2] is not t._backend):
-            return entry[3]
-        data_entry = self._by_data.get(id(t._data))
-        if data_entry is not None and data_entry[0] is t._data:
-            return data_entry[1]  # t was set_value'd to a recorded result
-        if self.capture_as_const:
-            var = self.graph.add_const(t.numpy(), name=t.name or self.param_names.get(id(t)))
+        var = self.tensors.get(t)
+        if var is not None:
+            return var
+        constant = is_constant(t)
+        if constant or self.capture_as_const:
+            value = t.numpy()
+            var = self.graph.add_const(value, name=t.name or self.param_names.get(id(t)))
+            kind = VarKind.CONSTANT if constant else VarKind.EXTERNAL
+            live = self.from_excluded.get(t) is not None  # recomputed on every call
+            self.variables[var.id] = RecordedVar(kind, var.dtype, None if live else var.value,
+                                                 excluded=live)
         else:
-            var = self.graph.add_input(f"__external_{len(self.externals)}", t.shape, t.dtype)
-            self.externals.append((var, t))
-        self.bind(t, var)
+            var = self.graph.add_input(f"__external_{len(self.graph.inputs)}", t.shape, t.dtype)
+            self.variables[var.id] = RecordedVar(VarKind.EXTERNAL, var.dtype,
+                                                 excluded=self.from_excluded.get(t) is not None)
+        self.tensors.bind(t, var)
         return var
 
     def __call__(self, op: OpDef, inputs: tuple, outputs: tuple) -> None:
+        if excluded():
+            for t in outputs:
+                self.from_excluded.bind(t, True)
+            return
         in_vars = [self.var_of(t) for t in inputs]
-        for t, var in zip(outputs, self.graph.add_op(op, in_vars), strict=True):
-            self.bind(t, var)
+        out_vars = self.graph.add_op(op, in_vars)
+        self.namer.name(out_vars[0].owner)
+        for t, var in zip(outputs, out_vars, strict=True):
+            self.tensors.bind(t, var)
+            self.variables[var.id] = RecordedVar(VarKind.INTERNAL, var.dtype)
+        self.steps.append(Step(op, tuple(v.id for v in in_vars), tuple(v.id for v in out_vars)))
 
     def name_vars(self) -> None:
-        """Copy the names users gave tensors (``t.name = ...``) onto their vars."""
-        for t, _, _, var in self._by_tensor.values():
+        """Name ops and vars as MegEngine does, then copy the names users gave tensors
+        (``t.name = ...``) onto their vars."""
+        self.namer.finish()
+        for t, var in self.tensors.bound():
             if t.name and not var.is_input:
                 var.name = t.name
 
 
 @dataclasses.dataclass
 class _Recording:
-    """One recorded graph and how calls map onto it."""
+    """One recorded graph, its steps, and how calls map onto it."""
 
     graph: Graph
     args: list[tuple[str | int, VarNode]]  # (position or keyword, input var)
-    static_args: list[Any]  # non-tensor positional args (None where a Tensor was)
-    externals: list[tuple[VarNode, Tensor]]
-    rebuild: Callable[[list[Any]], Any]
+    steps: list[Step]
+    variables: dict[int, RecordedVar]
     output_names: tuple[str, ...] | None
-    executors: dict[str, Executor] = dataclasses.field(default_factory=dict)
+    profile: OpProfile | None
 
 
 def _signature(args: tuple, kwargs: dict) -> tuple:
@@ -134,13 +156,15 @@ class trace:  # noqa: N801 - MegEngine's name
         function: the function to trace; it takes Tensors (positional or keyword) and
             any other keyword values (modules, options), and returns a Tensor, a
             sequence of Tensors or a dict ``name -> Tensor``.
-        symbolic: later calls replay the recorded graph instead of running Python
-            (a call with other input shapes or dtypes records a graph of its own;
-            ``graph`` and :meth:`dump` keep using the first one).
+        symbolic: MegEngine's symbolic first run; mge records the same graph either way.
+            Later calls are checked against the recording of their input shapes and
+            dtypes (a call with new ones records a graph of its own; ``graph`` and
+            :meth:`dump` keep using the first one).
         capture_as_const: snapshot parameters and other captured tensors as constants
-            (needed by :meth:`dump`).
+            (needed by :meth:`dump`); later calls raise ``TraceError`` when one changed.
         record_only: implies ``symbolic`` and ``capture_as_const``.
-        sublinear_memory_config, dtr_config, profiling, opt_level, graph_opt_config,
+        profiling: time the ops of every call after the recording (:meth:`get_profile`).
+        sublinear_memory_config, dtr_config, opt_level, graph_opt_config,
         symbolic_shape, without_host, imperative: MegEngine training/runtime options,
             accepted for compatibility; they do not change what is recorded.
 
@@ -160,7 +184,6 @@ class trace:  # noqa: N801 - MegEngine's name
     def __init__(
         self,
         function: Callable,
-        *,
         symbolic: bool = False,
         capture_as_const: bool = False,
         record_only: bool = False,
@@ -177,8 +200,8 @@ class trace:  # noqa: N801 - MegEngine's name
             raise TypeError(f"trace needs a callable, got {type(function).__name__}")
         functools.update_wrapper(self, function)
         self.__wrapped__ = function
-        self._symbolic = symbolic or record_only
         self._capture_as_const = capture_as_const or record_only
+        self._profiling = profiling
         self._first: _Recording | None = None
         self._recordings: dict[tuple, _Recording] = {}
         #: a traced call ran a backward pass: the function trains, run it eagerly
@@ -212,93 +235,91 @@ class trace:  # noqa: N801 - MegEngine's name
 
     # ---------------------------------------------------------------- calling
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self._first is None:
-            return self._record(args, kwargs)
-        if not self._symbolic or observing() or self._trains:
-            return self.__wrapped__(*args, **kwargs)
-        recording = self._recordings.get(_signature(args, kwargs))
-        if recording is None:
-            return self._record(args, kwargs)
-        return self._replay(recording, args, kwargs)
+        with tracing_call():
+            if self._first is None:
+                return self._record(args, kwargs)
+            # inside another trace or a module tracer, or a training step (its parameter
+            # updates are not part of the graph): just run the code
+            if observing() or self._trains:
+                return self.__wrapped__(*args, **kwargs)
+            recording = self._recordings.get(_signature(args, kwargs))
+            if recording is None:
+                return self._record(args, kwargs)
+            return self._checked_call(recording, args, kwargs)
+
+    def get_profile(self) -> dict[str, Any]:
+        """Host time per recorded op over the calls after the recording (``profiling=True``).
+
+        Returns ``{"profiler": {"operator": [{"id", "type", "count", "host_time"}, ...],
+        "total_host_time": seconds}}`` for the first recording.
+        """
+        profile = self._recording.profile
+        if profile is None:
+            raise RuntimeError(f"{self.__wrapped__.__name__}: get_profile() needs "
+                               "trace(..., profiling=True)")
+        return profile.report()
 
     def _record(self, args: tuple, kwargs: dict) -> Any:
         modules = [a for a in (*args, *kwargs.values()) if hasattr(a, "named_tensors")]
         recorder = _Recorder(self._capture_as_const, modules)
         graph = recorder.graph
         bindings: list[tuple[str | int, VarNode]] = []
-        static_args = []
         for i, a in enumerate(args):
-            if isinstance(a, Tensor):
-                var = graph.add_input(f"arg_{i}", a.shape, a.dtype)
-                recorder.bind(a, var)
+            if isinstance(a, Tensor):  # MegEngine names an input after its tensor, if named
+                taken = {v.name for v in graph.inputs} | set(kwargs)
+                name = a.name if a.name and a.name not in taken else f"arg_{i}"
+                var = graph.add_input(name, a.shape, a.dtype)
+                recorder.bind_input(a, var)
                 bindings.append((i, var))
-            elif self._capture_as_const:
-                raise TypeError(
-                    f"{self.__wrapped__.__name__}: with capture_as_const=True positional "
-                    f"arguments must be Tensors, argument {i} is {type(a).__name__} "
-                    "(pass modules and options by keyword)")
-            static_args.append(None if isinstance(a, Tensor) else a)
+            elif self._capture_as_const:  # MegEngine's message (argument i is not a Tensor)
+                raise TypeError("Only support tensor type args when capture_as_const is enabled")
         for key, value in kwargs.items():
             if isinstance(value, Tensor):
                 var = graph.add_input(key, value.shape, value.dtype)
-                recorder.bind(value, var)
+                recorder.bind_input(value, var)
                 bindings.append((key, var))
         passes = backward_passes()
         add_observer(recorder)
+        # module scopes name the ops, unless a module tracer (TracedModule) is active
+        namer = recorder.namer if active_call_tracer() is None else active_call_tracer()
         try:
-            result = self.__wrapped__(*args, **kwargs)
+            with call_tracer(namer):
+                result = self.__wrapped__(*args, **kwargs)
         finally:
             remove_observer(recorder)
         # a training step (backward, then in-place updates) is not replayed as a graph:
         # later calls run it eagerly, so its side effects on parameters happen
         self._trains = self._trains or backward_passes() != passes
         leaves: list[Any] = []
-        rebuild = _flatten(result, leaves)
+        _flatten(result, leaves)
         graph.outputs = [recorder.var_of(t) for t in leaves]
         recorder.name_vars()
         output_names = None
         if isinstance(result, dict) and all(isinstance(v, Tensor) for v in result.values()):
             keys = list(result)
             output_names = tuple(sorted(keys))  # MegEngine: dict outputs by sorted key
-            perm = [keys.index(k) for k in output_names]
-            graph.outputs = [graph.outputs[p] for p in perm]
-            by_leaf = rebuild
-            rebuild = lambda values: by_leaf(  # noqa: E731
-                [values[perm.index(i)] for i in range(len(perm))])
-        recording = _Recording(graph, bindings, static_args, recorder.externals, rebuild,
-                               output_names)
+            graph.outputs = [graph.outputs[keys.index(k)] for k in output_names]
+        recording = _Recording(graph, bindings, recorder.steps, recorder.variables,
+                               output_names,
+                               OpProfile(recorder.steps) if self._profiling else None)
         self._recordings[_signature(args, kwargs)] = recording
         if self._first is None:
             self._first = recording
         return result
 
-    def _replay(self, rec: _Recording, args: tuple, kwargs: dict) -> Any:
-        name = self.__wrapped__.__name__
-        if len(args) != len(rec.static_args):
-            raise TraceError(
-                f"{name} was traced with {len(rec.static_args)} positional arguments, "
-                f"called with {len(args)}")
-        for i, (a, traced_value) in enumerate(zip(args, rec.static_args, strict=True)):
-            if not isinstance(a, Tensor) and not _same(a, traced_value):
-                raise TraceError(f"{name}: argument {i} differs from the traced value")
-        backend = get_backend()
-        feeds: dict[int, Any] = {}
-        for where, var in rec.args:
-            value = args[where] if isinstance(where, int) else kwargs[where]
-            feeds[var.id] = value._array_on(backend)
-        for var, t in rec.externals:
-            if t.shape != var.shape or t.dtype != var.dtype:
-                raise TraceError(
-                    f"{name}: captured tensor {var.name} changed shape or dtype since tracing")
-            feeds[var.id] = t._array_on(backend)
-        executor = rec.executors.get(backend.name)
-        if executor is None:
-            executor = rec.executors[backend.name] = Executor(rec.graph, backend)
-        arrays = executor.run_arrays(feeds)
-        device = next((t.device for t in args if isinstance(t, Tensor)), None)
-        outs = [Tensor._wrap(a, v.shape, v.dtype, backend, device)
-                for a, v in zip(arrays, rec.graph.outputs, strict=True)]
-        return rec.rebuild(outs)
+    def _checked_call(self, rec: _Recording, args: tuple, kwargs: dict) -> Any:
+        """Run the function again, checking every op against the recording (MegEngine's way)."""
+        checker = CallChecker(rec.steps, rec.variables, {v.id for v in rec.graph.outputs},
+                              rec.profile)
+        add_observer(checker)
+        try:
+            result = self.__wrapped__(*args, **kwargs)
+        finally:
+            remove_observer(checker)
+        leaves: list[Any] = []
+        _flatten(result, leaves)
+        checker.finish(leaves)
+        return result
 
     # ---------------------------------------------------------------- dumping
     def dump(self, file: str | IO[bytes], **kwargs: Any) -> Any:
@@ -307,15 +328,6 @@ class trace:  # noqa: N801 - MegEngine's name
         See :func:`mge.jit.dump.dump_trace` for the arguments and options.
         """
         return dump_trace(self, file, **kwargs)
-
-
-def _same(a: Any, b: Any) -> bool:
-    if a is b:
-        return True
-    try:
-        return bool(np.all(a == b))
-    except (TypeError, ValueError):
-        return False
 
 
 __all__ = ["TraceError", "trace"]

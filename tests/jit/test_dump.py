@@ -47,14 +47,15 @@ def test_default_names_and_result() -> None:
     f = _traced()
     buf = io.BytesIO()
     info = f.dump(buf)
-    assert info.inputs == ["arg_0", "arg_1"] and info.outputs == ["output_0"]
+    # outputs are named after their operator, as MegEngine names them
+    assert info.inputs == ["arg_0", "arg_1"] and info.outputs == ["ADD"]
     assert info.tot_bytes == len(buf.getvalue()) and info.nr_opr >= 3
     assert info.tensor_value_bytes == 0 and info.params == [] and info.content_hash == 0
     loaded = G.load_graph(io.BytesIO(buf.getvalue()))
     assert [v.name for v in loaded.graph.inputs] == ["arg_0", "arg_1"]
     assert GraphInference(io.BytesIO(buf.getvalue())).run(
         np.zeros(2, np.float32), inp_dict={"arg_1": np.ones(2, np.float32)}
-    )["output_0"].tolist() == [2.0, 2.0]
+    )["ADD"].tolist() == [2.0, 2.0]
 
 
 def test_arg_and_output_names() -> None:
@@ -198,7 +199,7 @@ def test_scalar_input_and_constants() -> None:
     buf = io.BytesIO()
     f.dump(buf, optimize_for_inference=False)
     run = GraphInference(io.BytesIO(buf.getvalue())).run
-    assert [run(np.array([v], np.float32))["output_0"].item() for v in (-1, 3, 9)] == [0, 3, 6]
+    assert [run(np.array([v], np.float32))["MIN"].item() for v in (-1, 3, 9)] == [0, 3, 6]
 
 
 def preprocess_trace() -> tuple[trace, np.ndarray, np.ndarray]:
@@ -228,7 +229,7 @@ def test_preprocessing_ops(options: dict) -> None:
     types = {n.type for n in loaded.graph.ops()}
     assert {"TypeCvt", "WarpPerspectiveForward", "Elemwise", "Dimshuffle"} <= types
     assert loaded.graph.inputs[0].dtype == np.uint8
-    out = GraphInference(io.BytesIO(buf.getvalue())).run(img)["output_0"]
+    out = GraphInference(io.BytesIO(buf.getvalue())).run(img)["Dimshuffle"]
     tol = 0.02 if options.get("enable_io16xc32") else 1e-4
     np.testing.assert_allclose(out, expect, atol=tol, rtol=0)
     if options.get("enable_io16xc32"):

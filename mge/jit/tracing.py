@@ -1,0 +1,13 @@
+"""MegEngine's module path ``megengine.jit.tracing``: the home of ``trace`` and ``TraceError``.
+
+Example:
+    >>> from mge.jit.tracing import trace
+    >>> @trace(symbolic=True)
+    ... def f(x):
+    ...     return x * 2
+"""
+
+from .trace import trace
+from .trace_check import TraceError, exclude_from_trace, is_tracing
+
+__all__ = ["TraceError", "exclude_from_trace", "is_tracing", "trace"]

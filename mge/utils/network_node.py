@@ -1,0 +1,299 @@
+"""MegEngine's ``megengine.utils.network_node``: the editable nodes of a ``Network``.
+
+A :class:`VarNode` is a Tensor that stands for a var of a graph being edited: ``F.*``
+functions and Tensor operators applied to it build new operators into the graph (through
+``apply``'s symbolic path) instead of computing, as with MegEngine's VarNodes. An
+:class:`OpNode` holds an mge ``OpDef`` (``op``), its ``inputs`` and ``outputs`` (VarNodes)
+and a ``name``. Each registered operator type has a class of its own here
+(``ConvolutionForward``, ``Elemwise``, ...) for ``NodeFilter.type``; ``Host2DeviceCopy``
+(graph inputs), ``ImmutableTensor`` and ``SharedDeviceTensor`` (constants) are the data
+and param providers.
+
+Example:
+    >>> import mge.functional as F
+    >>> from mge.utils.network_node import Host2DeviceCopy
+    >>> x = Host2DeviceCopy((2,), "float32", name="x").outputs[0]
+    >>> y = F.relu(x) * 2
+    >>> y.owner.type, y.owner.inputs[0].owner.type, y.shape
+    ('Elemwise', 'Elemwise', (2,))
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..core._trace_option import set_symbolic_shape, use_symbolic_shape
+from ..core.apply import SymbolicValue, apply
+from ..core.opdef import REGISTRY, OpDef, TensorInfo
+from ..core.tensor.base import Tensor
+from ..device import get_default_device
+from ..dtype import canonical_dtype
+from ..graph import ir
+from ..ops import shape as shape_ops
+
+#: order of nodes made after loading (loaded nodes keep their file's operator ids)
+_new_order = itertools.count(1 << 40)
+
+
+class NetworkNode:
+    """Base of the nodes of a ``Network``."""
+
+
+class VarNode(NetworkNode, Tensor):
+    """A var of a graph being edited: a Tensor without a value whose ops build graph nodes.
+
+    ``owner`` is the :class:`OpNode` producing it, ``users`` the ones reading it.
+    """
+
+    def __init__(self, shape: Sequence[int], dtype: Any, *, owner_opr: OpNode | None = None,
+                 name: str | None = None, device: str | None = None) -> None:
+        self._data = None
+        self._backend = None
+        self._shape = tuple(int(d) for d in shape)
+        self._dtype = np.dtype(dtype)
+        self._device = device or get_default_device()
+        self._name = name
+        self.owner = owner_opr
+        self.users: list[OpNode] = []
+
+    @classmethod
+    def apply_symbolic(cls, op: OpDef, inputs: Sequence[Tensor],
+                       out_infos: Sequence[TensorInfo]) -> tuple[VarNode, ...]:
+        """Build ``op`` on ``inputs`` into the graph (``apply``'s path for VarNodes); plain
+        Tensors among the inputs become ``ImmutableTensor`` constants."""
+        in_vars = [t if isinstance(t, VarNode) else ImmutableTensor(t.numpy()).outputs[0]
+                   for t in inputs]
+        node = str_to_mge_class(op.type_name)(op)
+        for v in in_vars:
+            node.add_inp_var(v)
+            v.users.append(node)
+        for info in out_infos:
+            node.add_out_var(cls(info.shape, info.dtype, owner_opr=node))
+        return tuple(node.outputs)
+
+    def _array_on(self, backend: Any) -> Any:
+        raise SymbolicValue(self)
+
+    @property
+    def id(self) -> int:
+        return id(self)
+
+    @property
+    def partial_shape(self) -> tuple[int, ...]:
+        """The inferred shape as a tuple."""
+        return self._shape
+
+    @property
+    def shape(self) -> Any:  # a tuple, or a VarNode while symbolic shapes are on
+        """The inferred shape, or a ``GetVarShape`` VarNode after ``set_symbolic_shape(True)``."""
+        return self.shapeof() if use_symbolic_shape() else self._shape
+
+    def shapeof(self, axis: int | None = None) -> VarNode:
+        """A VarNode holding this var's shape (or the size of ``axis``)."""
+        op = shape_ops.GetVarShape() if axis is None else shape_ops.GetVarShape(axis=axis)
+        return apply(op, self)[0]
+
+    def set_value(self, value: Any) -> None:
+        """Make this object stand for the var ``value`` (what ``v += 1`` does to a VarNode);
+        the var it stood for stays in the graph as a new object."""
+        if not isinstance(value, VarNode):
+            raise TypeError(f"{self!r}: a graph var can only be set to another VarNode, "
+                            f"got {type(value).__name__}")
+        if self.owner is not None:
+            twin = VarNode(self._shape, self._dtype, owner_opr=self.owner, name=self.name)
+            _swap(self, twin)
+        _swap(value, self)
+        self._shape, self._dtype = value._shape, value._dtype
+        self.name = value.name if value.name is not None else self.name
+
+    def numpy(self) -> np.ndarray:
+        """The value of a constant's var; other vars have none (``ValueError``)."""
+        if isinstance(self.owner, ConstOpBase):
+            return self.owner.numpy()
+        raise ValueError(f"{self!r} is a graph var without a value (only constants have one)")
+
+    def set_owner_opr(self, owner_opr: OpNode) -> None:
+        self.owner = owner_opr
+
+    def __bool__(self) -> bool:
+        return False
+
+    __index__ = None  # type: ignore[assignment]
+    __int__ = None  # type: ignore[assignment]
+    __float__ = None  # type: ignore[assignment]
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __repr__(self) -> str:
+        return f"VarNode:{self.name}"
+
+
+def _swap(old: VarNode, new: VarNode) -> None:
+    """Put ``new`` where ``old`` is: its owner's output and its users' input."""
+    new.owner, new.users = old.owner, old.users
+    if old.owner is not None:
+        old.owner.outputs = [new if v is old else v for v in old.owner.outputs]
+    for user in old.users:
+        user.inputs = [new if v is old else v for v in user.inputs]
+    old.owner, old.users = None, []
+
+
+class OpNode(NetworkNode):
+    """An operator of a graph being edited: ``op`` (an mge ``OpDef``) on ``inputs``."""
+
+    type: str | None = None
+
+    def __init__(self, op: OpDef | None = None, name: str | None = None) -> None:
+        self.op = op
+        self.inputs: list[VarNode] = []
+        self.outputs: list[VarNode] = []
+        self.name = name
+        self._priority = 0
+        self._order = next(_new_order)
+
+    @classmethod
+    def load(cls, opr: ir.OpNode) -> OpNode:
+        """The node for a loaded graph's operator (outputs and inputs are added by Network)."""
+        node = cls(opr.op, opr.name)
+        node._priority, node._order = opr.priority, opr.id
+        return node
+
+    @property
+    def id(self) -> int:
+        return id(self)
+
+    @property
+    def priority(self) -> tuple[int, int]:
+        """``(priority, operator id)``: what orders free operators in ``get_oprs_seq``."""
+        return (self._priority, self._order)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.op.params() if self.op is not None else {}
+
+    def add_inp_var(self, x: VarNode) -> None:
+        self.inputs.append(x)
+
+    def add_out_var(self, x: VarNode) -> None:
+        self.outputs.append(x)
+
+    def __repr__(self) -> str:
+        return f"{self.name}{{{self.type}}}"
+
+
+class Host2DeviceCopy(OpNode):
+    """A graph input of ``shape`` and ``dtype``; its var is named ``name``."""
+
+    type = "Host2DeviceCopy"
+
+    def __init__(self, shape: Sequence[int] | None = None, dtype: Any = None,
+                 name: str | None = None, device: str | None = None) -> None:
+        super().__init__(None, name)
+        self.shape = tuple(shape) if shape is not None else ()
+        self.dtype = canonical_dtype(dtype if dtype is not None else np.float32)
+        self.device = device or "xpux"
+        self.add_out_var(VarNode(self.shape, self.dtype, owner_opr=self, name=name))
+
+    @classmethod
+    def load(cls, opr: ir.OpNode) -> Host2DeviceCopy:
+        (var,) = opr.outputs
+        node = cls(var.shape, var.dtype, var.name)
+        node._priority, node._order = opr.priority, opr.id
+        node.outputs = []  # Network adds the loaded var
+        return node
+
+
+class ConstOpBase(OpNode):
+    """A constant provider; ``set_value`` replaces its value."""
+
+    type = "ConstOpBase"
+    kind = "ImmutableTensor"
+
+    def __init__(self, data: Any = None, name: str | None = None, device: str | None = None,
+                 graph: Any = None) -> None:
+        if type(self) is ConstOpBase:
+            raise TypeError("ConstOpBase cannot be instantiated")
+        super().__init__(None, name)
+        self.device = device
+        if data is not None:
+            self.set_value(data, device)
+
+    @classmethod
+    def load(cls, opr: ir.OpNode) -> ConstOpBase:
+        node = cls(None, opr.outputs[0].name)
+        node.op = opr.op
+        node._priority, node._order = opr.priority, opr.id
+        return node
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.outputs[0].partial_shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.op.value.dtype
+
+    def numpy(self) -> np.ndarray:
+        return np.array(self.op.value)
+
+    def set_value(self, data: Any, device: str | None = None) -> None:
+        """Replace the value (64-bit data narrows to 32 bits, as in MegEngine)."""
+        if not isinstance(data, (int, float, Sequence, np.ndarray)):
+            raise TypeError(f"set_value: expected a number, sequence or ndarray, "
+                            f"got {type(data).__name__}")
+        self.op = ir.make_const_op(np.asarray(data), self.kind)
+        value = self.op.value
+        if self.outputs:
+            self.outputs[0]._shape, self.outputs[0]._dtype = value.shape, value.dtype
+        else:
+            self.add_out_var(VarNode(value.shape, value.dtype, owner_opr=self, name=self.name))
+        self.device = device or self.device
+
+
+class ImmutableTensor(ConstOpBase):
+    """A constant baked into the graph."""
+
+    type = "ImmutableTensor"
+    kind = "ImmutableTensor"
+
+
+class SharedDeviceTensor(ConstOpBase):
+    """A parameter tensor (constant at inference)."""
+
+    type = "SharedDeviceTensor"
+    kind = "SharedDeviceTensor"
+
+
+class ReadOnlyOpNode(OpNode):
+    """An operator without a class of its own here."""
+
+
+def _make_op_class(type_name: str) -> type[OpNode]:
+    return type(type_name, (OpNode,), {
+        "type": type_name, "__module__": __name__,
+        "__doc__": f"A ``{type_name}`` operator of a graph being edited."})
+
+
+_OP_CLASSES: dict[str, type[OpNode]] = {
+    cls.type: cls for cls in (Host2DeviceCopy, ImmutableTensor, SharedDeviceTensor)}
+for _name in REGISTRY:
+    _OP_CLASSES[_name] = _make_op_class(_name)
+    setattr(sys.modules[__name__], _name, _OP_CLASSES[_name])
+
+
+def str_to_mge_class(classname: str) -> type[OpNode]:
+    """The node class of operator type ``classname`` (``ReadOnlyOpNode`` if it has none)."""
+    return _OP_CLASSES.get(classname, ReadOnlyOpNode)
+
+
+__all__ = [  # noqa: PLE0604 - the per-type classes are listed from the registry
+    "ConstOpBase", "Host2DeviceCopy", "ImmutableTensor", "NetworkNode", "OpNode",
+    "ReadOnlyOpNode", "SharedDeviceTensor", "VarNode", "set_symbolic_shape",
+    "str_to_mge_class", "use_symbolic_shape", *sorted(REGISTRY),
+]
