@@ -20,7 +20,10 @@ from mge.convert.onnx.importer.mge_file import onnx_to_mge_bytes  # noqa: E402
 def _model(nodes: list, inputs: list, output: str) -> onnx.ModelProto:
     graph = helper.make_graph(nodes, "g", inputs,
                               [helper.make_tensor_value_info(output, TensorProto.FLOAT, None)])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    opsets = [helper.make_opsetid("", 17)]  # with its IR version: onnxruntime 1.23 (the
+    # newest for Python 3.10) refuses the newest IR version onnx writes by default
+    return helper.make_model(graph, opset_imports=opsets,
+                             ir_version=helper.find_min_ir_version_for(opsets))
 
 
 def _check(model: onnx.ModelProto, feeds_per_run: list[dict[str, np.ndarray]]) -> None:
