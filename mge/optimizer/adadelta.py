@@ -47,15 +47,10 @@ class Adadelta(Optimizer):
     def _updates(self, param_group: dict) -> None:
         lr, rho = param_group["lr"], param_group["rho"]
         eps, weight_decay = param_group["eps"], param_group["weight_decay"]
-        for param in param_group["params"]:
-            if param.grad is None:
-                continue
+        for param, grad in self._grads(param_group, weight_decay):
             states = self._state[param]
             step = states["step"]
             step += 1.0
-            grad = param.grad
-            if weight_decay != 0.0:
-                grad = grad + param * weight_decay
             square_avg = rho * states["square_avg"] + (1.0 - rho) * grad ** 2.0
             delta = (states["acc_delta"] + eps) ** 0.5 / (square_avg + eps) ** 0.5 * grad
             param -= lr * delta

@@ -45,15 +45,10 @@ class Adagrad(Optimizer):
     def _updates(self, param_group: dict) -> None:
         lr, lr_decay = param_group["lr"], param_group["lr_decay"]
         eps, weight_decay = param_group["eps"], param_group["weight_decay"]
-        for param in param_group["params"]:
-            if param.grad is None:
-                continue
+        for param, grad in self._grads(param_group, weight_decay):
             states = self._state[param]
             step = states["step"]
             step += 1.0
-            grad = param.grad
-            if weight_decay != 0.0:
-                grad = grad + param * weight_decay
             square_avg = states["square_avg"]
             square_avg += grad ** 2.0
             delta = grad / (square_avg + eps) ** 0.5

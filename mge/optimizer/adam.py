@@ -58,12 +58,8 @@ class Adam(Optimizer):
 
     def _updates(self, param_group: dict) -> None:
         lr, eps, weight_decay = param_group["lr"], param_group["eps"], param_group["weight_decay"]
-        for param in param_group["params"]:
-            if param.grad is None:
-                continue
-            grad = param.grad
-            if weight_decay != 0.0 and not self.decoupled:
-                grad = grad + param * weight_decay
+        l2 = 0.0 if self.decoupled else weight_decay
+        for param, grad in self._grads(param_group, l2):
             delta = adam_delta(self._state[param], grad, param_group["betas"], eps)
             if weight_decay != 0.0 and self.decoupled:
                 delta += param * weight_decay

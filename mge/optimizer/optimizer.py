@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 from abc import ABCMeta, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -91,6 +91,16 @@ class Optimizer(metaclass=ABCMeta):
         states = self._state.setdefault(param, {})
         assert state_name not in states
         states[state_name] = Tensor(initializer, dtype=dtype, device=param.device)
+
+    @staticmethod
+    def _grads(param_group: dict, l2: float = 0.0) -> Iterator[tuple[Parameter, Tensor]]:
+        """``(param, grad)`` for the group's parameters that have a gradient, with the L2
+        weight-decay term ``l2 * param`` added to the gradient when ``l2`` is not 0."""
+        for param in param_group["params"]:
+            if param.grad is None:
+                continue
+            grad = param.grad
+            yield param, (grad + param * l2 if l2 != 0.0 else grad)
 
     @abstractmethod
     def _create_state(self, param_group: dict) -> None:

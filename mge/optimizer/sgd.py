@@ -48,12 +48,7 @@ class SGD(Optimizer):
     def _updates(self, param_group: dict) -> None:
         lr, momentum = param_group["lr"], param_group["momentum"]
         weight_decay = param_group["weight_decay"]
-        for param in param_group["params"]:
-            if param.grad is None:
-                continue
-            grad = param.grad
-            if weight_decay != 0.0:
-                grad = grad + param * weight_decay
+        for param, grad in self._grads(param_group, weight_decay):
             if momentum != 0.0:
                 v = self._state[param]["momentum_buffer"]
                 v *= momentum
