@@ -39,10 +39,10 @@ import numpy as np
 
 from ....core.apply import observing
 from ....tensor import Tensor
-from .node import CONVERTERS, Node, NotConstant, OnnxOp, Unsupported
+from .node import CONVERTERS, ConstantLookup, Node, NotConstant, OnnxOp, Unsupported
 
 
-class RuntimeContext:
+class RuntimeContext(ConstantLookup):
     """The converter context of one run of a deferred node: the node's import-time
     constants plus the run-time operands the converter asked for, and the shapes and dtypes
     of the run-time inputs."""
@@ -56,14 +56,6 @@ class RuntimeContext:
         self.module = types.SimpleNamespace()  # holds what converters store as attributes
         self.new_attrs: list[str] = []
         self._names = (f"value_{k}" for k in itertools.count())
-
-    def is_const(self, name: str) -> bool:
-        return name in self.consts
-
-    def const(self, name: str, what: str) -> np.ndarray:
-        if name not in self.consts:
-            raise NotConstant(f"{what} ({name!r}) must be a constant", name)
-        return self.consts[name]
 
     def static_shape(self, name: str) -> tuple[int, ...] | None:
         if name in self.consts:

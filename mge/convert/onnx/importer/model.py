@@ -51,6 +51,7 @@ from .deferred import defer
 from .node import (
     CONVERTERS,
     SUPPORTED_ELEM_TYPES,
+    ConstantLookup,
     Node,
     NotConstant,
     OnnxOp,
@@ -139,7 +140,7 @@ def sanitize_name(name: str) -> str:
     return ident
 
 
-class ImportContext:
+class ImportContext(ConstantLookup):
     """What converters see: constants, static shapes, opset, and attribute registration."""
 
     def __init__(self, model: Any, module: OnnxModule) -> None:
@@ -189,15 +190,6 @@ class ImportContext:
         return None
 
     # ----------------------------------------------------------------- constants
-    def is_const(self, name: str) -> bool:
-        return name in self.consts
-
-    def const(self, name: str, what: str) -> np.ndarray:
-        """The constant value of ``name``; ``Unsupported`` naming ``what`` if not constant."""
-        if name not in self.consts:
-            raise NotConstant(f"{what} ({name!r}) must be a constant", name)
-        return self.consts[name]
-
     def static_shape(self, name: str) -> tuple[int, ...] | None:
         """The fully known shape of a value, or None."""
         if name in self.consts:

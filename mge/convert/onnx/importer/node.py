@@ -72,6 +72,22 @@ class NotConstant(Unsupported):
         self.name = name
 
 
+class ConstantLookup:
+    """The constants part of a converter context: the values known at import time in
+    ``consts`` (name -> array), shared by the import-time and the run-time contexts."""
+
+    consts: dict[str, np.ndarray]
+
+    def is_const(self, name: str) -> bool:
+        return name in self.consts
+
+    def const(self, name: str, what: str) -> np.ndarray:
+        """The constant value of ``name``; ``NotConstant`` naming ``what`` if not constant."""
+        if name not in self.consts:
+            raise NotConstant(f"{what} ({name!r}) must be a constant", name)
+        return self.consts[name]
+
+
 def converter(*op_types: str) -> Callable[[ConverterFn], ConverterFn]:
     """Register a converter for one or more ONNX op types."""
 
