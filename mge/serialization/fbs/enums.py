@@ -8,6 +8,8 @@ bit ``1 << i`` and a value is written as ``"A|B"``.
 
 from __future__ import annotations
 
+from ...ops.vision.color import MODES as CVT_COLOR_MODES  # the op's enum, in file order
+
 _BORDER = ("REPLICATE", "REFLECT", "REFLECT_101", "WRAP", "CONSTANT", "TRANSPARENT", "ISOLATED")
 _CONV_FORMAT_HEAD = ("NCHW", "NHWC", "NHWCD4", "NCHW4", "NCHW8", "NCHW32", "NCHW88", "NCHW44",
                      "NCHW44_DOT")  # fmt: skip
@@ -36,14 +38,6 @@ _ELEMWISE_MULTI_TYPE = (
     "QPOW", "QLOG_SUM_EXP", "QFAST_TANH_GRAD", "QATAN2", "QCOND_LEQ_MOV", "QH_SWISH",
     "QFUSE_ADD_H_SWISH", "QH_SWISH_GRAD", "FUSE_MUL_ADD3_INT16xF32xF32xF32", "MUL_INT16xF32xF32",
     "FUSE_MUL_ADD3_UINT8xF32xF32xF32", "QCOND_LT_MOV", "EQ", "NEQ", "LT", "LEQ", "ISNAN", "ISINF",
-)  # fmt: skip
-_CVT_COLOR = (
-    "RGB2GRAY", "RGB2YUV", "YUV2RGB", "GRAY2RGB", "RGBA2RGB", "RGBA2BGR", "RGBA2GRAY", "RGB2BGR",
-    "BGR2GRAY", "BGR2RGB", "YUV2GRAY_NV21", "YUV2RGB_NV21", "YUV2BGR_NV21", "YUV2GRAY_NV12",
-    "YUV2RGB_NV12", "YUV2BGR_NV12", "YUV2GRAY_YV12", "YUV2RGB_YV12", "YUV2BGR_YV12",
-    "YUV2GRAY_YU12", "YUV2RGB_YU12", "YUV2BGR_YU12", "YCrCb2RGB", "YCrCb2BGR",
-    "BT601_YUV2RGB_NV21", "BT601_YUV2BGR_NV21", "BT601_YUV2RGB_NV12", "BT601_YUV2BGR_NV12",
-    "BT601_YUV2RGB_YV12", "BT601_YUV2BGR_YV12", "BT601_YUV2RGB_YU12", "BT601_YUV2BGR_YU12",
 )  # fmt: skip
 _RELAYOUT = (
     "NHWC_NHWCD4", "NHWCD4_NHWC", "NHWC_NHWCD4I", "NCHW_NHWCD4", "NCHW_NHWCD4I", "NHWCD4I_NCHW",
@@ -93,7 +87,7 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "ROIAlignMode": ("MAX", "AVERAGE"),
     "SpatialTfGridGeneratorMode": ("AFFINE",),
     "SpatialTfSamplerMode": ("BILINEAR",),
-    "CvtColorMode": _CVT_COLOR,
+    "CvtColorMode": CVT_COLOR_MODES,
     "RelayoutMode": _RELAYOUT,
     "DctFastImpl": ("NONE", "FIX_32_MASK"),
     "PaddingMode": ("REPLICATE", "REFLECT", "CONSTANT"),
