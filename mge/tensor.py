@@ -26,6 +26,7 @@ from .core.tensor.base import (
     Tensor,
     _rebuild_tensor,  # noqa: F401  (pickles name it mge.tensor.*)
 )
+from .core.tensor.symbolic_shape import shape as _shape
 from .core.tracing import traceable
 from .functional.indexing import getitem, setitem
 
@@ -130,6 +131,7 @@ def _methods() -> dict[str, Callable]:
 
 for _name, _method in _methods().items():
     setattr(Tensor, _name, traceable(_method))
+Tensor.shape = property(_shape, doc=_shape.__doc__)  # type: ignore[assignment]
 Tensor.T = property(lambda self: self.transpose(), doc="The transpose (all axes reversed).")
 
 

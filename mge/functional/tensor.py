@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from ..core._trace_option import use_symbolic_shape
+from ..core.apply import observing
 from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
 from ..dtype import float32, result_dtype, scalar_dtype
@@ -49,6 +51,7 @@ from ._args import (
     slice_axis,
     to_tensor,
 )
+from ._shape_source import dims_of, shape_source
 from .elemwise import astype, elemwise, logical_and, logical_not, logical_or, sub
 
 
@@ -70,7 +73,8 @@ def reshape(inp: Tensor, target_shape: Iterable[int]) -> Tensor:
     if bad:
         raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} "
                          f"elements) to {shape}")
-    return one(Reshape(shape=shape), x)
+    source = shape_source(target_shape)
+    return one(Reshape(shape=shape), x, *([source] if source is not None else []))
 
 
 @traceable
@@ -116,7 +120,9 @@ def flatten(inp: Tensor, start_axis: int = 0, end_axis: int = -1) -> Tensor:
     """Merge axes ``start_axis..end_axis`` into one.
 
     The leading dim is left as -1 in the ``Reshape`` so a traced graph keeps working
-    for other batch sizes.
+    for other batch sizes; with symbolic shapes on (``jit.trace``), the kept dims are
+    read by ``GetVarShape`` and the merged one is -1, as in MegEngine, so the graph
+    follows any input size.
 
     Example:
         >>> F.flatten(F.zeros((2, 3, 4, 5)), 1).shape
@@ -129,6 +135,10 @@ def flatten(inp: Tensor, start_axis: int = 0, end_axis: int = -1) -> Tensor:
         raise ValueError(f"flatten: start_axis {start_axis} is after end_axis {end_axis} "
                          f"for shape {x.shape}")
     shape = x.shape or (1,)
+    kept = [*range(start), *range(end + 1, len(shape))]
+    if x.size and kept and use_symbolic_shape() and observing():
+        target = shape[:start] + (-1,) + shape[end + 1:]
+        return one(Reshape(shape=target), x, dims_of(x, kept, unknown_at=start))
     target = shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:]
     if x.size:
         target = (-1,) + target[1:]
@@ -159,7 +169,8 @@ def broadcast_to(inp: Tensor, shape: int | Iterable[int | None]) -> Tensor:
         s not in (1, d) for s, d in zip(reversed(x.shape), reversed(out), strict=False)
     ):
         raise RuntimeError(f"broadcast_to: cannot broadcast shape {x.shape} to {out}")
-    return one(Broadcast(shape=out), x)
+    source = shape_source(shape)
+    return one(Broadcast(shape=out), x, *([source] if source is not None else []))
 
 
 @traceable

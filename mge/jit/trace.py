@@ -33,6 +33,7 @@ import functools
 from collections.abc import Callable
 from typing import IO, Any
 
+from ..core._trace_option import set_symbolic_shape
 from ..core.apply import add_observer, is_constant, observing, remove_observer
 from ..core.autodiff.grad import backward_passes
 from ..core.opdef import OpDef
@@ -164,8 +165,12 @@ class trace:  # noqa: N801 - MegEngine's name
             (needed by :meth:`dump`); later calls raise ``TraceError`` when one changed.
         record_only: implies ``symbolic`` and ``capture_as_const``.
         profiling: time the ops of every call after the recording (:meth:`get_profile`).
+        symbolic_shape: while the function runs (recorded or checked), ``x.shape`` in
+            its code is a 1-d int32 Tensor read by ``GetVarShape`` (MegEngine's default),
+            so reshapes, broadcasts and ``flatten`` built from it follow the input size
+            in the graph and in a dumped ``.mge``; False: shapes are tuples, baked in.
         sublinear_memory_config, dtr_config, opt_level, graph_opt_config,
-        symbolic_shape, without_host, imperative: MegEngine training/runtime options,
+        without_host, imperative: MegEngine training/runtime options,
             accepted for compatibility; they do not change what is recorded.
 
     Example:
@@ -202,6 +207,7 @@ class trace:  # noqa: N801 - MegEngine's name
         self.__wrapped__ = function
         self._capture_as_const = capture_as_const or record_only
         self._profiling = profiling
+        self._symbolic_shape = bool(symbolic_shape)
         self._first: _Recording | None = None
         self._recordings: dict[tuple, _Recording] = {}
         #: a traced call ran a backward pass: the function trains, run it eagerly
@@ -282,11 +288,13 @@ class trace:  # noqa: N801 - MegEngine's name
         add_observer(recorder)
         # module scopes name the ops, unless a module tracer (TracedModule) is active
         namer = recorder.namer if active_call_tracer() is None else active_call_tracer()
+        old_shape_mode = set_symbolic_shape(self._symbolic_shape)
         try:
             with call_tracer(namer):
                 result = self.__wrapped__(*args, **kwargs)
         finally:
             remove_observer(recorder)
+            set_symbolic_shape(old_shape_mode)
         # a training step (backward, then in-place updates) is not replayed as a graph:
         # later calls run it eagerly, so its side effects on parameters happen
         self._trains = self._trains or backward_passes() != passes
@@ -312,10 +320,12 @@ class trace:  # noqa: N801 - MegEngine's name
         checker = CallChecker(rec.steps, rec.variables, {v.id for v in rec.graph.outputs},
                               rec.profile)
         add_observer(checker)
+        old_shape_mode = set_symbolic_shape(self._symbolic_shape)
         try:
             result = self.__wrapped__(*args, **kwargs)
         finally:
             remove_observer(checker)
+            set_symbolic_shape(old_shape_mode)
         leaves: list[Any] = []
         _flatten(result, leaves)
         checker.finish(leaves)

@@ -25,14 +25,14 @@ Grads = list["Tensor | None"]
 
 @grad_rule(Reshape, AxisAddRemove)
 def reshape_grad(op: Reshape | AxisAddRemove, ctx: GradContext) -> Grads:
-    """The gradient reshaped back to the input's shape."""
-    return [ctx.reshape(ctx.grad(0), ctx.inputs[0].shape)]
+    """The gradient reshaped back to the input's shape (none for a shape input)."""
+    return [ctx.reshape(ctx.grad(0), ctx.inputs[0].shape), *[None] * (len(ctx.inputs) - 1)]
 
 
 @grad_rule(Broadcast)
 def broadcast_grad(op: Broadcast, ctx: GradContext) -> Grads:
-    """The gradient summed over the broadcast axes."""
-    return [ctx.sum_to(ctx.grad(0), ctx.inputs[0].shape)]
+    """The gradient summed over the broadcast axes (none for a shape input)."""
+    return [ctx.sum_to(ctx.grad(0), ctx.inputs[0].shape), *[None] * (len(ctx.inputs) - 1)]
 
 
 @grad_rule(Dimshuffle)

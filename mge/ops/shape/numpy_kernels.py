@@ -12,13 +12,14 @@ _NP_PAD_MODES = {"CONSTANT": "constant", "REPLICATE": "edge", "REFLECT": "reflec
 
 
 @NUMPY.kernel(S.Reshape)
-def reshape(op: S.Reshape, x: np.ndarray) -> np.ndarray:
-    return x.reshape(op.infer([TensorInfo(x.shape, x.dtype)])[0].shape)
+def reshape(op: S.Reshape, x: np.ndarray, *shape: np.ndarray) -> np.ndarray:
+    infos = [TensorInfo(x.shape, x.dtype), *(TensorInfo(s.shape, s.dtype, s) for s in shape)]
+    return x.reshape(op.infer(infos)[0].shape)
 
 
 @NUMPY.kernel(S.Broadcast)
-def broadcast(op: S.Broadcast, x: np.ndarray) -> np.ndarray:
-    return np.broadcast_to(x, op.shape)
+def broadcast(op: S.Broadcast, x: np.ndarray, *shape: np.ndarray) -> np.ndarray:
+    return np.broadcast_to(x, op.with_sources(shape).shape if shape else op.shape)
 
 
 @NUMPY.kernel(S.Dimshuffle)

@@ -77,9 +77,16 @@ class Reshape(StaticParamsOp):
     type_name = "Reshape"
     memory = Memory.WHOLE_VIEW
     mge_form = MgeForm("ReshapeV1", ("OptionalAxisV1",), static=(("shape", "shape"),))
-    nr_inputs = (1,)
+    nr_inputs = (1, 2)
     shape: tuple[int, ...] = ()
     axis: int = INVALID_AXIS
+
+    def with_sources(self, values: Sequence[np.ndarray]) -> Reshape:
+        """This op with ``shape`` taken from the value of its shape input (input 1)."""
+        shape = list(shape_from_source(self, values[0]))
+        if self.axis != INVALID_AXIS and 0 <= self.axis < len(shape):
+            shape[self.axis] = -1  # MegEngine ignores the value at the inferred axis
+        return dataclasses.replace(self, shape=tuple(shape))
 
     def target_shape(self, inputs: Sequence[TensorInfo]) -> tuple[int, ...]:
         """The output shape for ``inputs[0]``, with the unknown entry filled in."""
@@ -104,13 +111,44 @@ class Reshape(StaticParamsOp):
         return tuple(out)
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
-        return [TensorInfo(self.target_shape(inputs), inputs[0].dtype)]
+        op = resolved(self, inputs)
+        return [TensorInfo(op.target_shape(inputs[:1]), inputs[0].dtype)]
 
     def with_batch(self, old: Sequence[TensorInfo], new: Sequence[TensorInfo]) -> OpDef:
         return follow_batch(self, old, new)
 
     def is_noop(self, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]) -> bool:
-        return True  # to its input's own shape (remove_noop checks the infos match)
+        # to its input's own shape (remove_noop checks the infos match); a target read
+        # from a shape input may differ at other input sizes
+        return len(inputs) == 1
+
+
+def shape_from_source(op: OpDef, value: np.ndarray) -> tuple[int, ...]:
+    """A shape input's value (a 1-d integer vector) as a shape tuple."""
+    flat = np.asarray(value)
+    if flat.ndim > 1 or flat.dtype.kind not in "iu":
+        op.fail(f"the shape input must be a 1-d integer vector, got {flat.dtype}{list(flat.shape)}")
+    return tuple(int(d) for d in flat.reshape(-1))
+
+
+def resolved(op: Reshape | Broadcast, inputs: Sequence[TensorInfo]) -> Reshape | Broadcast:
+    """``op`` with its target from the shape input (input 1) when that value is known.
+
+    Traced and loaded graphs keep the var a target shape was computed from (a
+    ``GetVarShape`` chain) as input 1 next to the static ``shape`` param, so the graph can
+    be re-planned for other input sizes (:func:`mge.runtime.specialize.specialize`).
+    """
+    if len(inputs) < 2:
+        return op
+    source = inputs[1]
+    if source.ndim != 1 or source.dtype.kind not in "iu":
+        op.fail(f"the shape input must be a 1-d integer vector, got {source}", inputs)
+    if source.value is None:
+        if source.shape[0] != len(op.shape):
+            op.fail(f"the shape input has {source.shape[0]} entries, the target shape "
+                    f"{op.shape} has {len(op.shape)}", inputs)
+        return op
+    return op.with_sources([source.value])
 
 
 def follow_batch(op: Reshape | Broadcast, old: Sequence[TensorInfo],
@@ -141,19 +179,24 @@ class Broadcast(StaticParamsOp):
     type_name = "Broadcast"
     memory = Memory.VIEW
     mge_form = MgeForm("Broadcast", ("Empty",), static=(("shape", "shape"),))
-    nr_inputs = (1,)
+    nr_inputs = (1, 2)
     shape: tuple[int, ...] = ()
 
+    def with_sources(self, values: Sequence[np.ndarray]) -> Broadcast:
+        """This op with ``shape`` taken from the value of its shape input (input 1)."""
+        return dataclasses.replace(self, shape=shape_from_source(self, values[0]))
+
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
-        check_shape_param(self, self.shape)
-        broadcast_to_shape(self, inputs[0].shape, self.shape, inputs)
-        return [TensorInfo(self.shape, inputs[0].dtype)]
+        op = resolved(self, inputs)
+        check_shape_param(op, op.shape)
+        broadcast_to_shape(op, inputs[0].shape, op.shape, inputs)
+        return [TensorInfo(op.shape, inputs[0].dtype)]
 
     def with_batch(self, old: Sequence[TensorInfo], new: Sequence[TensorInfo]) -> OpDef:
         return follow_batch(self, old, new)
 
     def is_noop(self, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]) -> bool:
-        return True  # to its input's own shape (remove_noop checks the infos match)
+        return len(inputs) == 1  # as Reshape.is_noop
 
 
 @register_op

@@ -22,12 +22,16 @@ def _info(t: torch.Tensor) -> TensorInfo:
 
 
 @TORCH.kernel(S.Reshape)
-def reshape(op: S.Reshape, x: torch.Tensor) -> torch.Tensor:
+def reshape(op: S.Reshape, x: torch.Tensor, *shape: torch.Tensor) -> torch.Tensor:
+    if shape:
+        op = op.with_sources([shape[0].cpu().numpy()])
     return x.reshape(op.target_shape([_info(x)]))
 
 
 @TORCH.kernel(S.Broadcast)
-def broadcast(op: S.Broadcast, x: torch.Tensor) -> torch.Tensor:
+def broadcast(op: S.Broadcast, x: torch.Tensor, *shape: torch.Tensor) -> torch.Tensor:
+    if shape:
+        op = op.with_sources([shape[0].cpu().numpy()])
     return x.expand(op.shape)
 
 
