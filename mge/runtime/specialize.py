@@ -1,10 +1,13 @@
 """Rebuild a graph for new input shapes, or with float16 inputs and outputs.
 
 A loaded graph has static shapes: the ones it was dumped with. :func:`specialize` replays
-it for other input shapes, re-running every op's ``infer`` rule. Static shape params
-that follow the batch are rewritten by the op's own ``with_batch`` rule (a ``Reshape``
-or ``Broadcast`` whose target starts with the old batch size); any other
-mismatch raises :class:`ShapeError` naming the input, both shapes and the op that fails.
+it for other input shapes, re-running every op's ``infer`` rule. A static shape param
+computed in the graph (a ``Reshape`` target from a ``GetVarShape`` chain, kept as the
+op's source input: :mod:`mge.graph.static_values`) is recomputed for the new shapes,
+and the result holds the static op without that input; other static params that follow
+the batch are rewritten by the op's own ``with_batch`` rule (a ``Reshape`` or
+``Broadcast`` whose target starts with the old batch size); any other mismatch raises
+:class:`ShapeError` naming the input, both shapes and the op that fails.
 
 :func:`expose_float16_io` is what ``enable_io16xc32``/``enable_ioc16`` promise: a float32
 input read only through casts to float16 becomes a float16 input, and a float32 output
@@ -32,6 +35,7 @@ import numpy as np
 
 from ..core.opdef import OpDef, OpError, TensorInfo
 from ..graph.ir import ConstOp, Graph, GraphError, Host2DeviceCopy, VarNode
+from ..graph.static_values import fold_values, source_count
 from ..ops import TypeCvt
 
 F16, F32 = np.dtype("float16"), np.dtype("float32")
@@ -49,10 +53,25 @@ def _is_cast(node_op: OpDef, dtype: np.dtype) -> bool:
     return isinstance(node_op, TypeCvt) and np.dtype(node_op.dtype) == dtype
 
 
+def _static_op(node_op: OpDef, inputs: list[VarNode], known: dict[int, np.ndarray]
+               ) -> tuple[OpDef, list[VarNode]]:
+    """``node_op`` with its source inputs' values as its params, and its other inputs."""
+    n = source_count(node_op, len(inputs))
+    values = [v.value if v.is_const else known.get(v.id) for v in inputs[len(inputs) - n:]]
+    if any(v is None for v in values):
+        raise ShapeError(f"{node_op.type_name}: its shape input is not known before running "
+                         "(it depends on input data, not on input shapes)")
+    try:
+        return node_op.with_sources(values), inputs[:len(inputs) - n]  # type: ignore[attr-defined]
+    except OpError as exc:
+        raise ShapeError(str(exc)) from None
+
+
 def _replay(graph: Graph, input_types: Mapping[str, tuple[tuple[int, ...], np.dtype]],
-            float16_io: bool) -> Graph:
+            float16_io: bool, static: bool) -> Graph:
     new = Graph()
     vmap: dict[int, VarNode] = {}
+    known: dict[int, np.ndarray] = {}  # new var id -> value computed while building
     for var in graph.inputs:
         shape, dtype = input_types.get(var.name, (var.shape, var.dtype))
         vmap[var.id] = new.add_input(var.name, shape, dtype)
@@ -68,9 +87,17 @@ def _replay(graph: Graph, input_types: Mapping[str, tuple[tuple[int, ...], np.dt
         if float16_io and _is_cast(node.op, inputs[0].dtype):
             vmap[node.outputs[0].id] = inputs[0]  # the input is float16 already
             continue
-        op = node.op.with_batch(_infos(node.inputs), _infos(inputs))
+        if static and source_count(node.op, len(inputs)):
+            op, inputs = _static_op(node.op, inputs, known)
+        else:
+            op = node.op.with_batch(_infos(node.inputs), _infos(inputs))
         try:
             outs = new.add_op(op, inputs, name=node.name)
+            if static:
+                values = fold_values(op, [TensorInfo(v.shape, v.dtype, v.value if v.is_const
+                                                     else known.get(v.id)) for v in inputs])
+                known.update((v.id, k) for v, k in zip(outs, values, strict=True)
+                             if k is not None)
         except (OpError, GraphError) as exc:
             what = ", ".join(f"input {n!r}: expected shape {graph_input(graph, n).shape}, "
                              f"got {tuple(s)}" for n, (s, _) in changed.items())
@@ -101,8 +128,14 @@ def graph_input(graph: Graph, name: str) -> VarNode:
     raise KeyError(f"the graph has no input {name!r}; its inputs are {names}")
 
 
+def has_sources(graph: Graph) -> bool:
+    """Whether some op of ``graph`` reads a static param from a source input (the graph
+    follows input sizes; :func:`specialize` makes it static)."""
+    return any(source_count(node.op, len(node.inputs)) for node in graph.ops())
+
+
 def specialize(graph: Graph, shapes: Mapping[str, Sequence[int]]) -> Graph:
-    """A copy of ``graph`` for the given input shapes (inputs not named keep theirs).
+    """A static copy of ``graph`` for the given input shapes (inputs not named keep theirs).
 
     Raises:
         KeyError: a name that is not a graph input.
@@ -113,7 +146,7 @@ def specialize(graph: Graph, shapes: Mapping[str, Sequence[int]]) -> Graph:
     for name, shape in shapes.items():
         var = graph_input(graph, name)
         types[name] = (tuple(int(d) for d in shape), var.dtype)
-    return _replay(graph, types, float16_io=False)
+    return _replay(graph, types, float16_io=False, static=True)
 
 
 def expose_float16_io(graph: Graph) -> Graph:
@@ -128,7 +161,7 @@ def expose_float16_io(graph: Graph) -> Graph:
         readers = users.get(var, [])
         if var.dtype == F32 and readers and all(_is_cast(n.op, F16) for n in readers):
             types[var.name] = (var.shape, F16)
-    return _replay(graph, types, float16_io=True)
+    return _replay(graph, types, float16_io=True, static=False)
 
 
-__all__ = ["ShapeError", "expose_float16_io", "graph_input", "specialize"]
+__all__ = ["ShapeError", "expose_float16_io", "graph_input", "has_sources", "specialize"]

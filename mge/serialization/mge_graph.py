@@ -33,6 +33,7 @@ from ..backends import get_backend
 from ..core.apply import run_op
 from ..core.opdef import OpError, TensorInfo
 from ..graph.ir import ConstOp, Graph, GraphError, Host2DeviceCopy, VarNode, make_const_op
+from ..graph.static_values import fold_values
 from ..ops.shape import AxisAddRemove, Broadcast, Subtensor
 from .fbs import (
     DType,
@@ -60,8 +61,6 @@ from .mge_oprs import (
     write_op,
 )
 
-#: vars up to this many elements whose inputs are known get their value while loading
-STATIC_EVAL_LIMIT = 4096
 _CONST_TYPES = ("ImmutableTensor", "SharedDeviceTensor", "VolatileSharedDeviceTensor",
                 "SharedDeviceTensorWithFormat")
 _HOLDER_TYPES = ("MultipleDeviceTensorHolder", "MultipleDeviceTensorWithFormatHolder")
@@ -147,22 +146,10 @@ class _Reader:
     def fold(self, outs: Sequence[VarNode]) -> None:
         """Record the values of ``outs`` when they can be known while loading."""
         node = outs[0].owner
-        infos = node.op.check_inputs([
-            TensorInfo(v.shape, v.dtype, self.static_value(v)) for v in node.inputs])
-        for v, info in zip(outs, infos, strict=True):
-            if info.value is not None:
-                self.static[v.id] = np.asarray(info.value)
-        known = [self.static_value(v) for v in node.inputs]
-        if any(v.id in self.static for v in outs) or any(k is None for k in known):
-            return
-        if any(int(np.prod(v.shape)) > STATIC_EVAL_LIMIT for v in (*node.inputs, *outs)):
-            return
-        try:
-            result = run_op(node.op, *known, backend=self.numpy)
-        except (ArithmeticError, LookupError, TypeError, ValueError, NotImplementedError):
-            return
-        for v, value in zip(outs, result if len(outs) > 1 else (result,), strict=True):
-            self.static[v.id] = np.asarray(value)
+        infos = [TensorInfo(v.shape, v.dtype, self.static_value(v)) for v in node.inputs]
+        for v, value in zip(outs, fold_values(node.op, infos), strict=True):
+            if value is not None:
+                self.static[v.id] = value
 
     def at_least_1d(self, var: VarNode) -> VarNode:
         """MegEngine graphs have no 0-d vars (a scalar is 1-d): give ``var`` shape (1,)."""
@@ -176,15 +163,19 @@ class _Reader:
         return var.value if var.is_const else self.static.get(var.id)
 
     def shape_of(self, fop: Operator) -> list[VarNode]:
-        """``GetVarShape`` of static shapes is a constant (of the broadcast shape)."""
+        """``GetVarShape`` of one var stays an op (its value is known while loading, and
+        re-planning for other input sizes recomputes it); of several vars, it is the
+        broadcast shape, a constant."""
         inputs = [self.var(i) for i in fop.inputs]
         if not inputs:
             raise ConvertError("GetVarShape needs inputs")
+        axis = fop.param("OptionalAxisV1")["axis"] if fop.params else INVALID_AXIS
+        if len(inputs) == 1 and inputs[0].shape:
+            return self.mapped_op(fop, inputs)
         try:
             shape = np.broadcast_shapes(*[v.shape or (1,) for v in inputs])
         except ValueError as exc:
             raise ConvertError(f"input shapes do not broadcast: {exc}") from None
-        axis = fop.param("OptionalAxisV1")["axis"] if fop.params else INVALID_AXIS
         value = np.array(shape, np.int32)
         if axis != INVALID_AXIS:
             if not -len(shape) <= axis < len(shape):

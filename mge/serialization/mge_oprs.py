@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..core.opdef import REGISTRY, MgeForm, OpDef
+from ..graph.static_values import source_count
 from ..ops import TypeCvt
 from ..ops.shape import AxisAddRemove, IndexingOp, Reshape, SetIndexingOp
 from .fbs import DType, Operator, Param, default_fields
@@ -163,6 +164,7 @@ def read_op(fop: Operator, inputs: Sequence[Any], static: StaticFn
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs = {k: _to_param(v) for k, v in fields.items() if k in names}
     inputs = list(inputs)
+    sources: list[Any] = []
     if cls is TypeCvt:
         kwargs["dtype"] = numpy_dtype_name(fields["dtype"])
     elif issubclass(cls, IndexingOp):
@@ -176,6 +178,8 @@ def read_op(fop: Operator, inputs: Sequence[Any], static: StaticFn
             raise ConvertError(f"{fop.type} needs {len(spec.static)} static inputs")
         tail = inputs[len(inputs) - len(spec.static):]
         inputs = inputs[:len(inputs) - len(spec.static)]
+        if hasattr(cls, "with_sources") and not all(v.is_const for v in tail):
+            sources = tail  # computed from input shapes: kept, to re-plan other sizes
         for (name, kind), var in zip(spec.static, tail, strict=True):
             if kind == "like":
                 kwargs[name] = _spatial(var.shape, kwargs.get("format", "NCHW"))
@@ -190,7 +194,7 @@ def read_op(fop: Operator, inputs: Sequence[Any], static: StaticFn
         op = cls(**kwargs)
     except (TypeError, ValueError) as exc:
         raise ConvertError(f"bad params for {fop.type}: {exc}") from exc
-    return op, inputs, spec.outputs
+    return op, inputs + sources, spec.outputs
 
 
 # ------------------------------------------------------------------------------ writing
@@ -231,6 +235,9 @@ def write_op(op: OpDef, inputs: list[int], const: ConstFn, like: LikeFn
         raise ConvertError(f"op {op.type_name} cannot be written to a .mge file ({why})")
     ours = op.params()
     inputs = list(inputs)
+    nr_sources = source_count(op, len(inputs))
+    sources = inputs[len(inputs) - nr_sources:] if nr_sources else []
+    inputs = inputs[:len(inputs) - nr_sources]
     params = []
     for table in spec.params:
         if table == "FullDType":
@@ -251,7 +258,11 @@ def write_op(op: OpDef, inputs: list[int], const: ConstFn, like: LikeFn
         if axis != INVALID_AXIS:
             shape[axis] = -1
         params[0].fields["axis"] = axis
-    for name, kind in spec.static:
+    for (name, kind), source in zip(spec.static, sources or [None] * len(spec.static),
+                                    strict=True):
+        if source is not None:
+            inputs.append(source)  # the var the value is computed from (a shape chain)
+            continue
         if kind == "like":
             if ours[name]:
                 inputs.append(like())

@@ -45,7 +45,7 @@ from ...graph.ir import ConstOp, Graph, Host2DeviceCopy, OpNode, VarNode
 from ...graph.passes import PASSES
 from .. import plan_passes  # noqa: F401  (registers the plan-only passes)
 from ..liveness import Liveness, MemoryReport
-from ..specialize import specialize
+from ..specialize import has_sources, specialize
 from .protocol import BindSite, PlanOptions, WeightCache, plan_backend_class
 
 
@@ -244,6 +244,8 @@ class PlanCache:
         self.weights = weights if weights is not None else WeightCache()
         self.max_plans = max_plans
         self.graph = self._optimized(graph) if self.options.optimize else graph
+        #: shape params computed in the graph: every plan gets a static copy
+        self._follows_sizes = has_sources(self.graph)
         self._plans: OrderedDict[tuple, Plan] = OrderedDict()
 
     def _optimized(self, graph: Graph) -> Graph:
@@ -260,7 +262,8 @@ class PlanCache:
         plan = self._plans.get(key)
         if plan is None:
             same = all(shapes.get(v.name, v.shape) == v.shape for v in self.graph.inputs)
-            graph = self.graph if same else specialize(self.graph, shapes)
+            graph = self.graph if same and not self._follows_sizes else \
+                specialize(self.graph, shapes)
             plan = Plan(graph, self.options, self.weights)
             self._plans[key] = plan
             while len(self._plans) > self.max_plans:
