@@ -74,7 +74,7 @@ def shape_source(shape: Any) -> Tensor | None:
 def dims_of(x: Tensor, axes: Sequence[int], unknown_at: int | None = None) -> Tensor:
     """The int32 vector ``x.shape[axes]`` read by ``GetVarShape`` (with ``-1`` inserted
     at ``unknown_at``): a ``flatten`` target that follows the input size."""
-    pieces: list[Tensor | int] = [apply(GetVarShape(axis=a), x)[0] for a in axes]
+    pieces: list[Tensor | int] = [apply(GetVarShape(), x)[0][a] for a in axes]
     if unknown_at is not None:
         pieces.insert(unknown_at, -1)
     return _vector(pieces)

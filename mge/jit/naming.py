@@ -28,6 +28,7 @@ from typing import Any
 from ..core.opdef import OpDef
 from ..graph.ir import OpNode
 from ..ops import Elemwise
+from ..ops.shape import Reshape
 
 
 def op_base_name(op: OpDef) -> str:
@@ -64,7 +65,10 @@ class OpNamer:
             self.scopes.pop()
 
     def name(self, node: OpNode) -> None:
-        """Name ``node`` (an op just recorded) in the current scope."""
+        """Name ``node`` (an op just recorded) in the current scope (a scalar made 1-d
+        is no op in a ``.mge`` file: it gets no name and counts for no repeat)."""
+        if isinstance(node.op, Reshape) and Reshape.scalar_to_1d(node.inputs, node.outputs):
+            return
         scope = ".".join(s for s in self.scopes if s is not None)
         base = op_base_name(node.op)
         self.named.append((node, f"{scope}.{base}" if scope else base))

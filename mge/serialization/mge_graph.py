@@ -34,7 +34,7 @@ from ..core.apply import run_op
 from ..core.opdef import OpError, TensorInfo
 from ..graph.ir import ConstOp, Graph, GraphError, Host2DeviceCopy, VarNode, make_const_op
 from ..graph.static_values import fold_values
-from ..ops.shape import AxisAddRemove, Broadcast, Subtensor
+from ..ops.shape import AxisAddRemove, Broadcast, Reshape, Subtensor
 from .fbs import (
     DType,
     Metadata,
@@ -388,6 +388,10 @@ class _Writer:
             for var, value in zip(node.outputs, result if len(node.outputs) > 1 else (result,),
                                   strict=True):
                 self.const(np.asarray(value, var.dtype).reshape(var.shape), var)
+            return
+        if isinstance(op, Reshape) and Reshape.scalar_to_1d(node.inputs, node.outputs):
+            # a scalar made 1-d: the same var in a file (MegEngine has no 0-d vars)
+            self.ids[node.outputs[0].id] = self.file_var(node.inputs[0])
             return
         inputs = [self.file_var(v) for v in node.inputs]
         fop, skip = write_op(op, inputs, self.const, lambda: self.like(node.outputs[0]))

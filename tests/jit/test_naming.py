@@ -46,15 +46,17 @@ def test_module_scopes_and_repeated_names() -> None:
 
     outputs = _loaded(f, mge.tensor(np.ones((1, 3, 6, 6), np.float32)), net=net)
     named = [(o.type, o.name) for o in get_oprs_seq(outputs)
-             if o.type not in ("Host2DeviceCopy", "ImmutableTensor")]
+             if o.type not in ("Host2DeviceCopy", "ImmutableTensor", "AxisAddRemove")]
+    # MegEngine 1.13's list: flatten's target is read by GetVarShape (symbolic shapes)
     assert named == [("ConvolutionForward", "conv.Convolution"), ("Elemwise", "conv.ADD"),
                      ("Elemwise", "RELU"), ("PoolingForward", "pool.Pooling"),
-                     ("Reshape", "Reshape[0]"), ("TypeCvt", "TypeCvt"),
+                     ("GetVarShape", "GetVarShape"), ("Subtensor", "Subtensor"),
+                     ("Concat", "Concat"), ("Reshape", "Reshape[0]"), ("TypeCvt", "TypeCvt"),
                      ("Reshape", "Reshape[1]")]
     assert [v.name for v in outputs] == ["Reshape[0]", "TypeCvt", "Reshape[1]"]
     consts = {v.name for o in get_oprs_seq(outputs, prune_immtensor=False)
-              for v in o.outputs if o.type == "ImmutableTensor"}
-    assert consts == {"conv.weight", "conv.bias"}
+              for v in o.outputs if o.type == "ImmutableTensor" and v.name}
+    assert consts == {"conv.weight", "conv.bias"}  # and the unnamed -1 of flatten's target
 
 
 def test_functions_outside_modules_and_a_closure_module() -> None:

@@ -81,6 +81,12 @@ class Reshape(StaticParamsOp):
     shape: tuple[int, ...] = ()
     axis: int = INVALID_AXIS
 
+    @staticmethod
+    def scalar_to_1d(inputs: Sequence[Any], outputs: Sequence[Any]) -> bool:
+        """Whether a Reshape of these input/output vars (or infos) only makes a scalar
+        1-d: nothing in a ``.mge`` file, where scalars are 1-d (the writer drops it)."""
+        return len(inputs) == 1 and not inputs[0].shape and tuple(outputs[0].shape) == (1,)
+
     def with_sources(self, values: Sequence[np.ndarray]) -> Reshape:
         """This op with ``shape`` taken from the value of its shape input (input 1)."""
         shape = list(shape_from_source(self, values[0]))
