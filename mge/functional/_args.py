@@ -36,6 +36,17 @@ def to_tensor(fn: str, value: Any, arg: str = "inp") -> Tensor:
     raise TypeError(f"{fn}: {arg} must be a Tensor, got {type(value).__name__}")
 
 
+def concrete_ints(value: Any) -> Any:
+    """``value`` with integer Tensors (a symbolic ``x.shape`` or parts of it, as user code
+    reads them inside ``jit.trace``) replaced by their ints (a scalar or a tuple), as
+    MegEngine does for op params; anything else is returned unchanged."""
+    if isinstance(value, Tensor) and value.dtype.kind in "iu":
+        return value.item() if value.ndim == 0 else tuple(value.numpy().reshape(-1).tolist())
+    if isinstance(value, (list, tuple)) and any(isinstance(v, Tensor) for v in value):
+        return type(value)(concrete_ints(v) for v in value)
+    return value
+
+
 def check_axis(fn: str, axis: Any, ndim: int, shape: tuple[int, ...] = ()) -> int:
     """A possibly negative axis as 0..ndim-1; ``TypeError``/``ValueError`` naming ``fn``."""
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):

@@ -34,7 +34,7 @@ from . import embedding as _embedding
 from . import loss as _loss
 from . import metric as _metric
 from . import normalization as _normalization
-from ._args import autocast_inputs, float_tensor, option
+from ._args import autocast_inputs, concrete_ints, float_tensor, option
 from ._detection import deformable_psroi_pooling
 from .elemwise import (
     add,
@@ -78,6 +78,7 @@ Pair = int | Sequence[int]
 # ----------------------------------------------------------------------------- checks
 def _pair(fn: str, arg: str, value: Any, low: int) -> tuple[int, int]:
     """An int or a pair of ints, each at least ``low``, as a pair."""
+    value = concrete_ints(value)
     pair = (value, value) if not isinstance(value, (Sequence, np.ndarray)) else tuple(value)
     if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
         raise TypeError(f"{fn}: {arg} must be an int or a pair of ints, got {value!r}")
