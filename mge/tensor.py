@@ -21,12 +21,12 @@ from collections.abc import Callable
 from typing import Any
 
 from . import functional as F
+from .core.symbolic_shape import shape as _shape
 from .core.tensor.base import (
     Parameter,
     Tensor,
     _rebuild_tensor,  # noqa: F401  (pickles name it mge.tensor.*)
 )
-from .core.tensor.symbolic_shape import shape as _shape
 from .core.tracing import traceable
 from .functional.indexing import getitem, setitem
 

@@ -28,7 +28,7 @@ from typing import Any
 from ..core.opdef import OpDef
 from ..graph.ir import OpNode
 from ..ops import Elemwise
-from ..ops.shape import Reshape
+from ..ops.shape import scalar_made_1d
 
 
 def op_base_name(op: OpDef) -> str:
@@ -67,7 +67,7 @@ class OpNamer:
     def name(self, node: OpNode) -> None:
         """Name ``node`` (an op just recorded) in the current scope (a scalar made 1-d
         is no op in a ``.mge`` file: it gets no name and counts for no repeat)."""
-        if isinstance(node.op, Reshape) and Reshape.scalar_to_1d(node.inputs, node.outputs):
+        if scalar_made_1d(node.op, node.inputs, node.outputs):
             return
         scope = ".".join(s for s in self.scopes if s is not None)
         base = op_base_name(node.op)

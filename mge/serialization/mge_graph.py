@@ -34,7 +34,7 @@ from ..core.apply import run_op
 from ..core.opdef import OpError, TensorInfo
 from ..graph.ir import ConstOp, Graph, GraphError, Host2DeviceCopy, VarNode, make_const_op
 from ..graph.static_values import fold_values
-from ..ops.shape import AxisAddRemove, Broadcast, Reshape, Subtensor
+from ..ops.shape import AxisAddRemove, Broadcast, Subtensor, scalar_made_1d
 from .fbs import (
     DType,
     Metadata,
@@ -389,7 +389,7 @@ class _Writer:
                                   strict=True):
                 self.const(np.asarray(value, var.dtype).reshape(var.shape), var)
             return
-        if isinstance(op, Reshape) and Reshape.scalar_to_1d(node.inputs, node.outputs):
+        if scalar_made_1d(op, node.inputs, node.outputs):
             # a scalar made 1-d: the same var in a file (MegEngine has no 0-d vars)
             self.ids[node.outputs[0].id] = self.file_var(node.inputs[0])
             return

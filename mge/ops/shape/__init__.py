@@ -43,6 +43,7 @@ from .shape import (
     follow_batch,
     freeze,
     numel,
+    scalar_made_1d,
 )
 
 __all__ = [
@@ -77,6 +78,7 @@ __all__ = [
     "follow_batch",
     "freeze",
     "numel",
+    "scalar_made_1d",
 ]
 
 

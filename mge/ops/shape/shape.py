@@ -81,12 +81,6 @@ class Reshape(StaticParamsOp):
     shape: tuple[int, ...] = ()
     axis: int = INVALID_AXIS
 
-    @staticmethod
-    def scalar_to_1d(inputs: Sequence[Any], outputs: Sequence[Any]) -> bool:
-        """Whether a Reshape of these input/output vars (or infos) only makes a scalar
-        1-d: nothing in a ``.mge`` file, where scalars are 1-d (the writer drops it)."""
-        return len(inputs) == 1 and not inputs[0].shape and tuple(outputs[0].shape) == (1,)
-
     def with_sources(self, values: Sequence[np.ndarray]) -> Reshape:
         """This op with ``shape`` taken from the value of its shape input (input 1)."""
         shape = list(shape_from_source(self, values[0]))
@@ -127,6 +121,14 @@ class Reshape(StaticParamsOp):
         # to its input's own shape (remove_noop checks the infos match); a target read
         # from a shape input may differ at other input sizes
         return len(inputs) == 1
+
+
+def scalar_made_1d(op: OpDef, inputs: Sequence[Any], outputs: Sequence[Any]) -> bool:
+    """Whether ``op`` (a Reshape or AxisAddRemove) on these input/output vars (or infos)
+    only makes a scalar 1-d: nothing in a ``.mge`` file, where scalars are 1-d (the
+    writer writes no operator for it)."""
+    return isinstance(op, (Reshape, AxisAddRemove)) and len(inputs) == 1 and \
+        not inputs[0].shape and tuple(outputs[0].shape) == (1,)
 
 
 def shape_from_source(op: OpDef, value: np.ndarray) -> tuple[int, ...]:

@@ -9,10 +9,11 @@ current values, and runs the converted op on the remaining inputs: the node comp
 what it computes when the operands are constants.
 
 Under ``mge.jit.trace`` (``.mge`` export, ``from_onnx(trace=True)``) the converted op is
-recorded with the operand values of the traced call. Operands computed from shapes only
-(``Shape`` chains) are therefore fixed to the traced input sizes, as every shape read while
-tracing is; an operand computed from tensor values is refused (it would be frozen into the
-graph as a constant).
+recorded with the operand values of the traced call, except where the converter takes an
+operand computed from shapes only (``Shape`` chains) as a Tensor (``Reshape``, see
+``ConstantLookup.traced_shape``): the graph then computes it from ``GetVarShape`` and
+follows the input sizes. An operand computed from tensor values is refused (it would be
+frozen into the graph as a constant).
 
 Example:
     >>> import onnx, mge
@@ -52,10 +53,14 @@ class RuntimeContext(ConstantLookup):
         self.used = op.used
         self.consts: dict[str, np.ndarray] = dict(op.consts)
         self.shapes = {name: tuple(v.shape) for name, v in values.items()}
+        self.from_shapes = {n for n in values if n not in op.from_data} if observing() else set()
         self.dtypes = {name: np.dtype(v.dtype) for name, v in values.items()}
         self.module = types.SimpleNamespace()  # holds what converters store as attributes
         self.new_attrs: list[str] = []
         self._names = (f"value_{k}" for k in itertools.count())
+
+    def traced_shape(self, name: str) -> bool:
+        return name in self.from_shapes and name not in self.consts
 
     def static_shape(self, name: str) -> tuple[int, ...] | None:
         if name in self.consts:

@@ -81,6 +81,12 @@ class ConstantLookup:
     def is_const(self, name: str) -> bool:
         return name in self.consts
 
+    def traced_shape(self, name: str) -> bool:
+        """Whether ``name`` is a run-time value computed from input shapes only, in a call
+        that ``jit.trace`` records: a converter may then take it as a Tensor operand (the
+        graph keeps computing it, so a dumped ``.mge`` follows the input sizes)."""
+        return False
+
     def const(self, name: str, what: str) -> np.ndarray:
         """The constant value of ``name``; ``NotConstant`` naming ``what`` if not constant."""
         if name not in self.consts:

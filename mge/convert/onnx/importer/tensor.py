@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 
 from .... import functional as F
+from ....core.apply import apply, observing
+from ....ops.shape import GetVarShape
 from ....tensor import Tensor
 from .indexing import gather_indices
 from .node import (
@@ -244,12 +246,17 @@ def _constant_of_shape(node: Node, ctx: Any) -> Converted:
 @dataclasses.dataclass(frozen=True)
 class RuntimeShape(OnnxOp):
     """ONNX Shape of a value whose shape is known at run time only: ``shape[start:end]``
-    as an int64 tensor (a constant in a traced graph, like every shape read there)."""
+    as an integer tensor; in a traced call, read by ``GetVarShape`` (the graph follows the
+    input sizes)."""
 
     start: int
     end: int | None
 
     def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        if observing() and x.ndim:
+            shape = apply(GetVarShape(), x)[0]
+            return shape if (self.start, self.end) == (0, None) else \
+                shape[self.start:self.end]
         return Tensor(np.asarray(tuple(x.shape)[self.start:self.end], dtype=np.int64))
 
 
@@ -290,8 +297,26 @@ class Reshape(OnnxOp):
         return F.reshape(x, target)
 
 
+@dataclasses.dataclass(frozen=True)
+class ShapeInputReshape(OnnxOp):
+    """``F.reshape`` to a target Tensor computed from shapes in a traced call: the traced
+    ``Reshape`` keeps it as its shape input; ONNX's 0 entries read the input's dims."""
+
+    allowzero: bool
+
+    def __call__(self, mod: Any, x: Tensor, shape: Tensor) -> Tensor:
+        values = shape.numpy().reshape(-1)
+        if self.allowzero or not (values == 0).any():
+            return F.reshape(x, shape)
+        dims = apply(GetVarShape(), x)[0]
+        return F.reshape(x, [dims[i] if d == 0 else shape[i] for i, d in enumerate(values)])
+
+
 @converter("Reshape")
 def _reshape(node: Node, ctx: Any) -> Converted:
+    if ctx.opset >= 5 and ctx.traced_shape(node.input(1)):
+        op = ShapeInputReshape(bool(node.attr("allowzero", 0)))
+        return op, node.inputs[:2], node.outputs[:1]
     if ctx.opset < 5:
         shape = node.attr("shape")
     else:

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import sys
 
-from ...ops.shape import GetVarShape
-from .._trace_option import _symbolic_shape
-from ..apply import apply
-from .base import Tensor
+from ..ops.shape import GetVarShape
+from ._trace_option import _symbolic_shape
+from .apply import apply
+from .tensor.base import Tensor
 
 _GET_SHAPE = GetVarShape()
 
