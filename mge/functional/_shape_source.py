@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core._trace_option import use_symbolic_shape
 from ..core.apply import apply, mark_constant, observing
 from ..core.tensor.base import Tensor
 from ..ops.elemwise import TypeCvt
@@ -80,4 +81,19 @@ def dims_of(x: Tensor, axes: Sequence[int], unknown_at: int | None = None) -> Te
     return _vector(pieces)
 
 
-__all__ = ["dims_of", "shape_source"]
+def reshape_to_dims(x: Tensor, parts: Sequence[int | tuple[Tensor, int]]) -> Tensor:
+    """``x`` reshaped to ``parts``: ints, or ``(t, axis)`` for "``t``'s dim ``axis``".
+
+    mge's own functions use it where a result takes back an input's dims (``matmul``
+    restoring the batch dims it flattened): with symbolic shapes on in a traced call,
+    those dims are read by ``GetVarShape``, so the traced graph follows the input sizes.
+    """
+    target = tuple(p if isinstance(p, int) else p[0].shape[p[1]] for p in parts)
+    source = None
+    if use_symbolic_shape() and observing() and any(not isinstance(p, int) for p in parts):
+        source = _vector([p if isinstance(p, int) else apply(GetVarShape(), p[0])[0][p[1]]
+                          for p in parts])
+    return apply(Reshape(shape=target), x, *([source] if source is not None else []))[0]
+
+
+__all__ = ["dims_of", "reshape_to_dims", "shape_source"]

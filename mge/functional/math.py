@@ -43,6 +43,7 @@ from ._args import (
     remove_axes,
     to_tensor,
 )
+from ._shape_source import reshape_to_dims
 from .elemwise import abs as _abs
 from .elemwise import astype, clip, div, equal, mul, not_equal
 from .elemwise import pow as _pow
@@ -335,11 +336,14 @@ def matmul(
     params = {"transposeA": bool(transpose_a), "transposeB": bool(transpose_b),
               "compute_mode": option(fn, "compute_mode", compute_mode, ("DEFAULT", "FLOAT32"))}
     if (dim1 <= 2 and dim2 <= 2) or (dim2 <= 2 and not transpose_a):
+        # leading dims: -1 when flattened, read back from ``a`` (they follow a traced
+        # graph's input sizes)
         head = a.shape[:-1]
-        flat = a if a.ndim == 2 else reshape(a, (_pymath.prod(head), a.shape[-1]))
+        flat = a if a.ndim == 2 else reshape_to_dims(a, [_flat_size(head), (a, -1)])
         out = apply(MatrixMul(**params), flat, b)[0]
         if a.ndim > 2:
-            out = reshape(out, (*head, out.shape[-1]))
+            out = reshape_to_dims(out, [*((a, i) for i in range(a.ndim - 1)),
+                                        (b, -2 if transpose_b else -1)])
     else:
         if a.ndim < b.ndim:
             a = broadcast_to(a, b.shape[: b.ndim - a.ndim] + a.shape)
@@ -348,16 +352,26 @@ def matmul(
         batch = a.shape[:-2]
         if b.shape[:-2] != batch:
             raise ValueError(f"{fn}: batch dims differ for shapes {inp1.shape} and {inp2.shape}")
+        batched = (a, b)
         if len(batch) > 1:
-            a = reshape(a, (_pymath.prod(batch), *a.shape[-2:]))
-            b = reshape(b, (_pymath.prod(batch), *b.shape[-2:]))
+            a = reshape_to_dims(a, [_flat_size(batch), (a, -2), (a, -1)])
+            b = reshape_to_dims(b, [_flat_size(batch), (b, -2), (b, -1)])
         out = apply(BatchedMatrixMul(**params), a, b)[0]
         if len(batch) > 1:
-            out = reshape(out, (*batch, *out.shape[-2:]))
+            a, b = batched
+            out = reshape_to_dims(out, [*((a, i) for i in range(len(batch))),
+                                        (a, -1 if transpose_a else -2),
+                                        (b, -2 if transpose_b else -1)])
     if dim1 == 1 or dim2 == 1:
         shape = out.shape[:-2] + out.shape[-2:][dim1 == 1: 2 - (dim2 == 1)]
         out = reshape(out, shape)
     return out
+
+
+def _flat_size(dims: tuple[int, ...]) -> int:
+    """The merged size of ``dims`` as a reshape entry: -1 (inferred, so a traced graph
+    follows other sizes) unless it is 0 (-1 cannot be inferred for an empty tensor)."""
+    return -1 if _pymath.prod(dims) else 0
 
 
 @traceable

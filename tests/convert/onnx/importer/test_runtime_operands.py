@@ -13,8 +13,10 @@ ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper  # noqa: E402
 
 import mge  # noqa: E402
+from mge import lite  # noqa: E402
 from mge.convert import from_onnx  # noqa: E402
 from mge.convert.onnx.importer.mge_file import onnx_to_mge_bytes  # noqa: E402
+from mge.core.tensor import megbrain_graph as G  # noqa: E402
 
 
 def _model(nodes: list, inputs: list, output: str) -> onnx.ModelProto:
@@ -92,7 +94,7 @@ def _exported(module: object, example: np.ndarray, axes: dict[int, str]) -> byte
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["view", "resnet", "encoder"])
+@pytest.mark.parametrize("name", ["view", "resnet", "encoder", "shufflenet", "transformer"])
 def test_torch_exports_with_dynamic_axes(name: str) -> None:
     """Issue 21: torch exports with dynamic batch (and spatial / sequence) axes run at two
     sizes within 1e-4 of onnxruntime."""
@@ -108,5 +110,61 @@ def test_torch_exports_with_dynamic_axes(name: str) -> None:
         x = rng.standard_normal(shape, dtype=np.float32)
         (ref,) = session.run(None, {"x": x})
         out = net(mge.tensor(x)).numpy()
+        assert out.shape == ref.shape
+        np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
+
+
+def _run_lite(model: bytes, x: np.ndarray) -> np.ndarray:
+    net = lite.LiteNetwork()
+    net.load(model)
+    net.get_io_tensor(net.get_input_name(0)).set_data_by_copy(x)
+    net.forward()
+    net.wait()
+    return net.get_io_tensor(net.get_output_name(0)).to_numpy()
+
+
+def test_shape_chain_reshape_follows_the_batch_through_mge_file() -> None:
+    """``x.view(x.size(0), -1)`` as torch exports it (Shape, Gather, Unsqueeze, Concat,
+    Reshape) becomes a GetVarShape-based graph: its .mge file runs at other batches."""
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Constant", [], ["i"], value=helper.make_tensor("i", TensorProto.INT64,
+                                                                          [], [0])),
+        helper.make_node("Gather", ["s", "i"], ["b"], axis=0),
+        helper.make_node("Constant", [], ["ax"], value=helper.make_tensor(
+            "ax", TensorProto.INT64, [1], [0])),
+        helper.make_node("Unsqueeze", ["b", "ax"], ["b1"]),
+        helper.make_node("Constant", [], ["m1"], value=helper.make_tensor(
+            "m1", TensorProto.INT64, [1], [-1])),
+        helper.make_node("Concat", ["b1", "m1"], ["target"], axis=0),
+        helper.make_node("Reshape", ["x", "target"], ["y"]),
+    ]
+    model = _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                         ["batch", 3, "h"])], "y")
+    data = onnx_to_mge_bytes(model)
+    graph = G.load_graph(io.BytesIO(data)).graph
+    assert "GetVarShape" in {n.type for n in graph.ops()}
+    for shape in [(1, 3, 1), (4, 3, 5)]:
+        x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        np.testing.assert_array_equal(_run_lite(data, x), x.reshape(shape[0], -1))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["view", "resnet", "encoder", "shufflenet", "transformer"])
+def test_torch_exports_with_dynamic_axes_through_mge_file(name: str) -> None:
+    """Issues 15/21: the same exports dumped to .mge (traced once at size 1 on the dynamic
+    axes) run in mge.lite at two other sizes within 1e-4 of onnxruntime."""
+    pytest.importorskip("torch")
+    from .torch_models import dynamic_models
+
+    module, shapes, axes = dynamic_models()[name]
+    rng = np.random.default_rng(0)
+    data = _exported(module, rng.standard_normal(shapes[0], dtype=np.float32), axes)
+    session = ort.InferenceSession(data)
+    model = onnx_to_mge_bytes(data)
+    for shape in shapes:
+        x = rng.standard_normal(shape, dtype=np.float32)
+        (ref,) = session.run(None, {"x": x})
+        out = _run_lite(model, x)
         assert out.shape == ref.shape
         np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)

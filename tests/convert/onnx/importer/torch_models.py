@@ -80,6 +80,81 @@ class EncoderBlock(nn.Module):
         return x + self.ffn(self.norm2(x))
 
 
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """torchvision's channel shuffle: ``view`` by the run-time sizes, transpose, ``view``."""
+    batch, channels, height, width = x.size()
+    x = x.view(batch, groups, channels // groups, height, width)
+    x = torch.transpose(x, 1, 2).contiguous()
+    return x.view(batch, channels, height, width)
+
+
+class InvertedResidual(nn.Module):
+    """torchvision's ShuffleNetV2 unit (split or strided branches, concat, shuffle)."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+        mid = cout // 2
+        if stride > 1:
+            self.branch1 = nn.Sequential(
+                nn.Conv2d(cin, cin, 3, stride, 1, groups=cin, bias=False), nn.BatchNorm2d(cin),
+                nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU())
+        else:
+            self.branch1 = nn.Sequential()
+        self.branch2 = nn.Sequential(
+            nn.Conv2d(cin if stride > 1 else mid, mid, 1, bias=False), nn.BatchNorm2d(mid),
+            nn.ReLU(), nn.Conv2d(mid, mid, 3, stride, 1, groups=mid, bias=False),
+            nn.BatchNorm2d(mid), nn.Conv2d(mid, mid, 1, bias=False), nn.BatchNorm2d(mid),
+            nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride == 1:
+            x1, x2 = x.chunk(2, dim=1)
+            out = torch.cat((x1, self.branch2(x2)), dim=1)
+        else:
+            out = torch.cat((self.branch1(x), self.branch2(x)), dim=1)
+        return channel_shuffle(out, 2)
+
+
+class SmallShuffleNetV2(nn.Module):
+    """torchvision's ``ShuffleNetV2`` at a small width and depth (same code paths: channel
+    shuffles by run-time sizes, ``chunk``, global pooling by ``mean([2, 3])``)."""
+
+    def __init__(self, channels: tuple[int, ...] = (8, 16, 32, 64, 128), classes: int = 10
+                 ) -> None:
+        super().__init__()
+        self.conv1 = nn.Sequential(nn.Conv2d(3, channels[0], 3, 2, 1, bias=False),
+                                   nn.BatchNorm2d(channels[0]), nn.ReLU())
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        stages, cin = [], channels[0]
+        for cout in channels[1:4]:
+            stages += [InvertedResidual(cin, cout, 2), InvertedResidual(cout, cout, 1)]
+            cin = cout
+        self.stages = nn.Sequential(*stages)
+        self.conv5 = nn.Sequential(nn.Conv2d(cin, channels[-1], 1, bias=False),
+                                   nn.BatchNorm2d(channels[-1]), nn.ReLU())
+        self.fc = nn.Linear(channels[-1], classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv5(self.stages(self.maxpool(self.conv1(x))))
+        return self.fc(x.mean([2, 3]))
+
+
+class TorchEncoderLayer(nn.Module):
+    """``torch.nn.TransformerEncoderLayer`` (batch first, no dropout); ``is_causal`` is
+    passed explicitly (torch 2.13's TorchScript export otherwise traces it as a Tensor).
+    That export fixes the sequence length in one attention ``Reshape`` (onnxruntime too
+    refuses another one), so only the batch is dynamic."""
+
+    def __init__(self, dim: int = 16, heads: int = 2) -> None:
+        super().__init__()
+        self.layer = nn.TransformerEncoderLayer(dim, heads, 2 * dim, dropout=0.0,
+                                                batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(x, is_causal=False)
+
+
 def dynamic_models() -> dict[str, tuple[nn.Module, list[tuple[int, ...]], dict[int, str]]]:
     """``{name: (module in eval mode, two input shapes, dynamic axes)}``."""
     torch.manual_seed(0)
@@ -88,6 +163,9 @@ def dynamic_models() -> dict[str, tuple[nn.Module, list[tuple[int, ...]], dict[i
         "resnet": (SmallResNet(), [(2, 3, 64, 64), (3, 3, 96, 80)],
                    {0: "batch", 2: "height", 3: "width"}),
         "encoder": (EncoderBlock(), [(2, 5, 16), (3, 7, 16)], {0: "batch", 1: "sequence"}),
+        "shufflenet": (SmallShuffleNetV2(), [(2, 3, 64, 64), (3, 3, 96, 80)],
+                       {0: "batch", 2: "height", 3: "width"}),
+        "transformer": (TorchEncoderLayer(), [(2, 5, 16), (3, 5, 16)], {0: "batch"}),
     }
     for module, _, _ in models.values():
         module.eval()
