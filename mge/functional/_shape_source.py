@@ -23,7 +23,7 @@ import numpy as np
 from ..core._trace_option import use_symbolic_shape
 from ..core.apply import apply, mark_constant, observing
 from ..core.tensor.base import Tensor
-from ..ops.elemwise import TypeCvt
+from ..ops.elemwise import Elemwise, TypeCvt
 from ..ops.shape import Concat, GetVarShape, Reshape
 
 INT32 = np.dtype("int32")
@@ -96,4 +96,16 @@ def reshape_to_dims(x: Tensor, parts: Sequence[int | tuple[Tensor, int]]) -> Ten
     return apply(Reshape(shape=target), x, *([source] if source is not None else []))[0]
 
 
-__all__ = ["dims_of", "reshape_to_dims", "shape_source"]
+def scaled_hw(x: Tensor, scale: tuple[float, float]) -> Tensor | None:
+    """With symbolic shapes on in a traced call: ``floor(float32(x.shape[2:4]) * scale)``
+    as an int32 Tensor read by ``GetVarShape`` (a traced ``interpolate(scale_factor=...)``
+    size, following the input size as in MegEngine); None otherwise."""
+    if not (use_symbolic_shape() and observing()):
+        return None
+    hw = apply(GetVarShape(), x)[0][2:4]
+    factors = mark_constant(Tensor(np.array(scale, np.float32)))
+    scaled = apply(Elemwise(mode="MUL"), apply(TypeCvt(dtype="float32"), hw)[0], factors)[0]
+    return apply(TypeCvt(dtype="int32"), apply(Elemwise(mode="FLOOR"), scaled)[0])[0]
+
+
+__all__ = ["dims_of", "reshape_to_dims", "scaled_hw", "shape_source"]

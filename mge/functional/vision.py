@@ -34,7 +34,9 @@ from ..ops.vision import BORDER_MODES, FORMATS, INTERP_MODES, ResizeForward, War
 from ..ops.vision.color import MODES as CVT_MODES
 from ..ops.vision.color import CvtColorForward
 from ..ops.vision.remap import RemapForward, WarpAffineForward
+from ._args import concrete_ints
 from ._detection import correlation, nms, roi_align, roi_pooling
+from ._shape_source import scaled_hw, shape_source
 from .elemwise import as_tensor, astype
 
 __all__ = ["correlation", "cvt_color", "interpolate", "nms", "remap", "roi_align", "roi_pooling",
@@ -156,6 +158,12 @@ def _interpolate_size(fn: str, shape: tuple[int, ...], size: Any, scale_factor: 
     return _dsize(fn, size)
 
 
+def _pair_of(scale: Any) -> tuple[float, float]:
+    """A checked ``scale_factor`` (a number or two) as two floats."""
+    return (float(scale),) * 2 if isinstance(scale, (int, float)) else (
+        float(scale[0]), float(scale[1]))
+
+
 @traceable
 def interpolate(
     inp: Tensor,
@@ -199,12 +207,15 @@ def interpolate(
         raise ValueError(f"{fn}: mode {mode!r} needs a {want}-d input, got shape {inp.shape}")
     if mode == "linear":
         inp = apply(AxisAddRemove(desc=(("ADD_1", 3),)), inp)[0]
-    oh, ow = _interpolate_size(fn, inp.shape, size, scale_factor, mode)
+    oh, ow = _interpolate_size(fn, inp.shape, concrete_ints(size), scale_factor, mode)
     if not align_corners:
         if inp.dtype == np.float16:
             inp = astype(inp, "float32")
         op = ResizeForward(imode=_RESIZE_IMODE[mode], format="NCHW", dsize=(oh, ow))
-        out = apply(op, inp)[0]
+        # traced: the size var the output size follows (x.shape-based size or scale)
+        source = None if mode == "linear" else shape_source(size) if size is not None \
+            else scaled_hw(inp, _pair_of(scale_factor))
+        out = apply(op, inp, *([source] if source is not None else []))[0]
     else:
         ih, iw = inp.shape[2:]
         if oh == 1 or (ow == 1 and mode != "linear"):

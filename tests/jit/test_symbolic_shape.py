@@ -122,6 +122,39 @@ def test_traced_flatten_follows_spatial_size() -> None:
     np.testing.assert_array_equal(_run_lite(data, x), x.reshape(2, 2, 15) * 2)
 
 
+def _resized(x):  # noqa: ANN001, ANN202 - sizes from a scale and from x.shape
+    by_scale = F.vision.interpolate(x, scale_factor=2.0, mode="bilinear")
+    by_shape = F.vision.interpolate(x, size=x.shape[2:] * 2 + 1, mode="nearest")
+    return by_shape, by_scale
+
+
+def _broadcast(x):  # noqa: ANN001, ANN202
+    return F.broadcast_to(F.mean(x, axis=1, keepdims=True), x.shape) - x
+
+
+@pytest.mark.parametrize("fn", [_resized, _broadcast])
+def test_interpolate_and_broadcast_sizes_follow_the_input(fn) -> None:  # noqa: ANN001
+    traced = trace(fn, symbolic=True, capture_as_const=True)
+    traced(mge.tensor(np.zeros((1, 2, 4, 4), np.float32)))
+    buf = io.BytesIO()
+    traced.dump(buf, arg_names=["data"])
+    x = np.random.default_rng(4).standard_normal((2, 2, 5, 7)).astype(np.float32)
+    old = set_symbolic_shape(True)  # the eager reference reads x.shape as the trace does
+    try:
+        expect = [t.numpy() for t in (fn(mge.tensor(x)) if fn is _resized
+                                      else (fn(mge.tensor(x)),))]
+    finally:
+        set_symbolic_shape(old)
+    net = lite.LiteNetwork()
+    net.load(buf.getvalue())
+    net.get_io_tensor("data").set_data_by_copy(x)
+    net.forward()
+    net.wait()
+    for k, want in enumerate(expect):
+        got = net.get_io_tensor(net.get_output_name(k)).to_numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
 def test_a_baked_shape_fails_clearly_at_another_size() -> None:
     @trace(symbolic=True, capture_as_const=True, symbolic_shape=False)
     def f(x):  # noqa: ANN001, ANN202

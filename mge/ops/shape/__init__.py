@@ -43,7 +43,9 @@ from .shape import (
     follow_batch,
     freeze,
     numel,
+    resolved,
     scalar_made_1d,
+    shape_from_source,
 )
 
 __all__ = [
@@ -78,7 +80,9 @@ __all__ = [
     "follow_batch",
     "freeze",
     "numel",
+    "resolved",
     "scalar_made_1d",
+    "shape_from_source",
 ]
 
 

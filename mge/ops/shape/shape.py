@@ -139,24 +139,22 @@ def shape_from_source(op: OpDef, value: np.ndarray) -> tuple[int, ...]:
     return tuple(int(d) for d in flat.reshape(-1))
 
 
-def resolved(op: Reshape | Broadcast, inputs: Sequence[TensorInfo]) -> Reshape | Broadcast:
-    """``op`` with its target from the shape input (input 1) when that value is known.
+def resolved(op: Any, inputs: Sequence[TensorInfo]) -> Any:
+    """``op`` with its static params from its source inputs (the trailing inputs beyond
+    its least input count) when their values are known; ``op`` itself otherwise.
 
-    Traced and loaded graphs keep the var a target shape was computed from (a
-    ``GetVarShape`` chain) as input 1 next to the static ``shape`` param, so the graph can
-    be re-planned for other input sizes (:func:`mge.runtime.specialize.specialize`).
+    Traced and loaded graphs keep the var a static param was computed from (a
+    ``GetVarShape`` chain: ``Reshape``'s target, ``Resize``'s size) as such an input next
+    to the param, so the graph can be re-planned for other input sizes
+    (:func:`mge.runtime.specialize.specialize`).
     """
-    if len(inputs) < 2:
+    sources = inputs[min(op.nr_inputs):]
+    for source in sources:
+        if source.ndim != 1 or source.dtype.kind not in "iu":
+            op.fail(f"a shape input must be a 1-d integer vector, got {source}", inputs)
+    if not sources or any(source.value is None for source in sources):
         return op
-    source = inputs[1]
-    if source.ndim != 1 or source.dtype.kind not in "iu":
-        op.fail(f"the shape input must be a 1-d integer vector, got {source}", inputs)
-    if source.value is None:
-        if source.shape[0] != len(op.shape):
-            op.fail(f"the shape input has {source.shape[0]} entries, the target shape "
-                    f"{op.shape} has {len(op.shape)}", inputs)
-        return op
-    return op.with_sources([source.value])
+    return op.with_sources([source.value for source in sources])
 
 
 def follow_batch(op: Reshape | Broadcast, old: Sequence[TensorInfo],

@@ -25,11 +25,13 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
 
 from ...core.opdef import Memory, MgeForm, OpDef, TensorInfo, check_enum, register_op
+from ..shape import resolved, shape_from_source
 
 F32 = np.dtype("float32")
 F16 = np.dtype("float16")
@@ -138,18 +140,30 @@ class WarpPerspectiveForward(_ImageOp):
 class ResizeForward(_ImageOp):
     """Resize a batch of images (MegEngine ``Resize`` param v2; pixel centers aligned).
 
-    ``dsize`` is the output ``(height, width)``; MegEngine passes it as an input var.
+    ``dsize`` is the output ``(height, width)``; MegEngine passes it as an input var. A
+    traced ``interpolate`` whose size follows the input's (``scale_factor``, or a size read
+    from ``x.shape``) keeps that var as input 1 beside the static ``dsize``
+    (:mod:`mge.graph.static_values`).
     """
 
     type_name = "ResizeForward"
     memory = Memory.FRESH
     mge_form = MgeForm("ResizeV2", ("Resize",), static=(("dsize", "pair"),))
-    nr_inputs = (1,)
+    nr_inputs = (1, 2)
     imode: str = "LINEAR"
     format: str = "NHWC"
     dsize: tuple[int, int] = (0, 0)
 
+    def with_sources(self, values: Sequence[np.ndarray]) -> ResizeForward:
+        """This op with ``dsize`` taken from the value of its size input (input 1)."""
+        size = shape_from_source(self, values[0])
+        if len(size) != 2:
+            self.fail(f"the size input must have 2 entries, got {size}")
+        return dataclasses.replace(self, dsize=size)
+
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        if len(inputs) == 2:
+            return resolved(self, inputs).infer(inputs[:1])
         (src,) = inputs
         self.check_src(src, inputs)
         cv = resize_uses_cv_kernel(self, src)

@@ -440,5 +440,6 @@ def warp_perspective_kernel(op: WarpPerspectiveForward, src: np.ndarray, mat: np
 
 
 @NUMPY.kernel(ResizeForward)
-def resize_kernel(op: ResizeForward, src: np.ndarray) -> np.ndarray:
+def resize_kernel(op: ResizeForward, src: np.ndarray, *size: np.ndarray) -> np.ndarray:
+    # a size input (a traced interpolate's) always equals ``dsize`` where a kernel runs
     return resize(NUMPY_OPS, op, src)

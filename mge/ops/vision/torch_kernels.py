@@ -126,5 +126,6 @@ def warp_perspective_kernel(op: WarpPerspectiveForward, src: torch.Tensor, mat: 
 
 
 @TORCH.kernel(ResizeForward)
-def resize_kernel(op: ResizeForward, src: torch.Tensor) -> torch.Tensor:
+def resize_kernel(op: ResizeForward, src: torch.Tensor, *size: torch.Tensor) -> torch.Tensor:
+    # a size input (a traced interpolate's) always equals ``dsize`` where a kernel runs
     return resize(TORCH_OPS, op, src)
