@@ -1,7 +1,10 @@
 """MegEngine's ``megengine.core._trace_option``: whether graph vars expose symbolic shapes.
 
-While on, ``mge.utils.network_node.VarNode.shape`` is a VarNode computed by
-``GetVarShape`` instead of a tuple (MegEngine's default is off).
+While on, ``Tensor.shape`` read by user code is a 1-d int32 Tensor computed by
+``GetVarShape`` (:mod:`mge.core.symbolic_shape`) and
+``mge.utils.network_node.VarNode.shape`` a VarNode computed by it, instead of tuples.
+MegEngine's default is off; ``jit.trace(symbolic_shape=True)`` (its default) turns it on
+while the traced function runs.
 
 Example:
     >>> old = set_symbolic_shape(True)
