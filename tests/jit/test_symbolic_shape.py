@@ -205,3 +205,30 @@ def test_mge_dumps_run_in_megengine_lite_at_other_sizes(name: str, tmp_path: Pat
         expect = net(mge.tensor(x)).numpy()
         (out,) = run_in_megengine(path, {"data": x}).values()
         np.testing.assert_allclose(out, expect, rtol=1e-4, atol=1e-4)
+
+
+def test_concat_of_shape_parts_inside_trace() -> None:
+    """MegFlow's warp-matrix code: ``F.concat([data.shape[0], M.shape])`` (MegEngine: [2 3 3])."""
+    @trace(symbolic=True, capture_as_const=True)
+    def f(data, m):  # noqa: ANN001, ANN202
+        return F.concat([data.shape[0], m.shape])
+
+    args = (mge.tensor(np.zeros((2, 4), np.float32)), mge.tensor(np.zeros((3, 3), np.float32)))
+    np.testing.assert_array_equal(f(*args).numpy(), [2, 3, 3])
+    np.testing.assert_array_equal(f(*args).numpy(), [2, 3, 3])
+
+
+def test_specialize_recomputes_a_shape_input() -> None:
+    from mge.graph import Graph
+    from mge.ops.shape import GetVarShape, Reshape
+    from mge.runtime.specialize import has_sources, specialize
+
+    g = Graph()
+    x = g.add_input("x", (2, 6), "float32")
+    (shape,) = g.add_op(GetVarShape(), [x])
+    (y,) = g.add_op(Reshape(shape=(2, 6)), [x, shape])  # the target read from x's shape
+    g.outputs = [y]
+    assert has_sources(g)
+    wider = specialize(g, {"x": (3, 5)})
+    assert wider.outputs[0].shape == (3, 5) and not has_sources(wider)
+    assert [n.type for n in wider.ops()] == ["Host2DeviceCopy", "Reshape"]
