@@ -4,6 +4,8 @@ Example:
     >>> import mge
     >>> make_shape_tuple(mge.tensor([2, 3]))
     (2, 3)
+    >>> isscalar(mge.tensor(1.0)), isscalar(mge.tensor([1.0])), isscalar(3)
+    (True, False, True)
 """
 
 from __future__ import annotations
@@ -24,4 +26,12 @@ def make_shape_tuple(shape: Iterable[int] | Tensor) -> tuple[int, ...]:
     return tuple(int(v) for v in values)
 
 
-__all__ = ["make_shape_tuple"]
+def isscalar(x: object) -> bool:
+    """Whether ``x`` is a 0-d Tensor or a numpy scalar (``x.shape[0]`` of a symbolic shape
+    is one)."""
+    if isinstance(x, Tensor):
+        return x.ndim == 0
+    return bool(np.isscalar(x))
+
+
+__all__ = ["isscalar", "make_shape_tuple"]
