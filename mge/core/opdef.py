@@ -127,6 +127,10 @@ class OpDef:
             (``None``: it blocks one); ``mge.ops.registry.batch_rule`` fills it.
         kernels: backend name -> kernel (``Backend.kernel`` fills it; per class).
         preparers: backend name -> preparation (see ``mge.backends.Backend.prepare``).
+        format_rule: which ``Tensor.format`` its outputs get when an input has one
+            (MegEngine's format transformation): ``"default"`` (none), ``"first"`` (the
+            first input's), ``"any"`` (the inputs' one), ``"same_ndim"`` (the first
+            input's where the output keeps its ndim).
     """
 
     type_name: ClassVar[str] = ""
@@ -140,6 +144,7 @@ class OpDef:
     batch_rule: ClassVar[Callable[..., Any] | None] = None
     kernels: ClassVar[dict[str, Kernel]] = {}
     preparers: ClassVar[dict[str, Callable[..., Any]]] = {}
+    format_rule: ClassVar[str] = "default"
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
         """Output infos from input infos; raises ``OpError`` on invalid input."""
