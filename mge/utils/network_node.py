@@ -131,7 +131,7 @@ class VarNode(NetworkNode, Tensor):
     @property
     def var(self) -> VarNode:
         """The graph var itself (MegEngine's ``VarNode.var``, its ``SymbolVar``)."""
-        return self._alias_of or self
+        return self if self._alias_of is None else self._alias_of
 
     def numpy(self) -> np.ndarray:
         """The value of a var computed from constants only (MegEngine runs the subgraph);
