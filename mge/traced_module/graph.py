@@ -143,14 +143,14 @@ class InternalGraph:
         for expr in self._exprs:
             yield expr
             if recursive:
-                for sub in _subgraphs(expr):
+                for sub in subgraphs(expr):
                     yield from sub._iter_exprs(True)
 
     def _iter_nodes(self, recursive: bool) -> Iterator[Node]:
         seen: set[int] = set()
         graphs = [self]
         if recursive:
-            graphs += [g for e in self._iter_exprs(True) for g in _subgraphs(e)]
+            graphs += [g for e in self._iter_exprs(True) for g in subgraphs(e)]
         for g in graphs:
             for node in g._inputs + [o for e in g._exprs for o in e.outputs]:
                 if id(node) not in seen:
@@ -337,7 +337,7 @@ class InternalGraph:
                 for user in node.users:
                     if id(user) not in live:
                         raise GraphError(f"{node} has a user that is not in the graph: {user!r}")
-        for sub in {id(g): g for e in self._exprs for g in _subgraphs(e)}.values():
+        for sub in {id(g): g for e in self._exprs for g in subgraphs(e)}.values():
             sub.lint()
 
     def __deepcopy__(self, memo: dict) -> InternalGraph:
@@ -372,7 +372,7 @@ class InternalGraph:
         return f"{self._name}.Graph ({ins}) {{\n\t{body}\n\treturn {outs}\n}}"
 
 
-def _subgraphs(expr: Expr) -> list[InternalGraph]:
+def subgraphs(expr: Expr) -> list[InternalGraph]:
     """Graphs of the traced module a ``CallMethod(__call__)`` expr calls into."""
     if not (isinstance(expr, CallMethod) and expr.method == "__call__"):
         return []

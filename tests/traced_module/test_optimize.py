@@ -118,3 +118,44 @@ def test_fix_input_shape_makes_traced_shapes_constants() -> None:
 def test_constant_make_needs_insert_exprs() -> None:
     with pytest.raises(RuntimeError, match="insert_exprs"):
         tm.Constant.make(mge.tensor([1.0]))
+
+
+class _SubBn(M.BatchNorm2d):
+    """A BatchNorm2d subclass: traced into its forward, an ``F.batch_norm`` call."""
+
+
+class _Block(M.Module):
+    def __init__(self, bn_cls: type) -> None:
+        super().__init__()
+        self.conv, self.bn = M.Conv2d(3, 3, 1), bn_cls(3)
+        self.conv2, self.bn2 = M.Conv2d(3, 3, 1), bn_cls(3)
+
+    def forward(self, x):  # noqa: ANN001, ANN201
+        return F.relu(self.bn(self.conv(x))) + F.relu(self.bn2(self.conv2(x)))
+
+
+class _Two(M.Module):
+    def __init__(self, bn_cls: type) -> None:
+        super().__init__()
+        self.block_0, self.block_1 = _Block(bn_cls), _Block(bn_cls)
+
+    def forward(self, x):  # noqa: ANN001, ANN201
+        return self.block_0(x) + self.block_1(x)
+
+
+@pytest.mark.parametrize("bn_cls", [M.BatchNorm2d, _SubBn])
+def test_fuse_conv_bn_after_flatten_removes_the_bn_nodes(bn_cls: type) -> None:
+    """As MegEngine's test_fuse_bn: the traced submodules flatten inlined are not second
+    callers of the convs, and a BatchNorm subclass's F.batch_norm folds into a Conv2d."""
+    net = _Two(bn_cls)
+    for m in net.modules():
+        if isinstance(m, M.BatchNorm2d):
+            m.running_mean = mge.tensor(np.random.rand(1, 3, 1, 1).astype("float32"))
+            m.running_var = mge.tensor(np.random.rand(1, 3, 1, 1).astype("float32") + 0.5)
+    net.eval()
+    x = data(1, 3, 8, 8)
+    flat = tm.trace_module(net, x).flatten()
+    fused = tm.optimize(flat, "FuseConvBn")
+    assert _count_bn(fused) == 0
+    assert fused.graph.get_node_by_name("*bn*").as_count() == 0
+    np.testing.assert_allclose(fused(x).numpy(), net(x).numpy(), atol=1e-4)
