@@ -159,3 +159,41 @@ def test_fuse_conv_bn_after_flatten_removes_the_bn_nodes(bn_cls: type) -> None:
     assert _count_bn(fused) == 0
     assert fused.graph.get_node_by_name("*bn*").as_count() == 0
     np.testing.assert_allclose(fused(x).numpy(), net(x).numpy(), atol=1e-4)
+
+
+class _Scaled(M.Module):
+    """MegEngine's test_backward_fold_scale block: multiplies after ReLUs, adds of
+    constants, a reshape, all foldable back into the two convs."""
+
+    def __init__(self, sign: float = 1.0) -> None:
+        super().__init__()
+        self.conv, self.conv2 = M.Conv2d(3, 3, 1), M.Conv2d(3, 3, 1)
+        self.scale = mge.tensor([3.0, 4.0])
+        self.sign = sign
+
+    def forward(self, x):  # noqa: ANN001, ANN201
+        x1 = F.relu(self.conv(x)) * self.scale[0]
+        x2 = F.relu(self.conv2(x)) * self.scale[1]
+        y = self.scale[0] + F.add(x1 + x2, 4)
+        return F.reshape(F.relu(y) * (3 * self.sign), (-1,)) * 2
+
+
+def _muls(traced: tm.TracedModule) -> int:
+    return (traced.graph.get_method_by_type("__mul__").as_count()
+            + traced.graph.get_function_by_type(F.mul).as_count())
+
+
+def test_backward_fold_scale_folds_through_relu_add_and_reshape() -> None:
+    net = _Scaled()
+    x = data(1, 3, 8, 8)
+    opt = tm.optimize(tm.trace_module(net, x), "BackwardFoldScale")
+    assert _muls(opt) == 0
+    np.testing.assert_allclose(opt(x).numpy(), net(x).numpy(), rtol=1e-5, atol=1e-4)
+
+
+def test_backward_fold_scale_keeps_a_negative_scale_before_a_relu() -> None:
+    net = _Scaled(sign=-1.0)
+    x = data(1, 3, 8, 8)
+    opt = tm.optimize(tm.trace_module(net, x), "BackwardFoldScale")
+    assert _muls(opt) == 2  # relu(y) * -3 * 2 folds into nothing before the last relu
+    np.testing.assert_allclose(opt(x).numpy(), net(x).numpy(), rtol=1e-5, atol=1e-4)

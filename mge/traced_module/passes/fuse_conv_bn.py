@@ -60,6 +60,22 @@ def _fold_module_pair(root_module: Any, view: TracedGraphView, root: Node, bn: M
     return view.replace(root, src)
 
 
+def _fold_module_after_function(view: TracedGraphView, root: Node, bn: ModuleNode,
+                                src: Node) -> bool:
+    """A BatchNorm2d module after ``F.conv2d`` with constant weights (a Conv2d subclass
+    traced into its forward)."""
+    conv = functional_conv(src.expr)
+    module = bn.owner
+    if conv is None or not _bn_foldable(module):
+        return False
+    bound, weight, bias = conv
+    w, b = fold_bn_into_conv(weight, bias, module.running_mean.numpy(),
+                             module.running_var.numpy(), module.eps, to_numpy(module.weight),
+                             to_numpy(module.bias))
+    new = set_functional_conv(view.graph, src.expr, bound, w, b, "fused")
+    return view.replace(root, new)
+
+
 def _fold_fused_module(view: TracedGraphView, root: Node, module: ModuleNode) -> bool:
     fused = module.owner
     if not _bn_foldable(fused.bn):
@@ -114,6 +130,9 @@ def _rules(root_module: Any) -> RuleSet:
         Rule("BatchNorm2d(Conv2d(x)) -> Conv2d'(x)", Pat(is_module(M.BatchNorm2d), inputs=(
             Pat.var("bn"), Pat(is_module(M.Conv2d), name="src", sole=True))),
             lambda view, root, bn, src: _fold_module_pair(root_module, view, root, bn, src)),
+        Rule("BatchNorm2d(F.conv2d(x)) -> F.conv2d'(x)", Pat(is_module(M.BatchNorm2d), inputs=(
+            Pat.var("bn"), Pat(is_function(F.conv2d), name="src", sole=True))),
+            _fold_module_after_function),
         Rule("F.batch_norm(conv(x)) -> conv'(x)", Pat(is_function(F.batch_norm)),
              lambda view, root: _fold_function_pair(root_module, view, root)),
         Rule("ConvBn2d -> Conv2d", Pat(is_module(M.ConvBn2d, M.ConvBnRelu2d), inputs=(
