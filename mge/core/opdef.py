@@ -47,8 +47,11 @@ REGISTRY: dict[str, type[OpDef]] = {}
 Kernel = Callable[..., Any]
 
 
-class OpError(ValueError):
-    """Invalid inputs or params for an op; the message names the op and the shapes."""
+class OpError(ValueError, RuntimeError):
+    """Invalid inputs or params for an op; the message names the op and the shapes.
+
+    A ``ValueError``, and a ``RuntimeError`` as MegEngine's own op errors are (code that
+    catches ``RuntimeError`` around an op, as MegEngine's tests do, catches it too)."""
 
 
 class TensorInfo(NamedTuple):

@@ -15,6 +15,7 @@ import pytest
 import mge
 import mge.functional as F
 from mge import Tensor
+from mge.utils.naming import AutoNaming
 
 
 def _nhwc() -> Tensor:
@@ -97,3 +98,16 @@ def test_logger_level_follows_set_log_level() -> None:
     finally:
         mge.set_log_level(old)
     assert mge.get_device_count("gpu") == 0
+
+
+def test_op_errors_are_runtime_errors_as_in_megengine() -> None:
+    a = mge.tensor(np.arange(8).reshape(2, 4))
+    with pytest.raises(RuntimeError, match="shapes do not broadcast"):
+        a + a.transpose()
+    with pytest.raises(ValueError, match="shapes do not broadcast"):
+        a + a.transpose()
+
+
+def test_auto_naming_handle() -> None:
+    AutoNaming.clear()
+    assert AutoNaming.get_scope() == ""
