@@ -27,7 +27,7 @@ benchmark_with_subprocess: bool = False
 async_level: int = 2
 disable_memory_forwarding: bool = False
 _compute_mode: str = "default"
-_auto_format_convert: bool = False
+_auto_format_convert: bool = True
 
 
 def actual_compute_mode(compute_mode: str) -> str:

@@ -65,7 +65,10 @@ def __getitem__(self: Tensor, index: Any) -> Tensor:  # noqa: N807 - installed a
 
 
 def __setitem__(self: Tensor, index: Any, value: Any) -> None:  # noqa: N807
-    self.set_value(setitem(self, index, value))
+    whole = (index is Ellipsis and isinstance(value, Tensor)
+             and (value.shape, value.dtype) == (self.shape, self.dtype))
+    # ``x[...] = t`` takes ``t`` as it is (its format too), as MegEngine's ``_reset`` does
+    self.set_value(value if whole else setitem(self, index, value))
 
 
 def _reduction(fn: Callable) -> Callable:
@@ -78,6 +81,8 @@ def _reduction(fn: Callable) -> Callable:
 
 def _binary(fn: Callable, dunder: str, reverse: bool = False) -> Callable:
     def method(self: Tensor, other: Any) -> Tensor:
+        if other is None:  # MegEngine's message
+            raise TypeError("the operand is None and is not supported.")
         return fn(other, self) if reverse else fn(self, other)
 
     method.__name__ = dunder

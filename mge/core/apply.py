@@ -66,11 +66,24 @@ def apply(op: OpDef, *inputs: Tensor) -> tuple[Tensor, ...]:
     wrap = Tensor._wrap
     outputs = tuple(wrap(arr, info.shape, info.dtype, backend, device)
                     for arr, info in zip(result, out_infos))
+    if op.format_rule != "default" and any(t._format != "default" for t in inputs):
+        _carry_format(op.format_rule, inputs, outputs)
     for record in _recorders:
         record(op, inputs, outputs)
     for observe in _observers:
         observe(op, inputs, outputs)
     return outputs
+
+
+def _carry_format(rule: str, inputs: tuple[Tensor, ...], outputs: tuple[Tensor, ...]) -> None:
+    """Give ``outputs`` the format tag ``rule`` (``OpDef.format_rule``) says."""
+    first = inputs[0]
+    fmt = first._format
+    if rule == "any":
+        fmt = next(t._format for t in inputs if t._format != "default")
+    for out in outputs:
+        if rule != "same_ndim" or len(out._shape) == len(first._shape):
+            out._format = fmt
 
 
 def _prepared_kernel(backend: Any, op: OpDef, in_infos: list[TensorInfo],

@@ -47,8 +47,11 @@ REGISTRY: dict[str, type[OpDef]] = {}
 Kernel = Callable[..., Any]
 
 
-class OpError(ValueError):
-    """Invalid inputs or params for an op; the message names the op and the shapes."""
+class OpError(ValueError, RuntimeError):
+    """Invalid inputs or params for an op; the message names the op and the shapes.
+
+    A ``ValueError``, and a ``RuntimeError`` as MegEngine's own op errors are (code that
+    catches ``RuntimeError`` around an op, as MegEngine's tests do, catches it too)."""
 
 
 class TensorInfo(NamedTuple):
@@ -127,6 +130,10 @@ class OpDef:
             (``None``: it blocks one); ``mge.ops.registry.batch_rule`` fills it.
         kernels: backend name -> kernel (``Backend.kernel`` fills it; per class).
         preparers: backend name -> preparation (see ``mge.backends.Backend.prepare``).
+        format_rule: which ``Tensor.format`` its outputs get when an input has one
+            (MegEngine's format transformation): ``"default"`` (none), ``"first"`` (the
+            first input's), ``"any"`` (the inputs' one), ``"same_ndim"`` (the first
+            input's where the output keeps its ndim).
     """
 
     type_name: ClassVar[str] = ""
@@ -140,6 +147,7 @@ class OpDef:
     batch_rule: ClassVar[Callable[..., Any] | None] = None
     kernels: ClassVar[dict[str, Kernel]] = {}
     preparers: ClassVar[dict[str, Callable[..., Any]]] = {}
+    format_rule: ClassVar[str] = "default"
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
         """Output infos from input infos; raises ``OpError`` on invalid input."""

@@ -99,6 +99,9 @@ def _conv_args(
     conv_mode: str, compute_mode: str,
 ) -> tuple[Tensor, Tensor, dict[str, Any]]:
     """Checked ``inp``, ``weight`` and the ``Convolution`` params shared by conv ops."""
+    inp, weight = as_tensor(inp), as_tensor(weight)
+    if inp.dtype.kind in "iub" and weight.dtype.kind == "f":
+        inp = astype(inp, weight.dtype)  # MegEngine promotes an integer input to the filter's
     inp = float_tensor(fn, "inp", inp, (4,))
     if not isinstance(groups, (int, np.integer)) or groups < 1:
         raise ValueError(f"{fn}: groups must be a positive int, got {groups!r}")

@@ -30,6 +30,7 @@ import numpy as np
 from ..core.opdef import REGISTRY, MgeForm, OpDef
 from ..graph.static_values import source_count
 from ..ops import TypeCvt
+from ..ops.reduce import REDUCE_ALL, Reduce
 from ..ops.shape import AxisAddRemove, IndexingOp, Reshape, SetIndexingOp
 from .fbs import DType, Operator, Param, default_fields
 
@@ -185,6 +186,8 @@ def read_op(fop: Operator, inputs: Sequence[Any], static: StaticFn
                 kwargs[name] = _spatial(var.shape, kwargs.get("format", "NCHW"))
             else:
                 kwargs[name] = _static_param(kind, static(var), f"{fop.type} input {name!r}")
+    if cls is Reduce and len(inputs) == 2:
+        inputs = inputs[:1] + _whole_reduce_target(kwargs, static(inputs[1]))
     if cls is Reshape and kwargs.get("axis", INVALID_AXIS) != INVALID_AXIS:
         shape = list(kwargs["shape"])
         if 0 <= kwargs["axis"] < len(shape):
@@ -195,6 +198,18 @@ def read_op(fop: Operator, inputs: Sequence[Any], static: StaticFn
     except (TypeError, ValueError) as exc:
         raise ConvertError(f"bad params for {fop.type}: {exc}") from exc
     return op, inputs + sources, spec.outputs
+
+
+def _whole_reduce_target(kwargs: dict[str, Any], target: np.ndarray | None) -> list[Any]:
+    """MegEngine writes a reduction of all elements (``F.mean(x)``) as ``Reduce`` without
+    an axis and a second input, the target shape ``[1]``; mge's is ``axis=REDUCE_ALL``
+    (the reader gives its 0-d result shape (1,), as MegEngine has it)."""
+    if target is None or kwargs.get("axis", REDUCE_ALL) != REDUCE_ALL \
+            or int(np.prod(target)) != 1:
+        raise ConvertError(f"ReduceV2 to the target shape {target} (axis "
+                           f"{kwargs.get('axis')}) is not supported by mge: only a reduction "
+                           "of all elements to [1]")
+    return []
 
 
 # ------------------------------------------------------------------------------ writing
@@ -271,6 +286,8 @@ def write_op(op: OpDef, inputs: list[int], const: ConstFn, like: LikeFn
         if kind == "shape" and not value:
             value = [1]  # MegEngine has no 0-d tensors: a scalar is (1,)
         inputs.append(const(np.array(value, np.int32).reshape(-1)))
+    if isinstance(op, Reduce) and op.axis == REDUCE_ALL:  # MegEngine's target shape input
+        inputs.append(const(np.array([1], np.int32)))
     skip = spec.outputs[0] if spec.outputs else None
     return Operator(type=spec.file, inputs=inputs, params=params), skip
 

@@ -48,7 +48,7 @@ _NODE = _NodeSlot()
 
 def _format_value(v: Any) -> str:
     if isinstance(v, Node):
-        return str(v)
+        return repr(v)
     if isinstance(v, (list, tuple)):
         inner = ", ".join(_format_value(x) for x in v)
         return f"[{inner}]" if isinstance(v, list) else f"({inner}{',' if len(v) == 1 else ''})"
@@ -85,9 +85,10 @@ class Expr:
                 self.const_val.append(leaf)
 
     def add_input(self, node: Node) -> None:
+        """Read ``node`` (once more: ``node.users`` lists an expr once per use, as in
+        MegEngine)."""
         self.inputs.append(node)
-        if self not in node.users:
-            node.users.append(self)
+        node.users.append(self)
 
     def args_from(self, values: Sequence[Any]) -> tuple[tuple, dict]:
         """Rebuild ``(args, kwargs)`` with input values substituted for the node leaves."""
@@ -109,11 +110,10 @@ class Expr:
 
     def replace_input(self, old: Node, new: Node) -> None:
         """Use ``new`` wherever this expr used ``old``."""
+        uses = sum(n is old for n in self.inputs)
         self.inputs = [new if n is old else n for n in self.inputs]
-        if self in old.users:
-            old.users.remove(self)
-        if self not in new.users:
-            new.users.append(self)
+        old.users[:] = [u for u in old.users if u is not self]
+        new.users += [self] * uses
 
     # ------------------------------------------------------------ outputs
     def set_outputs(self, value: Any, make_node: Callable[[Any], Node | None]) -> Any:
@@ -145,7 +145,7 @@ class Expr:
         raise NotImplementedError
 
     def _outs_str(self) -> str:
-        return ", ".join(str(o) for o in self.outputs) or "None"
+        return ", ".join(repr(o) for o in self.outputs) or "None"
 
     def _call_str(self, callee: str, skip_first: bool = False) -> str:
         args, kwargs = self.args_from(self.inputs)
@@ -211,7 +211,7 @@ class CallMethod(Expr):
     def _body(self) -> str:
         target = self.args[0]
         if self.method == "__call__":
-            return self._call_str(str(target), skip_first=True)
+            return self._call_str(repr(target), skip_first=True)
         return self._call_str(f"{target}.{self.method}", skip_first=True)
 
 

@@ -87,8 +87,14 @@ class NodeFilter(BaseFilter):
         return self._where(lambda n: wanted is None or n._id in wanted)
 
     def name(self, name: str | None, ignorecase: bool = True) -> NodeFilter:
-        return self._where(lambda n: name is None
-                           or match_name(name, (n.name, n.qualname), ignorecase))
+        return self._where(lambda n: name is None or match_name(
+            name, (n.name, n.qualname, _graph_scoped_name(n)), ignorecase))
+
+
+def _graph_scoped_name(node: Any) -> str:
+    """``<graph name>_<node name>``: the name MegEngine's ``get_node_by_name`` matches."""
+    graph = node.top_graph
+    return node.name if graph is None else f"{graph.name}_{node.name}"
 
 
 def match_name(pattern: str, names: Iterable[str], ignorecase: bool) -> bool:

@@ -34,11 +34,21 @@ class GraphError(ValueError):
     """An invalid graph edit or a graph that fails ``lint``."""
 
 
+class NameTakenError(GraphError, AssertionError):
+    """Renaming a node to a name another node of the graph has (MegEngine raises an
+    ``AssertionError`` there; it is one, and a ``GraphError``)."""
+
+
 class NameSpace:
     """Unique node names within one graph."""
 
     def __init__(self) -> None:
         self.used: dict[str, Node] = {}
+
+    @property
+    def used_names(self) -> dict[str, Node]:
+        """The names in use (MegEngine's ``NameSpace.used_names``)."""
+        return self.used
 
     def create(self, base: str, node: Node) -> str:
         base = re.sub(r"\W", "_", base) or "node"
@@ -54,7 +64,7 @@ class NameSpace:
             raise GraphError(f"invalid node name {new_name!r}: use a Python identifier")
         owner = self.used.get(new_name)
         if owner is not None and owner is not node:
-            raise GraphError(f"node name {new_name!r} is already used in this graph")
+            raise NameTakenError(f"node name {new_name!r} is already used in this graph")
         self.used.pop(node._name, None)
         node._name = new_name
         self.used[new_name] = node
@@ -81,9 +91,10 @@ class InternalGraph:
         return node
 
     def _add_input(self, node: Node, base: str) -> Node:
+        """Add an argument; its ``Input`` expr is the node's producer but, as in MegEngine,
+        not one of the graph's ``_exprs``."""
         self._add_node(node, base)
-        self._exprs.append(Input(node))
-        self._exprs[-1].graph = self
+        Input(node).graph = self
         self._inputs.append(node)
         return node
 
@@ -95,7 +106,13 @@ class InternalGraph:
     # ------------------------------------------------------------------ properties
     @property
     def name(self) -> str:
+        """The graph's name (its module's class name; ``get_node_by_name`` matches
+        ``<graph name>_<node name>``)."""
         return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._name = value
 
     @property
     def qualname(self) -> str:
@@ -126,14 +143,14 @@ class InternalGraph:
         for expr in self._exprs:
             yield expr
             if recursive:
-                for sub in _subgraphs(expr):
+                for sub in subgraphs(expr):
                     yield from sub._iter_exprs(True)
 
     def _iter_nodes(self, recursive: bool) -> Iterator[Node]:
         seen: set[int] = set()
         graphs = [self]
         if recursive:
-            graphs += [g for e in self._iter_exprs(True) for g in _subgraphs(e)]
+            graphs += [g for e in self._iter_exprs(True) for g in subgraphs(e)]
         for g in graphs:
             for node in g._inputs + [o for e in g._exprs for o in e.outputs]:
                 if id(node) not in seen:
@@ -209,7 +226,7 @@ class InternalGraph:
         new_ids = {id(e) for e in new}
         producers = [index[id(n.expr)] for e in new for n in e.inputs
                      if n.expr is not None and id(n.expr) not in new_ids and id(n.expr) in index]
-        pos = max(producers, default=len(self._inputs) - 1)
+        pos = max(producers, default=-1)
         if after is not None:
             pos = max(pos, index[id(after)])
         self._exprs[pos + 1:pos + 1] = new
@@ -238,7 +255,6 @@ class InternalGraph:
     def compile(self) -> InternalGraph:
         """Remove exprs that the outputs do not depend on; returns the graph."""
         keep = {id(e) for e in self.get_dep_exprs(self._outputs)}
-        keep |= {id(e) for e in self._exprs if isinstance(e, Input)}
         for expr in self._exprs:
             if id(expr) not in keep:
                 for node in expr.inputs:
@@ -288,8 +304,6 @@ class InternalGraph:
             raise TypeError(f"{self._name} takes {len(self._inputs)} inputs, got {len(inputs)}")
         env = {id(n): v for n, v in zip(self._inputs, inputs)}
         for expr in self._exprs:
-            if isinstance(expr, Input):
-                continue
             try:
                 values = [env[id(n)] for n in expr.inputs]
             except KeyError as exc:
@@ -308,8 +322,6 @@ class InternalGraph:
         """Check topology: every used node is defined before use, users lists agree."""
         defined = {id(n) for n in self._inputs}
         for expr in self._exprs:
-            if isinstance(expr, Input):
-                continue
             for node in expr.inputs:
                 if id(node) not in defined:
                     raise GraphError(f"{expr!r} uses {node} before it is defined")
@@ -325,7 +337,7 @@ class InternalGraph:
                 for user in node.users:
                     if id(user) not in live:
                         raise GraphError(f"{node} has a user that is not in the graph: {user!r}")
-        for sub in {id(g): g for e in self._exprs for g in _subgraphs(e)}.values():
+        for sub in {id(g): g for e in self._exprs for g in subgraphs(e)}.values():
             sub.lint()
 
     def __deepcopy__(self, memo: dict) -> InternalGraph:
@@ -341,22 +353,26 @@ class InternalGraph:
         self._relink()
 
     def _relink(self) -> None:
-        """Rebuild each node's producer and users from the exprs (not stored in nodes)."""
+        """Rebuild each node's producer and users from the exprs (not stored in nodes);
+        graphs pickled with their ``Input`` exprs among ``_exprs`` lose them there."""
+        self._exprs = [e for e in self._exprs if not isinstance(e, Input)]
+        for node in self._inputs:
+            if not isinstance(node.expr, Input):
+                Input(node).graph = self
         for expr in self._exprs:
             for node in expr.outputs:
                 node.expr = expr
             for node in expr.inputs:
-                if expr not in node.users:
-                    node.users.append(expr)
+                node.users.append(expr)
 
     def __repr__(self) -> str:
-        body = "\n\t".join(repr(e) for e in self._exprs if not isinstance(e, Input))
-        ins = ", ".join(str(i) for i in self._inputs)
-        outs = ", ".join(str(o) for o in self._outputs)
+        body = "\n\t".join(repr(e) for e in self._exprs)
+        ins = ", ".join(repr(i) for i in self._inputs)
+        outs = ", ".join(repr(o) for o in self._outputs)
         return f"{self._name}.Graph ({ins}) {{\n\t{body}\n\treturn {outs}\n}}"
 
 
-def _subgraphs(expr: Expr) -> list[InternalGraph]:
+def subgraphs(expr: Expr) -> list[InternalGraph]:
     """Graphs of the traced module a ``CallMethod(__call__)`` expr calls into."""
     if not (isinstance(expr, CallMethod) and expr.method == "__call__"):
         return []

@@ -7,8 +7,8 @@ which record new exprs.
 
 Example:
     >>> node = TensorNode(None, "x", shape=(1, 3), dtype=np.dtype("float32"))
-    >>> str(node), node.shape
-    ('%x', (1, 3))
+    >>> str(node), f"{node}", node.shape
+    ('x', '%x', (1, 3))
 """
 
 from __future__ import annotations
@@ -62,6 +62,13 @@ class Node:
 
     def __repr__(self) -> str:
         return f"%{self._name}"
+
+    def __str__(self) -> str:
+        """The bare name (MegEngine's ``str(node)``); ``repr`` and f-strings give ``%name``."""
+        return self._name
+
+    def __format__(self, spec: str) -> str:
+        return repr(self)
 
     def __getstate__(self) -> dict:
         # Producer and users are rebuilt from the graph's exprs (InternalGraph._relink),

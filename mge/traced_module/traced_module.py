@@ -124,7 +124,7 @@ def _inline_one(graph: InternalGraph, call: CallMethod, target: ModuleNode,
         else:
             e.inputs = [mapping.get(id(n), n) for n in e.inputs]
         for n in e.inputs:
-            if e not in n.users:
+            if n.users.count(e) < e.inputs.count(n):
                 n.users.append(e)
         for out in e.outputs:
             graph._add_node(out, out._name)

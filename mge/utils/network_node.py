@@ -31,6 +31,7 @@ from ..core._trace_option import set_symbolic_shape, use_symbolic_shape
 from ..core.apply import SymbolicValue, apply
 from ..core.opdef import REGISTRY, OpDef, TensorInfo
 from ..core.tensor.base import Tensor
+from ..core.tensor.megbrain_graph import Graph
 from ..device import get_default_device
 from ..dtype import canonical_dtype
 from ..graph import ir
@@ -50,10 +51,21 @@ class VarNode(NetworkNode, Tensor):
     ``owner`` is the :class:`OpNode` producing it, ``users`` the ones reading it.
     """
 
-    def __init__(self, shape: Sequence[int], dtype: Any, *, owner_opr: OpNode | None = None,
-                 name: str | None = None, device: str | None = None) -> None:
+    def __init__(self, shape: Sequence[int] | VarNode, dtype: Any = None, *,
+                 owner_opr: OpNode | None = None, name: str | None = None,
+                 device: str | None = None) -> None:
+        if isinstance(shape, VarNode):  # MegEngine's ``VarNode(x.var)``: x's var again
+            var = shape.var
+            shape, dtype, owner_opr = var._shape, var._dtype, var.owner
+            name, device = name or var._name, device or var._device
+            self._alias_of: VarNode | None = var
+        else:
+            self._alias_of = None
         self._data = None
         self._backend = None
+        self._format = "default"
+        self._qparams = None
+        self._grad = self._tape = None
         self._shape = tuple(int(d) for d in shape)
         self._dtype = np.dtype(dtype)
         self._device = device or get_default_device()
@@ -111,11 +123,20 @@ class VarNode(NetworkNode, Tensor):
         self._shape, self._dtype = value._shape, value._dtype
         self.name = value.name if value.name is not None else self.name
 
+    @property
+    def graph(self) -> Graph:
+        """A graph handle to ``compile`` :class:`OutputNode` s of vars with (MegEngine's)."""
+        return Graph()
+
+    @property
+    def var(self) -> VarNode:
+        """The graph var itself (MegEngine's ``VarNode.var``, its ``SymbolVar``)."""
+        return self if self._alias_of is None else self._alias_of
+
     def numpy(self) -> np.ndarray:
-        """The value of a constant's var; other vars have none (``ValueError``)."""
-        if isinstance(self.owner, ConstOpBase):
-            return self.owner.numpy()
-        raise ValueError(f"{self!r} is a graph var without a value (only constants have one)")
+        """The value of a var computed from constants only (MegEngine runs the subgraph);
+        a var that depends on a graph input has none (``ValueError``)."""
+        return _evaluate(self, {})
 
     def set_owner_opr(self, owner_opr: OpNode) -> None:
         self.owner = owner_opr
@@ -132,6 +153,23 @@ class VarNode(NetworkNode, Tensor):
 
     def __repr__(self) -> str:
         return f"VarNode:{self.name}"
+
+
+def _evaluate(var: VarNode, memo: dict[int, Tensor]) -> np.ndarray:
+    """``var``'s value from the constants it is computed from (``memo``: by var id)."""
+    var = var.var
+    owner = var.owner
+    if isinstance(owner, ConstOpBase):
+        return owner.numpy()
+    if owner is None or owner.op is None:
+        raise ValueError(f"{var!r} has no value: it depends on the graph input "
+                         f"{getattr(owner, 'name', None)!r} (only vars computed from "
+                         "constants have one)")
+    if id(var) not in memo:
+        args = [Tensor(_evaluate(v, memo), dtype=v.dtype) for v in owner.inputs]
+        for out, value in zip(owner.outputs, apply(owner.op, *args), strict=True):
+            memo[id(out)] = value
+    return memo[id(var)].numpy()
 
 
 def _swap(old: VarNode, new: VarNode) -> None:

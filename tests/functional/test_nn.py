@@ -188,7 +188,14 @@ def test_conv_transpose2d_errors() -> None:
 
 def test_conv2d_dtype_errors() -> None:
     with _raises_before_ops(TypeError, r"conv2d: inp must be float32 or float16, got int32"):
-        F.conv2d(mge.tensor(np.ones((1, 1, 3, 3), np.int32)), mge.tensor(_rand(1, 1, 1, 1)))
+        F.conv2d(mge.tensor(np.ones((1, 1, 3, 3), np.int32)),
+                 mge.tensor(np.ones((1, 1, 1, 1), np.int32)))
+    # an integer input with a float filter runs in the filter's dtype (MegEngine 1.13 gives
+    # float32 [13 15 17 19] for arange(24).reshape(1, 2, 3, 4), ones((3, 2, 1, 1)) + 1)
+    got = F.conv2d(mge.tensor(np.arange(24).reshape(1, 2, 3, 4)), F.ones((3, 2, 1, 1)),
+                   F.ones((1, 3, 1, 1)))
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got.numpy().ravel()[:4], [13, 15, 17, 19])
     # mixed float dtypes promote, as in MegEngine (float16 with float32 runs in float32)
     x, w = _rand(1, 2, 3, 3), _rand(1, 2, 2, 2, dtype="float16")
     mixed = F.conv2d(mge.tensor(x.astype("float16")), mge.tensor(w.astype("float32")))

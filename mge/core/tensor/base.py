@@ -53,11 +53,14 @@ class Tensor:
         is_const: kept for API compatibility.
         no_cache: kept for API compatibility.
         name: optional name (used for graph var names when tracing).
+        format: the layout tag MegEngine keeps on a tensor (``"default"``, ``"nchw"``,
+            ``"nhwc"``); values and shapes stay logical (NCHW), ops carry the tag on as
+            MegEngine's format transformation does. A Tensor ``data`` passes its own on.
     """
 
     __slots__ = (
         "_data", "_backend", "_shape", "_dtype", "_device", "_name", "_qparams", "_grad", "_tape",
-        "__weakref__",
+        "_format", "__weakref__",
     )
     __array_priority__ = 1000
 
@@ -73,6 +76,8 @@ class Tensor:
     ) -> None:
         if data is None:
             data = []
+        if isinstance(data, Tensor):
+            _check_tensor_source(data, dtype, device)
         value = _to_numpy_value(data, dtype)
         backend = get_backend()
         self._device = device or (data._device if isinstance(data, Tensor) else None)
@@ -87,6 +92,9 @@ class Tensor:
         self._name = name
         self._qparams = None
         self._grad = self._tape = None
+        if format == "default" and isinstance(data, Tensor):
+            format = data._format
+        self._format = check_format(format)
 
     @classmethod
     def _wrap(
@@ -107,6 +115,7 @@ class Tensor:
         t._name = None
         t._qparams = None
         t._grad = t._tape = None
+        t._format = "default"
         return t
 
     def _array_on(self, backend: Backend) -> Any:
@@ -167,12 +176,27 @@ class Tensor:
         return self._device
 
     @property
-    def name(self) -> str | None:
-        return self._name
+    def name(self) -> str:
+        """The user-given name (``""`` when none, as in MegEngine)."""
+        return self._name or ""
 
     @name.setter
     def name(self, value: str | None) -> None:
         self._name = value
+
+    @property
+    def format(self) -> str:
+        """The layout tag (``"default"``, ``"nchw"`` or ``"nhwc"``; see the class doc).
+
+        Example:
+            >>> Tensor([[[[1.0]]]], format="nhwc").format
+            'nhwc'
+        """
+        return self._format
+
+    @format.setter
+    def format(self, value: str) -> None:
+        self._format = check_format(value)
 
     # ----------------------------------------------------------------- conversion
     def _value_access(self, what: str) -> None:
@@ -203,6 +227,11 @@ class Tensor:
         arr = self.numpy()
         return arr if dtype is None else arr.astype(dtype)
 
+    def __array_wrap__(self, array: np.ndarray, context: Any = None,
+                       return_scalar: bool = False) -> Tensor:
+        """A numpy ufunc's result on this tensor as a Tensor on its device (MegEngine's)."""
+        return type(self)(array, dtype=array.dtype, device=self._device)
+
     def to(self, device: str) -> Tensor:
         """A copy of this tensor on ``device``."""
         parse_device(device)
@@ -232,6 +261,7 @@ class Tensor:
         self._data, self._backend = new._data, new._backend
         self._shape, self._dtype = new._shape, new._dtype
         self._tape = new._tape
+        self._format = new._format
 
     _reset = set_value
 
@@ -280,6 +310,37 @@ class Tensor:
         """Restore the quantization params MegEngine (and mge) pickle after a Tensor."""
         qparams = state.get("qparams", state.get("qdict")) if isinstance(state, dict) else None
         self._qparams = qparams if isinstance(qparams, QParams) else None
+
+
+def _check_tensor_source(data: Tensor, dtype: Any, device: str | None) -> None:
+    """MegEngine's rule for ``Tensor(tensor, dtype=, device=)``: neither may differ from
+    the source's (convert with ``astype``/``to``); a ``RuntimeError`` saying which."""
+    if dtype is not None and canonical_dtype(dtype) != data._dtype:
+        raise RuntimeError(f"Tensor(tensor, dtype={np.dtype(canonical_dtype(dtype))}): the "
+                           f"source tensor is {data._dtype}; use tensor.astype(dtype)")
+    if device is not None and _device_key(device) != _device_key(data._device):
+        raise RuntimeError(f"Tensor(tensor, device={device!r}): the source tensor is on "
+                           f"{data._device!r}; use tensor.to(device)")
+
+
+def _device_key(device: str) -> str:
+    """A device name compared as MegEngine compares comp nodes (``xpux`` matches any)."""
+    kind, index = parse_device(device)
+    stream = str(device).partition(":")[2] or "0"
+    if kind == "xpu" and index < 0:
+        return "any"
+    return f"{'cpu' if kind == 'xpu' else kind}{max(index, 0)}:{stream}"
+
+
+#: the layout tags a Tensor may carry (MegEngine's ``Format::Type``)
+FORMATS = ("default", "nchw", "nhwc")
+
+
+def check_format(value: str) -> str:
+    """``value`` if it is a known format tag; a ``ValueError`` naming the tags otherwise."""
+    if value not in FORMATS:
+        raise ValueError(f"Tensor format must be one of {FORMATS}, got {value!r}")
+    return value
 
 
 def _rebuild_tensor(cls: type, value: np.ndarray, device: str, name: str | None) -> Tensor:

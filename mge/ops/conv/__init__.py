@@ -182,6 +182,7 @@ class ConvolutionForward(ConvBase):
     """2-d convolution ``dst = conv(src, filter)`` (MegEngine ``Convolution`` param v2)."""
 
     type_name = "ConvolutionForward"
+    format_rule = "first"
     memory = Memory.FRESH
     mge_form = MgeForm("Convolution", ("Convolution", _EP), legacy=("ConvolutionV2",))
     nr_inputs = (2,)
@@ -200,6 +201,7 @@ class ConvBiasForward(ConvBase):
     """
 
     type_name = "ConvBiasForward"
+    format_rule = "first"
     memory = Memory.FRESH
     mge_form = MgeForm("ConvBiasForward", ("ConvBias", _EP), legacy=("ConvBiasForwardV4",))
     nr_inputs = (2, 3, 4)

@@ -65,6 +65,7 @@ class Elemwise(OpDef):
     """Elementwise op; ``mode`` is a MegEngine ``Elemwise.Mode`` member name."""
 
     type_name = "Elemwise"
+    format_rule = "any"
     memory = Memory.FRESH
     mge_form = MgeForm("Elemwise", ("Elemwise",))
     mode: str = "RELU"
@@ -109,6 +110,7 @@ class TypeCvt(OpDef):
     """Convert to ``dtype`` (a numpy dtype name such as ``"float16"``)."""
 
     type_name = "TypeCvt"
+    format_rule = "first"
     memory = Memory.MAY_ALIAS
     mge_form = MgeForm("TypeCvtV2", ("FullDType",))
     nr_inputs = (1,)

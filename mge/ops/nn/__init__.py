@@ -112,6 +112,7 @@ class BatchNormForward(OpDef):
     """
 
     type_name = "BatchNormForward"
+    format_rule = "first"
     memory = Memory.MAY_ALIAS
     mge_form = MgeForm("BatchNormV1", ("BN",), outputs=(2, None))
     nr_inputs = (3, 5)

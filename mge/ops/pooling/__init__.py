@@ -63,6 +63,7 @@ class PoolingForward(OpDef):
     """Max or average pooling over ``window_h x window_w`` windows (MegEngine ``Pooling`` v1)."""
 
     type_name = "PoolingForward"
+    format_rule = "first"
     memory = Memory.FRESH
     mge_form = MgeForm("PoolingV1", ("Pooling",))
     nr_inputs = (1,)
@@ -99,6 +100,7 @@ class AdaptivePoolingForward(OpDef):
     """Pool to a fixed output size ``oshp = (OH, OW)`` (MegEngine ``AdaptivePooling``)."""
 
     type_name = "AdaptivePoolingForward"
+    format_rule = "first"
     memory = Memory.FRESH
     mge_form = MgeForm("AdaptivePoolingV1", ("AdaptivePooling",),
                        static=(("oshp", "pair"),))

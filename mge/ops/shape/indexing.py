@@ -151,6 +151,7 @@ class Subtensor(IndexingOp):
     """Basic indexing with static slices and integer indices (``x[1, ::2, -3:]``)."""
 
     type_name = "Subtensor"
+    format_rule = "same_ndim"
     memory = Memory.MAY_ALIAS
     mge_form = MgeForm("Subtensor", ("IndexDescMaskDump",))
 
@@ -168,6 +169,7 @@ class IndexingMultiAxisVec(IndexingOp):
     axes are adjacent, first otherwise). Negative indices count from the end."""
 
     type_name = "IndexingMultiAxisVec"
+    format_rule = "same_ndim"
     memory = Memory.MAY_ALIAS
     mge_form = MgeForm("IndexingMultiAxisVec", ("IndexDescMaskDump",))
     vector_index = True
@@ -197,6 +199,7 @@ class SetSubtensor(SetIndexingOp):
     """``data`` with ``data[items] = value`` (basic indexing, like :class:`Subtensor`)."""
 
     type_name = "SetSubtensor"
+    format_rule = "first"
     memory = Memory.MAY_ALIAS
     mge_form = MgeForm("SetSubtensor", ("IndexDescMaskDump",))
 
@@ -206,6 +209,7 @@ class IndexingSetMultiAxisVec(SetIndexingOp):
     """``data`` with ``data[items] = value`` (advanced, like :class:`IndexingMultiAxisVec`)."""
 
     type_name = "IndexingSetMultiAxisVec"
+    format_rule = "first"
     memory = Memory.MAY_ALIAS
     mge_form = MgeForm("IndexingSetMultiAxisVec", ("IndexDescMaskDump",))
     vector_index = True

@@ -75,6 +75,7 @@ class Reshape(StaticParamsOp):
     """
 
     type_name = "Reshape"
+    format_rule = "same_ndim"
     memory = Memory.WHOLE_VIEW
     mge_form = MgeForm("ReshapeV1", ("OptionalAxisV1",), static=(("shape", "shape"),))
     nr_inputs = (1, 2)
@@ -183,6 +184,7 @@ class Broadcast(StaticParamsOp):
     """Broadcast the input to ``shape`` (numpy rules; MegEngine takes the shape as a var)."""
 
     type_name = "Broadcast"
+    format_rule = "same_ndim"
     memory = Memory.VIEW
     mge_form = MgeForm("Broadcast", ("Empty",), static=(("shape", "shape"),))
     nr_inputs = (1, 2)
@@ -282,6 +284,7 @@ class Concat(OpDef):
     """Concatenate the inputs along ``axis`` (same dtype; other dims equal)."""
 
     type_name = "Concat"
+    format_rule = "any"
     memory = Memory.FRESH
     mge_form = MgeForm("Concat", ("Axis",))
     axis: int = 0

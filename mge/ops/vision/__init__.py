@@ -147,6 +147,7 @@ class ResizeForward(_ImageOp):
     """
 
     type_name = "ResizeForward"
+    format_rule = "first"
     memory = Memory.FRESH
     mge_form = MgeForm("ResizeV2", ("Resize",), static=(("dsize", "pair"),))
     nr_inputs = (1, 2)

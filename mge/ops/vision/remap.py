@@ -42,6 +42,7 @@ class WarpAffineForward(OpDef):
     """Affine warp of a batch of images (MegEngine ``WarpAffine`` param v2)."""
 
     type_name = "WarpAffineForward"
+    format_rule = "first"
     memory = Memory.FRESH
     mge_form = MgeForm("WarpAffineV2", ("WarpAffine",), static=(("dsize", "pair"),))
     nr_inputs = (2,)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
+
 from ... import functional as F
 from ... import module as M
 from ...graph.folding import fold_bn_into_conv
@@ -20,7 +22,15 @@ from ..node import ModuleNode, Node
 from .conv_weights import bind, functional_conv, set_functional_conv, set_module, to_numpy
 from .conv_weights import with_weights as conv_with_weights
 from .registry import register_pass
-from .view import TracedGraphView, attr_value, call_count, is_function, is_module, rewrite
+from .view import (
+    TracedGraphView,
+    attr_value,
+    call_count,
+    is_function,
+    is_module,
+    module_call,
+    rewrite,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +60,22 @@ def _fold_module_pair(root_module: Any, view: TracedGraphView, root: Node, bn: M
     return view.replace(root, src)
 
 
+def _fold_module_after_function(view: TracedGraphView, root: Node, bn: ModuleNode,
+                                src: Node) -> bool:
+    """A BatchNorm2d module after ``F.conv2d`` with constant weights (a Conv2d subclass
+    traced into its forward)."""
+    conv = functional_conv(src.expr)
+    module = bn.owner
+    if conv is None or not _bn_foldable(module):
+        return False
+    bound, weight, bias = conv
+    w, b = fold_bn_into_conv(weight, bias, module.running_mean.numpy(),
+                             module.running_var.numpy(), module.eps, to_numpy(module.weight),
+                             to_numpy(module.bias))
+    new = set_functional_conv(view.graph, src.expr, bound, w, b, "fused")
+    return view.replace(root, new)
+
+
 def _fold_fused_module(view: TracedGraphView, root: Node, module: ModuleNode) -> bool:
     fused = module.owner
     if not _bn_foldable(fused.bn):
@@ -59,21 +85,42 @@ def _fold_fused_module(view: TracedGraphView, root: Node, module: ModuleNode) ->
     return True
 
 
-def _fold_function_pair(view: TracedGraphView, root: Node) -> bool:
-    bn = bind(F.batch_norm, root.expr).arguments
-    src = bn["inp"]
-    conv_expr = getattr(src, "expr", None)
-    conv = functional_conv(conv_expr)
-    if conv is None or view.sole_reader(src) is not root.expr or bn["training"]:
-        return False
-    bound, weight, bias = conv
+def _bn_stats(bn: dict[str, Any]) -> tuple[np.ndarray, ...] | None:
+    """``(mean, var, gamma, beta)`` of an inference ``F.batch_norm`` call whose statistics
+    and affine params are constants or attributes; None otherwise."""
+    if bn["training"]:
+        return None
     stats = [attr_value(bn[k]) for k in ("running_mean", "running_var")]
     affine = [attr_value(bn[k]) if bn[k] is not None else None for k in ("weight", "bias")]
     if any(v is None for v in stats) \
             or any(a is None and bn[k] is not None for a, k in zip(affine, ("weight", "bias"))):
+        return None
+    return stats[0].numpy(), stats[1].numpy(), to_numpy(affine[0]), to_numpy(affine[1])
+
+
+def _fold_function_pair(root_module: Any, view: TracedGraphView, root: Node) -> bool:
+    """``F.batch_norm`` after ``F.conv2d`` or after a ``Conv2d`` module call (a BatchNorm2d
+    subclass traced into its forward)."""
+    bn = bind(F.batch_norm, root.expr).arguments
+    src = bn["inp"]
+    conv_expr = getattr(src, "expr", None)
+    stats = _bn_stats(bn)
+    if stats is None or conv_expr is None or view.sole_reader(src) is not root.expr:
         return False
-    w, b = fold_bn_into_conv(weight, bias, stats[0].numpy(), stats[1].numpy(), bn["eps"],
-                             to_numpy(affine[0]), to_numpy(affine[1]))
+    mean, var, gamma, beta = stats
+    module = module_call(conv_expr, M.Conv2d)
+    if module is not None:
+        if call_count(root_module, module) != 1:
+            return False
+        w, b = fold_bn_into_conv(module.weight.numpy(), to_numpy(module.bias), mean, var,
+                                 bn["eps"], gamma, beta)
+        set_module(conv_expr.inputs[0], conv_with_weights(module, w, b, type(module)))
+        return view.replace(root, src)
+    conv = functional_conv(conv_expr)
+    if conv is None:
+        return False
+    bound, weight, bias = conv
+    w, b = fold_bn_into_conv(weight, bias, mean, var, bn["eps"], gamma, beta)
     new = set_functional_conv(view.graph, conv_expr, bound, w, b, "fused")
     return view.replace(root, new)
 
@@ -83,8 +130,11 @@ def _rules(root_module: Any) -> RuleSet:
         Rule("BatchNorm2d(Conv2d(x)) -> Conv2d'(x)", Pat(is_module(M.BatchNorm2d), inputs=(
             Pat.var("bn"), Pat(is_module(M.Conv2d), name="src", sole=True))),
             lambda view, root, bn, src: _fold_module_pair(root_module, view, root, bn, src)),
-        Rule("F.batch_norm(F.conv2d(x)) -> F.conv2d'(x)", Pat(is_function(F.batch_norm)),
-             _fold_function_pair),
+        Rule("BatchNorm2d(F.conv2d(x)) -> F.conv2d'(x)", Pat(is_module(M.BatchNorm2d), inputs=(
+            Pat.var("bn"), Pat(is_function(F.conv2d), name="src", sole=True))),
+            _fold_module_after_function),
+        Rule("F.batch_norm(conv(x)) -> conv'(x)", Pat(is_function(F.batch_norm)),
+             lambda view, root: _fold_function_pair(root_module, view, root)),
         Rule("ConvBn2d -> Conv2d", Pat(is_module(M.ConvBn2d, M.ConvBnRelu2d), inputs=(
             Pat.var("module"), Pat.var())), _fold_fused_module),
     ])

@@ -22,20 +22,28 @@ from ...core.tracing import call_tracer
 from ...graph.rewrite import RuleSet, rewrite_to_fixed_point
 from ...tensor import Tensor
 from ..expr import Apply, CallFunction, CallMethod, Constant, Expr, GetAttr, get_attr_path
-from ..graph import InternalGraph
+from ..graph import InternalGraph, subgraphs
 from ..node import ModuleNode, Node, TensorNode
 from ..traced_module import TracedModule
 
 
 def all_graphs(module: Any) -> Iterator[InternalGraph]:
-    """Every graph of ``module`` and of the traced modules inside it (each once)."""
+    """Every graph ``module``'s forward runs: its own and those its exprs call into (each
+    once). A traced submodule no expr calls (its calls were inlined by ``flatten``) is
+    left out: its graph no longer runs and must not count as a second use."""
     seen: set[int] = set()
-    for sub in module.modules():
-        if isinstance(sub, TracedModule):
-            for graph in sub.argdef_graph_map.values():
-                if id(graph) not in seen:
-                    seen.add(id(graph))
-                    yield graph
+    if isinstance(module, TracedModule):
+        stack = list(module.argdef_graph_map.values())
+    else:
+        stack = [g for sub in module.modules() if isinstance(sub, TracedModule)
+                 for g in sub.argdef_graph_map.values()]
+    while stack:
+        graph = stack.pop(0)
+        if id(graph) in seen:
+            continue
+        seen.add(id(graph))
+        yield graph
+        stack += [g for e in graph._exprs for g in subgraphs(e)]
 
 
 def module_call(expr: Expr, cls: type | tuple[type, ...]) -> Any:

@@ -1,0 +1,113 @@
+"""Tensor.format (MegEngine's layout tag), Tensor.name's default and Tensor(tensor) rules.
+
+The format expectations are MegEngine 1.13's (checked with the oracle, auto format
+conversion on, its default): the tag rides along ops that keep the NCHW layout and is
+dropped by the others; values stay logical.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+import mge
+import mge.functional as F
+from mge import Tensor
+from mge.utils.naming import AutoNaming
+
+
+def _nhwc() -> Tensor:
+    return mge.tensor(np.arange(24).reshape(1, 2, 3, 4), format="nhwc")
+
+
+def test_format_tag_and_inheritance() -> None:
+    x = _nhwc()
+    assert x.format == "nhwc" and mge.tensor(1).format == "default"
+    assert mge.tensor(x).format == "nhwc"
+    x.format = "nchw"
+    assert x.format == "nchw"
+    with pytest.raises(ValueError, match="format must be one of"):
+        x.format = "nc4hw4"
+
+
+@pytest.mark.parametrize(("fn", "want"), [
+    (lambda x: F.reshape(x, (1, 2, 6, 2)), "nhwc"),
+    (lambda x: F.reshape(x, (1, 24)), "default"),
+    (lambda x: F.transpose(x, [2, 3, 0, 1]), "default"),
+    (lambda x: x * 2, "nhwc"),
+    (lambda x: x + F.ones((1, 2, 3, 4)), "nhwc"),
+    (lambda x: F.nn.pad(x, ((1, 1),)), "default"),
+    (lambda x: x.astype("float32"), "nhwc"),
+    (lambda x: F.max_pool2d(x.astype("float32"), 2), "nhwc"),
+    (lambda x: x[:, :1], "nhwc"),
+    (lambda x: x[0], "default"),
+    (lambda x: F.sum(x), "default"),
+    (lambda x: F.concat([x, x]), "nhwc"),
+    (lambda x: F.conv2d(x, mge.tensor(np.ones((3, 2, 1, 1)), format="nhwc")), "nhwc"),
+])
+def test_format_propagation_matches_megengine(fn, want: str) -> None:  # noqa: ANN001
+    x = _nhwc()
+    out = fn(x)
+    assert out.format == want
+    np.testing.assert_array_equal(out.numpy(), fn(mge.tensor(x.numpy())).numpy())
+
+
+def test_setitem_ellipsis_takes_the_value_and_its_format() -> None:
+    b = _nhwc()
+    b[...] = mge.tensor(np.zeros((1, 2, 3, 4), np.int32), format="nchw")
+    assert b.format == "nchw" and not b.numpy().any()
+
+
+def test_name_defaults_to_empty_string() -> None:
+    x = Tensor(0)
+    assert x.name == ""
+    x.name = "x"
+    assert x.name == "x"
+    assert Tensor(Tensor(0, name="a")).name == ""
+
+
+def test_tensor_of_tensor_refuses_another_dtype_or_device() -> None:
+    x = Tensor(0, dtype=np.float32, device="xpu0:1")
+    assert Tensor(x.astype(np.int32)).dtype == np.int32
+    with pytest.raises(RuntimeError, match="astype"):
+        Tensor(x.astype(np.int32), dtype=np.float32)
+    with pytest.raises(RuntimeError, match="to\\(device\\)"):
+        Tensor(x.to("xpu0:2"), device="xpu0:1")
+    assert Tensor(x.to("xpu0:2")).device == "xpu0:2"
+
+
+def test_numpy_ufunc_gives_a_tensor_on_the_same_device() -> None:
+    xx = Tensor(np.array([1, 2, 3], np.int32), device="cpu0")
+    out = np.add(xx, np.array([1, 0, 3], np.int32))
+    assert isinstance(out, Tensor) and out.device == "cpu0"
+    np.testing.assert_array_equal(out.numpy(), [2, 2, 6])
+
+
+def test_none_operand_message() -> None:
+    with pytest.raises(TypeError, match="the operand is None and is not supported."):
+        Tensor(1.0) + None
+
+
+def test_logger_level_follows_set_log_level() -> None:
+    log = mge.get_logger("mge.test_tensor_format")
+    old = mge.set_log_level(logging.ERROR)
+    try:
+        assert log.getEffectiveLevel() == logging.ERROR
+    finally:
+        mge.set_log_level(old)
+    assert mge.get_device_count("gpu") == 0
+
+
+def test_op_errors_are_runtime_errors_as_in_megengine() -> None:
+    a = mge.tensor(np.arange(8).reshape(2, 4))
+    with pytest.raises(RuntimeError, match="shapes do not broadcast"):
+        a + a.transpose()
+    with pytest.raises(ValueError, match="shapes do not broadcast"):
+        a + a.transpose()
+
+
+def test_auto_naming_handle() -> None:
+    AutoNaming.clear()
+    assert AutoNaming.get_scope() == ""

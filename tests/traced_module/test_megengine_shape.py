@@ -1,0 +1,89 @@
+"""TracedModule graphs shaped as MegEngine 1.13 shapes them: node names and lookups, expr
+lists without the ``Input`` exprs (MegEngine's counts), users listed once per use."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mge.functional as F
+import mge.module as M
+from mge.traced_module import trace_module
+from mge.traced_module.graph import GraphError
+
+
+class Block(M.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = M.Conv2d(3, 3, 3, 1, padding=1, bias=False)
+        self.bn1 = M.BatchNorm2d(3)
+
+    def forward(self, x):  # noqa: ANN001, ANN201
+        return F.relu(self.bn1(self.conv1(x))) + 1
+
+
+class Net(M.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.block0, self.block1 = Block(), Block()
+
+    def forward(self, x):  # noqa: ANN001, ANN201
+        return self.block1(self.block0(x))
+
+
+class Twice(M.Module):
+    def forward(self, a):  # noqa: ANN001, ANN201
+        return F.concat([a, a])
+
+
+def _x() -> np.ndarray:
+    return F.ones((1, 3, 3, 3))
+
+
+def test_node_names_and_lookup() -> None:
+    tm = trace_module(Block(), _x())
+    graph = tm.graph
+    conv = graph.get_node_by_name("Block_conv1").as_unique()
+    assert conv.name == "conv1" and str(conv) == "conv1" and repr(conv) == "%conv1"
+    assert f"{conv}" == "%conv1"
+    graph.name = "Top"
+    assert graph.get_node_by_name("Top_conv1").as_unique() is conv
+
+
+def test_renaming_to_a_used_name_is_refused_as_megengine_does() -> None:
+    tm = trace_module(Net(), _x())
+    out = tm.graph.outputs[0]
+    with pytest.raises(AssertionError, match="already used"):
+        out.name = "block0_out"
+    with pytest.raises(GraphError):
+        out.name = "block0_out"
+    out.name = "output"
+    assert str(tm.graph.outputs[0]) == "output"
+
+
+def test_expr_counts_exclude_inputs() -> None:
+    x = _x()
+    tm = trace_module(Net(), x)
+    want = tm(x).numpy()
+    flat = tm.flatten()
+    # MegEngine 1.13: 2 blocks x (2 getattr + 2 calls + relu + add) = 12 exprs
+    assert len(flat.graph._exprs) == 12
+    np.testing.assert_array_equal(flat(x).numpy(), want)
+    relu = tm.block0.graph.get_function_by_type(F.relu).as_unique()
+    tm.block0.graph.replace_node({relu.outputs[0]: relu.inputs[0]})
+    tm.block0.graph.compile()
+    g = tm.block0.graph
+    g.replace_node({g.outputs[0]: g.inputs[1]})
+    g.compile()
+    assert len(g._exprs) == 0
+    np.testing.assert_array_equal(tm.block0(x).numpy(), x.numpy())
+
+
+def test_users_list_an_expr_once_per_use() -> None:
+    tm = trace_module(Twice(), _x())
+    a = tm.graph.inputs[1]
+    (concat,) = tm.graph.get_function_by_type(F.concat).as_list()
+    assert a.users == [concat, concat]
+    flat = tm.flatten()
+    a = flat.graph.inputs[1]
+    assert len(a.users) == 2

@@ -1,0 +1,31 @@
+"""Values of Network vars computed from constants (MegEngine's VarNode.numpy / OutputNode)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mge.core.tensor import megbrain_graph as G
+from mge.utils.network import Network
+from mge.utils.network_node import Host2DeviceCopy, VarNode
+
+
+def test_var_value_from_constants() -> None:
+    net = Network()
+    a = net.make_const(np.arange(6, dtype=np.float32).reshape(2, 3))
+    b = net.make_const(np.ones((3, 2), np.float32))
+    c = (a @ b) * 2 + 1
+    np.testing.assert_allclose(c.numpy(), (np.arange(6).reshape(2, 3) @ np.ones((3, 2))) * 2 + 1)
+    o = G.OutputNode(c.var)
+    o.graph.compile(o.outputs).execute()
+    np.testing.assert_allclose(o.get_value().numpy(), c.numpy())
+    again = VarNode(c.var)  # MegEngine's VarNode(x.var)
+    np.testing.assert_allclose((again - 1).numpy(), c.numpy() - 1)
+
+
+def test_var_depending_on_an_input_has_no_value() -> None:
+    x = Host2DeviceCopy((2,), "float32", name="x").outputs[0]
+    with pytest.raises(ValueError, match="depends on the graph input 'x'"):
+        (x + 1).numpy()
+    with pytest.raises(RuntimeError, match="not been executed"):
+        G.OutputNode((x + 1).var).get_value()
