@@ -1,6 +1,7 @@
 """ONNX export rules of the detection, remap and colour ops (``NMSKeep``,
 ``ROIAlignForward``, ``ROIPoolingForward``, ``DeformablePSROIPoolingForward``,
-``CorrelationForward``, ``WarpAffineForward``, ``RemapForward``, ``CvtColorForward``).
+``CorrelationForward``, ``WarpAffineForward``, ``RemapForward``, ``CvtColorForward``,
+``Resize3DForward``) and the dynamic-batch rule of ``Resize3DForward``.
 
 As for the warp and resize ops (:mod:`.onnx_export`), the numpy kernels themselves are
 written out through :class:`~mge.ops.vision.onnx_export.OnnxOps`, so the exported graphs
@@ -26,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..registry import Unsupported, onnx_rule
+from ..batching import data_inputs
+from ..registry import Unsupported, batch_rule, onnx_rule
 from .color import CvtColorForward
 from .detection import (
     CorrelationForward,
@@ -44,8 +46,10 @@ from .numpy_detection import (
     suppression,
 )
 from .numpy_remap import remap, warp_affine
+from .numpy_resize3d import resize3d
 from .onnx_export import OnnxOps
 from .remap import RemapForward, WarpAffineForward
+from .resize3d import Resize3DForward
 
 if TYPE_CHECKING:
     from ...convert.onnx.exporter.graph import ExportContext
@@ -71,8 +75,10 @@ def _kernel_rule(kernel: Any) -> Any:
 for _cls, _kernel in ((ROIAlignForward, roi_align), (ROIPoolingForward, roi_pooling),
                       (DeformablePSROIPoolingForward, deformable_psroi_pooling),
                       (CorrelationForward, correlation), (WarpAffineForward, warp_affine),
-                      (RemapForward, remap), (CvtColorForward, cvt_color)):
+                      (RemapForward, remap), (CvtColorForward, cvt_color),
+                      (Resize3DForward, resize3d)):
     onnx_rule(_cls)(_kernel_rule(_kernel))
+batch_rule(Resize3DForward)(data_inputs(0))
 
 
 # ------------------------------------------------------------------------- NMSKeep
