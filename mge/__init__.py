@@ -14,6 +14,7 @@ Example:
 from . import ops  # noqa: F401  (registers the op vocabulary)
 from .backends import available_backends, get_default_backend, set_default_backend
 from .device import get_default_device, is_cuda_available, set_default_device
+from .logger import enable_debug_log, get_logger, set_log_file, set_log_level
 from .tensor import Parameter, Tensor, tensor
 
 __version__ = "0.1.0"
@@ -30,9 +31,11 @@ __all__ = [
     "available_backends",
     "config",
     "data",
+    "enable_debug_log",
     "functional",
     "get_default_backend",
     "get_default_device",
+    "get_logger",
     "hub",
     "is_cuda_available",
     "jit",
@@ -43,5 +46,7 @@ __all__ = [
     "save",
     "set_default_backend",
     "set_default_device",
+    "set_log_file",
+    "set_log_level",
     "tensor",
 ]
