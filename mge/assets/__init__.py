@@ -23,6 +23,14 @@ MOBILENET_V1 = ASSETS_DIR / "mobilenet_v1_0.25_128.onnx"
 IMAGENET_LABELS = ASSETS_DIR / "imagenet_labels_1001.txt"
 #: A 512x341 RGB photo of a cat (lossless PNG of google-coral/test_data's ``cat.bmp``).
 CAT_PHOTO = ASSETS_DIR / "cat.png"
+#: The detection datasets' class names, one a line, in contiguous-id order (id ``i + 1``).
+COCO_CLASSES = ASSETS_DIR / "coco_classes.txt"
+OBJECTS365_CLASSES = ASSETS_DIR / "objects365_classes.txt"
+
+
+def class_names(path: Path) -> tuple[str, ...]:
+    """The lines of a class-name asset (:data:`COCO_CLASSES`, :data:`OBJECTS365_CLASSES`)."""
+    return tuple(path.read_text(encoding="utf-8").splitlines())
 
 
 def imagenet_labels() -> list[str]:
@@ -30,4 +38,5 @@ def imagenet_labels() -> list[str]:
     return IMAGENET_LABELS.read_text(encoding="utf-8").splitlines()
 
 
-__all__ = ["ASSETS_DIR", "CAT_PHOTO", "IMAGENET_LABELS", "MOBILENET_V1", "imagenet_labels"]
+__all__ = ["ASSETS_DIR", "CAT_PHOTO", "COCO_CLASSES", "IMAGENET_LABELS", "MOBILENET_V1",
+           "OBJECTS365_CLASSES", "class_names", "imagenet_labels"]

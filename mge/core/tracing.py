@@ -30,6 +30,15 @@ class CallTracer(Protocol):
 
 
 _active: list[CallTracer | None] = [None]
+#: ``mge.jit.trace``'s state, kept here so that ``F`` functions can ask it: the depth of
+#: calls being recorded into a graph, and whether an ``exclude_from_trace`` block runs
+JIT_STATE = {"active": 0, "excluded": False}
+
+
+def jit_tracing() -> bool:
+    """True while ``mge.jit.trace`` records a call into a graph (outside excluded blocks):
+    values read then are baked into the graph."""
+    return bool(JIT_STATE["active"]) and not JIT_STATE["excluded"]
 
 
 def active_call_tracer() -> CallTracer | None:

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..core.apply import apply
 from ..core.tensor.base import Tensor
-from ..core.tracing import traceable
+from ..core.tracing import jit_tracing, traceable
 from ..ops.shape import Reshape
 from ..ops.vision.detection import (
     CorrelationForward,
@@ -97,6 +97,11 @@ def nms(boxes: Tensor, scores: Tensor, iou_thresh: float,
     boxes = astype(boxes, "float32")[sorted_idx]
     if max_output is None:
         max_output = boxes.shape[0]
+    if jit_tracing():  # MegEngine records a data-dependent slice here
+        raise NotImplementedError(
+            "nms: the number of boxes kept depends on the data, which a traced mge graph "
+            "(static shapes) cannot hold: trace the NMSKeep op (padded indices and their "
+            "count) and slice outside, or call nms outside the traced function")
     op = NMSKeep(iou_thresh=float(iou_thresh), max_output=int(max_output))
     flat = apply(Reshape(shape=(1, boxes.shape[0], 4)), boxes)[0]
     indices, count = apply(op, flat)

@@ -8,7 +8,8 @@ and dumped graphs hold the same operators: ``warp_perspective`` is one
 ``WarpPerspectiveForward``; ``interpolate`` is one ``ResizeForward`` (NCHW) unless
 ``align_corners=True``, which MegEngine implements as a ``WarpPerspectiveForward`` with a
 scale matrix (here a single constant; MegEngine assembles it from concat/broadcast ops
-of constants). The output size, a var input in MegEngine, is the ops' ``dsize`` param.
+of constants); mode "trilinear" is one ``Resize3DForward``. The output size, a var input
+in MegEngine, is the ops' ``dsize`` param.
 
 Example:
     >>> import numpy as np, mge, mge.functional as F
@@ -34,6 +35,7 @@ from ..ops.vision import BORDER_MODES, FORMATS, INTERP_MODES, ResizeForward, War
 from ..ops.vision.color import MODES as CVT_MODES
 from ..ops.vision.color import CvtColorForward
 from ..ops.vision.remap import RemapForward, WarpAffineForward
+from ..ops.vision.resize3d import Resize3DForward
 from ._args import concrete_ints
 from ._detection import correlation, nms, roi_align, roi_pooling
 from ._shape_source import scaled_hw, shape_source
@@ -135,27 +137,37 @@ def warp_perspective(
 
 
 def _interpolate_size(fn: str, shape: tuple[int, ...], size: Any, scale_factor: Any,
-                      mode: str) -> tuple[int, int]:
+                      mode: str) -> tuple[int, ...]:
+    """The output's spatial size (2 entries; 3 for "trilinear") as MegEngine derives it."""
+    n = 3 if mode == "trilinear" else 2
     if size is None:
         if scale_factor is None:
             raise ValueError(f"{fn}: scale_factor must not be None when size is None")
         if isinstance(scale_factor, (int, float)):
-            scale_factor = (float(scale_factor), 1.0 if mode == "linear" else float(scale_factor))
+            scale_factor = (float(scale_factor),) + (
+                (1.0,) if mode == "linear" else (float(scale_factor),) * (n - 1))
         elif mode == "linear":
             raise ValueError(f"{fn}: under linear mode, scale_factor can only be single value")
-        if len(scale_factor) != 2 or not all(isinstance(s, (int, float)) for s in scale_factor):
-            raise ValueError(f"{fn}: scale_factor must be a number or 2 numbers, "
-                             f"got {scale_factor!r}")
+        if len(scale_factor) != n or not all(isinstance(s, (int, float)) for s in scale_factor):
+            raise ValueError(f"{fn}: scale_factor must be a number or {n} numbers for mode "
+                             f"{mode!r}, got {scale_factor!r}")
         # MegEngine: floor(float32(size * scale))
-        return tuple(int(np.floor(np.float32(shape[k + 2] * float(s))))  # type: ignore
+        return tuple(int(np.floor(np.float32(shape[k + 2] * float(s))))
                      for k, s in enumerate(scale_factor))
     if scale_factor is not None:
         raise ValueError(f"{fn}: scale_factor must be None when size is provided")
     if isinstance(size, int):
-        return size, 1
+        return (size,) + (1,) * (n - 1)
     if mode == "linear":
         raise ValueError(f"{fn}: under linear mode, size can only be single value")
-    return _dsize(fn, size)
+    if n == 2:
+        return _dsize(fn, size)
+    if isinstance(size, Tensor):
+        size = size.numpy().tolist()
+    dsize = tuple(int(d) for d in size)
+    if len(dsize) != 3 or min(dsize) <= 0:
+        raise ValueError(f"{fn}: trilinear output size must be 3 positive ints, got {size!r}")
+    return dsize
 
 
 def _pair_of(scale: Any) -> tuple[float, float]:
@@ -197,16 +209,21 @@ def interpolate(
     if mode not in _INTERPOLATE_MODES:
         raise ValueError(f"{fn}: unsupported interpolate mode {mode!r}; expected one of "
                          f"{', '.join(_INTERPOLATE_MODES)}")
-    if mode == "trilinear":
-        raise NotImplementedError(f"{fn}: trilinear mode (Resize3D) is not implemented in mge")
-    if mode not in ("bilinear", "linear") and align_corners is not None:
+    if mode not in ("bilinear", "linear", "trilinear") and align_corners is not None:
         raise ValueError(f"{fn}: align_corners option can only be set in the bilinear/linear "
                          "interpolating mode")
-    want = 3 if mode == "linear" else 4
-    if inp.ndim != want:
-        raise ValueError(f"{fn}: mode {mode!r} needs a {want}-d input, got shape {inp.shape}")
+    want = {"linear": 3, "trilinear": 5}.get(mode, 4)
+    if inp.ndim != want:  # MegEngine asserts
+        raise AssertionError(f"{fn}: mode {mode!r} needs a {want}-d input, got shape "
+                             f"{inp.shape}")
     if mode == "linear":
         inp = apply(AxisAddRemove(desc=(("ADD_1", 3),)), inp)[0]
+    if mode == "trilinear":
+        dsize = _interpolate_size(fn, inp.shape, concrete_ints(size), scale_factor, mode)
+        if inp.dtype == np.float16:
+            inp = astype(inp, "float32")
+        op3 = Resize3DForward(format="NCDHW", align_corners=bool(align_corners), dsize=dsize)
+        return apply(op3, inp)[0]
     oh, ow = _interpolate_size(fn, inp.shape, concrete_ints(size), scale_factor, mode)
     if not align_corners:
         if inp.dtype == np.float16:

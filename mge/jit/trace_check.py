@@ -44,6 +44,7 @@ import numpy as np
 
 from ..core.opdef import OpDef
 from ..core.tensor.base import Tensor
+from ..core.tracing import JIT_STATE, jit_tracing
 
 
 class TraceError(RuntimeError):
@@ -55,12 +56,12 @@ def trace_error(reason: str) -> TraceError:
     return TraceError(f"trace error because {reason}")
 
 
-_state = {"active": 0, "excluded": False}
+_state = JIT_STATE
 
 
 def is_tracing() -> bool:
     """True inside a traced function's call, except within :func:`exclude_from_trace`."""
-    return bool(_state["active"]) and not _state["excluded"]
+    return jit_tracing()
 
 
 @contextlib.contextmanager

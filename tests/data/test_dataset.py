@@ -21,6 +21,7 @@ from mge.data.dataset import (
     ConcatDataset,
     Dataset,
     ImageFolder,
+    Objects365,
     PascalVOC,
     StreamDataset,
 )
@@ -133,6 +134,18 @@ def test_coco_annotations(tmp_path: Path) -> None:
     assert len(COCO(str(tmp_path), str(path), order=("info",))) == 2
     with pytest.raises(NotImplementedError, match="mask"):
         COCO(str(tmp_path), str(path), order=("mask",))
+    objects = Objects365(str(tmp_path), str(path), remove_images_without_annotations=True,
+                         order=("boxes", "boxes_category", "info"))
+    assert objects[0][1].tolist() == [2, 1] and objects[0][2] == [10, 20, "a.jpg"]
+    with pytest.raises(NotImplementedError, match="polygons"):
+        Objects365(str(tmp_path), str(path), order=("polygons",))
+
+
+def test_detection_class_names() -> None:
+    assert len(COCO.class_names) == 80 and COCO.class_names[:2] == ("person", "bicycle")
+    assert COCO.class_names[-1] == "toothbrush"
+    assert len(Objects365.class_names) == 365 and len(set(Objects365.class_names)) == 365
+    assert Objects365.class_names[:3] == ("person", "sneakers", "chair")
 
 
 def test_pascal_voc_detection(tmp_path: Path) -> None:

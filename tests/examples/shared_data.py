@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
+#: ``$MGE_SHARED`` when set (a worktree away from the repository's own ../shared)
+SHARED = Path(os.environ.get("MGE_SHARED") or Path(__file__).resolve().parents[3] / "shared")
 MODELS = SHARED / "models"
 IMAGES = SHARED / "images"
 REFERENCE = MODELS / "reference"

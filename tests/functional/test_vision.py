@@ -351,8 +351,8 @@ def test_warp_perspective_errors(kwargs: dict, error: type, match: str) -> None:
     ({}, ValueError, "scale_factor must not be None"),
     ({"size": 3, "mode": "area"}, ValueError, "unsupported interpolate mode 'area'"),
     ({"size": 3, "mode": "nearest", "align_corners": True}, ValueError, "align_corners"),
-    ({"size": 3, "mode": "trilinear"}, NotImplementedError, "trilinear"),
-    ({"size": 3, "mode": "linear"}, ValueError, r"3-d input, got shape \(2, 3, 5, 6\)"),
+    ({"size": 3, "mode": "trilinear"}, AssertionError, r"5-d input, got shape \(2, 3, 5, 6\)"),
+    ({"size": 3, "mode": "linear"}, AssertionError, r"3-d input, got shape \(2, 3, 5, 6\)"),
     ({"size": (1, 4), "align_corners": True}, ValueError, r"output size > 1 \(got \(1, 4\)\)"),
 ])
 def test_interpolate_errors(kwargs: dict, error: type, match: str) -> None:

@@ -22,7 +22,7 @@ import mge
 import mge.functional as F
 from mge.backends import available_backends, get_default_backend
 from mge.core.opdef import OpError
-from mge.jit import trace
+from mge.jit import exclude_from_trace, trace
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "vision" / "detection.npz"
 
@@ -83,6 +83,31 @@ def test_nms_docstring_example() -> None:
     scores = mge.tensor(np.random.rand(100))
     keep = F.vision.nms(mge.tensor(x), scores, iou_thresh=0.7)
     np.testing.assert_array_equal(keep.numpy(), [75, 69])
+
+
+@pytest.mark.parametrize("symbolic", [True, False])
+def test_traced_nms_refuses_instead_of_baking_the_count(symbolic: bool) -> None:
+    """The kept count is data: a graph holding the traced count would return the wrong
+    number of boxes for other inputs, so tracing nms fails clearly; outside a traced
+    function (and inside ``exclude_from_trace``) it runs."""
+    boxes = mge.tensor([[0, 0, 4, 4], [0, 0, 4, 3.9], [5, 5, 6, 6]])
+    scores = mge.tensor([0.5, 0.9, 0.1])
+
+    @trace(symbolic=symbolic, capture_as_const=True)
+    def traced(b: mge.Tensor, s: mge.Tensor) -> mge.Tensor:
+        return F.vision.nms(b, s, iou_thresh=0.7, max_output=3)
+
+    with pytest.raises(NotImplementedError, match="nms: the number of boxes kept depends"):
+        traced(boxes, scores)
+
+    @trace(symbolic=symbolic)
+    def excluded(b: mge.Tensor, s: mge.Tensor) -> mge.Tensor:
+        with exclude_from_trace():
+            keep = F.vision.nms(b, s, iou_thresh=0.7, max_output=3)
+        return keep * 1
+
+    for _ in range(2):
+        np.testing.assert_array_equal(excluded(boxes, scores).numpy(), [1, 2])
 
 
 def test_roi_docstring_examples() -> None:

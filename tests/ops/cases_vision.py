@@ -1,10 +1,12 @@
-"""Op-table cases for WarpPerspectiveForward and ResizeForward (both kernel families)."""
+"""Op-table cases for WarpPerspectiveForward and ResizeForward (both kernel families) and
+Resize3DForward."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from mge.ops.vision import ResizeForward, WarpPerspectiveForward
+from mge.ops.vision.resize3d import Resize3DForward
 
 from .optable import OpCase, rand
 
@@ -69,4 +71,12 @@ CASES += [
 CASES += [
     OpCase(ResizeForward(format="NCHW", dsize=(3, 5)), [_image((1, 2, 1, 1), "float32")],
            id="Resize-NCHW-1x1-src"),
+]
+CASES += [
+    OpCase(Resize3DForward(format="NCDHW", align_corners=ac, dsize=dsize),
+           [rand(*shape, seed=4).astype(dtype)],
+           id=f"Resize3D-{dtype}-{'x'.join(map(str, dsize))}-ac{ac}")
+    for shape, dsize in (((2, 3, 3, 4, 5), (5, 3, 7)), ((1, 2, 4, 1, 3), (1, 2, 6)))
+    for ac in (False, True)
+    for dtype in ("float32", "float16")
 ]

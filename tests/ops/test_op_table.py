@@ -44,13 +44,6 @@ PLAN_BACKENDS = available_plan_backends()
 KNOWN_GAPS = {
     ("onnxruntime", "AssertEqual"): "ONNX has no assertion op: a graph cannot fail a run",
 }
-KNOWN_GAPS.update({
-    ("onnxruntime", name): "no ONNX export rule yet (issue 14: NonMaxSuppression, RoiAlign, "
-    "MaxRoiPool, GridSample lowerings with MegEngine's rounding still to write)"
-    for name in ("NMSKeep", "ROIAlignForward", "ROIPoolingForward", "CorrelationForward",
-                 "DeformablePSROIPoolingForward", "WarpAffineForward", "RemapForward",
-                 "CvtColorForward")
-})
 #: (backend, case id) -> why that backend loses NaN there; the test checks that the gap
 #: is still real (the entry goes once it is closed)
 NAN_GAPS = {

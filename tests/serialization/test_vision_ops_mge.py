@@ -1,4 +1,4 @@
-"""``.mge`` both ways for the detection, remap and colour ops.
+"""``.mge`` both ways for the detection, remap, colour and 3-d resize ops.
 
 * MegEngine 1.13's own dumps of small nets using them (``detection_nets.npz``, made by
   ``tests/fixtures/vision/gen_detection_oracle.py``) load and run in mge with
@@ -18,6 +18,7 @@ from mge.graph import Graph
 from mge.runtime.executor import Executor
 from mge.serialization.mge_graph import MgeFormatError, dump_graph, load_graph
 from tests.ops.cases_detection import CASES
+from tests.ops.cases_vision import CASES as IMAGE_CASES
 from tests.oracle import requires_oracle, run_in_megengine
 
 NETS = Path(__file__).parents[1] / "fixtures" / "vision" / "detection_nets.npz"
@@ -60,8 +61,9 @@ ORACLE_IDS = {
     "WarpAffine-NHWC3-uint8-REFLECT-LINEAR", "WarpAffine-NCHW7-float32-CONSTANT-LINEAR",
     "WarpAffine-NHWC3-float32-CONSTANT-NEAREST", "Remap-NCHW-uint8-CONSTANT-LINEAR",
     "Remap-NCHW-float32-REFLECT_101-NEAREST", "CvtColor-YUV2BGR_NV21-uint8",
-    "CvtColor-RGB2YUV-float32", "CvtColor-BGR2GRAY-uint8"}
-ORACLE_CASES = [c for c in CASES if c.id in ORACLE_IDS]
+    "CvtColor-RGB2YUV-float32", "CvtColor-BGR2GRAY-uint8", "Resize3D-float32-5x3x7-acFalse",
+    "Resize3D-float32-1x2x6-acTrue"}
+ORACLE_CASES = [c for c in CASES + IMAGE_CASES if c.id in ORACLE_IDS]
 
 
 def test_oracle_cases_exist() -> None:

@@ -36,3 +36,4 @@ from ...ops.vision import numpy_color as _vision_color  # noqa: E402,F401
 from ...ops.vision import numpy_detection as _vision_detection  # noqa: E402,F401
 from ...ops.vision import numpy_kernels as _vision  # noqa: E402,F401
 from ...ops.vision import numpy_remap as _vision_remap  # noqa: E402,F401
+from ...ops.vision import numpy_resize3d as _vision_resize3d  # noqa: E402,F401

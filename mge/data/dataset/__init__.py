@@ -1,7 +1,16 @@
 """Datasets (MegEngine's ``megengine.data.dataset``)."""
 
 from .meta_dataset import ArrayDataset, ConcatDataset, Dataset, StreamDataset
-from .vision import CIFAR10, CIFAR100, COCO, MNIST, ImageFolder, PascalVOC, VisionDataset
+from .vision import (
+    CIFAR10,
+    CIFAR100,
+    COCO,
+    MNIST,
+    ImageFolder,
+    Objects365,
+    PascalVOC,
+    VisionDataset,
+)
 
 __all__ = [
     "CIFAR10",
@@ -12,6 +21,7 @@ __all__ = [
     "ConcatDataset",
     "Dataset",
     "ImageFolder",
+    "Objects365",
     "PascalVOC",
     "StreamDataset",
     "VisionDataset",

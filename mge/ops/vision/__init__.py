@@ -180,5 +180,5 @@ class ResizeForward(_ImageOp):
         return [TensorInfo(out, src.dtype)]
 
 
-# the detection, remap and colour ops of the family
-from . import color, detection, remap  # noqa: E402,F401
+# the detection, remap, colour and 3-d resize ops of the family
+from . import color, detection, remap, resize3d  # noqa: E402,F401

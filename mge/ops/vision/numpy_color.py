@@ -79,10 +79,10 @@ def _chroma(ops: ArrayOps, mode: str, planes: Any, height: int, width: int) -> t
     """U and V (int32) at full resolution from the chroma rows of a 4:2:0 image."""
     n = planes.shape[0]
     if is_planar_yuv(mode):
-        flat = planes.reshape(n, -1)
+        flat = planes.reshape((n, -1))
         quarter = height // 2 * (width // 2)
-        first, second = (flat[:, k * quarter:(k + 1) * quarter].reshape(n, height // 2,
-                                                                         width // 2)
+        first, second = (flat[:, k * quarter:(k + 1) * quarter].reshape((n, height // 2,
+                                                                          width // 2))
                          for k in (0, 1))
         u, v = (first, second) if mode.endswith("YU12") else (second, first)
     else:

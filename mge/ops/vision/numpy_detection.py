@@ -37,17 +37,18 @@ F32 = np.float32
 
 
 # ------------------------------------------------------------------------- NMSKeep
-def _suppression(ops: ArrayOps, boxes: Any, thresh: float) -> np.ndarray:
-    """``sup[i, j]``: box ``i`` overlaps box ``j`` more than ``thresh`` (MegEngine's box_iou)."""
-    x0, y0, x1, y1 = (boxes[:, k] for k in range(4))
-    left = ops.maximum(x0[:, None], x0[None, :])
-    right = ops.minimum(x1[:, None], x1[None, :])
-    top = ops.maximum(y0[:, None], y0[None, :])
-    bottom = ops.minimum(y1[:, None], y1[None, :])
+def suppression(ops: ArrayOps, boxes: Any, thresh: float) -> Any:
+    """``sup[..., i, j]``: box ``i`` overlaps box ``j`` more than ``thresh`` (MegEngine's
+    box_iou) for ``(..., n, 4)`` boxes."""
+    x0, y0, x1, y1 = (boxes[..., k] for k in range(4))
+    left = ops.maximum(x0[..., :, None], x0[..., None, :])
+    right = ops.minimum(x1[..., :, None], x1[..., None, :])
+    top = ops.maximum(y0[..., :, None], y0[..., None, :])
+    bottom = ops.minimum(y1[..., :, None], y1[..., None, :])
     inter = ops.maximum(right - left, 0.0) * ops.maximum(bottom - top, 0.0)
     area = (x1 - x0) * (y1 - y0)
-    union = area[:, None] + area[None, :] - inter
-    return ops.to_numpy(inter > union * ops.scalar(thresh, ops.float32, boxes))
+    union = area[..., :, None] + area[..., None, :] - inter
+    return inter > union * ops.scalar(thresh, ops.float32, boxes)
 
 
 def _greedy_keep(sup: np.ndarray, max_output: int) -> list[int]:
@@ -66,8 +67,9 @@ def nms_keep(ops: ArrayOps, op: NMSKeep, boxes: Any) -> tuple[Any, Any]:
     batch = boxes.shape[0]
     indices = np.zeros((batch, op.max_output), np.int32)
     sizes = np.zeros((batch,), np.int32)
+    sup = ops.to_numpy(suppression(ops, boxes, op.iou_thresh))
     for b in range(batch):
-        kept = _greedy_keep(_suppression(ops, boxes[b], op.iou_thresh), op.max_output)
+        kept = _greedy_keep(sup[b], op.max_output)
         sizes[b] = len(kept)
         row = kept + [kept[-1] if kept else 0] * (op.max_output - len(kept))
         indices[b] = row
@@ -77,12 +79,8 @@ def nms_keep(ops: ArrayOps, op: NMSKeep, boxes: Any) -> tuple[Any, Any]:
 # ------------------------------------------------------------------------- ROI helpers
 def _roi_batch(ops: ArrayOps, op: OpDef, rois: Any, batch: int) -> Any:
     """Column 0 of ``rois`` as int64 image indices (truncated, as MegEngine's int cast)."""
-    idx = ops.cast(rois[:, 0], ops.int64)
-    host = ops.to_numpy(idx)
-    if host.size and (host.min() < 0 or host.max() >= batch):
-        raise IndexError(f"{op.type_name}: roi batch indices {sorted(set(host.tolist()))} out of "
-                         f"range for an input batch of {batch}")
-    return idx
+    return ops.checked_index(ops.cast(rois[:, 0], ops.int64), batch,
+                             f"{op.type_name}: roi batch indices")
 
 
 # ------------------------------------------------------------------------- ROIAlign
@@ -205,9 +203,9 @@ def roi_pooling(ops: ArrayOps, op: ROIPoolingForward, feat: Any, rois: Any) -> t
             index.append(row * width + ops.take_along(col_arg, row[:, :, None, :], 2)[:, :, 0])
         val, idx = ops.stack(vals, 2), ops.stack(index, 2)
         return ops.where(empty, zero, val), ops.cast(ops.where(empty, -1, idx), ops.int32)
-    by_row = ops.stack([ops.where(in_w[:, q, None, None, :], x, zero).sum(3)
+    by_row = ops.stack([ops.sum(ops.where(in_w[:, q, None, None, :], x, zero), 3)
                         for q in range(pw_)], 3)  # (k, c, height, pw): sums over columns
-    total = ops.stack([ops.where(in_h[:, p, None, :, None], by_row, zero).sum(2)
+    total = ops.stack([ops.sum(ops.where(in_h[:, p, None, :, None], by_row, zero), 2)
                        for p in range(ph_)], 2)  # (k, c, ph, pw)
     val = total / ops.cast(ops.where(empty, 1, count[:, None]), ops.float32)
     return ops.where(empty, zero, val), ops.zeros(shape, ops.int32, feat)
@@ -245,7 +243,7 @@ def deformable_psroi_pooling(ops: ArrayOps, op: DeformablePSROIPoolingForward, f
                           * np.float32(part)).astype(np.int64)
         cell = part_h[:, None] * part + part_w[None, :]  # (ph, pw)
         base = np.arange(k)[:, None, None] * 2 * part * part + cell[None]
-        flat = trans.reshape(-1)
+        flat = trans.reshape((-1,))
         std = F32(op.trans_std)
         tx = flat[ops.from_numpy(base, feat)] * std
         ty = flat[ops.from_numpy(base + part * part, feat)] * std

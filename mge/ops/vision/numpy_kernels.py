@@ -138,11 +138,17 @@ class ArrayOps:
         """``x`` (NCHW) with ``margin`` zeros around its two spatial axes."""
         return np.pad(x, ((0, 0), (0, 0), (margin, margin), (margin, margin)))
 
-    def check_index(self, idx: Any, n_src: int) -> None:
-        """Reject ``mat_idx`` values outside ``[0, n_src)`` (MegEngine asserts)."""
-        if len(idx) and (int(idx.min()) < 0 or int(idx.max()) >= n_src):
-            raise IndexError(f"WarpPerspectiveForward: mat_idx values {idx.tolist()} out of "
-                             f"range for a src batch of {n_src}")
+    def sum(self, x: Any, axis: int) -> Any:
+        return x.sum(axis)
+
+    def checked_index(self, idx: Any, n: int, what: str) -> Any:
+        """``idx`` (integers) after checking each lies in ``[0, n)``; ``what`` names the
+        values in the error (MegEngine asserts)."""
+        host = self.to_numpy(idx)
+        if host.size and (int(host.min()) < 0 or int(host.max()) >= n):
+            raise IndexError(f"{what} values {sorted(set(host.reshape(-1).tolist()))} out of "
+                             f"range for a batch of {n}")
+        return idx
 
 
 NUMPY_OPS = ArrayOps()
@@ -212,8 +218,8 @@ class _Sampler:
 def _batch_index(ops: ArrayOps, src: Any, mat: Any, mat_idx: Any) -> Any:
     if mat_idx is None:
         return ops.arange(mat.shape[0], ops.int64, mat)[:, None, None]
-    ops.check_index(mat_idx, src.shape[0])
-    return ops.cast(mat_idx, ops.int64)[:, None, None]
+    idx = ops.checked_index(mat_idx, src.shape[0], "WarpPerspectiveForward: mat_idx")
+    return ops.cast(idx, ops.int64)[:, None, None]
 
 
 def _mat_rows(ops: ArrayOps, mat: Any, dtype: Any) -> list[Any]:

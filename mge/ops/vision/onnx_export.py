@@ -75,8 +75,64 @@ class OnnxOps(ArrayOps):
     def dtype_of(self, x: Any) -> np.dtype:
         return x.dtype
 
-    def check_index(self, idx: Any, n_src: int) -> None:
-        """Run-time index checks have no ONNX form: ``Gather`` rejects bad indices."""
+    def maximum(self, x: Any, y: Any) -> Any:
+        return x.maximum(y)
+
+    def minimum(self, x: Any, y: Any) -> Any:
+        return x.minimum(y)
+
+    def abs(self, x: Any) -> Any:
+        return x.unary("Abs")
+
+    def ceil(self, x: Any) -> Any:
+        return x.op("Ceil")
+
+    def amax(self, x: Any, axis: int) -> Any:
+        return self.ctx.reduce("ReduceMax", x, [axis], keepdims=False)
+
+    def sum(self, x: Any, axis: int) -> Any:
+        return self.ctx.reduce("ReduceSum", x, [axis], keepdims=False)
+
+    def argmax(self, x: Any, axis: int) -> Any:
+        shape = [d for k, d in enumerate(x.shape) if k != axis % x.ndim]
+        return x.op("ArgMax", shape=shape, dtype=np.int64, axis=axis, keepdims=0)
+
+    def take_along(self, x: Any, idx: Any, axis: int) -> Any:
+        return x.op("GatherElements", idx.cast(np.int64), shape=idx.shape, axis=axis)
+
+    def stack(self, xs: list[Any], axis: int) -> Any:
+        return self.ctx.concat([x.unsqueeze([axis]) for x in xs], axis)
+
+    def concat(self, xs: list[Any], axis: int) -> Any:
+        return self.ctx.concat(xs, axis)
+
+    def repeat(self, x: Any, n: int, axis: int) -> Any:
+        axis %= x.ndim
+        wide = x.unsqueeze([axis + 1])
+        shape = list(wide.shape)
+        shape[axis + 1] = n
+        out = list(x.shape)
+        out[axis] *= n
+        return wide.expand(shape).reshape(out)
+
+    def zeros(self, shape: tuple[int, ...], dtype: Any, like: Any) -> Any:
+        return self.ctx.filled(shape, 0, dtype)
+
+    def scalar(self, value: float, dtype: Any, like: Any) -> Any:
+        return self.ctx.const(np.array(value, dtype))
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        raise NotImplementedError("a data-dependent host step has no ONNX form")
+
+    def pad_center(self, x: Any, margin: int) -> Any:
+        shape = (*x.shape[:2], x.shape[2] + 2 * margin, x.shape[3] + 2 * margin)
+        return x.op("Pad", self.ctx.ints([0, 0, margin, margin, 0, 0, margin, margin]),
+                    shape=shape)
+
+    def checked_index(self, idx: Any, n: int, what: str) -> Any:
+        """ONNX cannot raise: an index outside ``[0, n)`` becomes ``n``, which ``Gather``
+        rejects at run time (a negative one would silently count from the end)."""
+        return ((idx < 0) | (idx >= n)).select(n, idx)
 
 
 @onnx_rule(WarpPerspectiveForward)

@@ -1,6 +1,6 @@
 """torch kernels for the detection, remap and colour ops (``NMSKeep``, ``ROIAlignForward``,
 ``ROIPoolingForward``, ``DeformablePSROIPoolingForward``, ``CorrelationForward``,
-``WarpAffineForward``, ``RemapForward``, ``CvtColorForward``).
+``WarpAffineForward``, ``RemapForward``, ``CvtColorForward``, ``Resize3DForward``).
 
 The numpy backend's vectorized algorithms run here on torch tensors (CPU or CUDA)
 through :data:`TORCH_OPS`; NMS computes its overlap matrix on the device and runs the
@@ -35,7 +35,9 @@ from .numpy_detection import (
     roi_pooling,
 )
 from .numpy_remap import remap, warp_affine
+from .numpy_resize3d import resize3d
 from .remap import RemapForward, WarpAffineForward
+from .resize3d import Resize3DForward
 from .torch_kernels import TORCH_OPS
 
 Pair = tuple[torch.Tensor, torch.Tensor]
@@ -82,3 +84,8 @@ def remap_kernel(op: RemapForward, src: torch.Tensor, map_xy: torch.Tensor) -> t
 @TORCH.kernel(CvtColorForward)
 def cvt_color_kernel(op: CvtColorForward, src: torch.Tensor) -> torch.Tensor:
     return cvt_color(TORCH_OPS, op, src)
+
+
+@TORCH.kernel(Resize3DForward)
+def resize3d_kernel(op: Resize3DForward, src: torch.Tensor) -> torch.Tensor:
+    return resize3d(TORCH_OPS, op, src)

@@ -112,6 +112,9 @@ class TorchOps(ArrayOps):
     def pad_center(self, x: Any, margin: int) -> Any:
         return torch.nn.functional.pad(x, (margin, margin, margin, margin))
 
+    def sum(self, x: Any, axis: int) -> Any:
+        return torch.sum(x, dim=axis)
+
     def _dtype(self, dtype: Any) -> Any:
         return torch_dtype(np.dtype(dtype)) if not isinstance(dtype, torch.dtype) else dtype
 

@@ -37,6 +37,7 @@ from ....ops.reduce import onnx_export as _reduce  # noqa: F401
 from ....ops.registry import Unsupported
 from ....ops.shape import onnx_export as _shape  # noqa: F401
 from ....ops.utility import onnx_export as _utility  # noqa: F401
+from ....ops.vision import onnx_detection as _detection  # noqa: F401
 from ....ops.vision import onnx_export as _vision  # noqa: F401
 from ..errors import OnnxExportError, Problem, UnsupportedOpError
 from .batch import BatchDim, batch_axes

@@ -498,7 +498,7 @@ class Sym:
                 shape = self.shape[:axis] + ind.shape + self.shape[axis + 1:]
                 return self.op("Gather", ind.cast(INT64), shape=shape, axis=axis)
         if len(arrays) != len(idx):
-            raise NotImplementedError("Sym indexing: mixed index arrays and slices")
+            return self._advanced_mixed(idx)
         common = np.broadcast_shapes(*(a.shape for a in arrays))
         if len(arrays) > 1 and getattr(arrays[0], "batch_range", False):
             # x[arange(N)[:, None...], i, j]: gather per batch item, N stays free
@@ -509,6 +509,24 @@ class Sym:
         parts = [a.cast(INT64).expand(common).unsqueeze([-1]) for a in arrays]
         stacked = b.emit("Concat", parts, (*common, len(parts)), INT64, axis=-1)
         return self.op("GatherND", stacked, shape=common + self.shape[len(parts):])
+
+    def _advanced_mixed(self, idx: list) -> Sym:
+        """Index arrays on some axes, full slices on the others, as numpy: the indexed
+        axes are moved to the front and gathered; the broadcast index axes stay in front
+        unless the indexed axes were adjacent (then they take the first one's place)."""
+        picked = [i for i, k in enumerate(idx) if isinstance(k, Sym)]
+        if any(k != slice(None) for k in idx if not isinstance(k, Sym)):
+            raise NotImplementedError("Sym indexing: index arrays mixed with partial slices")
+        rest = [i for i in range(self.ndim) if i not in picked]
+        front = self.transpose(picked + rest)
+        out = front[tuple(idx[i] for i in picked)]
+        n_common = out.ndim - len(rest)
+        at = picked[0]
+        if picked != list(range(at, at + len(picked))) or at == 0:
+            return out
+        perm = list(range(n_common, n_common + at))
+        perm += list(range(n_common)) + list(range(n_common + at, out.ndim))
+        return out.transpose(perm)
 
 
 class BatchRange(Sym):

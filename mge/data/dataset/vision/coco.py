@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from ....assets import COCO_CLASSES
+from ....assets import class_names as read_class_names
 from .meta_vision import VisionDataset, read_image
 
 MIN_KEYPOINTS_PER_IMAGE = 10
@@ -52,6 +54,8 @@ class COCO(VisionDataset):
     """
 
     supported_order = ("image", "boxes", "boxes_category", "keypoints", "polygons", "info")
+    #: the 80 class names; ``class_names[i - 1]`` is contiguous category ``i``
+    class_names = read_class_names(COCO_CLASSES)
     keypoint_names = (
         "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
         "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",

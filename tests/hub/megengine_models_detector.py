@@ -1,0 +1,67 @@
+"""Driver (run as a script, by mge under the ``megengine`` alias and by real MegEngine):
+build a detector of MegEngine/Models (``official/vision/detection``) from its config
+module, load weights from an ``.npz`` (or write seeded random ones when the path ends
+in ``@make``), and save its inference outputs for one seeded 256x320 image.
+
+    python megengine_models_detector.py MODELS_DIR CONFIG WEIGHTS[@make] OUT.npz
+
+Only the detector's training-time helpers read ``megengine.distributed`` (the world
+size); where it is missing (mge for now) a world of one stands in.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+
+import megengine as mge
+import numpy as np
+
+try:
+    import megengine.distributed  # noqa: F401
+except ImportError:
+    sys.modules["megengine.distributed"] = types.SimpleNamespace(get_world_size=lambda: 1)
+
+
+def random_weights(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Seeded weights keeping activations O(1): filters ~ N(0, 1/fan_in), norm scales and
+    variances near 1, biases and means near 0."""
+    rng = np.random.default_rng(0)
+    out = {}
+    for name, value in state.items():
+        if value.dtype.kind != "f":
+            out[name] = value
+            continue
+        noise = rng.standard_normal(value.shape)
+        if value.ndim > 1:
+            out[name] = noise * (1.0 / np.prod(value.shape[1:])) ** 0.5
+        elif ("weight" in name or "var" in name):
+            out[name] = np.abs(1.0 + 0.1 * noise)
+        else:
+            out[name] = 0.1 * noise
+        out[name] = out[name].astype(value.dtype)
+    return out
+
+
+def main(models_dir: str, config: str, weights: str, out: str) -> None:
+    sys.path.insert(0, models_dir)
+    module = importlib.import_module(f"official.vision.detection.configs.{config}")
+    cfg = module.Cfg()
+    cfg.backbone_pretrained = False
+    net = module.Net(cfg)
+    net.eval()
+    if weights.endswith("@make"):
+        state = random_weights({k: np.asarray(v) for k, v in net.state_dict().items()})
+        np.savez(weights[:-len("@make")], **state)
+    else:
+        state = dict(np.load(weights))
+    net.load_state_dict(state)
+    image = np.random.default_rng(1).uniform(0, 255, (1, 3, 256, 320)).astype(np.float32)
+    im_info = np.array([[256, 320, 512, 640]], np.float32)
+    score, boxes = net(mge.tensor(image), mge.tensor(im_info))
+    np.savez(out, score=score.numpy(), boxes=boxes.numpy())
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:5])
