@@ -76,12 +76,39 @@ def _only_first_output(node: Node, ctx: Any) -> None:
                           "inverse standard deviation)")
 
 
+@dataclasses.dataclass(frozen=True)
+class LayerNormStats(OnnxOp):
+    """ONNX LayerNormalization with its saved statistics: the normalized output, the mean
+    and the inverse standard deviation over the axes from ``axis`` on (kept as size 1,
+    in float32)."""
+
+    axis: int
+    eps: float
+
+    def __call__(self, mod: Any, x: Tensor, scale: Tensor,
+                 bias: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        y = F.astype(x, "float32")
+        axes = tuple(range(normalize_axis(self.axis, x.ndim), x.ndim))
+        mean = F.mean(y, axis=axes, keepdims=True)
+        centered = F.sub(y, mean)
+        variance = F.mean(F.square(centered), axis=axes, keepdims=True)
+        inv_std = F.div(F.ones_like(variance), F.sqrt(F.add(variance, self.eps)))
+        out = F.mul(F.astype(F.mul(centered, inv_std), x.dtype), scale)
+        return (out if bias is None else F.add(out, bias)), mean, inv_std
+
+
 @converter("LayerNormalization", "RMSNormalization")
 def _layer_norm(node: Node, ctx: Any) -> Converted:
+    axis, eps = int(node.attr("axis", -1)), float(node.attr("epsilon", 1e-5))
+    inputs = [i for i in node.inputs if i]
+    if node.op_type == "LayerNormalization" and any(o in ctx.used for o in node.outputs[1:]
+                                                    if o):
+        if node.attr("stash_type", 1) != 1:
+            raise Unsupported("statistics in a stash_type other than float32")
+        return LayerNormStats(axis, eps), inputs, node.outputs[:3]
     _only_first_output(node, ctx)
     kind = "layer" if node.op_type == "LayerNormalization" else "rms"
-    op = Normalize(kind, int(node.attr("axis", -1)), float(node.attr("epsilon", 1e-5)))
-    return op, [i for i in node.inputs if i], node.outputs[:1]
+    return Normalize(kind, axis, eps), inputs, node.outputs[:1]
 
 
 @converter("InstanceNormalization")
