@@ -3,8 +3,8 @@ written as MegEngine reductions and elementwise ops (see :mod:`.node`).
 
 Scales and biases may be constants or run-time values (they are only multiplied and
 added). Statistics are computed in float32 (ONNX's default ``stash_type``) and the result
-is returned in the input's type. Only the normalized output is supported (not the saved
-mean / inverse standard deviation of LayerNormalization).
+is returned in the input's type. LayerNormalization also returns its saved mean and
+inverse standard deviation (float32) when the graph uses them.
 
 Example:
     >>> import mge
