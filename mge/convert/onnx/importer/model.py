@@ -3,7 +3,7 @@
 :func:`from_onnx` reads a model (path, bytes or ``onnx.ModelProto``), converts every node
 with the converter table (:mod:`.node`; converters in :mod:`.nn`, :mod:`.pooling`,
 :mod:`.tensor`, :mod:`.loss`, :mod:`.elementwise`, :mod:`.reduce`, :mod:`.norm`,
-:mod:`.indexing`)
+:mod:`.indexing`, :mod:`.scatter`)
 and returns an :class:`OnnxModule`, traced into a TracedModule unless ``trace=False``:
 
 - initializers become attributes with sanitized names: weights are ``Parameter``\\ s (laid
@@ -47,7 +47,17 @@ import numpy as np
 from ....module.module import Module
 from ....tensor import Parameter, Tensor
 from ..errors import OnnxImportError, Problem, UnsupportedOnnxError
-from . import elementwise, indexing, loss, nn, norm, pooling, reduce, tensor  # noqa: F401  (converters)
+from . import (  # noqa: F401  (converters)
+    elementwise,
+    indexing,
+    loss,
+    nn,
+    norm,
+    pooling,
+    reduce,
+    scatter,
+    tensor,
+)
 from .deferred import defer
 from .node import (
     CONVERTERS,

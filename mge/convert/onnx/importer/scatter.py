@@ -1,0 +1,165 @@
+"""ONNX converters for coordinate indexing: ``GatherND``, ``ScatterND``,
+``ScatterElements`` (and the deprecated ``Scatter``), on MegEngine's vector indexing
+(see :mod:`.node`).
+
+Each op addresses rows of the data seen as a 2-d ``[rows, rest...]`` tensor by a linear
+row index computed from the coordinates (negative coordinates count from the end).
+Plain scatters assign (``x[rows] = updates``, the last of duplicate coordinates wins, as in
+ONNX's reference); ``add``/``mul``/``max``/``min`` reductions combine every update of a
+row through a ``[updates, rows]`` match mask, so duplicates accumulate.
+
+Example:
+    >>> import mge
+    >>> op = ScatterElements(0, "add")
+    >>> op(None, mge.tensor([1.0, 2.0]), mge.tensor([1, 1]), mge.tensor([3.0, 4.0])).numpy()
+    array([1., 9.], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+
+from .... import functional as F
+from ....tensor import Tensor
+from .node import Converted, Node, OnnxOp, Unsupported, converter, normalize_axis
+
+_REDUCTIONS = ("none", "add", "mul", "max", "min")
+
+
+def _coordinate(index: Tensor, size: int) -> Tensor:
+    """``index`` (int32) with negative values counted from the end of a ``size`` axis."""
+    index = F.astype(index, "int32")
+    return F.where(F.less(index, F.zeros_like(index)), F.add(index, size), index)
+
+
+def _linear(coords: Tensor, dims: tuple[int, ...]) -> Tensor:
+    """Row-major linear index of the coordinates on the last axis of ``coords``."""
+    strides = [math.prod(dims[j + 1:]) for j in range(len(dims))]
+    total = None
+    for j, (dim, stride) in enumerate(zip(dims, strides)):
+        term = F.mul(_coordinate(coords[..., j], dim), stride)
+        total = term if total is None else F.add(total, term)
+    return total
+
+
+def _lowest(dtype: np.dtype, highest: bool) -> float | int:
+    if dtype.kind == "f":
+        return float("inf") if highest else float("-inf")
+    info = np.iinfo(dtype) if dtype.kind in "iu" else np.iinfo(np.int32)
+    return int(info.max if highest else info.min)
+
+
+def scatter_rows(data: Tensor, rows: Tensor, updates: Tensor, reduction: str) -> Tensor:
+    """``data`` ``[R, rest...]`` with rows ``rows`` ``[n]`` combined with ``updates``
+    ``[n, rest...]`` by ``reduction``."""
+    if reduction == "none":
+        out = F.copy(data)
+        out[rows] = updates
+        return out
+    n, nrows, rest = rows.shape[0], data.shape[0], tuple(data.shape[1:])
+    shape, dtype = (n, nrows, *rest), np.dtype(data.dtype)
+    lanes = F.reshape(F.arange(nrows, dtype="int32"), (1, nrows))
+    match = F.equal(F.reshape(rows, (n, 1)), lanes)  # [n, R]: update i goes to row r
+    wide = F.broadcast_to(F.reshape(match, (n, nrows) + (1,) * len(rest)), shape)
+    spread = F.broadcast_to(F.expand_dims(updates, 1), shape)
+    if reduction in ("add", "mul"):
+        neutral = F.zeros(shape, dtype=dtype) if reduction == "add" else F.ones(shape, dtype=dtype)
+        picked = F.where(wide, spread, neutral)
+        if reduction == "add":
+            return F.add(data, F.sum(picked, axis=0))
+        return F.mul(data, F.prod(picked, axis=0))
+    fill = F.full(shape, _lowest(dtype, reduction == "min"), dtype=dtype)
+    picked = F.where(wide, spread, fill)
+    best = F.max(picked, axis=0) if reduction == "max" else F.min(picked, axis=0)
+    combined = F.maximum(data, best) if reduction == "max" else F.minimum(data, best)
+    hit = F.greater(F.sum(F.astype(match, "int32"), axis=0), F.zeros((nrows,), dtype="int32"))
+    return F.where(F.broadcast_to(F.reshape(hit, (nrows,) + (1,) * len(rest)), data.shape),
+                   combined, data)
+
+
+@dataclasses.dataclass(frozen=True)
+class ScatterElements(OnnxOp):
+    """ONNX ScatterElements: ``out[..., index[p], ...] (op)= updates[p]`` along ``axis``."""
+
+    axis: int
+    reduction: str
+
+    def __call__(self, mod: Any, data: Tensor, index: Tensor, updates: Tensor) -> Tensor:
+        shape = tuple(data.shape)
+        axis = normalize_axis(self.axis, len(shape))
+        grid = np.indices(tuple(index.shape), dtype=np.int32)
+        strides = [math.prod(shape[d + 1:]) for d in range(len(shape))]
+        base = sum(grid[d] * strides[d] for d in range(len(shape)) if d != axis)
+        rows = F.add(F.mul(_coordinate(index, shape[axis]), strides[axis]),
+                     Tensor(np.asarray(base, dtype=np.int32)))
+        flat = scatter_rows(F.reshape(data, (-1,)), F.reshape(rows, (-1,)),
+                            F.reshape(updates, (-1,)), self.reduction)
+        return F.reshape(flat, shape)
+
+
+@dataclasses.dataclass(frozen=True)
+class ScatterND(OnnxOp):
+    """ONNX ScatterND: ``out[index[i]] (op)= updates[i]`` for the coordinate tuples on the
+    last axis of ``index`` (each addressing a slice of the leading axes)."""
+
+    reduction: str
+
+    def __call__(self, mod: Any, data: Tensor, index: Tensor, updates: Tensor) -> Tensor:
+        shape = tuple(data.shape)
+        k = index.shape[-1]
+        rows = F.reshape(_linear(index, shape[:k]), (-1,))
+        table = F.reshape(data, (-1, *shape[k:]))
+        flat_updates = F.reshape(updates, (-1, *shape[k:]))
+        return F.reshape(scatter_rows(table, rows, flat_updates, self.reduction), shape)
+
+
+@dataclasses.dataclass(frozen=True)
+class GatherND(OnnxOp):
+    """ONNX GatherND: the slices of ``data`` at the coordinate tuples on the last axis of
+    ``index``, the first ``batch_dims`` axes shared by both."""
+
+    batch_dims: int
+
+    def __call__(self, mod: Any, data: Tensor, index: Tensor) -> Tensor:
+        shape, b = tuple(data.shape), self.batch_dims
+        k = index.shape[-1]
+        lead = tuple(index.shape[:-1])
+        rows = _linear(index, shape[b:b + k])
+        if b:
+            batches = math.prod(shape[:b])
+            offsets = np.arange(batches, dtype=np.int32).reshape(
+                shape[:b] + (1,) * (len(lead) - b)) * math.prod(shape[b:b + k])
+            rows = F.add(rows, Tensor(offsets))
+        table = F.reshape(data, (-1, *shape[b + k:]))
+        picked = table[F.reshape(rows, (-1,))]
+        return F.reshape(picked, lead + shape[b + k:])
+
+
+def _reduction(node: Node) -> str:
+    reduction = node.attr("reduction", "none")
+    if reduction not in _REDUCTIONS:
+        raise Unsupported(f"reduction {reduction!r} (one of {_REDUCTIONS})")
+    return reduction
+
+
+@converter("ScatterElements", "Scatter")
+def _scatter_elements(node: Node, ctx: Any) -> Converted:
+    op = ScatterElements(int(node.attr("axis", 0)), _reduction(node))
+    return op, node.inputs[:3], node.outputs[:1]
+
+
+@converter("ScatterND")
+def _scatter_nd(node: Node, ctx: Any) -> Converted:
+    return ScatterND(_reduction(node)), node.inputs[:3], node.outputs[:1]
+
+
+@converter("GatherND")
+def _gather_nd(node: Node, ctx: Any) -> Converted:
+    return GatherND(int(node.attr("batch_dims", 0))), node.inputs[:2], node.outputs[:1]
+
+
+__all__: list[str] = []
