@@ -23,7 +23,6 @@ from .... import functional as F
 from ....tensor import Tensor
 from .indexing import gather_indices
 from .node import (
-    SUPPORTED_ELEM_TYPES,
     Call,
     Chain,
     Converted,
@@ -33,9 +32,9 @@ from .node import (
     Unsupported,
     call,
     converter,
+    elem_dtype,
     normalize_axis,
     static_ints,
-    unsupported_type_reason,
 )
 
 #: the op names this module's strings speak: ONNX's (``converter("Reshape")`` converts an
@@ -266,12 +265,7 @@ def _shape(node: Node, ctx: Any) -> Converted:
 
 @converter("Cast")
 def _cast(node: Node, ctx: Any) -> Converted:
-    from onnx.helper import tensor_dtype_to_np_dtype
-
-    to = int(node.attr("to"))
-    if to not in SUPPORTED_ELEM_TYPES:
-        raise Unsupported(unsupported_type_reason("the target type", to))
-    dtype = np.dtype(tensor_dtype_to_np_dtype(to))
+    dtype = elem_dtype(int(node.attr("to")), "the target type")
     return call("astype", dtype=dtype.name), node.inputs[:1], node.outputs[:1]
 
 
