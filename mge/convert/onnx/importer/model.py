@@ -3,7 +3,7 @@
 :func:`from_onnx` reads a model (path, bytes or ``onnx.ModelProto``), converts every node
 with the converter table (:mod:`.node`; converters in :mod:`.nn`, :mod:`.pooling`,
 :mod:`.tensor`, :mod:`.loss`, :mod:`.elementwise`, :mod:`.reduce`, :mod:`.norm`,
-:mod:`.indexing`, :mod:`.scatter`, :mod:`.onehot`)
+:mod:`.indexing`, :mod:`.scatter`, :mod:`.onehot`, :mod:`.resize`)
 and returns an :class:`OnnxModule`, traced into a TracedModule unless ``trace=False``:
 
 - initializers become attributes with sanitized names: weights are ``Parameter``\\ s (laid
@@ -56,6 +56,7 @@ from . import (  # noqa: F401  (converters)
     onehot,
     pooling,
     reduce,
+    resize,
     scatter,
     tensor,
 )

@@ -1,5 +1,5 @@
 """ONNX converters for neural-network ops: Conv, ConvTranspose, BatchNormalization, Gemm,
-MatMul, Softmax, Resize, Pad, PRelu (see :mod:`.node`; pooling is in :mod:`.pooling`).
+MatMul, Softmax, Pad, PRelu (see :mod:`.node`; pooling and Resize have their own modules).
 
 Weights are rearranged once, at import time, into the layouts MegEngine's functions
 take (grouped conv weights ``[groups, out/groups, in/groups, kh, kw]``, biases and
@@ -423,111 +423,6 @@ def _softmax(node: Node, ctx: Any) -> Converted:
     old = ctx.opset < 13
     fn = "softmax" if node.op_type == "Softmax" else "logsoftmax"
     op = Softmax(fn, int(node.attr("axis", 1 if old else -1)), old)
-    return op, node.inputs[:1], node.outputs[:1]
-
-
-# ------------------------------------------------------------------ resize
-@dataclasses.dataclass(frozen=True)
-class Resize(OnnxOp):
-    """``F.vision.interpolate`` to ``sizes`` or ``floor(in * scales)`` on the last two axes.
-
-    MegEngine resamples with ratio ``out / in``; ONNX uses the given scale. The two agree
-    only when ``in * scale`` is whole (``exact``), which is checked on the actual input.
-    ``pytorch_half_pixel`` is ``half_pixel`` except that an output axis of length 1
-    samples input position 0: that axis is cut to its first element before resampling.
-    """
-
-    mode: str
-    align_corners: bool | None
-    sizes: tuple[int, int] | None
-    scales: tuple[float, float] | None
-    integer_upscale: bool
-    length_one_at_start: bool = False
-
-    def out_size(self, shape: tuple[int, ...]) -> tuple[int, int]:
-        """The output height and width for an input of ``shape``; ``ValueError`` where
-        MegEngine's resampling would differ from ONNX's."""
-        if self.sizes is not None:
-            out = self.sizes
-        else:
-            out = tuple(int(math.floor(n * s)) for n, s in zip(shape[2:], self.scales))
-            if not all(math.isclose(o, n * s, rel_tol=1e-5)
-                       for o, n, s in zip(out, shape[2:], self.scales)):
-                raise ValueError(
-                    f"Resize: scales {self.scales} on input {tuple(shape)} give a "
-                    f"fractional size; MegEngine resamples by out/in, so they differ"
-                )
-        if self.integer_upscale and any(o % n for o, n in zip(out, shape[2:])):
-            raise ValueError(
-                f"Resize: nearest with half-pixel coordinates is imported only for "
-                f"integer upscaling, got {tuple(shape[2:])} -> {out}"
-            )
-        return out
-
-    def __call__(self, mod: Any, x: Tensor) -> Tensor:
-        out = self.out_size(tuple(x.shape))
-        if self.length_one_at_start:
-            if out[0] == 1:
-                x = x[:, :, :1]
-            if out[1] == 1:
-                x = x[:, :, :, :1]
-        return F.vision.interpolate(x, out, mode=self.mode, align_corners=self.align_corners)
-
-
-def _resize_mode(node: Node, ctx: Any) -> tuple[str, bool | None, bool]:
-    """``(mode, align_corners, integer_upscale_only)`` for ``F.vision.interpolate``."""
-    mode = node.attr("mode", "nearest")
-    coords = node.attr("coordinate_transformation_mode",
-                       "asymmetric" if ctx.opset < 11 else "half_pixel")
-    half_pixel = coords in ("half_pixel", "pytorch_half_pixel")
-    if mode == "linear" and (half_pixel or coords == "align_corners"):
-        return "bilinear", coords == "align_corners", False
-    if mode == "cubic" and half_pixel and node.attr("cubic_coeff_a", -0.75) == -0.75 \
-            and not node.attr("exclude_outside", 0):
-        return "bicubic", None, False
-    if mode == "nearest":
-        rounding = node.attr("nearest_mode", "round_prefer_floor")
-        if coords == "asymmetric" and (ctx.opset < 11 or rounding == "floor"):
-            return "nearest", None, False
-        if half_pixel and rounding == "round_prefer_floor":
-            return "nearest", None, True
-    raise Unsupported(
-        f"mode={mode!r} with coordinate_transformation_mode={coords!r} is not supported"
-    )
-
-
-@converter("Resize")
-def _resize(node: Node, ctx: Any) -> Converted:
-    node.reject_attrs(antialias=0, keep_aspect_ratio_policy="stretch")
-    if node.attr("axes") is not None:
-        raise Unsupported("the axes attribute is not supported")
-    mode, align_corners, integer_upscale = _resize_mode(node, ctx)
-    scales_at, sizes_at = (1, None) if ctx.opset < 11 else (2, 3)
-    sizes = scales = None
-    if sizes_at is not None and node.input(sizes_at):
-        sizes = [int(v) for v in ctx.const(node.input(sizes_at), "Resize sizes")]
-        lead = sizes[:2]
-        shape = ctx.static_shape(node.input(0))
-        if shape is None or lead != list(shape[:2]):
-            raise Unsupported("Resize sizes must keep N and C (static input shape needed)")
-    else:
-        scales = [float(v) for v in ctx.const(node.input(scales_at), "Resize scales")]
-        lead = scales[:2]
-        if lead != [1.0, 1.0]:
-            raise Unsupported(f"Resize scales must keep N and C, got {scales}")
-    values = sizes if sizes is not None else scales
-    if len(values) != 4:
-        raise Unsupported(f"only 4-d Resize is supported, got {values}")
-    coords = node.attr("coordinate_transformation_mode", "")
-    op = Resize(mode, align_corners, None if sizes is None else tuple(sizes[2:]),
-                None if scales is None else tuple(scales[2:]), integer_upscale,
-                coords == "pytorch_half_pixel")
-    shape = ctx.static_shape(node.input(0))
-    if shape is not None:
-        try:
-            op.out_size(shape)
-        except ValueError as exc:
-            raise Unsupported(str(exc)) from None
     return op, node.inputs[:1], node.outputs[:1]
 
 
