@@ -3,7 +3,8 @@
 :func:`from_onnx` reads a model (path, bytes or ``onnx.ModelProto``), converts every node
 with the converter table (:mod:`.node`; converters in :mod:`.nn`, :mod:`.pooling`,
 :mod:`.tensor`, :mod:`.loss`, :mod:`.elementwise`, :mod:`.reduce`, :mod:`.norm`,
-:mod:`.indexing`, :mod:`.scatter`, :mod:`.onehot`, :mod:`.resize`)
+:mod:`.indexing`, :mod:`.scatter`, :mod:`.onehot`, :mod:`.resize`,
+:mod:`.gridsample`)
 and returns an :class:`OnnxModule`, traced into a TracedModule unless ``trace=False``:
 
 - initializers become attributes with sanitized names: weights are ``Parameter``\\ s (laid
@@ -49,6 +50,7 @@ from ....tensor import Parameter, Tensor
 from ..errors import OnnxImportError, Problem, UnsupportedOnnxError
 from . import (  # noqa: F401  (converters)
     elementwise,
+    gridsample,
     indexing,
     loss,
     nn,
