@@ -4,7 +4,7 @@
 with the converter table (:mod:`.node`; converters in :mod:`.nn`, :mod:`.pooling`,
 :mod:`.tensor`, :mod:`.loss`, :mod:`.elementwise`, :mod:`.reduce`, :mod:`.norm`,
 :mod:`.indexing`, :mod:`.scatter`, :mod:`.onehot`, :mod:`.resize`,
-:mod:`.gridsample`)
+:mod:`.gridsample`, :mod:`.selection`)
 and returns an :class:`OnnxModule`, traced into a TracedModule unless ``trace=False``:
 
 - initializers become attributes with sanitized names: weights are ``Parameter``\\ s (laid
@@ -60,6 +60,7 @@ from . import (  # noqa: F401  (converters)
     reduce,
     resize,
     scatter,
+    selection,
     tensor,
 )
 from .deferred import defer
