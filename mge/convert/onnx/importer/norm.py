@@ -1,5 +1,6 @@
-"""ONNX converters for normalizations: Layer, RMS, Group, Instance, Lp normalization and LRN,
-written as MegEngine reductions and elementwise ops (see :mod:`.node`).
+"""ONNX converters for normalizations: Layer, RMS, Group, Instance, Lp, mean-variance
+normalization and LRN, written as MegEngine reductions and elementwise ops (see
+:mod:`.node`).
 
 Scales and biases may be constants or run-time values (they are only multiplied and
 added). Statistics are computed in float32 (ONNX's default ``stash_type``) and the result
@@ -179,6 +180,26 @@ def _lrn(node: Node, ctx: Any) -> Converted:
     op = LocalResponseNorm(int(node.attr("size")), float(node.attr("alpha", 1e-4)),
                            float(node.attr("beta", 0.75)), float(node.attr("bias", 1.0)))
     return op, node.inputs[:1], node.outputs[:1]
+
+
+@dataclasses.dataclass(frozen=True)
+class MeanVarianceNormalize(OnnxOp):
+    """ONNX MeanVarianceNormalization over ``axes``: ``(x - E[x]) / (sqrt(E[x^2] - E[x]^2)
+    + 1e-9)``, as its function body computes it."""
+
+    axes: tuple[int, ...]
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        axes = tuple(sorted({normalize_axis(a, x.ndim) for a in self.axes}))
+        mean = F.mean(x, axis=axes, keepdims=True)
+        variance = F.sub(F.mean(F.square(x), axis=axes, keepdims=True), F.square(mean))
+        return F.div(F.sub(x, mean), F.add(F.sqrt(variance), 1e-9))
+
+
+@converter("MeanVarianceNormalization")
+def _mean_variance(node: Node, ctx: Any) -> Converted:
+    axes = tuple(int(a) for a in node.attr("axes", [0, 2, 3]))
+    return MeanVarianceNormalize(axes), node.inputs[:1], node.outputs[:1]
 
 
 __all__: list[str] = []

@@ -4,7 +4,9 @@
 ``ReduceL1``/``L2``/``SumSquare``/``LogSum``/``LogSumExp`` are the sum mode around
 elementwise ops; ``ReduceMax``/``Min`` of booleans reduce 0/1 integers. Axes are
 parameters of MegEngine's ``Reduce``: run-time axes are read when the node runs
-(:mod:`.deferred`). ``TopK`` sorts each row with ``F.argsort``.
+(:mod:`.deferred`). ``TopK`` sorts each row with ``F.argsort``. ``CumSum`` is MegEngine's
+``Cumsum`` on the input reversed along the axis (``reverse``) and shifted by one
+(``exclusive``).
 
 Example:
     >>> import mge
@@ -141,6 +143,36 @@ class ArgExtreme(OnnxOp):
 def _arg_extreme(node: Node, ctx: Any) -> Converted:
     op = ArgExtreme("max" if node.op_type == "ArgMax" else "min", int(node.attr("axis", 0)),
                     bool(node.attr("keepdims", 1)), bool(node.attr("select_last_index", 0)))
+    return op, node.inputs[:1], node.outputs[:1]
+
+
+
+@dataclasses.dataclass(frozen=True)
+class CumSum(OnnxOp):
+    """ONNX CumSum along ``axis``: inclusive or ``exclusive``, from the end if ``reverse``."""
+
+    axis: int
+    exclusive: bool
+    reverse: bool
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        axis = normalize_axis(self.axis, x.ndim)
+        lead = (slice(None),) * axis
+        if self.reverse:
+            x = x[(*lead, slice(None, None, -1))]
+        if self.exclusive:
+            shape = list(x.shape)
+            shape[axis] = 1
+            x = F.concat([F.zeros(tuple(shape), dtype=x.dtype), x[(*lead, slice(None, -1))]],
+                         axis=axis)
+        total = F.cumsum(x, axis)
+        return total[(*lead, slice(None, None, -1))] if self.reverse else total
+
+
+@converter("CumSum")
+def _cum_sum(node: Node, ctx: Any) -> Converted:
+    axis = int(np.asarray(ctx.const(node.input(1), "CumSum axis")).reshape(()))
+    op = CumSum(axis, bool(node.attr("exclusive", 0)), bool(node.attr("reverse", 0)))
     return op, node.inputs[:1], node.outputs[:1]
 
 
