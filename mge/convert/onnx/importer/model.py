@@ -4,7 +4,7 @@
 with the converter table (:mod:`.node`; converters in :mod:`.nn`, :mod:`.pooling`,
 :mod:`.tensor`, :mod:`.loss`, :mod:`.elementwise`, :mod:`.reduce`, :mod:`.norm`,
 :mod:`.indexing`, :mod:`.scatter`, :mod:`.onehot`, :mod:`.resize`,
-:mod:`.gridsample`, :mod:`.selection`)
+:mod:`.gridsample`, :mod:`.selection`, :mod:`.recurrent`)
 and returns an :class:`OnnxModule`, traced into a TracedModule unless ``trace=False``:
 
 - initializers become attributes with sanitized names: weights are ``Parameter``\\ s (laid
@@ -57,6 +57,7 @@ from . import (  # noqa: F401  (converters)
     norm,
     onehot,
     pooling,
+    recurrent,
     reduce,
     resize,
     scatter,
