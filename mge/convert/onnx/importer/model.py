@@ -4,7 +4,8 @@
 with the converter table (:mod:`.node`; converters in :mod:`.nn`, :mod:`.pooling`,
 :mod:`.tensor`, :mod:`.loss`, :mod:`.elementwise`, :mod:`.reduce`, :mod:`.norm`,
 :mod:`.indexing`, :mod:`.scatter`, :mod:`.onehot`, :mod:`.resize`,
-:mod:`.gridsample`, :mod:`.selection`, :mod:`.recurrent`)
+:mod:`.gridsample`, :mod:`.selection`, :mod:`.recurrent`,
+:mod:`.rotary`)
 and returns an :class:`OnnxModule`, traced into a TracedModule unless ``trace=False``:
 
 - initializers become attributes with sanitized names: weights are ``Parameter``\\ s (laid
@@ -60,6 +61,7 @@ from . import (  # noqa: F401  (converters)
     recurrent,
     reduce,
     resize,
+    rotary,
     scatter,
     selection,
     tensor,
