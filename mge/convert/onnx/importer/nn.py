@@ -433,7 +433,7 @@ _PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}
 @converter("Pad")
 def _pad(node: Node, ctx: Any) -> Converted:
     mode = node.attr("mode", "constant")
-    if mode not in _PAD_MODES:
+    if mode not in _PAD_MODES and mode != "wrap":
         raise Unsupported(f"Pad mode {mode!r} is not supported")
     if ctx.opset < 11:
         pads, value = list(node.attr("pads")), float(node.attr("value", 0.0))
@@ -456,8 +456,32 @@ def _pad(node: Node, ctx: Any) -> Converted:
     if any(p < 0 for pair in width for p in pair):
         raise Unsupported(f"negative pads {pads} are not supported")
     width = tuple(width)
+    if mode == "wrap":
+        return WrapPad(width), node.inputs[:1], node.outputs[:1]
     op = call("nn.pad", pad_width=width, mode=_PAD_MODES[mode], constant_value=value)
     return op, node.inputs[:1], node.outputs[:1]
+
+
+@dataclasses.dataclass(frozen=True)
+class WrapPad(OnnxOp):
+    """Pad ``wrap``: each axis extended with its own last (before) and first (after)
+    elements, as ``numpy.pad(mode="wrap")`` (pads no longer than the axis)."""
+
+    width: PadWidth
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        for axis, (before, after) in enumerate(self.width):
+            size = x.shape[axis]
+            if before > size or after > size:
+                raise ValueError(f"Pad wrap: pads ({before}, {after}) exceed axis {axis} of "
+                                 f"shape {tuple(x.shape)}")
+            lead = (slice(None),) * axis
+            parts = [x[(*lead, slice(size - before, size))]] if before else []
+            parts.append(x)
+            if after:
+                parts.append(x[(*lead, slice(0, after))])
+            x = F.concat(parts, axis=axis) if len(parts) > 1 else x
+        return x
 
 
 __all__: list[str] = []

@@ -54,6 +54,9 @@ class Reduce(OnnxOp):
         axes = range(x.ndim) if self.axes is None else self.axes
         axis = tuple(sorted({normalize_axis(a, x.ndim) for a in axes}))
         kind, keep = self.kind, self.keepdims
+        if kind in ("ReduceMax", "ReduceMin", "ReduceLogSumExp") and \
+                any(x.shape[a] == 0 for a in axis):
+            return _empty(x, axis, keep, kind)
         if kind in ("ReduceMax", "ReduceMin"):
             fn = F.max if kind == "ReduceMax" else F.min
             if np.dtype(x.dtype) == np.bool_:
@@ -74,6 +77,21 @@ class Reduce(OnnxOp):
         if kind == "ReduceL2":
             return F.sqrt(total)
         return F.log(total) if kind == "ReduceLogSum" else total
+
+
+def _empty(x: Tensor, axis: tuple[int, ...], keep: bool, kind: str) -> Tensor:
+    """The reduction of an empty set: ONNX's identity of the max/min (-inf/+inf, False/True,
+    the integer extremes) and -inf for LogSumExp."""
+    shape = tuple(1 if a in axis else n for a, n in enumerate(x.shape) if keep or a not in axis)
+    dtype = np.dtype(x.dtype)
+    highest = kind == "ReduceMin"
+    if dtype == np.bool_:
+        value: Any = highest
+    elif dtype.kind == "f":
+        value = float("inf") if highest else float("-inf")
+    else:
+        value = int(np.iinfo(dtype).max if highest else np.iinfo(dtype).min)
+    return F.full(shape, value, dtype=dtype)
 
 
 @converter(*_MODES)

@@ -201,7 +201,8 @@ def _identity(node: Node, ctx: Any) -> Converted:
 
 @converter("Dropout")
 def _dropout(node: Node, ctx: Any) -> Converted:
-    """Inference Dropout is the identity; training mode (random drops) is refused."""
+    """Inference Dropout is the identity (its mask all true); training mode (random drops)
+    is refused."""
     if ctx.opset < 7 and not node.attr("is_test", 0):
         raise Unsupported("Dropout with is_test=0 drops at random (training mode)")
     if node.input(2):
@@ -212,8 +213,16 @@ def _dropout(node: Node, ctx: Any) -> Converted:
             raise Unsupported("Dropout with training_mode=True drops at random; only "
                               "inference (training_mode=False) is supported")
     if len(node.outputs) > 1 and node.outputs[1] in ctx.used:
-        raise Unsupported("the mask output of Dropout is not supported")
+        return KeepAll(), node.inputs[:1], node.outputs[:2]
     return Identity(), node.inputs[:1], node.outputs[:1]
+
+
+@dataclasses.dataclass(frozen=True)
+class KeepAll(OnnxOp):
+    """A Dropout that drops nothing: the input and an all-true mask."""
+
+    def __call__(self, mod: Any, x: Tensor) -> tuple[Tensor, Tensor]:
+        return x, F.astype(F.ones_like(x), "bool")
 
 
 # ------------------------------------------------------------------ constants
