@@ -277,8 +277,37 @@ class BatchNorm(OnnxOp):
         return y if x.ndim == 4 else F.reshape(y, shape)
 
 
+@dataclasses.dataclass(frozen=True)
+class BatchNormTraining(OnnxOp):
+    """Training-mode BatchNormalization: normalize by the batch statistics (biased
+    variance over every axis but 1) and return the updated running mean and variance
+    (``running * momentum + batch * (1 - momentum)``)."""
+
+    eps: float
+    momentum: float
+
+    def __call__(self, mod: Any, x: Tensor, scale: Tensor, bias: Tensor, mean: Tensor,
+                 var: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        axes = tuple(a for a in range(x.ndim) if a != 1)
+        shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        batch_mean = F.mean(x, axis=axes, keepdims=True)
+        batch_var = F.mean(F.square(F.sub(x, batch_mean)), axis=axes, keepdims=True)
+        y = F.div(F.sub(x, batch_mean), F.sqrt(F.add(batch_var, self.eps)))
+        y = F.add(F.mul(y, F.reshape(scale, shape)), F.reshape(bias, shape))
+        keep = 1.0 - self.momentum
+        running_mean = F.add(F.mul(mean, self.momentum),
+                             F.mul(F.reshape(batch_mean, (-1,)), keep))
+        running_var = F.add(F.mul(var, self.momentum), F.mul(F.reshape(batch_var, (-1,)), keep))
+        return y, running_mean, running_var
+
+
 @converter("BatchNormalization")
 def _batch_norm(node: Node, ctx: Any) -> Converted:
+    if node.attr("training_mode", 0):
+        node.reject_attrs(spatial=1)
+        op = BatchNormTraining(float(node.attr("epsilon", 1e-5)),
+                               float(node.attr("momentum", 0.9)))
+        return op, node.inputs[:5], node.outputs[:3]
     node.reject_attrs(training_mode=0, spatial=1)
     if len([o for o in node.outputs if o]) > 1:
         raise Unsupported("training outputs (running mean/var) are not supported")

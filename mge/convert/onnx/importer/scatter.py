@@ -1,6 +1,6 @@
 """ONNX converters for coordinate indexing: ``GatherND``, ``ScatterND``,
-``ScatterElements`` (and the deprecated ``Scatter``), on MegEngine's vector indexing
-(see :mod:`.node`).
+``ScatterElements`` (and the deprecated ``Scatter``), ``TensorScatter`` (a KV-cache
+write), on MegEngine's vector indexing (see :mod:`.node`).
 
 Each op addresses rows of the data seen as a 2-d ``[rows, rest...]`` tensor by a linear
 row index computed from the coordinates (negative coordinates count from the end).
@@ -137,6 +137,39 @@ class GatherND(OnnxOp):
         table = F.reshape(data, (-1, *shape[b + k:]))
         picked = table[F.reshape(rows, (-1,))]
         return F.reshape(picked, lead + shape[b + k:])
+
+
+@dataclasses.dataclass(frozen=True)
+class TensorScatter(OnnxOp):
+    """ONNX TensorScatter: ``update`` written into ``cache`` along ``axis`` from each batch
+    entry's write index (0 without ``write_indices``; modulo the axis when circular)."""
+
+    axis: int
+    circular: bool
+
+    def __call__(self, mod: Any, cache: Tensor, update: Tensor,
+                 starts: Tensor | None = None) -> Tensor:
+        axis = normalize_axis(self.axis, cache.ndim)
+        shape = [1] * update.ndim
+        shape[axis] = update.shape[axis]
+        steps = np.arange(update.shape[axis], dtype=np.int32).reshape(shape)
+        index = Tensor(steps)
+        if starts is not None:
+            lead = (update.shape[0],) + (1,) * (update.ndim - 1)
+            index = F.add(index, F.reshape(F.astype(starts, "int32"), lead))
+        if self.circular:
+            index = F.mod(index, F.full_like(index, cache.shape[axis]))
+        index = F.broadcast_to(index, tuple(update.shape))
+        return ScatterElements(axis, "none")(mod, cache, index, update)
+
+
+@converter("TensorScatter")
+def _tensor_scatter(node: Node, ctx: Any) -> Converted:
+    mode = node.attr("mode", "linear")
+    if mode not in ("linear", "circular"):
+        raise Unsupported(f"TensorScatter mode {mode!r}")
+    op = TensorScatter(int(node.attr("axis", -2)), mode == "circular")
+    return op, [i for i in node.inputs if i], node.outputs[:1]
 
 
 def _reduction(node: Node) -> str:
