@@ -6,7 +6,7 @@ elementwise ops; ``ReduceMax``/``Min`` of booleans reduce 0/1 integers. Axes are
 parameters of MegEngine's ``Reduce``: run-time axes are read when the node runs
 (:mod:`.deferred`). ``TopK`` sorts each row with ``F.argsort``. ``CumSum`` is MegEngine's
 ``Cumsum`` on the input reversed along the axis (``reverse``) and shifted by one
-(``exclusive``).
+(``exclusive``); ``CumProd`` multiplies position by position.
 
 Example:
     >>> import mge
@@ -165,13 +165,24 @@ def _arg_extreme(node: Node, ctx: Any) -> Converted:
 
 
 
+def _running_product(x: Tensor, axis: int) -> Tensor:
+    """Inclusive cumulative product along ``axis``, one multiplication per position."""
+    lead = (slice(None),) * axis
+    parts = [x[(*lead, slice(0, 1))]]
+    for i in range(1, x.shape[axis]):
+        parts.append(F.mul(parts[-1], x[(*lead, slice(i, i + 1))]))
+    return F.concat(parts, axis=axis) if len(parts) > 1 else parts[0]
+
+
 @dataclasses.dataclass(frozen=True)
 class CumSum(OnnxOp):
-    """ONNX CumSum along ``axis``: inclusive or ``exclusive``, from the end if ``reverse``."""
+    """ONNX CumSum (or, with ``product``, CumProd) along ``axis``: inclusive or
+    ``exclusive``, from the end if ``reverse``."""
 
     axis: int
     exclusive: bool
     reverse: bool
+    product: bool = False
 
     def __call__(self, mod: Any, x: Tensor) -> Tensor:
         axis = normalize_axis(self.axis, x.ndim)
@@ -181,16 +192,18 @@ class CumSum(OnnxOp):
         if self.exclusive:
             shape = list(x.shape)
             shape[axis] = 1
-            x = F.concat([F.zeros(tuple(shape), dtype=x.dtype), x[(*lead, slice(None, -1))]],
+            fill = F.ones if self.product else F.zeros
+            x = F.concat([fill(tuple(shape), dtype=x.dtype), x[(*lead, slice(None, -1))]],
                          axis=axis)
-        total = F.cumsum(x, axis)
+        total = _running_product(x, axis) if self.product else F.cumsum(x, axis)
         return total[(*lead, slice(None, None, -1))] if self.reverse else total
 
 
-@converter("CumSum")
+@converter("CumSum", "CumProd")
 def _cum_sum(node: Node, ctx: Any) -> Converted:
-    axis = int(np.asarray(ctx.const(node.input(1), "CumSum axis")).reshape(()))
-    op = CumSum(axis, bool(node.attr("exclusive", 0)), bool(node.attr("reverse", 0)))
+    axis = int(np.asarray(ctx.const(node.input(1), f"{node.op_type} axis")).reshape(()))
+    op = CumSum(axis, bool(node.attr("exclusive", 0)), bool(node.attr("reverse", 0)),
+                node.op_type == "CumProd")
     return op, node.inputs[:1], node.outputs[:1]
 
 

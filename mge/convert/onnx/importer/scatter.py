@@ -1,6 +1,7 @@
 """ONNX converters for coordinate indexing: ``GatherND``, ``ScatterND``,
 ``ScatterElements`` (and the deprecated ``Scatter``), ``TensorScatter`` (a KV-cache
-write), on MegEngine's vector indexing (see :mod:`.node`).
+write) and ``Col2Im`` (blocks summed back into an image), on MegEngine's vector indexing
+(see :mod:`.node`).
 
 Each op addresses rows of the data seen as a 2-d ``[rows, rest...]`` tensor by a linear
 row index computed from the coordinates (negative coordinates count from the end).
@@ -170,6 +171,60 @@ def _tensor_scatter(node: Node, ctx: Any) -> Converted:
         raise Unsupported(f"TensorScatter mode {mode!r}")
     op = TensorScatter(int(node.attr("axis", -2)), mode == "circular")
     return op, [i for i in node.inputs if i], node.outputs[:1]
+
+
+@dataclasses.dataclass(frozen=True)
+class Col2Im(OnnxOp):
+    """ONNX Col2Im: ``[N, C * prod(block), L]`` columns summed into ``[N, C, *image]``;
+    per block offset the (constant) target pixels of its valid columns are distinct, so
+    each offset is one row assignment and the offsets are added."""
+
+    image: tuple[int, ...]
+    block: tuple[int, ...]
+    dilations: tuple[int, ...]
+    pads: tuple[int, ...]
+    strides: tuple[int, ...]
+
+    def _targets(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per block offset: the valid column indices and their pixel indices."""
+        nd = len(self.image)
+        counts = [(n + self.pads[i] + self.pads[i + nd] - (self.dilations[i] *
+                                                              (self.block[i] - 1) + 1))
+                  // self.strides[i] + 1 for i, n in enumerate(self.image)]
+        places = np.indices(counts).reshape(nd, -1)
+        targets = []
+        for offset in np.ndindex(*self.block):
+            coords = [places[i] * self.strides[i] + offset[i] * self.dilations[i] -
+                      self.pads[i] for i in range(nd)]
+            valid = np.all([(c >= 0) & (c < n) for c, n in zip(coords, self.image)], axis=0)
+            pixels = np.ravel_multi_index([c[valid] for c in coords], self.image)
+            targets.append((np.flatnonzero(valid).astype(np.int32), pixels.astype(np.int32)))
+        return targets
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        n, rows, length = x.shape
+        kernel = math.prod(self.block)
+        channels = rows // kernel
+        columns = F.reshape(F.transpose(F.reshape(x, (n, channels, kernel, length)),
+                                        (2, 3, 0, 1)), (kernel, length, n * channels))
+        pixels = math.prod(self.image)
+        total = F.zeros((pixels, n * channels), dtype=x.dtype)
+        for k, (cols, targets) in enumerate(self._targets()):
+            if len(cols):
+                picked = columns[k][Tensor(cols)]
+                total = F.add(total, scatter_rows(F.zeros_like(total), Tensor(targets),
+                                                  picked, "none"))
+        return F.reshape(F.transpose(total, (1, 0)), (n, channels, *self.image))
+
+
+@converter("Col2Im")
+def _col2im(node: Node, ctx: Any) -> Converted:
+    image = tuple(int(v) for v in ctx.const(node.input(1), "Col2Im image_shape"))
+    block = tuple(int(v) for v in ctx.const(node.input(2), "Col2Im block_shape"))
+    nd = len(image)
+    op = Col2Im(image, block, tuple(node.attr("dilations", [1] * nd)),
+                tuple(node.attr("pads", [0] * 2 * nd)), tuple(node.attr("strides", [1] * nd)))
+    return op, node.inputs[:1], node.outputs[:1]
 
 
 def _reduction(node: Node) -> str:
