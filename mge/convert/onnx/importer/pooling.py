@@ -103,8 +103,9 @@ class WindowPool(OnnxOp):
     pads: Quad
     ceil_mode: bool
     p: int = 2
+    indices: bool = False  # max: also return the flat NCHW index of each maximum
 
-    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+    def __call__(self, mod: Any, x: Tensor) -> Tensor | tuple[Tensor, Tensor]:
         extent = [(k - 1) * d + 1 for k, d in zip(self.kernel, self.dilation)]
         extra = [_ceil_extra(x.shape[2 + a], extent[a], self.stride[a], self.pads[a],
                              self.pads[a + 2]) if self.ceil_mode else 0 for a in (0, 1)]
@@ -112,7 +113,11 @@ class WindowPool(OnnxOp):
         width = ((0, 0), (0, 0), (top, bottom + extra[0]), (left, right + extra[1]))
         window = (self.kernel, self.stride, self.dilation)
         if self.mode == "max":
-            padded = F.nn.pad(x, width, constant_value=float("-inf"))
+            dtype = np.dtype(x.dtype)
+            lowest = float("-inf") if dtype.kind == "f" else int(np.iinfo(dtype).min)
+            padded = F.nn.pad(x, width, constant_value=lowest)
+            if self.indices:
+                return self._argmax(x, padded)
             return _window_sum(padded, *window, F.maximum)
         if self.mode == "lp":
             powered = F.abs(x) if self.p == 1 else F.pow(F.abs(x), float(self.p))
@@ -128,6 +133,35 @@ class WindowPool(OnnxOp):
         return F.div(sums, _window_sum(mask, *window, F.add))
 
 
+    def _argmax(self, x: Tensor, padded: Tensor) -> tuple[Tensor, Tensor]:
+        """The window maxima and the flat ``[N, C, H, W]`` index of each (the first tap
+        of equal values wins, as a row-major scan does)."""
+        n, c, height, width = x.shape
+        taps = _window_sum(padded, self.kernel, self.stride, self.dilation, _tap_list)
+        taps = taps if isinstance(taps, list) else [taps]
+        out = taps[0].shape[2:]
+        rows = np.arange(out[0])[:, None] * self.stride[0] - self.pads[0]
+        cols = np.arange(out[1])[None, :] * self.stride[1] - self.pads[1]
+        base = (np.arange(n * c, dtype=np.int64) * height * width).reshape(n, c, 1, 1)
+        best, where = None, None
+        for k, tap in enumerate(taps):
+            i, j = divmod(k, self.kernel[1])
+            pixel = (rows + i * self.dilation[0]) * width + cols + j * self.dilation[1]
+            index = Tensor((base + pixel[None, None]).astype(np.int32))
+            if best is None:
+                best, where = tap, index
+                continue
+            better = F.greater(tap, best)
+            best = F.where(better, tap, best)
+            where = F.where(better, index, where)
+        return best, where
+
+
+def _tap_list(a: Any, b: Tensor) -> list[Tensor]:
+    """A ``_window_sum`` combiner that keeps every tap (in row-major order)."""
+    return [*a, b] if isinstance(a, list) else [a, b]
+
+
 def _pool_op(node: Node, ctx: Any) -> OnnxOp:
     kernel = list(node.attr("kernel_shape", []))
     strides, dilations, pads = window_attrs(node, ctx, kernel)
@@ -139,9 +173,12 @@ def _pool_op(node: Node, ctx: Any) -> OnnxOp:
         return WindowPool("lp", tuple(kernel), tuple(strides), tuple(dilations), tuple(pads),
                           ceil_mode, p)
     if node.op_type == "MaxPool":
-        if len(node.outputs) > 1 and node.outputs[1]:
-            raise Unsupported("the Indices output of MaxPool is not supported")
         node.reject_attrs(storage_order=0)
+        dtype = ctx.dtypes.get(node.input(0))
+        indices = len(node.outputs) > 1 and bool(node.outputs[1])
+        if indices or (dtype is not None and dtype.kind != "f"):
+            return WindowPool("max", tuple(kernel), tuple(strides), tuple(dilations),
+                              tuple(pads), ceil_mode, indices=indices)
         mode = "max"
     else:
         mode = "average" if node.attr("count_include_pad", 0) else \
@@ -154,11 +191,15 @@ def _pool_op(node: Node, ctx: Any) -> OnnxOp:
 
 @converter("MaxPool", "AveragePool", "LpPool")
 def _pool(node: Node, ctx: Any) -> Converted:
-    float_input(node, ctx)
+    if node.op_type != "MaxPool":
+        float_input(node, ctx)
     rank = len(node.attr("kernel_shape", []))
+    outputs = node.outputs[:2] if node.op_type == "MaxPool" else node.outputs[:1]
     if rank == 1:
+        if len(outputs) > 1 and outputs[1]:
+            raise Unsupported("the Indices output of a 1-d MaxPool is not supported")
         return Lifted1d(_pool_op(lift_1d(node), ctx)), node.inputs[:1], node.outputs[:1]
-    return _pool_op(node, ctx), node.inputs[:1], node.outputs[:1]
+    return _pool_op(node, ctx), node.inputs[:1], outputs
 
 
 @dataclasses.dataclass(frozen=True)
