@@ -1,8 +1,11 @@
 """ONNX import: turn an ONNX graph into an mge Module whose forward calls ``mge.functional``.
 
 :func:`from_onnx` reads a model (path, bytes or ``onnx.ModelProto``), converts every node
-with the converter table (:mod:`.node`; converters in :mod:`.nn`, :mod:`.tensor`,
-:mod:`.elementwise`, :mod:`.reduce`, :mod:`.norm`, :mod:`.indexing`)
+with the converter table (:mod:`.node`; converters in :mod:`.nn`, :mod:`.pooling`,
+:mod:`.tensor`, :mod:`.loss`, :mod:`.elementwise`, :mod:`.reduce`, :mod:`.norm`,
+:mod:`.indexing`, :mod:`.scatter`, :mod:`.onehot`, :mod:`.resize`,
+:mod:`.gridsample`, :mod:`.selection`, :mod:`.recurrent`,
+:mod:`.rotary`, :mod:`.bitwise`)
 and returns an :class:`OnnxModule`, traced into a TracedModule unless ``trace=False``:
 
 - initializers become attributes with sanitized names: weights are ``Parameter``\\ s (laid
@@ -46,7 +49,24 @@ import numpy as np
 from ....module.module import Module
 from ....tensor import Parameter, Tensor
 from ..errors import OnnxImportError, Problem, UnsupportedOnnxError
-from . import elementwise, indexing, nn, norm, reduce, tensor  # noqa: F401  (converters)
+from . import (  # noqa: F401  (converters)
+    bitwise,
+    elementwise,
+    gridsample,
+    indexing,
+    loss,
+    nn,
+    norm,
+    onehot,
+    pooling,
+    recurrent,
+    reduce,
+    resize,
+    rotary,
+    scatter,
+    selection,
+    tensor,
+)
 from .deferred import defer
 from .node import (
     CONVERTERS,

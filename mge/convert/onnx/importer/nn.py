@@ -1,21 +1,23 @@
-"""ONNX converters for neural-network ops: Conv, pooling, BatchNormalization, Gemm,
-MatMul, Softmax, Resize, Pad, PRelu (see :mod:`.node`).
+"""ONNX converters for neural-network ops: Conv, ConvTranspose, BatchNormalization, Gemm,
+MatMul, Softmax, Pad, PRelu (see :mod:`.node`; pooling and Resize have their own modules).
 
 Weights are rearranged once, at import time, into the layouts MegEngine's functions
 take (grouped conv weights ``[groups, out/groups, in/groups, kh, kw]``, biases and
 batch-norm statistics ``[1, C, 1, 1]``, Gemm weights ``[out, in]``). Asymmetric pads
-become an ``F.nn.pad`` before the conv or pooling.
+become an ``F.nn.pad`` before the conv or pooling. 1-d convolutions and pools run as 2-d
+ones on ``[N, C, 1, L]`` (:func:`lift_1d`, :class:`Lifted1d`).
 
 Example:
     >>> import mge
-    >>> pool = Pool2d("max", (2, 2), (2, 2), (0, 0, 1, 1), ceil_mode=False)
-    >>> pool(None, mge.tensor(np.arange(9.0).reshape(1, 1, 3, 3))).numpy()
-    array([[[[4., 5.],
-             [7., 8.]]]], dtype=float32)
+    >>> from mge.convert.onnx.importer.node import Identity
+    >>> op = Lifted1d(Identity())  # a 2-d op applied to a 1-d input
+    >>> op(None, mge.tensor(np.zeros((1, 2, 5)))).shape
+    (1, 2, 5)
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from typing import Any
@@ -31,7 +33,6 @@ from .node import (
     Unsupported,
     call,
     converter,
-    float_input,
     normalize_axis,
 )
 
@@ -58,7 +59,34 @@ def _static_input_shape(node: Node, ctx: Any) -> tuple[int, ...]:
     shape = ctx.static_shape(node.input(0))
     if shape is None:
         raise Unsupported("auto_pad/output_shape need a static input shape")
+    if len(shape) == 3:  # a 1-d window op, lifted to 2-d (lift_1d)
+        shape = (*shape[:2], 1, shape[2])
     return shape
+
+
+def lift_1d(node: Node) -> Node:
+    """A copy of a 1-d window node (Conv, ConvTranspose, pooling) with its attributes made
+    2-d: a window of size 1 and no padding on the added axis."""
+    lifted = copy.copy(node)
+    lifted.attrs = dict(node.attrs)
+    for name, first in (("kernel_shape", 1), ("strides", 1), ("dilations", 1),
+                        ("output_padding", 0), ("output_shape", 1)):
+        if name in node.attrs:
+            lifted.attrs[name] = [first, *node.attrs[name]]
+    if "pads" in node.attrs:
+        begin, end = node.attrs["pads"]
+        lifted.attrs["pads"] = [0, begin, 0, end]
+    return lifted
+
+
+@dataclasses.dataclass(frozen=True)
+class Lifted1d(OnnxOp):
+    """A 2-d op run on a 1-d input ``[N, C, L]`` seen as ``[N, C, 1, L]``."""
+
+    inner: OnnxOp
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        return F.squeeze(self.inner(mod, F.expand_dims(x, 2)), 2)
 
 
 def _spatial_pads(node: Node, ctx: Any, kernel: list[int], strides: list[int],
@@ -82,7 +110,7 @@ def _split_pads(pads: list[int]) -> tuple[tuple[int, int], PadWidth | None]:
     return sym, (extra if any(a or b for a, b in extra) else None)
 
 
-def _window_attrs(
+def window_attrs(
     node: Node, ctx: Any, kernel: list[int]
 ) -> tuple[list[int], list[int], list[int]]:
     if len(kernel) != 2:
@@ -119,10 +147,18 @@ class Conv2d(OnnxOp):
 @converter("Conv")
 def _conv(node: Node, ctx: Any) -> Converted:
     weight = ctx.const(node.input(1), "Conv weight")
-    if weight.ndim != 4:
-        raise Unsupported(f"only 2-d convolution is supported (weight shape {weight.shape})")
+    if weight.ndim not in (3, 4):
+        raise Unsupported(f"only 1-d and 2-d convolution is supported (weight shape "
+                          f"{weight.shape})")
+    if weight.ndim == 3:
+        op, inputs, outputs = _conv2d(lift_1d(node), ctx, weight[:, :, None, :])
+        return Lifted1d(op), inputs, outputs
+    return _conv2d(node, ctx, weight)
+
+
+def _conv2d(node: Node, ctx: Any, weight: np.ndarray) -> tuple[OnnxOp, list[str], list[str]]:
     kernel = list(node.attr("kernel_shape", weight.shape[2:]))
-    strides, dilations, pads = _window_attrs(node, ctx, kernel)
+    strides, dilations, pads = window_attrs(node, ctx, kernel)
     groups = int(node.attr("group", 1))
     out_ch = weight.shape[0]
     if groups > 1:
@@ -182,8 +218,17 @@ def _transposed_pads(node: Node, ctx: Any, kernel: list[int], strides: list[int]
 @converter("ConvTranspose")
 def _conv_transpose(node: Node, ctx: Any) -> Converted:
     weight = ctx.const(node.input(1), "ConvTranspose weight")
-    if weight.ndim != 4:
-        raise Unsupported(f"only 2-d ConvTranspose is supported (weight shape {weight.shape})")
+    if weight.ndim not in (3, 4):
+        raise Unsupported(f"only 1-d and 2-d ConvTranspose is supported (weight shape "
+                          f"{weight.shape})")
+    if weight.ndim == 3:
+        op, inputs, outputs = _conv_transpose2d(lift_1d(node), ctx, weight[:, :, None, :])
+        return Lifted1d(op), inputs, outputs
+    return _conv_transpose2d(node, ctx, weight)
+
+
+def _conv_transpose2d(node: Node, ctx: Any,
+                      weight: np.ndarray) -> tuple[OnnxOp, list[str], list[str]]:
     kernel = list(node.attr("kernel_shape", weight.shape[2:]))
     strides = list(node.attr("strides", [1, 1]))
     dilations = list(node.attr("dilations", [1, 1]))
@@ -212,90 +257,6 @@ def _conv_transpose(node: Node, ctx: Any) -> Converted:
     return op, node.inputs[:1], node.outputs[:1]
 
 
-# ------------------------------------------------------------------ pooling
-@dataclasses.dataclass(frozen=True)
-class Pool2d(OnnxOp):
-    """Max or average pooling with ONNX pads and ``ceil_mode``.
-
-    Symmetric pads map straight onto ``F.nn.max_pool2d``/``avg_pool2d``. Otherwise the
-    input is padded explicitly (with ``-inf`` for max); an average then divides the window
-    sums by the pooled count of positions ONNX counts (a padded mask of ones).
-    """
-
-    mode: str  # "max", "average" (padding counted) or "average_count_exclude_padding"
-    kernel: tuple[int, int]
-    stride: tuple[int, int]
-    pads: tuple[int, int, int, int]
-    ceil_mode: bool
-
-    def _ceil_extra(self, size: int, axis: int) -> int:
-        k, s = self.kernel[axis], self.stride[axis]
-        begin, end = self.pads[axis], self.pads[axis + 2]
-        out = -(-(size + begin + end - k) // s) + 1
-        if (out - 1) * s >= size + begin:
-            out -= 1
-        return max(0, (out - 1) * s + k - (size + begin + end))
-
-    def __call__(self, mod: Any, x: Tensor) -> Tensor:
-        top, left, bottom, right = self.pads
-        extra_h = extra_w = 0
-        if self.ceil_mode:
-            extra_h, extra_w = self._ceil_extra(x.shape[2], 0), self._ceil_extra(x.shape[3], 1)
-        if top == bottom and left == right and not (extra_h or extra_w):
-            if self.mode == "max":
-                return F.nn.max_pool2d(x, self.kernel, self.stride, (top, left))
-            return F.nn.avg_pool2d(x, self.kernel, self.stride, (top, left), mode=self.mode)
-        width = ((0, 0), (0, 0), (top, bottom + extra_h), (left, right + extra_w))
-        if self.mode == "max":
-            padded = F.nn.pad(x, width, constant_value=float("-inf"))
-            return F.nn.max_pool2d(padded, self.kernel, self.stride)
-        sums = F.nn.avg_pool2d(F.nn.pad(x, width), self.kernel, self.stride, mode="average")
-        height, wide = x.shape[2], x.shape[3]
-        if self.mode == "average":  # padding counts, the ceil overhang does not
-            ones = F.ones((1, 1, height + top + bottom, wide + left + right), dtype=x.dtype)
-            mask = F.nn.pad(ones, ((0, 0), (0, 0), (0, extra_h), (0, extra_w)))
-        else:
-            mask = F.nn.pad(F.ones((1, 1, height, wide), dtype=x.dtype), width)
-        counts = F.nn.avg_pool2d(mask, self.kernel, self.stride, mode="average")
-        return F.div(sums, counts)
-
-
-@converter("MaxPool", "AveragePool")
-def _pool(node: Node, ctx: Any) -> Converted:
-    float_input(node, ctx)
-    kernel = list(node.attr("kernel_shape", []))
-    strides, dilations, pads = _window_attrs(node, ctx, kernel)
-    if dilations != [1, 1]:
-        raise Unsupported(f"pooling dilations {dilations} are not supported")
-    if node.op_type == "MaxPool":
-        if len(node.outputs) > 1 and node.outputs[1]:
-            raise Unsupported("the Indices output of MaxPool is not supported")
-        node.reject_attrs(storage_order=0)
-        mode = "max"
-    else:
-        mode = "average" if node.attr("count_include_pad", 0) else \
-            "average_count_exclude_padding"
-    op = Pool2d(mode, tuple(kernel), tuple(strides), tuple(pads),
-                bool(node.attr("ceil_mode", 0)))
-    return op, node.inputs[:1], node.outputs[:1]
-
-
-@dataclasses.dataclass(frozen=True)
-class GlobalPool(OnnxOp):
-    """``F.mean``/``F.max`` over all spatial axes, keeping them as size 1."""
-
-    fn: str
-
-    def __call__(self, mod: Any, x: Tensor) -> Tensor:
-        return getattr(F, self.fn)(x, axis=tuple(range(2, x.ndim)), keepdims=True)
-
-
-@converter("GlobalAveragePool", "GlobalMaxPool")
-def _global_pool(node: Node, ctx: Any) -> Converted:
-    fn = "mean" if node.op_type == "GlobalAveragePool" else "max"
-    return GlobalPool(fn), node.inputs[:1], node.outputs[:1]
-
-
 # ------------------------------------------------------------------ normalization
 @dataclasses.dataclass(frozen=True)
 class BatchNorm(OnnxOp):
@@ -316,8 +277,37 @@ class BatchNorm(OnnxOp):
         return y if x.ndim == 4 else F.reshape(y, shape)
 
 
+@dataclasses.dataclass(frozen=True)
+class BatchNormTraining(OnnxOp):
+    """Training-mode BatchNormalization: normalize by the batch statistics (biased
+    variance over every axis but 1) and return the updated running mean and variance
+    (``running * momentum + batch * (1 - momentum)``)."""
+
+    eps: float
+    momentum: float
+
+    def __call__(self, mod: Any, x: Tensor, scale: Tensor, bias: Tensor, mean: Tensor,
+                 var: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        axes = tuple(a for a in range(x.ndim) if a != 1)
+        shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        batch_mean = F.mean(x, axis=axes, keepdims=True)
+        batch_var = F.mean(F.square(F.sub(x, batch_mean)), axis=axes, keepdims=True)
+        y = F.div(F.sub(x, batch_mean), F.sqrt(F.add(batch_var, self.eps)))
+        y = F.add(F.mul(y, F.reshape(scale, shape)), F.reshape(bias, shape))
+        keep = 1.0 - self.momentum
+        running_mean = F.add(F.mul(mean, self.momentum),
+                             F.mul(F.reshape(batch_mean, (-1,)), keep))
+        running_var = F.add(F.mul(var, self.momentum), F.mul(F.reshape(batch_var, (-1,)), keep))
+        return y, running_mean, running_var
+
+
 @converter("BatchNormalization")
 def _batch_norm(node: Node, ctx: Any) -> Converted:
+    if node.attr("training_mode", 0):
+        node.reject_attrs(spatial=1)
+        op = BatchNormTraining(float(node.attr("epsilon", 1e-5)),
+                               float(node.attr("momentum", 0.9)))
+        return op, node.inputs[:5], node.outputs[:3]
     node.reject_attrs(training_mode=0, spatial=1)
     if len([o for o in node.outputs if o]) > 1:
         raise Unsupported("training outputs (running mean/var) are not supported")
@@ -465,111 +455,6 @@ def _softmax(node: Node, ctx: Any) -> Converted:
     return op, node.inputs[:1], node.outputs[:1]
 
 
-# ------------------------------------------------------------------ resize
-@dataclasses.dataclass(frozen=True)
-class Resize(OnnxOp):
-    """``F.vision.interpolate`` to ``sizes`` or ``floor(in * scales)`` on the last two axes.
-
-    MegEngine resamples with ratio ``out / in``; ONNX uses the given scale. The two agree
-    only when ``in * scale`` is whole (``exact``), which is checked on the actual input.
-    ``pytorch_half_pixel`` is ``half_pixel`` except that an output axis of length 1
-    samples input position 0: that axis is cut to its first element before resampling.
-    """
-
-    mode: str
-    align_corners: bool | None
-    sizes: tuple[int, int] | None
-    scales: tuple[float, float] | None
-    integer_upscale: bool
-    length_one_at_start: bool = False
-
-    def out_size(self, shape: tuple[int, ...]) -> tuple[int, int]:
-        """The output height and width for an input of ``shape``; ``ValueError`` where
-        MegEngine's resampling would differ from ONNX's."""
-        if self.sizes is not None:
-            out = self.sizes
-        else:
-            out = tuple(int(math.floor(n * s)) for n, s in zip(shape[2:], self.scales))
-            if not all(math.isclose(o, n * s, rel_tol=1e-5)
-                       for o, n, s in zip(out, shape[2:], self.scales)):
-                raise ValueError(
-                    f"Resize: scales {self.scales} on input {tuple(shape)} give a "
-                    f"fractional size; MegEngine resamples by out/in, so they differ"
-                )
-        if self.integer_upscale and any(o % n for o, n in zip(out, shape[2:])):
-            raise ValueError(
-                f"Resize: nearest with half-pixel coordinates is imported only for "
-                f"integer upscaling, got {tuple(shape[2:])} -> {out}"
-            )
-        return out
-
-    def __call__(self, mod: Any, x: Tensor) -> Tensor:
-        out = self.out_size(tuple(x.shape))
-        if self.length_one_at_start:
-            if out[0] == 1:
-                x = x[:, :, :1]
-            if out[1] == 1:
-                x = x[:, :, :, :1]
-        return F.vision.interpolate(x, out, mode=self.mode, align_corners=self.align_corners)
-
-
-def _resize_mode(node: Node, ctx: Any) -> tuple[str, bool | None, bool]:
-    """``(mode, align_corners, integer_upscale_only)`` for ``F.vision.interpolate``."""
-    mode = node.attr("mode", "nearest")
-    coords = node.attr("coordinate_transformation_mode",
-                       "asymmetric" if ctx.opset < 11 else "half_pixel")
-    half_pixel = coords in ("half_pixel", "pytorch_half_pixel")
-    if mode == "linear" and (half_pixel or coords == "align_corners"):
-        return "bilinear", coords == "align_corners", False
-    if mode == "cubic" and half_pixel and node.attr("cubic_coeff_a", -0.75) == -0.75 \
-            and not node.attr("exclude_outside", 0):
-        return "bicubic", None, False
-    if mode == "nearest":
-        rounding = node.attr("nearest_mode", "round_prefer_floor")
-        if coords == "asymmetric" and (ctx.opset < 11 or rounding == "floor"):
-            return "nearest", None, False
-        if half_pixel and rounding == "round_prefer_floor":
-            return "nearest", None, True
-    raise Unsupported(
-        f"mode={mode!r} with coordinate_transformation_mode={coords!r} is not supported"
-    )
-
-
-@converter("Resize")
-def _resize(node: Node, ctx: Any) -> Converted:
-    node.reject_attrs(antialias=0, keep_aspect_ratio_policy="stretch")
-    if node.attr("axes") is not None:
-        raise Unsupported("the axes attribute is not supported")
-    mode, align_corners, integer_upscale = _resize_mode(node, ctx)
-    scales_at, sizes_at = (1, None) if ctx.opset < 11 else (2, 3)
-    sizes = scales = None
-    if sizes_at is not None and node.input(sizes_at):
-        sizes = [int(v) for v in ctx.const(node.input(sizes_at), "Resize sizes")]
-        lead = sizes[:2]
-        shape = ctx.static_shape(node.input(0))
-        if shape is None or lead != list(shape[:2]):
-            raise Unsupported("Resize sizes must keep N and C (static input shape needed)")
-    else:
-        scales = [float(v) for v in ctx.const(node.input(scales_at), "Resize scales")]
-        lead = scales[:2]
-        if lead != [1.0, 1.0]:
-            raise Unsupported(f"Resize scales must keep N and C, got {scales}")
-    values = sizes if sizes is not None else scales
-    if len(values) != 4:
-        raise Unsupported(f"only 4-d Resize is supported, got {values}")
-    coords = node.attr("coordinate_transformation_mode", "")
-    op = Resize(mode, align_corners, None if sizes is None else tuple(sizes[2:]),
-                None if scales is None else tuple(scales[2:]), integer_upscale,
-                coords == "pytorch_half_pixel")
-    shape = ctx.static_shape(node.input(0))
-    if shape is not None:
-        try:
-            op.out_size(shape)
-        except ValueError as exc:
-            raise Unsupported(str(exc)) from None
-    return op, node.inputs[:1], node.outputs[:1]
-
-
 # ------------------------------------------------------------------ pad
 _PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}
 
@@ -577,7 +462,7 @@ _PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}
 @converter("Pad")
 def _pad(node: Node, ctx: Any) -> Converted:
     mode = node.attr("mode", "constant")
-    if mode not in _PAD_MODES:
+    if mode not in _PAD_MODES and mode != "wrap":
         raise Unsupported(f"Pad mode {mode!r} is not supported")
     if ctx.opset < 11:
         pads, value = list(node.attr("pads")), float(node.attr("value", 0.0))
@@ -600,8 +485,32 @@ def _pad(node: Node, ctx: Any) -> Converted:
     if any(p < 0 for pair in width for p in pair):
         raise Unsupported(f"negative pads {pads} are not supported")
     width = tuple(width)
+    if mode == "wrap":
+        return WrapPad(width), node.inputs[:1], node.outputs[:1]
     op = call("nn.pad", pad_width=width, mode=_PAD_MODES[mode], constant_value=value)
     return op, node.inputs[:1], node.outputs[:1]
+
+
+@dataclasses.dataclass(frozen=True)
+class WrapPad(OnnxOp):
+    """Pad ``wrap``: each axis extended with its own last (before) and first (after)
+    elements, as ``numpy.pad(mode="wrap")`` (pads no longer than the axis)."""
+
+    width: PadWidth
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        for axis, (before, after) in enumerate(self.width):
+            size = x.shape[axis]
+            if before > size or after > size:
+                raise ValueError(f"Pad wrap: pads ({before}, {after}) exceed axis {axis} of "
+                                 f"shape {tuple(x.shape)}")
+            lead = (slice(None),) * axis
+            parts = [x[(*lead, slice(size - before, size))]] if before else []
+            parts.append(x)
+            if after:
+                parts.append(x[(*lead, slice(0, after))])
+            x = F.concat(parts, axis=axis) if len(parts) > 1 else x
+        return x
 
 
 __all__: list[str] = []

@@ -49,6 +49,16 @@ def unsupported_type_reason(what: str, elem_type: int) -> str:
            f"supported: {SUPPORTED_TYPES_TEXT}"
 
 
+def elem_dtype(elem_type: int, what: str) -> np.dtype:
+    """The numpy dtype of a supported ONNX element type; ``Unsupported`` (naming
+    ``what``) for the others."""
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    if elem_type not in SUPPORTED_ELEM_TYPES:
+        raise Unsupported(unsupported_type_reason(what, elem_type))
+    return np.dtype(tensor_dtype_to_np_dtype(elem_type))
+
+
 def elem_type_name(elem_type: int) -> str:
     """The ONNX name of an element type code (``11`` -> ``"DOUBLE"``)."""
     from onnx import TensorProto
@@ -229,6 +239,7 @@ __all__ = [
     "Unsupported",
     "call",
     "converter",
+    "elem_dtype",
     "elem_type_name",
     "float_input",
     "functional",

@@ -1,10 +1,11 @@
-"""ONNX converters for normalizations: Layer, RMS, Group, Instance, Lp normalization and LRN,
-written as MegEngine reductions and elementwise ops (see :mod:`.node`).
+"""ONNX converters for normalizations: Layer, RMS, Group, Instance, Lp, mean-variance
+normalization and LRN, written as MegEngine reductions and elementwise ops (see
+:mod:`.node`).
 
 Scales and biases may be constants or run-time values (they are only multiplied and
 added). Statistics are computed in float32 (ONNX's default ``stash_type``) and the result
-is returned in the input's type. Only the normalized output is supported (not the saved
-mean / inverse standard deviation of LayerNormalization).
+is returned in the input's type. LayerNormalization also returns its saved mean and
+inverse standard deviation (float32) when the graph uses them.
 
 Example:
     >>> import mge
@@ -76,12 +77,39 @@ def _only_first_output(node: Node, ctx: Any) -> None:
                           "inverse standard deviation)")
 
 
+@dataclasses.dataclass(frozen=True)
+class LayerNormStats(OnnxOp):
+    """ONNX LayerNormalization with its saved statistics: the normalized output, the mean
+    and the inverse standard deviation over the axes from ``axis`` on (kept as size 1,
+    in float32)."""
+
+    axis: int
+    eps: float
+
+    def __call__(self, mod: Any, x: Tensor, scale: Tensor,
+                 bias: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        y = F.astype(x, "float32")
+        axes = tuple(range(normalize_axis(self.axis, x.ndim), x.ndim))
+        mean = F.mean(y, axis=axes, keepdims=True)
+        centered = F.sub(y, mean)
+        variance = F.mean(F.square(centered), axis=axes, keepdims=True)
+        inv_std = F.div(F.ones_like(variance), F.sqrt(F.add(variance, self.eps)))
+        out = F.mul(F.astype(F.mul(centered, inv_std), x.dtype), scale)
+        return (out if bias is None else F.add(out, bias)), mean, inv_std
+
+
 @converter("LayerNormalization", "RMSNormalization")
 def _layer_norm(node: Node, ctx: Any) -> Converted:
+    axis, eps = int(node.attr("axis", -1)), float(node.attr("epsilon", 1e-5))
+    inputs = [i for i in node.inputs if i]
+    if node.op_type == "LayerNormalization" and any(o in ctx.used for o in node.outputs[1:]
+                                                    if o):
+        if node.attr("stash_type", 1) != 1:
+            raise Unsupported("statistics in a stash_type other than float32")
+        return LayerNormStats(axis, eps), inputs, node.outputs[:3]
     _only_first_output(node, ctx)
     kind = "layer" if node.op_type == "LayerNormalization" else "rms"
-    op = Normalize(kind, int(node.attr("axis", -1)), float(node.attr("epsilon", 1e-5)))
-    return op, [i for i in node.inputs if i], node.outputs[:1]
+    return Normalize(kind, axis, eps), inputs, node.outputs[:1]
 
 
 @converter("InstanceNormalization")
@@ -152,6 +180,26 @@ def _lrn(node: Node, ctx: Any) -> Converted:
     op = LocalResponseNorm(int(node.attr("size")), float(node.attr("alpha", 1e-4)),
                            float(node.attr("beta", 0.75)), float(node.attr("bias", 1.0)))
     return op, node.inputs[:1], node.outputs[:1]
+
+
+@dataclasses.dataclass(frozen=True)
+class MeanVarianceNormalize(OnnxOp):
+    """ONNX MeanVarianceNormalization over ``axes``: ``(x - E[x]) / (sqrt(E[x^2] - E[x]^2)
+    + 1e-9)``, as its function body computes it."""
+
+    axes: tuple[int, ...]
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        axes = tuple(sorted({normalize_axis(a, x.ndim) for a in self.axes}))
+        mean = F.mean(x, axis=axes, keepdims=True)
+        variance = F.sub(F.mean(F.square(x), axis=axes, keepdims=True), F.square(mean))
+        return F.div(F.sub(x, mean), F.add(F.sqrt(variance), 1e-9))
+
+
+@converter("MeanVarianceNormalization")
+def _mean_variance(node: Node, ctx: Any) -> Converted:
+    axes = tuple(int(a) for a in node.attr("axes", [0, 2, 3]))
+    return MeanVarianceNormalize(axes), node.inputs[:1], node.outputs[:1]
 
 
 __all__: list[str] = []

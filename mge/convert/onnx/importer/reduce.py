@@ -4,7 +4,9 @@
 ``ReduceL1``/``L2``/``SumSquare``/``LogSum``/``LogSumExp`` are the sum mode around
 elementwise ops; ``ReduceMax``/``Min`` of booleans reduce 0/1 integers. Axes are
 parameters of MegEngine's ``Reduce``: run-time axes are read when the node runs
-(:mod:`.deferred`). ``TopK`` sorts each row with ``F.argsort``.
+(:mod:`.deferred`). ``TopK`` sorts each row with ``F.argsort``. ``CumSum`` is MegEngine's
+``Cumsum`` on the input reversed along the axis (``reverse``) and shifted by one
+(``exclusive``); ``CumProd`` multiplies position by position.
 
 Example:
     >>> import mge
@@ -52,6 +54,9 @@ class Reduce(OnnxOp):
         axes = range(x.ndim) if self.axes is None else self.axes
         axis = tuple(sorted({normalize_axis(a, x.ndim) for a in axes}))
         kind, keep = self.kind, self.keepdims
+        if kind in ("ReduceMax", "ReduceMin", "ReduceLogSumExp") and \
+                any(x.shape[a] == 0 for a in axis):
+            return _empty(x, axis, keep, kind)
         if kind in ("ReduceMax", "ReduceMin"):
             fn = F.max if kind == "ReduceMax" else F.min
             if np.dtype(x.dtype) == np.bool_:
@@ -72,6 +77,21 @@ class Reduce(OnnxOp):
         if kind == "ReduceL2":
             return F.sqrt(total)
         return F.log(total) if kind == "ReduceLogSum" else total
+
+
+def _empty(x: Tensor, axis: tuple[int, ...], keep: bool, kind: str) -> Tensor:
+    """The reduction of an empty set: ONNX's identity of the max/min (-inf/+inf, False/True,
+    the integer extremes) and -inf for LogSumExp."""
+    shape = tuple(1 if a in axis else n for a, n in enumerate(x.shape) if keep or a not in axis)
+    dtype = np.dtype(x.dtype)
+    highest = kind == "ReduceMin"
+    if dtype == np.bool_:
+        value: Any = highest
+    elif dtype.kind == "f":
+        value = float("inf") if highest else float("-inf")
+    else:
+        value = int(np.iinfo(dtype).max if highest else np.iinfo(dtype).min)
+    return F.full(shape, value, dtype=dtype)
 
 
 @converter(*_MODES)
@@ -141,6 +161,49 @@ class ArgExtreme(OnnxOp):
 def _arg_extreme(node: Node, ctx: Any) -> Converted:
     op = ArgExtreme("max" if node.op_type == "ArgMax" else "min", int(node.attr("axis", 0)),
                     bool(node.attr("keepdims", 1)), bool(node.attr("select_last_index", 0)))
+    return op, node.inputs[:1], node.outputs[:1]
+
+
+
+def _running_product(x: Tensor, axis: int) -> Tensor:
+    """Inclusive cumulative product along ``axis``, one multiplication per position."""
+    lead = (slice(None),) * axis
+    parts = [x[(*lead, slice(0, 1))]]
+    for i in range(1, x.shape[axis]):
+        parts.append(F.mul(parts[-1], x[(*lead, slice(i, i + 1))]))
+    return F.concat(parts, axis=axis) if len(parts) > 1 else parts[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class CumSum(OnnxOp):
+    """ONNX CumSum (or, with ``product``, CumProd) along ``axis``: inclusive or
+    ``exclusive``, from the end if ``reverse``."""
+
+    axis: int
+    exclusive: bool
+    reverse: bool
+    product: bool = False
+
+    def __call__(self, mod: Any, x: Tensor) -> Tensor:
+        axis = normalize_axis(self.axis, x.ndim)
+        lead = (slice(None),) * axis
+        if self.reverse:
+            x = x[(*lead, slice(None, None, -1))]
+        if self.exclusive:
+            shape = list(x.shape)
+            shape[axis] = 1
+            fill = F.ones if self.product else F.zeros
+            x = F.concat([fill(tuple(shape), dtype=x.dtype), x[(*lead, slice(None, -1))]],
+                         axis=axis)
+        total = _running_product(x, axis) if self.product else F.cumsum(x, axis)
+        return total[(*lead, slice(None, None, -1))] if self.reverse else total
+
+
+@converter("CumSum", "CumProd")
+def _cum_sum(node: Node, ctx: Any) -> Converted:
+    axis = int(np.asarray(ctx.const(node.input(1), f"{node.op_type} axis")).reshape(()))
+    op = CumSum(axis, bool(node.attr("exclusive", 0)), bool(node.attr("reverse", 0)),
+                node.op_type == "CumProd")
     return op, node.inputs[:1], node.outputs[:1]
 
 

@@ -25,7 +25,6 @@ from ....ops.shape import GetVarShape
 from ....tensor import Tensor
 from .indexing import gather_indices
 from .node import (
-    SUPPORTED_ELEM_TYPES,
     Call,
     Chain,
     Converted,
@@ -35,9 +34,9 @@ from .node import (
     Unsupported,
     call,
     converter,
+    elem_dtype,
     normalize_axis,
     static_ints,
-    unsupported_type_reason,
 )
 
 #: the op names this module's strings speak: ONNX's (``converter("Reshape")`` converts an
@@ -204,7 +203,8 @@ def _identity(node: Node, ctx: Any) -> Converted:
 
 @converter("Dropout")
 def _dropout(node: Node, ctx: Any) -> Converted:
-    """Inference Dropout is the identity; training mode (random drops) is refused."""
+    """Inference Dropout is the identity (its mask all true); training mode (random drops)
+    is refused."""
     if ctx.opset < 7 and not node.attr("is_test", 0):
         raise Unsupported("Dropout with is_test=0 drops at random (training mode)")
     if node.input(2):
@@ -215,8 +215,16 @@ def _dropout(node: Node, ctx: Any) -> Converted:
             raise Unsupported("Dropout with training_mode=True drops at random; only "
                               "inference (training_mode=False) is supported")
     if len(node.outputs) > 1 and node.outputs[1] in ctx.used:
-        raise Unsupported("the mask output of Dropout is not supported")
+        return KeepAll(), node.inputs[:1], node.outputs[:2]
     return Identity(), node.inputs[:1], node.outputs[:1]
+
+
+@dataclasses.dataclass(frozen=True)
+class KeepAll(OnnxOp):
+    """A Dropout that drops nothing: the input and an all-true mask."""
+
+    def __call__(self, mod: Any, x: Tensor) -> tuple[Tensor, Tensor]:
+        return x, F.astype(F.ones_like(x), "bool")
 
 
 # ------------------------------------------------------------------ constants
@@ -273,12 +281,7 @@ def _shape(node: Node, ctx: Any) -> Converted:
 
 @converter("Cast")
 def _cast(node: Node, ctx: Any) -> Converted:
-    from onnx.helper import tensor_dtype_to_np_dtype
-
-    to = int(node.attr("to"))
-    if to not in SUPPORTED_ELEM_TYPES:
-        raise Unsupported(unsupported_type_reason("the target type", to))
-    dtype = np.dtype(tensor_dtype_to_np_dtype(to))
+    dtype = elem_dtype(int(node.attr("to")), "the target type")
     return call("astype", dtype=dtype.name), node.inputs[:1], node.outputs[:1]
 
 
