@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..core.opdef import REGISTRY, MgeForm, OpDef
+from ..dtype import dtype_spec
 from ..ops import TypeCvt
 from ..ops.shape import AxisAddRemove, IndexingOp, Reshape, SetIndexingOp
 from .fbs import DType, Operator, Param, default_fields
@@ -164,7 +165,9 @@ def read_op(fop: Operator, inputs: Sequence[Any], static: StaticFn
     kwargs = {k: _to_param(v) for k, v in fields.items() if k in names}
     inputs = list(inputs)
     if cls is TypeCvt:
-        kwargs["dtype"] = numpy_dtype_name(fields["dtype"])
+        kwargs["dtype"] = dtype_spec(numpy_dtype(fields["dtype"]))
+    elif "dtype" in names and fop.output_dtype is not None:
+        kwargs["dtype"] = dtype_spec(numpy_dtype(fop.output_dtype))  # quantized outputs
     elif issubclass(cls, IndexingOp):
         nr_data = 2 if issubclass(cls, SetIndexingOp) else 1
         kwargs["items"], inputs = _read_indexing(
