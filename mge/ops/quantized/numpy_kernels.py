@@ -181,8 +181,7 @@ def conv_bias(op: ConvBiasForward, dtypes: Dtypes, x: np.ndarray, w: np.ndarray,
         acc += _bias_in(acc_scale, bias, dtypes[2])
     acc32 = np.clip(acc, -(2**31), 2**31 - 1).astype(F32)  # a QuantizedS32 accumulator
     real = _apply_nonline(op.epilogue(), acc32 * acc_scale, op.type_name)
-    out = _out_dtype(op)
-    return _store(quantize_array(real, out), out)
+    return _requantize(real, _out_dtype(op))
 
 
 @_quantized_variant(ConvolutionForward, _any_quantized)
@@ -222,12 +221,26 @@ _INTEGER_MODES = {
 }
 
 
-def _float_mode(mode: str, reals: Sequence[np.ndarray], out: np.dtype) -> np.ndarray:
+def _float_mode(mode: str, reals: Sequence[np.ndarray], out: np.dtype,
+                reciprocal: bool = False) -> np.ndarray:
+    """``mode`` on the reals, quantized to ``out``; ``reciprocal``: multiply by
+    ``1 / scale`` instead of dividing (MegEngine's x86 kernels do: ties round differently)."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         result = np.asarray(ELEMWISE[mode](*reals))
     if result.dtype == np.bool_:
         return result
+    if reciprocal:
+        return _requantize(result.astype(F32), out)
     return _store(quantize_array(result.astype(F32), out), out)
+
+
+def _requantize(real: np.ndarray, out: np.dtype) -> np.ndarray:
+    """float32 reals in ``out`` as MegEngine's x86 int8 kernels quantize them: times the
+    float32 reciprocal of the scale, ``roundf``, plus the zero point, saturated."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        q = round_half_away(real * (np.float32(1) / np.float32(get_scale(out))))
+    zp = out.metadata["mgb_dtype"].get("zero_point", 0)
+    return _store(np.clip(np.nan_to_num(q) + zp, *quantized_range(out)), out)
 
 
 @_quantized_variant(Elemwise, _any_quantized)
@@ -251,7 +264,7 @@ def multi_type(op: ElemwiseMultiType, dtypes: Dtypes, *xs: np.ndarray) -> np.nda
     """``ElemwiseMultiType``: dequantize, the float mode, quantize to ``op.dtype``."""
     _need_quantized(op, dtypes)
     reals = [_real(x, d) for x, d in zip(xs, dtypes, strict=True)]
-    return _float_mode(op.float_mode(), reals, canonical_dtype(op.dtype))
+    return _float_mode(op.float_mode(), reals, canonical_dtype(op.dtype), reciprocal=True)
 
 
 @NUMPY.kernel(ElemwiseMultiType)
