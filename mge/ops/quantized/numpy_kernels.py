@@ -3,9 +3,10 @@
 * ``TypeCvt``: dequantize (``(q - zp) * scale`` in float32), quantize (``x / scale``,
   ``roundf``, ``+ zp``, saturate), or both between two quantized dtypes.
 * ``ConvBiasForward`` on ``QuantizedS8``: an exact integer accumulator (int8 products
-  summed in float64, exact for any real filter size), plus the ``QuantizedS32`` bias,
-  dequantized with ``scale_src * scale_filter``, the nonlinearity, then quantized to the
-  output dtype (MegEngine's ``QuantizedS32 -> dst`` TypeCvt).
+  summed in float64, exact for any real filter size) dequantized with ``scale_src *
+  scale_filter``, plus the dequantized ``QuantizedS32`` bias, the nonlinearity, then
+  quantized to the output dtype times the reciprocal scale: float32 steps in MegEngine
+  1.13's x86 order, so that its outputs are matched bit for bit, ties included.
 * ``MatrixMul``/``BatchedMatrixMul`` of ``QuantizedS8``: the exact ``QuantizedS32`` product.
 * ``Elemwise`` on one quantized dtype: exact saturating integer arithmetic for the modes
   that have it, else dequantize, compute, quantize; ``ElemwiseMultiType`` likewise.
@@ -160,15 +161,6 @@ def _apply_nonline(mode: str, real: np.ndarray, what: str) -> np.ndarray:
         return np.asarray(ELEMWISE[mode](real), F32)
 
 
-def _bias_in(acc_scale: np.float32, bias: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """The bias as accumulator integers (exact when its scale is the accumulator's)."""
-    q = bias.astype(F64)
-    scale = np.float32(get_scale(dtype))
-    if scale == acc_scale:
-        return q
-    return round_half_away(q * (float(scale) / float(acc_scale)))
-
-
 @_quantized_variant(ConvBiasForward, _quantized_target)
 def conv_bias(op: ConvBiasForward, dtypes: Dtypes, x: np.ndarray, w: np.ndarray,
               bias: np.ndarray | None = None, z: np.ndarray | None = None) -> np.ndarray:
@@ -176,11 +168,11 @@ def conv_bias(op: ConvBiasForward, dtypes: Dtypes, x: np.ndarray, w: np.ndarray,
     if z is not None:
         raise NotImplementedError("ConvBiasForward: a quantized z input is not supported")
     acc_scale = np.float32(get_scale(dtypes[0])) * np.float32(get_scale(dtypes[1]))
-    acc = _conv_accumulate(op, x, w)
-    if bias is not None:
-        acc += _bias_in(acc_scale, bias, dtypes[2])
-    acc32 = np.clip(acc, -(2**31), 2**31 - 1).astype(F32)  # a QuantizedS32 accumulator
-    real = _apply_nonline(op.epilogue(), acc32 * acc_scale, op.type_name)
+    acc = np.clip(_conv_accumulate(op, x, w), -(2**31), 2**31 - 1)  # QuantizedS32
+    real = acc.astype(F32) * acc_scale
+    if bias is not None:  # added as a real, as MegEngine's x86 kernels do (ties differ)
+        real += bias.astype(F32) * np.float32(get_scale(dtypes[2]))
+    real = _apply_nonline(op.epilogue(), real, op.type_name)
     return _requantize(real, _out_dtype(op))
 
 
