@@ -206,7 +206,8 @@ def register_plan_backend(cls: type[PlanBackend]) -> type[PlanBackend]:
 
 #: plan backends that ship with mge, imported on first use
 _BUILTIN = {"numpy": "mge.runtime.plan_numpy", "torch": "mge.runtime.plan_torch",
-            "onnxruntime": "mge.runtime.ort_plan", "openvino": "mge.runtime.plan_openvino"}
+            "onnxruntime": "mge.runtime.ort_plan", "openvino": "mge.runtime.plan_openvino",
+            "onnxruntime-int8": "mge.runtime.plan_ort_int8"}
 
 
 def _load_builtin_backends(name: str | None = None) -> None:
