@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections import namedtuple
 from typing import Any
 
@@ -46,6 +47,10 @@ def canonical_dtype(dtype: Any) -> np.dtype:
     Raises:
         TypeError: for dtypes mge cannot hold (complex, object, strings).
     """
+    if isinstance(dtype, str) and dtype.startswith("Quantized"):
+        spec = _from_spec(dtype)
+        if spec is not None:
+            return spec
     try:
         dt = np.dtype(dtype)
     except TypeError as exc:
@@ -325,10 +330,64 @@ def quantize_array(arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """
     info = _require_quantized(dtype, "quantize_array")
     qmin, qmax = quantized_range(dtype)
-    x = np.asarray(arr, dtype=np.float32) / np.float32(info["scale"])
-    x = np.sign(x) * np.floor(np.abs(x) + np.float32(0.5))
-    x = np.clip(x + np.float32(info.get("zero_point", 0)), qmin, qmax)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        x = round_half_away(np.asarray(arr, dtype=np.float32) / np.float32(info["scale"]))
+        x = np.clip(x + np.float32(info.get("zero_point", 0)), qmin, qmax)
     return np.nan_to_num(x, nan=0.0).astype(dtype)
+
+
+def round_half_away(x: np.ndarray) -> np.ndarray:
+    """C's ``roundf``: to the nearest integer, ties away from zero, exactly (adding 0.5
+    would round ``0.49999997`` up).
+
+    Example:
+        >>> round_half_away(np.array([0.5, -2.5, 0.49999997], np.float32)).tolist()
+        [1.0, -3.0, 0.0]
+    """
+    t = np.trunc(x)
+    return t + np.copysign((np.abs(x - t) >= 0.5).astype(x.dtype), x)
+
+
+def dtype_spec(dtype: Any) -> str:
+    """A dtype as a string that :func:`canonical_dtype` reads back exactly: the numpy name,
+    or for a quantized dtype its MegEngine name with the exact parameters (how ops such
+    as ``TypeCvt`` hold a quantized target in their ``dtype`` param).
+
+    Example:
+        >>> dtype_spec(qint8(0.5)), canonical_dtype(dtype_spec(quint8(0.25, 3))).metadata
+        ('QuantizedS8(scale=0.5)', mappingproxy({'mgb_dtype': {'name': 'Quantized8Asymm', \
+'scale': 0.25, 'zero_point': 3}}))
+    """
+    info = _quant_info(dtype) if is_quantize(dtype) else None
+    if info is None:
+        return np.dtype(dtype).name
+    zp = f", zero_point={int(info['zero_point'])}" if "zero_point" in info else ""
+    return f"{info['name']}(scale={float(info['scale'])!r}{zp})"
+
+
+_SPEC = re.compile(r"(Quantized\w+)\(scale=([^,)]+)(?:, zero_point=(-?\d+))?\)")
+#: the dtype family of each C++ quantized name a spec may hold
+_BY_CNAME = {m.cname: m for m in reversed(list(_builtin_quant_dtypes.values())) if m.cname}
+
+
+def _from_spec(spec: str) -> np.dtype | None:
+    match = _SPEC.fullmatch(spec.strip())
+    if match is None:
+        return None
+    meta = _BY_CNAME.get(match.group(1))
+    if meta is None:
+        raise TypeError(f"unsupported quantized dtype {spec!r}")
+    zp = None if match.group(3) is None else int(match.group(3))
+    try:
+        return create_quantized_dtype(meta, float(match.group(2)), zp)
+    except ValueError as exc:
+        raise TypeError(f"bad quantized dtype {spec!r}: {exc}") from None
+
+
+def dtype_key(dtype: Any) -> str:
+    """A hashable key telling dtypes apart including quantization parameters (numpy's
+    ``==`` ignores them)."""
+    return dtype_spec(dtype)
 
 
 def dequantize_array(arr: np.ndarray, dtype: np.dtype | None = None) -> np.ndarray:

@@ -22,10 +22,9 @@ from ..core.tracing import traceable
 from ..dtype import (
     canonical_dtype,
     dtype_name,
+    dtype_spec,
     float32,
-    get_scale,
     is_quantize,
-    quantized_range,
     result_dtype,
 )
 from ..ops.elemwise import Elemwise, TypeCvt
@@ -86,20 +85,12 @@ def astype(x: Tensor, dtype: Any) -> Tensor:
     return apply(TypeCvt(dtype=dt.name), x)[0]
 
 
-def _zero_point(dt: np.dtype) -> int:
-    return int(dt.metadata["mgb_dtype"].get("zero_point", 0))
-
-
 def quantize(x: Tensor, dtype: np.dtype) -> Tensor:
     """Real values ``x`` in the quantized ``dtype``: float32 ``round(x / scale)`` (half away
     from zero), plus the zero point, saturated to the dtype's integer range (MegEngine's
     TypeCvt to a quantized dtype)."""
     real = astype(x, float32) if x.dtype != float32 else x
-    qmin, qmax = quantized_range(dtype)
-    q = round(div(real, np.float32(get_scale(dtype)))) + float(_zero_point(dtype))
-    q = clip(q, float(qmin), float(qmax))
-    stored = apply(TypeCvt(dtype=np.dtype(dtype).name), q)[0]
-    return Tensor._wrap(stored._data, stored.shape, dtype, stored._backend, stored.device)
+    return apply(TypeCvt(dtype=dtype_spec(dtype)), real)[0]
 
 
 def dequantize(x: Tensor) -> Tensor:
@@ -110,11 +101,7 @@ def dequantize(x: Tensor) -> Tensor:
     """
     if not is_quantize(x.dtype):
         raise TypeError(f"dequantize: expected a quantized tensor, got dtype {x.dtype}")
-    real = apply(TypeCvt(dtype="float32"), x)[0]
-    zp = _zero_point(x.dtype)
-    if zp:
-        real = sub(real, float(zp))
-    return mul(real, np.float32(get_scale(x.dtype)))
+    return apply(TypeCvt(dtype="float32"), x)[0]
 
 
 def _elwise(*args: Any, mode: str) -> Tensor:

@@ -46,6 +46,7 @@ class NumpyPlanBackend(PlanBackend):
 
     name = "numpy"
     priority = 10
+    quantized = True
     eager = "numpy"
     passes = INFERENCE_PASSES
 

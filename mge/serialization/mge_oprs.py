@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..core.opdef import REGISTRY, MgeForm, OpDef
+from ..dtype import dtype_spec
 from ..graph.static_values import source_count
 from ..ops import TypeCvt
 from ..ops.reduce import REDUCE_ALL, Reduce
@@ -167,7 +168,9 @@ def read_op(fop: Operator, inputs: Sequence[Any], static: StaticFn
     inputs = list(inputs)
     sources: list[Any] = []
     if cls is TypeCvt:
-        kwargs["dtype"] = numpy_dtype_name(fields["dtype"])
+        kwargs["dtype"] = dtype_spec(numpy_dtype(fields["dtype"]))
+    elif "dtype" in names and fop.output_dtype is not None:
+        kwargs["dtype"] = dtype_spec(numpy_dtype(fop.output_dtype))  # quantized outputs
     elif issubclass(cls, IndexingOp):
         nr_data = 2 if issubclass(cls, SetIndexingOp) else 1
         kwargs["items"], inputs = _read_indexing(

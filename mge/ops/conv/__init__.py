@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ...core.opdef import Memory, MgeForm, OpDef, TensorInfo, check_enum, register_op
+from ...dtype import canonical_dtype, dtype_name, is_quantize, quantized_cname
 
 F32 = np.dtype("float32")
 _EP = "ExecutionPolicy"  # the param table MegEngine writes after a convolution's
@@ -124,7 +125,12 @@ class ConvBase(OpDef):
             self.fail("stride and dilation must be >= 1", inputs)
         if min(self.pad_h, self.pad_w) < 0:
             self.fail("padding must be >= 0", inputs)
-        if data.dtype not in FLOAT_DTYPES or filt.dtype != data.dtype:
+        if is_quantize(data.dtype) or is_quantize(filt.dtype):
+            if not (is_quantize(data.dtype) and is_quantize(filt.dtype)) or \
+                    {quantized_cname(data.dtype), quantized_cname(filt.dtype)} != {"QuantizedS8"}:
+                self.fail("quantized data and filter must both be QuantizedS8, got "
+                          f"{dtype_name(data.dtype)} and {dtype_name(filt.dtype)}", inputs)
+        elif data.dtype not in FLOAT_DTYPES or filt.dtype != data.dtype:
             self.fail("data and filter must share one float dtype (float32 or float16)", inputs)
         if data.ndim != 4:
             self.fail(f"data must be 4-d ({self.format}), got {data.ndim}-d", inputs)
@@ -198,6 +204,9 @@ class ConvBiasForward(ConvBase):
 
     Inputs: ``src, filter[, bias[, z]]``. ``bias`` is per channel (``(1, oc, 1, 1)`` in
     NCHW, ``(1, 1, 1, oc)`` in NHWC) or has dst's full shape; ``z`` has dst's shape.
+    Quantized ``src``/``filter`` (``QuantizedS8``) take a quantized bias (``QuantizedS32``) and give
+    the quantized ``dtype`` (a :func:`mge.dtype.dtype_spec` string, MegEngine's output
+    dtype; empty: the src dtype, for float convolutions).
     """
 
     type_name = "ConvBiasForward"
@@ -206,6 +215,7 @@ class ConvBiasForward(ConvBase):
     mge_form = MgeForm("ConvBiasForward", ("ConvBias", _EP), legacy=("ConvBiasForwardV4",))
     nr_inputs = (2, 3, 4)
     nonlineMode: str = "IDENTITY"  # noqa: N815 - MegEngine field name
+    dtype: str = ""
 
     def unwritable(self) -> str | None:
         if self.nonlineMode in IN_MEMORY_NONLINE_MODES:
@@ -219,15 +229,34 @@ class ConvBiasForward(ConvBase):
         dtype = inputs[0].dtype
         oc = geo.out_channels
         channel = (1, oc, 1, 1) if self.format == "NCHW" else (1, 1, 1, oc)
+        quantized = is_quantize(dtype)
         if len(inputs) > 2:
             bias = inputs[2]
-            if bias.dtype != dtype:
-                self.fail("bias must have the src dtype", inputs)
+            if (is_quantize(bias.dtype) != quantized) or (not quantized and bias.dtype != dtype):
+                self.fail("bias must have the src dtype (quantized src: a quantized bias)",
+                          inputs)
             if bias.shape not in (channel, dst):
                 self.fail(f"bias must have shape {channel} or {dst}", inputs)
-        if len(inputs) > 3 and (inputs[3].shape != dst or inputs[3].dtype != dtype):
-            self.fail(f"z must be {dtype}{list(dst)} like dst", inputs)
-        return [TensorInfo(dst, dtype)]
+        if len(inputs) > 3 and (inputs[3].shape != dst or is_quantize(inputs[3].dtype)
+                                != quantized or (not quantized and inputs[3].dtype != dtype)):
+            self.fail(f"z must be {dtype_name(dtype)}{list(dst)} like dst", inputs)
+        return [TensorInfo(dst, self.output_dtype(inputs))]
+
+    def output_dtype(self, inputs: Sequence[TensorInfo]) -> np.dtype:
+        """The dst dtype: ``dtype`` (required, quantized, for quantized src), else src's."""
+        if not self.dtype:
+            if is_quantize(inputs[0].dtype):
+                self.fail("a quantized convolution needs its output dtype", inputs)
+            return inputs[0].dtype
+        try:
+            out = canonical_dtype(self.dtype)
+        except TypeError as exc:
+            self.fail(str(exc), inputs)
+        if is_quantize(out) != is_quantize(inputs[0].dtype) or (
+                not is_quantize(out) and out != inputs[0].dtype):
+            self.fail(f"output dtype {self.dtype} does not suit src {dtype_name(inputs[0].dtype)}",
+                      inputs)
+        return out
 
 
 @register_op

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ...core.opdef import Memory, MgeForm, OpDef, TensorInfo, broadcast_shapes, register_op
-from ...dtype import canonical_dtype
+from ...dtype import canonical_dtype, dtype_key, is_dtype_equal, is_quantize
 
 F32 = np.dtype("float32")
 BOOL = np.dtype("bool")
@@ -81,6 +81,11 @@ class Elemwise(OpDef):
         if len(dtypes) != 1:
             self.fail("inputs must share one dtype (insert TypeCvt first)", inputs)
         (dtype,) = dtypes
+        dtype = inputs[0].dtype
+        if any(is_quantize(i.dtype) for i in inputs) and not all(
+                is_dtype_equal(i.dtype, dtype) for i in inputs):
+            self.fail("quantized inputs must share one quantized dtype (scale and zero "
+                      "point); ElemwiseMultiType mixes them", inputs)
         if kind == "float" and dtype.kind != "f":
             self.fail(f"mode {self.mode} needs float inputs", inputs)
         if kind == "int" and dtype.kind not in "iu":
@@ -107,7 +112,11 @@ class Elemwise(OpDef):
 
 @register_op
 class TypeCvt(OpDef):
-    """Convert to ``dtype`` (a numpy dtype name such as ``"float16"``)."""
+    """Convert to ``dtype`` (a numpy dtype name such as ``"float16"``, or a quantized
+    dtype as :func:`mge.dtype.dtype_spec` writes it: ``"QuantizedS8(scale=0.5)"``).
+
+    From or to a quantized dtype the values are dequantized / quantized as MegEngine's
+    TypeCvt does (float32, ``roundf``, saturation)."""
 
     type_name = "TypeCvt"
     format_rule = "first"
@@ -127,7 +136,8 @@ class TypeCvt(OpDef):
         return TypeCvt(dtype="float16") if np.dtype(self.dtype) == np.float32 else self
 
     def is_noop(self, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]) -> bool:
-        return True  # to its input's own dtype (remove_noop checks the infos match)
+        # to its input's own dtype, quantization parameters included (numpy's == ignores them)
+        return dtype_key(inputs[0].dtype) == dtype_key(outputs[0].dtype)
 
 
 @register_op

@@ -35,6 +35,7 @@ from ...core.opdef import (
     normalize_axis,
     register_op,
 )
+from ...dtype import dtype_name, get_scale, is_quantize, qint32, quantized_cname
 from ..conv import COMPUTE_MODES, FLOAT_DTYPES
 
 F32 = np.dtype("float32")
@@ -49,7 +50,8 @@ def _matmul_shape(op: OpDef, inputs: Sequence[TensorInfo], ndim: int) -> tuple[i
     a, b = inputs
     if a.ndim != ndim or b.ndim != ndim:
         op.fail(f"inputs must be {ndim}-d", inputs)
-    if a.dtype not in FLOAT_DTYPES or b.dtype != a.dtype:
+    if (a.dtype not in FLOAT_DTYPES or b.dtype != a.dtype) and not (
+            is_quantize(a.dtype) or is_quantize(b.dtype)):  # quantized: _matmul_dtype
         op.fail("inputs must share one float dtype (float32 or float16)", inputs)
     batch = a.shape[:-2]
     if b.shape[:-2] != batch:
@@ -59,6 +61,19 @@ def _matmul_shape(op: OpDef, inputs: Sequence[TensorInfo], ndim: int) -> tuple[i
     if ka != kb:
         op.fail(f"inner dimensions differ ({ka} vs {kb})", inputs)
     return (*batch, m, n)
+
+
+def _matmul_dtype(op: OpDef, inputs: Sequence[TensorInfo]) -> np.dtype:
+    """The product's dtype: the operands' own, or for ``QuantizedS8`` operands
+    ``QuantizedS32`` with scale ``scale_a * scale_b`` (float32, as MegEngine)."""
+    a, b = inputs[0].dtype, inputs[1].dtype
+    if not (is_quantize(a) or is_quantize(b)):
+        return a
+    if not (is_quantize(a) and is_quantize(b)) or \
+            {quantized_cname(a), quantized_cname(b)} != {"QuantizedS8"}:
+        op.fail(f"quantized operands must both be QuantizedS8, got {dtype_name(a)} and "
+                f"{dtype_name(b)}", inputs)
+    return qint32(float(np.float32(get_scale(a)) * np.float32(get_scale(b))))
 
 
 @register_op
@@ -75,7 +90,7 @@ class MatrixMul(OpDef):
     format: str = "DEFAULT"
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
-        return [TensorInfo(_matmul_shape(self, inputs, 2), inputs[0].dtype)]
+        return [TensorInfo(_matmul_shape(self, inputs, 2), _matmul_dtype(self, inputs))]
 
     def in_float16(self, inputs: Sequence[TensorInfo], compute_f32: bool) -> OpDef:
         return dataclasses.replace(self, compute_mode="FLOAT32") if compute_f32 else self
@@ -90,7 +105,7 @@ class BatchedMatrixMul(MatrixMul):
     mge_form = MgeForm("BatchedMatrixMulV2", ("MatrixMul",))
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
-        return [TensorInfo(_matmul_shape(self, inputs, 3), inputs[0].dtype)]
+        return [TensorInfo(_matmul_shape(self, inputs, 3), _matmul_dtype(self, inputs))]
 
 
 def bn_reduce_axes(param_shape: tuple[int, ...], ndim: int) -> tuple[int, ...]:

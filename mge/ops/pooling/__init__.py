@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ...core.opdef import Memory, MgeForm, OpDef, TensorInfo, check_enum, register_op
+from ...dtype import is_quantize
 from ..conv import CONV_FORMATS, FLOAT_DTYPES, conv_out_size
 
 POOLING_MODES = ("MAX", "AVERAGE", "AVERAGE_COUNT_EXCLUDE_PADDING")
@@ -47,8 +48,8 @@ def _check_src(op: PoolingForward | AdaptivePoolingForward, inputs: Sequence[Ten
     src = inputs[0]
     if src.ndim != 4:
         op.fail(f"src must be 4-d ({op.format}), got {src.ndim}-d", inputs)
-    if src.dtype not in FLOAT_DTYPES:
-        op.fail("src must be float32 or float16", inputs)
+    if src.dtype not in FLOAT_DTYPES and not (is_quantize(src.dtype) and src.dtype.itemsize == 1):
+        op.fail("src must be float32, float16 or 8-bit quantized", inputs)
     return spatial_size(op, src.shape)
 
 

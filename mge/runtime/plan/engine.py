@@ -41,6 +41,7 @@ import numpy as np
 
 from ...backends import get_backend
 from ...core.apply import run_op
+from ...dtype import is_quantize
 from ...graph.ir import ConstOp, Graph, Host2DeviceCopy, OpNode, VarNode
 from ...graph.passes import PASSES
 from .. import plan_passes  # noqa: F401  (registers the plan-only passes)
@@ -66,6 +67,15 @@ class StepInfo(NamedTuple):
 Observer = Callable[[StepInfo, Sequence[Any], float], None]
 
 
+#: the inference passes that keep quantized graphs exact
+QUANTIZED_PASSES = ("remove_noop", "fold_constants")
+
+
+def is_quantized(graph: Graph) -> bool:
+    """Whether any var of ``graph`` has a quantized dtype."""
+    return any(is_quantize(v.dtype) for n in graph.ops() for v in (*n.inputs, *n.outputs))
+
+
 class Plan:
     """``graph`` (static shapes) compiled for one backend; :meth:`run` executes it.
 
@@ -81,7 +91,8 @@ class Plan:
         self.options = options or PlanOptions()
         self.graph = graph
         weights = weights if weights is not None else WeightCache()
-        self.backend = plan_backend_class(self.options)(self.options, weights)
+        self.backend = plan_backend_class(self.options, is_quantized(graph))(self.options,
+                                                                              weights)
         self.inputs = list(graph.inputs)
         self.outputs = list(graph.outputs)
         order = graph.ops(self.inputs + self.outputs)
@@ -240,7 +251,7 @@ class PlanCache:
     def __init__(self, graph: Graph, options: PlanOptions | None = None,
                  weights: WeightCache | None = None, max_plans: int = 4) -> None:
         self.options = options or PlanOptions()
-        self.backend_class = plan_backend_class(self.options)
+        self.backend_class = plan_backend_class(self.options, is_quantized(graph))
         self.weights = weights if weights is not None else WeightCache()
         self.max_plans = max_plans
         self.graph = self._optimized(graph) if self.options.optimize else graph
@@ -250,7 +261,10 @@ class PlanCache:
 
     def _optimized(self, graph: Graph) -> Graph:
         g = graph.copy()
-        for name in self.backend_class.passes:
+        passes = self.backend_class.passes
+        if is_quantized(graph):  # the float fusions do not know integer semantics
+            passes = tuple(p for p in passes if p in QUANTIZED_PASSES)
+        for name in passes:
             PASSES[name].run(g)
         g.lint()
         return g

@@ -129,6 +129,8 @@ class PlanBackend:
     passes: ClassVar[tuple[str, ...]] = ()
     #: only used when named (``"auto"`` and :func:`available_plan_backends` skip it)
     opt_in: ClassVar[bool] = False
+    #: runs graphs with quantized dtypes (``"auto"`` picks such a backend for them)
+    quantized: ClassVar[bool] = False
 
     def __init__(self, options: PlanOptions, weights: WeightCache) -> None:
         self.options = options
@@ -204,7 +206,8 @@ def register_plan_backend(cls: type[PlanBackend]) -> type[PlanBackend]:
 
 #: plan backends that ship with mge, imported on first use
 _BUILTIN = {"numpy": "mge.runtime.plan_numpy", "torch": "mge.runtime.plan_torch",
-            "onnxruntime": "mge.runtime.ort_plan", "openvino": "mge.runtime.plan_openvino"}
+            "onnxruntime": "mge.runtime.ort_plan", "openvino": "mge.runtime.plan_openvino",
+            "onnxruntime-int8": "mge.runtime.plan_ort_int8"}
 
 
 def _load_builtin_backends(name: str | None = None) -> None:
@@ -228,12 +231,15 @@ def available_plan_backends(options: PlanOptions | None = None) -> list[str]:
     return [c.name for c in sorted(usable, key=lambda c: -c.priority)]
 
 
-def plan_backend_class(options: PlanOptions) -> type[PlanBackend]:
-    """The backend class ``options`` asks for; clear errors when it cannot run."""
+def plan_backend_class(options: PlanOptions, quantized: bool = False) -> type[PlanBackend]:
+    """The backend class ``options`` asks for (for a graph with quantized dtypes when
+    ``quantized``); clear errors when it cannot run."""
     if options.backend == "auto":
-        names = available_plan_backends(options)
+        names = [n for n in available_plan_backends(options)
+                 if not quantized or PLAN_BACKENDS[n].quantized]
         if not names:
-            raise RuntimeError(f"no plan backend can run on device {options.device!r}")
+            what = "a quantized graph" if quantized else "graphs"
+            raise RuntimeError(f"no plan backend can run {what} on device {options.device!r}")
         return PLAN_BACKENDS[names[0]]
     try:
         _load_builtin_backends(options.backend)
@@ -246,6 +252,11 @@ def plan_backend_class(options: PlanOptions) -> type[PlanBackend]:
     reason = cls.unavailable(options)
     if reason is not None:
         raise RuntimeError(reason)
+    if quantized and not cls.quantized:
+        _load_builtin_backends()
+        able = [n for n, c in PLAN_BACKENDS.items() if c.quantized]
+        raise RuntimeError(f"plan backend {options.backend!r} does not run quantized graphs "
+                           f"(int8 dtypes); use one of: {', '.join(able)} or 'auto'")
     return cls
 
 

@@ -1,0 +1,260 @@
+"""Quantized graphs as ONNX models on integer kernels (QLinearConv, MatMulInteger, QDQ).
+
+A quantized var becomes an ONNX tensor of its integer codes (``int8``, ``uint8``,
+``int32``; ``QuantizedS8`` activations as uint8 ``q + 128``, see :data:`SHIFT`); its scale
+and zero point become constants beside the ops that need them:
+
+* ``TypeCvt`` to / from / between quantized dtypes: ``QuantizeLinear`` /
+  ``DequantizeLinear`` (ONNX rounds ties to even where MegEngine rounds them away from
+  zero: results may differ by one step on exact ties);
+* quantized ``ConvBiasForward``: ``QLinearConv`` (int32 bias at ``scale_src *
+  scale_filter``), ``RELU`` as an integer ``Clip`` at the zero point;
+* ``MatrixMul`` of ``QuantizedS8``: ``MatMulInteger``; ``Elemwise`` ``ADD``/``SUB`` of one
+  ``QuantizedS32``: int32 arithmetic; ``ElemwiseMultiType``: its float mode between
+  ``DequantizeLinear`` and ``QuantizeLinear`` (onnxruntime fuses ``QLinearAdd``);
+* pooling: integer ``MaxPool``, average pooling in float between Q/DQ;
+* ``Reshape``, ``Dimshuffle``, ``AxisAddRemove``: on the codes.
+
+Anything else raises :class:`Int8Unsupported` (the plan then runs on the numpy kernels).
+
+Example:
+    >>> model = lower_to_onnx(graph)                           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..dtype import canonical_dtype, dtype_name, get_scale, is_quantize
+from ..graph.ir import ConstOp, Graph, Host2DeviceCopy, OpNode, VarNode
+
+#: ONNX opset of the lowered models (QuantizeLinear with int32 output needs 21)
+OPSET = 21
+_FLOAT_MODES = {"ADD": "Add", "SUB": "Sub", "MUL": "Mul", "MAX": "Max", "MIN": "Min",
+                "RELU": "Relu", "SIGMOID": "Sigmoid", "TANH": "Tanh", "H_SWISH": "HardSwish",
+                "FUSE_ADD_RELU": ("Add", "Relu"), "FUSE_ADD_SIGMOID": ("Add", "Sigmoid"),
+                "FUSE_ADD_TANH": ("Add", "Tanh"), "FUSE_ADD_H_SWISH": ("Add", "HardSwish")}
+
+
+class Int8Unsupported(ValueError):
+    """A graph op the int8 ONNX lowering has no form for."""
+
+
+class _Lowering:
+    def __init__(self) -> None:
+        from onnx import helper
+
+        self.h = helper
+        self.nodes: list[Any] = []
+        self.inits: list[Any] = []
+        self._n = 0
+
+    def fresh(self, hint: str) -> str:
+        self._n += 1
+        return f"{hint}_{self._n}"
+
+    def const(self, value: np.ndarray, hint: str = "c") -> str:
+        from onnx import numpy_helper
+
+        name = self.fresh(hint)
+        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        return name
+
+    def node(self, op: str, inputs: list[str], out: str | None = None, **attrs: Any) -> str:
+        out = out or self.fresh(op)
+        self.nodes.append(self.h.make_node(op, inputs, [out], **attrs))
+        return out
+
+    def qparams(self, dtype: np.dtype, shifted: bool = False) -> tuple[str, str]:
+        """Constants: the float32 scale and the zero point (of the storage type; of
+        uint8 for a ``shifted`` int8 var)."""
+        info = dtype.metadata["mgb_dtype"]
+        zp = np.array(info.get("zero_point", 0), dtype.newbyteorder("=").str)
+        if shifted:
+            zp = np.array(int(zp) + SHIFT, np.uint8)
+        return self.const(np.array(get_scale(dtype), np.float32), "s"), self.const(zp, "zp")
+
+    def dq(self, name: str, var: VarNode) -> str:
+        return self.node("DequantizeLinear", [name, *self.qparams(var.dtype, shifted(var))])
+
+    def q(self, name: str, var: VarNode, out: str | None = None) -> str:
+        return self.node("QuantizeLinear", [name, *self.qparams(var.dtype, shifted(var))], out)
+
+
+#: int8 activations travel as uint8 codes ``q + SHIFT`` (zero point 128): the same reals,
+#: and the u8 x s8 products x86's VNNI units compute (onnxruntime's fastest int8 path)
+SHIFT = 128
+
+
+def shifted(var: VarNode) -> bool:
+    """Whether ``var``'s codes travel shifted to uint8: a non-constant ``QuantizedS8``."""
+    return (not var.is_const and is_quantize(var.dtype)
+            and var.dtype.metadata["mgb_dtype"]["name"] == "QuantizedS8")
+
+
+def _float_chain(low: _Lowering, mode: str, names: list[str], what: str) -> str:
+    ops = _FLOAT_MODES.get(mode)
+    if ops is None:
+        raise Int8Unsupported(f"{what} mode {mode}")
+    first, *rest = (ops,) if isinstance(ops, str) else ops
+    y = low.node(first, names)
+    for op in rest:
+        y = low.node(op, [y])
+    return y
+
+
+def _conv(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
+    op = node.op
+    x, w, *rest = node.inputs
+    if op.format != "NCHW" or not w.is_const or len(rest) > 1:
+        raise Int8Unsupported("quantized ConvBias needs NCHW, a constant filter, no z")
+    dense, perm, flip = op.filter_layout()
+    filt = (w.value[None] if dense else w.value).transpose(perm)
+    if flip:
+        filt = filt[..., ::-1, ::-1]
+    groups = filt.shape[0]
+    filt = filt.reshape(-1, *filt.shape[2:])
+    acc_scale = np.float32(get_scale(x.dtype)) * np.float32(get_scale(w.dtype))
+    inputs = [names[0], *low.qparams(x.dtype, shifted(x)), low.const(filt, "w"),
+              *low.qparams(w.dtype)]
+    y = node.outputs[0]
+    nonline = op.epilogue()
+    if nonline not in ("IDENTITY", "RELU"):
+        raise Int8Unsupported(f"quantized ConvBias nonlinearity {nonline}")
+    inputs += low.qparams(y.dtype, shifted(y))
+    if rest:
+        b = rest[0]
+        if not b.is_const or b.shape != (1, filt.shape[0], 1, 1):
+            raise Int8Unsupported("quantized ConvBias needs a constant per-channel bias")
+        bias = b.value.astype(np.float64).reshape(-1) * (get_scale(b.dtype) / float(acc_scale))
+        inputs.append(low.const(np.rint(bias).astype(np.int32), "b"))
+    attrs = {"group": groups, "pads": [op.pad_h, op.pad_w] * 2,
+             "strides": [op.stride_h, op.stride_w], "dilations": [op.dilate_h, op.dilate_w]}
+    conv = low.node("QLinearConv", inputs, None if nonline == "RELU" else out, **attrs)
+    if nonline == "RELU":
+        low.node("Clip", [conv, low.qparams(y.dtype, shifted(y))[1]], out)  # at real 0
+
+
+def _matmul(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
+    op, (a, b) = node.op, names
+    if op.transposeA:
+        a = low.node("Transpose", [a], perm=[1, 0])
+    if op.transposeB:
+        b = low.node("Transpose", [b], perm=[1, 0])
+    zps = [low.qparams(v.dtype, shifted(v))[1] for v in node.inputs]
+    low.node("MatMulInteger", [a, b, *zps], out)
+
+
+def _typecvt(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
+    src, dst = node.inputs[0].dtype, canonical_dtype(node.op.dtype)
+    x = names[0]
+    if is_quantize(src):
+        x = low.dq(x, node.inputs[0])
+    if is_quantize(dst):
+        low.q(x, node.outputs[0], out)
+    else:
+        from onnx import helper
+
+        low.node("Cast", [x], out, to=helper.np_dtype_to_tensor_dtype(dst))
+
+
+def _elemwise(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
+    mode = node.op.mode
+    if mode in ("ADD", "SUB") and node.outputs[0].dtype.itemsize == 4:  # QuantizedS32: exact
+        low.node(_FLOAT_MODES[mode], names, out)
+        return
+    reals = [low.dq(n, v) for n, v in zip(names, node.inputs, strict=True)]
+    low.q(_float_chain(low, mode, reals, "quantized Elemwise"), node.outputs[0], out)
+
+
+def _multi_type(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
+    reals = [low.dq(n, v) for n, v in zip(names, node.inputs, strict=True)]
+    y = _float_chain(low, node.op.float_mode(), reals, "ElemwiseMultiType")
+    low.q(y, node.outputs[0], out)
+
+
+def _pooling(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
+    op = node.op
+    if op.format != "NCHW":
+        raise Int8Unsupported(f"quantized pooling format {op.format}")
+    attrs = {"kernel_shape": [op.window_h, op.window_w], "pads": [op.pad_h, op.pad_w] * 2,
+             "strides": [op.stride_h, op.stride_w]}
+    if op.mode == "MAX":
+        low.node("MaxPool", names, out, **attrs)
+        return
+    real = low.dq(names[0], node.inputs[0])
+    if op.covers_input(node.inputs[0].shape):
+        y = low.node("GlobalAveragePool", [real])
+    else:
+        y = low.node("AveragePool", [real], count_include_pad=int(op.mode == "AVERAGE"),
+                     **attrs)
+    low.q(y, node.outputs[0], out)
+
+
+def _reshape(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
+    shape = np.array(node.outputs[0].shape, np.int64)
+    low.node("Reshape", [names[0], low.const(shape, "shape")], out)
+
+
+def _dimshuffle(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
+    if -1 in node.op.pattern:
+        _reshape(low, node, names, out)  # only size-1 axes move: a reshape of the codes
+    else:
+        low.node("Transpose", names, out, perm=list(node.op.pattern))
+
+
+_RULES = {"ConvBiasForward": _conv, "MatrixMul": _matmul, "TypeCvt": _typecvt,
+          "Elemwise": _elemwise, "ElemwiseMultiType": _multi_type, "PoolingForward": _pooling,
+          "Reshape": _reshape, "AxisAddRemove": _reshape, "Dimshuffle": _dimshuffle}
+
+
+def _onnx_type(var: VarNode) -> int:
+    from onnx import helper
+
+    return helper.np_dtype_to_tensor_dtype(np.dtype(var.dtype.str))
+
+
+def lower_to_onnx(graph: Graph) -> Any:
+    """The ONNX model of a quantized ``graph`` (inputs ``in<k>``, outputs ``out<k>``).
+
+    Raises:
+        Int8Unsupported: an op (or a form of one) the lowering does not cover; the
+            message names it.
+    """
+    from onnx import helper
+
+    for var in (*graph.inputs, *graph.outputs):
+        if shifted(var):
+            raise Int8Unsupported(f"a QuantizedS8 graph input or output ({var.name})")
+    low = _Lowering()
+    names: dict[int, str] = {}
+    for k, var in enumerate(graph.inputs):
+        names[var.id] = f"in{k}"
+    for node in graph.ops():
+        if isinstance(node.op, Host2DeviceCopy):
+            continue
+        out = node.outputs[0]
+        if isinstance(node.op, ConstOp):
+            names[out.id] = low.const(np.asarray(node.op.value, np.dtype(out.dtype.str)))
+            continue
+        rule = _RULES.get(node.op.type_name)
+        if rule is None or len(node.outputs) != 1:
+            raise Int8Unsupported(f"{node.op.type_name} on "
+                                  f"{', '.join(dtype_name(v.dtype) for v in node.inputs)}")
+        names[out.id] = low.fresh("v")
+        rule(low, node, [names[v.id] for v in node.inputs], names[out.id])
+    outputs = []
+    for k, var in enumerate(graph.outputs):
+        low.node("Identity", [names[var.id]], f"out{k}")
+        outputs.append(helper.make_tensor_value_info(f"out{k}", _onnx_type(var), var.shape))
+    inputs = [helper.make_tensor_value_info(f"in{k}", _onnx_type(v), v.shape)
+              for k, v in enumerate(graph.inputs)]
+    g = helper.make_graph(low.nodes, "mge_int8", inputs, outputs, low.inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 10
+    return model
+
+
+__all__ = ["OPSET", "SHIFT", "Int8Unsupported", "lower_to_onnx", "shifted"]

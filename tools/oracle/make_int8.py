@@ -1,0 +1,148 @@
+"""Build int8 ``.mge`` dumps with real MegEngine 1.13's quantization flow.
+
+Run with the oracle interpreter (never imported by ``mge``)::
+
+    MEGENGINE_INTERP_ASYNC_LEVEL=0 .oracle/bin/python tools/oracle/make_int8.py \\
+        --out tests/fixtures/int8 [--model cnn|resnet18]
+
+A float net (random weights, BatchNorm statistics set) goes through
+``quantize_qat(calibration_qconfig)``, calibration on seeded random batches,
+``quantize`` and ``trace.dump(optimize_for_inference=True)``. Every block's output is a
+graph output (as float32), so a runner can be compared layer by layer. Writes
+``int8_<model>.mge`` and ``int8_<model>.npz`` (``input``; ``lite/<k>``: what
+``megenginelite`` computes for output ``k``).
+
+The ``cnn`` model (QuantStub, ConvBnRelu2d, grouped ConvBn2d, Conv2d, quantized
+fuse_add_relu, max pooling, Linear) is small enough to commit; ``resnet18`` (ImageNet
+width, about 12 MB) is made on demand by the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import megengine as mge
+import megengine.functional as F
+import megengine.module as M
+import numpy as np
+from megengine.jit import trace
+from megengine.quantization import (
+    calibration_qconfig,
+    disable_observer,
+    enable_observer,
+    quantize,
+    quantize_qat,
+)
+from megenginelite import LiteNetwork
+
+
+class SmallCNN(M.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.q = M.QuantStub()
+        self.c1 = M.ConvBnRelu2d(3, 8, 3, padding=1)
+        self.c2 = M.ConvBn2d(8, 8, 3, padding=1, groups=8)
+        self.c3 = M.Conv2d(8, 8, 1)
+        self.add = M.Elemwise("fuse_add_relu")
+        self.pool = M.MaxPool2d(2)
+        self.fc = M.Linear(8 * 4 * 4, 10)
+        self.dq = M.DequantStub()
+
+    def forward(self, x):
+        y = self.c1(self.q(x))
+        z = self.c3(self.c2(y))
+        y = self.pool(self.add(y, z))
+        out = self.fc(F.flatten(y, 1))
+        return [t.astype("float32") for t in (y, z)] + [self.dq(out)]
+
+
+class Block(M.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.c1 = M.ConvBnRelu2d(cin, cout, 3, stride, 1, bias=False)
+        self.c2 = M.ConvBn2d(cout, cout, 3, 1, 1, bias=False)
+        self.down = (M.ConvBn2d(cin, cout, 1, stride, bias=False)
+                     if stride != 1 or cin != cout else None)
+        self.add = M.Elemwise("FUSE_ADD_RELU")
+
+    def forward(self, x):
+        idt = x if self.down is None else self.down(x)
+        return self.add(self.c2(self.c1(x)), idt)
+
+
+class ResNet18(M.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.q = M.QuantStub()
+        self.stem = M.ConvBnRelu2d(3, 64, 7, 2, 3, bias=False)
+        self.pool = M.MaxPool2d(3, 2, 1)
+        blocks, cin = [], 64
+        for cout, stride in [(64, 1), (128, 2), (256, 2), (512, 2)]:
+            blocks += [Block(cin, cout, stride), Block(cout, cout, 1)]
+            cin = cout
+        self.blocks = M.Sequential(*blocks)
+        self.fc = M.Linear(512, 1000)
+        self.dq = M.DequantStub()
+
+    def forward(self, x):
+        outs = [self.pool(self.stem(self.q(x)))]
+        for block in self.blocks:
+            outs.append(block(outs[-1]))
+        gap = F.avg_pool2d(outs[-1], 7)
+        out = self.dq(self.fc(F.flatten(gap, 1)))
+        return [t.astype("float32") for t in (*outs, gap)] + [out]
+
+
+MODELS = {"cnn": (SmallCNN, (1, 3, 8, 8)), "resnet18": (ResNet18, (1, 3, 224, 224))}
+
+
+def build(name: str, out_dir: str, seed: int = 0) -> str:
+    cls, shape = MODELS[name]
+    mge.random.seed(seed)  # the modules' initial weights
+    rng = np.random.RandomState(seed)
+    net = cls()
+    for m in net.modules():
+        if isinstance(m, M.BatchNorm2d):
+            m.running_mean[:] = rng.randn(*m.running_mean.shape).astype("float32") * 0.1
+            m.running_var[:] = rng.rand(*m.running_var.shape).astype("float32") + 0.5
+    net.eval()
+    qnet = quantize_qat(net, calibration_qconfig)
+    enable_observer(qnet)
+    for _ in range(2):
+        qnet(mge.tensor(rng.randn(2, *shape[1:]).astype("float32")))
+    disable_observer(qnet)
+    qnet = quantize(qnet)
+    qnet.eval()
+
+    @trace(symbolic=True, capture_as_const=True)
+    def fn(data):
+        return qnet(data)
+
+    x = rng.randn(*shape).astype("float32")
+    fn(mge.tensor(x))
+    path = os.path.join(out_dir, f"int8_{name}.mge")
+    fn.dump(path, arg_names=["data"], optimize_for_inference=True)
+    lite = LiteNetwork()
+    lite.load(path)
+    lite.get_io_tensor(lite.get_all_input_name()[0]).set_data_by_copy(x)
+    lite.forward()
+    lite.wait()
+    arrays = {"input": x}
+    for k, out in enumerate(lite.get_all_output_name()):
+        arrays[f"lite/{k}"] = lite.get_io_tensor(out).to_numpy().copy()
+    np.savez(os.path.join(out_dir, f"int8_{name}.npz"), **arrays)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--model", choices=sorted(MODELS), default="cnn")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    print(build(args.model, args.out, args.seed))
+
+
+if __name__ == "__main__":
+    main()
