@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import re
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,6 +40,8 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 MODEL = "resnet18"
 CONCURRENCY = (1, 8, 32)
+WORKERS = 2  # networks running at once in each server, one CPU thread each
+BASELINE = "onnxruntime+FastAPI"
 
 
 # ---------------------------------------------------------------- models
@@ -69,7 +71,11 @@ def prepare_models(workdir: Path) -> tuple[Path, Path]:
 
 # ---------------------------------------------------------------- the baseline server
 def baseline_app(onnx_path: str) -> FastAPI:
-    """FastAPI + onnxruntime, one request = one session run, no batching."""
+    """FastAPI + onnxruntime, one request = one session run, no batching; at most
+    ``WORKERS`` runs at once (FastAPI's default pool would run up to 6 and, on a shared
+    machine, take a larger share of the CPU than mge serve's 2 networks)."""
+    import concurrent.futures
+
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -77,6 +83,7 @@ def baseline_app(onnx_path: str) -> FastAPI:
     options.inter_op_num_threads = 1
     session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
+    pool = concurrent.futures.ThreadPoolExecutor(WORKERS)
     app = FastAPI()
 
     @app.post("/v2/models/{name}/infer")
@@ -87,7 +94,7 @@ def baseline_app(onnx_path: str) -> FastAPI:
         shape = header["inputs"][0]["shape"]
         x = np.frombuffer(body[length:], np.float32).reshape(shape)
         loop = asyncio.get_running_loop()
-        [logits] = await loop.run_in_executor(None, session.run, None, {input_name: x})
+        [logits] = await loop.run_in_executor(pool, session.run, None, {input_name: x})
         blob = np.ascontiguousarray(logits, np.float32).tobytes()
         out = json.dumps({"model_name": name, "outputs": [{
             "name": "logits", "shape": list(logits.shape), "datatype": "FP32",
@@ -107,16 +114,48 @@ def _request(x: np.ndarray) -> tuple[bytes, dict[str, str]]:
     return header + x.tobytes(), {"Inference-Header-Content-Length": str(len(header))}
 
 
-async def closed_loop(url: str, concurrency: int, requests: int, seconds: float
-                      ) -> dict[str, float]:
+@dataclasses.dataclass
+class Level:
+    """What one server did at one concurrency, summed over the interleaved rounds."""
+
+    latencies: list[float] = dataclasses.field(default_factory=list)
+    seconds: float = 0.0
+    other: int = 0
+    cpu_seconds: float = 0.0
+    batched: tuple[float, float] = (0.0, 0.0)  # (requests, batches), mge serve only
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else float("nan")
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        ok = len(self.latencies)
+        return 1e3 * self.cpu_seconds / ok if ok else float("nan")
+
+    def percentile_ms(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        if not ordered:
+            return float("nan")
+        return 1e3 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def row(self, label: str, concurrency: int) -> tuple[object, ...]:
+        requests, batches = self.batched
+        ok = len(self.latencies)
+        return (label, concurrency, ok, round(self.rps, 1), round(self.percentile_ms(0.5), 1),
+                round(self.percentile_ms(0.99), 1), self.other,
+                round(self.cpu_ms_per_request, 1),
+                f"{requests / batches:.2f}" if batches else "")
+
+
+async def closed_loop(url: str, concurrency: int, requests: int, seconds: float,
+                      level: Level) -> None:
     """``concurrency`` workers send back-to-back requests until ``requests`` are done or
-    ``seconds`` pass; throughput and latency percentiles of the successful ones."""
+    ``seconds`` pass; adds the latencies of the successful ones and the time to ``level``."""
     import httpx
 
     body, headers = _request(np.random.default_rng(0).standard_normal(
         (1, 3, 224, 224)).astype(np.float32))
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
     issued = 0
     deadline = time.perf_counter() + seconds
 
@@ -126,21 +165,16 @@ async def closed_loop(url: str, concurrency: int, requests: int, seconds: float
             issued += 1
             start = time.perf_counter()
             reply = await client.post(url, content=body, headers=headers)
-            statuses[reply.status_code] = statuses.get(reply.status_code, 0) + 1
             if reply.status_code == 200:
-                latencies.append(time.perf_counter() - start)
+                level.latencies.append(time.perf_counter() - start)
+            else:
+                level.other += 1
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=120) as client:
         start = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-        elapsed = time.perf_counter() - start
-    ordered = sorted(latencies)
-    return {"rps": len(ordered) / elapsed, "ok": len(ordered),
-            "p50_ms": 1e3 * statistics.median(ordered) if ordered else float("nan"),
-            "p99_ms": 1e3 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
-            if ordered else float("nan"), "other": sum(v for k, v in statuses.items()
-                                                       if k != 200)}
+        level.seconds += time.perf_counter() - start
 
 
 async def open_loop(url: str, rate: float, count: int, timeout_s: float) -> dict[int | str, int]:
@@ -197,6 +231,11 @@ class Server:
                 time.sleep(0.25)
         raise RuntimeError(f"{command[:4]} did not start; see {log}")
 
+    def cpu_seconds(self) -> float:
+        """CPU time the server process has used (all its threads), from /proc."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(60)
@@ -222,41 +261,56 @@ def run(args: argparse.Namespace) -> None:
     mge_path, onnx_path = prepare_models(workdir)
     url = "{}/v2/models/" + MODEL + "/infer"
     rows = []
-    mge_serve = Server([sys.executable, "-m", "mge.serve", str(mge_path), "--name", MODEL,
-                        "--instances", "2", "--threads", "1", "--max-batch-size", "32",
-                        "--max-queue-delay-ms", str(args.delay_ms), "--max-queue-size", "64"],
-                       workdir / "mge_serve.log")
-    baseline = Server([sys.executable, str(Path(__file__).resolve()), "--baseline-server",
-                       str(onnx_path)], workdir / "baseline.log")
+    servers: dict[str, Server] = {}
     try:
-        for server in (mge_serve, baseline):  # warm-up: plans for the batch sizes seen
-            asyncio.run(closed_loop(url.format(server.base), 32, 64, 30))
-        results: dict[tuple[str, int], dict[str, float]] = {}
+        for backend in args.backends.split(","):
+            servers[f"mge serve ({backend})"] = Server(
+                [sys.executable, "-m", "mge.serve", str(mge_path), "--name", MODEL,
+                 "--backend", backend, "--instances", str(WORKERS), "--threads", "1",
+                 "--max-batch-size", str(args.max_batch_size), "--max-queue-delay-ms",
+                 str(args.delay_ms), "--max-queue-size", "64"],
+                workdir / f"mge_serve_{backend}.log")
+        servers[BASELINE] = Server([sys.executable, str(Path(__file__).resolve()),
+                                    "--baseline-server", str(onnx_path)],
+                                   workdir / "baseline.log")
+        for server in servers.values():  # warm-up: first requests, connections
+            asyncio.run(closed_loop(url.format(server.base), 8, 16, 30, Level()))
+        results: dict[tuple[str, int], Level] = {}
         for concurrency in CONCURRENCY:
-            for label, server in (("mge serve", mge_serve), ("onnxruntime+FastAPI", baseline)):
-                before = batch_counts(server.base) if server is mge_serve else None
-                stats = asyncio.run(closed_loop(url.format(server.base), concurrency,
-                                                args.requests, args.seconds))
-                ratio = ""
-                if before is not None:
-                    after = batch_counts(server.base)
-                    batches = after[1] - before[1]
-                    ratio = f"{(after[0] - before[0]) / batches:.2f}" if batches else "-"
-                results[label, concurrency] = stats
-                rows.append((label, concurrency, stats["ok"], round(stats["rps"], 1),
-                             round(stats["p50_ms"], 1), round(stats["p99_ms"], 1),
-                             int(stats["other"]), ratio))
+            for label in servers:
+                results[label, concurrency] = Level()
+            for round_ in range(args.rounds):  # A B, B A, A B...: drifting load hits both
+                order = list(servers.items())
+                for label, server in order if round_ % 2 == 0 else reversed(order):
+                    level = results[label, concurrency]
+                    before = batch_counts(server.base) if label != BASELINE else None
+                    cpu = server.cpu_seconds()
+                    asyncio.run(closed_loop(url.format(server.base), concurrency,
+                                            args.requests // args.rounds,
+                                            args.seconds / args.rounds, level))
+                    level.cpu_seconds += server.cpu_seconds() - cpu
+                    if before is not None:
+                        after = batch_counts(server.base)
+                        level.batched = (level.batched[0] + after[0] - before[0],
+                                         level.batched[1] + after[1] - before[1])
+            rows.extend(results[label, concurrency].row(label, concurrency)
+                        for label in servers)
         print_rows(rows)
-        speedup = results["mge serve", 32]["rps"] / results["onnxruntime+FastAPI", 32]["rps"]
-        print(f"\nthroughput at concurrency 32: mge serve / baseline = {speedup:.2f}x")
-        rate = 4 * results["mge serve", 32]["rps"]
+        for label in list(servers)[:-1]:
+            for concurrency in CONCURRENCY:
+                mine, theirs = results[label, concurrency], results[BASELINE, concurrency]
+                print(f"{label} / baseline at concurrency {concurrency:2d}: throughput "
+                      f"{mine.rps / theirs.rps:.2f}x, server CPU per request "
+                      f"{mine.cpu_ms_per_request / theirs.cpu_ms_per_request:.2f}x")
+        label = next(iter(servers))
+        rate = 4 * results[label, 32].rps
         count = max(int(rate * args.overload_seconds), 32)
-        outcomes = asyncio.run(open_loop(url.format(mge_serve.base), rate, count, 120))
-        print(f"overload: {count} requests at {rate:.1f}/s (4x the concurrency-32 throughput)"
-              f" -> {outcomes}")
+        outcomes = asyncio.run(open_loop(url.format(servers[label].base), rate, count, 120))
+        print(f"overload of {label}: {count} requests at {rate:.1f}/s (4x its concurrency-32 "
+              f"throughput) -> {outcomes}")
     finally:
-        mge_serve.stop()
-        baseline.stop()
+        for server in servers.values():
+            server.stop()
 
 
 def print_rows(rows: list[tuple[object, ...]]) -> None:
@@ -265,7 +319,7 @@ def print_rows(rows: list[tuple[object, ...]]) -> None:
 
     print_table("ResNet-18, one image per request, 127.0.0.1",
                 ["server", "concurrency", "ok", "req/s", "p50 ms", "p99 ms", "non-200",
-                 "req/batch"], rows)
+                 "server CPU ms/req", "req/batch"], rows)
 
 
 def main() -> None:
@@ -274,6 +328,14 @@ def main() -> None:
                         help="requests per level at most (default %(default)s)")
     parser.add_argument("--seconds", type=float, default=20.0,
                         help="seconds per level at most (default %(default)s)")
+    parser.add_argument("--backends", default="onnxruntime,openvino",
+                        help="mge serve's plan backends, one server each, comma-separated "
+                             "(default %(default)s)")
+    parser.add_argument("--max-batch-size", type=int, default=16,
+                        help="mge serve's --max-batch-size (default %(default)s)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="interleaved rounds per level, split the limits (default "
+                             "%(default)s)")
     parser.add_argument("--overload-seconds", type=float, default=5.0,
                         help="length of the 4x overload burst (default %(default)s)")
     parser.add_argument("--delay-ms", type=float, default=2.0,

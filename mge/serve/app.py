@@ -236,13 +236,16 @@ def create_app(specs: Sequence[ModelSpec], settings: ServerSettings | None = Non
     async def server_metadata() -> dict[str, Any]:
         return {"name": SERVER_NAME, "version": __version__, "extensions": EXTENSIONS}
 
+    # the protocol's health answers: the status code (what Triton's clients read) and the
+    # JSON body of the KServe v2 REST spec (what KServe's client reads)
     @app.get("/v2/health/live")
     async def live() -> Response:
-        return Response(status_code=200)
+        return Response(json.dumps({"live": True}), media_type="application/json")
 
     @app.get("/v2/health/ready")
     async def ready() -> Response:
-        return Response(status_code=200 if table.ready else 503)
+        return Response(json.dumps({"ready": table.ready}), 200 if table.ready else 503,
+                        media_type="application/json")
 
     @_model_route(app.get)
     async def model_metadata(name: str, version: str | None = None) -> dict[str, Any]:
@@ -252,7 +255,8 @@ def create_app(specs: Sequence[ModelSpec], settings: ServerSettings | None = Non
     @_model_route(app.get, "/ready")
     async def model_ready(name: str, version: str | None = None) -> Response:
         table.get(name, version)
-        return Response(status_code=200 if table.ready else 503)
+        return Response(json.dumps({"name": name, "ready": table.ready}),
+                        200 if table.ready else 503, media_type="application/json")
 
     @_model_route(app.get, "/config")
     async def model_config(name: str, version: str | None = None) -> dict[str, Any]:

@@ -2,11 +2,14 @@
 
 A :class:`DynamicBatcher` owns a bounded queue. When a network is free it takes the oldest
 request and waits up to ``max_queue_delay_ms`` for more, as long as the rows fit
-``max_batch_size`` (requests already queued join at once); the batch runs on a worker thread
-and each request gets its rows back. A full queue refuses at once (:class:`QueueFullError`,
-HTTP 503 with ``Retry-After``) instead of letting latency grow without bound; a request that
-outlives its timeout is answered 504 and, if it is still queued, never runs. ``stop()`` lets
-everything queued finish first.
+``max_batch_size`` (requests already queued join at once). The batch then keeps the longest
+run of its requests whose rows make one of the model's compiled batch sizes (the rest go back
+to the head of the queue for the next batch), unless that would drop more than half its rows
+(then the model pads it); it runs on a worker thread and each request gets its rows back.
+
+A full queue refuses at once (:class:`QueueFullError`, HTTP 503 with ``Retry-After``) instead
+of letting latency grow without bound; a request that outlives its timeout is answered 504
+and, if it is still queued, never runs. ``stop()`` lets everything queued finish first.
 
 Example:
     >>> batcher = DynamicBatcher(model, observer)                          # doctest: +SKIP
@@ -16,8 +19,11 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import dataclasses
+import itertools
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
@@ -53,6 +59,24 @@ class _Pending:
         return tuple(sorted((n, a.shape[1:]) for n, a in self.inputs.items()))
 
 
+def batch_prefix(rows: Sequence[int], sizes: Sequence[int]) -> int:
+    """How many of the requests (with ``rows`` rows each, in queue order) to run now: the
+    most whose rows add up to one of ``sizes``, if they hold at least half the rows, else
+    all (the model pads them).
+
+    Example:
+        >>> batch_prefix([1] * 13, (1, 2, 4, 8, 16))
+        8
+        >>> batch_prefix([1, 4, 4, 4], (1, 2, 4, 8, 16))
+        4
+    """
+    totals = list(itertools.accumulate(rows))
+    exact = [count for count, total in enumerate(totals, 1) if total in sizes]
+    if exact and 2 * totals[exact[-1] - 1] >= totals[-1]:
+        return exact[-1]
+    return len(rows)
+
+
 class DynamicBatcher:
     """The queue and batching loop of one model (lives on one asyncio event loop)."""
 
@@ -66,7 +90,7 @@ class DynamicBatcher:
         self._delay_s = spec.max_queue_delay_ms / 1000 if model.batching else 0.0
         self._queue: asyncio.Queue[_Pending] | None = None
         self._slots: asyncio.Semaphore | None = None
-        self._carry: _Pending | None = None
+        self._carry: collections.deque[_Pending] = collections.deque()  # before the queue
         self._waiting = 0  # submitted, not yet running (queued or in a forming batch)
         self._loop_task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
@@ -112,8 +136,8 @@ class DynamicBatcher:
         """The next live request (skipping timed-out ones), or None after ``timeout_s``."""
         assert self._queue is not None
         while True:
-            if self._carry is not None:
-                item, self._carry = self._carry, None
+            if self._carry:
+                item = self._carry.popleft()
             elif timeout_s is None:
                 item = await self._queue.get()
             elif not self._queue.empty():
@@ -143,10 +167,14 @@ class DynamicBatcher:
                 if item is None:
                     break
                 if rows + item.rows > self._max_rows or item.signature() != first.signature():
-                    self._carry = item
+                    self._carry.appendleft(item)
                     break
                 batch.append(item)
                 rows += item.rows
+            keep = batch_prefix([p.rows for p in batch], self.model.batch_sizes)
+            self._carry.extendleft(reversed(batch[keep:]))
+            batch = batch[:keep]
+            rows = sum(p.rows for p in batch)
             self._left(len(batch))
             task = loop.create_task(self._run(batch, rows))
             self._running.add(task)
@@ -196,4 +224,4 @@ class DynamicBatcher:
         self._executor.shutdown(wait=True)
 
 
-__all__ = ["BatchObserver", "DynamicBatcher", "QueueFullError"]
+__all__ = ["BatchObserver", "DynamicBatcher", "QueueFullError", "batch_prefix"]

@@ -1,9 +1,15 @@
-"""A served model: ``instances`` mge.lite networks sharing one set of weights.
+"""A served model: mge.lite networks sharing one set of weights, one per batch size.
 
 :class:`ServedModel` checks request tensors against the model's inputs (names, datatypes,
-shapes; dimension 0 is the batch when batching is on), runs a batch on a free network (mge.lite
-re-plans for each new batch size and keeps the plans) and describes itself in the protocol's
-metadata format.
+shapes; dimension 0 is the batch when batching is on), runs a batch on a free network and
+describes itself in the protocol's metadata format.
+
+A batching model runs only the batch sizes of :func:`batch_sizes` (the powers of two below
+``max_batch_size``, and ``max_batch_size``): it holds ``instances`` networks for each size,
+each compiled for its one shape when the model loads, so no request waits for a plan to be
+built (mge.lite compiles a plan per input shape and keeps only a few). The batcher forms
+batches of exactly these sizes where it can; a batch of another size is padded with zero rows
+up to the next size and the padding's outputs are dropped.
 
 Example:
     >>> model = ServedModel(discover("mobilenet_v2.mge", ServeDefaults())[0])  # doctest: +SKIP
@@ -21,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..lite import LiteConfig, LiteNetwork
+from ..lite import LiteConfig, LiteIO, LiteLayout, LiteNetwork, LiteNetworkIO
 from .protocol import ProtocolError, datatype_of
 from .repository import ModelSpec
 
@@ -38,8 +44,24 @@ class TensorSpec:
         return {"name": self.name, "datatype": datatype_of(self.dtype), "shape": list(self.shape)}
 
 
+def batch_sizes(max_batch_size: int) -> tuple[int, ...]:
+    """The batch sizes a model with this ``max_batch_size`` runs (``(1,)`` without batching).
+
+    Example:
+        >>> batch_sizes(24)
+        (1, 2, 4, 8, 16, 24)
+    """
+    sizes = [1]
+    while sizes[-1] * 2 < max_batch_size:
+        sizes.append(sizes[-1] * 2)
+    if max_batch_size > 1:
+        sizes.append(max_batch_size)
+    return tuple(sizes)
+
+
 class ServedModel:
-    """One model version loaded ``spec.instances`` times for concurrent batches."""
+    """One model version loaded ``spec.instances`` times per batch size for concurrent
+    batches, every network compiled and run once (on zeros) before serving."""
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
@@ -47,14 +69,6 @@ class ServedModel:
         config.plan_backend = spec.backend
         first = self._network(config)
         first.load(str(spec.path))
-        networks = [first]
-        for _ in range(spec.instances - 1):
-            network = self._network(config)
-            network.share_weights_with(first)
-            networks.append(network)
-        self._free: queue.SimpleQueue[LiteNetwork] = queue.SimpleQueue()
-        for network in networks:
-            self._free.put(network)
         batch = -1 if spec.max_batch_size > 0 else None
         self.inputs = [self._tensor(first, n, batch) for n in first.get_all_input_name()]
         self.outputs = [self._tensor(first, n, batch) for n in first.get_all_output_name()]
@@ -68,10 +82,37 @@ class ServedModel:
             raise ValueError(f"model {spec.name!r}: classifier_output "
                              f"{spec.classifier_output!r} is not an output; outputs: "
                              f"{output_names}")
+        self.batch_sizes = batch_sizes(spec.max_batch_size)
+        self._free: dict[int, queue.SimpleQueue[LiteNetwork]] = {}
+        unused = [first]
+        for size in self.batch_sizes:
+            self._free[size] = queue.SimpleQueue()
+            for _ in range(spec.instances):
+                network = unused.pop() if unused else self._sharing(first, config, size)
+                self._warm_up(network, size)
+                self._free[size].put(network)
 
-    def _network(self, config: LiteConfig) -> LiteNetwork:
-        network = LiteNetwork(config)
+    def _warm_up(self, network: LiteNetwork, size: int) -> None:
+        """Compile ``network``'s plan for batches of ``size`` by running it on zeros."""
+        for spec in self.inputs:
+            shape = (size, *spec.shape[1:]) if self.batching else spec.shape
+            network.get_io_tensor(spec.name).set_data_by_copy(np.zeros(shape, spec.dtype))
+        network.forward()
+        network.wait()
+
+    def _network(self, config: LiteConfig, io: LiteNetworkIO | None = None) -> LiteNetwork:
+        network = LiteNetwork(config, io)
         network.threads_number = self.spec.threads
+        return network
+
+    def _sharing(self, first: LiteNetwork, config: LiteConfig, size: int) -> LiteNetwork:
+        """A network sharing ``first``'s weights, its inputs configured for batches of
+        ``size`` (so it compiles its plan once, for that shape)."""
+        io = LiteNetworkIO([LiteIO(t.name, layout=LiteLayout(
+            [size, *t.shape[1:]] if self.batching else list(t.shape), t.dtype))
+            for t in self.inputs])
+        network = self._network(config, io)
+        network.share_weights_with(first)
         return network
 
     @staticmethod
@@ -131,19 +172,29 @@ class ServedModel:
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], float]:
         """Run one (already checked) batch on a free network; returns the outputs and the
-        seconds the network ran. Thread-safe: up to ``instances`` batches run at once."""
-        network = self._free.get()
+        seconds the network ran. A batch between two of :attr:`batch_sizes` is padded with
+        zero rows to the larger (the padding's outputs are dropped). Thread-safe: up to
+        ``instances`` batches run at once."""
+        rows = next(iter(inputs.values())).shape[0] if self.batching else 1
+        size = next(s for s in self.batch_sizes if s >= rows)
+        pool = self._free[size]
+        network = pool.get()
         try:
             for name, array in inputs.items():
+                if size > rows:
+                    array = np.concatenate([array, np.zeros((size - rows, *array.shape[1:]),
+                                                            array.dtype)])
                 network.get_io_tensor(name).set_data_by_share(np.ascontiguousarray(array))
             start = time.perf_counter()
             network.forward()
             network.wait()
             seconds = time.perf_counter() - start
-            return {t.name: network.get_io_tensor(t.name).to_numpy() for t in self.outputs}, \
-                seconds
+            outputs = {t.name: network.get_io_tensor(t.name).to_numpy() for t in self.outputs}
         finally:
-            self._free.put(network)
+            pool.put(network)
+        if size > rows:
+            outputs = {n: v[:rows] for n, v in outputs.items()}
+        return outputs, seconds
 
     def metadata(self) -> dict[str, Any]:
         """The protocol's model metadata object."""
@@ -162,9 +213,10 @@ class ServedModel:
                 "input": [entry(t) for t in self.inputs],
                 "output": [entry(t) for t in self.outputs],
                 "dynamic_batching": {
+                    "preferred_batch_size": list(self.batch_sizes),
                     "max_queue_delay_microseconds": int(self.spec.max_queue_delay_ms * 1000)}
                 if self.batching else {},
                 "instance_group": [{"count": self.spec.instances, "kind": "KIND_CPU"}]}
 
 
-__all__ = ["ServedModel", "TensorSpec"]
+__all__ = ["ServedModel", "TensorSpec", "batch_sizes"]

@@ -83,7 +83,8 @@ def free_port() -> int:
 class ServerProcess:
     """``python -m mge.serve`` running in a subprocess."""
 
-    def __init__(self, source: Path, options: Sequence[str], log: Path) -> None:
+    def __init__(self, source: Path, options: Sequence[str], log: Path,
+                 ready_timeout_s: float = 120.0) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
@@ -92,12 +93,13 @@ class ServerProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "mge.serve", str(source), "--port", str(self.port),
              *options], cwd=ROOT, env=env, stdout=self._log_file, stderr=subprocess.STDOUT)
-        self._wait_ready()
+        self._wait_ready(ready_timeout_s)
 
-    def _wait_ready(self) -> None:
+    def _wait_ready(self, timeout_s: float) -> None:
         import httpx
 
-        for _ in range(600):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"mge serve exited with {self.process.returncode}:\n"
                                    f"{self.log.read_text()}")

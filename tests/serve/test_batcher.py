@@ -13,8 +13,8 @@ import pytest
 import mge
 from mge.jit import trace
 from mge.serve import ServeDefaults, discover
-from mge.serve.batcher import DynamicBatcher, QueueFullError
-from mge.serve.model import ServedModel
+from mge.serve.batcher import DynamicBatcher, QueueFullError, batch_prefix
+from mge.serve.model import ServedModel, batch_sizes
 from mge.serve.protocol import ProtocolError
 
 
@@ -71,8 +71,34 @@ def test_concurrent_requests_merge_and_split_back(affine_file: Path) -> None:
     for n, result in zip(sizes, results):
         np.testing.assert_array_equal(result["y"], _rows(start, n) * 2 + 1)
         start += n
-    assert recorder.batches == [(7, 4)]  # one batch: 7 rows from 4 requests
+    # 7 rows queued; the model runs batches of 1, 2, 4, 8: the first 3 requests (4 rows)
+    # run as one batch, the last (3 rows) as the next, padded to 4
+    assert recorder.batches == [(4, 3), (3, 1)]
     assert recorder.depths[-1] == 0
+
+
+def test_batch_sizes_and_prefixes() -> None:
+    assert batch_sizes(0) == batch_sizes(1) == (1,)
+    assert batch_sizes(8) == (1, 2, 4, 8)
+    assert batch_sizes(12) == (1, 2, 4, 8, 12)
+    sizes = batch_sizes(16)
+    assert batch_prefix([1] * 16, sizes) == 16
+    assert batch_prefix([1] * 15, sizes) == 8
+    assert batch_prefix([3, 3, 3], sizes) == 3  # no prefix makes a size: padded to 16
+    assert batch_prefix([2, 2, 3], sizes) == 2  # 4 rows of 7
+    assert batch_prefix([1, 3, 3, 3], sizes) == 4  # 4 rows of 10 are too few: padded to 16
+
+
+def test_each_batch_size_runs_on_its_own_compiled_network(affine_file: Path) -> None:
+    model = _model(affine_file, max_batch_size=8, instances=2)
+    for rows in range(1, 9):
+        outputs, _ = model.run({"x": _rows(0, rows)})  # 3, 5, 6, 7 are padded
+        np.testing.assert_array_equal(outputs["y"], _rows(0, rows) * 2 + 1)
+    networks = [model._free[size].get() for size in model.batch_sizes for _ in range(2)]
+    assert len({id(n) for n in networks}) == 8
+    # each network compiled one plan, for its size, when the model loaded
+    assert [[key[0][0] for key in n._cache._plans] for n in networks] == \
+        [[1], [1], [2], [2], [4], [4], [8], [8]]
 
 
 def test_batches_respect_the_size_limit(affine_file: Path) -> None:

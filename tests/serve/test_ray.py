@@ -1,10 +1,11 @@
-"""Ray: the server on Ray Serve with 2 replicas (one killed mid-run) and ``batch-predict``
-over 500 images with Ray Data, on a local Ray cluster bound to 127.0.0.1."""
+"""Ray: ``mge serve --ray`` with 2 replicas (one killed mid-run) and ``batch-predict`` over
+500 images with Ray Data, on a local Ray cluster bound to 127.0.0.1."""
 
 from __future__ import annotations
 
 import concurrent.futures
 import json
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from mge.lite import LiteNetwork
 from mge.serve import ServeDefaults, discover
 from tests.examples.shared_data import IMAGES, REFERENCE, reference_top5, requires_shared
 
-from .conftest import MODEL, free_port
+from .conftest import MODEL, ServerProcess
 
 ray = pytest.importorskip("ray", reason="the ray extra (pip install 'mge[ray]') is not installed")
 pytest.importorskip("ray.serve", reason="ray[serve] is not installed")
@@ -30,11 +31,23 @@ REF_STEM = "mobilenet_v2_1.0_224_dq"
 
 
 @pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[None]:
-    ray.init(num_cpus=4, include_dashboard=False, _node_ip_address="127.0.0.1",
-             log_to_driver=False)
-    yield
+def ray_cluster() -> Iterator[str]:
+    """A local Ray cluster on 127.0.0.1; its GCS address."""
+    context = ray.init(num_cpus=4, include_dashboard=False, _node_ip_address="127.0.0.1",
+                       log_to_driver=False)
+    yield context.address_info["gcs_address"]
     ray.shutdown()
+
+
+def _replicas(count: int, timeout_s: float = 120.0) -> list[str]:
+    """The Serve replica actors' names, once there are ``count`` (or at the timeout)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+                 if a["name"].startswith("SERVE_REPLICA::")]
+        if len(names) == count or time.monotonic() > deadline:
+            return names
+        time.sleep(0.5)
 
 
 def _infer_with_retries(url: str, x: np.ndarray, attempts: int = 60) -> tuple[np.ndarray, int]:
@@ -56,23 +69,20 @@ def _infer_with_retries(url: str, x: np.ndarray, attempts: int = 60) -> tuple[np
     raise AssertionError(f"no answer after {attempts} attempts")
 
 
-def test_ray_serve_two_replicas_survive_a_killed_replica(
-        ray_cluster: None, model_repository: Path) -> None:
-    from ray import serve
-
-    from mge.serve.ray_serve import deployment
-
-    port = free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
+def test_mge_serve_ray_two_replicas_survive_a_killed_replica(
+        ray_cluster: str, model_repository: Path, tmp_path: Path) -> None:
+    """``mge serve --ray --replicas 2`` (the command line, joining the test's cluster):
+    one replica's process is killed mid-run and every request, retried by the client,
+    still gets the reference top-5."""
+    server = ServerProcess(model_repository / MODEL / "1" / "model.mge",
+                           ["--name", MODEL, "--max-batch-size", "4", "--ray", "--replicas",
+                            "2", "--ray-address", ray_cluster], tmp_path / "ray_serve.log",
+                           ready_timeout_s=300.0)
     try:
-        specs = discover(model_repository / MODEL / "1" / "model.mge",
-                         ServeDefaults(max_batch_size=4), MODEL)
-        serve.run(deployment(specs, replicas=2), route_prefix="/")
-        replicas = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
-                    if a["name"].startswith("SERVE_REPLICA::")]
-        assert len(replicas) == 2
-        url = f"http://127.0.0.1:{port}/v2/models/{MODEL}/infer"
-        metadata = httpx.get(f"http://127.0.0.1:{port}/v2/models/{MODEL}", timeout=30).json()
+        replicas = _replicas(2)
+        assert len(replicas) == 2, replicas
+        url = f"{server.url}/v2/models/{MODEL}/infer"
+        metadata = httpx.get(f"{server.url}/v2/models/{MODEL}", timeout=30).json()
         assert metadata["inputs"][0]["shape"] == [-1, 3, 224, 224]
         images = {"cat": np.load(REFERENCE / "cat_224.npy"),
                   "chelsea": np.load(REFERENCE / "chelsea_224.npy")}
@@ -95,7 +105,9 @@ def test_ray_serve_two_replicas_survive_a_killed_replica(
             assert top5 == reference_top5(REF_STEM, name)
         print(f"retries after killing a replica: {sum(r for _, r in results)}")
     finally:
-        serve.shutdown()
+        status = server.stop()
+    assert status in (0, -signal.SIGTERM), server.log.read_text()
+    assert not _replicas(0, timeout_s=60.0)  # SIGTERM shut Serve down
 
 
 def _make_images(folder: Path, start: int, stop: int) -> None:
@@ -117,7 +129,7 @@ def _make_images(folder: Path, start: int, stop: int) -> None:
 
 
 def test_batch_predict_500_images_matches_lite(
-        ray_cluster: None, model_repository: Path, tmp_path: Path) -> None:
+        ray_cluster: str, model_repository: Path, tmp_path: Path) -> None:
     from mge.serve.batch_predict import batch_predict
     from mge.serve.cli import main
     from mge.serve.image import image_input

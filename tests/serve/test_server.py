@@ -3,12 +3,14 @@ the reference top-5 for cat.bmp, protocol errors, metrics, access logs, overload
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import json
 import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -63,6 +65,41 @@ def test_tritonclient_gets_the_reference_top5(server: ServerProcess) -> None:
         bad = http.InferInput("input", [1, 3, 224, 223], "FP32")
         bad.set_data_from_numpy(np.zeros((1, 3, 224, 223), np.float32))
         client.infer(MODEL, [bad])
+
+
+def test_kserve_client_gets_the_reference_top5(server: ServerProcess) -> None:
+    kserve = pytest.importorskip("kserve", reason="KServe's Python SDK (pip install kserve) "
+                                                  "is not installed")
+    from kserve.protocol.infer_type import RequestedOutput
+
+    x = _cat_tensor()
+    batch = np.concatenate([x, x[:, :, ::-1].copy()])  # the cat and its upside-down twin
+
+    async def scenario() -> tuple[bool, bool, list[Any]]:
+        config = kserve.RESTConfig(protocol="v2", timeout=60)
+        async with kserve.InferenceRESTClient(config) as client:
+            live = await client.is_server_live(server.url)
+            ready = await client.is_model_ready(server.url, MODEL)
+            binary = kserve.InferInput("input", list(batch.shape), "FP32")
+            binary.set_data_from_numpy(batch, binary_data=True)
+            as_json = kserve.InferInput("input", list(x.shape), "FP32")
+            as_json.set_data_from_numpy(x, binary_data=False)
+            replies = [await client.infer(server.url, kserve.InferRequest(
+                MODEL, [tensor], request_id=f"kserve-{k}",
+                request_outputs=[RequestedOutput("probs", {"binary_data": k == 0})]),
+                model_name=MODEL) for k, tensor in enumerate((binary, as_json))]
+        return live, ready, replies
+
+    live, ready, replies = asyncio.run(scenario())
+    assert live and ready
+    reference = np.load(REFERENCE / f"{REF_STEM}__cat_probs.npy")
+    for reply, rows in zip(replies, (2, 1)):
+        assert reply.id.startswith("kserve-") and reply.model_name == MODEL
+        [output] = reply.outputs
+        probs = output.as_numpy()
+        assert output.name == "probs" and probs.shape == (rows, 1001)
+        assert _top5(probs[0]) == reference_top5(REF_STEM, "cat")
+        np.testing.assert_allclose(probs[:1], reference, atol=1e-4)
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
