@@ -211,3 +211,6 @@ def _make_conv(scratch: Any, xshape: tuple[int, ...], oshape: tuple[int, ...],
         return y.reshape(oshape)
 
     return im2col
+
+
+from . import numpy_conv3d, numpy_window  # noqa: E402,F401 - 3-d and window ops
