@@ -1,4 +1,5 @@
-"""Op-table cases for MatrixMul, BatchedMatrixMul, BatchNormForward and SoftmaxForward."""
+"""Op-table cases for MatrixMul, BatchedMatrixMul, MatrixInverse, BatchNormForward and
+SoftmaxForward."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from mge.ops.nn import (
     GroupNorm,
     InstanceNorm,
     LayerNorm,
+    MatrixInverse,
     MatrixMul,
     SoftmaxForward,
 )
@@ -67,4 +69,11 @@ CASES = [
     OpCase(InstanceNorm(), [rand(2, 3, 4, 4), rand(3, seed=1), rand(3, seed=2)], **_TOL),
     OpCase(InstanceNorm(affine=False), [rand(2, 3, 1, 5, dtype="float16")],
            id="InstanceNorm-float16", atol=1e-2, rtol=1e-2),
+]
+
+_EYE = np.eye(4, dtype="float32") * 4
+CASES += [
+    OpCase(MatrixInverse(), [rand(4, 4) + _EYE], **_TOL),
+    OpCase(MatrixInverse(), [rand(2, 3, 4, 4) + _EYE], id="MatrixInverse-batched", **_TOL),
+    OpCase(MatrixInverse(), [rand(0, 3, 3)], id="MatrixInverse-empty"),
 ]

@@ -1,5 +1,5 @@
-"""Network ops: ``MatrixMul``, ``BatchedMatrixMul``, ``BatchNormForward``, ``SoftmaxForward``,
-and the feature normalizations ``LayerNorm``, ``GroupNorm``, ``InstanceNorm``.
+"""Network ops: ``MatrixMul``, ``BatchedMatrixMul``, ``MatrixInverse``, ``BatchNormForward``,
+``SoftmaxForward``, and the feature normalizations ``LayerNorm``, ``GroupNorm``, ``InstanceNorm``.
 
 ``MatrixMul`` is 2-d and ``BatchedMatrixMul`` 3-d with equal batch sizes (the functional
 layer reshapes and broadcasts, as MegEngine does). ``BatchNormForward`` mirrors the
@@ -91,6 +91,29 @@ class BatchedMatrixMul(MatrixMul):
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
         return [TensorInfo(_matmul_shape(self, inputs, 3), inputs[0].dtype)]
+
+
+@register_op
+class MatrixInverse(OpDef):
+    """The inverse of each square matrix of a ``(..., n, n)`` float input (a singular one
+    fails the run, naming the op: it has no inverse)."""
+
+    type_name = "MatrixInverse"
+    memory = Memory.FRESH
+    mge_form = MgeForm("MatrixInverse")
+    nr_inputs = (1,)
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        (x,) = inputs
+        if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
+            self.fail("input must be batches of square matrices (..., n, n)", inputs)
+        if x.dtype not in FLOAT_DTYPES:
+            self.fail(f"input must be float32 or float16, got {x.dtype}", inputs)
+        return [TensorInfo(x.shape, x.dtype)]
+
+    def singular(self) -> ValueError:
+        """The error a singular input raises."""
+        return ValueError(f"{self}: a matrix of the input is singular (it has no inverse)")
 
 
 def bn_reduce_axes(param_shape: tuple[int, ...], ndim: int) -> tuple[int, ...]:

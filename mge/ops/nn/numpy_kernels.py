@@ -14,6 +14,7 @@ from . import (
     GroupNorm,
     InstanceNorm,
     LayerNorm,
+    MatrixInverse,
     MatrixMul,
     SoftmaxForward,
     bn_reduce_axes,
@@ -28,6 +29,18 @@ def matrix_mul(op: MatrixMul, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if op.transposeB:
         b32 = b32.swapaxes(-1, -2)
     return np.ascontiguousarray(a32 @ b32, dtype=a.dtype)
+
+
+@NUMPY.kernel(MatrixInverse)
+def matrix_inverse(op: MatrixInverse, x: np.ndarray) -> np.ndarray:
+    bad = ~np.isfinite(x).all(axis=(-2, -1))  # a NaN or Inf makes every entry undefined
+    eye = np.eye(x.shape[-1])
+    try:
+        inv = np.linalg.inv(np.where(bad[..., None, None], eye, x.astype(np.float64)))
+    except np.linalg.LinAlgError:
+        raise op.singular() from None
+    inv[bad] = np.nan
+    return np.ascontiguousarray(inv, dtype=x.dtype)
 
 
 @NUMPY.kernel(BatchNormForward)

@@ -13,6 +13,7 @@ from . import (
     GroupNorm,
     InstanceNorm,
     LayerNorm,
+    MatrixInverse,
     MatrixMul,
     SoftmaxForward,
     bn_reduce_axes,
@@ -37,6 +38,16 @@ def _empty(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     if key not in _EMPTIES:
         _EMPTIES[key] = torch.empty((0,), dtype=dtype, device=device)
     return _EMPTIES[key]
+
+
+@TORCH.kernel(MatrixInverse)
+def matrix_inverse(op: MatrixInverse, x: torch.Tensor) -> torch.Tensor:
+    bad = ~torch.isfinite(x).all(-1).all(-1)  # a NaN or Inf makes every entry undefined
+    eye = torch.eye(x.shape[-1], dtype=torch.float64, device=x.device)
+    inv, info = torch.linalg.inv_ex(torch.where(bad[..., None, None], eye, x.double()))
+    if x.numel() and bool((info != 0).any()):
+        raise op.singular()
+    return inv.masked_fill(bad[..., None, None], float("nan")).to(x.dtype)
 
 
 @TORCH.kernel(BatchNormForward)
