@@ -7,6 +7,7 @@ Example:
     (2, 12)
 """
 
+from .condtake import CondTake
 from .creation import (
     CREATED_AS_VALUE,
     CreationOp,
@@ -46,6 +47,7 @@ from .shape import (
 )
 
 __all__ = [
+    "CondTake",
     "AxisAddRemove",
     "AxisSel",
     "Broadcast",
