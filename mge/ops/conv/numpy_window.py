@@ -30,7 +30,9 @@ def images2neibs(op: Images2Neibs, x: np.ndarray) -> np.ndarray:
 def sliding_window_transpose(op: SlidingWindowTranspose, x: np.ndarray) -> np.ndarray:
     n, c, oh, ow, kh, kw = x.shape
     buf = np.zeros((n, c, op.out_h + 2 * op.pad_h, op.out_w + 2 * op.pad_w), F32)
-    for i, j in itertools.product(range(kh), range(kw)):
+    # each pixel sums its windows in raster order of the window positions (MegEngine's
+    # order; a later position meets the pixel at an earlier tap)
+    for i, j in itertools.product(reversed(range(kh)), reversed(range(kw))):
         top, left = i * op.dilate_h, j * op.dilate_w
         buf[:, :, top: top + op.stride_h * (oh - 1) + 1: op.stride_h,
             left: left + op.stride_w * (ow - 1) + 1: op.stride_w] += x[..., i, j]
