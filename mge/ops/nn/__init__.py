@@ -100,7 +100,7 @@ class MatrixInverse(OpDef):
 
     type_name = "MatrixInverse"
     memory = Memory.FRESH
-    mge_form = MgeForm("MatrixInverse")
+    mge_form = MgeForm("MatrixInverse", ("Empty",))
     nr_inputs = (1,)
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
