@@ -34,7 +34,7 @@ from .embedding import Embedding
 from .linear import Linear, LinearRelu
 from .linear_bn import LinearBn1d, LinearBnRelu1d
 from .module import HookHandler, Module
-from .normalization import GroupNorm, InstanceNorm, LayerNorm
+from .normalization import GroupNorm, InstanceNorm, LayerNorm, LocalResponseNorm
 from .pixel_shuffle import PixelShuffle
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 from .quant_dequant import DequantStub, QuantStub
@@ -80,6 +80,7 @@ __all__ = [
     "LinearBn1d",
     "LinearBnRelu1d",
     "LinearRelu",
+    "LocalResponseNorm",
     "MaxPool2d",
     "Module",
     "PReLU",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from mge.ops.nn import (
+    LRN,
     BatchedMatrixMul,
     BatchNormForward,
     GroupNorm,
@@ -76,4 +77,10 @@ CASES += [
     OpCase(MatrixInverse(), [rand(4, 4) + _EYE], **_TOL),
     OpCase(MatrixInverse(), [rand(2, 3, 4, 4) + _EYE], id="MatrixInverse-batched", **_TOL),
     OpCase(MatrixInverse(), [rand(0, 3, 3)], id="MatrixInverse-empty"),
+]
+CASES += [
+    OpCase(LRN(), [rand(2, 7, 3, 4)], **_TOL),
+    OpCase(LRN(n=3, k=1.0, alpha=0.5, beta=0.6), [rand(1, 2, 3, 3)], id="LRN-narrow", **_TOL),
+    OpCase(LRN(n=9), [rand(1, 4, 2, 2, dtype="float16")], id="LRN-float16-wide",
+           atol=2e-3, rtol=2e-3),
 ]

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..registry import NUMPY
 from . import (
+    LRN,
     BatchedMatrixMul,
     BatchNormForward,
     GroupNorm,
@@ -113,3 +114,13 @@ def group_norm(op: GroupNorm, x: np.ndarray, *affine: np.ndarray) -> tuple[np.nd
     if affine:
         y = y * affine[0].reshape(1, c, 1, 1) + affine[1].reshape(1, c, 1, 1)
     return np.ascontiguousarray(y, dtype=x.dtype), mean, var
+
+
+@NUMPY.kernel(LRN)
+def lrn(op: LRN, x: np.ndarray) -> np.ndarray:
+    x32 = x.astype(np.float32)
+    half = op.n // 2
+    sq = np.pad(np.square(x32), ((0, 0), (half, half), (0, 0), (0, 0)))
+    total = sum(sq[:, i: i + x.shape[1]] for i in range(op.n))
+    scale = np.power(np.float32(op.k) + np.float32(op.alpha) * total, np.float32(-op.beta))
+    return (x32 * scale).astype(x.dtype)

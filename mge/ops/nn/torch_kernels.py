@@ -8,6 +8,7 @@ import torch.nn.functional as tF
 
 from ..registry import TORCH, Prepared, PrepareSite
 from . import (
+    LRN,
     BatchedMatrixMul,
     BatchNormForward,
     GroupNorm,
@@ -125,6 +126,15 @@ def group_norm(op: GroupNorm, x: torch.Tensor, *affine: torch.Tensor
 
 
 # ------------------------------------------------------------------ plan preparation
+@TORCH.kernel(LRN)
+def lrn(op: LRN, x: torch.Tensor) -> torch.Tensor:
+    x32 = x.float()
+    half = op.n // 2
+    sq = tF.pad(x32.square(), (0, 0, 0, 0, half, half))
+    total = sum(sq[:, i: i + x.shape[1]] for i in range(op.n))
+    return (x32 * (op.k + op.alpha * total).pow(-op.beta)).to(x.dtype)
+
+
 @TORCH.preparer(MatrixMul)
 def prepare_matmul(op: MatrixMul, site: PrepareSite) -> Prepared | None:
     """``A @ constant B`` in a plan: ``linear`` with the weight laid out once."""
