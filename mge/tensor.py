@@ -120,6 +120,7 @@ def _methods() -> dict[str, Callable]:
     methods: dict[str, Callable] = {
         f.__name__: f for f in (astype, reshape, transpose, flatten, broadcast,
                                 __getitem__, __setitem__)}
+    methods["_broadcast"] = broadcast  # MegEngine's internal name, used by its own code
     for name, fn in binary.items():
         methods[f"__{name}__"] = _binary(fn, f"__{name}__")
         methods[f"__r{name}__"] = _binary(fn, f"__r{name}__", reverse=True)

@@ -8,6 +8,7 @@ Example:
 
 from . import elemwise, loss, math, nn, quantized, tensor, vision  # noqa: F401
 from .elemwise import *  # noqa: F403
+from .indexing import cond_take  # noqa: F401 - MegEngine's F.cond_take
 from .loss import *  # noqa: F403
 from .math import *  # noqa: F403
 from .nn import *  # noqa: F403

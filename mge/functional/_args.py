@@ -19,10 +19,10 @@ from ..core.apply import apply, mark_constant
 from ..core.tensor import amp as amp_state
 from ..core.tensor.base import Tensor
 from ..device import parse_device
-from ..dtype import canonical_dtype
+from ..dtype import canonical_dtype, result_dtype
 from ..ops.elemwise import TypeCvt
 from ..ops.shape import AxisAddRemove, Subtensor
-from .elemwise import as_tensor
+from .elemwise import as_tensor, astype
 
 _ARRAY_LIKE = (np.ndarray, np.generic, list, tuple, int, float, bool)
 
@@ -147,6 +147,25 @@ def float_tensor(fn: str, arg: str, value: Any, ndims: Sequence[int] | None = No
         raise ValueError(f"{fn}: {arg} must be {want}, got shape {t.shape}")
     return t
 
+
+def promoted(inp: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
+    """``inp`` and ``weight`` in their common dtype (float16 with float32 is float32)."""
+    dt = result_dtype(inp.dtype, weight.dtype)
+    return astype(inp, dt), astype(weight, dt)
+
+
+def sizes(fn: str, arg: str, value: Any, n: int, low: int) -> tuple[int, ...]:
+    """An int or ``n`` ints (Tensors of a traced shape included), each at least ``low``, as
+    an ``n``-tuple."""
+    value = concrete_ints(value)
+    seq = isinstance(value, (Sequence, np.ndarray))
+    items = tuple(value) if seq else (value,) * n
+    if len(items) != n or not all(isinstance(v, (int, np.integer)) for v in items):
+        what = "a pair of ints" if n == 2 else f"{n} ints"
+        raise TypeError(f"{fn}: {arg} must be an int or {what}, got {value!r}")
+    if min(items) < low:
+        raise ValueError(f"{fn}: {arg} must be >= {low}, got {value!r}")
+    return tuple(int(v) for v in items)
 
 
 def option(fn: str, arg: str, value: Any, allowed: Sequence[str]) -> str:

@@ -27,10 +27,18 @@ from typing import Any
 
 import numpy as np
 
+from ..core.apply import apply
 from ..core.opdef import TensorInfo
 from ..core.tensor.base import Tensor
+from ..core.tracing import traceable
 from ..dtype import int32
-from ..ops.shape import IndexingMultiAxisVec, IndexingSetMultiAxisVec, SetSubtensor, Subtensor
+from ..ops.shape import (
+    CondTake,
+    IndexingMultiAxisVec,
+    IndexingSetMultiAxisVec,
+    SetSubtensor,
+    Subtensor,
+)
 from ._args import add_axes, one, remove_axes, to_tensor
 from .elemwise import astype
 from .tensor import broadcast_to, reshape
@@ -214,4 +222,36 @@ def setitem(x: Tensor, index: Any, value: Any) -> Tensor:
     return remove_axes(out, plan.new_axes[::-1]) if plan.new_axes else out
 
 
-__all__ = ["getitem", "setitem"]
+@traceable
+def cond_take(mask: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+    """The elements of ``x`` where the bool ``mask`` (of ``x``'s shape) is true, and
+    their indices in the flattened ``x`` (int32), both 1-d (``CondTake``).
+
+    The output length is read from ``mask``'s values when the op is built.
+
+    Raises:
+        TypeError: ``x`` or ``mask`` not a Tensor. ValueError: a non-bool mask, shapes or
+            devices that differ.
+
+    Example:
+        >>> x = mge.tensor([[1, 2, 3], [4, 5, 6]])
+        >>> m = mge.tensor([[True, False, True], [False, True, True]])
+        >>> [t.numpy().tolist() for t in F.cond_take(m, x)]
+        [[1, 3, 5, 6], [0, 2, 4, 5]]
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"cond_take: input must be a Tensor, got {type(x).__name__}")
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"cond_take: mask must be a Tensor, got {type(mask).__name__}")
+    if mask.dtype != np.bool_:
+        raise ValueError(f"cond_take: mask must be bool, got {mask.dtype}")
+    if mask.shape != x.shape:
+        raise ValueError(f"cond_take: mask {mask.shape} and input {x.shape} differ in shape")
+    if x.device != mask.device:
+        raise ValueError(f"cond_take: ambiguous device: {x.device} vs {mask.device}")
+    size = int(np.count_nonzero(mask.numpy()))
+    values, index = apply(CondTake(size=size), x, mask)
+    return values, index
+
+
+__all__ = ["cond_take", "getitem", "setitem"]

@@ -29,7 +29,7 @@ from ..core.tensor import amp as amp_state
 from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
 from ..dtype import float32, int32, result_dtype
-from ..ops.nn import BatchedMatrixMul, MatrixMul
+from ..ops.nn import BatchedMatrixMul, MatrixInverse, MatrixMul
 from ..ops.reduce import Argmax, Argmin, ArgsortForward, Cumsum, Reduce, TopK
 from ..ops.shape import Diag, Reshape, Subtensor
 from ._args import (
@@ -404,7 +404,27 @@ def diag(inp: Tensor, k: int = 0) -> Tensor:
     return one(Diag(k=int(k)), x)
 
 
+@traceable
+def matinv(inp: Tensor) -> Tensor:
+    """The inverse of each square matrix of a ``(..., n, n)`` float tensor (``MatrixInverse``).
+
+    Raises:
+        ValueError: an input that is not batches of square matrices, or (when it runs) a
+            singular matrix.
+
+    Example:
+        >>> F.matinv(mge.tensor([[2.0, 0.0], [0.0, 4.0]])).numpy()
+        array([[0.5 , 0.  ],
+               [0.  , 0.25]], dtype=float32)
+    """
+    x = float_tensor("matinv", "inp", inp)
+    if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"matinv: input must be batches of square matrices, got {x.shape}")
+    return one(MatrixInverse(), x)
+
+
 __all__ = [
-    "argmax", "argmin", "argsort", "cumsum", "diag", "dot", "matmul", "max", "mean", "min",
+    "argmax", "argmin", "argsort", "cumsum", "diag", "dot", "matinv", "matmul", "max", "mean",
+    "min",
     "norm", "normalize", "prod", "sort", "std", "sum", "topk", "var",
 ]

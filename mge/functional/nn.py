@@ -25,21 +25,21 @@ from ..core.opdef import OpError
 from ..core.tensor import amp as amp_state
 from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
-from ..dtype import result_dtype
 from ..ops.conv import ConvolutionBackwardData, ConvolutionForward, conv_out_size
 from ..ops.nn import BatchNormForward
 from ..ops.pooling import AdaptivePoolingForward, PoolingForward
 from ..ops.shape import Padding
+from . import conv_nd as _conv_nd
 from . import embedding as _embedding
 from . import loss as _loss
 from . import metric as _metric
 from . import normalization as _normalization
-from ._args import autocast_inputs, concrete_ints, float_tensor, option
+from ._args import autocast_inputs, float_tensor, option, promoted, sizes
 from ._detection import deformable_psroi_pooling
+from .conv_nd import *  # noqa: F403 - F.nn has them
 from .elemwise import (
     add,
     as_tensor,
-    astype,
     gelu,
     hsigmoid,
     hswish,
@@ -78,19 +78,7 @@ Pair = int | Sequence[int]
 # ----------------------------------------------------------------------------- checks
 def _pair(fn: str, arg: str, value: Any, low: int) -> tuple[int, int]:
     """An int or a pair of ints, each at least ``low``, as a pair."""
-    value = concrete_ints(value)
-    pair = (value, value) if not isinstance(value, (Sequence, np.ndarray)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
-        raise TypeError(f"{fn}: {arg} must be an int or a pair of ints, got {value!r}")
-    if min(pair) < low:
-        raise ValueError(f"{fn}: {arg} must be >= {low}, got {value!r}")
-    return int(pair[0]), int(pair[1])
-
-
-def _promoted(inp: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
-    """``inp`` and ``weight`` in their common dtype (float16 with float32 is float32)."""
-    dt = result_dtype(inp.dtype, weight.dtype)
-    return astype(inp, dt), astype(weight, dt)
+    return sizes(fn, arg, value, 2, low)  # type: ignore[return-value]
 
 
 # ----------------------------------------------------------------------------- convolution
@@ -106,7 +94,7 @@ def _conv_args(
     if not isinstance(groups, (int, np.integer)) or groups < 1:
         raise ValueError(f"{fn}: groups must be a positive int, got {groups!r}")
     weight = float_tensor(fn, "weight", weight, (4,) if groups == 1 else (5,))
-    inp, weight = _promoted(inp, weight)
+    inp, weight = promoted(inp, weight)
     if groups > 1 and weight.shape[0] != groups:
         raise ValueError(f"{fn}: weight {weight.shape} must start with groups={groups}")
     (sh, sw), (ph, pw) = _pair(fn, "stride", stride, 1), _pair(fn, "padding", padding, 0)
@@ -547,5 +535,6 @@ __all__ = [
     "logsigmoid", "logsoftmax", "logsumexp", "matmul", "max_pool2d", "pad", "pixel_shuffle",
     "prelu", "relu", "relu6", "remap", "sigmoid", "silu", "softmax", "softplus", "warp_affine",
     "warp_perspective",
-    *_embedding.__all__, *_loss.__all__, *_metric.__all__, *_normalization.__all__,
+    *_conv_nd.__all__, *_embedding.__all__, *_loss.__all__, *_metric.__all__,
+    *_normalization.__all__,
 ]

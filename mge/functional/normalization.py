@@ -1,5 +1,6 @@
 """Normalization over feature groups (MegEngine ``F.nn``): ``layer_norm``, ``group_norm``,
-``instance_norm``, each one op (``LayerNorm``, ``GroupNorm``, ``InstanceNorm``).
+``instance_norm``, each one op (``LayerNorm``, ``GroupNorm``, ``InstanceNorm``), and
+``local_response_norm`` (``LRN``).
 
 ``y = (x - mean) / sqrt(var + eps)`` with the biased variance of each normalized slice,
 then ``* weight + bias`` when ``affine``.
@@ -21,7 +22,7 @@ import numpy as np
 from ..core.apply import apply
 from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
-from ..ops.nn import GroupNorm, InstanceNorm, LayerNorm
+from ..ops.nn import LRN, GroupNorm, InstanceNorm, LayerNorm
 from ._args import float_tensor
 
 
@@ -92,4 +93,27 @@ def instance_norm(inp: Tensor, affine: bool, weight: Tensor | None = None,
     return apply(op, *_affine_inputs(fn, x, affine, weight, bias))[0]
 
 
-__all__ = ["group_norm", "instance_norm", "layer_norm"]
+@traceable
+def local_response_norm(inp: Tensor, kernel_size: int = 5, k: float = 2.0, alpha: float = 1e-4,
+                        beta: float = 0.75) -> Tensor:
+    """Local response normalization across the channels of an NCHW ``inp`` (``LRN``):
+    ``x * (k + alpha * sum of x^2 over kernel_size neighbouring channels)^-beta``
+    (``alpha`` is not divided by ``kernel_size``, as in MegEngine).
+
+    Raises:
+        ValueError: an input that is not 4-d, an even ``kernel_size``.
+
+    Example:
+        >>> x = mge.tensor(np.arange(4, dtype=np.float32).reshape(1, 4, 1, 1))
+        >>> F.nn.local_response_norm(x, 3, k=1.0, alpha=0.1, beta=1.0).numpy().ravel().round(3)
+        array([0.   , 0.667, 0.833, 1.304], dtype=float32)
+    """
+    fn = "local_response_norm"
+    x = float_tensor(fn, "inp", inp, (4,))
+    if not isinstance(kernel_size, (int, np.integer)) or kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"{fn}: kernel_size must be a positive odd int, got {kernel_size!r}")
+    op = LRN(n=int(kernel_size), k=float(k), alpha=float(alpha), beta=float(beta))
+    return apply(op, x)[0]
+
+
+__all__ = ["group_norm", "instance_norm", "layer_norm", "local_response_norm"]

@@ -229,7 +229,8 @@ def _tensor_list(fn: str, inps: Any) -> list[Tensor]:
 def concat(inps: Iterable[Tensor], axis: int = 0, device: str | None = None) -> Tensor:
     """Concatenate along ``axis`` (dtypes are promoted; other dims must match).
 
-    0-d tensors count as shape ``(1,)``, as in MegEngine.
+    0-d tensors count as shape ``(1,)``, as in MegEngine. Inputs on different devices
+    need ``device`` (where all are moved first), else ``ValueError`` (MegEngine's rule).
 
     Example:
         >>> F.concat([F.zeros((2, 3)), F.ones((1, 3))]).shape
@@ -238,13 +239,17 @@ def concat(inps: Iterable[Tensor], axis: int = 0, device: str | None = None) -> 
         array([1., 2.], dtype=float32)
     """
     xs = [reshape(x, (1,)) if x.ndim == 0 else x for x in _tensor_list("concat", inps)]
+    if device is None and len({str(x.device) for x in xs}) > 1:
+        raise ValueError(f"concat: ambiguous device: inputs are on "
+                         f"{sorted({str(x.device) for x in xs})}; pass device=")
+    xs = [on_device(x, device) for x in xs]
     _same_ndim("concat", xs)
     ax = check_axis("concat", axis, max(xs[0].ndim, 1), xs[0].shape)
     if xs[0].ndim == 0 or any(
         x.shape[:ax] + x.shape[ax + 1:] != xs[0].shape[:ax] + xs[0].shape[ax + 1:] for x in xs
     ):
         raise ValueError(f"concat: shapes {[x.shape for x in xs]} differ outside axis {axis}")
-    return on_device(one(Concat(axis=ax), *_promote(xs)), device)
+    return one(Concat(axis=ax), *_promote(xs))
 
 
 @traceable

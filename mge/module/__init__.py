@@ -22,7 +22,8 @@ from .activation import (
 )
 from .batch_matmul_activation import BatchMatMulActivation
 from .batchnorm import BatchNorm1d, BatchNorm2d, SyncBatchNorm
-from .conv import Conv1d, Conv2d, ConvBn2d, ConvBnRelu2d, ConvRelu2d
+from .conv import Conv1d, Conv2d, ConvBn2d, ConvBnRelu2d, ConvRelu2d, LocalConv2d
+from .conv3d import Conv3d, ConvTranspose3d
 from .conv_transpose import (
     ConvTranspose2d,
     ConvTransposeBn2d,
@@ -33,12 +34,13 @@ from .embedding import Embedding
 from .linear import Linear, LinearRelu
 from .linear_bn import LinearBn1d, LinearBnRelu1d
 from .module import HookHandler, Module
-from .normalization import GroupNorm, InstanceNorm, LayerNorm
+from .normalization import GroupNorm, InstanceNorm, LayerNorm, LocalResponseNorm
 from .pixel_shuffle import PixelShuffle
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 from .quant_dequant import DequantStub, QuantStub
 from .rnn import LSTM, RNN, LSTMCell, RNNCell
 from .sequential import Sequential
+from .sliding_window import SlidingWindow, SlidingWindowTranspose
 from .wrappers import Concat, Dropout, Elemwise, Identity, Pad
 
 __all__ = [
@@ -54,10 +56,12 @@ __all__ = [
     "Conv1d",
     "DequantStub",
     "Conv2d",
+    "Conv3d",
     "ConvBn2d",
     "ConvBnRelu2d",
     "ConvRelu2d",
     "ConvTranspose2d",
+    "ConvTranspose3d",
     "ConvTransposeBn2d",
     "ConvTransposeBnRelu2d",
     "ConvTransposeRelu2d",
@@ -72,9 +76,11 @@ __all__ = [
     "LSTMCell",
     "LeakyReLU",
     "Linear",
+    "LocalConv2d",
     "LinearBn1d",
     "LinearBnRelu1d",
     "LinearRelu",
+    "LocalResponseNorm",
     "MaxPool2d",
     "Module",
     "PReLU",
@@ -89,6 +95,8 @@ __all__ = [
     "Hardsigmoid",
     "Sequential",
     "SiLU",
+    "SlidingWindow",
+    "SlidingWindowTranspose",
     "Sigmoid",
     "Softmax",
     "SyncBatchNorm",

@@ -1,4 +1,5 @@
-"""Convolution modules: ``Conv2d`` and its fused forms (MegEngine 1.13 layouts and init).
+"""Convolution modules: ``Conv1d``, ``Conv2d``, ``LocalConv2d`` and the fused forms
+(MegEngine 1.13 layouts and init).
 
 Weights are ``(out, in, kh, kw)``, or ``(groups, out/groups, in/groups, kh, kw)`` for
 grouped convolutions; the bias is ``(1, out, 1, 1)``. Weights start as
@@ -250,6 +251,42 @@ class Conv2d(_ConvNd):
 
     def forward(self, inp: Tensor) -> Tensor:
         return self.calc_conv(inp, self.weight, self.bias)
+
+
+class LocalConv2d(Conv2d):
+    """Locally connected layer over NCHW input (untied filters): ``F.local_conv2d``.
+
+    The weight is ``(groups, OH, OW, in/groups, kh, kw, out/groups)`` for inputs of
+    ``input_height x input_width``; there is no bias (MegEngine's choice).
+
+    Example:
+        >>> import numpy as np, mge, mge.module as M
+        >>> m = M.LocalConv2d(4, 8, 6, 6, 3, padding=1, groups=2)
+        >>> m.weight.shape, m(mge.tensor(np.zeros((1, 4, 6, 6), "float32"))).shape
+        ((2, 6, 6, 2, 3, 3, 4), (1, 8, 6, 6))
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, input_height: int, input_width: int,
+        kernel_size: IntOrPair, stride: IntOrPair = 1, padding: IntOrPair = 0,
+        dilation: IntOrPair = 1, groups: int = 1, conv_mode: str = "cross_correlation",
+        **kwargs: Any,
+    ) -> None:
+        self.input_height = input_height
+        self.input_width = input_width
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias=False, conv_mode=conv_mode, **kwargs)
+
+    def _infer_weight_shape(self) -> tuple[int, ...]:
+        (kh, kw), (sh, sw), (ph, pw), g = self.kernel_size, self.stride, self.padding, self.groups
+        oh = (self.input_height + 2 * ph - kh) // sh + 1
+        ow = (self.input_width + 2 * pw - kw) // sw + 1
+        return (g, oh, ow, self.in_channels // g, kh, kw, self.out_channels // g)
+
+    def forward(self, inp: Tensor) -> Tensor:
+        self._check_input(inp, 4)
+        return F.local_conv2d(inp, self.weight, None, self.stride, self.padding,
+                              self.dilation, self.conv_mode)
 
 
 class ConvRelu2d(Conv2d):

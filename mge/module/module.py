@@ -138,6 +138,9 @@ class Module(metaclass=ABCMeta):
         self.quantize_disabled = False
         self._forward_pre_hooks: OrderedDict[int, Callable] = OrderedDict()
         self._forward_hooks: OrderedDict[int, Callable] = OrderedDict()
+        # MegEngine's naming slots (its pickles carry them; kept so that both load alike)
+        self._name: str | None = None
+        self._short_name: str | None = None
 
     @abstractmethod
     def forward(self, *inputs: Any, **kwargs: Any) -> Any:

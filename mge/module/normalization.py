@@ -121,4 +121,25 @@ class LayerNorm(_AffineNorm):
 
 
 # (names taken from the classes: the strings equal op type names, which only ops may write)
-__all__ = [cls.__name__ for cls in (GroupNorm, InstanceNorm, LayerNorm)]
+class LocalResponseNorm(Module):
+    """``F.nn.local_response_norm`` with stored hyperparameters (no state).
+
+    Example:
+        >>> m = M.LocalResponseNorm(kernel_size=3, k=1.0)
+        >>> m(mge.tensor(np.ones((1, 4, 2, 2), "float32"))).shape
+        (1, 4, 2, 2)
+    """
+
+    def __init__(self, kernel_size: int = 5, k: float = 2.0, alpha: float = 1e-4,
+                 beta: float = 0.75, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.kernel_size = kernel_size
+        self.k = k
+        self.alpha = alpha
+        self.beta = beta
+
+    def forward(self, inp: Tensor) -> Tensor:
+        return F.nn.local_response_norm(inp, self.kernel_size, self.k, self.alpha, self.beta)
+
+
+__all__ = [cls.__name__ for cls in (GroupNorm, InstanceNorm, LayerNorm, LocalResponseNorm)]

@@ -122,9 +122,11 @@ def _static_param(kind: str, value: np.ndarray | None, what: str) -> Any:
 
 
 def _spatial(shape: Sequence[int], fmt: str) -> tuple[int, ...]:
-    if len(shape) != 4:
-        raise ConvertError(f"the output-shape var must be 4-d, got {tuple(shape)}")
-    return tuple(shape[1:3]) if fmt == "NHWC" else tuple(shape[2:4])
+    """The spatial sizes of an output-shape var of a deconvolution in format ``fmt``."""
+    ndim = 5 if fmt == "NCDHW" else 4
+    if len(shape) != ndim:
+        raise ConvertError(f"the output-shape var must be {ndim}-d, got {tuple(shape)}")
+    return tuple(shape[1:3]) if fmt == "NHWC" else tuple(shape[2:])
 
 
 def _read_indexing(fields: dict[str, Any], inputs: Sequence[Any], nr_data: int,
@@ -175,7 +177,7 @@ def read_op(fop: Operator, inputs: Sequence[Any], static: StaticFn
         nr_data = 2 if issubclass(cls, SetIndexingOp) else 1
         kwargs["items"], inputs = _read_indexing(
             fields, inputs, nr_data, static, vector=cls.vector_index)
-    if spec.static == (("output_hw", "like"),) and len(inputs) == 2:
+    if len(spec.static) == 1 and spec.static[0][1] == "like" and len(inputs) == 2:
         pass  # deconvolution without an output-shape var
     elif spec.static:
         if len(inputs) < len(spec.static):

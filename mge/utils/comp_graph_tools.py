@@ -374,6 +374,8 @@ class GraphInference:
         for name, var in self._inputs.items():
             value = given[name]
             value = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+            if value.ndim == 0 and var.shape == (1,):  # files have no 0-d: a scalar is (1,)
+                value = value.reshape(1)
             feeds[var.id] = self._executor.check_feed(var, value)
         values = self._executor.run_arrays(feeds)
         to_numpy = self._executor.backend.to_numpy

@@ -283,3 +283,13 @@ def test_creation_errors() -> None:
         F.arange(0, 3, 0)
     with pytest.raises(ValueError, match="linspace: num must be non-negative"):
         F.linspace(0, 1, -1)
+
+
+def test_concat_across_devices_needs_a_device() -> None:
+    a = mge.tensor(np.ones((2, 2), np.float32), device="cpu0")
+    b = mge.tensor(np.ones((2, 2), np.float32), device="cpu1")
+    assert F.concat([a, b], device="cpu1").device == "cpu1"
+    assert F.stack([a, b], device="cpu1").device == "cpu1"
+    assert F.concat([a, a]).device == "cpu0"
+    with pytest.raises(ValueError, match="concat: ambiguous device"):
+        F.concat([a, b])

@@ -1,15 +1,18 @@
-"""Op-table cases for MatrixMul, BatchedMatrixMul, BatchNormForward and SoftmaxForward."""
+"""Op-table cases for MatrixMul, BatchedMatrixMul, MatrixInverse, BatchNormForward and
+SoftmaxForward."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from mge.ops.nn import (
+    LRN,
     BatchedMatrixMul,
     BatchNormForward,
     GroupNorm,
     InstanceNorm,
     LayerNorm,
+    MatrixInverse,
     MatrixMul,
     SoftmaxForward,
 )
@@ -67,4 +70,17 @@ CASES = [
     OpCase(InstanceNorm(), [rand(2, 3, 4, 4), rand(3, seed=1), rand(3, seed=2)], **_TOL),
     OpCase(InstanceNorm(affine=False), [rand(2, 3, 1, 5, dtype="float16")],
            id="InstanceNorm-float16", atol=1e-2, rtol=1e-2),
+]
+
+_EYE = np.eye(4, dtype="float32") * 4
+CASES += [
+    OpCase(MatrixInverse(), [rand(4, 4) + _EYE], **_TOL),
+    OpCase(MatrixInverse(), [rand(2, 3, 4, 4) + _EYE], id="MatrixInverse-batched", **_TOL),
+    OpCase(MatrixInverse(), [rand(0, 3, 3)], id="MatrixInverse-empty"),
+]
+CASES += [
+    OpCase(LRN(), [rand(2, 7, 3, 4)], **_TOL),
+    OpCase(LRN(n=3, k=1.0, alpha=0.5, beta=0.6), [rand(1, 2, 3, 3)], id="LRN-narrow", **_TOL),
+    OpCase(LRN(n=9), [rand(1, 4, 2, 2, dtype="float16")], id="LRN-float16-wide",
+           atol=2e-3, rtol=2e-3),
 ]

@@ -93,3 +93,13 @@ CASES += [
     OpCase(S.Diag(k=-1), [rand(3)], id="Diag-1d-below"),
     OpCase(S.Diag(k=7), [rand(3, 4)], id="Diag-2d-empty"),
 ]
+
+_MASKED = rand(3, 4, 5)
+CASES += [
+    OpCase(S.CondTake(size=int((_MASKED > 0).sum())), [_MASKED, _MASKED > 0]),
+    OpCase(S.CondTake(mode="GT", val=0.5, size=int((_MASKED > 0.5).sum())),
+           [_MASKED, _MASKED], id="CondTake-GT-float-mask"),
+    OpCase(S.CondTake(mode="EQ", val=2.0, size=int((rand(6, dtype="int32") == 2).sum())),
+           [rand(6), rand(6, dtype="int32")], id="CondTake-EQ-int-mask"),
+    OpCase(S.CondTake(size=0), [rand(0, 3), rand(0, 3) > 0], id="CondTake-empty"),
+]

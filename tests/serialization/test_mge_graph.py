@@ -11,7 +11,7 @@ import pytest
 
 from mge.graph import Graph
 from mge.ops import Elemwise, TypeCvt
-from mge.ops.shape import AxisAddRemove, Reshape, Subtensor
+from mge.ops.shape import AxisAddRemove, CondTake, Reshape, Subtensor
 from mge.runtime.executor import Executor
 from mge.serialization.fbs import Metadata, OutputVar, read_model, write_model
 from mge.serialization.mge_graph import MgeFormatError, dump_graph, load_graph
@@ -45,6 +45,10 @@ def test_every_op_round_trips(case) -> None:  # noqa: ANN001
         return
     data, info = dump_graph(g)
     assert info.tot_bytes == len(data) and info.outputs == [v.name for v in g.outputs]
+    if isinstance(case.op, CondTake):  # its output size follows values: not in the file
+        with pytest.raises(MgeFormatError, match="depends on the mask's values"):
+            load_graph(io.BytesIO(data))
+        return
     loaded = load_graph(io.BytesIO(data))
     loaded.graph.lint()
     assert list(loaded.output_vars_dict) == [v.name for v in g.outputs]

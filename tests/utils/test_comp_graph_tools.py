@@ -141,6 +141,17 @@ def test_graph_inference_by_position_and_name() -> None:
     assert list(only_x) == ["x"]
 
 
+def test_graph_inference_takes_a_scalar_for_a_files_scalar_input() -> None:
+    @trace(symbolic=True, capture_as_const=True)
+    def function(a):
+        return a * 2
+
+    function(mge.tensor(np.float32(3)))
+    graph = cgtools.GraphInference(_dump(function, arg_names=["a"]))
+    (out,) = graph.run(np.float32(3)).values()  # the file's input is (1,): MegEngine has no 0-d
+    np.testing.assert_equal(out, [6.0])
+
+
 def test_replace_vars_and_oprs_copy_what_reads_the_replaced_vars() -> None:
     @trace(symbolic=True, capture_as_const=True)
     def fwd(a, b):

@@ -1,5 +1,5 @@
 """numpy kernels: ``ConvolutionForward``, ``ConvBiasForward`` (im2col + matmul) and
-``ConvolutionBackwardData`` (one scatter-add per kernel offset).
+``ConvolutionBackwardData`` (one matmul, then one scatter-add per kernel offset).
 
 Everything is computed in float32 (float16 inputs are widened and the result rounded once).
 
@@ -28,6 +28,7 @@ from . import (
     canonical_filter,
     split_bias,
 )
+from .numpy_nd import transposed_conv
 
 F32 = np.dtype("float32")
 
@@ -118,22 +119,10 @@ def convolution_backward_data(
 ) -> np.ndarray:
     if op.format == "NHWC":
         diff = diff.transpose(0, 3, 1, 2)
-    w = canonical_filter(op, w).astype(np.float32)
-    groups, ocpg, icpg, kh, kw = w.shape
-    n, _, h, wd = diff.shape
-    (sh, sw), (dh, dw) = (op.stride_h, op.stride_w), (op.dilate_h, op.dilate_w)
-    oh, ow = op.out_hw((h, wd), (kh, kw))
-    full = (max((h - 1) * sh + (kh - 1) * dh + 1, oh + 2 * op.pad_h),
-            max((wd - 1) * sw + (kw - 1) * dw + 1, ow + 2 * op.pad_w))
-    buf = np.zeros((n, groups, icpg, *full), np.float32)
-    d = diff.astype(np.float32).reshape(n, groups, ocpg, h * wd)
-    for i in range(kh):
-        for j in range(kw):
-            part = (w[:, :, :, i, j].transpose(0, 2, 1) @ d).reshape(n, groups, icpg, h, wd)
-            buf[..., i * dh: i * dh + sh * (h - 1) + 1: sh,
-                j * dw: j * dw + sw * (wd - 1) + 1: sw] += part
-    out = buf[..., op.pad_h: op.pad_h + oh, op.pad_w: op.pad_w + ow]
-    out = out.reshape(n, groups * icpg, oh, ow)
+    w = canonical_filter(op, w)
+    out_hw = op.out_hw(diff.shape[2:], w.shape[3:])
+    out = transposed_conv(w, diff, (op.stride_h, op.stride_w), (op.pad_h, op.pad_w),
+                          (op.dilate_h, op.dilate_w), out_hw)
     if op.format == "NHWC":
         out = out.transpose(0, 2, 3, 1)
     return np.ascontiguousarray(out, dtype=diff.dtype)
@@ -211,3 +200,6 @@ def _make_conv(scratch: Any, xshape: tuple[int, ...], oshape: tuple[int, ...],
         return y.reshape(oshape)
 
     return im2col
+
+
+from . import numpy_window  # noqa: E402,F401 - the window ops' kernels

@@ -27,6 +27,7 @@ from . import (
     ConvolutionForward,
     canonical_filter,
 )
+from .conv3d import Convolution3DBackwardData, Convolution3DForward
 
 if TYPE_CHECKING:
     from ...convert.onnx.exporter.graph import ExportContext
@@ -155,8 +156,43 @@ def _conv_transpose(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym
     return [y.cast(out.dtype)]
 
 
+def _attrs3d(ctx: ExportContext, node: OpNode, k: int, w: Sym) -> tuple[Sym, dict[str, Any]]:
+    """A 3-d convolution's filter (input ``k``) in ONNX's layout, and the attributes."""
+    op = node.op
+    value = ctx.const_value(node.inputs[k])
+    g, ocpg, icpg, *kernel = op.canonical_filter(w).shape
+    if value is not None:
+        filt = ctx.derived_const(w, np.ascontiguousarray(
+            op.canonical_filter(value).reshape(g * ocpg, icpg, *kernel)))
+    else:
+        filt = op.canonical_filter(w).reshape((g * ocpg, icpg, *kernel))
+    return filt, {"kernel_shape": kernel, "pads": list(op.pads) * 2,
+                  "strides": list(op.strides), "dilations": list(op.dilates), "group": g}
+
+
+@onnx_rule(Convolution3DForward)
+def _convolution3d(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
+    out = node.outputs[0]
+    filt, attrs = _attrs3d(ctx, node, 1, xs[1])
+    return [ctx.emit("Conv", [xs[0], filt], out.shape, out.dtype, **attrs)]
+
+
+@onnx_rule(Convolution3DBackwardData)
+def _conv_transpose3d(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
+    op, out = node.op, node.outputs[0]
+    filt, attrs = _attrs3d(ctx, node, 0, xs[0])
+    d_size = node.inputs[1].shape[2:]
+    extra = [o - ((d - 1) * s + (k - 1) * dl + 1 - 2 * p) for d, k, s, p, dl, o in zip(
+        d_size, attrs["kernel_shape"], op.strides, op.pads, op.dilates, out.shape[2:],
+        strict=True)]
+    return [ctx.emit("ConvTranspose", [xs[1], filt], out.shape, out.dtype,
+                     output_padding=extra, **attrs)]
+
+
 batch_rule(ConvolutionForward)(data_inputs(0))
 batch_rule(ConvBiasForward)(data_inputs(0, 2, 3))
 batch_rule(ConvolutionBackwardData)(data_inputs(1))
+batch_rule(Convolution3DForward)(data_inputs(0))
+batch_rule(Convolution3DBackwardData)(data_inputs(1))
 
 __all__ = ["TO_NCHW", "TO_NHWC", "nchw", "nchw_shape"]

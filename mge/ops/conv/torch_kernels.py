@@ -179,3 +179,6 @@ def _prepare_mkldnn_conv(op: ConvBase, site: PrepareSite, groups: int,
                          unary, [], ""))
 
     return Prepared(run_binary, (0, z), z if donated else None)
+
+
+from . import torch_conv3d, torch_window  # noqa: E402,F401 - 3-d and window ops

@@ -1,5 +1,6 @@
-"""Network ops: ``MatrixMul``, ``BatchedMatrixMul``, ``BatchNormForward``, ``SoftmaxForward``,
-and the feature normalizations ``LayerNorm``, ``GroupNorm``, ``InstanceNorm``.
+"""Network ops: ``MatrixMul``, ``BatchedMatrixMul``, ``MatrixInverse``, ``BatchNormForward``,
+``SoftmaxForward``, the feature normalizations ``LayerNorm``, ``GroupNorm``, ``InstanceNorm``
+and the local response normalization ``LRN``.
 
 ``MatrixMul`` is 2-d and ``BatchedMatrixMul`` 3-d with equal batch sizes (the functional
 layer reshapes and broadcasts, as MegEngine does). ``BatchNormForward`` mirrors the
@@ -106,6 +107,29 @@ class BatchedMatrixMul(MatrixMul):
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
         return [TensorInfo(_matmul_shape(self, inputs, 3), _matmul_dtype(self, inputs))]
+
+
+@register_op
+class MatrixInverse(OpDef):
+    """The inverse of each square matrix of a ``(..., n, n)`` float input (a singular one
+    fails the run, naming the op: it has no inverse)."""
+
+    type_name = "MatrixInverse"
+    memory = Memory.FRESH
+    mge_form = MgeForm("MatrixInverse", ("Empty",))
+    nr_inputs = (1,)
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        (x,) = inputs
+        if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
+            self.fail("input must be batches of square matrices (..., n, n)", inputs)
+        if x.dtype not in FLOAT_DTYPES:
+            self.fail(f"input must be float32 or float16, got {x.dtype}", inputs)
+        return [TensorInfo(x.shape, x.dtype)]
+
+    def singular(self) -> ValueError:
+        """The error a singular input raises."""
+        return ValueError(f"{self}: a matrix of the input is singular (it has no inverse)")
 
 
 def bn_reduce_axes(param_shape: tuple[int, ...], ndim: int) -> tuple[int, ...]:
@@ -261,6 +285,30 @@ class InstanceNorm(GroupNorm):
 
     def groups(self, channels: int) -> int:
         return channels
+
+
+@register_op
+class LRN(OpDef):
+    """Local response normalization across channels (MegEngine ``LRN``) of NCHW data:
+    ``dst = src * (k + alpha * sum(src^2 over channels c-n//2 .. c+n//2))^-beta``, the
+    window clipped at the first and last channel; ``n`` is odd."""
+
+    type_name = "LRN"
+    memory = Memory.FRESH
+    mge_form = MgeForm("LRN", ("LRN",))
+    nr_inputs = (1,)
+    n: int = 5
+    k: float = 2.0
+    alpha: float = 1e-4
+    beta: float = 0.75
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        (x,) = inputs
+        if not isinstance(self.n, (int, np.integer)) or self.n < 1 or self.n % 2 == 0:
+            self.fail(f"n must be a positive odd int, got {self.n!r}", inputs)
+        if x.ndim != 4 or x.dtype not in FLOAT_DTYPES:
+            self.fail("input must be 4-d NCHW float32 or float16", inputs)
+        return [TensorInfo(x.shape, x.dtype)]
 
 
 def _norm_inputs(op: OpDef, inputs: Sequence[TensorInfo], param_size: int) -> TensorInfo:

@@ -12,7 +12,7 @@ import math
 from typing import TYPE_CHECKING
 
 from ..registry import grad_rule
-from . import BatchedMatrixMul, BatchNormForward, MatrixMul, SoftmaxForward
+from . import BatchedMatrixMul, BatchNormForward, MatrixInverse, MatrixMul, SoftmaxForward
 
 if TYPE_CHECKING:
     from ...core.autodiff.context import GradContext
@@ -34,6 +34,19 @@ def matmul_grad(op: MatrixMul, ctx: GradContext) -> Grads:
     da = mm(b, dc, tb, True) if ta else mm(dc, b, False, not tb)
     db = mm(dc, a, True, ta) if tb else mm(a, dc, not ta, False)
     return [da, db]
+
+
+@grad_rule(MatrixInverse)
+def matrix_inverse_grad(op: MatrixInverse, ctx: GradContext) -> Grads:
+    """``dA = -Y^T dY Y^T`` for ``Y = A^-1`` (batched over leading axes)."""
+    y, dy = ctx.outputs[0], ctx.grad(0)
+    shape = tuple(y.shape)
+    n = shape[-1]
+    batch = (math.prod(shape[:-2]), n, n)
+    y3, dy3 = ctx.reshape(y, batch), ctx.reshape(dy, batch)
+    left = ctx.one(BatchedMatrixMul(transposeA=True), y3, dy3)
+    da = ctx.one(BatchedMatrixMul(transposeB=True), left, y3)
+    return [ctx.reshape(ctx.ew("NEGATE", da), shape)]
 
 
 @grad_rule(SoftmaxForward)
@@ -68,4 +81,4 @@ def batch_norm_grad(op: BatchNormForward, ctx: GradContext) -> Grads:
     return [ctx.reshape(dx, x.shape), dscale, dbias, *([None] * (len(ctx.inputs) - 3))]
 
 
-__all__ = ["batch_norm_grad", "matmul_grad", "softmax_grad"]
+__all__ = ["batch_norm_grad", "matmul_grad", "matrix_inverse_grad", "softmax_grad"]

@@ -9,11 +9,13 @@ import numpy as np
 
 from ..registry import NUMPY
 from . import (
+    LRN,
     BatchedMatrixMul,
     BatchNormForward,
     GroupNorm,
     InstanceNorm,
     LayerNorm,
+    MatrixInverse,
     MatrixMul,
     SoftmaxForward,
     bn_reduce_axes,
@@ -28,6 +30,18 @@ def matrix_mul(op: MatrixMul, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if op.transposeB:
         b32 = b32.swapaxes(-1, -2)
     return np.ascontiguousarray(a32 @ b32, dtype=a.dtype)
+
+
+@NUMPY.kernel(MatrixInverse)
+def matrix_inverse(op: MatrixInverse, x: np.ndarray) -> np.ndarray:
+    bad = ~np.isfinite(x).all(axis=(-2, -1))  # a NaN or Inf makes every entry undefined
+    eye = np.eye(x.shape[-1])
+    try:
+        inv = np.linalg.inv(np.where(bad[..., None, None], eye, x.astype(np.float64)))
+    except np.linalg.LinAlgError:
+        raise op.singular() from None
+    inv[bad] = np.nan
+    return np.ascontiguousarray(inv, dtype=x.dtype)
 
 
 @NUMPY.kernel(BatchNormForward)
@@ -100,3 +114,13 @@ def group_norm(op: GroupNorm, x: np.ndarray, *affine: np.ndarray) -> tuple[np.nd
     if affine:
         y = y * affine[0].reshape(1, c, 1, 1) + affine[1].reshape(1, c, 1, 1)
     return np.ascontiguousarray(y, dtype=x.dtype), mean, var
+
+
+@NUMPY.kernel(LRN)
+def lrn(op: LRN, x: np.ndarray) -> np.ndarray:
+    x32 = x.astype(np.float32)
+    half = op.n // 2
+    sq = np.pad(np.square(x32), ((0, 0), (half, half), (0, 0), (0, 0)))
+    total = sum(sq[:, i: i + x.shape[1]] for i in range(op.n))
+    scale = np.power(np.float32(op.k) + np.float32(op.alpha) * total, np.float32(-op.beta))
+    return (x32 * scale).astype(x.dtype)

@@ -15,6 +15,7 @@ import numpy as np
 from ..batching import BatchDim, Blocked, aligned
 from ..registry import batch_rule, onnx_rule
 from . import (
+    LRN,
     BatchedMatrixMul,
     BatchNormForward,
     GroupNorm,
@@ -152,7 +153,25 @@ def _batch_norm_batch(node: OpNode, dims: list[BatchDim | None]) -> list[BatchDi
     return [None] * 5 + [dims[0]]
 
 
+@onnx_rule(LRN)
+def _lrn(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
+    """``x * (k + alpha * window sum of x^2)^-beta``, the window sum a ``(n, 1)`` Conv of
+    ones over the channels (ONNX's ``LRN`` computes ``x / d^beta``: an Inf input there is
+    not MegEngine's NaN)."""
+    op, out = node.op, node.outputs[0]
+    n, c, h, w = out.shape
+    x = xs[0].cast(F32)
+    flat = (x * x).reshape((n, 1, c, h * w))
+    ones = ctx.const(np.ones((1, 1, op.n, 1), np.float32))
+    half = op.n // 2
+    total = ctx.emit("Conv", [flat, ones], (n, 1, c, h * w), F32, kernel_shape=[op.n, 1],
+                     pads=[half, 0, half, 0]).reshape((n, c, h, w))
+    scale = (total * float(op.alpha) + float(op.k)).binary("Pow", -float(op.beta))
+    return [(x * scale).cast(out.dtype)]
+
+
 batch_rule(SoftmaxForward)(aligned)
+batch_rule(LRN)(aligned)
 
 
 @batch_rule(LayerNorm, GroupNorm, InstanceNorm)

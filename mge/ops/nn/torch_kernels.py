@@ -8,11 +8,13 @@ import torch.nn.functional as tF
 
 from ..registry import TORCH, Prepared, PrepareSite
 from . import (
+    LRN,
     BatchedMatrixMul,
     BatchNormForward,
     GroupNorm,
     InstanceNorm,
     LayerNorm,
+    MatrixInverse,
     MatrixMul,
     SoftmaxForward,
     bn_reduce_axes,
@@ -37,6 +39,16 @@ def _empty(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     if key not in _EMPTIES:
         _EMPTIES[key] = torch.empty((0,), dtype=dtype, device=device)
     return _EMPTIES[key]
+
+
+@TORCH.kernel(MatrixInverse)
+def matrix_inverse(op: MatrixInverse, x: torch.Tensor) -> torch.Tensor:
+    bad = ~torch.isfinite(x).all(-1).all(-1)  # a NaN or Inf makes every entry undefined
+    eye = torch.eye(x.shape[-1], dtype=torch.float64, device=x.device)
+    inv, info = torch.linalg.inv_ex(torch.where(bad[..., None, None], eye, x.double()))
+    if x.numel() and bool((info != 0).any()):
+        raise op.singular()
+    return inv.masked_fill(bad[..., None, None], float("nan")).to(x.dtype)
 
 
 @TORCH.kernel(BatchNormForward)
@@ -114,6 +126,15 @@ def group_norm(op: GroupNorm, x: torch.Tensor, *affine: torch.Tensor
 
 
 # ------------------------------------------------------------------ plan preparation
+@TORCH.kernel(LRN)
+def lrn(op: LRN, x: torch.Tensor) -> torch.Tensor:
+    x32 = x.float()
+    half = op.n // 2
+    sq = tF.pad(x32.square(), (0, 0, 0, 0, half, half))
+    total = sum(sq[:, i: i + x.shape[1]] for i in range(op.n))
+    return (x32 * (op.k + op.alpha * total).pow(-op.beta)).to(x.dtype)
+
+
 @TORCH.preparer(MatrixMul)
 def prepare_matmul(op: MatrixMul, site: PrepareSite) -> Prepared | None:
     """``A @ constant B`` in a plan: ``linear`` with the weight laid out once."""

@@ -7,6 +7,7 @@ Example:
     (2, 12)
 """
 
+from .condtake import CondTake
 from .creation import (
     CREATED_AS_VALUE,
     CreationOp,
@@ -49,6 +50,7 @@ from .shape import (
 )
 
 __all__ = [
+    "CondTake",
     "AxisAddRemove",
     "AxisSel",
     "Broadcast",

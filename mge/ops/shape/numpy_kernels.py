@@ -99,3 +99,10 @@ def set_subtensor(op: S.IndexingOp, x: np.ndarray, value: np.ndarray,
 @NUMPY.kernel(S.Diag)
 def diag(op: S.Diag, x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.diag(x, op.k))
+
+
+@NUMPY.kernel(S.CondTake)
+def cond_take(op: S.CondTake, data: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, ...]:
+    index = np.flatnonzero(op.selected(mask))
+    op.check_count(index.size)
+    return data.reshape(-1)[index], index.astype(np.int32)

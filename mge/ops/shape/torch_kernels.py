@@ -14,7 +14,7 @@ from ...core.opdef import TensorInfo, normalize_axis
 from ...device import get_default_device
 from .. import shape as S
 from ..registry import TORCH, Prepared, PrepareSite
-from ..torch_arrays import torch_device, torch_dtype
+from ..torch_arrays import to_numpy, torch_device, torch_dtype
 
 
 def _info(t: torch.Tensor) -> TensorInfo:
@@ -194,3 +194,11 @@ def prepare_padding(op: S.Padding, site: PrepareSite) -> Prepared | None:
 @TORCH.kernel(S.Diag)
 def diag(op: S.Diag, x: torch.Tensor) -> torch.Tensor:
     return torch.diag(x, op.k).contiguous()
+
+
+@TORCH.kernel(S.CondTake)
+def cond_take(op: S.CondTake, data: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The condition is evaluated on the host (the output size needs it there anyway)."""
+    index = torch.from_numpy(np.flatnonzero(op.selected(to_numpy(mask)))).to(data.device)
+    op.check_count(int(index.numel()))
+    return data.reshape(-1)[index], index.to(torch.int32)
