@@ -17,6 +17,7 @@ from mge.backends import (
     set_default_backend,
 )
 from mge.core.apply import apply
+from mge.ops.conv import ConvolutionBackwardFilter
 from mge.ops.elemwise import Elemwise
 from mge.ops.nn import BatchNormForward
 
@@ -27,6 +28,7 @@ GRAD_OUTPUTS = {BatchNormForward: (5,)}
 #: inputs a rule may leave without a gradient: (op class, mode or None) -> input indices
 NO_GRAD_INPUTS = {
     (BatchNormForward, None): (3, 4),
+    (ConvolutionBackwardFilter, None): (2,),  # the filter only gives the shape
     (Elemwise, "CLIP"): (1, 2),
     (Elemwise, "SWITCH_GT0"): (0,),
     **{(Elemwise, m): (0,) for m in ("CEIL", "FLOOR", "ROUND", "SIGN")},
