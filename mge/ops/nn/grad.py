@@ -8,11 +8,19 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import TYPE_CHECKING
 
 from ..registry import grad_rule
-from . import BatchedMatrixMul, BatchNormForward, MatrixMul, SoftmaxForward
+from . import (
+    BatchedMatrixMul,
+    BatchNormBackward,
+    BatchNormForward,
+    BNParams,
+    MatrixMul,
+    SoftmaxForward,
+)
 
 if TYPE_CHECKING:
     from ...core.autodiff.context import GradContext
@@ -47,9 +55,17 @@ def softmax_grad(op: SoftmaxForward, ctx: GradContext) -> Grads:
 @grad_rule(BatchNormForward)
 def batch_norm_grad(op: BatchNormForward, ctx: GradContext) -> Grads:
     """Gradients of ``x``, ``scale`` and ``bias`` from the gradient of ``y`` (output 5);
-    training differentiates through the batch statistics, the running ones get none."""
+    training differentiates through the batch statistics, the running ones get none.
+    ``BatchNormBackward`` computes them in one op unless the gradients are themselves
+    differentiated (then the rule composes elementwise ops and reductions)."""
     x, scale = ctx.inputs[0], ctx.inputs[1]
     mean, inv = ctx.outputs[2], ctx.outputs[3]
+    rest = [None] * (len(ctx.inputs) - 3)
+    if not ctx.tracked():
+        params = {f.name: getattr(op, f.name) for f in dataclasses.fields(BNParams)}
+        dscale, dbias, dx = ctx.apply(BatchNormBackward(**params), x, ctx.grad(5), mean, inv,
+                                      scale, ctx.outputs[4])
+        return [dx, dscale, dbias, *rest]
     full = tuple(x.shape) + (1,) * (4 - x.ndim)
     x4, dy = ctx.reshape(x, full), ctx.reshape(ctx.grad(5), full)
     axes = [k for k in range(4) if scale.shape[k] == 1]
@@ -65,7 +81,7 @@ def batch_norm_grad(op: BatchNormForward, ctx: GradContext) -> Grads:
         dx = ctx.ew("MUL", centered, ctx.ew("TRUE_DIV", inv, count))
     else:
         dx = ctx.ew("MUL", dxhat, inv)
-    return [ctx.reshape(dx, x.shape), dscale, dbias, *([None] * (len(ctx.inputs) - 3))]
+    return [ctx.reshape(dx, x.shape), dscale, dbias, *rest]
 
 
 __all__ = ["batch_norm_grad", "matmul_grad", "softmax_grad"]
