@@ -55,3 +55,16 @@ def test_second_order_through_batch_norm(backend: str) -> None:
         outer.backward((dx * dx).sum())
     assert w.grad is not None and np.isfinite(w.grad.numpy()).all()
     assert np.abs(w.grad.numpy()).sum() > 0
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["fused", "composed"])
+def test_max_pool_gives_every_tied_maximum_the_gradient(backend: str, nested: bool) -> None:
+    # MegEngine 1.13 (the oracle) answers [[1, 0, 1, 0], [0, 2, 2, 0]] here; torch would
+    # give the first maximum only
+    x = mge.tensor(np.array([[[[3, 1, 3, 2], [0, 5, 5, 1]]]], np.float32))
+    outer, inner = GradManager().attach([x]), GradManager().attach([x])
+    with outer if nested else GradManager():
+        with inner:
+            y = F.max_pool2d(x, (1, 4), stride=1)
+            inner.backward(y, mge.tensor(np.array([[[[1.0], [2.0]]]], np.float32)))
+    np.testing.assert_array_equal(x.grad.numpy(), [[[[1, 0, 1, 0], [0, 2, 2, 0]]]])
