@@ -141,8 +141,14 @@ class Grad:
     def resume(self) -> None:
         self.suppressed -= 1
 
-    def __call__(self, ys: Sequence[Tensor], dys: Sequence[Tensor | None]) -> None:
-        """Back-propagate ``dys`` from ``ys``; call the leaves' callbacks."""
+    def __call__(self, ys: Tensor | Sequence[Tensor], dys: Tensor | Sequence[Tensor | None]
+                 ) -> None:
+        """Back-propagate ``dys`` from ``ys`` (a tensor or a sequence of them, as in
+        MegEngine); call the leaves' callbacks."""
+        if not isinstance(ys, Sequence):
+            ys = [ys]
+        if not isinstance(dys, Sequence):
+            dys = [dys]
         if self.level < 0:
             raise RuntimeError(f"{self.name}: backward needs an active (entered) session")
         if len(ys) != len(dys):
