@@ -40,6 +40,7 @@ from .conv_nd import *  # noqa: F403 - F.nn has them
 from .elemwise import (
     add,
     as_tensor,
+    astype,
     gelu,
     hsigmoid,
     hswish,

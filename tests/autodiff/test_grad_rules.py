@@ -17,16 +17,18 @@ from mge.backends import (
     set_default_backend,
 )
 from mge.core.apply import apply
+from mge.ops.conv import ConvolutionBackwardFilter
 from mge.ops.elemwise import Elemwise
-from mge.ops.nn import BatchNormForward
+from mge.ops.nn import BatchNormForward, GroupNorm, InstanceNorm, LayerNorm
 
 from ..ops.test_op_table import CASES
 
-#: outputs a rule differentiates when not all float outputs (BN: y, not the statistics)
-GRAD_OUTPUTS = {BatchNormForward: (5,)}
+#: outputs a rule differentiates when not all float outputs (y, not the statistics)
+GRAD_OUTPUTS = {BatchNormForward: (5,), LayerNorm: (0,), GroupNorm: (0,), InstanceNorm: (0,)}
 #: inputs a rule may leave without a gradient: (op class, mode or None) -> input indices
 NO_GRAD_INPUTS = {
     (BatchNormForward, None): (3, 4),
+    (ConvolutionBackwardFilter, None): (2,),  # the filter only gives the shape
     (Elemwise, "CLIP"): (1, 2),
     (Elemwise, "SWITCH_GT0"): (0,),
     **{(Elemwise, m): (0,) for m in ("CEIL", "FLOOR", "ROUND", "SIGN")},

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from mge.ops.conv import ConvBiasForward, ConvolutionBackwardData, ConvolutionForward
+from mge.ops.conv import (
+    ConvBiasForward,
+    ConvolutionBackwardData,
+    ConvolutionBackwardFilter,
+    ConvolutionForward,
+)
 
 from .optable import OpCase, rand
 
@@ -72,4 +77,18 @@ CASES += [
     OpCase(ConvolutionBackwardData(stride_h=2, stride_w=2),
            [rand(3, 2, 2, 2, dtype="float16", seed=1), rand(1, 3, 4, 4, dtype="float16")],
            id="ConvBwdData-float16", atol=2e-2, rtol=1e-2),
+]
+
+CASES += [
+    OpCase(ConvolutionBackwardFilter(),
+           [rand(2, 3, 5, 4), rand(2, 4, 3, 2, seed=1), rand(4, 3, 3, 3, seed=2)], **_TOL),
+    OpCase(ConvolutionBackwardFilter(stride_h=2, stride_w=3, pad_h=1, pad_w=2, dilate_h=2),
+           [rand(2, 3, 9, 10), rand(2, 4, 4, 5, seed=1), rand(4, 3, 3, 2, seed=2)],
+           id="ConvBwdFilter-stride-pad-dilate", **_TOL),
+    OpCase(ConvolutionBackwardFilter(sparse="GROUP", mode="CONVOLUTION", pad_h=1, pad_w=1),
+           [rand(1, 6, 5, 5), rand(1, 4, 5, 5, seed=1), rand(2, 2, 3, 3, 3, seed=2)],
+           id="ConvBwdFilter-group-flip", **_TOL),
+    OpCase(ConvolutionBackwardFilter(format="NHWC", stride_h=2),
+           [rand(2, 7, 6, 3), rand(2, 3, 4, 4, seed=1), rand(4, 3, 3, 3, seed=2)],
+           id="ConvBwdFilter-NHWC", **_TOL),
 ]

@@ -1,5 +1,5 @@
-"""Op-table cases for MatrixMul, BatchedMatrixMul, MatrixInverse, BatchNormForward and
-SoftmaxForward."""
+"""Op-table cases for MatrixMul, BatchedMatrixMul, MatrixInverse, BatchNormForward,
+BatchNormBackward, SoftmaxForward and the feature normalizations."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 from mge.ops.nn import (
     LRN,
     BatchedMatrixMul,
+    BatchNormBackward,
     BatchNormForward,
     GroupNorm,
     InstanceNorm,
@@ -26,6 +27,14 @@ def _bn_inputs(shape: tuple[int, ...], pshape: tuple[int, ...], dtype: str = "fl
     var = rand(*pshape, low=0.5, high=2.0, seed=4)
     params = [rand(*pshape, seed=k) for k in (1, 2, 3)] + [var]
     return [rand(*shape, dtype=dtype)] + params
+
+
+def _bn_backward_inputs(shape: tuple[int, ...], pshape: tuple[int, ...],
+                       dtype: str = "float32"):  # noqa: ANN202
+    """``x, dy, save_mean, save_inv_variance, scale, reserve``."""
+    inv = rand(*pshape, low=0.5, high=2.0, seed=4)
+    return [rand(*shape, dtype=dtype), rand(*shape, dtype=dtype, seed=1), rand(*pshape, seed=2),
+            inv, rand(*pshape, seed=3), np.zeros((0,), np.uint8)]
 
 
 CASES = [
@@ -50,6 +59,17 @@ CASES = [
            _bn_inputs((2, 3, 3, 4), (1, 1, 1, 4)), id="BN-training-NHWC", **_TOL),
     OpCase(BatchNormForward(param_dim="DIM_1C11", fwd_mode="INFERENCE"),
            _bn_inputs((1, 2, 3, 3), (1, 2, 1, 1), "float16"), id="BN-float16",
+           atol=1e-2, rtol=1e-2),
+    OpCase(BatchNormBackward(param_dim="DIM_1C11"), _bn_backward_inputs((2, 3, 4, 5), (1, 3, 1, 1)),
+           id="BNBackward-training", **_TOL),
+    OpCase(BatchNormBackward(param_dim="DIM_1C11"), _bn_backward_inputs((5, 3), (1, 3, 1, 1)),
+           id="BNBackward-training-2d", **_TOL),
+    OpCase(BatchNormBackward(param_dim="DIM_111C"), _bn_backward_inputs((2, 3, 3, 4), (1, 1, 1, 4)),
+           id="BNBackward-training-NHWC", **_TOL),
+    OpCase(BatchNormBackward(param_dim="DIM_1C11", fwd_mode="INFERENCE"),
+           _bn_backward_inputs((2, 3, 4, 5), (1, 3, 1, 1)), id="BNBackward-inference", **_TOL),
+    OpCase(BatchNormBackward(param_dim="DIM_1C11"),
+           _bn_backward_inputs((2, 2, 3, 3), (1, 2, 1, 1), "float16"), id="BNBackward-float16",
            atol=1e-2, rtol=1e-2),
     OpCase(SoftmaxForward(axis=1), [rand(2, 5, 3, low=-10, high=10)], **_TOL),
     OpCase(SoftmaxForward(), [rand(4, 7)], id="Softmax-last"),

@@ -1,8 +1,13 @@
-"""Op-table cases for PoolingForward and AdaptivePoolingForward."""
+"""Op-table cases for PoolingForward, AdaptivePoolingForward and PoolingBackward."""
 
 from __future__ import annotations
 
-from mge.ops.pooling import AdaptivePoolingForward, PoolingForward
+import dataclasses
+
+import numpy as np
+
+from mge.backends import load_backend
+from mge.ops.pooling import AdaptivePoolingForward, PoolingBackward, PoolingForward
 
 from .optable import OpCase, rand
 
@@ -34,4 +39,23 @@ CASES += [
            [rand(1, 5, 7, 2)], id="AdaptivePooling-NHWC"),
     OpCase(AdaptivePoolingForward(mode="MAX", oshp=(3, 3)), [rand(1, 2, 3, 3, dtype="float16")],
            id="AdaptivePooling-identity-float16"),
+]
+
+
+def _backward_case(op: PoolingBackward, x: np.ndarray, **kw: object) -> OpCase:
+    """``src, dst, diff`` with ``dst`` the max pooling of ``src``."""
+    fields = {f.name: getattr(op, f.name) for f in dataclasses.fields(op)}
+    y = load_backend("numpy").run(PoolingForward(**fields), [x])
+    return OpCase(op, [x, y, rand(*y.shape, dtype=str(x.dtype), seed=1)], **kw)
+
+
+_TIED = np.round(rand(2, 3, 9, 8))  # few distinct values: windows with tied maxima
+CASES += [
+    _backward_case(PoolingBackward(window_h=3, window_w=3, pad_h=1, pad_w=1), _TIED,
+                   id="PoolingBackward-overlap-ties"),
+    _backward_case(PoolingBackward(window_h=3, window_w=2, stride_h=1, pad_h=2, pad_w=1),
+                   rand(1, 2, 6, 7), id="PoolingBackward-wide-pad"),
+    _backward_case(PoolingBackward(format="NHWC"), rand(2, 6, 4, 3), id="PoolingBackward-NHWC"),
+    _backward_case(PoolingBackward(), rand(1, 2, 4, 4, dtype="float16"),
+                   id="PoolingBackward-float16", atol=1e-3, rtol=1e-3),
 ]

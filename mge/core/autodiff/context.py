@@ -51,6 +51,13 @@ class GradContext:
         g = self.grads[k]
         return g if g is not None else self.const(0.0, self.outputs[k], self.outputs[k].shape)
 
+    def tracked(self) -> bool:
+        """True when an outer session tracks a saved tensor or an output gradient, i.e.
+        the rule's own computation is recorded (a higher-order gradient). A rule that
+        uses a fused backward op without a gradient rule composes ops instead then."""
+        return any(t._tape for t in (*self.inputs, *self.outputs, *self.grads)
+                   if t is not None)
+
     def apply(self, op: OpDef, *xs: Tensor) -> tuple[Tensor, ...]:
         """Run ``op`` (recorded by outer sessions, for higher-order gradients)."""
         return apply(op, *xs)

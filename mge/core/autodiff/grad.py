@@ -33,7 +33,10 @@ import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..apply import add_recorder, remove_recorder
+import numpy as np
+
+from ...ops.shape import Broadcast
+from ..apply import add_recorder, apply, remove_recorder
 from ..opdef import OpDef
 from ..tensor.base import Tensor
 from .context import GradContext, add_grads
@@ -141,8 +144,14 @@ class Grad:
     def resume(self) -> None:
         self.suppressed -= 1
 
-    def __call__(self, ys: Sequence[Tensor], dys: Sequence[Tensor | None]) -> None:
-        """Back-propagate ``dys`` from ``ys``; call the leaves' callbacks."""
+    def __call__(self, ys: Tensor | Sequence[Tensor], dys: Tensor | Sequence[Tensor | None]
+                 ) -> None:
+        """Back-propagate ``dys`` from ``ys`` (a tensor or a sequence of them, as in
+        MegEngine); call the leaves' callbacks."""
+        if not isinstance(ys, Sequence):
+            ys = [ys]
+        if not isinstance(dys, Sequence):
+            dys = [dys]
         if self.level < 0:
             raise RuntimeError(f"{self.name}: backward needs an active (entered) session")
         if len(ys) != len(dys):
@@ -175,7 +184,7 @@ class Grad:
             if var is None or dy is None:
                 continue
             if tuple(dy.shape) != tuple(y.shape):
-                raise ValueError(f"backward: dy {dy.shape} does not match y {y.shape}")
+                dy = _broadcast_dy(dy, tuple(y.shape))
             accumulate(var, dy.astype(y.dtype) if dy.dtype != y.dtype else dy)
             roots.append(var)
         for node in _reverse_topological(roots):
@@ -210,6 +219,18 @@ class Grad:
                 raise RuntimeError(f"the gradient rule of {node.name} returned shape "
                                    f"{tuple(g.shape)} for an input of shape {tuple(x.shape)}")
         return got
+
+
+def _broadcast_dy(dy: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """``dy`` broadcast to its output's ``shape`` (MegEngine accepts a broadcastable
+    gradient, e.g. ``(1,)`` for any shape); a ``ValueError`` when it is not."""
+    try:
+        ok = np.broadcast_shapes(tuple(dy.shape), shape) == shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"backward: dy {tuple(dy.shape)} does not match y {shape}")
+    return apply(Broadcast(shape=shape), dy)[0]
 
 
 def _reverse_topological(roots: list[Var]) -> list[Node]:

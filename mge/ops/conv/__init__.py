@@ -1,5 +1,6 @@
-"""Convolution ops: ``ConvolutionForward``, ``ConvBiasForward`` and the transposed
-``ConvolutionBackwardData`` (2-d, NCHW or NHWC).
+"""Convolution ops: ``ConvolutionForward``, ``ConvBiasForward``, the transposed
+``ConvolutionBackwardData`` and the filter gradient ``ConvolutionBackwardFilter``
+(2-d, NCHW or NHWC).
 
 Params are MegEngine's ``Convolution`` (v2) and ``ConvBias`` (v4) fields. Filter layouts:
 
@@ -62,6 +63,17 @@ def canonical_filter(op: ConvBase, w: Any) -> Any:
     w = w[None] if add_group else w
     w = w.transpose(perm)
     return w[..., ::-1, ::-1] if flip else w
+
+
+def from_canonical_filter(op: ConvBase, w: Any) -> Any:
+    """The inverse of :func:`canonical_filter`: a ``(groups, oc/g, ic/g, KH, KW)`` array
+    (numpy or torch; ``flip`` for torch) in ``op``'s filter layout."""
+    add_group, perm, flip = op.filter_layout()
+    if flip:
+        w = w.flip((-2, -1)) if hasattr(w, "flip") else w[..., ::-1, ::-1]
+    inverse = tuple(int(k) for k in np.argsort(perm))
+    w = w.permute(inverse) if hasattr(w, "permute") else w.transpose(inverse)
+    return w[0] if add_group else w
 
 
 def split_bias(op: ConvBase, consts: Sequence[np.ndarray | None], out: TensorInfo
@@ -161,8 +173,8 @@ class ConvBase(OpDef):
 
     def in_float16(self, inputs: Sequence[TensorInfo], compute_f32: bool) -> OpDef:
         """Forward convolutions keep float32 compute when asked (MegEngine's
-        ``ConvertF32ToF16Pass``); the transposed one has no such rule there."""
-        forward = not isinstance(self, ConvolutionBackwardData)
+        ``ConvertF32ToF16Pass``); the backward ones have no such rule there."""
+        forward = isinstance(self, (ConvolutionForward, ConvBiasForward))
         return dataclasses.replace(self, compute_mode="FLOAT32") if compute_f32 and forward \
             else self
 
@@ -303,6 +315,29 @@ class ConvolutionBackwardData(ConvBase):
             self.fail(f"diff has {oc} channels but the filter makes {ocpg * groups}", inputs)
         out = self.layout(n, groups * icpg, self.out_hw(hw, kernel, inputs))
         return [TensorInfo(out, diff.dtype)]
+
+
+@register_op
+class ConvolutionBackwardFilter(ConvBase):
+    """The gradient of ``ConvolutionForward`` w.r.t. its filter.
+
+    Inputs: ``src, diff, filter`` (MegEngine's order): ``diff`` is the gradient of the
+    forward output, ``filter`` only gives the result's shape (the forward filter's).
+    """
+
+    type_name = "ConvolutionBackwardFilter"
+    memory = Memory.FRESH
+    mge_form = MgeForm("ConvolutionBackwardFilter", ("Convolution", _EP),
+                       legacy=("ConvolutionBackwardFilterV2",))
+    nr_inputs = (3,)
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        src, diff, filt = inputs
+        geo = self.geometry([src, filt])
+        want = self.layout(geo.batch, geo.out_channels, geo.out_hw)
+        if tuple(diff.shape) != want or diff.dtype != src.dtype:
+            self.fail(f"diff must be {src.dtype}{list(want)}, the forward output", inputs)
+        return [TensorInfo(tuple(filt.shape), src.dtype)]
 
 
 # gradient rules (reverse-mode autodiff: mge.core.autodiff)

@@ -1,9 +1,10 @@
 """Gradient rules of the convolution family.
 
-The input gradient of a convolution is the transposed convolution of the output
-gradient; the filter gradient is itself a convolution (of the input with the output
-gradient, batch and channel axes swapped, stride and dilation exchanged, cropped to the
-kernel), one per group for grouped filters. NCHW cross-correlation only.
+A convolution is bilinear in its data and filter, and its three ops are the adjoints of
+one another: the data gradient is ``ConvolutionBackwardData`` of the output gradient,
+the filter gradient is ``ConvolutionBackwardFilter`` of the data and the output
+gradient, and the gradients of those two ops are again convolutions. Every format,
+mode and grouping the ops accept is differentiated (the kernels handle the layouts).
 
 Example:
     >>> ConvolutionForward.grad_rule is conv_grad
@@ -16,71 +17,53 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from ..registry import grad_rule
-from ..shape import AxisAddRemove, Concat, Dimshuffle, Subtensor
-from . import ConvolutionBackwardData, ConvolutionForward
+from . import ConvBase, ConvolutionBackwardData, ConvolutionBackwardFilter, ConvolutionForward
 
 if TYPE_CHECKING:
     from ...core.autodiff.context import GradContext
     from ...core.tensor.base import Tensor
 
 Grads = list["Tensor | None"]
-_SWAP01 = Dimshuffle(pattern=(1, 0, 2, 3))
 
 
-def _filter_grad(op: ConvolutionForward | ConvolutionBackwardData, ctx: GradContext,
-                 src: Tensor, diff: Tensor, kernel: tuple[int, int]) -> Tensor:
-    """``d filter`` of a dense NCHW cross-correlation with input ``src`` and output
-    gradient ``diff``: a convolution of ``src^T`` by ``diff^T``, cropped to the kernel."""
-    probe = ConvolutionForward(pad_h=op.pad_h, pad_w=op.pad_w, stride_h=op.dilate_h,
-                               stride_w=op.dilate_w, dilate_h=op.stride_h,
-                               dilate_w=op.stride_w, compute_mode=op.compute_mode)
-    full = ctx.one(probe, ctx.one(_SWAP01, src), ctx.one(_SWAP01, diff))
-    crop = Subtensor(items=((2, 0, kernel[0], 1, None), (3, 0, kernel[1], 1, None)))
-    return ctx.one(_SWAP01, ctx.one(crop, full))
+def _params(op: ConvBase) -> dict:
+    """The shared ``Convolution`` params of ``op`` (without ``output_hw``)."""
+    return {f.name: getattr(op, f.name) for f in dataclasses.fields(ConvBase)}
 
 
-def _conv_filter_grad(op: ConvolutionForward | ConvolutionBackwardData, ctx: GradContext,
-                      src: Tensor, diff: Tensor, w: Tensor) -> Tensor:
-    """The filter gradient for dense or grouped filters (one dense gradient per group)."""
-    kernel = tuple(w.shape[-2:])
-    if op.sparse == "DENSE":
-        return _filter_grad(op, ctx, src, diff, kernel)
-    groups, ocpg, icpg = w.shape[:3]
-    parts = []
-    for g in range(groups):
-        s = ctx.one(Subtensor(items=((1, g * icpg, (g + 1) * icpg, 1, None),)), src)
-        d = ctx.one(Subtensor(items=((1, g * ocpg, (g + 1) * ocpg, 1, None),)), diff)
-        part = _filter_grad(op, ctx, s, d, kernel)
-        parts.append(ctx.one(AxisAddRemove(desc=(("ADD_1", 0),)), part))
-    return parts[0] if groups == 1 else ctx.one(Concat(axis=0), *parts)
-
-
-def _check_layout(op: ConvolutionForward | ConvolutionBackwardData) -> None:
-    if op.format != "NCHW" or op.mode != "CROSS_CORRELATION":
-        raise NotImplementedError(f"no gradient rule for {op} (NCHW cross-correlation only)")
+def _spatial(op: ConvBase, x: Tensor) -> tuple[int, int]:
+    shape = tuple(x.shape)
+    return shape[2:4] if op.format == "NCHW" else shape[1:3]
 
 
 @grad_rule(ConvolutionForward)
 def conv_grad(op: ConvolutionForward, ctx: GradContext) -> Grads:
-    """Input: the transposed convolution of the gradient; filter: see ``_filter_grad``."""
-    _check_layout(op)
+    """``d src = BackwardData(filter, dy)``, ``d filter = BackwardFilter(src, dy)``."""
     x, w = ctx.inputs
     dy = ctx.grad(0)
-    params = {f.name: getattr(op, f.name) for f in dataclasses.fields(op)}
-    back = ConvolutionBackwardData(**params, output_hw=tuple(x.shape[2:]))
-    return [ctx.one(back, w, dy), _conv_filter_grad(op, ctx, x, dy, w)]
+    back = ConvolutionBackwardData(**_params(op), output_hw=_spatial(op, x))
+    return [ctx.one(back, w, dy), ctx.one(ConvolutionBackwardFilter(**_params(op)), x, dy, w)]
 
 
 @grad_rule(ConvolutionBackwardData)
 def conv_backward_data_grad(op: ConvolutionBackwardData, ctx: GradContext) -> Grads:
     """Inputs ``(filter, diff)``: the filter gradient as for the forward convolution whose
-    input gradient this op is, and the forward convolution of the output gradient."""
-    _check_layout(op)
+    data gradient this op is, and the forward convolution of the output gradient."""
     w, diff = ctx.inputs
     dz = ctx.grad(0)
-    params = {f.name: getattr(op, f.name) for f in dataclasses.fields(op) if f.name != "output_hw"}
-    ddiff = ctx.one(ConvolutionForward(**params), dz, w)
-    return [_conv_filter_grad(op, ctx, dz, diff, w), ddiff]
+    dw = ctx.one(ConvolutionBackwardFilter(**_params(op)), dz, diff, w)
+    return [dw, ctx.one(ConvolutionForward(**_params(op)), dz, w)]
 
 
-__all__ = ["conv_backward_data_grad", "conv_grad"]
+@grad_rule(ConvolutionBackwardFilter)
+def conv_backward_filter_grad(op: ConvolutionBackwardFilter, ctx: GradContext) -> Grads:
+    """Inputs ``(src, diff, filter)``: with ``g`` the gradient of the result,
+    ``d src = BackwardData(g, diff)``, ``d diff = conv(src, g)``; the filter only gave
+    the shape."""
+    x, diff, _ = ctx.inputs
+    g = ctx.grad(0)
+    back = ConvolutionBackwardData(**_params(op), output_hw=_spatial(op, x))
+    return [ctx.one(back, g, diff), ctx.one(ConvolutionForward(**_params(op)), x, g), None]
+
+
+__all__ = ["conv_backward_data_grad", "conv_backward_filter_grad", "conv_grad"]

@@ -1,5 +1,6 @@
 """numpy kernels: ``ConvolutionForward``, ``ConvBiasForward`` (im2col + matmul) and
-``ConvolutionBackwardData`` (one matmul, then one scatter-add per kernel offset).
+``ConvolutionBackwardData`` (one matmul, then one scatter-add per kernel offset),
+``ConvolutionBackwardFilter`` (one contraction of the windows with the output gradient).
 
 Everything is computed in float32 (float16 inputs are widened and the result rounded once).
 
@@ -24,8 +25,10 @@ from . import (
     ConvBase,
     ConvBiasForward,
     ConvolutionBackwardData,
+    ConvolutionBackwardFilter,
     ConvolutionForward,
     canonical_filter,
+    from_canonical_filter,
     split_bias,
 )
 from .numpy_nd import transposed_conv
@@ -126,6 +129,22 @@ def convolution_backward_data(
     if op.format == "NHWC":
         out = out.transpose(0, 2, 3, 1)
     return np.ascontiguousarray(out, dtype=diff.dtype)
+
+
+@NUMPY.kernel(ConvolutionBackwardFilter)
+def convolution_backward_filter(
+    op: ConvolutionBackwardFilter, x: np.ndarray, diff: np.ndarray, w: np.ndarray
+) -> np.ndarray:
+    if op.format == "NHWC":
+        x, diff = x.transpose(0, 3, 1, 2), diff.transpose(0, 3, 1, 2)
+    groups, ocpg, icpg, kh, kw = canonical_filter(op, w).shape
+    n, _, oh, ow = diff.shape
+    win = _windows(x.astype(np.float32), (kh, kw), (op.stride_h, op.stride_w),
+                   (op.pad_h, op.pad_w), (op.dilate_h, op.dilate_w))[:, :, :oh, :ow]
+    win = win.reshape(n, groups, icpg, oh, ow, kh, kw)
+    d = diff.astype(np.float32).reshape(n, groups, ocpg, oh, ow)
+    grad = np.einsum("ngohw,ngihwkl->goikl", d, win, optimize=True)
+    return np.ascontiguousarray(from_canonical_filter(op, grad), dtype=w.dtype)
 
 
 # ------------------------------------------------------------------ plan preparation

@@ -1,4 +1,5 @@
-"""torch kernels: the convolution ops via ``torch.nn.functional`` (conv2d, conv_transpose2d).
+"""torch kernels: the convolution ops via ``torch.nn.functional`` (conv2d, conv_transpose2d)
+and aten's ``convolution_backward`` (the filter gradient).
 
 In a plan (NCHW, constant filter) the forward convolutions are *prepared* once: the
 filter is canonicalised, put on the device in the plan's dtype once; on CPU with
@@ -20,8 +21,10 @@ from . import (
     ConvBase,
     ConvBiasForward,
     ConvolutionBackwardData,
+    ConvolutionBackwardFilter,
     ConvolutionForward,
     canonical_filter,
+    from_canonical_filter,
     split_bias,
 )
 
@@ -80,6 +83,20 @@ def convolution_backward_data(
         out_hw, diff.shape[2:], w.shape[2:], stride, dilate, pad, strict=True))
     out = tF.conv_transpose2d(diff, w, None, stride, pad, extra, groups, dilate)
     return _from_nchw(op, out)
+
+
+@TORCH.kernel(ConvolutionBackwardFilter)
+def convolution_backward_filter(
+    op: ConvolutionBackwardFilter, x: torch.Tensor, diff: torch.Tensor, w: torch.Tensor
+) -> torch.Tensor:
+    """torch's own filter-gradient kernel (oneDNN on CPU), one call for all groups."""
+    canonical, groups = _nchw_filter(op, w)
+    _, grad, _ = torch.ops.aten.convolution_backward(
+        _to_nchw(op, diff), _to_nchw(op, x), canonical, None, [op.stride_h, op.stride_w],
+        [op.pad_h, op.pad_w], [op.dilate_h, op.dilate_w], False, [0, 0], groups,
+        [False, True, False])
+    grad = grad.reshape(groups, grad.shape[0] // groups, *grad.shape[1:])
+    return from_canonical_filter(op, grad).contiguous()
 
 
 # ------------------------------------------------------------------ plan preparation

@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import types
 from collections.abc import Sequence
 
 import numpy as np
@@ -68,6 +69,8 @@ class Elemwise(OpDef):
     format_rule = "any"
     memory = Memory.FRESH
     mge_form = MgeForm("Elemwise", ("Elemwise",))
+    #: MegEngine's ``Elemwise.Mode``: ``Elemwise.Mode.ADD == "ADD"``
+    Mode = types.SimpleNamespace(**{m: m for m in ELEMWISE_MODES})
     mode: str = "RELU"
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:

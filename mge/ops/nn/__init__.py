@@ -1,6 +1,6 @@
-"""Network ops: ``MatrixMul``, ``BatchedMatrixMul``, ``MatrixInverse``, ``BatchNormForward``,
-``SoftmaxForward``, the feature normalizations ``LayerNorm``, ``GroupNorm``, ``InstanceNorm``
-and the local response normalization ``LRN``.
+"""Network ops: ``MatrixMul``, ``BatchedMatrixMul``, ``MatrixInverse``, ``BatchNormForward``
+(and its gradient ``BatchNormBackward``), ``SoftmaxForward``, the feature normalizations
+``LayerNorm``, ``GroupNorm``, ``InstanceNorm`` and the local response normalization ``LRN``.
 
 ``MatrixMul`` is 2-d and ``BatchedMatrixMul`` 3-d with equal batch sizes (the functional
 layer reshapes and broadcasts, as MegEngine does). ``BatchNormForward`` mirrors the
@@ -141,20 +141,11 @@ _BN_PATTERN = {"DIM_11HW": (0, 0, 1, 1), "DIM_1CHW": (0, 1, 1, 1),
                "DIM_1C11": (0, 1, 0, 0), "DIM_111C": (0, 0, 0, 1)}
 
 
-@register_op
-class BatchNormForward(OpDef):
-    """Batch normalization (MegEngine ``BN`` param; inputs ``x, scale, bias[, mean, var]``).
+@dataclasses.dataclass(frozen=True)
+class BNParams(OpDef):
+    """MegEngine's ``BN`` param, shared by the batch-norm ops; ``param_dim`` names the
+    param shape, ``scale`` and ``bias`` are MegEngine fields the kernels do not use."""
 
-    ``x`` is 2- to 4-d (dims aligned from the left with the 4-d params, so a ``(N, C)``
-    input takes ``(1, C, 1, 1)`` params); params follow ``param_dim``. ``scale`` and
-    ``bias`` params are MegEngine fields the kernels do not use.
-    """
-
-    type_name = "BatchNormForward"
-    format_rule = "first"
-    memory = Memory.MAY_ALIAS
-    mge_form = MgeForm("BatchNormV1", ("BN",), outputs=(2, None))
-    nr_inputs = (3, 5)
     param_dim: str = "DIM_11HW"
     fwd_mode: str = "TRAINING"
     epsilon: float = 1e-4
@@ -162,32 +153,80 @@ class BatchNormForward(OpDef):
     scale: float = 1.0
     bias: float = 0.0
 
+    def param_shape(self, x: TensorInfo, inputs: Sequence[TensorInfo]) -> tuple[int, ...]:
+        """The 4-d shape of the params for input ``x`` (validated)."""
+        check_enum(self, "param_dim", BN_PARAM_DIMS)
+        check_enum(self, "fwd_mode", BN_FWD_MODES)
+        if x.dtype not in FLOAT_DTYPES:
+            self.fail("x must be float32 or float16", inputs)
+        if not 2 <= x.ndim <= 4:
+            self.fail(f"x must be 2- to 4-d, got {x.ndim}-d", inputs)
+        if self.param_dim == "DIM_111C" and x.ndim != 4:
+            self.fail("DIM_111C needs a 4-d (NHWC) x", inputs)
+        full = x.shape + (1,) * (4 - x.ndim)
+        pattern = _BN_PATTERN[self.param_dim]
+        return tuple(d if keep else 1 for d, keep in zip(full, pattern, strict=True))
+
+    def check_params(self, params: Sequence[TensorInfo], pshape: tuple[int, ...],
+                     inputs: Sequence[TensorInfo]) -> None:
+        for p in params:
+            if p.shape != pshape or p.dtype != params[0].dtype or p.dtype.kind != "f":
+                self.fail(f"params must share one float dtype and have shape {pshape}", inputs)
+
+
+@register_op
+class BatchNormForward(BNParams):
+    """Batch normalization (MegEngine ``BN`` param; inputs ``x, scale, bias[, mean, var]``).
+
+    ``x`` is 2- to 4-d (dims aligned from the left with the 4-d params, so a ``(N, C)``
+    input takes ``(1, C, 1, 1)`` params); params follow ``param_dim``.
+    """
+
+    type_name = "BatchNormForward"
+    format_rule = "first"
+    memory = Memory.MAY_ALIAS
+    mge_form = MgeForm("BatchNormV1", ("BN",), outputs=(2, None))
+    nr_inputs = (3, 5)
+
     def needs_stats(self, nr_inputs: int) -> bool:
         """True when the op updates and outputs running statistics."""
         return nr_inputs == 5 and self.fwd_mode == "TRAINING"
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
-        check_enum(self, "param_dim", BN_PARAM_DIMS)
-        check_enum(self, "fwd_mode", BN_FWD_MODES)
         x, params = inputs[0], inputs[1:]
+        pshape = self.param_shape(x, inputs)
         if self.fwd_mode == "INFERENCE" and len(inputs) != 5:
             self.fail("INFERENCE needs x, scale, bias, mean and variance", inputs)
-        if x.dtype not in FLOAT_DTYPES:
-            self.fail("x must be float32 or float16", inputs)
-        if not 2 <= x.ndim <= 4:
-            self.fail(f"x must be 2- to 4-d, got {x.ndim}-d", inputs)
-        full = x.shape + (1,) * (4 - x.ndim)
-        pattern = _BN_PATTERN[self.param_dim]
-        pshape = tuple(d if keep else 1 for d, keep in zip(full, pattern, strict=True))
-        if self.param_dim == "DIM_111C" and x.ndim != 4:
-            self.fail("DIM_111C needs a 4-d (NHWC) x", inputs)
-        for p in params:
-            if p.shape != pshape or p.dtype != params[0].dtype or p.dtype.kind != "f":
-                self.fail(f"params must share one float dtype and have shape {pshape}", inputs)
+        self.check_params(params, pshape, inputs)
         stat = params[0].shape if self.needs_stats(len(inputs)) else (0,)
         pinfo = TensorInfo(params[0].shape, params[0].dtype)
         return [TensorInfo(stat, params[0].dtype), TensorInfo(stat, params[0].dtype),
                 pinfo, pinfo, TensorInfo((0,), U8), TensorInfo(x.shape, x.dtype)]
+
+
+@register_op
+class BatchNormBackward(BNParams):
+    """The gradients of ``BatchNormForward``'s ``x``, ``scale`` and ``bias`` from that of
+    ``y`` (MegEngine ``BatchNormBackward``).
+
+    Inputs: ``x, dy, save_mean, save_inv_variance, scale, reserve`` (the forward op's
+    saved statistics and reserve); outputs: ``d_scale, d_bias, dx``. ``TRAINING``
+    differentiates through the batch statistics; ``INFERENCE`` treats them as constants.
+    """
+
+    type_name = "BatchNormBackward"
+    memory = Memory.FRESH
+    mge_form = MgeForm("BatchNormBackwardV1", ("BN",))
+    nr_inputs = (6,)
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        x, dy, mean, inv, scale, _ = inputs
+        pshape = self.param_shape(x, inputs)
+        if dy.shape != x.shape or dy.dtype != x.dtype:
+            self.fail("dy must have x's shape and dtype", inputs)
+        self.check_params((scale, mean, inv), pshape, inputs)
+        pinfo = TensorInfo(pshape, scale.dtype)
+        return [pinfo, pinfo, TensorInfo(x.shape, x.dtype)]
 
 
 @register_op

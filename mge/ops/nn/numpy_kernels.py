@@ -1,4 +1,5 @@
-"""numpy kernels: ``MatrixMul``, ``BatchedMatrixMul``, ``BatchNormForward``, ``SoftmaxForward``.
+"""numpy kernels: ``MatrixMul``, ``BatchedMatrixMul``, ``BatchNormForward``, ``BatchNormBackward``,
+``SoftmaxForward``.
 
 float16 inputs are computed in float32 and rounded once at the end.
 """
@@ -11,6 +12,7 @@ from ..registry import NUMPY
 from . import (
     LRN,
     BatchedMatrixMul,
+    BatchNormBackward,
     BatchNormForward,
     GroupNorm,
     InstanceNorm,
@@ -74,6 +76,30 @@ def batch_norm(
         y = (xf - mean) * inv_std * scale.reshape(view) + bias.reshape(view)
     save = (mean.reshape(pshape).astype(pdtype), inv_std.reshape(pshape).astype(pdtype))
     return (*running, *save, np.zeros((0,), np.uint8), np.ascontiguousarray(y, dtype=x.dtype))
+
+
+@NUMPY.kernel(BatchNormBackward)
+def batch_norm_backward(
+    op: BatchNormBackward, x: np.ndarray, dy: np.ndarray, mean: np.ndarray, inv: np.ndarray,
+    scale: np.ndarray, reserve: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    pdtype, pshape = scale.dtype, scale.shape
+    axes = bn_reduce_axes(pshape, x.ndim)
+    view = pshape[: x.ndim]
+    f32 = np.float32
+    dyf = dy.astype(f32, copy=False)
+    inv, scale = inv.astype(f32).reshape(view), scale.astype(f32).reshape(view)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        xhat = (x.astype(f32, copy=False) - mean.astype(f32).reshape(view)) * inv
+        dbias = dyf.sum(axis=axes, keepdims=True)
+        dscale = (dyf * xhat).sum(axis=axes, keepdims=True)
+        if op.fwd_mode == "TRAINING":
+            count = x.size // max(int(np.prod(view)), 1)
+            dx = (dyf - dbias / count - xhat * (dscale / count)) * (scale * inv)
+        else:
+            dx = dyf * (scale * inv)
+    return (dscale.reshape(pshape).astype(pdtype), dbias.reshape(pshape).astype(pdtype),
+            np.ascontiguousarray(dx, dtype=x.dtype))
 
 
 @NUMPY.kernel(SoftmaxForward)

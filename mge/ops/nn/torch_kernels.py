@@ -1,4 +1,5 @@
-"""torch kernels: ``MatrixMul``, ``BatchedMatrixMul``, ``BatchNormForward``, ``SoftmaxForward``."""
+"""torch kernels: ``MatrixMul``, ``BatchedMatrixMul``, ``BatchNormForward``, ``BatchNormBackward``
+(aten's fused batch-norm backward for per-channel float32 statistics), ``SoftmaxForward``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from ..registry import TORCH, Prepared, PrepareSite
 from . import (
     LRN,
     BatchedMatrixMul,
+    BatchNormBackward,
     BatchNormForward,
     GroupNorm,
     InstanceNorm,
@@ -87,6 +89,35 @@ def batch_norm(
     y = (xf - mean) * inv_std * scale.reshape(view).float() + bias.reshape(view).float()
     save = (mean.reshape(pshape).to(scale.dtype), inv_std.reshape(pshape).to(scale.dtype))
     return (*running, *save, reserve, y.to(x.dtype))
+
+
+@TORCH.kernel(BatchNormBackward)
+def batch_norm_backward(
+    op: BatchNormBackward, x: torch.Tensor, dy: torch.Tensor, mean: torch.Tensor,
+    inv: torch.Tensor, scale: torch.Tensor, reserve: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    pshape = tuple(scale.shape)
+    axes = bn_reduce_axes(pshape, x.ndim)
+    f32 = torch.float32
+    if (op.fwd_mode == "TRAINING" and axes == (0, *range(2, x.ndim))
+            and x.dtype == dy.dtype == scale.dtype == f32):
+        dx, dscale, dbias = torch.ops.aten.native_batch_norm_backward(
+            dy, x, scale.reshape(-1), None, None, mean.reshape(-1), inv.reshape(-1), True,
+            op.epsilon, [True, True, True])
+        return dscale.reshape(pshape), dbias.reshape(pshape), dx
+    view = pshape[: x.ndim]
+    dyf = dy.float()
+    inv, scalef = inv.float().reshape(view), scale.float().reshape(view)
+    xhat = (x.float() - mean.float().reshape(view)) * inv
+    dbias = dyf.sum(dim=axes, keepdim=True)
+    dscale = (dyf * xhat).sum(dim=axes, keepdim=True)
+    if op.fwd_mode == "TRAINING":
+        count = x.numel() // max(dbias.numel(), 1)
+        dx = (dyf - dbias / count - xhat * (dscale / count)) * (scalef * inv)
+    else:
+        dx = dyf * (scalef * inv)
+    return (dscale.reshape(pshape).to(scale.dtype), dbias.reshape(pshape).to(scale.dtype),
+            dx.to(x.dtype))
 
 
 @TORCH.kernel(SoftmaxForward)

@@ -1,4 +1,4 @@
-"""numpy kernels: ``PoolingForward`` and ``AdaptivePoolingForward``.
+"""numpy kernels: ``PoolingForward``, ``AdaptivePoolingForward`` and ``PoolingBackward``.
 
 Windows are reduced one kernel offset at a time (``window_h * window_w`` strided slices
 of the padded input), which is much faster than reducing a sliding-window view.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..registry import NUMPY, Prepared, PrepareSite
-from . import AdaptivePoolingForward, PoolingForward
+from . import AdaptivePoolingForward, PoolingBackward, PoolingForward
 
 
 def _reduce_windows(op: PoolingForward, x: np.ndarray, fill: float, reduce: np.ufunc) -> np.ndarray:
@@ -49,6 +49,29 @@ def pooling(op: PoolingForward, x: np.ndarray) -> np.ndarray:
 @NUMPY.kernel(AdaptivePoolingForward)
 def adaptive_pooling(op: AdaptivePoolingForward, x: np.ndarray) -> np.ndarray:
     return pooling(op.as_pooling(x.shape), x)
+
+
+@NUMPY.kernel(PoolingBackward)
+def pooling_backward(op: PoolingBackward, x: np.ndarray, y: np.ndarray, dy: np.ndarray
+                     ) -> np.ndarray:
+    """Each window's gradient added to every cell equal to its maximum."""
+    dtype = x.dtype
+    if op.format == "NHWC":
+        x, y, dy = (t.transpose(0, 3, 1, 2) for t in (x, y, dy))
+    ph, pw, sh, sw = op.pad_h, op.pad_w, op.stride_h, op.stride_w
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
+    dxp = np.zeros(xp.shape, np.float32)
+    oh, ow = y.shape[2:]
+    dyf = dy.astype(np.float32)
+    for i in range(op.window_h):
+        for j in range(op.window_w):
+            cell = (slice(None), slice(None), slice(i, i + sh * (oh - 1) + 1, sh),
+                    slice(j, j + sw * (ow - 1) + 1, sw))
+            dxp[cell] += np.where(xp[cell] == y, dyf, np.float32(0))
+    dx = dxp[:, :, ph: ph + x.shape[2], pw: pw + x.shape[3]]
+    if op.format == "NHWC":
+        dx = dx.transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(dx, dtype=dtype)
 
 
 @NUMPY.preparer(PoolingForward)

@@ -1,4 +1,5 @@
-"""torch kernels: ``PoolingForward`` and ``AdaptivePoolingForward`` via ``torch.nn.functional``.
+"""torch kernels: ``PoolingForward`` and ``AdaptivePoolingForward`` via ``torch.nn.functional``;
+``PoolingBackward`` as one in-place masked add per window cell.
 
 torch pools pad at most half a window; wider (MegEngine-legal) padding is applied
 explicitly first. Adaptive pooling uses MegEngine's fixed window and stride, not torch's
@@ -11,7 +12,7 @@ import torch
 import torch.nn.functional as tF
 
 from ..registry import TORCH, Prepared, PrepareSite
-from . import AdaptivePoolingForward, PoolingForward
+from . import AdaptivePoolingForward, PoolingBackward, PoolingForward
 
 
 def _pool_nchw(op: PoolingForward, x: torch.Tensor) -> torch.Tensor:
@@ -41,6 +42,25 @@ def pooling(op: PoolingForward, x: torch.Tensor) -> torch.Tensor:
 @TORCH.kernel(AdaptivePoolingForward)
 def adaptive_pooling(op: AdaptivePoolingForward, x: torch.Tensor) -> torch.Tensor:
     return pooling(op.as_pooling(tuple(x.shape)), x)
+
+
+@TORCH.kernel(PoolingBackward)
+def pooling_backward(op: PoolingBackward, x: torch.Tensor, y: torch.Tensor, dy: torch.Tensor
+                     ) -> torch.Tensor:
+    """Each window's gradient added to every cell equal to its maximum (MegEngine's ties)."""
+    if op.format == "NHWC":
+        x, y, dy = (t.permute(0, 3, 1, 2) for t in (x, y, dy))
+    ph, pw, sh, sw = op.pad_h, op.pad_w, op.stride_h, op.stride_w
+    xp = tF.pad(x, (pw, pw, ph, ph), value=float("-inf")) if ph or pw else x
+    dxp = torch.zeros(xp.shape, dtype=torch.float32, device=x.device)
+    oh, ow = y.shape[2:]
+    dyf, zero = dy.float(), dy.new_zeros((), dtype=torch.float32)
+    for i in range(op.window_h):
+        for j in range(op.window_w):
+            rows, cols = slice(i, i + sh * (oh - 1) + 1, sh), slice(j, j + sw * (ow - 1) + 1, sw)
+            dxp[:, :, rows, cols] += torch.where(xp[:, :, rows, cols] == y, dyf, zero)
+    dx = dxp[:, :, ph: ph + x.shape[2], pw: pw + x.shape[3]].to(x.dtype)
+    return dx.permute(0, 2, 3, 1).contiguous() if op.format == "NHWC" else dx
 
 
 # ------------------------------------------------------------------ plan preparation
