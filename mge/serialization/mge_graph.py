@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from typing import IO, Any, NamedTuple
@@ -368,6 +369,14 @@ class _Writer:
                        params=[Param(table, {}) for table in form.params])
         return self.emit(fop, [(None, var.shape)])[0]
 
+    def alias(self, var: VarNode, same: VarNode) -> None:
+        """Write ``var`` as the file var of ``same`` (an output keeps its name)."""
+        file_id = self.file_var(same)
+        self.ids[var.id] = file_id
+        name = self.var_name(var)
+        if name and (var.id in self.output_ids or not self.vars[file_id].name):
+            self.vars[file_id] = dataclasses.replace(self.vars[file_id], name=name)
+
     def file_var(self, var: VarNode) -> int:
         try:
             return self.ids[var.id]
@@ -398,12 +407,23 @@ class _Writer:
                                   strict=True):
                 self.const(np.asarray(value, var.dtype).reshape(var.shape), var)
             return
+        if _scalar_to_1d(node):
+            self.alias(node.outputs[0], node.inputs[0])
+            return
         inputs = [self.file_var(v) for v in node.inputs]
         fop, skip = write_op(op, inputs, self.const, lambda: self.like(node.outputs[0]))
         if self.keep_opr_name and node.name:
             fop.name = node.name
         outs = node.outputs[skip or 0:]
         self.emit(fop, [(v, v.shape) for v in outs])
+
+
+def _scalar_to_1d(node: Any) -> bool:
+    """``AxisAddRemove`` giving a 0-d var shape (1,): MegEngine files hold the 0-d var as
+    (1,) already (they have no 0-d vars; the reader adds this op), so it is not written
+    (written, MegEngine would make the (1,) var (1, 1))."""
+    return isinstance(node.op, AxisAddRemove) and node.op.desc == (("ADD_1", 0),) \
+        and node.inputs[0].shape == () and node.outputs[0].shape == (1,)
 
 
 def model_from_graph(graph: Graph, *, keep_var_name: int = 1, keep_opr_name: bool = False,
