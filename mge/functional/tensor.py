@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.opdef import OpError
 from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
 from ..dtype import float32, result_dtype, scalar_dtype
@@ -67,9 +68,9 @@ def reshape(inp: Tensor, target_shape: Iterable[int]) -> Tensor:
         raise ValueError(f"reshape: invalid target shape {shape} (at most one -1)")
     known = math.prod(d for d in shape if d != -1)
     bad = known != x.size if -1 not in shape else known == 0 or x.size % known
-    if bad:
-        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} "
-                         f"elements) to {shape}")
+    if bad:  # a ValueError, and a RuntimeError as MegEngine's
+        raise OpError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} "
+                      f"elements) to {shape}")
     return one(Reshape(shape=shape), x)
 
 

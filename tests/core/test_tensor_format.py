@@ -111,3 +111,26 @@ def test_op_errors_are_runtime_errors_as_in_megengine() -> None:
 def test_auto_naming_handle() -> None:
     AutoNaming.clear()
     assert AutoNaming.get_scope() == ""
+
+
+def test_reshape_takes_whole_float_shapes_and_shape_errors_are_runtime_errors() -> None:
+    """MegEngine's test_interpreter: a float shape tensor of whole numbers reshapes, a
+    mismatch raises RuntimeError (mge's errors stay ValueErrors too)."""
+    a = mge.tensor([[1, 2, 2, 3]], dtype="float32")
+    d = F.reshape(a, F.matmul(mge.tensor([1.0, 1.0]), mge.tensor([[2.0, 0.0], [0.0, 2.0]])))
+    assert d.shape == (2, 2)
+    with pytest.raises(RuntimeError, match="cannot reshape"):
+        F.reshape(d, mge.tensor([1, 1]))
+    with pytest.raises(RuntimeError, match="inner sizes differ"):
+        F.matmul(d, mge.tensor([[1.0, 2.0]]))
+    with pytest.raises(TypeError, match="entries must be ints"):
+        F.reshape(a, mge.tensor([2.5, 1.6]))
+
+
+def test_config_async_level_is_checked() -> None:
+    old = mge.config.async_level
+    mge.config.async_level = 1
+    assert mge.config.async_level == 1
+    with pytest.raises(AssertionError, match="0, 1 or 2"):
+        mge.config.async_level = 3
+    mge.config.async_level = old
