@@ -7,6 +7,7 @@ dropped by the others; values stay logical.
 
 from __future__ import annotations
 
+import io
 import logging
 
 import numpy as np
@@ -134,3 +135,17 @@ def test_config_async_level_is_checked() -> None:
     with pytest.raises(AssertionError, match="0, 1 or 2"):
         mge.config.async_level = 3
     mge.config.async_level = old
+
+
+def test_device_logical_name_and_quantized_params_survive_save_load() -> None:
+    """MegEngine's test_tensor_serialization: device.logical_name, and a tensor's qparams
+    load back under the default (restricted) mge.load."""
+    a = Tensor(np.arange(4, dtype=np.int32), device="cpu0")
+    assert a.device == "cpu0" and a.device.logical_name == "cpu0:0"
+    a.qparams.scale = Tensor(1.0)
+    buf = io.BytesIO()
+    mge.save(a, buf)
+    buf.seek(0)
+    b = mge.load(buf)
+    assert b.device.logical_name == "cpu0:0" and b.dtype == np.int32
+    np.testing.assert_equal(b.qparams.scale.numpy(), 1.0)
