@@ -99,7 +99,8 @@ def quantize(x: Tensor, dtype: np.dtype) -> Tensor:
     q = round(div(real, np.float32(get_scale(dtype)))) + float(_zero_point(dtype))
     q = clip(q, float(qmin), float(qmax))
     stored = apply(TypeCvt(dtype=np.dtype(dtype).name), q)[0]
-    return Tensor._wrap(stored._data, stored.shape, dtype, stored._backend, stored.device)
+    stored._dtype = dtype  # the fresh output, tagged with the quantized dtype (scale, zp)
+    return stored
 
 
 def dequantize(x: Tensor) -> Tensor:
