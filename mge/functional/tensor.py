@@ -172,8 +172,14 @@ def expand_dims(inp: Tensor, axis: int | Sequence[int]) -> Tensor:
         (2, 1, 3, 1)
     """
     x = to_tensor("expand_dims", inp)
-    n = 1 if not isinstance(axis, (Sequence, np.ndarray)) else len(axis)
-    axes = sorted(check_axes("expand_dims", axis, x.ndim + n, x.shape))
+    given = [axis] if not isinstance(axis, (Sequence, np.ndarray)) else list(axis)
+    # as MegEngine: a repeated axis adds one more axis there ([0, 0]: (1, 1, ...)); the
+    # sorted axes are added one after the other, each within the tensor grown so far
+    axes = sorted(check_axis("expand_dims", a, x.ndim + len(given), x.shape) for a in given)
+    for k, a in enumerate(axes):
+        if a > x.ndim + k:
+            raise ValueError(f"expand_dims: axis {axis!r} of a {x.ndim}-d tensor adds axis "
+                             f"{a} to a {x.ndim + k}-d one")
     return add_axes(x, axes)
 
 
