@@ -7,6 +7,7 @@ Example:
     >>> fused = tm.optimize(traced, enabled_pass=["FuseConvBn"])  # doctest: +SKIP
 """
 
+from .checker import disable_default_checker, enable_expr_checker
 from .expr import Apply, CallFunction, CallMethod, Constant, Expr, GetAttr, Input
 from .graph import GraphError, InternalGraph
 from .load_checks import check_graph  # noqa: F401 (registers mge.load's graph check)
@@ -18,5 +19,6 @@ from .traced_module import TracedModule, trace_module
 __all__ = [
     "Apply", "CallFunction", "CallMethod", "Constant", "Expr", "GetAttr", "GraphError",
     "Input", "InternalGraph", "ModuleNode", "Node", "TensorNode", "TraceError", "TracedModule",
-    "optimize", "register_as_builtin", "trace_module",
+    "disable_default_checker", "enable_expr_checker", "optimize", "register_as_builtin",
+    "trace_module",
 ]

@@ -14,6 +14,7 @@ import copy
 from typing import Any
 
 from ..module import Module
+from .checker import check_outputs, checking
 from .expr import CallMethod, GetAttr, Input
 from .graph import GraphError, InternalGraph
 from .node import ModuleNode
@@ -168,10 +169,12 @@ def trace_module(mod: Module, *args: Any, **kwargs: Any) -> TracedModule:
         raise TraceError(f"{type(mod).__name__} is a builtin module: wrap it in a Module "
                          "or Sequential to trace it")
     tracer = Tracer()
-    tracer.trace(mod, args, kwargs)
+    expected = tracer.trace(mod, args, kwargs)
     built: dict[int, TracedModule] = {}
     top = _build(mod, tracer, built, is_top=True)
     _renumber(top)
+    if checking():
+        check_outputs(top, expected, args, kwargs)
     return top
 
 

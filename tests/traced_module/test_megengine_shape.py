@@ -8,8 +8,9 @@ import pytest
 
 import mge.functional as F
 import mge.module as M
-from mge.traced_module import trace_module
+from mge.traced_module import checker, enable_expr_checker, trace_module
 from mge.traced_module.graph import GraphError
+from mge.traced_module.recording import TraceError
 
 
 class Block(M.Module):
@@ -87,3 +88,15 @@ def test_users_list_an_expr_once_per_use() -> None:
     flat = tm.flatten()
     a = flat.graph.inputs[1]
     assert len(a.users) == 2
+
+
+def test_expr_checker_compares_the_traced_module_with_the_traced_run(monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setitem(checker._settings, "expr_checker", False)
+    enable_expr_checker()
+    assert checker.checking()
+    x = _x()
+    tm = trace_module(Net(), x)  # a faithful trace passes the check
+    with pytest.raises(TraceError, match="output 0 of the traced module differs"):
+        checker.check_outputs(tm, tm(x) + 1, (x,), {})
+    with pytest.raises(TraceError, match="returns 1 values, the traced run returned 2"):
+        checker.check_outputs(tm, (tm(x), tm(x)), (x,), {})
