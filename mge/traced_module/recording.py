@@ -17,7 +17,7 @@ from ..module import Sequential
 from ..tensor import Tensor
 from .expr import CallFunction, CallMethod, Expr
 from .node import Node, TensorNode
-from .pytree import tree_flatten
+from .pytree import LEAF_TYPES, tree_flatten
 
 _BUILTIN: set[type] = set()
 _PLAIN = (type(None), bool, int, float, complex, str, bytes, slice, type(Ellipsis),
@@ -95,7 +95,8 @@ class Recorder:
         return tree.unflatten([self._node_for(v, where) for v in leaves])
 
     def _check_plain(self, value: Any, where: str) -> Any:
-        if isinstance(value, _PLAIN) or callable(value) and hasattr(value, "__module__") and \
+        if isinstance(value, (*_PLAIN, *LEAF_TYPES)) or callable(value) and \
+                hasattr(value, "__module__") and \
                 str(value.__module__).startswith(("mge.", "numpy")):
             return value
         raise TraceError(

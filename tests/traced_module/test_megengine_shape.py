@@ -3,12 +3,20 @@ lists without the ``Input`` exprs (MegEngine's counts), users listed once per us
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
+import mge
 import mge.functional as F
 import mge.module as M
-from mge.traced_module import checker, enable_expr_checker, trace_module
+from mge.traced_module import (
+    checker,
+    enable_expr_checker,
+    register_supported_type,
+    trace_module,
+)
 from mge.traced_module.graph import GraphError
 from mge.traced_module.recording import TraceError
 
@@ -100,3 +108,29 @@ def test_expr_checker_compares_the_traced_module_with_the_traced_run(monkeypatch
         checker.check_outputs(tm, tm(x) + 1, (x,), {})
     with pytest.raises(TraceError, match="returns 1 values, the traced run returned 2"):
         checker.check_outputs(tm, (tm(x), tm(x)), (x,), {})
+
+
+class _Pair:
+    def __init__(self, a, b) -> None:  # noqa: ANN001
+        self.a, self.b = a, b
+
+
+class _Scale:
+    def __init__(self, k: float) -> None:
+        self.k = k
+
+
+class _PairNet(M.Module):
+    def forward(self, pair, scale):  # noqa: ANN001, ANN201
+        return (pair.a + pair.b) * scale.k
+
+
+def test_register_supported_type_containers_and_leaves() -> None:
+    register_supported_type(_Pair, lambda p: ([p.a, p.b], "pair"),
+                            lambda values, context: _Pair(*values))
+    register_supported_type(_Scale)
+    a, b = mge.tensor([1.0, 2.0]), mge.tensor([3.0, 4.0])
+    tm = trace_module(_PairNet(), _Pair(a, b), _Scale(2.0))
+    np.testing.assert_allclose(tm(_Pair(b, b), _Scale(2.0)).numpy(), [12.0, 16.0])
+    again = pickle.loads(pickle.dumps(tm))
+    np.testing.assert_allclose(again(_Pair(a, a), _Scale(2.0)).numpy(), [4.0, 8.0])
