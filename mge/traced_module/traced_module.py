@@ -204,7 +204,9 @@ def _map_modules(value: Any, tracer: Tracer, built: dict[int, TracedModule]) -> 
         return value if is_builtin(value) else _build(value, tracer, built)
     if isinstance(value, (list, tuple)):
         mapped = [_map_modules(v, tracer, built) for v in value]
-        return type(value)(mapped) if isinstance(value, tuple) else mapped
+        if not isinstance(value, tuple):
+            return mapped
+        return type(value)(*mapped) if hasattr(value, "_fields") else type(value)(mapped)
     if isinstance(value, dict):
         return type(value)((k, _map_modules(v, tracer, built)) for k, v in value.items())
     return value

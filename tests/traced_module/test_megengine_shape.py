@@ -4,6 +4,7 @@ lists without the ``Input`` exprs (MegEngine's counts), users listed once per us
 from __future__ import annotations
 
 import pickle
+from collections import namedtuple
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from mge.traced_module import (
 )
 from mge.traced_module.graph import GraphError
 from mge.traced_module.recording import TraceError
+from mge.traced_module.utils import get_subattr
 
 
 class Block(M.Module):
@@ -134,3 +136,26 @@ def test_register_supported_type_containers_and_leaves() -> None:
     np.testing.assert_allclose(tm(_Pair(b, b), _Scale(2.0)).numpy(), [12.0, 16.0])
     again = pickle.loads(pickle.dumps(tm))
     np.testing.assert_allclose(again(_Pair(a, a), _Scale(2.0)).numpy(), [4.0, 8.0])
+
+
+_Meta = namedtuple("_Meta", ["scale", "name"])
+
+
+class _WithMeta(M.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.meta = _Meta(2.0, "m")
+
+    def forward(self, x):  # noqa: ANN001, ANN201
+        return x * self.meta.scale
+
+
+def test_namedtuple_attributes_survive_tracing_and_get_subattr() -> None:
+    x = _x()
+    tm = trace_module(_WithMeta(), x)
+    assert tm.meta.scale == 2.0 and tm.meta.name == "m"
+    np.testing.assert_allclose(tm(x).numpy(), x.numpy() * 2)
+    net = Net()
+    traced = trace_module(net, x)
+    assert get_subattr(traced, "block0.conv1") is traced.block0.conv1
+    assert get_subattr(traced, "") is traced
