@@ -14,12 +14,12 @@ from .load_checks import check_graph  # noqa: F401 (registers mge.load's graph c
 from .node import ModuleNode, Node, TensorNode
 from .passes import optimize
 from .pytree import register_supported_type
-from .recording import TraceError, register_as_builtin
+from .recording import TraceError, register_as_builtin, wrap
 from .traced_module import TracedModule, trace_module
 
 __all__ = [
     "Apply", "CallFunction", "CallMethod", "Constant", "Expr", "GetAttr", "GraphError",
     "Input", "InternalGraph", "ModuleNode", "Node", "TensorNode", "TraceError", "TracedModule",
     "disable_default_checker", "enable_expr_checker", "optimize", "register_as_builtin",
-    "register_supported_type", "trace_module",
+    "register_supported_type", "trace_module", "wrap",
 ]

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.tracing import traceable
 from ..module import Sequential
 from ..tensor import Tensor
 from .expr import CallFunction, CallMethod, Expr
@@ -32,6 +33,19 @@ def register_as_builtin(mod_cls: type) -> type:
     """Treat ``mod_cls`` like a builtin module: record its calls, do not trace into it."""
     _BUILTIN.add(mod_cls)
     return mod_cls
+
+
+def wrap(func: Callable) -> Callable:
+    """Record calls of ``func`` as one ``CallFunction`` expr instead of tracing into it
+    (MegEngine's ``traced_module.wrap``); call it where ``func`` is defined, at module
+    level, so that code calling ``func`` by that name calls the wrapped one.
+
+    Example:
+        >>> def scale(x, k):
+        ...     return x * k
+        >>> scale = wrap(scale)
+    """
+    return traceable(func)
 
 
 def is_builtin(module: Any) -> bool:

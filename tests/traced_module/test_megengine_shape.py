@@ -17,6 +17,7 @@ from mge.traced_module import (
     enable_expr_checker,
     register_supported_type,
     trace_module,
+    wrap,
 )
 from mge.traced_module.graph import GraphError
 from mge.traced_module.recording import TraceError
@@ -159,3 +160,23 @@ def test_namedtuple_attributes_survive_tracing_and_get_subattr() -> None:
     traced = trace_module(net, x)
     assert get_subattr(traced, "block0.conv1") is traced.block0.conv1
     assert get_subattr(traced, "") is traced
+
+
+def _scale(x, k):  # noqa: ANN001, ANN202
+    return F.relu(x) * k
+
+
+_scale = wrap(_scale)
+
+
+class _UsesWrapped(M.Module):
+    def forward(self, x):  # noqa: ANN001, ANN201
+        return _scale(x, 3.0) + 1
+
+
+def test_wrap_records_a_function_as_one_call() -> None:
+    x = mge.tensor([-1.0, 2.0])
+    tm = trace_module(_UsesWrapped(), x)
+    calls = tm.graph.get_function_by_type(_scale).as_list()
+    assert len(calls) == 1 and tm.graph.get_function_by_type(F.relu).as_count() == 0
+    np.testing.assert_allclose(tm(mge.tensor([4.0, -2.0])).numpy(), [13.0, 1.0])
