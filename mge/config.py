@@ -18,6 +18,8 @@ Example:
 
 from __future__ import annotations
 
+import sys
+import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -52,6 +54,18 @@ def _override(benchmark_kernel: bool | None = None, deterministic_kernel: bool |
     finally:
         globals().update(saved)
 
+
+class _ConfigModule(types.ModuleType):
+    """This module's class: setting ``async_level`` to a value MegEngine refuses raises
+    the ``AssertionError`` MegEngine raises."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "async_level" and value not in (0, 1, 2):
+            raise AssertionError(f"async_level should be 0, 1 or 2, got {value!r}")
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _ConfigModule
 
 __all__ = [
     "async_level", "benchmark_kernel", "benchmark_with_subprocess", "deterministic_kernel",

@@ -29,6 +29,25 @@ def parse_device(name: str) -> tuple[str, int]:
     return kind, (-1 if idx in (None, "x") else int(idx))
 
 
+class DeviceName(str):
+    """A device name as ``Tensor.device`` gives it: a ``str`` (``"cpu0"``) that also has
+    MegEngine's ``CompNode.logical_name`` (``"cpu0:0"``: the stream made explicit).
+
+    Example:
+        >>> DeviceName("cpu0").logical_name, DeviceName("gpu1:2").logical_name
+        ('cpu0:0', 'gpu1:2')
+    """
+
+    __slots__ = ()
+
+    @property
+    def logical_name(self) -> str:
+        return self if ":" in self else f"{self}:0"
+
+    def __reduce__(self) -> tuple:
+        return (str, (str(self),))  # pickles (TracedModule graphs) hold a plain str
+
+
 def get_default_device() -> str:
     """The device new tensors are placed on."""
     return _default_device

@@ -71,9 +71,14 @@ def check_axes(fn: str, axis: Any, ndim: int, shape: tuple[int, ...] = (),
 
 
 def shape_tuple(fn: str, shape: Any, arg: str = "shape", allow_none: bool = False) -> tuple:
-    """An int, a sequence of ints or a 1-d int Tensor as a tuple of ints."""
+    """An int, a sequence of ints or a 1-d int Tensor as a tuple of ints (a float Tensor
+    of whole numbers counts, as MegEngine takes it)."""
     if isinstance(shape, Tensor):
-        shape = shape.numpy().tolist()
+        values = shape.numpy()
+        if values.dtype.kind == "f" and np.all(np.isfinite(values)) \
+                and np.all(values == np.round(values)):
+            values = values.astype(np.int64)
+        shape = values.tolist()
     if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
         return (int(shape),)
     if not isinstance(shape, (Sequence, np.ndarray)) or isinstance(shape, str):

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..core.apply import apply
+from ..core.opdef import OpError
 from ..core.tensor import amp as amp_state
 from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
@@ -328,8 +329,8 @@ def matmul(
         b = reshape(b, (b.shape[0], 1))
     ka = a.shape[-2] if transpose_a else a.shape[-1]
     kb = b.shape[-1] if transpose_b else b.shape[-2]
-    if ka != kb:
-        raise ValueError(
+    if ka != kb:  # a ValueError, and a RuntimeError as MegEngine's
+        raise OpError(
             f"{fn}: inner sizes differ ({ka} vs {kb}) for shapes {inp1.shape} and {inp2.shape} "
             f"(transpose_a={transpose_a}, transpose_b={transpose_b})"
         )

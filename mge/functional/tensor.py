@@ -23,6 +23,7 @@ import numpy as np
 
 from ..core._trace_option import use_symbolic_shape
 from ..core.apply import observing
+from ..core.opdef import OpError
 from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
 from ..dtype import float32, result_dtype, scalar_dtype
@@ -70,9 +71,9 @@ def reshape(inp: Tensor, target_shape: Iterable[int]) -> Tensor:
         raise ValueError(f"reshape: invalid target shape {shape} (at most one -1)")
     known = math.prod(d for d in shape if d != -1)
     bad = known != x.size if -1 not in shape else known == 0 or x.size % known
-    if bad:
-        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} "
-                         f"elements) to {shape}")
+    if bad:  # a ValueError, and a RuntimeError as MegEngine's
+        raise OpError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} "
+                      f"elements) to {shape}")
     source = shape_source(target_shape)
     return one(Reshape(shape=shape), x, *([source] if source is not None else []))
 
@@ -182,8 +183,14 @@ def expand_dims(inp: Tensor, axis: int | Sequence[int]) -> Tensor:
         (2, 1, 3, 1)
     """
     x = to_tensor("expand_dims", inp)
-    n = 1 if not isinstance(axis, (Sequence, np.ndarray)) else len(axis)
-    axes = sorted(check_axes("expand_dims", axis, x.ndim + n, x.shape))
+    given = [axis] if not isinstance(axis, (Sequence, np.ndarray)) else list(axis)
+    # as MegEngine: a repeated axis adds one more axis there ([0, 0]: (1, 1, ...)); the
+    # sorted axes are added one after the other, each within the tensor grown so far
+    axes = sorted(check_axis("expand_dims", a, x.ndim + len(given), x.shape) for a in given)
+    for k, a in enumerate(axes):
+        if a > x.ndim + k:
+            raise ValueError(f"expand_dims: axis {axis!r} of a {x.ndim}-d tensor adds axis "
+                             f"{a} to a {x.ndim + k}-d one")
     return add_axes(x, axes)
 
 

@@ -241,7 +241,9 @@ def transform(data: np.ndarray, expression: str, what: str) -> np.ndarray:
 
 def read_source(source: str, shape: Sequence[int], dtype: Any, options: ReadOptions,
                 what: str) -> np.ndarray:
-    """One input's data from ``source``, cast to ``dtype``; its shape must be ``shape``."""
+    """One input's data from ``source``, cast to ``dtype``; its shape must be ``shape``
+    (a 0-d input takes shape (1,), as in MegEngine, whose graphs have no 0-d vars)."""
+    shape = tuple(shape) or (1,)
     if source.startswith("#"):
         dims = parse_rand(source, shape)[2]
         if dims != tuple(shape):  # checked before anything is allocated

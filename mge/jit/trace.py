@@ -169,9 +169,11 @@ class trace:  # noqa: N801 - MegEngine's name
             its code is a 1-d int32 Tensor read by ``GetVarShape`` (MegEngine's default),
             so reshapes, broadcasts and ``flatten`` built from it follow the input size
             in the graph and in a dumped ``.mge``; False: shapes are tuples, baked in.
+        without_host: as MegEngine, refuse (``RuntimeError``) a recording that reads
+            tensors other than its arguments unless ``capture_as_const`` snapshots them.
         sublinear_memory_config, dtr_config, opt_level, graph_opt_config,
-        without_host, imperative: MegEngine training/runtime options,
-            accepted for compatibility; they do not change what is recorded.
+        imperative: MegEngine training/runtime options, accepted for compatibility; they
+            do not change what is recorded.
 
     Example:
         >>> @trace(symbolic=True, capture_as_const=True)
@@ -208,6 +210,7 @@ class trace:  # noqa: N801 - MegEngine's name
         self._capture_as_const = capture_as_const or record_only
         self._profiling = profiling
         self._symbolic_shape = bool(symbolic_shape)
+        self._without_host = without_host
         self._first: _Recording | None = None
         self._recordings: dict[tuple, _Recording] = {}
         #: a traced call ran a backward pass: the function trains, run it eagerly
@@ -302,6 +305,10 @@ class trace:  # noqa: N801 - MegEngine's name
         _flatten(result, leaves)
         graph.outputs = [recorder.var_of(t) for t in leaves]
         recorder.name_vars()
+        if self._without_host and any(v.name.startswith("__external_") for v in graph.inputs):
+            raise RuntimeError(  # MegEngine's message
+                "have some unknown input tensors in trace result, maybe you can set "
+                "`capture_as_const=True` when trace")
         output_names = None
         if isinstance(result, dict) and all(isinstance(v, Tensor) for v in result.values()):
             keys = list(result)

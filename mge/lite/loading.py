@@ -3,7 +3,8 @@
 A model is given as a path, bytes or a binary file object; it may be a plain ``.mge``,
 a bare encrypted one (``LiteConfig.bare_model_cryption_name``), a Lite packed model
 (see :mod:`.packed_model`) or an mge test-case container (``mgbtest0``, loaded with its
-checks off). ``io_graph`` gives ``enable_io16xc32``/``enable_ioc16`` dumps float16 IO.
+checks off). ``enable_io16xc32``/``enable_ioc16`` dumps keep the IO their files declare
+(float32, a TypeCvt follows the input), as real MegEngine Lite reports it.
 
 Example:
     >>> model = read_model("resnet18.mge", LiteConfig())       # doctest: +SKIP
@@ -22,7 +23,6 @@ from ..graph.ir import Graph
 from ..jit.testcase import is_testcase_file, load_testcase_model
 from ..runtime.cpu import reduced_precision_dtype
 from ..runtime.plan import PlanOptions, plan_backend_class
-from ..runtime.specialize import expose_float16_io
 from ..serialization.fbs import Metadata, MgeFormatError
 from ..serialization.mge_graph import graph_from_bytes
 from .config import LiteConfig, LiteNetworkIO
@@ -89,11 +89,6 @@ def model_bits(metadata: Metadata | None) -> int:
     return metadata.optimize_options if metadata is not None and metadata.is_valid else 0
 
 
-def io_graph(graph: Graph, metadata: Metadata | None) -> Graph:
-    """``graph`` with the float16 IO of an ``enable_io16xc32``/``enable_ioc16`` dump."""
-    return expose_float16_io(graph) if model_bits(metadata) & IO16_BITS else graph
-
-
 def device_name(config: LiteConfig, device_id: int) -> str:
     """The MegEngine device name of a config's device type."""
     kind = LiteDeviceType(config.device_type)
@@ -145,7 +140,7 @@ def get_model_io_info(model_path: ModelSource, config: LiteConfig | None = None
         ['data']
     """
     model = read_model(model_path, config or LiteConfig())
-    graph = io_graph(model.graph, model.metadata)
+    graph = model.graph
     by_name = {v.name: v for v in graph.inputs}
     ios = LiteNetworkIO()
     for name in lite_input_order(list(by_name)):
@@ -155,5 +150,5 @@ def get_model_io_info(model_path: ModelSource, config: LiteConfig | None = None
     return ios
 
 
-__all__ = ["IO16_BITS", "LoadedModel", "get_model_io_info", "io_graph", "model_bits",
+__all__ = ["IO16_BITS", "LoadedModel", "get_model_io_info", "model_bits",
            "plan_options", "read_model", "read_model_bytes"]

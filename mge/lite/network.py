@@ -1,8 +1,7 @@
 """``LiteNetwork``: load a ``.mge`` model and run it, megenginelite's Python API.
 
-Loading reads the model (path, bytes or binary file object), exposes float16 IO for
-``enable_io16xc32``/``enable_ioc16`` dumps, runs the inference passes the chosen plan
-backend gains from, and compiles a plan for the input shapes (see
+Loading reads the model (path, bytes or binary file object), runs the inference passes
+the chosen plan backend gains from, and compiles a plan for the input shapes (see
 :mod:`mge.runtime.plan`). ``forward`` runs the plan on the input tensors' data
 (re-planning when an input's shape changed) and fills the output tensors.
 
@@ -40,7 +39,7 @@ from .config import LiteConfig, LiteExtraConfig, LiteIO, LiteNetworkIO
 from .global_setting import sync_persistent_cache
 from .guard import UsageGuard
 from .input_order import lite_input_order
-from .loading import ModelSource, io_graph, model_bits, plan_options, read_model
+from .loading import ModelSource, model_bits, plan_options, read_model
 from .persistent_cache import PERSISTENT_CACHE
 from .profile import IODumper, Profiler
 from .struct import (
@@ -164,7 +163,7 @@ class LiteNetwork:
             >>> network.load_from_graph(load_graph("model.mge").graph)  # doctest: +SKIP
         """
         self._check_unloaded("load")
-        graph = self._select_outputs(io_graph(graph, metadata))
+        graph = self._select_outputs(graph)
         self._model_graph = graph
         options = plan_options(self.config, self._threads, self._device_id,
                                model_bits(metadata))

@@ -275,6 +275,10 @@ class LiteTensor:
             _require_contiguous(data, "set_data_by_share")
             if layout is not None:
                 data = data.reshape(layout.shapes)
+            elif self._same_memory(data):
+                # as real Lite: memory of the layout's byte size keeps the layout (MegFlow
+                # shares a (3, 224, 224) array with a (1, 3, 224, 224) input)
+                data = data.reshape(self._layout.shapes)
             elif length and length != data.nbytes:
                 raise LiteValueError(f"the data length is not match: {length} bytes given "
                                      f"with an array of {data.nbytes} bytes")
@@ -282,6 +286,12 @@ class LiteTensor:
             data = self._check(self, data, True)
         lite_data_type(data.dtype)
         self._set(data)
+
+    def _same_memory(self, data: np.ndarray) -> bool:
+        """``data`` has this tensor's dtype and byte size but another shape."""
+        shapes = tuple(self._layout.shapes)
+        return bool(shapes) and data.shape != shapes and data.dtype == self._layout.np_dtype \
+            and data.nbytes == self.nbytes
 
     def set_data_by_copy(self, data: Any, data_length: int = 0,
                          layout: LiteLayout | None = None) -> None:

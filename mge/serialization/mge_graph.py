@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from typing import IO, Any, NamedTuple
@@ -359,6 +360,14 @@ class _Writer:
                        params=[Param(table, {}) for table in form.params])
         return self.emit(fop, [(None, var.shape)])[0]
 
+    def alias(self, var: VarNode, same: VarNode) -> None:
+        """Write ``var`` as the file var of ``same`` (an output keeps its name)."""
+        file_id = self.file_var(same)
+        self.ids[var.id] = file_id
+        name = self.var_name(var)
+        if name and (var.id in self.output_ids or not self.vars[file_id].name):
+            self.vars[file_id] = dataclasses.replace(self.vars[file_id], name=name)
+
     def file_var(self, var: VarNode) -> int:
         try:
             return self.ids[var.id]
@@ -391,7 +400,7 @@ class _Writer:
             return
         if scalar_made_1d(op, node.inputs, node.outputs):
             # a scalar made 1-d: the same var in a file (MegEngine has no 0-d vars)
-            self.ids[node.outputs[0].id] = self.file_var(node.inputs[0])
+            self.alias(node.outputs[0], node.inputs[0])
             return
         inputs = [self.file_var(v) for v in node.inputs]
         fop, skip = write_op(op, inputs, self.const, lambda: self.like(node.outputs[0]))

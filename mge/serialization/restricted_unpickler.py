@@ -56,6 +56,7 @@ except ImportError:  # numpy 1
     from numpy.core import numeric as _numeric  # type: ignore[no-redef]
 
 from ..core.opdef import OpDef
+from ..core.qparams import QParams, QuantMode
 from ..module import Module
 from ..tensor import Tensor
 from .safe_globals import admitted_global
@@ -73,6 +74,9 @@ _FIXED: dict[tuple[str, str], Any] = {
     **{(module, "_frombuffer"): _numeric._frombuffer  # arrays in pickle protocol 5
        for module in ("numpy.core.numeric", "numpy._core.numeric")},
     ("numpy", "ndarray"): np.ndarray,
+    # a quantized tensor's params (MegEngine pickles them with the tensor): plain data
+    ("mge.core.qparams", "QParams"): QParams,
+    ("mge.core.qparams", "QuantMode"): QuantMode,
     ("numpy", "dtype"): np.dtype,
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("collections", "defaultdict"): collections.defaultdict,

@@ -7,16 +7,19 @@ Example:
     >>> fused = tm.optimize(traced, enabled_pass=["FuseConvBn"])  # doctest: +SKIP
 """
 
+from .checker import disable_default_checker, enable_expr_checker
 from .expr import Apply, CallFunction, CallMethod, Constant, Expr, GetAttr, Input
 from .graph import GraphError, InternalGraph
 from .load_checks import check_graph  # noqa: F401 (registers mge.load's graph check)
 from .node import ModuleNode, Node, TensorNode
 from .passes import optimize
-from .recording import TraceError, register_as_builtin
+from .pytree import register_supported_type
+from .recording import TraceError, register_as_builtin, wrap
 from .traced_module import TracedModule, trace_module
 
 __all__ = [
     "Apply", "CallFunction", "CallMethod", "Constant", "Expr", "GetAttr", "GraphError",
     "Input", "InternalGraph", "ModuleNode", "Node", "TensorNode", "TraceError", "TracedModule",
-    "optimize", "register_as_builtin", "trace_module",
+    "disable_default_checker", "enable_expr_checker", "optimize", "register_as_builtin",
+    "register_supported_type", "trace_module", "wrap",
 ]

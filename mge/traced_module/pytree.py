@@ -11,7 +11,42 @@ Example:
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
+
+#: user container types: ``"module.qualname"`` -> (type, flatten, unflatten)
+_CONTAINERS: dict[str, tuple[type, Callable[[Any], tuple[list, Any]],
+                             Callable[[list, Any], Any]]] = {}
+#: user types recorded as plain values (call arguments a trace keeps as they are)
+LEAF_TYPES: list[type] = []
+
+
+def register_supported_type(
+    type: type,  # noqa: A002 - MegEngine's parameter name
+    flatten_fn: Callable[[Any], tuple[list, Any]] | None = None,
+    unflatten_fn: Callable[[list, Any], Any] | None = None,
+) -> None:
+    """Let TracedModule record ``type`` (MegEngine's ``register_supported_type``).
+
+    With ``flatten_fn(obj) -> (values, context)`` and ``unflatten_fn(values, context)``,
+    ``type`` is a container whose values are flattened like a tuple's (tensors inside it
+    become graph nodes); the context is stored in the graph, so it must be plain data.
+    Without them, ``type`` is a leaf: a call argument kept as it is.
+
+    Example:
+        >>> class Pair:
+        ...     def __init__(self, a, b):
+        ...         self.a, self.b = a, b
+        >>> register_supported_type(Pair, lambda p: ([p.a, p.b], None),
+        ...                         lambda values, _: Pair(*values))
+        >>> leaves, tree = tree_flatten(Pair(1, 2))
+        >>> leaves, tree.unflatten([3, 4]).b
+        ([1, 2], 4)
+    """
+    if flatten_fn is not None and unflatten_fn is not None:
+        _CONTAINERS[f"{type.__module__}.{type.__qualname__}"] = (type, flatten_fn, unflatten_fn)
+    elif type not in LEAF_TYPES:
+        LEAF_TYPES.append(type)
 
 
 class TreeDef:
@@ -50,7 +85,10 @@ class TreeDef:
             return dict(zip(self.keys, values))
         if self.kind == "odict":
             return OrderedDict(zip(self.keys, values))
-        raise ValueError(f"unknown tree kind {self.kind}")
+        if self.kind in _CONTAINERS:
+            return _CONTAINERS[self.kind][2](values, self.keys[0])
+        raise ValueError(f"unknown tree kind {self.kind} (a type not registered with "
+                         "register_supported_type in this process?)")
 
     def _key(self) -> tuple:
         return (self.kind, self.keys, tuple(c._key() for c in self.children))
@@ -95,5 +133,9 @@ def _flatten(obj: Any, leaves: list[Any]) -> TreeDef:
         keys = tuple(obj.keys())
         kind = "dict" if type(obj) is dict else "odict"
         return TreeDef(kind, keys, tuple(_flatten(obj[k], leaves) for k in keys))
+    name = f"{type(obj).__module__}.{type(obj).__qualname__}"
+    if name in _CONTAINERS and type(obj) is _CONTAINERS[name][0]:
+        values, context = _CONTAINERS[name][1](obj)
+        return TreeDef(name, (context,), tuple(_flatten(v, leaves) for v in values))
     leaves.append(obj)
     return LEAF

@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from ..core.tracing import traceable
 from ..module import Sequential
 from ..tensor import Tensor
 from .expr import CallFunction, CallMethod, Expr
 from .node import Node, TensorNode
-from .pytree import tree_flatten
+from .pytree import LEAF_TYPES, tree_flatten
 
 _BUILTIN: set[type] = set()
 _PLAIN = (type(None), bool, int, float, complex, str, bytes, slice, type(Ellipsis),
@@ -32,6 +33,19 @@ def register_as_builtin(mod_cls: type) -> type:
     """Treat ``mod_cls`` like a builtin module: record its calls, do not trace into it."""
     _BUILTIN.add(mod_cls)
     return mod_cls
+
+
+def wrap(func: Callable) -> Callable:
+    """Record calls of ``func`` as one ``CallFunction`` expr instead of tracing into it
+    (MegEngine's ``traced_module.wrap``); call it where ``func`` is defined, at module
+    level, so that code calling ``func`` by that name calls the wrapped one.
+
+    Example:
+        >>> def scale(x, k):
+        ...     return x * k
+        >>> scale = wrap(scale)
+    """
+    return traceable(func)
 
 
 def is_builtin(module: Any) -> bool:
@@ -95,7 +109,8 @@ class Recorder:
         return tree.unflatten([self._node_for(v, where) for v in leaves])
 
     def _check_plain(self, value: Any, where: str) -> Any:
-        if isinstance(value, _PLAIN) or callable(value) and hasattr(value, "__module__") and \
+        if isinstance(value, (*_PLAIN, *LEAF_TYPES)) or callable(value) and \
+                hasattr(value, "__module__") and \
                 str(value.__module__).startswith(("mge.", "numpy")):
             return value
         raise TraceError(

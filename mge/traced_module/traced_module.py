@@ -14,6 +14,7 @@ import copy
 from typing import Any
 
 from ..module import Module
+from .checker import check_outputs, checking
 from .expr import CallMethod, GetAttr, Input
 from .graph import GraphError, InternalGraph
 from .node import ModuleNode
@@ -168,10 +169,12 @@ def trace_module(mod: Module, *args: Any, **kwargs: Any) -> TracedModule:
         raise TraceError(f"{type(mod).__name__} is a builtin module: wrap it in a Module "
                          "or Sequential to trace it")
     tracer = Tracer()
-    tracer.trace(mod, args, kwargs)
+    expected = tracer.trace(mod, args, kwargs)
     built: dict[int, TracedModule] = {}
     top = _build(mod, tracer, built, is_top=True)
     _renumber(top)
+    if checking():
+        check_outputs(top, expected, args, kwargs)
     return top
 
 
@@ -201,7 +204,9 @@ def _map_modules(value: Any, tracer: Tracer, built: dict[int, TracedModule]) -> 
         return value if is_builtin(value) else _build(value, tracer, built)
     if isinstance(value, (list, tuple)):
         mapped = [_map_modules(v, tracer, built) for v in value]
-        return type(value)(mapped) if isinstance(value, tuple) else mapped
+        if not isinstance(value, tuple):
+            return mapped
+        return type(value)(*mapped) if hasattr(value, "_fields") else type(value)(mapped)
     if isinstance(value, dict):
         return type(value)((k, _map_modules(v, tracer, built)) for k, v in value.items())
     return value

@@ -7,6 +7,7 @@ dropped by the others; values stay logical.
 
 from __future__ import annotations
 
+import io
 import logging
 
 import numpy as np
@@ -111,3 +112,40 @@ def test_op_errors_are_runtime_errors_as_in_megengine() -> None:
 def test_auto_naming_handle() -> None:
     AutoNaming.clear()
     assert AutoNaming.get_scope() == ""
+
+
+def test_reshape_takes_whole_float_shapes_and_shape_errors_are_runtime_errors() -> None:
+    """MegEngine's test_interpreter: a float shape tensor of whole numbers reshapes, a
+    mismatch raises RuntimeError (mge's errors stay ValueErrors too)."""
+    a = mge.tensor([[1, 2, 2, 3]], dtype="float32")
+    d = F.reshape(a, F.matmul(mge.tensor([1.0, 1.0]), mge.tensor([[2.0, 0.0], [0.0, 2.0]])))
+    assert d.shape == (2, 2)
+    with pytest.raises(RuntimeError, match="cannot reshape"):
+        F.reshape(d, mge.tensor([1, 1]))
+    with pytest.raises(RuntimeError, match="inner sizes differ"):
+        F.matmul(d, mge.tensor([[1.0, 2.0]]))
+    with pytest.raises(TypeError, match="entries must be ints"):
+        F.reshape(a, mge.tensor([2.5, 1.6]))
+
+
+def test_config_async_level_is_checked() -> None:
+    old = mge.config.async_level
+    mge.config.async_level = 1
+    assert mge.config.async_level == 1
+    with pytest.raises(AssertionError, match="0, 1 or 2"):
+        mge.config.async_level = 3
+    mge.config.async_level = old
+
+
+def test_device_logical_name_and_quantized_params_survive_save_load() -> None:
+    """MegEngine's test_tensor_serialization: device.logical_name, and a tensor's qparams
+    load back under the default (restricted) mge.load."""
+    a = Tensor(np.arange(4, dtype=np.int32), device="cpu0")
+    assert a.device == "cpu0" and a.device.logical_name == "cpu0:0"
+    a.qparams.scale = Tensor(1.0)
+    buf = io.BytesIO()
+    mge.save(a, buf)
+    buf.seek(0)
+    b = mge.load(buf)
+    assert b.device.logical_name == "cpu0:0" and b.dtype == np.int32
+    np.testing.assert_equal(b.qparams.scale.numpy(), 1.0)

@@ -112,8 +112,11 @@ def test_expand_squeeze_errors() -> None:
         F.squeeze(_t(X), 1)
     with pytest.raises(ValueError, match="expand_dims: axis 5 is out of range"):
         F.expand_dims(_t(X), 5)
-    with pytest.raises(ValueError, match="expand_dims: repeated axis"):
-        F.expand_dims(_t(X), (1, 1))
+    # as MegEngine 1.13: a repeated axis adds one more axis there, each added in turn
+    assert F.expand_dims(_t(X), (1, 1)).shape == (2, 1, 1, 3, 4)
+    assert F.expand_dims(mge.tensor([1.0, 2.0]), [0, 2, 2]).shape == (1, 2, 1, 1)
+    with pytest.raises(ValueError, match=r"expand_dims: axis \[2, 2\] of a 1-d tensor adds"):
+        F.expand_dims(mge.tensor([1.0, 2.0]), [2, 2])
 
 
 # ----------------------------------------------------------------------------- join / split

@@ -187,3 +187,21 @@ def test_module_parameters_are_named_by_their_paths() -> None:
 
     f(mge.tensor(np.ones((1, 3, 5, 5), np.float32)), net=net)
     assert sorted(v.name for v in f.graph.params()) == ["0.bias", "0.weight"]
+
+
+def test_without_host_refuses_unknown_external_tensors() -> None:
+    """MegEngine's test_trace_without_error: without_host needs captured externals."""
+    const = mge.tensor([8.0])
+
+    @trace(symbolic=False, without_host=True)
+    def fwd(a, b):  # noqa: ANN001, ANN202
+        return a + b + const
+
+    with pytest.raises(RuntimeError, match="have some unknown input tensors in trace result"):
+        fwd(mge.tensor([1.0]), mge.tensor([2.0]))
+
+    @trace(symbolic=False, without_host=True, capture_as_const=True)
+    def captured(a, b):  # noqa: ANN001, ANN202
+        return a + b + const
+
+    np.testing.assert_allclose(captured(mge.tensor([1.0]), mge.tensor([2.0])).numpy(), [11.0])

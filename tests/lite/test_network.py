@@ -318,3 +318,25 @@ def test_loads_test_case_containers(tmp_path) -> None:  # noqa: ANN001
     network.wait()
     out = network.get_io_tensor(network.get_all_output_name()[0]).to_numpy()
     np.testing.assert_allclose(out, np.maximum(x - 0.5, 0) * 2, atol=1e-6)
+
+
+def test_share_of_the_same_bytes_in_another_shape_keeps_the_layout(small_model: Path) -> None:
+    """Real MegEngine Lite (checked with 1.13): ``set_data_by_share`` of an array with the
+    input's dtype and byte size but another shape (MegFlow shares (3, H, W) for a
+    (1, 3, H, W) input) keeps the input's layout; the output is the one of that layout."""
+    x = image()
+    want = lite_network(small_model)
+    want.get_io_tensor("data").set_data_by_copy(x)
+    want.forward()
+    want.wait()
+    expected = want.get_io_tensor(want.get_all_output_name()[0]).to_numpy()
+
+    net = lite_network(small_model)
+    data = net.get_io_tensor("data")
+    flat = np.ascontiguousarray(x.reshape(3, 8, 8))
+    data.set_data_by_share(flat)
+    assert list(data.layout.shapes[:data.layout.ndim]) == [1, 3, 8, 8]
+    net.forward()
+    net.wait()
+    np.testing.assert_array_equal(
+        net.get_io_tensor(net.get_all_output_name()[0]).to_numpy(), expected)

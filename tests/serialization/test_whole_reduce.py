@@ -14,6 +14,7 @@ import mge.functional as F
 from mge.jit import trace
 from mge.lite import LiteNetwork
 from mge.serialization.fbs.reader import read_model
+from mge.utils.network import Network
 from tests.oracle import FIXTURES, requires_oracle, run_in_megengine
 
 GOLDEN = np.load(FIXTURES / "whole_reduce.npz")
@@ -65,3 +66,30 @@ def test_megengine_lite_runs_our_whole_reduction(tmp_path) -> None:  # noqa: ANN
     out = run_in_megengine(path, {"x": GOLDEN["x"]})
     np.testing.assert_allclose(out["mean"].reshape(-1), [2.5])
     np.testing.assert_allclose(out["sum"].reshape(-1), [30.0])
+
+
+def test_scalar_output_survives_load_and_dump_again() -> None:
+    """Loading gives a 0-d result shape (1,) with an AxisAddRemove (MegEngine has no 0-d
+    vars); writing it again must not add that axis a second time ((1,) -> (1, 1))."""
+    @trace(symbolic=True, capture_as_const=True)
+    def dot(x, y):  # noqa: ANN001, ANN202
+        return F.dot(x, y)
+
+    x, y = mge.tensor([1.0, 2.0, 3.0]), mge.tensor([3.0, 4.0, 5.0])
+    dot(x, y)
+    f = io.BytesIO()
+    dot.dump(f, arg_names=["a", "b"], output_names=["out"], optimize_for_inference=False)
+    f.seek(0)
+    again = io.BytesIO()
+    Network.load(f).dump(again, optimize_for_inference=False)
+    again.seek(0)
+    net = Network.load(again)
+    (out,) = net.output_vars
+    assert out.name == "out" and out.shape == (1,)
+    lite = LiteNetwork()
+    lite.load(again.getvalue())
+    lite.get_io_tensor("a").set_data_by_copy(x.numpy())
+    lite.get_io_tensor("b").set_data_by_copy(y.numpy())
+    lite.forward()
+    lite.wait()
+    np.testing.assert_allclose(lite.get_io_tensor("out").to_numpy(), [26.0])

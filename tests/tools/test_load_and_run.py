@@ -13,7 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import mge
+import mge.functional as F
 from mge.device import is_cuda_available
+from mge.jit import trace
 from mge.tools import dump_with_testcase
 from mge.tools.load_and_run import LONG_RUN, main
 from tests.oracle import FIXTURES
@@ -273,3 +276,27 @@ def test_help_lists_both_spellings(capsys) -> None:  # noqa: ANN001
     for option in ("--warmup-iter", "--warmup_iter", "--io-dump", "--model-info", "--profile",
                    "--thread", "--cpu", "--cuda", "--backend", "--verbose", "--input"):
         assert option in out
+
+
+def test_testcases_of_scalar_inputs_and_outputs(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    """A 0-d input takes ``#rand`` data of shape (1,) (MegEngine's test_dump_with_testcase),
+    and a two-input model with a 0-d output (F.dot) packs cases load_and_run checks."""
+    @trace(symbolic=True, capture_as_const=True)
+    def scalar(x):  # noqa: ANN001, ANN202
+        return F.exp(x)
+
+    scalar(mge.tensor(1.0))
+    scalar.dump(str(tmp_path / "scalar.mge"), input_data=["#rand(0, 1, 1)"])
+
+    @trace(symbolic=True, capture_as_const=True)
+    def two(x, y):  # noqa: ANN001, ANN202
+        return F.dot(x, y), x + y
+
+    two(mge.tensor([1.0, 2.0]), mge.tensor([3.0, 4.0]))
+    two.dump(str(tmp_path / "two.mge"), arg_names=["a", "b"],
+             input_data=["a:#rand(0,1,2);b:#rand(0,1,2)"])
+    for name, outs in (("scalar", ["EXP"]), ("two", ["Reduce", "ADD"])):
+        status, out, err = _run(capsys, tmp_path / f"{name}.mge")
+        assert status == 0, err
+        for o in outs:
+            assert re.search(rf"testcase #0 output '{o}': max_err=\S+ maxerr=0.0001 OK", out)

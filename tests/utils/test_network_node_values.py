@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from mge.core.tensor import megbrain_graph as G
+from mge.dtype import get_scale, get_zero_point, qint8, quint8
 from mge.utils.network import Network
 from mge.utils.network_node import Host2DeviceCopy, VarNode
 
@@ -29,3 +30,14 @@ def test_var_depending_on_an_input_has_no_value() -> None:
         (x + 1).numpy()
     with pytest.raises(RuntimeError, match="not been executed"):
         G.OutputNode((x + 1).var).get_value()
+
+
+def test_quantizing_a_network_var_keeps_it_in_the_graph() -> None:
+    """MegEngine's test_as_type on a VarNode: astype to quantized dtypes builds graph ops
+    (it used to wrap the output as a plain tensor without data)."""
+    x = Network().make_const(np.array([1, 2, 3], dtype=np.float32))
+    y = x.astype(qint8(0.1))
+    assert isinstance(y, VarNode) and get_scale(y.dtype) == pytest.approx(0.1)
+    z = y.astype(quint8(0.3, 127))
+    assert get_zero_point(z.dtype) == 127
+    np.testing.assert_array_equal(y.numpy().astype(np.int32), [10, 20, 30])

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ...backends import Backend, get_backend
-from ...device import get_default_device, parse_device
+from ...device import DeviceName, get_default_device, parse_device
 from ...dtype import canonical_dtype, is_quantize, quantize_array, scalar_dtype
 from ..qparams import QParams, create_qparams
 from ..tracing import active_call_tracer
@@ -173,7 +173,8 @@ class Tensor:
 
     @property
     def device(self) -> str:
-        return self._device
+        """The device name (a ``str`` with MegEngine's ``logical_name``, ``"cpu0:0"``)."""
+        return DeviceName(self._device)
 
     @property
     def name(self) -> str:
