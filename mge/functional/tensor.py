@@ -313,6 +313,7 @@ def repeat(inp: Tensor, repeats: int, axis: int | None = None) -> Tensor:
                [3, 3, 4, 4]], dtype=int32)
     """
     x = to_tensor("repeat", inp)
+    count = repeats  # a Tensor stays in a traced graph: it may change between calls
     if isinstance(repeats, Tensor) and repeats.size == 1 and repeats.dtype.kind in "iu":
         repeats = int(repeats.item())
     if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 0:
@@ -323,6 +324,9 @@ def repeat(inp: Tensor, repeats: int, axis: int | None = None) -> Tensor:
         ax = check_axis("repeat", axis, x.ndim, x.shape)
     s = x.shape
     expanded = reshape(x, s[:ax + 1] + (1,) + s[ax + 1:])
+    if isinstance(count, Tensor) and observing():
+        wide = broadcast_to(expanded, [*s[:ax + 1], count, *s[ax + 1:]])
+        return reshape(wide, [*s[:ax], count * s[ax], *s[ax + 1:]])
     wide = broadcast_to(expanded, s[:ax + 1] + (int(repeats),) + s[ax + 1:])
     return reshape(wide, s[:ax] + (s[ax] * int(repeats),) + s[ax + 1:])
 

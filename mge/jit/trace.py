@@ -39,6 +39,8 @@ from ..core.autodiff.grad import backward_passes
 from ..core.opdef import OpDef
 from ..core.tracing import active_call_tracer, call_tracer
 from ..graph.ir import Graph, VarNode
+from ..graph.static_values import source_count
+from ..ops.shape import GetVarShape
 from ..tensor import Tensor
 from .dump import dump_trace
 from .naming import OpNamer
@@ -86,10 +88,13 @@ class _Recorder:
         self.steps: list[Step] = []
         self.variables: dict[int, RecordedVar] = {}
         self.namer = OpNamer(self.param_names)
+        #: vars that depend on input values (not only on input shapes, as GetVarShape's)
+        self.from_values: set[int] = set()
 
     def bind_input(self, t: Tensor, var: VarNode) -> None:
         self.tensors.bind(t, var)
         self.variables[var.id] = RecordedVar(VarKind.EXTERNAL, var.dtype)
+        self.from_values.add(var.id)
 
     def var_of(self, t: Tensor) -> VarNode:
         var = self.tensors.get(t)
@@ -107,6 +112,7 @@ class _Recorder:
             var = self.graph.add_input(f"__external_{len(self.graph.inputs)}", t.shape, t.dtype)
             self.variables[var.id] = RecordedVar(VarKind.EXTERNAL, var.dtype,
                                                  excluded=self.from_excluded.get(t) is not None)
+            self.from_values.add(var.id)
         self.tensors.bind(t, var)
         return var
 
@@ -116,11 +122,21 @@ class _Recorder:
                 self.from_excluded.bind(t, True)
             return
         in_vars = [self.var_of(t) for t in inputs]
-        out_vars = self.graph.add_op(op, in_vars)
+        # a static param computed from input values (not shapes) stays a param, of this
+        # call's values: a graph keeps only shape chains as source inputs (known before
+        # running). Later calls run eagerly and may use other values (as MegEngine's
+        # graph would); a dump holds this call's.
+        n = source_count(op, len(in_vars))
+        baked = bool(n) and any(v.id in self.from_values for v in in_vars[len(in_vars) - n:])
+        out_vars = self.graph.add_op(op, in_vars[:len(in_vars) - n] if baked else in_vars)
         self.namer.name(out_vars[0].owner)
+        valued = not isinstance(op, GetVarShape) and any(v.id in self.from_values
+                                                         for v in in_vars)
         for t, var in zip(outputs, out_vars, strict=True):
             self.tensors.bind(t, var)
             self.variables[var.id] = RecordedVar(VarKind.INTERNAL, var.dtype)
+            if valued:
+                self.from_values.add(var.id)
         self.steps.append(Step(op, tuple(v.id for v in in_vars), tuple(v.id for v in out_vars)))
 
     def name_vars(self) -> None:

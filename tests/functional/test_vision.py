@@ -309,8 +309,11 @@ def test_interpolate_examples_and_graphs() -> None:
         skip = ("ImmutableTensor", "Host2DeviceCopy")
         return [node.op for node in traced.graph.ops() if node.op.type_name not in skip]
 
-    (resize,) = ops(lambda t: F.vision.interpolate(t, scale_factor=1.5, mode="nearest"), x)
+    *size_chain, resize = ops(lambda t: F.vision.interpolate(t, scale_factor=1.5,
+                                                            mode="nearest"), x)
     assert resize == ResizeForward(imode="NEAREST", format="NCHW", dsize=(3, 3))
+    # traced, the size follows the input: floor(GetVarShape[2:4] * 1.5), as in MegEngine
+    assert size_chain[0].type_name == "GetVarShape"
     (warp,) = ops(lambda t: F.vision.interpolate(t, size=(4, 5), align_corners=True), x)
     assert (warp.type_name, warp.dsize, warp.bmode) == ("WarpPerspectiveForward", (4, 5),
                                                         "REPLICATE")

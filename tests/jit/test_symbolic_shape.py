@@ -232,3 +232,30 @@ def test_specialize_recomputes_a_shape_input() -> None:
     wider = specialize(g, {"x": (3, 5)})
     assert wider.outputs[0].shape == (3, 5) and not has_sources(wider)
     assert [n.type for n in wider.ops()] == ["Host2DeviceCopy", "Reshape"]
+
+
+@pytest.mark.parametrize("symbolic", [False, True])
+def test_repeat_by_a_tensor_replays_with_other_counts(symbolic: bool) -> None:
+    """MegEngine's test_repeat_in_trace: the count is a Tensor input, the Broadcast and
+    Reshape targets follow it on every checked call (no TraceError)."""
+    @trace(symbolic=symbolic)
+    def f(data, repeats):  # noqa: ANN001, ANN202
+        return F.repeat(data, repeats, axis=1)
+
+    data = np.arange(6, dtype=np.float32).reshape(1, 2, 3)
+    for count in range(1, 4):
+        out = f(mge.tensor(data), mge.tensor(count))
+        np.testing.assert_array_equal(out.numpy(), np.repeat(data, count, axis=1))
+
+
+def test_a_target_from_input_values_is_dumped_as_its_value() -> None:
+    """``F.broadcast_to(x, shape)`` with ``shape`` a Tensor argument (MegEngine's opr_test):
+    the target depends on input values, not shapes, so the file holds it as a param."""
+    traced = trace(F.broadcast_to, symbolic=True, capture_as_const=True)
+    x = np.arange(10, dtype=np.float32).reshape(10, 1)
+    traced(mge.tensor(x), mge.tensor(np.array([2, 10, 3], np.int32)))
+    buf = io.BytesIO()
+    traced.dump(buf)
+    loaded = G.load_graph(io.BytesIO(buf.getvalue()))
+    (node,) = [n for n in loaded.graph.ops() if n.type == "Broadcast"]
+    assert len(node.inputs) == 1 and loaded.output_vars_list[0].shape == (2, 10, 3)
