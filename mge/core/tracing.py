@@ -41,6 +41,18 @@ def jit_tracing() -> bool:
     return bool(JIT_STATE["active"]) and not JIT_STATE["excluded"]
 
 
+@contextlib.contextmanager
+def jit_excluded() -> Iterator[None]:
+    """Run the block as ``mge.jit.exclude_from_trace`` does: eagerly on every call, its
+    results read by the recording as values that change from call to call."""
+    previous = JIT_STATE["excluded"]
+    JIT_STATE["excluded"] = True
+    try:
+        yield
+    finally:
+        JIT_STATE["excluded"] = previous
+
+
 def active_call_tracer() -> CallTracer | None:
     """The current call tracer, or None."""
     return _active[0]

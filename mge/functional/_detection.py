@@ -21,7 +21,7 @@ import numpy as np
 
 from ..core.apply import apply
 from ..core.tensor.base import Tensor
-from ..core.tracing import jit_tracing, traceable
+from ..core.tracing import jit_excluded, jit_tracing, traceable
 from ..ops.shape import Reshape
 from ..ops.vision.detection import (
     CorrelationForward,
@@ -92,16 +92,17 @@ def nms(boxes: Tensor, scores: Tensor, iou_thresh: float,
     if boxes.shape[0] != scores.shape[0]:
         raise ValueError(f"nms: number of boxes ({boxes.shape[0]}) and scores "
                          f"({scores.shape[0]}) are not matched")
+    if jit_tracing():
+        # the number kept is data (MegEngine records a data-dependent slice): mge's static
+        # graphs cannot hold it, so nms runs eagerly on every call of a traced function
+        # and a dump of a graph reading its result is refused
+        with jit_excluded():
+            return nms(boxes, scores, iou_thresh, max_output)
     # MegEngine sorts (score, index) pairs descending: equal scores keep the later box first
     sorted_idx = argsort(scores)[::-1]
     boxes = astype(boxes, "float32")[sorted_idx]
     if max_output is None:
         max_output = boxes.shape[0]
-    if jit_tracing():  # MegEngine records a data-dependent slice here
-        raise NotImplementedError(
-            "nms: the number of boxes kept depends on the data, which a traced mge graph "
-            "(static shapes) cannot hold: trace the NMSKeep op (padded indices and their "
-            "count) and slice outside, or call nms outside the traced function")
     op = NMSKeep(iou_thresh=float(iou_thresh), max_output=int(max_output))
     flat = apply(Reshape(shape=(1, boxes.shape[0], 4)), boxes)[0]
     indices, count = apply(op, flat)

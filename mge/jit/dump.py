@@ -51,6 +51,9 @@ class TracedFunction(Protocol):
     @property
     def output_names(self) -> tuple[str, ...] | None: ...
 
+    @property
+    def live_vars(self) -> frozenset[int]: ...
+
 
 def _names(given: str | Sequence[str | None] | None, count: int, what: str) -> list[str] | None:
     if given is None:
@@ -59,6 +62,16 @@ def _names(given: str | Sequence[str | None] | None, count: int, what: str) -> l
     if len(names) != count:
         raise ValueError(f"wrong number of {what}, should be {count} values")
     return names
+
+
+def _check_no_live_values(traced: TracedFunction) -> None:
+    live = traced.live_vars
+    read = [v for node in traced.graph.ops() for v in node.inputs] + list(traced.graph.outputs)
+    if any(v.id in live for v in read):
+        raise ValueError(
+            "cannot dump: the graph reads a value computed outside the recording on every "
+            "call (exclude_from_trace, or F.vision.nms whose kept count is data); the file "
+            "would hold the traced call's value")
 
 
 def _check_inference_only(traced: TracedFunction) -> None:
@@ -144,6 +157,7 @@ def dump_trace(
     if traced.output_names and output_names:
         raise TypeError("cannot specify output_names when output is already in dict format")
     _check_inference_only(traced)
+    _check_no_live_values(traced)
 
     graph = traced.graph.copy()
     bindings = traced.input_bindings

@@ -249,6 +249,12 @@ class trace:  # noqa: N801 - MegEngine's name
         return self._first is not None
 
     @property
+    def live_vars(self) -> frozenset[int]:
+        """Ids of the first graph's vars holding values made inside ``exclude_from_trace``
+        (or by ``F.vision.nms``): recomputed on every call, so a file cannot hold them."""
+        return frozenset(k for k, v in self._recording.variables.items() if v.excluded)
+
+    @property
     def input_bindings(self) -> list[tuple[str | int, VarNode]]:
         """``(position or keyword, input var)`` for each tensor argument, in call order."""
         return list(self._recording.args)

@@ -12,6 +12,7 @@ graphs and argument errors.
 from __future__ import annotations
 
 import functools
+import io
 import json
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import mge
 import mge.functional as F
 from mge.backends import available_backends, get_default_backend
 from mge.core.opdef import OpError
-from mge.jit import exclude_from_trace, trace
+from mge.jit import trace
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "vision" / "detection.npz"
 
@@ -86,28 +87,22 @@ def test_nms_docstring_example() -> None:
 
 
 @pytest.mark.parametrize("symbolic", [True, False])
-def test_traced_nms_refuses_instead_of_baking_the_count(symbolic: bool) -> None:
-    """The kept count is data: a graph holding the traced count would return the wrong
-    number of boxes for other inputs, so tracing nms fails clearly; outside a traced
-    function (and inside ``exclude_from_trace``) it runs."""
-    boxes = mge.tensor([[0, 0, 4, 4], [0, 0, 4, 3.9], [5, 5, 6, 6]])
-    scores = mge.tensor([0.5, 0.9, 0.1])
+def test_traced_nms_runs_every_call_and_is_not_dumped(symbolic: bool) -> None:
+    """The kept count is data, which mge's static graphs cannot hold: inside a traced
+    function nms runs eagerly on every call (right for new scores), and dumping a graph
+    that reads its result is refused (the file would hold the traced call's indices)."""
+    boxes = mge.tensor([[0, 0, 100, 100], [10, 10, 100, 100], [50, 50, 100, 100],
+                        [100, 100, 150, 150]])
 
     @trace(symbolic=symbolic, capture_as_const=True)
     def traced(b: mge.Tensor, s: mge.Tensor) -> mge.Tensor:
-        return F.vision.nms(b, s, iou_thresh=0.7, max_output=3)
+        return F.vision.nms(b, s, iou_thresh=0.5, max_output=4) * 1
 
-    with pytest.raises(NotImplementedError, match="nms: the number of boxes kept depends"):
-        traced(boxes, scores)
-
-    @trace(symbolic=symbolic)
-    def excluded(b: mge.Tensor, s: mge.Tensor) -> mge.Tensor:
-        with exclude_from_trace():
-            keep = F.vision.nms(b, s, iou_thresh=0.7, max_output=3)
-        return keep * 1
-
-    for _ in range(2):
-        np.testing.assert_array_equal(excluded(boxes, scores).numpy(), [1, 2])
+    for scores, want in (([0.5, 0.8, 0.9, 0.6], [2, 1, 3]), ([0.9, 0.8, 0.5, 0.6], [0, 3, 2]),
+                         ([0.5, 0.8, 0.9, 0.6], [2, 1, 3])):
+        np.testing.assert_array_equal(traced(boxes, mge.tensor(scores)).numpy(), want)
+    with pytest.raises(ValueError, match="cannot dump: the graph reads a value computed"):
+        traced.dump(io.BytesIO())
 
 
 def test_roi_docstring_examples() -> None:
