@@ -5,7 +5,7 @@ with the converter table (:mod:`.node`; converters in :mod:`.nn`, :mod:`.pooling
 :mod:`.tensor`, :mod:`.loss`, :mod:`.elementwise`, :mod:`.reduce`, :mod:`.norm`,
 :mod:`.indexing`, :mod:`.scatter`, :mod:`.onehot`, :mod:`.resize`,
 :mod:`.gridsample`, :mod:`.selection`, :mod:`.recurrent`,
-:mod:`.rotary`, :mod:`.bitwise`)
+:mod:`.rotary`, :mod:`.bitwise`, :mod:`.linalg`)
 and returns an :class:`OnnxModule`, traced into a TracedModule unless ``trace=False``:
 
 - initializers become attributes with sanitized names: weights are ``Parameter``\\ s (laid
@@ -54,6 +54,7 @@ from . import (  # noqa: F401  (converters)
     elementwise,
     gridsample,
     indexing,
+    linalg,
     loss,
     nn,
     norm,
