@@ -5,7 +5,8 @@ with the converter table (:mod:`.node`; converters in :mod:`.nn`, :mod:`.pooling
 :mod:`.tensor`, :mod:`.loss`, :mod:`.elementwise`, :mod:`.reduce`, :mod:`.norm`,
 :mod:`.indexing`, :mod:`.scatter`, :mod:`.onehot`, :mod:`.resize`,
 :mod:`.gridsample`, :mod:`.selection`, :mod:`.recurrent`,
-:mod:`.rotary`, :mod:`.bitwise`, :mod:`.linalg`)
+:mod:`.rotary`, :mod:`.bitwise`, :mod:`.linalg`,
+:mod:`.tfidf`)
 and returns an :class:`OnnxModule`, traced into a TracedModule unless ``trace=False``:
 
 - initializers become attributes with sanitized names: weights are ``Parameter``\\ s (laid
@@ -67,6 +68,7 @@ from . import (  # noqa: F401  (converters)
     scatter,
     selection,
     tensor,
+    tfidf,
 )
 from .deferred import defer
 from .node import (
