@@ -6,7 +6,7 @@ with the converter table (:mod:`.node`; converters in :mod:`.nn`, :mod:`.pooling
 :mod:`.indexing`, :mod:`.scatter`, :mod:`.onehot`, :mod:`.resize`,
 :mod:`.gridsample`, :mod:`.selection`, :mod:`.recurrent`,
 :mod:`.rotary`, :mod:`.bitwise`, :mod:`.linalg`,
-:mod:`.tfidf`)
+:mod:`.tfidf`, :mod:`.einsum`)
 and returns an :class:`OnnxModule`, traced into a TracedModule unless ``trace=False``:
 
 - initializers become attributes with sanitized names: weights are ``Parameter``\\ s (laid
@@ -52,6 +52,7 @@ from ....tensor import Parameter, Tensor
 from ..errors import OnnxImportError, Problem, UnsupportedOnnxError
 from . import (  # noqa: F401  (converters)
     bitwise,
+    einsum,
     elementwise,
     gridsample,
     indexing,
