@@ -6,7 +6,8 @@ with the converter table (:mod:`.node`; converters in :mod:`.nn`, :mod:`.pooling
 :mod:`.indexing`, :mod:`.scatter`, :mod:`.onehot`, :mod:`.resize`,
 :mod:`.gridsample`, :mod:`.selection`, :mod:`.recurrent`,
 :mod:`.rotary`, :mod:`.bitwise`, :mod:`.linalg`,
-:mod:`.tfidf`, :mod:`.einsum`)
+:mod:`.tfidf`, :mod:`.einsum`,
+:mod:`.scan`)
 and returns an :class:`OnnxModule`, traced into a TracedModule unless ``trace=False``:
 
 - initializers become attributes with sanitized names: weights are ``Parameter``\\ s (laid
@@ -66,6 +67,7 @@ from . import (  # noqa: F401  (converters)
     reduce,
     resize,
     rotary,
+    scan,
     scatter,
     selection,
     tensor,
@@ -239,6 +241,37 @@ class ImportContext(ConstantLookup):
         self._attrs.setdefault((onnx_name, kind), []).append((attr, value))
         self.new_attrs.append(attr)
         setattr(self.module, attr, (Parameter if kind == "param" else Tensor)(value))
+        return attr
+
+    def subgraph(self, graph: Any, what: str) -> str:
+        """Import ``graph`` (a control-flow body such as Scan's) as a child
+        :class:`OnnxModule` stored on the module, and return its attribute name. The
+        constants of this graph the body reads become its initializers; a body reading a
+        run-time value of this graph is ``Unsupported``."""
+        from onnx import helper, numpy_helper
+
+        inner = {i.name for i in graph.input} | {t.name for t in graph.initializer}
+        inner |= {o for n in graph.node for o in n.output}
+        outer = sorted({i for n in graph.node for i in n.input if i and i not in inner})
+        missing = [name for name in outer if name not in self.consts]
+        if missing:
+            raise Unsupported(f"{what} reads run-time values of the enclosing graph "
+                              f"{missing} (only its constants are supported)")
+        body = helper.make_graph(
+            list(graph.node), graph.name or "body", list(graph.input), list(graph.output),
+            [*graph.initializer,
+             *(numpy_helper.from_array(np.asarray(self.consts[n]), n) for n in outer)],
+            value_info=list(graph.value_info))
+        child = OnnxModule()
+        _build(helper.make_model(body, opset_imports=[helper.make_opsetid("", self.opset)]),
+               child)
+        child.eval()
+        attr, n = sanitize_name(f"{what}_body"), 1
+        while attr in self._taken:
+            attr, n = f"{sanitize_name(what)}_body_{n}", n + 1
+        self._taken.add(attr)
+        setattr(self.module, attr, child)
+        self.new_attrs.append(attr)
         return attr
 
     def forget_attribute(self, attr: str) -> None:
