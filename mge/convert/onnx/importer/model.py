@@ -7,7 +7,7 @@ with the converter table (:mod:`.node`; converters in :mod:`.nn`, :mod:`.pooling
 :mod:`.gridsample`, :mod:`.selection`, :mod:`.recurrent`,
 :mod:`.rotary`, :mod:`.bitwise`, :mod:`.linalg`,
 :mod:`.tfidf`, :mod:`.einsum`,
-:mod:`.scan`)
+:mod:`.control`)
 and returns an :class:`OnnxModule`, traced into a TracedModule unless ``trace=False``:
 
 - initializers become attributes with sanitized names: weights are ``Parameter``\\ s (laid
@@ -53,6 +53,7 @@ from ....tensor import Parameter, Tensor
 from ..errors import OnnxImportError, Problem, UnsupportedOnnxError
 from . import (  # noqa: F401  (converters)
     bitwise,
+    control,
     einsum,
     elementwise,
     gridsample,
@@ -67,7 +68,6 @@ from . import (  # noqa: F401  (converters)
     reduce,
     resize,
     rotary,
-    scan,
     scatter,
     selection,
     tensor,
@@ -243,24 +243,25 @@ class ImportContext(ConstantLookup):
         setattr(self.module, attr, (Parameter if kind == "param" else Tensor)(value))
         return attr
 
-    def subgraph(self, graph: Any, what: str) -> str:
-        """Import ``graph`` (a control-flow body such as Scan's) as a child
-        :class:`OnnxModule` stored on the module, and return its attribute name. The
-        constants of this graph the body reads become its initializers; a body reading a
-        run-time value of this graph is ``Unsupported``."""
+    def subgraph(self, graph: Any, what: str) -> tuple[str, list[str]]:
+        """Import ``graph`` (a control-flow body: Scan's, Loop's, an If branch) as a child
+        :class:`OnnxModule` stored on the module. Returns its attribute name and the
+        run-time values of this graph it reads: they become its last inputs (the caller
+        passes them); the constants it reads become its initializers."""
         from onnx import helper, numpy_helper
 
         inner = {i.name for i in graph.input} | {t.name for t in graph.initializer}
         inner |= {o for n in graph.node for o in n.output}
-        outer = sorted({i for n in graph.node for i in n.input if i and i not in inner})
-        missing = [name for name in outer if name not in self.consts]
-        if missing:
-            raise Unsupported(f"{what} reads run-time values of the enclosing graph "
-                              f"{missing} (only its constants are supported)")
+        outer = sorted({i for n in graph.node for i in n.input if i and i not in inner}
+                       | {o.name for o in graph.output if o.name not in inner})
+        extra = [name for name in outer if name not in self.consts]
         body = helper.make_graph(
-            list(graph.node), graph.name or "body", list(graph.input), list(graph.output),
-            [*graph.initializer,
-             *(numpy_helper.from_array(np.asarray(self.consts[n]), n) for n in outer)],
+            list(graph.node), graph.name or "body",
+            [*graph.input, *(helper.make_tensor_value_info(n, self.elem_types.get(n, 0), None)
+                             for n in extra)],
+            list(graph.output),
+            [*graph.initializer, *(numpy_helper.from_array(np.asarray(self.consts[n]), n)
+                                   for n in outer if n in self.consts)],
             value_info=list(graph.value_info))
         child = OnnxModule()
         _build(helper.make_model(body, opset_imports=[helper.make_opsetid("", self.opset)]),
@@ -272,7 +273,7 @@ class ImportContext(ConstantLookup):
         self._taken.add(attr)
         setattr(self.module, attr, child)
         self.new_attrs.append(attr)
-        return attr
+        return attr, extra
 
     def forget_attribute(self, attr: str) -> None:
         """Remove an attribute that no run-time step uses (its node was folded)."""

@@ -119,3 +119,29 @@ def test_max_unpool_with_output_shape_is_refused() -> None:
                    initializers={"s": np.array([1, 1, 5, 5], np.int64)})
     with pytest.raises(UnsupportedOnnxError, match="output_shape"):
         from_onnx(model, trace=False)
+
+
+def _if_model() -> Any:
+    """``y = x + 1`` if ``c`` else ``x * 2``: the branches read ``x`` of the outer graph."""
+    one = helper.make_tensor("one", FLOAT, [], [1.0])
+    then = helper.make_graph([helper.make_node("Add", ["x", "one"], ["t"])], "then", [],
+                             [helper.make_tensor_value_info("t", FLOAT, [2])], [one])
+    two = helper.make_tensor("two", FLOAT, [], [2.0])
+    other = helper.make_graph([helper.make_node("Mul", ["x", "two"], ["e"])], "else", [],
+                              [helper.make_tensor_value_info("e", FLOAT, [2])], [two])
+    node = helper.make_node("If", ["c"], ["y"], then_branch=then, else_branch=other)
+    return _model([node], {"c": (TensorProto.BOOL, []), "x": (FLOAT, [2])}, {"y": (FLOAT, [2])},
+                  opset=11)
+
+
+@pytest.mark.parametrize("cond", [True, False])
+def test_if_runs_the_branch_its_condition_picks(cond: bool) -> None:
+    x = np.array([1.0, 3.0], np.float32)
+    net = from_onnx(_if_model(), trace=False)
+    got = net(np.array(cond), x).numpy()
+    np.testing.assert_array_equal(got, x + 1 if cond else x * 2)
+
+
+def test_if_on_a_tensor_condition_is_refused_when_traced() -> None:
+    with pytest.raises(ValueError, match="If condition"):
+        from_onnx(_if_model(), trace=True)
