@@ -7,7 +7,7 @@ with the converter table (:mod:`.node`; converters in :mod:`.nn`, :mod:`.pooling
 :mod:`.gridsample`, :mod:`.selection`, :mod:`.recurrent`,
 :mod:`.rotary`, :mod:`.bitwise`, :mod:`.linalg`,
 :mod:`.tfidf`, :mod:`.einsum`,
-:mod:`.control`)
+:mod:`.control`, :mod:`.ml`)
 and returns an :class:`OnnxModule`, traced into a TracedModule unless ``trace=False``:
 
 - initializers become attributes with sanitized names: weights are ``Parameter``\\ s (laid
@@ -60,6 +60,7 @@ from . import (  # noqa: F401  (converters)
     indexing,
     linalg,
     loss,
+    ml,
     nn,
     norm,
     onehot,
@@ -76,6 +77,7 @@ from . import (  # noqa: F401  (converters)
 from .deferred import defer
 from .node import (
     CONVERTERS,
+    ML_OP_TYPES,
     SUPPORTED_ELEM_TYPES,
     ConstantLookup,
     Node,
@@ -314,7 +316,8 @@ def _parse(read: Callable[[], Any], what: str) -> Any:
 
 def _unknown_op(node: Node) -> str | None:
     """Why ``node`` has no converter at all (foreign domain, unknown type), or None."""
-    if node.domain not in ("", "ai.onnx"):
+    domains = ("ai.onnx.ml",) if node.op_type in ML_OP_TYPES else ("", "ai.onnx")
+    if node.domain not in domains:
         return f"domain {node.domain!r} is not supported"
     if node.op_type not in CONVERTERS:
         return "op type not supported"
