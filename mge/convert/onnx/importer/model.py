@@ -5,7 +5,9 @@ with the converter table (:mod:`.node`; converters in :mod:`.nn`, :mod:`.pooling
 :mod:`.tensor`, :mod:`.loss`, :mod:`.elementwise`, :mod:`.reduce`, :mod:`.norm`,
 :mod:`.indexing`, :mod:`.scatter`, :mod:`.onehot`, :mod:`.resize`,
 :mod:`.gridsample`, :mod:`.selection`, :mod:`.recurrent`,
-:mod:`.rotary`, :mod:`.bitwise`)
+:mod:`.rotary`, :mod:`.bitwise`, :mod:`.linalg`,
+:mod:`.tfidf`, :mod:`.einsum`,
+:mod:`.control`, :mod:`.ml`)
 and returns an :class:`OnnxModule`, traced into a TracedModule unless ``trace=False``:
 
 - initializers become attributes with sanitized names: weights are ``Parameter``\\ s (laid
@@ -51,10 +53,14 @@ from ....tensor import Parameter, Tensor
 from ..errors import OnnxImportError, Problem, UnsupportedOnnxError
 from . import (  # noqa: F401  (converters)
     bitwise,
+    control,
+    einsum,
     elementwise,
     gridsample,
     indexing,
+    linalg,
     loss,
+    ml,
     nn,
     norm,
     onehot,
@@ -66,10 +72,12 @@ from . import (  # noqa: F401  (converters)
     scatter,
     selection,
     tensor,
+    tfidf,
 )
 from .deferred import defer
 from .node import (
     CONVERTERS,
+    ML_OP_TYPES,
     SUPPORTED_ELEM_TYPES,
     ConstantLookup,
     Node,
@@ -237,6 +245,38 @@ class ImportContext(ConstantLookup):
         setattr(self.module, attr, (Parameter if kind == "param" else Tensor)(value))
         return attr
 
+    def subgraph(self, graph: Any, what: str) -> tuple[str, list[str]]:
+        """Import ``graph`` (a control-flow body: Scan's, Loop's, an If branch) as a child
+        :class:`OnnxModule` stored on the module. Returns its attribute name and the
+        run-time values of this graph it reads: they become its last inputs (the caller
+        passes them); the constants it reads become its initializers."""
+        from onnx import helper, numpy_helper
+
+        inner = {i.name for i in graph.input} | {t.name for t in graph.initializer}
+        inner |= {o for n in graph.node for o in n.output}
+        outer = sorted({i for n in graph.node for i in n.input if i and i not in inner}
+                       | {o.name for o in graph.output if o.name not in inner})
+        extra = [name for name in outer if name not in self.consts]
+        body = helper.make_graph(
+            list(graph.node), graph.name or "body",
+            [*graph.input, *(helper.make_tensor_value_info(n, self.elem_types.get(n, 0), None)
+                             for n in extra)],
+            list(graph.output),
+            [*graph.initializer, *(numpy_helper.from_array(np.asarray(self.consts[n]), n)
+                                   for n in outer if n in self.consts)],
+            value_info=list(graph.value_info))
+        child = OnnxModule()
+        _build(helper.make_model(body, opset_imports=[helper.make_opsetid("", self.opset)]),
+               child)
+        child.eval()
+        attr, n = sanitize_name(f"{what}_body"), 1
+        while attr in self._taken:
+            attr, n = f"{sanitize_name(what)}_body_{n}", n + 1
+        self._taken.add(attr)
+        setattr(self.module, attr, child)
+        self.new_attrs.append(attr)
+        return attr, extra
+
     def forget_attribute(self, attr: str) -> None:
         """Remove an attribute that no run-time step uses (its node was folded)."""
         delattr(self.module, attr)
@@ -276,7 +316,8 @@ def _parse(read: Callable[[], Any], what: str) -> Any:
 
 def _unknown_op(node: Node) -> str | None:
     """Why ``node`` has no converter at all (foreign domain, unknown type), or None."""
-    if node.domain not in ("", "ai.onnx"):
+    domains = ("ai.onnx.ml",) if node.op_type in ML_OP_TYPES else ("", "ai.onnx")
+    if node.domain not in domains:
         return f"domain {node.domain!r} is not supported"
     if node.op_type not in CONVERTERS:
         return "op type not supported"

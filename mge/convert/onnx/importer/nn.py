@@ -210,9 +210,10 @@ def _transposed_pads(node: Node, ctx: Any, kernel: list[int], strides: list[int]
         [n * s for n, s in zip(sizes, strides)]
     totals = [s * (n - 1) + e + (k - 1) * d + 1 - t
               for n, k, s, d, e, t in zip(sizes, kernel, strides, dilations, extra, targets)]
-    if min(totals) < 0:
-        raise Unsupported(f"output_shape {out_shape} is larger than the full output")
-    return _spread(node, totals)
+    pads = _spread(node, totals)
+    if min(pads[:2]) < 0:
+        raise Unsupported(f"output_shape {out_shape} extends the full output at the start")
+    return pads  # a negative end pad: output rows past the full output (bias only)
 
 
 @converter("ConvTranspose")
@@ -246,6 +247,9 @@ def _conv_transpose2d(node: Node, ctx: Any,
     padding, crop, out_pad = [], [0, 0, 0, 0], []
     for axis in range(2):
         begin, end = pads[axis], pads[axis + 2]
+        if end < 0:  # output_shape beyond the full output: more output padding
+            extra[axis] -= end
+            end = 0
         sym = min(begin, end)
         padding.append(sym)
         crop[axis] = begin - sym

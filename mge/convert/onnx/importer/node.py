@@ -34,6 +34,8 @@ Converted = tuple["OnnxOp", Sequence[str], Sequence[str]] | None
 ConverterFn = Callable[["Node", "ImportContext"], Converted]
 
 CONVERTERS: dict[str, ConverterFn] = {}
+#: op types of the ``ai.onnx.ml`` domain among the converters (the others are ONNX's own)
+ML_OP_TYPES: set[str] = set()
 
 #: ONNX element types mge computes in: FLOAT, UINT8, INT8, UINT16, INT16, INT32, INT64
 #: (held as int32, as MegEngine does), BOOL, FLOAT16
@@ -104,12 +106,15 @@ class ConstantLookup:
         return self.consts[name]
 
 
-def converter(*op_types: str) -> Callable[[ConverterFn], ConverterFn]:
-    """Register a converter for one or more ONNX op types."""
+def converter(*op_types: str, domain: str = "") -> Callable[[ConverterFn], ConverterFn]:
+    """Register a converter for one or more ONNX op types (of ONNX's default domain, or
+    ``domain="ai.onnx.ml"``)."""
 
     def deco(fn: ConverterFn) -> ConverterFn:
         for op_type in op_types:
             CONVERTERS[op_type] = fn
+            if domain == "ai.onnx.ml":
+                ML_OP_TYPES.add(op_type)
         return fn
 
     return deco
@@ -228,6 +233,7 @@ class Chain(OnnxOp):
 
 __all__ = [
     "CONVERTERS",
+    "ML_OP_TYPES",
     "SUPPORTED_ELEM_TYPES",
 
     "Call",

@@ -1,5 +1,6 @@
 """ONNX converters for pooling: MaxPool, AveragePool, LpPool and the global pools, over 1-d
-and 2-d windows (1-d ones run as 2-d on ``[N, C, 1, L]``, see :func:`.nn.lift_1d`).
+and 2-d windows (1-d ones run as 2-d on ``[N, C, 1, L]``, see :func:`.nn.lift_1d`), and
+MaxUnpool.
 
 Undilated max and average pools are MegEngine's ``PoolingForward``; dilated windows and
 ``LpPool`` are gathered as ``kh * kw`` strided slices of the padded input combined with
@@ -19,12 +20,13 @@ import dataclasses
 import functools
 from typing import Any
 
-import numpy as np  # noqa: F401  (doctest namespace)
+import numpy as np
 
 from .... import functional as F
 from ....tensor import Tensor
 from .nn import Lifted1d, lift_1d, window_attrs
 from .node import Converted, Node, OnnxOp, Unsupported, converter, float_input
+from .scatter import scatter_rows
 
 Quad = tuple[int, int, int, int]
 
@@ -200,6 +202,40 @@ def _pool(node: Node, ctx: Any) -> Converted:
             raise Unsupported("the Indices output of a 1-d MaxPool is not supported")
         return Lifted1d(_pool_op(lift_1d(node), ctx)), node.inputs[:1], node.outputs[:1]
     return _pool_op(node, ctx), node.inputs[:1], outputs
+
+
+@dataclasses.dataclass(frozen=True)
+class MaxUnpool(OnnxOp):
+    """ONNX MaxUnpool: zeros of the unpooled size with each value put at its flat
+    ``[N, C, *spatial]`` index (as MaxPool's Indices output gives it)."""
+
+    kernel: tuple[int, ...]
+    strides: tuple[int, ...]
+    pads: tuple[int, ...]
+
+    def __call__(self, mod: Any, x: Tensor, index: Tensor) -> Tensor:
+        nd = x.ndim - 2
+        spatial = tuple(
+            (x.shape[2 + i] - 1) * self.strides[i] - self.pads[i] - self.pads[i + nd] +
+            self.kernel[i] for i in range(nd))
+        shape = (*x.shape[:2], *spatial)
+        flat = F.zeros((int(np.prod(shape)),), dtype=x.dtype)
+        out = scatter_rows(flat, F.reshape(F.astype(index, "int32"), (-1,)),
+                           F.reshape(x, (-1,)), "none")
+        return F.reshape(out, shape)
+
+
+@converter("MaxUnpool")
+def _max_unpool(node: Node, ctx: Any) -> Converted:
+    kernel = tuple(int(k) for k in node.attr("kernel_shape"))
+    nd = len(kernel)
+    if node.input(2):
+        # ONNX's reference scatters into the inferred size and pads to output_shape while
+        # onnxruntime indexes output_shape itself: the two disagree, so it is refused
+        raise Unsupported("MaxUnpool with output_shape (its indexing is ambiguous)")
+    op = MaxUnpool(kernel, tuple(node.attr("strides", [1] * nd)),
+                   tuple(node.attr("pads", [0] * 2 * nd)))
+    return op, node.inputs[:2], node.outputs[:1]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,7 +12,7 @@ vector indexing); :mod:`.resample` builds both from the input shape.
 
 Example:
     >>> import mge
-    >>> op = Resample("nearest", (3,), None, (2.0,), "asymmetric", "floor")
+    >>> op = Resample("nearest", (1,), None, (2.0,), "asymmetric", "floor")
     >>> op(None, mge.tensor([[1.0, 2.0]])).shape  # axis 1 of [1, 2] resized by 2
     (1, 4)
 """
