@@ -10,8 +10,9 @@ and zero point become constants beside the ops that need them:
 * quantized ``ConvBiasForward``: ``QLinearConv`` (int32 bias at ``scale_src *
   scale_filter``), ``RELU`` as an integer ``Clip`` at the zero point;
 * ``MatrixMul`` of ``QuantizedS8``: ``MatMulInteger``; ``Elemwise`` ``ADD``/``SUB`` of one
-  ``QuantizedS32``: int32 arithmetic; ``ElemwiseMultiType``: its float mode between
-  ``DequantizeLinear`` and ``QuantizeLinear`` (onnxruntime fuses ``QLinearAdd``);
+  ``QuantizedS32``: int32 arithmetic; ``ElemwiseMultiType``: ``QADD`` and
+  ``QFUSE_ADD_RELU`` as onnxruntime's ``QLinearAdd`` (``com.microsoft``), other modes in
+  float between ``DequantizeLinear`` and ``QuantizeLinear``;
 * pooling: integer ``MaxPool``, average pooling in float between Q/DQ;
 * ``Reshape``, ``Dimshuffle``, ``AxisAddRemove``: on the codes.
 
@@ -59,7 +60,7 @@ class _Lowering:
         from onnx import numpy_helper
 
         name = self.fresh(hint)
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        self.inits.append(numpy_helper.from_array(np.array(value, order="C"), name))  # 0-d stays
         return name
 
     def node(self, op: str, inputs: list[str], out: str | None = None, **attrs: Any) -> str:
@@ -170,9 +171,19 @@ def _elemwise(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
 
 
 def _multi_type(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
+    mode, y_var = node.op.float_mode(), node.outputs[0]
+    if mode in ("ADD", "FUSE_ADD_RELU"):  # onnxruntime's integer QLinearAdd; then
+        # quantize(relu(v)) == max(quantize(v), zero point)
+        qparams = [p for n, v in zip(names, node.inputs, strict=True)
+                   for p in (n, *low.qparams(v.dtype, shifted(v)))]
+        zp = low.qparams(y_var.dtype, shifted(y_var))
+        add = low.node("QLinearAdd", [*qparams, *zp], out if mode == "ADD" else None,
+                       domain="com.microsoft")
+        if mode == "FUSE_ADD_RELU":
+            low.node("Clip", [add, zp[1]], out)
+        return
     reals = [low.dq(n, v) for n, v in zip(names, node.inputs, strict=True)]
-    y = _float_chain(low, node.op.float_mode(), reals, "ElemwiseMultiType")
-    low.q(y, node.outputs[0], out)
+    low.q(_float_chain(low, mode, reals, "ElemwiseMultiType"), y_var, out)
 
 
 def _pooling(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
@@ -252,7 +263,8 @@ def lower_to_onnx(graph: Graph) -> Any:
     inputs = [helper.make_tensor_value_info(f"in{k}", _onnx_type(v), v.shape)
               for k, v in enumerate(graph.inputs)]
     g = helper.make_graph(low.nodes, "mge_int8", inputs, outputs, low.inits)
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET),
+                                                helper.make_opsetid("com.microsoft", 1)])
     model.ir_version = 10
     return model
 
