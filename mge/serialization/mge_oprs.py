@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..core.opdef import REGISTRY, MgeForm, OpDef
-from ..dtype import dtype_spec
+from ..dtype import canonical_dtype, dtype_spec, is_quantize
 from ..ops import TypeCvt
 from ..ops.shape import AxisAddRemove, IndexingOp, Reshape, SetIndexingOp
 from .fbs import DType, Operator, Param, default_fields
@@ -237,7 +237,7 @@ def write_op(op: OpDef, inputs: list[int], const: ConstFn, like: LikeFn
     params = []
     for table in spec.params:
         if table == "FullDType":
-            params.append(Param(table, {"dtype": DType.from_numpy(ours["dtype"])}))
+            params.append(Param(table, {"dtype": DType.from_numpy(canonical_dtype(ours["dtype"]))}))
             continue
         fields = default_fields(table)
         if table == "IndexDescMaskDump":
@@ -264,7 +264,11 @@ def write_op(op: OpDef, inputs: list[int], const: ConstFn, like: LikeFn
             value = [1]  # MegEngine has no 0-d tensors: a scalar is (1,)
         inputs.append(const(np.array(value, np.int32).reshape(-1)))
     skip = spec.outputs[0] if spec.outputs else None
-    return Operator(type=spec.file, inputs=inputs, params=params), skip
+    out_dtype = None
+    if "FullDType" not in spec.params and ours.get("dtype"):
+        dt = canonical_dtype(ours["dtype"])
+        out_dtype = DType.from_numpy(dt) if is_quantize(dt) else None  # quantized outputs
+    return Operator(type=spec.file, inputs=inputs, params=params, output_dtype=out_dtype), skip
 
 
 __all__ = [
