@@ -30,7 +30,15 @@ import numpy as np
 
 from ..dtype import canonical_dtype, dtype_name, get_scale, is_quantize
 from ..graph.ir import ConstOp, Graph, Host2DeviceCopy, OpNode, VarNode
+from ..ops.conv import ConvBiasForward
+from ..ops.elemwise import Elemwise, TypeCvt
+from ..ops.nn import MatrixMul
+from ..ops.pooling import PoolingForward
+from ..ops.quantized import ElemwiseMultiType
+from ..ops.shape import AxisAddRemove, Dimshuffle, Reshape
 
+#: the op names in this module's strings are ONNX's
+OP_VOCABULARY = "onnx"
 #: ONNX opset of the lowered models (QuantizeLinear with int32 output needs 21)
 OPSET = 21
 _FLOAT_MODES = {"ADD": "Add", "SUB": "Sub", "MUL": "Mul", "MAX": "Max", "MIN": "Min",
@@ -183,7 +191,7 @@ def _multi_type(low: _Lowering, node: OpNode, names: list[str], out: str) -> Non
             low.node("Clip", [add, zp[1]], out)
         return
     reals = [low.dq(n, v) for n, v in zip(names, node.inputs, strict=True)]
-    low.q(_float_chain(low, mode, reals, "ElemwiseMultiType"), y_var, out)
+    low.q(_float_chain(low, mode, reals, ElemwiseMultiType.type_name), y_var, out)
 
 
 def _pooling(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
@@ -216,9 +224,9 @@ def _dimshuffle(low: _Lowering, node: OpNode, names: list[str], out: str) -> Non
         low.node("Transpose", names, out, perm=list(node.op.pattern))
 
 
-_RULES = {"ConvBiasForward": _conv, "MatrixMul": _matmul, "TypeCvt": _typecvt,
-          "Elemwise": _elemwise, "ElemwiseMultiType": _multi_type, "PoolingForward": _pooling,
-          "Reshape": _reshape, "AxisAddRemove": _reshape, "Dimshuffle": _dimshuffle}
+_RULES = {ConvBiasForward: _conv, MatrixMul: _matmul, TypeCvt: _typecvt,
+          Elemwise: _elemwise, ElemwiseMultiType: _multi_type, PoolingForward: _pooling,
+          Reshape: _reshape, AxisAddRemove: _reshape, Dimshuffle: _dimshuffle}
 
 
 def _onnx_type(var: VarNode) -> int:
@@ -250,7 +258,7 @@ def lower_to_onnx(graph: Graph) -> Any:
         if isinstance(node.op, ConstOp):
             names[out.id] = low.const(np.asarray(node.op.value, np.dtype(out.dtype.str)))
             continue
-        rule = _RULES.get(node.op.type_name)
+        rule = _RULES.get(type(node.op))
         if rule is None or len(node.outputs) != 1:
             raise Int8Unsupported(f"{node.op.type_name} on "
                                   f"{', '.join(dtype_name(v.dtype) for v in node.inputs)}")
