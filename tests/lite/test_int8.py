@@ -76,8 +76,13 @@ def test_mge_ptq_dump_runs_bit_exact_in_megengine(tmp_path: Path) -> None:
     import mge
     import mge.module as M
     from mge.jit import trace
-    from mge.quantization import calibration_qconfig, disable_observer, enable_observer
-    from mge.quantization import quantize, quantize_qat
+    from mge.quantization import (
+        calibration_qconfig,
+        disable_observer,
+        enable_observer,
+        quantize,
+        quantize_qat,
+    )
     from tests.oracle import run_in_megengine
 
     class Net(M.Module):
