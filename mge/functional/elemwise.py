@@ -28,6 +28,7 @@ from ..dtype import (
     result_dtype,
 )
 from ..ops.elemwise import Elemwise, TypeCvt
+from ..ops.quantized import ElemwiseMultiType
 
 
 def as_tensor(value: Any, like: Tensor | None = None) -> Tensor:
@@ -111,8 +112,8 @@ def _elwise(*args: Any, mode: str) -> Tensor:
 
 def _elemwise_multi_type(*args: Tensor, mode: str, dtype: Any = None) -> Tensor:
     """MegEngine's quantized elementwise ops (``ElemwiseMultiType``, modes ``"qadd"``,
-    ``"qfuse_add_relu"``, ``"qabs"``...): dequantize the inputs, apply the float mode, and
-    quantize the result to ``dtype``.
+    ``"qfuse_add_relu"``, ``"qabs"``...): the inputs dequantized, the float mode, the
+    result quantized to ``dtype`` (MegEngine's rounding).
 
     Raises:
         ValueError: a mode without the ``q`` prefix, or a non-quantized input or ``dtype``.
@@ -128,8 +129,7 @@ def _elemwise_multi_type(*args: Tensor, mode: str, dtype: Any = None) -> Tensor:
             raise ValueError(
                 f"_elemwise_multi_type({mode}): input {i} must be a quantized tensor, got {got}"
             )
-    reals = [dequantize(a) for a in args]
-    return quantize(elemwise(mode[1:].upper(), *reals), dtype)
+    return apply(ElemwiseMultiType(mode=mode.upper(), dtype=dtype_spec(dtype)), *args)[0]
 
 
 def _unary(mode: str, name: str, float_only: bool = False, doc: str = ""):  # noqa: ANN202

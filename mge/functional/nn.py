@@ -98,16 +98,22 @@ def _conv_args(
     inp, weight = promoted(inp, weight)
     if groups > 1 and weight.shape[0] != groups:
         raise ValueError(f"{fn}: weight {weight.shape} must start with groups={groups}")
+    return inp, weight, _conv_params(fn, stride, padding, dilation, groups, conv_mode,
+                                     compute_mode)
+
+
+def _conv_params(fn: str, stride: Pair, padding: Pair, dilation: Pair, groups: int,
+                 conv_mode: str, compute_mode: str) -> dict[str, Any]:
+    """The checked ``Convolution`` params of a conv function's arguments."""
     (sh, sw), (ph, pw) = _pair(fn, "stride", stride, 1), _pair(fn, "padding", padding, 0)
     dh, dw = _pair(fn, "dilation", dilation, 1)
-    params = {
+    return {
         "mode": option(fn, "conv_mode", conv_mode, ("CROSS_CORRELATION", "CONVOLUTION")),
         "pad_h": ph, "pad_w": pw, "stride_h": sh, "stride_w": sw, "dilate_h": dh,
         "dilate_w": dw, "sparse": "DENSE" if groups == 1 else "GROUP",
         "compute_mode": option(fn, "compute_mode", actual_compute_mode(compute_mode),
                                ("DEFAULT", "FLOAT32")),
     }
-    return inp, weight, params
 
 
 def _check_channels(fn: str, inp: Tensor, weight: Tensor, per_group: int, groups: int) -> None:

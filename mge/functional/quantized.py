@@ -1,9 +1,10 @@
 """Quantized functional ops (MegEngine's ``F.quantized``): inference on quantized tensors.
 
 Each op takes quantized inputs (``mge.dtype.qint8``...; the bias ``qint32`` with scale
-``input scale * weight scale``), computes in float32 on their real values and quantizes
-the result to ``dtype``. A bias that was fake-quantized during QAT is reproduced exactly;
-MegEngine's integer kernels agree within one quantization step.
+``input scale * weight scale``) and gives ``dtype``. ``conv_bias_activation`` is
+MegEngine's quantized ``ConvBiasForward`` (integer kernels with MegEngine's rounding;
+traced, it dumps as MegEngine's int8 ConvBias); the others compute in float32 on the real
+values and quantize the result.
 
 Example:
     >>> import numpy as np, mge, mge.functional as F
@@ -21,11 +22,13 @@ from typing import Any
 
 import numpy as np
 
+from ..core.apply import apply
 from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
-from ..dtype import dtype_name, is_quantize
+from ..dtype import dtype_name, dtype_spec, is_quantize
+from ..ops.conv import ConvBiasForward
 from .elemwise import dequantize, quantize, relu
-from .nn import Pair, conv2d
+from .nn import Pair, _conv_params, conv2d
 from .nn import conv_transpose2d as _float_conv_transpose2d
 from .tensor import concat
 
@@ -42,16 +45,21 @@ def _real(fn: str, name: str, t: Tensor | None) -> Tensor | None:
     return dequantize(t)
 
 
-def _output(fn: str, y: Tensor, dtype: Any, nonlinear_mode: str) -> Tensor:
+def _checked_mode(fn: str, dtype: Any, nonlinear_mode: str) -> str:
+    """The lower-case nonlinear mode; ``ValueError`` for a bad mode or output dtype."""
     mode = nonlinear_mode.lower()
     if mode not in _NONLINEAR:
         raise ValueError(
             f"{fn}: nonlinear_mode must be one of {_NONLINEAR}, got {nonlinear_mode!r}"
         )
-    if mode == "relu":
-        y = relu(y)
     if dtype is None or not is_quantize(np.dtype(dtype)):
         raise ValueError(f"{fn}: dtype must be a quantized dtype, got {dtype!r}")
+    return mode
+
+
+def _output(fn: str, y: Tensor, dtype: Any, nonlinear_mode: str) -> Tensor:
+    if _checked_mode(fn, dtype, nonlinear_mode) == "relu":
+        y = relu(y)
     return quantize(y, np.dtype(dtype))
 
 
@@ -68,11 +76,15 @@ def conv_bias_activation(
         ValueError: a non-quantized ``dtype``; ``nonlinear_mode`` not identity/relu.
     """
     fn = "conv_bias_activation"
-    y = conv2d(
-        _real(fn, "inp", inp), _real(fn, "weight", weight), _real(fn, "bias", bias),
-        stride, padding, dilation, groups, conv_mode, compute_mode,
-    )
-    return _output(fn, y, dtype, nonlinear_mode)
+    for name, t in (("inp", inp), ("weight", weight), ("bias", bias)):
+        _real(fn, name, t)  # type checks only
+    mode = _checked_mode(fn, dtype, nonlinear_mode)
+    if not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{fn}: groups must be a positive int, got {groups!r}")
+    params = _conv_params(fn, stride, padding, dilation, groups, conv_mode, compute_mode)
+    op = ConvBiasForward(**params, nonlineMode=mode.upper(), dtype=dtype_spec(np.dtype(dtype)))
+    operands = (inp, weight) if bias is None else (inp, weight, bias)
+    return apply(op, *operands)[0]
 
 
 @traceable

@@ -10,8 +10,9 @@ and zero point become constants beside the ops that need them:
 * quantized ``ConvBiasForward``: ``QLinearConv`` (int32 bias at ``scale_src *
   scale_filter``), ``RELU`` as an integer ``Clip`` at the zero point;
 * ``MatrixMul`` of ``QuantizedS8``: ``MatMulInteger``; ``Elemwise`` ``ADD``/``SUB`` of one
-  ``QuantizedS32``: int32 arithmetic; ``ElemwiseMultiType``: its float mode between
-  ``DequantizeLinear`` and ``QuantizeLinear`` (onnxruntime fuses ``QLinearAdd``);
+  ``QuantizedS32``: int32 arithmetic; ``ElemwiseMultiType``: ``QADD`` and
+  ``QFUSE_ADD_RELU`` as onnxruntime's ``QLinearAdd`` (``com.microsoft``), other modes in
+  float between ``DequantizeLinear`` and ``QuantizeLinear``;
 * pooling: integer ``MaxPool``, average pooling in float between Q/DQ;
 * ``Reshape``, ``Dimshuffle``, ``AxisAddRemove``: on the codes.
 
@@ -29,7 +30,15 @@ import numpy as np
 
 from ..dtype import canonical_dtype, dtype_name, get_scale, is_quantize
 from ..graph.ir import ConstOp, Graph, Host2DeviceCopy, OpNode, VarNode
+from ..ops.conv import ConvBiasForward
+from ..ops.elemwise import Elemwise, TypeCvt
+from ..ops.nn import MatrixMul
+from ..ops.pooling import PoolingForward
+from ..ops.quantized import ElemwiseMultiType
+from ..ops.shape import AxisAddRemove, Dimshuffle, Reshape
 
+#: the op names in this module's strings are ONNX's
+OP_VOCABULARY = "onnx"
 #: ONNX opset of the lowered models (QuantizeLinear with int32 output needs 21)
 OPSET = 21
 _FLOAT_MODES = {"ADD": "Add", "SUB": "Sub", "MUL": "Mul", "MAX": "Max", "MIN": "Min",
@@ -59,7 +68,7 @@ class _Lowering:
         from onnx import numpy_helper
 
         name = self.fresh(hint)
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        self.inits.append(numpy_helper.from_array(np.array(value, order="C"), name))  # 0-d stays
         return name
 
     def node(self, op: str, inputs: list[str], out: str | None = None, **attrs: Any) -> str:
@@ -170,9 +179,19 @@ def _elemwise(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
 
 
 def _multi_type(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
+    mode, y_var = node.op.float_mode(), node.outputs[0]
+    if mode in ("ADD", "FUSE_ADD_RELU"):  # onnxruntime's integer QLinearAdd; then
+        # quantize(relu(v)) == max(quantize(v), zero point)
+        qparams = [p for n, v in zip(names, node.inputs, strict=True)
+                   for p in (n, *low.qparams(v.dtype, shifted(v)))]
+        zp = low.qparams(y_var.dtype, shifted(y_var))
+        add = low.node("QLinearAdd", [*qparams, *zp], out if mode == "ADD" else None,
+                       domain="com.microsoft")
+        if mode == "FUSE_ADD_RELU":
+            low.node("Clip", [add, zp[1]], out)
+        return
     reals = [low.dq(n, v) for n, v in zip(names, node.inputs, strict=True)]
-    y = _float_chain(low, node.op.float_mode(), reals, "ElemwiseMultiType")
-    low.q(y, node.outputs[0], out)
+    low.q(_float_chain(low, mode, reals, ElemwiseMultiType.type_name), y_var, out)
 
 
 def _pooling(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
@@ -205,9 +224,9 @@ def _dimshuffle(low: _Lowering, node: OpNode, names: list[str], out: str) -> Non
         low.node("Transpose", names, out, perm=list(node.op.pattern))
 
 
-_RULES = {"ConvBiasForward": _conv, "MatrixMul": _matmul, "TypeCvt": _typecvt,
-          "Elemwise": _elemwise, "ElemwiseMultiType": _multi_type, "PoolingForward": _pooling,
-          "Reshape": _reshape, "AxisAddRemove": _reshape, "Dimshuffle": _dimshuffle}
+_RULES = {ConvBiasForward: _conv, MatrixMul: _matmul, TypeCvt: _typecvt,
+          Elemwise: _elemwise, ElemwiseMultiType: _multi_type, PoolingForward: _pooling,
+          Reshape: _reshape, AxisAddRemove: _reshape, Dimshuffle: _dimshuffle}
 
 
 def _onnx_type(var: VarNode) -> int:
@@ -239,7 +258,7 @@ def lower_to_onnx(graph: Graph) -> Any:
         if isinstance(node.op, ConstOp):
             names[out.id] = low.const(np.asarray(node.op.value, np.dtype(out.dtype.str)))
             continue
-        rule = _RULES.get(node.op.type_name)
+        rule = _RULES.get(type(node.op))
         if rule is None or len(node.outputs) != 1:
             raise Int8Unsupported(f"{node.op.type_name} on "
                                   f"{', '.join(dtype_name(v.dtype) for v in node.inputs)}")
@@ -252,7 +271,8 @@ def lower_to_onnx(graph: Graph) -> Any:
     inputs = [helper.make_tensor_value_info(f"in{k}", _onnx_type(v), v.shape)
               for k, v in enumerate(graph.inputs)]
     g = helper.make_graph(low.nodes, "mge_int8", inputs, outputs, low.inits)
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET),
+                                                helper.make_opsetid("com.microsoft", 1)])
     model.ir_version = 10
     return model
 

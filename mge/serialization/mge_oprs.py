@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..core.opdef import REGISTRY, MgeForm, OpDef
-from ..dtype import dtype_spec
+from ..dtype import canonical_dtype, dtype_spec, is_quantize
 from ..graph.static_values import source_count
 from ..ops import TypeCvt
 from ..ops.reduce import REDUCE_ALL, Reduce
@@ -261,7 +261,7 @@ def write_op(op: OpDef, inputs: list[int], const: ConstFn, like: LikeFn
     params = []
     for table in spec.params:
         if table == "FullDType":
-            params.append(Param(table, {"dtype": DType.from_numpy(ours["dtype"])}))
+            params.append(Param(table, {"dtype": DType.from_numpy(canonical_dtype(ours["dtype"]))}))
             continue
         fields = default_fields(table)
         if table == "IndexDescMaskDump":
@@ -294,7 +294,11 @@ def write_op(op: OpDef, inputs: list[int], const: ConstFn, like: LikeFn
     if isinstance(op, Reduce) and op.axis == REDUCE_ALL:  # MegEngine's target shape input
         inputs.append(const(np.array([1], np.int32)))
     skip = spec.outputs[0] if spec.outputs else None
-    return Operator(type=spec.file, inputs=inputs, params=params), skip
+    out_dtype = None
+    if "FullDType" not in spec.params and ours.get("dtype"):
+        dt = canonical_dtype(ours["dtype"])
+        out_dtype = DType.from_numpy(dt) if is_quantize(dt) else None  # quantized outputs
+    return Operator(type=spec.file, inputs=inputs, params=params, output_dtype=out_dtype), skip
 
 
 __all__ = [

@@ -29,6 +29,10 @@ from ..module import (
     ConvBn2d,
     ConvBnRelu2d,
     ConvRelu2d,
+    ConvTranspose2d,
+    ConvTransposeBn2d,
+    ConvTransposeBnRelu2d,
+    ConvTransposeRelu2d,
     Linear,
     LinearBn1d,
     LinearBnRelu1d,
@@ -45,6 +49,11 @@ _MAP_TO_FUSED_MODULE: dict[tuple, type] = {
     (Conv2d, BatchNorm2d, False): Conv2d,
     (Conv2d, BatchNorm2d, True): ConvBn2d,
     (Conv2d, ReLU): ConvRelu2d,
+    (ConvTranspose2d, BatchNorm2d, ReLU, False): ConvTransposeRelu2d,
+    (ConvTranspose2d, BatchNorm2d, ReLU, True): ConvTransposeBnRelu2d,
+    (ConvTranspose2d, BatchNorm2d, False): ConvTranspose2d,
+    (ConvTranspose2d, BatchNorm2d, True): ConvTransposeBn2d,
+    (ConvTranspose2d, ReLU): ConvTransposeRelu2d,
     (Linear, BatchNorm1d, ReLU, False): LinearRelu,
     (Linear, BatchNorm1d, ReLU, True): LinearBnRelu1d,
     (Linear, BatchNorm1d, False): Linear,
@@ -56,11 +65,17 @@ _MAP_TO_FUSED_MODULE: dict[tuple, type] = {
 def fold_weight_bias(
     weight: Tensor, bias: Tensor | None, gamma: Tensor | None, beta: Tensor | None,
     bn_mean: Tensor | None, bn_var: Tensor | None, eps: float = 1e-5,
+    transpose: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """BatchNorm folded into a convolution (weight ``(OC, ...)`` or grouped
     ``(G, OC/G, ...)``; bias ``(1, OC, 1, 1)``) or a linear layer (weight ``(OUT, IN)``;
     bias ``(OUT,)``)."""
-    if weight.ndim == 2:
+    if transpose:  # ConvTranspose2d: (IC, OC, ...) or grouped (G, IC/G, OC/G, ...)
+        grouped = weight.ndim == 5
+        channels = weight.shape[0] * weight.shape[2] if grouped else weight.shape[1]
+        w_shape = (weight.shape[0], 1, -1, 1, 1) if grouped else (1, -1, 1, 1)
+        b_shape = (1, -1, 1, 1)
+    elif weight.ndim == 2:
         channels, w_shape, b_shape = weight.shape[0], (-1, 1), (-1,)
     elif weight.ndim == 5:
         channels = weight.shape[0] * weight.shape[1]
@@ -88,11 +103,13 @@ def _fused(layer: Module, bn: Module | None, relu: Module | None, size_ok: bool,
     return _MAP_TO_FUSED_MODULE[key]
 
 
-def _fill(module: Module, inner: Module, layer: Module, bn: Module | None) -> Module:
+def _fill(module: Module, inner: Module, layer: Module, bn: Module | None,
+          transpose: bool = False) -> Module:
     weight, bias = layer.weight, layer.bias
     if not layer.training and bn is not None:
         weight, bias = fold_weight_bias(
-            weight, bias, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.eps
+            weight, bias, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.eps,
+            transpose,
         )
     inner.weight = Parameter(weight)
     if bias is not None:
@@ -103,23 +120,29 @@ def _fill(module: Module, inner: Module, layer: Module, bn: Module | None) -> Mo
     return module
 
 
-def fuse_conv_bn_relu_module(conv: Conv2d, bn: BatchNorm2d | None, relu: ReLU | None) -> Module:
-    """One module for ``conv`` -> ``bn`` -> ``relu`` (``bn``/``relu`` may be None).
+def fuse_conv_bn_relu_module(conv: Conv2d | ConvTranspose2d, bn: BatchNorm2d | None,
+                             relu: ReLU | None) -> Module:
+    """One module for ``conv`` (a ``Conv2d`` or ``ConvTranspose2d``) -> ``bn`` -> ``relu``
+    (``bn``/``relu`` may be None).
 
     Raises:
         AssertionError: conv and bn in different modes, or channel counts that differ.
         TypeError: a combination with no fused module.
     """
     size_ok = bn is None or bn.num_features == conv.out_channels
-    module = _fused(conv, bn, relu, size_ok, "Conv2d")(
+    transpose = isinstance(conv, ConvTranspose2d)
+    extra = {"output_padding": conv.output_padding} if transpose else {
+        "padding_mode": conv.padding_mode}
+    module = _fused(conv, bn, relu, size_ok, type(conv).__name__)(
         in_channels=conv.in_channels, out_channels=conv.out_channels,
         kernel_size=conv.kernel_size, stride=conv.stride, padding=conv.padding,
         dilation=conv.dilation, groups=conv.groups, bias=conv.bias is not None,
-        conv_mode=conv.conv_mode, compute_mode=conv.compute_mode,
-        padding_mode=conv.padding_mode, name=conv.name,
+        conv_mode=conv.conv_mode, compute_mode=conv.compute_mode, name=conv.name, **extra,
     )
-    inner = module if bn is None or not conv.training else module.conv
-    return _fill(module, inner, conv, bn)
+    inner = module
+    if bn is not None and conv.training:
+        inner = module.conv_transpose2d if transpose else module.conv
+    return _fill(module, inner, conv, bn, transpose)
 
 
 def fuse_linear_bn_relu_module(

@@ -183,8 +183,13 @@ def test_op_in_every_plan_backend(case: OpCase, backend_name: str) -> None:
         _compare(case, got, ref, f"plan {backend_name} (constants={consts})")
 
 
+#: ops whose inputs must carry quantization parameters, which this table's arrays lose
+#: through the backends: their cases are in test_quantized_kernels.py and tests/lite
+QUANTIZED_ONLY = {"ElemwiseMultiType"}
+
+
 def test_every_op_has_a_case() -> None:
-    covered = {c.op.type_name for c in CASES}
+    covered = {c.op.type_name for c in CASES} | QUANTIZED_ONLY
     missing = sorted(set(REGISTRY) - covered)
     assert not missing, f"ops without an op-table case: {missing}"
 

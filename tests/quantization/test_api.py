@@ -190,3 +190,25 @@ def test_bn_fusion(training: bool) -> None:
     assert type(fused_l) is (M.LinearBn1d if training else M.Linear)
     np.testing.assert_allclose(fused(x).numpy(), relu(bn(conv(x))).numpy(), atol=1e-4)
     np.testing.assert_allclose(fused_l(v).numpy(), bn1(linear(v)).numpy(), atol=1e-4)
+
+
+@pytest.mark.parametrize("groups", [1, 4])
+def test_fuse_conv_transpose_bn_relu(groups: int) -> None:
+    from mge.module import BatchNorm2d, ConvTranspose2d, ReLU
+    from mge.utils.bn_fusion import fuse_conv_bn_relu_module
+
+    rng = np.random.default_rng(0)
+    conv, bn, relu = ConvTranspose2d(8, 16, 3, stride=2, groups=groups), BatchNorm2d(16), ReLU()
+    bn.running_mean[:] = rng.standard_normal((1, 16, 1, 1)).astype(np.float32)
+    bn.running_var[:] = rng.random((1, 16, 1, 1)).astype(np.float32) + 0.5
+    x = mge.tensor(rng.standard_normal((2, 8, 5, 5)).astype(np.float32))
+    conv.eval()
+    bn.eval()
+    folded = fuse_conv_bn_relu_module(conv, bn, relu)
+    assert type(folded).__name__ == "ConvTransposeRelu2d"
+    np.testing.assert_allclose(folded(x).numpy(), relu(bn(conv(x))).numpy(), atol=1e-5)
+    conv.train()
+    bn.train()
+    fused = fuse_conv_bn_relu_module(conv, bn, None)
+    assert type(fused).__name__ == "ConvTransposeBn2d"
+    np.testing.assert_allclose(fused(x).numpy(), bn(conv(x)).numpy(), atol=1e-5)

@@ -10,7 +10,8 @@ A float net (random weights, BatchNorm statistics set) goes through
 ``quantize`` and ``trace.dump(optimize_for_inference=True)``. Every block's output is a
 graph output (as float32), so a runner can be compared layer by layer. Writes
 ``int8_<model>.mge`` and ``int8_<model>.npz`` (``input``; ``lite/<k>``: what
-``megenginelite`` computes for output ``k``).
+``megenginelite`` computes for output ``k``), and the float net before quantization as
+``float_<model>.mge`` (its last output); ``--batch N`` adds ``_bN`` to the names.
 
 The ``cnn`` model (QuantStub, ConvBnRelu2d, grouped ConvBn2d, Conv2d, quantized
 fuse_add_relu, max pooling, Linear) is small enough to commit; ``resnet18`` (ImageNet
@@ -97,8 +98,20 @@ class ResNet18(M.Module):
 MODELS = {"cnn": (SmallCNN, (1, 3, 8, 8)), "resnet18": (ResNet18, (1, 3, 224, 224))}
 
 
-def build(name: str, out_dir: str, seed: int = 0) -> str:
+def dump_float(net: M.Module, path: str, x: np.ndarray) -> None:
+    """The float net (BatchNorm in inference mode) as a ``.mge`` file."""
+
+    @trace(symbolic=True, capture_as_const=True)
+    def fn(data):
+        return net(data)[-1]
+
+    fn(mge.tensor(x))
+    fn.dump(path, arg_names=["data"], optimize_for_inference=True)
+
+
+def build(name: str, out_dir: str, seed: int = 0, batch: int = 1) -> str:
     cls, shape = MODELS[name]
+    shape = (batch, *shape[1:])
     mge.random.seed(seed)  # the modules' initial weights
     rng = np.random.RandomState(seed)
     net = cls()
@@ -107,6 +120,9 @@ def build(name: str, out_dir: str, seed: int = 0) -> str:
             m.running_mean[:] = rng.randn(*m.running_mean.shape).astype("float32") * 0.1
             m.running_var[:] = rng.rand(*m.running_var.shape).astype("float32") + 0.5
     net.eval()
+    x = rng.randn(*shape).astype("float32")
+    suffix = "" if batch == 1 else f"_b{batch}"
+    dump_float(net, os.path.join(out_dir, f"float_{name}{suffix}.mge"), x)
     qnet = quantize_qat(net, calibration_qconfig)
     enable_observer(qnet)
     for _ in range(2):
@@ -119,9 +135,8 @@ def build(name: str, out_dir: str, seed: int = 0) -> str:
     def fn(data):
         return qnet(data)
 
-    x = rng.randn(*shape).astype("float32")
     fn(mge.tensor(x))
-    path = os.path.join(out_dir, f"int8_{name}.mge")
+    path = os.path.join(out_dir, f"int8_{name}{suffix}.mge")
     fn.dump(path, arg_names=["data"], optimize_for_inference=True)
     lite = LiteNetwork()
     lite.load(path)
@@ -131,7 +146,7 @@ def build(name: str, out_dir: str, seed: int = 0) -> str:
     arrays = {"input": x}
     for k, out in enumerate(lite.get_all_output_name()):
         arrays[f"lite/{k}"] = lite.get_io_tensor(out).to_numpy().copy()
-    np.savez(os.path.join(out_dir, f"int8_{name}.npz"), **arrays)
+    np.savez(os.path.join(out_dir, f"int8_{name}{suffix}.npz"), **arrays)
     return path
 
 
@@ -140,8 +155,9 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--model", choices=sorted(MODELS), default="cnn")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=1)
     args = parser.parse_args()
-    print(build(args.model, args.out, args.seed))
+    print(build(args.model, args.out, args.seed, args.batch))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""torch kernels for quantized dtypes: ``TypeCvt`` to and from them runs the numpy
-reference (:mod:`.numpy_kernels`) on the tensor's values, so eager quantization on the
-torch backend gives the numpy backend's integers exactly.
+"""torch kernels for quantized dtypes: the ops on quantized tensors run the numpy
+reference (:mod:`.numpy_kernels`) on the tensors' values (torch has no dtypes with a
+scale), so the torch backend gives the numpy backend's integers exactly; float inputs
+keep the torch kernels.
 
 Example:
     >>> import mge                                            # doctest: +SKIP
@@ -9,35 +10,67 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import torch
 
 from ...core.opdef import OpDef
-from ..elemwise import TypeCvt
-from ..elemwise import torch_kernels as _elemwise_kernels  # noqa: F401 - wrapped here
+from ..conv import ConvBiasForward
+from ..conv import torch_kernels as _conv_kernels  # noqa: F401 - wrapped here
+from ..elemwise import Elemwise, TypeCvt
+from ..elemwise import torch_kernels as _elemwise_kernels  # noqa: F401
+from ..nn import BatchedMatrixMul, MatrixMul
+from ..nn import torch_kernels as _nn_kernels  # noqa: F401
+from ..pooling import PoolingForward
+from ..pooling import torch_kernels as _pooling_kernels  # noqa: F401
 from ..registry import TORCH, Prepared, PrepareSite
 from ..torch_arrays import to_numpy
-from .numpy_kernels import _quantized_target, type_cvt
+from . import ElemwiseMultiType
+from .numpy_kernels import (
+    _any_quantized,
+    _quantized_target,
+    conv_bias,
+    elemwise,
+    matrix_mul,
+    multi_type,
+    pooling,
+    type_cvt,
+)
 
-_plain = TypeCvt.kernels["torch"]
-_prepare = TypeCvt.preparers.get("torch")
-
-
-def _via_numpy(op: OpDef, dtypes: list, x: torch.Tensor) -> torch.Tensor:
-    return torch.from_numpy(type_cvt(op, dtypes, to_numpy(x))).to(x.device)
-
-
-@TORCH.kernel(TypeCvt)
-def quantized_type_cvt(op: TypeCvt, x: torch.Tensor) -> torch.Tensor:
-    """A float conversion (torch has no dtype parameters: quantized targets go through
-    the numpy reference)."""
-    if _quantized_target(op, []):
-        return _via_numpy(op, [to_numpy(x).dtype], x)
-    return _plain(op, x)
+Applies = Callable[[OpDef, list], bool]
 
 
-@TORCH.preparer(TypeCvt)
-def prepare_quantized_type_cvt(op: TypeCvt, site: PrepareSite) -> Prepared | None:
-    dtypes = [i.dtype for i in site.inputs]
-    if _quantized_target(op, dtypes):
-        return Prepared(lambda x: _via_numpy(op, dtypes, x), (0,))
-    return _prepare(op, site) if _prepare is not None else None
+def _via_numpy(qkernel: Callable[..., np.ndarray], op: OpDef, dtypes: list,
+               *xs: torch.Tensor) -> torch.Tensor:
+    out = qkernel(op, dtypes, *[to_numpy(x) for x in xs])
+    return torch.from_numpy(np.ascontiguousarray(out)).to(xs[0].device)
+
+
+def _wrap(cls: type[OpDef], applies: Applies, qkernel: Callable[..., np.ndarray]) -> None:
+    plain, prepare = cls.kernels.get("torch"), cls.preparers.get("torch")
+
+    def kernel(op: OpDef, *xs: torch.Tensor) -> torch.Tensor:
+        if applies(op, []):  # a quantized target; inputs' parameters are unknown here
+            return _via_numpy(qkernel, op, [to_numpy(x).dtype for x in xs], *xs)
+        if plain is None:
+            raise NotImplementedError(f"backend 'torch' has no kernel for {op.type_name}")
+        return plain(op, *xs)
+
+    def preparer(op: OpDef, site: PrepareSite) -> Prepared | None:
+        dtypes = [i.dtype for i in site.inputs]
+        if applies(op, dtypes):
+            return Prepared(lambda *xs: _via_numpy(qkernel, op, dtypes, *xs), site.all_args())
+        return prepare(op, site) if prepare is not None else None
+
+    TORCH.kernel(cls)(kernel)
+    TORCH.preparer(cls)(preparer)
+
+
+_wrap(TypeCvt, _quantized_target, type_cvt)
+_wrap(ConvBiasForward, _quantized_target, conv_bias)
+for _cls in (MatrixMul, BatchedMatrixMul):
+    _wrap(_cls, _any_quantized, matrix_mul)
+_wrap(Elemwise, _any_quantized, elemwise)
+_wrap(PoolingForward, _any_quantized, pooling)
+_wrap(ElemwiseMultiType, lambda op, dtypes: True, multi_type)
