@@ -1,20 +1,27 @@
 """Load test: ``mge serve`` (dynamic batching) against onnxruntime behind a plain FastAPI
 endpoint (no batching), ResNet-18, on 127.0.0.1.
 
-Both servers take the same KServe v2 binary request (one 1x3x224x224 float32 image) and use
-the same CPU budget: mge serve runs ``--instances 2 --threads 1`` (two networks, one thread
-each); the baseline runs one onnxruntime session with one intra-op thread, called from
-FastAPI's worker threads. For each concurrency (1, 8, 32) an asyncio/httpx client keeps that
-many requests in flight, bounded by a request count and a time limit, and reports
-throughput and p50/p99 latency; for mge serve also the batching ratio (requests per executed
-batch, from /metrics). Then an open-loop overload at 4x the measured concurrency-32
-throughput checks that every request ends as 200 or 503, none lost or hung.
+All servers take the same KServe v2 binary request (one 1x3x224x224 float32 image) and get
+the same CPU budget: two inferences at once, one thread each. mge serve runs ``--instances
+2 --threads 1`` (one server per ``--backends`` entry: mge.lite's onnxruntime plan, the
+baseline's engine, isolates what batching does; OpenVINO is the other CPU backend); the
+baseline runs one onnxruntime session (one intra-op thread) from a pool of 2 threads.
+
+For each concurrency (1, 8, 32) an asyncio/httpx client keeps that many requests in flight,
+bounded by a request count and a time limit, split into ``--rounds`` rounds that alternate
+the servers' order (A B C, C B A, ...) so that the shared machine's changing load hits all
+alike. It reports throughput, p50/p99 latency, the server process's CPU time per request
+(from /proc: on a machine shared with other work, throughput follows the CPU share a server
+gets, while CPU per request is what the server itself costs) and, for mge serve, requests
+per executed batch (from /metrics). Then an open-loop overload at 4x the first mge serve's
+concurrency-32 throughput checks that every request ends as 200 or 503, none lost or hung.
 
 The ResNet-18 has seeded random weights (``mge.models.resnet18``); mge dumps it as ``.mge``
 and exports the same graph to ONNX (``mge.convert.to_onnx``) for the baseline.
 
 Usage:
-    PYTHONPATH=$PWD python bench/serve_load.py [--requests 200] [--seconds 20]
+    PYTHONPATH=$PWD python bench/serve_load.py [--requests 300] [--seconds 30] [--rounds 4]
+        [--backends onnxruntime,openvino] [--max-batch-size 16]
 """
 
 from __future__ import annotations
@@ -324,16 +331,16 @@ def print_rows(rows: list[tuple[object, ...]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=200,
+    parser.add_argument("--requests", type=int, default=300,
                         help="requests per level at most (default %(default)s)")
-    parser.add_argument("--seconds", type=float, default=20.0,
+    parser.add_argument("--seconds", type=float, default=30.0,
                         help="seconds per level at most (default %(default)s)")
     parser.add_argument("--backends", default="onnxruntime,openvino",
                         help="mge serve's plan backends, one server each, comma-separated "
                              "(default %(default)s)")
     parser.add_argument("--max-batch-size", type=int, default=16,
                         help="mge serve's --max-batch-size (default %(default)s)")
-    parser.add_argument("--rounds", type=int, default=2,
+    parser.add_argument("--rounds", type=int, default=4,
                         help="interleaved rounds per level, split the limits (default "
                              "%(default)s)")
     parser.add_argument("--overload-seconds", type=float, default=5.0,

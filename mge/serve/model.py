@@ -93,7 +93,8 @@ class ServedModel:
                 self._free[size].put(network)
 
     def _warm_up(self, network: LiteNetwork, size: int) -> None:
-        """Compile ``network``'s plan for batches of ``size`` by running it on zeros."""
+        """Run ``network`` once on zeros in batches of ``size``: its plan is built and the
+        backend's first-run work done before any request comes."""
         for spec in self.inputs:
             shape = (size, *spec.shape[1:]) if self.batching else spec.shape
             network.get_io_tensor(spec.name).set_data_by_copy(np.zeros(shape, spec.dtype))

@@ -43,7 +43,9 @@ def test_tritonclient_gets_the_reference_top5(server: ServerProcess) -> None:
     metadata = client.get_model_metadata(MODEL)
     assert metadata["inputs"] == [{"name": "input", "datatype": "FP32",
                                    "shape": [-1, 3, 224, 224]}]
-    assert client.get_model_config(MODEL)["max_batch_size"] == 8
+    config = client.get_model_config(MODEL)
+    assert config["max_batch_size"] == 8
+    assert config["dynamic_batching"]["preferred_batch_size"] == [1, 2, 4, 8]
     x = _cat_tensor()
     batch = np.concatenate([x, x[:, :, ::-1].copy()])  # the cat and its upside-down twin
     inp = http.InferInput("input", list(batch.shape), "FP32")
