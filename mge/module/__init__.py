@@ -34,7 +34,7 @@ from .embedding import Embedding
 from .linear import Linear, LinearRelu
 from .linear_bn import LinearBn1d, LinearBnRelu1d
 from .module import HookHandler, Module
-from .normalization import GroupNorm, InstanceNorm, LayerNorm, LocalResponseNorm
+from .normalization import GeneralNorm, GroupNorm, InstanceNorm, LayerNorm, LocalResponseNorm
 from .pixel_shuffle import PixelShuffle
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 from .quant_dequant import DequantStub, QuantStub
@@ -45,6 +45,7 @@ from .wrappers import Concat, Dropout, Elemwise, Identity, Pad
 
 __all__ = [
     "GELU",
+    "GeneralNorm",
     "GroupNorm",
     "AdaptiveAvgPool2d",
     "AdaptiveMaxPool2d",

@@ -1,5 +1,5 @@
-"""The 3-d convolutions, GroupLocal, Images2Neibs, SlidingWindowTranspose, MatrixInverse
-and LRN in ``.mge`` files, both directions: mge runs the file real MegEngine 1.13
+"""The 3-d convolutions, GroupLocal, Images2Neibs, SlidingWindowTranspose, MatrixInverse,
+LRN and GeneralNorm in ``.mge`` files, both directions: mge runs the file real MegEngine 1.13
 dumps, and MegEngine runs the ops mge writes. A MegEngine ``CondTake`` loads with a
 clear error (its output size follows the mask's values).
 
@@ -22,14 +22,14 @@ from mge.ops.conv import (
     Images2Neibs,
     SlidingWindowTranspose,
 )
-from mge.ops.nn import LRN, MatrixInverse
+from mge.ops.nn import LRN, GeneralNorm, MatrixInverse
 from mge.runtime.plan import Plan, PlanOptions
 from mge.serialization.mge_graph import MgeFormatError, dump_graph, graph_from_bytes
 from tests.oracle import oracle_python, requires_oracle, run_in_megengine
 
 from .optable import rand
 
-NAMES = ["conv3d", "deconv3d", "local", "windows", "unwindows", "inverse", "lrn"]
+NAMES = ["conv3d", "deconv3d", "local", "windows", "unwindows", "inverse", "lrn", "gnorm"]
 # Run by the oracle interpreter: trace the layers, dump them, save inputs and outputs.
 MEGENGINE_DUMP = """
 import sys
@@ -51,7 +51,8 @@ def pred(x5, x4, win, sq):
             F.sliding_window(x4, (3, 2), padding=(1, 2), stride=(2, 1), dilation=(1, 3)),
             F.sliding_window_transpose(win, (7, 8), (3, 2), padding=(1, 2), stride=(2, 1),
                                        dilation=(1, 3)),
-            F.matinv(sq), F.nn.local_response_norm(x4, 3, 1.5, 0.2, 0.6))
+            F.matinv(sq), F.nn.local_response_norm(x4, 3, 1.5, 0.2, 0.6),
+            F.nn.general_norm(x4, (1, 2), False))
 
 ins = dict(x5=x5, x4=x4, win=win, sq=sq)
 outs = [o.numpy() for o in pred(*[mge.tensor(v) for v in ins.values()])]
@@ -85,7 +86,7 @@ def test_we_run_megengines_layers(tmp_path: Path) -> None:
     loaded = graph_from_bytes(model.read_bytes()).graph
     kinds = {type(node.op) for node in loaded.ops()}
     assert {Convolution3DForward, Convolution3DBackwardData, GroupLocal, Images2Neibs,
-            SlidingWindowTranspose, MatrixInverse, LRN} <= kinds
+            SlidingWindowTranspose, MatrixInverse, LRN, GeneralNorm} <= kinds
     with np.load(ref) as want:
         for backend in ("numpy", "torch"):
             outs = Plan(loaded, PlanOptions(backend=backend)).run(
@@ -115,6 +116,7 @@ def test_megengine_runs_our_layers(tmp_path: Path) -> None:
                       [ins["win"]]),
         "inverse": (MatrixInverse(), [ins["sq"]]),
         "lrn": (LRN(n=3, k=1.5, alpha=0.2, beta=0.6), [ins["x4"]]),
+        "gnorm": (GeneralNorm(affine=False, axis_start=1, axis_end=3), [ins["x4"]]),
     }
     outputs = []
     for name, (op, inputs) in ops.items():
