@@ -38,6 +38,12 @@ EXPORT_GAPS.update({
                  "DeformablePSROIPoolingForward", "WarpAffineForward", "RemapForward",
                  "CvtColorForward")
 })
+EXPORT_GAPS.update({
+    name: "ONNX has no such op (sliding windows, untied local filters and matrix inverses "
+    "would need a Loop or a contrib domain)"
+    for name in ("Images2Neibs", "SlidingWindowTranspose", "GroupLocal", "MatrixInverse")
+})
+EXPORT_GAPS["CondTake"] = "no rule yet (Compress + NonZero; its size follows the mask's values)"
 
 
 def run_onnx(model: onnx.ModelProto | str, *inputs: np.ndarray) -> list[np.ndarray]:
