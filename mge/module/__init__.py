@@ -22,7 +22,15 @@ from .activation import (
 )
 from .batch_matmul_activation import BatchMatMulActivation
 from .batchnorm import BatchNorm1d, BatchNorm2d, SyncBatchNorm
-from .conv import Conv1d, Conv2d, ConvBn2d, ConvBnRelu2d, ConvRelu2d, LocalConv2d
+from .conv import (
+    Conv1d,
+    Conv2d,
+    ConvBn2d,
+    ConvBnRelu2d,
+    ConvRelu2d,
+    DeformableConv2d,
+    LocalConv2d,
+)
 from .conv3d import Conv3d, ConvTranspose3d
 from .conv_transpose import (
     ConvTranspose2d,
@@ -66,6 +74,7 @@ __all__ = [
     "ConvTransposeBn2d",
     "ConvTransposeBnRelu2d",
     "ConvTransposeRelu2d",
+    "DeformableConv2d",
     "Dropout",
     "Elemwise",
     "Embedding",
