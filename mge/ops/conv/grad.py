@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from ..registry import grad_rule
 from ..shape import AxisAddRemove, Concat, Dimshuffle, Subtensor
 from . import ConvolutionBackwardData, ConvolutionForward
+from .window import Images2Neibs, SlidingWindowTranspose
 
 if TYPE_CHECKING:
     from ...core.autodiff.context import GradContext
@@ -83,4 +84,25 @@ def conv_backward_data_grad(op: ConvolutionBackwardData, ctx: GradContext) -> Gr
     return [_conv_filter_grad(op, ctx, dz, diff, w), ddiff]
 
 
-__all__ = ["conv_backward_data_grad", "conv_grad"]
+def _window_params(op: Images2Neibs | SlidingWindowTranspose) -> dict[str, int]:
+    names = ("pad_h", "pad_w", "stride_h", "stride_w", "dilate_h", "dilate_w", "window_h",
+             "window_w")
+    return {name: getattr(op, name) for name in names}
+
+
+@grad_rule(Images2Neibs)
+def images2neibs_grad(op: Images2Neibs, ctx: GradContext) -> Grads:
+    """The windows' gradients summed back into the image (its adjoint)."""
+    h, w = ctx.inputs[0].shape[2:]
+    return [ctx.one(SlidingWindowTranspose(out_h=h, out_w=w, **_window_params(op)),
+                    ctx.grad(0))]
+
+
+@grad_rule(SlidingWindowTranspose)
+def sliding_window_transpose_grad(op: SlidingWindowTranspose, ctx: GradContext) -> Grads:
+    """The image gradient read back at every window position (its adjoint)."""
+    return [ctx.one(Images2Neibs(**_window_params(op)), ctx.grad(0))]
+
+
+__all__ = ["conv_backward_data_grad", "conv_grad", "images2neibs_grad",
+           "sliding_window_transpose_grad"]
