@@ -1,7 +1,8 @@
-"""3-d, locally connected and sliding-window functions of MegEngine's ``F.nn``:
-``conv3d``, ``conv_transpose3d``, ``local_conv2d``, ``sliding_window``,
-``sliding_window_transpose`` (thin layers over ``Convolution3DForward``,
-``Convolution3DBackwardData``, ``GroupLocal``, ``Images2Neibs``, ``SlidingWindowTranspose``).
+"""3-d, deformable, locally connected and sliding-window functions of MegEngine's ``F.nn``:
+``conv3d``, ``conv_transpose3d``, ``deformable_conv2d``, ``local_conv2d``,
+``sliding_window``, ``sliding_window_transpose`` (thin layers over ``Convolution3DForward``,
+``Convolution3DBackwardData``, ``DeformableConvForward``, ``GroupLocal``, ``Images2Neibs``,
+``SlidingWindowTranspose``).
 
 Example:
     >>> import numpy as np, mge, mge.functional as F
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..config import actual_compute_mode
 from ..core.apply import apply
 from ..core.opdef import OpError
 from ..core.tensor.base import Tensor
@@ -21,12 +23,13 @@ from ..core.tracing import traceable
 from ..ops.conv import (
     Convolution3DBackwardData,
     Convolution3DForward,
+    DeformableConvForward,
     GroupLocal,
     Images2Neibs,
     SlidingWindowTranspose,
 )
 from ._args import float_tensor, option, promoted, sizes
-from .elemwise import add
+from .elemwise import add, astype
 
 Sizes = int | tuple[int, ...]
 
@@ -147,6 +150,45 @@ def local_conv2d(inp: Tensor, weight: Tensor, bias: Tensor | None = None, stride
     return out if bias is None else add(out, bias)
 
 
+@traceable
+def deformable_conv2d(inp: Tensor, weight: Tensor, offset: Tensor, mask: Tensor,
+                      bias: Tensor | None = None, stride: Sizes = 1, padding: Sizes = 0,
+                      dilation: Sizes = 1, groups: int = 1,
+                      conv_mode: str = "cross_correlation",
+                      compute_mode: str = "default") -> Tensor:
+    """Deformable 2-d convolution (``DeformableConvForward``, then ``+ bias``): each tap
+    samples ``inp`` bilinearly at its ``offset`` (``(N, 2 * dg * KH * KW, OH, OW)``, ``dy``
+    then ``dx`` per tap) and is scaled by ``mask`` (``(N, dg * KH * KW, OH, OW)``).
+
+    Example:
+        >>> x = mge.tensor(np.ones((1, 2, 4, 4), np.float32))
+        >>> w = mge.tensor(np.ones((3, 2, 3, 3), np.float32))
+        >>> off, m = F.zeros((1, 18, 2, 2)), F.ones((1, 9, 2, 2))
+        >>> F.deformable_conv2d(x, w, off, m).numpy()[0, 0]
+        array([[18., 18.],
+               [18., 18.]], dtype=float32)
+    """
+    fn = "deformable_conv2d"
+    inp = float_tensor(fn, "inp", inp, (4,))
+    if not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{fn}: groups must be a positive int, got {groups!r}")
+    weight = float_tensor(fn, "weight", weight, (4,) if groups == 1 else (5,))
+    inp, weight = promoted(inp, weight)
+    offset = astype(float_tensor(fn, "offset", offset, (4,)), "float32")
+    mask = astype(float_tensor(fn, "mask", mask, (4,)), "float32")
+    (sh, sw), (ph, pw), (dh, dw) = (sizes(fn, "stride", stride, 2, 1),
+                                    sizes(fn, "padding", padding, 2, 0),
+                                    sizes(fn, "dilation", dilation, 2, 1))
+    op = DeformableConvForward(
+        mode=option(fn, "conv_mode", conv_mode, ("CROSS_CORRELATION",)), pad_h=ph, pad_w=pw,
+        stride_h=sh, stride_w=sw, dilate_h=dh, dilate_w=dw,
+        sparse="DENSE" if groups == 1 else "GROUP",
+        compute_mode=option(fn, "compute_mode", actual_compute_mode(compute_mode),
+                            ("DEFAULT", "FLOAT32")))
+    out = _run(fn, op, inp, weight, offset, mask)
+    return out if bias is None else add(out, bias)
+
+
 def _window_params(fn: str, kernel_size: Sizes, padding: Sizes, stride: Sizes,
                    dilation: Sizes) -> dict[str, int]:
     (wh, ww), (ph, pw), (sh, sw), (dh, dw) = (
@@ -193,5 +235,5 @@ def sliding_window_transpose(inp: Tensor, output_size: Sizes, kernel_size: Sizes
     return _run(fn, op, inp)
 
 
-__all__ = ["conv3d", "conv_transpose3d", "local_conv2d", "sliding_window",
+__all__ = ["conv3d", "conv_transpose3d", "deformable_conv2d", "local_conv2d", "sliding_window",
            "sliding_window_transpose"]

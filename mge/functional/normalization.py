@@ -1,6 +1,6 @@
 """Normalization over feature groups (MegEngine ``F.nn``): ``layer_norm``, ``group_norm``,
-``instance_norm``, each one op (``LayerNorm``, ``GroupNorm``, ``InstanceNorm``), and
-``local_response_norm`` (``LRN``).
+``instance_norm``, ``general_norm``, each one op (``LayerNorm``, ``GroupNorm``,
+``InstanceNorm``, ``GeneralNorm``), and ``local_response_norm`` (``LRN``).
 
 ``y = (x - mean) / sqrt(var + eps)`` with the biased variance of each normalized slice,
 then ``* weight + bias`` when ``affine``.
@@ -22,7 +22,8 @@ import numpy as np
 from ..core.apply import apply
 from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
-from ..ops.nn import LRN, GroupNorm, InstanceNorm, LayerNorm
+from ..ops.nn import LRN, GeneralNorm, GroupNorm, InstanceNorm, LayerNorm
+from ..ops.shape import Dimshuffle
 from ._args import float_tensor
 
 
@@ -94,6 +95,42 @@ def instance_norm(inp: Tensor, affine: bool, weight: Tensor | None = None,
 
 
 @traceable
+def general_norm(inp: Tensor, normalized_axis: int | Sequence[int], affine: bool = True,
+                 weight: Tensor | None = None, bias: Tensor | None = None,
+                 eps: float = 1e-5) -> Tensor:
+    """Normalize over the axes ``normalized_axis`` (sorted, distinct; ``GeneralNorm``), with
+    ``weight``/``bias`` of those axes' shape when ``affine``. Axes that are not contiguous
+    are moved together first (and back after), as MegEngine does.
+
+    Example:
+        >>> x = mge.tensor([[1.0, 3.0], [2.0, 2.0]])
+        >>> F.nn.general_norm(x, 0, affine=False).numpy().round(3)
+        array([[-1.,  1.],
+               [ 1., -1.]], dtype=float32)
+    """
+    fn = "general_norm"
+    x = float_tensor(fn, "inp", inp)
+    axes = list(normalized_axis) if isinstance(normalized_axis, Sequence) else [normalized_axis]
+    # MegEngine's checks and words
+    assert len(axes) > 0, "normalization axis not specified"
+    axes = [int(a) + x.ndim if a < 0 else int(a) for a in axes]
+    assert axes == sorted(axes), (f"The order of normalized_axis is incorrect, should be "
+                                  f"{sorted(axes)}, but got {axes}")
+    assert axes[-1] < x.ndim, "the maximum axis in normalized_axis is greater than inp_shape.ndim"
+    assert len(set(axes)) == len(axes), "there are duplicate axis in normalized_axis"
+    order = [a for a in range(x.ndim) if a not in axes] + axes
+    moved = axes[-1] - axes[0] != len(axes) - 1
+    if moved:
+        x = apply(Dimshuffle(pattern=tuple(order)), x)[0]
+        axes = list(range(x.ndim - len(axes), x.ndim))
+    op = GeneralNorm(affine=affine, eps=float(eps), axis_start=axes[0], axis_end=axes[-1] + 1)
+    out = apply(op, *_affine_inputs(fn, x, affine, weight, bias))[0]
+    if moved:
+        out = apply(Dimshuffle(pattern=tuple(order.index(i) for i in range(x.ndim))), out)[0]
+    return out
+
+
+@traceable
 def local_response_norm(inp: Tensor, kernel_size: int = 5, k: float = 2.0, alpha: float = 1e-4,
                         beta: float = 0.75) -> Tensor:
     """Local response normalization across the channels of an NCHW ``inp`` (``LRN``):
@@ -116,4 +153,4 @@ def local_response_norm(inp: Tensor, kernel_size: int = 5, k: float = 2.0, alpha
     return apply(op, x)[0]
 
 
-__all__ = ["group_norm", "instance_norm", "layer_norm", "local_response_norm"]
+__all__ = ["general_norm", "group_norm", "instance_norm", "layer_norm", "local_response_norm"]

@@ -22,7 +22,15 @@ from .activation import (
 )
 from .batch_matmul_activation import BatchMatMulActivation
 from .batchnorm import BatchNorm1d, BatchNorm2d, SyncBatchNorm
-from .conv import Conv1d, Conv2d, ConvBn2d, ConvBnRelu2d, ConvRelu2d, LocalConv2d
+from .conv import (
+    Conv1d,
+    Conv2d,
+    ConvBn2d,
+    ConvBnRelu2d,
+    ConvRelu2d,
+    DeformableConv2d,
+    LocalConv2d,
+)
 from .conv3d import Conv3d, ConvTranspose3d
 from .conv_transpose import (
     ConvTranspose2d,
@@ -34,7 +42,7 @@ from .embedding import Embedding
 from .linear import Linear, LinearRelu
 from .linear_bn import LinearBn1d, LinearBnRelu1d
 from .module import HookHandler, Module
-from .normalization import GroupNorm, InstanceNorm, LayerNorm, LocalResponseNorm
+from .normalization import GeneralNorm, GroupNorm, InstanceNorm, LayerNorm, LocalResponseNorm
 from .pixel_shuffle import PixelShuffle
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 from .quant_dequant import DequantStub, QuantStub
@@ -45,6 +53,7 @@ from .wrappers import Concat, Dropout, Elemwise, Identity, Pad
 
 __all__ = [
     "GELU",
+    "GeneralNorm",
     "GroupNorm",
     "AdaptiveAvgPool2d",
     "AdaptiveMaxPool2d",
@@ -65,6 +74,7 @@ __all__ = [
     "ConvTransposeBn2d",
     "ConvTransposeBnRelu2d",
     "ConvTransposeRelu2d",
+    "DeformableConv2d",
     "Dropout",
     "Elemwise",
     "Embedding",

@@ -1,5 +1,5 @@
-"""Convolution modules: ``Conv1d``, ``Conv2d``, ``LocalConv2d`` and the fused forms
-(MegEngine 1.13 layouts and init).
+"""Convolution modules: ``Conv1d``, ``Conv2d``, ``DeformableConv2d``, ``LocalConv2d`` and the
+fused forms (MegEngine 1.13 layouts and init).
 
 Weights are ``(out, in, kh, kw)``, or ``(groups, out/groups, in/groups, kh, kw)`` for
 grouped convolutions; the bias is ``(1, out, 1, 1)``. Weights start as
@@ -287,6 +287,37 @@ class LocalConv2d(Conv2d):
         self._check_input(inp, 4)
         return F.local_conv2d(inp, self.weight, None, self.stride, self.padding,
                               self.dilation, self.conv_mode)
+
+
+class DeformableConv2d(Conv2d):
+    """Deformable 2D convolution: ``F.deformable_conv2d(x, weight, offset, mask, bias)``;
+    weights, bias and init as :class:`Conv2d` (zero padding only).
+
+    Example:
+        >>> m = M.DeformableConv2d(2, 4, 3, padding=1)
+        >>> x, off, mask = F.ones((1, 2, 5, 5)), F.zeros((1, 18, 5, 5)), F.ones((1, 9, 5, 5))
+        >>> m(x, off, mask).shape
+        (1, 4, 5, 5)
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: IntOrPair,
+        stride: IntOrPair = 1, padding: IntOrPair = 0, dilation: IntOrPair = 1,
+        groups: int = 1, bias: bool = True, conv_mode: str = "cross_correlation",
+        compute_mode: str = "default", **kwargs: Any,
+    ) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, conv_mode, compute_mode, **kwargs)
+
+    def calc_conv(self, inp: Tensor, weight: Tensor, offset: Tensor, mask: Tensor,  # type: ignore[override]
+                  bias: Tensor | None) -> Tensor:
+        self._check_input(inp, 4)
+        return F.deformable_conv2d(inp, weight, offset, mask, bias, self.stride, self.padding,
+                                   self.dilation, self.groups, self.conv_mode,
+                                   self.compute_mode)
+
+    def forward(self, inp: Tensor, offset: Tensor, mask: Tensor) -> Tensor:  # type: ignore[override]
+        return self.calc_conv(inp, self.weight, offset, mask, self.bias)
 
 
 class ConvRelu2d(Conv2d):

@@ -121,6 +121,44 @@ class LayerNorm(_AffineNorm):
 
 
 # (names taken from the classes: the strings equal op type names, which only ops may write)
+class GeneralNorm(_AffineNorm):
+    """``F.nn.general_norm`` over ``normalized_axis`` with ``weight``/``bias`` of
+    ``normalized_shape`` (its state keeps that shape, unlike the other norms).
+
+    Example:
+        >>> m = M.GeneralNorm((3, 4), (1, 2))
+        >>> m.weight.shape, m(mge.tensor(np.ones((2, 3, 4), "float32"))).shape
+        ((3, 4), (2, 3, 4))
+    """
+
+    _flat_state = False
+
+    def __init__(self, normalized_shape: int | Sequence[int] | None = None,
+                 normalized_axis: int | Sequence[int] = 0, eps: float = 1e-5,
+                 affine: bool = True, **kwargs: Any) -> None:
+        shape = None if normalized_shape is None else tuple(
+            normalized_shape if isinstance(normalized_shape, Sequence) else [normalized_shape])
+        axes = list(normalized_axis) if isinstance(normalized_axis, Sequence) else \
+            [normalized_axis]
+        if affine:  # MegEngine's checks and words
+            assert shape is not None, "normalized_shape must be specified when affine is true"
+            assert len(axes) == len(shape), \
+                "The size of normalized_axis and normalized_shape are different"
+            assert len(set(axes)) == len(axes), "there are duplicate axis in list normalized_axis"
+        super().__init__(shape or (), eps, affine, **kwargs)
+        self.normalized_shape = shape
+        self.normalized_axis = axes
+
+    def forward(self, x: Tensor) -> Tensor:
+        axes = [a + x.ndim if a < 0 else a for a in self.normalized_axis]
+        if self.affine:
+            got = tuple(x.shape[a] for a in axes)
+            assert got == self.normalized_shape, (
+                f"inp.shape={x.shape}, normalized_axis={axes}, "
+                f"normalized_shape={self.normalized_shape}")
+        return F.nn.general_norm(x, axes, self.affine, self.weight, self.bias, self.eps)
+
+
 class LocalResponseNorm(Module):
     """``F.nn.local_response_norm`` with stored hyperparameters (no state).
 
@@ -142,4 +180,5 @@ class LocalResponseNorm(Module):
         return F.nn.local_response_norm(inp, self.kernel_size, self.k, self.alpha, self.beta)
 
 
-__all__ = [cls.__name__ for cls in (GroupNorm, InstanceNorm, LayerNorm, LocalResponseNorm)]
+__all__ = [cls.__name__ for cls in (GeneralNorm, GroupNorm, InstanceNorm, LayerNorm,
+                                    LocalResponseNorm)]

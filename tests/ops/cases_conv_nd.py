@@ -1,11 +1,12 @@
-"""Op-table cases for the 3-d convolutions and the window ops (Images2Neibs,
-SlidingWindowTranspose, GroupLocal)."""
+"""Op-table cases for the 3-d convolutions, the window ops (Images2Neibs,
+SlidingWindowTranspose, GroupLocal) and DeformableConvForward."""
 
 from __future__ import annotations
 
 from mge.ops.conv import (
     Convolution3DBackwardData,
     Convolution3DForward,
+    DeformableConvForward,
     GroupLocal,
     Images2Neibs,
     SlidingWindowTranspose,
@@ -49,4 +50,14 @@ CASES = [
     OpCase(GroupLocal(pad_h=1, pad_w=1, stride_h=2),
            [rand(1, 4, 6, 5), rand(2, 3, 5, 2, 3, 3, 3, seed=1)], id="GroupLocal-group-pad",
            **_TOL),
+]
+
+_OFF = rand(2, 2 * 2 * 6, 4, 3, seed=3) * 1.5
+CASES += [
+    OpCase(DeformableConvForward(pad_h=1, pad_w=1),
+           [rand(1, 3, 4, 4), rand(2, 3, 3, 3, seed=1), rand(1, 18, 4, 4, seed=2),
+            rand(1, 9, 4, 4, seed=4, low=0, high=1)], **_TOL),
+    OpCase(DeformableConvForward(sparse="GROUP", stride_w=2, pad_h=1, dilate_h=2),
+           [rand(2, 4, 6, 7), rand(2, 3, 2, 3, 2, seed=1), _OFF,
+            rand(2, 12, 4, 3, seed=4, low=0, high=1)], id="DeformableConv-group-dg2", **_TOL),
 ]

@@ -10,6 +10,7 @@ from mge.ops.nn import (
     BatchedMatrixMul,
     BatchNormBackward,
     BatchNormForward,
+    GeneralNorm,
     GroupNorm,
     InstanceNorm,
     LayerNorm,
@@ -103,4 +104,10 @@ CASES += [
     OpCase(LRN(n=3, k=1.0, alpha=0.5, beta=0.6), [rand(1, 2, 3, 3)], id="LRN-narrow", **_TOL),
     OpCase(LRN(n=9), [rand(1, 4, 2, 2, dtype="float16")], id="LRN-float16-wide",
            atol=2e-3, rtol=2e-3),
+]
+CASES += [
+    OpCase(GeneralNorm(axis_start=1, axis_end=3), [rand(2, 3, 4, 2), rand(3, 4), rand(3, 4)],
+           **_TOL),
+    OpCase(GeneralNorm(affine=False, axis_start=0, axis_end=1, eps=1e-3), [rand(5, 3)],
+           id="GeneralNorm-first-axis", **_TOL),
 ]

@@ -1,7 +1,7 @@
-"""The 3-d convolutions, GroupLocal, Images2Neibs, SlidingWindowTranspose, MatrixInverse
-and LRN in ``.mge`` files, both directions: mge runs the file real MegEngine 1.13
-dumps, and MegEngine runs the ops mge writes. A MegEngine ``CondTake`` loads with a
-clear error (its output size follows the mask's values).
+"""The 3-d convolutions, GroupLocal, Images2Neibs, SlidingWindowTranspose, MatrixInverse,
+LRN, GeneralNorm and DeformableConvForward in ``.mge`` files, both directions: mge runs
+the file real MegEngine 1.13 dumps, and MegEngine runs the ops mge writes. A MegEngine
+``CondTake`` loads with a clear error (its output size follows the mask's values).
 
 Not yet read: MegEngine's ``conv_transpose3d`` with ``output_padding`` passes the output
 shape as an ``Alloc`` var computed from ``GetVarShape`` (no ``Alloc`` op in mge yet)."""
@@ -18,18 +18,19 @@ from mge.graph.ir import Graph
 from mge.ops.conv import (
     Convolution3DBackwardData,
     Convolution3DForward,
+    DeformableConvForward,
     GroupLocal,
     Images2Neibs,
     SlidingWindowTranspose,
 )
-from mge.ops.nn import LRN, MatrixInverse
+from mge.ops.nn import LRN, GeneralNorm, MatrixInverse
 from mge.runtime.plan import Plan, PlanOptions
 from mge.serialization.mge_graph import MgeFormatError, dump_graph, graph_from_bytes
 from tests.oracle import oracle_python, requires_oracle, run_in_megengine
 
 from .optable import rand
 
-NAMES = ["conv3d", "deconv3d", "local", "windows", "unwindows", "inverse", "lrn"]
+NAMES = ["conv3d", "deconv3d", "local", "windows", "unwindows", "inverse", "lrn", "gnorm", "dcn"]
 # Run by the oracle interpreter: trace the layers, dump them, save inputs and outputs.
 MEGENGINE_DUMP = """
 import sys
@@ -42,6 +43,7 @@ x5, x4, win, sq = r(2, 4, 4, 5, 4), r(2, 4, 7, 8), r(2, 3, 4, 9, 3, 2), r(3, 4, 
 sq += 4 * np.eye(4, dtype="float32")
 w5, wt5, wl = mge.tensor(r(6, 4, 2, 3, 2)), mge.tensor(r(4, 3, 3, 2, 2)), mge.tensor(
     r(2, 4, 4, 2, 3, 3, 3))
+wd, off, msk = mge.tensor(r(3, 4, 3, 3)), mge.tensor(r(2, 18, 7, 8)), mge.tensor(r(2, 9, 7, 8))
 
 @trace(symbolic=True, capture_as_const=True)
 def pred(x5, x4, win, sq):
@@ -51,7 +53,9 @@ def pred(x5, x4, win, sq):
             F.sliding_window(x4, (3, 2), padding=(1, 2), stride=(2, 1), dilation=(1, 3)),
             F.sliding_window_transpose(win, (7, 8), (3, 2), padding=(1, 2), stride=(2, 1),
                                        dilation=(1, 3)),
-            F.matinv(sq), F.nn.local_response_norm(x4, 3, 1.5, 0.2, 0.6))
+            F.matinv(sq), F.nn.local_response_norm(x4, 3, 1.5, 0.2, 0.6),
+            F.nn.general_norm(x4, (1, 2), False),
+            F.deformable_conv2d(x4, wd, off, msk, padding=1))
 
 ins = dict(x5=x5, x4=x4, win=win, sq=sq)
 outs = [o.numpy() for o in pred(*[mge.tensor(v) for v in ins.values()])]
@@ -85,7 +89,7 @@ def test_we_run_megengines_layers(tmp_path: Path) -> None:
     loaded = graph_from_bytes(model.read_bytes()).graph
     kinds = {type(node.op) for node in loaded.ops()}
     assert {Convolution3DForward, Convolution3DBackwardData, GroupLocal, Images2Neibs,
-            SlidingWindowTranspose, MatrixInverse, LRN} <= kinds
+            SlidingWindowTranspose, MatrixInverse, LRN, GeneralNorm, DeformableConvForward} <= kinds
     with np.load(ref) as want:
         for backend in ("numpy", "torch"):
             outs = Plan(loaded, PlanOptions(backend=backend)).run(
@@ -115,6 +119,11 @@ def test_megengine_runs_our_layers(tmp_path: Path) -> None:
                       [ins["win"]]),
         "inverse": (MatrixInverse(), [ins["sq"]]),
         "lrn": (LRN(n=3, k=1.5, alpha=0.2, beta=0.6), [ins["x4"]]),
+        "gnorm": (GeneralNorm(affine=False, axis_start=1, axis_end=3), [ins["x4"]]),
+        "dcn": (DeformableConvForward(pad_h=1, pad_w=1),
+                [ins["x4"], graph.add_const(rand(2, 4, 3, 3, seed=4), name="wd"),
+                 graph.add_const(rand(1, 18, 6, 6, seed=5), name="off"),
+                 graph.add_const(rand(1, 9, 6, 6, seed=6, low=0, high=1), name="msk")]),
     }
     outputs = []
     for name, (op, inputs) in ops.items():

@@ -343,4 +343,5 @@ class ConvolutionBackwardFilter(ConvBase):
 # gradient rules (reverse-mode autodiff: mge.core.autodiff)
 from . import grad  # noqa: E402,F401
 from .conv3d import Convolution3DBackwardData, Convolution3DForward  # noqa: E402,F401
+from .deformable import DeformableConvForward  # noqa: E402,F401
 from .window import GroupLocal, Images2Neibs, SlidingWindowTranspose  # noqa: E402,F401

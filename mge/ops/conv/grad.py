@@ -17,7 +17,10 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from ..registry import grad_rule
+from ..shape import AxisAddRemove, Concat, Dimshuffle, Subtensor
 from . import ConvBase, ConvolutionBackwardData, ConvolutionBackwardFilter, ConvolutionForward
+from .conv3d import Convolution3DBackwardData, Convolution3DForward
+from .window import Images2Neibs, SlidingWindowTranspose
 
 if TYPE_CHECKING:
     from ...core.autodiff.context import GradContext
@@ -66,4 +69,81 @@ def conv_backward_filter_grad(op: ConvolutionBackwardFilter, ctx: GradContext) -
     return [ctx.one(back, g, diff), ctx.one(ConvolutionForward(**_params(op)), x, g), None]
 
 
-__all__ = ["conv_backward_data_grad", "conv_backward_filter_grad", "conv_grad"]
+def _window_params(op: Images2Neibs | SlidingWindowTranspose) -> dict[str, int]:
+    names = ("pad_h", "pad_w", "stride_h", "stride_w", "dilate_h", "dilate_w", "window_h",
+             "window_w")
+    return {name: getattr(op, name) for name in names}
+
+
+@grad_rule(Images2Neibs)
+def images2neibs_grad(op: Images2Neibs, ctx: GradContext) -> Grads:
+    """The windows' gradients summed back into the image (its adjoint)."""
+    h, w = ctx.inputs[0].shape[2:]
+    return [ctx.one(SlidingWindowTranspose(out_h=h, out_w=w, **_window_params(op)),
+                    ctx.grad(0))]
+
+
+@grad_rule(SlidingWindowTranspose)
+def sliding_window_transpose_grad(op: SlidingWindowTranspose, ctx: GradContext) -> Grads:
+    """The image gradient read back at every window position (its adjoint)."""
+    return [ctx.one(Images2Neibs(**_window_params(op)), ctx.grad(0))]
+
+
+_SWAP01_3D = Dimshuffle(pattern=(1, 0, 2, 3, 4))
+
+
+def _filter_grad3d(op: Convolution3DForward | Convolution3DBackwardData, ctx: GradContext,
+                   src: Tensor, diff: Tensor, w: Tensor) -> Tensor:
+    """``d filter`` of a 3-d cross-correlation, per group (a dilated convolution of the
+    input by the output gradient, cropped to the kernel)."""
+    kernel = tuple(w.shape[-3:])
+    probe = Convolution3DForward(pad_d=op.pad_d, pad_h=op.pad_h, pad_w=op.pad_w,
+                                 stride_d=op.dilate_d, stride_h=op.dilate_h,
+                                 stride_w=op.dilate_w, dilate_d=op.stride_d,
+                                 dilate_h=op.stride_h, dilate_w=op.stride_w)
+    crop = Subtensor(items=tuple((2 + k, 0, kernel[k], 1, None) for k in range(3)))
+    groups = w.shape[0] if op.sparse == "GROUP" else 1
+    icpg, ocpg = src.shape[1] // groups, diff.shape[1] // groups
+    parts = []
+    for g in range(groups):
+        s = ctx.one(Subtensor(items=((1, g * icpg, (g + 1) * icpg, 1, None),)), src) \
+            if groups > 1 else src
+        d = ctx.one(Subtensor(items=((1, g * ocpg, (g + 1) * ocpg, 1, None),)), diff) \
+            if groups > 1 else diff
+        full = ctx.one(probe, ctx.one(_SWAP01_3D, s), ctx.one(_SWAP01_3D, d))
+        parts.append(ctx.one(_SWAP01_3D, ctx.one(crop, full)))
+    if groups == 1:
+        return parts[0]
+    return ctx.one(Concat(axis=0), *[ctx.one(AxisAddRemove(desc=(("ADD_1", 0),)), p)
+                                     for p in parts])
+
+
+def _check_3d(op: Convolution3DForward | Convolution3DBackwardData) -> None:
+    if op.mode != "CROSS_CORRELATION":
+        raise NotImplementedError(f"no gradient rule for {op} (cross-correlation only)")
+
+
+@grad_rule(Convolution3DForward)
+def conv3d_grad(op: Convolution3DForward, ctx: GradContext) -> Grads:
+    """Input: the transposed 3-d convolution of the gradient; filter: ``_filter_grad3d``."""
+    _check_3d(op)
+    x, w = ctx.inputs
+    dy = ctx.grad(0)
+    back = Convolution3DBackwardData(**op.params(), output_dhw=tuple(x.shape[2:]))
+    return [ctx.one(back, w, dy), _filter_grad3d(op, ctx, x, dy, w)]
+
+
+@grad_rule(Convolution3DBackwardData)
+def conv3d_backward_data_grad(op: Convolution3DBackwardData, ctx: GradContext) -> Grads:
+    """Inputs ``(filter, diff)``: the filter gradient of the forward convolution whose input
+    gradient this op is, and the forward 3-d convolution of the output gradient."""
+    _check_3d(op)
+    w, diff = ctx.inputs
+    dz = ctx.grad(0)
+    params = {k: v for k, v in op.params().items() if k != "output_dhw"}
+    return [_filter_grad3d(op, ctx, dz, diff, w), ctx.one(Convolution3DForward(**params), dz, w)]
+
+
+__all__ = ["conv3d_backward_data_grad", "conv3d_grad", "conv_backward_data_grad",
+           "conv_backward_filter_grad", "conv_grad", "images2neibs_grad",
+           "sliding_window_transpose_grad"]

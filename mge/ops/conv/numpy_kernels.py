@@ -221,4 +221,4 @@ def _make_conv(scratch: Any, xshape: tuple[int, ...], oshape: tuple[int, ...],
     return im2col
 
 
-from . import numpy_window  # noqa: E402,F401 - the window ops' kernels
+from . import numpy_deformable, numpy_window  # noqa: E402,F401 - more ops' kernels

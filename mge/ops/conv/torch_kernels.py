@@ -198,4 +198,4 @@ def _prepare_mkldnn_conv(op: ConvBase, site: PrepareSite, groups: int,
     return Prepared(run_binary, (0, z), z if donated else None)
 
 
-from . import torch_conv3d, torch_window  # noqa: E402,F401 - 3-d and window ops
+from . import torch_conv3d, torch_deformable, torch_window  # noqa: E402,F401 - more ops

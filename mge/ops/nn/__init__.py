@@ -1,6 +1,7 @@
 """Network ops: ``MatrixMul``, ``BatchedMatrixMul``, ``MatrixInverse``, ``BatchNormForward``
 (and its gradient ``BatchNormBackward``), ``SoftmaxForward``, the feature normalizations
-``LayerNorm``, ``GroupNorm``, ``InstanceNorm`` and the local response normalization ``LRN``.
+``LayerNorm``, ``GroupNorm``, ``InstanceNorm``, ``GeneralNorm`` and the local response
+normalization ``LRN``.
 
 ``MatrixMul`` is 2-d and ``BatchedMatrixMul`` 3-d with equal batch sizes (the functional
 layer reshapes and broadcasts, as MegEngine does). ``BatchNormForward`` mirrors the
@@ -324,6 +325,37 @@ class InstanceNorm(GroupNorm):
 
     def groups(self, channels: int) -> int:
         return channels
+
+
+@register_op
+class GeneralNorm(OpDef):
+    """Normalization over the dims ``axis_start .. axis_end - 1`` (MegEngine ``GeneralNorm``):
+    outputs ``dst`` (data's shape and dtype; ``* weight + bias`` when ``affine``, both of
+    the normalized dims' shape), ``mean`` and ``rstd`` (float32, the other dims)."""
+
+    type_name = "GeneralNorm"
+    memory = Memory.FRESH
+    mge_form = MgeForm("GeneralNorm", ("GeneralNorm",))
+    nr_inputs = (1, 3)
+    affine: bool = True
+    eps: float = 1e-5
+    axis_start: int = 0
+    axis_end: int = 0
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        x = inputs[0]
+        if not 0 <= self.axis_start < self.axis_end <= x.ndim:
+            self.fail(f"axes [{self.axis_start}, {self.axis_end}) must be a non-empty range "
+                      f"of the {x.ndim} dims", inputs)
+        normalized = x.shape[self.axis_start: self.axis_end]
+        _norm_inputs(self, inputs, int(np.prod(normalized)))
+        rest = x.shape[: self.axis_start] + x.shape[self.axis_end:]
+        return [TensorInfo(x.shape, x.dtype), TensorInfo(rest, F32), TensorInfo(rest, F32)]
+
+    def param_view(self, ndim: int, shape: Sequence[int]) -> tuple[int, ...]:
+        """The broadcast shape of ``weight``/``bias`` for an ``ndim``-d input of ``shape``."""
+        return tuple(shape[i] if self.axis_start <= i < self.axis_end else 1
+                     for i in range(ndim))
 
 
 @register_op

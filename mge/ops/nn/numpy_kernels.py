@@ -14,6 +14,7 @@ from . import (
     BatchedMatrixMul,
     BatchNormBackward,
     BatchNormForward,
+    GeneralNorm,
     GroupNorm,
     InstanceNorm,
     LayerNorm,
@@ -150,3 +151,20 @@ def lrn(op: LRN, x: np.ndarray) -> np.ndarray:
     total = sum(sq[:, i: i + x.shape[1]] for i in range(op.n))
     scale = np.power(np.float32(op.k) + np.float32(op.alpha) * total, np.float32(-op.beta))
     return (x32 * scale).astype(x.dtype)
+
+
+@NUMPY.kernel(GeneralNorm)
+def general_norm(op: GeneralNorm, x: np.ndarray, *affine: np.ndarray) -> tuple[np.ndarray, ...]:
+    axes = tuple(range(op.axis_start, op.axis_end))
+    x32 = x.astype(np.float32)
+    mean = x32.mean(axis=axes, keepdims=True, dtype=np.float32)
+    centered = x32 - mean
+    var = np.square(centered).mean(axis=axes, keepdims=True, dtype=np.float32)
+    with np.errstate(divide="ignore"):
+        rstd = (1.0 / np.sqrt(var + np.float32(op.eps))).astype(np.float32)
+    y = centered * rstd
+    if affine:
+        view = op.param_view(x.ndim, x.shape)
+        y = y * affine[0].reshape(view) + affine[1].reshape(view)
+    rest = x.shape[: op.axis_start] + x.shape[op.axis_end:]
+    return np.ascontiguousarray(y, dtype=x.dtype), mean.reshape(rest), rstd.reshape(rest)

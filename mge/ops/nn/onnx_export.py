@@ -18,6 +18,7 @@ from . import (
     LRN,
     BatchedMatrixMul,
     BatchNormForward,
+    GeneralNorm,
     GroupNorm,
     InstanceNorm,
     LayerNorm,
@@ -151,6 +152,24 @@ def _batch_norm_batch(node: OpNode, dims: list[BatchDim | None]) -> list[BatchDi
     if any(d is not None for d in dims[1:]):
         raise Blocked("the statistics carry the batch")
     return [None] * 5 + [dims[0]]
+
+
+@onnx_rule(GeneralNorm)
+def _general_norm(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
+    op, x = node.op, xs[0]
+    axes = list(range(op.axis_start, op.axis_end))
+    rest = x.shape[: op.axis_start] + x.shape[op.axis_end:]
+    xf = x.cast(F32)
+    mean = ctx.reduce("ReduceMean", xf, axes, keepdims=True)
+    centered = xf - mean
+    var = ctx.reduce("ReduceMean", centered * centered, axes, keepdims=True)
+    rstd = 1.0 / (var + op.eps).op("Sqrt")
+    y = centered * rstd
+    if op.affine:
+        view = op.param_view(x.ndim, x.shape)
+        y = y * _param_view(ctx, node, 1, xs[1], view).cast(F32) + \
+            _param_view(ctx, node, 2, xs[2], view).cast(F32)
+    return [y.cast(x.dtype), mean.reshape(rest), rstd.reshape(rest)]
 
 
 @onnx_rule(LRN)

@@ -13,6 +13,7 @@ from . import (
     BatchedMatrixMul,
     BatchNormBackward,
     BatchNormForward,
+    GeneralNorm,
     GroupNorm,
     InstanceNorm,
     LayerNorm,
@@ -157,6 +158,22 @@ def group_norm(op: GroupNorm, x: torch.Tensor, *affine: torch.Tensor
 
 
 # ------------------------------------------------------------------ plan preparation
+@TORCH.kernel(GeneralNorm)
+def general_norm(op: GeneralNorm, x: torch.Tensor, *affine: torch.Tensor
+                 ) -> tuple[torch.Tensor, ...]:
+    axes = tuple(range(op.axis_start, op.axis_end))
+    xf = x.float()
+    mean = xf.mean(dim=axes, keepdim=True)
+    centered = xf - mean
+    rstd = torch.rsqrt(centered.square().mean(dim=axes, keepdim=True) + op.eps)
+    y = centered * rstd
+    if affine:
+        view = op.param_view(x.ndim, tuple(x.shape))
+        y = y * affine[0].reshape(view).float() + affine[1].reshape(view).float()
+    rest = tuple(x.shape[: op.axis_start]) + tuple(x.shape[op.axis_end:])
+    return y.to(x.dtype), mean.reshape(rest), rstd.reshape(rest)
+
+
 @TORCH.kernel(LRN)
 def lrn(op: LRN, x: torch.Tensor) -> torch.Tensor:
     x32 = x.float()

@@ -22,6 +22,10 @@ from .... import functional as F
 from ....tensor import Tensor
 from .node import Converted, Node, OnnxOp, Unsupported, converter, float_input, normalize_axis
 
+#: the op names this module's strings speak: ONNX's (``converter("LRN")`` converts an ONNX
+#: node), not mge's registered op types (``tests/ops/test_op_homes.py`` checks each)
+OP_VOCABULARY = "onnx"
+
 
 def _standardize(x: Tensor, axis: tuple[int, ...], eps: float, center: bool) -> Tensor:
     """``(x - mean) / sqrt(var + eps)`` over ``axis`` (RMS: ``x / sqrt(mean(x^2) + eps)``)."""
