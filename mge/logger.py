@@ -30,17 +30,24 @@ _level: int | str = logging.getLevelName(
 _mgb_level: int = logging.ERROR
 
 
+#: MegEngine's level tags (INFO has none)
+_LEVEL_TAGS = {logging.DEBUG: "DBG ", logging.WARNING: "WRN ", logging.ERROR: "ERR "}
+
+
 class MegEngineLogFormatter(logging.Formatter):
-    """``[date lineno@file:name] message``; ``log_fout`` (set by :func:`set_log_file`)
-    receives every formatted record too."""
+    """``[date lineno@file:name] TAG message`` (``TAG``: MegEngine's ``DBG``/``WRN``/``ERR``,
+    none for INFO); ``log_fout`` (set by :func:`set_log_file`) receives every formatted
+    record too."""
 
     log_fout: IO[str] | None = None
 
     def __init__(self) -> None:
-        super().__init__("[%(asctime)s %(lineno)d@%(filename)s:%(name)s] %(message)s",
-                         datefmt="%m%d %H:%M:%S")
+        super().__init__(
+            "[%(asctime)s %(lineno)d@%(filename)s:%(name)s] %(mge_tag)s%(message)s",
+            datefmt="%m%d %H:%M:%S")
 
     def format(self, record: logging.LogRecord) -> str:
+        record.mge_tag = _LEVEL_TAGS.get(record.levelno, "")
         text = super().format(record)
         if self.log_fout is not None:
             self.log_fout.write(text + "\n")

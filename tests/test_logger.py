@@ -21,7 +21,7 @@ def test_loggers_share_the_level_and_the_log_file() -> None:
         log.info("hidden")
         later.warning("shown %d", 7)
         assert "hidden" not in sink.getvalue()
-        assert "@test_logger.py:mge-test-b] WARNING shown 7" in sink.getvalue()
+        assert "@test_logger.py:mge-test-b] WRN shown 7" in sink.getvalue()
         mge.enable_debug_log()
         assert log.level == logging.DEBUG
     finally:

@@ -36,6 +36,7 @@ from ..ops.nn import MatrixMul
 from ..ops.pooling import PoolingForward
 from ..ops.quantized import ElemwiseMultiType
 from ..ops.shape import AxisAddRemove, Dimshuffle, Reshape
+from .specialize import specialize
 
 #: the op names in this module's strings are ONNX's
 OP_VOCABULARY = "onnx"
@@ -247,6 +248,7 @@ def lower_to_onnx(graph: Graph) -> Any:
     for var in (*graph.inputs, *graph.outputs):
         if shifted(var):
             raise Int8Unsupported(f"a QuantizedS8 graph input or output ({var.name})")
+    graph = specialize(graph, {})  # shape chains (GetVarShape ...) folded for its input sizes
     low = _Lowering()
     names: dict[int, str] = {}
     for k, var in enumerate(graph.inputs):

@@ -1,4 +1,4 @@
-"""Rebuild a graph for new input shapes, or with float16 inputs and outputs.
+"""Rebuild a graph for new input shapes.
 
 A loaded graph has static shapes: the ones it was dumped with. :func:`specialize` replays
 it for other input shapes, re-running every op's ``infer`` rule. A static shape param
@@ -8,10 +8,6 @@ and the result holds the static op without that input; other static params that 
 the batch are rewritten by the op's own ``with_batch`` rule (a ``Reshape`` or
 ``Broadcast`` whose target starts with the old batch size); any other mismatch raises
 :class:`ShapeError` naming the input, both shapes and the op that fails.
-
-:func:`expose_float16_io` is what ``enable_io16xc32``/``enable_ioc16`` promise: a float32
-input read only through casts to float16 becomes a float16 input, and a float32 output
-cast from float16 becomes that float16 value.
 
 Constants are shared with the source graph (same ``ConstOp`` objects and arrays), so
 prepared weights stay valid across rebuilt graphs.
@@ -36,9 +32,6 @@ import numpy as np
 from ..core.opdef import OpDef, OpError, TensorInfo
 from ..graph.ir import ConstOp, Graph, GraphError, Host2DeviceCopy, VarNode
 from ..graph.static_values import fold_values, source_count
-from ..ops import TypeCvt
-
-F16, F32 = np.dtype("float16"), np.dtype("float32")
 
 
 class ShapeError(ValueError):
@@ -47,10 +40,6 @@ class ShapeError(ValueError):
 
 def _infos(vars_: Sequence[VarNode]) -> list[TensorInfo]:
     return [TensorInfo(v.shape, v.dtype) for v in vars_]
-
-
-def _is_cast(node_op: OpDef, dtype: np.dtype) -> bool:
-    return isinstance(node_op, TypeCvt) and np.dtype(node_op.dtype) == dtype
 
 
 def _static_op(node_op: OpDef, inputs: list[VarNode], known: dict[int, np.ndarray]
@@ -67,8 +56,8 @@ def _static_op(node_op: OpDef, inputs: list[VarNode], known: dict[int, np.ndarra
         raise ShapeError(str(exc)) from None
 
 
-def _replay(graph: Graph, input_types: Mapping[str, tuple[tuple[int, ...], np.dtype]],
-            float16_io: bool, static: bool) -> Graph:
+def _replay(graph: Graph, input_types: Mapping[str, tuple[tuple[int, ...], np.dtype]]
+            ) -> Graph:
     new = Graph()
     vmap: dict[int, VarNode] = {}
     known: dict[int, np.ndarray] = {}  # new var id -> value computed while building
@@ -84,20 +73,15 @@ def _replay(graph: Graph, input_types: Mapping[str, tuple[tuple[int, ...], np.dt
             vmap[node.outputs[0].id] = new.add_const(node.op, name=node.outputs[0].name)
             continue
         inputs = [vmap[v.id] for v in node.inputs]
-        if float16_io and _is_cast(node.op, inputs[0].dtype):
-            vmap[node.outputs[0].id] = inputs[0]  # the input is float16 already
-            continue
-        if static and source_count(node.op, len(inputs)):
+        if source_count(node.op, len(inputs)):
             op, inputs = _static_op(node.op, inputs, known)
         else:
             op = node.op.with_batch(_infos(node.inputs), _infos(inputs))
         try:
             outs = new.add_op(op, inputs, name=node.name)
-            if static:
-                values = fold_values(op, [TensorInfo(v.shape, v.dtype, v.value if v.is_const
-                                                     else known.get(v.id)) for v in inputs])
-                known.update((v.id, k) for v, k in zip(outs, values, strict=True)
-                             if k is not None)
+            values = fold_values(op, [TensorInfo(v.shape, v.dtype, v.value if v.is_const
+                                                 else known.get(v.id)) for v in inputs])
+            known.update((v.id, k) for v, k in zip(outs, values, strict=True) if k is not None)
         except (OpError, GraphError) as exc:
             what = ", ".join(f"input {n!r}: expected shape {graph_input(graph, n).shape}, "
                              f"got {tuple(s)}" for n, (s, _) in changed.items())
@@ -106,16 +90,7 @@ def _replay(graph: Graph, input_types: Mapping[str, tuple[tuple[int, ...], np.dt
         for old, var in zip(node.outputs, outs, strict=True):
             var.name = old.name
             vmap[old.id] = var
-    outputs = []
-    for old in graph.outputs:
-        var = vmap[old.id]
-        if float16_io and old.dtype == F32 and _is_cast(var.owner.op, F32) and \
-                var.owner.inputs[0].dtype == F16:
-            source = var.owner.inputs[0]
-            source.name = old.name
-            var = source
-        outputs.append(var)
-    new.outputs = outputs
+    new.outputs = [vmap[old.id] for old in graph.outputs]
     return new
 
 
@@ -146,22 +121,7 @@ def specialize(graph: Graph, shapes: Mapping[str, Sequence[int]]) -> Graph:
     for name, shape in shapes.items():
         var = graph_input(graph, name)
         types[name] = (tuple(int(d) for d in shape), var.dtype)
-    return _replay(graph, types, float16_io=False, static=True)
+    return _replay(graph, types)
 
 
-def expose_float16_io(graph: Graph) -> Graph:
-    """A copy of ``graph`` whose float32 inputs and outputs that are only cast from/to
-    float16 are float16 (what ``enable_io16xc32``/``enable_ioc16`` dumps promise).
-
-    Inputs with any other reader stay float32.
-    """
-    users = graph.users()
-    types = {}
-    for var in graph.inputs:
-        readers = users.get(var, [])
-        if var.dtype == F32 and readers and all(_is_cast(n.op, F16) for n in readers):
-            types[var.name] = (var.shape, F16)
-    return _replay(graph, types, float16_io=True, static=False)
-
-
-__all__ = ["ShapeError", "expose_float16_io", "graph_input", "has_sources", "specialize"]
+__all__ = ["ShapeError", "graph_input", "has_sources", "specialize"]

@@ -20,7 +20,7 @@ from tests.oracle import requires_oracle, run_in_megengine
 
 from .any_size_models import traced_dump
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "megengine"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "interop"
 
 
 def _run_lite(model: bytes | str, x: np.ndarray) -> np.ndarray:

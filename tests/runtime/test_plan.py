@@ -28,7 +28,7 @@ from mge.runtime.plan import (
     plan_backend_class,
     register_plan_backend,
 )
-from mge.runtime.specialize import ShapeError, expose_float16_io, has_sources, specialize
+from mge.runtime.specialize import ShapeError, has_sources, specialize
 
 BACKENDS = [b for b in available_plan_backends() if b in ("numpy", "torch")]
 F32 = np.float32
@@ -206,22 +206,6 @@ def test_shape_errors_name_the_input_and_the_op(graph: Graph) -> None:
         plan.run(np.zeros((2, 3, 16, 16), np.int32))
     with pytest.raises(TypeError, match=r"plan takes inputs \['data'\]"):
         plan.run(image=_x((2, 3, 16, 16)))
-
-
-def test_expose_float16_io() -> None:
-    g = Graph()
-    x = g.add_input("x", (2,), "float32")
-    (h,) = g.add_op(TypeCvt(dtype="float16"), [x])
-    (r,) = g.add_op(Elemwise(mode="RELU"), [h])
-    (y,) = g.add_op(TypeCvt(dtype="float32"), [r])
-    y.name = "y"
-    g.outputs = [y]
-    io16 = expose_float16_io(g)
-    assert io16.inputs[0].dtype == np.float16 and io16.outputs[0].dtype == np.float16
-    assert io16.outputs[0].name == "y" and [n.type for n in io16.ops()] == [
-        "Host2DeviceCopy", "Elemwise"]
-    out = Plan(io16, PlanOptions(backend="numpy")).run(np.array([-1, 2], np.float16))[0]
-    assert out.dtype == np.float16 and out.tolist() == [0, 2]
 
 
 def test_backend_selection() -> None:

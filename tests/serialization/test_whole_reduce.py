@@ -1,11 +1,12 @@
 """Whole-tensor reductions (``F.mean(x)``) in ``.mge`` files, both ways, as MegEngine 1.13
 writes them: ``ReduceV2`` without an axis plus a second input, the target shape ``[1]``
-(``tests/fixtures/megengine/whole_reduce.*``, made by ``tools/oracle/make_whole_reduce.py``).
+(``tests/fixtures/interop/whole_reduce.*``, made by ``tools/oracle/make_whole_reduce.py``).
 """
 
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 
@@ -15,8 +16,9 @@ from mge.jit import trace
 from mge.lite import LiteNetwork
 from mge.serialization.fbs.reader import read_model
 from mge.utils.network import Network
-from tests.oracle import FIXTURES, requires_oracle, run_in_megengine
+from tests.oracle import requires_oracle, run_in_megengine
 
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "interop"
 GOLDEN = np.load(FIXTURES / "whole_reduce.npz")
 
 

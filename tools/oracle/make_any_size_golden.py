@@ -4,7 +4,7 @@ at 224x224, with MegEngine's eager outputs at other input sizes.
 Run with the oracle interpreter (never imported by ``mge``)::
 
     MEGENGINE_INTERP_ASYNC_LEVEL=0 .oracle/bin/python tools/oracle/make_any_size_golden.py \\
-        --out tests/fixtures/megengine
+        --out tests/fixtures/interop
 
 writes ``shufflenet_any_size.mge`` (``jit.trace(symbolic=True)`` + ``dump`` at 224x224:
 its channel shuffles and flatten read ``x.shape`` through ``GetVarShape``) and

@@ -1,4 +1,4 @@
-"""Write ``tests/fixtures/megengine/whole_reduce.mge``: real MegEngine 1.13's dump of
+"""Write ``tests/fixtures/interop/whole_reduce.mge``: real MegEngine 1.13's dump of
 whole-tensor reductions (``F.mean(x)``, ``F.sum(x * 2)``), and its outputs for
 ``x = arange(6).reshape(2, 3)`` in ``whole_reduce.npz``.
 
@@ -14,7 +14,7 @@ import megengine.functional as F
 import numpy as np
 from megengine.jit import trace
 
-OUT = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "megengine"
+OUT = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "interop"
 
 
 @trace(symbolic=True, capture_as_const=True)
