@@ -167,3 +167,6 @@ class ResizeForward(_ImageOp):
 
 # the detection, remap and colour ops of the family
 from . import color, detection, remap  # noqa: E402,F401
+
+# gradient rules (reverse-mode autodiff: mge.core.autodiff)
+from . import grad  # noqa: E402,F401
