@@ -165,8 +165,6 @@ class ResizeForward(_ImageOp):
         return [TensorInfo(out, src.dtype)]
 
 
-# the detection, remap and colour ops of the family
-from . import color, detection, remap  # noqa: E402,F401
-
-# gradient rules (reverse-mode autodiff: mge.core.autodiff)
-from . import grad  # noqa: E402,F401
+# the detection, remap and colour ops of the family, and the gradient rules
+# (reverse-mode autodiff: mge.core.autodiff)
+from . import color, detection, grad, remap  # noqa: E402,F401
