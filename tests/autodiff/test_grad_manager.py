@@ -125,8 +125,8 @@ def test_op_without_rule_names_the_op() -> None:
     x = mge.tensor(np.random.default_rng(0).random((1, 1, 4, 4), np.float32))
     gm = GradManager().attach(x)
     with gm:
-        y = F.vision.interpolate(x, scale_factor=2.0)
-        with pytest.raises(NotImplementedError, match="ResizeForward"):
+        y = F.vision.warp_perspective(x, mge.tensor(np.eye(3, dtype=np.float32)[None]), (4, 4))
+        with pytest.raises(NotImplementedError, match="WarpPerspectiveForward"):
             gm.backward(y.sum())
 
 

@@ -33,3 +33,4 @@ def test_backward_broadcasts_a_broadcastable_gradient() -> None:
     with Grad() as grad, pytest.raises(ValueError, match="does not match"):
         grad.wrt(x)
         grad(x * 2, mge.tensor([1.0, 2.0, 3.0]))
+

@@ -1,6 +1,11 @@
 """``megengine.core._imperative_rt.core2``: ``apply`` (run an op on tensors, returns a
-tuple), ``TensorWeakRef`` (a weak reference to a tensor) and ``sync`` (wait for queued
-work: mge runs eagerly, so there is none).
+tuple), ``TensorWeakRef`` (a weak reference to a tensor), ``sync`` (wait for queued
+work: mge runs eagerly, so there is none) and the interpreter options ``get_option`` /
+``set_option``.
+
+The options are MegEngine's, with its defaults and environment variables; they are kept
+and read back but change nothing in mge, which computes eagerly and synchronously
+(``async_level``) and never drops and recomputes tensors (``enable_drop``, the DTR ones).
 
 Example:
     >>> import mge
@@ -12,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import weakref
 
 from ..apply import apply
@@ -31,8 +37,51 @@ class TensorWeakRef(weakref.ref):
         super().__init__(tensor)
 
 
+#: option -> (environment variable, default), as MegEngine 1.13's interpreter
+_OPTIONS = {
+    "async_level": ("MEGENGINE_INTERP_ASYNC_LEVEL", 2),
+    "enable_drop": ("MEGENGINE_ENABLE_DROP", 0),
+    "max_recompute_time": ("MEGENGINE_MAX_RECOMP_TIME", 1),
+    "catch_worker_execption": ("MEGENGINE_CATCH_WORKER_EXEC", 1),
+    "enable_host_compute": ("MEGENGINE_HOST_COMPUTE", 1),
+    "disable_memory_forwarding": ("MEGENGINE_DISABLE_MEMORY_FORWARDING", 0),
+    "enable_dtr_auto_drop": ("MEGENGINE_DTR_AUTO_DROP", 0),
+    "enable_dtr_sqrt_sampling": ("MEGENGINE_DTR_SQRT_SAMPLING", 0),
+    "dtr_eviction_threshold": ("MEGENGINE_DTR_EVICTION_THRESHOLD", 0),
+    "dtr_evictee_minimum_size": ("MEGENGINE_DTR_EVICTEE_MINIMUM_SIZE", 1048576),
+    "record_computing_path": ("MEGENGINE_RECORD_COMPUTING_PATH", 0),
+}
+_values: dict[str, int] = {}
+
+
+def _check_option(name: str) -> None:
+    if name not in _OPTIONS:
+        raise KeyError(f"unknown interpreter option {name!r}; MegEngine's are "
+                       f"{sorted(_OPTIONS)}")
+
+
+def get_option(name: str) -> int:
+    """The value of interpreter option ``name`` (its environment variable or default
+    unless set)."""
+    _check_option(name)
+    if name not in _values:
+        env, default = _OPTIONS[name]
+        raw = os.environ.get(env, "")
+        _values[name] = int(raw) if raw.strip().isdigit() else default
+    return _values[name]
+
+
+def set_option(name: str, value: int) -> None:
+    """Set interpreter option ``name`` to the non-negative integer ``value``."""
+    _check_option(name)
+    value = int(value)
+    if value < 0:
+        raise ValueError(f"option {name} must be >= 0, got {value}")
+    _values[name] = value
+
+
 def sync() -> None:
     """Wait until queued computations finish (a no-op: mge computes eagerly)."""
 
 
-__all__ = ["TensorWeakRef", "apply", "sync"]
+__all__ = ["TensorWeakRef", "apply", "get_option", "set_option", "sync"]

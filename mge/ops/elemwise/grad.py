@@ -59,7 +59,8 @@ def _unary_rules() -> dict[str, Rule]:
     sq = lambda c, t: ew(c, "MUL", t, t)  # noqa: E731
     return {
         "NEGATE": lambda c, dy: [ew(c, "NEGATE", dy)],
-        "RELU": lambda c, dy: [c.where(ew(c, "LT", 0.0, _x(c)), dy)],
+        # MegEngine's rule: one SWITCH_GT0 pass (dy where x > 0, else exactly 0)
+        "RELU": lambda c, dy: [ew(c, "SWITCH_GT0", _x(c), dy)],
         "ABS": _scaled(lambda c: ew(c, "SIGN", _x(c))),
         "EXP": _scaled(_y),
         "EXPM1": _scaled(lambda c: ew(c, "ADD", _y(c), 1.0)),
@@ -187,7 +188,7 @@ def _binary_rules() -> dict[str, Rule]:
         "PRELU": prelu,
         "LOG_SUM_EXP": lse,
         "SWITCH_GT0": lambda c, dy: [None, c.where(ew(c, "LT", 0.0, _x(c)), dy)],
-        "FUSE_ADD_RELU": lambda c, dy: [c.where(ew(c, "LT", 0.0, _y(c)), dy)] * 2,
+        "FUSE_ADD_RELU": lambda c, dy: [ew(c, "SWITCH_GT0", _y(c), dy)] * 2,
         "FUSE_ADD_SIGMOID": _fused("SIGMOID"),
         "FUSE_ADD_TANH": _fused("TANH"),
         "FUSE_ADD_H_SWISH": _fused("H_SWISH"),

@@ -70,6 +70,16 @@ def batch_norm(
         y = tF.batch_norm(x, stats[0].reshape(-1), stats[1].reshape(-1), scale.reshape(-1),
                           bias.reshape(-1), False, 0.0, op.epsilon)
         return (*running, stats[0], torch.rsqrt(stats[1] + op.epsilon), reserve, y)
+    count = x.numel() // max(scale.numel(), 1)
+    if (op.fwd_mode == "TRAINING" and axes == (0, *range(2, x.ndim)) and count > 1
+            and x.dtype == scale.dtype == torch.float32):
+        # per-channel statistics over axis 1: torch's fused kernel (two passes, as numpy)
+        updated = tuple(s.reshape(-1).clone() for s in stats) or (None, None)
+        y, mean, inv_std = torch.native_batch_norm(
+            x, scale.reshape(-1), bias.reshape(-1), *updated, True, op.avg_factor, op.epsilon)
+        if stats:
+            running = tuple(r.reshape(pshape) for r in updated)
+        return (*running, mean.reshape(pshape), inv_std.reshape(pshape), reserve, y)
     xf = x.float()
     if op.fwd_mode == "INFERENCE":
         mean = stats[0].float().reshape(view)

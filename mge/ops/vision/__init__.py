@@ -180,5 +180,6 @@ class ResizeForward(_ImageOp):
         return [TensorInfo(out, src.dtype)]
 
 
-# the detection, remap, colour and 3-d resize ops of the family
-from . import color, detection, remap, resize3d  # noqa: E402,F401
+# the detection, remap, colour and 3-d resize ops of the family, and the gradient rules
+# (reverse-mode autodiff: mge.core.autodiff)
+from . import color, detection, grad, remap, resize3d  # noqa: E402,F401

@@ -1,0 +1,39 @@
+"""``mge.core._imperative_rt.core2`` (MegEngine's ``megengine.core._imperative_rt.core2``
+names) and ``mge.core.ops.builtin``."""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import pytest
+
+import mge
+from mge.core import get_option, set_option
+from mge.core._imperative_rt.core2 import TensorWeakRef, apply
+from mge.core.ops.builtin import Elemwise
+
+
+def test_interpreter_options_keep_values_and_refuse_unknown_names() -> None:
+    before = get_option("enable_drop")
+    assert before == 0 and get_option("dtr_evictee_minimum_size") == 1048576
+    set_option("enable_drop", 1)
+    try:
+        assert get_option("enable_drop") == 1
+    finally:
+        set_option("enable_drop", before)
+    with pytest.raises(KeyError, match="unknown interpreter option 'no_such'"):
+        set_option("no_such", 1)
+
+
+def test_apply_builtin_op_and_weak_reference() -> None:
+    x = mge.tensor(np.array([1.0, 2.0], np.float32))
+    (y,) = apply(Elemwise(Elemwise.Mode.MUL), x, x)
+    np.testing.assert_allclose(y.numpy(), [1.0, 4.0])
+    ref = TensorWeakRef(y)
+    assert ref() is y
+    del y
+    gc.collect()
+    assert ref() is None
+    with pytest.raises(TypeError, match="needs a Tensor"):
+        TensorWeakRef(np.zeros(1))
