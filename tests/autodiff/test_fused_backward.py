@@ -10,10 +10,10 @@ import pytest
 import mge
 import mge.functional as F
 from mge.autodiff import GradManager
-from mge.backends import get_default_backend, set_default_backend
+from mge.backends import available_backends, get_default_backend, set_default_backend
 
 
-@pytest.fixture(params=["numpy", "torch"])
+@pytest.fixture(params=[b for b in ("numpy", "torch") if b in available_backends()])
 def backend(request: pytest.FixtureRequest):  # noqa: ANN201
     before = get_default_backend()
     set_default_backend(request.param)

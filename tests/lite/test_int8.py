@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import mge.lite as L
+from mge.runtime.plan import available_plan_backends
 from tests.oracle import REPO, oracle_python, requires_oracle
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "int8"
@@ -53,10 +54,12 @@ def test_int8_graph_keeps_quantized_dtypes() -> None:
     assert conv.outputs[0].dtype.metadata["mgb_dtype"]["name"] == "QuantizedS8"
 
 
-def test_float_plan_backend_refuses_int8_graph() -> None:
+@pytest.mark.parametrize("backend", [b for b in ("torch", "onnxruntime")
+                                     if b in available_plan_backends()])
+def test_float_plan_backend_refuses_int8_graph(backend: str) -> None:
     x = np.load(FIXTURES / "int8_cnn.npz")["input"]
     with pytest.raises(RuntimeError, match="does not run quantized graphs"):
-        run_lite(FIXTURES / "int8_cnn.mge", x, backend="torch")
+        run_lite(FIXTURES / "int8_cnn.mge", x, backend=backend)
 
 
 @requires_oracle
