@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import re
 
 _DEVICE_RE = re.compile(r"^(cpu|gpu|xpu|cuda)(\d+|x)?(?::\d+)?$")
@@ -70,9 +71,17 @@ def is_cuda_available() -> bool:
 
 
 def get_device_count(device_type: str = "gpu") -> int:
-    """Number of devices of a kind (cpu counts as 1)."""
-    if device_type.startswith("cpu"):
-        return 1
+    """Number of devices of a kind, as MegEngine counts them: ``cpu`` is the number of
+    hardware threads, ``gpu`` the CUDA devices, ``xpu`` the CUDA devices where there are
+    any, else the CPU count.
+
+    Example:
+        >>> get_device_count("cpu") >= 1
+        True
+    """
+    if device_type.startswith("cpu") or (device_type.startswith("xpu")
+                                         and not is_cuda_available()):
+        return os.cpu_count() or 1
     if not is_cuda_available():
         return 0
     import torch
