@@ -3,7 +3,7 @@
 ``megengine.core._imperative_rt.core2.apply``.
 
 They draw on the host from the generator of their ``handle`` (see
-:mod:`mge.core._imperative_rt.ops`), so they are not graph ops: their outputs are
+:mod:`mge.core.rng_handles`), so they are not graph ops: their outputs are
 data. ``UniformRNG``/``GaussianRNG``/``PermutationRNG`` take the output shape as an
 int32 tensor; ``GammaRNG``/``BetaRNG`` take two same-shape parameter tensors,
 ``PoissonRNG`` one; ``ShuffleRNG`` takes the tensor to shuffle along axis 0 and gives
@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ._imperative_rt.ops import rng_generator
+from .rng_handles import rng_generator
 from .tensor.base import Tensor
 
 

@@ -52,9 +52,9 @@ from ..rng import (
     UniformRNG,
 )
 
-__all__ = ["Argmax", "Argmin", "AssertEqual", "BatchNormBackward", "BatchedMatrixMul",
-           "BetaRNG", "Broadcast", "Concat", "ConvolutionBackwardData", "Cumsum", "Diag", "Dimshuffle",
-           "Elemwise", "Eye", "Fill", "GammaRNG", "GaussianRNG", "GetVarShape", "GroupNorm", "IndexingMultiAxisVec",
-           "IndexingSetMultiAxisVec", "InstanceNorm", "LayerNorm", "Linspace", "MatrixMul",
-           "NMSKeep", "Padding", "PermutationRNG", "PoissonRNG", "Reduce", "Reshape",
-           "SetSubtensor", "ShuffleRNG", "Subtensor", "TopK", "TypeCvt", "UniformRNG"]
+__all__ = ["Argmax", "Argmin", "AssertEqual", "BatchNormBackward", "BatchedMatrixMul", "BetaRNG",
+           "Broadcast", "Concat", "ConvolutionBackwardData", "Cumsum", "Diag", "Dimshuffle",
+           "Elemwise", "Eye", "Fill", "GammaRNG", "GaussianRNG", "GetVarShape", "GroupNorm",
+           "IndexingMultiAxisVec", "IndexingSetMultiAxisVec", "InstanceNorm", "LayerNorm",
+           "Linspace", "MatrixMul", "NMSKeep", "Padding", "PermutationRNG", "PoissonRNG", "Reduce",
+           "Reshape", "SetSubtensor", "ShuffleRNG", "Subtensor", "TopK", "TypeCvt", "UniformRNG"]
