@@ -92,7 +92,8 @@ class RNG:
     def uniform(self, low: float = 0, high: float = 1, size: Size = None) -> Tensor:
         """float32 draws from U[low, high) of shape ``size`` (default ``(1,)``)."""
         if not low < high:
-            raise ValueError(f"Uniform is not defined when low >= high ({low} >= {high})")
+            raise ValueError(f"Uniform is not defined when low >= high: low ({low}) must not "
+                             f"exceed high ({high}) nor equal it")
         op = UniformRNG(seed=self._op_seed(), handle=self._handle, dtype="float32")
         (out,) = apply(op, _shape_tensor(size, self._device))
         return out if (low, high) == (0, 1) else low + (high - low) * out
