@@ -146,8 +146,9 @@ class RNG:
         return out
 
     def __del__(self) -> None:
-        if getattr(self, "_handle", 0):
-            _ops.delete_rng_handle(self._handle)
+        handle = getattr(self, "_handle", 0)
+        if handle and _ops is not None:  # module globals may be gone at interpreter exit
+            _ops.delete_rng_handle(handle)
 
 
 def seed(seed: int) -> None:
