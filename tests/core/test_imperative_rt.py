@@ -37,3 +37,12 @@ def test_apply_builtin_op_and_weak_reference() -> None:
     assert ref() is None
     with pytest.raises(TypeError, match="needs a Tensor"):
         TensorWeakRef(np.zeros(1))
+
+
+def test_comp_node_is_a_checked_device_name():
+    from mge.core._imperative_rt import CompNode
+
+    assert str(CompNode("xpu2")) == "xpu2" and CompNode().logical_name == "xpux:0"
+    assert mge.tensor([1.0], device=CompNode("cpu0")).device == CompNode("cpu0")
+    with pytest.raises(ValueError, match="invalid device name"):
+        CompNode("tpu")

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import os
 import weakref
+from typing import Any
 
-from ..apply import apply
+from ..apply import apply as _apply
+from ..rng import RNGOp
 from ..tensor.base import Tensor
 
 
@@ -35,6 +37,14 @@ class TensorWeakRef(weakref.ref):
 
     def __init__(self, tensor: Tensor) -> None:
         super().__init__(tensor)
+
+
+def apply(op: Any, *inputs: Tensor) -> tuple[Tensor, ...]:
+    """Run ``op`` on ``inputs``; returns one Tensor per output. The RNG ops
+    (:mod:`mge.core.rng`) draw on the host; every other op runs in ``mge.core.apply``."""
+    if isinstance(op, RNGOp):
+        return op(*inputs)
+    return _apply(op, *inputs)
 
 
 #: option -> (environment variable, default), as MegEngine 1.13's interpreter

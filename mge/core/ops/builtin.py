@@ -42,10 +42,19 @@ from ...ops.shape import (
 )
 from ...ops.utility import AssertEqual
 from ...ops.vision.detection import NMSKeep
+from ..rng import (
+    BetaRNG,
+    GammaRNG,
+    GaussianRNG,
+    PermutationRNG,
+    PoissonRNG,
+    ShuffleRNG,
+    UniformRNG,
+)
 
-__all__ = ["Argmax", "Argmin", "AssertEqual", "BatchNormBackward", "BatchedMatrixMul",
+__all__ = ["Argmax", "Argmin", "AssertEqual", "BatchNormBackward", "BatchedMatrixMul", "BetaRNG",
            "Broadcast", "Concat", "ConvolutionBackwardData", "Cumsum", "Diag", "Dimshuffle",
-           "Elemwise", "Eye", "Fill", "GetVarShape", "GroupNorm", "IndexingMultiAxisVec",
-           "IndexingSetMultiAxisVec", "InstanceNorm", "LayerNorm", "Linspace", "MatrixMul",
-           "NMSKeep", "Padding", "Reduce", "Reshape", "SetSubtensor", "Subtensor", "TopK",
-           "TypeCvt"]
+           "Elemwise", "Eye", "Fill", "GammaRNG", "GaussianRNG", "GetVarShape", "GroupNorm",
+           "IndexingMultiAxisVec", "IndexingSetMultiAxisVec", "InstanceNorm", "LayerNorm",
+           "Linspace", "MatrixMul", "NMSKeep", "Padding", "PermutationRNG", "PoissonRNG", "Reduce",
+           "Reshape", "SetSubtensor", "ShuffleRNG", "Subtensor", "TopK", "TypeCvt", "UniformRNG"]
