@@ -281,9 +281,12 @@ class Constant(Expr):
 
 
 def get_attr_path(obj: Any, path: str) -> Any:
-    """Follow a dotted attribute path; numeric parts index into lists and containers."""
+    """Follow a dotted attribute path; numeric parts index into lists and containers, and
+    parts of a dict attribute are its keys."""
     for part in path.split("."):
-        if part.isdigit() and not hasattr(obj, part):
+        if isinstance(obj, dict):
+            obj = obj[part] if part in obj else obj[int(part)]
+        elif part.isdigit() and not hasattr(obj, part):
             obj = obj[int(part)]
         else:
             obj = getattr(obj, part)

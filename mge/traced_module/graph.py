@@ -232,7 +232,10 @@ class InternalGraph:
         self._exprs[pos + 1:pos + 1] = new
 
     def replace_node(self, repl_dict: dict[Node, Node]) -> None:
-        """Make the users of each old node (after the new node exists) use the new one."""
+        """Make the users of each old node (after the new node exists) use the new one.
+
+        Users placed before the new node keep the old one if the outputs do not depend on
+        them (``compile`` drops them); a live one is refused."""
         for old, new in repl_dict.items():
             if old.graph is not self or new.graph is not self:
                 raise GraphError(f"replace_node: {old} and {new} must both belong to {self._name}")
@@ -241,10 +244,13 @@ class InternalGraph:
             order = {id(e): k for k, e in enumerate(self._exprs)}
             born = order.get(id(new.expr), -1)
             deps = {id(e) for e in self.get_dep_exprs(new)}
+            live = {id(e) for e in self.get_dep_exprs(self._outputs)}
             for user in list(old.users):
                 if id(user) in deps:
                     continue
                 if order.get(id(user), -1) <= born:
+                    if id(user) not in live:  # dead (compile drops it): keeps ``old``
+                        continue
                     raise GraphError(
                         f"replace_node: {user!r} uses {old} before {new} is computed; "
                         "rewiring it would leave a dangling node"

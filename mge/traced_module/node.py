@@ -92,9 +92,32 @@ class ModuleNode(Node):
             raise AttributeError(f"{self} is not attached to a graph")
         return self.graph._resolve_module(self)
 
+    def __getattr__(self, name: str) -> Any:
+        """Inside ``graph.insert_exprs()``: ``self.sub`` records ``getattr`` of a submodule
+        or tensor attribute of this module and returns its node.
+
+        Example:
+            >>> with graph.insert_exprs():  # doctest: +SKIP
+            ...     y = graph.inputs[0].neg(x)
+        """
+        getattr_node = getattr(active_call_tracer(), "getattr_node", None)
+        if name.startswith("_") or getattr_node is None:
+            raise AttributeError(f"{type(self).__name__} object has no attribute {name!r}")
+        return getattr_node(self, name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Inside ``graph.insert_exprs()``: record a call of this module."""
+        if active_call_tracer() is None:
+            raise RuntimeError(f"{self}(...): module calls on nodes are only recorded inside "
+                               "`with graph.insert_exprs():`")
+        return self.owner(*args, **kwargs)
+
 
 class TensorNode(Node):
     """A tensor value with the shape, dtype and device seen while tracing."""
+
+    #: MegEngine's concrete tensor of the node; None once tracing is over (always, here).
+    value: Tensor | None = None
 
     def __init__(
         self,
