@@ -16,7 +16,7 @@ from ..core.apply import add_observer, remove_observer
 from ..core.tracing import active_call_tracer, call_tracer
 from ..module import Module
 from ..tensor import Tensor
-from .expr import Apply, CallMethod, Constant, Expr, GetAttr
+from .expr import Apply, CallFunction, CallMethod, Constant, Expr, GetAttr
 from .graph import InternalGraph
 from .node import ModuleNode, Node, TensorNode
 from .pytree import tree_flatten
@@ -126,6 +126,7 @@ class Tracer(Recorder):
         if isinstance(value, Tensor):
             node = frame.nodes.get(id(value))
             if node is not None:
+                _take_user_name(node, value)
                 return node
             path = frame.paths.get(id(value))
             if path is not None:
@@ -208,6 +209,13 @@ class Tracer(Recorder):
         graphs.setdefault(argdef.key(), graph)
         outdefs.setdefault(argdef.key(), out_def)
         return out
+
+
+def _take_user_name(node: Node, value: Tensor) -> None:
+    """``t.name = "..."`` set in forward on a computed tensor names its node (MegEngine)."""
+    if value.name and value.name != node.name and \
+            isinstance(node.expr, (Apply, CallMethod, CallFunction)):
+        node.name = value.name
 
 
 def _named_tensor_args(module: Any, args: tuple, kwargs: dict) -> list[tuple[str, Tensor]]:
