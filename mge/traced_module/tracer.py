@@ -8,6 +8,7 @@ user code are recorded as ``Apply`` exprs.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -57,10 +58,22 @@ class Tracer(Recorder):
     def trace(self, module: Any, args: tuple, kwargs: dict) -> Any:
         """Run ``module(*args, **kwargs)`` while recording; returns its outputs."""
         add_observer(self._on_apply)
+        init = Tensor.__init__
+        tracer = self
+
+        @functools.wraps(init)
+        def traced_init(t: Tensor, *a: Any, **kw: Any) -> None:
+            with call_tracer(None):  # reading a traced input's value is what is recorded
+                init(t, *a, **kw)
+            if active_call_tracer() is tracer and tracer.frames:
+                tracer._on_tensor_init(t, a, kw)
+
+        Tensor.__init__ = traced_init
         try:
             with call_tracer(self):
                 return module(*args, **kwargs)
         finally:
+            Tensor.__init__ = init
             remove_observer(self._on_apply)
 
     @property
@@ -105,6 +118,16 @@ class Tracer(Recorder):
             return
         nodes = [self._node_for(t, str(op)) for t in inputs]
         self._record(Apply(op, nodes), tuple(outputs), f"{op.type_name.lower()}_out")
+
+    def _on_tensor_init(self, tensor: Tensor, args: tuple, kwargs: dict) -> None:
+        """``Tensor(x)`` / ``Tensor([1, x])`` on traced tensors in forward: recorded as a
+        call of ``Tensor`` (MegEngine records ``Tensor.__new__``); otherwise a constant."""
+        nodes = self.frame.nodes
+        if not any(isinstance(v, Tensor) and id(v) in nodes
+                   for v in tree_flatten((args, kwargs))[0]):
+            return
+        node_args, node_kwargs = self._args_to_nodes(args, kwargs, "Tensor()")
+        self._record(CallFunction(type(tensor), node_args, node_kwargs), tensor, "tensor_out")
 
     def _record(self, expr: Expr, out: Any, base: str) -> None:
         frame = self.frame
