@@ -15,6 +15,8 @@ import numpy as np
 
 from ..core.tracing import traceable
 from ..module import Sequential
+from ..quantization.fake_quant import _FakeQuantize
+from ..quantization.observer import Observer
 from ..tensor import Tensor
 from .expr import CallFunction, CallMethod, Expr
 from .node import Node, TensorNode
@@ -49,9 +51,12 @@ def wrap(func: Callable) -> Callable:
 
 
 def is_builtin(module: Any) -> bool:
-    """Builtin modules are leaves: mge.module classes (but containers) and registered ones."""
+    """Builtin modules are leaves: mge.module classes (but containers), registered ones and,
+    as in MegEngine, every observer and fake quantizer (subclasses included)."""
     cls = type(module)
     if cls in _BUILTIN or any(issubclass(cls, b) for b in _BUILTIN):
+        return True
+    if isinstance(module, (Observer, _FakeQuantize)):
         return True
     return cls.__module__.startswith("mge.module") and not isinstance(module, Sequential)
 

@@ -14,6 +14,7 @@ import copy
 from typing import Any
 
 from ..module import Module
+from ..module.qat.module import QATModule
 from .checker import check_outputs, checking
 from .expr import CallMethod, GetAttr, Input
 from .graph import GraphError, InternalGraph
@@ -30,11 +31,15 @@ class TracedModule(Module):
         argdef_graph_map: argument-structure key -> InternalGraph.
         argdef_outdef_map: argument-structure key -> output structure.
         is_top: True for the module ``trace_module`` returned.
+        is_qat: True for a traced QAT module (``flatten`` keeps its calls, as MegEngine).
     """
 
+    is_qat: bool = False
+
     def __init__(self, is_top: bool, argdef_graph_map: dict, argdef_outdef_map: dict,
-                 origin_class: str = "") -> None:
+                 origin_class: str = "", is_qat: bool = False) -> None:
         super().__init__()
+        self.is_qat = is_qat
         self.argdef_graph_map = argdef_graph_map
         self.argdef_outdef_map = argdef_outdef_map
         self.is_top = is_top
@@ -100,7 +105,7 @@ def _inline_calls(graph: InternalGraph) -> None:
             if not isinstance(target, ModuleNode):
                 continue
             module = target.owner
-            if not isinstance(module, TracedModule):
+            if not isinstance(module, TracedModule) or module.is_qat:
                 continue
             _inline_one(graph, expr, target, module)
             changed = True
@@ -116,6 +121,11 @@ def _inline_one(graph: InternalGraph, call: CallMethod, target: ModuleNode,
     for sub_in, outer in zip(sub._inputs[1:], call.inputs[1:]):
         mapping[id(sub_in)] = outer
     new_exprs = []
+    # names as MegEngine's: inner nodes get the call target's name as prefix, the
+    # results keep the names of the call's outputs
+    result_names = {id(o): c._name for o, c in zip(sub._outputs, call.outputs)}
+    for node in call.outputs:
+        graph._namespace.used.pop(node._name, None)
     for e in sub._exprs:
         if isinstance(e, Input):
             continue
@@ -128,7 +138,7 @@ def _inline_one(graph: InternalGraph, call: CallMethod, target: ModuleNode,
             if n.users.count(e) < e.inputs.count(n):
                 n.users.append(e)
         for out in e.outputs:
-            graph._add_node(out, out._name)
+            graph._add_node(out, result_names.get(id(out), f"{target._name}_{out._name}"))
         e.graph = graph
         new_exprs.append(e)
     results = [mapping.get(id(o), o) for o in sub._outputs]
@@ -188,7 +198,8 @@ def _build(module: Module, tracer: Tracer, built: dict[int, TracedModule],
     _, graphs, outdefs = entry
     origin = module.origin_class if isinstance(module, TracedModule) \
         else type(module).__qualname__
-    tm = TracedModule(is_top, dict(graphs), dict(outdefs), origin_class=origin)
+    is_qat = isinstance(module, QATModule) or getattr(module, "is_qat", False)
+    tm = TracedModule(is_top, dict(graphs), dict(outdefs), origin_class=origin, is_qat=is_qat)
     built[id(module)] = tm
     skip = set(vars(tm))
     for name, value in vars(module).items():
