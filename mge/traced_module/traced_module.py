@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import inspect
 from typing import Any
 
 from ..module import Module
@@ -40,6 +41,8 @@ class TracedModule(Module):
                  origin_class: str = "", is_qat: bool = False) -> None:
         super().__init__()
         self.is_qat = is_qat
+        #: the traced forward's ``inspect.FullArgSpec`` on the top module, else None.
+        self.argspec: inspect.FullArgSpec | None = None
         self.argdef_graph_map = argdef_graph_map
         self.argdef_outdef_map = argdef_outdef_map
         self.is_top = is_top
@@ -65,6 +68,24 @@ class TracedModule(Module):
         outs = graph.interpret(self, *tensors)
         out_def: TreeDef = graph._out_def or self.argdef_outdef_map[key]
         return out_def.unflatten(outs)
+
+    def __getstate__(self) -> dict:
+        # pickles hold the argspec as plain data, without annotations (as MegEngine);
+        # mge.load admits no inspect classes
+        state = dict(self.__dict__)
+        if state.get("argspec") is not None:
+            state["argspec"] = tuple(state["argspec"]._replace(annotations={}))
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        if isinstance(state.get("argspec"), tuple):
+            state["argspec"] = inspect.FullArgSpec(*state["argspec"])
+        self.__dict__.update(state)
+
+    @property
+    def _is_top(self) -> bool:
+        """MegEngine's name of ``is_top``."""
+        return self.is_top
 
     @property
     def graph(self) -> InternalGraph:
@@ -182,6 +203,8 @@ def trace_module(mod: Module, *args: Any, **kwargs: Any) -> TracedModule:
     expected = tracer.trace(mod, args, kwargs)
     built: dict[int, TracedModule] = {}
     top = _build(mod, tracer, built, is_top=True)
+    top.argspec = mod.argspec if isinstance(mod, TracedModule) else \
+        inspect.getfullargspec(mod.forward)
     _renumber(top)
     if checking():
         check_outputs(top, expected, args, kwargs)
@@ -213,6 +236,14 @@ def _build(module: Module, tracer: Tracer, built: dict[int, TracedModule],
 def _map_modules(value: Any, tracer: Tracer, built: dict[int, TracedModule]) -> Any:
     if isinstance(value, Module):
         return value if is_builtin(value) else _build(value, tracer, built)
+    if _module_container(value):
+        # as MegEngine: a list or dict holding only modules becomes a (graphless)
+        # TracedModule whose attributes are the items ("0", "1", ... or the keys)
+        holder = TracedModule(False, {}, {}, origin_class=type(value).__name__)
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            setattr(holder, str(key), _map_modules(item, tracer, built))
+        return holder
     if isinstance(value, (list, tuple)):
         mapped = [_map_modules(v, tracer, built) for v in value]
         if not isinstance(value, tuple):
@@ -221,6 +252,15 @@ def _map_modules(value: Any, tracer: Tracer, built: dict[int, TracedModule]) -> 
     if isinstance(value, dict):
         return type(value)((k, _map_modules(v, tracer, built)) for k, v in value.items())
     return value
+
+
+def _module_container(value: Any) -> bool:
+    """A non-empty list or dict whose items are all modules or such containers."""
+    if type(value) is list or isinstance(value, dict):
+        items = value.values() if isinstance(value, dict) else value
+        return bool(value) and all(isinstance(v, Module) or _module_container(v)
+                                   for v in items)
+    return False
 
 
 def _renumber(top: TracedModule) -> None:
