@@ -15,8 +15,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..core.apply import apply
@@ -25,6 +26,19 @@ from .node import ModuleNode, Node, TensorNode
 from .pytree import LEAF, TreeDef, tree_flatten
 
 _ids = itertools.count()
+#: exprs made while a loader runs (``collect_exprs``), innermost collection last
+_collecting: list[list[Expr]] = []
+
+
+@contextlib.contextmanager
+def collect_exprs() -> Iterator[list[Expr]]:
+    """Collect the exprs constructed inside the block (loaders build new ones)."""
+    made: list[Expr] = []
+    _collecting.append(made)
+    try:
+        yield made
+    finally:
+        _collecting.pop()
 
 
 class _NodeSlot:
@@ -71,6 +85,8 @@ class Expr:
         self.const_val: list[Any] = []
         self.out_def: TreeDef = LEAF
         self.out_const: list[Any] = []
+        if _collecting:
+            _collecting[-1].append(self)
 
     # ------------------------------------------------------------ arguments
     def set_args(self, args: Sequence[Any], kwargs: dict[str, Any]) -> None:
@@ -83,6 +99,27 @@ class Expr:
                 self.const_val.append(_NODE)
             else:
                 self.const_val.append(leaf)
+
+    def set_args_kwargs(self, *args: Any, **kwargs: Any) -> None:
+        """Replace the call's arguments (MegEngine's ``Expr.set_args_kwargs``)."""
+        for node in self.inputs:
+            node.users.remove(self)
+        self.inputs = []
+        self.set_args(args, kwargs)
+
+    @property
+    def return_val(self) -> Any:
+        """The call's result with output nodes in place of tensors."""
+        it = iter(self.outputs)
+        return self.out_def.unflatten([next(it) if c is _NODE else c for c in self.out_const])
+
+    @return_val.setter
+    def return_val(self, value: Any) -> None:
+        leaves, self.out_def = tree_flatten(value)
+        self.outputs = [v for v in leaves if isinstance(v, Node)]
+        self.out_const = [_NODE if isinstance(v, Node) else v for v in leaves]
+        for node in self.outputs:
+            node.expr = self
 
     def add_input(self, node: Node) -> None:
         """Read ``node`` (once more: ``node.users`` lists an expr once per use, as in
@@ -196,12 +233,19 @@ class GetAttr(Expr):
 
 
 class CallMethod(Expr):
-    """``obj.method(*args, **kwargs)``: a module's ``__call__`` or a Tensor method."""
+    """``obj.method(*args, **kwargs)``: a module's ``__call__`` or a Tensor method.
 
-    def __init__(self, method: str, args: Sequence[Any], kwargs: dict[str, Any]) -> None:
+    Made as MegEngine's: ``CallMethod(node, method)`` then ``set_args_kwargs(node, ...)``.
+
+    Example:
+        >>> expr = CallMethod(node, "astype")  # doctest: +SKIP
+        >>> expr.set_args_kwargs(node, "float16")  # doctest: +SKIP
+    """
+
+    def __init__(self, node: Any, method: str = "__call__") -> None:
         super().__init__()
         self.method = method
-        self.set_args(args, kwargs)
+        self.set_args((node,), {})
 
     def interpret(self, *values: Any) -> list[Any]:
         args, kwargs = self.args_from(values)

@@ -52,7 +52,8 @@ class InsertTracer(Recorder):
             run = module
         with call_tracer(None):
             out = run(*sample_args, **sample_kwargs)
-        expr = CallMethod("__call__", (mnode, *node_args), node_kwargs)
+        expr = CallMethod(mnode)
+        expr.set_args_kwargs(mnode, *node_args, **node_kwargs)
         return self._record(expr, out, f"{mnode.name}_out")
 
     def _record(self, expr: Expr, out: Any, base: str) -> Any:

@@ -122,16 +122,17 @@ class TensorNode(Node):
     def __init__(
         self,
         expr: Any,
-        name: str,
+        name: str = "",
         shape: tuple[int, ...] | None = None,
         dtype: np.dtype | None = None,
         device: str | None = None,
+        qparams: Any = None,
     ) -> None:
         super().__init__(expr, name)
         self.shape = tuple(shape) if shape is not None else None
         self.dtype = np.dtype(dtype) if dtype is not None else None
         self.device = device
-        self.qparams = None
+        self.qparams = qparams
 
     @property
     def ndim(self) -> int:

@@ -78,7 +78,9 @@ def out_base(public: Callable) -> str:
 def call_expr(public: Callable, args: tuple, node_args: tuple, node_kwargs: dict) -> Expr:
     """A CallMethod for a Tensor method, else a CallFunction, over the node arguments."""
     if _is_tensor_method(public, args):
-        return CallMethod(public.__name__, node_args, node_kwargs)
+        expr = CallMethod(node_args[0], public.__name__)
+        expr.set_args_kwargs(*node_args, **node_kwargs)
+        return expr
     return CallFunction(public, node_args, node_kwargs)
 
 

@@ -98,8 +98,9 @@ class Tracer(Recorder):
                 out = run(*args, **kwargs)
         else:
             out = self._trace_into(module, run, args, kwargs, parent=mnode)
-        self._record(CallMethod("__call__", (mnode, *node_args), node_kwargs), out,
-                     f"{mnode.name}_out")
+        expr = CallMethod(mnode)
+        expr.set_args_kwargs(mnode, *node_args, **node_kwargs)
+        self._record(expr, out, f"{mnode.name}_out")
         return out
 
     def on_value_access(self, tensor: Tensor, what: str) -> None:
