@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import inspect
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -271,6 +272,24 @@ class CallFunction(Expr):
         args, kwargs = self.args_from(values)
         return self.split_outputs(self.func(*args, **kwargs))
 
+    def _bound(self) -> inspect.BoundArguments:
+        bound = inspect.signature(self.func).bind(*self.args, **self.kwargs)
+        bound.apply_defaults()
+        return bound
+
+    @property
+    def named_args(self) -> dict[str, Any]:
+        """Every parameter of ``func`` by name (defaults filled in), nodes for tensors."""
+        return dict(self._bound().arguments)
+
+    def set_arg(self, name: str, value: Any) -> None:
+        """Pass ``value`` as the parameter ``name`` (e.g. a node made by a loader)."""
+        bound = self._bound()
+        if name not in bound.arguments:
+            raise KeyError(f"{self.func.__name__}() has no parameter {name!r}")
+        bound.arguments[name] = value
+        self.set_args_kwargs(*bound.args, **bound.kwargs)
+
     def _body(self) -> str:
         module = getattr(self.func, "__module__", "") or ""
         short = module.replace("mge.functional.", "F.") if module.startswith("mge.functional") \
@@ -297,9 +316,13 @@ class Apply(Expr):
 class Constant(Expr):
     """A value captured while tracing (a Tensor or Python data)."""
 
-    def __init__(self, value: Any, node: TensorNode) -> None:
+    def __init__(self, value: Any, node: TensorNode | str = "const_tensor") -> None:
+        """``node``: the output node, or (MegEngine's form) the name for a new one."""
         super().__init__()
         self.value = value
+        if isinstance(node, str):
+            node = TensorNode(None, node, getattr(value, "shape", None),
+                              getattr(value, "dtype", None), getattr(value, "device", None))
         self.outputs = [node]
         node.expr = self
 

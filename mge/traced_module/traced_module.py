@@ -22,6 +22,7 @@ from .graph import GraphError, InternalGraph
 from .node import ModuleNode
 from .pytree import TreeDef
 from .recording import ArgDef, TraceError, is_builtin
+from .serialization import apply_loaders
 from .tracer import Tracer
 
 
@@ -81,6 +82,9 @@ class TracedModule(Module):
         if isinstance(state.get("argspec"), tuple):
             state["argspec"] = inspect.FullArgSpec(*state["argspec"])
         self.__dict__.update(state)
+        ran = [apply_loaders(g) for g in self.argdef_graph_map.values()]
+        if any(ran) and self.is_top:
+            _renumber(self)
 
     @property
     def _is_top(self) -> bool:
@@ -273,6 +277,7 @@ def _renumber(top: TracedModule) -> None:
             expr._id, expr_id = expr_id, expr_id + 1
             for node in expr.outputs:
                 node._id, node_id = node_id, node_id + 1
+        graph._total_ids = (node_id, expr_id)  # MegEngine's next free (node, expr) ids
 
 
 __all__ = ["TraceError", "TracedModule", "trace_module"]
