@@ -81,7 +81,7 @@ class Expr:
         self._id = next(_ids)
         self.inputs: list[Node] = []
         self.outputs: list[Node] = []
-        self.graph: Any = None  # the InternalGraph holding this expr
+        self._top_graph: Any = None  # the InternalGraph holding this expr
         self.arg_def: TreeDef | None = None
         self.const_val: list[Any] = []
         self.out_def: TreeDef = LEAF
@@ -201,7 +201,13 @@ class Expr:
 
     @property
     def top_graph(self) -> Any:
-        return self.graph
+        """The InternalGraph holding this expr."""
+        return self._top_graph
+
+    def __setstate__(self, state: dict) -> None:
+        if "graph" in state:  # pickled before ``graph`` meant a called module's graph
+            state["_top_graph"] = state.pop("graph")
+        self.__dict__.update(state)
 
 
 class Input(Expr):
@@ -247,6 +253,21 @@ class CallMethod(Expr):
         super().__init__()
         self.method = method
         self.set_args((node,), {})
+
+    @property
+    def graph(self) -> Any:
+        """The graph a call of a traced module runs (MegEngine's ``CallMethod.graph``);
+        None for a builtin module or a Tensor method."""
+        target = self.inputs[0] if self.inputs else None
+        if self.method != "__call__" or not isinstance(target, ModuleNode) or \
+                target.graph is None:
+            return None
+        graphs = getattr(target.owner, "argdef_graph_map", None) or {}
+        if len(graphs) <= 1:
+            return next(iter(graphs.values()), None)
+        args, kwargs = self.args_from(self.inputs)
+        tree = tree_flatten((tuple(args[1:]), dict(kwargs)))[1]
+        return next((g for g in graphs.values() if g._arg_def == tree), None)
 
     def interpret(self, *values: Any) -> list[Any]:
         args, kwargs = self.args_from(values)

@@ -94,12 +94,12 @@ class InternalGraph:
         """Add an argument; its ``Input`` expr is the node's producer but, as in MegEngine,
         not one of the graph's ``_exprs``."""
         self._add_node(node, base)
-        Input(node).graph = self
+        Input(node)._top_graph = self
         self._inputs.append(node)
         return node
 
     def _append(self, expr: Expr) -> Expr:
-        expr.graph = self
+        expr._top_graph = self
         self._exprs.append(expr)
         return expr
 
@@ -364,7 +364,7 @@ class InternalGraph:
         self._exprs = [e for e in self._exprs if not isinstance(e, Input)]
         for node in self._inputs:
             if not isinstance(node.expr, Input):
-                Input(node).graph = self
+                Input(node)._top_graph = self
         for expr in self._exprs:
             for node in expr.outputs:
                 node.expr = expr

@@ -88,7 +88,7 @@ def apply_loaders(graph: Any) -> bool:
         index = graph._exprs.index(expr)
         graph._exprs[index:index] = made
         for new in made:
-            new.graph = graph
+            new._top_graph = graph
             for node in new.outputs:
                 if node.graph is None:
                     base = node._name or (f"{new.method.strip('_')}_out"

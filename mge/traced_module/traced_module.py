@@ -164,7 +164,7 @@ def _inline_one(graph: InternalGraph, call: CallMethod, target: ModuleNode,
                 n.users.append(e)
         for out in e.outputs:
             graph._add_node(out, result_names.get(id(out), f"{target._name}_{out._name}"))
-        e.graph = graph
+        e._top_graph = graph
         new_exprs.append(e)
     results = [mapping.get(id(o), o) for o in sub._outputs]
     index = graph._exprs.index(call)
