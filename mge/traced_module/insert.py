@@ -98,9 +98,7 @@ class InsertTracer(Recorder):
                         kwargs: dict) -> Any:
         """Trace a user module inserted into the graph (as MegEngine does) and put the
         TracedModule where the module was."""
-        from .traced_module import trace_module
-
-        traced = trace_module(module, *args, **kwargs)
+        traced = self.graph._owner._trace_child(module, args, kwargs)
         path = mnode.expr.name
         parent, _, last = path.rpartition(".")
         setattr(get_attr_path(self.graph._owner, parent) if parent else self.graph._owner,

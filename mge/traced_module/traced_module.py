@@ -86,6 +86,11 @@ class TracedModule(Module):
         if any(ran) and self.is_top:
             _renumber(self)
 
+    @staticmethod
+    def _trace_child(module: Module, args: tuple, kwargs: dict) -> TracedModule:
+        """Trace a user module inserted into one of this module's graphs."""
+        return trace_module(module, *args, **kwargs)
+
     @property
     def _is_top(self) -> bool:
         """MegEngine's name of ``is_top``."""
