@@ -135,3 +135,18 @@ def test_tensor_method_loader(monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(loaded.graph._exprs[0], Constant) and len(loaded.graph._exprs) == 2
     np.testing.assert_array_equal(loaded(Tensor(np.ones(4, "float32"))).numpy(), [3] * 4)
     assert loaded.graph._total_ids[1] == 2
+
+
+def test_convert_kwargs_to_args() -> None:
+    from mge.traced_module.utils import _convert_kwargs_to_args
+
+    def func(a, b, c=4, *, d, e=3):  # noqa: ANN001, ANN202
+        pass
+
+    assert _convert_kwargs_to_args(func, (1,), {"b": 1, "d": 6}) == ((1, 1, 4), {"d": 6, "e": 3})
+    assert _convert_kwargs_to_args(func, (1,), {"d": 6}, is_bounded=True) == ((1, 4),
+                                                                              {"d": 6, "e": 3})
+    with pytest.raises(TypeError, match="multiple values for argument a"):
+        _convert_kwargs_to_args(func, (1,), {"a": 2, "d": 6})
+    with pytest.raises(TypeError, match="missing required keyword-only argument: d"):
+        _convert_kwargs_to_args(func, (1, 2), {})
