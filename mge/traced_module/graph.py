@@ -218,6 +218,20 @@ class InternalGraph:
         with call_tracer(tracer):
             yield self
         self._place(tracer.new_exprs, expr)
+        self._number(tracer.new_exprs)
+
+    def _number(self, exprs: list[Expr]) -> None:
+        """Give inserted exprs and their outputs the top graph's next free ids."""
+        source = getattr(self, "_id_source", None) or self
+        total = getattr(source, "_total_ids", None)
+        if total is None:
+            return
+        node_id, expr_id = total
+        for e in exprs:
+            e._id, expr_id = expr_id, expr_id + 1
+            for node in e.outputs:
+                node._id, node_id = node_id, node_id + 1
+        source._total_ids = (node_id, expr_id)
 
     def _place(self, new: list[Expr], after: Expr | None) -> None:
         for e in new:

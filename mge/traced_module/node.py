@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,7 @@ import numpy as np
 from ..core.tracing import active_call_tracer
 from ..tensor import Tensor
 
-_ids = itertools.count()
+_next_id = [0]  # the id the next one gets (MegEngine's _get_next_id/_set_next_id)
 
 
 class Node:
@@ -32,8 +31,19 @@ class Node:
     :class:`~.graph.InternalGraph` or None.
     """
 
+    @classmethod
+    def _get_next_id(cls) -> int:
+        """The id the next one made gets."""
+        return _next_id[0]
+
+    @classmethod
+    def _set_next_id(cls, value: int) -> None:
+        """Make the next one made get id ``value``."""
+        _next_id[0] = value
+
     def __init__(self, expr: Any, name: str) -> None:
-        self._id = next(_ids)
+        self._id = _next_id[0]
+        _next_id[0] += 1
         self._name = name
         self.expr = expr
         self.users: list[Any] = []
