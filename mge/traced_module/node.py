@@ -63,8 +63,24 @@ class Node:
 
     @property
     def qualname(self) -> str:
+        """MegEngine's qualified name: ``Net.block0`` for a module, ``Net.block0.conv0`` for
+        an attribute, ``Net.block0.conv0.[out]`` for a module call's result, ``Net.[x]``,
+        ``Net.[func_relu]``, ``Net.[method_add]``, ``Net.[def_<opdef>]`` otherwise."""
         prefix = self.graph.qualname if self.graph is not None else ""
-        return f"{prefix}.{self._name}" if prefix else self._name
+        expr = self.expr
+        kind = type(expr).__name__
+        if kind == "Input" and self.graph is not None and self is self.graph._inputs[0]:
+            return prefix
+        if kind == "GetAttr":
+            return f"{expr.inputs[0].qualname}.{expr.name}"
+        if kind == "CallMethod" and expr.method == "__call__" and \
+                isinstance(expr.inputs[0], ModuleNode):
+            return f"{expr.inputs[0].qualname}.[out]"
+        tag = {"CallMethod": lambda: f"method_{getattr(expr, 'method', '').strip('_')}",
+               "CallFunction": lambda: f"func_{getattr(expr.func, '__name__', 'f')}",
+               "Apply": lambda: f"def_{str(expr.opdef).lower()}"}.get(kind)
+        inner = tag() if tag is not None else self._name
+        return f"{prefix}.[{inner}]" if prefix else inner
 
     @property
     def top_graph(self) -> Any:

@@ -202,9 +202,10 @@ class Tracer(Recorder):
     def _trace_into(self, module: Any, run: Callable, args: tuple, kwargs: dict,
                     parent: ModuleNode | None) -> Any:
         argdef = ArgDef(args, kwargs)
-        qual = class_name(module) if parent is None else \
-            f"{self.frame.graph.qualname}.{parent.name}"
-        graph = InternalGraph(class_name(module) if parent is None else parent.name, qual)
+        # the top graph is named as MegEngine's: the module's name, else its class's
+        top = getattr(module, "name", None) or class_name(module).rsplit(".", 1)[-1]
+        qual = top if parent is None else f"{self.frame.graph.qualname}.{parent.name}"
+        graph = InternalGraph(top if parent is None else parent.name, qual)
         self_node = ModuleNode(None, "self", class_name(module))
         graph._add_input(self_node, "self")
         frame = _Frame(module, graph, self_node, paths=attr_paths(module))

@@ -150,3 +150,37 @@ def test_convert_kwargs_to_args() -> None:
         _convert_kwargs_to_args(func, (1,), {"a": 2, "d": 6})
     with pytest.raises(TypeError, match="missing required keyword-only argument: d"):
         _convert_kwargs_to_args(func, (1, 2), {})
+
+
+def test_qualnames_and_ids_as_megengine() -> None:
+    class Inner(M.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv0 = M.Conv2d(3, 3, 1)
+
+        def forward(self, x: Tensor) -> Tensor:
+            return F.relu(self.conv0(x)) + 1
+
+    class Outer(M.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.block0 = Inner()
+
+        def forward(self, x: Tensor) -> Tensor:
+            return self.block0(x)
+
+    traced = trace_module(Outer(), _x())
+    assert [(n.name, n.qualname) for n in traced.graph.nodes()] == [
+        ("self", "Outer"), ("x", "Outer.[x]"), ("block0", "Outer.block0"),
+        ("block0_out", "Outer.block0.[out]"), ("self", "Outer.block0"),
+        ("x", "Outer.block0.[x]"), ("conv0", "Outer.block0.conv0"),
+        ("conv0_out", "Outer.block0.conv0.[out]"), ("relu_out", "Outer.block0.[func_relu]"),
+        ("add_out", "Outer.block0.[method_add]")]
+    graph = traced.graph
+    for traced_module in (traced, traced.flatten()):
+        ids = [n._id for n in traced_module.graph.nodes()]
+        assert sorted(ids) == list(range(traced_module.graph._total_ids[0]))
+    relu = graph.get_function_by_type(F.relu).as_unique()
+    with relu.top_graph.insert_exprs():
+        F.neg(relu.outputs[0])
+    assert graph._total_ids == (11, 7)
