@@ -220,6 +220,10 @@ class InternalGraph:
         self._place(tracer.new_exprs, expr)
         self._number(tracer.new_exprs)
 
+    def _reset_ids(self) -> None:
+        """Renumber this (top) graph's nodes and exprs from 0 (MegEngine's)."""
+        renumber([self])
+
     def _number(self, exprs: list[Expr]) -> None:
         """Give inserted exprs and their outputs the top graph's next free ids."""
         source = getattr(self, "_id_source", None) or self
@@ -390,6 +394,42 @@ class InternalGraph:
         ins = ", ".join(repr(i) for i in self._inputs)
         outs = ", ".join(repr(o) for o in self._outputs)
         return f"{self._name}.Graph ({ins}) {{\n\t{body}\n\treturn {outs}\n}}"
+
+
+def renumber(tops: list[InternalGraph]) -> None:
+    """Give exprs and nodes small sequential ids in graph order (for get_*_by_id); the
+    top graphs keep the next free ids in ``_total_ids`` (MegEngine), where every graph
+    below takes ids for inserted exprs (``_id_source``)."""
+    expr_id = node_id = 0
+    seen_exprs: set[int] = set()
+    seen_nodes: set[int] = set()
+
+    def number(node: Any) -> None:
+        nonlocal node_id
+        if id(node) not in seen_nodes:
+            seen_nodes.add(id(node))
+            node._id, node_id = node_id, node_id + 1
+
+    for graph in tops:
+        for node in graph._inputs:
+            number(node)
+        for expr in graph.exprs(recursive=True):
+            if id(expr) in seen_exprs:
+                continue
+            seen_exprs.add(id(expr))
+            expr._id, expr_id = expr_id, expr_id + 1
+            for node in expr.outputs:
+                number(node)
+    for graph in tops:
+        for node in graph.nodes(recursive=True):  # subgraph inputs
+            number(node)
+    for graph in tops:
+        graph._total_ids = (node_id, expr_id)
+        for expr in graph.exprs(recursive=True):
+            for sub in subgraphs(expr):
+                sub._id_source = tops[0]
+        if graph is not tops[0]:
+            graph._id_source = tops[0]
 
 
 def subgraphs(expr: Expr) -> list[InternalGraph]:

@@ -18,7 +18,7 @@ from ..module import Module
 from ..module.qat.module import QATModule
 from .checker import check_outputs, checking
 from .expr import CallMethod, GetAttr, Input
-from .graph import GraphError, InternalGraph, subgraphs
+from .graph import GraphError, InternalGraph, renumber
 from .node import ModuleNode
 from .pytree import TreeDef
 from .recording import ArgDef, TraceError, is_builtin
@@ -274,40 +274,7 @@ def _module_container(value: Any) -> bool:
 
 
 def _renumber(top: TracedModule) -> None:
-    """Give exprs and nodes small sequential ids in graph order (for get_*_by_id); the
-    top graphs keep the next free ids in ``_total_ids`` (MegEngine), where every graph
-    below takes ids for inserted exprs (``_id_source``)."""
-    expr_id = node_id = 0
-    seen_exprs: set[int] = set()
-    seen_nodes: set[int] = set()
-    tops = list(top.argdef_graph_map.values())
-
-    def number(node: Any) -> None:
-        nonlocal node_id
-        if id(node) not in seen_nodes:
-            seen_nodes.add(id(node))
-            node._id, node_id = node_id, node_id + 1
-
-    for graph in tops:
-        for node in graph._inputs:
-            number(node)
-        for expr in graph.exprs(recursive=True):
-            if id(expr) in seen_exprs:
-                continue
-            seen_exprs.add(id(expr))
-            expr._id, expr_id = expr_id, expr_id + 1
-            for node in expr.outputs:
-                number(node)
-    for graph in tops:
-        for node in graph.nodes(recursive=True):  # subgraph inputs
-            number(node)
-    for graph in tops:
-        graph._total_ids = (node_id, expr_id)
-        for expr in graph.exprs(recursive=True):
-            for sub in subgraphs(expr):
-                sub._id_source = tops[0]
-        if graph is not tops[0]:
-            graph._id_source = tops[0]
+    renumber(list(top.argdef_graph_map.values()))
 
 
 __all__ = ["TraceError", "TracedModule", "trace_module"]
