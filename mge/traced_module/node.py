@@ -83,6 +83,11 @@ class Node:
         return f"{prefix}.[{inner}]" if prefix else inner
 
     @property
+    def _qualname(self) -> str:
+        """MegEngine's attribute name of ``qualname``."""
+        return self.qualname
+
+    @property
     def top_graph(self) -> Any:
         return self.graph
 
