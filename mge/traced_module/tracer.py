@@ -44,6 +44,7 @@ class _Frame:
     keep: list[Any] = dataclasses.field(default_factory=list)
     paths: dict[int, str] = dataclasses.field(default_factory=dict)
     attr_nodes: dict[str, Node] = dataclasses.field(default_factory=dict)
+    user_names: dict[int, str] = dataclasses.field(default_factory=dict)
 
 
 class Tracer(Recorder):
@@ -130,6 +131,18 @@ class Tracer(Recorder):
         node_args, node_kwargs = self._args_to_nodes(args, kwargs, "Tensor()")
         self._record(CallFunction(type(tensor), node_args, node_kwargs), tensor, "tensor_out")
 
+    def _take_user_name(self, node: Node, value: Tensor) -> None:
+        """``t.name = "..."`` set in forward on a computed tensor names its node, made
+        unique in the graph (``a``, ``a_1``, ...) as MegEngine's."""
+        seen = self.frame.user_names
+        if not value.name or seen.get(id(node)) == value.name or \
+                not isinstance(node.expr, (Apply, CallMethod, CallFunction)):
+            return
+        seen[id(node)] = value.name
+        space = self.frame.graph._namespace
+        space.used.pop(node._name, None)
+        node._name = space.create(value.name, node)
+
     def _record(self, expr: Expr, out: Any, base: str) -> None:
         frame = self.frame
         frame.graph._append(expr)
@@ -150,7 +163,7 @@ class Tracer(Recorder):
         if isinstance(value, Tensor):
             node = frame.nodes.get(id(value))
             if node is not None:
-                _take_user_name(node, value)
+                self._take_user_name(node, value)
                 return node
             path = frame.paths.get(id(value))
             if path is not None:
@@ -234,13 +247,6 @@ class Tracer(Recorder):
         graphs.setdefault(argdef.key(), graph)
         outdefs.setdefault(argdef.key(), out_def)
         return out
-
-
-def _take_user_name(node: Node, value: Tensor) -> None:
-    """``t.name = "..."`` set in forward on a computed tensor names its node (MegEngine)."""
-    if value.name and value.name != node.name and \
-            isinstance(node.expr, (Apply, CallMethod, CallFunction)):
-        node.name = value.name
 
 
 def _named_tensor_args(module: Any, args: tuple, kwargs: dict) -> list[tuple[str, Tensor]]:
