@@ -15,8 +15,9 @@ Example:
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Sequence
+import contextlib
+import inspect
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..core.apply import apply
@@ -24,7 +25,20 @@ from ..core.tracing import active_call_tracer
 from .node import ModuleNode, Node, TensorNode
 from .pytree import LEAF, TreeDef, tree_flatten
 
-_ids = itertools.count()
+_next_id = [0]  # the id the next one gets (MegEngine's _get_next_id/_set_next_id)
+#: exprs made while a loader runs (``collect_exprs``), innermost collection last
+_collecting: list[list[Expr]] = []
+
+
+@contextlib.contextmanager
+def collect_exprs() -> Iterator[list[Expr]]:
+    """Collect the exprs constructed inside the block (loaders build new ones)."""
+    made: list[Expr] = []
+    _collecting.append(made)
+    try:
+        yield made
+    finally:
+        _collecting.pop()
 
 
 class _NodeSlot:
@@ -62,15 +76,28 @@ def _format_value(v: Any) -> str:
 class Expr:
     """Base expr: ``inputs`` (Nodes), ``outputs`` (Nodes) and the call's argument structure."""
 
+    @classmethod
+    def _get_next_id(cls) -> int:
+        """The id the next one made gets."""
+        return _next_id[0]
+
+    @classmethod
+    def _set_next_id(cls, value: int) -> None:
+        """Make the next one made get id ``value``."""
+        _next_id[0] = value
+
     def __init__(self) -> None:
-        self._id = next(_ids)
+        self._id = _next_id[0]
+        _next_id[0] += 1
         self.inputs: list[Node] = []
         self.outputs: list[Node] = []
-        self.graph: Any = None  # the InternalGraph holding this expr
+        self._top_graph: Any = None  # the InternalGraph holding this expr
         self.arg_def: TreeDef | None = None
         self.const_val: list[Any] = []
         self.out_def: TreeDef = LEAF
         self.out_const: list[Any] = []
+        if _collecting:
+            _collecting[-1].append(self)
 
     # ------------------------------------------------------------ arguments
     def set_args(self, args: Sequence[Any], kwargs: dict[str, Any]) -> None:
@@ -83,6 +110,27 @@ class Expr:
                 self.const_val.append(_NODE)
             else:
                 self.const_val.append(leaf)
+
+    def set_args_kwargs(self, *args: Any, **kwargs: Any) -> None:
+        """Replace the call's arguments (MegEngine's ``Expr.set_args_kwargs``)."""
+        for node in self.inputs:
+            node.users.remove(self)
+        self.inputs = []
+        self.set_args(args, kwargs)
+
+    @property
+    def return_val(self) -> Any:
+        """The call's result with output nodes in place of tensors."""
+        it = iter(self.outputs)
+        return self.out_def.unflatten([next(it) if c is _NODE else c for c in self.out_const])
+
+    @return_val.setter
+    def return_val(self, value: Any) -> None:
+        leaves, self.out_def = tree_flatten(value)
+        self.outputs = [v for v in leaves if isinstance(v, Node)]
+        self.out_const = [_NODE if isinstance(v, Node) else v for v in leaves]
+        for node in self.outputs:
+            node.expr = self
 
     def add_input(self, node: Node) -> None:
         """Read ``node`` (once more: ``node.users`` lists an expr once per use, as in
@@ -163,7 +211,13 @@ class Expr:
 
     @property
     def top_graph(self) -> Any:
-        return self.graph
+        """The InternalGraph holding this expr."""
+        return self._top_graph
+
+    def __setstate__(self, state: dict) -> None:
+        if "graph" in state:  # pickled before ``graph`` meant a called module's graph
+            state["_top_graph"] = state.pop("graph")
+        self.__dict__.update(state)
 
 
 class Input(Expr):
@@ -196,12 +250,34 @@ class GetAttr(Expr):
 
 
 class CallMethod(Expr):
-    """``obj.method(*args, **kwargs)``: a module's ``__call__`` or a Tensor method."""
+    """``obj.method(*args, **kwargs)``: a module's ``__call__`` or a Tensor method.
 
-    def __init__(self, method: str, args: Sequence[Any], kwargs: dict[str, Any]) -> None:
+    Made as MegEngine's: ``CallMethod(node, method)`` then ``set_args_kwargs(node, ...)``.
+
+    Example:
+        >>> expr = CallMethod(node, "astype")  # doctest: +SKIP
+        >>> expr.set_args_kwargs(node, "float16")  # doctest: +SKIP
+    """
+
+    def __init__(self, node: Any, method: str = "__call__") -> None:
         super().__init__()
         self.method = method
-        self.set_args(args, kwargs)
+        self.set_args((node,), {})
+
+    @property
+    def graph(self) -> Any:
+        """The graph a call of a traced module runs (MegEngine's ``CallMethod.graph``);
+        None for a builtin module or a Tensor method."""
+        target = self.inputs[0] if self.inputs else None
+        if self.method != "__call__" or not isinstance(target, ModuleNode) or \
+                target.graph is None:
+            return None
+        graphs = getattr(target.owner, "argdef_graph_map", None) or {}
+        if len(graphs) <= 1:
+            return next(iter(graphs.values()), None)
+        args, kwargs = self.args_from(self.inputs)
+        tree = tree_flatten((tuple(args[1:]), dict(kwargs)))[1]
+        return next((g for g in graphs.values() if g._arg_def == tree), None)
 
     def interpret(self, *values: Any) -> list[Any]:
         args, kwargs = self.args_from(values)
@@ -226,6 +302,24 @@ class CallFunction(Expr):
     def interpret(self, *values: Any) -> list[Any]:
         args, kwargs = self.args_from(values)
         return self.split_outputs(self.func(*args, **kwargs))
+
+    def _bound(self) -> inspect.BoundArguments:
+        bound = inspect.signature(self.func).bind(*self.args, **self.kwargs)
+        bound.apply_defaults()
+        return bound
+
+    @property
+    def named_args(self) -> dict[str, Any]:
+        """Every parameter of ``func`` by name (defaults filled in), nodes for tensors."""
+        return dict(self._bound().arguments)
+
+    def set_arg(self, name: str, value: Any) -> None:
+        """Pass ``value`` as the parameter ``name`` (e.g. a node made by a loader)."""
+        bound = self._bound()
+        if name not in bound.arguments:
+            raise KeyError(f"{self.func.__name__}() has no parameter {name!r}")
+        bound.arguments[name] = value
+        self.set_args_kwargs(*bound.args, **bound.kwargs)
 
     def _body(self) -> str:
         module = getattr(self.func, "__module__", "") or ""
@@ -253,9 +347,13 @@ class Apply(Expr):
 class Constant(Expr):
     """A value captured while tracing (a Tensor or Python data)."""
 
-    def __init__(self, value: Any, node: TensorNode) -> None:
+    def __init__(self, value: Any, node: TensorNode | str = "const_tensor") -> None:
+        """``node``: the output node, or (MegEngine's form) the name for a new one."""
         super().__init__()
         self.value = value
+        if isinstance(node, str):
+            node = TensorNode(None, node, getattr(value, "shape", None),
+                              getattr(value, "dtype", None), getattr(value, "device", None))
         self.outputs = [node]
         node.expr = self
 
@@ -281,9 +379,12 @@ class Constant(Expr):
 
 
 def get_attr_path(obj: Any, path: str) -> Any:
-    """Follow a dotted attribute path; numeric parts index into lists and containers."""
+    """Follow a dotted attribute path; numeric parts index into lists and containers, and
+    parts of a dict attribute are its keys."""
     for part in path.split("."):
-        if part.isdigit() and not hasattr(obj, part):
+        if isinstance(obj, dict):
+            obj = obj[part] if part in obj else obj[int(part)]
+        elif part.isdigit() and not hasattr(obj, part):
             obj = obj[int(part)]
         else:
             obj = getattr(obj, part)

@@ -94,12 +94,12 @@ class InternalGraph:
         """Add an argument; its ``Input`` expr is the node's producer but, as in MegEngine,
         not one of the graph's ``_exprs``."""
         self._add_node(node, base)
-        Input(node).graph = self
+        Input(node)._top_graph = self
         self._inputs.append(node)
         return node
 
     def _append(self, expr: Expr) -> Expr:
-        expr.graph = self
+        expr._top_graph = self
         self._exprs.append(expr)
         return expr
 
@@ -218,6 +218,24 @@ class InternalGraph:
         with call_tracer(tracer):
             yield self
         self._place(tracer.new_exprs, expr)
+        self._number(tracer.new_exprs)
+
+    def _reset_ids(self) -> None:
+        """Renumber this (top) graph's nodes and exprs from 0 (MegEngine's)."""
+        renumber([self])
+
+    def _number(self, exprs: list[Expr]) -> None:
+        """Give inserted exprs and their outputs the top graph's next free ids."""
+        source = getattr(self, "_id_source", None) or self
+        total = getattr(source, "_total_ids", None)
+        if total is None:
+            return
+        node_id, expr_id = total
+        for e in exprs:
+            e._id, expr_id = expr_id, expr_id + 1
+            for node in e.outputs:
+                node._id, node_id = node_id, node_id + 1
+        source._total_ids = (node_id, expr_id)
 
     def _place(self, new: list[Expr], after: Expr | None) -> None:
         for e in new:
@@ -232,7 +250,10 @@ class InternalGraph:
         self._exprs[pos + 1:pos + 1] = new
 
     def replace_node(self, repl_dict: dict[Node, Node]) -> None:
-        """Make the users of each old node (after the new node exists) use the new one."""
+        """Make the users of each old node (after the new node exists) use the new one.
+
+        Users placed before the new node keep the old one if the outputs do not depend on
+        them (``compile`` drops them); a live one is refused."""
         for old, new in repl_dict.items():
             if old.graph is not self or new.graph is not self:
                 raise GraphError(f"replace_node: {old} and {new} must both belong to {self._name}")
@@ -241,10 +262,13 @@ class InternalGraph:
             order = {id(e): k for k, e in enumerate(self._exprs)}
             born = order.get(id(new.expr), -1)
             deps = {id(e) for e in self.get_dep_exprs(new)}
+            live = {id(e) for e in self.get_dep_exprs(self._outputs)}
             for user in list(old.users):
                 if id(user) in deps:
                     continue
                 if order.get(id(user), -1) <= born:
+                    if id(user) not in live:  # dead (compile drops it): keeps ``old``
+                        continue
                     raise GraphError(
                         f"replace_node: {user!r} uses {old} before {new} is computed; "
                         "rewiring it would leave a dangling node"
@@ -358,7 +382,7 @@ class InternalGraph:
         self._exprs = [e for e in self._exprs if not isinstance(e, Input)]
         for node in self._inputs:
             if not isinstance(node.expr, Input):
-                Input(node).graph = self
+                Input(node)._top_graph = self
         for expr in self._exprs:
             for node in expr.outputs:
                 node.expr = expr
@@ -370,6 +394,42 @@ class InternalGraph:
         ins = ", ".join(repr(i) for i in self._inputs)
         outs = ", ".join(repr(o) for o in self._outputs)
         return f"{self._name}.Graph ({ins}) {{\n\t{body}\n\treturn {outs}\n}}"
+
+
+def renumber(tops: list[InternalGraph]) -> None:
+    """Give exprs and nodes small sequential ids in graph order (for get_*_by_id); the
+    top graphs keep the next free ids in ``_total_ids`` (MegEngine), where every graph
+    below takes ids for inserted exprs (``_id_source``)."""
+    expr_id = node_id = 0
+    seen_exprs: set[int] = set()
+    seen_nodes: set[int] = set()
+
+    def number(node: Any) -> None:
+        nonlocal node_id
+        if id(node) not in seen_nodes:
+            seen_nodes.add(id(node))
+            node._id, node_id = node_id, node_id + 1
+
+    for graph in tops:
+        for node in graph._inputs:
+            number(node)
+        for expr in graph.exprs(recursive=True):
+            if id(expr) in seen_exprs:
+                continue
+            seen_exprs.add(id(expr))
+            expr._id, expr_id = expr_id, expr_id + 1
+            for node in expr.outputs:
+                number(node)
+    for graph in tops:
+        for node in graph.nodes(recursive=True):  # subgraph inputs
+            number(node)
+    for graph in tops:
+        graph._total_ids = (node_id, expr_id)
+        for expr in graph.exprs(recursive=True):
+            for sub in subgraphs(expr):
+                sub._id_source = tops[0]
+        if graph is not tops[0]:
+            graph._id_source = tops[0]
 
 
 def subgraphs(expr: Expr) -> list[InternalGraph]:

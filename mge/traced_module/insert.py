@@ -12,7 +12,7 @@ from typing import Any
 from ..core.tracing import call_tracer
 from ..module import Module
 from ..tensor import Tensor
-from .expr import CallMethod, Constant, Expr, GetAttr
+from .expr import CallMethod, Constant, Expr, GetAttr, get_attr_path
 from .node import ModuleNode, Node, TensorNode
 from .pytree import tree_flatten
 from .recording import (
@@ -47,9 +47,13 @@ class InsertTracer(Recorder):
         mnode = self._module_node(module)
         node_args, node_kwargs = self._args_to_nodes(args, kwargs, f"{mnode.name}()")
         sample_args, sample_kwargs = self._samples(node_args, node_kwargs)
+        if not is_builtin(module) and not hasattr(module, "argdef_graph_map"):
+            module = self._trace_in_place(mnode, module, sample_args, sample_kwargs)
+            run = module
         with call_tracer(None):
             out = run(*sample_args, **sample_kwargs)
-        expr = CallMethod("__call__", (mnode, *node_args), node_kwargs)
+        expr = CallMethod(mnode)
+        expr.set_args_kwargs(mnode, *node_args, **node_kwargs)
         return self._record(expr, out, f"{mnode.name}_out")
 
     def _record(self, expr: Expr, out: Any, base: str) -> Any:
@@ -90,6 +94,27 @@ class InsertTracer(Recorder):
         self.new_exprs.append(expr)
         return node
 
+    def _trace_in_place(self, mnode: ModuleNode, module: Any, args: tuple,
+                        kwargs: dict) -> Any:
+        """Trace a user module inserted into the graph (as MegEngine does) and put the
+        TracedModule where the module was."""
+        traced = self.graph._owner._trace_child(module, args, kwargs)
+        path = mnode.expr.name
+        parent, _, last = path.rpartition(".")
+        setattr(get_attr_path(self.graph._owner, parent) if parent else self.graph._owner,
+                last, traced)
+        mnode.module_type = class_name(traced)
+        return traced
+
+    def getattr_node(self, mnode: ModuleNode, name: str) -> Any:
+        """``mnode.name`` inside ``insert_exprs``: a GetAttr node for a submodule or tensor
+        attribute; other attribute values are returned as they are."""
+        value = getattr(mnode.owner, name)
+        if not isinstance(value, (Module, Tensor)):
+            return value
+        prefix = "" if mnode is self.graph._inputs[0] else f"{mnode.expr.name}."
+        return self._getattr(prefix + name, value)
+
     def _module_node(self, module: Any) -> ModuleNode:
         """A ModuleNode for ``module``, attaching it to the graph's owner if it is new."""
         owner = self.graph._owner
@@ -105,8 +130,20 @@ class InsertTracer(Recorder):
                 k += 1
                 path = f"{base}_{k}"
             setattr(owner, path, module)
-        mtype = type(module) if is_builtin(module) else class_name(module)
-        node = ModuleNode(None, path.replace(".", "_"), mtype)
+        return self._getattr(path, module)
+
+    def _getattr(self, path: str, value: Any) -> Node:
+        """The node of ``self.<path>``: an existing GetAttr's, else a new GetAttr expr's."""
+        for expr in self.graph._exprs:
+            if isinstance(expr, GetAttr) and expr.name == path and \
+                    expr.inputs[0] is self.graph._inputs[0]:
+                return expr.outputs[0]
+        if isinstance(value, Module):
+            mtype = type(value) if is_builtin(value) else class_name(value)
+            node: Node = ModuleNode(None, path.replace(".", "_"), mtype)
+        else:
+            node = TensorNode(None, path.replace(".", "_"), value.shape, value.dtype,
+                              value.device)
         self.graph._add_node(node, node.name)
         expr = GetAttr(self.graph._inputs[0], path)
         expr.outputs = [node]

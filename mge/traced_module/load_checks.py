@@ -11,7 +11,8 @@ holds, and admits only what tracing records:
   data (a Tensor, an array, a number), never a function or a method;
 * ``CallMethod("__call__")`` calls such a module; any other method is a traceable
   Tensor method (``reshape``, ``__add__``, ...) called on a value that is not a module;
-* ``CallFunction`` calls a public ``F.*`` function; ``Apply`` applies an ``OpDef``;
+* ``CallFunction`` calls a public ``F.*`` function or builds a ``Tensor`` (``Tensor(x)``
+  in forward); ``Apply`` applies an ``OpDef``;
 * the graph's owner is the TracedModule that holds it.
 
 Example:
@@ -32,7 +33,7 @@ import numpy as np
 from ..core.opdef import OpDef
 from ..module import Module
 from ..serialization.restricted_unpickler import WeightsOnlyUnpicklingError, register_load_check
-from ..tensor import Tensor
+from ..tensor import Parameter, Tensor
 from .expr import Apply, CallFunction, CallMethod, Constant, Expr, GetAttr, Input, get_attr_path
 from .graph import InternalGraph
 from .traced_module import TracedModule
@@ -122,7 +123,8 @@ def check_graph(graph: InternalGraph) -> None:
                 raise _refuse(graph, expr, f"calls the method {expr.method!r}")
         elif kind is CallFunction:
             func = expr.func
-            if not (getattr(func, "__mge_traceable__", None)
+            if func not in (Tensor, Parameter) and not (
+                    getattr(func, "__mge_traceable__", None)
                     and getattr(func, "__module__", "").startswith("mge.functional")):
                 raise _refuse(graph, expr, f"calls {func!r} (not a public F.* function)")
         elif not (kind is Apply and isinstance(expr.opdef, OpDef)):

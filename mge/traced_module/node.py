@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,7 @@ import numpy as np
 from ..core.tracing import active_call_tracer
 from ..tensor import Tensor
 
-_ids = itertools.count()
+_next_id = [0]  # the id the next one gets (MegEngine's _get_next_id/_set_next_id)
 
 
 class Node:
@@ -32,8 +31,19 @@ class Node:
     :class:`~.graph.InternalGraph` or None.
     """
 
+    @classmethod
+    def _get_next_id(cls) -> int:
+        """The id the next one made gets."""
+        return _next_id[0]
+
+    @classmethod
+    def _set_next_id(cls, value: int) -> None:
+        """Make the next one made get id ``value``."""
+        _next_id[0] = value
+
     def __init__(self, expr: Any, name: str) -> None:
-        self._id = next(_ids)
+        self._id = _next_id[0]
+        _next_id[0] += 1
         self._name = name
         self.expr = expr
         self.users: list[Any] = []
@@ -53,8 +63,29 @@ class Node:
 
     @property
     def qualname(self) -> str:
+        """MegEngine's qualified name: ``Net.block0`` for a module, ``Net.block0.conv0`` for
+        an attribute, ``Net.block0.conv0.[out]`` for a module call's result, ``Net.[x]``,
+        ``Net.[func_relu]``, ``Net.[method_add]``, ``Net.[def_<opdef>]`` otherwise."""
         prefix = self.graph.qualname if self.graph is not None else ""
-        return f"{prefix}.{self._name}" if prefix else self._name
+        expr = self.expr
+        kind = type(expr).__name__
+        if kind == "Input" and self.graph is not None and self is self.graph._inputs[0]:
+            return prefix
+        if kind == "GetAttr":
+            return f"{expr.inputs[0].qualname}.{expr.name}"
+        if kind == "CallMethod" and expr.method == "__call__" and \
+                isinstance(expr.inputs[0], ModuleNode):
+            return f"{expr.inputs[0].qualname}.[out]"
+        tag = {"CallMethod": lambda: f"method_{getattr(expr, 'method', '').strip('_')}",
+               "CallFunction": lambda: f"func_{getattr(expr.func, '__name__', 'f')}",
+               "Apply": lambda: f"def_{str(expr.opdef).lower()}"}.get(kind)
+        inner = tag() if tag is not None else self._name
+        return f"{prefix}.[{inner}]" if prefix else inner
+
+    @property
+    def _qualname(self) -> str:
+        """MegEngine's attribute name of ``qualname``."""
+        return self.qualname
 
     @property
     def top_graph(self) -> Any:
@@ -92,23 +123,47 @@ class ModuleNode(Node):
             raise AttributeError(f"{self} is not attached to a graph")
         return self.graph._resolve_module(self)
 
+    def __getattr__(self, name: str) -> Any:
+        """Inside ``graph.insert_exprs()``: ``self.sub`` records ``getattr`` of a submodule
+        or tensor attribute of this module and returns its node.
+
+        Example:
+            >>> with graph.insert_exprs():  # doctest: +SKIP
+            ...     y = graph.inputs[0].neg(x)
+        """
+        getattr_node = getattr(active_call_tracer(), "getattr_node", None)
+        if name.startswith("_") or getattr_node is None:
+            raise AttributeError(f"{type(self).__name__} object has no attribute {name!r}")
+        return getattr_node(self, name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Inside ``graph.insert_exprs()``: record a call of this module."""
+        if active_call_tracer() is None:
+            raise RuntimeError(f"{self}(...): module calls on nodes are only recorded inside "
+                               "`with graph.insert_exprs():`")
+        return self.owner(*args, **kwargs)
+
 
 class TensorNode(Node):
     """A tensor value with the shape, dtype and device seen while tracing."""
 
+    #: MegEngine's concrete tensor of the node; None once tracing is over (always, here).
+    value: Tensor | None = None
+
     def __init__(
         self,
         expr: Any,
-        name: str,
+        name: str = "",
         shape: tuple[int, ...] | None = None,
         dtype: np.dtype | None = None,
         device: str | None = None,
+        qparams: Any = None,
     ) -> None:
         super().__init__(expr, name)
         self.shape = tuple(shape) if shape is not None else None
         self.dtype = np.dtype(dtype) if dtype is not None else None
         self.device = device
-        self.qparams = None
+        self.qparams = qparams
 
     @property
     def ndim(self) -> int:

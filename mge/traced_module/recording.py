@@ -15,6 +15,8 @@ import numpy as np
 
 from ..core.tracing import traceable
 from ..module import Sequential
+from ..quantization.fake_quant import _FakeQuantize
+from ..quantization.observer import Observer
 from ..tensor import Tensor
 from .expr import CallFunction, CallMethod, Expr
 from .node import Node, TensorNode
@@ -49,9 +51,12 @@ def wrap(func: Callable) -> Callable:
 
 
 def is_builtin(module: Any) -> bool:
-    """Builtin modules are leaves: mge.module classes (but containers) and registered ones."""
+    """Builtin modules are leaves: mge.module classes (but containers), registered ones and,
+    as in MegEngine, every observer and fake quantizer (subclasses included)."""
     cls = type(module)
     if cls in _BUILTIN or any(issubclass(cls, b) for b in _BUILTIN):
+        return True
+    if isinstance(module, (Observer, _FakeQuantize)):
         return True
     return cls.__module__.startswith("mge.module") and not isinstance(module, Sequential)
 
@@ -73,7 +78,9 @@ def out_base(public: Callable) -> str:
 def call_expr(public: Callable, args: tuple, node_args: tuple, node_kwargs: dict) -> Expr:
     """A CallMethod for a Tensor method, else a CallFunction, over the node arguments."""
     if _is_tensor_method(public, args):
-        return CallMethod(public.__name__, node_args, node_kwargs)
+        expr = CallMethod(node_args[0], public.__name__)
+        expr.set_args_kwargs(*node_args, **node_kwargs)
+        return expr
     return CallFunction(public, node_args, node_kwargs)
 
 

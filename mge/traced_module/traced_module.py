@@ -11,15 +11,18 @@ Example:
 from __future__ import annotations
 
 import copy
+import inspect
 from typing import Any
 
 from ..module import Module
+from ..module.qat.module import QATModule
 from .checker import check_outputs, checking
 from .expr import CallMethod, GetAttr, Input
-from .graph import GraphError, InternalGraph
+from .graph import GraphError, InternalGraph, renumber
 from .node import ModuleNode
 from .pytree import TreeDef
 from .recording import ArgDef, TraceError, is_builtin
+from .serialization import apply_loaders
 from .tracer import Tracer
 
 
@@ -30,11 +33,17 @@ class TracedModule(Module):
         argdef_graph_map: argument-structure key -> InternalGraph.
         argdef_outdef_map: argument-structure key -> output structure.
         is_top: True for the module ``trace_module`` returned.
+        is_qat: True for a traced QAT module (``flatten`` keeps its calls, as MegEngine).
     """
 
+    is_qat: bool = False
+
     def __init__(self, is_top: bool, argdef_graph_map: dict, argdef_outdef_map: dict,
-                 origin_class: str = "") -> None:
+                 origin_class: str = "", is_qat: bool = False) -> None:
         super().__init__()
+        self.is_qat = is_qat
+        #: the traced forward's ``inspect.FullArgSpec`` on the top module, else None.
+        self.argspec: inspect.FullArgSpec | None = None
         self.argdef_graph_map = argdef_graph_map
         self.argdef_outdef_map = argdef_outdef_map
         self.is_top = is_top
@@ -61,6 +70,32 @@ class TracedModule(Module):
         out_def: TreeDef = graph._out_def or self.argdef_outdef_map[key]
         return out_def.unflatten(outs)
 
+    def __getstate__(self) -> dict:
+        # pickles hold the argspec as plain data, without annotations (as MegEngine);
+        # mge.load admits no inspect classes
+        state = dict(self.__dict__)
+        if state.get("argspec") is not None:
+            state["argspec"] = tuple(state["argspec"]._replace(annotations={}))
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        if isinstance(state.get("argspec"), tuple):
+            state["argspec"] = inspect.FullArgSpec(*state["argspec"])
+        self.__dict__.update(state)
+        ran = [apply_loaders(g) for g in self.argdef_graph_map.values()]
+        if any(ran) and self.is_top:
+            _renumber(self)
+
+    @staticmethod
+    def _trace_child(module: Module, args: tuple, kwargs: dict) -> TracedModule:
+        """Trace a user module inserted into one of this module's graphs."""
+        return trace_module(module, *args, **kwargs)
+
+    @property
+    def _is_top(self) -> bool:
+        """MegEngine's name of ``is_top``."""
+        return self.is_top
+
     @property
     def graph(self) -> InternalGraph:
         """The graph (``ValueError`` if several argument structures were traced)."""
@@ -81,6 +116,7 @@ class TracedModule(Module):
         for graph in new.argdef_graph_map.values():
             _inline_calls(graph)
             graph.compile()
+        _renumber(new)
         return new
 
     def __repr__(self) -> str:
@@ -100,7 +136,7 @@ def _inline_calls(graph: InternalGraph) -> None:
             if not isinstance(target, ModuleNode):
                 continue
             module = target.owner
-            if not isinstance(module, TracedModule):
+            if not isinstance(module, TracedModule) or module.is_qat:
                 continue
             _inline_one(graph, expr, target, module)
             changed = True
@@ -116,6 +152,11 @@ def _inline_one(graph: InternalGraph, call: CallMethod, target: ModuleNode,
     for sub_in, outer in zip(sub._inputs[1:], call.inputs[1:]):
         mapping[id(sub_in)] = outer
     new_exprs = []
+    # names as MegEngine's: inner nodes get the call target's name as prefix, the
+    # results keep the names of the call's outputs
+    result_names = {id(o): c._name for o, c in zip(sub._outputs, call.outputs)}
+    for node in call.outputs:
+        graph._namespace.used.pop(node._name, None)
     for e in sub._exprs:
         if isinstance(e, Input):
             continue
@@ -128,8 +169,8 @@ def _inline_one(graph: InternalGraph, call: CallMethod, target: ModuleNode,
             if n.users.count(e) < e.inputs.count(n):
                 n.users.append(e)
         for out in e.outputs:
-            graph._add_node(out, out._name)
-        e.graph = graph
+            graph._add_node(out, result_names.get(id(out), f"{target._name}_{out._name}"))
+        e._top_graph = graph
         new_exprs.append(e)
     results = [mapping.get(id(o), o) for o in sub._outputs]
     index = graph._exprs.index(call)
@@ -172,6 +213,8 @@ def trace_module(mod: Module, *args: Any, **kwargs: Any) -> TracedModule:
     expected = tracer.trace(mod, args, kwargs)
     built: dict[int, TracedModule] = {}
     top = _build(mod, tracer, built, is_top=True)
+    top.argspec = mod.argspec if isinstance(mod, TracedModule) else \
+        inspect.getfullargspec(mod.forward)
     _renumber(top)
     if checking():
         check_outputs(top, expected, args, kwargs)
@@ -188,7 +231,8 @@ def _build(module: Module, tracer: Tracer, built: dict[int, TracedModule],
     _, graphs, outdefs = entry
     origin = module.origin_class if isinstance(module, TracedModule) \
         else type(module).__qualname__
-    tm = TracedModule(is_top, dict(graphs), dict(outdefs), origin_class=origin)
+    is_qat = isinstance(module, QATModule) or getattr(module, "is_qat", False)
+    tm = TracedModule(is_top, dict(graphs), dict(outdefs), origin_class=origin, is_qat=is_qat)
     built[id(module)] = tm
     skip = set(vars(tm))
     for name, value in vars(module).items():
@@ -202,6 +246,14 @@ def _build(module: Module, tracer: Tracer, built: dict[int, TracedModule],
 def _map_modules(value: Any, tracer: Tracer, built: dict[int, TracedModule]) -> Any:
     if isinstance(value, Module):
         return value if is_builtin(value) else _build(value, tracer, built)
+    if _module_container(value):
+        # as MegEngine: a list or dict holding only modules becomes a (graphless)
+        # TracedModule whose attributes are the items ("0", "1", ... or the keys)
+        holder = TracedModule(False, {}, {}, origin_class=type(value).__name__)
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            setattr(holder, str(key), _map_modules(item, tracer, built))
+        return holder
     if isinstance(value, (list, tuple)):
         mapped = [_map_modules(v, tracer, built) for v in value]
         if not isinstance(value, tuple):
@@ -212,16 +264,17 @@ def _map_modules(value: Any, tracer: Tracer, built: dict[int, TracedModule]) -> 
     return value
 
 
+def _module_container(value: Any) -> bool:
+    """A non-empty list or dict whose items are all modules or such containers."""
+    if type(value) is list or isinstance(value, dict):
+        items = value.values() if isinstance(value, dict) else value
+        return bool(value) and all(isinstance(v, Module) or _module_container(v)
+                                   for v in items)
+    return False
+
+
 def _renumber(top: TracedModule) -> None:
-    """Give exprs and nodes small sequential ids in graph order (for get_*_by_id)."""
-    expr_id = node_id = 0
-    for graph in top.argdef_graph_map.values():
-        for node in graph._inputs:
-            node._id, node_id = node_id, node_id + 1
-        for expr in graph.exprs(recursive=True):
-            expr._id, expr_id = expr_id, expr_id + 1
-            for node in expr.outputs:
-                node._id, node_id = node_id, node_id + 1
+    renumber(list(top.argdef_graph_map.values()))
 
 
 __all__ = ["TraceError", "TracedModule", "trace_module"]

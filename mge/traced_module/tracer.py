@@ -8,6 +8,7 @@ user code are recorded as ``Apply`` exprs.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +17,7 @@ from ..core.apply import add_observer, remove_observer
 from ..core.tracing import active_call_tracer, call_tracer
 from ..module import Module
 from ..tensor import Tensor
-from .expr import Apply, CallMethod, Constant, Expr, GetAttr
+from .expr import Apply, CallFunction, CallMethod, Constant, Expr, GetAttr
 from .graph import InternalGraph
 from .node import ModuleNode, Node, TensorNode
 from .pytree import tree_flatten
@@ -43,6 +44,7 @@ class _Frame:
     keep: list[Any] = dataclasses.field(default_factory=list)
     paths: dict[int, str] = dataclasses.field(default_factory=dict)
     attr_nodes: dict[str, Node] = dataclasses.field(default_factory=dict)
+    user_names: dict[int, str] = dataclasses.field(default_factory=dict)
 
 
 class Tracer(Recorder):
@@ -57,10 +59,22 @@ class Tracer(Recorder):
     def trace(self, module: Any, args: tuple, kwargs: dict) -> Any:
         """Run ``module(*args, **kwargs)`` while recording; returns its outputs."""
         add_observer(self._on_apply)
+        init = Tensor.__init__
+        tracer = self
+
+        @functools.wraps(init)
+        def traced_init(t: Tensor, *a: Any, **kw: Any) -> None:
+            with call_tracer(None):  # reading a traced input's value is what is recorded
+                init(t, *a, **kw)
+            if active_call_tracer() is tracer and tracer.frames:
+                tracer._on_tensor_init(t, a, kw)
+
+        Tensor.__init__ = traced_init
         try:
             with call_tracer(self):
                 return module(*args, **kwargs)
         finally:
+            Tensor.__init__ = init
             remove_observer(self._on_apply)
 
     @property
@@ -85,8 +99,9 @@ class Tracer(Recorder):
                 out = run(*args, **kwargs)
         else:
             out = self._trace_into(module, run, args, kwargs, parent=mnode)
-        self._record(CallMethod("__call__", (mnode, *node_args), node_kwargs), out,
-                     f"{mnode.name}_out")
+        expr = CallMethod(mnode)
+        expr.set_args_kwargs(mnode, *node_args, **node_kwargs)
+        self._record(expr, out, f"{mnode.name}_out")
         return out
 
     def on_value_access(self, tensor: Tensor, what: str) -> None:
@@ -105,6 +120,28 @@ class Tracer(Recorder):
             return
         nodes = [self._node_for(t, str(op)) for t in inputs]
         self._record(Apply(op, nodes), tuple(outputs), f"{op.type_name.lower()}_out")
+
+    def _on_tensor_init(self, tensor: Tensor, args: tuple, kwargs: dict) -> None:
+        """``Tensor(x)`` / ``Tensor([1, x])`` on traced tensors in forward: recorded as a
+        call of ``Tensor`` (MegEngine records ``Tensor.__new__``); otherwise a constant."""
+        nodes = self.frame.nodes
+        if not any(isinstance(v, Tensor) and id(v) in nodes
+                   for v in tree_flatten((args, kwargs))[0]):
+            return
+        node_args, node_kwargs = self._args_to_nodes(args, kwargs, "Tensor()")
+        self._record(CallFunction(type(tensor), node_args, node_kwargs), tensor, "tensor_out")
+
+    def _take_user_name(self, node: Node, value: Tensor) -> None:
+        """``t.name = "..."`` set in forward on a computed tensor names its node, made
+        unique in the graph (``a``, ``a_1``, ...) as MegEngine's."""
+        seen = self.frame.user_names
+        if not value.name or seen.get(id(node)) == value.name or \
+                not isinstance(node.expr, (Apply, CallMethod, CallFunction)):
+            return
+        seen[id(node)] = value.name
+        space = self.frame.graph._namespace
+        space.used.pop(node._name, None)
+        node._name = space.create(value.name, node)
 
     def _record(self, expr: Expr, out: Any, base: str) -> None:
         frame = self.frame
@@ -126,6 +163,7 @@ class Tracer(Recorder):
         if isinstance(value, Tensor):
             node = frame.nodes.get(id(value))
             if node is not None:
+                self._take_user_name(node, value)
                 return node
             path = frame.paths.get(id(value))
             if path is not None:
@@ -177,9 +215,10 @@ class Tracer(Recorder):
     def _trace_into(self, module: Any, run: Callable, args: tuple, kwargs: dict,
                     parent: ModuleNode | None) -> Any:
         argdef = ArgDef(args, kwargs)
-        qual = class_name(module) if parent is None else \
-            f"{self.frame.graph.qualname}.{parent.name}"
-        graph = InternalGraph(class_name(module) if parent is None else parent.name, qual)
+        # the top graph is named as MegEngine's: the module's name, else its class's
+        top = getattr(module, "name", None) or class_name(module).rsplit(".", 1)[-1]
+        qual = top if parent is None else f"{self.frame.graph.qualname}.{parent.name}"
+        graph = InternalGraph(top if parent is None else parent.name, qual)
         self_node = ModuleNode(None, "self", class_name(module))
         graph._add_input(self_node, "self")
         frame = _Frame(module, graph, self_node, paths=attr_paths(module))
