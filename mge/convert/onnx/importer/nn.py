@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -144,16 +145,23 @@ class Conv2d(OnnxOp):
                            self.stride, self.padding, self.dilation, self.groups)
 
 
-@converter("Conv")
-def _conv(node: Node, ctx: Any) -> Converted:
-    weight = ctx.const(node.input(1), "Conv weight")
+def _conv_1d_or_2d(node: Node, ctx: Any, what: str,
+                   conv2d: Callable[[Node, Any, np.ndarray], Converted]) -> Converted:
+    """A 2-d ``Conv``/``ConvTranspose`` converted by ``conv2d``; a 1-d one (3-d weight)
+    lifted to 2-d on ``[N, C, 1, L]``."""
+    weight = ctx.const(node.input(1), f"{node.op_type} weight")
     if weight.ndim not in (3, 4):
-        raise Unsupported(f"only 1-d and 2-d convolution is supported (weight shape "
+        raise Unsupported(f"only 1-d and 2-d {what} is supported (weight shape "
                           f"{weight.shape})")
     if weight.ndim == 3:
-        op, inputs, outputs = _conv2d(lift_1d(node), ctx, weight[:, :, None, :])
+        op, inputs, outputs = conv2d(lift_1d(node), ctx, weight[:, :, None, :])
         return Lifted1d(op), inputs, outputs
-    return _conv2d(node, ctx, weight)
+    return conv2d(node, ctx, weight)
+
+
+@converter("Conv")
+def _conv(node: Node, ctx: Any) -> Converted:
+    return _conv_1d_or_2d(node, ctx, "convolution", _conv2d)
 
 
 def _conv2d(node: Node, ctx: Any, weight: np.ndarray) -> tuple[OnnxOp, list[str], list[str]]:
@@ -218,14 +226,7 @@ def _transposed_pads(node: Node, ctx: Any, kernel: list[int], strides: list[int]
 
 @converter("ConvTranspose")
 def _conv_transpose(node: Node, ctx: Any) -> Converted:
-    weight = ctx.const(node.input(1), "ConvTranspose weight")
-    if weight.ndim not in (3, 4):
-        raise Unsupported(f"only 1-d and 2-d ConvTranspose is supported (weight shape "
-                          f"{weight.shape})")
-    if weight.ndim == 3:
-        op, inputs, outputs = _conv_transpose2d(lift_1d(node), ctx, weight[:, :, None, :])
-        return Lifted1d(op), inputs, outputs
-    return _conv_transpose2d(node, ctx, weight)
+    return _conv_1d_or_2d(node, ctx, "ConvTranspose", _conv_transpose2d)
 
 
 def _conv_transpose2d(node: Node, ctx: Any,
