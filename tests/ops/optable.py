@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -40,6 +41,17 @@ def rand(*shape: int, dtype: str = "float32", seed: int = 0, low: float = -2, hi
     if np.dtype(dtype).kind in "iu":
         return rng.integers(int(low), int(high) + 1, size=shape).astype(dtype)
     return rng.uniform(low, high, size=shape).astype(dtype)
+
+
+def add_named_outputs(graph: Any, ops: dict[str, tuple[OpDef, list]]) -> None:
+    """Add each ``name: (op, inputs)`` of ``ops`` to ``graph``; its first output, named
+    ``name``, becomes a graph output (in ``ops``' order)."""
+    outputs = []
+    for name, (op, inputs) in ops.items():
+        out = graph.add_op(op, inputs)[0]
+        out.name = name
+        outputs.append(out)
+    graph.outputs = outputs
 
 
 def with_nonfinite(case: OpCase) -> OpCase | None:

@@ -28,7 +28,7 @@ from mge.runtime.plan import Plan, PlanOptions
 from mge.serialization.mge_graph import MgeFormatError, dump_graph, graph_from_bytes
 from tests.oracle import oracle_python, requires_oracle, run_in_megengine
 
-from .optable import rand
+from .optable import add_named_outputs, rand
 
 NAMES = ["conv3d", "deconv3d", "local", "windows", "unwindows", "inverse", "lrn", "gnorm", "dcn"]
 # Run by the oracle interpreter: trace the layers, dump them, save inputs and outputs.
@@ -125,12 +125,7 @@ def test_megengine_runs_our_layers(tmp_path: Path) -> None:
                  graph.add_const(rand(1, 18, 6, 6, seed=5), name="off"),
                  graph.add_const(rand(1, 9, 6, 6, seed=6, low=0, high=1), name="msk")]),
     }
-    outputs = []
-    for name, (op, inputs) in ops.items():
-        out = graph.add_op(op, inputs)[0]
-        out.name = name
-        outputs.append(out)
-    graph.outputs = outputs
+    add_named_outputs(graph, ops)
     path = tmp_path / "layers.mge"
     path.write_bytes(dump_graph(graph)[0])
     got = run_in_megengine(path, feeds, runner="graph")

@@ -14,7 +14,7 @@ from mge.runtime.plan import Plan, PlanOptions
 from mge.serialization.mge_graph import dump_graph, graph_from_bytes
 from tests.oracle import oracle_python, requires_oracle, run_in_megengine
 
-from .optable import rand
+from .optable import add_named_outputs, rand
 
 # Run by the oracle interpreter: trace a net with the three norms and dump it (GroupNorm
 # graphs dump only without inference optimization, see DESIGN.md), then save the input
@@ -56,12 +56,7 @@ def test_megengine_runs_our_norms(tmp_path: Path) -> None:
     ins = [graph.add_input(n, a.shape, a.dtype) for n, a in (("x", x), ("w", w), ("b", b))]
     ops = {"ln": (LayerNorm(normalized_dim=2, normalized_size=15, affine=False), ins[:1]),
            "gn": (GroupNorm(group=2), ins), "inorm": (InstanceNorm(), ins)}
-    outputs = []
-    for name, (op, inputs) in ops.items():
-        out = graph.add_op(op, inputs)[0]
-        out.name = name
-        outputs.append(out)
-    graph.outputs = outputs
+    add_named_outputs(graph, ops)
     path = tmp_path / "norms.mge"
     path.write_bytes(dump_graph(graph)[0])
     got = run_in_megengine(path, {"x": x, "w": w, "b": b}, runner="graph")
