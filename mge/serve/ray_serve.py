@@ -29,6 +29,8 @@ from .app import ServerSettings, create_app
 from .repository import ModelSpec
 
 DEPLOYMENT_NAME = "mge_serve"
+#: seconds a replica may take to answer Serve's health check (Ray's default is 30)
+HEALTH_CHECK_TIMEOUT_S = 120.0
 
 
 def deployment(specs: Sequence[ModelSpec], settings: ServerSettings | None = None,
@@ -47,10 +49,14 @@ def deployment(specs: Sequence[ModelSpec], settings: ServerSettings | None = Non
     # a replica holds its own bounded queue; requests beyond what all replicas take wait in
     # Ray's queue, which is bounded too (Ray answers 503 when it is full)
     per_replica = max(s.max_queue_size + s.max_batch_size for s in specs)
+    # a stopping replica finishes its in-flight requests (bounded by the request timeout);
+    # a replica busy loading or compiling on a loaded machine is not declared dead early
     options: dict[str, Any] = {"name": DEPLOYMENT_NAME,
                                "ray_actor_options": {"num_cpus": num_cpus_per_replica},
                                "max_ongoing_requests": per_replica,
-                               "max_queued_requests": max(s.max_queue_size for s in specs)}
+                               "max_queued_requests": max(s.max_queue_size for s in specs),
+                               "graceful_shutdown_timeout_s": settings.request_timeout_s,
+                               "health_check_timeout_s": HEALTH_CHECK_TIMEOUT_S}
     if max_replicas > replicas:
         options["autoscaling_config"] = {
             "min_replicas": replicas, "max_replicas": max_replicas,
@@ -72,8 +78,12 @@ def run_ray_serve(specs: Sequence[ModelSpec], settings: ServerSettings, host: st
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal ends the process at once
+        signal.signal(sig, signal.SIG_DFL)
+    print("mge serve: shutting Ray Serve down (in-flight requests finish)", flush=True)
     serve.shutdown()
     ray.shutdown()
+    print("mge serve: Ray Serve shut down", flush=True)
     return 0
 
 

@@ -112,13 +112,13 @@ class ServerProcess:
         self.stop()
         raise RuntimeError(f"mge serve did not become ready:\n{self.log.read_text()}")
 
-    def stop(self) -> int:
-        """SIGTERM, wait; the exit status (uvicorn re-raises SIGTERM once it has shut down
-        cleanly, so a clean stop is -SIGTERM or 0)."""
+    def stop(self, timeout_s: float = 60.0) -> int:
+        """SIGTERM, wait up to ``timeout_s``; the exit status (uvicorn re-raises SIGTERM once
+        it has shut down cleanly, so a clean stop is -SIGTERM or 0; -SIGKILL: too slow)."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(60)
+                self.process.wait(timeout_s)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()

@@ -50,6 +50,20 @@ def _replicas(count: int, timeout_s: float = 120.0) -> list[str]:
         time.sleep(0.5)
 
 
+def _running_replicas(count: int, timeout_s: float = 180.0) -> int:
+    """How many replicas Serve reports RUNNING (once there are ``count``, or at the timeout)."""
+    from ray import serve
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        running = sum(d.replica_states.get("RUNNING", 0)
+                      for app in serve.status().applications.values()
+                      for d in app.deployments.values())
+        if running == count or time.monotonic() > deadline:
+            return running
+        time.sleep(0.5)
+
+
 def _infer_with_retries(url: str, x: np.ndarray, attempts: int = 60) -> tuple[np.ndarray, int]:
     """The probs of one binary request, retried on errors; and how many retries it took."""
     header = json.dumps({"inputs": [{"name": "input", "shape": list(x.shape),
@@ -100,13 +114,17 @@ def test_mge_serve_ray_two_replicas_survive_a_killed_replica(
                 done.acquire()
             ray.kill(ray.get_actor(replicas[0], namespace="serve"), no_restart=True)
             results = [f.result() for f in futures]
+        # Serve replaces the killed replica (stopping while it still loads would make the
+        # shutdown below wait for its model to load first)
+        assert _running_replicas(2) == 2, "Serve did not replace the killed replica"
         for name, (probs, _) in zip(names, results):
             top5 = np.argsort(-probs, kind="stable")[:5].tolist()
             assert top5 == reference_top5(REF_STEM, name)
         print(f"retries after killing a replica: {sum(r for _, r in results)}")
     finally:
-        status = server.stop()
+        status = server.stop(timeout_s=180.0)
     assert status in (0, -signal.SIGTERM), server.log.read_text()
+    assert "Ray Serve shut down" in server.log.read_text()
     assert not _replicas(0, timeout_s=60.0)  # SIGTERM shut Serve down
 
 
