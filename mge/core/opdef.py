@@ -55,11 +55,40 @@ class OpError(ValueError, RuntimeError):
 
 
 class TensorInfo(NamedTuple):
-    """What ``infer`` knows about a tensor: its shape, dtype and, for constants, its value."""
+    """What ``infer`` knows about a tensor: its shape, dtype and, for constants, its value.
+
+    Two infos are equal only when their dtypes are equal including quantization
+    parameters (numpy's dtype ``==`` and hash ignore them: ``qint8(0.1) == np.int8``),
+    so infos key caches of prepared kernels as they are. The hash stays the tuple's
+    (equal infos hash alike; quantized dtypes differing only in scale merely share a
+    bucket).
+
+    Example:
+        >>> from mge.dtype import qint8
+        >>> TensorInfo((2,), qint8(0.5)) == TensorInfo((2,), qint8(0.25))
+        False
+    """
 
     shape: tuple[int, ...]
     dtype: np.dtype
     value: np.ndarray | None = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, tuple):
+            return NotImplemented
+        if not tuple.__eq__(self, other):
+            return False
+        if not isinstance(other, TensorInfo):
+            return True
+        mine = getattr(self.dtype, "metadata", None)
+        theirs = getattr(other.dtype, "metadata", None)
+        return mine is theirs or mine == theirs
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = tuple.__hash__
 
     @property
     def ndim(self) -> int:
