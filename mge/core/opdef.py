@@ -20,6 +20,7 @@ batch-axis rule      ``with_batch``                         plan specialization
 ONNX export          ``onnx_rule``, ``batch_rule``          the ONNX exporter
 float16 policy       ``in_float16``, ``float32_inputs``     ``float16`` passes
 no-op identities     ``is_noop``                            ``remove_noop`` pass
+run-to-run values    ``random``                             folding, static values
 gradient rule        ``grad_rule``                          ``mge.core.autodiff`` tape
 ===================  =====================================  ===========================
 
@@ -159,6 +160,8 @@ class OpDef:
             (``None``: it blocks one); ``mge.ops.registry.batch_rule`` fills it.
         kernels: backend name -> kernel (``Backend.kernel`` fills it; per class).
         preparers: backend name -> preparation (see ``mge.backends.Backend.prepare``).
+        random: its outputs differ from run to run (random draws): never folded into
+            constants nor computed when a graph is loaded.
         format_rule: which ``Tensor.format`` its outputs get when an input has one
             (MegEngine's format transformation): ``"default"`` (none), ``"first"`` (the
             first input's), ``"any"`` (the inputs' one), ``"same_ndim"`` (the first
@@ -177,6 +180,7 @@ class OpDef:
     kernels: ClassVar[dict[str, Kernel]] = {}
     preparers: ClassVar[dict[str, Callable[..., Any]]] = {}
     format_rule: ClassVar[str] = "default"
+    random: ClassVar[bool] = False
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
         """Output infos from input infos; raises ``OpError`` on invalid input."""
