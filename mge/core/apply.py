@@ -23,7 +23,6 @@ from collections.abc import Callable
 from typing import Any
 
 from ..backends import PrepareSite, get_backend
-from ..dtype import dtype_key
 from .opdef import OpDef, TensorInfo
 from .tensor.base import Tensor
 
@@ -90,7 +89,7 @@ def _carry_format(rule: str, inputs: tuple[Tensor, ...], outputs: tuple[Tensor, 
 def _prepared_kernel(backend: Any, op: OpDef, in_infos: list[TensorInfo],
                      out_infos: list[TensorInfo]) -> Callable[..., Any]:
     """``op``'s kernel prepared by ``backend`` for these inputs (cached)."""
-    key = (backend.name, op, *in_infos, *(dtype_key(i.dtype) for i in in_infos))
+    key = (backend.name, op, *in_infos)
     fn = _prepared.get(key)
     if fn is None:
         prepared = backend.prepare(op, PrepareSite(in_infos, out_infos))

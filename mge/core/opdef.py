@@ -20,6 +20,7 @@ batch-axis rule      ``with_batch``                         plan specialization
 ONNX export          ``onnx_rule``, ``batch_rule``          the ONNX exporter
 float16 policy       ``in_float16``, ``float32_inputs``     ``float16`` passes
 no-op identities     ``is_noop``                            ``remove_noop`` pass
+run-to-run values    ``random``                             folding, static values
 gradient rule        ``grad_rule``                          ``mge.core.autodiff`` tape
 ===================  =====================================  ===========================
 
@@ -55,11 +56,40 @@ class OpError(ValueError, RuntimeError):
 
 
 class TensorInfo(NamedTuple):
-    """What ``infer`` knows about a tensor: its shape, dtype and, for constants, its value."""
+    """What ``infer`` knows about a tensor: its shape, dtype and, for constants, its value.
+
+    Two infos are equal only when their dtypes are equal including quantization
+    parameters (numpy's dtype ``==`` and hash ignore them: ``qint8(0.1) == np.int8``),
+    so infos key caches of prepared kernels as they are. The hash stays the tuple's
+    (equal infos hash alike; quantized dtypes differing only in scale merely share a
+    bucket).
+
+    Example:
+        >>> from mge.dtype import qint8
+        >>> TensorInfo((2,), qint8(0.5)) == TensorInfo((2,), qint8(0.25))
+        False
+    """
 
     shape: tuple[int, ...]
     dtype: np.dtype
     value: np.ndarray | None = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, tuple):
+            return NotImplemented
+        if not tuple.__eq__(self, other):
+            return False
+        if not isinstance(other, TensorInfo):
+            return True
+        mine = getattr(self.dtype, "metadata", None)
+        theirs = getattr(other.dtype, "metadata", None)
+        return mine is theirs or mine == theirs
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = tuple.__hash__
 
     @property
     def ndim(self) -> int:
@@ -130,6 +160,8 @@ class OpDef:
             (``None``: it blocks one); ``mge.ops.registry.batch_rule`` fills it.
         kernels: backend name -> kernel (``Backend.kernel`` fills it; per class).
         preparers: backend name -> preparation (see ``mge.backends.Backend.prepare``).
+        random: its outputs differ from run to run (random draws): never folded into
+            constants nor computed when a graph is loaded.
         format_rule: which ``Tensor.format`` its outputs get when an input has one
             (MegEngine's format transformation): ``"default"`` (none), ``"first"`` (the
             first input's), ``"any"`` (the inputs' one), ``"same_ndim"`` (the first
@@ -148,6 +180,7 @@ class OpDef:
     kernels: ClassVar[dict[str, Kernel]] = {}
     preparers: ClassVar[dict[str, Callable[..., Any]]] = {}
     format_rule: ClassVar[str] = "default"
+    random: ClassVar[bool] = False
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
         """Output infos from input infos; raises ``OpError`` on invalid input."""

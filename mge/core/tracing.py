@@ -69,6 +69,33 @@ def call_tracer(tracer: CallTracer | None) -> Iterator[None]:
         _active[0] = previous
 
 
+#: ``fn(tensor, args, kwargs)`` called after each ``Tensor(...)`` construction (a module
+#: tracer records ``Tensor([1, x])`` on traced values); see :func:`observe_tensor_init`
+TENSOR_INIT_OBSERVERS: list[Callable[[Any, tuple, dict], None]] = []
+
+
+@contextlib.contextmanager
+def observe_tensor_init(fn: Callable[[Any, tuple, dict], None]) -> Iterator[None]:
+    """Call ``fn(tensor, args, kwargs)`` after every ``Tensor(*args, **kwargs)`` built in
+    the block (``args`` holds the data, ``kwargs`` the other arguments given). While any
+    observer is registered, a construction runs with call tracing paused (reading a
+    traced input's value is what the observer records, not a use of it).
+
+    Example:
+        >>> from mge.core.tensor.base import Tensor
+        >>> seen = []
+        >>> with observe_tensor_init(lambda t, args, kwargs: seen.append(kwargs)):
+        ...     _ = Tensor([1.0], dtype="float16")
+        >>> seen
+        [{'dtype': 'float16'}]
+    """
+    TENSOR_INIT_OBSERVERS.append(fn)
+    try:
+        yield
+    finally:
+        TENSOR_INIT_OBSERVERS.remove(fn)
+
+
 def traceable(fn: Callable) -> Callable:
     """Wrap a public function or method so that an active call tracer sees its calls."""
 

@@ -26,6 +26,8 @@ import numpy as np
 
 from ..backends import Backend, get_backend
 from ..core.apply import run_op
+from ..core.opdef import TensorInfo
+from ..ops.registry import PrepareSite
 from .ir import ConstOp, Graph, Host2DeviceCopy, VarNode
 
 
@@ -55,6 +57,12 @@ class Executor:
             if vid not in keep:
                 self._free_after[step].append(vid)
         self._consts: dict[int, Any] = {}
+        #: op node id -> its kernel prepared for the node: the random ops, which draw
+        #: from a generator of the node's own, run after run (as MegEngine's oprs)
+        self._node_kernels = {node.id: self.backend.prepare(node.op, PrepareSite(
+            [TensorInfo(v.shape, v.dtype) for v in node.inputs],
+            [TensorInfo(v.shape, v.dtype) for v in node.outputs], in_graph=True)).fn
+            for node in self._order if node.op.random}
 
     def _const(self, var: VarNode) -> Any:
         arr = self._consts.get(var.id)
@@ -89,7 +97,9 @@ class Executor:
             elif isinstance(op, ConstOp):
                 values[node.outputs[0].id] = self._const(node.outputs[0])
             else:
-                result = run_op(op, *[values[v.id] for v in node.inputs], backend=self.backend)
+                args = [values[v.id] for v in node.inputs]
+                kernel = self._node_kernels.get(node.id)
+                result = kernel(*args) if kernel else run_op(op, *args, backend=self.backend)
                 if len(node.outputs) == 1:
                     result = (result,)
                 for v, arr in zip(node.outputs, result, strict=True):

@@ -49,7 +49,7 @@ def fold_values(op: OpDef, infos: Sequence[TensorInfo]) -> list[np.ndarray | Non
     """
     outs = op.check_inputs(infos)
     values = [None if o.value is None else np.asarray(o.value) for o in outs]
-    if any(v is not None for v in values) or any(i.value is None for i in infos):
+    if op.random or any(v is not None for v in values) or any(i.value is None for i in infos):
         return values
     if any(int(np.prod(i.shape)) > STATIC_EVAL_LIMIT for i in (*infos, *outs)):
         return values

@@ -58,6 +58,8 @@ class PrepareSite:
             afterwards and it is not a user or constant buffer).
         host: the plan backend preparing it (device, dtype and layout conversions, the
             shared weight cache, scratch buffers), or ``None`` in eager execution.
+        in_graph: the kernel serves one op node of a graph, run after run, also without
+            a plan host (the graph interpreter): random ops then keep a state per node.
     """
 
     inputs: Sequence[TensorInfo]
@@ -65,6 +67,7 @@ class PrepareSite:
     consts: tuple[np.ndarray | None, ...] = ()
     donated: tuple[bool, ...] = ()
     host: Any = None
+    in_graph: bool = dataclasses.field(default=False, kw_only=True)
 
     def __post_init__(self) -> None:
         self.consts = self.consts or (None,) * len(self.inputs)

@@ -2,7 +2,8 @@
 
 An ``RNG(seed=s)`` owns a handle (``new_rng_handle``): two RNGs made with one seed give
 the same sequence, each draw advancing it. ``RNG()`` (no seed) draws from the global
-generator, which :func:`seed` restarts. Draws run the RNG ops of :mod:`mge.core.rng`.
+generator, which :func:`seed` restarts. Draws run the random ops of :mod:`mge.ops.random`
+(through ``apply``: ``jit.trace`` records them, and dumped graphs draw on every run).
 
 Example:
     >>> import mge
@@ -20,8 +21,10 @@ from typing import Any
 import numpy as np
 
 from ..core._imperative_rt import ops as _ops
-from ..core._imperative_rt.core2 import apply
-from ..core.rng import (
+from ..core.apply import apply
+from ..core.tensor.base import Tensor
+from ..device import get_default_device
+from ..ops.random import (
     BetaRNG,
     GammaRNG,
     GaussianRNG,
@@ -30,18 +33,16 @@ from ..core.rng import (
     ShuffleRNG,
     UniformRNG,
 )
-from ..core.tensor.base import Tensor
-from ..device import get_default_device
 
 Size = int | Iterable[int] | None
 
 
-def _shape_tensor(size: Size, device: str | None) -> Tensor:
-    """``size`` (default ``(1,)``) as the int32 shape input of an RNG op."""
+def _shape(size: Size) -> tuple[int, ...]:
+    """``size`` (default ``(1,)``) as the ``shape`` param of a random op."""
     if size is None:
-        size = (1,)
+        return (1,)
     dims = (size,) if isinstance(size, (int, np.integer)) else tuple(size)
-    return Tensor(np.array([int(d) for d in dims], dtype=np.int32).reshape(-1), device=device)
+    return tuple(int(d) for d in dims)
 
 
 def _params(name: str, values: dict[str, Any], size: Size, device: str | None) -> list[Tensor]:
@@ -89,39 +90,47 @@ class RNG:
     def _op_seed(self) -> int:
         return self._seed if self._seed is not None else _ops.get_global_rng_seed()
 
+    def _draw(self, op: Any, *inputs: Tensor) -> tuple[Tensor, ...]:
+        """``op``'s outputs, on this RNG's device (an input-less op's are on the default)."""
+        outs = apply(op, *inputs)
+        if self._device is None or all(o.device == self._device for o in outs):
+            return outs
+        return tuple(o.to(self._device) for o in outs)
+
     def uniform(self, low: float = 0, high: float = 1, size: Size = None) -> Tensor:
         """float32 draws from U[low, high) of shape ``size`` (default ``(1,)``)."""
         if not low < high:
             raise ValueError(f"Uniform is not defined when low >= high: low ({low}) must not "
                              f"exceed high ({high}) nor equal it")
-        op = UniformRNG(seed=self._op_seed(), handle=self._handle, dtype="float32")
-        (out,) = apply(op, _shape_tensor(size, self._device))
+        op = UniformRNG(seed=self._op_seed(), handle=self._handle, dtype="float32",
+                        shape=_shape(size))
+        (out,) = self._draw(op)
         return out if (low, high) == (0, 1) else low + (high - low) * out
 
     def normal(self, mean: float = 0, std: float = 1, size: Size = None) -> Tensor:
         """float32 draws from N(mean, std^2) of shape ``size`` (default ``(1,)``)."""
         op = GaussianRNG(seed=self._op_seed(), handle=self._handle, mean=float(mean),
-                         std=float(std), dtype="float32")
-        (out,) = apply(op, _shape_tensor(size, self._device))
+                         std=float(std), dtype="float32", shape=_shape(size))
+        (out,) = self._draw(op)
         return out
 
     def gamma(self, shape: Tensor | float, scale: Tensor | float = 1,
               size: Size = None) -> Tensor:
         """Gamma(shape, scale) draws of shape ``size + broadcast(shape, scale).shape``."""
         params = _params("Gamma", {"shape": shape, "scale": scale}, size, self._device)
-        (out,) = apply(GammaRNG(seed=self._op_seed(), handle=self._handle), *params)
+        (out,) = self._draw(GammaRNG(seed=self._op_seed(), handle=self._handle), *params)
         return out
 
     def beta(self, alpha: Tensor | float, beta: Tensor | float, size: Size = None) -> Tensor:
         """Beta(alpha, beta) draws of shape ``size + broadcast(alpha, beta).shape``."""
         params = _params("Beta", {"alpha": alpha, "beta": beta}, size, self._device)
-        (out,) = apply(BetaRNG(seed=self._op_seed(), handle=self._handle), *params)
+        (out,) = self._draw(BetaRNG(seed=self._op_seed(), handle=self._handle), *params)
         return out
 
     def poisson(self, lam: Tensor | float, size: Size = None) -> Tensor:
         """float32 Poisson(lam) draws of shape ``size + lam.shape``."""
         params = _params("Poisson", {"lam": lam}, size, self._device)
-        (out,) = apply(PoissonRNG(seed=self._op_seed(), handle=self._handle), *params)
+        (out,) = self._draw(PoissonRNG(seed=self._op_seed(), handle=self._handle), *params)
         return out
 
     def permutation(self, n: int | Tensor, *, dtype: str = "int32") -> Tensor:
@@ -131,8 +140,9 @@ class RNG:
             return self._shuffled(n)
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise ValueError(f"Permutation needs an int n >= 0, got {n!r}")
-        op = PermutationRNG(seed=self._op_seed(), handle=self._handle, dtype=dtype)
-        (out,) = apply(op, _shape_tensor((int(n),), self._device))
+        op = PermutationRNG(seed=self._op_seed(), handle=self._handle, dtype=dtype,
+                            shape=(int(n),))
+        (out,) = self._draw(op)
         return out
 
     def shuffle(self, inp: Tensor) -> None:
@@ -142,7 +152,7 @@ class RNG:
     def _shuffled(self, inp: Tensor) -> Tensor:
         if not isinstance(inp, Tensor):
             raise TypeError(f"shuffle needs a Tensor, got {type(inp).__name__}")
-        out, _ = apply(ShuffleRNG(seed=self._op_seed(), handle=self._handle), inp)
+        out, _ = self._draw(ShuffleRNG(seed=self._op_seed(), handle=self._handle), inp)
         return out
 
     def __del__(self) -> None:

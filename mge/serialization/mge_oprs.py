@@ -33,7 +33,7 @@ from ..graph.static_values import source_count
 from ..ops import TypeCvt
 from ..ops.reduce import REDUCE_ALL, Reduce
 from ..ops.shape import AxisAddRemove, IndexingOp, Reshape, SetIndexingOp
-from .fbs import DType, Operator, Param, default_fields
+from .fbs import PARAMS_BY_NAME, DType, Operator, Param, default_fields
 
 #: value of ``OptionalAxisV1.axis`` meaning "no axis"
 INVALID_AXIS = 7
@@ -76,8 +76,17 @@ def _to_param(value: Any) -> Any:
     return value
 
 
-def _to_field(op: OpDef, name: str, value: Any) -> Any:
-    """An mge param value as a file field value."""
+def _dtype_fields(table: str) -> set[str]:
+    """The fields of param table ``table`` holding a dtype (``DTypeEnum`` names)."""
+    spec = PARAMS_BY_NAME.get(table)
+    return {f.name for f in spec.fields if f.kind == "dtype"} if spec else set()
+
+
+def _to_field(op: OpDef, name: str, value: Any, dtype_field: bool = False) -> Any:
+    """An mge param value as a file field value (a numpy dtype name in a dtype field:
+    its ``DTypeEnum`` name, ``"float32"`` -> ``"Float32"``)."""
+    if dtype_field:
+        return DType.from_numpy(canonical_dtype(value)).name
     if isinstance(op, AxisAddRemove) and name == "desc":
         return [{"method": m, "axis": int(a)} for m, a in value]
     if isinstance(value, tuple):
@@ -163,10 +172,14 @@ def read_op(fop: Operator, inputs: Sequence[Any], static: StaticFn
         raise ConvertError(f"operator type {fop.type!r} is not supported by mge")
     spec = cls.mge_form
     fields: dict[str, Any] = {}
+    dtypes: set[str] = set()
     for p in fop.params:
         fields.update(p.fields)
+        dtypes |= _dtype_fields(p.type)
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs = {k: _to_param(v) for k, v in fields.items() if k in names}
+    for k in dtypes & kwargs.keys():  # a DTypeEnum name as the numpy dtype name
+        kwargs[k] = numpy_dtype(DType(kwargs[k])).name
     inputs = list(inputs)
     sources: list[Any] = []
     if cls is TypeCvt:
@@ -266,9 +279,10 @@ def write_op(op: OpDef, inputs: list[int], const: ConstFn, like: LikeFn
         fields = default_fields(table)
         if table == "IndexDescMaskDump":
             fields["items"], inputs = _index_flags_and_inputs(op, inputs, const)
+        dtypes = _dtype_fields(table)
         for name in fields:
             if name in ours and table != "IndexDescMaskDump":
-                fields[name] = _to_field(op, name, ours[name])
+                fields[name] = _to_field(op, name, ours[name], name in dtypes)
         params.append(Param(table, fields))
     shape: list[int] = []
     if isinstance(op, Reshape):  # MegEngine marks the inferred entry by the axis param

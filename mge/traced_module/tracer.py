@@ -8,13 +8,12 @@ user code are recorded as ``Apply`` exprs.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
 
 from ..core.apply import add_observer, remove_observer
-from ..core.tracing import active_call_tracer, call_tracer
+from ..core.tracing import active_call_tracer, call_tracer, observe_tensor_init
 from ..module import Module
 from ..tensor import Tensor
 from .expr import Apply, CallFunction, CallMethod, Constant, Expr, GetAttr
@@ -59,22 +58,10 @@ class Tracer(Recorder):
     def trace(self, module: Any, args: tuple, kwargs: dict) -> Any:
         """Run ``module(*args, **kwargs)`` while recording; returns its outputs."""
         add_observer(self._on_apply)
-        init = Tensor.__init__
-        tracer = self
-
-        @functools.wraps(init)
-        def traced_init(t: Tensor, *a: Any, **kw: Any) -> None:
-            with call_tracer(None):  # reading a traced input's value is what is recorded
-                init(t, *a, **kw)
-            if active_call_tracer() is tracer and tracer.frames:
-                tracer._on_tensor_init(t, a, kw)
-
-        Tensor.__init__ = traced_init
         try:
-            with call_tracer(self):
+            with observe_tensor_init(self._on_tensor_init), call_tracer(self):
                 return module(*args, **kwargs)
         finally:
-            Tensor.__init__ = init
             remove_observer(self._on_apply)
 
     @property
@@ -124,6 +111,8 @@ class Tracer(Recorder):
     def _on_tensor_init(self, tensor: Tensor, args: tuple, kwargs: dict) -> None:
         """``Tensor(x)`` / ``Tensor([1, x])`` on traced tensors in forward: recorded as a
         call of ``Tensor`` (MegEngine records ``Tensor.__new__``); otherwise a constant."""
+        if active_call_tracer() is not self or not self.frames:
+            return
         nodes = self.frame.nodes
         if not any(isinstance(v, Tensor) and id(v) in nodes
                    for v in tree_flatten((args, kwargs))[0]):

@@ -17,12 +17,16 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import weakref
 from typing import Any
 
+import numpy as np
+
+from ...ops.random import RNGOp, ShapedRNGOp
+from ...ops.random.handles import get_rng_handle_compnode
 from ..apply import apply as _apply
-from ..rng import RNGOp
 from ..tensor.base import Tensor
 
 
@@ -40,11 +44,32 @@ class TensorWeakRef(weakref.ref):
 
 
 def apply(op: Any, *inputs: Tensor) -> tuple[Tensor, ...]:
-    """Run ``op`` on ``inputs``; returns one Tensor per output. The RNG ops
-    (:mod:`mge.core.rng`) draw on the host; every other op runs in ``mge.core.apply``."""
-    if isinstance(op, RNGOp):
-        return op(*inputs)
-    return _apply(op, *inputs)
+    """Run ``op`` on ``inputs``; returns one Tensor per output (``mge.core.apply``).
+
+    ``UniformRNG``/``GaussianRNG``/``PermutationRNG`` take their size as an int32 shape
+    tensor here, as MegEngine's do; mge's ops hold it as their ``shape`` param. Random
+    draws land on their handle's device (else on the inputs')."""
+    if not isinstance(op, RNGOp):
+        return _apply(op, *inputs)
+    device = get_rng_handle_compnode(op.handle) if op.handle else None
+    if isinstance(op, ShapedRNGOp) and len(inputs) == 1:
+        device = device or inputs[0].device
+        op = dataclasses.replace(op, shape=_shape_value(op, inputs[0]))
+        inputs = ()
+    outs = _apply(op, *inputs)
+    if device is None or all(o.device == device for o in outs):
+        return outs
+    return tuple(o.to(device) for o in outs)
+
+
+def _shape_value(op: ShapedRNGOp, shape: Any) -> tuple[int, ...]:
+    if not isinstance(shape, Tensor):
+        raise TypeError(f"{op.type_name}: inputs must be Tensors, got {type(shape).__name__}")
+    value = shape.numpy()
+    if value.ndim != 1 or value.dtype.kind not in "iu" or (value < 0).any():
+        raise ValueError(f"{op.type_name}: the shape input must be a 1-d int tensor of "
+                         f"non-negative sizes, got {value!r}")
+    return tuple(int(v) for v in np.asarray(value))
 
 
 #: option -> (environment variable, default), as MegEngine 1.13's interpreter

@@ -23,6 +23,15 @@ from ...ops.nn import (
     LayerNorm,
     MatrixMul,
 )
+from ...ops.random import (
+    BetaRNG,
+    GammaRNG,
+    GaussianRNG,
+    PermutationRNG,
+    PoissonRNG,
+    ShuffleRNG,
+    UniformRNG,
+)
 from ...ops.reduce import Argmax, Argmin, Cumsum, Reduce, TopK
 from ...ops.shape import (
     Broadcast,
@@ -42,15 +51,6 @@ from ...ops.shape import (
 )
 from ...ops.utility import AssertEqual
 from ...ops.vision.detection import NMSKeep
-from ..rng import (
-    BetaRNG,
-    GammaRNG,
-    GaussianRNG,
-    PermutationRNG,
-    PoissonRNG,
-    ShuffleRNG,
-    UniformRNG,
-)
 
 __all__ = ["Argmax", "Argmin", "AssertEqual", "BatchNormBackward", "BatchedMatrixMul", "BetaRNG",
            "Broadcast", "Concat", "ConvolutionBackwardData", "Cumsum", "Diag", "Dimshuffle",

@@ -22,7 +22,7 @@ from ...backends import Backend, get_backend
 from ...device import DeviceName, get_default_device, parse_device
 from ...dtype import canonical_dtype, is_quantize, quantize_array, scalar_dtype
 from ..qparams import QParams, create_qparams
-from ..tracing import active_call_tracer
+from ..tracing import TENSOR_INIT_OBSERVERS, active_call_tracer, call_tracer
 
 #: where users (and pickles) find these names: the public module ``mge.tensor``
 PUBLIC_MODULE = "mge.tensor"
@@ -74,6 +74,13 @@ class Tensor:
         name: str | None = None,
         format: str = "default",
     ) -> None:
+        if TENSOR_INIT_OBSERVERS:  # a module tracer records constructions (core.tracing)
+            self._observed_init(data, dtype, device, is_const, no_cache, name, format)
+        else:
+            self._construct(data, dtype, device, name, format)
+
+    def _construct(self, data: Any, dtype: Any, device: str | None, name: str | None,
+                   format: str) -> None:
         if data is None:
             data = []
         if isinstance(data, Tensor):
@@ -95,6 +102,18 @@ class Tensor:
         if format == "default" and isinstance(data, Tensor):
             format = data._format
         self._format = check_format(format)
+
+    def _observed_init(self, data: Any, dtype: Any, device: str | None, is_const: bool,
+                       no_cache: bool, name: str | None, format: str) -> None:
+        """``__init__`` with call tracing paused, then reported to the tensor-init
+        observers with the arguments given (those left at their defaults omitted)."""
+        with call_tracer(None):
+            self._construct(data, dtype, device, name, format)
+        given = {"dtype": dtype, "device": device, "is_const": is_const,
+                 "no_cache": no_cache, "name": name, "format": format}
+        kwargs = {k: v for k, v in given.items() if v is not _INIT_DEFAULTS[k]}
+        for observe in list(TENSOR_INIT_OBSERVERS):
+            observe(self, (data,), kwargs)
 
     @classmethod
     def _wrap(
@@ -335,6 +354,11 @@ def _device_key(device: str) -> str:
 
 #: the layout tags a Tensor may carry (MegEngine's ``Format::Type``)
 FORMATS = ("default", "nchw", "nhwc")
+
+
+#: ``Tensor.__init__``'s defaults (what ``_observed_init`` leaves out of the kwargs it reports)
+_INIT_DEFAULTS = {"dtype": None, "device": None, "is_const": False, "no_cache": False,
+                  "name": None, "format": "default"}
 
 
 def check_format(value: str) -> str:

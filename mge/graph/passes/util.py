@@ -102,6 +102,8 @@ class GraphView:
 
     # ------------------------------------------------------------ constant folding
     def evaluate(self, op: OpNode, constants: list[np.ndarray]) -> list[np.ndarray] | None:
+        if op.op.random:
+            return None  # fresh values on every run
         size_in = sum(c.size for c in constants)
         if any(int(np.prod(v.shape)) > max(size_in, MAX_GROWTH) for v in op.outputs):
             return None  # folding would store a much larger constant than it saves

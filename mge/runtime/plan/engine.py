@@ -140,7 +140,7 @@ class Plan:
         for node in order:
             if isinstance(node.op, ConstOp):
                 values[node.outputs[0].id] = node.op.value
-            elif not isinstance(node.op, Host2DeviceCopy) and \
+            elif not isinstance(node.op, Host2DeviceCopy) and not node.op.random and \
                     all(v.id in values for v in node.inputs):
                 try:
                     result = run_op(node.op, *[values[v.id] for v in node.inputs],

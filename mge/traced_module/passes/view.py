@@ -136,6 +136,8 @@ class TracedGraphView:
             return None
         if not all(isinstance(n, TensorNode) for n in op.inputs):
             return None
+        if isinstance(op, Apply) and op.opdef.random:
+            return None  # fresh values on every run
         with call_tracer(None):
             values = list(op.interpret(*[n.expr.value for n in op.inputs]))
         return values if all(isinstance(v, Tensor) for v in values) else None

@@ -33,6 +33,7 @@ from ....ops.conv import onnx_export as _conv  # noqa: F401 - each family's expo
 from ....ops.elemwise import onnx_export as _elemwise  # noqa: F401
 from ....ops.nn import onnx_export as _nn  # noqa: F401
 from ....ops.pooling import onnx_export as _pooling  # noqa: F401
+from ....ops.random import onnx_export as _random  # noqa: F401
 from ....ops.reduce import onnx_export as _reduce  # noqa: F401
 from ....ops.registry import Unsupported
 from ....ops.shape import onnx_export as _shape  # noqa: F401
@@ -99,7 +100,7 @@ def _fold(order: Sequence[OpNode], fold: bool) -> dict[int, np.ndarray]:
     for node in order:
         if isinstance(node.op, ConstOp):
             values[node.outputs[0].id] = node.op.value
-        elif fold and not isinstance(node.op, Host2DeviceCopy) and all(
+        elif fold and not isinstance(node.op, Host2DeviceCopy) and not node.op.random and all(
                 v.id in values for v in node.inputs):
             size = sum(v.dtype.itemsize * int(np.prod(v.shape)) for v in node.outputs)
             if size > max(FOLD_LIMIT, sum(values[v.id].nbytes for v in node.inputs)):

@@ -1,7 +1,7 @@
 """The random-number handles behind ``megengine.core._imperative_rt.ops``.
 
-A handle is a seeded generator bound to a device: the RNG ops
-(:mod:`mge.core.rng`) with ``handle=h`` draw from it, each draw advancing it.
+A handle is a seeded generator bound to a device: the random ops
+(:mod:`mge.ops.random`) with ``handle=h`` draw from it, each draw advancing it.
 Handle ``0`` is the global generator: it restarts from an op's ``seed`` whenever that
 seed differs from the one it was last seeded with (``mge.random.seed`` changes it).
 Generators are numpy ``Generator``s; values are statistically, not bitwise, MegEngine's.

@@ -1,0 +1,129 @@
+"""The random ops (``mge.ops.random``): traced functions that draw record them, dumps
+draw fresh values on every run (in mge.lite and in real MegEngine), MegEngine's dumps of
+them run in mge.lite, and no pass folds them into constants."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mge
+from mge.core.apply import apply
+from mge.graph.ir import Graph
+from mge.graph.passes import run_passes
+from mge.jit import trace
+from mge.lite import LiteConfig, LiteNetwork
+from mge.ops.random import GammaRNG, UniformRNG
+from tests.oracle import REPO, oracle_python, requires_oracle
+
+FIXTURE = REPO / "tests" / "fixtures" / "megengine" / "random" / "draws.mge"
+TOOL = REPO / "tools" / "oracle" / "random_ops.py"
+#: output -> (mean, std, tolerance of the mean, of the std) for 1000 draws (>= 5 sigma)
+EXPECTED = {
+    "u": (0.5, 0.2887, 0.05, 0.03),         # U[0, 1)
+    "n": (2.0, 3.0, 0.5, 0.4),              # N(2, 3^2)
+    "g": (3.0, 2.1213, 0.35, 0.5),          # Gamma(k=2, theta=1.5)
+    "b": (0.2857, 0.1597, 0.03, 0.03),      # Beta(2, 5)
+    "p": (4.0, 2.0, 0.35, 0.3),             # Poisson(4)
+    "perm": (24.5, 14.4309, 1e-6, 1e-3),    # a permutation of 0..49
+}
+
+
+def _draws(x: mge.Tensor) -> tuple[mge.Tensor, ...]:
+    """What tools/oracle/random_ops.py traces in MegEngine."""
+    return (x + mge.random.uniform(0, 1, size=(1000,)),
+            mge.random.normal(2.0, 3.0, size=(1000,)),
+            mge.random.gamma(2.0, 1.5, size=(1000,)),
+            mge.random.beta(2.0, 5.0, size=(1000,)),
+            mge.random.poisson(4.0, size=(1000,)),
+            mge.random.permutation(50))
+
+
+def _check_report(report: dict[str, dict]) -> None:
+    assert set(report) == set(EXPECTED)
+    for name, (mean, std, tol_mean, tol_std) in EXPECTED.items():
+        got = report[name]
+        assert got["shape"] == ([50] if name == "perm" else [1000]), name
+        assert got["dtype"] == ("int32" if name == "perm" else "float32"), name
+        assert abs(got["mean"] - mean) <= tol_mean, (name, got)
+        assert abs(got["std"] - std) <= tol_std, (name, got)
+        assert got["fresh"], f"{name}: the same values on two runs"
+
+
+def _run_in_lite(model: bytes | Path, backend: str = "numpy") -> dict[str, dict]:
+    config = LiteConfig()
+    config.plan_backend = backend
+    net = LiteNetwork(config)
+    net.load(model if isinstance(model, Path) else io.BytesIO(model))
+    for k in range(len(net.get_all_input_name())):
+        t = net.get_io_tensor(net.get_input_name(k))
+        t.set_data_by_copy(np.zeros(t.layout.shapes[:t.layout.ndim], np.float32))
+    runs = []
+    for _ in range(3):
+        net.forward()
+        net.wait()
+        runs.append({o: net.get_io_tensor(o).to_numpy().copy()
+                     for o in net.get_all_output_name()})
+    return {name: {"shape": list(first.shape), "dtype": str(first.dtype),
+                   "mean": float(first.astype(np.float64).mean()),
+                   "std": float(first.astype(np.float64).std()),
+                   "fresh": not any(np.array_equal(r[name], s[name])
+                                    for r, s in zip(runs, runs[1:]))}
+            for name, first in runs[0].items()}
+
+
+def _traced_dump() -> bytes:
+    mge.random.seed(7)
+    fn = trace(symbolic=True, capture_as_const=True)(_draws)
+    x = mge.tensor(np.zeros((1000,), np.float32))
+    first, second = fn(x), fn(x)  # the second call replays: no TraceError
+    assert not np.array_equal(first[0].numpy(), second[0].numpy())
+    buf = io.BytesIO()
+    fn.dump(buf, arg_names=["x"], output_names=list(EXPECTED))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_traced_dump_draws_fresh_values_in_lite(backend: str) -> None:
+    if backend == "torch":
+        pytest.importorskip("torch")
+    _check_report(_run_in_lite(_traced_dump(), backend))
+
+
+def test_megengine_dump_runs_in_lite() -> None:
+    _check_report(_run_in_lite(FIXTURE))
+
+
+@requires_oracle
+def test_our_dump_runs_in_megengine(tmp_path: Path) -> None:
+    path = tmp_path / "draws.mge"
+    path.write_bytes(_traced_dump())
+    out = subprocess.run([oracle_python(), str(TOOL), "run", str(path)], capture_output=True,
+                         text=True, timeout=300, check=True,
+                         env={"MEGENGINE_INTERP_ASYNC_LEVEL": "0", "PATH": "/usr/bin:/bin"})
+    _check_report(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_passes_never_fold_draws() -> None:
+    graph = Graph()
+    ones = graph.add_const(np.ones((4,), np.float32))
+    (g,) = graph.add_op(GammaRNG(seed=1), [ones, graph.add_const(np.ones((4,), np.float32))])
+    (u,) = graph.add_op(UniformRNG(seed=1, shape=(4,)), [])
+    graph.outputs = [g, u]
+    run_passes(graph, ["fold_constants"])
+    assert [type(n.op) for n in graph.ops()[-2:]] in ([GammaRNG, UniformRNG],
+                                                     [UniformRNG, GammaRNG])
+
+
+def test_eager_errors_name_the_op() -> None:
+    with pytest.raises(TypeError, match="UniformRNG: dtype must be a float type"):
+        apply(UniformRNG(dtype="int32", shape=(2,)))
+    with pytest.raises(ValueError, match="UniformRNG: the shape must hold non-negative"):
+        apply(UniformRNG(shape=(-1,)))
+    with pytest.raises(ValueError, match="GammaRNG: parameters must be > 0"):
+        apply(GammaRNG(), mge.tensor([1.0, -1.0]), mge.tensor([1.0, 1.0]))
