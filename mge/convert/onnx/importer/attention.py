@@ -13,7 +13,7 @@ Example:
     >>> import mge
     >>> q = k = v = mge.tensor(np.eye(2, dtype="float32").reshape(1, 1, 2, 2))
     >>> op = Attention(scale=1.0, causal=True)
-    >>> op(None, q, k, v)[0].numpy().round(3)  # the first query sees the first key only
+    >>> op(None, q, k, v).numpy().round(3)  # the first query sees the first key only
     array([[[[1.   , 0.   ],
              [0.269, 0.731]]]], dtype=float32)
 """

@@ -5,7 +5,7 @@ with the converter table (:mod:`.node`; converters in :mod:`.nn`, :mod:`.pooling
 :mod:`.tensor`, :mod:`.loss`, :mod:`.elementwise`, :mod:`.reduce`, :mod:`.norm`,
 :mod:`.indexing`, :mod:`.scatter`, :mod:`.onehot`, :mod:`.resize`,
 :mod:`.gridsample`, :mod:`.selection`, :mod:`.recurrent`,
-:mod:`.rotary`, :mod:`.attention`, :mod:`.bitwise`, :mod:`.linalg`,
+:mod:`.rotary`, :mod:`.attention`, :mod:`.deform`, :mod:`.bitwise`, :mod:`.linalg`,
 :mod:`.tfidf`, :mod:`.einsum`,
 :mod:`.control`, :mod:`.ml`)
 and returns an :class:`OnnxModule`, traced into a TracedModule unless ``trace=False``:
@@ -55,6 +55,7 @@ from . import (  # noqa: F401  (converters)
     attention,
     bitwise,
     control,
+    deform,
     einsum,
     elementwise,
     gridsample,

@@ -1,6 +1,7 @@
 """3-d Conv, ConvTranspose and pooling import (MegEngine's Convolution3D ops; pools as window
 taps) against onnxruntime, eager and as ``.mge`` + mge.lite, with the attribute mixes ONNX's
-backend cases leave out: groups, asymmetric pads, bias, output_padding, SAME_UPPER."""
+backend cases leave out: groups, asymmetric pads, bias, output_padding, SAME_UPPER; and
+DeformConv (MegEngine's DeformableConvForward) against ONNX's reference."""
 
 from __future__ import annotations
 
@@ -71,3 +72,25 @@ def test_conv_transpose3d_matches_onnxruntime(backend: Any) -> None:
 def test_pool3d_matches_onnxruntime(backend: Any, op: str, attrs: dict[str, Any]) -> None:
     x = np.random.default_rng(2).standard_normal((1, 3, 5, 6, 5)).astype(np.float32)
     _run_both(backend, helper.make_node(op, ["x"], ["y"], **attrs), x, {}, opset=19)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_deform_conv_matches_onnx_reference(backend: Any) -> None:
+    """Groups, offset groups, asymmetric pads, stride, dilation, bias and mask together;
+    offsets reach past the image border (zeros there)."""
+    from onnx.reference import ReferenceEvaluator
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 4, 5, 6)).astype(np.float32)
+    w = rng.standard_normal((6, 2, 2, 3)).astype(np.float32)
+    offset = rng.uniform(-2.5, 2.5, (2, 2 * 2 * 6, 3, 2)).astype(np.float32)
+    bias = rng.standard_normal(6).astype(np.float32)
+    mask = rng.uniform(0, 1, (2, 2 * 6, 3, 2)).astype(np.float32)
+    feeds = {"x": x, "w": w, "offset": offset, "b": bias, "mask": mask}
+    node = helper.make_node("DeformConv", list(feeds), ["y"], group=2, offset_group=2,
+                            pads=[1, 0, 0, 2], strides=[2, 2], dilations=[1, 2])
+    model = _model([node], {n: (FLOAT, list(v.shape)) for n, v in feeds.items()},
+                   {"y": (FLOAT, [2, 6, 3, 2])}, opset=19)
+    (want,) = ReferenceEvaluator(model).run(None, feeds)
+    (got,) = backend.prepare(model).run(list(feeds.values()))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
