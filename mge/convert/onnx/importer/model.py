@@ -5,7 +5,8 @@ with the converter table (:mod:`.node`; converters in :mod:`.nn`, :mod:`.pooling
 :mod:`.tensor`, :mod:`.loss`, :mod:`.elementwise`, :mod:`.reduce`, :mod:`.norm`,
 :mod:`.indexing`, :mod:`.scatter`, :mod:`.onehot`, :mod:`.resize`,
 :mod:`.gridsample`, :mod:`.selection`, :mod:`.recurrent`,
-:mod:`.rotary`, :mod:`.attention`, :mod:`.deform`, :mod:`.bitwise`, :mod:`.linalg`,
+:mod:`.rotary`, :mod:`.attention`, :mod:`.linear_attention`, :mod:`.deform`,
+:mod:`.bitwise`, :mod:`.linalg`,
 :mod:`.tfidf`, :mod:`.einsum`,
 :mod:`.control`, :mod:`.ml`)
 and returns an :class:`OnnxModule`, traced into a TracedModule unless ``trace=False``:
@@ -61,6 +62,7 @@ from . import (  # noqa: F401  (converters)
     gridsample,
     indexing,
     linalg,
+    linear_attention,
     loss,
     ml,
     nn,

@@ -20,6 +20,11 @@ from onnx.reference import ReferenceEvaluator  # noqa: E402
 FLOAT, BOOL, INT64 = TensorProto.FLOAT, TensorProto.BOOL, TensorProto.INT64
 
 
+def _need_opset(opset: int) -> None:
+    if onnx.defs.onnx_opset_version() < opset:
+        pytest.skip(f"onnx {onnx.__version__} has no opset {opset}")
+
+
 def _attention_model(feeds: dict[str, np.ndarray], outputs: list[str], opset: int,
                      shapes: list[tuple[int, ...]] | None = None, **attrs: Any) -> Any:
     names = ["Q", "K", "V", "attn_mask", "past_key", "past_value", "nonpad_kv_seqlen"]
@@ -67,6 +72,7 @@ CASES = [
 def test_attention_matches_onnx_reference(backend: Any, name: str,
                                           feeds: dict[str, np.ndarray], outputs: list[str],
                                           opset: int, attrs: dict[str, Any]) -> None:
+    _need_opset(opset)
     reference = ReferenceEvaluator(_attention_model(feeds, outputs, opset, **attrs))
     want = reference.run(None, feeds)
     model = _attention_model(feeds, outputs, opset, [w.shape for w in want], **attrs)
@@ -85,3 +91,31 @@ def test_attention_float64_softmax_is_refused() -> None:
     model = _attention_model(feeds, ["Y"], 23, softmax_precision=TensorProto.DOUBLE)
     with pytest.raises(UnsupportedOnnxError, match="softmax_precision is DOUBLE"):
         from_onnx(model, trace=False)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("rule", ["linear", "gated", "delta", "gated_delta"])
+def test_linear_attention_matches_onnx_reference(backend: Any, rule: str) -> None:
+    """Grouped heads (4 query heads over 2), a past state, per-key-dim decay."""
+    _need_opset(27)
+    rng = np.random.default_rng(4)
+    feeds = {"query": rng.standard_normal((2, 3, 12)).astype(np.float32),
+             "key": rng.standard_normal((2, 3, 6)).astype(np.float32),
+             "value": rng.standard_normal((2, 3, 4)).astype(np.float32),
+             "past_state": rng.standard_normal((2, 2, 3, 2)).astype(np.float32)}
+    if rule in ("gated", "gated_delta"):
+        feeds["decay"] = -rng.uniform(0, 1, (2, 3, 6)).astype(np.float32)
+    if rule in ("delta", "gated_delta"):
+        feeds["beta"] = rng.uniform(0, 1, (2, 3, 2)).astype(np.float32)
+    names = ["query", "key", "value", "past_state", "decay", "beta"]
+    inputs = [n if n in feeds else "" for n in names]
+    while not inputs[-1]:
+        inputs.pop()
+    node = helper.make_node("LinearAttention", inputs, ["y", "state"], update_rule=rule,
+                            q_num_heads=4, kv_num_heads=2)
+    model = _model([node], {n: (FLOAT, list(v.shape)) for n, v in feeds.items()},
+                   {"y": (FLOAT, [2, 3, 8]), "state": (FLOAT, [2, 2, 3, 2])}, opset=27)
+    want = ReferenceEvaluator(model).run(None, feeds)
+    got = backend.prepare(model).run(list(feeds.values()))
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
