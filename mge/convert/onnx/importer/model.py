@@ -256,10 +256,7 @@ class ImportContext(ConstantLookup):
         passes them); the constants it reads become its initializers."""
         from onnx import helper, numpy_helper
 
-        inner = {i.name for i in graph.input} | {t.name for t in graph.initializer}
-        inner |= {o for n in graph.node for o in n.output}
-        outer = sorted({i for n in graph.node for i in n.input if i and i not in inner}
-                       | {o.name for o in graph.output if o.name not in inner})
+        outer = sorted(_free_values(graph))
         extra = [name for name in outer if name not in self.consts]
         body = helper.make_graph(
             list(graph.node), graph.name or "body",
@@ -286,6 +283,24 @@ class ImportContext(ConstantLookup):
         delattr(self.module, attr)
         for entries in self._attrs.values():
             entries[:] = [(a, v) for a, v in entries if a != attr]
+
+
+def _free_values(graph: Any) -> set[str]:
+    """The values ``graph`` reads (its nodes, the subgraphs of its nodes at any depth, its
+    outputs) that it does not define: a control-flow body's outer-scope operands."""
+    from onnx import AttributeProto
+
+    inner = {i.name for i in graph.input} | {t.name for t in graph.initializer}
+    inner |= {o for n in graph.node for o in n.output}
+    reads = {i for n in graph.node for i in n.input if i} | {o.name for o in graph.output}
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == AttributeProto.GRAPH:
+                reads |= _free_values(attr.g)
+            elif attr.type == AttributeProto.GRAPHS:
+                for sub in attr.graphs:
+                    reads |= _free_values(sub)
+    return reads - inner
 
 
 def _load(model: Any) -> Any:
