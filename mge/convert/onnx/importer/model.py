@@ -7,7 +7,7 @@ with the converter table (:mod:`.node`; converters in :mod:`.nn`, :mod:`.pooling
 :mod:`.gridsample`, :mod:`.selection`, :mod:`.recurrent`,
 :mod:`.rotary`, :mod:`.attention`, :mod:`.linear_attention`, :mod:`.deform`,
 :mod:`.bitwise`, :mod:`.linalg`,
-:mod:`.tfidf`, :mod:`.einsum`,
+:mod:`.tfidf`, :mod:`.einsum`, :mod:`.nms`,
 :mod:`.control`, :mod:`.ml`)
 and returns an :class:`OnnxModule`, traced into a TracedModule unless ``trace=False``:
 
@@ -65,6 +65,7 @@ from . import (  # noqa: F401  (converters)
     linear_attention,
     loss,
     ml,
+    nms,
     nn,
     norm,
     onehot,
