@@ -111,6 +111,7 @@ class WindowPool(OnnxOp):
     ceil_mode: bool
     p: int = 2
     indices: bool = False  # max: also return the flat NCHW index of each maximum
+    column_major: bool = False  # indices: ONNX storage_order=1 (h + w * H within a plane)
 
     def __call__(self, mod: Any, x: Tensor) -> Tensor | tuple[Tensor, Tensor]:
         nd = len(self.kernel)
@@ -155,7 +156,8 @@ class WindowPool(OnnxOp):
         best, where = None, None
         for k, tap in enumerate(taps):
             i, j = divmod(k, self.kernel[1])
-            pixel = (rows + i * self.dilation[0]) * width + cols + j * self.dilation[1]
+            row, col = rows + i * self.dilation[0], cols + j * self.dilation[1]
+            pixel = row + col * height if self.column_major else row * width + col
             index = Tensor((base + pixel[None, None]).astype(np.int32))
             if best is None:
                 best, where = tap, index
@@ -182,14 +184,16 @@ def _pool_op(node: Node, ctx: Any) -> OnnxOp:
         return WindowPool("lp", tuple(kernel), tuple(strides), tuple(dilations), tuple(pads),
                           ceil_mode, p)
     if node.op_type == "MaxPool":
-        node.reject_attrs(storage_order=0)
         dtype = ctx.dtypes.get(node.input(0))
         indices = len(node.outputs) > 1 and bool(node.outputs[1])
+        # storage_order only affects the Indices output
+        column_major = indices and bool(node.attr("storage_order", 0))
         if indices and len(kernel) == 3:
             raise Unsupported("the Indices output of a 3-d MaxPool is not supported")
         if indices or len(kernel) == 3 or (dtype is not None and dtype.kind != "f"):
             return WindowPool("max", tuple(kernel), tuple(strides), tuple(dilations),
-                              tuple(pads), ceil_mode, indices=indices)
+                              tuple(pads), ceil_mode, indices=indices,
+                              column_major=column_major)
         mode = "max"
     else:
         mode = "average" if node.attr("count_include_pad", 0) else \
