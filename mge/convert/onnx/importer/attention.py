@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .... import functional as F
+from ....core.apply import observing
 from ....tensor import Tensor
 from .node import Converted, Node, OnnxOp, Unsupported, converter, elem_dtype
 
@@ -49,6 +50,7 @@ class Attention(OnnxOp):
     right_window: int = -1
     given: tuple[str, ...] = ("q", "k", "v")
     wanted: tuple[bool, bool, bool, bool] = (True, False, False, False)
+    static_lengths: bool = True  # the sequence lengths are known at import time
 
     def __call__(self, mod: Any, *inputs: Tensor) -> Tensor | tuple[Tensor, ...]:
         args: dict[str, Tensor | None] = dict.fromkeys(_INPUTS)
@@ -63,6 +65,13 @@ class Attention(OnnxOp):
         if args["nonpad"] is not None and args["past_key"] is not None:
             raise ValueError("Attention: nonpad_kv_seqlen cannot be combined with a past "
                              "KV cache")
+        masked = self.causal or self.left_window >= 0 or self.right_window >= 0 or \
+            args["mask"] is not None or args["nonpad"] is not None
+        if masked and not self.static_lengths and observing():
+            raise ValueError("Attention: the masks are built for the traced call's sequence "
+                             "lengths, which the model leaves symbolic: a traced graph (.mge, "
+                             "from_onnx(trace=True)) would apply them at every length; "
+                             "import with trace=False")
         rank3 = q.ndim == 3
         if rank3:
             if not (self.q_heads and self.kv_heads):
@@ -202,6 +211,11 @@ def _softmax(x: Tensor) -> Tensor:
     return F.div(e, total)
 
 
+def _known(shape: tuple[int | None, ...] | None, axis: int) -> bool:
+    """Whether a value's axis has a size known at import time."""
+    return shape is not None and -len(shape) <= axis < len(shape) and shape[axis] is not None
+
+
 @converter("Attention")
 def _attention(node: Node, ctx: Any) -> Converted:
     softmax_dtype = None
@@ -219,6 +233,10 @@ def _attention(node: Node, ctx: Any) -> Converted:
             ("q_num_heads" in node.attrs or "kv_num_heads" in node.attrs):
         raise Unsupported("q_num_heads/kv_num_heads must not be given for 4-d inputs")
     scale = node.attr("scale")
+    seq_axis = 2 if q_shape is not None and len(q_shape) == 4 else 1
+    lengths = [(node.input(0), seq_axis), (node.input(1), seq_axis), (node.input(3), -1),
+               (node.input(4), 2)]
+    static = all(_known(ctx.shapes.get(name), axis) for name, axis in lengths if name)
     given = tuple(name for name, onnx_name in zip(_INPUTS, node.inputs) if onnx_name)
     wanted = tuple(bool(node.outputs[i]) if i < len(node.outputs) else False
                    for i in range(4))
@@ -234,6 +252,7 @@ def _attention(node: Node, ctx: Any) -> Converted:
         right_window=right,
         given=given,
         wanted=wanted,  # type: ignore[arg-type]
+        static_lengths=static,
     )
     return op, [i for i in node.inputs if i], [o for o in node.outputs if o]
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np  # noqa: F401  (doctest namespace)
 
 from .... import functional as F
+from ....core.apply import observing
 from ....tensor import Tensor
 from .node import Converted, Node, OnnxOp, Unsupported, converter
 
@@ -51,6 +52,7 @@ class LinearAttention(OnnxOp):
     kv_heads: int
     scale: float  # 0: 1 / sqrt(d_k)
     given: int
+    static_length: bool = True  # the sequence length is known at import time
 
     def __call__(self, mod: Any, q: Tensor, k: Tensor, v: Tensor,
                  *rest: Tensor) -> tuple[Tensor, Tensor]:
@@ -60,6 +62,11 @@ class LinearAttention(OnnxOp):
             if x.ndim != 3:
                 raise ValueError(f"LinearAttention: {name} must be [batch, seq, hidden], "
                                  f"got {tuple(x.shape)}")
+        if not self.static_length and observing():
+            raise ValueError("LinearAttention: the model leaves the sequence length symbolic "
+                             "and the recurrence runs one step per token: a traced graph "
+                             "(.mge, from_onnx(trace=True)) would keep the traced call's "
+                             "steps; import with trace=False")
         out_dtype = q.dtype
         batch, steps, _ = q.shape
         q4, k4, v4 = (_heads(x, h, n) for x, h, n in ((q, self.q_heads, "query"),
@@ -127,8 +134,10 @@ def _linear_attention(node: Node, ctx: Any) -> Converted:
         raise Unsupported(f"update_rule {rule!r} takes decay: {gated}, beta: {delta}; the "
                           "node's inputs differ")
     given = sum(bit for bit, index in ((1, 3), (2, 4), (4, 5)) if node.input(index))
+    shape = ctx.shapes.get(node.input(0))
+    static = shape is not None and len(shape) == 3 and shape[1] is not None
     op = LinearAttention(rule, int(q_heads), int(kv_heads), float(node.attr("scale", 0.0)),
-                         given)
+                         given, static)
     return op, [i for i in node.inputs if i], node.outputs[:2]
 
 

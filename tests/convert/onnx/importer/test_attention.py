@@ -119,3 +119,44 @@ def test_linear_attention_matches_onnx_reference(backend: Any, rule: str) -> Non
     got = backend.prepare(model).run(list(feeds.values()))
     for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
+
+
+def test_causal_attention_with_symbolic_lengths() -> None:
+    """Eager import follows any length; tracing would freeze the causal mask to the
+    example length (1, which broadcasts), so it is refused rather than wrong."""
+    _need_opset(23)
+    dims = ["batch", "heads", "seq", 4]
+    node = helper.make_node("Attention", ["Q", "K", "V"], ["Y"], is_causal=1)
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info(n, FLOAT, dims) for n in "QKV"],
+        [helper.make_tensor_value_info("Y", FLOAT, dims)])
+    opsets = [helper.make_opsetid("", 23)]
+    model = helper.make_model(graph, opset_imports=opsets,
+                              ir_version=helper.find_min_ir_version_for(opsets))
+    net = from_onnx(model, trace=False)
+    for seq in (3, 5):
+        feeds = _random({"Q": (2, 2, seq, 4), "K": (2, 2, seq, 4), "V": (2, 2, seq, 4)}, seq)
+        (want,) = ReferenceEvaluator(model).run(None, feeds)
+        np.testing.assert_allclose(net(*feeds.values()).numpy(), want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="sequence lengths"):
+        from_onnx(model, trace=True)
+
+
+def test_linear_attention_with_a_symbolic_length_is_refused_when_traced() -> None:
+    _need_opset(27)
+    node = helper.make_node("LinearAttention", ["q", "k", "v"], ["y", "s"],
+                            update_rule="linear", q_num_heads=1, kv_num_heads=1)
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info(n, FLOAT, [1, "seq", 2]) for n in "qkv"],
+        [helper.make_tensor_value_info("y", FLOAT, [1, "seq", 2]),
+         helper.make_tensor_value_info("s", FLOAT, [1, 1, 2, 2])])
+    opsets = [helper.make_opsetid("", 27)]
+    model = helper.make_model(graph, opset_imports=opsets,
+                              ir_version=helper.find_min_ir_version_for(opsets))
+    feeds = _random({"q": (1, 3, 2), "k": (1, 3, 2), "v": (1, 3, 2)}, 6)
+    want = ReferenceEvaluator(model).run(None, feeds)
+    got = from_onnx(model, trace=False)(*feeds.values())
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g.numpy(), w, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="sequence length symbolic"):
+        from_onnx(model, trace=True)
