@@ -56,7 +56,7 @@ class DeformConv(OnnxOp):
                              f"channels (offset_group {self.offset_groups}, kernel "
                              f"{kh}x{kw})")
         if mask is None:
-            mask = F.ones((offset.shape[0], taps, *offset.shape[2:]), dtype=x.dtype)
+            mask = F.ones_like(offset[:, :taps])  # follows the sizes in a traced graph
         if self.groups > 1:
             w = F.reshape(w, (self.groups, out_ch // self.groups, *w.shape[1:]))
         if bias is not None:
