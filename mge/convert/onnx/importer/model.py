@@ -5,8 +5,9 @@ with the converter table (:mod:`.node`; converters in :mod:`.nn`, :mod:`.pooling
 :mod:`.tensor`, :mod:`.loss`, :mod:`.elementwise`, :mod:`.reduce`, :mod:`.norm`,
 :mod:`.indexing`, :mod:`.scatter`, :mod:`.onehot`, :mod:`.resize`,
 :mod:`.gridsample`, :mod:`.selection`, :mod:`.recurrent`,
-:mod:`.rotary`, :mod:`.bitwise`, :mod:`.linalg`,
-:mod:`.tfidf`, :mod:`.einsum`,
+:mod:`.rotary`, :mod:`.attention`, :mod:`.linear_attention`, :mod:`.deform`,
+:mod:`.bitwise`, :mod:`.linalg`,
+:mod:`.tfidf`, :mod:`.einsum`, :mod:`.nms`,
 :mod:`.control`, :mod:`.ml`)
 and returns an :class:`OnnxModule`, traced into a TracedModule unless ``trace=False``:
 
@@ -52,15 +53,19 @@ from ....module.module import Module
 from ....tensor import Parameter, Tensor
 from ..errors import OnnxImportError, Problem, UnsupportedOnnxError
 from . import (  # noqa: F401  (converters)
+    attention,
     bitwise,
     control,
+    deform,
     einsum,
     elementwise,
     gridsample,
     indexing,
     linalg,
+    linear_attention,
     loss,
     ml,
+    nms,
     nn,
     norm,
     onehot,
@@ -252,10 +257,7 @@ class ImportContext(ConstantLookup):
         passes them); the constants it reads become its initializers."""
         from onnx import helper, numpy_helper
 
-        inner = {i.name for i in graph.input} | {t.name for t in graph.initializer}
-        inner |= {o for n in graph.node for o in n.output}
-        outer = sorted({i for n in graph.node for i in n.input if i and i not in inner}
-                       | {o.name for o in graph.output if o.name not in inner})
+        outer = sorted(_free_values(graph))
         extra = [name for name in outer if name not in self.consts]
         body = helper.make_graph(
             list(graph.node), graph.name or "body",
@@ -282,6 +284,24 @@ class ImportContext(ConstantLookup):
         delattr(self.module, attr)
         for entries in self._attrs.values():
             entries[:] = [(a, v) for a, v in entries if a != attr]
+
+
+def _free_values(graph: Any) -> set[str]:
+    """The values ``graph`` reads (its nodes, the subgraphs of its nodes at any depth, its
+    outputs) that it does not define: a control-flow body's outer-scope operands."""
+    from onnx import AttributeProto
+
+    inner = {i.name for i in graph.input} | {t.name for t in graph.initializer}
+    inner |= {o for n in graph.node for o in n.output}
+    reads = {i for n in graph.node for i in n.input if i} | {o.name for o in graph.output}
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == AttributeProto.GRAPH:
+                reads |= _free_values(attr.g)
+            elif attr.type == AttributeProto.GRAPHS:
+                for sub in attr.graphs:
+                    reads |= _free_values(sub)
+    return reads - inner
 
 
 def _load(model: Any) -> Any:

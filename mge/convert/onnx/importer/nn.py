@@ -40,12 +40,14 @@ from .node import (
 PadWidth = tuple[tuple[int, int], ...]
 
 
-def _explicit_pads(node: Node) -> list[int] | None:
-    """The ``pads`` attribute when ``auto_pad`` does not override it (VALID: zeros)."""
+def _explicit_pads(node: Node, nd: int) -> list[int] | None:
+    """The ``pads`` attribute of an ``nd``-d window when ``auto_pad`` does not override it
+    (VALID: zeros)."""
     auto_pad = node.attr("auto_pad", "NOTSET")
+    zeros = [0] * 2 * nd
     if auto_pad == "VALID":
-        return [0, 0, 0, 0]
-    return list(node.attr("pads", [0, 0, 0, 0])) if auto_pad == "NOTSET" else None
+        return zeros
+    return list(node.attr("pads", zeros)) if auto_pad == "NOTSET" else None
 
 
 def _spread(node: Node, totals: list[int]) -> list[int]:
@@ -93,7 +95,7 @@ class Lifted1d(OnnxOp):
 def _spatial_pads(node: Node, ctx: Any, kernel: list[int], strides: list[int],
                   dilations: list[int]) -> list[int]:
     """ONNX ``pads`` ``[begin..., end...]`` from ``pads`` or SAME ``auto_pad``."""
-    pads = _explicit_pads(node)
+    pads = _explicit_pads(node, len(kernel))
     if pads is not None:
         return pads
     sizes = _static_input_shape(node, ctx)[2:]
@@ -103,21 +105,24 @@ def _spatial_pads(node: Node, ctx: Any, kernel: list[int], strides: list[int],
     ])
 
 
-def _split_pads(pads: list[int]) -> tuple[tuple[int, int], PadWidth | None]:
-    """Symmetric ``(pad_h, pad_w)`` for the op plus the remainder as an explicit pad width."""
-    top, left, bottom, right = pads
-    sym = (min(top, bottom), min(left, right))
-    extra = ((0, 0), (0, 0), (top - sym[0], bottom - sym[0]), (left - sym[1], right - sym[1]))
+def _split_pads(pads: list[int]) -> tuple[tuple[int, ...], PadWidth | None]:
+    """Symmetric pads per spatial axis (``(pad_h, pad_w)`` in 2-d) for the op plus the
+    remainder as an explicit pad width."""
+    nd = len(pads) // 2
+    sym = tuple(min(pads[a], pads[a + nd]) for a in range(nd))
+    extra = ((0, 0), (0, 0), *((pads[a] - sym[a], pads[a + nd] - sym[a]) for a in range(nd)))
     return sym, (extra if any(a or b for a, b in extra) else None)
 
 
 def window_attrs(
-    node: Node, ctx: Any, kernel: list[int]
+    node: Node, ctx: Any, kernel: list[int], ranks: tuple[int, ...] = (2,)
 ) -> tuple[list[int], list[int], list[int]]:
-    if len(kernel) != 2:
-        raise Unsupported(f"only 2-d windows are supported, got kernel {list(kernel)}")
-    strides = list(node.attr("strides", [1, 1]))
-    dilations = list(node.attr("dilations", [1, 1]))
+    """Strides, dilations and ONNX pads of a window op whose kernel rank is in ``ranks``."""
+    if len(kernel) not in ranks:
+        raise Unsupported(f"only {' and '.join(f'{r}-d' for r in ranks)} windows are "
+                          f"supported, got kernel {list(kernel)}")
+    strides = list(node.attr("strides", [1] * len(kernel)))
+    dilations = list(node.attr("dilations", [1] * len(kernel)))
     return strides, dilations, _spatial_pads(node, ctx, kernel, strides, dilations)
 
 
@@ -128,30 +133,32 @@ def _optional_attr(mod: Any, name: str | None) -> Tensor | None:
 # ------------------------------------------------------------------ convolution
 @dataclasses.dataclass(frozen=True)
 class Conv2d(OnnxOp):
-    """``F.nn.conv2d`` on the module's weight and bias, after an optional asymmetric pad."""
+    """``F.nn.conv2d`` (``F.nn.conv3d`` for 3-d windows) on the module's weight and bias,
+    after an optional asymmetric pad."""
 
     weight: str
     bias: str | None
-    stride: tuple[int, int]
-    padding: tuple[int, int]
-    dilation: tuple[int, int]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
     groups: int
     pad_width: PadWidth | None
 
     def __call__(self, mod: Any, x: Tensor) -> Tensor:
         if self.pad_width is not None:
             x = F.nn.pad(x, self.pad_width)
-        return F.nn.conv2d(x, getattr(mod, self.weight), _optional_attr(mod, self.bias),
-                           self.stride, self.padding, self.dilation, self.groups)
+        conv = F.nn.conv3d if len(self.stride) == 3 else F.nn.conv2d
+        return conv(x, getattr(mod, self.weight), _optional_attr(mod, self.bias),
+                    self.stride, self.padding, self.dilation, self.groups)
 
 
 def _conv_1d_or_2d(node: Node, ctx: Any, what: str,
                    conv2d: Callable[[Node, Any, np.ndarray], Converted]) -> Converted:
-    """A 2-d ``Conv``/``ConvTranspose`` converted by ``conv2d``; a 1-d one (3-d weight)
-    lifted to 2-d on ``[N, C, 1, L]``."""
+    """A 2-d or 3-d ``Conv``/``ConvTranspose`` converted by ``conv2d``; a 1-d one (3-d
+    weight) lifted to 2-d on ``[N, C, 1, L]``."""
     weight = ctx.const(node.input(1), f"{node.op_type} weight")
-    if weight.ndim not in (3, 4):
-        raise Unsupported(f"only 1-d and 2-d {what} is supported (weight shape "
+    if weight.ndim not in (3, 4, 5):
+        raise Unsupported(f"only 1-d, 2-d and 3-d {what} is supported (weight shape "
                           f"{weight.shape})")
     if weight.ndim == 3:
         op, inputs, outputs = conv2d(lift_1d(node), ctx, weight[:, :, None, :])
@@ -166,7 +173,7 @@ def _conv(node: Node, ctx: Any) -> Converted:
 
 def _conv2d(node: Node, ctx: Any, weight: np.ndarray) -> tuple[OnnxOp, list[str], list[str]]:
     kernel = list(node.attr("kernel_shape", weight.shape[2:]))
-    strides, dilations, pads = window_attrs(node, ctx, kernel)
+    strides, dilations, pads = window_attrs(node, ctx, kernel, (2, 3))
     groups = int(node.attr("group", 1))
     out_ch = weight.shape[0]
     if groups > 1:
@@ -175,7 +182,7 @@ def _conv2d(node: Node, ctx: Any, weight: np.ndarray) -> tuple[OnnxOp, list[str]
     b_attr = None
     if node.input(2):
         bias = ctx.const(node.input(2), "Conv bias")
-        b_attr = ctx.attribute(node.input(2), bias.reshape(1, out_ch, 1, 1))
+        b_attr = ctx.attribute(node.input(2), bias.reshape(1, out_ch, *[1] * len(kernel)))
     padding, pad_width = _split_pads(pads)
     op = Conv2d(w_attr, b_attr, tuple(strides), padding, tuple(dilations), groups, pad_width)
     return op, node.inputs[:1], node.outputs[:1]
@@ -183,38 +190,40 @@ def _conv2d(node: Node, ctx: Any, weight: np.ndarray) -> tuple[OnnxOp, list[str]
 
 @dataclasses.dataclass(frozen=True)
 class ConvTranspose2d(OnnxOp):
-    """``F.nn.conv_transpose2d`` with symmetric padding, then a crop for the asymmetric
-    remainder ``(top, left, bottom, right)``."""
+    """``F.nn.conv_transpose2d`` (``conv_transpose3d`` for 3-d windows) with symmetric
+    padding, then a crop for the asymmetric remainder (``(top, left, bottom, right)`` in
+    2-d: the begins, then the ends)."""
 
     weight: str
     bias: str | None
-    stride: tuple[int, int]
-    padding: tuple[int, int]
-    output_padding: tuple[int, int]
-    dilation: tuple[int, int]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    output_padding: tuple[int, ...]
+    dilation: tuple[int, ...]
     groups: int
-    crop: tuple[int, int, int, int]
+    crop: tuple[int, ...]
 
     def __call__(self, mod: Any, x: Tensor) -> Tensor:
-        y = F.nn.conv_transpose2d(x, getattr(mod, self.weight), _optional_attr(mod, self.bias),
-                                  self.stride, self.padding, self.output_padding,
-                                  self.dilation, self.groups)
-        top, left, bottom, right = self.crop
+        nd = len(self.stride)
+        deconv = F.nn.conv_transpose3d if nd == 3 else F.nn.conv_transpose2d
+        y = deconv(x, getattr(mod, self.weight), _optional_attr(mod, self.bias),
+                   self.stride, self.padding, self.output_padding, self.dilation, self.groups)
         if not any(self.crop):
             return y
-        height, width = y.shape[2], y.shape[3]
-        return y[:, :, top:height - bottom, left:width - right]
+        window = tuple(slice(self.crop[a], y.shape[2 + a] - self.crop[a + nd])
+                       for a in range(nd))
+        return y[(slice(None), slice(None), *window)]
 
 
 def _transposed_pads(node: Node, ctx: Any, kernel: list[int], strides: list[int],
                      dilations: list[int], extra: list[int]) -> list[int]:
     """ONNX ConvTranspose pads, derived from ``output_shape`` or SAME ``auto_pad`` if set."""
     out_shape = node.attr("output_shape")
-    pads = _explicit_pads(node)
+    pads = _explicit_pads(node, len(kernel))
     if out_shape is None and pads is not None:
         return pads
     sizes = _static_input_shape(node, ctx)[2:]
-    targets = list(out_shape)[-2:] if out_shape is not None else \
+    targets = list(out_shape)[-len(kernel):] if out_shape is not None else \
         [n * s for n, s in zip(sizes, strides)]
     totals = [s * (n - 1) + e + (k - 1) * d + 1 - t
               for n, k, s, d, e, t in zip(sizes, kernel, strides, dilations, extra, targets)]
@@ -232,9 +241,10 @@ def _conv_transpose(node: Node, ctx: Any) -> Converted:
 def _conv_transpose2d(node: Node, ctx: Any,
                       weight: np.ndarray) -> tuple[OnnxOp, list[str], list[str]]:
     kernel = list(node.attr("kernel_shape", weight.shape[2:]))
-    strides = list(node.attr("strides", [1, 1]))
-    dilations = list(node.attr("dilations", [1, 1]))
-    extra = list(node.attr("output_padding", [0, 0]))
+    nd = len(kernel)
+    strides = list(node.attr("strides", [1] * nd))
+    dilations = list(node.attr("dilations", [1] * nd))
+    extra = list(node.attr("output_padding", [0] * nd))
     pads = _transposed_pads(node, ctx, kernel, strides, dilations, extra)
     groups = int(node.attr("group", 1))
     out_ch = weight.shape[1] * groups
@@ -244,10 +254,10 @@ def _conv_transpose2d(node: Node, ctx: Any,
     b_attr = None
     if node.input(2):
         bias = ctx.const(node.input(2), "ConvTranspose bias")
-        b_attr = ctx.attribute(node.input(2), bias.reshape(1, out_ch, 1, 1))
-    padding, crop, out_pad = [], [0, 0, 0, 0], []
-    for axis in range(2):
-        begin, end = pads[axis], pads[axis + 2]
+        b_attr = ctx.attribute(node.input(2), bias.reshape(1, out_ch, *[1] * nd))
+    padding, crop, out_pad = [], [0] * 2 * nd, []
+    for axis in range(nd):
+        begin, end = pads[axis], pads[axis + nd]
         if end < 0:  # output_shape beyond the full output: more output padding
             extra[axis] -= end
             end = 0
@@ -255,7 +265,7 @@ def _conv_transpose2d(node: Node, ctx: Any,
         padding.append(sym)
         crop[axis] = begin - sym
         # output_padding first eats into the end crop; the rest is real extra output
-        crop[axis + 2] = max(0, end - sym - extra[axis])
+        crop[axis + nd] = max(0, end - sym - extra[axis])
         out_pad.append(max(0, extra[axis] - (end - sym)))
     op = ConvTranspose2d(w_attr, b_attr, tuple(strides), tuple(padding), tuple(out_pad),
                          tuple(dilations), groups, tuple(crop))

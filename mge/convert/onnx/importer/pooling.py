@@ -1,9 +1,10 @@
-"""ONNX converters for pooling: MaxPool, AveragePool, LpPool and the global pools, over 1-d
-and 2-d windows (1-d ones run as 2-d on ``[N, C, 1, L]``, see :func:`.nn.lift_1d`), and
-MaxUnpool.
+"""ONNX converters for pooling: MaxPool, AveragePool, LpPool and the global pools, over 1-d,
+2-d and 3-d windows (1-d ones run as 2-d on ``[N, C, 1, L]``, see :func:`.nn.lift_1d`),
+and MaxUnpool.
 
-Undilated max and average pools are MegEngine's ``PoolingForward``; dilated windows and
-``LpPool`` are gathered as ``kh * kw`` strided slices of the padded input combined with
+Undilated 2-d max and average pools are MegEngine's ``PoolingForward`` (MegEngine has no
+3-d pooling); dilated or 3-d windows and ``LpPool`` are gathered as ``kh * kw``
+(``kd * kh * kw``) strided slices of the padded input combined with
 ``maximum``/``add`` (the window counts of an average are the same sums over a mask).
 
 Example:
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 from typing import Any
 
 import numpy as np
@@ -80,39 +82,44 @@ class Pool2d(OnnxOp):
         return F.div(sums, counts)
 
 
-def _window_sum(x: Tensor, kernel: tuple[int, int], stride: tuple[int, int],
-                dilation: tuple[int, int], combine: Any) -> Tensor:
-    """``combine`` folded over the ``kh * kw`` (dilated) window taps of a padded ``x``."""
+def _window_sum(x: Tensor, kernel: tuple[int, ...], stride: tuple[int, ...],
+                dilation: tuple[int, ...], combine: Any) -> Tensor:
+    """``combine`` folded over the ``kh * kw`` (``kd * kh * kw`` in 3-d) dilated window
+    taps of a padded ``x``, in row-major order."""
+    nd = len(kernel)
     out = [(x.shape[2 + a] - (kernel[a] - 1) * dilation[a] - 1) // stride[a] + 1
-           for a in (0, 1)]
+           for a in range(nd)]
     taps = [
-        x[:, :, i * dilation[0]:i * dilation[0] + (out[0] - 1) * stride[0] + 1:stride[0],
-          j * dilation[1]:j * dilation[1] + (out[1] - 1) * stride[1] + 1:stride[1]]
-        for i in range(kernel[0]) for j in range(kernel[1])
+        x[(slice(None), slice(None), *(
+            slice(k[a] * dilation[a], k[a] * dilation[a] + (out[a] - 1) * stride[a] + 1,
+                  stride[a]) for a in range(nd)))]
+        for k in itertools.product(*(range(n) for n in kernel))
     ]
     return functools.reduce(combine, taps)
 
 
 @dataclasses.dataclass(frozen=True)
 class WindowPool(OnnxOp):
-    """Pooling by window taps: dilated max/average pools and LpPool (``p``-norm of each
-    window, zero padding)."""
+    """Pooling by window taps (2-d or 3-d): dilated max/average pools and LpPool
+    (``p``-norm of each window, zero padding); ``pads`` are ONNX's, begins then ends."""
 
     mode: str  # "max", "average", "average_count_exclude_padding" or "lp"
-    kernel: tuple[int, int]
-    stride: tuple[int, int]
-    dilation: tuple[int, int]
-    pads: Quad
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    pads: tuple[int, ...]
     ceil_mode: bool
     p: int = 2
     indices: bool = False  # max: also return the flat NCHW index of each maximum
+    column_major: bool = False  # indices: ONNX storage_order=1 (h + w * H within a plane)
 
     def __call__(self, mod: Any, x: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        nd = len(self.kernel)
+        begins, ends = self.pads[:nd], self.pads[nd:]
         extent = [(k - 1) * d + 1 for k, d in zip(self.kernel, self.dilation)]
-        extra = [_ceil_extra(x.shape[2 + a], extent[a], self.stride[a], self.pads[a],
-                             self.pads[a + 2]) if self.ceil_mode else 0 for a in (0, 1)]
-        top, left, bottom, right = self.pads
-        width = ((0, 0), (0, 0), (top, bottom + extra[0]), (left, right + extra[1]))
+        extra = [_ceil_extra(x.shape[2 + a], extent[a], self.stride[a], begins[a], ends[a])
+                 if self.ceil_mode else 0 for a in range(nd)]
+        width = ((0, 0), (0, 0), *((begins[a], ends[a] + extra[a]) for a in range(nd)))
         window = (self.kernel, self.stride, self.dilation)
         if self.mode == "max":
             dtype = np.dtype(x.dtype)
@@ -126,12 +133,13 @@ class WindowPool(OnnxOp):
             total = _window_sum(F.nn.pad(powered, width), *window, F.add)
             return total if self.p == 1 else F.pow(total, 1.0 / self.p)
         sums = _window_sum(F.nn.pad(x, width), *window, F.add)
-        height, wide = x.shape[2], x.shape[3]
+        sizes = x.shape[2:]
         if self.mode == "average":  # padding counts, the ceil overhang does not
-            ones = F.ones((1, 1, height + top + bottom, wide + left + right), dtype=x.dtype)
-            mask = F.nn.pad(ones, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])))
+            ones = F.ones((1, 1, *(sizes[a] + begins[a] + ends[a] for a in range(nd))),
+                          dtype=x.dtype)
+            mask = F.nn.pad(ones, ((0, 0), (0, 0), *((0, e) for e in extra)))
         else:
-            mask = F.nn.pad(F.ones((1, 1, height, wide), dtype=x.dtype), width)
+            mask = F.nn.pad(F.ones((1, 1, *sizes), dtype=x.dtype), width)
         return F.div(sums, _window_sum(mask, *window, F.add))
 
 
@@ -148,7 +156,8 @@ class WindowPool(OnnxOp):
         best, where = None, None
         for k, tap in enumerate(taps):
             i, j = divmod(k, self.kernel[1])
-            pixel = (rows + i * self.dilation[0]) * width + cols + j * self.dilation[1]
+            row, col = rows + i * self.dilation[0], cols + j * self.dilation[1]
+            pixel = row + col * height if self.column_major else row * width + col
             index = Tensor((base + pixel[None, None]).astype(np.int32))
             if best is None:
                 best, where = tap, index
@@ -166,7 +175,7 @@ def _tap_list(a: Any, b: Tensor) -> list[Tensor]:
 
 def _pool_op(node: Node, ctx: Any) -> OnnxOp:
     kernel = list(node.attr("kernel_shape", []))
-    strides, dilations, pads = window_attrs(node, ctx, kernel)
+    strides, dilations, pads = window_attrs(node, ctx, kernel, (2, 3))
     ceil_mode = bool(node.attr("ceil_mode", 0))
     if node.op_type == "LpPool":
         p = int(node.attr("p", 2))
@@ -175,17 +184,21 @@ def _pool_op(node: Node, ctx: Any) -> OnnxOp:
         return WindowPool("lp", tuple(kernel), tuple(strides), tuple(dilations), tuple(pads),
                           ceil_mode, p)
     if node.op_type == "MaxPool":
-        node.reject_attrs(storage_order=0)
         dtype = ctx.dtypes.get(node.input(0))
         indices = len(node.outputs) > 1 and bool(node.outputs[1])
-        if indices or (dtype is not None and dtype.kind != "f"):
+        # storage_order only affects the Indices output
+        column_major = indices and bool(node.attr("storage_order", 0))
+        if indices and len(kernel) == 3:
+            raise Unsupported("the Indices output of a 3-d MaxPool is not supported")
+        if indices or len(kernel) == 3 or (dtype is not None and dtype.kind != "f"):
             return WindowPool("max", tuple(kernel), tuple(strides), tuple(dilations),
-                              tuple(pads), ceil_mode, indices=indices)
+                              tuple(pads), ceil_mode, indices=indices,
+                              column_major=column_major)
         mode = "max"
     else:
         mode = "average" if node.attr("count_include_pad", 0) else \
             "average_count_exclude_padding"
-    if dilations != [1, 1]:
+    if dilations != [1, 1] or len(kernel) == 3:
         return WindowPool(mode, tuple(kernel), tuple(strides), tuple(dilations), tuple(pads),
                           ceil_mode)
     return Pool2d(mode, tuple(kernel), tuple(strides), tuple(pads), ceil_mode)

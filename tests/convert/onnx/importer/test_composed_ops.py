@@ -145,3 +145,21 @@ def test_if_runs_the_branch_its_condition_picks(cond: bool) -> None:
 def test_if_on_a_tensor_condition_is_refused_when_traced() -> None:
     with pytest.raises(ValueError, match="If condition"):
         from_onnx(_if_model(), trace=True)
+
+
+def test_nested_if_reads_a_value_two_scopes_up() -> None:
+    """The inner If's branch reads ``x`` of the top graph, which the outer branch never
+    names: the outer branch must still receive it (ONNX's expanded AffineGrid does this)."""
+    inner = _if_model().graph.node[0]  # y = x + 1 if c else x * 2, reads x and c
+    outer_then = helper.make_graph([inner], "outer_then", [],
+                                   [helper.make_tensor_value_info("y", FLOAT, [2])])
+    outer_else = helper.make_graph([helper.make_node("Neg", ["x"], ["z"])], "outer_else", [],
+                                   [helper.make_tensor_value_info("z", FLOAT, [2])])
+    node = helper.make_node("If", ["d"], ["out"], then_branch=outer_then,
+                            else_branch=outer_else)
+    model = _model([node], {"d": (TensorProto.BOOL, []), "c": (TensorProto.BOOL, []),
+                            "x": (FLOAT, [2])}, {"out": (FLOAT, [2])}, opset=11)
+    net = from_onnx(model, trace=False)
+    x = np.array([1.0, 3.0], np.float32)
+    np.testing.assert_array_equal(net(np.array(True), np.array(False), x).numpy(), x * 2)
+    np.testing.assert_array_equal(net(np.array(False), np.array(True), x).numpy(), -x)
