@@ -21,7 +21,7 @@ from mge.lite import LiteConfig, LiteNetwork
 from mge.ops.random import GammaRNG, UniformRNG
 from tests.oracle import REPO, oracle_python, requires_oracle
 
-FIXTURE = REPO / "tests" / "fixtures" / "megengine" / "random" / "draws.mge"
+FIXTURE = REPO / "tests" / "fixtures" / "random" / "draws.mge"
 TOOL = REPO / "tools" / "oracle" / "random_ops.py"
 #: output -> (mean, std, tolerance of the mean, of the std) for 1000 draws (>= 5 sigma)
 EXPECTED = {

@@ -3,10 +3,10 @@
 
 Runs under the oracle interpreter (``.oracle/bin/python``); never imported by mge.
 ``tests/ops/test_random_ops.py`` uses both modes; the committed fixture
-``tests/fixtures/megengine/random/draws.mge`` was made with::
+``tests/fixtures/random/draws.mge`` was made with::
 
     MEGENGINE_INTERP_ASYNC_LEVEL=0 .oracle/bin/python tools/oracle/random_ops.py \\
-        dump tests/fixtures/megengine/random/draws.mge
+        dump tests/fixtures/random/draws.mge
 
 Usage: ``random_ops.py dump OUT.mge`` | ``random_ops.py run MODEL.mge`` (prints JSON:
 output name -> shape, dtype, mean, std, whether the three runs all differ).
