@@ -272,7 +272,7 @@ def engines(workdir: str, wanted: list[str] | None) -> dict[str, Callable]:
     if _has_openvino():
         table["openvino"] = openvino_engine("f32")
         if low:
-            table[f"openvino-{suffix}"] = openvino_engine(suffix)
+            table[f"openvino-{suffix}"] = openvino_engine({"bf16": "bf16", "fp16": "f16"}[suffix])
     table["pytorch"] = pytorch_engine
     if ORACLE.exists() and (wanted is None or "megengine-lite" in wanted):
         table["megengine-lite"] = OracleWorker.engine(workdir)
