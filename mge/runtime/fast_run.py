@@ -8,8 +8,9 @@ precision) a whole graph runs on.
 :func:`select_plan_backend` builds a plan for each candidate (:func:`candidates`: every
 available plan backend, OpenVINO included where installed, in the precision the options
 ask for, plus float32 when they ask for a 16-bit type), runs it on seeded inputs of the
-network's input shapes and dtypes (one warm-up run, then at most :data:`MAX_RUNS` timed
-runs within :data:`RUN_BUDGET_S` seconds), and keeps the one with the lowest median.
+network's input shapes and dtypes (one warm-up run each, then at most :data:`MAX_RUNS`
+interleaved rounds within :data:`RUN_BUDGET_S` seconds, the clearly slower candidates
+dropped after :data:`PRUNE_AFTER` rounds), and keeps the one with the lowest median.
 OpenVINO is opt-in as a named backend because its float32 results depart from the other
 backends' on some models: it competes only when its float32 outputs on these inputs are
 within :data:`OPENVINO_TOLERANCE` of the numpy plan's (checked per model, at selection).
@@ -48,10 +49,13 @@ LOGGER = logging.getLogger("mge.runtime.fast_run")
 
 #: the persistent-cache category fast-run's choices are stored under
 CACHE_CATEGORY = b"mge.fast_run.plan_backend"
-#: timed runs per candidate after its warm-up run, at most
-MAX_RUNS = 5
-#: seconds of timed runs per candidate, at most (at least one run is timed)
+#: timed rounds (one run of each candidate) after the warm-up runs, at most
+MAX_RUNS = 7
+#: seconds of timed rounds in all, at most (at least one round is timed)
 RUN_BUDGET_S = 1.0
+#: after this many rounds, candidates over PRUNE_RATIO x the best median stop racing
+PRUNE_AFTER = 2
+PRUNE_RATIO = 1.5
 #: OpenVINO competes when max |its float32 output - numpy's| <= this x max |numpy's|
 OPENVINO_TOLERANCE = 1e-4
 #: the libraries whose versions key a choice
@@ -204,19 +208,40 @@ def _deviation(outputs: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -
     return worst
 
 
-def _time(cache: PlanCache, shapes: Mapping[str, Sequence[int]], feeds: list[np.ndarray]
-          ) -> tuple[list[np.ndarray], float]:
-    """A candidate's outputs (warm-up run) and median forward ms over the timed runs."""
+def _build(cache: PlanCache, shapes: Mapping[str, Sequence[int]], feeds: list[np.ndarray]
+           ) -> tuple[Any, list[np.ndarray]]:
+    """A candidate's plan and its outputs on ``feeds`` (the untimed warm-up run)."""
     plan = cache.plan(shapes)
-    outputs = plan.run_feeds(feeds)
-    runs: list[float] = []
+    return plan, plan.run_feeds(feeds)
+
+
+def _time_interleaved(plans: dict[str, Any], feeds: list[np.ndarray]) -> dict[str, float]:
+    """Median forward ms of each plan, timed in interleaved rounds.
+
+    Each round runs every candidate still in the race once, in a rotating order, so
+    that other load on the machine (and one library's threads still spinning after its
+    run) hits the candidates alike. After :data:`PRUNE_AFTER` rounds, a candidate whose
+    median is over :data:`PRUNE_RATIO` x the best is dropped (it cannot win). Timing
+    stops after :data:`MAX_RUNS` rounds or :data:`RUN_BUDGET_S` seconds (each remaining
+    candidate is timed at least once).
+    """
+    runs: dict[str, list[float]] = {k: [] for k in plans}
+    racing = list(plans)
     deadline = time.perf_counter() + RUN_BUDGET_S
-    while len(runs) < MAX_RUNS and (not runs or time.perf_counter() < deadline):
-        start = time.perf_counter()
-        plan.run_feeds(feeds)
-        plan.backend.synchronize()
-        runs.append((time.perf_counter() - start) * 1e3)
-    return outputs, statistics.median(runs)
+    for round_ in range(MAX_RUNS):
+        if round_ and time.perf_counter() > deadline:
+            break
+        shift = round_ % len(racing)
+        for label in racing[shift:] + racing[:shift]:
+            plan = plans[label]
+            start = time.perf_counter()
+            plan.run_feeds(feeds)
+            plan.backend.synchronize()
+            runs[label].append((time.perf_counter() - start) * 1e3)
+        if round_ + 1 >= PRUNE_AFTER:
+            best = min(statistics.median(runs[k]) for k in racing)
+            racing = [k for k in racing if statistics.median(runs[k]) <= PRUNE_RATIO * best]
+    return {k: statistics.median(v) for k, v in runs.items()}
 
 
 def _stored(store: Mapping[bytes, bytes], key: bytes, options: PlanOptions
@@ -279,8 +304,7 @@ def select_plan_backend(graph: Graph, options: PlanOptions,
         return None
     found, excluded = candidates(options)
     feeds = seeded_feeds(graph, shapes)
-    timings: dict[str, float] = {}
-    best: tuple[float, Candidate, PlanCache] | None = None
+    built: dict[str, tuple[Candidate, PlanCache, Any]] = {}
     reference: list[np.ndarray] | None = None
     openvino_ok: bool | None = None
     for cand in found:
@@ -290,7 +314,7 @@ def select_plan_backend(graph: Graph, options: PlanOptions,
         try:
             cache = PlanCache(graph, dataclasses.replace(
                 options, backend=cand.backend, compute_dtype=cand.compute_dtype))
-            outputs, ms = _time(cache, shapes, feeds)
+            plan, outputs = _build(cache, shapes, feeds)
         except (NotImplementedError, RuntimeError, ValueError, TypeError) as exc:
             excluded[cand.label] = f"{type(exc).__name__}: {exc}"
             continue
@@ -303,19 +327,19 @@ def select_plan_backend(graph: Graph, options: PlanOptions,
                 excluded[cand.label] = (f"float32 deviation {deviation:.2e} from the numpy "
                                         f"plan > {OPENVINO_TOLERANCE:.0e}")
                 continue
-        timings[cand.label] = ms
-        if best is None or ms < best[0]:
-            best = (ms, cand, cache)
-    if best is None:
+        built[cand.label] = (cand, cache, plan)
+    if not built:
         raise RuntimeError("fast-run: no plan backend could run the graph: " + "; ".join(
             f"{k}: {v}" for k, v in excluded.items()))
-    _, chosen, cache = best
+    timings = _time_interleaved({k: v[2] for k, v in built.items()}, feeds)
+    chosen, cache, _ = built[min(timings, key=timings.__getitem__)]
     store[key] = json.dumps({"backend": chosen.backend,
                              "compute_dtype": chosen.compute_dtype}).encode()
     return Selection(chosen.backend, chosen.compute_dtype, False, time.perf_counter() - start,
                      timings, excluded), cache
 
 
-__all__ = ["CACHE_CATEGORY", "MAX_RUNS", "OPENVINO_TOLERANCE", "RUN_BUDGET_S", "Candidate",
+__all__ = ["CACHE_CATEGORY", "MAX_RUNS", "OPENVINO_TOLERANCE", "PRUNE_AFTER", "PRUNE_RATIO",
+           "RUN_BUDGET_S", "Candidate",
            "Selection", "candidates", "cpu_signature", "graph_digest", "library_versions",
            "select_plan_backend", "selection_key", "seeded_feeds"]

@@ -122,3 +122,35 @@ def test_profile_set_after_load_chooses_then(small_model: Path) -> None:
     want = lite_outputs(small_model, {"data": x}, "numpy")
     for name, got in _run(network, x).items():
         np.testing.assert_allclose(got, want[name], atol=1e-5, rtol=1e-4)
+
+
+def test_choices_persist_in_the_default_file_across_processes(
+        small_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mge.lite import fast_run_disk
+
+    path = tmp_path / "home" / "fast_run.cache"
+    monkeypatch.setenv(fast_run_disk.ENV_PATH, str(path))
+    first = _network(small_model).fast_run
+    assert first is not None and not first.from_cache and path.exists()
+    PERSISTENT_CACHE.replace(PersistentCache())  # as a new process starts
+    second = _network(small_model).fast_run
+    assert second is not None and second.from_cache and second.backend == first.backend
+    # plain "auto" (no profiling) takes the stored choice too
+    PERSISTENT_CACHE.replace(PersistentCache())
+    auto = _network(small_model, policy=LiteAlgoSelectStrategy.LITE_ALGO_HEURISTIC)
+    assert auto.fast_run is not None and auto.fast_run.from_cache
+    stored = PersistentCache.from_bytes(path.read_bytes())
+    assert set(stored.categories) == {CACHE_CATEGORY}
+
+
+def test_the_default_file_is_off_with_a_synced_cache_or_when_disabled(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mge.lite import fast_run_disk
+
+    monkeypatch.setenv(fast_run_disk.ENV_PATH, "0")
+    assert fast_run_disk.default_cache_path() is None
+    monkeypatch.delenv(fast_run_disk.ENV_PATH)
+    monkeypatch.setenv("MGE_HOME", str(tmp_path))
+    assert fast_run_disk.default_cache_path() == str(tmp_path / "lite" / "fast_run.cache")
+    LiteGlobal.set_persistent_cache(str(tmp_path / "mine.cache"), always_sync=True)
+    assert fast_run_disk.default_cache_path() is None
