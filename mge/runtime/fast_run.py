@@ -113,8 +113,28 @@ class Selection:
         return dataclasses.asdict(self)
 
 
+#: constants up to this many bytes are hashed whole; larger ones by a strided sample
+_WHOLE_BYTES = 4096
+_SAMPLE = 1024
+
+
+def _const_bytes(value: np.ndarray) -> memoryview:
+    """The bytes of a constant the digest takes: all of a small one, an evenly strided
+    sample of :data:`_SAMPLE` elements of a large one (with its size)."""
+    flat = np.ascontiguousarray(value).reshape(-1)
+    if flat.nbytes > _WHOLE_BYTES:
+        flat = np.ascontiguousarray(flat[::-(-flat.size // _SAMPLE)])
+    return memoryview(flat).cast("B")
+
+
 def graph_digest(graph: Graph) -> str:
-    """A digest of a graph's inputs, ops, parameters and constant values."""
+    """A digest of a graph's inputs, ops, parameters and constants.
+
+    Timings depend on the ops and shapes, not on weight values, so large constants enter
+    by their shape, dtype and a strided sample of their values (hashing every weight
+    byte cost more than the rest of a cached load); two models that differ in a few
+    weights only may share a choice, which is as fast for both.
+    """
     h = hashlib.blake2b(digest_size=16)
     index: dict[int, int] = {}
     for node in graph.ops():
@@ -124,7 +144,7 @@ def graph_digest(graph: Graph) -> str:
         outs = [(v.name, v.shape, str(v.dtype)) for v in node.outputs]
         h.update(repr((node.type, sorted(node.params.items(), key=str), args, outs)).encode())
         if isinstance(node.op, ConstOp):
-            h.update(np.ascontiguousarray(node.op.value).tobytes())
+            h.update(_const_bytes(node.op.value))
     h.update(repr([index[v.id] for v in graph.outputs]).encode())
     return h.hexdigest()
 
@@ -220,8 +240,9 @@ def _time_interleaved(plans: dict[str, Any], feeds: list[np.ndarray]) -> dict[st
 
     Each round runs every candidate still in the race once, in a rotating order, so
     that other load on the machine (and one library's threads still spinning after its
-    run) hits the candidates alike. After :data:`PRUNE_AFTER` rounds, a candidate whose
-    median is over :data:`PRUNE_RATIO` x the best is dropped (it cannot win). Timing
+    run) hits the candidates alike. After each round, a candidate whose median is over
+    2 x :data:`PRUNE_RATIO` x the best (from round :data:`PRUNE_AFTER` on: over
+    :data:`PRUNE_RATIO` x) is dropped: it cannot win. Timing
     stops after :data:`MAX_RUNS` rounds or :data:`RUN_BUDGET_S` seconds (each remaining
     candidate is timed at least once).
     """
@@ -238,9 +259,9 @@ def _time_interleaved(plans: dict[str, Any], feeds: list[np.ndarray]) -> dict[st
             plan.run_feeds(feeds)
             plan.backend.synchronize()
             runs[label].append((time.perf_counter() - start) * 1e3)
-        if round_ + 1 >= PRUNE_AFTER:
-            best = min(statistics.median(runs[k]) for k in racing)
-            racing = [k for k in racing if statistics.median(runs[k]) <= PRUNE_RATIO * best]
+        ratio = PRUNE_RATIO if round_ + 1 >= PRUNE_AFTER else 2 * PRUNE_RATIO
+        best = min(statistics.median(runs[k]) for k in racing)
+        racing = [k for k in racing if statistics.median(runs[k]) <= ratio * best]
     return {k: statistics.median(v) for k, v in runs.items()}
 
 

@@ -124,3 +124,15 @@ def test_openvino_competes_only_within_the_tolerance(monkeypatch: pytest.MonkeyP
     assert "openvino-float32" not in selection.timings_ms
     assert "deviation" in selection.excluded["openvino-float32"]
     assert selection.backend != "openvino"
+
+
+def test_large_constants_enter_the_digest_by_a_sample() -> None:
+    def digest(first: float) -> str:
+        g = Graph()
+        x = g.add_input("x", (4096,), "float32")
+        w = np.ones(4096, np.float32)
+        w[0] = first
+        g.outputs = g.add_op(Elemwise(mode="MUL"), [x, g.add_const(w)])
+        return graph_digest(g)
+
+    assert digest(1.0) == digest(1.0) != digest(2.0)  # element 0 is in the sample
