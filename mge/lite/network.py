@@ -604,7 +604,7 @@ class LiteNetwork:
     @property
     def fast_run(self) -> Selection | None:
         """What fast-run chose for this network (backend, precision, selection time,
-        each candidate's median ms), or ``None`` when it chose nothing (mge extra)."""
+        each candidate's best ms), or ``None`` when it chose nothing (mge extra)."""
         return self._fast_run
 
     def __repr__(self) -> str:

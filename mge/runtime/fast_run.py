@@ -10,7 +10,9 @@ available plan backend, OpenVINO included where installed, in the precision the 
 ask for, plus float32 when they ask for a 16-bit type), runs it on seeded inputs of the
 network's input shapes and dtypes (one warm-up run each, then at most :data:`MAX_RUNS`
 interleaved rounds within :data:`RUN_BUDGET_S` seconds, the clearly slower candidates
-dropped after :data:`PRUNE_AFTER` rounds), and keeps the one with the lowest median.
+dropped after :data:`PRUNE_AFTER` rounds), and keeps the one with the lowest best
+time (other load on the machine only ever adds time to a run, so each candidate's
+fastest run is the steadiest estimate of its speed on a busy machine).
 OpenVINO is opt-in as a named backend because its float32 results depart from the other
 backends' on some models: it competes only when its float32 outputs on these inputs are
 within :data:`OPENVINO_TOLERANCE` of the numpy plan's (checked per model, at selection).
@@ -34,7 +36,6 @@ import hashlib
 import importlib.metadata
 import json
 import logging
-import statistics
 import time
 from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
@@ -53,7 +54,7 @@ CACHE_CATEGORY = b"mge.fast_run.plan_backend"
 MAX_RUNS = 7
 #: seconds of timed rounds in all, at most (at least one round is timed)
 RUN_BUDGET_S = 1.0
-#: after this many rounds, candidates over PRUNE_RATIO x the best median stop racing
+#: after this many rounds, candidates over PRUNE_RATIO x the best time stop racing
 PRUNE_AFTER = 2
 PRUNE_RATIO = 1.5
 #: OpenVINO competes when max |its float32 output - numpy's| <= this x max |numpy's|
@@ -83,7 +84,7 @@ class Selection:
         backend, compute_dtype: the choice.
         from_cache: taken from the persistent cache (nothing was timed).
         seconds: selection time (building and timing every candidate, or the lookup).
-        timings_ms: median forward time of each timed candidate (by label).
+        timings_ms: best (minimum) forward time of each timed candidate (by label).
         excluded: candidates left out, with the reason (by label).
     """
 
@@ -103,7 +104,7 @@ class Selection:
         how = "from the persistent cache" if self.from_cache else "by timing"
         parts = [f"fast-run: {self.candidate.label} chosen {how} in {self.seconds:.3f} s"]
         if self.timings_ms:
-            parts.append("medians " + ", ".join(f"{k} {v:.3f} ms"
+            parts.append("best times " + ", ".join(f"{k} {v:.3f} ms"
                                                 for k, v in self.timings_ms.items()))
         if self.excluded:
             parts.append("excluded " + ", ".join(f"{k} ({v})" for k, v in self.excluded.items()))
@@ -236,11 +237,11 @@ def _build(cache: PlanCache, shapes: Mapping[str, Sequence[int]], feeds: list[np
 
 
 def _time_interleaved(plans: dict[str, Any], feeds: list[np.ndarray]) -> dict[str, float]:
-    """Median forward ms of each plan, timed in interleaved rounds.
+    """Best (minimum) forward ms of each plan, timed in interleaved rounds.
 
     Each round runs every candidate still in the race once, in a rotating order, so
     that other load on the machine (and one library's threads still spinning after its
-    run) hits the candidates alike. After each round, a candidate whose median is over
+    run) hits the candidates alike. After each round, a candidate whose best is over
     2 x :data:`PRUNE_RATIO` x the best (from round :data:`PRUNE_AFTER` on: over
     :data:`PRUNE_RATIO` x) is dropped: it cannot win. Timing
     stops after :data:`MAX_RUNS` rounds or :data:`RUN_BUDGET_S` seconds (each remaining
@@ -260,9 +261,9 @@ def _time_interleaved(plans: dict[str, Any], feeds: list[np.ndarray]) -> dict[st
             plan.backend.synchronize()
             runs[label].append((time.perf_counter() - start) * 1e3)
         ratio = PRUNE_RATIO if round_ + 1 >= PRUNE_AFTER else 2 * PRUNE_RATIO
-        best = min(statistics.median(runs[k]) for k in racing)
-        racing = [k for k in racing if statistics.median(runs[k]) <= ratio * best]
-    return {k: statistics.median(v) for k, v in runs.items()}
+        best = min(min(runs[k]) for k in racing)
+        racing = [k for k in racing if min(runs[k]) <= ratio * best]
+    return {k: min(v) for k, v in runs.items()}
 
 
 def _stored(store: Mapping[bytes, bytes], key: bytes, options: PlanOptions
