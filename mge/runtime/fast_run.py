@@ -45,6 +45,7 @@ import numpy as np
 from ..graph.ir import ConstOp, Graph
 from .cpu import cpu_flags
 from .plan import PLAN_BACKENDS, PlanCache, PlanOptions, available_plan_backends
+from .plan.engine import is_quantized
 
 LOGGER = logging.getLogger("mge.runtime.fast_run")
 
@@ -186,9 +187,11 @@ def selection_key(digest: str, graph: Graph, shapes: Mapping[str, Sequence[int]]
                       sort_keys=True).encode()
 
 
-def candidates(options: PlanOptions) -> tuple[list[Candidate], dict[str, str]]:
+def candidates(options: PlanOptions, quantized: bool = False
+               ) -> tuple[list[Candidate], dict[str, str]]:
     """The candidates for ``options`` (numpy float32 first: it is the reference) and the
-    plan backends left out, with the reason."""
+    plan backends left out, with the reason. For a float graph (``quantized`` false) the
+    opt-in backends made for quantized graphs (``onnxruntime-int8``) are left out."""
     dtypes = [options.compute_dtype]
     if options.compute_dtype in _REDUCED:
         dtypes.append(None)  # float32 is allowed too: more accurate, maybe faster
@@ -198,6 +201,8 @@ def candidates(options: PlanOptions) -> tuple[list[Candidate], dict[str, str]]:
         want = dataclasses.replace(options, compute_dtype=dtype)
         for name, cls in PLAN_BACKENDS.items():
             reason = cls.unavailable(want)
+            if reason is None and cls.opt_in and cls.quantized and not quantized:
+                reason = f"plan backend {name!r} is for quantized graphs"
             if reason is None:
                 found.append(Candidate(name, dtype))
             elif dtype == options.compute_dtype:
@@ -324,7 +329,7 @@ def select_plan_backend(graph: Graph, options: PlanOptions,
                          time.perf_counter() - start), cache
     if not profile:
         return None
-    found, excluded = candidates(options)
+    found, excluded = candidates(options, is_quantized(graph))
     feeds = seeded_feeds(graph, shapes)
     built: dict[str, tuple[Candidate, PlanCache, Any]] = {}
     reference: list[np.ndarray] | None = None
