@@ -98,3 +98,25 @@ def test_graph_without_onnx_form_falls_back() -> None:
 
 def test_lite_network_on_onnxruntime() -> None:
     check_lite_network_matches_numpy("onnxruntime")
+
+
+def test_builtin_priorities_are_the_classes() -> None:
+    from mge.runtime.plan import BUILTIN_PRIORITY, PLAN_BACKENDS
+
+    available_plan_backends()  # imports every installed built-in backend
+    for name, cls in PLAN_BACKENDS.items():
+        if name in BUILTIN_PRIORITY:
+            assert cls.priority == BUILTIN_PRIORITY[name], name
+
+
+def test_auto_does_not_import_lower_priority_libraries() -> None:
+    """``"auto"`` picks onnxruntime without importing torch (seconds of a first load)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from mge.runtime.plan import PlanOptions, plan_backend_class\n"
+            "print(plan_backend_class(PlanOptions()).name, 'torch' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, check=True)
+    assert done.stdout.split() == ["onnxruntime", "False"]
