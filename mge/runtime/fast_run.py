@@ -44,7 +44,13 @@ import numpy as np
 
 from ..graph.ir import ConstOp, Graph
 from .cpu import cpu_flags
-from .plan import PLAN_BACKENDS, PlanCache, PlanOptions, available_plan_backends
+from .plan import (
+    PLAN_BACKENDS,
+    PlanCache,
+    PlanOptions,
+    available_plan_backends,
+    plan_backend_class,
+)
 from .plan.engine import is_quantized
 
 LOGGER = logging.getLogger("mge.runtime.fast_run")
@@ -271,8 +277,8 @@ def _time_interleaved(plans: dict[str, Any], feeds: list[np.ndarray]) -> dict[st
     return {k: min(v) for k, v in runs.items()}
 
 
-def _stored(store: Mapping[bytes, bytes], key: bytes, options: PlanOptions
-            ) -> Candidate | None:
+def _stored(store: Mapping[bytes, bytes], key: bytes, options: PlanOptions,
+            quantized: bool) -> Candidate | None:
     """The stored choice for ``key``, if there is a usable one (else logged and None)."""
     value = store.get(key)
     if value is None:
@@ -284,12 +290,12 @@ def _stored(store: Mapping[bytes, bytes], key: bytes, options: PlanOptions
         LOGGER.warning("fast-run: ignoring a corrupt persistent-cache entry (%s); timing "
                        "again", exc)
         return None
-    cls = PLAN_BACKENDS.get(choice.backend)
-    reason = "not installed" if cls is None else cls.unavailable(
-        dataclasses.replace(options, compute_dtype=choice.compute_dtype))
-    if reason is not None:
+    try:  # imports the backend's module when this process has not yet
+        plan_backend_class(dataclasses.replace(options, backend=choice.backend,
+                                               compute_dtype=choice.compute_dtype), quantized)
+    except (RuntimeError, ValueError) as exc:
         LOGGER.warning("fast-run: the cached choice %s cannot run here (%s); timing again",
-                       choice.label, reason)
+                       choice.label, exc)
         return None
     return choice
 
@@ -321,7 +327,7 @@ def select_plan_backend(graph: Graph, options: PlanOptions,
     start = time.perf_counter()
     shapes = dict(shapes or {})
     key = selection_key(digest or graph_digest(graph), graph, shapes, options)
-    choice = _stored(store, key, options)
+    choice = _stored(store, key, options, is_quantized(graph))
     if choice is not None:
         cache = PlanCache(graph, dataclasses.replace(
             options, backend=choice.backend, compute_dtype=choice.compute_dtype))

@@ -5,6 +5,8 @@ and the results are the numpy plan's."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -132,9 +134,15 @@ def test_choices_persist_in_the_default_file_across_processes(
     monkeypatch.setenv(fast_run_disk.ENV_PATH, str(path))
     first = _network(small_model).fast_run
     assert first is not None and not first.from_cache and path.exists()
-    PERSISTENT_CACHE.replace(PersistentCache())  # as a new process starts
-    second = _network(small_model).fast_run
-    assert second is not None and second.from_cache and second.backend == first.backend
+    code = ("import sys\n"
+            "from mge.lite import LiteAlgoSelectStrategy, LiteConfig, LiteNetwork\n"
+            "n = LiteNetwork(LiteConfig())\n"
+            "n.set_network_algo_policy(LiteAlgoSelectStrategy.LITE_ALGO_PROFILE)\n"
+            "n.load(sys.argv[1])\n"
+            "print(n.fast_run.from_cache, n.fast_run.backend)\n")
+    done = subprocess.run([sys.executable, "-c", code, str(small_model)], check=True,
+                          capture_output=True, text=True, timeout=600)
+    assert done.stdout.split() == ["True", first.backend]  # a new process: no timing
     # plain "auto" (no profiling) takes the stored choice too
     PERSISTENT_CACHE.replace(PersistentCache())
     auto = _network(small_model, policy=LiteAlgoSelectStrategy.LITE_ALGO_HEURISTIC)
