@@ -2,14 +2,18 @@
 
 Engines: mge.lite on each plan backend (``mge-numpy``, ``mge-torch``, ``mge-onnxruntime``,
 ``mge-openvino``; ``mge-auto``, the backend mge.lite picks itself; ``mge-fastrun``/
-``mge-fastrun-bf16``, the backend fast-run picks by timing (``LITE_ALGO_PROFILE``; its
-choice, selection time and candidate timings are printed after each timing; its load
-time includes the selection on the first load); the reduced precision
-modes ``mge-<backend>-bf16``/``-fp16`` where the CPU has the units, ``mge-cuda`` with a
-GPU), onnxruntime, OpenVINO in float32 and in the CPU's reduced precision (where
-installed), plain PyTorch eager and, where the oracle venv exists, real MegEngine Lite
-1.13 (a worker process). Models: ResNet-18, ShuffleNetV2 1.0x, MobileNetV2 (mge.models,
-seeded weights) and the three real models of ../shared/models.
+``mge-fastrun-bf16``/``-fp16``, the backend fast-run picks by timing
+(``LITE_ALGO_PROFILE``; its choice, selection time and candidate timings are printed
+after each timing, with the time of a second load that reads the choice from the
+fast-run cache file, ``<workdir>/fast_run.cache``, removed at the start of a run; the
+table's load time is the first load, selection included); the reduced precision modes
+``mge-<backend>-bf16``/``-fp16`` for each 16-bit type the CPU has units for,
+``mge-cuda`` with a GPU), onnxruntime, OpenVINO in float32 and in each reduced
+precision its CPU plugin offers (``openvino-bf16``, ``openvino-f16``; where installed),
+plain PyTorch eager and, where the oracle venv exists, real MegEngine Lite 1.13 (a
+worker process). Every engine's modules are imported before any load is timed.
+Models: ResNet-18, ShuffleNetV2 1.0x, MobileNetV2 (mge.models, seeded weights) and the
+three real models of ../shared/models.
 
 Every engine's thread settings are printed first. For every (model, batch, threads) real
 MegEngine Lite runs first, in its own phase, and its worker process is ended before the
@@ -22,11 +26,16 @@ barely moves), its ratio to the fastest peer (onnxruntime, PyTorch, MegEngine Li
 its load time, the peak memory a fresh process adds to load it and run it three
 times (``--no-memory`` skips), and its largest difference from onnxruntime's output
 (relative to the largest output). The reduced-precision mode's top-1 on the real
-photos is checked against float32. ``--check`` lists every engine that was slower at 2
-threads than at 1 (and exits with status 1 if any was).
+photos is checked against float32. A last table gives the issue's done-means ratios
+per case: ``mge-auto`` and ``mge-fastrun`` against the fastest float32 peer, mge's best
+reduced-precision engine against OpenVINO's best reduced-precision run, and
+``mge-auto``'s load time against the fastest peer's (wall and CPU time each).
+``--check`` lists every engine that was slower at 2 threads than at 1 (and exits with
+status 1 if any was). ``--quick``: ResNet-18 and MobileNetV3-Small (or ``--models``),
+batch 1, 3 rounds of 3 runs, no memory probes.
 
 Run: ``python bench/lite.py [--models resnet18 ...] [--batches 1 8] [--threads 1 2]
-[--rounds 5] [--iters 4] [--markdown] [--check]``.
+[--rounds 5] [--iters 4] [--markdown] [--check] [--quick]``.
 """
 
 from __future__ import annotations
@@ -59,6 +68,10 @@ from lite_models import MODELS, BenchModel, prepare, real_images  # noqa: E402
 
 ORACLE = BENCH.parent / ".oracle" / "bin" / "python"
 PEERS = ("onnxruntime", "openvino", "pytorch", "megengine-lite")
+#: OpenVINO's reduced-precision runs: the peers of mge's reduced-precision modes
+LOW_PEERS = ("openvino-bf16", "openvino-f16")
+#: engine-name suffix of mge's reduced-precision modes
+SUFFIX = {"bfloat16": "bf16", "float16": "fp16"}
 #: engines timed in a phase of their own, their process ended before the others load
 OWN_PHASE = ("megengine-lite",)
 
@@ -71,13 +84,16 @@ class Loaded:
     output: Callable[[], np.ndarray]
     load_ms: float
     note: str = ""
+    #: the process's CPU time during the load (all threads; nan where not measured)
+    load_cpu_ms: float = float("nan")
     close: Callable[[], None] = lambda: None
 
 
 def _timed(load: Callable[[], Loaded]) -> Loaded:
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     loaded = load()
     loaded.load_ms = (time.perf_counter() - start) * 1e3
+    loaded.load_cpu_ms = (time.process_time() - start_cpu) * 1e3
     return loaded
 
 
@@ -107,6 +123,10 @@ def mge_engine(backend: str, compute: str | None = None, device: str = "cpu",
 
         loaded = _timed(make)
         loaded.run()
+        if fast_run:  # a second load takes the choice from the fast-run cache file
+            again = _timed(make)
+            loaded.note += (f"; second load (cached choice) {again.load_ms:.1f} ms, "
+                            f"{again.load_cpu_ms:.1f} ms CPU")
         return loaded
 
     return load
@@ -245,7 +265,7 @@ def _has_openvino() -> bool:
 
 def engines(workdir: str, wanted: list[str] | None) -> dict[str, Callable]:
     """The engines available here (optionally only those named in ``wanted``)."""
-    from mge.runtime.cpu import reduced_precision_dtype
+    from mge.runtime.cpu import reduced_precision_dtypes
     from mge.runtime.plan import PLAN_BACKENDS, PlanOptions, available_plan_backends
 
     table: dict[str, Callable] = {"mge-auto": mge_engine("auto"),
@@ -255,14 +275,14 @@ def engines(workdir: str, wanted: list[str] | None) -> dict[str, Callable]:
         backends.append("openvino")  # opt-in: not among the automatic ones
     for name in backends:
         table[f"mge-{name}"] = mge_engine(name)
-    low = reduced_precision_dtype()
-    suffix = "bf16" if low == "bfloat16" else "fp16"
-    if low:
+    lows = reduced_precision_dtypes()
+    for low in lows:
+        suffix = SUFFIX[low]
         table[f"mge-fastrun-{suffix}"] = mge_engine("auto", low, fast_run=True)
-    for name in backends if low else ():
-        if name != "numpy" and PLAN_BACKENDS[name].unavailable(
-                PlanOptions(backend=name, compute_dtype=low)) is None:
-            table[f"mge-{name}-{suffix}"] = mge_engine(name, low)
+        for name in backends:
+            if name != "numpy" and PLAN_BACKENDS[name].unavailable(
+                    PlanOptions(backend=name, compute_dtype=low)) is None:
+                table[f"mge-{name}-{suffix}"] = mge_engine(name, low)
     import torch
 
     if torch.cuda.is_available():
@@ -270,9 +290,13 @@ def engines(workdir: str, wanted: list[str] | None) -> dict[str, Callable]:
     table["onnxruntime"] = onnxruntime_engine
     table["onnxruntime-mge-onnx"] = onnxruntime_mge_engine
     if _has_openvino():
+        from mge.runtime.plan_openvino import PRECISIONS, cpu_capabilities
+
         table["openvino"] = openvino_engine("f32")
-        if low:
-            table[f"openvino-{suffix}"] = openvino_engine({"bf16": "bf16", "fp16": "f16"}[suffix])
+        for low in lows:  # each reduced precision the CPU plugin offers
+            precision, capability = PRECISIONS[low]
+            if capability in cpu_capabilities():
+                table[f"openvino-{precision}"] = openvino_engine(precision)
     table["pytorch"] = pytorch_engine
     if ORACLE.exists() and (wanted is None or "megengine-lite" in wanted):
         table["megengine-lite"] = OracleWorker.engine(workdir)
@@ -308,6 +332,60 @@ def slower_with_more_threads(rows: list[list]) -> list[str]:
             f"{ms[(model, batch, 1, engine)]:.2f} ms at 1"
             for (model, batch, threads, engine), two in ms.items()
             if threads == 2 and two > ms.get((model, batch, 1, engine), float("inf"))]
+
+
+def warm_imports(table: dict[str, Callable]) -> None:
+    """Import every engine's modules (and make OpenVINO's ``Core``) before any load is
+    timed, so that no engine's load time carries the process's one-time imports."""
+    import onnxruntime  # noqa: F401
+
+    import mge.convert.onnx  # noqa: F401
+    import mge.lite  # noqa: F401
+    from mge.runtime.plan import available_plan_backends
+
+    available_plan_backends()
+    if _has_openvino():
+        from mge.runtime.plan_openvino import core
+
+        core()
+    if "pytorch" in table or any("torch" in k for k in table):
+        import torch  # noqa: F401
+
+
+def summary_row(case: list, medians: dict[str, tuple[float, float]],
+                loads: dict[str, tuple[float, float]]) -> list:
+    """The done-means ratios of one (model, batch, threads): mge's automatic and fast-run
+    engines against the fastest float32 peer, mge's best reduced-precision engine
+    against OpenVINO's best reduced-precision run (wall and CPU ms), mge-auto's load
+    time against the fastest peer's load, wall and CPU (``nan`` where an engine is
+    missing; ``loads``: (wall ms, CPU ms) by engine)."""
+    def best(names: list[str], col: int) -> tuple[str, float]:
+        found = [(medians[k][col], k) for k in names if k in medians]
+        return (min(found)[1], min(found)[0]) if found else ("-", float("nan"))
+
+    peer, peer_ms = best(list(PEERS), 0)
+    _, peer_cpu = best(list(PEERS), 1)
+    low_mge = [k for k in medians if k.startswith("mge-") and k.endswith(("-bf16", "-fp16"))]
+    low_name, low_ms = best(low_mge, 0)
+    low_peer, low_peer_ms = best(list(LOW_PEERS), 0)
+    _, low_cpu = best(low_mge, 1)
+    _, low_peer_cpu = best(list(LOW_PEERS), 1)
+    def load_ratio(col: int) -> float:
+        peer_load = min((loads[k][col] for k in PEERS if k in loads), default=float("nan"))
+        return loads["mge-auto"][col] / peer_load if "mge-auto" in loads else float("nan")
+
+    def ratio(engine: str, col: int, against: float) -> float:
+        return medians[engine][col] / against if engine in medians else float("nan")
+
+    return [*case, peer, ratio("mge-auto", 0, peer_ms), ratio("mge-auto", 1, peer_cpu),
+            ratio("mge-fastrun", 0, peer_ms), ratio("mge-fastrun", 1, peer_cpu),
+            f"{low_name} / {low_peer}", low_ms / low_peer_ms, low_cpu / low_peer_cpu,
+            load_ratio(0), load_ratio(1)]
+
+
+SUMMARY_HEADER = ["model", "batch", "thr", "fastest f32 peer", "auto x", "auto cpu x",
+                  "fastrun x", "fastrun cpu x", "best mge low / best OpenVINO low", "low x",
+                  "low cpu x", "auto load x", "auto load cpu x"]
 
 
 # ------------------------------------------------------------------ measuring
@@ -409,8 +487,8 @@ def top1_check(model: BenchModel, table: dict[str, Callable], threads: int) -> l
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
-    parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
+    parser.add_argument("--models", nargs="+", default=None, choices=MODELS)
+    parser.add_argument("--batches", nargs="+", type=int, default=None)
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--engines", nargs="+", default=None)
     parser.add_argument("--rounds", type=int, default=5)
@@ -422,11 +500,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "mge_bench_lite"))
     parser.add_argument("--probe", nargs=4, metavar=("ENGINE", "MODEL", "BATCH", "THREADS"),
                         help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true",
+                        help="ResNet-18 and MobileNetV3-Small, batch 1, 3 rounds of 3, no "
+                             "memory probes")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.models = args.models or ["resnet18", "mobilenet_v3_small_real"]
+        args.batches = args.batches or [1]
+        args.rounds, args.iters, args.no_memory = 3, 3, True
+    args.models, args.batches = args.models or list(MODELS), args.batches or [1, 8]
+    # fast-run's choices go to a file of this run (removed first): the first load of
+    # each case selects by timing, the second reads the file
+    os.makedirs(args.workdir, exist_ok=True)
+    fast_run_file = os.path.join(args.workdir, "fast_run.cache")
+    os.environ["MGE_FAST_RUN_CACHE"] = fast_run_file
     if args.probe:
         _probe(args)
         return
+    if os.path.exists(fast_run_file):
+        os.remove(fast_run_file)
     table = engines(args.workdir, args.engines)
+    warm_imports(table)
     print(f"engines: {', '.join(table)}; workdir {args.workdir}")
     print(f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']} (torch's threads)")
     for threads in args.threads:
@@ -436,26 +530,27 @@ def main(argv: list[str] | None = None) -> None:
         print(f"note: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} picks numpy's BLAS "
               "kernels (the mge-numpy engine)")
     header = ["model", "batch", "thr", "engine", "median ms", "x fastest peer", "cpu ms",
-              "cpu x peer", "load ms", "peak MiB", "rel.err"]
+              "cpu x peer", "load ms", "load cpu", "peak MiB", "rel.err"]
     rows = []
     top1 = []
+    summary = []
     for name in args.models:
         model = prepare(name, args.workdir, args.batches)
         for batch in args.batches:
             x = batch_input(batch, model.size)
             for threads in args.threads:
                 medians: dict[str, tuple[float, float]] = {}
-                results: dict[str, tuple[np.ndarray, float]] = {}
+                results: dict[str, tuple[np.ndarray, float, float]] = {}
                 for k in [k for k in table if k in OWN_PHASE]:
                     item = table[k](model, batch, threads, x)
                     medians.update(time_engines({k: item}, args.rounds, args.iters))
-                    results[k] = (item.output(), item.load_ms)
+                    results[k] = (item.output(), item.load_ms, item.load_cpu_ms)
                     item.close()
                 loaded = {k: load(model, batch, threads, x) for k, load in table.items()
                           if k not in OWN_PHASE}
                 medians.update(time_engines(loaded, args.rounds, args.iters))
                 for k, item in loaded.items():
-                    results[k] = (item.output(), item.load_ms)
+                    results[k] = (item.output(), item.load_ms, item.load_cpu_ms)
                     if item.note:
                         print(f"  {name} batch {batch}, {threads} thread(s), {k}: {item.note}")
                     item.close()
@@ -464,21 +559,26 @@ def main(argv: list[str] | None = None) -> None:
                 peer_cpu = min((v[1] for k, v in medians.items() if k in PEERS),
                                default=float("nan"))
                 for k in table:
-                    out, load_ms = results[k]
+                    out, load_ms, load_cpu = results[k]
                     err = float("nan") if ref is None else \
                         float(np.abs(out - ref).max() / np.abs(ref).max())
                     mem = float("nan") if args.no_memory else \
                         probe_memory(k, name, batch, threads, args.workdir)
                     (ms, cpu_ms) = medians[k]
                     rows.append([name, batch, threads, k, ms, ms / peer, cpu_ms,
-                                 cpu_ms / peer_cpu, load_ms, mem, f"{err:.1e}"])
+                                 cpu_ms / peer_cpu, load_ms, load_cpu, mem, f"{err:.1e}"])
                 print_table(f"{name} batch {batch}, {threads} thread(s)", header,
                             [r for r in rows if r[:3] == [name, batch, threads]])
-        low = [k for k in table if k.endswith(("-bf16", "-fp16"))]
+                summary.append(summary_row([name, batch, threads], medians,
+                                           {k: v[1:] for k, v in results.items()}))
+        low = [k for k in table if k.endswith(("-bf16", "-fp16", "-f16"))]
         if low:
             top1 += top1_check(model, {k: table[k] for k in
                                        ("onnxruntime", "mge-auto", *low) if k in table},
                                args.threads[0])
+    print_table("done-means ratios (x: engine / fastest peer; low: reduced precision, "
+                "against OpenVINO's best reduced-precision run; load: mge-auto's load "
+                "against the fastest peer's)", SUMMARY_HEADER, summary)
     if top1:
         names = list(real_images())
         print_table("top-1 on the real photos (batch 1)", ["model", "engine", *names], top1)

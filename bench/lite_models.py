@@ -27,7 +27,8 @@ import numpy as np
 BENCH = Path(__file__).resolve().parent
 ORACLE = BENCH.parent / ".oracle" / "bin" / "python"
 MODEL_SOURCES = BENCH.parent / "mge" / "models"
-SHARED = BENCH.parents[1] / "shared"
+#: ../shared (``MGE_SHARED`` names another place, e.g. for a worktree elsewhere)
+SHARED = Path(os.environ.get("MGE_SHARED", BENCH.parents[1] / "shared"))
 #: the real models: name -> (file in ../shared/models, input side)
 REAL_MODELS = {"mobilenet_v2_real": ("mobilenet_v2_1.0_224_dq.onnx", 224),
                "mobilenet_v3_small_real": ("mobilenet_v3_small_1.0_224_dq.onnx", 224),

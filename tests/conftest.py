@@ -7,6 +7,9 @@ import os
 # pytest-xdist runs one worker per core: one intra-op thread per worker avoids
 # oversubscribing the cores (torch's spinning OpenMP threads slow down 10-100x otherwise).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# fast-run's choices stay in each test's process (no $MGE_HOME file shared across runs);
+# tests of the file name one of their own
+os.environ["MGE_FAST_RUN_CACHE"] = "0"
 
 try:
     import torch

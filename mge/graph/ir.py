@@ -85,12 +85,29 @@ class SharedDeviceTensor(ConstOp):
 
 
 def make_const_op(value: Any, kind: str = "ImmutableTensor") -> ConstOp:
-    """A const source op holding a read-only copy of ``value`` in an mge dtype."""
+    """A const source op holding a read-only copy of ``value`` in an mge dtype (no copy
+    when ``value`` is already an aligned, C-contiguous, read-only view of immutable
+    ``bytes`` in that dtype: e.g. weights read from a model file)."""
     cls = {"ImmutableTensor": ImmutableTensor, "SharedDeviceTensor": SharedDeviceTensor}[kind]
     arr = np.asarray(value)
-    arr = np.array(arr, dtype=canonical_dtype(arr.dtype), order="C", copy=True)
-    arr.setflags(write=False)
+    dtype = canonical_dtype(arr.dtype)
+    if not (arr.dtype == dtype and _views_immutable_bytes(arr)):
+        arr = np.array(arr, dtype=dtype, order="C", copy=True)
+        arr.setflags(write=False)
     return cls(value=arr)
+
+
+def _views_immutable_bytes(arr: np.ndarray) -> bool:
+    """Whether ``arr`` is an aligned, C-contiguous, read-only view whose memory belongs
+    to a ``bytes`` object (which nothing can change)."""
+    if arr.flags.writeable or not (arr.flags.c_contiguous and arr.flags.aligned):
+        return False
+    base = arr.base
+    while isinstance(base, np.ndarray):
+        if base.flags.writeable:
+            return False
+        base = base.base
+    return type(base) is bytes
 
 
 # --------------------------------------------------------------------------- nodes

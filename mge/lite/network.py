@@ -36,6 +36,7 @@ from ..serialization.mge_graph import dump_graph
 from ..utils.atomic_file import write_file
 from .callbacks import IOCallback, start_finish_callback, wrap_async_callback
 from .config import LiteConfig, LiteExtraConfig, LiteIO, LiteNetworkIO
+from .fast_run_disk import load_choices, save_choices
 from .global_setting import sync_persistent_cache
 from .guard import UsageGuard
 from .input_order import lite_input_order
@@ -229,8 +230,9 @@ class LiteNetwork:
 
     def _fast_run_cache(self, graph: Graph, options: PlanOptions) -> PlanCache | None:
         """The plan cache fast-run chooses for ``plan_backend="auto"``: by timing with a
-        ``LITE_ALGO_PROFILE`` policy (when the persistent cache has no choice for this
-        model and setting), else the persistent cache's choice if it has one."""
+        ``LITE_ALGO_PROFILE`` policy (when the persistent cache, or the fast-run file
+        under ``$MGE_HOME``, has no choice for this model and setting), else the cached
+        choice if there is one."""
         self._fast_run = None
         profile = bool(self._algo_policy[0] & LiteAlgoSelectStrategy.LITE_ALGO_PROFILE)
         if options.backend != "auto":
@@ -238,6 +240,7 @@ class LiteNetwork:
                 LOGGER.info("fast-run: plan_backend %r is named; nothing to choose",
                             options.backend)
             return None
+        load_choices()  # from $MGE_HOME's fast-run file
         if not profile and not PERSISTENT_CACHE.categories.get(CACHE_CATEGORY):
             return None
         store = PERSISTENT_CACHE.category(CACHE_CATEGORY)
@@ -249,6 +252,7 @@ class LiteNetwork:
         LOGGER.info("%s", self._fast_run.describe())
         if not self._fast_run.from_cache:
             sync_persistent_cache()
+            save_choices()
         return cache
 
     def _install(self, cache: PlanCache) -> None:
@@ -600,7 +604,7 @@ class LiteNetwork:
     @property
     def fast_run(self) -> Selection | None:
         """What fast-run chose for this network (backend, precision, selection time,
-        each candidate's median ms), or ``None`` when it chose nothing (mge extra)."""
+        each candidate's best ms), or ``None`` when it chose nothing (mge extra)."""
         return self._fast_run
 
     def __repr__(self) -> str:

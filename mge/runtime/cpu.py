@@ -3,6 +3,8 @@
 Example:
     >>> reduced_precision_dtype() in (None, "bfloat16", "float16")
     True
+    >>> set(reduced_precision_dtypes()) <= {"bfloat16", "float16"}
+    True
     >>> with blas_threads(1):
     ...     pass
 """
@@ -29,18 +31,26 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
+def reduced_precision_dtypes() -> tuple[str, ...]:
+    """Every 16-bit float type this CPU has units for: ``"float16"`` (AMX-FP16 or
+    AVX512-FP16), then ``"bfloat16"`` (AMX-BF16 or AVX512-BF16)."""
+    flags = cpu_flags()
+    found = []
+    if flags & {"amx_fp16", "avx512_fp16"}:
+        found.append("float16")
+    if flags & {"amx_bf16", "avx512_bf16"}:
+        found.append("bfloat16")
+    return tuple(found)
+
+
 def reduced_precision_dtype() -> str | None:
     """The 16-bit float type this CPU computes fast, if any.
 
     ``"float16"`` with AMX-FP16 or AVX512-FP16 units, else ``"bfloat16"`` with AMX-BF16
     or AVX512-BF16 units, else ``None``.
     """
-    flags = cpu_flags()
-    if flags & {"amx_fp16", "avx512_fp16"}:
-        return "float16"
-    if flags & {"amx_bf16", "avx512_bf16"}:
-        return "bfloat16"
-    return None
+    found = reduced_precision_dtypes()
+    return found[0] if found else None
 
 
 @functools.cache
@@ -92,4 +102,4 @@ def blas_threads(n: int | None) -> Iterator[None]:
         setter(before)
 
 
-__all__ = ["blas_threads", "cpu_flags", "reduced_precision_dtype"]
+__all__ = ["blas_threads", "cpu_flags", "reduced_precision_dtype", "reduced_precision_dtypes"]

@@ -8,8 +8,11 @@ precision) a whole graph runs on.
 :func:`select_plan_backend` builds a plan for each candidate (:func:`candidates`: every
 available plan backend, OpenVINO included where installed, in the precision the options
 ask for, plus float32 when they ask for a 16-bit type), runs it on seeded inputs of the
-network's input shapes and dtypes (one warm-up run, then at most :data:`MAX_RUNS` timed
-runs within :data:`RUN_BUDGET_S` seconds), and keeps the one with the lowest median.
+network's input shapes and dtypes (one warm-up run each, then at most :data:`MAX_RUNS`
+interleaved rounds within :data:`RUN_BUDGET_S` seconds, the clearly slower candidates
+dropped after :data:`PRUNE_AFTER` rounds), and keeps the one with the lowest best
+time (other load on the machine only ever adds time to a run, so each candidate's
+fastest run is the steadiest estimate of its speed on a busy machine).
 OpenVINO is opt-in as a named backend because its float32 results depart from the other
 backends' on some models: it competes only when its float32 outputs on these inputs are
 within :data:`OPENVINO_TOLERANCE` of the numpy plan's (checked per model, at selection).
@@ -33,7 +36,6 @@ import hashlib
 import importlib.metadata
 import json
 import logging
-import statistics
 import time
 from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
@@ -42,16 +44,26 @@ import numpy as np
 
 from ..graph.ir import ConstOp, Graph
 from .cpu import cpu_flags
-from .plan import PLAN_BACKENDS, PlanCache, PlanOptions, available_plan_backends
+from .plan import (
+    PLAN_BACKENDS,
+    PlanCache,
+    PlanOptions,
+    available_plan_backends,
+    plan_backend_class,
+)
+from .plan.engine import is_quantized
 
 LOGGER = logging.getLogger("mge.runtime.fast_run")
 
 #: the persistent-cache category fast-run's choices are stored under
 CACHE_CATEGORY = b"mge.fast_run.plan_backend"
-#: timed runs per candidate after its warm-up run, at most
-MAX_RUNS = 5
-#: seconds of timed runs per candidate, at most (at least one run is timed)
+#: timed rounds (one run of each candidate) after the warm-up runs, at most
+MAX_RUNS = 7
+#: seconds of timed rounds in all, at most (at least one round is timed)
 RUN_BUDGET_S = 1.0
+#: after this many rounds, candidates over PRUNE_RATIO x the best time stop racing
+PRUNE_AFTER = 2
+PRUNE_RATIO = 1.5
 #: OpenVINO competes when max |its float32 output - numpy's| <= this x max |numpy's|
 OPENVINO_TOLERANCE = 1e-4
 #: the libraries whose versions key a choice
@@ -79,7 +91,7 @@ class Selection:
         backend, compute_dtype: the choice.
         from_cache: taken from the persistent cache (nothing was timed).
         seconds: selection time (building and timing every candidate, or the lookup).
-        timings_ms: median forward time of each timed candidate (by label).
+        timings_ms: best (minimum) forward time of each timed candidate (by label).
         excluded: candidates left out, with the reason (by label).
     """
 
@@ -99,7 +111,7 @@ class Selection:
         how = "from the persistent cache" if self.from_cache else "by timing"
         parts = [f"fast-run: {self.candidate.label} chosen {how} in {self.seconds:.3f} s"]
         if self.timings_ms:
-            parts.append("medians " + ", ".join(f"{k} {v:.3f} ms"
+            parts.append("best times " + ", ".join(f"{k} {v:.3f} ms"
                                                 for k, v in self.timings_ms.items()))
         if self.excluded:
             parts.append("excluded " + ", ".join(f"{k} ({v})" for k, v in self.excluded.items()))
@@ -109,8 +121,28 @@ class Selection:
         return dataclasses.asdict(self)
 
 
+#: constants up to this many bytes are hashed whole; larger ones by a strided sample
+_WHOLE_BYTES = 4096
+_SAMPLE = 1024
+
+
+def _const_bytes(value: np.ndarray) -> memoryview:
+    """The bytes of a constant the digest takes: all of a small one, an evenly strided
+    sample of :data:`_SAMPLE` elements of a large one (with its size)."""
+    flat = np.ascontiguousarray(value).reshape(-1)
+    if flat.nbytes > _WHOLE_BYTES:
+        flat = np.ascontiguousarray(flat[::-(-flat.size // _SAMPLE)])
+    return memoryview(flat).cast("B")
+
+
 def graph_digest(graph: Graph) -> str:
-    """A digest of a graph's inputs, ops, parameters and constant values."""
+    """A digest of a graph's inputs, ops, parameters and constants.
+
+    Timings depend on the ops and shapes, not on weight values, so large constants enter
+    by their shape, dtype and a strided sample of their values (hashing every weight
+    byte cost more than the rest of a cached load); two models that differ in a few
+    weights only may share a choice, which is as fast for both.
+    """
     h = hashlib.blake2b(digest_size=16)
     index: dict[int, int] = {}
     for node in graph.ops():
@@ -120,7 +152,7 @@ def graph_digest(graph: Graph) -> str:
         outs = [(v.name, v.shape, str(v.dtype)) for v in node.outputs]
         h.update(repr((node.type, sorted(node.params.items(), key=str), args, outs)).encode())
         if isinstance(node.op, ConstOp):
-            h.update(np.ascontiguousarray(node.op.value).tobytes())
+            h.update(_const_bytes(node.op.value))
     h.update(repr([index[v.id] for v in graph.outputs]).encode())
     return h.hexdigest()
 
@@ -161,9 +193,11 @@ def selection_key(digest: str, graph: Graph, shapes: Mapping[str, Sequence[int]]
                       sort_keys=True).encode()
 
 
-def candidates(options: PlanOptions) -> tuple[list[Candidate], dict[str, str]]:
+def candidates(options: PlanOptions, quantized: bool = False
+               ) -> tuple[list[Candidate], dict[str, str]]:
     """The candidates for ``options`` (numpy float32 first: it is the reference) and the
-    plan backends left out, with the reason."""
+    plan backends left out, with the reason. For a float graph (``quantized`` false) the
+    opt-in backends made for quantized graphs (``onnxruntime-int8``) are left out."""
     dtypes = [options.compute_dtype]
     if options.compute_dtype in _REDUCED:
         dtypes.append(None)  # float32 is allowed too: more accurate, maybe faster
@@ -173,6 +207,8 @@ def candidates(options: PlanOptions) -> tuple[list[Candidate], dict[str, str]]:
         want = dataclasses.replace(options, compute_dtype=dtype)
         for name, cls in PLAN_BACKENDS.items():
             reason = cls.unavailable(want)
+            if reason is None and cls.opt_in and cls.quantized and not quantized:
+                reason = f"plan backend {name!r} is for quantized graphs"
             if reason is None:
                 found.append(Candidate(name, dtype))
             elif dtype == options.compute_dtype:
@@ -204,23 +240,45 @@ def _deviation(outputs: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -
     return worst
 
 
-def _time(cache: PlanCache, shapes: Mapping[str, Sequence[int]], feeds: list[np.ndarray]
-          ) -> tuple[list[np.ndarray], float]:
-    """A candidate's outputs (warm-up run) and median forward ms over the timed runs."""
+def _build(cache: PlanCache, shapes: Mapping[str, Sequence[int]], feeds: list[np.ndarray]
+           ) -> tuple[Any, list[np.ndarray]]:
+    """A candidate's plan and its outputs on ``feeds`` (the untimed warm-up run)."""
     plan = cache.plan(shapes)
-    outputs = plan.run_feeds(feeds)
-    runs: list[float] = []
+    return plan, plan.run_feeds(feeds)
+
+
+def _time_interleaved(plans: dict[str, Any], feeds: list[np.ndarray]) -> dict[str, float]:
+    """Best (minimum) forward ms of each plan, timed in interleaved rounds.
+
+    Each round runs every candidate still in the race once, in a rotating order, so
+    that other load on the machine (and one library's threads still spinning after its
+    run) hits the candidates alike. After each round, a candidate whose best is over
+    2 x :data:`PRUNE_RATIO` x the best (from round :data:`PRUNE_AFTER` on: over
+    :data:`PRUNE_RATIO` x) is dropped: it cannot win. Timing
+    stops after :data:`MAX_RUNS` rounds or :data:`RUN_BUDGET_S` seconds (each remaining
+    candidate is timed at least once).
+    """
+    runs: dict[str, list[float]] = {k: [] for k in plans}
+    racing = list(plans)
     deadline = time.perf_counter() + RUN_BUDGET_S
-    while len(runs) < MAX_RUNS and (not runs or time.perf_counter() < deadline):
-        start = time.perf_counter()
-        plan.run_feeds(feeds)
-        plan.backend.synchronize()
-        runs.append((time.perf_counter() - start) * 1e3)
-    return outputs, statistics.median(runs)
+    for round_ in range(MAX_RUNS):
+        if round_ and time.perf_counter() > deadline:
+            break
+        shift = round_ % len(racing)
+        for label in racing[shift:] + racing[:shift]:
+            plan = plans[label]
+            start = time.perf_counter()
+            plan.run_feeds(feeds)
+            plan.backend.synchronize()
+            runs[label].append((time.perf_counter() - start) * 1e3)
+        ratio = PRUNE_RATIO if round_ + 1 >= PRUNE_AFTER else 2 * PRUNE_RATIO
+        best = min(min(runs[k]) for k in racing)
+        racing = [k for k in racing if min(runs[k]) <= ratio * best]
+    return {k: min(v) for k, v in runs.items()}
 
 
-def _stored(store: Mapping[bytes, bytes], key: bytes, options: PlanOptions
-            ) -> Candidate | None:
+def _stored(store: Mapping[bytes, bytes], key: bytes, options: PlanOptions,
+            quantized: bool) -> Candidate | None:
     """The stored choice for ``key``, if there is a usable one (else logged and None)."""
     value = store.get(key)
     if value is None:
@@ -232,12 +290,12 @@ def _stored(store: Mapping[bytes, bytes], key: bytes, options: PlanOptions
         LOGGER.warning("fast-run: ignoring a corrupt persistent-cache entry (%s); timing "
                        "again", exc)
         return None
-    cls = PLAN_BACKENDS.get(choice.backend)
-    reason = "not installed" if cls is None else cls.unavailable(
-        dataclasses.replace(options, compute_dtype=choice.compute_dtype))
-    if reason is not None:
+    try:  # imports the backend's module when this process has not yet
+        plan_backend_class(dataclasses.replace(options, backend=choice.backend,
+                                               compute_dtype=choice.compute_dtype), quantized)
+    except (RuntimeError, ValueError) as exc:
         LOGGER.warning("fast-run: the cached choice %s cannot run here (%s); timing again",
-                       choice.label, reason)
+                       choice.label, exc)
         return None
     return choice
 
@@ -269,7 +327,7 @@ def select_plan_backend(graph: Graph, options: PlanOptions,
     start = time.perf_counter()
     shapes = dict(shapes or {})
     key = selection_key(digest or graph_digest(graph), graph, shapes, options)
-    choice = _stored(store, key, options)
+    choice = _stored(store, key, options, is_quantized(graph))
     if choice is not None:
         cache = PlanCache(graph, dataclasses.replace(
             options, backend=choice.backend, compute_dtype=choice.compute_dtype))
@@ -277,10 +335,9 @@ def select_plan_backend(graph: Graph, options: PlanOptions,
                          time.perf_counter() - start), cache
     if not profile:
         return None
-    found, excluded = candidates(options)
+    found, excluded = candidates(options, is_quantized(graph))
     feeds = seeded_feeds(graph, shapes)
-    timings: dict[str, float] = {}
-    best: tuple[float, Candidate, PlanCache] | None = None
+    built: dict[str, tuple[Candidate, PlanCache, Any]] = {}
     reference: list[np.ndarray] | None = None
     openvino_ok: bool | None = None
     for cand in found:
@@ -290,7 +347,7 @@ def select_plan_backend(graph: Graph, options: PlanOptions,
         try:
             cache = PlanCache(graph, dataclasses.replace(
                 options, backend=cand.backend, compute_dtype=cand.compute_dtype))
-            outputs, ms = _time(cache, shapes, feeds)
+            plan, outputs = _build(cache, shapes, feeds)
         except (NotImplementedError, RuntimeError, ValueError, TypeError) as exc:
             excluded[cand.label] = f"{type(exc).__name__}: {exc}"
             continue
@@ -303,19 +360,19 @@ def select_plan_backend(graph: Graph, options: PlanOptions,
                 excluded[cand.label] = (f"float32 deviation {deviation:.2e} from the numpy "
                                         f"plan > {OPENVINO_TOLERANCE:.0e}")
                 continue
-        timings[cand.label] = ms
-        if best is None or ms < best[0]:
-            best = (ms, cand, cache)
-    if best is None:
+        built[cand.label] = (cand, cache, plan)
+    if not built:
         raise RuntimeError("fast-run: no plan backend could run the graph: " + "; ".join(
             f"{k}: {v}" for k, v in excluded.items()))
-    _, chosen, cache = best
+    timings = _time_interleaved({k: v[2] for k, v in built.items()}, feeds)
+    chosen, cache, _ = built[min(timings, key=timings.__getitem__)]
     store[key] = json.dumps({"backend": chosen.backend,
                              "compute_dtype": chosen.compute_dtype}).encode()
     return Selection(chosen.backend, chosen.compute_dtype, False, time.perf_counter() - start,
                      timings, excluded), cache
 
 
-__all__ = ["CACHE_CATEGORY", "MAX_RUNS", "OPENVINO_TOLERANCE", "RUN_BUDGET_S", "Candidate",
+__all__ = ["CACHE_CATEGORY", "MAX_RUNS", "OPENVINO_TOLERANCE", "PRUNE_AFTER", "PRUNE_RATIO",
+           "RUN_BUDGET_S", "Candidate",
            "Selection", "candidates", "cpu_signature", "graph_digest", "library_versions",
            "select_plan_backend", "selection_key", "seeded_feeds"]

@@ -57,38 +57,6 @@ def session_options(threads: int | None) -> Any:
     return opts
 
 
-#: initializers above this size go to onnxruntime as arrays, not inside the model bytes
-_EXTERNAL_BYTES = 1024
-
-
-def detach_weights(model: Any) -> tuple[list[str], list[Any]]:
-    """Take the large initializers' data out of ``model`` (in place): their names and
-    ``OrtValue``s, for ``SessionOptions.add_external_initializers``.
-
-    Serializing the weights into the model bytes and parsing them again in onnxruntime
-    was most of a plan's load time; the tensors stay in the model as declarations
-    (shape, dtype, external location) whose data onnxruntime takes from the arrays.
-    The ``OrtValue``s hold their arrays and must outlive the session.
-    """
-    from onnx import TensorProto, numpy_helper
-
-    names, values = [], []
-    for init in model.graph.initializer:
-        if len(init.raw_data) <= _EXTERNAL_BYTES:
-            continue
-        array = numpy_helper.to_array(init)
-        names.append(init.name)
-        values.append(onnxruntime.OrtValue.ortvalue_from_numpy(array))
-        init.ClearField("raw_data")
-        init.data_location = TensorProto.EXTERNAL
-        del init.external_data[:]
-        for key, value in (("location", "mge-plan-weights"), ("offset", "0"),
-                           ("length", str(array.nbytes))):
-            entry = init.external_data.add()
-            entry.key, entry.value = key, value
-    return names, values
-
-
 @register_plan_backend
 class OrtPlanBackend(OnnxGraphBackend):
     """One onnxruntime session per plan (CPU provider, or CUDA where available)."""
@@ -107,6 +75,13 @@ class OrtPlanBackend(OnnxGraphBackend):
             return f"device {options.device!r}: this onnxruntime has no CUDA provider"
         return super().unavailable(options)
 
+    def external_weights(self) -> dict[str, np.ndarray]:
+        """The weights go to onnxruntime as arrays, never through the model's bytes:
+        serializing them and parsing them again was most of a plan's load time (the
+        ``OrtValue``s share the arrays' memory; they must outlive the session)."""
+        self.weight_arrays: dict[str, np.ndarray] = {}
+        return self.weight_arrays
+
     def compile_model(self, model: Any, graph: Graph) -> GraphRunner | None:
         """One onnxruntime session for the model, the weights passed as arrays; ``None``
         (the graph runs on another backend, with a warning) when the installed
@@ -117,9 +92,10 @@ class OrtPlanBackend(OnnxGraphBackend):
                             f"{onnxruntime.__version__} {describe(wrong)}")
             return None
         opts = session_options(self.options.threads)
-        weight_names, weights = detach_weights(model)
-        if weight_names:
-            opts.add_external_initializers(weight_names, weights)
+        weights = [onnxruntime.OrtValue.ortvalue_from_numpy(a)
+                   for a in self.weight_arrays.values()]
+        if weights:
+            opts.add_external_initializers(list(self.weight_arrays), weights)
         session = onnxruntime.InferenceSession(model.SerializeToString(), opts,
                                                providers=providers(self.options))
         names = [f"in{k}" for k in range(len(graph.inputs))]
@@ -133,5 +109,4 @@ class OrtPlanBackend(OnnxGraphBackend):
         return run
 
 
-__all__ = ["ORT_PASSES", "OrtPlanBackend", "detach_weights", "export_for_plan", "providers",
-           "session_options"]
+__all__ = ["ORT_PASSES", "OrtPlanBackend", "export_for_plan", "providers", "session_options"]

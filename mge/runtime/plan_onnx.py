@@ -40,9 +40,12 @@ ONNX_PASSES = ("remove_noop", "bn_to_elemwise", "fold_constants", "arith_reorder
 GraphRunner = Callable[[Sequence[np.ndarray]], list[np.ndarray]]
 
 
-def export_for_plan(graph: Graph, compute_dtype: str | None) -> Any:
+def export_for_plan(graph: Graph, compute_dtype: str | None,
+                    external: dict[str, np.ndarray] | None = None) -> Any:
     """The ONNX model of a plan's graph (inputs ``in0...``, outputs ``out0...``); with
-    ``compute_dtype="float16"`` its float tensors are converted to float16 first."""
+    ``compute_dtype="float16"`` its float tensors are converted to float16 first. With
+    ``external`` (a dict, filled here), the large weights stay arrays, by initializer
+    name, and the model only declares them (see ``export_graph(external_weights=)``)."""
     from ..convert.onnx.exporter import export_graph
 
     if compute_dtype == "float16":
@@ -52,7 +55,8 @@ def export_for_plan(graph: Graph, compute_dtype: str | None) -> Any:
         run_passes(graph, ["float16"])
     return export_graph(graph, input_names=[f"in{k}" for k in range(len(graph.inputs))],
                         output_names=[f"out{k}" for k in range(len(graph.outputs))],
-                        check=False)  # the engine checks the model it loads
+                        check=False,  # the engine checks the model it loads
+                        external_weights=external)
 
 
 def c_contiguous(array: np.ndarray) -> np.ndarray:
@@ -71,10 +75,18 @@ class OnnxGraphBackend(PlanBackend):
         super().__init__(options, weights)
         self.key = (self.name, options.device, str(options.compute_dtype))
         self._delegate: PlanBackend | None = None
+        self.weight_arrays: dict[str, np.ndarray] | None = None
 
     def export_dtype(self) -> str | None:
         """The compute dtype the graph is exported in (the engine may lower it further)."""
         return self.options.compute_dtype
+
+    def external_weights(self) -> dict[str, np.ndarray] | None:
+        """A dict to export the large weights into as arrays (kept out of the model's
+        bytes: the engine must take them as arrays), or ``None`` to keep them inside.
+        The dict is kept in :attr:`weight_arrays` for :meth:`compile_model`."""
+        self.weight_arrays = None
+        return None
 
     def compile_model(self, model: Any, graph: Graph) -> GraphRunner | None:
         """The engine's runner for ``model``, the ONNX form of ``graph`` (``None`` after
@@ -87,7 +99,7 @@ class OnnxGraphBackend(PlanBackend):
         from ..convert.onnx import UnsupportedOpError
 
         try:
-            model = export_for_plan(graph, self.export_dtype())
+            model = export_for_plan(graph, self.export_dtype(), self.external_weights())
         except UnsupportedOpError as exc:
             self._fall_back(f"cannot export the graph to ONNX ({exc})")
             return None

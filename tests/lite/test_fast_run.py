@@ -5,6 +5,8 @@ and the results are the numpy plan's."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -122,3 +124,41 @@ def test_profile_set_after_load_chooses_then(small_model: Path) -> None:
     want = lite_outputs(small_model, {"data": x}, "numpy")
     for name, got in _run(network, x).items():
         np.testing.assert_allclose(got, want[name], atol=1e-5, rtol=1e-4)
+
+
+def test_choices_persist_in_the_default_file_across_processes(
+        small_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mge.lite import fast_run_disk
+
+    path = tmp_path / "home" / "fast_run.cache"
+    monkeypatch.setenv(fast_run_disk.ENV_PATH, str(path))
+    first = _network(small_model).fast_run
+    assert first is not None and not first.from_cache and path.exists()
+    code = ("import sys\n"
+            "from mge.lite import LiteAlgoSelectStrategy, LiteConfig, LiteNetwork\n"
+            "n = LiteNetwork(LiteConfig())\n"
+            "n.set_network_algo_policy(LiteAlgoSelectStrategy.LITE_ALGO_PROFILE)\n"
+            "n.load(sys.argv[1])\n"
+            "print(n.fast_run.from_cache, n.fast_run.backend)\n")
+    done = subprocess.run([sys.executable, "-c", code, str(small_model)], check=True,
+                          capture_output=True, text=True, timeout=600)
+    assert done.stdout.split() == ["True", first.backend]  # a new process: no timing
+    # plain "auto" (no profiling) takes the stored choice too
+    PERSISTENT_CACHE.replace(PersistentCache())
+    auto = _network(small_model, policy=LiteAlgoSelectStrategy.LITE_ALGO_HEURISTIC)
+    assert auto.fast_run is not None and auto.fast_run.from_cache
+    stored = PersistentCache.from_bytes(path.read_bytes())
+    assert set(stored.categories) == {CACHE_CATEGORY}
+
+
+def test_the_default_file_is_off_with_a_synced_cache_or_when_disabled(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mge.lite import fast_run_disk
+
+    monkeypatch.setenv(fast_run_disk.ENV_PATH, "0")
+    assert fast_run_disk.default_cache_path() is None
+    monkeypatch.delenv(fast_run_disk.ENV_PATH)
+    monkeypatch.setenv("MGE_HOME", str(tmp_path))
+    assert fast_run_disk.default_cache_path() == str(tmp_path / "lite" / "fast_run.cache")
+    LiteGlobal.set_persistent_cache(str(tmp_path / "mine.cache"), always_sync=True)
+    assert fast_run_disk.default_cache_path() is None

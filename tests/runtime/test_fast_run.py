@@ -124,3 +124,25 @@ def test_openvino_competes_only_within_the_tolerance(monkeypatch: pytest.MonkeyP
     assert "openvino-float32" not in selection.timings_ms
     assert "deviation" in selection.excluded["openvino-float32"]
     assert selection.backend != "openvino"
+
+
+def test_large_constants_enter_the_digest_by_a_sample() -> None:
+    def digest(first: float) -> str:
+        g = Graph()
+        x = g.add_input("x", (4096,), "float32")
+        w = np.ones(4096, np.float32)
+        w[0] = first
+        g.outputs = g.add_op(Elemwise(mode="MUL"), [x, g.add_const(w)])
+        return graph_digest(g)
+
+    assert digest(1.0) == digest(1.0) != digest(2.0)  # element 0 is in the sample
+
+
+def test_int8_backends_are_left_out_for_float_graphs() -> None:
+    found, excluded = candidates(PlanOptions(threads=1))
+    assert all(not (PLAN_BACKENDS[c.backend].opt_in and PLAN_BACKENDS[c.backend].quantized)
+               for c in found)
+    if "onnxruntime-int8" in PLAN_BACKENDS:
+        assert "quantized graphs" in excluded["onnxruntime-int8-float32"]
+        found, _ = candidates(PlanOptions(threads=1), quantized=True)
+        assert Candidate("onnxruntime-int8") in found

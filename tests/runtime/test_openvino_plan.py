@@ -108,3 +108,19 @@ def test_graph_outside_the_compiled_ops_falls_back() -> None:
 
 def test_lite_network_on_openvino() -> None:
     check_lite_network_matches_numpy("openvino")
+
+
+def test_weights_reach_openvino_through_a_weights_file_removed_after() -> None:
+    import glob
+    import tempfile
+
+    graph, feeds = fixture_model("resnet18_w4_fuse")
+    before = set(glob.glob("/dev/shm/mge-openvino-*") +
+                 glob.glob(f"{tempfile.gettempdir()}/mge-openvino-*"))
+    plan = PlanCache(graph, PlanOptions(backend="openvino", threads=1)).plan()
+    assert plan.backend.weight_arrays  # exported as arrays, not inside the model bytes
+    after = set(glob.glob("/dev/shm/mge-openvino-*") +
+                glob.glob(f"{tempfile.gettempdir()}/mge-openvino-*"))
+    assert after <= before  # the temporary folder is gone
+    for got, want in zip(plan.run_feeds(feeds), _numpy(graph, feeds), strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want).max(), rtol=1e-4)

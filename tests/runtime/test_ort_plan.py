@@ -35,17 +35,19 @@ def test_plan_matches_the_executor(name: str) -> None:
 
 
 def test_weights_reach_the_session_outside_the_model_bytes() -> None:
-    from mge.runtime.ort_plan import detach_weights, export_for_plan
+    from mge.runtime.ort_plan import export_for_plan
 
     graph, feeds = fixture_model()
     graph = PlanCache(graph, PlanOptions(backend="onnxruntime")).graph
-    model = export_for_plan(graph, None)
-    size = model.ByteSize()
-    names, values = detach_weights(model)
-    assert names and len(names) == len(values)
-    assert model.ByteSize() < size // 10  # the weights' bytes are out of the model
+    embedded = export_for_plan(graph, None).ByteSize()
+    external: dict[str, np.ndarray] = {}
+    model = export_for_plan(graph, None, external)
+    assert external and model.ByteSize() < embedded // 10  # the weights are arrays
     assert all(len(i.raw_data) <= 1024 for i in model.graph.initializer)
+    declared = {i.name for i in model.graph.initializer if i.data_location == 1}
+    assert declared == set(external)
     plan = Plan(graph, PlanOptions(backend="onnxruntime", threads=1))
+    assert set(plan.backend.weight_arrays) == declared
     want = Plan(graph, PlanOptions(backend="numpy")).run_feeds(feeds)
     for got, ref in zip(plan.run_feeds(feeds), want, strict=True):
         np.testing.assert_allclose(got, ref, atol=1e-4, rtol=1e-4)
@@ -96,3 +98,25 @@ def test_graph_without_onnx_form_falls_back() -> None:
 
 def test_lite_network_on_onnxruntime() -> None:
     check_lite_network_matches_numpy("onnxruntime")
+
+
+def test_builtin_priorities_are_the_classes() -> None:
+    from mge.runtime.plan import BUILTIN_PRIORITY, PLAN_BACKENDS
+
+    available_plan_backends()  # imports every installed built-in backend
+    for name, cls in PLAN_BACKENDS.items():
+        if name in BUILTIN_PRIORITY:
+            assert cls.priority == BUILTIN_PRIORITY[name], name
+
+
+def test_auto_does_not_import_lower_priority_libraries() -> None:
+    """``"auto"`` picks onnxruntime without importing torch (seconds of a first load)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from mge.runtime.plan import PlanOptions, plan_backend_class\n"
+            "print(plan_backend_class(PlanOptions()).name, 'torch' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, check=True)
+    assert done.stdout.split() == ["onnxruntime", "False"]

@@ -210,6 +210,34 @@ _BUILTIN = {"numpy": "mge.runtime.plan_numpy", "torch": "mge.runtime.plan_torch"
             "onnxruntime-int8": "mge.runtime.plan_ort_int8"}
 
 
+#: the built-in backends' priorities, known before importing them: ``"auto"`` imports
+#: only those that could beat the best one it already has (not torch, when onnxruntime
+#: runs the graph); ``tests/runtime`` checks these against the classes
+BUILTIN_PRIORITY = {"onnxruntime": 30, "torch": 20, "openvino": 15, "numpy": 10,
+                    "onnxruntime-int8": 5}
+#: built-in backends whose library is not installed (not tried again)
+_MISSING: set[str] = set()
+
+
+def _auto_class(options: PlanOptions, quantized: bool) -> type[PlanBackend] | None:
+    """The highest-priority backend ``"auto"`` may use, importing built-in backends in
+    priority order only while one of them could still beat the best found."""
+    while True:
+        usable = [c for c in PLAN_BACKENDS.values() if not c.opt_in
+                  and (not quantized or c.quantized) and c.unavailable(options) is None]
+        best = max(usable, key=lambda c: c.priority, default=None)
+        floor = best.priority if best is not None else float("-inf")
+        pending = [k for k in _BUILTIN if k not in PLAN_BACKENDS and k not in _MISSING
+                   and BUILTIN_PRIORITY.get(k, 0) > floor]
+        if not pending:
+            return best
+        name = max(pending, key=lambda k: BUILTIN_PRIORITY.get(k, 0))
+        try:
+            _load_builtin_backends(name)
+        except ImportError:
+            _MISSING.add(name)
+
+
 def _load_builtin_backends(name: str | None = None) -> None:
     """Import the built-in backend ``name`` (all of them when ``None``) if installed."""
     for key, module in _BUILTIN.items():
@@ -235,12 +263,11 @@ def plan_backend_class(options: PlanOptions, quantized: bool = False) -> type[Pl
     """The backend class ``options`` asks for (for a graph with quantized dtypes when
     ``quantized``); clear errors when it cannot run."""
     if options.backend == "auto":
-        names = [n for n in available_plan_backends(options)
-                 if not quantized or PLAN_BACKENDS[n].quantized]
-        if not names:
+        cls = _auto_class(options, quantized)
+        if cls is None:
             what = "a quantized graph" if quantized else "graphs"
             raise RuntimeError(f"no plan backend can run {what} on device {options.device!r}")
-        return PLAN_BACKENDS[names[0]]
+        return cls
     try:
         _load_builtin_backends(options.backend)
     except ImportError as exc:
@@ -261,6 +288,7 @@ def plan_backend_class(options: PlanOptions, quantized: bool = False) -> type[Pl
 
 
 __all__ = [
+    "BUILTIN_PRIORITY",
     "INFERENCE_PASSES",
     "PLAN_BACKENDS",
     "BindSite",

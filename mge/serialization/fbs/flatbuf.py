@@ -173,11 +173,13 @@ class Table:
         return [fmt.unpack_from(self.r.buf, start + i * fmt.size) for i in range(n)]
 
     def array(self, slot: int, name: str) -> np.ndarray | None:
-        """A ``[ubyte]`` vector as a fresh uint8 array, or None if absent."""
+        """A ``[ubyte]`` vector as a uint8 array, or None if absent: a read-only view
+        when the buffer is ``bytes`` (immutable: weights are not copied), else a copy."""
         start, n = self._vector(slot, 1, name)
         if start < 0:
             return None
-        return np.frombuffer(self.r.buf, np.uint8, n, start).copy()
+        view = np.frombuffer(self.r.buf, np.uint8, n, start)
+        return view if isinstance(self.r.buf, bytes) else view.copy()
 
     def tables(self, slot: int, name: str) -> list[Table]:
         """A vector of tables ([] if absent)."""

@@ -253,9 +253,15 @@ def _value_info(sym: Sym, batch_axis: int | None) -> Any:
 def export_graph(graph: Graph, *, opset: int = MIN_OPSET,
                  input_names: Sequence[str] | None = None,
                  output_names: Sequence[str] | None = None, dynamic_batch: bool = False,
-                 fold: bool = True, check: bool = True, name: str = "mge") -> Any:
+                 fold: bool = True, check: bool = True, name: str = "mge",
+                 external_weights: dict[str, np.ndarray] | None = None) -> Any:
     """Convert ``graph`` to an ``onnx.ModelProto`` that passes ``onnx.checker``
     (checked unless ``check=False``, for callers that hand it to a runtime at once).
+
+    With ``external_weights`` (a dict, filled here), initializers over 1 KiB are only
+    declared in the model (external data) and their arrays go into the dict by name,
+    uncopied where they are contiguous: for a runtime that takes the weights as arrays
+    (onnxruntime's ``add_external_initializers``). Such a model is not checked.
 
     Raises:
         UnsupportedOpError: listing every op that has no ONNX form.
@@ -270,6 +276,7 @@ def export_graph(graph: Graph, *, opset: int = MIN_OPSET,
     consts = _fold(order, fold)
     batch, blocked = batch_axes(graph, order, consts) if dynamic_batch else (None, {})
     ctx = ExportContext(opset, consts, batch)
+    ctx.external = external_weights
     ctx.read = {v.id for n in order for v in n.inputs} | {v.id for v in graph.outputs}
     ins = _names(input_names, graph.inputs, "input names", lambda k, v: f"input_{k}")
     outs = _names(output_names, graph.outputs, "output names", lambda k, v: f"output_{k}")
@@ -281,6 +288,8 @@ def export_graph(graph: Graph, *, opset: int = MIN_OPSET,
     nodes = _live_nodes(ctx.nodes, {s.name for s in results})
     used = {i for n in nodes for i in n.input} | {s.name for s in results}
     inits = [t for n, t in ctx.initializers.items() if n in used]
+    for unused in [n for n in external_weights or {} if n not in used]:
+        del external_weights[unused]
     g = helper.make_graph(
         nodes, name,
         [_value_info(conv.values[v.id], ctx.batch_axis(v)) for v in graph.inputs],
@@ -293,7 +302,7 @@ def export_graph(graph: Graph, *, opset: int = MIN_OPSET,
                               producer_version=__version__,
                               ir_version=helper.find_min_ir_version_for(opsets))
     try:
-        if check:
+        if check and external_weights is None:
             onnx.checker.check_model(model, full_check=True)
     except Exception as exc:  # noqa: BLE001 - any checker failure is an exporter bug
         raise OnnxExportError(f"internal error: the exported model fails onnx.checker: {exc}") \

@@ -42,6 +42,8 @@ INT64_MAX = np.iinfo(np.int64).max
 INT64_MIN = np.iinfo(np.int64).min
 #: constants up to this many elements are shared between identical uses
 _SHARE_LIMIT = 256
+#: initializers larger than this are external when the builder collects external weights
+EXTERNAL_MIN_BYTES = 1024
 
 
 def onnx_dtype(dtype: Any) -> int:
@@ -67,6 +69,9 @@ class OnnxBuilder:
         self._node_names: set[str] = set()
         self._shared: dict[tuple, Sym] = {}
         self._ids = itertools.count()
+        #: when set (by ``export_graph(external_weights=...)``): initializers over
+        #: :data:`EXTERNAL_MIN_BYTES` are declared without data and their arrays put here
+        self.external: dict[str, np.ndarray] | None = None
 
     # ------------------------------------------------------------------ names
     def unique(self, hint: str) -> str:
@@ -105,7 +110,6 @@ class OnnxBuilder:
 
     def const(self, value: Any, dtype: Any = None, name: str | None = None) -> Sym:
         """An initializer holding ``value`` (small ones are shared between uses)."""
-        from onnx import numpy_helper
 
         arr = np.asarray(value, dtype=dtype)
         key = None
@@ -115,7 +119,7 @@ class OnnxBuilder:
             if hit is not None:
                 return hit
         vname = self.unique(name or "const")
-        self.initializers[vname] = numpy_helper.from_array(np.array(arr, order="C"), vname)
+        self._initializer(vname, arr)
         sym = Sym(self, vname, arr.shape, arr.dtype)
         if key is not None:
             self._shared[key] = sym
@@ -138,11 +142,27 @@ class OnnxBuilder:
         return self.const(value, name=name)
 
     def _materialize(self, sym: Sym) -> None:
-        from onnx import numpy_helper
-
         value, sym.pending = sym.pending, None
-        self.initializers[sym.name] = numpy_helper.from_array(np.array(value, order="C"),
-                                                              sym.name)
+        self._initializer(sym.name, value)
+
+    def _initializer(self, name: str, value: np.ndarray) -> None:
+        """Write initializer ``name``: its data inside the model, or (large ones, with
+        :attr:`external` set) a declaration whose data the caller passes as the array."""
+        from onnx import TensorProto, numpy_helper
+
+        value = np.asarray(value)
+        if self.external is None or value.nbytes <= EXTERNAL_MIN_BYTES or \
+                value.dtype.kind not in "fiub":
+            self.initializers[name] = numpy_helper.from_array(np.array(value, order="C"), name)
+            return
+        tensor = TensorProto(name=name, dims=value.shape, data_type=onnx_dtype(value.dtype),
+                             data_location=TensorProto.EXTERNAL)
+        for key, text in (("location", "mge-external-weights"), ("offset", "0"),
+                          ("length", str(value.nbytes))):
+            entry = tensor.external_data.add()
+            entry.key, entry.value = key, text
+        self.initializers[name] = tensor
+        self.external[name] = np.ascontiguousarray(value)
 
     def ints(self, values: Sequence[int]) -> Sym:
         """An int64 vector constant (shapes, axes, pads)."""
