@@ -23,6 +23,7 @@ from ...ops.nn import (
     LayerNorm,
     MatrixMul,
 )
+from ...ops.optim import LAMBUpdate
 from ...ops.reduce import Argmax, Argmin, Cumsum, Reduce, TopK
 from ...ops.shape import (
     Broadcast,
@@ -57,4 +58,5 @@ __all__ = ["Argmax", "Argmin", "AssertEqual", "BatchNormBackward", "BatchedMatri
            "Elemwise", "Eye", "Fill", "GammaRNG", "GaussianRNG", "GetVarShape", "GroupNorm",
            "IndexingMultiAxisVec", "IndexingSetMultiAxisVec", "InstanceNorm", "LayerNorm",
            "Linspace", "MatrixMul", "NMSKeep", "Padding", "PermutationRNG", "PoissonRNG", "Reduce",
-           "Reshape", "SetSubtensor", "ShuffleRNG", "Subtensor", "TopK", "TypeCvt", "UniformRNG"]
+           "Reshape", "SetSubtensor", "ShuffleRNG", "Subtensor", "TopK", "TypeCvt", "UniformRNG",
+           "LAMBUpdate"]
