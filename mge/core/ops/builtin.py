@@ -33,6 +33,7 @@ from ...ops.shape import (
     Eye,
     Fill,
     GetVarShape,
+    IndexingIncrMultiAxisVec,
     IndexingMultiAxisVec,
     IndexingSetMultiAxisVec,
     Linspace,
@@ -59,4 +60,4 @@ __all__ = ["Argmax", "Argmin", "AssertEqual", "BatchNormBackward", "BatchedMatri
            "IndexingMultiAxisVec", "IndexingSetMultiAxisVec", "InstanceNorm", "LayerNorm",
            "Linspace", "MatrixMul", "NMSKeep", "Padding", "PermutationRNG", "PoissonRNG", "Reduce",
            "Reshape", "SetSubtensor", "ShuffleRNG", "Subtensor", "TopK", "TypeCvt", "UniformRNG",
-           "LAMBUpdate"]
+           "IndexingIncrMultiAxisVec", "LAMBUpdate"]
