@@ -34,6 +34,10 @@ NO_GRAD_INPUTS = {
     **{(Elemwise, m): (0,) for m in ("CEIL", "FLOOR", "ROUND", "SIGN")},
 }
 
+#: cases at a point where the op is not differentiable (finite differences average the
+#: two sides there): case id -> why
+KINKS = {"Argsort-desc-ties": "tied values: the sorted order switches at the point"}
+
 
 def _usable(case) -> bool:
     """float32 cases of moderate values (kernels computing in float32 inside make finite
@@ -99,6 +103,8 @@ def test_rule_matches_finite_differences(case) -> None:
         return
     if not weights:
         pytest.skip("no float output to differentiate")
+    if case.id in KINKS:
+        pytest.skip(KINKS[case.id])
     outs = load_backend("numpy").run(case.op, list(case.inputs))
     outs = outs if isinstance(outs, tuple) else (outs,)
     if not all(np.isfinite(np.asarray(o, np.float64)).all() for o in outs if o.dtype.kind == "f"):
