@@ -20,6 +20,7 @@ from mge.core.apply import apply
 from mge.ops.conv import ConvolutionBackwardFilter
 from mge.ops.elemwise import Elemwise
 from mge.ops.nn import BatchNormForward, GroupNorm, InstanceNorm, LayerNorm
+from mge.ops.vision.detection import ROIAlignForward, ROIPoolingForward
 
 from ..ops.test_op_table import CASES
 
@@ -29,6 +30,8 @@ GRAD_OUTPUTS = {BatchNormForward: (5,), LayerNorm: (0,), GroupNorm: (0,), Instan
 NO_GRAD_INPUTS = {
     (BatchNormForward, None): (3, 4),
     (ConvolutionBackwardFilter, None): (2,),  # the filter only gives the shape
+    (ROIAlignForward, None): (1,),  # rois get no gradient, as in MegEngine
+    (ROIPoolingForward, None): (1,),
     (Elemwise, "CLIP"): (1, 2),
     (Elemwise, "SWITCH_GT0"): (0,),
     **{(Elemwise, m): (0,) for m in ("CEIL", "FLOOR", "ROUND", "SIGN")},
