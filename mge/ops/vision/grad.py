@@ -23,17 +23,26 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ...core.opdef import TensorInfo
 from ..nn import MatrixMul
 from ..registry import grad_rule
 from ..shape import Dimshuffle, IndexingIncrMultiAxisVec, IndexingMultiAxisVec, Subtensor
-from . import ResizeForward
+from . import ResizeForward, WarpPerspectiveForward, warp_uses_cv_kernel
 from .detection import ROIAlignForward, ROIPoolingForward
 from .numpy_detection import roi_align_samples, roi_pooling_bins
-from .numpy_kernels import NUMPY_OPS
+from .numpy_kernels import (
+    INT_MIN,
+    NUMPY_OPS,
+    _to_int,
+    border_index,
+    warp_dnn_corners,
+    warp_dnn_positions,
+)
+from .remap import RemapForward, WarpAffineForward
 
 if TYPE_CHECKING:
     from ...core.autodiff.context import GradContext
@@ -71,11 +80,12 @@ def resize_grad(op: ResizeForward, ctx: GradContext) -> Grads:
 
 
 class _Triples:
-    """``(output position, input position, weight)`` triples of an NCHW gather: positions
-    are ``(roi or image, channel, row, column)`` index arrays; a channel of ``None`` means
-    every channel (the same positions for all)."""
+    """``(output position, input position, weight)`` triples of a gather: positions are
+    ``(roi or image, channel, row, column)`` index arrays, or ``(image, row, column)`` for
+    positions every channel shares; ``fmt`` places the axes (NCHW or NHWC)."""
 
-    def __init__(self) -> None:
+    def __init__(self, fmt: str = "NCHW") -> None:
+        self.fmt = fmt
         self.parts: list[tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...], np.ndarray]] = []
 
     def add(self, out: tuple, src: tuple, weight: np.ndarray) -> None:
@@ -91,7 +101,10 @@ class _Triples:
         if weight is None or not weight.size:
             return zero
         n = len(self.parts[0][0])
-        axes = (0, 2, 3) if n == 3 else (0, 1, 2, 3)
+        if self.fmt == "NCHW":
+            axes = (0, 2, 3) if n == 3 else (0, 1, 2, 3)
+        else:
+            axes = (0, 1, 2) if n == 3 else (0, 3, 1, 2)
         items = tuple((a, None, None, None, True) for a in axes)
         idx = [ctx.const(a.astype(np.int32), like_int, a.shape) for a in cat]
         picked = ctx.one(IndexingMultiAxisVec(items=items), dy, *idx[:n])
@@ -166,4 +179,105 @@ def roi_pooling_grad(op: ROIPoolingForward, ctx: GradContext) -> Grads:
     return [triples.scatter(ctx, x, ctx.grad(0), index), None]
 
 
-__all__ = ["resize_grad", "roi_align_grad", "roi_pooling_grad"]
+def _refuse_positions(op: Any, ctx: GradContext, what: str) -> None:
+    """The sampling positions (``mat``, ``map_xy``) have no rule: refuse when they want a
+    gradient rather than leave it out."""
+    if ctx.needs(1):
+        raise NotImplementedError(f"no gradient rule for the {what} input of {op} (only the "
+                                  "image is differentiated)")
+
+
+def _bilinear_triples(triples: _Triples, batch: np.ndarray, cols: tuple, rows: tuple,
+                      fx: np.ndarray, fy: np.ndarray) -> None:
+    """Bilinear corners ``(rows[i], cols[j])`` (``-1``: outside, no gradient) of every
+    output pixel with weights from the fractions ``fx``, ``fy``."""
+    n, oh, ow = fx.shape
+    k, p, q = np.indices((n, oh, ow))
+    b = np.broadcast_to(batch, fx.shape)
+    for i, wy in enumerate((1 - fy, fy)):
+        for j, wx in enumerate((1 - fx, fx)):
+            inside = (rows[i] >= 0) & (cols[j] >= 0)
+            weight = np.where(inside, wy * wx, 0).astype(np.float32)
+            triples.add((k, p, q), (b, rows[i], cols[j]), weight)
+
+
+def _warp_dnn_grad(op: WarpPerspectiveForward, ctx: GradContext, mat: np.ndarray,
+                   batch: np.ndarray) -> Tensor:
+    x = ctx.inputs[0]
+    height, width = (x.shape[2], x.shape[3]) if op.format == "NCHW" else x.shape[1:3]
+    aw, ah = warp_dnn_positions(NUMPY_OPS, op, mat, mat)
+    fw, fh = np.floor(aw), np.floor(ah)
+    triples = _Triples(op.format)
+    _bilinear_triples(triples, batch, warp_dnn_corners(NUMPY_OPS, fw, width, op.bmode),
+                      warp_dnn_corners(NUMPY_OPS, fh, height, op.bmode), aw - fw, ah - fh)
+    return triples.scatter(ctx, x, ctx.grad(0), _int_like(ctx, x))
+
+
+def _int_like(ctx: GradContext, x: Tensor) -> Tensor:
+    return ctx.const(0, x, ()).astype("int32")
+
+
+def _check_dnn(op: WarpPerspectiveForward, x: Tensor, named: Any) -> None:
+    """Refuse (naming ``named``) what the dnn kernel does not run: the rules follow it."""
+    if x.dtype.kind != "f" or warp_uses_cv_kernel(op, TensorInfo(tuple(x.shape), x.dtype)):
+        raise NotImplementedError(f"no gradient rule for {named} on {x.dtype} {tuple(x.shape)} "
+                                  "(MegEngine's OpenCV-derived kernel samples at 1/32 pixel)")
+
+
+@grad_rule(WarpPerspectiveForward)
+def warp_perspective_grad(op: WarpPerspectiveForward, ctx: GradContext) -> Grads:
+    """The image: each output pixel's ``dy`` added to its four bilinear corners (border
+    modes as the kernel maps them; CONSTANT's outside corners take none)."""
+    x, mat, *idx = ctx.inputs
+    _check_dnn(op, x, op)
+    _refuse_positions(op, ctx, "mat")
+    m = mat.numpy()
+    batch = (idx[0].numpy().astype(np.int64) if idx else np.arange(m.shape[0]))[:, None, None]
+    return [_warp_dnn_grad(op, ctx, m, batch), None, *([None] * len(idx))]
+
+
+@grad_rule(WarpAffineForward)
+def warp_affine_grad(op: WarpAffineForward, ctx: GradContext) -> Grads:
+    """As the perspective warp's, with the matrix row ``(0, 0, 1)`` (MegEngine's dnn
+    kernel); the OpenCV-derived kernel (NHWC, 1-3 channels) has no rule."""
+    x, mat = ctx.inputs
+    same = WarpPerspectiveForward(imode=op.imode, bmode=op.border_mode, format=op.format,
+                                  border_val=op.border_val, dsize=op.dsize)
+    _check_dnn(same, x, op)
+    _refuse_positions(op, ctx, "mat")
+    m = mat.numpy()
+    m = np.concatenate([m, np.broadcast_to(np.array([[[0, 0, 1]]], np.float32),
+                                           (m.shape[0], 1, 3))], 1)
+    return [_warp_dnn_grad(same, ctx, m, np.arange(m.shape[0])[:, None, None]), None]
+
+
+@grad_rule(RemapForward)
+def remap_grad(op: RemapForward, ctx: GradContext) -> Grads:
+    """The image: ``dy`` to the nearest pixel (NEAREST) or the four bilinear corners
+    (LINEAR), through the border mode."""
+    x, map_xy = ctx.inputs
+    if x.dtype.kind != "f":
+        raise NotImplementedError(f"no gradient rule for {op} on {x.dtype}")
+    _refuse_positions(op, ctx, "map_xy")
+    height, width = (x.shape[2], x.shape[3]) if op.format == "NCHW" else x.shape[1:3]
+    fx, fy = map_xy.numpy()[..., 0], map_xy.numpy()[..., 1]
+    batch = np.arange(fx.shape[0])[:, None, None]
+    triples = _Triples(op.format)
+
+    def index(f: np.ndarray, step: int, length: int) -> np.ndarray:
+        return border_index(NUMPY_OPS, _to_int(NUMPY_OPS, f, INT_MIN) + step, length,
+                            op.border_type)
+
+    if op.imode == "NEAREST":
+        fx, fy = np.rint(fx), np.rint(fy)
+        _bilinear_triples(triples, batch, (index(fx, 0, width),) * 2,
+                          (index(fy, 0, height),) * 2, np.zeros_like(fx), np.zeros_like(fy))
+    else:
+        col, row = np.floor(fx), np.floor(fy)
+        _bilinear_triples(triples, batch, (index(col, 0, width), index(col, 1, width)),
+                          (index(row, 0, height), index(row, 1, height)), fx - col, fy - row)
+    return [triples.scatter(ctx, x, ctx.grad(0), _int_like(ctx, x)), None]
+
+
+__all__ = ["remap_grad", "resize_grad", "roi_align_grad", "roi_pooling_grad",
+           "warp_affine_grad", "warp_perspective_grad"]
