@@ -1,4 +1,5 @@
-"""Gradients of RoI align/pooling, top-k, sort, cumsum and repeated-index indexing against
+"""Gradients of warp_perspective, remap, RoI align/pooling, top-k, sort, cumsum and
+repeated-index indexing against
 real MegEngine 1.13's (``tests/fixtures/train/grad_oracle.npz``, made by
 ``gen_grad_oracle.py`` from the case table ``grad_cases.py`` both frameworks run)."""
 
