@@ -44,7 +44,9 @@ ONLY_INPUTS = {cls: (0,) for cls in (WarpPerspectiveForward, WarpAffineForward, 
 
 #: cases at a point where the op is not differentiable (finite differences average the
 #: two sides there): case id -> why
-KINKS = {"Argsort-desc-ties": "tied values: the sorted order switches at the point"}
+KINKS = {"Argsort-desc-ties": "tied values: the sorted order switches at the point",
+         "Correlation-k3-d2-s21-p2-False": "two compared values differ by 0.00057, less than "
+                                           "the step: |data1 - data2| has its kink there"}
 
 
 def _usable(case) -> bool:
@@ -101,9 +103,12 @@ def _allowed_none(case) -> tuple[int, ...]:
 
 RULED = [c for c in CASES if _usable(c) and type(c.op).grad_rule is not None]
 UNRULED = [c for c in CASES if _usable(c) and type(c.op).grad_rule is None]
+#: cases whose finite differences take tens of seconds (thousands of kernel runs)
+SLOW = {"Correlation-k3-d2-s21-p2-True"}
 
 
-@pytest.mark.parametrize("case", RULED, ids=lambda c: c.id)
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c.id in SLOW
+                                  else c for c in RULED], ids=lambda c: c.id)
 def test_rule_matches_finite_differences(case) -> None:
     try:
         grads, weights = _tape_grads(case)

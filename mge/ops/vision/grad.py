@@ -30,9 +30,16 @@ import numpy as np
 from ...core.opdef import TensorInfo
 from ..nn import MatrixMul
 from ..registry import grad_rule
-from ..shape import Dimshuffle, IndexingIncrMultiAxisVec, IndexingMultiAxisVec, Subtensor
+from ..shape import (
+    Dimshuffle,
+    IndexingIncrMultiAxisVec,
+    IndexingMultiAxisVec,
+    Padding,
+    SetSubtensor,
+    Subtensor,
+)
 from . import ResizeForward, WarpPerspectiveForward, warp_uses_cv_kernel
-from .detection import ROIAlignForward, ROIPoolingForward
+from .detection import CorrelationForward, ROIAlignForward, ROIPoolingForward, correlation_geometry
 from .numpy_detection import roi_align_samples, roi_pooling_bins
 from .numpy_kernels import (
     INT_MIN,
@@ -279,5 +286,54 @@ def remap_grad(op: RemapForward, ctx: GradContext) -> Grads:
     return [triples.scatter(ctx, x, ctx.grad(0), _int_like(ctx, x)), None]
 
 
-__all__ = ["remap_grad", "resize_grad", "roi_align_grad", "roi_pooling_grad",
-           "warp_affine_grad", "warp_perspective_grad"]
+def _window(start_h: int, start_w: int, oh: int, ow: int, stride: int) -> Subtensor:
+    """The ``(oh, ow)`` strided window of an NCHW tensor starting at ``(start_h, start_w)``."""
+    return Subtensor(items=((2, start_h, start_h + (oh - 1) * stride + 1, stride, None),
+                            (3, start_w, start_w + (ow - 1) * stride + 1, stride, None)))
+
+
+def _add_into(ctx: GradContext, g: Tensor, window: Subtensor, value: Tensor) -> Tensor:
+    """``g`` with ``value`` added to ``g[window]``."""
+    part = ctx.ew("ADD", ctx.one(window, g), value)
+    return ctx.one(SetSubtensor(items=window.items), g, part)
+
+
+@grad_rule(CorrelationForward)
+def correlation_grad(op: CorrelationForward, ctx: GradContext) -> Grads:
+    """Both inputs, on zero-padded copies as the kernel reads them: for each displacement
+    and window offset, ``dy`` times the other input's window (multiply), or ``dy`` times
+    the sign of the difference (absolute difference), over the window size and channels."""
+    a, b = ctx.inputs
+    n, ch, height, width = a.shape
+    geo = correlation_geometry(op, tuple(a.shape))
+    radius, grid_r, grid_w = geo.kernel_radius, geo.grid_radius, geo.grid_width
+    margin = op.max_displacement + 2 * radius + op.pad_size
+    pad = Padding.from_pad_width(((0, 0), (0, 0), (margin, margin), (margin, margin)))
+    p1, p2 = ctx.one(pad, a), ctx.one(pad, b)
+    g1, g2 = (ctx.const(0.0, a, tuple(p1.shape)) for _ in range(2))
+    base = radius + op.max_displacement - op.pad_size + margin
+    oh, ow, s1 = geo.out_h, geo.out_w, op.stride1
+    dy = ctx.ew("TRUE_DIV", ctx.grad(0), float((2 * radius + 1) ** 2 * ch))
+    for c in range(grid_w * grid_w):
+        dc = ctx.reshape(ctx.one(Subtensor(items=((1, c, c + 1, None, None),)), dy),
+                         (n, 1, oh, ow))
+        shift_w = (c % grid_w - grid_r) * op.stride2
+        shift_h = (c // grid_w - grid_r) * op.stride2
+        for i in range(-radius, radius + 1):
+            for j in range(-radius, radius + 1):
+                w1 = _window(base + j, base + i, oh, ow, s1)
+                w2 = _window(base + j + shift_h, base + i + shift_w, oh, ow, s1)
+                x1, x2 = ctx.one(w1, p1), ctx.one(w2, p2)
+                if op.is_multiply:
+                    d1, d2 = ctx.ew("MUL", dc, x2), ctx.ew("MUL", dc, x1)
+                else:
+                    d1 = ctx.ew("MUL", dc, ctx.ew("SIGN", ctx.ew("SUB", x1, x2)))
+                    d2 = ctx.ew("NEGATE", d1)
+                g1, g2 = _add_into(ctx, g1, w1, d1), _add_into(ctx, g2, w2, d2)
+    inner = Subtensor(items=((2, margin, margin + height, None, None),
+                             (3, margin, margin + width, None, None)))
+    return [ctx.one(inner, g1), ctx.one(inner, g2)]
+
+
+__all__ = ["correlation_grad", "remap_grad", "resize_grad", "roi_align_grad",
+           "roi_pooling_grad", "warp_affine_grad", "warp_perspective_grad"]
