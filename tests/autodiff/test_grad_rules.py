@@ -40,7 +40,15 @@ NO_GRAD_INPUTS = {
 }
 #: ops whose rule covers only these inputs (the others refuse when they want a gradient):
 #: only these are attached
-ONLY_INPUTS = {cls: (0,) for cls in (WarpPerspectiveForward, WarpAffineForward, RemapForward)}
+ONLY_INPUTS = {RemapForward: (0,)}
+#: (op class, input) -> finite-difference step where 1e-3 crosses kinks: a warp matrix's
+#: perspective entries move sample positions by step * x * aw, over pixel borders
+FD_STEPS = {(WarpPerspectiveForward, 1): 1e-4, (WarpAffineForward, 1): 1e-4}
+#: (case id, input) whose finite differences cross kinks at every usable step (float32
+#: kernels): the matrices of these reflecting or wrapping warps sample far outside the
+#: image; test_grad_oracle checks these gradients against MegEngine's instead
+FD_KINKS = {("Warp-NCHW-float32-REFLECT", 1), ("Warp-NCHW-float32-REFLECT_101", 1),
+            ("Warp-NCHW-float32-WRAP", 1)}
 
 #: cases at a point where the op is not differentiable (finite differences average the
 #: two sides there): case id -> why
@@ -130,7 +138,9 @@ def test_rule_matches_finite_differences(case) -> None:
             assert k in _allowed_none(case) or k not in ONLY_INPUTS.get(type(case.op), (k,)), \
                 f"input {k} got no gradient"
             continue
-        want = _numeric_grad(case, k, weights)
+        if (case.id, k) in FD_KINKS:
+            continue
+        want = _numeric_grad(case, k, weights, h=FD_STEPS.get((type(case.op), k), 1e-3))
         scale = max(1.0, float(np.abs(want).max()))
         np.testing.assert_allclose(got, want, rtol=2e-3, atol=2e-3 * scale,
                                    err_msg=f"{case.id}: input {k}")

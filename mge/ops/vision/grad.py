@@ -40,6 +40,7 @@ from ..shape import (
 )
 from . import ResizeForward, WarpPerspectiveForward, warp_uses_cv_kernel
 from .detection import CorrelationForward, ROIAlignForward, ROIPoolingForward, correlation_geometry
+from .grad_warp_mat import warp_mat_grad
 from .numpy_detection import roi_align_samples, roi_pooling_bins
 from .numpy_kernels import (
     INT_MIN,
@@ -234,28 +235,34 @@ def _check_dnn(op: WarpPerspectiveForward, x: Tensor, named: Any) -> None:
 @grad_rule(WarpPerspectiveForward)
 def warp_perspective_grad(op: WarpPerspectiveForward, ctx: GradContext) -> Grads:
     """The image: each output pixel's ``dy`` added to its four bilinear corners (border
-    modes as the kernel maps them; CONSTANT's outside corners take none)."""
+    modes as the kernel maps them; CONSTANT's outside corners take none); the matrix: see
+    :mod:`.grad_warp_mat`."""
     x, mat, *idx = ctx.inputs
     _check_dnn(op, x, op)
-    _refuse_positions(op, ctx, "mat")
     m = mat.numpy()
     batch = (idx[0].numpy().astype(np.int64) if idx else np.arange(m.shape[0]))[:, None, None]
-    return [_warp_dnn_grad(op, ctx, m, batch), None, *([None] * len(idx))]
+    return [_warp_dnn_grad(op, ctx, m, batch) if ctx.needs(0) else None,
+            warp_mat_grad(op, ctx, m, batch) if ctx.needs(1) else None, *([None] * len(idx))]
 
 
 @grad_rule(WarpAffineForward)
 def warp_affine_grad(op: WarpAffineForward, ctx: GradContext) -> Grads:
     """As the perspective warp's, with the matrix row ``(0, 0, 1)`` (MegEngine's dnn
-    kernel); the OpenCV-derived kernel (NHWC, 1-3 channels) has no rule."""
+    kernel; the matrix gradient keeps the first two rows); the OpenCV-derived kernel
+    (NHWC, 1-3 channels) has no rule."""
     x, mat = ctx.inputs
     same = WarpPerspectiveForward(imode=op.imode, bmode=op.border_mode, format=op.format,
                                   border_val=op.border_val, dsize=op.dsize)
     _check_dnn(same, x, op)
-    _refuse_positions(op, ctx, "mat")
     m = mat.numpy()
     m = np.concatenate([m, np.broadcast_to(np.array([[[0, 0, 1]]], np.float32),
                                            (m.shape[0], 1, 3))], 1)
-    return [_warp_dnn_grad(same, ctx, m, np.arange(m.shape[0])[:, None, None]), None]
+    batch = np.arange(m.shape[0])[:, None, None]
+    dmat = None
+    if ctx.needs(1):
+        dmat = ctx.one(Subtensor(items=((1, 0, 2, None, None),)),
+                       warp_mat_grad(same, ctx, m, batch))
+    return [_warp_dnn_grad(same, ctx, m, batch) if ctx.needs(0) else None, dmat]
 
 
 @grad_rule(RemapForward)
