@@ -22,7 +22,7 @@ from mge.ops.elemwise import Elemwise
 from mge.ops.nn import BatchNormForward, GroupNorm, InstanceNorm, LayerNorm
 from mge.ops.vision import WarpPerspectiveForward
 from mge.ops.vision.detection import ROIAlignForward, ROIPoolingForward
-from mge.ops.vision.remap import RemapForward, WarpAffineForward
+from mge.ops.vision.remap import WarpAffineForward
 
 from ..ops.test_op_table import CASES
 
@@ -38,9 +38,6 @@ NO_GRAD_INPUTS = {
     (Elemwise, "SWITCH_GT0"): (0,),
     **{(Elemwise, m): (0,) for m in ("CEIL", "FLOOR", "ROUND", "SIGN")},
 }
-#: ops whose rule covers only these inputs (the others refuse when they want a gradient):
-#: only these are attached
-ONLY_INPUTS = {RemapForward: (0,)}
 #: (op class, input) -> finite-difference step where 1e-3 crosses kinks: a warp matrix's
 #: perspective entries move sample positions by step * x * aw, over pixel borders
 FD_STEPS = {(WarpPerspectiveForward, 1): 1e-4, (WarpAffineForward, 1): 1e-4}
@@ -74,8 +71,7 @@ def _weights(case, outs) -> dict[int, np.ndarray]:
 
 def _tape_grads(case, weights=None):
     tensors = [mge.tensor(x) for x in case.inputs]
-    only = ONLY_INPUTS.get(type(case.op), range(len(tensors)))
-    float_in = [t for k, t in enumerate(tensors) if t.dtype.kind == "f" and k in only]
+    float_in = [t for t in tensors if t.dtype.kind == "f"]
     gm = GradManager().attach(float_in)
     with gm:
         outs = apply(case.op, *tensors)
@@ -135,8 +131,7 @@ def test_rule_matches_finite_differences(case) -> None:
         if x.dtype.kind != "f":
             continue
         if got is None:
-            assert k in _allowed_none(case) or k not in ONLY_INPUTS.get(type(case.op), (k,)), \
-                f"input {k} got no gradient"
+            assert k in _allowed_none(case), f"input {k} got no gradient"
             continue
         if (case.id, k) in FD_KINKS:
             continue
@@ -201,13 +196,3 @@ def test_rule_on_torch_backend_matches_torch_autograd(case) -> None:
         np.testing.assert_allclose(got, ref, rtol=1e-3, atol=1e-3 * scale,
                                    err_msg=f"{case.id}: float input {k}")
 
-
-@pytest.mark.parametrize("case", [c for c in RULED if type(c.op) in ONLY_INPUTS
-                                  and c.inputs[0].dtype.kind == "f"], ids=lambda c: c.id)
-def test_inputs_without_a_rule_refuse_by_name(case) -> None:
-    tensors = [mge.tensor(x) for x in case.inputs]
-    gm = GradManager().attach([t for t in tensors if t.dtype.kind == "f"])
-    with gm:
-        out = apply(case.op, *tensors)[0]
-        with pytest.raises(NotImplementedError, match=case.op.type_name):
-            gm.backward(out, mge.tensor(np.ones(out.shape, out.dtype)))

@@ -31,6 +31,7 @@ from ...core.opdef import TensorInfo
 from ..nn import MatrixMul
 from ..registry import grad_rule
 from ..shape import (
+    Concat,
     Dimshuffle,
     IndexingIncrMultiAxisVec,
     IndexingMultiAxisVec,
@@ -40,7 +41,7 @@ from ..shape import (
 )
 from . import ResizeForward, WarpPerspectiveForward, warp_uses_cv_kernel
 from .detection import CorrelationForward, ROIAlignForward, ROIPoolingForward, correlation_geometry
-from .grad_warp_mat import warp_mat_grad
+from .grad_positions import position_grads, warp_mat_grad
 from .numpy_detection import roi_align_samples, roi_pooling_bins
 from .numpy_kernels import (
     INT_MIN,
@@ -187,14 +188,6 @@ def roi_pooling_grad(op: ROIPoolingForward, ctx: GradContext) -> Grads:
     return [triples.scatter(ctx, x, ctx.grad(0), index), None]
 
 
-def _refuse_positions(op: Any, ctx: GradContext, what: str) -> None:
-    """The sampling positions (``mat``, ``map_xy``) have no rule: refuse when they want a
-    gradient rather than leave it out."""
-    if ctx.needs(1):
-        raise NotImplementedError(f"no gradient rule for the {what} input of {op} (only the "
-                                  "image is differentiated)")
-
-
 def _bilinear_triples(triples: _Triples, batch: np.ndarray, cols: tuple, rows: tuple,
                       fx: np.ndarray, fy: np.ndarray) -> None:
     """Bilinear corners ``(rows[i], cols[j])`` (``-1``: outside, no gradient) of every
@@ -236,7 +229,7 @@ def _check_dnn(op: WarpPerspectiveForward, x: Tensor, named: Any) -> None:
 def warp_perspective_grad(op: WarpPerspectiveForward, ctx: GradContext) -> Grads:
     """The image: each output pixel's ``dy`` added to its four bilinear corners (border
     modes as the kernel maps them; CONSTANT's outside corners take none); the matrix: see
-    :mod:`.grad_warp_mat`."""
+    :mod:`.grad_positions`."""
     x, mat, *idx = ctx.inputs
     _check_dnn(op, x, op)
     m = mat.numpy()
@@ -268,11 +261,11 @@ def warp_affine_grad(op: WarpAffineForward, ctx: GradContext) -> Grads:
 @grad_rule(RemapForward)
 def remap_grad(op: RemapForward, ctx: GradContext) -> Grads:
     """The image: ``dy`` to the nearest pixel (NEAREST) or the four bilinear corners
-    (LINEAR), through the border mode."""
+    (LINEAR), through the border mode. The map: the bilinear slopes against ``dy`` (see
+    :mod:`.grad_positions`); zero for NEAREST, which is piecewise constant."""
     x, map_xy = ctx.inputs
     if x.dtype.kind != "f":
         raise NotImplementedError(f"no gradient rule for {op} on {x.dtype}")
-    _refuse_positions(op, ctx, "map_xy")
     height, width = (x.shape[2], x.shape[3]) if op.format == "NCHW" else x.shape[1:3]
     fx, fy = map_xy.numpy()[..., 0], map_xy.numpy()[..., 1]
     batch = np.arange(fx.shape[0])[:, None, None]
@@ -286,11 +279,20 @@ def remap_grad(op: RemapForward, ctx: GradContext) -> Grads:
         fx, fy = np.rint(fx), np.rint(fy)
         _bilinear_triples(triples, batch, (index(fx, 0, width),) * 2,
                           (index(fy, 0, height),) * 2, np.zeros_like(fx), np.zeros_like(fy))
+        dmap = ctx.const(0.0, map_xy, tuple(map_xy.shape)) if ctx.needs(1) else None
     else:
         col, row = np.floor(fx), np.floor(fy)
-        _bilinear_triples(triples, batch, (index(col, 0, width), index(col, 1, width)),
-                          (index(row, 0, height), index(row, 1, height)), fx - col, fy - row)
-    return [triples.scatter(ctx, x, ctx.grad(0), _int_like(ctx, x)), None]
+        rows = (index(row, 0, height), index(row, 1, height))
+        cols = (index(col, 0, width), index(col, 1, width))
+        _bilinear_triples(triples, batch, cols, rows, fx - col, fy - row)
+        dmap = None
+        if ctx.needs(1):
+            border = op.scalar if op.border_type == "CONSTANT" else None
+            slopes = position_grads(ctx, op.format, batch, rows, cols, fx - col, fy - row,
+                                    border)
+            dmap = ctx.cast(ctx.one(Concat(axis=3), *slopes), map_xy)
+    dx = triples.scatter(ctx, x, ctx.grad(0), _int_like(ctx, x)) if ctx.needs(0) else None
+    return [dx, dmap]
 
 
 def _window(start_h: int, start_w: int, oh: int, ow: int, stride: int) -> Subtensor:
