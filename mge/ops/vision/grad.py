@@ -175,16 +175,16 @@ def roi_pooling_grad(op: ROIPoolingForward, ctx: GradContext) -> Grads:
                     np.ones(k.shape, np.float32))
         return [triples.scatter(ctx, x, ctx.grad(0), index), None]
     hs, he, ws, we = roi_pooling_bins(NUMPY_OPS, op, r, x.shape[2], width, r)
-    for k in range(r.shape[0]):
-        for p in range(op.dsize[0]):
-            for q in range(op.dsize[1]):
-                rows, cols = np.arange(hs[k, p], he[k, p]), np.arange(ws[k, q], we[k, q])
-                if not rows.size or not cols.size:
-                    continue
-                hh, ww = (a.reshape(-1) for a in np.meshgrid(rows, cols, indexing="ij"))
-                full = np.full(hh.shape, 1, np.int64)
-                triples.add((full * k, full * p, full * q), (full * batch[k], hh, ww),
-                            np.full(hh.shape, 1.0 / hh.size, np.float32))
+    # every cell of every bin, vectorized: bin (k, p, q) holds nh * nw cells
+    k, p, q = (a.reshape(-1) for a in np.indices((r.shape[0], *op.dsize)))
+    nh = np.maximum(he - hs, 0)[k, p]
+    nw = np.maximum(we - ws, 0)[k, q]
+    count = nh * nw
+    cell = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    k, p, q, nw = (np.repeat(a, count) for a in (k, p, q, nw))
+    rows, cols = hs[k, p] + cell // nw, ws[k, q] + cell % nw
+    weight = (1.0 / np.repeat(count, count)).astype(np.float32)
+    triples.add((k, p, q), (batch[k], rows, cols), weight)
     return [triples.scatter(ctx, x, ctx.grad(0), index), None]
 
 
