@@ -38,7 +38,8 @@ class LAMBUpdate(OpDef):
 
     type_name = "LAMBUpdate"
     memory = Memory.FRESH
-    mge_form = NoMgeForm("an optimizer update: it runs eagerly, graphs do not hold it")
+    mge_form = NoMgeForm("an optimizer step: it exists in memory only, .mge files "
+                         "do not hold it")
     nr_inputs = (4,)
     beta_1: float = 1.0
     beta_2: float = 1.0
