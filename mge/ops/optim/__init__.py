@@ -50,6 +50,9 @@ class LAMBUpdate(OpDef):
     bias_correction: bool = True
     always_adapt: bool = False
 
+    def unwritable(self) -> str | None:
+        return self.mge_form.reason
+
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
         m, v, param, grad = inputs
         if not m.shape == v.shape == param.shape == grad.shape:
