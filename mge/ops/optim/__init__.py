@@ -30,6 +30,7 @@ import numpy as np
 from ...core.opdef import Memory, NoMgeForm, OpDef, TensorInfo, register_op
 
 _F32 = np.dtype("float32")
+_IN_MEMORY = "an optimizer step: it exists in memory only, .mge files do not hold it"
 
 
 @register_op
@@ -38,8 +39,7 @@ class LAMBUpdate(OpDef):
 
     type_name = "LAMBUpdate"
     memory = Memory.FRESH
-    mge_form = NoMgeForm("an optimizer step: it exists in memory only, .mge files "
-                         "do not hold it")
+    mge_form = NoMgeForm(_IN_MEMORY)
     nr_inputs = (4,)
     beta_1: float = 1.0
     beta_2: float = 1.0
@@ -51,7 +51,7 @@ class LAMBUpdate(OpDef):
     always_adapt: bool = False
 
     def unwritable(self) -> str | None:
-        return self.mge_form.reason
+        return _IN_MEMORY
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
         m, v, param, grad = inputs
