@@ -49,6 +49,22 @@ class DeviceName(str):
         return (str, (str(self),))  # pickles (TracedModule graphs) hold a plain str
 
 
+class CompNode(DeviceName):
+    """MegEngine's ``CompNode`` (``megengine.device.CompNode``): a checked device name,
+    equal to the ``Tensor.device`` of tensors placed there.
+
+    Example:
+        >>> str(CompNode("xpu2")), CompNode("cpu0").logical_name
+        ('xpu2', 'cpu0:0')
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, name: str = "xpux") -> CompNode:
+        parse_device(str(name))
+        return super().__new__(cls, str(name))
+
+
 def get_default_device() -> str:
     """The device new tensors are placed on."""
     return _default_device

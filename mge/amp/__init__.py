@@ -1,4 +1,5 @@
-"""``mge.amp`` (MegEngine's ``megengine.amp``): ``autocast`` and ``GradScaler``.
+"""``mge.amp`` (MegEngine's ``megengine.amp``): ``autocast``, ``GradScaler`` and the
+NHWC format conversion (``convert_module_format``, ``convert_tensor_format``).
 
 ``mge.amp.enabled``, ``low_prec_dtype`` and ``high_prec_dtype`` read and set the state
 in ``mge.core.tensor.amp``, as MegEngine's module properties do.
@@ -19,6 +20,7 @@ import types
 
 from ..core.tensor import amp as _state
 from .autocast import autocast
+from .convert_format import convert_module_format, convert_tensor_format
 from .grad_scaler import GradScaler
 
 
@@ -53,4 +55,4 @@ class _AmpModule(types.ModuleType):
 
 sys.modules[__name__].__class__ = _AmpModule
 
-__all__ = ["GradScaler", "autocast"]
+__all__ = ["GradScaler", "autocast", "convert_module_format", "convert_tensor_format"]

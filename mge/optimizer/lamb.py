@@ -1,4 +1,5 @@
-"""``LAMB``: layer-wise adaptive Adam (MegEngine 1.13's ``LAMBUpdate`` arithmetic).
+"""``LAMB``: layer-wise adaptive Adam; each step is one ``LAMBUpdate`` op per parameter,
+as in MegEngine 1.13.
 
 Example:
     >>> import mge
@@ -13,9 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .. import functional as F
+from ..core.apply import apply
+from ..ops.optim import LAMBUpdate
 from ..tensor import Parameter
-from .adam import adam_delta, check_adam_args
+from .adam import check_adam_args
 from .optimizer import Optimizer
 
 
@@ -50,19 +52,21 @@ class LAMB(Optimizer):
             self._add_state(param, "step", initializer=0.0)
 
     def _updates(self, param_group: dict) -> None:
-        lr, weight_decay = param_group["lr"], param_group["weight_decay"]
+        beta_1, beta_2 = param_group["betas"]
         for param in param_group["params"]:
             if param.grad is None:
                 continue
-            p_norm = F.sqrt(F.sum(param * param))
-            delta = adam_delta(self._state[param], param.grad.astype(param.dtype),
-                               param_group["betas"], param_group["eps"], self.bias_correction)
-            if weight_decay != 0.0:
-                delta += param * weight_decay
-            d_norm = F.sqrt(F.sum(delta * delta))
-            adapt = (self.always_adapt or weight_decay > 0) and float(p_norm) > 0 \
-                and float(d_norm) > 0
-            param -= (lr * (p_norm / d_norm) if adapt else lr) * delta
+            state = self._state[param]
+            state["step"] += 1.0
+            op = LAMBUpdate(float(beta_1), float(beta_2), float(int(state["step"])),
+                            float(param_group["lr"]), float(param_group["weight_decay"]),
+                            float(param_group["eps"]), bool(self.bias_correction),
+                            bool(self.always_adapt))
+            new_m, new_v, new_param = apply(op, state["exp_avg"], state["exp_avg_sq"],
+                                            param, param.grad)
+            param._reset(new_param)
+            state["exp_avg"]._reset(new_m)
+            state["exp_avg_sq"]._reset(new_v)
 
 
 __all__ = ["LAMB"]

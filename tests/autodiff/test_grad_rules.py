@@ -20,6 +20,9 @@ from mge.core.apply import apply
 from mge.ops.conv import ConvolutionBackwardFilter
 from mge.ops.elemwise import Elemwise
 from mge.ops.nn import BatchNormForward, GroupNorm, InstanceNorm, LayerNorm
+from mge.ops.vision import WarpPerspectiveForward
+from mge.ops.vision.detection import ROIAlignForward, ROIPoolingForward
+from mge.ops.vision.remap import WarpAffineForward
 
 from ..ops.test_op_table import CASES
 
@@ -29,10 +32,26 @@ GRAD_OUTPUTS = {BatchNormForward: (5,), LayerNorm: (0,), GroupNorm: (0,), Instan
 NO_GRAD_INPUTS = {
     (BatchNormForward, None): (3, 4),
     (ConvolutionBackwardFilter, None): (2,),  # the filter only gives the shape
+    (ROIAlignForward, None): (1,),  # rois get no gradient, as in MegEngine
+    (ROIPoolingForward, None): (1,),
     (Elemwise, "CLIP"): (1, 2),
     (Elemwise, "SWITCH_GT0"): (0,),
     **{(Elemwise, m): (0,) for m in ("CEIL", "FLOOR", "ROUND", "SIGN")},
 }
+#: (op class, input) -> finite-difference step where 1e-3 crosses kinks: a warp matrix's
+#: perspective entries move sample positions by step * x * aw, over pixel borders
+FD_STEPS = {(WarpPerspectiveForward, 1): 1e-4, (WarpAffineForward, 1): 1e-4}
+#: (case id, input) whose finite differences cross kinks at every usable step (float32
+#: kernels): the matrices of these reflecting or wrapping warps sample far outside the
+#: image; test_grad_oracle checks these gradients against MegEngine's instead
+FD_KINKS = {("Warp-NCHW-float32-REFLECT", 1), ("Warp-NCHW-float32-REFLECT_101", 1),
+            ("Warp-NCHW-float32-WRAP", 1)}
+
+#: cases at a point where the op is not differentiable (finite differences average the
+#: two sides there): case id -> why
+KINKS = {"Argsort-desc-ties": "tied values: the sorted order switches at the point",
+         "Correlation-k3-d2-s21-p2-False": "two compared values differ by 0.00057, less than "
+                                           "the step: |data1 - data2| has its kink there"}
 
 
 def _usable(case) -> bool:
@@ -88,9 +107,12 @@ def _allowed_none(case) -> tuple[int, ...]:
 
 RULED = [c for c in CASES if _usable(c) and type(c.op).grad_rule is not None]
 UNRULED = [c for c in CASES if _usable(c) and type(c.op).grad_rule is None]
+#: cases whose finite differences take tens of seconds (thousands of kernel runs)
+SLOW = {"Correlation-k3-d2-s21-p2-True"}
 
 
-@pytest.mark.parametrize("case", RULED, ids=lambda c: c.id)
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c.id in SLOW
+                                  else c for c in RULED], ids=lambda c: c.id)
 def test_rule_matches_finite_differences(case) -> None:
     try:
         grads, weights = _tape_grads(case)
@@ -99,6 +121,8 @@ def test_rule_matches_finite_differences(case) -> None:
         return
     if not weights:
         pytest.skip("no float output to differentiate")
+    if case.id in KINKS:
+        pytest.skip(KINKS[case.id])
     outs = load_backend("numpy").run(case.op, list(case.inputs))
     outs = outs if isinstance(outs, tuple) else (outs,)
     if not all(np.isfinite(np.asarray(o, np.float64)).all() for o in outs if o.dtype.kind == "f"):
@@ -109,7 +133,9 @@ def test_rule_matches_finite_differences(case) -> None:
         if got is None:
             assert k in _allowed_none(case), f"input {k} got no gradient"
             continue
-        want = _numeric_grad(case, k, weights)
+        if (case.id, k) in FD_KINKS:
+            continue
+        want = _numeric_grad(case, k, weights, h=FD_STEPS.get((type(case.op), k), 1e-3))
         scale = max(1.0, float(np.abs(want).max()))
         np.testing.assert_allclose(got, want, rtol=2e-3, atol=2e-3 * scale,
                                    err_msg=f"{case.id}: input {k}")
@@ -169,3 +195,4 @@ def test_rule_on_torch_backend_matches_torch_autograd(case) -> None:
         scale = max(1.0, float(np.abs(ref).max()))
         np.testing.assert_allclose(got, ref, rtol=1e-3, atol=1e-3 * scale,
                                    err_msg=f"{case.id}: float input {k}")
+

@@ -85,6 +85,13 @@ CASES = [
     OpCase(S.IndexingSetMultiAxisVec(items=(_vec(1),)), [_X, rand(2, 2, 4, seed=3), _idx(2, 0)]),
     OpCase(S.IndexingSetMultiAxisVec(items=(_vec(0), (1, 2, None, -1, None), _vec(2))),
            [_X, rand(2, 3, seed=4), _idx(1, 0), _idx(0, -1)], id="ISMAV-split-neg-step"),
+    OpCase(S.IndexingIncrMultiAxisVec(items=(_vec(1),)),
+           [_X, rand(2, 4, 4, seed=5), _idx(2, 0, -1, 0)], id="IIMAV-repeated"),
+    OpCase(S.IndexingIncrMultiAxisVec(items=(_vec(0), (1, None, None, -1, None), _vec(2))),
+           [_X, rand(3, 3, seed=6), _idx(1, 1, -1), _idx(3, 3, 0)], id="IIMAV-split-neg-step"),
+    OpCase(S.IndexingIncrMultiAxisVec(items=(_vec(0), _vec(2))),
+           [_X, rand(2, 3, 3, seed=7), _idx([1], [1]), _idx(3, -1, 3)],
+           id="IIMAV-adjacent-broadcast-repeated"),
 ]
 CASES += [
     OpCase(S.Diag(k=1), [rand(4, 6)], id="Diag-2d-above"),

@@ -28,6 +28,7 @@ BACKEND = NumpyBackend()
 from ...ops.conv import numpy_kernels as _conv  # noqa: E402,F401
 from ...ops.elemwise import numpy_kernels as _elemwise  # noqa: E402,F401
 from ...ops.nn import numpy_kernels as _nn  # noqa: E402,F401
+from ...ops.optim import numpy_kernels as _optim  # noqa: E402,F401
 from ...ops.pooling import numpy_kernels as _pooling  # noqa: E402,F401
 from ...ops.quantized import numpy_kernels as _quantized  # noqa: E402,F401 - after the families it wraps
 from ...ops.random import numpy_kernels as _random  # noqa: E402,F401

@@ -37,6 +37,7 @@ BACKEND = TorchBackend()
 from ...ops.conv import torch_kernels as _conv  # noqa: E402,F401
 from ...ops.elemwise import torch_kernels as _elemwise  # noqa: E402,F401
 from ...ops.nn import torch_kernels as _nn  # noqa: E402,F401
+from ...ops.optim import torch_kernels as _optim  # noqa: E402,F401
 from ...ops.pooling import torch_kernels as _pooling  # noqa: E402,F401
 from ...ops.quantized import torch_kernels as _quantized  # noqa: E402,F401
 from ...ops.random import torch_kernels as _random  # noqa: E402,F401

@@ -37,14 +37,20 @@ class GradContext:
     """The saved ``inputs`` and ``outputs`` of one recorded op and its output gradients.
 
     ``grads[k]`` is ``None`` where output ``k`` received no gradient; :meth:`grad`
-    gives zeros there.
+    gives zeros there. ``needed[k]`` says whether input ``k`` wants a gradient (all do
+    when not given); a rule may leave the others ``None``.
     """
 
-    __slots__ = ("inputs", "outputs", "grads")
+    __slots__ = ("inputs", "outputs", "grads", "needed")
 
     def __init__(self, inputs: Sequence[Tensor], outputs: Sequence[Tensor],
-                 grads: Sequence[Tensor | None]) -> None:
+                 grads: Sequence[Tensor | None], needed: Sequence[bool] | None = None) -> None:
         self.inputs, self.outputs, self.grads = tuple(inputs), tuple(outputs), list(grads)
+        self.needed = tuple(needed) if needed is not None else (True,) * len(self.inputs)
+
+    def needs(self, k: int) -> bool:
+        """Whether input ``k`` wants a gradient (a tracked tensor)."""
+        return self.needed[k]
 
     def grad(self, k: int = 0) -> Tensor:
         """The gradient of output ``k`` (zeros when it received none)."""

@@ -208,7 +208,8 @@ class Grad:
             raise NotImplementedError(
                 f"no gradient rule for {node.name}: mge cannot differentiate through it "
                 f"(session {self.name})")
-        ctx = GradContext(node.inputs, node.outputs, out_grads)
+        ctx = GradContext(node.inputs, node.outputs, out_grads,
+                          [var is not None for var in node.in_vars])
         got = node.rule(ctx) if node.op is None else node.rule(node.op, ctx)
         got = list(got)
         if len(got) != len(node.inputs):

@@ -23,6 +23,7 @@ from ...ops.nn import (
     LayerNorm,
     MatrixMul,
 )
+from ...ops.optim import LAMBUpdate
 from ...ops.random import (
     BetaRNG,
     GammaRNG,
@@ -41,6 +42,7 @@ from ...ops.shape import (
     Eye,
     Fill,
     GetVarShape,
+    IndexingIncrMultiAxisVec,
     IndexingMultiAxisVec,
     IndexingSetMultiAxisVec,
     Linspace,
@@ -57,4 +59,5 @@ __all__ = ["Argmax", "Argmin", "AssertEqual", "BatchNormBackward", "BatchedMatri
            "Elemwise", "Eye", "Fill", "GammaRNG", "GaussianRNG", "GetVarShape", "GroupNorm",
            "IndexingMultiAxisVec", "IndexingSetMultiAxisVec", "InstanceNorm", "LayerNorm",
            "Linspace", "MatrixMul", "NMSKeep", "Padding", "PermutationRNG", "PoissonRNG", "Reduce",
-           "Reshape", "SetSubtensor", "ShuffleRNG", "Subtensor", "TopK", "TypeCvt", "UniformRNG"]
+           "Reshape", "SetSubtensor", "ShuffleRNG", "Subtensor", "TopK", "TypeCvt", "UniformRNG",
+           "IndexingIncrMultiAxisVec", "LAMBUpdate"]

@@ -16,9 +16,17 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
+from ...dtype import is_quantize
+from ..elemwise import Elemwise
 from ..registry import grad_rule
 from ..shape import AxisAddRemove, Concat, Dimshuffle, Subtensor
-from . import ConvBase, ConvolutionBackwardData, ConvolutionBackwardFilter, ConvolutionForward
+from . import (
+    ConvBase,
+    ConvBiasForward,
+    ConvolutionBackwardData,
+    ConvolutionBackwardFilter,
+    ConvolutionForward,
+)
 from .conv3d import Convolution3DBackwardData, Convolution3DForward
 from .window import Images2Neibs, SlidingWindowTranspose
 
@@ -46,6 +54,23 @@ def conv_grad(op: ConvolutionForward, ctx: GradContext) -> Grads:
     dy = ctx.grad(0)
     back = ConvolutionBackwardData(**_params(op), output_hw=_spatial(op, x))
     return [ctx.one(back, w, dy), ctx.one(ConvolutionBackwardFilter(**_params(op)), x, dy, w)]
+
+
+@grad_rule(ConvBiasForward)
+def conv_bias_grad(op: ConvBiasForward, ctx: GradContext) -> Grads:
+    """Float ``ConvBias``: the nonlinearity's gradient (its Elemwise rule, on the
+    pre-activation recomputed without it), then the convolution's; ``bias`` gets it summed
+    to its shape, ``z`` gets it as is."""
+    x, w, *rest = ctx.inputs
+    if is_quantize(x.dtype) or op.dtype:
+        raise NotImplementedError(f"no gradient rule for quantized {op}")
+    dy = ctx.grad(0)
+    if op.nonlineMode != "IDENTITY":
+        pre = ctx.one(dataclasses.replace(op, nonlineMode="IDENTITY"), *ctx.inputs)
+        act = Elemwise(mode=op.nonlineMode)
+        dy = type(act).grad_rule(act, type(ctx)((pre,), ctx.outputs, [dy]))[0]
+    dx, dw = conv_grad(ConvolutionForward(**_params(op)), type(ctx)((x, w), ctx.outputs, [dy]))
+    return [dx, dw, *(ctx.sum_to(dy, b.shape) for b in rest[:1]), *([dy] if len(rest) > 1 else [])]
 
 
 @grad_rule(ConvolutionBackwardData)
@@ -144,6 +169,6 @@ def conv3d_backward_data_grad(op: Convolution3DBackwardData, ctx: GradContext) -
     return [_filter_grad3d(op, ctx, dz, diff, w), ctx.one(Convolution3DForward(**params), dz, w)]
 
 
-__all__ = ["conv3d_backward_data_grad", "conv3d_grad", "conv_backward_data_grad",
+__all__ = ["conv3d_backward_data_grad", "conv3d_grad", "conv_backward_data_grad", "conv_bias_grad",
            "conv_backward_filter_grad", "conv_grad", "images2neibs_grad",
            "sliding_window_transpose_grad"]

@@ -1,4 +1,5 @@
-"""Gradient rule of the reduction family's ``Reduce`` (written with ops through ``ctx``).
+"""Gradient rules of the reduction family: ``Reduce``, ``Cumsum`` and the sorted values of
+``TopK`` and ``ArgsortForward`` (written with ops through ``ctx``).
 
 Example:
     >>> Reduce.grad_rule is reduce_grad
@@ -9,9 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ..registry import grad_rule
-from ..shape import Broadcast
-from . import REDUCE_ALL, Reduce
+from ..shape import Broadcast, IndexingIncrMultiAxisVec
+from . import REDUCE_ALL, ArgsortForward, Cumsum, Reduce, TopK
 
 if TYPE_CHECKING:
     from ...core.autodiff.context import GradContext
@@ -41,4 +44,42 @@ def reduce_grad(op: Reduce, ctx: GradContext) -> Grads:
     return [ctx.ew("MUL", dy, ctx.ew("TRUE_DIV", wide_y, x))]  # PRODUCT
 
 
-__all__ = ["reduce_grad"]
+@grad_rule(Cumsum)
+def cumsum_grad(op: Cumsum, ctx: GradContext) -> Grads:
+    """The gradient summed the other way: a cumulative sum of ``dy`` with ``reverse``
+    flipped and the same ``exclusive``."""
+    if ctx.inputs[0].dtype.kind != "f":
+        return [None]
+    back = Cumsum(axis=op.axis, exclusive=op.exclusive, reverse=not op.reverse)
+    return [ctx.one(back, ctx.grad(0))]
+
+
+def _sorted_values_grad(op: TopK | ArgsortForward, ctx: GradContext) -> Grads:
+    """``dy`` of the values (output 0) added back at the positions output 1 names."""
+    x, index = ctx.inputs[0], ctx.outputs[1]
+    if x.dtype.kind != "f":
+        return [None]
+    rows = x.shape[0]
+    row = ctx.const(np.arange(rows).reshape(rows, 1), index, (rows, 1))
+    vec = (0, None, None, None, True), (1, None, None, None, True)
+    return [ctx.one(IndexingIncrMultiAxisVec(items=vec), ctx.const(0.0, x, x.shape),
+                    ctx.grad(0), row, index)]
+
+
+@grad_rule(TopK)
+def topk_grad(op: TopK, ctx: GradContext) -> Grads:
+    """The values' gradient at the places the indices name (``KTH_ONLY`` has no indices
+    and no rule)."""
+    if op.mode == "KTH_ONLY":
+        raise NotImplementedError(f"no gradient rule for {op} (KTH_ONLY outputs no indices; "
+                                  "use VALUE_IDX_SORTED)")
+    return _sorted_values_grad(op, ctx)
+
+
+@grad_rule(ArgsortForward)
+def argsort_grad(op: ArgsortForward, ctx: GradContext) -> Grads:
+    """The sorted values' gradient scattered back through the permutation."""
+    return _sorted_values_grad(op, ctx)
+
+
+__all__ = ["argsort_grad", "cumsum_grad", "reduce_grad", "topk_grad"]

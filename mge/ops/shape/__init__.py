@@ -17,6 +17,7 @@ from .creation import (
 )
 from .indexing import (
     AxisSel,
+    IndexingIncrMultiAxisVec,
     IndexingMultiAxisVec,
     IndexingOp,
     IndexingSetMultiAxisVec,
@@ -64,6 +65,7 @@ __all__ = [
     "GetVarShape",
     "INT32",
     "INVALID_AXIS",
+    "IndexingIncrMultiAxisVec",
     "IndexingMultiAxisVec",
     "IndexingOp",
     "IndexingSetMultiAxisVec",

@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..registry import grad_rule
-from .indexing import IndexingMultiAxisVec, IndexingSetMultiAxisVec, SetSubtensor, Subtensor
+from .indexing import (
+    IndexingIncrMultiAxisVec,
+    IndexingMultiAxisVec,
+    IndexingSetMultiAxisVec,
+    SetSubtensor,
+    Subtensor,
+)
 from .shape import AxisAddRemove, Broadcast, Concat, Dimshuffle, Padding, Reshape
 
 if TYPE_CHECKING:
@@ -88,8 +94,8 @@ def set_subtensor_grad(op: SetSubtensor | IndexingSetMultiAxisVec, ctx: GradCont
     return [ddata, ctx.one(getter, dy, *index), *([None] * len(index))]
 
 
-def _check_unique(op: IndexingMultiAxisVec | IndexingSetMultiAxisVec, ctx: GradContext) -> None:
-    """Refuse repeated positions: their gradients would have to add up (no scatter-add op)."""
+def _check_unique(op: IndexingSetMultiAxisVec, ctx: GradContext) -> None:
+    """Refuse repeated positions of a setter: which write wins is not defined there."""
     data = ctx.inputs[0]
     index = ctx.inputs[op.nr_data_inputs:]
     axes = [item[0] % data.ndim for item in op.items if item[4] is True]
@@ -97,18 +103,27 @@ def _check_unique(op: IndexingMultiAxisVec | IndexingSetMultiAxisVec, ctx: GradC
     flat = np.stack([a.reshape(-1) % data.shape[ax] for a, ax in zip(arrays, axes)], axis=1)
     if len(np.unique(flat, axis=0)) != len(flat):
         raise NotImplementedError(f"no gradient rule for {op} with repeated indices "
-                                  "(their gradients would need a scatter-add)")
+                                  "(which of the repeated writes wins is not defined)")
 
 
 @grad_rule(IndexingMultiAxisVec)
 def indexing_grad(op: IndexingMultiAxisVec, ctx: GradContext) -> Grads:
-    """The gradient written into zeros at the indexed places (indices must not repeat)."""
+    """The gradient added into zeros at the indexed places (repeated indices add up)."""
     data, *index = ctx.inputs
-    _check_unique(op, ctx)
-    setter = IndexingSetMultiAxisVec(items=op.items)
-    return [ctx.one(setter, ctx.const(0.0, data, data.shape), ctx.grad(0), *index),
+    adder = IndexingIncrMultiAxisVec(items=op.items)
+    return [ctx.one(adder, ctx.const(0.0, data, data.shape), ctx.grad(0), *index),
             *([None] * len(index))]
 
 
-__all__ = ["broadcast_grad", "concat_grad", "dimshuffle_grad", "indexing_grad", "padding_grad",
+@grad_rule(IndexingIncrMultiAxisVec)
+def incr_indexing_grad(op: IndexingIncrMultiAxisVec, ctx: GradContext) -> Grads:
+    """Data: the gradient itself; value: the gradient at the indexed places."""
+    _, _, *index = ctx.inputs
+    dy = ctx.grad(0)
+    return [dy, ctx.one(IndexingMultiAxisVec(items=op.items), dy, *index),
+            *([None] * len(index))]
+
+
+__all__ = ["broadcast_grad", "concat_grad", "dimshuffle_grad", "incr_indexing_grad",
+           "indexing_grad", "padding_grad",
            "reshape_grad", "set_subtensor_grad", "subtensor_grad"]

@@ -1,5 +1,6 @@
-"""Indexing ops: Subtensor, IndexingMultiAxisVec and their setters SetSubtensor,
-IndexingSetMultiAxisVec (the static part of an index is a param, index arrays are inputs).
+"""Indexing ops: Subtensor, IndexingMultiAxisVec, their setters SetSubtensor,
+IndexingSetMultiAxisVec and the scatter-add IndexingIncrMultiAxisVec (the static part of
+an index is a param, index arrays are inputs).
 
 Example:
     >>> from mge.ops.shape import Subtensor
@@ -213,3 +214,16 @@ class IndexingSetMultiAxisVec(SetIndexingOp):
     memory = Memory.MAY_ALIAS
     mge_form = MgeForm("IndexingSetMultiAxisVec", ("IndexDescMaskDump",))
     vector_index = True
+
+
+@register_op
+class IndexingIncrMultiAxisVec(SetIndexingOp):
+    """``data`` with ``value`` added at ``data[items]`` (advanced indexing); repeated
+    positions add up (a scatter-add: the gradient of :class:`IndexingMultiAxisVec`)."""
+
+    type_name = "IndexingIncrMultiAxisVec"
+    format_rule = "first"
+    memory = Memory.FRESH
+    mge_form = MgeForm("IndexingIncrMultiAxisVec", ("IndexDescMaskDump",))
+    vector_index = True
+

@@ -96,6 +96,14 @@ def set_subtensor(op: S.IndexingOp, x: np.ndarray, value: np.ndarray,
     return out
 
 
+@NUMPY.kernel(S.IndexingIncrMultiAxisVec)
+def incr_indexing(op: S.IndexingIncrMultiAxisVec, x: np.ndarray, value: np.ndarray,
+                  *indices: np.ndarray) -> np.ndarray:
+    out = x.copy()
+    np.add.at(out, _index_tuple(op, x.shape, indices), value)
+    return out
+
+
 @NUMPY.kernel(S.Diag)
 def diag(op: S.Diag, x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.diag(x, op.k))

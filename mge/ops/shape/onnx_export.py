@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..batching import BatchDim, Blocked, aligned, data_inputs, not_batched
-from ..registry import batch_rule, onnx_rule
+from ..registry import Unsupported, batch_rule, onnx_rule
 from .creation import Eye, Fill, Linspace
 from .indexing import (
+    IndexingIncrMultiAxisVec,
     IndexingMultiAxisVec,
     IndexingOp,
     IndexingSetMultiAxisVec,
@@ -243,6 +244,17 @@ def _set_indexing(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
     return [x.op("ScatterND", grid, updates)]
 
 
+@onnx_rule(IndexingIncrMultiAxisVec)
+def _incr_indexing(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
+    if ctx.opset < 16:
+        raise Unsupported(f"IndexingIncrMultiAxisVec needs ScatterND's reduction (opset 16), "
+                          f"exporting opset {ctx.opset}")
+    ctx.static_only(node, "an index grid over every element")
+    x, value, indices = xs[0], xs[1], xs[2:]
+    grid = _index_grid(ctx, node, x, indices)
+    return [x.op("ScatterND", grid, value.reshape(grid.shape[:-1]), reduction="add")]
+
+
 # ---------------------------------------------------------------------- batch rules
 
 @batch_rule(Reshape)
@@ -314,5 +326,5 @@ def _concat_batch(node: OpNode, dims: list[BatchDim | None]) -> list[BatchDim | 
 
 
 batch_rule(Padding, Broadcast)(aligned)
-batch_rule(SetSubtensor, IndexingSetMultiAxisVec)(data_inputs(0))
+batch_rule(SetSubtensor, IndexingSetMultiAxisVec, IndexingIncrMultiAxisVec)(data_inputs(0))
 batch_rule(GetVarShape)(not_batched)

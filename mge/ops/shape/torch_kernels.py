@@ -163,6 +163,18 @@ def set_subtensor(op: S.IndexingOp, x: torch.Tensor, value: torch.Tensor,
     return out
 
 
+@TORCH.kernel(S.IndexingIncrMultiAxisVec)
+def incr_indexing(op: S.IndexingIncrMultiAxisVec, x: torch.Tensor, value: torch.Tensor,
+                  *indices: torch.Tensor) -> torch.Tensor:
+    """Each indexed element's flat position (the getter run on ``arange``), then
+    ``index_add_``: repeated positions add up."""
+    positions = torch.arange(x.numel(), device=x.device).reshape(x.shape)
+    where = subtensor(op, positions, *indices).reshape(-1)
+    out = x.clone(memory_format=torch.contiguous_format)
+    out.view(-1).index_add_(0, where, value.reshape(-1).to(out.dtype))
+    return out
+
+
 # ------------------------------------------------------------------ plan preparation
 @TORCH.preparer(S.Padding)
 def prepare_padding(op: S.Padding, site: PrepareSite) -> Prepared | None:

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -108,14 +109,11 @@ def _bilinear(ops: ArrayOps, feat: Any, batch: Any, h: Any, w: Any) -> Any:
     return top + (bottom - top) * fh
 
 
-def roi_align(ops: ArrayOps, op: ROIAlignForward, feat: Any, rois: Any) -> tuple[Any, Any]:
-    """``ROIAlignForward``: ``(k, c, pooled_height, pooled_width)`` values and argmax indices."""
-    k, c = rois.shape[0], feat.shape[1]
+def roi_align_samples(ops: ArrayOps, op: ROIAlignForward, rois: Any,
+                      like: Any) -> Iterator[tuple[Any, Any]]:
+    """The sample positions ``(h, w)`` of every output element, ``(k, ph, pw)`` float32
+    arrays, one pair per sample in MegEngine's order (sample ``hi * sample_width + wi``)."""
     ph_, pw_ = op.pooled_height, op.pooled_width
-    shape = (k, c, ph_, pw_)
-    if 0 in feat.shape or k == 0:
-        return ops.zeros(shape, ops.float32, feat), ops.zeros(shape, ops.int32, feat)
-    batch = _roi_batch(ops, op, rois, feat.shape[0])[:, None, None]
     scale, offset = F32(op.spatial_scale), F32(op.offset)
     start_w = rois[:, 1] * scale - offset
     start_h = rois[:, 2] * scale - offset
@@ -124,25 +122,36 @@ def roi_align(ops: ArrayOps, op: ROIAlignForward, feat: Any, rois: Any) -> tuple
     bin_h = (roi_h / F32(ph_))[:, None, None]
     bin_w = (roi_w / F32(pw_))[:, None, None]
     start_h, start_w = start_h[:, None, None], start_w[:, None, None]
-    ph = ops.arange(ph_, ops.float32, feat)[None, :, None]
-    pw = ops.arange(pw_, ops.float32, feat)[None, None, :]
+    ph = ops.arange(ph_, ops.float32, like)[None, :, None]
+    pw = ops.arange(pw_, ops.float32, like)[None, None, :]
     sh, sw = op.sample_height, op.sample_width
     rate_h, rate_w = F32(1) / F32(sh) if sh else F32(0), F32(1) / F32(sw) if sw else F32(0)
-    best = total = index = None
     for hi in range(sh):
         for wi in range(sw):
-            h = start_h + bin_h * (ph + rate_h * (F32(hi) + F32(0.5)))
-            w = start_w + bin_w * (pw + rate_w * (F32(wi) + F32(0.5)))
-            val = _bilinear(ops, feat, batch, h, w)
-            if op.mode == "MAX":
-                if best is None:
-                    best, index = val, ops.zeros(shape, ops.int32, feat)
-                else:
-                    better = val > best
-                    best = ops.where(better, val, best)
-                    index = ops.where(better, ops.scalar(hi * sw + wi, ops.int32, feat), index)
+            yield (start_h + bin_h * (ph + rate_h * (F32(hi) + F32(0.5))),
+                   start_w + bin_w * (pw + rate_w * (F32(wi) + F32(0.5))))
+
+
+def roi_align(ops: ArrayOps, op: ROIAlignForward, feat: Any, rois: Any) -> tuple[Any, Any]:
+    """``ROIAlignForward``: ``(k, c, pooled_height, pooled_width)`` values and argmax indices."""
+    k, c = rois.shape[0], feat.shape[1]
+    shape = (k, c, op.pooled_height, op.pooled_width)
+    if 0 in feat.shape or k == 0:
+        return ops.zeros(shape, ops.float32, feat), ops.zeros(shape, ops.int32, feat)
+    batch = _roi_batch(ops, op, rois, feat.shape[0])[:, None, None]
+    sh, sw = op.sample_height, op.sample_width
+    best = total = index = None
+    for s, (h, w) in enumerate(roi_align_samples(ops, op, rois, feat)):
+        val = _bilinear(ops, feat, batch, h, w)
+        if op.mode == "MAX":
+            if best is None:
+                best, index = val, ops.zeros(shape, ops.int32, feat)
             else:
-                total = val if total is None else total + val
+                better = val > best
+                best = ops.where(better, val, best)
+                index = ops.where(better, ops.scalar(s, ops.int32, feat), index)
+        else:
+            total = val if total is None else total + val
     if best is None and total is None:  # no samples: MegEngine writes 0
         return ops.zeros(shape, ops.float32, feat), ops.zeros(shape, ops.int32, feat) - 1
     if op.mode == "MAX":
@@ -166,6 +175,18 @@ def _bin_edges(ops: ArrayOps, n_bins: int, size: Any, start: Any, limit: int,
     return ops.clip(lo, 0, limit), ops.clip(hi, 0, limit)
 
 
+def roi_pooling_bins(ops: ArrayOps, op: ROIPoolingForward, rois: Any, height: int, width: int,
+                     like: Any) -> tuple[Any, Any, Any, Any]:
+    """Each roi's bins in the feature map: rows ``[hs, he)`` ``(k, ph)`` and columns
+    ``[ws, we)`` ``(k, pw)``, clipped to the map (int64)."""
+    x0, y0, x1, y1 = (_round_half_away(ops, rois[:, j] * F32(op.scale)) for j in range(1, 5))
+    roi_w = ops.maximum(x1 - x0 + 1, 1)
+    roi_h = ops.maximum(y1 - y0 + 1, 1)
+    hs, he = _bin_edges(ops, op.dsize[0], roi_h, y0, height, like)
+    ws, we = _bin_edges(ops, op.dsize[1], roi_w, x0, width, like)
+    return hs, he, ws, we
+
+
 def roi_pooling(ops: ArrayOps, op: ROIPoolingForward, feat: Any, rois: Any) -> tuple[Any, Any]:
     """``ROIPoolingForward``: ``(k, c, *dsize)`` max/average pools and argmax indices."""
     k, c = rois.shape[0], feat.shape[1]
@@ -175,11 +196,7 @@ def roi_pooling(ops: ArrayOps, op: ROIPoolingForward, feat: Any, rois: Any) -> t
     if 0 in feat.shape or k == 0:
         return ops.zeros(shape, ops.float32, feat), ops.zeros(shape, ops.int32, feat)
     batch = _roi_batch(ops, op, rois, feat.shape[0])
-    x0, y0, x1, y1 = (_round_half_away(ops, rois[:, j] * F32(op.scale)) for j in range(1, 5))
-    roi_w = ops.maximum(x1 - x0 + 1, 1)
-    roi_h = ops.maximum(y1 - y0 + 1, 1)
-    hs, he = _bin_edges(ops, ph_, roi_h, y0, height, feat)  # (k, ph)
-    ws, we = _bin_edges(ops, pw_, roi_w, x0, width, feat)  # (k, pw)
+    hs, he, ws, we = roi_pooling_bins(ops, op, rois, height, width, feat)
     rows = ops.arange(height, ops.int64, feat)
     cols = ops.arange(width, ops.int64, feat)
     in_h = (rows[None, None, :] >= hs[..., None]) & (rows[None, None, :] < he[..., None])

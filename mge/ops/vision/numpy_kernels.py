@@ -228,23 +228,30 @@ def _mat_rows(ops: ArrayOps, mat: Any, dtype: Any) -> list[Any]:
 
 
 # ------------------------------------------------------------------------- warp: dnn
-def _warp_dnn(ops: ArrayOps, op: WarpPerspectiveForward, src: Any, mat: Any, batch: Any) -> Any:
+def warp_dnn_positions(ops: ArrayOps, op: WarpPerspectiveForward, mat: Any,
+                       like: Any) -> tuple[Any, Any]:
+    """The dnn warp's source column and row ``(aw, ah)`` of every output pixel, float32
+    ``(n, oh, ow)``."""
     oh_, ow_ = op.dsize
     m = _mat_rows(ops, mat, ops.float32)
-    ow = ops.arange(ow_, ops.float32, src)[None, None, :]
-    oh = ops.arange(oh_, ops.float32, src)[None, :, None]
+    ow = ops.arange(ow_, ops.float32, like)[None, None, :]
+    oh = ops.arange(oh_, ops.float32, like)[None, :, None]
     den = m[6] * ow + m[7] * oh + m[8]
-    aw = (m[0] * ow + m[1] * oh + m[2]) / den
-    ah = (m[3] * ow + m[4] * oh + m[5]) / den
+    return (m[0] * ow + m[1] * oh + m[2]) / den, (m[3] * ow + m[4] * oh + m[5]) / den
+
+
+def warp_dnn_corners(ops: ArrayOps, f: Any, length: int, bmode: str) -> tuple[Any, Any]:
+    """The two source indices around floored positions ``f`` (``-1``: CONSTANT border)."""
+    return tuple(border_index(ops, _to_int(ops, f + k, INT_MIN), length, bmode)
+                 for k in (0, 1))
+
+
+def _warp_dnn(ops: ArrayOps, op: WarpPerspectiveForward, src: Any, mat: Any, batch: Any) -> Any:
+    aw, ah = warp_dnn_positions(ops, op, mat, src)
     fw, fh = ops.floor(aw), ops.floor(ah)
     height, width = src.shape[1], src.shape[2]
-
-    def corners(f: Any, length: int) -> tuple[Any, Any]:
-        return tuple(border_index(ops, _to_int(ops, f + k, INT_MIN), length, op.bmode)
-                     for k in (0, 1))
-
-    iw0, iw1 = corners(fw, width)
-    ih0, ih1 = corners(fh, height)
+    iw0, iw1 = warp_dnn_corners(ops, fw, width, op.bmode)
+    ih0, ih1 = warp_dnn_corners(ops, fh, height, op.bmode)
     aw, ah = (aw - fw)[..., None], (ah - fh)[..., None]
     bval = ops.from_numpy(np.array(op.border_val, np.float32), src)
     sample = _Sampler(ops, src, batch, bval if op.bmode == "CONSTANT" else None)

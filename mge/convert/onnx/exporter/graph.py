@@ -32,6 +32,7 @@ from ....graph.ir import ConstOp, Graph, Host2DeviceCopy, OpNode, VarNode
 from ....ops.conv import onnx_export as _conv  # noqa: F401 - each family's export rules
 from ....ops.elemwise import onnx_export as _elemwise  # noqa: F401
 from ....ops.nn import onnx_export as _nn  # noqa: F401
+from ....ops.optim import onnx_export as _optim  # noqa: F401
 from ....ops.pooling import onnx_export as _pooling  # noqa: F401
 from ....ops.random import onnx_export as _random  # noqa: F401
 from ....ops.reduce import onnx_export as _reduce  # noqa: F401
