@@ -31,6 +31,7 @@ from ..graph.ir import Graph, VarNode
 from ..runtime.fast_run import CACHE_CATEGORY, Selection, select_plan_backend
 from ..runtime.plan import Plan, PlanCache, PlanOptions, StepInfo, plan_backend_class
 from ..runtime.specialize import ShapeError
+from ..runtime.staged import StagedPlanCache
 from ..serialization.fbs import Metadata
 from ..serialization.mge_graph import dump_graph
 from ..utils.atomic_file import write_file
@@ -154,7 +155,15 @@ class LiteNetwork:
         if packed.cache is not None:
             PERSISTENT_CACHE.merge(packed.cache)
             sync_persistent_cache()
-        self.load_from_graph(model.graph, model.metadata)
+        if model.staged is None:
+            self.load_from_graph(model.graph, model.metadata)
+            return
+        if self.network_io.outputs:  # shapes that depend on input values: run in stages
+            raise LiteValueError("LiteNetworkIO outputs cannot be chosen for a model whose "
+                                 "shapes depend on input values (nms, cond_take)")
+        self._options = plan_options(self.config, self._threads, self._device_id,
+                                     model_bits(model.metadata))
+        self._install(StagedPlanCache(model.staged, self._options))  # type: ignore[arg-type]
 
     def load_from_graph(self, graph: Graph, metadata: Metadata | None = None) -> None:
         """Load an in-memory graph (mge's IR, e.g. from ``load_graph``) with its metadata.

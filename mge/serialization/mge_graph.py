@@ -55,6 +55,7 @@ from .mge_blocked import BlockedError, Unpacker, blocked_format
 from .mge_oprs import (
     INVALID_AXIS,
     ConvertError,
+    ValueDependentError,
     numpy_dtype,
     numpy_dtype_name,
     read_op,
@@ -65,6 +66,17 @@ from .mge_oprs import (
 _CONST_TYPES = ("ImmutableTensor", "SharedDeviceTensor", "VolatileSharedDeviceTensor",
                 "SharedDeviceTensorWithFormat")
 _HOLDER_TYPES = ("MultipleDeviceTensorHolder", "MultipleDeviceTensorWithFormatHolder")
+
+
+class ValueDependentModel(MgeFormatError):
+    """The model has shapes that depend on input values (MegEngine's dynamic shape vars,
+    as after ``F.vision.nms`` or ``F.cond_take``): ``operator`` is the first operator
+    whose static input is known only while running. :mod:`.mge_staged` reads such models
+    in stages; a plain static graph cannot hold them."""
+
+    def __init__(self, source: str, problem: str, operator: int) -> None:
+        super().__init__(source, problem)
+        self.operator = operator
 
 
 class CompGraphLoadResult(NamedTuple):
@@ -205,6 +217,12 @@ class _Reader:
             outs += self.graph.add_op(op, [x], name=fop.name)
         return outs
 
+    def cond_take(self, fop: Operator) -> list[VarNode]:
+        """``CondTake``'s output length is the number of mask elements selected: known
+        only from the mask's value (a staged read knows it, :mod:`.mge_staged`)."""
+        raise ValueDependentError("CondTake: its output length depends on the mask's "
+                                  "values, known only while running")
+
     def mapped_op(self, fop: Operator, inputs: list[VarNode]) -> list[VarNode]:
         """The mge op for ``fop`` (see :mod:`.mge_oprs`); the outputs the file lists."""
         op, inputs, listed = read_op(fop, inputs, self.static_value)
@@ -224,6 +242,8 @@ class _Reader:
             outs = self.shape_of(fop)
         elif fop.type == "Split":
             outs = self.split(fop)
+        elif fop.type == "CondTake":
+            outs = self.cond_take(fop)
         elif blocked_format(fop):
             outs = Unpacker(self.graph).convert(fop, [self.var(i) for i in fop.inputs],
                                                 self.mapped_op)
@@ -233,25 +253,38 @@ class _Reader:
             raise ConvertError(f"the file lists {len(fop.outputs)} outputs, mge makes {len(outs)}")
         return outs
 
+    def read_operator(self, k: int) -> None:
+        """Read file operator ``k`` into the graph and record its output vars.
+
+        Raises:
+            ValueDependentModel: a static input of it is known only while running.
+            MgeFormatError: any other problem (naming the operator).
+        """
+        model = self.model
+        fop = model.operators[k]
+        where = f"operator #{k} ({fop.type})"
+        try:
+            outs = self.op(fop)
+        except ValueDependentError as exc:
+            raise ValueDependentModel(self.source, f"{where}: {exc}", k) from None
+        except (ConvertError, OpError, GraphError, BlockedError, MemoryBudgetError) as exc:
+            raise self.fail(f"{where}: {exc}") from None
+        except (LookupError, TypeError, ValueError, ArithmeticError) as exc:
+            raise self.fail(f"{where}: malformed operator ({type(exc).__name__}: {exc})"
+                            ) from None
+        for file_id, var in zip(fop.outputs, outs, strict=True):
+            info = model.vars[file_id] if model.vars is not None else None
+            if info is not None and info.shape is not None and info.shape != var.shape:
+                raise self.fail(f"{where}: the file says output {file_id} has shape "
+                                f"{info.shape}, mge infers {var.shape}")
+            if info is not None and info.name and not var.is_input:
+                var.name = info.name
+            self.vars[file_id] = var
+
     def read(self) -> CompGraphLoadResult:
         model = self.model
-        for k, fop in enumerate(model.operators):
-            where = f"operator #{k} ({fop.type})"
-            try:
-                outs = self.op(fop)
-            except (ConvertError, OpError, GraphError, BlockedError, MemoryBudgetError) as exc:
-                raise self.fail(f"{where}: {exc}") from None
-            except (LookupError, TypeError, ValueError, ArithmeticError) as exc:
-                raise self.fail(f"{where}: malformed operator ({type(exc).__name__}: {exc})"
-                                ) from None
-            for file_id, var in zip(fop.outputs, outs, strict=True):
-                info = model.vars[file_id] if model.vars is not None else None
-                if info is not None and info.shape is not None and info.shape != var.shape:
-                    raise self.fail(f"{where}: the file says output {file_id} has shape "
-                                    f"{info.shape}, mge infers {var.shape}")
-                if info is not None and info.name and not var.is_input:
-                    var.name = info.name
-                self.vars[file_id] = var
+        for k in range(len(model.operators)):
+            self.read_operator(k)
         outputs: list[VarNode] = []
         named: dict[str, VarNode] = {}
         for file_id, name in model.resolved_outputs():

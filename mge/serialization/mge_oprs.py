@@ -44,6 +44,12 @@ class ConvertError(ValueError):
     """An operator that cannot be converted (message without the file name)."""
 
 
+class ValueDependentError(ConvertError):
+    """A static input (an index bound, a target shape, a count) whose value depends on the
+    values of the model's inputs, not only on their shapes: known only while running
+    (:mod:`mge.serialization.mge_staged` reads such files in stages)."""
+
+
 _by_file: dict[str, type[OpDef]] = {}
 _indexed = [0]  # how many registered ops _by_file was built from
 
@@ -107,7 +113,8 @@ StaticFn = Callable[[Any], "np.ndarray | None"]
 
 def _static_param(kind: str, value: np.ndarray | None, what: str) -> Any:
     if value is None:
-        raise ConvertError(f"{what} must be a value known when loading (it depends on inputs)")
+        raise ValueDependentError(f"{what} must be a value known when loading (it depends "
+                                  "on input values)")
     flat = np.asarray(value).reshape(-1)
     if flat.dtype.kind not in "iu":
         raise ConvertError(f"{what} must be integers, got {flat.dtype}")
@@ -302,6 +309,6 @@ def write_op(op: OpDef, inputs: list[int], const: ConstFn, like: LikeFn
 
 
 __all__ = [
-    "INVALID_AXIS", "ConvertError", "numpy_dtype", "numpy_dtype_name", "op_class_for_file",
-    "read_op", "write_op", "writable",
+    "INVALID_AXIS", "ConvertError", "ValueDependentError", "numpy_dtype", "numpy_dtype_name",
+    "op_class_for_file", "read_op", "write_op", "writable",
 ]
