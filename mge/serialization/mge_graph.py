@@ -35,7 +35,7 @@ from ..core.apply import run_op
 from ..core.opdef import OpError, TensorInfo
 from ..graph.ir import ConstOp, Graph, GraphError, Host2DeviceCopy, VarNode, make_const_op
 from ..graph.static_values import fold_values
-from ..ops.shape import AxisAddRemove, Broadcast, Subtensor, scalar_made_1d
+from ..ops.shape import AxisAddRemove, Broadcast, Linspace, Subtensor, scalar_made_1d
 from .fbs import (
     DType,
     Metadata,
@@ -223,6 +223,28 @@ class _Reader:
         raise ValueDependentError("CondTake: its output length depends on the mask's "
                                   "values, known only while running")
 
+    def linspace(self, fop: Operator) -> list[VarNode]:
+        """MegEngine's ``Linspace`` takes start, stop and count as input vars: their values
+        (known while loading, or in a later stage) become the op's params."""
+        if len(fop.inputs) != 3:
+            raise ConvertError(f"Linspace needs start, stop and num inputs, got "
+                               f"{len(fop.inputs)}")
+        values = [self.static_value(self.var(i)) for i in fop.inputs]
+        if any(v is None for v in values):
+            raise ValueDependentError("Linspace: its start, stop or num depends on input "
+                                      "values, known only while running")
+        if any(np.asarray(v).size != 1 for v in values):
+            raise ConvertError("Linspace: start, stop and num must be single values")
+        start, stop, num = (np.asarray(v).reshape(-1)[0] for v in values)
+        if num != np.floor(num) or num < 0:
+            raise ConvertError(f"Linspace: num must be a non-negative integer, got {num}")
+        fields = {k: v for p in fop.params for k, v in p.fields.items()}
+        op = Linspace(start=float(start), stop=float(stop), num=int(num),
+                      endpoint=bool(fields.get("endpoint", True)))
+        outs = self.graph.add_op(op, [], name=fop.name)
+        self.fold(outs)
+        return outs
+
     def mapped_op(self, fop: Operator, inputs: list[VarNode]) -> list[VarNode]:
         """The mge op for ``fop`` (see :mod:`.mge_oprs`); the outputs the file lists."""
         op, inputs, listed = read_op(fop, inputs, self.static_value)
@@ -244,6 +266,10 @@ class _Reader:
             outs = self.split(fop)
         elif fop.type == "CondTake":
             outs = self.cond_take(fop)
+        elif fop.type == "Linspace":
+            outs = self.linspace(fop)
+        elif fop.type == "Identity" and len(fop.inputs) == 1:  # unoptimized dumps keep it
+            outs = [self.var(fop.inputs[0])]
         elif blocked_format(fop):
             outs = Unpacker(self.graph).convert(fop, [self.var(i) for i in fop.inputs],
                                                 self.mapped_op)

@@ -31,7 +31,7 @@ from ..core.opdef import REGISTRY, MgeForm, OpDef
 from ..dtype import canonical_dtype, dtype_spec, is_quantize
 from ..graph.static_values import source_count
 from ..ops import TypeCvt
-from ..ops.reduce import REDUCE_ALL, Reduce
+from ..ops.reduce import REDUCE_ALL, Reduce, TopK
 from ..ops.shape import AxisAddRemove, IndexingOp, Reshape, SetIndexingOp
 from .fbs import DType, Operator, Param, default_fields
 
@@ -198,6 +198,9 @@ def read_op(fop: Operator, inputs: Sequence[Any], static: StaticFn
                 kwargs[name] = _spatial(var.shape, kwargs.get("format", "NCHW"))
             else:
                 kwargs[name] = _static_param(kind, static(var), f"{fop.type} input {name!r}")
+    if cls is TopK and kwargs.get("mode") != "KTH_ONLY" and inputs and inputs[0].shape:
+        cols = inputs[0].shape[-1]  # MegEngine keeps at most the row (F.topk(k > n))
+        kwargs["k"] = int(np.sign(kwargs["k"])) * min(abs(kwargs["k"]), cols) or kwargs["k"]
     if cls is Reduce and len(inputs) == 2:
         inputs = inputs[:1] + _whole_reduce_target(kwargs, static(inputs[1]))
     if cls is Reshape and kwargs.get("axis", INVALID_AXIS) != INVALID_AXIS:

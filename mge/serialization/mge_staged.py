@@ -10,8 +10,7 @@ MegEngine's executor re-infers shapes once a value is known:
   (:class:`~.mge_graph.ValueDependentModel`); its outputs are the vars later operators
   read;
 * once those values are computed, the next stage is read from that operator on, with
-  the computed vars as its inputs (``@var<file var id>``) and their small integer values
-  known, so the operator's static inputs are values again; and so on to the end.
+  the computed vars as its inputs (``@var<file var id>``) and their small values known, so the operator's static inputs are values again; and so on to the end.
 
 Each stage is a static graph any plan backend runs (:mod:`mge.runtime.staged` drives
 them). Reading a stage never executes code from the file.
@@ -67,8 +66,8 @@ class Stage:
 
 class _StageReader(_Reader):
     """A reader of file operators from ``start`` on, given the vars earlier stages
-    computed: their values known where small integers (shapes, counts, bounds) and for
-    ``CondTake`` masks."""
+    computed: their values known where small (shapes, counts, bounds) and for ``CondTake``
+    masks."""
 
     def __init__(self, staged: StagedModel, start: int, values: Mapping[int, np.ndarray]
                  ) -> None:
@@ -94,7 +93,7 @@ class _StageReader(_Reader):
         var = self.graph.add_input(given_name(fid), value.shape or (1,), value.dtype)
         self.vars[fid] = var
         self.runtime[var.id] = value
-        if value.dtype.kind in "iub" and value.size <= STATIC_EVAL_LIMIT:
+        if value.size <= STATIC_EVAL_LIMIT:  # shapes, counts, bounds (and Linspace ends)
             self.static[var.id] = value.reshape(var.shape)
 
     def cond_take(self, fop: Operator) -> list[VarNode]:
