@@ -10,7 +10,8 @@ MegEngine's executor re-infers shapes once a value is known:
   (:class:`~.mge_graph.ValueDependentModel`); its outputs are the vars later operators
   read;
 * once those values are computed, the next stage is read from that operator on, with
-  the computed vars as its inputs (``@var<file var id>``) and their small values known, so the operator's static inputs are values again; and so on to the end.
+  the computed vars as its inputs (``@var<file var id>``) and their small values known,
+  so the operator's static inputs are values again; and so on to the end.
 
 Each stage is a static graph any plan backend runs (:mod:`mge.runtime.staged` drives
 them). Reading a stage never executes code from the file.
