@@ -190,6 +190,9 @@ class LiteNetwork:
         self._model_graph = src_network._model_graph
         options = dataclasses.replace(src.options, threads=self._threads, optimize=False)
         self._options = options
+        if isinstance(src, StagedPlanCache):  # value-dependent shapes: stages read again
+            self._install(StagedPlanCache(src.staged, options))  # type: ignore[arg-type]
+            return
         self._install(PlanCache(src.graph, options, weights=src.weights))
 
     def share_runtime_memroy(self, src_network: LiteNetwork) -> None:  # MegEngine's spelling
@@ -513,7 +516,7 @@ class LiteNetwork:
         """
         self._algo_policy = (int(policy), int(shared_batch_size),
                              bool(binary_equal_between_batch))
-        if self._cache is not None and self._options is not None and \
+        if isinstance(self._cache, PlanCache) and self._options is not None and \
                 policy & LiteAlgoSelectStrategy.LITE_ALGO_PROFILE:
             self._cache = self._fast_run_cache(self._model_graph, self._options) or self._cache
 

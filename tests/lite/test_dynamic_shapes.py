@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mge.lite import LiteConfig, LiteNetwork
+from mge.lite import LiteAlgoSelectStrategy, LiteConfig, LiteNetwork
 from mge.runtime.plan import PlanOptions
 from mge.runtime.staged import StagedPlanCache
 from mge.serialization.mge_graph import ValueDependentModel, load_graph
@@ -145,3 +145,13 @@ def test_fresh_inputs_match_megengine(net: str, tmp_path: Path) -> None:
     assert list(want) == network.get_all_output_name()
     for name, expected in want.items():
         _check(network.get_io_tensor(name).to_numpy(), expected, f"{net}/{name}")
+
+
+def test_shared_and_profiled_networks_run_stages() -> None:
+    src = _network("nms_filter")
+    dst = LiteNetwork()
+    dst.share_weights_with(src)
+    src.set_network_algo_policy(LiteAlgoSelectStrategy.LITE_ALGO_PROFILE)
+    for network in (src, dst):
+        for k, got in enumerate(_run(network, "nms_filter", "random")):
+            _check(got, ARRAYS[f"nms_filter__random__out__{k}"], f"output {k}")
