@@ -35,6 +35,7 @@ from ..core.apply import run_op
 from ..core.opdef import OpError, TensorInfo
 from ..graph.ir import ConstOp, Graph, GraphError, Host2DeviceCopy, VarNode, make_const_op
 from ..graph.static_values import fold_values
+from ..ops import Elemwise
 from ..ops.shape import AxisAddRemove, Broadcast, Linspace, Subtensor, scalar_made_1d
 from .fbs import (
     DType,
@@ -66,6 +67,8 @@ from .mge_oprs import (
 _CONST_TYPES = ("ImmutableTensor", "SharedDeviceTensor", "VolatileSharedDeviceTensor",
                 "SharedDeviceTensorWithFormat")
 _HOLDER_TYPES = ("MultipleDeviceTensorHolder", "MultipleDeviceTensorWithFormatHolder")
+#: ElemwiseMultiType modes with a bool output that read as the Elemwise comparison
+_BOOL_MODES = ("LT", "LEQ", "EQ", "NEQ", "ISNAN", "ISINF")
 
 
 class ValueDependentModel(MgeFormatError):
@@ -245,6 +248,18 @@ class _Reader:
         self.fold(outs)
         return outs
 
+    def bool_compare(self, fop: Operator) -> list[VarNode]:
+        """``ElemwiseMultiType`` with a bool output (``LT``, ``EQ``... in dumps made with
+        ``no_change_graph``) is the ``Elemwise`` comparison, whose output is bool."""
+        mode = fop.param("ElemwiseMultiType")["mode"]
+        if mode not in _BOOL_MODES:
+            raise ConvertError(f"ElemwiseMultiType mode {mode!r} with a bool output is not "
+                               f"supported by mge (only {', '.join(_BOOL_MODES)})")
+        outs = self.graph.add_op(Elemwise(mode=mode), [self.var(i) for i in fop.inputs],
+                                 name=fop.name)
+        self.fold(outs)
+        return outs
+
     def mapped_op(self, fop: Operator, inputs: list[VarNode]) -> list[VarNode]:
         """The mge op for ``fop`` (see :mod:`.mge_oprs`); the outputs the file lists."""
         op, inputs, listed = read_op(fop, inputs, self.static_value)
@@ -270,6 +285,9 @@ class _Reader:
             outs = self.linspace(fop)
         elif fop.type == "Identity" and len(fop.inputs) == 1:  # unoptimized dumps keep it
             outs = [self.var(fop.inputs[0])]
+        elif fop.type == "ElemwiseMultiType" and fop.output_dtype is not None \
+                and fop.output_dtype.name == "Bool":
+            outs = self.bool_compare(fop)
         elif blocked_format(fop):
             outs = Unpacker(self.graph).convert(fop, [self.var(i) for i in fop.inputs],
                                                 self.mapped_op)

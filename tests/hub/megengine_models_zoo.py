@@ -8,7 +8,8 @@ inputs, save the outputs, and (``DUMP`` given) trace and dump it as ``.mge``.
 ``OUT.npz`` holds ``in__<name>`` (the inputs) and ``out<k>`` (the outputs, in order).
 Models (:data:`MODELS`): detectors of ``official/vision/detection`` by config name,
 ``resnet18`` and ``shufflenet_v2_x0_5`` (classification), ``deeplabv3plus`` (DeepLab v3+,
-ResNet-101, VOC config), ``simplebaseline_res50`` (keypoints).
+ResNet-101, VOC config), ``simplebaseline_res50`` (keypoints), ``quantized_resnet18``
+(the quantization example's ResNet-18: QAT, calibrated on the input, then int8).
 """
 
 from __future__ import annotations
@@ -81,6 +82,29 @@ def _avoid_dumped_clip_bug() -> None:
     layers.get_clipped_boxes = clipped
 
 
+def _quantizable_resnet18() -> tuple[object, dict[str, np.ndarray]]:
+    module = importlib.import_module("official.quantization.models.resnet")
+    return module.resnet18(), {"data": _image(1, 3, 224, 224)}
+
+
+def _quantized(net: object, inputs: dict[str, np.ndarray]) -> object:
+    """The zoo's quantization flow (``official/quantization``): QAT modules with EMA
+    fake-quant observers, one calibrating forward, then int8 modules for inference."""
+    import megengine.quantization as Q
+    from megengine.quantization.quantize import quantize, quantize_qat
+
+    quantize_qat(net, qconfig=Q.ema_fakequant_qconfig)
+    net.train()
+    net(*(mge.tensor(v) for v in inputs.values()))
+    quantize(net)
+    net.eval()
+    return net
+
+
+#: what runs on a model after its (float) weights are loaded
+PREPARE: dict[str, Callable[[object, dict[str, np.ndarray]], object]] = {
+    "quantized_resnet18": _quantized}
+
 MODELS: dict[str, Builder] = {
     **{c: _detector(c) for c in ("fcos_res18_coco_3x_800size", "atss_res18_coco_3x_800size",
                                  "freeanchor_res18_coco_3x_800size",
@@ -89,6 +113,7 @@ MODELS: dict[str, Builder] = {
     "shufflenet_v2_x0_5": _classifier("shufflenet", "shufflenet_v2_x0_5"),
     "deeplabv3plus": _deeplab,
     "simplebaseline_res50": _simplebaseline,
+    "quantized_resnet18": _quantizable_resnet18,
 }
 
 
@@ -103,6 +128,7 @@ def main(models_dir: str, model: str, weights: str, out: str, dump: str | None =
     else:
         state = dict(np.load(weights))
     net.load_state_dict(state)
+    net = PREPARE.get(model, lambda n, _: n)(net, inputs)
     outs = net(*(mge.tensor(v) for v in inputs.values()))
     outs = outs if isinstance(outs, (list, tuple)) else [outs]
     np.savez(out, **{f"in__{k}": v for k, v in inputs.items()},
