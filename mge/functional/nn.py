@@ -25,6 +25,7 @@ from ..core.opdef import OpError
 from ..core.tensor import amp as amp_state
 from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
+from ..dtype import is_quantize
 from ..ops.conv import ConvolutionBackwardData, ConvolutionForward, conv_out_size
 from ..ops.nn import BatchNormForward
 from ..ops.pooling import AdaptivePoolingForward, PoolingForward
@@ -282,7 +283,11 @@ def linear(
 def _pool(
     fn: str, inp: Tensor, kernel_size: Pair, stride: Pair | None, padding: Pair, mode: str
 ) -> Tensor:
-    inp = float_tensor(fn, "inp", inp, (4,))
+    inp = as_tensor(inp)
+    if not (is_quantize(inp.dtype) and inp.dtype.itemsize == 1):  # qint8/quint8 pool as is
+        inp = float_tensor(fn, "inp", inp, (4,))
+    elif inp.ndim != 4:
+        raise ValueError(f"{fn}: inp must be 4-d, got shape {inp.shape}")
     wh, ww = _pair(fn, "kernel_size", kernel_size, 1)
     sh, sw = _pair(fn, "stride", kernel_size if stride is None else stride, 1)
     ph, pw = _pair(fn, "padding", padding, 0)

@@ -23,8 +23,10 @@ from ..graph.ir import Graph
 from ..jit.testcase import is_testcase_file, load_testcase_model
 from ..runtime.cpu import reduced_precision_dtype
 from ..runtime.plan import PlanOptions, plan_backend_class
+from ..runtime.staged import Signature, StagedPlanCache
 from ..serialization.fbs import Metadata, MgeFormatError
-from ..serialization.mge_graph import graph_from_bytes
+from ..serialization.mge_graph import ValueDependentModel, graph_from_bytes
+from ..serialization.mge_staged import StagedModel
 from .config import LiteConfig, LiteNetworkIO
 from .input_order import lite_input_order
 from .packed_model import UnpackedModel, unpack_model
@@ -56,9 +58,11 @@ def read_model_bytes(file: ModelSource) -> tuple[bytes, str]:
 class LoadedModel:
     """A model read for a network: its graph, metadata and container."""
 
-    graph: Graph
+    graph: Graph | Signature
     metadata: Metadata | None
     container: UnpackedModel
+    #: a model with shapes that depend on input values (``graph`` is its signature)
+    staged: StagedModel | None = None
 
 
 def read_model(file: ModelSource, config: LiteConfig, use_info: bool = True) -> LoadedModel:
@@ -75,7 +79,12 @@ def read_model(file: ModelSource, config: LiteConfig, use_info: bool = True) -> 
             model = load_testcase_model(blob)
             return LoadedModel(model.graph, model.metadata, UnpackedModel(data))
         container = unpack_model(data, config.bare_model_cryption_name, source, use_info)
-        loaded = graph_from_bytes(container.model, source)
+        try:
+            loaded = graph_from_bytes(container.model, source)
+        except ValueDependentModel:  # dynamic shape vars: run in stages
+            staged = StagedModel.from_bytes(container.model, source)
+            return LoadedModel(StagedPlanCache.signature_of(staged),
+                               staged.model.metadata, container, staged)
     except MgeFormatError as exc:
         hint = "" if not config.bare_model_cryption_name else \
             f" (after decryption with {config.bare_model_cryption_name})"

@@ -31,6 +31,7 @@ from ..graph.ir import Graph, VarNode
 from ..runtime.fast_run import CACHE_CATEGORY, Selection, select_plan_backend
 from ..runtime.plan import Plan, PlanCache, PlanOptions, StepInfo, plan_backend_class
 from ..runtime.specialize import ShapeError
+from ..runtime.staged import StagedPlanCache
 from ..serialization.fbs import Metadata
 from ..serialization.mge_graph import dump_graph
 from ..utils.atomic_file import write_file
@@ -155,7 +156,15 @@ class LiteNetwork:
         if packed.cache is not None:
             PERSISTENT_CACHE.merge(packed.cache)
             sync_persistent_cache()
-        self.load_from_graph(model.graph, model.metadata)
+        if model.staged is None:
+            self.load_from_graph(model.graph, model.metadata)
+            return
+        if self.network_io.outputs:  # shapes that depend on input values: run in stages
+            raise LiteValueError("LiteNetworkIO outputs cannot be chosen for a model whose "
+                                 "shapes depend on input values (nms, cond_take)")
+        self._options = plan_options(self.config, self._threads, self._device_id,
+                                     model_bits(model.metadata))
+        self._install(StagedPlanCache(model.staged, self._options))  # type: ignore[arg-type]
 
     def load_from_graph(self, graph: Graph, metadata: Metadata | None = None) -> None:
         """Load an in-memory graph (mge's IR, e.g. from ``load_graph``) with its metadata.
@@ -182,6 +191,9 @@ class LiteNetwork:
         self._model_graph = src_network._model_graph
         options = dataclasses.replace(src.options, threads=self._threads, optimize=False)
         self._options = options
+        if isinstance(src, StagedPlanCache):  # value-dependent shapes: stages read again
+            self._install(StagedPlanCache(src.staged, options))  # type: ignore[arg-type]
+            return
         self._install(PlanCache(src.graph, options, weights=src.weights))
 
     def share_runtime_memroy(self, src_network: LiteNetwork) -> None:  # MegEngine's spelling
@@ -508,7 +520,7 @@ class LiteNetwork:
         """
         self._algo_policy = (int(policy), int(shared_batch_size),
                              bool(binary_equal_between_batch))
-        if self._cache is not None and self._options is not None and \
+        if isinstance(self._cache, PlanCache) and self._options is not None and \
                 policy & LiteAlgoSelectStrategy.LITE_ALGO_PROFILE:
             self._cache = self._fast_run_cache(self._model_graph, self._options) or self._cache
 

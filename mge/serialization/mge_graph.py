@@ -35,7 +35,8 @@ from ..core.apply import run_op
 from ..core.opdef import OpError, TensorInfo
 from ..graph.ir import ConstOp, Graph, GraphError, Host2DeviceCopy, VarNode, make_const_op
 from ..graph.static_values import fold_values
-from ..ops.shape import AxisAddRemove, Broadcast, Subtensor, scalar_made_1d
+from ..ops import Elemwise
+from ..ops.shape import AxisAddRemove, Broadcast, Linspace, Subtensor, scalar_made_1d
 from .fbs import (
     DType,
     Metadata,
@@ -55,6 +56,7 @@ from .mge_blocked import BlockedError, Unpacker, blocked_format
 from .mge_oprs import (
     INVALID_AXIS,
     ConvertError,
+    ValueDependentError,
     numpy_dtype,
     numpy_dtype_name,
     read_op,
@@ -65,6 +67,19 @@ from .mge_oprs import (
 _CONST_TYPES = ("ImmutableTensor", "SharedDeviceTensor", "VolatileSharedDeviceTensor",
                 "SharedDeviceTensorWithFormat")
 _HOLDER_TYPES = ("MultipleDeviceTensorHolder", "MultipleDeviceTensorWithFormatHolder")
+#: ElemwiseMultiType modes with a bool output that read as the Elemwise comparison
+_BOOL_MODES = ("LT", "LEQ", "EQ", "NEQ", "ISNAN", "ISINF")
+
+
+class ValueDependentModel(MgeFormatError):
+    """The model has shapes that depend on input values (MegEngine's dynamic shape vars,
+    as after ``F.vision.nms`` or ``F.cond_take``): ``operator`` is the first operator
+    whose static input is known only while running. :mod:`.mge_staged` reads such models
+    in stages; a plain static graph cannot hold them."""
+
+    def __init__(self, source: str, problem: str, operator: int) -> None:
+        super().__init__(source, problem)
+        self.operator = operator
 
 
 class CompGraphLoadResult(NamedTuple):
@@ -205,6 +220,46 @@ class _Reader:
             outs += self.graph.add_op(op, [x], name=fop.name)
         return outs
 
+    def cond_take(self, fop: Operator) -> list[VarNode]:
+        """``CondTake``'s output length is the number of mask elements selected: known
+        only from the mask's value (a staged read knows it, :mod:`.mge_staged`)."""
+        raise ValueDependentError("CondTake: its output length depends on the mask's "
+                                  "values, known only while running")
+
+    def linspace(self, fop: Operator) -> list[VarNode]:
+        """MegEngine's ``Linspace`` takes start, stop and count as input vars: their values
+        (known while loading, or in a later stage) become the op's params."""
+        if len(fop.inputs) != 3:
+            raise ConvertError(f"Linspace needs start, stop and num inputs, got "
+                               f"{len(fop.inputs)}")
+        values = [self.static_value(self.var(i)) for i in fop.inputs]
+        if any(v is None for v in values):
+            raise ValueDependentError("Linspace: its start, stop or num depends on input "
+                                      "values, known only while running")
+        if any(np.asarray(v).size != 1 for v in values):
+            raise ConvertError("Linspace: start, stop and num must be single values")
+        start, stop, num = (np.asarray(v).reshape(-1)[0] for v in values)
+        if num != np.floor(num) or num < 0:
+            raise ConvertError(f"Linspace: num must be a non-negative integer, got {num}")
+        fields = {k: v for p in fop.params for k, v in p.fields.items()}
+        op = Linspace(start=float(start), stop=float(stop), num=int(num),
+                      endpoint=bool(fields.get("endpoint", True)))
+        outs = self.graph.add_op(op, [], name=fop.name)
+        self.fold(outs)
+        return outs
+
+    def bool_compare(self, fop: Operator) -> list[VarNode]:
+        """``ElemwiseMultiType`` with a bool output (``LT``, ``EQ``... in dumps made with
+        ``no_change_graph``) is the ``Elemwise`` comparison, whose output is bool."""
+        mode = fop.param("ElemwiseMultiType")["mode"]
+        if mode not in _BOOL_MODES:
+            raise ConvertError(f"ElemwiseMultiType mode {mode!r} with a bool output is not "
+                               f"supported by mge (only {', '.join(_BOOL_MODES)})")
+        outs = self.graph.add_op(Elemwise(mode=mode), [self.var(i) for i in fop.inputs],
+                                 name=fop.name)
+        self.fold(outs)
+        return outs
+
     def mapped_op(self, fop: Operator, inputs: list[VarNode]) -> list[VarNode]:
         """The mge op for ``fop`` (see :mod:`.mge_oprs`); the outputs the file lists."""
         op, inputs, listed = read_op(fop, inputs, self.static_value)
@@ -224,6 +279,15 @@ class _Reader:
             outs = self.shape_of(fop)
         elif fop.type == "Split":
             outs = self.split(fop)
+        elif fop.type == "CondTake":
+            outs = self.cond_take(fop)
+        elif fop.type == "Linspace":
+            outs = self.linspace(fop)
+        elif fop.type == "Identity" and len(fop.inputs) == 1:  # unoptimized dumps keep it
+            outs = [self.var(fop.inputs[0])]
+        elif fop.type == "ElemwiseMultiType" and fop.output_dtype is not None \
+                and fop.output_dtype.name == "Bool":
+            outs = self.bool_compare(fop)
         elif blocked_format(fop):
             outs = Unpacker(self.graph).convert(fop, [self.var(i) for i in fop.inputs],
                                                 self.mapped_op)
@@ -233,25 +297,38 @@ class _Reader:
             raise ConvertError(f"the file lists {len(fop.outputs)} outputs, mge makes {len(outs)}")
         return outs
 
+    def read_operator(self, k: int) -> None:
+        """Read file operator ``k`` into the graph and record its output vars.
+
+        Raises:
+            ValueDependentModel: a static input of it is known only while running.
+            MgeFormatError: any other problem (naming the operator).
+        """
+        model = self.model
+        fop = model.operators[k]
+        where = f"operator #{k} ({fop.type})"
+        try:
+            outs = self.op(fop)
+        except ValueDependentError as exc:
+            raise ValueDependentModel(self.source, f"{where}: {exc}", k) from None
+        except (ConvertError, OpError, GraphError, BlockedError, MemoryBudgetError) as exc:
+            raise self.fail(f"{where}: {exc}") from None
+        except (LookupError, TypeError, ValueError, ArithmeticError) as exc:
+            raise self.fail(f"{where}: malformed operator ({type(exc).__name__}: {exc})"
+                            ) from None
+        for file_id, var in zip(fop.outputs, outs, strict=True):
+            info = model.vars[file_id] if model.vars is not None else None
+            if info is not None and info.shape is not None and info.shape != var.shape:
+                raise self.fail(f"{where}: the file says output {file_id} has shape "
+                                f"{info.shape}, mge infers {var.shape}")
+            if info is not None and info.name and not var.is_input:
+                var.name = info.name
+            self.vars[file_id] = var
+
     def read(self) -> CompGraphLoadResult:
         model = self.model
-        for k, fop in enumerate(model.operators):
-            where = f"operator #{k} ({fop.type})"
-            try:
-                outs = self.op(fop)
-            except (ConvertError, OpError, GraphError, BlockedError, MemoryBudgetError) as exc:
-                raise self.fail(f"{where}: {exc}") from None
-            except (LookupError, TypeError, ValueError, ArithmeticError) as exc:
-                raise self.fail(f"{where}: malformed operator ({type(exc).__name__}: {exc})"
-                                ) from None
-            for file_id, var in zip(fop.outputs, outs, strict=True):
-                info = model.vars[file_id] if model.vars is not None else None
-                if info is not None and info.shape is not None and info.shape != var.shape:
-                    raise self.fail(f"{where}: the file says output {file_id} has shape "
-                                    f"{info.shape}, mge infers {var.shape}")
-                if info is not None and info.name and not var.is_input:
-                    var.name = info.name
-                self.vars[file_id] = var
+        for k in range(len(model.operators)):
+            self.read_operator(k)
         outputs: list[VarNode] = []
         named: dict[str, VarNode] = {}
         for file_id, name in model.resolved_outputs():

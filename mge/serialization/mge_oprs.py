@@ -31,7 +31,7 @@ from ..core.opdef import REGISTRY, MgeForm, OpDef
 from ..dtype import canonical_dtype, dtype_spec, is_quantize
 from ..graph.static_values import source_count
 from ..ops import TypeCvt
-from ..ops.reduce import REDUCE_ALL, Reduce
+from ..ops.reduce import REDUCE_ALL, Reduce, TopK
 from ..ops.shape import AxisAddRemove, IndexingOp, Reshape, SetIndexingOp
 from .fbs import PARAMS_BY_NAME, DType, Operator, Param, default_fields
 
@@ -42,6 +42,12 @@ _INDEX_FLAGS = ("begin", "end", "step", "idx")
 
 class ConvertError(ValueError):
     """An operator that cannot be converted (message without the file name)."""
+
+
+class ValueDependentError(ConvertError):
+    """A static input (an index bound, a target shape, a count) whose value depends on the
+    values of the model's inputs, not only on their shapes: known only while running
+    (:mod:`mge.serialization.mge_staged` reads such files in stages)."""
 
 
 _by_file: dict[str, type[OpDef]] = {}
@@ -116,7 +122,8 @@ StaticFn = Callable[[Any], "np.ndarray | None"]
 
 def _static_param(kind: str, value: np.ndarray | None, what: str) -> Any:
     if value is None:
-        raise ConvertError(f"{what} must be a value known when loading (it depends on inputs)")
+        raise ValueDependentError(f"{what} must be a value known when loading (it depends "
+                                  "on input values)")
     flat = np.asarray(value).reshape(-1)
     if flat.dtype.kind not in "iu":
         raise ConvertError(f"{what} must be integers, got {flat.dtype}")
@@ -204,6 +211,9 @@ def read_op(fop: Operator, inputs: Sequence[Any], static: StaticFn
                 kwargs[name] = _spatial(var.shape, kwargs.get("format", "NCHW"))
             else:
                 kwargs[name] = _static_param(kind, static(var), f"{fop.type} input {name!r}")
+    if cls is TopK and kwargs.get("mode") != "KTH_ONLY" and inputs and inputs[0].shape:
+        cols = inputs[0].shape[-1]  # MegEngine keeps at most the row (F.topk(k > n))
+        kwargs["k"] = int(np.sign(kwargs["k"])) * min(abs(kwargs["k"]), cols) or kwargs["k"]
     if cls is Reduce and len(inputs) == 2:
         inputs = inputs[:1] + _whole_reduce_target(kwargs, static(inputs[1]))
     if cls is Reshape and kwargs.get("axis", INVALID_AXIS) != INVALID_AXIS:
@@ -316,6 +326,6 @@ def write_op(op: OpDef, inputs: list[int], const: ConstFn, like: LikeFn
 
 
 __all__ = [
-    "INVALID_AXIS", "ConvertError", "numpy_dtype", "numpy_dtype_name", "op_class_for_file",
-    "read_op", "write_op", "writable",
+    "INVALID_AXIS", "ConvertError", "ValueDependentError", "numpy_dtype", "numpy_dtype_name",
+    "op_class_for_file", "read_op", "write_op", "writable",
 ]

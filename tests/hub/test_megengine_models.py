@@ -26,9 +26,9 @@ import pytest
 
 import mge
 from mge.compat import install_megengine_alias, uninstall_megengine_alias
+from tests.hub.conftest import MODELS_REPO
 from tests.oracle import oracle_python, requires_oracle
 
-MODELS_REPO = Path(os.environ.get("MGE_MODELS_REPO", "/work/.mirror/MegEngine+Models/repo"))
 DRIVER = Path(__file__).with_name("megengine_models_detector.py")
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = "retinanet_res18_coco_3x_800size"
@@ -38,15 +38,6 @@ HUB_DEPS = ("ftfy", "regex", "imageio", "tabulate", "youtokentome", "cv2", "tqdm
 
 pytestmark = pytest.mark.skipif(not MODELS_REPO.is_dir(),
                                 reason=f"no MegEngine/Models mirror at {MODELS_REPO}")
-
-
-@pytest.fixture(scope="module")
-def zoo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("models")
-    archive = subprocess.run(["git", "-C", str(MODELS_REPO), "archive", "HEAD"], check=True,
-                             capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True)
-    return root
 
 
 def _detect(python: list[str], zoo: Path, weights: str, out: Path, env: dict | None = None

@@ -1,0 +1,153 @@
+"""Run models whose shapes depend on input values: one static plan per stage.
+
+A :class:`~mge.serialization.mge_staged.StagedModel` (a MegEngine dump with dynamic
+shape vars: ``F.vision.nms``, ``F.cond_take``) is a chain of static stages. The first
+stage depends only on input shapes: its plans are cached like any graph's
+(:class:`~.plan.PlanCache`). Each later stage is read and planned again on every run,
+from the values the stages before it computed (a kept-box count, a selected-element
+count): MegEngine re-infers the shapes of its dynamic vars once their values are known;
+this is the same step, on whole static pieces.
+
+:class:`StagedPlanCache` and :class:`StagedPlan` answer what ``PlanCache`` and ``Plan``
+answer to ``mge.lite`` (inputs, outputs, ``plan(shapes)``, ``run_feeds``).
+
+Example:
+    >>> staged = StagedModel.from_bytes(open("nms.mge", "rb").read())  # doctest: +SKIP
+    >>> plan = StagedPlanCache(staged, PlanOptions(backend="numpy")).plan()  # doctest: +SKIP
+    >>> kept_boxes, kept_scores = plan.run_feeds([boxes, scores])      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..graph.ir import Graph, VarNode
+from ..serialization.mge_staged import GIVEN_PREFIX, Stage, StagedModel
+from .plan import Plan, PlanCache, PlanOptions
+from .specialize import ShapeError
+
+
+class OutputSpec(NamedTuple):
+    """A model output: name, and dtype and shape as far as known before running (the
+    shape of a value-dependent output is its last run's; ``(0,)`` before the first)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+
+class Signature(NamedTuple):
+    """The inputs (graph input vars) and outputs of a staged model."""
+
+    inputs: list[VarNode]
+    outputs: list[OutputSpec]
+
+
+def _signature(staged: StagedModel, shapes: Mapping[str, tuple[int, ...]],
+               last: Mapping[int, np.ndarray] | None = None) -> Signature:
+    graph = Graph()
+    inputs = [graph.add_input(name, shapes.get(name, shape), dtype)
+              for name, _, shape, dtype in staged.inputs]
+    outputs = []
+    for fid, name in staged.outputs:
+        info = staged.model.vars[fid] if staged.model.vars is not None else None
+        value = (last or {}).get(fid)
+        if value is not None:
+            outputs.append(OutputSpec(name, tuple(value.shape), value.dtype))
+        else:
+            dtype = info.dtype.numpy if info is not None and info.dtype is not None and \
+                info.dtype.numpy is not None else np.dtype("float32")
+            outputs.append(OutputSpec(name, (0,), np.dtype(dtype)))
+    return Signature(inputs, outputs)
+
+
+class StagedPlan:
+    """The stages of one staged model for some input shapes (see the module doc)."""
+
+    def __init__(self, cache: StagedPlanCache, shapes: Mapping[str, tuple[int, ...]]) -> None:
+        self.cache = cache
+        self.graph = _signature(cache.staged, shapes)
+        self.inputs = self.graph.inputs
+        self.outputs = self.graph.outputs
+        first = cache.first.graph.inputs
+        self._first = cache.first.plan({v.name: shapes[v.name] for v in first
+                                        if v.name in shapes})
+
+    def run_feeds(self, feeds: Sequence[Any], observe: Callable | None = None
+                  ) -> list[np.ndarray]:
+        """Run on the inputs in ``self.inputs`` order; the outputs in model order."""
+        staged = self.cache.staged
+        if len(feeds) != len(self.inputs):
+            raise ValueError(f"the model takes {len(self.inputs)} inputs, got {len(feeds)}")
+        values: dict[int, np.ndarray] = {}
+        by_name: dict[str, int] = {}
+        for (name, fid, _, _), var, feed in zip(staged.inputs, self.inputs, feeds, strict=True):
+            arr = np.asarray(feed)
+            if arr.shape != var.shape:
+                raise ShapeError(f"input {name!r}: expected shape {var.shape}, got {arr.shape}")
+            values[fid] = arr
+            by_name[name] = fid
+        stage, plan = self.cache.first_stage, self._first
+        while True:
+            self._run_stage(stage, plan, values, by_name, observe)
+            if stage.stop == len(staged.model.operators):
+                break
+            keep = staged.needed_from(stage.stop)
+            values = {fid: v for fid, v in values.items() if fid in keep}
+            stage = staged.stage(stage.stop, values)
+            plan = Plan(stage.graph, self.cache.options) if stage.graph.outputs else None
+        results = [values[fid] for fid, _ in staged.outputs]
+        self.cache.last = {fid: values[fid] for fid, _ in staged.outputs}
+        return results
+
+    @staticmethod
+    def _run_stage(stage: Stage, plan: Plan | None, values: dict[int, np.ndarray],
+                   by_name: Mapping[str, int], observe: Callable | None) -> None:
+        def file_id(name: str) -> int:
+            return int(name[len(GIVEN_PREFIX):]) if name.startswith(GIVEN_PREFIX) \
+                else by_name[name]
+
+        if plan is not None:
+            feeds = [values[file_id(v.name or "")] for v in plan.inputs]
+            results = plan.run_feeds(feeds, observe)
+            values.update((fid, np.asarray(r)) for fid, r in
+                          zip(stage.outputs, results, strict=True))
+        for fid, same in stage.aliases.items():
+            values[fid] = values[same if isinstance(same, int) else file_id(same)]
+
+
+class StagedPlanCache:
+    """Plans of a staged model by input shapes: the first stage's through a
+    :class:`~.plan.PlanCache`, the later ones made on every run."""
+
+    def __init__(self, staged: StagedModel, options: PlanOptions | None = None) -> None:
+        self.staged = staged
+        self.options = options or PlanOptions()
+        self.first_stage = staged.stage(0, {})
+        self.first = PlanCache(self.first_stage.graph, self.options)
+        self.last: dict[int, np.ndarray] = {}  # the outputs of the latest run
+
+    @staticmethod
+    def signature_of(staged: StagedModel) -> Signature:
+        """The inputs and outputs of ``staged`` as read from its file."""
+        return _signature(staged, {})
+
+    @property
+    def graph(self) -> Signature:
+        """The model's inputs and outputs (output shapes: the latest run's)."""
+        return _signature(self.staged, {}, self.last)
+
+    def plan(self, shapes: Mapping[str, Sequence[int]] | None = None) -> StagedPlan:
+        """The stages for these input shapes (inputs not named keep the file's)."""
+        names = {name for name, *_ in self.staged.inputs}
+        unknown = set(shapes or {}) - names
+        if unknown:
+            raise KeyError(f"the model has no input {sorted(unknown)}; its inputs are "
+                           f"{sorted(names)}")
+        return StagedPlan(self, {n: tuple(int(d) for d in s) for n, s in (shapes or {}).items()})
+
+
+__all__ = ["OutputSpec", "Signature", "StagedPlan", "StagedPlanCache"]

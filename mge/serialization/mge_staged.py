@@ -1,0 +1,195 @@
+"""Models whose shapes depend on input values, read in stages.
+
+MegEngine graphs may hold *dynamic shape vars*: ``F.vision.nms`` slices its kept indices
+by the count ``NMSKeep`` computes, ``F.cond_take`` returns as many elements as its mask
+selects. mge's graphs have static shapes, so such a model is read in *stages*, the way
+MegEngine's executor re-infers shapes once a value is known:
+
+* stage 0 is the file read as usual up to the first operator whose static input (an
+  index bound, a target shape, a count) depends on input values
+  (:class:`~.mge_graph.ValueDependentModel`); its outputs are the vars later operators
+  read;
+* once those values are computed, the next stage is read from that operator on, with
+  the computed vars as its inputs (``@var<file var id>``) and their small values known,
+  so the operator's static inputs are values again; and so on to the end.
+
+Each stage is a static graph any plan backend runs (:mod:`mge.runtime.staged` drives
+them). Reading a stage never executes code from the file.
+
+Example:
+    >>> staged = StagedModel.from_bytes(open("nms.mge", "rb").read())  # doctest: +SKIP
+    >>> first = staged.stage(0, {})                                    # doctest: +SKIP
+    >>> first.stop < len(staged.model.operators)                       # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import numpy as np
+
+from ..graph.ir import Graph, VarNode
+from ..graph.static_values import STATIC_EVAL_LIMIT
+from ..ops.shape import CondTake
+from .fbs import MgeFormatError, ModelFile, Operator, read_model
+from .memory_budget import resolve_budget
+from .mge_graph import _CONST_TYPES, _HOLDER_TYPES, ValueDependentModel, _Reader
+from .mge_oprs import ConvertError, read_op
+
+#: graph input name of the var with file id ``N`` computed by an earlier stage
+GIVEN_PREFIX = "@var"
+
+
+def given_name(file_id: int) -> str:
+    """The stage-graph input name of file var ``file_id`` computed by an earlier stage."""
+    return f"{GIVEN_PREFIX}{file_id}"
+
+
+@dataclasses.dataclass
+class Stage:
+    """One static piece of a staged model: file operators ``start`` to ``stop``.
+
+    ``graph``'s inputs are model inputs (their own names) and vars of earlier stages
+    (:func:`given_name`); ``outputs[k]`` is the file var id of ``graph.outputs[k]``;
+    ``aliases`` maps the other file var ids this stage defines that later stages read:
+    to an input's name (an operator mge reads as the identity of its input) or to the
+    output file var id holding the same var.
+    """
+
+    graph: Graph
+    start: int
+    stop: int
+    outputs: list[int]
+    aliases: dict[int, str | int]
+
+
+class _StageReader(_Reader):
+    """A reader of file operators from ``start`` on, given the vars earlier stages
+    computed: their values known where small (shapes, counts, bounds) and for ``CondTake``
+    masks."""
+
+    def __init__(self, staged: StagedModel, start: int, values: Mapping[int, np.ndarray]
+                 ) -> None:
+        super().__init__(staged.model, staged.source, staged.budget)
+        self.runtime: dict[int, np.ndarray] = {}  # graph var id -> value of a given var
+        for fid in sorted(staged.needed_from(start)):
+            k = staged.producer[fid]
+            fop = staged.model.operators[k]
+            if fop.type in _CONST_TYPES + _HOLDER_TYPES:
+                if fid not in self.vars:  # constants are read again, not passed on
+                    for out_id, var in zip(fop.outputs, self.source_op(fop), strict=True):
+                        self.vars[out_id] = var
+                continue
+            if fid not in values:
+                raise MgeFormatError(staged.source, f"var {fid} of operator #{k} "
+                                     f"({fop.type}) is needed from operator #{start} on "
+                                     "but was not computed")
+            self.give(fid, values[fid])
+
+    def give(self, fid: int, value: np.ndarray) -> None:
+        """Make file var ``fid`` an input of the stage, with its value ``value``."""
+        value = np.asarray(value)
+        var = self.graph.add_input(given_name(fid), value.shape or (1,), value.dtype)
+        self.vars[fid] = var
+        self.runtime[var.id] = value
+        if value.size <= STATIC_EVAL_LIMIT:  # shapes, counts, bounds (and Linspace ends)
+            self.static[var.id] = value.reshape(var.shape)
+
+    def cond_take(self, fop: Operator) -> list[VarNode]:
+        inputs = [self.var(i) for i in fop.inputs]
+        mask = self.runtime.get(inputs[1].id) if len(inputs) == 2 else None
+        if mask is None:
+            return super().cond_take(fop)
+        op, inputs, _ = read_op(fop, inputs, self.static_value)
+        if not isinstance(op, CondTake):
+            raise ConvertError(f"CondTake read as {op.type_name}")
+        op = dataclasses.replace(op, size=int(np.count_nonzero(op.selected(mask))))
+        outs = self.graph.add_op(op, inputs, name=fop.name)
+        self.fold(outs)
+        return outs
+
+
+class StagedModel:
+    """A ``.mge`` model read in stages (see the module doc).
+
+    Attributes:
+        model: the parsed file.
+        inputs: ``(name, file var id, shape, dtype)`` of every ``Host2DeviceCopy``.
+        outputs: ``(file var id, name)`` of the model outputs, MegEngine's order.
+    """
+
+    def __init__(self, model: ModelFile, source: str = "<bytes>",
+                 memory_budget: int | str | None = None) -> None:
+        self.model = model
+        self.source = source
+        self.budget = resolve_budget(memory_budget)
+        self.producer = {fid: k for k, fop in enumerate(model.operators) for fid in fop.outputs}
+        scratch = _Reader(model, source, self.budget)
+        self.inputs: list[tuple[str, int, tuple[int, ...], np.dtype]] = []
+        for fop in model.operators:
+            if fop.type == "Host2DeviceCopy":
+                (var,) = scratch.source_op(fop)
+                self.inputs.append((var.name or "", fop.outputs[0], var.shape, var.dtype))
+        self.outputs = [(fid, name or model.var_name(fid) or f"output_{k}")
+                        for k, (fid, name) in enumerate(model.resolved_outputs())]
+
+    @classmethod
+    def from_bytes(cls, data: bytes, source: str = "<bytes>",
+                   memory_budget: int | str | None = None) -> StagedModel:
+        """Parse a ``.mge`` file's bytes."""
+        return cls(read_model(data, source), source, memory_budget)
+
+    def needed_from(self, start: int) -> set[int]:
+        """File var ids defined before operator ``start`` that operators from ``start``
+        on, or the model outputs, read."""
+        wanted = {fid for fid, _ in self.outputs}
+        for fop in self.model.operators[start:]:
+            wanted.update(fop.inputs)
+        return {fid for fid in wanted if self.producer.get(fid, start) < start}
+
+    def stage(self, start: int, values: Mapping[int, np.ndarray]) -> Stage:
+        """The stage from operator ``start``, given the values of the vars earlier stages
+        computed (``values``: file var id -> array; model inputs included).
+
+        Raises:
+            MgeFormatError: the operator at ``start`` still depends on values it cannot
+                know, or any reading problem (naming the operator).
+        """
+        reader = _StageReader(self, start, values)
+        ops = self.model.operators
+        stop = start
+        while stop < len(ops):
+            if start and ops[stop].type == "Host2DeviceCopy" and ops[stop].outputs[0] in values:
+                reader.give(ops[stop].outputs[0], values[ops[stop].outputs[0]])
+                stop += 1
+                continue
+            try:
+                reader.read_operator(stop)
+            except ValueDependentModel as exc:
+                if stop == start:
+                    raise MgeFormatError(self.source, f"{exc.problem} (even with the values "
+                                         "of its inputs known)") from None
+                break
+            stop += 1
+        defined = {fid for k in range(start, stop) for fid in ops[k].outputs}
+        outputs: list[int] = []
+        aliases: dict[int, str | int] = {}
+        first: dict[int, int] = {}  # graph var id -> the first file var id it stands for
+        for fid in sorted(self.needed_from(stop) & defined):
+            var = reader.vars.get(fid)
+            if var is None or var.is_const:
+                continue  # omitted outputs; constants are read again where needed
+            if var.is_input:
+                aliases[fid] = var.name or ""
+            elif var.id in first:
+                aliases[fid] = first[var.id]
+            else:
+                first[var.id] = fid
+                outputs.append(fid)
+        reader.graph.outputs = [reader.vars[fid] for fid in outputs]
+        return Stage(reader.graph, start, stop, outputs, aliases)
+
+
+__all__ = ["GIVEN_PREFIX", "Stage", "StagedModel", "given_name"]
