@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..core.opdef import OpDef, OpError, TensorInfo
-from ..dtype import canonical_dtype
+from ..dtype import canonical_dtype, dtype_spec
 
 
 class GraphError(ValueError):
@@ -53,7 +53,7 @@ class Host2DeviceCopy(OpDef):
     dtype: str = "float32"
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
-        return [TensorInfo(tuple(self.shape), np.dtype(self.dtype))]
+        return [TensorInfo(tuple(self.shape), canonical_dtype(self.dtype))]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -210,7 +210,7 @@ class Graph:
         """Add a graph input (``Host2DeviceCopy``) named ``name``."""
         if any(v.name == name for v in self.inputs):
             raise GraphError(f"duplicate graph input name {name!r}")
-        op = Host2DeviceCopy(shape=tuple(int(d) for d in shape), dtype=str(np.dtype(dtype)))
+        op = Host2DeviceCopy(shape=tuple(int(d) for d in shape), dtype=dtype_spec(dtype))
         (var,) = self._make_op(op, [], op.infer([]), None).outputs
         var.name = name
         self.inputs.append(var)

@@ -56,7 +56,6 @@ from .mge_oprs import (
     INVALID_AXIS,
     ConvertError,
     numpy_dtype,
-    numpy_dtype_name,
     read_op,
     writable,
     write_op,
@@ -125,11 +124,11 @@ class _Reader:
             t = fop.tensors[0]
             var_name = self.model.var_name(fop.outputs[0]) if fop.outputs else None
             name = t.name or var_name or f"input_{len(self.graph.inputs)}"
-            dtype = np.dtype(numpy_dtype_name(t.dtype))
+            dtype = numpy_dtype(t.dtype)  # quantized inputs keep their scale
             self.check_ndim(tuple(t.shape), dtype)
             self.budget.input(name, t.shape, dtype)
             try:
-                return [self.graph.add_input(name, t.shape or (1,), numpy_dtype_name(t.dtype))]
+                return [self.graph.add_input(name, t.shape or (1,), dtype)]
             except GraphError as exc:
                 raise ConvertError(str(exc)) from exc
         kind = "ImmutableTensor" if fop.type == "ImmutableTensor" else "SharedDeviceTensor"
