@@ -208,6 +208,8 @@ class _Reader:
         """The mge op for ``fop`` (see :mod:`.mge_oprs`); the outputs the file lists."""
         op, inputs, listed = read_op(fop, inputs, self.static_value)
         all_outs = self.graph.add_op(op, inputs, name=fop.name)
+        if all_outs:
+            all_outs[0].owner.priority = fop.priority
         for k, v in enumerate(all_outs):
             self.check_ndim(v.shape, v.dtype)
             self.budget.result(f"output {k} of {fop.type}" + (f" {fop.name!r}" if fop.name
@@ -219,6 +221,8 @@ class _Reader:
     def op(self, fop: Operator) -> list[VarNode]:
         if fop.type == "Host2DeviceCopy" or fop.type in _CONST_TYPES + _HOLDER_TYPES:
             outs = self.source_op(fop)
+            if fop.name and outs and outs[0].owner is not None:
+                outs[0].owner.name = fop.name
         elif fop.type == "GetVarShapeV1":
             outs = self.shape_of(fop)
         elif fop.type == "Split":
@@ -379,6 +383,8 @@ class _Writer:
         fop = Operator(type="Host2DeviceCopy", params=[
             Param("Host2DeviceCopy", default_fields("Host2DeviceCopy"))], tensors=[
             TensorValue(shape, DType.from_numpy(var.dtype), None, name=var.name)])
+        if self.keep_opr_name and var.name:  # MegEngine's input operators bear its name
+            fop.name = var.name
         self.inputs.append(var.name or "")
         self.emit(fop, [(var, shape)])
 
@@ -405,6 +411,7 @@ class _Writer:
         fop, skip = write_op(op, inputs, self.const, lambda: self.like(node.outputs[0]))
         if self.keep_opr_name and node.name:
             fop.name = node.name
+        fop.priority = node.priority
         outs = node.outputs[skip or 0:]
         self.emit(fop, [(v, v.shape) for v in outs])
 
@@ -450,7 +457,7 @@ def dump_graph(graph: Graph, *, keep_var_name: int = 1, keep_opr_name: bool = Fa
     data = write_model(model)
     info = CompGraphDumpResult(
         nr_opr=len(model.operators), tot_bytes=len(data),
-        tensor_value_bytes=writer.value_bytes, content_hash=0, inputs=writer.inputs,
+        tensor_value_bytes=writer.value_bytes, content_hash=0, inputs=sorted(writer.inputs),
         outputs=[v.name or "" for v in graph.outputs], params=writer.params)
     return data, info
 
