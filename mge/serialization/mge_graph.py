@@ -351,6 +351,8 @@ class _Writer:
             self.params.append(var.name)
         fop = Operator(type="SharedDeviceTensor" if shared else "ImmutableTensor",
                        tensors=[TensorValue(tuple(value.shape), dtype, value, name=name)])
+        if self.keep_opr_name and var is not None and var.name and var.is_const:
+            fop.name = var.name  # MegEngine names a named constant's operator after it
         self.value_bytes += value.nbytes
         return self.emit(fop, [(var, tuple(value.shape))])[0]
 
