@@ -337,7 +337,8 @@ class _Writer:
     def var_name(self, var: VarNode | None) -> str:
         if var is None or not var.name:
             return ""
-        if self.keep_var_name >= 2 or var.id in self.output_ids or var.is_input or var.is_const:
+        # FBS_V2 keeps every var name from level 1 (MegEngine's middle tensors)
+        if self.keep_var_name >= 1 or var.id in self.output_ids or var.is_input or var.is_const:
             return var.name
         return ""
 
