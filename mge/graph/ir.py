@@ -299,8 +299,11 @@ class Graph:
     def copy(self) -> Graph:
         """A structural copy (new nodes; constant arrays are shared, they are read-only)."""
         new = Graph()
-        new._op_ids = itertools.count(next(self._op_ids))
-        new._var_ids = itertools.count(next(self._var_ids))
+        # both continue from the same next ids; copying leaves this graph's counters as
+        # they were (so every copy, and what is dumped from it, comes out the same)
+        op_id, var_id = next(self._op_ids), next(self._var_ids)
+        self._op_ids, self._var_ids = itertools.count(op_id), itertools.count(var_id)
+        new._op_ids, new._var_ids = itertools.count(op_id), itertools.count(var_id)
         vmap: dict[VarNode, VarNode] = {}
         for node in self.ops(list(self.inputs) + list(self.outputs)):
             clone = OpNode(node.id, node.op, [vmap[v] for v in node.inputs], node.name)

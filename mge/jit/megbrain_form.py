@@ -32,15 +32,26 @@ import numpy as np
 from ..backends import get_backend
 from ..core.apply import run_op
 from ..graph.ir import ConstOp, Graph, Host2DeviceCopy, OpNode, VarNode
-from ..ops import Elemwise
+from ..ops.elemwise import Elemwise, PowC, TypeCvt
+from ..ops.quantized import ElemwiseMultiType
+from ..ops.reduce import Reduce
+from ..ops.shape import (
+    AxisAddRemove,
+    Broadcast,
+    Concat,
+    Dimshuffle,
+    GetVarShape,
+    Reshape,
+    Subtensor,
+)
 
 #: MegBrain's ``MAX_CONST_FOLDING_SIZE``: larger values are not folded
 MAX_CONST_FOLDING_SIZE = 1024
 
 #: operators for which MegBrain registers a static value inference (so folds them)
-VALUE_INFERRED = frozenset({
-    "Elemwise", "PowC", "TypeCvt", "Reduce", "ElemwiseMultiType", "Dimshuffle",
-    "AxisAddRemove", "Concat", "GetVarShape", "Reshape", "Broadcast", "Subtensor"})
+VALUE_INFERRED: tuple[type, ...] = (
+    Elemwise, PowC, TypeCvt, Reduce, ElemwiseMultiType, Dimshuffle, AxisAddRemove, Concat,
+    GetVarShape, Reshape, Broadcast, Subtensor)
 
 #: Elemwise modes whose two inputs MegBrain sorts (megdnn's ``commutable`` modes)
 COMMUTATIVE = frozenset({"ADD", "FUSE_ADD_RELU", "FUSE_ADD_SIGMOID", "FUSE_ADD_TANH",
@@ -59,7 +70,7 @@ def fold_constants(graph: Graph) -> dict[int, int]:
     replaced: dict[int, int] = {}
     numpy = get_backend("numpy")
     for node in graph.ops():
-        if node.type not in VALUE_INFERRED or len(node.outputs) != 1 or not node.inputs:
+        if not isinstance(node.op, VALUE_INFERRED) or len(node.outputs) != 1 or not node.inputs:
             continue
         if not all(v.is_const for v in node.inputs):
             continue
