@@ -17,11 +17,14 @@ from typing import Any
 
 import numpy as np
 
+from ..core._trace_option import use_symbolic_shape
+from ..core.apply import observing
 from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
 from ..dtype import float32, scalar_dtype
-from ..ops.shape import Eye, Fill, Linspace
+from ..ops.shape import Broadcast, Eye, Fill, Linspace
 from ._args import dtype_arg, number_arg, on_device, one, shape_tuple, to_tensor
+from ._shape_source import dims_of, shape_source
 from .elemwise import astype
 
 
@@ -34,6 +37,11 @@ def _filled(fn: str, shape: Any, value: Any, dtype: Any, device: str | None) -> 
     if not isinstance(value, (int, float, bool, np.number, np.bool_)):
         raise TypeError(f"{fn}: value must be a number, got {type(value).__name__}")
     dt = dtype_arg(fn, scalar_dtype(value) if dtype is None else dtype)
+    source = shape_source(shape)
+    if source is not None:  # a traced x.shape: MegEngine's broadcast of the value, whose
+        # size follows the input's in the graph (a Fill would bake the traced size)
+        value_t = Tensor(np.asarray(value, dt), dtype=dt)
+        return on_device(one(Broadcast(shape=dims), value_t, source), device)
     return on_device(one(Fill(value=float(value), shape=dims, dtype=dt.name)), device)
 
 
@@ -83,6 +91,8 @@ def full_like(inp: Tensor, value: int | float) -> Tensor:
         array([2, 2], dtype=int32)
     """
     x = to_tensor("full_like", inp)
+    if x.ndim and observing() and use_symbolic_shape():  # traced: follows x's size
+        return _filled("full_like", dims_of(x, range(x.ndim)), value, x.dtype, x.device)
     return _filled("full_like", x.shape, value, x.dtype, x.device)
 
 

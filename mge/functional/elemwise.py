@@ -79,8 +79,9 @@ def astype(x: Tensor, dtype: Any) -> Tensor:
     x = as_tensor(x)
     dt = canonical_dtype(dtype)
     if is_quantize(dt) or is_quantize(x.dtype):
-        real = dequantize(x) if is_quantize(x.dtype) else x
-        return quantize(real, dt) if is_quantize(dt) else astype(real, dt)
+        if is_quantize(dt):
+            return quantize(x, dt)
+        return astype(dequantize(x), dt)
     if x.dtype == dt:
         return x
     return apply(TypeCvt(dtype=dt.name), x)[0]
@@ -90,7 +91,9 @@ def quantize(x: Tensor, dtype: np.dtype) -> Tensor:
     """Real values ``x`` in the quantized ``dtype``: float32 ``round(x / scale)`` (half away
     from zero), plus the zero point, saturated to the dtype's integer range (MegEngine's
     TypeCvt to a quantized dtype)."""
-    real = astype(x, float32) if x.dtype != float32 else x
+    # from another quantized dtype: one TypeCvt, as MegEngine's (it requantizes through
+    # the float32 reals itself)
+    real = x if x.dtype == float32 or is_quantize(x.dtype) else astype(x, float32)
     return apply(TypeCvt(dtype=dtype_spec(dtype)), real)[0]
 
 

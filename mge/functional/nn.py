@@ -27,7 +27,7 @@ from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
 from ..dtype import is_quantize
 from ..ops.conv import ConvolutionBackwardData, ConvolutionForward, conv_out_size
-from ..ops.nn import BatchNormForward
+from ..ops.nn import BatchNormForward, MatrixMul
 from ..ops.pooling import AdaptivePoolingForward, PoolingForward
 from ..ops.shape import Padding
 from . import conv_nd as _conv_nd
@@ -268,6 +268,8 @@ def linear(
         (2, 4)
     """
     fn = "linear"
+    if isinstance(inp, Tensor) and is_quantize(inp.dtype):
+        return _quantized_linear(inp, weight, bias)
     inp = float_tensor(fn, "inp", inp)
     weight = float_tensor(fn, "weight", weight, (2,))
     if inp.ndim == 0 or inp.shape[-1] != weight.shape[1]:
@@ -278,6 +280,21 @@ def linear(
     out = matmul(inp, weight, transpose_b=True, compute_mode=compute_mode)
     return out if bias is None else add(out, autocast_inputs(bias)[0])
 
+
+
+def _quantized_linear(inp: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """MegEngine's ``F.linear`` on ``QuantizedS8`` operands: one integer ``MatrixMul``
+    (``QuantizedS32`` with scale ``scale_inp * scale_weight``; leading dims of ``inp``
+    flattened), then ``bias`` (``QuantizedS32`` of that scale) added by ``Elemwise``."""
+    if not isinstance(weight, Tensor) or weight.ndim != 2 or inp.ndim < 1 or \
+            inp.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input {inp.shape} does not end with the in_features of "
+                         f"a 2-d weight {getattr(weight, 'shape', weight)}")
+    lead = inp.shape[:-1]
+    flat = inp if inp.ndim == 2 else reshape(inp, (-1, inp.shape[-1]))
+    (out,) = apply(MatrixMul(transposeB=True), flat, weight)
+    out = out if inp.ndim == 2 else reshape(out, (*lead, weight.shape[0]))
+    return out if bias is None else add(out, bias)
 
 # ----------------------------------------------------------------------------- pooling
 def _pool(

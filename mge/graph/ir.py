@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..core.opdef import OpDef, OpError, TensorInfo
-from ..dtype import canonical_dtype
+from ..dtype import canonical_dtype, dtype_spec
 
 
 class GraphError(ValueError):
@@ -53,7 +53,7 @@ class Host2DeviceCopy(OpDef):
     dtype: str = "float32"
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
-        return [TensorInfo(tuple(self.shape), np.dtype(self.dtype))]
+        return [TensorInfo(tuple(self.shape), canonical_dtype(self.dtype))]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -227,7 +227,7 @@ class Graph:
         """Add a graph input (``Host2DeviceCopy``) named ``name``."""
         if any(v.name == name for v in self.inputs):
             raise GraphError(f"duplicate graph input name {name!r}")
-        op = Host2DeviceCopy(shape=tuple(int(d) for d in shape), dtype=str(np.dtype(dtype)))
+        op = Host2DeviceCopy(shape=tuple(int(d) for d in shape), dtype=dtype_spec(dtype))
         (var,) = self._make_op(op, [], op.infer([]), None).outputs
         var.name = name
         self.inputs.append(var)
@@ -316,8 +316,11 @@ class Graph:
     def copy(self) -> Graph:
         """A structural copy (new nodes; constant arrays are shared, they are read-only)."""
         new = Graph()
-        new._op_ids = itertools.count(next(self._op_ids))
-        new._var_ids = itertools.count(next(self._var_ids))
+        # both continue from the same next ids; copying leaves this graph's counters as
+        # they were (so every copy, and what is dumped from it, comes out the same)
+        op_id, var_id = next(self._op_ids), next(self._var_ids)
+        self._op_ids, self._var_ids = itertools.count(op_id), itertools.count(var_id)
+        new._op_ids, new._var_ids = itertools.count(op_id), itertools.count(var_id)
         vmap: dict[VarNode, VarNode] = {}
         for node in self.ops(list(self.inputs) + list(self.outputs)):
             clone = OpNode(node.id, node.op, [vmap[v] for v in node.inputs], node.name)

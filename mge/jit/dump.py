@@ -26,11 +26,12 @@ from collections.abc import Sequence
 from typing import IO, Any, Protocol
 
 from ..graph import passes
-from ..graph.ir import Graph, VarNode
+from ..graph.ir import ConstOp, Graph, Host2DeviceCopy, VarNode
 from ..ops.nn import BatchNormForward
 from ..serialization.fbs import Metadata
 from ..serialization.mge_graph import CompGraphDumpResult, dump_graph
 from ..utils.atomic_file import write_file
+from .megbrain_form import megbrain_form
 from .testcase import TestcaseBuilder
 
 
@@ -50,6 +51,9 @@ class TracedFunction(Protocol):
 
     @property
     def output_names(self) -> tuple[str, ...] | None: ...
+
+    @property
+    def op_base_names(self) -> dict[int, str]: ...
 
     @property
     def live_vars(self) -> frozenset[int]: ...
@@ -121,8 +125,10 @@ def dump_trace(
             2: all names.
         keep_opr_name: keep operator names.
         keep_param_name: keep names of ``SharedDeviceTensor`` parameters.
-        keep_opr_priority, no_change_graph: accepted for compatibility (mge keeps no
-            priorities and never rewrites ops for compatibility).
+        keep_opr_priority: store each operator's id as its priority (MegEngine's
+            loaders then list operators in recording order).
+        no_change_graph: accepted for compatibility (mge never rewrites ops for
+            compatibility).
         optimize_for_inference: run the inference passes with the ``enable_*`` options.
         user_info: any picklable object stored (pickled) in the metadata.
         enable_metadata: write metadata.
@@ -159,7 +165,7 @@ def dump_trace(
     _check_inference_only(traced)
     _check_no_live_values(traced)
 
-    graph = traced.graph.copy()
+    graph = megbrain_form(traced.graph.copy(), traced.op_base_names)
     bindings = traced.input_bindings
     names = _names(arg_names, len([b for b in bindings if isinstance(b[0], int)]), "arg_names")
     positional = [v for (where, _), v in zip(bindings, graph.inputs, strict=True)
@@ -179,6 +185,10 @@ def dump_trace(
     options = 0
     if optimize_for_inference:
         graph, options = passes.optimize_for_inference(graph, **kwargs)
+    if keep_opr_priority:  # MegEngine's _set_priority_to_id: operators run in id order
+        for node in graph.ops():
+            if node.priority == 0 and not isinstance(node.op, (Host2DeviceCopy, ConstOp)):
+                node.priority = node.id
     graph = graph if cases is None else cases.finish(graph)
     metadata = None
     if enable_metadata:

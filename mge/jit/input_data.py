@@ -63,6 +63,9 @@ class ReadOptions(NamedTuple):
     repeat: int = 1
     resize_input: bool = False
     input_transform: str | None = None
+    #: False: data of the model's rank but another shape is taken (MegEngine's
+    #: ``--repeat`` makes a larger batch; the model then runs at the data's shape)
+    fixed_shape: bool = True
 
 
 def expand_specs(items: Iterable[str]) -> list[str]:
@@ -246,10 +249,10 @@ def read_source(source: str, shape: Sequence[int], dtype: Any, options: ReadOpti
     shape = tuple(shape) or (1,)
     if source.startswith("#"):
         dims = parse_rand(source, shape)[2]
-        if dims != tuple(shape):  # checked before anything is allocated
+        if not _fits(dims, shape, options):  # checked before anything is allocated
             raise InputDataError(f"{what}: data from {source} has shape {dims}, the model "
                                  f"takes {tuple(shape)}")
-        data = rand_data(source, shape)
+        data = rand_data(source, dims)
         origin = source
     else:
         data = read_file(source, shape, options.resize_input, what)
@@ -264,11 +267,17 @@ def read_source(source: str, shape: Sequence[int], dtype: Any, options: ReadOpti
         if options.input_transform:
             data = transform(data, options.input_transform, what)
         origin = repr(source)
-    if tuple(data.shape) != tuple(shape):
+    if not _fits(tuple(data.shape), shape, options):
         hint = "; resize_input fits images" if not source.startswith("#") else ""
         raise InputDataError(f"{what}: data from {origin} has shape {tuple(data.shape)}, the "
                              f"model takes {tuple(shape)}{hint}")
     return cast_data(data, dtype, f"{what}: data from {origin}")
+
+
+def _fits(dims: tuple[int, ...], shape: tuple[int, ...], options: ReadOptions) -> bool:
+    """Data of shape ``dims`` can feed an input of ``shape``: the same shape, or with
+    ``fixed_shape`` off the same rank (MegEngine checks only the rank)."""
+    return tuple(dims) == tuple(shape) or (not options.fixed_shape and len(dims) == len(shape))
 
 
 def cast_data(data: np.ndarray, dtype: Any, what: str) -> np.ndarray:

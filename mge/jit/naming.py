@@ -38,6 +38,20 @@ def op_base_name(op: OpDef) -> str:
     return op.type_name.removesuffix("Forward")
 
 
+def qualified_tensor_names(module: Any) -> dict[int, str]:
+    """``id(tensor) -> name`` for the parameters and buffers of ``module``, as MegEngine
+    names them when they are assigned: the module's ``name`` (if any), the attribute path,
+    and last the tensor's own ``name`` if it has one, else its attribute
+    (``simple.linear.weight``, ``simple.linear.user-weight``)."""
+    top = getattr(module, "name", None)
+    names: dict[int, str] = {}
+    for path, t in module.named_tensors():
+        parts = path.split(".")
+        leaf = t.name or parts[-1]
+        names[id(t)] = ".".join(p for p in (top, *parts[:-1], leaf) if p)
+    return names
+
+
 class OpNamer:
     """A call tracer that follows module scopes while a trace records (names no calls)."""
 
@@ -55,8 +69,8 @@ class OpNamer:
             for path, sub in module.named_modules():
                 if path:
                     self.short_names.setdefault(id(sub), path.rsplit(".", 1)[-1])
-            for path, t in module.named_tensors():
-                self.param_names.setdefault(id(t), path)
+            for key, name in qualified_tensor_names(module).items():
+                self.param_names.setdefault(key, name)
         name = getattr(module, "name", None)
         self.scopes.append(name if name is not None else self.short_names.get(id(module)))
         try:
@@ -72,6 +86,12 @@ class OpNamer:
         scope = ".".join(s for s in self.scopes if s is not None)
         base = op_base_name(node.op)
         self.named.append((node, f"{scope}.{base}" if scope else base))
+
+    @property
+    def base_names(self) -> dict[int, str]:
+        """``op id -> name`` before repeats are numbered (``trace.dump`` numbers them
+        again over the operators a file keeps)."""
+        return {node.id: name for node, name in self.named}
 
     def finish(self) -> None:
         """Give the recorded ops and their vars their final names (``[i]`` for repeats)."""
@@ -92,4 +112,4 @@ class OpNamer:
                     var.name = f"{name}:o{k}"
 
 
-__all__ = ["OpNamer", "op_base_name"]
+__all__ = ["OpNamer", "op_base_name", "qualified_tensor_names"]

@@ -23,7 +23,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import struct
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from typing import IO, Any, NamedTuple
 
 import numpy as np
@@ -298,6 +299,11 @@ class TestcaseBuilder:
         graph: the model.
         input_data: case specs, one per case (a single string is one case).
         repeat, resize_input, input_transform: how file data is read.
+        specialize: ``specialize(graph, {input name: shape}) -> graph`` rebuilding the
+            model for other input shapes (:func:`mge.runtime.specialize.specialize`).
+            Given, data of an input's rank but another shape is taken (``repeat`` makes
+            a larger batch, as in MegEngine) and the expected outputs are computed at the
+            data's shapes; without it the data must have the inputs' shapes.
         silent: the checks print nothing when run (``AssertEqual.verbose`` off).
         no_assert: store inputs only; add no checks.
         maxerr: largest error a check accepts.
@@ -314,12 +320,15 @@ class TestcaseBuilder:
     def __init__(self, graph: Graph, input_data: str | Sequence[str], *, repeat: int = 1,
                  silent: bool = False, no_assert: bool = False, maxerr: float = 1e-4,
                  resize_input: bool = False, input_transform: str | None = None,
-                 backend: Any = None) -> None:
+                 backend: Any = None,
+                 specialize: Callable[[Graph, dict[str, tuple[int, ...]]], Graph] | None = None
+                 ) -> None:
         specs = expand_specs([input_data] if isinstance(input_data, str) else input_data)
         if not specs:
             raise InputDataError("input_data gives no test case")
         inputs = {v.name: (v.shape, v.dtype) for v in _used_inputs(graph)}
-        options = ReadOptions(repeat, resize_input, input_transform)
+        options = ReadOptions(repeat, resize_input, input_transform,
+                              fixed_shape=specialize is None)
         self.cases = [read_case(spec, inputs, options) for spec in specs]
         self.no_assert = no_assert
         self.maxerr = maxerr
@@ -328,8 +337,17 @@ class TestcaseBuilder:
             return
         executor = Executor(graph, backend)
         for case in self.cases:  # a 0-d input's data is (1,), as the file holds it
-            outputs = executor.run(**{k: v.reshape(inputs[k][0]) if inputs[k][0] == () else v
-                                      for k, v in case.items()})
+            feeds = {k: v.reshape(inputs[k][0]) if inputs[k][0] == () else v
+                     for k, v in case.items()}
+            other = {k: v.shape for k, v in feeds.items() if v.shape != inputs[k][0]}
+            for k, shape in other.items():
+                if shape[1:] != tuple(inputs[k][0])[1:]:  # MegEngine's warning
+                    warnings.warn(f"input {k!r}: the data has shape {shape}, the model "
+                                  f"takes {tuple(inputs[k][0])}; it runs at the data's shape",
+                                  stacklevel=2)
+            run = executor if not other or specialize is None else \
+                Executor(specialize(graph, other), backend)
+            outputs = run.run(**feeds)
             for var, value in zip(graph.outputs, outputs, strict=True):
                 case[expect_name(var.name)] = value
 

@@ -43,7 +43,7 @@ from ..graph.static_values import source_count
 from ..ops.shape import GetVarShape
 from ..tensor import Tensor
 from .dump import dump_trace
-from .naming import OpNamer
+from .naming import OpNamer, qualified_tensor_names
 from .trace_check import (
     CallChecker,
     OpProfile,
@@ -82,7 +82,8 @@ class _Recorder:
         self.graph = Graph()
         self.capture_as_const = capture_as_const
         # parameters and buffers of the modules passed in get their attribute paths as names
-        self.param_names = {id(t): name for m in modules for name, t in m.named_tensors()}
+        self.param_names = {k: name for m in modules
+                            for k, name in qualified_tensor_names(m).items()}
         self.tensors = TensorVars()
         self.from_excluded = TensorVars()  # made inside exclude_from_trace
         self.steps: list[Step] = []
@@ -103,7 +104,7 @@ class _Recorder:
         constant = is_constant(t)
         if constant or self.capture_as_const:
             value = t.numpy()
-            var = self.graph.add_const(value, name=t.name or self.param_names.get(id(t)))
+            var = self.graph.add_const(value, name=self.param_names.get(id(t)) or t.name)
             kind = VarKind.CONSTANT if constant else VarKind.EXTERNAL
             live = self.from_excluded.get(t) is not None  # recomputed on every call
             self.variables[var.id] = RecordedVar(kind, var.dtype, None if live else var.value,
@@ -144,7 +145,8 @@ class _Recorder:
         (``t.name = ...``) onto their vars."""
         self.namer.finish()
         for t, var in self.tensors.bound():
-            if t.name and not var.is_input:
+            # a module's tensor already has its qualified name (``simple.linear.k``)
+            if t.name and not var.is_input and id(t) not in self.param_names:
                 var.name = t.name
 
 
@@ -158,6 +160,7 @@ class _Recording:
     variables: dict[int, RecordedVar]
     output_names: tuple[str, ...] | None
     profile: OpProfile | None
+    op_base_names: dict[int, str] = dataclasses.field(default_factory=dict)
 
 
 def _signature(args: tuple, kwargs: dict) -> tuple:
@@ -260,6 +263,11 @@ class trace:  # noqa: N801 - MegEngine's name
         return list(self._recording.args)
 
     @property
+    def op_base_names(self) -> dict[int, str]:
+        """``op id -> automatic name`` of the first graph's ops, before ``[i]`` numbering."""
+        return dict(self._recording.op_base_names)
+
+    @property
     def output_names(self) -> tuple[str, ...] | None:
         """Output names when the function returned a dict (sorted keys), else None."""
         return self._recording.output_names
@@ -338,7 +346,8 @@ class trace:  # noqa: N801 - MegEngine's name
             graph.outputs = [graph.outputs[keys.index(k)] for k in output_names]
         recording = _Recording(graph, bindings, recorder.steps, recorder.variables,
                                output_names,
-                               OpProfile(recorder.steps) if self._profiling else None)
+                               OpProfile(recorder.steps) if self._profiling else None,
+                               recorder.namer.base_names)
         self._recordings[_signature(args, kwargs)] = recording
         if self._first is None:
             self._first = recording

@@ -58,7 +58,6 @@ from .mge_oprs import (
     ConvertError,
     ValueDependentError,
     numpy_dtype,
-    numpy_dtype_name,
     read_op,
     writable,
     write_op,
@@ -140,11 +139,11 @@ class _Reader:
             t = fop.tensors[0]
             var_name = self.model.var_name(fop.outputs[0]) if fop.outputs else None
             name = t.name or var_name or f"input_{len(self.graph.inputs)}"
-            dtype = np.dtype(numpy_dtype_name(t.dtype))
+            dtype = numpy_dtype(t.dtype)  # quantized inputs keep their scale
             self.check_ndim(tuple(t.shape), dtype)
             self.budget.input(name, t.shape, dtype)
             try:
-                return [self.graph.add_input(name, t.shape or (1,), numpy_dtype_name(t.dtype))]
+                return [self.graph.add_input(name, t.shape or (1,), dtype)]
             except GraphError as exc:
                 raise ConvertError(str(exc)) from exc
         kind = "ImmutableTensor" if fop.type == "ImmutableTensor" else "SharedDeviceTensor"
@@ -264,6 +263,8 @@ class _Reader:
         """The mge op for ``fop`` (see :mod:`.mge_oprs`); the outputs the file lists."""
         op, inputs, listed = read_op(fop, inputs, self.static_value)
         all_outs = self.graph.add_op(op, inputs, name=fop.name)
+        if all_outs:
+            all_outs[0].owner.priority = fop.priority
         for k, v in enumerate(all_outs):
             self.check_ndim(v.shape, v.dtype)
             self.budget.result(f"output {k} of {fop.type}" + (f" {fop.name!r}" if fop.name
@@ -275,6 +276,8 @@ class _Reader:
     def op(self, fop: Operator) -> list[VarNode]:
         if fop.type == "Host2DeviceCopy" or fop.type in _CONST_TYPES + _HOLDER_TYPES:
             outs = self.source_op(fop)
+            if fop.name and outs and outs[0].owner is not None:
+                outs[0].owner.name = fop.name
         elif fop.type == "GetVarShapeV1":
             outs = self.shape_of(fop)
         elif fop.type == "Split":
@@ -411,7 +414,8 @@ class _Writer:
     def var_name(self, var: VarNode | None) -> str:
         if var is None or not var.name:
             return ""
-        if self.keep_var_name >= 2 or var.id in self.output_ids or var.is_input or var.is_const:
+        # FBS_V2 keeps every var name from level 1 (MegEngine's middle tensors)
+        if self.keep_var_name >= 1 or var.id in self.output_ids or var.is_input or var.is_const:
             return var.name
         return ""
 
@@ -425,6 +429,8 @@ class _Writer:
             self.params.append(var.name)
         fop = Operator(type="SharedDeviceTensor" if shared else "ImmutableTensor",
                        tensors=[TensorValue(tuple(value.shape), dtype, value, name=name)])
+        if self.keep_opr_name and var is not None and var.name and var.is_const:
+            fop.name = var.name  # MegEngine names a named constant's operator after it
         self.value_bytes += value.nbytes
         return self.emit(fop, [(var, tuple(value.shape))])[0]
 
@@ -457,6 +463,8 @@ class _Writer:
         fop = Operator(type="Host2DeviceCopy", params=[
             Param("Host2DeviceCopy", default_fields("Host2DeviceCopy"))], tensors=[
             TensorValue(shape, DType.from_numpy(var.dtype), None, name=var.name)])
+        if self.keep_opr_name and var.name:  # MegEngine's input operators bear its name
+            fop.name = var.name
         self.inputs.append(var.name or "")
         self.emit(fop, [(var, shape)])
 
@@ -483,6 +491,7 @@ class _Writer:
         fop, skip = write_op(op, inputs, self.const, lambda: self.like(node.outputs[0]))
         if self.keep_opr_name and node.name:
             fop.name = node.name
+        fop.priority = node.priority
         outs = node.outputs[skip or 0:]
         self.emit(fop, [(v, v.shape) for v in outs])
 
@@ -528,7 +537,7 @@ def dump_graph(graph: Graph, *, keep_var_name: int = 1, keep_opr_name: bool = Fa
     data = write_model(model)
     info = CompGraphDumpResult(
         nr_opr=len(model.operators), tot_bytes=len(data),
-        tensor_value_bytes=writer.value_bytes, content_hash=0, inputs=writer.inputs,
+        tensor_value_bytes=writer.value_bytes, content_hash=0, inputs=sorted(writer.inputs),
         outputs=[v.name or "" for v in graph.outputs], params=writer.params)
     return data, info
 

@@ -34,6 +34,7 @@ from ..graph import passes
 from ..graph.ir import Graph
 from ..jit.testcase import TestcaseBuilder, load_testcase_model
 from ..ops.elemwise import Elemwise
+from ..runtime.specialize import ShapeError, specialize
 from ..serialization.fbs import DType, Metadata
 from ..serialization.mge_graph import dump_graph
 from ..utils.atomic_file import write_file
@@ -53,7 +54,8 @@ def build_parser() -> Parser:
                         "#rand(min,max[,dims]), an image or .npy file, name:src;name2:src2, "
                         "or @file with one spec per line")
     parser.add_argument("--repeat", type=int, default=1,
-                        help="repeat file data this many times along the batch axis")
+                        help="repeat file data this many times along the batch axis (the model "
+                        "then runs at that batch, as MegEngine's tool does)")
     parser.add_argument("--silent", action="store_true",
                         help="checks print nothing when run (AssertEqual verbose off)")
     add_option(parser, "--optimize-for-inference", action="store_true",
@@ -110,10 +112,13 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"{args.input} is a test-case file: its {len(loaded.cases)} test cases are "
               "replaced")
     graph = loaded.graph
-    builder = TestcaseBuilder(graph, args.data, repeat=args.repeat, silent=args.silent,
-                              no_assert=args.no_assert, maxerr=args.maxerr,
-                              resize_input=args.resize_input,
-                              input_transform=args.input_transform)
+    try:
+        builder = TestcaseBuilder(graph, args.data, repeat=args.repeat, silent=args.silent,
+                                  no_assert=args.no_assert, maxerr=args.maxerr,
+                                  resize_input=args.resize_input,
+                                  input_transform=args.input_transform, specialize=specialize)
+    except ShapeError as exc:  # data of another shape that the model cannot take
+        raise ToolError(f"{args.input} cannot run on the test data: {exc}") from None
     meta = loaded.metadata if loaded.metadata.is_valid else Metadata(is_valid=False)
     if args.optimize_for_inference:
         with warnings.catch_warnings(record=True) as caught:

@@ -31,12 +31,15 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from ..core.opdef import TensorInfo
+from ..dtype import dtype_spec
 from ..graph import ir, passes
+from ..ops import Elemwise, TypeCvt
 from ..serialization.fbs import Metadata
 from ..serialization.mge_graph import CompGraphDumpResult, dump_graph, load_graph
 from ..serialization.pickle import load as load_pickle
 from ..utils.atomic_file import write_file
 from .comp_graph_tools import get_dep_vars, get_oprs_seq, set_priority_to_id
+from .dtype_promotion import promote_all
 from .network_node import (
     ConstOpBase,
     Host2DeviceCopy,
@@ -49,6 +52,18 @@ from .network_node import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+def _promoted(graph: ir.Graph, inputs: list[ir.VarNode]) -> list[ir.VarNode]:
+    """``Elemwise`` inputs of mixed dtypes converted to one (MegBrain's promotion, which a
+    graph edit such as an int32 input replaced by a float32 constant relies on)."""
+    dtypes = [v.dtype for v in inputs]
+    target = promote_all(dtypes)
+    if all(d == target and d.metadata == target.metadata for d in dtypes):
+        return inputs
+    spec = dtype_spec(target)
+    return [v if v.dtype == target and v.dtype.metadata == target.metadata
+            else graph.add_op(TypeCvt(dtype=spec), [v])[0] for v in inputs]
 
 __all__ = [
     "Network", "NodeFilter", "NodeFilterCheckType", "NodeFilterHasInput", "NodeFilterName",
@@ -302,6 +317,8 @@ class Network:
                 new = [v.info for v in inputs]
                 if any(a.shape != b.shape for a, b in zip(old, new, strict=True)):
                     node.op = node.op.with_batch(old, new)
+                if isinstance(node.op, Elemwise):
+                    inputs = _promoted(graph, inputs)
                 outs = graph.add_op(node.op, inputs, name=node.name)
             outs[0].owner.priority = node._priority
             for var, out in zip(node.outputs, outs, strict=True):

@@ -57,9 +57,11 @@ def test_data_forms(two_input_model: Path, tmp_path: Path, capsys) -> None:  # n
 def test_images_resize_and_transform(small_model: Path, image: Path, tmp_path: Path,
                                      capsys) -> None:  # noqa: ANN001
     out = tmp_path / "img.mgbtest"
-    status, _, err = _run(capsys, small_model, "-o", out, "-d", image)
-    assert status == 2 and "has shape (1, 3, 12, 10), the model takes (1, 3, 8, 8)" in err
-    assert not out.exists()
+    # as MegEngine's tool: data of the input's rank is taken with a warning, and the model
+    # runs at the data's shape
+    with pytest.warns(UserWarning, match=r"shape \(1, 3, 12, 10\), the model takes"):
+        status, _, err = _run(capsys, small_model, "-o", out, "-d", image)
+    assert status == 0 and load_testcase_model(out).cases[0]["data"].shape == (1, 3, 12, 10)
     status, _, _ = _run(capsys, small_model, "-o", out, "-d", image, "--resize-input",
                         "--input-transform", "data / 255")
     assert status == 0
@@ -83,6 +85,57 @@ def test_repeat(tmp_path: Path, capsys) -> None:  # noqa: ANN001
                 "--repeat", "3")[0] == 0
     case = load_testcase_model(out).cases[0]
     np.testing.assert_array_equal(case["data"], [[1, 2]] * 3)
+
+
+def test_repeat_file_data_of_a_batch_one_model_runs_at_the_larger_batch(
+        tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    """MegEngine's tool takes ``--repeat 2`` with file data for a batch-1 model: the test
+    case holds batch 2, its expected outputs are the model's at batch 2, and load_and_run
+    runs the file at that batch (mge refused it: "has shape (2, ...), the model takes (1, ...)")."""
+    import mge
+    import mge.functional as F
+    from mge.jit import trace
+    from mge.tools.load_and_run import main as load_and_run
+
+    w = mge.tensor(np.random.default_rng(1).random((4, 3, 3, 3)).astype(np.float32))
+
+    @trace(symbolic=True, capture_as_const=True)
+    def f(data):
+        return F.flatten(F.relu(F.conv2d(data, w)), 1).sum(axis=1)
+
+    f(mge.tensor(np.zeros((1, 3, 6, 6), np.float32)))
+    f.dump(str(tmp_path / "b1.mge"), arg_names=["data"])
+    img = np.random.default_rng(2).random((1, 3, 6, 6)).astype(np.float32)
+    np.save(tmp_path / "img.npy", img)
+    out = tmp_path / "b2.mgbtest"
+    assert _run(capsys, tmp_path / "b1.mge", "-o", out, "-d", tmp_path / "img.npy",
+                "--repeat", "2")[0] == 0
+    case = load_testcase_model(out).cases[0]
+    expect = f(mge.tensor(img)).numpy()
+    assert case["data"].shape == (2, 3, 6, 6)
+    np.testing.assert_allclose(case[next(k for k in case if k.endswith(":expect"))],
+                               np.concatenate([expect, expect]), rtol=1e-5)
+    assert load_and_run([str(out), "--iter", "1"]) == 0
+    assert "max_err" in capsys.readouterr()[0]
+
+
+def test_repeat_refused_where_the_model_cannot_take_the_batch(
+        tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    import mge
+    import mge.functional as F
+    from mge.jit import trace
+
+    @trace(symbolic=True, capture_as_const=True, symbolic_shape=False)
+    def f(data):
+        return F.reshape(data, (2, 3))  # a constant target: batch 1 only
+
+    f(mge.tensor(np.zeros((1, 6), np.float32)))
+    f.dump(str(tmp_path / "b1.mge"), arg_names=["data"])
+    np.save(tmp_path / "row.npy", np.ones((1, 6), np.float32))
+    status, _, err = _run(capsys, tmp_path / "b1.mge", "-o", tmp_path / "x.mgbtest", "-d",
+                          tmp_path / "row.npy", "--repeat", "2")
+    assert status == 2 and "data" in err and "(2, 6)" in err
+    assert not (tmp_path / "x.mgbtest").exists()
 
 
 def test_silent_maxerr_no_assert(small_model: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001

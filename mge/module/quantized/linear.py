@@ -30,19 +30,18 @@ class Linear(QuantizedModule):
         self.output_dtype = dtype
 
     def calc_linear_quantized(self, inp: Tensor, nonlinear_mode: str = "identity") -> Tensor:
-        """``act(inp @ weight.T + bias)`` on real values, quantized to ``output_dtype``."""
+        """``act(inp @ weight.T + bias)`` as MegEngine computes it: an integer
+        ``MatrixMul`` (``qint32``), the bias in ``qint32`` of scale ``scale_inp *
+        scale_weight`` added, the sum converted to ``output_dtype``, then the activation."""
         inp = self._check_quantized(inp)
         if nonlinear_mode not in ("identity", "relu"):
             raise ValueError(f"{type(self).__name__}: unknown nonlinear_mode {nonlinear_mode!r}")
         bias = None
         if self.bias is not None:
-            scale = get_scale(inp.dtype) * get_scale(self.weight.dtype)
-            bias = F.elemwise.dequantize(self.bias.astype(qint32(scale)))
-        dequantize = F.elemwise.dequantize
-        ret = F.linear(dequantize(inp), dequantize(self.weight), bias)
-        if nonlinear_mode == "relu":
-            ret = F.relu(ret)
-        return ret if self.output_dtype is None else ret.astype(self.output_dtype)
+            bias = self.bias.astype(qint32(get_scale(inp.dtype) * get_scale(self.weight.dtype)))
+        ret = F.linear(inp, self.weight, bias)
+        ret = ret if self.output_dtype is None else ret.astype(self.output_dtype)
+        return F.relu(ret) if nonlinear_mode == "relu" else ret
 
     def forward(self, inp: Tensor) -> Tensor:
         return self.calc_linear_quantized(inp)
