@@ -140,8 +140,9 @@ def test_topk_errors() -> None:
 @pytest.mark.parametrize("descending", [False, True])
 def test_argsort_and_sort(descending: bool) -> None:
     data = np.float32([[3, 1, 2, 1], [0, 5, 5, -1]])
-    key = -data if descending else data
-    order = np.argsort(key, axis=-1, kind="stable").astype(np.int32)
+    order = np.argsort(data, axis=-1, kind="stable").astype(np.int32)
+    if descending:  # MegEngine's order: the ascending one reversed (ties last index first)
+        order = order[:, ::-1]
     _close(F.argsort(_t(data), descending), order)
     _close(F.argsort(_t(data[0]), descending), order[0])
     values, index = F.sort(_t(data[1]), descending)
@@ -182,3 +183,17 @@ def test_matmul_is_reexported() -> None:
     from mge.functional import nn
 
     assert fmath.matmul is nn.matmul and "matmul" in fmath.__all__
+
+
+def test_descending_sorts_order_ties_as_megengine(each_backend: str) -> None:
+    """Equal values come last index first when sorting descending: MegEngine 1.13's order
+    (the ascending order reversed), recorded from its CPU kernels."""
+    x = _t([[2.0, 2, 2, 1, 1, 3, 3]])
+    _, index = F.topk(x, 3, descending=True)
+    np.testing.assert_array_equal(index.numpy(), [[6, 5, 2]])
+    _, index = F.topk(_t([3.0, 1, 4, 1, 5]), 5, descending=True)
+    np.testing.assert_array_equal(index.numpy(), [4, 2, 0, 3, 1])
+    _, index = F.sort(x, descending=True)
+    np.testing.assert_array_equal(index.numpy(), [[6, 5, 2, 1, 0, 4, 3]])
+    np.testing.assert_array_equal(F.argsort(x, descending=True).numpy(), [[6, 5, 2, 1, 0, 4, 3]])
+    np.testing.assert_array_equal(F.argsort(x).numpy(), [[3, 4, 0, 1, 2, 5, 6]])

@@ -41,11 +41,10 @@ def arg_reduce(op: R.Argmax, x: np.ndarray) -> np.ndarray:
 
 
 def _argsort_rows(x: np.ndarray, descending: bool) -> np.ndarray:
-    """Stable argsort of each row; descending keeps equal values in their original order."""
-    if not descending:
-        return np.argsort(x, axis=1, kind="stable")
-    n = x.shape[1]
-    return (n - 1 - np.argsort(x[:, ::-1], axis=1, kind="stable"))[:, ::-1]
+    """Stable argsort of each row; descending is the ascending order reversed, so equal
+    values come last index first (MegEngine 1.13's order, checked on its CPU kernels)."""
+    idx = np.argsort(x, axis=1, kind="stable")
+    return idx[:, ::-1] if descending else idx
 
 
 def _sorted_rows(x: np.ndarray, descending: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -71,12 +71,19 @@ def _arg_reduce(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
 
 
 def _sorted(ctx: ExportContext, x: Sym, k: int, largest: bool) -> tuple[Sym, Sym]:
-    """The first ``k`` values of each row sorted (ties: lower index first), and indices."""
+    """The first ``k`` values of each row sorted, and indices. Ties: lower index first
+    ascending, higher index first descending (MegEngine's order: the ascending one
+    reversed); ONNX's TopK puts the lower index first, so ``largest`` runs on the reversed
+    row and maps the indices back."""
     work = x if x.dtype in (F32, INT32, INT64) else x.cast(
         F32 if x.dtype.kind == "f" else INT32)
+    if largest:
+        work = work[:, ::-1]
     shape = (x.shape[0], k)
     values, idx = ctx.emit("TopK", [work, ctx.ints([k])], shape, work.dtype, outputs=2,
                            dtypes=[work.dtype, INT64], axis=-1, largest=int(largest), sorted=1)
+    if largest:
+        idx = ctx.const(np.array(x.shape[1] - 1, np.int64)) - idx
     return values.cast(x.dtype), idx.cast(INT32)
 
 

@@ -55,7 +55,7 @@ def arg_reduce(op: R.Argmax, x: torch.Tensor) -> torch.Tensor:
 
 @TORCH.kernel(R.TopK)
 def topk(op: R.TopK, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-    values, idx = torch.sort(x, dim=1, descending=op.k < 0, stable=True)
+    values, idx = _sorted_rows(x, descending=op.k < 0)
     k = abs(op.k)
     if op.mode == "KTH_ONLY":
         return values[:, k - 1].contiguous()
@@ -64,8 +64,15 @@ def topk(op: R.TopK, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torc
 
 @TORCH.kernel(R.ArgsortForward)
 def argsort(op: R.ArgsortForward, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    values, idx = torch.sort(x, dim=1, descending=op.order == "DESCENDING", stable=True)
+    values, idx = _sorted_rows(x, descending=op.order == "DESCENDING")
     return values, idx.to(torch.int32)
+
+
+def _sorted_rows(x: torch.Tensor, descending: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows sorted stably; descending is the ascending order reversed (equal values last
+    index first, as MegEngine)."""
+    values, idx = torch.sort(x, dim=1, stable=True)
+    return (values.flip(1), idx.flip(1)) if descending else (values, idx)
 
 
 @TORCH.kernel(R.Cumsum)
