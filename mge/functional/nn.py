@@ -543,8 +543,5 @@ __all__ = [
     "prelu", "relu", "relu6", "remap", "sigmoid", "silu", "softmax", "softplus", "warp_affine",
     "warp_perspective",
     *_conv_nd.__all__, *_embedding.__all__, *_loss.__all__, *_metric.__all__,
-    *_normalization.__all__, "multi_head_attention",
+    *_normalization.__all__,
 ]
-
-# attention is composed of the functions above (dropout among them), so it comes last
-from .attention import multi_head_attention  # noqa: E402
