@@ -196,3 +196,6 @@ batch_rule(Convolution3DForward)(data_inputs(0))
 batch_rule(Convolution3DBackwardData)(data_inputs(1))
 
 __all__ = ["TO_NCHW", "TO_NHWC", "nchw", "nchw_shape"]
+
+
+from . import onnx_window  # noqa: E402,F401 - the window ops' rules
