@@ -109,6 +109,8 @@ def _static_param(kind: str, value: np.ndarray | None, what: str) -> Any:
     if value is None:
         raise ConvertError(f"{what} must be a value known when loading (it depends on inputs)")
     flat = np.asarray(value).reshape(-1)
+    if flat.dtype.kind == "f" and np.isfinite(flat).all() and (flat == np.round(flat)).all():
+        flat = flat.astype(np.int64)  # MegEngine casts some shape vars to float32 (Alloc's)
     if flat.dtype.kind not in "iu":
         raise ConvertError(f"{what} must be integers, got {flat.dtype}")
     ints = tuple(int(v) for v in flat)

@@ -57,6 +57,7 @@ CASES = [
     OpCase(S.GetVarShape(), [_X]),
     OpCase(S.GetVarShape(axis=-1), [_X], id="GetVarShape-axis"),
     OpCase(S.Fill(value=2.5, shape=(2, 3)), []),
+    OpCase(S.Alloc(shape=(3, 1, 2)), []),
     OpCase(S.Fill(value=7, shape=(4,), dtype=_I32), [], id="Fill-int"),
     OpCase(S.Fill(value=1, shape=(0, 2), dtype="bool"), [], id="Fill-empty-bool"),
     OpCase(S.Linspace(start=-1, stop=2, num=7), []),

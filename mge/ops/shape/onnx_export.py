@@ -21,7 +21,7 @@ import numpy as np
 from ..batching import BatchDim, Blocked, aligned, data_inputs, not_batched
 from ..registry import batch_rule, onnx_rule
 from .condtake import CondTake
-from .creation import Eye, Fill, Linspace
+from .creation import Alloc, Eye, Fill, Linspace
 from .indexing import (
     IndexingMultiAxisVec,
     IndexingOp,
@@ -174,7 +174,7 @@ def _get_var_shape(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]
     return [shape.cast(INT32)]
 
 
-@onnx_rule(Fill)
+@onnx_rule(Fill, Alloc)
 def _fill(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
     out = node.outputs[0]
     return [ctx.filled(out.shape, node.op.value, out.dtype)]
