@@ -38,8 +38,6 @@ EXPORT_GAPS.update({name: "a training op (a gradient): no ONNX lowering written"
 EXPORT_GAPS["MatrixInverse"] = (
     "ONNX has no matrix inverse (only onnxruntime's com.microsoft Inverse, not standard)")
 EXPORT_GAPS["SVD"] = "ONNX has no SVD"
-EXPORT_GAPS["DeformableConvForward"] = (
-    "no rule yet (ONNX's DeformConv, opset 19 and later, is still to map)")
 
 
 def run_onnx(model: onnx.ModelProto | str, *inputs: np.ndarray) -> list[np.ndarray]:
