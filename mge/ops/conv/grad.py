@@ -20,6 +20,11 @@ from ..registry import grad_rule
 from ..shape import AxisAddRemove, Concat, Dimshuffle, Subtensor
 from . import ConvBase, ConvolutionBackwardData, ConvolutionBackwardFilter, ConvolutionForward
 from .conv3d import Convolution3DBackwardData, Convolution3DForward
+from .deformable import (
+    DeformableConvBackwardData,
+    DeformableConvBackwardFilter,
+    DeformableConvForward,
+)
 from .window import GroupLocal, Images2Neibs, SlidingWindowTranspose
 
 if TYPE_CHECKING:
@@ -118,6 +123,16 @@ def group_local_grad(op: GroupLocal, ctx: GradContext) -> Grads:
     return [dx, ctx.reshape(dw, w.shape)]
 
 
+@grad_rule(DeformableConvForward)
+def deformable_conv_grad(op: DeformableConvForward, ctx: GradContext) -> Grads:
+    """MegEngine's: ``DeformableConvBackwardData`` gives the gradients of the input,
+    offset and mask, ``DeformableConvBackwardFilter`` the filter's."""
+    params = _params(op)
+    args = (*ctx.inputs, ctx.grad(0))
+    dx, doffset, dmask = ctx.apply(DeformableConvBackwardData(**params), *args)
+    return [dx, ctx.one(DeformableConvBackwardFilter(**params), *args), doffset, dmask]
+
+
 _SWAP01_3D = Dimshuffle(pattern=(1, 0, 2, 3, 4))
 
 
@@ -174,5 +189,5 @@ def conv3d_backward_data_grad(op: Convolution3DBackwardData, ctx: GradContext) -
 
 
 __all__ = ["conv3d_backward_data_grad", "conv3d_grad", "conv_backward_data_grad",
-           "conv_backward_filter_grad", "conv_grad", "group_local_grad", "images2neibs_grad",
-           "sliding_window_transpose_grad"]
+           "conv_backward_filter_grad", "conv_grad", "deformable_conv_grad", "group_local_grad",
+           "images2neibs_grad", "sliding_window_transpose_grad"]

@@ -34,7 +34,8 @@ EXPORT_GAPS = {"AssertEqual": "ONNX has no assertion op",
                "ElemwiseMultiType": "quantized graphs lower through mge.runtime.int8_onnx"}
 EXPORT_GAPS.update({name: "a training op (a gradient): no ONNX lowering written"
                     for name in ("ConvolutionBackwardFilter", "BatchNormBackward",
-                                 "PoolingBackward")})
+                                 "PoolingBackward", "DeformableConvBackwardData",
+                                 "DeformableConvBackwardFilter")})
 EXPORT_GAPS["MatrixInverse"] = (
     "ONNX has no matrix inverse (only onnxruntime's com.microsoft Inverse, not standard)")
 EXPORT_GAPS["SVD"] = "ONNX has no SVD"
