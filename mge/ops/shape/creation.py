@@ -27,7 +27,7 @@ from .shape import (
 )
 
 #: MegEngine's names of the plain dtypes (as ``.mge`` files write them) -> numpy's
-_MEGENGINE_DTYPES = {"Float32": "float32", "Float16": "float16", "Int32": "int32",
+MEGENGINE_DTYPES = {"Float32": "float32", "Float16": "float16", "Int32": "int32",
                      "Int16": "int16", "Int8": "int8", "Uint8": "uint8", "Uint16": "uint16",
                      "Bool": "bool"}
 
@@ -78,7 +78,7 @@ class Alloc(Fill):
 
     def out_dtype(self) -> np.dtype:
         """``dtype`` as numpy's name or MegEngine's (``Float32``, as files hold it)."""
-        return Fill(dtype=_MEGENGINE_DTYPES.get(self.dtype, self.dtype)).out_dtype()
+        return Fill(dtype=MEGENGINE_DTYPES.get(self.dtype, self.dtype)).out_dtype()
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
         if self.value != 0:
