@@ -1,8 +1,8 @@
 """Issue 13's layers at speed: a transformer block and a ConvTranspose2d decoder.
 
 * ``transformer``: pre-norm block, ``x + attn(LayerNorm(x))`` then
-  ``x + MLP(LayerNorm(x))``; the attention is written with ``Linear``, ``matmul`` and
-  ``softmax`` (mge has no ``MultiHeadAttention`` yet), the MLP is Linear-GELU-Linear.
+  ``x + MLP(LayerNorm(x))``; the attention is ``M.MultiHeadAttention`` (MegEngine's
+  packed ``io_weight_bias``), the MLP is Linear-GELU-Linear.
 * ``decoder``: three ``ConvTranspose2d`` (stride 2) with ReLUs, 8x8 -> 64x64.
 
 Each model runs, with the same weights and input, as: mge eager on the torch backend,
@@ -40,15 +40,12 @@ def mge_models() -> dict[str, tuple[object, np.ndarray]]:
         def __init__(self) -> None:
             super().__init__()
             self.ln1, self.ln2 = M.LayerNorm(DIM), M.LayerNorm(DIM)
-            self.qkv, self.proj = M.Linear(DIM, 3 * DIM), M.Linear(DIM, DIM)
+            self.attn = M.MultiHeadAttention(DIM, HEADS)
             self.fc1, self.fc2 = M.Linear(DIM, 4 * DIM), M.Linear(4 * DIM, DIM)
 
         def forward(self, x: object) -> object:
-            n, t, d = x.shape
-            qkv = self.qkv(self.ln1(x)).reshape(n, t, 3, HEADS, d // HEADS)
-            q, k, v = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))
-            att = F.softmax(F.matmul(q, k.transpose(0, 1, 3, 2)) / (d // HEADS) ** 0.5, -1)
-            x = x + self.proj(F.matmul(att, v).transpose(0, 2, 1, 3).reshape(n, t, d))
+            h = self.ln1(x)
+            x = x + self.attn(h, h, h)[0]
             return x + self.fc2(F.gelu(self.fc1(self.ln2(x))))
 
     decoder = M.Sequential(
@@ -76,14 +73,17 @@ def torch_twin(name: str, state: dict[str, np.ndarray]) -> Callable[[object], ob
             return x
         return decoder
 
+    packed = w["attn.io_weight_bias"].reshape(-1)  # Wq Wk Wv Wo (in, out), then biases
+    mats = packed[:4 * DIM * DIM].reshape(4, DIM, DIM).transpose(1, 2).contiguous()
+    biases = packed[4 * DIM * DIM:].reshape(4, DIM)
+
     def block(x: torch.Tensor) -> torch.Tensor:
         n, t, d = x.shape
-        ln = [tF.layer_norm(x, (d,), w["ln1.weight"], w["ln1.bias"])]
-        qkv = tF.linear(ln[0], w["qkv.weight"], w["qkv.bias"]).reshape(n, t, 3, HEADS, -1)
-        q, k, v = (qkv[:, :, i].transpose(1, 2) for i in range(3))
+        h = tF.layer_norm(x, (d,), w["ln1.weight"], w["ln1.bias"])
+        q, k, v = (tF.linear(h, mats[i], biases[i]).reshape(n, t, HEADS, -1).transpose(1, 2)
+                   for i in range(3))
         att = torch.softmax(q @ k.transpose(-1, -2) / (d // HEADS) ** 0.5, -1)
-        x = x + tF.linear((att @ v).transpose(1, 2).reshape(n, t, d), w["proj.weight"],
-                          w["proj.bias"])
+        x = x + tF.linear((att @ v).transpose(1, 2).reshape(n, t, d), mats[3], biases[3])
         h = tF.layer_norm(x, (d,), w["ln2.weight"], w["ln2.bias"])
         h = tF.linear(tF.gelu(tF.linear(h, w["fc1.weight"], w["fc1.bias"])), w["fc2.weight"],
                       w["fc2.bias"])

@@ -6,7 +6,8 @@ Example:
     array([3.], dtype=float32)
 """
 
-from . import elemwise, loss, math, nn, quantized, tensor, vision  # noqa: F401
+from . import attention, elemwise, loss, math, nn, quantized, tensor, vision  # noqa: F401
+from .attention import multi_head_attention  # noqa: F401 - MegEngine's F.multi_head_attention
 from .elemwise import *  # noqa: F403
 from .indexing import cond_take  # noqa: F401 - MegEngine's F.cond_take
 from .loss import *  # noqa: F403
@@ -18,3 +19,6 @@ from .tensor import *  # noqa: F403
 for _name in loss.__all__:
     setattr(nn, _name, getattr(loss, _name))
 nn.__all__ = [*nn.__all__, *loss.__all__]
+# and multi_head_attention, which is built of F.nn's functions (dropout among them)
+nn.multi_head_attention = attention.multi_head_attention
+nn.__all__.append("multi_head_attention")

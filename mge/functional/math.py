@@ -30,7 +30,7 @@ from ..core.tensor import amp as amp_state
 from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
 from ..dtype import float32, int32, result_dtype
-from ..ops.nn import BatchedMatrixMul, MatrixInverse, MatrixMul
+from ..ops.nn import SVD, BatchedMatrixMul, MatrixInverse, MatrixMul
 from ..ops.reduce import Argmax, Argmin, ArgsortForward, Cumsum, Reduce, TopK
 from ..ops.shape import Diag, Reshape, Subtensor
 from ._args import (
@@ -424,8 +424,31 @@ def matinv(inp: Tensor) -> Tensor:
     return one(MatrixInverse(), x)
 
 
+@traceable
+def svd(inp: Tensor, full_matrices: bool = False,
+        compute_uv: bool = True) -> tuple[Tensor, Tensor, Tensor] | Tensor:
+    """Singular value decomposition ``inp = U @ diag(S) @ Vh`` of each matrix of a
+    ``(..., M, N)`` float32 tensor (``SVD``): ``U (..., M, K)``, ``S (..., K)`` descending,
+    ``Vh (..., K, N)``, ``K = min(M, N)``, with MegEngine's CPU signs of the singular vectors.
+
+    Returns ``(U, S, Vh)``, or ``S`` alone without ``compute_uv``.
+
+    Raises:
+        ValueError: an input that is not float32 batches of matrices, or ``full_matrices``
+            with ``compute_uv`` (MegEngine's CPU kernel refuses it too).
+
+    Example:
+        >>> u, s, vh = F.svd(mge.tensor([[0.0, 2.0], [3.0, 0.0]]))
+        >>> s.numpy().round(4)
+        array([3., 2.], dtype=float32)
+    """
+    x = to_tensor("svd", inp)
+    outs = apply(SVD(full_matrices=bool(full_matrices), compute_uv=bool(compute_uv)), x)
+    return tuple(outs) if compute_uv else outs[1]
+
+
 __all__ = [
     "argmax", "argmin", "argsort", "cumsum", "diag", "dot", "matinv", "matmul", "max", "mean",
     "min",
-    "norm", "normalize", "prod", "sort", "std", "sum", "topk", "var",
+    "norm", "normalize", "prod", "sort", "std", "sum", "svd", "topk", "var",
 ]

@@ -42,6 +42,7 @@ from .embedding import Embedding
 from .linear import Linear, LinearRelu
 from .linear_bn import LinearBn1d, LinearBnRelu1d
 from .module import HookHandler, Module
+from .multiheadattn import MultiHeadAttention
 from .normalization import GeneralNorm, GroupNorm, InstanceNorm, LayerNorm, LocalResponseNorm
 from .pixel_shuffle import PixelShuffle
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
@@ -78,6 +79,7 @@ __all__ = [
     "Dropout",
     "Elemwise",
     "Embedding",
+    "MultiHeadAttention",
     "HookHandler",
     "Identity",
     "InstanceNorm",

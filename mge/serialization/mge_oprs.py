@@ -32,7 +32,8 @@ from ..dtype import canonical_dtype, dtype_spec, is_quantize
 from ..graph.static_values import source_count
 from ..ops import TypeCvt
 from ..ops.reduce import REDUCE_ALL, Reduce, TopK
-from ..ops.shape import AxisAddRemove, IndexingOp, Reshape, SetIndexingOp
+from ..ops.shape import Alloc, AxisAddRemove, IndexingOp, Reshape, SetIndexingOp
+from ..ops.shape.creation import MEGENGINE_DTYPES
 from .fbs import PARAMS_BY_NAME, DType, Operator, Param, default_fields
 
 #: value of ``OptionalAxisV1.axis`` meaning "no axis"
@@ -95,6 +96,8 @@ def _to_field(op: OpDef, name: str, value: Any, dtype_field: bool = False) -> An
         return DType.from_numpy(canonical_dtype(value)).name
     if isinstance(op, AxisAddRemove) and name == "desc":
         return [{"method": m, "axis": int(a)} for m, a in value]
+    if isinstance(op, Alloc) and name == "dtype":  # its DType param holds MegEngine's names
+        return {v: k for k, v in MEGENGINE_DTYPES.items()}.get(value, value)
     if isinstance(value, tuple):
         return list(value)
     return value
@@ -125,6 +128,8 @@ def _static_param(kind: str, value: np.ndarray | None, what: str) -> Any:
         raise ValueDependentError(f"{what} must be a value known when loading (it depends "
                                   "on input values)")
     flat = np.asarray(value).reshape(-1)
+    if flat.dtype.kind == "f" and np.isfinite(flat).all() and (flat == np.round(flat)).all():
+        flat = flat.astype(np.int64)  # MegEngine casts some shape vars to float32 (Alloc's)
     if flat.dtype.kind not in "iu":
         raise ConvertError(f"{what} must be integers, got {flat.dtype}")
     ints = tuple(int(v) for v in flat)

@@ -19,7 +19,8 @@ from mge.backends import (
 from mge.core.apply import apply
 from mge.ops.conv import ConvolutionBackwardFilter
 from mge.ops.elemwise import Elemwise
-from mge.ops.nn import BatchNormForward, GroupNorm, InstanceNorm, LayerNorm
+from mge.ops.nn import BatchNormForward, GeneralNorm, GroupNorm, InstanceNorm, LayerNorm
+from mge.ops.shape import CondTake
 from mge.ops.vision import WarpPerspectiveForward
 from mge.ops.vision.detection import ROIAlignForward, ROIPoolingForward
 from mge.ops.vision.remap import WarpAffineForward
@@ -27,13 +28,15 @@ from mge.ops.vision.remap import WarpAffineForward
 from ..ops.test_op_table import CASES
 
 #: outputs a rule differentiates when not all float outputs (y, not the statistics)
-GRAD_OUTPUTS = {BatchNormForward: (5,), LayerNorm: (0,), GroupNorm: (0,), InstanceNorm: (0,)}
+GRAD_OUTPUTS = {BatchNormForward: (5,), LayerNorm: (0,), GroupNorm: (0,), InstanceNorm: (0,),
+                GeneralNorm: (0,)}
 #: inputs a rule may leave without a gradient: (op class, mode or None) -> input indices
 NO_GRAD_INPUTS = {
     (BatchNormForward, None): (3, 4),
     (ConvolutionBackwardFilter, None): (2,),  # the filter only gives the shape
     (ROIAlignForward, None): (1,),  # rois get no gradient, as in MegEngine
     (ROIPoolingForward, None): (1,),
+    (CondTake, None): (1,),  # the mask selects: no gradient
     (Elemwise, "CLIP"): (1, 2),
     (Elemwise, "SWITCH_GT0"): (0,),
     **{(Elemwise, m): (0,) for m in ("CEIL", "FLOOR", "ROUND", "SIGN")},

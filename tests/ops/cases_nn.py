@@ -18,6 +18,7 @@ from mge.ops.nn import (
     MatrixMul,
     SoftmaxForward,
 )
+from mge.ops.nn.svd import SVD
 
 from .optable import OpCase, rand
 
@@ -98,6 +99,11 @@ CASES += [
     OpCase(MatrixInverse(), [rand(4, 4) + _EYE], **_TOL),
     OpCase(MatrixInverse(), [rand(2, 3, 4, 4) + _EYE], id="MatrixInverse-batched", **_TOL),
     OpCase(MatrixInverse(), [rand(0, 3, 3)], id="MatrixInverse-empty"),
+]
+CASES += [
+    OpCase(SVD(), [rand(5, 3)], id="SVD-tall", **_TOL),
+    OpCase(SVD(), [rand(2, 3, 6)], id="SVD-wide-batched", **_TOL),
+    OpCase(SVD(compute_uv=False), [rand(4, 4)], id="SVD-values", **_TOL),
 ]
 CASES += [
     OpCase(LRN(), [rand(2, 7, 3, 4)], **_TOL),

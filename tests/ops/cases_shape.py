@@ -57,6 +57,7 @@ CASES = [
     OpCase(S.GetVarShape(), [_X]),
     OpCase(S.GetVarShape(axis=-1), [_X], id="GetVarShape-axis"),
     OpCase(S.Fill(value=2.5, shape=(2, 3)), []),
+    OpCase(S.Alloc(shape=(3, 1, 2)), []),
     OpCase(S.Fill(value=7, shape=(4,), dtype=_I32), [], id="Fill-int"),
     OpCase(S.Fill(value=1, shape=(0, 2), dtype="bool"), [], id="Fill-empty-bool"),
     OpCase(S.Linspace(start=-1, stop=2, num=7), []),
@@ -102,6 +103,7 @@ CASES += [
 ]
 
 _MASKED = rand(3, 4, 5)
+_INTS = rand(3, 4, dtype="int32", seed=5)
 CASES += [
     OpCase(S.CondTake(size=int((_MASKED > 0).sum())), [_MASKED, _MASKED > 0]),
     OpCase(S.CondTake(mode="GT", val=0.5, size=int((_MASKED > 0.5).sum())),
@@ -109,4 +111,10 @@ CASES += [
     OpCase(S.CondTake(mode="EQ", val=2.0, size=int((rand(6, dtype="int32") == 2).sum())),
            [rand(6), rand(6, dtype="int32")], id="CondTake-EQ-int-mask"),
     OpCase(S.CondTake(size=0), [rand(0, 3), rand(0, 3) > 0], id="CondTake-empty"),
+    OpCase(S.CondTake(mode="NEQ", val=0.0, size=int((np.round(_MASKED) != 0).sum())),
+           [_MASKED, np.round(_MASKED)], id="CondTake-NEQ-float-mask"),
+    OpCase(S.CondTake(mode="LEQ", val=-1.5, size=int((_INTS <= -1).sum())),
+           [rand(*_INTS.shape), _INTS], id="CondTake-LEQ-int-mask-fractional-val"),
+    OpCase(S.CondTake(mode="EQ", val=0.0, size=int((_MASKED <= 0).sum())),
+           [_MASKED, _MASKED > 0], id="CondTake-EQ-bool-mask-false"),
 ]

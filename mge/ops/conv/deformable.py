@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ...core.opdef import Memory, MgeForm, TensorInfo, check_enum, register_op
-from . import ConvBase
+from . import _EP, ConvBase
 
 
 @register_op
@@ -68,4 +68,48 @@ class DeformableConvForward(ConvBase):
         return [TensorInfo(self.layout(geo.batch, geo.out_channels, geo.out_hw), src.dtype)]
 
 
-__all__ = ["DeformableConvForward"]
+class _DeformableBackward(DeformableConvForward):
+    """Inputs ``src, filter, offset, mask, diff`` (MegEngine's order): ``diff`` is the
+    gradient of the forward output."""
+
+    nr_inputs = (5,)
+    grad_rule = None  # not the forward's (register_op resets only kernels and export rules)
+
+    def forward_infos(self, inputs: Sequence[TensorInfo]) -> Sequence[TensorInfo]:
+        """The forward inputs, after checking ``diff`` against the forward output."""
+        (out,) = DeformableConvForward.infer(self, inputs[:4])
+        diff = inputs[4]
+        if diff.shape != out.shape or diff.dtype != out.dtype:
+            self.fail(f"diff must be {out.dtype}{list(out.shape)}, the forward output", inputs)
+        return inputs[:4]
+
+
+@register_op
+class DeformableConvBackwardData(_DeformableBackward):
+    """The gradients of ``DeformableConvForward`` w.r.t. ``src``, ``offset`` and ``mask``."""
+
+    type_name = "DeformableConvBackwardData"
+    memory = Memory.FRESH
+    mge_form = MgeForm("DeformableConvBackwardData", ("Convolution", _EP))
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        src, _, offset, mask = self.forward_infos(inputs)
+        return [TensorInfo(src.shape, src.dtype), TensorInfo(offset.shape, offset.dtype),
+                TensorInfo(mask.shape, mask.dtype)]
+
+
+@register_op
+class DeformableConvBackwardFilter(_DeformableBackward):
+    """The gradient of ``DeformableConvForward`` w.r.t. its filter."""
+
+    type_name = "DeformableConvBackwardFilter"
+    memory = Memory.FRESH
+    mge_form = MgeForm("DeformableConvBackwardFilter", ("Convolution", _EP))
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        _, filt, _, _ = self.forward_infos(inputs)
+        return [TensorInfo(filt.shape, inputs[0].dtype)]
+
+
+__all__ = ["DeformableConvBackwardData", "DeformableConvBackwardFilter",
+           "DeformableConvForward"]

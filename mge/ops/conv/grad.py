@@ -28,7 +28,12 @@ from . import (
     ConvolutionForward,
 )
 from .conv3d import Convolution3DBackwardData, Convolution3DForward
-from .window import Images2Neibs, SlidingWindowTranspose
+from .deformable import (
+    DeformableConvBackwardData,
+    DeformableConvBackwardFilter,
+    DeformableConvForward,
+)
+from .window import GroupLocal, Images2Neibs, SlidingWindowTranspose
 
 if TYPE_CHECKING:
     from ...core.autodiff.context import GradContext
@@ -114,6 +119,45 @@ def sliding_window_transpose_grad(op: SlidingWindowTranspose, ctx: GradContext) 
     return [ctx.one(Images2Neibs(**_window_params(op)), ctx.grad(0))]
 
 
+@grad_rule(GroupLocal)
+def group_local_grad(op: GroupLocal, ctx: GradContext) -> Grads:
+    """Per group and output position ``p`` the layer is a matrix product
+    ``y_p = windows_p @ filter_p`` (``(N, IC/G*FH*FW) @ (IC/G*FH*FW, OC/G)``), so
+    ``d filter_p = windows_p^T @ dy_p`` and ``d windows_p = dy_p @ filter_p^T`` (written
+    as broadcast products and sums), the latter summed back into the image by
+    ``SlidingWindowTranspose`` (the windows' adjoint)."""
+    x, w = ctx.inputs
+    n, c, h, wd = x.shape
+    groups, oh, ow, icpg, fh, fw, ocpg = w.shape
+    blocks, k = groups * oh * ow, icpg * fh * fw
+    window = {"pad_h": op.pad_h, "pad_w": op.pad_w, "stride_h": op.stride_h,
+              "stride_w": op.stride_w, "window_h": fh, "window_w": fw}
+    win = ctx.reshape(ctx.one(Images2Neibs(**window), x), (n, groups, icpg, oh, ow, fh, fw))
+    win = ctx.reshape(ctx.one(Dimshuffle(pattern=(1, 3, 4, 0, 2, 5, 6)), win), (blocks, n, k))
+    dy = ctx.reshape(ctx.grad(0), (n, groups, ocpg, oh, ow))
+    dy = ctx.reshape(ctx.one(Dimshuffle(pattern=(1, 3, 4, 0, 2)), dy), (blocks, n, ocpg))
+    filt = ctx.reshape(w, (blocks, 1, k, ocpg))
+    # the products as broadcast multiplies and sums (a matmul op would be an ops.nn import)
+    dw = ctx.reduce("SUM", ctx.ew("MUL", ctx.reshape(win, (blocks, n, k, 1)),
+                                  ctx.reshape(dy, (blocks, n, 1, ocpg))), [1])
+    dwin = ctx.reduce("SUM", ctx.ew("MUL", ctx.reshape(dy, (blocks, n, 1, ocpg)), filt), [3])
+    dwin = ctx.reshape(dwin, (groups, oh, ow, n, icpg, fh, fw))
+    dwin = ctx.reshape(ctx.one(Dimshuffle(pattern=(3, 0, 4, 1, 2, 5, 6)), dwin),
+                       (n, c, oh, ow, fh, fw))
+    dx = ctx.one(SlidingWindowTranspose(out_h=h, out_w=wd, **window), dwin)
+    return [dx, ctx.reshape(dw, w.shape)]
+
+
+@grad_rule(DeformableConvForward)
+def deformable_conv_grad(op: DeformableConvForward, ctx: GradContext) -> Grads:
+    """MegEngine's: ``DeformableConvBackwardData`` gives the gradients of the input,
+    offset and mask, ``DeformableConvBackwardFilter`` the filter's."""
+    params = _params(op)
+    args = (*ctx.inputs, ctx.grad(0))
+    dx, doffset, dmask = ctx.apply(DeformableConvBackwardData(**params), *args)
+    return [dx, ctx.one(DeformableConvBackwardFilter(**params), *args), doffset, dmask]
+
+
 _SWAP01_3D = Dimshuffle(pattern=(1, 0, 2, 3, 4))
 
 
@@ -170,5 +214,5 @@ def conv3d_backward_data_grad(op: Convolution3DBackwardData, ctx: GradContext) -
 
 
 __all__ = ["conv3d_backward_data_grad", "conv3d_grad", "conv_backward_data_grad", "conv_bias_grad",
-           "conv_backward_filter_grad", "conv_grad", "images2neibs_grad",
-           "sliding_window_transpose_grad"]
+           "conv_backward_filter_grad", "conv_grad", "deformable_conv_grad", "group_local_grad",
+           "images2neibs_grad", "sliding_window_transpose_grad"]

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..batching import data_inputs
 from ..elemwise.onnx_export import ELEMWISE
-from ..registry import batch_rule, onnx_rule
+from ..registry import Unsupported, batch_rule, onnx_rule
 from ..shape import Padding
 from . import (
     ConvBase,
@@ -28,6 +28,7 @@ from . import (
     canonical_filter,
 )
 from .conv3d import Convolution3DBackwardData, Convolution3DForward
+from .deformable import DeformableConvForward
 
 if TYPE_CHECKING:
     from ...convert.onnx.exporter.graph import ExportContext
@@ -196,3 +197,22 @@ batch_rule(Convolution3DForward)(data_inputs(0))
 batch_rule(Convolution3DBackwardData)(data_inputs(1))
 
 __all__ = ["TO_NCHW", "TO_NHWC", "nchw", "nchw_shape"]
+
+
+@onnx_rule(DeformableConvForward)
+def _deformable_conv(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
+    """ONNX's ``DeformConv`` (opset 19): the same offsets (per deformable group and tap,
+    ``(dy, dx)``), mask and bilinear sampling with zeros outside, in float32."""
+    if ctx.opset < 19:
+        raise Unsupported(f"ONNX's DeformConv needs opset 19 (exporting opset {ctx.opset})")
+    op, out = node.op, node.outputs[0]
+    x, w, offset, mask = xs
+    filt = _filter(ctx, node, 1, w, F32)
+    kernel = filt.shape[2:]
+    y = ctx.emit("DeformConv", [x.cast(F32), filt, offset, None, mask], out.shape, F32,
+                 **_attrs(op, filt, _groups(op, node.inputs[1].shape)),
+                 offset_group=mask.shape[1] // (kernel[0] * kernel[1]))
+    return [y.cast(out.dtype)]
+
+
+from . import onnx_window  # noqa: E402,F401 - the window ops' rules

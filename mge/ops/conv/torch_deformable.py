@@ -1,12 +1,19 @@
 """torch kernel of ``DeformableConvForward`` (the numpy kernel's sampling, with
-``torch.gather``)."""
+``torch.gather``); its gradients run the numpy kernels on the values (training-only ops,
+kept in one place)."""
 
 from __future__ import annotations
 
 import torch
 
 from ..registry import TORCH
-from .deformable import DeformableConvForward
+from ..torch_arrays import to_numpy
+from .deformable import (
+    DeformableConvBackwardData,
+    DeformableConvBackwardFilter,
+    DeformableConvForward,
+)
+from .numpy_deformable import deformable_conv_backward_data, deformable_conv_backward_filter
 
 
 def _columns(op: DeformableConvForward, x: torch.Tensor, offset: torch.Tensor,
@@ -51,3 +58,14 @@ def deformable_conv(op: DeformableConvForward, x: torch.Tensor, w: torch.Tensor,
     cols = cols.reshape(n, groups, icpg * kh * kw, positions)
     out = torch.matmul(filt.reshape(groups, ocpg, icpg * kh * kw), cols)
     return out.reshape(n, groups * ocpg, *mask.shape[2:]).to(x.dtype)
+
+
+@TORCH.kernel(DeformableConvBackwardData, DeformableConvBackwardFilter)
+def deformable_conv_backward(op: DeformableConvBackwardData | DeformableConvBackwardFilter,
+                             *xs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    kernel = deformable_conv_backward_data if isinstance(op, DeformableConvBackwardData) \
+        else deformable_conv_backward_filter
+    out = kernel(op, *[to_numpy(x) for x in xs])
+    if isinstance(out, tuple):
+        return tuple(torch.from_numpy(o).to(xs[0].device) for o in out)
+    return torch.from_numpy(out).to(xs[0].device)

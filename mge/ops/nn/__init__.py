@@ -397,3 +397,4 @@ def _norm_inputs(op: OpDef, inputs: Sequence[TensorInfo], param_size: int) -> Te
 
 # gradient rules (reverse-mode autodiff: mge.core.autodiff)
 from . import grad  # noqa: E402,F401
+from .svd import SVD  # noqa: E402,F401 - the op family's SVD

@@ -13,12 +13,16 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ..registry import grad_rule
 from . import (
+    LRN,
     BatchedMatrixMul,
     BatchNormBackward,
     BatchNormForward,
     BNParams,
+    GeneralNorm,
     GroupNorm,
     InstanceNorm,
     LayerNorm,
@@ -176,5 +180,60 @@ def group_norm_grad(op: GroupNorm, ctx: GradContext) -> Grads:
                        rstd)
 
 
-__all__ = ["batch_norm_grad", "group_norm_grad", "layer_norm_grad", "matmul_grad",
-           "matrix_inverse_grad", "softmax_grad"]
+@grad_rule(GeneralNorm)
+def general_norm_grad(op: GeneralNorm, ctx: GradContext) -> Grads:
+    """The standardization's gradient over the dims ``axis_start .. axis_end - 1``, on the
+    input viewed as ``(before, normalized, after)``; ``weight``/``bias`` sum over the rest."""
+    if any(g is not None for g in ctx.grads[1:]):
+        raise NotImplementedError(f"no gradient through the statistics outputs of {op}: "
+                                  "only the normalized output is differentiable")
+    x, mean, rstd = ctx.inputs[0], ctx.outputs[1], ctx.outputs[2]
+    shape = tuple(x.shape)
+    view = (math.prod(shape[:op.axis_start]), math.prod(shape[op.axis_start:op.axis_end]),
+            math.prod(shape[op.axis_end:]))
+    xf, dy = ctx.reshape(ctx.cast(x, mean), view), ctx.reshape(ctx.cast(ctx.grad(0), mean), view)
+    stat = (view[0], 1, view[2])
+    m, r = ctx.reshape(mean, stat), ctx.reshape(rstd, stat)
+    xhat = ctx.ew("MUL", ctx.ew("SUB", xf, m), r)
+    g = dy
+    if op.affine:
+        weight = ctx.inputs[1]
+        g = ctx.ew("MUL", dy, ctx.reshape(ctx.cast(weight, mean), (1, view[1], 1)))
+    g_mean = ctx.ew("TRUE_DIV", ctx.reduce("SUM", g, [1]), float(view[1]))
+    gx_mean = ctx.ew("TRUE_DIV", ctx.reduce("SUM", ctx.ew("MUL", g, xhat), [1]), float(view[1]))
+    dx = ctx.ew("MUL", ctx.ew("SUB", ctx.ew("SUB", g, g_mean), ctx.ew("MUL", xhat, gx_mean)), r)
+    dx = ctx.cast(ctx.reshape(dx, shape), x)
+    if not op.affine:
+        return [dx]
+    weight = ctx.inputs[1]
+    dweight = ctx.reduce("SUM", ctx.ew("MUL", dy, xhat), [0, 2])
+    dbias = ctx.reduce("SUM", dy, [0, 2])
+    return [dx, ctx.cast(ctx.reshape(dweight, weight.shape), weight),
+            ctx.cast(ctx.reshape(dbias, weight.shape), weight)]
+
+
+@grad_rule(LRN)
+def lrn_grad(op: LRN, ctx: GradContext) -> Grads:
+    """``y = x * d^-beta`` with ``d = k + alpha * window_sum(x^2)`` (channel windows of
+    ``n``): ``dx = dy * d^-beta - 2 alpha beta x * window_sum(dy * x * d^(-beta - 1))``.
+    The window is symmetric, so one banded ``(C, C)`` matrix product sums it both ways."""
+    x, dy = ctx.inputs[0], ctx.grad(0)
+    n, c = x.shape[:2]
+    flat = (n, c, math.prod(x.shape[2:]))
+    band = np.abs(np.subtract.outer(np.arange(c), np.arange(c))) <= op.n // 2
+    band = ctx.const(band, x, (n, c, c))
+
+    def window_sum(v: Tensor) -> Tensor:
+        return ctx.reshape(ctx.one(BatchedMatrixMul(), band, ctx.reshape(v, flat)), x.shape)
+
+    d = ctx.ew("ADD", ctx.ew("MUL", window_sum(ctx.ew("MUL", x, x)), float(op.alpha)),
+               float(op.k))
+    direct = ctx.ew("MUL", dy, ctx.ew("POW", d, -float(op.beta)))
+    inner = ctx.ew("MUL", ctx.ew("MUL", dy, x), ctx.ew("POW", d, -float(op.beta) - 1.0))
+    cross = ctx.ew("MUL", ctx.ew("MUL", x, window_sum(inner)),
+                   -2.0 * float(op.alpha) * float(op.beta))
+    return [ctx.ew("ADD", direct, cross)]
+
+
+__all__ = ["batch_norm_grad", "general_norm_grad", "group_norm_grad", "layer_norm_grad",
+           "lrn_grad", "matmul_grad", "matrix_inverse_grad", "softmax_grad"]

@@ -168,3 +168,6 @@ def general_norm(op: GeneralNorm, x: np.ndarray, *affine: np.ndarray) -> tuple[n
         y = y * affine[0].reshape(view) + affine[1].reshape(view)
     rest = x.shape[: op.axis_start] + x.shape[op.axis_end:]
     return np.ascontiguousarray(y, dtype=x.dtype), mean.reshape(rest), rstd.reshape(rest)
+
+
+from . import numpy_svd  # noqa: E402,F401 - SVD's kernel

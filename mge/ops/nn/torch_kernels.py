@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as tF
 
 from ..registry import TORCH, Prepared, PrepareSite
+from ..torch_arrays import to_numpy
 from . import (
     LRN,
     BatchedMatrixMul,
@@ -22,6 +23,8 @@ from . import (
     SoftmaxForward,
     bn_reduce_axes,
 )
+from .numpy_svd import svd as numpy_svd
+from .svd import SVD
 
 
 @TORCH.kernel(MatrixMul, BatchedMatrixMul)
@@ -203,3 +206,10 @@ def prepare_matmul(op: MatrixMul, site: PrepareSite) -> Prepared | None:
         np.ascontiguousarray(v if op.transposeB else v.T)))
     linear, wdtype = tF.linear, weight.dtype
     return Prepared(lambda a: linear(a if a.dtype == wdtype else a.to(wdtype), weight), (0,))
+
+
+@TORCH.kernel(SVD)
+def svd(op: SVD, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """MegEngine's singular-vector signs come from its own iteration (torch's LAPACK picks
+    others), so this runs the numpy kernel on the values."""
+    return tuple(torch.from_numpy(o).to(x.device) for o in numpy_svd(op, to_numpy(x)))

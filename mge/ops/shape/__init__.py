@@ -10,6 +10,7 @@ Example:
 from .condtake import CondTake
 from .creation import (
     CREATED_AS_VALUE,
+    Alloc,
     CreationOp,
     Eye,
     Fill,
@@ -61,6 +62,7 @@ __all__ = [
     "Diag",
     "Dimshuffle",
     "Eye",
+    "Alloc",
     "Fill",
     "GetVarShape",
     "INT32",

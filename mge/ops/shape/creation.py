@@ -15,6 +15,7 @@ import numpy as np
 
 from ...core.opdef import (
     Memory,
+    MgeForm,
     NoMgeForm,
     TensorInfo,
     register_op,
@@ -24,6 +25,11 @@ from .shape import (
     StaticParamsOp,
     check_shape_param,
 )
+
+#: MegEngine's names of the plain dtypes (as ``.mge`` files write them) -> numpy's
+MEGENGINE_DTYPES = {"Float32": "float32", "Float16": "float16", "Int32": "int32",
+                     "Int16": "int16", "Int8": "int8", "Uint8": "uint8", "Uint16": "uint16",
+                     "Bool": "bool"}
 
 #: creation ops have no serializer: the .mge writer stores their values as constants
 CREATED_AS_VALUE = NoMgeForm("a creation op: .mge files hold its value as a constant")
@@ -57,6 +63,27 @@ class Fill(CreationOp):
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
         check_shape_param(self, self.shape)
         return [TensorInfo(self.shape, self.out_dtype())]
+
+
+@register_op
+class Alloc(Fill):
+    """MegEngine's ``Alloc``: a tensor of the shape its input var holds, left uninitialized
+    (mge fills zeros). MegEngine's dumps use it for its shape only: ``conv_transpose3d``
+    with ``output_padding`` passes one as the output-shape var of
+    ``Convolution3DBackwardData``. The reader folds the shape var into ``shape``."""
+
+    type_name = "Alloc"
+    memory = Memory.FRESH
+    mge_form = MgeForm("Alloc", ("DType",), static=(("shape", "shape"),))
+
+    def out_dtype(self) -> np.dtype:
+        """``dtype`` as numpy's name or MegEngine's (``Float32``, as files hold it)."""
+        return Fill(dtype=MEGENGINE_DTYPES.get(self.dtype, self.dtype)).out_dtype()
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        if self.value != 0:
+            self.fail(f"Alloc has no fill value (mge fills zeros), got {self.value}")
+        return super().infer(inputs)
 
 
 @register_op

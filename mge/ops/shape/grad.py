@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..registry import grad_rule
+from .condtake import CondTake
 from .indexing import (
     IndexingIncrMultiAxisVec,
     IndexingMultiAxisVec,
@@ -124,6 +125,19 @@ def incr_indexing_grad(op: IndexingIncrMultiAxisVec, ctx: GradContext) -> Grads:
             *([None] * len(index))]
 
 
-__all__ = ["broadcast_grad", "concat_grad", "dimshuffle_grad", "incr_indexing_grad",
-           "indexing_grad", "padding_grad",
-           "reshape_grad", "set_subtensor_grad", "subtensor_grad"]
+@grad_rule(CondTake)
+def cond_take_grad(op: CondTake, ctx: GradContext) -> Grads:
+    """Data: the values' gradient written into zeros at the taken flat positions (each taken
+    once); the mask gets none (the selection is piecewise constant in it)."""
+    data, mask = ctx.inputs
+    if ctx.grads[0] is None:
+        return [None, None]
+    size = int(np.prod(data.shape))
+    flat = ctx.one(IndexingSetMultiAxisVec(items=((0, None, None, None, True),)),
+                   ctx.const(0.0, data, (size,)), ctx.grad(0), ctx.outputs[1])
+    return [ctx.reshape(flat, data.shape), None]
+
+
+__all__ = ["broadcast_grad", "concat_grad", "cond_take_grad", "dimshuffle_grad",
+           "incr_indexing_grad", "indexing_grad", "padding_grad", "reshape_grad",
+           "set_subtensor_grad", "subtensor_grad"]

@@ -52,7 +52,7 @@ def get_var_shape(op: S.GetVarShape, x: np.ndarray) -> np.ndarray:
     return op.infer([TensorInfo(x.shape, x.dtype)])[0].value
 
 
-@NUMPY.kernel(S.Fill)
+@NUMPY.kernel(S.Fill, S.Alloc)
 def fill(op: S.Fill) -> np.ndarray:
     return np.full(op.shape, op.value, dtype=op.out_dtype())
 

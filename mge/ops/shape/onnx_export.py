@@ -20,7 +20,8 @@ import numpy as np
 
 from ..batching import BatchDim, Blocked, aligned, data_inputs, not_batched
 from ..registry import Unsupported, batch_rule, onnx_rule
-from .creation import Eye, Fill, Linspace
+from .condtake import CondTake
+from .creation import Alloc, Eye, Fill, Linspace
 from .indexing import (
     IndexingIncrMultiAxisVec,
     IndexingMultiAxisVec,
@@ -82,6 +83,34 @@ def _diag(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
     zeros = ctx.const(np.zeros((n * n,), out.dtype))
     index = ctx.const(_diag_positions(node.op, (n, n)).reshape(-1, 1))
     return [zeros.op("ScatterND", index, x).reshape(out.shape)]
+
+
+@onnx_rule(CondTake)
+def _cond_take(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
+    """``Compress`` of the flat data by the flat condition, and ``NonZero`` of it (int32).
+    The condition is the numpy kernel's: float masks compare in float32 (``EQ``:
+    ``|mask - val| < eps``), integer and bool masks with ``val`` cast to their dtype. In
+    ONNX the outputs' length follows the mask's values (mge's op fixes it as ``size``)."""
+    op, (data, mask) = node.op, xs
+    ctx.static_only(node, "CondTake's output length")
+    if mask.dtype.kind == "f":
+        m, val = mask.cast(F32), np.float32(op.val)
+    else:
+        m, val = mask.cast(INT32), np.asarray(op.val).astype(mask.dtype).astype(INT32)
+    if op.mode in ("EQ", "NEQ"):
+        hit = ((m - ctx.const(val)).unary("Abs").binary("Less", ctx.const(np.float32(op.eps)))
+               if mask.dtype.kind == "f" else m.binary("Equal", ctx.const(val)))
+        if op.mode == "NEQ":
+            hit = hit.op("Not")
+    else:
+        onnx_op = {"LT": "Less", "LEQ": "LessOrEqual", "GT": "Greater",
+                   "GEQ": "GreaterOrEqual"}[op.mode]
+        hit = m.binary(onnx_op, ctx.const(val))
+    size = int(np.prod(data.shape))
+    flat = hit.reshape((size,))
+    values = data.reshape((size,)).op("Compress", flat, shape=node.outputs[0].shape, axis=0)
+    index = flat.op("NonZero", shape=(1, op.size), dtype=INT64).squeeze([0]).cast(INT32)
+    return [values, index]
 
 
 @onnx_rule(Reshape)
@@ -146,7 +175,7 @@ def _get_var_shape(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]
     return [shape.cast(INT32)]
 
 
-@onnx_rule(Fill)
+@onnx_rule(Fill, Alloc)
 def _fill(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
     out = node.outputs[0]
     return [ctx.filled(out.shape, node.op.value, out.dtype)]

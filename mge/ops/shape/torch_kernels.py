@@ -86,7 +86,7 @@ def _device() -> torch.device:
     return torch_device(get_default_device())
 
 
-@TORCH.kernel(S.Fill)
+@TORCH.kernel(S.Fill, S.Alloc)
 def fill(op: S.Fill) -> torch.Tensor:
     dt = op.out_dtype()
     return torch.full(op.shape, np.array(op.value).astype(dt).item(), dtype=torch_dtype(dt),

@@ -34,15 +34,11 @@ EXPORT_GAPS = {"AssertEqual": "ONNX has no assertion op",
                "ElemwiseMultiType": "quantized graphs lower through mge.runtime.int8_onnx"}
 EXPORT_GAPS.update({name: "a training op (a gradient): no ONNX lowering written"
                     for name in ("ConvolutionBackwardFilter", "BatchNormBackward",
-                                 "PoolingBackward")})
-EXPORT_GAPS.update({
-    name: "ONNX has no such op (sliding windows, untied local filters and matrix inverses "
-    "would need a Loop or a contrib domain)"
-    for name in ("Images2Neibs", "SlidingWindowTranspose", "GroupLocal", "MatrixInverse")
-})
-EXPORT_GAPS["DeformableConvForward"] = (
-    "no rule yet (ONNX's DeformConv, opset 19 and later, is still to map)")
-EXPORT_GAPS["CondTake"] = "no rule yet (Compress + NonZero; its size follows the mask's values)"
+                                 "PoolingBackward", "DeformableConvBackwardData",
+                                 "DeformableConvBackwardFilter")})
+EXPORT_GAPS["MatrixInverse"] = (
+    "ONNX has no matrix inverse (only onnxruntime's com.microsoft Inverse, not standard)")
+EXPORT_GAPS["SVD"] = "ONNX has no SVD"
 
 
 def run_onnx(model: onnx.ModelProto | str, *inputs: np.ndarray) -> list[np.ndarray]:
