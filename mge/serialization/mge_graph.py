@@ -36,7 +36,8 @@ from ..core.opdef import OpError, TensorInfo
 from ..graph.ir import ConstOp, Graph, GraphError, Host2DeviceCopy, VarNode, make_const_op
 from ..graph.static_values import fold_values
 from ..ops import Elemwise
-from ..ops.shape import AxisAddRemove, Broadcast, Linspace, Subtensor, scalar_made_1d
+from ..ops.quantized import ElemwiseMultiType
+from ..ops.shape import AxisAddRemove, Broadcast, CondTake, Linspace, Subtensor, scalar_made_1d
 from .fbs import (
     DType,
     Metadata,
@@ -250,7 +251,7 @@ class _Reader:
     def bool_compare(self, fop: Operator) -> list[VarNode]:
         """``ElemwiseMultiType`` with a bool output (``LT``, ``EQ``... in dumps made with
         ``no_change_graph``) is the ``Elemwise`` comparison, whose output is bool."""
-        mode = fop.param("ElemwiseMultiType")["mode"]
+        mode = fop.param(ElemwiseMultiType.mge_form.params[0])["mode"]
         if mode not in _BOOL_MODES:
             raise ConvertError(f"ElemwiseMultiType mode {mode!r} with a bool output is not "
                                f"supported by mge (only {', '.join(_BOOL_MODES)})")
@@ -282,13 +283,13 @@ class _Reader:
             outs = self.shape_of(fop)
         elif fop.type == "Split":
             outs = self.split(fop)
-        elif fop.type == "CondTake":
+        elif fop.type == CondTake.mge_form.file:
             outs = self.cond_take(fop)
-        elif fop.type == "Linspace":
+        elif fop.type == Linspace.type_name:  # MegEngine writes it; mge folds it to a value
             outs = self.linspace(fop)
         elif fop.type == "Identity" and len(fop.inputs) == 1:  # unoptimized dumps keep it
             outs = [self.var(fop.inputs[0])]
-        elif fop.type == "ElemwiseMultiType" and fop.output_dtype is not None \
+        elif fop.type == ElemwiseMultiType.mge_form.file and fop.output_dtype is not None \
                 and fop.output_dtype.name == "Bool":
             outs = self.bool_compare(fop)
         elif blocked_format(fop):
