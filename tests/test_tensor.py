@@ -144,3 +144,31 @@ def test_pickle_round_trip(cls: type) -> None:
     back = pickle.loads(pickle.dumps(t))
     assert type(back) is cls and back.name == "weight" and back.device == "cpu0"
     _check(back, "float16", t.numpy())
+
+
+def test_to_is_an_op_in_traces_and_gradients(tmp_path) -> None:
+    """``x.to(device)`` stays connected to ``x``: a dumped trace computes it from the input
+    (it was a constant of the traced value before) and gradients flow through it."""
+    from mge.autodiff import GradManager
+    from mge.jit import trace
+    from mge.lite import LiteNetwork
+
+    @trace(symbolic=True, capture_as_const=True)
+    def f(x):
+        return x.to("cpu0") * 2
+
+    np.testing.assert_array_equal(f(mge.tensor([1.0, 2.0])).numpy(), [2.0, 4.0])
+    f.dump(str(tmp_path / "to.mge"), arg_names=["x"])
+    net = LiteNetwork()
+    net.load(str(tmp_path / "to.mge"))
+    net.get_io_tensor("x").set_data_by_copy(np.float32([7.0, 9.0]))
+    net.forward()
+    net.wait()
+    out = net.get_io_tensor(net.get_all_output_name()[0]).to_numpy()
+    np.testing.assert_array_equal(out, [14.0, 18.0])
+
+    w = mge.Parameter([1.0, 2.0])
+    gm = GradManager().attach(w)
+    with gm:
+        gm.backward((w.to("cpu1") * 3).sum())
+    np.testing.assert_array_equal(w.grad.numpy(), [3.0, 3.0])

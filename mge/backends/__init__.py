@@ -90,6 +90,11 @@ class Backend:
     def to_numpy(self, array: Any) -> np.ndarray:
         raise NotImplementedError
 
+    def on_device(self, array: Any, device: str) -> Any:
+        """``array`` placed where ``device`` keeps its data: the same object when it is
+        there already (host-only backends keep every array where it is)."""
+        return array
+
     def __repr__(self) -> str:
         return f"<mge backend {self.name}: {len(self.kernels)} kernels>"
 

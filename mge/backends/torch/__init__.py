@@ -30,6 +30,10 @@ class TorchBackend(Backend):
     def to_numpy(self, array: Any) -> np.ndarray:
         return to_numpy(array)
 
+    def on_device(self, array: torch.Tensor, device: str) -> torch.Tensor:
+        dev = torch_device(device)
+        return array if array.device == dev else array.to(dev)
+
 
 BACKEND = TorchBackend()
 

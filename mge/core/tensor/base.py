@@ -253,9 +253,18 @@ class Tensor:
         return type(self)(array, dtype=array.dtype, device=self._device)
 
     def to(self, device: str) -> Tensor:
-        """A copy of this tensor on ``device``."""
+        """A copy of this tensor on ``device``: an op (the index-free ``Subtensor`` of
+        ``F.copy``), so a traced or differentiated copy stays connected to its input
+        instead of becoming a constant; the data then moves to ``device`` when that is
+        another place for the backend."""
         parse_device(device)
-        return Tensor(self.numpy(), device=device)
+        from ...ops.shape import Subtensor  # the op families import this module
+        from ..apply import apply
+
+        out = apply(Subtensor(items=()), self)[0]
+        out._data = out._backend.on_device(out._data, device)
+        out._device = device
+        return out
 
     def detach(self) -> Tensor:
         """The same data, cut off from gradient tracking."""
