@@ -110,6 +110,11 @@ def _positive(self: Tensor) -> Tensor:
     return self
 
 
+def _to(self: Tensor, device: str) -> Tensor:
+    """A copy of this tensor on ``device`` (``F.copy``)."""
+    return F.copy(self, device)
+
+
 def _methods() -> dict[str, Callable]:
     """Every math method of ``Tensor``, by attribute name."""
     binary = {"add": F.add, "sub": F.sub, "mul": F.mul, "truediv": F.div,
@@ -132,6 +137,7 @@ def _methods() -> dict[str, Callable]:
     for fn in (F.sum, F.mean, F.max, F.min, F.prod):
         methods[fn.__name__] = _reduction(fn)
     methods["__pos__"] = _positive
+    methods["to"] = _to
     return methods
 
 

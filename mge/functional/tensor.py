@@ -392,7 +392,10 @@ def copy(inp: Tensor, device: str | None = None) -> Tensor:
         array([1, 2], dtype=int32)
     """
     x = to_tensor("copy", inp)
-    return on_device(one(Subtensor(items=()), x), device)
+    out = one(Subtensor(items=()), x)
+    if device is not None:
+        out._place(device)
+    return out
 
 
 # ----------------------------------------------------------------------------- selection

@@ -253,18 +253,16 @@ class Tensor:
         return type(self)(array, dtype=array.dtype, device=self._device)
 
     def to(self, device: str) -> Tensor:
-        """A copy of this tensor on ``device``: an op (the index-free ``Subtensor`` of
-        ``F.copy``), so a traced or differentiated copy stays connected to its input
-        instead of becoming a constant; the data then moves to ``device`` when that is
-        another place for the backend."""
-        parse_device(device)
-        from ...ops.shape import Subtensor  # the op families import this module
-        from ..apply import apply
+        """A copy of this tensor on ``device`` (``F.copy``, installed by :mod:`mge.tensor`:
+        an op, so traces and gradients stay connected to this tensor)."""
+        raise NotImplementedError("Tensor.to is installed by mge.tensor (import mge)")
 
-        out = apply(Subtensor(items=()), self)[0]
-        out._data = out._backend.on_device(out._data, device)
-        out._device = device
-        return out
+    def _place(self, device: str) -> None:
+        """Move the data to ``device`` (the same array when the backend keeps it there
+        already) and tag the tensor with it."""
+        parse_device(device)
+        self._data = self._backend.on_device(self._data, device)
+        self._device = device
 
     def detach(self) -> Tensor:
         """The same data, cut off from gradient tracking."""
