@@ -7,8 +7,6 @@ its fake-quantized (QAT) form, not top-1 accuracy.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -22,8 +20,8 @@ from mge.quantization import (
     quantize,
     quantize_qat,
 )
+from tests.examples.shared_data import MODELS
 
-MODELS = Path(__file__).resolve().parents[2] / ".." / "shared" / "models"
 MODEL = MODELS / "mobilenet_v2_1.0_224_dq.onnx"
 
 pytestmark = [
