@@ -65,6 +65,7 @@ from . import (  # noqa: F401  (converters)
     norm,
     onehot,
     pooling,
+    quantized,
     recurrent,
     reduce,
     resize,
