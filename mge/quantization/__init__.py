@@ -13,6 +13,7 @@ Example:
     dtype('float32')
 """
 
+from .equalize import equalize_cross_layer
 from .fake_quant import LSQ, TQT, FakeQuantize
 from .observer import (
     ExponentialMovingAverageObserver,
@@ -53,7 +54,8 @@ __all__ = [
     "SyncExponentialMovingAverageObserver", "SyncMinMaxObserver", "apply_easy_quant",
     "calibration_qconfig", "create_qparams", "disable_fake_quant", "disable_observer",
     "easyquant_qconfig", "ema_fakequant_qconfig", "ema_lowbit_fakequant_qconfig",
-    "enable_fake_quant", "enable_observer", "fake_quant_bias", "fake_quant_tensor",
+    "enable_fake_quant", "enable_observer", "equalize_cross_layer", "fake_quant_bias",
+    "fake_quant_tensor",
     "min_max_fakequant_qconfig", "passive_qconfig", "propagate_qconfig", "quantize",
     "quantize_qat", "reset_qconfig", "sync_ema_fakequant_qconfig", "tqt_qconfig",
 ]

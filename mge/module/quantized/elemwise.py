@@ -26,6 +26,12 @@ class Elemwise(QuantizedModule):
     def forward(self, *inps: Tensor) -> Tensor:
         for i, inp in enumerate(inps):
             self._check_quantized(inp, f"input {i}")
+        if self.method.upper() == "QRELU6":
+            # MegEngine's ElemwiseMultiType has no QRELU6: QRELU, then QMIN with 6 in the
+            # output dtype; equal, as quantization is monotonic (q(min(a, 6)) = min(q(a), q(6)))
+            y = _elemwise_multi_type(*inps, mode="QRELU", dtype=self.output_dtype)
+            six = F.astype(Tensor(6.0, dtype="float32"), y.dtype)
+            return _elemwise_multi_type(y, six, mode="QMIN", dtype=self.output_dtype)
         return _elemwise_multi_type(*inps, mode=self.method, dtype=self.output_dtype)
 
     @classmethod

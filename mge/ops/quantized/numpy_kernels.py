@@ -169,11 +169,37 @@ def conv_bias(op: ConvBiasForward, dtypes: Dtypes, x: np.ndarray, w: np.ndarray,
         raise NotImplementedError("ConvBiasForward: a quantized z input is not supported")
     acc_scale = np.float32(get_scale(dtypes[0])) * np.float32(get_scale(dtypes[1]))
     acc = np.clip(_conv_accumulate(op, x, w), -(2**31), 2**31 - 1)  # QuantizedS32
+    if _avx2_channel_wise(op, w, dtypes, bias):
+        # MegEngine's x86 AVX2 channel-wise kernels add the int32 bias to the accumulator
+        # and requantize with one float32 factor, bias scale / output scale
+        total = acc + (0 if bias is None else bias.astype(F64))
+        bias_scale = np.float32(get_scale(dtypes[2])) if bias is not None else acc_scale
+        factor = bias_scale / np.float32(get_scale(_out_dtype(op)))
+        out = _out_dtype(op)
+        with np.errstate(invalid="ignore", over="ignore"):
+            q = round_half_away(np.clip(total, -(2**31), 2**31 - 1).astype(F32) * factor)
+        return _store(np.clip(q, *quantized_range(out)), out)
     real = acc.astype(F32) * acc_scale
     if bias is not None:  # added as a real, as MegEngine's x86 kernels do (ties differ)
         real += bias.astype(F32) * np.float32(get_scale(dtypes[2]))
     real = _apply_nonline(op.epilogue(), real, op.type_name)
     return _requantize(real, _out_dtype(op))
+
+
+def _avx2_channel_wise(op: ConvBiasForward, w: np.ndarray, dtypes: Dtypes,
+                       bias: np.ndarray | None) -> bool:
+    """Whether MegEngine 1.13's x86 picks its AVX2 channel-wise int8 kernel (the
+    ``chanwise_avx2_stride{1,2}_qint8_usable`` conditions; identity epilogue only)."""
+    if op.sparse != "GROUP" or op.format != "NCHW" or w.ndim != 5 or w.shape[1:3] != (1, 1):
+        return False
+    if op.epilogue() != "IDENTITY" or (op.dilate_h, op.dilate_w) != (1, 1):
+        return False
+    if (op.stride_h, op.stride_w) not in ((1, 1), (2, 2)) or w.shape[3] not in (2, 3, 5, 7):
+        return False
+    if bias is not None and bias.size != w.shape[0]:
+        return False  # a full bias tensor (BiasMode::BIAS) takes another kernel
+    names = [dtype_name(d) for d in dtypes[:2]] + [dtype_name(_out_dtype(op))]
+    return all(n.startswith("QuantizedS8") for n in names)
 
 
 @_quantized_variant(ConvolutionForward, _any_quantized)

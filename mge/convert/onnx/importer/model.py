@@ -70,6 +70,7 @@ from . import (  # noqa: F401  (converters)
     norm,
     onehot,
     pooling,
+    quantized,
     recurrent,
     reduce,
     resize,

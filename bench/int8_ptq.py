@@ -1,0 +1,76 @@
+"""PTQ accuracy of the real MobileNetV2 (``../shared/models``): top-1 of the int8 network
+against the float one on the three photos (centre crops) and on random crops/flips.
+
+    python bench/int8_ptq.py --calib 32 --crops 200 [--no-equalize] [--dump out.mge]
+
+Calibration crops and evaluation crops are drawn with different seeds. ``--dump`` writes
+the quantized network as a MegEngine int8 ``.mge`` (per-tensor qint8, what real
+MegEngine Lite runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import mge  # noqa: E402
+from tests.quantization.convnet_from_onnx import OnnxConvNet  # noqa: E402
+from tests.quantization.mobilenet_ptq import (  # noqa: E402
+    MODEL,
+    center_crop,
+    photos,
+    ptq,
+    random_crops,
+    top1,
+)
+
+
+def dump(net: mge.module.Module, x: np.ndarray, path: str) -> None:
+    """Trace ``net`` on ``x`` and dump it with input ``data``."""
+    from mge.jit import trace
+
+    @trace(symbolic=True, capture_as_const=True)
+    def fn(data: mge.Tensor) -> mge.Tensor:
+        return net(data)
+
+    fn(mge.tensor(x))
+    fn.dump(path, arg_names=["data"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calib", type=int, default=32, help="calibration crops")
+    parser.add_argument("--crops", type=int, default=200, help="evaluation crops")
+    parser.add_argument("--batch", type=int, default=25)
+    parser.add_argument("--no-equalize", action="store_true")
+    parser.add_argument("--dump", help="write the int8 network here")
+    args = parser.parse_args()
+    images = photos()
+    net = OnnxConvNet(str(MODEL))
+    net.eval()
+    calib = np.concatenate(list(random_crops(images, args.calib, seed=1)))
+    start = time.time()
+    q = ptq(net, [calib[i:i + 8] for i in range(0, len(calib), 8)],
+            equalize=not args.no_equalize)
+    print(f"calibrated on {args.calib} crops in {time.time() - start:.0f} s")
+    centers = [np.concatenate([center_crop(i) for i in images])]
+    f, g = top1(net, centers), top1(q, centers)
+    print(f"photos: float top-1 {f.tolist()}, int8 top-1 {g.tolist()}")
+    crops = np.concatenate(list(random_crops(images, args.crops, seed=2)))
+    batches = [crops[i:i + args.batch] for i in range(0, len(crops), args.batch)]
+    f, g = top1(net, batches), top1(q, batches)
+    agree = int((f == g).sum())
+    print(f"random crops: top-1 agreement {agree}/{len(f)} = {100 * agree / len(f):.1f} %")
+    if args.dump:
+        dump(q, centers[0][:1], args.dump)
+        print(f"wrote {args.dump}")
+
+
+if __name__ == "__main__":
+    main()
