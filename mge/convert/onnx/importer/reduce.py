@@ -107,7 +107,8 @@ def _reduce(node: Node, ctx: Any) -> Converted:
 class TopK(OnnxOp):
     """ONNX TopK: the ``k`` largest (or smallest) values along ``axis``, sorted, with their
     indices; of equal values the lower index comes first (a stable ``F.argsort`` of the
-    rows, the axis moved last)."""
+    rows, the axis moved last; for the largest, MegEngine's descending sort puts equal
+    values last index first, so it sorts the reversed rows and maps the indices back)."""
 
     k: int
     axis: int
@@ -122,7 +123,10 @@ class TopK(OnnxOp):
         perm = [a for a in range(x.ndim) if a != axis] + [axis]
         moved = F.transpose(x, perm)
         rows = F.reshape(moved, (-1, size))
-        index = F.argsort(rows, descending=self.largest)[:, :self.k]
+        if self.largest:
+            index = (size - 1) - F.argsort(rows[:, ::-1], descending=True)[:, :self.k]
+        else:
+            index = F.argsort(rows)[:, :self.k]
         values = F.gather(rows, 1, index)
         back = tuple(int(p) for p in np.argsort(perm))
         shape = (*moved.shape[:-1], self.k)
