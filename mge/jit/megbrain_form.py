@@ -78,7 +78,9 @@ def fold_constants(graph: Graph) -> dict[int, int]:
         if int(np.prod(out.shape)) >= MAX_CONST_FOLDING_SIZE:
             continue
         value = run_op(node.op, *[v.value for v in node.inputs], backend=numpy)
-        value = np.asarray(value).astype(out.dtype, copy=False).reshape(out.shape)
+        # a copy: numpy compares dtypes without their metadata, so astype(copy=False) keeps
+        # a plain int8 value (a 0-d result comes back as a numpy scalar), losing the scale
+        value = np.asarray(value).astype(out.dtype).reshape(out.shape)
         name = None if _auto_named(out, node) else out.name
         const = graph.add_const(value, name=name)
         replaced[const.id] = replaced.get(out.id, out.id)

@@ -136,3 +136,21 @@ def test_commutative_modes_sorted_others_kept(mode: str) -> None:
     by_name = {op.name: op for op in model.operators}
     assert model.var_name(by_name[mode].inputs[0]) == "arg_0"
     assert model.var_name(by_name["SUB"].inputs[1]) == "arg_0"  # SUB keeps (c, x)
+
+
+def test_folded_quantized_constant_keeps_its_scale() -> None:
+    """A constant-only op whose output is quantized folds to a constant of that quantized
+    dtype (a plain int8 constant lost the scale and failed the next quantized op)."""
+    from mge.dtype import get_scale, qint8
+    from mge.graph.ir import Graph
+    from mge.jit.megbrain_form import fold_constants
+    from mge.ops import TypeCvt
+
+    graph = Graph()
+    six = graph.add_const(np.float32(6.0))  # 0-d: the kernel's result is a numpy scalar
+    (q,) = graph.add_op(TypeCvt(dtype="QuantizedS8(scale=0.5)"), [six])
+    graph.outputs = [q]
+    fold_constants(graph)
+    (out,) = graph.outputs
+    assert out.is_const and get_scale(out.value.dtype) == 0.5
+    assert out.dtype == qint8(0.5) and out.value.tolist() == 12
