@@ -84,8 +84,9 @@ class VarNode(NetworkNode, Tensor):
         for v in in_vars:
             node.add_inp_var(v)
             v.users.append(node)
+        device = in_vars[0]._device if in_vars else None  # outputs where the inputs are
         for info in out_infos:
-            node.add_out_var(cls(info.shape, info.dtype, owner_opr=node))
+            node.add_out_var(cls(info.shape, info.dtype, owner_opr=node, device=device))
         return tuple(node.outputs)
 
     def _array_on(self, backend: Any) -> Any:
@@ -287,11 +288,14 @@ class ConstOpBase(OpNode):
                             f"got {type(data).__name__}")
         self.op = ir.make_const_op(np.asarray(data), self.kind)
         value = self.op.value
+        self.device = device or self.device
         if self.outputs:
             self.outputs[0]._shape, self.outputs[0]._dtype = value.shape, value.dtype
         else:
-            self.add_out_var(VarNode(value.shape, value.dtype, owner_opr=self, name=self.name))
-        self.device = device or self.device
+            self.add_out_var(VarNode(value.shape, value.dtype, owner_opr=self, name=self.name,
+                                     device=self.device))
+        if self.device is not None:
+            self.outputs[0]._device = self.device
 
 
 class ImmutableTensor(ConstOpBase):

@@ -41,3 +41,19 @@ def test_quantizing_a_network_var_keeps_it_in_the_graph() -> None:
     z = y.astype(quint8(0.3, 127))
     assert get_zero_point(z.dtype) == 127
     np.testing.assert_array_equal(y.numpy().astype(np.int32), [10, 20, 30])
+
+
+def test_moving_a_network_var_to_another_device_keeps_it_in_the_graph() -> None:
+    """``F.concat(..., device=)`` and ``x.to(device)`` on VarNodes (no data to move): the
+    copy stays a graph op tagged with the device (MegEngine's test_concat_stack_device)."""
+    import mge.functional as F
+
+    net = Network()
+    a = net.make_const(np.ones((2, 2), np.float32), device="cpu0")
+    b = net.make_const(np.zeros((2, 2), np.float32), device="cpu0")
+    assert a.device == "cpu0" and (a + b).device == "cpu0"
+    out = F.concat([a, b], device="cpu1")
+    assert isinstance(out, VarNode) and str(out.device).split(":")[0] == "cpu1"
+    moved = a.to("cpu1")
+    assert isinstance(moved, VarNode) and moved.device == "cpu1"
+    np.testing.assert_array_equal(moved.numpy(), np.ones((2, 2), np.float32))

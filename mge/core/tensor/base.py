@@ -261,7 +261,8 @@ class Tensor:
         """Move the data to ``device`` (the same array when the backend keeps it there
         already) and tag the tensor with it."""
         parse_device(device)
-        self._data = self._backend.on_device(self._data, device)
+        if self._backend is not None:  # a VarNode of a graph being built holds no data
+            self._data = self._backend.on_device(self._data, device)
         self._device = device
 
     def detach(self) -> Tensor:
