@@ -22,6 +22,7 @@ from ..core.apply import observing
 from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
 from ..dtype import float32, scalar_dtype
+from ..ops.reduce import Cumsum
 from ..ops.shape import Broadcast, Eye, Fill, Linspace
 from ._args import dtype_arg, number_arg, on_device, one, shape_tuple, to_tensor
 from ._shape_source import dims_of, shape_source
@@ -149,6 +150,9 @@ def arange(start: int | float = 0, stop: int | float | None = None, step: int | 
     """
     if stop is None:
         start, stop = 0, start
+    source = shape_source((stop,)) if isinstance(stop, Tensor) else None
+    if source is not None and (start, step) == (0, 1):
+        return _traced_count(stop, source, dtype, device)
     a, b, s = (np.float32(number_arg("arange", n, v))
                for n, v in (("start", start), ("stop", stop), ("step", step)))
     if s == 0:
@@ -156,6 +160,20 @@ def arange(start: int | float = 0, stop: int | float | None = None, step: int | 
     num = max(int(np.ceil((b - a) / s)), 0)
     last = np.float32(a + s * np.float32(num - 1))
     return linspace(float(a), float(last), num, dtype=dtype, device=device)
+
+
+def _traced_count(stop: Tensor, source: Tensor, dtype: Any, device: str | None) -> Tensor:
+    """``arange(x.shape[k])`` while traced: ``0, 1, ...`` counted (an exclusive ``Cumsum``)
+    over ones broadcast to the traced size, so a dumped graph follows the input size (a
+    ``Linspace`` would bake the traced count; MegEngine's takes it as a var). Exact below
+    2**24, as MegEngine's float32 ``Linspace``."""
+    count = int(number_arg("arange", "stop", stop))
+    if count < 0:
+        raise ValueError(f"arange: negative size {count}")
+    ones = one(Broadcast(shape=(count,)), Tensor(np.float32(1.0)), source)
+    out = one(Cumsum(axis=0, exclusive=True, reverse=False), ones)
+    dt = dtype_arg("arange", dtype)
+    return on_device(out if dt == float32 else astype(out, dt), device)
 
 
 @traceable

@@ -1,6 +1,6 @@
-"""``F.zeros/ones/full/*_like`` of a traced ``x.shape`` follow the input size in the dumped
-graph (MegEngine's broadcast of the value to the ``GetVarShape`` shape), instead of
-baking the traced size into a constant."""
+"""``F.zeros/ones/full/*_like`` and ``F.arange`` of a traced ``x.shape`` follow the input
+size in the dumped graph (MegEngine's broadcast of the value to the ``GetVarShape`` shape),
+instead of baking the traced size into a constant."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ CASES: dict[str, Callable[[mge.Tensor], mge.Tensor]] = {
     "zeros_like": lambda x: F.zeros_like(x) + x,
     "ones_like": lambda x: F.ones_like(x) * 2 - x,
     "full_like": lambda x: F.full_like(x, 0.5) * x,
+    # a read value would bake the traced count: x + 3 at every size (MegEngine: 0+1+...)
+    "arange": lambda x: x + F.arange(x.shape[1]).sum(),
+    "arange_int": lambda x: x * F.arange(x.shape[1], dtype="int32").astype("float32"),
 }
 
 
@@ -55,9 +58,10 @@ def test_eager_creation_unchanged() -> None:
 
 
 @requires_oracle
-def test_megengine_runs_the_dump_at_another_size(tmp_path) -> None:  # noqa: ANN001
-    path = tmp_path / "zeros.mge"
-    path.write_bytes(_dump(CASES["full"]))
+@pytest.mark.parametrize("name", ["full", "arange_int"])
+def test_megengine_runs_the_dump_at_another_size(name: str, tmp_path) -> None:  # noqa: ANN001
+    path = tmp_path / f"{name}.mge"
+    path.write_bytes(_dump(CASES[name]))
     x = np.random.default_rng(1).random((4, 5)).astype("float32")
     (out,) = run_in_megengine(path, {"x": x}, runner="graph").values()
-    np.testing.assert_array_equal(out, 2 * x)
+    np.testing.assert_array_equal(out, CASES[name](mge.tensor(x)).numpy())
