@@ -20,6 +20,7 @@ from mge.jit import trace
 from mge.lite import LiteConfig, LiteNetwork
 from mge.ops.random import GammaRNG, UniformRNG
 from tests.oracle import REPO, oracle_python, requires_oracle
+from tools.oracle.random_ops import run_three_times
 
 FIXTURE = REPO / "tests" / "fixtures" / "random" / "draws.mge"
 TOOL = REPO / "tools" / "oracle" / "random_ops.py"
@@ -60,21 +61,7 @@ def _run_in_lite(model: bytes | Path, backend: str = "numpy") -> dict[str, dict]
     config.plan_backend = backend
     net = LiteNetwork(config)
     net.load(model if isinstance(model, Path) else io.BytesIO(model))
-    for k in range(len(net.get_all_input_name())):
-        t = net.get_io_tensor(net.get_input_name(k))
-        t.set_data_by_copy(np.zeros(t.layout.shapes[:t.layout.ndim], np.float32))
-    runs = []
-    for _ in range(3):
-        net.forward()
-        net.wait()
-        runs.append({o: net.get_io_tensor(o).to_numpy().copy()
-                     for o in net.get_all_output_name()})
-    return {name: {"shape": list(first.shape), "dtype": str(first.dtype),
-                   "mean": float(first.astype(np.float64).mean()),
-                   "std": float(first.astype(np.float64).std()),
-                   "fresh": not any(np.array_equal(r[name], s[name])
-                                    for r, s in zip(runs, runs[1:]))}
-            for name, first in runs[0].items()}
+    return run_three_times(net)
 
 
 def _traced_dump() -> bytes:
