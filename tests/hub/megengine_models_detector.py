@@ -44,6 +44,17 @@ def random_weights(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
+def load_weights(net, weights: str) -> None:  # noqa: ANN001 - a megengine Module
+    """Load ``weights`` (an npz) into ``net``; ``PATH@make`` first writes seeded
+    :func:`random_weights` for ``net`` to ``PATH`` (the side that runs first makes them)."""
+    if weights.endswith("@make"):
+        state = random_weights({k: np.asarray(v) for k, v in net.state_dict().items()})
+        np.savez(weights[:-len("@make")], **state)
+    else:
+        state = dict(np.load(weights))
+    net.load_state_dict(state)
+
+
 def main(models_dir: str, config: str, weights: str, out: str) -> None:
     sys.path.insert(0, models_dir)
     module = importlib.import_module(f"official.vision.detection.configs.{config}")
@@ -51,12 +62,7 @@ def main(models_dir: str, config: str, weights: str, out: str) -> None:
     cfg.backbone_pretrained = False
     net = module.Net(cfg)
     net.eval()
-    if weights.endswith("@make"):
-        state = random_weights({k: np.asarray(v) for k, v in net.state_dict().items()})
-        np.savez(weights[:-len("@make")], **state)
-    else:
-        state = dict(np.load(weights))
-    net.load_state_dict(state)
+    load_weights(net, weights)
     image = np.random.default_rng(1).uniform(0, 255, (1, 3, 256, 320)).astype(np.float32)
     im_info = np.array([[256, 320, 512, 640]], np.float32)
     score, boxes = net(mge.tensor(image), mge.tensor(im_info))

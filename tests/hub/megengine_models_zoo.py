@@ -21,7 +21,7 @@ from collections.abc import Callable
 import megengine as mge
 import numpy as np
 from megengine.jit import trace
-from megengine_models_detector import random_weights  # beside this script
+from megengine_models_detector import load_weights  # beside this script
 
 Builder = Callable[[], tuple[object, dict[str, np.ndarray]]]
 
@@ -122,12 +122,7 @@ def main(models_dir: str, model: str, weights: str, out: str, dump: str | None =
     sys.path.insert(0, models_dir)
     net, inputs = MODELS[model]()
     net.eval()
-    if weights.endswith("@make"):
-        state = random_weights({k: np.asarray(v) for k, v in net.state_dict().items()})
-        np.savez(weights[:-len("@make")], **state)
-    else:
-        state = dict(np.load(weights))
-    net.load_state_dict(state)
+    load_weights(net, weights)
     net = PREPARE.get(model, lambda n, _: n)(net, inputs)
     outs = net(*(mge.tensor(v) for v in inputs.values()))
     outs = outs if isinstance(outs, (list, tuple)) else [outs]
