@@ -32,8 +32,7 @@ from ..dtype import canonical_dtype, dtype_spec, is_quantize
 from ..graph.static_values import source_count
 from ..ops import TypeCvt
 from ..ops.reduce import REDUCE_ALL, Reduce, TopK
-from ..ops.shape import Alloc, AxisAddRemove, IndexingOp, Reshape, SetIndexingOp
-from ..ops.shape.creation import MEGENGINE_DTYPES
+from ..ops.shape import AxisAddRemove, IndexingOp, Reshape, SetIndexingOp
 from .fbs import PARAMS_BY_NAME, DType, Operator, Param, default_fields
 
 #: value of ``OptionalAxisV1.axis`` meaning "no axis"
@@ -96,8 +95,6 @@ def _to_field(op: OpDef, name: str, value: Any, dtype_field: bool = False) -> An
         return DType.from_numpy(canonical_dtype(value)).name
     if isinstance(op, AxisAddRemove) and name == "desc":
         return [{"method": m, "axis": int(a)} for m, a in value]
-    if isinstance(op, Alloc) and name == "dtype":  # its DType param holds MegEngine's names
-        return {v: k for k, v in MEGENGINE_DTYPES.items()}.get(value, value)
     if isinstance(value, tuple):
         return list(value)
     return value

@@ -26,11 +26,6 @@ from .shape import (
     check_shape_param,
 )
 
-#: MegEngine's names of the plain dtypes (as ``.mge`` files write them) -> numpy's
-MEGENGINE_DTYPES = {"Float32": "float32", "Float16": "float16", "Int32": "int32",
-                     "Int16": "int16", "Int8": "int8", "Uint8": "uint8", "Uint16": "uint16",
-                     "Bool": "bool"}
-
 #: creation ops have no serializer: the .mge writer stores their values as constants
 CREATED_AS_VALUE = NoMgeForm("a creation op: .mge files hold its value as a constant")
 
@@ -75,10 +70,6 @@ class Alloc(Fill):
     type_name = "Alloc"
     memory = Memory.FRESH
     mge_form = MgeForm("Alloc", ("DType",), static=(("shape", "shape"),))
-
-    def out_dtype(self) -> np.dtype:
-        """``dtype`` as numpy's name or MegEngine's (``Float32``, as files hold it)."""
-        return Fill(dtype=MEGENGINE_DTYPES.get(self.dtype, self.dtype)).out_dtype()
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
         if self.value != 0:
