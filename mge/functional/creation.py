@@ -150,9 +150,8 @@ def arange(start: int | float = 0, stop: int | float | None = None, step: int | 
     """
     if stop is None:
         start, stop = 0, start
-    source = shape_source((stop,)) if isinstance(stop, Tensor) else None
-    if source is not None and (start, step) == (0, 1):
-        return _traced_count(stop, source, dtype, device)
+    if (start, step) == (0, 1) and isinstance(stop, Tensor) and observing():
+        return _traced_count(stop, dtype, device)  # a traced size, as _filled takes it
     a, b, s = (np.float32(number_arg("arange", n, v))
                for n, v in (("start", start), ("stop", stop), ("step", step)))
     if s == 0:
@@ -162,15 +161,13 @@ def arange(start: int | float = 0, stop: int | float | None = None, step: int | 
     return linspace(float(a), float(last), num, dtype=dtype, device=device)
 
 
-def _traced_count(stop: Tensor, source: Tensor, dtype: Any, device: str | None) -> Tensor:
+def _traced_count(stop: Tensor, dtype: Any, device: str | None) -> Tensor:
     """``arange(x.shape[k])`` while traced: ``0, 1, ...`` counted (an exclusive ``Cumsum``)
-    over ones broadcast to the traced size, so a dumped graph follows the input size (a
-    ``Linspace`` would bake the traced count; MegEngine's takes it as a var). Exact below
-    2**24, as MegEngine's float32 ``Linspace``."""
-    count = int(number_arg("arange", "stop", stop))
-    if count < 0:
-        raise ValueError(f"arange: negative size {count}")
-    ones = one(Broadcast(shape=(count,)), Tensor(np.float32(1.0)), source)
+    over ones of the traced size (:func:`_filled`'s broadcast, which follows the input
+    size), so a dumped graph follows the input size (a ``Linspace`` would bake the traced
+    count; MegEngine's takes it as a var). Exact below 2**24, as MegEngine's float32
+    ``Linspace``."""
+    ones = _filled("arange", (stop,), 1.0, "float32", None)
     out = one(Cumsum(axis=0, exclusive=True, reverse=False), ones)
     dt = dtype_arg("arange", dtype)
     return on_device(out if dt == float32 else astype(out, dt), device)
