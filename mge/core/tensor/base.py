@@ -252,11 +252,6 @@ class Tensor:
         """A numpy ufunc's result on this tensor as a Tensor on its device (MegEngine's)."""
         return type(self)(array, dtype=array.dtype, device=self._device)
 
-    def to(self, device: str) -> Tensor:
-        """A copy of this tensor on ``device`` (``F.copy``, installed by :mod:`mge.tensor`:
-        an op, so traces and gradients stay connected to this tensor)."""
-        raise NotImplementedError("Tensor.to is installed by mge.tensor (import mge)")
-
     def _place(self, device: str) -> None:
         """Move the data to ``device`` (the same array when the backend keeps it there
         already) and tag the tensor with it."""
