@@ -222,7 +222,10 @@ class LiteTensor:
             self._hook(self, writing)
 
     def _set(self, array: np.ndarray) -> None:
-        self._layout = LiteLayout(array.shape, lite_data_type(array.dtype))
+        data = self._data  # when set, the layout is its shape and dtype: kept if they hold
+        if data is None or data.shape != array.shape or data.dtype != array.dtype or \
+                self._layout.ndim != array.ndim:
+            self._layout = LiteLayout(array.shape, lite_data_type(array.dtype))
         self._data = array
 
     def _store(self, array: np.ndarray) -> None:

@@ -32,9 +32,16 @@ from .plan import (
     available_plan_backends,
 )
 
-#: the graph passes run before export: MegEngine's inference passes and conv fusion
+#: the graph passes run before export: MegEngine's inference passes and conv fusion,
+#: then the conv epilogue (a residual add with a per-channel bias becomes one ConvBias,
+#: exported as ``Conv`` with its bias and one ``Add``, the form the engines fuse)
 ONNX_PASSES = ("remove_noop", "bn_to_elemwise", "fold_constants", "arith_reorder",
-               "fold_conv_scale", "fold_constants", "arith_fuse", "fuse_conv_bias")
+               "fold_conv_scale", "fold_constants", "arith_fuse", "fuse_conv_bias",
+               "conv_epilogue")
+
+#: the opset plans are exported in: 14 has ``HardSwish`` (one op the engines run fused,
+#: where opset 13 spells it ``x * HardSigmoid(x)``)
+PLAN_OPSET = 14
 
 #: ``run(feeds) -> outputs``: a compiled graph, numpy arrays in and out
 GraphRunner = Callable[[Sequence[np.ndarray]], list[np.ndarray]]
@@ -53,7 +60,8 @@ def export_for_plan(graph: Graph, compute_dtype: str | None,
 
         graph = graph.copy()
         run_passes(graph, ["float16"])
-    return export_graph(graph, input_names=[f"in{k}" for k in range(len(graph.inputs))],
+    return export_graph(graph, opset=PLAN_OPSET,
+                        input_names=[f"in{k}" for k in range(len(graph.inputs))],
                         output_names=[f"out{k}" for k in range(len(graph.outputs))],
                         check=False,  # the engine checks the model it loads
                         external_weights=external)
@@ -144,4 +152,5 @@ class OnnxGraphBackend(PlanBackend):
             self._delegate.synchronize()
 
 
-__all__ = ["ONNX_PASSES", "GraphRunner", "OnnxGraphBackend", "c_contiguous", "export_for_plan"]
+__all__ = ["ONNX_PASSES", "PLAN_OPSET", "GraphRunner", "OnnxGraphBackend", "c_contiguous",
+           "export_for_plan"]

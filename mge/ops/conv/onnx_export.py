@@ -125,18 +125,23 @@ def _conv_bias(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
     dtype = _compute_dtype(node)
     oc = out.shape[1] if op.format == "NCHW" else out.shape[3]
     channel = (1, oc, 1, 1) if op.format == "NCHW" else (1, 1, 1, oc)
-    bias = xs[2] if len(xs) > 2 else None
-    inner = None
-    if bias is not None and bias.shape == channel:
-        value = ctx.const_value(node.inputs[2])
-        inner = bias.reshape((oc,)).cast(dtype) if value is None else ctx.derived_const(
-            bias, value.reshape(oc).astype(dtype))
-        bias = None
-    y = _conv(ctx, node, xs[0], xs[1], inner, dtype)
-    for extra in (bias, xs[3] if len(xs) > 3 else None):
-        if extra is not None:
-            y = y + extra.cast(dtype)
-    if op.nonlineMode != "IDENTITY":
+    addends = list(range(2, len(xs)))  # bias, then z: conv + bias + z
+    # a per-channel addend goes into Conv's bias input, the bias when it is one, else z
+    # (graphs fused from ``conv + residual + bias`` carry the residual as the bias): a
+    # Conv followed by a single Add is what onnxruntime and OpenVINO fuse best
+    inner = next((k for k in addends if xs[k].shape == channel), None)
+    bias = None
+    if inner is not None:
+        value = ctx.const_value(node.inputs[inner])
+        bias = xs[inner].reshape((oc,)).cast(dtype) if value is None else ctx.derived_const(
+            xs[inner], value.reshape(oc).astype(dtype))
+    y = _conv(ctx, node, xs[0], xs[1], bias, dtype)
+    for k in addends:
+        if k != inner:
+            y = y + xs[k].cast(dtype)
+    if op.nonlineMode == "RELU6" and dtype.kind == "f":  # the conv epilogue's mode
+        y = y.op("Clip", ctx.const(np.array(0, dtype)), ctx.const(np.array(6, dtype)))
+    elif op.nonlineMode != "IDENTITY":
         y = ELEMWISE[op.nonlineMode](y)
     return [y.cast(out.dtype)]
 
