@@ -33,11 +33,12 @@ from .plan import (
 )
 
 #: the graph passes run before export: MegEngine's inference passes and conv fusion,
-#: then the conv epilogue (a residual add with a per-channel bias becomes one ConvBias,
-#: exported as ``Conv`` with its bias and one ``Add``, the form the engines fuse)
+#: then the conv epilogue's residual rule (a residual add with a per-channel bias becomes
+#: one ConvBias, exported as ``Conv`` with its bias and one ``Add``, the form the engines
+#: fuse; ``RELU6`` after a ``Conv`` is exported as ``Clip``, which they fuse already)
 ONNX_PASSES = ("remove_noop", "bn_to_elemwise", "fold_constants", "arith_reorder",
                "fold_conv_scale", "fold_constants", "arith_fuse", "fuse_conv_bias",
-               "conv_epilogue")
+               "conv_residual")
 
 #: the opset plans are exported in: 14 has ``HardSwish`` (one op the engines run fused,
 #: where opset 13 spells it ``x * HardSigmoid(x)``)

@@ -1,6 +1,7 @@
 """Graph passes that only plans run: they move work into convolution epilogues.
 
-``conv_epilogue`` (registered with the other passes; plan backends list it):
+``conv_epilogue`` (registered with the other passes; plan backends list it; its first
+rule alone is ``conv_residual``, which the ONNX plans run):
 
 * ``ADD``/``FUSE_ADD_{RELU,SIGMOID,H_SWISH}`` of a per-channel constant ``k`` and an
   IDENTITY ``ConvBias(x, w, r)`` whose bias ``r`` has the output's full shape (how
@@ -55,10 +56,11 @@ def _relu6_epilogue(view: GraphView, root: VarNode, conv: VarNode) -> bool:
                              list(node.inputs))
 
 
-RULES = RuleSet([
-    *both_orders("ConvBias(x, w, r) + k -> ConvBias(x, w, k, z=r)", Pat(
+RESIDUAL_RULES = RuleSet(both_orders(
+    "ConvBias(x, w, r) + k -> ConvBias(x, w, k, z=r)", Pat(
         elemwise(*_ADD_NONLINE), inputs=(_identity_conv_bias("conv"), Pat.cvar("k"))),
-        _residual_epilogue),
+    _residual_epilogue))
+RULES = RESIDUAL_RULES + RuleSet([
     Rule("RELU6(ConvBias) -> ConvBias[RELU6]", Pat(elemwise("RELU6"), inputs=(
         _identity_conv_bias("conv"),)), _relu6_epilogue),
 ])
@@ -70,4 +72,11 @@ def conv_epilogue(graph: Graph) -> bool:
     return rewrite(graph, RULES)
 
 
-__all__ = ["conv_epilogue"]
+@register_pass("conv_residual", requires=("fuse_conv_bias",))
+def conv_residual(graph: Graph) -> bool:
+    """Only the residual half of ``conv_epilogue`` (for the ONNX plans: their engines
+    fuse ``Conv`` + ``Clip`` themselves, and each rewrite costs a walk of the graph)."""
+    return rewrite(graph, RESIDUAL_RULES)
+
+
+__all__ = ["conv_epilogue", "conv_residual"]
