@@ -74,9 +74,17 @@ def conv_epilogue(graph: Graph) -> bool:
 
 @register_pass("conv_residual", requires=("fuse_conv_bias",))
 def conv_residual(graph: Graph) -> bool:
-    """Only the residual half of ``conv_epilogue`` (for the ONNX plans: their engines
-    fuse ``Conv`` + ``Clip`` themselves, and each rewrite costs a walk of the graph)."""
-    return rewrite(graph, RESIDUAL_RULES)
+    """Only the residual half of ``conv_epilogue``, for the ONNX plans (their engines
+    fuse ``Conv`` + ``Clip`` themselves), in one sweep over the ops: a rewrite touches
+    only its add and its convolution and makes no new match (the new ConvBias has four
+    inputs), so the readers found before the sweep stay right for the other matches,
+    and nothing is left for a second sweep (the rewrite engine's restart after each
+    rewrite cost ~8 ms on MobileNetV2)."""
+    view = GraphView(graph)
+    changed = False
+    for op in graph.ops():
+        changed |= RESIDUAL_RULES.rewrite(view, op)
+    return changed
 
 
 __all__ = ["conv_epilogue", "conv_residual"]
