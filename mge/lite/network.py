@@ -429,6 +429,8 @@ class LiteNetwork(NetworkInspection):
     def wait(self) -> None:
         """Wait for an async forward to finish; re-raises its error, if any."""
         thread = self._thread
+        if thread is None and self._error is None:
+            return  # no async forward of this network was started
         if thread is not None:
             thread.join()
         with self._guard.lock:
