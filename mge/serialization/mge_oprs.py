@@ -161,12 +161,12 @@ def _read_indexing(fields: dict[str, Any], inputs: Sequence[Any], nr_data: int,
             if not rest:
                 raise ConvertError("fewer index inputs than the index items need")
             var = rest.pop(0)
-            value = static(var)
-            if flag == "idx" and vector:
+            if flag == "idx" and vector:  # a tensor index: its value is never a param
                 entry.append(True)
                 index_vars.append(var)
             else:
-                entry.append(_static_param("int", value, f"index {flag} of axis {raw['axis']}"))
+                entry.append(_static_param("int", static(var),
+                                           f"index {flag} of axis {raw['axis']}"))
         items.append(tuple(entry))
     if rest:
         raise ConvertError(f"{len(rest)} inputs more than the index items use")
