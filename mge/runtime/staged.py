@@ -120,6 +120,8 @@ class StagedPlan:
         first = cache.first.graph.inputs
         self._first = cache.first.plan({v.name: shapes[v.name] for v in first
                                         if v.name in shapes})
+        self.options = cache.options
+        self.backend = self._first.backend
 
     def run_feeds(self, feeds: Sequence[Any], observe: Callable | None = None
                   ) -> list[np.ndarray]:
