@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..graph.ir import Graph, VarNode
-from ..serialization.mge_staged import GIVEN_PREFIX, Stage, StagedModel
+from ..serialization.mge_staged import Stage, StagedModel, StageRunner, run_stages
 from .plan import Plan, PlanCache, PlanOptions
 from .specialize import ShapeError
 
@@ -129,40 +129,29 @@ class StagedPlan:
         staged = self.cache.staged
         if len(feeds) != len(self.inputs):
             raise ValueError(f"the model takes {len(self.inputs)} inputs, got {len(feeds)}")
-        values: dict[int, np.ndarray] = {}
-        by_name: dict[str, int] = {}
-        for (name, fid, _, _), var, feed in zip(staged.inputs, self.inputs, feeds, strict=True):
+        named: dict[str, np.ndarray] = {}
+        for var, feed in zip(self.inputs, feeds, strict=True):
             arr = np.asarray(feed)
             if arr.shape != var.shape:
-                raise ShapeError(f"input {name!r}: expected shape {var.shape}, got {arr.shape}")
-            values[fid] = arr
-            by_name[name] = fid
-        stage, plan = self.cache.first_stage, self._first
-        while True:
-            self._run_stage(stage, plan, values, by_name, observe)
-            if stage.stop == len(staged.model.operators):
-                break
-            keep = staged.needed_from(stage.stop)
-            values = {fid: v for fid, v in values.items() if fid in keep}
-            stage, plan = self.cache.stages.get(stage.stop, values)
-        results = [values[fid] for fid, _ in staged.outputs]
-        self.cache.last = {fid: values[fid] for fid, _ in staged.outputs}
+                raise ShapeError(f"input {var.name!r}: expected shape {var.shape}, got "
+                                 f"{arr.shape}")
+            named[var.name or ""] = arr
+
+        def runner(plan: Plan | None) -> StageRunner:
+            def run(by_name: Mapping[str, np.ndarray]) -> Sequence[np.ndarray]:
+                assert plan is not None  # a stage without outputs is not run
+                return plan.run_feeds([by_name[v.name or ""] for v in plan.inputs], observe)
+            return run
+
+        def get(start: int, values: Mapping[int, np.ndarray]) -> tuple[Stage, StageRunner]:
+            if start == 0:
+                return self.cache.first_stage, runner(self._first)
+            stage, plan = self.cache.stages.get(start, values)
+            return stage, runner(plan)
+
+        results = run_stages(staged, named, get)
+        self.cache.last = {fid: r for (fid, _), r in zip(staged.outputs, results, strict=True)}
         return results
-
-    @staticmethod
-    def _run_stage(stage: Stage, plan: Plan | None, values: dict[int, np.ndarray],
-                   by_name: Mapping[str, int], observe: Callable | None) -> None:
-        def file_id(name: str) -> int:
-            return int(name[len(GIVEN_PREFIX):]) if name.startswith(GIVEN_PREFIX) \
-                else by_name[name]
-
-        if plan is not None:
-            feeds = [values[file_id(v.name or "")] for v in plan.inputs]
-            results = plan.run_feeds(feeds, observe)
-            values.update((fid, np.asarray(r)) for fid, r in
-                          zip(stage.outputs, results, strict=True))
-        for fid, same in stage.aliases.items():
-            values[fid] = values[same if isinstance(same, int) else file_id(same)]
 
 
 class StagedPlanCache:

@@ -29,7 +29,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 
 import numpy as np
 
@@ -174,6 +174,41 @@ class _StageReader(_Reader):
         return outs
 
 
+#: runs one stage's graph: its feeds by graph input name -> its outputs, in order
+StageRunner = Callable[[Mapping[str, np.ndarray]], Sequence[np.ndarray]]
+
+
+def run_stages(staged: StagedModel, feeds: Mapping[str, np.ndarray],
+               get: Callable[[int, Mapping[int, np.ndarray]], tuple[Stage, StageRunner]]
+               ) -> list[np.ndarray]:
+    """Run a staged model on ``feeds`` (model input name -> value; shapes checked by the
+    caller): ``get(start, values)`` gives the stage from operator ``start`` and its
+    runner (the first stage: ``start`` 0, ``values`` the model inputs). The outputs in
+    model order."""
+    by_name = {name: fid for name, fid, _, _ in staged.inputs}
+    values = {by_name[name]: np.asarray(feeds[name]) for name in by_name}
+
+    def file_id(name: str) -> int:
+        return int(name[len(GIVEN_PREFIX):]) if name.startswith(GIVEN_PREFIX) \
+            else by_name[name]
+
+    start = 0
+    while True:
+        stage, run = get(start, values)
+        if stage.graph.outputs:
+            results = run({v.name or "": values[file_id(v.name or "")]
+                           for v in stage.graph.inputs})
+            values.update((fid, np.asarray(r)) for fid, r in
+                          zip(stage.outputs, results, strict=True))
+        for fid, same in stage.aliases.items():
+            values[fid] = values[same if isinstance(same, int) else file_id(same)]
+        if stage.stop == len(staged.model.operators):
+            return [values[fid] for fid, _ in staged.outputs]
+        start = stage.stop
+        keep = staged.needed_from(start)
+        values = {fid: v for fid, v in values.items() if fid in keep}
+
+
 class StagedModel:
     """A ``.mge`` model read in stages (see the module doc).
 
@@ -262,4 +297,5 @@ class StagedModel:
         return Stage(reader.graph, start, stop, outputs, aliases, reader.deps(values))
 
 
-__all__ = ["GIVEN_PREFIX", "Stage", "StageDeps", "StagedModel", "given_name"]
+__all__ = ["GIVEN_PREFIX", "Stage", "StageDeps", "StageRunner", "StagedModel", "given_name",
+           "run_stages"]
