@@ -9,7 +9,8 @@ rounding there follows the image scale. Faster R-CNN's second stage pools the RP
 proposals, amplifying the last-bit differences of their coordinates: real MegEngine Lite
 on MegEngine's own dump differs from MegEngine eager by 1.7e-4 of the scale there, so its
 bound is 5e-4; mge's own dump of it (nms as MegEngine dumps it, read in stages) runs in
-mge.lite and in real MegEngine Lite within 1.2e-4 of mge's eager outputs. The quantized ResNet-18 calibrates its int8 scales on one forward: the
+mge.lite and in real MegEngine Lite within 1.2e-4 of mge's eager outputs. The quantized
+ResNet-18 calibrates its int8 scales on one forward: the
 first observer's scale differs from MegEngine's in the 7th digit (float rounding of the
 fused conv-bn), and int8 rounding carries that on (1.7e-2 of the logits' scale, same
 top class); MegEngine's int8 dump run in mge.lite equals MegEngine's eager output (2e-7).
