@@ -124,6 +124,9 @@ class MgeForm:
             their kind: ``"shape"`` (int vector), ``"pair"`` (2 ints), ``"int"`` (a
             scalar), ``"like"`` (a var whose spatial shape is the value).
         legacy: serializer names of older versions that load like ``file``.
+        reads: False for an op mge writes as ``file`` but reads back as ``file``'s own
+            op (a use of it mge's static graphs name apart: a slice to a count known
+            only while running).
     """
 
     file: str
@@ -131,6 +134,7 @@ class MgeForm:
     outputs: tuple[int, int | None] | None = None
     static: tuple[tuple[str, str], ...] = ()
     legacy: tuple[str, ...] = ()
+    reads: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,10 +21,11 @@ import numpy as np
 
 from ..core.apply import apply
 from ..core.tensor.base import Tensor
-from ..core.tracing import jit_excluded, jit_tracing, traceable
+from ..core.tracing import traceable
 from ..ops.shape import Reshape
 from ..ops.vision.detection import (
     CorrelationForward,
+    CountPrefix,
     DeformablePSROIPoolingForward,
     NMSKeep,
     ROIAlignForward,
@@ -92,12 +93,6 @@ def nms(boxes: Tensor, scores: Tensor, iou_thresh: float,
     if boxes.shape[0] != scores.shape[0]:
         raise ValueError(f"nms: number of boxes ({boxes.shape[0]}) and scores "
                          f"({scores.shape[0]}) are not matched")
-    if jit_tracing():
-        # the number kept is data (MegEngine records a data-dependent slice): mge's static
-        # graphs cannot hold it, so nms runs eagerly on every call of a traced function
-        # and a dump of a graph reading its result is refused
-        with jit_excluded():
-            return nms(boxes, scores, iou_thresh, max_output)
     # MegEngine sorts (score, index) pairs descending: equal scores keep the later box first
     sorted_idx = argsort(scores)[::-1]
     boxes = astype(boxes, "float32")[sorted_idx]
@@ -106,7 +101,9 @@ def nms(boxes: Tensor, scores: Tensor, iou_thresh: float,
     op = NMSKeep(iou_thresh=float(iou_thresh), max_output=int(max_output))
     flat = apply(Reshape(shape=(1, boxes.shape[0], 4)), boxes)[0]
     indices, count = apply(op, flat)
-    kept = indices[0][: int(count.numpy()[0])]
+    # the kept count is data: a traced call records it as CountPrefix (its size is not
+    # checked on later calls), which a dump writes as MegEngine's slice by the count var
+    kept = apply(CountPrefix(size=int(count.numpy()[0])), indices[0], count)[0]
     return sorted_idx[kept]
 
 

@@ -44,7 +44,8 @@ from ..serialization.fbs import (
     read_model,
     write_model,
 )
-from ..serialization.mge_graph import graph_from_bytes
+from ..serialization.mge_graph import ValueDependentModel, graph_from_bytes
+from ..serialization.mge_staged import StagedModel
 from .input_data import InputDataError, ReadOptions, expand_specs, read_case
 
 TESTCASE_MAGIC = b"mgbtest0"
@@ -141,6 +142,12 @@ def _drop_error_vars(model: ModelFile) -> bool:
         return False
     for op in asserts:
         op.inputs = op.inputs[:2]
+    _keep_needed(model)
+    return True
+
+
+def _keep_needed(model: ModelFile) -> None:
+    """Drop the operators no model output needs, numbering the vars again."""
     producer = {v: k for k, op in enumerate(model.operators) for v in op.outputs}
     needed: set[int] = set()
     stack = [producer[o.var_id] for o in model.outputs]
@@ -164,7 +171,40 @@ def _drop_error_vars(model: ModelFile) -> bool:
     model.vars = infos if model.vars is not None else None
     model.outputs = [OutputVar(ids[o.var_id], o.original_id) for o in model.outputs]
     model.nr_shared_tensor = None
-    return True
+
+
+def _strip_file_asserts(model: ModelFile) -> list[AssertCheck | None]:
+    """:func:`split_asserts` on the file itself (for models read in stages, which have no
+    one static graph): each ``AssertEqual`` output becomes the var it checks, its expect
+    input goes; the checks, one per output."""
+    producer = {v: op for op in model.operators for v in op.outputs}
+    checks: list[AssertCheck | None] = []
+    outputs = []
+    for k, out in enumerate(model.outputs):
+        op = producer.get(out.var_id)
+        if op is None or op.type != AssertEqual.mge_form.file or len(op.inputs) < 2:
+            outputs.append(out)
+            checks.append(None)
+            continue
+        expect, get = op.inputs[:2]
+        source = producer.get(expect)
+        if source is None or source.type != "Host2DeviceCopy":
+            raise MgeFormatError("<test case>", f"output {k}: AssertEqual expects a model "
+                                 f"input, got {source.type if source else 'nothing'}")
+        expect_as = (source.tensors[0].name if source.tensors else None) \
+            or model.var_name(expect) or ""
+        suffix = expect_name("")
+        name = expect_as[:-len(suffix)] if expect_as.endswith(suffix) else \
+            model.var_name(get) or f"output_{k}"
+        if model.vars is not None:
+            model.vars[get] = dataclasses.replace(model.vars[get], name=name)
+        fields = op.param(AssertEqual.mge_form.params[0]) if op.params else {}
+        checks.append(AssertCheck(name, expect_as, float(fields.get("maxerr", 1e-4)),
+                                  bool(fields.get("verbose", False))))
+        outputs.append(OutputVar(get, out.original_id))
+    model.outputs = outputs
+    _keep_needed(model)
+    return checks
 
 
 # ------------------------------------------------------------------------------ container
@@ -240,6 +280,9 @@ class TestcaseModel:
         cases: per case, every input's value by name, ``:expect`` values included.
         metadata: the model's metadata.
         model: the model blob (FBS_V2 bytes).
+        staged: a model whose shapes depend on input values (``nms``, ``cond_take``),
+            read in stages; then ``graph`` holds only its inputs and ``model`` is the
+            blob with its checks taken off.
     """
 
     __test__ = False  # not a pytest class
@@ -249,6 +292,7 @@ class TestcaseModel:
     cases: list[dict[str, np.ndarray]]
     metadata: Metadata
     model: bytes
+    staged: StagedModel | None = None
 
 
 def load_testcase_model(file: str | os.PathLike | IO[bytes]) -> TestcaseModel:
@@ -271,11 +315,36 @@ def load_testcase_model(file: str | os.PathLike | IO[bytes]) -> TestcaseModel:
         data = file.read()
     blobs = _blobs(data, source) if is_testcase_file(data) else [data]
     model = read_model(blobs[0], source)
-    if _drop_error_vars(model):
-        loaded = graph_from_bytes(write_model(model), source)
-    else:
-        loaded = graph_from_bytes(blobs[0], source)
+    try:
+        if _drop_error_vars(model):
+            loaded = graph_from_bytes(write_model(model), source)
+        else:
+            loaded = graph_from_bytes(blobs[0], source)
+    except ValueDependentModel:
+        return _staged_testcase_model(model, blobs, source)
     names = sorted(v.name for v in loaded.graph.inputs)
+    cases = _read_cases(blobs, names, source)
+    graph, checks = split_asserts(loaded.graph)
+    return TestcaseModel(graph, checks, cases, loaded.metadata, blobs[0])
+
+
+def _staged_testcase_model(model: ModelFile, blobs: list[bytes], source: str
+                           ) -> TestcaseModel:
+    """A test-case container (or plain file) whose model is read in stages."""
+    names = sorted(name for name, *_ in StagedModel(model, source).inputs)
+    cases = _read_cases(blobs, names, source)
+    checks = _strip_file_asserts(model)
+    staged = StagedModel(model, source)
+    graph = Graph()
+    for name, _, shape, dtype in staged.inputs:
+        graph.add_input(name, shape, dtype)
+    metadata = model.metadata or Metadata(is_valid=False, user_info=b"")
+    return TestcaseModel(graph, checks, cases, metadata, write_model(model), staged)
+
+
+def _read_cases(blobs: list[bytes], names: list[str], source: str
+                ) -> list[dict[str, np.ndarray]]:
+    """Every case's input values by name (``names``: the model inputs, sorted)."""
     cases = []
     for k, blob in enumerate(blobs[1:]):
         values = read_case_blob(blob, f"{source} (test case {k})")
@@ -283,8 +352,7 @@ def load_testcase_model(file: str | os.PathLike | IO[bytes]) -> TestcaseModel:
             raise MgeFormatError(source, f"test case {k} has {len(values)} values for the "
                                  f"{len(names)} model inputs {names}")
         cases.append(dict(zip(names, values, strict=True)))
-    graph, checks = split_asserts(loaded.graph)
-    return TestcaseModel(graph, checks, cases, loaded.metadata, blobs[0])
+    return cases
 
 
 # ------------------------------------------------------------------------------ building

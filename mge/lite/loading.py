@@ -77,6 +77,9 @@ def read_model(file: ModelSource, config: LiteConfig, use_info: bool = True) -> 
             blob = io.BytesIO(data)
             blob.name = source
             model = load_testcase_model(blob)
+            if model.staged is not None:  # dynamic shape vars: run in stages
+                return LoadedModel(StagedPlanCache.signature_of(model.staged),
+                                   model.metadata, UnpackedModel(data), model.staged)
             return LoadedModel(model.graph, model.metadata, UnpackedModel(data))
         container = unpack_model(data, config.bare_model_cryption_name, source, use_info)
         try:

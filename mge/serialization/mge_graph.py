@@ -38,6 +38,7 @@ from ..graph.static_values import fold_values
 from ..ops import Elemwise
 from ..ops.quantized import ElemwiseMultiType
 from ..ops.shape import AxisAddRemove, Broadcast, CondTake, Linspace, Subtensor, scalar_made_1d
+from ..ops.vision.detection import CountPrefix
 from .fbs import (
     DType,
     Metadata,
@@ -401,13 +402,18 @@ class _Writer:
         self.inputs: list[str] = []
         self.params: list[str] = []
         self.value_bytes = 0
+        #: graph var ids whose shapes depend on input values (after CondTake, CountPrefix):
+        #: the file gives them no shape, as MegEngine's dumps do
+        self.dynamic: set[int] = set()
 
     def emit(self, fop: Operator, outs: Sequence[tuple[VarNode | None, tuple[int, ...]]],
              ) -> list[int]:
         fop.outputs = list(range(len(self.vars), len(self.vars) + len(outs)))
         self.operators.append(fop)
         for file_id, (var, shape) in zip(fop.outputs, outs, strict=True):
-            self.vars.append(VarInfo(name=self.var_name(var), shape=shape or (1,)))
+            known = var is None or var.id not in self.dynamic
+            self.vars.append(VarInfo(name=self.var_name(var),
+                                     shape=(shape or (1,)) if known else None))
             if var is not None:
                 self.ids[var.id] = file_id
         return fop.outputs
@@ -488,6 +494,9 @@ class _Writer:
             # a scalar made 1-d: the same var in a file (MegEngine has no 0-d vars)
             self.alias(node.outputs[0], node.inputs[0])
             return
+        if isinstance(op, (CondTake, CountPrefix)) or any(v.id in self.dynamic
+                                                          for v in node.inputs):
+            self.dynamic.update(v.id for v in node.outputs)
         inputs = [self.file_var(v) for v in node.inputs]
         fop, skip = write_op(op, inputs, self.const, lambda: self.like(node.outputs[0]))
         if self.keep_opr_name and node.name:

@@ -61,7 +61,7 @@ def op_class_for_file(file_type: str) -> type[OpDef] | None:
         _indexed[0] = len(REGISTRY)
         for cls in REGISTRY.values():
             form = cls.mge_form
-            if isinstance(form, MgeForm):
+            if isinstance(form, MgeForm) and form.reads:
                 for name in (form.file, *form.legacy):
                     _by_file[name] = cls
     return _by_file.get(file_type)
@@ -161,12 +161,12 @@ def _read_indexing(fields: dict[str, Any], inputs: Sequence[Any], nr_data: int,
             if not rest:
                 raise ConvertError("fewer index inputs than the index items need")
             var = rest.pop(0)
-            value = static(var)
-            if flag == "idx" and vector:
+            if flag == "idx" and vector:  # a tensor index: its value is never a param
                 entry.append(True)
                 index_vars.append(var)
             else:
-                entry.append(_static_param("int", value, f"index {flag} of axis {raw['axis']}"))
+                entry.append(_static_param("int", static(var),
+                                           f"index {flag} of axis {raw['axis']}"))
         items.append(tuple(entry))
     if rest:
         raise ConvertError(f"{len(rest)} inputs more than the index items use")
@@ -256,7 +256,7 @@ def _index_flags_and_inputs(op: OpDef, inputs: list[int], const: ConstFn
         flags = {"axis": int(axis)}
         for flag, value in zip(_INDEX_FLAGS, values, strict=True):
             flags[flag] = value is not None
-            if value is True and flag == "idx":
+            if value is True:  # a tensor index, or a bound from a var (CountPrefix's end)
                 extra.append(index_vars.pop(0))
             elif value is not None:
                 extra.append(const(np.array([value], np.int32)))

@@ -14,7 +14,10 @@ MegEngine's executor re-infers shapes once a value is known:
   so the operator's static inputs are values again; and so on to the end.
 
 Each stage is a static graph any plan backend runs (:mod:`mge.runtime.staged` drives
-them). Reading a stage never executes code from the file.
+them). Reading a stage never executes code from the file. A stage records what its reading
+depended on (:class:`StageDeps`: the given values it consulted, the counts its
+``CondTake`` masks selected), so a stage read once serves every later run whose values
+agree there (:meth:`StagedModel.stage_key`, :meth:`StageDeps.hold`).
 
 Example:
     >>> staged = StagedModel.from_bytes(open("nms.mge", "rb").read())  # doctest: +SKIP
@@ -26,13 +29,13 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 
 import numpy as np
 
 from ..graph.ir import Graph, VarNode
 from ..graph.static_values import STATIC_EVAL_LIMIT
-from ..ops.shape import CondTake
+from ..ops.shape import CondTake, GetVarShape
 from .fbs import MgeFormatError, ModelFile, Operator, read_model
 from .memory_budget import resolve_budget
 from .mge_graph import _CONST_TYPES, _HOLDER_TYPES, ValueDependentModel, _Reader
@@ -47,6 +50,28 @@ def given_name(file_id: int) -> str:
     return f"{GIVEN_PREFIX}{file_id}"
 
 
+@dataclasses.dataclass(frozen=True)
+class StageDeps:
+    """What reading a stage depended on besides the file and the given vars' shapes and
+    dtypes: ``values``, the given vars (file var id -> value) whose values, or values
+    computed from them, became static params (a kept count, a slice bound); ``counts``,
+    ``(mask file var id, op, selected count)`` of each ``CondTake`` sized from a given
+    mask."""
+
+    values: dict[int, np.ndarray]
+    counts: tuple[tuple[int, CondTake, int], ...]
+
+    def hold(self, values: Mapping[int, np.ndarray]) -> bool:
+        """Whether reading with ``values`` (same shapes and dtypes) gives the same stage."""
+        for fid, want in self.values.items():
+            got = values.get(fid)
+            if got is None or got.shape != want.shape or got.dtype != want.dtype \
+                    or not np.array_equal(got, want):
+                return False
+        return all(fid in values and int(np.count_nonzero(op.selected(values[fid]))) == n
+                   for fid, op, n in self.counts)
+
+
 @dataclasses.dataclass
 class Stage:
     """One static piece of a staged model: file operators ``start`` to ``stop``.
@@ -55,7 +80,7 @@ class Stage:
     (:func:`given_name`); ``outputs[k]`` is the file var id of ``graph.outputs[k]``;
     ``aliases`` maps the other file var ids this stage defines that later stages read:
     to an input's name (an operator mge reads as the identity of its input) or to the
-    output file var id holding the same var.
+    output file var id holding the same var. ``deps``: what the reading depended on.
     """
 
     graph: Graph
@@ -63,6 +88,7 @@ class Stage:
     stop: int
     outputs: list[int]
     aliases: dict[int, str | int]
+    deps: StageDeps = StageDeps({}, ())
 
 
 class _StageReader(_Reader):
@@ -74,6 +100,11 @@ class _StageReader(_Reader):
                  ) -> None:
         super().__init__(staged.model, staged.source, staged.budget)
         self.runtime: dict[int, np.ndarray] = {}  # graph var id -> value of a given var
+        # graph var id -> the given file vars its static value was computed from
+        self.origin: dict[int, frozenset[int]] = {}
+        self.used: set[int] = set()  # given file vars whose values became params
+        self.counts: list[tuple[int, CondTake, int]] = []
+        self.folding = False
         for fid in sorted(staged.needed_from(start)):
             k = staged.producer[fid]
             fop = staged.model.operators[k]
@@ -94,8 +125,38 @@ class _StageReader(_Reader):
         var = self.graph.add_input(given_name(fid), value.shape or (1,), value.dtype)
         self.vars[fid] = var
         self.runtime[var.id] = value
+        self.origin[var.id] = frozenset((fid,))
         if value.size <= STATIC_EVAL_LIMIT:  # shapes, counts, bounds (and Linspace ends)
             self.static[var.id] = value.reshape(var.shape)
+
+    def static_value(self, var: VarNode) -> np.ndarray | None:
+        value = super().static_value(var)
+        if value is not None and not self.folding:
+            self.used.update(self.origin.get(var.id, ()))
+        return value
+
+    def fold(self, outs: Sequence[VarNode]) -> None:
+        """Fold as usual; the outputs' values come from the given vars their inputs' do
+        (``GetVarShape`` reads only shapes)."""
+        node = outs[0].owner
+        origin: frozenset[int] = frozenset()
+        if not isinstance(node.op, GetVarShape):
+            for v in node.inputs:
+                if v.id in self.static:
+                    origin |= self.origin.get(v.id, frozenset())
+        self.folding = True
+        try:
+            super().fold(outs)
+        finally:
+            self.folding = False
+        for v in outs:
+            if origin and v.id in self.static:
+                self.origin[v.id] = origin
+
+    def deps(self, values: Mapping[int, np.ndarray]) -> StageDeps:
+        """What the operators read so far depended on (see :class:`StageDeps`)."""
+        return StageDeps({fid: np.array(values[fid]) for fid in sorted(self.used)},
+                         tuple(self.counts))
 
     def cond_take(self, fop: Operator) -> list[VarNode]:
         inputs = [self.var(i) for i in fop.inputs]
@@ -105,10 +166,47 @@ class _StageReader(_Reader):
         op, inputs, _ = read_op(fop, inputs, self.static_value)
         if not isinstance(op, CondTake):
             raise ConvertError(f"CondTake read as {op.type_name}")
-        op = dataclasses.replace(op, size=int(np.count_nonzero(op.selected(mask))))
+        count = int(np.count_nonzero(op.selected(mask)))
+        self.counts.append((min(self.origin[inputs[1].id]), op, count))
+        op = dataclasses.replace(op, size=count)
         outs = self.graph.add_op(op, inputs, name=fop.name)
         self.fold(outs)
         return outs
+
+
+#: runs one stage's graph: its feeds by graph input name -> its outputs, in order
+StageRunner = Callable[[Mapping[str, np.ndarray]], Sequence[np.ndarray]]
+
+
+def run_stages(staged: StagedModel, feeds: Mapping[str, np.ndarray],
+               get: Callable[[int, Mapping[int, np.ndarray]], tuple[Stage, StageRunner]]
+               ) -> list[np.ndarray]:
+    """Run a staged model on ``feeds`` (model input name -> value; shapes checked by the
+    caller): ``get(start, values)`` gives the stage from operator ``start`` and its
+    runner (the first stage: ``start`` 0, ``values`` the model inputs). The outputs in
+    model order."""
+    by_name = {name: fid for name, fid, _, _ in staged.inputs}
+    values = {by_name[name]: np.asarray(feeds[name]) for name in by_name}
+
+    def file_id(name: str) -> int:
+        return int(name[len(GIVEN_PREFIX):]) if name.startswith(GIVEN_PREFIX) \
+            else by_name[name]
+
+    start = 0
+    while True:
+        stage, run = get(start, values)
+        if stage.graph.outputs:
+            results = run({v.name or "": values[file_id(v.name or "")]
+                           for v in stage.graph.inputs})
+            values.update((fid, np.asarray(r)) for fid, r in
+                          zip(stage.outputs, results, strict=True))
+        for fid, same in stage.aliases.items():
+            values[fid] = values[same if isinstance(same, int) else file_id(same)]
+        if stage.stop == len(staged.model.operators):
+            return [values[fid] for fid, _ in staged.outputs]
+        start = stage.stop
+        keep = staged.needed_from(start)
+        values = {fid: v for fid, v in values.items() if fid in keep}
 
 
 class StagedModel:
@@ -148,6 +246,13 @@ class StagedModel:
         for fop in self.model.operators[start:]:
             wanted.update(fop.inputs)
         return {fid for fid in wanted if self.producer.get(fid, start) < start}
+
+    def stage_key(self, start: int, values: Mapping[int, np.ndarray]) -> Hashable:
+        """What every reading of the stage from ``start`` depends on: the given vars'
+        shapes and dtypes (their values as far as :class:`StageDeps` records)."""
+        needed = self.needed_from(start)
+        return (start, tuple((fid, np.shape(v), np.asarray(v).dtype.str)
+                             for fid, v in sorted(values.items()) if fid in needed))
 
     def stage(self, start: int, values: Mapping[int, np.ndarray]) -> Stage:
         """The stage from operator ``start``, given the values of the vars earlier stages
@@ -189,7 +294,8 @@ class StagedModel:
                 first[var.id] = fid
                 outputs.append(fid)
         reader.graph.outputs = [reader.vars[fid] for fid in outputs]
-        return Stage(reader.graph, start, stop, outputs, aliases)
+        return Stage(reader.graph, start, stop, outputs, aliases, reader.deps(values))
 
 
-__all__ = ["GIVEN_PREFIX", "Stage", "StagedModel", "given_name"]
+__all__ = ["GIVEN_PREFIX", "Stage", "StageDeps", "StageRunner", "StagedModel", "given_name",
+           "run_stages"]

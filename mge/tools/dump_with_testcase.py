@@ -108,6 +108,9 @@ def _main(argv: Sequence[str] | None) -> int:
         raise ToolError(f"{', '.join('--' + k.replace('_', '-') for k in options)} "
                         "need --optimize-for-inference")
     loaded = load_testcase_model(args.input)
+    if loaded.staged is not None:
+        raise ToolError(f"{args.input}: its shapes depend on input values (nms, cond_take); "
+                        "dump_with_testcase needs a model with static shapes")
     if loaded.cases:
         print(f"{args.input} is a test-case file: its {len(loaded.cases)} test cases are "
               "replaced")

@@ -126,20 +126,34 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+#: file operators holding parameters and constants
+_FILE_CONSTS = ("ImmutableTensor", "SharedDeviceTensor", "VolatileSharedDeviceTensor",
+                "MultipleDeviceTensorHolder")
+
+
 def model_info(path: str, model: TestcaseModel) -> str:
     """Inputs, outputs, op counts, params and file size, as text."""
     g = model.graph
     rows = [["type", "name", "shape", "dtype"]]
     rows += [["INPUT", v.name or "", _shape(v.shape), str(v.dtype)] for v in g.inputs]
-    rows += [["OUTPUT", v.name or "", _shape(v.shape), str(v.dtype)] for v in g.outputs]
     counts: dict[str, int] = {}
-    params = [n.outputs[0] for n in g.ops() if isinstance(n.op, ConstOp)]
-    for node in g.ops():
-        if not isinstance(node.op, (ConstOp, Host2DeviceCopy)):
-            counts[node.type] = counts.get(node.type, 0) + 1
+    if model.staged is None:
+        rows += [["OUTPUT", v.name or "", _shape(v.shape), str(v.dtype)] for v in g.outputs]
+        values = [n.outputs[0].value for n in g.ops() if isinstance(n.op, ConstOp)]
+        for node in g.ops():
+            if not isinstance(node.op, (ConstOp, Host2DeviceCopy)):
+                counts[node.type] = counts.get(node.type, 0) + 1
+    else:  # the file's operators; output shapes depend on input values
+        rows += [["OUTPUT", name, "(value-dependent)", ""] for _, name in model.staged.outputs]
+        values = [t.data for op in model.staged.model.operators
+                  if op.type in _FILE_CONSTS for t in op.tensors]
+        for op in model.staged.model.operators:
+            if op.type not in (*_FILE_CONSTS, "Host2DeviceCopy"):
+                counts[op.type] = counts.get(op.type, 0) + 1
     ops = ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
-    elems = sum(int(np.prod(v.shape)) for v in params)
-    nbytes = sum(v.value.nbytes for v in params if v.value is not None)
+    elems = sum(int(np.size(v)) for v in values if v is not None)
+    nbytes = sum(v.nbytes for v in values if v is not None)
+    params = values
     size = os.path.getsize(path)
     checked = sum(c is not None for c in model.checks)
     return "\n".join([
@@ -147,7 +161,7 @@ def model_info(path: str, model: TestcaseModel) -> str:
         f"ops: {sum(counts.values())} ({ops})",
         f"params: {len(params)} tensors, {elems} elements, {nbytes / 2**20:.3f} MiB",
         f"file: {size} bytes (model {len(model.model)} bytes, {len(model.cases)} test cases, "
-        f"{checked} of {len(g.outputs)} outputs checked)"])
+        f"{checked} of {len(model.checks)} outputs checked)"])
 
 
 def _stats(name: str, value: np.ndarray) -> str:
@@ -174,7 +188,10 @@ class Job:
         if args.io_dump:
             network.io_bin_dump(args.io_dump)
         try:
-            network.load_from_graph(model.graph, model.metadata)
+            if model.staged is not None:  # shapes that depend on values: run in stages
+                network.load(model.model)
+            else:
+                network.load_from_graph(model.graph, model.metadata)
         except LiteError as exc:
             raise ToolError(f"cannot load {args.model}: {exc}") from None
         return model, network

@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import heapq
 import itertools
+import os
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import IO, Any
@@ -28,7 +29,8 @@ import numpy as np
 from ..graph.interpreter import Executor
 from ..graph.ir import Graph, OpNode, VarNode
 from ..ops.shape import Reshape
-from ..serialization.mge_graph import load_graph
+from ..serialization.mge_graph import ValueDependentModel, graph_from_bytes
+from ..serialization.mge_staged import StagedModel, run_stages
 
 __all__ = [
     "GraphInference",
@@ -329,6 +331,15 @@ def find_vars_by_name(dst: list[VarNode], names: list[str]) -> list[VarNode]:
     return [found[n] for n in names]
 
 
+def _read_bytes(file: str | os.PathLike | IO[bytes]) -> tuple[bytes, str]:
+    """A model file's bytes and its name for messages."""
+    if isinstance(file, (str, os.PathLike)):
+        with open(file, "rb") as f:
+            return f.read(), os.fspath(file)
+    name = getattr(file, "name", None)
+    return file.read(), name if isinstance(name, str) else "<file>"
+
+
 class GraphInference:
     """Load a ``.mge`` file (path or file object) and run it on numpy inputs.
 
@@ -336,6 +347,10 @@ class GraphInference:
         file: path or binary file object.
         outputs: names of the vars to compute (default: the file's outputs).
         profiling, optimize_for_inference: accepted for MegEngine compatibility.
+
+    A model whose shapes depend on input values (MegEngine's ``nms``, ``cond_take``
+    dumps) runs in stages (:mod:`mge.serialization.mge_staged`); its later stages are
+    read again on every run, and ``outputs`` must then be left out.
 
     Example:
         >>> g = GraphInference("model.mge")                   # doctest: +SKIP
@@ -346,7 +361,16 @@ class GraphInference:
     def __init__(self, file: str | IO[bytes], outputs: list[str] | None = None,
                  profiling: bool = False, optimize_for_inference: bool = False,
                  **kwargs: Any) -> None:
-        result = load_graph(file)
+        data, source = _read_bytes(file)
+        self._staged: StagedModel | None = None
+        try:
+            result = graph_from_bytes(data, source)
+        except ValueDependentModel as exc:
+            if outputs is not None:
+                raise ValueError(f"{source}: outputs cannot be chosen for a model whose "
+                                 f"shapes depend on input values ({exc.problem})") from None
+            self._init_staged(StagedModel.from_bytes(data, source))
+            return
         output_vars = list(result.output_vars_list)
         if outputs is not None:
             output_vars = find_vars_by_name(output_vars, outputs)
@@ -357,6 +381,32 @@ class GraphInference:
         self._graph = graph
         self._inputs = OrderedDict((v.name, v) for v in graph.inputs)
         self._executor = Executor(graph)
+
+    def _init_staged(self, staged: StagedModel) -> None:
+        self._staged = staged
+        self._first = staged.stage(0, {})
+        self._inputs = OrderedDict((v.name, v) for v in self._first.graph.inputs)
+        self._executor = Executor(self._first.graph)
+
+    def _stage_runner(self, graph: Graph) -> Callable:
+        executor = self._executor if graph is self._first.graph else Executor(graph)
+
+        def run(feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+            out = executor.run_arrays({v.id: feeds[v.name or ""] for v in graph.inputs})
+            return [np.asarray(executor.backend.to_numpy(a)) for a in out]
+        return run
+
+    def _run_staged(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        staged = self._staged
+        assert staged is not None
+
+        def get(start: int, values: Mapping[int, np.ndarray]) -> tuple[Any, Callable]:
+            stage = self._first if start == 0 else staged.stage(start, values)
+            return stage, self._stage_runner(stage.graph)
+
+        results = run_stages(staged, feeds, get)
+        return OrderedDict((name, r) for (_, name), r in
+                           zip(staged.outputs, results, strict=True))
 
     def run(self, *inp_args: np.ndarray, inp_dict: dict[str, np.ndarray] | None = None
             ) -> dict[str, np.ndarray]:
@@ -377,6 +427,8 @@ class GraphInference:
             if value.ndim == 0 and var.shape == (1,):  # files have no 0-d: a scalar is (1,)
                 value = value.reshape(1)
             feeds[var.id] = self._executor.check_feed(var, value)
+        if self._staged is not None:
+            return self._run_staged({v.name or "": feeds[v.id] for v in self._inputs.values()})
         values = self._executor.run_arrays(feeds)
         to_numpy = self._executor.backend.to_numpy
         return OrderedDict((v.name, np.asarray(to_numpy(a))) for v, a in

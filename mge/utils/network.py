@@ -35,7 +35,12 @@ from ..dtype import dtype_spec
 from ..graph import ir, passes
 from ..ops import Elemwise, TypeCvt
 from ..serialization.fbs import Metadata
-from ..serialization.mge_graph import CompGraphDumpResult, dump_graph, load_graph
+from ..serialization.mge_graph import (
+    CompGraphDumpResult,
+    ValueDependentModel,
+    dump_graph,
+    load_graph,
+)
 from ..serialization.pickle import load as load_pickle
 from ..utils.atomic_file import write_file
 from .comp_graph_tools import get_dep_vars, get_oprs_seq, set_priority_to_id
@@ -88,7 +93,13 @@ class Network:
             model_path: the file.
             outspec: names of the vars to keep as outputs (the subgraph they need).
         """
-        result = load_graph(model_path)
+        try:
+            result = load_graph(model_path)
+        except ValueDependentModel as exc:
+            raise ValueDependentModel(
+                exc.source, f"Network cannot edit a model whose shapes depend on input values "
+                f"(MegEngine's nms or cond_take): {exc.problem}; run it with GraphInference, "
+                "mge.lite or load_and_run", exc.operator) from None
         outputs = list(result.output_vars_list)
         if outspec is not None:
             by_name = {v.name: v for v in get_dep_vars(outputs) + outputs}

@@ -80,8 +80,8 @@ def test_load_graph_names_the_value_dependent_operator() -> None:
 
 
 def test_stages_follow_the_dynamic_vars(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``nms`` then ``cond_take``: three static stages, the later ones read (on every
-    run) with the values the earlier ones computed."""
+    """``nms`` then ``cond_take``: three static stages, the later ones read with the
+    values the earlier ones computed (again when a count changes, not when it repeats)."""
     staged = StagedModel.from_bytes(ARRAYS["nms_filter__file"].tobytes())
     cache = StagedPlanCache(staged, PlanOptions(backend="numpy"))
     starts = [cache.first_stage.start]
@@ -96,6 +96,9 @@ def test_stages_follow_the_dynamic_vars(monkeypatch: pytest.MonkeyPatch) -> None
         assert [o.shape for o in cache.graph.outputs] == [(count, 4), (count,), (count,)]
     assert len(starts) == 5 and starts[0] == 0 < starts[1] < starts[2]
     assert starts[3:] == starts[1:3]
+    feeds = {n: ARRAYS[f"nms_filter__random__in__{n}"] for n in ("boxes", "scores")}
+    plan.run_feeds([feeds[v.name] for v in plan.inputs])
+    assert len(starts) == 5
 
 
 def test_new_input_shapes_replan_every_stage() -> None:

@@ -8,6 +8,7 @@ import numpy as np
 from mge.ops.vision.color import CvtColorForward
 from mge.ops.vision.detection import (
     CorrelationForward,
+    CountPrefix,
     DeformablePSROIPoolingForward,
     NMSKeep,
     ROIAlignForward,
@@ -51,6 +52,8 @@ CASES = [
 ]
 CASES += [OpCase(NMSKeep(iou_thresh=0.5, max_output=3), [np.zeros((2, 0, 4), np.float32)],
                  id="NMSKeep-empty")]
+CASES += [OpCase(CountPrefix(size=n), [rand(6, 2, seed=n), np.array([n], np.int32)],
+                 id=f"CountPrefix-{n}") for n in (0, 4, 6)]
 CASES += [
     OpCase(ROIAlignForward(mode=mode, spatial_scale=0.5, offset=offset, pooled_height=2,
                            pooled_width=3, sample_height=sh, sample_width=2),

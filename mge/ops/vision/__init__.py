@@ -182,4 +182,4 @@ class ResizeForward(_ImageOp):
 
 # the detection, remap, colour and 3-d resize ops of the family, and the gradient rules
 # (reverse-mode autodiff: mge.core.autodiff)
-from . import color, detection, grad, remap, resize3d  # noqa: E402,F401
+from . import color, detection, grad, grad_color, remap, resize3d  # noqa: E402,F401

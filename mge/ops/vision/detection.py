@@ -1,4 +1,4 @@
-"""Detection ops: ``NMSKeep``, ``ROIAlignForward``, ``ROIPoolingForward``,
+"""Detection ops: ``NMSKeep``, ``CountPrefix``, ``ROIAlignForward``, ``ROIPoolingForward``,
 ``DeformablePSROIPoolingForward``, ``CorrelationForward``.
 
 MegEngine 1.13's graph operators with their param fields, defaults and outputs:
@@ -7,6 +7,11 @@ MegEngine 1.13's graph operators with their param fields, defaults and outputs:
   ``(x0, y0, x1, y1)``, already sorted by score, to ``indices`` ``(batch, max_output)``
   int32 (the kept boxes, then the last kept one repeated) and ``sizes`` ``(batch,)``
   int32 (MegEngine's third output, a workspace, is not stored in files).
+- ``CountPrefix``: ``x[:count]`` with ``count`` a var, NMSKeep's kept count (``F.vision.nms``
+  slices its indices so). mge's graphs have static shapes: ``size`` is the count of the
+  traced call and the kernels refuse another; ``.mge`` files hold MegEngine's
+  ``Subtensor`` with its end from the count var, read back in stages
+  (:mod:`mge.serialization.mge_staged`).
 - ``ROIAlignForward``: ``src`` NCHW float32 and ``rois`` ``(k, 5)`` rows
   ``(batch_index, x0, y0, x1, y1)`` to ``(k, c, pooled_height, pooled_width)`` and the
   int32 argmax of each (the sample index, MAX mode).
@@ -24,9 +29,10 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 
@@ -35,6 +41,45 @@ from ...core.opdef import Memory, MgeForm, OpDef, TensorInfo, check_enum, regist
 F32 = np.dtype("float32")
 I32 = np.dtype("int32")
 POOL_MODES = ("MAX", "AVERAGE")
+
+
+@register_op
+class CountPrefix(OpDef):
+    """The first ``count`` rows of ``x`` (``x[:count]``), ``count`` a ``(1,)`` integer var
+    known only while running; ``size``: the count mge's static shapes assume (not compared
+    when a traced call is checked against its recording: it is data)."""
+
+    type_name = "CountPrefix"
+    memory = Memory.MAY_ALIAS
+    mge_form = MgeForm("Subtensor", ("IndexDescMaskDump",), reads=False)
+    nr_inputs = (2,)
+    nr_data_inputs: ClassVar[int] = 1
+    #: MegEngine's Subtensor item: axis 0, its end from the second input
+    items: ClassVar[tuple] = ((0, None, True, None, None),)
+    size: int = dataclasses.field(default=0, compare=False)
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        x, count = inputs
+        if x.ndim < 1:
+            self.fail("x must have at least one dim", inputs)
+        if count.shape != (1,) or count.dtype.kind not in "iu":
+            self.fail(f"count must be one integer of shape (1,), got {count.dtype}"
+                      f"{list(count.shape)}", inputs)
+        if not isinstance(self.size, (int, np.integer)) or not 0 <= self.size <= x.shape[0]:
+            self.fail(f"size {self.size!r} is not a count of the {x.shape[0]} rows", inputs)
+        if count.value is not None and int(np.asarray(count.value).reshape(-1)[0]) != self.size:
+            self.fail(f"count {np.asarray(count.value).reshape(-1)[0]} differs from size "
+                      f"{self.size}", inputs)
+        return [TensorInfo((int(self.size), *x.shape[1:]), x.dtype)]
+
+    def checked_count(self, count: int) -> int:
+        """``count`` when it is the op's ``size``; ``ValueError`` naming both otherwise (a
+        graph traced with another kept count, run on new values)."""
+        if count != self.size:
+            raise ValueError(f"CountPrefix: the count is {count} but the graph was built for "
+                             f"{self.size} (the traced call's; the count depends on input "
+                             "values: run the function eagerly or read its dump in stages)")
+        return count
 
 
 @register_op

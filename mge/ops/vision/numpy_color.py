@@ -129,7 +129,7 @@ def cvt_color(ops: ArrayOps, op: CvtColorForward, src: Any) -> Any:
         return ops.stack([src[..., 2], src[..., 1], src[..., 0]], 3)
     if mode not in PACKED:
         return _yuv420(ops, mode, src)
-    if ops.dtype_of(src) == np.float32:
+    if np.dtype(ops.dtype_of(src)).kind == "f":  # float32 (float64: finite differences)
         return _packed_f32(mode, src, ops)
     return _packed_u8(ops, mode, ops.cast(src, ops.int32))
 

@@ -26,6 +26,7 @@ from ...core.opdef import OpDef
 from ..registry import NUMPY
 from .detection import (
     CorrelationForward,
+    CountPrefix,
     DeformablePSROIPoolingForward,
     NMSKeep,
     ROIAlignForward,
@@ -330,6 +331,11 @@ def correlation(ops: ArrayOps, op: CorrelationForward, data1: Any, data2: Any) -
 @NUMPY.kernel(NMSKeep)
 def nms_keep_kernel(op: NMSKeep, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return nms_keep(NUMPY_OPS, op, boxes)
+
+
+@NUMPY.kernel(CountPrefix)
+def count_prefix_kernel(op: CountPrefix, x: np.ndarray, count: np.ndarray) -> np.ndarray:
+    return x[:op.checked_count(int(count.reshape(-1)[0]))]
 
 
 @NUMPY.kernel(ROIAlignForward)

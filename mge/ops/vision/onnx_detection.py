@@ -32,6 +32,7 @@ from ..registry import Unsupported, batch_rule, onnx_rule
 from .color import CvtColorForward
 from .detection import (
     CorrelationForward,
+    CountPrefix,
     DeformablePSROIPoolingForward,
     NMSKeep,
     ROIAlignForward,
@@ -82,6 +83,14 @@ batch_rule(Resize3DForward)(data_inputs(0))
 
 
 # ------------------------------------------------------------------------- NMSKeep
+@onnx_rule(CountPrefix)
+def _count_prefix(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
+    """``Slice`` with its end from the count (the declared shape: the traced count's)."""
+    x, count = xs
+    return [x.op("Slice", ctx.ints([0]), count.cast(I64), ctx.ints([0]),
+                 shape=node.outputs[0].shape)]
+
+
 def _greedy_body(ctx: ExportContext, shape: tuple[int, int, int], max_output: int) -> Any:
     """The ``Loop`` body of the greedy pass: step ``i`` keeps box ``i`` of each batch item
     unless a kept box suppresses it or ``max_output`` boxes are kept already."""

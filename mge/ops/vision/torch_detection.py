@@ -21,6 +21,7 @@ from ..registry import TORCH
 from .color import CvtColorForward
 from .detection import (
     CorrelationForward,
+    CountPrefix,
     DeformablePSROIPoolingForward,
     NMSKeep,
     ROIAlignForward,
@@ -46,6 +47,11 @@ Pair = tuple[torch.Tensor, torch.Tensor]
 @TORCH.kernel(NMSKeep)
 def nms_keep_kernel(op: NMSKeep, boxes: torch.Tensor) -> Pair:
     return nms_keep(TORCH_OPS, op, boxes)
+
+
+@TORCH.kernel(CountPrefix)
+def count_prefix_kernel(op: CountPrefix, x: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    return x[:op.checked_count(int(count.reshape(-1)[0]))]
 
 
 @TORCH.kernel(ROIAlignForward)
