@@ -38,6 +38,7 @@ from ..graph.static_values import fold_values
 from ..ops import Elemwise
 from ..ops.quantized import ElemwiseMultiType
 from ..ops.shape import AxisAddRemove, Broadcast, CondTake, Linspace, Subtensor, scalar_made_1d
+from ..ops.utility import named_check
 from .fbs import (
     DType,
     Metadata,
@@ -263,6 +264,7 @@ class _Reader:
     def mapped_op(self, fop: Operator, inputs: list[VarNode]) -> list[VarNode]:
         """The mge op for ``fop`` (see :mod:`.mge_oprs`); the outputs the file lists."""
         op, inputs, listed = read_op(fop, inputs, self.static_value)
+        op = named_check(op, inputs)  # a guard of a value read while tracing: named
         all_outs = self.graph.add_op(op, inputs, name=fop.name)
         if all_outs:
             all_outs[0].owner.priority = fop.priority
