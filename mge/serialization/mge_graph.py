@@ -245,7 +245,10 @@ class _Reader:
         fields = {k: v for p in fop.params for k, v in p.fields.items()}
         op = Linspace(start=float(start), stop=float(stop), num=int(num),
                       endpoint=bool(fields.get("endpoint", True)))
-        outs = self.graph.add_op(op, [], name=fop.name)
+        inputs = [self.var(i) for i in fop.inputs]
+        # computed from input shapes: kept as inputs, so the graph follows other sizes
+        sources = [] if all(v.is_const for v in inputs) else inputs
+        outs = self.graph.add_op(op, sources, name=fop.name)
         self.fold(outs)
         return outs
 
@@ -479,7 +482,9 @@ class _Writer:
         if isinstance(op, ConstOp):
             self.const(np.ascontiguousarray(op.value), node.outputs[0])
             return
-        if not writable(op) and all(v.is_const for v in node.inputs):
+        as_value = not writable(op) or getattr(op, "value_without_inputs", False) and \
+            not node.inputs
+        if as_value and all(v.is_const for v in node.inputs):
             # ops without an .mge form (creation ops: Fill, Eye...) are stored as values
             result = run_op(op, *[v.value for v in node.inputs], backend=get_backend("numpy"))
             for var, value in zip(node.outputs, result if len(node.outputs) > 1 else (result,),
