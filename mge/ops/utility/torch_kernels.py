@@ -1,5 +1,6 @@
 """torch kernels for ``AssertEqual`` and ``VirtualDep`` (:mod:`mge.ops.utility`): the
-error is computed on the device; only the scalar (and the tensors, for the message of a failed check) come back."""
+error is computed on the device; only the scalar (and the tensors, for the message of a
+failed check) come back."""
 
 from __future__ import annotations
 
