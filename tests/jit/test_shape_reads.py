@@ -114,7 +114,7 @@ def test_a_guarded_graph_refuses_onnx_export() -> None:
     from mge.serialization.mge_graph import load_graph
 
     graph = load_graph(io.BytesIO(_dump(READS["int"][0]))).graph
-    with pytest.raises(Exception, match="read in Python while tracing"):
+    with pytest.raises(Exception, match="AssertEqual"):
         export_graph(graph)
 
 

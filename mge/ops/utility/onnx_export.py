@@ -1,5 +1,5 @@
-"""ONNX export rules of ``AssertEqual`` and ``VirtualDep``: ONNX has no assertion op, so
-they refuse.
+"""ONNX export rules of ``AssertEqual`` (ONNX has no assertion op, so it refuses) and
+``VirtualDep`` (its first input).
 
 Example:
     >>> AssertEqual.onnx_rule                                    # doctest: +SKIP
@@ -22,12 +22,11 @@ if TYPE_CHECKING:
 @onnx_rule(AssertEqual)
 def _assert_equal(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
     raise Unsupported("ONNX has no assertion op; export the graph without its test-case "
-                      "checks (AssertEqual)")
+                      "checks or trace-time guards (AssertEqual)")
 
 
 @onnx_rule(VirtualDep)
 def _virtual_dep(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
-    raise Unsupported("the graph checks values read in Python while tracing (VirtualDep "
-                      "on AssertEqual guards); ONNX cannot express the check and the file "
-                      "would hold the traced values: export a graph that reads no x.shape "
-                      "value in Python")
+    """Its first input (ONNX runs what the outputs need; a graph whose dependencies are
+    ``AssertEqual`` guards is refused by their rule)."""
+    return [xs[0]]
