@@ -32,6 +32,8 @@ READS: dict[str, tuple[Fn, str]] = {
     "range": (lambda x: sum((x[:, i] for i in range(x.shape[1])), F.zeros(x.shape[0])),
               "x.shape[1] == 3"),
     "index": (lambda x: x * [1.0, 2.0, 3.0, 4.0, 5.0][x.shape[1]], "x.shape[1] == 3"),
+    # a shape built from the read: the guard names it before the op fails on the shapes
+    "ones": (lambda x: x + F.ones(int(x.shape[1])), "x.shape[1] == 3"),
 }
 
 #: functions whose reads the graph follows (or that read data, baked as in MegEngine)
