@@ -131,7 +131,7 @@ def test_eager_replay_still_raises_on_a_changed_read() -> None:
 
 
 @requires_oracle
-@pytest.mark.parametrize("name", ["int", "range"])
+@pytest.mark.parametrize("name", ["bool", "int", "numpy", "range"])
 def test_megengine_runs_the_guard_and_fails_at_a_changed_read(name: str, tmp_path) -> None:  # noqa: ANN001
     fn = READS[name][0]
     path = tmp_path / f"{name}.mge"
