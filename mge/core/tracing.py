@@ -96,6 +96,52 @@ def observe_tensor_init(fn: Callable[[Any, tuple, dict], None]) -> Iterator[None
         TENSOR_INIT_OBSERVERS.remove(fn)
 
 
+class ValueReadObserver(Protocol):
+    """What :func:`observe_value_reads` calls: ``jit.trace`` records the shape-derived
+    values user code reads in Python (they would be baked into a dumped graph)."""
+
+    def read(self, tensor: Any, what: str) -> None:
+        """``tensor``'s value was read in Python (``what``: ``"numpy()"``, ``"bool()"``)."""
+
+    def cover(self, tensor: Any) -> None:
+        """The latest read of ``tensor`` was passed on as a graph input as well (a shape
+        input of ``Reshape``/``Broadcast``): the graph follows it, nothing is baked."""
+
+
+#: the active :class:`ValueReadObserver` s (see :func:`observe_value_reads`)
+VALUE_READ_OBSERVERS: list[ValueReadObserver] = []
+
+
+@contextlib.contextmanager
+def observe_value_reads(observer: ValueReadObserver) -> Iterator[None]:
+    """Tell ``observer`` of every Python read of a tensor's value in the block.
+
+    Example:
+        >>> from mge.core.tensor.base import Tensor
+        >>> class Log:
+        ...     seen = []
+        ...     def read(self, t, what): self.seen.append(what)
+        ...     def cover(self, t): pass
+        >>> with observe_value_reads(Log()):
+        ...     _ = Tensor([1.0]).numpy()
+        >>> Log.seen
+        ['numpy()']
+    """
+    VALUE_READ_OBSERVERS.append(observer)
+    try:
+        yield
+    finally:
+        VALUE_READ_OBSERVERS.remove(observer)
+
+
+def cover_value_reads(tensors: Any) -> None:
+    """Tell the observers that the latest reads of ``tensors`` are also graph inputs of
+    the op being built (:meth:`ValueReadObserver.cover`)."""
+    for observer in VALUE_READ_OBSERVERS:
+        for t in tensors:
+            observer.cover(t)
+
+
 def traceable(fn: Callable) -> Callable:
     """Wrap a public function or method so that an active call tracer sees its calls."""
 

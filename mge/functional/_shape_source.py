@@ -23,6 +23,7 @@ import numpy as np
 from ..core._trace_option import use_symbolic_shape
 from ..core.apply import apply, mark_constant, observing
 from ..core.tensor.base import Tensor
+from ..core.tracing import cover_value_reads
 from ..ops.elemwise import Elemwise, TypeCvt
 from ..ops.shape import Concat, GetVarShape, Reshape
 
@@ -60,15 +61,20 @@ def _vector(pieces: list[Tensor | int]) -> Tensor:
 
 def shape_source(shape: Any) -> Tensor | None:
     """While a tracer observes and ``shape`` is or holds Tensors: the int32 vector Tensor
-    of the target shape (the op's shape input); None otherwise."""
+    of the target shape (the op's shape input); None otherwise. The caller's reads of
+    those Tensors (for the op's static param) are then covered: nothing is baked."""
     if not observing():
         return None
     if isinstance(shape, Tensor):
-        return _int32_vector(shape) if shape.ndim <= 1 else None
+        if shape.ndim > 1:
+            return None
+        cover_value_reads([shape])  # the op takes it as a var: its value is not baked
+        return _int32_vector(shape)
     if not isinstance(shape, (Sequence, np.ndarray)) or isinstance(shape, str):
         return None
     if not any(isinstance(d, Tensor) for d in shape) or any(d is None for d in shape):
         return None
+    cover_value_reads([d for d in shape if isinstance(d, Tensor)])
     return _vector(list(shape))
 
 

@@ -18,15 +18,15 @@ from typing import Any
 import numpy as np
 
 from ..core._trace_option import use_symbolic_shape
-from ..core.apply import observing
+from ..core.apply import mark_constant, observing
 from ..core.tensor.base import Tensor
-from ..core.tracing import traceable
+from ..core.tracing import cover_value_reads, traceable
 from ..dtype import float32, scalar_dtype
 from ..ops.reduce import Cumsum
 from ..ops.shape import Broadcast, Eye, Fill, Linspace
 from ._args import dtype_arg, number_arg, on_device, one, shape_tuple, to_tensor
 from ._shape_source import dims_of, shape_source
-from .elemwise import astype
+from .elemwise import astype, ceil
 
 
 def _filled(fn: str, shape: Any, value: Any, dtype: Any, device: str | None) -> Tensor:
@@ -134,8 +134,20 @@ def linspace(start: int | float, stop: int | float, num: int, *, dtype: Any = "f
     if n < 0:
         raise ValueError(f"linspace: num must be non-negative, got {num}")
     dt = dtype_arg("linspace", dtype)
-    out = one(Linspace(start=a, stop=b, num=n))
+    out = one(Linspace(start=a, stop=b, num=n), *_scalar_sources((start, stop, num)))
     return on_device(out if dt == float32 else astype(out, dt), device)
+
+
+def _scalar_sources(values: Sequence[Any]) -> list[Tensor]:
+    """While traced, with a Tensor among ``values`` (a traced ``x.shape[k]``): each value
+    as a one-element Tensor, the op's inputs its params were read from (as MegEngine's
+    ``Linspace`` takes them), so a dumped graph follows the input size; else none."""
+    tensors = [v for v in values if isinstance(v, Tensor)]
+    if not tensors or not observing():
+        return []
+    cover_value_reads(tensors)  # their values were read for the params: not baked
+    return [v if isinstance(v, Tensor) else mark_constant(Tensor(np.float32(v)))
+            for v in values]
 
 
 @traceable
@@ -152,6 +164,8 @@ def arange(start: int | float = 0, stop: int | float | None = None, step: int | 
         start, stop = 0, start
     if (start, step) == (0, 1) and isinstance(stop, Tensor) and observing():
         return _traced_count(stop, dtype, device)  # a traced size, as _filled takes it
+    if observing() and any(isinstance(v, Tensor) for v in (start, stop, step)):
+        return _traced_arange(start, stop, step, dtype, device)
     a, b, s = (np.float32(number_arg("arange", n, v))
                for n, v in (("start", start), ("stop", stop), ("step", step)))
     if s == 0:
@@ -159,6 +173,20 @@ def arange(start: int | float = 0, stop: int | float | None = None, step: int | 
     num = max(int(np.ceil((b - a) / s)), 0)
     last = np.float32(a + s * np.float32(num - 1))
     return linspace(float(a), float(last), num, dtype=dtype, device=device)
+
+
+def _traced_arange(start: Any, stop: Any, step: Any, dtype: Any, device: str | None
+                   ) -> Tensor:
+    """``arange`` with a traced Tensor bound, as MegEngine computes it: the count
+    ``ceil((stop - start) / step)`` and the last value in float32 ops, then ``linspace``
+    of those Tensors, so a dumped graph follows the input size."""
+    a, b, s = (astype(v, float32) if isinstance(v, Tensor)
+               else mark_constant(Tensor(np.float32(number_arg("arange", n, v))))
+               for n, v in (("start", start), ("stop", stop), ("step", step)))
+    if s.item() == 0:
+        raise ValueError("arange: step must not be zero")
+    num = ceil((b - a) / s)
+    return linspace(a, a + s * (num - 1), num, dtype=dtype, device=device)
 
 
 def _traced_count(stop: Tensor, dtype: Any, device: str | None) -> Tensor:
@@ -183,6 +211,7 @@ def eye(N: int, M: int | None = None, *, dtype: Any = "float32",  # noqa: N803 -
         array([[1., 0., 0.],
                [0., 1., 0.]], dtype=float32)
     """
+    given = N if M is None else (N, M)
     if M is None and isinstance(N, (Tensor, Sequence, np.ndarray)):
         sizes = shape_tuple("eye", N, "N")  # MegEngine also takes a (N,) or (N, M) shape
         if len(sizes) not in (1, 2):
@@ -192,7 +221,11 @@ def eye(N: int, M: int | None = None, *, dtype: Any = "float32",  # noqa: N803 -
     if min(shape) < 0:
         raise ValueError(f"eye: negative size {shape}")
     dt = dtype_arg("eye", dtype)
-    return on_device(one(Eye(shape=shape, dtype=dt.name)), device)
+    # traced sizes: MegEngine's shape input var, so a dumped graph follows the input size
+    source = shape_source((given,) if isinstance(given, Tensor) and given.ndim == 0
+                          else given)
+    return on_device(one(Eye(shape=shape, dtype=dt.name),
+                         *([source] if source is not None else [])), device)
 
 
 __all__ = ["arange", "eye", "full", "full_like", "linspace", "ones", "ones_like", "zeros",

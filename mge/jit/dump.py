@@ -32,6 +32,7 @@ from ..serialization.fbs import Metadata
 from ..serialization.mge_graph import CompGraphDumpResult, dump_graph
 from ..utils.atomic_file import write_file
 from .megbrain_form import megbrain_form
+from .shape_reads import ShapeRead, add_guards, copy_with_reads, split_reads
 from .testcase import TestcaseBuilder
 
 
@@ -57,6 +58,9 @@ class TracedFunction(Protocol):
 
     @property
     def live_vars(self) -> frozenset[int]: ...
+
+    @property
+    def shape_reads(self) -> list[ShapeRead]: ...
 
 
 def _names(given: str | Sequence[str | None] | None, count: int, what: str) -> list[str] | None:
@@ -165,7 +169,9 @@ def dump_trace(
     _check_inference_only(traced)
     _check_no_live_values(traced)
 
-    graph = megbrain_form(traced.graph.copy(), traced.op_base_names)
+    reads = traced.shape_reads  # values Python read while tracing: guarded below
+    graph = megbrain_form(copy_with_reads(traced.graph, reads), traced.op_base_names)
+    read_vars = split_reads(graph, reads)
     bindings = traced.input_bindings
     names = _names(arg_names, len([b for b in bindings if isinstance(b[0], int)]), "arg_names")
     positional = [v for (where, _), v in zip(bindings, graph.inputs, strict=True)
@@ -178,6 +184,7 @@ def dump_trace(
             var.name = outs[k]
         elif not var.name:
             var.name = f"output_{k}"
+    graph = add_guards(graph, reads, read_vars)
 
     cases = None if input_data is None else TestcaseBuilder(
         graph, input_data, repeat=repeat, silent=silent, no_assert=no_assert, maxerr=maxerr,

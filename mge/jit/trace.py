@@ -37,13 +37,14 @@ from ..core._trace_option import set_symbolic_shape
 from ..core.apply import add_observer, is_constant, observing, remove_observer
 from ..core.autodiff.grad import backward_passes
 from ..core.opdef import OpDef
-from ..core.tracing import active_call_tracer, call_tracer
+from ..core.tracing import active_call_tracer, call_tracer, observe_value_reads
 from ..graph.ir import Graph, VarNode
 from ..graph.static_values import source_count
 from ..ops.shape import GetVarShape
 from ..tensor import Tensor
 from .dump import dump_trace
 from .naming import OpNamer, qualified_tensor_names
+from .shape_reads import ShapeRead, ShapeReadLog
 from .trace_check import (
     CallChecker,
     OpProfile,
@@ -91,6 +92,8 @@ class _Recorder:
         self.namer = OpNamer(self.param_names)
         #: vars that depend on input values (not only on input shapes, as GetVarShape's)
         self.from_values: set[int] = set()
+        #: shape-derived values Python read (guarded in a dump)
+        self.shape_reads = ShapeReadLog(self.tensors)
 
     def bind_input(self, t: Tensor, var: VarNode) -> None:
         self.tensors.bind(t, var)
@@ -138,6 +141,8 @@ class _Recorder:
             self.variables[var.id] = RecordedVar(VarKind.INTERNAL, var.dtype)
             if valued:
                 self.from_values.add(var.id)
+        self.shape_reads.on_op(op, [v.id for v in in_vars], [v.id for v in out_vars], valued,
+                               self.from_values)
         self.steps.append(Step(op, tuple(v.id for v in in_vars), tuple(v.id for v in out_vars)))
 
     def name_vars(self) -> None:
@@ -161,6 +166,7 @@ class _Recording:
     output_names: tuple[str, ...] | None
     profile: OpProfile | None
     op_base_names: dict[int, str] = dataclasses.field(default_factory=dict)
+    shape_reads: list[ShapeRead] = dataclasses.field(default_factory=list)
 
 
 def _signature(args: tuple, kwargs: dict) -> tuple:
@@ -268,6 +274,12 @@ class trace:  # noqa: N801 - MegEngine's name
         return dict(self._recording.op_base_names)
 
     @property
+    def shape_reads(self) -> list[ShapeRead]:
+        """The first recording's Python reads of shape-derived values (guarded in a dump,
+        see :mod:`mge.jit.shape_reads`)."""
+        return list(self._recording.shape_reads)
+
+    @property
     def output_names(self) -> tuple[str, ...] | None:
         """Output names when the function returned a dict (sorted keys), else None."""
         return self._recording.output_names
@@ -323,7 +335,7 @@ class trace:  # noqa: N801 - MegEngine's name
         namer = recorder.namer if active_call_tracer() is None else active_call_tracer()
         old_shape_mode = set_symbolic_shape(self._symbolic_shape)
         try:
-            with call_tracer(namer):
+            with call_tracer(namer), observe_value_reads(recorder.shape_reads):
                 result = self.__wrapped__(*args, **kwargs)
         finally:
             remove_observer(recorder)
@@ -347,7 +359,7 @@ class trace:  # noqa: N801 - MegEngine's name
         recording = _Recording(graph, bindings, recorder.steps, recorder.variables,
                                output_names,
                                OpProfile(recorder.steps) if self._profiling else None,
-                               recorder.namer.base_names)
+                               recorder.namer.base_names, recorder.shape_reads.reads)
         self._recordings[_signature(args, kwargs)] = recording
         if self._first is None:
             self._first = recording

@@ -32,6 +32,7 @@ import numpy as np
 from ..core.opdef import OpDef, OpError, TensorInfo
 from ..graph.ir import ConstOp, Graph, GraphError, Host2DeviceCopy, VarNode
 from ..graph.static_values import fold_values, source_count
+from ..ops.utility import AssertEqual
 
 
 class ShapeError(ValueError):
@@ -66,7 +67,10 @@ def _replay(graph: Graph, input_types: Mapping[str, tuple[tuple[int, ...], np.dt
         vmap[var.id] = new.add_input(var.name, shape, dtype)
     changed = {n: t for n, t in input_types.items()
                if t != (graph_input(graph, n).shape, graph_input(graph, n).dtype)}
-    for node in graph.ops(list(graph.inputs) + list(graph.outputs)):
+    # checks first: a guard of a value read while tracing names the read (ShapeReadError)
+    # before an op built from that value fails on the new shapes
+    checks = [n.outputs[0] for n in graph.ops() if isinstance(n.op, AssertEqual)]
+    for node in graph.ops(list(graph.inputs) + checks + list(graph.outputs)):
         if isinstance(node.op, Host2DeviceCopy):
             continue
         if isinstance(node.op, ConstOp):

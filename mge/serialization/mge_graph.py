@@ -38,6 +38,7 @@ from ..graph.static_values import fold_values
 from ..ops import Elemwise
 from ..ops.quantized import ElemwiseMultiType
 from ..ops.shape import AxisAddRemove, Broadcast, CondTake, Linspace, Subtensor, scalar_made_1d
+from ..ops.utility import named_check
 from ..ops.vision.detection import CountPrefix
 from .fbs import (
     DType,
@@ -245,7 +246,10 @@ class _Reader:
         fields = {k: v for p in fop.params for k, v in p.fields.items()}
         op = Linspace(start=float(start), stop=float(stop), num=int(num),
                       endpoint=bool(fields.get("endpoint", True)))
-        outs = self.graph.add_op(op, [], name=fop.name)
+        inputs = [self.var(i) for i in fop.inputs]
+        # computed from input shapes: kept as inputs, so the graph follows other sizes
+        sources = [] if all(v.is_const for v in inputs) else inputs
+        outs = self.graph.add_op(op, sources, name=fop.name)
         self.fold(outs)
         return outs
 
@@ -264,6 +268,7 @@ class _Reader:
     def mapped_op(self, fop: Operator, inputs: list[VarNode]) -> list[VarNode]:
         """The mge op for ``fop`` (see :mod:`.mge_oprs`); the outputs the file lists."""
         op, inputs, listed = read_op(fop, inputs, self.static_value)
+        op = named_check(op, inputs)  # a guard of a value read while tracing: named
         all_outs = self.graph.add_op(op, inputs, name=fop.name)
         if all_outs:
             all_outs[0].owner.priority = fop.priority
@@ -483,7 +488,9 @@ class _Writer:
         if isinstance(op, ConstOp):
             self.const(np.ascontiguousarray(op.value), node.outputs[0])
             return
-        if not writable(op) and all(v.is_const for v in node.inputs):
+        as_value = not writable(op) or getattr(op, "value_without_inputs", False) and \
+            not node.inputs
+        if as_value and all(v.is_const for v in node.inputs):
             # ops without an .mge form (creation ops: Fill, Eye...) are stored as values
             result = run_op(op, *[v.value for v in node.inputs], backend=get_backend("numpy"))
             for var, value in zip(node.outputs, result if len(node.outputs) > 1 else (result,),

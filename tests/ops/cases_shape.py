@@ -65,6 +65,11 @@ CASES = [
     OpCase(S.Linspace(start=3, stop=3, num=0), [], id="Linspace-empty"),
     OpCase(S.Eye(shape=(3, 3)), []),
     OpCase(S.Eye(k=-1, shape=(3, 5), dtype=_I32), [], id="Eye-k-int"),
+    # traced sizes as input vars (MegEngine's form): the params are the traced values
+    OpCase(S.Linspace(start=-1, stop=2, num=7), [np.float32([-1]), np.float32([2]),
+                                                 np.int32([7])], id="Linspace-vars"),
+    OpCase(S.Eye(shape=(3, 3)), [np.int32([3])], id="Eye-var"),
+    OpCase(S.Eye(shape=(2, 4)), [np.int32([2, 4])], id="Eye-var-nm"),
     OpCase(S.Subtensor(items=((0, None, None, None, 1), (2, 1, None, 2, None))), [_X]),
     OpCase(S.Subtensor(items=((1, None, None, -1, None), (-1, -1, 0, -2, None))), [_X],
            id="Subtensor-neg-steps"),

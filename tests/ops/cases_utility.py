@@ -1,8 +1,9 @@
-"""Op-table cases for AssertEqual (checks that pass; failing checks are in tests/jit)."""
+"""Op-table cases for AssertEqual (checks that pass; failing checks are in tests/jit) and
+VirtualDep."""
 
 from __future__ import annotations
 
-from mge.ops.utility import AssertEqual
+from mge.ops.utility import AssertEqual, VirtualDep
 
 from .optable import OpCase, rand
 
@@ -13,4 +14,6 @@ CASES = [
     OpCase(AssertEqual(maxerr=1e-2), [_X, _X * 1.001], id="AssertEqual-within-maxerr"),
     OpCase(AssertEqual(), [rand(0, 3), rand(0, 3)], id="AssertEqual-empty"),
     OpCase(AssertEqual(), [rand(5, dtype="int32"), rand(5, dtype="int32")], id="AssertEqual-int"),
+    OpCase(VirtualDep(), [_X, rand(3)]),
+    OpCase(VirtualDep(), [_X], id="VirtualDep-alone"),
 ]

@@ -22,7 +22,12 @@ from ...backends import Backend, get_backend
 from ...device import DeviceName, get_default_device, parse_device
 from ...dtype import canonical_dtype, is_quantize, quantize_array, scalar_dtype
 from ..qparams import QParams, create_qparams
-from ..tracing import TENSOR_INIT_OBSERVERS, active_call_tracer, call_tracer
+from ..tracing import (
+    TENSOR_INIT_OBSERVERS,
+    VALUE_READ_OBSERVERS,
+    active_call_tracer,
+    call_tracer,
+)
 
 #: where users (and pickles) find these names: the public module ``mge.tensor``
 PUBLIC_MODULE = "mge.tensor"
@@ -220,14 +225,20 @@ class Tensor:
 
     # ----------------------------------------------------------------- conversion
     def _value_access(self, what: str) -> None:
-        """Let an active module tracer refuse Python use of a traced value."""
+        """Let an active module tracer refuse Python use of a traced value, and tell
+        ``jit.trace`` of the read (:data:`~mge.core.tracing.VALUE_READ_OBSERVERS`)."""
         hook = getattr(active_call_tracer(), "on_value_access", None)
         if hook is not None:
             hook(self, what)
+        for observer in VALUE_READ_OBSERVERS:
+            observer.read(self, what)
 
     def numpy(self) -> np.ndarray:
         """A numpy copy of the data."""
         self._value_access("numpy()")
+        return self._host_copy()
+
+    def _host_copy(self) -> np.ndarray:
         out = np.array(self._backend.to_numpy(self._data), dtype=self._dtype, copy=True)
         # numpy drops a quantized dtype's metadata when the storage dtype already matches
         return out.view(self._dtype) if is_quantize(self._dtype) else out
@@ -317,7 +328,8 @@ class Tensor:
         return int(self.item())
 
     def __repr__(self) -> str:
-        body = np.array2string(self.numpy(), separator=" ", prefix="Tensor(")
+        self._value_access("repr()")  # printed, not used: jit.trace bakes nothing
+        body = np.array2string(self._host_copy(), separator=" ", prefix="Tensor(")
         dt = "" if self._dtype == np.float32 else f", dtype={self._dtype}"
         return f"Tensor({body}{dt}, device={self._device})"
 

@@ -58,13 +58,15 @@ def fill(op: S.Fill) -> np.ndarray:
 
 
 @NUMPY.kernel(S.Linspace)
-def linspace(op: S.Linspace) -> np.ndarray:
+def linspace(op: S.Linspace, *sources: np.ndarray) -> np.ndarray:
+    op = op.with_sources(sources) if sources else op
     return np.linspace(op.start, op.stop, op.num, endpoint=op.endpoint, dtype=np.float32)
 
 
 @NUMPY.kernel(S.Eye)
-def eye(op: S.Eye) -> np.ndarray:
-    return np.eye(*op.shape, k=op.k, dtype=op.out_dtype())
+def eye(op: S.Eye, *shape: np.ndarray) -> np.ndarray:
+    op = op.with_sources(shape) if shape else op
+    return np.eye(*op.dims, k=op.k, dtype=op.out_dtype())
 
 
 def _index_tuple(op: S.IndexingOp, shape: tuple[int, ...], indices: tuple) -> tuple:

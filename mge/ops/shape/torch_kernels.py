@@ -94,15 +94,17 @@ def fill(op: S.Fill) -> torch.Tensor:
 
 
 @TORCH.kernel(S.Linspace)
-def linspace(op: S.Linspace) -> torch.Tensor:
+def linspace(op: S.Linspace, *sources: torch.Tensor) -> torch.Tensor:
+    op = op.with_sources([s.cpu().numpy() for s in sources]) if sources else op
     n = op.num + (0 if op.endpoint else 1)
     out = torch.linspace(op.start, op.stop, n, dtype=torch.float64, device=_device())
     return out[:op.num].to(torch.float32)
 
 
 @TORCH.kernel(S.Eye)
-def eye(op: S.Eye) -> torch.Tensor:
-    rows, cols = op.shape
+def eye(op: S.Eye, *shape: torch.Tensor) -> torch.Tensor:
+    op = op.with_sources([shape[0].cpu().numpy()]) if shape else op
+    rows, cols = op.dims
     dev = _device()
     diag = torch.arange(cols, device=dev)[None, :] - torch.arange(rows, device=dev)[:, None]
     return (diag == op.k).to(torch_dtype(op.out_dtype()))

@@ -1,4 +1,5 @@
-"""Utility ops: ``AssertEqual`` (the check that test-case files insert on every output).
+"""Utility ops: ``AssertEqual`` (the check that test-case files insert on every output,
+and that ``trace.dump`` inserts for values read while tracing) and ``VirtualDep``.
 
 ``AssertEqual(expect, get)`` passes ``expect`` through and fails the run with
 :class:`UnequalError` when the largest relative error between the two,
@@ -16,7 +17,9 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -77,6 +80,8 @@ class AssertEqual(OpDef):
     nr_inputs = (2,)
     maxerr: float = 1e-4
     verbose: bool = False
+    #: the Python read this check guards (:data:`READ_SUFFIX`), named in its error
+    read: str = ""
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
         expect, get = inputs
@@ -91,11 +96,63 @@ class AssertEqual(OpDef):
         return passes(err, self.maxerr)
 
     def error(self, expect: np.ndarray, get: np.ndarray) -> UnequalError:
-        """The exception a failed check raises, naming the worst element."""
+        """The exception a failed check raises, naming the worst element (or, for a
+        guard of a value read while tracing, the read)."""
+        if self.read:
+            return ShapeReadError(
+                f"the dump read {self.read} == {_values(expect)} while tracing; this input "
+                f"gives {_values(get)}: the traced function used that value in Python, so "
+                "the file holds it as a constant. Trace at this size, or build the value "
+                "with F.* functions from x.shape instead of reading it")
         return UnequalError(describe_mismatch(expect, get, self.maxerr, "AssertEqual"))
 
 
+#: the name suffix of a guard's ``expect`` constant in a ``.mge`` file: ``trace.dump``
+#: names it ``"<what was read> read while tracing"``; the reader gives the check its name
+READ_SUFFIX = " read while tracing"
+
+
+class ShapeReadError(UnequalError):
+    """A dumped graph ran at an input size that changes a value Python read while tracing
+    (``int(x.shape[1])``): the file holds the traced value, so it refuses to run."""
+
+
+def _values(a: np.ndarray) -> str:
+    flat = np.asarray(a).reshape(-1)
+    items = [int(v) if float(v).is_integer() else float(v) for v in flat.tolist()]
+    return str(items[0]) if len(items) == 1 else str(items)
+
+
+def named_check(op: OpDef, inputs: Sequence[Any]) -> OpDef:
+    """``op`` read from a file: an ``AssertEqual`` whose expect input is a constant named
+    ``"<read>`` :data:`READ_SUFFIX` ``"`` gets that read as its name."""
+    name = getattr(inputs[0], "name", "") if isinstance(op, AssertEqual) and inputs else ""
+    if not name or not name.endswith(READ_SUFFIX):
+        return op
+    return dataclasses.replace(op, read=name[:-len(READ_SUFFIX)])
+
+
+@register_op
+class VirtualDep(OpDef):
+    """MegEngine's ``VirtualDep``: output = input 0, computed only after the other inputs
+    (``trace.dump`` makes each output depend on the guards of values read while tracing).
+
+    Example:
+        >>> VirtualDep().infer([TensorInfo((2,), np.dtype("float32"))] * 2)[0].shape
+        (2,)
+    """
+
+    type_name = "VirtualDep"
+    memory = Memory.WHOLE_VIEW
+    mge_form = MgeForm("VirtualDep")
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        if not inputs:
+            self.fail("needs at least one input", inputs)
+        return [TensorInfo(inputs[0].shape, inputs[0].dtype)]  # never folded: it orders
+
+
 __all__ = [
-    "AssertEqual", "UnequalError", "describe_mismatch", "max_error", "passes",
-    "relative_error",
+    "READ_SUFFIX", "AssertEqual", "ShapeReadError", "UnequalError", "VirtualDep",
+    "describe_mismatch", "max_error", "named_check", "passes", "relative_error",
 ]

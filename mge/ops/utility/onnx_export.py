@@ -1,4 +1,5 @@
-"""ONNX export rule of ``AssertEqual``: ONNX has no assertion op, so it refuses.
+"""ONNX export rules of ``AssertEqual`` (ONNX has no assertion op, so it refuses) and
+``VirtualDep`` (its first input).
 
 Example:
     >>> AssertEqual.onnx_rule                                    # doctest: +SKIP
@@ -10,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..registry import Unsupported, onnx_rule
-from . import AssertEqual
+from . import AssertEqual, VirtualDep
 
 if TYPE_CHECKING:
     from ...convert.onnx.exporter.graph import ExportContext
@@ -21,4 +22,11 @@ if TYPE_CHECKING:
 @onnx_rule(AssertEqual)
 def _assert_equal(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
     raise Unsupported("ONNX has no assertion op; export the graph without its test-case "
-                      "checks (AssertEqual)")
+                      "checks or trace-time guards (AssertEqual)")
+
+
+@onnx_rule(VirtualDep)
+def _virtual_dep(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
+    """Its first input (ONNX runs what the outputs need; a graph whose dependencies are
+    ``AssertEqual`` guards is refused by their rule)."""
+    return [xs[0]]

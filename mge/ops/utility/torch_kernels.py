@@ -1,5 +1,6 @@
-"""torch kernel for ``AssertEqual`` (:mod:`mge.ops.utility`): the error is computed on the
-device; only the scalar (and the tensors, for the message of a failed check) come back."""
+"""torch kernels for ``AssertEqual`` and ``VirtualDep`` (:mod:`mge.ops.utility`): the
+error is computed on the device; only the scalar (and the tensors, for the message of a
+failed check) come back."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import torch
 
 from ..registry import TORCH
 from ..torch_arrays import to_numpy
-from . import AssertEqual
+from . import AssertEqual, VirtualDep
 
 
 @TORCH.kernel(AssertEqual)
@@ -19,3 +20,8 @@ def assert_equal(op: AssertEqual, expect: torch.Tensor, get: torch.Tensor) -> to
     if not op.report(err):
         raise op.error(to_numpy(expect), to_numpy(get))
     return expect
+
+
+@TORCH.kernel(VirtualDep)
+def virtual_dep(op: VirtualDep, x: torch.Tensor, *after: torch.Tensor) -> torch.Tensor:
+    return x

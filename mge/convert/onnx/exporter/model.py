@@ -68,6 +68,10 @@ def traced_module_graph(tm: Any) -> tuple[Graph, list[str], list[str]]:
     call.__name__ = tm.origin_class or "TracedModule"
     traced = trace(call, capture_as_const=True)
     traced(*[_example(n) for n in nodes])
+    if traced.shape_reads:  # a .mge dump guards them; ONNX has no check to hold one
+        what = ", ".join(sorted({r.how for r in traced.shape_reads}))
+        raise OnnxExportError(f"cannot export: the module read input-shape values in Python "
+                              f"({what}) while traced; ONNX would hold the traced values")
     g = traced.graph
     _check_inference(g)
     _name_constants(g, tm)
