@@ -32,7 +32,7 @@ import numpy as np
 from ..core.opdef import OpDef, OpError, TensorInfo
 from ..graph.ir import ConstOp, Graph, GraphError, Host2DeviceCopy, VarNode
 from ..graph.static_values import fold_values, source_count
-from ..ops.utility import AssertEqual
+from ..ops.utility import AssertEqual, VirtualDep
 
 
 class ShapeError(ValueError):
@@ -77,6 +77,8 @@ def _replay(graph: Graph, input_types: Mapping[str, tuple[tuple[int, ...], np.dt
             vmap[node.outputs[0].id] = new.add_const(node.op, name=node.outputs[0].name)
             continue
         inputs = [vmap[v.id] for v in node.inputs]
+        if _checked_dep(node.op, inputs, known):
+            inputs = inputs[:1]  # its checks ran while planning: nothing left to order
         if source_count(node.op, len(inputs)):
             op, inputs = _static_op(node.op, inputs, known)
         else:
@@ -98,6 +100,15 @@ def _replay(graph: Graph, input_types: Mapping[str, tuple[tuple[int, ...], np.dt
     return new
 
 
+def _checked_dep(op: OpDef, inputs: Sequence[VarNode], known: Mapping[int, np.ndarray]
+                 ) -> bool:
+    """Whether ``op`` is a ``VirtualDep`` whose dependencies were all computed while
+    planning (the shape-only guards of values read while tracing: they passed, or planning
+    raised), so the plan needs none of the checks (which no ONNX engine could run)."""
+    return isinstance(op, VirtualDep) and len(inputs) > 1 \
+        and all(v.is_const or v.id in known for v in inputs[1:])
+
+
 def graph_input(graph: Graph, name: str) -> VarNode:
     """The input var called ``name``; ``KeyError`` listing the input names otherwise."""
     for var in graph.inputs:
@@ -109,8 +120,10 @@ def graph_input(graph: Graph, name: str) -> VarNode:
 
 def has_sources(graph: Graph) -> bool:
     """Whether some op of ``graph`` reads a static param from a source input (the graph
-    follows input sizes; :func:`specialize` makes it static)."""
-    return any(source_count(node.op, len(node.inputs)) for node in graph.ops())
+    follows input sizes), or orders outputs after checks (``VirtualDep``: the guards of
+    values read while tracing): :func:`specialize` makes it static and checks them."""
+    return any(source_count(node.op, len(node.inputs)) or isinstance(node.op, VirtualDep)
+               for node in graph.ops())
 
 
 def specialize(graph: Graph, shapes: Mapping[str, Sequence[int]]) -> Graph:

@@ -58,10 +58,12 @@ def _data(shape: tuple[int, ...]) -> np.ndarray:
     return np.random.default_rng(3).random(shape).astype("float32")
 
 
-def _lite(model: bytes, x: np.ndarray) -> np.ndarray:
-    net = lite.LiteNetwork()
-    with warnings.catch_warnings():  # a plan backend without the guard ops falls back
-        warnings.simplefilter("ignore", UserWarning)
+def _lite(model: bytes, x: np.ndarray, backend: str = "auto") -> np.ndarray:
+    config = lite.LiteConfig()
+    config.plan_backend = backend
+    net = lite.LiteNetwork(config)
+    with warnings.catch_warnings():  # the guards are checked while planning: no backend
+        warnings.simplefilter("error", UserWarning)  # falls back for want of them
         net.load(model)
         net.get_io_tensor("x").set_data_by_copy(x)
         net.forward()
@@ -84,6 +86,17 @@ def test_a_read_is_guarded_in_the_dump(name: str) -> None:
     pattern = r"the dump read .*" + re.escape(named) + r" while tracing; this input gives"
     with pytest.raises(ShapeReadError, match=pattern):
         _lite(model, _data((2, 5)))
+
+
+@pytest.mark.parametrize("name", ["int", "range"])
+def test_the_guards_leave_the_plan_on_onnxruntime(name: str) -> None:
+    pytest.importorskip("onnxruntime")
+    fn, named = READS[name]
+    model = _dump(fn)
+    x = _data((4, 3))
+    np.testing.assert_allclose(_lite(model, x, "onnxruntime"), _expected(fn, x), rtol=1e-6)
+    with pytest.raises(ShapeReadError, match=re.escape(named)):
+        _lite(model, _data((2, 5)), "onnxruntime")
 
 
 @pytest.mark.parametrize("name", sorted(UNGUARDED))
