@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.tensor.base import Tensor
 from ..core.complex import ComplexTensor
+from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
 from .elemwise import cos, mul, sin
 

@@ -36,8 +36,8 @@ from typing import IO, Any
 from ..core._trace_option import set_symbolic_shape
 from ..core.apply import add_observer, is_constant, observing, remove_observer
 from ..core.autodiff.grad import backward_passes
-from ..core.opdef import OpDef
 from ..core.complex import ComplexTensor
+from ..core.opdef import OpDef
 from ..core.tracing import active_call_tracer, call_tracer
 from ..graph.ir import Graph, VarNode
 from ..graph.static_values import source_count

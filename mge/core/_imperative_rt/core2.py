@@ -27,8 +27,8 @@ import numpy as np
 from ...ops.random import RNGOp, ShapedRNGOp
 from ...ops.random.handles import get_rng_handle_compnode
 from ..apply import apply as _apply
-from ..tensor.base import Tensor
 from ..complex import ComplexTensor
+from ..tensor.base import Tensor
 
 
 class TensorWeakRef(weakref.ref):
