@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 
 from ..dtype import float32
+from ..ops.elemwise import Elemwise
+from ..ops.shape import GetVarShape, Reshape, Subtensor
 from .apply import SymbolicValue, apply
 from .opdef import OpDef, TensorInfo
 from .tensor import base
@@ -200,14 +202,14 @@ def _on_real(op: OpDef, inputs: list[Tensor]) -> tuple[Tensor, ...]:
 
 _ELEMWISE: dict[str, Callable[[OpDef, list[Tensor]], tuple[Tensor, ...]]] = {
     "MUL": _mul, "ADD": _on_parts(False), "SUB": _on_parts(False), "NEGATE": _on_parts(False)}
-_OPS: dict[str, Callable[[OpDef, list[Tensor]], tuple[Tensor, ...]]] = {
-    "Reshape": _on_parts(True), "Subtensor": _on_parts(True), "GetVarShape": _on_real}
+_OPS: dict[type, Callable[[OpDef, list[Tensor]], tuple[Tensor, ...]]] = {
+    Reshape: _on_parts(True), Subtensor: _on_parts(True), GetVarShape: _on_real}
 
 
 def _rule(op: OpDef) -> Callable[[OpDef, list[Tensor]], tuple[Tensor, ...]] | None:
-    if op.type_name == "Elemwise":
+    if isinstance(op, Elemwise):
         return _ELEMWISE.get(op.mode)
-    return _OPS.get(op.type_name)
+    return _OPS.get(type(op))
 
 
 def is_complex(t: Any) -> bool:

@@ -23,6 +23,8 @@ from . import (
     SoftmaxForward,
     bn_reduce_axes,
 )
+from .multi_head_attn import MultiHeadAttn
+from .multi_head_attn import multi_head_attn as numpy_multi_head_attn
 from .numpy_svd import svd as numpy_svd
 from .svd import SVD
 
@@ -213,3 +215,11 @@ def svd(op: SVD, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """MegEngine's singular-vector signs come from its own iteration (torch's LAPACK picks
     others), so this runs the numpy kernel on the values."""
     return tuple(torch.from_numpy(o).to(x.device) for o in numpy_svd(op, to_numpy(x)))
+
+
+@TORCH.kernel(MultiHeadAttn)
+def multi_head_attn(op: MultiHeadAttn, *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The numpy kernel on the values: this op only runs MegEngine's own files (mge's
+    ``F.nn.multi_head_attention`` records torch-run matmuls and softmax instead)."""
+    outs = numpy_multi_head_attn(op, *(to_numpy(x) for x in xs))
+    return tuple(torch.from_numpy(o).to(xs[0].device) for o in outs)
