@@ -6,7 +6,8 @@ MegEngine's ``F.nn.multi_head_attention`` runs (and ``trace.dump`` writes) one
 ``Wq, Wk, Wv, Wo`` then the biases present) and, with ``tensor_combination_type``
 ``ONLY_MASK``, an additive float ``attn_mask (N * heads, L, S)`` (or ``(L, S)``); outputs
 ``out (N, L, oproj_size)``, ``attn_weight (N * heads, L, S)`` and two reserve spaces of
-MegEngine's lengths (zeros here; MegEngine keeps intermediates and dropout masks in them). The math is MegEngine's proxy kernel::
+MegEngine's lengths (zeros here; MegEngine keeps intermediates and dropout masks in
+them). The math is MegEngine's proxy kernel::
 
     Q = queries @ Wq + bq ...; per head h:  A_h = softmax(Q_h @ K_h^T * sm_scaler + mask)
     out = concat_h(A_h @ V_h) @ Wo + bo
@@ -140,8 +141,9 @@ class MultiHeadAttn(OpDef):
 
     def reserve_sizes(self, n: int, lq: int, ls: int) -> tuple[int, int]:
         """MegEngine's reserve-space lengths (its files record them): ``mask`` bytes (the
-        two dropout masks while training, a byte per value) and ``othr`` float32 elements (the per-head
-        intermediates), each a sum of 4-byte-aligned buffers plus 4 when not empty."""
+        two dropout masks while training, a byte per value) and ``othr`` float32 elements
+        (the per-head intermediates), each a sum of 4-byte-aligned buffers plus 4 when not
+        empty."""
         h = self.num_heads
         dq = self.qproj_size // h if self.qproj_size else self.embeding_size
         dk = self.kproj_size // h if self.kproj_size else self.k_size
