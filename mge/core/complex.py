@@ -20,8 +20,8 @@ One deliberate difference: ``Tensor(np.array([1 + 2j], "complex64"))`` keeps its
 Example:
     >>> import mge, mge.functional as F
     >>> z = F.complex(mge.tensor([1.0, 2.0]), mge.tensor([3.0, 4.0]))
-    >>> z.dtype, (z * z).numpy()
-    (dtype('complex64'), array([-8. +6.j, -12.+16.j], dtype=complex64))
+    >>> z.dtype, (z * z).numpy().tolist()
+    (dtype('complex64'), [(-8+6j), (-12+16j)])
 """
 
 from __future__ import annotations
