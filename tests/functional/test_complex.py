@@ -13,6 +13,7 @@ import pytest
 
 import mge.functional as F
 from mge import Tensor
+from mge.convert import to_onnx
 from mge.core._imperative_rt.core2 import create_complex, get_imag, get_real
 from mge.jit import trace
 from mge.lite import LiteNetwork
@@ -72,7 +73,8 @@ def test_refuses_what_megengine_refuses(fn, what: str) -> None:
 
 
 @pytest.mark.parametrize("symbolic", [False, True])
-def test_trace_records_float_ops_and_refuses_complex_outputs(symbolic: bool) -> None:
+def test_trace_records_float_ops_and_refuses_complex_outputs(symbolic: bool,
+                                                             tmp_path: Path) -> None:
     a, b = Tensor(GOLDEN["in_a"]), Tensor(GOLDEN["in_b"])
 
     @trace(symbolic=symbolic, capture_as_const=True)
@@ -94,6 +96,15 @@ def test_trace_records_float_ops_and_refuses_complex_outputs(symbolic: bool) -> 
     runner.forward()
     runner.wait()
     got = runner.get_io_tensor(runner.get_all_output_name()[1]).to_numpy()
+    np.testing.assert_allclose(got, -(GOLDEN["in_c"] ** 2 + GOLDEN["in_d"] ** 2), rtol=1e-5)
+
+    ort = pytest.importorskip("onnxruntime")
+    onnx_path = tmp_path / "complex.onnx"
+    mge_path = tmp_path / "complex.mge"
+    mge_path.write_bytes(buf.getvalue())
+    to_onnx(str(mge_path), onnx_path)  # float32 operators only: ONNX needs no complex op
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"a": GOLDEN["in_c"], "b": GOLDEN["in_d"]})[1]
     np.testing.assert_allclose(got, -(GOLDEN["in_c"] ** 2 + GOLDEN["in_d"] ** 2), rtol=1e-5)
 
     @trace(symbolic=symbolic, capture_as_const=True)
