@@ -39,7 +39,7 @@ def test_megengine_dump_holds_one_operator_and_runs_in_lite(case: str, backend: 
     ops = [n.op for n in load_graph(str(path)).graph.ops()]
     assert sum(isinstance(op, MultiHeadAttn) for op in ops) == 1
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # onnxruntime falls back to torch
+        warnings.simplefilter("error", UserWarning)  # no plan backend falls back
         got = lite_outputs(path, _feeds(case), backend)
     for name in CASES[case]:
         np.testing.assert_allclose(got[name], GOLDEN[f"{case}__{name}"], rtol=1e-5, atol=2e-6)

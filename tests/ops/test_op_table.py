@@ -56,9 +56,6 @@ KNOWN_GAPS[("onnxruntime", "MatrixInverse")] = (
     "ONNX has no matrix inverse (only onnxruntime's com.microsoft Inverse, not standard)")
 KNOWN_GAPS[("onnxruntime", "SVD")] = (
     "ONNX has no SVD (and MegEngine's singular-vector signs come from its own iteration)")
-KNOWN_GAPS[("onnxruntime", "MultiHeadAttn")] = (
-    "MegEngine's attention operator (read from its files): no ONNX lowering written; "
-    "mge's own attention records matmul/softmax ops, which export")
 KNOWN_GAPS[("onnxruntime", "DeformableConvForward")] = (
     "ONNX's DeformConv needs opset 19; this table exports at 13 (test_export_onnx checks 19)")
 KNOWN_GAPS.update({

@@ -13,7 +13,8 @@ them). The math is MegEngine's proxy kernel::
     out = concat_h(A_h @ V_h) @ Wo + bo
 
 mge's own ``F.nn.multi_head_attention`` records these steps as small ops; this op is how
-mge reads MegEngine's files. Refused (``OpError``): dropout while training (MegEngine's
+mge reads MegEngine's files. The kernel (:func:`attention`) is written once against
+:class:`AttnArrays` and runs on numpy, on torch and as ONNX nodes. Refused (``OpError``): dropout while training (MegEngine's
 random masks cannot be reproduced), ``bias_k``/``bias_v`` inputs, ``add_zero_attn``,
 ``reslink``, cuDNN-style masks and input orders other than 0 (batch, time, feature).
 
@@ -30,6 +31,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -160,52 +162,88 @@ class MultiHeadAttn(OpDef):
         return (mask_bytes + 4 if mask_bytes else 0), (othr_bytes + 4 if othr_bytes else 0) // 4
 
 
-def _parts(op: MultiHeadAttn, packed: np.ndarray) -> dict[str, np.ndarray]:
+class AttnArrays:
+    """The array primitives the kernel uses; this one is numpy's (the torch kernel and the
+    ONNX rule subclass it, so the attention is written once)."""
+
+    def matmul(self, a: Any, b: Any) -> Any:
+        return np.matmul(a, b)
+
+    def reshape(self, x: Any, shape: tuple[int, ...]) -> Any:
+        return x.reshape(shape)
+
+    def transpose(self, x: Any, perm: tuple[int, ...]) -> Any:
+        return x.transpose(perm)
+
+    def expand(self, x: Any, shape: tuple[int, ...]) -> Any:
+        return np.broadcast_to(x, shape)
+
+    def const(self, value: np.ndarray, like: Any) -> Any:
+        return value
+
+    def softmax(self, x: Any) -> Any:
+        """Over the last axis: ``exp(x - max) / sum`` (a row of ``-inf`` gives NaN, as in
+        MegEngine)."""
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+
+
+def _parts(xp: AttnArrays, op: MultiHeadAttn, packed: Any) -> dict[str, Any]:
     """``Wq, Wk, Wv, Wo`` then the biases, sliced from the packed parameter."""
-    flat, offset, parts = packed.reshape(-1), 0, {}
-    sizes = op._sizes()
+    total = op.packed_size()
+    flat, offset, parts = xp.reshape(packed, (total,)), 0, {}
     biases = {"q": op.qbias, "k": op.kbias, "v": op.vbias, "o": op.obias}
+    sizes = op._sizes()
     spans = [("w" + k, (rows, cols)) for k, (rows, cols) in sizes.items() if cols]
     spans += [("b" + k, (cols,)) for k, (_, cols) in sizes.items() if cols and biases[k]]
     for name, shape in spans:
         size = int(np.prod(shape))
-        parts[name] = flat[offset:offset + size].reshape(shape)
+        parts[name] = xp.reshape(flat[offset:offset + size], shape)
         offset += size
     return parts
 
 
-def _project(parts: dict[str, np.ndarray], x: np.ndarray, name: str) -> np.ndarray:
-    if "w" + name not in parts:
-        return x
-    y = np.matmul(x, parts["w" + name])
-    return y + parts["b" + name] if "b" + name in parts else y
-
-
-def _heads(x: np.ndarray, h: int, projected: bool) -> np.ndarray:
+def _heads(xp: AttnArrays, parts: dict[str, Any], x: Any, name: str, h: int) -> Any:
+    """``x (N, T, D)`` projected (on ``(N * T, D)``) and split: ``(N * h, T, D' / h)``;
+    unprojected, every head sees all of ``x``."""
     n, t, d = x.shape
-    if not projected:  # every head sees all of x
-        return np.broadcast_to(x[:, None], (n, h, t, d)).reshape(n * h, t, d)
-    return x.reshape(n, t, h, d // h).transpose(0, 2, 1, 3).reshape(n * h, t, d // h)
+    if "w" + name not in parts:
+        return xp.reshape(xp.expand(xp.reshape(x, (n, 1, t, d)), (n, h, t, d)), (n * h, t, d))
+    y = xp.matmul(xp.reshape(x, (n * t, d)), parts["w" + name])
+    if "b" + name in parts:
+        y = y + parts["b" + name]
+    size = y.shape[1] // h
+    return xp.reshape(xp.transpose(xp.reshape(y, (n, t, h, size)), (0, 2, 1, 3)),
+                      (n * h, t, size))
+
+
+def attention(xp: AttnArrays, op: MultiHeadAttn, q: Any, k: Any, v: Any, packed: Any,
+              mask: Any = None) -> tuple[Any, Any]:
+    """``(out, attn_weight)`` of MegEngine's proxy kernel, on ``xp``'s arrays."""
+    parts, h = _parts(xp, op, packed), op.num_heads
+    n, lq, ls = q.shape[0], q.shape[1], k.shape[1]
+    qh, kh, vh = (_heads(xp, parts, x, name, h) for x, name in ((q, "q"), (k, "k"), (v, "v")))
+    scores = xp.matmul(qh, xp.transpose(kh, (0, 2, 1))) * float(op.sm_scaler)
+    if mask is not None:
+        scores = scores + mask
+    if op.attn_mask_type == "DEFAULT_MASK":
+        causal = np.where(np.triu(np.ones((lq, ls), bool), 1), -np.inf, 0).astype(F32)
+        scores = scores + xp.const(causal, scores)
+    weights = xp.softmax(scores)
+    z = xp.matmul(weights, vh)
+    dv = z.shape[2]
+    z = xp.reshape(xp.transpose(xp.reshape(z, (n, h, lq, dv)), (0, 2, 1, 3)), (n * lq, h * dv))
+    if "wo" in parts:
+        z = xp.matmul(z, parts["wo"])
+        if "bo" in parts:
+            z = z + parts["bo"]
+    return xp.reshape(z, (n, lq, z.shape[1])), weights
 
 
 @NUMPY.kernel(MultiHeadAttn)
 def multi_head_attn(op: MultiHeadAttn, q: np.ndarray, k: np.ndarray, v: np.ndarray,
                     packed: np.ndarray, *mask: np.ndarray) -> tuple[np.ndarray, ...]:
-    parts, h = _parts(op, packed), op.num_heads
-    n, lq, ls = q.shape[0], q.shape[1], k.shape[1]
-    qh, kh, vh = (_heads(_project(parts, x, name), h, size > 0) for x, name, size in
-                  ((q, "q", op.qproj_size), (k, "k", op.kproj_size), (v, "v", op.vproj_size)))
-    scores = np.matmul(qh, kh.transpose(0, 2, 1)) * np.float32(op.sm_scaler)
-    if mask:
-        scores = scores + mask[0]
-    if op.attn_mask_type == "DEFAULT_MASK":
-        scores = scores + np.where(np.triu(np.ones((lq, ls), bool), 1), -np.inf, 0).astype(F32)
-    top = scores.max(axis=-1, keepdims=True)
-    e = np.exp(scores - top)
-    weights = (e / e.sum(axis=-1, keepdims=True)).astype(F32)
-    z = np.matmul(weights, vh)
-    z = z.reshape(n, h, lq, -1).transpose(0, 2, 1, 3).reshape(n, lq, -1)
-    out = _project(parts, z, "o").astype(F32)
-    mask_bytes, othr = op.reserve_sizes(n, lq, ls)  # not used by mge: zeros
-    return (np.ascontiguousarray(out), weights, np.zeros((mask_bytes,), np.uint8),
-            np.zeros((othr,), F32))
+    out, weights = attention(AttnArrays(), op, q, k, v, packed, mask[0] if mask else None)
+    mask_bytes, othr = op.reserve_sizes(q.shape[0], q.shape[1], k.shape[1])  # unused: zeros
+    return (np.ascontiguousarray(out, F32), np.ascontiguousarray(weights, F32),
+            np.zeros((mask_bytes,), np.uint8), np.zeros((othr,), F32))
