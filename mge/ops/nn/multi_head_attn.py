@@ -14,8 +14,9 @@ them). The math is MegEngine's proxy kernel::
 
 mge's own ``F.nn.multi_head_attention`` records these steps as small ops; this op is how
 mge reads MegEngine's files. The kernel (:func:`attention`) is written once against
-:class:`AttnArrays` and runs on numpy, on torch and as ONNX nodes. Refused (``OpError``): dropout while training (MegEngine's
-random masks cannot be reproduced), ``bias_k``/``bias_v`` inputs, ``add_zero_attn``,
+:class:`AttnArrays` and runs on numpy, on torch and as ONNX nodes.
+
+Refused (``OpError``): dropout while training (MegEngine's random masks cannot be reproduced), ``bias_k``/``bias_v`` inputs, ``add_zero_attn``,
 ``reslink``, cuDNN-style masks and input orders other than 0 (batch, time, feature).
 
 Example:
