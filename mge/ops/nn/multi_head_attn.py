@@ -17,7 +17,8 @@ mge reads MegEngine's files. The kernel (:func:`attention`) is written once agai
 :class:`AttnArrays` and runs on numpy, on torch and as ONNX nodes.
 
 Refused (``OpError``): dropout while training (MegEngine's random masks cannot be
-reproduced), ``bias_k``/``bias_v`` inputs, ``add_zero_attn``, ``reslink``, cuDNN-style masks and input orders other than 0 (batch, time, feature).
+reproduced), ``bias_k``/``bias_v`` inputs, ``add_zero_attn``, ``reslink``, cuDNN-style
+masks and input orders other than 0 (batch, time, feature).
 
 Example:
     >>> f32 = np.dtype("float32")
