@@ -9,8 +9,12 @@ Each model runs, with the same weights and input, as: mge eager on the torch bac
 mge.lite on the ``.mge`` mge dumps (plan backends torch and onnxruntime), PyTorch eager
 (a twin module) and onnxruntime on the ONNX file mge exports from that ``.mge``.
 
-Run: ``python bench/layers.py [--iters 20] [--threads 1 2]``; prints median ms per engine
-and the max difference of each engine's output from PyTorch's.
+Every engine runs at each ``--threads`` count with its own thread setting (torch's,
+mge.lite's ``threads_number``, onnxruntime's ``intra_op_num_threads``), timed round-robin.
+
+Run: ``python bench/layers.py [--iters 20] [--threads 1 2] [--tolerance 1e-4]``; prints
+median ms per engine and each engine's largest difference from PyTorch's output relative
+to PyTorch's largest value; exits 1 when one exceeds ``--tolerance``.
 """
 
 from __future__ import annotations
@@ -22,7 +26,10 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
+# torch's OpenMP threads spin while waiting (see bench/lite.py); set before torch starts
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -103,8 +110,10 @@ def dump(net: object, x: np.ndarray, path: str) -> None:
     pred.dump(path, arg_names=["data"], output_names=["out"])
 
 
-def engines(name: str, net: object, x: np.ndarray, workdir: str
+def engines(name: str, net: object, x: np.ndarray, workdir: str, threads: int
             ) -> dict[str, Callable[[], np.ndarray]]:
+    """Every engine of ``name`` at ``threads`` intra-op threads (each one's own setting:
+    torch's, mge.lite's ``threads_number``, onnxruntime's ``intra_op_num_threads``)."""
     import onnxruntime as ort
     import torch
 
@@ -113,12 +122,14 @@ def engines(name: str, net: object, x: np.ndarray, workdir: str
     from mge.lite import LiteConfig, LiteNetwork
 
     path, onnx_path = os.path.join(workdir, f"{name}.mge"), os.path.join(workdir, f"{name}.onnx")
-    dump(net, x, path)
-    to_onnx(path, onnx_path)
+    if not os.path.exists(path):
+        dump(net, x, path)
+        to_onnx(path, onnx_path)
     twin, xt = torch_twin(name, net.state_dict()), torch.from_numpy(x)
     runs: dict[str, Callable[[], np.ndarray]] = {}
 
     def eager() -> np.ndarray:
+        torch.set_num_threads(threads)
         mge.set_default_backend("torch")
         return net(mge.tensor(x)).numpy()
 
@@ -127,10 +138,12 @@ def engines(name: str, net: object, x: np.ndarray, workdir: str
         config = LiteConfig()
         config.plan_backend = backend
         lite = LiteNetwork(config)
+        lite.threads_number = threads
         lite.load(path)
         lite.get_io_tensor("data").set_data_by_copy(x)
 
         def run(lite: LiteNetwork = lite) -> np.ndarray:
+            torch.set_num_threads(threads)
             lite.forward()
             lite.wait()
             return lite.get_io_tensor("out").to_numpy()
@@ -138,40 +151,54 @@ def engines(name: str, net: object, x: np.ndarray, workdir: str
         runs[f"mge.lite-{backend}"] = run
 
     def pytorch() -> np.ndarray:
+        torch.set_num_threads(threads)
         with torch.inference_mode():
             return twin(xt).numpy()
 
     runs["pytorch"] = pytorch
-    sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    sess = ort.InferenceSession(onnx_path, opts, providers=["CPUExecutionProvider"])
     feed = {sess.get_inputs()[0].name: x}
     runs["onnxruntime"] = lambda: sess.run(None, feed)[0]
     return runs
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--iters", type=int, default=20, help="timed iterations per engine")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--tolerance", type=float, default=1e-4,
+                        help="largest |engine - pytorch| allowed, relative to the largest "
+                             "|pytorch| value (exit status 1 beyond it)")
     args = parser.parse_args(argv)
 
     import mge
 
     mge.random.seed(0)
+    failed = []
     with tempfile.TemporaryDirectory(prefix="bench_layers_") as workdir:
         for name, (net, x) in mge_models().items():
             net.eval()
-            runs = engines(name, net, x, workdir)
-            ref = runs["pytorch"]()
-            diffs = {k: float(np.abs(fn() - ref).max()) for k, fn in runs.items()}
-            rows = []
+            rows, names = [], []
             for threads in args.threads:
                 set_threads(threads)
+                runs = engines(name, net, x, workdir, threads)
+                names = list(runs)
+                ref = runs["pytorch"]()
+                scale = max(float(np.abs(ref).max()), 1e-30)
+                diffs = {k: float(np.abs(fn() - ref).max()) / scale for k, fn in runs.items()}
+                failed += [f"{name} {k} ({threads} threads): {v:.1e}" for k, v in diffs.items()
+                           if not v <= args.tolerance]
                 t = interleaved_ms(runs, iters=args.iters)
                 rows.append([threads, *(t[k] for k in runs)])
-            print_table(f"{name}, batch 1, float32 (median ms)", ["threads", *runs], rows)
-            print("max |engine - pytorch|: " + ", ".join(f"{k} {v:.1e}" for k, v in
-                                                         diffs.items()))
+            print_table(f"{name}, batch 1, float32 (median ms)", ["threads", *names], rows)
+            print("max |engine - pytorch| / max |pytorch|: " + ", ".join(
+                f"{k} {v:.1e}" for k, v in diffs.items()))
+    if failed:
+        print("outputs differ beyond the tolerance:\n  " + "\n  ".join(failed))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

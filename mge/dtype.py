@@ -95,12 +95,15 @@ def result_dtype(*operands: Any) -> np.dtype:
 
 
 def _category(dt: np.dtype) -> int:
-    return {"b": 0, "u": 1, "i": 1, "f": 2}[dt.kind]
+    return {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}[dt.kind]
 
 
 def _promote_pair(a: np.dtype, b: np.dtype) -> np.dtype:
     if a == b:
         return a
+    if "c" in (a.kind, b.kind):  # MegEngine converts nothing to or from complex64
+        raise RuntimeError(f"unsupported op for complex: operands of dtypes {a} and {b} "
+                           "(complex64 combines with complex64 tensors only)")
     if _category(a) != _category(b):
         return float32
     return canonical_dtype(np.promote_types(a, b))

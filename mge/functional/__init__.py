@@ -8,6 +8,7 @@ Example:
 
 from . import attention, elemwise, loss, math, nn, quantized, tensor, vision  # noqa: F401
 from .attention import multi_head_attention  # noqa: F401 - MegEngine's F.multi_head_attention
+from .complex import complex, imag, polar, real  # noqa: F401 - MegEngine's F.tensor holds them
 from .elemwise import *  # noqa: F403
 from .indexing import cond_take  # noqa: F401 - MegEngine's F.cond_take
 from .loss import *  # noqa: F403
@@ -22,3 +23,5 @@ nn.__all__ = [*nn.__all__, *loss.__all__]
 # and multi_head_attention, which is built of F.nn's functions (dropout among them)
 nn.multi_head_attention = attention.multi_head_attention
 nn.__all__.append("multi_head_attention")
+for _name in ("complex", "imag", "polar", "real"):  # MegEngine's F.tensor.polar...
+    setattr(tensor, _name, globals()[_name])

@@ -5,7 +5,7 @@ MatrixMul, BatchedMatrixMul, Softmax and Dropout; mge records those pieces inste
 traced model dumps and runs wherever they do. The math, for ``H`` heads::
 
     Q = query @ Wq + bq;  K = key @ Wk + bk;  V = value @ Wv + bv      (``Y = X @ W``)
-    A = softmax(Q_h @ K_h^T * head_dim ** -0.5 + mask)                  (per head h)
+    A = softmax(Q_h @ K_h^T * head_dim ** -0.5 + mask)   (per head h; F.attention_core)
     out = concat_h(A_h @ V_h) @ Wo + bo
 
 ``io_weight_bias`` is one ``(1, n)`` tensor holding, in this order, the weights
@@ -29,12 +29,12 @@ import numpy as np
 
 from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
-from .creation import full
-from .elemwise import add, mul
+from ._args import slice_axis
+from .attention_core import additive_mask, scaled_dot_product
+from .elemwise import add
 from .math import matmul, mean
 from .nn import dropout
-from .softmax import softmax
-from .tensor import broadcast_to, expand_dims, reshape, squeeze, transpose, where
+from .tensor import broadcast_to, expand_dims, reshape, squeeze, transpose
 
 __all__ = ["multi_head_attention"]
 
@@ -74,15 +74,11 @@ def _check_shapes(query: Tensor, key: Tensor, value: Tensor, key_padding_mask: T
 
 def _additive(mask: Tensor | None, name: str, dtype: np.dtype) -> Tensor | None:
     """A boolean mask as ``-inf`` where True and 0 elsewhere; a float mask as it is."""
-    if mask is None:
-        return None
-    kind = np.dtype(mask.dtype)
-    assert kind == np.bool_ or kind.kind == "f", (
-        f"only bool and floating types of {name} are supported")
-    if kind == np.bool_:
-        return where(mask, full(mask.shape, float("-inf"), dtype=dtype),
-                     full(mask.shape, 0.0, dtype=dtype))
-    return mask
+    if mask is not None:
+        kind = np.dtype(mask.dtype)
+        assert kind == np.bool_ or kind.kind == "f", (
+            f"only bool and floating types of {name} are supported")
+    return additive_mask(mask, dtype, true_means="ignore")
 
 
 def _merged_mask(attn_mask: Tensor | None, key_padding_mask: Tensor | None, is_causal: bool,
@@ -121,9 +117,10 @@ class _Packed:
                 f"{dict(spans)} need {need}")
         self.parts: dict[str, Tensor] = {}
         offset = 0
-        for name, shape in spans:
+        for name, shape in spans:  # one Subtensor each (and a Reshape for a matrix)
             size = int(np.prod(shape))
-            self.parts[name] = reshape(flat[offset:offset + size], shape)
+            part = slice_axis(flat, 0, offset, offset + size)
+            self.parts[name] = part if len(shape) == 1 else reshape(part, shape)
             offset += size
 
     def project(self, x: Tensor, name: str) -> Tensor:
@@ -133,13 +130,21 @@ class _Packed:
         return add(y, self.parts["b" + name]) if "b" + name in self.parts else y
 
 
-def _split_heads(x: Tensor, heads: int, projected: bool) -> Tensor:
-    """``(N, T, D)`` to ``(N * heads, T, D / heads)``; unprojected, every head sees all of x."""
+def _heads(packed: _Packed, x: Tensor, name: str, heads: int, flat: dict[int, Tensor]
+           ) -> Tensor:
+    """``x (N, T, D)`` projected and split into heads, ``(N * heads, T, D' / heads)``;
+    unprojected, every head sees all of x. The projection runs on ``x`` flattened to
+    ``(N * T, D)`` (``flat`` keeps that per input, so self-attention flattens once): the
+    one ``MatrixMul`` ``F.matmul`` would run, without its reshapes around it."""
     n, t, d = x.shape
-    if not projected:
+    if "w" + name not in packed.parts:
         return reshape(broadcast_to(expand_dims(x, 1), (n, heads, t, d)), (n * heads, t, d))
-    return reshape(transpose(reshape(x, (n, t, heads, d // heads)), (0, 2, 1, 3)),
-                   (n * heads, t, d // heads))
+    if id(x) not in flat:
+        flat[id(x)] = reshape(x, (n * t, d))
+    y = packed.project(flat[id(x)], name)
+    size = y.shape[1] // heads
+    return reshape(transpose(reshape(y, (n, t, heads, size)), (0, 2, 1, 3)),
+                   (n * heads, t, size))
 
 
 @traceable
@@ -166,6 +171,7 @@ def multi_head_attention(
     (``NotImplementedError``).
 
     Example:
+        >>> import mge, mge.functional as F
         >>> q = mge.tensor(np.ones((2, 3, 4), np.float32))
         >>> w = mge.tensor(np.full((1, 4 * 16 + 4 * 4), 0.1, np.float32))
         >>> out, wts = F.nn.multi_head_attention(q, q, q, 4, 2, 0.0, 0.0, w, qbias=True,
@@ -215,20 +221,22 @@ def multi_head_attention(
     mask = _merged_mask(_additive(attn_mask, "attn_mask", dtype),
                         _additive(key_padding_mask, "key_padding_mask", dtype),
                         is_causal, n, num_heads, lq, ls, dtype)
-    heads = [_split_heads(packed.project(x, name), num_heads, size > 0)
-             for x, name, size in ((query, "q", qp), (key, "k", kp), (value, "v", vp))]
+    flat: dict[int, Tensor] = {}
+    heads = [_heads(packed, x, name, num_heads, flat)
+             for x, name in ((query, "q"), (key, "k"), (value, "v"))]
     head_dim = embed_dim if qp == 0 else embed_dim // num_heads
-    scores = mul(matmul(heads[0], heads[1], transpose_b=True), float(head_dim) ** -0.5)
-    if mask is not None:
-        scores = add(scores, mask)
-    weights = dropout(softmax(scores, axis=-1), attn_drop, training=training)
-    z = matmul(weights, heads[2])
-    dv = z.shape[2]
-    z = reshape(transpose(reshape(z, (n, num_heads, lq, dv)), (0, 2, 1, 3)),
-                (n, lq, num_heads * dv))
-    out = dropout(packed.project(z, "o"), out_drop, training=training)
+    parts = scaled_dot_product(*heads, float(head_dim) ** -0.5, mask, dropout=attn_drop,
+                               training=training)
+    dv = parts.out.shape[2]
+    z = transpose(reshape(parts.out, (n, num_heads, lq, dv)), (0, 2, 1, 3))
+    width = num_heads * dv
+    if "wo" in packed.parts:  # one 2-d MatrixMul, as in _heads
+        z = packed.project(reshape(z, (n * lq, width)), "o")
+        width = z.shape[1]
+    out = dropout(reshape(z, (n, lq, width)), out_drop, training=training)
     if not need_weights:
         return (out if batched else squeeze(out, 0)), None
+    weights = parts.weights
     if average_attn_weights:
         weights = mean(reshape(weights, (n, num_heads, lq, ls)), axis=1)
         weights = weights if batched else squeeze(weights, 0)

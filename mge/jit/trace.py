@@ -36,6 +36,7 @@ from typing import IO, Any
 from ..core._trace_option import set_symbolic_shape
 from ..core.apply import add_observer, is_constant, observing, remove_observer
 from ..core.autodiff.grad import backward_passes
+from ..core.complex import ComplexTensor
 from ..core.opdef import OpDef
 from ..core.tracing import active_call_tracer, call_tracer, observe_value_reads
 from ..graph.ir import Graph, VarNode
@@ -76,6 +77,14 @@ def _flatten(obj: Any, leaves: list[Any]) -> Callable[[list[Any]], Any]:
     return lambda values: obj
 
 
+def _refuse_complex(t: Tensor) -> None:
+    """A complex tensor may live inside a traced function, never cross its boundary
+    (MegEngine 1.13 refuses it the same way: its graphs hold float32 parts only)."""
+    if isinstance(t, ComplexTensor):
+        raise RuntimeError("unsupported op for complex: a complex tensor cannot be an input or "
+                           "output of a traced function; pass or return F.real(z) and F.imag(z)")
+
+
 class _Recorder:
     """The ``apply`` observer that builds the graph and the step list during the first call."""
 
@@ -104,6 +113,7 @@ class _Recorder:
         var = self.tensors.get(t)
         if var is not None:
             return var
+        _refuse_complex(t)
         constant = is_constant(t)
         if constant or self.capture_as_const:
             value = t.numpy()
@@ -319,6 +329,7 @@ class trace:  # noqa: N801 - MegEngine's name
             if isinstance(a, Tensor):  # MegEngine names an input after its tensor, if named
                 taken = {v.name for v in graph.inputs} | set(kwargs)
                 name = a.name if a.name and a.name not in taken else f"arg_{i}"
+                _refuse_complex(a)
                 var = graph.add_input(name, a.shape, a.dtype)
                 recorder.bind_input(a, var)
                 bindings.append((i, var))
@@ -326,6 +337,7 @@ class trace:  # noqa: N801 - MegEngine's name
                 raise TypeError("Only support tensor type args when capture_as_const is enabled")
         for key, value in kwargs.items():
             if isinstance(value, Tensor):
+                _refuse_complex(value)
                 var = graph.add_input(key, value.shape, value.dtype)
                 recorder.bind_input(value, var)
                 bindings.append((key, var))

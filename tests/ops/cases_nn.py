@@ -18,6 +18,7 @@ from mge.ops.nn import (
     MatrixMul,
     SoftmaxForward,
 )
+from mge.ops.nn.multi_head_attn import MultiHeadAttn
 from mge.ops.nn.svd import SVD
 
 from .optable import OpCase, rand
@@ -104,6 +105,21 @@ CASES += [
     OpCase(SVD(), [rand(5, 3)], id="SVD-tall", **_TOL),
     OpCase(SVD(), [rand(2, 3, 6)], id="SVD-wide-batched", **_TOL),
     OpCase(SVD(compute_uv=False), [rand(4, 4)], id="SVD-values", **_TOL),
+]
+_MHA = dict(num_heads=2, embeding_size=4, k_size=4, v_size=6, qproj_size=4, kproj_size=4,
+            vproj_size=4, oproj_size=4, qbias=True, obias=True, training=False)
+CASES += [
+    OpCase(MultiHeadAttn(**_MHA, sm_scaler=0.7),
+           [rand(2, 3, 4), rand(2, 5, 4, seed=1), rand(2, 5, 6, seed=2), rand(1, 80, seed=3)],
+           id="MultiHeadAttn", **_TOL),
+    OpCase(MultiHeadAttn(**_MHA, tensor_combination_type="ONLY_MASK",
+                         attn_mask_type="USER_DEFINED_MASK"),
+           [rand(2, 3, 4), rand(2, 5, 4, seed=1), rand(2, 5, 6, seed=2), rand(1, 80, seed=3),
+            rand(4, 3, 5, seed=4)], id="MultiHeadAttn-mask", **_TOL),
+    OpCase(MultiHeadAttn(num_heads=1, embeding_size=4, k_size=4, v_size=4,
+                         attn_mask_type="DEFAULT_MASK", training=False),
+           [rand(1, 3, 4), rand(1, 3, 4, seed=1), rand(1, 3, 4, seed=2), rand(1, 0, seed=3)],
+           id="MultiHeadAttn-causal-unprojected", **_TOL),
 ]
 CASES += [
     OpCase(LRN(), [rand(2, 7, 3, 4)], **_TOL),

@@ -75,8 +75,12 @@ def var_dtype(var: Any) -> str | None:
 
 
 def var_shape(var: Any) -> list[int] | None:
-    """Return a var's static shape, or ``None`` when it is unknown."""
-    shape = var.shape
+    """Return a var's static shape, or ``None`` when it is unknown (``CondTake``'s
+    outputs: MegEngine raises asking for them)."""
+    try:
+        shape = var.shape
+    except RuntimeError:
+        return None
     return None if shape is None else [int(d) for d in shape]
 
 

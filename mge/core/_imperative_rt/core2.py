@@ -27,6 +27,7 @@ import numpy as np
 from ...ops.random import RNGOp, ShapedRNGOp
 from ...ops.random.handles import get_rng_handle_compnode
 from ..apply import apply as _apply
+from ..complex import ComplexTensor
 from ..tensor.base import Tensor
 
 
@@ -115,8 +116,28 @@ def set_option(name: str, value: int) -> None:
     _values[name] = value
 
 
+def create_complex(real: Tensor, imag: Tensor) -> Tensor:
+    """The complex64 tensor ``real + imag * 1j`` of two float32 tensors (``F.complex``)."""
+    return ComplexTensor.of(real, imag, "create_complex")
+
+
+def get_real(complex: Tensor) -> Tensor:  # noqa: A002 - MegEngine's argument name
+    """The real part of a complex tensor (``F.real``)."""
+    if not isinstance(complex, ComplexTensor):
+        raise RuntimeError("no fallback implementation for GetReal: not a complex tensor")
+    return complex.real
+
+
+def get_imag(complex: Tensor) -> Tensor:  # noqa: A002 - MegEngine's argument name
+    """The imaginary part of a complex tensor (``F.imag``)."""
+    if not isinstance(complex, ComplexTensor):
+        raise RuntimeError("no fallback implementation for GetImag: not a complex tensor")
+    return complex.imag
+
+
 def sync() -> None:
     """Wait until queued computations finish (a no-op: mge computes eagerly)."""
 
 
-__all__ = ["TensorWeakRef", "apply", "get_option", "set_option", "sync"]
+__all__ = ["TensorWeakRef", "apply", "create_complex", "get_imag", "get_option", "get_real",
+           "set_option", "sync"]

@@ -31,6 +31,9 @@ from ..tracing import (
 
 #: where users (and pickles) find these names: the public module ``mge.tensor``
 PUBLIC_MODULE = "mge.tensor"
+#: ``ComplexTensor.from_numpy`` once :mod:`mge.core.complex` is imported: builds
+#: ``Tensor(data)`` for complex64 data or ``dtype="complex64"`` (MegEngine's complex tensors)
+COMPLEX_FACTORY: list[Any] = []
 
 
 def _to_numpy_value(data: Any, dtype: Any) -> np.ndarray:
@@ -68,6 +71,12 @@ class Tensor:
         "_format", "__weakref__",
     )
     __array_priority__ = 1000
+
+    def __new__(cls, data: Any = None, dtype: Any = None, *args: Any, **kwargs: Any) -> Tensor:
+        if COMPLEX_FACTORY and _is_complex_request(data, dtype):
+            device = kwargs.get("device", args[0] if args else None)
+            return COMPLEX_FACTORY[0](data, dtype, device)
+        return object.__new__(cls)
 
     def __init__(
         self,
@@ -130,7 +139,7 @@ class Tensor:
         device: str | None = None,
     ) -> Tensor:
         """Wrap a backend array whose shape and dtype are already known (no copy)."""
-        t = cls.__new__(cls)
+        t = object.__new__(cls)
         t._data = array
         t._backend = backend
         t._shape = shape
@@ -345,6 +354,16 @@ class Tensor:
         """Restore the quantization params MegEngine (and mge) pickle after a Tensor."""
         qparams = state.get("qparams", state.get("qdict")) if isinstance(state, dict) else None
         self._qparams = qparams if isinstance(qparams, QParams) else None
+
+
+def _is_complex_request(data: Any, dtype: Any) -> bool:
+    """``Tensor(data, dtype)`` makes a complex tensor: complex64 data or dtype."""
+    if dtype is not None:
+        try:
+            return np.dtype(dtype) == np.complex64
+        except (TypeError, ValueError):  # quantized dtype names
+            return False
+    return getattr(data, "dtype", None) == np.complex64
 
 
 def _check_tensor_source(data: Tensor, dtype: Any, device: str | None) -> None:

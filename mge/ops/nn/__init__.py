@@ -397,4 +397,5 @@ def _norm_inputs(op: OpDef, inputs: Sequence[TensorInfo], param_size: int) -> Te
 
 # gradient rules (reverse-mode autodiff: mge.core.autodiff)
 from . import grad  # noqa: E402,F401
+from .multi_head_attn import MultiHeadAttn  # noqa: E402,F401 - MegEngine's attention operator
 from .svd import SVD  # noqa: E402,F401 - the op family's SVD

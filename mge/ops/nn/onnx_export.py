@@ -26,6 +26,7 @@ from . import (
     SoftmaxForward,
     bn_reduce_axes,
 )
+from .multi_head_attn import AttnArrays, MultiHeadAttn, attention
 
 if TYPE_CHECKING:
     from ...convert.onnx.exporter.graph import ExportContext
@@ -124,6 +125,40 @@ def _norm(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
             _param_view(ctx, node, 2, xs[2], view).cast(F32)
     stat = rstd if isinstance(op, LayerNorm) else var  # GroupNorm's third output is var
     return [y.cast(x.dtype), mean.reshape(groups), stat.reshape(groups)]
+
+
+class _OnnxArrays(AttnArrays):
+    """The attention kernel's primitives, emitting ONNX nodes."""
+
+    def __init__(self, ctx: ExportContext) -> None:
+        self.ctx = ctx
+
+    def matmul(self, a: Sym, b: Sym) -> Sym:
+        return self.ctx.emit("MatMul", [a, b], (*a.shape[:-1], b.shape[-1]), a.dtype)
+
+    def reshape(self, x: Sym, shape: tuple[int, ...]) -> Sym:
+        return x.reshape(shape)
+
+    def transpose(self, x: Sym, perm: tuple[int, ...]) -> Sym:
+        return x.transpose(perm)
+
+    def expand(self, x: Sym, shape: tuple[int, ...]) -> Sym:
+        return x.expand(shape)
+
+    def const(self, value: np.ndarray, like: Sym) -> Sym:
+        return self.ctx.const(value)
+
+    def softmax(self, x: Sym) -> Sym:
+        return x.op("Softmax", axis=x.ndim - 1)
+
+
+@onnx_rule(MultiHeadAttn)
+def _multi_head_attn(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
+    op, (q, k) = node.op, xs[:2]
+    out, weights = attention(_OnnxArrays(ctx), op, *xs[:4], xs[4] if len(xs) > 4 else None)
+    mask_bytes, othr = op.reserve_sizes(q.shape[0], q.shape[1], k.shape[1])
+    return [out, weights, ctx.const(np.zeros((mask_bytes,), np.uint8)),
+            ctx.const(np.zeros((othr,), F32))]
 
 
 # ---------------------------------------------------------------------- batch rules

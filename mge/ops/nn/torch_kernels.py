@@ -23,6 +23,7 @@ from . import (
     SoftmaxForward,
     bn_reduce_axes,
 )
+from .multi_head_attn import AttnArrays, MultiHeadAttn, attention
 from .numpy_svd import svd as numpy_svd
 from .svd import SVD
 
@@ -213,3 +214,33 @@ def svd(op: SVD, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """MegEngine's singular-vector signs come from its own iteration (torch's LAPACK picks
     others), so this runs the numpy kernel on the values."""
     return tuple(torch.from_numpy(o).to(x.device) for o in numpy_svd(op, to_numpy(x)))
+
+
+class _TorchArrays(AttnArrays):
+    """The attention kernel's primitives on torch tensors."""
+
+    def matmul(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(a, b)
+
+    def transpose(self, x: torch.Tensor, perm: tuple[int, ...]) -> torch.Tensor:
+        return x.permute(perm)
+
+    def expand(self, x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+        return x.expand(shape)
+
+    def const(self, value: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(value).to(like.device)
+
+    def softmax(self, x: torch.Tensor) -> torch.Tensor:
+        e = torch.exp(x - x.amax(dim=-1, keepdim=True))
+        return e / e.sum(dim=-1, keepdim=True)
+
+
+@TORCH.kernel(MultiHeadAttn)
+def multi_head_attn(op: MultiHeadAttn, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                    packed: torch.Tensor, *mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    out, weights = attention(_TorchArrays(), op, q, k, v, packed, mask[0] if mask else None)
+    mask_bytes, othr = op.reserve_sizes(q.shape[0], q.shape[1], k.shape[1])
+    return (out.contiguous(), weights.contiguous(),
+            torch.zeros(mask_bytes, dtype=torch.uint8, device=q.device),
+            torch.zeros(othr, dtype=q.dtype, device=q.device))

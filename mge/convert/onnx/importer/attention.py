@@ -28,6 +28,7 @@ import numpy as np
 
 from .... import functional as F
 from ....core.apply import observing
+from ....functional.attention_core import additive_mask, scaled_dot_product
 from ....tensor import Tensor
 from .node import Converted, Node, OnnxOp, Unsupported, converter, elem_dtype
 
@@ -82,7 +83,6 @@ class Attention(OnnxOp):
         dtype = np.dtype(q.dtype)
         head = q.shape[3]
         scale = 1 / math.sqrt(head) if self.scale is None else self.scale
-        root = Tensor(np.asarray(math.sqrt(scale), dtype=dtype))
         if args["past_key"] is not None:
             k = F.concat([args["past_key"], k], axis=2)
             v = F.concat([args["past_value"], v], axis=2)
@@ -92,21 +92,11 @@ class Attention(OnnxOp):
         bias = self._bias(args["mask"], args["nonpad"], dtype, q.shape[0], q_len, kv_len,
                           past)
         k, v = self._grouped(q, k, v)
-        qk = F.matmul(F.mul(q, root), F.mul(k, root), transpose_b=True)
-        if self.softcap > 0:
-            qk = F.mul(F.tanh(F.div(qk, self.softcap)), self.softcap)
-        scores = qk if bias is None else F.add(qk, bias)
-        exposed = scores if self.qk_mode == 2 else qk
-        if self.softmax_dtype is not None:
-            scores = F.astype(scores, self.softmax_dtype)
-        probs = _softmax(scores)
-        if bias is not None:
-            top = F.max(bias, axis=-1, keepdims=True)
-            masked_row = F.equal(top, float("-inf"))
-            probs = F.where(masked_row, F.zeros_like(probs), probs)
-        if self.qk_mode == 3:
-            exposed = probs
-        y = F.matmul(F.astype(probs, dtype), v)
+        parts = scaled_dot_product(q, k, v, scale, bias, split_scale=True,
+                                   softcap=self.softcap, softmax_dtype=self.softmax_dtype,
+                                   safe_rows=True)
+        y = parts.out
+        exposed = {2: parts.scores, 3: parts.weights}.get(self.qk_mode, parts.qk)
         if rank3:
             y = F.transpose(y, (0, 2, 1, 3))
             y = F.reshape(y, (y.shape[0], y.shape[1], -1))
@@ -131,9 +121,7 @@ class Attention(OnnxOp):
         ``-inf`` to ``kv_len``), the causal and window frontiers, the key padding."""
         bias = None
         if mask is not None:
-            if np.dtype(mask.dtype) == np.bool_:
-                mask = F.where(mask, Tensor(np.zeros((), dtype)),
-                               Tensor(np.full((), -np.inf, dtype)))
+            mask = additive_mask(mask, dtype, true_means="attend")
             if mask.shape[-1] < kv_len:
                 width = [(0, 0)] * (mask.ndim - 1) + [(0, kv_len - mask.shape[-1])]
                 mask = F.nn.pad(mask, width, constant_value=float("-inf"))
@@ -199,16 +187,6 @@ def _split_heads(x: Tensor, heads: int, name: str) -> Tensor:
         raise ValueError(f"Attention: {name} hidden size {hidden} is not a multiple of "
                          f"{heads} heads")
     return F.transpose(F.reshape(x, (batch, seq, heads, hidden // heads)), (0, 2, 1, 3))
-
-
-def _softmax(x: Tensor) -> Tensor:
-    """Softmax over the last axis; a row of ``-inf`` gives zeros (not NaN)."""
-    top = F.max(x, axis=-1, keepdims=True)
-    top = F.where(F.equal(top, float("-inf")), F.zeros_like(top), top)
-    e = F.exp(F.sub(x, top))
-    total = F.sum(e, axis=-1, keepdims=True)
-    total = F.where(F.equal(total, 0), F.ones_like(total), total)
-    return F.div(e, total)
 
 
 def _known(shape: tuple[int | None, ...] | None, axis: int) -> bool:
