@@ -14,8 +14,7 @@ Example:
     (False, 1)
 """
 
-from . import functional, group, helper
-from ._comm import wait_sends
+from . import _comm, functional, group, helper
 from .group import (
     WORLD,
     Group,
@@ -38,13 +37,14 @@ from .sync_batch_norm import sync_batch_norm
 
 
 def group_start() -> None:
-    """Begin a batch of sends and receives (they are matched as they come in mge)."""
+    """Begin a batch of sends and receives (``_remote_recv_nobackward`` results are filled
+    at :func:`group_end`), as MegEngine's group calls."""
+    _comm.group_start()
 
 
 def group_end() -> None:
-    """End a batch of sends and receives: wait until this rank's sends are delivered."""
-    if is_distributed():
-        wait_sends()
+    """Complete the batch begun by :func:`group_start`."""
+    _comm.group_end()
 
 
 __all__ = ["WORLD", "Client", "Group", "Server", "bcast_list_", "functional", "get_backend",

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -182,6 +182,37 @@ def recv(shape: Sequence[int], dtype: Any, src: int) -> np.ndarray:
     return _from_torch(t, dtype)
 
 
+_batch: list[list[tuple[Any, Any, Any]]] = []
+
+
+def group_start() -> None:
+    """Begin a batch of point-to-point calls: :func:`recv_later` receives start, and
+    :func:`group_end` completes them (MegEngine's ``group_start``, NCCL's group calls)."""
+    _batch.append([])
+
+
+def group_end() -> None:
+    """Complete the receives started since :func:`group_start`, then this rank's sends."""
+    if not _batch:
+        raise RuntimeError("group_end without group_start")
+    for work, buf, done in _batch.pop():
+        work.wait()
+        done(_from_torch(buf, buf.numpy().dtype))
+    if is_initialized():
+        wait_sends()
+
+
+def recv_later(shape: Sequence[int], dtype: Any, src: int,
+               done: Callable[[np.ndarray], Any]) -> bool:
+    """Inside a batch (:func:`group_start`), start receiving from ``src`` and call
+    ``done(array)`` at :func:`group_end`; False (nothing started) outside one."""
+    if not _batch:
+        return False
+    buf = _to_torch(np.empty(tuple(shape), np.dtype(dtype)))
+    _batch[-1].append((require_torch().irecv(buf, src=src), buf, done))
+    return True
+
+
 def send_object(obj: Any, dst: int) -> None:
     """Send a picklable ``obj`` to rank ``dst``."""
     require_torch().send_object_list([obj], dst=dst)
@@ -208,5 +239,6 @@ def barrier(ranks: Sequence[int] | None) -> None:
 
 
 __all__ = ["DEFAULT_TIMEOUT_S", "all_gather", "all_reduce", "barrier", "broadcast",
-           "broadcast_object", "gather", "init", "is_initialized", "isend", "recv", "recv_object",
-           "require_torch", "scatter", "send_object", "shutdown", "timeout_s", "wait_sends"]
+           "broadcast_object", "gather", "group_end", "group_start", "init",
+           "is_initialized", "isend", "recv", "recv_later", "recv_object", "require_torch",
+           "scatter", "send_object", "shutdown", "timeout_s", "wait_sends"]
