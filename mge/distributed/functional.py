@@ -7,8 +7,10 @@ MegEngine 1.13, including the group's rank order (its first rank is the root). G
 follow MegEngine's ``CollectiveComm`` rules: all_reduce_sum <-> all_reduce_sum, all_gather
 <-> reduce_scatter_sum, broadcast -> reduce to the root, scatter -> gather to the root,
 all_to_all -> all_to_all, all_reduce_max/min -> the summed gradient where the input is the
-extreme. ``reduce_sum`` and ``gather`` return ``None`` off the root; differentiating them
-raises (the other ranks cannot join that backward pass in mge).
+extreme, reduce_sum -> broadcast, gather -> scatter, remote_send <-> remote_recv.
+``reduce_sum`` and ``gather`` return ``None`` off the root; there (and after
+``remote_send``) the next ``GradManager.backward`` joins the backward collective by itself,
+as in MegEngine (``gm.backward()`` with no arguments on those ranks).
 
 Not distributed (a world of one), each collective gives its one-process result.
 
@@ -26,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..core.autodiff import Function
+from ..core.autodiff.future import keep_for_backward
 from ..core.autodiff.grad import active_sessions
 from ..tensor import Tensor
 from . import _comm
@@ -203,28 +206,73 @@ class _Scatter(_Collective):
         return None if parts is None else _tensor(np.concatenate(parts, axis=0))
 
 
-class _RootOnly(_Collective):
-    """reduce_sum and gather: no gradient (their output exists on the root only)."""
-
-    def __init__(self, ranks: list[int], name: str) -> None:
-        super().__init__(ranks)
-        self.name = name
+class _ReduceSum(_Collective):
+    """The sum on the root (the other ranks' output is a placeholder kept for backward);
+    the gradient is the root's, broadcast."""
 
     def forward(self, x: Tensor) -> Tensor:
+        self.x = x
+        return _tensor(_all_reduce(x.numpy(), "sum", self.ranks), x)
+
+    def backward(self, dy: Tensor | None) -> Tensor:
+        g = self._zeros(dy, self.x)
+        if len(self.ranks) > 1:
+            g = _comm.broadcast(g, self.ranks[0], _torch_group(self.ranks))
+        return _tensor(g, self.x)
+
+
+class _Gather(_Collective):
+    """The ranks' inputs concatenated on the root (elsewhere the input itself, a placeholder
+    kept for backward); the gradient is the root's, scattered."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.x = x
         a = x.numpy()
-        if self.name == "reduce_sum":
-            out = _all_reduce(a, "sum", self.ranks)
-        elif len(self.ranks) == 1:
-            out = a.copy()
-        else:
-            parts = _comm.gather(a, self.ranks, get_rank())
-            out = np.concatenate(parts, axis=0) if parts is not None else a
-        return _tensor(out, x)
+        if len(self.ranks) == 1:
+            return _tensor(a.copy(), x)
+        parts = _comm.gather(a, self.ranks, get_rank())
+        return _tensor(a.copy() if parts is None else np.concatenate(parts, axis=0), x)
+
+    def backward(self, dy: Tensor | None) -> Tensor:
+        if len(self.ranks) == 1:
+            return _tensor(self._zeros(dy, self.x), self.x)
+        root = get_rank() == self.ranks[0]
+        chunks = _chunks(dy.numpy() if dy is not None else
+                         np.zeros((len(self.ranks) * self.x.shape[0], *self.x.shape[1:]),
+                                  self.x.dtype), len(self.ranks), "gather") if root else None
+        like = np.empty(self.x.shape, np.dtype(self.x.dtype))
+        return _tensor(_comm.scatter(chunks, like, self.ranks, get_rank()), self.x)
+
+
+class _RemoteSend(Function):
+    """Send to ``dest``; backward receives the gradient ``dest`` computes."""
+
+    def __init__(self, dest: int) -> None:
+        self.dest = dest
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.x = x
+        _comm.isend(np.ascontiguousarray(x.numpy()), self.dest)
+        return Tensor(np.zeros((1,), np.float32))
+
+    def backward(self, dy: Tensor | None) -> Tensor:
+        return _tensor(_comm.recv(self.x.shape, np.dtype(self.x.dtype), self.dest), self.x)
+
+
+class _RemoteRecv(Function):
+    """Receive from ``src``; backward sends this rank's gradient back to ``src``."""
+
+    def __init__(self, src: int, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.src, self.shape, self.dtype = src, shape, dtype
+
+    def forward(self, dummy: Tensor) -> Tensor:
+        return Tensor(_comm.recv(self.shape, self.dtype, self.src), dtype=self.dtype,
+                      device=dummy.device)
 
     def backward(self, dy: Tensor | None) -> None:
-        raise NotImplementedError(
-            f"mge.distributed.{self.name}: no gradient in mge (the ranks other than the root "
-            "get None and cannot join the backward pass); use all_reduce_sum or all_gather")
+        g = np.zeros(self.shape, self.dtype) if dy is None else dy.numpy()
+        _comm.isend(np.ascontiguousarray(g), self.src)
+        _comm.wait_sends()
 
 
 # -- axis handling (differentiable tensor ops around the axis-0 collectives) ---------------
@@ -340,34 +388,52 @@ def scatter(inp: Tensor, group: Group | None = WORLD, device: str | None = None,
 
 def reduce_sum(inp: Tensor, group: Group | None = WORLD, device: str | None = None
                ) -> Tensor | None:
-    """The elementwise sum of ``inp`` over the group on the root; ``None`` elsewhere."""
+    """The elementwise sum of ``inp`` over the group on the root; ``None`` elsewhere (there
+    the next ``GradManager.backward`` joins the backward broadcast by itself)."""
     ranks = _ranks(group)
-    out = _RootOnly(ranks, "reduce_sum")(inp)
-    return out if get_rank() == ranks[0] else None
+    out = _ReduceSum(ranks)(inp)
+    if get_rank() == ranks[0]:
+        return out
+    keep_for_backward(out)
+    return None
 
 
 def gather(inp: Tensor, group: Group | None = WORLD, device: str | None = None,
            axis: int = 0) -> Tensor | None:
-    """Every rank's ``inp`` concatenated along ``axis`` on the root; ``None`` elsewhere."""
+    """Every rank's ``inp`` concatenated along ``axis`` on the root; ``None`` elsewhere
+    (there the next ``GradManager.backward`` joins the backward scatter by itself)."""
     ranks = _ranks(group)
     if not -inp.ndim <= axis < inp.ndim:
         raise AssertionError(f"your concat_axis exceeds the dim of the tensor, the tensor "
                              f"shape is {tuple(inp.shape)}")
-    out = _RootOnly(ranks, "gather")(inp)
-    return _concat_from_axis0(out, axis, len(ranks)) if get_rank() == ranks[0] else None
+    out = _Gather(ranks)(inp)
+    if get_rank() == ranks[0]:
+        return _concat_from_axis0(out, axis, len(ranks))
+    keep_for_backward(out)
+    return None
 
 
 def remote_send(inp: Tensor, dest_rank: int) -> None:
-    """Send ``inp`` to ``dest_rank``, which calls :func:`remote_recv` (no gradient)."""
-    a = np.ascontiguousarray(inp.numpy())
-    _comm.send_object((a.shape, a.dtype.str), dest_rank)
-    _comm.isend(a, dest_rank)
+    """Send ``inp`` to ``dest_rank``, which calls :func:`remote_recv`. When ``inp`` is
+    being differentiated, the next ``GradManager.backward`` receives its gradient from
+    ``dest_rank``."""
+    a = inp.numpy()
+    tracked = bool(inp._tape)
+    _comm.send_object((a.shape, a.dtype.str, tracked), dest_rank)
+    if tracked:
+        keep_for_backward(_RemoteSend(dest_rank)(inp))
+    else:
+        _comm.isend(np.ascontiguousarray(a), dest_rank)
 
 
 def remote_recv(src_rank: int, device: str | None = None, inp: Any = None) -> Tensor:
-    """The tensor ``src_rank`` sends with :func:`remote_send` (no gradient)."""
-    shape, dtype = _comm.recv_object(src_rank)
-    return Tensor(_comm.recv(shape, dtype, src_rank), dtype=np.dtype(dtype), device=device)
+    """The tensor ``src_rank`` sends with :func:`remote_send`; when the sender
+    differentiates it, this rank's gradient of the result goes back to ``src_rank``."""
+    shape, dtype, tracked = _comm.recv_object(src_rank)
+    dummy = Tensor(np.zeros((1,), np.float32), device=device)
+    if tracked:
+        _track(dummy)
+    return _RemoteRecv(src_rank, tuple(shape), np.dtype(dtype))(dummy)
 
 
 def _remote_send_nobackward(inp: Tensor, dest_rank: int) -> None:

@@ -1,7 +1,8 @@
 """Each collective of mge.distributed.functional against its definition, forward and
 gradient, in 2 processes (torch.distributed's gloo) and in a group of ranks ``[1, 0]``
-(root 1). Every rank differentiates ``sum(out * W_rank)``; the expected gradients follow
-MegEngine's CollectiveComm rules, computed here with numpy from all ranks' inputs.
+(root 1). Every rank differentiates ``sum(out * W_rank)`` (where reduce_sum and gather
+return None, it calls ``gm.backward()`` as MegEngine's tests do); the expected gradients
+follow MegEngine's CollectiveComm rules, computed here with numpy from all ranks' inputs.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ CASES = {
     "scatter_axis1": lambda x, g: DF.scatter(x, g, axis=1),
     "all_to_all": lambda x, g: DF.all_to_all(x, g),
     "all_to_all_1_0": lambda x, g: DF.all_to_all(x, g, split_axis=1, concat_axis=0),
+    "reduce_sum": lambda x, g: DF.reduce_sum(x, g),
+    "gather": lambda x, g: DF.gather(x, g),
+    "gather_axis1": lambda x, g: DF.gather(x, g, axis=1),
 }
 
 
@@ -51,12 +55,12 @@ def _run_all(group_ranks: list[int] | None) -> dict[str, tuple]:
         x = mge.Parameter(_x(rank))
         with GradManager().attach(x) as gm:
             y = fn(x, group)
-            gm.backward((y * mge.tensor(_w(rank, tuple(y.shape)))).sum())
-        results[name] = (y.numpy(), None if x.grad is None else x.grad.numpy())
-    g = DF.gather(mge.tensor(_x(rank)), group, axis=1)
-    r = DF.reduce_sum(mge.tensor(_x(rank)), group)
-    results["gather_axis1"] = (None if g is None else g.numpy(), None)
-    results["reduce_sum"] = (None if r is None else r.numpy(), None)
+            if y is None:  # reduce_sum, gather off the root: MegEngine's gm.backward()
+                gm.backward()
+            else:
+                gm.backward((y * mge.tensor(_w(rank, tuple(y.shape)))).sum())
+        results[name] = (None if y is None else y.numpy(),
+                         None if x.grad is None else x.grad.numpy())
     return results
 
 
@@ -104,15 +108,17 @@ def _expected(name: str, order: list[int], me: int) -> tuple[np.ndarray | None, 
         ws = {r: _w(r, y.shape) for r in order}
         grad = np.concatenate([np.split(ws[r], N, axis=0)[i] for r in order], axis=axis)
         return y, grad
-    if name == "gather_axis1":
-        return (np.concatenate([xs[r] for r in order], axis=1) if i == 0 else None), None
+    if name.startswith("gather"):
+        full = np.concatenate([xs[r] for r in order], axis=axis)
+        return (full if i == 0 else None), _chunks(_w(order[0], full.shape), axis)[i]
     if name == "reduce_sum":
-        return (sum(xs[r] for r in order) if i == 0 else None), None
+        y = sum(xs[r] for r in order)
+        return (y if i == 0 else None), _w(order[0], y.shape)
     raise AssertionError(name)
 
 
 @pytest.mark.parametrize("order", [[0, 1], [1, 0]], ids=["world", "group_1_0"])
-@pytest.mark.parametrize("name", [*CASES, "gather_axis1", "reduce_sum"])
+@pytest.mark.parametrize("name", list(CASES))
 def test_collective(ran: list[tuple[dict, dict]], order: list[int], name: str) -> None:
     for me in range(N):
         got_y, got_grad = ran[me][0 if order == [0, 1] else 1][name]

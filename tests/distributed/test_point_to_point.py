@@ -1,6 +1,6 @@
-"""remote_send/remote_recv between two ranks, and a batch of sends and receives around a
-ring of 3 processes between group_start and group_end, in MegEngine's order (a receive
-that only batching lets complete)."""
+"""remote_send/remote_recv between two ranks (values and gradients), and a batch of sends
+and receives around a ring of 3 processes between group_start and group_end, in
+MegEngine's order (a receive that only batching lets complete)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ pytest.importorskip("torch")
 import mge  # noqa: E402
 import mge.distributed as dist  # noqa: E402
 import mge.distributed.functional as DF  # noqa: E402
+import mge.functional as F  # noqa: E402
+from mge.autodiff import GradManager  # noqa: E402
 
 
 def test_send_and_receive() -> None:
@@ -45,3 +47,32 @@ def test_batched_ring() -> None:
     for rank, (from_next, from_prev) in enumerate(worker()):
         np.testing.assert_array_equal(from_next, np.full(5, (rank + 1) % 3, np.float32))
         np.testing.assert_array_equal(from_prev, np.full(5, 10 * ((rank - 1) % 3), np.float32))
+
+
+def test_gradient_flows_back_through_send_and_receive() -> None:
+    """A two-stage pipeline (rank 0: x @ a, rank 1: relu(.) @ b, loss on rank 1) gives the
+    gradients of the same computation in one process; rank 0 calls ``gm.backward()``."""
+    rng = np.random.default_rng(3)
+    x, a, b = (rng.standard_normal(s).astype(np.float32) for s in ((2, 3), (3, 4), (4, 1)))
+
+    @dist.launcher(n_gpus=2)
+    def worker() -> np.ndarray:
+        gm = GradManager()
+        if dist.get_rank() == 0:
+            p = mge.Parameter(a)
+            with gm.attach(p):
+                DF.remote_send(mge.tensor(x) @ p, 1)
+                gm.backward()
+        else:
+            p = mge.Parameter(b)
+            with gm.attach(p):
+                h = DF.remote_recv(0)
+                gm.backward((F.relu(h) @ p).sum())
+        return p.grad.numpy()
+
+    grad_a, grad_b = worker()
+    pa, pb = mge.Parameter(a), mge.Parameter(b)
+    with GradManager().attach([pa, pb]) as gm:
+        gm.backward((F.relu(mge.tensor(x) @ pa) @ pb).sum())
+    np.testing.assert_allclose(grad_a, pa.grad.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grad_b, pb.grad.numpy(), rtol=1e-5, atol=1e-6)

@@ -1,9 +1,14 @@
-"""Gradients that arrive later (MegEngine's ``utils.future.Future``) and the
-``GradManager`` now running ``backward``.
+"""What a ``GradManager.backward`` takes from the distributed layer: gradients that arrive
+later (MegEngine's ``utils.future.Future``), the manager now running ``backward``, and
+outputs kept for backward.
 
 A ``GradManager.attach`` callback may return a :class:`Future` instead of a gradient (the
 all-reduce callback of data parallelism does: it reduces every gradient together once the
-backward pass ends); the manager takes the value when it stores the gradient.
+backward pass ends); the manager takes the value when it stores the gradient. A collective
+whose output a rank does not use (``reduce_sum`` off the root, ``remote_send``) still has
+a backward collective to join: :func:`keep_for_backward` makes the next backward pass of
+the sessions tracking that output start from it too (with a zero gradient), as
+MegEngine's ``_refkeeper`` does.
 
 Example:
     >>> f = Future()
@@ -18,6 +23,7 @@ import threading
 from typing import Any
 
 _backwarding: list[Any] = []
+_kept: list[Any] = []
 
 
 class Future:
@@ -56,4 +62,20 @@ def pop_backwarding() -> None:
     _backwarding.pop()
 
 
-__all__ = ["Future", "backwarding_grad_manager", "pop_backwarding", "push_backwarding"]
+def keep_for_backward(t: Any) -> None:
+    """Make the next backward pass of every session tracking ``t`` start from ``t`` too."""
+    if t._tape:
+        _kept.append(t)
+
+
+def take_kept(session: Any) -> list[Any]:
+    """The kept tensors ``session`` tracks (removed from the list, with those no live
+    session tracks any more)."""
+    mine = [t for t in _kept if session.var_of(t) is not None]
+    _kept[:] = [t for t in _kept if session.var_of(t) is None
+                and any(g.level >= 0 for g in (t._tape or {}))]
+    return mine
+
+
+__all__ = ["Future", "backwarding_grad_manager", "keep_for_backward", "pop_backwarding",
+           "push_backwarding", "take_kept"]
