@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..core.autodiff import Grad
-from ..core.autodiff.future import Future, pop_backwarding, push_backwarding, take_kept
+from ..core.autodiff.future import Future, pop_backwarding, push_backwarding
 from ..core.tensor.base import Tensor
 
 
@@ -105,9 +105,6 @@ class GradManager:
             dys = [Tensor(np.ones(t.shape, t.dtype), device=t.device) for t in ys]
         else:
             dys = list(dy) if isinstance(dy, (tuple, list)) else [dy]
-        kept = take_kept(self._grad)  # outputs of collectives this rank must backward
-        ys, dys = [*ys, *kept], [*dys, *(Tensor(np.zeros(t.shape, t.dtype), device=t.device)
-                                         for t in kept)]
         push_backwarding(self)
         try:
             self._grad(ys, dys)

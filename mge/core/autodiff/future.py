@@ -1,14 +1,14 @@
-"""What a ``GradManager.backward`` takes from the distributed layer: gradients that arrive
-later (MegEngine's ``utils.future.Future``), the manager now running ``backward``, and
-outputs kept for backward.
+"""What a backward pass takes from the distributed layer: gradients that arrive later
+(MegEngine's ``utils.future.Future``), the manager now running ``backward``, and outputs
+kept for backward.
 
 A ``GradManager.attach`` callback may return a :class:`Future` instead of a gradient (the
 all-reduce callback of data parallelism does: it reduces every gradient together once the
 backward pass ends); the manager takes the value when it stores the gradient. A collective
 whose output a rank does not use (``reduce_sum`` off the root, ``remote_send``) still has
-a backward collective to join: :func:`keep_for_backward` makes the next backward pass of
-the sessions tracking that output start from it too (with a zero gradient), as
-MegEngine's ``_refkeeper`` does.
+a backward collective to join: :func:`keep_for_backward` makes the next backward pass
+(``Grad.__call__``) of the sessions tracking that output start from it too, with a zero
+gradient, as MegEngine's ``_refkeeper`` does.
 
 Example:
     >>> f = Future()
