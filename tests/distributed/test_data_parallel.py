@@ -15,6 +15,7 @@ import mge.functional as F  # noqa: E402
 import mge.module as M  # noqa: E402
 import mge.optimizer as optim  # noqa: E402
 from mge.autodiff import GradManager  # noqa: E402
+from mge.data import RandomSampler, SequentialSampler  # noqa: E402
 
 STEPS, BATCH = 4, 8
 
@@ -73,3 +74,15 @@ def test_two_processes_train_like_one_on_the_whole_batch() -> None:
     assert not np.allclose(single["fc.weight"], _Net().fc.weight.numpy())
     for key in single:
         np.testing.assert_array_equal(ranks[0][key], ranks[1][key], err_msg=key)
+
+
+def test_samplers_split_the_data_between_ranks() -> None:
+    @dist.launcher(n_gpus=2)
+    def worker() -> tuple[list, list]:
+        seq = [i for batch in SequentialSampler(list(range(10)), batch_size=1) for i in batch]
+        rnd = [i for batch in RandomSampler(list(range(10)), batch_size=1) for i in batch]
+        return seq, rnd
+
+    (seq0, rnd0), (seq1, rnd1) = worker()
+    assert seq0 == [0, 2, 4, 6, 8] and seq1 == [1, 3, 5, 7, 9]
+    assert sorted(rnd0 + rnd1) == list(range(10))  # the same shuffle, split
