@@ -6,7 +6,8 @@ joins the group (torch.distributed's gloo, CPU) and runs the function; the call 
 the ranks' return values in rank order. When a process raises or dies the others are
 stopped and the call raises an ``AssertionError`` (MegEngine's type) naming the rank and,
 for an exception, its traceback. Processes start with ``fork`` (the function need not be
-picklable, as in MegEngine); ``MGE_DIST_START_METHOD`` picks another start method.
+picklable, as in MegEngine); ``MGE_DIST_START_METHOD`` picks another start method. Each
+process computes with ``MGE_DIST_NUM_THREADS`` intra-op threads (default 1).
 
 Example:
     >>> import pytest; _ = pytest.importorskip("torch")
@@ -47,6 +48,7 @@ def _run_wrapped(func: Callable, is_multimachine: bool, master_ip: str, port: in
                  world_size: int, rank: int, dev: int, device_type: str, args: tuple,
                  kwargs: dict, backend: str, queue: Any, machine_ranks: list[int]) -> None:
     """A worker: join the group, run ``func``, report its result (or its error)."""
+    _one_thread_per_process()
     try:
         if world_size > 1:
             _group.init_process_group(master_ip, port, world_size, rank, dev, backend,
@@ -67,6 +69,16 @@ def _run_wrapped(func: Callable, is_multimachine: bool, master_ip: str, port: in
         sys.stderr.flush()
         os._exit(1)
     _leave()
+
+
+def _one_thread_per_process() -> None:
+    """Intra-op threads of a worker: ``MGE_DIST_NUM_THREADS`` (default 1, as torchrun's
+    OMP_NUM_THREADS). The processes share the cores, and a forked child must not enter
+    the OpenMP thread pool its parent used (GNU OpenMP hangs there)."""
+    threads = int(os.environ.get("MGE_DIST_NUM_THREADS", "1"))
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
 
 
 def _leave() -> None:

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -83,3 +86,25 @@ def test_early_exit_returns_none(caplog: pytest.LogCaptureFixture) -> None:
         return 5
 
     assert worker() == [5, None]
+
+
+SCRIPT = """
+import numpy as np, torch, mge, mge.functional as F, mge.distributed as dist
+mge.set_default_backend("torch")
+torch.set_num_threads(2)
+x = mge.tensor(np.ones((4, 8, 32, 32), "float32"))
+w = mge.tensor(np.ones((8, 8, 3, 3), "float32"))
+F.conv2d(x, w).numpy()  # the parent's OpenMP pool is in use before the fork
+print(dist.launcher(lambda: float(F.conv2d(x, w).numpy().sum()), n_gpus=2)())
+"""
+
+
+@pytest.mark.slow  # a fresh interpreter importing torch: ~15 s on a loaded machine
+def test_workers_forked_after_threaded_torch_work_do_not_hang() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2]),
+                                         env.get("PYTHONPATH", "")])
+    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[2073600.0, 2073600.0]"
