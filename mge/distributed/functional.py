@@ -101,9 +101,14 @@ def _shape_dtype(a: np.ndarray | None, ranks: list[int]) -> tuple[tuple[int, ...
     return tuple(shape), np.dtype(dtype)
 
 
+def _tracked(t: Tensor) -> bool:
+    """Whether a recording session differentiates through ``t``."""
+    return any(g.recording for g in (t._tape or {}))
+
+
 def _tracked_by_root(inp: Tensor, ranks: list[int]) -> bool:
     """Whether the root's input is being differentiated (then every rank joins backward)."""
-    tracked = bool(inp._tape) if get_rank() == ranks[0] else None
+    tracked = _tracked(inp) if get_rank() == ranks[0] else None
     return bool(_comm.broadcast_object(tracked, ranks[0], _torch_group(ranks)))
 
 
@@ -418,7 +423,7 @@ def remote_send(inp: Tensor, dest_rank: int) -> None:
     being differentiated, the next ``GradManager.backward`` receives its gradient from
     ``dest_rank``."""
     a = inp.numpy()
-    tracked = bool(inp._tape)
+    tracked = _tracked(inp)
     _comm.send_object((a.shape, a.dtype.str, tracked), dest_rank)
     if tracked:
         keep_for_backward(_RemoteSend(dest_rank)(inp))
