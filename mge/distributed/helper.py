@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -106,7 +107,8 @@ class AllreduceCallback:
     its sum (``"sum"``) or mean (``"mean"``) over the processes of ``group``.
 
     Gradients are collected during ``GradManager.backward`` and reduced, packed per dtype,
-    when it ends (MegEngine's ``TensorFuture`` protocol: the callback returns a future).
+    when it ends or when a dtype's pack exceeds ``_param_pack_thd`` bytes (MegEngine's
+    ``TensorFuture`` protocol: the callback returns a future).
 
     Args:
         reduce_method: ``"sum"`` or ``"mean"``.
@@ -122,7 +124,9 @@ class AllreduceCallback:
         self._reduce_method = reduce_method
         self._group = group
         self._backend = backend
-        self._marked: list[Any] = []
+        self._marked: weakref.WeakSet = weakref.WeakSet()  # managers flushing this callback
+        #: bytes of gradients of one dtype that are reduced together as soon as collected
+        self._param_pack_thd = 10 * 1024 * 1024
         self._reset()
 
     def _reset(self) -> None:
@@ -132,11 +136,16 @@ class AllreduceCallback:
         gm = backwarding_grad_manager()
         if gm is None:  # called outside GradManager.backward: reduce now
             return self._reduce([grad])[0]
-        if not any(m is gm for m in self._marked):
+        if gm not in self._marked:
             gm._register_after_backward_callback(self._flush)
-            self._marked.append(gm)
+            self._marked.add(gm)
         future = Future()
-        self._pending.setdefault(str(np.dtype(grad.dtype)), []).append((param, grad, future))
+        dtype = str(np.dtype(grad.dtype))
+        items = self._pending.setdefault(dtype, [])
+        items.append((param, grad, future))
+        if sum(int(np.prod(g.shape)) * np.dtype(dtype).itemsize for _, g, _ in items) \
+                > self._param_pack_thd:
+            self._pack(self._pending.pop(dtype))
         return future
 
     def _reduce(self, grads: list[Tensor]) -> list[Tensor]:
@@ -153,12 +162,14 @@ class AllreduceCallback:
             offset += n
         return out
 
+    def _pack(self, items: list[tuple[Tensor, Tensor, Any]]) -> None:
+        for (_, _, future), grad in zip(items, self._reduce([g for _, g, _ in items])):
+            future.set(grad)
+
     def _flush(self) -> None:
         pending, self._pending = self._pending, {}
         for dtype in sorted(pending):
-            items = pending[dtype]
-            for (_, _, future), grad in zip(items, self._reduce([g for _, g, _ in items])):
-                future.set(grad)
+            self._pack(pending[dtype])
 
 
 make_allreduce_cb = AllreduceCallback

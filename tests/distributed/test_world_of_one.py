@@ -57,11 +57,15 @@ def test_gradients_of_one_process() -> None:
         np.testing.assert_allclose(x.grad.numpy(), w, err_msg=fn.__name__)
 
 
+@pytest.mark.parametrize("threshold", [0, None], ids=["pack_each", "pack_all"])
 @pytest.mark.parametrize("method", ["sum", "mean", "MEAN"])
-def test_allreduce_callback_of_one_process(method: str) -> None:
+def test_allreduce_callback_of_one_process(method: str, threshold: int | None) -> None:
     w = mge.Parameter(np.array([1.0, 2.0], np.float32))
     b = mge.Parameter(np.array([3.0], np.float16))
-    gm = GradManager().attach([w, b], callbacks=[dist.make_allreduce_cb(method)])
+    cb = dist.make_allreduce_cb(method)
+    if threshold is not None:
+        cb._param_pack_thd = threshold
+    gm = GradManager().attach([w, b], callbacks=[cb])
     with gm:
         gm.backward((w * w).sum() + (b * 2).sum())
     np.testing.assert_allclose(w.grad.numpy(), [2.0, 4.0])
