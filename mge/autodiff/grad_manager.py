@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..core.autodiff import Grad
+from ..core.autodiff.future import Future, pop_backwarding, push_backwarding
 from ..core.tensor.base import Tensor
 
 
@@ -104,11 +105,14 @@ class GradManager:
             dys = [Tensor(np.ones(t.shape, t.dtype), device=t.device) for t in ys]
         else:
             dys = list(dy) if isinstance(dy, (tuple, list)) else [dy]
+        push_backwarding(self)
         try:
             self._grad(ys, dys)
             for callback in self._after_backward_callback:
                 callback()
             for key, grad in self._gradients.items():
+                if isinstance(grad, Future):  # e.g. from distributed's all-reduce callback
+                    grad = grad.get()
                 spec = self._attach_specs.get(key)
                 tensor = spec.tensor() if spec is not None else None
                 if tensor is None:
@@ -118,6 +122,7 @@ class GradManager:
                 else:
                     tensor.grad += grad
         finally:
+            pop_backwarding()
             self.release()
 
     def record(self) -> None:

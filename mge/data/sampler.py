@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import distributed as dist
+
 
 class Sampler(ABC):
     """Base class of all samplers."""
@@ -32,8 +34,8 @@ class MapSampler(Sampler):
         batch_size: indices per batch.
         drop_last: drop the last batch when it is smaller than ``batch_size``.
         num_samples: samples per rank (default: ``len(dataset)``).
-        world_size: number of ranks (default 1: mge runs on one process group).
-        rank: this rank, in ``[0, world_size)`` (default 0).
+        world_size: number of ranks (default: ``mge.distributed.get_world_size()``).
+        rank: this rank, in ``[0, world_size)`` (default: ``mge.distributed.get_rank()``).
         seed: seed of the sampler's own random state.
 
     Example:
@@ -65,8 +67,9 @@ class MapSampler(Sampler):
         self.batch_size = batch_size
         self.dataset = dataset
         self.drop_last = drop_last
-        self.world_size = 1 if world_size is None else world_size
-        self.rank = 0 if rank is None else rank
+        # defaults: the process group of mge.distributed (1 and 0 when not distributed)
+        self.world_size = dist.get_world_size() if world_size is None else world_size
+        self.rank = dist.get_rank() if rank is None else rank
         if not 0 <= self.rank < self.world_size:
             raise ValueError(f"rank should be in [0, {self.world_size}), but got rank={rank}")
         total = len(dataset) if num_samples is None else num_samples

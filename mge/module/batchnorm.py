@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import distributed as dist
 from .. import functional as F
 from ..tensor import Parameter, Tensor
 from . import init
@@ -141,9 +142,10 @@ class BatchNorm2d(_BatchNorm):
 class SyncBatchNorm(_BatchNorm):
     """Batch normalisation whose statistics span every process of ``group``.
 
-    mge runs in one process, so the statistics are those of the local batch and the
-    result is :class:`BatchNorm2d`'s, for ``(N, C)``, ``(N, C, L)`` and ``(N, C, H, W)``
-    inputs. ``group`` is kept for MegEngine's signature.
+    In training while distributed (``mge.distributed``), the per-channel count, sum and
+    sum of squares of all processes' batches are all-reduced, so every process normalises
+    with the statistics of the whole (concatenated) batch; otherwise it is
+    :class:`BatchNorm2d`. Accepts ``(N, C)``, ``(N, C, L)`` and ``(N, C, H, W)`` inputs.
 
     Example:
         >>> import numpy as np, mge, mge.module as M
@@ -161,6 +163,21 @@ class SyncBatchNorm(_BatchNorm):
         super().__init__(num_features, eps, momentum, affine, track_running_stats, freeze,
                          **kwargs)
         self.group = group
+
+    def forward(self, inp: Tensor) -> Tensor:
+        if not (dist.is_distributed() and self.training and not self.freeze):
+            return super().forward(inp)
+        if inp.ndim not in self._ranks or inp.shape[1] != self.num_features:
+            raise ValueError(f"{self!r}: expected 2D, 3D or 4D input with {self.num_features} "
+                             f"channels on axis 1, got shape {tuple(inp.shape)}")
+        shape = tuple(inp.shape)
+        x = inp.reshape(shape + (1,) * (4 - len(shape)))
+        stats = self.track_running_stats and self.running_mean is not None
+        out = dist.sync_batch_norm(
+            x, self.running_mean if stats else None, self.running_var if stats else None,
+            self.weight, self.bias, training=True, momentum=self.momentum, eps=self.eps,
+            group=dist.WORLD if self.group is None else self.group)
+        return out.reshape(shape)
 
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "SyncBatchNorm"]

@@ -3,8 +3,8 @@
 ``MinMaxObserver`` keeps the running min and max; ``ExponentialMovingAverageObserver``
 averages them with a momentum; ``HistogramObserver`` keeps a histogram and picks the range
 that minimizes the L2 quantization error; ``PassiveObserver`` holds scales set from outside
-(EasyQuant). The ``Sync`` variants reduce over processes when distributed; mge runs on one
-process, where they equal their base classes.
+(EasyQuant). The ``Sync`` variants all-reduce each batch's min and max over the processes
+of ``mge.distributed`` when distributed; in one process they equal their base classes.
 
 Example:
     >>> import mge
@@ -23,7 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from .. import distributed as dist
 from .. import functional as F
+from ..distributed import functional as DF
 from ..dtype import QuantDtypeMeta
 from ..module import Module
 from ..tensor import Tensor
@@ -116,9 +118,20 @@ class MinMaxObserver(Observer):
         return x_orig
 
 
-class SyncMinMaxObserver(MinMaxObserver):
-    """Distributed :class:`MinMaxObserver` (min/max all-reduced over processes; mge runs one
-    process, so it observes like its base)."""
+class _SyncBatchMinMax:
+    """The batch min and max of every process (``mge.distributed``'s WORLD) when
+    distributed."""
+
+    def _batch_min_max(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        x_min, x_max = super()._batch_min_max(x)  # type: ignore[misc]
+        if dist.is_distributed():
+            x_min, x_max = DF.all_reduce_min(x_min), DF.all_reduce_max(x_max)
+        return x_min, x_max
+
+
+class SyncMinMaxObserver(_SyncBatchMinMax, MinMaxObserver):
+    """Distributed :class:`MinMaxObserver`: each batch's min/max are all-reduced over the
+    processes (in one process it observes like its base)."""
 
 
 class ExponentialMovingAverageObserver(MinMaxObserver):
@@ -151,8 +164,9 @@ class ExponentialMovingAverageObserver(MinMaxObserver):
         return x_orig
 
 
-class SyncExponentialMovingAverageObserver(ExponentialMovingAverageObserver):
-    """Distributed :class:`ExponentialMovingAverageObserver` (one process in mge)."""
+class SyncExponentialMovingAverageObserver(_SyncBatchMinMax, ExponentialMovingAverageObserver):
+    """Distributed :class:`ExponentialMovingAverageObserver`: each batch's min/max are
+    all-reduced over the processes before the average."""
 
 
 class HistogramObserver(MinMaxObserver):

@@ -4,24 +4,15 @@ module, load weights from an ``.npz`` (or write seeded random ones when the path
 in ``@make``), and save its inference outputs for one seeded 256x320 image.
 
     python megengine_models_detector.py MODELS_DIR CONFIG WEIGHTS[@make] OUT.npz
-
-Only the detector's training-time helpers read ``megengine.distributed`` (the world
-size); where it is missing (mge for now) a world of one stands in.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
-import types
 
 import megengine as mge
 import numpy as np
-
-try:
-    import megengine.distributed  # noqa: F401
-except ImportError:
-    sys.modules["megengine.distributed"] = types.SimpleNamespace(get_world_size=lambda: 1)
 
 
 def random_weights(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

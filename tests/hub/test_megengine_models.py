@@ -5,9 +5,10 @@
   scores equal real MegEngine's within 1e-4 and its boxes within 1e-4 of the image scale
   (oracle).
 * The zoo's ``hubconf.py`` loads through ``mge.hub`` from the local copy and builds the
-  same detector; it imports every model family of the zoo, so it skips, naming what is
-  missing, while a third-party package the zoo needs or a MegEngine API outside this
-  detector is absent.
+  same detector; it imports every model family of the zoo (``megengine.distributed``
+  included), so it skips, naming what is missing, while a third-party package the zoo
+  needs is absent (``youtokentome``, which does not build on Python 3.11+, is stood in
+  for: only DALL-E's tokenizer calls it).
 
 The copy comes from ``$MGE_MODELS_REPO`` (a git directory; default
 ``/work/.mirror/MegEngine+Models/repo``); the tests skip without it.
@@ -19,6 +20,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -76,8 +78,13 @@ def test_zoo_detector_matches_megengine(zoo: Path, ours: dict[str, np.ndarray]) 
     np.testing.assert_allclose(ours["boxes"], theirs["boxes"], rtol=0, atol=1e-4 * scale)
 
 
-def test_zoo_hubconf_loads_through_mge_hub(zoo: Path) -> None:
+def test_zoo_hubconf_loads_through_mge_hub(zoo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     absent = [m for m in HUB_DEPS if importlib.util.find_spec(m) is None]
+    if "youtokentome" in absent:
+        # it does not build on Python 3.11+; only DALL-E's tokenizer calls it (not imported
+        # by the detector), so a stand-in module lets hubconf.py's imports run
+        monkeypatch.setitem(sys.modules, "youtokentome", types.ModuleType("youtokentome"))
+        absent.remove("youtokentome")
     if absent:
         pytest.skip(f"hubconf.py's model families need {', '.join(absent)}")
     install_megengine_alias()

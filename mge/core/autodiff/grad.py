@@ -40,6 +40,7 @@ from ..apply import add_recorder, apply, remove_recorder
 from ..opdef import OpDef
 from ..tensor.base import Tensor
 from .context import GradContext, add_grads
+from .future import take_kept
 
 #: sessions entered and not yet exited, outermost first
 _active: list[Grad] = []
@@ -156,6 +157,9 @@ class Grad:
             raise RuntimeError(f"{self.name}: backward needs an active (entered) session")
         if len(ys) != len(dys):
             raise ValueError(f"backward: {len(ys)} tensors but {len(dys)} gradients")
+        kept = take_kept(self)  # outputs of collectives this process must backward too
+        ys = [*ys, *kept]
+        dys = [*dys, *(Tensor(np.zeros(t.shape, t.dtype), device=t.device) for t in kept)]
         global _backward_passes
         _backward_passes += 1
         inner = [g for g in _active if g.level >= self.level]
