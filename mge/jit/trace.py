@@ -234,6 +234,9 @@ class trace:  # noqa: N801 - MegEngine's name
         self._recordings: dict[tuple, _Recording] = {}
         #: a traced call ran a backward pass: the function trains, run it eagerly
         self._trains = False
+        #: module arguments' parameters are graph inputs, not captured tensors
+        #: (MegEngine's ``flatten_inputs``; set by ``partial_trace``)
+        self._module_params_as_inputs = False
 
     # ---------------------------------------------------------------- properties
     @property
@@ -317,6 +320,12 @@ class trace:  # noqa: N801 - MegEngine's name
                 var = graph.add_input(key, value.shape, value.dtype)
                 recorder.bind_input(value, var)
                 bindings.append((key, var))
+        if self._module_params_as_inputs:
+            for m in modules:
+                for p in m.parameters():
+                    if recorder.tensors.get(p) is None:
+                        name = recorder.param_names.get(id(p)) or f"param_{len(graph.inputs)}"
+                        recorder.bind_input(p, graph.add_input(name, p.shape, p.dtype))
         passes = backward_passes()
         add_observer(recorder)
         # module scopes name the ops, unless a module tracer (TracedModule) is active
