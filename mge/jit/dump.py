@@ -165,7 +165,8 @@ def dump_trace(
     _check_inference_only(traced)
     _check_no_live_values(traced)
 
-    graph = megbrain_form(traced.graph.copy(), traced.op_base_names)
+    graph = megbrain_form(traced.graph.copy(), traced.op_base_names,
+                          getattr(traced, "opt_level", 2))
     bindings = traced.input_bindings
     names = _names(arg_names, len([b for b in bindings if isinstance(b[0], int)]), "arg_names")
     positional = [v for (where, _), v in zip(bindings, graph.inputs, strict=True)

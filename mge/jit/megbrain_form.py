@@ -5,6 +5,8 @@ MegEngine 1.13 dumps a trace by building a MegBrain graph from the recorded ops
 written by mge show the same changes, so that their operators, their order and their
 names are MegEngine's:
 
+* **Arithmetic rules** at ``opt_level >= 1`` (``log(exp(x))`` is ``x``...,
+  :mod:`mge.jit.arith_rules`), where they keep the var's shape and dtype.
 * **Constant folding** (``GraphOptimizer::replace_const_var``): a single-output op whose
   value MegBrain can infer statically (elementwise, ``TypeCvt``, ``Reduce``, reshapes,
   ``Concat``, ``Subtensor``...) and whose inputs are all constants becomes a constant,
@@ -44,6 +46,7 @@ from ..ops.shape import (
     Reshape,
     Subtensor,
 )
+from .arith_rules import simplify_graph
 
 #: MegBrain's ``MAX_CONST_FOLDING_SIZE``: larger values are not folded
 MAX_CONST_FOLDING_SIZE = 1024
@@ -126,8 +129,11 @@ def number_repeated_names(graph: Graph, base_names: Mapping[int, str]) -> None:
         node.name = name
 
 
-def megbrain_form(graph: Graph, base_names: Mapping[int, str]) -> Graph:
-    """``graph`` (changed in place) as MegBrain would build it from the recording."""
+def megbrain_form(graph: Graph, base_names: Mapping[int, str], opt_level: int = 2) -> Graph:
+    """``graph`` (changed in place) as MegBrain would build it from the recording
+    (``opt_level >= 1``: with its arithmetic rules, :mod:`mge.jit.arith_rules`)."""
+    if opt_level >= 1:
+        simplify_graph(graph)
     folded = fold_constants(graph)
     sort_commutative_inputs(graph, folded)
     number_repeated_names(graph, base_names)

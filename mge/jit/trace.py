@@ -28,13 +28,22 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
 from typing import IO, Any
 
 from ..core._trace_option import set_symbolic_shape
-from ..core.apply import add_observer, is_constant, observing, remove_observer
+from ..core.apply import (
+    add_observer,
+    add_value_hook,
+    is_constant,
+    observing,
+    remove_observer,
+    remove_value_hook,
+)
 from ..core.autodiff.grad import backward_passes
 from ..core.opdef import OpDef
 from ..core.tracing import active_call_tracer, call_tracer
@@ -43,6 +52,7 @@ from ..graph.static_values import source_count
 from ..ops.shape import GetVarShape
 from ..tensor import Tensor
 from .dump import dump_trace
+from .inplace_arith import InplaceArith
 from .naming import OpNamer, qualified_tensor_names
 from .trace_check import (
     CallChecker,
@@ -237,6 +247,10 @@ class trace:  # noqa: N801 - MegEngine's name
         #: module arguments' parameters are graph inputs, not captured tensors
         #: (MegEngine's ``flatten_inputs``; set by ``partial_trace``)
         self._module_params_as_inputs = False
+        self._symbolic = bool(symbolic or record_only)
+        if opt_level not in (0, 1, 2, 3):
+            raise ValueError(f"trace: opt_level must be 0, 1, 2 or 3, got {opt_level!r}")
+        self._opt_level = opt_level
 
     # ---------------------------------------------------------------- properties
     @property
@@ -269,6 +283,11 @@ class trace:  # noqa: N801 - MegEngine's name
     def op_base_names(self) -> dict[int, str]:
         """``op id -> automatic name`` of the first graph's ops, before ``[i]`` numbering."""
         return dict(self._recording.op_base_names)
+
+    @property
+    def opt_level(self) -> int:
+        """MegBrain's ``graph_opt_level`` for the calls and the dump (default 2)."""
+        return self._opt_level
 
     @property
     def output_names(self) -> tuple[str, ...] | None:
@@ -328,11 +347,15 @@ class trace:  # noqa: N801 - MegEngine's name
                         recorder.bind_input(p, graph.add_input(name, p.shape, p.dtype))
         passes = backward_passes()
         add_observer(recorder)
+        # MegEngine's symbolic first call runs the graph MegBrain built at opt_level
+        arith = self._simplify(dedup=False, arguments=[b for b in (*args, *kwargs.values())
+                                                       if isinstance(b, Tensor)]) \
+            if self._symbolic else nullcontext()
         # module scopes name the ops, unless a module tracer (TracedModule) is active
         namer = recorder.namer if active_call_tracer() is None else active_call_tracer()
         old_shape_mode = set_symbolic_shape(self._symbolic_shape)
         try:
-            with call_tracer(namer):
+            with call_tracer(namer), arith:
                 result = self.__wrapped__(*args, **kwargs)
         finally:
             remove_observer(recorder)
@@ -369,7 +392,8 @@ class trace:  # noqa: N801 - MegEngine's name
         add_observer(checker)
         old_shape_mode = set_symbolic_shape(self._symbolic_shape)
         try:
-            result = self.__wrapped__(*args, **kwargs)
+            with self._simplify(dedup=True):
+                result = self.__wrapped__(*args, **kwargs)
         finally:
             remove_observer(checker)
             set_symbolic_shape(old_shape_mode)
@@ -377,6 +401,22 @@ class trace:  # noqa: N801 - MegEngine's name
         _flatten(result, leaves)
         checker.finish(leaves)
         return result
+
+    @contextlib.contextmanager
+    def _simplify(self, dedup: bool, arguments: Sequence[Tensor] = ()) -> Iterator[None]:
+        """MegBrain's arithmetic simplifications of values at ``opt_level >= 1``
+        (:mod:`mge.jit.inplace_arith`) while the function runs."""
+        if self._opt_level < 1:
+            yield
+            return
+        arith = InplaceArith(dedup, tuple(arguments))
+        add_observer(arith)
+        add_value_hook(arith.rewrite)
+        try:
+            yield
+        finally:
+            remove_value_hook(arith.rewrite)
+            remove_observer(arith)
 
     # ---------------------------------------------------------------- dumping
     def dump(self, file: str | IO[bytes], **kwargs: Any) -> Any:
