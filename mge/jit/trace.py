@@ -200,7 +200,13 @@ class trace:  # noqa: N801 - MegEngine's name
             in the graph and in a dumped ``.mge``; False: shapes are tuples, baked in.
         without_host: as MegEngine, refuse (``RuntimeError``) a recording that reads
             tensors other than its arguments unless ``capture_as_const`` snapshots them.
-        sublinear_memory_config, dtr_config, opt_level, graph_opt_config,
+        opt_level: MegBrain's ``graph_opt_level`` (0 to 3, default 2): from 1 on, the
+            values of the calls MegEngine runs as a graph (a symbolic first call, every
+            later call) and a dumped file follow MegBrain's arithmetic rules
+            (:mod:`mge.jit.arith_rules`: ``y / y`` is 1, ``log(exp(x))`` is ``x``...);
+            0 keeps the arithmetic as written. Levels 2 and 3 add fusions and JIT
+            that change no value (as ``graph_opt_config``).
+        sublinear_memory_config, dtr_config, graph_opt_config,
         imperative: MegEngine training/runtime options, accepted for compatibility; they
             do not change what is recorded.
 
