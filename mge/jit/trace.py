@@ -204,8 +204,8 @@ class trace:  # noqa: N801 - MegEngine's name
             values of the calls MegEngine runs as a graph (a symbolic first call, every
             later call) and a dumped file follow MegBrain's arithmetic rules
             (:mod:`mge.jit.arith_rules`: ``y / y`` is 1, ``log(exp(x))`` is ``x``...);
-            0 keeps the arithmetic as written. Levels 2 and 3 add fusions and JIT
-            that change no value (as ``graph_opt_config``).
+            0 keeps the arithmetic as written. Levels 2 and 3 add MegBrain's op fusions
+            and JIT, which mge does not model (they rewrite no expression's value).
         sublinear_memory_config, dtr_config, graph_opt_config,
         imperative: MegEngine training/runtime options, accepted for compatibility; they
             do not change what is recorded.
