@@ -329,6 +329,15 @@ class Tensor:
             return (_rebuild_tensor, args)
         return (_rebuild_tensor, args, {"qparams": self._qparams})
 
+    def __getnewargs__(self) -> tuple[np.ndarray, np.dtype, str]:
+        """MegEngine's pickle arguments ``(array, dtype, device logical name)``; mge pickles
+        with ``__reduce__``, which also keeps the name and the Parameter class."""
+        return (self.numpy(), self._dtype, str(self.device.logical_name))
+
+    def __getstate__(self) -> dict[str, Any]:
+        """MegEngine's pickle state: the quantization params, when there are any."""
+        return {} if self._qparams is None else {"qparams": self._qparams}
+
     def __setstate__(self, state: Any) -> None:
         """Restore the quantization params MegEngine (and mge) pickle after a Tensor.
 
