@@ -18,6 +18,8 @@ names are MegEngine's:
   ``ADD``, ``MUL``, ``MAX``, ``MIN``, ``EQ``... are sorted by MegBrain's var ids, which
   number the graph inputs first, then every captured constant, then the ops' outputs in
   recording order: ``2 * x`` is stored as ``MUL(x, 2)``.
+* **Constants** without a name are named as MegBrain names an ``ImmutableTensor``:
+  ``const<2>[4]``, ``const{2,3}[8]`` (the value or shape, then its node id).
 * **Repeated names** get ``[0]``, ``[1]``... counting only the operators the outputs
   depend on, in the order MegBrain visits them (inputs first), after folding.
 
@@ -47,6 +49,7 @@ from ..ops.shape import (
     Subtensor,
 )
 from .arith_rules import simplify_graph
+from .naming import name_constants
 
 #: MegBrain's ``MAX_CONST_FOLDING_SIZE``: larger values are not folded
 MAX_CONST_FOLDING_SIZE = 1024
@@ -132,9 +135,11 @@ def number_repeated_names(graph: Graph, base_names: Mapping[int, str]) -> None:
 def megbrain_form(graph: Graph, base_names: Mapping[int, str], opt_level: int = 2) -> Graph:
     """``graph`` (changed in place) as MegBrain would build it from the recording
     (``opt_level >= 1``: with its arithmetic rules, :mod:`mge.jit.arith_rules`)."""
+    recorded = sorted(graph.ops(), key=lambda node: node.id)  # recording order
     if opt_level >= 1:
         simplify_graph(graph)
     folded = fold_constants(graph)
+    name_constants(graph, recorded, folded)
     sort_commutative_inputs(graph, folded)
     number_repeated_names(graph, base_names)
     return graph
