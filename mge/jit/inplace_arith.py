@@ -39,6 +39,7 @@ from ..ops.shape import Broadcast, Reshape
 from ..tensor import Tensor
 from .arith_rules import simplify
 from .megbrain_form import VALUE_INFERRED
+from .naming import MAX_SHARED_CONST_ELEMS
 from .trace_check import excluded
 
 #: modes whose outputs the rules look at (their inputs are kept during the call)
@@ -78,8 +79,8 @@ class InplaceArith:
         entry = self._nodes.get(id(t))
         if entry is not None and entry[0]() is t:
             return entry[1]
-        if self.dedup and is_constant(t):  # MegBrain merges equal immutable constants
-            value = np.asarray(t.numpy())
+        if self.dedup and is_constant(t) and int(np.prod(t.shape)) <= MAX_SHARED_CONST_ELEMS:
+            value = np.asarray(t.numpy())  # MegBrain shares equal small constants
             key = ("const", value.dtype.str, value.shape, value.tobytes())
             return self._bind(t, self._merged.setdefault(key, next(self._serial)))
         return self._bind(t, next(self._serial))
