@@ -32,6 +32,8 @@ import numpy as np
 
 from ..graph.ir import Graph, VarNode
 from ..ops.elemwise import Elemwise
+from ..ops.shape import Broadcast, GetVarShape
+from .megbrain_facts import MAX_SHARED_CONST_ELEMS, VALUE_INFERRED
 
 
 def almost_equal(x: float, y: float) -> bool:
@@ -126,16 +128,30 @@ def simplify(view: ArithView, mode: str, inputs: tuple[Any, ...]) -> Any:
 class GraphArith:
     """:class:`ArithView` over a :class:`~mge.graph.Graph`'s vars: results are new ops.
 
-    Conservative where MegBrain's result would be a ``Broadcast`` to a ``GetVarShape``
-    (fills, constants made by ``Broadcast``): the op stays as written, whose values are
-    the same except at inf/NaN (``a * 0``, ``a - a``).
+    Vars are "the same" as after MegBrain's operator dedup (equal deterministic ops of the
+    same inputs, equal small constants). A fill is MegBrain's ``Broadcast`` of a constant
+    to the ``GetVarShape`` of the var (so the file follows the input size). Where the
+    ``0``/``1`` is itself made by a ``Broadcast``, MegBrain broadcasts the other input to
+    a ``GetVarShape``; that rule is left out here (the op stays as written: equal values).
     """
 
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
 
     def same(self, a: VarNode, b: VarNode) -> bool:
-        return a is b
+        if a is b:
+            return True
+        if a.is_const and b.is_const:
+            va, vb = np.asarray(a.value), np.asarray(b.value)
+            return (va.size <= MAX_SHARED_CONST_ELEMS and va.dtype == vb.dtype
+                    and va.shape == vb.shape and bool(np.array_equal(va, vb)))
+        na, nb = a.owner, b.owner
+        if na is None or nb is None or a.is_input or b.is_input or a.is_const or b.is_const:
+            return False
+        return (isinstance(na.op, VALUE_INFERRED) and na.op == nb.op
+                and na.outputs.index(a) == nb.outputs.index(b)
+                and len(na.inputs) == len(nb.inputs)
+                and all(self.same(x, y) for x, y in zip(na.inputs, nb.inputs, strict=True)))
 
     def made_by(self, v: VarNode, mode: str) -> tuple[VarNode, ...] | None:
         node = v.owner
@@ -156,8 +172,10 @@ class GraphArith:
     def ew(self, mode: str, *xs: VarNode) -> VarNode:
         return self.graph.add_op(Elemwise(mode=mode), list(xs))[0]
 
-    def fill(self, like: VarNode, unit: int) -> None:
-        return None  # a constant would fix the shape of the dumped graph: keep the op
+    def fill(self, like: VarNode, unit: int) -> VarNode:
+        value = self.graph.add_const(np.array(unit, dtype=like.dtype))
+        (shape,) = self.graph.add_op(GetVarShape(), [like])
+        return self.graph.add_op(Broadcast(shape=like.shape), [value, shape])[0]
 
 
 def simplify_graph(graph: Graph) -> int:

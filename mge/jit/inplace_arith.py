@@ -38,8 +38,7 @@ from ..ops.elemwise import Elemwise
 from ..ops.shape import Broadcast, Reshape
 from ..tensor import Tensor
 from .arith_rules import simplify
-from .megbrain_form import VALUE_INFERRED
-from .naming import MAX_SHARED_CONST_ELEMS
+from .megbrain_facts import MAX_SHARED_CONST_ELEMS, VALUE_INFERRED
 from .trace_check import excluded
 
 #: modes whose outputs the rules look at (their inputs are kept during the call)

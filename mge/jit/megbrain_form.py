@@ -36,28 +36,10 @@ import numpy as np
 from ..backends import get_backend
 from ..core.apply import run_op
 from ..graph.ir import ConstOp, Graph, Host2DeviceCopy, OpNode, VarNode
-from ..ops.elemwise import Elemwise, PowC, TypeCvt
-from ..ops.quantized import ElemwiseMultiType
-from ..ops.reduce import Reduce
-from ..ops.shape import (
-    AxisAddRemove,
-    Broadcast,
-    Concat,
-    Dimshuffle,
-    GetVarShape,
-    Reshape,
-    Subtensor,
-)
+from ..ops.elemwise import Elemwise
 from .arith_rules import simplify_graph
+from .megbrain_facts import MAX_CONST_FOLDING_SIZE, VALUE_INFERRED
 from .naming import name_constants
-
-#: MegBrain's ``MAX_CONST_FOLDING_SIZE``: larger values are not folded
-MAX_CONST_FOLDING_SIZE = 1024
-
-#: operators for which MegBrain registers a static value inference (so folds them)
-VALUE_INFERRED: tuple[type, ...] = (
-    Elemwise, PowC, TypeCvt, Reduce, ElemwiseMultiType, Dimshuffle, AxisAddRemove, Concat,
-    GetVarShape, Reshape, Broadcast, Subtensor)
 
 #: Elemwise modes whose two inputs MegBrain sorts (megdnn's ``commutable`` modes)
 COMMUTATIVE = frozenset({"ADD", "FUSE_ADD_RELU", "FUSE_ADD_SIGMOID", "FUSE_ADD_TANH",

@@ -31,6 +31,7 @@ from ..core.opdef import OpDef
 from ..graph.ir import Graph, OpNode, VarNode
 from ..ops import Elemwise
 from ..ops.shape import scalar_made_1d
+from .megbrain_facts import MAX_SHARED_CONST_ELEMS
 
 
 def op_base_name(op: OpDef) -> str:
@@ -114,9 +115,6 @@ class OpNamer:
                     var.name = f"{name}:o{k}"
 
 
-#: MegBrain's ``DevValueCache::MAX_SIZE`` (``MAX_NDIM * 4``): equal constants of up to this
-#: many elements are one ``ImmutableTensor`` there (one node id, one name)
-MAX_SHARED_CONST_ELEMS = 7 * 4
 #: ops that take exactly one MegBrain node id per output var besides their own (no
 #: workspace var), so node ids can be counted through them
 _COUNTED_OPS = ("Elemwise", "TypeCvt", "Reshape", "AxisAddRemove", "Dimshuffle", "Broadcast",
@@ -198,5 +196,5 @@ def name_constants(graph: Graph, recorded: Sequence[OpNode], folded: Mapping[int
                 give(np.asarray(new.value), new)
 
 
-__all__ = ["MAX_SHARED_CONST_ELEMS", "OpNamer", "const_summary", "name_constants", "op_base_name",
+__all__ = ["OpNamer", "const_summary", "name_constants", "op_base_name",
            "qualified_tensor_names"]

@@ -12,7 +12,9 @@ import pytest
 import mge
 import mge.functional as F
 from mge.autodiff import GradManager
+from mge.graph.interpreter import Executor
 from mge.jit import trace
+from mge.runtime.specialize import specialize
 from mge.serialization.mge_graph import graph_from_bytes
 from tools.oracle.make_opt_level import run
 
@@ -115,3 +117,23 @@ def test_excluded_code_and_level_zero_run_unchanged() -> None:
         return y - y
 
     assert np.isnan(f(mge.tensor([np.inf])).numpy()).all()
+
+
+@pytest.mark.parametrize(("fn", "ops"), [
+    # MegEngine 1.13's dumps (oracle): the MULs are one after its dedup, then a - a -> 0
+    (lambda x: (x * 2) - (x * 2), ["Elemwise:MUL", "GetVarShape", "Broadcast"]),
+    (lambda x: F.relu(x) / F.relu(x), ["Elemwise:RELU", "GetVarShape", "Broadcast"]),
+    (lambda x: x * 0, ["GetVarShape", "Broadcast"]),
+])
+def test_dumped_fills_follow_the_input_size(fn, ops) -> None:
+    f = trace(fn, symbolic=True, capture_as_const=True)
+    f(mge.tensor(np.ones((2, 3), "float32")))
+    assert [t for t in _dumped_ops(f) if t not in ("Host2DeviceCopy", "ImmutableTensor")] \
+        == ops
+    buf = io.BytesIO()
+    f.dump(buf, arg_names=["x"])
+    graph = graph_from_bytes(buf.getvalue()).graph
+    x = np.full((4, 5), np.inf, "float32")
+    (out,) = Executor(specialize(graph, {"x": (4, 5)})).run(x)
+    expected = 1.0 if ops[0] == "Elemwise:RELU" else 0.0  # x / x is 1, x - x and x * 0 are 0
+    np.testing.assert_array_equal(out, np.full((4, 5), expected, "float32"))
