@@ -160,10 +160,11 @@ class InplaceArith:
         if value is None:
             return None
         info = out_infos[0]
-        array = np.broadcast_to(np.asarray(backend.to_numpy(value) if not isinstance(
-            value, np.ndarray) else value).astype(info.dtype, copy=False), info.shape)
+        value = value if isinstance(value, np.ndarray) else backend.to_numpy(value)
+        # a fresh writable array: a rule's result may be an input's own array (``a * 1``)
+        array = np.array(np.broadcast_to(value.astype(info.dtype, copy=False), info.shape))
         device = inputs[0]._device if inputs else None
-        return [backend.asarray(np.ascontiguousarray(array), device)]
+        return [backend.asarray(array, device)]
 
 
 __all__ = ["InplaceArith"]

@@ -158,3 +158,15 @@ def test_megengine_lite_runs_the_rewritten_dumps(tmp_path: Path) -> None:
     expected = np.logaddexp(rest, y_rest) + np.log1p(y_rest) + np.expm1(rest) * 0.5
     np.testing.assert_allclose(out[1:], expected, rtol=1e-5)
     assert out[0, 0] == np.inf  # expm1(1e4) overflows in MegEngine too
+
+
+def test_a_rewritten_result_is_not_its_input() -> None:
+    @trace(symbolic=True)
+    def f(x):
+        return x * 1
+
+    x = mge.tensor([1.0, 2.0])
+    y = f(x)
+    y += 1  # in place on the result only
+    assert x.numpy().tolist() == [1.0, 2.0] and y.numpy().tolist() == [2.0, 3.0]
+    assert np.shares_memory(f(x).numpy(), x.numpy()) is False
