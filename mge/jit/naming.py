@@ -30,7 +30,15 @@ import numpy as np
 from ..core.opdef import OpDef
 from ..graph.ir import Graph, OpNode, VarNode
 from ..ops import Elemwise
-from ..ops.shape import scalar_made_1d
+from ..ops.elemwise import PowC, TypeCvt
+from ..ops.shape import (
+    AxisAddRemove,
+    Broadcast,
+    Dimshuffle,
+    GetVarShape,
+    Reshape,
+    scalar_made_1d,
+)
 from .megbrain_facts import MAX_SHARED_CONST_ELEMS
 
 
@@ -117,8 +125,8 @@ class OpNamer:
 
 #: ops that take exactly one MegBrain node id per output var besides their own (no
 #: workspace var), so node ids can be counted through them
-_COUNTED_OPS = ("Elemwise", "TypeCvt", "Reshape", "AxisAddRemove", "Dimshuffle", "Broadcast",
-                "GetVarShape", "PowC")
+_COUNTED_OPS = (Elemwise, TypeCvt, Reshape, AxisAddRemove, Dimshuffle, Broadcast, GetVarShape,
+                PowC)
 
 
 def const_summary(value: np.ndarray) -> str:
@@ -142,7 +150,7 @@ def _value_key(value: np.ndarray) -> tuple | None:
 def _implied_const(node: OpNode) -> np.ndarray | None:
     """The shape a one-input ``Reshape``/``Broadcast`` holds as a param, which MegEngine's
     trace records as a constant input (``x.reshape(3, 1)``: ``const{2}``)."""
-    if node.op.type_name in ("Reshape", "Broadcast") and len(node.inputs) == 1:
+    if isinstance(node.op, (Reshape, Broadcast)) and len(node.inputs) == 1:
         return np.asarray(node.outputs[0].shape, dtype=np.int32)
     return None
 
@@ -187,7 +195,7 @@ def name_constants(graph: Graph, recorded: Sequence[OpNode], folded: Mapping[int
     by_replaced = {old: new for new, old in folded.items()}
     consts = {v.id: v for node in graph.ops() for v in node.outputs if v.is_const}
     for node in ops:
-        if node.op.type_name not in _COUNTED_OPS:
+        if not isinstance(node.op, _COUNTED_OPS):
             return
         next_id += 1 + len(node.outputs)
         for out in node.outputs:
