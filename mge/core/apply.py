@@ -33,6 +33,10 @@ _recorders: list[ApplyObserver] = []
 #: prepared eager kernels kept (the cache is emptied when it grows past this)
 MAX_PREPARED = 4096
 _prepared: dict[tuple, Callable[..., Any]] = {}
+#: ``hook(op, inputs, out_infos, backend) -> output arrays | None``: a traced call's
+#: graph-optimization values (``mge.jit.inplace_arith``); the first that answers wins
+ValueHook = Callable[[OpDef, tuple, list, Any], "list[Any] | None"]
+_value_hooks: list[ValueHook] = []
 #: tensors ``F.*`` made from Python values while observed (MegEngine's ``Const`` tensors)
 _constants: weakref.WeakValueDictionary[int, Tensor] = weakref.WeakValueDictionary()
 
@@ -56,12 +60,14 @@ def apply(op: OpDef, *inputs: Tensor) -> tuple[Tensor, ...]:
         arrays = [t._data if t._backend is backend else t._array_on(backend) for t in inputs]
     except SymbolicValue as symbolic:
         return type(symbolic.tensor).apply_symbolic(op, inputs, out_infos)
-    if backend.name in type(op).preparers:
-        result = _prepared_kernel(backend, op, in_infos, out_infos)(*arrays)
-    else:
-        result = backend.run(op, arrays)
-    if len(out_infos) == 1:
-        result = (result,)
+    result = _hooked(op, inputs, out_infos, backend) if _value_hooks else None
+    if result is None:
+        if backend.name in type(op).preparers:
+            result = _prepared_kernel(backend, op, in_infos, out_infos)(*arrays)
+        else:
+            result = backend.run(op, arrays)
+        if len(out_infos) == 1:
+            result = (result,)
     device = inputs[0]._device if inputs else None
     wrap = Tensor._wrap
     outputs = tuple(wrap(arr, info.shape, info.dtype, backend, device)
@@ -73,6 +79,16 @@ def apply(op: OpDef, *inputs: Tensor) -> tuple[Tensor, ...]:
     for observe in _observers:
         observe(op, inputs, outputs)
     return outputs
+
+
+def _hooked(op: OpDef, inputs: tuple[Tensor, ...], out_infos: list[TensorInfo],
+            backend: Any) -> tuple[Any, ...] | None:
+    """The output arrays the first value hook gives, or None."""
+    for hook in _value_hooks:
+        arrays = hook(op, inputs, out_infos, backend)
+        if arrays is not None:
+            return tuple(arrays)
+    return None
 
 
 def _carry_format(rule: str, inputs: tuple[Tensor, ...], outputs: tuple[Tensor, ...]) -> None:
@@ -130,6 +146,17 @@ def remove_recorder(fn: ApplyObserver) -> None:
         _recorders.remove(fn)
 
 
+def add_value_hook(fn: ValueHook) -> None:
+    """Let ``fn`` give the output arrays of ops it rewrites (before any kernel runs)."""
+    _value_hooks.append(fn)
+
+
+def remove_value_hook(fn: ValueHook) -> None:
+    """Stop asking ``fn``; a no-op if it was not registered."""
+    if fn in _value_hooks:
+        _value_hooks.remove(fn)
+
+
 def observing() -> bool:
     """True while some observer (a tracer) is active."""
     return bool(_observers)
@@ -156,5 +183,7 @@ def run_op(op: OpDef, *arrays: Any, backend: Any = None) -> Any:
     return (backend or get_backend()).run(op, list(arrays))
 
 
-__all__ = ["SymbolicValue", "add_observer", "add_recorder", "apply", "is_constant", "mark_constant",
-           "observing", "remove_observer", "remove_recorder", "run_op"]
+__all__ = ["SymbolicValue", "add_observer", "add_recorder", "add_value_hook", "apply",
+           "is_constant",
+           "mark_constant", "observing", "remove_observer", "remove_recorder", "remove_value_hook",
+           "run_op"]

@@ -170,7 +170,8 @@ def dump_trace(
     _check_no_live_values(traced)
 
     reads = traced.shape_reads  # values Python read while tracing: guarded below
-    graph = megbrain_form(copy_with_reads(traced.graph, reads), traced.op_base_names)
+    graph = megbrain_form(copy_with_reads(traced.graph, reads), traced.op_base_names,
+                          getattr(traced, "opt_level", 2))
     read_vars = split_reads(graph, reads)
     bindings = traced.input_bindings
     names = _names(arg_names, len([b for b in bindings if isinstance(b[0], int)]), "arg_names")

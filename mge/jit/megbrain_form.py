@@ -5,6 +5,8 @@ MegEngine 1.13 dumps a trace by building a MegBrain graph from the recorded ops
 written by mge show the same changes, so that their operators, their order and their
 names are MegEngine's:
 
+* **Arithmetic rules** at ``opt_level >= 1`` (``log(exp(x))`` is ``x``...,
+  :mod:`mge.jit.arith_rules`), where they keep the var's shape and dtype.
 * **Constant folding** (``GraphOptimizer::replace_const_var``): a single-output op whose
   value MegBrain can infer statically (elementwise, ``TypeCvt``, ``Reduce``, reshapes,
   ``Concat``, ``Subtensor``...) and whose inputs are all constants becomes a constant,
@@ -16,6 +18,8 @@ names are MegEngine's:
   ``ADD``, ``MUL``, ``MAX``, ``MIN``, ``EQ``... are sorted by MegBrain's var ids, which
   number the graph inputs first, then every captured constant, then the ops' outputs in
   recording order: ``2 * x`` is stored as ``MUL(x, 2)``.
+* **Constants** without a name are named as MegBrain names an ``ImmutableTensor``:
+  ``const<2>[4]``, ``const{2,3}[8]`` (the value or shape, then its node id).
 * **Repeated names** get ``[0]``, ``[1]``... counting only the operators the outputs
   depend on, in the order MegBrain visits them (inputs first), after folding.
 
@@ -32,26 +36,10 @@ import numpy as np
 from ..backends import get_backend
 from ..core.apply import run_op
 from ..graph.ir import ConstOp, Graph, Host2DeviceCopy, OpNode, VarNode
-from ..ops.elemwise import Elemwise, PowC, TypeCvt
-from ..ops.quantized import ElemwiseMultiType
-from ..ops.reduce import Reduce
-from ..ops.shape import (
-    AxisAddRemove,
-    Broadcast,
-    Concat,
-    Dimshuffle,
-    GetVarShape,
-    Reshape,
-    Subtensor,
-)
-
-#: MegBrain's ``MAX_CONST_FOLDING_SIZE``: larger values are not folded
-MAX_CONST_FOLDING_SIZE = 1024
-
-#: operators for which MegBrain registers a static value inference (so folds them)
-VALUE_INFERRED: tuple[type, ...] = (
-    Elemwise, PowC, TypeCvt, Reduce, ElemwiseMultiType, Dimshuffle, AxisAddRemove, Concat,
-    GetVarShape, Reshape, Broadcast, Subtensor)
+from ..ops.elemwise import Elemwise
+from .arith_rules import simplify_graph
+from .megbrain_facts import MAX_CONST_FOLDING_SIZE, VALUE_INFERRED
+from .naming import name_constants
 
 #: Elemwise modes whose two inputs MegBrain sorts (megdnn's ``commutable`` modes)
 COMMUTATIVE = frozenset({"ADD", "FUSE_ADD_RELU", "FUSE_ADD_SIGMOID", "FUSE_ADD_TANH",
@@ -126,9 +114,14 @@ def number_repeated_names(graph: Graph, base_names: Mapping[int, str]) -> None:
         node.name = name
 
 
-def megbrain_form(graph: Graph, base_names: Mapping[int, str]) -> Graph:
-    """``graph`` (changed in place) as MegBrain would build it from the recording."""
+def megbrain_form(graph: Graph, base_names: Mapping[int, str], opt_level: int = 2) -> Graph:
+    """``graph`` (changed in place) as MegBrain would build it from the recording
+    (``opt_level >= 1``: with its arithmetic rules, :mod:`mge.jit.arith_rules`)."""
+    recorded = sorted(graph.ops(), key=lambda node: node.id)  # recording order
+    if opt_level >= 1:
+        simplify_graph(graph)
     folded = fold_constants(graph)
+    name_constants(graph, recorded, folded)
     sort_commutative_inputs(graph, folded)
     number_repeated_names(graph, base_names)
     return graph

@@ -22,13 +22,24 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from ..core.opdef import OpDef
-from ..graph.ir import OpNode
+from ..graph.ir import Graph, OpNode, VarNode
 from ..ops import Elemwise
-from ..ops.shape import scalar_made_1d
+from ..ops.elemwise import PowC, TypeCvt
+from ..ops.shape import (
+    AxisAddRemove,
+    Broadcast,
+    Dimshuffle,
+    GetVarShape,
+    Reshape,
+    scalar_made_1d,
+)
+from .megbrain_facts import MAX_SHARED_CONST_ELEMS
 
 
 def op_base_name(op: OpDef) -> str:
@@ -112,4 +123,86 @@ class OpNamer:
                     var.name = f"{name}:o{k}"
 
 
-__all__ = ["OpNamer", "op_base_name", "qualified_tensor_names"]
+#: ops that take exactly one MegBrain node id per output var besides their own (no
+#: workspace var), so node ids can be counted through them
+_COUNTED_OPS = (Elemwise, TypeCvt, Reshape, AxisAddRemove, Dimshuffle, Broadcast, GetVarShape,
+                PowC)
+
+
+def const_summary(value: np.ndarray) -> str:
+    """MegBrain's name of an ``ImmutableTensor`` before its ``[node id]``: ``const<2>``,
+    ``const<1.5>``, ``const<7>{1,1}`` (one element), ``const{2,3}`` (the shape)."""
+    shape = value.shape or (1,)
+    dims = "{" + ",".join(str(d) for d in shape) + "}"
+    if value.size and all(d == 1 for d in shape):
+        summary = f"const<{float(np.asarray(value).reshape(-1)[0]):.3g}>"
+        return summary if len(shape) == 1 else summary + dims
+    return "const" + dims
+
+
+def _value_key(value: np.ndarray) -> tuple | None:
+    if value.size > MAX_SHARED_CONST_ELEMS:
+        return None
+    value = np.ascontiguousarray(value)
+    return (value.dtype.str, value.shape or (1,), value.tobytes())
+
+
+def _implied_const(node: OpNode) -> np.ndarray | None:
+    """The shape a one-input ``Reshape``/``Broadcast`` holds as a param, which MegEngine's
+    trace records as a constant input (``x.reshape(3, 1)``: ``const{2}``)."""
+    if isinstance(node.op, (Reshape, Broadcast)) and len(node.inputs) == 1:
+        return np.asarray(node.outputs[0].shape, dtype=np.int32)
+    return None
+
+
+def name_constants(graph: Graph, recorded: Sequence[OpNode], folded: Mapping[int, int]
+                   ) -> None:
+    """Name unnamed constants ``const<2>[4]`` as MegBrain names them in a dump.
+
+    MegBrain numbers every operator and var of the graph ``trace.dump`` builds from one
+    counter: each input takes two ids (operator, var), then each constant of the
+    recording, in recording order (``recorded``: the ops before any rewrite; equal small
+    constants are one, and a static shape MegEngine records as a constant counts), then
+    the ops in recording order, one id per operator and output, a folded op two more for
+    the constant that replaces it (``folded``: new const var id -> replaced var id).
+    Folded constants are named only while every op before them is one whose ids are
+    counted exactly (no workspace var); the others stay unnamed.
+    """
+    next_id = 2 * len(graph.inputs)
+    names: dict[tuple, str] = {}
+
+    def give(value: np.ndarray, var: VarNode | None) -> None:
+        nonlocal next_id
+        key = _value_key(value)
+        if key is not None and key in names:
+            return  # MegBrain's cache gives the first one: no id, no second name
+        name = f"{const_summary(value)}[{next_id}]"
+        next_id += 2
+        if key is not None:
+            names[key] = name
+        if var is not None and not var.name:
+            var.name = name
+
+    ops = []
+    for node in recorded:
+        if node.outputs and node.outputs[0].is_const:
+            give(np.asarray(node.outputs[0].value), node.outputs[0])
+        elif not node.outputs[0].is_input:
+            implied = _implied_const(node)
+            if implied is not None:
+                give(implied, None)
+            ops.append(node)
+    by_replaced = {old: new for new, old in folded.items()}
+    consts = {v.id: v for node in graph.ops() for v in node.outputs if v.is_const}
+    for node in ops:
+        if not isinstance(node.op, _COUNTED_OPS):
+            return
+        next_id += 1 + len(node.outputs)
+        for out in node.outputs:
+            new = consts.get(by_replaced.get(out.id, -1))
+            if new is not None:
+                give(np.asarray(new.value), new)
+
+
+__all__ = ["OpNamer", "const_summary", "name_constants", "op_base_name",
+           "qualified_tensor_names"]

@@ -28,13 +28,22 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
 from typing import IO, Any
 
 from ..core._trace_option import set_symbolic_shape
-from ..core.apply import add_observer, is_constant, observing, remove_observer
+from ..core.apply import (
+    add_observer,
+    add_value_hook,
+    is_constant,
+    observing,
+    remove_observer,
+    remove_value_hook,
+)
 from ..core.autodiff.grad import backward_passes
 from ..core.complex import ComplexTensor
 from ..core.opdef import OpDef
@@ -44,6 +53,7 @@ from ..graph.static_values import source_count
 from ..ops.shape import GetVarShape
 from ..tensor import Tensor
 from .dump import dump_trace
+from .inplace_arith import InplaceArith
 from .naming import OpNamer, qualified_tensor_names
 from .shape_reads import ShapeRead, ShapeReadLog
 from .trace_check import (
@@ -206,7 +216,13 @@ class trace:  # noqa: N801 - MegEngine's name
             in the graph and in a dumped ``.mge``; False: shapes are tuples, baked in.
         without_host: as MegEngine, refuse (``RuntimeError``) a recording that reads
             tensors other than its arguments unless ``capture_as_const`` snapshots them.
-        sublinear_memory_config, dtr_config, opt_level, graph_opt_config,
+        opt_level: MegBrain's ``graph_opt_level`` (0 to 3, default 2): from 1 on, the
+            values of the calls MegEngine runs as a graph (a symbolic first call, every
+            later call) and a dumped file follow MegBrain's arithmetic rules
+            (:mod:`mge.jit.arith_rules`: ``y / y`` is 1, ``log(exp(x))`` is ``x``...);
+            0 keeps the arithmetic as written. Levels 2 and 3 add MegBrain's op fusions
+            and JIT, which mge does not model (they rewrite no expression's value).
+        sublinear_memory_config, dtr_config, graph_opt_config,
         imperative: MegEngine training/runtime options, accepted for compatibility; they
             do not change what is recorded.
 
@@ -250,6 +266,13 @@ class trace:  # noqa: N801 - MegEngine's name
         self._recordings: dict[tuple, _Recording] = {}
         #: a traced call ran a backward pass: the function trains, run it eagerly
         self._trains = False
+        #: module arguments' parameters are graph inputs, not captured tensors
+        #: (MegEngine's ``flatten_inputs``; set by ``partial_trace``)
+        self._module_params_as_inputs = False
+        self._symbolic = bool(symbolic or record_only)
+        if opt_level not in (0, 1, 2, 3):
+            raise ValueError(f"trace: opt_level must be 0, 1, 2 or 3, got {opt_level!r}")
+        self._opt_level = opt_level
 
     # ---------------------------------------------------------------- properties
     @property
@@ -288,6 +311,11 @@ class trace:  # noqa: N801 - MegEngine's name
         """The first recording's Python reads of shape-derived values (guarded in a dump,
         see :mod:`mge.jit.shape_reads`)."""
         return list(self._recording.shape_reads)
+
+    @property
+    def opt_level(self) -> int:
+        """MegBrain's ``graph_opt_level`` for the calls and the dump (default 2)."""
+        return self._opt_level
 
     @property
     def output_names(self) -> tuple[str, ...] | None:
@@ -341,13 +369,23 @@ class trace:  # noqa: N801 - MegEngine's name
                 var = graph.add_input(key, value.shape, value.dtype)
                 recorder.bind_input(value, var)
                 bindings.append((key, var))
+        if self._module_params_as_inputs:
+            for m in modules:
+                for p in m.parameters():
+                    if recorder.tensors.get(p) is None:
+                        name = recorder.param_names.get(id(p)) or f"param_{len(graph.inputs)}"
+                        recorder.bind_input(p, graph.add_input(name, p.shape, p.dtype))
         passes = backward_passes()
         add_observer(recorder)
+        # MegEngine's symbolic first call runs the graph MegBrain built at opt_level
+        arith = self._simplify(dedup=False, arguments=[b for b in (*args, *kwargs.values())
+                                                       if isinstance(b, Tensor)]) \
+            if self._symbolic else nullcontext()
         # module scopes name the ops, unless a module tracer (TracedModule) is active
         namer = recorder.namer if active_call_tracer() is None else active_call_tracer()
         old_shape_mode = set_symbolic_shape(self._symbolic_shape)
         try:
-            with call_tracer(namer), observe_value_reads(recorder.shape_reads):
+            with call_tracer(namer), observe_value_reads(recorder.shape_reads), arith:
                 result = self.__wrapped__(*args, **kwargs)
         finally:
             remove_observer(recorder)
@@ -384,7 +422,8 @@ class trace:  # noqa: N801 - MegEngine's name
         add_observer(checker)
         old_shape_mode = set_symbolic_shape(self._symbolic_shape)
         try:
-            result = self.__wrapped__(*args, **kwargs)
+            with self._simplify(dedup=True):
+                result = self.__wrapped__(*args, **kwargs)
         finally:
             remove_observer(checker)
             set_symbolic_shape(old_shape_mode)
@@ -392,6 +431,22 @@ class trace:  # noqa: N801 - MegEngine's name
         _flatten(result, leaves)
         checker.finish(leaves)
         return result
+
+    @contextlib.contextmanager
+    def _simplify(self, dedup: bool, arguments: Sequence[Tensor] = ()) -> Iterator[None]:
+        """MegBrain's arithmetic simplifications of values at ``opt_level >= 1``
+        (:mod:`mge.jit.inplace_arith`) while the function runs."""
+        if self._opt_level < 1:
+            yield
+            return
+        arith = InplaceArith(dedup, tuple(arguments))
+        add_observer(arith)
+        add_value_hook(arith.rewrite)
+        try:
+            yield
+        finally:
+            remove_value_hook(arith.rewrite)
+            remove_observer(arith)
 
     # ---------------------------------------------------------------- dumping
     def dump(self, file: str | IO[bytes], **kwargs: Any) -> Any:

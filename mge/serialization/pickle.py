@@ -4,7 +4,8 @@ Tensors pickle as data (a numpy array, the dtype and the device name), never as
 backend objects, so a file saved under the torch backend loads under numpy and the
 other way round. ``load`` can move tensors to other devices (``map_location``) and
 also reads pickles written by real MegEngine whose tensors are
-``megengine.tensor.Tensor``/``Parameter`` (they load as mge Tensors/Parameters).
+``megengine.tensor.Tensor``/``Parameter`` (they load as mge Tensors/Parameters), those
+of MegEngine 1.1 and 1.2 included (1.1 kept the data in the tensor's state).
 ``load`` admits data only unless called with ``weights_only=False`` (see
 :mod:`mge.serialization.restricted_unpickler`).
 
@@ -94,16 +95,39 @@ def _make_tensor(cls: type[Tensor], value: np.ndarray, device: str, name: str | 
     return tensor
 
 
-def _megengine_tensor_class(cls: type[Tensor], mapper: Callable[[str], str]) -> type:
-    """A stand-in for ``megengine.tensor.<cls>``: real MegEngine pickles tensors as
-    ``cls.__new__(cls, array, dtype, device, ...)``; building it yields an mge tensor."""
+def _megengine_tensor_class(cls: type[Tensor], mapper: Callable[[str], str],
+                            legacy: list[Tensor]) -> type:
+    """A stand-in for ``megengine.tensor.<cls>``: real MegEngine (1.2 on) pickles tensors
+    as ``cls.__new__(cls, array, dtype, device, ...)``; building it yields an mge tensor.
+
+    MegEngine 1.1 pickled ``cls.__new__(cls)`` and put the data, dtype and device in the
+    state (``Tensor.__setstate__`` reads them): such tensors are listed in ``legacy``
+    for :func:`_finish_legacy`."""
 
     class _FromMegEngine:
-        def __new__(_cls, data: Any = None, dtype: Any = None, device: Any = None, *_: Any):
+        def __new__(_cls, *args: Any):
+            if not args:
+                tensor = cls.__new__(cls)
+                legacy.append(tensor)
+                return tensor
+            data, dtype, device = (*args, None, None)[:3]
             value = np.asarray(data, dtype=dtype)
             return _make_tensor(cls, value, mapper(str(device or "xpux")), None)
 
     return _FromMegEngine
+
+
+def _finish_legacy(legacy: list[Tensor], mapper: Callable[[str], str]) -> None:
+    """Check that every MegEngine 1.1 tensor got its data; move it where ``mapper`` says."""
+    for tensor in legacy:
+        try:
+            device = tensor._device
+        except AttributeError:
+            raise pickle.UnpicklingError(
+                "mge.load: a MegEngine 1.1 Tensor without its data in the state") from None
+        target = mapper(str(device))
+        if target != device:
+            tensor._place(target)
 
 
 def load(
@@ -165,21 +189,24 @@ def load(
             raise pickle.UnpicklingError(f"mge.load: {cls!r} is not a Tensor class")
         return _make_tensor(cls, value, mapper(device), name)
 
+    legacy: list[Tensor] = []
     replacements: dict[tuple[str, str], Any] = {
         ("mge.tensor", "_rebuild_tensor"): rebuild,
-        ("megengine.tensor", "Tensor"): _megengine_tensor_class(Tensor, mapper),
-        ("megengine.tensor", "Parameter"): _megengine_tensor_class(Parameter, mapper),
+        ("megengine.tensor", "Tensor"): _megengine_tensor_class(Tensor, mapper, legacy),
+        ("megengine.tensor", "Parameter"): _megengine_tensor_class(Parameter, mapper, legacy),
     }
     if weights_only:
         source = getattr(f, "name", None)
-        return RestrictedUnpickler(f, replacements, source=str(source or "<file>")).load()
+        result = RestrictedUnpickler(f, replacements, source=str(source or "<file>")).load()
+    else:
+        class Unpickler(pickle_module.Unpickler):  # type: ignore[name-defined,misc]
+            def find_class(self, module: str, name: str) -> Any:
+                found = replacements.get((module, name))
+                return found if found is not None else super().find_class(module, name)
 
-    class Unpickler(pickle_module.Unpickler):  # type: ignore[name-defined,misc]
-        def find_class(self, module: str, name: str) -> Any:
-            found = replacements.get((module, name))
-            return found if found is not None else super().find_class(module, name)
-
-    return Unpickler(f).load()
+        result = Unpickler(f).load()
+    _finish_legacy(legacy, mapper)
+    return result
 
 
 __all__ = ["load", "save"]

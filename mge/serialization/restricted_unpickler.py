@@ -78,6 +78,10 @@ _FIXED: dict[tuple[str, str], Any] = {
     ("mge.core.qparams", "QParams"): QParams,
     ("mge.core.qparams", "QuantMode"): QuantMode,
     ("numpy", "dtype"): np.dtype,
+    # scalar types, as MegEngine 1.1 pickled a tensor's dtype (``numpy.int8``)
+    **{("numpy", name): getattr(np, name)
+       for name in ("bool_", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                    "uint64", "float16", "float32", "float64", "complex64", "complex128")},
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("collections", "defaultdict"): collections.defaultdict,
     ("_codecs", "encode"): __import__("_codecs").encode,  # protocol 0-2 bytes

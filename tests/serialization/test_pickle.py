@@ -112,3 +112,35 @@ def test_errors_name_the_path_or_object(tmp_path):
         mge.load(str(missing))
     with pytest.raises(TypeError, match="neither a path nor a writable file"):
         mge.save({}, 42)
+
+
+@pytest.mark.parametrize("version", ["1_1", "1_2"])
+def test_megengine_1_1_and_1_2_tensor_pickles_load(version):
+    # laid out as MegEngine 1.1 (data in the state) and 1.2 (data as NEWOBJ arguments)
+    # wrote them: pickle_data/make_legacy_tensor_pickles.py
+    path = os.path.join(DATA, f"megengine_v{version}.pkl")
+    state = mge.load(path)
+    assert type(state["w"]) is mge.Parameter and type(state["b"]) is mge.Tensor
+    assert state["w_again"] is state["w"]
+    np.testing.assert_array_equal(state["w"].numpy(), np.arange(4, dtype="float32").reshape(2, 2))
+    assert state["b"].dtype == np.int8 and state["b"].numpy().tolist() == [1, 2, 3]
+    assert state["b"].device.logical_name == "cpu0:0"
+    moved = mge.load(path, map_location="cpu1")
+    assert moved["w"].device == "cpu1" and moved["b"].numpy().tolist() == [1, 2, 3]
+    assert mge.load(path, weights_only=False)["b"].numpy().tolist() == [1, 2, 3]
+
+
+def test_megengine_1_1_tensor_pickles_stay_data_only():
+    # a 1.1-style state may not smuggle in a call: the restricted unpickler refuses it
+    data = open(os.path.join(DATA, "megengine_v1_1.pkl"), "rb").read()
+    evil = data.replace(b"\x8c\x04int8", b"\x8c\x04load")  # numpy.load runs pickles
+    assert evil != data
+    with pytest.raises(pickle.UnpicklingError, match="numpy.load"):
+        mge.load(io.BytesIO(evil))
+
+
+def test_megengine_1_1_quantized_qdict_is_refused():
+    t = mge.Tensor.__new__(mge.Tensor)
+    with pytest.raises(ValueError, match="qdict"):
+        t.__setstate__({"data": np.zeros(2, "int8"), "dtype": np.int8, "device": "cpu0",
+                        "qdict": {"mode": 1, "scale": 0.5, "zero_point": None}})

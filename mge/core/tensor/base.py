@@ -350,9 +350,30 @@ class Tensor:
             return (_rebuild_tensor, args)
         return (_rebuild_tensor, args, {"qparams": self._qparams})
 
+    def __getnewargs__(self) -> tuple[np.ndarray, np.dtype, str]:
+        """MegEngine's pickle arguments ``(array, dtype, device logical name)``; mge pickles
+        with ``__reduce__``, which also keeps the name and the Parameter class."""
+        return (self.numpy(), self._dtype, str(self.device.logical_name))
+
+    def __getstate__(self) -> dict[str, Any]:
+        """MegEngine's pickle state: the quantization params, when there are any."""
+        return {} if self._qparams is None else {"qparams": self._qparams}
+
     def __setstate__(self, state: Any) -> None:
-        """Restore the quantization params MegEngine (and mge) pickle after a Tensor."""
-        qparams = state.get("qparams", state.get("qdict")) if isinstance(state, dict) else None
+        """Restore the quantization params MegEngine (and mge) pickle after a Tensor.
+
+        MegEngine 1.1 pickles kept the data in the state too (``data``, ``dtype``,
+        ``device``, on an empty ``Tensor``), and 1.1/1.2 the params as ``qdict``.
+        """
+        if isinstance(state, dict) and "data" in state:
+            self._construct(np.asarray(state["data"]), state.get("dtype"),
+                            str(state.get("device") or "") or None, None, "default")
+        qdict = state.get("qdict") if isinstance(state, dict) else None
+        if isinstance(qdict, dict) and any(v is not None for v in qdict.values()):
+            raise ValueError("Tensor.__setstate__: a MegEngine 1.1/1.2 tensor with "
+                             f"quantization params (qdict keys {sorted(qdict)}) is not "
+                             "supported; save it again with MegEngine 1.13")
+        qparams = state.get("qparams") if isinstance(state, dict) else None
         self._qparams = qparams if isinstance(qparams, QParams) else None
 
 
