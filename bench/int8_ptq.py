@@ -1,7 +1,8 @@
 """PTQ accuracy of the real MobileNetV2 (``../shared/models``): top-1 of the int8 network
 against the float one on the three photos (centre crops) and on random crops/flips.
 
-    python bench/int8_ptq.py --calib 32 --crops 200 [--no-equalize] [--dump out.mge]
+    python bench/int8_ptq.py --calib 32 --crops 200 [--no-equalize] [--no-bias-correction]
+        [--dump out.mge]
 
 Calibration crops and evaluation crops are drawn with different seeds. ``--dump`` writes
 the quantized network as a MegEngine int8 ``.mge`` (per-tensor qint8, what real
@@ -49,6 +50,7 @@ def main() -> None:
     parser.add_argument("--crops", type=int, default=200, help="evaluation crops")
     parser.add_argument("--batch", type=int, default=25)
     parser.add_argument("--no-equalize", action="store_true")
+    parser.add_argument("--no-bias-correction", action="store_true")
     parser.add_argument("--dump", help="write the int8 network here")
     args = parser.parse_args()
     images = photos()
@@ -57,7 +59,7 @@ def main() -> None:
     calib = np.concatenate(list(random_crops(images, args.calib, seed=1)))
     start = time.time()
     q = ptq(net, [calib[i:i + 8] for i in range(0, len(calib), 8)],
-            equalize=not args.no_equalize)
+            equalize=not args.no_equalize, bias_correction=not args.no_bias_correction)
     print(f"calibrated on {args.calib} crops in {time.time() - start:.0f} s")
     centers = [np.concatenate([center_crop(i) for i in images])]
     f, g = top1(net, centers), top1(q, centers)
