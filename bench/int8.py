@@ -1,19 +1,21 @@
-"""int8 speed: MegEngine's int8 dumps in mge.lite against onnxruntime float32 and
+"""int8 speed: int8 ``.mge`` dumps in mge.lite against onnxruntime float32 and
 onnxruntime's own int8 (QDQ) model of the same float net.
 
-Make the models with the oracle first (ResNet-18, batch 1 and 8)::
+    python bench/int8.py /tmp/int8-bench [--models resnet18 mobilenet_v2_real]
+        [--batches 1 8] [--threads 1 2] [--iters 10] [--quick]
 
-    for b in 1 8; do MEGENGINE_INTERP_ASYNC_LEVEL=0 .oracle/bin/python \\
-        tools/oracle/make_int8.py --out /tmp/int8-bench --model resnet18 --batch $b; done
-    python bench/int8.py /tmp/int8-bench --model resnet18
+The models are written to the work directory on first use (``bench/int8_models.py``):
+ResNet-18 by real MegEngine 1.13's PTQ (needs the oracle), the real MobileNetV2 of
+``../shared/models`` by mge's PTQ. Per model, batch and thread count, timed round-robin
+in one run (the machine is shared):
 
-Per batch and thread count, timed round-robin in one run (the machine is shared):
-
-* ``mge int8``: mge.lite, plan backend ``onnxruntime-int8`` on MegEngine's int8 dump;
+* ``mge int8``: mge.lite, plan backend ``onnxruntime-int8`` on the int8 dump;
 * ``ort fp32``: mge.lite, plan backend ``onnxruntime`` on the float dump (one
   onnxruntime float32 session of the same net);
 * ``ort qdq``: onnxruntime's ``quantize_static`` (QDQ, uint8 activations, int8 weights,
   calibrated on 4 random batches) of that float model, run directly.
+
+``--quick`` times 3 rounds after 1 warm-up (a check that everything runs, not figures).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import mge.lite as L  # noqa: E402
 from bench.common import interleaved_ms, print_table  # noqa: E402
+from bench.int8_models import MODELS, cpu_int8_units, paths, prepare  # noqa: E402
 
 
 def lite_runner(path: Path, backend: str, threads: int, x: np.ndarray):  # noqa: ANN201
@@ -84,28 +87,33 @@ def ort_qdq_runner(float_mge: Path, threads: int, x: np.ndarray, tmp: Path):  # 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", type=Path)
-    parser.add_argument("--model", default="resnet18")
+    parser.add_argument("workdir", type=Path)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
+    parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--iters", type=int, default=10)
+    parser.add_argument("--quick", action="store_true", help="3 rounds, 1 warm-up")
     args = parser.parse_args()
-    rows = []
-    for batch in (1, 8):
-        suffix = "" if batch == 1 else f"_b{batch}"
-        int8 = args.models / f"int8_{args.model}{suffix}.mge"
-        fp32 = args.models / f"float_{args.model}{suffix}.mge"
-        x = np.random.default_rng(1).standard_normal((batch, 3, 224, 224), np.float32)
-        for threads in (1, 2):
-            os.environ["OMP_NUM_THREADS"] = str(threads)
-            fns = {"mge int8": lite_runner(int8, "onnxruntime-int8", threads, x),
-                   "ort fp32": lite_runner(fp32, "onnxruntime", threads, x),
-                   "ort qdq": ort_qdq_runner(fp32, threads, x, args.models)}
-            ms = interleaved_ms(fns, warmup=2, iters=args.iters)
-            rows.append([batch, threads, *(f"{ms[k]:.1f}" for k in fns),
-                         f"{ms['ort fp32'] / ms['mge int8']:.2f}",
-                         f"{ms['ort qdq'] / ms['mge int8']:.2f}"])
-    print_table(f"{args.model}: median ms (interleaved)",
-                ["batch", "threads", "mge int8", "ort fp32", "ort qdq", "fp32/int8",
-                 "qdq/int8"], rows)
+    warmup, iters = (1, 3) if args.quick else (2, args.iters)
+    print(cpu_int8_units())
+    for model in args.models:
+        prepare(args.workdir, model, args.batches)
+        rows = []
+        for batch in args.batches:
+            int8, fp32 = paths(args.workdir, model, batch)
+            x = np.random.default_rng(1).standard_normal((batch, 3, 224, 224), np.float32)
+            for threads in args.threads:
+                os.environ["OMP_NUM_THREADS"] = str(threads)
+                fns = {"mge int8": lite_runner(int8, "onnxruntime-int8", threads, x),
+                       "ort fp32": lite_runner(fp32, "onnxruntime", threads, x),
+                       "ort qdq": ort_qdq_runner(fp32, threads, x, args.workdir)}
+                ms = interleaved_ms(fns, warmup=warmup, iters=iters)
+                rows.append([batch, threads, *(f"{ms[k]:.1f}" for k in fns),
+                             f"{ms['ort fp32'] / ms['mge int8']:.2f}",
+                             f"{ms['ort qdq'] / ms['mge int8']:.2f}"])
+        print_table(f"{model}: median ms (interleaved, {iters} rounds)",
+                    ["batch", "threads", "mge int8", "ort fp32", "ort qdq", "fp32/int8",
+                     "qdq/int8"], rows)
 
 
 if __name__ == "__main__":

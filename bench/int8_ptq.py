@@ -1,7 +1,8 @@
 """PTQ accuracy of the real MobileNetV2 (``../shared/models``): top-1 of the int8 network
 against the float one on the three photos (centre crops) and on random crops/flips.
 
-    python bench/int8_ptq.py --calib 32 --crops 200 [--no-equalize] [--dump out.mge]
+    python bench/int8_ptq.py --calib 32 --crops 200 [--no-equalize] [--no-bias-correction]
+        [--dump out.mge] [--lite]
 
 Calibration crops and evaluation crops are drawn with different seeds. ``--dump`` writes
 the quantized network as a MegEngine int8 ``.mge`` (per-tensor qint8, what real
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -43,13 +45,39 @@ def dump(net: mge.module.Module, x: np.ndarray, path: str) -> None:
     fn.dump(path, arg_names=["data"])
 
 
+def lite_top1(net: mge.module.Module, batches: list[np.ndarray], backend: str,
+              path: str) -> np.ndarray:
+    """Top-1 of ``net`` dumped to ``path`` and run by mge.lite on plan ``backend``."""
+    import mge.lite as L
+
+    dump(net, batches[0][:1], path)  # mge.lite plans again for other batch sizes
+    config = L.LiteConfig()
+    config.plan_backend = backend
+    lite = L.LiteNetwork(config)
+    lite.load(path)
+    data = lite.get_io_tensor(lite.get_all_input_name()[0])
+    logits = lite.get_io_tensor(lite.get_all_output_name()[0])
+    out = []
+    for batch in batches:
+        data.set_data_by_copy(np.ascontiguousarray(batch))
+        lite.forward()
+        lite.wait()
+        out.append(logits.to_numpy().argmax(1))
+    return np.concatenate(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calib", type=int, default=32, help="calibration crops")
     parser.add_argument("--crops", type=int, default=200, help="evaluation crops")
     parser.add_argument("--batch", type=int, default=25)
     parser.add_argument("--no-equalize", action="store_true")
+    parser.add_argument("--no-bias-correction", action="store_true")
     parser.add_argument("--dump", help="write the int8 network here")
+    parser.add_argument("--lite", action="store_true",
+                        help="evaluate the crops in mge.lite (float: onnxruntime, int8: "
+                             "onnxruntime-int8, which rounds exact ties to even) instead of "
+                             "eagerly (exact MegEngine integer semantics, slow)")
     args = parser.parse_args()
     images = photos()
     net = OnnxConvNet(str(MODEL))
@@ -57,14 +85,19 @@ def main() -> None:
     calib = np.concatenate(list(random_crops(images, args.calib, seed=1)))
     start = time.time()
     q = ptq(net, [calib[i:i + 8] for i in range(0, len(calib), 8)],
-            equalize=not args.no_equalize)
+            equalize=not args.no_equalize, bias_correction=not args.no_bias_correction)
     print(f"calibrated on {args.calib} crops in {time.time() - start:.0f} s")
     centers = [np.concatenate([center_crop(i) for i in images])]
     f, g = top1(net, centers), top1(q, centers)
     print(f"photos: float top-1 {f.tolist()}, int8 top-1 {g.tolist()}")
     crops = np.concatenate(list(random_crops(images, args.crops, seed=2)))
     batches = [crops[i:i + args.batch] for i in range(0, len(crops), args.batch)]
-    f, g = top1(net, batches), top1(q, batches)
+    if args.lite:
+        with tempfile.TemporaryDirectory() as tmp:
+            f = lite_top1(net, batches, "onnxruntime", f"{tmp}/float.mge")
+            g = lite_top1(q, batches, "onnxruntime-int8", f"{tmp}/int8.mge")
+    else:
+        f, g = top1(net, batches), top1(q, batches)
     agree = int((f == g).sum())
     print(f"random crops: top-1 agreement {agree}/{len(f)} = {100 * agree / len(f):.1f} %")
     if args.dump:

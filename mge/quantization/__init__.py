@@ -13,6 +13,7 @@ Example:
     dtype('float32')
 """
 
+from .bias_correction import correct_bias
 from .equalize import equalize_cross_layer
 from .fake_quant import LSQ, TQT, FakeQuantize
 from .observer import (
@@ -52,7 +53,8 @@ __all__ = [
     "LSQ", "TQT", "ExponentialMovingAverageObserver", "FakeQuantize", "HistogramObserver",
     "MinMaxObserver", "Observer", "PassiveObserver", "QConfig", "QParams", "QuantMode",
     "SyncExponentialMovingAverageObserver", "SyncMinMaxObserver", "apply_easy_quant",
-    "calibration_qconfig", "create_qparams", "disable_fake_quant", "disable_observer",
+    "calibration_qconfig", "correct_bias", "create_qparams", "disable_fake_quant",
+    "disable_observer",
     "easyquant_qconfig", "ema_fakequant_qconfig", "ema_lowbit_fakequant_qconfig",
     "enable_fake_quant", "enable_observer", "equalize_cross_layer", "fake_quant_bias",
     "fake_quant_tensor",

@@ -14,7 +14,8 @@ and zero point become constants beside the ops that need them:
   ``QFUSE_ADD_RELU`` as onnxruntime's ``QLinearAdd`` (``com.microsoft``), other modes in
   float between ``DequantizeLinear`` and ``QuantizeLinear``;
 * pooling: integer ``MaxPool``, average pooling in float between Q/DQ;
-* ``Reshape``, ``Dimshuffle``, ``AxisAddRemove``: on the codes.
+* ``Reshape``, ``Dimshuffle``, ``AxisAddRemove``, ``Padding``: on the codes (a constant
+  pad value is a code, as in MegEngine's kernel).
 
 Anything else raises :class:`Int8Unsupported` (the plan then runs on the numpy kernels).
 
@@ -30,12 +31,13 @@ import numpy as np
 
 from ..dtype import canonical_dtype, dtype_name, get_scale, is_quantize
 from ..graph.ir import ConstOp, Graph, Host2DeviceCopy, OpNode, VarNode
-from ..ops.conv import ConvBiasForward
+from ..ops.conv import ConvBiasForward, ConvolutionForward
 from ..ops.elemwise import Elemwise, TypeCvt
 from ..ops.nn import MatrixMul
 from ..ops.pooling import PoolingForward
 from ..ops.quantized import ElemwiseMultiType
-from ..ops.shape import AxisAddRemove, Dimshuffle, Reshape
+from ..ops.reduce import REDUCE_ALL, Reduce
+from ..ops.shape import AxisAddRemove, Dimshuffle, Padding, Reshape
 from .specialize import specialize
 
 #: the op names in this module's strings are ONNX's
@@ -115,17 +117,49 @@ def _float_chain(low: _Lowering, mode: str, names: list[str], what: str) -> str:
     return y
 
 
-def _conv(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
+def _filter(node: OpNode) -> tuple[np.ndarray, int]:
+    """The constant filter of a convolution as ONNX's ``(oc, ic/g, KH, KW)``, and ``g``."""
     op = node.op
     x, w, *rest = node.inputs
     if op.format != "NCHW" or not w.is_const or len(rest) > 1:
-        raise Int8Unsupported("quantized ConvBias needs NCHW, a constant filter, no z")
+        raise Int8Unsupported(f"{op.type_name} needs NCHW, a constant filter, no z")
     dense, perm, flip = op.filter_layout()
     filt = (w.value[None] if dense else w.value).transpose(perm)
     if flip:
         filt = filt[..., ::-1, ::-1]
-    groups = filt.shape[0]
-    filt = filt.reshape(-1, *filt.shape[2:])
+    return filt.reshape(-1, *filt.shape[2:]), filt.shape[0]
+
+
+def _conv_attrs(op: Any, groups: int) -> dict[str, Any]:
+    return {"group": groups, "pads": [op.pad_h, op.pad_w] * 2,
+            "strides": [op.stride_h, op.stride_w], "dilations": [op.dilate_h, op.dilate_w]}
+
+
+def _float_conv(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
+    """A float convolution (a network's float tail): ONNX ``Conv`` (+ ``Relu``)."""
+    filt, groups = _filter(node)
+    inputs = [names[0], low.const(filt.astype(np.float32), "w")]
+    rest = node.inputs[2:]
+    if rest:
+        if not rest[0].is_const:
+            raise Int8Unsupported("float ConvBias needs a constant bias")
+        inputs.append(low.const(np.asarray(rest[0].value, np.float32).reshape(-1), "b"))
+    nonline = node.op.epilogue()
+    if nonline not in ("IDENTITY", "RELU"):
+        raise Int8Unsupported(f"float ConvBias nonlinearity {nonline}")
+    conv = low.node("Conv", inputs, None if nonline == "RELU" else out,
+                    **_conv_attrs(node.op, groups))
+    if nonline == "RELU":
+        low.node("Relu", [conv], out)
+
+
+def _conv(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
+    op = node.op
+    x, w, *rest = node.inputs
+    if not any(is_quantize(v.dtype) for v in (x, w, node.outputs[0])):
+        _float_conv(low, node, names, out)
+        return
+    filt, groups = _filter(node)
     acc_scale = np.float32(get_scale(x.dtype)) * np.float32(get_scale(w.dtype))
     inputs = [names[0], *low.qparams(x.dtype, shifted(x)), low.const(filt, "w"),
               *low.qparams(w.dtype)]
@@ -140,9 +174,8 @@ def _conv(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
             raise Int8Unsupported("quantized ConvBias needs a constant per-channel bias")
         bias = b.value.astype(np.float64).reshape(-1) * (get_scale(b.dtype) / float(acc_scale))
         inputs.append(low.const(np.rint(bias).astype(np.int32), "b"))
-    attrs = {"group": groups, "pads": [op.pad_h, op.pad_w] * 2,
-             "strides": [op.stride_h, op.stride_w], "dilations": [op.dilate_h, op.dilate_w]}
-    conv = low.node("QLinearConv", inputs, None if nonline == "RELU" else out, **attrs)
+    conv = low.node("QLinearConv", inputs, None if nonline == "RELU" else out,
+                    **_conv_attrs(op, groups))
     if nonline == "RELU":
         low.node("Clip", [conv, low.qparams(y.dtype, shifted(y))[1]], out)  # at real 0
 
@@ -172,6 +205,9 @@ def _typecvt(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
 
 def _elemwise(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
     mode = node.op.mode
+    if not any(is_quantize(v.dtype) for v in (*node.inputs, *node.outputs)):  # float tail
+        low.node("Identity", [_float_chain(low, mode, names, "float Elemwise")], out)
+        return
     if mode in ("ADD", "SUB") and node.outputs[0].dtype.itemsize == 4:  # QuantizedS32: exact
         low.node(_FLOAT_MODES[mode], names, out)
         return
@@ -225,9 +261,42 @@ def _dimshuffle(low: _Lowering, node: OpNode, names: list[str], out: str) -> Non
         low.node("Transpose", names, out, perm=list(node.op.pattern))
 
 
+_REDUCE_MODES = {"SUM": "ReduceSum", "MEAN": "ReduceMean", "MAX": "ReduceMax",
+                 "MIN": "ReduceMin"}
+
+
+def _reduce(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
+    """A float ``Reduce`` (a network's float tail), keeping the axis as MegEngine does."""
+    op, x = node.op, node.inputs[0]
+    if is_quantize(x.dtype) or op.mode not in _REDUCE_MODES or op.axis == REDUCE_ALL \
+            or op.data_type != "DEFAULT":
+        raise Int8Unsupported(f"Reduce {op.mode} on {dtype_name(x.dtype)}")
+    axes = low.const(np.array([op.axis], np.int64), "axes")
+    low.node(_REDUCE_MODES[op.mode], [names[0], axes], out, keepdims=1)
+
+
+_PAD_MODES = {"CONSTANT": "constant", "REPLICATE": "edge", "REFLECT": "reflect"}
+
+
+def _padding(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
+    op, x = node.op, node.inputs[0]
+    widths = op.pad_width(len(x.shape))
+    pads = np.array([f for f, _ in widths] + [b for _, b in widths], np.int64)
+    inputs = [names[0], low.const(pads, "pads")]
+    if op.padding_mode == "CONSTANT":
+        storage = np.dtype(np.uint8) if shifted(x) else np.dtype(x.dtype.str)
+        code = int(op.padding_val) + (SHIFT if shifted(x) else 0)
+        info = np.iinfo(storage) if storage.kind in "iu" else None
+        if info is None or not info.min <= code <= info.max:
+            raise Int8Unsupported(f"Padding value {op.padding_val} on {dtype_name(x.dtype)}")
+        inputs.append(low.const(np.array(code, storage), "pad_value"))
+    low.node("Pad", inputs, out, mode=_PAD_MODES[op.padding_mode])
+
+
 _RULES = {ConvBiasForward: _conv, MatrixMul: _matmul, TypeCvt: _typecvt,
           Elemwise: _elemwise, ElemwiseMultiType: _multi_type, PoolingForward: _pooling,
-          Reshape: _reshape, AxisAddRemove: _reshape, Dimshuffle: _dimshuffle}
+          Reshape: _reshape, AxisAddRemove: _reshape, Dimshuffle: _dimshuffle,
+          Padding: _padding, ConvolutionForward: _conv, Reduce: _reduce}
 
 
 def _onnx_type(var: VarNode) -> int:

@@ -3,7 +3,7 @@
 
 ``ptq(net, calibration)`` runs mge's PTQ road: ``equalize_cross_layer`` (optional),
 ``quantize_qat`` with ``calibration_qconfig`` (histogram observers), one calibration pass
-per batch, ``quantize``.
+per batch, ``quantize``, ``correct_bias`` (optional).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 import mge
 from mge.quantization import (
     calibration_qconfig,
+    correct_bias,
     disable_observer,
     enable_observer,
     equalize_cross_layer,
@@ -68,9 +69,10 @@ def random_crops(images: list[np.ndarray], n: int, seed: int, size: int = 224
         yield a.transpose(2, 0, 1)[None]
 
 
-def ptq(net: mge.module.Module, calibration: list[np.ndarray], equalize: bool = True
-        ) -> mge.module.Module:
-    """A quantized copy of the float ``net`` calibrated on ``calibration`` batches."""
+def ptq(net: mge.module.Module, calibration: list[np.ndarray], equalize: bool = True,
+        bias_correction: bool = True) -> mge.module.Module:
+    """A quantized copy of the float ``net`` calibrated on ``calibration`` batches
+    (``correct_bias`` on the same batches unless ``bias_correction`` is False)."""
     net = deepcopy(net)
     net.eval()
     if equalize:
@@ -83,6 +85,8 @@ def ptq(net: mge.module.Module, calibration: list[np.ndarray], equalize: bool = 
     qat.eval()
     q = quantize(qat, inplace=False)
     q.eval()
+    if bias_correction:
+        correct_bias(net, q, calibration)
     return q
 
 

@@ -51,7 +51,62 @@ def test_lowering_names_what_it_cannot_run() -> None:
 
     g = Graph()
     x = g.add_input("x", (2, 3), "float32")
-    (y,) = g.add_op(Reduce(mode="SUM", axis=0), [x])
+    (y,) = g.add_op(Reduce(mode="PRODUCT", axis=0), [x])
     g.outputs = [y]
     with pytest.raises(Int8Unsupported, match="Reduce"):
         lower_to_onnx(g)
+
+
+def test_padding_and_float_tail_run_on_onnxruntime(tmp_path: Path) -> None:
+    """A quantized net with an asymmetric pad (TFLite's SAME) and a float tail (mean, a
+    float 1x1 conv classifier), as mge's MobileNetV2 PTQ dump has them: lowered whole
+    (no numpy fallback), within one output step of the exact numpy plan."""
+    pytest.importorskip("onnxruntime")
+    import warnings
+
+    import mge
+    import mge.functional as F
+    import mge.module as M
+    from mge.jit import trace
+    from mge.quantization import calibration_qconfig, quantize, quantize_qat
+
+    class Net(M.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.quant, self.dequant = M.QuantStub(), M.DequantStub()
+            self.pad = M.Pad(((0, 0), (0, 0), (0, 1), (0, 1)))
+            self.conv = M.ConvRelu2d(3, 8, 3, stride=2)
+            self.head = M.Conv2d(8, 5, 1)
+            self.head.disable_quantize()
+
+        def forward(self, x: mge.Tensor) -> mge.Tensor:
+            y = self.dequant(self.conv(self.pad(self.quant(x))))
+            return F.flatten(self.head(F.mean(y, axis=(2, 3), keepdims=True)), 1)
+
+    x = np.random.default_rng(0).normal(size=(2, 3, 9, 9)).astype("float32")
+    qat = quantize_qat(Net(), qconfig=calibration_qconfig)
+    qat(mge.tensor(x))
+    q = quantize(qat)
+    q.eval()
+
+    @trace(symbolic=True, capture_as_const=True)
+    def fn(data: mge.Tensor) -> mge.Tensor:
+        return q(data)
+
+    fn(mge.tensor(x))
+    fn.dump(str(tmp_path / "tail.mge"), arg_names=["data"])
+    outs = {}
+    for backend in ("numpy", "onnxruntime-int8"):
+        config = L.LiteConfig()
+        config.plan_backend = backend
+        net = L.LiteNetwork(config)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            net.load(str(tmp_path / "tail.mge"))
+            net.get_io_tensor(net.get_all_input_name()[0]).set_data_by_copy(x)
+            net.forward()
+        net.wait()
+        outs[backend] = net.get_io_tensor(net.get_all_output_name()[0]).to_numpy()
+    step = mge.dtype.get_scale(q.conv.output_dtype)
+    head = np.abs(q.head.weight.numpy()).sum(axis=(1, 2, 3)).max()
+    assert np.abs(outs["numpy"] - outs["onnxruntime-int8"]).max() <= step * head + 1e-5

@@ -71,6 +71,7 @@ from . import (  # noqa: F401  (converters)
     onehot,
     pooling,
     quantized,
+    quantized_conv,
     recurrent,
     reduce,
     resize,

@@ -1,0 +1,89 @@
+"""The models of ``bench/int8.py``: an int8 ``.mge`` and the float ``.mge`` of the same net
+per batch size, written once to a work directory.
+
+* ``resnet18``: real MegEngine 1.13's own PTQ dumps (``tools/oracle/make_int8.py``, seeded
+  random weights), made with the oracle when it is linked;
+* ``mobilenet_v2_real``: the real MobileNetV2 of ``../shared/models`` through mge's PTQ
+  road (cross-layer equalization, histogram calibration on 32 crops of the shared photos,
+  ``quantize``, bias correction), dumped by mge (the file real MegEngine Lite runs bit
+  for bit, ``tests/quantization/test_ptq_mobilenet.py``).
+
+The zoo-style ``mge.models.mobilenet_v2`` is not here: its ``relu6`` blocks have no
+quantized module (MegEngine's quantization example uses its own ReLU MobileNetV2).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+ORACLE = ROOT / ".oracle" / "bin" / "python"
+MODELS = ("resnet18", "mobilenet_v2_real")
+
+
+def paths(workdir: Path, model: str, batch: int) -> tuple[Path, Path]:
+    """``(int8 .mge, float .mge)`` of ``model`` at ``batch`` in ``workdir``."""
+    suffix = "" if batch == 1 else f"_b{batch}"
+    return workdir / f"int8_{model}{suffix}.mge", workdir / f"float_{model}{suffix}.mge"
+
+
+def _oracle_resnet18(workdir: Path, batch: int) -> None:
+    if not ORACLE.exists():
+        raise SystemExit(f"bench/int8.py: {paths(workdir, 'resnet18', batch)[0]} is missing "
+                         "and the oracle (.oracle) that makes it is not linked")
+    subprocess.run([str(ORACLE), str(ROOT / "tools" / "oracle" / "make_int8.py"), "--out",
+                    str(workdir), "--model", "resnet18", "--batch", str(batch)],
+                   check=True, env={**os.environ, "MEGENGINE_INTERP_ASYNC_LEVEL": "0"})
+
+
+def _mge_mobilenet_v2(workdir: Path, batches: list[int]) -> None:
+    sys.path.insert(0, str(ROOT))
+    from bench.int8_ptq import dump
+    from tests.quantization.convnet_from_onnx import OnnxConvNet
+    from tests.quantization.mobilenet_ptq import MODEL, photos, ptq, random_crops
+
+    net = OnnxConvNet(str(MODEL))
+    net.eval()
+    calib = np.concatenate(list(random_crops(photos(), 32, seed=1)))
+    q = ptq(net, [calib[i:i + 8] for i in range(0, len(calib), 8)])
+    for batch in batches:
+        int8, fp32 = paths(workdir, "mobilenet_v2_real", batch)
+        dump(q, calib[:batch], str(int8))
+        dump(net, calib[:batch], str(fp32))
+
+
+def prepare(workdir: Path, model: str, batches: list[int]) -> None:
+    """Write the missing files of ``model`` for ``batches`` into ``workdir``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    missing = [b for b in batches if not all(p.exists() for p in paths(workdir, model, b))]
+    if not missing:
+        return
+    if model == "resnet18":
+        for batch in missing:
+            _oracle_resnet18(workdir, batch)
+    elif model == "mobilenet_v2_real":
+        _mge_mobilenet_v2(workdir, missing)
+    else:
+        raise SystemExit(f"bench/int8.py: unknown model {model!r} (have {', '.join(MODELS)})")
+
+
+def cpu_int8_units() -> str:
+    """The CPU's model name and its int8 dot-product / matrix units from /proc/cpuinfo."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown CPU"
+    name = next((line.split(":", 1)[1].strip() for line in text.splitlines()
+                 if line.startswith("model name")), "unknown CPU")
+    flags = next((set(line.split(":", 1)[1].split()) for line in text.splitlines()
+                  if line.startswith("flags")), set())
+    units = {"avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI", "amx_int8": "AMX-INT8"}
+    have = [label for flag, label in units.items() if flag in flags]
+    return f"{name}; int8 units: {', '.join(have) or 'none'}" + (
+        "" if "amx_int8" in flags else " (no AMX)")
