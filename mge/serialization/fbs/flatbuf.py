@@ -233,7 +233,7 @@ class Table:
         start, n = self._vector(slot, fmt.size, name)
         if start < 0:
             return None
-        return [fmt.unpack_from(self.r.buf, start + i * fmt.size) for i in range(n)]
+        return list(fmt.iter_unpack(memoryview(self.r.buf)[start : start + n * fmt.size]))
 
     def array(self, slot: int, name: str) -> np.ndarray | None:
         """A ``[ubyte]`` vector as a uint8 array, or None if absent: a read-only view

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import math
 import struct
-
-import numpy as np
 
 from . import oprs
 from .dtypes import DType
@@ -125,7 +124,7 @@ def _tensor(t: Table) -> TensorValue:
     raw = t.array(6, "data")
     data = None
     if raw is not None and dtype is not None:
-        expected = dtype.nbytes(int(np.prod(shape, dtype=object)))
+        expected = dtype.nbytes(math.prod(shape))
         packed = dtype.is_lowbit or (fmt is not None and fmt.kind != "DEFAULT")
         if raw.size == 0 and expected:
             pass  # MegEngine treats an empty payload as "no value"
