@@ -163,6 +163,9 @@ class Table:
 
     def has(self, slot: int) -> bool:
         """True if field ``slot`` is present."""
+        entry = 4 + 2 * slot
+        if entry + 2 > self.vt_len or not _U16.unpack_from(self.r.buf, self.vt + entry)[0]:
+            return False
         return self._field(slot, 0, f"field {slot}") != 0
 
     def scalar(self, slot: int, code: str, default: object, name: str) -> object:
