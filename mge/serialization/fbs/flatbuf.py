@@ -72,36 +72,82 @@ class FbReader:
 
     def table(self, pos: int, what: str) -> Table:
         """The table starting at ``pos`` (its vtable is validated here)."""
-        (soff,) = self.unpack(_I32, pos, what)
+        return self._table(pos, None, what)
+
+    def _table(self, pos: int, parent: Table | None, name: str | tuple[str, int]) -> Table:
+        """:meth:`table` with the location kept as ``(parent, name)``: its text is built
+        only when an error needs it (most tables never fail)."""
+        buf, size = self.buf, self.size
+        if pos < 0 or pos + 4 > size:
+            self.check(pos, 4, _where(parent, name))
+        soff = _I32.unpack_from(buf, pos)[0]
         vt = pos - soff
         if vt % 2 or vt < 0:
-            self.fail(f"{what}: bad vtable position {vt}")
-        vt_len, obj_len = self.unpack(_VTABLE_HEAD, vt, what)
+            self.fail(f"{_where(parent, name)}: bad vtable position {vt}")
+        if vt + 4 > size:
+            self.check(vt, 4, _where(parent, name))
+        vt_len, obj_len = _VTABLE_HEAD.unpack_from(buf, vt)
         if vt_len < 4 or vt_len % 2 or obj_len < 4:
-            self.fail(f"{what}: bad vtable (size {vt_len}, object size {obj_len})")
-        self.check(vt, vt_len, what)
-        self.check(pos, obj_len, what)
-        self.charge(vt_len + obj_len, what)
-        return Table(self, pos, vt, vt_len, obj_len, what)
+            self.fail(f"{_where(parent, name)}: bad vtable (size {vt_len}, object size {obj_len})")
+        if vt + vt_len > size:
+            self.check(vt, vt_len, _where(parent, name))
+        if pos + obj_len > size:
+            self.check(pos, obj_len, _where(parent, name))
+        self._budget -= vt_len + obj_len
+        if self._budget < 0:
+            self.charge(0, _where(parent, name))
+        return Table(self, pos, vt, vt_len, obj_len, parent, name)
 
     def root(self, pos: int, what: str) -> Table:
         return self.table(self.deref(pos, what), what)
 
 
+def _where(parent: Table | None, name: str | tuple[str, int]) -> str:
+    """The text of a location: ``parent.what`` + ``.name`` (``.name[i]`` for a pair)."""
+    text = name if isinstance(name, str) else f"{name[0]}[{name[1]}]"
+    return text if parent is None else f"{parent.what}.{text}"
+
+
+_FORMATS: dict[str, struct.Struct] = {}
+
+
+def _fmt(code: str) -> struct.Struct:
+    """The little-endian ``struct.Struct`` of one scalar type code (cached)."""
+    fmt = _FORMATS.get(code)
+    if fmt is None:
+        fmt = _FORMATS[code] = struct.Struct("<" + code)
+    return fmt
+
+
 class Table:
-    """A validated table; field accessors take the vtable ``slot`` (0-based)."""
+    """A validated table; field accessors take the vtable ``slot`` (0-based).
 
-    __slots__ = ("r", "pos", "vt", "vt_len", "obj_len", "what")
+    ``what`` (its location, for error messages) is built on first use from the parent
+    table and the field name, so reading a valid file formats no location strings.
+    """
 
-    def __init__(self, r: FbReader, pos: int, vt: int, vt_len: int, obj_len: int, what: str):
-        self.r, self.pos, self.vt, self.vt_len, self.obj_len, self.what = (
-            r,
-            pos,
-            vt,
-            vt_len,
-            obj_len,
-            what,
-        )
+    __slots__ = ("r", "pos", "vt", "vt_len", "obj_len", "_parent", "_name")
+
+    def __init__(
+        self,
+        r: FbReader,
+        pos: int,
+        vt: int,
+        vt_len: int,
+        obj_len: int,
+        parent: Table | None,
+        name: str | tuple[str, int],
+    ):
+        self.r, self.pos, self.vt, self.vt_len, self.obj_len = r, pos, vt, vt_len, obj_len
+        self._parent, self._name = parent, name
+
+    @property
+    def what(self) -> str:
+        return _where(self._parent, self._name)
+
+    @what.setter
+    def what(self, text: str) -> None:
+        self._parent, self._name = None, text
 
     def _field(self, slot: int, size: int, name: str) -> int:
         """Absolute position of field ``slot`` (0 if absent), checked to fit the object."""
@@ -117,10 +163,13 @@ class Table:
 
     def has(self, slot: int) -> bool:
         """True if field ``slot`` is present."""
+        entry = 4 + 2 * slot
+        if entry + 2 > self.vt_len or not _U16.unpack_from(self.r.buf, self.vt + entry)[0]:
+            return False
         return self._field(slot, 0, f"field {slot}") != 0
 
     def scalar(self, slot: int, code: str, default: object, name: str) -> object:
-        fmt = struct.Struct("<" + code)
+        fmt = _fmt(code)
         pos = self._field(slot, fmt.size, name)
         return fmt.unpack_from(self.r.buf, pos)[0] if pos else default
 
@@ -129,38 +178,55 @@ class Table:
         pos = self._field(slot, size, name)
         return bytes(self.r.buf[pos : pos + size]) if pos else None
 
+    def _deref(self, pos: int, name: str | tuple[str, int]) -> int:
+        """Follow the uoffset at ``pos`` (inside this table's field ``name``)."""
+        r = self.r
+        if pos + 4 > r.size:
+            r.check(pos, 4, _where(self, name))
+        target = pos + _U32.unpack_from(r.buf, pos)[0]
+        if target % 4 or target >= r.size:
+            r.fail(f"{_where(self, name)}: offset points to {target}, outside or misaligned")
+        return target
+
     def _target(self, slot: int, name: str) -> int:
         pos = self._field(slot, 4, name)
-        return self.r.deref(pos, f"{self.what}.{name}") if pos else 0
+        return self._deref(pos, name) if pos else 0
 
     def table(self, slot: int, name: str) -> Table | None:
         target = self._target(slot, name)
-        return self.r.table(target, f"{self.what}.{name}") if target else None
+        return self.r._table(target, self, name) if target else None
 
     def string(self, slot: int, name: str) -> bytes | None:
         start, n = self._vector(slot, 1, name)
         if start < 0:
             return None
-        self.r.check(start + n, 1, f"{self.what}.{name}")
-        if self.r.buf[start + n] != 0:
+        buf = self.r.buf
+        if start + n + 1 > self.r.size:
+            self.r.check(start + n, 1, f"{self.what}.{name}")
+        if buf[start + n] != 0:
             self.r.fail(f"{self.what}.{name}: string is not NUL-terminated")
-        return bytes(self.r.buf[start : start + n])
+        return bytes(buf[start : start + n])
 
     def _vector(self, slot: int, elem_size: int, name: str) -> tuple[int, int]:
         """(start, count) of a vector field, or (-1, 0) if absent."""
         target = self._target(slot, name)
         if not target:
             return -1, 0
-        what = f"{self.what}.{name}"
-        n = self.r.u32(target, what)
-        self.r.check(target + 4, n * elem_size, what)
-        self.r.charge(n * elem_size, what)
+        r = self.r
+        if target + 4 > r.size:
+            r.check(target, 4, _where(self, name))
+        n = _U32.unpack_from(r.buf, target)[0]
+        nbytes = n * elem_size
+        if target + 4 + nbytes > r.size:
+            r.check(target + 4, nbytes, _where(self, name))
+        r._budget -= nbytes
+        if r._budget < 0:
+            r.charge(0, _where(self, name))
         return target + 4, n
 
     def scalars(self, slot: int, code: str, name: str) -> tuple | None:
         """A vector of scalars as a tuple, or None if absent."""
-        fmt = struct.Struct("<" + code)
-        start, n = self._vector(slot, fmt.size, name)
+        start, n = self._vector(slot, _fmt(code).size, name)
         if start < 0:
             return None
         return struct.unpack_from(f"<{n}{code}", self.r.buf, start)
@@ -170,7 +236,7 @@ class Table:
         start, n = self._vector(slot, fmt.size, name)
         if start < 0:
             return None
-        return [fmt.unpack_from(self.r.buf, start + i * fmt.size) for i in range(n)]
+        return list(fmt.iter_unpack(memoryview(self.r.buf)[start : start + n * fmt.size]))
 
     def array(self, slot: int, name: str) -> np.ndarray | None:
         """A ``[ubyte]`` vector as a uint8 array, or None if absent: a read-only view
@@ -184,17 +250,15 @@ class Table:
     def tables(self, slot: int, name: str) -> list[Table]:
         """A vector of tables ([] if absent)."""
         start, n = self._vector(slot, 4, name)
+        r, deref = self.r, self._deref
         return [
-            self.r.table(
-                self.r.deref(start + 4 * i, f"{self.what}.{name}[{i}]"), f"{self.what}.{name}[{i}]"
-            )
-            for i in range(n)
+            r._table(deref(start + 4 * i, (name, i)), self, (name, i)) for i in range(n)
         ]
 
     def union_tables(self, slot: int, name: str) -> list[int]:
         """Positions of the tables in a vector-of-unions value field ([] if absent)."""
         start, n = self._vector(slot, 4, name)
-        return [self.r.deref(start + 4 * i, f"{self.what}.{name}[{i}]") for i in range(n)]
+        return [self._deref(start + 4 * i, (name, i)) for i in range(n)]
 
 
 # ---------------------------------------------------------------------------- writing

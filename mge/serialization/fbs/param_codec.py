@@ -92,25 +92,34 @@ def _decode_struct(r: FbReader, what: str, spec: StructSpec, values: tuple) -> d
 
 
 def _decode_field(t: Table, slot: int, f: FieldSpec) -> Any:
-    r, what = t.r, f"{t.what}.{f.name}"
+    # the location text (``what``) is formatted only where a value may need it
     spec = f.struct
     if f.kind.endswith("[]"):
         if spec is None:  # i32[]
             values = t.scalars(slot, SCALARS[f.kind[:-2]], f.name)
             return [] if values is None else list(values)
         items = t.structs(slot, spec.fmt, f.name) or []
-        return [_decode_struct(r, f"{what}[{i}]", spec, v) for i, v in enumerate(items)]
+        what = f"{t.what}.{f.name}"
+        return [_decode_struct(t.r, f"{what}[{i}]", spec, v) for i, v in enumerate(items)]
     if spec is not None:
         raw = t.raw(slot, spec.fmt.size, f.name)
-        return None if raw is None else _decode_struct(r, what, spec, spec.fmt.unpack(raw))
+        if raw is None:
+            return None
+        return _decode_struct(t.r, f"{t.what}.{f.name}", spec, spec.fmt.unpack(raw))
     if f.is_enum:
-        default = _enum_value(f.kind, f.default, what)
-        return _decode_enum(r, what, f.kind, t.scalar(slot, "I", default, f.name))
+        value = t.scalar(slot, "I", None, f.name)
+        if value is None:
+            value = _enum_value(f.kind, f.default, f"{t.what}.{f.name}")
+        if f.kind not in FLAG_ENUMS:
+            members = ENUMS[f.kind]
+            if 0 <= value < len(members):
+                return members[value]
+        return _decode_enum(t.r, f"{t.what}.{f.name}", f.kind, value)
     if f.kind == "dtype":
         value = t.scalar(slot, "b", DTYPE_NAMES.index(f.default), f.name)
         name = dtype_name(value)
         if name is None:
-            r.fail(f"{what}: unknown dtype enum value {value}")
+            t.r.fail(f"{t.what}.{f.name}: unknown dtype enum value {value}")
         return name
     return t.scalar(slot, SCALARS[f.kind], f.default, f.name)
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import math
 import struct
-
-import numpy as np
 
 from . import oprs
 from .dtypes import DType
@@ -115,17 +114,17 @@ def _dtype(t: Table, slot: int) -> DType | None:
 
 def _tensor(t: Table) -> TensorValue:
     """Decode a ``Tensor`` table: name, shape, comp node, dtype, format, data."""
-    r, what = t.r, t.what
+    r = t.r
     shape = _shape(t, 1) or ()
     dtype = _dtype(t, 3)
     fmt = _format(t, 4)
     comp_node = _comp_node(t.table(2, "comp_node"))
     if comp_node is None:
-        r.fail(f"{what}: tensor has no comp node")
+        r.fail(f"{t.what}: tensor has no comp node")
     raw = t.array(6, "data")
     data = None
     if raw is not None and dtype is not None:
-        expected = dtype.nbytes(int(np.prod(shape, dtype=object)))
+        expected = dtype.nbytes(math.prod(shape))
         packed = dtype.is_lowbit or (fmt is not None and fmt.kind != "DEFAULT")
         if raw.size == 0 and expected:
             pass  # MegEngine treats an empty payload as "no value"
@@ -133,13 +132,13 @@ def _tensor(t: Table) -> TensorValue:
             data = raw
         elif raw.size != expected:
             r.fail(
-                f"{what}: data has {raw.size} bytes but shape {list(shape)} of "
+                f"{t.what}: data has {raw.size} bytes but shape {list(shape)} of "
                 f"{dtype.name} needs {expected}"
             )
         else:
             data = raw.view(dtype.numpy).reshape(shape)
     elif raw is not None and raw.size:
-        r.fail(f"{what}: tensor has data but no dtype")
+        r.fail(f"{t.what}: tensor has data but no dtype")
     return TensorValue(
         shape=tuple(shape),
         dtype=dtype,
