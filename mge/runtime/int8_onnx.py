@@ -11,8 +11,9 @@ and zero point become constants beside the ops that need them:
   scale_filter``), ``RELU`` as an integer ``Clip`` at the zero point;
 * ``MatrixMul`` of ``QuantizedS8``: ``MatMulInteger``; ``Elemwise`` ``ADD``/``SUB`` of one
   ``QuantizedS32``: int32 arithmetic; ``ElemwiseMultiType``: ``QADD`` and
-  ``QFUSE_ADD_RELU`` as onnxruntime's ``QLinearAdd`` (``com.microsoft``), other modes in
-  float between ``DequantizeLinear`` and ``QuantizeLinear``;
+  ``QFUSE_ADD_RELU`` as onnxruntime's ``QLinearAdd`` (``com.microsoft``); ``QRELU`` and
+  ``QMIN``/``QMAX`` with a constant at the same scale (a relu6) as an integer ``Clip`` of
+  the codes; other modes in float between ``DequantizeLinear`` and ``QuantizeLinear``;
 * pooling: integer ``MaxPool``, average pooling in float between Q/DQ;
 * ``Reshape``, ``Dimshuffle``, ``AxisAddRemove``, ``Padding``: on the codes (a constant
   pad value is a code, as in MegEngine's kernel).
@@ -227,8 +228,53 @@ def _multi_type(low: _Lowering, node: OpNode, names: list[str], out: str) -> Non
         if mode == "FUSE_ADD_RELU":
             low.node("Clip", [add, zp[1]], out)
         return
+    if _code_clip(low, node, names, out):
+        return
     reals = [low.dq(n, v) for n, v in zip(names, node.inputs, strict=True)]
     low.q(_float_chain(low, mode, reals, ElemwiseMultiType.type_name), y_var, out)
+
+
+def _same_qparams(a: VarNode, b: VarNode) -> bool:
+    return a.dtype.metadata["mgb_dtype"] == b.dtype.metadata["mgb_dtype"]
+
+
+def _code_clip(low: _Lowering, node: OpNode, names: list[str], out: str) -> bool:
+    """``QRELU``, and ``QMIN`` / ``QMAX`` with a one-valued constant at the output's scale and
+    zero point, as an integer ``Clip`` of the codes (a relu6 is ``QRELU`` then ``QMIN``).
+
+    Bit-exact against DequantizeLinear -> op -> QuantizeLinear: at equal scale and zero point
+    the codes survive the float round trip exactly (|code| <= 255), and quantizing is
+    monotone with quantize(0) == zero point, so quantize(relu(v)) == max(quantize(v), zp).
+    A ``QRELU`` that changes scale keeps its requantization (DequantizeLinear ->
+    QuantizeLinear) and clips the new codes. Returns False where the form does not apply."""
+    mode, y = node.op.float_mode(), node.outputs[0]
+    zp = low.qparams(y.dtype, shifted(y))[1] if mode == "RELU" else ""
+    if mode == "RELU":
+        (x,), (name,) = node.inputs, names
+        if not _same_qparams(x, y) or shifted(x) != shifted(y):
+            name = low.q(low.dq(name, x), y)  # the requantization, then the relu on codes
+        low.node("Clip", [name, zp], out)
+        return True
+    if mode not in ("MIN", "MAX"):
+        return False
+    consts = [k for k, v in enumerate(node.inputs) if v.is_const]
+    if len(consts) != 1:
+        return False
+    c, x = node.inputs[consts[0]], node.inputs[1 - consts[0]]
+    values = np.unique(np.asarray(c.value))
+    if (values.size != 1 or x.shape != y.shape or shifted(x) != shifted(y)
+            or not (_same_qparams(c, y) and _same_qparams(x, y))):
+        return False
+    storage = np.dtype(np.uint8) if shifted(y) else np.dtype(y.dtype.str)
+    code = int(values[0]) + (SHIFT if shifted(y) else 0)
+    info = np.iinfo(storage)
+    name = names[1 - consts[0]]
+    if (code >= info.max) if mode == "MIN" else (code <= info.min):
+        low.node("Identity", [name], out)  # the bound is the storage's own: nothing to clip
+        return True
+    bound = low.const(np.array(code, storage), "bound")
+    low.node("Clip", [name, "", bound] if mode == "MIN" else [name, bound], out)
+    return True
 
 
 def _pooling(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -110,3 +112,68 @@ def test_padding_and_float_tail_run_on_onnxruntime(tmp_path: Path) -> None:
     step = mge.dtype.get_scale(q.conv.output_dtype)
     head = np.abs(q.head.weight.numpy()).sum(axis=(1, 2, 3)).max()
     assert np.abs(outs["numpy"] - outs["onnxruntime-int8"]).max() <= step * head + 1e-5
+
+
+def _relu6_graph() -> Any:
+    """Quantized chains of the clip-like ``ElemwiseMultiType`` modes, each one visible in
+    an output: a ``QMIN`` at the top of int8, a ``QRELU`` that changes scale, a relu6's
+    ``QMIN``, a ``QMAX`` with its constant first, a per-channel ``QMIN`` (the float form),
+    and a same-scale ``QRELU``."""
+    from mge.dtype import dtype_spec, qint8
+    from mge.graph.ir import Graph
+    from mge.ops.elemwise import TypeCvt
+    from mge.ops.quantized import ElemwiseMultiType
+
+    g = Graph()
+    x = g.add_input("x", (2, 4, 5, 5), "float32")
+    s1, s2 = qint8(0.1), qint8(0.07)
+
+    def multi(mode: str, dtype: np.dtype, *inputs: Any) -> Any:
+        return g.add_op(ElemwiseMultiType(mode=mode, dtype=dtype_spec(dtype)), list(inputs))[0]
+
+    (q,) = g.add_op(TypeCvt(dtype=dtype_spec(s1)), [x])
+    q = multi("QMIN", s1, q, g.add_const(np.array([127], s1)))
+    relu = multi("QRELU", s2, q)
+    m = multi("QMIN", s2, relu, g.add_const(np.array([40], s2)))
+    m = multi("QMAX", s2, g.add_const(np.array([10], s2)), m)
+    m = multi("QMIN", s2, m, g.add_const(np.array([5, 20, 60, 127], s2).reshape(1, 4, 1, 1)))
+    g.outputs = [g.add_op(TypeCvt(dtype="float32"), [v])[0]
+                 for v in (relu, m, multi("QRELU", s1, q))]
+    return g
+
+
+def test_relu6_lowers_to_integer_clips() -> None:
+    """QRELU / QMIN / QMAX at one scale are ``Clip`` on the codes: no float ``Relu``,
+    ``Min``, ``Max``; only the scale-changing QRELU and the per-channel QMIN dequantize."""
+    pytest.importorskip("onnx")
+    ops = collections.Counter(n.op_type for n in lower_to_onnx(_relu6_graph()).graph.node)
+    assert ops["Clip"] == 4 and ops["Min"] == 1
+    assert ops["Relu"] == ops["Max"] == 0
+    assert ops["DequantizeLinear"] == 1 + 2 + 3  # requantize, per-channel min, outputs
+
+
+def test_relu6_clips_bit_exact_with_numpy_kernels(tmp_path: Path) -> None:
+    """The integer clips give the numpy int8 kernels' codes bit for bit (inputs past the
+    int8 range on both sides; no rounding ties)."""
+    pytest.importorskip("onnxruntime")
+    import warnings
+
+    from mge.serialization.mge_graph import dump_graph
+
+    (tmp_path / "relu6.mge").write_bytes(dump_graph(_relu6_graph())[0])
+    x = np.random.default_rng(3).normal(scale=8.0, size=(2, 4, 5, 5)).astype("float32")
+    outs = {}
+    for backend in ("numpy", "onnxruntime-int8"):
+        config = L.LiteConfig()
+        config.plan_backend = backend
+        net = L.LiteNetwork(config)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no fallback to the numpy kernels
+            net.load(str(tmp_path / "relu6.mge"))
+            net.get_io_tensor(net.get_all_input_name()[0]).set_data_by_copy(x)
+            net.forward()
+        net.wait()
+        outs[backend] = [net.get_io_tensor(n).to_numpy() for n in net.get_all_output_name()]
+    for k, (got, want) in enumerate(zip(outs["onnxruntime-int8"], outs["numpy"], strict=True)):
+        assert len(np.unique(want)) > 10, f"output {k} kept no spread of codes"
+        np.testing.assert_array_equal(got, want, err_msg=f"output {k}")
