@@ -13,7 +13,8 @@ and zero point become constants beside the ops that need them:
   ``QuantizedS32``: int32 arithmetic; ``ElemwiseMultiType``: ``QADD`` and
   ``QFUSE_ADD_RELU`` as onnxruntime's ``QLinearAdd`` (``com.microsoft``); ``QRELU`` and
   ``QMIN``/``QMAX`` with a constant at the same scale (a relu6) as an integer ``Clip`` of
-  the codes; other modes in float between ``DequantizeLinear`` and ``QuantizeLinear``;
+  the codes (a scale-changing ``QRELU``: ``QLinearLeakyRelu`` at ``alpha=0``); other
+  modes in float between ``DequantizeLinear`` and ``QuantizeLinear``;
 * pooling: integer ``MaxPool``, average pooling in float between Q/DQ;
 * ``Reshape``, ``Dimshuffle``, ``AxisAddRemove``, ``Padding``: on the codes (a constant
   pad value is a code, as in MegEngine's kernel).
@@ -245,15 +246,20 @@ def _code_clip(low: _Lowering, node: OpNode, names: list[str], out: str) -> bool
     Bit-exact against DequantizeLinear -> op -> QuantizeLinear: at equal scale and zero point
     the codes survive the float round trip exactly (|code| <= 255), and quantizing is
     monotone with quantize(0) == zero point, so quantize(relu(v)) == max(quantize(v), zp).
-    A ``QRELU`` that changes scale keeps its requantization (DequantizeLinear ->
-    QuantizeLinear) and clips the new codes. Returns False where the form does not apply."""
+    A ``QRELU`` that changes scale is onnxruntime's ``QLinearLeakyRelu`` at ``alpha=0``: a
+    256-entry table that onnxruntime fills with its own DequantizeLinear -> QuantizeLinear
+    (``tests/runtime/test_int8_onnx.py`` checks every code against that form).
+    Returns False where the form does not apply."""
     mode, y = node.op.float_mode(), node.outputs[0]
     zp = low.qparams(y.dtype, shifted(y))[1] if mode == "RELU" else ""
     if mode == "RELU":
         (x,), (name,) = node.inputs, names
-        if not _same_qparams(x, y) or shifted(x) != shifted(y):
-            name = low.q(low.dq(name, x), y)  # the requantization, then the relu on codes
-        low.node("Clip", [name, zp], out)
+        if _same_qparams(x, y) and shifted(x) == shifted(y):
+            low.node("Clip", [name, zp], out)
+        else:  # onnxruntime's 256-entry table of DequantizeLinear -> Relu -> QuantizeLinear
+            low.node("QLinearLeakyRelu", [name, *low.qparams(x.dtype, shifted(x)),
+                                          *low.qparams(y.dtype, shifted(y))], out,
+                     domain="com.microsoft", alpha=0.0)
         return True
     if mode not in ("MIN", "MAX"):
         return False

@@ -125,7 +125,7 @@ def _relu6_graph() -> Any:
     from mge.ops.quantized import ElemwiseMultiType
 
     g = Graph()
-    x = g.add_input("x", (2, 4, 5, 5), "float32")
+    x = g.add_input("x", (4, 4, 4, 4), "float32")
     s1, s2 = qint8(0.1), qint8(0.07)
 
     def multi(mode: str, dtype: np.dtype, *inputs: Any) -> Any:
@@ -147,21 +147,22 @@ def test_relu6_lowers_to_integer_clips() -> None:
     ``Min``, ``Max``; only the scale-changing QRELU and the per-channel QMIN dequantize."""
     pytest.importorskip("onnx")
     ops = collections.Counter(n.op_type for n in lower_to_onnx(_relu6_graph()).graph.node)
-    assert ops["Clip"] == 4 and ops["Min"] == 1
+    assert ops["Clip"] == 3 and ops["QLinearLeakyRelu"] == 1 and ops["Min"] == 1
     assert ops["Relu"] == ops["Max"] == 0
-    assert ops["DequantizeLinear"] == 1 + 2 + 3  # requantize, per-channel min, outputs
+    assert ops["DequantizeLinear"] == 2 + 3  # the per-channel min, the outputs
 
 
 def test_relu6_clips_bit_exact_with_numpy_kernels(tmp_path: Path) -> None:
-    """The integer clips give the numpy int8 kernels' codes bit for bit (inputs past the
-    int8 range on both sides; no rounding ties)."""
+    """The integer clips and the requantizing relu's table give the numpy int8 kernels'
+    codes bit for bit, on every int8 code (no rounding ties at these scales)."""
     pytest.importorskip("onnxruntime")
     import warnings
 
     from mge.serialization.mge_graph import dump_graph
 
     (tmp_path / "relu6.mge").write_bytes(dump_graph(_relu6_graph())[0])
-    x = np.random.default_rng(3).normal(scale=8.0, size=(2, 4, 5, 5)).astype("float32")
+    codes = np.random.default_rng(3).permutation(np.arange(-128, 128))
+    x = (codes * np.float32(0.1)).astype("float32").reshape(4, 4, 4, 4)
     outs = {}
     for backend in ("numpy", "onnxruntime-int8"):
         config = L.LiteConfig()
@@ -177,3 +178,46 @@ def test_relu6_clips_bit_exact_with_numpy_kernels(tmp_path: Path) -> None:
     for k, (got, want) in enumerate(zip(outs["onnxruntime-int8"], outs["numpy"], strict=True)):
         assert len(np.unique(want)) > 10, f"output {k} kept no spread of codes"
         np.testing.assert_array_equal(got, want, err_msg=f"output {k}")
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8"])
+def test_requantizing_relu_table_matches_dequantize_relu_quantize(dtype: str) -> None:
+    """``QLinearLeakyRelu`` at ``alpha=0`` (the scale-changing QRELU) gives what the float
+    form DequantizeLinear -> Relu -> QuantizeLinear gives, on every code, for 200 random
+    scale pairs and zero points (ratios from 1/8 to 8, as a conv's output requantized
+    into a relu6's range)."""
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper
+
+    elem = TensorProto.UINT8 if dtype == "uint8" else TensorProto.INT8
+    names = ["x", "sx", "zx", "sy", "zy"]
+    forms = {
+        "table": [helper.make_node("QLinearLeakyRelu", names, ["y"], domain="com.microsoft",
+                                   alpha=0.0)],
+        "float": [helper.make_node("DequantizeLinear", names[:3], ["r"]),
+                  helper.make_node("Relu", ["r"], ["p"]),
+                  helper.make_node("QuantizeLinear", ["p", *names[3:]], ["y"])]}
+    info = np.iinfo(dtype)
+    x = np.arange(info.min, info.max + 1).astype(dtype)
+    x = np.concatenate([x, x[::-1], x[:37]])  # vector lanes and tails alike
+    rng = np.random.default_rng(0)
+    opsets = [helper.make_opsetid("", 21), helper.make_opsetid("com.microsoft", 1)]
+    for _ in range(200):
+        sx, sy = np.float32(rng.uniform(0.005, 0.5)), np.float32(rng.uniform(0.005, 0.5))
+        sy = np.float32(np.clip(sy, sx / 8, sx * 8))
+        zx, zy = (np.array(rng.integers(info.min, info.max + 1), dtype) for _ in range(2))
+        inits = [helper.make_tensor(n, TensorProto.FLOAT, [], [float(v)])
+                 for n, v in (("sx", sx), ("sy", sy))]
+        inits += [helper.make_tensor(n, elem, [], [int(v)]) for n, v in (("zx", zx), ("zy", zy))]
+        got = {}
+        for form, nodes in forms.items():
+            g = helper.make_graph(nodes, form,
+                                  [helper.make_tensor_value_info("x", elem, [len(x)])],
+                                  [helper.make_tensor_value_info("y", elem, [len(x)])], inits)
+            model = helper.make_model(g, opset_imports=opsets)
+            model.ir_version = helper.find_min_ir_version_for(opsets[:1])
+            sess = ort.InferenceSession(model.SerializeToString(),
+                                        providers=["CPUExecutionProvider"])
+            got[form] = sess.run(None, {"x": x})[0]
+        np.testing.assert_array_equal(got["table"], got["float"],
+                                      err_msg=f"scales {sx}, {sy}; zero points {zx}, {zy}")
