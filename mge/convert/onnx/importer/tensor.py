@@ -21,6 +21,7 @@ import numpy as np
 
 from .... import functional as F
 from ....core.apply import apply, observing
+from ....core.tracing import cover_value_reads
 from ....ops.shape import GetVarShape
 from ....tensor import Tensor
 from .indexing import gather_indices
@@ -310,6 +311,9 @@ class ShapeInputReshape(OnnxOp):
     def __call__(self, mod: Any, x: Tensor, shape: Tensor) -> Tensor:
         values = shape.numpy().reshape(-1)
         if self.allowzero or not (values == 0).any():
+            # the read only decided that no entry is ONNX's 0 ("copy this dim"): the
+            # Reshape follows the Tensor itself, so a dump bakes (and guards) nothing
+            cover_value_reads([shape])
             return F.reshape(x, shape)
         dims = apply(GetVarShape(), x)[0]
         return F.reshape(x, [dims[i] if d == 0 else shape[i] for i, d in enumerate(values)])
