@@ -287,10 +287,11 @@ class Graph:
         """Every var produced by ``ops()``, in topological order."""
         return [v for node in self.ops() for v in node.outputs]
 
-    def users(self) -> dict[VarNode, list[OpNode]]:
-        """For each var, the ops that read it (in topological order, once per use)."""
+    def users(self, order: Sequence[OpNode] | None = None) -> dict[VarNode, list[OpNode]]:
+        """For each var, the ops that read it (in topological order, once per use);
+        ``order``: ``ops()`` when the caller has it already."""
         result: dict[VarNode, list[OpNode]] = {}
-        for node in self.ops():
+        for node in self.ops() if order is None else order:
             for v in node.inputs:
                 result.setdefault(v, []).append(node)
         return result
