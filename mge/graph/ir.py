@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -241,12 +241,17 @@ class Graph:
         var.name = name
         return var
 
-    def add_op(self, op: OpDef, inputs: Sequence[VarNode], name: str | None = None
-               ) -> list[VarNode]:
-        """Apply ``op`` to ``inputs`` (checked with ``infer``); returns the output vars."""
+    def add_op(self, op: OpDef, inputs: Sequence[VarNode], name: str | None = None,
+               infos: Sequence[TensorInfo] | None = None) -> list[VarNode]:
+        """Apply ``op`` to ``inputs`` (checked with ``infer``); returns the output vars.
+
+        ``infos``: the output infos ``op.check_inputs`` already gave on these inputs'
+        infos (``[v.info for v in inputs]``), so that a caller needing them checks once.
+        """
         if isinstance(op, (Host2DeviceCopy, ConstOp)):
             raise GraphError("use add_input/add_const for source ops")
-        infos = op.check_inputs([v.info for v in inputs])
+        if infos is None:
+            infos = op.check_inputs([v.info for v in inputs])
         return list(self._make_op(op, inputs, infos, name).outputs)
 
     # ---------------------------------------------------------------- queries
@@ -255,22 +260,25 @@ class Graph:
         order: list[OpNode] = []
         state: dict[int, int] = {}  # op id -> 1 visiting, 2 done
         for root in roots if roots is not None else self.outputs:
-            stack: list[tuple[OpNode, int]] = [(root.owner, 0)]
+            if root.owner.id in state:  # done: nothing is being visited between roots
+                continue
+            state[root.owner.id] = 1
+            # depth first, each op after its inputs; an op's entry holds its unread inputs
+            stack: list[tuple[OpNode, Iterator[VarNode]]] = [(root.owner,
+                                                              iter(root.owner.inputs))]
             while stack:
-                node, k = stack.pop()
-                if k == 0:
-                    if state.get(node.id) == 2:
-                        continue
-                    state[node.id] = 1
-                if k < len(node.inputs):
-                    stack.append((node, k + 1))
-                    dep = node.inputs[k].owner
+                node, pending = stack[-1]
+                for v in pending:
+                    dep = v.owner
                     seen = state.get(dep.id)
+                    if seen is None:
+                        state[dep.id] = 1
+                        stack.append((dep, iter(dep.inputs)))
+                        break
                     if seen == 1:
                         raise GraphError(f"cycle through {dep.type} #{dep.id}")
-                    if seen is None:
-                        stack.append((dep, 0))
                 else:
+                    stack.pop()
                     state[node.id] = 2
                     order.append(node)
         return order
@@ -279,10 +287,11 @@ class Graph:
         """Every var produced by ``ops()``, in topological order."""
         return [v for node in self.ops() for v in node.outputs]
 
-    def users(self) -> dict[VarNode, list[OpNode]]:
-        """For each var, the ops that read it (in topological order, once per use)."""
+    def users(self, order: Sequence[OpNode] | None = None) -> dict[VarNode, list[OpNode]]:
+        """For each var, the ops that read it (in topological order, once per use);
+        ``order``: ``ops()`` when the caller has it already."""
         result: dict[VarNode, list[OpNode]] = {}
-        for node in self.ops():
+        for node in self.ops() if order is None else order:
             for v in node.inputs:
                 result.setdefault(v, []).append(node)
         return result

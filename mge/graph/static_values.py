@@ -40,14 +40,17 @@ def source_count(op: OpDef, nr_inputs: int) -> int:
     return max(nr_inputs - min(op.nr_inputs), 0)
 
 
-def fold_values(op: OpDef, infos: Sequence[TensorInfo]) -> list[np.ndarray | None]:
+def fold_values(op: OpDef, infos: Sequence[TensorInfo],
+                outs: Sequence[TensorInfo] | None = None) -> list[np.ndarray | None]:
     """The output values of ``op`` on inputs ``infos`` when they can be known now.
 
     ``infer`` may give them (its ``TensorInfo.value``); otherwise, when every input value
     is known and all are small (``STATIC_EVAL_LIMIT``), the numpy kernel computes them.
     Kernel errors leave the values unknown (the op then fails where it runs).
+    ``outs``: ``op.check_inputs(infos)`` when the caller has it already.
     """
-    outs = op.check_inputs(infos)
+    if outs is None:
+        outs = op.check_inputs(infos)
     values = [None if o.value is None else np.asarray(o.value) for o in outs]
     if op.random or any(v is not None for v in values) or any(i.value is None for i in infos):
         return values

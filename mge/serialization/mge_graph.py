@@ -32,7 +32,7 @@ import numpy as np
 
 from ..backends import get_backend
 from ..core.apply import run_op
-from ..core.opdef import OpError, TensorInfo
+from ..core.opdef import OpDef, OpError, TensorInfo
 from ..graph.ir import ConstOp, Graph, GraphError, Host2DeviceCopy, VarNode, make_const_op
 from ..graph.static_values import fold_values
 from ..ops import Elemwise
@@ -161,11 +161,27 @@ class _Reader:
         if len(shape) > 7:
             raise ConvertError(f"absurd tensor shape {shape} ({dtype}): more than 7 dims")
 
-    def fold(self, outs: Sequence[VarNode]) -> None:
-        """Record the values of ``outs`` when they can be known while loading."""
+    def add_folded(self, op: OpDef, inputs: Sequence[VarNode], name: str | None = None
+                   ) -> list[VarNode]:
+        """``graph.add_op``, then :meth:`fold` its outputs, inferring once where it can."""
+        checked = op.check_inputs([v.info for v in inputs])
+        outs = self.graph.add_op(op, inputs, name=name, infos=checked)
+        self.fold(outs, checked)
+        return outs
+
+    def fold(self, outs: Sequence[VarNode], checked: Sequence[TensorInfo] | None = None
+             ) -> None:
+        """Record the values of ``outs`` when they can be known while loading.
+
+        ``checked``: the output infos of the op on its inputs' own infos (``add_op``'s);
+        reused when no input has a value known only while loading (else inferred again).
+        """
         node = outs[0].owner
         infos = [TensorInfo(v.shape, v.dtype, self.static_value(v)) for v in node.inputs]
-        for v, value in zip(outs, fold_values(node.op, infos), strict=True):
+        if checked is not None and any(i.value is not None and not v.is_const
+                                       for i, v in zip(infos, node.inputs, strict=True)):
+            checked = None
+        for v, value in zip(outs, fold_values(node.op, infos, checked), strict=True):
             if value is not None:
                 self.static[v.id] = value
 
@@ -173,8 +189,7 @@ class _Reader:
         """MegEngine graphs have no 0-d vars (a scalar is 1-d): give ``var`` shape (1,)."""
         if var.shape:
             return var
-        (out,) = self.graph.add_op(AxisAddRemove(desc=(("ADD_1", 0),)), [var])
-        self.fold([out])
+        (out,) = self.add_folded(AxisAddRemove(desc=(("ADD_1", 0),)), [var])
         return out
 
     def static_value(self, var: VarNode) -> np.ndarray | None:
@@ -249,9 +264,7 @@ class _Reader:
         inputs = [self.var(i) for i in fop.inputs]
         # computed from input shapes: kept as inputs, so the graph follows other sizes
         sources = [] if all(v.is_const for v in inputs) else inputs
-        outs = self.graph.add_op(op, sources, name=fop.name)
-        self.fold(outs)
-        return outs
+        return self.add_folded(op, sources, name=fop.name)
 
     def bool_compare(self, fop: Operator) -> list[VarNode]:
         """``ElemwiseMultiType`` with a bool output (``LT``, ``EQ``... in dumps made with
@@ -260,23 +273,22 @@ class _Reader:
         if mode not in _BOOL_MODES:
             raise ConvertError(f"ElemwiseMultiType mode {mode!r} with a bool output is not "
                                f"supported by mge (only {', '.join(_BOOL_MODES)})")
-        outs = self.graph.add_op(Elemwise(mode=mode), [self.var(i) for i in fop.inputs],
-                                 name=fop.name)
-        self.fold(outs)
-        return outs
+        return self.add_folded(Elemwise(mode=mode), [self.var(i) for i in fop.inputs],
+                               name=fop.name)
 
     def mapped_op(self, fop: Operator, inputs: list[VarNode]) -> list[VarNode]:
         """The mge op for ``fop`` (see :mod:`.mge_oprs`); the outputs the file lists."""
         op, inputs, listed = read_op(fop, inputs, self.static_value)
         op = named_check(op, inputs)  # a guard of a value read while tracing: named
-        all_outs = self.graph.add_op(op, inputs, name=fop.name)
+        checked = op.check_inputs([v.info for v in inputs])
+        all_outs = self.graph.add_op(op, inputs, name=fop.name, infos=checked)
         if all_outs:
             all_outs[0].owner.priority = fop.priority
         for k, v in enumerate(all_outs):
             self.check_ndim(v.shape, v.dtype)
             self.budget.result(f"output {k} of {fop.type}" + (f" {fop.name!r}" if fop.name
                                                                  else ""), v.shape, v.dtype)
-        self.fold(all_outs)
+        self.fold(all_outs, checked)
         outs = [self.at_least_1d(v) for v in all_outs]
         return outs if listed is None else outs[listed[0]:listed[1]]
 

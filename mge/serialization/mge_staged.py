@@ -33,6 +33,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 
 import numpy as np
 
+from ..core.opdef import TensorInfo
 from ..graph.ir import Graph, VarNode
 from ..graph.static_values import STATIC_EVAL_LIMIT
 from ..ops.shape import CondTake, GetVarShape
@@ -135,7 +136,8 @@ class _StageReader(_Reader):
             self.used.update(self.origin.get(var.id, ()))
         return value
 
-    def fold(self, outs: Sequence[VarNode]) -> None:
+    def fold(self, outs: Sequence[VarNode], checked: Sequence[TensorInfo] | None = None
+             ) -> None:
         """Fold as usual; the outputs' values come from the given vars their inputs' do
         (``GetVarShape`` reads only shapes)."""
         node = outs[0].owner
@@ -146,7 +148,7 @@ class _StageReader(_Reader):
                     origin |= self.origin.get(v.id, frozenset())
         self.folding = True
         try:
-            super().fold(outs)
+            super().fold(outs, checked)
         finally:
             self.folding = False
         for v in outs:
@@ -169,9 +171,7 @@ class _StageReader(_Reader):
         count = int(np.count_nonzero(op.selected(mask)))
         self.counts.append((min(self.origin[inputs[1].id]), op, count))
         op = dataclasses.replace(op, size=count)
-        outs = self.graph.add_op(op, inputs, name=fop.name)
-        self.fold(outs)
-        return outs
+        return self.add_folded(op, inputs, name=fop.name)
 
 
 #: runs one stage's graph: its feeds by graph input name -> its outputs, in order

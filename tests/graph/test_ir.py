@@ -122,3 +122,16 @@ def test_deep_graph_has_no_recursion_limit() -> None:
         (x,) = g.add_op(Elemwise(mode="NEGATE"), [x])
     g.outputs = [x]
     assert len(g.ops()) == 5001
+
+
+def test_ops_order_visits_inputs_in_order_once() -> None:
+    g = Graph()
+    x = g.add_input("x", (3,), "float32")
+    (a,) = g.add_op(Elemwise(mode="RELU"), [x])
+    (b,) = g.add_op(Elemwise(mode="NEGATE"), [x])
+    (c,) = g.add_op(Elemwise(mode="ADD"), [b, a])
+    (d,) = g.add_op(Elemwise(mode="MUL"), [c, a])
+    g.outputs = [d, b]
+    assert g.ops() == [x.owner, b.owner, a.owner, c.owner, d.owner]
+    assert g.ops([a, d]) == [x.owner, a.owner, b.owner, c.owner, d.owner]
+    assert g.users(g.ops()) == g.users()

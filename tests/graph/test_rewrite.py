@@ -98,3 +98,19 @@ def test_registry_orders_prerequisites_and_lints_after_each_pass() -> None:
         registry.run([], ["c"])
     with pytest.raises(KeyError, match="unknown pass 'e'"):
         registry.run([], ["e"])
+
+
+def test_graph_view_ops_follow_edits_made_through_it() -> None:
+    g = Graph()
+    x = g.add_input("x", (3,), "float32")
+    (y,) = g.add_op(Elemwise(mode="RELU"), [x])
+    g.outputs = [y]
+    view = GraphView(g)
+    before = view.ops()
+    assert before == g.ops() and view.readers(x) == [y.owner]
+    before.clear()  # callers get their own list
+    assert len(view.ops()) == 2
+    z = view.add(Elemwise(mode="NEGATE"), [y])
+    view.replace(y, z)
+    assert view.ops() == g.ops() and [n.type for n in view.ops()][-1] == "Elemwise"
+    assert len(view.ops()) == 3

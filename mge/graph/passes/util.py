@@ -43,17 +43,21 @@ def elemwise_mode(node: OpNode) -> str | None:
 
 
 class GraphView:
-    """The rewrite engine's view of ``graph`` (readers are re-read on ``refresh``)."""
+    """The rewrite engine's view of ``graph`` (readers are re-read on ``refresh``; the
+    ops too, kept until an edit made through the view)."""
 
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
         self.refresh()
 
     def refresh(self) -> None:
-        self.users = self.graph.users()
+        self._ops: list[OpNode] | None = self.graph.ops()
+        self.users = self.graph.users(self._ops)
 
     def ops(self) -> list[OpNode]:
-        return self.graph.ops()
+        if self._ops is None:
+            return self.graph.ops()
+        return list(self._ops)
 
     def inputs(self, op: OpNode) -> Sequence[VarNode]:
         return op.inputs
@@ -82,15 +86,18 @@ class GraphView:
     # ------------------------------------------------------------ editing
     def const(self, value: Any, dtype: np.dtype, name: str | None = None) -> VarNode:
         """A new constant var holding ``value`` as ``dtype``."""
+        self._ops = None
         return self.graph.add_const(np.asarray(value).astype(dtype), name=name)
 
     def add(self, op: OpDef, inputs: Sequence[VarNode], name: str | None = None) -> VarNode:
         """A new op's (first) output."""
+        self._ops = None
         return self.graph.add_op(op, inputs, name=name)[0]
 
     def replace(self, old: VarNode, new: VarNode) -> bool:
         """Let every reader of ``old`` (and the outputs) read ``new``; an unnamed ``new``
         (a var a rule just made) takes ``old``'s name."""
+        self._ops = None
         self.graph.replace_var(old, new)
         if new.name is None:
             new.name = old.name
@@ -112,6 +119,7 @@ class GraphView:
 
     def set_constants(self, op: OpNode, values: list[np.ndarray]) -> None:
         # each output becomes its own constant: equal constants are never merged
+        self._ops = None
         for var, value in zip(op.outputs, values, strict=True):
             const = self.graph.add_const(np.asarray(value).astype(var.dtype).reshape(var.shape),
                                          name=var.name)
