@@ -54,8 +54,9 @@ def _run_wrapped(func: Callable, is_multimachine: bool, master_ip: str, port: in
             _group.init_process_group(master_ip, port, world_size, rank, dev, backend,
                                       device_type)
             _group._set_machine_ranks(machine_ranks)
-            if is_multimachine:
-                _group.group_barrier()
+            # every rank connected before any runs: one that finishes (or exits) at once
+            # would otherwise close its side while a slower rank still builds the mesh
+            _group.group_barrier()
         ret = func(*args, **kwargs)
         queue.put(("ok", dev, ret))
         if is_multimachine:
