@@ -31,24 +31,9 @@ from .... import functional as F
 from ....tensor import Tensor
 from .nn import lift_1d, window_attrs
 from .node import Converted, Node, OnnxOp, Unsupported, converter
-from .quantized import _bound, _range, rint
+from .quantized import _EXACT, _bound, _centered, _range, rint
 
-_EXACT = float(2 ** 24)  # float32 holds every integer of smaller magnitude
 _INT8 = ("uint8", "int8")
-
-
-def _centered(x: Tensor, zero_point: Tensor | None, axis: int) -> Tensor:
-    """``float32(x - zero_point)``; a 1-d ``zero_point`` of more than one value runs
-    along ``axis`` (the weight's output channels)."""
-    v = F.astype(x, "float32")
-    if zero_point is None:
-        return v
-    zp = F.astype(zero_point, "float32")
-    if zp.ndim == 1 and zp.shape[0] > 1:
-        shape = [1] * x.ndim
-        shape[axis] = zp.shape[0]
-        return v - zp.reshape(shape)
-    return v - zp.reshape(())
 
 
 @dataclasses.dataclass(frozen=True)
