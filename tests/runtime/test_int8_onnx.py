@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,21 @@ def _run(backend: str) -> tuple[list[np.ndarray], dict]:
     net.forward()
     net.wait()
     return [net.get_io_tensor(n).to_numpy() for n in net.get_all_output_name()], ref
+
+
+def _run_file(path: Path, backend: str, x: np.ndarray) -> list[np.ndarray]:
+    """All outputs of the ``.mge`` at ``path`` on ``backend``; any warning (a fallback to
+    the numpy kernels) fails the test."""
+    config = L.LiteConfig()
+    config.plan_backend = backend
+    net = L.LiteNetwork(config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        net.load(str(path))
+        net.get_io_tensor(net.get_all_input_name()[0]).set_data_by_copy(x)
+        net.forward()
+    net.wait()
+    return [net.get_io_tensor(n).to_numpy() for n in net.get_all_output_name()]
 
 
 def test_int8_cnn_on_onnxruntime_within_one_step() -> None:
@@ -64,8 +80,6 @@ def test_padding_and_float_tail_run_on_onnxruntime(tmp_path: Path) -> None:
     float 1x1 conv classifier), as mge's MobileNetV2 PTQ dump has them: lowered whole
     (no numpy fallback), within one output step of the exact numpy plan."""
     pytest.importorskip("onnxruntime")
-    import warnings
-
     import mge
     import mge.functional as F
     import mge.module as M
@@ -97,18 +111,8 @@ def test_padding_and_float_tail_run_on_onnxruntime(tmp_path: Path) -> None:
 
     fn(mge.tensor(x))
     fn.dump(str(tmp_path / "tail.mge"), arg_names=["data"])
-    outs = {}
-    for backend in ("numpy", "onnxruntime-int8"):
-        config = L.LiteConfig()
-        config.plan_backend = backend
-        net = L.LiteNetwork(config)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            net.load(str(tmp_path / "tail.mge"))
-            net.get_io_tensor(net.get_all_input_name()[0]).set_data_by_copy(x)
-            net.forward()
-        net.wait()
-        outs[backend] = net.get_io_tensor(net.get_all_output_name()[0]).to_numpy()
+    outs = {b: _run_file(tmp_path / "tail.mge", b, x)[0]
+            for b in ("numpy", "onnxruntime-int8")}
     step = mge.dtype.get_scale(q.conv.output_dtype)
     head = np.abs(q.head.weight.numpy()).sum(axis=(1, 2, 3)).max()
     assert np.abs(outs["numpy"] - outs["onnxruntime-int8"]).max() <= step * head + 1e-5
@@ -156,25 +160,12 @@ def test_relu6_clips_bit_exact_with_numpy_kernels(tmp_path: Path) -> None:
     """The integer clips and the requantizing relu's table give the numpy int8 kernels'
     codes bit for bit, on every int8 code (no rounding ties at these scales)."""
     pytest.importorskip("onnxruntime")
-    import warnings
-
     from mge.serialization.mge_graph import dump_graph
 
     (tmp_path / "relu6.mge").write_bytes(dump_graph(_relu6_graph())[0])
     codes = np.random.default_rng(3).permutation(np.arange(-128, 128))
     x = (codes * np.float32(0.1)).astype("float32").reshape(4, 4, 4, 4)
-    outs = {}
-    for backend in ("numpy", "onnxruntime-int8"):
-        config = L.LiteConfig()
-        config.plan_backend = backend
-        net = L.LiteNetwork(config)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # no fallback to the numpy kernels
-            net.load(str(tmp_path / "relu6.mge"))
-            net.get_io_tensor(net.get_all_input_name()[0]).set_data_by_copy(x)
-            net.forward()
-        net.wait()
-        outs[backend] = [net.get_io_tensor(n).to_numpy() for n in net.get_all_output_name()]
+    outs = {b: _run_file(tmp_path / "relu6.mge", b, x) for b in ("numpy", "onnxruntime-int8")}
     for k, (got, want) in enumerate(zip(outs["onnxruntime-int8"], outs["numpy"], strict=True)):
         assert len(np.unique(want)) > 10, f"output {k} kept no spread of codes"
         np.testing.assert_array_equal(got, want, err_msg=f"output {k}")
