@@ -67,19 +67,37 @@ def deployment(specs: Sequence[ModelSpec], settings: ServerSettings | None = Non
     return serve.deployment(ingress, **options).bind()
 
 
+class _StopRequested(Exception):
+    """SIGINT/SIGTERM arrived: leave whatever the main thread waits on and shut down."""
+
+
+def _request_stop(*_: Any) -> None:
+    raise _StopRequested
+
+
 def run_ray_serve(specs: Sequence[ModelSpec], settings: ServerSettings, host: str, port: int,
                   replicas: int, max_replicas: int, address: str | None) -> int:
-    """``mge serve --ray``: start (or join) Ray, serve until SIGINT/SIGTERM, shut down."""
+    """``mge serve --ray``: start (or join) Ray, serve until SIGINT/SIGTERM, shut down.
+
+    The signal handlers go in right after ``ray.init`` (which installs its own SIGTERM
+    handler, ``sys.exit(15)``), so a stop that arrives while ``serve.run`` still waits for
+    the last replica to load (one ready replica already answers health checks) shuts Serve
+    down cleanly too.
+    """
     ray.init(address=address)
-    serve.start(http_options={"host": host, "port": port})
-    serve.run(deployment(specs, settings, replicas, max_replicas), route_prefix="/")
-    print(f"mge serve: Ray Serve on http://{host}:{port} with {replicas} replica(s)", flush=True)
-    stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
-    for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal ends the process at once
-        signal.signal(sig, signal.SIG_DFL)
+        signal.signal(sig, _request_stop)
+    try:
+        serve.start(http_options={"host": host, "port": port})
+        serve.run(deployment(specs, settings, replicas, max_replicas), route_prefix="/")
+        print(f"mge serve: Ray Serve on http://{host}:{port} with {replicas} replica(s)",
+              flush=True)
+        threading.Event().wait()
+    except _StopRequested:
+        pass
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal ends the process at once
+            signal.signal(sig, signal.SIG_DFL)
     print("mge serve: shutting Ray Serve down (in-flight requests finish)", flush=True)
     serve.shutdown()
     ray.shutdown()

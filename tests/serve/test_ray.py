@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import os
 import signal
 import threading
 import time
@@ -32,7 +33,11 @@ REF_STEM = "mobilenet_v2_1.0_224_dq"
 
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[str]:
-    """A local Ray cluster on 127.0.0.1; its GCS address."""
+    """A local Ray cluster on 127.0.0.1; its GCS address. Serve's proxy gets a minute to
+    answer its readiness and health checks (5 and 10 s by default; on a loaded 2-core
+    machine the controller killed a proxy that was slow to start, and serve.start failed)."""
+    for name in ("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S"):
+        os.environ.setdefault(name, "60")  # the cluster and the served process inherit it
     context = ray.init(num_cpus=4, include_dashboard=False, _node_ip_address="127.0.0.1",
                        log_to_driver=False)
     yield context.address_info["gcs_address"]
