@@ -1,6 +1,6 @@
 """``.mge`` files <-> graph IR: ``load_graph``, ``dump_graph`` and the mapping between them.
 
-The FBS_V2 codec (:mod:`mge.serialization.fbs`) reads and writes a plain ``ModelFile``;
+The FBS_V2 and FBS (v1) codec (:mod:`mge.serialization.fbs`) reads and writes a plain ``ModelFile``;
 this module turns one into a :class:`~mge.graph.Graph` and back:
 
 * ``Host2DeviceCopy`` operators become graph inputs; ``ImmutableTensor``,
@@ -36,11 +36,13 @@ from ..core.opdef import OpDef, OpError, TensorInfo
 from ..graph.ir import ConstOp, Graph, GraphError, Host2DeviceCopy, VarNode, make_const_op
 from ..graph.static_values import fold_values
 from ..ops import Elemwise
+from ..ops.elemwise import MULTI_TYPE_MODES
 from ..ops.quantized import ElemwiseMultiType
 from ..ops.shape import AxisAddRemove, Broadcast, CondTake, Linspace, Subtensor, scalar_made_1d
 from ..ops.utility import named_check
 from ..ops.vision.detection import CountPrefix
 from .fbs import (
+    DUMP_FORMATS,
     DType,
     Metadata,
     MgeFormatError,
@@ -53,6 +55,7 @@ from .fbs import (
     default_fields,
     read_model,
     write_model,
+    write_model_v1,
 )
 from .memory_budget import MemoryBudget, MemoryBudgetError, resolve_budget
 from .mge_blocked import BlockedError, Unpacker, blocked_format
@@ -70,7 +73,7 @@ _CONST_TYPES = ("ImmutableTensor", "SharedDeviceTensor", "VolatileSharedDeviceTe
                 "SharedDeviceTensorWithFormat")
 _HOLDER_TYPES = ("MultipleDeviceTensorHolder", "MultipleDeviceTensorWithFormatHolder")
 #: ElemwiseMultiType modes with a bool output that read as the Elemwise comparison
-_BOOL_MODES = ("LT", "LEQ", "EQ", "NEQ", "ISNAN", "ISINF")
+_BOOL_MODES = MULTI_TYPE_MODES
 
 
 class ValueDependentModel(MgeFormatError):
@@ -419,6 +422,10 @@ class _Writer:
         self.inputs: list[str] = []
         self.params: list[str] = []
         self.value_bytes = 0
+        #: graph var ids an op needs as shared tensors (``OpDef.mge_shared_inputs``) and
+        #: the file vars written as such
+        self.shared_ids: set[int] = set()
+        self.shared_files: set[int] = set()
         #: graph var ids whose shapes depend on input values (after CondTake, CountPrefix):
         #: the file gives them no shape, as MegEngine's dumps do
         self.dynamic: set[int] = set()
@@ -446,8 +453,8 @@ class _Writer:
     def const(self, value: np.ndarray, var: VarNode | None = None) -> int:
         value = value.reshape(value.shape or (1,))  # MegEngine has no 0-d tensors
         dtype = DType.from_numpy(value.dtype)
-        shared = isinstance(var.owner.op, ConstOp) and var.owner.type == "SharedDeviceTensor" \
-            if var is not None else False
+        shared = var is not None and (var.id in self.shared_ids or isinstance(
+            var.owner.op, ConstOp) and var.owner.type == "SharedDeviceTensor")
         name = var.name if shared and self.keep_param_name and var is not None else None
         if shared and var is not None and var.name:
             self.params.append(var.name)
@@ -456,7 +463,10 @@ class _Writer:
         if self.keep_opr_name and var is not None and var.name and var.is_const:
             fop.name = var.name  # MegEngine names a named constant's operator after it
         self.value_bytes += value.nbytes
-        return self.emit(fop, [(var, tuple(value.shape))])[0]
+        file_id = self.emit(fop, [(var, tuple(value.shape))])[0]
+        if shared:
+            self.shared_files.add(file_id)
+        return file_id
 
     def like(self, var: VarNode) -> int:
         """A var of ``var``'s shape and dtype, cheap to store: a broadcast zero."""
@@ -517,11 +527,16 @@ class _Writer:
                                                           for v in node.inputs):
             self.dynamic.update(v.id for v in node.outputs)
         inputs = [self.file_var(v) for v in node.inputs]
-        fop, skip = write_op(op, inputs, self.const, lambda: self.like(node.outputs[0]))
+        for k in op.mge_shared_inputs(len(inputs)):
+            if inputs[k] not in self.shared_files:
+                raise ConvertError(f"MegEngine needs input {k} of {op.type_name} (state it "
+                                   "updates in place) to be a shared tensor (a constant, "
+                                   f"a parameter), got {node.inputs[k]!r}")
+        fop, listed = write_op(op, inputs, self.const, lambda: self.like(node.outputs[0]))
         if self.keep_opr_name and node.name:
             fop.name = node.name
         fop.priority = node.priority
-        outs = node.outputs[skip or 0:]
+        outs = node.outputs if listed is None else node.outputs[listed[0]:listed[1]]
         self.emit(fop, [(v, v.shape) for v in outs])
 
 
@@ -534,6 +549,8 @@ def model_from_graph(graph: Graph, *, keep_var_name: int = 1, keep_opr_name: boo
         if names.setdefault(var.id, var.name) != var.name:
             raise ValueError(f"{var!r} is output twice under different names")
     writer = _Writer(keep_var_name, keep_opr_name, keep_param_name, set(names))
+    writer.shared_ids = {n.inputs[k].id for n in graph.ops()
+                         for k in n.op.mge_shared_inputs(len(n.inputs))}
     for node in graph.ops():
         try:
             writer.node(node)
@@ -548,8 +565,10 @@ def model_from_graph(graph: Graph, *, keep_var_name: int = 1, keep_opr_name: boo
 
 def dump_graph(graph: Graph, *, keep_var_name: int = 1, keep_opr_name: bool = False,
                keep_param_name: bool = False, metadata: Metadata | None = None,
-               model_version: int = 2) -> tuple[bytes, CompGraphDumpResult]:
-    """Serialize ``graph`` (FBS_V2); returns the bytes and a :class:`CompGraphDumpResult`.
+               model_version: int = 2,
+               dump_format: str | None = None) -> tuple[bytes, CompGraphDumpResult]:
+    """Serialize ``graph`` as ``dump_format`` (``"FBS_V2"``, the default, or MegEngine's
+    older ``"FBS"``); returns the bytes and a :class:`CompGraphDumpResult`.
 
     Example:
         >>> data, info = dump_graph(graph)   # doctest: +SKIP
@@ -558,12 +577,17 @@ def dump_graph(graph: Graph, *, keep_var_name: int = 1, keep_opr_name: bool = Fa
     """
     if model_version != 2:
         raise ValueError(f"only FBS_V2 model_version 2 is supported, got {model_version}")
+    if dump_format not in (None, *DUMP_FORMATS):
+        raise ValueError(f"unknown dump_format {dump_format!r}; expected one of {DUMP_FORMATS}")
     graph.lint()
     model, writer = model_from_graph(graph, keep_var_name=keep_var_name,
                                      keep_opr_name=keep_opr_name,
                                      keep_param_name=keep_param_name, metadata=metadata,
                                      model_version=model_version)
-    data = write_model(model)
+    if dump_format == "FBS":
+        data = write_model_v1(model, keep_var_name=keep_var_name)
+    else:
+        data = write_model(model)
     info = CompGraphDumpResult(
         nr_opr=len(model.operators), tot_bytes=len(data),
         tensor_value_bytes=writer.value_bytes, content_hash=0, inputs=sorted(writer.inputs),

@@ -31,6 +31,8 @@ from ..core.opdef import REGISTRY, MgeForm, OpDef
 from ..dtype import canonical_dtype, dtype_spec, is_quantize
 from ..graph.static_values import source_count
 from ..ops import TypeCvt
+from ..ops.elemwise import MULTI_TYPE_MODES, Elemwise
+from ..ops.quantized import ElemwiseMultiType
 from ..ops.reduce import REDUCE_ALL, Reduce, TopK
 from ..ops.shape import AxisAddRemove, IndexingOp, Reshape, SetIndexingOp
 from .fbs import PARAMS_BY_NAME, DType, Operator, Param, default_fields
@@ -227,7 +229,7 @@ def read_op(fop: Operator, inputs: Sequence[Any], static: StaticFn
         op = cls(**kwargs)
     except (TypeError, ValueError) as exc:
         raise ConvertError(f"bad params for {fop.type}: {exc}") from exc
-    return op, inputs + sources, spec.outputs
+    return op, inputs + sources, op.mge_outputs(len(inputs) + len(sources))
 
 
 def _whole_reduce_target(kwargs: dict[str, Any], target: np.ndarray | None) -> list[Any]:
@@ -265,20 +267,21 @@ def _index_flags_and_inputs(op: OpDef, inputs: list[int], const: ConstFn
 
 
 def write_op(op: OpDef, inputs: list[int], const: ConstFn, like: LikeFn
-             ) -> tuple[Operator, int | None]:
+             ) -> tuple[Operator, tuple[int, int | None] | None]:
     """File operator for ``op`` on file vars ``inputs``.
 
     ``const(value)`` adds an int32 constant and ``like()`` a var of the op's output shape
     (both return the new file var id).
 
-    Returns the operator (outputs not yet assigned) and how many of ``op``'s leading
-    outputs the file omits (None: it lists them all).
+    Returns the operator (outputs not yet assigned) and the ``(start, stop)`` of
+    ``op``'s outputs the file lists (None: all; see ``OpDef.mge_outputs``).
     """
     spec = op.mge_form
     why = spec.reason if not isinstance(spec, MgeForm) else op.unwritable()
     if why is not None:
         raise ConvertError(f"op {op.type_name} cannot be written to a .mge file ({why})")
     ours = op.params()
+    listed = op.mge_outputs(len(inputs))
     inputs = list(inputs)
     nr_sources = source_count(op, len(inputs))
     sources = inputs[len(inputs) - nr_sources:] if nr_sources else []
@@ -319,12 +322,16 @@ def write_op(op: OpDef, inputs: list[int], const: ConstFn, like: LikeFn
         inputs.append(const(np.array(value, np.int32).reshape(-1)))
     if isinstance(op, Reduce) and op.axis == REDUCE_ALL:  # MegEngine's target shape input
         inputs.append(const(np.array([1], np.int32)))
-    skip = spec.outputs[0] if spec.outputs else None
     out_dtype = None
     if "FullDType" not in spec.params and ours.get("dtype"):
         dt = canonical_dtype(ours["dtype"])
         out_dtype = DType.from_numpy(dt) if is_quantize(dt) else None  # quantized outputs
-    return Operator(type=spec.file, inputs=inputs, params=params, output_dtype=out_dtype), skip
+    if isinstance(op, Elemwise) and op.mode in MULTI_TYPE_MODES:
+        form = ElemwiseMultiType.mge_form
+        return Operator(type=form.file, inputs=inputs,
+                        params=[Param(form.params[0], {"mode": op.mode})],
+                        output_dtype=DType.from_numpy(np.dtype(np.bool_))), listed
+    return Operator(type=spec.file, inputs=inputs, params=params, output_dtype=out_dtype), listed
 
 
 __all__ = [

@@ -205,7 +205,9 @@ def run_stages(staged: StagedModel, feeds: Mapping[str, np.ndarray],
         if stage.stop == len(staged.model.operators):
             return [values[fid] for fid, _ in staged.outputs]
         start = stage.stop
-        keep = staged.needed_from(start)
+        # the model inputs stay: a later stage may hold a model input's Host2DeviceCopy
+        # (MegEngine writes one where the traced code first used it)
+        keep = staged.needed_from(start) | set(by_name.values())
         values = {fid: v for fid, v in values.items() if fid in keep}
 
 
@@ -249,8 +251,9 @@ class StagedModel:
 
     def stage_key(self, start: int, values: Mapping[int, np.ndarray]) -> Hashable:
         """What every reading of the stage from ``start`` depends on: the given vars'
-        shapes and dtypes (their values as far as :class:`StageDeps` records)."""
-        needed = self.needed_from(start)
+        shapes and dtypes (their values as far as :class:`StageDeps` records), and the
+        model inputs' (one may be fed in this stage: its ``Host2DeviceCopy`` comes later)."""
+        needed = self.needed_from(start) | {fid for _, fid, _, _ in self.inputs}
         return (start, tuple((fid, np.shape(v), np.asarray(v).dtype.str)
                              for fid, v in sorted(values.items()) if fid in needed))
 

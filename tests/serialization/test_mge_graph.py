@@ -25,12 +25,15 @@ def _case_graph(case) -> tuple[Graph, dict[str, np.ndarray]]:  # noqa: ANN001
     g = Graph()
     # a shape input (Reshape's target) must be known when loading: a constant here
     n = len(case.inputs) - source_count(case.op, len(case.inputs))
-    feeds = {f"in{k}": x for k, x in enumerate(case.inputs[:n])}
-    inputs = [g.add_input(name, x.shape, x.dtype) for name, x in feeds.items()]
-    inputs += [g.add_const(x) for x in case.inputs[n:]]
+    # and so must state the op updates in place (MegEngine needs shared tensors there)
+    shared = case.op.mge_shared_inputs(len(case.inputs))
+    feeds = {f"in{k}": x for k, x in enumerate(case.inputs[:n]) if k not in shared}
+    inputs = [g.add_input(f"in{k}", x.shape, x.dtype) if f"in{k}" in feeds else g.add_const(x)
+              for k, x in enumerate(case.inputs)]
     outs = g.add_op(case.op, inputs)
-    if case.op.type_name == "BatchNormForward":
-        outs = outs[5:]  # MegEngine files store only what inference uses
+    listed = case.op.mge_outputs(len(inputs))  # MegEngine files omit volatile outputs
+    if listed is not None:
+        outs = outs[listed[0]:listed[1]]
     for k, v in enumerate(outs):
         v.name = f"out{k}"
     g.outputs = outs

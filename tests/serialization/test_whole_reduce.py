@@ -14,7 +14,7 @@ import mge
 import mge.functional as F
 from mge.jit import trace
 from mge.lite import LiteNetwork
-from mge.serialization.fbs.reader import read_model
+from mge.serialization.fbs import read_model
 from mge.utils.network import Network
 from tests.oracle import requires_oracle, run_in_megengine
 

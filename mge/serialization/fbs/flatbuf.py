@@ -70,6 +70,15 @@ class FbReader:
             self.fail(f"{what}: offset points to {target}, outside or misaligned")
         return target
 
+    def string_at(self, pos: int, what: str) -> bytes:
+        """The NUL-terminated string whose length word is at ``pos``."""
+        n = self.u32(pos, what)
+        self.check(pos + 4, n + 1, what)
+        if self.buf[pos + 4 + n] != 0:
+            self.fail(f"{what}: string is not NUL-terminated")
+        self.charge(n, what)
+        return bytes(self.buf[pos + 4 : pos + 4 + n])
+
     def table(self, pos: int, what: str) -> Table:
         """The table starting at ``pos`` (its vtable is validated here)."""
         return self._table(pos, None, what)
@@ -206,6 +215,17 @@ class Table:
         if buf[start + n] != 0:
             self.r.fail(f"{self.what}.{name}: string is not NUL-terminated")
         return bytes(buf[start : start + n])
+
+    def strings(self, slot: int, name: str) -> list[bytes] | None:
+        """A vector of strings, or None if absent."""
+        start, n = self._vector(slot, 4, name)
+        if start < 0:
+            return None
+        out = []
+        for i in range(n):
+            pos = self._deref(start + 4 * i, (name, i))
+            out.append(self.r.string_at(pos, _where(self, (name, i))))
+        return out
 
     def _vector(self, slot: int, elem_size: int, name: str) -> tuple[int, int]:
         """(start, count) of a vector field, or (-1, 0) if absent."""

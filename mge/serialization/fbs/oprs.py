@@ -149,6 +149,11 @@ def for_writing(name: str, model_version: int) -> OprType | None:
     return None
 
 
+def all_types() -> list[OprType]:
+    """Every registration (both versions)."""
+    return list(_ALL)
+
+
 def known_names() -> list[str]:
     """Every registered operator type name (sorted, without duplicates)."""
     return sorted({o.name for o in _ALL})

@@ -54,8 +54,8 @@ def _check_format(data: bytes, source: str) -> None:
         magic = _MAGIC_FBS_V1[struct.unpack_from("<I", data)[0]]
         raise MgeFormatError(
             source,
-            f"format FBS (v1, magic {magic!r}) is not supported; re-dump the model "
-            "as FBS_V2 (MegEngine's default dump format)",
+            f"format FBS (v1, magic {magic!r}) is not FBS_V2; read it with read_model "
+            "(mge.serialization.fbs), which reads both",
         )
     if kind == "TESTCASE":
         raise MgeFormatError(
@@ -184,24 +184,34 @@ def _resolve_type(r: FbReader, t: Table, type_id: int, version: int) -> str:
     return name
 
 
+def _op_params(r: FbReader, t: Table, slots: tuple[int, int, int, int]) -> list:
+    """An operator table's param and additional params, from the slots of its fields
+    param_type, param, additional_params_type and additional_params (FBS_V2: 3, 4, 5, 6;
+    FBS v1: 1, 2, 10, 11)."""
+    what = t.what
+    type_slot, param_slot, extra_types_slot, extra_slot = slots
+    params = []
+    ptype = t.scalar(type_slot, "B", 0, "param_type")
+    if ptype:
+        sub = t.table(param_slot, "param")
+        if sub is None:
+            r.fail(f"{what}: param type {ptype} given but the param is missing")
+        params.append(decode_param(r, ptype, sub.pos, f"{what}.param"))
+    extra_types = t.scalars(extra_types_slot, "B", "additional_params_type") or ()
+    extra = t.union_tables(extra_slot, "additional_params")
+    if len(extra_types) != len(extra):
+        r.fail(f"{what}: {len(extra_types)} additional param types for {len(extra)} params")
+    for i, (ptype, pos) in enumerate(zip(extra_types, extra)):
+        params.append(decode_param(r, ptype, pos, f"{what}.additional_params[{i}]"))
+    return params
+
+
 def _operator(r: FbReader, t: Table, next_var: int) -> Operator:
     what = t.what
     type_id = t.scalar(1, "Q", 0, "type_id")
     version = t.scalar(12, "I", 0, "opr_version")
     op_type = _resolve_type(r, t, type_id, version)
-    params = []
-    ptype = t.scalar(3, "B", 0, "param_type")
-    if ptype:
-        sub = t.table(4, "param")
-        if sub is None:
-            r.fail(f"{what}: param type {ptype} given but the param is missing")
-        params.append(decode_param(r, ptype, sub.pos, f"{what}.param"))
-    extra_types = t.scalars(5, "B", "additional_params_type") or ()
-    extra = t.union_tables(6, "additional_params")
-    if len(extra_types) != len(extra):
-        r.fail(f"{what}: {len(extra_types)} additional param types for {len(extra)} params")
-    for i, (ptype, pos) in enumerate(zip(extra_types, extra)):
-        params.append(decode_param(r, ptype, pos, f"{what}.additional_params[{i}]"))
+    params = _op_params(r, t, (3, 4, 5, 6))
     inputs = list(t.scalars(7, "I", "inputs") or ())
     for v in inputs:
         if v >= next_var:
@@ -243,8 +253,9 @@ def _metadata(t: Table | None) -> Metadata | None:
     )
 
 
-def read_model(data: bytes, source_name: str) -> ModelFile:
+def read_model_v2(data: bytes, source_name: str) -> ModelFile:
     """Parse an FBS_V2 model; any problem raises :class:`MgeFormatError` naming the file.
+    (:func:`~.formats.read_model` reads both FBS_V2 and FBS v1.)
 
     Only the first (size-prefixed) model in ``data`` is read, as MegEngine does.
     Nothing in the file is executed; tensor data are copied out of ``data``.

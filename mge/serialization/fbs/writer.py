@@ -52,6 +52,14 @@ def _data_bytes(t: TensorValue, where: str) -> bytes:
     return np.ascontiguousarray(data).tobytes()
 
 
+def write_blob(w: FbWriter, data: bytes) -> int:
+    """A ``Blob`` table (one ubyte vector) of ``data``: the same in FBS_V2 and FBS v1."""
+    payload = w.raw_vector(bytes(data), 1, len(data), 1)
+    w.b.StartObject(1)
+    w.b.PrependUOffsetTRelativeSlot(0, payload, 0)
+    return w.b.EndObject()
+
+
 class _ModelWriter:
     def __init__(self, model: ModelFile) -> None:
         self.m = model
@@ -184,10 +192,7 @@ class _ModelWriter:
         return b.EndObject()
 
     def blob(self, data: bytes) -> int:
-        payload = self.w.raw_vector(bytes(data), 1, len(data), 1)
-        self.b.StartObject(1)
-        self.b.PrependUOffsetTRelativeSlot(0, payload, 0)
-        return self.b.EndObject()
+        return write_blob(self.w, data)
 
     def metadata(self) -> int:
         md = self.m.metadata
@@ -249,7 +254,7 @@ class _ModelWriter:
         return bytes(b.Output())
 
 
-def write_model(model: ModelFile) -> bytes:
+def write_model_v2(model: ModelFile) -> bytes:
     """Serialize ``model`` as a size-prefixed FBS_V2 FlatBuffer (identifier ``mgv2``).
 
     Operator type ids and versions left as None are taken from :mod:`.oprs`; the

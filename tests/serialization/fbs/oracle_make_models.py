@@ -1,6 +1,8 @@
 """Dump small models with real MegEngine 1.13 (run by the oracle interpreter, not pytest).
 
-usage: python oracle_make_models.py OUT_DIR
+usage: python oracle_make_models.py OUT_DIR [DUMP_FORMAT]
+
+(``DUMP_FORMAT`` ``FBS`` dumps every model in MegEngine's older v1 format.)
 
 Writes ``OUT_DIR/<name>.mge`` for miniature ResNet-18 / ShuffleNetV2 / MobileNetV2 /
 MobileNetV3 networks under several dump options, plus preprocessing and misc-op graphs,
@@ -9,7 +11,6 @@ and ``OUT_DIR/<name>.npz`` with the inputs (``in:<name>``) and MegEngine's own o
 The golden files in ``golden/`` next to this script were made by it.
 """
 
-import json
 import os
 import sys
 
@@ -20,36 +21,11 @@ import megengine.module as M
 import numpy as np
 from megengine.core.ops import builtin
 from megengine.core.tensor import megbrain_graph as G
-from megengine.jit import trace
+from oracle_dumping import Dumps
 
-OUT = sys.argv[1]
-os.makedirs(OUT, exist_ok=True)
-rng = np.random.RandomState(0)
-manifest = []
-
-
-def randomize(net):
-    net.eval()
-    for p in net.parameters():
-        p._reset(mge.tensor(rng.randn(*p.shape).astype("float32") * 0.3))
-    for name, b in net.named_buffers():
-        if "running_var" in name:
-            b._reset(mge.tensor(rng.rand(*b.shape).astype("float32") + 0.5))
-        elif "running_mean" in name:
-            b._reset(mge.tensor(rng.randn(*b.shape).astype("float32") * 0.1))
-    return net
-
-
-def dump(fn, inputs, name, **options):
-    traced = trace(fn, symbolic=True, capture_as_const=True)
-    outs = traced(*[mge.tensor(v) for v in inputs.values()])
-    outs = outs if isinstance(outs, (list, tuple)) else [outs]
-    traced.dump(os.path.join(OUT, name + ".mge"), arg_names=list(inputs), **options)
-    arrays = {f"in:{k}": v for k, v in inputs.items()}
-    arrays.update({f"out:{i}": o.numpy() for i, o in enumerate(outs)})
-    np.savez(os.path.join(OUT, name + ".npz"), **arrays)
-    options = {k: v for k, v in options.items() if k != "user_info"}
-    manifest.append({"name": name, "options": options, "inputs": list(inputs)})
+DUMPS = Dumps(sys.argv[1], {"": sys.argv[2] if len(sys.argv) > 2 else None})
+OUT, rng, manifest = DUMPS.out, DUMPS.rng, DUMPS.manifest
+randomize, dump = DUMPS.randomize, DUMPS.dump
 
 
 def conv_bn(cin, cout, k, s=1, groups=1):
@@ -212,7 +188,9 @@ def shared_tensors():
         y = G.apply_normal_varnode(builtin.Elemwise(mode="add"), x, w)[0]
         y.name = "y"
         outs = G.optimize_for_inference([y])[0] if optimize else [y]
-        content, _ = G.dump_graph(outs, keep_param_name=True)
+        fmt = DUMPS.formats[""]
+        content, _ = G.dump_graph(outs, keep_param_name=True,
+                                  **({} if fmt is None else {"dump_format": fmt}))
         with open(os.path.join(OUT, name + ".mge"), "wb") as f:
             f.write(content)
         data = rng.randn(2, 3).astype("float32")
@@ -221,6 +199,4 @@ def shared_tensors():
 
 
 shared_tensors()
-with open(os.path.join(OUT, "manifest.json"), "w") as f:
-    json.dump(manifest, f, indent=1)
-print(f"wrote {len(manifest)} models to {OUT}")
+DUMPS.save_manifest()
