@@ -20,6 +20,7 @@ Example:
 
 from .callbacks import start_finish_callback, wrap_async_callback
 from .config import LiteConfig, LiteExtraConfig, LiteIO, LiteNetworkIO, LiteOptions
+from .environment import check_misc, config_env
 from .global_setting import LiteGlobal, decryption_func
 from .guard import LiteConcurrencyError
 from .loading import get_model_io_info
@@ -48,6 +49,8 @@ from .tensor import (
     lite_dtype_2_numpy,
 )
 from .utils import TensorBatchCollector
+
+config_env()  # as megenginelite on import: CUDA modules load lazily unless configured
 
 #: the MegEngine Lite version whose API this mirrors
 version = "1.13.0"
@@ -78,6 +81,8 @@ __all__ = [
     "LiteTypeError",
     "LiteValueError",
     "TensorBatchCollector",
+    "check_misc",
+    "config_env",
     "decryption_func",
     "get_log_level",
     "get_model_io_info",

@@ -3,7 +3,8 @@
 In megenginelite they turn Python functions into C callbacks. mge.lite calls Python
 functions directly, so the decorators mark a function as a Lite callback (and check it
 is callable); ``LiteNetwork.async_with_callback``/``set_start_callback``/
-``set_finish_callback`` take decorated and plain functions alike.
+``set_finish_callback`` (:class:`NetworkCallbacks`) take decorated and plain functions
+alike.
 
 Example:
     >>> @start_finish_callback
@@ -52,4 +53,24 @@ def start_finish_callback(func: IOCallback) -> IOCallback:
     return func if isinstance(func, _LiteCallback) else _LiteCallback(func, "start/finish")
 
 
-__all__ = ["IOCallback", "start_finish_callback", "wrap_async_callback"]
+class NetworkCallbacks:
+    """``LiteNetwork``'s callback setters (the network calls what they set)."""
+
+    _async: Callable[[], Any] | None
+    _start: IOCallback | None
+    _finish: IOCallback | None
+
+    def async_with_callback(self, async_callback: Callable[[], Any]) -> None:
+        """Make ``forward`` asynchronous; ``async_callback()`` runs when it finishes."""
+        self._async = wrap_async_callback(async_callback)
+
+    def set_start_callback(self, start_callback: IOCallback) -> None:
+        """Call ``start_callback({LiteIO: LiteTensor})`` with the inputs before each forward."""
+        self._start = start_finish_callback(start_callback)
+
+    def set_finish_callback(self, finish_callback: IOCallback) -> None:
+        """Call ``finish_callback({LiteIO: LiteTensor})`` with the outputs after each forward."""
+        self._finish = start_finish_callback(finish_callback)
+
+
+__all__ = ["IOCallback", "NetworkCallbacks", "start_finish_callback", "wrap_async_callback"]

@@ -1,14 +1,16 @@
 """megenginelite's configuration objects: ``LiteOptions``, ``LiteConfig``, ``LiteIO``,
 ``LiteNetworkIO``, ``LiteExtraConfig``.
 
-The fields are MegEngine's, with its defaults. ``LiteConfig`` has three mge extras that
+The fields are MegEngine's, with its defaults. ``LiteConfig`` has four mge extras that
 choose how the compiled plan runs:
 
 * ``plan_backend``: ``"auto"`` (the fastest available), ``"torch"``, ``"numpy"``...;
 * ``compute_dtype``: ``None`` (automatic: float32 graphs compute in float32; ``enable_ioc16``
   dumps compute in the 16-bit type the CPU has units for, or float16 on CUDA),
   ``"float32"``, ``"bfloat16"`` or ``"float16"``;
-* ``channels_last``: ``None`` (the backend's choice), ``True`` or ``False``.
+* ``channels_last``: ``None`` (the backend's choice), ``True`` or ``False``;
+* ``load_cache``: ``True`` (default) keeps what a load compiled on disk for the next load
+  of the same file (:mod:`mge.lite.load_cache`), ``False`` does not.
 
 Example:
     >>> config = LiteConfig(LiteDeviceType.LITE_CPU)
@@ -101,6 +103,9 @@ class LiteConfig:
         self.plan_backend = "auto"
         self.compute_dtype: str | None = None
         self.channels_last: bool | None = None
+        #: keep the exported engine model on disk and reuse it on later loads (mge extra;
+        #: see :mod:`mge.lite.load_cache`)
+        self.load_cache = True
 
     def __repr__(self) -> str:
         data = {k.lstrip("_"): v for k, v in vars(self).items()}

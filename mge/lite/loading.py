@@ -65,13 +65,16 @@ class LoadedModel:
     staged: StagedModel | None = None
 
 
-def read_model(file: ModelSource, config: LiteConfig, use_info: bool = True) -> LoadedModel:
-    """Read, unpack, decrypt and parse a model (see the module doc).
+def read_model(file: ModelSource, config: LiteConfig, use_info: bool = True,
+               source: str | None = None) -> LoadedModel:
+    """Read, unpack, decrypt and parse a model (see the module doc); ``source`` names
+    the model in messages (default: its path, or ``<bytes>``).
 
     Raises:
         LiteValueError: the data is not a model mge can read (the message says why).
     """
-    data, source = read_model_bytes(file)
+    data, name = read_model_bytes(file)
+    source = source or name
     try:
         if is_testcase_file(data):
             blob = io.BytesIO(data)

@@ -27,18 +27,23 @@ import numpy as np
 from ..graph.ir import Graph, VarNode
 from ..runtime.fast_run import CACHE_CATEGORY, Selection, select_plan_backend
 from ..runtime.plan import Plan, PlanCache, PlanOptions, StepInfo
+from ..runtime.plan_onnx import capture_exports
 from ..runtime.specialize import ShapeError
 from ..runtime.staged import StagedPlanCache
 from ..serialization.fbs import Metadata
-from .callbacks import IOCallback, start_finish_callback, wrap_async_callback
+from .cached_load import CachedLoad, open_load, store_entry
+from .cached_plan import LazyPlanCache, io_of
+from .callbacks import IOCallback, NetworkCallbacks
 from .config import LiteConfig, LiteExtraConfig, LiteIO, LiteNetworkIO
+from .fast_forward import fast_forward_of
 from .fast_run_disk import load_choices, save_choices
 from .global_setting import sync_persistent_cache
 from .guard import UsageGuard
 from .input_order import lite_input_order
 from .inspection import NetworkInspection
-from .loading import ModelSource, model_bits, plan_options, read_model
+from .loading import LoadedModel, ModelSource, model_bits, plan_options, read_model
 from .persistent_cache import PERSISTENT_CACHE
+from .pre_load_setting import SetBeforeLoad
 from .profile import IODumper, Profiler
 from .struct import (
     LOGGER,
@@ -51,27 +56,7 @@ from .struct import (
 from .tensor import LiteLayout, LiteTensor
 
 
-class _SetBeforeLoad:
-    """An int setting of a network that changes only before ``load`` (kept in ``slot``;
-    ``LiteValueError`` below ``minimum``)."""
-
-    def __init__(self, slot: str, doc: str, minimum: int | None = None) -> None:
-        self.slot, self.minimum, self.__doc__ = slot, minimum, doc
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    def __get__(self, network: Any, owner: type | None = None) -> Any:
-        return self if network is None else getattr(network, self.slot)
-
-    def __set__(self, network: LiteNetwork, value: int) -> None:
-        network._check_unloaded(self.name)
-        if self.minimum is not None and int(value) < self.minimum:
-            raise LiteValueError(f"{self.name} must be >= {self.minimum}, got {value}")
-        setattr(network, self.slot, int(value))
-
-
-class LiteNetwork(NetworkInspection):
+class LiteNetwork(NetworkCallbacks, NetworkInspection):
     """A model loaded for inference, with megenginelite's API (profiling, IO dumps and
     the layout transform: :class:`~mge.lite.inspection.NetworkInspection`).
 
@@ -85,11 +70,11 @@ class LiteNetwork(NetworkInspection):
             model's own outputs).
     """
 
-    threads_number = _SetBeforeLoad("_threads", "CPU threads the kernels use (default 1; set "
+    threads_number = SetBeforeLoad("_threads", "CPU threads the kernels use (default 1; set "
                                      "before load).", minimum=1)
-    stream_id = _SetBeforeLoad("_stream_id", "The device stream (recorded: mge's backends "
+    stream_id = SetBeforeLoad("_stream_id", "The device stream (recorded: mge's backends "
                                "run on their default stream).")
-    device_id = _SetBeforeLoad("_device_id", "The device index (set before load).")
+    device_id = SetBeforeLoad("_device_id", "The device index (set before load).")
 
     def __init__(self, config: LiteConfig | None = None, io: LiteNetworkIO | None = None
                  ) -> None:
@@ -104,12 +89,19 @@ class LiteNetwork(NetworkInspection):
         self._cache: PlanCache | None = None
         self._options: PlanOptions | None = None
         self._fast_run: Selection | None = None
-        self._model_graph = Graph()
+        self._graph = Graph()
         self._input_names: list[str] = []
         self._inputs: dict[str, LiteTensor] = {}
         self._discrete: dict[str, list[LiteTensor]] = {}
         self._outputs: dict[str, LiteTensor] = {}
         self._output_order: list[LiteTensor] = []
+        #: (plan cache, input shapes, plan) of the last forward (see _plan_and_feeds)
+        self._last_plan: tuple[PlanCache, list[tuple[int, ...]], Plan] | None = None
+        #: the fast forward of the plan ``_fast_for``, and of recent plans by plan (see
+        #: :mod:`mge.lite.fast_forward`)
+        self._fast: Callable[[], bool] | None = None
+        self._fast_for: Plan | None = None
+        self._fast_kept: dict[Plan, Callable[[], bool] | None] = {}
         self._ios: dict[str, LiteIO] = {}
         self._async: Callable[[], Any] | None = None
         self._start: IOCallback | None = None
@@ -125,6 +117,16 @@ class LiteNetwork(NetworkInspection):
         #: the packed model's ``extra_info`` (JSON text; empty for other models)
         self.extra_info = ""
 
+    @property
+    def _model_graph(self) -> Graph:
+        """The model's graph as loaded (from a load-cache entry: parsed on first use)."""
+        cache = self._cache
+        return cache.model_graph() if isinstance(cache, LazyPlanCache) else self._graph
+
+    @_model_graph.setter
+    def _model_graph(self, graph: Graph) -> None:
+        self._graph = graph
+
     # ------------------------------------------------------------ loading
     def load(self, file: ModelSource) -> None:
         """Load a model from a path, bytes or a binary file object: a ``.mge``, a bare
@@ -133,6 +135,8 @@ class LiteNetwork(NetworkInspection):
 
         A test-case container (``mgbtest0``, from ``dump(input_data=...)``) loads too: its
         model runs with the checks taken off (real MegEngine Lite refuses such files).
+        A plain ``.mge`` loaded before with the same settings comes from the load cache
+        (``config.load_cache``; see :mod:`mge.lite.load_cache`).
 
         Raises:
             LiteValueError: the data is not a model mge can read (the message says why).
@@ -140,7 +144,18 @@ class LiteNetwork(NetworkInspection):
         """
         self._check_unloaded("load")
         use_info = not self._extra.disable_configure_by_model_info
-        model = read_model(file, self.config, use_info)
+        found = open_load(self, file, use_info)  # the load cache: an earlier load's entry
+        if not isinstance(found, CachedLoad):
+            model = read_model(found.data, self.config, use_info, found.source)
+            found = found.lookup(self, use_info) or found  # the entry of these bytes
+        if isinstance(found, CachedLoad):
+            self._options, self._fast_run = found.options, found.fast_run
+            return self._install(found.cache)
+        with capture_exports() as captured:
+            self._load_model(model, use_info)
+        store_entry(self, found, captured)  # in the background, after this load
+
+    def _load_model(self, model: LoadedModel, use_info: bool) -> None:
         packed = model.container
         if packed.info is not None and use_info:
             self.network_io = LiteNetworkIO([copy.copy(i) for i in self.network_io.inputs],
@@ -267,10 +282,11 @@ class LiteNetwork(NetworkInspection):
 
     def _install(self, cache: PlanCache) -> None:
         discrete = self.config.discrete_input_name
-        shapes = self._configured_shapes(cache.graph)
-        if discrete and discrete not in {v.name for v in cache.graph.inputs}:
+        io = io_of(cache)
+        shapes = self._configured_shapes(io)
+        if discrete and discrete not in {v.name for v in io.inputs}:
             raise LiteValueError(f"discrete_input_name {discrete!r} is not an input of the "
-                                 f"model; inputs: {[v.name for v in cache.graph.inputs]}")
+                                 f"model; inputs: {[v.name for v in io.inputs]}")
         plan = cache.plan(shapes)
         self._cache = cache
         self._input_names = lite_input_order([v.name for v in plan.inputs])
@@ -305,9 +321,11 @@ class LiteNetwork(NetworkInspection):
             self._guard.wrote_input()
 
     def _output_hook(self, name: str) -> Callable[[LiteTensor, bool], None]:
+        guard = self._guard
+
         def hook(tensor: LiteTensor, writing: bool) -> None:
-            if not writing:
-                self._guard.check_read(tensor, name)
+            if not writing and guard.shared:  # one thread alone: nothing to check
+                guard.check_read(tensor, name)
 
         return hook
 
@@ -348,7 +366,10 @@ class LiteNetwork(NetworkInspection):
                 the expected and the given shapes).
             LiteConcurrencyError: another thread overwrote this thread's inputs.
         """
-        cache = self._plan_cache("forward")
+        fast = self._fast  # the steady state: the last forward's plan, nothing observing
+        if fast is not None and fast():
+            return
+        cache = self._cache if self._cache is not None else self._plan_cache("forward")
         lock = self._guard.lock
         while True:  # wait for an async forward without holding the lock it runs under
             if self._thread is not None or self._error is not None:
@@ -359,14 +380,7 @@ class LiteNetwork(NetworkInspection):
             lock.release()
         try:
             self._guard.before_forward()
-            feeds_by_name = {n: t._array() for n, t in self._inputs.items()}
-            for name, parts in self._discrete.items():
-                feeds_by_name[name] = np.concatenate([t._array() for t in parts], axis=0)
-            try:
-                plan = cache.plan({n: a.shape for n, a in feeds_by_name.items()})
-            except ShapeError as exc:
-                raise LiteValueError(str(exc)) from None
-            feeds = [feeds_by_name[v.name] for v in plan.inputs]
+            plan, feeds = self._plan_and_feeds(cache)
             if self._start is not None:
                 self._start({self._ios[n]: t for n, t in self._inputs.items()})
             ticket = (self._guard.after_forward(), threading.current_thread().name)
@@ -380,6 +394,29 @@ class LiteNetwork(NetworkInspection):
         finally:
             lock.release()
 
+    def _plan_and_feeds(self, cache: PlanCache) -> tuple[Plan, list[np.ndarray]]:
+        """The plan for the inputs' shapes and the feeds, in its input order. The inputs'
+        shapes of the last forward map to its plan without asking the cache (the common
+        case: the same shapes every forward; only the shapes are compared)."""
+        if not self._discrete:
+            arrays = [t._array() for t in self._inputs.values()]
+            shapes = [a.shape for a in arrays]
+            last = self._last_plan
+            if last is not None and last[0] is cache and last[1] == shapes:
+                return last[2], arrays
+        feeds_by_name = {n: t._array() for n, t in self._inputs.items()}
+        for name, parts in self._discrete.items():
+            feeds_by_name[name] = np.concatenate([t._array() for t in parts], axis=0)
+        try:
+            plan = cache.plan({n: a.shape for n, a in feeds_by_name.items()})
+        except ShapeError as exc:
+            raise LiteValueError(str(exc)) from None
+        feeds = [feeds_by_name[v.name] for v in plan.inputs]
+        in_order = [v.name for v in plan.inputs] == list(self._inputs)
+        self._last_plan = (cache, [a.shape for a in feeds], plan) \
+            if in_order and not self._discrete else None
+        return plan, feeds
+
     def _run(self, plan: Plan, feeds: list[np.ndarray], ticket: tuple[int, str]) -> None:
         if self._profiler is None and not self._dumpers and self._finish is None and \
                 not self.config.options.force_output_use_user_specified_memory:
@@ -387,6 +424,8 @@ class LiteNetwork(NetworkInspection):
             for tensor, value in zip(self._output_order, plan.run_feeds(feeds), strict=True):
                 tensor._set(value)
                 self._guard.produced(tensor, *ticket)
+            if self._fast_for is not plan:  # the next forwards of this plan take it
+                self._fast_for, self._fast = plan, fast_forward_of(self, plan)
             return
         observers = [o for o in (self._profiler, *self._dumpers) if o is not None]
         for obs in observers:
@@ -484,7 +523,7 @@ class LiteNetwork(NetworkInspection):
 
     def get_output_name(self, index: int) -> str:
         """The name of output ``index`` (``output_<k>`` for unnamed ones)."""
-        outputs = self._plan_cache("get_output_name").graph.outputs
+        outputs = io_of(self._plan_cache("get_output_name")).outputs
         if not 0 <= index < len(outputs):
             raise IndexError(f"output index {index} out of range; the network has "
                              f"{len(outputs)} outputs")
@@ -496,7 +535,7 @@ class LiteNetwork(NetworkInspection):
         return list(self._input_names)
 
     def get_all_output_name(self) -> list[str]:
-        outputs = self._plan_cache("get_all_output_name").graph.outputs
+        outputs = io_of(self._plan_cache("get_all_output_name")).outputs
         return [self.get_output_name(k) for k in range(len(outputs))]
 
     # ------------------------------------------------------------ settings
@@ -537,18 +576,6 @@ class LiteNetwork(NetworkInspection):
     def set_network_algo_workspace_limit(self, size_limit: int) -> None:
         """Record the workspace limit (mge's plans need no workspace beyond scratch)."""
         self._workspace_limit = int(size_limit)
-
-    def async_with_callback(self, async_callback: Callable[[], Any]) -> None:
-        """Make ``forward`` asynchronous; ``async_callback()`` runs when it finishes."""
-        self._async = wrap_async_callback(async_callback)
-
-    def set_start_callback(self, start_callback: IOCallback) -> None:
-        """Call ``start_callback({LiteIO: LiteTensor})`` with the inputs before each forward."""
-        self._start = start_finish_callback(start_callback)
-
-    def set_finish_callback(self, finish_callback: IOCallback) -> None:
-        """Call ``finish_callback({LiteIO: LiteTensor})`` with the outputs after each forward."""
-        self._finish = start_finish_callback(finish_callback)
 
     # ------------------------------------------------------------ mge extras
     @property

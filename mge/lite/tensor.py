@@ -234,6 +234,10 @@ class LiteTensor:
         if current is None or current.nbytes != array.nbytes or not current.flags.writeable:
             self._set(np.array(array, order="C", copy=True))
             return
+        if current.shape == array.shape and current.dtype == array.dtype and \
+                current.flags.c_contiguous:
+            current[...] = array  # the same array object: an engine bound to it sees it
+            return
         if not current.flags["C_CONTIGUOUS"]:
             raise LiteContiguityError("set_data_by_copy can only apply in continue tensor "
                                       f"(this one views shape {list(current.shape)} with "
@@ -341,11 +345,15 @@ class LiteTensor:
         self._store(data)
 
     def get_data_by_share(self) -> np.ndarray:
-        """The tensor's memory as a numpy array (no copy). For a network output it stays
-        valid after the next forward, which gives the tensor new memory (unless the
-        output uses memory the user shared)."""
-        self._touch(False)
-        return self._array()
+        """The tensor's memory as a numpy array (no copy). For a network output, as in
+        MegEngine Lite, it is valid until the next forward writes the output again: a
+        forward of the same shapes may write into the same memory (use ``to_numpy`` for
+        a copy to keep)."""
+        hook = self._hook
+        if hook is not None:
+            hook(self, False)
+        data = self._data
+        return data if data is not None else self._array()
 
     def to_numpy(self) -> np.ndarray:
         """A copy of the data (an empty tensor gives shape ``(0,)``)."""
@@ -396,6 +404,23 @@ class LiteTensor:
     def get_ctypes_memory(self) -> ctypes.c_void_p:
         """The address of the data (a ``c_void_p``, as in MegEngine)."""
         return ctypes.c_void_p(self._array().ctypes.data)
+
+    @property
+    def np_array_type(self) -> type:
+        """The ctypes array type of the data (nested per dimension, as MegEngine's
+        ``np.ctypeslib._ctype_ndarray`` of the layout): ``np.ctypeslib.as_array(
+        t.np_array_type.from_address(t.get_ctypes_memory().value))`` views the data.
+
+        Raises:
+            LiteTypeError: the dtype is float16 (ctypes has no half type).
+        """
+        if self._layout.data_type == LiteDataType.LITE_HALF:
+            raise LiteTypeError("np_array_type: ctypes has no float16 type (a LITE_HALF "
+                                f"tensor of shape {self._layout.shapes})")
+        array_type: type = np.ctypeslib.as_ctypes_type(self._layout.np_dtype)
+        for dim in reversed(self._layout.shapes):
+            array_type = array_type * dim
+        return array_type
 
     def __repr__(self) -> str:
         return repr({"layout": self._layout, "device_type": self._device_type,

@@ -8,11 +8,12 @@ precision) a whole graph runs on.
 :func:`select_plan_backend` builds a plan for each candidate (:func:`candidates`: every
 available plan backend, OpenVINO included where installed, in the precision the options
 ask for, plus float32 when they ask for a 16-bit type), runs it on seeded inputs of the
-network's input shapes and dtypes (one warm-up run each, then at most :data:`MAX_RUNS`
-interleaved rounds within :data:`RUN_BUDGET_S` seconds, the clearly slower candidates
-dropped after :data:`PRUNE_AFTER` rounds), and keeps the one with the lowest best
-time (other load on the machine only ever adds time to a run, so each candidate's
-fastest run is the steadiest estimate of its speed on a busy machine).
+network's input shapes and dtypes (one warm-up run each, then interleaved rounds of
+short bursts within :data:`~.fast_run_timing.RUN_BUDGET_S` seconds of timed runs, the
+clearly slower candidates dropped as they fall behind; see :mod:`.fast_run_timing`), and
+keeps the one with the lowest score (its per-round burst medians compared paired with
+the leader's, so that the machine's drift cancels), preferring, among those within
+:data:`~.fast_run_timing.TIE_RATIO` of it, float32 and the backend ``"auto"`` ranks first.
 OpenVINO is opt-in as a named backend because its float32 results depart from the other
 backends' on some models: it competes only when its float32 outputs on these inputs are
 within :data:`OPENVINO_TOLERANCE` of the numpy plan's (checked per model, at selection).
@@ -44,6 +45,7 @@ import numpy as np
 
 from ..graph.ir import ConstOp, Graph
 from .cpu import cpu_flags
+from .fast_run_timing import pick, time_candidates
 from .plan import (
     PLAN_BACKENDS,
     PlanCache,
@@ -57,13 +59,6 @@ LOGGER = logging.getLogger("mge.runtime.fast_run")
 
 #: the persistent-cache category fast-run's choices are stored under
 CACHE_CATEGORY = b"mge.fast_run.plan_backend"
-#: timed rounds (one run of each candidate) after the warm-up runs, at most
-MAX_RUNS = 7
-#: seconds of timed rounds in all, at most (at least one round is timed)
-RUN_BUDGET_S = 1.0
-#: after this many rounds, candidates over PRUNE_RATIO x the best time stop racing
-PRUNE_AFTER = 2
-PRUNE_RATIO = 1.5
 #: OpenVINO competes when max |its float32 output - numpy's| <= this x max |numpy's|
 OPENVINO_TOLERANCE = 1e-4
 #: the libraries whose versions key a choice
@@ -91,8 +86,14 @@ class Selection:
         backend, compute_dtype: the choice.
         from_cache: taken from the persistent cache (nothing was timed).
         seconds: selection time (building and timing every candidate, or the lookup).
-        timings_ms: best (minimum) forward time of each timed candidate (by label).
+        timings_ms: the score of each timed candidate (ms: the leader's median burst
+            times the candidate's paired ratio to it; by label).
         excluded: candidates left out, with the reason (by label).
+        runs: the counted runs of each timed candidate.
+        timing_seconds: the time the race took (the rest of ``seconds`` built the
+            candidates' plans).
+        waited_seconds: the part of ``timing_seconds`` spent waiting for the process's
+            other threads (the previous candidate's spinning pool) to go idle.
     """
 
     backend: str
@@ -101,6 +102,9 @@ class Selection:
     seconds: float
     timings_ms: dict[str, float] = dataclasses.field(default_factory=dict)
     excluded: dict[str, str] = dataclasses.field(default_factory=dict)
+    runs: dict[str, int] = dataclasses.field(default_factory=dict)
+    timing_seconds: float = 0.0
+    waited_seconds: float = 0.0
 
     @property
     def candidate(self) -> Candidate:
@@ -111,8 +115,10 @@ class Selection:
         how = "from the persistent cache" if self.from_cache else "by timing"
         parts = [f"fast-run: {self.candidate.label} chosen {how} in {self.seconds:.3f} s"]
         if self.timings_ms:
-            parts.append("best times " + ", ".join(f"{k} {v:.3f} ms"
-                                                for k, v in self.timings_ms.items()))
+            parts.append(f"timed {self.timing_seconds:.3f} s ({self.waited_seconds:.3f} s "
+                         "waiting for idle threads): " + ", ".join(
+                f"{k} {v:.3f} ms ({self.runs.get(k, 0)} runs)"
+                for k, v in self.timings_ms.items()))
         if self.excluded:
             parts.append("excluded " + ", ".join(f"{k} ({v})" for k, v in self.excluded.items()))
         return "; ".join(parts)
@@ -241,40 +247,21 @@ def _deviation(outputs: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -
 
 
 def _build(cache: PlanCache, shapes: Mapping[str, Sequence[int]], feeds: list[np.ndarray]
-           ) -> tuple[Any, list[np.ndarray]]:
-    """A candidate's plan and its outputs on ``feeds`` (the untimed warm-up run)."""
+           ) -> tuple[Any, list[np.ndarray], float]:
+    """A candidate's plan, its outputs on ``feeds`` and the ms of that first run (a
+    warm-up, not counted in the race)."""
     plan = cache.plan(shapes)
-    return plan, plan.run_feeds(feeds)
+    start = time.perf_counter()
+    outputs = plan.run_feeds(feeds)
+    plan.backend.synchronize()
+    return plan, outputs, (time.perf_counter() - start) * 1e3
 
 
-def _time_interleaved(plans: dict[str, Any], feeds: list[np.ndarray]) -> dict[str, float]:
-    """Best (minimum) forward ms of each plan, timed in interleaved rounds.
-
-    Each round runs every candidate still in the race once, in a rotating order, so
-    that other load on the machine (and one library's threads still spinning after its
-    run) hits the candidates alike. After each round, a candidate whose best is over
-    2 x :data:`PRUNE_RATIO` x the best (from round :data:`PRUNE_AFTER` on: over
-    :data:`PRUNE_RATIO` x) is dropped: it cannot win. Timing
-    stops after :data:`MAX_RUNS` rounds or :data:`RUN_BUDGET_S` seconds (each remaining
-    candidate is timed at least once).
-    """
-    runs: dict[str, list[float]] = {k: [] for k in plans}
-    racing = list(plans)
-    deadline = time.perf_counter() + RUN_BUDGET_S
-    for round_ in range(MAX_RUNS):
-        if round_ and time.perf_counter() > deadline:
-            break
-        shift = round_ % len(racing)
-        for label in racing[shift:] + racing[:shift]:
-            plan = plans[label]
-            start = time.perf_counter()
-            plan.run_feeds(feeds)
-            plan.backend.synchronize()
-            runs[label].append((time.perf_counter() - start) * 1e3)
-        ratio = PRUNE_RATIO if round_ + 1 >= PRUNE_AFTER else 2 * PRUNE_RATIO
-        best = min(min(runs[k]) for k in racing)
-        racing = [k for k in racing if min(runs[k]) <= ratio * best]
-    return {k: min(v) for k, v in runs.items()}
+def preference(labels: Sequence[Candidate]) -> list[str]:
+    """Candidate labels in tie-break order: float32 first, then the order ``"auto"``
+    ranks the plan backends in (priority, highest first)."""
+    return [c.label for c in sorted(labels, key=lambda c: (
+        c.compute_dtype is not None, -PLAN_BACKENDS[c.backend].priority))]
 
 
 def _stored(store: Mapping[bytes, bytes], key: bytes, options: PlanOptions,
@@ -337,7 +324,7 @@ def select_plan_backend(graph: Graph, options: PlanOptions,
         return None
     found, excluded = candidates(options, is_quantized(graph))
     feeds = seeded_feeds(graph, shapes)
-    built: dict[str, tuple[Candidate, PlanCache, Any]] = {}
+    built: dict[str, tuple[Candidate, PlanCache, Any, float]] = {}
     reference: list[np.ndarray] | None = None
     openvino_ok: bool | None = None
     for cand in found:
@@ -347,7 +334,7 @@ def select_plan_backend(graph: Graph, options: PlanOptions,
         try:
             cache = PlanCache(graph, dataclasses.replace(
                 options, backend=cand.backend, compute_dtype=cand.compute_dtype))
-            plan, outputs = _build(cache, shapes, feeds)
+            plan, outputs, first_ms = _build(cache, shapes, feeds)
         except (NotImplementedError, RuntimeError, ValueError, TypeError) as exc:
             excluded[cand.label] = f"{type(exc).__name__}: {exc}"
             continue
@@ -360,19 +347,20 @@ def select_plan_backend(graph: Graph, options: PlanOptions,
                 excluded[cand.label] = (f"float32 deviation {deviation:.2e} from the numpy "
                                         f"plan > {OPENVINO_TOLERANCE:.0e}")
                 continue
-        built[cand.label] = (cand, cache, plan)
+        built[cand.label] = (cand, cache, plan, first_ms)
     if not built:
         raise RuntimeError("fast-run: no plan backend could run the graph: " + "; ".join(
             f"{k}: {v}" for k, v in excluded.items()))
-    timings = _time_interleaved({k: v[2] for k, v in built.items()}, feeds)
-    chosen, cache, _ = built[min(timings, key=timings.__getitem__)]
+    race = time_candidates({k: v[2] for k, v in built.items()}, feeds,
+                           built_ms={k: v[3] for k, v in built.items()})
+    chosen, cache, *_ = built[pick(race.scores, preference([v[0] for v in built.values()]))]
     store[key] = json.dumps({"backend": chosen.backend,
                              "compute_dtype": chosen.compute_dtype}).encode()
     return Selection(chosen.backend, chosen.compute_dtype, False, time.perf_counter() - start,
-                     timings, excluded), cache
+                     race.scores, excluded, {k: len(v) for k, v in race.runs.items()},
+                     race.seconds, race.waited), cache
 
 
-__all__ = ["CACHE_CATEGORY", "MAX_RUNS", "OPENVINO_TOLERANCE", "PRUNE_AFTER", "PRUNE_RATIO",
-           "RUN_BUDGET_S", "Candidate",
+__all__ = ["CACHE_CATEGORY", "OPENVINO_TOLERANCE", "Candidate",
            "Selection", "candidates", "cpu_signature", "graph_digest", "library_versions",
-           "select_plan_backend", "selection_key", "seeded_feeds"]
+           "preference", "select_plan_backend", "selection_key", "seeded_feeds"]

@@ -8,16 +8,24 @@ and zero point become constants beside the ops that need them:
   ``DequantizeLinear`` (ONNX rounds ties to even where MegEngine rounds them away from
   zero: results may differ by one step on exact ties);
 * quantized ``ConvBiasForward``: ``QLinearConv`` (int32 bias at ``scale_src *
-  scale_filter``), ``RELU`` as an integer ``Clip`` at the zero point;
+  scale_filter``; onnxruntime requantizes with its own float factor and rounds ties to
+  even: within one step of MegEngine), ``RELU`` as an integer ``Clip`` at the zero point;
+  a conv read only by a scale-changing ``QRELU`` outputs relu'd uint8 codes at zero
+  point 0 for that relu's ``QLinearAdd`` form (:mod:`.int8_requant`); a zero-point
+  ``Padding`` before it becomes its ``pads`` (:mod:`.int8_fuse`);
 * ``MatrixMul`` of ``QuantizedS8``: ``MatMulInteger``; ``Elemwise`` ``ADD``/``SUB`` of one
   ``QuantizedS32``: int32 arithmetic; ``ElemwiseMultiType``: ``QADD`` and
   ``QFUSE_ADD_RELU`` as onnxruntime's ``QLinearAdd`` (``com.microsoft``); ``QRELU`` and
   ``QMIN``/``QMAX`` with a constant at the same scale (a relu6) as an integer ``Clip`` of
-  the codes (a scale-changing ``QRELU``: ``QLinearLeakyRelu`` at ``alpha=0``); other
-  modes in float between ``DequantizeLinear`` and ``QuantizeLinear``;
+  the codes (a scale-changing ``QRELU`` of ``QuantizedS8``: the fastest form of
+  :mod:`.int8_requant` that gives MegEngine's codes on every input code); other modes in
+  float between ``DequantizeLinear`` and ``QuantizeLinear``;
 * pooling: integer ``MaxPool``, average pooling in float between Q/DQ;
 * ``Reshape``, ``Dimshuffle``, ``AxisAddRemove``, ``Padding``: on the codes (a constant
-  pad value is a code, as in MegEngine's kernel).
+  pad value is a code, as in MegEngine's kernel);
+* a float tail: ``Reduce`` (a MEAN pair over H and W: one ``ReduceMean`` over the NHWC
+  transpose, which onnxruntime cancels against its channels-last convs' own), float
+  ``ConvBias`` (1x1 on a 1x1 image: ``Gemm``), float ``Elemwise``.
 
 Anything else raises :class:`Int8Unsupported` (the plan then runs on the numpy kernels).
 
@@ -40,6 +48,8 @@ from ..ops.pooling import PoolingForward
 from ..ops.quantized import ElemwiseMultiType
 from ..ops.reduce import REDUCE_ALL, Reduce
 from ..ops.shape import AxisAddRemove, Dimshuffle, Padding, Reshape
+from .int8_fuse import fold_pads_into_convs
+from .int8_requant import SHIFT, expected_codes, pick_form, prefetch, requant_relu_spec
 from .specialize import specialize
 
 #: the op names in this module's strings are ONNX's
@@ -64,6 +74,15 @@ class _Lowering:
         self.nodes: list[Any] = []
         self.inits: list[Any] = []
         self._n = 0
+        #: how a var's codes travel where not as :func:`shifted` says (see :meth:`offset`)
+        self.offsets: dict[int, int | None] = {}
+        #: the nodes reading each var (by id); the graph's outputs (ids)
+        self.users: dict[int, list[OpNode]] = {}
+        self.outputs: set[int] = set()
+        #: whether a relu'd conv output may travel at zero point 0 (``"add"`` form)
+        self.relu_add = True
+        #: a var not emitted (the first of a spatial mean pair) -> the name it reduces
+        self.deferred: dict[int, str] = {}
 
     def fresh(self, hint: str) -> str:
         self._n += 1
@@ -81,29 +100,78 @@ class _Lowering:
         self.nodes.append(self.h.make_node(op, inputs, [out], **attrs))
         return out
 
-    def qparams(self, dtype: np.dtype, shifted: bool = False) -> tuple[str, str]:
+    def qparams(self, dtype: np.dtype, offset: int | None = None) -> tuple[str, str]:
         """Constants: the float32 scale and the zero point (of the storage type; of
-        uint8 for a ``shifted`` int8 var)."""
+        uint8, plus ``offset``, for codes that travel as uint8 ``q + offset``)."""
         info = dtype.metadata["mgb_dtype"]
         zp = np.array(info.get("zero_point", 0), dtype.newbyteorder("=").str)
-        if shifted:
-            zp = np.array(int(zp) + SHIFT, np.uint8)
+        if offset is not None:
+            zp = np.array(int(zp) + offset, np.uint8)
         return self.const(np.array(get_scale(dtype), np.float32), "s"), self.const(zp, "zp")
 
+    def sole_user(self, var: VarNode) -> OpNode | None:
+        """The one node reading ``var`` where nothing else does (nor the graph's outputs)."""
+        users = self.users.get(var.id, [])
+        return users[0] if len(users) == 1 and var.id not in self.outputs else None
+
+    def offset(self, var: VarNode) -> int | None:
+        """How ``var``'s codes travel: ``None`` as its own dtype, ``k`` as uint8 codes
+        ``q + k`` (:data:`SHIFT` for a :func:`shifted` var; 0 for a relu'd conv output
+        that only a requantizing ``QRELU`` reads, see :mod:`.int8_requant`)."""
+        if var.id in self.offsets:
+            return self.offsets[var.id]
+        return SHIFT if shifted(var) else None
+
+    def storage(self, var: VarNode) -> tuple[np.dtype, int]:
+        """The ONNX element type of ``var``'s codes and what is added to them."""
+        offset = self.offset(var)
+        return (np.dtype(var.dtype.str), 0) if offset is None else (np.dtype(np.uint8), offset)
+
+    def vq(self, var: VarNode) -> tuple[str, str]:
+        """``var``'s scale and zero point as it travels."""
+        return self.qparams(var.dtype, self.offset(var))
+
     def dq(self, name: str, var: VarNode) -> str:
-        return self.node("DequantizeLinear", [name, *self.qparams(var.dtype, shifted(var))])
+        return self.node("DequantizeLinear", [name, *self.vq(var)])
 
     def q(self, name: str, var: VarNode, out: str | None = None) -> str:
-        return self.node("QuantizeLinear", [name, *self.qparams(var.dtype, shifted(var))], out)
+        return self.node("QuantizeLinear", [name, *self.vq(var)], out)
 
+    def index(self, graph: Graph) -> None:
+        """Record each var's readers and the graph's outputs (for :meth:`sole_user`)."""
+        self.outputs = {var.id for var in graph.outputs}
+        for node in graph.ops():
+            for var in node.inputs:
+                self.users.setdefault(var.id, []).append(node)
 
-#: int8 activations travel as uint8 codes ``q + SHIFT`` (zero point 128): the same reals,
-#: and the u8 x s8 products x86's VNNI units compute (onnxruntime's fastest int8 path)
-SHIFT = 128
+    def lower_ops(self, graph: Graph, rules: dict[type, Any], names: dict[int, str],
+                  const: Any) -> None:
+        """Name every op's output in ``names`` (which holds the inputs' names): a
+        constant as ``const(self, var, value)`` gives it, another op by its rule in
+        ``rules``, ``rule(self, node, input names, output name)``.
+
+        Raises:
+            Int8Unsupported: an op without a rule, or with several outputs.
+        """
+        for node in graph.ops():
+            if isinstance(node.op, Host2DeviceCopy):
+                continue
+            out = node.outputs[0]
+            if isinstance(node.op, ConstOp):
+                names[out.id] = const(self, out, node.op.value)
+                continue
+            rule = rules.get(type(node.op))
+            if rule is None or len(node.outputs) != 1:
+                raise Int8Unsupported(f"{node.op.type_name} on "
+                                      f"{', '.join(dtype_name(v.dtype) for v in node.inputs)}")
+            names[out.id] = self.fresh("v")
+            rule(self, node, [names[v.id] for v in node.inputs], names[out.id])
 
 
 def shifted(var: VarNode) -> bool:
-    """Whether ``var``'s codes travel shifted to uint8: a non-constant ``QuantizedS8``."""
+    """Whether ``var``'s codes travel shifted to uint8: a non-constant ``QuantizedS8``
+    (uint8 codes ``q + SHIFT``, zero point 128: the same reals, and the u8 x s8 products
+    x86's VNNI units compute, onnxruntime's fastest int8 path)."""
     return (not var.is_const and is_quantize(var.dtype)
             and var.dtype.metadata["mgb_dtype"]["name"] == "QuantizedS8")
 
@@ -138,19 +206,32 @@ def _conv_attrs(op: Any, groups: int) -> dict[str, Any]:
 
 
 def _float_conv(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
-    """A float convolution (a network's float tail): ONNX ``Conv`` (+ ``Relu``)."""
+    """A float convolution (a network's float tail): ONNX ``Conv`` (+ ``Relu``); a 1x1
+    dense one on a 1x1 image (a classifier after global pooling) as ``Gemm``, which
+    onnxruntime runs several times faster than its ``Conv`` there."""
+    op, x = node.op, node.inputs[0]
     filt, groups = _filter(node)
-    inputs = [names[0], low.const(filt.astype(np.float32), "w")]
+    w = filt.astype(np.float32)
     rest = node.inputs[2:]
+    bias = []
     if rest:
         if not rest[0].is_const:
             raise Int8Unsupported("float ConvBias needs a constant bias")
-        inputs.append(low.const(np.asarray(rest[0].value, np.float32).reshape(-1), "b"))
-    nonline = node.op.epilogue()
+        bias = [low.const(np.asarray(rest[0].value, np.float32).reshape(-1), "b")]
+    nonline = op.epilogue()
     if nonline not in ("IDENTITY", "RELU"):
         raise Int8Unsupported(f"float ConvBias nonlinearity {nonline}")
-    conv = low.node("Conv", inputs, None if nonline == "RELU" else out,
-                    **_conv_attrs(node.op, groups))
+    y = None if nonline == "RELU" else out
+    if (groups == 1 and w.shape[2:] == (1, 1) and tuple(x.shape[2:]) == (1, 1)
+            and (op.pad_h, op.pad_w) == (0, 0)):
+        flat = low.node("Flatten", [names[0]], axis=1)
+        gemm = low.node("Gemm", [flat, low.const(w.reshape(w.shape[:2]), "w"), *bias],
+                        transB=1)
+        shape = low.const(np.array(node.outputs[0].shape, np.int64), "shape")
+        conv = low.node("Reshape", [gemm, shape], y)
+    else:
+        conv = low.node("Conv", [names[0], low.const(w, "w"), *bias], y,
+                        **_conv_attrs(op, groups))
     if nonline == "RELU":
         low.node("Relu", [conv], out)
 
@@ -163,13 +244,14 @@ def _conv(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
         return
     filt, groups = _filter(node)
     acc_scale = np.float32(get_scale(x.dtype)) * np.float32(get_scale(w.dtype))
-    inputs = [names[0], *low.qparams(x.dtype, shifted(x)), low.const(filt, "w"),
-              *low.qparams(w.dtype)]
+    inputs = [names[0], *low.vq(x), low.const(filt, "w"), *low.qparams(w.dtype)]
     y = node.outputs[0]
     nonline = op.epilogue()
     if nonline not in ("IDENTITY", "RELU"):
         raise Int8Unsupported(f"quantized ConvBias nonlinearity {nonline}")
-    inputs += low.qparams(y.dtype, shifted(y))
+    if _feeds_requant_relu(low, y):  # relu'd by saturating at uint8 zero point 0
+        low.offsets[y.id], nonline = 0, "IDENTITY"
+    inputs += low.vq(y)
     if rest:
         b = rest[0]
         if not b.is_const or b.shape != (1, filt.shape[0], 1, 1):
@@ -179,7 +261,25 @@ def _conv(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
     conv = low.node("QLinearConv", inputs, None if nonline == "RELU" else out,
                     **_conv_attrs(op, groups))
     if nonline == "RELU":
-        low.node("Clip", [conv, low.qparams(y.dtype, shifted(y))[1]], out)  # at real 0
+        low.node("Clip", [conv, low.vq(y)[1]], out)  # at real 0
+
+
+def _requant_relu(node: OpNode) -> bool:
+    """Whether ``node`` is a ``QRELU`` from one ``QuantizedS8`` scale to another."""
+    if not (isinstance(node.op, ElemwiseMultiType) and node.op.float_mode() == "RELU"):
+        return False
+    (x,), (y,) = node.inputs, node.outputs
+    return shifted(x) and shifted(y) and not _same_qparams(x, y)
+
+
+def _feeds_requant_relu(low: _Lowering, y: VarNode) -> bool:
+    """Whether a conv's output ``y`` is read only by a requantizing ``QRELU`` whose
+    ``"add"`` form (:mod:`.int8_requant`) is exact: then ``y`` travels relu'd as uint8
+    at zero point 0 (``QLinearConv`` saturates there)."""
+    relu = low.sole_user(y)
+    if not low.relu_add or not shifted(y) or relu is None or not _requant_relu(relu):
+        return False
+    return pick_form(relu.op, y.dtype, relu.outputs[0].dtype, ("add",))[0] == "add"
 
 
 def _matmul(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
@@ -188,7 +288,7 @@ def _matmul(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
         a = low.node("Transpose", [a], perm=[1, 0])
     if op.transposeB:
         b = low.node("Transpose", [b], perm=[1, 0])
-    zps = [low.qparams(v.dtype, shifted(v))[1] for v in node.inputs]
+    zps = [low.vq(v)[1] for v in node.inputs]
     low.node("MatMulInteger", [a, b, *zps], out)
 
 
@@ -221,9 +321,8 @@ def _multi_type(low: _Lowering, node: OpNode, names: list[str], out: str) -> Non
     mode, y_var = node.op.float_mode(), node.outputs[0]
     if mode in ("ADD", "FUSE_ADD_RELU"):  # onnxruntime's integer QLinearAdd; then
         # quantize(relu(v)) == max(quantize(v), zero point)
-        qparams = [p for n, v in zip(names, node.inputs, strict=True)
-                   for p in (n, *low.qparams(v.dtype, shifted(v)))]
-        zp = low.qparams(y_var.dtype, shifted(y_var))
+        qparams = [p for n, v in zip(names, node.inputs, strict=True) for p in (n, *low.vq(v))]
+        zp = low.vq(y_var)
         add = low.node("QLinearAdd", [*qparams, *zp], out if mode == "ADD" else None,
                        domain="com.microsoft")
         if mode == "FUSE_ADD_RELU":
@@ -246,19 +345,20 @@ def _code_clip(low: _Lowering, node: OpNode, names: list[str], out: str) -> bool
     Bit-exact against DequantizeLinear -> op -> QuantizeLinear: at equal scale and zero point
     the codes survive the float round trip exactly (|code| <= 255), and quantizing is
     monotone with quantize(0) == zero point, so quantize(relu(v)) == max(quantize(v), zp).
-    A ``QRELU`` that changes scale is onnxruntime's ``QLinearLeakyRelu`` at ``alpha=0``: a
-    256-entry table that onnxruntime fills with its own DequantizeLinear -> QuantizeLinear
-    (``tests/runtime/test_int8_onnx.py`` checks every code against that form).
+    A ``QRELU`` that changes scale between ``QuantizedS8`` dtypes takes the fastest form of
+    :mod:`.int8_requant` that gives MegEngine's codes on every input code; between other
+    dtypes, onnxruntime's ``QLinearLeakyRelu`` at ``alpha=0`` (a 256-entry table that
+    onnxruntime fills with its own DequantizeLinear -> QuantizeLinear).
     Returns False where the form does not apply."""
     mode, y = node.op.float_mode(), node.outputs[0]
-    zp = low.qparams(y.dtype, shifted(y))[1] if mode == "RELU" else ""
     if mode == "RELU":
         (x,), (name,) = node.inputs, names
-        if _same_qparams(x, y) and shifted(x) == shifted(y):
-            low.node("Clip", [name, zp], out)
+        if _same_qparams(x, y) and low.offset(x) == low.offset(y):
+            low.node("Clip", [name, low.vq(y)[1]], out)
+        elif _requant_relu(node):
+            _emit_requant_relu(low, node, name, out)
         else:  # onnxruntime's 256-entry table of DequantizeLinear -> Relu -> QuantizeLinear
-            low.node("QLinearLeakyRelu", [name, *low.qparams(x.dtype, shifted(x)),
-                                          *low.qparams(y.dtype, shifted(y))], out,
+            low.node("QLinearLeakyRelu", [name, *low.vq(x), *low.vq(y)], out,
                      domain="com.microsoft", alpha=0.0)
         return True
     if mode not in ("MIN", "MAX"):
@@ -268,11 +368,11 @@ def _code_clip(low: _Lowering, node: OpNode, names: list[str], out: str) -> bool
         return False
     c, x = node.inputs[consts[0]], node.inputs[1 - consts[0]]
     values = np.unique(np.asarray(c.value))
-    if (values.size != 1 or x.shape != y.shape or shifted(x) != shifted(y)
+    if (values.size != 1 or x.shape != y.shape or low.offset(x) != low.offset(y)
             or not (_same_qparams(c, y) and _same_qparams(x, y))):
         return False
-    storage = np.dtype(np.uint8) if shifted(y) else np.dtype(y.dtype.str)
-    code = int(values[0]) + (SHIFT if shifted(y) else 0)
+    storage, offset = low.storage(y)
+    code = int(values[0]) + offset
     info = np.iinfo(storage)
     name = names[1 - consts[0]]
     if (code >= info.max) if mode == "MIN" else (code <= info.min):
@@ -281,6 +381,26 @@ def _code_clip(low: _Lowering, node: OpNode, names: list[str], out: str) -> bool
     bound = low.const(np.array(code, storage), "bound")
     low.node("Clip", [name, "", bound] if mode == "MIN" else [name, bound], out)
     return True
+
+
+def _emit_requant_relu(low: _Lowering, node: OpNode, name: str, out: str) -> None:
+    """A ``QRELU`` between two ``QuantizedS8`` scales, in the form :mod:`.int8_requant`
+    picks for how its input travels (relu'd at zero point 0: ``"add"``; else ``"table"``
+    or MegEngine's own table through ``Gather``)."""
+    (x,), (y,) = node.inputs, node.outputs
+    allowed = ("add",) if low.offset(x) == 0 else ("table",)
+    form, table = pick_form(node.op, x.dtype, y.dtype, allowed)
+    if low.offset(x) == 0 and form != "add":  # the conv chose zero point 0 for "add"
+        raise Int8Unsupported(f"{node.op.type_name} QRELU: its input travels relu'd at "
+                              "zero point 0 but the add form is not exact")
+    if form == "gather":
+        from onnx import TensorProto
+
+        index = low.node("Cast", [name], to=TensorProto.INT32)
+        low.node("Gather", [low.const(expected_codes("gather", table), "table"), index], out)
+        return
+    op, consts, domain, attrs = requant_relu_spec(form, get_scale(x.dtype), get_scale(y.dtype))
+    low.node(op, [name, *(low.const(c, "q") for c in consts)], out, domain=domain, **attrs)
 
 
 def _pooling(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
@@ -323,8 +443,29 @@ def _reduce(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
     if is_quantize(x.dtype) or op.mode not in _REDUCE_MODES or op.axis == REDUCE_ALL \
             or op.data_type != "DEFAULT":
         raise Int8Unsupported(f"Reduce {op.mode} on {dtype_name(x.dtype)}")
+    if x.id in low.deferred:  # the second of a spatial mean pair
+        _spatial_mean(low, low.deferred.pop(x.id), node.outputs[0], out)
+        return
+    user = low.sole_user(node.outputs[0])
+    if (op.mode == "MEAN" and len(x.shape) == 4 and op.axis in (2, 3) and user is not None
+            and isinstance(user.op, Reduce) and user.op.mode == "MEAN"
+            and user.op.axis == 5 - op.axis and user.op.data_type == "DEFAULT"):
+        # the mean over H then W (or W then H): one GlobalAveragePool at the second
+        low.deferred[node.outputs[0].id] = names[0]
+        return
     axes = low.const(np.array([op.axis], np.int64), "axes")
     low.node(_REDUCE_MODES[op.mode], [names[0], axes], out, keepdims=1)
+
+
+def _spatial_mean(low: _Lowering, name: str, y: VarNode, out: str) -> None:
+    """The mean over H and W of NCHW ``name`` as ``y``'s ``(N, C, 1, 1)``, taken over its
+    NHWC transpose: onnxruntime runs its QLinearConvs channels-last and cancels this
+    transpose against its own layout one, where a ``GlobalAveragePool`` of NCHW kept a
+    transpose of the whole last activation (a float rewrite: within float rounding)."""
+    nhwc = low.node("Transpose", [name], perm=[0, 2, 3, 1])
+    mean = low.node("ReduceMean", [nhwc, low.const(np.array([1, 2], np.int64), "axes")],
+                    keepdims=0)
+    low.node("Reshape", [mean, low.const(np.array(y.shape, np.int64), "shape")], out)
 
 
 _PAD_MODES = {"CONSTANT": "constant", "REPLICATE": "edge", "REFLECT": "reflect"}
@@ -336,8 +477,8 @@ def _padding(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
     pads = np.array([f for f, _ in widths] + [b for _, b in widths], np.int64)
     inputs = [names[0], low.const(pads, "pads")]
     if op.padding_mode == "CONSTANT":
-        storage = np.dtype(np.uint8) if shifted(x) else np.dtype(x.dtype.str)
-        code = int(op.padding_val) + (SHIFT if shifted(x) else 0)
+        storage, offset = low.storage(x)
+        code = int(op.padding_val) + offset
         info = np.iinfo(storage) if storage.kind in "iu" else None
         if info is None or not info.min <= code <= info.max:
             raise Int8Unsupported(f"Padding value {op.padding_val} on {dtype_name(x.dtype)}")
@@ -357,8 +498,13 @@ def _onnx_type(var: VarNode) -> int:
     return helper.np_dtype_to_tensor_dtype(np.dtype(var.dtype.str))
 
 
-def lower_to_onnx(graph: Graph) -> Any:
+def lower_to_onnx(graph: Graph, *, relu_add: bool = True, fold_pads: bool = True) -> Any:
     """The ONNX model of a quantized ``graph`` (inputs ``in<k>``, outputs ``out<k>``).
+
+    ``relu_add`` and ``fold_pads`` (both exact; off: the plainer forms, for comparisons):
+    a requantizing ``QRELU`` after a conv as the conv saturating at zero point 0 and one
+    ``QLinearAdd`` (:mod:`.int8_requant`); a ``Pad`` at the zero point into the
+    ``QLinearConv`` reading it (:mod:`.int8_fuse`).
 
     Raises:
         Int8Unsupported: an op (or a form of one) the lowering does not cover; the
@@ -371,29 +517,21 @@ def lower_to_onnx(graph: Graph) -> Any:
             raise Int8Unsupported(f"a QuantizedS8 graph input or output ({var.name})")
     graph = specialize(graph, {})  # shape chains (GetVarShape ...) folded for its input sizes
     low = _Lowering()
-    names: dict[int, str] = {}
-    for k, var in enumerate(graph.inputs):
-        names[var.id] = f"in{k}"
-    for node in graph.ops():
-        if isinstance(node.op, Host2DeviceCopy):
-            continue
-        out = node.outputs[0]
-        if isinstance(node.op, ConstOp):
-            names[out.id] = low.const(np.asarray(node.op.value, np.dtype(out.dtype.str)))
-            continue
-        rule = _RULES.get(type(node.op))
-        if rule is None or len(node.outputs) != 1:
-            raise Int8Unsupported(f"{node.op.type_name} on "
-                                  f"{', '.join(dtype_name(v.dtype) for v in node.inputs)}")
-        names[out.id] = low.fresh("v")
-        rule(low, node, [names[v.id] for v in node.inputs], names[out.id])
+    low.relu_add = relu_add
+    prefetch([(form, get_scale(n.inputs[0].dtype), get_scale(n.outputs[0].dtype))
+              for n in graph.ops() if _requant_relu(n) for form in ("add", "table")])
+    low.index(graph)
+    names = {var.id: f"in{k}" for k, var in enumerate(graph.inputs)}
+    low.lower_ops(graph, _RULES, names, lambda low, var, value: low.const(
+        np.asarray(value, np.dtype(var.dtype.str))))
     outputs = []
     for k, var in enumerate(graph.outputs):
         low.node("Identity", [names[var.id]], f"out{k}")
         outputs.append(helper.make_tensor_value_info(f"out{k}", _onnx_type(var), var.shape))
     inputs = [helper.make_tensor_value_info(f"in{k}", _onnx_type(v), v.shape)
               for k, v in enumerate(graph.inputs)]
-    g = helper.make_graph(low.nodes, "mge_int8", inputs, outputs, low.inits)
+    nodes = fold_pads_into_convs(low.nodes, low.inits) if fold_pads else low.nodes
+    g = helper.make_graph(nodes, "mge_int8", inputs, outputs, low.inits)
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET),
                                                 helper.make_opsetid("com.microsoft", 1)])
     model.ir_version = 10

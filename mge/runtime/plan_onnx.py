@@ -17,8 +17,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -44,8 +45,36 @@ ONNX_PASSES = ("remove_noop", "bn_to_elemwise", "fold_constants", "arith_reorder
 #: where opset 13 spells it ``x * HardSigmoid(x)``)
 PLAN_OPSET = 14
 
+#: the session of a compiled graph: nothing to enter (one shared, reentrant object: a
+#: forward of a small model should not build one)
+_NO_SESSION = contextlib.nullcontext()
+
 #: ``run(feeds) -> outputs``: a compiled graph, numpy arrays in and out
 GraphRunner = Callable[[Sequence[np.ndarray]], list[np.ndarray]]
+
+#: the list :func:`capture_exports` is collecting into now (``None``: none)
+_CAPTURED: ContextVar[list[tuple[Any, Any]] | None] = ContextVar("plan_onnx_captured",
+                                                                 default=None)
+
+
+@contextlib.contextmanager
+def capture_exports() -> Iterator[list[tuple[Any, Any]]]:
+    """Collect ``(backend, onnx model)`` for every graph a whole-graph backend compiles
+    in the block (the model as handed to the engine; its external weights are the
+    backend's ``weight_arrays``): what a load cache stores.
+
+    Example:
+        >>> with capture_exports() as exported:                     # doctest: +SKIP
+        ...     plan = Plan(graph, PlanOptions(backend="onnxruntime"))
+        >>> exported[0][0] is plan.backend                          # doctest: +SKIP
+        True
+    """
+    found: list[tuple[Any, Any]] = []
+    token = _CAPTURED.set(found)
+    try:
+        yield found
+    finally:
+        _CAPTURED.reset(token)
 
 
 def export_for_plan(graph: Graph, compute_dtype: str | None,
@@ -112,7 +141,11 @@ class OnnxGraphBackend(PlanBackend):
         except UnsupportedOpError as exc:
             self._fall_back(f"cannot export the graph to ONNX ({exc})")
             return None
-        return self.compile_model(model, graph)
+        runner = self.compile_model(model, graph)
+        found = _CAPTURED.get()
+        if found is not None and runner is not None:
+            found.append((self, model))
+        return runner
 
     def _fall_back(self, why: str) -> PlanBackend:
         if self._delegate is None:
@@ -146,7 +179,7 @@ class OnnxGraphBackend(PlanBackend):
         return np.asarray(array, var.dtype)
 
     def session(self) -> AbstractContextManager:
-        return self._delegate.session() if self._delegate else contextlib.nullcontext()
+        return self._delegate.session() if self._delegate else _NO_SESSION
 
     def synchronize(self) -> None:
         if self._delegate is not None:
@@ -154,4 +187,4 @@ class OnnxGraphBackend(PlanBackend):
 
 
 __all__ = ["ONNX_PASSES", "PLAN_OPSET", "GraphRunner", "OnnxGraphBackend", "c_contiguous",
-           "export_for_plan"]
+           "capture_exports", "export_for_plan"]

@@ -154,18 +154,25 @@ class OpenVinoPlanBackend(OnnxGraphBackend):
             self._fall_back(f"does not compile ONNX ops {others}")
             return None
         network = read_with_weights(model, self.weight_arrays or {})
-        compiled = core().compile_model(network, "CPU", compile_properties(self.options))
-        request = compiled.create_infer_request()
-        outputs = [compiled.output(f"out{k}") for k in range(len(graph.outputs))]
-
-        def run(feeds: Sequence[np.ndarray]) -> list[np.ndarray]:
-            request.infer({k: c_contiguous(x) for k, x in enumerate(feeds)},
-                          share_inputs=True)
-            return [np.array(request.get_tensor(out).data) for out in outputs]
-
-        run.compiled = compiled  # type: ignore[attr-defined]
-        return run
+        return compiled_runner(network, self.options, len(graph.outputs))
 
 
-__all__ = ["COMPILED_OPS", "PRECISIONS", "OpenVinoPlanBackend", "compile_properties", "core",
-           "cpu_capabilities", "read_with_weights"]
+def compiled_runner(network: Any, options: PlanOptions, nr_outputs: int) -> GraphRunner:
+    """``network`` (outputs ``out0``, ``out1`` ...) compiled for the CPU with ``options``,
+    as a runner of one infer request (``runner.compiled``: the compiled model)."""
+    compiled = core().compile_model(network, "CPU", compile_properties(options))
+    request = compiled.create_infer_request()
+    outputs = [compiled.output(f"out{k}") for k in range(nr_outputs)]
+
+    def run(feeds: Sequence[np.ndarray]) -> list[np.ndarray]:
+        # the results are copies the request no longer uses (share_outputs=False)
+        results = request.infer({k: c_contiguous(x) for k, x in enumerate(feeds)},
+                                share_inputs=True)
+        return [results[out] for out in outputs]
+
+    run.compiled = compiled  # type: ignore[attr-defined]
+    return run
+
+
+__all__ = ["COMPILED_OPS", "PRECISIONS", "OpenVinoPlanBackend", "compile_properties",
+           "compiled_runner", "core", "cpu_capabilities", "read_with_weights"]

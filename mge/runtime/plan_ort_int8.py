@@ -1,10 +1,11 @@
 """The ``onnxruntime-int8`` plan backend: quantized graphs on onnxruntime's integer
 kernels (QLinearConv, MatMulInteger; the CPU's VNNI units where it has them).
 
-The graph is lowered by :mod:`.int8_onnx` and run as one onnxruntime session. Results
-equal MegEngine's integers except on exact rounding ties (onnxruntime rounds them to
-even): within one quantization step per op, as MegEngine's own x86 and ARM kernels
-differ. A graph the lowering does not cover runs on the exact numpy kernels (with a
+The graph is lowered by :mod:`.int8_onnx` and run as one onnxruntime session. The
+requantizing relus, clips and pads give MegEngine's codes exactly (checked code by code);
+``QLinearConv`` and ``QLinearAdd`` requantize with onnxruntime's own float factor and
+round ties to even: within one quantization step per op, as MegEngine's own x86 and ARM
+kernels differ. A graph the lowering does not cover runs on the exact numpy kernels (with a
 warning). Used when named (``"auto"`` runs quantized graphs on the exact ``numpy``
 backend).
 
@@ -22,7 +23,7 @@ import onnxruntime
 
 from ..graph.ir import Graph
 from .int8_onnx import Int8Unsupported, lower_to_onnx
-from .ort_plan import session_options
+from .ort_plan import direct_run, session_options
 from .plan import GraphRunner, register_plan_backend
 from .plan_numpy import NumpyPlanBackend
 
@@ -48,10 +49,11 @@ class OrtInt8PlanBackend(NumpyPlanBackend):
             providers=["CPUExecutionProvider"])
         inputs = [f"in{k}" for k in range(len(graph.inputs))]
         outputs = [f"out{k}" for k in range(len(graph.outputs))]
+        call = direct_run(session, self.options)  # the CPU provider: its native run
 
         def run(feeds: Sequence[np.ndarray]) -> list[np.ndarray]:
-            return session.run(outputs, {n: np.ascontiguousarray(x)
-                                         for n, x in zip(inputs, feeds, strict=True)})
+            return call(outputs, {n: np.ascontiguousarray(x)
+                                  for n, x in zip(inputs, feeds, strict=True)}, None)
 
         run.session = session  # type: ignore[attr-defined]
         return run

@@ -46,3 +46,25 @@ def test_setting_data_keeps_the_layout_in_step() -> None:
     empty.to_numpy()  # an empty layout reads as shape (0,)
     empty._set(np.zeros((0,), np.float32))
     assert empty.layout.shapes == [0]
+
+
+def test_a_new_plan_cache_is_used_by_the_next_forward(small_model: Path,
+                                                      tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The forward keeps the last (cache, shapes, plan); a policy set after load that
+    replaces the plan cache (fast-run choosing again) must not run the old plan."""
+    from mge.lite import LiteAlgoSelectStrategy
+
+    monkeypatch.setenv("MGE_FAST_RUN_CACHE", str(tmp_path / "fast_run.cache"))
+    network = lite_network(small_model, "auto")
+    data = network.get_io_tensor(network.get_input_name(0))
+    data.set_data_by_copy(np.ones((1, 3, 8, 8), np.float32))
+    network.forward()
+    network.wait()
+    before = network._cache
+    network.set_network_algo_policy(LiteAlgoSelectStrategy.LITE_ALGO_PROFILE)
+    assert network._cache is not before
+    network.forward()
+    network.wait()
+    assert network._last_plan is not None and network._last_plan[0] is network._cache
+    assert network._last_plan[2] is network.plan

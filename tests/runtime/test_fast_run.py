@@ -12,11 +12,12 @@ import pytest
 
 from mge.graph import Graph
 from mge.ops import Elemwise
-from mge.runtime import fast_run
+from mge.runtime import fast_run, fast_run_timing
 from mge.runtime.fast_run import (
     Candidate,
     candidates,
     graph_digest,
+    preference,
     seeded_feeds,
     select_plan_backend,
     selection_key,
@@ -39,16 +40,31 @@ def test_selection_times_every_candidate_and_stores_the_fastest() -> None:
     found, _ = candidates(PlanOptions(threads=1))
     assert not selection.from_cache and selection.seconds > 0
     assert set(selection.timings_ms) | set(selection.excluded) >= {c.label for c in found}
-    fastest = min(selection.timings_ms, key=selection.timings_ms.__getitem__)
-    assert selection.candidate.label == fastest
+    # the fastest, or one within the tie band that comes first in preference order
+    chosen = selection.candidate.label
+    assert chosen == fast_run_timing.pick(selection.timings_ms, preference(found))
+    assert selection.timings_ms[chosen] <= fast_run_timing.TIE_RATIO * min(
+        selection.timings_ms.values())
     assert cache.options.backend == selection.backend
     (value,) = store.values()
     assert json.loads(value) == {"backend": selection.backend, "compute_dtype": None}
-    assert selection.describe().startswith(f"fast-run: {fastest} chosen by timing")
+    assert selection.describe().startswith(f"fast-run: {chosen} chosen by timing")
+    assert 0 < selection.timing_seconds < selection.seconds
+    assert set(selection.runs) == set(selection.timings_ms)
     feeds = seeded_feeds(graph, {})
     for got, want in zip(cache.plan().run_feeds(feeds), _numpy_outputs(graph, feeds),
                          strict=True):
         np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want).max(), rtol=1e-4)
+
+
+def test_preference_puts_float32_and_auto_s_order_first() -> None:
+    pytest.importorskip("torch")  # the torch plan backend registers only with torch
+    found = [Candidate("numpy"), Candidate("torch", "bfloat16"), Candidate("torch"),
+             Candidate("onnxruntime")]
+    order = preference(found)
+    assert order[-1] == "torch-bfloat16"
+    assert order.index("onnxruntime-float32") < order.index("torch-float32") < \
+        order.index("numpy-float32")
 
 
 def test_a_stored_choice_skips_timing() -> None:

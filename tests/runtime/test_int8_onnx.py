@@ -116,6 +116,11 @@ def test_padding_and_float_tail_run_on_onnxruntime(tmp_path: Path) -> None:
     step = mge.dtype.get_scale(q.conv.output_dtype)
     head = np.abs(q.head.weight.numpy()).sum(axis=(1, 2, 3)).max()
     assert np.abs(outs["numpy"] - outs["onnxruntime-int8"]).max() <= step * head + 1e-5
+    ops = [n.op_type for n in lower_to_onnx(load_graph(tmp_path / "tail.mge").graph).graph.node]
+    # the spatial mean pair: one ReduceMean over the NHWC transpose (onnxruntime cancels it
+    # against the channels-last convs' own transpose)
+    assert "GlobalAveragePool" not in ops and ops.count("ReduceMean") == 1
+    assert ops[ops.index("ReduceMean") - 1] == "Transpose"
 
 
 def _relu6_graph() -> Any:

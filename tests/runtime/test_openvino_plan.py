@@ -110,17 +110,25 @@ def test_lite_network_on_openvino() -> None:
     check_lite_network_matches_numpy("openvino")
 
 
-def test_weights_reach_openvino_through_a_weights_file_removed_after() -> None:
-    import glob
+def test_weights_reach_openvino_through_a_weights_file_removed_after(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
     import tempfile
 
+    from mge.runtime import plan_openvino
+
+    made: list[str] = []  # this plan's folders (other processes make their own meanwhile)
+    original = tempfile.TemporaryDirectory
+
+    def recording(*args: object, **kwargs: object) -> tempfile.TemporaryDirectory:
+        folder = original(*args, **kwargs)  # type: ignore[call-overload]
+        made.append(folder.name)
+        return folder
+
+    monkeypatch.setattr(plan_openvino.tempfile, "TemporaryDirectory", recording)
     graph, feeds = fixture_model("resnet18_w4_fuse")
-    before = set(glob.glob("/dev/shm/mge-openvino-*") +
-                 glob.glob(f"{tempfile.gettempdir()}/mge-openvino-*"))
     plan = PlanCache(graph, PlanOptions(backend="openvino", threads=1)).plan()
     assert plan.backend.weight_arrays  # exported as arrays, not inside the model bytes
-    after = set(glob.glob("/dev/shm/mge-openvino-*") +
-                glob.glob(f"{tempfile.gettempdir()}/mge-openvino-*"))
-    assert after <= before  # the temporary folder is gone
+    assert made and not any(os.path.exists(f) for f in made)  # the folder is gone
     for got, want in zip(plan.run_feeds(feeds), _numpy(graph, feeds), strict=True):
         np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want).max(), rtol=1e-4)

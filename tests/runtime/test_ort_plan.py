@@ -120,3 +120,26 @@ def test_auto_does_not_import_lower_priority_libraries() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=300, check=True)
     assert done.stdout.split() == ["onnxruntime", "False"]
+
+
+def test_cpu_plans_call_the_native_run_and_match_the_public_one() -> None:
+    """On the CPU provider a plan calls the session's native ``run`` (the Python
+    wrapper's checks cost microseconds a forward); its results are the public run's."""
+    from mge.runtime.ort_plan import direct_run
+
+    graph, feeds = fixture_model()
+    plan = Plan(graph, PlanOptions(backend="onnxruntime", threads=1))
+    session = plan._runner.session
+    cpu, gpu = PlanOptions(threads=1), PlanOptions(device="gpu0")
+    assert direct_run(session, cpu) == session._sess.run
+    assert direct_run(session, gpu) == session.run  # CUDA's fallback lives in the wrapper
+
+    class NoNative:  # an onnxruntime without the native session attribute
+        def run(self, *args: object) -> None: ...
+
+    no_native = NoNative()
+    assert direct_run(no_native, cpu) == no_native.run
+    names = [f"out{k}" for k in range(len(plan.outputs))]
+    public = session.run(names, {f"in{k}": x for k, x in enumerate(feeds)})
+    for got, want in zip(plan.run_feeds(feeds), public, strict=True):
+        np.testing.assert_array_equal(got, want)

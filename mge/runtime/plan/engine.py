@@ -65,6 +65,8 @@ class StepInfo(NamedTuple):
 
 #: ``observer(step, outputs, seconds)`` after each op of an observed run
 Observer = Callable[[StepInfo, Sequence[Any], float], None]
+#: ``call(output_keys, {input_key: array}, None) -> results``: see :meth:`Plan.unchecked`
+NativeCall = Callable[[list[str], dict[str, Any], None], list[np.ndarray]]
 
 
 #: the inference passes that keep quantized graphs exact
@@ -202,6 +204,43 @@ class Plan:
             else:
                 self._run_observed(env, observer)
             return [self._fetch(env, v) for v in self.outputs]
+
+    def unchecked(self) -> tuple[NativeCall, list[str], list[str]]:
+        """:meth:`run_feeds` for callers that checked the feeds themselves (C-contiguous
+        numpy arrays of the inputs' shapes and dtypes), in a native engine's calling
+        convention: ``(call, input_keys, output_keys)``, run as
+        ``call(output_keys, {input_key: array, ...}, None)`` with the keys in order. Its
+        results may still need ``np.ascontiguousarray(r, dtype=var.dtype)``. Where the
+        backend compiled the whole graph and its runner has a ``native`` form
+        (onnxruntime's session call), that is it: nothing runs around the engine.
+
+        Example:
+            >>> call, keys, outs = plan.unchecked()                      # doctest: +SKIP
+            >>> call(outs, {keys[0]: np.zeros((1, 3), np.float32)}, None)  # doctest: +SKIP
+        """
+        native = getattr(self._runner, "native", None)
+        if native is not None:
+            return native
+        run_feeds = self.run_feeds
+
+        def call(_outputs: Any, feeds: dict[str, Any], _options: Any) -> list[np.ndarray]:
+            return run_feeds(list(feeds.values()))
+
+        return call, [f"in{k}" for k in range(len(self.inputs))], \
+            [f"out{k}" for k in range(len(self.outputs))]
+
+    def io_binding(self, outputs: Sequence[np.ndarray]) -> Any | None:
+        """A binding of the plan's engine to input arrays and to ``outputs``, buffers of
+        the outputs' shapes and dtypes that every run writes into
+        (:class:`mge.runtime.ort_binding.Binding`: ``bind(key, array)`` with the keys of
+        :meth:`unchecked`, ``run()``), or ``None`` where the backend has none.
+
+        Example:
+            >>> buffers = [np.empty(v.shape, v.dtype) for v in plan.outputs]  # doctest: +SKIP
+            >>> binding = plan.io_binding(buffers)                    # doctest: +SKIP
+        """
+        make = getattr(self._runner, "io_binding", None)
+        return make(outputs) if make is not None else None
 
     def _run_observed(self, env: list[Any], observer: Observer) -> None:
         backend = self.backend

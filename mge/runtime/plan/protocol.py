@@ -207,14 +207,15 @@ def register_plan_backend(cls: type[PlanBackend]) -> type[PlanBackend]:
 #: plan backends that ship with mge, imported on first use
 _BUILTIN = {"numpy": "mge.runtime.plan_numpy", "torch": "mge.runtime.plan_torch",
             "onnxruntime": "mge.runtime.ort_plan", "openvino": "mge.runtime.plan_openvino",
-            "onnxruntime-int8": "mge.runtime.plan_ort_int8"}
+            "onnxruntime-int8": "mge.runtime.plan_ort_int8",
+            "openvino-int8": "mge.runtime.plan_openvino_int8"}
 
 
 #: the built-in backends' priorities, known before importing them: ``"auto"`` imports
 #: only those that could beat the best one it already has (not torch, when onnxruntime
 #: runs the graph); ``tests/runtime`` checks these against the classes
 BUILTIN_PRIORITY = {"onnxruntime": 30, "torch": 20, "openvino": 15, "numpy": 10,
-                    "onnxruntime-int8": 5}
+                    "onnxruntime-int8": 5, "openvino-int8": 4}
 #: built-in backends whose library is not installed (not tried again)
 _MISSING: set[str] = set()
 
