@@ -13,9 +13,12 @@ Example:
     dtype('float32')
 """
 
+from .adaptive_rounding import RoundingResult, adaround
 from .bias_correction import correct_bias
+from .clipped_outputs import share_activation_scales
 from .equalize import equalize_cross_layer
 from .fake_quant import LSQ, TQT, FakeQuantize
+from .mse_observer import MSEWeightObserver, mse_clip_ratio
 from .observer import (
     ExponentialMovingAverageObserver,
     HistogramObserver,
@@ -32,6 +35,7 @@ from .qconfig import (
     ema_fakequant_qconfig,
     ema_lowbit_fakequant_qconfig,
     min_max_fakequant_qconfig,
+    mse_calibration_qconfig,
     passive_qconfig,
     sync_ema_fakequant_qconfig,
     tqt_qconfig,
@@ -51,13 +55,16 @@ from .utils import QParams, QuantMode, create_qparams, fake_quant_bias, fake_qua
 
 __all__ = [
     "LSQ", "TQT", "ExponentialMovingAverageObserver", "FakeQuantize", "HistogramObserver",
-    "MinMaxObserver", "Observer", "PassiveObserver", "QConfig", "QParams", "QuantMode",
+    "MSEWeightObserver", "MinMaxObserver", "Observer", "PassiveObserver", "QConfig", "QParams",
+    "QuantMode", "RoundingResult", "adaround",
     "SyncExponentialMovingAverageObserver", "SyncMinMaxObserver", "apply_easy_quant",
     "calibration_qconfig", "correct_bias", "create_qparams", "disable_fake_quant",
     "disable_observer",
     "easyquant_qconfig", "ema_fakequant_qconfig", "ema_lowbit_fakequant_qconfig",
     "enable_fake_quant", "enable_observer", "equalize_cross_layer", "fake_quant_bias",
     "fake_quant_tensor",
-    "min_max_fakequant_qconfig", "passive_qconfig", "propagate_qconfig", "quantize",
-    "quantize_qat", "reset_qconfig", "sync_ema_fakequant_qconfig", "tqt_qconfig",
+    "min_max_fakequant_qconfig", "mse_calibration_qconfig", "mse_clip_ratio",
+    "passive_qconfig", "propagate_qconfig", "quantize",
+    "quantize_qat", "reset_qconfig", "share_activation_scales", "sync_ema_fakequant_qconfig",
+    "tqt_qconfig",
 ]

@@ -34,7 +34,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +51,7 @@ _RELU_METHODS = ("RELU",)
 
 
 @dataclass
-class _Call:
+class ModuleCall:
     """One recorded call of a leaf module: its name, module, input and output tensors."""
 
     name: str
@@ -81,18 +81,24 @@ def _kind(module: Module) -> str | None:
     return None
 
 
-def _record(module: Module, inputs: tuple[Any, ...]) -> list[_Call]:
-    """Run ``module(*inputs)`` with hooks on its leaf modules (and the convs)."""
-    calls: list[_Call] = []
+def _leaf_or_conv(module: Module) -> bool:
+    return _kind(module) == "conv" or next(iter(module.children()), None) is None
+
+
+def record_calls(module: Module, inputs: tuple[Any, ...],
+                 hooked: Callable[[Module], bool] = _leaf_or_conv) -> list[ModuleCall]:
+    """Run ``module(*inputs)`` with hooks on the submodules ``hooked`` picks (default: its
+    leaf modules and the convs); their calls in order."""
+    calls: list[ModuleCall] = []
     handles = []
     names = {id(m): n for n, m in module.named_modules()}
     for sub in module.modules():
-        if _kind(sub) != "conv" and next(iter(sub.children()), None) is not None:
+        if not hooked(sub):
             continue
 
         def hook(mod: Module, args: tuple, out: Any) -> None:
             tensors = [a for a in args if isinstance(a, Tensor)]
-            calls.append(_Call(names.get(id(mod), "?"), mod, tensors, out))
+            calls.append(ModuleCall(names.get(id(mod), "?"), mod, tensors, out))
 
         handles.append(sub.register_forward_hook(hook))
     try:
@@ -103,18 +109,18 @@ def _record(module: Module, inputs: tuple[Any, ...]) -> list[_Call]:
     return calls
 
 
-def _chains(calls: list[_Call]) -> Iterator[tuple[_Call, list[_Call], _Call]]:
+def _chains(calls: list[ModuleCall]) -> Iterator[tuple[ModuleCall, list[ModuleCall], ModuleCall]]:
     """``(first conv, steps between, second conv)`` where the first conv's output reaches
     the second only through ReLU, ReLU6 or channelwise-scale-invariant steps, each result
     used by one module."""
-    users: dict[int, list[_Call]] = {}
+    users: dict[int, list[ModuleCall]] = {}
     for call in calls:
         for t in call.inputs:
             users.setdefault(id(t), []).append(call)
     for call in calls:
         if _kind(call.module) != "conv":
             continue
-        steps: list[_Call] = []
+        steps: list[ModuleCall] = []
         current = call
         while True:
             after = users.get(id(current.output), [])
@@ -149,10 +155,13 @@ def _scale_in(w: np.ndarray, s: np.ndarray) -> np.ndarray:
     return out if w.ndim == 5 else out[0]
 
 
-def _equalize_pair(first: Module, second: Module, rescale: bool) -> np.ndarray:
+def _equalize_pair(first: Module, second: Module, rescale: bool,
+                   bounds: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                   ) -> np.ndarray:
     """Rescale one pair in place (only zero the ignored channels unless ``rescale``);
     return the channel scales ``s`` (the first conv's output channel ``i`` is divided by
-    ``s[i]``)."""
+    ``s[i]``). ``bounds``: ``(lowest, highest, total)`` per channel: the product of every
+    scale applied so far (``total``, updated) is kept within ``[lowest, highest]``."""
     w1, w2 = first.weight.numpy(), second.weight.numpy()
     r1 = np.abs(_out_view(w1)).max(axis=1)
     r2 = _in_ranges(w2)
@@ -164,6 +173,10 @@ def _equalize_pair(first: Module, second: Module, rescale: bool) -> np.ndarray:
     live = (r1 > 0) & (r2 > 0) & rescale
     s = np.ones_like(r1)
     s[live] = np.sqrt(r1[live] * r2[live]) / r2[live]
+    if bounds is not None:
+        lowest, highest, total = bounds
+        s = (np.clip(total * s, lowest, highest) / total).astype(r1.dtype)
+        total *= s
     # the limit s -> inf of a channel the second conv ignores: zero it in the first, so
     # that its (often large, BatchNorm-folded) weights stop setting the per-tensor range
     keep = (r2 > 0).astype(w1.dtype)
@@ -173,6 +186,19 @@ def _equalize_pair(first: Module, second: Module, rescale: bool) -> np.ndarray:
         first.bias[...] = Tensor((b.reshape(-1) * keep / s).reshape(b.shape))
     second.weight[...] = Tensor(_scale_in(w2, s).astype(w2.dtype))
     return s
+
+
+def _relu6_bounds(output: Tensor, margin: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scales ``s`` (output channel divided by ``s``) that keep ``relu6`` exact on the
+    channels' observed pre-activation peaks with a ``margin``: a channel that stays below
+    ``6 / margin`` may be divided by any ``s >= margin * peak / 6``; one that reaches it,
+    by 1 only."""
+    x = output.numpy()
+    peak = np.maximum(x.max(axis=(0, *range(2, x.ndim))), 0.0).astype(np.float64)
+    free = margin * peak <= 6.0
+    lowest = np.where(free, margin * peak / 6.0, 1.0)
+    highest = np.where(free, np.inf, 1.0)
+    return lowest, highest, np.ones_like(peak)
 
 
 def _outputs(value: Any) -> list[np.ndarray]:
@@ -187,7 +213,7 @@ def _outputs(value: Any) -> list[np.ndarray]:
 
 def equalize_cross_layer(
     module: Module, *example_inputs: Any, relu6: str = "keep", iterations: int = 100,
-    tolerance: float = 1e-4,
+    tolerance: float = 1e-4, margin: float = 1.25,
 ) -> list[tuple[str, str]]:
     """Equalize the per-channel weight ranges of consecutive ``Conv2d`` pairs in place
     (mge's own: cross-layer equalization of Nagel et al. 2019), before PTQ calibration;
@@ -204,7 +230,13 @@ def equalize_cross_layer(
         example_inputs: arguments of one forward call.
         relu6: ``"keep"``: across a ReLU6 only zero the channels the second conv
             ignores (exact); ``"relu"``: replace that ReLU6 by ReLU and rescale too (the
-            paper's choice; changes the float network).
+            paper's choice; changes the float network); ``"data"``: rescale only as far
+            as keeps ReLU6 exact on ``example_inputs`` (a channel whose pre-activation
+            peak ``p`` there stays below ``6 / margin`` may grow up to ``6 / (margin *
+            p)`` times or shrink freely; one reaching it is left alone). Exact on the
+            example data, so give it the calibration batch; on other data a channel
+            beyond its margin is clipped at 6.
+        margin: the headroom of ``relu6="data"`` (>= 1).
         iterations: passes over all pairs (a conv between two pairs moves both).
         tolerance: stop once no channel scale is further than this from 1 (in log).
 
@@ -215,9 +247,12 @@ def equalize_cross_layer(
         ValueError: ``relu6`` unknown, channel counts that do not match, or outputs that
             changed (the weights are restored first).
     """
-    if relu6 not in ("relu", "keep"):
-        raise ValueError(f"equalize_cross_layer: relu6 must be 'relu' or 'keep', got {relu6!r}")
-    chains = list(_chains(_record(module, example_inputs)))
+    if relu6 not in ("relu", "keep", "data"):
+        raise ValueError(
+            f"equalize_cross_layer: relu6 must be 'relu', 'keep' or 'data', got {relu6!r}")
+    if margin < 1.0:
+        raise ValueError(f"equalize_cross_layer: margin must be >= 1, got {margin}")
+    chains = list(_chains(record_calls(module, example_inputs)))
     parents = {id(sub): (key, parent) for key, sub, parent in _with_parents(module)}
     pairs = []
     for first, steps, second in chains:
@@ -229,14 +264,17 @@ def equalize_cross_layer(
                 else:
                     key, parent = parents[id(step.module)]
                     _replace_child(parent, key, Float.ReLU())
-        pairs.append((first.module, second.module, relu6 == "relu" or not relu6_steps))
+        bounds = (_relu6_bounds(first.output, margin) if relu6 == "data" and relu6_steps
+                  else None)
+        pairs.append((first.module, second.module, relu6 != "keep" or not relu6_steps,
+                      bounds))
     saved = [(m, m.weight.numpy().copy(), None if m.bias is None else m.bias.numpy().copy())
              for pair in pairs for m in pair[:2]]
     reference = _outputs(module(*example_inputs))
     for _ in range(iterations):
         moved = 0.0
-        for first, second, rescale in pairs:
-            s = _equalize_pair(first, second, rescale)
+        for first, second, rescale, bounds in pairs:
+            s = _equalize_pair(first, second, rescale, bounds)
             moved = max(moved, float(np.abs(np.log(s)).max()) if s.size else 0.0)
         if moved < tolerance:
             break

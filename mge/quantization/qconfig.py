@@ -18,6 +18,7 @@ from typing import Any
 
 from ..module import Module
 from .fake_quant import TQT, FakeQuantize
+from .mse_observer import MSEWeightObserver
 from .observer import (
     ExponentialMovingAverageObserver,
     HistogramObserver,
@@ -90,6 +91,14 @@ calibration_qconfig = QConfig(
     act_fake_quant=None,
 )
 
+# mge's own: calibration_qconfig with MSE-optimal (clipped) per-tensor weight scales
+mse_calibration_qconfig = QConfig(
+    weight_observer=partial(MSEWeightObserver, dtype="qint8_narrow"),
+    act_observer=partial(HistogramObserver, dtype="qint8"),
+    weight_fake_quant=None,
+    act_fake_quant=None,
+)
+
 tqt_qconfig = QConfig(
     weight_observer=None,
     act_observer=None,
@@ -108,6 +117,7 @@ easyquant_qconfig = passive_qconfig
 
 __all__ = [
     "QConfig", "calibration_qconfig", "easyquant_qconfig", "ema_fakequant_qconfig",
-    "ema_lowbit_fakequant_qconfig", "min_max_fakequant_qconfig", "passive_qconfig",
+    "ema_lowbit_fakequant_qconfig", "min_max_fakequant_qconfig", "mse_calibration_qconfig",
+    "passive_qconfig",
     "sync_ema_fakequant_qconfig", "tqt_qconfig",
 ]

@@ -2,8 +2,10 @@
 (shared by the slow tests and ``bench/int8_ptq.py``).
 
 ``ptq(net, calibration)`` runs mge's PTQ road: ``equalize_cross_layer`` (optional),
-``quantize_qat`` with ``calibration_qconfig`` (histogram observers), one calibration pass
-per batch, ``quantize``, ``correct_bias`` (optional).
+``quantize_qat`` with ``mse_calibration_qconfig`` (MSE-optimal weight scales; optional,
+else ``calibration_qconfig``) and histogram activation observers, one calibration pass per
+batch, ``share_activation_scales`` (optional), ``adaround`` (optional), ``quantize``,
+``correct_bias`` (optional).
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ import numpy as np
 
 import mge
 from mge.quantization import (
+    adaround,
     calibration_qconfig,
     correct_bias,
     disable_observer,
     enable_observer,
     equalize_cross_layer,
+    mse_calibration_qconfig,
     quantize,
     quantize_qat,
+    share_activation_scales,
 )
 from tests.examples.shared_data import IMAGES, MODELS
 
@@ -69,20 +74,30 @@ def random_crops(images: list[np.ndarray], n: int, seed: int, size: int = 224
         yield a.transpose(2, 0, 1)[None]
 
 
-def ptq(net: mge.module.Module, calibration: list[np.ndarray], equalize: bool = True,
-        bias_correction: bool = True) -> mge.module.Module:
+def ptq(net: mge.module.Module, calibration: list[np.ndarray], equalize: bool | str = True,
+        bias_correction: bool = True, mse_weights: bool = True, share_scales: bool = True,
+        adaround_iters: int = 0) -> mge.module.Module:
     """A quantized copy of the float ``net`` calibrated on ``calibration`` batches
-    (``correct_bias`` on the same batches unless ``bias_correction`` is False)."""
+    (``equalize="data"``: ``equalize_cross_layer(relu6="data")`` on the first two batches;
+    ``adaround`` with ``adaround_iters`` steps per layer when not 0, then ``correct_bias``
+    on the same batches unless ``bias_correction`` is False)."""
     net = deepcopy(net)
     net.eval()
-    if equalize:
+    if equalize == "data":
+        equalize_cross_layer(net, mge.tensor(np.concatenate(calibration[:2])), relu6="data")
+    elif equalize:
         equalize_cross_layer(net, mge.tensor(calibration[0][:1]))
-    qat = quantize_qat(net, inplace=False, qconfig=calibration_qconfig)
+    qconfig = mse_calibration_qconfig if mse_weights else calibration_qconfig
+    qat = quantize_qat(net, inplace=False, qconfig=qconfig)
     enable_observer(qat)
     for batch in calibration:
         qat(mge.tensor(batch))
     disable_observer(qat)
     qat.eval()
+    if share_scales:
+        share_activation_scales(qat, mge.tensor(calibration[0][:1]))
+    if adaround_iters:
+        adaround(qat, calibration, float_module=net, iters=adaround_iters, progress=False)
     q = quantize(qat, inplace=False)
     q.eval()
     if bias_correction:

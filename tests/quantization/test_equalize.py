@@ -98,6 +98,26 @@ def test_relu6_relu_replaces_and_rescales() -> None:
     np.testing.assert_allclose(_out_ranges(net[0]), _in_ranges(net[2]), rtol=1e-3)
 
 
+def test_relu6_data_rescales_within_what_keeps_relu6_exact() -> None:
+    net = M.Sequential(M.Conv2d(3, 6, 1), M.ReLU6(), M.Conv2d(6, 4, 1))
+    _spread(net[0], 2)
+    x = _x()
+    pre = net[0](x).numpy().max(axis=(0, 2, 3))
+    before, w1 = net(x).numpy(), _out_ranges(net[0])
+    equalize_cross_layer(net, x, relu6="data", margin=1.25)
+    assert isinstance(net[1], M.ReLU6)
+    np.testing.assert_allclose(net(x).numpy(), before, rtol=1e-4, atol=1e-4)
+    growth = _out_ranges(net[0]) / w1  # 1 / s per channel
+    peak = np.maximum(pre, 0) * growth
+    free = 1.25 * np.maximum(pre, 0) <= 6
+    assert free.any() and not free.all()
+    assert np.all(peak[free] <= 6 / 1.25 * (1 + 1e-5))  # still below the margin
+    np.testing.assert_allclose(growth[~free], 1.0)  # saturating channels are left alone
+    assert not np.allclose(growth[free], 1.0)
+    with pytest.raises(ValueError, match="margin"):
+        equalize_cross_layer(net, x, relu6="data", margin=0.5)
+
+
 class _Residual(M.Module):
     """conv -> ReLU -> conv, the ReLU's result also added in ``forward`` (no module)."""
 

@@ -1,0 +1,158 @@
+"""``adaround`` (learned weight rounding) and the layer statistics it optimizes on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mge
+import mge.functional as F
+import mge.module as M
+from mge.dtype import get_scale
+from mge.quantization import (
+    adaround,
+    calibration_qconfig,
+    disable_observer,
+    quantize,
+    quantize_qat,
+)
+from mge.quantization.adaptive_rounding import round_layer
+from mge.quantization.layer_stats import LayerStats, conv_columns
+from tests.oracle import requires_oracle
+
+RNG = np.random.default_rng(0)
+
+
+@pytest.mark.parametrize("groups, stride, padding, dilation, kernel", [
+    (1, 1, 0, 1, 1), (1, 2, 1, 1, 3), (4, 1, 1, 1, 3), (8, 2, 1, 1, 3), (2, 1, 2, 2, (3, 1)),
+])
+def test_conv_columns_reproduce_the_convolution(groups: int, stride: int, padding: int,
+                                                dilation: int, kernel: int | tuple) -> None:
+    x = RNG.normal(size=(2, 8, 9, 7)).astype("float32")
+    conv = M.Conv2d(8, 4 * groups, kernel, stride, padding, dilation, groups=groups, bias=False)
+    w = conv.weight.numpy()
+    blocks = w.reshape(w.shape[0], w.shape[1], -1) if w.ndim == 5 else w.reshape(1, w.shape[0], -1)
+    cols = conv_columns(x, kernel, groups, stride, padding, dilation)
+    y = np.matmul(blocks, cols)  # (groups, out per group, N * OH * OW)
+    ref = conv(mge.tensor(x)).numpy()
+    got = y.reshape(ref.shape[1], ref.shape[0], *ref.shape[2:]).transpose(1, 0, 2, 3)
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_layer_stats_error_is_the_mean_squared_output_error() -> None:
+    xq, xf = RNG.normal(size=(2, 6, 50)), RNG.normal(size=(2, 6, 50))
+    v, w = RNG.normal(size=(2, 3, 6)), RNG.normal(size=(2, 3, 6))
+    stats = LayerStats.zeros(2, 6)
+    stats.add(xq[:, :, :20], xf[:, :, :20])
+    stats.add(xq[:, :, 20:], xf[:, :, 20:])
+    direct = np.sum((np.matmul(v, xq) - np.matmul(w, xf)) ** 2) / 50
+    assert stats.error(v, w) == pytest.approx(direct, rel=1e-10)
+
+
+def test_round_layer_moves_codes_by_at_most_one_and_lowers_the_error() -> None:
+    mix = RNG.normal(size=(32, 32)) + 3 * np.eye(32)  # correlated inputs: rounding matters
+    x = np.matmul(mix, RNG.normal(size=(32, 400)))[None]
+    stats = LayerStats.zeros(1, 32)
+    stats.add(x, None)
+    w = RNG.normal(size=(1, 16, 32)) * 0.1
+    scale = float(np.abs(w).max() / 7)  # a coarse grid
+    nearest = np.clip(np.round(w / scale), -7, 7)
+    codes = round_layer(w, scale, -7, 7, stats, iters=300)
+    assert np.abs(codes - nearest).max() <= 1
+    assert np.all((codes == np.floor(w / scale)) | (codes == np.floor(w / scale) + 1))
+    assert stats.error(codes * scale, w) < 0.7 * stats.error(nearest * scale, w)
+    np.testing.assert_array_equal(codes, round_layer(w, scale, -7, 7, stats, iters=300))
+
+
+class _Net(M.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.quant = M.QuantStub()
+        self.conv1 = M.Conv2d(3, 16, 3, padding=1)
+        self.act1 = M.Elemwise("relu6")
+        self.conv2 = M.Conv2d(16, 16, 3, stride=2, padding=1, groups=16)
+        self.conv3 = M.Conv2d(16, 8, 1)
+        self.dequant = M.DequantStub()
+        self.fc = M.Linear(8, 5)
+        self.fc.disable_quantize()
+        for m in (self.conv1, self.conv2, self.conv3, self.fc):
+            m.weight[...] = mge.tensor(RNG.normal(0, 0.5, m.weight.shape).astype("float32"))
+
+    def forward(self, x: mge.Tensor) -> mge.Tensor:
+        y = self.conv3(self.conv2(self.act1(self.conv1(self.quant(x)))))
+        return self.fc(F.flatten(F.mean(self.dequant(y), axis=(2, 3)), 1))
+
+
+def _calibrated() -> tuple[_Net, M.Module, np.ndarray]:
+    net = _Net()
+    net.eval()
+    data = RNG.normal(size=(16, 3, 8, 8)).astype("float32")
+    qat = quantize_qat(net, inplace=False, qconfig=calibration_qconfig)
+    qat(mge.tensor(data))
+    disable_observer(qat)
+    qat.eval()
+    return net, qat, data
+
+
+@pytest.mark.parametrize("sequential", [True, False])
+def test_adaround_changes_codes_by_one_and_lowers_each_layer_error(sequential: bool) -> None:
+    net, qat, data = _calibrated()
+    before = quantize(qat, inplace=False)
+    report = adaround(qat, [data[:8], data[8:]], float_module=net, iters=300,
+                      sequential=sequential, progress=False)
+    assert sorted(report) == ["conv1", "conv2", "conv3"]  # fc stays float (no QAT module)
+    after = quantize(qat, inplace=False)
+    flipped = 0
+    for name, r in report.items():
+        old, new = getattr(before, name).weight, getattr(after, name).weight
+        assert get_scale(new.dtype) == get_scale(old.dtype)  # the scale is the observer's
+        a, b = _codes(old), _codes(new)
+        assert np.abs(a - b).max() <= 1
+        assert int((a != b).sum()) == r.flipped
+        assert r.error <= r.nearest_error
+        flipped += r.flipped
+    assert flipped > 0
+    assert sum(r.error for r in report.values()) < sum(r.nearest_error for r in report.values())
+
+
+def _codes(weight: mge.Tensor) -> np.ndarray:
+    """The int8 codes of a quantized weight."""
+    return np.round(F.elemwise.dequantize(weight).numpy() / get_scale(weight.dtype)).astype(int)
+
+
+def test_adaround_bad_input() -> None:
+    net, qat, data = _calibrated()
+    with pytest.raises(ValueError, match="no calibration data"):
+        adaround(qat, [], progress=False)
+    with pytest.raises(ValueError, match="no float module"):
+        adaround(qat, data, float_module=M.Sequential(M.Conv2d(3, 3, 1)), progress=False)
+
+
+def _dump(net: M.Module, x: np.ndarray, path: Path) -> None:
+    from mge.jit import trace
+
+    @trace(symbolic=True, capture_as_const=True)
+    def fn(data: mge.Tensor) -> mge.Tensor:
+        return net(data)
+
+    fn(mge.tensor(x))
+    fn.dump(str(path), arg_names=["data"])
+
+
+@requires_oracle
+def test_adaround_dump_runs_bit_exact_in_megengine_lite(tmp_path: Path) -> None:
+    from tests.lite.test_int8 import run_lite
+    from tests.oracle import run_in_megengine
+
+    net, qat, data = _calibrated()
+    adaround(qat, data, float_module=net, iters=200, progress=False)
+    q = quantize(qat, inplace=False)
+    q.eval()
+    x = np.ascontiguousarray(data[:1])
+    _dump(q, x, tmp_path / "adaround.mge")
+    ours = run_lite(tmp_path / "adaround.mge", x)[0]
+    (theirs,) = run_in_megengine(tmp_path / "adaround.mge", {"data": x}).values()
+    np.testing.assert_allclose(theirs, ours, rtol=0, atol=1e-5)  # float tail: mean, fc
+    np.testing.assert_allclose(ours, q(mge.tensor(x)).numpy(), rtol=0, atol=1e-5)
