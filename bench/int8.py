@@ -2,27 +2,44 @@
 onnxruntime's own int8 (QDQ) model of the same float net.
 
     python bench/int8.py /tmp/int8-bench [--models resnet18 mobilenet_v2_real]
-        [--batches 1 8] [--threads 1 2] [--iters 10] [--quick]
+        [--batches 1 8] [--threads 1 2] [--rounds 5] [--iters 4] [--quick] [--check]
 
 The models are written to the work directory on first use (``bench/int8_models.py``):
-ResNet-18 by real MegEngine 1.13's PTQ (needs the oracle), the real MobileNetV2 of
-``../shared/models`` by mge's PTQ. Per model, batch and thread count, timed round-robin
-in one run (the machine is shared):
+ResNet-18 by real MegEngine 1.13's PTQ (needs the oracle; timed with its last output
+only, as the float net has), the real MobileNetV2 of ``../shared/models`` by mge's PTQ.
+Per model, batch and thread count:
 
-* ``mge int8``: mge.lite, plan backend ``onnxruntime-int8`` on the int8 dump;
-* ``ort fp32``: mge.lite, plan backend ``onnxruntime`` on the float dump (one
-  onnxruntime float32 session of the same net);
+* ``mge int8``: mge.lite, plan backend ``onnxruntime-int8`` on the int8 dump, its input
+  shared once (``set_data_by_share``, no copy per forward, as onnxruntime reads its feed);
+* ``ort fp32``: onnxruntime run directly on the float net's ONNX file (mge's export of
+  the float dump), as its users run it: a default ``SessionOptions`` with only
+  ``intra_op_num_threads`` set;
 * ``ort qdq``: onnxruntime's ``quantize_static`` (QDQ, uint8 activations, int8 weights,
-  calibrated on 4 random batches) of that float model, run directly.
+  calibrated on 4 random batches) of that float model, run the same way;
+* where OpenVINO is installed, ``mge ov int8``: mge.lite on plan backend ``openvino-int8``
+  (the int8 dump as a QDQ model of its reals, OpenVINO's int8 kernels), fed as ``mge int8``;
+  ``ov qdq``: OpenVINO on that same onnxruntime QDQ file as its users run it
+  (``Core().compile_model(path, "CPU", {"INFERENCE_NUM_THREADS": n})``, other properties
+  default), through one infer request.
 
-``--quick`` times 3 rounds after 1 warm-up (a check that everything runs, not figures).
+Each engine is timed in its own block of runs, the blocks' order rotating each round, and
+a block starts only once the other engines' idle onnxruntime workers have stopped spinning
+(``bench/int8_timing.py``; timed one run at a time round-robin, each engine used to share
+the 2 cores with the previous engine's spinning worker, which made every engine slower at
+2 threads than at 1). Per case it prints the CPU time other engines' threads used during
+each engine's timed runs (about 0: nothing else of this process ran while one was timed).
+The load average is printed before and after: on a shared machine
+the figures are only as quiet as it was. ``--check`` lists every engine slower at 2
+threads than at 1 and exits with status 1 if any was. ``--quick``: 3 rounds of 3 runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +47,22 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import mge.lite as L  # noqa: E402
-from bench.common import interleaved_ms, print_table  # noqa: E402
-from bench.int8_models import MODELS, cpu_int8_units, paths, prepare  # noqa: E402
+from bench.common import print_table  # noqa: E402
+from bench.int8_models import (  # noqa: E402
+    MODELS,
+    cpu_int8_units,
+    one_output,
+    paths,
+    prepare,
+)
+from bench.int8_timing import (  # noqa: E402
+    blocked_ms,
+    slower_with_more_threads,
+    thread_ids,
+)
+
+#: OpenVINO installed: its two engines are timed too
+OPENVINO = importlib.util.find_spec("openvino") is not None
 
 
 def lite_runner(path: Path, backend: str, threads: int, x: np.ndarray):  # noqa: ANN201
@@ -40,17 +71,41 @@ def lite_runner(path: Path, backend: str, threads: int, x: np.ndarray):  # noqa:
     net = L.LiteNetwork(config)
     net.threads_number = threads
     net.load(str(path))
-    tensor = net.get_io_tensor(net.get_all_input_name()[0])
+    # fed once, without a copy (as bench/lite.py does; onnxruntime reads x in place too)
+    net.get_io_tensor(net.get_all_input_name()[0]).set_data_by_share(x)
 
     def run() -> None:
-        tensor.set_data_by_copy(x)
         net.forward()
         net.wait()
 
     return run
 
 
-def ort_qdq_runner(float_mge: Path, threads: int, x: np.ndarray, tmp: Path):  # noqa: ANN201
+def ort_session(path: Path, threads: int, x: np.ndarray):  # noqa: ANN201
+    """One forward of onnxruntime on ``path`` as its users configure it: default session
+    options, ``intra_op_num_threads`` only."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda: session.run(None, {name: x})
+
+
+def openvino_request(path: Path, threads: int, x: np.ndarray):  # noqa: ANN201
+    """One forward of OpenVINO on the ONNX file ``path`` as its users run it: the CPU
+    plugin with only ``INFERENCE_NUM_THREADS`` set, one infer request."""
+    import openvino
+
+    compiled = openvino.Core().compile_model(str(path), "CPU",
+                                             {"INFERENCE_NUM_THREADS": threads})
+    request = compiled.create_infer_request()
+    return lambda: request.infer({0: x}, share_inputs=True)
+
+
+def onnx_models(float_mge: Path, shape: tuple[int, ...], tmp: Path) -> tuple[Path, Path]:
+    """``(float32 ONNX, QDQ ONNX)`` of the float dump, written once into ``tmp``."""
     import onnxruntime as ort
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -60,18 +115,18 @@ def ort_qdq_runner(float_mge: Path, threads: int, x: np.ndarray, tmp: Path):  # 
     )
 
     from mge.convert.onnx import to_onnx
-    from mge.runtime.ort_plan import session_options
 
     fp32 = tmp / f"{float_mge.stem}.onnx"
     qdq = tmp / f"{float_mge.stem}.qdq.onnx"
-    if not qdq.exists():
+    if not fp32.exists():
         to_onnx(str(float_mge), str(fp32))
+    if not qdq.exists():
         rng = np.random.default_rng(0)
         name = ort.InferenceSession(str(fp32)).get_inputs()[0].name
 
         class Reader(CalibrationDataReader):
             def __init__(self) -> None:
-                self.batches = iter([{name: rng.standard_normal(x.shape, np.float32)}
+                self.batches = iter([{name: rng.standard_normal(shape, np.float32)}
                                      for _ in range(4)])
 
             def get_next(self):  # noqa: ANN202
@@ -79,10 +134,7 @@ def ort_qdq_runner(float_mge: Path, threads: int, x: np.ndarray, tmp: Path):  # 
 
         quantize_static(str(fp32), str(qdq), Reader(), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-    session = ort.InferenceSession(str(qdq), session_options(threads),
-                                   providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return lambda: session.run(None, {name: x})
+    return fp32, qdq
 
 
 def main() -> None:
@@ -91,29 +143,68 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
-    parser.add_argument("--iters", type=int, default=10)
-    parser.add_argument("--quick", action="store_true", help="3 rounds, 1 warm-up")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--iters", type=int, default=4, help="timed runs per block")
+    parser.add_argument("--quick", action="store_true", help="3 rounds of 3 runs")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if any engine is slower at 2 threads than at 1")
     args = parser.parse_args()
-    warmup, iters = (1, 3) if args.quick else (2, args.iters)
+    rounds, iters = (3, 3) if args.quick else (args.rounds, args.iters)
     print(cpu_int8_units())
+    print("threads: mge.lite LiteNetwork.threads_number; onnxruntime intra_op_num_threads "
+          "(other session options default)"
+          + ("; OpenVINO INFERENCE_NUM_THREADS" if OPENVINO else ""))
+    load = os.getloadavg()[0]
+    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    every: dict[tuple[str, int, int, str], float] = {}
     for model in args.models:
         prepare(args.workdir, model, args.batches)
         rows = []
         for batch in args.batches:
             int8, fp32 = paths(args.workdir, model, batch)
+            int8 = one_output(int8)  # the float net's one output, not every block's
             x = np.random.default_rng(1).standard_normal((batch, 3, 224, 224), np.float32)
+            fp32_onnx, qdq_onnx = onnx_models(fp32, x.shape, args.workdir)
             for threads in args.threads:
-                os.environ["OMP_NUM_THREADS"] = str(threads)
-                fns = {"mge int8": lite_runner(int8, "onnxruntime-int8", threads, x),
-                       "ort fp32": lite_runner(fp32, "onnxruntime", threads, x),
-                       "ort qdq": ort_qdq_runner(fp32, threads, x, args.workdir)}
-                ms = interleaved_ms(fns, warmup=warmup, iters=iters)
-                rows.append([batch, threads, *(f"{ms[k]:.1f}" for k in fns),
-                             f"{ms['ort fp32'] / ms['mge int8']:.2f}",
-                             f"{ms['ort qdq'] / ms['mge int8']:.2f}"])
-        print_table(f"{model}: median ms (interleaved, {iters} rounds)",
-                    ["batch", "threads", "mge int8", "ort fp32", "ort qdq", "fp32/int8",
-                     "qdq/int8"], rows)
+                makers = {"mge int8": partial(lite_runner, int8, "onnxruntime-int8"),
+                          "ort fp32": partial(ort_session, fp32_onnx),
+                          "ort qdq": partial(ort_session, qdq_onnx)}
+                if OPENVINO:
+                    makers["mge ov int8"] = partial(lite_runner, int8, "openvino-int8")
+                    makers["ov qdq"] = partial(openvino_request, qdq_onnx)
+                fns, owners, foreign = {}, {}, {}
+                for name, make in makers.items():
+                    before = thread_ids()
+                    fns[name] = make(threads, x)
+                    fns[name]()  # pools may start on the first run
+                    owners[name] = thread_ids() - before
+                ms = blocked_ms(fns, rounds=rounds, iters=iters, owners=owners,
+                                foreign=foreign)
+                del fns  # sessions end before the next case loads
+                print(f"{model} batch {batch}, {threads} threads: CPU ms other engines' "
+                      "threads used per timed run: " + ", ".join(
+                          f"{k} {v:.2f}" for k, v in foreign.items()))
+                every.update({(model, batch, threads, k): v for k, v in ms.items()})
+                ratios = [ms["ort fp32"] / ms["mge int8"], ms["ort qdq"] / ms["mge int8"]]
+                if OPENVINO:
+                    ratios += [ms["ort fp32"] / ms["mge ov int8"],
+                               ms["ov qdq"] / ms["mge ov int8"]]
+                rows.append([batch, threads, *(f"{ms[k]:.1f}" for k in makers),
+                             *(f"{r:.2f}" for r in ratios)])
+        print_table(f"{model}: median ms ({rounds} rounds of {iters} runs per engine)",
+                    ["batch", "threads", *makers, "fp32/int8", "qdq/int8",
+                     *(["fp32/ov int8", "ov qdq/ov int8"] if OPENVINO else [])], rows)
+    print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    slower = slower_with_more_threads(every)
+    if args.check:
+        print("\nslower at more threads: " + ("none" if not slower else ""))
+        if slower and max(os.getloadavg()[0], load) >= (os.cpu_count() or 1) / 2:
+            print(f"  (other work kept the machine loaded, load average {load:.1f} at the "
+                  f"start on {os.cpu_count()} CPUs: a multi-thread run waits for a busy core)")
+        for line in slower:
+            print("  " + line)
+        if slower:
+            sys.exit(1)
 
 
 if __name__ == "__main__":

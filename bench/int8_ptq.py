@@ -1,7 +1,8 @@
 """PTQ accuracy of the real MobileNetV2 (``../shared/models``): top-1 of the int8 network
 against the float one on the three photos (centre crops) and on random crops/flips.
 
-    python bench/int8_ptq.py --calib 32 --crops 200 [--no-equalize] [--no-bias-correction]
+    python bench/int8_ptq.py --calib 32 --crops 200 [--no-equalize | --relu6-data]
+        [--no-bias-correction] [--no-mse-weights] [--no-share-scales] [--adaround ITERS]
         [--dump out.mge] [--lite]
 
 Calibration crops and evaluation crops are drawn with different seeds. ``--dump`` writes
@@ -72,7 +73,18 @@ def main() -> None:
     parser.add_argument("--crops", type=int, default=200, help="evaluation crops")
     parser.add_argument("--batch", type=int, default=25)
     parser.add_argument("--no-equalize", action="store_true")
+    parser.add_argument("--relu6-data", action="store_true",
+                        help="equalize across ReLU6 as far as keeps it exact on the "
+                             "calibration data (equalize_cross_layer(relu6='data'))")
     parser.add_argument("--no-bias-correction", action="store_true")
+    parser.add_argument("--no-mse-weights", action="store_true",
+                        help="min/max weight scales instead of MSEWeightObserver's")
+    parser.add_argument("--no-share-scales", action="store_true",
+                        help="no share_activation_scales (a conv feeding only a relu6 "
+                             "keeps its own output scale)")
+    parser.add_argument("--adaround", type=int, default=0, metavar="ITERS",
+                        help="learn the weights' rounding (AdaRound) with ITERS Adam steps "
+                             "per layer (0: nearest rounding)")
     parser.add_argument("--dump", help="write the int8 network here")
     parser.add_argument("--lite", action="store_true",
                         help="evaluate the crops in mge.lite (float: onnxruntime, int8: "
@@ -85,8 +97,11 @@ def main() -> None:
     calib = np.concatenate(list(random_crops(images, args.calib, seed=1)))
     start = time.time()
     q = ptq(net, [calib[i:i + 8] for i in range(0, len(calib), 8)],
-            equalize=not args.no_equalize, bias_correction=not args.no_bias_correction)
-    print(f"calibrated on {args.calib} crops in {time.time() - start:.0f} s")
+            equalize=("data" if args.relu6_data else not args.no_equalize),
+            bias_correction=not args.no_bias_correction,
+            mse_weights=not args.no_mse_weights, share_scales=not args.no_share_scales,
+            adaround_iters=args.adaround)
+    print(f"PTQ (calibration and levers) on {args.calib} crops in {time.time() - start:.0f} s")
     centers = [np.concatenate([center_crop(i) for i in images])]
     f, g = top1(net, centers), top1(q, centers)
     print(f"photos: float top-1 {f.tolist()}, int8 top-1 {g.tolist()}")

@@ -2,40 +2,46 @@
 
 Engines: mge.lite on each plan backend (``mge-numpy``, ``mge-torch``, ``mge-onnxruntime``,
 ``mge-openvino``; ``mge-auto``, the backend mge.lite picks itself; ``mge-fastrun``/
-``mge-fastrun-bf16``/``-fp16``, the backend fast-run picks by timing
-(``LITE_ALGO_PROFILE``; its choice, selection time and candidate timings are printed
-after each timing, with the time of a second load that reads the choice from the
-fast-run cache file, ``<workdir>/fast_run.cache``, removed at the start of a run; the
-table's load time is the first load, selection included); the reduced precision modes
-``mge-<backend>-bf16``/``-fp16`` for each 16-bit type the CPU has units for,
-``mge-cuda`` with a GPU), onnxruntime, OpenVINO in float32 and in each reduced
-precision its CPU plugin offers (``openvino-bf16``, ``openvino-f16``; where installed),
-plain PyTorch eager and, where the oracle venv exists, real MegEngine Lite 1.13 (a
-worker process). Every engine's modules are imported before any load is timed.
-Models: ResNet-18, ShuffleNetV2 1.0x, MobileNetV2 (mge.models, seeded weights) and the
-three real models of ../shared/models.
+``mge-fastrun-bf16``/``-fp16``, the backend fast-run picks by timing (``LITE_ALGO_PROFILE``;
+its choice, selection time and candidate timings are printed after each timing, with the
+time of a second load that reads the choice from the fast-run cache file,
+``<workdir>/fast_run.cache``, removed at the start of a run with mge's load cache
+``<workdir>/load_cache``: every load time in the table is a first load, selection included,
+with empty caches; ``bench/lite_load.py`` times cold, warm and repeated loads of mge and its
+peers); the reduced precision modes ``mge-<backend>-bf16``/``-fp16`` for each 16-bit type
+the CPU has units for, ``mge-cuda`` with a GPU), onnxruntime, OpenVINO in float32 and in
+each reduced precision its CPU plugin offers (``openvino-bf16``, ``openvino-f16``; where
+installed), plain PyTorch eager and, where the oracle venv exists, real MegEngine Lite 1.13
+(a worker process). Every engine's modules are imported before any load is timed. Models:
+those of ``lite_models``.
 
 Every engine's thread settings are printed first. For every (model, batch, threads) real
 MegEngine Lite runs first, in its own phase, and its worker process is ended before the
 other engines load (its thread pool spins while idle: left running it would steal a core
-from whichever engine is timed next). The in-process engines are then timed in rounds,
-in rotating order, so that load on the machine hits them alike; the table gives each
-engine's median
-forward time (wall clock, and the process's CPU time, which other load on the machine
-barely moves), its ratio to the fastest peer (onnxruntime, PyTorch, MegEngine Lite),
-its load time, the peak memory a fresh process adds to load it and run it three
-times (``--no-memory`` skips), and its largest difference from onnxruntime's output
-(relative to the largest output). The reduced-precision mode's top-1 on the real
-photos is checked against float32. A last table gives the issue's done-means ratios
-per case: ``mge-auto`` and ``mge-fastrun`` against the fastest float32 peer, mge's best
-reduced-precision engine against OpenVINO's best reduced-precision run, and
-``mge-auto``'s load time against the fastest peer's (wall and CPU time each).
-``--check`` lists every engine that was slower at 2 threads than at 1 (and exits with
-status 1 if any was). ``--quick``: ResNet-18 and MobileNetV3-Small (or ``--models``),
-batch 1, 3 rounds of 3 runs, no memory probes.
+from whichever engine is timed next). The in-process engines are then timed together in
+interleaved rounds of blocks (``block_timing``): every engine, in an order shuffled each
+round, gets the same wait for the other threads to go idle, one uncounted warm-up run and
+about ``--block-ms`` of counted runs per round; each block gives its median. The table
+gives each engine's median of block medians (wall
+clock, and the process's CPU time, which other load on the machine barely moves), its
+ratio to the fastest peer (onnxruntime, OpenVINO f32, PyTorch, MegEngine Lite) as the
+median of the per-round ratios with a bootstrap 95 % interval (MegEngine Lite, timed in
+its own phase, is compared by medians), its load time, the peak memory a fresh process
+adds to load it and run it three times (``--no-memory`` skips), and its largest
+difference from onnxruntime's output (relative to the largest output). onnxruntime runs
+twice, the second time as ``onnxruntime-control`` (another session, same settings): its
+ratio to ``onnxruntime`` is the run's own noise band, printed with every case. The
+reduced-precision mode's top-1 on the real photos is checked against float32. A last
+table gives the issue's done-means ratios per case: ``mge-auto`` and ``mge-fastrun``
+against the fastest float32 peer, mge's best reduced-precision engine against OpenVINO's
+best reduced-precision run, and ``mge-auto``'s load time against the
+fastest peer's (wall and CPU time each). ``--check`` lists every engine that was slower at 2
+threads than at 1 (and exits with status 1 if any was). ``--quick``: ResNet-18 and
+MobileNetV3-Small (or ``--models``), batch 1, 5 rounds of 15 ms blocks, no memory probes.
 
 Run: ``python bench/lite.py [--models resnet18 ...] [--batches 1 8] [--threads 1 2]
-[--rounds 5] [--iters 4] [--markdown] [--check] [--quick]``.
+[--rounds 12] [--block-ms 30] [--min-iters 1] [--iters 30] [--markdown] [--check]
+[--quick]``.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ import argparse
 import dataclasses
 import json
 import os
-import statistics
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -63,13 +69,20 @@ import numpy as np  # noqa: E402
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
+from block_timing import BlockTiming, merge, time_blocks  # noqa: E402
 from common import print_table  # noqa: E402
 from lite_models import MODELS, BenchModel, prepare, real_images  # noqa: E402
+from lite_report import (  # noqa: E402
+    CONTROL,
+    ROW_HEADER,
+    SUMMARY_HEADER,
+    case_rows,
+    noise_band,
+    slower_with_more_threads,
+    summary_row,
+)
 
 ORACLE = BENCH.parent / ".oracle" / "bin" / "python"
-PEERS = ("onnxruntime", "openvino", "pytorch", "megengine-lite")
-#: OpenVINO's reduced-precision runs: the peers of mge's reduced-precision modes
-LOW_PEERS = ("openvino-bf16", "openvino-f16")
 #: engine-name suffix of mge's reduced-precision modes
 SUFFIX = {"bfloat16": "bf16", "float16": "fp16"}
 #: engines timed in a phase of their own, their process ended before the others load
@@ -246,8 +259,13 @@ class OracleWorker:
                            threads=threads)["load_ms"]
         self.ask(cmd="run", key=key, input=inp, output=out)
         loaded = Loaded(lambda: None, lambda: np.load(out), load_ms)
-        loaded.times = lambda n: self.ask(cmd="time", key=key, input=inp, iters=n)
+        loaded.times = lambda n: self.times(key, inp, n)
         return loaded
+
+    def times(self, key: str, inp: str, n: int) -> list[tuple[float, float]]:
+        """(wall ms, CPU ms) of ``n`` forwards in the worker, one pair per forward."""
+        reply = self.ask(cmd="time", key=key, input=inp, iters=n)
+        return list(zip(reply["ms"], reply["cpu_ms"], strict=True))
 
     def close(self) -> None:
         if self.proc.stdin is not None:
@@ -288,6 +306,7 @@ def engines(workdir: str, wanted: list[str] | None) -> dict[str, Callable]:
     if torch.cuda.is_available():
         table["mge-cuda"] = mge_engine("torch", device="cuda")
     table["onnxruntime"] = onnxruntime_engine
+    table[CONTROL] = onnxruntime_engine  # the same engine again: the run's noise band
     table["onnxruntime-mge-onnx"] = onnxruntime_mge_engine
     if _has_openvino():
         from mge.runtime.plan_openvino import PRECISIONS, cpu_capabilities
@@ -325,15 +344,6 @@ def thread_settings(engine: str, threads: int) -> str:
     return "?"
 
 
-def slower_with_more_threads(rows: list[list]) -> list[str]:
-    """Lines naming every (model, batch, engine) slower at 2 threads than at 1."""
-    ms = {(r[0], r[1], r[2], r[3]): r[4] for r in rows}
-    return [f"{model} batch {batch} {engine}: {two:.2f} ms at 2 threads > "
-            f"{ms[(model, batch, 1, engine)]:.2f} ms at 1"
-            for (model, batch, threads, engine), two in ms.items()
-            if threads == 2 and two > ms.get((model, batch, 1, engine), float("inf"))]
-
-
 def warm_imports(table: dict[str, Callable]) -> None:
     """Import every engine's modules (and make OpenVINO's ``Core``) before any load is
     timed, so that no engine's load time carries the process's one-time imports."""
@@ -352,42 +362,6 @@ def warm_imports(table: dict[str, Callable]) -> None:
         import torch  # noqa: F401
 
 
-def summary_row(case: list, medians: dict[str, tuple[float, float]],
-                loads: dict[str, tuple[float, float]]) -> list:
-    """The done-means ratios of one (model, batch, threads): mge's automatic and fast-run
-    engines against the fastest float32 peer, mge's best reduced-precision engine
-    against OpenVINO's best reduced-precision run (wall and CPU ms), mge-auto's load
-    time against the fastest peer's load, wall and CPU (``nan`` where an engine is
-    missing; ``loads``: (wall ms, CPU ms) by engine)."""
-    def best(names: list[str], col: int) -> tuple[str, float]:
-        found = [(medians[k][col], k) for k in names if k in medians]
-        return (min(found)[1], min(found)[0]) if found else ("-", float("nan"))
-
-    peer, peer_ms = best(list(PEERS), 0)
-    _, peer_cpu = best(list(PEERS), 1)
-    low_mge = [k for k in medians if k.startswith("mge-") and k.endswith(("-bf16", "-fp16"))]
-    low_name, low_ms = best(low_mge, 0)
-    low_peer, low_peer_ms = best(list(LOW_PEERS), 0)
-    _, low_cpu = best(low_mge, 1)
-    _, low_peer_cpu = best(list(LOW_PEERS), 1)
-    def load_ratio(col: int) -> float:
-        peer_load = min((loads[k][col] for k in PEERS if k in loads), default=float("nan"))
-        return loads["mge-auto"][col] / peer_load if "mge-auto" in loads else float("nan")
-
-    def ratio(engine: str, col: int, against: float) -> float:
-        return medians[engine][col] / against if engine in medians else float("nan")
-
-    return [*case, peer, ratio("mge-auto", 0, peer_ms), ratio("mge-auto", 1, peer_cpu),
-            ratio("mge-fastrun", 0, peer_ms), ratio("mge-fastrun", 1, peer_cpu),
-            f"{low_name} / {low_peer}", low_ms / low_peer_ms, low_cpu / low_peer_cpu,
-            load_ratio(0), load_ratio(1)]
-
-
-SUMMARY_HEADER = ["model", "batch", "thr", "fastest f32 peer", "auto x", "auto cpu x",
-                  "fastrun x", "fastrun cpu x", "best mge low / best OpenVINO low", "low x",
-                  "low cpu x", "auto load x", "auto load cpu x"]
-
-
 # ------------------------------------------------------------------ measuring
 def batch_input(batch: int, size: int = 224) -> np.ndarray:
     """``batch`` real photos (repeated), preprocessed, as one NCHW float32 array."""
@@ -396,28 +370,13 @@ def batch_input(batch: int, size: int = 224) -> np.ndarray:
                                                 for k in range(batch)]))
 
 
-def time_engines(loaded: dict[str, Loaded], rounds: int, iters: int
-                 ) -> dict[str, tuple[float, float]]:
-    """(median wall ms, median CPU ms) per engine over ``rounds`` rounds of ``iters``
-    runs, rotating the order. CPU time is the process's (all its threads), so it shows
-    the work done whatever else the machine runs."""
-    wall: dict[str, list[float]] = {k: [] for k in loaded}
-    cpu: dict[str, list[float]] = {k: [] for k in loaded}
-    names = list(loaded)
-    for r in range(rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            item = loaded[name]
-            if hasattr(item, "times"):
-                reply = item.times(iters)
-                wall[name] += reply["ms"]
-                cpu[name] += reply["cpu_ms"]
-                continue
-            for _ in range(iters):
-                start, start_cpu = time.perf_counter(), time.process_time()
-                item.run()
-                wall[name].append((time.perf_counter() - start) * 1e3)
-                cpu[name].append((time.process_time() - start_cpu) * 1e3)
-    return {k: (statistics.median(wall[k]), statistics.median(cpu[k])) for k in loaded}
+def time_engines(loaded: dict[str, Loaded], args: argparse.Namespace) -> BlockTiming:
+    """Each engine's block medians (``block_timing``: interleaved rounds, the same pause,
+    warm-up run and block length rule for every engine). CPU time is the process's (all
+    its threads), so it shows the work done whatever else the machine runs."""
+    runs = {k: v.run for k, v in loaded.items() if not hasattr(v, "times")}
+    external = {k: v.times for k, v in loaded.items() if hasattr(v, "times")}
+    return time_blocks(runs, args.rounds, args.block_ms, args.min_iters, args.iters, external)
 
 
 def probe_memory(engine: str, model: str, batch: int, threads: int, workdir: str) -> float:
@@ -485,14 +444,41 @@ def top1_check(model: BenchModel, table: dict[str, Callable], threads: int) -> l
     return rows
 
 
+def run_case(table: dict[str, Callable], model: BenchModel, batch: int, threads: int,
+             x: np.ndarray, args: argparse.Namespace
+             ) -> tuple[BlockTiming, dict[str, tuple[np.ndarray, float, float]]]:
+    """Load and time every engine on one (model, batch, threads): the own-phase engines
+    first, each alone, then the others interleaved. Returns the block timing and, per
+    engine, (output, load ms, load CPU ms)."""
+    phases, results = [], {}
+    for k in [k for k in table if k in OWN_PHASE]:
+        item = table[k](model, batch, threads, x)
+        phases.append(time_engines({k: item}, args))
+        results[k] = (item.output(), item.load_ms, item.load_cpu_ms)
+        item.close()
+    loaded = {k: load(model, batch, threads, x) for k, load in table.items()
+              if k not in OWN_PHASE}
+    phases.append(time_engines(loaded, args))
+    for k, item in loaded.items():
+        results[k] = (item.output(), item.load_ms, item.load_cpu_ms)
+        if item.note:
+            print(f"  {model.name} batch {batch}, {threads} thread(s), {k}: {item.note}")
+        item.close()
+    return merge(*phases), results
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=None, choices=MODELS)
     parser.add_argument("--batches", nargs="+", type=int, default=None)
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--engines", nargs="+", default=None)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--iters", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=12,
+                        help="interleaved rounds: one block of every engine each")
+    parser.add_argument("--block-ms", type=float, default=30.0,
+                        help="work per block (ms), which sets each engine's runs per block")
+    parser.add_argument("--min-iters", type=int, default=1, help="fewest counted runs a block")
+    parser.add_argument("--iters", type=int, default=30, help="most counted runs a block")
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--markdown", action="store_true", help="also print markdown tables")
     parser.add_argument("--check", action="store_true",
@@ -501,24 +487,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--probe", nargs=4, metavar=("ENGINE", "MODEL", "BATCH", "THREADS"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true",
-                        help="ResNet-18 and MobileNetV3-Small, batch 1, 3 rounds of 3, no "
-                             "memory probes")
+                        help="ResNet-18 and MobileNetV3-Small, batch 1, 5 rounds of 15 ms "
+                             "blocks, no memory probes")
     args = parser.parse_args(argv)
     if args.quick:
         args.models = args.models or ["resnet18", "mobilenet_v3_small_real"]
         args.batches = args.batches or [1]
-        args.rounds, args.iters, args.no_memory = 3, 3, True
+        args.rounds, args.block_ms, args.no_memory = 5, 15.0, True
     args.models, args.batches = args.models or list(MODELS), args.batches or [1, 8]
     # fast-run's choices go to a file of this run (removed first): the first load of
     # each case selects by timing, the second reads the file
     os.makedirs(args.workdir, exist_ok=True)
     fast_run_file = os.path.join(args.workdir, "fast_run.cache")
     os.environ["MGE_FAST_RUN_CACHE"] = fast_run_file
+    os.environ["MGE_LOAD_CACHE"] = os.path.join(args.workdir, "load_cache")
     if args.probe:
         _probe(args)
         return
-    if os.path.exists(fast_run_file):
-        os.remove(fast_run_file)
+    Path(fast_run_file).unlink(missing_ok=True)
+    shutil.rmtree(os.environ["MGE_LOAD_CACHE"], ignore_errors=True)
     table = engines(args.workdir, args.engines)
     warm_imports(table)
     print(f"engines: {', '.join(table)}; workdir {args.workdir}")
@@ -529,47 +516,22 @@ def main(argv: list[str] | None = None) -> None:
     if os.environ.get("OPENBLAS_CORETYPE"):
         print(f"note: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} picks numpy's BLAS "
               "kernels (the mge-numpy engine)")
-    header = ["model", "batch", "thr", "engine", "median ms", "x fastest peer", "cpu ms",
-              "cpu x peer", "load ms", "load cpu", "peak MiB", "rel.err"]
-    rows = []
-    top1 = []
-    summary = []
+    rows, top1, summary = [], [], []
     for name in args.models:
         model = prepare(name, args.workdir, args.batches)
         for batch in args.batches:
             x = batch_input(batch, model.size)
             for threads in args.threads:
-                medians: dict[str, tuple[float, float]] = {}
-                results: dict[str, tuple[np.ndarray, float, float]] = {}
-                for k in [k for k in table if k in OWN_PHASE]:
-                    item = table[k](model, batch, threads, x)
-                    medians.update(time_engines({k: item}, args.rounds, args.iters))
-                    results[k] = (item.output(), item.load_ms, item.load_cpu_ms)
-                    item.close()
-                loaded = {k: load(model, batch, threads, x) for k, load in table.items()
-                          if k not in OWN_PHASE}
-                medians.update(time_engines(loaded, args.rounds, args.iters))
-                for k, item in loaded.items():
-                    results[k] = (item.output(), item.load_ms, item.load_cpu_ms)
-                    if item.note:
-                        print(f"  {name} batch {batch}, {threads} thread(s), {k}: {item.note}")
-                    item.close()
-                ref = results["onnxruntime"][0] if "onnxruntime" in results else None
-                peer = min((v[0] for k, v in medians.items() if k in PEERS), default=float("nan"))
-                peer_cpu = min((v[1] for k, v in medians.items() if k in PEERS),
-                               default=float("nan"))
-                for k in table:
-                    out, load_ms, load_cpu = results[k]
-                    err = float("nan") if ref is None else \
-                        float(np.abs(out - ref).max() / np.abs(ref).max())
-                    mem = float("nan") if args.no_memory else \
-                        probe_memory(k, name, batch, threads, args.workdir)
-                    (ms, cpu_ms) = medians[k]
-                    rows.append([name, batch, threads, k, ms, ms / peer, cpu_ms,
-                                 cpu_ms / peer_cpu, load_ms, load_cpu, mem, f"{err:.1e}"])
-                print_table(f"{name} batch {batch}, {threads} thread(s)", header,
+                timing, results = run_case(table, model, batch, threads, x, args)
+                mem = {k: float("nan") if args.no_memory else
+                       probe_memory(k, name, batch, threads, args.workdir) for k in table}
+                rows += case_rows([name, batch, threads], timing, results, mem)
+                print_table(f"{name} batch {batch}, {threads} thread(s); noise band: "
+                            f"{CONTROL} / onnxruntime {noise_band(timing)}; waited "
+                            f"{timing.waited:.1f} s for idle threads ({timing.capped} "
+                            "waits cut at the cap)", ROW_HEADER,
                             [r for r in rows if r[:3] == [name, batch, threads]])
-                summary.append(summary_row([name, batch, threads], medians,
+                summary.append(summary_row([name, batch, threads], timing,
                                            {k: v[1:] for k, v in results.items()}))
         low = [k for k in table if k.endswith(("-bf16", "-fp16", "-f16"))]
         if low:  # on batch-1 files, written now when only other batches were asked for
@@ -584,7 +546,7 @@ def main(argv: list[str] | None = None) -> None:
         names = list(real_images())
         print_table("top-1 on the real photos (batch 1)", ["model", "engine", *names], top1)
     if args.markdown:
-        print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
+        print("\n| " + " | ".join(ROW_HEADER) + " |\n|" + "---|" * len(ROW_HEADER))
         for r in rows:
             print("| " + " | ".join(f"{c:.2f}" if isinstance(c, float) else str(c)
                                     for c in r) + " |")

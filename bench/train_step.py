@@ -1,10 +1,12 @@
 """One ResNet-18 training step (forward, backward, SGD with momentum) at batch 16:
 mge on the torch backend against plain PyTorch, same weights and data.
 
-Run: ``python bench/train_step.py [--iters 5] [--batch 16] [--size 224]``. Each engine
-runs in its own process (so that peak memory is its own); prints the median step time
-(ms), the peak resident memory (MiB) and the ratios to PyTorch (issue 17's target:
-within 1.3x for both).
+Run: ``python bench/train_step.py [--iters 5] [--batch 16] [--size 224] [--rounds 3]``.
+Each engine runs in its own process (so that peak memory is its own), the two engines
+alternating for ``--rounds`` rounds so that a change in machine load hits both alike;
+prints the median over rounds of each process's median step time (ms), the peak resident
+memory (MiB) and the ratios to PyTorch (issue 17's target: within 1.3x for both). Both
+processes set the same thread counts and run the same warmup, data and weights.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -84,22 +87,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="engine processes run alternately this many times each")
     parser.add_argument("--engine", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.engine:
         _measure(args.engine, args.iters, args.batch, args.size, args.threads)
         return
-    results = {}
-    for engine in ("pytorch", "mge-torch"):
-        out = subprocess.run([sys.executable, __file__, "--engine", engine, "--iters",
-                              str(args.iters), "--batch", str(args.batch), "--size",
-                              str(args.size), "--threads", str(args.threads)],
-                             check=True, capture_output=True, text=True).stdout
-        results[engine] = json.loads(out.strip().splitlines()[-1])
+    runs: dict[str, list[dict]] = {"pytorch": [], "mge-torch": []}
+    for _ in range(args.rounds):
+        for engine, got in runs.items():
+            out = subprocess.run([sys.executable, __file__, "--engine", engine, "--iters",
+                                  str(args.iters), "--batch", str(args.batch), "--size",
+                                  str(args.size), "--threads", str(args.threads)],
+                                 check=True, capture_output=True, text=True).stdout
+            got.append(json.loads(out.strip().splitlines()[-1]))
+    results = {engine: {"ms": statistics.median(r["ms"] for r in got),
+                        "peak_mib": max(r["peak_mib"] for r in got)}
+               for engine, got in runs.items()}
     base = results["pytorch"]
     rows = [[engine, r["ms"], r["peak_mib"], r["ms"] / base["ms"], r["peak_mib"] / base["peak_mib"]]
             for engine, r in results.items()]
-    print_table(f"ResNet-18 training step, batch {args.batch}, {args.threads} threads",
+    print_table(f"ResNet-18 training step, batch {args.batch}, {args.threads} threads, "
+                f"median of {args.rounds} alternating rounds",
                 ["engine", "step ms", "peak MiB", "time x", "memory x"], rows)
 
 
