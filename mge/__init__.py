@@ -13,7 +13,13 @@ Example:
 
 from . import ops  # noqa: F401  (registers the op vocabulary)
 from .backends import available_backends, get_default_backend, set_default_backend
-from .device import get_default_device, get_device_count, is_cuda_available, set_default_device
+from .device import (
+    coalesce_free_memory,
+    get_default_device,
+    get_device_count,
+    is_cuda_available,
+    set_default_device,
+)
 from .logger import enable_debug_log, get_logger, set_log_file, set_log_level
 from .tensor import Parameter, Tensor, tensor
 
@@ -36,6 +42,7 @@ __all__ = [
     "amp",
     "autodiff",
     "available_backends",
+    "coalesce_free_memory",
     "config",
     "data",
     "enable_debug_log",

@@ -103,3 +103,13 @@ def get_device_count(device_type: str = "gpu") -> int:
     import torch
 
     return int(torch.cuda.device_count())
+
+
+def coalesce_free_memory() -> None:
+    """MegEngine's hint to return free memory chunks to the system. mge keeps no memory
+    pool of its own (arrays are freed when their last reference goes), so there is
+    nothing to coalesce; it returns None, like MegEngine.
+
+    Example:
+        >>> coalesce_free_memory()
+    """

@@ -65,10 +65,10 @@ def __getitem__(self: Tensor, index: Any) -> Tensor:  # noqa: N807 - installed a
 
 
 def __setitem__(self: Tensor, index: Any, value: Any) -> None:  # noqa: N807
-    whole = (index is Ellipsis and isinstance(value, Tensor)
-             and (value.shape, value.dtype) == (self.shape, self.dtype))
-    # ``x[...] = t`` takes ``t`` as it is (its format too), as MegEngine's ``_reset`` does
-    self.set_value(value if whole else setitem(self, index, value))
+    # ``x[...] = v`` replaces ``x`` by ``v`` whatever their shapes, as MegEngine's
+    # ``_reset`` does: a tensor as it is (dtype and format too), anything else converted
+    # to ``x``'s dtype (``pe = Tensor(0.0); pe[...] = table`` grows ``pe`` to the table)
+    self.set_value(value if index is Ellipsis else setitem(self, index, value))
 
 
 def _reduction(fn: Callable) -> Callable:

@@ -10,6 +10,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # fast-run's choices stay in each test's process (no $MGE_HOME file shared across runs);
 # tests of the file name one of their own
 os.environ["MGE_FAST_RUN_CACHE"] = "0"
+# likewise the load cache (entries of one code version must not serve another's tests)
+os.environ["MGE_LOAD_CACHE"] = "0"
+# and the int8 lowering's checks of onnxruntime's requantizing forms
+os.environ["MGE_INT8_CHECK_CACHE"] = "0"
 
 try:
     import torch

@@ -16,3 +16,11 @@ def test_compnode_is_the_checked_device_name() -> None:
     assert mge.tensor([1.0], device=CompNode("cpu0")).device == CompNode("cpu0")
     with pytest.raises(ValueError, match="invalid device name"):
         CompNode("npu0")
+
+
+def test_coalesce_free_memory_is_a_no_op_hint() -> None:
+    """MegEngine/FINet calls ``megengine.coalesce_free_memory()`` in its forward."""
+    import mge
+
+    assert mge.coalesce_free_memory() is None
+    assert mge.device.coalesce_free_memory is mge.coalesce_free_memory

@@ -172,3 +172,24 @@ def test_to_is_an_op_in_traces_and_gradients(tmp_path) -> None:
     with gm:
         gm.backward((w.to("cpu1") * 3).sum())
     np.testing.assert_array_equal(w.grad.numpy(), [3.0, 3.0])
+
+
+def test_setitem_ellipsis_replaces_the_whole_tensor_like_megengine() -> None:
+    """``x[...] = v`` is MegEngine's ``_reset``: ``x`` becomes ``v`` whatever the shapes
+    (values as MegEngine 1.13 gives them; the ASR Transformer grows ``Tensor(0.0)`` so)."""
+    x = mge.Tensor(0.0)
+    x[...] = mge.tensor(np.ones((1, 3, 2), np.float32))
+    assert x.shape == (1, 3, 2)
+    y = mge.Tensor([1.0, 2.0, 3.0])
+    y[...] = 5
+    assert y.shape == () and y.item() == 5.0
+    z = mge.Tensor([1.0, 2.0, 3.0])
+    z[...] = np.array([[1, 2], [3, 4]])  # not a tensor: converted to z's dtype
+    assert z.dtype == np.float32
+    np.testing.assert_array_equal(z.numpy(), [[1, 2], [3, 4]])
+    w = mge.Tensor([1.0, 2.0, 3.0])
+    w[...] = mge.tensor([1, 2], dtype="int32")  # a tensor: taken as it is
+    assert (w.shape, w.dtype) == ((2,), np.int32)
+    p = mge.Parameter([1.0, 2.0, 3.0])
+    p[...] = mge.tensor([[7.0, 8.0]])
+    assert isinstance(p, mge.Parameter) and p.shape == (1, 2)

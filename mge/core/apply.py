@@ -22,7 +22,9 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from .. import config
 from ..backends import PrepareSite, get_backend
+from .async_error import failed_outputs
 from .opdef import OpDef, TensorInfo
 from .tensor.base import Tensor
 
@@ -61,14 +63,19 @@ def apply(op: OpDef, *inputs: Tensor) -> tuple[Tensor, ...]:
     except SymbolicValue as symbolic:
         return type(symbolic.tensor).apply_symbolic(op, inputs, out_infos)
     result = _hooked(op, inputs, out_infos, backend) if _value_hooks else None
+    device = inputs[0]._device if inputs else None
     if result is None:
-        if backend.name in type(op).preparers:
-            result = _prepared_kernel(backend, op, in_infos, out_infos)(*arrays)
-        else:
-            result = backend.run(op, arrays)
+        try:
+            if backend.name in type(op).preparers:
+                result = _prepared_kernel(backend, op, in_infos, out_infos)(*arrays)
+            else:
+                result = backend.run(op, arrays)
+        except RuntimeError as exc:  # MegEngine reports a value check's failure later
+            if op.checks_values and config.async_level > 0:
+                return failed_outputs(exc, out_infos, device)
+            raise
         if len(out_infos) == 1:
             result = (result,)
-    device = inputs[0]._device if inputs else None
     wrap = Tensor._wrap
     outputs = tuple(wrap(arr, info.shape, info.dtype, backend, device)
                     for arr, info in zip(result, out_infos))

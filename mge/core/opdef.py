@@ -119,7 +119,8 @@ class MgeForm:
     Attributes:
         file: serializer name MegEngine writes (and reads) for it.
         params: param tables in file order (fields are matched by name).
-        outputs: ``(start, stop)`` of the op's outputs the file lists (None: all).
+        outputs: ``(start, stop)`` of the op's outputs the file lists (None: all); an op
+            whose listed outputs depend on its params overrides ``OpDef.mge_outputs``.
         static: params MegEngine passes as trailing static input vars, in order, with
             their kind: ``"shape"`` (int vector), ``"pair"`` (2 ints), ``"int"`` (a
             scalar), ``"like"`` (a var whose spatial shape is the value).
@@ -166,6 +167,11 @@ class OpDef:
         preparers: backend name -> preparation (see ``mge.backends.Backend.prepare``).
         random: its outputs differ from run to run (random draws): never folded into
             constants nor computed when a graph is loaded.
+        value_params: params that follow input values (``CondTake``'s ``size``): ``.mge``
+            files do not hold them, and the calls of a trace may differ in them.
+        checks_values: its kernel fails on input values (``AssertEqual``): at
+            ``mge.config.async_level`` >= 1 the failure is reported when a result is read
+            (MegEngine's ``AsyncError``, :mod:`mge.core.async_error`).
         format_rule: which ``Tensor.format`` its outputs get when an input has one
             (MegEngine's format transformation): ``"default"`` (none), ``"first"`` (the
             first input's), ``"any"`` (the inputs' one), ``"same_ndim"`` (the first
@@ -185,6 +191,8 @@ class OpDef:
     preparers: ClassVar[dict[str, Callable[..., Any]]] = {}
     format_rule: ClassVar[str] = "default"
     random: ClassVar[bool] = False
+    value_params: ClassVar[tuple[str, ...]] = ()
+    checks_values: ClassVar[bool] = False
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
         """Output infos from input infos; raises ``OpError`` on invalid input."""
@@ -224,6 +232,19 @@ class OpDef:
         """Why this op instance has no ``.mge`` form although its class has one (an
         in-memory-only param value), or ``None``."""
         return None
+
+    def mge_outputs(self, nr_inputs: int) -> tuple[int, int | None] | None:
+        """``(start, stop)`` of this op's outputs a ``.mge`` file lists for it on
+        ``nr_inputs`` inputs (None: all): MegEngine lists only the outputs it does not mark
+        volatile, which may depend on the params (``mge_form.outputs`` unless overridden)."""
+        form = self.mge_form
+        return form.outputs if isinstance(form, MgeForm) else None
+
+    def mge_shared_inputs(self, nr_inputs: int) -> tuple[int, ...]:
+        """Which of ``nr_inputs`` inputs MegEngine needs as shared tensors (state the op
+        updates in place): a ``.mge`` writer stores a constant there as
+        ``SharedDeviceTensor`` and refuses any other var."""
+        return ()
 
     def fail(self, message: str, inputs: Sequence[TensorInfo] = ()) -> None:
         """Raise an ``OpError`` naming this op, its params and the input shapes."""

@@ -88,10 +88,9 @@ def _pg(ranks: Sequence[int] | None) -> Any:
 def _to_torch(a: np.ndarray) -> Any:
     import torch
 
-    a = np.ascontiguousarray(a)
-    if a.dtype == np.bool_:
-        a = a.astype(np.uint8)
-    return torch.from_numpy(a.copy())
+    # a C-ordered copy of the same shape (np.ascontiguousarray makes a 0-d array 1-d)
+    return torch.from_numpy(np.array(a, np.uint8 if a.dtype == np.bool_ else a.dtype,
+                                     order="C", copy=True))
 
 
 def _from_torch(t: Any, dtype: np.dtype) -> np.ndarray:

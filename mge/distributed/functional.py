@@ -52,7 +52,7 @@ def _torch_group(ranks: list[int]) -> list[int] | None:
 
 
 def _tensor(a: np.ndarray, like: Tensor | None = None) -> Tensor:
-    return Tensor(np.ascontiguousarray(a), dtype=a.dtype,
+    return Tensor(np.array(a, order="C", copy=True), dtype=a.dtype,  # 0-d stays 0-d
                   device=None if like is None else like.device)
 
 

@@ -6,7 +6,7 @@ Example:
     array([3.], dtype=float32)
 """
 
-from . import attention, elemwise, loss, math, nn, quantized, tensor, vision  # noqa: F401
+from . import attention, elemwise, loss, math, nn, quantized, tensor, utils, vision  # noqa: F401
 from .attention import multi_head_attention  # noqa: F401 - MegEngine's F.multi_head_attention
 from .complex import complex, imag, polar, real  # noqa: F401 - MegEngine's F.tensor holds them
 from .elemwise import *  # noqa: F403

@@ -177,6 +177,26 @@ def _plan(fn: str, shape: tuple[int, ...], index: Any) -> _Plan:
     return plan
 
 
+def _merge_bool_dims(fn: str, x: Tensor, index: Any) -> tuple[Tensor, Any]:
+    """As MegEngine: the dims a bool mask of ndim > 1 covers are merged into one (``x``
+    reshaped, the mask flattened), so ``None`` entries never push ``x`` past 7 dims."""
+    entries = _entries(fn, x.shape, index)
+    if not any(isinstance(e, np.ndarray) and e.dtype == np.bool_ and e.ndim > 1
+               for e in entries):
+        return x, index
+    shape, merged, dim = list(x.shape), [], 0
+    for e in entries:
+        if isinstance(e, np.ndarray) and e.dtype == np.bool_ and e.ndim > 1:
+            if e.shape != tuple(shape[dim:dim + e.ndim]):
+                raise IndexError(f"{fn}: bool index of shape {e.shape} does not match the "
+                                 f"tensor's dims {dim}.. of shape {x.shape}")
+            shape[dim:dim + e.ndim] = [e.size]
+            e = e.reshape(-1)
+        merged.append(e)
+        dim += _consumed(e)
+    return reshape(x, tuple(shape)), tuple(merged)
+
+
 def _source(x: Tensor, plan: _Plan) -> Tensor:
     return add_axes(x, plan.new_axes) if plan.new_axes else x
 
@@ -188,7 +208,7 @@ def getitem(x: Tensor, index: Any) -> Tensor:
         >>> getitem(mge.tensor([[1, 2], [3, 4]]), (-1, None)).numpy()
         array([[3, 4]], dtype=int32)
     """
-    x = to_tensor("getitem", x, "x")
+    x, index = _merge_bool_dims("getitem", to_tensor("getitem", x, "x"), index)
     plan = _plan("getitem", x.shape, index)
     return one(plan.getter(), _source(x, plan), *plan.vectors)
 
@@ -203,6 +223,8 @@ def setitem(x: Tensor, index: Any, value: Any) -> Tensor:
         array([0., 2., 0.], dtype=float32)
     """
     x = to_tensor("setitem", x, "x")
+    shape = x._shape
+    x, index = _merge_bool_dims("setitem", x, index)
     plan = _plan("setitem", x.shape, index)
     src = _source(x, plan)
     infos = [TensorInfo(t.shape, t.dtype) for t in (src, *plan.vectors)]
@@ -219,7 +241,8 @@ def setitem(x: Tensor, index: Any, value: Any) -> Tensor:
     if val.shape != target:
         val = broadcast_to(val, target)
     out = one(plan.setter(), src, val, *plan.vectors)
-    return remove_axes(out, plan.new_axes[::-1]) if plan.new_axes else out
+    out = remove_axes(out, plan.new_axes[::-1]) if plan.new_axes else out
+    return out if out._shape == shape else reshape(out, shape)
 
 
 @traceable
@@ -227,7 +250,8 @@ def cond_take(mask: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
     """The elements of ``x`` where the bool ``mask`` (of ``x``'s shape) is true, and
     their indices in the flattened ``x`` (int32), both 1-d (``CondTake``).
 
-    The output length is read from ``mask``'s values when the op is built.
+    The output length is read from ``mask``'s values when the op is built (for a
+    ``Network`` var whose mask depends on a graph input, the outputs have no shape).
 
     Raises:
         TypeError: ``x`` or ``mask`` not a Tensor. ValueError: a non-bool mask, shapes or
@@ -249,7 +273,15 @@ def cond_take(mask: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
         raise ValueError(f"cond_take: mask {mask.shape} and input {x.shape} differ in shape")
     if x.device != mask.device:
         raise ValueError(f"cond_take: ambiguous device: {x.device} vs {mask.device}")
-    size = int(np.count_nonzero(mask.numpy()))
+    try:
+        size = int(np.count_nonzero(mask.numpy()))
+    except ValueError:
+        if not hasattr(type(mask), "apply_symbolic"):
+            raise
+        # a var of a graph being edited whose mask has no value (it depends on a graph
+        # input): MegEngine's dynamic output shape; the size is the bound, and the var
+        # class marks the outputs as dynamic (mge.utils.network_node)
+        size = mask.size
     values, index = apply(CondTake(size=size), x, mask)
     return values, index
 

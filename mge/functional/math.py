@@ -150,13 +150,14 @@ def _rows(fn: str, inp: Any) -> Tensor:
 
 
 @traceable
-def topk(inp: Tensor, k: int, descending: bool = True, kth_only: bool = False,
+def topk(inp: Tensor, k: int | Tensor, descending: bool = True, kth_only: bool = False,
          no_sort: bool = False) -> tuple[Tensor, Tensor]:
     """The ``k`` largest (``descending``, the default) or smallest values of each row of a
     1-d or 2-d tensor, and their int32 indices.
 
     ``kth_only`` returns only the k-th value (and its index); ``no_sort`` allows any order.
-    A ``k`` larger than a row is clamped to the row length, as in MegEngine.
+    A ``k`` larger than a row is clamped to the row length, as in MegEngine; ``k`` may be an
+    int tensor of one value (YOLOX's dynamic k).
 
     Example:
         >>> v, i = F.topk(mge.tensor([2.0, 8.0, 6.0, 1.0]), 2)
@@ -165,6 +166,11 @@ def topk(inp: Tensor, k: int, descending: bool = True, kth_only: bool = False,
     """
     x = _rows("topk", inp)
     n = x.shape[-1]
+    if isinstance(k, Tensor):  # an int tensor of one value, as MegEngine takes it
+        if k.dtype.kind not in "iu" or k.size != 1:
+            raise ValueError(f"topk: a tensor k must hold one integer, got {k.dtype} "
+                             f"{k.shape}")
+        k = int(k.item())
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 < k:
         raise ValueError(f"topk: k must be a positive int for shape {x.shape}, got {k!r}")
     k = n if k > n else int(k)

@@ -439,6 +439,22 @@ def batch_norm(
     inp = float_tensor(fn, "inp", autocast_inputs(inp)[0], (2, 3, 4))
     if not training and (running_mean is None or running_var is None):
         raise ValueError(f"{fn}: running_mean and running_var are required in inference")
+    # MegEngine's graph BatchNorm takes 4-d inputs (its dumps give (N, C[, L]) unit axes)
+    unit_axes = list(range(inp.ndim, 4))
+    out = _batch_norm_4d(expand_dims(inp, unit_axes) if unit_axes else inp, running_mean,
+                         running_var, weight, bias, training, momentum, eps, inplace)
+    if not unit_axes:
+        return out
+    if isinstance(out, tuple):
+        return (squeeze(out[0], unit_axes), *out[1:])
+    return squeeze(out, unit_axes)
+
+
+def _batch_norm_4d(inp: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+                   weight: Tensor | None, bias: Tensor | None, training: bool,
+                   momentum: float, eps: float, inplace: bool) -> Any:
+    """:func:`batch_norm` of a 4-d ``inp``."""
+    fn = "batch_norm"
     given = [t for t in (weight, bias, running_mean, running_var) if t is not None]
     dtype = as_tensor(given[0]).dtype if given else inp.dtype
     scale = _bn_param(fn, "weight", weight, inp, 1.0, dtype)

@@ -9,8 +9,8 @@ readers, constants, replacing a value, and ``lint``.
 A :class:`Pat` describes a value by the op that produces it and, recursively, that op's
 inputs; names capture what matched. A :class:`Rule` pairs a pattern with a replacement
 ``fn(view, **captures) -> bool`` (False: the rule does not apply after all).
-:func:`rewrite_to_fixed_point` tries the rules at every op, in order, and starts over
-after each rewrite until none applies. :class:`PassRegistry` runs named passes after
+:func:`rewrite_to_fixed_point` tries the rules at every op, in order, sweeping again
+until a sweep rewrites nothing. :class:`PassRegistry` runs named passes after
 the passes they declare to require, and lints the IR after each one.
 
 Example (the idea of tinygrad's ``PatternMatcher`` tables and MegEngine's
@@ -176,17 +176,32 @@ class RuleSet:
 def rewrite_to_fixed_point(view: IRView, rules: RuleSet, limit: int = 100_000) -> bool:
     """Apply ``rules`` at every op until none applies; True if anything changed.
 
-    After each rewrite the view is refreshed and the walk starts over (rewrites may
-    enable earlier matches). ``limit`` bounds the number of rewrites (a rule set that
-    undoes itself raises ``RuntimeError`` instead of looping).
+    Sweeps the ops in order; after each rewrite the view is refreshed and the sweep goes
+    on with the next op that is still in the IR. Sweeps repeat until one rewrites
+    nothing (a rewrite may enable a match at an op the sweep already passed). ``limit``
+    bounds the number of rewrites (a rule set that undoes itself raises ``RuntimeError``
+    instead of looping).
     """
     changed = False
-    for _ in range(limit):
+    rewrites = 0
+    while True:
         view.refresh()
-        if not any(rules.rewrite(view, op) for op in list(view.ops())):
+        alive: set[int] | None = None  # ids of the ops still in the IR, after a rewrite
+        swept = False
+        for op in view.ops():  # a snapshot: it keeps removed ops referenced, ids unique
+            if alive is not None and id(op) not in alive:
+                continue
+            if not rules.rewrite(view, op):
+                continue
+            changed = swept = True
+            rewrites += 1
+            if rewrites >= limit:
+                raise RuntimeError(
+                    f"rewrite rules did not reach a fixed point after {limit} rewrites")
+            view.refresh()
+            alive = {id(o) for o in view.ops()}
+        if not swept:
             return changed
-        changed = True
-    raise RuntimeError(f"rewrite rules did not reach a fixed point after {limit} rewrites")
 
 
 class FoldingView(IRView[OpT, ValueT], Protocol):

@@ -1,4 +1,4 @@
-"""``trace.dump``: write a traced function as a MegEngine ``.mge`` file (FBS_V2).
+"""``trace.dump``: write a traced function as a MegEngine ``.mge`` file (FBS_V2, or v1 FBS).
 
 The rules are MegEngine 1.13's: the trace must use ``capture_as_const=True`` and return
 tensors; inputs are named ``arg_0, arg_1, ...`` (keyword tensors by their keyword)
@@ -136,7 +136,8 @@ def dump_trace(
         optimize_for_inference: run the inference passes with the ``enable_*`` options.
         user_info: any picklable object stored (pickled) in the metadata.
         enable_metadata: write metadata.
-        dump_format: ``None`` or ``"FBS_V2"`` (the only format mge writes).
+        dump_format: ``None`` or ``"FBS_V2"`` (the default), or ``"FBS"`` (MegEngine's
+            older v1 format, magic ``MGBC``).
         model_version: FBS_V2 model version (2).
         input_data, repeat, silent, no_assert, maxerr, resize_input, input_transform:
             write a test-case container (``mgbtest0``) with one case per ``input_data``
@@ -153,8 +154,11 @@ def dump_trace(
         raise ValueError(
             "the traced function without return values cannot be dumped, the traced "
             "function should return List[Tensor] or Dict[str, Tensor]")
-    if dump_format not in (None, "FBS_V2"):
-        raise ValueError(f"mge writes only the FBS_V2 format, not {dump_format!r}")
+    if dump_format not in (None, "FBS_V2", "FBS"):
+        raise ValueError(f"dump_format must be 'FBS_V2' or 'FBS', not {dump_format!r}")
+    if dump_format == "FBS" and input_data is not None:
+        raise ValueError("test cases (input_data) are packed with FBS_V2 models only, "
+                         "not dump_format='FBS'")
     unknown = sorted(set(kwargs) - set(passes.OPTION_NAMES))
     if unknown:
         raise ValueError(f"unknown options: {unknown}")
@@ -204,7 +208,7 @@ def dump_trace(
                             user_info=pickle.dumps(user_info))
     data, info = dump_graph(graph, keep_var_name=keep_var_name, keep_opr_name=keep_opr_name,
                             keep_param_name=keep_param_name, metadata=metadata,
-                            model_version=model_version)
+                            model_version=model_version, dump_format=dump_format)
     data = data if cases is None else cases.pack(data, graph)
     if isinstance(file, (str, os.PathLike)):
         write_file(file, data, append=append)

@@ -53,6 +53,7 @@ from ..graph.static_values import source_count
 from ..ops.shape import GetVarShape
 from ..tensor import Tensor
 from .dump import dump_trace
+from .graph_rng import GraphDraws
 from .inplace_arith import InplaceArith
 from .naming import OpNamer, qualified_tensor_names
 from .shape_reads import ShapeRead, ShapeReadLog
@@ -270,6 +271,8 @@ class trace:  # noqa: N801 - MegEngine's name
         #: (MegEngine's ``flatten_inputs``; set by ``partial_trace``)
         self._module_params_as_inputs = False
         self._symbolic = bool(symbolic or record_only)
+        #: random draws of the graph calls (the symbolic first call and later calls)
+        self._graph_draws = GraphDraws()
         if opt_level not in (0, 1, 2, 3):
             raise ValueError(f"trace: opt_level must be 0, 1, 2 or 3, got {opt_level!r}")
         self._opt_level = opt_level
@@ -381,11 +384,13 @@ class trace:  # noqa: N801 - MegEngine's name
         arith = self._simplify(dedup=False, arguments=[b for b in (*args, *kwargs.values())
                                                        if isinstance(b, Tensor)]) \
             if self._symbolic else nullcontext()
+        draws = self._graph_draws.call(_signature(args, kwargs)) if self._symbolic \
+            else nullcontext()
         # module scopes name the ops, unless a module tracer (TracedModule) is active
         namer = recorder.namer if active_call_tracer() is None else active_call_tracer()
         old_shape_mode = set_symbolic_shape(self._symbolic_shape)
         try:
-            with call_tracer(namer), observe_value_reads(recorder.shape_reads), arith:
+            with call_tracer(namer), observe_value_reads(recorder.shape_reads), arith, draws:
                 result = self.__wrapped__(*args, **kwargs)
         finally:
             remove_observer(recorder)
@@ -422,7 +427,7 @@ class trace:  # noqa: N801 - MegEngine's name
         add_observer(checker)
         old_shape_mode = set_symbolic_shape(self._symbolic_shape)
         try:
-            with self._simplify(dedup=True):
+            with self._simplify(dedup=True), self._graph_draws.call(_signature(args, kwargs)):
                 result = self.__wrapped__(*args, **kwargs)
         finally:
             remove_observer(checker)
@@ -450,7 +455,7 @@ class trace:  # noqa: N801 - MegEngine's name
 
     # ---------------------------------------------------------------- dumping
     def dump(self, file: str | IO[bytes], **kwargs: Any) -> Any:
-        """Write the traced graph as a MegEngine ``.mge`` file (FBS_V2).
+        """Write the traced graph as a MegEngine ``.mge`` file (FBS_V2; ``dump_format="FBS"``: v1).
 
         See :func:`mge.jit.dump.dump_trace` for the arguments and options.
         """

@@ -193,7 +193,7 @@ def values_equal(recorded: np.ndarray, value: np.ndarray) -> bool:
 def same_op(a: OpDef, b: OpDef, nr_inputs: int | None = None) -> bool:
     """Whether two ops are the same operator with the same params; with ``nr_inputs``,
     params read from source inputs (a traced ``Reshape``'s target from a shape Tensor)
-    are not compared: the inputs they come from are."""
+    are not compared: the inputs they come from are. Nor are ``value_params``."""
     if a is b:
         return True
     if type(a) is not type(b):
@@ -202,6 +202,9 @@ def same_op(a: OpDef, b: OpDef, nr_inputs: int | None = None) -> bool:
         names = {name for name, _ in a.mge_form.static}
         static = {f.name: f.default for f in dataclasses.fields(a) if f.name in names}
         a, b = dataclasses.replace(a, **static), dataclasses.replace(b, **static)
+    if a.value_params:  # MegEngine's dynamic output shapes (a CondTake's count)
+        free = {f.name: f.default for f in dataclasses.fields(a) if f.name in a.value_params}
+        a, b = dataclasses.replace(a, **free), dataclasses.replace(b, **free)
     try:
         return bool(a == b)
     except ValueError:  # array-valued params

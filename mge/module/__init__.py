@@ -7,7 +7,18 @@ Example:
     ['0.bias', '0.weight', '1.bias']
 """
 
-from . import init
+from . import (  # noqa: F401 - MegEngine's submodule paths (``M.dropout.Dropout``)
+    adaptive_pooling,
+    concat,
+    conv_bn,
+    conv_transpose_bn,
+    dropout,
+    elemwise,
+    identity,
+    init,
+    lrn,
+    padding,
+)
 from .activation import (
     GELU,
     Hardsigmoid,

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from ..core.apply import apply
 from ..ops.optim import LAMBUpdate
 from ..tensor import Parameter
-from .adam import check_adam_args
+from .adam import Adam, check_adam_args
 from .optimizer import Optimizer
 
 
@@ -45,11 +45,7 @@ class LAMB(Optimizer):
         self.bias_correction = bias_correction
         self.always_adapt = always_adapt
 
-    def _create_state(self, param_group: dict) -> None:
-        for param in param_group["params"]:
-            self._add_state(param, "exp_avg")
-            self._add_state(param, "exp_avg_sq")
-            self._add_state(param, "step", initializer=0.0)
+    _create_state = Adam._create_state  # Adam's moments and step
 
     def _updates(self, param_group: dict) -> None:
         beta_1, beta_2 = param_group["betas"]

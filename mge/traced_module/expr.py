@@ -18,14 +18,13 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from ..core.apply import apply
 from ..core.tracing import active_call_tracer
-from .node import ModuleNode, Node, TensorNode
+from .node import ModuleNode, Node, Numbered, TensorNode
 from .pytree import LEAF, TreeDef, tree_flatten
 
-_next_id = [0]  # the id the next one gets (MegEngine's _get_next_id/_set_next_id)
 #: exprs made while a loader runs (``collect_exprs``), innermost collection last
 _collecting: list[list[Expr]] = []
 
@@ -73,22 +72,13 @@ def _format_value(v: Any) -> str:
     return repr(v)
 
 
-class Expr:
+class Expr(Numbered):
     """Base expr: ``inputs`` (Nodes), ``outputs`` (Nodes) and the call's argument structure."""
 
-    @classmethod
-    def _get_next_id(cls) -> int:
-        """The id the next one made gets."""
-        return _next_id[0]
-
-    @classmethod
-    def _set_next_id(cls, value: int) -> None:
-        """Make the next one made get id ``value``."""
-        _next_id[0] = value
+    _ids: ClassVar[list[int]] = [0]
 
     def __init__(self) -> None:
-        self._id = _next_id[0]
-        _next_id[0] += 1
+        self._take_id()
         self.inputs: list[Node] = []
         self.outputs: list[Node] = []
         self._top_graph: Any = None  # the InternalGraph holding this expr

@@ -13,17 +13,37 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..core.tracing import active_call_tracer
 from ..tensor import Tensor
 
-_next_id = [0]  # the id the next one gets (MegEngine's _get_next_id/_set_next_id)
+
+class Numbered:
+    """Objects numbered in creation order (``_id``) by one counter per family: ``_ids``,
+    set on the family's base class (:class:`Node`, :class:`~.expr.Expr`), whose first
+    item is the id the next one gets (MegEngine's ``_get_next_id``/``_set_next_id``)."""
+
+    _ids: ClassVar[list[int]]
+
+    @classmethod
+    def _get_next_id(cls) -> int:
+        """The id the next one made gets."""
+        return cls._ids[0]
+
+    @classmethod
+    def _set_next_id(cls, value: int) -> None:
+        """Make the next one made get id ``value``."""
+        cls._ids[0] = value
+
+    def _take_id(self) -> None:
+        self._id = self._ids[0]
+        self._ids[0] += 1
 
 
-class Node:
+class Node(Numbered):
     """A value in an InternalGraph: produced by one expr (``expr``), used by ``users``.
 
     Nodes sit below exprs and graphs (which import them): ``expr`` is an
@@ -31,19 +51,10 @@ class Node:
     :class:`~.graph.InternalGraph` or None.
     """
 
-    @classmethod
-    def _get_next_id(cls) -> int:
-        """The id the next one made gets."""
-        return _next_id[0]
-
-    @classmethod
-    def _set_next_id(cls, value: int) -> None:
-        """Make the next one made get id ``value``."""
-        _next_id[0] = value
+    _ids: ClassVar[list[int]] = [0]
 
     def __init__(self, expr: Any, name: str) -> None:
-        self._id = _next_id[0]
-        _next_id[0] += 1
+        self._take_id()
         self._name = name
         self.expr = expr
         self.users: list[Any] = []

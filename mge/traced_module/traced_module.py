@@ -14,10 +14,11 @@ import copy
 import inspect
 from typing import Any
 
+from ..core.tensor.base import Tensor
 from ..module import Module
 from ..module.qat.module import QATModule
 from .checker import check_outputs, checking
-from .expr import CallMethod, GetAttr, Input
+from .expr import CallMethod, GetAttr, Input, get_attr_path
 from .graph import GraphError, InternalGraph, renumber
 from .node import ModuleNode
 from .pytree import TreeDef
@@ -212,7 +213,7 @@ def trace_module(mod: Module, *args: Any, **kwargs: Any) -> TracedModule:
     tracer = Tracer()
     expected = tracer.trace(mod, args, kwargs)
     built: dict[int, TracedModule] = {}
-    top = _build(mod, tracer, built, is_top=True)
+    top = _build(mod, tracer, built, _read_tensors(tracer), is_top=True)
     top.argspec = mod.argspec if isinstance(mod, TracedModule) else \
         inspect.getfullargspec(mod.forward)
     _renumber(top)
@@ -221,7 +222,20 @@ def trace_module(mod: Module, *args: Any, **kwargs: Any) -> TracedModule:
     return top
 
 
-def _build(module: Module, tracer: Tracer, built: dict[int, TracedModule],
+def _read_tensors(tracer: Tracer) -> set[int]:
+    """ids of the attribute Tensors that some traced graph reads (its ``GetAttr``s)."""
+    read: set[int] = set()
+    for module, graphs, _ in tracer.traced.values():
+        for graph in graphs.values():
+            for expr in graph._exprs:
+                if isinstance(expr, GetAttr):
+                    value = get_attr_path(module, expr.name)
+                    if isinstance(value, Tensor):
+                        read.add(id(value))
+    return read
+
+
+def _build(module: Module, tracer: Tracer, built: dict[int, TracedModule], read: set[int],
            is_top: bool = False) -> Any:
     if id(module) in built:
         return built[id(module)]
@@ -236,31 +250,33 @@ def _build(module: Module, tracer: Tracer, built: dict[int, TracedModule],
     built[id(module)] = tm
     skip = set(vars(tm))
     for name, value in vars(module).items():
-        if name in skip:
+        # as MegEngine's builder: a Tensor attribute forward never reads is left out
+        if name in skip or (isinstance(value, Tensor) and id(value) not in read):
             continue
-        setattr(tm, name, _map_modules(value, tracer, built))
+        setattr(tm, name, _map_modules(value, tracer, built, read))
     tm.training = module.training
     return tm
 
 
-def _map_modules(value: Any, tracer: Tracer, built: dict[int, TracedModule]) -> Any:
+def _map_modules(value: Any, tracer: Tracer, built: dict[int, TracedModule],
+                 read: set[int]) -> Any:
     if isinstance(value, Module):
-        return value if is_builtin(value) else _build(value, tracer, built)
+        return value if is_builtin(value) else _build(value, tracer, built, read)
     if _module_container(value):
         # as MegEngine: a list or dict holding only modules becomes a (graphless)
         # TracedModule whose attributes are the items ("0", "1", ... or the keys)
         holder = TracedModule(False, {}, {}, origin_class=type(value).__name__)
         items = value.items() if isinstance(value, dict) else enumerate(value)
         for key, item in items:
-            setattr(holder, str(key), _map_modules(item, tracer, built))
+            setattr(holder, str(key), _map_modules(item, tracer, built, read))
         return holder
     if isinstance(value, (list, tuple)):
-        mapped = [_map_modules(v, tracer, built) for v in value]
+        mapped = [_map_modules(v, tracer, built, read) for v in value]
         if not isinstance(value, tuple):
             return mapped
         return type(value)(*mapped) if hasattr(value, "_fields") else type(value)(mapped)
     if isinstance(value, dict):
-        return type(value)((k, _map_modules(v, tracer, built)) for k, v in value.items())
+        return type(value)((k, _map_modules(v, tracer, built, read)) for k, v in value.items())
     return value
 
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..graph.interpreter import Executor
 from ..graph.ir import Graph, OpNode, VarNode
+from ..graph.specialize import specialize
 from ..ops.shape import Reshape
 from ..serialization.mge_graph import ValueDependentModel, graph_from_bytes
 from ..serialization.mge_staged import StagedModel, run_stages
@@ -47,6 +48,8 @@ __all__ = [
 ]
 
 _DATA_PROVIDERS = ("ImmutableTensor", "Host2DeviceCopy")
+#: input-shape signatures whose specialized graph a GraphInference keeps (oldest dropped)
+MAX_SPECIALIZED = 8
 
 
 def _is_var(v: Any) -> bool:
@@ -381,6 +384,7 @@ class GraphInference:
         self._graph = graph
         self._inputs = OrderedDict((v.name, v) for v in graph.inputs)
         self._executor = Executor(graph)
+        self._specialized: dict[tuple, tuple[Graph, Executor]] = {}
 
     def _init_staged(self, staged: StagedModel) -> None:
         self._staged = staged
@@ -420,16 +424,35 @@ class GraphInference:
         if set(given) != set(names):
             raise ValueError(
                 f"This model expects inputs {names}, but gets inputs {list(given)}")
-        feeds = {}
+        arrays = {}
         for name, var in self._inputs.items():
             value = given[name]
             value = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
             if value.ndim == 0 and var.shape == (1,):  # files have no 0-d: a scalar is (1,)
                 value = value.reshape(1)
-            feeds[var.id] = self._executor.check_feed(var, value)
+            arrays[name] = value
         if self._staged is not None:
+            feeds = {v.id: self._executor.check_feed(v, arrays[n])
+                     for n, v in self._inputs.items()}
             return self._run_staged({v.name or "": feeds[v.id] for v in self._inputs.values()})
-        values = self._executor.run_arrays(feeds)
-        to_numpy = self._executor.backend.to_numpy
+        graph, executor = self._for_shapes({n: a.shape for n, a in arrays.items()})
+        values = executor.run_arrays({v.id: executor.check_feed(v, arrays[v.name or ""])
+                                      for v in graph.inputs})
+        to_numpy = executor.backend.to_numpy
         return OrderedDict((v.name, np.asarray(to_numpy(a))) for v, a in
                            zip(self._graph.outputs, values, strict=True))
+
+    def _for_shapes(self, shapes: Mapping[str, tuple[int, ...]]) -> tuple[Graph, Executor]:
+        """The graph and executor for these input shapes: as MegEngine, other shapes than
+        the file's re-infer every op (:func:`~mge.graph.specialize.specialize`; an op that
+        cannot take them raises ``ShapeError`` naming the input and the op)."""
+        changed = {n: tuple(s) for n, s in shapes.items() if tuple(s) != self._inputs[n].shape}
+        if not changed:
+            return self._graph, self._executor
+        key = tuple(sorted(changed.items()))
+        if key not in self._specialized:
+            if len(self._specialized) >= MAX_SPECIALIZED:
+                self._specialized.pop(next(iter(self._specialized)))
+            graph = specialize(self._graph, changed)
+            self._specialized[key] = (graph, Executor(graph))
+        return self._specialized[key]

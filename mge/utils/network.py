@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import collections
+import dataclasses
 import fnmatch
 import io
 import logging
@@ -30,16 +31,20 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
+import numpy as np
+
 from ..core.opdef import TensorInfo
 from ..dtype import dtype_spec
 from ..graph import ir, passes
 from ..ops import Elemwise, TypeCvt
+from ..ops.shape import CondTake
 from ..serialization.fbs import Metadata
+from ..serialization.mge_editable import load_editable
 from ..serialization.mge_graph import (
     CompGraphDumpResult,
     ValueDependentModel,
     dump_graph,
-    load_graph,
+    graph_from_bytes,
 )
 from ..serialization.pickle import load as load_pickle
 from ..utils.atomic_file import write_file
@@ -93,13 +98,23 @@ class Network:
             model_path: the file.
             outspec: names of the vars to keep as outputs (the subgraph they need).
         """
+        if isinstance(model_path, (str, os.PathLike)):
+            with open(model_path, "rb") as f:
+                data, source = f.read(), os.fspath(model_path)
+        else:
+            name = getattr(model_path, "name", None)
+            data, source = model_path.read(), name if isinstance(name, str) else "<file>"
+        dynamic: set[int] = set()
         try:
-            result = load_graph(model_path)
-        except ValueDependentModel as exc:
-            raise ValueDependentModel(
-                exc.source, f"Network cannot edit a model whose shapes depend on input values "
-                f"(MegEngine's nms or cond_take): {exc.problem}; run it with GraphInference, "
-                "mge.lite or load_and_run", exc.operator) from None
+            result = graph_from_bytes(data, source)
+        except ValueDependentModel:
+            try:  # MegEngine's dynamic shape vars (after cond_take): kept as such
+                result, dynamic = load_editable(data, source)
+            except ValueDependentModel as exc:
+                raise ValueDependentModel(
+                    exc.source, f"Network cannot edit a model whose shapes depend on input "
+                    f"values (MegEngine's nms or cond_take): {exc.problem}; run it with "
+                    "GraphInference, mge.lite or load_and_run", exc.operator) from None
         outputs = list(result.output_vars_list)
         if outspec is not None:
             by_name = {v.name: v for v in get_dep_vars(outputs) + outputs}
@@ -119,6 +134,7 @@ class Network:
                 vars_[id(v)].users.append(node)
             for v in opr.outputs:
                 var = VarNode(v.shape, v.dtype, owner_opr=node, name=v.name)
+                var._dynamic = v.id in dynamic
                 vars_[id(v)] = var
                 node.add_out_var(var)
             if isinstance(node, Host2DeviceCopy):
@@ -330,6 +346,9 @@ class Network:
                     node.op = node.op.with_batch(old, new)
                 if isinstance(node.op, Elemwise):
                     inputs = _promoted(graph, inputs)
+                if isinstance(node.op, CondTake) and node.outputs[0]._dynamic:
+                    # a dynamic CondTake's size is its bound: the mask's element count
+                    node.op = dataclasses.replace(node.op, size=int(np.prod(inputs[1].shape)))
                 outs = graph.add_op(node.op, inputs, name=node.name)
             outs[0].owner.priority = node._priority
             for var, out in zip(node.outputs, outs, strict=True):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import sys
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,7 +35,10 @@ from ..core.tensor.base import Tensor
 from ..core.tensor.megbrain_graph import Graph
 from ..device import get_default_device
 from ..dtype import canonical_dtype
+from ..functional.indexing import setitem
 from ..graph import ir
+from ..ops import Elemwise as _ElemwiseOp
+from ..ops import TypeCvt as _TypeCvtOp
 from ..ops import shape as shape_ops
 
 #: order of nodes made after loading (loaded nodes keep their file's operator ids)
@@ -59,8 +63,14 @@ class VarNode(NetworkNode, Tensor):
             shape, dtype, owner_opr = var._shape, var._dtype, var.owner
             name, device = name or var._name, device or var._device
             self._alias_of: VarNode | None = var
+            var._aliases.add(self)
         else:
             self._alias_of = None
+        #: its shape depends on input values (a CondTake's outputs): ``_shape`` is only a
+        #: bound, and ``shape`` is None as for MegEngine's dynamic shape vars
+        self._dynamic = self._alias_of is not None and self._alias_of._dynamic
+        #: the ``VarNode(self.var)`` objects standing for this var
+        self._aliases: weakref.WeakSet[VarNode] = weakref.WeakSet()
         self._data = None
         self._backend = None
         self._format = "default"
@@ -77,9 +87,14 @@ class VarNode(NetworkNode, Tensor):
     def apply_symbolic(cls, op: OpDef, inputs: Sequence[Tensor],
                        out_infos: Sequence[TensorInfo]) -> tuple[VarNode, ...]:
         """Build ``op`` on ``inputs`` into the graph (``apply``'s path for VarNodes); plain
-        Tensors among the inputs become ``ImmutableTensor`` constants."""
+        Tensors among the inputs become ``ImmutableTensor`` constants.
+
+        A ``CondTake`` whose mask has no value (it depends on a graph input) gives dynamic
+        vars (see ``_dynamic``), which only elementwise ops with single-value operands may
+        read: no number may come from their bound."""
         in_vars = [t if isinstance(t, VarNode) else ImmutableTensor(t.numpy()).outputs[0]
                    for t in inputs]
+        dynamic = _dynamic_outputs(op, in_vars)
         node = str_to_mge_class(op.type_name)(op)
         for v in in_vars:
             node.add_inp_var(v)
@@ -87,7 +102,14 @@ class VarNode(NetworkNode, Tensor):
         device = in_vars[0]._device if in_vars else None  # outputs where the inputs are
         for info in out_infos:
             node.add_out_var(cls(info.shape, info.dtype, owner_opr=node, device=device))
+            node.outputs[-1]._dynamic = dynamic
         return tuple(node.outputs)
+
+    @classmethod
+    def graph_const(cls, value: Any, device: str | None = None) -> VarNode:
+        """A new ``ImmutableTensor`` var holding ``value`` (how ``astensor1d`` makes
+        constants next to a VarNode reference)."""
+        return ImmutableTensor(value, None, device).outputs[0]
 
     def _array_on(self, backend: Any) -> Any:
         raise SymbolicValue(self)
@@ -97,19 +119,27 @@ class VarNode(NetworkNode, Tensor):
         return id(self)
 
     @property
-    def partial_shape(self) -> tuple[int, ...]:
-        """The inferred shape as a tuple."""
-        return self._shape
+    def partial_shape(self) -> tuple[int, ...] | None:
+        """The inferred shape as a tuple (None: it depends on input values)."""
+        return None if self._dynamic else self._shape
 
     @property
     def shape(self) -> Any:  # a tuple, or a VarNode while symbolic shapes are on
-        """The inferred shape, or a ``GetVarShape`` VarNode after ``set_symbolic_shape(True)``."""
-        return self.shapeof() if use_symbolic_shape() else self._shape
+        """The inferred shape (None: it depends on input values), or a ``GetVarShape``
+        VarNode after ``set_symbolic_shape(True)``."""
+        return self.shapeof() if use_symbolic_shape() else self.partial_shape
 
     def shapeof(self, axis: int | None = None) -> VarNode:
         """A VarNode holding this var's shape (or the size of ``axis``)."""
         op = shape_ops.GetVarShape() if axis is None else shape_ops.GetVarShape(axis=axis)
         return apply(op, self)[0]
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        # ``v[...] = array`` on a graph var (no value to replace): an assignment through
+        # the indexing op, as for any other index; ``v[...] = var`` re-points ``v``
+        if index is Ellipsis and not isinstance(value, VarNode):
+            value = setitem(self, index, value)
+        super().__setitem__(index, value)
 
     def set_value(self, value: Any) -> None:
         """Make this object stand for the var ``value`` (what ``v += 1`` does to a VarNode);
@@ -117,11 +147,20 @@ class VarNode(NetworkNode, Tensor):
         if not isinstance(value, VarNode):
             raise TypeError(f"{self!r}: a graph var can only be set to another VarNode, "
                             f"got {type(value).__name__}")
-        if self.owner is not None:
-            twin = VarNode(self._shape, self._dtype, owner_opr=self.owner, name=self.name)
+        if self._alias_of is not None:  # ``VarNode(x.var)``: x's var stays x's
+            twin = VarNode(self._alias_of, name=self.name)
             _swap(self, twin)
+            self._alias_of = None
+        elif self.owner is not None:
+            twin = VarNode(self._shape, self._dtype, owner_opr=self.owner, name=self.name)
+            twin._dynamic = self._dynamic
+            _swap(self, twin)
+            for alias in list(self._aliases):  # they keep standing for the old var
+                alias._alias_of = twin
+                twin._aliases.add(alias)
+            self._aliases = weakref.WeakSet()
         _swap(value, self)
-        self._shape, self._dtype = value._shape, value._dtype
+        self._shape, self._dtype, self._dynamic = value._shape, value._dtype, value._dynamic
         self.name = value.name if value.name is not None else self.name
 
     @property
@@ -154,6 +193,23 @@ class VarNode(NetworkNode, Tensor):
 
     def __repr__(self) -> str:
         return f"VarNode:{self.name}"
+
+
+def _dynamic_outputs(op: OpDef, inputs: Sequence[VarNode]) -> bool:
+    """Whether ``op`` on ``inputs`` gives dynamic vars (refused where a bound could leak)."""
+    if any(v._dynamic for v in inputs):
+        if not isinstance(op, (_ElemwiseOp, _TypeCvtOp)) or any(
+                not v._dynamic and int(np.prod(v._shape)) != 1 for v in inputs):
+            raise ValueError(f"{op.type_name}: one input's shape depends on input values "
+                             "(a cond_take output); only elementwise ops with single-value "
+                             "operands can read it in a Network")
+        return True
+    if op.value_params:  # CondTake: dynamic unless its mask has a value
+        try:
+            _evaluate(inputs[-1], {})
+        except ValueError:
+            return True
+    return False
 
 
 def _evaluate(var: VarNode, memo: dict[int, Tensor]) -> np.ndarray:

@@ -20,8 +20,8 @@ from mge.core.apply import apply
 from mge.ops.conv import ConvolutionBackwardFilter
 from mge.ops.elemwise import Elemwise
 from mge.ops.nn import BatchNormForward, GeneralNorm, GroupNorm, InstanceNorm, LayerNorm
-from mge.ops.shape import CondTake
-from mge.ops.vision import WarpPerspectiveForward
+from mge.ops.shape import CondTake, Reshape
+from mge.ops.vision import ResizeForward, WarpPerspectiveForward
 from mge.ops.vision.detection import ROIAlignForward, ROIPoolingForward
 from mge.ops.vision.remap import WarpAffineForward
 
@@ -37,6 +37,8 @@ NO_GRAD_INPUTS = {
     (ROIAlignForward, None): (1,),  # rois get no gradient, as in MegEngine
     (ROIPoolingForward, None): (1,),
     (CondTake, None): (1,),  # the mask selects: no gradient
+    (Reshape, None): (1,),  # a shape input (int, or MegEngine's float form) gives the shape
+    (ResizeForward, None): (1,),  # likewise the output size
     (Elemwise, "CLIP"): (1, 2),
     (Elemwise, "SWITCH_GT0"): (0,),
     **{(Elemwise, m): (0,) for m in ("CEIL", "FLOOR", "ROUND", "SIGN")},

@@ -167,3 +167,19 @@ def test_basic_indexing_fuzz(data: st.DataObject, shape: tuple[int, ...]) -> Non
     t = mge.tensor(a)
     t[index] = -7
     np.testing.assert_array_equal(t.numpy(), want)
+
+
+def test_a_bool_mask_over_several_dims_merges_them_first() -> None:
+    # as MegEngine: the dims a mask covers become one before None adds axes, so a 6-d
+    # tensor takes two new axes and a 3-d mask (MegEngine's test_advance_indexing_with_bool)
+    a = np.arange(576, dtype=np.int32).reshape(2, 3, 4, 3, 4, 2)
+    mask = np.random.default_rng(0).random((4, 3, 4)) > 0.5
+    got = mge.tensor(a)[None, ..., mge.tensor(mask), None, 0:2]
+    np.testing.assert_array_equal(got.numpy(), a[None, ..., mask, None, 0:2])
+    mask = np.random.default_rng(1).random((3, 4, 3)) > 0.5
+    t = mge.tensor(a)
+    t[:, mask, None, 0:2, [True, False]] = -1
+    expected = a.copy()
+    expected[:, mask, None, 0:2, [True, False]] = -1
+    assert t.shape == a.shape
+    np.testing.assert_array_equal(t.numpy(), expected)

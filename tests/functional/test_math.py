@@ -197,3 +197,18 @@ def test_descending_sorts_order_ties_as_megengine(each_backend: str) -> None:
     np.testing.assert_array_equal(index.numpy(), [[6, 5, 2, 1, 0, 4, 3]])
     np.testing.assert_array_equal(F.argsort(x, descending=True).numpy(), [[6, 5, 2, 1, 0, 4, 3]])
     np.testing.assert_array_equal(F.argsort(x).numpy(), [[3, 4, 0, 1, 2, 5, 6]])
+
+
+def test_topk_takes_an_int_tensor_k_like_megengine() -> None:
+    # MegEngine 1.13: an int32 k of shape () or (1,) works (YOLOX's dynamic k), float
+    # and non-positive k are refused
+    x = mge.tensor(np.array([3.0, 1.0, 2.0, 5.0], np.float32))
+    for k in (mge.tensor(2), mge.tensor([2])):
+        values, index = F.topk(x, k)
+        np.testing.assert_array_equal(values.numpy(), [5.0, 3.0])
+        np.testing.assert_array_equal(index.numpy(), [3, 0])
+    assert F.topk(x, mge.tensor(9))[0].shape == (4,)
+    with pytest.raises(ValueError, match="topk: a tensor k must hold one integer"):
+        F.topk(x, mge.tensor(2.0))
+    with pytest.raises(ValueError, match="topk: k must be a positive int"):
+        F.topk(x, mge.tensor(0))

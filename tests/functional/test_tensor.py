@@ -53,6 +53,14 @@ def test_reshape_rejects_bad_types() -> None:
         F.reshape("abc", (3,))
 
 
+def test_reshape_refuses_float_tensor_entries_like_megengine() -> None:
+    # traced shapes are tensors and ``(x.shape[2] // p) ** 2`` is a float32 tensor (MAE's
+    # patchify): MegEngine 1.13 refuses it in reshape (an assertion), so does mge
+    with pytest.raises(TypeError, match="reshape: target_shape"):
+        F.reshape(_t(X), (_t(2), _t(4.0), 3))
+    _eq(F.reshape(_t(X), (_t(2), _t(4), 3)), X.reshape(2, 4, 3))
+
+
 def test_transpose_and_new_axes() -> None:
     _eq(F.transpose(_t(X), (2, 0, 1)), X.transpose(2, 0, 1))
     _eq(F.transpose(_t(X), (1, "x", 2, 0)), X.transpose(1, 2, 0)[:, None])

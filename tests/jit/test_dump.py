@@ -110,8 +110,8 @@ def test_refusals() -> None:
     f = _traced()
     with pytest.raises(ValueError, match=r"unknown options: \['enable_magic'\]"):
         f.dump(io.BytesIO(), enable_magic=True)
-    with pytest.raises(ValueError, match="FBS_V2"):
-        f.dump(io.BytesIO(), dump_format="FBS")
+    with pytest.raises(ValueError, match="dump_format must be 'FBS_V2' or 'FBS'"):
+        f.dump(io.BytesIO(), dump_format="FBS_V3")
 
 
 def test_batchnorm_in_training_mode_is_refused() -> None:

@@ -154,3 +154,26 @@ def test_megengine_runs_the_guard_and_fails_at_a_changed_read(name: str, tmp_pat
     np.testing.assert_allclose(out, _expected(fn, x), rtol=1e-6)
     with pytest.raises(OracleError, match="Unequal value"):
         run_in_megengine(path, {"x": _data((2, 5))}, runner="lite")
+
+
+@pytest.mark.parametrize("name", sorted(READS))
+def test_specialize_runs_the_guards_and_builds_no_node_for_them(
+        name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mge.graph.ir import Graph
+    from mge.graph.specialize import specialize
+    from mge.serialization.mge_graph import graph_from_bytes
+
+    fn, named = READS[name]
+    graph = graph_from_bytes(_dump(fn)).graph
+    built: list[str] = []
+    add_op = Graph.add_op
+
+    def recording(self, op, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        built.append(op.type_name)
+        return add_op(self, op, *args, **kwargs)
+
+    monkeypatch.setattr(Graph, "add_op", recording)
+    specialize(graph, {"x": (2, 3)})
+    assert "AssertEqual" not in built  # checked while planning, no dead node left behind
+    with pytest.raises(ShapeReadError, match=re.escape(named)):
+        specialize(graph, {"x": (2, 5)})

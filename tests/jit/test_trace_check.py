@@ -151,3 +151,32 @@ def test_graph_optimization_config_is_accepted() -> None:
         return x + 1
 
     assert f(mge.tensor([1.0])).numpy().tolist() == [2.0]
+
+
+@pytest.mark.parametrize("symbolic", [True, False])
+def test_a_cond_take_count_may_change_between_calls(symbolic: bool) -> None:
+    # MegEngine's CondTake has a dynamic output shape: its count is no param to check,
+    # and the dump holds no count (GraphInference runs it at any count)
+    import io
+
+    from mge.utils.comp_graph_tools import GraphInference
+
+    @trace(symbolic=symbolic, capture_as_const=True)
+    def fwd(a):
+        v, i = F.cond_take(a > 1, a)
+        return v * 2, i
+
+    for data in ([1.0, 2.0], [3.0, 2.0], [0.0, 0.5], [5.0, 0.0]):
+        x = np.array(data, "float32")
+        v, i = fwd(mge.tensor(x))
+        np.testing.assert_array_equal(v.numpy(), x[x > 1] * 2)
+        np.testing.assert_array_equal(i.numpy(), np.nonzero(x > 1)[0])
+    file = io.BytesIO()
+    fwd.dump(file, arg_names=["a"], output_names=["v", "i"], optimize_for_inference=False)
+    file.seek(0)
+    graph = GraphInference(file)
+    for data in ([3.0, 2.0], [0.0, 0.0], [1.5, 0.0]):
+        x = np.array(data, "float32")
+        out = graph.run(x)
+        np.testing.assert_array_equal(out["v"], x[x > 1] * 2)
+        np.testing.assert_array_equal(out["i"], np.nonzero(x > 1)[0])

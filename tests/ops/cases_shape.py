@@ -31,6 +31,9 @@ CASES = [
     OpCase(S.Reshape(shape=(0, 5)), [rand(0, 3, 5)], id="Reshape-zero-size"),
     OpCase(S.Reshape(shape=()), [rand(1, 1)], id="Reshape-to-scalar"),
     OpCase(S.Reshape(shape=(4, -1)), [_X, _idx(4, -1)], id="Reshape-shape-input"),
+    # MegEngine reads a float shape input whose entries are whole numbers
+    OpCase(S.Reshape(shape=(4, -1)), [_X, np.array([4, -1], np.float32)],
+           id="Reshape-float-shape-input"),
     OpCase(S.Broadcast(shape=(2, 2, 3, 4)), [rand(2, 1, 4)]),
     OpCase(S.Broadcast(shape=(2, 2, 3, 4)), [rand(2, 1, 4), _idx(2, 2, 3, 4)],
            id="Broadcast-shape-input"),

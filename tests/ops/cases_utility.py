@@ -1,9 +1,9 @@
-"""Op-table cases for AssertEqual (checks that pass; failing checks are in tests/jit) and
-VirtualDep."""
+"""Op-table cases for AssertEqual (checks that pass; failing checks are in tests/jit),
+VirtualDep and Copy."""
 
 from __future__ import annotations
 
-from mge.ops.utility import AssertEqual, VirtualDep
+from mge.ops.utility import AssertEqual, Copy, VirtualDep
 
 from .optable import OpCase, rand
 
@@ -16,4 +16,6 @@ CASES = [
     OpCase(AssertEqual(), [rand(5, dtype="int32"), rand(5, dtype="int32")], id="AssertEqual-int"),
     OpCase(VirtualDep(), [_X, rand(3)]),
     OpCase(VirtualDep(), [_X], id="VirtualDep-alone"),
+    OpCase(Copy(), [_X]),
+    OpCase(Copy(), [rand(4, dtype="int32")], id="Copy-int32"),
 ]

@@ -71,6 +71,11 @@ CASES += [
 CASES += [
     OpCase(ResizeForward(format="NCHW", dsize=(3, 5)), [_image((1, 2, 1, 1), "float32")],
            id="Resize-NCHW-1x1-src"),
+    # real MegEngine's traced interpolate(scale_factor=...) sizes Resize by a float32
+    # floor(shape * scale)
+    OpCase(ResizeForward(format="NCHW", dsize=(3, 5)),
+           [_image((1, 2, 6, 10), "float32"), np.array([3, 5], np.float32)],
+           id="Resize-NCHW-float-size-input"),
 ]
 CASES += [
     OpCase(Resize3DForward(format="NCDHW", align_corners=ac, dsize=dsize),

@@ -114,3 +114,48 @@ def test_eager_errors_name_the_op() -> None:
         apply(UniformRNG(shape=(-1,)))
     with pytest.raises(ValueError, match="GammaRNG: parameters must be > 0"):
         apply(GammaRNG(), mge.tensor([1.0, -1.0]), mge.tensor([1.0, 1.0]))
+
+
+def test_each_op_type_draws_its_own_stream_of_a_handle() -> None:
+    # MegEngine keeps one seeded dnn operator per (handle, op type): uniform draws do not
+    # move normal's stream, and each type's first draw is what a graph node seeded with
+    # the same seed gives
+    from mge.ops.random.numpy_kernels import node_generator
+
+    mge.random.seed(11)
+    mge.random.uniform(size=(5,))
+    n1 = mge.random.normal(size=(6,)).numpy()
+    mge.random.seed(11)
+    n2 = mge.random.normal(size=(6,)).numpy()
+    np.testing.assert_array_equal(n1, n2)
+    mge.random.seed(12)
+    mge.random.normal(size=(3,))
+    u = mge.random.uniform(size=(4,)).numpy()
+    node = node_generator(UniformRNG(seed=12, shape=(4,)))
+    np.testing.assert_array_equal(u, node.random((4,), dtype=np.float32))
+
+
+@pytest.mark.parametrize("symbolic", [True, False])
+def test_traced_calls_draw_what_the_dump_draws(symbolic: bool) -> None:
+    # MegEngine runs a symbolic first call, and every later call, as the compiled graph,
+    # whose random nodes own generators seeded with their seed (MegEngine's
+    # test_network_node test_random); an eager first call draws from the handle
+    from mge.utils.comp_graph_tools import GraphInference
+
+    @trace(symbolic=symbolic, capture_as_const=True)
+    def fwd():
+        return mge.random.uniform(size=(2, 2)), mge.random.normal(size=(1, 3, 3))
+
+    mge.random.seed(5)
+    mge.random.normal(size=(4,))  # moves the eager stream only
+    calls = [[t.numpy() for t in fwd()] for _ in range(3)]
+    buf = io.BytesIO()
+    fwd.dump(buf, output_names=["u", "n"], optimize_for_inference=False)
+    graph = GraphInference(io.BytesIO(buf.getvalue()))
+    runs = [list(graph.run().values()) for _ in range(3)]
+    graph_calls = calls if symbolic else calls[1:]
+    for call, run in zip(graph_calls, runs, strict=False):
+        for got, want in zip(call, run, strict=True):
+            np.testing.assert_array_equal(got, want)
+    if not symbolic:
+        assert not np.array_equal(calls[0][1], runs[0][1])  # from the moved eager stream

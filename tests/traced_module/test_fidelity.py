@@ -189,3 +189,28 @@ def test_qualnames_and_ids_as_megengine() -> None:
     with relu.top_graph.insert_exprs():
         F.neg(relu.outputs[0])
     assert graph._total_ids == (11, 7)
+
+
+class _Buffers(M.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = Block()
+        self.scale = mge.Parameter(np.full(1, 2.0, dtype=np.float32))
+        self.unused_param = mge.Parameter(np.ones(1, dtype=np.float32))
+        self.unused_buff = Tensor(np.ones(1, dtype=np.float32))
+        self.offset = Tensor(np.full(1, 0.5, dtype=np.float32))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.inner(x) * self.scale + self.inner.conv0.bias.sum() * self.offset
+
+
+def test_tensor_attributes_forward_never_reads_are_left_out() -> None:
+    # MegEngine's builder copies only the attributes that forward read
+    m = _Buffers()
+    x = Tensor(np.random.rand(1, 3, 4, 4).astype("float32"))
+    tm = trace_module(m, x)
+    assert "unused_param" not in tm.__dict__ and "unused_buff" not in tm.__dict__
+    assert tm.scale is m.scale and tm.offset is m.offset
+    assert [n for n, _ in tm.named_parameters()] == [
+        "inner.conv0.bias", "inner.conv0.weight", "scale"]
+    np.testing.assert_allclose(tm(x).numpy(), m(x).numpy(), rtol=1e-6)

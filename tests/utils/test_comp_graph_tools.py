@@ -152,6 +152,31 @@ def test_graph_inference_takes_a_scalar_for_a_files_scalar_input() -> None:
     np.testing.assert_equal(out, [6.0])
 
 
+def test_graph_inference_follows_other_input_shapes() -> None:
+    # MegEngine's test_subtensor_when_shape_invalid: a dump whose ops follow the input
+    # size runs at another size; one that cannot take it names the input and the op
+    @trace(symbolic=True, capture_as_const=True)
+    def count(inp):
+        return F.arange(4, inp.shape[-1] * 8 + 4, 8).shape[0]
+
+    count(mge.tensor(np.zeros((1, 3, 6, 6), "float32")))
+    graph = cgtools.GraphInference(_dump(count, arg_names=["data"]))
+    for size in (6, 10, 6, 17):
+        (out,) = graph.run(inp_dict={"data": np.zeros((1, 3, size, size), "float32")}).values()
+        assert out.tolist() == [size]
+
+    @trace(symbolic=True, capture_as_const=True)
+    def flat(inp):
+        return inp.reshape(6) * 2
+
+    flat(mge.tensor(np.ones((2, 3), "float32")))
+    graph = cgtools.GraphInference(_dump(flat, arg_names=["x"]))
+    (out,) = graph.run(np.ones((2, 3), "float32")).values()
+    np.testing.assert_equal(out, np.full(6, 2.0))
+    with pytest.raises(ValueError, match=r"input 'x': expected shape \(2, 3\), got \(4, 3\)"):
+        graph.run(np.ones((4, 3), "float32"))
+
+
 def test_replace_vars_and_oprs_copy_what_reads_the_replaced_vars() -> None:
     @trace(symbolic=True, capture_as_const=True)
     def fwd(a, b):

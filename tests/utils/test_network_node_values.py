@@ -57,3 +57,36 @@ def test_moving_a_network_var_to_another_device_keeps_it_in_the_graph() -> None:
     moved = a.to("cpu1")
     assert isinstance(moved, VarNode) and moved.device == "cpu1"
     np.testing.assert_array_equal(moved.numpy(), np.ones((2, 2), np.float32))
+
+
+def test_setting_an_alias_leaves_the_var_it_aliased() -> None:
+    # MegEngine's VarNode(x.var) is a second Python object for x's var: x[...] = v on it
+    # makes it stand for the new var and leaves x as it was
+    net = Network()
+    x = net.make_const(np.arange(25, dtype=np.int32).reshape(5, 5))
+    alias = VarNode(x.var)
+    alias[(0, 4, 2), :] = np.arange(15, dtype=np.int32).reshape(3, 5)
+    expected = np.arange(25, dtype=np.int32).reshape(5, 5)
+    np.testing.assert_array_equal(x.numpy(), expected)
+    expected[[0, 4, 2]] = np.arange(15).reshape(3, 5)
+    np.testing.assert_array_equal(alias.numpy(), expected)
+    node = G.OutputNode(alias.var)
+    node.graph.compile(node.outputs).execute()
+    np.testing.assert_array_equal(node.get_value().numpy(), expected)
+    # and setting x leaves its aliases standing for the var x was
+    x[0, 0] = 100
+    assert x.numpy()[0, 0] == 100 and VarNode(alias.var).numpy()[0, 0] == 0
+    other = VarNode(x.var)
+    x[0, 0] = 7
+    assert other.numpy()[0, 0] == 100 and x.numpy()[0, 0] == 7
+
+
+def test_assigning_an_array_to_a_whole_graph_var() -> None:
+    # MegEngine's test_set_value[is_varnode]: a graph var has no value to replace, so
+    # ``v[...] = array`` assigns through the indexing op (a plain tensor is replaced)
+    net = Network()
+    v = net.make_const(np.zeros((2, 3), np.float32))
+    value = np.arange(6, dtype=np.float32).reshape(2, 3)
+    v[...] = value
+    assert isinstance(v, VarNode)
+    np.testing.assert_array_equal(v.numpy(), value)

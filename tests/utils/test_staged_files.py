@@ -1,6 +1,6 @@
 """``GraphInference`` runs MegEngine dumps whose shapes depend on input values (``nms``,
 ``cond_take``: read in stages) with real MegEngine Lite's outputs; ``Network`` refuses to
-edit them, saying why and what runs them."""
+edit the nms ones, saying why and what runs them (cond_take: test_network_dynamic.py)."""
 
 from __future__ import annotations
 

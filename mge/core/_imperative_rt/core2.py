@@ -27,6 +27,8 @@ import numpy as np
 from ...ops.random import RNGOp, ShapedRNGOp
 from ...ops.random.handles import get_rng_handle_compnode
 from ..apply import apply as _apply
+from ..async_error import AsyncError
+from ..async_error import sync as _sync_errors
 from ..complex import ComplexTensor
 from ..tensor.base import Tensor
 
@@ -136,8 +138,10 @@ def get_imag(complex: Tensor) -> Tensor:  # noqa: A002 - MegEngine's argument na
 
 
 def sync() -> None:
-    """Wait until queued computations finish (a no-op: mge computes eagerly)."""
+    """Wait until queued computations finish (mge computes eagerly): raises
+    ``AsyncError`` for a value check that failed since (see :mod:`mge.core.async_error`)."""
+    _sync_errors()
 
 
-__all__ = ["TensorWeakRef", "apply", "create_complex", "get_imag", "get_option", "get_real",
-           "set_option", "sync"]
+__all__ = ["AsyncError", "TensorWeakRef", "apply", "create_complex", "get_imag", "get_option",
+           "get_real", "set_option", "sync"]

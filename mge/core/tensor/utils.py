@@ -6,6 +6,8 @@ Example:
     (2, 3)
     >>> isscalar(mge.tensor(1.0)), isscalar(mge.tensor([1.0])), isscalar(3)
     (True, False, True)
+    >>> astensor1d([1, mge.tensor(2), 3]).numpy()
+    array([1, 2, 3], dtype=int32)
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from ...functional._astensor1d import astensor1d
 from .base import Tensor
 
 
@@ -34,4 +37,4 @@ def isscalar(x: object) -> bool:
     return bool(np.isscalar(x))
 
 
-__all__ = ["isscalar", "make_shape_tuple"]
+__all__ = ["astensor1d", "isscalar", "make_shape_tuple"]

@@ -54,11 +54,13 @@ def _spatial(op: ConvBase, x: Tensor) -> tuple[int, int]:
 
 @grad_rule(ConvolutionForward)
 def conv_grad(op: ConvolutionForward, ctx: GradContext) -> Grads:
-    """``d src = BackwardData(filter, dy)``, ``d filter = BackwardFilter(src, dy)``."""
+    """``d src = BackwardData(filter, dy)``, ``d filter = BackwardFilter(src, dy)``; each
+    only when its input wants a gradient (a network's input image usually does not)."""
     x, w = ctx.inputs
     dy = ctx.grad(0)
     back = ConvolutionBackwardData(**_params(op), output_hw=_spatial(op, x))
-    return [ctx.one(back, w, dy), ctx.one(ConvolutionBackwardFilter(**_params(op)), x, dy, w)]
+    return [ctx.one(back, w, dy) if ctx.needs(0) else None,
+            ctx.one(ConvolutionBackwardFilter(**_params(op)), x, dy, w) if ctx.needs(1) else None]
 
 
 @grad_rule(ConvBiasForward)
@@ -74,7 +76,8 @@ def conv_bias_grad(op: ConvBiasForward, ctx: GradContext) -> Grads:
         pre = ctx.one(dataclasses.replace(op, nonlineMode="IDENTITY"), *ctx.inputs)
         act = Elemwise(mode=op.nonlineMode)
         dy = type(act).grad_rule(act, type(ctx)((pre,), ctx.outputs, [dy]))[0]
-    dx, dw = conv_grad(ConvolutionForward(**_params(op)), type(ctx)((x, w), ctx.outputs, [dy]))
+    dx, dw = conv_grad(ConvolutionForward(**_params(op)), type(ctx)((x, w), ctx.outputs, [dy],
+                                                                 ctx.needed[:2]))
     return [dx, dw, *(ctx.sum_to(dy, b.shape) for b in rest[:1]), *([dy] if len(rest) > 1 else [])]
 
 

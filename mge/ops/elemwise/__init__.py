@@ -49,6 +49,11 @@ ELEMWISE_MODES: dict[str, tuple[int, str]] = {
     "FUSE_MUL_ADD3": (3, "any"), "COND_LEQ_MOV": (3, "any"), "COND_LT_MOV": (3, "any"),
     "CLIP": (3, "any"), "FUSE_MUL_ADD4": (4, "any"),
 }
+#: comparisons (bool output): ``.mge`` files hold them as ``ElemwiseMultiType`` with a bool
+#: output, as MegEngine records them. Written as ``Elemwise``, megdnn has no kernel for
+#: ``NEQ``/``ISNAN``/``ISINF`` (MegEngine 1.13 Lite fails to load them) and computes
+#: ``LT``/``LEQ``/``EQ`` in the input dtype, which ``NOT``/``AND`` after them refuse
+MULTI_TYPE_MODES = tuple(m for m, (_, kind) in ELEMWISE_MODES.items() if kind == "cmp")
 #: binary modes whose operands may swap (``f(a, b) == f(b, a)``)
 COMMUTATIVE_MODES = frozenset({
     "ADD", "MUL", "MAX", "MIN", "EQ", "NEQ", "AND", "OR", "XOR", "LOG_SUM_EXP",

@@ -42,6 +42,19 @@ def _where0(cond: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     return torch.where(cond, z, torch.zeros((), dtype=z.dtype, device=z.device))
 
 
+def _switch_gt0(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``y`` where ``x > 0``, else 0 (ReLU's gradient). On CPU, for same-shape float
+    operands without a NaN in ``x``, aten's ``threshold_backward`` (one select pass, about
+    3x faster than ``where``); it would pass the gradient through where ``x`` is NaN, so a
+    NaN (seen as a NaN sum, one cheap reduction) takes the ``where`` path. Fixing the NaN
+    positions afterwards, ``nan_to_num``/``fmax`` on ``x`` or one ``where`` were all
+    measured slower (``bench/relu_grad.py``)."""
+    if x.device.type == "cpu" and x.is_floating_point() and x.dtype == y.dtype and \
+            x.shape == y.shape and not bool(x.sum().isnan()):
+        return torch.ops.aten.threshold_backward(y, x, 0)
+    return _where0(x > 0, y)
+
+
 def _mod(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """C fmod for floats, floor-mod (sign of the divisor) for integers, as MegEngine."""
     return torch.fmod(x, y) if x.is_floating_point() else torch.remainder(x, y)
@@ -71,7 +84,7 @@ ELEMWISE = {
     "FUSE_ADD_SIGMOID": lambda x, y: torch.sigmoid(x + y),
     "FUSE_ADD_TANH": lambda x, y: torch.tanh(x + y),
     "FUSE_ADD_H_SWISH": lambda x, y: tF.hardswish(x + y),
-    "SWITCH_GT0": lambda x, y: _where0(x > 0, y),
+    "SWITCH_GT0": _switch_gt0,
     "PRELU": lambda x, w: torch.where(x > 0, x, x * w),
     "LOG_SUM_EXP": torch.logaddexp,
     "FUSE_MUL_ADD3": lambda x, y, z: torch.addcmul(z, x, y),

@@ -138,14 +138,17 @@ def bn_reduce_axes(param_shape: tuple[int, ...], ndim: int) -> tuple[int, ...]:
     return tuple(i for i in range(ndim) if param_shape[i] == 1)
 
 
-_BN_PATTERN = {"DIM_11HW": (0, 0, 1, 1), "DIM_1CHW": (0, 1, 1, 1),
-               "DIM_1C11": (0, 1, 0, 0), "DIM_111C": (0, 0, 0, 1)}
-
-
 @dataclasses.dataclass(frozen=True)
 class BNParams(OpDef):
-    """MegEngine's ``BN`` param, shared by the batch-norm ops; ``param_dim`` names the
-    param shape, ``scale`` and ``bias`` are MegEngine fields the kernels do not use."""
+    """MegEngine's ``BN`` param, shared by the batch-norm ops; ``scale`` and ``bias`` are
+    MegEngine fields the kernels do not use.
+
+    As in MegEngine 1.13, the params' own shape decides what is normalized, whatever
+    ``param_dim`` says: they are 4-d, each dim 1 (reduced over) or the input's (kept), so
+    ``DIM_11HW`` with ``(1, C, 1, 1)`` params normalizes per channel. ``param_dim`` only
+    names the channel dim, which the params must keep: 3 for ``DIM_111C``, else 1 (so
+    ``DIM_11HW`` params ``(1, 1, H, W)`` need ``C == 1``, as in MegEngine).
+    """
 
     param_dim: str = "DIM_11HW"
     fwd_mode: str = "TRAINING"
@@ -154,8 +157,8 @@ class BNParams(OpDef):
     scale: float = 1.0
     bias: float = 0.0
 
-    def param_shape(self, x: TensorInfo, inputs: Sequence[TensorInfo]) -> tuple[int, ...]:
-        """The 4-d shape of the params for input ``x`` (validated)."""
+    def full_shape(self, x: TensorInfo, inputs: Sequence[TensorInfo]) -> tuple[int, ...]:
+        """``x``'s shape padded to 4-d with trailing ones (validated)."""
         check_enum(self, "param_dim", BN_PARAM_DIMS)
         check_enum(self, "fwd_mode", BN_FWD_MODES)
         if x.dtype not in FLOAT_DTYPES:
@@ -164,15 +167,23 @@ class BNParams(OpDef):
             self.fail(f"x must be 2- to 4-d, got {x.ndim}-d", inputs)
         if self.param_dim == "DIM_111C" and x.ndim != 4:
             self.fail("DIM_111C needs a 4-d (NHWC) x", inputs)
-        full = x.shape + (1,) * (4 - x.ndim)
-        pattern = _BN_PATTERN[self.param_dim]
-        return tuple(d if keep else 1 for d, keep in zip(full, pattern, strict=True))
+        return x.shape + (1,) * (4 - x.ndim)
 
-    def check_params(self, params: Sequence[TensorInfo], pshape: tuple[int, ...],
-                     inputs: Sequence[TensorInfo]) -> None:
+    def check_params(self, params: Sequence[TensorInfo], full: tuple[int, ...],
+                     inputs: Sequence[TensorInfo]) -> tuple[int, ...]:
+        """Check the params against ``x``'s 4-d shape ``full``; returns their shape."""
+        pshape = params[0].shape
         for p in params:
             if p.shape != pshape or p.dtype != params[0].dtype or p.dtype.kind != "f":
-                self.fail(f"params must share one float dtype and have shape {pshape}", inputs)
+                self.fail("params must share one float dtype and one shape", inputs)
+        if len(pshape) != 4 or any(p not in (1, d) for p, d in zip(pshape, full, strict=True)):
+            self.fail(f"params must be 4-d with each dim 1 or x's (x as 4-d: {full}), got "
+                      f"{pshape}", inputs)
+        channel = 3 if self.param_dim == "DIM_111C" else 1
+        if pshape[channel] != full[channel]:
+            self.fail(f"{self.param_dim} params must have x's {full[channel]} channels in dim "
+                      f"{channel}, got {pshape}", inputs)
+        return pshape
 
 
 @register_op
@@ -180,25 +191,42 @@ class BatchNormForward(BNParams):
     """Batch normalization (MegEngine ``BN`` param; inputs ``x, scale, bias[, mean, var]``).
 
     ``x`` is 2- to 4-d (dims aligned from the left with the 4-d params, so a ``(N, C)``
-    input takes ``(1, C, 1, 1)`` params); params follow ``param_dim``.
+    input takes ``(1, C, 1, 1)`` params); the params' shape picks the reduced dims
+    (``BNParams``).
+
+    >>> import numpy as np
+    >>> op = BatchNormForward(param_dim="DIM_11HW", fwd_mode="INFERENCE")
+    >>> [o.shape for o in op.infer([TensorInfo((2, 3, 4, 4), np.dtype("float32"))]
+    ...                            + [TensorInfo((1, 3, 1, 1), np.dtype("float32"))] * 4)]
+    [(0,), (0,), (1, 3, 1, 1), (1, 3, 1, 1), (0,), (2, 3, 4, 4)]
     """
 
     type_name = "BatchNormForward"
     format_rule = "first"
     memory = Memory.MAY_ALIAS
-    mge_form = MgeForm("BatchNormV1", ("BN",), outputs=(2, None))
+    mge_form = MgeForm("BatchNormV1", ("BN",))
     nr_inputs = (3, 5)
 
     def needs_stats(self, nr_inputs: int) -> bool:
         """True when the op updates and outputs running statistics."""
         return nr_inputs == 5 and self.fwd_mode == "TRAINING"
 
+    def mge_outputs(self, nr_inputs: int) -> tuple[int, int | None] | None:
+        """MegEngine marks the running-statistics outputs volatile (unlisted) unless
+        they are updated (``TRAINING`` with ``mean, var`` inputs); its workspace, which
+        mge's op has not, is always volatile."""
+        return None if self.needs_stats(nr_inputs) else (2, None)
+
+    def mge_shared_inputs(self, nr_inputs: int) -> tuple[int, ...]:
+        """MegEngine updates the running ``mean, var`` in place: shared tensors."""
+        return (3, 4) if self.needs_stats(nr_inputs) else ()
+
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
         x, params = inputs[0], inputs[1:]
-        pshape = self.param_shape(x, inputs)
+        full = self.full_shape(x, inputs)
         if self.fwd_mode == "INFERENCE" and len(inputs) != 5:
             self.fail("INFERENCE needs x, scale, bias, mean and variance", inputs)
-        self.check_params(params, pshape, inputs)
+        self.check_params(params, full, inputs)
         stat = params[0].shape if self.needs_stats(len(inputs)) else (0,)
         pinfo = TensorInfo(params[0].shape, params[0].dtype)
         return [TensorInfo(stat, params[0].dtype), TensorInfo(stat, params[0].dtype),
@@ -222,10 +250,10 @@ class BatchNormBackward(BNParams):
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
         x, dy, mean, inv, scale, _ = inputs
-        pshape = self.param_shape(x, inputs)
+        full = self.full_shape(x, inputs)
         if dy.shape != x.shape or dy.dtype != x.dtype:
             self.fail("dy must have x's shape and dtype", inputs)
-        self.check_params((scale, mean, inv), pshape, inputs)
+        pshape = self.check_params((scale, mean, inv), full, inputs)
         pinfo = TensorInfo(pshape, scale.dtype)
         return [pinfo, pinfo, TensorInfo(x.shape, x.dtype)]
 

@@ -74,7 +74,7 @@ def _batch_norm(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym | N
     pshape, pdtype = xs[1].shape, xs[1].dtype
     view = pshape[: x.ndim]
     used = [ctx.needed(v) for v in node.outputs]
-    if op.fwd_mode == "INFERENCE" and x.ndim == 4 and op.param_dim == "DIM_1C11" and \
+    if op.fwd_mode == "INFERENCE" and x.ndim == 4 and pshape == (1, x.shape[1], 1, 1) and \
             pdtype == x.dtype and not any(used[:5]):
         channel = (pshape[1],)
         params = [_param_view(ctx, node, k, xs[k], channel) for k in (1, 2, 3, 4)]

@@ -34,6 +34,11 @@ class SVD(OpDef):
     full_matrices: bool = False
     compute_uv: bool = True
 
+    def mge_outputs(self, nr_inputs: int) -> tuple[int, int | None] | None:
+        """Without ``compute_uv`` MegEngine marks ``u`` and ``vt`` volatile: a file lists
+        only ``s``."""
+        return None if self.compute_uv else (1, 2)
+
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
         (x,) = inputs
         if x.ndim < 2 or 0 in x.shape[-2:]:

@@ -1,9 +1,12 @@
 """The random-number handles behind ``megengine.core._imperative_rt.ops``.
 
-A handle is a seeded generator bound to a device: the random ops
-(:mod:`mge.ops.random`) with ``handle=h`` draw from it, each draw advancing it.
-Handle ``0`` is the global generator: it restarts from an op's ``seed`` whenever that
-seed differs from the one it was last seeded with (``mge.random.seed`` changes it).
+A handle is a seed bound to a device: the random ops (:mod:`mge.ops.random`) with
+``handle=h`` draw from its generators, each draw advancing the one it used. As in
+MegEngine (one seeded dnn operator per handle and op type), each op type has a stream of
+its own: ``uniform`` calls do not move ``normal``'s, so the first draw of each type gives
+what a graph node seeded with the handle's seed gives. Handle ``0`` is the global one: it
+restarts from an op's ``seed`` whenever that seed differs from the one it was last seeded
+with (``mge.random.seed`` changes it).
 Generators are numpy ``Generator``s; values are statistically, not bitwise, MegEngine's.
 
 Example:
@@ -26,10 +29,14 @@ import numpy as np
 class _Handle:
     device: str | None
     seed: int
-    generator: np.random.Generator = field(init=False)
+    #: op type name -> its generator, seeded with ``seed`` at the type's first draw
+    generators: dict[str, np.random.Generator] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        self.generator = np.random.default_rng(self.seed)
+    def generator(self, op_type: str) -> np.random.Generator:
+        gen = self.generators.get(op_type)
+        if gen is None:
+            gen = self.generators[op_type] = np.random.default_rng(self.seed)
+        return gen
 
 
 _global = _Handle(None, 0)
@@ -80,14 +87,16 @@ def get_rng_handle_compnode(handle: int) -> str | None:
     return _get(handle).device
 
 
-def rng_generator(handle: int, seed: int) -> tuple[np.random.Generator, str | None]:
-    """The generator (and device) an RNG op with ``handle`` and ``seed`` draws from."""
+def rng_generator(handle: int, seed: int, op_type: str
+                  ) -> tuple[np.random.Generator, str | None]:
+    """The generator (and device) an RNG op of type ``op_type`` (``"UniformRNG"``) with
+    ``handle`` and ``seed`` draws from."""
     if handle == 0:
         if _global.seed != seed:
             set_global_rng_seed(seed)
-        return _global.generator, None
+        return _global.generator(op_type), None
     entry = _get(handle)
-    return entry.generator, entry.device
+    return entry.generator(op_type), entry.device
 
 
 __all__ = ["delete_rng_handle", "get_global_rng_seed", "get_rng_handle_compnode",

@@ -62,7 +62,7 @@ def draw(op: RNGOp, gen: np.random.Generator, *arrays: np.ndarray) -> Any:
 @NUMPY.kernel(*ALL)
 def random_draw(op: RNGOp, *arrays: np.ndarray) -> Any:
     """Eager: draw from the generator of ``op.handle``."""
-    gen, _ = rng_generator(op.handle, op.seed)
+    gen, _ = rng_generator(op.handle, op.seed, op.type_name)
     return draw(op, gen, *arrays)
 
 

@@ -33,7 +33,7 @@ def _drawing(op: RNGOp, gen: np.random.Generator) -> Callable[..., Any]:
 @TORCH.kernel(*ALL)
 def random_draw(op: RNGOp, *arrays: torch.Tensor) -> Any:
     """Eager: draw from the generator of ``op.handle``."""
-    return _drawing(op, rng_generator(op.handle, op.seed)[0])(*arrays)
+    return _drawing(op, rng_generator(op.handle, op.seed, op.type_name)[0])(*arrays)
 
 
 @TORCH.preparer(*ALL)

@@ -35,6 +35,7 @@ class CondTake(OpDef):
     memory = Memory.FRESH
     mge_form = MgeForm("CondTake", ("CondTake",))
     nr_inputs = (2,)
+    value_params = ("size",)
     mode: str = "EQ"
     val: float = 1.0
     eps: float = 1e-6

@@ -132,12 +132,31 @@ def scalar_made_1d(op: OpDef, inputs: Sequence[Any], outputs: Sequence[Any]) -> 
         not inputs[0].shape and tuple(outputs[0].shape) == (1,)
 
 
+#: dtype kinds a shape input may have (MegEngine casts floats that are whole numbers)
+SHAPE_SOURCE_KINDS = "iuf"
+#: the largest float MegEngine converts to a shape entry (exact in float32)
+FLOAT_SHAPE_LIMIT = 1 << 24
+
+
 def shape_from_source(op: OpDef, value: np.ndarray) -> tuple[int, ...]:
-    """A shape input's value (a 1-d integer vector) as a shape tuple."""
+    """A shape input's value (a 1-d integer or float vector) as a shape tuple.
+
+    Like MegEngine, a float vector is read when every entry is a whole number of
+    magnitude at most 2**24 (real MegEngine's traced ``interpolate(scale_factor=...)``
+    gives ``Resize`` a float32 ``floor(shape * scale)``); other floats are refused.
+    """
     flat = np.asarray(value)
-    if flat.ndim > 1 or flat.dtype.kind not in "iu":
-        op.fail(f"the shape input must be a 1-d integer vector, got {flat.dtype}{list(flat.shape)}")
-    return tuple(int(d) for d in flat.reshape(-1))
+    if flat.ndim > 1 or flat.dtype.kind not in SHAPE_SOURCE_KINDS:
+        op.fail(f"the shape input must be a 1-d integer or float vector, got "
+                f"{flat.dtype}{list(flat.shape)}")
+    flat = flat.reshape(-1)
+    if flat.dtype.kind == "f":
+        flat = flat.astype(np.float64)
+        if not (np.isfinite(flat) & (np.abs(flat) <= FLOAT_SHAPE_LIMIT)
+                & (np.floor(flat) == flat)).all():
+            op.fail(f"cannot read the float shape input {flat.tolist()} as a shape without "
+                    "precision loss (entries must be whole numbers up to 2**24)")
+    return tuple(int(d) for d in flat)
 
 
 def resolved(op: Any, inputs: Sequence[TensorInfo]) -> Any:
@@ -151,8 +170,9 @@ def resolved(op: Any, inputs: Sequence[TensorInfo]) -> Any:
     """
     sources = inputs[min(op.nr_inputs):]
     for source in sources:
-        if source.ndim != 1 or source.dtype.kind not in "iu":
-            op.fail(f"a shape input must be a 1-d integer vector, got {source}", inputs)
+        if source.ndim != 1 or source.dtype.kind not in SHAPE_SOURCE_KINDS:
+            op.fail(f"a shape input must be a 1-d integer or float vector, got {source}",
+                    inputs)
     if not sources or any(source.value is None for source in sources):
         return op
     return op.with_sources([source.value for source in sources])

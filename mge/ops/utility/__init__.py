@@ -1,5 +1,6 @@
 """Utility ops: ``AssertEqual`` (the check that test-case files insert on every output,
-and that ``trace.dump`` inserts for values read while tracing) and ``VirtualDep``.
+and that ``trace.dump`` inserts for values read while tracing), ``VirtualDep`` and
+``Copy`` (MegEngine's copy to a device: ``F.copy(x, device)`` in its dumps).
 
 ``AssertEqual(expect, get)`` passes ``expect`` through and fails the run with
 :class:`UnequalError` when the largest relative error between the two,
@@ -76,6 +77,7 @@ class AssertEqual(OpDef):
 
     type_name = "AssertEqual"
     memory = Memory.MAY_ALIAS
+    checks_values = True
     mge_form = MgeForm("AssertEqual", ("AssertEqual",))
     nr_inputs = (2,)
     maxerr: float = 1e-4
@@ -152,7 +154,27 @@ class VirtualDep(OpDef):
         return [TensorInfo(inputs[0].shape, inputs[0].dtype)]  # never folded: it orders
 
 
+@register_op
+class Copy(OpDef):
+    """MegEngine's ``Copy`` operator: a copy of the input on another device (its dumps
+    of ``F.copy(x, device)`` hold it; mge computes on one device, so the same values).
+
+    Example:
+        >>> Copy().infer([TensorInfo((2, 3), np.dtype("float32"))])[0].shape
+        (2, 3)
+    """
+
+    type_name = "Copy"
+    memory = Memory.FRESH
+    mge_form = MgeForm("Copy")
+
+    def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
+        if len(inputs) != 1:
+            self.fail(f"takes 1 input, got {len(inputs)}", inputs)
+        return [TensorInfo(inputs[0].shape, inputs[0].dtype)]
+
+
 __all__ = [
-    "READ_SUFFIX", "AssertEqual", "ShapeReadError", "UnequalError", "VirtualDep",
+    "READ_SUFFIX", "AssertEqual", "Copy", "ShapeReadError", "UnequalError", "VirtualDep",
     "describe_mismatch", "max_error", "named_check", "passes", "relative_error",
 ]

@@ -1,11 +1,11 @@
-"""numpy kernels for ``AssertEqual`` and ``VirtualDep`` (:mod:`mge.ops.utility`)."""
+"""numpy kernels for ``AssertEqual``, ``VirtualDep`` and ``Copy`` (:mod:`mge.ops.utility`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ..registry import NUMPY
-from . import AssertEqual, VirtualDep, max_error
+from . import AssertEqual, Copy, VirtualDep, max_error
 
 
 @NUMPY.kernel(AssertEqual)
@@ -18,3 +18,8 @@ def assert_equal(op: AssertEqual, expect: np.ndarray, get: np.ndarray) -> np.nda
 @NUMPY.kernel(VirtualDep)
 def virtual_dep(op: VirtualDep, x: np.ndarray, *after: np.ndarray) -> np.ndarray:
     return x
+
+
+@NUMPY.kernel(Copy)
+def copy(op: Copy, x: np.ndarray) -> np.ndarray:
+    return np.array(x, copy=True)

@@ -1,5 +1,5 @@
-"""ONNX export rules of ``AssertEqual`` (ONNX has no assertion op, so it refuses) and
-``VirtualDep`` (its first input).
+"""ONNX export rules of ``AssertEqual`` (ONNX has no assertion op, so it refuses),
+``VirtualDep`` (its first input) and ``Copy`` (its input); ``Copy``'s batch rule.
 
 Example:
     >>> AssertEqual.onnx_rule                                    # doctest: +SKIP
@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..registry import Unsupported, onnx_rule
-from . import AssertEqual, VirtualDep
+from ..batching import aligned
+from ..registry import Unsupported, batch_rule, onnx_rule
+from . import AssertEqual, Copy, VirtualDep
 
 if TYPE_CHECKING:
     from ...convert.onnx.exporter.graph import ExportContext
@@ -30,3 +31,12 @@ def _virtual_dep(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
     """Its first input (ONNX runs what the outputs need; a graph whose dependencies are
     ``AssertEqual`` guards is refused by their rule)."""
     return [xs[0]]
+
+
+@onnx_rule(Copy)
+def _copy(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
+    """Its input (ONNX values are immutable: a copy is the same value)."""
+    return [xs[0]]
+
+
+batch_rule(Copy)(aligned)

@@ -1,4 +1,4 @@
-"""torch kernels for ``AssertEqual`` and ``VirtualDep`` (:mod:`mge.ops.utility`): the
+"""torch kernels for ``AssertEqual``, ``VirtualDep`` and ``Copy`` (:mod:`mge.ops.utility`): the
 error is computed on the device; only the scalar (and the tensors, for the message of a
 failed check) come back."""
 
@@ -8,7 +8,7 @@ import torch
 
 from ..registry import TORCH
 from ..torch_arrays import to_numpy
-from . import AssertEqual, VirtualDep
+from . import AssertEqual, Copy, VirtualDep
 
 
 @TORCH.kernel(AssertEqual)
@@ -25,3 +25,8 @@ def assert_equal(op: AssertEqual, expect: torch.Tensor, get: torch.Tensor) -> to
 @TORCH.kernel(VirtualDep)
 def virtual_dep(op: VirtualDep, x: torch.Tensor, *after: torch.Tensor) -> torch.Tensor:
     return x
+
+
+@TORCH.kernel(Copy)
+def copy(op: Copy, x: torch.Tensor) -> torch.Tensor:
+    return x.clone()

@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -79,13 +80,14 @@ def resize_grad(op: ResizeForward, ctx: GradContext) -> Grads:
         raise NotImplementedError(f"no gradient rule for {op} (NCHW only)")
     x, dy = ctx.inputs[0], ctx.grad(0)
     n, c, h, w = x.shape
-    oh, ow = op.dsize
+    oh, ow = dy.shape[2:]  # the size input's value, when the op has one, not ``op.dsize``
+    op = dataclasses.replace(op, dsize=(oh, ow))
     aht, awt = _axis_matrix(op, ctx, dy, h, 2), _axis_matrix(op, ctx, dy, w, 3)
     cols = ctx.one(MatrixMul(transposeB=True), ctx.reshape(dy, (n * c * oh, ow)), awt)
     rows = ctx.one(Dimshuffle(pattern=(0, 2, 1)), ctx.reshape(cols, (n * c, oh, w)))
     dx = ctx.one(MatrixMul(transposeB=True), ctx.reshape(rows, (n * c * w, oh)), aht)
     dx = ctx.one(Dimshuffle(pattern=(0, 2, 1)), ctx.reshape(dx, (n * c, w, h)))
-    return [ctx.reshape(dx, x.shape)]
+    return [ctx.reshape(dx, x.shape)] + [None] * (len(ctx.inputs) - 1)  # no size gradient
 
 
 class _Triples:

@@ -176,14 +176,14 @@ class OnnxBuilder:
         ``None`` inputs are ONNX's omitted optional inputs. ``shapes``/``dtypes`` give
         per-output types when they differ from ``shape``/``dtype``.
         """
-        from onnx import helper
+        from .protos import make_node
 
         for i in inputs:
             if i is not None and i.pending is not None:
                 self._materialize(i)
         names = [self.unique(f"{op_type}_out") for _ in range(outputs)]
-        node = helper.make_node(op_type, ["" if i is None else i.name for i in inputs], names,
-                                name=self._node_name(op_type), **attrs)
+        node = make_node(op_type, ["" if i is None else i.name for i in inputs], names,
+                         self._node_name(op_type), attrs)
         self.nodes.append(node)
         shapes = shapes or [shape] * outputs
         dtypes = dtypes or [dtype] * outputs
