@@ -24,8 +24,8 @@ SVD_CASES = [c for c in golden_cases(GOLDEN) if c["fn"] == "svd"]
 def test_matches_megengine_signs_included(case: dict) -> None:
     got = golden_arrays(GOLDEN, case["id"])
     outs = F.svd(mge.tensor(got["inp"]), **case["kwargs"])
-    for k, out in enumerate(outs):
-        np.testing.assert_allclose(out.numpy(), got[f"out{k}"], atol=5e-6, rtol=1e-5)
+    for k, out in enumerate(outs):  # float32 LAPACK differs by ~1e-5 between CPUs; a sign is O(1)
+        np.testing.assert_allclose(out.numpy(), got[f"out{k}"], atol=2e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("shape", [(6, 6), (9, 4), (4, 9), (3, 5, 2)])
