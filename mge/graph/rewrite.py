@@ -39,6 +39,9 @@ class IRView(Protocol[OpT, ValueT]):
     def ops(self) -> Iterable[OpT]:
         """The ops in topological order (a snapshot: rewrites may follow)."""
 
+    def contains(self, op: OpT) -> bool:
+        """Whether ``op`` is still in the IR (as of the last ``refresh``)."""
+
     def inputs(self, op: OpT) -> Sequence[ValueT]:
         """The values ``op`` reads, in order."""
 
@@ -55,7 +58,8 @@ class IRView(Protocol[OpT, ValueT]):
         """``value``'s constant (a numpy array), or None when it is not a constant."""
 
     def refresh(self) -> None:
-        """Re-read the IR after a rewrite (readers, order)."""
+        """Re-read the IR after a rewrite (readers, order, what ``contains``); a view
+        that follows each edit made through it has nothing to do."""
 
     def lint(self) -> None:
         """Raise when the IR is inconsistent."""
@@ -177,19 +181,18 @@ def rewrite_to_fixed_point(view: IRView, rules: RuleSet, limit: int = 100_000) -
     """Apply ``rules`` at every op until none applies; True if anything changed.
 
     Sweeps the ops in order; after each rewrite the view is refreshed and the sweep goes
-    on with the next op that is still in the IR. Sweeps repeat until one rewrites
-    nothing (a rewrite may enable a match at an op the sweep already passed). ``limit``
-    bounds the number of rewrites (a rule set that undoes itself raises ``RuntimeError``
-    instead of looping).
+    on with the next op that is still in the IR (``view.contains``). Sweeps repeat until
+    one rewrites nothing (a rewrite may enable a match at an op the sweep already
+    passed). ``limit`` bounds the number of rewrites (a rule set that undoes itself
+    raises ``RuntimeError`` instead of looping).
     """
     changed = False
     rewrites = 0
     while True:
         view.refresh()
-        alive: set[int] | None = None  # ids of the ops still in the IR, after a rewrite
         swept = False
         for op in view.ops():  # a snapshot: it keeps removed ops referenced, ids unique
-            if alive is not None and id(op) not in alive:
+            if swept and not view.contains(op):
                 continue
             if not rules.rewrite(view, op):
                 continue
@@ -199,7 +202,6 @@ def rewrite_to_fixed_point(view: IRView, rules: RuleSet, limit: int = 100_000) -
                 raise RuntimeError(
                     f"rewrite rules did not reach a fixed point after {limit} rewrites")
             view.refresh()
-            alive = {id(o) for o in view.ops()}
         if not swept:
             return changed
 

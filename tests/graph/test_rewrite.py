@@ -127,6 +127,9 @@ class _ListView:
     def ops(self) -> list[str]:
         return list(self.names)
 
+    def contains(self, op: str) -> bool:
+        return op in self.names
+
     def refresh(self) -> None:
         pass
 

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 from ...core.opdef import TensorInfo
+from ..index import GraphIndex
 from ..ir import Graph, OpNode
 from .registry import register_pass
 
@@ -31,14 +32,15 @@ def _is_noop(node: OpNode) -> bool:
 def remove_noop(graph: Graph) -> bool:
     """Replace no-op reshapes, casts and shuffles by their inputs."""
     changed = False
-    for node in graph.ops():
+    index = GraphIndex(graph)
+    for node in index.ops():
         if not _is_noop(node):
             continue
         out, src = node.outputs[0], node.inputs[0]
-        is_output = out in graph.outputs
-        if is_output and (src.is_input or src in graph.outputs):
+        is_output = index.is_output(out)
+        if is_output and (src.is_input or index.is_output(src)):
             continue  # the copy keeps the output's own name (an output that is an input)
-        graph.replace_var(out, src)
+        index.replace_var(out, src)
         if is_output and out.name:
             src.name = out.name  # an inner value becomes the output: it takes the name
         changed = True

@@ -20,6 +20,7 @@ from ...backends import get_backend
 from ...core.apply import run_op
 from ...core.opdef import OpDef
 from ...ops import Elemwise
+from ..index import GraphIndex
 from ..ir import Graph, OpNode, VarNode
 from ..rewrite import RuleSet, rewrite_to_fixed_point
 
@@ -43,21 +44,22 @@ def elemwise_mode(node: OpNode) -> str | None:
 
 
 class GraphView:
-    """The rewrite engine's view of ``graph`` (readers are re-read on ``refresh``; the
-    ops too, kept until an edit made through the view)."""
+    """The rewrite engine's view of ``graph``: its live ops, readers and positions are a
+    :class:`~mge.graph.index.GraphIndex` kept up to date by every edit made through the
+    view, so a rewrite costs what it touches (edit the graph only through the view)."""
 
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
-        self.refresh()
+        self.index = GraphIndex(graph)
 
     def refresh(self) -> None:
-        self._ops: list[OpNode] | None = self.graph.ops()
-        self.users = self.graph.users(self._ops)
+        """Nothing to do: the index follows every edit made through the view."""
 
     def ops(self) -> list[OpNode]:
-        if self._ops is None:
-            return self.graph.ops()
-        return list(self._ops)
+        return self.index.ops()
+
+    def contains(self, op: OpNode) -> bool:
+        return self.index.is_live(op)
 
     def inputs(self, op: OpNode) -> Sequence[VarNode]:
         return op.inputs
@@ -69,11 +71,11 @@ class GraphView:
         return value.owner
 
     def readers(self, value: VarNode) -> list[OpNode]:
-        return self.users.get(value, [])
+        return self.index.readers(value)
 
     def sole_reader(self, value: VarNode) -> OpNode | None:
-        readers = self.users.get(value, [])
-        if len(readers) != 1 or value in self.graph.outputs:
+        readers = self.index.readers(value)
+        if len(readers) != 1 or self.index.is_output(value):
             return None
         return readers[0]
 
@@ -86,19 +88,16 @@ class GraphView:
     # ------------------------------------------------------------ editing
     def const(self, value: Any, dtype: np.dtype, name: str | None = None) -> VarNode:
         """A new constant var holding ``value`` as ``dtype``."""
-        self._ops = None
         return self.graph.add_const(np.asarray(value).astype(dtype), name=name)
 
     def add(self, op: OpDef, inputs: Sequence[VarNode], name: str | None = None) -> VarNode:
-        """A new op's (first) output."""
-        self._ops = None
+        """A new op's (first) output (live once a ``replace`` makes something read it)."""
         return self.graph.add_op(op, inputs, name=name)[0]
 
     def replace(self, old: VarNode, new: VarNode) -> bool:
         """Let every reader of ``old`` (and the outputs) read ``new``; an unnamed ``new``
         (a var a rule just made) takes ``old``'s name."""
-        self._ops = None
-        self.graph.replace_var(old, new)
+        self.index.replace_var(old, new)
         if new.name is None:
             new.name = old.name
         return True
@@ -119,11 +118,10 @@ class GraphView:
 
     def set_constants(self, op: OpNode, values: list[np.ndarray]) -> None:
         # each output becomes its own constant: equal constants are never merged
-        self._ops = None
         for var, value in zip(op.outputs, values, strict=True):
             const = self.graph.add_const(np.asarray(value).astype(var.dtype).reshape(var.shape),
                                          name=var.name)
-            self.graph.replace_var(var, const)
+            self.index.replace_var(var, const)
 
 
 def rewrite(graph: Graph, rules: RuleSet) -> bool:

@@ -97,12 +97,18 @@ class TracedGraphView:
 
     def __init__(self, graph: InternalGraph) -> None:
         self.graph = graph
+        self._exprs: set[int] = set()
+        self.refresh()
 
     def refresh(self) -> None:
-        """Nothing to cache: users and outputs are read from the graph."""
+        """Re-read which exprs the graph holds (users and outputs are read from it)."""
+        self._exprs = {id(e) for e in self.ops()}
 
     def ops(self) -> list[Expr]:
         return self.graph.exprs(recursive=False).as_list()
+
+    def contains(self, op: Expr) -> bool:
+        return id(op) in self._exprs
 
     def inputs(self, op: Expr) -> Sequence[Node]:
         return op.inputs
