@@ -306,7 +306,9 @@ class Graph:
 
         Ops that ``new`` itself depends on keep reading ``old`` (so ``new = f(old)`` works).
         ``new`` must have the same shape and dtype; ``new``'s name becomes ``old``'s
-        when ``old`` was a named graph output.
+        when ``old`` was a named graph output. This walks the whole graph: a pass making
+        many replacements uses :class:`mge.graph.index.GraphIndex`, whose ``replace_var``
+        costs what it touches.
         """
         if old is new:
             return

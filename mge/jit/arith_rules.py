@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..graph.index import GraphIndex
 from ..graph.ir import Graph, VarNode
 from ..ops.elemwise import Elemwise
 from ..ops.shape import Broadcast, GetVarShape
@@ -182,15 +183,16 @@ def simplify_graph(graph: Graph) -> int:
     """Apply the rules to ``graph``'s ``Elemwise`` ops (in place, in graph order) where the
     result keeps the replaced var's shape and dtype; returns how many fired."""
     view = GraphArith(graph)
+    index = GraphIndex(graph)  # each replacement then rewires only the var's readers
     fired = 0
-    for node in graph.ops():
+    for node in index.ops():
         if not isinstance(node.op, Elemwise) or len(node.outputs) != 1:
             continue
         out = node.outputs[0]
         new = simplify(view, node.op.mode, tuple(node.inputs))
         if new is not None and new is not out and (new.shape, new.dtype) == (out.shape,
                                                                               out.dtype):
-            graph.replace_var(out, new)
+            index.replace_var(out, new)
             fired += 1
     return fired
 

@@ -35,6 +35,7 @@ import numpy as np
 
 from ..backends import get_backend
 from ..core.apply import run_op
+from ..graph.index import GraphIndex
 from ..graph.ir import ConstOp, Graph, Host2DeviceCopy, OpNode, VarNode
 from ..ops.elemwise import Elemwise
 from .arith_rules import simplify_graph
@@ -57,7 +58,8 @@ def fold_constants(graph: Graph) -> dict[int, int]:
     var it replaced}`` (the folded value takes the place of the op in MegBrain's order)."""
     replaced: dict[int, int] = {}
     numpy = get_backend("numpy")
-    for node in graph.ops():
+    index = GraphIndex(graph)  # each replacement then rewires only the var's readers
+    for node in index.ops():
         if not isinstance(node.op, VALUE_INFERRED) or len(node.outputs) != 1 or not node.inputs:
             continue
         if not all(v.is_const for v in node.inputs):
@@ -72,7 +74,7 @@ def fold_constants(graph: Graph) -> dict[int, int]:
         name = None if _auto_named(out, node) else out.name
         const = graph.add_const(value, name=name)
         replaced[const.id] = replaced.get(out.id, out.id)
-        graph.replace_var(out, const)
+        index.replace_var(out, const)
     return replaced
 
 
