@@ -54,21 +54,15 @@ class GraphIndex:
         self.graph = graph
         self.visits = 0
         self.walks = 0
-        self._readers: dict[VarNode, list[OpNode]] = {}
         self._pos: dict[OpNode, Position] = {}
         self._order: list[OpNode] | None = None
-        self._outputs: set[VarNode] = set()
-        self.rebuild()
-
-    # ---------------------------------------------------------------- reading
-    def rebuild(self) -> None:
-        """Re-read the whole graph (after edits made around the index)."""
-        order = self._walk()
-        self._readers = {}
-        for node in order:
+        self._readers: dict[VarNode, list[OpNode]] = {}
+        for node in self._walk():
             for v in node.inputs:
                 self._readers.setdefault(v, []).append(node)
-        self._outputs = set(self.graph.outputs)
+        self._outputs = set(graph.outputs)
+
+    # ---------------------------------------------------------------- reading
 
     def _walk(self) -> list[OpNode]:
         """``graph.ops()``, numbering the positions after it."""
