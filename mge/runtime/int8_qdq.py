@@ -169,6 +169,12 @@ def _elemwise(low: _QdqLowering, node: OpNode, names: list[str], out: str) -> No
 
 def _multi_type(low: _QdqLowering, node: OpNode, names: list[str], out: str) -> None:
     mode, y = node.op.float_mode(), node.outputs[0]
+    if mode == "RELU" and node.inputs[0].id in low.relu_first:  # the conv relu'd already
+        if _same_qparams(node.inputs[0], y):  # and quantized on this grid: nothing left
+            low.node("Identity", names, out)
+        else:
+            low.fq(names[0], y, out)
+        return
     if mode in ("RELU", "MIN", "MAX") and all(_same_qparams(v, y) for v in node.inputs):
         # on one grid these give grid values (0 is the zero point's): no new quantization
         bound = _no_op_bound(low, node, names)
@@ -177,9 +183,6 @@ def _multi_type(low: _QdqLowering, node: OpNode, names: list[str], out: str) -> 
         else:
             _float_chain(low, mode, names, ElemwiseMultiType.type_name)
             low.nodes[-1].output[0] = out
-        return
-    if mode == "RELU" and node.inputs[0].id in low.relu_first:  # the conv relu'd already
-        low.fq(names[0], y, out)
         return
     low.fq(_float_chain(low, mode, names, ElemwiseMultiType.type_name), y, out)
 
