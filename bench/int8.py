@@ -1,7 +1,8 @@
 """int8 speed: int8 ``.mge`` dumps in mge.lite against onnxruntime float32 and
 onnxruntime's own int8 (QDQ) model of the same float net.
 
-    python bench/int8.py /tmp/int8-bench [--models resnet18 mobilenet_v2_real]
+    python bench/int8.py /tmp/int8-bench [--models resnet18 mobilenet_v2_real
+        mobilenet_v2_qhead]
         [--batches 1 8] [--threads 1 2] [--rounds 5] [--iters 4] [--quick] [--check]
 
 The models are written to the work directory on first use (``bench/int8_models.py``):
@@ -140,7 +141,8 @@ def onnx_models(float_mge: Path, shape: tuple[int, ...], tmp: Path) -> tuple[Pat
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("workdir", type=Path)
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--models", nargs="+", default=["resnet18", "mobilenet_v2_real"],
+                        choices=MODELS)
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--rounds", type=int, default=5)
