@@ -158,6 +158,8 @@ def main() -> None:
     parser.add_argument("--check", action="store_true",
                         help="exit 1 if any engine is slower at 2 threads than at 1")
     args = parser.parse_args()
+    if args.check and args.cpu_time:
+        parser.error("--check compares thread counts on one clock: not with --cpu-time")
     rounds, iters = (3, 3) if args.quick else (args.rounds, args.iters)
     print(cpu_int8_units())
     print("threads: mge.lite LiteNetwork.threads_number; onnxruntime intra_op_num_threads "
