@@ -64,10 +64,13 @@ def settle(quiet_ms: float = 10.0, windows: int = 3, limit_s: float = 2.0) -> fl
 
 def blocked_ms(fns: dict[str, Callable[[], object]], rounds: int = 5, iters: int = 4,
                owners: dict[str, set[str]] | None = None,
-               foreign: dict[str, float] | None = None) -> dict[str, float]:
+               foreign: dict[str, float] | None = None,
+               clock: Callable[[], float] = time.perf_counter) -> dict[str, float]:
     """Median ms of each function over ``rounds`` blocks of ``iters`` timed runs; the
     blocks' order rotates each round, every block starts after :func:`settle` and one
-    untimed run (caches warm again after the other engines ran).
+    untimed run (caches warm again after the other engines ran). ``clock`` reads
+    seconds (``time.process_time``: the process's CPU time, which on a loaded machine
+    leaves out the waits for a busy core; a forward's latency only at one thread).
 
     With ``owners`` (each engine's thread ids, :func:`thread_ids` around its loading),
     ``foreign`` receives per engine the mean CPU ms that threads not its own (other
@@ -87,9 +90,9 @@ def blocked_ms(fns: dict[str, Callable[[], object]], rounds: int = 5, iters: int
             fn()
             for _ in range(iters):
                 before = other_threads_cpu_ns(own) if owners is not None else None
-                t0 = time.perf_counter()
+                t0 = clock()
                 fn()
-                times[name].append((time.perf_counter() - t0) * 1e3)
+                times[name].append((clock() - t0) * 1e3)
                 if before is not None:
                     stolen[name].append(((other_threads_cpu_ns(own) or 0) - before) / 1e6)
     if foreign is not None:

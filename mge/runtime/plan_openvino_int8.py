@@ -14,9 +14,10 @@ latency hint, float32 for whatever stays in float.
 Not bit-exact with MegEngine: OpenVINO requantizes with its own float factors and
 rounds ties to even. Measured against the exact numpy kernels (which match MegEngine
 Lite bit for bit) by ``python bench/int8_fidelity.py DIR`` (OpenVINO 2026.4, AVX-512
-VNNI): on mge's MobileNetV2 PTQ dump max |logit diff| 1.55 (logits up to 15; the
-``onnxruntime-int8`` backend: 1.55), top-1 equal on the 3 shared photos, and on 179 of
-200 random crops/flips (onnxruntime-int8: 182); on MegEngine 1.13's ResNet-18 int8 dump
+VNNI): on mge's MobileNetV2 PTQ dump max |logit diff| 0.92 (logits up to 17; the
+``onnxruntime-int8`` backend: 0.88), top-1 equal on the 3 shared photos, and on 186 of
+200 random crops/flips (onnxruntime-int8: 194; AMD EPYC, every convolution on int8
+kernels); on MegEngine 1.13's ResNet-18 int8 dump
 (seeded random weights, logits up to 2.9) 0.23 (onnxruntime-int8: 0.12), top-1 equal on
 the 3 photos and on 193/200 crops (onnxruntime-int8: 200/200). Used only when named:
 ``"auto"`` runs quantized graphs on the exact ``numpy`` backend. An op it cannot map

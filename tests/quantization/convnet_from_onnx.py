@@ -70,12 +70,15 @@ class OnnxConvNet(M.Module):
         self.steps.append((type(module).__name__, len(self.layers), tuple(inputs), output))
         self.layers.append(module)
 
-    def forward(self, x: Any) -> Any:
+    def features(self, x: Any) -> Any:
+        """The (quantized) feature map the network pools, before its ``DequantStub``."""
         values = {self.input_name: self.quant(x)}
         for _, index, inputs, output in self.steps:
             values[output] = self.layers[index](*(values[i] for i in inputs))
-        features = self.dequant(values[self.features_out])
-        pooled = F.mean(features, axis=(2, 3), keepdims=True)
+        return values[self.features_out]
+
+    def forward(self, x: Any) -> Any:
+        pooled = F.mean(self.dequant(self.features(x)), axis=(2, 3), keepdims=True)
         return F.flatten(self.classifier(pooled), 1)
 
 

@@ -75,6 +75,26 @@ def test_lowering_names_what_it_cannot_run() -> None:
         lower_to_onnx(g)
 
 
+def _ptq_dump(net: Any, x: np.ndarray, path: Path) -> Any:
+    """``net`` calibrated on ``x``, quantized, and dumped to ``path`` (input ``data``)."""
+    import mge
+    from mge.jit import trace
+    from mge.quantization import calibration_qconfig, quantize, quantize_qat
+
+    qat = quantize_qat(net, qconfig=calibration_qconfig)
+    qat(mge.tensor(x))
+    q = quantize(qat)
+    q.eval()
+
+    @trace(symbolic=True, capture_as_const=True)
+    def fn(data: mge.Tensor) -> mge.Tensor:
+        return q(data)
+
+    fn(mge.tensor(x))
+    fn.dump(str(path), arg_names=["data"])
+    return q
+
+
 def test_padding_and_float_tail_run_on_onnxruntime(tmp_path: Path) -> None:
     """A quantized net with an asymmetric pad (TFLite's SAME) and a float tail (mean, a
     float 1x1 conv classifier), as mge's MobileNetV2 PTQ dump has them: lowered whole
@@ -83,8 +103,6 @@ def test_padding_and_float_tail_run_on_onnxruntime(tmp_path: Path) -> None:
     import mge
     import mge.functional as F
     import mge.module as M
-    from mge.jit import trace
-    from mge.quantization import calibration_qconfig, quantize, quantize_qat
 
     class Net(M.Module):
         def __init__(self) -> None:
@@ -100,17 +118,7 @@ def test_padding_and_float_tail_run_on_onnxruntime(tmp_path: Path) -> None:
             return F.flatten(self.head(F.mean(y, axis=(2, 3), keepdims=True)), 1)
 
     x = np.random.default_rng(0).normal(size=(2, 3, 9, 9)).astype("float32")
-    qat = quantize_qat(Net(), qconfig=calibration_qconfig)
-    qat(mge.tensor(x))
-    q = quantize(qat)
-    q.eval()
-
-    @trace(symbolic=True, capture_as_const=True)
-    def fn(data: mge.Tensor) -> mge.Tensor:
-        return q(data)
-
-    fn(mge.tensor(x))
-    fn.dump(str(tmp_path / "tail.mge"), arg_names=["data"])
+    q = _ptq_dump(Net(), x, tmp_path / "tail.mge")
     outs = {b: _run_file(tmp_path / "tail.mge", b, x)[0]
             for b in ("numpy", "onnxruntime-int8")}
     step = mge.dtype.get_scale(q.conv.output_dtype)
@@ -121,6 +129,38 @@ def test_padding_and_float_tail_run_on_onnxruntime(tmp_path: Path) -> None:
     # against the channels-last convs' own transpose)
     assert "GlobalAveragePool" not in ops and ops.count("ReduceMean") == 1
     assert ops[ops.index("ReduceMean") - 1] == "Transpose"
+
+
+def test_quantized_head_runs_on_integer_kernels(tmp_path: Path) -> None:
+    """A net whose global average pool and 1x1 classifier are quantized too
+    (``bench/int8_models.py``'s ``mobilenet_v2_qhead``): no float op but the final
+    dequantization, within one output step of the exact numpy plan."""
+    pytest.importorskip("onnxruntime")
+    import mge
+    import mge.functional as F
+    import mge.module as M
+
+    class Net(M.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.quant, self.dequant = M.QuantStub(), M.DequantStub()
+            self.conv = M.ConvRelu2d(3, 8, 3, stride=2)
+            self.head = M.Conv2d(8, 5, 1)
+
+        def forward(self, x: mge.Tensor) -> mge.Tensor:
+            y = F.avg_pool2d(self.conv(self.quant(x)), 4)
+            return F.flatten(self.dequant(self.head(y)), 1)
+
+    x = np.random.default_rng(0).normal(size=(2, 3, 9, 9)).astype("float32")
+    q = _ptq_dump(Net(), x, tmp_path / "head.mge")
+    outs = {b: _run_file(tmp_path / "head.mge", b, x)[0]
+            for b in ("numpy", "onnxruntime-int8")}
+    step = mge.dtype.get_scale(q.head.output_dtype)
+    assert np.abs(outs["numpy"] - outs["onnxruntime-int8"]).max() <= step * 1.0001
+    ops = collections.Counter(
+        n.op_type for n in lower_to_onnx(load_graph(tmp_path / "head.mge").graph).graph.node)
+    assert ops["QLinearConv"] == 2 and ops["DequantizeLinear"] == 2  # the pool's, the output
+    assert not {"Gemm", "Conv", "ReduceMean"} & set(ops)
 
 
 def _relu6_graph() -> Any:

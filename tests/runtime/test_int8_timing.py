@@ -18,6 +18,15 @@ def test_blocks_rotate_and_each_block_warms_up() -> None:
     assert all(len(set(b)) == 1 for b in blocks)
 
 
+
+def test_clock_is_the_callers() -> None:
+    """Each timed run reads ``clock`` before and after (``bench/int8.py --cpu-time``
+    passes ``time.process_time``): a fake clock advancing 2 ms per read, 2 ms per run."""
+    reads = iter(range(0, 1000, 2))
+    ms = blocked_ms({"a": lambda: None}, rounds=1, iters=3,
+                    clock=lambda: next(reads) / 1e3)
+    assert ms["a"] == 2.0
+
 def test_settle_waits_for_a_spinning_thread() -> None:
     if other_threads_cpu_ns() is None:
         return  # not Linux: settle sleeps a fixed time

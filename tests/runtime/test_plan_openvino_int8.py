@@ -198,3 +198,28 @@ def test_residual_net_close_to_numpy_kernels(tmp_path: Path) -> None:
                  for b in ("openvino-int8", "numpy"))
     step = mge.dtype.get_scale(q.fc.output_dtype)
     assert np.abs(got - want).max() <= 2 * step * 1.0001
+
+
+def test_same_scale_relu_after_conv_keeps_next_conv_int8(tmp_path: Path) -> None:
+    """A conv read by a ``QRELU`` at its own scale (mge's MobileNetV2 PTQ dumps: the relu6's
+    scale shared with its conv): the relu runs before the conv's quantization and nothing
+    after it, so no float op sits between a ``DequantizeLinear`` and the next conv and
+    OpenVINO runs both convolutions on u8 (a ``Relu`` after the pair left the next conv in
+    float); outputs within one step of the exact numpy kernels."""
+    pytest.importorskip("openvino")
+    from mge.runtime.int8_qdq import lower_to_qdq
+    from mge.runtime.plan_openvino_int8 import int8_layers
+    from tests.runtime.test_int8_requant import S0, _graph
+
+    graph = _graph(1.0)
+    nodes = lower_to_qdq(graph).graph.node
+    producer = {out: n.op_type for n in nodes for out in n.output}
+    relus = [n for n in nodes if n.op_type == "Relu"]
+    assert len(relus) == 1 and producer[relus[0].input[0]] == "Conv"
+    layers = int8_layers(_plan(graph)._runner.compiled)
+    assert layers["Convolution"] == {"u8": 2}, layers
+    (tmp_path / "g.mge").write_bytes(dump_graph(graph)[0])
+    x = np.random.default_rng(0).normal(size=(1, 4, 8, 8)).astype("float32")
+    got, want = (_forward(_lite(tmp_path / "g.mge", b), x) for b in ("openvino-int8", "numpy"))
+    for k, step in enumerate((S0, 0.09)):
+        assert np.abs(got[k] - want[k]).max() <= step * 1.0001, f"output {k}"
