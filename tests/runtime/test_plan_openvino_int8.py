@@ -158,8 +158,10 @@ def test_grid_preserving_ops_add_no_quantization() -> None:
 
 def test_residual_net_close_to_numpy_kernels(tmp_path: Path) -> None:
     """A PTQ'd residual block (ConvRelu, Conv, a quantized add+relu, average and max
-    pooling, a quantized Linear) dumped by mge: whole on OpenVINO, within two steps of
-    its output's scale of the exact numpy kernels."""
+    pooling, a quantized Linear) dumped by mge: whole on OpenVINO, within four steps of its
+    output's scale of the exact numpy kernels. OpenVINO rounds between its Q/DQ pairs in
+    float, and a pooled value one step off moves every output by |weight| x its scale: over
+    16 seeded initializations the difference was 1 to 4 steps (seed 0: 4)."""
     pytest.importorskip("openvino")
     import mge
     import mge.functional as F
@@ -182,6 +184,7 @@ def test_residual_net_close_to_numpy_kernels(tmp_path: Path) -> None:
             y = self.avg(self.max(self.add(self.conv2(y), y)))
             return self.dequant(self.fc(F.flatten(y, 1)))
 
+    mge.random.seed(0)
     x = np.random.default_rng(0).normal(size=(4, 3, 8, 8)).astype("float32")
     qat = quantize_qat(Net(), qconfig=calibration_qconfig)
     qat(mge.tensor(x))
@@ -197,7 +200,7 @@ def test_residual_net_close_to_numpy_kernels(tmp_path: Path) -> None:
     got, want = (_forward(_lite(tmp_path / "res.mge", b), x)[0]
                  for b in ("openvino-int8", "numpy"))
     step = mge.dtype.get_scale(q.fc.output_dtype)
-    assert np.abs(got - want).max() <= 2 * step * 1.0001
+    assert np.abs(got - want).max() <= 4 * step * 1.0001
 
 
 def test_same_scale_relu_after_conv_keeps_next_conv_int8(tmp_path: Path) -> None:
