@@ -133,8 +133,8 @@ def test_reduced_precision_only_when_allowed() -> None:
 def test_the_openvino_tolerance_scales_with_float32_s_noise() -> None:
     assert fast_run.openvino_tolerance([]) == fast_run.DEVIATION_FLOOR  # numpy alone
     assert fast_run.openvino_tolerance([1e-9, 2e-9]) == fast_run.DEVIATION_FLOOR
-    assert fast_run.openvino_tolerance([1e-6, 8e-6]) == pytest.approx(
-        fast_run.PEER_FACTOR * 8e-6)
+    assert fast_run.openvino_tolerance([1e-6, 2e-5]) == pytest.approx(
+        fast_run.PEER_FACTOR * 2e-5)
     # bfloat16's rounding (relative step 2**-8) is far above float32's noise
     assert fast_run.openvino_tolerance([1e-5]) < 2.0 ** -8 / 10
 
