@@ -342,7 +342,7 @@ def select_plan_backend(graph: Graph, options: PlanOptions,
     feeds = seeded_feeds(graph, shapes)
     built: dict[str, tuple[Candidate, PlanCache, Any, float]] = {}
     reference: list[np.ndarray] | None = None
-    peers: list[float] = []  # the float32 deviations of numpy's peers from it
+    peers: list[float] = []  # the float32 deviations of numpy's (not opt-in) peers
     openvino_ok: bool | None = None
     for cand in found:
         if cand.backend == "openvino" and openvino_ok is False:
@@ -359,9 +359,9 @@ def select_plan_backend(graph: Graph, options: PlanOptions,
             reference = outputs
         elif cand.compute_dtype is None:
             deviation = float("inf") if reference is None else _deviation(outputs, reference)
-            if cand.backend != "openvino":
+            if not PLAN_BACKENDS[cand.backend].opt_in:  # the ones "auto" serves with
                 peers.append(deviation)
-            else:
+            elif cand.backend == "openvino":
                 tolerance = openvino_tolerance([d for d in peers if np.isfinite(d)])
                 openvino_ok = deviation <= tolerance
                 if not openvino_ok:
