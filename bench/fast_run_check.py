@@ -5,7 +5,8 @@ For every (model, batch, threads) of ``bench/lite.py``'s models this script
 1. runs fast-run's selection (``mge.runtime.fast_run.select_plan_backend``) afresh
    ``--repeats`` times (an empty store each time, so nothing comes from a cache) and
    records each pick, its selection time (building every candidate's plan, then the
-   timing race) and the race's time;
+   timing race), the race's time and the candidates left out as less exact than float32
+   (OpenVINO's precision gate);
 2. loads the model in mge.lite once on each candidate fast-run timed whose score was
    within 3x of the best score (the others cannot be the fastest), plus the first pick
    a second time as a control, and times their ``forward(); wait()`` in ``--rounds``
@@ -122,8 +123,11 @@ def check_case(name: str, batch: int, threads: int, precision: str | None, repea
     sel_s = [sel.seconds for sel in selections]
     race_s = [sel.timing_seconds for sel in selections]
     refs = ", ".join(f"{k} {v:.3f}" for k, v in sorted(ref.items(), key=lambda kv: kv[1]))
+    excluded = {k: v for sel in selections for k, v in sel.excluded.items()
+                if "deviation" in v or "departs" in v}  # not the unavailable ones
     row = [name, batch, threads, fastest, picks, f"{min(sel_s):.2f}-{max(sel_s):.2f}",
-           f"{min(race_s):.2f}-{max(race_s):.2f}", refs, f"{mid:.3f} [{lo:.3f}, {hi:.3f}]"]
+           f"{min(race_s):.2f}-{max(race_s):.2f}", refs, f"{mid:.3f} [{lo:.3f}, {hi:.3f}]",
+           "; ".join(f"{k}: {v}" for k, v in excluded.items()) or "-"]
     return [row], ratios
 
 
@@ -158,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     print_table("fast-run's picks against the fastest backend (reference: median ms of "
                 f"{args.rounds} interleaved rounds; noise: the control's paired ratio, 95 %)",
                 ["model", "batch", "thr", "fastest", "picks (x fastest)", "selection s",
-                 "race s", "reference ms", "noise"], rows)
+                 "race s", "reference ms", "noise", "excluded as inexact"], rows)
     exact = sum(r <= 1.0 for r in ratios)
     close = sum(r <= NOISE for r in ratios)
     print(f"\nfast-run picked the fastest in {exact} of {len(ratios)} selections, within "

@@ -1,5 +1,6 @@
 """The ``openvino`` plan backend: one compiled model per plan, precision from the compute
-dtype, threads, shape changes, the fallback for graphs without an ONNX form, mge.lite."""
+dtype, threads, shape changes, the fallback for graphs without an ONNX form, mge.lite,
+a hard sigmoid's scale kept as the graph gives it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ pytest.importorskip("openvino", reason="the openvino plan backend needs openvino
                     "(pip install 'mge[openvino]')")
 
 from mge.graph.ir import Graph  # noqa: E402
+from mge.ops import Elemwise  # noqa: E402
+from mge.runtime import plan_openvino  # noqa: E402
 from mge.runtime.plan import (  # noqa: E402
     Plan,
     PlanCache,
@@ -17,6 +20,7 @@ from mge.runtime.plan import (  # noqa: E402
     available_plan_backends,
     plan_backend_class,
 )
+from mge.runtime.plan_onnx import export_for_plan  # noqa: E402
 from mge.runtime.plan_openvino import cpu_capabilities  # noqa: E402
 
 from .whole_graph import (  # noqa: E402
@@ -132,3 +136,40 @@ def test_weights_reach_openvino_through_a_weights_file_removed_after(
     assert made and not any(os.path.exists(f) for f in made)  # the folder is gone
     for got, want in zip(plan.run_feeds(feeds), _numpy(graph, feeds), strict=True):
         np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want).max(), rtol=1e-4)
+
+
+def _hard_sigmoid_gate(scale: float) -> Graph:
+    """``x * (RELU6(x + 3) * scale)``: a squeeze-excitation gate as TFLite writes it."""
+    g = Graph()
+    x = g.add_input("x", (4, 256), "float32")
+    (shifted,) = g.add_op(Elemwise(mode="ADD"), [x, g.add_const(np.float32([3.0]))])
+    (clipped,) = g.add_op(Elemwise(mode="RELU6"), [shifted])
+    (gate,) = g.add_op(Elemwise(mode="MUL"), [g.add_const(np.float32([scale])), clipped])
+    g.outputs = g.add_op(Elemwise(mode="MUL"), [x, gate])
+    return g
+
+
+@pytest.mark.parametrize("rewrite", [True, False])
+def test_a_hard_sigmoid_scale_near_a_sixth_is_kept(rewrite: bool,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    graph = _hard_sigmoid_gate(0.16667)  # 2e-5 above 1/6
+    x = np.linspace(-4, 4, 4 * 256, dtype=np.float32).reshape(4, 256)
+    made = []
+    keep = plan_openvino.keep_hard_sigmoid_scale
+    monkeypatch.setattr(plan_openvino, "keep_hard_sigmoid_scale",
+                        lambda model: made.append(keep(model) if rewrite else 0))
+    (got,) = PlanCache(graph, PlanOptions(backend="openvino", threads=1)).plan().run_feeds([x])
+    (want,) = _numpy(graph, [x])
+    deviation = float(np.abs(got - want).max() / np.abs(want).max())
+    if rewrite:  # rewritten once; float32 rounding is all that is left
+        assert made == [1] and deviation < 1e-6
+    else:  # OpenVINO's HSigmoid fusion divides by 6: the graph's scale is lost
+        assert deviation > 1e-5
+
+
+def test_an_exact_sixth_is_left_to_openvino() -> None:
+    model = export_for_plan(_hard_sigmoid_gate(1 / 6), None)
+    assert plan_openvino.keep_hard_sigmoid_scale(model) == 0
+    model = export_for_plan(_hard_sigmoid_gate(0.16667), None)
+    assert plan_openvino.keep_hard_sigmoid_scale(model) == 1
+    assert [n.op_type for n in model.graph.node][-4:] == ["Mul", "Add", "Clip", "Mul"]
