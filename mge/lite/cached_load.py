@@ -13,10 +13,11 @@ compiles is written in the background after it returned (:func:`store_entry`).
 
 A model given as a path is first looked up by the file's identity (real path, size,
 modification time in ns, inode, device) in a small alias file naming the entry its
-bytes had: a later load of the unchanged file neither reads nor hashes it, as Python
-trusts a source file's size and time for its ``__pycache__``. ``MGE_LOAD_CACHE_VERIFY=1``
-always reads and hashes the file. When the graph of such a network is needed later, the
-file is read then and must still have the bytes its entry was made from.
+bytes had (and the code that wrote it): a later load of the unchanged file neither reads
+nor hashes it, as Python trusts a source file's size and time for its ``__pycache__``.
+``MGE_LOAD_CACHE_VERIFY=1`` always reads and hashes the file. When the graph of such a
+network is needed later, the file is read then and must still have the bytes its entry
+was made from.
 
 Example:
     >>> found = open_load(network, "model.mge", True)          # doctest: +SKIP
@@ -46,6 +47,7 @@ from .load_cache import (
     ENV_VERIFY,
     Entry,
     cache_dir,
+    code_fingerprint,
     entry_key,
     read_alias,
     read_entry,
@@ -93,8 +95,9 @@ def _file_ident(file: ModelSource) -> str | None:
 
 
 def _alias_key(ident: str, network: LiteNetwork) -> str:
-    """The alias key of a file identity with this network's settings."""
-    return entry_key(ident.encode(), settings(network))
+    """The alias key of a file identity with this network's settings (without the
+    code's fingerprint: the alias file holds it, see ``read_alias``)."""
+    return entry_key(ident.encode(), settings(network), code=False)
 
 
 class CachedLoad(NamedTuple):
@@ -108,7 +111,9 @@ class CachedLoad(NamedTuple):
 
 class _Hashing:
     """The SHA-256 of a model's bytes, computed in a thread (``hashlib`` lets go of the
-    GIL on large buffers) while the caller parses the model."""
+    GIL on large buffers) while the caller parses the model; the thread also takes the
+    code's fingerprint the entry key needs (in a checkout, a ``stat`` of every source
+    file, which lets go of the GIL too)."""
 
     def __init__(self, data: bytes) -> None:
         self._digest: Any = None
@@ -117,6 +122,7 @@ class _Hashing:
         self._thread.start()
 
     def _run(self, data: bytes) -> None:
+        code_fingerprint()  # cached for the process
         self._digest = hashlib.sha256(data)
 
     def result(self) -> Any:

@@ -37,8 +37,13 @@ def write_later(what: str, job: Callable[[], object], keys: Iterable[str] = ()) 
     """Run ``job`` (which writes the entry of ``what``, under ``keys``) in a background
     thread; an exception it raises is logged, never raised."""
     keys = [k for k in keys if k]
+    #: set once this thread is back from ``thread.start()``: the job holds the GIL for
+    #: long C calls (onnxruntime optimizing the model), and a job running at once kept
+    #: the load that handed it over from returning for 5-20 ms
+    handed_over = threading.Event()
 
     def body() -> None:
+        handed_over.wait()
         start = time.perf_counter()
         try:
             job()
@@ -59,7 +64,8 @@ def write_later(what: str, job: Callable[[], object], keys: Iterable[str] = ()) 
     with _LOCK:
         _PENDING.add(thread)
         _BY_KEY.update((key, thread) for key in keys)
-    thread.start()
+    thread.start()  # it runs until it waits for the event, letting go of the GIL
+    handed_over.set()  # it takes the GIL back once this thread lets go of it
 
 
 def wait_for(key: str) -> None:

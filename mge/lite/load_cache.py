@@ -18,7 +18,9 @@ an entry is code: JSON, ONNX protobuf and raw numbers; loading one runs nothing.
 The key is a SHA-256 digest of the file's bytes,
 the network's settings (config, threads, IO, algorithm policy, fast-run's stored
 choices), the CPU's flags, the versions of Python and mge and (in a source checkout) the
-size and time of every mge source file. The engine's version is checked against the
+size and time of every mge source file. A model file met before is found by its
+identity through an alias (``<alias key>.path``: the entry key and the code's
+fingerprint). The engine's version is checked against the
 entry's when it is read. Entries that cannot be read, do not match or are stale are
 ignored (logged) and written again.
 
@@ -117,15 +119,16 @@ def plain(value: Any) -> Any:
     return plain(fields) if fields is not None else repr(value)
 
 
-def entry_key(data: bytes | Any, settings: Any) -> str:
+def entry_key(data: bytes | Any, settings: Any, code: bool = True) -> str:
     """The key of a model's entry: a digest of its bytes (or their ``hashlib.sha256``,
-    which is updated) and ``settings`` (made JSON-able by :func:`plain`)."""
+    which is updated) and ``settings`` (made JSON-able by :func:`plain`); ``code=False``
+    leaves :func:`code_fingerprint` out (an alias key: :func:`read_alias` checks it)."""
     from ..runtime.cpu import cpu_flags
 
     digest = hashlib.sha256(data) if isinstance(data, (bytes, bytearray, memoryview)) \
         else data
-    digest.update(json.dumps([FORMAT, code_fingerprint(), sorted(cpu_flags()),
-                              plain(settings)], sort_keys=True).encode())
+    digest.update(json.dumps([FORMAT, code_fingerprint() if code else None,
+                              sorted(cpu_flags()), plain(settings)], sort_keys=True).encode())
     return digest.hexdigest()
 
 
@@ -334,16 +337,23 @@ def _write(path: str, data: bytes) -> None:
 
 
 def read_alias(alias: str) -> str | None:
-    """The entry key an alias names (``None``: none, or not a key)."""
+    """The entry key an alias names (``None``: none, not a key, or written by another
+    mge). An alias file holds the key and the :func:`code_fingerprint` of the mge that
+    wrote it; alias keys leave the fingerprint out, so that a load that finds no alias
+    (a model met for the first time) need not take it first (it walks the source tree
+    of a checkout: the hashing thread of :mod:`.cached_load` takes it meanwhile)."""
     folder = cache_dir()
     if folder is None:
         return None
     try:
         with open(os.path.join(folder, alias + ".path"), "rb") as f:
-            key = f.read(65).decode("ascii")
+            text = f.read(129).decode("ascii")
     except (OSError, UnicodeDecodeError):
         return None
-    return key if len(key) == 64 and all(c in "0123456789abcdef" for c in key) else None
+    key, code = text[:64], text[64:]
+    if len(text) != 128 or not all(c in "0123456789abcdef" for c in text):
+        return None
+    return key if code == code_fingerprint() else None
 
 
 def write_alias(alias: str, key: str, folder: str | None = None) -> None:
@@ -356,7 +366,7 @@ def write_alias(alias: str, key: str, folder: str | None = None) -> None:
     tmp = f"{path}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
     try:
         os.makedirs(folder, exist_ok=True)
-        _write(tmp, key.encode("ascii"))
+        _write(tmp, (key + code_fingerprint()).encode("ascii"))
         os.replace(tmp, path)  # atomic: a reader sees the old alias or the new one
     except OSError as exc:
         with contextlib.suppress(OSError):

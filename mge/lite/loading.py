@@ -14,9 +14,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import io
 import os
+import threading
+from collections.abc import Iterator
 from typing import IO
 
 from ..graph.ir import Graph
@@ -52,6 +56,38 @@ def read_model_bytes(file: ModelSource) -> tuple[bytes, str]:
         return bytes(data), name if isinstance(name, str) else "<file>"
     raise LiteTypeError(f"load takes a path, bytes or a binary file object, got "
                         f"{type(file).__name__}")
+
+
+_GC_LOCK = threading.Lock()
+_gc_pausers = 0  # loads in progress that paused the cyclic garbage collector
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for the block (a load), back on after the last
+    concurrent load that paused it ends, if it was on before.
+
+    A load builds tens of thousands of objects (decoded ops, graph nodes, ONNX nodes)
+    that live until it ends, and makes almost no cycles; with a large heap (the
+    engines' modules imported) each collection they trigger walks every object in the
+    process, which cost a cold load several ms and, when a full collection came due,
+    tens of ms. Everything freed by reference counting still is; cycles wait for the
+    next collection after the load.
+    """
+    global _gc_pausers
+    with _GC_LOCK:
+        pause = _gc_pausers > 0 or gc.isenabled()  # else the caller turned it off
+        if pause:
+            _gc_pausers += 1
+            gc.disable()
+    try:
+        yield
+    finally:
+        if pause:
+            with _GC_LOCK:
+                _gc_pausers -= 1
+                if _gc_pausers == 0:
+                    gc.enable()
 
 
 @dataclasses.dataclass
@@ -165,5 +201,5 @@ def get_model_io_info(model_path: ModelSource, config: LiteConfig | None = None
     return ios
 
 
-__all__ = ["IO16_BITS", "LoadedModel", "get_model_io_info", "model_bits",
+__all__ = ["IO16_BITS", "LoadedModel", "gc_paused", "get_model_io_info", "model_bits",
            "plan_options", "read_model", "read_model_bytes"]

@@ -41,7 +41,7 @@ from .global_setting import sync_persistent_cache
 from .guard import UsageGuard
 from .input_order import lite_input_order
 from .inspection import NetworkInspection
-from .loading import LoadedModel, ModelSource, model_bits, plan_options, read_model
+from .loading import LoadedModel, ModelSource, gc_paused, model_bits, plan_options, read_model
 from .persistent_cache import PERSISTENT_CACHE
 from .pre_load_setting import SetBeforeLoad
 from .profile import IODumper, Profiler
@@ -143,17 +143,18 @@ class LiteNetwork(NetworkCallbacks, NetworkInspection):
             LiteError: the network is already loaded.
         """
         self._check_unloaded("load")
-        use_info = not self._extra.disable_configure_by_model_info
-        found = open_load(self, file, use_info)  # the load cache: an earlier load's entry
-        if not isinstance(found, CachedLoad):
-            model = read_model(found.data, self.config, use_info, found.source)
-            found = found.lookup(self, use_info) or found  # the entry of these bytes
-        if isinstance(found, CachedLoad):
-            self._options, self._fast_run = found.options, found.fast_run
-            return self._install(found.cache)
-        with capture_exports() as captured:
-            self._load_model(model, use_info)
-        store_entry(self, found, captured)  # in the background, after this load
+        with gc_paused():  # a load makes many objects and no garbage cycles
+            use_info = not self._extra.disable_configure_by_model_info
+            found = open_load(self, file, use_info)  # the load cache: an earlier load's entry
+            if not isinstance(found, CachedLoad):
+                model = read_model(found.data, self.config, use_info, found.source)
+                found = found.lookup(self, use_info) or found  # the entry of these bytes
+            if isinstance(found, CachedLoad):
+                self._options, self._fast_run = found.options, found.fast_run
+                return self._install(found.cache)
+            with capture_exports() as captured:
+                self._load_model(model, use_info)
+            store_entry(self, found, captured)  # in the background, after this load
 
     def _load_model(self, model: LoadedModel, use_info: bool) -> None:
         packed = model.container

@@ -18,7 +18,6 @@ import numpy as np
 
 from .errors import MgeFormatError
 
-_U16 = struct.Struct("<H")
 _I32 = struct.Struct("<i")
 _U32 = struct.Struct("<I")
 _VTABLE_HEAD = struct.Struct("<HH")
@@ -105,7 +104,10 @@ class FbReader:
         self._budget -= vt_len + obj_len
         if self._budget < 0:
             self.charge(0, _where(parent, name))
-        return Table(self, pos, vt, vt_len, obj_len, parent, name)
+        slots = _VTABLE_SLOTS.get(vt_len)
+        if slots is None:
+            slots = _VTABLE_SLOTS[vt_len] = struct.Struct(f"<{(vt_len - 4) // 2}H")
+        return Table(self, pos, slots.unpack_from(buf, vt + 4), obj_len, parent, name)
 
     def root(self, pos: int, what: str) -> Table:
         return self.table(self.deref(pos, what), what)
@@ -118,6 +120,8 @@ def _where(parent: Table | None, name: str | tuple[str, int]) -> str:
 
 
 _FORMATS: dict[str, struct.Struct] = {}
+#: the ``struct.Struct`` of a vtable's field offsets, by the vtable's size in bytes
+_VTABLE_SLOTS: dict[int, struct.Struct] = {}
 
 
 def _fmt(code: str) -> struct.Struct:
@@ -131,23 +135,24 @@ def _fmt(code: str) -> struct.Struct:
 class Table:
     """A validated table; field accessors take the vtable ``slot`` (0-based).
 
-    ``what`` (its location, for error messages) is built on first use from the parent
-    table and the field name, so reading a valid file formats no location strings.
+    ``offsets`` are the vtable's field offsets, read once when the table is made (an
+    operator table has ~25 field reads); ``what`` (its location, for error messages) is
+    built on first use from the parent table and the field name, so reading a valid
+    file formats no location strings.
     """
 
-    __slots__ = ("r", "pos", "vt", "vt_len", "obj_len", "_parent", "_name")
+    __slots__ = ("r", "pos", "offsets", "obj_len", "_parent", "_name")
 
     def __init__(
         self,
         r: FbReader,
         pos: int,
-        vt: int,
-        vt_len: int,
+        offsets: tuple[int, ...],
         obj_len: int,
         parent: Table | None,
         name: str | tuple[str, int],
     ):
-        self.r, self.pos, self.vt, self.vt_len, self.obj_len = r, pos, vt, vt_len, obj_len
+        self.r, self.pos, self.offsets, self.obj_len = r, pos, offsets, obj_len
         self._parent, self._name = parent, name
 
     @property
@@ -160,10 +165,10 @@ class Table:
 
     def _field(self, slot: int, size: int, name: str) -> int:
         """Absolute position of field ``slot`` (0 if absent), checked to fit the object."""
-        entry = 4 + 2 * slot
-        if entry + 2 > self.vt_len:
+        offsets = self.offsets
+        if slot >= len(offsets):
             return 0
-        (off,) = _U16.unpack_from(self.r.buf, self.vt + entry)
+        off = offsets[slot]
         if off == 0:
             return 0
         if off < 4 or off + size > self.obj_len:
@@ -172,8 +177,7 @@ class Table:
 
     def has(self, slot: int) -> bool:
         """True if field ``slot`` is present."""
-        entry = 4 + 2 * slot
-        if entry + 2 > self.vt_len or not _U16.unpack_from(self.r.buf, self.vt + entry)[0]:
+        if slot >= len(self.offsets) or not self.offsets[slot]:
             return False
         return self._field(slot, 0, f"field {slot}") != 0
 

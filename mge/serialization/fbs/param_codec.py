@@ -94,7 +94,7 @@ def _decode_struct(r: FbReader, what: str, spec: StructSpec, values: tuple) -> d
 def _decode_field(t: Table, slot: int, f: FieldSpec) -> Any:
     # the location text (``what``) is formatted only where a value may need it
     spec = f.struct
-    if f.kind.endswith("[]"):
+    if f.is_vector:
         if spec is None:  # i32[]
             values = t.scalars(slot, SCALARS[f.kind[:-2]], f.name)
             return [] if values is None else list(values)

@@ -15,6 +15,7 @@ stored inline).  Omitted defaults are zero.  Adding a param is one line here.
 from __future__ import annotations
 
 import copy
+import functools
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -211,11 +212,17 @@ class FieldSpec:
     kind: str
     default: Any
 
-    @property
+    # cached: every field of every op a model file holds asks them as it is decoded
+    @functools.cached_property
     def is_enum(self) -> bool:
         return self.kind in ENUMS
 
-    @property
+    @functools.cached_property
+    def is_vector(self) -> bool:
+        """A vector field (``i32[]``, or of structs)."""
+        return self.kind.endswith("[]")
+
+    @functools.cached_property
     def struct(self) -> StructSpec | None:
         return STRUCTS.get(self.kind.removesuffix("[]"))
 
