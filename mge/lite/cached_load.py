@@ -8,8 +8,11 @@ transform (chosen by timing at each load). A load from an entry installs a
 model is loaded as usual (and its entry written again).
 
 A model met for the first time is hashed in a thread while it is parsed; its bytes'
-entry, if any, is looked up after the parse (:meth:`Miss.lookup`). The entry a load
-compiles is written in the background after it returned (:func:`store_entry`).
+entry, if any, is looked up after the parse (:meth:`Miss.lookup`), once their digest is
+taken, unless no entry was ever written for bytes of their probe key (size, head and tail:
+:func:`~.load_cache.probe_key`), when the load goes on at once. The entry a load compiles
+is written in the background after it returned (:func:`store_entry`), which waits for
+the digest there.
 
 A model given as a path is first looked up by the file's identity (real path, size,
 modification time in ns, inode, device) in a small alias file naming the entry its
@@ -49,10 +52,14 @@ from .load_cache import (
     cache_dir,
     code_fingerprint,
     entry_key,
+    has_probe,
+    plain,
+    probe_key,
     read_alias,
     read_entry,
     write_alias,
     write_entry,
+    write_probe,
 )
 from .loading import ModelSource, read_model, read_model_bytes
 from .packed_model import PACKED_TAG
@@ -142,24 +149,25 @@ class Miss:
     file: ModelSource = None
     ident: str | None = None
     hashing: _Hashing | None = None
-    #: set by :meth:`lookup`: the entry key, and ``hashlib.sha256`` of ``data``
-    key: str | None = None
-    digest: Any = None
 
     def lookup(self, network: LiteNetwork, use_info: bool) -> CachedLoad | None:
         """The load from the entry of these bytes with ``network``'s settings, if one
-        is usable (``None``: load the model; its entry is then stored under
-        :attr:`key`). Called after the model was parsed, while its digest was taken."""
+        is usable (``None``: load the model). Called after the model was parsed, while
+        its digest was taken; bytes whose probe key has no marker (and none being
+        written by this process) have no entry, and their digest is not waited for."""
         if self.hashing is None:
             return None
-        self.digest = self.hashing.result()
-        self.key = entry_key(self.digest.copy(), settings(network))
-        wait_for(self.key)  # this process may be writing it
-        entry = read_entry(self.key)
+        now = plain(settings(network))
+        probe = probe_key(self.data, now)
+        wait_for(probe)  # this process may be writing an entry of such bytes
+        if not has_probe(probe):
+            return None
+        key = entry_key(self.hashing.result().copy(), now)
+        entry = read_entry(key)
         found = entry and _from_entry(network, entry, self.file, self.data, self.source,
                                       use_info)
         if found is not None and self.ident is not None:
-            write_alias(_alias_key(self.ident, network), self.key)
+            write_alias(_alias_key(self.ident, network), key)
         return found
 
 
@@ -222,7 +230,7 @@ def store_entry(network: LiteNetwork, miss: Miss, captured: list[tuple[Any, Any]
     cache is off."""
     cache = network._cache
     folder = cache_dir()
-    if miss.key is None or type(cache) is not PlanCache or network._options is None or \
+    if miss.hashing is None or type(cache) is not PlanCache or network._options is None or \
             folder is None:
         return False
     shapes = network._configured_shapes(cache.graph)
@@ -230,24 +238,30 @@ def store_entry(network: LiteNetwork, miss: Miss, captured: list[tuple[Any, Any]
     if build is None:
         return False
     extra = {"network_options": dataclasses.asdict(network._options),
-             "file_sha256": miss.digest.hexdigest(),
              "fast_run": network._fast_run and [network._fast_run.backend,
                                                 network._fast_run.compute_dtype]}
-    key = entry_key(miss.digest.copy(), settings(network))  # fast-run may have chosen since
+    now = plain(settings(network))  # fast-run may have chosen since the lookup
+    probe = probe_key(miss.data, now)
     alias = _alias_key(miss.ident, network) if miss.ident is not None else None
+    hashing = miss.hashing
 
     def write() -> None:
+        digest = hashing.result()  # the thread hashing the bytes since the parse
+        key = entry_key(digest.copy(), now)
+        extra["file_sha256"] = digest.hexdigest()
         scratch = os.path.join(folder, f".saving.{os.getpid()}-{secrets.token_hex(4)}.tmp")
         os.makedirs(scratch)
         try:
             entry = build(scratch)
             entry.meta.update(extra)
-            if write_entry(key, entry, folder) and alias is not None:
-                write_alias(alias, key, folder)
+            if write_entry(key, entry, folder):
+                write_probe(probe, folder)
+                if alias is not None:
+                    write_alias(alias, key, folder)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
-    write_later(miss.source, write, (key, alias or ""))
+    write_later(miss.source, write, (probe, alias or ""))
     return True
 
 

@@ -20,7 +20,10 @@ the network's settings (config, threads, IO, algorithm policy, fast-run's stored
 choices), the CPU's flags, the versions of Python and mge and (in a source checkout) the
 size and time of every mge source file. A model file met before is found by its
 identity through an alias (``<alias key>.path``: the entry key and the code's
-fingerprint). The engine's version is checked against the
+fingerprint). An empty ``<probe key>.probe`` marks bytes of that size, head and tail
+as having an entry (:func:`probe_key`): a model met for the first time whose probe
+has no marker is loaded at once, without waiting for its full digest. The engine's
+version is checked against the
 entry's when it is read. Entries that cannot be read, do not match or are stale are
 ignored (logged) and written again.
 
@@ -130,6 +133,43 @@ def entry_key(data: bytes | Any, settings: Any, code: bool = True) -> str:
     digest.update(json.dumps([FORMAT, code_fingerprint() if code else None,
                               sorted(cpu_flags()), plain(settings)], sort_keys=True).encode())
     return digest.hexdigest()
+
+
+#: bytes of a model's head and of its tail that its probe key reads (with its size)
+PROBE_BYTES = 1 << 16
+
+
+def probe_key(data: bytes | memoryview, settings: Any) -> str:
+    """A cheap key of a model's bytes (their size, first and last :data:`PROBE_BYTES`)
+    with ``settings``: bytes whose probe has no marker (:func:`has_probe`) have no entry,
+    so a first load need not wait for the SHA-256 of all its bytes. Never a key to serve
+    an entry by: bytes that differ elsewhere share it (a marker found only means their
+    entry is looked up by its full key)."""
+    view = memoryview(data)
+    digest = hashlib.sha256(len(view).to_bytes(8, "little"))
+    digest.update(view[:PROBE_BYTES])
+    digest.update(view[-PROBE_BYTES:])
+    return entry_key(digest, settings, code=False)
+
+
+def has_probe(probe: str) -> bool:
+    """Whether an entry was written for bytes of this :func:`probe_key`."""
+    folder = cache_dir()
+    return folder is not None and os.path.exists(os.path.join(folder, probe + ".probe"))
+
+
+def write_probe(probe: str, folder: str | None = None) -> None:
+    """Mark that an entry was written for bytes of ``probe`` (after the entry; failures
+    are logged: without its marker, the entry is found by no first load, only rewritten)."""
+    folder = folder or cache_dir()
+    if folder is None:
+        return
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, probe + ".probe"), "ab"):
+            pass
+    except OSError as exc:
+        LOGGER.warning("load cache: cannot write the probe %s (%s)", probe, exc)
 
 
 @dataclasses.dataclass
@@ -375,6 +415,5 @@ def write_alias(alias: str, key: str, folder: str | None = None) -> None:
 
 
 __all__ = ["ENV_PATH", "ENV_VERIFY", "META", "MODEL", "WEIGHTS", "Entry", "cache_dir",
-           "code_fingerprint", "entry_key", "plain", "read_alias", "read_entry", "remove_stale",
-           "write_alias",
-           "write_entry"]
+           "code_fingerprint", "entry_key", "has_probe", "plain", "probe_key", "read_alias",
+           "read_entry", "remove_stale", "write_alias", "write_entry", "write_probe"]

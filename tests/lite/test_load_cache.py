@@ -319,3 +319,39 @@ def test_openvino_entries_keep_the_onnx_form(small_model: Path, cache_dir: Path)
     out1, out2 = run(first, X), run(second, X)
     for name in out1:
         assert np.array_equal(out1[name], out2[name]), name
+
+
+def test_a_first_load_waits_for_no_digest(small_model: Path, cache_dir: Path, make_model: object,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from mge.lite import cached_load
+
+    waited: list[str] = []
+    real_result = cached_load._Hashing.result
+    monkeypatch.setattr(cached_load._Hashing, "result",
+                        lambda self: waited.append(threading.current_thread().name)
+                        or real_result(self))
+    data = small_model.read_bytes()
+    ref = run(load(data), X)  # no marker for its probe: the digest is only the writer's
+    assert waited == ["mge-load-cache-writer"] and len(list(cache_dir.glob("*.probe"))) == 1
+    waited.clear()
+    second = load(data)  # a marker: the full key is looked up
+    assert isinstance(second._cache, LazyPlanCache) and waited == ["MainThread"]
+    for marker in cache_dir.glob("*.probe"):
+        marker.unlink()
+    assert type(load(data)._cache).__name__ == "PlanCache"  # the entry is rewritten
+    assert isinstance(load(data)._cache, LazyPlanCache)
+    # bytes that share a probe key with the entry's (all do here) are still served by
+    # their full key only: another model is compiled, not taken for the first
+    monkeypatch.setattr(cached_load, "probe_key", lambda data, settings: "0" * 64)
+    assert type(load(data)._cache).__name__ == "PlanCache"  # no marker of that probe yet
+    assert isinstance(load(data)._cache, LazyPlanCache)  # its marker now
+    mge.random.seed(12)
+    net = WideNet()
+    net.eval()
+    other = make_model(net, (1, 3, 8, 8), enable_fuse_conv_bias_nonlinearity=True)
+    assert other.read_bytes() != data
+    loaded = load(other.read_bytes())
+    assert type(loaded._cache).__name__ == "PlanCache"
+    assert not np.array_equal(run(loaded, X)["logits"], ref["logits"])
