@@ -30,8 +30,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ..core.opdef import OpDef, OpError, TensorInfo
+from ..ops.shape.shape import GetVarShape
 from ..ops.utility import AssertEqual, VirtualDep
-from .ir import ConstOp, Graph, GraphError, Host2DeviceCopy, VarNode
+from .ir import ConstOp, Graph, GraphError, Host2DeviceCopy, OpNode, VarNode
 from .static_values import fold_values, source_count
 
 
@@ -70,7 +71,9 @@ def _replay(graph: Graph, input_types: Mapping[str, tuple[tuple[int, ...], np.dt
     # checks first: a guard of a value read while tracing names the read (ShapeReadError)
     # before an op built from that value fails on the new shapes
     checks = [n.outputs[0] for n in graph.ops() if isinstance(n.op, AssertEqual)]
-    for node in graph.ops(list(graph.inputs) + checks + list(graph.outputs)):
+    order = graph.ops(list(graph.inputs) + checks + list(graph.outputs))
+    wanted = _values_wanted(order)
+    for node in order:
         if isinstance(node.op, Host2DeviceCopy):
             continue
         if isinstance(node.op, ConstOp):
@@ -88,9 +91,11 @@ def _replay(graph: Graph, input_types: Mapping[str, tuple[tuple[int, ...], np.dt
             op = node.op.with_batch(_infos(node.inputs), _infos(inputs))
         try:
             outs = new.add_op(op, inputs, name=node.name)
-            values = fold_values(op, [TensorInfo(v.shape, v.dtype, v.value if v.is_const
-                                                 else known.get(v.id)) for v in inputs])
-            known.update((v.id, k) for v, k in zip(outs, values, strict=True) if k is not None)
+            if node.id in wanted:
+                values = fold_values(op, [TensorInfo(v.shape, v.dtype, v.value if v.is_const
+                                                     else known.get(v.id)) for v in inputs])
+                known.update((v.id, k) for v, k in zip(outs, values, strict=True)
+                             if k is not None)
         except (OpError, GraphError) as exc:
             what = ", ".join(f"input {n!r}: expected shape {graph_input(graph, n).shape}, "
                              f"got {tuple(s)}" for n, (s, _) in changed.items())
@@ -101,6 +106,29 @@ def _replay(graph: Graph, input_types: Mapping[str, tuple[tuple[int, ...], np.dt
             vmap[old.id] = var
     new.outputs = [vmap[old.id] for old in graph.outputs]
     return new
+
+
+def _values_wanted(order: Sequence[OpNode]) -> set[int]:
+    """The ids of the ops whose values the replay folds: the ops computing a var whose
+    value it may read while planning (a source input, a check's input, a dependency of a
+    ``VirtualDep``) or one such a var is computed from, up to ``GetVarShape``, which
+    needs only shapes. The other ops (in a graph that follows input sizes, most of them)
+    need no values."""
+    wanted: set[int] = set()
+    ops: set[int] = set()
+    for node in reversed(order):
+        n = len(node.inputs)
+        if any(v.id in wanted for v in node.outputs):
+            ops.add(node.id)
+            if not isinstance(node.op, GetVarShape):  # its value is its input's shape
+                wanted.update(v.id for v in node.inputs)
+        elif isinstance(node.op, AssertEqual):
+            wanted.update(v.id for v in node.inputs)
+        elif isinstance(node.op, VirtualDep):
+            wanted.update(v.id for v in node.inputs[1:])
+        elif source_count(node.op, n):
+            wanted.update(v.id for v in node.inputs[n - source_count(node.op, n):])
+    return ops
 
 
 def _checked_now(op: AssertEqual, inputs: Sequence[VarNode], known: Mapping[int, np.ndarray]
