@@ -330,7 +330,8 @@ def select_plan_backend(graph: Graph, options: PlanOptions,
     start = time.perf_counter()
     shapes = dict(shapes or {})
     key = selection_key(digest or graph_digest(graph), graph, shapes, options)
-    choice = _stored(store, key, options, is_quantized(graph))
+    quantized = is_quantized(graph)
+    choice = _stored(store, key, options, quantized)
     if choice is not None:
         cache = PlanCache(graph, dataclasses.replace(
             options, backend=choice.backend, compute_dtype=choice.compute_dtype))
@@ -338,7 +339,7 @@ def select_plan_backend(graph: Graph, options: PlanOptions,
                          time.perf_counter() - start), cache
     if not profile:
         return None
-    found, excluded = candidates(options, is_quantized(graph))
+    found, excluded = candidates(options, quantized)
     feeds = seeded_feeds(graph, shapes)
     built: dict[str, tuple[Candidate, PlanCache, Any, float]] = {}
     reference: list[np.ndarray] | None = None

@@ -86,15 +86,17 @@ class Plan:
             shape changes). It is not modified.
         options: backend, device, threads, compute dtype, layout.
         weights: cache of prepared constants to share with other plans.
+        quantized: whether ``graph`` has quantized vars, when the caller knows
+            (:func:`is_quantized`, a walk of the graph, otherwise).
     """
 
     def __init__(self, graph: Graph, options: PlanOptions | None = None,
-                 weights: WeightCache | None = None) -> None:
+                 weights: WeightCache | None = None, quantized: bool | None = None) -> None:
         self.options = options or PlanOptions()
         self.graph = graph
         weights = weights if weights is not None else WeightCache()
-        self.backend = plan_backend_class(self.options, is_quantized(graph))(self.options,
-                                                                              weights)
+        quantized = is_quantized(graph) if quantized is None else quantized
+        self.backend = plan_backend_class(self.options, quantized)(self.options, weights)
         self.inputs = list(graph.inputs)
         self.outputs = list(graph.outputs)
         order = graph.ops(self.inputs + self.outputs)
@@ -294,7 +296,9 @@ class PlanCache:
     def __init__(self, graph: Graph, options: PlanOptions | None = None,
                  weights: WeightCache | None = None, max_plans: int = 4) -> None:
         self.options = options or PlanOptions()
-        self.backend_class = plan_backend_class(self.options, is_quantized(graph))
+        #: the graph's dtypes, which neither the passes nor new input shapes change
+        self.quantized = is_quantized(graph)
+        self.backend_class = plan_backend_class(self.options, self.quantized)
         self.weights = weights if weights is not None else WeightCache()
         self.max_plans = max_plans
         self.graph = self._optimized(graph) if self.options.optimize else graph
@@ -307,7 +311,7 @@ class PlanCache:
     def _optimized(self, graph: Graph) -> Graph:
         g = graph.copy()
         passes = self.backend_class.passes
-        if is_quantized(graph):  # the float fusions do not know integer semantics
+        if self.quantized:  # the float fusions do not know integer semantics
             passes = tuple(p for p in passes if p in QUANTIZED_PASSES)
         for name in passes:
             PASSES[name].run(g)
@@ -327,7 +331,7 @@ class PlanCache:
             same = all(shapes.get(v.name, v.shape) == v.shape for v in self.graph.inputs)
             graph = self.graph if same and not self._follows_sizes else \
                 specialize(self.graph, shapes)
-            plan = Plan(graph, self.options, self.weights)
+            plan = Plan(graph, self.options, self.weights, self.quantized)
             self._plans[key] = plan
             while len(self._plans) > self.max_plans:
                 self._plans.popitem(last=False)
