@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+import pytest
+
 # pytest-xdist runs one worker per core: one intra-op thread per worker avoids
 # oversubscribing the cores (torch's spinning OpenMP threads slow down 10-100x otherwise).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -21,3 +24,14 @@ try:
     torch.set_num_threads(1)
 except ImportError:  # the torch extra is optional
     pass
+
+
+@pytest.fixture(autouse=True)
+def _seeded_global_rngs() -> None:
+    """Every test starts from the same global random state (mge's, which initializes
+    modules' weights, and numpy's legacy one), whatever ran before it in its worker:
+    a test's outcome must not depend on the order pytest-xdist hands tests out in."""
+    import mge
+
+    mge.random.seed(0)
+    np.random.seed(0)

@@ -19,7 +19,9 @@ The weights are rewritten as ``code * scale`` with the scale the weight observer
 so :func:`~.quantize` stores exactly the learned codes: the format (per-tensor qint8,
 what MegEngine Lite runs) and the dump are unchanged; each code differs from the
 nearest one by at most 1. A layer keeps its nearest codes where the learned ones do not
-lower its error on the calibration data.
+lower its error on the calibration data. ``masked``: a depthwise conv (one output channel
+per group, so its statistics are per channel) counts its error only where its float
+output survives the int8 output and the ReLU6 after it.
 
 Example:
     >>> import numpy as np, mge, mge.module as M
@@ -52,6 +54,7 @@ from ..module import Module
 from ..module import qat as QAT
 from ..tensor import Parameter, Tensor
 from .bias_correction import _as_batches
+from .clipped_outputs import kept_output_ranges
 from .layer_stats import LayerStats, conv_columns
 from .quantize import quantize
 
@@ -114,11 +117,13 @@ def _columns(module: Module, x: np.ndarray) -> Iterator[np.ndarray]:
 
 
 def collect_stats(qat_module: Module, batches: list[np.ndarray], targets: list[tuple[str, Module]],
-                  float_module: Module | None = None) -> dict[str, LayerStats]:
+                  float_module: Module | None = None,
+                  kept: dict[str, tuple[float, float]] | None = None) -> dict[str, LayerStats]:
     """:class:`~.layer_stats.LayerStats` of every target over ``batches``: its input in
     ``quantize(qat_module)`` (the integer network MegEngine Lite runs, dequantized) and,
     where ``float_module`` is given, in the float network (None: the quantized input
-    stands for both)."""
+    stands for both); ``kept``: the output ranges of :func:`_stats` per layer name."""
+    kept = kept or {}
     floats = dict(float_module.named_modules()) if float_module is not None else {}
     for name, _ in targets:
         if float_module is not None and name not in floats:
@@ -136,12 +141,8 @@ def collect_stats(qat_module: Module, batches: list[np.ndarray], targets: list[t
     def gather(name: str, inputs: tuple) -> None:
         x = inputs[0]
         xq = (F.elemwise.dequantize(x) if is_quantize(x.dtype) else x).numpy()
-        xf = float_inputs.pop(name, None)
-        cols_f = _columns(geometry[name], xf) if xf is not None else None
-        for cq in _columns(geometry[name], xq):
-            if name not in stats:
-                stats[name] = LayerStats.zeros(cq.shape[0], cq.shape[1])
-            stats[name].add(cq, None if cols_f is None else next(cols_f))
+        stats[name] = _stats(geometry[name], xq, float_inputs.pop(name, None),
+                             kept.get(name), stats.get(name))
 
     handles = []
     try:
@@ -184,10 +185,12 @@ def _float_inputs(float_module: Module, data: np.ndarray, names: list[str]
 def _round_in_order(qat_module: Module, batches: list[np.ndarray],
                     targets: list[tuple[str, Module]], float_module: Module | None,
                     round_one: Callable[[str, Module, LayerStats], RoundingResult],
-                    progress: bool) -> dict[str, RoundingResult]:
+                    progress: bool, kept: dict[str, tuple[float, float]]
+                    ) -> dict[str, RoundingResult]:
     """Run ``quantize(qat_module)`` once over all of ``batches``; at each target, before it
-    runs, gather its statistics from its actual (already re-rounded upstream) input,
-    round it with ``round_one`` and give the running quantized layer the new codes."""
+    runs, gather its statistics from its actual (already re-rounded upstream) input
+    (``kept``: the output ranges of :func:`_stats` per layer name), round it with
+    ``round_one`` and give the running quantized layer the new codes."""
     from tqdm import tqdm
 
     data = np.concatenate(batches)
@@ -204,7 +207,8 @@ def _round_in_order(qat_module: Module, batches: list[np.ndarray],
         x = inputs[0]
         xq = (F.elemwise.dequantize(x) if is_quantize(x.dtype) else x).numpy()
         xf = floats.pop(name, None)
-        stats = _stats(geometry[name], xq, None if xf is None else xf.astype(np.float32))
+        stats = _stats(geometry[name], xq, None if xf is None else xf.astype(np.float32),
+                       kept.get(name))
         results[name] = round_one(name, geometry[name], stats)
         qat_m, q = geometry[name], qmods[name]
         q.weight = Parameter(qat_m.weight.astype(qat_m.get_weight_dtype()).numpy(),
@@ -222,13 +226,33 @@ def _round_in_order(qat_module: Module, batches: list[np.ndarray],
     return results
 
 
-def _stats(module: Module, xq: np.ndarray, xf: np.ndarray | None) -> LayerStats:
-    stats: LayerStats | None = None
+def _kept_mask(module: Module, cols_f: np.ndarray, kept: tuple[float, float] | None
+               ) -> np.ndarray | None:
+    """``(groups, M)``: where the float output ``W x + b`` of a layer with one output
+    channel per group (a depthwise conv) lies inside ``kept`` (None: no mask, also for
+    layers with several outputs per group, whose columns are shared)."""
+    w = _blocks(module)
+    if kept is None or w.shape[1] != 1:
+        return None
+    y = np.matmul(w, cols_f)[:, 0, :]
+    if module.bias is not None:
+        y += module.bias.numpy().astype(np.float64).reshape(-1, 1)
+    return (y > kept[0]) & (y < kept[1])
+
+
+def _stats(module: Module, xq: np.ndarray, xf: np.ndarray | None,
+           kept: tuple[float, float] | None = None, into: LayerStats | None = None
+           ) -> LayerStats:
+    """The layer's :class:`LayerStats` over inputs ``xq`` (quantized) and ``xf`` (float;
+    None: ``xq``), added to ``into`` when given; ``kept``: count a depthwise conv's
+    output positions only where its float output lies in that range."""
+    stats = into
     cols_f = _columns(module, xf) if xf is not None else None
     for cq in _columns(module, xq):
+        cf = cq if cols_f is None else next(cols_f)
         if stats is None:
             stats = LayerStats.zeros(cq.shape[0], cq.shape[1])
-        stats.add(cq, None if cols_f is None else next(cols_f))
+        stats.add(cq, cf, _kept_mask(module, cf, kept))
     assert stats is not None
     return stats
 
@@ -306,7 +330,7 @@ def _round_module(name: str, m: Module, stats: LayerStats, iters: int, reg_weigh
 def adaround(
     qat_module: Module, data: Any, float_module: Module | None = None, iters: int = 1000,
     reg_weight: float = 0.01, beta: tuple[float, float] = (20.0, 2.0), warmup: float = 0.2,
-    lr: float = 0.01, sequential: bool = True, progress: bool = True,
+    lr: float = 0.01, sequential: bool = True, masked: bool = False, progress: bool = True,
 ) -> dict[str, RoundingResult]:
     """Learn the rounding of every QAT ``Conv2d``/``Linear`` weight on ``data`` and write
     the weights back as ``code * scale``, in place (mge's own PTQ step: AdaRound).
@@ -329,6 +353,10 @@ def adaround(
             input through the layers rounded before it (one pass of the quantized
             network over all of ``data`` at once); False: every layer on its input
             through nearest-rounded layers (one pass per batch).
+        masked: a depthwise conv's error counts, per channel, only at the output
+            positions whose float value survives its int8 output and the ReLU/ReLU6
+            after it (:func:`~.clipped_outputs.kept_output_ranges`); elsewhere the
+            quantized network saturates to the same value.
         progress: show a progress bar over the layers.
 
     Returns:
@@ -346,10 +374,11 @@ def adaround(
     def round_one(name: str, m: Module, stats: LayerStats) -> RoundingResult:
         return _round_module(name, m, stats, iters, reg_weight, beta, warmup, lr)
 
+    kept = kept_output_ranges(qat_module, Tensor(batches[0][:1])) if masked else {}
     if sequential:
         return _round_in_order(qat_module, batches, targets, float_module, round_one,
-                               progress)
-    stats = collect_stats(qat_module, batches, targets, float_module)
+                               progress, kept)
+    stats = collect_stats(qat_module, batches, targets, float_module, kept)
     return {name: round_one(name, m, stats[name])
             for name, m in tqdm(targets, desc="adaround", disable=not progress)
             if name in stats}  # else not called on this data

@@ -17,6 +17,8 @@ agreement with float over photo crops from 91 % to 97 %.
 :func:`share_activation_scales` finds such pairs by running the QAT network once with
 hooks and gives the producer a :class:`~.PassiveObserver` holding the activation's
 qparams; call it after calibration and before :func:`~.quantize`.
+:func:`kept_output_ranges` says, per layer, which float output values survive that int8
+output and its activation (what :func:`~.adaround`'s masked objective counts).
 
 Example:
     >>> import numpy as np, mge, mge.module as M
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..dtype import get_scale, is_quantize, quantized_range
 from ..module import Module
 from ..module import qat as QAT
 from ..tensor import Tensor
@@ -63,13 +66,35 @@ def _is_clipping(module: Module) -> bool:
             and module.method.upper() in _CLIPPING)
 
 
+def clipping_pairs(module: Module, *example_inputs: Any
+                   ) -> list[tuple[str, QAT.QATModule, str, QAT.QATModule]]:
+    """``(producer name, producer, activation name, activation)`` for every QAT module
+    whose quantized output is used only by a QAT ``Elemwise("relu")`` or
+    ``Elemwise("relu6")``, found by running ``module(*example_inputs)`` once with hooks
+    on its QAT modules (observers disabled for that run)."""
+    calls = _calls(module, example_inputs)
+    users: dict[int, list[ModuleCall]] = {}
+    for call in calls:
+        for t in call.inputs:
+            users.setdefault(id(t), []).append(call)
+    pairs = []
+    for call in calls:
+        producer, out = call.module, call.output
+        if not isinstance(out, Tensor) or not producer.with_act or producer.act_observer is None:
+            continue
+        after = users.get(id(out), [])
+        if len(after) != 1 or len(after[0].inputs) != 1 or not _is_clipping(after[0].module):
+            continue
+        pairs.append((call.name, producer, after[0].name, after[0].module))
+    return pairs
+
+
 def share_activation_scales(module: Module, *example_inputs: Any) -> list[tuple[str, str]]:
     """Give every QAT module whose output is used only by a QAT ``Elemwise("relu")`` or
     ``Elemwise("relu6")`` the activation's output qparams, in place (mge's own PTQ step).
 
-    The pairs are found by running ``module(*example_inputs)`` once with hooks on its QAT
-    modules (observers disabled for that run); a tensor also used by a functional op in
-    ``forward`` is not seen, so use it on networks whose tensors between modules only
+    The pairs are found by :func:`clipping_pairs`; a tensor also used by a functional op
+    in ``forward`` is not seen, so use it on networks whose tensors between modules only
     flow through modules (as :func:`equalize_cross_layer` requires).
 
     Args:
@@ -83,20 +108,8 @@ def share_activation_scales(module: Module, *example_inputs: Any) -> list[tuple[
     Raises:
         ValueError: an activation that has no qparams yet (not calibrated).
     """
-    calls = _calls(module, example_inputs)
-    users: dict[int, list[ModuleCall]] = {}
-    for call in calls:
-        for t in call.inputs:
-            users.setdefault(id(t), []).append(call)
     pairs = []
-    for call in calls:
-        name, producer, out = call.name, call.module, call.output
-        if not isinstance(out, Tensor) or not producer.with_act or producer.act_observer is None:
-            continue
-        after = users.get(id(out), [])
-        if len(after) != 1 or len(after[0].inputs) != 1 or not _is_clipping(after[0].module):
-            continue
-        act_name, act = after[0].name, after[0].module
+    for name, producer, act_name, act in clipping_pairs(module, *example_inputs):
         qparams = act.get_activation_qparams()
         if qparams is None or qparams.scale is None:
             raise ValueError(f"share_activation_scales: {act_name!r} has no qparams yet "
@@ -111,4 +124,40 @@ def share_activation_scales(module: Module, *example_inputs: Any) -> list[tuple[
     return pairs
 
 
-__all__ = ["share_activation_scales"]
+def _int8_grid(module: QAT.QATModule) -> tuple[float, int, int] | None:
+    """``(scale, qmin, qmax)`` of a module's symmetric quantized output (None: not
+    quantized, or a zero point)."""
+    dtype = module.get_activation_dtype()
+    if dtype is None or not is_quantize(dtype):
+        return None
+    if int(dtype.metadata["mgb_dtype"].get("zero_point", 0) or 0) != 0:
+        return None
+    qmin, qmax = quantized_range(dtype)
+    return float(get_scale(dtype)), qmin, qmax
+
+
+def kept_output_ranges(module: Module, *example_inputs: Any
+                       ) -> dict[str, tuple[float, float]]:
+    """The range of every quantized QAT module's float output that reaches the network
+    after ``quantize``: its own int8 range, narrowed by a ReLU/ReLU6 that is its only user
+    to that activation's int8 output range (``[0, qmax * s]``; ReLU6: ``[0, min(qmax,
+    round(6 / s)) * s]``, MegEngine's int8 ReLU6). Values outside it saturate to the same
+    result, so an output error there does not matter (the masked objective of
+    :func:`~.adaround`). Call it on a calibrated QAT network."""
+    ranges: dict[str, tuple[float, float]] = {}
+    for name, m in module.named_modules():
+        grid = _int8_grid(m) if isinstance(m, QAT.QATModule) and m.with_act else None
+        if grid is not None:
+            ranges[name] = (grid[1] * grid[0], grid[2] * grid[0])
+    for name, _, _, act in clipping_pairs(module, *example_inputs):
+        grid = _int8_grid(act)
+        if name not in ranges or grid is None:
+            continue
+        scale, _, qmax = grid
+        top = min(qmax, round(6 / scale)) if act.method.upper() == "RELU6" else qmax
+        lo, hi = ranges[name]
+        ranges[name] = (max(lo, 0.0), min(hi, top * scale))
+    return ranges
+
+
+__all__ = ["clipping_pairs", "kept_output_ranges", "share_activation_scales"]

@@ -75,17 +75,18 @@ class LayerStats:
         """Empty statistics for ``groups`` blocks of ``k`` rows."""
         return cls(*(np.zeros((groups, k, k)) for _ in range(3)))
 
-    def add(self, cols_q: np.ndarray, cols_f: np.ndarray | None) -> None:
+    def add(self, cols_q: np.ndarray, cols_f: np.ndarray | None,
+            mask: np.ndarray | None = None) -> None:
         """Accumulate columns ``(groups, K, M)`` of the quantized and float inputs (None:
-        the same as the quantized)."""
-        qt = cols_q.transpose(0, 2, 1)
-        self.quant += np.matmul(cols_q, qt)
+        the same as the quantized); ``mask`` ``(groups, M)``: count only the columns where
+        it is true, per group (``count`` still grows by ``M``)."""
         if cols_f is None:
-            self.cross += np.matmul(cols_q, qt)
-            self.float += np.matmul(cols_q, qt)
-        else:
-            self.cross += np.matmul(cols_q, cols_f.transpose(0, 2, 1))
-            self.float += np.matmul(cols_f, cols_f.transpose(0, 2, 1))
+            cols_f = cols_q
+        kept_q = cols_q if mask is None else cols_q * mask[:, None, :]
+        kept_f = cols_f if mask is None else cols_f * mask[:, None, :]
+        self.quant += np.matmul(kept_q, cols_q.transpose(0, 2, 1))
+        self.cross += np.matmul(kept_q, cols_f.transpose(0, 2, 1))
+        self.float += np.matmul(kept_f, cols_f.transpose(0, 2, 1))
         self.count += cols_q.shape[2]
 
     def error(self, v: np.ndarray, w: np.ndarray) -> float:

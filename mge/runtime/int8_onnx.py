@@ -412,13 +412,31 @@ def _pooling(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
     if op.mode == "MAX":
         low.node("MaxPool", names, out, **attrs)
         return
-    real = low.dq(names[0], node.inputs[0])
-    if op.covers_input(node.inputs[0].shape):
-        y = low.node("GlobalAveragePool", [real])
+    # the codes' average, rounded half away from zero as MegEngine does (a float average
+    # then QuantizeLinear would round ties to even: one step off at half of the
+    # ties of a 4x4 window); the output keeps the input's dtype, zero point 0
+    from onnx import helper
+
+    x, y = node.inputs[0], node.outputs[0]
+    if x.dtype.metadata["mgb_dtype"].get("zero_point", 0) or get_scale(x.dtype) != \
+            get_scale(y.dtype):
+        raise Int8Unsupported(f"quantized average pooling from {dtype_name(x.dtype)} to "
+                              f"{dtype_name(y.dtype)}")
+    codes = low.node("Cast", [names[0]], to=helper.np_dtype_to_tensor_dtype(np.dtype(np.float32)))
+    if low.storage(x)[1]:
+        codes = low.node("Sub", [codes, low.const(np.float32(low.storage(x)[1]), "k")])
+    if op.covers_input(x.shape):
+        mean = low.node("GlobalAveragePool", [codes])
     else:
-        y = low.node("AveragePool", [real], count_include_pad=int(op.mode == "AVERAGE"),
-                     **attrs)
-    low.q(y, node.outputs[0], out)
+        mean = low.node("AveragePool", [codes], count_include_pad=int(op.mode == "AVERAGE"),
+                        **attrs)
+    magnitude = low.node("Floor", [low.node("Add", [low.node("Abs", [mean]),
+                                                    low.const(np.float32(0.5), "half")])])
+    rounded = low.node("Mul", [low.node("Sign", [mean]), magnitude])
+    storage, offset = low.storage(y)
+    if offset:
+        rounded = low.node("Add", [rounded, low.const(np.float32(offset), "k")])
+    low.node("Cast", [rounded], out, to=helper.np_dtype_to_tensor_dtype(storage))
 
 
 def _reshape(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:

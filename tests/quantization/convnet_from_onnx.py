@@ -4,7 +4,9 @@ The shared MobileNets are ``Conv`` (+ ``Clip(0, 6)``), ``Add``, ``GlobalAverageP
 a 1x1 ``Conv`` classifier, ``Reshape`` and ``Softmax``. Each ``Conv`` becomes an
 ``M.Conv2d`` (an ``M.Pad`` before it for TFLite's asymmetric "SAME" padding), each
 ``Clip`` an ``M.Elemwise("relu6")`` and each ``Add`` an ``M.Elemwise("add")``, between a
-``QuantStub`` and a ``DequantStub``; pooling and the classifier stay float.
+``QuantStub`` and a ``DequantStub``; pooling stays float, and so does the classifier
+unless ``quantize_classifier`` (then the pooled features pass a second ``QuantStub`` and
+the classifier runs in int8 like the other convolutions).
 """
 
 from __future__ import annotations
@@ -21,14 +23,16 @@ import mge.module as M
 
 
 class OnnxConvNet(M.Module):
-    """The network of ``path`` (an ONNX file); ``forward`` returns the logits."""
+    """The network of ``path`` (an ONNX file); ``forward`` returns the logits
+    (``quantize_classifier``: the 1x1 classifier after the pooling is quantized too)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, quantize_classifier: bool = False) -> None:
         super().__init__()
         graph = onnx.load(path).graph
         inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
         self.quant = M.QuantStub()
         self.dequant = M.DequantStub()
+        self.quant_pooled = M.QuantStub() if quantize_classifier else None
         self.layers: list[M.Module] = []
         self.steps: list[tuple[str, int, tuple[str, ...], str]] = []
         self.classifier: M.Conv2d | None = None
@@ -46,7 +50,8 @@ class OnnxConvNet(M.Module):
                 conv.weight[...] = mge.tensor(w.reshape(conv.weight.shape))
                 conv.bias[...] = mge.tensor(b.reshape(1, -1, 1, 1))
                 if pooled:
-                    conv.disable_quantize()
+                    if not quantize_classifier:
+                        conv.disable_quantize()
                     self.classifier = conv
                     continue
                 if (top, left) != (bottom, right):
@@ -79,7 +84,9 @@ class OnnxConvNet(M.Module):
 
     def forward(self, x: Any) -> Any:
         pooled = F.mean(self.dequant(self.features(x)), axis=(2, 3), keepdims=True)
-        return F.flatten(self.classifier(pooled), 1)
+        if self.quant_pooled is None:
+            return F.flatten(self.classifier(pooled), 1)
+        return F.flatten(self.dequant(self.classifier(self.quant_pooled(pooled))), 1)
 
 
 def preprocess(image: np.ndarray, size: int = 224) -> np.ndarray:

@@ -76,11 +76,12 @@ def random_crops(images: list[np.ndarray], n: int, seed: int, size: int = 224
 
 def ptq(net: mge.module.Module, calibration: list[np.ndarray], equalize: bool | str = True,
         bias_correction: bool = True, mse_weights: bool = True, share_scales: bool = True,
-        adaround_iters: int = 0) -> mge.module.Module:
+        adaround_iters: int = 0, adaround_masked: bool = False) -> mge.module.Module:
     """A quantized copy of the float ``net`` calibrated on ``calibration`` batches
     (``equalize="data"``: ``equalize_cross_layer(relu6="data")`` on the first two batches;
-    ``adaround`` with ``adaround_iters`` steps per layer when not 0, then ``correct_bias``
-    on the same batches unless ``bias_correction`` is False)."""
+    ``adaround`` with ``adaround_iters`` steps per layer when not 0, its depthwise convs'
+    objective masked to the output values their ReLU6 keeps if ``adaround_masked``, then
+    ``correct_bias`` on the same batches unless ``bias_correction`` is False)."""
     net = deepcopy(net)
     net.eval()
     if equalize == "data":
@@ -97,7 +98,8 @@ def ptq(net: mge.module.Module, calibration: list[np.ndarray], equalize: bool | 
     if share_scales:
         share_activation_scales(qat, mge.tensor(calibration[0][:1]))
     if adaround_iters:
-        adaround(qat, calibration, float_module=net, iters=adaround_iters, progress=False)
+        adaround(qat, calibration, float_module=net, iters=adaround_iters,
+                 masked=adaround_masked, progress=False)
     q = quantize(qat, inplace=False)
     q.eval()
     if bias_correction:

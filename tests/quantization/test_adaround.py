@@ -17,8 +17,10 @@ from mge.quantization import (
     disable_observer,
     quantize,
     quantize_qat,
+    share_activation_scales,
 )
 from mge.quantization.adaptive_rounding import round_layer
+from mge.quantization.clipped_outputs import kept_output_ranges
 from mge.quantization.layer_stats import LayerStats, conv_columns
 from tests.oracle import requires_oracle
 
@@ -49,6 +51,18 @@ def test_layer_stats_error_is_the_mean_squared_output_error() -> None:
     stats.add(xq[:, :, 20:], xf[:, :, 20:])
     direct = np.sum((np.matmul(v, xq) - np.matmul(w, xf)) ** 2) / 50
     assert stats.error(v, w) == pytest.approx(direct, rel=1e-10)
+
+
+def test_layer_stats_mask_counts_only_the_kept_columns_per_group() -> None:
+    xq, xf = RNG.normal(size=(3, 4, 40)), RNG.normal(size=(3, 4, 40))
+    mask = RNG.random((3, 40)) < 0.6
+    masked = LayerStats.zeros(3, 4)
+    masked.add(xq, xf, mask)
+    v, w = RNG.normal(size=(3, 1, 4)), RNG.normal(size=(3, 1, 4))
+    direct = sum(np.sum((v[g] @ xq[g][:, mask[g]] - w[g] @ xf[g][:, mask[g]]) ** 2)
+                 for g in range(3)) / 40
+    assert masked.count == 40
+    assert masked.error(v, w) == pytest.approx(direct, rel=1e-10)
 
 
 def test_round_layer_moves_codes_by_at_most_one_and_lowers_the_error() -> None:
@@ -115,6 +129,44 @@ def test_adaround_changes_codes_by_one_and_lowers_each_layer_error(sequential: b
         flipped += r.flipped
     assert flipped > 0
     assert sum(r.error for r in report.values()) < sum(r.nearest_error for r in report.values())
+
+
+def test_adaround_masked_counts_a_depthwise_error_only_where_relu6_keeps_it() -> None:
+    net = M.Sequential(M.QuantStub(), M.Conv2d(8, 8, 3, padding=1, groups=8), M.Elemwise("relu6"),
+                       M.Conv2d(8, 4, 1), M.DequantStub())
+    dw = net[1]
+    dw.weight[...] = mge.tensor(RNG.normal(0, 0.5, dw.weight.shape).astype("float32"))
+    dw.bias[...] = mge.tensor(RNG.normal(0, 2, dw.bias.shape).astype("float32"))
+    net.eval()
+    x = RNG.normal(0, 2, size=(6, 8, 7, 7)).astype("float32")
+    qat = quantize_qat(net, inplace=False, qconfig=calibration_qconfig)
+    qat(mge.tensor(x))
+    disable_observer(qat)
+    qat.eval()
+    share_activation_scales(qat, mge.tensor(x[:1]))
+    lo, hi = kept_output_ranges(qat, mge.tensor(x[:1]))["1"]
+    scale = get_scale(qat[1].get_weight_dtype())
+    w = dw.weight.numpy().reshape(8, 1, 1, 3, 3)
+    nearest = np.clip(np.round(w / scale), -127, 127) * scale
+    stub = quantize(qat, inplace=False)[0]
+    stub.eval()
+    xq = F.elemwise.dequantize(stub(mge.tensor(x))).numpy()
+    report = adaround(qat, x, float_module=net, iters=200, masked=True, progress=False)
+
+    def conv(inp: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        return F.conv2d(mge.tensor(inp), mge.tensor(weight.astype("float32")), padding=1,
+                        groups=8).numpy()
+
+    y_float = conv(x, w)
+    kept = (y_float + dw.bias.numpy() > lo) & (y_float + dw.bias.numpy() < hi)
+    assert 0.2 < kept.mean() < 0.8  # the relu6 clips a good part of the outputs
+    direct = np.sum(((conv(xq, nearest) - y_float) * kept) ** 2) / (6 * 7 * 7)
+    everywhere = np.sum((conv(xq, nearest) - y_float) ** 2) / (6 * 7 * 7)
+    r = report["1"]
+    # adaround keeps the float input in float16: a few outputs at the range's edges differ
+    assert r.nearest_error == pytest.approx(direct, rel=1e-2)
+    assert everywhere > 1.2 * direct
+    assert r.error <= r.nearest_error
 
 
 def _codes(weight: mge.Tensor) -> np.ndarray:

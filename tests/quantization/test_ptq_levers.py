@@ -20,6 +20,7 @@ from mge.quantization import (
     quantize_qat,
     share_activation_scales,
 )
+from mge.quantization.clipped_outputs import kept_output_ranges
 
 RNG = np.random.default_rng(0)
 
@@ -137,6 +138,27 @@ def test_share_activation_scales_does_not_calibrate() -> None:
     before = get_scale(qat.conv3.get_activation_dtype())
     share_activation_scales(qat, mge.tensor(100 * data[:1]))  # far outside the calibration
     assert get_scale(qat.conv3.get_activation_dtype()) == before
+
+
+def test_kept_output_ranges_are_what_the_int8_pairs_pass() -> None:
+    """A conv feeding only a relu6/relu keeps ``[0, top]`` of its float output, a conv
+    used twice its own int8 range; the int8 conv1 + relu6 pair is the float output
+    clipped to that range, rounded."""
+    data = RNG.normal(size=(4, 3, 8, 8)).astype("float32")
+    _, qat = _calibrated(data)
+    share_activation_scales(qat, mge.tensor(data[:1]))
+    ranges = kept_output_ranges(qat, mge.tensor(data[:1]))
+    s1, s2, s3 = (get_scale(m.get_activation_dtype()) for m in (qat.act1, qat.act2, qat.conv3))
+    assert ranges["conv1"] == pytest.approx((0.0, min(127, round(6 / s1)) * s1))
+    assert ranges["conv2"] == pytest.approx((0.0, 127 * s2))
+    assert ranges["conv3"] == pytest.approx((-128 * s3, 127 * s3))
+    assert "quant" in ranges and "act1" in ranges
+    q = quantize(qat, inplace=False)
+    q.eval()
+    xq = q.quant(mge.tensor(data[:2]))
+    got = mge.functional.elemwise.dequantize(q.act1(q.conv1(xq))).numpy()
+    pre = mge.functional.elemwise.dequantize(q.conv1(xq)).numpy()
+    np.testing.assert_array_equal(got, np.clip(pre, *ranges["conv1"]))
 
 
 def test_shared_scales_dump_runs_bit_exact_in_mge_lite(tmp_path: Path) -> None:

@@ -101,3 +101,26 @@ def test_ptq_mobilenet_v2_dump_matches_megengine_lite(ptq_pair: tuple,
     # the float tail (mean, classifier) within float32 rounding
     np.testing.assert_allclose(theirs, ours[0], rtol=0, atol=1e-4)
     assert theirs.argmax() == ours[0].argmax() == 283
+
+
+def test_ptq_mobilenet_v2_quantized_classifier(tmp_path: Path) -> None:
+    """``OnnxConvNet(quantize_classifier=True)``: the classifier runs in int8 too, top-1
+    still equals float's on the photos, and the dump runs in mge.lite as eagerly."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("PIL")
+    from bench.int8_ptq import dump
+    from mge.module import quantized as Q
+    from tests.lite.test_int8 import run_lite
+    from tests.quantization.convnet_from_onnx import OnnxConvNet
+    from tests.quantization.mobilenet_ptq import center_crop, photos, ptq, top1
+
+    net = OnnxConvNet(str(MODEL), quantize_classifier=True)
+    net.eval()
+    x = np.ascontiguousarray(np.concatenate([center_crop(p) for p in photos()]))
+    q = ptq(net, [x])
+    assert isinstance(q.classifier, Q.Conv2d)
+    assert top1(q, [x]).tolist() == top1(net, [x]).tolist() == [286, 283, 653]
+    dump(q, x[:1], str(tmp_path / "mnv2_int8_classifier.mge"))
+    ours = run_lite(tmp_path / "mnv2_int8_classifier.mge", x[1:2])
+    np.testing.assert_allclose(ours[0], q(mge.tensor(x[1:2])).numpy(), rtol=0, atol=1e-4)
+    assert ours[0].argmax() == 283

@@ -133,8 +133,10 @@ def test_padding_and_float_tail_run_on_onnxruntime(tmp_path: Path) -> None:
 
 def test_quantized_head_runs_on_integer_kernels(tmp_path: Path) -> None:
     """A net whose global average pool and 1x1 classifier are quantized too
-    (``bench/int8_models.py``'s ``mobilenet_v2_qhead``): no float op but the final
-    dequantization, within one output step of the exact numpy plan."""
+    (``bench/int8_models.py``'s ``mobilenet_v2_qhead``): integer convolutions, the pool an
+    exact average of the codes rounded as MegEngine rounds (half away from zero; a float
+    average quantized by onnxruntime rounds ties to even and was two output steps off for
+    10 of 24 seeds), within one output step of the exact numpy plan."""
     pytest.importorskip("onnxruntime")
     import mge
     import mge.functional as F
@@ -151,6 +153,7 @@ def test_quantized_head_runs_on_integer_kernels(tmp_path: Path) -> None:
             y = F.avg_pool2d(self.conv(self.quant(x)), 4)
             return F.flatten(self.dequant(self.head(y)), 1)
 
+    mge.random.seed(0)
     x = np.random.default_rng(0).normal(size=(2, 3, 9, 9)).astype("float32")
     q = _ptq_dump(Net(), x, tmp_path / "head.mge")
     outs = {b: _run_file(tmp_path / "head.mge", b, x)[0]
@@ -159,7 +162,8 @@ def test_quantized_head_runs_on_integer_kernels(tmp_path: Path) -> None:
     assert np.abs(outs["numpy"] - outs["onnxruntime-int8"]).max() <= step * 1.0001
     ops = collections.Counter(
         n.op_type for n in lower_to_onnx(load_graph(tmp_path / "head.mge").graph).graph.node)
-    assert ops["QLinearConv"] == 2 and ops["DequantizeLinear"] == 2  # the pool's, the output
+    assert ops["QLinearConv"] == 2 and ops["DequantizeLinear"] == 1  # the output's
+    assert ops["GlobalAveragePool"] == 1 and ops["Floor"] == 1
     assert not {"Gemm", "Conv", "ReduceMean"} & set(ops)
 
 
