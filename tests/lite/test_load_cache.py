@@ -38,12 +38,17 @@ class WideNet(M.Module):
         return {"logits": logits, "prob": F.softmax(logits, 1)}
 
 
-@pytest.fixture(scope="module")
-def small_model(make_model: object) -> Path:
-    mge.random.seed(11)
+def wide_model(make_model: object, seed: int) -> Path:
+    """A fresh dump of a seeded :class:`WideNet` (conv+bias+relu fused, as plans run it)."""
+    mge.random.seed(seed)
     net = WideNet()
     net.eval()
     return make_model(net, (1, 3, 8, 8), enable_fuse_conv_bias_nonlinearity=True)
+
+
+@pytest.fixture(scope="module")
+def small_model(make_model: object) -> Path:
+    return wide_model(make_model, 11)
 
 
 @pytest.fixture
@@ -347,10 +352,7 @@ def test_a_first_load_waits_for_no_digest(small_model: Path, cache_dir: Path, ma
     monkeypatch.setattr(cached_load, "probe_key", lambda data, settings: "0" * 64)
     assert type(load(data)._cache).__name__ == "PlanCache"  # no marker of that probe yet
     assert isinstance(load(data)._cache, LazyPlanCache)  # its marker now
-    mge.random.seed(12)
-    net = WideNet()
-    net.eval()
-    other = make_model(net, (1, 3, 8, 8), enable_fuse_conv_bias_nonlinearity=True)
+    other = wide_model(make_model, 12)
     assert other.read_bytes() != data
     loaded = load(other.read_bytes())
     assert type(loaded._cache).__name__ == "PlanCache"

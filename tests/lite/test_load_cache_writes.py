@@ -16,13 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import mge
 from mge.lite import cached_plan
 from mge.lite.cached_plan import LazyPlanCache
 from mge.lite.entry_writer import wait_writes
 from mge.lite.load_cache import remove_stale
 
-from .test_load_cache import WideNet, X, entries, run
+from .test_load_cache import X, entries, run, wide_model
 from .test_load_cache import load as load_and_wait
 
 pytest.importorskip("onnxruntime")
@@ -32,10 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def small_model(make_model: object) -> Path:
-    mge.random.seed(12)
-    net = WideNet()
-    net.eval()
-    return make_model(net, (1, 3, 8, 8), enable_fuse_conv_bias_nonlinearity=True)
+    return wide_model(make_model, 12)
 
 
 @pytest.fixture
