@@ -166,8 +166,7 @@ def test_residual_net_close_to_numpy_kernels(tmp_path: Path) -> None:
     import mge
     import mge.functional as F
     import mge.module as M
-    from mge.jit import trace
-    from mge.quantization import calibration_qconfig, quantize, quantize_qat
+    from tests.runtime.test_int8_onnx import _ptq_dump
 
     class Net(M.Module):
         def __init__(self) -> None:
@@ -186,17 +185,7 @@ def test_residual_net_close_to_numpy_kernels(tmp_path: Path) -> None:
 
     mge.random.seed(0)
     x = np.random.default_rng(0).normal(size=(4, 3, 8, 8)).astype("float32")
-    qat = quantize_qat(Net(), qconfig=calibration_qconfig)
-    qat(mge.tensor(x))
-    q = quantize(qat)
-    q.eval()
-
-    @trace(symbolic=True, capture_as_const=True)
-    def fn(data: mge.Tensor) -> mge.Tensor:
-        return q(data)
-
-    fn(mge.tensor(x))
-    fn.dump(str(tmp_path / "res.mge"), arg_names=["data"])
+    q = _ptq_dump(Net(), x, tmp_path / "res.mge")
     got, want = (_forward(_lite(tmp_path / "res.mge", b), x)[0]
                  for b in ("openvino-int8", "numpy"))
     step = mge.dtype.get_scale(q.fc.output_dtype)
