@@ -282,12 +282,18 @@ def _feeds_requant_relu(low: _Lowering, y: VarNode) -> bool:
     return pick_form(relu.op, y.dtype, relu.outputs[0].dtype, ("add",))[0] == "add"
 
 
-def _matmul(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
+def _matmul_operands(low: _Lowering, node: OpNode, names: list[str]) -> tuple[str, str]:
+    """A ``MatrixMul``'s two operands, transposed where its flags say (ONNX has none)."""
     op, (a, b) = node.op, names
     if op.transposeA:
         a = low.node("Transpose", [a], perm=[1, 0])
     if op.transposeB:
         b = low.node("Transpose", [b], perm=[1, 0])
+    return a, b
+
+
+def _matmul(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
+    a, b = _matmul_operands(low, node, names)
     zps = [low.vq(v)[1] for v in node.inputs]
     low.node("MatMulInteger", [a, b, *zps], out)
 

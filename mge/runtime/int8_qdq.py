@@ -52,6 +52,7 @@ from .int8_onnx import (
     _float_chain,
     _float_conv,
     _Lowering,
+    _matmul_operands,
     _onnx_type,
     _reduce,
     _reshape,
@@ -133,12 +134,7 @@ def _conv(low: _QdqLowering, node: OpNode, names: list[str], out: str) -> None:
 
 
 def _matmul(low: _QdqLowering, node: OpNode, names: list[str], out: str) -> None:
-    op, (a, b) = node.op, names
-    if op.transposeA:
-        a = low.node("Transpose", [a], perm=[1, 0])
-    if op.transposeB:
-        b = low.node("Transpose", [b], perm=[1, 0])
-    low.fq(low.node("MatMul", [a, b]), node.outputs[0], out)
+    low.fq(low.node("MatMul", list(_matmul_operands(low, node, names))), node.outputs[0], out)
 
 
 def _typecvt(low: _QdqLowering, node: OpNode, names: list[str], out: str) -> None:
