@@ -69,6 +69,23 @@ def get_mge_home() -> str:
     return os.path.expanduser(os.getenv(ENV_MGE_HOME, default))
 
 
+def overridable_cache_path(env_var: str, *parts: str) -> str | None:
+    """``$env_var`` if set (``""`` or ``"0"``: ``None``, turned off), else ``parts`` under
+    :func:`get_mge_home`: where one of mge's caches keeps its file or folder.
+
+    Example:
+        >>> import os
+        >>> os.environ["MGE_HOME"] = "/tmp/mge-home"
+        >>> overridable_cache_path("MGE_SOME_CACHE", "lite", "some.cache")
+        '/tmp/mge-home/lite/some.cache'
+        >>> del os.environ["MGE_HOME"]
+    """
+    path = os.environ.get(env_var)
+    if path is not None:
+        return None if path in ("", "0") else os.path.expanduser(path)
+    return os.path.join(get_mge_home(), *parts)
+
+
 def _local_dir(repo_info: str | os.PathLike) -> str | None:
     """``repo_info`` as a local directory (a PathLike, absolute, or ``.``/``~`` relative)."""
     if isinstance(repo_info, os.PathLike) or os.path.isabs(repo_info) or (

@@ -40,12 +40,9 @@ def default_cache_path() -> str | None:
     syncs a persistent cache file of its own)."""
     if LiteGlobal._cache_path is not None:
         return None
-    path = os.environ.get(ENV_PATH)
-    if path is not None:
-        return None if path in ("", "0") else os.path.expanduser(path)
-    from ..hub.hub import get_mge_home
+    from ..hub.hub import overridable_cache_path
 
-    return os.path.join(get_mge_home(), "lite", "fast_run.cache")
+    return overridable_cache_path(ENV_PATH, "lite", "fast_run.cache")
 
 
 def _read(path: str) -> dict[bytes, bytes]:

@@ -74,12 +74,9 @@ _KINDS = "biuf"
 
 def cache_dir() -> str | None:
     """The folder entries are kept in (``None``: the cache is off)."""
-    path = os.environ.get(ENV_PATH)
-    if path is not None:
-        return None if path in ("", "0") else os.path.expanduser(path)
-    from ..hub.hub import get_mge_home
+    from ..hub.hub import overridable_cache_path
 
-    return os.path.join(get_mge_home(), "lite", "load_cache")
+    return overridable_cache_path(ENV_PATH, "lite", "load_cache")
 
 
 @functools.cache

@@ -41,12 +41,9 @@ Case = tuple[str, float, float]
 
 def cache_path() -> str | None:
     """The file the checks are kept in (``None``: turned off)."""
-    path = os.environ.get(ENV_PATH)
-    if path is not None:
-        return None if path in ("", "0") else os.path.expanduser(path)
-    from ..hub.hub import get_mge_home
+    from ..hub.hub import overridable_cache_path
 
-    return os.path.join(get_mge_home(), "runtime", "int8_requant_checks.json")
+    return overridable_cache_path(ENV_PATH, "runtime", "int8_requant_checks.json")
 
 
 def _key(case: Case) -> str:
