@@ -495,11 +495,17 @@ def _spatial_mean(low: _Lowering, name: str, y: VarNode, out: str) -> None:
 _PAD_MODES = {"CONSTANT": "constant", "REPLICATE": "edge", "REFLECT": "reflect"}
 
 
+def _pad_inputs(low: _Lowering, node: OpNode, names: list[str]) -> list[str]:
+    """ONNX ``Pad``'s data and ``pads`` inputs for a ``Padding`` node (its value is the
+    lowering's own: codes or reals)."""
+    widths = node.op.pad_width(len(node.inputs[0].shape))
+    pads = np.array([f for f, _ in widths] + [b for _, b in widths], np.int64)
+    return [names[0], low.const(pads, "pads")]
+
+
 def _padding(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
     op, x = node.op, node.inputs[0]
-    widths = op.pad_width(len(x.shape))
-    pads = np.array([f for f, _ in widths] + [b for _, b in widths], np.int64)
-    inputs = [names[0], low.const(pads, "pads")]
+    inputs = _pad_inputs(low, node, names)
     if op.padding_mode == "CONSTANT":
         storage, offset = low.storage(x)
         code = int(op.padding_val) + offset

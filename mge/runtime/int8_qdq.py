@@ -54,6 +54,7 @@ from .int8_onnx import (
     _Lowering,
     _matmul_operands,
     _onnx_type,
+    _pad_inputs,
     _reduce,
     _reshape,
     shifted,
@@ -233,9 +234,7 @@ def _pooling(low: _QdqLowering, node: OpNode, names: list[str], out: str) -> Non
 
 def _padding(low: _QdqLowering, node: OpNode, names: list[str], out: str) -> None:
     op, x = node.op, node.inputs[0]
-    widths = op.pad_width(len(x.shape))
-    pads = np.array([f for f, _ in widths] + [b for _, b in widths], np.int64)
-    inputs = [names[0], low.const(pads, "pads")]
+    inputs = _pad_inputs(low, node, names)
     if op.padding_mode == "CONSTANT":
         value = np.array(op.padding_val)
         real = low.real(value, x) if is_quantize(x.dtype) else value.astype(np.float32)
