@@ -429,8 +429,9 @@ def _pooling(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
         raise Int8Unsupported(f"quantized average pooling from {dtype_name(x.dtype)} to "
                               f"{dtype_name(y.dtype)}")
     codes = low.node("Cast", [names[0]], to=helper.np_dtype_to_tensor_dtype(np.dtype(np.float32)))
-    if low.storage(x)[1]:
-        codes = low.node("Sub", [codes, low.const(np.float32(low.storage(x)[1]), "k")])
+    in_offset = low.storage(x)[1]
+    if in_offset:
+        codes = low.node("Sub", [codes, low.const(np.float32(in_offset), "k")])
     if op.covers_input(x.shape):
         mean = low.node("GlobalAveragePool", [codes])
     else:
