@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 TOOLS = REPO / "tools" / "oracle"
 RUN_MGE_FILE = TOOLS / "run_mge_file.py"
 FIXTURES = REPO / "tests" / "fixtures" / "megengine"
+LITE_DRIVER = REPO / "tests" / "fixtures" / "lite" / "dynamic" / "run_lite.py"
 
 
 def oracle_python() -> str:
@@ -116,6 +117,21 @@ def run_in_megengine(
     if runner not in ("lite", "graph"):
         raise ValueError(f"runner must be 'lite' or 'graph', not {runner!r}")
     return _run_tool(mge_path, inputs, runner, timeout)[1]
+
+
+def megengine_lite_outputs(mge_path: Path, inputs: dict[str, np.ndarray], work: Path, *,
+                          timeout: float = 1200) -> list[np.ndarray]:
+    """The outputs of real MegEngine Lite running ``mge_path``, in output order, through
+    ``tests/fixtures/lite/dynamic/run_lite.py`` (``MEGENGINE_INTERP_ASYNC_LEVEL=0``; its
+    in/out ``.npz`` files are written to ``work``). Asserts that MegEngine ran."""
+    np.savez(work / "lite_in.npz", **inputs)
+    done = subprocess.run([oracle_python(), str(LITE_DRIVER), str(mge_path),
+                           str(work / "lite_in.npz"), str(work / "lite_out.npz")],
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "MEGENGINE_INTERP_ASYNC_LEVEL": "0"})
+    assert done.returncode == 0, f"MegEngine Lite on {Path(mge_path).name}:\n{done.stderr[-4000:]}"
+    with np.load(work / "lite_out.npz") as z:
+        return [z[f"arr_{k}"] for k in range(len(z.files))]
 
 
 def describe_in_megengine(

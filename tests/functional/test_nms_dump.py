@@ -6,8 +6,6 @@ eager results on new inputs, whatever the kept count."""
 from __future__ import annotations
 
 import io
-import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +17,7 @@ from mge.jit import trace
 from mge.lite import LiteNetwork
 from mge.serialization.fbs import read_model
 from mge.utils.comp_graph_tools import GraphInference
-from tests.oracle import oracle_python, requires_oracle
-
-LITE_DRIVER = Path(__file__).resolve().parents[1] / "fixtures" / "lite" / "dynamic" / "run_lite.py"
+from tests.oracle import megengine_lite_outputs, requires_oracle
 
 
 def _boxes_scores(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -87,12 +83,7 @@ def test_megengine_lite_runs_mges_nms_dump(dumped: tuple[object, bytes], tmp_pat
     (tmp_path / "nms.mge").write_bytes(data)
     for seed in (1, 4):  # 29 and 27 kept
         boxes, scores = _boxes_scores(40, seed)
-        np.savez(tmp_path / "in.npz", boxes=boxes, scores=scores)
-        subprocess.run([oracle_python(), str(LITE_DRIVER), str(tmp_path / "nms.mge"),
-                        str(tmp_path / "in.npz"), str(tmp_path / "out.npz")], check=True,
-                       timeout=300, capture_output=True,
-                       env={**os.environ, "MEGENGINE_INTERP_ASYNC_LEVEL": "0"})
-        with np.load(tmp_path / "out.npz") as z:
-            got = [z[f"arr_{k}"] for k in range(len(z.files))]
+        got = megengine_lite_outputs(tmp_path / "nms.mge", {"boxes": boxes, "scores": scores},
+                                     tmp_path, timeout=300)
         for g, w in zip(got, _eager(detect, boxes, scores), strict=True):
             np.testing.assert_array_equal(g, w)

@@ -28,12 +28,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mge.lite import LiteConfig, LiteNetwork
 from tests.hub.conftest import MODELS_REPO
-from tests.oracle import oracle_python, requires_oracle
+from tests.lite.runs import run_lite
+from tests.oracle import megengine_lite_outputs, oracle_python, requires_oracle
 
 DRIVER = Path(__file__).with_name("megengine_models_zoo.py")
-LITE_DRIVER = Path(__file__).resolve().parents[1] / "fixtures" / "lite" / "dynamic" / "run_lite.py"
 REPO = Path(__file__).resolve().parents[2]
 #: model -> bounds on |difference| / scale: (mge eager vs MegEngine eager, a dump run in
 #: mge.lite vs the eager outputs of the framework that dumped it)
@@ -73,31 +72,6 @@ def _drive(python: list[str], zoo: Path, model: str, weights: str, out: Path,
         return {k: z[k] for k in z.files}
 
 
-def _lite(path: Path, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
-    config = LiteConfig()
-    config.plan_backend = "numpy"
-    network = LiteNetwork(config)
-    network.load(str(path))
-    for name, value in inputs.items():
-        network.get_io_tensor(name).set_data_by_copy(value)
-    network.forward()
-    network.wait()
-    return [network.get_io_tensor(n).to_numpy() for n in network.get_all_output_name()]
-
-
-def _megengine_lite(path: Path, inputs: dict[str, np.ndarray], tmp_path: Path
-                    ) -> list[np.ndarray]:
-    """The outputs of real MegEngine Lite running ``path``."""
-    np.savez(tmp_path / "lite_in.npz", **inputs)
-    done = subprocess.run([oracle_python(), str(LITE_DRIVER), str(path),
-                           str(tmp_path / "lite_in.npz"), str(tmp_path / "lite_out.npz")],
-                          capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "MEGENGINE_INTERP_ASYNC_LEVEL": "0"})
-    assert done.returncode == 0, done.stderr[-3000:]
-    with np.load(tmp_path / "lite_out.npz") as z:
-        return [z[f"arr_{k}"] for k in range(len(z.files))]
-
-
 def _close(got: list[np.ndarray], want: dict[str, np.ndarray], bound: float, what: str
            ) -> None:
     outs = sorted(k for k in want if k.startswith("out"))
@@ -124,9 +98,10 @@ def test_zoo_model_matches_megengine(zoo: Path, model: str, tmp_path: Path) -> N
     eager, dumped = MODELS[model]
     _close([ours[k] for k in sorted(ours) if k.startswith("out")], theirs, eager, "eager")
     inputs = {k[len("in__"):]: v for k, v in theirs.items() if k.startswith("in__")}
-    _close(_lite(tmp_path / "megengine.mge", inputs), theirs, dumped, "MegEngine's dump")
+    _close(run_lite(tmp_path / "megengine.mge", inputs, "numpy"), theirs, dumped,
+           "MegEngine's dump")
     if ours_dump is not None:
-        _close(_lite(ours_dump, inputs), ours, dumped, "mge's dump")
+        _close(run_lite(ours_dump, inputs, "numpy"), ours, dumped, "mge's dump")
     if model in REAL_LITE_ON_MGE_DUMP:
-        _close(_megengine_lite(ours_dump, inputs, tmp_path), ours, dumped,
+        _close(megengine_lite_outputs(ours_dump, inputs, tmp_path), ours, dumped,
                "mge's dump in MegEngine Lite")

@@ -13,22 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import mge.lite as L
 from mge.runtime.plan import available_plan_backends
+from tests.lite.runs import run_lite
 from tests.oracle import REPO, oracle_python, requires_oracle
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "int8"
-
-
-def run_lite(path: Path, x: np.ndarray, backend: str = "auto") -> list[np.ndarray]:
-    config = L.LiteConfig()
-    config.plan_backend = backend
-    net = L.LiteNetwork(config)
-    net.load(str(path))
-    net.get_io_tensor(net.get_all_input_name()[0]).set_data_by_copy(x)
-    net.forward()
-    net.wait()
-    return [net.get_io_tensor(n).to_numpy() for n in net.get_all_output_name()]
 
 
 def assert_same_as_megengine(path: Path, golden: Path) -> None:

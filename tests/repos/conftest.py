@@ -37,13 +37,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.oracle import oracle_python
+from tests.lite.runs import run_lite
+from tests.oracle import megengine_lite_outputs, oracle_python
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 DRIVER = HERE / "driver.py"
 FIXTURES = HERE / "fixtures"
-LITE_DRIVER = REPO / "tests" / "fixtures" / "lite" / "dynamic" / "run_lite.py"
 #: where the repositories' git directories are (``<owner>+<name>/repo``)
 MIRROR = Path(os.environ.get("MGE_REPOS_MIRROR", "/work/.mirror"))
 Outputs = dict[str, np.ndarray]
@@ -118,33 +118,6 @@ def outputs_of(outs: Outputs) -> list[np.ndarray]:
     return [outs[k] for k in sorted(outs) if k.startswith("out")]
 
 
-def mge_lite(path: Path, inputs: Outputs) -> list[np.ndarray]:
-    """The outputs of ``mge.lite`` running the ``.mge`` file ``path``."""
-    from mge.lite import LiteConfig, LiteNetwork
-
-    config = LiteConfig()
-    config.plan_backend = "numpy"
-    network = LiteNetwork(config)
-    network.load(str(path))
-    for name, value in inputs.items():
-        network.get_io_tensor(name).set_data_by_copy(value)
-    network.forward()
-    network.wait()
-    return [network.get_io_tensor(n).to_numpy() for n in network.get_all_output_name()]
-
-
-def megengine_lite(path: Path, inputs: Outputs, work: Path) -> list[np.ndarray]:
-    """The outputs of real MegEngine Lite running ``path``."""
-    np.savez(work / "lite_in.npz", **inputs)
-    done = subprocess.run([oracle_python(), str(LITE_DRIVER), str(path),
-                           str(work / "lite_in.npz"), str(work / "lite_out.npz")],
-                          capture_output=True, text=True, timeout=1200,
-                          env={**os.environ, "MEGENGINE_INTERP_ASYNC_LEVEL": "0"})
-    assert done.returncode == 0, f"MegEngine Lite on {path.name}:\n{done.stderr[-4000:]}"
-    with np.load(work / "lite_out.npz") as z:
-        return [z[f"arr_{k}"] for k in range(len(z.files))]
-
-
 def relative_errors(got: list[np.ndarray], want: list[np.ndarray], what: str
                     ) -> list[float]:
     """max |got - want| / max |want| for each output (shapes and count must agree)."""
@@ -194,19 +167,19 @@ def compare(repo_root: Callable[[str], Path], tmp_path: Path) -> Callable[..., d
         if theirs_dump is not None:
             # the same file in both runtimes; and MegEngine Lite's outputs against
             # MegEngine eager, unless MegEngine is known to dump this model wrong
-            real = megengine_lite(theirs_dump, inputs, tmp_path)
+            real = megengine_lite_outputs(theirs_dump, inputs, tmp_path)
             found["megengine_dump_in_mge_lite"] = check(
-                mge_lite(theirs_dump, inputs), real, dumped,
+                run_lite(theirs_dump, inputs, "numpy"), real, dumped,
                 f"{model} MegEngine's dump in mge.lite vs in MegEngine Lite")
             found["megengine_dump_vs_megengine_eager"] = check(
                 real, want, float("inf") if "megengine_dump_wrong" in skip else dumped,
                 f"{model} MegEngine's dump in MegEngine Lite vs MegEngine eager")
         if ours_dump is not None:
             found["mge_dump_in_mge_lite"] = check(
-                mge_lite(ours_dump, inputs), outputs_of(ours), dumped,
+                run_lite(ours_dump, inputs, "numpy"), outputs_of(ours), dumped,
                 f"{model} mge's dump in mge.lite")
             found["mge_dump_in_megengine_lite"] = check(
-                megengine_lite(ours_dump, inputs, tmp_path), outputs_of(ours), dumped,
+                megengine_lite_outputs(ours_dump, inputs, tmp_path), outputs_of(ours), dumped,
                 f"{model} mge's dump in MegEngine Lite")
         return found
 

@@ -47,26 +47,6 @@ def load_by_path(path: Path, name: str) -> ModuleType:
     return module
 
 
-def random_weights(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Seeded weights keeping activations O(1): filters ~ N(0, 1/fan_in), norm scales and
-    variances near 1, biases and means near 0 (non-float entries kept)."""
-    rng = np.random.default_rng(0)
-    out = {}
-    for name, value in state.items():
-        if value.dtype.kind != "f":
-            out[name] = value
-            continue
-        noise = rng.standard_normal(value.shape)
-        if value.ndim > 1:
-            weight = noise * (1.0 / np.prod(value.shape[1:])) ** 0.5
-        elif "weight" in name or "var" in name or "gamma" in name:
-            weight = np.abs(1.0 + 0.1 * noise)
-        else:
-            weight = 0.1 * noise
-        out[name] = weight.reshape(value.shape).astype(value.dtype)
-    return out
-
-
 def flatten(value: object) -> list:
     """The tensors of a (nested) output, in order: lists, tuples and dict values."""
     if isinstance(value, dict):
@@ -85,7 +65,8 @@ def main(group: str, model: str, repo_dir: str, weights: str, out: str,
     net, inputs = spec.MODELS[model](root)
     net.eval()
     if weights.endswith("@make"):
-        state = random_weights({k: np.asarray(v) for k, v in net.state_dict().items()})
+        seeded = load_by_path(HERE.parent / "hub" / "random_weights.py", "_random_weights")
+        state = seeded.random_weights({k: np.asarray(v) for k, v in net.state_dict().items()})
         state = getattr(spec, "WEIGHTS", {}).get(model, lambda s, _: s)(state, root)
         np.savez(weights[:-len("@make")], **state)
     else:
