@@ -7,7 +7,10 @@ functions and Tensor operators applied to it build new operators into the graph 
 and a ``name``. Each registered operator type has a class of its own here
 (``ConvolutionForward``, ``Elemwise``, ...) for ``NodeFilter.type``; ``Host2DeviceCopy``
 (graph inputs), ``ImmutableTensor`` and ``SharedDeviceTensor`` (constants) are the data
-and param providers.
+and param providers. ``Graph``, ``InputNode``, ``apply_normal_varnode`` and ``OutputNode``
+are MegEngine's small graph-building API (``megengine.core.tensor.megbrain_graph``): vars
+built on inputs are computed when an ``OutputNode`` is read, from the values set on the
+inputs by then (:func:`evaluate`).
 
 Example:
     >>> import mge.functional as F
@@ -32,7 +35,6 @@ from ..core._trace_option import set_symbolic_shape, use_symbolic_shape
 from ..core.apply import SymbolicValue, apply
 from ..core.opdef import REGISTRY, OpDef, TensorInfo
 from ..core.tensor.base import Tensor
-from ..core.tensor.megbrain_graph import Graph
 from ..device import get_default_device
 from ..dtype import canonical_dtype
 from ..functional.indexing import setitem
@@ -212,9 +214,18 @@ def _dynamic_outputs(op: OpDef, inputs: Sequence[VarNode]) -> bool:
     return False
 
 
+def evaluate(var: VarNode, feeds: dict[int, Tensor]) -> np.ndarray:
+    """``var``'s value from the constants and the fed graph inputs it is computed from
+    (``feeds``: input values by ``id`` of their var)."""
+    return _evaluate(var, dict(feeds))
+
+
 def _evaluate(var: VarNode, memo: dict[int, Tensor]) -> np.ndarray:
-    """``var``'s value from the constants it is computed from (``memo``: by var id)."""
+    """``var``'s value from the constants it is computed from (``memo``: values by var id,
+    fed inputs included)."""
     var = var.var
+    if id(var) in memo:
+        return memo[id(var)].numpy()
     owner = var.owner
     if isinstance(owner, ConstOpBase):
         return owner.numpy()
@@ -390,8 +401,114 @@ def str_to_mge_class(classname: str) -> type[OpNode]:
     return _OP_CLASSES.get(classname, ReadOnlyOpNode)
 
 
+class _Function:
+    """A compiled set of outputs (``Graph.compile``): ``execute()`` (or a call) makes their
+    values readable; each is computed on ``get_value()`` from the inputs set by then
+    (MegEngine's asynchronous execution lets a value be set after ``execute``)."""
+
+    def __init__(self, graph: Graph, outputs: Sequence[OutputNode]) -> None:
+        self.graph = graph
+        self.outputs = list(outputs)
+
+    def execute(self) -> _Function:
+        for out in self.outputs:
+            out._source = self.graph
+        return self
+
+    __call__ = execute
+
+    def wait(self) -> _Function:
+        """Values are computed when read: nothing to wait for."""
+        return self
+
+
+class Graph:
+    """MegEngine's computing graph handle, as far as feeding and reading values goes:
+    :class:`InputNode` s made with ``graph=`` this graph feed it; ``compile`` the
+    :class:`OutputNode` s of vars and ``execute`` to read them."""
+
+    def __init__(self) -> None:
+        self.inputs: list[InputNode] = []
+
+    def compile(self, outputs: OutputNode | Sequence[OutputNode]) -> _Function:
+        outs = [outputs] if isinstance(outputs, OutputNode) else list(outputs)
+        return _Function(self, [o for o in outs if isinstance(o, OutputNode)])
+
+    def feeds(self) -> dict[int, Tensor]:
+        """The values set on this graph's inputs, by ``id`` of their var (every input
+        needs one, as for MegEngine's execution)."""
+        return {id(i.outputs[0].var): i.get_value() for i in self.inputs}
+
+
+class InputNode:
+    """A graph input (MegEngine's): ``outputs[0]`` is its var, ``set_value`` gives the
+    value that executions of ``graph`` read.
+
+    Example:
+        >>> import mge
+        >>> from mge.ops.elemwise import Elemwise
+        >>> g = Graph()
+        >>> x = InputNode(shape=(2,), dtype="float32", graph=g)
+        >>> y = OutputNode(apply_normal_varnode(Elemwise(mode="NEGATE"), x.outputs[0])[0])
+        >>> x.set_value(mge.tensor([1.0, 2.0])._dev_tensor())
+        >>> _ = g.compile(y.outputs[0]).execute()
+        >>> y.get_value().numpy()
+        array([-1., -2.], dtype=float32)
+    """
+
+    def __init__(self, *args: Any, device: str | None = None, dtype: Any = None,
+                 shape: Sequence[int] | None = None, graph: Graph | None = None,
+                 use_static_shape: bool = False) -> None:
+        self.graph = graph if graph is not None else Graph()
+        self.graph.inputs.append(self)
+        node = Host2DeviceCopy(shape, "float32" if dtype is None else dtype, device=device)
+        self.outputs = node.outputs
+        self._value: Tensor | None = None
+
+    def set_value(self, value: Any) -> None:
+        """The input's value (a Tensor, a ``Tensor._dev_tensor()`` or an array)."""
+        self._value = value if isinstance(value, Tensor) else Tensor(value)
+
+    def get_value(self) -> Tensor:
+        if self._value is None:
+            raise RuntimeError(f"InputNode({self.outputs[0]!r}): no value was set")
+        return self._value
+
+
+def apply_normal_varnode(op: OpDef, *args: Any) -> list[Any]:
+    """The output vars of ``op`` applied to graph vars (MegEngine's)."""
+    return list(apply(op, *args))
+
+
+class OutputNode:
+    """A var's value reader (MegEngine's): ``get_value()`` once its graph executed.
+
+    Example:
+        >>> from mge.utils.network import Network
+        >>> x = Network().make_const([1.0, 2.0]) * 2
+        >>> o = OutputNode(x.var)
+        >>> o.graph.compile(o.outputs).execute()  # doctest: +ELLIPSIS
+        <...>
+        >>> o.get_value().numpy()
+        array([2., 4.], dtype=float32)
+    """
+
+    def __init__(self, var: Any) -> None:
+        self.var = var
+        self.graph = Graph()
+        self.outputs = [self]
+        self._source: Graph | None = None
+
+    def get_value(self) -> Any:
+        if self._source is None:
+            raise RuntimeError(f"OutputNode({self.var!r}): the graph has not been executed")
+        value = evaluate(self.var, self._source.feeds())
+        return Tensor(value, dtype=value.dtype)
+
+
 __all__ = [  # noqa: PLE0604 - the per-type classes are listed from the registry
-    "ConstOpBase", "Host2DeviceCopy", "ImmutableTensor", "NetworkNode", "OpNode",
-    "ReadOnlyOpNode", "SharedDeviceTensor", "VarNode", "set_symbolic_shape",
-    "str_to_mge_class", "use_symbolic_shape", *sorted(REGISTRY),
+    "ConstOpBase", "Graph", "Host2DeviceCopy", "ImmutableTensor", "InputNode", "NetworkNode",
+    "OpNode", "OutputNode", "ReadOnlyOpNode", "SharedDeviceTensor", "VarNode",
+    "apply_normal_varnode", "evaluate", "set_symbolic_shape", "str_to_mge_class",
+    "use_symbolic_shape", *sorted(REGISTRY),
 ]

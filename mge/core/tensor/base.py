@@ -284,6 +284,11 @@ class Tensor:
         """The same data, cut off from gradient tracking."""
         return Tensor._wrap(self._data, self._shape, self._dtype, self._backend, self._device)
 
+    def _dev_tensor(self) -> Tensor:
+        """MegEngine's device-tensor handle of the value (what a graph's
+        ``InputNode.set_value`` takes): in mge, the data as a Tensor without gradient."""
+        return self.detach()
+
     @property
     def grad(self) -> Tensor | None:
         """The gradient ``GradManager.backward`` accumulated here (``None`` until then)."""
