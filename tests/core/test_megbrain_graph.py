@@ -74,3 +74,41 @@ def test_errors_name_the_missing_step() -> None:
     g.compile(py.outputs[0]).execute()
     with pytest.raises(RuntimeError, match="no value was set"):
         py.get_value()
+
+
+def test_callbacks_feed_and_receive_each_execution() -> None:
+    values = iter([np.float32([1.0, -2.0]), np.float32([3.0])])
+    got: list = []
+    g = G.Graph()
+    g.options.async_exec_level = 0b100  # MegEngine's setting is taken and changes nothing
+    x, _ = G.input_callback(lambda: next(values), device="xpux", dtype="float32", graph=g)
+    neg = G.apply_normal_varnode(ops.Elemwise(ops.Elemwise.Mode.NEGATE), x)[0]
+    f = g.compile(G.output_callback(got.append, neg))
+    f()
+    f()
+    assert [v.numpy().tolist() for v in got] == [[-1.0, 2.0], [-3.0]]
+    assert got[0].comp_node == "xpux" and got[0].dtype == np.float32
+
+
+def test_input_callback_errors_reach_the_reader() -> None:
+    def fail() -> None:
+        raise RuntimeError("QwQ")
+
+    g = G.Graph()
+    x, _ = G.input_callback(fail, device="xpux", dtype="float32", graph=g)
+    y = G.OutputNode(x)
+    g.compile(y.outputs[0]).execute()
+    with pytest.raises(RuntimeError, match="QwQ"):
+        y.get_value()
+
+
+def test_attr_output_gives_shape_dtype_and_device() -> None:
+    g = G.Graph()
+    px = G.InputNode(device="xpux", dtype="float32", graph=g)
+    py = G.AttrOutputNode(px.outputs[0])
+    f = g.compile(py.outputs[0])
+    for shape in [(2,), (3, 1)]:
+        f.execute()
+        px.set_value(mge.tensor(np.zeros(shape, np.float32))._dev_tensor())
+        attr = py.get_value()
+        assert (attr.shape, attr.dtype, attr.device) == (shape, np.float32, "xpux")

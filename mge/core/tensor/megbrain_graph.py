@@ -1,5 +1,5 @@
 """MegEngine's ``megengine.core.tensor.megbrain_graph`` names for ``.mge`` graphs, and its
-small graph-building API: ``InputNode`` / ``apply_normal_varnode`` / ``OutputNode`` on a
+small graph API: ``InputNode`` / ``apply_normal_varnode`` / ``OutputNode`` (and callbacks) on a
 ``Graph`` that is compiled and executed (:mod:`mge.utils.network_node`).
 
 Example:
@@ -17,9 +17,19 @@ from ...serialization.mge_graph import (
     dump_graph,
     load_graph,
 )
-from ...utils.network_node import Graph, InputNode, OutputNode, apply_normal_varnode
+from ...utils.network_node import (
+    AttrOutputNode,
+    Graph,
+    InputNode,
+    OutputNode,
+    TensorAttr,
+    apply_normal_varnode,
+    input_callback,
+    output_callback,
+)
 
 __all__ = [
-    "CompGraphDumpResult", "CompGraphLoadResult", "Graph", "InputNode", "OpNode", "OutputNode",
-    "VarNode", "apply_normal_varnode", "dump_graph", "load_graph",
+    "AttrOutputNode", "CompGraphDumpResult", "CompGraphLoadResult", "Graph", "InputNode", "OpNode",
+    "OutputNode", "TensorAttr", "VarNode", "apply_normal_varnode", "dump_graph", "input_callback",
+    "load_graph", "output_callback",
 ]
