@@ -46,3 +46,17 @@ def test_comp_node_is_a_checked_device_name():
     assert mge.tensor([1.0], device=CompNode("cpu0")).device == CompNode("cpu0")
     with pytest.raises(ValueError, match="invalid device name"):
         CompNode("tpu")
+
+
+def test_operator_node_config_holds_megengine_settings() -> None:
+    from mge.core._imperative_rt import OperatorNodeConfig
+
+    config = OperatorNodeConfig()
+    assert (config.name, config.dtype, config.comp_node_arr) == (None, None, ())
+    with pytest.raises(ValueError, match="invalid number of comp_node"):
+        _ = config.comp_node
+    config.comp_node_arr = ["cpu0", "cpu1"]
+    with pytest.raises(ValueError, match="invalid number of comp_node"):
+        _ = config.comp_node
+    config.comp_node, config.name = "xpux", "op"
+    assert (config.comp_node, config.comp_node_arr, config.name) == ("xpux", ("xpux",), "op")
