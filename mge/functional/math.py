@@ -29,7 +29,7 @@ from ..core.opdef import OpError
 from ..core.tensor import amp as amp_state
 from ..core.tensor.base import Tensor
 from ..core.tracing import traceable
-from ..dtype import float32, int32, result_dtype
+from ..dtype import float32, int32, is_quantize, result_dtype
 from ..ops.nn import SVD, BatchedMatrixMul, MatrixInverse, MatrixMul
 from ..ops.reduce import Argmax, Argmin, ArgsortForward, Cumsum, Reduce, TopK
 from ..ops.shape import Diag, Reshape, Subtensor
@@ -311,8 +311,11 @@ def matmul(
     lower-rank operand is broadcast with the other's batch dims and a
     ``BatchedMatrixMul`` runs. Operands of equal rank must have equal batch dims.
 
+    Quantized operands (two ``QuantizedS8``) multiply as integers into a ``QuantizedS32``
+    result whose scale is the product of theirs.
+
     Raises:
-        TypeError: non-float operands.
+        TypeError: non-float operands that are not both quantized.
         ValueError: 0-d operands, inner sizes or batch dims that do not match.
 
     Example:
@@ -321,13 +324,14 @@ def matmul(
         (2, 3, 5)
     """
     fn = "matmul"
-    a, b = float_tensor(fn, "inp1", inp1), float_tensor(fn, "inp2", inp2)
+    a, b = _matmul_operands(fn, inp1, inp2)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"{fn}: operands must be at least 1-d, got {a.shape} and {b.shape}")
-    dt = result_dtype(a.dtype, b.dtype)
-    a, b = autocast_inputs(astype(a, dt), astype(b, dt))
-    if amp_state._enabled:
-        compute_mode = "float32"
+    if not (is_quantize(a.dtype) or is_quantize(b.dtype)):
+        dt = result_dtype(a.dtype, b.dtype)
+        a, b = autocast_inputs(astype(a, dt), astype(b, dt))
+        if amp_state._enabled:
+            compute_mode = "float32"
     dim1, dim2 = a.ndim, b.ndim
     if dim1 == 1:
         a = reshape(a, (1, a.shape[0]))
@@ -373,6 +377,16 @@ def matmul(
         shape = out.shape[:-2] + out.shape[-2:][dim1 == 1: 2 - (dim2 == 1)]
         out = reshape(out, shape)
     return out
+
+
+def _matmul_operands(fn: str, inp1: Any, inp2: Any) -> tuple[Tensor, Tensor]:
+    """The operands as Tensors: float ones, or quantized ones kept as they are (two
+    ``QuantizedS8`` give ``QuantizedS32`` with the product of their scales, as MegEngine;
+    the op rejects other quantized pairs, naming both dtypes)."""
+    a, b = to_tensor(fn, inp1, "inp1"), to_tensor(fn, inp2, "inp2")
+    if is_quantize(a.dtype) or is_quantize(b.dtype):
+        return a, b
+    return float_tensor(fn, "inp1", a), float_tensor(fn, "inp2", b)
 
 
 def _flat_size(dims: tuple[int, ...]) -> int:

@@ -3,7 +3,8 @@
 ``fake_quant_tensor`` rounds a float tensor to the grid of its quantized dtype and back
 (MegEngine's ``FakeQuant`` op: ``(clip(round(x / s) + zp, qmin, qmax) - zp) * s``, float32,
 rounding half away from zero); ``tqt_forward`` and ``lsq_forward`` are the forward passes
-of MegEngine's ``TQT`` and ``LSQ`` ops. Their gradients come with autodiff.
+of MegEngine's ``TQT`` and ``LSQ`` ops. Their gradients are MegEngine's (straight-through
+for ``round``, learned scales for TQT and LSQ): :mod:`.fake_quant_ops`.
 
 Example:
     >>> import mge
@@ -20,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import functional as F
 from ..core.qparams import QParams, QuantMode, create_qparams
 from ..dtype import QuantDtypeMeta, _builtin_quant_dtypes, create_quantized_dtype
 from ..tensor import Tensor
+from .fake_quant_ops import fake_quant, lsq, tqt
 
 
 def _as_float_tensor(value: Any) -> Tensor:
@@ -32,15 +33,10 @@ def _as_float_tensor(value: Any) -> Tensor:
     return Tensor(np.asarray(value, dtype=np.float32))
 
 
-def _fake_quant(inp: Tensor, scale: Tensor, zero_point: Tensor, qmin: int, qmax: int) -> Tensor:
-    q = F.clip(F.round(inp / scale) + zero_point, float(qmin), float(qmax))
-    return (q - zero_point) * scale
-
-
 def tqt_forward(qmin: int, qmax: int, inp: Tensor, scale: Tensor) -> Tensor:
-    """MegEngine's ``TQT`` op: ``t = 2 ** scale``; ``clip(round(x / t), qmin, qmax) * t``."""
-    t = F.pow(2.0, _as_float_tensor(scale))
-    return F.clip(F.round(inp / t), float(qmin), float(qmax)) * t
+    """MegEngine's ``TQT`` op: ``t = 2 ** scale``; ``clip(round(x / t), qmin, qmax) * t``
+    (gradients for ``inp`` and ``scale`` as MegEngine's, see :mod:`.fake_quant_ops`)."""
+    return tqt(inp, _as_float_tensor(scale), qmin, qmax)
 
 
 def lsq_forward(
@@ -48,11 +44,10 @@ def lsq_forward(
     scale_grad: Tensor | None = None,
 ) -> Tensor:
     """MegEngine's ``LSQ`` op: ``(round(clip(x / s + zp, qmin, qmax)) - zp) * s``
-    (``scale_grad`` only scales the gradient)."""
-    step_size = _as_float_tensor(step_size)
-    zp = _as_float_tensor(0.0 if zero_point is None else zero_point)
-    x = F.round(F.clip(inp / step_size + zp, float(qmin), float(qmax)))
-    return (x - zp) * step_size
+    (``scale_grad`` only scales the gradient of ``step_size``; see :mod:`.fake_quant_ops`)."""
+    zp = _as_float_tensor([0.0] if zero_point is None else zero_point)
+    grad_scale = _as_float_tensor([1.0] if scale_grad is None else scale_grad)
+    return lsq(inp, _as_float_tensor(step_size), zp, grad_scale, qmin, qmax)
 
 
 class LSQParams(QParams):
@@ -100,7 +95,7 @@ def fake_quant_tensor(inp: Tensor, qparams: QParams) -> Tensor:
     else:
         zero_point = Tensor([0.0], dtype=np.float32)
     meta = qparams.dtype_meta
-    return _fake_quant(inp, scale, zero_point, meta.qmin, meta.qmax)
+    return fake_quant(inp, scale, zero_point, meta.qmin, meta.qmax)
 
 
 def fake_quant_bias(bias: Tensor, inp: Tensor, w_qat: Tensor) -> Tensor:

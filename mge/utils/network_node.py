@@ -7,7 +7,11 @@ functions and Tensor operators applied to it build new operators into the graph 
 and a ``name``. Each registered operator type has a class of its own here
 (``ConvolutionForward``, ``Elemwise``, ...) for ``NodeFilter.type``; ``Host2DeviceCopy``
 (graph inputs), ``ImmutableTensor`` and ``SharedDeviceTensor`` (constants) are the data
-and param providers.
+and param providers. ``Graph``, ``InputNode``, ``input_callback``,
+``apply_normal_varnode``, ``OutputNode``, ``AttrOutputNode`` and ``output_callback`` are
+MegEngine's small graph API (``megengine.core.tensor.megbrain_graph``): vars built on
+inputs are computed when an output is read, from the values the inputs have by then
+(:func:`evaluate`).
 
 Example:
     >>> import mge.functional as F
@@ -20,10 +24,12 @@ Example:
 
 from __future__ import annotations
 
+import collections
 import itertools
 import sys
+import types
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,8 +37,7 @@ import numpy as np
 from ..core._trace_option import set_symbolic_shape, use_symbolic_shape
 from ..core.apply import SymbolicValue, apply
 from ..core.opdef import REGISTRY, OpDef, TensorInfo
-from ..core.tensor.base import Tensor
-from ..core.tensor.megbrain_graph import Graph
+from ..core.tensor.base import DeviceTensorND, Tensor
 from ..device import get_default_device
 from ..dtype import canonical_dtype
 from ..functional.indexing import setitem
@@ -212,9 +217,18 @@ def _dynamic_outputs(op: OpDef, inputs: Sequence[VarNode]) -> bool:
     return False
 
 
+def evaluate(var: VarNode, feeds: dict[int, Tensor]) -> np.ndarray:
+    """``var``'s value from the constants and the fed graph inputs it is computed from
+    (``feeds``: input values by ``id`` of their var)."""
+    return _evaluate(var, dict(feeds))
+
+
 def _evaluate(var: VarNode, memo: dict[int, Tensor]) -> np.ndarray:
-    """``var``'s value from the constants it is computed from (``memo``: by var id)."""
+    """``var``'s value from the constants it is computed from (``memo``: values by var id,
+    fed inputs included)."""
     var = var.var
+    if id(var) in memo:
+        return memo[id(var)].numpy()
     owner = var.owner
     if isinstance(owner, ConstOpBase):
         return owner.numpy()
@@ -390,8 +404,167 @@ def str_to_mge_class(classname: str) -> type[OpNode]:
     return _OP_CLASSES.get(classname, ReadOnlyOpNode)
 
 
+class _Function:
+    """A compiled set of outputs (``Graph.compile``): ``execute()`` (or a call) runs the
+    output callbacks and makes the ``OutputNode`` values readable; those are computed on
+    ``get_value()`` from the inputs set by then (MegEngine's asynchronous execution lets
+    a value be set after ``execute``)."""
+
+    def __init__(self, graph: Graph, outputs: Sequence[OutputNode]) -> None:
+        self.graph = graph
+        self.outputs = list(outputs)
+
+    def execute(self) -> _Function:
+        for out in self.outputs:
+            out._source = self.graph
+            if isinstance(out, _CallbackOutput):
+                out.callback(out.get_value())
+        return self
+
+    __call__ = execute
+
+    def wait(self) -> _Function:
+        """Values are computed when read: nothing to wait for."""
+        return self
+
+
+class Graph:
+    """MegEngine's computing graph handle, as far as feeding and reading values goes:
+    :class:`InputNode` s made with ``graph=`` this graph feed it; ``compile`` the
+    :class:`OutputNode` s of vars and ``execute`` to read them. ``options`` takes
+    MegEngine's settings (``async_exec_level``...), which change nothing here."""
+
+    def __init__(self) -> None:
+        self.inputs: list[InputNode] = []
+        self.options = types.SimpleNamespace(async_exec_level=0)
+
+    def compile(self, outputs: OutputNode | Sequence[OutputNode]) -> _Function:
+        outs = [outputs] if isinstance(outputs, OutputNode) else list(outputs)
+        return _Function(self, [o for o in outs if isinstance(o, OutputNode)])
+
+    def feeds(self) -> dict[int, Tensor]:
+        """The values of this graph's inputs, by ``id`` of their var (every input needs
+        one, as for MegEngine's execution)."""
+        return {id(i.outputs[0].var): i.get_value() for i in self.inputs}
+
+
+class InputNode:
+    """A graph input (MegEngine's): ``outputs[0]`` is its var, ``set_value`` gives the
+    value that executions of ``graph`` read.
+
+    Example:
+        >>> import mge
+        >>> from mge.ops.elemwise import Elemwise
+        >>> g = Graph()
+        >>> x = InputNode(shape=(2,), dtype="float32", graph=g)
+        >>> y = OutputNode(apply_normal_varnode(Elemwise(mode="NEGATE"), x.outputs[0])[0])
+        >>> x.set_value(mge.tensor([1.0, 2.0])._dev_tensor())
+        >>> _ = g.compile(y.outputs[0]).execute()
+        >>> y.get_value().numpy()
+        array([-1., -2.], dtype=float32)
+    """
+
+    def __init__(self, *args: Any, device: str | None = None, dtype: Any = None,
+                 shape: Sequence[int] | None = None, graph: Graph | None = None,
+                 use_static_shape: bool = False) -> None:
+        self.graph = graph if graph is not None else Graph()
+        self.graph.inputs.append(self)
+        node = Host2DeviceCopy(shape, "float32" if dtype is None else dtype,
+                               device=None if device is None else str(device))
+        self.outputs = node.outputs
+        self._value: Tensor | None = None
+        self._callback: Callable[[], Any] | None = None
+
+    def set_value(self, value: Any) -> None:
+        """The input's value (a ``Tensor._dev_tensor()``, a Tensor or an array)."""
+        if isinstance(value, DeviceTensorND):
+            value = value.tensor
+        self._value = value if isinstance(value, Tensor) else Tensor(value)
+
+    def get_value(self) -> Tensor:
+        if self._callback is not None:
+            self.set_value(self._callback())
+        if self._value is None:
+            raise RuntimeError(f"InputNode({self.outputs[0]!r}): no value was set")
+        return self._value
+
+
+def input_callback(callback: Callable[[], Any], *args: Any, device: str | None = None,
+                   dtype: Any = None, shape: Sequence[int] | None = None,
+                   graph: Graph | None = None) -> tuple[VarNode, None]:
+    """A graph input whose value ``callback()`` gives at each execution: ``(its var,
+    None)`` (MegEngine's second item, a dependency var, has no use here)."""
+    node = InputNode(device=device, dtype=dtype, shape=shape, graph=graph)
+    node._callback = callback
+    return node.outputs[0], None
+
+
+def apply_normal_varnode(op: OpDef, *args: Any) -> list[Any]:
+    """The output vars of ``op`` applied to graph vars (MegEngine's)."""
+    return list(apply(op, *args))
+
+
+class OutputNode:
+    """A var's value reader (MegEngine's): ``get_value()`` once its graph executed.
+
+    Example:
+        >>> from mge.utils.network import Network
+        >>> x = Network().make_const([1.0, 2.0]) * 2
+        >>> o = OutputNode(x.var)
+        >>> o.graph.compile(o.outputs).execute()  # doctest: +ELLIPSIS
+        <...>
+        >>> o.get_value().numpy()
+        array([2., 4.], dtype=float32)
+    """
+
+    def __init__(self, var: Any) -> None:
+        self.var = var
+        self.graph = Graph()
+        self.outputs = [self]
+        self._source: Graph | None = None
+
+    def _tensor(self) -> Tensor:
+        if self._source is None:
+            raise RuntimeError(f"OutputNode({self.var!r}): the graph has not been executed")
+        value = evaluate(self.var, self._source.feeds())
+        return Tensor(value, dtype=value.dtype)
+
+    def get_value(self) -> Any:
+        """The var's value (a ``DeviceTensorND``)."""
+        return DeviceTensorND(self._tensor())
+
+
+#: what an ``AttrOutputNode`` gives: the var's shape, dtype and device
+TensorAttr = collections.namedtuple("TensorAttr", ["shape", "dtype", "device"])
+
+
+class AttrOutputNode(OutputNode):
+    """A var's shape, dtype and device (MegEngine's), read like an :class:`OutputNode`."""
+
+    def get_value(self) -> TensorAttr:
+        t = self._tensor()
+        return TensorAttr(t.shape, t.dtype, t.device)
+
+
+class _CallbackOutput(OutputNode):
+    """``output_callback``'s node: each execution passes the var's value to ``callback``."""
+
+    def __init__(self, var: Any, callback: Callable[[DeviceTensorND], Any]) -> None:
+        super().__init__(var)
+        self.callback = callback
+
+
+def output_callback(callback: Callable[[DeviceTensorND], Any], var: Any, *args: Any
+                    ) -> OutputNode:
+    """What to compile so that each execution calls ``callback`` with ``var``'s value
+    (a ``DeviceTensorND``)."""
+    return _CallbackOutput(var, callback)
+
+
 __all__ = [  # noqa: PLE0604 - the per-type classes are listed from the registry
-    "ConstOpBase", "Host2DeviceCopy", "ImmutableTensor", "NetworkNode", "OpNode",
-    "ReadOnlyOpNode", "SharedDeviceTensor", "VarNode", "set_symbolic_shape",
-    "str_to_mge_class", "use_symbolic_shape", *sorted(REGISTRY),
+    "AttrOutputNode", "ConstOpBase", "Graph", "Host2DeviceCopy", "ImmutableTensor",
+    "InputNode", "NetworkNode", "OpNode", "OutputNode", "ReadOnlyOpNode", "SharedDeviceTensor",
+    "TensorAttr", "VarNode", "apply_normal_varnode", "evaluate", "input_callback",
+    "output_callback", "set_symbolic_shape", "str_to_mge_class", "use_symbolic_shape",
+    *sorted(REGISTRY),
 ]

@@ -18,11 +18,37 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..tensor.base import Tensor
 from .context import GradContext
 from .grad import active_sessions, record
+
+
+def call_with_rule(forward: Callable[[], Any], inputs: Sequence[Tensor],
+                   rule: Callable[[GradContext], list[Tensor | None]], name: str) -> Any:
+    """Run ``forward()`` (a Tensor or a tuple of Tensors computed from ``inputs``) with
+    ``rule`` as its gradient: the ops inside are not recorded; the outputs get fresh
+    identities whose tape node calls ``rule(ctx)`` (one gradient per input, ``None``
+    for none). Where no session records, ``forward()`` just runs."""
+    sessions = [g for g in active_sessions() if g.recording]
+    if not sessions:
+        return forward()
+    for g in sessions:
+        g.suppress()
+    try:
+        result = forward()
+    finally:
+        for g in sessions:
+            g.resume()
+    single = isinstance(result, Tensor)
+    outputs = (result,) if single else tuple(result)
+    # fresh output tensors: the tape's vars belong to them, not to the forward's values
+    outputs = tuple(Tensor._wrap(t._data, t._shape, t._dtype, t._backend, t._device)
+                    for t in outputs)
+    record(None, inputs, outputs, rule=rule, name=name)
+    return outputs[0] if single else outputs
 
 
 class Function:
@@ -45,21 +71,8 @@ class Function:
         for arg in args:
             if not isinstance(arg, Tensor):
                 raise TypeError(f"op Function expect type Tensor as inputs, got {type(arg)}")
-        sessions = [g for g in active_sessions() if g.recording]
-        for g in sessions:
-            g.suppress()
-        try:
-            result = self.forward(*args)
-        finally:
-            for g in sessions:
-                g.resume()
-        single = isinstance(result, Tensor)
-        outputs = (result,) if single else tuple(result)
-        # fresh output tensors: the tape's vars belong to them, not to the forward's values
-        outputs = tuple(Tensor._wrap(t._data, t._shape, t._dtype, t._backend, t._device)
-                        for t in outputs)
-        record(None, args, outputs, rule=self._rule, name=f"Function {type(self).__name__}")
-        return outputs[0] if single else outputs
+        return call_with_rule(lambda: self.forward(*args), args, self._rule,
+                              name=f"Function {type(self).__name__}")
 
     def _rule(self, ctx: GradContext) -> list[Tensor | None]:
         got = self.backward(*ctx.grads)
@@ -74,4 +87,4 @@ class Function:
         self.__dict__.update(state)
 
 
-__all__ = ["Function"]
+__all__ = ["Function", "call_with_rule"]

@@ -24,6 +24,7 @@ from ...ops.nn import (
     MatrixMul,
 )
 from ...ops.optim import LAMBUpdate
+from ...ops.quantized import ElemwiseMultiType
 from ...ops.random import (
     BetaRNG,
     GammaRNG,
@@ -56,7 +57,8 @@ from ...ops.vision.detection import NMSKeep
 
 __all__ = ["Argmax", "Argmin", "AssertEqual", "BatchNormBackward", "BatchedMatrixMul", "BetaRNG",
            "Broadcast", "Concat", "ConvolutionBackwardData", "Cumsum", "Diag", "Dimshuffle",
-           "Elemwise", "Eye", "Fill", "GammaRNG", "GaussianRNG", "GetVarShape", "GroupNorm",
+           "Elemwise", "ElemwiseMultiType", "Eye", "Fill", "GammaRNG", "GaussianRNG",
+           "GetVarShape", "GroupNorm",
            "IndexingMultiAxisVec", "IndexingSetMultiAxisVec", "InstanceNorm", "LayerNorm",
            "Linspace", "MatrixMul", "NMSKeep", "Padding", "PermutationRNG", "PoissonRNG", "Reduce",
            "Reshape", "SetSubtensor", "ShuffleRNG", "Subtensor", "TopK", "TypeCvt", "UniformRNG",

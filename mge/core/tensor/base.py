@@ -284,6 +284,11 @@ class Tensor:
         """The same data, cut off from gradient tracking."""
         return Tensor._wrap(self._data, self._shape, self._dtype, self._backend, self._device)
 
+    def _dev_tensor(self) -> DeviceTensorND:
+        """MegEngine's device-tensor handle of the value (what a graph's
+        ``InputNode.set_value`` takes)."""
+        return DeviceTensorND(self.detach())
+
     @property
     def grad(self) -> Tensor | None:
         """The gradient ``GradManager.backward`` accumulated here (``None`` until then)."""
@@ -437,4 +442,35 @@ class Parameter(Tensor):
 for _public in (Tensor, Parameter, _rebuild_tensor):
     _public.__module__ = PUBLIC_MODULE
 
-__all__ = ["PUBLIC_MODULE", "Parameter", "Tensor"]
+class DeviceTensorND:
+    """MegEngine's handle of a value on a device (``Tensor._dev_tensor()``; what graph
+    inputs take and output callbacks receive): ``numpy()``, ``shape``, ``dtype`` and
+    ``comp_node`` (the device name).
+
+    Example:
+        >>> Tensor([1.0, 2.0])._dev_tensor().shape
+        (2,)
+    """
+
+    __slots__ = ("tensor",)
+
+    def __init__(self, tensor: Tensor) -> None:
+        self.tensor = tensor
+
+    def numpy(self) -> np.ndarray:
+        return self.tensor.numpy()
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.tensor.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.tensor.dtype
+
+    @property
+    def comp_node(self) -> str:
+        return self.tensor.device
+
+
+__all__ = ["PUBLIC_MODULE", "DeviceTensorND", "Parameter", "Tensor"]

@@ -1,4 +1,6 @@
-"""MegEngine's ``megengine.core.tensor.megbrain_graph`` names for ``.mge`` graphs.
+"""MegEngine's ``megengine.core.tensor.megbrain_graph`` names for ``.mge`` graphs, and its
+small graph API: ``InputNode`` / ``apply_normal_varnode`` / ``OutputNode`` (and callbacks) on a
+``Graph`` that is compiled and executed (:mod:`mge.utils.network_node`).
 
 Example:
     >>> from mge.core.tensor import megbrain_graph as G
@@ -8,9 +10,6 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 from ...graph.ir import OpNode, VarNode
 from ...serialization.mge_graph import (
     CompGraphDumpResult,
@@ -18,58 +17,19 @@ from ...serialization.mge_graph import (
     dump_graph,
     load_graph,
 )
-from .base import Tensor
-
-
-class _Function:
-    """A compiled set of outputs (``Graph.compile``): ``execute()`` computes their values."""
-
-    def __init__(self, outputs: Sequence[OutputNode]) -> None:
-        self.outputs = list(outputs)
-
-    def execute(self) -> _Function:
-        for out in self.outputs:
-            out.compute()
-        return self
-
-
-class Graph:
-    """MegEngine's computing graph handle, as far as reading values goes: ``compile`` the
-    :class:`OutputNode` s of vars and ``execute`` to fill them."""
-
-    def compile(self, outputs: Sequence[OutputNode]) -> _Function:
-        return _Function([o for o in outputs if isinstance(o, OutputNode)])
-
-
-class OutputNode:
-    """A var's value reader (MegEngine's): ``get_value()`` after the graph executed.
-
-    Example:
-        >>> from mge.utils.network import Network
-        >>> x = Network().make_const([1.0, 2.0]) * 2
-        >>> o = OutputNode(x.var)
-        >>> o.graph.compile(o.outputs).execute()  # doctest: +ELLIPSIS
-        <...>
-        >>> o.get_value().numpy()
-        array([2., 4.], dtype=float32)
-    """
-
-    def __init__(self, var: Any) -> None:
-        self.var = var
-        self.graph = Graph()
-        self.outputs = [self]
-        self._value: Any = None
-
-    def compute(self) -> None:
-        self._value = Tensor(self.var.numpy())
-
-    def get_value(self) -> Any:
-        if self._value is None:
-            raise RuntimeError(f"OutputNode({self.var!r}): the graph has not been executed")
-        return self._value
-
+from ...utils.network_node import (
+    AttrOutputNode,
+    Graph,
+    InputNode,
+    OutputNode,
+    TensorAttr,
+    apply_normal_varnode,
+    input_callback,
+    output_callback,
+)
 
 __all__ = [
-    "CompGraphDumpResult", "CompGraphLoadResult", "Graph", "OpNode", "OutputNode", "VarNode",
-    "dump_graph", "load_graph",
+    "AttrOutputNode", "CompGraphDumpResult", "CompGraphLoadResult", "Graph", "InputNode", "OpNode",
+    "OutputNode", "TensorAttr", "VarNode", "apply_normal_varnode", "dump_graph", "input_callback",
+    "load_graph", "output_callback",
 ]

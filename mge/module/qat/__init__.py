@@ -6,8 +6,9 @@ Example:
     True
 """
 
-from .conv import Conv2d, ConvRelu2d
+from .conv import Conv2d, ConvRelu2d, ConvTranspose2d, ConvTransposeRelu2d
 from .conv_bn import ConvBn2d, ConvBnRelu2d
+from .conv_transpose_bn import ConvTransposeBn2d, ConvTransposeBnRelu2d
 from .elemwise import Concat, Elemwise
 from .linear import BatchMatMulActivation, Linear, LinearRelu
 from .linear_bn import LinearBn1d, LinearBnRelu1d
@@ -16,6 +17,7 @@ from .quant_dequant import DequantStub, QuantStub
 
 __all__ = [
     "BatchMatMulActivation", "Concat", "Conv2d", "ConvBn2d", "ConvBnRelu2d", "ConvRelu2d",
+    "ConvTranspose2d", "ConvTransposeBn2d", "ConvTransposeBnRelu2d", "ConvTransposeRelu2d",
     "DequantStub", "Elemwise", "Linear", "LinearBn1d", "LinearBnRelu1d", "LinearRelu",
     "QATModule", "QuantStub",
 ]

@@ -1,4 +1,5 @@
-"""QAT ``ConvBn2d`` and ``ConvBnRelu2d``: BatchNorm folded into the fake-quantized weight.
+"""QAT ``ConvBn2d`` and ``ConvBnRelu2d``: BatchNorm folded into the fake-quantized weight
+(the folding itself, shared with ``ConvTransposeBn2d``, is :class:`_BnFoldedQAT`).
 
 In training (``approx=True``, MegEngine's default) the folded weight is fake-quantized,
 the convolution's output is rescaled back and BatchNorm runs on batch statistics; in
@@ -11,47 +12,76 @@ from ... import functional as F
 from ...tensor import Tensor
 from .. import conv as Float
 from .._bn_fold import batch_mean_var, bn_folded_bias, bn_scale_and_istd, update_running_stats
+from ..module import Module
 from .module import QATModule
 
 
-class _ConvBnActivation2d(Float._ConvBnActivation2d, QATModule):
+class _BnFoldedQAT(QATModule):
+    """BatchNorm folded into a fake-quantized convolution (``ConvBn2d`` and
+    ``ConvTransposeBn2d``): subclasses give the inner convolution, the shape that puts a
+    per-output-channel factor on its weight, and how to run it with a given weight and bias."""
+
+    def _inner_conv(self) -> Module:
+        raise NotImplementedError(f"{type(self).__name__} does not name its convolution")
+
+    def _weight_shape(self) -> tuple[int, ...]:
+        raise NotImplementedError(f"{type(self).__name__} does not give its weight layout")
+
+    def _run_conv(self, inp: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not run its convolution")
+
     def get_batch_mean_var(self, inp: Tensor) -> tuple[Tensor, Tensor]:
         return batch_mean_var(inp)
 
-    def _weight_shape(self) -> tuple[int, ...]:
-        return (-1, 1, 1, 1) if self.conv.groups == 1 else (self.conv.groups, -1, 1, 1, 1)
-
     def fold_weight_bias(self, bn_mean: Tensor | None, bn_var: Tensor | None) -> tuple:
         """The fake-quantized folded weight and the folded bias ``(1, C, 1, 1)``."""
+        conv = self._inner_conv()
         scale_factor, istd = bn_scale_and_istd(self.bn, bn_var)
-        w_fold = self.conv.weight * scale_factor.reshape(self._weight_shape())
+        w_fold = conv.weight * scale_factor.reshape(self._weight_shape())
         w_fold = self.apply_quant_weight(w_fold)
-        b_fold = bn_folded_bias(self.bn, self.conv.bias, bn_mean, istd).reshape(1, -1, 1, 1)
+        b_fold = bn_folded_bias(self.bn, conv.bias, bn_mean, istd).reshape(1, -1, 1, 1)
         return w_fold, b_fold
 
-    def calc_conv_bn_qat(self, inp: Tensor, approx: bool = True) -> Tensor:
+    def calc_bn_folded_qat(self, inp: Tensor, approx: bool = True) -> Tensor:
+        """The folded convolution; in training with ``approx`` its output rescaled back and
+        BatchNorm run on batch statistics."""
+        conv = self._inner_conv()
         if self.training and not approx:
-            conv = self.conv(inp)
-            bn_mean, bn_var = self.get_batch_mean_var(conv)
-            update_running_stats(self.bn, bn_mean, bn_var, conv.size / conv.shape[1])
+            out = conv(inp)
+            bn_mean, bn_var = self.get_batch_mean_var(out)
+            update_running_stats(self.bn, bn_mean, bn_var, out.size / out.shape[1])
         else:
             bn_mean, bn_var = self.bn.running_mean, self.bn.running_var
         scale_factor, istd = bn_scale_and_istd(self.bn, bn_var)
-        w_fold = self.conv.weight * scale_factor.reshape(self._weight_shape())
+        w_fold = conv.weight * scale_factor.reshape(self._weight_shape())
         folded = not (self.training and approx)
         b_fold = (
-            bn_folded_bias(self.bn, self.conv.bias, bn_mean, istd).reshape(1, -1, 1, 1)
+            bn_folded_bias(self.bn, conv.bias, bn_mean, istd).reshape(1, -1, 1, 1)
             if folded else None
         )
         w_qat = self.apply_quant_weight(w_fold)
         b_qat = self.apply_quant_bias(b_fold, inp, w_qat)
-        conv = self.conv.calc_conv(inp, w_qat, b_qat)
+        out = self._run_conv(inp, w_qat, b_qat)
         if folded:
-            return conv
-        orig_conv = conv / scale_factor.reshape(1, -1, 1, 1)
-        if self.conv.bias is not None:
-            orig_conv = orig_conv + self.conv.bias
-        return self.bn(orig_conv)
+            return out
+        orig = out / scale_factor.reshape(1, -1, 1, 1)
+        if conv.bias is not None:
+            orig = orig + conv.bias
+        return self.bn(orig)
+
+
+class _ConvBnActivation2d(Float._ConvBnActivation2d, _BnFoldedQAT):
+    def _inner_conv(self) -> Module:
+        return self.conv
+
+    def _weight_shape(self) -> tuple[int, ...]:
+        return (-1, 1, 1, 1) if self.conv.groups == 1 else (self.conv.groups, -1, 1, 1, 1)
+
+    def _run_conv(self, inp: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        return self.conv.calc_conv(inp, weight, bias)
+
+    def calc_conv_bn_qat(self, inp: Tensor, approx: bool = True) -> Tensor:
+        return self.calc_bn_folded_qat(inp, approx)
 
     @classmethod
     def from_float_module(cls, float_module: Float._ConvBnActivation2d) -> _ConvBnActivation2d:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ...core.opdef import Memory, MgeForm, OpDef, TensorInfo, broadcast_shapes, register_op
-from ...dtype import canonical_dtype, dtype_key, is_dtype_equal, is_quantize
+from ...dtype import canonical_dtype, dtype_key, dtype_spec, is_dtype_equal, is_quantize
 
 F32 = np.dtype("float32")
 BOOL = np.dtype("bool")
@@ -132,6 +132,16 @@ class TypeCvt(OpDef):
     mge_form = MgeForm("TypeCvtV2", ("FullDType",))
     nr_inputs = (1,)
     dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        # MegEngine code passes numpy dtypes, whose == and hash ignore a quantized dtype's
+        # scale: ops (and what they key) must differ by scale, so the spec string is kept
+        if not isinstance(self.dtype, str):
+            try:
+                spec = dtype_spec(canonical_dtype(self.dtype))
+            except TypeError as exc:
+                raise TypeError(f"TypeCvt: {exc}") from None
+            object.__setattr__(self, "dtype", spec)
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
         try:

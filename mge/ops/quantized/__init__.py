@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ...core.opdef import Memory, MgeForm, OpDef, TensorInfo, broadcast_shapes, register_op
-from ...dtype import canonical_dtype, dtype_name, is_quantize
+from ...dtype import canonical_dtype, dtype_name, dtype_spec, is_quantize
 from ..elemwise import ELEMWISE_MODES
 
 
@@ -35,6 +35,18 @@ class ElemwiseMultiType(OpDef):
     mge_form = MgeForm("ElemwiseMultiType", ("ElemwiseMultiType",))
     mode: str = "QADD"
     dtype: str = ""
+
+    def __post_init__(self) -> None:
+        # MegEngine code writes ``ElemwiseMultiType(mode="qadd", dtype=qint32(2.0))``: the
+        # mode is kept upper-case and a numpy dtype as its spec string (numpy's == and hash
+        # ignore the scale, which ops must not)
+        object.__setattr__(self, "mode", str(self.mode).upper())
+        if not isinstance(self.dtype, str):
+            try:
+                spec = dtype_spec(canonical_dtype(self.dtype))
+            except TypeError as exc:
+                raise TypeError(f"ElemwiseMultiType: {exc}") from None
+            object.__setattr__(self, "dtype", spec)
 
     def float_mode(self) -> str:
         """The ``Elemwise`` mode computed on the dequantized inputs."""

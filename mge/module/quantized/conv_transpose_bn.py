@@ -1,0 +1,53 @@
+"""Quantized ``ConvTransposeBn2d`` and ``ConvTransposeBnRelu2d`` (MegEngine 1.13): the QAT
+module's BatchNorm folded into the quantized weight and a float bias (quantized at each
+call, as :class:`~mge.module.quantized.conv.ConvTranspose2d` does).
+
+Example:
+    >>> import mge.module.quantized as Q
+    >>> issubclass(Q.ConvTransposeBn2d, Q.ConvTranspose2d)
+    True
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ...tensor import Parameter, Tensor
+from .conv import ConvTranspose2d
+
+if TYPE_CHECKING:  # the QAT modules import mge.quantization, which imports this
+    from ..qat import conv_transpose_bn as QAT
+
+
+class _ConvTransposeBnActivation2d(ConvTranspose2d):
+    @classmethod
+    def from_qat_module(
+        cls, qat_module: QAT._ConvTransposeBnActivation2d
+    ) -> _ConvTransposeBnActivation2d:
+        conv = qat_module.conv_transpose2d
+        qconv = cls(
+            conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+            conv.output_padding, conv.dilation, conv.groups,
+            dtype=qat_module.get_activation_dtype(), name=qat_module.name,
+        )
+        w_fold, b_fold = qat_module.fold_weight_bias(
+            qat_module.bn.running_mean, qat_module.bn.running_var
+        )
+        weight = w_fold.astype(qat_module.get_weight_dtype())
+        qconv.weight = Parameter(weight.numpy(), name=conv.weight.name)
+        qconv.bias = Parameter(b_fold.numpy(), name=None if conv.bias is None else conv.bias.name)
+        return qconv
+
+
+class ConvTransposeBn2d(_ConvTransposeBnActivation2d):
+    """Quantized ``bn(conv_transpose2d(x))`` (BatchNorm folded)."""
+
+
+class ConvTransposeBnRelu2d(_ConvTransposeBnActivation2d):
+    """Quantized ``relu(bn(conv_transpose2d(x)))`` (BatchNorm folded)."""
+
+    def forward(self, inp: Tensor) -> Tensor:
+        return self.calc_conv_transpose2d_quantized(inp, nonlinear_mode="relu")
+
+
+__all__ = ["ConvTransposeBn2d", "ConvTransposeBnRelu2d"]
