@@ -40,6 +40,7 @@ import openvino
 from onnx import TensorProto, numpy_helper
 
 from ..graph.ir import Graph
+from .openvino_binding import Binding, binds_in_place
 from .plan import PlanOptions, register_plan_backend
 from .plan_onnx import GraphRunner, OnnxGraphBackend, c_contiguous
 
@@ -223,7 +224,9 @@ class OpenVinoPlanBackend(OnnxGraphBackend):
 
 def compiled_runner(network: Any, options: PlanOptions, nr_outputs: int) -> GraphRunner:
     """``network`` (outputs ``out0``, ``out1`` ...) compiled for the CPU with ``options``,
-    as a runner of one infer request (``runner.compiled``: the compiled model)."""
+    as a runner of one infer request (``runner.compiled``: the compiled model;
+    ``runner.io_binding(buffers)``: a :class:`~.openvino_binding.Binding` of another
+    request, for ``Plan.io_binding``)."""
     compiled = core().compile_model(network, "CPU", compile_properties(options))
     request = compiled.create_infer_request()
     outputs = [compiled.output(f"out{k}") for k in range(nr_outputs)]
@@ -235,6 +238,9 @@ def compiled_runner(network: Any, options: PlanOptions, nr_outputs: int) -> Grap
         return [results[out] for out in outputs]
 
     run.compiled = compiled  # type: ignore[attr-defined]
+    names = [f"in{k}" for k in range(len(compiled.inputs))]  # Plan.unchecked's keys
+    run.io_binding = lambda buffers: Binding(compiled, names, buffers) \
+        if binds_in_place() else None  # type: ignore[attr-defined]  (Plan.io_binding)
     return run
 
 
