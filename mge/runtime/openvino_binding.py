@@ -77,9 +77,11 @@ class Binding:
         #: the output buffers, in the model's output order
         self.outputs = list(outputs)
         #: ``run()``: one run on the bound arrays (the native call: nothing dispatched;
-        #: its result, views of the buffers by port, is not needed)
+        #: its result, views of the buffers by port, is not needed). It keeps the binding
+        #: (and so its arrays) alive: the request holds only their memory's address
         self.run: Callable[[], Any] = functools.partial(NativeRequest.infer, self._request,
                                                         {}, True, False)
+        self.run.binding = self  # type: ignore[attr-defined]
 
     def bind(self, key: str, array: np.ndarray) -> None:
         """Bind input ``key`` to ``array`` (C-contiguous and writeable, the input's shape

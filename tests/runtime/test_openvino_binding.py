@@ -5,6 +5,7 @@ share refused, and the bound arrays kept alive by the binding."""
 from __future__ import annotations
 
 import gc
+import weakref
 
 import numpy as np
 import pytest
@@ -61,17 +62,20 @@ def test_arrays_openvino_cannot_share_are_refused() -> None:
                          for v in plan.outputs])
 
 
-def test_the_binding_keeps_its_arrays_alive() -> None:
+def test_the_binding_keeps_its_arrays_and_its_run_keeps_the_binding() -> None:
     """Arrays given to the binding and dropped by the caller are still what it reads
-    and writes (OpenVINO's request holds only their memory's address)."""
+    and writes (OpenVINO's request holds only their memory's address), as long as its
+    ``run`` is kept."""
     plan, feeds = _plan()
     _, keys, _ = plan.unchecked()
     binding = plan.io_binding([np.empty(v.shape, v.dtype) for v in plan.outputs])
     for key, feed in zip(keys, feeds, strict=True):
         binding.bind(key, np.array(feed, order="C"))  # the only reference: the binding's
+    run, alive = binding.run, weakref.ref(binding)
+    del binding
     gc.collect()
     litter = [np.full(f.shape, np.nan, f.dtype) for f in feeds for _ in range(4)]
-    binding.run()
-    for b, want in zip(binding.outputs, plan.run_feeds(feeds), strict=True):
+    run()
+    assert alive() is not None and len(litter) == 4 * len(feeds)
+    for b, want in zip(alive().outputs, plan.run_feeds(feeds), strict=True):
         np.testing.assert_array_equal(b, want)
-    assert len(litter) == 4 * len(feeds)
