@@ -19,7 +19,15 @@ new plan, so a new compiled model). The plan options map to OpenVINO properties:
 
 OpenVINO is an optional dependency (``pip install "mge[openvino]"``), and the backend is
 opt-in: used only when named (``PlanOptions(backend="openvino")``,
-``LiteConfig.plan_backend = "openvino"``), never by ``"auto"``.
+``LiteConfig.plan_backend = "openvino"``) or chosen by fast-run, which times it and checks
+its float32 per model, never by ``"auto"`` without a fast-run choice. Measured for that
+rule (bench/lite.py's six models, batch 1 and 8, 1 and 2 threads, a loaded 2-core AMD
+EPYC): its float32 passed fast-run's gate on every model and mge.lite on it used less
+CPU than on onnxruntime in most cases (0.84-0.98x at 1 thread; 0.57-0.93x at 2, where
+onnxruntime's pool spins), but more on the smallest (MobileNetV1-0.25: batch 1 1.27x at
+1 thread and 2.2x at 2, batch 8 1.14x at 2), and on a busy machine its latency on
+MobileNetV3-Small batch 1 was 2-3x its CPU time where onnxruntime's stayed at 1x: too
+much slower on small models to be the default.
 
 Example:
     >>> plan = Plan(graph, PlanOptions(backend="openvino", threads=2,
