@@ -18,9 +18,10 @@ is needed:
 
 What it does is what the general path does: the plan's engine run on the inputs' arrays,
 each output tensor given the result (its layout kept when shape and dtype repeat). Where
-the plan's engine has an IO binding (onnxruntime on the CPU, :meth:`Plan.io_binding
+the plan's engine has an IO binding (onnxruntime on the CPU, OpenVINO: :meth:`Plan.io_binding
 <mge.runtime.plan.Plan.io_binding>`), the inputs stay bound to their arrays (bound again
-when a tensor holds another array) and the outputs are written into the same buffers
+when a tensor holds another array; an array the binding refuses, e.g. a read-only one
+for OpenVINO, takes the general path) and the outputs are written into the same buffers
 every forward, as in MegEngine Lite, whose output memory is valid until the next forward
 writes it (``get_data_by_share``; ``to_numpy`` copies): the binding is checked once
 against the general forward's results and not used unless they agree bit for bit.
@@ -109,9 +110,10 @@ def fast_forward(network: LiteNetwork, plan: Plan) -> Callable[[], bool] | None:
                 if run is None:
                     feeds[key] = x
                 elif x is not bound.get(key):  # another array: bound in its turn
-                    if not x.flags.c_contiguous:
+                    try:
+                        binding.bind(key, x)
+                    except ValueError:  # one it cannot bind (not C-contiguous, read-only)
                         return False
-                    binding.bind(key, x)
                     bound[key] = x
             guard.solo_state = forwarded  # what before_forward records for it
             if run is not None:

@@ -265,7 +265,8 @@ class LiteTensor:
 
     def _share(self, data: np.ndarray | Address, length: int,
                layout: LiteLayout | None) -> None:
-        address = address_of(data)
+        # an array, the usual case (every forward's new input), has no address to read
+        address = None if type(data) is np.ndarray else address_of(data)
         if address is not None:
             if layout is not None:
                 self.layout = layout
@@ -289,14 +290,15 @@ class LiteTensor:
             elif length and length != data.nbytes:
                 raise LiteValueError(f"the data length is not match: {length} bytes given "
                                      f"with an array of {data.nbytes} bytes")
-        if self._check is not None:
+        if self._check is not None:  # a network's input: its dtype (a Lite one) or an error
             data = self._check(self, data, True)
-        lite_data_type(data.dtype)
+        else:
+            lite_data_type(data.dtype)
         self._set(data)
 
     def _same_memory(self, data: np.ndarray) -> bool:
         """``data`` has this tensor's dtype and byte size but another shape."""
-        shapes = tuple(self._layout.shapes)
+        shapes = tuple(self._layout._shapes)
         return bool(shapes) and data.shape != shapes and data.dtype == self._layout.np_dtype \
             and data.nbytes == self.nbytes
 

@@ -67,18 +67,24 @@ class Binding:
             self._binding.bind_output(name, "cpu", 0, buf.dtype.type, list(buf.shape),
                                       buf.ctypes.data)
         self.input_names = list(input_names)
+        #: the array bound to each input (kept alive here: onnxruntime reads its memory)
+        self._inputs: dict[str, np.ndarray] = {}
         #: the output buffers, in ``output_names`` order
         self.outputs = list(outputs)
-        #: ``run()``: one run on the bound arrays (the native call, nothing around it)
+        #: ``run()``: one run on the bound arrays (the native call, nothing around it). It
+        #: keeps the binding (and so its output buffers) alive: onnxruntime holds only
+        #: their addresses
         self.run: Callable[[], None] = functools.partial(
             session._sess.run_with_iobinding, self._binding._iobinding, None)
+        self.run.binding = self  # type: ignore[attr-defined]
 
     def bind(self, name: str, array: np.ndarray) -> None:
         """Bind input ``name`` to ``array`` (C-contiguous, the input's shape and dtype),
-        no copy: the caller keeps ``array`` alive while it is bound."""
+        no copy: the binding keeps ``array`` alive while it is bound."""
         if not array.flags.c_contiguous:
             raise ValueError(f"input {name!r}: a bound array must be C-contiguous")
         self._binding.bind_cpu_input(name, array)
+        self._inputs[name] = array
 
 
 __all__ = ["Binding", "binds_in_place"]

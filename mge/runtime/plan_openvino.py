@@ -19,7 +19,15 @@ new plan, so a new compiled model). The plan options map to OpenVINO properties:
 
 OpenVINO is an optional dependency (``pip install "mge[openvino]"``), and the backend is
 opt-in: used only when named (``PlanOptions(backend="openvino")``,
-``LiteConfig.plan_backend = "openvino"``), never by ``"auto"``.
+``LiteConfig.plan_backend = "openvino"``) or chosen by fast-run, which times it and checks
+its float32 per model, never by ``"auto"`` without a fast-run choice. Measured for that
+rule (bench/lite.py's six models, batch 1 and 8, 1 and 2 threads, a loaded 2-core AMD
+EPYC): its float32 passed fast-run's gate on every model and mge.lite on it used less
+CPU than on onnxruntime in most cases (0.84-0.98x at 1 thread; 0.57-0.93x at 2, where
+onnxruntime's pool spins), but more on the smallest (MobileNetV1-0.25: batch 1 1.27x at
+1 thread and 2.2x at 2, batch 8 1.14x at 2), and on a busy machine its latency on
+MobileNetV3-Small batch 1 was 2-3x its CPU time where onnxruntime's stayed at 1x: too
+much slower on small models to be the default.
 
 Example:
     >>> plan = Plan(graph, PlanOptions(backend="openvino", threads=2,
@@ -40,6 +48,7 @@ import openvino
 from onnx import TensorProto, numpy_helper
 
 from ..graph.ir import Graph
+from .openvino_binding import Binding, binds_in_place
 from .plan import PlanOptions, register_plan_backend
 from .plan_onnx import GraphRunner, OnnxGraphBackend, c_contiguous
 
@@ -223,7 +232,9 @@ class OpenVinoPlanBackend(OnnxGraphBackend):
 
 def compiled_runner(network: Any, options: PlanOptions, nr_outputs: int) -> GraphRunner:
     """``network`` (outputs ``out0``, ``out1`` ...) compiled for the CPU with ``options``,
-    as a runner of one infer request (``runner.compiled``: the compiled model)."""
+    as a runner of one infer request (``runner.compiled``: the compiled model;
+    ``runner.io_binding(buffers)``: a :class:`~.openvino_binding.Binding` of another
+    request, for ``Plan.io_binding``)."""
     compiled = core().compile_model(network, "CPU", compile_properties(options))
     request = compiled.create_infer_request()
     outputs = [compiled.output(f"out{k}") for k in range(nr_outputs)]
@@ -235,6 +246,9 @@ def compiled_runner(network: Any, options: PlanOptions, nr_outputs: int) -> Grap
         return [results[out] for out in outputs]
 
     run.compiled = compiled  # type: ignore[attr-defined]
+    names = [f"in{k}" for k in range(len(compiled.inputs))]  # Plan.unchecked's keys
+    run.io_binding = lambda buffers: Binding(compiled, names, buffers) \
+        if binds_in_place() else None  # type: ignore[attr-defined]  (Plan.io_binding)
     return run
 
 

@@ -4,6 +4,7 @@ in MegEngine Lite, and the thread guard's records made when a second thread come
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import threading
 from pathlib import Path
@@ -18,6 +19,10 @@ from mge.lite.fast_forward import KEEP
 from .running import lite_network
 
 pytest.importorskip("onnxruntime")
+
+#: the plan backends whose engines bind inputs and outputs (``Plan.io_binding``)
+BOUND = ["onnxruntime", pytest.param("openvino", marks=pytest.mark.skipif(
+    importlib.util.find_spec("openvino") is None, reason="openvino is not installed"))]
 
 
 def _expected(network: LiteNetwork, x: np.ndarray) -> list[np.ndarray]:
@@ -50,8 +55,9 @@ def _steady(network: LiteNetwork, x: np.ndarray) -> tuple[Any, Any]:
     return data, out
 
 
-def test_a_steady_forward_makes_few_python_calls(small_model: Path) -> None:
-    network = lite_network(small_model, "onnxruntime")
+@pytest.mark.parametrize("backend", BOUND)
+def test_a_steady_forward_makes_few_python_calls(small_model: Path, backend: str) -> None:
+    network = lite_network(small_model, backend)
     data, out = _steady(network, np.ones((1, 3, 8, 8), np.float32))
 
     def forward() -> None:
@@ -65,9 +71,11 @@ def test_a_steady_forward_makes_few_python_calls(small_model: Path) -> None:
     assert "fast_forward.py:forward" in calls
 
 
+@pytest.mark.parametrize("backend", BOUND)
 @pytest.mark.parametrize("share", [False, True], ids=["copy", "share"])
-def test_fast_forwards_compute_what_the_plan_computes(small_model: Path, share: bool) -> None:
-    network = lite_network(small_model, "onnxruntime")
+def test_fast_forwards_compute_what_the_plan_computes(small_model: Path, share: bool,
+                                                      backend: str) -> None:
+    network = lite_network(small_model, backend)
     rng = np.random.default_rng(0)
     data, out = _steady(network, np.zeros((1, 3, 8, 8), np.float32))
     results = []
@@ -82,9 +90,10 @@ def test_fast_forwards_compute_what_the_plan_computes(small_model: Path, share: 
     assert not np.array_equal(results[0], results[1])
 
 
+@pytest.mark.parametrize("backend", BOUND)
 def test_outputs_reuse_their_memory_and_inputs_written_in_place_are_seen(
-        small_model: Path) -> None:
-    network = lite_network(small_model, "onnxruntime")
+        small_model: Path, backend: str) -> None:
+    network = lite_network(small_model, backend)
     x = np.random.default_rng(1).standard_normal((1, 3, 8, 8)).astype(np.float32)
     data = network.get_io_tensor(network.get_input_name(0))
     out = network.get_io_tensor(network.get_output_name(0))
@@ -109,8 +118,9 @@ def test_set_data_by_copy_keeps_the_input_array(small_model: Path) -> None:
     assert data.get_data_by_share() is before and before.sum() == before.size
 
 
-def test_shape_changes_switch_plans_and_come_back(small_model: Path) -> None:
-    network = lite_network(small_model, "onnxruntime")
+@pytest.mark.parametrize("backend", BOUND)
+def test_shape_changes_switch_plans_and_come_back(small_model: Path, backend: str) -> None:
+    network = lite_network(small_model, backend)
     data = network.get_io_tensor(network.get_input_name(0))
     out = network.get_io_tensor(network.get_output_name(0))
     rng = np.random.default_rng(2)
@@ -122,6 +132,27 @@ def test_shape_changes_switch_plans_and_come_back(small_model: Path) -> None:
         np.testing.assert_array_equal(out.to_numpy(), _expected(network, x)[0])
         assert out.layout.shapes[0] == batch
     assert 2 <= len(network._fast_kept) <= KEEP
+
+
+@pytest.mark.parametrize("backend", BOUND)
+def test_an_array_the_binding_refuses_takes_the_general_path(small_model: Path,
+                                                             backend: str) -> None:
+    """A read-only or non-contiguous input array is not bound (OpenVINO shares only
+    writeable memory): that forward runs the general path, the next bindable one the
+    fast path again, each with its own input's results."""
+    network = lite_network(small_model, backend)
+    rng = np.random.default_rng(5)
+    data, out = _steady(network, np.zeros((1, 3, 8, 8), np.float32))
+    fast = network._fast
+    read_only = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
+    read_only.setflags(write=False)
+    wide = rng.standard_normal((1, 3, 8, 16)).astype(np.float32)
+    for x in (read_only, wide[..., ::2], rng.standard_normal((1, 3, 8, 8)).astype(np.float32)):
+        data._data = x  # what set_data_by_share stores, without its checks
+        network.forward()
+        network.wait()
+        np.testing.assert_array_equal(out.to_numpy(), _expected(network, np.array(x))[0])
+    assert network._fast is fast
 
 
 def test_without_a_binding_the_engine_is_called_directly(small_model: Path,

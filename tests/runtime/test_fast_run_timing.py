@@ -175,3 +175,44 @@ def test_a_thread_busy_for_good_stops_the_waiting(clock: Clock) -> None:
     race = time_candidates({"a": FakePlan(1.0), "b": FakePlan(1.5)}, [], budget_s=0.2)
     assert race.waited < (ft.SETTLE_GIVE_UP + 1) * ft.SETTLE_CAP_S + 0.1
 
+
+
+class BoundPlan(FakePlan):
+    """A fake plan with an IO binding (``Plan.io_binding``): its general path
+    (``run_feeds``) costs ``overhead_ms`` more than a bound run."""
+
+    def __init__(self, ms: float, overhead_ms: float) -> None:
+        super().__init__(ms)
+        self.overhead_ms, self.bound_runs, self.bound = overhead_ms, 0, {}
+        self.outputs: list = []
+
+    def run_feeds(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
+        ft.time.now += self.overhead_ms / 1e3
+        return super().run_feeds(feeds)
+
+    def unchecked(self) -> tuple:
+        return self.run_feeds, ["in0"], []
+
+    def io_binding(self, outputs: list[np.ndarray]) -> object:
+        plan = self
+
+        class Binding:
+            def bind(self, key: str, array: np.ndarray) -> None:
+                plan.bound[key] = array
+
+            def run(self) -> None:
+                plan.bound_runs += 1
+                FakePlan.run_feeds(plan, [])
+
+        return Binding()
+
+
+def test_the_race_times_what_steady_forwards_run() -> None:
+    """A plan's bound run is timed, not its general path: a plan slower only by its
+    general path's overhead wins, and its binding holds the race's inputs."""
+    bound, plain = BoundPlan(0.30, overhead_ms=0.05), FakePlan(0.32)
+    x = np.zeros(3, np.float32)
+    race = time_candidates({"bound": bound, "plain": plain}, [x], budget_s=0.2)
+    assert min(race.scores, key=race.scores.__getitem__) == "bound"
+    assert bound.bound_runs > 0 and bound.count == bound.bound_runs  # no general runs
+    np.testing.assert_array_equal(bound.bound["in0"], x)

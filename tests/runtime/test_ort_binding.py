@@ -4,6 +4,9 @@ session called directly; ``run_feeds`` for other backends) and ``Plan.io_binding
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import numpy as np
 import pytest
 
@@ -52,3 +55,22 @@ def test_io_binding_writes_the_same_buffers_and_reads_inputs_in_place() -> None:
     with pytest.raises(ValueError, match="C-contiguous"):
         binding.bind(keys[0], np.asfortranarray(arrays[0]) if arrays[0].ndim > 1 else
                      np.zeros(2 * arrays[0].size, arrays[0].dtype)[::2])
+
+
+def test_the_binding_keeps_its_arrays_and_its_run_keeps_the_binding() -> None:
+    """Arrays given to the binding and dropped by the caller are still what it reads and
+    writes (onnxruntime holds only their addresses), as long as its ``run`` is kept."""
+    graph, feeds = fixture_model()
+    plan = PlanCache(graph, PlanOptions(backend="onnxruntime", threads=1)).plan()
+    _, keys, _ = plan.unchecked()
+    binding = plan.io_binding([np.empty(v.shape, v.dtype) for v in plan.outputs])
+    for key, feed in zip(keys, feeds, strict=True):
+        binding.bind(key, np.array(feed, order="C"))  # the only reference: the binding's
+    run, alive = binding.run, weakref.ref(binding)
+    del binding
+    gc.collect()
+    litter = [np.full(np.shape(f), np.nan, np.asarray(f).dtype) for f in feeds for _ in range(4)]
+    run()
+    assert alive() is not None and len(litter) == 4 * len(feeds)
+    for b, want in zip(alive().outputs, plan.run_feeds(feeds), strict=True):
+        np.testing.assert_array_equal(b, want)
