@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-import pytest
-
 # pytest-xdist runs one worker per core: one intra-op thread per worker avoids
 # oversubscribing the cores (torch's spinning OpenMP threads slow down 10-100x otherwise).
+# Set before numpy is imported, whose BLAS reads it once: without xdist as with it, every
+# test sums in the same order.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
 # fast-run's choices stay in each test's process (no $MGE_HOME file shared across runs);
 # tests of the file name one of their own
 os.environ["MGE_FAST_RUN_CACHE"] = "0"
