@@ -16,7 +16,7 @@ batch 1 only: at batch 8 the float activation's extra passes (layout reorder, qu
 cost more than the patch matrix saves (``bench/int8_profile.py``).
 
 Example:
-    >>> if code_conv_fits(node, filt, groups, bias): ...        # doctest: +SKIP
+    >>> if code_conv_fits(low, node, filt, groups, bias): ...   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -26,23 +26,39 @@ from typing import Any
 import numpy as np
 
 from ..dtype import get_scale
-from ..graph.ir import OpNode
+from ..graph.ir import OpNode, VarNode
+from ..ops.pooling import PoolingForward
+from ..ops.quantized import ElemwiseMultiType
 
-#: the most input channels of a convolution run as a float ``Conv``: an RGB image's (the
-#: form is measured faster there only)
-MAX_CHANNELS = 3
+#: the most input channels and filter taps (channels x KH x KW) of a convolution run as a
+#: float ``Conv``: an RGB image's 3x3 conv (MobileNetV2's; measured faster there, where
+#: ResNet-18's 7x7 one is faster as ``QLinearConv``)
+MAX_CHANNELS, MAX_TAPS = 3, 27
 #: float32 represents every integer below this exactly
 _EXACT = 1 << 24
 
 
-def code_conv_fits(node: OpNode, filt: np.ndarray, groups: int,
+def _pooled(low: Any, var: VarNode) -> bool:
+    """Whether a pooling reads ``var`` or the clips (``ElemwiseMultiType``) of it: its
+    onnxruntime kernel is channels-last only after a ``QLinearConv`` (after this form's
+    NCHW output, ResNet-18's max pool ran 200 times slower)."""
+    for user in low.users.get(var.id, []):
+        if isinstance(user.op, PoolingForward) or (
+                isinstance(user.op, ElemwiseMultiType) and _pooled(low, user.outputs[0])):
+            return True
+    return False
+
+
+def code_conv_fits(low: Any, node: OpNode, filt: np.ndarray, groups: int,
                    bias: np.ndarray | None) -> bool:
     """Whether the quantized convolution ``node`` (ONNX filter ``filt``, int32 ``bias`` at
     the accumulator's scale) runs as a float ``Conv`` of its codes: batch 1, one group of
-    at most :data:`MAX_CHANNELS` input channels, 8-bit input, and every partial sum exact."""
+    at most :data:`MAX_CHANNELS` input channels and :data:`MAX_TAPS` taps, 8-bit input,
+    no pooling after it, and every partial sum exact."""
     x = node.inputs[0]
     if len(x.shape) != 4 or x.shape[0] != 1 or groups != 1 or filt.shape[1] > MAX_CHANNELS \
-            or x.dtype.itemsize != 1:
+            or filt[0].size > MAX_TAPS or x.dtype.itemsize != 1 \
+            or _pooled(low, node.outputs[0]):
         return False
     # |codes| <= 255 and a zero point folded into the bias (<= 510 per filter tap)
     worst = np.abs(filt.astype(np.int64)).reshape(filt.shape[0], -1).sum(axis=1) * 766
@@ -77,4 +93,4 @@ def emit_code_conv(low: Any, node: OpNode, name: str, filt: np.ndarray,
     low.node("QuantizeLinear", [acc, low.const(scale, "s"), low.vq(y)[1]], out)
 
 
-__all__ = ["MAX_CHANNELS", "code_conv_fits", "emit_code_conv"]
+__all__ = ["MAX_CHANNELS", "MAX_TAPS", "code_conv_fits", "emit_code_conv"]

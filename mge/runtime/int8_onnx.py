@@ -273,7 +273,7 @@ def _conv(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
             raise Int8Unsupported("quantized ConvBias needs a constant per-channel bias")
         real = b.value.astype(np.float64).reshape(-1) * (get_scale(b.dtype) / float(acc_scale))
         bias = np.rint(real).astype(np.int32)
-    if code_conv_fits(node, filt, groups, bias):  # the image's conv (:mod:`.int8_codeconv`)
+    if code_conv_fits(low, node, filt, groups, bias):  # the image's conv (:mod:`.int8_codeconv`)
         emit_code_conv(low, node, names[0], filt, bias, _conv_attrs(op, groups),
                        nonline == "RELU", out)
         return

@@ -18,14 +18,16 @@ pytest.importorskip("onnxruntime")
 OUT_SCALE = 0.05
 
 
-def _graph(batch: int, own_pads: bool, bias_code: int = 0) -> Any:
+def _graph(batch: int, own_pads: bool, bias_code: int = 0, kernel: int = 3,
+           pool: bool = False) -> Any:
     """float (batch, 3, 9, 9) -> int8 -> [Padding (0, 1, 0, 1) | the conv's own pads] ->
-    3x3 stride-2 ConvBias (3 -> 8, int32 bias, RELU) -> float; ``bias_code`` added to
-    every bias code."""
+    ``kernel`` x ``kernel`` stride-2 ConvBias (3 -> 8, int32 bias, RELU) [-> 2x2 max
+    pooling] -> float; ``bias_code`` added to every bias code."""
     from mge.dtype import dtype_spec, qint8, qint32
     from mge.graph.ir import Graph
     from mge.ops.conv import ConvBiasForward
     from mge.ops.elemwise import TypeCvt
+    from mge.ops.pooling import PoolingForward
     from mge.ops.shape import Padding
 
     rng = np.random.default_rng(3)
@@ -36,12 +38,15 @@ def _graph(batch: int, own_pads: bool, bias_code: int = 0) -> Any:
         (q,) = g.add_op(Padding(front_offset_dim2=0, back_offset_dim2=1, front_offset_dim3=0,
                                 back_offset_dim3=1, padding_mode="CONSTANT",
                                 padding_val=0), [q])
-    w = rng.integers(-127, 128, (8, 3, 3, 3)).astype(qint8(0.01))
+    w = rng.integers(-127, 128, (8, 3, kernel, kernel)).astype(qint8(0.01))
     bias = (rng.integers(-3000, 3000, (1, 8, 1, 1)) + bias_code).astype(qint32(0.02 * 0.01))
     pad = 1 if own_pads else 0
     (c,) = g.add_op(ConvBiasForward(dtype=dtype_spec(qint8(OUT_SCALE)), stride_h=2,
                                     stride_w=2, pad_h=pad, pad_w=pad, nonlineMode="RELU"),
                     [q, g.add_const(w), g.add_const(bias)])
+    if pool:
+        (c,) = g.add_op(PoolingForward(mode="MAX", window_h=2, window_w=2, stride_h=2,
+                                       stride_w=2), [c])
     g.outputs = [g.add_op(TypeCvt(dtype="float32"), [c])[0]]
     return g
 
@@ -71,7 +76,12 @@ def test_batch_one_float_conv_of_codes(own_pads: bool, tmp_path: Any) -> None:
     assert len(np.unique(one)) > 20 and (one == 0).any()  # the relu cuts
 
 
-def test_qlinear_conv_where_float_sums_could_round() -> None:
-    """A bias near 2**24 (at the accumulator's scale): a float32 partial sum could round,
-    so the conv stays ``QLinearConv``."""
-    assert _ops(_graph(1, False, bias_code=1 << 24))["QLinearConv"] == 1
+@pytest.mark.parametrize("case", ["bias", "kernel", "pool"])
+def test_qlinear_conv_elsewhere(case: str) -> None:
+    """``QLinearConv`` where a float32 partial sum could round (a bias near 2**24 at the
+    accumulator's scale), for a 5x5 filter (75 taps), and before a pooling (onnxruntime's
+    pooling is channels-last only after a ``QLinearConv``)."""
+    graph = _graph(1, False, bias_code=(1 << 24) * (case == "bias"),
+                   kernel=5 if case == "kernel" else 3, pool=case == "pool")
+    ops = _ops(graph)
+    assert ops["QLinearConv"] == 1 and ops["Conv"] == 0
