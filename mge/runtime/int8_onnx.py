@@ -12,7 +12,8 @@ and zero point become constants beside the ops that need them:
   even: within one step of MegEngine), ``RELU`` as an integer ``Clip`` at the zero point;
   a conv read only by a scale-changing ``QRELU`` outputs relu'd uint8 codes at zero
   point 0 for that relu's ``QLinearAdd`` form (:mod:`.int8_requant`); a zero-point
-  ``Padding`` before it becomes its ``pads`` (:mod:`.int8_fuse`);
+  ``Padding`` before it becomes its ``pads`` (:mod:`.int8_fuse`); at batch 1, the 3x3
+  conv of an RGB image: a float ``Conv`` of the codes, exact sums (:mod:`.int8_codeconv`);
 * ``MatrixMul`` of ``QuantizedS8``: ``MatMulInteger``; ``Elemwise`` ``ADD``/``SUB`` of one
   ``QuantizedS32``: int32 arithmetic; ``ElemwiseMultiType``: ``QADD`` and
   ``QFUSE_ADD_RELU`` as onnxruntime's ``QLinearAdd`` (``com.microsoft``); ``QRELU`` and
