@@ -52,6 +52,7 @@ from ..ops.reduce import REDUCE_ALL, Reduce
 from ..ops.shape import AxisAddRemove, Dimshuffle, Padding, Reshape
 from .int8_codeconv import code_conv_fits, emit_code_conv
 from .int8_fuse import fold_pads_into_convs, merge_reshapes
+from .int8_pool import code_average, code_average_fits, pool_attrs
 from .int8_requant import SHIFT, expected_codes, pick_form, prefetch, requant_relu_spec
 from .int8_tail import bias_add, code_mean, dequantized_mean, mean_pair, spatial_mean
 from .specialize import specialize
@@ -435,52 +436,24 @@ def _emit_requant_relu(low: _Lowering, node: OpNode, name: str, out: str) -> Non
     low.node(op, [name, *(low.const(c, "q") for c in consts)], out, domain=domain, **attrs)
 
 
-def _pool_attrs(op: Any) -> dict[str, Any]:
-    return {"kernel_shape": [op.window_h, op.window_w], "pads": [op.pad_h, op.pad_w] * 2,
-            "strides": [op.stride_h, op.stride_w]}
-
-
-def _code_average_fits(x: VarNode, y: VarNode) -> bool:
-    """Whether average pooling from ``x`` to ``y`` is an average of codes (one scale, zero
-    point 0: MegEngine's quantized average pooling keeps its input's dtype)."""
-    return not x.dtype.metadata["mgb_dtype"].get("zero_point", 0) and \
-        get_scale(x.dtype) == get_scale(y.dtype)
-
-
-def _code_average(low: _Lowering, node: OpNode, codes: str) -> str:
-    """The average of the float ``codes`` (less their zero point) over ``node``'s pooling
-    windows, rounded half away from zero as MegEngine rounds (a float average then
-    ``QuantizeLinear`` would round ties to even: one step off at half of the ties of a
-    4x4 window): float codes."""
-    op = node.op
-    if op.covers_input(node.inputs[0].shape):
-        mean = low.node("GlobalAveragePool", [codes])
-    else:
-        mean = low.node("AveragePool", [codes], count_include_pad=int(op.mode == "AVERAGE"),
-                        **_pool_attrs(op))
-    magnitude = low.node("Floor", [low.node("Add", [low.node("Abs", [mean]),
-                                                    low.const(np.float32(0.5), "half")])])
-    return low.node("Mul", [low.node("Sign", [mean]), magnitude])
-
-
 def _pooling(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
     op = node.op
     if op.format != "NCHW":
         raise Int8Unsupported(f"quantized pooling format {op.format}")
     if op.mode == "MAX":
-        low.node("MaxPool", names, out, **_pool_attrs(op))
+        low.node("MaxPool", names, out, **pool_attrs(op))
         return
     from onnx import helper
 
     x, y = node.inputs[0], node.outputs[0]
-    if not _code_average_fits(x, y):
+    if not code_average_fits(x, y):
         raise Int8Unsupported(f"quantized average pooling from {dtype_name(x.dtype)} to "
                               f"{dtype_name(y.dtype)}")
     codes = low.node("Cast", [names[0]], to=helper.np_dtype_to_tensor_dtype(np.dtype(np.float32)))
     in_offset = low.storage(x)[1]
     if in_offset:
         codes = low.node("Sub", [codes, low.const(np.float32(in_offset), "k")])
-    rounded = _code_average(low, node, codes)
+    rounded = code_average(low, node, codes)
     storage, offset = low.storage(y)
     if offset:
         rounded = low.node("Add", [rounded, low.const(np.float32(offset), "k")])
