@@ -276,6 +276,9 @@ def _conv(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
         real = b.value.astype(np.float64).reshape(-1) * (get_scale(b.dtype) / float(acc_scale))
         bias = np.rint(real).astype(np.int32)
     if code_conv_fits(low, node, filt, groups, bias):  # the image's conv (:mod:`.int8_codeconv`)
+        relu = _same_scale_relu(low, y)  # then the float Conv's Relu (one pass less)
+        if nonline == "IDENTITY" and relu is not None:
+            low.aliases[relu.outputs[0].id], nonline = y.id, "RELU"
         emit_code_conv(low, node, names[0], filt, bias, _conv_attrs(op, groups),
                        nonline == "RELU", out)
         return
@@ -286,6 +289,16 @@ def _conv(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
                     **_conv_attrs(op, groups))
     if nonline == "RELU":
         low.node("Clip", [conv, low.vq(y)[1]], out)  # at real 0
+
+
+def _same_scale_relu(low: _Lowering, y: VarNode) -> OpNode | None:
+    """The ``QRELU`` at ``y``'s own scale that alone reads ``y`` (same storage), else None."""
+    relu = low.sole_user(y)
+    if relu is None or not isinstance(relu.op, ElemwiseMultiType) \
+            or relu.op.float_mode() != "RELU":
+        return None
+    r = relu.outputs[0]
+    return relu if _same_qparams(y, r) and low.offset(y) == low.offset(r) else None
 
 
 def _requant_relu(node: OpNode) -> bool:

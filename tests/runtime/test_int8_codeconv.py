@@ -21,13 +21,15 @@ OUT_SCALE = 0.05
 def _graph(batch: int, own_pads: bool, bias_code: int = 0, kernel: int = 3,
            pool: bool = False) -> Any:
     """float (batch, 3, 9, 9) -> int8 -> [Padding (0, 1, 0, 1) | the conv's own pads] ->
-    ``kernel`` x ``kernel`` stride-2 ConvBias (3 -> 8, int32 bias, RELU) [-> 2x2 max
-    pooling] -> float; ``bias_code`` added to every bias code."""
+    ``kernel`` x ``kernel`` stride-2 ConvBias (3 -> 8, int32 bias; with the Padding a
+    RELU epilogue, else a same-scale QRELU after it) [-> 2x2 max pooling] -> float;
+    ``bias_code`` added to every bias code."""
     from mge.dtype import dtype_spec, qint8, qint32
     from mge.graph.ir import Graph
     from mge.ops.conv import ConvBiasForward
     from mge.ops.elemwise import TypeCvt
     from mge.ops.pooling import PoolingForward
+    from mge.ops.quantized import ElemwiseMultiType
     from mge.ops.shape import Padding
 
     rng = np.random.default_rng(3)
@@ -41,9 +43,12 @@ def _graph(batch: int, own_pads: bool, bias_code: int = 0, kernel: int = 3,
     w = rng.integers(-127, 128, (8, 3, kernel, kernel)).astype(qint8(0.01))
     bias = (rng.integers(-3000, 3000, (1, 8, 1, 1)) + bias_code).astype(qint32(0.02 * 0.01))
     pad = 1 if own_pads else 0
-    (c,) = g.add_op(ConvBiasForward(dtype=dtype_spec(qint8(OUT_SCALE)), stride_h=2,
-                                    stride_w=2, pad_h=pad, pad_w=pad, nonlineMode="RELU"),
+    out = dtype_spec(qint8(OUT_SCALE))
+    (c,) = g.add_op(ConvBiasForward(dtype=out, stride_h=2, stride_w=2, pad_h=pad, pad_w=pad,
+                                    nonlineMode="IDENTITY" if own_pads else "RELU"),
                     [q, g.add_const(w), g.add_const(bias)])
+    if own_pads:
+        (c,) = g.add_op(ElemwiseMultiType(mode="QRELU", dtype=out), [c])
     if pool:
         (c,) = g.add_op(PoolingForward(mode="MAX", window_h=2, window_w=2, stride_h=2,
                                        stride_w=2), [c])
@@ -64,6 +69,7 @@ def test_batch_one_float_conv_of_codes(own_pads: bool, tmp_path: Any) -> None:
     # the codes' offset (uint8 q + 128) is in the float bias, or subtracted where the
     # conv pads (with a float 0)
     assert ops["Conv"] == 1 and ops["QLinearConv"] == 0 and ops["Sub"] == int(own_pads)
+    assert ops["Relu"] == 1 and ops["Clip"] == 0  # a separate QRELU too: the float Relu
     # only the output's DequantizeLinear: one before the Conv would be fused by onnxruntime
     assert ops["DequantizeLinear"] == 1
     assert _ops(_graph(2, own_pads))["QLinearConv"] == 1
