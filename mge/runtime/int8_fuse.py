@@ -1,10 +1,13 @@
-"""Folding ``Pad`` into ``QLinearConv`` in the int8 ONNX lowering (:mod:`.int8_onnx`).
+"""Node folds of the int8 ONNX lowering (:mod:`.int8_onnx`), each exact.
 
-A constant ``Pad`` of the spatial axes whose value is the code of the conv input's zero
-point (a real 0, as TFLite-style SAME padding is dumped), read only by a ``QLinearConv``,
-becomes that conv's own (possibly asymmetric) ``pads``: onnxruntime pads a
-``QLinearConv``'s input with its zero point, so the codes the conv reads are the same
-and one pass over the activation is saved.
+* :func:`fold_pads_into_convs`: a constant ``Pad`` of the spatial axes whose value is the
+  code of the conv input's zero point (a real 0, as TFLite-style SAME padding is dumped),
+  read only by a ``QLinearConv``, becomes that conv's own (possibly asymmetric) ``pads``:
+  onnxruntime pads a ``QLinearConv``'s input with its zero point, so the codes the conv
+  reads are the same and one pass over the activation is saved.
+* :func:`merge_reshapes`: a ``Reshape`` (to a constant shape of positive sizes) of a
+  ``Reshape`` or ``Identity`` that nothing else reads reshapes the latter's input
+  directly (onnxruntime runs each ``Reshape`` of a float tail as its own node).
 
 Example:
     >>> nodes = fold_pads_into_convs(nodes, initializers)   # doctest: +SKIP
@@ -77,4 +80,24 @@ def fold_pads_into_convs(nodes: list[Any], initializers: list[Any]) -> list[Any]
     return [node for node in nodes if id(node) not in dropped]
 
 
-__all__ = ["fold_pads_into_convs"]
+def merge_reshapes(nodes: list[Any], initializers: list[Any]) -> list[Any]:
+    """``nodes`` with each ``Reshape``'s chain of single-reader ``Reshape`` / ``Identity``
+    producers dropped (see the module); the nodes are changed in place where merged."""
+    inits = {t.name: t for t in initializers}
+    readers = Counter(name for node in nodes for name in node.input)
+    producers = {out: node for node in nodes for out in node.output}
+    dropped: set[int] = set()
+    for node in nodes:  # in order: a producer's own chain is merged first
+        shape = _value(inits, node.input[1]) if node.op_type == "Reshape" else None
+        if shape is None or (shape <= 0).any():  # 0 and -1 depend on the input's shape
+            continue
+        src = producers.get(node.input[0])
+        while (src is not None and src.op_type in ("Reshape", "Identity")
+               and readers[src.output[0]] == 1):
+            dropped.add(id(src))
+            node.input[0] = src.input[0]
+            src = producers.get(node.input[0])
+    return [node for node in nodes if id(node) not in dropped]
+
+
+__all__ = ["fold_pads_into_convs", "merge_reshapes"]

@@ -12,7 +12,8 @@ and zero point become constants beside the ops that need them:
   even: within one step of MegEngine), ``RELU`` as an integer ``Clip`` at the zero point;
   a conv read only by a scale-changing ``QRELU`` outputs relu'd uint8 codes at zero
   point 0 for that relu's ``QLinearAdd`` form (:mod:`.int8_requant`); a zero-point
-  ``Padding`` before it becomes its ``pads`` (:mod:`.int8_fuse`);
+  ``Padding`` before it becomes its ``pads`` (:mod:`.int8_fuse`); at batch 1, the 3x3
+  conv of an RGB image: a float ``Conv`` of the codes, exact sums (:mod:`.int8_codeconv`);
 * ``MatrixMul`` of ``QuantizedS8``: ``MatMulInteger``; ``Elemwise`` ``ADD``/``SUB`` of one
   ``QuantizedS32``: int32 arithmetic; ``ElemwiseMultiType``: ``QADD`` and
   ``QFUSE_ADD_RELU`` as onnxruntime's ``QLinearAdd`` (``com.microsoft``); ``QRELU`` and
@@ -23,9 +24,10 @@ and zero point become constants beside the ops that need them:
 * pooling: integer ``MaxPool``, average pooling in float between Q/DQ;
 * ``Reshape``, ``Dimshuffle``, ``AxisAddRemove``, ``Padding``: on the codes (a constant
   pad value is a code, as in MegEngine's kernel);
-* a float tail: ``Reduce`` (a MEAN pair over H and W: one ``ReduceMean`` over the NHWC
-  transpose, which onnxruntime cancels against its channels-last convs' own), float
-  ``ConvBias`` (1x1 on a 1x1 image: ``Gemm``), float ``Elemwise``.
+* a float tail (:mod:`.int8_tail`): ``Reduce`` (a MEAN pair over H and W: one mean over
+  the NHWC transpose, of the codes as an integer sum where it reads a dequantize), float
+  ``ConvBias`` (1x1 on a 1x1 image: ``Gemm``, a bias ``ADD`` after it its ``C``), float
+  ``Elemwise``; a chain of ``Reshape`` nodes is one (:mod:`.int8_fuse`).
 
 Anything else raises :class:`Int8Unsupported` (the plan then runs on the numpy kernels).
 
@@ -48,8 +50,11 @@ from ..ops.pooling import PoolingForward
 from ..ops.quantized import ElemwiseMultiType
 from ..ops.reduce import REDUCE_ALL, Reduce
 from ..ops.shape import AxisAddRemove, Dimshuffle, Padding, Reshape
-from .int8_fuse import fold_pads_into_convs
+from .int8_codeconv import code_conv_fits, emit_code_conv
+from .int8_fuse import fold_pads_into_convs, merge_reshapes
+from .int8_pool import code_average, code_average_fits, pool_attrs
 from .int8_requant import SHIFT, expected_codes, pick_form, prefetch, requant_relu_spec
+from .int8_tail import bias_add, code_mean, dequantized_mean, mean_pair, spatial_mean
 from .specialize import specialize
 
 #: the op names in this module's strings are ONNX's
@@ -81,8 +86,12 @@ class _Lowering:
         self.outputs: set[int] = set()
         #: whether a relu'd conv output may travel at zero point 0 (``"add"`` form)
         self.relu_add = True
-        #: a var not emitted (the first of a spatial mean pair) -> the name it reduces
-        self.deferred: dict[int, str] = {}
+        #: a var not emitted (the first of a spatial mean pair) -> the name and var it reduces
+        self.deferred: dict[int, tuple[str, VarNode]] = {}
+        #: a dequantized var not emitted (read by a spatial mean pair) -> its codes' name, var
+        self.codes: dict[int, tuple[str, VarNode]] = {}
+        #: a var not emitted -> the var it equals (an ``ADD`` folded into a ``Gemm``)
+        self.aliases: dict[int, int] = {}
 
     def fresh(self, hint: str) -> str:
         self._n += 1
@@ -157,6 +166,9 @@ class _Lowering:
             if isinstance(node.op, Host2DeviceCopy):
                 continue
             out = node.outputs[0]
+            if out.id in self.aliases:
+                names[out.id] = names[self.aliases[out.id]]
+                continue
             if isinstance(node.op, ConstOp):
                 names[out.id] = const(self, out, node.op.value)
                 continue
@@ -208,7 +220,8 @@ def _conv_attrs(op: Any, groups: int) -> dict[str, Any]:
 def _float_conv(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
     """A float convolution (a network's float tail): ONNX ``Conv`` (+ ``Relu``); a 1x1
     dense one on a 1x1 image (a classifier after global pooling) as ``Gemm``, which
-    onnxruntime runs several times faster than its ``Conv`` there."""
+    onnxruntime runs several times faster than its ``Conv`` there (a constant bias
+    ``ADD`` after a bias-free one is its ``C``, see :mod:`.int8_tail`)."""
     op, x = node.op, node.inputs[0]
     filt, groups = _filter(node)
     w = filt.astype(np.float32)
@@ -224,7 +237,12 @@ def _float_conv(low: _Lowering, node: OpNode, names: list[str], out: str) -> Non
     y = None if nonline == "RELU" else out
     if (groups == 1 and w.shape[2:] == (1, 1) and tuple(x.shape[2:]) == (1, 1)
             and (op.pad_h, op.pad_w) == (0, 0)):
-        flat = low.node("Flatten", [names[0]], axis=1)
+        folded = None if bias or nonline != "IDENTITY" else bias_add(low, node.outputs[0])
+        if folded is not None:
+            low.aliases[folded[0].outputs[0].id] = node.outputs[0].id
+            bias = [low.const(folded[1], "b")]
+        flat = low.node("Reshape", [names[0], low.const(np.array(x.shape[:2], np.int64),
+                                                         "shape")])
         gemm = low.node("Gemm", [flat, low.const(w.reshape(w.shape[:2]), "w"), *bias],
                         transB=1)
         shape = low.const(np.array(node.outputs[0].shape, np.int64), "shape")
@@ -244,24 +262,43 @@ def _conv(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
         return
     filt, groups = _filter(node)
     acc_scale = np.float32(get_scale(x.dtype)) * np.float32(get_scale(w.dtype))
-    inputs = [names[0], *low.vq(x), low.const(filt, "w"), *low.qparams(w.dtype)]
     y = node.outputs[0]
     nonline = op.epilogue()
     if nonline not in ("IDENTITY", "RELU"):
         raise Int8Unsupported(f"quantized ConvBias nonlinearity {nonline}")
     if _feeds_requant_relu(low, y):  # relu'd by saturating at uint8 zero point 0
         low.offsets[y.id], nonline = 0, "IDENTITY"
-    inputs += low.vq(y)
+    bias = None
     if rest:
         b = rest[0]
         if not b.is_const or b.shape != (1, filt.shape[0], 1, 1):
             raise Int8Unsupported("quantized ConvBias needs a constant per-channel bias")
-        bias = b.value.astype(np.float64).reshape(-1) * (get_scale(b.dtype) / float(acc_scale))
-        inputs.append(low.const(np.rint(bias).astype(np.int32), "b"))
+        real = b.value.astype(np.float64).reshape(-1) * (get_scale(b.dtype) / float(acc_scale))
+        bias = np.rint(real).astype(np.int32)
+    if code_conv_fits(low, node, filt, groups, bias):  # the image's conv (:mod:`.int8_codeconv`)
+        relu = _same_scale_relu(low, y)  # then the float Conv's Relu (one pass less)
+        if nonline == "IDENTITY" and relu is not None:
+            low.aliases[relu.outputs[0].id], nonline = y.id, "RELU"
+        emit_code_conv(low, node, names[0], filt, bias, _conv_attrs(op, groups),
+                       nonline == "RELU", out)
+        return
+    inputs = [names[0], *low.vq(x), low.const(filt, "w"), *low.qparams(w.dtype), *low.vq(y)]
+    if bias is not None:
+        inputs.append(low.const(bias, "b"))
     conv = low.node("QLinearConv", inputs, None if nonline == "RELU" else out,
                     **_conv_attrs(op, groups))
     if nonline == "RELU":
         low.node("Clip", [conv, low.vq(y)[1]], out)  # at real 0
+
+
+def _same_scale_relu(low: _Lowering, y: VarNode) -> OpNode | None:
+    """The ``QRELU`` at ``y``'s own scale that alone reads ``y`` (same storage), else None."""
+    relu = low.sole_user(y)
+    if relu is None or not isinstance(relu.op, ElemwiseMultiType) \
+            or relu.op.float_mode() != "RELU":
+        return None
+    r = relu.outputs[0]
+    return relu if _same_qparams(y, r) and low.offset(y) == low.offset(r) else None
 
 
 def _requant_relu(node: OpNode) -> bool:
@@ -299,6 +336,9 @@ def _matmul(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
 
 
 def _typecvt(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
+    if dequantized_mean(low, node):  # the codes' integer mean (:mod:`.int8_tail`)
+        low.codes[node.outputs[0].id] = (names[0], node.inputs[0])
+        return
     src, dst = node.inputs[0].dtype, canonical_dtype(node.op.dtype)
     x = names[0]
     if is_quantize(src):
@@ -413,33 +453,20 @@ def _pooling(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
     op = node.op
     if op.format != "NCHW":
         raise Int8Unsupported(f"quantized pooling format {op.format}")
-    attrs = {"kernel_shape": [op.window_h, op.window_w], "pads": [op.pad_h, op.pad_w] * 2,
-             "strides": [op.stride_h, op.stride_w]}
     if op.mode == "MAX":
-        low.node("MaxPool", names, out, **attrs)
+        low.node("MaxPool", names, out, **pool_attrs(op))
         return
-    # the codes' average, rounded half away from zero as MegEngine does (a float average
-    # then QuantizeLinear would round ties to even: one step off at half of the
-    # ties of a 4x4 window); the output keeps the input's dtype, zero point 0
     from onnx import helper
 
     x, y = node.inputs[0], node.outputs[0]
-    if x.dtype.metadata["mgb_dtype"].get("zero_point", 0) or get_scale(x.dtype) != \
-            get_scale(y.dtype):
+    if not code_average_fits(x, y):
         raise Int8Unsupported(f"quantized average pooling from {dtype_name(x.dtype)} to "
                               f"{dtype_name(y.dtype)}")
     codes = low.node("Cast", [names[0]], to=helper.np_dtype_to_tensor_dtype(np.dtype(np.float32)))
     in_offset = low.storage(x)[1]
     if in_offset:
         codes = low.node("Sub", [codes, low.const(np.float32(in_offset), "k")])
-    if op.covers_input(x.shape):
-        mean = low.node("GlobalAveragePool", [codes])
-    else:
-        mean = low.node("AveragePool", [codes], count_include_pad=int(op.mode == "AVERAGE"),
-                        **attrs)
-    magnitude = low.node("Floor", [low.node("Add", [low.node("Abs", [mean]),
-                                                    low.const(np.float32(0.5), "half")])])
-    rounded = low.node("Mul", [low.node("Sign", [mean]), magnitude])
+    rounded = code_average(low, node, codes)
     storage, offset = low.storage(y)
     if offset:
         rounded = low.node("Add", [rounded, low.const(np.float32(offset), "k")])
@@ -468,29 +495,18 @@ def _reduce(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
     if is_quantize(x.dtype) or op.mode not in _REDUCE_MODES or op.axis == REDUCE_ALL \
             or op.data_type != "DEFAULT":
         raise Int8Unsupported(f"Reduce {op.mode} on {dtype_name(x.dtype)}")
-    if x.id in low.deferred:  # the second of a spatial mean pair
-        _spatial_mean(low, low.deferred.pop(x.id), node.outputs[0], out)
+    if x.id in low.deferred:  # the second of a spatial mean pair (:mod:`.int8_tail`)
+        name, first = low.deferred.pop(x.id)
+        if first.id in low.codes:
+            code_mean(low, *low.codes.pop(first.id), node.outputs[0], out)
+        else:
+            spatial_mean(low, name, node.outputs[0], out)
         return
-    user = low.sole_user(node.outputs[0])
-    if (op.mode == "MEAN" and len(x.shape) == 4 and op.axis in (2, 3) and user is not None
-            and isinstance(user.op, Reduce) and user.op.mode == "MEAN"
-            and user.op.axis == 5 - op.axis and user.op.data_type == "DEFAULT"):
-        # the mean over H then W (or W then H): one GlobalAveragePool at the second
-        low.deferred[node.outputs[0].id] = names[0]
+    if mean_pair(low, node) is not None:  # the mean over H then W (or W then H): at the
+        low.deferred[node.outputs[0].id] = (names[0], x)  # second
         return
     axes = low.const(np.array([op.axis], np.int64), "axes")
     low.node(_REDUCE_MODES[op.mode], [names[0], axes], out, keepdims=1)
-
-
-def _spatial_mean(low: _Lowering, name: str, y: VarNode, out: str) -> None:
-    """The mean over H and W of NCHW ``name`` as ``y``'s ``(N, C, 1, 1)``, taken over its
-    NHWC transpose: onnxruntime runs its QLinearConvs channels-last and cancels this
-    transpose against its own layout one, where a ``GlobalAveragePool`` of NCHW kept a
-    transpose of the whole last activation (a float rewrite: within float rounding)."""
-    nhwc = low.node("Transpose", [name], perm=[0, 2, 3, 1])
-    mean = low.node("ReduceMean", [nhwc, low.const(np.array([1, 2], np.int64), "axes")],
-                    keepdims=0)
-    low.node("Reshape", [mean, low.const(np.array(y.shape, np.int64), "shape")], out)
 
 
 _PAD_MODES = {"CONSTANT": "constant", "REPLICATE": "edge", "REFLECT": "reflect"}
@@ -562,6 +578,7 @@ def lower_to_onnx(graph: Graph, *, relu_add: bool = True, fold_pads: bool = True
     inputs = [helper.make_tensor_value_info(f"in{k}", _onnx_type(v), v.shape)
               for k, v in enumerate(graph.inputs)]
     nodes = fold_pads_into_convs(low.nodes, low.inits) if fold_pads else low.nodes
+    nodes = merge_reshapes(nodes, low.inits)
     g = helper.make_graph(nodes, "mge_int8", inputs, outputs, low.inits)
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET),
                                                 helper.make_opsetid("com.microsoft", 1)])

@@ -59,6 +59,7 @@ from .int8_onnx import (
     _reshape,
     shifted,
 )
+from .int8_pool import code_average, code_average_fits, pool_attrs
 from .int8_requant import SHIFT
 from .specialize import specialize
 
@@ -214,21 +215,27 @@ def _feeds_relu(low: _QdqLowering, y: VarNode) -> bool:
 
 
 def _pooling(low: _QdqLowering, node: OpNode, names: list[str], out: str) -> None:
+    """Max pooling of the reals; average pooling of 8-bit codes as MegEngine averages them
+    (the codes recovered from the reals, their average rounded half away from zero, see
+    :func:`.int8_pool.code_average`; a float average of the reals quantized would round
+    ties to even); other average pooling of the reals, quantized."""
     op, x, y = node.op, node.inputs[0], node.outputs[0]
     if op.format != "NCHW":
         raise Int8Unsupported(f"{op.type_name} format {op.format}")
-    attrs = {"kernel_shape": [op.window_h, op.window_w], "pads": [op.pad_h, op.pad_w] * 2,
-             "strides": [op.stride_h, op.stride_w]}
     if op.mode == "MAX":
-        pooled = low.node("MaxPool", names, **attrs)
+        pooled = low.node("MaxPool", names, **pool_attrs(op))
         if _same_qparams(x, y):  # the max of quantized reals is one of them
             low.node("Identity", [pooled], out)
             return
+    elif is_quantize(x.dtype) and _bits(x) <= 8 and code_average_fits(x, y):
+        scale = low.const(np.float32(get_scale(x.dtype)), "s")
+        codes = low.node("Round", [low.node("Div", [names[0], scale])])  # exact: |q| <= 255
+        pooled = low.node("Mul", [code_average(low, node, codes), scale])
     elif op.covers_input(x.shape):
         pooled = low.node("GlobalAveragePool", names)
     else:
         pooled = low.node("AveragePool", names, count_include_pad=int(op.mode == "AVERAGE"),
-                          **attrs)
+                          **pool_attrs(op))
     low.fq(pooled, y, out)
 
 

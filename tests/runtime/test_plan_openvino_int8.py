@@ -215,3 +215,33 @@ def test_same_scale_relu_after_conv_keeps_next_conv_int8(tmp_path: Path) -> None
     got, want = (_forward(_lite(tmp_path / "g.mge", b), x) for b in ("openvino-int8", "numpy"))
     for k, step in enumerate((S0, 0.09)):
         assert np.abs(got[k] - want[k]).max() <= step * 1.0001, f"output {k}"
+
+
+@pytest.mark.parametrize("window", [2, 4])
+def test_average_pooling_rounds_codes_as_megengine(window: int, tmp_path: Path) -> None:
+    """Quantized average pooling of every int8 code, windows averaging to a tie
+    (x.5): OpenVINO's codes equal the numpy kernels' (MegEngine rounds the codes' average
+    half away from zero; a float average quantized rounded ties to even)."""
+    pytest.importorskip("openvino")
+    from mge.dtype import dtype_spec, qint8
+    from mge.graph.ir import Graph
+    from mge.ops.elemwise import TypeCvt
+    from mge.ops.pooling import PoolingForward
+
+    scale = 0.1
+    g = Graph()
+    x = g.add_input("x", (1, 4, 16, 16), "float32")
+    (q,) = g.add_op(TypeCvt(dtype=dtype_spec(qint8(scale))), [x])
+    (p,) = g.add_op(PoolingForward(mode="AVERAGE", window_h=window, window_w=window,
+                                   stride_h=window, stride_w=window), [q])
+    g.outputs = [g.add_op(TypeCvt(dtype="float32"), [p])[0]]
+    (tmp_path / "pool.mge").write_bytes(dump_graph(g)[0])
+    rng = np.random.default_rng(0)
+    codes = np.stack([rng.permutation(np.arange(-128, 128)) for _ in range(4)])
+    codes = codes.reshape(1, 4, 16, 16)
+    data = (codes * np.float32(scale)).astype(np.float32)
+    sums = codes.reshape(4, 16 // window, window, 16 // window, window).sum(axis=(2, 4))
+    assert (sums % (window * window) == window * window // 2).sum() >= 2  # ties
+    got, want = (_forward(_lite(tmp_path / "pool.mge", b), data)[0]
+                 for b in ("openvino-int8", "numpy"))
+    np.testing.assert_array_equal(got, want)
