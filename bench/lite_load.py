@@ -22,7 +22,10 @@ read it with graph optimizations off, as onnxruntime's docs suggest), ``openvino
 the machine drifts); ``--baseline TREE`` adds each mge engine run from another mge source
 tree as ``base:<engine>`` (an A/B of two versions). The table gives median ms per phase
 and each engine's ratio to the fastest peer in the same phase. Other load on the
-machine moves these numbers: say so when quoting them.
+machine moves these numbers: say so when quoting them. ``--cpu`` times each load by the
+CPU time of the whole process (``time.process_time``: every thread of every engine,
+mge's hashing and entry-writing threads included while the load runs) instead of the
+wall clock: steadier on a shared machine, blind to waiting (disk, sleeping threads).
 
 Run: ``python bench/lite_load.py [--models mobilenet_v3_small_real ...] [--rounds 3]``.
 """
@@ -134,11 +137,12 @@ def _child(args: argparse.Namespace) -> None:
     os.environ["MGE_FAST_RUN_CACHE"] = os.path.join(cache, "fast_run.cache")
     _imports()
     load = _loader(engine, mge_path, onnx_path, json.loads(shape), args.threads, cache)
+    clock = time.process_time if args.cpu else time.perf_counter
     times = []
     for _ in range(1 + args.repeats):
-        start = time.perf_counter()
+        start = clock()
         keep = load()
-        times.append((time.perf_counter() - start) * 1e3)
+        times.append((clock() - start) * 1e3)
         del keep
     print(json.dumps({"first": times[0],
                       "repeat": statistics.median(times[1:]) if times[1:] else None}))
@@ -157,6 +161,7 @@ def measure(engine: str, mge_path: str, onnx_path: str, shape: list[int],
     try:
         for phase in ("cold", "warm"):
             cmd = [sys.executable, __file__, "--threads", str(args.threads),
+                   *(["--cpu"] if args.cpu else []),
                    "--repeats", str(args.repeats if phase == "warm" else 0), "--child",
                    engine, mge_path, onnx_path, json.dumps(shape), cache]
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
@@ -182,6 +187,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "mge_bench_lite"))
     parser.add_argument("--baseline", help="another mge source tree: its mge engines run "
                         "too, as base:<engine>, interleaved with this tree's")
+    parser.add_argument("--cpu", action="store_true", help="time loads by the process's "
+                        "CPU time (all its threads) instead of the wall clock")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -207,7 +214,8 @@ def main(argv: list[str] | None = None) -> None:
                            default=float("nan"))
                 row.append(medians[engine][phase] / peer)
             rows.append(row)
-    print_table(f"load ms (batch {args.batch}, {args.threads} thread(s), medians of "
+    clock = "process CPU ms" if args.cpu else "load ms"
+    print_table(f"{clock} (batch {args.batch}, {args.threads} thread(s), medians of "
                 f"{args.rounds} rounds; x: against the fastest peer in the same phase)",
                 ["model", "engine", *PHASES, *[f"{p} x" for p in PHASES]], rows)
 

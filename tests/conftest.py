@@ -20,6 +20,8 @@ os.environ["MGE_FAST_RUN_CACHE"] = "0"
 os.environ["MGE_LOAD_CACHE"] = "0"
 # and the int8 lowering's checks of onnxruntime's requantizing forms
 os.environ["MGE_INT8_CHECK_CACHE"] = "0"
+# plan caches check the graph their inference passes leave (off outside the tests)
+os.environ["MGE_LINT_PLANS"] = "1"
 
 try:
     import torch

@@ -90,7 +90,7 @@ def _replay(graph: Graph, input_types: Mapping[str, tuple[tuple[int, ...], np.dt
         else:
             op = node.op.with_batch(_infos(node.inputs), _infos(inputs))
         try:
-            outs = new.add_op(op, inputs, name=node.name)
+            outs = new.add_op(op, inputs, name=node.name, infos=_kept_infos(node, op, inputs))
             if node.id in wanted:
                 values = fold_values(op, [TensorInfo(v.shape, v.dtype, v.value if v.is_const
                                                      else known.get(v.id)) for v in inputs])
@@ -106,6 +106,20 @@ def _replay(graph: Graph, input_types: Mapping[str, tuple[tuple[int, ...], np.dt
             vmap[old.id] = var
     new.outputs = [vmap[old.id] for old in graph.outputs]
     return new
+
+
+def _kept_infos(node: OpNode, op: OpDef, inputs: Sequence[VarNode]
+                ) -> list[TensorInfo] | None:
+    """The output infos of ``node`` when the replay applies the same ``op`` to inputs
+    of the same types (shape, dtype, constant or not) as the source graph's: the ones
+    ``infer`` gave it there (``None``: infer them again). At a graph's own input shapes
+    (the plan of a model that follows input sizes) that is most ops."""
+    if op is not node.op or len(inputs) != len(node.inputs):
+        return None
+    for old, new in zip(node.inputs, inputs, strict=True):
+        if old.shape != new.shape or old.dtype != new.dtype or old.is_const != new.is_const:
+            return None
+    return _infos(node.outputs)
 
 
 def _values_wanted(order: Sequence[OpNode]) -> set[int]:

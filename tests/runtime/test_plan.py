@@ -28,6 +28,7 @@ from mge.runtime.plan import (
     plan_backend_class,
     register_plan_backend,
 )
+from mge.runtime.plan.engine import ENV_LINT
 from mge.runtime.specialize import ShapeError, has_sources, specialize
 
 BACKENDS = [b for b in available_plan_backends() if b in ("numpy", "torch")]
@@ -187,6 +188,19 @@ def test_plan_cache_replans_for_new_shapes_and_shares_weights(graph: Graph) -> N
     (ref,) = Executor(specialize(graph, {"data": x.shape}), "numpy").run(x)
     np.testing.assert_allclose(bigger.run(x)[0], ref, rtol=1e-4, atol=1e-6)
     assert bigger.run(x)[0].shape == (5, 5)
+
+
+@pytest.mark.parametrize("flag", ["1", "0", None])
+def test_optimized_graph_is_linted_only_under_the_flag(graph: Graph, flag: str | None,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    linted: list[Graph] = []
+    monkeypatch.setattr(Graph, "lint", lambda self: linted.append(self))
+    if flag is None:
+        monkeypatch.delenv(ENV_LINT, raising=False)
+    else:
+        monkeypatch.setenv(ENV_LINT, flag)
+    cache = PlanCache(graph, PlanOptions(backend="numpy"))
+    assert linted == ([cache.graph] if flag == "1" else [])
 
 
 def test_shape_errors_name_the_input_and_the_op(graph: Graph) -> None:

@@ -182,9 +182,15 @@ class Table:
         return self._field(slot, 0, f"field {slot}") != 0
 
     def scalar(self, slot: int, code: str, default: object, name: str) -> object:
-        fmt = _fmt(code)
-        pos = self._field(slot, fmt.size, name)
-        return fmt.unpack_from(self.r.buf, pos)[0] if pos else default
+        # :meth:`_field` inline: an operator table reads ~10 scalars
+        fmt = _FORMATS.get(code) or _fmt(code)
+        offsets = self.offsets
+        off = offsets[slot] if slot < len(offsets) else 0
+        if not off:
+            return default
+        if off < 4 or off + fmt.size > self.obj_len:
+            self.r.fail(f"{self.what}.{name}: field lies outside its table")
+        return fmt.unpack_from(self.r.buf, self.pos + off)[0]
 
     def raw(self, slot: int, size: int, name: str) -> bytes | None:
         """Bytes of an inline struct field, or None if absent."""
@@ -202,8 +208,22 @@ class Table:
         return target
 
     def _target(self, slot: int, name: str) -> int:
-        pos = self._field(slot, 4, name)
-        return self._deref(pos, name) if pos else 0
+        """Where the uoffset field ``slot`` points (0 if absent): :meth:`_field` and
+        :meth:`_deref` inline (every table, vector and string field goes through here)."""
+        offsets = self.offsets
+        off = offsets[slot] if slot < len(offsets) else 0
+        if not off:
+            return 0
+        if off < 4 or off + 4 > self.obj_len:
+            self.r.fail(f"{self.what}.{name}: field lies outside its table")
+        r = self.r
+        pos = self.pos + off
+        if pos + 4 > r.size:
+            r.check(pos, 4, _where(self, name))
+        target = pos + _U32.unpack_from(r.buf, pos)[0]
+        if target % 4 or target >= r.size:
+            r.fail(f"{_where(self, name)}: offset points to {target}, outside or misaligned")
+        return target
 
     def table(self, slot: int, name: str) -> Table | None:
         target = self._target(slot, name)

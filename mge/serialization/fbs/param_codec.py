@@ -108,7 +108,9 @@ def _decode_field(t: Table, slot: int, f: FieldSpec) -> Any:
         return _decode_struct(t.r, f"{t.what}.{f.name}", spec, spec.fmt.unpack(raw))
     if f.is_enum:
         value = t.scalar(slot, "I", None, f.name)
-        if value is None:
+        if value is None:  # absent: the default (most enum fields of a file's params)
+            if f.kind not in FLAG_ENUMS and f.default in ENUMS[f.kind]:
+                return f.default
             value = _enum_value(f.kind, f.default, f"{t.what}.{f.name}")
         if f.kind not in FLAG_ENUMS:
             members = ENUMS[f.kind]

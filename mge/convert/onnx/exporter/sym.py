@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from .arrays import c_contiguous
+
 #: the op names this module's strings speak: ONNX's, not mge's registered op types
 #: (``tests/ops/test_op_homes.py`` checks each)
 OP_VOCABULARY = "onnx"
@@ -162,7 +164,7 @@ class OnnxBuilder:
             entry = tensor.external_data.add()
             entry.key, entry.value = key, text
         self.initializers[name] = tensor
-        self.external[name] = np.ascontiguousarray(value)
+        self.external[name] = c_contiguous(value)
 
     def ints(self, values: Sequence[int]) -> Sym:
         """An int64 vector constant (shapes, axes, pads)."""
