@@ -12,6 +12,7 @@ import pytest
 
 from mge.runtime.plan import PlanCache, PlanOptions
 
+from .binding_checks import assert_binds_in_place
 from .whole_graph import fixture_model
 
 pytest.importorskip("onnxruntime")
@@ -38,20 +39,7 @@ def test_io_binding_writes_the_same_buffers_and_reads_inputs_in_place() -> None:
     graph, feeds = fixture_model()
     plan = PlanCache(graph, PlanOptions(backend="onnxruntime", threads=1)).plan()
     assert PlanCache(graph, PlanOptions(backend="numpy")).plan().io_binding([]) is None
-    buffers = [np.empty(v.shape, v.dtype) for v in plan.outputs]
-    binding = plan.io_binding(buffers)
-    _, keys, _ = plan.unchecked()
-    arrays = [np.array(f, order="C") for f in feeds]
-    for key, array in zip(keys, arrays, strict=True):
-        binding.bind(key, array)
-    binding.run()
-    assert all(b is o for b, o in zip(binding.outputs, buffers, strict=True))
-    for b, want in zip(buffers, plan.run_feeds(arrays), strict=True):
-        np.testing.assert_array_equal(b, want)
-    arrays[0][...] = arrays[0] * 0.5  # written in place: the next run reads it
-    binding.run()
-    for b, want in zip(buffers, plan.run_feeds(arrays), strict=True):
-        np.testing.assert_array_equal(b, want)
+    binding, keys, arrays = assert_binds_in_place(plan, feeds)
     with pytest.raises(ValueError, match="C-contiguous"):
         binding.bind(keys[0], np.asfortranarray(arrays[0]) if arrays[0].ndim > 1 else
                      np.zeros(2 * arrays[0].size, arrays[0].dtype)[::2])

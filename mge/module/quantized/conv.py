@@ -90,6 +90,19 @@ class ConvRelu2d(Conv2d):
         return self.calc_conv_quantized(inp, nonlinear_mode="relu")
 
 
+def load_folded_bn(qconv: Any, qat_module: Any, conv: Any) -> Any:
+    """Give the quantized conv ``qconv`` the weight and bias of QAT conv+BN module
+    ``qat_module`` with its BatchNorm folded in (running statistics), the weight in the
+    module's weight dtype, named as the float ``conv``'s; returns ``qconv``."""
+    w_fold, b_fold = qat_module.fold_weight_bias(
+        qat_module.bn.running_mean, qat_module.bn.running_var
+    )
+    weight = w_fold.astype(qat_module.get_weight_dtype())
+    qconv.weight = Parameter(weight.numpy(), name=conv.weight.name)
+    qconv.bias = Parameter(b_fold.numpy(), name=None if conv.bias is None else conv.bias.name)
+    return qconv
+
+
 class _ConvBnActivation2d(Conv2d):
     @classmethod
     def from_qat_module(cls, qat_module: QATBn._ConvBnActivation2d) -> _ConvBnActivation2d:
@@ -99,13 +112,7 @@ class _ConvBnActivation2d(Conv2d):
             conv.dilation, conv.groups, dtype=qat_module.get_activation_dtype(),
             name=qat_module.name, padding_mode=conv.padding_mode,
         )
-        w_fold, b_fold = qat_module.fold_weight_bias(
-            qat_module.bn.running_mean, qat_module.bn.running_var
-        )
-        weight = w_fold.astype(qat_module.get_weight_dtype())
-        qconv.weight = Parameter(weight.numpy(), name=conv.weight.name)
-        qconv.bias = Parameter(b_fold.numpy(), name=None if conv.bias is None else conv.bias.name)
-        return qconv
+        return load_folded_bn(qconv, qat_module, conv)
 
 
 class ConvBn2d(_ConvBnActivation2d):

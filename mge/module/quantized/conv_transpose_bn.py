@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ...tensor import Parameter, Tensor
-from .conv import ConvTranspose2d
+from ...tensor import Tensor
+from .conv import ConvTranspose2d, load_folded_bn
 
 if TYPE_CHECKING:  # the QAT modules import mge.quantization, which imports this
     from ..qat import conv_transpose_bn as QAT
@@ -30,13 +30,7 @@ class _ConvTransposeBnActivation2d(ConvTranspose2d):
             conv.output_padding, conv.dilation, conv.groups,
             dtype=qat_module.get_activation_dtype(), name=qat_module.name,
         )
-        w_fold, b_fold = qat_module.fold_weight_bias(
-            qat_module.bn.running_mean, qat_module.bn.running_var
-        )
-        weight = w_fold.astype(qat_module.get_weight_dtype())
-        qconv.weight = Parameter(weight.numpy(), name=conv.weight.name)
-        qconv.bias = Parameter(b_fold.numpy(), name=None if conv.bias is None else conv.bias.name)
-        return qconv
+        return load_folded_bn(qconv, qat_module, conv)
 
 
 class ConvTransposeBn2d(_ConvTransposeBnActivation2d):
