@@ -97,9 +97,17 @@ def main() -> None:
     parser.add_argument("--adaround-masked", action="store_true",
                         help="AdaRound's objective of a depthwise conv counts only the "
                              "output values its int8 output and ReLU6 keep")
+    parser.add_argument("--adaround-per-channel", action="store_true",
+                        help="AdaRound weighs each output channel's error by the inverse "
+                             "of its nearest-rounding error and falls back to nearest per "
+                             "channel")
     parser.add_argument("--quantize-classifier", action="store_true",
                         help="quantize the 1x1 classifier after the pooling too (default: "
                              "it stays float)")
+    parser.add_argument("--mse-activations", action="store_true",
+                        help="activation scales by MSEActivationObserver (least squared "
+                             "int8 error over the calibration histogram) instead of "
+                             "HistogramObserver's L2 range")
     parser.add_argument("--dump", help="write the int8 network here")
     parser.add_argument("--lite", action="store_true",
                         help="evaluate the crops in mge.lite (float: onnxruntime, int8: "
@@ -110,13 +118,16 @@ def main() -> None:
     net = OnnxConvNet(str(MODEL), quantize_classifier=args.quantize_classifier)
     net.eval()
     calib = np.concatenate(list(random_crops(images, args.calib, seed=1)))
-    start = time.time()
+    start, cpu = time.time(), time.process_time()
     q = ptq(net, [calib[i:i + 8] for i in range(0, len(calib), 8)],
             equalize=("data" if args.relu6_data else not args.no_equalize),
             bias_correction=not args.no_bias_correction,
             mse_weights=not args.no_mse_weights, share_scales=not args.no_share_scales,
-            adaround_iters=args.adaround, adaround_masked=args.adaround_masked)
-    print(f"PTQ (calibration and levers) on {args.calib} crops in {time.time() - start:.0f} s")
+            adaround_iters=args.adaround, adaround_masked=args.adaround_masked,
+            mse_activations=args.mse_activations,
+            adaround_per_channel=args.adaround_per_channel)
+    print(f"PTQ (calibration and levers) on {args.calib} crops in {time.time() - start:.0f} s "
+          f"({time.process_time() - cpu:.0f} s CPU)")
     centers = [np.concatenate([center_crop(i) for i in images])]
     f, g = top1(net, centers), top1(q, centers)
     print(f"photos: float top-1 {f.tolist()}, int8 top-1 {g.tolist()}")
