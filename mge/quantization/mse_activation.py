@@ -8,7 +8,8 @@ ReLU6 output never reaches and clips the other side at ``qmax`` (127, not 127.5)
 observer keeps the same running histogram and scores each candidate scale ``s = r *
 max|x| / ((qmax - qmin) / 2)`` (``r`` on a grid in ``[lowest, 1]``) by
 ``sum(count * (x - clip(round(x / s), qmin, qmax) * s) ** 2)`` over the histogram, each
-bin spread over ``subdiv`` evenly placed points; it picks the scale with the least error.
+bin spread over ``subdiv`` evenly placed points, and ``max|x| / qmax`` too (it keeps a
+ReLU6's saturated 6.0 exact: code 127); it picks the scale with the least error.
 The result is one scale per tensor, MegEngine's int8 format.
 
 Example:
@@ -35,9 +36,10 @@ from .utils import QParams, QuantMode, create_qparams
 
 def histogram_mse_scale(histogram: np.ndarray, lo: float, hi: float, qmin: int, qmax: int,
                         grid: int = 100, lowest: float = 0.3, subdiv: int = 8) -> float:
-    """The symmetric scale ``r * max(|lo|, |hi|) / ((qmax - qmin) / 2)`` (``r`` among
-    ``grid + 1`` steps from 1 down to ``lowest``) with the least squared quantization error
-    of the values ``histogram`` counts over ``[lo, hi]`` (0.0 when the range is 0)."""
+    """The symmetric scale ``max(|lo|, |hi|) / qmax`` or ``r * max(|lo|, |hi|) / ((qmax -
+    qmin) / 2)`` (``r`` among ``grid + 1`` steps from 1 down to ``lowest``) with the least
+    squared quantization error of the values ``histogram`` counts over ``[lo, hi]`` (0.0
+    when the range is 0)."""
     counts = np.asarray(histogram, dtype=np.float64)
     top = max(-float(lo), float(hi), 0.0)
     if top == 0.0 or counts.sum() <= 0:
@@ -49,8 +51,9 @@ def histogram_mse_scale(histogram: np.ndarray, lo: float, hi: float, qmin: int, 
     keep = weights > 0
     points, weights = points[keep], weights[keep]
     best, best_err = top / ((qmax - qmin) / 2), float("inf")
-    for r in np.linspace(1.0, lowest, grid + 1):
-        s = r * top / ((qmax - qmin) / 2)
+    candidates = [top / qmax] + [r * top / ((qmax - qmin) / 2)
+                                 for r in np.linspace(1.0, lowest, grid + 1)]
+    for s in candidates:
         err = float(np.sum(weights * (points - np.clip(np.round(points / s), qmin, qmax) * s)
                            ** 2))
         if err < best_err:

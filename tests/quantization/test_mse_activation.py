@@ -32,6 +32,13 @@ def test_histogram_mse_scale_clips_an_outlier() -> None:
     assert _int8_error(x, s) < _int8_error(x, 60.0 / 127.5)
 
 
+def test_histogram_mse_scale_keeps_a_saturated_relu6_exact() -> None:
+    """A quarter of the values at 6.0 (saturated): 6 / 127 stores them as code 127."""
+    x = np.concatenate([RNG.uniform(0.0, 6.0, 3000), np.full(1000, 6.0)])
+    hist, _ = np.histogram(x, 2048, (0.0, 6.0))
+    assert histogram_mse_scale(hist, 0.0, 6.0, -128, 127) == pytest.approx(6.0 / 127)
+
+
 def test_histogram_mse_scale_of_an_empty_range_is_zero() -> None:
     assert histogram_mse_scale(np.zeros(16), 0.0, 0.0, -128, 127) == 0.0
     assert histogram_mse_scale(np.ones(16), -1.0, 1.0, -128, 127) > 0.0
@@ -49,7 +56,7 @@ def test_observer_error_not_above_histogram_observer(kind: str) -> None:
     mse = _scale(MSEActivationObserver(), *batches)
     hist = _scale(HistogramObserver(), *batches)
     assert _int8_error(x, mse) <= _int8_error(x, hist) * 1.001
-    assert mse <= np.abs(x).max() / 127.5 * (1 + 1e-6)
+    assert mse <= np.abs(x).max() / 127 * (1 + 1e-6)
 
 
 def test_disabled_observer_ignores_batches_and_uncalibrated_raises() -> None:
