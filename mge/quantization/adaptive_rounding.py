@@ -268,10 +268,12 @@ def _soft(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def round_layer(w: np.ndarray, scale: float, qmin: int, qmax: int, stats: LayerStats,
                 iters: int = 1000, reg_weight: float = 0.01,
                 beta: tuple[float, float] = (20.0, 2.0), warmup: float = 0.2,
-                lr: float = 0.01) -> np.ndarray:
+                lr: float = 0.01, row_weights: np.ndarray | None = None) -> np.ndarray:
     """AdaRound codes (``int``, the shape of ``w``: ``(groups, out per group, K)``) of one
     layer's weights ``w`` at ``scale``, learned on ``stats``; each is ``floor(w / scale)``
-    or one more, clipped to ``[qmin, qmax]``."""
+    or one more, clipped to ``[qmin, qmax]``. ``row_weights`` ``(groups, out per
+    group)``: each output channel's output error counts that many times against the
+    regularizer (None: once)."""
     x = w / scale
     base = np.floor(x)
     rest = np.clip((x - base - _GAMMA) / (_ZETA - _GAMMA), 1e-4, 1 - 1e-4)
@@ -280,6 +282,8 @@ def round_layer(w: np.ndarray, scale: float, qmin: int, qmax: int, stats: LayerS
     quad = (stats.quant / n).astype(np.float32)
     target = np.matmul(w, stats.cross.transpose(0, 2, 1) / n).astype(np.float32)
     base32 = base.astype(np.float32)
+    weight = np.float32(2.0 * scale) if row_weights is None else \
+        (2.0 * scale * row_weights[..., None]).astype(np.float32)
     m, s2 = np.zeros_like(v), np.zeros_like(v)
     b1, b2, eps = 0.9, 0.999, 1e-8
     start = int(warmup * iters)
@@ -288,7 +292,7 @@ def round_layer(w: np.ndarray, scale: float, qmin: int, qmax: int, stats: LayerS
         q = base32 + h
         inside = (q >= qmin) & (q <= qmax)
         wq = np.clip(q, qmin, qmax) * np.float32(scale)
-        grad = 2.0 * (np.matmul(wq, quad) - target) * np.float32(scale) * inside
+        grad = (np.matmul(wq, quad) - target) * weight * inside
         if t >= start:
             rel = (t - start) / max(iters - start, 1)
             b = beta[1] + (beta[0] - beta[1]) * max(0.0, 1.0 - rel)
@@ -302,10 +306,21 @@ def round_layer(w: np.ndarray, scale: float, qmin: int, qmax: int, stats: LayerS
     return np.clip(base + (h >= 0.5), qmin, qmax).astype(np.int64)
 
 
+def _channel_weights(near_rows: np.ndarray) -> np.ndarray:
+    """Per-channel objective weights that give every output channel's nearest-rounding
+    error the layer's mean one (a channel's error floored at 1e-3 of the mean)."""
+    mean = float(near_rows.mean())
+    if mean <= 0.0:
+        return np.ones_like(near_rows)
+    return mean / np.maximum(near_rows, 1e-3 * mean)
+
+
 def _round_module(name: str, m: Module, stats: LayerStats, iters: int, reg_weight: float,
-                  beta: tuple[float, float], warmup: float, lr: float) -> RoundingResult:
+                  beta: tuple[float, float], warmup: float, lr: float,
+                  per_channel: bool = False) -> RoundingResult:
     """Round one QAT module's weight by :func:`round_layer` (its nearest codes where those
-    do not lose) and write it back as ``code * scale``."""
+    do not lose: per layer, or per output channel with each channel's objective
+    normalized if ``per_channel``) and write it back as ``code * scale``."""
     dtype = m.get_weight_dtype()
     scale = float(get_scale(dtype))
     if not np.isfinite(scale) or scale <= 0:
@@ -313,8 +328,13 @@ def _round_module(name: str, m: Module, stats: LayerStats, iters: int, reg_weigh
     qmin, qmax = quantized_range(dtype)
     w = _blocks(m)
     nearest = np.clip(np.round(w / scale), qmin, qmax)
-    codes = round_layer(w, scale, qmin, qmax, stats, iters, reg_weight, beta, warmup, lr)
-    near_err = stats.error(nearest * scale, w)
+    near_rows = stats.row_errors(nearest * scale, w)
+    near_err = float(near_rows.sum())
+    codes = round_layer(w, scale, qmin, qmax, stats, iters, reg_weight, beta, warmup, lr,
+                        _channel_weights(near_rows) if per_channel else None)
+    if per_channel:
+        worse = stats.row_errors(codes * scale, w) >= near_rows
+        codes = np.where(worse[..., None], nearest.astype(np.int64), codes)
     err = stats.error(codes * scale, w)
     if err >= near_err:
         codes, err = nearest.astype(np.int64), near_err
@@ -331,6 +351,7 @@ def adaround(
     qat_module: Module, data: Any, float_module: Module | None = None, iters: int = 1000,
     reg_weight: float = 0.01, beta: tuple[float, float] = (20.0, 2.0), warmup: float = 0.2,
     lr: float = 0.01, sequential: bool = True, masked: bool = False, progress: bool = True,
+    per_channel: bool = False,
 ) -> dict[str, RoundingResult]:
     """Learn the rounding of every QAT ``Conv2d``/``Linear`` weight on ``data`` and write
     the weights back as ``code * scale``, in place (mge's own PTQ step: AdaRound).
@@ -358,6 +379,10 @@ def adaround(
             after it (:func:`~.clipped_outputs.kept_output_ranges`); elsewhere the
             quantized network saturates to the same value.
         progress: show a progress bar over the layers.
+        per_channel: weigh each output channel's error by the inverse of its error with
+            nearest rounding (every channel then counts alike against the regularizer,
+            not only the loud ones) and keep the nearest codes per channel where the
+            learned ones do not lower that channel's error.
 
     Returns:
         ``{layer name: RoundingResult}``.
@@ -372,7 +397,7 @@ def adaround(
     targets = _targets(qat_module)
 
     def round_one(name: str, m: Module, stats: LayerStats) -> RoundingResult:
-        return _round_module(name, m, stats, iters, reg_weight, beta, warmup, lr)
+        return _round_module(name, m, stats, iters, reg_weight, beta, warmup, lr, per_channel)
 
     kept = kept_output_ranges(qat_module, Tensor(batches[0][:1])) if masked else {}
     if sequential:

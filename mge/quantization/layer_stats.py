@@ -89,13 +89,18 @@ class LayerStats:
         self.float += np.matmul(kept_f, cols_f.transpose(0, 2, 1))
         self.count += cols_q.shape[2]
 
+    def row_errors(self, v: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Mean over columns of ``(V x_q - W x)^2`` per output channel, ``(groups, out per
+        group)``, for weights ``V``, ``W`` of shape ``(groups, out per group, K)``."""
+        total = (np.sum(np.matmul(v, self.quant) * v, axis=-1)
+                 - 2 * np.sum(np.matmul(v, self.cross) * w, axis=-1)
+                 + np.sum(np.matmul(w, self.float) * w, axis=-1))
+        return total / max(self.count, 1)
+
     def error(self, v: np.ndarray, w: np.ndarray) -> float:
         """Mean over columns of ``||V x_q - W x||^2`` (summed over output channels) for
         weights ``V``, ``W`` of shape ``(groups, out per group, K)``."""
-        total = (np.sum(np.matmul(v, self.quant) * v)
-                 - 2 * np.sum(np.matmul(v, self.cross) * w)
-                 + np.sum(np.matmul(w, self.float) * w))
-        return float(total) / max(self.count, 1)
+        return float(np.sum(self.row_errors(v, w)))
 
 
 __all__ = ["LayerStats", "conv_columns"]

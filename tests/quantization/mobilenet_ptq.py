@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from copy import deepcopy
+from functools import partial
 
 import numpy as np
 
 import mge
 from mge.quantization import (
+    QConfig,
     adaround,
     calibration_qconfig,
     correct_bias,
@@ -28,6 +30,7 @@ from mge.quantization import (
     quantize_qat,
     share_activation_scales,
 )
+from mge.quantization.mse_activation import MSEActivationObserver
 from tests.examples.shared_data import IMAGES, MODELS
 
 MODEL = MODELS / "mobilenet_v2_1.0_224_dq.onnx"
@@ -76,12 +79,15 @@ def random_crops(images: list[np.ndarray], n: int, seed: int, size: int = 224
 
 def ptq(net: mge.module.Module, calibration: list[np.ndarray], equalize: bool | str = True,
         bias_correction: bool = True, mse_weights: bool = True, share_scales: bool = True,
-        adaround_iters: int = 0, adaround_masked: bool = False) -> mge.module.Module:
+        adaround_iters: int = 0, adaround_masked: bool = False, mse_activations: bool = False,
+        adaround_per_channel: bool = False) -> mge.module.Module:
     """A quantized copy of the float ``net`` calibrated on ``calibration`` batches
     (``equalize="data"``: ``equalize_cross_layer(relu6="data")`` on the first two batches;
     ``adaround`` with ``adaround_iters`` steps per layer when not 0, its depthwise convs'
     objective masked to the output values their ReLU6 keeps if ``adaround_masked``, then
-    ``correct_bias`` on the same batches unless ``bias_correction`` is False)."""
+    ``correct_bias`` on the same batches unless ``bias_correction`` is False;
+    ``mse_activations``: ``MSEActivationObserver`` instead of ``HistogramObserver`` for the
+    activations; ``adaround_per_channel``: ``adaround(per_channel=True)``)."""
     net = deepcopy(net)
     net.eval()
     if equalize == "data":
@@ -89,6 +95,9 @@ def ptq(net: mge.module.Module, calibration: list[np.ndarray], equalize: bool | 
     elif equalize:
         equalize_cross_layer(net, mge.tensor(calibration[0][:1]))
     qconfig = mse_calibration_qconfig if mse_weights else calibration_qconfig
+    if mse_activations:
+        qconfig = QConfig(qconfig.weight_observer, partial(MSEActivationObserver, dtype="qint8"),
+                          None, None)
     qat = quantize_qat(net, inplace=False, qconfig=qconfig)
     enable_observer(qat)
     for batch in calibration:
@@ -99,7 +108,7 @@ def ptq(net: mge.module.Module, calibration: list[np.ndarray], equalize: bool | 
         share_activation_scales(qat, mge.tensor(calibration[0][:1]))
     if adaround_iters:
         adaround(qat, calibration, float_module=net, iters=adaround_iters,
-                 masked=adaround_masked, progress=False)
+                 masked=adaround_masked, per_channel=adaround_per_channel, progress=False)
     q = quantize(qat, inplace=False)
     q.eval()
     if bias_correction:

@@ -53,6 +53,18 @@ def test_layer_stats_error_is_the_mean_squared_output_error() -> None:
     assert stats.error(v, w) == pytest.approx(direct, rel=1e-10)
 
 
+def test_layer_stats_row_errors_are_per_output_channel() -> None:
+    xq, xf = RNG.normal(size=(2, 6, 30)), RNG.normal(size=(2, 6, 30))
+    v, w = RNG.normal(size=(2, 3, 6)), RNG.normal(size=(2, 3, 6))
+    stats = LayerStats.zeros(2, 6)
+    stats.add(xq, xf)
+    direct = np.sum((np.matmul(v, xq) - np.matmul(w, xf)) ** 2, axis=-1) / 30
+    rows = stats.row_errors(v, w)
+    assert rows.shape == (2, 3)
+    np.testing.assert_allclose(rows, direct, rtol=1e-10)
+    assert stats.error(v, w) == pytest.approx(rows.sum(), rel=1e-12)
+
+
 def test_layer_stats_mask_counts_only_the_kept_columns_per_group() -> None:
     xq, xf = RNG.normal(size=(3, 4, 40)), RNG.normal(size=(3, 4, 40))
     mask = RNG.random((3, 40)) < 0.6
@@ -129,6 +141,37 @@ def test_adaround_changes_codes_by_one_and_lowers_each_layer_error(sequential: b
         flipped += r.flipped
     assert flipped > 0
     assert sum(r.error for r in report.values()) < sum(r.nearest_error for r in report.values())
+
+
+def test_adaround_per_channel_never_loses_on_a_channel() -> None:
+    """Per channel, the chosen codes' error is at most nearest rounding's (the fallback is
+    per output channel), and the layer's total error is not above the nearest one."""
+    net, qat, data = _calibrated()
+    near = quantize(qat, inplace=False)
+    near_codes = {n: _codes(getattr(near, n).weight) for n in ("conv1", "conv2", "conv3")}
+    report = adaround(qat, data, float_module=net, iters=300, per_channel=True,
+                      progress=False)
+    after = quantize(qat, inplace=False)
+    after.eval()
+    assert sum(r.flipped for r in report.values()) > 0
+    for name, r in report.items():
+        assert r.error <= r.nearest_error
+        new = _codes(getattr(after, name).weight)
+        changed = (new != near_codes[name]).reshape(len(new), -1).any(axis=1)
+        assert int((new != near_codes[name]).sum()) == r.flipped
+        if name == "conv1":  # its input is the quantized data itself: compare per channel
+            qin = F.elemwise.dequantize(after.quant(mge.tensor(data))).numpy()
+
+            def out(codes: np.ndarray, inp: np.ndarray, n: str = name) -> np.ndarray:
+                scale = get_scale(getattr(after, n).weight.dtype)
+                return F.conv2d(mge.tensor(inp), mge.tensor((codes * scale).astype("float32")),
+                                padding=1).numpy()
+
+            ref = out(net.conv1.weight.numpy() / get_scale(after.conv1.weight.dtype), data)
+            err_new = ((out(new, qin) - ref) ** 2).sum(axis=(0, 2, 3))
+            err_near = ((out(near_codes[name], qin) - ref) ** 2).sum(axis=(0, 2, 3))
+            assert changed.any()
+            assert np.all(err_new[changed] < err_near[changed] * (1 + 1e-4))
 
 
 def test_adaround_masked_counts_a_depthwise_error_only_where_relu6_keeps_it() -> None:
