@@ -20,6 +20,9 @@ from typing import Any
 
 import numpy as np
 
+#: the op names in this module's strings are ONNX's
+OP_VOCABULARY = "onnx"
+
 
 def _value(inits: dict[str, Any], name: str) -> np.ndarray | None:
     from onnx import numpy_helper

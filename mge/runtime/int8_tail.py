@@ -29,6 +29,8 @@ from ..graph.ir import OpNode, VarNode
 from ..ops.elemwise import Elemwise, TypeCvt
 from ..ops.reduce import Reduce
 
+#: the op names in this module's strings are ONNX's
+OP_VOCABULARY = "onnx"
 #: the most ``H * W`` whose sum of 8-bit codes (each at most 255 from its zero point)
 #: is exact in float32 (2**24)
 _EXACT_COUNT = (1 << 24) // 255
