@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import numpy as np
 
 from mge.runtime.plan import Plan
@@ -26,3 +29,21 @@ def assert_binds_in_place(plan: Plan, feeds: list[np.ndarray]) -> tuple[object, 
     for b, want in zip(buffers, plan.run_feeds(arrays), strict=True):
         np.testing.assert_array_equal(b, want)
     return binding, keys, arrays
+
+
+def assert_binding_outlives_its_caller(plan: Plan, feeds: list[np.ndarray]) -> None:
+    """Arrays given to ``plan``'s binding and dropped by the caller are still what it reads
+    and writes (the engines hold only their memory's addresses), as long as the binding's
+    ``run`` is kept."""
+    _, keys, _ = plan.unchecked()
+    binding = plan.io_binding([np.empty(v.shape, v.dtype) for v in plan.outputs])
+    for key, feed in zip(keys, feeds, strict=True):
+        binding.bind(key, np.array(feed, order="C"))  # the only reference: the binding's
+    run, alive = binding.run, weakref.ref(binding)
+    del binding
+    gc.collect()
+    litter = [np.full(np.shape(f), np.nan, np.asarray(f).dtype) for f in feeds for _ in range(4)]
+    run()
+    assert alive() is not None and len(litter) == 4 * len(feeds)
+    for b, want in zip(alive().outputs, plan.run_feeds(feeds), strict=True):
+        np.testing.assert_array_equal(b, want)
