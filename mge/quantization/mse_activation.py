@@ -30,6 +30,7 @@ import numpy as np
 
 from ..dtype import QuantDtypeMeta
 from ..tensor import Tensor
+from .mse_observer import least_error_scale
 from .observer import HistogramObserver
 from .utils import QParams, QuantMode, create_qparams
 
@@ -50,15 +51,9 @@ def histogram_mse_scale(histogram: np.ndarray, lo: float, hi: float, qmin: int, 
     weights = np.repeat(counts / subdiv, subdiv)
     keep = weights > 0
     points, weights = points[keep], weights[keep]
-    best, best_err = top / ((qmax - qmin) / 2), float("inf")
     candidates = [top / qmax] + [r * top / ((qmax - qmin) / 2)
                                  for r in np.linspace(1.0, lowest, grid + 1)]
-    for s in candidates:
-        err = float(np.sum(weights * (points - np.clip(np.round(points / s), qmin, qmax) * s)
-                           ** 2))
-        if err < best_err:
-            best, best_err = s, err
-    return best
+    return candidates[least_error_scale(points, weights, candidates, qmin, qmax)]
 
 
 class MSEActivationObserver(HistogramObserver):

@@ -33,6 +33,20 @@ from .observer import MinMaxObserver
 from .utils import QParams, QuantMode, create_qparams
 
 
+def least_error_scale(points: np.ndarray, weights: np.ndarray | None,
+                      candidates: list[float], qmin: int, qmax: int) -> int:
+    """The index of the scale among ``candidates`` (the first of equals) with the least
+    squared int8 error ``sum(weights * (x - clip(round(x / s), qmin, qmax) * s) ** 2)``
+    of the values ``points`` (each weighing 1 when ``weights`` is None)."""
+    best, best_err = 0, float("inf")
+    for k, s in enumerate(candidates):
+        sq = (points - np.clip(np.round(points / s), qmin, qmax) * s) ** 2
+        err = float(np.sum(sq if weights is None else weights * sq))
+        if err < best_err:
+            best, best_err = k, err
+    return best
+
+
 def mse_clip_ratio(x: np.ndarray, qmin: int, qmax: int, grid: int = 100,
                    lowest: float = 0.3) -> float:
     """The ratio ``r`` in ``[lowest, 1]`` (``grid`` steps) whose symmetric scale ``r *
@@ -41,13 +55,9 @@ def mse_clip_ratio(x: np.ndarray, qmin: int, qmax: int, grid: int = 100,
     top = float(np.abs(x).max()) if x.size else 0.0
     if top == 0.0:
         return 1.0
-    best, best_err = 1.0, float("inf")
-    for r in np.linspace(1.0, lowest, grid + 1):
-        s = r * top / ((qmax - qmin) / 2)
-        err = float(np.sum((x - np.clip(np.round(x / s), qmin, qmax) * s) ** 2))
-        if err < best_err:
-            best, best_err = float(r), err
-    return best
+    ratios = np.linspace(1.0, lowest, grid + 1)
+    candidates = [r * top / ((qmax - qmin) / 2) for r in ratios]
+    return float(ratios[least_error_scale(x, None, candidates, qmin, qmax)])
 
 
 class MSEWeightObserver(MinMaxObserver):
@@ -89,4 +99,4 @@ class MSEWeightObserver(MinMaxObserver):
         return create_qparams(self.mode, self.dtype, scale=Tensor(np.float32(scale)))
 
 
-__all__ = ["MSEWeightObserver", "mse_clip_ratio"]
+__all__ = ["least_error_scale", "MSEWeightObserver", "mse_clip_ratio"]
