@@ -282,6 +282,19 @@ def get_zero_point(dtype: Any) -> int:
     return int(info["zero_point"])
 
 
+def code_zero_point(dtype: Any) -> int:
+    """The integer code of real 0 in a quantized dtype: its zero point, 0 for a symmetric
+    one (where :func:`get_zero_point` raises).
+
+    >>> code_zero_point(quint8(0.1, 128)), code_zero_point(qint8(0.1))
+    (128, 0)
+
+    Raises:
+        ValueError: for a dtype that is not quantized.
+    """
+    return int(_require_quantized(dtype, "code_zero_point").get("zero_point") or 0)
+
+
 def quantized_cname(dtype: Any) -> str:
     """MegEngine's C++ name of a quantized dtype (``"QuantizedS8"``)."""
     return str(_require_quantized(dtype, "quantized_cname")["name"])

@@ -40,3 +40,12 @@ def test_creation_defaults() -> None:
     assert result_dtype(np.dtype("float16"), 3) == np.float16
     with pytest.raises(TypeError, match="unsupported dtype"):
         canonical_dtype(np.complex64)
+
+
+def test_code_zero_point_is_zero_for_symmetric_dtypes() -> None:
+    from mge.dtype import code_zero_point, qint8, qint32, quint8
+
+    assert (code_zero_point(quint8(0.5, 3)), code_zero_point(qint8(0.5)),
+            code_zero_point(qint32(0.5))) == (3, 0, 0)
+    with pytest.raises(ValueError, match="not a quantized dtype"):
+        code_zero_point(np.dtype("int8"))

@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from ..dtype import get_scale, is_quantize, quantized_range
+from ..dtype import code_zero_point, get_scale, is_quantize, quantized_range
 from ..module import Module
 from ..module import qat as QAT
 from ..tensor import Parameter, Tensor
@@ -83,8 +83,7 @@ def _targets(module: Module) -> list[tuple[str, Module]]:
         dtype = m.get_weight_dtype()
         if dtype is None or not is_quantize(dtype):
             continue
-        zero = dtype.metadata["mgb_dtype"].get("zero_point", 0) or 0
-        if int(zero) != 0:
+        if code_zero_point(dtype) != 0:
             continue
         if isinstance(m, QAT.Conv2d) and (m.padding_mode != "zeros"
                                           or m.conv_mode != "cross_correlation"):

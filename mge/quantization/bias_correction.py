@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from ..dtype import get_scale, is_quantize, quantized_range
+from ..dtype import code_zero_point, get_scale, is_quantize, quantized_range
 from ..module import Module
 from ..module import quantized as Quantized
 from ..module.conv import Conv2d as FloatConv2d
@@ -82,9 +82,8 @@ def _channel_mean(x: np.ndarray) -> np.ndarray:
 def _output_range(module: Module) -> tuple[float, float]:
     """The float range the module's quantized output dtype can hold."""
     dtype = module.output_dtype
-    info = dtype.metadata["mgb_dtype"]
     qmin, qmax = quantized_range(dtype)
-    scale, zero = get_scale(dtype), int(info.get("zero_point", 0) or 0)
+    scale, zero = get_scale(dtype), code_zero_point(dtype)
     return (qmin - zero) * scale, (qmax - zero) * scale
 
 

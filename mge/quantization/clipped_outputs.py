@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..dtype import get_scale, is_quantize, quantized_range
+from ..dtype import code_zero_point, get_scale, is_quantize, quantized_range
 from ..module import Module
 from ..module import qat as QAT
 from ..tensor import Tensor
@@ -130,7 +130,7 @@ def _int8_grid(module: QAT.QATModule) -> tuple[float, int, int] | None:
     dtype = module.get_activation_dtype()
     if dtype is None or not is_quantize(dtype):
         return None
-    if int(dtype.metadata["mgb_dtype"].get("zero_point", 0) or 0) != 0:
+    if code_zero_point(dtype) != 0:
         return None
     qmin, qmax = quantized_range(dtype)
     return float(get_scale(dtype)), qmin, qmax

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..dtype import get_scale
+from ..dtype import code_zero_point, get_scale
 from ..graph.ir import OpNode, VarNode
 from ..ops.pooling import PoolingForward
 from ..ops.quantized import ElemwiseMultiType
@@ -77,7 +77,7 @@ def emit_code_conv(low: Any, node: OpNode, name: str, filt: np.ndarray,
     x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
     # Cast (not DequantizeLinear, see the module) of the codes as they travel, q + offset
     codes = low.node("Cast", [name], to=TensorProto.FLOAT)
-    offset = low.storage(x)[1] + int(x.dtype.metadata["mgb_dtype"].get("zero_point", 0))
+    offset = low.storage(x)[1] + code_zero_point(x.dtype)
     total = np.zeros(filt.shape[0], np.int64) if bias is None else bias.astype(np.int64)
     if offset and not any(attrs["pads"]):  # no padding: the offset's products in the bias
         total = total - offset * filt.astype(np.int64).reshape(filt.shape[0], -1).sum(axis=1)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..dtype import get_scale
+from ..dtype import code_zero_point, get_scale
 from ..graph.ir import OpNode, VarNode
 
 
@@ -24,7 +24,7 @@ def pool_attrs(op: Any) -> dict[str, Any]:
 def code_average_fits(x: VarNode, y: VarNode) -> bool:
     """Whether average pooling from ``x`` to ``y`` is an average of codes (one scale, zero
     point 0: MegEngine's quantized average pooling keeps its input's dtype)."""
-    return not x.dtype.metadata["mgb_dtype"].get("zero_point", 0) and \
+    return not code_zero_point(x.dtype) and \
         get_scale(x.dtype) == get_scale(y.dtype)
 
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ..dtype import canonical_dtype, dtype_name, get_scale, is_quantize
+from ..dtype import canonical_dtype, code_zero_point, dtype_name, get_scale, is_quantize
 from ..graph.ir import Graph, OpNode, VarNode
 from ..ops.conv import ConvBiasForward, ConvolutionForward
 from ..ops.elemwise import Elemwise, TypeCvt
@@ -94,8 +94,7 @@ class _QdqLowering(_Lowering):
 
     def real(self, value: np.ndarray, var: VarNode) -> np.ndarray:
         """The float32 reals of the codes ``value`` of ``var``."""
-        info = var.dtype.metadata["mgb_dtype"]
-        codes = np.asarray(value).astype(np.float64) - info.get("zero_point", 0)
+        codes = np.asarray(value).astype(np.float64) - code_zero_point(var.dtype)
         return (codes * get_scale(var.dtype)).astype(np.float32)
 
 
@@ -211,7 +210,7 @@ def _feeds_relu(low: _QdqLowering, y: VarNode) -> bool:
     relu = low.sole_user(y)
     return (relu is not None and isinstance(relu.op, ElemwiseMultiType)
             and relu.op.float_mode() == "RELU" and _bits(y) <= 8
-            and y.dtype.metadata["mgb_dtype"].get("zero_point", 0) == 0)
+            and code_zero_point(y.dtype) == 0)
 
 
 def _pooling(low: _QdqLowering, node: OpNode, names: list[str], out: str) -> None:

@@ -34,6 +34,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from ...core.opdef import OpDef, TensorInfo
 from ...dtype import (
     canonical_dtype,
+    code_zero_point,
     dequantize_array,
     dtype_name,
     get_scale,
@@ -257,7 +258,7 @@ def _requantize(real: np.ndarray, out: np.dtype) -> np.ndarray:
     float32 reciprocal of the scale, ``roundf``, plus the zero point, saturated."""
     with np.errstate(invalid="ignore", over="ignore"):
         q = round_half_away(real * (np.float32(1) / np.float32(get_scale(out))))
-    zp = out.metadata["mgb_dtype"].get("zero_point", 0)
+    zp = code_zero_point(out)
     return _store(np.clip(np.nan_to_num(q) + zp, *quantized_range(out)), out)
 
 
@@ -311,7 +312,7 @@ def pooling(op: PoolingForward, dtypes: Dtypes, x: np.ndarray) -> np.ndarray:
         ones = np.pad(np.ones(x.shape[2:], np.int64), ((ph, ph), (pw, pw)))
         count = sliding_window_view(ones, (op.window_h, op.window_w))[::sh, ::sw].sum(
             axis=(-2, -1)).astype(F32)
-    zp = dtype.metadata["mgb_dtype"].get("zero_point", 0)
+    zp = code_zero_point(dtype)
     if zp:
         raise NotImplementedError("PoolingForward: average of an asymmetric quantized dtype")
     return _store(np.clip(round_half_away(total / count), *quantized_range(dtype)), dtype)
