@@ -118,6 +118,26 @@ class Elemwise(OpDef):
         return FUSED_MODES.get(self.mode, (self.mode, "IDENTITY"))
 
 
+def dtype_field(op: str, dtype: object) -> str:
+    """An op's ``dtype`` field as the op keeps it: a string as given, a numpy dtype as its
+    spec string (numpy's ``==`` and hash ignore a quantized dtype's scale, and ops, and
+    what they key, must differ by scale).
+
+    >>> from mge.dtype import qint8
+    >>> dtype_field("TypeCvt", qint8(0.5)) != dtype_field("TypeCvt", qint8(0.25))
+    True
+
+    Raises:
+        TypeError: ``dtype`` is not a dtype (the message names ``op``).
+    """
+    if isinstance(dtype, str):
+        return dtype
+    try:
+        return dtype_spec(canonical_dtype(dtype))
+    except TypeError as exc:
+        raise TypeError(f"{op}: {exc}") from None
+
+
 @register_op
 class TypeCvt(OpDef):
     """Convert to ``dtype`` (a numpy dtype name such as ``"float16"``, or a quantized
@@ -134,14 +154,8 @@ class TypeCvt(OpDef):
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
-        # MegEngine code passes numpy dtypes, whose == and hash ignore a quantized dtype's
-        # scale: ops (and what they key) must differ by scale, so the spec string is kept
-        if not isinstance(self.dtype, str):
-            try:
-                spec = dtype_spec(canonical_dtype(self.dtype))
-            except TypeError as exc:
-                raise TypeError(f"TypeCvt: {exc}") from None
-            object.__setattr__(self, "dtype", spec)
+        # MegEngine code passes numpy dtypes (see dtype_field)
+        object.__setattr__(self, "dtype", dtype_field("TypeCvt", self.dtype))
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
         try:

@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ...core.opdef import Memory, MgeForm, OpDef, TensorInfo, broadcast_shapes, register_op
-from ...dtype import canonical_dtype, dtype_name, dtype_spec, is_quantize
-from ..elemwise import ELEMWISE_MODES
+from ...dtype import canonical_dtype, dtype_name, is_quantize
+from ..elemwise import ELEMWISE_MODES, dtype_field
 
 
 @register_op
@@ -41,12 +41,7 @@ class ElemwiseMultiType(OpDef):
         # mode is kept upper-case and a numpy dtype as its spec string (numpy's == and hash
         # ignore the scale, which ops must not)
         object.__setattr__(self, "mode", str(self.mode).upper())
-        if not isinstance(self.dtype, str):
-            try:
-                spec = dtype_spec(canonical_dtype(self.dtype))
-            except TypeError as exc:
-                raise TypeError(f"ElemwiseMultiType: {exc}") from None
-            object.__setattr__(self, "dtype", spec)
+        object.__setattr__(self, "dtype", dtype_field("ElemwiseMultiType", self.dtype))
 
     def float_mode(self) -> str:
         """The ``Elemwise`` mode computed on the dequantized inputs."""
