@@ -168,8 +168,8 @@ def steady_run(plan: Any, feeds: list[np.ndarray]) -> Callable[[], object]:
     if make is not None:
         try:
             binding = make([np.empty(v.shape, v.dtype) for v in plan.outputs])
-            for key, x in zip(keys, arrays, strict=True):
-                if binding is not None:
+            if binding is not None:
+                for key, x in zip(keys, arrays, strict=True):
                     binding.bind(key, x)
         except Exception:  # noqa: BLE001  (the engine refuses a binding: none is timed)
             binding = None
