@@ -37,6 +37,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..dtype import code_zero_point, get_scale, is_quantize, quantized_range
 from ..module import Module
 from ..module import qat as QAT
@@ -48,17 +50,20 @@ _CLIPPING = ("RELU", "RELU6")
 
 
 def _calls(module: Module, inputs: tuple[Any, ...]) -> list[ModuleCall]:
-    """Every QAT module call of one forward, with the observers off (this run must not
-    calibrate)."""
+    """Every QAT module call of one forward, with the observers off and their state put
+    back after it (this run must not calibrate: a ``HistogramObserver`` observes even
+    when disabled, as MegEngine's does)."""
     observers = [m for m in module.modules() if isinstance(m, Observer)]
     enabled = [m.enabled for m in observers]
+    states = [{k: np.array(v) for k, v in obs.state_dict().items()} for obs in observers]
     for obs in observers:
         obs.disable()
     try:
         return record_calls(module, inputs, lambda m: isinstance(m, QAT.QATModule))
     finally:
-        for obs, on in zip(observers, enabled):
+        for obs, on, state in zip(observers, enabled, states, strict=True):
             obs.enabled = on
+            obs.load_state_dict(state)
 
 
 def _is_clipping(module: Module) -> bool:

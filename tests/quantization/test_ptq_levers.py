@@ -133,7 +133,8 @@ def test_share_activation_scales_is_exact_relu6_at_the_finer_step() -> None:
 
 
 def test_share_activation_scales_does_not_calibrate() -> None:
-    data = RNG.normal(size=(4, 3, 8, 8)).astype("float32")
+    # seed 9: the histogram observers saw the far-out run when they were only disabled
+    data = np.random.default_rng(9).normal(size=(4, 3, 8, 8)).astype("float32")
     _, qat = _calibrated(data)
     before = get_scale(qat.conv3.get_activation_dtype())
     share_activation_scales(qat, mge.tensor(100 * data[:1]))  # far outside the calibration
