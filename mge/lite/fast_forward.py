@@ -84,9 +84,9 @@ def fast_forward(network: LiteNetwork, plan: Plan) -> Callable[[], bool] | None:
     inputs = [(t, v.shape, v.dtype, key) for t, v, key in
               zip(network._inputs.values(), plan.inputs, keys, strict=True)]
     outputs = [(t, v.dtype) for t, v in zip(network._output_order, plan.outputs, strict=True)]
-    binding = checked_binding(plan, inputs, [t for t, _ in outputs])
-    # input key -> the array bound to it (the binding was checked on the inputs' arrays)
-    bound = {key: t._data for t, _, _, key in inputs} if binding is not None else {}
+    # input key -> the array bound to it (the inputs' arrays, or copies of those it refuses)
+    bound: dict[str, np.ndarray] = {}
+    binding = checked_binding(plan, inputs, [t for t, _ in outputs], bound)
     bound_outputs = list(zip([t for t, _ in outputs], binding.outputs, strict=True)) \
         if binding is not None else []
     run = binding.run if binding is not None else None
@@ -139,16 +139,21 @@ def fast_forward(network: LiteNetwork, plan: Plan) -> Callable[[], bool] | None:
 
 def checked_binding(plan: Plan, inputs: list[tuple[LiteTensor, tuple[int, ...], np.dtype,
                                                    str]],
-                    outputs: list[LiteTensor]) -> Any | None:
+                    outputs: list[LiteTensor], bound: dict[str, np.ndarray]) -> Any | None:
     """``plan``'s IO binding (``Plan.io_binding``) with output buffers of its own, run
     once on the inputs' arrays and kept only if its outputs are bit for bit the outputs'
     data (the general forward's results, just made); ``None`` otherwise or where the
-    plan has none. Its inputs stay bound to the inputs' arrays."""
+    plan has none. Its inputs stay bound to the inputs' arrays, or to C-contiguous,
+    writeable copies of those a binding refuses (a read-only or strided array: a later
+    forward binds its own array, or takes the general path for one it refuses again);
+    ``bound`` is filled with the array bound to each input key."""
     arrays = [t._data for t, *_ in inputs]
-    if any(a is None or a.shape != shape or a.dtype != dtype or not a.flags.c_contiguous
+    if any(a is None or a.shape != shape or a.dtype != dtype
            for a, (_, shape, dtype, _) in zip(arrays, inputs, strict=True)) or \
             any(t._data is None for t in outputs):
         return None
+    arrays = [a if a.flags.c_contiguous and a.flags.writeable else np.array(a, order="C")
+              for a in arrays]
     buffers = [np.empty_like(t._data, order="C") for t in outputs]
     try:
         binding = plan.io_binding(buffers)
@@ -156,6 +161,7 @@ def checked_binding(plan: Plan, inputs: list[tuple[LiteTensor, tuple[int, ...], 
             return None
         for (_, _, _, key), array in zip(inputs, arrays, strict=True):
             binding.bind(key, array)
+            bound[key] = array
         binding.run()
     except Exception:  # noqa: BLE001  (the engine refuses this binding: none is used)
         return None

@@ -155,6 +155,32 @@ def test_an_array_the_binding_refuses_takes_the_general_path(small_model: Path,
     assert network._fast is fast
 
 
+@pytest.mark.parametrize("backend", BOUND)
+def test_a_first_array_the_binding_refuses_still_gets_a_binding(small_model: Path,
+                                                                backend: str) -> None:
+    """A read-only array in the plan's first forward: the binding is checked on a copy of
+    it, so later forwards of writeable arrays run bound (outputs in the same buffers)."""
+    network = lite_network(small_model, backend)
+    data = network.get_io_tensor(network.get_input_name(0))
+    out = network.get_io_tensor(network.get_output_name(0))
+    rng = np.random.default_rng(6)
+    read_only = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
+    read_only.setflags(write=False)
+    data._data = read_only  # what set_data_by_share stores, without its checks
+    network.forward()
+    network.wait()
+    np.testing.assert_array_equal(out.to_numpy(), _expected(network, read_only)[0])
+    buffers = []
+    for _ in range(2):
+        x = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
+        data.set_data_by_copy(x)
+        network.forward()
+        network.wait()
+        np.testing.assert_array_equal(out.to_numpy(), _expected(network, x)[0])
+        buffers.append(out.get_data_by_share())
+    assert buffers[0] is buffers[1]  # the binding's output buffer, written in place
+
+
 def test_without_a_binding_the_engine_is_called_directly(small_model: Path,
                                                          monkeypatch: pytest.MonkeyPatch
                                                          ) -> None:
