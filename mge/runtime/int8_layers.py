@@ -119,7 +119,7 @@ def _cut(lowered: Lowered, kind: str, cuts: dict[str, VarNode]) -> Any:
     model = onnx.ModelProto()
     model.CopyFrom(lowered.model)
     graph, low = model.graph, lowered.low
-    known, extra = len(low.inits), []
+    known, extra, made = len(low.inits), [], low.nodes
     for name, var in cuts.items():
         feed = f"cut/{name}"
         dtype = np.dtype(np.float32) if kind == "qdq" else low.storage(var)[0]
@@ -132,6 +132,7 @@ def _cut(lowered: Lowered, kind: str, cuts: dict[str, VarNode]) -> Any:
             extra += low.nodes
         for node in graph.node:
             node.input[:] = [src if i == name else i for i in node.input]
+    low.nodes = made
     graph.initializer.extend(low.inits[known:])
     nodes = list(extra) + list(graph.node)
     del graph.node[:]

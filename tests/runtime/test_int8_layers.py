@@ -128,3 +128,28 @@ def test_input_quantization_on_halves(inputs: Any) -> None:
     onnx, _ = layer_report(graph, [x], run_onnxruntime, "onnx", "isolated")
     assert qdq.max_diff <= 1 and onnx.max_diff == 1
     assert qdq.differ * 10 < onnx.differ <= _exact_halves(x), (qdq, onnx)
+
+
+@pytest.mark.parametrize("kind", ["onnx", "qdq"])
+@pytest.mark.parametrize("nonline", ["IDENTITY", "RELU"])
+def test_conv_requantization_on_every_code_and_tie(kind: str, nonline: str) -> None:
+    """A 1x1 conv (weight 1) of every input code into half its scale (powers of two:
+    MegEngine's float32 requantization is exact, every odd code an exact half): each
+    engine within one code of MegEngine's, and off only on those exact halves (ties to
+    even against MegEngine's away from zero)."""
+    from mge.ops.conv import ConvBiasForward
+
+    scale = 2.0 ** -4
+    codes = np.arange(-128, 128).reshape(1, 1, 16, 16)
+    g = Graph()
+    x = g.add_input("x", codes.shape, "float32")
+    (q,) = g.add_op(TypeCvt(dtype=dtype_spec(qint8(scale))), [x])
+    one = g.add_const(np.ones((1, 1, 1, 1)).astype(qint8(1.0)))
+    (c,) = g.add_op(ConvBiasForward(dtype=dtype_spec(qint8(2 * scale)), nonlineMode=nonline),
+                    [q, one])
+    g.outputs = [g.add_op(TypeCvt(dtype="float32"), [c])[0]]
+    feed = (codes * scale).astype(np.float32)
+    quantized, conv, out = layer_report(g, [feed], RUNNERS[kind], kind, "isolated")
+    assert quantized.differ == 0 and out.differ == 0  # the codes in, and back to float
+    assert conv.op == "ConvBiasForward" and conv.size == codes.size
+    assert conv.max_diff <= 1 and conv.differ == conv.near_tie, conv
