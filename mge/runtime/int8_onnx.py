@@ -30,14 +30,12 @@ and zero point become constants beside the ops that need them:
   ``Elemwise``; a chain of ``Reshape`` nodes is one (:mod:`.int8_fuse`).
 
 Anything else raises :class:`Int8Unsupported` (the plan then runs on the numpy kernels).
-
-Example:
-    >>> model = lower_to_onnx(graph)                           # doctest: +SKIP
+Example: ``model = lower_to_onnx(graph)``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -485,8 +483,7 @@ def _dimshuffle(low: _Lowering, node: OpNode, names: list[str], out: str) -> Non
         low.node("Transpose", names, out, perm=list(node.op.pattern))
 
 
-_REDUCE_MODES = {"SUM": "ReduceSum", "MEAN": "ReduceMean", "MAX": "ReduceMax",
-                 "MIN": "ReduceMin"}
+_REDUCE_MODES = {"SUM": "ReduceSum", "MEAN": "ReduceMean", "MAX": "ReduceMax", "MIN": "ReduceMin"}
 
 
 def _reduce(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
@@ -545,20 +542,32 @@ def _onnx_type(var: VarNode) -> int:
     return helper.np_dtype_to_tensor_dtype(np.dtype(var.dtype.str))
 
 
-def lower_to_onnx(graph: Graph, *, relu_add: bool = True, fold_pads: bool = True) -> Any:
-    """The ONNX model of a quantized ``graph`` (inputs ``in<k>``, outputs ``out<k>``).
+class Lowered(NamedTuple):
+    """A lowering's model, graph (specialized), state and var names (:mod:`.int8_layers`)."""
 
-    ``relu_add`` and ``fold_pads`` (both exact; off: the plainer forms, for comparisons):
-    a requantizing ``QRELU`` after a conv as the conv saturating at zero point 0 and one
-    ``QLinearAdd`` (:mod:`.int8_requant`); a ``Pad`` at the zero point into the
-    ``QLinearConv`` reading it (:mod:`.int8_fuse`).
+    model: Any
+    graph: Graph
+    low: _Lowering
+    names: dict[int, str]
+
+
+def lower_to_onnx(graph: Graph, *, relu_add: bool = True, fold_pads: bool = True) -> Any:
+    """The ONNX model of a quantized ``graph``; see :func:`trace_lowering`."""
+    return trace_lowering(graph, relu_add=relu_add, fold_pads=fold_pads).model
+
+
+def trace_lowering(graph: Graph, *, relu_add: bool = True, fold_pads: bool = True
+                   ) -> Lowered:
+    """The ONNX model of a quantized ``graph`` (inputs ``in<k>``, outputs ``out<k>``) and
+    what it was made of. ``relu_add`` and ``fold_pads`` (both exact; off: the plainer
+    forms, for comparisons): a requantizing ``QRELU`` after a conv as the conv saturating
+    at zero point 0 and one ``QLinearAdd`` (:mod:`.int8_requant`); a ``Pad`` at the zero
+    point into the ``QLinearConv`` reading it (:mod:`.int8_fuse`).
 
     Raises:
-        Int8Unsupported: an op (or a form of one) the lowering does not cover; the
-            message names it.
+        Int8Unsupported: an op (or a form of one) the lowering does not cover, named.
     """
     from onnx import helper
-
     for var in (*graph.inputs, *graph.outputs):
         if shifted(var):
             raise Int8Unsupported(f"a QuantizedS8 graph input or output ({var.name})")
@@ -583,7 +592,8 @@ def lower_to_onnx(graph: Graph, *, relu_add: bool = True, fold_pads: bool = True
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET),
                                                 helper.make_opsetid("com.microsoft", 1)])
     model.ir_version = 10
-    return model
+    return Lowered(model, graph, low, names)
 
 
-__all__ = ["OPSET", "SHIFT", "Int8Unsupported", "lower_to_onnx", "shifted"]
+__all__ = ["OPSET", "SHIFT", "Int8Unsupported", "Lowered", "lower_to_onnx", "shifted",
+           "trace_lowering"]
