@@ -43,6 +43,7 @@ from ...ops.elemwise import torch_kernels as _elemwise  # noqa: E402,F401
 from ...ops.nn import torch_kernels as _nn  # noqa: E402,F401
 from ...ops.optim import torch_kernels as _optim  # noqa: E402,F401
 from ...ops.pooling import torch_kernels as _pooling  # noqa: E402,F401
+from ...ops.quantized import torch_fake_quant as _fake_quant  # noqa: E402,F401
 from ...ops.quantized import torch_kernels as _quantized  # noqa: E402,F401
 from ...ops.random import torch_kernels as _random  # noqa: E402,F401
 from ...ops.reduce import torch_kernels as _reduce  # noqa: E402,F401

@@ -1,0 +1,62 @@
+"""ONNX export rules of ``FakeQuant``, ``TQT`` and ``LSQ`` (:mod:`.fake_quant`): their
+arithmetic in float32 ONNX ops, ``round`` exact and half away from zero.
+
+``QuantizeLinear`` + ``DequantizeLinear`` would be one pair per ``FakeQuant``, but it
+rounds ties to even (``x / s = 2.5`` gives 2 where MegEngine gives 3), and real
+activations hit ties (a pixel of 0.5 at scale 1/255...): so every op is written with
+its elementwise steps.
+
+Example:
+    >>> FakeQuant.onnx_rule is export_fake_quant
+    True
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..registry import onnx_rule
+from .fake_quant import LSQ, TQT, FakeQuant
+
+if TYPE_CHECKING:
+    from ...convert.onnx.exporter.graph import ExportContext
+    from ...convert.onnx.exporter.sym import Sym
+    from ...graph.ir import OpNode
+
+
+def _round(x: Sym) -> Sym:
+    """C's ``roundf``: ``sign(x) * (f + (|x| - f >= 0.5))`` with ``f = floor(|x|)`` (the
+    difference is exact, so ``0.49999997`` stays 0; NaN stays NaN)."""
+    a = x.unary("Abs")
+    f = a.floor()
+    return x.op("Sign") * (f + (a - f >= 0.5).cast(x.dtype))
+
+
+def _clip(x: Sym, qmin: int, qmax: int) -> Sym:
+    return x.clip(float(qmin), float(qmax))
+
+
+@onnx_rule(FakeQuant)
+def export_fake_quant(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
+    op: FakeQuant = node.op
+    x, scale, zero_point = xs
+    q = _clip(_round(x / scale) + zero_point, op.qmin, op.qmax)
+    return [(q - zero_point) * scale]
+
+
+@onnx_rule(TQT)
+def export_tqt(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
+    op: TQT = node.op
+    x, scale = xs
+    t = scale.cast(np.float64).binary("Pow", 2.0, reflected=True).cast(np.float32)
+    return [_clip(_round(x / t), op.qmin, op.qmax) * t]
+
+
+@onnx_rule(LSQ)
+def export_lsq(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
+    op: LSQ = node.op
+    x, scale, zero_point, _grad_scale = xs
+    q = _round(_clip(x / scale + zero_point, op.qmin, op.qmax))
+    return [(q - zero_point) * scale]
