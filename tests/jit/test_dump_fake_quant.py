@@ -97,3 +97,19 @@ def test_megengine_runs_our_dump(golden: dict[str, np.ndarray],
     qconfig, path, _ = dumped
     (out,) = run_in_megengine(path, {"data": golden["x"]}).values()
     np.testing.assert_allclose(out, golden[f"{qconfig}/y"], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("qconfig", qat_dump.QCONFIGS)
+def test_megengines_dump_exports_to_onnx_with_a_free_batch(golden: dict[str, np.ndarray],
+                                                           qconfig: str) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    from mge.convert import to_onnx
+
+    path = FIXTURES / f"qat_{qconfig}.mge"
+    model = to_onnx(str(path), dynamic_batch=True)
+    x = np.concatenate([golden["x"], golden["x"][:, :, ::-1], -golden["x"]])
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {session.get_inputs()[0].name: x})
+    run = Executor(load_graph(str(path)).graph, "numpy").run
+    want = np.concatenate([np.asarray(run(data=one)[0]) for one in np.split(x, len(x))])
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)

@@ -4,7 +4,8 @@ arithmetic in float32 ONNX ops, ``round`` exact and half away from zero.
 ``QuantizeLinear`` + ``DequantizeLinear`` would be one pair per ``FakeQuant``, but it
 rounds ties to even (``x / s = 2.5`` gives 2 where MegEngine gives 3), and real
 activations hit ties (a pixel of 0.5 at scale 1/255...): so every op is written with
-its elementwise steps.
+its elementwise steps. Under ``dynamic_batch`` export the batch flows through the data
+input only.
 
 Example:
     >>> FakeQuant.onnx_rule is export_fake_quant
@@ -17,7 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..registry import onnx_rule
+from ..batching import data_inputs
+from ..registry import batch_rule, onnx_rule
 from .fake_quant import LSQ, TQT, FakeQuant
 
 if TYPE_CHECKING:
@@ -60,3 +62,7 @@ def export_lsq(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
     x, scale, zero_point, _grad_scale = xs
     q = _round(_clip(x / scale + zero_point, op.qmin, op.qmax))
     return [(q - zero_point) * scale]
+
+
+#: the batch flows through the data input; the quantization parameters carry none
+batch_rule(FakeQuant, TQT, LSQ)(data_inputs(0))

@@ -22,8 +22,8 @@ def _round(x: torch.Tensor) -> torch.Tensor:
 
 
 def _clip(x: torch.Tensor, qmin: int, qmax: int) -> torch.Tensor:
-    """``clamp`` to ``[qmin, qmax]`` keeping NaN (as MegEngine's two comparisons)."""
-    return torch.where(torch.isnan(x), x, x.clamp(float(qmin), float(qmax)))
+    """``clamp`` to ``[qmin, qmax]`` (NaN stays NaN, as with MegEngine's two comparisons)."""
+    return x.clamp(float(qmin), float(qmax))
 
 
 @TORCH.kernel(FakeQuant)
