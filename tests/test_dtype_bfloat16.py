@@ -1,10 +1,11 @@
 """bfloat16 tensors (``megengine.core.tensor.dtype.bfloat16``, ml_dtypes' type) as in
 MegEngine 1.13: creation and numpy round trip (round to nearest), pickling, the dtype
-rules of elementwise ops and reductions (results seen with the oracle)."""
+rules of elementwise ops and reductions (results seen with the oracle), on every backend."""
 
 from __future__ import annotations
 
 import pickle
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -15,6 +16,14 @@ from mge.core.tensor.dtype import bfloat16
 from mge.dtype import float16, float32, result_dtype
 
 BF16 = np.dtype(bfloat16)
+
+
+@pytest.fixture(params=mge.available_backends(), autouse=True)
+def backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    previous = mge.get_default_backend()
+    mge.set_default_backend(request.param)
+    yield request.param
+    mge.set_default_backend(previous)
 
 
 def _t(values: list[float]) -> mge.Tensor:

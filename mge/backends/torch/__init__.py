@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ...dtype import bfloat16
 from ...ops.torch_arrays import TORCH_DTYPES, to_numpy, torch_device, torch_dtype
 from .. import Backend
 
@@ -21,6 +22,8 @@ class TorchBackend(Backend):
         dev = torch_device(device)
         if value.dtype == np.uint16:
             out = torch.from_numpy(value.astype(np.int32)).to(torch.uint16)
+        elif value.dtype == bfloat16:  # the same bits, which torch.from_numpy cannot read
+            out = torch.from_numpy(np.ascontiguousarray(value).view(np.int16)).view(torch.bfloat16)
         else:
             out = torch.from_numpy(np.ascontiguousarray(value).reshape(value.shape))
             if out.data_ptr() % 64:  # oneDNN kernels are slower on unaligned buffers
