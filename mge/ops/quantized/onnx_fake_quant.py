@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..batching import data_inputs
+from ..elemwise.onnx_export import round_half_away
 from ..registry import batch_rule, onnx_rule
 from .fake_quant import LSQ, TQT, FakeQuant
 
@@ -26,14 +27,6 @@ if TYPE_CHECKING:
     from ...convert.onnx.exporter.graph import ExportContext
     from ...convert.onnx.exporter.sym import Sym
     from ...graph.ir import OpNode
-
-
-def _round(x: Sym) -> Sym:
-    """C's ``roundf``: ``sign(x) * (f + (|x| - f >= 0.5))`` with ``f = floor(|x|)`` (the
-    difference is exact, so ``0.49999997`` stays 0; NaN stays NaN)."""
-    a = x.unary("Abs")
-    f = a.floor()
-    return x.op("Sign") * (f + (a - f >= 0.5).cast(x.dtype))
 
 
 def _clip(x: Sym, qmin: int, qmax: int) -> Sym:
@@ -44,7 +37,7 @@ def _clip(x: Sym, qmin: int, qmax: int) -> Sym:
 def export_fake_quant(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
     op: FakeQuant = node.op
     x, scale, zero_point = xs
-    q = _clip(_round(x / scale) + zero_point, op.qmin, op.qmax)
+    q = _clip(round_half_away(x / scale) + zero_point, op.qmin, op.qmax)
     return [(q - zero_point) * scale]
 
 
@@ -53,14 +46,14 @@ def export_tqt(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
     op: TQT = node.op
     x, scale = xs
     t = scale.cast(np.float64).binary("Pow", 2.0, reflected=True).cast(np.float32)
-    return [_clip(_round(x / t), op.qmin, op.qmax) * t]
+    return [_clip(round_half_away(x / t), op.qmin, op.qmax) * t]
 
 
 @onnx_rule(LSQ)
 def export_lsq(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
     op: LSQ = node.op
     x, scale, zero_point, _grad_scale = xs
-    q = _round(_clip(x / scale + zero_point, op.qmin, op.qmax))
+    q = round_half_away(_clip(x / scale + zero_point, op.qmin, op.qmax))
     return [(q - zero_point) * scale]
 
 

@@ -11,14 +11,9 @@ from __future__ import annotations
 
 import torch
 
+from ..elemwise.torch_kernels import round_half_away
 from ..registry import TORCH
 from .fake_quant import LSQ, TQT, FakeQuant
-
-
-def _round(x: torch.Tensor) -> torch.Tensor:
-    """C's ``roundf``: ties away from zero, exactly."""
-    t = torch.trunc(x)
-    return t + torch.copysign(((x - t).abs() >= 0.5).to(x.dtype), x)
 
 
 def _clip(x: torch.Tensor, qmin: int, qmax: int) -> torch.Tensor:
@@ -29,18 +24,18 @@ def _clip(x: torch.Tensor, qmin: int, qmax: int) -> torch.Tensor:
 @TORCH.kernel(FakeQuant)
 def fake_quant(op: FakeQuant, x: torch.Tensor, scale: torch.Tensor,
                zero_point: torch.Tensor) -> torch.Tensor:
-    q = _clip(_round(x / scale) + zero_point, op.qmin, op.qmax)
+    q = _clip(round_half_away(x / scale) + zero_point, op.qmin, op.qmax)
     return (q - zero_point) * scale
 
 
 @TORCH.kernel(TQT)
 def tqt(op: TQT, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     t = torch.pow(2.0, scale.double()).float()
-    return _clip(_round(x / t), op.qmin, op.qmax) * t
+    return _clip(round_half_away(x / t), op.qmin, op.qmax) * t
 
 
 @TORCH.kernel(LSQ)
 def lsq(op: LSQ, x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor,
         grad_scale: torch.Tensor) -> torch.Tensor:
-    q = _round(_clip(x / scale + zero_point, op.qmin, op.qmax))
+    q = round_half_away(_clip(x / scale + zero_point, op.qmin, op.qmax))
     return (q - zero_point) * scale
