@@ -20,6 +20,7 @@ import re
 from collections import namedtuple
 from typing import Any
 
+import ml_dtypes
 import numpy as np
 
 float32 = np.dtype("float32")
@@ -30,8 +31,11 @@ int8 = np.dtype("int8")
 uint8 = np.dtype("uint8")
 uint16 = np.dtype("uint16")
 bool_ = np.dtype("bool")
+#: MegEngine's ``bfloat16`` (``megengine.core.tensor.dtype.bfloat16``): ml_dtypes' numpy
+#: type (round to nearest even from float32, as MegEngine's)
+bfloat16 = np.dtype(ml_dtypes.bfloat16)
 
-SUPPORTED = (float32, float16, int32, int16, int8, uint8, uint16, bool_)
+SUPPORTED = (float32, float16, bfloat16, int32, int16, int8, uint8, uint16, bool_)
 
 _CANONICAL = {
     np.dtype("float64"): float32,
@@ -61,9 +65,14 @@ def canonical_dtype(dtype: Any) -> np.dtype:
     return dt
 
 
+def _kind(dt: np.dtype) -> str:
+    """numpy's kind letter, ``"f"`` also for bfloat16 (a ``"V"`` dtype to numpy)."""
+    return "f" if dt == bfloat16 else dt.kind
+
+
 def is_float(dtype: np.dtype) -> bool:
-    """True for floating point dtypes."""
-    return np.dtype(dtype).kind == "f"
+    """True for floating point dtypes (bfloat16 included)."""
+    return _kind(np.dtype(dtype)) == "f"
 
 
 def scalar_dtype(value: Any) -> np.dtype:
@@ -88,14 +97,14 @@ def result_dtype(*operands: Any) -> np.dtype:
     dt = tensor_dts[0]
     for other in tensor_dts[1:]:
         dt = _promote_pair(dt, other)
-    for s in scalars:
-        if _category(scalar_dtype(s)) > _category(dt):
+    for s in scalars:  # MegEngine's scalars are float32 tensors, which bfloat16 does not absorb
+        if _category(scalar_dtype(s)) > _category(dt) or dt == bfloat16:
             dt = float32
     return dt
 
 
 def _category(dt: np.dtype) -> int:
-    return {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}[dt.kind]
+    return {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}[_kind(dt)]
 
 
 def _promote_pair(a: np.dtype, b: np.dtype) -> np.dtype:
@@ -104,8 +113,8 @@ def _promote_pair(a: np.dtype, b: np.dtype) -> np.dtype:
     if "c" in (a.kind, b.kind):  # MegEngine converts nothing to or from complex64
         raise RuntimeError(f"unsupported op for complex: operands of dtypes {a} and {b} "
                            "(complex64 combines with complex64 tensors only)")
-    if _category(a) != _category(b):
-        return float32
+    if _category(a) != _category(b) or bfloat16 in (a, b):  # bfloat16 and float16 meet
+        return float32  # in float32 (numpy has no common type for them)
     return canonical_dtype(np.promote_types(a, b))
 
 
@@ -350,6 +359,30 @@ def quantize_array(arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
         x = round_half_away(np.asarray(arr, dtype=np.float32) / np.float32(info["scale"]))
         x = np.clip(x + np.float32(info.get("zero_point", 0)), qmin, qmax)
     return np.nan_to_num(x, nan=0.0).astype(dtype)
+
+
+def codes_as_quantized(arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``arr`` taken as the integer codes of the quantized ``dtype``, as MegEngine's
+    ``Tensor(arr, dtype=qint8(s))`` takes it: the values are cast to the storage type
+    (C's cast: fractions truncated), never quantized (``Tensor.astype`` quantizes).
+
+    Raises:
+        RuntimeError: ``arr`` already has the storage type (``int8`` for ``qint8``) or is
+            quantized with other parameters: MegEngine 1.13 refuses both (its borrowed
+            array's dtype is not the requested one); view the codes as ``dtype`` instead.
+
+    Example:
+        >>> codes_as_quantized(np.array([0.7, -1.3, 60.0]), qint8(0.5)).tolist()
+        [0, -1, 60]
+    """
+    _require_quantized(dtype, "codes_as_quantized")
+    if arr.dtype == dtype and not is_dtype_equal(arr.dtype, dtype):
+        raise RuntimeError(
+            f"can not make a {dtype_name(dtype)} tensor of a {dtype_name(arr.dtype)} array: "
+            "MegEngine refuses an array of the storage type; view the codes as the "
+            "quantized dtype (arr.view(dtype)) or quantize floats with Tensor.astype")
+    with np.errstate(invalid="ignore"):
+        return np.ascontiguousarray(arr.astype(dtype, casting="unsafe"))
 
 
 def round_half_away(x: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ from ..dtype import (
     dtype_name,
     dtype_spec,
     float32,
+    is_float,
     is_quantize,
     result_dtype,
 )
@@ -45,7 +46,7 @@ def _operands(args: tuple, float_only: bool) -> list[Tensor]:
     )
     first = next((a for a in args if isinstance(a, Tensor)), None)
     dt = result_dtype(*(a.dtype if isinstance(a, Tensor) else a for a in args))
-    if float_only and dt.kind != "f":
+    if float_only and not is_float(dt):
         dt = float32
     device = first.device if first is not None else None
     out = []

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..device import parse_device
+from ..dtype import bfloat16
 
 TORCH_DTYPES = {
     np.dtype("float32"): torch.float32, np.dtype("float16"): torch.float16,
@@ -23,6 +24,7 @@ TORCH_DTYPES = {
     np.dtype("int8"): torch.int8, np.dtype("uint8"): torch.uint8,
     np.dtype("uint16"): torch.uint16, np.dtype("bool"): torch.bool,
     np.dtype("int64"): torch.int64, np.dtype("float64"): torch.float64,
+    bfloat16: torch.bfloat16,
 }
 
 
@@ -32,12 +34,15 @@ def torch_dtype(dtype: Any) -> torch.dtype:
 
 
 def to_numpy(array: torch.Tensor) -> np.ndarray:
-    """A torch tensor's values as a numpy array on the host (uint16 kept)."""
+    """A torch tensor's values as a numpy array on the host (uint16 and bfloat16 kept:
+    numpy has neither in torch's view, so their bits come back as int16 and are viewed)."""
     t = array.detach()
     if t.device.type != "cpu":
         t = t.cpu()
     if t.dtype == torch.uint16:
         return t.to(torch.int32).numpy().astype(np.uint16)
+    if t.dtype == torch.bfloat16:
+        return t.view(torch.int16).numpy().view(bfloat16)
     return t.numpy()
 
 

@@ -3,8 +3,9 @@
 ``fake_quant_tensor`` rounds a float tensor to the grid of its quantized dtype and back
 (MegEngine's ``FakeQuant`` op: ``(clip(round(x / s) + zp, qmin, qmax) - zp) * s``, float32,
 rounding half away from zero); ``tqt_forward`` and ``lsq_forward`` are the forward passes
-of MegEngine's ``TQT`` and ``LSQ`` ops. Their gradients are MegEngine's (straight-through
-for ``round``, learned scales for TQT and LSQ): :mod:`.fake_quant_ops`.
+of MegEngine's ``TQT`` and ``LSQ`` ops, each one op (:mod:`.fake_quant_ops`). Their
+gradients are MegEngine's (straight-through for ``round``, learned scales for TQT and LSQ):
+:mod:`mge.ops.quantized.grad_fake_quant`.
 
 Example:
     >>> import mge

@@ -47,6 +47,8 @@ CASES += [
                                   np.array([3, 3, -3, -3], np.int32)], id="MOD-int"),
     OpCase(Elemwise(mode="ROUND"), [np.array([0.5, 1.5, -0.5, -2.5, 2.4], np.float32)],
            id="ROUND-half-away"),
+    OpCase(Elemwise(mode="ROUND"), [np.array([8388609.0, 0.49999997, -0.49999997, -0.3],
+                                             np.float32)], id="ROUND-exact"),
     OpCase(Elemwise(mode="ADD"), [rand(2, 3, dtype="float16"), rand(2, 3, dtype="float16")],
            id="ADD-float16", atol=1e-3),
     OpCase(PowC(exp=3.0), [rand(2, 3)], id="PowC-int-exp-negative-base"),

@@ -30,6 +30,7 @@ from ...ops.elemwise import numpy_kernels as _elemwise  # noqa: E402,F401
 from ...ops.nn import numpy_kernels as _nn  # noqa: E402,F401
 from ...ops.optim import numpy_kernels as _optim  # noqa: E402,F401
 from ...ops.pooling import numpy_kernels as _pooling  # noqa: E402,F401
+from ...ops.quantized import numpy_fake_quant as _fake_quant  # noqa: E402,F401
 from ...ops.quantized import numpy_kernels as _quantized  # noqa: E402,F401 - after the families it wraps
 from ...ops.random import numpy_kernels as _random  # noqa: E402,F401
 from ...ops.reduce import numpy_kernels as _reduce  # noqa: E402,F401

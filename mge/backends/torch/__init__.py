@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ...dtype import bfloat16
 from ...ops.torch_arrays import TORCH_DTYPES, to_numpy, torch_device, torch_dtype
 from .. import Backend
 
@@ -21,6 +22,8 @@ class TorchBackend(Backend):
         dev = torch_device(device)
         if value.dtype == np.uint16:
             out = torch.from_numpy(value.astype(np.int32)).to(torch.uint16)
+        elif value.dtype == bfloat16:  # the same bits, which torch.from_numpy cannot read
+            out = torch.from_numpy(np.ascontiguousarray(value).view(np.int16)).view(torch.bfloat16)
         else:
             out = torch.from_numpy(np.ascontiguousarray(value).reshape(value.shape))
             if out.data_ptr() % 64:  # oneDNN kernels are slower on unaligned buffers
@@ -43,6 +46,7 @@ from ...ops.elemwise import torch_kernels as _elemwise  # noqa: E402,F401
 from ...ops.nn import torch_kernels as _nn  # noqa: E402,F401
 from ...ops.optim import torch_kernels as _optim  # noqa: E402,F401
 from ...ops.pooling import torch_kernels as _pooling  # noqa: E402,F401
+from ...ops.quantized import torch_fake_quant as _fake_quant  # noqa: E402,F401
 from ...ops.quantized import torch_kernels as _quantized  # noqa: E402,F401
 from ...ops.random import torch_kernels as _random  # noqa: E402,F401
 from ...ops.reduce import torch_kernels as _reduce  # noqa: E402,F401

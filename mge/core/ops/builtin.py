@@ -24,7 +24,7 @@ from ...ops.nn import (
     MatrixMul,
 )
 from ...ops.optim import LAMBUpdate
-from ...ops.quantized import ElemwiseMultiType
+from ...ops.quantized import LSQ, TQT, ElemwiseMultiType, FakeQuant
 from ...ops.random import (
     BetaRNG,
     GammaRNG,
@@ -62,4 +62,4 @@ __all__ = ["Argmax", "Argmin", "AssertEqual", "BatchNormBackward", "BatchedMatri
            "IndexingMultiAxisVec", "IndexingSetMultiAxisVec", "InstanceNorm", "LayerNorm",
            "Linspace", "MatrixMul", "NMSKeep", "Padding", "PermutationRNG", "PoissonRNG", "Reduce",
            "Reshape", "SetSubtensor", "ShuffleRNG", "Subtensor", "TopK", "TypeCvt", "UniformRNG",
-           "IndexingIncrMultiAxisVec", "LAMBUpdate"]
+           "IndexingIncrMultiAxisVec", "LAMBUpdate", "FakeQuant", "TQT", "LSQ"]

@@ -20,7 +20,7 @@ import numpy as np
 
 from ...backends import Backend, get_backend
 from ...device import DeviceName, get_default_device, parse_device
-from ...dtype import canonical_dtype, is_quantize, quantize_array, scalar_dtype
+from ...dtype import canonical_dtype, codes_as_quantized, is_quantize, scalar_dtype
 from ..qparams import QParams, create_qparams
 from ..tracing import (
     TENSOR_INIT_OBSERVERS,
@@ -46,8 +46,8 @@ def _to_numpy_value(data: Any, dtype: Any) -> np.ndarray:
         if dtype is None and arr.dtype.kind in "iuf" and arr.dtype.itemsize == 8:
             arr = arr.astype(scalar_dtype(arr.flat[0].item()) if arr.size else np.float32)
     target = canonical_dtype(dtype if dtype is not None else arr.dtype)
-    if is_quantize(target) and not is_quantize(arr.dtype):
-        return np.ascontiguousarray(quantize_array(arr, target))
+    if is_quantize(target):
+        return codes_as_quantized(arr, target)
     return np.array(arr, dtype=target, order="C", copy=True)
 
 

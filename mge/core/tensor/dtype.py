@@ -1,4 +1,5 @@
-"""MegEngine's ``megengine.core.tensor.dtype``: quantized dtypes and their conversions.
+"""MegEngine's ``megengine.core.tensor.dtype``: quantized dtypes and their conversions,
+and ``bfloat16`` (ml_dtypes' numpy type, as MegEngine's own is a numpy scalar type).
 
 The dtypes themselves live in :mod:`mge.dtype`; this module gives them MegEngine's
 address and adds the numpy conversions ``convert_to_qint8``/``convert_from_qint8`` (and
@@ -31,6 +32,9 @@ from ...dtype import (
     qint32,
     quint4,
     quint8,
+)
+from ...dtype import (
+    bfloat16 as _bfloat16,
 )
 
 
@@ -82,8 +86,11 @@ convert_to_quint4, convert_from_quint4 = _converters("quint4")
 convert_to_qint4, convert_from_qint4 = _converters("qint4")
 convert_to_qint1, convert_from_qint1 = _converters("qint1")
 
+#: MegEngine's ``bfloat16``: the numpy scalar type (``np.array(x, dtype=bfloat16)``)
+bfloat16 = _bfloat16.type
+
 __all__ = [
-    "QuantDtypeMeta", "convert_from_qint1", "convert_from_qint4", "convert_from_qint8",
+    "QuantDtypeMeta", "bfloat16", "convert_from_qint1", "convert_from_qint4", "convert_from_qint8",
     "convert_from_qint32", "convert_from_quint4", "convert_from_quint8", "convert_to_qint1",
     "convert_to_qint4", "convert_to_qint8", "convert_to_qint32", "convert_to_quint4",
     "convert_to_quint8", "create_quantized_dtype", "get_scale", "get_zero_point",

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ...core.opdef import Memory, MgeForm, OpDef, TensorInfo, broadcast_shapes, register_op
-from ...dtype import canonical_dtype, dtype_key, dtype_spec, is_dtype_equal, is_quantize
+from ...dtype import canonical_dtype, dtype_key, dtype_spec, is_dtype_equal, is_float, is_quantize
 
 F32 = np.dtype("float32")
 BOOL = np.dtype("bool")
@@ -94,7 +94,7 @@ class Elemwise(OpDef):
                 is_dtype_equal(i.dtype, dtype) for i in inputs):
             self.fail("quantized inputs must share one quantized dtype (scale and zero "
                       "point); ElemwiseMultiType mixes them", inputs)
-        if kind == "float" and dtype.kind != "f":
+        if kind == "float" and not is_float(dtype):
             self.fail(f"mode {self.mode} needs float inputs", inputs)
         if kind == "int" and dtype.kind not in "iu":
             self.fail(f"mode {self.mode} needs integer inputs", inputs)
@@ -105,7 +105,7 @@ class Elemwise(OpDef):
 
     def output_memory(self, outputs: Sequence[TensorInfo]) -> Memory:
         # integer and bool results may be returned as (views of) inputs by some backends
-        return Memory.FRESH if all(o.dtype.kind == "f" for o in outputs) else Memory.MAY_ALIAS
+        return Memory.FRESH if all(is_float(o.dtype) for o in outputs) else Memory.MAY_ALIAS
 
     @property
     def commutative(self) -> bool:
@@ -193,7 +193,7 @@ class PowC(OpDef):
     exp: float = 0.0
 
     def infer(self, inputs: Sequence[TensorInfo]) -> list[TensorInfo]:
-        if inputs[0].dtype.kind != "f":
+        if not is_float(inputs[0].dtype):
             self.fail("PowC needs a float input", inputs)
         return [TensorInfo(inputs[0].shape, inputs[0].dtype)]
 

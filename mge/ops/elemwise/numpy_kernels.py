@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ...dtype import round_half_away
 from ..registry import NUMPY, Prepared, PrepareSite
 from . import Elemwise, PowC, TypeCvt
 from .mathfn import erf, erfinv
@@ -21,9 +22,10 @@ def _softplus(x: np.ndarray) -> np.ndarray:
 
 
 def _round(x: np.ndarray) -> np.ndarray:
+    """C's ``roundf`` (exact: ``floor(|x| + 0.5)`` rounds 0.49999997 and 2**23 + 1 up)."""
     if x.dtype.kind != "f":
         return x
-    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+    return round_half_away(x)
 
 
 def _hsigmoid(x: np.ndarray) -> np.ndarray:

@@ -113,6 +113,14 @@ def _isinf(x: Sym) -> Sym:
     return x.builder.const(False).expand(x.shape)
 
 
+def round_half_away(x: Sym) -> Sym:
+    """C's ``roundf``: ``sign(x) * (f + (|x| - f >= 0.5))`` with ``f = floor(|x|)``, exact
+    (``floor(|x| + 0.5)`` would round 0.49999997 and 2**23 + 1 up; NaN stays NaN)."""
+    a = x.unary("Abs")
+    f = a.floor()
+    return x.op("Sign") * (f + (a - f >= 0.5).cast(x.dtype))
+
+
 def _unary(op_type: str) -> Callable[[Sym], Sym]:
     return lambda x: x.unary(op_type)
 
@@ -129,7 +137,7 @@ ELEMWISE: dict[str, Callable[..., Sym]] = {
     "LOG": _unary("Log"), "LOG1P": lambda x: (1 + x).op("Log"),
     "SIGMOID": _unary("Sigmoid"), "SIN": _unary("Sin"), "TANH": _unary("Tanh"),
     "FAST_TANH": _unary("Tanh"),
-    "ROUND": lambda x: x.op("Sign") * (x.op("Abs") + 0.5).floor() if x.dtype.kind == "f" else x,
+    "ROUND": lambda x: round_half_away(x) if x.dtype.kind == "f" else x,
     "ERF": _unary("Erf"), "ERFC": lambda x: 1 - x.op("Erf"), "ERFINV": _erfinv,
     "ERFCINV": lambda x: _erfinv(1 - x), "H_SWISH": _hswish, "HSIGMOID": _hsigmoid,
     "NOT": _unary("Not"), "SILU": lambda x: x * x.op("Sigmoid"),

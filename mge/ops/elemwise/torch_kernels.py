@@ -13,10 +13,13 @@ from ..torch_arrays import torch_dtype
 from . import Elemwise, PowC, TypeCvt
 
 
-def _round(x: torch.Tensor) -> torch.Tensor:
+def round_half_away(x: torch.Tensor) -> torch.Tensor:
+    """C's ``roundf``: ties away from zero, exactly (``floor(|x| + 0.5)`` would round
+    0.49999997 and 2**23 + 1 up); integers stay."""
     if not x.is_floating_point():
         return x
-    return torch.sign(x) * torch.floor(torch.abs(x) + 0.5)
+    t = torch.trunc(x)
+    return t + torch.copysign(((x - t).abs() >= 0.5).to(x.dtype), x)
 
 
 def _floor_div(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -63,7 +66,7 @@ def _mod(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 ELEMWISE = {
     "RELU": torch.relu, "ABS": torch.abs, "NEGATE": torch.neg,
     "ACOS": torch.acos, "ASIN": torch.asin, "COS": torch.cos, "SIN": torch.sin,
-    "TAN": torch.tan, "CEIL": torch.ceil, "FLOOR": torch.floor, "ROUND": _round,
+    "TAN": torch.tan, "CEIL": torch.ceil, "FLOOR": torch.floor, "ROUND": round_half_away,
     "EXP": torch.exp, "EXPM1": torch.expm1, "LOG": torch.log, "LOG1P": torch.log1p,
     "SIGMOID": torch.sigmoid, "TANH": torch.tanh, "FAST_TANH": torch.tanh,
     "ERF": torch.erf, "ERFC": torch.erfc, "ERFINV": torch.erfinv,

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from ...core.opdef import Memory, MgeForm, OpDef, TensorInfo, broadcast_shapes, register_op
 from ...dtype import canonical_dtype, dtype_name, is_quantize
 from ..elemwise import ELEMWISE_MODES, dtype_field
+from .fake_quant import LSQ, TQT, FakeQuant
 
 
 @register_op
@@ -68,4 +69,6 @@ class ElemwiseMultiType(OpDef):
         return [TensorInfo(broadcast_shapes(self, inputs), out)]
 
 
-__all__ = ["ElemwiseMultiType"]
+from . import grad_fake_quant  # noqa: E402,F401
+
+__all__ = ["LSQ", "TQT", "ElemwiseMultiType", "FakeQuant"]

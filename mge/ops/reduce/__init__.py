@@ -25,6 +25,7 @@ from ...core.opdef import (
     normalize_axis,
     register_op,
 )
+from ...dtype import is_float
 
 REDUCE_MODES = ("SUM", "SUM_SQR", "PRODUCT", "MIN", "MAX", "MEAN")
 #: Reduce's ``data_type`` members mge computes (quantized ones are not supported).
@@ -39,7 +40,7 @@ _NUMERIC = "iuf"
 
 
 def _check_numeric(op: OpDef, inputs: Sequence[TensorInfo]) -> None:
-    if inputs[0].dtype.kind not in _NUMERIC:
+    if inputs[0].dtype.kind not in _NUMERIC and not is_float(inputs[0].dtype):
         op.fail(f"needs a numeric input, got {inputs[0].dtype}", inputs)
 
 

@@ -1,6 +1,6 @@
 """numpy kernels for Reduce, Argmax, Argmin, TopK and ArgsortForward.
 
-Floats are reduced in float32 (float16 too), integers in int64 and then wrapped to the
+Floats are reduced in float32 (float16 and bfloat16 too), integers in int64 and then wrapped to the
 output dtype; sorting is stable, also in descending order.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.opdef import TensorInfo, normalize_axis
+from ...dtype import is_float
 from .. import reduce as R
 from ..registry import NUMPY
 
@@ -24,7 +25,7 @@ def _axis(op: R.Reduce | R.Argmax, x: np.ndarray) -> int | None:
 def reduce(op: R.Reduce, x: np.ndarray) -> np.ndarray:
     out_dtype = op.infer([TensorInfo(x.shape, x.dtype)])[0].dtype
     axis = _axis(op, x)
-    work = x.astype(np.float32 if x.dtype.kind == "f" else np.int64)
+    work = x.astype(np.float32 if is_float(x.dtype) else np.int64)
     if op.mode == "SUM_SQR":
         work = work * work
     out = _REDUCERS[op.mode](work, axis=axis, keepdims=axis is not None)

@@ -34,6 +34,7 @@ from ....ops.elemwise import onnx_export as _elemwise  # noqa: F401
 from ....ops.nn import onnx_export as _nn  # noqa: F401
 from ....ops.optim import onnx_export as _optim  # noqa: F401
 from ....ops.pooling import onnx_export as _pooling  # noqa: F401
+from ....ops.quantized import onnx_fake_quant as _fake_quant  # noqa: F401
 from ....ops.random import onnx_export as _random  # noqa: F401
 from ....ops.reduce import onnx_export as _reduce  # noqa: F401
 from ....ops.registry import Unsupported
