@@ -3,9 +3,9 @@ process with empty caches (the same imports done first as ``bench/lite_load.py``
 
 Phases (wall ms, or with ``--cpu`` the main thread's CPU ms, ``time.thread_time``:
 blind to other threads and to waiting, steadier on a loaded machine; nested phases are
-not subtracted from their parents except in ``other``): ``open`` (find the entry: read, hash, look up), ``fbs`` (decode the
-``.mge``), ``graph`` (the graph from the decoded file, ``fbs`` included), ``passes``
-(the plan's inference passes), ``export`` (the ONNX model), ``session`` (the engine's
+not subtracted from their parents except in ``other``): ``open`` (find the entry:
+read, hash, look up), ``fbs`` (decode the ``.mge``), ``graph`` (the graph from the
+decoded file, ``fbs`` included), ``passes`` (the plan's inference passes), ``export`` (the ONNX model), ``session`` (the engine's
 compile), ``store`` (the load-cache entry, on the load's path), ``load`` (the whole
 ``LiteNetwork.load``). Functions are timed by wrapping them wherever a module holds them.
 
