@@ -5,11 +5,13 @@ Phases (wall ms, or with ``--cpu`` the main thread's CPU ms, ``time.thread_time`
 blind to other threads and to waiting, steadier on a loaded machine; nested phases are
 not subtracted from their parents except in ``other``): ``open`` (find the entry:
 read, hash, look up), ``fbs`` (decode the ``.mge``), ``graph`` (the graph from the
-decoded file, ``fbs`` included), ``passes`` (the plan's inference passes), ``export`` (the ONNX model), ``session`` (the engine's
-compile), ``store`` (the load-cache entry, on the load's path), ``load`` (the whole
-``LiteNetwork.load``). Functions are timed by wrapping them wherever a module holds them.
+decoded file, ``fbs`` included), ``passes`` (the plan's inference passes), ``export``
+(the ONNX model), ``session`` (the engine's compile), ``store`` (the load-cache entry,
+on the load's path), ``load`` (the whole ``LiteNetwork.load``). Functions are timed by
+wrapping them wherever a module holds them.
 
-Run: ``python bench/lite_load_phases.py [--models resnet18 ...] [--rounds 3] [--nocache] [--cpu]``.
+Run: ``python bench/lite_load_phases.py [--models resnet18 ...] [--rounds 3] [--cpu]``
+(``--nocache``: ``LiteConfig.load_cache=False``).
 """
 
 from __future__ import annotations
