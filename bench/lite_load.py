@@ -64,11 +64,15 @@ def _has_openvino() -> bool:
 
 def _imports() -> None:
     """Everything any engine imports, before anything is timed (``onnx`` too: mge's
-    exporter builds the model with it, a one-time import like the engines')."""
+    exporter builds the model with it, a one-time import like the engines'; and the
+    exporter's node builder, which it imports on its first node: without bytecode files,
+    as under ``PYTHONDONTWRITEBYTECODE``, that import compiled its source inside the
+    first timed load)."""
     import onnx  # noqa: F401
     import onnxruntime  # noqa: F401
 
     import mge.convert.onnx  # noqa: F401
+    import mge.convert.onnx.exporter.protos  # noqa: F401
     import mge.lite  # noqa: F401
     from mge.backends import get_backend
     from mge.runtime.plan import available_plan_backends

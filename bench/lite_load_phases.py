@@ -1,14 +1,17 @@
 """Where a cold ``mge.lite`` load spends its time, phase by phase, each load in a fresh
 process with empty caches (the same imports done first as ``bench/lite_load.py``).
 
-Phases (wall ms, nested phases are not subtracted from their parents except in
-``other``): ``open`` (find the entry: read, hash, look up), ``fbs`` (decode the
-``.mge``), ``graph`` (the graph from the decoded file, ``fbs`` included), ``passes``
-(the plan's inference passes), ``export`` (the ONNX model), ``session`` (the engine's
-compile), ``store`` (the load-cache entry, on the load's path), ``load`` (the whole
-``LiteNetwork.load``). Functions are timed by wrapping them wherever a module holds them.
+Phases (wall ms, or with ``--cpu`` the main thread's CPU ms, ``time.thread_time``:
+blind to other threads and to waiting, steadier on a loaded machine; nested phases are
+not subtracted from their parents except in ``other``): ``open`` (find the entry:
+read, hash, look up), ``fbs`` (decode the ``.mge``), ``graph`` (the graph from the
+decoded file, ``fbs`` included), ``passes`` (the plan's inference passes), ``export``
+(the ONNX model), ``session`` (the engine's compile), ``store`` (the load-cache entry,
+on the load's path), ``load`` (the whole ``LiteNetwork.load``). Functions are timed by
+wrapping them wherever a module holds them.
 
-Run: ``python bench/lite_load_phases.py [--models resnet18 ...] [--rounds 3] [--nocache]``.
+Run: ``python bench/lite_load_phases.py [--models resnet18 ...] [--rounds 3] [--cpu]``
+(``--nocache``: ``LiteConfig.load_cache=False``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -33,16 +37,17 @@ from lite_models import MODELS, prepare  # noqa: E402
 PHASES = ("open", "fbs", "graph", "passes", "export", "session", "store", "load")
 
 
-def _wrap(owner: object, name: str, phase: str, spent: dict[str, float]) -> None:
-    """Time ``owner.name`` as ``phase`` in every module that holds it."""
+def _wrap(owner: object, name: str, phase: str, spent: dict[str, float],
+          clock: Callable[[], float]) -> None:
+    """Time ``owner.name`` as ``phase`` by ``clock`` in every module that holds it."""
     original = getattr(owner, name)
 
     def timed(*args, **kwargs):
-        start = time.perf_counter()
+        start = clock()
         try:
             return original(*args, **kwargs)
         finally:
-            spent[phase] += (time.perf_counter() - start) * 1e3
+            spent[phase] += (clock() - start) * 1e3
 
     setattr(owner, name, timed)
     for module in list(sys.modules.values()):
@@ -50,7 +55,7 @@ def _wrap(owner: object, name: str, phase: str, spent: dict[str, float]) -> None
             setattr(module, name, timed)
 
 
-def _child(path: str, threads: int, use_cache: bool) -> None:
+def _child(path: str, threads: int, use_cache: bool, cpu: bool) -> None:
     cache = tempfile.mkdtemp(prefix="mge-load-phases-")
     os.environ["MGE_LOAD_CACHE"] = os.path.join(cache, "mge")
     os.environ["MGE_FAST_RUN_CACHE"] = os.path.join(cache, "fast_run.cache")
@@ -65,20 +70,21 @@ def _child(path: str, threads: int, use_cache: bool) -> None:
     from mge.serialization import fbs, mge_graph
 
     spent: dict[str, float] = defaultdict(float)
-    _wrap(cached_load, "open_load", "open", spent)
-    _wrap(cached_load, "store_entry", "store", spent)
-    _wrap(fbs, "read_model", "fbs", spent)
-    _wrap(mge_graph, "graph_from_bytes", "graph", spent)
-    _wrap(PlanCache, "_optimized", "passes", spent)
-    _wrap(plan_onnx, "export_for_plan", "export", spent)
-    _wrap(onnxruntime, "InferenceSession", "session", spent)
+    clock = time.thread_time if cpu else time.perf_counter
+    _wrap(cached_load, "open_load", "open", spent, clock)
+    _wrap(cached_load, "store_entry", "store", spent, clock)
+    _wrap(fbs, "read_model", "fbs", spent, clock)
+    _wrap(mge_graph, "graph_from_bytes", "graph", spent, clock)
+    _wrap(PlanCache, "_optimized", "passes", spent, clock)
+    _wrap(plan_onnx, "export_for_plan", "export", spent, clock)
+    _wrap(onnxruntime, "InferenceSession", "session", spent, clock)
     config = LiteConfig()
     config.load_cache = use_cache
     net = LiteNetwork(config)
     net.threads_number = threads
-    start = time.perf_counter()
+    start = clock()
     net.load(path)
-    spent["load"] = (time.perf_counter() - start) * 1e3
+    spent["load"] = (clock() - start) * 1e3
     print(json.dumps(spent))
 
 
@@ -89,10 +95,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--nocache", action="store_true", help="LiteConfig.load_cache=False")
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "mge_bench_lite"))
+    parser.add_argument("--cpu", action="store_true", help="the main thread's CPU time "
+                        "(time.thread_time) instead of the wall clock")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        _child(args.child, args.threads, not args.nocache)
+        _child(args.child, args.threads, not args.nocache, args.cpu)
         return
     rows = []
     for name in args.models:
@@ -100,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
         found: dict[str, list[float]] = defaultdict(list)
         for _ in range(args.rounds):
             cmd = [sys.executable, __file__, "--threads", str(args.threads), "--child", path,
-                   *(["--nocache"] if args.nocache else [])]
+                   *(["--nocache"] if args.nocache else []), *(["--cpu"] if args.cpu else [])]
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True)
             reply = json.loads(done.stdout.strip().splitlines()[-1])
             for phase in PHASES:
@@ -108,7 +116,8 @@ def main(argv: list[str] | None = None) -> None:
         row = [statistics.median(found[p]) for p in PHASES]
         other = row[-1] - row[0] - row[2] - sum(row[3:7])
         rows.append([name, *row, other])
-    print_table(f"cold load phases, ms (medians of {args.rounds}, {args.threads} thread(s); "
+    clock = "main-thread CPU ms" if args.cpu else "wall ms"
+    print_table(f"cold load phases, {clock} (medians of {args.rounds}, {args.threads} thread(s); "
                 f"load cache {'off' if args.nocache else 'on'})",
                 ["model", *PHASES, "other"], rows)
 

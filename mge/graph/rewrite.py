@@ -158,6 +158,20 @@ class Rule:
             return False
         return bool(self.fn(view, **captures))
 
+    def may_match(self, kind: type | None) -> bool:
+        """Whether the root can match an op of ``kind`` (see :func:`of_kinds`; ``None``:
+        the view does not tell kinds apart)."""
+        kinds = getattr(self.pattern.op, "kinds", None)
+        return kind is None or kinds is None or issubclass(kind, kinds)
+
+
+def of_kinds(predicate: Callable[[Any], bool], *kinds: type) -> Callable[[Any], bool]:
+    """``predicate``, declared true only of ops whose kind (a view's ``kind(op)``, e.g. the
+    class of a graph op's ``OpDef``) is a subclass of one of ``kinds``: a rule set tries
+    a rule rooted at it only on such ops."""
+    predicate.kinds = kinds  # type: ignore[attr-defined]
+    return predicate
+
 
 def both_orders(name: str, pattern: Pat, fn: Replacement) -> list[Rule]:
     """Rules for a two-input pattern and its mirror image (the first order is tried first)."""
@@ -169,12 +183,24 @@ class RuleSet:
 
     def __init__(self, rules: Iterable[Rule]) -> None:
         self.rules = tuple(rules)
+        #: the rules that may match an op of a kind, in order (see :meth:`Rule.may_match`)
+        self._by_kind: dict[type | None, tuple[Rule, ...]] = {}
 
     def __add__(self, other: RuleSet) -> RuleSet:
         return RuleSet(self.rules + other.rules)
 
     def rewrite(self, view: IRView, op: Any) -> bool:
-        return any(rule.apply(view, op) for rule in self.rules)
+        """Apply the first rule that matches ``op`` and rewrites. A view with a
+        ``kind(op)`` method has only the rules whose root may match that kind tried."""
+        kind_of = getattr(view, "kind", None)
+        kind = None if kind_of is None else kind_of(op)
+        rules = self._by_kind.get(kind)
+        if rules is None:
+            rules = self._by_kind[kind] = tuple(r for r in self.rules if r.may_match(kind))
+        for rule in rules:
+            if rule.apply(view, op):
+                return True
+        return False
 
 
 def rewrite_to_fixed_point(view: IRView, rules: RuleSet, limit: int = 100_000) -> bool:
@@ -320,5 +346,5 @@ class PassRegistry(Generic[TargetT]):
 
 __all__ = [
     "FoldingView", "IRView", "Pat", "PassRegistry", "RegisteredPass", "Rule", "RuleSet",
-    "both_orders", "fold_constants", "rewrite_to_fixed_point",
+    "both_orders", "fold_constants", "of_kinds", "rewrite_to_fixed_point",
 ]

@@ -14,9 +14,11 @@ from mge.graph.rewrite import (
     Rule,
     RuleSet,
     both_orders,
+    of_kinds,
     rewrite_to_fixed_point,
 )
 from mge.ops import Elemwise
+from mge.ops.shape import Reshape
 
 
 def _neg_neg_plus_const() -> tuple[Graph, object]:
@@ -48,6 +50,29 @@ def test_rule_table_rewrites_to_fixed_point_and_keeps_values() -> None:
     np.testing.assert_array_equal(Executor(g).run(data)[0], expected)
     assert g.outputs[0].name == "y"
     assert not rewrite(g, RuleSet([NEG_NEG])), "nothing left to rewrite"
+
+
+def test_a_rule_rooted_at_a_kind_is_tried_only_on_ops_of_that_kind() -> None:
+    g, _ = _neg_neg_plus_const()
+    asked: dict[str, list[str]] = {"tagged": [], "untagged": []}
+
+    def negation(which: str):
+        def predicate(node: object) -> bool:
+            asked[which].append(node.type)
+            return isinstance(node.op, Elemwise) and node.op.mode == "NEGATE"
+        return predicate
+
+    never = Rule("tagged", Pat(of_kinds(negation("tagged"), Reshape)), lambda *a, **k: True)
+    anything = Rule("untagged", Pat(negation("untagged")), lambda *a, **k: False)
+    assert not rewrite(g, RuleSet([never, anything]))
+    assert asked["tagged"] == []
+    assert asked["untagged"].count("Elemwise") == 3
+    # the same predicate declared of Elemwise ops is asked, and its rule rewrites
+    negate = Rule("tagged", Pat(of_kinds(negation("tagged"), Elemwise)),
+                  lambda view, root: view.replace(root, root.owner.inputs[0]))
+    assert rewrite(g, RuleSet([negate]))
+    assert asked["tagged"].count("Elemwise") >= 3
+    assert [n.op.mode for n in g.ops() if isinstance(n.op, Elemwise)] == ["ADD"]
 
 
 def test_sole_reader_blocks_a_match() -> None:

@@ -22,7 +22,7 @@ from ...core.opdef import OpDef
 from ...ops import Elemwise
 from ..index import GraphIndex
 from ..ir import Graph, OpNode, VarNode
-from ..rewrite import RuleSet, rewrite_to_fixed_point
+from ..rewrite import RuleSet, of_kinds, rewrite_to_fixed_point
 
 #: constant folding leaves outputs larger than this many elements (and than their inputs)
 MAX_GROWTH = 1 << 16
@@ -30,12 +30,13 @@ MAX_GROWTH = 1 << 16
 
 def elemwise(*modes: str) -> Callable[[OpNode], bool]:
     """Predicate: an ``Elemwise`` op in one of ``modes``."""
-    return lambda node: isinstance(node.op, Elemwise) and node.op.mode in modes
+    return of_kinds(lambda node: isinstance(node.op, Elemwise) and node.op.mode in modes,
+                    Elemwise)
 
 
 def is_op(*classes: type) -> Callable[[OpNode], bool]:
     """Predicate: an op of one of the OpDef ``classes``."""
-    return lambda node: isinstance(node.op, classes)
+    return of_kinds(lambda node: isinstance(node.op, classes), *classes)
 
 
 def elemwise_mode(node: OpNode) -> str | None:
@@ -57,6 +58,10 @@ class GraphView:
 
     def ops(self) -> list[OpNode]:
         return self.index.ops()
+
+    def kind(self, op: OpNode) -> type:
+        """The class of ``op``'s OpDef (rule sets try only the rules rooted at it)."""
+        return type(op.op)
 
     def contains(self, op: OpNode) -> bool:
         return self.index.is_live(op)

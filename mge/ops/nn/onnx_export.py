@@ -46,10 +46,40 @@ def _transposed(ctx: ExportContext, node: OpNode, k: int, x: Sym, transpose: boo
     return x.transpose(perm)
 
 
+def _gemm_weight(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> bool:
+    """Whether ``node`` is a float32 matrix product by a constant transposed weight (a
+    ``Linear``): ONNX's ``Gemm(transB=1)`` reads that weight as stored, where ``MatMul``
+    would need a transposed copy of it (a 1024 x 1000 classifier: ~2 ms of every load)."""
+    op, out = node.op, node.outputs[0]
+    return isinstance(op, MatrixMul) and op.transposeB and xs[0].ndim == 2 and \
+        xs[1].ndim == 2 and xs[0].dtype == xs[1].dtype == out.dtype == F32 and \
+        ctx.const_value(node.inputs[1]) is not None
+
+
+def _gemm(ctx: ExportContext, a: Sym, weight: Sym) -> Sym:
+    """``a @ weight.T`` as ``Gemm(transB=1)``; adding a constant bias row to it (a
+    ``Linear``'s) gives one ``Gemm`` with the bias as ``C``, the node onnxruntime makes
+    of ``MatMul`` and ``Add`` (the same sums, rounded the same way), the first ``Gemm``
+    then unread."""
+    shape = (a.shape[0], weight.shape[0])
+    product = ctx.emit("Gemm", [a, weight], shape, F32, transB=1)
+
+    def with_bias(bias: Sym) -> Sym | None:
+        constant = bias.pending is not None or bias.name in ctx.initializers
+        if not constant or bias.dtype != F32 or bias.shape not in ((shape[1],), (1, shape[1])):
+            return None
+        return ctx.emit("Gemm", [a, weight, bias], shape, F32, transB=1)
+
+    product.fuse_add = with_bias
+    return product
+
+
 @onnx_rule(MatrixMul, BatchedMatrixMul)
 def _matmul(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
     op, out = node.op, node.outputs[0]
     a = _transposed(ctx, node, 0, xs[0], op.transposeA)
+    if _gemm_weight(ctx, node, xs):
+        return [_gemm(ctx, a, xs[1])]
     b = _transposed(ctx, node, 1, xs[1], op.transposeB)
     if op.compute_mode == "FLOAT32" and out.dtype != F32:
         return [ctx.emit("MatMul", [a.cast(F32), b.cast(F32)], out.shape, F32).cast(out.dtype)]

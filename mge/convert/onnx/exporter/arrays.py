@@ -1,7 +1,8 @@
 """C-contiguous copies of the weights an export hands to the engine as arrays.
 
-A ``MatrixMul`` with ``transposeB`` exports its constant weight transposed (ONNX's
-``MatMul`` has no transpose flag): a view whose rows lie a whole source row apart. numpy
+A ``MatrixMul`` with ``transposeB`` that is not a float32 ``Linear`` (those export as
+``Gemm(transB=1)`` on the weight as stored) exports its constant weight transposed
+(ONNX's ``MatMul`` has no transpose flag): a view whose rows lie a whole source row apart. numpy
 copies such a view element by element down the source's columns, and with a row of
 1024 float32 (4 KiB: every element of a column maps to the same cache set) that ran at
 a third of the speed of a copy in 64 x 64 tiles, which reads and writes whole cache

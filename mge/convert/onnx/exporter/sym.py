@@ -22,7 +22,7 @@ Example:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -251,6 +251,9 @@ class Sym:
         self.shape = tuple(int(d) for d in shape)
         self.dtype = np.dtype(dtype)
         self.pending: np.ndarray | None = None
+        #: set by the rule that made this value: ``self + other`` as one node, or ``None``
+        #: (a ``Gemm`` takes a bias as its ``C``)
+        self.fuse_add: Callable[[Sym], Sym | None] | None = None
 
     @property
     def ndim(self) -> int:
@@ -346,6 +349,10 @@ class Sym:
             wide = self.builder.emit(op_type, [a.cast(INT32), b.cast(INT32)], shape,
                                      BOOL if op_type in _COMPARE else INT32, **attrs)
             return wide.cast(out_dtype)
+        if op_type == "Add":
+            fused = (a.fuse_add and a.fuse_add(b)) or (b.fuse_add and b.fuse_add(a))
+            if fused is not None:
+                return fused
         return self.builder.emit(op_type, [a, b], shape, out_dtype, **attrs)
 
     def __add__(self, o: Any) -> Sym:
