@@ -31,6 +31,7 @@ from mge.quantization import (
     quantize,
     quantize_qat,
 )
+from mge.runtime.executor import Executor
 from mge.serialization.mge_graph import load_graph
 from tests.lite.runs import run_lite
 
@@ -86,10 +87,10 @@ def _run(model: onnx.ModelProto, x: np.ndarray) -> list[np.ndarray]:
 
 
 def _steps(graph: Graph, out: VarNode) -> tuple[float, int]:
-    """The quantization step of a float output (its dequantized var's scale) and how many
-    8-bit quantizing ops lie above it."""
+    """The quantization step of an output (its own scale, or a float output's dequantized
+    var's) and how many 8-bit quantizing ops lie above it."""
     producer = {v.id: n for n in graph.ops() for v in n.outputs}
-    src = producer[out.id].inputs[0]
+    src = out if is_quantize(out.dtype) else producer[out.id].inputs[0]
     assert is_quantize(src.dtype), f"output {out.name} is not a dequantized var"
     seen, stack, layers = set(), [out], 0
     while stack:
@@ -201,3 +202,32 @@ def test_qdq_export_names_an_op_it_cannot_express() -> None:
     conv.op = dataclasses.replace(conv.op, nonlineMode="SIGMOID")
     with pytest.raises(OnnxExportError, match="ConvBias.*nonlinearity SIGMOID"):
         to_onnx(graph)
+
+
+def _quantized_edges() -> Graph:
+    """``int8_cnn`` from its input's int8 codes to its first output's int8 codes."""
+    graph = load_graph(INT8_CNN).graph
+    producer = {v.id: n for n in graph.ops() for v in n.outputs}
+    (reader,) = [n for n in graph.ops() if graph.inputs[0] in n.inputs]
+    quantized = reader.outputs[0]
+    codes = graph.add_input("codes", quantized.shape, quantized.dtype)
+    graph.replace_var(quantized, codes)
+    graph.inputs = [codes]
+    graph.outputs = [producer[graph.outputs[0].id].inputs[0]]
+    graph.outputs[0].name = "out_codes"
+    return graph
+
+
+def test_qdq_export_quantized_edges_are_codes() -> None:
+    graph = _quantized_edges()
+    assert is_quantize(graph.inputs[0].dtype) and is_quantize(graph.outputs[0].dtype)
+    model = to_onnx(graph)
+    int8 = onnx.TensorProto.INT8
+    assert [(v.name, v.type.tensor_type.elem_type) for v in
+            (*model.graph.input, *model.graph.output)] == [("codes", int8), ("out_codes", int8)]
+    x = np.random.default_rng(1).integers(-128, 128, graph.inputs[0].shape).astype(np.int8)
+    (got,) = _run(model, x)
+    (want,) = Executor(graph).run(x.astype(graph.inputs[0].dtype))
+    _, layers = _steps(graph, graph.outputs[0])
+    assert got.dtype == np.int8
+    assert np.abs(got.astype(np.int32) - np.asarray(want).astype(np.int32)).max() <= layers
