@@ -32,6 +32,7 @@ from mge.quantization import (
     quantize_qat,
 )
 from mge.runtime.executor import Executor
+from mge.runtime.int8_qdq import trace_qdq
 from mge.serialization.mge_graph import load_graph
 from tests.lite.runs import run_lite
 
@@ -129,7 +130,7 @@ def test_qdq_export_runs_within_a_step_per_layer(source: str, ptq_dump: tuple[Pa
 @pytest.mark.parametrize("source", ["megengine_int8_cnn", "mge_ptq"])
 def test_qdq_export_is_standard_qdq(source: str, ptq_dump: tuple[Path, np.ndarray]) -> None:
     """int8 activations and weights, int32 biases, every conv between DequantizeLinear
-    inputs and a QuantizeLinear (through at most a Relu), all in the ONNX domain."""
+    inputs and QuantizeLinear readers (through at most a Relu), all in the ONNX domain."""
     path, _ = _int8_cnn() if source == "megengine_int8_cnn" else ptq_dump
     model = to_onnx(str(path))
     g = model.graph
@@ -151,10 +152,25 @@ def test_qdq_export_is_standard_qdq(source: str, ptq_dump: tuple[Path, np.ndarra
         assert inits[w.input[0]].dtype == np.int8 and inits[b.input[0]].dtype == np.int32
         w_scale, x_scale = inits[w.input[1]], inits[x.input[1]]
         np.testing.assert_allclose(inits[b.input[1]], x_scale * w_scale, rtol=1e-6)
-        (after,) = users[conv.output[0]]
-        if after.op_type == "Relu":
-            (after,) = users[after.output[0]]
-        assert after.op_type == "QuantizeLinear"
+        for after in users[conv.output[0]]:
+            if after.op_type == "Relu":
+                (after,) = users[after.output[0]]
+            assert after.op_type == "QuantizeLinear"
+
+
+def test_onnxruntime_runs_the_exported_convs_on_int8_kernels(
+        ptq_dump: tuple[Path, np.ndarray], tmp_path: Path) -> None:
+    """onnxruntime (default options) fuses each Q/DQ-wrapped conv into a QLinearConv: the
+    relu'd conv is quantized before its relu (:mod:`...exporter.qdq_pairs`)."""
+    path, _ = ptq_dump
+    model = to_onnx(str(path))
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(model.SerializeToString(), options,
+                         providers=["CPUExecutionProvider"])
+    ran = [n.op_type for n in onnx.load(tmp_path / "optimized.onnx").graph.node]
+    convs = sum(n.op_type == "Conv" for n in model.graph.node)
+    assert convs == 2 and ran.count("QLinearConv") == convs and "Conv" not in ran
 
 
 def test_qdq_export_names_and_command_line(ptq_dump: tuple[Path, np.ndarray], tmp_path: Path,
@@ -231,3 +247,20 @@ def test_qdq_export_quantized_edges_are_codes() -> None:
     _, layers = _steps(graph, graph.outputs[0])
     assert got.dtype == np.int8
     assert np.abs(got.astype(np.int32) - np.asarray(want).astype(np.int32)).max() <= layers
+
+
+@pytest.mark.parametrize("source", ["megengine_int8_cnn", "mge_ptq"])
+def test_fusable_pairs_change_no_value(source: str, ptq_dump: tuple[Path, np.ndarray]) -> None:
+    """The pairs added for onnxruntime's fusion quantize values already on their grid:
+    unoptimized, the export computes what the plain lowering does, bit for bit."""
+    path, x = _int8_cnn() if source == "megengine_int8_cnn" else ptq_dump
+    plain = trace_qdq(load_graph(path).graph, shift=False, int32_bias=True).model
+    exported = to_onnx(str(path))
+    assert len(exported.graph.node) > len(plain.graph.node)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    runs = [ort.InferenceSession(m.SerializeToString(), options,
+                                 providers=["CPUExecutionProvider"]).run(None, {
+                                     m.graph.input[0].name: x}) for m in (plain, exported)]
+    for a, b in zip(*runs, strict=True):
+        np.testing.assert_array_equal(a, b)
