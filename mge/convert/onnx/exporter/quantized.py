@@ -24,8 +24,9 @@ What differs from a float export:
   written as asked (onnxruntime 1.32 refuses a model at opset 21 or later where a
   ``DequantizeLinear`` feeds a ``Transpose``, as in MobileNetV2's pooling: its QDQ
   propagation writes a ``QuantizeLinear`` whose ``output_dtype`` mismatches);
-* ``optimize`` has no effect: a quantized dump is already fused (conv + bias +
-  nonlinearity in one ``ConvBias``), and the lowering folds its shape computations;
+* ``optimize`` has no effect: a quantized graph is already fused (conv + bias +
+  nonlinearity in one ``ConvBias``); its constant computations (a TracedModule's bias
+  cast to ``QuantizedS32``, shape chains) are always folded;
 * ``fp16`` and ``dynamic_batch`` raise :class:`OnnxExportError` (the graph computes in
   int8, and the lowering writes static shapes);
 * results agree with mge's exact int8 kernels within about one quantization step per
@@ -44,6 +45,7 @@ from typing import Any
 
 from ....dtype import is_quantize
 from ....graph.ir import Graph
+from ....graph.passes import run_passes
 from ....runtime.int8_onnx import Int8Unsupported
 from ....runtime.int8_qdq import trace_qdq
 from ..errors import OnnxExportError
@@ -86,6 +88,8 @@ def export_quantized(graph: Graph, *, opset: int = MIN_QDQ_OPSET,
     if set(ins) & set(outs):
         raise OnnxExportError(f"output names {sorted(set(ins) & set(outs))} are also input "
                               "names")
+    graph = graph.copy()  # constant chains folded (a traced module's bias TypeCvt)
+    run_passes(graph, ["fold_constants"])
     try:
         model = trace_qdq(graph, shift=False, int32_bias=True).model
     except Int8Unsupported as exc:

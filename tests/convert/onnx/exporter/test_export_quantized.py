@@ -34,6 +34,7 @@ from mge.quantization import (
 from mge.runtime.executor import Executor
 from mge.runtime.int8_qdq import trace_qdq
 from mge.serialization.mge_graph import load_graph
+from mge.traced_module import trace_module
 from tests.lite.runs import run_lite
 
 INT8_CNN = Path(__file__).resolve().parents[3] / "fixtures" / "int8" / "int8_cnn.mge"
@@ -55,8 +56,8 @@ class ConvBnReluNet(M.Module):
 
 
 @pytest.fixture(scope="module")
-def ptq_dump(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
-    """An mge PTQ of :class:`ConvBnReluNet`, dumped as ``.mge``, and an input batch."""
+def ptq_net() -> tuple[M.Module, np.ndarray]:
+    """An mge PTQ (int8 layers) of :class:`ConvBnReluNet` and an input batch."""
     x = np.random.default_rng(0).standard_normal((4, 3, 8, 8)).astype(np.float32)
     net = ConvBnReluNet()
     net.eval()
@@ -67,6 +68,14 @@ def ptq_dump(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray
     net.eval()
     net = quantize(net)
     net.eval()
+    return net, x
+
+
+@pytest.fixture(scope="module")
+def ptq_dump(ptq_net: tuple[M.Module, np.ndarray],
+             tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
+    """:func:`ptq_net` dumped as ``.mge``, and its input batch."""
+    net, x = ptq_net
 
     @trace(symbolic=True, capture_as_const=True)
     def fn(data: mge.Tensor) -> mge.Tensor:
@@ -264,3 +273,14 @@ def test_fusable_pairs_change_no_value(source: str, ptq_dump: tuple[Path, np.nda
                                      m.graph.input[0].name: x}) for m in (plain, exported)]
     for a, b in zip(*runs, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_qdq_export_of_a_quantized_traced_module(ptq_net: tuple[M.Module, np.ndarray],
+                                                 ptq_dump: tuple[Path, np.ndarray]) -> None:
+    """A TracedModule of int8 layers (its bias cast to QuantizedS32 is folded) exports as
+    the dump of the same net does."""
+    net, x = ptq_net
+    model = to_onnx(trace_module(net, mge.tensor(x)))
+    (got,) = _run(model, x)
+    (dumped,) = _run(to_onnx(str(ptq_dump[0])), x)
+    np.testing.assert_array_equal(got, dumped)
