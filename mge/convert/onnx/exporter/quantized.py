@@ -76,13 +76,13 @@ def export_quantized(graph: Graph, *, opset: int = MIN_QDQ_OPSET,
     import onnx
 
     if fp16:
-        raise OnnxExportError("fp16: the graph is quantized (it computes in int8); export "
-                              "it without fp16")
+        raise OnnxExportError("fp16 (--fp16): the graph is quantized (it computes in "
+                              "int8); export it without fp16")
     if dynamic_batch:
         raise OnnxExportError(
-            "dynamic_batch: a quantized graph is exported with the static shapes of its "
-            f"inputs {[v.shape for v in graph.inputs]}; dump the .mge at the batch size "
-            "you need and export it without dynamic_batch")
+            "dynamic_batch (--dynamic-batch): a quantized graph is exported with the "
+            f"static shapes of its inputs {[v.shape for v in graph.inputs]}; dump the .mge "
+            "at the batch size you need and export it without dynamic_batch")
     ins = _names(input_names, graph.inputs, "input names", lambda k, v: f"input_{k}")
     outs = _names(output_names, graph.outputs, "output names", lambda k, v: f"output_{k}")
     if set(ins) & set(outs):
