@@ -18,6 +18,9 @@ Per model, batch and thread count:
   ``intra_op_num_threads`` set;
 * ``ort qdq``: onnxruntime's ``quantize_static`` (QDQ, uint8 activations, int8 weights,
   calibrated on 4 random batches) of that float model, run the same way;
+* ``ort qdq (mge)``: onnxruntime, run the same way, on mge's QDQ export of the int8 dump
+  itself (``mge.convert.to_onnx``: int8 activations and weights, int32 biases), the file
+  a user of ``python -m mge.convert mge_to_onnx`` gets;
 * where OpenVINO is installed, ``mge ov int8``: mge.lite on plan backend ``openvino-int8``
   (the int8 dump as a QDQ model of its reals, OpenVINO's int8 kernels), fed as ``mge int8``;
   ``ov qdq``: OpenVINO on that same onnxruntime QDQ file as its users run it
@@ -140,6 +143,16 @@ def onnx_models(float_mge: Path, shape: tuple[int, ...], tmp: Path) -> tuple[Pat
     return fp32, qdq
 
 
+def exported_qdq(int8_mge: Path, tmp: Path) -> Path:
+    """mge's QDQ ONNX export of the int8 dump, written once into ``tmp``."""
+    from mge.convert.onnx import to_onnx
+
+    path = tmp / f"{int8_mge.stem}.export.qdq.onnx"
+    if not path.exists():
+        to_onnx(str(int8_mge), str(path))
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("workdir", type=Path)
@@ -176,10 +189,12 @@ def main() -> None:
             int8 = one_output(int8)  # the float net's one output, not every block's
             x = np.random.default_rng(1).standard_normal((batch, 3, 224, 224), np.float32)
             fp32_onnx, qdq_onnx = onnx_models(fp32, x.shape, args.workdir)
+            mge_qdq_onnx = exported_qdq(int8, args.workdir)
             for threads in args.threads:
                 makers = {"mge int8": partial(lite_runner, int8, "onnxruntime-int8"),
                           "ort fp32": partial(ort_session, fp32_onnx),
-                          "ort qdq": partial(ort_session, qdq_onnx)}
+                          "ort qdq": partial(ort_session, qdq_onnx),
+                          "ort qdq (mge)": partial(ort_session, mge_qdq_onnx)}
                 if OPENVINO:
                     makers["mge ov int8"] = partial(lite_runner, int8, "openvino-int8")
                     makers["ov qdq"] = partial(openvino_request, qdq_onnx)
@@ -198,7 +213,8 @@ def main() -> None:
                       "threads used per timed run: " + ", ".join(
                           f"{k} {v:.2f}" for k, v in foreign.items()))
                 every.update({(model, batch, threads, k): v for k, v in ms.items()})
-                ratios = [ms["ort fp32"] / ms["mge int8"], ms["ort qdq"] / ms["mge int8"]]
+                ratios = [ms["ort fp32"] / ms["mge int8"], ms["ort qdq"] / ms["mge int8"],
+                          ms["ort qdq (mge)"] / ms["mge int8"]]
                 if OPENVINO:
                     ratios += [ms["ort fp32"] / ms["mge ov int8"],
                                ms["ov qdq"] / ms["mge ov int8"]]
@@ -206,7 +222,7 @@ def main() -> None:
                              *(f"{r:.2f}" for r in ratios)])
         clocks = " (1 thread: CPU ms)" if args.cpu_time else ""
         print_table(f"{model}: median ms{clocks} ({rounds} rounds of {iters} runs per engine)",
-                    ["batch", "threads", *makers, "fp32/int8", "qdq/int8",
+                    ["batch", "threads", *makers, "fp32/int8", "qdq/int8", "qdq (mge)/int8",
                      *(["fp32/ov int8", "ov qdq/ov int8"] if OPENVINO else [])], rows)
     print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     slower = slower_with_more_threads(every)

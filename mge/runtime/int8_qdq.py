@@ -11,7 +11,8 @@ between two such pairs, or fed by a dequantized int8 constant, on integer kernel
   reals, and the u8 x s8 products of x86's VNNI units); ``QuantizedS32`` vars (conv and
   matmul accumulators): plain float, no pair;
 * quantized constants (filters, int8 matmul operands): their codes, ``DequantizeLinear``;
-  a conv's ``QuantizedS32`` bias: its reals as a float32 bias;
+  a conv's ``QuantizedS32`` bias: its reals as a float32 bias (``int32_bias``: its int32
+  codes, ``DequantizeLinear``, as ONNX's QDQ tools write a bias);
 * ``ConvBias`` (``IDENTITY``/``RELU``): ``Conv`` (+ ``Relu``) on the reals; ``MatrixMul``:
   ``MatMul``; ``Elemwise`` / ``ElemwiseMultiType``: their float form (``QADD`` ->
   ``Add``, ``QFUSE_ADD_RELU`` -> ``Add`` + ``Relu`` ...); pooling, ``Reshape``,
@@ -78,9 +79,10 @@ def _bits(var: VarNode) -> int:
 class _QdqLowering(_Lowering):
     """Names carry float32 reals; :meth:`fq` marks a quantization."""
 
-    def __init__(self, shift: bool) -> None:
+    def __init__(self, shift: bool, int32_bias: bool = False) -> None:
         super().__init__()
         self.shift = shift
+        self.int32_bias = int32_bias
         #: conv outputs relu'd before their quantization (their ``QRELU`` only requantizes)
         self.relu_first: set[int] = set()
 
@@ -121,8 +123,7 @@ def _conv(low: _QdqLowering, node: OpNode, names: list[str], out: str) -> None:
         b = rest[0]
         if not b.is_const or b.shape != (1, filt.shape[0], 1, 1):
             raise Int8Unsupported(f"{op.type_name} needs a constant per-channel bias")
-        real = low.real(b.value, b) if is_quantize(b.dtype) else b.value.astype(np.float32)
-        inputs.append(low.const(real.reshape(-1), "b"))
+        inputs.append(_bias(low, b))
     nonline = op.epilogue()
     if nonline not in ("IDENTITY", "RELU"):
         raise Int8Unsupported(f"quantized {op.type_name} nonlinearity {nonline}")
@@ -133,6 +134,17 @@ def _conv(low: _QdqLowering, node: OpNode, names: list[str], out: str) -> None:
     if nonline == "RELU":
         conv = low.node("Relu", [conv])
     low.fq(conv, y, out)
+
+
+def _bias(low: _QdqLowering, b: VarNode) -> str:
+    """A conv's constant bias: float32 reals, or (``int32_bias``) a ``QuantizedS32``
+    bias's codes dequantized."""
+    if not is_quantize(b.dtype):
+        return low.const(b.value.astype(np.float32).reshape(-1), "b")
+    if low.int32_bias and _bits(b) == 32:
+        codes = low.const(np.asarray(b.value, np.int32).reshape(-1), "b_codes")
+        return low.node("DequantizeLinear", [codes, *low.qparams(b.dtype)])
+    return low.const(low.real(b.value, b).reshape(-1), "b")
 
 
 def _matmul(low: _QdqLowering, node: OpNode, names: list[str], out: str) -> None:
@@ -297,18 +309,20 @@ def _edge_types(graph: Graph) -> None:
                                   f"({var.name})")
 
 
-def lower_to_qdq(graph: Graph, *, shift: bool = True) -> Any:
+def lower_to_qdq(graph: Graph, *, shift: bool = True, int32_bias: bool = False) -> Any:
     """The QDQ ONNX model of a quantized ``graph``; see :func:`trace_qdq`."""
-    return trace_qdq(graph, shift=shift).model
+    return trace_qdq(graph, shift=shift, int32_bias=int32_bias).model
 
 
-def trace_qdq(graph: Graph, *, shift: bool = True) -> Lowered:
+def trace_qdq(graph: Graph, *, shift: bool = True, int32_bias: bool = False) -> Lowered:
     """The QDQ ONNX model of a quantized ``graph`` (inputs ``in<k>``, outputs ``out<k>``,
     each of its var's storage type: float32, or a quantized var's codes), with the names
     of its vars' reals (:class:`~.int8_onnx.Lowered`).
 
     ``shift``: ``QuantizedS8`` activations quantized as uint8 at zero point 128 (the same
     reals; OpenVINO's int8 convolutions then read unsigned activations); off: as int8.
+    ``int32_bias``: a conv's ``QuantizedS32`` bias as its int32 codes and a
+    ``DequantizeLinear`` (off: its float32 reals).
 
     Raises:
         Int8Unsupported: an op (or a form of one) the lowering does not cover; the
@@ -318,7 +332,7 @@ def trace_qdq(graph: Graph, *, shift: bool = True) -> Lowered:
 
     _edge_types(graph)
     graph = specialize(graph, {})  # shape chains (GetVarShape ...) folded for its input sizes
-    low = _QdqLowering(shift)
+    low = _QdqLowering(shift, int32_bias)
     low.index(graph)
     names: dict[int, str] = {}
     for k, var in enumerate(graph.inputs):

@@ -35,6 +35,7 @@ from ....traced_module import TracedModule
 from ..errors import OnnxExportError
 from ..files import check_destination, write_file
 from .graph import MIN_OPSET, check_opset, export_graph
+from .quantized import export_quantized, is_quantized
 
 PathLike = str | os.PathLike
 
@@ -187,11 +188,18 @@ def to_onnx(
         optimize: run MegEngine's inference passes first (BatchNorm folding, constant
             folding, convolution + bias + nonlinearity fusion).
 
+    A graph holding quantized dtypes (an int8 ``.mge`` dump) is written as a standard
+    QDQ model (:mod:`.quantized`): int8 ``QuantizeLinear``/``DequantizeLinear`` pairs,
+    int32 biases, float32 edges where the ``.mge``'s are float and a quantized input or
+    output as its integer codes; its opset is at least 21, ``optimize`` has no effect,
+    and ``fp16`` or ``dynamic_batch`` raise :class:`OnnxExportError`.
+
     Raises:
         UnsupportedOpError: listing every op (type, name, output) that has no ONNX form;
             nothing is written.
-        OnnxExportError: a bad opset or names, an unwritable ``output``, or a
-            TracedModule with BatchNorm in training mode.
+        OnnxExportError: a bad opset or names, an unwritable ``output``, a
+            TracedModule with BatchNorm in training mode, or a quantized graph with an
+            op the QDQ lowering cannot express (named), ``fp16`` or ``dynamic_batch``.
 
     Example:
         >>> tm = mge.traced_module.trace_module(net, x)                # doctest: +SKIP
@@ -201,18 +209,13 @@ def to_onnx(
     dest = check_destination(output, "the ONNX model") if output is not None else None
     graph, ins, outs = source_graph(model)
     graph.lint()
-    if optimize:
-        graph, _ = optimize_for_inference(graph, enable_fuse_conv_bias_nonlinearity=True)
-    if fp16:
-        graph = graph.copy()
-        run_passes(graph, ["float16"])
-    try:
-        proto = export_graph(graph, opset=opset, input_names=input_names or ins,
-                             output_names=output_names or outs, dynamic_batch=dynamic_batch)
-    except ValueError as exc:
-        if isinstance(exc, OnnxExportError):
-            raise
-        raise OnnxExportError(str(exc)) from exc
+    if is_quantized(graph):
+        proto = export_quantized(graph, opset=opset, input_names=input_names or ins,
+                                 output_names=output_names or outs,
+                                 dynamic_batch=dynamic_batch, fp16=fp16)
+    else:
+        proto = _export_float(graph, opset, input_names or ins, output_names or outs,
+                              dynamic_batch=dynamic_batch, fp16=fp16, optimize=optimize)
     if dest is not None:
         try:
             data = proto.SerializeToString()
@@ -220,6 +223,24 @@ def to_onnx(
             raise OnnxExportError(f"the ONNX model is too large to serialize: {exc}") from exc
         write_file(dest, data, "the ONNX model")
     return proto
+
+
+def _export_float(graph: Graph, opset: int, input_names: Sequence[str],
+                  output_names: Sequence[str], *, dynamic_batch: bool, fp16: bool,
+                  optimize: bool) -> Any:
+    """The ONNX model of a float graph, op by op (:func:`export_graph`)."""
+    if optimize:
+        graph, _ = optimize_for_inference(graph, enable_fuse_conv_bias_nonlinearity=True)
+    if fp16:
+        graph = graph.copy()
+        run_passes(graph, ["float16"])
+    try:
+        return export_graph(graph, opset=opset, input_names=input_names,
+                            output_names=output_names, dynamic_batch=dynamic_batch)
+    except ValueError as exc:
+        if isinstance(exc, OnnxExportError):
+            raise
+        raise OnnxExportError(str(exc)) from exc
 
 
 __all__ = ["mge_file_graph", "source_graph", "to_onnx", "traced_module_graph"]

@@ -31,7 +31,7 @@ FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "megengine"
 SHARED = Path(__file__).resolve().parents[5] / "shared" / "models"
 #: registered ops the exporter refuses, and why
 EXPORT_GAPS = {"AssertEqual": "ONNX has no assertion op",
-               "ElemwiseMultiType": "quantized graphs lower through mge.runtime.int8_onnx"}
+               "ElemwiseMultiType": "quantized graphs export whole, as QDQ (exporter.quantized)"}
 EXPORT_GAPS.update({name: "a training op (a gradient): no ONNX lowering written"
                     for name in ("ConvolutionBackwardFilter", "BatchNormBackward",
                                  "PoolingBackward", "DeformableConvBackwardData",
