@@ -66,7 +66,6 @@ def test_megengine_int8_resnet18_is_bit_exact(tmp_path: Path) -> None:
 @requires_oracle
 def test_mge_ptq_dump_runs_bit_exact_in_megengine(tmp_path: Path) -> None:
     import mge
-    import mge.module as M
     from mge.jit import trace
     from mge.quantization import (
         calibration_qconfig,
@@ -76,21 +75,10 @@ def test_mge_ptq_dump_runs_bit_exact_in_megengine(tmp_path: Path) -> None:
         quantize_qat,
     )
     from tests.oracle import run_in_megengine
-
-    class Net(M.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.q, self.dq = M.QuantStub(), M.DequantStub()
-            self.c1 = M.ConvBnRelu2d(3, 8, 3, padding=1)
-            self.c2 = M.ConvBn2d(8, 8, 3, padding=1, groups=8)
-            self.add = M.Elemwise("fuse_add_relu")
-
-        def forward(self, x: mge.Tensor) -> mge.Tensor:
-            y = self.c1(self.q(x))
-            return self.dq(self.add(y, self.c2(y)))
+    from tests.quantization.conv_bn_relu_net import ConvBnReluNet
 
     x = np.random.default_rng(0).standard_normal((1, 3, 8, 8)).astype(np.float32)
-    float_net = Net()
+    float_net = ConvBnReluNet()
     float_net.eval()
     net = quantize_qat(float_net, calibration_qconfig)
     enable_observer(net)

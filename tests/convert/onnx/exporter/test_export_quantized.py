@@ -36,23 +36,9 @@ from mge.runtime.int8_qdq import trace_qdq
 from mge.serialization.mge_graph import load_graph
 from mge.traced_module import trace_module
 from tests.lite.runs import run_lite
+from tests.quantization.conv_bn_relu_net import ConvBnReluNet
 
 INT8_CNN = Path(__file__).resolve().parents[3] / "fixtures" / "int8" / "int8_cnn.mge"
-
-
-class ConvBnReluNet(M.Module):
-    """Conv-BN-ReLU, a depthwise Conv-BN and a fused add-relu between quant stubs."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.q, self.dq = M.QuantStub(), M.DequantStub()
-        self.c1 = M.ConvBnRelu2d(3, 8, 3, padding=1)
-        self.c2 = M.ConvBn2d(8, 8, 3, padding=1, groups=8)
-        self.add = M.Elemwise("fuse_add_relu")
-
-    def forward(self, x: mge.Tensor) -> mge.Tensor:
-        y = self.c1(self.q(x))
-        return self.dq(self.add(y, self.c2(y)))
 
 
 @pytest.fixture(scope="module")

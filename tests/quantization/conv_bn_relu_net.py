@@ -1,0 +1,22 @@
+"""A small float net that every int8 path quantizes: Conv-BN-ReLU, a depthwise Conv-BN
+and a fused add-relu between quant stubs (PTQ dumps run in MegEngine, QDQ export)."""
+
+from __future__ import annotations
+
+import mge
+import mge.module as M
+
+
+class ConvBnReluNet(M.Module):
+    """Conv-BN-ReLU, a depthwise Conv-BN and a fused add-relu between quant stubs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.q, self.dq = M.QuantStub(), M.DequantStub()
+        self.c1 = M.ConvBnRelu2d(3, 8, 3, padding=1)
+        self.c2 = M.ConvBn2d(8, 8, 3, padding=1, groups=8)
+        self.add = M.Elemwise("fuse_add_relu")
+
+    def forward(self, x: mge.Tensor) -> mge.Tensor:
+        y = self.c1(self.q(x))
+        return self.dq(self.add(y, self.c2(y)))
