@@ -99,6 +99,17 @@ def sqnr_db(ref: np.ndarray, out: np.ndarray) -> float:
                                / max(np.sum((ref.astype(np.float64) - out) ** 2), 1e-30)))
 
 
+def margin_report(lf: np.ndarray, lq: np.ndarray, tiny: float) -> str:
+    """How many crops' float top-1 leads its runner-up by less than ``tiny`` (logits),
+    and the float margins of the crops whose int8 top-1 differs (a disagreement at a
+    tiny margin is noise more than a lost crop)."""
+    top2 = np.sort(lf, axis=1)[:, -2:]
+    margin = top2[:, 1] - top2[:, 0]
+    lost = np.flatnonzero(lf.argmax(1) != lq.argmax(1))
+    return (f"{int((margin < tiny).sum())} crops with a float margin < {tiny}; float "
+            f"margins of the disagreements: {sorted(np.round(margin[lost], 2).tolist())}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calib", type=int, default=32, help="calibration crops")
@@ -131,6 +142,9 @@ def main() -> None:
                         help="activation scales by MSEActivationObserver (least squared "
                              "int8 error over the calibration histogram) instead of "
                              "HistogramObserver's L2 range")
+    parser.add_argument("--tiny-margin", type=float, default=0.5,
+                        help="a float top-1 that leads by less than this (logits) counts "
+                             "as a tiny margin in the report")
     parser.add_argument("--dump", help="write the int8 network here")
     parser.add_argument("--lite", action="store_true",
                         help="evaluate the crops in mge.lite (float: onnxruntime, int8: "
@@ -163,6 +177,7 @@ def main() -> None:
     else:
         lf, lq = logits(net, batches), logits(q, batches)
         print(f"random crops: logits SQNR {sqnr_db(lf, lq):.2f} dB")
+        print(f"random crops: {margin_report(lf, lq, args.tiny_margin)}")
         f, g = lf.argmax(1), lq.argmax(1)
     agree = int((f == g).sum())
     print(f"random crops: top-1 agreement {agree}/{len(f)} = {100 * agree / len(f):.1f} %")
