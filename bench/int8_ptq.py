@@ -137,6 +137,8 @@ def main() -> None:
     parser.add_argument("--calib", type=int, default=32, help="calibration crops")
     parser.add_argument("--crops", type=int, default=200, help="evaluation crops")
     parser.add_argument("--batch", type=int, default=25)
+    parser.add_argument("--eval-seed", type=int, default=2,
+                        help="seed of the evaluation crops (the calibration crops use 1)")
     parser.add_argument("--no-equalize", action="store_true")
     parser.add_argument("--relu6-data", action="store_true",
                         help="equalize across ReLU6 as far as keeps it exact on the "
@@ -196,7 +198,7 @@ def main() -> None:
     centers = [np.concatenate([center_crop(i) for i in images])]
     f, g = logits(net, centers).argmax(1), logits(q, centers).argmax(1)
     print(f"photos: float top-1 {f.tolist()}, int8 top-1 {g.tolist()}")
-    crops = np.concatenate(list(random_crops(images, args.crops, seed=2)))
+    crops = np.concatenate(list(random_crops(images, args.crops, seed=args.eval_seed)))
     batches = [crops[i:i + args.batch] for i in range(0, len(crops), args.batch)]
     if args.lite:
         with tempfile.TemporaryDirectory() as tmp:
