@@ -17,6 +17,11 @@ per-tensor symmetric qint8 (only the scales move), so the dump is unchanged. The
 are stored in float and quantized at ``input scale * weight scale`` at each call, so
 they follow a moved input scale.
 
+On the real MobileNetV2 (``bench/int8_ptq.py --scale-search``) it lowers the logits'
+error on the calibration crops it searched by 4 to 6 % but not on other crops (their
+SQNR moves by under 0.05 dB): the observers' scales are already near what the output
+wants, and the per-tensor errors it reports say which tensors are sensitive to clipping.
+
 :func:`output_error` is the objective: ``sum (out - ref)^2 / sum ref^2`` (the logits'
 SQNR is ``-10 log10`` of it).
 
@@ -56,9 +61,9 @@ DEFAULT_RATIOS = (0.8, 0.9, 1.1, 1.25)
 @dataclass
 class ScaleSearchReport:
     """What :func:`search_activation_scales` did: the output error before and after, and per
-    group (``names``) its scale before and after and the error of each ratio tried in
-    its last visit (``tried``: ``{ratio: error}``, the spread says how sensitive the
-    output is to that tensor's scale)."""
+    group (``groups``: tuples of module names) its scale before and after and the error of
+    each ratio tried in its last visit (``tried``: ``{ratio: error}``, the spread says how
+    sensitive the output is to that tensor's scale)."""
 
     initial_error: float
     error: float
