@@ -5,7 +5,7 @@
 ``quantize_qat`` with ``mse_calibration_qconfig`` (MSE-optimal weight scales; optional,
 else ``calibration_qconfig``) and histogram activation observers, one calibration pass per
 batch, ``share_activation_scales`` (optional), ``adaround`` (optional), ``quantize``,
-``correct_bias`` (optional).
+``correct_bias`` (optional), ``search_activation_scales`` (optional).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from mge.quantization import (
     share_activation_scales,
 )
 from mge.quantization.mse_activation import MSEActivationObserver
+from mge.quantization.scale_search import search_activation_scales
 from tests.examples.shared_data import IMAGES, MODELS
 
 MODEL = MODELS / "mobilenet_v2_1.0_224_dq.onnx"
@@ -80,14 +81,17 @@ def random_crops(images: list[np.ndarray], n: int, seed: int, size: int = 224
 def ptq(net: mge.module.Module, calibration: list[np.ndarray], equalize: bool | str = True,
         bias_correction: bool = True, mse_weights: bool = True, share_scales: bool = True,
         adaround_iters: int = 0, adaround_masked: bool = False, mse_activations: bool = False,
-        adaround_per_channel: bool = False) -> mge.module.Module:
+        adaround_per_channel: bool = False, scale_search: int = 0,
+        scale_ratios: tuple[float, ...] = (0.84, 1.19)) -> mge.module.Module:
     """A quantized copy of the float ``net`` calibrated on ``calibration`` batches
     (``equalize="data"``: ``equalize_cross_layer(relu6="data")`` on the first two batches;
     ``adaround`` with ``adaround_iters`` steps per layer when not 0, its depthwise convs'
     objective masked to the output values their ReLU6 keeps if ``adaround_masked``, then
     ``correct_bias`` on the same batches unless ``bias_correction`` is False;
     ``mse_activations``: ``MSEActivationObserver`` instead of ``HistogramObserver`` for the
-    activations; ``adaround_per_channel``: ``adaround(per_channel=True)``)."""
+    activations; ``adaround_per_channel``: ``adaround(per_channel=True)``; ``scale_search``:
+    last, ``search_activation_scales`` against the float logits of the first that many
+    calibration inputs, trying ``scale_ratios``)."""
     net = deepcopy(net)
     net.eval()
     if equalize == "data":
@@ -104,8 +108,7 @@ def ptq(net: mge.module.Module, calibration: list[np.ndarray], equalize: bool | 
         qat(mge.tensor(batch))
     disable_observer(qat)
     qat.eval()
-    if share_scales:
-        share_activation_scales(qat, mge.tensor(calibration[0][:1]))
+    pairs = share_activation_scales(qat, mge.tensor(calibration[0][:1])) if share_scales else []
     if adaround_iters:
         adaround(qat, calibration, float_module=net, iters=adaround_iters,
                  masked=adaround_masked, per_channel=adaround_per_channel, progress=False)
@@ -113,6 +116,11 @@ def ptq(net: mge.module.Module, calibration: list[np.ndarray], equalize: bool | 
     q.eval()
     if bias_correction:
         correct_bias(net, q, calibration)
+    if scale_search:
+        data = np.concatenate(calibration)[:scale_search]
+        batches = [data[i:i + 8] for i in range(0, len(data), 8)]
+        reference = np.concatenate([net(mge.tensor(b)).numpy() for b in batches])
+        search_activation_scales(q, batches, reference, tied=pairs, ratios=scale_ratios)
     return q
 
 
