@@ -36,6 +36,10 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+#: the op names this module's strings speak: ONNX's, not mge's registered op types
+#: (``tests/ops/test_op_homes.py`` checks each)
+OP_VOCABULARY = "onnx"
+
 #: ops whose output values are their input's (a subset, rearranged): on its grid
 _GRID_KEEPING = {"MaxPool", "Reshape", "Transpose", "Pad", "Relu"}
 #: ops whose readers onnxruntime fuses with a DequantizeLinear before them
