@@ -34,7 +34,9 @@ def _matmul_add(weight: np.ndarray, bias: np.ndarray) -> onnx.ModelProto:
         [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [None, n])],
         [numpy_helper.from_array(np.ascontiguousarray(weight.T), "wt"),
          numpy_helper.from_array(bias, "b")])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    opsets = [helper.make_opsetid("", 17)]  # the IR version onnxruntime reads, not onnx's newest
+    return helper.make_model(graph, opset_imports=opsets,
+                             ir_version=helper.find_min_ir_version_for(opsets))
 
 
 @pytest.mark.parametrize("bias", [True, False])
