@@ -67,26 +67,11 @@ def test_megengine_int8_resnet18_is_bit_exact(tmp_path: Path) -> None:
 def test_mge_ptq_dump_runs_bit_exact_in_megengine(tmp_path: Path) -> None:
     import mge
     from mge.jit import trace
-    from mge.quantization import (
-        calibration_qconfig,
-        disable_observer,
-        enable_observer,
-        quantize,
-        quantize_qat,
-    )
     from tests.oracle import run_in_megengine
-    from tests.quantization.conv_bn_relu_net import ConvBnReluNet
+    from tests.quantization.conv_bn_relu_net import quantized_conv_bn_relu_net
 
     x = np.random.default_rng(0).standard_normal((1, 3, 8, 8)).astype(np.float32)
-    float_net = ConvBnReluNet()
-    float_net.eval()
-    net = quantize_qat(float_net, calibration_qconfig)
-    enable_observer(net)
-    net(mge.tensor(x))
-    disable_observer(net)
-    net.eval()
-    net = quantize(net)
-    net.eval()
+    net = quantized_conv_bn_relu_net(x)
 
     @trace(symbolic=True, capture_as_const=True)
     def fn(data: mge.Tensor) -> mge.Tensor:

@@ -3,8 +3,17 @@ and a fused add-relu between quant stubs (PTQ dumps run in MegEngine, QDQ export
 
 from __future__ import annotations
 
+import numpy as np
+
 import mge
 import mge.module as M
+from mge.quantization import (
+    calibration_qconfig,
+    disable_observer,
+    enable_observer,
+    quantize,
+    quantize_qat,
+)
 
 
 class ConvBnReluNet(M.Module):
@@ -20,3 +29,17 @@ class ConvBnReluNet(M.Module):
     def forward(self, x: mge.Tensor) -> mge.Tensor:
         y = self.c1(self.q(x))
         return self.dq(self.add(y, self.c2(y)))
+
+
+def quantized_conv_bn_relu_net(x: np.ndarray) -> M.Module:
+    """The int8 PTQ of a fresh :class:`ConvBnReluNet` calibrated on ``x`` (eval mode)."""
+    net = ConvBnReluNet()
+    net.eval()
+    net = quantize_qat(net, calibration_qconfig)
+    enable_observer(net)
+    net(mge.tensor(x))
+    disable_observer(net)
+    net.eval()
+    net = quantize(net)
+    net.eval()
+    return net

@@ -24,19 +24,12 @@ from mge.dtype import get_scale, is_quantize
 from mge.graph.ir import Graph, VarNode
 from mge.jit import trace
 from mge.ops.conv import ConvBiasForward
-from mge.quantization import (
-    calibration_qconfig,
-    disable_observer,
-    enable_observer,
-    quantize,
-    quantize_qat,
-)
 from mge.runtime.executor import Executor
 from mge.runtime.int8_qdq import trace_qdq
 from mge.serialization.mge_graph import load_graph
 from mge.traced_module import trace_module
 from tests.lite.runs import run_lite
-from tests.quantization.conv_bn_relu_net import ConvBnReluNet
+from tests.quantization.conv_bn_relu_net import quantized_conv_bn_relu_net
 
 INT8_CNN = Path(__file__).resolve().parents[3] / "fixtures" / "int8" / "int8_cnn.mge"
 
@@ -45,16 +38,7 @@ INT8_CNN = Path(__file__).resolve().parents[3] / "fixtures" / "int8" / "int8_cnn
 def ptq_net() -> tuple[M.Module, np.ndarray]:
     """An mge PTQ (int8 layers) of :class:`ConvBnReluNet` and an input batch."""
     x = np.random.default_rng(0).standard_normal((4, 3, 8, 8)).astype(np.float32)
-    net = ConvBnReluNet()
-    net.eval()
-    net = quantize_qat(net, calibration_qconfig)
-    enable_observer(net)
-    net(mge.tensor(x))
-    disable_observer(net)
-    net.eval()
-    net = quantize(net)
-    net.eval()
-    return net, x
+    return quantized_conv_bn_relu_net(x), x
 
 
 @pytest.fixture(scope="module")
