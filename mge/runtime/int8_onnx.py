@@ -48,6 +48,7 @@ from ..ops.pooling import PoolingForward
 from ..ops.quantized import ElemwiseMultiType
 from ..ops.reduce import REDUCE_ALL, Reduce
 from ..ops.shape import AxisAddRemove, Dimshuffle, Padding, Reshape
+from .int8_batch import reshape_target
 from .int8_codeconv import code_conv_fits, emit_code_conv
 from .int8_fuse import fold_pads_into_convs, merge_reshapes
 from .int8_pool import code_average, code_average_fits, pool_attrs
@@ -90,6 +91,8 @@ class _Lowering:
         self.codes: dict[int, tuple[str, VarNode]] = {}
         #: a var not emitted -> the var it equals (an ``ADD`` folded into a ``Gemm``)
         self.aliases: dict[int, int] = {}
+        #: var id -> its batch dim ``(axis, mult)`` for a dynamic batch (:mod:`.int8_batch`)
+        self.batch: dict[int, tuple[int, int] | None] = {}
 
     def fresh(self, hint: str) -> str:
         self._n += 1
@@ -239,12 +242,10 @@ def _float_conv(low: _Lowering, node: OpNode, names: list[str], out: str) -> Non
         if folded is not None:
             low.aliases[folded[0].outputs[0].id] = node.outputs[0].id
             bias = [low.const(folded[1], "b")]
-        flat = low.node("Reshape", [names[0], low.const(np.array(x.shape[:2], np.int64),
-                                                         "shape")])
+        flat = low.node("Reshape", [names[0], reshape_target(low, x, x.shape[:2])])
         gemm = low.node("Gemm", [flat, low.const(w.reshape(w.shape[:2]), "w"), *bias],
                         transB=1)
-        shape = low.const(np.array(node.outputs[0].shape, np.int64), "shape")
-        conv = low.node("Reshape", [gemm, shape], y)
+        conv = low.node("Reshape", [gemm, reshape_target(low, node.outputs[0])], y)
     else:
         conv = low.node("Conv", [names[0], low.const(w, "w"), *bias], y,
                         **_conv_attrs(op, groups))
@@ -472,8 +473,7 @@ def _pooling(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
 
 
 def _reshape(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
-    shape = np.array(node.outputs[0].shape, np.int64)
-    low.node("Reshape", [names[0], low.const(shape, "shape")], out)
+    low.node("Reshape", [names[0], reshape_target(low, node.outputs[0])], out)
 
 
 def _dimshuffle(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:

@@ -21,6 +21,10 @@ between two such pairs, or fed by a dequantized int8 constant, on integer kernel
 * quantized graph inputs arrive as codes (``DequantizeLinear``), quantized outputs leave
   as codes (``QuantizeLinear``; 32-bit: ``Round`` of the real over its scale).
 
+For a free batch size (``batch`` of :func:`trace_qdq`, the dynamic-batch QDQ export),
+``Reshape`` targets hold ``-1`` on the batch axis and the edges a symbolic batch dim
+(:mod:`.int8_batch`); the plans lower each shape statically.
+
 Rounding differs from MegEngine's (ties to even, each engine's own requantization factor):
 results agree within about one quantization step per op, not bit for bit.
 Anything else raises :class:`~.int8_onnx.Int8Unsupported` naming the op.
@@ -31,12 +35,14 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from ..dtype import canonical_dtype, code_zero_point, dtype_name, get_scale, is_quantize
 from ..graph.ir import Graph, OpNode, VarNode
+from ..ops.batching import BatchDim
 from ..ops.conv import ConvBiasForward, ConvolutionForward
 from ..ops.elemwise import Elemwise, TypeCvt
 from ..ops.nn import MatrixMul
@@ -44,6 +50,7 @@ from ..ops.pooling import PoolingForward
 from ..ops.quantized import ElemwiseMultiType
 from ..ops.reduce import Reduce
 from ..ops.shape import AxisAddRemove, Dimshuffle, Padding, Reshape
+from .int8_batch import edge_dims
 from .int8_onnx import (
     _PAD_MODES,
     Int8Unsupported,
@@ -314,7 +321,12 @@ def lower_to_qdq(graph: Graph, *, shift: bool = True, int32_bias: bool = False) 
     return trace_qdq(graph, shift=shift, int32_bias=int32_bias).model
 
 
-def trace_qdq(graph: Graph, *, shift: bool = True, int32_bias: bool = False) -> Lowered:
+#: each var's batch dim ``(axis, mult)`` by id (``None``: no batch)
+BatchDims = Mapping[int, BatchDim | None]
+
+
+def trace_qdq(graph: Graph, *, shift: bool = True, int32_bias: bool = False,
+              batch: Callable[[Graph], BatchDims] | None = None) -> Lowered:
     """The QDQ ONNX model of a quantized ``graph`` (inputs ``in<k>``, outputs ``out<k>``,
     each of its var's storage type: float32, or a quantized var's codes), with the names
     of its vars' reals (:class:`~.int8_onnx.Lowered`).
@@ -323,6 +335,10 @@ def trace_qdq(graph: Graph, *, shift: bool = True, int32_bias: bool = False) -> 
     reals; OpenVINO's int8 convolutions then read unsigned activations); off: as int8.
     ``int32_bias``: a conv's ``QuantizedS32`` bias as its int32 codes and a
     ``DequantizeLinear`` (off: its float32 reals).
+    ``batch``: for a free batch size, the batch dim of each var (by id) of the graph the
+    lowering reads (``graph`` specialized, passed to it): ``Reshape`` targets hold ``-1``
+    and the edges a symbolic dim on the batch axis (:mod:`.int8_batch`); it may raise to
+    refuse the graph. ``None``: static shapes.
 
     Raises:
         Int8Unsupported: an op (or a form of one) the lowering does not cover; the
@@ -333,6 +349,8 @@ def trace_qdq(graph: Graph, *, shift: bool = True, int32_bias: bool = False) -> 
     _edge_types(graph)
     graph = specialize(graph, {})  # shape chains (GetVarShape ...) folded for its input sizes
     low = _QdqLowering(shift, int32_bias)
+    if batch is not None:
+        low.batch = dict(batch(graph))
     low.index(graph)
     names: dict[int, str] = {}
     for k, var in enumerate(graph.inputs):
@@ -343,8 +361,9 @@ def trace_qdq(graph: Graph, *, shift: bool = True, int32_bias: bool = False) -> 
     outputs = []
     for k, var in enumerate(graph.outputs):
         _emit_output(low, var, names[var.id], f"out{k}")
-        outputs.append(helper.make_tensor_value_info(f"out{k}", _onnx_type(var), var.shape))
-    inputs = [helper.make_tensor_value_info(f"in{k}", _onnx_type(v), v.shape)
+        outputs.append(helper.make_tensor_value_info(f"out{k}", _onnx_type(var),
+                                                     edge_dims(low, var)))
+    inputs = [helper.make_tensor_value_info(f"in{k}", _onnx_type(v), edge_dims(low, v))
               for k, v in enumerate(graph.inputs)]
     g = helper.make_graph(low.nodes, "mge_int8_qdq", inputs, outputs, low.inits)
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)])
@@ -366,4 +385,4 @@ def _emit_output(low: _QdqLowering, var: VarNode, name: str, out: str) -> None:
                  to=TensorProto.INT32)
 
 
-__all__ = ["OPSET", "lower_to_qdq", "trace_qdq"]
+__all__ = ["OPSET", "BatchDims", "lower_to_qdq", "trace_qdq"]
