@@ -114,8 +114,21 @@ def _isinf(x: Sym) -> Sym:
 
 
 def round_half_away(x: Sym) -> Sym:
-    """C's ``roundf``: ``sign(x) * (f + (|x| - f >= 0.5))`` with ``f = floor(|x|)``, exact
-    (``floor(|x| + 0.5)`` would round 0.49999997 and 2**23 + 1 up; NaN stays NaN)."""
+    """C's ``roundf`` (MegEngine's ``ROUND``, and how its ``TypeCvt`` to a quantized dtype
+    rounds ``x / scale``): ``sign(x) * (f + (|x| - f >= 0.5))`` with ``f = floor(|x|)``.
+    Exact whatever precision an engine computes in, as each step is exact (``floor(|x| +
+    0.5)`` rounds 0.49999997 and 2**23 + 1 up; ``floor(|x| + h)``, ``h`` the float below
+    0.5, is exact only where the sum is rounded to ``x``'s dtype: onnxruntime runs float16
+    ``Add`` -> ``Floor`` in float32 and rounded every half down). NaN stays NaN.
+
+    The one ONNX spelling: ``Elemwise(ROUND)``, the fake-quant ops and the int8 QDQ
+    lowering's input quantization (:mod:`mge.runtime.int8_qdq`, through a Sym-like
+    adapter) all build this.
+
+    Example:
+        >>> round_half_away(x)                                      # doctest: +SKIP
+        <Sym Mul_out: float32[3]>
+    """
     a = x.unary("Abs")
     f = a.floor()
     return x.op("Sign") * (f + (a - f >= 0.5).cast(x.dtype))
@@ -235,4 +248,4 @@ def _type_cvt(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
 
 batch_rule(Elemwise, TypeCvt, PowC)(aligned)
 
-__all__ = ["ELEMWISE"]
+__all__ = ["ELEMWISE", "round_half_away"]
