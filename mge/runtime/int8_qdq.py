@@ -190,9 +190,9 @@ def _megengine_grid(low: _QdqLowering, name: str, dtype: np.dtype) -> str:
     one, at every pixel, and OpenVINO rounded half of MobileNetV2's input codes
     differently; now none). OpenVINO runs the chain as one fused elementwise pass (the
     pair after it then only clips): on MobileNetV2 4-8% more CPU time at batch 1 and 8,
-    ResNet-18 1-3% (one thread, A/B in one process, loaded machine); the home's spelling
-    (3 nodes more than ``floor(|t| + h)``) ran as fast as that one, within 1% (the chain
-    alone at batch 1 and 8). Not exact everywhere:
+    ResNet-18 1-3% (one thread, A/B in one process, loaded machine); the home's general
+    spelling (3 nodes more, exact at any precision) cost 3-5% more of the chain at batch
+    1 than its float32 one, which this is. Not exact everywhere:
     OpenVINO's CPU division is not float32's correctly rounded one (1728 of 200000
     random quotients one step off), so a quotient within a step of a half may still
     round the other way (``1.5 * scale / scale`` came out below 1.5: 3 of 512 pixels in
@@ -203,44 +203,33 @@ def _megengine_grid(low: _QdqLowering, name: str, dtype: np.dtype) -> str:
 
 
 class _Value:
-    """A value of the lowering read as the op homes' ONNX helpers read a ``Sym`` (the
-    methods :func:`~mge.ops.elemwise.onnx_export.round_half_away` uses), so that
-    MegEngine's rounding has one ONNX spelling."""
+    """A float32 value of the lowering read as the op homes' ONNX helpers read a ``Sym``
+    (the methods :func:`~mge.ops.elemwise.onnx_export.round_half_away` uses on float32),
+    so that MegEngine's rounding has one ONNX spelling."""
 
-    def __init__(self, low: _QdqLowering, name: str, dtype: np.dtype = F32) -> None:
-        self.low, self.name, self.dtype = low, name, dtype
+    dtype = F32
+
+    def __init__(self, low: _QdqLowering, name: str) -> None:
+        self.low, self.name = low, name
 
     def op(self, op_type: str) -> _Value:
-        return _Value(self.low, self.low.node(op_type, [self.name]), self.dtype)
+        return _Value(self.low, self.low.node(op_type, [self.name]))
 
     unary = op
 
     def floor(self) -> _Value:
         return self.op("Floor")
 
-    def cast(self, dtype: np.dtype) -> _Value:
-        from onnx import helper
-
-        to = helper.np_dtype_to_tensor_dtype(dtype)
-        return _Value(self.low, self.low.node("Cast", [self.name], to=to), dtype)
-
-    def _binary(self, op_type: str, other: _Value | float, dtype: np.dtype | None = None
-                ) -> _Value:
+    def _binary(self, op_type: str, other: _Value | np.float32) -> _Value:
         right = other.name if isinstance(other, _Value) else \
-            self.low.const(np.asarray(other, self.dtype), "c")
-        return _Value(self.low, self.low.node(op_type, [self.name, right]), dtype or self.dtype)
+            self.low.const(np.asarray(other, F32), "c")
+        return _Value(self.low, self.low.node(op_type, [self.name, right]))
 
-    def __add__(self, other: _Value | float) -> _Value:
+    def __add__(self, other: _Value | np.float32) -> _Value:
         return self._binary("Add", other)
 
-    def __sub__(self, other: _Value | float) -> _Value:
-        return self._binary("Sub", other)
-
-    def __mul__(self, other: _Value | float) -> _Value:
+    def __mul__(self, other: _Value | np.float32) -> _Value:
         return self._binary("Mul", other)
-
-    def __ge__(self, other: _Value | float) -> _Value:
-        return self._binary("GreaterOrEqual", other, np.dtype(np.bool_))
 
 
 def _elemwise(low: _QdqLowering, node: OpNode, names: list[str], out: str) -> None:
