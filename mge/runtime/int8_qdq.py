@@ -16,8 +16,11 @@ between two such pairs, or fed by a dequantized int8 constant, on integer kernel
 * ``ConvBias`` (``IDENTITY``/``RELU``): ``Conv`` (+ ``Relu``) on the reals; ``MatrixMul``:
   ``MatMul``; ``Elemwise`` / ``ElemwiseMultiType``: their float form (``QADD`` ->
   ``Add``, ``QFUSE_ADD_RELU`` -> ``Add`` + ``Relu`` ...); pooling, ``Reshape``,
-  ``Dimshuffle``, ``AxisAddRemove``, ``Padding`` (a pad code as its real); ``TypeCvt`` as a
-  new pair (or nothing, to float); the float tail as :mod:`.int8_onnx` writes it;
+  ``Dimshuffle``, ``AxisAddRemove``, ``Padding`` (a pad code as its real), ``Concat`` (of
+  one dtype: no new pair); ``TypeCvt`` from float or from another scale (a requantizing
+  ``M.quantized.Concat`` input): the reals moved to MegEngine's grid point
+  (:mod:`.int8_round`, ties away from zero), then a new pair; to float: nothing; the
+  float tail as :mod:`.int8_onnx` writes it;
 * quantized graph inputs arrive as codes (``DequantizeLinear``), quantized outputs leave
   as codes (``QuantizeLinear``; 32-bit: ``Round`` of the real over its scale).
 
@@ -25,8 +28,9 @@ For a free batch size (``batch`` of :func:`trace_qdq`, the dynamic-batch QDQ exp
 ``Reshape`` targets hold ``-1`` on the batch axis and the edges a symbolic batch dim
 (:mod:`.int8_batch`); the plans lower each shape statically.
 
-Rounding differs from MegEngine's (ties to even, each engine's own requantization factor):
-results agree within about one quantization step per op, not bit for bit.
+Elsewhere rounding differs from MegEngine's (a conv's or an add's requantization: ties to
+even, each engine's own factor): results agree within about one quantization step per
+op, not bit for bit.
 Anything else raises :class:`~.int8_onnx.Int8Unsupported` naming the op.
 
 Example:
@@ -45,32 +49,30 @@ from ..graph.ir import Graph, OpNode, VarNode
 from ..ops.batching import BatchDim
 from ..ops.conv import ConvBiasForward, ConvolutionForward
 from ..ops.elemwise import Elemwise, TypeCvt
-from ..ops.elemwise.onnx_export import round_half_away
 from ..ops.nn import MatrixMul
 from ..ops.pooling import PoolingForward
 from ..ops.quantized import ElemwiseMultiType
 from ..ops.reduce import Reduce
-from ..ops.shape import AxisAddRemove, Dimshuffle, Padding, Reshape
+from ..ops.shape import AxisAddRemove, Concat, Dimshuffle, Padding, Reshape
 from .int8_batch import edge_dims
+from .int8_lowering import Int8Unsupported, _Lowering, check_one_grid, shifted
 from .int8_onnx import (
     _PAD_MODES,
-    Int8Unsupported,
     Lowered,
     _conv_attrs,
     _dimshuffle,
     _filter,
     _float_chain,
     _float_conv,
-    _Lowering,
     _matmul_operands,
     _onnx_type,
     _pad_inputs,
     _reduce,
     _reshape,
-    shifted,
 )
 from .int8_pool import code_average, code_average_fits, pool_attrs
 from .int8_requant import SHIFT
+from .int8_round import megengine_codes
 from .specialize import specialize
 
 #: the op names in this module's strings are ONNX's
@@ -79,8 +81,6 @@ OP_VOCABULARY = "onnx"
 #: lowering shares: ``ReduceMean`` with its axes as an input)
 OPSET = 21
 
-
-F32 = np.dtype(np.float32)
 
 
 def _bits(var: VarNode) -> int:
@@ -167,8 +167,10 @@ def _typecvt(low: _QdqLowering, node: OpNode, names: list[str], out: str) -> Non
     if is_quantize(dst):
         if _bits(node.outputs[0]) > 8:
             raise Int8Unsupported(f"TypeCvt to {dtype_name(dst)}")
-        reals = names[0] if is_quantize(src) else _megengine_grid(low, names[0], dst)
-        low.fq(reals, node.outputs[0], out)
+        if _same_qparams(node.inputs[0], node.outputs[0]):
+            low.node("Identity", names, out)
+        else:  # from float, or another scale (M.quantized.Concat's requantization)
+            low.fq(_megengine_grid(low, names[0], dst), node.outputs[0], out)
     elif dst == np.float32:
         src = node.inputs[0].dtype
         if is_quantize(src) or src == np.float32:
@@ -190,7 +192,8 @@ def _megengine_grid(low: _QdqLowering, name: str, dtype: np.dtype) -> str:
     one, at every pixel, and OpenVINO rounded half of MobileNetV2's input codes
     differently; now none). OpenVINO runs the chain as one fused elementwise pass (the
     pair after it then only clips): on MobileNetV2 4-8% more CPU time at batch 1 and 8,
-    ResNet-18 1-3% (one thread, A/B in one process, loaded machine); the home's general
+    ResNet-18 1-3% (one thread, A/B in one process, loaded machine; a ``TypeCvt`` between
+    two scales, as ResNet-18's logits requantized, runs it too); the home's general
     spelling (3 nodes more, exact at any precision) cost 3-5% more of the chain at batch
     1 than its float32 one, which this is. Not exact everywhere:
     OpenVINO's CPU division is not float32's correctly rounded one (1728 of 200000
@@ -198,38 +201,7 @@ def _megengine_grid(low: _QdqLowering, name: str, dtype: np.dtype) -> str:
     round the other way (``1.5 * scale / scale`` came out below 1.5: 3 of 512 pixels in
     ``tests/runtime/test_int8_layers.py``; onnxruntime's QuantizeLinear: 99)."""
     scale = low.const(np.float32(get_scale(dtype)), "s")
-    codes = round_half_away(_Value(low, low.node("Div", [name, scale])))
-    return low.node("Mul", [codes.name, scale])
-
-
-class _Value:
-    """A float32 value of the lowering read as the op homes' ONNX helpers read a ``Sym``
-    (the methods :func:`~mge.ops.elemwise.onnx_export.round_half_away` uses on float32),
-    so that MegEngine's rounding has one ONNX spelling."""
-
-    dtype = F32
-
-    def __init__(self, low: _QdqLowering, name: str) -> None:
-        self.low, self.name = low, name
-
-    def op(self, op_type: str) -> _Value:
-        return _Value(self.low, self.low.node(op_type, [self.name]))
-
-    unary = op
-
-    def floor(self) -> _Value:
-        return self.op("Floor")
-
-    def _binary(self, op_type: str, other: _Value | np.float32) -> _Value:
-        right = other.name if isinstance(other, _Value) else \
-            self.low.const(np.asarray(other, F32), "c")
-        return _Value(self.low, self.low.node(op_type, [self.name, right]))
-
-    def __add__(self, other: _Value | np.float32) -> _Value:
-        return self._binary("Add", other)
-
-    def __mul__(self, other: _Value | np.float32) -> _Value:
-        return self._binary("Mul", other)
+    return low.node("Mul", [megengine_codes(low, name, dtype, scale), scale])
 
 
 def _elemwise(low: _QdqLowering, node: OpNode, names: list[str], out: str) -> None:
@@ -323,10 +295,19 @@ def _padding(low: _QdqLowering, node: OpNode, names: list[str], out: str) -> Non
     low.node("Pad", inputs, out, mode=_PAD_MODES[op.padding_mode])
 
 
+def _concat(low: _QdqLowering, node: OpNode, names: list[str], out: str) -> None:
+    """``Concat`` of the reals: on one quantization grid (MegEngine's dumps of
+    ``M.quantized.Concat`` requantize each input with a ``TypeCvt`` first) its values are
+    already quantized; no new pair."""
+    check_one_grid(node)
+    low.node("Concat", names, out, axis=node.op.axis)
+
+
 _RULES = {ConvBiasForward: _conv, ConvolutionForward: _conv, MatrixMul: _matmul,
           TypeCvt: _typecvt, Elemwise: _elemwise, ElemwiseMultiType: _multi_type,
           PoolingForward: _pooling, Reshape: _reshape, AxisAddRemove: _reshape,
-          Dimshuffle: _dimshuffle, Padding: _padding, Reduce: _reduce}
+          Dimshuffle: _dimshuffle, Padding: _padding, Reduce: _reduce,
+          Concat: _concat}
 
 
 def _const(low: _QdqLowering, var: VarNode, value: np.ndarray) -> str:

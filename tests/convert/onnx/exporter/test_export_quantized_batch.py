@@ -3,8 +3,9 @@ free.
 
 At batch 1, 3 and 8, onnxruntime and OpenVINO run the dynamic export with outputs equal,
 bit for bit, to the static export of the graph specialized to that batch (each engine
-against itself). Three graphs: MegEngine's own int8 dump (a shape chain into a
-``Reshape``, a quantized ``MatrixMul``), an mge PTQ Conv-BN-ReLU net, and a float tail
+against itself). Four graphs: MegEngine's own int8 dumps (a shape chain into a
+``Reshape``, a quantized ``MatrixMul``; a narrow ShuffleNetV1: 5-D channel shuffles, a
+quantized ``Concat``), an mge PTQ Conv-BN-ReLU net, and a float tail
 (a spatial mean pair, a 1x1 classifier lowered as ``Gemm``, a ``Reshape``)."""
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from mge.serialization.mge_graph import load_graph
 from tests.quantization.conv_bn_relu_net import quantized_conv_bn_relu_net
 
 INT8_CNN = Path(__file__).resolve().parents[3] / "fixtures" / "int8" / "int8_cnn.mge"
+#: MegEngine's dump of a narrow ShuffleNetV1 (channel shuffles, a quantized Concat)
+SHUFFLENET = INT8_CNN.with_name("int8_shufflenet.mge")
 BATCHES = (1, 3, 8)
 
 
@@ -70,6 +73,7 @@ def _float_tail(_: Path) -> Graph:
 
 GRAPHS: dict[str, Callable[[Path], Graph]] = {
     "megengine_int8_cnn": lambda _: load_graph(INT8_CNN).graph,
+    "megengine_shufflenet": lambda _: load_graph(SHUFFLENET).graph,
     "mge_ptq": _ptq_graph,
     "float_tail": _float_tail,
 }
