@@ -31,6 +31,7 @@ from tests.lite.runs import run_lite
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "int8"
 SHUFFLENET = FIXTURES / "int8_shufflenet.mge"
+QNET = FIXTURES.parent / "quantization" / "qnet_int8.mge"
 PLANS = ("onnxruntime-int8", "openvino-int8")
 #: (input scale, concat scale) pairs: exact halves at every odd code, and two of
 #: MegEngine's own calibrated scales
@@ -201,3 +202,21 @@ def test_shufflenet_command_line_export_with_check(tmp_path: Path,
                      "--check"]) == 0
         report = capsys.readouterr().out
         assert float(report.split("max abs difference vs mge:")[1].split()[0]) < 1e-5
+
+
+@pytest.mark.parametrize("backend", PLANS)
+def test_megengine_quantized_concat_dump_runs_exactly_on_the_plans(backend: str) -> None:
+    """MegEngine's dump of the quantization fixtures' net (``M.Concat`` of a requantized
+    conv output and an add; ``tests/fixtures/quantization/qnet_int8.mge``): every output
+    value the exact kernels', at its batch (2) and at 5."""
+    pytest.importorskip("openvino" if backend == "openvino-int8" else "onnxruntime")
+    graph = load_graph(QNET).graph
+    assert any(isinstance(n.op, Concat) and "Quantized" in str(n.outputs[0].dtype.metadata)
+               for n in graph.ops())
+    rng = np.random.default_rng(4)
+    for batch in (2, 5):
+        x = rng.normal(size=(batch, *graph.inputs[0].shape[1:])).astype(np.float32)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = run_lite(QNET, x, backend)
+        np.testing.assert_array_equal(got[0], run_lite(QNET, x, "numpy")[0])
