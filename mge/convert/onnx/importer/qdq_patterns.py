@@ -1,0 +1,149 @@
+"""One function per compute op of a QDQ graph: its ``mge.qdq`` replacement (a
+:class:`~.qdq_match.Match`) or why it stays emulated (see :mod:`.qdq_graph`).
+
+Each reads its node's reals through :meth:`QdqGraph.qvalue` (the first input's is known
+quantized when it is called) and its output's quantization through
+:meth:`QdqGraph.tail`.
+
+Example:
+    >>> PATTERNS["Conv"](g, conv_node).node.op_type   # doctest: +SKIP
+    'QdqConvBias'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from onnx import helper
+
+from .qdq_match import DOMAIN, SAME_SCALE_OPS, Match, QdqGraph
+
+#: the op names in this module's strings are ONNX's (and the ``mge.qdq`` domain's)
+OP_VOCABULARY = "onnx"
+
+Pattern = Callable[[QdqGraph, Any], "Match | str | None"]
+PATTERNS: dict[str, Pattern] = {}
+
+
+def _pattern(*op_types: str) -> Callable[[Pattern], Pattern]:
+    def deco(fn: Pattern) -> Pattern:
+        PATTERNS.update(dict.fromkeys(op_types, fn))
+        return fn
+    return deco
+
+
+def _what(node: Any) -> str:
+    return f"{node.op_type} {node.name or node.output[0]!r}"
+
+
+def _matched(node: Any, new: Any, tail: tuple[Any, list[Any], float],
+             g: QdqGraph) -> Match:
+    act, qnodes, _ = tail
+    new.output[:] = [g.claim(qnodes)]
+    acts = [g.readers[node.output[0]][0]] if act is not None else []
+    return Match(new, [node, *acts, *qnodes])
+
+
+def _scale_of(g: QdqGraph, reals: str) -> float:
+    return g.scales[g.reals[reals]]
+
+
+@_pattern("Conv")
+def _conv(g: QdqGraph, node: Any) -> Match | str:
+    what = _what(node)
+    x = g.qvalue(node.input[0])
+    weight = g.weight(node.input[1], f"{what}: weight")
+    if isinstance(weight, str):
+        return weight
+    codes, w_scale = weight
+    x_scale = _scale_of(g, node.input[0])
+    bias = g.bias(node.input[2] if len(node.input) > 2 else "", x_scale * w_scale,
+                  f"{what}: bias")
+    if isinstance(bias, str):
+        return bias
+    tail = g.tail(node.output[0], relu=True)
+    if isinstance(tail, str):
+        return f"{what}: {tail}"
+    inputs = [x, g.const(f"{node.input[1]}_codes", codes)]
+    if bias is not None:
+        inputs.append(g.const(f"{node.input[2]}_codes", bias.reshape(-1)))
+    new = helper.make_node("QdqConvBias", inputs, ["?"], node.name, domain=DOMAIN,
+                           mode=tail[0] or "IDENTITY", scale=tail[2], w_scale=w_scale,
+                           b_scale=np.float32(x_scale * w_scale))
+    new.attribute.extend(a for a in node.attribute)
+    return _matched(node, new, tail, g)
+
+
+@_pattern("Gemm", "MatMul")
+def _linear(g: QdqGraph, node: Any) -> Match | str:
+    what = _what(node)
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    if attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0 or \
+            attrs.get("beta", 1.0) != 1.0:
+        return f"{what}: transA, alpha or beta other than Gemm's defaults"
+    weight = g.weight(node.input[1], f"{what}: weight")
+    if isinstance(weight, str):
+        return weight
+    codes, w_scale = weight
+    if codes.ndim != 2:
+        return f"{what}: a {codes.ndim}-d weight (MegEngine's int8 MatrixMul is 2-d)"
+    if not (node.op_type == "Gemm" and attrs.get("transB", 0)):
+        codes = np.ascontiguousarray(codes.T)  # [out, in], as F.linear reads it
+    x_scale = _scale_of(g, node.input[0])
+    bias = g.bias(node.input[2] if len(node.input) > 2 else "", x_scale * w_scale,
+                  f"{what}: bias")
+    if isinstance(bias, str):
+        return bias
+    tail = g.tail(node.output[0], relu=True)
+    if isinstance(tail, str):
+        return f"{what}: {tail}"
+    inputs = [g.qvalue(node.input[0]), g.const(f"{node.input[1]}_codes", codes)]
+    if bias is not None:
+        inputs.append(g.const(f"{node.input[2]}_codes", np.broadcast_to(
+            bias, (codes.shape[0],)).astype(np.int32)))
+    new = helper.make_node("QdqLinear", inputs, ["?"], node.name, domain=DOMAIN,
+                           mode=tail[0] or "IDENTITY", scale=tail[2], w_scale=w_scale,
+                           b_scale=np.float32(x_scale * w_scale))
+    return _matched(node, new, tail, g)
+
+
+@_pattern("Add")
+def _add(g: QdqGraph, node: Any) -> Match | str:
+    what = _what(node)
+    operands = [g.qvalue(i) for i in node.input]
+    if None in operands:
+        return f"{what}: operand {node.input[operands.index(None)]!r} is not quantized"
+    tail = g.tail(node.output[0], relu=True)
+    if isinstance(tail, str):
+        return f"{what}: {tail}"
+    mode = "QFUSE_ADD_RELU" if tail[0] else "QADD"
+    new = helper.make_node("QdqAdd", operands, ["?"], node.name, domain=DOMAIN, mode=mode,
+                           scale=tail[2])
+    return _matched(node, new, tail, g)
+
+
+@_pattern("Relu", "Clip")
+def _relu(g: QdqGraph, node: Any) -> Match | None:
+    tail = g.tail(node.output[0], relu=False)
+    if isinstance(tail, str) or tail[2] != _scale_of(g, node.input[0]) or \
+            not g.relu_like(node, tail[2]):
+        return None  # in float, between a TypeCvt and a QuantizeLinear
+    new = helper.make_node("QdqRelu", [g.qvalue(node.input[0])], ["?"], node.name,
+                           domain=DOMAIN, scale=tail[2], mode="QRELU")
+    return _matched(node, new, tail, g)
+
+
+@_pattern(*SAME_SCALE_OPS)
+def _same_scale(g: QdqGraph, node: Any) -> Match | None:
+    tail = g.tail(node.output[0], relu=False)
+    if isinstance(tail, str) or tail[2] != _scale_of(g, node.input[0]):
+        return None  # in float, between TypeCvts (a requantizing pool, a float tail)
+    new = helper.make_node(node.op_type, [g.qvalue(node.input[0]), *node.input[1:]], ["?"],
+                           node.name)
+    new.attribute.extend(node.attribute)
+    return _matched(node, new, tail, g)
+
+
+__all__ = ["PATTERNS"]
