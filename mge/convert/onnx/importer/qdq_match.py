@@ -25,8 +25,10 @@ import numpy as np
 DOMAIN = "mge.qdq"
 #: the op names in this module's strings are ONNX's (and the ``mge.qdq`` domain's)
 OP_VOCABULARY = "onnx"
-#: ops whose output values are input values (rearranged or selected): run on the codes
-GRID_OPS = frozenset({"MaxPool", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze"})
+#: ops whose output values are input values (rearranged or selected, or a zero pad):
+#: run on the codes
+GRID_OPS = frozenset({"MaxPool", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze",
+                      "Pad"})
 #: ops run on the codes when their output is quantized at their input's scale
 SAME_SCALE_OPS = GRID_OPS | {"AveragePool", "GlobalAveragePool"}
 _QMAX = 127  # qint8's largest code

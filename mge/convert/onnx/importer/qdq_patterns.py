@@ -138,12 +138,21 @@ def _relu(g: QdqGraph, node: Any) -> Match | None:
 @_pattern(*SAME_SCALE_OPS)
 def _same_scale(g: QdqGraph, node: Any) -> Match | None:
     tail = g.tail(node.output[0], relu=False)
-    if isinstance(tail, str) or tail[2] != _scale_of(g, node.input[0]):
+    if isinstance(tail, str) or tail[2] != _scale_of(g, node.input[0]) or \
+            node.op_type == "Pad" and not _zero_pad(g, node):
         return None  # in float, between TypeCvts (a requantizing pool, a float tail)
     new = helper.make_node(node.op_type, [g.qvalue(node.input[0]), *node.input[1:]], ["?"],
                            node.name)
     new.attribute.extend(node.attribute)
     return _matched(node, new, tail, g)
+
+
+def _zero_pad(g: QdqGraph, node: Any) -> bool:
+    """Whether the ``Pad`` ``node`` pads with zeros (code 0) in constant mode."""
+    mode = next((a.s.decode() for a in node.attribute if a.name == "mode"), "constant")
+    value = node.input[2] if len(node.input) > 2 else ""
+    return mode == "constant" and (not value or value in g.consts and
+                                   not np.any(g.consts[value]))
 
 
 __all__ = ["PATTERNS"]
