@@ -43,6 +43,7 @@ from .qdq_match import DOMAIN, QdqGraph, match_compute
 
 #: the op names in this module's strings are ONNX's (and the ``mge.qdq`` domain's)
 OP_VOCABULARY = "onnx"
+_SHOWN = 3  # refusals :class:`QdqReport` names in its text (it keeps them all)
 
 
 @dataclasses.dataclass
@@ -67,7 +68,9 @@ class QdqReport:
         made = ", ".join(f"{n} {k}" for k, n in sorted(self.quantized.items())) or "none"
         text = f"quantized: {made}"
         if self.refused:
-            text += f"; kept emulated: {len(self.refused)} ({'; '.join(self.refused)})"
+            more = len(self.refused) - _SHOWN
+            text += f"; kept emulated: {len(self.refused)} ({'; '.join(self.refused[:_SHOWN])}" \
+                    + (f"; and {more} more)" if more > 0 else ")")
         return text
 
 

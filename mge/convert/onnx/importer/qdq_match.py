@@ -91,7 +91,7 @@ class QdqGraph:
         """The scale of activation ``QuantizeLinear`` ``q`` if it makes a ``qint8`` value,
         else why not."""
         out = q.output[0]
-        what = f"QuantizeLinear {q.name or out!r} of tensor {out!r}"
+        what = f"tensor {out!r} (QuantizeLinear {q.name or out!r})"
         scale = self._scalar(q.input[1])
         if scale is None:
             return f"{what}: its scale is not one float32 constant (per-axis activation " \

@@ -1,0 +1,212 @@
+"""QDQ models imported as MegEngine's quantized graph (``from_onnx(int8=True)``,
+``onnx_to_mge --int8``): the patterns become quantized ConvBias / ElemwiseMultiType /
+MatrixMul, the results stay within one output step of onnxruntime, an int8 ``.mge``
+exported as QDQ comes back with its op list and its outputs bit for bit, and refused
+patterns (uint8 activations, nonzero zero points, per-channel weights) stay emulated
+with a reason naming the tensor."""
+
+from __future__ import annotations
+
+import collections
+import io
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+import mge  # noqa: E402
+import mge.lite as L  # noqa: E402
+from mge.convert import from_onnx, onnx_to_mge, to_onnx  # noqa: E402
+from mge.convert.cli import main  # noqa: E402
+from mge.convert.onnx.importer.mge_file import onnx_to_mge_bytes  # noqa: E402
+from mge.serialization.mge_graph import load_graph  # noqa: E402
+from tests.oracle import requires_oracle, run_in_megengine  # noqa: E402
+
+OPSET = 13
+RNG = np.random.default_rng(0)
+# scales without common multiples: no ties, where ONNX and MegEngine round differently
+S_IN, S_CONV, S_ADD, S_OUT = 0.0201, 0.0307, 0.0437, 0.0513
+
+
+class _Builder:
+    """Nodes and initializers of a hand-made QDQ graph."""
+
+    def __init__(self) -> None:
+        self.nodes: list = []
+        self.inits: list = []
+
+    def const(self, name: str, value: np.ndarray) -> str:
+        self.inits.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def node(self, op: str, inputs: list[str], out: str, **attrs: object) -> str:
+        self.nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
+        return out
+
+    def qdq(self, x: str, scale: float, zp: np.ndarray | None = None) -> str:
+        """``x`` quantized at ``scale`` (int8, zero point 0 unless ``zp``) and back."""
+        zp = np.int8(0) if zp is None else zp
+        params = [self.const(f"{x}_s", np.float32(scale)), self.const(f"{x}_zp", zp)]
+        q = self.node("QuantizeLinear", [x, *params], f"{x}_q")
+        return self.node("DequantizeLinear", [q, *params], f"{x}_dq")
+
+    def weight(self, name: str, codes: np.ndarray, scale: float | np.ndarray,
+               axis: int | None = None) -> str:
+        s = self.const(f"{name}_s", np.asarray(scale, np.float32))
+        zp = self.const(f"{name}_zp", np.zeros(np.shape(scale), codes.dtype))
+        attrs = {} if axis is None else {"axis": axis}
+        return self.node("DequantizeLinear", [self.const(f"{name}_codes", codes), s, zp],
+                         name, **attrs)
+
+    def model(self, inputs: dict[str, tuple[int, ...]], output: str) -> onnx.ModelProto:
+        graph = helper.make_graph(
+            self.nodes, "qdq",
+            [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs.items()],
+            [helper.make_tensor_value_info(output, TensorProto.FLOAT, None)], self.inits)
+        opsets = [helper.make_opsetid("", OPSET)]
+        return helper.make_model(graph, opset_imports=opsets,
+                                 ir_version=helper.find_min_ir_version_for(opsets))
+
+
+def _conv_add_pool_gemm(per_channel: bool = False, act_zp: np.ndarray | None = None
+                        ) -> onnx.ModelProto:
+    """``x -> Q/DQ -> Conv+Relu -> Q/DQ -> Add(x) -> Q/DQ -> MaxPool -> Q/DQ -> Flatten ->
+    Q/DQ -> Gemm -> Q/DQ``: every pattern the importer quantizes."""
+    b = _Builder()
+    x = b.qdq("x", S_IN, act_zp)
+    w_scale = np.full(4, 0.01, np.float32) * [1, 2, 1, 2] if per_channel else 0.01
+    w = b.weight("w", RNG.integers(-127, 128, (4, 4, 3, 3)).astype(np.int8), w_scale,
+                 axis=0 if per_channel else None)
+    bias = b.weight("b", RNG.integers(-500, 500, 4).astype(np.int32),
+                    np.float32(S_IN) * np.asarray(w_scale, np.float32),
+                    axis=0 if per_channel else None)
+    conv = b.node("Conv", [x, w, bias], "conv", pads=[1, 1, 1, 1])
+    y = b.qdq(b.node("Relu", [conv], "relu"), S_CONV)
+    s = b.qdq(b.node("Add", [y, x], "add"), S_ADD)
+    p = b.qdq(b.node("MaxPool", [s], "pool", kernel_shape=[2, 2], strides=[2, 2]), S_ADD)
+    f = b.qdq(b.node("Flatten", [p], "flat"), S_ADD)
+    fw = b.weight("fw", RNG.integers(-127, 128, (10, 36)).astype(np.int8), 0.01)
+    fb = b.weight("fb", RNG.integers(-500, 500, 10).astype(np.int32),
+                  np.float32(S_ADD) * np.float32(0.01))
+    out = b.qdq(b.node("Gemm", [f, fw, fb], "gemm", transB=1), S_OUT)
+    return b.model({"x": (2, 4, 6, 6)}, out)
+
+
+def _x() -> np.ndarray:
+    return RNG.uniform(-2, 2, (2, 4, 6, 6)).astype(np.float32)
+
+
+def _onnxruntime(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    return ort.InferenceSession(model.SerializeToString(),
+                                providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+
+def _op_types(mge_bytes: bytes) -> collections.Counter:
+    return collections.Counter(
+        n.op.type_name for n in load_graph(io.BytesIO(mge_bytes)).graph.ops())
+
+
+def _lite(path_or_bytes: str | bytes, x: np.ndarray, backend: str = "numpy") -> np.ndarray:
+    config = L.LiteConfig()
+    config.plan_backend = backend
+    net = L.LiteNetwork(config)
+    if isinstance(path_or_bytes, bytes):
+        net.load(io.BytesIO(path_or_bytes))
+    else:
+        net.load(path_or_bytes)
+    net.get_io_tensor(net.get_all_input_name()[0]).set_data_by_copy(x)
+    net.forward()
+    net.wait()
+    return net.get_io_tensor(net.get_all_output_name()[0]).to_numpy().copy()
+
+
+def test_patterns_become_a_quantized_graph_within_one_step_of_onnxruntime() -> None:
+    model, x = _conv_add_pool_gemm(), _x()
+    net = from_onnx(model, trace=False, int8=True)
+    assert net.int8_summary == ("quantized: 1 QdqAdd, 1 QdqConvBias, 1 QdqDequantize, "
+                                "1 QdqLinear, 1 QdqQuantize")
+    got = net(mge.tensor(x)).numpy()
+    want = _onnxruntime(model, x)
+    assert np.abs(got - want).max() <= S_OUT * 1.001
+    ops = _op_types(onnx_to_mge_bytes(model, int8=True))
+    assert ops["ConvBiasForward"] == 1 and ops["ElemwiseMultiType"] == 1
+    assert ops["MatrixMul"] == 1 and ops["PoolingForward"] == 1
+    assert ops["TypeCvt"] >= 2 and "ConvolutionForward" not in ops
+    # the default import emulates ONNX's arithmetic in float/int ops instead
+    default = _op_types(onnx_to_mge_bytes(model))
+    assert "ConvBiasForward" not in default and "ElemwiseMultiType" not in default
+
+
+def test_dumped_int8_file_runs_on_mge_lite_as_the_module() -> None:
+    model, x = _conv_add_pool_gemm(), _x()
+    eager = from_onnx(model, trace=False, int8=True)(mge.tensor(x)).numpy()
+    np.testing.assert_array_equal(_lite(onnx_to_mge_bytes(model, int8=True), x), eager)
+
+
+@pytest.mark.parametrize("case, reason", [
+    ("uint8", "tensor 'x_q' (QuantizeLinear 'x_q'): uint8 with zero point 128"),
+    ("zero_point", "int8 with zero point [3]"),
+    ("per_channel", "weight 'w': per-channel scales"),
+])
+def test_refused_patterns_stay_emulated_and_say_why(case: str, reason: str) -> None:
+    model = _conv_add_pool_gemm(
+        per_channel=case == "per_channel",
+        act_zp={"uint8": np.uint8(128), "zero_point": np.int8(3)}.get(case))
+    x = _x()
+    net = from_onnx(model, trace=False, int8=True)
+    assert reason in net.int8_summary
+    assert "kept emulated" in net.int8_summary
+    got = net(mge.tensor(x)).numpy()
+    assert np.abs(got - _onnxruntime(model, x)).max() <= S_OUT * 1.001
+
+
+def test_cli_int8_flag(tmp_path, capsys) -> None:  # noqa: ANN001
+    src = tmp_path / "m.onnx"
+    onnx.save(_conv_add_pool_gemm(), str(src))
+    assert main(["onnx_to_mge", "-i", str(src), "-o", str(tmp_path / "m.mge"), "--int8"]) == 0
+    assert "int8 import: quantized: 1 QdqAdd, 1 QdqConvBias" in capsys.readouterr().out
+    assert _op_types((tmp_path / "m.mge").read_bytes())["ConvBiasForward"] == 1
+
+
+def _quantized_test_net_dump(tmp_path) -> tuple[str, np.ndarray]:  # noqa: ANN001
+    from mge import jit
+    from tests.quantization.conv_bn_relu_net import quantized_conv_bn_relu_net
+
+    x = np.random.default_rng(1).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    net = quantized_conv_bn_relu_net(x)
+
+    @jit.trace(symbolic=True, capture_as_const=True)
+    def run(data: mge.Tensor) -> mge.Tensor:
+        return net(data)
+
+    run(mge.tensor(x))
+    path = str(tmp_path / "int8.mge")
+    run.dump(path, arg_names=["data"])
+    return path, x
+
+
+def test_int8_mge_round_trips_through_qdq_onnx(tmp_path) -> None:  # noqa: ANN001
+    path, x = _quantized_test_net_dump(tmp_path)
+    to_onnx(path, str(tmp_path / "int8.onnx"))
+    summary = onnx_to_mge(str(tmp_path / "int8.onnx"), str(tmp_path / "back.mge"), int8=True)
+    assert "kept emulated" not in summary
+
+    def ops(p: str) -> list[str]:
+        return [str(n.op) for n in load_graph(p).graph.ops()
+                if n.op.type_name != "ImmutableTensor"]
+
+    assert ops(str(tmp_path / "back.mge")) == ops(path)
+    np.testing.assert_array_equal(_lite(str(tmp_path / "back.mge"), x), _lite(path, x))
+
+
+@requires_oracle
+def test_imported_int8_file_runs_in_megengine_lite(tmp_path) -> None:  # noqa: ANN001
+    model, x = _conv_add_pool_gemm(), _x()
+    path = tmp_path / "m.mge"
+    path.write_bytes(onnx_to_mge_bytes(model, int8=True))
+    got = next(iter(run_in_megengine(path, {"x": x}).values()))
+    np.testing.assert_array_equal(got.reshape(-1), _lite(str(path), x).reshape(-1))
