@@ -83,7 +83,6 @@ from . import (  # noqa: F401  (converters)
     tfidf,
 )
 from .deferred import defer
-from .qdq_graph import rewrite_qdq
 from .node import (
     CONVERTERS,
     ML_OP_TYPES,
@@ -96,6 +95,7 @@ from .node import (
     Unsupported,
     unsupported_type_reason,
 )
+from .qdq_graph import rewrite_qdq
 from .tensor import RuntimeShape
 
 

@@ -39,7 +39,8 @@ import collections
 import dataclasses
 from typing import Any
 
-from .qdq_match import DOMAIN, QdqGraph, match_compute
+from .qdq_match import DOMAIN, QdqGraph
+from .qdq_patterns import match_compute
 
 #: the op names in this module's strings are ONNX's (and the ``mge.qdq`` domain's)
 OP_VOCABULARY = "onnx"

@@ -155,4 +155,13 @@ def _zero_pad(g: QdqGraph, node: Any) -> bool:
                                    not np.any(g.consts[value]))
 
 
-__all__ = ["PATTERNS"]
+def match_compute(g: QdqGraph, node: Any) -> Match | str | None:
+    """The pattern of ``node`` (see :mod:`.qdq_graph`), why a QDQ compute node stays
+    emulated (a reason), or None (no quantized input, or float between TypeCvts)."""
+    pattern = PATTERNS.get(node.op_type)
+    if pattern is None or not node.input or g.qvalue(node.input[0]) is None:
+        return None
+    return pattern(g, node)
+
+
+__all__ = ["PATTERNS", "match_compute"]
