@@ -40,7 +40,7 @@ import dataclasses
 from typing import Any
 
 from .qdq_match import DOMAIN, QdqGraph
-from .qdq_patterns import match_compute
+from .qdq_patterns import match_code_average, match_compute
 
 #: the op names in this module's strings are ONNX's (and the ``mge.qdq`` domain's)
 OP_VOCABULARY = "onnx"
@@ -92,14 +92,23 @@ def rewrite_qdq(model: Any) -> tuple[Any, QdqReport]:
     report = QdqReport()
     emitted: list[Any] = []
     consumed: set[int] = set()
+    quantized: dict[tuple[str, float], str] = {}  # (input, scale) -> its first Q's output
     for node in g.nodes:
         if id(node) in consumed:
             continue
+        if node.op_type == "QuantizeLinear" and node.output[0] in g.scales:
+            first = quantized.setdefault((node.input[0], g.scales[node.output[0]]),
+                                         node.output[0])
+            if first != node.output[0]:  # a copy (``mge_to_onnx`` writes one per reader)
+                g.alias[node.output[0]] = first
+                continue
         match = match_compute(g, node)
         if isinstance(match, str):
             report.refused.append(match)
             emitted.append(node)
             continue
+        if match is None and node.op_type == "QuantizeLinear":
+            match = match_code_average(g, node)
         if match is not None:
             consumed.update(id(n) for n in match.consumed)
             emitted.append(match.node)

@@ -56,6 +56,10 @@ class QdqGraph:
             for i in dict.fromkeys(n.input):
                 self.readers.setdefault(i, []).append(n)
         self.graph_outputs = {o.name for o in graph.output}
+        self.shapes = {v.name: tuple(d.dim_value or None for d in
+                                     v.type.tensor_type.shape.dim)
+                       for v in (*graph.input, *graph.value_info)
+                       if v.type.tensor_type.HasField("shape")}
         self.names = set(self.producer) | set(self.consts) | {i.name for i in graph.input}
         self.new_consts: list[tuple[str, np.ndarray]] = []
         #: quantized value -> the quantized value it equals (a Q copy of the same scale)
@@ -112,7 +116,28 @@ class QdqGraph:
         return scale
 
     def weight(self, name: str, what: str) -> tuple[np.ndarray, float] | str:
-        """The int8 codes and the scale of a dequantized constant weight."""
+        """The int8 codes and the scale of a dequantized constant weight (through a
+        ``Transpose`` of it and a Q/DQ pair of its own parameters, as ``mge_to_onnx``
+        writes a linear layer's weight)."""
+        node = self.producer.get(name)
+        if node is not None and node.op_type == "Transpose":
+            inner = self.weight(node.input[0], what)
+            if isinstance(inner, str):
+                return inner
+            perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
+            return np.ascontiguousarray(np.transpose(inner[0], perm)), inner[1]
+        if node is not None and node.op_type == "DequantizeLinear" and \
+                node.input[0] not in self.consts:
+            q = self.producer.get(node.input[0])
+            if q is not None and q.op_type == "QuantizeLinear" and \
+                    self._params(q) == self._params(node):
+                inner = self.weight(q.input[0], what)
+                if isinstance(inner, str) or inner[1] != self._scalar(q.input[1]):
+                    return f"{what} {name!r} is requantized"
+                return inner
+        return self._dequantized_const(name, what)
+
+    def _dequantized_const(self, name: str, what: str) -> tuple[np.ndarray, float] | str:
         dq = self.producer.get(name)
         if dq is None or dq.op_type != "DequantizeLinear" or dq.input[0] not in self.consts:
             return f"{what} {name!r} is not a DequantizeLinear of a constant"
@@ -189,7 +214,8 @@ class QdqGraph:
         q = self.qvalue(x)
         if q is not None:
             return q
-        return _megengine_rounding(self, x, scale) or x
+        t = rounded_codes(self, x, scale)
+        return (t is not None and divided(self, t, scale)) or x
 
     def claim(self, qnodes: list[Any]) -> str:
         """The quantized value the ``QuantizeLinear`` nodes ``qnodes`` make (the others
@@ -220,28 +246,34 @@ class QdqGraph:
                 info.type.tensor_type.elem_type = 0
 
 
-def _megengine_rounding(g: QdqGraph, x: str, scale: float) -> str | None:
-    """``a`` when ``x`` is ``sign(t) * floor(|t| + 0.49999997) * s`` with ``t = a / s``
-    at ``s == scale``, else None."""
+def rounded_codes(g: QdqGraph, x: str, scale: float) -> str | None:
+    """``t`` when ``x`` is ``sign(t) * floor(|t| + 0.49999997) * scale`` (MegEngine's
+    rounding of the codes ``t``, written as float ops by ``mge_to_onnx``), else None."""
     def node(name: str, op: str) -> Any:
         n = g.producer.get(name)
         return n if n is not None and n.op_type == op else None
 
-    def is_scale(name: str) -> bool:
-        return g._scalar(name) == scale
-
     outer = node(x, "Mul")
-    if outer is None or not is_scale(outer.input[1]):
+    if outer is None or g._scalar(outer.input[1]) != scale:
         return None
     inner = node(outer.input[0], "Mul")
-    floor = inner and node(inner.input[0], "Floor")
-    sign = inner and node(inner.input[1], "Sign")
+    factors = [] if inner is None else [g.producer.get(i) for i in inner.input]
+    floor = next((f for f in factors if f is not None and f.op_type == "Floor"), None)
+    sign = next((f for f in factors if f is not None and f.op_type == "Sign"), None)
     add = floor and node(floor.input[0], "Add")
     absn = add and node(add.input[0], "Abs")
-    div = absn and node(absn.input[0], "Div")
-    if not (sign and div and sign.input[0] == div.output[0] and is_scale(div.input[1])):
+    if not (sign and absn and sign.input[0] == absn.input[0]):
+        return None
+    return sign.input[0]
+
+
+def divided(g: QdqGraph, t: str, scale: float) -> str | None:
+    """``a`` when ``t`` is ``a / scale``, else None."""
+    div = g.producer.get(t)
+    if div is None or div.op_type != "Div" or g._scalar(div.input[1]) != scale:
         return None
     return div.input[0]
 
 
-__all__ = ["DOMAIN", "GRID_OPS", "SAME_SCALE_OPS", "Match", "QdqGraph"]
+__all__ = ["DOMAIN", "GRID_OPS", "SAME_SCALE_OPS", "Match", "QdqGraph", "divided",
+           "rounded_codes"]

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from onnx import helper
 
-from .qdq_match import DOMAIN, SAME_SCALE_OPS, Match, QdqGraph
+from .qdq_match import DOMAIN, SAME_SCALE_OPS, Match, QdqGraph, divided, rounded_codes
 
 #: the op names in this module's strings are ONNX's (and the ``mge.qdq`` domain's)
 OP_VOCABULARY = "onnx"
@@ -96,17 +96,37 @@ def _linear(g: QdqGraph, node: Any) -> Match | str:
                   f"{what}: bias")
     if isinstance(bias, str):
         return bias
-    tail = g.tail(node.output[0], relu=True)
+    out, bias_add = node.output[0], _bias_add(g, node.output[0])
+    if bias is None and bias_add is not None:  # MatMul -> Add(constant bias)
+        bias = g.bias(next(i for i in bias_add.input if i != out), x_scale * w_scale,
+                      f"{what}: bias")
+        if isinstance(bias, str):
+            return bias
+        out = bias_add.output[0]
+    tail = g.tail(out, relu=True)
     if isinstance(tail, str):
         return f"{what}: {tail}"
     inputs = [g.qvalue(node.input[0]), g.const(f"{node.input[1]}_codes", codes)]
     if bias is not None:
-        inputs.append(g.const(f"{node.input[2]}_codes", np.broadcast_to(
+        inputs.append(g.const(f"{node.name or node.output[0]}_bias_codes", np.broadcast_to(
             bias, (codes.shape[0],)).astype(np.int32)))
     new = helper.make_node("QdqLinear", inputs, ["?"], node.name, domain=DOMAIN,
                            mode=tail[0] or "IDENTITY", scale=tail[2], w_scale=w_scale,
                            b_scale=np.float32(x_scale * w_scale))
-    return _matched(node, new, tail, g)
+    if out == node.output[0]:
+        return _matched(node, new, tail, g)
+    match = _matched(bias_add, new, tail, g)
+    match.consumed.append(node)
+    return match
+
+
+def _bias_add(g: QdqGraph, out: str) -> Any:
+    """The ``Add`` of a constant that alone reads ``out``, or None."""
+    readers = g.readers.get(out, [])
+    if len(readers) != 1 or readers[0].op_type != "Add" or out in g.graph_outputs:
+        return None
+    other = [i for i in readers[0].input if i != out]
+    return readers[0] if len(other) == 1 and other[0] in g.consts else None
 
 
 @_pattern("Add")
@@ -141,10 +161,46 @@ def _same_scale(g: QdqGraph, node: Any) -> Match | None:
     if isinstance(tail, str) or tail[2] != _scale_of(g, node.input[0]) or \
             node.op_type == "Pad" and not _zero_pad(g, node):
         return None  # in float, between TypeCvts (a requantizing pool, a float tail)
-    new = helper.make_node(node.op_type, [g.qvalue(node.input[0]), *node.input[1:]], ["?"],
-                           node.name)
-    new.attribute.extend(node.attribute)
-    return _matched(node, new, tail, g)
+    new = _on_codes(g, node, g.qvalue(node.input[0]))
+    return None if new is None else _matched(node, new, tail, g)
+
+
+def _on_codes(g: QdqGraph, node: Any, qvalue: str) -> Any:
+    """``node`` reading the quantized value ``qvalue``: itself, or a
+    ``GlobalAveragePool`` as the ``AveragePool`` over its input's static spatial shape
+    (MegEngine's quantized pooling); None when that shape is unknown."""
+    if node.op_type != "GlobalAveragePool":
+        new = helper.make_node(node.op_type, [qvalue, *node.input[1:]], ["?"], node.name)
+        new.attribute.extend(node.attribute)
+        return new
+    shape = g.shapes.get(node.input[0])
+    if shape is None or len(shape) != 4 or None in shape[2:]:
+        return None
+    return helper.make_node("AveragePool", [qvalue], ["?"], node.name,
+                            kernel_shape=list(shape[2:]), strides=list(shape[2:]))
+
+
+def match_code_average(g: QdqGraph, q: Any) -> Match | None:
+    """``mge_to_onnx``'s form of MegEngine's quantized average pooling, the pool of
+    the codes rounded as MegEngine rounds (``DQ -> Div(s) -> Round -> pool -> Abs, Add,
+    Floor, Sign, Mul, Mul(s) -> Q``, one scale ``s``): the pool on the codes."""
+    scale = g.activation_q(q)
+    if isinstance(scale, str):
+        return None
+    pooled = rounded_codes(g, q.input[0], scale)
+    pool = None if pooled is None else g.producer.get(pooled)
+    if pool is None or pool.op_type not in ("AveragePool", "GlobalAveragePool"):
+        return None
+    rnd = g.producer.get(pool.input[0])
+    reals = rnd is not None and rnd.op_type == "Round" and divided(g, rnd.input[0], scale)
+    qvalue = g.qvalue(reals) if reals else None
+    if qvalue is None or g.scales[g.reals[reals]] != scale:
+        return None
+    new = _on_codes(g, pool, qvalue)
+    if new is None:
+        return None
+    new.output[:] = [q.output[0]]
+    return Match(new, [q])
 
 
 def _zero_pad(g: QdqGraph, node: Any) -> bool:
@@ -164,4 +220,4 @@ def match_compute(g: QdqGraph, node: Any) -> Match | str | None:
     return pattern(g, node)
 
 
-__all__ = ["PATTERNS", "match_compute"]
+__all__ = ["PATTERNS", "match_code_average", "match_compute"]
