@@ -172,32 +172,75 @@ def test_cli_int8_flag(tmp_path, capsys) -> None:  # noqa: ANN001
     assert _op_types((tmp_path / "m.mge").read_bytes())["ConvBiasForward"] == 1
 
 
-def _quantized_test_net_dump(tmp_path) -> tuple[str, np.ndarray]:  # noqa: ANN001
-    from mge import jit
-    from tests.quantization.conv_bn_relu_net import quantized_conv_bn_relu_net
+class _PoolLinearNet(mge.module.Module):
+    """Conv-BN-ReLU, a global average pool, flatten and a linear layer between stubs."""
 
-    x = np.random.default_rng(1).standard_normal((2, 3, 8, 8)).astype(np.float32)
-    net = quantized_conv_bn_relu_net(x)
+    def __init__(self) -> None:
+        import mge.module as M
+
+        super().__init__()
+        self.q, self.dq = M.QuantStub(), M.DequantStub()
+        self.c1 = M.ConvBnRelu2d(3, 8, 3, padding=1)
+        self.fc = M.Linear(8, 5)
+
+    def forward(self, x: mge.Tensor) -> mge.Tensor:
+        y = mge.functional.avg_pool2d(self.c1(self.q(x)), 8)
+        return self.dq(self.fc(mge.functional.flatten(y, 1)))
+
+
+def _quantized(net: mge.module.Module, x: np.ndarray) -> mge.module.Module:
+    from mge.quantization import (
+        calibration_qconfig,
+        disable_observer,
+        enable_observer,
+        quantize,
+        quantize_qat,
+    )
+
+    net.eval()
+    net = quantize_qat(net, calibration_qconfig)
+    enable_observer(net)
+    net(mge.tensor(x))
+    disable_observer(net)
+    net.eval()
+    net = quantize(net)
+    net.eval()
+    return net
+
+
+def _int8_dump(net: mge.module.Module, x: np.ndarray, path: str) -> None:
+    from mge import jit
 
     @jit.trace(symbolic=True, capture_as_const=True)
     def run(data: mge.Tensor) -> mge.Tensor:
         return net(data)
 
     run(mge.tensor(x))
-    path = str(tmp_path / "int8.mge")
     run.dump(path, arg_names=["data"])
-    return path, x
 
 
-def test_int8_mge_round_trips_through_qdq_onnx(tmp_path) -> None:  # noqa: ANN001
-    path, x = _quantized_test_net_dump(tmp_path)
+#: ops of a MegEngine flatten's run-time shape (``GetVarShape`` ... ``Reshape(1, -1)``):
+#: an ONNX export has the static shape, imported as one ``Reshape``
+_SHAPE_CHAIN = {"GetVarShape", "Subtensor", "AxisAddRemove", "Concat"}
+
+
+@pytest.mark.parametrize("which", ["conv_bn_relu", "pool_linear"])
+def test_int8_mge_round_trips_through_qdq_onnx(tmp_path, which: str) -> None:  # noqa: ANN001
+    from tests.quantization.conv_bn_relu_net import quantized_conv_bn_relu_net
+
+    x = np.random.default_rng(1).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    net = quantized_conv_bn_relu_net(x) if which == "conv_bn_relu" else \
+        _quantized(_PoolLinearNet(), x)
+    path = str(tmp_path / "int8.mge")
+    _int8_dump(net, x, path)
     to_onnx(path, str(tmp_path / "int8.onnx"))
     summary = onnx_to_mge(str(tmp_path / "int8.onnx"), str(tmp_path / "back.mge"), int8=True)
     assert "kept emulated" not in summary
 
     def ops(p: str) -> list[str]:
-        return [str(n.op) for n in load_graph(p).graph.ops()
-                if n.op.type_name != "ImmutableTensor"]
+        return ["Reshape" if n.op.type_name == "Reshape" else str(n.op)
+                for n in load_graph(p).graph.ops()
+                if n.op.type_name not in {"ImmutableTensor", *_SHAPE_CHAIN}]
 
     assert ops(str(tmp_path / "back.mge")) == ops(path)
     np.testing.assert_array_equal(_lite(str(tmp_path / "back.mge"), x), _lite(path, x))
@@ -210,3 +253,59 @@ def test_imported_int8_file_runs_in_megengine_lite(tmp_path) -> None:  # noqa: A
     path.write_bytes(onnx_to_mge_bytes(model, int8=True))
     got = next(iter(run_in_megengine(path, {"x": x}).values()))
     np.testing.assert_array_equal(got.reshape(-1), _lite(str(path), x).reshape(-1))
+
+
+def _float_block() -> onnx.ModelProto:
+    """A float MobileNetV2-like block: Conv + Clip(0, 6), depthwise Conv + Clip, projection
+    Conv, residual Add, GlobalAveragePool, Reshape."""
+    b = _Builder()
+    w = [RNG.normal(0, 0.3, s).astype(np.float32) for s in ((8, 8, 1, 1), (8, 1, 3, 3),
+                                                              (8, 8, 1, 1))]
+    six, zero = b.const("six", np.float32(6)), b.const("zero", np.float32(0))
+    h = b.node("Clip", [b.node("Conv", ["x", b.const("w0", w[0]),
+                                        b.const("b0", np.full(8, 0.1, np.float32))], "c0"),
+                        zero, six], "r0")
+    h = b.node("Clip", [b.node("Conv", [h, b.const("w1", w[1])], "c1", group=8,
+                                pads=[0, 0, 1, 1], strides=[2, 2]), zero, six], "r1")
+    h = b.node("Conv", [h, b.const("w2", w[2])], "c2")
+    h = b.node("Add", [h, b.node("MaxPool", ["x"], "mp", kernel_shape=[2, 2],
+                                 strides=[2, 2])], "add")
+    h = b.node("GlobalAveragePool", [h], "gap")
+    b.node("Reshape", [h, b.const("shape", np.array([-1, 8], np.int64))], "y")
+    return b.model({"x": (1, 8, 8, 8)}, "y")
+
+
+def test_onnxruntime_quantize_static_model(tmp_path) -> None:  # noqa: ANN001
+    """onnxruntime's own QDQ form (symmetric int8 activations): every conv becomes a
+    quantized ConvBias (its relu6 clip a RELU: the quantization saturates below 6)."""
+    quantization = pytest.importorskip("onnxruntime.quantization")
+    onnx.save(_float_block(), str(tmp_path / "f.onnx"))
+    data = [{"x": RNG.uniform(-1, 1, (1, 8, 8, 8)).astype(np.float32)} for _ in range(4)]
+
+    class Reader(quantization.CalibrationDataReader):
+        def __init__(self) -> None:
+            self.it = iter(data)
+
+        def get_next(self) -> dict | None:
+            return next(self.it, None)
+
+    quantization.quantize_static(
+        str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx"), Reader(),
+        quant_format=quantization.QuantFormat.QDQ,
+        activation_type=quantization.QuantType.QInt8,
+        weight_type=quantization.QuantType.QInt8,
+        extra_options={"ActivationSymmetric": True})
+    model = onnx.load(str(tmp_path / "q.onnx"))
+    net = from_onnx(model, trace=False, int8=True)
+    assert "3 QdqConvBias" in net.int8_summary and "kept emulated" not in net.int8_summary
+    ops = _op_types(onnx_to_mge_bytes(model, int8=True))
+    assert ops["ConvBiasForward"] == 3 and ops["ElemwiseMultiType"] == 1
+    assert "Elemwise" not in ops  # no float emulation left
+    x = data[0]["x"]
+    want = ort.InferenceSession(model.SerializeToString(),
+                                providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    step = next(numpy_helper.to_array(t) for t in model.graph.initializer
+                if t.name == next(n for n in model.graph.node
+                                  if n.output[0] == "y").input[1])
+    got = net(mge.tensor(x)).numpy()
+    assert np.abs(got - want).max() <= float(step) * 1.001
