@@ -255,6 +255,38 @@ def test_imported_int8_file_runs_in_megengine_lite(tmp_path) -> None:  # noqa: A
     np.testing.assert_array_equal(got.reshape(-1), _lite(str(path), x).reshape(-1))
 
 
+def _single(case: str) -> tuple[onnx.ModelProto, tuple[int, ...]]:
+    """``x -> Q/DQ -> <one op> -> Q/DQ`` for the patterns of one op."""
+    b = _Builder()
+    x = b.qdq("x", S_IN)
+    if case == "relu":
+        y = b.node("Relu", [x], "y")
+    elif case == "matmul":
+        w = b.weight("w", RNG.integers(-127, 128, (6, 3)).astype(np.int8), 0.01)
+        y = b.node("MatMul", [x, w], "y")
+    elif case == "transpose":
+        y = b.node("Transpose", [x], "y", perm=[1, 0])
+    else:  # concat: no quantized form in MegEngine (its quantized Concat is float too)
+        y = b.node("Concat", [x, x], "y", axis=1)
+    return b.model({"x": (4, 6)}, b.qdq(y, S_IN if case != "matmul" else S_OUT)), (4, 6)
+
+
+@pytest.mark.parametrize("case, ops", [
+    ("relu", {"ElemwiseMultiType": 1, "TypeCvt": 2}),
+    ("matmul", {"MatrixMul": 1, "TypeCvt": 3}),
+    ("transpose", {"Dimshuffle": 1, "TypeCvt": 2}),
+    ("concat", {"Concat": 1, "TypeCvt": 4}),
+])
+def test_single_op_patterns(case: str, ops: dict[str, int]) -> None:
+    model, shape = _single(case)
+    x = RNG.uniform(-2, 2, shape).astype(np.float32)
+    got_ops = _op_types(onnx_to_mge_bytes(model, int8=True))
+    assert {k: got_ops[k] for k in ops} == ops, got_ops
+    got = from_onnx(model, trace=False, int8=True)(mge.tensor(x)).numpy()
+    step = S_OUT if case == "matmul" else S_IN
+    assert np.abs(got - _onnxruntime(model, x)).max() <= step * 1.001
+
+
 def _float_block() -> onnx.ModelProto:
     """A float MobileNetV2-like block: Conv + Clip(0, 6), depthwise Conv + Clip, projection
     Conv, residual Add, GlobalAveragePool, Reshape."""
