@@ -106,8 +106,8 @@ class QdqGraph:
         dtype = "uint8" if zp is None else zp.dtype.name
         if dtype != "int8":
             return f"{what}: {dtype} with zero point {0 if zp is None else int(zp.flat[0])}" \
-                   " (MegEngine's quint8 is not run by mge's int8 plans; quantize " \
-                   "activations as int8, ActivationSymmetric)"
+                   " (mge's quantized ConvBias takes qint8 data only, not quint8; " \
+                   "quantize activations as int8, ActivationSymmetric)"
         if zp.size != 1 or int(zp.flat[0]) != 0:
             return f"{what}: int8 with zero point {zp.ravel().tolist()} (MegEngine's " \
                    "qint8 is symmetric: zero point 0)"
