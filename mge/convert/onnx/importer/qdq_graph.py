@@ -16,7 +16,11 @@ A QDQ model (onnxruntime's ``quantize_static``, mge's own ``mge_to_onnx`` of an 
   ``QADD``/``QFUSE_ADD_RELU``); ``DQ -> Relu/Clip -> Q`` at one scale: fused into the
   ``ConvBias``/``QADD`` before it, or ``QdqRelu``;
 * ``DQ -> MaxPool/AveragePool/GlobalAveragePool/Reshape/Flatten/Transpose/Squeeze/
-  Unsqueeze -> Q`` at the input's scale: the op itself on the quantized value;
+  Unsqueeze/Pad (zeros) -> Q`` at the input's scale: the op itself on the quantized value
+  (a global average pool as MegEngine's quantized average pooling);
+* ``mge_to_onnx``'s own forms: MegEngine's rounding written as float ops before a
+  ``QuantizeLinear``, its code-average pooling, a linear layer's weight as a
+  ``Transpose`` of a dequantized constant and its bias as an ``Add`` after the ``MatMul``;
 * a ``DequantizeLinear`` read by anything else: ``QdqDequantize`` (``TypeCvt`` to
   float32), so unmatched ops (softmax, concat, pooling that requantizes) compute in float
   between a dequantization and a quantization, as MegEngine's quantized ``Concat`` does.
@@ -30,7 +34,7 @@ onnxruntime by one step at ties.
 Example:
     >>> model, report = rewrite_qdq(onnx.load("mobilenet_v2.qdq.onnx"))  # doctest: +SKIP
     >>> print(report)                                                      # doctest: +SKIP
-    quantized: 52 QdqConvBias, 10 QdqAdd, ...
+    quantized: 10 QdqAdd, 53 QdqConvBias, 3 QdqDequantize, 3 QdqQuantize, 1 Reshape
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ import collections
 import dataclasses
 from typing import Any
 
-from .qdq_match import DOMAIN, QdqGraph
+from .qdq_match import DOMAIN, QdqGraph, attribute_values, make_node
 from .qdq_patterns import match_code_average, match_compute
 
 #: the op names in this module's strings are ONNX's (and the ``mge.qdq`` domain's)
@@ -49,8 +53,9 @@ _SHOWN = 3  # refusals :class:`QdqReport` names in its text (it keeps them all)
 
 @dataclasses.dataclass
 class QdqReport:
-    """What :func:`rewrite_qdq` did: quantized ops made (by ``mge.qdq`` type) and the
-    reasons pairs stayed emulated.
+    """What :func:`rewrite_qdq` did: quantized ops made (by ``mge.qdq`` type, or the
+    ONNX type of an op run on the codes: ``MaxPool``, ``Reshape``...) and the reasons
+    patterns stayed emulated.
 
     Example:
         >>> str(QdqReport(collections.Counter(QdqConvBias=2), ["Q 'x': uint8"]))
@@ -59,11 +64,6 @@ class QdqReport:
 
     quantized: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     refused: list[str] = dataclasses.field(default_factory=list)
-
-    @property
-    def total(self) -> int:
-        """How many quantized ops the rewrite made."""
-        return sum(self.quantized.values())
 
     def __str__(self) -> str:
         made = ", ".join(f"{n} {k}" for k, n in sorted(self.quantized.items())) or "none"
@@ -93,6 +93,7 @@ def rewrite_qdq(model: Any) -> tuple[Any, QdqReport]:
     emitted: list[Any] = []
     consumed: set[int] = set()
     quantized: dict[tuple[str, float], str] = {}  # (input, scale) -> its first Q's output
+    on_codes: set[int] = set()  # the nodes patterns made
     for node in g.nodes:
         if id(node) in consumed:
             continue
@@ -112,13 +113,14 @@ def rewrite_qdq(model: Any) -> tuple[Any, QdqReport]:
         if match is not None:
             consumed.update(id(n) for n in match.consumed)
             emitted.append(match.node)
+            on_codes.add(id(match.node))
             continue
         emitted.append(_quant_edge(g, node, report))
     for node in emitted:
         node.input[:] = [g.alias.get(i, i) for i in node.input]
     nodes = _fuse_relus(g, _prune(emitted, {o.name for o in model.graph.output}))
     for n in nodes:
-        if n.domain == DOMAIN:
+        if n.domain == DOMAIN or id(n) in on_codes:
             report.quantized[n.op_type] += 1
     del model.graph.node[:]
     model.graph.node.extend(nodes)
@@ -131,18 +133,16 @@ def rewrite_qdq(model: Any) -> tuple[Any, QdqReport]:
 def _quant_edge(g: QdqGraph, node: Any, report: QdqReport) -> Any:
     """A Q or DQ node no pattern took: ``QdqQuantize`` / ``QdqDequantize`` where its
     value is quantized, else the node itself (its refusal reported)."""
-    from onnx import helper
-
     if node.op_type == "QuantizeLinear":
         scale = g.activation_q(node)
         if isinstance(scale, str):
             report.refused.append(scale)
             return node
-        return helper.make_node("QdqQuantize", [g.float_source(node.input[0], scale)],
-                                [node.output[0]], domain=DOMAIN, scale=scale)
+        return make_node("QdqQuantize", [g.float_source(node.input[0], scale)],
+                         [node.output[0]], domain=DOMAIN, scale=scale)
     if node.op_type == "DequantizeLinear" and node.output[0] in g.reals:
-        return helper.make_node("QdqDequantize", [g.reals[node.output[0]]],
-                                [node.output[0]], domain=DOMAIN)
+        return make_node("QdqDequantize", [g.qvalue(node.output[0])], [node.output[0]],
+                         domain=DOMAIN)
     return node
 
 
@@ -169,11 +169,7 @@ def _fuse_relus(g: QdqGraph, nodes: list[Any]) -> list[Any]:
 
 
 def _attr(node: Any, name: str) -> Any:
-    from onnx import helper
-
-    value = next((helper.get_attribute_value(a) for a in node.attribute if a.name == name),
-                 None)
-    return value.decode() if isinstance(value, bytes) else value
+    return attribute_values(node).get(name)
 
 
 def _set_attr(node: Any, name: str, value: str) -> None:

@@ -246,6 +246,22 @@ class QdqGraph:
                 info.type.tensor_type.elem_type = 0
 
 
+def make_node(op_type: str, inputs: list[str], outputs: list[str], name: str | None = None,
+              **attrs: Any) -> Any:
+    """``onnx.helper.make_node`` (onnx is imported where used: an optional dependency)."""
+    from onnx import helper
+
+    return helper.make_node(op_type, inputs, outputs, name, **attrs)
+
+
+def attribute_values(node: Any) -> dict[str, Any]:
+    """A node's attributes by name, decoded (strings as ``str``)."""
+    from onnx import helper
+
+    values = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    return {k: v.decode() if isinstance(v, bytes) else v for k, v in values.items()}
+
+
 def rounded_codes(g: QdqGraph, x: str, scale: float) -> str | None:
     """``t`` when ``x`` is ``sign(t) * floor(|t| + 0.49999997) * scale`` (MegEngine's
     rounding of the codes ``t``, written as float ops by ``mge_to_onnx``), else None."""
@@ -275,5 +291,5 @@ def divided(g: QdqGraph, t: str, scale: float) -> str | None:
     return div.input[0]
 
 
-__all__ = ["DOMAIN", "GRID_OPS", "SAME_SCALE_OPS", "Match", "QdqGraph", "divided",
-           "rounded_codes"]
+__all__ = ["DOMAIN", "GRID_OPS", "SAME_SCALE_OPS", "Match", "QdqGraph", "attribute_values",
+           "divided", "make_node", "rounded_codes"]

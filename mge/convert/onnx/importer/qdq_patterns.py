@@ -16,9 +16,17 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from onnx import helper
 
-from .qdq_match import DOMAIN, SAME_SCALE_OPS, Match, QdqGraph, divided, rounded_codes
+from .qdq_match import (
+    DOMAIN,
+    SAME_SCALE_OPS,
+    Match,
+    QdqGraph,
+    attribute_values,
+    divided,
+    make_node,
+    rounded_codes,
+)
 
 #: the op names in this module's strings are ONNX's (and the ``mge.qdq`` domain's)
 OP_VOCABULARY = "onnx"
@@ -69,17 +77,17 @@ def _conv(g: QdqGraph, node: Any) -> Match | str:
     inputs = [x, g.const(f"{node.input[1]}_codes", codes)]
     if bias is not None:
         inputs.append(g.const(f"{node.input[2]}_codes", bias.reshape(-1)))
-    new = helper.make_node("QdqConvBias", inputs, ["?"], node.name, domain=DOMAIN,
+    new = make_node("QdqConvBias", inputs, ["?"], node.name, domain=DOMAIN,
                            mode=tail[0] or "IDENTITY", scale=tail[2], w_scale=w_scale,
                            b_scale=np.float32(x_scale * w_scale))
-    new.attribute.extend(a for a in node.attribute)
+    new.attribute.extend(node.attribute)
     return _matched(node, new, tail, g)
 
 
 @_pattern("Gemm", "MatMul")
 def _linear(g: QdqGraph, node: Any) -> Match | str:
     what = _what(node)
-    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    attrs = attribute_values(node)
     if attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0 or \
             attrs.get("beta", 1.0) != 1.0:
         return f"{what}: transA, alpha or beta other than Gemm's defaults"
@@ -89,6 +97,9 @@ def _linear(g: QdqGraph, node: Any) -> Match | str:
     codes, w_scale = weight
     if codes.ndim != 2:
         return f"{what}: a {codes.ndim}-d weight (MegEngine's int8 MatrixMul is 2-d)"
+    x_shape = g.shapes.get(node.input[0])
+    if x_shape is not None and len(x_shape) != 2:
+        return f"{what}: a {len(x_shape)}-d input (MegEngine's int8 MatrixMul is 2-d)"
     if not (node.op_type == "Gemm" and attrs.get("transB", 0)):
         codes = np.ascontiguousarray(codes.T)  # [out, in], as F.linear reads it
     x_scale = _scale_of(g, node.input[0])
@@ -110,7 +121,7 @@ def _linear(g: QdqGraph, node: Any) -> Match | str:
     if bias is not None:
         inputs.append(g.const(f"{node.name or node.output[0]}_bias_codes", np.broadcast_to(
             bias, (codes.shape[0],)).astype(np.int32)))
-    new = helper.make_node("QdqLinear", inputs, ["?"], node.name, domain=DOMAIN,
+    new = make_node("QdqLinear", inputs, ["?"], node.name, domain=DOMAIN,
                            mode=tail[0] or "IDENTITY", scale=tail[2], w_scale=w_scale,
                            b_scale=np.float32(x_scale * w_scale))
     if out == node.output[0]:
@@ -139,7 +150,7 @@ def _add(g: QdqGraph, node: Any) -> Match | str:
     if isinstance(tail, str):
         return f"{what}: {tail}"
     mode = "QFUSE_ADD_RELU" if tail[0] else "QADD"
-    new = helper.make_node("QdqAdd", operands, ["?"], node.name, domain=DOMAIN, mode=mode,
+    new = make_node("QdqAdd", operands, ["?"], node.name, domain=DOMAIN, mode=mode,
                            scale=tail[2])
     return _matched(node, new, tail, g)
 
@@ -150,7 +161,7 @@ def _relu(g: QdqGraph, node: Any) -> Match | None:
     if isinstance(tail, str) or tail[2] != _scale_of(g, node.input[0]) or \
             not g.relu_like(node, tail[2]):
         return None  # in float, between a TypeCvt and a QuantizeLinear
-    new = helper.make_node("QdqRelu", [g.qvalue(node.input[0])], ["?"], node.name,
+    new = make_node("QdqRelu", [g.qvalue(node.input[0])], ["?"], node.name,
                            domain=DOMAIN, scale=tail[2], mode="QRELU")
     return _matched(node, new, tail, g)
 
@@ -170,13 +181,13 @@ def _on_codes(g: QdqGraph, node: Any, qvalue: str) -> Any:
     ``GlobalAveragePool`` as the ``AveragePool`` over its input's static spatial shape
     (MegEngine's quantized pooling); None when that shape is unknown."""
     if node.op_type != "GlobalAveragePool":
-        new = helper.make_node(node.op_type, [qvalue, *node.input[1:]], ["?"], node.name)
+        new = make_node(node.op_type, [qvalue, *node.input[1:]], ["?"], node.name)
         new.attribute.extend(node.attribute)
         return new
     shape = g.shapes.get(node.input[0])
     if shape is None or len(shape) != 4 or None in shape[2:]:
         return None
-    return helper.make_node("AveragePool", [qvalue], ["?"], node.name,
+    return make_node("AveragePool", [qvalue], ["?"], node.name,
                             kernel_shape=list(shape[2:]), strides=list(shape[2:]))
 
 

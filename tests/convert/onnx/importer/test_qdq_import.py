@@ -127,8 +127,8 @@ def _lite(path_or_bytes: str | bytes, x: np.ndarray, backend: str = "numpy") -> 
 def test_patterns_become_a_quantized_graph_within_one_step_of_onnxruntime() -> None:
     model, x = _conv_add_pool_gemm(), _x()
     net = from_onnx(model, trace=False, int8=True)
-    assert net.int8_summary == ("quantized: 1 QdqAdd, 1 QdqConvBias, 1 QdqDequantize, "
-                                "1 QdqLinear, 1 QdqQuantize")
+    assert net.int8_summary == ("quantized: 1 Flatten, 1 MaxPool, 1 QdqAdd, 1 QdqConvBias, "
+                                "1 QdqDequantize, 1 QdqLinear, 1 QdqQuantize")
     got = net(mge.tensor(x)).numpy()
     want = _onnxruntime(model, x)
     assert np.abs(got - want).max() <= S_OUT * 1.001
@@ -168,7 +168,8 @@ def test_cli_int8_flag(tmp_path, capsys) -> None:  # noqa: ANN001
     src = tmp_path / "m.onnx"
     onnx.save(_conv_add_pool_gemm(), str(src))
     assert main(["onnx_to_mge", "-i", str(src), "-o", str(tmp_path / "m.mge"), "--int8"]) == 0
-    assert "int8 import: quantized: 1 QdqAdd, 1 QdqConvBias" in capsys.readouterr().out
+    assert "int8 import: quantized: 1 Flatten, 1 MaxPool, 1 QdqAdd, 1 QdqConvBias" in \
+        capsys.readouterr().out
     assert _op_types((tmp_path / "m.mge").read_bytes())["ConvBiasForward"] == 1
 
 
