@@ -1,6 +1,5 @@
-"""The QDQ patterns of :mod:`.qdq_graph`: an ONNX graph's quantized values and the
-compute nodes between ``DequantizeLinear`` and ``QuantizeLinear`` that become ``mge.qdq``
-ops.
+"""What the patterns of :mod:`.qdq_patterns` read in an ONNX graph: its quantized values,
+their reals, dequantized constant weights and biases, and where a result is quantized.
 
 A *quantized value* is the output of an activation ``QuantizeLinear`` with one float32
 scale and an int8 zero point of 0 (MegEngine's symmetric ``qint8``); its *reals* are the
@@ -85,7 +84,8 @@ class QdqGraph:
                      (self.consts[name].dtype.str, self.consts[name].tobytes())
                      for name in node.input[1:])
 
-    def _scalar(self, name: str) -> float | None:
+    def scalar(self, name: str) -> float | None:
+        """The value of a one-element float32 constant, or None."""
         v = self.consts.get(name)
         if v is None or v.dtype != np.float32 or v.size != 1:
             return None
@@ -96,7 +96,7 @@ class QdqGraph:
         else why not."""
         out = q.output[0]
         what = f"tensor {out!r} (QuantizeLinear {q.name or out!r})"
-        scale = self._scalar(q.input[1])
+        scale = self.scalar(q.input[1])
         if scale is None:
             return f"{what}: its scale is not one float32 constant (per-axis activation " \
                    "scales have no MegEngine dtype)"
@@ -132,7 +132,7 @@ class QdqGraph:
             if q is not None and q.op_type == "QuantizeLinear" and \
                     self._params(q) == self._params(node):
                 inner = self.weight(q.input[0], what)
-                if isinstance(inner, str) or inner[1] != self._scalar(q.input[1]):
+                if isinstance(inner, str) or inner[1] != self.scalar(q.input[1]):
                     return f"{what} {name!r} is requantized"
                 return inner
         return self._dequantized_const(name, what)
@@ -168,7 +168,7 @@ class QdqGraph:
         if dq is None or dq.op_type != "DequantizeLinear" or dq.input[0] not in self.consts \
                 or self.consts[dq.input[0]].dtype != np.int32:
             return f"{what} {name!r} is neither a constant nor a DequantizeLinear of int32 codes"
-        given = self._scalar(dq.input[1])
+        given = self.scalar(dq.input[1])
         if given is None or not np.isclose(given, scale, rtol=1e-5, atol=0):
             return f"{what} {name!r}: scale {given} is not input scale x weight scale {scale}"
         return self.consts[dq.input[0]]
@@ -270,7 +270,7 @@ def rounded_codes(g: QdqGraph, x: str, scale: float) -> str | None:
         return n if n is not None and n.op_type == op else None
 
     outer = node(x, "Mul")
-    if outer is None or g._scalar(outer.input[1]) != scale:
+    if outer is None or g.scalar(outer.input[1]) != scale:
         return None
     inner = node(outer.input[0], "Mul")
     factors = [] if inner is None else [g.producer.get(i) for i in inner.input]
@@ -286,7 +286,7 @@ def rounded_codes(g: QdqGraph, x: str, scale: float) -> str | None:
 def divided(g: QdqGraph, t: str, scale: float) -> str | None:
     """``a`` when ``t`` is ``a / scale``, else None."""
     div = g.producer.get(t)
-    if div is None or div.op_type != "Div" or g._scalar(div.input[1]) != scale:
+    if div is None or div.op_type != "Div" or g.scalar(div.input[1]) != scale:
         return None
     return div.input[0]
 
