@@ -94,6 +94,7 @@ def rewrite_qdq(model: Any) -> tuple[Any, QdqReport]:
     consumed: set[int] = set()
     quantized: dict[tuple[str, float], str] = {}  # (input, scale) -> its first Q's output
     on_codes: set[int] = set()  # the nodes patterns made
+    original: dict[int, Any] = {}  # QdqQuantize/QdqDequantize -> the node it replaces
     for node in g.nodes:
         if id(node) in consumed:
             continue
@@ -115,9 +116,13 @@ def rewrite_qdq(model: Any) -> tuple[Any, QdqReport]:
             emitted.append(match.node)
             on_codes.add(id(match.node))
             continue
-        emitted.append(_quant_edge(g, node, report))
+        edge = _quant_edge(g, node, report)
+        emitted.append(edge)
+        if edge is not node:
+            original[id(edge)] = node
     for node in emitted:
         node.input[:] = [g.alias.get(i, i) for i in node.input]
+    emitted = _unquantized_pairs(emitted, original)
     nodes = _fuse_relus(g, _prune(emitted, {o.name for o in model.graph.output}))
     for n in nodes:
         if n.domain == DOMAIN or id(n) in on_codes:
@@ -144,6 +149,24 @@ def _quant_edge(g: QdqGraph, node: Any, report: QdqReport) -> Any:
         return make_node("QdqDequantize", [g.qvalue(node.output[0])], [node.output[0]],
                          domain=DOMAIN)
     return node
+
+
+def _unquantized_pairs(nodes: list[Any], original: dict[int, Any]) -> list[Any]:
+    """``nodes`` with each ``QdqQuantize`` of a float value that only ``QdqDequantize``
+    nodes read, and those, back to the original Q/DQ nodes: no quantized op computes
+    on that value, and the emulation keeps ONNX's rounding (ties to even)."""
+    readers: dict[str, list[Any]] = {}
+    for n in nodes:
+        for i in n.input:
+            readers.setdefault(i, []).append(n)
+    restore: set[int] = set()
+    for n in nodes:
+        if n.op_type == "QdqQuantize" and n.domain == DOMAIN and \
+                n.input[0] == original[id(n)].input[0]:
+            dqs = readers.get(n.output[0], [])
+            if all(r.op_type == "QdqDequantize" and r.domain == DOMAIN for r in dqs):
+                restore.update(id(m) for m in (n, *dqs))
+    return [original[id(n)] if id(n) in restore else n for n in nodes]
 
 
 def _fuse_relus(g: QdqGraph, nodes: list[Any]) -> list[Any]:
