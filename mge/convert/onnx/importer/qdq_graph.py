@@ -17,7 +17,9 @@ A QDQ model (onnxruntime's ``quantize_static``, mge's own ``mge_to_onnx`` of an 
   ``ConvBias``/``QADD`` before it, or ``QdqRelu``;
 * ``DQ -> MaxPool/AveragePool/GlobalAveragePool/Reshape/Flatten/Transpose/Squeeze/
   Unsqueeze/Pad (zeros) -> Q`` at the input's scale: the op itself on the quantized value
-  (a global average pool as MegEngine's quantized average pooling);
+  (a global average pool as MegEngine's quantized average pooling); the ops that keep
+  values on their input's grid (not the averages) run on the codes with no ``Q`` after
+  them too, their float readers reading a ``QdqDequantize``;
 * ``mge_to_onnx``'s own forms: MegEngine's rounding written as float ops before a
   ``QuantizeLinear``, its code-average pooling, a linear layer's weight as a
   ``Transpose`` of a dequantized constant and its bias as an ``Add`` after the ``MatMul``;
@@ -113,7 +115,7 @@ def rewrite_qdq(model: Any) -> tuple[Any, QdqReport]:
             match = match_code_average(g, node)
         if match is not None:
             consumed.update(id(n) for n in match.consumed)
-            emitted.append(match.node)
+            emitted += [match.node, *match.after]
             on_codes.add(id(match.node))
             continue
         edge = _quant_edge(g, node, report)

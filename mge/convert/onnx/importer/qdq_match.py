@@ -35,10 +35,12 @@ _QMAX = 127  # qint8's largest code
 
 @dataclasses.dataclass
 class Match:
-    """A pattern: the ``mge.qdq`` (or code-level) ``node`` replacing ``consumed``."""
+    """A pattern: the ``mge.qdq`` (or code-level) ``node`` replacing ``consumed``, and
+    the nodes to emit after it."""
 
     node: Any
     consumed: list[Any]
+    after: list[Any] = dataclasses.field(default_factory=list)
 
 
 class QdqGraph:
@@ -225,15 +227,30 @@ class QdqGraph:
             self.alias[q.output[0]] = first
         return first
 
-    def const(self, hint: str, value: np.ndarray) -> str:
-        """A new initializer holding ``value``; its name."""
+    def fresh(self, hint: str) -> str:
+        """A value name no node, initializer or input uses yet."""
         name, k = hint, 0
         while name in self.names:
             k += 1
             name = f"{hint}_{k}"
         self.names.add(name)
+        return name
+
+    def const(self, hint: str, value: np.ndarray) -> str:
+        """A new initializer holding ``value``; its name."""
+        name = self.fresh(hint)
         self.new_consts.append((name, value))
         return name
+
+    def codes_of(self, reals: str, scale: float) -> str:
+        """A new quantized value at ``scale`` whose reals are ``reals`` (the output of an
+        op run on codes that no ``QuantizeLinear`` quantizes)."""
+        q = self.fresh(f"{reals}_codes")
+        self.scales[q] = scale
+        self.reals[reals] = q
+        if reals in self.shapes:
+            self.shapes[q] = self.shapes[reals]
+        return q
 
     def finish(self, graph: Any) -> None:
         """Add the new initializers to ``graph`` and drop the element type of quantized

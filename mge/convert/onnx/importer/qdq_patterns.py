@@ -19,6 +19,7 @@ import numpy as np
 
 from .qdq_match import (
     DOMAIN,
+    GRID_OPS,
     SAME_SCALE_OPS,
     Match,
     QdqGraph,
@@ -168,12 +169,21 @@ def _relu(g: QdqGraph, node: Any) -> Match | None:
 
 @_pattern(*SAME_SCALE_OPS)
 def _same_scale(g: QdqGraph, node: Any) -> Match | None:
-    tail = g.tail(node.output[0], relu=False)
-    if isinstance(tail, str) or tail[2] != _scale_of(g, node.input[0]) or \
-            node.op_type == "Pad" and not _zero_pad(g, node):
-        return None  # in float, between TypeCvts (a requantizing pool, a float tail)
+    scale = _scale_of(g, node.input[0])
+    if node.op_type == "Pad" and not _zero_pad(g, node):
+        return None
     new = _on_codes(g, node, g.qvalue(node.input[0]))
-    return None if new is None else _matched(node, new, tail, g)
+    tail = g.tail(node.output[0], relu=False)
+    if new is None or not isinstance(tail, str) and tail[2] != scale:
+        return None  # in float, between TypeCvts (a requantizing pool)
+    if not isinstance(tail, str):
+        return _matched(node, new, tail, g)
+    if node.op_type not in GRID_OPS:
+        return None  # an average of codes is no code: the float tail's
+    # its values stay on the input's grid: codes, whose reals its readers read
+    new.output[:] = [g.codes_of(node.output[0], scale)]
+    reals = make_node("QdqDequantize", [new.output[0]], [node.output[0]], domain=DOMAIN)
+    return Match(new, [node], [reals])
 
 
 def _on_codes(g: QdqGraph, node: Any, qvalue: str) -> Any:

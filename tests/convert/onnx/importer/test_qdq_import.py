@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -225,15 +226,22 @@ def _int8_dump(net: mge.module.Module, x: np.ndarray, path: str) -> None:
 _SHAPE_CHAIN = {"GetVarShape", "Subtensor", "AxisAddRemove", "Concat"}
 
 
-@pytest.mark.parametrize("which", ["conv_bn_relu", "pool_linear"])
+#: real MegEngine 1.13's int8 dump of a small CNN (conv, residual add, max pool, linear)
+MEGENGINE_INT8 = Path(__file__).parents[3] / "fixtures" / "int8" / "int8_cnn.mge"
+
+
+@pytest.mark.parametrize("which", ["conv_bn_relu", "pool_linear", "megengine_dump"])
 def test_int8_mge_round_trips_through_qdq_onnx(tmp_path, which: str) -> None:  # noqa: ANN001
     from tests.quantization.conv_bn_relu_net import quantized_conv_bn_relu_net
 
     x = np.random.default_rng(1).standard_normal((2, 3, 8, 8)).astype(np.float32)
-    net = quantized_conv_bn_relu_net(x) if which == "conv_bn_relu" else \
-        _quantized(_PoolLinearNet(), x)
     path = str(tmp_path / "int8.mge")
-    _int8_dump(net, x, path)
+    if which == "megengine_dump":
+        path, x = str(MEGENGINE_INT8), x[:1]
+    else:
+        net = quantized_conv_bn_relu_net(x) if which == "conv_bn_relu" else \
+            _quantized(_PoolLinearNet(), x)
+        _int8_dump(net, x, path)
     to_onnx(path, str(tmp_path / "int8.onnx"))
     summary = onnx_to_mge(str(tmp_path / "int8.onnx"), str(tmp_path / "back.mge"), int8=True)
     assert "kept emulated" not in summary
