@@ -105,9 +105,12 @@ class QdqGraph:
         zp = self.consts.get(q.input[2]) if len(q.input) > 2 and q.input[2] else None
         if len(q.input) > 2 and q.input[2] and zp is None:
             return f"{what}: its zero point is computed at run time"
-        dtype = "uint8" if zp is None else zp.dtype.name
+        if zp is None:  # ONNX's default: uint8, or the opset-21 attribute's type
+            zp = np.zeros((), np.int8 if attribute_values(q).get("output_dtype") == 3 else
+                          np.uint8)
+        dtype = zp.dtype.name
         if dtype != "int8":
-            return f"{what}: {dtype} with zero point {0 if zp is None else int(zp.flat[0])}" \
+            return f"{what}: {dtype} with zero point {int(zp.flat[0])}" \
                    " (mge's quantized ConvBias takes qint8 data only, not quint8; " \
                    "quantize activations as int8, ActivationSymmetric)"
         if zp.size != 1 or int(zp.flat[0]) != 0:

@@ -355,3 +355,22 @@ def test_onnxruntime_quantize_static_model(tmp_path) -> None:  # noqa: ANN001
                                   if n.output[0] == "y").input[1])
     got = net(mge.tensor(x)).numpy()
     assert np.abs(got - want).max() <= float(step) * 1.001
+
+
+def test_opset_21_output_dtype_makes_int8_without_a_zero_point() -> None:
+    from mge.convert.onnx.importer.qdq_graph import rewrite_qdq
+
+    s = numpy_helper.from_array(np.float32(S_IN), "s")
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s"], ["xq"], output_dtype=3),
+             helper.make_node("DequantizeLinear", ["xq", "s"], ["xr"]),
+             helper.make_node("Relu", ["xr"], ["r"]),
+             helper.make_node("QuantizeLinear", ["r", "s"], ["rq"], output_dtype=3),
+             helper.make_node("DequantizeLinear", ["rq", "s"], ["y"])]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])], [s])
+    opsets = [helper.make_opsetid("", 21)]
+    model = helper.make_model(graph, opset_imports=opsets,
+                              ir_version=helper.find_min_ir_version_for(opsets))
+    assert str(rewrite_qdq(model)[1]) == \
+        "quantized: 1 QdqDequantize, 1 QdqQuantize, 1 QdqRelu"
