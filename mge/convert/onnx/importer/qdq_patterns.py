@@ -67,6 +67,9 @@ def _conv(g: QdqGraph, node: Any) -> Match | str:
     if isinstance(weight, str):
         return weight
     codes, w_scale = weight
+    if codes.ndim != 4:
+        return f"{what}: a {codes.ndim - 2}-d convolution (MegEngine's quantized ConvBias " \
+               "is 2-d)"
     x_scale = _scale_of(g, node.input[0])
     bias = g.bias(node.input[2] if len(node.input) > 2 else "", x_scale * w_scale,
                   f"{what}: bias")

@@ -374,3 +374,16 @@ def test_opset_21_output_dtype_makes_int8_without_a_zero_point() -> None:
                               ir_version=helper.find_min_ir_version_for(opsets))
     assert str(rewrite_qdq(model)[1]) == \
         "quantized: 1 QdqDequantize, 1 QdqQuantize, 1 QdqRelu"
+
+
+def test_a_1d_convolution_stays_emulated() -> None:
+    b = _Builder()
+    x = b.qdq("x", S_IN)
+    w = b.weight("w", RNG.integers(-127, 128, (4, 4, 3)).astype(np.int8), 0.01)
+    y = b.qdq(b.node("Conv", [x, w], "conv", pads=[1, 1]), S_CONV)
+    model = b.model({"x": (1, 4, 6)}, y)
+    v = RNG.uniform(-2, 2, (1, 4, 6)).astype(np.float32)
+    net = from_onnx(model, trace=False, int8=True)
+    assert "Conv 'conv': a 1-d convolution" in net.int8_summary
+    np.testing.assert_array_equal(net(mge.tensor(v)).numpy(), from_onnx(model, trace=False)(
+        mge.tensor(v)).numpy())
