@@ -270,19 +270,22 @@ def _single(case: str) -> tuple[onnx.ModelProto, tuple[int, ...]]:
     x = b.qdq("x", S_IN)
     if case == "relu":
         y = b.node("Relu", [x], "y")
-    elif case == "matmul":
+    elif case in ("matmul", "matmul_relu"):
         w = b.weight("w", RNG.integers(-127, 128, (6, 3)).astype(np.int8), 0.01)
         y = b.node("MatMul", [x, w], "y")
+        if case == "matmul_relu":
+            y = b.node("Relu", [y], "y_relu")
     elif case == "transpose":
         y = b.node("Transpose", [x], "y", perm=[1, 0])
     else:  # concat: no quantized form in MegEngine (its quantized Concat is float too)
         y = b.node("Concat", [x, x], "y", axis=1)  # nothing quantized: all emulated
-    return b.model({"x": (4, 6)}, b.qdq(y, S_IN if case != "matmul" else S_OUT)), (4, 6)
+    return b.model({"x": (4, 6)}, b.qdq(y, S_OUT if "matmul" in case else S_IN)), (4, 6)
 
 
 @pytest.mark.parametrize("case, ops", [
     ("relu", {"ElemwiseMultiType": 1, "TypeCvt": 2}),
     ("matmul", {"MatrixMul": 1, "TypeCvt": 3}),
+    ("matmul_relu", {"MatrixMul": 1, "TypeCvt": 3, "Elemwise": 1}),
     ("transpose", {"Dimshuffle": 1, "TypeCvt": 2}),
     ("concat", {"Concat": 1, "ElemwiseMultiType": 0}),
 ])
@@ -297,7 +300,7 @@ def test_single_op_patterns(case: str, ops: dict[str, int]) -> None:
         assert net.int8_summary == "quantized: none"
         np.testing.assert_array_equal(got, _onnxruntime(model, x))
         return
-    step = S_OUT if case == "matmul" else S_IN
+    step = S_OUT if "matmul" in case else S_IN
     assert np.abs(got - _onnxruntime(model, x)).max() <= step * 1.001
 
 
