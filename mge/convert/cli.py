@@ -95,6 +95,7 @@ def _configure_onnx_import(parser: argparse.ArgumentParser) -> None:
                         help="compare with onnxruntime on random inputs and report the error")
     parser.add_argument("--no-trace", action="store_true",
                         help="save the eager OnnxModule instead of a TracedModule")
+    _int8_option(parser)
 
 
 def _check_against_onnxruntime(path: str, net: Callable) -> float:
@@ -117,7 +118,9 @@ def _check_against_onnxruntime(path: str, net: Callable) -> float:
                   _configure_onnx_import)
 def _onnx_to_tracedmodule(args: argparse.Namespace) -> int:
     check_destination(args.output, "the TracedModule")
-    net = from_onnx(args.input, trace=not args.no_trace)
+    net = from_onnx(args.input, trace=not args.no_trace, int8=args.int8)
+    if args.int8:
+        print(f"int8 import: {net.int8_summary}")
     if args.check:
         error = _check_against_onnxruntime(args.input, net)
         print(f"max abs difference vs onnxruntime: {error:.3g}")
@@ -216,12 +219,23 @@ def _tracedmodule_to_onnx(args: argparse.Namespace) -> int:
 def _configure_onnx_to_mge(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-i", "--input", required=True, help="the .onnx model to import")
     parser.add_argument("-o", "--output", required=True, help="where to write the .mge file")
+    _int8_option(parser)
+
+
+def _int8_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--int8", action="store_true",
+                        help="a QDQ model's QuantizeLinear/DequantizeLinear patterns become "
+                             "MegEngine's quantized graph (qint8 ConvBias, ElemwiseMultiType, "
+                             "TypeCvt: an int8 .mge; MegEngine's rounding) instead of exact "
+                             "float emulations")
 
 
 @register_command("onnx_to_mge", "import an ONNX model and dump it as a .mge file",
                   _configure_onnx_to_mge)
 def _onnx_to_mge(args: argparse.Namespace) -> int:
-    onnx_to_mge(args.input, args.output)
+    summary = onnx_to_mge(args.input, args.output, int8=args.int8)
+    if summary is not None:
+        print(f"int8 import: {summary}")
     print(f"wrote {args.output}")
     return 0
 
@@ -235,6 +249,7 @@ def _configure_auto(parser: argparse.ArgumentParser) -> None:
                         help="the input is a TracedModule saved with mge.save; load it with "
                              "mge.load (a pickle can run code: only for files you trust)")
     _export_options(parser)
+    _int8_option(parser)
 
 
 @register_command("convert", "convert by file type: .mge (or, with --traced-module, a "
@@ -251,7 +266,8 @@ def _auto(args: argparse.Namespace) -> int:
     if args.output.endswith(".mge"):
         return _onnx_to_mge(args)
     return _onnx_to_tracedmodule(argparse.Namespace(
-        input=args.input, output=args.output, check=args.check, no_trace=False))
+        input=args.input, output=args.output, check=args.check, no_trace=False,
+        int8=args.int8))
 
 
 # ------------------------------------------------------------------ the mge script

@@ -39,13 +39,17 @@ def _distinct_outputs(inputs: Sequence[Tensor], outputs: Sequence[Tensor]
     return tuple(distinct)
 
 
-def onnx_to_mge_bytes(source: Any) -> bytes:
-    """The ``.mge`` file (bytes) of an ONNX model (path, bytes or ``onnx.ModelProto``).
+def onnx_to_mge_bytes(source: Any, int8: bool = False) -> bytes:
+    """The ``.mge`` file (bytes) of an ONNX model (path, bytes or ``onnx.ModelProto``);
+    ``int8``: its QDQ patterns as MegEngine's quantized graph (``from_onnx(int8=True)``).
 
     Raises:
         OnnxError: the model cannot be read, or some nodes cannot be imported.
     """
-    module = from_onnx(source, trace=False)
+    return _dump(from_onnx(source, trace=False, int8=int8))
+
+
+def _dump(module: Any) -> bytes:
 
     copied: list[bool] = []
 
@@ -65,15 +69,19 @@ def onnx_to_mge_bytes(source: Any) -> bytes:
     return buffer.getvalue()
 
 
-def onnx_to_mge(source: Any, output: str | os.PathLike) -> None:
-    """Import an ONNX model and write it to ``output`` as a ``.mge`` file.
+def onnx_to_mge(source: Any, output: str | os.PathLike, int8: bool = False) -> str | None:
+    """Import an ONNX model and write it to ``output`` as a ``.mge`` file. ``int8``: a
+    QDQ model's patterns become MegEngine's quantized graph (an int8 ``.mge``); returns
+    the import's summary then (how many ops became quantized, what stayed emulated).
 
     Raises:
         OnnxError: the model cannot be read or imported, or ``output`` cannot be written
             (checked before the model is converted).
     """
     check_destination(output, "the .mge model")
-    write_file(output, onnx_to_mge_bytes(source), "the .mge model")
+    module = from_onnx(source, trace=False, int8=int8)
+    write_file(output, _dump(module), "the .mge model")
+    return getattr(module, "int8_summary", None)
 
 
 __all__ = ["onnx_to_mge", "onnx_to_mge_bytes"]

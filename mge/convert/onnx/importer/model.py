@@ -70,6 +70,7 @@ from . import (  # noqa: F401  (converters)
     norm,
     onehot,
     pooling,
+    qdq_ops,
     quantized,
     quantized_conv,
     recurrent,
@@ -85,6 +86,7 @@ from .deferred import defer
 from .node import (
     CONVERTERS,
     ML_OP_TYPES,
+    OP_DOMAINS,
     SUPPORTED_ELEM_TYPES,
     ConstantLookup,
     Node,
@@ -93,6 +95,7 @@ from .node import (
     Unsupported,
     unsupported_type_reason,
 )
+from .qdq_graph import rewrite_qdq
 from .tensor import RuntimeShape
 
 
@@ -338,7 +341,8 @@ def _parse(read: Callable[[], Any], what: str) -> Any:
 
 def _unknown_op(node: Node) -> str | None:
     """Why ``node`` has no converter at all (foreign domain, unknown type), or None."""
-    domains = ("ai.onnx.ml",) if node.op_type in ML_OP_TYPES else ("", "ai.onnx")
+    domains = ("ai.onnx.ml",) if node.op_type in ML_OP_TYPES else \
+        (OP_DOMAINS[node.op_type],) if node.op_type in OP_DOMAINS else ("", "ai.onnx")
     if node.domain not in domains:
         return f"domain {node.domain!r} is not supported"
     if node.op_type not in CONVERTERS:
@@ -480,7 +484,7 @@ def _with_releases(steps: Sequence[Step], keep: set[str]) -> tuple[Step, ...]:
     )
 
 
-def from_onnx(model: Any, trace: bool = True) -> Module:
+def from_onnx(model: Any, trace: bool = True, int8: bool = False) -> Module:
     """Import an ONNX model (path, bytes or ``onnx.ModelProto``) as an mge module.
 
     Args:
@@ -489,6 +493,13 @@ def from_onnx(model: Any, trace: bool = True) -> Module:
             (a TracedModule) rather than the eager :class:`OnnxModule`. Shapes read while
             tracing (``Reshape`` zeros, ``ceil_mode`` pooling) are fixed to the example
             inputs, whose symbolic dimensions are 1.
+        int8: import the ``QuantizeLinear``/``DequantizeLinear`` patterns of a QDQ model
+            as MegEngine's quantized graph (``qint8`` tensors, quantized ``ConvBias``,
+            ``ElemwiseMultiType``, ``TypeCvt``: :mod:`.qdq_graph`), the form an int8
+            ``.mge`` holds, rather than as exact float emulations of ONNX's semantics.
+            Rounding is then MegEngine's (ties away from zero, not ONNX's ties to even).
+            The module's ``int8_summary`` (a str) counts the quantized ops and says why
+            any pattern stayed emulated.
 
     Raises:
         UnsupportedOnnxError: listing every node that cannot be imported.
@@ -499,9 +510,15 @@ def from_onnx(model: Any, trace: bool = True) -> Module:
         >>> probs, logits = net(mge.tensor(image))  # doctest: +SKIP
     """
     proto = _load(model)
+    summary = None
+    if int8:
+        proto, report = rewrite_qdq(proto)
+        summary = str(report)
     module = OnnxModule()
     _build(proto, module)
     module.eval()
+    if summary is not None:
+        module.int8_summary = summary
     if not trace:
         return module
     from ....traced_module import trace_module
@@ -510,6 +527,8 @@ def from_onnx(model: Any, trace: bool = True) -> Module:
     # the eager interpreter's steps name functions to call: the graph replaces them, and a
     # TracedModule without them is plain data that mge.load admits by default
     del traced._steps, traced._results
+    if summary is not None:
+        traced.int8_summary = summary
     return traced
 
 

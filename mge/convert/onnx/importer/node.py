@@ -36,6 +36,8 @@ ConverterFn = Callable[["Node", "ImportContext"], Converted]
 CONVERTERS: dict[str, ConverterFn] = {}
 #: op types of the ``ai.onnx.ml`` domain among the converters (the others are ONNX's own)
 ML_OP_TYPES: set[str] = set()
+#: op type -> domain, for the converters of mge's own domains (``mge.qdq``)
+OP_DOMAINS: dict[str, str] = {}
 
 #: ONNX element types mge computes in: FLOAT, UINT8, INT8, UINT16, INT16, INT32, INT64
 #: (held as int32, as MegEngine does), BOOL, FLOAT16
@@ -107,14 +109,16 @@ class ConstantLookup:
 
 
 def converter(*op_types: str, domain: str = "") -> Callable[[ConverterFn], ConverterFn]:
-    """Register a converter for one or more ONNX op types (of ONNX's default domain, or
-    ``domain="ai.onnx.ml"``)."""
+    """Register a converter for one or more ONNX op types (of ONNX's default domain,
+    ``domain="ai.onnx.ml"``, or one of mge's own, ``"mge.qdq"``)."""
 
     def deco(fn: ConverterFn) -> ConverterFn:
         for op_type in op_types:
             CONVERTERS[op_type] = fn
             if domain == "ai.onnx.ml":
                 ML_OP_TYPES.add(op_type)
+            elif domain:
+                OP_DOMAINS[op_type] = domain
         return fn
 
     return deco
@@ -234,6 +238,7 @@ class Chain(OnnxOp):
 __all__ = [
     "CONVERTERS",
     "ML_OP_TYPES",
+    "OP_DOMAINS",
     "SUPPORTED_ELEM_TYPES",
 
     "Call",
