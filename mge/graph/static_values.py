@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -54,7 +55,7 @@ def fold_values(op: OpDef, infos: Sequence[TensorInfo],
     values = [None if o.value is None else np.asarray(o.value) for o in outs]
     if op.random or any(v is not None for v in values) or any(i.value is None for i in infos):
         return values
-    if any(int(np.prod(i.shape)) > STATIC_EVAL_LIMIT for i in (*infos, *outs)):
+    if any(math.prod(i.shape) > STATIC_EVAL_LIMIT for i in (*infos, *outs)):
         return values
     try:
         result = run_op(op, *[i.value for i in infos], backend=get_backend("numpy"))

@@ -7,12 +7,14 @@ transform (chosen by timing at each load). A load from an entry installs a
 :class:`~.cached_plan.LazyPlanCache`; an entry that cannot be used is logged and the
 model is loaded as usual (and its entry written again).
 
-A model met for the first time is hashed in a thread while it is parsed; its bytes'
-entry, if any, is looked up after the parse (:meth:`Miss.lookup`), once their digest is
-taken, unless no entry was ever written for bytes of their probe key (size, head and tail:
-:func:`~.load_cache.probe_key`), when the load goes on at once. The entry a load compiles
-is written in the background after it returned (:func:`store_entry`), which waits for
-the digest there.
+A model met for the first time whose probe key (size, head and tail:
+:func:`~.load_cache.probe_key`) has a marker (an entry was written for such bytes) is
+hashed in a thread while it is parsed, and its bytes' entry, if any, is looked up after
+the parse (:meth:`Miss.lookup`), once their digest is taken. Bytes whose probe has no
+marker have no entry: they are not hashed during the load at all (a cold load of a large
+model spent tens of ms of CPU on a digest nothing read before it returned). The entry a
+load compiles is written in the background after it returned (:func:`store_entry`),
+which takes the digest there when the load did not.
 
 A model given as a path is first looked up by the file's identity (real path, size,
 modification time in ns, inode, device) in a small alias file naming the entry its
@@ -148,21 +150,30 @@ class Miss:
     #: the file given, and its identity (taken before it was read; ``None``: not a path)
     file: ModelSource = None
     ident: str | None = None
+    #: the digest being taken while the model is parsed (``None``: not taken during the
+    #: load, as no entry of such bytes was known when they were read)
     hashing: _Hashing | None = None
+    #: whether these bytes may have an entry (a plain ``.mge`` with the cache on)
+    keyed: bool = False
+
+    def digest(self) -> Any:
+        """The ``hashlib.sha256`` of the bytes (from the thread, or taken now)."""
+        return self.hashing.result() if self.hashing is not None else \
+            hashlib.sha256(self.data)
 
     def lookup(self, network: LiteNetwork, use_info: bool) -> CachedLoad | None:
         """The load from the entry of these bytes with ``network``'s settings, if one
         is usable (``None``: load the model). Called after the model was parsed, while
         its digest was taken; bytes whose probe key has no marker (and none being
-        written by this process) have no entry, and their digest is not waited for."""
-        if self.hashing is None:
+        written by this process) have no entry, and their digest is not taken."""
+        if not self.keyed:
             return None
         now = plain(settings(network))
         probe = probe_key(self.data, now)
         wait_for(probe)  # this process may be writing an entry of such bytes
         if not has_probe(probe):
             return None
-        key = entry_key(self.hashing.result().copy(), now)
+        key = entry_key(self.digest().copy(), now)
         entry = read_entry(key)
         found = entry and _from_entry(network, entry, self.file, self.data, self.source,
                                       use_info)
@@ -191,7 +202,10 @@ def open_load(network: LiteNetwork, file: ModelSource, use_info: bool) -> Cached
     data, source = read_model_bytes(file)
     if bytes(data[:len(PACKED_TAG)]) == PACKED_TAG or is_testcase_file(data):
         return Miss(data, source)
-    return Miss(data, source, file, ident, _Hashing(data))
+    probe = probe_key(data, plain(settings(network)))
+    wait_for(probe)  # this process may be writing an entry of such bytes
+    hashing = _Hashing(data) if has_probe(probe) else None
+    return Miss(data, source, file, ident, hashing, keyed=True)
 
 
 def _from_entry(network: LiteNetwork, entry: Entry, file: ModelSource, data: bytes | None,
@@ -230,7 +244,7 @@ def store_entry(network: LiteNetwork, miss: Miss, captured: list[tuple[Any, Any]
     cache is off."""
     cache = network._cache
     folder = cache_dir()
-    if miss.hashing is None or type(cache) is not PlanCache or network._options is None or \
+    if not miss.keyed or type(cache) is not PlanCache or network._options is None or \
             folder is None:
         return False
     shapes = network._configured_shapes(cache.graph)
@@ -243,10 +257,9 @@ def store_entry(network: LiteNetwork, miss: Miss, captured: list[tuple[Any, Any]
     now = plain(settings(network))  # fast-run may have chosen since the lookup
     probe = probe_key(miss.data, now)
     alias = _alias_key(miss.ident, network) if miss.ident is not None else None
-    hashing = miss.hashing
 
     def write() -> None:
-        digest = hashing.result()  # the thread hashing the bytes since the parse
+        digest = miss.digest()
         key = entry_key(digest.copy(), now)
         extra["file_sha256"] = digest.hexdigest()
         scratch = os.path.join(folder, f".saving.{os.getpid()}-{secrets.token_hex(4)}.tmp")

@@ -377,8 +377,9 @@ def read_alias(alias: str) -> str | None:
     """The entry key an alias names (``None``: none, not a key, or written by another
     mge). An alias file holds the key and the :func:`code_fingerprint` of the mge that
     wrote it; alias keys leave the fingerprint out, so that a load that finds no alias
-    (a model met for the first time) need not take it first (it walks the source tree
-    of a checkout: the hashing thread of :mod:`.cached_load` takes it meanwhile)."""
+    (a model met for the first time) need not take it (it walks the source tree of a
+    checkout): :mod:`.cached_load` takes it in the thread hashing a model whose probe
+    has a marker, else in the entry writer, after the load returned."""
     folder = cache_dir()
     if folder is None:
         return None

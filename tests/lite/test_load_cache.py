@@ -333,16 +333,22 @@ def test_a_first_load_waits_for_no_digest(small_model: Path, cache_dir: Path, ma
     from mge.lite import cached_load
 
     waited: list[str] = []
-    real_result = cached_load._Hashing.result
-    monkeypatch.setattr(cached_load._Hashing, "result",
+    hashed: list[str] = []
+    real_digest, real_hashing = cached_load.Miss.digest, cached_load._Hashing.__init__
+    monkeypatch.setattr(cached_load.Miss, "digest",
                         lambda self: waited.append(threading.current_thread().name)
-                        or real_result(self))
+                        or real_digest(self))
+    monkeypatch.setattr(cached_load._Hashing, "__init__",
+                        lambda self, data: hashed.append("thread")
+                        or real_hashing(self, data))
     data = small_model.read_bytes()
     ref = run(load(data), X)  # no marker for its probe: the digest is only the writer's
     assert waited == ["mge-load-cache-writer"] and len(list(cache_dir.glob("*.probe"))) == 1
+    assert hashed == []  # and no thread hashed the bytes during the load
     waited.clear()
-    second = load(data)  # a marker: the full key is looked up
+    second = load(data)  # a marker: hashed while parsed, the full key looked up
     assert isinstance(second._cache, LazyPlanCache) and waited == ["MainThread"]
+    assert hashed == ["thread"]
     for marker in cache_dir.glob("*.probe"):
         marker.unlink()
     assert type(load(data)._cache).__name__ == "PlanCache"  # the entry is rewritten

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -116,7 +117,7 @@ class GraphView:
         if op.op.random:
             return None  # fresh values on every run
         size_in = sum(c.size for c in constants)
-        if any(int(np.prod(v.shape)) > max(size_in, MAX_GROWTH) for v in op.outputs):
+        if any(math.prod(v.shape) > max(size_in, MAX_GROWTH) for v in op.outputs):
             return None  # folding would store a much larger constant than it saves
         result = run_op(op.op, *constants, backend=get_backend("numpy"))
         return list(result) if len(op.outputs) > 1 else [result]

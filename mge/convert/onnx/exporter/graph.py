@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -105,7 +106,7 @@ def _fold(order: Sequence[OpNode], fold: bool) -> dict[int, np.ndarray]:
             values[node.outputs[0].id] = node.op.value
         elif fold and not isinstance(node.op, Host2DeviceCopy) and not node.op.random and all(
                 v.id in values for v in node.inputs):
-            size = sum(v.dtype.itemsize * int(np.prod(v.shape)) for v in node.outputs)
+            size = sum(v.dtype.itemsize * math.prod(v.shape) for v in node.outputs)
             if size > max(FOLD_LIMIT, sum(values[v.id].nbytes for v in node.inputs)):
                 continue
             try:
