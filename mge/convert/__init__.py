@@ -11,18 +11,19 @@ Example:
     >>> net = mge.convert.from_onnx("resnet18.onnx")  # doctest: +SKIP
 """
 
-from .onnx import (
-    OnnxError,
-    OnnxExportError,
-    OnnxImportError,
-    OnnxModule,
-    Problem,
-    UnsupportedOnnxError,
-    UnsupportedOpError,
-    from_onnx,
-    onnx_to_mge,
-    to_onnx,
-)
+from importlib import import_module
+from typing import Any
 
-__all__ = ["OnnxError", "OnnxExportError", "OnnxImportError", "OnnxModule", "Problem",
-           "UnsupportedOnnxError", "UnsupportedOpError", "from_onnx", "onnx_to_mge", "to_onnx"]
+#: public names, each from :mod:`.onnx`, imported on first use (PEP 562): the runtime's
+#: plans use the exporter alone and need not import the importer with it
+_LAZY = ("OnnxError", "OnnxExportError", "OnnxImportError", "OnnxModule", "Problem",
+         "UnsupportedOnnxError", "UnsupportedOpError", "from_onnx", "onnx_to_mge", "to_onnx")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(".onnx", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = list(_LAZY)
