@@ -26,8 +26,10 @@ and zero point become constants beside the ops that need them:
   pad value is a code, as in MegEngine's kernel);
 * a float tail (:mod:`.int8_tail`): ``Reduce`` (a MEAN pair over H and W: one mean over
   the NHWC transpose, of the codes as an integer sum where it reads a dequantize), float
-  ``ConvBias`` (1x1 on a 1x1 image: ``Gemm``, a bias ``ADD`` after it its ``C``), float
-  ``Elemwise``; a chain of ``Reshape`` nodes is one (:mod:`.int8_fuse`).
+  ``ConvBias`` (1x1 on a 1x1 image: ``Gemm``, a bias ``ADD`` after it its ``C``); a chain
+  of ``Reshape`` nodes is one (:mod:`.int8_fuse`);
+* any other op on float vars only (a float ``MatrixMul`` head, a softmax, float
+  ``Elemwise``): its op home's ONNX export rule (:mod:`.int8_float`).
 
 Anything else raises :class:`Int8Unsupported` (the plan then runs on the numpy kernels).
 Example: ``model = lower_to_onnx(graph)``.
@@ -46,9 +48,10 @@ from ..ops.elemwise import Elemwise, TypeCvt
 from ..ops.nn import MatrixMul
 from ..ops.pooling import PoolingForward
 from ..ops.quantized import ElemwiseMultiType
-from ..ops.reduce import REDUCE_ALL, Reduce
+from ..ops.reduce import Reduce
 from ..ops.shape import AxisAddRemove, Dimshuffle, Padding, Reshape
 from .int8_codeconv import code_conv_fits, emit_code_conv
+from .int8_float import FloatBridge, Int8Unsupported, bridged, describe
 from .int8_fuse import fold_pads_into_convs, merge_reshapes
 from .int8_pool import code_average, code_average_fits, pool_attrs
 from .int8_requant import SHIFT, expected_codes, pick_form, prefetch, requant_relu_spec
@@ -63,10 +66,6 @@ _FLOAT_MODES = {"ADD": "Add", "SUB": "Sub", "MUL": "Mul", "MAX": "Max", "MIN": "
                 "RELU": "Relu", "SIGMOID": "Sigmoid", "TANH": "Tanh", "H_SWISH": "HardSwish",
                 "FUSE_ADD_RELU": ("Add", "Relu"), "FUSE_ADD_SIGMOID": ("Add", "Sigmoid"),
                 "FUSE_ADD_TANH": ("Add", "Tanh"), "FUSE_ADD_H_SWISH": ("Add", "HardSwish")}
-
-
-class Int8Unsupported(ValueError):
-    """A graph op the int8 ONNX lowering has no form for."""
 
 
 class _Lowering:
@@ -160,6 +159,7 @@ class _Lowering:
         Raises:
             Int8Unsupported: an op without a rule, or with several outputs.
         """
+        bridge = FloatBridge(self, OPSET)
         for node in graph.ops():
             if isinstance(node.op, Host2DeviceCopy):
                 continue
@@ -170,10 +170,12 @@ class _Lowering:
             if isinstance(node.op, ConstOp):
                 names[out.id] = const(self, out, node.op.value)
                 continue
+            if bridged(self, node, OWN_FLOAT_FORMS):  # its op home's rule (:mod:`.int8_float`)
+                names.update(zip((v.id for v in node.outputs), bridge.lower(node, names)))
+                continue
             rule = rules.get(type(node.op))
             if rule is None or len(node.outputs) != 1:
-                raise Int8Unsupported(f"{node.op.type_name} on "
-                                      f"{', '.join(dtype_name(v.dtype) for v in node.inputs)}")
+                raise Int8Unsupported(describe(node))
             names[out.id] = self.fresh("v")
             rule(self, node, [names[v.id] for v in node.inputs], names[out.id])
 
@@ -215,39 +217,35 @@ def _conv_attrs(op: Any, groups: int) -> dict[str, Any]:
             "strides": [op.stride_h, op.stride_w], "dilations": [op.dilate_h, op.dilate_w]}
 
 
+def _gemm_conv(low: _Lowering, node: OpNode) -> bool:
+    """Whether a float convolution is a 1x1 dense one on a 1x1 image with a constant bias
+    or none, no z, ``IDENTITY`` or ``RELU`` (a classifier after global pooling):
+    :func:`_float_conv` writes it."""
+    op, (x, w, *rest) = node.op, node.inputs
+    return (op.format == "NCHW" and op.sparse == "DENSE" and w.is_const and len(rest) <= 1
+            and all(v.is_const for v in rest) and tuple(x.shape[2:]) == (1, 1)
+            and tuple(w.shape[2:]) == (1, 1) and (op.pad_h, op.pad_w) == (0, 0)
+            and op.epilogue() in ("IDENTITY", "RELU"))
+
+
 def _float_conv(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
-    """A float convolution (a network's float tail): ONNX ``Conv`` (+ ``Relu``); a 1x1
-    dense one on a 1x1 image (a classifier after global pooling) as ``Gemm``, which
-    onnxruntime runs several times faster than its ``Conv`` there (a constant bias
-    ``ADD`` after a bias-free one is its ``C``, see :mod:`.int8_tail`)."""
+    """A float 1x1 convolution on a 1x1 image (:func:`_gemm_conv`; other float ones go to
+    their op home's rule, :mod:`.int8_float`) as ``Gemm``, which onnxruntime runs several
+    times faster than its ``Conv`` there (a constant bias ``ADD`` after a bias-free one is
+    its ``C``, see :mod:`.int8_tail`), ``Relu`` after it for a ``RELU`` epilogue."""
     op, x = node.op, node.inputs[0]
-    filt, groups = _filter(node)
-    w = filt.astype(np.float32)
+    w = _filter(node)[0].astype(np.float32)
     rest = node.inputs[2:]
-    bias = []
-    if rest:
-        if not rest[0].is_const:
-            raise Int8Unsupported("float ConvBias needs a constant bias")
-        bias = [low.const(np.asarray(rest[0].value, np.float32).reshape(-1), "b")]
+    bias = [low.const(np.asarray(rest[0].value, np.float32).reshape(-1), "b")] if rest else []
     nonline = op.epilogue()
-    if nonline not in ("IDENTITY", "RELU"):
-        raise Int8Unsupported(f"float ConvBias nonlinearity {nonline}")
-    y = None if nonline == "RELU" else out
-    if (groups == 1 and w.shape[2:] == (1, 1) and tuple(x.shape[2:]) == (1, 1)
-            and (op.pad_h, op.pad_w) == (0, 0)):
-        folded = None if bias or nonline != "IDENTITY" else bias_add(low, node.outputs[0])
-        if folded is not None:
-            low.aliases[folded[0].outputs[0].id] = node.outputs[0].id
-            bias = [low.const(folded[1], "b")]
-        flat = low.node("Reshape", [names[0], low.const(np.array(x.shape[:2], np.int64),
-                                                         "shape")])
-        gemm = low.node("Gemm", [flat, low.const(w.reshape(w.shape[:2]), "w"), *bias],
-                        transB=1)
-        shape = low.const(np.array(node.outputs[0].shape, np.int64), "shape")
-        conv = low.node("Reshape", [gemm, shape], y)
-    else:
-        conv = low.node("Conv", [names[0], low.const(w, "w"), *bias], y,
-                        **_conv_attrs(op, groups))
+    folded = None if bias or nonline != "IDENTITY" else bias_add(low, node.outputs[0])
+    if folded is not None:
+        low.aliases[folded[0].outputs[0].id] = node.outputs[0].id
+        bias = [low.const(folded[1], "b")]
+    flat = low.node("Reshape", [names[0], low.const(np.array(x.shape[:2], np.int64), "shape")])
+    gemm = low.node("Gemm", [flat, low.const(w.reshape(w.shape[:2]), "w"), *bias], transB=1)
+    shape = low.const(np.array(node.outputs[0].shape, np.int64), "shape")
+    conv = low.node("Reshape", [gemm, shape], None if nonline == "RELU" else out)
     if nonline == "RELU":
         low.node("Relu", [conv], out)
 
@@ -351,9 +349,6 @@ def _typecvt(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
 
 def _elemwise(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
     mode = node.op.mode
-    if not any(is_quantize(v.dtype) for v in (*node.inputs, *node.outputs)):  # float tail
-        low.node("Identity", [_float_chain(low, mode, names, "float Elemwise")], out)
-        return
     if mode in ("ADD", "SUB") and node.outputs[0].dtype.itemsize == 4:  # QuantizedS32: exact
         low.node(_FLOAT_MODES[mode], names, out)
         return
@@ -483,15 +478,17 @@ def _dimshuffle(low: _Lowering, node: OpNode, names: list[str], out: str) -> Non
         low.node("Transpose", names, out, perm=list(node.op.pattern))
 
 
-_REDUCE_MODES = {"SUM": "ReduceSum", "MEAN": "ReduceMean", "MAX": "ReduceMax", "MIN": "ReduceMin"}
+def _spatial_mean_pair(low: _Lowering, node: OpNode) -> bool:
+    """Whether a float ``Reduce`` is one of a spatial mean pair (:mod:`.int8_tail`)."""
+    return node.inputs[0].id in low.deferred or mean_pair(low, node) is not None
 
 
 def _reduce(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
-    """A float ``Reduce`` (a network's float tail), keeping the axis as MegEngine does."""
-    op, x = node.op, node.inputs[0]
-    if is_quantize(x.dtype) or op.mode not in _REDUCE_MODES or op.axis == REDUCE_ALL \
-            or op.data_type != "DEFAULT":
-        raise Int8Unsupported(f"Reduce {op.mode} on {dtype_name(x.dtype)}")
+    """A spatial mean pair (:func:`_spatial_mean_pair`; a network's float tail): nothing at
+    the first, one mean over H and W at the second."""
+    x = node.inputs[0]
+    if is_quantize(x.dtype):
+        raise Int8Unsupported(describe(node))
     if x.id in low.deferred:  # the second of a spatial mean pair (:mod:`.int8_tail`)
         name, first = low.deferred.pop(x.id)
         if first.id in low.codes:
@@ -499,11 +496,8 @@ def _reduce(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
         else:
             spatial_mean(low, name, node.outputs[0], out)
         return
-    if mean_pair(low, node) is not None:  # the mean over H then W (or W then H): at the
-        low.deferred[node.outputs[0].id] = (names[0], x)  # second
-        return
-    axes = low.const(np.array([op.axis], np.int64), "axes")
-    low.node(_REDUCE_MODES[op.mode], [names[0], axes], out, keepdims=1)
+    low.deferred[node.outputs[0].id] = (names[0], x)  # the mean over H then W (or W then
+    # H): at the second
 
 
 _PAD_MODES = {"CONSTANT": "constant", "REPLICATE": "edge", "REFLECT": "reflect"}
@@ -529,6 +523,18 @@ def _padding(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
         inputs.append(low.const(np.array(code, storage), "pad_value"))
     low.node("Pad", inputs, out, mode=_PAD_MODES[op.padding_mode])
 
+
+def _always(low: _Lowering, node: OpNode) -> bool:
+    return True
+
+
+#: the float ops the lowerings write themselves, by op class: where the predicate holds
+#: (a classifier's 1x1 conv as ``Gemm``, a spatial mean pair of :mod:`.int8_tail`; shape
+#: ops as on the codes, their ``Reshape`` nodes merged by :mod:`.int8_fuse`); every other
+#: op on float vars only is its op home's export rule (:mod:`.int8_float`)
+OWN_FLOAT_FORMS = {ConvBiasForward: _gemm_conv, ConvolutionForward: _gemm_conv,
+                   Reduce: _spatial_mean_pair, Reshape: _always, AxisAddRemove: _always,
+                   Dimshuffle: _always}
 
 _RULES = {ConvBiasForward: _conv, MatrixMul: _matmul, TypeCvt: _typecvt,
           Elemwise: _elemwise, ElemwiseMultiType: _multi_type, PoolingForward: _pooling,

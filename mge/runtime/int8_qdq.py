@@ -17,7 +17,8 @@ between two such pairs, or fed by a dequantized int8 constant, on integer kernel
   ``MatMul``; ``Elemwise`` / ``ElemwiseMultiType``: their float form (``QADD`` ->
   ``Add``, ``QFUSE_ADD_RELU`` -> ``Add`` + ``Relu`` ...); pooling, ``Reshape``,
   ``Dimshuffle``, ``AxisAddRemove``, ``Padding`` (a pad code as its real); ``TypeCvt`` as a
-  new pair (or nothing, to float); the float tail as :mod:`.int8_onnx` writes it;
+  new pair (or nothing, to float); the float tail as :mod:`.int8_onnx` writes it (other
+  ops on float vars only: their op homes' export rules, :mod:`.int8_float`);
 * quantized graph inputs arrive as codes (``DequantizeLinear``), quantized outputs leave
   as codes (``QuantizeLinear``; 32-bit: ``Round`` of the real over its scale).
 
@@ -163,14 +164,8 @@ def _typecvt(low: _QdqLowering, node: OpNode, names: list[str], out: str) -> Non
             raise Int8Unsupported(f"TypeCvt to {dtype_name(dst)}")
         reals = names[0] if is_quantize(src) else _megengine_grid(low, names[0], dst)
         low.fq(reals, node.outputs[0], out)
-    elif dst == np.float32:
-        src = node.inputs[0].dtype
-        if is_quantize(src) or src == np.float32:
-            low.node("Identity", names, out)
-        else:
-            from onnx import TensorProto
-
-            low.node("Cast", names, out, to=TensorProto.FLOAT)
+    elif dst == np.float32:  # of a quantized var (a float one's: :mod:`.int8_float`)
+        low.node("Identity", names, out)
     else:
         raise Int8Unsupported(f"TypeCvt from {dtype_name(node.inputs[0].dtype)} to "
                               f"{dtype_name(dst)}")
