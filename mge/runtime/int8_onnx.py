@@ -488,7 +488,7 @@ def _reduce(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
     the first, one mean over H and W at the second."""
     x = node.inputs[0]
     if is_quantize(x.dtype):
-        raise Int8Unsupported(describe(node))
+        raise Int8Unsupported(f"Reduce {node.op.mode} on {dtype_name(x.dtype)}")
     if x.id in low.deferred:  # the second of a spatial mean pair (:mod:`.int8_tail`)
         name, first = low.deferred.pop(x.id)
         if first.id in low.codes:
@@ -517,8 +517,8 @@ def _padding(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
     if op.padding_mode == "CONSTANT":
         storage, offset = low.storage(x)
         code = int(op.padding_val) + offset
-        info = np.iinfo(storage) if storage.kind in "iu" else None
-        if info is None or not info.min <= code <= info.max:
+        info = np.iinfo(storage)  # codes (a float Padding: :mod:`.int8_float`)
+        if not info.min <= code <= info.max:
             raise Int8Unsupported(f"Padding value {op.padding_val} on {dtype_name(x.dtype)}")
         inputs.append(low.const(np.array(code, storage), "pad_value"))
     low.node("Pad", inputs, out, mode=_PAD_MODES[op.padding_mode])

@@ -150,12 +150,12 @@ def test_a_quantized_op_without_a_form_is_named() -> None:
     from mge.runtime.plan import Plan, PlanOptions
 
     for lower in (lower_to_onnx, lower_to_qdq):
-        with pytest.raises(Int8Unsupported, match=r"Reduce on QuantizedS8\(scale=0.1\)"):
+        with pytest.raises(Int8Unsupported, match=r"Reduce MAX on QuantizedS8\(scale=0.1\)"):
             lower(_quantized_max())
-    with pytest.warns(UserWarning, match="cannot lower Reduce on QuantizedS8"):
+    with pytest.warns(UserWarning, match="cannot lower Reduce MAX on QuantizedS8"):
         Plan(_quantized_max(), PlanOptions(backend="onnxruntime-int8"))
     if __import__("importlib").util.find_spec("openvino"):
-        with pytest.raises(NotImplementedError, match="no OpenVINO form for Reduce on "):
+        with pytest.raises(NotImplementedError, match="no OpenVINO form for Reduce MAX on "):
             Plan(_quantized_max(), PlanOptions(backend="openvino-int8"))
 
 
