@@ -6,6 +6,7 @@ and ``openvino-int8`` alike; a quantized op with no form is still refused by nam
 from __future__ import annotations
 
 import collections
+import importlib.util
 import warnings
 from typing import Any
 
@@ -17,10 +18,9 @@ from mge.runtime.int8_onnx import Int8Unsupported
 pytest.importorskip("onnxruntime")
 
 IN_SCALE, OUT_SCALE = 0.02, 0.05
-INT8_PLANS = ["onnxruntime-int8",
-              pytest.param("openvino-int8", marks=pytest.mark.skipif(
-                  not __import__("importlib").util.find_spec("openvino"),
-                  reason="no openvino"))]
+HAS_OPENVINO = importlib.util.find_spec("openvino") is not None
+INT8_PLANS = ["onnxruntime-int8", pytest.param(
+    "openvino-int8", marks=pytest.mark.skipif(not HAS_OPENVINO, reason="no openvino"))]
 
 
 def _graph(float_pool: bool) -> Any:
@@ -154,7 +154,7 @@ def test_a_quantized_op_without_a_form_is_named() -> None:
             lower(_quantized_max())
     with pytest.warns(UserWarning, match="cannot lower Reduce MAX on QuantizedS8"):
         Plan(_quantized_max(), PlanOptions(backend="onnxruntime-int8"))
-    if __import__("importlib").util.find_spec("openvino"):
+    if HAS_OPENVINO:
         with pytest.raises(NotImplementedError, match="no OpenVINO form for Reduce MAX on "):
             Plan(_quantized_max(), PlanOptions(backend="openvino-int8"))
 
