@@ -33,13 +33,17 @@ class Int8Unsupported(ValueError):
     """A graph op the int8 ONNX lowering has no form for."""
 
 
-def bridged(low: Any, node: OpNode, own_float_forms: Mapping[type, OwnForm]) -> bool:
+def bridged(low: Any, node: OpNode, own_float_forms: Mapping[type, OwnForm | None]) -> bool:
     """Whether ``node`` goes to its op home's export rule: all its vars are float (none
     quantized) and the lowering ``low`` has no form of its own for it (``own_float_forms``:
-    by op class, whether the lowering writes such a node itself, faster or on codes)."""
-    own = own_float_forms.get(type(node.op))
-    return not any(is_quantize(v.dtype) for v in (*node.inputs, *node.outputs)) and \
-        (own is None or not own(low, node))
+    by op class, whether the lowering writes such a node itself, faster or on codes;
+    ``None``: always)."""
+    if any(is_quantize(v.dtype) for v in (*node.inputs, *node.outputs)):
+        return False
+    if type(node.op) not in own_float_forms:
+        return True
+    own = own_float_forms[type(node.op)]
+    return own is not None and not own(low, node)
 
 
 def describe(node: OpNode) -> str:

@@ -218,9 +218,8 @@ def _conv_attrs(op: Any, groups: int) -> dict[str, Any]:
 
 
 def _gemm_conv(low: _Lowering, node: OpNode) -> bool:
-    """Whether a float convolution is a 1x1 dense one on a 1x1 image with a constant bias
-    or none, no z, ``IDENTITY`` or ``RELU`` (a classifier after global pooling):
-    :func:`_float_conv` writes it."""
+    """Whether a float convolution is a classifier after global pooling (1x1, dense, on a
+    1x1 image, no z, constant bias, ``IDENTITY``/``RELU``), :func:`_float_conv`'s form."""
     op, (x, w, *rest) = node.op, node.inputs
     return (op.format == "NCHW" and op.sparse == "DENSE" and w.is_const and len(rest) <= 1
             and all(v.is_const for v in rest) and tuple(x.shape[2:]) == (1, 1)
@@ -524,17 +523,12 @@ def _padding(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
     low.node("Pad", inputs, out, mode=_PAD_MODES[op.padding_mode])
 
 
-def _always(low: _Lowering, node: OpNode) -> bool:
-    return True
-
-
-#: the float ops the lowerings write themselves, by op class: where the predicate holds
-#: (a classifier's 1x1 conv as ``Gemm``, a spatial mean pair of :mod:`.int8_tail`; shape
-#: ops as on the codes, their ``Reshape`` nodes merged by :mod:`.int8_fuse`); every other
-#: op on float vars only is its op home's export rule (:mod:`.int8_float`)
+#: float ops the lowerings write themselves where the predicate holds (a classifier's 1x1
+#: conv as ``Gemm``, a spatial mean pair), or always (``None``: shape ops, as on codes); any
+#: other op on float vars only is its op home's export rule (:mod:`.int8_float`)
 OWN_FLOAT_FORMS = {ConvBiasForward: _gemm_conv, ConvolutionForward: _gemm_conv,
-                   Reduce: _spatial_mean_pair, Reshape: _always, AxisAddRemove: _always,
-                   Dimshuffle: _always}
+                   Reduce: _spatial_mean_pair, Reshape: None, AxisAddRemove: None,
+                   Dimshuffle: None}
 
 _RULES = {ConvBiasForward: _conv, MatrixMul: _matmul, TypeCvt: _typecvt,
           Elemwise: _elemwise, ElemwiseMultiType: _multi_type, PoolingForward: _pooling,
