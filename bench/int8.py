@@ -21,6 +21,11 @@ Per model, batch and thread count:
 * ``ort qdq (mge)``: onnxruntime, run the same way, on mge's QDQ export of the int8 dump
   itself (``mge.convert.to_onnx``: int8 activations and weights, int32 biases), the file
   a user of ``python -m mge.convert mge_to_onnx`` gets;
+* ``mge fast-run``: mge.lite on ``"auto"`` with the ``LITE_ALGO_PROFILE`` policy (what
+  a user asking MegEngine Lite for its fastest algorithms gets): its first load times the
+  int8 plans (the exact one, ``onnxruntime-int8``, ``openvino-int8`` where installed) and
+  keeps the fastest; the choice is printed per case (its fast-run file is this run's own,
+  removed at the start);
 * where OpenVINO is installed, ``mge ov int8``: mge.lite on plan backend ``openvino-int8``
   (the int8 dump as a QDQ model of its reals, OpenVINO's int8 kernels), fed as ``mge int8``;
   ``ov qdq``: OpenVINO on that same onnxruntime QDQ file as its users run it
@@ -71,12 +76,21 @@ from bench.int8_timing import (  # noqa: E402
 OPENVINO = importlib.util.find_spec("openvino") is not None
 
 
-def lite_runner(path: Path, backend: str, threads: int, x: np.ndarray):  # noqa: ANN201
+#: the fast-run choice of each ``mge fast-run`` load, printed with its case
+CHOICES: list[str] = []
+
+
+def lite_runner(path: Path, backend: str, threads: int, x: np.ndarray,  # noqa: ANN201
+                fast_run: bool = False):
     config = L.LiteConfig()
     config.plan_backend = backend
     net = L.LiteNetwork(config)
     net.threads_number = threads
+    if fast_run:
+        net.set_network_algo_policy(L.LiteAlgoSelectStrategy.LITE_ALGO_PROFILE)
     net.load(str(path))
+    if fast_run:
+        CHOICES.append(net.fast_run.describe())
     # fed once, without a copy (as bench/lite.py does; onnxruntime reads x in place too)
     net.get_io_tensor(net.get_all_input_name()[0]).set_data_by_share(x)
 
@@ -174,6 +188,10 @@ def main() -> None:
     if args.check and args.cpu_time:
         parser.error("--check compares thread counts on one clock: not with --cpu-time")
     rounds, iters = (3, 3) if args.quick else (args.rounds, args.iters)
+    # fast-run's choices go to a file of this run, removed first: every case selects by timing
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    os.environ["MGE_FAST_RUN_CACHE"] = str(args.workdir / "fast_run.cache")
+    Path(os.environ["MGE_FAST_RUN_CACHE"]).unlink(missing_ok=True)
     print(cpu_int8_units())
     print("threads: mge.lite LiteNetwork.threads_number; onnxruntime intra_op_num_threads "
           "(other session options default)"
@@ -192,6 +210,7 @@ def main() -> None:
             mge_qdq_onnx = exported_qdq(int8, args.workdir)
             for threads in args.threads:
                 makers = {"mge int8": partial(lite_runner, int8, "onnxruntime-int8"),
+                          "mge fast-run": partial(lite_runner, int8, "auto", fast_run=True),
                           "ort fp32": partial(ort_session, fp32_onnx),
                           "ort qdq": partial(ort_session, qdq_onnx),
                           "ort qdq (mge)": partial(ort_session, mge_qdq_onnx)}
@@ -209,12 +228,16 @@ def main() -> None:
                 ms = blocked_ms(fns, rounds=rounds, iters=iters, owners=owners,
                                 foreign=foreign, clock=clock)
                 del fns  # sessions end before the next case loads
+                print(f"{model} batch {batch}, {threads} threads: fast-run chose "
+                      + "; ".join(CHOICES))
+                CHOICES.clear()
                 print(f"{model} batch {batch}, {threads} threads: CPU ms other engines' "
                       "threads used per timed run: " + ", ".join(
                           f"{k} {v:.2f}" for k, v in foreign.items()))
                 every.update({(model, batch, threads, k): v for k, v in ms.items()})
                 ratios = [ms["ort fp32"] / ms["mge int8"], ms["ort qdq"] / ms["mge int8"],
-                          ms["ort qdq (mge)"] / ms["mge int8"]]
+                          ms["ort qdq (mge)"] / ms["mge int8"],
+                          ms["ort fp32"] / ms["mge fast-run"], ms["ort qdq"] / ms["mge fast-run"]]
                 if OPENVINO:
                     ratios += [ms["ort fp32"] / ms["mge ov int8"],
                                ms["ov qdq"] / ms["mge ov int8"]]
@@ -223,6 +246,7 @@ def main() -> None:
         clocks = " (1 thread: CPU ms)" if args.cpu_time else ""
         print_table(f"{model}: median ms{clocks} ({rounds} rounds of {iters} runs per engine)",
                     ["batch", "threads", *makers, "fp32/int8", "qdq/int8", "qdq (mge)/int8",
+                     "fp32/fast-run", "qdq/fast-run",
                      *(["fp32/ov int8", "ov qdq/ov int8"] if OPENVINO else [])], rows)
     print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     slower = slower_with_more_threads(every)

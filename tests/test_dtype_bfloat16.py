@@ -5,7 +5,6 @@ rules of elementwise ops and reductions (results seen with the oracle), on every
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -18,12 +17,8 @@ from mge.dtype import float16, float32, result_dtype
 BF16 = np.dtype(bfloat16)
 
 
-@pytest.fixture(params=mge.available_backends(), autouse=True)
-def backend(request: pytest.FixtureRequest) -> Iterator[str]:
-    previous = mge.get_default_backend()
-    mge.set_default_backend(request.param)
-    yield request.param
-    mge.set_default_backend(previous)
+#: every test runs once per available backend (``tests/conftest.py``)
+pytestmark = pytest.mark.usefixtures("each_backend")
 
 
 def _t(values: list[float]) -> mge.Tensor:

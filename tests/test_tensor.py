@@ -7,20 +7,14 @@ Expected dtypes and values are the ones real MegEngine 1.13 gives for the same c
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
 import mge
 
-
-@pytest.fixture(params=mge.available_backends(), autouse=True)
-def backend(request: pytest.FixtureRequest) -> Iterator[str]:
-    previous = mge.get_default_backend()
-    mge.set_default_backend(request.param)
-    yield request.param
-    mge.set_default_backend(previous)
+#: every test runs once per available backend (``tests/conftest.py``)
+pytestmark = pytest.mark.usefixtures("each_backend")
 
 
 def _check(t: mge.Tensor, dtype: str, values: object) -> None:

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 #: ``(axis, mult)``: the var's size along ``axis`` is ``batch * mult``
 BatchDim = tuple[int, int]
+#: the name of the symbolic batch dimension in exported ONNX models (float and QDQ)
+BATCH_DIM_NAME = "batch"
 BatchRule = Callable[["OpNode", list["BatchDim | None"]], list["BatchDim | None"]]
 
 
@@ -64,4 +66,5 @@ def not_batched(node: OpNode, dims: list[BatchDim | None]) -> list[BatchDim | No
     return [None] * len(node.outputs)
 
 
-__all__ = ["BatchDim", "BatchRule", "Blocked", "aligned", "data_inputs", "not_batched"]
+__all__ = ["BATCH_DIM_NAME", "BatchDim", "BatchRule", "Blocked", "aligned", "data_inputs",
+           "not_batched"]

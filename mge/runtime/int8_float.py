@@ -6,13 +6,16 @@ Their ONNX forms are facts of their op homes (``mge/ops/<family>/onnx_export.py`
 rules the float exporter runs); :class:`FloatBridge` runs such a rule inside a lowering
 (:mod:`.int8_onnx`, :mod:`.int8_qdq`), writing into the lowering's own node and
 initializer lists: an op whose inputs and outputs are all float (no quantized dtype) and
-that the lowering has no form of its own for (:func:`bridged`). The lowering's names are
-the rule's :class:`~mge.convert.onnx.exporter.sym.Sym` names, its fresh names the
-context's; a constant input keeps the initializer the lowering wrote for it.
+that the lowering has no form of its own for (:meth:`FloatBridge.takes`). The lowering's
+names are the rule's :class:`~mge.convert.onnx.exporter.sym.Sym` names, its fresh names
+the context's; a constant input keeps the initializer the lowering wrote for it. For a
+free batch size (the lowering's ``batch``: each var's batch dim, the dynamic-batch QDQ
+export) the rules see the batch axes as in a float ``dynamic_batch`` export.
 
 Example:
-    >>> bridge = FloatBridge(low, opset=21)                     # doctest: +SKIP
-    >>> names[out.id], = bridge.lower(softmax_node, names)      # doctest: +SKIP
+    >>> bridge = FloatBridge(low, 21, OWN_FLOAT_FORMS)          # doctest: +SKIP
+    >>> if bridge.takes(softmax_node):                          # doctest: +SKIP
+    ...     names[out.id], = bridge.lower(softmax_node, names)
 """
 
 from __future__ import annotations
@@ -21,34 +24,13 @@ from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
-from ..dtype import dtype_name, is_quantize
+from ..dtype import is_quantize
 from ..graph.ir import OpNode, VarNode
 from ..ops.registry import Unsupported
+from .int8_lowering import Int8Unsupported, describe
 
 #: whether a lowering writes a float node itself: ``own(lowering, node)``
 OwnForm = Callable[[Any, OpNode], bool]
-
-
-class Int8Unsupported(ValueError):
-    """A graph op the int8 ONNX lowering has no form for."""
-
-
-def bridged(low: Any, node: OpNode, own_float_forms: Mapping[type, OwnForm | None]) -> bool:
-    """Whether ``node`` goes to its op home's export rule: all its vars are float (none
-    quantized) and the lowering ``low`` has no form of its own for it (``own_float_forms``:
-    by op class, whether the lowering writes such a node itself, faster or on codes;
-    ``None``: always)."""
-    if any(is_quantize(v.dtype) for v in (*node.inputs, *node.outputs)):
-        return False
-    if type(node.op) not in own_float_forms:
-        return True
-    own = own_float_forms[type(node.op)]
-    return own is not None and not own(low, node)
-
-
-def describe(node: OpNode) -> str:
-    """``"<op type> on <input dtypes>"``, how the lowerings' errors name an op."""
-    return f"{node.op.type_name} on {', '.join(dtype_name(v.dtype) for v in node.inputs)}"
 
 
 @cache
@@ -63,7 +45,7 @@ def _context_class() -> type:
         sym_type = Sym  # the values its rules take
 
         def __init__(self, low: Any, opset: int) -> None:
-            super().__init__(opset, {}, None)
+            super().__init__(opset, {}, low.batch or None)  # a free batch: its dims
             self.low = low
 
         def unique(self, hint: str) -> str:
@@ -76,15 +58,29 @@ def _context_class() -> type:
 
 class FloatBridge:
     """Lowers float ops by their homes' ONNX rules into the lowering ``low`` (an
-    :class:`.int8_onnx._Lowering`: ``nodes``, ``inits``, ``fresh``, ``users``, ``outputs``).
+    :class:`.int8_lowering._Lowering`: ``nodes``, ``inits``, ``fresh``, ``users``,
+    ``outputs``, ``batch``) at ``opset``; ``own_float_forms``: by op class, whether the
+    lowering writes such a float node itself, faster or on codes (``None``: always).
     """
 
-    def __init__(self, low: Any, opset: int) -> None:
+    def __init__(self, low: Any, opset: int,
+                 own_float_forms: Mapping[type, OwnForm | None]) -> None:
         self.low = low
         self.opset = opset
+        self.own_float_forms = own_float_forms
         self._ctx: Any = None  # made at the first bridged op
         self._names: dict[int, str] = {}
         self._written: set[str] = set()  # the context's initializers already in low.inits
+
+    def takes(self, node: OpNode) -> bool:
+        """Whether ``node`` goes to its op home's export rule: all its vars are float
+        (none quantized) and the lowering has no form of its own for it."""
+        if any(is_quantize(v.dtype) for v in (*node.inputs, *node.outputs)):
+            return False
+        if type(node.op) not in self.own_float_forms:
+            return True
+        own = self.own_float_forms[type(node.op)]
+        return own is not None and not own(self.low, node)
 
     @property
     def ctx(self) -> Any:
@@ -146,4 +142,4 @@ class FloatBridge:
         return result
 
 
-__all__ = ["FloatBridge", "Int8Unsupported", "OwnForm", "bridged", "describe"]
+__all__ = ["FloatBridge", "OwnForm"]

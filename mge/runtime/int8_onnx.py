@@ -4,9 +4,9 @@ A quantized var becomes an ONNX tensor of its integer codes (``int8``, ``uint8``
 ``int32``; ``QuantizedS8`` activations as uint8 ``q + 128``, see :data:`SHIFT`); its scale
 and zero point become constants beside the ops that need them:
 
-* ``TypeCvt`` to / from / between quantized dtypes: ``QuantizeLinear`` /
-  ``DequantizeLinear`` (ONNX rounds ties to even where MegEngine rounds them away from
-  zero: results may differ by one step on exact ties);
+* ``TypeCvt`` to / from quantized dtypes: ``QuantizeLinear`` / ``DequantizeLinear`` (ONNX
+  rounds ties to even where MegEngine rounds them away from zero: results may differ by
+  one step on exact ties); between two: MegEngine's rounding (:mod:`.int8_round`);
 * quantized ``ConvBiasForward``: ``QLinearConv`` (int32 bias at ``scale_src *
   scale_filter``; onnxruntime requantizes with its own float factor and rounds ties to
   even: within one step of MegEngine), ``RELU`` as an integer ``Clip`` at the zero point;
@@ -14,16 +14,17 @@ and zero point become constants beside the ops that need them:
   point 0 for that relu's ``QLinearAdd`` form (:mod:`.int8_requant`); a zero-point
   ``Padding`` before it becomes its ``pads`` (:mod:`.int8_fuse`); at batch 1, the 3x3
   conv of an RGB image: a float ``Conv`` of the codes, exact sums (:mod:`.int8_codeconv`);
-* ``MatrixMul`` of ``QuantizedS8``: ``MatMulInteger``; ``Elemwise`` ``ADD``/``SUB`` of one
-  ``QuantizedS32``: int32 arithmetic; ``ElemwiseMultiType``: ``QADD`` and
-  ``QFUSE_ADD_RELU`` as onnxruntime's ``QLinearAdd`` (``com.microsoft``); ``QRELU`` and
-  ``QMIN``/``QMAX`` with a constant at the same scale (a relu6) as an integer ``Clip`` of
-  the codes (a scale-changing ``QRELU`` of ``QuantizedS8``: the fastest form of
-  :mod:`.int8_requant` that gives MegEngine's codes on every input code); other modes in
-  float between ``DequantizeLinear`` and ``QuantizeLinear``;
+* ``MatrixMul`` of ``QuantizedS8``: ``MatMulInteger``;
+  ``Elemwise`` ``ADD``/``SUB`` of one ``QuantizedS32``: int32 arithmetic;
+  ``ElemwiseMultiType``: ``QADD`` and ``QFUSE_ADD_RELU`` as onnxruntime's ``QLinearAdd``
+  (``com.microsoft``); ``QRELU`` and ``QMIN``/``QMAX`` with a constant at the same scale
+  (a relu6) as an integer ``Clip`` of the codes (a scale-changing ``QRELU`` of
+  ``QuantizedS8``: the fastest form of :mod:`.int8_requant` that gives MegEngine's codes
+  on every input code); other modes in float between ``DequantizeLinear`` and
+  ``QuantizeLinear``;
 * pooling: integer ``MaxPool``, average pooling in float between Q/DQ;
-* ``Reshape``, ``Dimshuffle``, ``AxisAddRemove``, ``Padding``: on the codes (a constant
-  pad value is a code, as in MegEngine's kernel);
+* ``Reshape``, ``Dimshuffle``, ``AxisAddRemove``, ``Padding``, ``Concat`` (of one
+  dtype): on the codes (a constant pad value is a code, as in MegEngine's kernel);
 * a float tail (:mod:`.int8_tail`): ``Reduce`` (a MEAN pair over H and W: one mean over
   the NHWC transpose, of the codes as an integer sum where it reads a dequantize), float
   ``ConvBias`` (1x1 on a 1x1 image: ``Gemm``, a bias ``ADD`` after it its ``C``); a chain
@@ -42,19 +43,22 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..dtype import canonical_dtype, dtype_name, get_scale, is_quantize
-from ..graph.ir import ConstOp, Graph, Host2DeviceCopy, OpNode, VarNode
+from ..graph.ir import Graph, OpNode, VarNode
 from ..ops.conv import ConvBiasForward, ConvolutionForward
 from ..ops.elemwise import Elemwise, TypeCvt
 from ..ops.nn import MatrixMul
 from ..ops.pooling import PoolingForward
 from ..ops.quantized import ElemwiseMultiType
 from ..ops.reduce import Reduce
-from ..ops.shape import AxisAddRemove, Dimshuffle, Padding, Reshape
+from ..ops.shape import AxisAddRemove, Concat, Dimshuffle, Padding, Reshape
+from .int8_batch import reshape_target
 from .int8_codeconv import code_conv_fits, emit_code_conv
-from .int8_float import FloatBridge, Int8Unsupported, bridged, describe
+from .int8_float import FloatBridge
 from .int8_fuse import fold_pads_into_convs, merge_reshapes
+from .int8_lowering import Int8Unsupported, _Lowering, check_one_grid, shifted
 from .int8_pool import code_average, code_average_fits, pool_attrs
 from .int8_requant import SHIFT, expected_codes, pick_form, prefetch, requant_relu_spec
+from .int8_round import requantized_codes
 from .int8_tail import bias_add, code_mean, dequantized_mean, mean_pair, spatial_mean
 from .specialize import specialize
 
@@ -66,126 +70,6 @@ _FLOAT_MODES = {"ADD": "Add", "SUB": "Sub", "MUL": "Mul", "MAX": "Max", "MIN": "
                 "RELU": "Relu", "SIGMOID": "Sigmoid", "TANH": "Tanh", "H_SWISH": "HardSwish",
                 "FUSE_ADD_RELU": ("Add", "Relu"), "FUSE_ADD_SIGMOID": ("Add", "Sigmoid"),
                 "FUSE_ADD_TANH": ("Add", "Tanh"), "FUSE_ADD_H_SWISH": ("Add", "HardSwish")}
-
-
-class _Lowering:
-    def __init__(self) -> None:
-        from onnx import helper
-
-        self.h = helper
-        self.nodes: list[Any] = []
-        self.inits: list[Any] = []
-        self._n = 0
-        #: how a var's codes travel where not as :func:`shifted` says (see :meth:`offset`)
-        self.offsets: dict[int, int | None] = {}
-        #: the nodes reading each var (by id); the graph's outputs (ids)
-        self.users: dict[int, list[OpNode]] = {}
-        self.outputs: set[int] = set()
-        #: whether a relu'd conv output may travel at zero point 0 (``"add"`` form)
-        self.relu_add = True
-        #: a var not emitted (the first of a spatial mean pair) -> the name and var it reduces
-        self.deferred: dict[int, tuple[str, VarNode]] = {}
-        #: a dequantized var not emitted (read by a spatial mean pair) -> its codes' name, var
-        self.codes: dict[int, tuple[str, VarNode]] = {}
-        #: a var not emitted -> the var it equals (an ``ADD`` folded into a ``Gemm``)
-        self.aliases: dict[int, int] = {}
-
-    def fresh(self, hint: str) -> str:
-        self._n += 1
-        return f"{hint}_{self._n}"
-
-    def const(self, value: np.ndarray, hint: str = "c") -> str:
-        from onnx import numpy_helper
-
-        name = self.fresh(hint)
-        self.inits.append(numpy_helper.from_array(np.array(value, order="C"), name))  # 0-d stays
-        return name
-
-    def node(self, op: str, inputs: list[str], out: str | None = None, **attrs: Any) -> str:
-        out = out or self.fresh(op)
-        self.nodes.append(self.h.make_node(op, inputs, [out], **attrs))
-        return out
-
-    def qparams(self, dtype: np.dtype, offset: int | None = None) -> tuple[str, str]:
-        """Constants: the float32 scale and the zero point (of the storage type; of
-        uint8, plus ``offset``, for codes that travel as uint8 ``q + offset``)."""
-        info = dtype.metadata["mgb_dtype"]
-        zp = np.array(info.get("zero_point", 0), dtype.newbyteorder("=").str)
-        if offset is not None:
-            zp = np.array(int(zp) + offset, np.uint8)
-        return self.const(np.array(get_scale(dtype), np.float32), "s"), self.const(zp, "zp")
-
-    def sole_user(self, var: VarNode) -> OpNode | None:
-        """The one node reading ``var`` where nothing else does (nor the graph's outputs)."""
-        users = self.users.get(var.id, [])
-        return users[0] if len(users) == 1 and var.id not in self.outputs else None
-
-    def offset(self, var: VarNode) -> int | None:
-        """How ``var``'s codes travel: ``None`` as its own dtype, ``k`` as uint8 codes
-        ``q + k`` (:data:`SHIFT` for a :func:`shifted` var; 0 for a relu'd conv output
-        that only a requantizing ``QRELU`` reads, see :mod:`.int8_requant`)."""
-        if var.id in self.offsets:
-            return self.offsets[var.id]
-        return SHIFT if shifted(var) else None
-
-    def storage(self, var: VarNode) -> tuple[np.dtype, int]:
-        """The ONNX element type of ``var``'s codes and what is added to them."""
-        offset = self.offset(var)
-        return (np.dtype(var.dtype.str), 0) if offset is None else (np.dtype(np.uint8), offset)
-
-    def vq(self, var: VarNode) -> tuple[str, str]:
-        """``var``'s scale and zero point as it travels."""
-        return self.qparams(var.dtype, self.offset(var))
-
-    def dq(self, name: str, var: VarNode) -> str:
-        return self.node("DequantizeLinear", [name, *self.vq(var)])
-
-    def q(self, name: str, var: VarNode, out: str | None = None) -> str:
-        return self.node("QuantizeLinear", [name, *self.vq(var)], out)
-
-    def index(self, graph: Graph) -> None:
-        """Record each var's readers and the graph's outputs (for :meth:`sole_user`)."""
-        self.outputs = {var.id for var in graph.outputs}
-        for node in graph.ops():
-            for var in node.inputs:
-                self.users.setdefault(var.id, []).append(node)
-
-    def lower_ops(self, graph: Graph, rules: dict[type, Any], names: dict[int, str],
-                  const: Any) -> None:
-        """Name every op's output in ``names`` (which holds the inputs' names): a
-        constant as ``const(self, var, value)`` gives it, another op by its rule in
-        ``rules``, ``rule(self, node, input names, output name)``.
-
-        Raises:
-            Int8Unsupported: an op without a rule, or with several outputs.
-        """
-        bridge = FloatBridge(self, OPSET)
-        for node in graph.ops():
-            if isinstance(node.op, Host2DeviceCopy):
-                continue
-            out = node.outputs[0]
-            if out.id in self.aliases:
-                names[out.id] = names[self.aliases[out.id]]
-                continue
-            if isinstance(node.op, ConstOp):
-                names[out.id] = const(self, out, node.op.value)
-                continue
-            if bridged(self, node, OWN_FLOAT_FORMS):  # its op home's rule (:mod:`.int8_float`)
-                names.update(zip((v.id for v in node.outputs), bridge.lower(node, names)))
-                continue
-            rule = rules.get(type(node.op))
-            if rule is None or len(node.outputs) != 1:
-                raise Int8Unsupported(describe(node))
-            names[out.id] = self.fresh("v")
-            rule(self, node, [names[v.id] for v in node.inputs], names[out.id])
-
-
-def shifted(var: VarNode) -> bool:
-    """Whether ``var``'s codes travel shifted to uint8: a non-constant ``QuantizedS8``
-    (uint8 codes ``q + SHIFT``, zero point 128: the same reals, and the u8 x s8 products
-    x86's VNNI units compute, onnxruntime's fastest int8 path)."""
-    return (not var.is_const and is_quantize(var.dtype)
-            and var.dtype.metadata["mgb_dtype"]["name"] == "QuantizedS8")
 
 
 def _float_chain(low: _Lowering, mode: str, names: list[str], what: str) -> str:
@@ -241,10 +125,10 @@ def _float_conv(low: _Lowering, node: OpNode, names: list[str], out: str) -> Non
     if folded is not None:
         low.aliases[folded[0].outputs[0].id] = node.outputs[0].id
         bias = [low.const(folded[1], "b")]
-    flat = low.node("Reshape", [names[0], low.const(np.array(x.shape[:2], np.int64), "shape")])
+    flat = low.node("Reshape", [names[0], reshape_target(low, x, x.shape[:2])])
     gemm = low.node("Gemm", [flat, low.const(w.reshape(w.shape[:2]), "w"), *bias], transB=1)
-    shape = low.const(np.array(node.outputs[0].shape, np.int64), "shape")
-    conv = low.node("Reshape", [gemm, shape], None if nonline == "RELU" else out)
+    conv = low.node("Reshape", [gemm, reshape_target(low, node.outputs[0])],
+                    None if nonline == "RELU" else out)
     if nonline == "RELU":
         low.node("Relu", [conv], out)
 
@@ -338,7 +222,9 @@ def _typecvt(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
     x = names[0]
     if is_quantize(src):
         x = low.dq(x, node.inputs[0])
-    if is_quantize(dst):
+    if is_quantize(src) and is_quantize(dst):  # MegEngine's codes, ties included
+        requantized_codes(low, x, node.outputs[0], out)
+    elif is_quantize(dst):
         low.q(x, node.outputs[0], out)
     else:
         from onnx import helper
@@ -466,8 +352,7 @@ def _pooling(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
 
 
 def _reshape(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
-    shape = np.array(node.outputs[0].shape, np.int64)
-    low.node("Reshape", [names[0], low.const(shape, "shape")], out)
+    low.node("Reshape", [names[0], reshape_target(low, node.outputs[0])], out)
 
 
 def _dimshuffle(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
@@ -523,6 +408,16 @@ def _padding(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
     low.node("Pad", inputs, out, mode=_PAD_MODES[op.padding_mode])
 
 
+def _concat(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
+    """``Concat`` of the codes (of one quantized dtype; a float one: :mod:`.int8_float`),
+    each input moved to the zero point the output travels at (exact: one scale)."""
+    check_one_grid(node)
+    y = node.outputs[0]
+    codes = [n if low.offset(v) == low.offset(y) else low.q(low.dq(n, v), y)
+             for n, v in zip(names, node.inputs, strict=True)]
+    low.node("Concat", codes, out, axis=node.op.axis)
+
+
 #: float ops the lowerings write themselves where the predicate holds (a classifier's 1x1
 #: conv as ``Gemm``, a spatial mean pair), or always (``None``: shape ops, as on codes); any
 #: other op on float vars only is its op home's export rule (:mod:`.int8_float`)
@@ -533,7 +428,7 @@ OWN_FLOAT_FORMS = {ConvBiasForward: _gemm_conv, ConvolutionForward: _gemm_conv,
 _RULES = {ConvBiasForward: _conv, MatrixMul: _matmul, TypeCvt: _typecvt,
           Elemwise: _elemwise, ElemwiseMultiType: _multi_type, PoolingForward: _pooling,
           Reshape: _reshape, AxisAddRemove: _reshape, Dimshuffle: _dimshuffle,
-          Padding: _padding, ConvolutionForward: _conv, Reduce: _reduce}
+          Padding: _padding, ConvolutionForward: _conv, Reduce: _reduce, Concat: _concat}
 
 
 def _onnx_type(var: VarNode) -> int:
@@ -579,7 +474,7 @@ def trace_lowering(graph: Graph, *, relu_add: bool = True, fold_pads: bool = Tru
     low.index(graph)
     names = {var.id: f"in{k}" for k, var in enumerate(graph.inputs)}
     low.lower_ops(graph, _RULES, names, lambda low, var, value: low.const(
-        np.asarray(value, np.dtype(var.dtype.str))))
+        np.asarray(value, np.dtype(var.dtype.str))), FloatBridge(low, OPSET, OWN_FLOAT_FORMS))
     outputs = []
     for k, var in enumerate(graph.outputs):
         low.node("Identity", [names[var.id]], f"out{k}")

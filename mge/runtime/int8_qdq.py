@@ -16,14 +16,22 @@ between two such pairs, or fed by a dequantized int8 constant, on integer kernel
 * ``ConvBias`` (``IDENTITY``/``RELU``): ``Conv`` (+ ``Relu``) on the reals; ``MatrixMul``:
   ``MatMul``; ``Elemwise`` / ``ElemwiseMultiType``: their float form (``QADD`` ->
   ``Add``, ``QFUSE_ADD_RELU`` -> ``Add`` + ``Relu`` ...); pooling, ``Reshape``,
-  ``Dimshuffle``, ``AxisAddRemove``, ``Padding`` (a pad code as its real); ``TypeCvt`` as a
-  new pair (or nothing, to float); the float tail as :mod:`.int8_onnx` writes it (other
-  ops on float vars only: their op homes' export rules, :mod:`.int8_float`);
+  ``Dimshuffle``, ``AxisAddRemove``, ``Padding`` (a pad code as its real), ``Concat`` (of
+  one dtype: no new pair); ``TypeCvt`` from float or from another scale (a requantizing
+  ``M.quantized.Concat`` input): the reals moved to MegEngine's grid point
+  (:mod:`.int8_round`, ties away from zero), then a new pair; to float: nothing; the
+  float tail as :mod:`.int8_onnx` writes it (other ops on float vars only: their op
+  homes' export rules, :mod:`.int8_float`, which follow a free batch too);
 * quantized graph inputs arrive as codes (``DequantizeLinear``), quantized outputs leave
   as codes (``QuantizeLinear``; 32-bit: ``Round`` of the real over its scale).
 
-Rounding differs from MegEngine's (ties to even, each engine's own requantization factor):
-results agree within about one quantization step per op, not bit for bit.
+For a free batch size (``batch`` of :func:`trace_qdq`, the dynamic-batch QDQ export),
+``Reshape`` targets hold ``-1`` on the batch axis and the edges a symbolic batch dim
+(:mod:`.int8_batch`); the plans lower each shape statically.
+
+Elsewhere rounding differs from MegEngine's (a conv's or an add's requantization: ties to
+even, each engine's own factor): results agree within about one quantization step per
+op, not bit for bit.
 Anything else raises :class:`~.int8_onnx.Int8Unsupported` naming the op.
 
 Example:
@@ -32,38 +40,42 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from ..dtype import canonical_dtype, code_zero_point, dtype_name, get_scale, is_quantize
 from ..graph.ir import Graph, OpNode, VarNode
+from ..ops.batching import BatchDim
 from ..ops.conv import ConvBiasForward, ConvolutionForward
 from ..ops.elemwise import Elemwise, TypeCvt
 from ..ops.nn import MatrixMul
 from ..ops.pooling import PoolingForward
 from ..ops.quantized import ElemwiseMultiType
 from ..ops.reduce import Reduce
-from ..ops.shape import AxisAddRemove, Dimshuffle, Padding, Reshape
+from ..ops.shape import AxisAddRemove, Concat, Dimshuffle, Padding, Reshape
+from .int8_batch import edge_dims
+from .int8_float import FloatBridge
+from .int8_lowering import Int8Unsupported, _Lowering, check_one_grid, shifted
 from .int8_onnx import (
     _PAD_MODES,
-    Int8Unsupported,
+    OWN_FLOAT_FORMS,
     Lowered,
     _conv_attrs,
     _dimshuffle,
     _filter,
     _float_chain,
     _float_conv,
-    _Lowering,
     _matmul_operands,
     _onnx_type,
     _pad_inputs,
     _reduce,
     _reshape,
-    shifted,
 )
 from .int8_pool import code_average, code_average_fits, pool_attrs
 from .int8_requant import SHIFT
+from .int8_round import megengine_codes
 from .specialize import specialize
 
 #: the op names in this module's strings are ONNX's
@@ -152,18 +164,15 @@ def _matmul(low: _QdqLowering, node: OpNode, names: list[str], out: str) -> None
     low.fq(low.node("MatMul", list(_matmul_operands(low, node, names))), node.outputs[0], out)
 
 
-#: the float32 just below 0.5: ``floor(|t| + HALF_BELOW)`` rounds half away from zero
-#: exactly (``|t| + 0.5`` rounds ``0.49999997`` up to 1)
-HALF_BELOW = np.nextafter(np.float32(0.5), np.float32(0))
-
-
 def _typecvt(low: _QdqLowering, node: OpNode, names: list[str], out: str) -> None:
-    dst, src = canonical_dtype(node.op.dtype), node.inputs[0].dtype
+    dst = canonical_dtype(node.op.dtype)
     if is_quantize(dst):
         if _bits(node.outputs[0]) > 8:
             raise Int8Unsupported(f"TypeCvt to {dtype_name(dst)}")
-        reals = names[0] if is_quantize(src) else _megengine_grid(low, names[0], dst)
-        low.fq(reals, node.outputs[0], out)
+        if _same_qparams(node.inputs[0], node.outputs[0]):
+            low.node("Identity", names, out)
+        else:  # from float, or another scale (M.quantized.Concat's requantization)
+            low.fq(_megengine_grid(low, names[0], dst), node.outputs[0], out)
     elif dst == np.float32:  # of a quantized var (a float one's: :mod:`.int8_float`)
         low.node("Identity", names, out)
     else:
@@ -173,22 +182,22 @@ def _typecvt(low: _QdqLowering, node: OpNode, names: list[str], out: str) -> Non
 
 def _megengine_grid(low: _QdqLowering, name: str, dtype: np.dtype) -> str:
     """The float reals ``name`` moved to the grid point MegEngine's ``TypeCvt`` quantizes
-    them to: ``roundf(x / scale) * scale``, ties away from zero (a ``FakeQuantize`` rounds
-    ``x / scale`` its own way: an image's ``2 * p / 255 - 1`` at scale ``1 / 127.5`` is a
-    half, or within a float32 step of one, at every pixel, and OpenVINO rounded half of
-    MobileNetV2's input codes differently; now none). OpenVINO runs the chain as one
-    fused elementwise pass (the pair after it then only clips): on MobileNetV2 4-8% more
-    CPU time at batch 1 and 8, ResNet-18 1-3% (one thread, A/B in one process, loaded
-    machine). Not exact everywhere:
+    them to: ``roundf(x / scale) * scale`` (the op home's ``round_half_away``: ties away
+    from zero; a ``FakeQuantize`` rounds ``x / scale`` its own way: an image's
+    ``2 * p / 255 - 1`` at scale ``1 / 127.5`` is a half, or within a float32 step of
+    one, at every pixel, and OpenVINO rounded half of MobileNetV2's input codes
+    differently; now none). OpenVINO runs the chain as one fused elementwise pass (the
+    pair after it then only clips): on MobileNetV2 4-8% more CPU time at batch 1 and 8,
+    ResNet-18 1-3% (one thread, A/B in one process, loaded machine; a ``TypeCvt`` between
+    two scales, as ResNet-18's logits requantized, runs it too); the home's general
+    spelling (3 nodes more, exact at any precision) cost 3-5% more of the chain at batch
+    1 than its float32 one, which this is. Not exact everywhere:
     OpenVINO's CPU division is not float32's correctly rounded one (1728 of 200000
     random quotients one step off), so a quotient within a step of a half may still
     round the other way (``1.5 * scale / scale`` came out below 1.5: 3 of 512 pixels in
     ``tests/runtime/test_int8_layers.py``; onnxruntime's QuantizeLinear: 99)."""
     scale = low.const(np.float32(get_scale(dtype)), "s")
-    t = low.node("Div", [name, scale])
-    magnitude = low.node("Floor", [low.node("Add", [low.node("Abs", [t]),
-                                                    low.const(HALF_BELOW, "half")])])
-    return low.node("Mul", [low.node("Mul", [magnitude, low.node("Sign", [t])]), scale])
+    return low.node("Mul", [megengine_codes(low, name, dtype, scale), scale])
 
 
 def _elemwise(low: _QdqLowering, node: OpNode, names: list[str], out: str) -> None:
@@ -282,10 +291,19 @@ def _padding(low: _QdqLowering, node: OpNode, names: list[str], out: str) -> Non
     low.node("Pad", inputs, out, mode=_PAD_MODES[op.padding_mode])
 
 
+def _concat(low: _QdqLowering, node: OpNode, names: list[str], out: str) -> None:
+    """``Concat`` of the reals: on one quantization grid (MegEngine's dumps of
+    ``M.quantized.Concat`` requantize each input with a ``TypeCvt`` first) its values are
+    already quantized; no new pair."""
+    check_one_grid(node)
+    low.node("Concat", names, out, axis=node.op.axis)
+
+
 _RULES = {ConvBiasForward: _conv, ConvolutionForward: _conv, MatrixMul: _matmul,
           TypeCvt: _typecvt, Elemwise: _elemwise, ElemwiseMultiType: _multi_type,
           PoolingForward: _pooling, Reshape: _reshape, AxisAddRemove: _reshape,
-          Dimshuffle: _dimshuffle, Padding: _padding, Reduce: _reduce}
+          Dimshuffle: _dimshuffle, Padding: _padding, Reduce: _reduce,
+          Concat: _concat}
 
 
 def _const(low: _QdqLowering, var: VarNode, value: np.ndarray) -> str:
@@ -309,7 +327,12 @@ def lower_to_qdq(graph: Graph, *, shift: bool = True, int32_bias: bool = False) 
     return trace_qdq(graph, shift=shift, int32_bias=int32_bias).model
 
 
-def trace_qdq(graph: Graph, *, shift: bool = True, int32_bias: bool = False) -> Lowered:
+#: each var's batch dim ``(axis, mult)`` by id (``None``: no batch)
+BatchDims = Mapping[int, BatchDim | None]
+
+
+def trace_qdq(graph: Graph, *, shift: bool = True, int32_bias: bool = False,
+              batch: Callable[[Graph], BatchDims] | None = None) -> Lowered:
     """The QDQ ONNX model of a quantized ``graph`` (inputs ``in<k>``, outputs ``out<k>``,
     each of its var's storage type: float32, or a quantized var's codes), with the names
     of its vars' reals (:class:`~.int8_onnx.Lowered`).
@@ -318,6 +341,11 @@ def trace_qdq(graph: Graph, *, shift: bool = True, int32_bias: bool = False) -> 
     reals; OpenVINO's int8 convolutions then read unsigned activations); off: as int8.
     ``int32_bias``: a conv's ``QuantizedS32`` bias as its int32 codes and a
     ``DequantizeLinear`` (off: its float32 reals).
+    ``batch``: for a free batch size, the batch dim of each var (by id) of the graph the
+    lowering reads (``graph`` specialized, passed to it): ``Reshape`` targets hold ``-1``
+    and the edges a symbolic dim on the batch axis (:mod:`.int8_batch`), float ops'
+    export rules (:mod:`.int8_float`) see the batch axes as in a float ``dynamic_batch``
+    export; it may raise to refuse the graph. ``None``: static shapes.
 
     Raises:
         Int8Unsupported: an op (or a form of one) the lowering does not cover; the
@@ -328,18 +356,21 @@ def trace_qdq(graph: Graph, *, shift: bool = True, int32_bias: bool = False) -> 
     _edge_types(graph)
     graph = specialize(graph, {})  # shape chains (GetVarShape ...) folded for its input sizes
     low = _QdqLowering(shift, int32_bias)
+    if batch is not None:
+        low.batch = dict(batch(graph))
     low.index(graph)
     names: dict[int, str] = {}
     for k, var in enumerate(graph.inputs):
         names[var.id] = f"in{k}"
         if is_quantize(var.dtype):
             names[var.id] = low.node("DequantizeLinear", [f"in{k}", *low.qparams(var.dtype)])
-    low.lower_ops(graph, _RULES, names, _const)
+    low.lower_ops(graph, _RULES, names, _const, FloatBridge(low, OPSET, OWN_FLOAT_FORMS))
     outputs = []
     for k, var in enumerate(graph.outputs):
         _emit_output(low, var, names[var.id], f"out{k}")
-        outputs.append(helper.make_tensor_value_info(f"out{k}", _onnx_type(var), var.shape))
-    inputs = [helper.make_tensor_value_info(f"in{k}", _onnx_type(v), v.shape)
+        outputs.append(helper.make_tensor_value_info(f"out{k}", _onnx_type(var),
+                                                     edge_dims(low, var)))
+    inputs = [helper.make_tensor_value_info(f"in{k}", _onnx_type(v), edge_dims(low, v))
               for k, v in enumerate(graph.inputs)]
     g = helper.make_graph(low.nodes, "mge_int8_qdq", inputs, outputs, low.inits)
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)])
@@ -361,4 +392,4 @@ def _emit_output(low: _QdqLowering, var: VarNode, name: str, out: str) -> None:
                  to=TensorProto.INT32)
 
 
-__all__ = ["OPSET", "lower_to_qdq", "trace_qdq"]
+__all__ = ["OPSET", "BatchDims", "lower_to_qdq", "trace_qdq"]

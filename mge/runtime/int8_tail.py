@@ -28,6 +28,7 @@ from ..dtype import canonical_dtype, get_scale, is_quantize
 from ..graph.ir import OpNode, VarNode
 from ..ops.elemwise import Elemwise, TypeCvt
 from ..ops.reduce import Reduce
+from .int8_batch import reshape_target
 
 #: the op names in this module's strings are ONNX's
 OP_VOCABULARY = "onnx"
@@ -70,7 +71,7 @@ def spatial_mean(low: Any, name: str, y: VarNode, out: str) -> None:
     nhwc = low.node("Transpose", [name], perm=[0, 2, 3, 1])
     mean = low.node("ReduceMean", [nhwc, low.const(np.array([1, 2], np.int64), "axes")],
                     keepdims=0)
-    low.node("Reshape", [mean, low.const(np.array(y.shape, np.int64), "shape")], out)
+    low.node("Reshape", [mean, reshape_target(low, y)], out)
 
 
 def code_mean(low: Any, codes: str, x: VarNode, y: VarNode, out: str) -> None:

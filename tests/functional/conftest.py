@@ -1,21 +1,11 @@
-"""Shared fixtures for the functional tests."""
+"""Fixtures for the functional tests (the per-backend one, ``each_backend``, is
+``tests/conftest.py``'s)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-
-import mge
-
-
-@pytest.fixture(params=mge.available_backends())
-def each_backend(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Run the test once per available backend, restoring the default afterwards."""
-    previous = mge.get_default_backend()
-    mge.set_default_backend(request.param)
-    yield request.param
-    mge.set_default_backend(previous)
 
 
 @pytest.fixture

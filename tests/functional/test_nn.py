@@ -24,12 +24,8 @@ tF = torch.nn.functional
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "nn" / "oracle.npz"
 
 
-@pytest.fixture(params=["numpy", "torch"], autouse=True)
-def backend(request: pytest.FixtureRequest) -> Iterator[str]:
-    previous = mge.get_default_backend()
-    mge.set_default_backend(request.param)
-    yield request.param
-    mge.set_default_backend(previous)
+#: every test runs once per backend (``tests/conftest.py``; torch is there, as imported)
+pytestmark = pytest.mark.usefixtures("each_backend")
 
 
 def _rand(*shape: int, seed: int = 0, dtype: str = "float32") -> np.ndarray:

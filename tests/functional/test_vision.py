@@ -18,7 +18,7 @@ import pytest
 
 import mge
 import mge.functional as F
-from mge.backends import available_backends, get_backend, get_default_backend
+from mge.backends import get_backend
 from mge.core.apply import apply
 from mge.core.opdef import OpDef, OpError, TensorInfo
 from mge.jit import trace
@@ -31,12 +31,8 @@ FIXTURE = Path(__file__).parent.parent / "fixtures" / "vision" / "oracle.npz"
 f32 = np.float32
 
 
-@pytest.fixture(params=available_backends(), autouse=True)
-def backend(request: pytest.FixtureRequest):  # noqa: ANN201
-    previous = get_default_backend()
-    mge.set_default_backend(request.param)
-    yield request.param
-    mge.set_default_backend(previous)
+#: every test runs once per available backend (``tests/conftest.py``)
+pytestmark = pytest.mark.usefixtures("each_backend")
 
 
 def assert_output(got: np.ndarray, want: np.ndarray, what: str) -> None:

@@ -20,19 +20,14 @@ import pytest
 
 import mge
 import mge.functional as F
-from mge.backends import available_backends, get_default_backend
 from mge.core.opdef import OpError
 from mge.jit import trace
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "vision" / "detection.npz"
 
 
-@pytest.fixture(params=available_backends(), autouse=True)
-def backend(request: pytest.FixtureRequest):  # noqa: ANN201
-    previous = get_default_backend()
-    mge.set_default_backend(request.param)
-    yield request.param
-    mge.set_default_backend(previous)
+#: every test runs once per available backend (``tests/conftest.py``)
+pytestmark = pytest.mark.usefixtures("each_backend")
 
 
 @functools.cache

@@ -81,7 +81,7 @@ def test_construction_errors():
         M.BatchNorm2d(3, track_running_stats=False, freeze=True)
 
 
-def test_conv_family_forward(backend):
+def test_conv_family_forward(each_backend):
     conv = M.Conv2d(4, 6, 3, stride=2, padding=1, groups=2)
     x = _x(2, 4, 7, 7)
     ref = F.conv2d(mge.tensor(x), conv.weight, conv.bias, 2, 1, 1, 2).numpy()
@@ -93,7 +93,7 @@ def test_conv_family_forward(backend):
     np.testing.assert_allclose(_run(relu, x), np.maximum(_run(plain, x), 0), atol=1e-6)
 
 
-def test_conv_padding_modes(backend):
+def test_conv_padding_modes(each_backend):
     conv = M.Conv2d(2, 3, 3, padding=(1, 2), padding_mode="reflect")
     x = _x(1, 2, 5, 6)
     padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (2, 2)), mode="reflect")
@@ -102,7 +102,7 @@ def test_conv_padding_modes(backend):
     np.testing.assert_allclose(_run(conv, x), _run(plain, padded), rtol=1e-5, atol=1e-5)
 
 
-def test_conv_bn_modules(backend):
+def test_conv_bn_modules(each_backend):
     cb, cbr = M.ConvBn2d(3, 4, 3, padding=1), M.ConvBnRelu2d(3, 4, 3, padding=1)
     state = {k: RNG.uniform(0.5, 1.5, v.shape).astype("float32")
              for k, v in cb.state_dict().items()}
@@ -116,7 +116,7 @@ def test_conv_bn_modules(backend):
     np.testing.assert_allclose(_run(cbr, x), np.maximum(ref, 0), atol=1e-6)
 
 
-def test_linear_forward(backend):
+def test_linear_forward(each_backend):
     fc = M.Linear(5, 3)
     fc.bias.set_value(_x(3))
     x = _x(2, 4, 5)
@@ -131,7 +131,7 @@ def _bn_reference(x, mean, var, w, b, eps=1e-5):
         + b.reshape(shape)
 
 
-def test_batchnorm_eval_uses_running_statistics(backend):
+def test_batchnorm_eval_uses_running_statistics(each_backend):
     bn = M.BatchNorm2d(3)
     state = {k: RNG.uniform(0.5, 2.0, 3).astype("float32") for k in bn.state_dict()}
     bn.load_state_dict(state)
@@ -142,7 +142,7 @@ def test_batchnorm_eval_uses_running_statistics(backend):
     np.testing.assert_allclose(_run(bn, x), ref, rtol=1e-5, atol=1e-5)
 
 
-def test_batchnorm_training_updates_running_statistics(backend):
+def test_batchnorm_training_updates_running_statistics(each_backend):
     bn = M.BatchNorm2d(3)
     x = _x(2, 3, 4, 4) + 2
     y = _run(bn, x)
@@ -154,7 +154,7 @@ def test_batchnorm_training_updates_running_statistics(backend):
     np.testing.assert_allclose(bn.running_var.numpy().ravel(), 0.9 + 0.1 * unbiased, rtol=1e-5)
 
 
-def test_batchnorm_freeze_and_untracked(backend):
+def test_batchnorm_freeze_and_untracked(each_backend):
     x = _x(2, 3, 4, 4) + 2
     frozen = M.BatchNorm2d(3, freeze=True)
     np.testing.assert_allclose(_run(frozen, x), x / np.sqrt(1 + 1e-5), rtol=1e-6)
@@ -167,7 +167,7 @@ def test_batchnorm_freeze_and_untracked(backend):
                                rtol=1e-4, atol=1e-4)
 
 
-def test_batchnorm1d_ranks(backend):
+def test_batchnorm1d_ranks(each_backend):
     bn = M.BatchNorm1d(4)
     bn.eval()
     for shape in ((3, 4), (3, 4, 5)):
@@ -175,7 +175,7 @@ def test_batchnorm1d_ranks(backend):
         np.testing.assert_allclose(_run(bn, x), x / np.sqrt(1 + 1e-5), rtol=1e-6)
 
 
-def test_activations(backend):
+def test_activations(each_backend):
     x = _x(2, 3, 4)
     sig = 1 / (1 + np.exp(-x))
     cases = [
@@ -195,7 +195,7 @@ def test_activations(backend):
     np.testing.assert_allclose(_run(per_channel, -np.ones((1, 3, 2, 2), "float32")), -0.5)
 
 
-def test_pooling_matches_megengine_examples(backend):
+def test_pooling_matches_megengine_examples(each_backend):
     x = np.arange(16, dtype="float32").reshape(1, 1, 4, 4)
     np.testing.assert_array_equal(_run(M.MaxPool2d(3, 1, 0), x)[0, 0], [[10, 11], [14, 15]])
     np.testing.assert_array_equal(_run(M.AdaptiveMaxPool2d((2, 2)), x)[0, 0], [[5, 7], [13, 15]])
@@ -206,7 +206,7 @@ def test_pooling_matches_megengine_examples(backend):
     np.testing.assert_array_equal(_run(avg, y)[0, 0], [[0.25, 1.25], [6.5, 8.5]])
 
 
-def test_wrapper_modules(backend):
+def test_wrapper_modules(each_backend):
     a, b = _x(2, 3), _x(2, 3)
     np.testing.assert_allclose(_run(M.Elemwise("ADD"), a, b), a + b, rtol=1e-6)
     np.testing.assert_allclose(_run(M.Elemwise("fuse_add_relu"), a, b), np.maximum(a + b, 0),
@@ -223,7 +223,7 @@ def test_wrapper_modules(backend):
     assert _run(const, a)[0].tolist() == [9, 9, 9]
 
 
-def test_dropout_train_and_eval(backend):
+def test_dropout_train_and_eval(each_backend):
     x = np.ones((100, 100), "float32")
     drop = M.Dropout(0.5)
     y = _run(drop, x)

@@ -28,7 +28,7 @@ def _flatten(value: object) -> list:
     return [value]
 
 
-@pytest.mark.usefixtures("backend")
+@pytest.mark.usefixtures("each_backend")
 @pytest.mark.parametrize("case", _module_cases(), ids=lambda c: c["id"])
 def test_modules_match_megengine(case: dict) -> None:
     """Recurrent and normalization modules: same weights and inputs as MegEngine 1.13

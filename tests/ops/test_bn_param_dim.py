@@ -38,16 +38,8 @@ def _arrays(cid: str) -> dict[str, np.ndarray]:
         return {k.split("__", 1)[1]: z[k] for k in z.files if k.startswith(cid + "__")}
 
 
-@pytest.fixture(params=mge.available_backends())
-def backend(request: pytest.FixtureRequest):  # noqa: ANN201
-    previous = mge.get_default_backend()
-    mge.set_default_backend(request.param)
-    yield request.param
-    mge.set_default_backend(previous)
-
-
 @pytest.mark.parametrize("case", _cases(), ids=lambda c: c["id"])
-def test_eager_matches_megengine(case: dict, backend: str) -> None:
+def test_eager_matches_megengine(case: dict, each_backend: str) -> None:
     a = _arrays(case["id"])
     op = BatchNormForward(param_dim=case["param_dim"], fwd_mode=case["fwd_mode"],
                           avg_factor=case["avg_factor"], epsilon=case["epsilon"])

@@ -3,7 +3,7 @@
 Run with the oracle interpreter (never imported by ``mge``)::
 
     MEGENGINE_INTERP_ASYNC_LEVEL=0 .oracle/bin/python tools/oracle/make_int8.py \\
-        --out tests/fixtures/int8 [--model cnn|resnet18]
+        --out tests/fixtures/int8 [--model cnn|resnet18|shufflenet]
 
 A float net (random weights, BatchNorm statistics set) goes through
 ``quantize_qat(calibration_qconfig)``, calibration on seeded random batches,
@@ -14,8 +14,10 @@ graph output (as float32), so a runner can be compared layer by layer. Writes
 ``float_<model>.mge`` (its last output); ``--batch N`` adds ``_bN`` to the names.
 
 The ``cnn`` model (QuantStub, ConvBnRelu2d, grouped ConvBn2d, Conv2d, quantized
-fuse_add_relu, max pooling, Linear) is small enough to commit; ``resnet18`` (ImageNet
-width, about 12 MB) is made on demand by the tests.
+fuse_add_relu, max pooling, Linear) and ``shufflenet`` (a narrow ShuffleNetV1 of the zoo's
+quantized units, 32x32 input: channel shuffles, quantized concatenation and average
+pooling) are small enough to commit; ``resnet18`` (ImageNet width, about 12 MB) is made
+on demand by the tests.
 """
 
 from __future__ import annotations
@@ -95,7 +97,66 @@ class ResNet18(M.Module):
         return [t.astype("float32") for t in (*outs, gap)] + [out]
 
 
-MODELS = {"cnn": (SmallCNN, (1, 3, 8, 8)), "resnet18": (ResNet18, (1, 3, 224, 224))}
+class ShuffleUnit(M.Module):
+    """MegEngine/Models' quantized ``ShuffleV1Block`` (``official/quantization``): a
+    grouped 1x1 conv, the channel shuffle (reshape, transpose, reshape of the codes), a
+    depthwise conv, a grouped 1x1 conv, ``FUSE_ADD_RELU`` with the input or (stride 2)
+    its strided 1x1 projection; ``concat``: ShuffleNetV1's own stride-2 unit instead, the
+    3x3 average pool of the input concatenated with the relu'd main branch."""
+
+    def __init__(self, cin: int, cout: int, stride: int, group: int, first: bool,
+                 concat: bool = False) -> None:
+        super().__init__()
+        self.group, self.stride, self.concat = group, stride, concat
+        mid, main_out = cout // 4, cout - cin if concat else cout
+        self.pw = M.ConvBnRelu2d(cin, mid, 1, groups=1 if first else group, bias=False)
+        self.dw = M.ConvBn2d(mid, mid, 3, stride, 1, groups=mid, bias=False)
+        self.pw_linear = M.ConvBn2d(mid, main_out, 1, groups=group, bias=False)
+        if concat:
+            self.pool, self.relu, self.cat = M.AvgPool2d(3, 2, 1), M.Elemwise("RELU"), M.Concat()
+        else:
+            self.proj = M.ConvBn2d(cin, cout, 1, 2, bias=False) if stride == 2 else None
+            self.add = M.Elemwise("FUSE_ADD_RELU")
+
+    def shuffle(self, x):
+        n, c, h, w = x.shape
+        x = x.reshape(n, c // self.group, self.group, h, w)
+        return F.transpose(x, (0, 2, 1, 3, 4)).reshape(n, c, h, w)
+
+    def forward(self, x):
+        y = self.pw_linear(self.dw(self.shuffle(self.pw(x))))
+        if self.concat:
+            return self.cat([self.pool(x), self.relu(y)], 1)
+        return self.add(y, x if self.proj is None else self.proj(x))
+
+
+class ShuffleNetV1(M.Module):
+    """A narrow ShuffleNetV1 (group 3) of :class:`ShuffleUnit`s: the first stage opens
+    with the concatenating unit, the second with the zoo's projecting one; the classifier
+    stays float, as in the zoo."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.q = M.QuantStub()
+        self.stem = M.ConvBnRelu2d(3, 12, 3, 2, 1, bias=False)
+        self.pool = M.MaxPool2d(3, 2, 1)
+        self.units = M.Sequential(
+            ShuffleUnit(12, 48, 2, 3, first=True, concat=True), ShuffleUnit(48, 48, 1, 3, False),
+            ShuffleUnit(48, 96, 2, 3, False), ShuffleUnit(96, 96, 1, 3, False))
+        self.dq = M.DequantStub()
+        self.fc = M.Linear(96, 10)
+        self.fc.disable_quantize()
+
+    def forward(self, x):
+        outs = [self.pool(self.stem(self.q(x)))]
+        for unit in self.units:
+            outs.append(unit(outs[-1]))
+        out = self.fc(self.dq(F.flatten(F.avg_pool2d(outs[-1], 2), 1)))
+        return [t.astype("float32") for t in outs] + [out]
+
+
+MODELS = {"cnn": (SmallCNN, (1, 3, 8, 8)), "resnet18": (ResNet18, (1, 3, 224, 224)),
+          "shufflenet": (ShuffleNetV1, (1, 3, 32, 32))}
 
 
 def dump_float(net: M.Module, path: str, x: np.ndarray) -> None:

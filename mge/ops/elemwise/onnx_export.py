@@ -114,9 +114,28 @@ def _isinf(x: Sym) -> Sym:
 
 
 def round_half_away(x: Sym) -> Sym:
-    """C's ``roundf``: ``sign(x) * (f + (|x| - f >= 0.5))`` with ``f = floor(|x|)``, exact
-    (``floor(|x| + 0.5)`` would round 0.49999997 and 2**23 + 1 up; NaN stays NaN)."""
+    """C's ``roundf`` (MegEngine's ``ROUND``, and how its ``TypeCvt`` to a quantized dtype
+    rounds ``x / scale``), exact for every value (``floor(|x| + 0.5)`` rounds 0.49999997
+    and 2**23 + 1 up); NaN stays NaN.
+
+    float32: ``floor(|x| + h) * sign(x)``, ``h`` the float32 just below 0.5: the float32
+    sum rounds up to the next integer exactly when ``|x|`` is a half or more past one.
+    Other dtypes: ``sign(x) * (f + (|x| - f >= 0.5))``, ``f = floor(|x|)``, whose steps
+    are exact at any working precision (onnxruntime computes a float16 ``Add`` ->
+    ``Floor`` in float32, unrounded, and the first form then rounded every half down).
+
+    The one ONNX spelling: ``Elemwise(ROUND)``, the fake-quant ops and the int8 QDQ
+    lowering's input quantization (:mod:`mge.runtime.int8_qdq`, through a Sym-like
+    adapter) all build it.
+
+    Example:
+        >>> round_half_away(x)                                      # doctest: +SKIP
+        <Sym Mul_out: float32[3]>
+    """
     a = x.unary("Abs")
+    if x.dtype == np.float32:
+        half_below = np.nextafter(np.float32(0.5), np.float32(0))
+        return (a + half_below).floor() * x.op("Sign")
     f = a.floor()
     return x.op("Sign") * (f + (a - f >= 0.5).cast(x.dtype))
 
@@ -235,4 +254,4 @@ def _type_cvt(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
 
 batch_rule(Elemwise, TypeCvt, PowC)(aligned)
 
-__all__ = ["ELEMWISE"]
+__all__ = ["ELEMWISE", "round_half_away"]

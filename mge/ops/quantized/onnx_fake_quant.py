@@ -5,7 +5,7 @@ arithmetic in float32 ONNX ops, ``round`` exact and half away from zero.
 rounds ties to even (``x / s = 2.5`` gives 2 where MegEngine gives 3), and real
 activations hit ties (a pixel of 0.5 at scale 1/255...): so every op is written with
 its elementwise steps. Under ``dynamic_batch`` export the batch flows through the data
-input only.
+input only (and through ``ElemwiseMultiType`` as through any elementwise op).
 
 Example:
     >>> FakeQuant.onnx_rule is export_fake_quant
@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..batching import data_inputs
+from ..batching import aligned, data_inputs
 from ..elemwise.onnx_export import round_half_away
 from ..registry import batch_rule, onnx_rule
+from . import ElemwiseMultiType
 from .fake_quant import LSQ, TQT, FakeQuant
 
 if TYPE_CHECKING:
@@ -59,3 +60,5 @@ def export_lsq(ctx: ExportContext, node: OpNode, xs: list[Sym]) -> list[Sym]:
 
 #: the batch flows through the data input; the quantization parameters carry none
 batch_rule(FakeQuant, TQT, LSQ)(data_inputs(0))
+#: elementwise (its ONNX form is the QDQ lowering's, :mod:`mge.runtime.int8_qdq`)
+batch_rule(ElemwiseMultiType)(aligned)

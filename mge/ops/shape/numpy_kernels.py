@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.opdef import TensorInfo, normalize_axis
+from ...dtype import is_quantize
 from .. import shape as S
 from ..registry import NUMPY
 
@@ -37,7 +38,9 @@ def axis_add_remove(op: S.AxisAddRemove, x: np.ndarray) -> np.ndarray:
 
 @NUMPY.kernel(S.Concat)
 def concat(op: S.Concat, *xs: np.ndarray) -> np.ndarray:
-    return np.concatenate(xs, axis=op.axis)
+    out = np.concatenate(xs, axis=op.axis)
+    # np.concatenate drops a quantized dtype's parameters (infer: the inputs share them)
+    return out.view(xs[0].dtype) if is_quantize(xs[0].dtype) else out
 
 
 @NUMPY.kernel(S.Padding)

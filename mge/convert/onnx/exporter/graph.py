@@ -29,6 +29,7 @@ from ....backends import get_backend
 from ....core.apply import run_op
 from ....core.opdef import REGISTRY, OpDef
 from ....graph.ir import ConstOp, Graph, Host2DeviceCopy, OpNode, VarNode
+from ....ops.batching import BATCH_DIM_NAME
 from ....ops.conv import onnx_export as _conv  # noqa: F401 - each family's export rules
 from ....ops.elemwise import onnx_export as _elemwise  # noqa: F401
 from ....ops.nn import onnx_export as _nn  # noqa: F401
@@ -248,7 +249,7 @@ def _value_info(sym: Sym, batch_axis: int | None) -> Any:
 
     dims: list[Any] = list(sym.shape)
     if batch_axis is not None:
-        dims[batch_axis] = "batch"
+        dims[batch_axis] = BATCH_DIM_NAME
     return helper.make_tensor_value_info(sym.name, onnx_dtype(sym.dtype), dims)
 
 

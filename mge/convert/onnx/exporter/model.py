@@ -191,15 +191,17 @@ def to_onnx(
     A graph holding quantized dtypes (an int8 ``.mge`` dump) is written as a standard
     QDQ model (:mod:`.quantized`): int8 ``QuantizeLinear``/``DequantizeLinear`` pairs,
     int32 biases, float32 edges where the ``.mge``'s are float and a quantized input or
-    output as its integer codes; its opset is at least 21, ``optimize`` has no effect,
-    and ``fp16`` or ``dynamic_batch`` raise :class:`OnnxExportError`.
+    output as its integer codes; its opset is at least 18, ``optimize`` has no effect,
+    ``fp16`` raises :class:`OnnxExportError`, and ``dynamic_batch`` frees its batch as in
+    a float export.
 
     Raises:
         UnsupportedOpError: listing every op (type, name, output) that has no ONNX form;
             nothing is written.
         OnnxExportError: a bad opset or names, an unwritable ``output``, a
             TracedModule with BatchNorm in training mode, or a quantized graph with an
-            op the QDQ lowering cannot express (named), ``fp16`` or ``dynamic_batch``.
+            op the QDQ lowering cannot express (named), ``fp16``, or with
+            ``dynamic_batch`` an op that bakes the batch size in (named).
 
     Example:
         >>> tm = mge.traced_module.trace_module(net, x)                # doctest: +SKIP

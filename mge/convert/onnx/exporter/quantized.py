@@ -27,8 +27,13 @@ What differs from a float export:
 * ``optimize`` has no effect: a quantized graph is already fused (conv + bias +
   nonlinearity in one ``ConvBias``); its constant computations (a TracedModule's bias
   cast to ``QuantizedS32``, shape chains) are always folded;
-* ``fp16`` and ``dynamic_batch`` raise :class:`OnnxExportError` (the graph computes in
-  int8, and the lowering writes static shapes);
+* ``fp16`` raises :class:`OnnxExportError` (the graph computes in int8);
+* ``dynamic_batch``: as in a float export, the batch dim of every input (axis 0) and of
+  the outputs that carry it is the symbolic ``batch``, followed through the graph by the
+  ops' batch rules (:mod:`.batch`), and each ``Reshape`` target holds ``-1`` there; a
+  graph whose batch cannot be followed (an op that mixes or bakes in the batch size) is
+  refused, naming the op. At each batch size the model computes what the static export
+  of the graph at that size does;
 * results agree with mge's exact int8 kernels within about one quantization step per
   layer, not bit for bit: ONNX rounds ties to even, MegEngine away from zero.
 
@@ -47,8 +52,9 @@ from ....dtype import is_quantize
 from ....graph.ir import Graph
 from ....graph.passes import run_passes
 from ....runtime.int8_onnx import Int8Unsupported
-from ....runtime.int8_qdq import trace_qdq
+from ....runtime.int8_qdq import BatchDims, trace_qdq
 from ..errors import OnnxExportError
+from .batch import batch_axes
 from .graph import _names
 from .qdq_pairs import add_fusable_pairs
 
@@ -71,18 +77,14 @@ def export_quantized(graph: Graph, *, opset: int = MIN_QDQ_OPSET,
 
     Raises:
         OnnxExportError: an op (or a form of one) the QDQ lowering cannot express (the
-            message names it), bad names, ``fp16`` or ``dynamic_batch``.
+            message names it), bad names, ``fp16``, or with ``dynamic_batch`` an op
+            through which the batch cannot be followed (named).
     """
     import onnx
 
     if fp16:
         raise OnnxExportError("fp16 (--fp16): the graph is quantized (it computes in "
                               "int8); export it without fp16")
-    if dynamic_batch:
-        raise OnnxExportError(
-            "dynamic_batch (--dynamic-batch): a quantized graph is exported with the "
-            f"static shapes of its inputs {[v.shape for v in graph.inputs]}; dump the .mge "
-            "at the batch size you need and export it without dynamic_batch")
     ins = _names(input_names, graph.inputs, "input names", lambda k, v: f"input_{k}")
     outs = _names(output_names, graph.outputs, "output names", lambda k, v: f"output_{k}")
     if set(ins) & set(outs):
@@ -91,7 +93,8 @@ def export_quantized(graph: Graph, *, opset: int = MIN_QDQ_OPSET,
     graph = graph.copy()  # constant chains folded (a traced module's bias TypeCvt)
     run_passes(graph, ["fold_constants"])
     try:
-        model = trace_qdq(graph, shift=False, int32_bias=True).model
+        model = trace_qdq(graph, shift=False, int32_bias=True,
+                          batch=_batch_dims if dynamic_batch else None).model
     except Int8Unsupported as exc:
         raise OnnxExportError(f"cannot export the quantized graph as QDQ ONNX: {exc}") \
             from None
@@ -112,6 +115,26 @@ def export_quantized(graph: Graph, *, opset: int = MIN_QDQ_OPSET,
         raise OnnxExportError(f"internal error: the exported QDQ model fails onnx.checker: "
                               f"{exc}") from exc
     return model
+
+
+def _batch_dims(graph: Graph) -> BatchDims:
+    """The batch dim of each var of the lowered ``graph`` (``dynamic_batch``).
+
+    Raises:
+        OnnxExportError: the inputs' batch sizes differ, or ops the batch cannot be
+            followed through (each named with the reason).
+    """
+    try:
+        dims, blocked = batch_axes(graph, graph.ops(), {})
+    except ValueError as exc:
+        raise OnnxExportError(str(exc)) from None
+    if blocked:
+        nodes = {n.id: n for n in graph.ops()}
+        raise OnnxExportError("dynamic_batch (--dynamic-batch): the batch size of the "
+                              "quantized graph cannot stay free: " + "; ".join(
+                                  f"{nodes[k].type} {nodes[k].name or k}: {why}"
+                                  for k, why in blocked.items()))
+    return dims
 
 
 def _drop_identities(g: Any) -> None:

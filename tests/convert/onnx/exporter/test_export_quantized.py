@@ -177,12 +177,10 @@ def test_qdq_export_names_clashing_with_inner_values_are_kept(
     np.testing.assert_array_equal(_run(model, x)[0], _run(plain, x)[0])
 
 
-@pytest.mark.parametrize(("option", "words"), [
-    ({"fp16": True}, "fp16"), ({"dynamic_batch": True}, "dynamic_batch")])
-def test_qdq_export_refuses_fp16_and_dynamic_batch(option: dict, words: str,
-                                                   tmp_path: Path) -> None:
-    with pytest.raises(OnnxExportError, match=words):
-        to_onnx(str(INT8_CNN), tmp_path / "q.onnx", **option)
+def test_qdq_export_refuses_fp16(tmp_path: Path) -> None:
+    """(``dynamic_batch``: ``test_export_quantized_batch.py``)"""
+    with pytest.raises(OnnxExportError, match="fp16"):
+        to_onnx(str(INT8_CNN), tmp_path / "q.onnx", fp16=True)
     assert not (tmp_path / "q.onnx").exists()
 
 
