@@ -147,6 +147,7 @@ class _Lowering:
             names[out.id] = self.fresh("v")
             rule(self, node, [names[v.id] for v in node.inputs], names[out.id])
 
+
 def shifted(var: VarNode) -> bool:
     """Whether ``var``'s codes travel shifted to uint8: a non-constant ``QuantizedS8``
     (uint8 codes ``q + SHIFT``, zero point 128: the same reals, and the u8 x s8 products
