@@ -1,6 +1,7 @@
 """The state of the int8 ONNX lowerings (:mod:`.int8_onnx`, :mod:`.int8_qdq`): the nodes
 and constants written so far, each var's readers, how a var's codes travel, and the walk
-that hands each op to its rule.
+that hands each op to its rule (a float op the lowering has no form of its own for: to
+its op home's ONNX export rule, through a :class:`~.int8_float.FloatBridge`).
 
 Example:
     >>> low = _Lowering(); low.node("Relu", ["x"])                # doctest: +SKIP
@@ -9,7 +10,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,12 +18,20 @@ from ..dtype import dtype_name, get_scale, is_quantize
 from ..graph.ir import ConstOp, Graph, Host2DeviceCopy, OpNode, VarNode
 from .int8_requant import SHIFT
 
+if TYPE_CHECKING:
+    from .int8_float import FloatBridge
+
 #: the op names in this module's strings are ONNX's
 OP_VOCABULARY = "onnx"
 
 
 class Int8Unsupported(ValueError):
     """A graph op the int8 ONNX lowering has no form for."""
+
+
+def describe(node: OpNode) -> str:
+    """``"<op type> on <input dtypes>"``, how the lowerings' errors name an op."""
+    return f"{node.op.type_name} on {', '.join(dtype_name(v.dtype) for v in node.inputs)}"
 
 
 class _Lowering:
@@ -110,10 +119,11 @@ class _Lowering:
                 self.users.setdefault(var.id, []).append(node)
 
     def lower_ops(self, graph: Graph, rules: dict[type, Any], names: dict[int, str],
-                  const: Any) -> None:
+                  const: Any, bridge: FloatBridge) -> None:
         """Name every op's output in ``names`` (which holds the inputs' names): a
-        constant as ``const(self, var, value)`` gives it, another op by its rule in
-        ``rules``, ``rule(self, node, input names, output name)``.
+        constant as ``const(self, var, value)`` gives it, a float op that ``bridge``
+        takes by its op home's export rule (:mod:`.int8_float`), another op by its rule
+        in ``rules``, ``rule(self, node, input names, output name)``.
 
         Raises:
             Int8Unsupported: an op without a rule, or with several outputs.
@@ -128,10 +138,12 @@ class _Lowering:
             if isinstance(node.op, ConstOp):
                 names[out.id] = const(self, out, node.op.value)
                 continue
+            if bridge.takes(node):
+                names.update(zip((v.id for v in node.outputs), bridge.lower(node, names)))
+                continue
             rule = rules.get(type(node.op))
             if rule is None or len(node.outputs) != 1:
-                raise Int8Unsupported(f"{node.op.type_name} on "
-                                      f"{', '.join(dtype_name(v.dtype) for v in node.inputs)}")
+                raise Int8Unsupported(describe(node))
             names[out.id] = self.fresh("v")
             rule(self, node, [names[v.id] for v in node.inputs], names[out.id])
 
@@ -156,4 +168,4 @@ def check_one_grid(node: OpNode) -> None:
         raise Int8Unsupported(f"Concat of several dtypes ({', '.join(sorted(dtypes))})")
 
 
-__all__ = ["Int8Unsupported", "check_one_grid", "shifted"]
+__all__ = ["Int8Unsupported", "check_one_grid", "describe", "shifted"]

@@ -14,7 +14,7 @@ and zero point become constants beside the ops that need them:
   point 0 for that relu's ``QLinearAdd`` form (:mod:`.int8_requant`); a zero-point
   ``Padding`` before it becomes its ``pads`` (:mod:`.int8_fuse`); at batch 1, the 3x3
   conv of an RGB image: a float ``Conv`` of the codes, exact sums (:mod:`.int8_codeconv`);
-* ``MatrixMul`` of ``QuantizedS8``: ``MatMulInteger`` (of float32: ``MatMul``);
+* ``MatrixMul`` of ``QuantizedS8``: ``MatMulInteger``;
   ``Elemwise`` ``ADD``/``SUB`` of one ``QuantizedS32``: int32 arithmetic;
   ``ElemwiseMultiType``: ``QADD`` and ``QFUSE_ADD_RELU`` as onnxruntime's ``QLinearAdd``
   (``com.microsoft``); ``QRELU`` and ``QMIN``/``QMAX`` with a constant at the same scale
@@ -27,8 +27,10 @@ and zero point become constants beside the ops that need them:
   dtype): on the codes (a constant pad value is a code, as in MegEngine's kernel);
 * a float tail (:mod:`.int8_tail`): ``Reduce`` (a MEAN pair over H and W: one mean over
   the NHWC transpose, of the codes as an integer sum where it reads a dequantize), float
-  ``ConvBias`` (1x1 on a 1x1 image: ``Gemm``, a bias ``ADD`` after it its ``C``), float
-  ``Elemwise``; a chain of ``Reshape`` nodes is one (:mod:`.int8_fuse`).
+  ``ConvBias`` (1x1 on a 1x1 image: ``Gemm``, a bias ``ADD`` after it its ``C``); a chain
+  of ``Reshape`` nodes is one (:mod:`.int8_fuse`);
+* any other op on float vars only (a float ``MatrixMul`` head, a softmax, float
+  ``Elemwise``): its op home's ONNX export rule (:mod:`.int8_float`).
 
 Anything else raises :class:`Int8Unsupported` (the plan then runs on the numpy kernels).
 Example: ``model = lower_to_onnx(graph)``.
@@ -47,10 +49,11 @@ from ..ops.elemwise import Elemwise, TypeCvt
 from ..ops.nn import MatrixMul
 from ..ops.pooling import PoolingForward
 from ..ops.quantized import ElemwiseMultiType
-from ..ops.reduce import REDUCE_ALL, Reduce
+from ..ops.reduce import Reduce
 from ..ops.shape import AxisAddRemove, Concat, Dimshuffle, Padding, Reshape
 from .int8_batch import reshape_target
 from .int8_codeconv import code_conv_fits, emit_code_conv
+from .int8_float import FloatBridge
 from .int8_fuse import fold_pads_into_convs, merge_reshapes
 from .int8_lowering import Int8Unsupported, _Lowering, check_one_grid, shifted
 from .int8_pool import code_average, code_average_fits, pool_attrs
@@ -98,37 +101,34 @@ def _conv_attrs(op: Any, groups: int) -> dict[str, Any]:
             "strides": [op.stride_h, op.stride_w], "dilations": [op.dilate_h, op.dilate_w]}
 
 
+def _gemm_conv(low: _Lowering, node: OpNode) -> bool:
+    """Whether a float convolution is a classifier after global pooling (1x1, dense, on a
+    1x1 image, no z, constant bias, ``IDENTITY``/``RELU``), :func:`_float_conv`'s form."""
+    op, (x, w, *rest) = node.op, node.inputs
+    return (op.format == "NCHW" and op.sparse == "DENSE" and w.is_const and len(rest) <= 1
+            and all(v.is_const for v in rest) and tuple(x.shape[2:]) == (1, 1)
+            and tuple(w.shape[2:]) == (1, 1) and (op.pad_h, op.pad_w) == (0, 0)
+            and op.epilogue() in ("IDENTITY", "RELU"))
+
+
 def _float_conv(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
-    """A float convolution (a network's float tail): ONNX ``Conv`` (+ ``Relu``); a 1x1
-    dense one on a 1x1 image (a classifier after global pooling) as ``Gemm``, which
-    onnxruntime runs several times faster than its ``Conv`` there (a constant bias
-    ``ADD`` after a bias-free one is its ``C``, see :mod:`.int8_tail`)."""
+    """A float 1x1 convolution on a 1x1 image (:func:`_gemm_conv`; other float ones go to
+    their op home's rule, :mod:`.int8_float`) as ``Gemm``, which onnxruntime runs several
+    times faster than its ``Conv`` there (a constant bias ``ADD`` after a bias-free one is
+    its ``C``, see :mod:`.int8_tail`), ``Relu`` after it for a ``RELU`` epilogue."""
     op, x = node.op, node.inputs[0]
-    filt, groups = _filter(node)
-    w = filt.astype(np.float32)
+    w = _filter(node)[0].astype(np.float32)
     rest = node.inputs[2:]
-    bias = []
-    if rest:
-        if not rest[0].is_const:
-            raise Int8Unsupported("float ConvBias needs a constant bias")
-        bias = [low.const(np.asarray(rest[0].value, np.float32).reshape(-1), "b")]
+    bias = [low.const(np.asarray(rest[0].value, np.float32).reshape(-1), "b")] if rest else []
     nonline = op.epilogue()
-    if nonline not in ("IDENTITY", "RELU"):
-        raise Int8Unsupported(f"float ConvBias nonlinearity {nonline}")
-    y = None if nonline == "RELU" else out
-    if (groups == 1 and w.shape[2:] == (1, 1) and tuple(x.shape[2:]) == (1, 1)
-            and (op.pad_h, op.pad_w) == (0, 0)):
-        folded = None if bias or nonline != "IDENTITY" else bias_add(low, node.outputs[0])
-        if folded is not None:
-            low.aliases[folded[0].outputs[0].id] = node.outputs[0].id
-            bias = [low.const(folded[1], "b")]
-        flat = low.node("Reshape", [names[0], reshape_target(low, x, x.shape[:2])])
-        gemm = low.node("Gemm", [flat, low.const(w.reshape(w.shape[:2]), "w"), *bias],
-                        transB=1)
-        conv = low.node("Reshape", [gemm, reshape_target(low, node.outputs[0])], y)
-    else:
-        conv = low.node("Conv", [names[0], low.const(w, "w"), *bias], y,
-                        **_conv_attrs(op, groups))
+    folded = None if bias or nonline != "IDENTITY" else bias_add(low, node.outputs[0])
+    if folded is not None:
+        low.aliases[folded[0].outputs[0].id] = node.outputs[0].id
+        bias = [low.const(folded[1], "b")]
+    flat = low.node("Reshape", [names[0], reshape_target(low, x, x.shape[:2])])
+    gemm = low.node("Gemm", [flat, low.const(w.reshape(w.shape[:2]), "w"), *bias], transB=1)
+    conv = low.node("Reshape", [gemm, reshape_target(low, node.outputs[0])],
+                    None if nonline == "RELU" else out)
     if nonline == "RELU":
         low.node("Relu", [conv], out)
 
@@ -210,9 +210,6 @@ def _matmul_operands(low: _Lowering, node: OpNode, names: list[str]) -> tuple[st
 
 def _matmul(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
     a, b = _matmul_operands(low, node, names)
-    if not any(is_quantize(v.dtype) for v in node.inputs):  # a float classifier (the zoo's
-        low.node("MatMul", [a, b], out)  # ShuffleNetV1 keeps its Linear float)
-        return
     zps = [low.vq(v)[1] for v in node.inputs]
     low.node("MatMulInteger", [a, b, *zps], out)
 
@@ -237,9 +234,6 @@ def _typecvt(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
 
 def _elemwise(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
     mode = node.op.mode
-    if not any(is_quantize(v.dtype) for v in (*node.inputs, *node.outputs)):  # float tail
-        low.node("Identity", [_float_chain(low, mode, names, "float Elemwise")], out)
-        return
     if mode in ("ADD", "SUB") and node.outputs[0].dtype.itemsize == 4:  # QuantizedS32: exact
         low.node(_FLOAT_MODES[mode], names, out)
         return
@@ -368,15 +362,17 @@ def _dimshuffle(low: _Lowering, node: OpNode, names: list[str], out: str) -> Non
         low.node("Transpose", names, out, perm=list(node.op.pattern))
 
 
-_REDUCE_MODES = {"SUM": "ReduceSum", "MEAN": "ReduceMean", "MAX": "ReduceMax", "MIN": "ReduceMin"}
+def _spatial_mean_pair(low: _Lowering, node: OpNode) -> bool:
+    """Whether a float ``Reduce`` is one of a spatial mean pair (:mod:`.int8_tail`)."""
+    return node.inputs[0].id in low.deferred or mean_pair(low, node) is not None
 
 
 def _reduce(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
-    """A float ``Reduce`` (a network's float tail), keeping the axis as MegEngine does."""
-    op, x = node.op, node.inputs[0]
-    if is_quantize(x.dtype) or op.mode not in _REDUCE_MODES or op.axis == REDUCE_ALL \
-            or op.data_type != "DEFAULT":
-        raise Int8Unsupported(f"Reduce {op.mode} on {dtype_name(x.dtype)}")
+    """A spatial mean pair (:func:`_spatial_mean_pair`; a network's float tail): nothing at
+    the first, one mean over H and W at the second."""
+    x = node.inputs[0]
+    if is_quantize(x.dtype):
+        raise Int8Unsupported(f"Reduce {node.op.mode} on {dtype_name(x.dtype)}")
     if x.id in low.deferred:  # the second of a spatial mean pair (:mod:`.int8_tail`)
         name, first = low.deferred.pop(x.id)
         if first.id in low.codes:
@@ -384,11 +380,8 @@ def _reduce(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
         else:
             spatial_mean(low, name, node.outputs[0], out)
         return
-    if mean_pair(low, node) is not None:  # the mean over H then W (or W then H): at the
-        low.deferred[node.outputs[0].id] = (names[0], x)  # second
-        return
-    axes = low.const(np.array([op.axis], np.int64), "axes")
-    low.node(_REDUCE_MODES[op.mode], [names[0], axes], out, keepdims=1)
+    low.deferred[node.outputs[0].id] = (names[0], x)  # the mean over H then W (or W then
+    # H): at the second
 
 
 _PAD_MODES = {"CONSTANT": "constant", "REPLICATE": "edge", "REFLECT": "reflect"}
@@ -408,22 +401,29 @@ def _padding(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
     if op.padding_mode == "CONSTANT":
         storage, offset = low.storage(x)
         code = int(op.padding_val) + offset
-        info = np.iinfo(storage) if storage.kind in "iu" else None
-        if info is None or not info.min <= code <= info.max:
+        info = np.iinfo(storage)  # codes (a float Padding: :mod:`.int8_float`)
+        if not info.min <= code <= info.max:
             raise Int8Unsupported(f"Padding value {op.padding_val} on {dtype_name(x.dtype)}")
         inputs.append(low.const(np.array(code, storage), "pad_value"))
     low.node("Pad", inputs, out, mode=_PAD_MODES[op.padding_mode])
 
 
 def _concat(low: _Lowering, node: OpNode, names: list[str], out: str) -> None:
-    """``Concat`` of the codes (of one dtype), each input moved to the zero point the
-    output travels at (exact: one scale)."""
+    """``Concat`` of the codes (of one quantized dtype; a float one: :mod:`.int8_float`),
+    each input moved to the zero point the output travels at (exact: one scale)."""
     check_one_grid(node)
     y = node.outputs[0]
-    codes = [n if low.offset(v) == low.offset(y) or not is_quantize(v.dtype) else
-             low.q(low.dq(n, v), y) for n, v in zip(names, node.inputs, strict=True)]
+    codes = [n if low.offset(v) == low.offset(y) else low.q(low.dq(n, v), y)
+             for n, v in zip(names, node.inputs, strict=True)]
     low.node("Concat", codes, out, axis=node.op.axis)
 
+
+#: float ops the lowerings write themselves where the predicate holds (a classifier's 1x1
+#: conv as ``Gemm``, a spatial mean pair), or always (``None``: shape ops, as on codes); any
+#: other op on float vars only is its op home's export rule (:mod:`.int8_float`)
+OWN_FLOAT_FORMS = {ConvBiasForward: _gemm_conv, ConvolutionForward: _gemm_conv,
+                   Reduce: _spatial_mean_pair, Reshape: None, AxisAddRemove: None,
+                   Dimshuffle: None}
 
 _RULES = {ConvBiasForward: _conv, MatrixMul: _matmul, TypeCvt: _typecvt,
           Elemwise: _elemwise, ElemwiseMultiType: _multi_type, PoolingForward: _pooling,
@@ -474,7 +474,7 @@ def trace_lowering(graph: Graph, *, relu_add: bool = True, fold_pads: bool = Tru
     low.index(graph)
     names = {var.id: f"in{k}" for k, var in enumerate(graph.inputs)}
     low.lower_ops(graph, _RULES, names, lambda low, var, value: low.const(
-        np.asarray(value, np.dtype(var.dtype.str))))
+        np.asarray(value, np.dtype(var.dtype.str))), FloatBridge(low, OPSET, OWN_FLOAT_FORMS))
     outputs = []
     for k, var in enumerate(graph.outputs):
         low.node("Identity", [names[var.id]], f"out{k}")

@@ -20,7 +20,8 @@ between two such pairs, or fed by a dequantized int8 constant, on integer kernel
   one dtype: no new pair); ``TypeCvt`` from float or from another scale (a requantizing
   ``M.quantized.Concat`` input): the reals moved to MegEngine's grid point
   (:mod:`.int8_round`, ties away from zero), then a new pair; to float: nothing; the
-  float tail as :mod:`.int8_onnx` writes it;
+  float tail as :mod:`.int8_onnx` writes it (other ops on float vars only: their op
+  homes' export rules, :mod:`.int8_float`, which follow a free batch too);
 * quantized graph inputs arrive as codes (``DequantizeLinear``), quantized outputs leave
   as codes (``QuantizeLinear``; 32-bit: ``Round`` of the real over its scale).
 
@@ -55,9 +56,11 @@ from ..ops.quantized import ElemwiseMultiType
 from ..ops.reduce import Reduce
 from ..ops.shape import AxisAddRemove, Concat, Dimshuffle, Padding, Reshape
 from .int8_batch import edge_dims
+from .int8_float import FloatBridge
 from .int8_lowering import Int8Unsupported, _Lowering, check_one_grid, shifted
 from .int8_onnx import (
     _PAD_MODES,
+    OWN_FLOAT_FORMS,
     Lowered,
     _conv_attrs,
     _dimshuffle,
@@ -80,7 +83,6 @@ OP_VOCABULARY = "onnx"
 #: ONNX opset of the QDQ models (that of :mod:`.int8_onnx`, whose float-tail forms this
 #: lowering shares: ``ReduceMean`` with its axes as an input)
 OPSET = 21
-
 
 
 def _bits(var: VarNode) -> int:
@@ -163,7 +165,7 @@ def _matmul(low: _QdqLowering, node: OpNode, names: list[str], out: str) -> None
 
 
 def _typecvt(low: _QdqLowering, node: OpNode, names: list[str], out: str) -> None:
-    dst, src = canonical_dtype(node.op.dtype), node.inputs[0].dtype
+    dst = canonical_dtype(node.op.dtype)
     if is_quantize(dst):
         if _bits(node.outputs[0]) > 8:
             raise Int8Unsupported(f"TypeCvt to {dtype_name(dst)}")
@@ -171,14 +173,8 @@ def _typecvt(low: _QdqLowering, node: OpNode, names: list[str], out: str) -> Non
             low.node("Identity", names, out)
         else:  # from float, or another scale (M.quantized.Concat's requantization)
             low.fq(_megengine_grid(low, names[0], dst), node.outputs[0], out)
-    elif dst == np.float32:
-        src = node.inputs[0].dtype
-        if is_quantize(src) or src == np.float32:
-            low.node("Identity", names, out)
-        else:
-            from onnx import TensorProto
-
-            low.node("Cast", names, out, to=TensorProto.FLOAT)
+    elif dst == np.float32:  # of a quantized var (a float one's: :mod:`.int8_float`)
+        low.node("Identity", names, out)
     else:
         raise Int8Unsupported(f"TypeCvt from {dtype_name(node.inputs[0].dtype)} to "
                               f"{dtype_name(dst)}")
@@ -347,8 +343,9 @@ def trace_qdq(graph: Graph, *, shift: bool = True, int32_bias: bool = False,
     ``DequantizeLinear`` (off: its float32 reals).
     ``batch``: for a free batch size, the batch dim of each var (by id) of the graph the
     lowering reads (``graph`` specialized, passed to it): ``Reshape`` targets hold ``-1``
-    and the edges a symbolic dim on the batch axis (:mod:`.int8_batch`); it may raise to
-    refuse the graph. ``None``: static shapes.
+    and the edges a symbolic dim on the batch axis (:mod:`.int8_batch`), float ops'
+    export rules (:mod:`.int8_float`) see the batch axes as in a float ``dynamic_batch``
+    export; it may raise to refuse the graph. ``None``: static shapes.
 
     Raises:
         Int8Unsupported: an op (or a form of one) the lowering does not cover; the
@@ -367,7 +364,7 @@ def trace_qdq(graph: Graph, *, shift: bool = True, int32_bias: bool = False,
         names[var.id] = f"in{k}"
         if is_quantize(var.dtype):
             names[var.id] = low.node("DequantizeLinear", [f"in{k}", *low.qparams(var.dtype)])
-    low.lower_ops(graph, _RULES, names, _const)
+    low.lower_ops(graph, _RULES, names, _const, FloatBridge(low, OPSET, OWN_FLOAT_FORMS))
     outputs = []
     for k, var in enumerate(graph.outputs):
         _emit_output(low, var, names[var.id], f"out{k}")

@@ -65,14 +65,19 @@ def test_lowering_uses_integer_kernels_on_uint8_activations() -> None:
 
 
 def test_lowering_names_what_it_cannot_run() -> None:
+    """A quantized op without a form (a float one takes its op home's rule, see
+    ``test_int8_float.py``)."""
     pytest.importorskip("onnx")
+    from mge.dtype import dtype_spec, qint8
     from mge.graph.ir import Graph
+    from mge.ops.elemwise import TypeCvt
     from mge.ops.reduce import Reduce
 
     g = Graph()
     x = g.add_input("x", (2, 3), "float32")
-    (y,) = g.add_op(Reduce(mode="PRODUCT", axis=0), [x])
-    g.outputs = [y]
+    (q,) = g.add_op(TypeCvt(dtype=dtype_spec(qint8(0.1))), [x])
+    (y,) = g.add_op(Reduce(mode="PRODUCT", axis=0), [q])
+    g.outputs = [g.add_op(TypeCvt(dtype="float32"), [y])[0]]
     with pytest.raises(Int8Unsupported, match="Reduce"):
         lower_to_onnx(g)
 

@@ -31,6 +31,10 @@ GRID_OPS = frozenset({"MaxPool", "Reshape", "Flatten", "Transpose", "Squeeze", "
 #: ops run on the codes when their output is quantized at their input's scale
 SAME_SCALE_OPS = GRID_OPS | {"AveragePool", "GlobalAveragePool"}
 _QMAX = 127  # qint8's largest code
+#: what the rounding chain adds (:func:`rounding_steps`): the float32 just below 0.5
+#: (the op home's ``round_half_away``), or 0.5 (the code-average pooling's, of averages
+#: of integer codes: no value within a float32 step below a half)
+_HALVES = (float(np.nextafter(np.float32(0.5), np.float32(0))), 0.5)
 
 
 @dataclasses.dataclass
@@ -180,8 +184,12 @@ class QdqGraph:
 
     def tail(self, out: str, relu: bool) -> tuple[str | None, list[Any], float] | str:
         """Where ``out`` goes: ``(None | "RELU", the QuantizeLinear nodes, their scale)``;
-        a Relu (or a Clip the quantization saturates the same way) first if ``relu``."""
-        act = None
+        MegEngine's rounding at that scale written as float ops first where ``mge_to_onnx``
+        writes a requantizing ``TypeCvt`` so (:meth:`rounded`), then a Relu (or a Clip the
+        quantization saturates the same way) if ``relu``."""
+        act, rounding = None, self.rounded(out)
+        if rounding is not None:
+            out, rounded_at = rounding
         readers = self.readers.get(out, [])
         if relu and len(readers) == 1 and out not in self.graph_outputs and \
                 readers[0].op_type in ("Relu", "Clip"):
@@ -194,9 +202,38 @@ class QdqGraph:
         if len(scales) != 1 or None in scales:
             return f"tensor {out!r}: its QuantizeLinear nodes do not make one qint8 value"
         scale = scales.pop()
+        if rounding is not None and rounded_at != scale:
+            return f"tensor {out!r}: rounded to the codes of scale {rounded_at}, quantized " \
+                   f"at {scale}"
         if act is not None and not self.relu_like(act, scale):
             return f"{act.op_type} {act.name!r} bounds beyond a relu at scale {scale}"
         return ("RELU" if act is not None else None), readers, scale
+
+    def rounded(self, out: str) -> tuple[str, float] | None:
+        """``(the reals, the scale)`` of MegEngine's rounding of ``out`` to the codes of a
+        scale, written as float ops (``Div(s), Abs, Add, Floor, Sign, Mul, Mul(s)``:
+        ``mge_to_onnx``'s ``TypeCvt`` from ``QuantizedS32`` or another scale, before its
+        ``QuantizeLinear``) when only that chain reads ``out`` and each of its steps,
+        else None."""
+        div = self._sole_reader(out)
+        scale = None if div is None or div.op_type != "Div" else self.scalar(div.input[1])
+        if scale is None or div.input[0] != out:
+            return None
+        t = div.output[0]
+        sign = next((r for r in self.readers.get(t, []) if r.op_type == "Sign"), None)
+        inner = sign and self._sole_reader(sign.output[0])
+        outer = inner and self._sole_reader(inner.output[0])
+        steps = outer and rounding_steps(self, outer.output[0], scale)
+        if not steps or steps[-1].input[0] != t or len(self.readers[t]) != 2 or \
+                any(self._sole_reader(n.output[0]) is None for n in steps[1:]):
+            return None
+        return outer.output[0], scale
+
+    def _sole_reader(self, name: str) -> Any:
+        """The one node reading ``name`` where nothing else does (nor the graph's
+        outputs), or None."""
+        readers = self.readers.get(name, [])
+        return readers[0] if len(readers) == 1 and name not in self.graph_outputs else None
 
     def relu_like(self, node: Any, scale: float) -> bool:
         """Whether ``node`` (Relu or Clip) quantized at ``scale`` equals a quantized relu:
@@ -284,7 +321,15 @@ def attribute_values(node: Any) -> dict[str, Any]:
 
 def rounded_codes(g: QdqGraph, x: str, scale: float) -> str | None:
     """``t`` when ``x`` is ``sign(t) * floor(|t| + 0.49999997) * scale`` (MegEngine's
-    rounding of the codes ``t``, written as float ops by ``mge_to_onnx``), else None."""
+    rounding of the codes ``t``, written as float ops by ``mge_to_onnx``; ``+ 0.5`` in
+    its code-average pooling), else None."""
+    steps = rounding_steps(g, x, scale)
+    return None if steps is None else steps[-1].input[0]
+
+
+def rounding_steps(g: QdqGraph, x: str, scale: float) -> list[Any] | None:
+    """The nodes of :func:`rounded_codes`' chain that makes ``x``, from its last
+    (``Mul(scale)``) to its first (``Abs``), or None."""
     def node(name: str, op: str) -> Any:
         n = g.producer.get(name)
         return n if n is not None and n.op_type == op else None
@@ -298,9 +343,10 @@ def rounded_codes(g: QdqGraph, x: str, scale: float) -> str | None:
     sign = next((f for f in factors if f is not None and f.op_type == "Sign"), None)
     add = floor and node(floor.input[0], "Add")
     absn = add and node(add.input[0], "Abs")
-    if not (sign and absn and sign.input[0] == absn.input[0]):
+    if not (sign and absn and sign.input[0] == absn.input[0]) or \
+            g.scalar(add.input[1]) not in _HALVES:
         return None
-    return sign.input[0]
+    return [outer, inner, floor, sign, add, absn]
 
 
 def divided(g: QdqGraph, t: str, scale: float) -> str | None:
@@ -312,4 +358,4 @@ def divided(g: QdqGraph, t: str, scale: float) -> str | None:
 
 
 __all__ = ["DOMAIN", "GRID_OPS", "SAME_SCALE_OPS", "Match", "QdqGraph", "attribute_values",
-           "divided", "make_node", "rounded_codes"]
+           "divided", "make_node", "rounded_codes", "rounding_steps"]

@@ -5,8 +5,10 @@ At batch 1, 3 and 8, onnxruntime and OpenVINO run the dynamic export with output
 bit for bit, to the static export of the graph specialized to that batch (each engine
 against itself). Four graphs: MegEngine's own int8 dumps (a shape chain into a
 ``Reshape``, a quantized ``MatrixMul``; a narrow ShuffleNetV1: 5-D channel shuffles, a
-quantized ``Concat``), an mge PTQ Conv-BN-ReLU net, and a float tail
-(a spatial mean pair, a 1x1 classifier lowered as ``Gemm``, a ``Reshape``)."""
+quantized ``Concat``), an mge PTQ Conv-BN-ReLU net, a float tail
+(a spatial mean pair, a 1x1 classifier lowered as ``Gemm``, a ``Reshape``), and float ops
+written by their op homes' export rules (``mge/runtime/int8_float.py``: a ``Broadcast``
+whose static target holds the batch size)."""
 
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from mge.jit import trace
 from mge.ops.conv import ConvolutionForward
 from mge.ops.elemwise import Elemwise, TypeCvt
 from mge.ops.reduce import Reduce
-from mge.ops.shape import Reshape
+from mge.ops.shape import Broadcast, Reshape
 from mge.serialization.mge_graph import load_graph
 from tests.quantization.conv_bn_relu_net import quantized_conv_bn_relu_net
 
@@ -71,11 +73,31 @@ def _float_tail(_: Path) -> Graph:
     return g
 
 
+def _bridged_float(_: Path) -> Graph:
+    """float (2, 4, 5, 5) -> int8 -> float -> MEAN over W -> Broadcast back to (2, 4, 5, 5)
+    -> SUB from the reals -> int8 -> float -> Reshape (-1, 100): the MEAN, Broadcast and
+    SUB go to their op homes' export rules (the int8 lowerings have no form of their own
+    for them); a static ``Expand`` target would hold the batch size 2."""
+    g = Graph()
+    x = g.add_input("x", (2, 4, 5, 5), "float32")
+    (q,) = g.add_op(TypeCvt(dtype=dtype_spec(qint8(0.05))), [x])
+    (real,) = g.add_op(TypeCvt(dtype="float32"), [q])
+    (mean,) = g.add_op(Reduce(mode="MEAN", axis=3), [real])
+    (spread,) = g.add_op(Broadcast(shape=(2, 4, 5, 5)), [mean])
+    (centred,) = g.add_op(Elemwise(mode="SUB"), [real, spread])
+    (q2,) = g.add_op(TypeCvt(dtype=dtype_spec(qint8(0.02))), [centred])
+    (real2,) = g.add_op(TypeCvt(dtype="float32"), [q2])
+    (flat,) = g.add_op(Reshape(shape=(-1, 100)), [real2])
+    g.outputs = [flat]
+    return g
+
+
 GRAPHS: dict[str, Callable[[Path], Graph]] = {
     "megengine_int8_cnn": lambda _: load_graph(INT8_CNN).graph,
     "megengine_shufflenet": lambda _: load_graph(SHUFFLENET).graph,
     "mge_ptq": _ptq_graph,
     "float_tail": _float_tail,
+    "bridged_float": _bridged_float,
 }
 
 

@@ -390,3 +390,35 @@ def test_a_1d_convolution_stays_emulated() -> None:
     assert "Conv 'conv': a 1-d convolution" in net.int8_summary
     np.testing.assert_array_equal(net(mge.tensor(v)).numpy(), from_onnx(model, trace=False)(
         mge.tensor(v)).numpy())
+
+
+def _rounded_matmul(round_scale: float) -> onnx.ModelProto:
+    """``x -> Q/DQ -> MatMul -> MegEngine's rounding at round_scale -> Q/DQ at S_OUT``
+    (``mge_to_onnx``'s requantizing ``TypeCvt``: ``Div, Abs, Add, Floor, Sign, Mul,
+    Mul``)."""
+    b = _Builder()
+    w = b.weight("w", RNG.integers(-127, 128, (6, 3)).astype(np.int8), 0.01)
+    y = b.node("MatMul", [b.qdq("x", S_IN), w], "y")
+    s = b.const("round_s", np.float32(round_scale))
+    t = b.node("Div", [y, s], "t")
+    half = b.const("half", np.nextafter(np.float32(0.5), np.float32(0)))
+    floor = b.node("Floor", [b.node("Add", [b.node("Abs", [t], "abs"), half], "add")], "fl")
+    codes = b.node("Mul", [floor, b.node("Sign", [t], "sign")], "codes")
+    return b.model({"x": (4, 6)}, b.qdq(b.node("Mul", [codes, s], "r"), S_OUT))
+
+
+def test_megengine_rounding_before_the_quantization_is_the_ops_own() -> None:
+    """The rounding chain ``mge_to_onnx`` writes for a requantizing ``TypeCvt`` is the
+    quantized op's (MegEngine's ``TypeCvt`` rounds so): one quantized MatrixMul, no
+    float op left; at another scale than its ``QuantizeLinear``'s it stays emulated."""
+    x = RNG.uniform(-2, 2, (4, 6)).astype(np.float32)
+    model = _rounded_matmul(S_OUT)
+    net = from_onnx(model, trace=False, int8=True)
+    assert net.int8_summary == "quantized: 1 QdqDequantize, 1 QdqLinear, 1 QdqQuantize"
+    ops = _op_types(onnx_to_mge_bytes(model, int8=True))
+    assert ops["MatrixMul"] == 1 and "Elemwise" not in ops, ops
+    assert np.abs(net(mge.tensor(x)).numpy() - _onnxruntime(model, x)).max() <= \
+        S_OUT * 1.001
+    other = from_onnx(_rounded_matmul(S_ADD), trace=False, int8=True)
+    assert f"rounded to the codes of scale {np.float32(S_ADD)}, quantized at" in \
+        other.int8_summary
