@@ -31,9 +31,9 @@ class ConvBnReluNet(M.Module):
         return self.dq(self.add(y, self.c2(y)))
 
 
-def quantized_conv_bn_relu_net(x: np.ndarray) -> M.Module:
-    """The int8 PTQ of a fresh :class:`ConvBnReluNet` calibrated on ``x`` (eval mode)."""
-    net = ConvBnReluNet()
+def calibrated_int8(net: M.Module, x: np.ndarray) -> M.Module:
+    """The int8 PTQ of the float ``net`` (QuantStub/DequantStub around what it quantizes)
+    calibrated on ``x``, in eval mode."""
     net.eval()
     net = quantize_qat(net, calibration_qconfig)
     enable_observer(net)
@@ -43,3 +43,8 @@ def quantized_conv_bn_relu_net(x: np.ndarray) -> M.Module:
     net = quantize(net)
     net.eval()
     return net
+
+
+def quantized_conv_bn_relu_net(x: np.ndarray) -> M.Module:
+    """The int8 PTQ of a fresh :class:`ConvBnReluNet` calibrated on ``x`` (eval mode)."""
+    return calibrated_int8(ConvBnReluNet(), x)

@@ -190,24 +190,6 @@ class _PoolLinearNet(mge.module.Module):
         return self.dq(self.fc(mge.functional.flatten(y, 1)))
 
 
-def _quantized(net: mge.module.Module, x: np.ndarray) -> mge.module.Module:
-    from mge.quantization import (
-        calibration_qconfig,
-        disable_observer,
-        enable_observer,
-        quantize,
-        quantize_qat,
-    )
-
-    net.eval()
-    net = quantize_qat(net, calibration_qconfig)
-    enable_observer(net)
-    net(mge.tensor(x))
-    disable_observer(net)
-    net.eval()
-    net = quantize(net)
-    net.eval()
-    return net
 
 
 def _int8_dump(net: mge.module.Module, x: np.ndarray, path: str) -> None:
@@ -232,7 +214,7 @@ MEGENGINE_INT8 = Path(__file__).parents[3] / "fixtures" / "int8" / "int8_cnn.mge
 
 @pytest.mark.parametrize("which", ["conv_bn_relu", "pool_linear", "megengine_dump"])
 def test_int8_mge_round_trips_through_qdq_onnx(tmp_path, which: str) -> None:  # noqa: ANN001
-    from tests.quantization.conv_bn_relu_net import quantized_conv_bn_relu_net
+    from tests.quantization.conv_bn_relu_net import calibrated_int8, quantized_conv_bn_relu_net
 
     x = np.random.default_rng(1).standard_normal((2, 3, 8, 8)).astype(np.float32)
     path = str(tmp_path / "int8.mge")
@@ -240,7 +222,7 @@ def test_int8_mge_round_trips_through_qdq_onnx(tmp_path, which: str) -> None:  #
         path, x = str(MEGENGINE_INT8), x[:1]
     else:
         net = quantized_conv_bn_relu_net(x) if which == "conv_bn_relu" else \
-            _quantized(_PoolLinearNet(), x)
+            calibrated_int8(_PoolLinearNet(), x)
         _int8_dump(net, x, path)
     to_onnx(path, str(tmp_path / "int8.onnx"))
     summary = onnx_to_mge(str(tmp_path / "int8.onnx"), str(tmp_path / "back.mge"), int8=True)
