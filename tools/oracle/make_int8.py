@@ -184,10 +184,19 @@ def build(name: str, out_dir: str, seed: int = 0, batch: int = 1) -> str:
     x = rng.randn(*shape).astype("float32")
     suffix = "" if batch == 1 else f"_b{batch}"
     dump_float(net, os.path.join(out_dir, f"float_{name}{suffix}.mge"), x)
+    calibration = [rng.randn(2, *shape[1:]).astype("float32") for _ in range(2)]
+    return ptq_dump(net, calibration, x, os.path.join(out_dir, f"int8_{name}{suffix}"))
+
+
+def ptq_dump(net: M.Module, calibration: list, x: np.ndarray, stem: str) -> str:
+    """``net`` (float, eval mode) through ``quantize_qat(calibration_qconfig)``, observed on
+    each ``calibration`` batch, ``quantize`` and ``trace.dump(optimize_for_inference=True)``
+    to ``<stem>.mge``; ``<stem>.npz`` holds ``input`` (``x``) and ``lite/<k>``, what
+    megenginelite computes on ``x``. Returns the ``.mge`` path."""
     qnet = quantize_qat(net, calibration_qconfig)
     enable_observer(qnet)
-    for _ in range(2):
-        qnet(mge.tensor(rng.randn(2, *shape[1:]).astype("float32")))
+    for batch in calibration:
+        qnet(mge.tensor(batch))
     disable_observer(qnet)
     qnet = quantize(qnet)
     qnet.eval()
@@ -197,7 +206,7 @@ def build(name: str, out_dir: str, seed: int = 0, batch: int = 1) -> str:
         return qnet(data)
 
     fn(mge.tensor(x))
-    path = os.path.join(out_dir, f"int8_{name}{suffix}.mge")
+    path = stem + ".mge"
     fn.dump(path, arg_names=["data"], optimize_for_inference=True)
     lite = LiteNetwork()
     lite.load(path)
@@ -207,7 +216,7 @@ def build(name: str, out_dir: str, seed: int = 0, batch: int = 1) -> str:
     arrays = {"input": x}
     for k, out in enumerate(lite.get_all_output_name()):
         arrays[f"lite/{k}"] = lite.get_io_tensor(out).to_numpy().copy()
-    np.savez(os.path.join(out_dir, f"int8_{name}{suffix}.npz"), **arrays)
+    np.savez(stem + ".npz", **arrays)
     return path
 
 

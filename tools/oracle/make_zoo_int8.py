@@ -21,15 +21,7 @@ import sys
 
 import megengine as mge
 import numpy as np
-from megengine.jit import trace
-from megengine.quantization import (
-    calibration_qconfig,
-    disable_observer,
-    enable_observer,
-    quantize,
-    quantize_qat,
-)
-from megenginelite import LiteNetwork
+from make_int8 import ptq_dump  # this folder's script (the same PTQ and dump)
 
 NETS = {"resnet18": "resnet18", "mobilenet_v2": "mobilenet_v2",
         "shufflenet_v1": "shufflenet_v1_x0_5_g3"}
@@ -39,30 +31,9 @@ def dump(models: object, name: str, out_dir: str, rng: np.random.RandomState) ->
     mge.random.seed(0)
     net = getattr(models, NETS[name])()
     net.eval()
-    qat = quantize_qat(net, calibration_qconfig)
-    enable_observer(qat)
-    for _ in range(2):
-        qat(mge.tensor(rng.randn(2, 3, 224, 224).astype("float32")))
-    disable_observer(qat)
-    qnet = quantize(qat)
-    qnet.eval()
-
-    @trace(symbolic=True, capture_as_const=True)
-    def infer(data):
-        return qnet(data)
-
+    calibration = [rng.randn(2, 3, 224, 224).astype("float32") for _ in range(2)]
     x = rng.randn(1, 3, 224, 224).astype("float32")
-    infer(mge.tensor(x))
-    path = os.path.join(out_dir, f"int8_{name}.mge")
-    infer.dump(path, arg_names=["data"], optimize_for_inference=True)
-    lite = LiteNetwork()
-    lite.load(path)
-    lite.get_io_tensor(lite.get_all_input_name()[0]).set_data_by_copy(x)
-    lite.forward()
-    lite.wait()
-    out = lite.get_io_tensor(lite.get_all_output_name()[0]).to_numpy().copy()
-    np.savez(os.path.join(out_dir, f"int8_{name}.npz"), input=x, **{"lite/0": out})
-    return path
+    return ptq_dump(net, calibration, x, os.path.join(out_dir, f"int8_{name}"))
 
 
 def main() -> None:
