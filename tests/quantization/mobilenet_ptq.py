@@ -4,8 +4,9 @@
 ``ptq(net, calibration)`` runs mge's PTQ road: ``equalize_cross_layer`` (optional),
 ``quantize_qat`` with ``mse_calibration_qconfig`` (MSE-optimal weight scales; optional,
 else ``calibration_qconfig``) and histogram activation observers, one calibration pass per
-batch, ``share_activation_scales`` (optional), ``adaround`` (optional), ``quantize``,
-``correct_bias`` (optional), ``search_activation_scales`` (optional).
+batch, ``share_activation_scales`` (optional), ``adaround`` or ``reconstruct_blocks``
+(optional), ``quantize``, ``correct_bias`` (optional), ``search_activation_scales``
+(optional).
 """
 
 from __future__ import annotations
