@@ -15,6 +15,7 @@ Example:
 
 from .adaptive_rounding import RoundingResult, adaround
 from .bias_correction import correct_bias
+from .block_reconstruction import BlockResult, reconstruct_blocks
 from .clipped_outputs import share_activation_scales
 from .equalize import equalize_cross_layer
 from .fake_quant import LSQ, TQT, FakeQuantize
@@ -56,7 +57,7 @@ from .utils import QParams, QuantMode, create_qparams, fake_quant_bias, fake_qua
 __all__ = [
     "LSQ", "TQT", "ExponentialMovingAverageObserver", "FakeQuantize", "HistogramObserver",
     "MSEWeightObserver", "MinMaxObserver", "Observer", "PassiveObserver", "QConfig", "QParams",
-    "QuantMode", "RoundingResult", "adaround",
+    "QuantMode", "RoundingResult", "adaround", "BlockResult", "reconstruct_blocks",
     "SyncExponentialMovingAverageObserver", "SyncMinMaxObserver", "apply_easy_quant",
     "calibration_qconfig", "correct_bias", "create_qparams", "disable_fake_quant",
     "disable_observer",

@@ -4,8 +4,9 @@
 ``ptq(net, calibration)`` runs mge's PTQ road: ``equalize_cross_layer`` (optional),
 ``quantize_qat`` with ``mse_calibration_qconfig`` (MSE-optimal weight scales; optional,
 else ``calibration_qconfig``) and histogram activation observers, one calibration pass per
-batch, ``share_activation_scales`` (optional), ``adaround`` (optional), ``quantize``,
-``correct_bias`` (optional), ``search_activation_scales`` (optional).
+batch, ``share_activation_scales`` (optional), ``adaround`` or ``reconstruct_blocks``
+(optional), ``quantize``, ``correct_bias`` (optional), ``search_activation_scales``
+(optional).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from mge.quantization import (
     quantize_qat,
     share_activation_scales,
 )
+from mge.quantization.block_reconstruction import Step, reconstruct_blocks
 from mge.quantization.mse_activation import MSEActivationObserver
 from mge.quantization.scale_search import search_activation_scales
 from tests.examples.shared_data import IMAGES, MODELS
@@ -82,7 +84,8 @@ def ptq(net: mge.module.Module, calibration: list[np.ndarray], equalize: bool | 
         bias_correction: bool = True, mse_weights: bool = True, share_scales: bool = True,
         adaround_iters: int = 0, adaround_masked: bool = False, mse_activations: bool = False,
         adaround_per_channel: bool = False, scale_search: int = 0,
-        scale_ratios: tuple[float, ...] = (0.84, 1.19)) -> mge.module.Module:
+        scale_ratios: tuple[float, ...] = (0.84, 1.19), blocks: dict | None = None
+        ) -> mge.module.Module:
     """A quantized copy of the float ``net`` calibrated on ``calibration`` batches
     (``equalize="data"``: ``equalize_cross_layer(relu6="data")`` on the first two batches;
     ``adaround`` with ``adaround_iters`` steps per layer when not 0, its depthwise convs'
@@ -91,7 +94,8 @@ def ptq(net: mge.module.Module, calibration: list[np.ndarray], equalize: bool | 
     ``mse_activations``: ``MSEActivationObserver`` instead of ``HistogramObserver`` for the
     activations; ``adaround_per_channel``: ``adaround(per_channel=True)``; ``scale_search``:
     last, ``search_activation_scales`` against the float logits of the first that many
-    calibration inputs, trying ``scale_ratios``)."""
+    calibration inputs, trying ``scale_ratios``; ``blocks``: ``reconstruct_blocks`` with
+    these keyword arguments instead of ``adaround``; ``net`` must be an ``OnnxConvNet``)."""
     net = deepcopy(net)
     net.eval()
     if equalize == "data":
@@ -109,7 +113,11 @@ def ptq(net: mge.module.Module, calibration: list[np.ndarray], equalize: bool | 
     disable_observer(qat)
     qat.eval()
     pairs = share_activation_scales(qat, mge.tensor(calibration[0][:1])) if share_scales else []
-    if adaround_iters:
+    if blocks is not None:
+        steps = [Step(f"layers.{i}", inputs, out) for _, i, inputs, out in net.steps]
+        reconstruct_blocks(qat, calibration, steps, {net.input_name: "quant"}, progress=False,
+                           **blocks)
+    elif adaround_iters:
         adaround(qat, calibration, float_module=net, iters=adaround_iters,
                  masked=adaround_masked, per_channel=adaround_per_channel, progress=False)
     q = quantize(qat, inplace=False)
