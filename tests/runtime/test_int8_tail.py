@@ -16,9 +16,10 @@ pytest.importorskip("onnxruntime")
 SCALE = 0.05
 
 
-def _head(expose_dequantized: bool = False) -> Any:
+def float_tail_head(expose_dequantized: bool = False, any_batch: bool = False) -> Any:
     """float (2, 4, 5, 5) -> int8 -> float -> Reduce MEAN axis 3 -> Reduce MEAN axis 2 ->
-    1x1 Convolution (4 -> 6, no bias) -> ADD a constant (1, 6, 1, 1) -> Reshape (2, 6)."""
+    1x1 Convolution (4 -> 6, no bias) -> ADD a constant (1, 6, 1, 1) -> Reshape (2, 6)
+    (``any_batch``: Reshape (-1, 6), for any batch size)."""
     from mge.dtype import dtype_spec, qint8
     from mge.graph.ir import Graph
     from mge.ops.conv import ConvolutionForward
@@ -37,7 +38,10 @@ def _head(expose_dequantized: bool = False) -> Any:
     (logits,) = g.add_op(ConvolutionForward(), [mean, w])
     b = g.add_const(rng.normal(size=(1, 6, 1, 1)).astype("float32"))
     (biased,) = g.add_op(Elemwise(mode="ADD"), [logits, b])
-    (flat,) = g.add_op(Reshape(), [biased, g.add_const(np.array([2, 6], "int32"))])
+    if any_batch:
+        (flat,) = g.add_op(Reshape(shape=(-1, 6)), [biased])
+    else:
+        (flat,) = g.add_op(Reshape(), [biased, g.add_const(np.array([2, 6], "int32"))])
     g.outputs = [flat, real] if expose_dequantized else [flat]
     return g
 
@@ -56,7 +60,7 @@ def test_dequantized_mean_and_classifier_bias(expose: bool) -> None:
     Either way the bias ``ADD`` is the ``Gemm``'s ``C`` and one ``Reshape`` is left
     after it (the classifier's 4-d output and the graph's own ``Reshape`` merged)."""
     x = np.random.default_rng(1).normal(scale=2, size=(2, 4, 5, 5)).astype("float32")
-    ops, outs = _lowered(_head(expose), x)
+    ops, outs = _lowered(float_tail_head(expose), x)
     np.testing.assert_allclose(outs[0], _reference(x), rtol=1e-5, atol=1e-5)
     assert ops["Gemm"] == 1 and ops["Add"] == 0
     if expose:
@@ -70,7 +74,7 @@ def test_dequantized_mean_and_classifier_bias(expose: bool) -> None:
 def test_gemm_output_reshaped_once() -> None:
     from mge.runtime.int8_onnx import lower_to_onnx
 
-    nodes = lower_to_onnx(_head()).graph.node
+    nodes = lower_to_onnx(float_tail_head()).graph.node
     gemm = next(k for k, n in enumerate(nodes) if n.op_type == "Gemm")
     assert [n.op_type for n in nodes[gemm + 1:]] == ["Reshape", "Identity"]
 

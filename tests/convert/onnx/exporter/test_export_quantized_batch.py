@@ -27,12 +27,12 @@ from mge.dtype import dtype_spec, qint8
 from mge.graph.ir import Graph
 from mge.graph.specialize import specialize
 from mge.jit import trace
-from mge.ops.conv import ConvolutionForward
 from mge.ops.elemwise import Elemwise, TypeCvt
 from mge.ops.reduce import Reduce
 from mge.ops.shape import Broadcast, Reshape
 from mge.serialization.mge_graph import load_graph
 from tests.quantization.conv_bn_relu_net import quantized_conv_bn_relu_net
+from tests.runtime.test_int8_tail import float_tail_head
 
 INT8_CNN = Path(__file__).resolve().parents[3] / "fixtures" / "int8" / "int8_cnn.mge"
 #: MegEngine's dump of a narrow ShuffleNetV1 (channel shuffles, a quantized Concat)
@@ -54,23 +54,8 @@ def _ptq_graph(tmp_path: Path) -> Graph:
 
 
 def _float_tail(_: Path) -> Graph:
-    """float (2, 4, 5, 5) -> int8 -> float -> MEAN over W, then H -> 1x1 conv (4 -> 6) ->
-    ADD a bias -> Reshape (-1, 6) (``tests/runtime/test_int8_tail.py``'s head, flattened
-    for any batch)."""
-    rng = np.random.default_rng(0)
-    g = Graph()
-    x = g.add_input("x", (2, 4, 5, 5), "float32")
-    (q,) = g.add_op(TypeCvt(dtype=dtype_spec(qint8(0.05))), [x])
-    (real,) = g.add_op(TypeCvt(dtype="float32"), [q])
-    (w_mean,) = g.add_op(Reduce(mode="MEAN", axis=3), [real])
-    (mean,) = g.add_op(Reduce(mode="MEAN", axis=2), [w_mean])
-    w = g.add_const(rng.normal(size=(6, 4, 1, 1)).astype("float32"))
-    (logits,) = g.add_op(ConvolutionForward(), [mean, w])
-    b = g.add_const(rng.normal(size=(1, 6, 1, 1)).astype("float32"))
-    (biased,) = g.add_op(Elemwise(mode="ADD"), [logits, b])
-    (flat,) = g.add_op(Reshape(shape=(-1, 6)), [biased])
-    g.outputs = [flat]
-    return g
+    """``tests/runtime/test_int8_tail.py``'s float tail, flattened for any batch."""
+    return float_tail_head(any_batch=True)
 
 
 def _bridged_float(_: Path) -> Graph:
