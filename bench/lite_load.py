@@ -187,7 +187,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="further loads timed in the warm process (at least 1)")
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "mge_bench_lite"))
     parser.add_argument("--baseline", help="another mge source tree: its mge engines run "
                         "too, as base:<engine>, interleaved with this tree's")
@@ -198,6 +199,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         _child(args)
         return
+    if args.repeats < 1:
+        parser.error("--repeats: the repeat phase needs at least one load")
     engines = args.engines or [*MGE_ENGINES, *[p for p in PEERS
                                                if p != "openvino" or _has_openvino()]]
     if args.baseline:
