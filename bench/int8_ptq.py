@@ -109,6 +109,7 @@ from tests.quantization.mobilenet_ptq import (  # noqa: E402
     photos,
     ptq,
     random_crops,
+    sensitivity,
 )
 
 
@@ -187,6 +188,23 @@ def evaluate(net: mge.module.Module, q: mge.module.Module, images: list[np.ndarr
               f" = {100 * agree / len(f):.1f} %")
 
 
+def float_layers(net: mge.module.Module, calib: list[np.ndarray], args: argparse.Namespace,
+                 equalize: bool | str) -> list[str]:
+    """The layers ``--float-layers`` names, or its number of the most sensitive ones
+    (ranked on the calibration crops, printed)."""
+    if len(args.float_layers) != 1 or not args.float_layers[0].isdigit():
+        return args.float_layers
+    scores = sensitivity(net, calib, args.sensitivity_batches, equalize,
+                         mse_weights=not args.no_mse_weights,
+                         share_scales=not args.no_share_scales,
+                         mse_activations=args.mse_activations,
+                         bias_correction=not args.no_bias_correction)
+    ranked = [n for n in scores if n]
+    print(f"logits SQNR on the calibration crops: all int8 {scores['']:.2f} dB; one layer's "
+          "weights float: " + ", ".join(f"{n} {scores[n]:.2f}" for n in ranked[:12]))
+    return ranked[:int(args.float_layers[0])]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calib", type=int, default=32, help="calibration crops")
@@ -241,6 +259,13 @@ def main() -> None:
     parser.add_argument("--tiny-margin", type=float, default=0.5,
                         help="a float top-1 that leads by less than this (logits) counts "
                              "as a tiny margin in the report")
+    parser.add_argument("--float-layers", nargs="+", default=[], metavar="LAYER",
+                        help="leave these layers float (keep_float: names as 'layers.3'), "
+                             "or, one number N, the N whose float weights raise the logits' "
+                             "SQNR most on the calibration crops (weight_sensitivity of "
+                             "the PTQ with nearest rounding)")
+    parser.add_argument("--sensitivity-batches", type=int, default=1,
+                        help="calibration batches of 8 crops --float-layers N ranks on")
     parser.add_argument("--dump", help="write the int8 network here")
     parser.add_argument("--lite", action="store_true",
                         help="evaluate the crops in mge.lite too (float: onnxruntime, int8: "
@@ -251,9 +276,11 @@ def main() -> None:
     net = OnnxConvNet(str(MODEL), quantize_classifier=args.quantize_classifier)
     net.eval()
     calib = np.concatenate(list(random_crops(images, args.calib, seed=1)))
+    calib = [calib[i:i + 8] for i in range(0, len(calib), 8)]
+    equalize = "data" if args.relu6_data else not args.no_equalize
     start, cpu = time.time(), time.process_time()
-    q = ptq(net, [calib[i:i + 8] for i in range(0, len(calib), 8)],
-            equalize=("data" if args.relu6_data else not args.no_equalize),
+    floats = float_layers(net, calib, args, equalize)
+    q = ptq(net, calib, equalize=equalize, float_layers=floats,
             bias_correction=not args.no_bias_correction,
             mse_weights=not args.no_mse_weights, share_scales=not args.no_share_scales,
             adaround_iters=args.adaround, adaround_masked=args.adaround_masked,
@@ -262,6 +289,8 @@ def main() -> None:
             scale_ratios=tuple(args.scale_ratios),
             blocks=dict(iters=args.blocks, drop=args.blocks_drop, batch=args.blocks_batch,
                         patch=args.blocks_patch) if args.blocks else None)
+    if floats:
+        print(f"float layers: {', '.join(floats)}")
     print(f"PTQ (calibration and levers) on {args.calib} crops in {time.time() - start:.0f} s "
           f"({time.process_time() - cpu:.0f} s CPU)")
     centers = [np.concatenate([center_crop(i) for i in images])]

@@ -81,7 +81,8 @@ def clipping_pairs(module: Module, *example_inputs: Any
     users: dict[int, list[ModuleCall]] = {}
     for call in calls:
         for t in call.inputs:
-            users.setdefault(id(t), []).append(call)
+            if t is not call.output:  # a pass-through (a stub observing only) is no user
+                users.setdefault(id(t), []).append(call)
     pairs = []
     for call in calls:
         producer, out = call.module, call.output
