@@ -6,12 +6,16 @@ against the float one on the three photos (centre crops) and on random crops/fli
         [--adaround-masked] [--adaround-per-channel] [--mse-activations]
         [--blocks ITERS [--blocks-drop P]] [--quantize-classifier]
         [--scale-search N [--scale-ratios R ...]] [--eval-seed S ...]
-        [--dump out.mge] [--lite]
+        [--float-layers N | --float-layers LAYER ...] [--dump out.mge] [--lite]
 
 Calibration crops and evaluation crops are drawn with different seeds. ``--dump`` writes
 the quantized network as a MegEngine int8 ``.mge`` (per-tensor qint8, what real
 MegEngine Lite runs). The 1x1 classifier after the pooling stays float unless
-``--quantize-classifier``.
+``--quantize-classifier``. ``--float-layers`` leaves layers float inside the int8 network
+(``keep_float``: MegEngine's ``disable_quantize`` between a dequantize and a quantize
+stub), named or, one number N, the N that ``weight_sensitivity`` ranks first on the
+first ``--sensitivity-batches`` calibration batches (the PTQ with nearest rounding, one
+layer at a time float).
 
 Agreement over ``--calib 32 --crops 200`` (eager int8; top-1 equals float's on the three
 photos in every row): default 94.0 %, ``--relu6-data`` 95.0 %, ``--adaround 300`` 95.0 %
@@ -200,8 +204,8 @@ def float_layers(net: mge.module.Module, calib: list[np.ndarray], args: argparse
                          mse_activations=args.mse_activations,
                          bias_correction=not args.no_bias_correction)
     ranked = [n for n in scores if n]
-    print(f"logits SQNR on the calibration crops: all int8 {scores['']:.2f} dB; one layer's "
-          "weights float: " + ", ".join(f"{n} {scores[n]:.2f}" for n in ranked[:12]))
+    print(f"logits SQNR on the calibration crops: all int8 {scores['']:.2f} dB; one layer "
+          "float: " + ", ".join(f"{n} {scores[n]:.2f}" for n in ranked[:12]))
     return ranked[:int(args.float_layers[0])]
 
 
@@ -264,6 +268,9 @@ def main() -> None:
                              "or, one number N, the N whose float weights raise the logits' "
                              "SQNR most on the calibration crops (weight_sensitivity of "
                              "the PTQ with nearest rounding)")
+    parser.add_argument("--float-prefix", type=int, default=0, metavar="N",
+                        help="the first N layers (stem and first blocks, a chain) stay float, "
+                             "the int8 part starting after them (OnnxConvNet(float_prefix=N))")
     parser.add_argument("--sensitivity-batches", type=int, default=1,
                         help="calibration batches of 8 crops --float-layers N ranks on")
     parser.add_argument("--dump", help="write the int8 network here")
@@ -273,7 +280,8 @@ def main() -> None:
                              "eager evaluation (exact MegEngine integer semantics, slow)")
     args = parser.parse_args()
     images = photos()
-    net = OnnxConvNet(str(MODEL), quantize_classifier=args.quantize_classifier)
+    net = OnnxConvNet(str(MODEL), quantize_classifier=args.quantize_classifier,
+                      float_prefix=args.float_prefix)
     net.eval()
     calib = np.concatenate(list(random_crops(images, args.calib, seed=1)))
     calib = [calib[i:i + 8] for i in range(0, len(calib), 8)]
