@@ -43,7 +43,7 @@ from ..dtype import code_zero_point, get_scale, is_quantize, quantized_range
 from ..module import Module
 from ..module import qat as QAT
 from ..tensor import Tensor
-from .equalize import ModuleCall, record_calls
+from .equalize import ModuleCall, record_calls, tensor_users
 from .observer import Observer, PassiveObserver
 
 _CLIPPING = ("RELU", "RELU6")
@@ -78,10 +78,7 @@ def clipping_pairs(module: Module, *example_inputs: Any
     ``Elemwise("relu6")``, found by running ``module(*example_inputs)`` once with hooks
     on its QAT modules (observers disabled for that run)."""
     calls = _calls(module, example_inputs)
-    users: dict[int, list[ModuleCall]] = {}
-    for call in calls:
-        for t in call.inputs:
-            users.setdefault(id(t), []).append(call)
+    users = tensor_users(calls)
     pairs = []
     for call in calls:
         producer, out = call.module, call.output

@@ -109,14 +109,23 @@ def record_calls(module: Module, inputs: tuple[Any, ...],
     return calls
 
 
+def tensor_users(calls: list[ModuleCall]) -> dict[int, list[ModuleCall]]:
+    """The calls that take each tensor (by ``id``) as an input; a call that returns its
+    input itself (a float quantization stub, ``Identity``, an observing QAT stub) is no
+    user of it: the tensor reaches the next module unchanged."""
+    users: dict[int, list[ModuleCall]] = {}
+    for call in calls:
+        for t in call.inputs:
+            if t is not call.output:
+                users.setdefault(id(t), []).append(call)
+    return users
+
+
 def _chains(calls: list[ModuleCall]) -> Iterator[tuple[ModuleCall, list[ModuleCall], ModuleCall]]:
     """``(first conv, steps between, second conv)`` where the first conv's output reaches
     the second only through ReLU, ReLU6 or channelwise-scale-invariant steps, each result
     used by one module."""
-    users: dict[int, list[ModuleCall]] = {}
-    for call in calls:
-        for t in call.inputs:
-            users.setdefault(id(t), []).append(call)
+    users = tensor_users(calls)
     for call in calls:
         if _kind(call.module) != "conv":
             continue

@@ -6,7 +6,8 @@ a 1x1 ``Conv`` classifier, ``Reshape`` and ``Softmax``. Each ``Conv`` becomes an
 ``Clip`` an ``M.Elemwise("relu6")`` and each ``Add`` an ``M.Elemwise("add")``, between a
 ``QuantStub`` and a ``DequantStub``; pooling stays float, and so does the classifier
 unless ``quantize_classifier`` (then the pooled features pass a second ``QuantStub`` and
-the classifier runs in int8 like the other convolutions).
+the classifier runs in int8 like the other convolutions). ``float_prefix`` N: the first N
+layers (a chain) stay float too, the ``QuantStub`` on the output of layer N - 1.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ import mge.module as M
 
 class OnnxConvNet(M.Module):
     """The network of ``path`` (an ONNX file); ``forward`` returns the logits
-    (``quantize_classifier``: the 1x1 classifier after the pooling is quantized too)."""
+    (``quantize_classifier``: the 1x1 classifier after the pooling is quantized too;
+    ``float_prefix``: the first that many layers stay float)."""
 
-    def __init__(self, path: str, quantize_classifier: bool = False) -> None:
+    def __init__(self, path: str, quantize_classifier: bool = False,
+                 float_prefix: int = 0) -> None:
         super().__init__()
         graph = onnx.load(path).graph
         inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
@@ -70,6 +73,22 @@ class OnnxConvNet(M.Module):
             elif node.op_type not in ("Reshape", "Softmax"):
                 raise ValueError(f"OnnxConvNet: unsupported ONNX op {node.op_type}")
         self.input_name = graph.input[0].name
+        self.float_prefix = float_prefix
+        self._check_prefix()
+
+    def _check_prefix(self) -> None:
+        """Leave the first ``float_prefix`` layers float; ValueError unless only the last
+        one's output is used after them."""
+        if not self.float_prefix:
+            return
+        inside = {self.input_name} | {out for _, i, _, out in self.steps if i < self.float_prefix}
+        last = next(out for _, i, _, out in self.steps if i == self.float_prefix - 1)
+        later = {t for _, i, ins, _ in self.steps if i >= self.float_prefix for t in ins}
+        if (later & inside) - {last}:
+            raise ValueError(f"OnnxConvNet: the first {self.float_prefix} layers are no "
+                             "chain (a later layer reads an earlier tensor of theirs)")
+        for layer in self.layers[:self.float_prefix]:
+            layer.disable_quantize()
 
     def _add(self, module: M.Module, inputs: tuple[str, ...], output: str) -> None:
         self.steps.append((type(module).__name__, len(self.layers), tuple(inputs), output))
@@ -77,9 +96,11 @@ class OnnxConvNet(M.Module):
 
     def features(self, x: Any) -> Any:
         """The (quantized) feature map the network pools, before its ``DequantStub``."""
-        values = {self.input_name: self.quant(x)}
+        values = {self.input_name: x if self.float_prefix else self.quant(x)}
         for _, index, inputs, output in self.steps:
             values[output] = self.layers[index](*(values[i] for i in inputs))
+            if index == self.float_prefix - 1:
+                values[output] = self.quant(values[output])
         return values[self.features_out]
 
     def forward(self, x: Any) -> Any:

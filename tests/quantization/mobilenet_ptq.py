@@ -2,18 +2,21 @@
 (shared by the slow tests and ``bench/int8_ptq.py``).
 
 ``ptq(net, calibration)`` runs mge's PTQ road: ``equalize_cross_layer`` (optional),
-``quantize_qat`` with ``mse_calibration_qconfig`` (MSE-optimal weight scales; optional,
-else ``calibration_qconfig``) and histogram activation observers, one calibration pass per
+``keep_float`` of the layers asked to stay float (optional), ``quantize_qat`` with
+``mse_calibration_qconfig`` (MSE-optimal weight scales; optional, else
+``calibration_qconfig``) and histogram activation observers, one calibration pass per
 batch, ``share_activation_scales`` (optional), ``adaround`` or ``reconstruct_blocks``
 (optional), ``quantize``, ``correct_bias`` (optional), ``search_activation_scales``
-(optional).
+(optional). ``sensitivity(net, calibration)`` ranks the layers for ``keep_float``
+(``weight_sensitivity`` of that road's network).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from copy import deepcopy
 from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +35,7 @@ from mge.quantization import (
     share_activation_scales,
 )
 from mge.quantization.block_reconstruction import Step, reconstruct_blocks
+from mge.quantization.mixed_precision import keep_float, weight_sensitivity
 from mge.quantization.mse_activation import MSEActivationObserver
 from mge.quantization.scale_search import search_activation_scales
 from tests.examples.shared_data import IMAGES, MODELS
@@ -80,28 +84,23 @@ def random_crops(images: list[np.ndarray], n: int, seed: int, size: int = 224
         yield a.transpose(2, 0, 1)[None]
 
 
-def ptq(net: mge.module.Module, calibration: list[np.ndarray], equalize: bool | str = True,
-        bias_correction: bool = True, mse_weights: bool = True, share_scales: bool = True,
-        adaround_iters: int = 0, adaround_masked: bool = False, mse_activations: bool = False,
-        adaround_per_channel: bool = False, scale_search: int = 0,
-        scale_ratios: tuple[float, ...] = (0.84, 1.19), blocks: dict | None = None
-        ) -> mge.module.Module:
-    """A quantized copy of the float ``net`` calibrated on ``calibration`` batches
-    (``equalize="data"``: ``equalize_cross_layer(relu6="data")`` on the first two batches;
-    ``adaround`` with ``adaround_iters`` steps per layer when not 0, its depthwise convs'
-    objective masked to the output values their ReLU6 keeps if ``adaround_masked``, then
-    ``correct_bias`` on the same batches unless ``bias_correction`` is False;
-    ``mse_activations``: ``MSEActivationObserver`` instead of ``HistogramObserver`` for the
-    activations; ``adaround_per_channel``: ``adaround(per_channel=True)``; ``scale_search``:
-    last, ``search_activation_scales`` against the float logits of the first that many
-    calibration inputs, trying ``scale_ratios``; ``blocks``: ``reconstruct_blocks`` with
-    these keyword arguments instead of ``adaround``; ``net`` must be an ``OnnxConvNet``)."""
+def _equalized(net: mge.module.Module, calibration: list[np.ndarray], equalize: bool | str
+               ) -> mge.module.Module:
+    """A copy of ``net`` in eval mode, equalized as ``ptq`` does."""
     net = deepcopy(net)
     net.eval()
     if equalize == "data":
         equalize_cross_layer(net, mge.tensor(np.concatenate(calibration[:2])), relu6="data")
     elif equalize:
         equalize_cross_layer(net, mge.tensor(calibration[0][:1]))
+    return net
+
+
+def _calibrated(net: mge.module.Module, calibration: list[np.ndarray], mse_weights: bool,
+                mse_activations: bool, share_scales: bool
+                ) -> tuple[mge.module.Module, list[tuple[str, str]]]:
+    """The QAT network of ``net`` calibrated on ``calibration`` (eval mode, observers off)
+    and the pairs ``share_activation_scales`` tied (none unless ``share_scales``)."""
     qconfig = mse_calibration_qconfig if mse_weights else calibration_qconfig
     if mse_activations:
         qconfig = QConfig(qconfig.weight_observer, partial(MSEActivationObserver, dtype="qint8"),
@@ -113,6 +112,40 @@ def ptq(net: mge.module.Module, calibration: list[np.ndarray], equalize: bool | 
     disable_observer(qat)
     qat.eval()
     pairs = share_activation_scales(qat, mge.tensor(calibration[0][:1])) if share_scales else []
+    return qat, pairs
+
+
+def sensitivity(net: mge.module.Module, calibration: list[np.ndarray], batches: int = 1,
+                equalize: bool | str = True, **options: Any) -> dict[str, float]:
+    """``weight_sensitivity`` of ``ptq(net, calibration, equalize=equalize, **options)``
+    (nearest rounding unless ``options`` say otherwise) on the first ``batches``
+    calibration batches: the logits' SQNR (dB) with one layer alone float, most sensitive
+    first (``""``: all quantized)."""
+    net = _equalized(net, calibration, equalize)
+    q = ptq(net, calibration, equalize=False, **options)
+    return weight_sensitivity(q, net, calibration[:batches])
+
+
+def ptq(net: mge.module.Module, calibration: list[np.ndarray], equalize: bool | str = True,
+        bias_correction: bool = True, mse_weights: bool = True, share_scales: bool = True,
+        adaround_iters: int = 0, adaround_masked: bool = False, mse_activations: bool = False,
+        adaround_per_channel: bool = False, scale_search: int = 0,
+        scale_ratios: tuple[float, ...] = (0.84, 1.19), blocks: dict | None = None,
+        float_layers: Sequence[str] = ()) -> mge.module.Module:
+    """A quantized copy of the float ``net`` calibrated on ``calibration`` batches
+    (``equalize="data"``: ``equalize_cross_layer(relu6="data")`` on the first two batches;
+    ``float_layers``: these layers (``"layers.3"``) stay float, ``keep_float`` after the
+    equalization; ``adaround`` with ``adaround_iters`` steps per layer when not 0, its
+    depthwise convs' objective masked to the output values their ReLU6 keeps if
+    ``adaround_masked``, then ``correct_bias`` on the same batches unless
+    ``bias_correction`` is False; ``mse_activations``: ``MSEActivationObserver`` instead of
+    ``HistogramObserver`` for the activations; ``adaround_per_channel``:
+    ``adaround(per_channel=True)``; ``scale_search``: last, ``search_activation_scales``
+    against the float logits of the first that many calibration inputs, trying
+    ``scale_ratios``; ``blocks``: ``reconstruct_blocks`` with these keyword arguments
+    instead of ``adaround``; ``net`` must be an ``OnnxConvNet``)."""
+    net = keep_float(_equalized(net, calibration, equalize), float_layers)
+    qat, pairs = _calibrated(net, calibration, mse_weights, mse_activations, share_scales)
     if blocks is not None:
         steps = [Step(f"layers.{i}", inputs, out) for _, i, inputs, out in net.steps]
         reconstruct_blocks(qat, calibration, steps, {net.input_name: "quant"}, progress=False,

@@ -71,6 +71,19 @@ def test_depthwise_chain_through_padding() -> None:
     np.testing.assert_allclose(_out_ranges(net[3]), _in_ranges(net[5]), rtol=1e-3)
 
 
+def test_chain_through_pass_through_modules() -> None:
+    # a float QuantStub (where the int8 part of a network starts) and an Identity return
+    # their input itself: no second user of the conv's output, the pair is found
+    net = M.Sequential(M.Conv2d(4, 12, 1), M.ReLU(), M.QuantStub(), M.Identity(),
+                       M.Conv2d(12, 6, 1))
+    _spread(net[0], 0)
+    x = _x((1, 4, 5, 5))
+    before = net(x).numpy()
+    assert equalize_cross_layer(net, x) == [("0", "4")]
+    np.testing.assert_allclose(net(x).numpy(), before, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(_out_ranges(net[0]), _in_ranges(net[4]), rtol=1e-3)
+
+
 def test_relu6_keep_zeroes_ignored_channels_only() -> None:
     net = M.Sequential(M.Conv2d(3, 6, 1), M.ReLU6(), M.Conv2d(6, 4, 1))
     w2 = net[2].weight.numpy()

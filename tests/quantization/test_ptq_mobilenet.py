@@ -124,3 +124,26 @@ def test_ptq_mobilenet_v2_quantized_classifier(tmp_path: Path) -> None:
     ours = run_lite(tmp_path / "mnv2_int8_classifier.mge", x[1:2])
     np.testing.assert_allclose(ours[0], q(mge.tensor(x[1:2])).numpy(), rtol=0, atol=1e-4)
     assert ours[0].argmax() == 283
+
+
+def test_float_prefix_leaves_the_first_layers_float() -> None:
+    """``OnnxConvNet(float_prefix=N)``: the first N layers stay float, the ``QuantStub``
+    on layer N - 1's output; a prefix that is no chain is refused."""
+    pytest.importorskip("onnx")
+    from mge.module import qat as QAT
+    from tests.quantization.convnet_from_onnx import OnnxConvNet
+
+    net = OnnxConvNet(str(MODEL), float_prefix=6)
+    net.eval()
+    x = np.load(MODELS / "reference" / "cat_224.npy")
+    ref = np.load(MODELS / "reference" / "mobilenet_v2_1.0_224_dq__cat_logits.npy")
+    np.testing.assert_allclose(net(mge.tensor(x)).numpy(), ref, atol=1e-4)
+    qat = quantize_qat(net, inplace=False, qconfig=calibration_qconfig)
+    assert not any(isinstance(m, QAT.QATModule) for m in qat.layers[:6])
+    assert isinstance(qat.layers[6], QAT.Conv2d)
+    seen = []
+    qat.quant.register_forward_hook(lambda mod, args, out: seen.append(args[0].shape))
+    qat(mge.tensor(x))
+    assert seen == [(1, 16, 112, 112)]  # block 0's projection, not the image
+    with pytest.raises(ValueError, match="no chain"):
+        OnnxConvNet(str(MODEL), float_prefix=14)  # block 2's residual reads layer 11
