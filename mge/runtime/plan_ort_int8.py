@@ -33,6 +33,14 @@ from .ort_plan import direct_run, session_options
 from .plan import GraphRunner, register_plan_backend
 from .plan_numpy import NumpyPlanBackend
 
+#: onnxruntime graph optimizations turned off in the plan's session: onnxruntime 1.32's
+#: ``WeightBiasQuantization`` quantizes the float weights of a ``Conv`` between a
+#: ``DequantizeLinear`` and a ``QuantizeLinear`` to per-tensor int8, so a layer a
+#: mixed-precision net leaves float (``mge.quantization.mixed_precision.keep_float``,
+#: a ``TypeCvt`` to float32 before it and back after) would compute in int8: up to 18
+#: codes off on a depthwise conv with wide-ranged filters
+FLOAT_KEEPING = ["WeightBiasQuantization"]
+
 
 @register_plan_backend
 class OrtInt8PlanBackend(NumpyPlanBackend):
@@ -52,7 +60,7 @@ class OrtInt8PlanBackend(NumpyPlanBackend):
             return None
         session = onnxruntime.InferenceSession(
             model.SerializeToString(), session_options(self.options.threads),
-            providers=["CPUExecutionProvider"])
+            providers=["CPUExecutionProvider"], disabled_optimizers=FLOAT_KEEPING)
         inputs = [f"in{k}" for k in range(len(graph.inputs))]
         outputs = [f"out{k}" for k in range(len(graph.outputs))]
         call = direct_run(session, self.options)  # the CPU provider: its native run
@@ -65,4 +73,4 @@ class OrtInt8PlanBackend(NumpyPlanBackend):
         return run
 
 
-__all__ = ["OrtInt8PlanBackend"]
+__all__ = ["FLOAT_KEEPING", "OrtInt8PlanBackend"]

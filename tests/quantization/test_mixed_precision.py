@@ -130,14 +130,28 @@ def _dumped(tmp_path: Path) -> tuple[Path, np.ndarray]:
 
 
 def test_mixed_dump_runs_in_lite_as_eagerly(tmp_path: Path) -> None:
-    """The exact plan (numpy) runs the dump's float island as eagerly. (onnxruntime-int8
-    does not, with onnxruntime 1.32: its basic graph optimizations quantize a float
-    ``Conv`` between ``DequantizeLinear`` and ``QuantizeLinear`` to per-tensor int8.)"""
+    """The exact plan (numpy) runs the dump's float island as eagerly."""
     from tests.lite.runs import run_lite
 
     path, eager = _dumped(tmp_path)
     (out,) = run_lite(path, DATA[:1], "numpy")
     np.testing.assert_allclose(out, eager, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime-int8", "openvino-int8"])
+def test_mixed_dump_keeps_its_float_layer_on_the_int8_plans(tmp_path: Path,
+                                                            backend: str) -> None:
+    """The integer-kernel plans compute the float island in float: within one step of
+    the output's int8 grid of the exact codes (onnxruntime 1.32's basic optimizations
+    quantized the float ``Conv`` between ``DequantizeLinear`` and ``QuantizeLinear`` to
+    per-tensor int8: 18 steps off, until the plan turned that optimization off)."""
+    pytest.importorskip(backend.split("-")[0])
+    from tests.lite.runs import run_lite
+
+    path, eager = _dumped(tmp_path)
+    step = float(np.min(np.diff(np.unique(eager))))  # the output's grid: ReLU6's scale
+    (out,) = run_lite(path, DATA[:1], backend)
+    assert np.abs(out - eager).max() <= step * 1.001
 
 
 @requires_oracle
