@@ -180,6 +180,9 @@ class _Reader:
         reused when no input has a value known only while loading (else inferred again).
         """
         node = outs[0].owner
+        if checked is not None and all(o.value is None for o in checked) and \
+                self._unknown_input(node.inputs):
+            return  # fold_values would give no value: most ops of a model
         infos = [TensorInfo(v.shape, v.dtype, self.static_value(v)) for v in node.inputs]
         if checked is not None and any(i.value is not None and not v.is_const
                                        for i, v in zip(infos, node.inputs, strict=True)):
@@ -187,6 +190,17 @@ class _Reader:
         for v, value in zip(outs, fold_values(node.op, infos, checked), strict=True):
             if value is not None:
                 self.static[v.id] = value
+
+    def _unknown_input(self, inputs: Sequence[VarNode]) -> bool:
+        """Whether some input's value is unknown while loading and none is a value
+        computed while loading (with which :meth:`fold` would infer again)."""
+        unknown = False
+        for v in inputs:
+            if not v.is_const:
+                if v.id in self.static:
+                    return False
+                unknown = True
+        return unknown
 
     def at_least_1d(self, var: VarNode) -> VarNode:
         """MegEngine graphs have no 0-d vars (a scalar is 1-d): give ``var`` shape (1,)."""
