@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -33,10 +34,16 @@ from ..core.opdef import OpDef, TensorInfo
 STATIC_EVAL_LIMIT = 4096
 
 
+@functools.cache
+def _reads_sources(cls: type) -> bool:
+    """Whether ops of class ``cls`` read static params from source inputs."""
+    return hasattr(cls, "with_sources")
+
+
 def source_count(op: OpDef, nr_inputs: int) -> int:
     """How many of ``op``'s ``nr_inputs`` trailing inputs are sources of static params
     (vars whose values the op reads as params: ``Reshape``'s target shape)."""
-    if not hasattr(op, "with_sources") or not op.nr_inputs:
+    if not _reads_sources(type(op)) or not op.nr_inputs:
         return 0
     return max(nr_inputs - min(op.nr_inputs), 0)
 
