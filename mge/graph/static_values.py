@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +47,19 @@ def source_count(op: OpDef, nr_inputs: int) -> int:
     if not _reads_sources(type(op)) or not op.nr_inputs:
         return 0
     return max(nr_inputs - min(op.nr_inputs), 0)
+
+
+def has_unknown_input(inputs: Sequence[Any], known: Container[int]) -> bool:
+    """Whether some of ``inputs`` (vars) is neither a constant nor known (its id in
+    ``known``, the values computed while building) and none is known: an op on such
+    inputs gets no values from :func:`fold_values` but those its ``infer`` gives."""
+    unknown = False
+    for v in inputs:
+        if not v.is_const:
+            if v.id in known:
+                return False
+            unknown = True
+    return unknown
 
 
 def fold_values(op: OpDef, infos: Sequence[TensorInfo],
@@ -72,4 +86,4 @@ def fold_values(op: OpDef, infos: Sequence[TensorInfo],
     return [np.asarray(r) for r in results]
 
 
-__all__ = ["STATIC_EVAL_LIMIT", "fold_values", "source_count"]
+__all__ = ["STATIC_EVAL_LIMIT", "fold_values", "has_unknown_input", "source_count"]
