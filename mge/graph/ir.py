@@ -135,7 +135,7 @@ class VarNode:
     def __init__(self, id: int, shape: Sequence[int], dtype: Any, name: str | None = None):
         self.id = id
         self.name = name
-        self.shape = tuple(int(d) for d in shape)
+        self.shape = tuple(map(int, shape))
         self.dtype = np.dtype(dtype)
         self.owner: OpNode = None  # type: ignore[assignment]  # set by the owner
 
@@ -258,7 +258,9 @@ class Graph:
     def ops(self, roots: Iterable[VarNode] | None = None) -> list[OpNode]:
         """Ops that ``roots`` (default: the outputs) depend on, inputs first (topological)."""
         order: list[OpNode] = []
+        append = order.append
         state: dict[int, int] = {}  # op id -> 1 visiting, 2 done
+        seen_state = state.get
         for root in roots if roots is not None else self.outputs:
             if root.owner.id in state:  # done: nothing is being visited between roots
                 continue
@@ -270,8 +272,12 @@ class Graph:
                 node, pending = stack[-1]
                 for v in pending:
                     dep = v.owner
-                    seen = state.get(dep.id)
+                    seen = seen_state(dep.id)
                     if seen is None:
+                        if not dep.inputs:  # a source op: done at once
+                            state[dep.id] = 2
+                            append(dep)
+                            continue
                         state[dep.id] = 1
                         stack.append((dep, iter(dep.inputs)))
                         break
@@ -280,7 +286,7 @@ class Graph:
                 else:
                     stack.pop()
                     state[node.id] = 2
-                    order.append(node)
+                    append(node)
         return order
 
     def vars(self) -> list[VarNode]:

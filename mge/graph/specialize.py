@@ -87,6 +87,8 @@ def _replay(graph: Graph, input_types: Mapping[str, tuple[tuple[int, ...], np.dt
             inputs = inputs[:1]  # its checks ran while planning: nothing left to order
         if source_count(node.op, len(inputs)):
             op, inputs = _static_op(node.op, inputs, known)
+        elif _same_types(node.inputs, inputs):
+            op = node.op  # inputs as in the source graph: no batch to follow
         else:
             op = node.op.with_batch(_infos(node.inputs), _infos(inputs))
         try:
@@ -106,6 +108,12 @@ def _replay(graph: Graph, input_types: Mapping[str, tuple[tuple[int, ...], np.dt
             vmap[old.id] = var
     new.outputs = [vmap[old.id] for old in graph.outputs]
     return new
+
+
+def _same_types(old: Sequence[VarNode], new: Sequence[VarNode]) -> bool:
+    """Whether ``new`` are as many vars as ``old``, each of the same shape and dtype."""
+    return len(old) == len(new) and all(
+        a.shape == b.shape and a.dtype == b.dtype for a, b in zip(old, new, strict=True))
 
 
 def _kept_infos(node: OpNode, op: OpDef, inputs: Sequence[VarNode]

@@ -20,8 +20,10 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -33,12 +35,31 @@ from ..core.opdef import OpDef, TensorInfo
 STATIC_EVAL_LIMIT = 4096
 
 
+@functools.cache
+def _reads_sources(cls: type) -> bool:
+    """Whether ops of class ``cls`` read static params from source inputs."""
+    return hasattr(cls, "with_sources")
+
+
 def source_count(op: OpDef, nr_inputs: int) -> int:
     """How many of ``op``'s ``nr_inputs`` trailing inputs are sources of static params
     (vars whose values the op reads as params: ``Reshape``'s target shape)."""
-    if not hasattr(op, "with_sources") or not op.nr_inputs:
+    if not _reads_sources(type(op)) or not op.nr_inputs:
         return 0
     return max(nr_inputs - min(op.nr_inputs), 0)
+
+
+def has_unknown_input(inputs: Sequence[Any], known: Container[int]) -> bool:
+    """Whether some of ``inputs`` (vars) is neither a constant nor known (its id in
+    ``known``, the values computed while building) and none is known: an op on such
+    inputs gets no values from :func:`fold_values` but those its ``infer`` gives."""
+    unknown = False
+    for v in inputs:
+        if not v.is_const:
+            if v.id in known:
+                return False
+            unknown = True
+    return unknown
 
 
 def fold_values(op: OpDef, infos: Sequence[TensorInfo],
@@ -65,4 +86,4 @@ def fold_values(op: OpDef, infos: Sequence[TensorInfo],
     return [np.asarray(r) for r in results]
 
 
-__all__ = ["STATIC_EVAL_LIMIT", "fold_values", "source_count"]
+__all__ = ["STATIC_EVAL_LIMIT", "fold_values", "has_unknown_input", "source_count"]

@@ -103,10 +103,11 @@ def _file_ident(file: ModelSource) -> str | None:
     return f"path\0{real}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\0{st.st_dev}"
 
 
-def _alias_key(ident: str, network: LiteNetwork) -> str:
-    """The alias key of a file identity with this network's settings (without the
-    code's fingerprint: the alias file holds it, see ``read_alias``)."""
-    return entry_key(ident.encode(), settings(network), code=False)
+def _alias_key(ident: str, now: Any) -> str:
+    """The alias key of a file identity with a network's settings ``now`` (as
+    :func:`~.load_cache.plain` gives them; without the code's fingerprint: the alias file
+    holds it, see ``read_alias``)."""
+    return entry_key(ident.encode(), now, code=False)
 
 
 class CachedLoad(NamedTuple):
@@ -178,7 +179,7 @@ class Miss:
         found = entry and _from_entry(network, entry, self.file, self.data, self.source,
                                       use_info)
         if found is not None and self.ident is not None:
-            write_alias(_alias_key(self.ident, network), key)
+            write_alias(_alias_key(self.ident, now), key)
         return found
 
 
@@ -190,7 +191,8 @@ def open_load(network: LiteNetwork, file: ModelSource, use_info: bool) -> Cached
     if not _usable(network):
         return Miss(*read_model_bytes(file))
     ident = _file_ident(file)
-    alias = _alias_key(ident, network) if ident is not None else None
+    now = plain(settings(network))
+    alias = _alias_key(ident, now) if ident is not None else None
     if alias is not None:
         wait_for(alias)  # this process may be writing it
     key = read_alias(alias) if alias is not None else None
@@ -202,7 +204,7 @@ def open_load(network: LiteNetwork, file: ModelSource, use_info: bool) -> Cached
     data, source = read_model_bytes(file)
     if bytes(data[:len(PACKED_TAG)]) == PACKED_TAG or is_testcase_file(data):
         return Miss(data, source)
-    probe = probe_key(data, plain(settings(network)))
+    probe = probe_key(data, now)
     wait_for(probe)  # this process may be writing an entry of such bytes
     hashing = _Hashing(data) if has_probe(probe) else None
     return Miss(data, source, file, ident, hashing, keyed=True)
@@ -256,7 +258,7 @@ def store_entry(network: LiteNetwork, miss: Miss, captured: list[tuple[Any, Any]
                                                 network._fast_run.compute_dtype]}
     now = plain(settings(network))  # fast-run may have chosen since the lookup
     probe = probe_key(miss.data, now)
-    alias = _alias_key(miss.ident, network) if miss.ident is not None else None
+    alias = _alias_key(miss.ident, now) if miss.ident is not None else None
 
     def write() -> None:
         digest = miss.digest()

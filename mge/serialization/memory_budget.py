@@ -76,7 +76,7 @@ def format_size(nbytes: float) -> str:
 def _cgroup_limit() -> int | None:
     for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
         try:
-            with open(path, encoding="ascii") as f:
+            with open(path, "rb") as f:  # bytes: a text read costs a codec lookup
                 text = f.read().strip()
         except OSError:
             continue

@@ -34,7 +34,7 @@ from ..backends import get_backend
 from ..core.apply import run_op
 from ..core.opdef import OpDef, OpError, TensorInfo
 from ..graph.ir import ConstOp, Graph, GraphError, Host2DeviceCopy, VarNode, make_const_op
-from ..graph.static_values import fold_values
+from ..graph.static_values import fold_values, has_unknown_input
 from ..ops import Elemwise
 from ..ops.elemwise import MULTI_TYPE_MODES
 from ..ops.quantized import ElemwiseMultiType
@@ -180,6 +180,9 @@ class _Reader:
         reused when no input has a value known only while loading (else inferred again).
         """
         node = outs[0].owner
+        if checked is not None and all(o.value is None for o in checked) and \
+                has_unknown_input(node.inputs, self.static):
+            return  # fold_values would give no value: most ops of a model
         infos = [TensorInfo(v.shape, v.dtype, self.static_value(v)) for v in node.inputs]
         if checked is not None and any(i.value is not None and not v.is_const
                                        for i, v in zip(infos, node.inputs, strict=True)):
@@ -581,13 +584,10 @@ def dump_graph(graph: Graph, *, keep_var_name: int = 1, keep_opr_name: bool = Fa
         raise ValueError(f"unknown dump_format {dump_format!r}; expected one of {DUMP_FORMATS}")
     graph.lint()
     model, writer = model_from_graph(graph, keep_var_name=keep_var_name,
-                                     keep_opr_name=keep_opr_name,
-                                     keep_param_name=keep_param_name, metadata=metadata,
-                                     model_version=model_version)
-    if dump_format == "FBS":
-        data = write_model_v1(model, keep_var_name=keep_var_name)
-    else:
-        data = write_model(model)
+                                     keep_opr_name=keep_opr_name, keep_param_name=keep_param_name,
+                                     metadata=metadata, model_version=model_version)
+    data = write_model_v1(model, keep_var_name=keep_var_name) if dump_format == "FBS" \
+        else write_model(model)
     info = CompGraphDumpResult(
         nr_opr=len(model.operators), tot_bytes=len(data),
         tensor_value_bytes=writer.value_bytes, content_hash=0, inputs=sorted(writer.inputs),
@@ -595,7 +595,5 @@ def dump_graph(graph: Graph, *, keep_var_name: int = 1, keep_opr_name: bool = Fa
     return data, info
 
 
-__all__ = [
-    "CompGraphDumpResult", "CompGraphLoadResult", "MgeFormatError",
-    "dump_graph", "graph_from_bytes", "load_graph", "model_from_graph",
-]
+__all__ = ["CompGraphDumpResult", "CompGraphLoadResult", "MgeFormatError", "dump_graph",
+           "graph_from_bytes", "load_graph", "model_from_graph"]

@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -84,10 +85,17 @@ def _to_param(value: Any) -> Any:
     return value
 
 
-def _dtype_fields(table: str) -> set[str]:
+@functools.cache
+def _dtype_fields(table: str) -> frozenset[str]:
     """The fields of param table ``table`` holding a dtype (``DTypeEnum`` names)."""
     spec = PARAMS_BY_NAME.get(table)
-    return {f.name for f in spec.fields if f.kind == "dtype"} if spec else set()
+    return frozenset(f.name for f in spec.fields if f.kind == "dtype") if spec else frozenset()
+
+
+@functools.cache
+def _field_names(cls: type) -> frozenset[str]:
+    """The param names of op class ``cls`` (its dataclass fields)."""
+    return frozenset(f.name for f in dataclasses.fields(cls))
 
 
 def _to_field(op: OpDef, name: str, value: Any, dtype_field: bool = False) -> Any:
@@ -183,11 +191,11 @@ def read_op(fop: Operator, inputs: Sequence[Any], static: StaticFn
         raise ConvertError(f"operator type {fop.type!r} is not supported by mge")
     spec = cls.mge_form
     fields: dict[str, Any] = {}
-    dtypes: set[str] = set()
+    dtypes: frozenset[str] = frozenset()
     for p in fop.params:
         fields.update(p.fields)
         dtypes |= _dtype_fields(p.type)
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = _field_names(cls)
     kwargs = {k: _to_param(v) for k, v in fields.items() if k in names}
     for k in dtypes & kwargs.keys():  # a DTypeEnum name as the numpy dtype name
         kwargs[k] = numpy_dtype(DType(kwargs[k])).name

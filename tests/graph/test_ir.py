@@ -135,3 +135,16 @@ def test_ops_order_visits_inputs_in_order_once() -> None:
     assert g.ops() == [x.owner, b.owner, a.owner, c.owner, d.owner]
     assert g.ops([a, d]) == [x.owner, a.owner, b.owner, c.owner, d.owner]
     assert g.users(g.ops()) == g.users()
+
+
+def test_ops_order_puts_source_ops_where_their_readers_meet_them() -> None:
+    g = Graph()
+    x = g.add_input("x", (3,), "float32")
+    k1 = g.add_const(np.ones(3, np.float32))
+    k2 = g.add_const(np.ones(3, np.float32))
+    (a,) = g.add_op(Elemwise(mode="RELU"), [x])
+    (b,) = g.add_op(Elemwise(mode="ADD"), [k1, a])
+    (c,) = g.add_op(Elemwise(mode="MUL"), [b, k2])
+    g.outputs = [c]
+    assert g.ops() == [k1.owner, x.owner, a.owner, b.owner, k2.owner, c.owner]
+    assert g.ops([k2, c]) == [k2.owner, k1.owner, x.owner, a.owner, b.owner, c.owner]

@@ -75,8 +75,10 @@ QUANTIZED_PASSES = ("remove_noop", "fold_constants")
 
 
 def is_quantized(graph: Graph) -> bool:
-    """Whether any var of ``graph`` has a quantized dtype."""
-    return any(is_quantize(v.dtype) for n in graph.ops() for v in (*n.inputs, *n.outputs))
+    """Whether any var of ``graph`` has a quantized dtype (every var an op reads is an
+    output of an op ``ops()`` lists; each dtype object is looked at once)."""
+    dtypes = {id(v.dtype): v.dtype for n in graph.ops() for v in n.outputs}
+    return any(is_quantize(d) for d in dtypes.values())
 
 
 class Plan:
