@@ -151,11 +151,12 @@ Not a default; ``--float-prefix`` and ``--float-layers`` stay for the record.
 A ``--float-layers`` dump (float convs between int8 tensors; ``--float-layers 2`` on 8
 calibration crops) runs in real MegEngine 1.13 Lite with float's top-1 on the photos,
 within 7.6e-6 of mge.lite's exact plan. mge.lite's ``onnxruntime-int8`` plan (``--lite``,
-``bench/int8.py``) does not run such a conv float: onnxruntime 1.32's basic graph
-optimization ``WeightBiasQuantization`` turns a float ``Conv`` between
+``bench/int8.py``) did not run such a conv float: onnxruntime 1.32's basic graph
+optimization ``WeightBiasQuantization`` turned a float ``Conv`` between
 ``DequantizeLinear`` and ``QuantizeLinear`` into per-tensor int8 (18 codes off on a
-depthwise test conv; ``disabled_optimizers=["WeightBiasQuantization"]`` keeps it float;
-mge/runtime is not changed here). A float prefix has no such pattern.
+depthwise test conv); the plan's session now turns it off
+(``mge.runtime.plan_ort_int8.FLOAT_KEEPING``), and both int8 plans give the exact
+plan's codes on that conv. A float prefix has no such pattern.
 """
 
 from __future__ import annotations
