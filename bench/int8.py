@@ -13,9 +13,11 @@ Per model, batch and thread count:
 
 * ``mge int8``: mge.lite, plan backend ``onnxruntime-int8`` on the int8 dump, its input
   shared once (``set_data_by_share``, no copy per forward, as onnxruntime reads its feed);
-* ``ort fp32``: onnxruntime run directly on the float net's ONNX file (mge's export of
-  the float dump), as its users run it: a default ``SessionOptions`` with only
-  ``intra_op_num_threads`` set;
+* ``ort fp32``: onnxruntime run directly on the float net's ONNX file, as its users run
+  it: a default ``SessionOptions`` with only ``intra_op_num_threads`` set; for the real
+  MobileNetV2 its own file of ``../shared/models`` (batch made symbolic; both its outputs,
+  ``probs`` and ``logits``), for ResNet-18 mge's export of MegEngine's float dump (mge's
+  export of the real MobileNetV2's float dump ran 2-6 % slower than its own file);
 * ``ort qdq``: onnxruntime's ``quantize_static`` (QDQ, uint8 activations, int8 weights,
   calibrated on 4 random batches) of that float model, run the same way;
 * ``ort qdq (mge)``: onnxruntime, run the same way, on mge's QDQ export of the int8 dump
@@ -71,6 +73,7 @@ from bench.int8_timing import (  # noqa: E402
     slower_with_more_threads,
     thread_ids,
 )
+from bench.lite_models import real_onnx  # noqa: E402
 
 #: OpenVINO installed: its two engines are timed too
 OPENVINO = importlib.util.find_spec("openvino") is not None
@@ -207,6 +210,8 @@ def main() -> None:
             int8 = one_output(int8)  # the float net's one output, not every block's
             x = np.random.default_rng(1).standard_normal((batch, 3, 224, 224), np.float32)
             fp32_onnx, qdq_onnx = onnx_models(fp32, x.shape, args.workdir)
+            if model != "resnet18":  # the real MobileNetV2: its own ONNX file, not mge's
+                fp32_onnx = Path(real_onnx("mobilenet_v2_real", str(args.workdir)))
             mge_qdq_onnx = exported_qdq(int8, args.workdir)
             for threads in args.threads:
                 makers = {"mge int8": partial(lite_runner, int8, "onnxruntime-int8"),

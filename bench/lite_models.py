@@ -110,14 +110,16 @@ def _zoo_model(name: str, workdir: str, batches: list[int]) -> BenchModel:
     return BenchModel(name, paths, onnx_path, make_twin, "logits", megengine)
 
 
-def _real_model(name: str, workdir: str, batches: list[int]) -> BenchModel:
+def real_onnx(name: str, workdir: str) -> str:
+    """The ONNX file of real model ``name`` (``../shared/models``) with its batch dim made
+    symbolic (inputs and outputs ``N``, the final Reshape to ``[-1, classes]``), written
+    once into ``workdir``; returns its path."""
     import onnx
     from onnx import numpy_helper
 
-    source, size = REAL_MODELS[name]
     onnx_path = os.path.join(workdir, f"{name}.onnx")
-    paths = {b: os.path.join(workdir, f"{name}_b{b}.mge") for b in batches}
     if not os.path.exists(onnx_path):
+        source, _ = REAL_MODELS[name]
         model = onnx.load(str(SHARED / "models" / source))
         for value in [*model.graph.input, *model.graph.output]:
             value.type.tensor_type.shape.dim[0].dim_param = "N"
@@ -128,6 +130,13 @@ def _real_model(name: str, workdir: str, batches: list[int]) -> BenchModel:
                 shape[0] = -1
                 model.graph.initializer[k].CopyFrom(numpy_helper.from_array(shape, init.name))
         onnx.save(model, onnx_path)
+    return onnx_path
+
+
+def _real_model(name: str, workdir: str, batches: list[int]) -> BenchModel:
+    _, size = REAL_MODELS[name]
+    onnx_path = real_onnx(name, workdir)
+    paths = {b: os.path.join(workdir, f"{name}_b{b}.mge") for b in batches}
     missing = [b for b, p in paths.items() if not os.path.exists(p)]
     if missing:
         from mge.convert import from_onnx
