@@ -172,6 +172,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import mge  # noqa: E402
+from mge.quantization.mixed_precision import sqnr_db  # noqa: E402
 from tests.quantization.convnet_from_onnx import OnnxConvNet  # noqa: E402
 from tests.quantization.mobilenet_ptq import (  # noqa: E402
     MODEL,
@@ -219,12 +220,6 @@ def lite_top1(net: mge.module.Module, batches: list[np.ndarray], backend: str,
 def logits(net: mge.module.Module, batches: list[np.ndarray]) -> np.ndarray:
     """The logits of every batch, concatenated."""
     return np.concatenate([net(mge.tensor(b)).numpy() for b in batches])
-
-
-def sqnr_db(ref: np.ndarray, out: np.ndarray) -> float:
-    """``10 log10(sum ref^2 / sum (ref - out)^2)``."""
-    return float(10 * np.log10(np.sum(ref.astype(np.float64) ** 2)
-                               / max(np.sum((ref.astype(np.float64) - out) ** 2), 1e-30)))
 
 
 def margin_report(lf: np.ndarray, lq: np.ndarray, tiny: float) -> str:

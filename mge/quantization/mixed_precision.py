@@ -83,7 +83,10 @@ def _outputs(module: Module, batches: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([o.numpy().reshape(len(o), -1) for o in out]).astype(np.float64)
 
 
-def _sqnr_db(ref: np.ndarray, out: np.ndarray) -> float:
+def sqnr_db(ref: np.ndarray, out: np.ndarray) -> float:
+    """The signal-to-quantization-noise ratio of ``out`` against ``ref``, in dB:
+    ``10 log10(sum ref^2 / sum (ref - out)^2)``, in float64 (noise floored at 1e-30)."""
+    ref = np.asarray(ref, np.float64)
     noise = max(float(np.sum((ref - out) ** 2)), 1e-30)
     return float(10 * np.log10(float(np.sum(ref ** 2)) / noise))
 
@@ -112,7 +115,7 @@ def weight_sensitivity(quantized_module: Module, float_module: Module,
     network ``quantize`` returned (after any bias correction), in eval mode.
     """
     ref = _outputs(float_module, batches)
-    scores = {"": _sqnr_db(ref, _outputs(quantized_module, batches))}
+    scores = {"": sqnr_db(ref, _outputs(quantized_module, batches))}
     floats = dict(float_module.named_modules())
     places = {id(child): (parent, key) for key, child, parent in _with_parents(quantized_module)}
     for name, m in list(quantized_module.named_modules()):
@@ -123,10 +126,10 @@ def weight_sensitivity(quantized_module: Module, float_module: Module,
         parent, key = places[id(m)]
         _replace_child(parent, key, _island_of(floats[name], m.output_dtype))
         try:
-            scores[name] = _sqnr_db(ref, _outputs(quantized_module, batches))
+            scores[name] = sqnr_db(ref, _outputs(quantized_module, batches))
         finally:
             _replace_child(parent, key, m)
     return dict(sorted(scores.items(), key=lambda kv: -kv[1]))
 
 
-__all__ = ["FloatIsland", "keep_float", "weight_sensitivity"]
+__all__ = ["FloatIsland", "keep_float", "sqnr_db", "weight_sensitivity"]
