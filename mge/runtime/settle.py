@@ -25,6 +25,9 @@ import time
 _TASKS = "/proc/self/task"
 #: seconds between two looks at the threads' states
 POLL_S = 0.0005
+#: looks in a row that must find no other thread running: a thread that waits a moment
+#: for a lock (a Python thread for the GIL) sleeps for that moment without being idle
+IDLE_LOOKS = 2
 
 
 def running_threads() -> int | None:
@@ -51,15 +54,20 @@ def running_threads() -> int | None:
 
 
 def settle(timeout_s: float) -> float:
-    """Wait until no other thread of this process runs, at most ``timeout_s`` seconds
-    (at once where thread states are unknown). Returns the seconds waited."""
+    """Wait until no other thread of this process runs (:data:`IDLE_LOOKS` looks in a
+    row), at most ``timeout_s`` seconds (at once where thread states are unknown).
+    Returns the seconds waited."""
     start = time.perf_counter()
+    idle_looks = 0
     while True:
         busy = running_threads()
         waited = time.perf_counter() - start
-        if not busy or waited >= timeout_s:
+        if busy is None:
+            return waited
+        idle_looks = 0 if busy else idle_looks + 1
+        if idle_looks >= IDLE_LOOKS or waited >= timeout_s:
             return waited
         time.sleep(POLL_S)
 
 
-__all__ = ["POLL_S", "running_threads", "settle"]
+__all__ = ["IDLE_LOOKS", "POLL_S", "running_threads", "settle"]

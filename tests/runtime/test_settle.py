@@ -14,25 +14,29 @@ from mge.runtime.settle import running_threads, settle
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
 
-_DATA = bytes(1 << 20)
+_DATA = bytes(4 << 20)
 
 
 def work() -> None:
-    """A millisecond or two of hashing, the GIL released (the thread runs beside the
-    main one, as a library's pool thread does; no thread pool of its own)."""
+    """A few milliseconds of hashing, the GIL released (the thread runs beside the main
+    one, as a library's pool thread does; no thread pool of its own). Long calls keep
+    the moments the thread waits for the GIL (and looks asleep) rare."""
     hashlib.sha256(_DATA).digest()
 
 
 @linux
 def test_settle_waits_for_a_spinning_thread() -> None:
     stop = time.perf_counter() + 0.08
+    started = threading.Event()
 
     def spin() -> None:
+        started.set()
         while time.perf_counter() < stop:
             work()
 
     thread = threading.Thread(target=spin)
     thread.start()
+    started.wait()
     try:
         waited = settle(5.0)
         assert 0.03 < waited < 5.0  # until the spin ended (started late on a busy machine)
