@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..dtype import code_zero_point, get_scale
 from ..graph.ir import OpNode, VarNode
+from .int8_round import rounded
 
 
 def pool_attrs(op: Any) -> dict[str, Any]:
@@ -30,18 +29,16 @@ def code_average_fits(x: VarNode, y: VarNode) -> bool:
 
 def code_average(low: Any, node: OpNode, codes: str) -> str:
     """The average of the float ``codes`` (less their zero point) over ``node``'s pooling
-    windows, rounded half away from zero as MegEngine rounds (a float average then
-    ``QuantizeLinear`` would round ties to even: one step off at half of the ties of a
-    4x4 window): float codes."""
+    windows, rounded half away from zero as MegEngine rounds (:func:`.int8_round.rounded`;
+    a float average then ``QuantizeLinear`` would round ties to even: one step off at
+    half of the ties of a 4x4 window): float codes."""
     op = node.op
     if op.covers_input(node.inputs[0].shape):
         mean = low.node("GlobalAveragePool", [codes])
     else:
         mean = low.node("AveragePool", [codes], count_include_pad=int(op.mode == "AVERAGE"),
                         **pool_attrs(op))
-    magnitude = low.node("Floor", [low.node("Add", [low.node("Abs", [mean]),
-                                                    low.const(np.float32(0.5), "half")])])
-    return low.node("Mul", [low.node("Sign", [mean]), magnitude])
+    return rounded(low, mean)
 
 
 __all__ = ["code_average", "code_average_fits", "pool_attrs"]

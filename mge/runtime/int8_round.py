@@ -55,6 +55,14 @@ class Value:
     def __mul__(self, other: Value | np.float32) -> Value:
         return self._binary("Mul", other)
 
+    def __lt__(self, other: np.float32) -> Value:
+        return self._binary("Less", np.float32(other))
+
+    def select(self, x: np.float32, y: np.float32) -> Value:
+        """``where(self, x, y)`` of two constants."""
+        consts = [self.low.const(np.asarray(v, F32), "c") for v in (x, y)]
+        return Value(self.low, self.low.node("Where", [self.name, *consts]))
+
 
 def megengine_codes(low: Any, reals: str, dtype: np.dtype, scale: str | None = None) -> str:
     """The float32 name of ``roundf(reals / scale)``, ``scale`` that of the quantized
@@ -63,7 +71,12 @@ def megengine_codes(low: Any, reals: str, dtype: np.dtype, scale: str | None = N
     saturation (exact with a correctly rounded division: onnxruntime's; OpenVINO's CPU
     division is not always, see :func:`.int8_qdq._megengine_grid`)."""
     scale = scale or low.const(np.float32(get_scale(dtype)), "s")
-    return round_half_away(Value(low, low.node("Div", [reals, scale]))).name
+    return rounded(low, low.node("Div", [reals, scale]))
+
+
+def rounded(low: Any, name: str) -> str:
+    """The float32 name of ``roundf`` of the float32 ``name`` (ties away from zero)."""
+    return round_half_away(Value(low, name)).name
 
 
 def requantized_codes(low: Any, reals: str, var: Any, out: str) -> None:
@@ -75,4 +88,4 @@ def requantized_codes(low: Any, reals: str, var: Any, out: str) -> None:
     low.node("QuantizeLinear", [codes, low.const(np.float32(1), "one"), low.vq(var)[1]], out)
 
 
-__all__ = ["Value", "megengine_codes", "requantized_codes"]
+__all__ = ["Value", "megengine_codes", "requantized_codes", "rounded"]

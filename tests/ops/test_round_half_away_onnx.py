@@ -18,8 +18,9 @@ from mge.graph.ir import Graph
 from mge.ops.elemwise import Elemwise
 
 ort = pytest.importorskip("onnxruntime")
-#: the ops of the spelling, by dtype: float32's ``floor(|x| + h) * sign(x)``; the general one
-ROUND_OPS = {"float32": ["Abs", "Add", "Floor", "Sign", "Mul"],
+#: the ops of the spelling, by dtype: float32's ``floor(|x| + h) * where(x < 0, -1, 1)``;
+#: the general one
+ROUND_OPS = {"float32": ["Abs", "Add", "Floor", "Less", "Where", "Mul"],
              "float16": ["Abs", "Floor", "Sign", "Sub", "GreaterOrEqual", "Cast", "Add", "Mul"]}
 
 
@@ -82,7 +83,7 @@ def test_qdq_lowering_quantizes_an_input_as_megengines_typecvt() -> None:
     graph.outputs = graph.add_op(TypeCvt(dtype="float32"), [q])
     model = lower_to_qdq(graph, shift=False)
     ops = [n.op_type for n in model.graph.node]
-    assert ops[:7] == ["Div", *ROUND_OPS["float32"], "Mul"]  # x / scale rounded, times scale
+    assert ops[:8] == ["Div", *ROUND_OPS["float32"], "Mul"]  # x / scale rounded, times scale
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     (got,) = session.run(None, {"in0": x})
     (want,) = Executor(graph).run(x)

@@ -153,3 +153,21 @@ def test_conv_requantization_on_every_code_and_tie(kind: str, nonline: str) -> N
     assert quantized.differ == 0 and out.differ == 0  # the codes in, and back to float
     assert conv.op == "ConvBiasForward" and conv.size == codes.size
     assert conv.max_diff <= 1 and conv.differ == conv.near_tie, conv
+
+
+def test_input_quantization_is_one_fused_openvino_layer() -> None:
+    """OpenVINO compiles the QDQ lowering's input quantization (MegEngine's rounding of
+    ``x / scale``, then the pair) into fused elementwise layers, none on a reference
+    kernel (a ``Sign`` in the rounding ran as ``ref_any_f32``: more than half the time
+    the real MobileNetV2's input quantization took at batch 1)."""
+    pytest.importorskip("openvino")
+    from mge.runtime.int8_qdq import lower_to_qdq
+    from mge.runtime.plan_openvino import core, read_with_weights
+
+    graph = _input_quantize(_pixels())
+    compiled = core().compile_model(read_with_weights(lower_to_qdq(graph), {}), "CPU")
+    layers = [(info["layerType"].astype(str), info["primitiveType"].astype(str))
+              for info in (op.get_rt_info() for op in
+                           compiled.get_runtime_model().get_ordered_ops())]
+    assert any(kind == "Subgraph" for kind, _ in layers), layers
+    assert not [layer for layer in layers if layer[1].startswith("ref")], layers

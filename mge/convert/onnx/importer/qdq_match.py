@@ -211,7 +211,7 @@ class QdqGraph:
 
     def rounded(self, out: str) -> tuple[str, float] | None:
         """``(the reals, the scale)`` of MegEngine's rounding of ``out`` to the codes of a
-        scale, written as float ops (``Div(s), Abs, Add, Floor, Sign, Mul, Mul(s)``:
+        scale, written as float ops (``Div(s), Abs, Add, Floor, <sign>, Mul, Mul(s)``:
         ``mge_to_onnx``'s ``TypeCvt`` from ``QuantizedS32`` or another scale, before its
         ``QuantizeLinear``) when only that chain reads ``out`` and each of its steps,
         else None."""
@@ -220,9 +220,9 @@ class QdqGraph:
         if scale is None or div.input[0] != out:
             return None
         t = div.output[0]
-        sign = next((r for r in self.readers.get(t, []) if r.op_type == "Sign"), None)
-        inner = sign and self._sole_reader(sign.output[0])
-        outer = inner and self._sole_reader(inner.output[0])
+        outer = next((r for r in self.readers.get(t, []) if r.op_type == "Abs"), None)
+        for _ in range(4):  # Abs -> Add -> Floor -> Mul (the sign) -> Mul (the scale)
+            outer = outer and self._sole_reader(outer.output[0])
         steps = outer and rounding_steps(self, outer.output[0], scale)
         if not steps or steps[-1].input[0] != t or len(self.readers[t]) != 2 or \
                 any(self._sole_reader(n.output[0]) is None for n in steps[1:]):
@@ -252,7 +252,7 @@ class QdqGraph:
     def float_source(self, x: str, scale: float) -> str:
         """What a ``QdqQuantize`` at ``scale`` of ``x`` reads: the quantized value of
         reals (a requantization), the input of MegEngine's rounding written as float
-        ops (``mge_to_onnx``'s ``Div, Abs, Add, Floor, Sign, Mul, Mul``), else ``x``."""
+        ops (``mge_to_onnx``'s ``Div, Abs, Add, Floor, <sign>, Mul, Mul``), else ``x``."""
         q = self.qvalue(x)
         if q is not None:
             return q
@@ -320,9 +320,10 @@ def attribute_values(node: Any) -> dict[str, Any]:
 
 
 def rounded_codes(g: QdqGraph, x: str, scale: float) -> str | None:
-    """``t`` when ``x`` is ``sign(t) * floor(|t| + 0.49999997) * scale`` (MegEngine's
+    """``t`` when ``x`` is ``floor(|t| + 0.49999997) * <sign of t> * scale`` (MegEngine's
     rounding of the codes ``t``, written as float ops by ``mge_to_onnx``; ``+ 0.5`` in
-    its code-average pooling), else None."""
+    its code-average pooling; the sign ``Where(Less(t, 0), -1, 1)``, or ``Sign(t)`` in
+    files of mge before 2026-12), else None."""
     steps = rounding_steps(g, x, scale)
     return None if steps is None else steps[-1].input[0]
 
@@ -340,13 +341,27 @@ def rounding_steps(g: QdqGraph, x: str, scale: float) -> list[Any] | None:
     inner = node(outer.input[0], "Mul")
     factors = [] if inner is None else [g.producer.get(i) for i in inner.input]
     floor = next((f for f in factors if f is not None and f.op_type == "Floor"), None)
-    sign = next((f for f in factors if f is not None and f.op_type == "Sign"), None)
+    signs = _sign_steps(g, next((f for f in factors if f is not None and f is not floor),
+                                None))
     add = floor and node(floor.input[0], "Add")
     absn = add and node(add.input[0], "Abs")
-    if not (sign and absn and sign.input[0] == absn.input[0]) or \
+    if not (signs and absn and signs[-1].input[0] == absn.input[0]) or \
             g.scalar(add.input[1]) not in _HALVES:
         return None
-    return [outer, inner, floor, sign, add, absn]
+    return [outer, inner, floor, *signs, add, absn]
+
+
+def _sign_steps(g: QdqGraph, node: Any) -> list[Any] | None:
+    """The nodes of the sign factor ``node`` of :func:`rounding_steps`' chain, the last
+    reading ``t``: ``[Sign(t)]`` or ``[Where(Less(t, 0), -1, 1), Less]``, else None."""
+    if node is not None and node.op_type == "Sign":
+        return [node]
+    less = g.producer.get(node.input[0]) if node is not None and node.op_type == "Where" \
+        else None
+    if less is None or less.op_type != "Less" or g.scalar(less.input[1]) != 0.0 or \
+            (g.scalar(node.input[1]), g.scalar(node.input[2])) != (-1.0, 1.0):
+        return None
+    return [node, less]
 
 
 def divided(g: QdqGraph, t: str, scale: float) -> str | None:

@@ -207,7 +207,7 @@ def _on_codes(g: QdqGraph, node: Any, qvalue: str) -> Any:
 def match_code_average(g: QdqGraph, q: Any) -> Match | None:
     """``mge_to_onnx``'s form of MegEngine's quantized average pooling, the pool of
     the codes rounded as MegEngine rounds (``DQ -> Div(s) -> Round -> pool -> Abs, Add,
-    Floor, Sign, Mul, Mul(s) -> Q``, one scale ``s``): the pool on the codes."""
+    Floor, <sign>, Mul, Mul(s) -> Q``, one scale ``s``): the pool on the codes."""
     scale = g.activation_q(q)
     if isinstance(scale, str):
         return None

@@ -237,6 +237,44 @@ def test_int8_mge_round_trips_through_qdq_onnx(tmp_path, which: str) -> None:  #
     np.testing.assert_array_equal(_lite(str(tmp_path / "back.mge"), x), _lite(path, x))
 
 
+def _sign_rounding(path: str) -> None:
+    """Rewrite the QDQ ONNX file ``path`` as mge wrote it before 2026-12: the rounding's
+    sign factor ``Sign(t)``, not ``Where(Less(t, 0), -1, 1)``."""
+    model = onnx.load(path)
+    nodes = list(model.graph.node)
+    made = {o: n for n in nodes for o in n.output}
+    wheres = [n for n in nodes if n.op_type == "Where" and made[n.input[0]].op_type == "Less"]
+    for where in wheres:
+        less = made[where.input[0]]
+        nodes[nodes.index(where)] = helper.make_node("Sign", [less.input[0]], where.output)
+        nodes.remove(less)
+    assert wheres
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    onnx.save(model, path)
+
+
+def test_int8_qdq_files_of_the_older_rounding_still_import(tmp_path) -> None:  # noqa: ANN001
+    """A QDQ file whose MegEngine rounding has the older ``Sign`` factor imports as
+    the same quantized graph as today's form."""
+    from tests.quantization.conv_bn_relu_net import quantized_conv_bn_relu_net
+
+    x = np.random.default_rng(1).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    path = str(tmp_path / "int8.mge")
+    _int8_dump(quantized_conv_bn_relu_net(x), x, path)
+    graphs = []
+    for older in (False, True):
+        exported = str(tmp_path / f"int8_{older}.onnx")
+        to_onnx(path, exported)
+        if older:
+            _sign_rounding(exported)
+        back = str(tmp_path / f"back_{older}.mge")
+        onnx_to_mge(exported, back, int8=True)
+        graphs.append([str(n.op) for n in load_graph(back).graph.ops()])
+    assert graphs[0] == graphs[1]
+    assert any("QuantizedS8" in op for op in graphs[1])
+
+
 @requires_oracle
 def test_imported_int8_file_runs_in_megengine_lite(tmp_path) -> None:  # noqa: ANN001
     model, x = _conv_add_pool_gemm(), _x()
@@ -376,8 +414,8 @@ def test_a_1d_convolution_stays_emulated() -> None:
 
 def _rounded_matmul(round_scale: float) -> onnx.ModelProto:
     """``x -> Q/DQ -> MatMul -> MegEngine's rounding at round_scale -> Q/DQ at S_OUT``
-    (``mge_to_onnx``'s requantizing ``TypeCvt``: ``Div, Abs, Add, Floor, Sign, Mul,
-    Mul``)."""
+    (``mge_to_onnx``'s requantizing ``TypeCvt`` as written before 2026-12: ``Div, Abs,
+    Add, Floor, Sign, Mul, Mul``)."""
     b = _Builder()
     w = b.weight("w", RNG.integers(-127, 128, (6, 3)).astype(np.int8), 0.01)
     y = b.node("MatMul", [b.qdq("x", S_IN), w], "y")
