@@ -154,6 +154,23 @@ def test_mixed_dump_keeps_its_float_layer_on_the_int8_plans(tmp_path: Path,
     assert np.abs(out - eager).max() <= step * 1.001
 
 
+def test_mixed_dump_exported_as_qdq_keeps_its_float_layer_in_onnxruntime(
+        tmp_path: Path) -> None:
+    """``mge_to_onnx``'s QDQ file of a mixed dump, run by onnxruntime with its default
+    options (as its users run it), keeps the float island float: the exact codes (its
+    ``WeightBiasQuantization`` does not take the exported form, unlike the plan's)."""
+    ort = pytest.importorskip("onnxruntime")
+    from mge.convert import to_onnx
+
+    path, eager = _dumped(tmp_path)
+    to_onnx(str(path), str(tmp_path / "mixed.onnx"))
+    session = ort.InferenceSession(str(tmp_path / "mixed.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    (out,) = session.run(None, {session.get_inputs()[0].name: DATA[:1]})
+    step = float(np.min(np.diff(np.unique(eager))))
+    assert np.abs(out - eager).max() <= step * 1.001
+
+
 @requires_oracle
 def test_mixed_dump_runs_in_megengine_lite(tmp_path: Path) -> None:
     from tests.oracle import run_in_megengine
