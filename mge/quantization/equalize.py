@@ -44,7 +44,7 @@ from .. import module as Float
 from ..module import Module
 from ..module import qat as QAT
 from ..tensor import Tensor
-from .quantize import _replace_child, _with_parents
+from .quantize import _places, _replace_child
 
 _RELU6_METHODS = ("RELU6",)
 _RELU_METHODS = ("RELU",)
@@ -262,7 +262,7 @@ def equalize_cross_layer(
     if margin < 1.0:
         raise ValueError(f"equalize_cross_layer: margin must be >= 1, got {margin}")
     chains = list(_chains(record_calls(module, example_inputs)))
-    parents = {id(sub): (key, parent) for key, sub, parent in _with_parents(module)}
+    places = _places(module)
     pairs = []
     for first, steps, second in chains:
         relu6_steps = [step for step in steps if _kind(step.module) == "relu6"]
@@ -271,7 +271,7 @@ def equalize_cross_layer(
                 if isinstance(step.module, Float.Elemwise):
                     step.module.method = "relu"
                 else:
-                    key, parent = parents[id(step.module)]
+                    parent, key = places[id(step.module)]
                     _replace_child(parent, key, Float.ReLU())
         bounds = (_relu6_bounds(first.output, margin) if relu6 == "data" and relu6_steps
                   else None)

@@ -37,7 +37,7 @@ import numpy as np
 from ..module import DequantStub, Module, QuantStub
 from ..module import quantized as QM
 from ..tensor import Tensor
-from .quantize import _replace_child, _with_parents
+from .quantize import _places, _replace_child
 
 
 class FloatIsland(Module):
@@ -69,7 +69,7 @@ def keep_float(module: Module, names: Iterable[str]) -> Module:
         KeyError: a name that is not a submodule of ``module``.
     """
     subs = dict(module.named_modules())
-    places = {id(child): (parent, key) for key, child, parent in _with_parents(module)}
+    places = _places(module)
     for name in names:
         if not name or name not in subs:
             raise KeyError(f"keep_float: no submodule {name!r}")
@@ -117,7 +117,7 @@ def weight_sensitivity(quantized_module: Module, float_module: Module,
     ref = _outputs(float_module, batches)
     scores = {"": sqnr_db(ref, _outputs(quantized_module, batches))}
     floats = dict(float_module.named_modules())
-    places = {id(child): (parent, key) for key, child, parent in _with_parents(quantized_module)}
+    places = _places(quantized_module)
     for name, m in list(quantized_module.named_modules()):
         if not (isinstance(m, QM.QuantizedModule) and name in floats
                 and getattr(m, "weight", None) is not None

@@ -58,6 +58,12 @@ def _with_parents(module: Module) -> Iterator[tuple[str, Module, Module]]:
         yield from _with_parents(child)
 
 
+def _places(module: Module) -> dict[int, tuple[Module, str]]:
+    """Each submodule's ``(parent, key relative to the parent)``, by the submodule's ``id``
+    (for :func:`_replace_child`)."""
+    return {id(child): (parent, key) for key, child, parent in _with_parents(module)}
+
+
 def _replace_child(parent: Module, key: str, new: Module) -> None:
     """Put ``new`` where ``key`` (``"conv"``, ``"layers.0"``, ``"d.a"``) is in ``parent``."""
     attr, *path = key.split(".")
