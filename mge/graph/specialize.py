@@ -122,11 +122,9 @@ def _kept_infos(node: OpNode, op: OpDef, inputs: Sequence[VarNode]
     of the same types (shape, dtype, constant or not) as the source graph's: the ones
     ``infer`` gave it there (``None``: infer them again). At a graph's own input shapes
     (the plan of a model that follows input sizes) that is most ops."""
-    if op is not node.op or len(inputs) != len(node.inputs):
+    if op is not node.op or not _same_types(node.inputs, inputs) or any(
+            old.is_const != new.is_const for old, new in zip(node.inputs, inputs, strict=True)):
         return None
-    for old, new in zip(node.inputs, inputs, strict=True):
-        if old.shape != new.shape or old.dtype != new.dtype or old.is_const != new.is_const:
-            return None
     return _infos(node.outputs)
 
 
