@@ -85,6 +85,23 @@ def _imports() -> None:
         core()
 
 
+def cold_network(prefix: str, use_cache: bool, threads: int):  # noqa: ANN201  (LiteNetwork)
+    """A ``LiteNetwork`` for one cold load in this fresh process: load and fast-run caches
+    of its own, empty (a new folder named ``prefix...``), every engine imported first
+    (:func:`_imports`), ``LiteConfig.load_cache = use_cache``, ``threads`` threads."""
+    cache = tempfile.mkdtemp(prefix=prefix)
+    os.environ["MGE_LOAD_CACHE"] = os.path.join(cache, "mge")
+    os.environ["MGE_FAST_RUN_CACHE"] = os.path.join(cache, "fast_run.cache")
+    _imports()
+    from mge.lite import LiteConfig, LiteNetwork
+
+    config = LiteConfig()
+    config.load_cache = use_cache
+    net = LiteNetwork(config)
+    net.threads_number = threads
+    return net
+
+
 def _loader(engine: str, mge_path: str, onnx_path: str, shape: list[int], threads: int,
             cache: str):
     """A function that loads the model once with ``engine`` (caches under ``cache``)."""

@@ -33,19 +33,9 @@ from lite_models import MODELS, prepare  # noqa: E402
 def _child(path: str, use_cache: bool) -> None:
     import operator
 
-    cache = tempfile.mkdtemp(prefix="mge-load-instructions-")
-    os.environ["MGE_LOAD_CACHE"] = os.path.join(cache, "mge")
-    os.environ["MGE_FAST_RUN_CACHE"] = os.path.join(cache, "fast_run.cache")
-    from lite_load import _imports
+    from lite_load import cold_network
 
-    _imports()
-    from mge.lite import LiteConfig, LiteNetwork
-
-    config = LiteConfig()
-    config.load_cache = use_cache
-    net = LiteNetwork(config)
-    net.threads_number = 1
-    operator.call(net.load, path)
+    operator.call(cold_network("mge-load-instructions-", use_cache, 1).load, path)
 
 
 def count(tree: str | None, path: str, use_cache: bool) -> int:

@@ -56,15 +56,12 @@ def _wrap(owner: object, name: str, phase: str, spent: dict[str, float],
 
 
 def _child(path: str, threads: int, use_cache: bool, cpu: bool) -> None:
-    cache = tempfile.mkdtemp(prefix="mge-load-phases-")
-    os.environ["MGE_LOAD_CACHE"] = os.path.join(cache, "mge")
-    os.environ["MGE_FAST_RUN_CACHE"] = os.path.join(cache, "fast_run.cache")
-    from lite_load import _imports
+    from lite_load import cold_network
 
-    _imports()
+    net = cold_network("mge-load-phases-", use_cache, threads)
     import onnxruntime
 
-    from mge.lite import LiteConfig, LiteNetwork, cached_load
+    from mge.lite import cached_load
     from mge.runtime import plan_onnx
     from mge.runtime.plan import PlanCache
     from mge.serialization import fbs, mge_graph
@@ -78,10 +75,6 @@ def _child(path: str, threads: int, use_cache: bool, cpu: bool) -> None:
     _wrap(PlanCache, "_optimized", "passes", spent, clock)
     _wrap(plan_onnx, "export_for_plan", "export", spent, clock)
     _wrap(onnxruntime, "InferenceSession", "session", spent, clock)
-    config = LiteConfig()
-    config.load_cache = use_cache
-    net = LiteNetwork(config)
-    net.threads_number = threads
     start = clock()
     net.load(path)
     spent["load"] = (clock() - start) * 1e3
